@@ -1,0 +1,73 @@
+"""Datasets: one entry point, :func:`load`, and :func:`from_arrays` for your own sensors.
+
+>>> train, val, test = load("synthetic", n_samples=200)               # no files needed
+>>> splits = load("uestc", root="~/data/UESTC-MMEA-CL", split="id")  # paper's 8 classes
+>>> splits.report["skipped"]                                         # what was left out, and why
+
+Every loader returns :class:`Splits` (train / val / test :class:`PairedDataset`
+plus a ``report`` dict); items follow the format documented in ``dataset.py``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from .dataset import MODALITIES, PairedDataset, Splits, check_modality
+from .splits import from_arrays
+
+NAMES = ("synthetic", "uestc", "cough", "vggsound")
+# The paper's train / val / test fractions (Sec. V-A); synthetic uses 70/15/15.
+RATIOS = {"synthetic": (0.7, 0.15, 0.15), "uestc": (0.8, 0.1, 0.1), "cough": (0.65, 0.18, 0.17),
+          "vggsound": (0.7, 0.15, 0.15)}
+
+
+def load(
+    name: str = "synthetic",
+    root: str | Path | None = None,
+    split: str = "id",
+    modalities: Sequence[str] | None = None,
+    seed: int = 0,
+    **options,
+) -> Splits:
+    """Load a dataset by name and split it into train / val / test.
+
+    name: ``"synthetic"`` (default, no root), ``"uestc"``, ``"cough"`` or ``"vggsound"``.
+    root: the dataset folder, as distributed (see each loader's ``LAYOUT``).
+    split: ``"id"`` (stratified random) or ``"ood"`` (subject-disjoint).
+    modalities: subset of the dataset's two modalities (default: both).
+    options: passed to the loader — ``dcatkit.data.uestc.load_uestc``, ``cough.load_cough``,
+      ``vggsound.load_vggsound``, or ``synthetic.make_synthetic`` (plus ``ratios`` and
+      ``split_file``, which every loader accepts).
+    """
+    if name not in NAMES:
+        raise ValueError(f"unknown dataset {name!r}: expected one of {NAMES}")
+    if modalities is not None:
+        modalities = tuple(check_modality(m) for m in modalities)
+    if name == "synthetic":
+        if root is not None:
+            raise ValueError("the synthetic dataset is simulated: it takes no root")
+        from .synthetic import make_synthetic
+
+        ratios = options.pop("ratios", RATIOS[name])
+        split_file = options.pop("split_file", None)
+        options.setdefault("seed", seed)
+        if modalities is not None:
+            options["modalities"] = modalities
+        d = make_synthetic(**options)
+        return from_arrays(d["arrays"], d["labels"], d.get("subjects"), d["classes"], split=split,
+                           ratios=ratios, seed=seed, ids=d.get("ids"), sample_rates=d.get("sample_rates"),
+                           groups=d.get("groups"), split_file=split_file)
+    if root is None:
+        raise ValueError(f"load({name!r}) needs root=, the folder holding the dataset as distributed")
+    if name == "uestc":
+        from .uestc import load_uestc as loader
+    elif name == "cough":
+        from .cough import load_cough as loader
+    else:
+        from .vggsound import load_vggsound as loader
+    if modalities is not None:
+        options["modalities"] = modalities
+    return loader(root, split=split, seed=seed, **options)
+
+
+__all__ = ["load", "from_arrays", "PairedDataset", "Splits", "MODALITIES", "check_modality", "NAMES", "RATIOS"]

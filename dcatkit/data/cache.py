@@ -1,0 +1,214 @@
+"""Decode a dataset once into on-disk, memory-mapped window arrays.
+
+A loader describes its recordings and a ``decode(recording)`` function that
+returns that recording's windows; :func:`collect` runs it over all recordings
+(with a progress bar) and stacks the windows. With a ``cache_dir`` the windows
+go straight to raw files on disk::
+
+    <cache_dir>/<name>-<key>/meta.json       labels, subjects, ids, groups, classes, report
+                             <modality>.bin  raw array, shape and dtype in meta.json
+                             COMPLETE        written last
+
+``key`` hashes the preprocessing settings and the input files (path, size,
+mtime), so changing either builds a new cache. The build happens in a temporary
+folder that is renamed into place only after ``COMPLETE`` is written: an
+interrupted build is never mistaken for a complete cache, and is rebuilt.
+
+On-disk dtypes: video uint8 (N, T, 3, H, W), audio float16 (N, S), IMU float16
+(N, C, L) (raw, un-normalised: min-max scaling needs the split, which comes later).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from .preprocess import Dropped, UnreadableFile
+
+DISK_DTYPES = {"video": np.uint8, "audio": np.float16, "imu": np.float16}
+MARKER = "COMPLETE"
+
+
+@dataclass
+class Windows:
+    """All windows of a dataset before splitting; every field has one entry per window."""
+
+    arrays: dict[str, np.ndarray]           # modality -> (N, ...), np.memmap when cached
+    labels: np.ndarray                      # (N,) int64
+    subjects: np.ndarray                    # (N,) int64, -1 unknown
+    ids: list[str]                          # (N,) unique window ids
+    groups: list[str]                       # (N,) recording id: windows of a group share a split
+    classes: list[str]
+    sample_rates: dict[str, float] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def fingerprint(paths: Iterable[Path], root: Path) -> list[list]:
+    """[relative path, size, mtime_ns] of each file, the part of a cache key that tracks inputs."""
+    out = []
+    for p in paths:
+        st = p.stat() if p.exists() else None
+        out.append([os.path.relpath(p, root), st.st_size if st else -1, st.st_mtime_ns if st else -1])
+    return out
+
+
+def cache_key(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def default_cache_dir(root: Path) -> Path:
+    """``<root>/.dcatkit_cache`` when the dataset folder is writable, else ``~/.cache/dcatkit``."""
+    if os.access(root, os.W_OK):
+        return root / ".dcatkit_cache"
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dcatkit"
+
+
+def collect(
+    name: str,
+    recordings: Sequence[Any],
+    decode: Callable[[Any], dict],
+    *,
+    classes: Sequence[str],
+    settings: dict,
+    cache_dir: Path | str | None,
+    sample_rates: dict[str, float] | None = None,
+    on_error: str = "raise",
+    progress: bool = True,
+) -> Windows:
+    """Decode every recording (or reuse a complete cache) and stack the windows.
+
+    ``decode(rec)`` returns ``{"arrays": {m: (K, ...)}, "labels": (K,), "subjects": (K,),
+    "ids": [K], "groups": [K], "rates": {m: native Hz}, "notes": {reason: [names]}}`` (rates and
+    notes optional; notes list parts left out, e.g. too-short segments) or raises
+    :class:`UnreadableFile` (re-raised, or skipped and listed under ``report["skipped"]``
+    when ``on_error="skip"``) or :class:`Dropped` (always listed under ``report[reason]``).
+    ``str(rec)`` names a recording in messages. ``settings`` must describe everything that
+    changes the output (preprocessing options, file fingerprints).
+    """
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    settings = dict(settings, name=name, on_error=on_error, classes=list(classes))
+    final = None
+    if cache_dir is not None:
+        cache_dir = Path(cache_dir)
+        final = cache_dir / f"{name}-{cache_key(settings)}"
+        if (final / MARKER).exists():
+            return _load(final)
+
+    tmp = None
+    if final is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=cache_dir))
+    try:
+        windows = _build(recordings, decode, classes, sample_rates or {}, on_error, progress, name, tmp)
+        if tmp is None:
+            return windows
+        (tmp / "settings.json").write_text(json.dumps(settings, sort_keys=True, default=str))
+        (tmp / MARKER).write_text("ok\n")  # last file written: its presence means complete
+        if final.exists():  # an earlier build without its marker (interrupted): replace it
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        tmp = None
+        return _load(final)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+class _Sink:
+    """Appends window arrays to raw files (``folder``) or to in-memory lists (None)."""
+
+    def __init__(self, folder: Path | None):
+        self.folder, self.files, self.parts, self.meta = folder, {}, {}, {}
+
+    def add(self, arrays: dict[str, np.ndarray]) -> None:
+        for m, a in arrays.items():
+            a = np.ascontiguousarray(a, dtype=DISK_DTYPES[m])
+            shape = self.meta.setdefault(m, {"dtype": np.dtype(a.dtype).name, "shape": [0, *a.shape[1:]]})["shape"]
+            if list(a.shape[1:]) != shape[1:]:
+                raise ValueError(f"{m} windows of shape {a.shape[1:]} after {shape[1:]}: preprocessing must "
+                                 "give every window the same shape")
+            shape[0] += len(a)
+            if self.folder is None:
+                self.parts.setdefault(m, []).append(a)
+            else:
+                if m not in self.files:
+                    self.files[m] = open(self.folder / f"{m}.bin", "wb")
+                self.files[m].write(a.tobytes())
+
+    def close(self) -> dict[str, np.ndarray]:
+        for f in self.files.values():
+            f.close()
+        if self.folder is None:
+            return {m: np.concatenate(p) for m, p in self.parts.items()}
+        return {}
+
+
+def _build(recordings, decode, classes, sample_rates, on_error, progress, name, folder) -> Windows:
+    from tqdm.auto import tqdm
+
+    sink = _Sink(folder)
+    labels, subjects, ids, groups = [], [], [], []
+    rates: dict[str, list[float]] = {}
+    report: dict[str, Any] = {"recordings": len(recordings), "skipped": []}
+    try:
+        for rec in tqdm(recordings, desc=f"decoding {name}", disable=not progress, unit="rec"):
+            try:
+                chunk = decode(rec)
+            except UnreadableFile as e:
+                if on_error == "raise":
+                    raise UnreadableFile(e.path, f"{e.reason} -- pass on_error='skip' to leave such "
+                                                 "samples out and list them in Splits.report") from e
+                report["skipped"].append(f"{rec}: {e}")
+                continue
+            except Dropped as e:
+                report.setdefault(e.reason, []).append(str(e))
+                continue
+            for reason, names in chunk.get("notes", {}).items():
+                report.setdefault(reason, []).extend(names)
+            if not len(chunk["labels"]):
+                continue
+            sink.add(chunk["arrays"])
+            labels.extend(int(x) for x in chunk["labels"])
+            subjects.extend(int(x) for x in chunk["subjects"])
+            ids.extend(chunk["ids"])
+            groups.extend(chunk["groups"])
+            for m, r in chunk.get("rates", {}).items():
+                if r:
+                    rates.setdefault(m, []).append(float(r))
+    finally:
+        arrays = sink.close()
+    for key, items in list(report.items()):
+        if isinstance(items, list):
+            report[f"n_{key}"] = len(items)
+    if not labels:
+        raise ValueError(f"{name}: no usable windows out of {len(recordings)} recordings; "
+                         f"report: { {k: v for k, v in report.items() if v} }")
+    report["native_rates"] = {m: sorted(set(v)) for m, v in rates.items()}
+    rates_out = {m: float(np.median(v)) for m, v in rates.items()}
+    rates_out.update(sample_rates)
+    meta = {"labels": labels, "subjects": subjects, "ids": ids, "groups": groups, "classes": list(classes),
+            "sample_rates": rates_out, "report": report, "arrays": sink.meta}
+    if folder is not None:
+        (folder / "meta.json").write_text(json.dumps(meta))
+    return Windows(arrays, np.asarray(labels, np.int64), np.asarray(subjects, np.int64), ids, groups,
+                   list(classes), rates_out, report)
+
+
+def _load(folder: Path) -> Windows:
+    meta = json.loads((folder / "meta.json").read_text())
+    arrays = {m: np.memmap(folder / f"{m}.bin", dtype=spec["dtype"], mode="r", shape=tuple(spec["shape"]))
+              for m, spec in meta["arrays"].items()}
+    report = dict(meta["report"], cache=str(folder))
+    return Windows(arrays, np.asarray(meta["labels"], np.int64), np.asarray(meta["subjects"], np.int64),
+                   meta["ids"], meta["groups"], meta["classes"], meta["sample_rates"], report)

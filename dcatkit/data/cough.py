@@ -1,0 +1,278 @@
+"""The Cough audio-IMU dataset (Chen et al., EMBC 2024), in its distributed layout.
+
+Samples come from the annotated segments of ``DataAnnotation.json``. Each segment
+(in audio time) gives windows of ``window_s`` seconds (paper: 0.5 s) every
+``stride_s``; a segment shorter than a window gives one window centred on it. The
+IMU of a window covers the *same time span*: audio time is mapped to IMU time with
+the trial's sync offsets (``t_imu = t_audio - audio_offset + imu_offset``) and the
+accelerometer and gyroscope are interpolated (on their ``elapsed (s)`` clock) onto
+``imu_window`` evenly spaced instants of the span (paper: 60), because the
+MetaMotion's effective rate (~98.6 Hz) is irregular. Items:
+``audio`` (window_s * sample_rate,) mono; ``imu`` (3 * len(imu_sensors), imu_window).
+
+The split unit (recording) is the annotated segment; the subject is the folder id.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from . import cache as cache_mod
+from .dataset import Splits
+from .preprocess import (MissingModality, UnreadableFile, cut, read_wav, reading, require_dir, require_file,
+                         resample)
+from .splits import auto_split_file, make_splits
+
+# 1-based ``values.id`` of an annotation -> class; id 9 ("Unknown") and others are left out.
+CLASSES = ("Cough", "Speech", "Sneeze", "Deep breath", "Groan", "Laugh", "Speech (far)", "Other Sound")
+
+LAYOUT = """\
+MultimodalCoughDataset/
+  DataAnnotation.json
+  005/                      (one folder per participant, 005 ... 017)
+    Trial_1_No_Talking/     005_..._In.wav  005_..._Out.wav  Accelerometer.csv  Gyroscope.csv
+    Trial_2_Talking/        ...
+    Trial_3_Nonverbal/      ...
+    sync_time.txt           8 tokens per trial; the 5th = audio offset, the 8th = IMU offset (s)"""
+
+
+@dataclass(frozen=True)
+class _Trial:
+    subject: str                     # folder name, e.g. "005"
+    trial: int                       # 1, 2, 3
+    folder: Path
+    segments: tuple                  # ((start_s, end_s, label or -1), ...)
+
+    def __str__(self) -> str:
+        return f"{self.subject}/{self.folder.name}"
+
+
+def trial_of(audio_name: str) -> int:
+    """Trial number from an annotated file name, case-insensitively:
+    'no' + 'talking' -> 1, 'talking' -> 2, anything else (nonverbal) -> 3."""
+    words = re.split(r"[^a-z]+", audio_name.lower())
+    if "talking" in words:
+        return 1 if "no" in words else 2
+    return 3
+
+
+def _label_id(seg: dict) -> int | None:
+    """The 1-based ``values.id`` of a segment's annotation, tolerating list/dict nesting."""
+    ann = seg.get("annotation", seg.get("annotations"))
+    for _ in range(4):  # unwrap {"name": {...}} / [ {...} ] until a dict with "values" or "id"
+        if isinstance(ann, list):
+            ann = ann[0] if ann else None
+        elif isinstance(ann, dict) and "values" not in ann and "id" not in ann and len(ann) == 1:
+            ann = next(iter(ann.values()))
+        else:
+            break
+    if isinstance(ann, dict) and "values" in ann:
+        ann = ann["values"]
+        ann = ann[0] if isinstance(ann, list) and ann else ann
+    if isinstance(ann, dict) and "id" in ann:
+        return int(ann["id"])
+    return None
+
+
+def parse_annotations(path: Path) -> list[tuple[str, list[tuple[float, float, int | None]]]]:
+    """[(audio file name, [(start_s, end_s, 1-based label id or None), ...]), ...].
+
+    Accepts a list of entries (the file name under ``original_filename``, ``filename``,
+    ``file`` or ``name``) or a dict keyed by file name, each with ``segmentations``.
+    """
+    with reading(path):
+        data = json.loads(path.read_text())
+    entries = data.items() if isinstance(data, dict) else [(None, e) for e in data]
+    out = []
+    for key, e in entries:
+        name = key
+        if isinstance(e, dict):
+            name = next((e[k] for k in ("original_filename", "filename", "file", "name", "audio") if k in e), key)
+            segs = e.get("segmentations", e.get("segments", []))
+        else:
+            segs = e
+        if name is None:
+            raise UnreadableFile(path, f"an entry has no file name (keys: {sorted(e)})")
+        out.append((Path(str(name)).name, [(float(s["start_time"]), float(s["end_time"]), _label_id(s))
+                                           for s in segs]))
+    return out
+
+
+def read_sync(path: Path, trial: int) -> tuple[float, float]:
+    """(audio offset, IMU offset) in seconds for ``trial`` (1-based) from ``sync_time.txt``."""
+    with reading(path):
+        lines = [ln.split() for ln in path.read_text().splitlines() if ln.strip()]
+        rows = lines if len(lines) >= 3 and all(len(ln) >= 8 for ln in lines[:3]) else None
+        if rows is None:
+            tokens = [t for ln in lines for t in ln]
+            rows = [tokens[i:i + 8] for i in range(0, len(tokens), 8)]
+        tok = rows[trial - 1]
+        return float(tok[4]), float(tok[7])
+
+
+def read_imu_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(elapsed seconds (n,), x/y/z (n, 3)) from a MetaMotion csv, columns selected by name."""
+    import pandas as pd
+
+    with reading(path):
+        df = pd.read_csv(path)
+    cols = {c.strip().lower(): c for c in df.columns}
+
+    def col(prefix: str) -> str:
+        hit = [c for k, c in cols.items() if k.startswith(prefix)]
+        if not hit:
+            raise UnreadableFile(path, f"no column starting with {prefix!r}; found {list(df.columns)}")
+        return hit[0]
+
+    t = df[col("elapsed")].to_numpy(np.float64)
+    xyz = df[[col("x-axis"), col("y-axis"), col("z-axis")]].to_numpy(np.float32)
+    return t, xyz
+
+
+def load_cough(
+    root: str | Path,
+    split: str = "id",
+    modalities: Sequence[str] = ("imu", "audio"),
+    seed: int = 0,
+    *,
+    window_s: float = 0.5,
+    stride_s: float | None = None,
+    imu_window: int = 60,
+    sample_rate: int = 16000,
+    mic: str = "out",
+    imu_sensors: Sequence[str] = ("Accelerometer", "Gyroscope"),
+    min_segment_s: float = 0.0,
+    use_sync: bool = True,
+    annotation_file: str = "DataAnnotation.json",
+    ratios: Sequence[float] = (0.65, 0.18, 0.17),
+    split_file: str | Path | None = "auto",
+    cache_dir: str | Path | None | bool = None,
+    on_error: str = "raise",
+    progress: bool = True,
+) -> Splits:
+    """Load the Cough dataset from ``root`` (layout in ``LAYOUT``).
+
+    window_s / stride_s: window length and step in seconds (paper: 0.5 s; stride default = window).
+    imu_window: IMU instants per window (paper: 60). sample_rate: audio is resampled to it.
+    mic: ``"out"`` (always present), ``"in"`` (some are missing: those trials are reported)
+      or ``"any"`` (out, else in).
+    min_segment_s: segments shorter than this are left out (the paper drops the shortest).
+    use_sync: apply ``sync_time.txt`` offsets (False: audio and IMU clocks taken as equal).
+    """
+    root = require_dir(Path(root).expanduser(), "Cough dataset root", LAYOUT)
+    modalities = tuple(modalities)
+    if set(modalities) - {"imu", "audio"}:
+        raise ValueError(f"the Cough dataset has imu and audio, not {sorted(set(modalities) - {'imu', 'audio'})}")
+    if mic not in ("out", "in", "any"):
+        raise ValueError(f"mic must be 'out', 'in' or 'any', got {mic!r}")
+    ann_path = require_file(root / annotation_file, "annotation file", LAYOUT)
+    subjects = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name.isdigit())
+    if not subjects:
+        raise FileNotFoundError(f"no participant folders (005 ... 017) in {root}.\nExpected layout:\n{LAYOUT}")
+
+    # ---- group annotated segments by (subject, trial); prefer the chosen mic's annotation
+    notes: dict[str, list[str]] = {"unlabelled": [], "unmatched_annotations": []}
+    per_trial: dict[tuple[str, int], tuple[str, list]] = {}
+    for name, segs in parse_annotations(ann_path):
+        m = re.match(r"(\d+)", name)
+        subj = m.group(1).zfill(3) if m else None
+        if subj not in subjects:
+            notes["unmatched_annotations"].append(name)
+            continue
+        key = (subj, trial_of(name))
+        if key not in per_trial or f"_{mic}." in name.lower():
+            per_trial[key] = (name, segs)
+    trials = []
+    for (subj, k), (name, segs) in sorted(per_trial.items()):
+        folders = [p for p in (root / subj).iterdir() if p.is_dir() and p.name.lower().startswith(f"trial_{k}")]
+        if not folders:
+            notes["unmatched_annotations"].append(f"{name} (no {subj}/Trial_{k}_* folder)")
+            continue
+        kept = []
+        for i, (a, b, lid) in enumerate(segs):
+            if lid is None or not 1 <= lid <= len(CLASSES):
+                notes["unlabelled"].append(f"{name}#{i} (id {lid})")
+            elif b - a < min_segment_s:
+                notes.setdefault("too_short", []).append(f"{name}#{i} ({b - a:.3f} s)")
+            else:
+                kept.append((a, b, lid - 1, i))
+        trials.append(_Trial(subj, k, folders[0], tuple(kept)))
+    if not trials:
+        raise ValueError(f"no annotation in {ann_path} matches a trial folder under {root}")
+
+    stride = stride_s or window_s
+
+    def wav_of(t: _Trial) -> Path:
+        wavs = {p.stem.lower().rsplit("_", 1)[-1]: p for p in t.folder.glob("*.wav")}
+        order = {"out": ["out"], "in": ["in"], "any": ["out", "in"]}[mic]
+        for which in order:
+            if which in wavs:
+                return wavs[which]
+        raise MissingModality(str(t), "audio", t.folder / f"{t.subject}_..._{mic.capitalize()}.wav")
+
+    def decode(t: _Trial) -> dict:
+        a_off, i_off = read_sync(t.folder.parent / "sync_time.txt", t.trial) if use_sync else (0.0, 0.0)
+        wave, sr, dur = None, None, np.inf
+        if "audio" in modalities:
+            wave, sr = read_wav(wav_of(t))
+            wave = resample(wave, sr, sample_rate)
+            dur = len(wave) / sample_rate
+        imus = []
+        if "imu" in modalities:
+            for s in imu_sensors:
+                p = t.folder / f"{s}.csv"
+                if not p.exists():
+                    raise MissingModality(str(t), "imu", p)
+                imus.append(read_imu_csv(p))
+        rows: dict[str, list] = {"audio": [], "imu": [], "labels": [], "ids": [], "groups": []}
+        notes_t: dict[str, list[str]] = {"out_of_range": []}
+        n_audio = int(round(window_s * sample_rate))
+        for a, b, label, i in t.segments:
+            starts = np.arange(a, b - window_s + 1e-9, stride) if b - a >= window_s else \
+                np.array([max((a + b) / 2 - window_s / 2, 0.0)])
+            for w, t0 in enumerate(starts):
+                if t0 + window_s > dur + 1e-9:
+                    notes_t["out_of_range"].append(f"{t}#seg{i}@{t0:.2f}s (audio ends at {dur:.2f}s)")
+                    continue
+                if imus:
+                    grid = t0 - a_off + i_off + (np.arange(imu_window) + 0.5) * window_s / imu_window
+                    if any(grid[0] < tt[0] or grid[-1] > tt[-1] for tt, _ in imus):
+                        notes_t["out_of_range"].append(f"{t}#seg{i}@{t0:.2f}s (outside the IMU recording)")
+                        continue
+                    rows["imu"].append(np.concatenate([np.stack([np.interp(grid, tt, x[:, c]) for c in range(3)])
+                                                       for tt, x in imus]))               # (3S, imu_window)
+                if wave is not None:
+                    rows["audio"].append(cut(wave, int(round(t0 * sample_rate)), n_audio))
+                rows["labels"].append(label)
+                rows["ids"].append(f"{t}#seg{i}#w{w}")
+                rows["groups"].append(f"{t}#seg{i}")
+        n = len(rows["labels"])
+        arrays = {m: np.stack(rows[m]) for m in modalities if n}
+        rates = {"audio_native": sr} if sr else {}
+        if imus:
+            rates["imu_native"] = float(np.mean([(len(tt) - 1) / (tt[-1] - tt[0]) for tt, _ in imus]))
+        return {"arrays": arrays, "labels": rows["labels"], "subjects": [int(t.subject)] * n, "ids": rows["ids"],
+                "groups": rows["groups"], "notes": notes_t, "rates": rates}
+
+    files = [ann_path] + [p for t in trials for p in sorted(t.folder.iterdir())] + \
+        [root / s / "sync_time.txt" for s in subjects]
+    cache_dir = cache_mod.default_cache_dir(root) if cache_dir is None else (None if cache_dir is False else Path(cache_dir))
+    settings = {"modalities": modalities, "window_s": window_s, "stride_s": stride, "imu_window": imu_window,
+                "sample_rate": sample_rate, "mic": mic, "imu_sensors": list(imu_sensors), "use_sync": use_sync,
+                "min_segment_s": min_segment_s, "files": cache_mod.fingerprint(files, root)}
+    rates = {"audio": float(sample_rate)}
+    if "imu" in modalities:
+        rates["imu"] = imu_window / window_s
+    windows = cache_mod.collect("cough", trials, decode, classes=CLASSES, settings=settings, cache_dir=cache_dir,
+                                sample_rates=rates, on_error=on_error, progress=progress)
+    for k, v in notes.items():
+        windows.report[k] = v
+        windows.report[f"n_{k}"] = len(v)
+    windows.sample_rates = {m: r for m, r in windows.sample_rates.items() if m in ("imu", "audio", "video")}
+    sf = auto_split_file(split_file, cache_dir, "cough", split, seed, ratios, windows)
+    return make_splits(windows, split, ratios, seed, sf)

@@ -1,0 +1,238 @@
+"""Decoding and per-modality preprocessing shared by the real-dataset loaders.
+
+Everything here reads rates from the files (wav header, mp4 stream) and never
+assumes them. Shapes:
+
+- video frames: uint8 (T, 3, H, W), RGB
+- audio: float32 (N,) mono at the requested sample rate
+- IMU: float32 (C, L), channels first
+
+Library code does the work: PyAV decodes mp4, soundfile reads wav, PIL reads
+JPEG, torchvision resizes, torchaudio resamples.
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+
+class UnreadableFile(Exception):
+    """A data file that exists but could not be decoded; ``path`` names it."""
+
+    def __init__(self, path: Path | str, reason: str):
+        self.path, self.reason = str(path), reason
+        super().__init__(f"cannot read {self.path}: {reason}")
+
+
+class Dropped(Exception):
+    """A sample left out on purpose (too short, unlabelled...): listed under ``report[reason]``."""
+
+    def __init__(self, name: str, reason: str, detail: str = ""):
+        self.name, self.reason = name, reason
+        super().__init__(f"{name}: {reason}" + (f" ({detail})" if detail else ""))
+
+
+class MissingModality(Dropped):
+    """A sample lacks the file of one modality; it is reported and dropped, never re-paired."""
+
+    def __init__(self, sample: str, modality: str, expected: Path | str):
+        self.modality, self.expected = modality, str(expected)
+        super().__init__(sample, "missing_modality", f"no {modality}: expected {self.expected}")
+
+
+@contextlib.contextmanager
+def reading(path: Path | str) -> Iterator[None]:
+    """Turn any decoding failure inside the block into an ``UnreadableFile`` naming ``path``."""
+    try:
+        yield
+    except (UnreadableFile, Dropped):
+        raise
+    except Exception as e:  # decoders raise many kinds; the file name is what the user needs
+        raise UnreadableFile(path, f"{type(e).__name__}: {e}") from e
+
+
+# --------------------------------------------------------------------------- windows
+
+def window_starts(length: int, window: int, stride: int) -> np.ndarray:
+    """Start indices of full sliding windows: (K,), empty when ``length < window``."""
+    if window < 1 or stride < 1:
+        raise ValueError(f"window and stride must be >= 1, got {window} and {stride}")
+    if length < window:
+        return np.zeros(0, dtype=np.int64)
+    return np.arange(0, length - window + 1, stride, dtype=np.int64)
+
+
+def uniform_indices(start: float, stop: float, count: int, n_total: int) -> np.ndarray:
+    """``count`` frame indices spread uniformly over [start, stop), clipped to [0, n_total)."""
+    if stop <= start:
+        stop = start + 1
+    centres = start + (np.arange(count) + 0.5) * (stop - start) / count
+    return np.clip(np.floor(centres).astype(np.int64), 0, max(n_total - 1, 0))
+
+
+# --------------------------------------------------------------------------- video
+
+def resize_frames(frames: np.ndarray, size: int | Sequence[int]) -> np.ndarray:
+    """(T, H, W, 3) uint8 -> (T, 3, h, w) uint8 with torchvision's antialiased resize."""
+    from torchvision.transforms.v2 import functional as TF
+
+    hw = (size, size) if isinstance(size, int) else tuple(size)
+    x = torch.from_numpy(np.array(frames, dtype=np.uint8)).permute(0, 3, 1, 2)  # (T, 3, H, W), a writable copy
+    return TF.resize(x, list(hw), antialias=True).numpy()
+
+
+def video_info(path: Path) -> tuple[int, float | None]:
+    """(number of frames, frames per second) of an mp4's first video stream."""
+    import av
+
+    with reading(path), av.open(str(path)) as c:
+        if not c.streams.video:
+            raise UnreadableFile(path, "no video stream")
+        s = c.streams.video[0]
+        n = s.frames or sum(1 for p in c.demux(s) if p.size)  # count packets when not in header
+        fps = float(s.average_rate) if s.average_rate else None
+    return int(n), fps
+
+
+def read_video_frames(path: Path, indices: np.ndarray, size: int | Sequence[int]) -> np.ndarray:
+    """Decode the frames at ``indices`` (any order, repeats allowed): uint8 (len(indices), 3, h, w)."""
+    import av
+
+    wanted = set(int(i) for i in indices)
+    got: dict[int, np.ndarray] = {}
+    with reading(path), av.open(str(path)) as c:
+        for k, frame in enumerate(c.decode(video=0)):
+            if k in wanted:
+                got[k] = resize_frames(frame.to_ndarray(format="rgb24")[None], size)[0]
+            if len(got) == len(wanted):
+                break
+    if not got:
+        raise UnreadableFile(path, "no decodable video frames")
+    last = max(got)  # header frame counts can overshoot by a frame or two: reuse the last one
+    return np.stack([got[i] if i in got else got[last] for i in indices.tolist()])
+
+
+_JPEG_PATTERNS = (re.compile(r"^(\d+)\.jpe?g$", re.I), re.compile(r"^img_(\d+)\.jpe?g$", re.I))
+
+
+def list_jpeg_frames(folder: Path) -> list[Path]:
+    """JPEG frames of one video in temporal order.
+
+    Accepts both naming schemes found in the wild: ``000001.jpg`` (ffmpeg, from 1)
+    and ``img_000000.jpg`` (the UESTC authors' trainer, from 0).
+    """
+    frames: list[tuple[int, Path]] = []
+    for p in folder.iterdir():
+        for pat in _JPEG_PATTERNS:
+            m = pat.match(p.name)
+            if m:
+                frames.append((int(m.group(1)), p))
+                break
+    return [p for _, p in sorted(frames)]
+
+
+def read_jpeg_frames(files: Sequence[Path], indices: np.ndarray, size: int | Sequence[int]) -> np.ndarray:
+    """Load ``files[i]`` for i in ``indices``: uint8 (len(indices), 3, h, w)."""
+    from PIL import Image
+
+    out = []
+    cache: dict[int, np.ndarray] = {}
+    for i in indices.tolist():
+        if i not in cache:
+            with reading(files[i]), Image.open(files[i]) as im:
+                cache[i] = resize_frames(np.asarray(im.convert("RGB"))[None], size)[0]
+        out.append(cache[i])
+    return np.stack(out)
+
+
+# --------------------------------------------------------------------------- audio
+
+def resample(wave: np.ndarray, orig_sr: float, new_sr: float) -> np.ndarray:
+    """(N,) float32 at ``orig_sr`` -> (N * new_sr / orig_sr,) with torchaudio's sinc resampler."""
+    if int(orig_sr) == int(new_sr):
+        return wave.astype(np.float32, copy=False)
+    import torchaudio.functional as AF
+
+    return AF.resample(torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)),
+                       int(orig_sr), int(new_sr)).numpy()
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    """Mono float32 waveform (N,) and its sample rate from the header (channels averaged)."""
+    import soundfile as sf
+
+    with reading(path):
+        x, sr = sf.read(str(path), dtype="float32", always_2d=True)  # (N, ch)
+    return x.mean(axis=1), int(sr)
+
+
+def read_mp4_audio(path: Path) -> tuple[np.ndarray, int]:
+    """Mono float32 waveform (N,) of an mp4's first audio stream and its rate (from the stream)."""
+    import av
+
+    with reading(path), av.open(str(path)) as c:
+        if not c.streams.audio:
+            raise MissingModality(path.stem, "audio", f"an audio stream in {path}")
+        sr = int(c.streams.audio[0].sample_rate)
+        to_mono = av.AudioResampler(format="flt", layout="mono", rate=sr)
+        chunks = []
+        for frame in c.decode(audio=0):
+            for f in to_mono.resample(frame):
+                chunks.append(f.to_ndarray().reshape(-1))
+        for f in to_mono.resample(None):
+            chunks.append(f.to_ndarray().reshape(-1))
+    if not chunks:
+        raise UnreadableFile(path, "no decodable audio frames")
+    return np.concatenate(chunks).astype(np.float32), sr
+
+
+def cut(wave: np.ndarray, start: int, length: int) -> np.ndarray:
+    """``wave[start:start+length]``, zero-padded at the end when the recording is shorter."""
+    seg = wave[max(start, 0): max(start, 0) + length]
+    if len(seg) < length:
+        seg = np.pad(seg, (0, length - len(seg)))
+    return seg
+
+
+# --------------------------------------------------------------------------- IMU
+
+def minmax_stats(train_imu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (min, max), each (C,), over training windows (N, C, L)."""
+    x = np.asarray(train_imu, dtype=np.float32)
+    return x.min(axis=(0, 2)), x.max(axis=(0, 2))
+
+
+def minmax_apply(imu: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Scale (N, C, L) to [-1, 1] with given per-channel bounds (paper Sec. V-B.1).
+
+    Values outside the training range map outside [-1, 1]; they are not clipped.
+    A constant channel (hi == lo) maps to 0.
+    """
+    span = np.where(hi > lo, hi - lo, 1.0).astype(np.float32)
+    x = np.asarray(imu, dtype=np.float32)
+    out = 2.0 * (x - lo[None, :, None]) / span[None, :, None] - 1.0
+    out[:, hi <= lo] = 0.0
+    return out.astype(np.float32)
+
+
+# --------------------------------------------------------------------------- layout checks
+
+def require_dir(path: Path, what: str, layout: str) -> Path:
+    """``path`` if it is a folder, else a ``FileNotFoundError`` that shows the expected layout."""
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"{what} not found: {path} {'is not a folder' if path.exists() else 'does not exist'}.\n"
+            f"Expected layout:\n{layout}\nPoint root= at the folder that holds this layout.")
+    return path
+
+
+def require_file(path: Path, what: str, layout: str) -> Path:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{what} not found: {path} does not exist.\nExpected layout:\n{layout}")
+    return Path(path)

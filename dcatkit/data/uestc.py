@@ -1,0 +1,276 @@
+"""UESTC-MMEA-CL (egocentric video + IMU from smart glasses), in its distributed layout.
+
+Each recording is cut into IMU windows of ``imu_window`` rows (paper: 70) with
+``imu_stride`` (default: the window). The video frames of a window are the
+``frames`` frames (paper: 30) spread uniformly over the same stretch of the
+recording; IMU rows and video frames are aligned proportionally (both streams
+span the recording), so no IMU rate has to be assumed. Items:
+``imu`` (6, imu_window) — acc x,y,z in g, gyro x,y,z in deg/s, then min-max scaled;
+``video`` uint8 (frames, 3, frame_size, frame_size).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from . import cache as cache_mod
+from .dataset import Splits
+from .preprocess import (MissingModality, UnreadableFile, list_jpeg_frames, read_jpeg_frames, read_video_frames,
+                         reading, require_dir, uniform_indices, video_info, window_starts)
+from .splits import auto_split_file, make_splits
+
+# The paper's 8-class subset (Sec. V-A.1), as folder names.
+PAPER_CLASSES = ("3_drinking", "5_reading", "6_sweep_floor", "7_cut_fruits", "11_wash_hand",
+                 "14_type_pc", "25_type_phone", "27_open_close_door")
+
+LAYOUT = """\
+UESTC-MMEA-CL/
+  train.txt  val.txt  test.txt          lines: <any/prefix>/<folder>/<stem> <n_frames> <n_imu_rows> <label>
+  video/<n>_<class>/<stem>.mp4          (or pre-extracted frames: <frames_dir>/<n>_<class>/<stem>/000001.jpg
+  sensor/<n>_<class>/<stem>.csv          or .../img_000000.jpg); csv: 6 integer columns, no header"""
+
+LIST_FILES = ("train.txt", "val.txt", "test.txt")
+_FOLDER = re.compile(r"^(\d+)_(.+)$")
+_DATE = re.compile(r"(\d{4}_\d{2}_\d{2})_\d{2}_\d{2}_\d{2}$")
+
+
+@dataclass(frozen=True)
+class _Rec:
+    folder: str
+    stem: str
+    label: int
+
+    def __str__(self) -> str:
+        return f"{self.folder}/{self.stem}"
+
+
+def parse_list_file(path: Path) -> list[tuple[str, str, int, int]]:
+    """(folder, stem, n_rgb_frames, label) per line of a UESTC list file.
+
+    The path prefix is a placeholder from the authors' machine: only its last two
+    parts are used. Blank lines and a missing final newline are fine.
+    """
+    out = []
+    with reading(path):
+        text = path.read_text()
+    for k, line in enumerate(text.splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) < 4:
+            raise ValueError(f"{path}:{k}: expected 'path n_frames n_imu_rows label', found {line!r}")
+        p = parts[0].replace("\\", "/").rstrip("/").split("/")
+        if len(p) < 2:
+            raise ValueError(f"{path}:{k}: path {parts[0]!r} should end in <class_folder>/<stem>")
+        try:
+            out.append((p[-2], p[-1], int(parts[1]), int(parts[3])))
+        except ValueError:
+            raise ValueError(f"{path}:{k}: n_frames and label must be integers, found {line!r}") from None
+    return out
+
+
+def _class_number(folder: str) -> int:
+    m = _FOLDER.match(folder)
+    if not m:
+        raise ValueError(f"class folder {folder!r} is not named <class_number>_<class_name>")
+    return int(m.group(1))
+
+
+def _select_classes(requested, available: Sequence[str]) -> list[str]:
+    """Folder names of the chosen classes, ordered by class number."""
+    if requested is None or requested == "all":
+        chosen = set(available)
+    else:
+        by_name = {_FOLDER.match(f).group(2): f for f in available}
+        chosen = set()
+        for c in requested:
+            c = str(c)
+            f = c if c in available else by_name.get(c)
+            if f is None:
+                raise ValueError(f"UESTC class {c!r} not found; available: {sorted(available, key=_class_number)}")
+            chosen.add(f)
+    return sorted(chosen, key=_class_number)
+
+
+def _read_imu(path: Path, acc_scale: float, gyro_scale: float) -> np.ndarray:
+    """(6, L) float32: acc x,y,z / acc_scale (g), gyro x,y,z / gyro_scale (deg/s)."""
+    import pandas as pd
+
+    with reading(path):
+        x = pd.read_csv(path, header=None).to_numpy(dtype=np.float32)
+    if x.ndim != 2 or x.shape[1] != 6:
+        raise UnreadableFile(path, f"expected 6 columns (acc x,y,z, gyro x,y,z), found shape {x.shape}")
+    x[:, :3] /= acc_scale
+    x[:, 3:] /= gyro_scale
+    return x.T.copy()
+
+
+def _subjects_from_map(subject_map, recs: Sequence[_Rec]) -> dict[str, int]:
+    """stem or folder/stem -> subject (int); string subjects are numbered in sorted order."""
+    if isinstance(subject_map, (str, Path)):
+        path = Path(subject_map)
+        with reading(path):
+            if path.suffix.lower() == ".json":
+                raw = json.loads(path.read_text())
+            else:
+                rows = [r for r in csv.reader(path.read_text().splitlines()) if len(r) >= 2]
+                raw = {r[0].strip(): r[1].strip() for r in rows if r[0].strip().lower() not in ("stem", "sample")}
+    else:
+        raw = dict(subject_map)
+    raw = {str(k).rstrip("/").split("/")[-1]: v for k, v in raw.items()}
+    names = sorted({str(v) for v in raw.values()})
+    number = {s: int(s) if s.lstrip("-").isdigit() else i for i, s in enumerate(names)}
+    return {r.stem: number[str(raw[r.stem])] for r in recs if r.stem in raw}
+
+
+def load_uestc(
+    root: str | Path,
+    split: str = "id",
+    modalities: Sequence[str] = ("imu", "video"),
+    seed: int = 0,
+    *,
+    classes: Sequence[str] | str | None = PAPER_CLASSES,
+    imu_window: int = 70,
+    imu_stride: int | None = None,
+    frames: int = 30,
+    frame_size: int = 224,
+    frames_dir: str | Path | None = None,
+    acc_scale: float = 16384.0,
+    gyro_scale: float = 16.4,
+    subject_map: Mapping[str, Any] | str | Path | None = None,
+    subject_proxy: str | None = None,
+    min_frames: int = 3,
+    ratios: Sequence[float] = (0.8, 0.1, 0.1),
+    split_file: str | Path | None = "auto",
+    cache_dir: str | Path | None | bool = None,
+    on_error: str = "raise",
+    progress: bool = True,
+) -> Splits:
+    """Load UESTC-MMEA-CL from ``root`` (layout in ``LAYOUT``).
+
+    classes: folder names (``"3_drinking"``) or class names (``"drinking"``); default the
+      paper's 8-class subset, ``"all"`` for all 32. Labels are renumbered 0..K-1 in
+      class-number order; ``Splits.classes`` gives the folder names.
+    imu_window / imu_stride: IMU rows per window (paper: 70) and step (default: window).
+    frames / frame_size: video frames per window (paper: 30) and square size (paper: 224).
+    frames_dir: pre-extracted JPEG frames instead of ``video/`` mp4s.
+    acc_scale / gyro_scale: raw MPU counts per g and per deg/s (the authors' code: 8192 for acc).
+    subject_map: stem -> participant (dict, or csv ``stem,subject`` / json file); needed for
+      ``split="ood"`` since no public file says who recorded what. ``subject_proxy="date"``
+      groups by recording date instead (a proxy, recorded as such in the report).
+    min_frames: list lines with fewer RGB frames are dropped (as the authors' loader does).
+    """
+    root = require_dir(Path(root).expanduser(), "UESTC-MMEA-CL root", LAYOUT)
+    modalities = tuple(modalities)
+    if set(modalities) - {"imu", "video"}:
+        raise ValueError(f"UESTC-MMEA-CL has imu and video, not {sorted(set(modalities) - {'imu', 'video'})}")
+    sensor = require_dir(root / "sensor", "UESTC sensor/ folder", LAYOUT)
+    video_root = None
+    if "video" in modalities:
+        video_root = require_dir(Path(frames_dir) if frames_dir else root / "video",
+                                 "UESTC frames_dir" if frames_dir else "UESTC video/ folder", LAYOUT)
+    if split == "ood" and subject_map is None and subject_proxy is None:
+        raise ValueError(
+            "split='ood' needs to know who recorded each sample, and UESTC-MMEA-CL ships no such "
+            "file. Pass subject_map= (dict or csv/json: sample stem -> participant id), or "
+            "subject_proxy='date' to group recordings by recording date (a proxy, not true "
+            "participants), or use split='id'.")
+    if subject_proxy not in (None, "date"):
+        raise ValueError(f"subject_proxy must be None or 'date', got {subject_proxy!r}")
+
+    # ---- which recordings: the list files, else every csv under sensor/
+    report: dict[str, Any] = {"too_few_frames": []}
+    lists = [root / f for f in LIST_FILES if (root / f).exists()]
+    entries: list[tuple[str, str, int | None]] = []
+    if lists:
+        for lf in lists:
+            for folder, stem, n_rgb, label in parse_list_file(lf):
+                if _class_number(folder) - 1 != label:
+                    raise ValueError(f"{lf}: {folder}/{stem} has label {label}, but its folder says "
+                                     f"{_class_number(folder) - 1} (class number - 1)")
+                if n_rgb < min_frames:
+                    report["too_few_frames"].append(f"{folder}/{stem}")
+                    continue
+                entries.append((folder, stem, label))
+        report["listing"] = [f.name for f in lists]
+    else:
+        for f in sorted(sensor.glob("*/*.csv")):
+            entries.append((f.parent.name, f.stem, None))
+        report["listing"] = "scan of sensor/ (no list files)"
+    available = sorted({e[0] for e in entries}, key=_class_number)
+    chosen = _select_classes(classes, available)
+    index = {f: i for i, f in enumerate(chosen)}
+    recs = sorted({_Rec(f, s, index[f]) for f, s, _ in entries if f in index}, key=str)
+    if not recs:
+        raise ValueError(f"no UESTC recordings of classes {chosen} found under {root}")
+
+    stride = imu_stride or imu_window
+
+    def paths(r: _Rec) -> tuple[Path, Path | None]:
+        imu = sensor / r.folder / f"{r.stem}.csv"
+        if video_root is None:
+            return imu, None
+        mp4 = video_root / r.folder / f"{r.stem}.mp4"
+        return imu, mp4 if mp4.exists() else video_root / r.folder / r.stem
+
+    def decode(r: _Rec) -> dict:
+        imu_path, vid = paths(r)
+        if not imu_path.exists():
+            raise MissingModality(str(r), "imu", imu_path)
+        imu = _read_imu(imu_path, acc_scale, gyro_scale)                 # (6, L)
+        n_rows = imu.shape[1]
+        starts = window_starts(n_rows, imu_window, stride)
+        out: dict[str, Any] = {"arrays": {}, "rates": {}}
+        if len(starts) == 0:
+            return {**out, "labels": [], "subjects": [], "ids": [], "groups": [],
+                    "notes": {"too_short": [f"{r} ({n_rows} IMU rows < window {imu_window})"]}}
+        if "imu" in modalities:
+            out["arrays"]["imu"] = np.stack([imu[:, s:s + imu_window] for s in starts])  # (K, 6, W)
+        if vid is not None:
+            if vid.suffix == ".mp4":
+                n_frames, fps = video_info(vid)
+            elif vid.is_dir():
+                jpgs = list_jpeg_frames(vid)
+                n_frames, fps = len(jpgs), None
+            else:
+                raise MissingModality(str(r), "video", f"{vid}.mp4 or a folder of JPEG frames {vid}/")
+            if n_frames == 0:
+                raise UnreadableFile(vid, "no video frames")
+            idx = np.concatenate([uniform_indices(s * n_frames / n_rows, (s + imu_window) * n_frames / n_rows,
+                                                  frames, n_frames) for s in starts])
+            clip = read_video_frames(vid, idx, frame_size) if fps is not None else read_jpeg_frames(jpgs, idx, frame_size)
+            out["arrays"]["video"] = clip.reshape(len(starts), frames, *clip.shape[1:])  # (K, T, 3, H, W)
+            if fps:
+                out["rates"] = {"video": fps, "imu": n_rows * fps / n_frames}
+        n = len(starts)
+        return {**out, "labels": [r.label] * n, "subjects": [-1] * n,
+                "ids": [f"{r}#{s}" for s in starts], "groups": [str(r)] * n}
+
+    files = [p for r in recs for p in paths(r) if p is not None]
+    cache_dir = cache_mod.default_cache_dir(root) if cache_dir is None else (None if cache_dir is False else Path(cache_dir))
+    settings = {"modalities": modalities, "imu_window": imu_window, "stride": stride, "frames": frames,
+                "frame_size": frame_size, "acc_scale": acc_scale, "gyro_scale": gyro_scale,
+                "recs": [str(r) for r in recs], "files": cache_mod.fingerprint(files, root)}
+    windows = cache_mod.collect("uestc", recs, decode, classes=chosen, settings=settings, cache_dir=cache_dir,
+                                on_error=on_error, progress=progress)
+    windows.report.update(report, n_too_few_frames=len(report["too_few_frames"]))
+
+    # ---- subjects: a user map, or the date proxy; never guessed
+    if subject_map is not None:
+        smap = _subjects_from_map(subject_map, recs)
+        windows.subjects = np.array([smap.get(g.split("/")[-1], -1) for g in windows.groups], np.int64)
+        windows.report["subject_source"] = "subject_map"
+        windows.report["unmapped_recordings"] = sorted({g for g, s in zip(windows.groups, windows.subjects) if s < 0})
+    elif subject_proxy == "date":
+        dates = [(_DATE.search(g).group(1) if _DATE.search(g) else "unknown") for g in windows.groups]
+        number = {d: i for i, d in enumerate(sorted(set(dates)))}
+        windows.subjects = np.array([number[d] for d in dates], np.int64)
+        windows.report["subject_source"] = "proxy: recording date (not true participants)"
+    sf = auto_split_file(split_file, cache_dir, "uestc", split, seed, ratios, windows)
+    return make_splits(windows, split, ratios, seed, sf)

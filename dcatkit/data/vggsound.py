@@ -1,0 +1,221 @@
+"""VGGSound (audio + video of 10 s YouTube clips), in its distributed layout.
+
+Each clip is cut into windows of ``window_s`` seconds (paper: 2 s) every
+``stride_s``; a window's ``frames`` video frames (paper: 30) are spread uniformly
+over the same seconds. Audio and frames come from the mp4 (PyAV), or from
+pre-extracted ``<stem>.wav`` files and ``<stem>/`` JPEG frame folders. Items:
+``audio`` (window_s * sample_rate,) mono; ``video`` uint8 (frames, 3, frame_size, frame_size).
+
+VGGSound has no subject annotations. The subject of a clip is a proxy: its
+YouTube video (one uploader's recording session), so ``split="ood"`` keeps every
+YouTube video in one split. The csv's own train/test column is not used: the
+paper re-splits 70/15/15.
+"""
+from __future__ import annotations
+
+import csv
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import cache as cache_mod
+from .dataset import Splits
+from .preprocess import (MissingModality, UnreadableFile, cut, list_jpeg_frames, read_jpeg_frames, read_mp4_audio,
+                         read_video_frames, read_wav, reading, require_dir, require_file, resample,
+                         uniform_indices, video_info)
+from .splits import auto_split_file, make_splits
+
+LAYOUT = """\
+VGGSound/
+  vggsound.csv                    no header: youtube_id,start_seconds,"label, with commas",train|test
+  video/<youtube_id>_<start:06d>.mp4   (or unpadded <youtube_id>_<start>.mp4; video/ may also be
+                                        clips/ or the root itself, or pass video_dir=)
+  optional pre-extracted: <audio_dir>/<stem>.wav, <frames_dir>/<stem>/000001.jpg"""
+
+
+@dataclass(frozen=True)
+class _Clip:
+    youtube_id: str
+    start: int
+    label: int
+    stem: str                    # the file stem found on disk
+
+    def __str__(self) -> str:
+        return self.stem
+
+
+def read_csv(path: Path) -> list[tuple[str, int, str, str]]:
+    """(youtube_id, start_seconds, label, split) rows; labels may contain quoted commas."""
+    rows = []
+    with reading(path):
+        text = path.read_text(encoding="utf-8")
+    for k, r in enumerate(csv.reader(text.splitlines()), 1):
+        if not r or not "".join(r).strip():
+            continue
+        if len(r) < 3:
+            raise ValueError(f"{path}:{k}: expected youtube_id,start_seconds,label,split; found {r}")
+        try:
+            start = int(float(r[1]))
+        except ValueError:
+            if k == 1:  # a header row
+                continue
+            raise ValueError(f"{path}:{k}: start_seconds {r[1]!r} is not a number") from None
+        rows.append((r[0].strip(), start, r[2].strip(), r[3].strip() if len(r) > 3 else ""))
+    return rows
+
+
+def _index(folder: Path | None, suffix: str | None) -> dict[str, Path]:
+    """stem -> path of the files (suffix) or sub-folders (None) in ``folder``."""
+    if folder is None:
+        return {}
+    if suffix is None:
+        return {p.name: p for p in folder.iterdir() if p.is_dir()}
+    return {p.stem: p for p in folder.iterdir() if p.suffix.lower() == suffix}
+
+
+def load_vggsound(
+    root: str | Path,
+    split: str = "id",
+    modalities: Sequence[str] = ("video", "audio"),
+    seed: int = 0,
+    *,
+    classes: Sequence[str] | None = None,
+    num_classes: int = 9,
+    class_seed: int | None = None,
+    window_s: float = 2.0,
+    stride_s: float | None = None,
+    frames: int = 30,
+    frame_size: int = 224,
+    sample_rate: int = 16000,
+    csv_file: str = "vggsound.csv",
+    video_dir: str | Path | None = None,
+    audio_dir: str | Path | None = None,
+    frames_dir: str | Path | None = None,
+    clip_seconds: float = 10.0,
+    ratios: Sequence[float] = (0.7, 0.15, 0.15),
+    split_file: str | Path | None = "auto",
+    cache_dir: str | Path | None | bool = None,
+    on_error: str = "raise",
+    progress: bool = True,
+) -> Splits:
+    """Load a class subset of VGGSound from ``root`` (layout in ``LAYOUT``).
+
+    classes: label names (exactly as in the csv); default: ``num_classes`` (paper: 9)
+      drawn at random, seeded by ``class_seed`` (default ``seed``), among labels that
+      have at least one clip on disk. The drawn names are in ``Splits.classes``.
+    window_s / stride_s: seconds per window (paper: 2 s) and step (default: window).
+    frames / frame_size: frames per window (paper: 30) and square size (paper: 224).
+    audio_dir / frames_dir: pre-extracted wav files / JPEG frame folders named by clip stem.
+    clip_seconds: clip length, used only to time JPEG frames when no audio is decoded
+      (with audio, a JPEG folder's frames are spread over the audio's duration).
+    Frame times come from the mp4's frame rate; windows stop at the shorter of audio and video.
+    """
+    root = require_dir(Path(root).expanduser(), "VGGSound root", LAYOUT)
+    modalities = tuple(modalities)
+    if set(modalities) - {"video", "audio"}:
+        raise ValueError(f"VGGSound has video and audio, not {sorted(set(modalities) - {'video', 'audio'})}")
+    rows = read_csv(require_file(root / csv_file, "VGGSound csv", LAYOUT))
+    if video_dir is not None:
+        vdir = require_dir(Path(video_dir), "VGGSound video_dir", LAYOUT)
+    else:
+        vdir = next((d for d in (root / "video", root / "clips") if d.is_dir()), root)
+    adir = require_dir(Path(audio_dir), "VGGSound audio_dir", LAYOUT) if audio_dir else None
+    fdir = require_dir(Path(frames_dir), "VGGSound frames_dir", LAYOUT) if frames_dir else None
+    mp4s, wavs, jpg_dirs = _index(vdir, ".mp4"), _index(adir, ".wav"), _index(fdir, None)
+    on_disk = set(mp4s) | set(wavs) | set(jpg_dirs)
+
+    # ---- clips present on disk (padded or unpadded names), then the class subset
+    report: dict[str, Any] = {"duplicate_rows": []}
+    found: dict[str, tuple[str, int, str]] = {}
+    missing: list[tuple[str, str]] = []
+    for yid, start, label, _ in rows:
+        stem = next((s for s in (f"{yid}_{start:06d}", f"{yid}_{start}") if s in on_disk), None)
+        if stem is None:
+            missing.append((f"{yid}_{start:06d}", label))
+        elif stem in found:
+            report["duplicate_rows"].append(stem)
+        else:
+            found[stem] = (yid, start, label)
+    all_labels = sorted({r[2] for r in rows})
+    present = sorted({v[2] for v in found.values()})
+    if classes is not None:
+        chosen = list(classes)
+        for c in chosen:
+            if c not in all_labels:
+                close = difflib.get_close_matches(c, all_labels, n=3)
+                raise ValueError(f"VGGSound class {c!r} is not in {csv_file}" +
+                                 (f"; did you mean {close}?" if close else ""))
+    else:
+        if num_classes > len(present):
+            raise ValueError(f"asked for {num_classes} random classes but only {len(present)} labels have "
+                             f"clips under {vdir}: lower num_classes or add clips")
+        rng = np.random.default_rng(seed if class_seed is None else class_seed)
+        chosen = sorted(rng.choice(present, size=num_classes, replace=False).tolist())
+        report["classes_drawn"] = {"seed": seed if class_seed is None else class_seed, "classes": chosen}
+    index = {c: i for i, c in enumerate(chosen)}
+    clips = [_Clip(y, s, index[lab], stem) for stem, (y, s, lab) in sorted(found.items()) if lab in index]
+    report["missing_files"] = [stem for stem, lab in missing if lab in index]  # clips of chosen classes not on disk
+    if not clips:
+        raise ValueError(f"no clips of classes {chosen} found in {vdir} (names <youtube_id>_<start:06d>.mp4)")
+    subject_of = {y: i for i, y in enumerate(sorted({c.youtube_id for c in clips}))}
+    stride = stride_s or window_s
+
+    def decode(c: _Clip) -> dict:
+        mp4 = mp4s.get(c.stem)
+        wave, dur = None, None
+        if "audio" in modalities:
+            if c.stem in wavs:
+                wave, sr = read_wav(wavs[c.stem])
+            elif mp4 is not None:
+                wave, sr = read_mp4_audio(mp4)
+            else:
+                raise MissingModality(str(c), "audio", f"{vdir}/{c.stem}.mp4 or a wav in audio_dir")
+            wave = resample(wave, sr, sample_rate)
+            dur = len(wave) / sample_rate
+        rates: dict[str, float] = {"audio_native": sr} if wave is not None else {}
+        if "video" in modalities:
+            if c.stem in jpg_dirs:  # no rate in a JPEG folder: frames are spread over the clip
+                jpgs = list_jpeg_frames(jpg_dirs[c.stem])
+                n_frames, fps = len(jpgs), None
+                rate = len(jpgs) / (dur or clip_seconds)
+            elif mp4 is not None:
+                n_frames, fps = video_info(mp4)
+                rates["video"] = rate = fps
+            else:
+                raise MissingModality(str(c), "video", f"{vdir}/{c.stem}.mp4 or a frame folder in frames_dir")
+            if n_frames == 0:
+                raise UnreadableFile(mp4 or jpg_dirs[c.stem], "no video frames")
+            dur = min(dur or np.inf, n_frames / rate)  # aac padding makes audio a little longer
+        starts = np.arange(0.0, dur - window_s + 1e-6, stride)
+        if len(starts) == 0:
+            return {"arrays": {}, "labels": [], "subjects": [], "ids": [], "groups": [],
+                    "notes": {"too_short": [f"{c} ({dur:.2f} s < window {window_s} s)"]}}
+        arrays = {}
+        if wave is not None:
+            n = int(round(window_s * sample_rate))
+            arrays["audio"] = np.stack([cut(wave, int(round(t * sample_rate)), n) for t in starts])  # (K, n)
+        if "video" in modalities:
+            idx = np.concatenate([uniform_indices(t * rate, (t + window_s) * rate, frames, n_frames)
+                                  for t in starts])
+            clip = read_video_frames(mp4, idx, frame_size) if fps is not None else read_jpeg_frames(jpgs, idx, frame_size)
+            arrays["video"] = clip.reshape(len(starts), frames, *clip.shape[1:])  # (K, T, 3, H, W)
+        k = len(starts)
+        return {"arrays": arrays, "labels": [c.label] * k, "subjects": [subject_of[c.youtube_id]] * k,
+                "ids": [f"{c.stem}#{t:g}s" for t in starts], "groups": [c.stem] * k, "rates": rates}
+
+    files = [p for c in clips for p in (mp4s.get(c.stem), wavs.get(c.stem), jpg_dirs.get(c.stem)) if p is not None]
+    cache_dir = cache_mod.default_cache_dir(root) if cache_dir is None else (None if cache_dir is False else Path(cache_dir))
+    settings = {"modalities": modalities, "window_s": window_s, "stride_s": stride, "frames": frames,
+                "frame_size": frame_size, "sample_rate": sample_rate, "clip_seconds": clip_seconds,
+                "clips": [[str(c), c.label] for c in clips], "files": cache_mod.fingerprint(files, root)}
+    windows = cache_mod.collect("vggsound", clips, decode, classes=chosen, settings=settings, cache_dir=cache_dir,
+                                sample_rates={"audio": float(sample_rate)} if "audio" in modalities else {},
+                                on_error=on_error, progress=progress)
+    windows.report.update(report, n_missing_files=len(report["missing_files"]),
+                          subject_source="proxy: YouTube video id (VGGSound has no subject annotations)")
+    windows.sample_rates = {m: r for m, r in windows.sample_rates.items() if m in modalities}
+    sf = auto_split_file(split_file, cache_dir, "vggsound", split, seed, ratios, windows)
+    return make_splits(windows, split, ratios, seed, sf)

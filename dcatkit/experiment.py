@@ -1,0 +1,149 @@
+"""The experiments of the paper as functions: what the CLI, the notebooks and the
+demo call (one implementation, many front ends).
+
+- ``train_unimodal``: a source or a baseline (one modality, cross-entropy);
+- ``train_transfer``: a D-CAT target from a frozen source (Eq. 19), MCMA on/off;
+- ``compare``: source + baseline + D-CAT + No-MCMA on one split, as a table;
+- ``metrics_table``: test metrics of several runs, with deltas to a baseline.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .model import Classifier, build_model
+from .presets import Preset, get_preset
+from .train import (FitResult, check_source_fits, evaluate, fit, fit_transfer, load_checkpoint,
+                    seed_everything)
+
+METRICS = ("accuracy", "precision", "recall", "f1")
+
+
+@dataclass
+class Run:
+    """One trained model and its test metrics."""
+
+    name: str
+    modality: str
+    model: Classifier
+    test: dict                       # accuracy, precision, recall, f1, confusion
+    history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    checkpoint: Path | None = None
+    meta: dict = field(default_factory=dict)
+
+
+def _preset(preset: str | Preset, modality: str, dataset: str | None) -> Preset:
+    return preset if isinstance(preset, Preset) else get_preset(preset, modality, dataset)
+
+
+def train_unimodal(splits, modality: str, *, preset: str | Preset = "synthetic", dataset: str | None = None,
+                   epochs: int | None = None, seed: int | None = None, device="auto",
+                   checkpoint: str | Path | None = None, progress: bool = True, name: str | None = None) -> Run:
+    """Train one modality's classifier on ``splits`` (train/val/test) and test it."""
+    p = _preset(preset, modality, dataset)
+    seed = p.seed if seed is None else seed
+    seed_everything(seed)                                  # model init is part of the seeded run
+    model = build_model(modality, splits.train.num_classes, splits.train.input_shape(modality), p)
+    res: FitResult = fit(model, splits.train, splits.val, modality=modality, preset=p, epochs=epochs,
+                         seed=seed, device=device, checkpoint=checkpoint, progress=progress,
+                         meta={"dataset": dataset, "kind": "unimodal"})
+    test = evaluate(res.model, splits.test, modality, device=device)
+    return Run(name or f"{modality} baseline", modality, res.model, test, res.history, res.checkpoint,
+               {"seed": seed, "best_val": res.best})
+
+
+def load_source(source: str | Path | Run | Classifier, splits, target_modality: str) -> Classifier:
+    """A frozen-source model from a checkpoint path, a Run or a Classifier, checked
+    against the target run (same classes, another modality present in the data)."""
+    if isinstance(source, Run):
+        model, meta = source.model, {"modality": source.modality, "classes": splits.train.classes}
+    elif isinstance(source, Classifier):
+        model, meta = source, {"modality": source.config["modality"], "classes": splits.train.classes}
+    else:
+        model, meta = load_checkpoint(source)
+    check_source_fits(meta, classes=splits.train.classes, target_modality=target_modality,
+                      available_modalities=splits.train.modalities)
+    return model
+
+
+def train_transfer(splits, source, target_modality: str, *, lam: float = 1.0, mcma: bool = True,
+                   loss: str = "dcat", preset: str | Preset = "synthetic", dataset: str | None = None,
+                   epochs: int | None = None, seed: int | None = None, device="auto",
+                   checkpoint: str | Path | None = None, progress: bool = True, name: str | None = None) -> Run:
+    """Train a D-CAT target (CE + lam * L_CA) from a frozen ``source`` and test it
+    on the target modality alone."""
+    src = load_source(source, splits, target_modality)
+    p = _preset(preset, target_modality, dataset)
+    seed = p.seed if seed is None else seed
+    seed_everything(seed)                                  # same init as the baseline with this seed
+    model = build_model(target_modality, splits.train.num_classes, splits.train.input_shape(target_modality), p)
+    res = fit_transfer(model, src, splits.train, splits.val, lam=lam, mcma=mcma, loss=loss,
+                       modality=target_modality, source_modality=src.config["modality"], preset=p,
+                       epochs=epochs, seed=seed, device=device, checkpoint=checkpoint, progress=progress,
+                       meta={"dataset": dataset, "kind": "transfer"})
+    test = evaluate(res.model, splits.test, target_modality, device=device)
+    label = name or f"D-CAT {src.config['modality']}->{target_modality}" + ("" if mcma else " (no MCMA)")
+    return Run(label, target_modality, res.model, test, res.history, res.checkpoint,
+               {"seed": seed, "lam": lam, "mcma": mcma, "best_val": res.best})
+
+
+def metrics_table(runs: list[Run], baseline: str | None = None) -> pd.DataFrame:
+    """Rows = runs, columns = test accuracy / precision / recall / F1 (macro), plus
+    ``delta_<metric>`` against the run named ``baseline``."""
+    df = pd.DataFrame([{"run": r.name, "modality": r.modality, **{m: r.test[m] for m in METRICS}}
+                       for r in runs]).set_index("run")
+    if baseline is not None:
+        for m in METRICS:
+            df[f"delta_{m}"] = df[m] - df.loc[baseline, m]
+    return df
+
+
+def compare(splits, *, source: str = "video", target: str = "imu", lam: float = 1.0,
+            preset: str = "synthetic", dataset: str | None = "synthetic", seed: int = 0,
+            epochs: dict | None = None, device="auto", out_dir: str | Path | None = None,
+            source_checkpoint: str | Path | None = None, progress: bool = True) -> tuple[pd.DataFrame, dict]:
+    """The paper's comparison for one source->target pair and one seed:
+    source model, target baseline, D-CAT (MCMA) and D-CAT without MCMA.
+
+    ``epochs`` may override per role: {"source": .., "target": ..}. With
+    ``source_checkpoint`` pointing to an existing file the source is loaded,
+    otherwise trained (and saved there). Returns (table, runs by role).
+    """
+    epochs = epochs or {}
+    out = Path(out_dir) if out_dir is not None else None
+    ck = (lambda n: out / f"{n}_seed{seed}.pt") if out is not None else (lambda n: None)
+    if source_checkpoint is not None and Path(source_checkpoint).is_file():
+        model = load_source(source_checkpoint, splits, target)
+        src = Run(f"{source} source", source, model, evaluate(model, splits.test, source, device=device),
+                  checkpoint=Path(source_checkpoint))
+    else:
+        src = train_unimodal(splits, source, preset=preset, dataset=dataset, epochs=epochs.get("source"),
+                             seed=seed, device=device, checkpoint=source_checkpoint or ck(f"source_{source}"),
+                             progress=progress, name=f"{source} source")
+    common = dict(preset=preset, dataset=dataset, epochs=epochs.get("target"), seed=seed, device=device,
+                  progress=progress)
+    base = train_unimodal(splits, target, checkpoint=ck(f"baseline_{target}"), name=f"{target} baseline",
+                          **common)
+    dcat = train_transfer(splits, src, target, lam=lam, mcma=True, checkpoint=ck(f"dcat_{source}_{target}"),
+                          name="D-CAT", **common)
+    nomcma = train_transfer(splits, src, target, lam=lam, mcma=False, name="No MCMA",
+                            checkpoint=ck(f"dcat_nomcma_{source}_{target}"), **common)
+    runs = {"source": src, "baseline": base, "dcat": dcat, "no_mcma": nomcma}
+    table = metrics_table([src, base, dcat, nomcma], baseline=base.name)
+    return table, runs
+
+
+def summarise_seeds(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Mean and std over seeds of per-seed ``metrics_table`` results."""
+    allt = pd.concat([t.assign(seed=i) for i, t in enumerate(tables)]).reset_index()
+    num = [c for c in allt.columns if c not in ("run", "modality", "seed")]
+    g = allt.groupby("run", sort=False)[num]
+    mean, std = g.mean(), g.std(ddof=1) if len(tables) > 1 else g.std(ddof=0)
+    return mean.join(std, rsuffix="_std")
+
+
+def format_table(df: pd.DataFrame, digits: int = 3) -> str:
+    return df.to_string(float_format=lambda v: f"{v:.{digits}f}" if np.isfinite(v) else "nan")

@@ -1,0 +1,305 @@
+"""Training: unimodal ``fit``, D-CAT ``fit_transfer`` (Eq. 19), ``evaluate``, checkpoints.
+
+One loop serves both: ``fit_transfer`` is ``fit`` plus a term computed from
+the frozen source. Everything the source contributes (its K, V and whether it
+classified the sample correctly) comes from one object, a *source* — today
+``LiveSource`` runs the frozen model; anything with the same ``__call__``
+(e.g. a cache of the source's outputs) slots in without touching the loop.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from .losses import get_loss
+from .metrics import classification_metrics
+from .model import Classifier, model_from_config
+from .presets import Preset
+
+# ------------------------------------------------------------------ device & seeds
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """"auto" -> CUDA when present, else CPU."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for but CUDA is not available; use 'auto' or 'cpu'")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _amp_dtype(device: torch.device) -> torch.dtype | None:
+    """AMP on CUDA only: bf16 where supported, else fp16 (with a GradScaler)."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def make_loader(ds: Dataset, batch_size: int, shuffle: bool, seed: int = 0, device=None,
+                num_workers: int = 0) -> DataLoader:
+    gen = torch.Generator().manual_seed(seed)
+    pin = device is not None and torch.device(device).type == "cuda"
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=gen, num_workers=num_workers,
+                      pin_memory=pin, drop_last=False)
+
+
+def _to(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return x.to(device, non_blocking=True)
+
+
+# ------------------------------------------------------------------ checkpoints
+
+
+def save_checkpoint(path: str | Path, model: Classifier, meta: dict) -> Path:
+    """Write {"state_dict", "config", "meta"} atomically (temp file + os.replace),
+    so an interrupted save never leaves a half-written checkpoint behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"state_dict": model.state_dict(), "config": model.config, "meta": meta}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> tuple[Classifier, dict]:
+    """Rebuild the model a checkpoint was saved from. Returns (model, meta)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise ValueError(f"{path} is not a readable dcatkit checkpoint ({type(e).__name__}: {e})") from e
+    if not isinstance(payload, dict) or not {"state_dict", "config", "meta"} <= set(payload):
+        raise ValueError(f"{path} is not a dcatkit checkpoint: expected keys state_dict, config, meta")
+    model = model_from_config(payload["config"])
+    model.load_state_dict(payload["state_dict"])
+    return model, payload["meta"]
+
+
+def check_source_fits(source_meta: dict, *, classes: list[str], target_modality: str,
+                      available_modalities: tuple[str, ...]) -> None:
+    """A source checkpoint must share the target run's classes (same order) and be
+    of a modality that the data has and that is not the target's."""
+    src_mod = source_meta.get("modality")
+    if src_mod == target_modality:
+        raise ValueError(f"source and target are both {src_mod!r}: D-CAT transfers between two modalities")
+    if src_mod not in available_modalities:
+        raise ValueError(f"source checkpoint is a {src_mod!r} model but the data has only "
+                         f"{available_modalities}")
+    if list(source_meta.get("classes", [])) != list(classes):
+        raise ValueError(f"source checkpoint classes {source_meta.get('classes')} do not match the "
+                         f"target run's classes {list(classes)} (same names, same order needed)")
+
+
+# ------------------------------------------------------------------ evaluation
+
+
+@torch.no_grad()
+def predict(model: Classifier, ds: Dataset, modality: str, batch_size: int = 64,
+            device="auto") -> tuple[np.ndarray, np.ndarray]:
+    """(y_true, y_pred) over a dataset, model in eval mode."""
+    device = resolve_device(device)
+    model.eval().to(device)
+    ys, ps = [], []
+    amp = _amp_dtype(device)
+    for batch in make_loader(ds, batch_size, shuffle=False, device=device):
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            logits = model(_to(batch[modality], device)).logits
+        ys.append(batch["label"].numpy())
+        ps.append(logits.argmax(1).cpu().numpy())
+    return np.concatenate(ys), np.concatenate(ps)
+
+
+def evaluate(model: Classifier, ds: Dataset, modality: str, batch_size: int = 64, device="auto") -> dict:
+    """Accuracy, macro precision / recall / F1 and the confusion matrix (see metrics.py)."""
+    y, p = predict(model, ds, modality, batch_size, device)
+    return classification_metrics(y, p, model.config.get("num_classes", int(max(y.max(), p.max())) + 1))
+
+
+# ------------------------------------------------------------------ the frozen source
+
+
+class LiveSource:
+    """The frozen source model, run on every batch (the paper's set-up).
+
+    Called with a batch, returns (k_s, v_s, correct): (B, T_s, d), (B, T_s, d),
+    (B,) bool — everything the transfer loss and the MCMA mask (Eq. 16) need.
+    The model is put in eval mode with gradients off; it never changes.
+    """
+
+    def __init__(self, model: Classifier, modality: str):
+        self.model, self.modality = model, modality
+        model.eval()
+        model.requires_grad_(False)
+
+    def to(self, device):
+        self.model.to(device)
+        return self
+
+    @torch.no_grad()
+    def __call__(self, batch: dict, device: torch.device):
+        self.model.eval()
+        amp = _amp_dtype(device)
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            out = self.model(_to(batch[self.modality], device))
+        correct = out.logits.argmax(1) == _to(batch["label"], device)
+        return out.k.float(), out.v.float(), correct
+
+
+# ------------------------------------------------------------------ the training loop
+
+
+@dataclass
+class FitResult:
+    model: Classifier
+    history: pd.DataFrame   # one row per epoch
+    best: dict              # validation metrics of the kept (best macro-F1) epoch
+    checkpoint: Path | None
+
+
+ExtraLoss = Callable[[dict, Any, torch.device], tuple[torch.Tensor, dict]]
+
+
+def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: str, preset: Preset,
+                epochs: int | None, seed: int | None, device, extra_loss: ExtraLoss | None,
+                checkpoint: str | Path | None, meta: dict, progress: bool, desc: str) -> FitResult:
+    device = resolve_device(device)
+    epochs = preset.epochs if epochs is None else epochs
+    seed = preset.seed if seed is None else seed
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if len(train) == 0 or len(val) == 0:
+        raise ValueError(f"empty split: train has {len(train)} samples, val has {len(val)}")
+    if modality not in getattr(train, "modalities", (modality,)):
+        raise ValueError(f"the data has modalities {train.modalities}, the model needs {modality!r}")
+    seed_everything(seed)
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=preset.lr, weight_decay=preset.weight_decay)
+    amp = _amp_dtype(device)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
+    loader = make_loader(train, preset.batch_size, shuffle=True, seed=seed, device=device)
+    rows, best, best_state = [], None, None
+    bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False)
+    for epoch in bar:
+        model.train()
+        t0, sums, n_seen = time.perf_counter(), {}, 0
+        for step, batch in enumerate(loader):
+            x, y = _to(batch[modality], device), _to(batch["label"], device)
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                out = model(x)
+                ce = F.cross_entropy(out.logits.float(), y)                    # Eq. (18)
+            loss, stats = ce, {"ce": ce.detach()}
+            if extra_loss is not None:
+                term, extra_stats = extra_loss(batch, out, device)
+                loss = loss + term                                             # Eq. (19)
+                stats.update(extra_stats)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"non-finite loss ({loss.item()}) at epoch {epoch}, step {step} ({desc}): "
+                    f"{ {k: float(v) for k, v in stats.items()} }; lower the lr or lambda")
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            b = len(y)
+            n_seen += b
+            stats["loss"] = loss.detach()
+            for k, v in stats.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * b
+        val_m = evaluate(model, val, modality, device=device)
+        row = {"epoch": epoch, **{f"train_{k}": v / n_seen for k, v in sums.items()},
+               **{f"val_{k}": v for k, v in val_m.items() if k != "confusion"},
+               "time_s": time.perf_counter() - t0}
+        rows.append(row)
+        bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_f1=f"{val_m['f1']:.3f}")
+        if best is None or val_m["f1"] > best["f1"]:
+            best = {**{k: v for k, v in val_m.items() if k != "confusion"}, "epoch": epoch}
+            best_state = copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)                                  # keep the best-on-validation epoch
+    ckpt = None
+    if checkpoint is not None:
+        ckpt = save_checkpoint(checkpoint, model, {**meta, "modality": modality, "val": best,
+                                                   "preset": preset.to_dict(), "seed": seed,
+                                                   "input_shape": model.config.get("input_shape")})
+    return FitResult(model, pd.DataFrame(rows), best, ckpt)
+
+
+def fit(model: Classifier, train: Dataset, val: Dataset, *, modality: str | None = None,
+        preset: Preset, epochs: int | None = None, seed: int | None = None, device="auto",
+        checkpoint: str | Path | None = None, meta: dict | None = None, progress: bool = True) -> FitResult:
+    """Unimodal training with cross-entropy (Eq. 18): Adam with the preset's lr and
+    weight decay; the epoch with the best validation macro-F1 is kept."""
+    modality = modality or model.config["modality"]
+    meta = {"classes": list(getattr(train, "classes", [])), **(meta or {})}
+    return _train_loop(model, train, val, modality=modality, preset=preset, epochs=epochs, seed=seed,
+                       device=device, extra_loss=None, checkpoint=checkpoint, meta=meta,
+                       progress=progress, desc=f"{modality}")
+
+
+def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam: float,
+                 mcma: bool = True, loss: str = "dcat", modality: str | None = None,
+                 source_modality: str | None = None, preset: Preset, epochs: int | None = None,
+                 seed: int | None = None, device="auto", checkpoint: str | Path | None = None,
+                 meta: dict | None = None, progress: bool = True) -> FitResult:
+    """D-CAT: train the target with L = L_CE + lam * L_CA (Eq. 19).
+
+    ``source`` is a frozen source ``Classifier`` (wrapped in ``LiveSource``) or any
+    callable ``source(batch, device) -> (k_s, v_s, correct)``. With ``mcma=True``
+    (default) L_CA only counts samples the source classifies correctly (Eq. 17);
+    with ``mcma=False`` all samples count ("No MCMA" in the paper's tables).
+    The source is never updated.
+    """
+    if not (isinstance(lam, (int, float)) and math.isfinite(lam) and lam >= 0):
+        raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
+    modality = modality or model.config["modality"]
+    if isinstance(source, Classifier):
+        source_modality = source_modality or source.config["modality"]
+        source = LiveSource(source, source_modality)
+    source_modality = source_modality or getattr(source, "modality", None)
+    if source_modality == modality:
+        raise ValueError(f"source and target modality are both {modality!r}")
+    if hasattr(source, "to"):
+        source.to(resolve_device(device))
+    loss_fn = get_loss(loss)
+
+    def transfer_term(batch, out, device):
+        k_s, v_s, correct = source(batch, device)
+        mask = correct if mcma else None
+        l_ca = loss_fn(out.k.float(), out.v.float(), k_s, v_s, mask)        # Eq. (7) / (17)
+        return lam * l_ca, {"ca": l_ca.detach(), "mask_frac": correct.float().mean()}
+
+    meta = {"classes": list(getattr(train, "classes", [])), "source_modality": source_modality,
+            "lam": lam, "mcma": mcma, "loss": loss, **(meta or {})}
+    return _train_loop(model, train, val, modality=modality, preset=preset, epochs=epochs, seed=seed,
+                       device=device, extra_loss=transfer_term, checkpoint=checkpoint, meta=meta,
+                       progress=progress, desc=f"{source_modality}->{modality}")

@@ -1,0 +1,30 @@
+"""Small shared builders for the tests (tiny shapes, few samples)."""
+import numpy as np
+
+from dcatkit.data.dataset import PairedDataset, Splits
+from dcatkit.data.synthetic import make_synthetic
+from dcatkit.presets import get_preset
+
+TINY = {
+    "imu": get_preset("synthetic", "imu").with_(epochs=2, batch_size=16, d_attn=16,
+                                                encoder={"hidden": 8, "d_model": 16}),
+    "video": get_preset("synthetic", "video").with_(epochs=1, batch_size=16, d_attn=16, encoder={"depth": 10}),
+    "audio": get_preset("synthetic", "audio").with_(
+        epochs=1, batch_size=16, d_attn=16,
+        encoder={"arch": "cnn6", "width": 0.125, "sample_rate": 8000, "n_fft": 256, "hop_length": 128,
+                 "n_mels": 32, "f_max": 4000.0}),
+}
+
+
+def tiny_splits(n=96, seed=0, modalities=("imu", "video", "audio"), frame_size=16, n_frames=4):
+    d = make_synthetic(n, n_subjects=4, seed=seed, modalities=modalities, frame_size=frame_size,
+                       n_frames=n_frames, duration=1.0)
+    arrays = d["arrays"]
+    idx = np.random.default_rng(seed).permutation(n)
+    tr, va, te = np.split(idx, [int(0.6 * n), int(0.8 * n)])
+    if "imu" in arrays:
+        lo = arrays["imu"][tr].min((0, 2), keepdims=True)
+        hi = arrays["imu"][tr].max((0, 2), keepdims=True)
+        arrays["imu"] = (2 * (arrays["imu"] - lo) / (hi - lo) - 1).astype(np.float32)
+    ds = PairedDataset(arrays, d["labels"], d["classes"], d["subjects"], d["ids"], d["sample_rates"])
+    return Splits(ds.subset(tr), ds.subset(va), ds.subset(te))

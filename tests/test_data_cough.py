@@ -1,0 +1,121 @@
+"""Cough audio-IMU loader against a tiny copy of the distributed layout."""
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+
+import dcatkit.data as D
+from dcatkit.data import cough as K
+from dcatkit.data.preprocess import UnreadableFile
+from fixtures_data import make_cough
+
+OPTS = dict(progress=False)
+# (audio time of window start) per segment/window of the fixture's annotations
+STARTS = {(0, 0): 1.0, (0, 1): 1.5, (1, 0): 2.4, (2, 0): 3.2, (2, 1): 3.7}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    r = tmp_path_factory.mktemp("cough") / "MultimodalCoughDataset"
+    r.mkdir()
+    make_cough(r)
+    return r
+
+
+@pytest.fixture(scope="module")
+def splits(root):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return D.load("cough", root, **OPTS)
+
+
+def _seg_win(i):
+    _, seg, w = i.split("#")
+    return int(seg[3:]), int(w[1:])
+
+
+def test_items_shapes_labels_subjects(splits):
+    assert splits.classes == list(K.CLASSES)
+    item = splits.train[0]
+    assert item["audio"].shape == (8000,) and item["imu"].shape == (6, 60)
+    assert splits.train.sample_rates["audio"] == 16000.0
+    assert splits.report["native_rates"]["audio_native"] == [8000.0]  # from the wav header
+    assert sum(len(d) for d in splits) == 4 * 3 * 5  # 4 subjects x 3 trials x 5 windows
+    for d in splits:
+        for i, y, s in zip(d.ids, d.labels, d.subjects):
+            subj, trial = i.split("/")[0], int(i.split("Trial_")[1][0])
+            seg, _ = _seg_win(i)
+            assert s == int(subj)
+            expect = {0: "Cough", 1: "Sneeze", 2: K.CLASSES[2 + trial - 1]}[seg]
+            assert K.CLASSES[y] == expect
+    # both the lower-case (005) and mixed-case (006) annotation names were matched
+    ids = [i for d in splits for i in d.ids]
+    assert any(i.startswith("005/Trial_1") for i in ids) and any(i.startswith("006/Trial_1") for i in ids)
+    assert splits.report["n_unlabelled"] == 12 and "(id 9)" in splits.report["unlabelled"][0]
+
+
+def test_audio_and_imu_cut_from_the_same_synchronised_span(splits):
+    lo, hi = (np.array(splits.report["imu_minmax"][k]) for k in ("min", "max"))
+    for d in splits:
+        for k, i in enumerate(d.ids):
+            t0 = STARTS[_seg_win(i)]
+            imu_x = (d.arrays["imu"][k, 0] + 1) / 2 * (hi[0] - lo[0]) + lo[0]  # x-axis = IMU elapsed time
+            grid = t0 - 0.5 + 0.2 + (np.arange(60) + 0.5) * 0.5 / 60  # audio offset 0.5 s, IMU 0.2 s
+            np.testing.assert_allclose(imu_x, grid, atol=2e-3)
+
+
+def test_windows_of_a_segment_stay_together_and_ood_is_subject_disjoint(root, splits):
+    segs = [{i.rsplit("#", 1)[0] for i in d.ids} for d in splits]
+    assert not (segs[0] & segs[1] or segs[0] & segs[2] or segs[1] & segs[2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ood = D.load("cough", root, split="ood", **OPTS)
+    parts = [set(d.subjects.tolist()) for d in ood]
+    assert all(parts) and not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+
+
+def test_in_mic_missing_files_are_reported_not_repaired(root):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = D.load("cough", root, mic="in", sample_rate=8000, cache_dir=False, **OPTS)
+    assert s.train[0]["audio"].shape == (4000,)
+    assert len(s.report["missing_modality"]) == 3 and all(m.startswith("006/") for m in s.report["missing_modality"])
+    assert 6 not in {int(x) for d in s for x in d.subjects}
+
+
+def test_sync_file_formats():
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as t:
+        p = Path(t) / "sync_time.txt"
+        p.write_text("t1 a b c 1.5 e f 0.25\nt2 a b c 2.5 e f 0.5\nt3 a b c 3.5 e f 0.75")
+        assert K.read_sync(p, 2) == (2.5, 0.5)
+        p.write_text(" ".join(f"x y z w {k}.5 u v {k}.25" for k in (1, 2, 3)))  # one line, 24 tokens
+        assert K.read_sync(p, 3) == (3.5, 3.25)
+    assert [K.trial_of(n) for n in ("005_no_talking_in.wav", "006_Talking_Out.wav", "007_Nonverbal_OUT.wav")] == [1, 2, 3]
+
+
+def test_bad_input(root, tmp_path):
+    with pytest.raises(FileNotFoundError, match="Expected layout"):
+        D.load("cough", tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="annotation file.*\n.*Expected layout"):
+        D.load("cough", tmp_path / "empty")
+    r = tmp_path / "c"
+    shutil.copytree(root, r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    wav = next((r / "007" / "Trial_2_Talking").glob("*_Out.wav"))
+    wav.write_bytes(b"RIFF not really a wav")
+    (r / "008" / "Trial_3_Nonverbal" / "Gyroscope.csv").unlink()
+    with pytest.raises(UnreadableFile, match=wav.name):
+        D.load("cough", r, cache_dir=False, **OPTS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = D.load("cough", r, cache_dir=False, on_error="skip", **OPTS)
+    assert s.report["n_skipped"] == 1 and wav.name in s.report["skipped"][0]
+    assert s.report["missing_modality"] == [
+        "008/Trial_3_Nonverbal: missing_modality (no imu: expected "
+        f"{r / '008' / 'Trial_3_Nonverbal' / 'Gyroscope.csv'})"]
+    ids = {i for d in s for i in d.ids}
+    assert len(ids) == 60 - 10 and not any(i.startswith(("007/Trial_2", "008/Trial_3")) for i in ids)

@@ -1,0 +1,185 @@
+"""Splits, IMU min-max scaling, from_arrays, the synthetic entry point and the cache."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+import dcatkit.data as D
+from dcatkit.data import cache as C
+from dcatkit.data.dataset import PairedDataset
+from dcatkit.data.preprocess import UnreadableFile
+from dcatkit.data.splits import LazyRows
+
+
+def _arrays(n=200, k=4, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % k
+    arrays = {"imu": rng.normal(size=(n, 3, 16)).astype(np.float32) * 5 + 2,
+              "video": rng.integers(0, 255, (n, 2, 3, 8, 8), dtype=np.uint8),
+              "audio": rng.normal(size=(n, 100)).astype(np.float32)}
+    return arrays, labels, np.arange(n) % 10
+
+
+def test_from_arrays_sizes_items_and_stratification():
+    arrays, labels, subjects = _arrays()
+    s = D.from_arrays(arrays, labels, subjects, classes=list("abcd"), seed=1)
+    assert [len(d) for d in s] == [140, 30, 30]
+    item = s.val[0]
+    assert item["imu"].shape == (3, 16) and item["imu"].dtype.is_floating_point
+    assert item["video"].shape == (2, 3, 8, 8) and str(item["video"].dtype) == "torch.uint8"
+    assert item["audio"].shape == (100,)
+    assert s.classes == list("abcd")
+    for d in (s.val, s.test):  # stratified: 30 samples of 4 balanced classes -> 7 or 8 each
+        assert set(np.bincount(d.labels, minlength=4)) <= {7, 8}
+    # each item keeps its own data: video of id i equals the input row i
+    i = int(s.test.ids[3])
+    assert np.array_equal(s.test[3]["video"].numpy(), arrays["video"][i])
+    assert s.test[3]["label"] == labels[i] and s.test[3]["subject"] == subjects[i]
+    all_ids = sorted(int(x) for d in s for x in d.ids)
+    assert all_ids == list(range(200))
+
+
+def test_ood_split_is_subject_disjoint():
+    arrays, labels, subjects = _arrays()
+    s = D.from_arrays(arrays, labels, subjects, split="ood", seed=3)
+    parts = [set(d.subjects.tolist()) for d in s]
+    assert all(parts) and not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert set().union(*parts) == set(range(10))
+    assert s.report["split"]["subjects"]["test"] == sorted(parts[2])
+
+
+def test_ood_without_subjects_says_what_is_missing():
+    arrays, labels, _ = _arrays()
+    with pytest.raises(ValueError, match="subject"):
+        D.from_arrays(arrays, labels, split="ood")
+
+
+def test_windows_of_a_recording_never_straddle_splits():
+    arrays, labels, subjects = _arrays()
+    groups = [f"rec{i // 5}" for i in range(200)]
+    labels = np.array([(i // 5) % 4 for i in range(200)])
+    s = D.from_arrays(arrays, labels, subjects, groups=groups, seed=0)
+    seen = [{groups[int(i)] for i in d.ids} for d in s]
+    assert not (seen[0] & seen[1] or seen[0] & seen[2] or seen[1] & seen[2])
+    assert sum(len(x) for x in seen) == 40
+
+
+def test_imu_minmax_uses_train_statistics_only():
+    arrays, labels, subjects = _arrays()
+    out = int(D.from_arrays(arrays, labels, subjects, seed=0).test.ids[0])  # the split ignores IMU values
+    arrays["imu"][out] += 100.0  # an extreme test sample must not move the statistics
+    s = D.from_arrays(arrays, labels, subjects, seed=0)
+    train_raw = arrays["imu"][[int(i) for i in s.train.ids]]
+    lo, hi = train_raw.min(axis=(0, 2)), train_raw.max(axis=(0, 2))
+    np.testing.assert_allclose(s.report["imu_minmax"]["min"], lo, rtol=1e-6)
+    np.testing.assert_allclose(s.report["imu_minmax"]["max"], hi, rtol=1e-6)
+    assert s.train.imu_minmax == s.report["imu_minmax"]
+    tr = s.train.arrays["imu"]
+    np.testing.assert_allclose(tr.min(axis=(0, 2)), -1, atol=1e-6)
+    np.testing.assert_allclose(tr.max(axis=(0, 2)), 1, atol=1e-6)
+    assert s.test[s.test.ids.index(str(out))]["imu"].min() > 1.5  # scaled beyond 1, not clipped
+    for d in (s.val, s.test):  # val/test scaled with the same affine map
+        raw = arrays["imu"][[int(i) for i in d.ids]]
+        np.testing.assert_allclose(d.arrays["imu"], 2 * (raw - lo[:, None]) / (hi - lo)[:, None] - 1, atol=1e-5)
+
+
+def test_split_is_seeded_and_written_then_reloaded(tmp_path):
+    arrays, labels, subjects = _arrays()
+    f = tmp_path / "split.json"
+    a = D.from_arrays(arrays, labels, subjects, seed=5, split_file=f)
+    stored = json.loads(f.read_text())
+    assert sorted(stored["test"]) == sorted(a.test.ids) and stored["split"] == "id" and stored["seed"] == 5
+    b = D.from_arrays(arrays, labels, subjects, seed=99, split_file=f)  # file wins over the seed
+    assert b.test.ids == a.test.ids and b.report["split"]["reloaded"]
+    c = D.from_arrays(arrays, labels, subjects, seed=5)
+    d = D.from_arrays(arrays, labels, subjects, seed=6)
+    assert c.test.ids == a.test.ids and d.test.ids != a.test.ids
+    with pytest.raises(ValueError, match="'id' split"):
+        D.from_arrays(arrays, labels, subjects, split="ood", split_file=f)
+    with pytest.raises(ValueError, match="does not place"):
+        D.from_arrays(arrays, labels, subjects, ids=[f"x{i}" for i in range(200)], split_file=f)
+
+
+def test_load_synthetic_normalises_imu_and_splits_by_subject():
+    s = D.load("synthetic", n_samples=160, n_subjects=6, split="ood", modalities=("imu", "audio"), seed=2)
+    assert s.train.modalities == ("imu", "audio") and len(s.classes) == 8
+    parts = [set(d.subjects.tolist()) for d in s]
+    assert not (parts[0] & parts[2]) and not (parts[0] & parts[1])
+    x = s.train.arrays["imu"]
+    assert np.isclose(x.min(), -1) and np.isclose(x.max(), 1)
+    with pytest.raises(ValueError, match="expected one of"):
+        D.load("imagenet")
+    with pytest.raises(ValueError, match="root"):
+        D.load("uestc")
+
+
+def test_lazy_rows_keep_memmap_unloaded(tmp_path):
+    base = np.lib.format.open_memmap(tmp_path / "v.npy", mode="w+", dtype=np.uint8, shape=(10, 2, 3, 4, 4))
+    base[:] = np.arange(10, dtype=np.uint8)[:, None, None, None, None]
+    ro = np.load(tmp_path / "v.npy", mmap_mode="r")
+    rows = LazyRows(ro, np.array([7, 2, 5]))
+    ds = PairedDataset({"video": rows}, [0, 1, 0], ["a", "b"])
+    assert ds.input_shape("video") == (2, 3, 4, 4)
+    assert int(ds[0]["video"][0, 0, 0, 0]) == 7
+    sub = ds.subset([2, 0])
+    assert isinstance(sub.arrays["video"], LazyRows)
+    assert [int(sub[i]["video"].flatten()[0]) for i in range(2)] == [5, 7]
+
+
+# --------------------------------------------------------------------------- cache
+
+def _decoder(calls, fail_on=None, bad=None):
+    def decode(rec):
+        calls.append(rec)
+        if rec == fail_on:
+            raise KeyboardInterrupt  # an interruption in the middle of the build
+        if rec == bad:
+            raise UnreadableFile(f"/data/{rec}.mp4", "moov atom not found")
+        k = rec + 1
+        return {"arrays": {"imu": np.full((k, 2, 3), rec, np.float32), "video": np.full((k, 1, 3, 2, 2), rec, np.uint8)},
+                "labels": [rec % 2] * k, "subjects": [rec] * k, "ids": [f"{rec}#{j}" for j in range(k)],
+                "groups": [str(rec)] * k}
+    return decode
+
+
+def test_cache_built_once_reused_and_rebuilt_when_settings_change(tmp_path):
+    calls = []
+    kw = dict(classes=["a", "b"], settings={"window": 3}, cache_dir=tmp_path, progress=False)
+    w1 = C.collect("toy", [0, 1, 2], _decoder(calls), **kw)
+    assert calls == [0, 1, 2] and len(w1) == 6
+    assert isinstance(w1.arrays["video"], np.memmap) and w1.arrays["imu"].dtype == np.float16
+    w2 = C.collect("toy", [0, 1, 2], _decoder(calls), **kw)
+    assert calls == [0, 1, 2]  # nothing decoded again
+    assert w2.ids == w1.ids and np.array_equal(np.asarray(w2.arrays["video"]), np.asarray(w1.arrays["video"]))
+    assert w2.arrays["video"][5].max() == 2 and w2.subjects.tolist() == [0, 1, 1, 2, 2, 2]
+    C.collect("toy", [0, 1, 2], _decoder(calls), **dict(kw, settings={"window": 4}))
+    assert calls == [0, 1, 2] * 2
+
+
+def test_interrupted_cache_build_is_never_reused(tmp_path):
+    calls = []
+    kw = dict(classes=["a", "b"], settings={}, cache_dir=tmp_path, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        C.collect("toy", [0, 1, 2], _decoder(calls, fail_on=1), **kw)
+    assert list(tmp_path.iterdir()) == []  # neither a final folder nor a leftover temp folder
+    calls.clear()
+    w = C.collect("toy", [0, 1, 2], _decoder(calls), **kw)
+    assert calls == [0, 1, 2] and len(w) == 6
+    # a folder whose marker is missing (e.g. killed mid-copy) is rebuilt, not read
+    folder = next(p for p in tmp_path.iterdir() if p.name.startswith("toy-"))
+    (folder / C.MARKER).unlink()
+    (folder / "meta.json").write_text("garbage")
+    calls.clear()
+    w = C.collect("toy", [0, 1, 2], _decoder(calls), **kw)
+    assert calls == [0, 1, 2] and (folder / C.MARKER).exists() and len(w) == 6
+
+
+def test_unreadable_file_raises_or_is_skipped_and_reported(tmp_path):
+    kw = dict(classes=["a", "b"], settings={}, cache_dir=None, progress=False)
+    with pytest.raises(UnreadableFile, match=r"/data/1\.mp4.*on_error='skip'"):
+        C.collect("toy", [0, 1, 2], _decoder([], bad=1), **kw)
+    w = C.collect("toy", [0, 1, 2], _decoder([], bad=1), on_error="skip", **kw)
+    assert w.report["n_skipped"] == 1 and "/data/1.mp4" in w.report["skipped"][0]
+    assert not any(i.startswith("1#") for i in w.ids) and len(w) == 4
+    shutil.rmtree(tmp_path, ignore_errors=True)

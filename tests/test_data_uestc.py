@@ -1,0 +1,162 @@
+"""UESTC-MMEA-CL loader against a tiny copy of the distributed layout."""
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+
+import dcatkit.data as D
+from dcatkit.data import uestc as U
+from dcatkit.data.preprocess import UnreadableFile, uniform_indices
+from fixtures_data import frame_means, make_uestc
+
+ROWS, W, T = 40, 10, 4
+OPTS = dict(imu_window=W, frames=T, frame_size=8, progress=False)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    r = tmp_path_factory.mktemp("uestc") / "UESTC-MMEA-CL"
+    r.mkdir()
+    subjects = make_uestc(r, rows=ROWS, jpeg_every=3)  # mp4s and both JPEG naming schemes
+    return r, subjects
+
+
+@pytest.fixture(scope="module")
+def splits(root):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return D.load("uestc", root[0], **OPTS)
+
+
+def _raw_imu(s, d):
+    lo, hi = (np.array(s.report["imu_minmax"][k]) for k in ("min", "max"))
+    return (d.arrays["imu"] + 1) / 2 * np.where(hi > lo, hi - lo, 1)[:, None] + lo[:, None]
+
+
+def test_paper_subset_items_labels_and_shapes(splits):
+    assert splits.classes == list(U.PAPER_CLASSES)
+    assert sum(len(d) for d in splits) == 8 * 3 * (ROWS // W)  # 3 recordings per class, 4 windows each
+    item = splits.train[0]
+    assert item["imu"].shape == (6, W) and item["video"].shape == (T, 3, 8, 8)
+    assert str(item["video"].dtype) == "torch.uint8" and item["subject"] == -1
+    for d in splits:
+        for i, label in zip(d.ids, d.labels):
+            folder = i.split("/")[0]
+            assert folder != "1_upstairs" and splits.classes[label] == folder
+    assert splits.classes.index("27_open_close_door") == 7
+    assert splits.train.sample_rates["video"] == 25.0  # read from the mp4
+
+
+def test_windows_hold_consecutive_imu_rows_and_the_matching_frames(root, splits):
+    checked, kinds = 0, set()
+    for d in splits:
+        raw = _raw_imu(splits, d)
+        for k, wid in enumerate(d.ids):
+            start = int(wid.split("#")[1])
+            rows = np.rint(raw[k, 0] * 16384 / 16).astype(int)  # acc x = row * 16 counts
+            assert rows.tolist() == list(range(start, start + W))
+            folder, stem = wid.split("#")[0].split("/")
+            src = root[0] / "video" / folder / stem
+            src = src if src.is_dir() else src.with_suffix(".mp4")
+            kinds.add(src.suffix or next(src.iterdir()).name[:4])
+            expect = frame_means(src)[uniform_indices(start, start + W, T, ROWS)]
+            got = d[k]["video"].float().mean(dim=(1, 2, 3)).numpy()
+            np.testing.assert_allclose(got, expect, atol=1)
+            checked += 1
+    assert checked == 96 and kinds == {".mp4", "img_", "0000"}  # mp4 and both JPEG naming schemes
+
+
+def test_windows_of_one_recording_stay_in_one_split(splits):
+    recs = [{i.split("#")[0] for i in d.ids} for d in splits]
+    assert not (recs[0] & recs[1] or recs[0] & recs[2] or recs[1] & recs[2])
+    assert splits.report["split"]["unit"] == "recording"
+
+
+def test_list_files_placeholder_prefix_no_final_newline_and_short_lines(root, tmp_path):
+    rows = U.parse_list_file(root[0] / "test.txt")
+    assert not (root[0] / "test.txt").read_text().endswith("\n")
+    assert len(rows) == 9 and rows[-1][0] == "27_open_close_door" and rows[-1][3] == 26
+    r = tmp_path / "u"
+    shutil.copytree(root[0], r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    short = next(stem for folder, stem, _, _ in U.parse_list_file(r / "train.txt") if folder == "3_drinking")
+    text = (r / "train.txt").read_text().replace(f"3_drinking/{short} {ROWS}", f"3_drinking/{short} 2")
+    (r / "train.txt").write_text(text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = D.load("uestc", r, cache_dir=False, modalities=["imu"], **OPTS)
+    assert s.report["too_few_frames"] == [f"3_drinking/{short}"]
+    assert not any(short in i for d in s for i in d.ids)
+
+
+def test_class_choice_by_name_and_all(root):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        two = D.load("uestc", root[0], modalities=["imu"], classes=["drinking", "27_open_close_door"], **OPTS)
+        every = D.load("uestc", root[0], modalities=["imu"], classes="all", **OPTS)
+    assert two.classes == ["3_drinking", "27_open_close_door"]
+    assert sum(len(d) for d in two) == 2 * 3 * 4
+    assert every.classes[0] == "1_upstairs" and len(every.classes) == 9
+    with pytest.raises(ValueError, match="not found; available"):
+        D.load("uestc", root[0], classes=["juggling"], **OPTS)
+
+
+def test_ood_needs_a_subject_map_and_is_subject_disjoint(root, tmp_path):
+    r, subjects = root
+    with pytest.raises(ValueError, match="subject_map"):
+        D.load("uestc", r, split="ood", **OPTS)
+    smap = tmp_path / "subjects.csv"
+    smap.write_text("stem,subject\n" + "".join(f"{k},P{v}\n" for k, v in subjects.items()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = D.load("uestc", r, split="ood", subject_map=smap, **OPTS)
+    parts = [set(d.subjects.tolist()) for d in s]
+    assert all(parts) and not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    for d in s:  # the map was applied per recording
+        names = {f"P{subjects[i.split('/')[1].split('#')[0]]}" for i in d.ids}
+        assert len(names) == len(set(d.subjects.tolist()))
+    proxy = D.load("uestc", r, split="ood", subject_proxy="date", **OPTS)
+    assert "proxy" in proxy.report["subject_source"]
+    dates = [{i.split("_2020_")[1][:5] for i in d.ids} for d in proxy]
+    assert not (dates[0] & dates[1] or dates[0] & dates[2])
+
+
+def test_cache_is_reused_across_loads(root, monkeypatch):
+    calls = []
+    real = U._read_imu
+    monkeypatch.setattr(U, "_read_imu", lambda *a: calls.append(a[0]) or real(*a))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s1 = D.load("uestc", root[0], **dict(OPTS, frames=2))
+        n = len(calls)
+        s2 = D.load("uestc", root[0], **dict(OPTS, frames=2))
+    assert n == 24 and len(calls) == n
+    assert s1.report["cache"] == s2.report["cache"] and s1.test.ids == s2.test.ids
+    assert s1.report["split"].get("split_file") and s2.report["split"]["reloaded"]
+
+
+def test_missing_root_and_folders_show_the_layout(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Expected layout"):
+        D.load("uestc", tmp_path / "nowhere")
+    (tmp_path / "sensor").mkdir()
+    with pytest.raises(FileNotFoundError, match="video/ folder.*\n.*Expected layout"):
+        D.load("uestc", tmp_path)
+
+
+def test_unreadable_csv_and_missing_video(root, tmp_path):
+    r = tmp_path / "u"
+    shutil.copytree(root[0], r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    bad = sorted((r / "sensor" / "5_reading").iterdir())[0]
+    bad.write_text("1,2\n3,4\n")
+    gone = sorted((r / "video" / "7_cut_fruits").glob("*.mp4"))[0]
+    gone.unlink()
+    with pytest.raises(UnreadableFile, match=bad.name + ".*6 columns"):
+        D.load("uestc", r, cache_dir=False, **OPTS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = D.load("uestc", r, cache_dir=False, on_error="skip", **OPTS)
+    assert s.report["n_skipped"] == 1 and bad.name in s.report["skipped"][0]
+    assert len(s.report["missing_modality"]) == 1 and gone.stem in s.report["missing_modality"][0]
+    ids = {i for d in s for i in d.ids}
+    assert not any(bad.stem in i or gone.stem in i for i in ids)
+    assert len(ids) == (24 - 2) * 4

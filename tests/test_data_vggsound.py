@@ -1,0 +1,119 @@
+"""VGGSound loader against a tiny copy of the distributed layout."""
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+
+import dcatkit.data as D
+from dcatkit.data import vggsound as V
+from dcatkit.data.preprocess import UnreadableFile, uniform_indices
+from fixtures_data import VGG_LABELS, frame_means, frame_value, make_vggsound, write_jpegs
+
+SECONDS, FPS = 2.0, 10
+OPTS = dict(window_s=1.0, frames=4, frame_size=8, progress=False)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    r = tmp_path_factory.mktemp("vgg") / "VGGSound"
+    r.mkdir()
+    make_vggsound(r, seconds=SECONDS, fps=FPS)
+    return r
+
+
+def _load(root, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return D.load("vggsound", root, **dict(OPTS, **kw))
+
+
+def test_csv_quoted_labels_with_commas(root):
+    rows = V.read_csv(root / "vggsound.csv")
+    assert '"female speech, woman speaking"' in (root / "vggsound.csv").read_text()
+    assert rows[0][2] == "female speech, woman speaking" and rows[0][3] == "test" and rows[0][1] == 30
+    assert {r[2] for r in rows} == set(VGG_LABELS)
+
+
+def test_named_classes_padded_and_unpadded_names_shapes_and_frames(root):
+    s = _load(root, classes=["female speech, woman speaking", "rain, thunder"])
+    assert s.classes == ["female speech, woman speaking", "rain, thunder"]
+    stems = {i.split("#")[0] for d in s for i in d.ids}
+    assert len(stems) == 6
+    assert any(st.endswith("_000030") for st in stems) and any(st.endswith("_60") for st in stems)
+    item = s.train[0]
+    assert item["audio"].shape == (16000,) and item["video"].shape == (4, 3, 8, 8)
+    assert s.train.sample_rates == {"audio": 16000.0, "video": float(FPS)}
+    n_frames = int(SECONDS * FPS)
+    for d in s:
+        for k, i in enumerate(d.ids):
+            stem, t0 = i.split("#")[0], float(i.split("#")[1][:-1])
+            ref = frame_means(root / "video" / f"{stem}.mp4")
+            expect = ref[uniform_indices(t0 / SECONDS * n_frames, (t0 + 1) / SECONDS * n_frames, 4, n_frames)]
+            np.testing.assert_allclose(d[k]["video"].float().mean(dim=(1, 2, 3)).numpy(), expect, atol=1)
+            assert d[k]["audio"].abs().max() > 0.1  # the clip's tone, decoded from the mp4's aac stream
+    labels_by_stem = {r[0]: r[2] for r in V.read_csv(root / "vggsound.csv")}
+    for d in s:
+        for i, y in zip(d.ids, d.labels):
+            assert labels_by_stem[i.split("#")[0].rsplit("_", 1)[0]] == s.classes[y]
+    assert s.report["missing_files"] == ["gone0xxxxx_000010"]
+
+
+def test_random_class_draw_is_seeded(root):
+    a = _load(root, num_classes=3, class_seed=4, modalities=["audio"])
+    b = _load(root, num_classes=3, class_seed=4, modalities=["audio"])
+    draws = {tuple(_load(root, num_classes=3, class_seed=k, modalities=["audio"]).classes) for k in range(6)}
+    assert a.classes == b.classes and len(a.classes) == 3 and a.report["classes_drawn"]["seed"] == 4
+    assert len(draws) > 1
+    with pytest.raises(ValueError, match="did you mean"):
+        _load(root, classes=["dog barkng"])
+
+
+def test_ood_keeps_each_youtube_video_in_one_split(root):
+    s = _load(root, split="ood", num_classes=5, modalities=["audio"])
+    vids = [{i.split("#")[0].rsplit("_", 1)[0] for i in d.ids} for d in s]
+    assert all(vids) and not (vids[0] & vids[1] or vids[0] & vids[2] or vids[1] & vids[2])
+    assert "proxy" in s.report["subject_source"]
+
+
+def test_pre_extracted_wav_and_frames(root, tmp_path):
+    import soundfile as sf
+
+    r = tmp_path / "vgg"
+    r.mkdir()
+    shutil.copy(root / "vggsound.csv", r)
+    rows = V.read_csv(r / "vggsound.csv")[:6]
+    for yid, start, _, _ in rows:
+        stem = f"{yid}_{start:06d}"
+        sf.write(r / "wav" / f"{stem}.wav" if (r / "wav").exists() else _mk(r / "wav") / f"{stem}.wav",
+                 np.full(22050 * 2, 0.25, np.float32), 22050)
+        write_jpegs(r / "frames" / stem, 2, "img")  # 1 fps frames
+    s = _load(r, classes=[VGG_LABELS[0], VGG_LABELS[1]], audio_dir=r / "wav", frames_dir=r / "frames")
+    assert sum(len(d) for d in s) == 6 * 2
+    assert s.report["native_rates"]["audio_native"] == [22050.0]
+    x = s.train[0]
+    assert x["audio"].shape == (16000,) and abs(float(x["audio"].mean()) - 0.25) < 0.01
+    t0 = float(s.train.ids[0].split("#")[1][:-1])
+    assert abs(float(x["video"].float().mean()) - frame_value(int(t0))) < 3
+
+
+def _mk(p):
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def test_bad_input(root, tmp_path):
+    with pytest.raises(FileNotFoundError, match="Expected layout"):
+        D.load("vggsound", tmp_path / "missing")
+    (tmp_path / "nocsv").mkdir()
+    with pytest.raises(FileNotFoundError, match="VGGSound csv.*\n.*Expected layout"):
+        D.load("vggsound", tmp_path / "nocsv")
+    r = tmp_path / "v"
+    shutil.copytree(root, r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    bad = sorted((r / "video").glob("-1x*.mp4"))[0]  # a "dog barking" clip
+    bad.write_bytes(b"\x00" * 100)
+    with pytest.raises(UnreadableFile, match=bad.name):
+        _load(r, classes=[VGG_LABELS[1]], cache_dir=False)
+    s = _load(r, classes=[VGG_LABELS[1], VGG_LABELS[2]], cache_dir=False, on_error="skip")
+    assert s.report["n_skipped"] == 1 and bad.name in s.report["skipped"][0]
+    assert not any(bad.stem in i for d in s for i in d.ids) and sum(len(d) for d in s) == 5 * 2

@@ -1,0 +1,125 @@
+"""The cross-attention loss (Eqs. 7, 17) against an independent per-sample loop."""
+import pytest
+import torch
+
+from dcatkit.losses import LOSSES, cross_attention_loss, cross_attention_loss_dense, get_loss
+
+
+def naive_loss(k_t, v_t, k_s, v_s, mask=None):
+    """Straight from the paper, one sample at a time, float64, no epsilon."""
+    vals = []
+    for i in range(k_t.shape[0]):
+        m_t = k_t[i].double().T @ v_t[i].double()
+        m_s = k_s[i].double().T @ v_s[i].double()
+        vals.append(torch.linalg.matrix_norm(m_t / torch.linalg.matrix_norm(m_t)
+                                             - m_s / torch.linalg.matrix_norm(m_s)))
+    vals = torch.stack(vals)
+    if mask is None:
+        return vals.mean()
+    return vals[mask].mean() if mask.any() else torch.zeros((), dtype=torch.float64)
+
+
+def rand(b=4, t_t=5, t_s=7, d=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(b, t, d, generator=g) for t in (t_t, t_t, t_s, t_s)]
+
+
+@pytest.mark.parametrize("method", ["gram", "dense", "auto"])
+@pytest.mark.parametrize("t_t,t_s,d", [(5, 7, 16), (30, 30, 64), (40, 3, 8)])
+def test_matches_naive(method, t_t, t_s, d):
+    args = rand(3, t_t, t_s, d)
+    assert torch.allclose(cross_attention_loss(*args, method=method).double(), naive_loss(*args), atol=1e-5)
+
+
+def test_gram_equals_dense_with_mask():
+    args = rand(6, 9, 4, 32, seed=3)
+    mask = torch.tensor([True, False, True, True, False, True])
+    g = cross_attention_loss(*args, mask=mask, method="gram")
+    d = cross_attention_loss_dense(*args, mask=mask)
+    assert torch.allclose(g, d, atol=1e-5)
+    assert torch.allclose(g.double(), naive_loss(*args, mask), atol=1e-5)
+
+
+def test_known_values():
+    # Orthogonal unit matrices: ||A - B||_F = sqrt(2); opposite: 2; identical: 0.
+    k = torch.eye(2).unsqueeze(0)                       # K^T V = V
+    v1 = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])
+    v2 = torch.tensor([[[0.0, 1.0], [0.0, 0.0]]])
+    assert cross_attention_loss(k, v1, k, v2).item() == pytest.approx(2 ** 0.5, abs=1e-6)
+    assert cross_attention_loss(k, v1, k, -v1).item() == pytest.approx(2.0, abs=1e-6)
+    assert cross_attention_loss(k, v1, k, v1).item() == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("method", ["gram", "dense"])
+def test_zero_for_identical_and_scale_invariant(method):
+    k, v, _, _ = rand(4, 6, 6, 16)
+    assert cross_attention_loss(k, v, k, v, method=method).item() < 1e-5
+    # normalisation: rescaling K or V (per sample, positive) changes nothing
+    k2, v2, ks, vs = rand(4, 6, 8, 16, seed=1)
+    base = cross_attention_loss(k2, v2, ks, vs, method=method)
+    scale = torch.tensor([0.01, 3.0, 100.0, 7.0]).view(4, 1, 1)
+    assert torch.allclose(cross_attention_loss(k2 * scale, v2, ks, vs * 5, method=method), base, atol=1e-5)
+    # but a negative scale flips the matrix -> a different loss
+    assert not torch.allclose(cross_attention_loss(-k2, v2, ks, vs, method=method), base, atol=1e-3)
+
+
+def test_mask_semantics():
+    args = rand(4, 5, 5, 8, seed=2)
+    per = torch.stack([cross_attention_loss(*(a[i:i + 1] for a in args)) for i in range(4)])
+    mask = torch.tensor([True, False, False, True])
+    assert torch.allclose(cross_attention_loss(*args, mask=mask), per[mask].mean(), atol=1e-6)
+    # all in == no mask
+    assert torch.allclose(cross_attention_loss(*args, mask=torch.ones(4, dtype=torch.bool)),
+                          cross_attention_loss(*args), atol=1e-6)
+    # masked-out samples do not influence the value at all
+    changed = [a.clone() for a in args]
+    changed[0][1] = 1000 * torch.randn_like(changed[0][1])
+    assert torch.allclose(cross_attention_loss(*changed, mask=mask), cross_attention_loss(*args, mask=mask))
+
+
+def test_none_masked_in_is_zero_with_graph():
+    k_t, v_t, k_s, v_s = rand(3, 4, 4, 8)
+    k_t.requires_grad_(True)
+    loss = cross_attention_loss(k_t, v_t, k_s, v_s, mask=torch.zeros(3, dtype=torch.bool))
+    assert loss.item() == 0.0 and loss.requires_grad
+    loss.backward()
+    assert torch.count_nonzero(k_t.grad) == 0
+
+
+def test_all_zero_inputs_finite():
+    z = torch.zeros(2, 3, 4, requires_grad=True)
+    for method in ("gram", "dense"):
+        loss = cross_attention_loss(z, z, z, z, method=method)
+        loss.backward()
+        assert torch.isfinite(loss) and torch.isfinite(z.grad).all()
+        z.grad = None
+
+
+@pytest.mark.parametrize("method", ["gram", "dense"])
+def test_gradients_reach_only_target_and_match(method):
+    k_t, v_t, k_s, v_s = rand(3, 6, 4, 8, seed=5)
+    for x in (k_t, v_t, k_s, v_s):
+        x.requires_grad_(True)
+    # as in training: the source side is detached (frozen); gradient flows to target only
+    loss = cross_attention_loss(k_t, v_t, k_s.detach(), v_s.detach(), method=method)
+    loss.backward()
+    assert k_t.grad.abs().sum() > 0 and v_t.grad.abs().sum() > 0
+    assert k_s.grad is None and v_s.grad is None
+    # gradient equals the naive formula's gradient
+    kt2, vt2 = k_t.detach().clone().requires_grad_(True), v_t.detach().clone().requires_grad_(True)
+    naive_loss(kt2, vt2, k_s.detach(), v_s.detach()).backward()
+    assert torch.allclose(k_t.grad.double(), kt2.grad.double(), atol=1e-5)
+    assert torch.allclose(v_t.grad.double(), vt2.grad.double(), atol=1e-5)
+
+
+def test_bad_shapes_rejected():
+    k_t, v_t, k_s, v_s = rand(2, 3, 3, 8)
+    with pytest.raises(ValueError, match="same batch size B and attention size d"):
+        cross_attention_loss(k_t, v_t, k_s[:, :, :4], v_s[:, :, :4])
+    with pytest.raises(ValueError, match="must be \\(B, T, d\\)"):
+        cross_attention_loss(k_t[0], v_t[0], k_s, v_s)
+    with pytest.raises(ValueError, match="mask must be a bool tensor"):
+        cross_attention_loss(k_t, v_t, k_s, v_s, mask=torch.ones(2))
+    with pytest.raises(ValueError, match="unknown transfer loss"):
+        get_loss("nope")
+    assert LOSSES["dcat"] is cross_attention_loss

@@ -1,0 +1,114 @@
+import math
+
+import pytest
+import torch
+
+from dcatkit.attention import SelfAttention
+from dcatkit.encoders import AudioEncoder, FrameEncoder, IMUEncoder
+from dcatkit.model import build_model
+from dcatkit.presets import TABLE_I, get_preset
+
+
+def test_self_attention_matches_formula():
+    torch.manual_seed(0)
+    att = SelfAttention(6, 4)
+    e = torch.randn(2, 5, 6)
+    out, q, k, v = att(e)
+    assert torch.allclose(q, e @ att.w_q.weight.T) and torch.allclose(k, e @ att.w_k.weight.T)
+    # Eq. (2), written out element by element for one sample
+    s = torch.zeros(5, 5)
+    for i in range(5):
+        for j in range(5):
+            s[i, j] = (q[0, i] * k[0, j]).sum() / math.sqrt(4)
+    ref = torch.softmax(s, -1) @ v[0]
+    assert torch.allclose(out[0], ref, atol=1e-6)
+    assert out.shape == q.shape == k.shape == v.shape == (2, 5, 4)
+
+
+def test_self_attention_permutation_equivariant():
+    torch.manual_seed(1)
+    att = SelfAttention(8, 8)
+    e = torch.randn(1, 6, 8)
+    perm = torch.randperm(6)
+    assert torch.allclose(att(e).out[:, perm], att(e[:, perm]).out, atol=1e-6)
+
+
+@pytest.mark.parametrize("channels,length", [(6, 64), (3, 20), (9, 70)])
+def test_imu_encoder_shapes(channels, length):
+    enc = IMUEncoder(in_channels=channels, d_model=16, hidden=8)
+    assert enc(torch.randn(2, channels, length)).shape == (2, length // 4, 16)
+
+
+def test_frame_encoder_shapes_and_uint8():
+    enc = FrameEncoder(depth=10).eval()
+    x = torch.randint(0, 256, (2, 3, 3, 32, 32), dtype=torch.uint8)
+    out = enc(x)
+    assert out.shape == (2, 3, 512)
+    assert torch.allclose(out, enc(x.float() / 255), atol=1e-5)   # uint8 and [0,1] floats agree
+    assert FrameEncoder(depth=50).d_model == 2048
+
+
+def test_frame_encoder_local_weights(tmp_path):
+    src = FrameEncoder(depth=10)
+    path = tmp_path / "r10.pt"
+    torch.save(src.backbone.state_dict(), path)
+    dst = FrameEncoder(depth=10, weights_path=path)
+    assert torch.equal(dst.backbone.conv1.weight, src.backbone.conv1.weight)
+    with pytest.raises(FileNotFoundError, match="never downloads"):
+        FrameEncoder(depth=10, weights_path=tmp_path / "missing.pt")
+    with pytest.raises(ValueError, match="not a torchvision ResNet-18"):
+        FrameEncoder(depth=18, weights_path=path)
+
+
+def test_audio_encoder_shapes_and_specaugment():
+    enc = AudioEncoder("cnn6", sample_rate=8000, n_fft=256, hop_length=128, n_mels=32, f_max=4000, width=0.125)
+    wav = torch.randn(2, 8000)
+    enc.eval()
+    out = enc(wav)
+    assert out.shape[0] == 2 and out.shape[2] == enc.d_model == 64
+    assert out.shape[1] == (8000 // 128 + 1) // 16                 # 4 pooling blocks over time
+    assert torch.equal(out, enc(wav))                               # eval: no SpecAugment, deterministic
+    assert torch.allclose(enc(enc.frontend(wav)), out, atol=1e-5)   # precomputed log-mel accepted
+    enc.train()
+    torch.manual_seed(0)
+    a = enc(wav)
+    torch.manual_seed(1)
+    assert not torch.allclose(a, enc(wav))                          # training: random masks
+    assert AudioEncoder("cnn14", width=0.0625).d_model == 128
+
+
+def test_imu_and_video_time_lengths_differ():
+    """T_t != T_s: a 64-step IMU window gives 16 steps, 4 frames give 4."""
+    imu = build_model("imu", 8, (6, 64), get_preset("synthetic", "imu"))
+    vid = build_model("video", 8, (4, 3, 32, 32), get_preset("synthetic", "video"))
+    o_i = imu(torch.randn(2, 6, 64))
+    o_v = vid(torch.randint(0, 255, (2, 4, 3, 32, 32), dtype=torch.uint8))
+    assert o_i.k.shape == (2, 16, 128) and o_v.k.shape == (2, 4, 128)
+    assert o_i.logits.shape == o_v.logits.shape == (2, 8)
+
+
+def test_bad_parameters_rejected():
+    with pytest.raises(ValueError, match="depth must be one of"):
+        FrameEncoder(depth=12)
+    with pytest.raises(ValueError, match="audio arch"):
+        AudioEncoder("cnn99")
+    with pytest.raises(ValueError, match=r"expects \(B, 6, L\)"):
+        IMUEncoder(6)(torch.randn(2, 3, 64))
+    with pytest.raises(ValueError, match="unknown modality"):
+        build_model("lidar", 8, (6, 64), get_preset("synthetic", "imu"))
+    with pytest.raises(ValueError, match="num_classes"):
+        build_model("imu", 1, (6, 64), get_preset("synthetic", "imu"))
+    with pytest.raises(ValueError, match="needs the dataset"):
+        get_preset("paper", "imu")
+    with pytest.raises(ValueError, match="no preset"):
+        get_preset("uestc", "audio")
+    with pytest.raises(ValueError, match="unknown preset fields"):
+        get_preset("synthetic", "imu").with_(epoch=3)
+
+
+def test_table_one():
+    p = get_preset("paper", "imu", "uestc")
+    assert (p.epochs, p.lr, p.dropout, p.batch_size, p.weight_decay, p.window, p.seed) == (10, 5e-4, 0.8, 16, 0.005, 70, 11)
+    assert get_preset("vggsound", "audio").epochs == 150 and get_preset("cough", "audio").window == 0.5
+    assert all(p.d_attn == 512 for p in TABLE_I.values()) and len(TABLE_I) == 6
+    assert get_preset("uestc", "video").encoder["depth"] == 101

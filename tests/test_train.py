@@ -1,0 +1,155 @@
+import numpy as np
+import pytest
+import torch
+
+from dcatkit.experiment import compare, load_source, train_transfer, train_unimodal
+from dcatkit.model import build_model
+from dcatkit.train import (LiveSource, evaluate, fit, fit_transfer, load_checkpoint, save_checkpoint,
+                           seed_everything)
+from helpers import TINY, tiny_splits
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return tiny_splits(96, modalities=("imu", "video"))
+
+
+@pytest.fixture(scope="module")
+def video_source(splits, tmp_path_factory):
+    path = tmp_path_factory.mktemp("src") / "video.pt"
+    run = train_unimodal(splits, "video", preset=TINY["video"], seed=0, checkpoint=path, progress=False)
+    return run, path
+
+
+def test_tiny_overfit():
+    """A tiny IMU model drives the training loss down on 16 samples."""
+    sp = tiny_splits(48, modalities=("imu",))
+    small = sp.train.subset(range(16))
+    seed_everything(0)
+    model = build_model("imu", 8, small.input_shape("imu"), TINY["imu"].with_(dropout=0.0))
+    res = fit(model, small, small, preset=TINY["imu"].with_(dropout=0.0, lr=1e-2), epochs=60, progress=False)
+    assert res.history["train_loss"].iloc[-1] < 0.1 * res.history["train_loss"].iloc[0]
+    assert evaluate(res.model, small, "imu")["accuracy"] == 1.0
+
+
+def test_seeded_reproducible(splits):
+    a = train_unimodal(splits, "imu", preset=TINY["imu"], seed=3, progress=False)
+    b = train_unimodal(splits, "imu", preset=TINY["imu"], seed=3, progress=False)
+    c = train_unimodal(splits, "imu", preset=TINY["imu"], seed=4, progress=False)
+    assert a.test["f1"] == b.test["f1"] and np.array_equal(a.test["confusion"], b.test["confusion"])
+    assert a.history["train_loss"].tolist() == b.history["train_loss"].tolist()
+    assert a.history["train_loss"].tolist() != c.history["train_loss"].tolist()
+
+
+def test_history_and_best_epoch(splits):
+    run = train_unimodal(splits, "imu", preset=TINY["imu"].with_(epochs=3), seed=0, progress=False)
+    h = run.history
+    assert list(h["epoch"]) == [1, 2, 3]
+    assert {"train_loss", "train_ce", "val_accuracy", "val_precision", "val_recall", "val_f1"} <= set(h.columns)
+    assert run.meta["best_val"]["f1"] == h["val_f1"].max()
+    # the kept model is the best epoch's: re-evaluating on val reproduces its F1
+    assert evaluate(run.model, splits.val, "imu")["f1"] == pytest.approx(h["val_f1"].max())
+
+
+def test_frozen_source_unchanged(splits, video_source):
+    src_run, path = video_source
+    before = {k: v.clone() for k, v in src_run.model.state_dict().items()}
+    run = train_transfer(splits, src_run, "imu", lam=1.0, preset=TINY["imu"], seed=0, progress=False)
+    after = src_run.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)     # incl. BN running stats
+    assert not src_run.model.training
+    assert all(not p.requires_grad for p in src_run.model.parameters())
+    assert {"train_ca", "train_mask_frac"} <= set(run.history.columns)
+    assert (run.history["train_ca"] > 0).all()
+
+
+def test_lambda_zero_equals_baseline(splits, video_source):
+    """With lam = 0 the transfer term adds nothing: same seed -> same model as unimodal."""
+    base = train_unimodal(splits, "imu", preset=TINY["imu"], seed=1, progress=False)
+    zero = train_transfer(splits, video_source[0], "imu", lam=0.0, preset=TINY["imu"], seed=1, progress=False)
+    assert base.history["train_ce"].tolist() == pytest.approx(zero.history["train_ce"].tolist(), abs=1e-6)
+    assert base.test["f1"] == zero.test["f1"]
+
+
+def test_transfer_changes_training(splits, video_source):
+    a = train_transfer(splits, video_source[0], "imu", lam=1.0, mcma=True, preset=TINY["imu"], seed=1,
+                       progress=False)
+    b = train_unimodal(splits, "imu", preset=TINY["imu"], seed=1, progress=False)
+    assert a.history["train_ce"].tolist() != pytest.approx(b.history["train_ce"].tolist(), abs=1e-6)
+
+
+def test_mcma_mask_uses_source_correctness(splits, video_source):
+    src = LiveSource(video_source[0].model, "video")
+    batch = next(iter(torch.utils.data.DataLoader(splits.train, batch_size=8)))
+    k_s, v_s, correct = src(batch, torch.device("cpu"))
+    logits = video_source[0].model(batch["video"]).logits
+    assert torch.equal(correct, logits.argmax(1) == batch["label"])
+    assert k_s.shape[:2] == (8, 4)
+
+
+def test_checkpoint_round_trip(splits, video_source):
+    run, path = video_source
+    model, meta = load_checkpoint(path)
+    assert meta["modality"] == "video" and meta["classes"] == splits.train.classes
+    assert meta["input_shape"] == list(splits.train.input_shape("video"))
+    x = torch.stack([splits.test[i]["video"] for i in range(4)])
+    model.eval(), run.model.eval()
+    assert torch.equal(model(x).logits, run.model(x).logits)
+    assert evaluate(model, splits.test, "video")["f1"] == run.test["f1"]
+
+
+def test_checkpoint_atomic_and_bad_files(tmp_path, splits, video_source):
+    model = video_source[0].model
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, model, {"modality": "video"})
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]       # no temp file left
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable dcatkit checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="expected keys"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_source_mismatch_errors(splits, video_source, tmp_path):
+    _, path = video_source
+    with pytest.raises(ValueError, match="both 'video'"):
+        load_source(path, splits, "video")
+    model, meta = load_checkpoint(path)
+    save_checkpoint(tmp_path / "wrong.pt", model, {**meta, "classes": list(reversed(meta["classes"]))})
+    with pytest.raises(ValueError, match="do not match the target run's classes"):
+        load_source(tmp_path / "wrong.pt", splits, "imu")
+    imu_only = tiny_splits(48, modalities=("imu",))
+    with pytest.raises(ValueError, match="data has only"):
+        load_source(path, imu_only, "imu")
+
+
+def test_bad_parameters(splits, video_source):
+    model = build_model("imu", 8, splits.train.input_shape("imu"), TINY["imu"])
+    for lam in (-0.1, float("nan"), "1"):
+        with pytest.raises(ValueError, match="lam must be"):
+            fit_transfer(model, video_source[0].model, splits.train, splits.val, lam=lam, preset=TINY["imu"])
+    with pytest.raises(ValueError, match="epochs must be"):
+        fit(model, splits.train, splits.val, preset=TINY["imu"], epochs=0)
+    with pytest.raises(ValueError, match="unknown transfer loss"):
+        fit_transfer(model, video_source[0].model, splits.train, splits.val, lam=1.0, loss="kl",
+                     preset=TINY["imu"])
+
+
+def test_non_finite_loss_names_epoch_and_step(splits):
+    model = build_model("imu", 8, splits.train.input_shape("imu"), TINY["imu"])
+    with torch.no_grad():
+        model.head.bias.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="epoch 1, step 0"):
+        fit(model, splits.train, splits.val, preset=TINY["imu"], progress=False)
+
+
+def test_compare_table(splits, tmp_path):
+    table, runs = compare(splits, source="video", target="imu", lam=1.0, seed=0, out_dir=tmp_path,
+                          epochs={"source": 1, "target": 1}, progress=False)
+    assert list(table.index) == ["video source", "imu baseline", "D-CAT", "No MCMA"]
+    assert table.loc["imu baseline", "delta_f1"] == 0.0
+    assert table.loc["D-CAT", "delta_f1"] == pytest.approx(table.loc["D-CAT", "f1"] - table.loc["imu baseline", "f1"])
+    assert (tmp_path / "source_video_seed0.pt").is_file()
