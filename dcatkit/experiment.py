@@ -72,7 +72,8 @@ def load_source(source: str | Path | Run | Classifier, splits, target_modality: 
 def train_transfer(splits, source, target_modality: str, *, lam: float = 1.0, mcma: bool = True,
                    loss: str = "dcat", preset: str | Preset = "synthetic", dataset: str | None = None,
                    epochs: int | None = None, seed: int | None = None, device="auto",
-                   checkpoint: str | Path | None = None, progress: bool = True, name: str | None = None) -> Run:
+                   checkpoint: str | Path | None = None, progress: bool = True, name: str | None = None,
+                   source_cache: bool | str = "auto", cache_dir: str | Path | None = None) -> Run:
     """Train a D-CAT target (CE + lam * L_CA) from a frozen ``source`` and test it
     on the target modality alone."""
     src = load_source(source, splits, target_modality)
@@ -83,7 +84,8 @@ def train_transfer(splits, source, target_modality: str, *, lam: float = 1.0, mc
     res = fit_transfer(model, src, splits.train, splits.val, lam=lam, mcma=mcma, loss=loss,
                        modality=target_modality, source_modality=src.config["modality"], preset=p,
                        epochs=epochs, seed=seed, device=device, checkpoint=checkpoint, progress=progress,
-                       meta={"dataset": dataset, "kind": "transfer"})
+                       meta={"dataset": dataset, "kind": "transfer"}, source_cache=source_cache,
+                       cache_dir=cache_dir)
     test = evaluate(res.model, splits.test, target_modality, device=device)
     label = name or f"D-CAT {src.config['modality']}->{target_modality}" + ("" if mcma else " (no MCMA)")
     return Run(label, target_modality, res.model, test, res.history, res.checkpoint,

@@ -22,13 +22,16 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
+from . import distributed as dist
 from .losses import get_loss
 from .metrics import classification_metrics
 from .model import Classifier, model_from_config
 from .presets import Preset
+from .source_cache import SourceCache
 
 # ------------------------------------------------------------------ device & seeds
 
@@ -38,7 +41,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if isinstance(device, torch.device):
         return device
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return dist.local_device() if dist.is_dist() else torch.device(
+            "cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for but CUDA is not available; use 'auto' or 'cpu'")
     return torch.device(device)
@@ -59,11 +63,21 @@ def _amp_dtype(device: torch.device) -> torch.dtype | None:
 
 
 def make_loader(ds: Dataset, batch_size: int, shuffle: bool, seed: int = 0, device=None,
-                num_workers: int = 0) -> DataLoader:
+                num_workers: int = 0, shard: bool = False) -> DataLoader:
+    """A seeded DataLoader; pinned memory on CUDA. ``shard=True`` under torchrun gives
+    each rank its part: a DistributedSampler when shuffling (call ``set_epoch``),
+    a plain rank::world_size slice for evaluation (no padding, no duplicates)."""
     gen = torch.Generator().manual_seed(seed)
     pin = device is not None and torch.device(device).type == "cuda"
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=gen, num_workers=num_workers,
-                      pin_memory=pin, drop_last=False)
+    sampler = None
+    if shard and dist.is_dist():
+        if shuffle:
+            sampler = DistributedSampler(ds, shuffle=True, seed=seed)
+        else:
+            ds = Subset(ds, range(dist.rank(), len(ds), dist.world_size()))
+        shuffle = False
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, sampler=sampler, generator=gen,
+                      num_workers=num_workers, pin_memory=pin, drop_last=False)
 
 
 def _to(x: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -127,17 +141,21 @@ def check_source_fits(source_meta: dict, *, classes: list[str], target_modality:
 @torch.no_grad()
 def predict(model: Classifier, ds: Dataset, modality: str, batch_size: int = 64,
             device="auto") -> tuple[np.ndarray, np.ndarray]:
-    """(y_true, y_pred) over a dataset, model in eval mode."""
+    """(y_true, y_pred) over a dataset, model in eval mode. Under torchrun each rank
+    predicts its shard and the results are gathered, so every rank returns all of them."""
     device = resolve_device(device)
     model.eval().to(device)
     ys, ps = [], []
     amp = _amp_dtype(device)
-    for batch in make_loader(ds, batch_size, shuffle=False, device=device):
+    for batch in make_loader(ds, batch_size, shuffle=False, device=device, shard=True):
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
             logits = model(_to(batch[modality], device)).logits
         ys.append(batch["label"].numpy())
         ps.append(logits.argmax(1).cpu().numpy())
-    return np.concatenate(ys), np.concatenate(ps)
+    y = np.concatenate(ys) if ys else np.zeros(0, dtype=np.int64)
+    p = np.concatenate(ps) if ps else np.zeros(0, dtype=np.int64)
+    parts = dist.all_gather_objects((y, p))
+    return np.concatenate([a for a, _ in parts]), np.concatenate([b for _, b in parts])
 
 
 def evaluate(model: Classifier, ds: Dataset, modality: str, batch_size: int = 64, device="auto") -> dict:
@@ -192,7 +210,10 @@ ExtraLoss = Callable[[dict, Any, torch.device], tuple[torch.Tensor, dict]]
 
 def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: str, preset: Preset,
                 epochs: int | None, seed: int | None, device, extra_loss: ExtraLoss | None,
-                checkpoint: str | Path | None, meta: dict, progress: bool, desc: str) -> FitResult:
+                checkpoint: str | Path | None, meta: dict, progress: bool, desc: str,
+                compile: bool = False, channels_last: bool | str = "auto") -> FitResult:
+    """The one training loop: CPU, one GPU (AMP), or several processes under torchrun
+    (DistributedDataParallel; rank 0 alone logs and writes the checkpoint)."""
     device = resolve_device(device)
     epochs = preset.epochs if epochs is None else epochs
     seed = preset.seed if seed is None else seed
@@ -204,19 +225,32 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
         raise ValueError(f"the data has modalities {train.modalities}, the model needs {modality!r}")
     seed_everything(seed)
     model.to(device)
+    if channels_last == "auto":
+        channels_last = device.type == "cuda"
+    if hasattr(model.encoder, "channels_last"):             # only the frame encoder has 2D convs on frames
+        model.encoder.channels_last = bool(channels_last)
+        if channels_last:
+            model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=preset.lr, weight_decay=preset.weight_decay)
+    net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+        if dist.is_dist() else model
+    if compile:
+        net = torch.compile(net)
     amp = _amp_dtype(device)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
-    loader = make_loader(train, preset.batch_size, shuffle=True, seed=seed, device=device)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)   # only fp16 needs scaling
+    loader = make_loader(train, preset.batch_size, shuffle=True, seed=seed, device=device, shard=True)
+    progress = progress and dist.is_main()
     rows, best, best_state = [], None, None
     bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
+        if isinstance(loader.sampler, DistributedSampler):
+            loader.sampler.set_epoch(epoch)
         model.train()
-        t0, sums, n_seen = time.perf_counter(), {}, 0
+        t0, sums = time.perf_counter(), {}
         for step, batch in enumerate(loader):
             x, y = _to(batch[modality], device), _to(batch["label"], device)
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                out = model(x)
+                out = net(x)
                 ce = F.cross_entropy(out.logits.float(), y)                    # Eq. (18)
             loss, stats = ce, {"ce": ce.detach()}
             if extra_loss is not None:
@@ -231,15 +265,20 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
-            b = len(y)
-            n_seen += b
             stats["loss"] = loss.detach()
-            for k, v in stats.items():
-                sums[k] = sums.get(k, 0.0) + float(v) * b
+            b = float(len(y))
+            for k, v in stats.items():                                         # sample-weighted sums
+                sums[k] = sums.get(k, 0.0) + v.float() * b
+            sums["n"] = sums.get("n", 0.0) + b
+        keys = sorted(sums)
+        tot = dist.all_reduce_sum(torch.stack([torch.as_tensor(sums[k], device=device).float() for k in keys]))
+        tot = dict(zip(keys, tot.tolist()))
+        dist.broadcast_buffers(model)          # ranks saw different batches: BN stats from rank 0
+        train_time = time.perf_counter() - t0
         val_m = evaluate(model, val, modality, device=device)
-        row = {"epoch": epoch, **{f"train_{k}": v / n_seen for k, v in sums.items()},
+        row = {"epoch": epoch, **{f"train_{k}": v / tot["n"] for k, v in tot.items() if k != "n"},
                **{f"val_{k}": v for k, v in val_m.items() if k != "confusion"},
-               "time_s": time.perf_counter() - t0}
+               "train_time_s": train_time, "time_s": time.perf_counter() - t0}
         rows.append(row)
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_f1=f"{val_m['f1']:.3f}")
         if best is None or val_m["f1"] > best["f1"]:
@@ -248,29 +287,36 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
     model.load_state_dict(best_state)                                  # keep the best-on-validation epoch
     ckpt = None
     if checkpoint is not None:
-        ckpt = save_checkpoint(checkpoint, model, {**meta, "modality": modality, "val": best,
-                                                   "preset": preset.to_dict(), "seed": seed,
-                                                   "input_shape": model.config.get("input_shape")})
+        ckpt = Path(checkpoint)
+        if dist.is_main():
+            save_checkpoint(ckpt, model, {**meta, "modality": modality, "val": best, "preset": preset.to_dict(),
+                                          "seed": seed, "input_shape": model.config.get("input_shape")})
+        dist.barrier()
     return FitResult(model, pd.DataFrame(rows), best, ckpt)
 
 
 def fit(model: Classifier, train: Dataset, val: Dataset, *, modality: str | None = None,
         preset: Preset, epochs: int | None = None, seed: int | None = None, device="auto",
-        checkpoint: str | Path | None = None, meta: dict | None = None, progress: bool = True) -> FitResult:
+        checkpoint: str | Path | None = None, meta: dict | None = None, progress: bool = True,
+        compile: bool = False, channels_last: bool | str = "auto") -> FitResult:
     """Unimodal training with cross-entropy (Eq. 18): Adam with the preset's lr and
-    weight decay; the epoch with the best validation macro-F1 is kept."""
+    weight decay; the epoch with the best validation macro-F1 is kept.
+    On CUDA: AMP (bf16, or fp16 with a GradScaler), channels_last frames, optional
+    ``compile=True`` (torch.compile). Under torchrun: DDP (see ``distributed``)."""
     modality = modality or model.config["modality"]
     meta = {"classes": list(getattr(train, "classes", [])), **(meta or {})}
     return _train_loop(model, train, val, modality=modality, preset=preset, epochs=epochs, seed=seed,
                        device=device, extra_loss=None, checkpoint=checkpoint, meta=meta,
-                       progress=progress, desc=f"{modality}")
+                       progress=progress, desc=f"{modality}", compile=compile, channels_last=channels_last)
 
 
 def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam: float,
                  mcma: bool = True, loss: str = "dcat", modality: str | None = None,
                  source_modality: str | None = None, preset: Preset, epochs: int | None = None,
                  seed: int | None = None, device="auto", checkpoint: str | Path | None = None,
-                 meta: dict | None = None, progress: bool = True) -> FitResult:
+                 meta: dict | None = None, progress: bool = True, source_cache: bool | str = "auto",
+                 cache_dir: str | Path | None = None, compile: bool = False,
+                 channels_last: bool | str = "auto") -> FitResult:
     """D-CAT: train the target with L = L_CE + lam * L_CA (Eq. 19).
 
     ``source`` is a frozen source ``Classifier`` (wrapped in ``LiveSource``) or any
@@ -278,13 +324,33 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     (default) L_CA only counts samples the source classifies correctly (Eq. 17);
     with ``mcma=False`` all samples count ("No MCMA" in the paper's tables).
     The source is never updated.
+
+    ``source_cache`` ("auto", True, False): run the frozen source once over the
+    training set and read its K, V and correctness from a memory-mapped float16
+    cache (``dcatkit.source_cache``) instead of running it every step. "auto"
+    uses the cache unless the training set augments inputs per epoch
+    (``train.augment`` true), where a cache would be wrong; then the live source
+    runs, with a message.
     """
     if not (isinstance(lam, (int, float)) and math.isfinite(lam) and lam >= 0):
         raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
     modality = modality or model.config["modality"]
+    if source_cache not in ("auto", True, False):
+        raise ValueError(f"source_cache must be 'auto', True or False, got {source_cache!r}")
     if isinstance(source, Classifier):
         source_modality = source_modality or source.config["modality"]
-        source = LiveSource(source, source_modality)
+        augmented = bool(getattr(train, "augment", False))
+        if source_cache is True and augmented:
+            raise ValueError("source_cache=True but the training set augments its inputs per epoch: "
+                             "cached source outputs would be wrong; use source_cache='auto' or False")
+        if source_cache == "auto" and augmented:
+            print(f"dcatkit: training inputs are augmented per epoch, so the frozen {source_modality} "
+                  "source runs live at every step (no cache)")
+        if source_cache and not augmented:
+            source = SourceCache.build(source, train, source_modality, cache_dir,
+                                       device=resolve_device(device), progress=progress)
+        else:
+            source = LiveSource(source, source_modality)
     source_modality = source_modality or getattr(source, "modality", None)
     if source_modality == modality:
         raise ValueError(f"source and target modality are both {modality!r}")
@@ -302,4 +368,5 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
             "lam": lam, "mcma": mcma, "loss": loss, **(meta or {})}
     return _train_loop(model, train, val, modality=modality, preset=preset, epochs=epochs, seed=seed,
                        device=device, extra_loss=transfer_term, checkpoint=checkpoint, meta=meta,
-                       progress=progress, desc=f"{source_modality}->{modality}")
+                       progress=progress, desc=f"{source_modality}->{modality}", compile=compile,
+                       channels_last=channels_last)

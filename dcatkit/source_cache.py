@@ -1,0 +1,136 @@
+"""A cache of what the frozen source computes, so transfer training does not run it.
+
+The source is frozen (eval mode, no gradients) and its input for a sample never
+changes, so K_s, V_s and "did the source classify this sample correctly" are
+constants per sample. ``SourceCache.build`` runs the source once over a dataset
+and stores, per sample id::
+
+    k, v     float16 (N, T_s, d)   -- the source's keys and values (not K^T V:
+                                     T_s x d each is smaller than d x d when T_s < d/2)
+    correct  bool    (N,)          -- the MCMA indicator of Eq. (16)
+
+as ``.npy`` files opened memory-mapped. The folder name is a hash of the source's
+weights, the dataset's sample ids and input fingerprint, and the source modality,
+so a different checkpoint, split or preprocessing never reuses a stale cache. A
+cache is built in a temporary folder and renamed into place when complete: an
+interrupted build is never mistaken for a finished one.
+
+A ``SourceCache`` is called like ``train.LiveSource``:
+``cache(batch, device) -> (k_s, v_s, correct)``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import distributed as dist
+
+DEFAULT_DIR = Path(os.environ.get("DCATKIT_CACHE", Path.home() / ".cache" / "dcatkit")) / "source"
+
+
+def _hash_model(model: torch.nn.Module) -> str:
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
+                 if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _hash_data(ds, modality: str, n_probe: int = 32) -> str:
+    """Sample ids + input shape + the bytes of up to ``n_probe`` evenly spaced inputs."""
+    h = hashlib.sha256()
+    h.update(json.dumps([list(map(str, ds.ids)), list(ds.input_shape(modality))]).encode())
+    for i in np.linspace(0, len(ds) - 1, min(n_probe, len(ds))).astype(int):
+        h.update(np.ascontiguousarray(ds.arrays[modality][i]).tobytes())
+    return h.hexdigest()
+
+
+def cache_key(model: torch.nn.Module, ds, modality: str) -> str:
+    h = hashlib.sha256()
+    for part in (_hash_model(model), _hash_data(ds, modality), modality, "v1"):
+        h.update(part.encode())
+    return h.hexdigest()[:24]
+
+
+class SourceCache:
+    def __init__(self, folder: Path, modality: str):
+        self.folder, self.modality = Path(folder), modality
+        meta = json.loads((self.folder / "meta.json").read_text())
+        self.k = np.load(self.folder / "k.npy", mmap_mode="r")            # (N, T_s, d) float16
+        self.v = np.load(self.folder / "v.npy", mmap_mode="r")
+        self.correct = np.load(self.folder / "correct.npy")                # (N,) bool
+        self.index = {sid: i for i, sid in enumerate(meta["ids"])}
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def rows(self, ids) -> np.ndarray:
+        try:
+            return np.fromiter((self.index[i] for i in ids), dtype=np.int64, count=len(ids))
+        except KeyError as e:
+            raise KeyError(f"sample id {e.args[0]!r} is not in the source cache {self.folder}; the cache "
+                           "covers the dataset it was built for") from None
+
+    def __call__(self, batch: dict, device: torch.device):
+        r = self.rows(batch["id"])
+        order = np.argsort(r)                      # memmaps read fastest in increasing order
+        inv = np.empty_like(order)
+        inv[order] = np.arange(len(r))
+        k = torch.from_numpy(self.k[r[order]][inv]).to(device, non_blocking=True).float()
+        v = torch.from_numpy(self.v[r[order]][inv]).to(device, non_blocking=True).float()
+        c = torch.from_numpy(self.correct[r]).to(device, non_blocking=True)
+        return k, v, c
+
+    @classmethod
+    def build(cls, source: torch.nn.Module, ds, modality: str, cache_dir: str | Path | None = None,
+              batch_size: int = 64, device="cpu", progress: bool = True) -> "SourceCache":
+        """Run the frozen ``source`` once over ``ds`` (or reuse a finished cache with the same key).
+        Under torchrun rank 0 builds and the other ranks wait, then all read it."""
+        from .train import LiveSource, make_loader   # local import: train imports this module
+
+        root = Path(cache_dir) if cache_dir is not None else Path(DEFAULT_DIR)
+        folder = root / dist.broadcast_object(cache_key(source, ds, modality) if dist.is_main() else None)
+        if dist.is_main() and not (folder / "meta.json").is_file():
+            root.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(dir=root, prefix=".building-"))
+            try:
+                live = LiveSource(source, modality).to(device)
+                n, ks, vs, cs = 0, None, None, np.zeros(len(ds), dtype=bool)
+                for batch in tqdm(make_loader(ds, batch_size, shuffle=False, device=device),
+                                  desc=f"caching {modality} source", disable=not progress, leave=False):
+                    k, v, c = live(batch, torch.device(device))
+                    if ks is None:   # shapes known after the first batch
+                        shape = (len(ds), *k.shape[1:])
+                        ks = np.lib.format.open_memmap(tmp / "k.npy", "w+", np.float16, shape)
+                        vs = np.lib.format.open_memmap(tmp / "v.npy", "w+", np.float16, shape)
+                    b = len(c)
+                    ks[n:n + b] = k.cpu().numpy()
+                    vs[n:n + b] = v.cpu().numpy()
+                    cs[n:n + b] = c.cpu().numpy()
+                    n += b
+                ks.flush(), vs.flush()
+                np.save(tmp / "correct.npy", cs)
+                (tmp / "meta.json").write_text(json.dumps(
+                    {"ids": list(map(str, ds.ids)), "modality": modality, "shape": list(ks.shape),
+                     "source_accuracy": float(cs.mean())}))          # written last: marks completion
+                del ks, vs
+                if folder.exists() and not (folder / "meta.json").is_file():
+                    shutil.rmtree(folder)     # a foreign, incomplete folder under our key
+                try:
+                    os.replace(tmp, folder)
+                except OSError:       # another process finished the same cache first
+                    shutil.rmtree(tmp, ignore_errors=True)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+        dist.barrier()
+        return cls(folder, modality)

@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+import torch
+
+from dcatkit.experiment import train_transfer, train_unimodal
+from dcatkit.source_cache import SourceCache, cache_key
+from dcatkit.train import LiveSource, make_loader
+from helpers import TINY, tiny_splits
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    sp = tiny_splits(96, modalities=("imu", "video"))
+    src = train_unimodal(sp, "video", preset=TINY["video"], seed=0, progress=False)
+    return sp, src
+
+
+def test_cache_matches_live_source(setup, tmp_path):
+    sp, src = setup
+    cache = SourceCache.build(src.model, sp.train, "video", tmp_path, batch_size=7, progress=False)
+    live = LiveSource(src.model, "video")
+    for batch in make_loader(sp.train, 10, shuffle=True, seed=1):
+        k_c, v_c, c_c = cache(batch, torch.device("cpu"))
+        k_l, v_l, c_l = live(batch, torch.device("cpu"))
+        assert torch.equal(c_c, c_l)
+        assert torch.allclose(k_c, k_l, rtol=1e-3, atol=1e-3) and torch.allclose(v_c, v_l, rtol=1e-3, atol=1e-3)
+    assert (tmp_path / cache_key(src.model, sp.train, "video") / "meta.json").is_file()
+
+
+def test_training_with_cache_matches_live(setup, tmp_path):
+    sp, src = setup
+    kw = dict(lam=1.0, preset=TINY["imu"].with_(epochs=3), seed=2, progress=False)
+    live = train_transfer(sp, src, "imu", source_cache=False, **kw)
+    cached = train_transfer(sp, src, "imu", source_cache=True, cache_dir=tmp_path, **kw)
+    np.testing.assert_allclose(cached.history["train_loss"], live.history["train_loss"], rtol=2e-3)
+    np.testing.assert_allclose(cached.history["train_ca"], live.history["train_ca"], rtol=2e-3)
+    assert cached.history["train_mask_frac"].tolist() == live.history["train_mask_frac"].tolist()
+    assert abs(cached.test["f1"] - live.test["f1"]) <= 0.05
+
+
+def test_cache_reused_and_keyed(setup, tmp_path, monkeypatch):
+    sp, src = setup
+    SourceCache.build(src.model, sp.train, "video", tmp_path, progress=False)
+    calls = []
+    orig = LiveSource.__call__
+    monkeypatch.setattr(LiveSource, "__call__", lambda self, *a: calls.append(1) or orig(self, *a))
+    SourceCache.build(src.model, sp.train, "video", tmp_path, progress=False)
+    assert calls == []                                        # reused, source not run
+    SourceCache.build(src.model, sp.val, "video", tmp_path, progress=False)
+    assert calls                                              # other data -> other key, built
+    other = train_unimodal(sp, "video", preset=TINY["video"], seed=5, progress=False)
+    assert cache_key(other.model, sp.train, "video") != cache_key(src.model, sp.train, "video")
+    assert len([p for p in tmp_path.iterdir() if not p.name.startswith(".")]) == 2
+
+
+def test_interrupted_build_not_reused(setup, tmp_path, monkeypatch):
+    sp, src = setup
+
+    def boom(self, *a):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LiveSource, "__call__", boom)
+    with pytest.raises(KeyboardInterrupt):
+        SourceCache.build(src.model, sp.train, "video", tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []                     # nothing half-written left behind
+    monkeypatch.undo()
+    cache = SourceCache.build(src.model, sp.train, "video", tmp_path, progress=False)
+    assert len(cache) == len(sp.train)
+
+
+def test_augmented_inputs_fall_back_to_live(setup, capsys):
+    sp, src = setup
+    sp.train.augment = True
+    try:
+        with pytest.raises(ValueError, match="augments its inputs"):
+            train_transfer(sp, src, "imu", lam=1.0, preset=TINY["imu"], source_cache=True, progress=False)
+        train_transfer(sp, src, "imu", lam=1.0, preset=TINY["imu"].with_(epochs=1), progress=False)
+        assert "runs live at every step" in capsys.readouterr().out
+    finally:
+        del sp.train.augment
+
+
+def test_unknown_id_is_a_clear_error(setup, tmp_path):
+    sp, src = setup
+    cache = SourceCache.build(src.model, sp.train, "video", tmp_path, progress=False)
+    with pytest.raises(KeyError, match="not in the source cache"):
+        cache({"id": ["nope"]}, torch.device("cpu"))
