@@ -1,13 +1,31 @@
 """dcatkit: D-CAT, decoupled cross-attention transfer between sensor modalities.
 
 Modules (one concept each): ``encoders``, ``attention``, ``losses``, ``model``,
-``train``, ``metrics``, ``presets``, ``experiment`` and the ``data`` sub-package.
+``train``, ``metrics``, ``presets``, ``source_cache``, ``distributed``,
+``experiment`` and the ``data`` sub-package.
+
+Names below are imported lazily, so ``import dcatkit.model`` needs only torch,
+torchvision and torchaudio (e.g. on a GPU box without pandas / scikit-learn).
 """
-from .losses import cross_attention_loss
-from .model import Classifier, build_model
-from .presets import get_preset
-from .train import evaluate, fit, fit_transfer, load_checkpoint, save_checkpoint
+import importlib
 
 __version__ = "0.1.0"
-__all__ = ["cross_attention_loss", "Classifier", "build_model", "get_preset", "evaluate", "fit",
-           "fit_transfer", "load_checkpoint", "save_checkpoint"]
+
+_LAZY = {
+    "cross_attention_loss": "losses",
+    "Classifier": "model",
+    "build_model": "model",
+    "get_preset": "presets",
+    "evaluate": "train",
+    "fit": "train",
+    "fit_transfer": "train",
+    "load_checkpoint": "train",
+    "save_checkpoint": "train",
+}
+__all__ = list(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'dcatkit' has no attribute {name!r}")

@@ -45,6 +45,9 @@ def main(argv=None) -> int:
     d.add_argument("--lam", type=float, default=1.0)
     d.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     d.add_argument("--out", default="runs/demo", help="folder for checkpoints and results.csv")
+    d.add_argument("--epochs-source", type=int, default=None, help="default: the preset's")
+    d.add_argument("--epochs-target", type=int, default=None, help="default: the preset's")
+    d.add_argument("--quick", action="store_true", help="160 samples, 1 epoch each: a smoke run")
     t = sub.add_parser("train", help="train one unimodal model")
     _data_args(t)
     t.add_argument("--modality", required=True)
@@ -63,6 +66,8 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
 
     dist.init()
+    if getattr(a, "quick", False):
+        a.n_samples, a.epochs_source, a.epochs_target = 160, 1, 1
     splits = _load(a)
     say = print if dist.is_main() else (lambda *_, **__: None)
     if a.cmd == "demo":
@@ -71,6 +76,7 @@ def main(argv=None) -> int:
         for seed in a.seeds:
             table, _ = compare(splits, source=a.source, target=a.target, lam=a.lam, preset=a.preset,
                                dataset=a.dataset, seed=seed, device=a.device, out_dir=out,
+                               epochs={"source": a.epochs_source, "target": a.epochs_target},
                                progress=dist.is_main())
             say(f"\n== seed {seed} ==\n{format_table(table)}")
             tables.append(table)

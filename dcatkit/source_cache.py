@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from . import distributed as dist
 
@@ -95,6 +94,8 @@ class SourceCache:
               batch_size: int = 64, device="cpu", progress: bool = True) -> "SourceCache":
         """Run the frozen ``source`` once over ``ds`` (or reuse a finished cache with the same key).
         Under torchrun rank 0 builds and the other ranks wait, then all read it."""
+        from tqdm.auto import tqdm
+
         from .train import LiveSource, make_loader   # local import: train imports this module
 
         root = Path(cache_dir) if cache_dir is not None else Path(DEFAULT_DIR)

@@ -1,0 +1,354 @@
+"""dcatkit benchmarks: prints a table and writes JSON (``make bench``; not part of ``make test``).
+
+Sections (each case runs in a fresh child process so its peak memory is its own;
+cases that are compared run interleaved in the same invocation, so their ratios
+hold on a noisy machine):
+
+  loss    cross-attention loss forward+backward, Gram vs dense (B=16, T=30, d=512)
+  epochs  unimodal IMU epoch vs D-CAT video->IMU epoch with the live frozen source
+          vs with the cached source (synthetic preset)
+  loader  samples/s reading the preprocessing cache vs decoding mp4/wav each time
+          (a VGGSound-layout fixture written here; needs PyAV + soundfile)
+  paper   GPU, the paper's scale: ResNet-101, 224x224, 30 frames, batch 8; fp32 vs
+          AMP, frozen-source forward frames/s, IMU target step with live vs cached
+          source, GPU memory. Needs only torch/torchvision/torchaudio + dcatkit.
+
+    python benchmarks/bench.py                  # loss, epochs, loader (CPU)
+    python benchmarks/bench.py --only paper     # on a GPU machine
+    python benchmarks/bench.py --quick          # tiny sizes, seconds (used by the tests)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _child(conn, fn_name, kwargs):
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", torch.get_num_threads())))
+    base = _peak_rss_mb()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    out = globals()[fn_name](**kwargs)
+    out["peak_rss_mb"] = _peak_rss_mb()
+    out["rss_increase_mb"] = out["peak_rss_mb"] - base
+    if torch.cuda.is_available():
+        out["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    conn.send(out)
+
+
+def isolated(fn_name: str, **kwargs) -> dict:
+    """Run benchmark case ``fn_name(**kwargs)`` in a fresh process; return its dict."""
+    ctx = mp.get_context("spawn")
+    a, b = ctx.Pipe(duplex=False)
+    p = ctx.Process(target=_child, args=(b, fn_name, kwargs))
+    p.start()
+    out = a.recv()
+    p.join()
+    return out
+
+
+def _median_time(fn, reps: int) -> float:
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+# ----------------------------------------------------------------------------- loss
+
+def _dense_fp32(k_t, v_t, k_s, v_s):
+    """Eq. (7) as one would first write it: float32, d x d matrices."""
+    m_t, m_s = k_t.transpose(1, 2) @ v_t, k_s.transpose(1, 2) @ v_s              # (B, d, d)
+    m_t = m_t / torch.linalg.matrix_norm(m_t)[:, None, None]
+    m_s = m_s / torch.linalg.matrix_norm(m_s)[:, None, None]
+    return torch.linalg.matrix_norm(m_t - m_s).mean()
+
+
+def case_loss(method: str, B: int, T: int, d: int, reps: int) -> dict:
+    from dcatkit.losses import cross_attention_loss
+    g = torch.Generator().manual_seed(0)
+    k_t, v_t = (torch.randn(B, T, d, generator=g, requires_grad=True) for _ in range(2))
+    k_s, v_s = (torch.randn(B, T, d, generator=g) for _ in range(2))
+
+    def step():
+        if method == "dense_fp32":
+            loss = _dense_fp32(k_t, v_t, k_s, v_s)
+        else:
+            loss = cross_attention_loss(k_t, v_t, k_s, v_s, method=method)
+        loss.backward()
+
+    step()  # warm-up
+    return {"seconds": _median_time(step, reps)}
+
+
+# ----------------------------------------------------------------------------- epochs
+
+def case_epoch(kind: str, n_samples: int, epochs: int, cache_dir: str) -> dict:
+    from dcatkit.data import load
+    from dcatkit.model import build_model
+    from dcatkit.presets import get_preset
+    from dcatkit.train import fit, fit_transfer, seed_everything
+
+    sp = load("synthetic", n_samples=n_samples, seed=0)
+    p_imu, p_vid = get_preset("synthetic", "imu"), get_preset("synthetic", "video")
+    seed_everything(0)
+    target = build_model("imu", 8, sp.train.input_shape("imu"), p_imu)
+    # timing does not depend on the source's weights: a random-init frozen source will do
+    source = build_model("video", 8, sp.train.input_shape("video"), p_vid)
+    t0 = time.perf_counter()
+    if kind == "unimodal":
+        res = fit(target, sp.train, sp.val, preset=p_imu, epochs=epochs, progress=False)
+    else:
+        res = fit_transfer(target, source, sp.train, sp.val, lam=1.0, preset=p_imu, epochs=epochs,
+                           progress=False, source_cache=(kind == "cached"), cache_dir=cache_dir)
+    total = time.perf_counter() - t0
+    h = res.history
+    steady = h.iloc[1:] if len(h) > 1 else h                       # drop the warm-up epoch
+    return {"epoch_s": float(steady["time_s"].median()), "train_s": float(steady["train_time_s"].median()),
+            "total_s": total, "n_train": len(sp.train)}
+
+
+# ----------------------------------------------------------------------------- loader
+
+def case_loader(mode: str, root: str, cache_dir: str, frame_size: int) -> dict:
+    from torch.utils.data import DataLoader
+
+    from dcatkit.data import load
+    t0 = time.perf_counter()
+    sp = load("vggsound", root=root, classes=None, num_classes=3, class_seed=0, frames=8,
+              frame_size=frame_size, sample_rate=16000, cache_dir=(cache_dir if mode == "cached" else False),
+              progress=False, split_file=None)
+    n = 0
+    for batch in DataLoader(sp.train, batch_size=8):
+        n += len(batch["label"])
+    for ds in (sp.val, sp.test):
+        n += len(ds)
+    dt = time.perf_counter() - t0
+    return {"seconds": dt, "samples": len(sp.train) + len(sp.val) + len(sp.test), "samples_per_s": n / dt}
+
+
+def _make_loader_fixture(root: Path, per_class: int, seconds: float, size: int = 320) -> None:
+    """A VGGSound-layout folder: vggsound.csv + mp4 clips (noisy moving frames, aac audio),
+    sized like real clips (10 s, 25 fps, 320x320) so decoding costs what it costs."""
+    import csv
+
+    import av
+    import numpy as np
+    rng = np.random.default_rng(0)
+    (root / "video").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for li, label in enumerate(["dog barking", "playing piano, keys", "rain"]):
+        for i in range(per_class):
+            yid, start = f"clip{li}x{i:05d}"[:11], 10 * (i + 1)
+            rows.append((yid, start, label, "train"))
+            with av.open(str(root / "video" / f"{yid}_{start:06d}.mp4"), "w") as c:
+                v = c.add_stream("mpeg4", rate=25)
+                v.width = v.height = size
+                v.pix_fmt = "yuv420p"
+                a = c.add_stream("aac", rate=16000)
+                a.layout = "mono"
+                base = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+                for k in range(int(seconds * 25)):
+                    img = np.roll(base, 3 * k, axis=1)
+                    for pkt in v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                        c.mux(pkt)
+                for pkt in v.encode():
+                    c.mux(pkt)
+                x = (0.1 * rng.normal(size=int(16000 * seconds))).astype(np.float32)[None]
+                fr = av.AudioFrame.from_ndarray(x, format="fltp", layout="mono")
+                fr.sample_rate = 16000
+                for pkt in list(a.encode(fr)) + list(a.encode()):
+                    c.mux(pkt)
+    with open(root / "vggsound.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+
+
+# ----------------------------------------------------------------------------- paper scale (GPU)
+
+def case_paper(amp: bool, frames: int, size: int, batch: int, steps: int, depth: int) -> dict:
+    """ResNet-101 frozen source forward, and one IMU target training step with the
+    source live vs read from a cache, at the paper's scale. Uses only torch + dcatkit.model."""
+    from dcatkit.losses import cross_attention_loss
+    from dcatkit.model import build_model
+    from dcatkit.presets import get_preset
+
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = (torch.bfloat16 if dev.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float16) \
+        if amp and dev.type == "cuda" else None
+    torch.manual_seed(0)
+    src = build_model("video", 8, (frames, 3, size, size), get_preset("uestc", "video"), depth=depth,
+                      channels_last=dev.type == "cuda").to(dev).eval().requires_grad_(False)
+    if dev.type == "cuda":
+        src.to(memory_format=torch.channels_last)
+    tgt = build_model("imu", 8, (6, 70), get_preset("uestc", "imu")).to(dev)
+    opt = torch.optim.Adam(tgt.parameters(), lr=5e-4)
+    video = torch.randint(0, 256, (batch, frames, 3, size, size), dtype=torch.uint8, device=dev)
+    imu = torch.randn(batch, 6, 70, device=dev)
+    y = torch.randint(0, 8, (batch,), device=dev)
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    def source_out():
+        with torch.no_grad(), torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+            o = src(video)
+        return o.k.float(), o.v.float(), o.logits.argmax(1) == y
+
+    k_c, v_c, c_c = source_out()
+    k_c, v_c = k_c.half(), v_c.half()                               # what the cache stores
+
+    def step(live: bool):
+        k, v, c = source_out() if live else (k_c.float(), v_c.float(), c_c)
+        with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+            o = tgt(imu)
+            ce = torch.nn.functional.cross_entropy(o.logits.float(), y)
+        loss = ce + cross_attention_loss(o.k.float(), o.v.float(), k, v, c)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def timed(fn):
+        fn(); sync()
+        t = time.perf_counter()
+        for _ in range(steps):
+            fn()
+        sync()
+        return (time.perf_counter() - t) / steps
+
+    fwd = timed(source_out)
+    live = timed(lambda: step(True))
+    cached = timed(lambda: step(False))
+    return {"source_fwd_s": fwd, "source_frames_per_s": batch * frames / fwd, "step_live_s": live,
+            "step_cached_s": cached, "live_over_cached": live / cached,
+            "device": torch.cuda.get_device_name() if dev.type == "cuda" else platform.processor() or "cpu",
+            "amp": str(dtype) if dtype else "fp32"}
+
+
+# ----------------------------------------------------------------------------- main
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", nargs="+", choices=["loss", "epochs", "loader", "paper"],
+                    default=None, help="sections to run (default: loss epochs loader; paper when CUDA)")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run in seconds")
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved repetitions of compared cases")
+    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results.json"))
+    a = ap.parse_args(argv)
+    sections = a.only or (["loss", "epochs", "loader"] + (["paper"] if torch.cuda.is_available() else []))
+    q = a.quick
+    res: dict = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
+                             "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                             "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
+                 "quick": q}
+    lines = []
+
+    if "loss" in sections:
+        B, T, d = (4, 8, 32) if q else (16, 30, 512)
+        runs = {"gram": [], "dense": [], "dense_fp32": []}
+        for _ in range(a.rounds):
+            for m in runs:
+                runs[m].append(isolated("case_loss", method=m, B=B, T=T, d=d, reps=3 if q else 20))
+        r = {m: {"seconds": statistics.median(x["seconds"] for x in v),
+                 "rss_increase_mb": max(x["rss_increase_mb"] for x in v)} for m, v in runs.items()}
+        r["speedup"] = r["dense"]["seconds"] / r["gram"]["seconds"]
+        r["speedup_vs_fp32"] = r["dense_fp32"]["seconds"] / r["gram"]["seconds"]
+        r["shape"] = {"B": B, "T": T, "d": d}
+        res["loss"] = r
+        lines += [f"loss fwd+bwd B={B} T={T} d={d}: gram (float64) {r['gram']['seconds'] * 1e3:.2f} ms; "
+                  f"d x d float64 {r['dense']['seconds'] * 1e3:.2f} ms ({r['speedup']:.1f}x slower); "
+                  f"d x d float32 {r['dense_fp32']['seconds'] * 1e3:.2f} ms ({r['speedup_vs_fp32']:.1f}x slower)",
+                  f"  peak RSS increase: gram {r['gram']['rss_increase_mb']:.0f} MB, d x d float64 "
+                  f"{r['dense']['rss_increase_mb']:.0f} MB, d x d float32 {r['dense_fp32']['rss_increase_mb']:.0f} MB"]
+
+    if "epochs" in sections:
+        n, ep = (160, 2) if q else (2000, 3)
+        with tempfile.TemporaryDirectory() as cache:
+            runs = {"unimodal": [], "live": [], "cached": []}
+            for _ in range(a.rounds):
+                for kind in runs:
+                    runs[kind].append(isolated("case_epoch", kind=kind, n_samples=n, epochs=ep, cache_dir=cache))
+        r = {k: {"epoch_s": statistics.median(x["epoch_s"] for x in v),
+                 "train_s": statistics.median(x["train_s"] for x in v),
+                 "peak_rss_mb": max(x["peak_rss_mb"] for x in v)} for k, v in runs.items()}
+        r["live_over_unimodal"] = r["live"]["epoch_s"] / r["unimodal"]["epoch_s"]
+        r["cached_over_unimodal"] = r["cached"]["epoch_s"] / r["unimodal"]["epoch_s"]
+        r["n_train"] = runs["unimodal"][0]["n_train"]
+        res["epochs"] = r
+        lines += [f"epoch (synthetic preset, video->IMU, {r['n_train']} train samples, incl. validation):",
+                  *(f"  {k:9s} {r[k]['epoch_s']:7.2f} s/epoch (train part {r[k]['train_s']:6.2f} s), "
+                    f"peak RSS {r[k]['peak_rss_mb']:6.0f} MB" for k in ("unimodal", "live", "cached")),
+                  f"  ratio to unimodal: live {r['live_over_unimodal']:.2f}x, cached {r['cached_over_unimodal']:.2f}x"]
+
+    if "loader" in sections:
+        try:
+            import av  # noqa: F401
+            import soundfile  # noqa: F401
+        except ImportError:
+            lines.append("loader: skipped (needs PyAV and soundfile)")
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                root, cache = Path(tmp) / "vgg", Path(tmp) / "cache"
+                _make_loader_fixture(root, per_class=2 if q else 6, seconds=2.0 if q else 10.0,
+                                     size=64 if q else 320)
+                fs = 32 if q else 224
+                build = isolated("case_loader", mode="cached", root=str(root), cache_dir=str(cache), frame_size=fs)
+                runs = {"decode": [], "cached": []}
+                for _ in range(a.rounds):
+                    for m in runs:
+                        runs[m].append(isolated("case_loader", mode=m, root=str(root), cache_dir=str(cache),
+                                                frame_size=fs))
+            r = {m: {"samples_per_s": statistics.median(x["samples_per_s"] for x in v),
+                     "peak_rss_mb": max(x["peak_rss_mb"] for x in v)} for m, v in runs.items()}
+            r["cache_build_s"] = build["seconds"]
+            r["speedup"] = r["cached"]["samples_per_s"] / r["decode"]["samples_per_s"]
+            r["samples"] = build["samples"]
+            res["loader"] = r
+            lines += [f"loader (VGGSound layout, {r['samples']} windows, {fs}x{fs} frames): decode "
+                      f"{r['decode']['samples_per_s']:.1f} samples/s, cache {r['cached']['samples_per_s']:.1f} "
+                      f"samples/s -> {r['speedup']:.1f}x (one-off cache build {r['cache_build_s']:.1f} s)"]
+
+    if "paper" in sections:
+        kw = dict(frames=2, size=64, batch=2, steps=1, depth=18) if q else \
+            dict(frames=30, size=224, batch=8, steps=5, depth=101)
+        r = {"fp32": isolated("case_paper", amp=False, **kw), "amp": isolated("case_paper", amp=True, **kw),
+             "settings": kw}
+        res["paper"] = r
+        for k in ("fp32", "amp"):
+            x = r[k]
+            lines.append(f"paper scale [{x['device']}, {x['amp']}]: source fwd {x['source_frames_per_s']:.0f} "
+                         f"frames/s; IMU step live {x['step_live_s'] * 1e3:.0f} ms vs cached "
+                         f"{x['step_cached_s'] * 1e3:.1f} ms ({x['live_over_cached']:.0f}x); "
+                         f"GPU peak {x.get('gpu_peak_mb', float('nan')):.0f} MB")
+
+    print("\n".join(lines))
+    Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.json).write_text(json.dumps(res, indent=1))
+    print(f"wrote {a.json}")
+    return res
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""The command line calls dcatkit.experiment; its quick mode runs for real."""
+import os
+import subprocess
+import sys
+
+import pandas as pd
+
+
+def env(tmp_path):
+    return {**os.environ, "DCATKIT_CACHE": str(tmp_path / "cache")}
+
+
+def test_demo_quick(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "dcatkit", "demo", "--quick", "--seeds", "0", "1",
+                        "--out", str(tmp_path)], capture_output=True, text=True, timeout=600, env=env(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "mean over seeds [0, 1]" in r.stdout and "D-CAT" in r.stdout
+    res = pd.read_csv(tmp_path / "results.csv")
+    assert sorted(res["seed"].unique()) == [0, 1]
+    assert set(res["run"]) == {"video source", "imu baseline", "D-CAT", "No MCMA"}
+    assert res[["accuracy", "precision", "recall", "f1"]].apply(lambda c: c.between(0, 1).all()).all()
+    summary = pd.read_csv(tmp_path / "summary.csv", index_col=0)
+    assert abs(summary.loc["D-CAT", "f1"] - res[res.run == "D-CAT"]["f1"].mean()) < 1e-9
+
+
+def test_train_then_transfer(tmp_path):
+    base = [sys.executable, "-m", "dcatkit"]
+    common = ["--n-samples", "120", "--epochs", "1"]
+    r = subprocess.run(base + ["train", "--modality", "video", "--out", str(tmp_path / "v.pt")] + common,
+                       capture_output=True, text=True, timeout=600, env=env(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = subprocess.run(base + ["transfer", "--source-ckpt", str(tmp_path / "v.pt"), "--target", "imu",
+                               "--lam", "0.5", "--out", str(tmp_path / "i.pt")] + common,
+                       capture_output=True, text=True, timeout=600, env=env(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert '"f1"' in r.stdout and (tmp_path / "i.pt").is_file()
+    r = subprocess.run(base + ["transfer", "--source-ckpt", str(tmp_path / "i.pt"), "--target", "imu",
+                               "--out", str(tmp_path / "x.pt")] + common, capture_output=True, text=True,
+                       env=env(tmp_path))
+    assert r.returncode != 0 and "both 'imu'" in r.stderr
