@@ -39,6 +39,16 @@ def _preset(preset: str | Preset, modality: str, dataset: str | None) -> Preset:
     return preset if isinstance(preset, Preset) else get_preset(preset, modality, dataset)
 
 
+def _build(modality: str, ds, p: Preset) -> Classifier:
+    """The preset's model for this data: the audio front end takes the data's sample
+    rate (read from the files by the loader), never the preset's assumption."""
+    extra = {}
+    rate = getattr(ds, "sample_rates", {}).get("audio")
+    if modality == "audio" and rate:
+        extra["sample_rate"] = int(round(rate))
+    return build_model(modality, ds.num_classes, ds.input_shape(modality), p, **extra)
+
+
 def train_unimodal(splits, modality: str, *, preset: str | Preset = "synthetic", dataset: str | None = None,
                    epochs: int | None = None, seed: int | None = None, device="auto",
                    checkpoint: str | Path | None = None, progress: bool = True, name: str | None = None) -> Run:
@@ -46,7 +56,7 @@ def train_unimodal(splits, modality: str, *, preset: str | Preset = "synthetic",
     p = _preset(preset, modality, dataset)
     seed = p.seed if seed is None else seed
     seed_everything(seed)                                  # model init is part of the seeded run
-    model = build_model(modality, splits.train.num_classes, splits.train.input_shape(modality), p)
+    model = _build(modality, splits.train, p)
     res: FitResult = fit(model, splits.train, splits.val, modality=modality, preset=p, epochs=epochs,
                          seed=seed, device=device, checkpoint=checkpoint, progress=progress,
                          meta={"dataset": dataset, "kind": "unimodal"})
@@ -80,7 +90,7 @@ def train_transfer(splits, source, target_modality: str, *, lam: float = 1.0, mc
     p = _preset(preset, target_modality, dataset)
     seed = p.seed if seed is None else seed
     seed_everything(seed)                                  # same init as the baseline with this seed
-    model = build_model(target_modality, splits.train.num_classes, splits.train.input_shape(target_modality), p)
+    model = _build(target_modality, splits.train, p)
     res = fit_transfer(model, src, splits.train, splits.val, lam=lam, mcma=mcma, loss=loss,
                        modality=target_modality, source_modality=src.config["modality"], preset=p,
                        epochs=epochs, seed=seed, device=device, checkpoint=checkpoint, progress=progress,

@@ -112,3 +112,13 @@ def test_table_one():
     assert get_preset("vggsound", "audio").epochs == 150 and get_preset("cough", "audio").window == 0.5
     assert all(p.d_attn == 512 for p in TABLE_I.values()) and len(TABLE_I) == 6
     assert get_preset("uestc", "video").encoder["depth"] == 101
+
+
+@pytest.mark.parametrize("dataset", ["cough", "vggsound"])
+def test_paper_audio_presets_fit_their_windows(dataset):
+    """Table I's audio windows (0.5 s, 2 s) at the loaders' 16 kHz go through Cnn14's six poolings."""
+    p = get_preset("paper", "audio", dataset)
+    n = int(p.window * 16000)
+    model = build_model("audio", 8, (n,), p, sample_rate=16000, width=0.0625).eval()
+    out = model(torch.randn(1, n))
+    assert out.logits.shape == (1, 8) and out.k.shape[1] >= 1

@@ -1,0 +1,189 @@
+"""Where a run reads and writes, and what it asks the data loader for.
+
+Notebooks run from the repo root, from ``notebooks/``, from JupyterLab or from a
+papermill sweep in any working directory; their relative paths (``out_dir``,
+``figures_dir``) must mean the same folder each time. So relative paths here are
+resolved against the *repository root*, never the working directory:
+
+>>> resolve("outputs")             # <repo>/outputs, wherever the kernel was started
+>>> checkpoint_path("outputs", "video-source", dataset="synthetic", seed=0)
+
+The repository root is ``$DCATKIT_ROOT`` when set, else the folder holding
+dcatkit's ``pyproject.toml`` (an editable install, the normal case), else the
+working directory (dcatkit installed as a plain package).
+
+``check_params`` is the validation cell of every notebook: it turns a bad
+parameter (unknown dataset or modality, lambda < 0, a real dataset without its
+folder...) into an error that says what was expected and what to do.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from .data import NAMES as DATASETS
+from .data.dataset import MODALITIES
+from .presets import PRESET_NAMES, get_preset
+
+# The two modalities each dataset records (synthetic simulates all three).
+DATASET_MODALITIES = {"synthetic": ("imu", "video", "audio"), "uestc": ("imu", "video"),
+                      "cough": ("imu", "audio"), "vggsound": ("video", "audio")}
+SPLITS = ("id", "ood")
+
+
+def repo_root() -> Path:
+    """The dcatkit repository: ``$DCATKIT_ROOT``, else the parent of the package
+    folder when it holds dcatkit's ``pyproject.toml``, else the working directory."""
+    env = os.environ.get("DCATKIT_ROOT")
+    if env:
+        return Path(env).expanduser().resolve()
+    here = Path(__file__).resolve().parent.parent
+    pp = here / "pyproject.toml"
+    if pp.is_file() and 'name = "dcatkit"' in pp.read_text():
+        return here
+    return Path.cwd().resolve()
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """``path`` as an absolute path: ``~`` expanded; a relative path is taken
+    relative to :func:`repo_root`, not to the working directory."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else repo_root() / p
+
+
+def shown(path: str | os.PathLike) -> str:
+    """``path`` for printing: relative to the repo root when inside it (so committed
+    notebook outputs do not carry one machine's absolute paths), else absolute."""
+    p = resolve(path)
+    try:
+        return str(p.relative_to(repo_root()))
+    except ValueError:
+        return str(p)
+
+
+def out_path(base: str | os.PathLike, *parts: str, mkdir: bool = True) -> Path:
+    """``resolve(base) / parts...``; with ``mkdir`` the folder (the last part when it
+    has no suffix, else its parent) is created."""
+    p = resolve(base).joinpath(*parts)
+    if mkdir:
+        (p if not p.suffix else p.parent).mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def settings_key(**settings: Any) -> str:
+    """A short stable hash of a run's settings (JSON, sorted keys): 10 hex digits."""
+    blob = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def checkpoint_path(out_dir: str | os.PathLike, name: str, **settings: Any) -> Path:
+    """``<out_dir>/checkpoints/<name>-<settings_key>.pt``.
+
+    The key hashes everything that makes two checkpoints differ (dataset, split,
+    data options, preset, epochs, seed, lambda...), so a notebook finds the model
+    another notebook trained with the same settings and never a stale one.
+    """
+    return out_path(out_dir, "checkpoints") / f"{name}-{settings_key(**settings)}.pt"
+
+
+def data_options(dataset: str, *, n_samples: int | None = None, frame_size: int | None = None,
+                 n_frames: int | None = None, cache_dir: str | None = None) -> dict:
+    """Keyword options for ``dcatkit.data.load`` from the notebooks' flat parameters.
+
+    ``None`` means "the dataset's default" (synthetic: 2000 samples of 8 frames at
+    32x32; real datasets: the paper's 30 frames at 224x224). ``n_samples`` only
+    applies to the synthetic data, ``cache_dir`` (the preprocessing cache) only to
+    real datasets.
+    """
+    opts: dict[str, Any] = {}
+    if dataset == "synthetic":
+        if n_samples is not None:
+            opts["n_samples"] = int(n_samples)
+        if frame_size is not None:
+            opts["frame_size"] = int(frame_size)
+        if n_frames is not None:
+            opts["n_frames"] = int(n_frames)
+        return opts
+    if frame_size is not None:
+        opts["frame_size"] = int(frame_size)
+    if n_frames is not None:
+        opts["frames"] = int(n_frames)
+    if cache_dir is not None:
+        opts["cache_dir"] = str(resolve(cache_dir))
+    return opts
+
+
+def _check_epochs(name: str, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be None (the preset's value) or an int >= 1, got {value!r}")
+
+
+def _check_lam(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0 (the weight of L_CA in Eq. 19), got {value!r}")
+    return float(value)
+
+
+def check_params(*, dataset: str, data_root: str | None = None, split: str = "id",
+                 modalities: Sequence[str] = (), source: str | None = None, target: str | None = None,
+                 lam: float | None = None, lams: Sequence[float] | None = None,
+                 preset: str = "synthetic", epochs: int | None = None, source_epochs: int | None = None,
+                 seed: int = 0, seeds: Sequence[int] | None = None, device: str = "auto") -> dict:
+    """Validate a notebook's parameters; return what is derived from them.
+
+    Returns {"data_root": absolute Path or None, "modalities": tuple the run loads}.
+    Raises ValueError (FileNotFoundError for a data_root that does not exist)
+    saying what was expected and what to do.
+    """
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}: expected one of {DATASETS}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be 'id' (in-distribution) or 'ood' (subject-disjoint), got {split!r}")
+    root = None
+    if dataset == "synthetic":
+        if data_root is not None:
+            raise ValueError("dataset='synthetic' is simulated and takes no data_root: set data_root=None, "
+                             "or pick a real dataset ('uestc', 'cough', 'vggsound')")
+    else:
+        if data_root is None:
+            raise ValueError(f"dataset={dataset!r} needs data_root, the folder holding the dataset as "
+                             f"distributed (see dcatkit.data.{dataset}.LAYOUT); e.g. -p data_root ~/data/{dataset}")
+        root = resolve(data_root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"data_root {str(data_root)!r} -> {root} is not a folder: point it at the "
+                                    f"{dataset} dataset as distributed")
+    available = DATASET_MODALITIES[dataset]
+    wanted = [m for m in (*modalities, source, target) if m is not None]
+    for m in wanted:
+        if m not in MODALITIES:
+            raise ValueError(f"unknown modality {m!r}: expected one of {MODALITIES}")
+        if m not in available:
+            raise ValueError(f"dataset {dataset!r} has modalities {available}, not {m!r}")
+    if source is not None and source == target:
+        raise ValueError(f"source and target are both {source!r}: D-CAT transfers between two modalities")
+    if lam is not None:
+        _check_lam("lam", lam)
+    for x in lams or ():
+        _check_lam("every value of lams", x)
+    if lams is not None and len(lams) == 0:
+        raise ValueError("lams is empty: give at least one lambda, e.g. [0.01, 0.1, 1.0, 10.0]")
+    if preset not in PRESET_NAMES:
+        raise ValueError(f"unknown preset {preset!r}: expected one of {PRESET_NAMES}")
+    for m in wanted:
+        get_preset(preset, m, dataset)            # raises when Table I has no row for it
+    _check_epochs("epochs", epochs)
+    _check_epochs("source_epochs", source_epochs)
+    for s in [seed, *(seeds or ())]:
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            raise ValueError(f"seeds must be ints >= 0, got {s!r}")
+    if seeds is not None and len(seeds) == 0:
+        raise ValueError("seeds is empty: give at least one seed, e.g. [0, 1, 2]")
+    if not (device == "auto" or device == "cpu" or str(device).startswith("cuda")):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+    return {"data_root": root, "modalities": tuple(dict.fromkeys(wanted))}

@@ -1,0 +1,306 @@
+"""Figures for the notebooks (matplotlib + seaborn). Every function returns a
+``matplotlib.figure.Figure`` and draws nothing it computes itself beyond what
+it shows; ``save(fig, folder, name)`` writes it as a PNG (for the README).
+
+Data views: ``class_counts``, ``imu_traces``, ``frame_strips``, ``spectrograms``,
+``sample_figure`` and ``sample_browser`` (ipywidgets; ``None`` without them).
+Results: ``training_curves``, ``metrics_bars``, ``confusion_pair``,
+``f1_change``, ``lambda_curve``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+
+IMU6 = ("acc x", "acc y", "acc z", "gyro x", "gyro y", "gyro z")
+
+
+def save(fig, folder: str | Path, name: str, dpi: int = 110) -> Path:
+    """Write ``fig`` to ``<folder>/<name>.png`` (folder created) and return the path."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
+
+
+def examples(ds, per_class: int = 1) -> list[list[int]]:
+    """The first ``per_class`` sample indices of each class (in dataset order)."""
+    return [np.flatnonzero(ds.labels == c)[:per_class].tolist() for c in range(len(ds.classes))]
+
+
+# --------------------------------------------------------------------------- the data
+
+
+def class_counts(counts: pd.DataFrame, title: str = "samples per class and split"):
+    """Stacked bars from ``report.class_counts`` (columns train / val / test)."""
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    counts[["train", "val", "test"]].plot.bar(stacked=True, ax=ax, width=0.75,
+                                              color=sns.color_palette("deep", 3))
+    ax.set_xlabel("")
+    ax.set_ylabel("samples")
+    ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.tick_params(axis="x", rotation=30)
+    for lab in ax.get_xticklabels():
+        lab.set_ha("right")
+    fig.tight_layout()
+    return fig
+
+
+def imu_traces(ds, channels: Sequence[str] | None = None):
+    """One IMU window per class (the dataset's first), all channels, one panel per class."""
+    idx = [i[0] for i in examples(ds) if i]
+    x = np.stack([np.asarray(ds.arrays["imu"][i], dtype=float) for i in idx])     # (K, C, L)
+    names = channels or (IMU6 if x.shape[1] == 6 else [f"ch {c}" for c in range(x.shape[1])])
+    cols = 4
+    rows = int(np.ceil(len(idx) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.2 * rows), sharex=True, sharey=True,
+                             squeeze=False)
+    pal = sns.color_palette("tab10", x.shape[1])
+    for ax, xi, i in zip(axes.flat, x, idx):
+        for c in range(x.shape[1]):
+            ax.plot(xi[c], lw=1, color=pal[c], label=names[c])
+        ax.set_title(ds.classes[ds.labels[i]], fontsize=9)
+    for ax in axes.flat[len(idx):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("time step", fontsize=9)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.suptitle("IMU: one window per class (min-max scaled with training statistics)")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    return fig
+
+
+def frame_strips(ds, max_frames: int = 6):
+    """A strip of video frames per class (the class's first sample)."""
+    idx = [i[0] for i in examples(ds) if i]
+    t = ds.arrays["video"].shape[1]
+    show = np.unique(np.linspace(0, t - 1, min(max_frames, t)).round().astype(int))
+    fig, axes = plt.subplots(len(idx), len(show), figsize=(0.8 * len(show) + 1.4, 0.8 * len(idx)),
+                             squeeze=False)
+    for r, i in enumerate(idx):
+        clip = np.asarray(ds.arrays["video"][i])                                   # (T, 3, H, W) uint8
+        for c, f in enumerate(show):
+            ax = axes[r, c]
+            ax.imshow(clip[f].transpose(1, 2, 0))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(ds.classes[ds.labels[i]], rotation=0, ha="right", va="center", fontsize=8)
+            if r == 0:
+                ax.set_title(f"frame {f}", fontsize=8)
+    fig.suptitle("video: frames of one sample per class")
+    fig.tight_layout()
+    return fig
+
+
+def _logmel_module(ds, audio_encoder: Mapping | None):
+    from .encoders import LogMel
+
+    enc = dict(audio_encoder or {})
+    keys = ("n_fft", "hop_length", "n_mels", "f_min", "f_max")
+    kw = {k: enc[k] for k in keys if k in enc}
+    sr = int(ds.sample_rates.get("audio", enc.get("sample_rate", 32000)))   # the data's rate, not the preset's
+    return LogMel(sample_rate=sr, **kw), sr
+
+
+def logmel(ds, index: int, audio_encoder: Mapping | None = None) -> np.ndarray:
+    """The log-mel spectrogram (n_mels, frames) in dB the audio encoder sees for one sample."""
+    x = np.asarray(ds.arrays["audio"][index], dtype=np.float32)
+    if x.ndim == 2:                                    # already a log-mel
+        return x
+    mod, _ = _logmel_module(ds, audio_encoder)
+    with torch.no_grad():
+        return mod(torch.from_numpy(x)[None])[0].numpy()
+
+
+def spectrograms(ds, audio_encoder: Mapping | None = None):
+    """Log-mel spectrogram of one sample per class (the audio encoder's front end)."""
+    idx = [i[0] for i in examples(ds) if i]
+    _, sr = _logmel_module(ds, audio_encoder)
+    cols = 4
+    rows = int(np.ceil(len(idx) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols, 2.0 * rows), squeeze=False)
+    for ax, i in zip(axes.flat, idx):
+        s = logmel(ds, i, audio_encoder)
+        ax.imshow(s, origin="lower", aspect="auto", cmap="magma")
+        ax.grid(False)
+        ax.set_title(ds.classes[ds.labels[i]], fontsize=9)
+        ax.set_xlabel("frame", fontsize=8)
+        ax.set_ylabel("mel bin", fontsize=8)
+    for ax in axes.flat[len(idx):]:
+        ax.axis("off")
+    fig.suptitle(f"audio: log-mel spectrograms (dB), {sr} Hz, one sample per class")
+    fig.tight_layout()
+    return fig
+
+
+def sample_figure(ds, index: int, audio_encoder: Mapping | None = None, max_frames: int = 8):
+    """Every modality of one sample, side by side (the static view of the browser)."""
+    mods = [m for m in ("imu", "video", "audio") if m in ds.arrays]
+    fig, axes = plt.subplots(1, len(mods), figsize=(4.2 * len(mods), 2.8), squeeze=False)
+    for ax, m in zip(axes[0], mods):
+        if m == "imu":
+            x = np.asarray(ds.arrays["imu"][index], dtype=float)
+            names = IMU6 if x.shape[0] == 6 else [f"ch {c}" for c in range(x.shape[0])]
+            for c in range(x.shape[0]):
+                ax.plot(x[c], lw=1, label=names[c])
+            ax.legend(fontsize=6, ncol=2)
+            ax.set_title("IMU")
+        elif m == "video":
+            clip = np.asarray(ds.arrays["video"][index])
+            show = np.unique(np.linspace(0, clip.shape[0] - 1, min(max_frames, clip.shape[0])).round().astype(int))
+            ax.imshow(np.concatenate([clip[f].transpose(1, 2, 0) for f in show], axis=1))
+            ax.set_title(f"video (frames {show[0]}..{show[-1]})")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+        else:
+            ax.imshow(logmel(ds, index, audio_encoder), origin="lower", aspect="auto", cmap="magma")
+            ax.grid(False)
+            ax.set_title("audio (log-mel, dB)")
+    fig.suptitle(f"sample {ds.ids[index]}: class {ds.classes[ds.labels[index]]}, "
+                 f"subject {ds.subjects[index]}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def sample_browser(ds, audio_encoder: Mapping | None = None):
+    """An ipywidgets browser: pick a class, a subject ("any") and a sample; it redraws
+    :func:`sample_figure`. Returns the widget, or ``None`` when ipywidgets is missing.
+    Without a widget front end (papermill, a code host) the widget shows nothing:
+    draw a static ``sample_figure`` as well."""
+    try:
+        import ipywidgets as W
+        from IPython.display import display
+    except ImportError:
+        return None
+    cls = W.Dropdown(options=[(c, i) for i, c in enumerate(ds.classes)], description="class")
+    subj = W.Dropdown(options=[("any", -2)] + [(str(s), int(s)) for s in np.unique(ds.subjects)],
+                      description="subject")
+    pick = W.IntSlider(min=0, max=0, description="sample")
+    info, out = W.HTML(), W.Output()
+
+    def matches() -> np.ndarray:
+        keep = ds.labels == cls.value
+        if subj.value != -2:
+            keep &= ds.subjects == subj.value
+        return np.flatnonzero(keep)
+
+    def redraw(*_):
+        idx = matches()
+        pick.max = max(len(idx) - 1, 0)
+        with out:
+            out.clear_output(wait=True)
+            if len(idx) == 0:
+                info.value = "no sample of this class from this subject"
+                return
+            i = int(idx[min(pick.value, len(idx) - 1)])
+            info.value = f"{len(idx)} matching samples; showing #{min(pick.value, len(idx) - 1)} ({ds.ids[i]})"
+            fig = sample_figure(ds, i, audio_encoder)
+            plt.close(fig)                       # shown once, by display(), not again at the cell's end
+            display(fig)
+
+    for w in (cls, subj, pick):
+        w.observe(redraw, names="value")
+    redraw()
+    return W.VBox([W.HBox([cls, subj, pick]), info, out])
+
+
+# --------------------------------------------------------------------------- results
+
+
+def training_curves(histories: Mapping[str, pd.DataFrame], metrics: Sequence[str] = ("train_ce", "val_f1")):
+    """Per-epoch curves of several runs (``Run.history``), one panel per metric."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.2), squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        for name, h in histories.items():
+            if m in h:
+                ax.plot(h["epoch"], h[m], marker="o", ms=3, label=name)
+        ax.set_xlabel("epoch")
+        ax.set_title(m)
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def metrics_bars(table: pd.DataFrame, metrics: Sequence[str] = ("accuracy", "precision", "recall", "f1"),
+                 title: str = "test metrics"):
+    """Grouped bars: one group per metric, one bar per run (rows of ``metrics_table``)."""
+    long = table[list(metrics)].reset_index().melt(id_vars=table.index.name or "index",
+                                                    var_name="metric", value_name="score")
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    sns.barplot(data=long, x="metric", y="score", hue=table.index.name or "index", ax=ax)
+    for c in ax.containers:
+        ax.bar_label(c, fmt="%.2f", fontsize=7)
+    ax.set_ylim(0, 1.05)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_pair(conf_a: np.ndarray, conf_b: np.ndarray, classes: Sequence[str],
+                   titles: tuple[str, str] = ("baseline", "D-CAT")):
+    """Two confusion matrices side by side (seaborn): colour = share of the true class
+    (row-normalised, i.e. recall on the diagonal), numbers = sample counts."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.4))
+    for ax, c, t in zip(axes, (conf_a, conf_b), titles):
+        c = np.asarray(c)
+        share = c / np.maximum(c.sum(1, keepdims=True), 1)
+        sns.heatmap(share, annot=c, fmt="d", cmap="Blues", vmin=0, vmax=1, cbar=ax is axes[-1], ax=ax,
+                    xticklabels=classes, yticklabels=classes, square=True, annot_kws={"fontsize": 8})
+        ax.set_title(f"{t} (accuracy {np.trace(c) / max(c.sum(), 1):.3f})")
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.tick_params(labelsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def f1_change(change: pd.DataFrame, col: str = "delta_f1", title: str = "per-class F1 change (D-CAT - baseline)"):
+    """Horizontal bars of ``report.per_class_change``: green = gain, red = loss."""
+    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(change) + 1.2))
+    v = change[col]
+    ax.barh(change.index.astype(str), v, color=["tab:green" if x > 0 else "tab:red" for x in v])
+    ax.axvline(0, color="k", lw=0.8)
+    ax.invert_yaxis()
+    ax.set_xlabel("ΔF1")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def lambda_curve(rows: pd.DataFrame, metric: str = "f1", x: str = "lam", hue: str = "variant",
+                 baseline: str = "baseline"):
+    """``metric`` against λ (log axis), one line per ``hue`` with ± 1 std over seeds
+    (seaborn ``errorbar="sd"``); the baseline (rows whose ``hue`` is ``baseline``) as
+    a horizontal line with its ± 1 std band."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    tr = rows[rows[hue] != baseline]
+    sns.lineplot(data=tr, x=x, y=metric, hue=hue, style=hue, markers=True, dashes=False, errorbar="sd",
+                 err_style="band", ax=ax)
+    sns.stripplot(data=tr, x=x, y=metric, hue=hue, native_scale=True, dodge=False, jitter=False, alpha=0.35,
+                  size=4, legend=False, ax=ax)
+    base = rows.loc[rows[hue] == baseline, metric]
+    if len(base):
+        m, s = base.mean(), base.std(ddof=1) if len(base) > 1 else 0.0
+        ax.axhline(m, color="k", ls="--", lw=1, label=f"{baseline} (mean)")
+        if s > 0:
+            ax.axhspan(m - s, m + s, color="k", alpha=0.08)
+    ax.set_xscale("log")
+    ax.set_xlabel("λ (weight of L_CA, Eq. 19)")
+    ax.set_ylabel(f"test {metric}")
+    n = rows["seed"].nunique() if "seed" in rows else 1
+    ax.set_title(f"test {metric} against λ (mean ± std over {n} seed{'s' if n != 1 else ''})")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,295 @@
+"""Results as files and tables: what the notebooks write and print.
+
+- ``class_counts`` / ``subject_counts``: what a split holds;
+- ``tidy``, ``write_results``, ``read_results``, ``latest_results``: one row per
+  run with the run's parameters as columns, written as CSV and JSON, so a
+  papermill sweep is aggregated with ``pd.concat(map(read_results, files))``;
+- ``per_class_f1``, ``per_class_change``, ``pair_changes``, ``flips``: what
+  transfer changed, class by class and class pair by class pair;
+- ``ablation_summary`` / ``ablation_table``: the lambda x MCMA x seed grid laid
+  out like the paper's Table IV (mean +- std over seeds).
+
+``python -m dcatkit.report <results.csv | folder>`` prints a results file (the
+newest one in a folder): ``make demo`` uses it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+METRICS = ("accuracy", "precision", "recall", "f1")
+# Table IV's column order and names.
+TABLE_IV_COLUMNS = {"accuracy": "Accuracy", "recall": "Recall", "precision": "Precision", "f1": "F1-Score"}
+
+
+# --------------------------------------------------------------------------- data
+
+
+def class_counts(splits) -> pd.DataFrame:
+    """Samples per class in each split: rows = class names, columns train / val / test / total."""
+    cols = {}
+    for name, ds in zip(("train", "val", "test"), splits):
+        cols[name] = np.bincount(ds.labels, minlength=len(ds.classes))
+    df = pd.DataFrame(cols, index=pd.Index(list(splits.train.classes), name="class"))
+    df["total"] = df.sum(axis=1)
+    return df
+
+
+def subject_counts(splits) -> pd.DataFrame:
+    """Samples per subject in each split (subject -1 = unknown): rows = subjects."""
+    parts = {name: pd.Series(ds.subjects).value_counts() for name, ds in zip(("train", "val", "test"), splits)}
+    df = pd.DataFrame(parts).fillna(0).astype(int).sort_index()
+    df.index.name = "subject"
+    df["total"] = df.sum(axis=1)
+    return df
+
+
+# --------------------------------------------------------------------------- results files
+
+
+def tidy(table: pd.DataFrame, **params: Any) -> pd.DataFrame:
+    """A ``metrics_table`` (index = run names) as plain rows with ``params`` as columns.
+
+    Lists and dicts among ``params`` are stored as JSON strings so the CSV stays flat.
+    """
+    df = table.reset_index()
+    for k, v in params.items():
+        df[k] = json.dumps(v, default=str) if isinstance(v, (list, tuple, dict)) else v
+    return df
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating, float)):
+        return None if not math.isfinite(float(v)) else float(v)
+    if isinstance(v, (np.bool_,)):
+        return bool(v)
+    if isinstance(v, Path):
+        return str(v)
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+def write_results(df: pd.DataFrame, folder: str | Path, stem: str,
+                  params: Mapping[str, Any] | None = None) -> dict[str, Path]:
+    """Write ``<folder>/<stem>.csv`` (the rows) and ``<folder>/<stem>.json``
+    ({"params": ..., "rows": [...]}). Returns {"csv": path, "json": path}."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    csv_path, json_path = folder / f"{stem}.csv", folder / f"{stem}.json"
+    flat = df.reset_index() if df.index.name is not None or isinstance(df.index, pd.MultiIndex) else df
+    flat.to_csv(csv_path, index=False)
+    rows = [{str(k): _jsonable(v) for k, v in r.items()} for r in flat.to_dict(orient="records")]
+    json_path.write_text(json.dumps({"params": _jsonable(dict(params or {})), "rows": rows}, indent=1))
+    return {"csv": csv_path, "json": json_path}
+
+
+def read_results(path: str | Path) -> pd.DataFrame:
+    """The rows of a results file written by :func:`write_results` (``.csv`` or ``.json``)."""
+    path = Path(path)
+    if path.suffix == ".json":
+        return pd.DataFrame(json.loads(path.read_text())["rows"])
+    if path.suffix == ".csv":
+        return pd.read_csv(path)
+    raise ValueError(f"{path}: expected a .csv or .json results file")
+
+
+def latest_results(folder: str | Path, pattern: str = "*.csv") -> Path:
+    """The most recently written file matching ``pattern`` under ``folder`` (recursively)."""
+    folder = Path(folder)
+    files = sorted(folder.rglob(pattern), key=lambda p: p.stat().st_mtime)
+    if not files:
+        raise FileNotFoundError(f"no {pattern} results under {folder}: run the notebook first "
+                                "(e.g. make demo or make notebooks)")
+    return files[-1]
+
+
+# --------------------------------------------------------------------------- what transfer changed
+
+
+def per_class_f1(confusion: np.ndarray) -> np.ndarray:
+    """F1 of each class from a confusion matrix (rows = true, columns = predicted).
+
+    F1_c = 2 TP / (2 TP + FP + FN); 0 for a class never seen nor predicted
+    (scikit-learn's ``zero_division=0``).
+    """
+    c = np.asarray(confusion, dtype=float)
+    if c.ndim != 2 or c.shape[0] != c.shape[1]:
+        raise ValueError(f"confusion must be a square (K, K) matrix, got shape {c.shape}")
+    tp = np.diag(c)
+    fp = c.sum(axis=0) - tp
+    fn = c.sum(axis=1) - tp
+    den = 2 * tp + fp + fn
+    return np.divide(2 * tp, den, out=np.zeros_like(tp), where=den > 0)
+
+
+def per_class_change(conf_a: np.ndarray, conf_b: np.ndarray, classes: Sequence[str],
+                     names: tuple[str, str] = ("baseline", "dcat")) -> pd.DataFrame:
+    """Per-class F1 of two models on the same test set and its change (b - a),
+    sorted from the largest gain to the largest loss. ``support`` = true samples."""
+    a, b = np.asarray(conf_a), np.asarray(conf_b)
+    if a.shape != b.shape or a.shape[0] != len(classes):
+        raise ValueError(f"confusions {a.shape} and {b.shape} must both be ({len(classes)}, {len(classes)})")
+    if not np.array_equal(a.sum(1), b.sum(1)):
+        raise ValueError("the two confusion matrices have different class supports: "
+                         "compare two models on the same test set")
+    fa, fb = per_class_f1(a), per_class_f1(b)
+    df = pd.DataFrame({"support": a.sum(1).astype(int), f"f1_{names[0]}": fa, f"f1_{names[1]}": fb,
+                       "delta_f1": fb - fa}, index=pd.Index(list(classes), name="class"))
+    return df.sort_values("delta_f1", ascending=False, kind="stable")
+
+
+def pair_changes(conf_a: np.ndarray, conf_b: np.ndarray, classes: Sequence[str],
+                 names: tuple[str, str] = ("baseline", "dcat")) -> pd.DataFrame:
+    """Confusions between each unordered class pair {i, j} (i -> j plus j -> i)
+    under model a and model b, and what transfer did to them.
+
+    ``verdict`` is "fixed" when b confuses the pair less than a, "broke" when
+    more, "same" otherwise. Pairs neither model confuses are left out. Sorted:
+    fixed (largest drop first), then same, then broke (largest rise last).
+    """
+    a, b = np.asarray(conf_a), np.asarray(conf_b)
+    k = len(classes)
+    if a.shape != (k, k) or b.shape != (k, k):
+        raise ValueError(f"confusions {a.shape} and {b.shape} must both be ({k}, {k})")
+    rows = []
+    for i in range(k):
+        for j in range(i + 1, k):
+            ca, cb = int(a[i, j] + a[j, i]), int(b[i, j] + b[j, i])
+            if ca == 0 and cb == 0:
+                continue
+            d = cb - ca
+            rows.append({"class_a": classes[i], "class_b": classes[j], f"confused_{names[0]}": ca,
+                         f"confused_{names[1]}": cb, "change": d,
+                         "verdict": "fixed" if d < 0 else "broke" if d > 0 else "same"})
+    cols = ["class_a", "class_b", f"confused_{names[0]}", f"confused_{names[1]}", "change", "verdict"]
+    return pd.DataFrame(rows, columns=cols).sort_values("change", kind="stable").reset_index(drop=True)
+
+
+def flips(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> dict[str, int]:
+    """Sample by sample: {"both_right", "fixed" (a wrong, b right), "broke" (a right,
+    b wrong), "both_wrong", "n"}; accuracy(b) - accuracy(a) = (fixed - broke) / n."""
+    y, pa, pb = (np.asarray(x) for x in (y_true, pred_a, pred_b))
+    if not (y.shape == pa.shape == pb.shape):
+        raise ValueError(f"y_true {y.shape}, pred_a {pa.shape} and pred_b {pb.shape} must have one entry per sample")
+    ra, rb = pa == y, pb == y
+    return {"both_right": int((ra & rb).sum()), "fixed": int((~ra & rb).sum()),
+            "broke": int((ra & ~rb).sum()), "both_wrong": int((~ra & ~rb).sum()), "n": int(len(y))}
+
+
+def describe_change(table: pd.DataFrame, baseline: str, runs: Sequence[str], metric: str = "f1",
+                    tol: float = 0.005) -> str:
+    """One line per run saying, as measured, whether it beat ``baseline`` on ``metric``:
+    "higher" / "lower" when the difference exceeds ``tol``, else "about the same"."""
+    b = float(table.loc[baseline, metric])
+    lines = []
+    for r in runs:
+        v = float(table.loc[r, metric])
+        d = v - b
+        word = "higher than" if d > tol else "lower than" if d < -tol else "about the same as"
+        lines.append(f"{r}: {metric} {v:.3f} vs {baseline} {b:.3f} ({d:+.3f}) -> {word} the baseline")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- the lambda ablation
+
+
+def ablation_summary(df: pd.DataFrame, by: Sequence[str] = ("dataset", "modality", "variant", "lam"),
+                     metrics: Sequence[str] = METRICS) -> pd.DataFrame:
+    """Mean, std (ddof=1; NaN for one seed) and number of seeds of each metric over
+    the rows sharing ``by``. Rows of ``df``: one per run and seed. Missing values in
+    the ``by`` columns (e.g. lam of the baseline) form their own group."""
+    missing = [c for c in (*by, *metrics) if c not in df.columns]
+    if missing:
+        raise ValueError(f"ablation rows lack columns {missing}; they have {list(df.columns)}")
+    g = df.groupby(list(by), sort=False, dropna=False)[list(metrics)]
+    out = g.mean().join(g.std(ddof=1).add_suffix("_std"))
+    out["n_seeds"] = g.size()
+    # rows: groups in order of first appearance, numbers (lambda) ascending within, NaN first
+    keys = out.index.to_frame(index=False)
+    order = []
+    for c in keys.columns:
+        col = keys[c]
+        if pd.api.types.is_numeric_dtype(col):
+            order.append(col.fillna(-np.inf).to_numpy())
+        else:
+            first = {v: i for i, v in enumerate(pd.unique(col))}
+            order.append(col.map(first).to_numpy())
+    return out.iloc[np.lexsort(order[::-1])]
+
+
+def best_lambda(df: pd.DataFrame, metric: str = "f1", baseline: str = "baseline") -> pd.DataFrame:
+    """For each variant of an ablation grid (rows: variant, lam, seed, metrics): the
+    lambda with the best mean ``metric`` over seeds, its mean and std, the baseline's
+    mean, the difference, and on how many seeds it beat the same seed's baseline."""
+    base = df[df["variant"] == baseline].set_index("seed")[metric]
+    rows = []
+    for variant, sub in df[df["variant"] != baseline].groupby("variant", sort=False):
+        g = sub.groupby("lam")[metric]
+        mean, std = g.mean(), g.std(ddof=1)
+        lam = float(mean.idxmax())
+        at = sub[sub["lam"] == lam].set_index("seed")[metric]
+        common = at.index.intersection(base.index)
+        rows.append({"variant": variant, "best_lam": lam, metric: float(mean[lam]), f"{metric}_std": float(std[lam]),
+                     f"baseline_{metric}": float(base.mean()), "delta": float(mean[lam] - base.mean()),
+                     "seeds_beating_baseline": int((at[common] > base[common]).sum()), "seeds": int(len(common))})
+    return pd.DataFrame(rows).set_index("variant")
+
+
+def ablation_table(df: pd.DataFrame, digits: int = 3,
+                   by: Sequence[str] = ("dataset", "modality", "variant", "lam")) -> pd.DataFrame:
+    """The grid laid out like the paper's Table IV: rows (Dataset, Modality, Variant, λ),
+    columns Accuracy, Recall, Precision, F1-Score as "mean ± std" over seeds
+    ("mean" alone for one seed). λ is "—" for rows without one (the baseline)."""
+    s = ablation_summary(df, by)
+    out = pd.DataFrame(index=s.index)
+    for m, title in TABLE_IV_COLUMNS.items():
+        mean, std = s[m], s[f"{m}_std"]
+        out[title] = [f"{a:.{digits}f}" + (f" ± {b:.{digits}f}" if np.isfinite(b) else "")
+                      for a, b in zip(mean, std)]
+    out["seeds"] = s["n_seeds"].astype(int).values
+    names = {"dataset": "Dataset", "modality": "Modality", "variant": "Variant", "lam": "λ"}
+    idx = out.index.to_frame(index=False)
+    if "lam" in idx:
+        idx["lam"] = ["—" if pd.isna(v) else f"{v:g}" for v in idx["lam"]]
+    out.index = pd.MultiIndex.from_frame(idx.rename(columns=names))
+    return out
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def format_results(df: pd.DataFrame, digits: int = 3) -> str:
+    """A results file's rows as text: the run name and the metrics (and deltas) first."""
+    first = [c for c in ("run", "variant", "lam", "seed") if c in df.columns]
+    nums = [c for c in df.columns if c in METRICS or c.startswith("delta_")]
+    view = df[first + nums].set_index(first[0]) if first else df[nums]
+    return view.to_string(float_format=lambda v: f"{v:.{digits}f}" if np.isfinite(v) else "nan")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1 or args[0] in ("-h", "--help"):
+        print("usage: python -m dcatkit.report <results.csv|results.json|folder>\n"
+              "prints a results file written by the notebooks (the newest .csv in a folder)")
+        return 0 if args and args[0] in ("-h", "--help") else 2
+    path = Path(args[0])
+    if path.is_dir():
+        path = latest_results(path)
+    df = read_results(path)
+    print(f"{path}:\n{format_results(df)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

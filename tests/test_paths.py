@@ -1,0 +1,88 @@
+"""dcatkit.paths: repo-root resolution, checkpoint names, parameter checks."""
+import math
+from pathlib import Path
+
+import pytest
+
+from dcatkit import paths
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_repo_root_and_resolve_ignore_cwd(tmp_path, monkeypatch):
+    monkeypatch.delenv("DCATKIT_ROOT", raising=False)
+    assert paths.repo_root() == REPO
+    for cwd in (tmp_path, REPO / "notebooks", REPO):
+        monkeypatch.chdir(cwd)
+        assert paths.resolve("outputs") == REPO / "outputs"
+        assert paths.resolve("figures/x.png") == REPO / "figures" / "x.png"
+    assert paths.resolve(tmp_path / "abs") == tmp_path / "abs"                # absolute paths kept
+    assert paths.resolve("~/x") == Path.home() / "x"
+    assert paths.shown(REPO / "outputs" / "a.csv") == str(Path("outputs") / "a.csv")
+    assert paths.shown(tmp_path) == str(tmp_path)
+
+
+def test_repo_root_env_override(tmp_path, monkeypatch):
+    monkeypatch.setenv("DCATKIT_ROOT", str(tmp_path))
+    assert paths.resolve("outputs") == tmp_path / "outputs"
+
+
+def test_out_path_creates_folders(tmp_path):
+    p = paths.out_path(tmp_path, "a", "b")
+    assert p.is_dir()
+    f = paths.out_path(tmp_path, "c", "file.csv")
+    assert f.parent.is_dir() and not f.exists()
+
+
+def test_checkpoint_path_keys_on_settings(tmp_path):
+    a = paths.checkpoint_path(tmp_path, "source-video", dataset="synthetic", seed=0, data={"n": 1, "m": 2})
+    b = paths.checkpoint_path(tmp_path, "source-video", seed=0, data={"m": 2, "n": 1}, dataset="synthetic")
+    c = paths.checkpoint_path(tmp_path, "source-video", dataset="synthetic", seed=1, data={"n": 1, "m": 2})
+    assert a == b                                   # order of settings does not matter
+    assert a != c                                   # any setting does
+    assert a.parent == tmp_path / "checkpoints" and a.name.startswith("source-video-") and a.suffix == ".pt"
+
+
+def test_data_options():
+    assert paths.data_options("synthetic", n_samples=96, frame_size=16, n_frames=4, cache_dir="x") == {
+        "n_samples": 96, "frame_size": 16, "n_frames": 4}
+    assert paths.data_options("synthetic") == {}
+    opts = paths.data_options("uestc", n_samples=96, frame_size=112, n_frames=None, cache_dir="cache")
+    assert opts == {"frame_size": 112, "cache_dir": str(REPO / "cache")}   # n_samples is synthetic-only
+    assert paths.data_options("vggsound", n_frames=8) == {"frames": 8}
+
+
+def test_check_params_ok(tmp_path):
+    got = paths.check_params(dataset="synthetic", source="video", target="imu", lam=0.0, epochs=2, seeds=[0, 1])
+    assert got == {"data_root": None, "modalities": ("video", "imu")}
+    got = paths.check_params(dataset="cough", data_root=str(tmp_path), source="audio", target="imu", preset="paper")
+    assert got["data_root"] == tmp_path
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"dataset": "mnist"}, ValueError, "unknown dataset 'mnist'"),
+    ({"dataset": "synthetic", "split": "random"}, ValueError, "split must be 'id'"),
+    ({"dataset": "synthetic", "data_root": "/data"}, ValueError, "takes no data_root"),
+    ({"dataset": "uestc"}, ValueError, "needs data_root"),
+    ({"dataset": "uestc", "data_root": "/no/such/folder"}, FileNotFoundError, "not a folder"),
+    ({"dataset": "synthetic", "source": "lidar", "target": "imu"}, ValueError, "unknown modality 'lidar'"),
+    ({"dataset": "synthetic", "source": "imu", "target": "imu"}, ValueError, "both 'imu'"),
+    ({"dataset": "synthetic", "lam": -0.1}, ValueError, "lam must be a finite number >= 0"),
+    ({"dataset": "synthetic", "lam": math.nan}, ValueError, "lam must be"),
+    ({"dataset": "synthetic", "lams": [1.0, -1.0]}, ValueError, "every value of lams"),
+    ({"dataset": "synthetic", "lams": []}, ValueError, "lams is empty"),
+    ({"dataset": "synthetic", "preset": "huge"}, ValueError, "unknown preset 'huge'"),
+    ({"dataset": "synthetic", "preset": "paper", "target": "imu"}, ValueError, "needs the dataset"),
+    ({"dataset": "synthetic", "epochs": 0}, ValueError, "epochs must be None"),
+    ({"dataset": "synthetic", "source_epochs": 1.5}, ValueError, "source_epochs must be None"),
+    ({"dataset": "synthetic", "seeds": [0, -1]}, ValueError, "seeds must be ints"),
+    ({"dataset": "synthetic", "device": "tpu"}, ValueError, "device must be"),
+])
+def test_check_params_errors(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        paths.check_params(**kwargs)
+
+
+def test_check_params_modality_not_in_dataset(tmp_path):
+    with pytest.raises(ValueError, match=r"dataset 'uestc' has modalities \('imu', 'video'\), not 'audio'"):
+        paths.check_params(dataset="uestc", data_root=str(tmp_path), source="audio", target="imu")

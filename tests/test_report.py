@@ -1,0 +1,166 @@
+"""dcatkit.report against hand-computed values."""
+import json
+import math
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dcatkit import report
+from dcatkit.data.dataset import PairedDataset, Splits
+
+# rows = true class, columns = predicted
+CONF_A = np.array([[3, 1, 0],
+                   [2, 2, 0],
+                   [0, 1, 4]])
+CONF_B = np.array([[4, 0, 0],
+                   [1, 1, 2],
+                   [0, 0, 5]])
+CLASSES = ["a", "b", "c"]
+
+
+def test_per_class_f1_by_hand():
+    # class a: TP 3, FP 2, FN 1 -> 6/9; b: TP 2, FP 2, FN 2 -> 4/8; c: TP 4, FP 0, FN 1 -> 8/9
+    assert report.per_class_f1(CONF_A) == pytest.approx([6 / 9, 4 / 8, 8 / 9])
+    # a: TP 4, FP 1, FN 0 -> 8/9; b: TP 1, FP 0, FN 3 -> 2/5; c: TP 5, FP 2, FN 0 -> 10/12
+    assert report.per_class_f1(CONF_B) == pytest.approx([8 / 9, 2 / 5, 10 / 12])
+
+
+def test_per_class_f1_absent_class_is_zero():
+    c = np.array([[2, 0, 0], [0, 0, 0], [1, 0, 0]])   # class b never true nor predicted; c never right
+    assert report.per_class_f1(c) == pytest.approx([4 / 5, 0.0, 0.0])
+
+
+def test_per_class_f1_matches_sklearn():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(0)
+    y, p = rng.integers(0, 5, 200), rng.integers(0, 5, 200)
+    conf = pd.crosstab(pd.Categorical(y, range(5)), pd.Categorical(p, range(5)), dropna=False).to_numpy()
+    assert report.per_class_f1(conf) == pytest.approx(f1_score(y, p, average=None, labels=range(5)))
+
+
+def test_per_class_change():
+    df = report.per_class_change(CONF_A, CONF_B, CLASSES)
+    assert list(df.index) == ["a", "c", "b"]                         # sorted by gain: +2/9, -1/18, -1/10
+    assert df.loc["a", "delta_f1"] == pytest.approx(8 / 9 - 6 / 9)
+    assert df.loc["b", "delta_f1"] == pytest.approx(2 / 5 - 4 / 8)
+    assert df.loc["c", "delta_f1"] == pytest.approx(10 / 12 - 8 / 9)
+    assert df["support"].tolist() == [4, 5, 4]
+    with pytest.raises(ValueError, match="same test set"):
+        report.per_class_change(CONF_A, CONF_A.T, CLASSES)
+
+
+def test_pair_changes():
+    df = report.pair_changes(CONF_A, CONF_B, CLASSES)
+    # {a,b}: 1+2=3 -> 0+1=1 (fixed, -2); {a,c}: 0 -> 0 (left out); {b,c}: 0+1=1 -> 2+0=2 (broke, +1)
+    assert df[["class_a", "class_b", "confused_baseline", "confused_dcat", "change", "verdict"]].values.tolist() == [
+        ["a", "b", 3, 1, -2, "fixed"], ["b", "c", 1, 2, 1, "broke"]]
+
+
+def test_flips():
+    y = np.array([0, 0, 1, 1, 2])
+    pa = np.array([0, 1, 1, 0, 2])      # right, wrong, right, wrong, right
+    pb = np.array([0, 0, 0, 1, 1])      # right, right, wrong, right, wrong
+    f = report.flips(y, pa, pb)
+    assert f == {"both_right": 1, "fixed": 2, "broke": 2, "both_wrong": 0, "n": 5}
+    assert (f["fixed"] - f["broke"]) / f["n"] == pytest.approx((pb == y).mean() - (pa == y).mean())
+
+
+def _splits():
+    def ds(labels, subjects):
+        n = len(labels)
+        return PairedDataset({"imu": np.zeros((n, 6, 8), np.float32)}, labels, ["x", "y", "z"], subjects,
+                             [f"s{i}" for i in range(n)])
+    return Splits(ds([0, 0, 1], [1, 1, 2]), ds([1], [3]), ds([0, 2], [4, 1]))
+
+
+def test_class_and_subject_counts():
+    c = report.class_counts(_splits())
+    assert list(c.index) == ["x", "y", "z"]
+    assert c.values.tolist() == [[2, 0, 1, 3], [1, 1, 0, 2], [0, 0, 1, 1]]
+    s = report.subject_counts(_splits())
+    assert s.loc[1].tolist() == [2, 0, 1, 3] and s.loc[3].tolist() == [0, 1, 0, 1]
+    assert s["total"].sum() == 6
+
+
+def _grid():
+    rows = []
+    for seed, base, l1, l01, n1 in ((0, 0.5, 0.4, 0.6, 0.45), (1, 0.7, 0.4, 0.8, 0.65)):
+        rows += [{"variant": "baseline", "lam": math.nan, "seed": seed, "f1": base},
+                 {"variant": "D-CAT (MCMA)", "lam": 1.0, "seed": seed, "f1": l1},    # lam 1 listed before 0.1
+                 {"variant": "D-CAT (MCMA)", "lam": 0.1, "seed": seed, "f1": l01},
+                 {"variant": "No MCMA", "lam": 1.0, "seed": seed, "f1": n1}]
+    df = pd.DataFrame(rows).assign(dataset="synthetic", modality="imu")
+    for m in ("accuracy", "precision", "recall"):
+        df[m] = df["f1"] + 0.1
+    return df
+
+
+def test_ablation_summary_and_table():
+    s = report.ablation_summary(_grid())
+    keys = [(k[2], None if pd.isna(k[3]) else k[3]) for k in s.index]
+    assert keys == [("baseline", None), ("D-CAT (MCMA)", 0.1), ("D-CAT (MCMA)", 1.0), ("No MCMA", 1.0)]
+    assert s["f1"].tolist() == pytest.approx([0.6, 0.7, 0.4, 0.55])
+    assert s["f1_std"].tolist() == pytest.approx([math.sqrt(0.02), math.sqrt(0.02), 0.0, math.sqrt(0.02)])
+    assert s["n_seeds"].tolist() == [2, 2, 2, 2]
+    t = report.ablation_table(_grid())
+    assert list(t.columns) == ["Accuracy", "Recall", "Precision", "F1-Score", "seeds"]   # Table IV order
+    assert t.index.names == ["Dataset", "Modality", "Variant", "λ"]
+    assert [k[3] for k in t.index] == ["—", "0.1", "1", "1"]
+    assert t["F1-Score"].tolist() == ["0.600 ± 0.141", "0.700 ± 0.141", "0.400 ± 0.000", "0.550 ± 0.141"]
+    assert t["Accuracy"].iloc[0] == "0.700 ± 0.141"
+    one = report.ablation_table(_grid()[lambda d: d.seed == 0])
+    assert one["F1-Score"].tolist() == ["0.500", "0.600", "0.400", "0.450"]      # one seed: no ± part
+
+
+def test_best_lambda():
+    b = report.best_lambda(_grid())
+    assert b.loc["D-CAT (MCMA)", "best_lam"] == 0.1
+    assert b.loc["D-CAT (MCMA)", "f1"] == pytest.approx(0.7)
+    assert b.loc["D-CAT (MCMA)", "delta"] == pytest.approx(0.1)
+    assert b.loc["D-CAT (MCMA)", "seeds_beating_baseline"] == 2       # 0.6 > 0.5 and 0.8 > 0.7
+    assert b.loc["No MCMA", "seeds_beating_baseline"] == 0            # 0.45 < 0.5, 0.65 < 0.7
+    assert b.loc["No MCMA", "delta"] == pytest.approx(-0.05)
+
+
+def test_describe_change():
+    t = pd.DataFrame({"f1": [0.5, 0.6, 0.498, 0.4]}, index=["base", "up", "same", "down"])
+    lines = report.describe_change(t, "base", ["up", "same", "down"]).splitlines()
+    assert "(+0.100) -> higher than" in lines[0]
+    assert "about the same as" in lines[1]
+    assert "(-0.100) -> lower than" in lines[2]
+
+
+def test_results_roundtrip(tmp_path):
+    table = pd.DataFrame({"modality": ["imu", "imu"], "f1": [0.5, math.nan]},
+                         index=pd.Index(["baseline", "D-CAT"], name="run"))
+    df = report.tidy(table, lam=0.1, seeds=[0, 1])
+    assert df.columns.tolist() == ["run", "modality", "f1", "lam", "seeds"]
+    assert df["seeds"].iloc[0] == "[0, 1]"
+    files = report.write_results(df, tmp_path / "sub", "res", params={"lam": 0.1, "root": tmp_path})
+    back = report.read_results(files["csv"])
+    assert back["run"].tolist() == ["baseline", "D-CAT"] and back["lam"].tolist() == [0.1, 0.1]
+    assert back["f1"].iloc[0] == 0.5 and math.isnan(back["f1"].iloc[1])
+    blob = json.loads(files["json"].read_text())
+    assert blob["params"] == {"lam": 0.1, "root": str(tmp_path)}
+    assert blob["rows"][1]["f1"] is None                                # NaN -> null, valid JSON
+    assert report.read_results(files["json"])["run"].tolist() == ["baseline", "D-CAT"]
+    with pytest.raises(ValueError, match=".csv or .json"):
+        report.read_results(tmp_path / "x.txt")
+
+
+def test_latest_results_and_main(tmp_path, capsys):
+    t = pd.DataFrame({"run": ["a", "b"], "f1": [0.25, 0.75], "delta_f1": [0.0, 0.5]})
+    old = report.write_results(t, tmp_path, "old")["csv"]
+    new = report.write_results(t.assign(f1=[0.1, 0.2]), tmp_path / "deeper", "new")["csv"]
+    os.utime(old, (1, 1))
+    assert report.latest_results(tmp_path) == new
+    assert report.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "new.csv" in out and "0.200" in out
+    assert report.main([str(old)]) == 0
+    assert "0.750" in capsys.readouterr().out
+    with pytest.raises(FileNotFoundError, match="run the notebook first"):
+        report.latest_results(tmp_path / "empty")
