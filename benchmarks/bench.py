@@ -274,6 +274,8 @@ def main(argv=None) -> dict:
                 runs[m].append(isolated("case_loss", method=m, B=B, T=T, d=d, reps=3 if q else 20))
         r = {m: {"seconds": statistics.median(x["seconds"] for x in v),
                  "rss_increase_mb": max(x["rss_increase_mb"] for x in v)} for m, v in runs.items()}
+        for m, v in runs.items():
+            r[m]["rounds_s"] = [x["seconds"] for x in v]
         r["speedup"] = r["dense"]["seconds"] / r["gram"]["seconds"]
         r["speedup_vs_fp32"] = r["dense_fp32"]["seconds"] / r["gram"]["seconds"]
         r["shape"] = {"B": B, "T": T, "d": d}
@@ -294,6 +296,10 @@ def main(argv=None) -> dict:
         r = {k: {"epoch_s": statistics.median(x["epoch_s"] for x in v),
                  "train_s": statistics.median(x["train_s"] for x in v),
                  "peak_rss_mb": max(x["peak_rss_mb"] for x in v)} for k, v in runs.items()}
+        for k, v in runs.items():
+            r[k]["rounds_epoch_s"] = [x["epoch_s"] for x in v]
+        r["cached_over_unimodal_per_round"] = [c["epoch_s"] / u["epoch_s"]
+                                               for c, u in zip(runs["cached"], runs["unimodal"])]
         r["live_over_unimodal"] = r["live"]["epoch_s"] / r["unimodal"]["epoch_s"]
         r["cached_over_unimodal"] = r["cached"]["epoch_s"] / r["unimodal"]["epoch_s"]
         r["n_train"] = runs["unimodal"][0]["n_train"]
@@ -301,7 +307,8 @@ def main(argv=None) -> dict:
         lines += [f"epoch (synthetic preset, video->IMU, {r['n_train']} train samples, incl. validation):",
                   *(f"  {k:9s} {r[k]['epoch_s']:7.2f} s/epoch (train part {r[k]['train_s']:6.2f} s), "
                     f"peak RSS {r[k]['peak_rss_mb']:6.0f} MB" for k in ("unimodal", "live", "cached")),
-                  f"  ratio to unimodal: live {r['live_over_unimodal']:.2f}x, cached {r['cached_over_unimodal']:.2f}x"]
+                  f"  ratio to unimodal: live {r['live_over_unimodal']:.2f}x, cached {r['cached_over_unimodal']:.2f}x "
+                  f"(cached per round: {', '.join(f'{x:.2f}' for x in r['cached_over_unimodal_per_round'])})"]
 
     if "loader" in sections:
         try:

@@ -117,9 +117,11 @@ def cross_attention_loss(k_target, v_target, k_source, v_source, mask=None, meth
     if method != "gram":
         raise ValueError(f"method must be 'auto', 'gram' or 'dense', got {method!r}")
     kt, vt, ks, vs = (x.double() for x in (k_target, v_target, k_source, v_source))
-    tt = _frob_inner(kt, vt, kt, vt)                                # ||M_t||^2, (B,)
+    # <M_t,M_t> and <M_t,M_s> from one Gram each for K and V: K_t [K_t; K_s]^T, (B, T_t, T_t + T_s)
+    prod = (kt @ torch.cat([kt, ks], 1).transpose(1, 2)) * (vt @ torch.cat([vt, vs], 1).transpose(1, 2))
+    tt = prod[:, :, :t_t].sum((1, 2))                               # ||M_t||^2, (B,)
+    ts = prod[:, :, t_t:].sum((1, 2))                               # <M_t, M_s>
     ss = _frob_inner(ks, vs, ks, vs)                                # ||M_s||^2
-    ts = _frob_inner(kt, vt, ks, vs)                                # <M_t, M_s>
     n_t, n_s = (tt + EPS**2).sqrt(), (ss + EPS**2).sqrt()
     d2 = tt / n_t**2 + ss / n_s**2 - 2 * ts / (n_t * n_s)
     per_sample = (d2.clamp(min=0) + EPS**2).sqrt()                  # (B,)
