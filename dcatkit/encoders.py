@@ -8,7 +8,6 @@ from pathlib import Path
 
 import torch
 import torchaudio
-import torchvision
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 

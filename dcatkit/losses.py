@@ -6,6 +6,7 @@ and is registered by name in ``LOSSES`` so a notebook parameter can pick it.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -33,6 +34,13 @@ def get_loss(name: str) -> LossFn:
         return LOSSES[name]
     except KeyError:
         raise ValueError(f"unknown transfer loss {name!r}: expected one of {sorted(LOSSES)}") from None
+
+
+def check_lam(lam, name: str = "lam") -> float:
+    """lambda of Eq. (19) must be a finite number >= 0 (bools are rejected)."""
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam) or lam < 0:
+        raise ValueError(f"{name} must be a finite number >= 0 (the weight of L_CA in Eq. 19), got {lam!r}")
+    return float(lam)
 
 
 def _check(k_t, v_t, k_s, v_s, mask):

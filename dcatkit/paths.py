@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any, Sequence
 
 from .data import NAMES as DATASETS
 from .data.dataset import MODALITIES
+from .losses import check_lam
 from .presets import PRESET_NAMES, get_preset
 
 # The two modalities each dataset records (synthetic simulates all three).
@@ -124,12 +124,6 @@ def _check_epochs(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be None (the preset's value) or an int >= 1, got {value!r}")
 
 
-def _check_lam(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0 (the weight of L_CA in Eq. 19), got {value!r}")
-    return float(value)
-
-
 def check_params(*, dataset: str, data_root: str | None = None, split: str = "id",
                  modalities: Sequence[str] = (), source: str | None = None, target: str | None = None,
                  lam: float | None = None, lams: Sequence[float] | None = None,
@@ -168,9 +162,9 @@ def check_params(*, dataset: str, data_root: str | None = None, split: str = "id
     if source is not None and source == target:
         raise ValueError(f"source and target are both {source!r}: D-CAT transfers between two modalities")
     if lam is not None:
-        _check_lam("lam", lam)
+        check_lam(lam, "lam")
     for x in lams or ():
-        _check_lam("every value of lams", x)
+        check_lam(x, "every value of lams")
     if lams is not None and len(lams) == 0:
         raise ValueError("lams is empty: give at least one lambda, e.g. [0.01, 0.1, 1.0, 10.0]")
     if preset not in PRESET_NAMES:

@@ -23,6 +23,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .experiment import format_table
+
 METRICS = ("accuracy", "precision", "recall", "f1")
 # Table IV's column order and names.
 TABLE_IV_COLUMNS = {"accuracy": "Accuracy", "recall": "Recall", "precision": "Precision", "f1": "F1-Score"}
@@ -274,7 +276,7 @@ def format_results(df: pd.DataFrame, digits: int = 3) -> str:
     first = [c for c in ("run", "variant", "lam", "seed") if c in df.columns]
     nums = [c for c in df.columns if c in METRICS or c.startswith("delta_")]
     view = df[first + nums].set_index(first[0]) if first else df[nums]
-    return view.to_string(float_format=lambda v: f"{v:.{digits}f}" if np.isfinite(v) else "nan")
+    return format_table(view, digits)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

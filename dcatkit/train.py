@@ -9,7 +9,6 @@ classified the sample correctly) comes from one object, a *source* — today
 from __future__ import annotations
 
 import copy
-import math
 import os
 import random
 import tempfile
@@ -27,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
 from . import distributed as dist
-from .losses import get_loss
+from .losses import check_lam, get_loss
 from .metrics import classification_metrics
 from .model import Classifier, model_from_config
 from .presets import Preset
@@ -332,8 +331,7 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     (``train.augment`` true), where a cache would be wrong; then the live source
     runs, with a message.
     """
-    if not (isinstance(lam, (int, float)) and math.isfinite(lam) and lam >= 0):
-        raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
+    lam = check_lam(lam)
     modality = modality or model.config["modality"]
     if source_cache not in ("auto", True, False):
         raise ValueError(f"source_cache must be 'auto', True or False, got {source_cache!r}")

@@ -10,11 +10,26 @@ from helpers import TINY, tiny_splits
 out = Path(sys.argv[1])
 assert dist.init() and dist.world_size() == 2
 sp = tiny_splits(96, modalities=("imu", "video"))
+fetched = {"n": 0}
+Plain = type(sp.train)
+
+
+class Counting(Plain):                      # counts the training items this rank loads
+    def __getitem__(self, i):
+        fetched["n"] += 1
+        return Plain.__getitem__(self, i)
+
+
+sp.train.__class__ = Counting
 src = train_unimodal(sp, "video", preset=TINY["video"], seed=0, checkpoint=out / "video.pt", progress=False)
+sp.train.__class__ = Plain
+items_per_epoch = fetched["n"] // TINY["video"].epochs
 run = train_transfer(sp, src, "imu", lam=1.0, preset=TINY["imu"], seed=0, checkpoint=out / "imu.pt",
                      cache_dir=out / "cache", progress=False)
 res = {"rank": dist.rank(), "source_f1": src.test["f1"], "target": {k: v for k, v in run.test.items()
        if k != "confusion"}, "history": run.history[["train_loss", "val_f1"]].values.tolist(),
-       "n_test": int(run.test["confusion"].sum())}
+       "n_test": int(run.test["confusion"].sum()), "n_train": len(sp.train),
+       "items_per_epoch": items_per_epoch,
+       "param_sum": float(sum(p.double().sum() for p in run.model.state_dict().values()))}
 (out / f"rank{dist.rank()}.json").write_text(json.dumps(res))
 dist.barrier()

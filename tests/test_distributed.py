@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 HERE = Path(__file__).parent
 
@@ -23,6 +22,9 @@ def test_torchrun_two_cpu_processes(tmp_path):
     assert ranks[0]["source_f1"] == ranks[1]["source_f1"]
     assert ranks[0]["history"] == ranks[1]["history"]                # reduced train loss, same val
     assert ranks[0]["n_test"] == 20                                   # all test samples, each once
+    assert ranks[0]["param_sum"] == ranks[1]["param_sum"]            # DDP kept the replicas identical
+    half = -(-ranks[0]["n_train"] // 2)
+    assert ranks[0]["items_per_epoch"] == ranks[1]["items_per_epoch"] == half   # each rank trains on its shard
     assert len(ranks[0]["history"]) == 2 and all(h[0] > 0 for h in ranks[0]["history"])
     files = sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".pt" or ".tmp" in p.name)
     assert files == ["imu.pt", "video.pt"]                            # one checkpoint each, no temp files
