@@ -83,6 +83,15 @@ def _to(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x.to(device, non_blocking=True)
 
 
+def only_modalities(ds: Dataset, modalities) -> Dataset:
+    """``ds`` restricted to the modalities a run reads (datasets with ``select``, e.g.
+    ``PairedDataset``): an IMU epoch then neither reads nor collates video frames it never
+    uses. ``modalities=None`` or a dataset without ``select`` -> ``ds`` unchanged."""
+    if modalities is None or not hasattr(ds, "select") or set(ds.modalities) <= set(modalities):
+        return ds
+    return ds.select([m for m in ds.modalities if m in modalities])
+
+
 # ------------------------------------------------------------------ checkpoints
 
 
@@ -144,6 +153,7 @@ def predict(model: Classifier, ds: Dataset, modality: str, batch_size: int = 64,
     predicts its shard and the results are gathered, so every rank returns all of them."""
     device = resolve_device(device)
     model.eval().to(device)
+    ds = only_modalities(ds, (modality,))
     ys, ps = [], []
     amp = _amp_dtype(device)
     for batch in make_loader(ds, batch_size, shuffle=False, device=device, shard=True):
@@ -210,9 +220,11 @@ ExtraLoss = Callable[[dict, Any, torch.device], tuple[torch.Tensor, dict]]
 def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: str, preset: Preset,
                 epochs: int | None, seed: int | None, device, extra_loss: ExtraLoss | None,
                 checkpoint: str | Path | None, meta: dict, progress: bool, desc: str,
-                compile: bool = False, channels_last: bool | str = "auto") -> FitResult:
+                compile: bool = False, channels_last: bool | str = "auto",
+                batch_modalities: tuple[str, ...] | None = ()) -> FitResult:
     """The one training loop: CPU, one GPU (AMP), or several processes under torchrun
-    (DistributedDataParallel; rank 0 alone logs and writes the checkpoint)."""
+    (DistributedDataParallel; rank 0 alone logs and writes the checkpoint).
+    Training batches carry ``modality`` plus ``batch_modalities`` (None: all of them)."""
     device = resolve_device(device)
     epochs = preset.epochs if epochs is None else epochs
     seed = preset.seed if seed is None else seed
@@ -222,6 +234,7 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
         raise ValueError(f"empty split: train has {len(train)} samples, val has {len(val)}")
     if modality not in getattr(train, "modalities", (modality,)):
         raise ValueError(f"the data has modalities {train.modalities}, the model needs {modality!r}")
+    train = only_modalities(train, None if batch_modalities is None else (modality, *batch_modalities))
     seed_everything(seed)
     model.to(device)
     if channels_last == "auto":
@@ -355,6 +368,8 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     if hasattr(source, "to"):
         source.to(resolve_device(device))
     loss_fn = get_loss(loss)
+    # what the batches must carry besides the target's input: the cache reads sample ids only
+    batch_modalities = {SourceCache: (), LiveSource: (source_modality,)}.get(type(source))
 
     def transfer_term(batch, out, device):
         k_s, v_s, correct = source(batch, device)
@@ -367,4 +382,4 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     return _train_loop(model, train, val, modality=modality, preset=preset, epochs=epochs, seed=seed,
                        device=device, extra_loss=transfer_term, checkpoint=checkpoint, meta=meta,
                        progress=progress, desc=f"{source_modality}->{modality}", compile=compile,
-                       channels_last=channels_last)
+                       channels_last=channels_last, batch_modalities=batch_modalities)

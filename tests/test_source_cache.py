@@ -85,3 +85,51 @@ def test_unknown_id_is_a_clear_error(setup, tmp_path):
     cache = SourceCache.build(src.model, sp.train, "video", tmp_path, progress=False)
     with pytest.raises(KeyError, match="not in the source cache"):
         cache({"id": ["nope"]}, torch.device("cpu"))
+
+
+class CountingArray:
+    """An array stand-in that counts reads of single samples (the dataset's __getitem__)."""
+
+    def __init__(self, a):
+        self.a, self.reads = a, 0
+
+    shape = property(lambda self: self.a.shape)
+
+    def __len__(self):
+        return len(self.a)
+
+    def __getitem__(self, i):
+        if isinstance(i, (int, np.integer)):
+            self.reads += 1
+        return self.a[i]
+
+
+def test_epochs_read_only_the_modalities_they_use(setup, tmp_path):
+    """Unimodal IMU training and cached transfer never read a video sample in their epochs;
+    the live source does (it needs them)."""
+    sp, src = setup
+    from dcatkit.data.dataset import PairedDataset
+    from dcatkit.train import fit, fit_transfer
+    from dcatkit.model import build_model
+
+    def wrapped(ds):
+        arrays = {"imu": ds.arrays["imu"], "video": CountingArray(ds.arrays["video"])}
+        return PairedDataset(arrays, ds.labels, ds.classes, ds.subjects, ds.ids, ds.sample_rates)
+
+    train, val = wrapped(sp.train), wrapped(sp.val)
+    p = TINY["imu"].with_(epochs=2)
+    model = lambda: build_model("imu", len(sp.classes), sp.train.input_shape("imu"), p)   # noqa: E731
+    fit(model(), train, val, preset=p, progress=False)
+    assert train.arrays["video"].reads == 0 and val.arrays["video"].reads == 0
+
+    SourceCache.build(src.model, train, "video", tmp_path, progress=False)
+    train.arrays["video"].reads = 0
+    fit_transfer(model(), src.model, train, val, lam=1.0, preset=p, progress=False, source_cache=True,
+                 cache_dir=tmp_path)
+    # only the cache key's fingerprint (<= 32 evenly spaced inputs) reads video; one epoch would read all
+    assert train.arrays["video"].reads <= 32 < len(train)
+    assert val.arrays["video"].reads == 0
+
+    train.arrays["video"].reads = 0
+    fit_transfer(model(), src.model, train, val, lam=1.0, preset=p, progress=False, source_cache=False)
+    assert train.arrays["video"].reads == 2 * len(train)
