@@ -142,6 +142,26 @@ def test_mixed_dtypes_and_source_gradients_match_dense():
         assert torch.allclose(a, b, atol=1e-5)
 
 
+@pytest.mark.parametrize("noise", [0.0, 1e-4, 1e-2, 0.1, 0.3, 0.5, 1.0, 3.0])
+def test_accurate_at_every_loss_level(noise):
+    """Float32 inputs, target = source + noise: from L = 0 (float64 fallback) through the
+    switch at L = 0.5 to L ~ 1.4 (float32), value and gradients agree with the float64 loop."""
+    g = torch.Generator().manual_seed(11)
+    k_s, v_s = (torch.randn(4, 6, 32, generator=g) for _ in range(2))
+    k_t = (k_s + noise * torch.randn(4, 6, 32, generator=g)).requires_grad_(True)
+    v_t = (v_s + noise * torch.randn(4, 6, 32, generator=g)).requires_grad_(True)
+    loss = cross_attention_loss(k_t, v_t, k_s, v_s, method="gram")
+    loss.backward()
+    kt2, vt2 = k_t.detach().clone().requires_grad_(True), v_t.detach().clone().requires_grad_(True)
+    ref = naive_loss(kt2, vt2, k_s, v_s)
+    assert abs(loss.item() - ref.item()) < 1e-5, (loss.item(), ref.item())
+    if noise > 0:                        # at L = 0 exactly the gradient of the norm is undefined
+        ref.backward()
+        scale = kt2.grad.abs().max().item()
+        assert torch.allclose(k_t.grad.double(), kt2.grad.double(), atol=1e-5 * max(1.0, scale))
+        assert torch.allclose(v_t.grad.double(), vt2.grad.double(), atol=1e-5 * max(1.0, scale))
+
+
 def test_bad_shapes_rejected():
     k_t, v_t, k_s, v_s = rand(2, 3, 3, 8)
     with pytest.raises(ValueError, match="same batch size B and attention size d"):
