@@ -6,14 +6,17 @@ hold on a noisy machine):
 
   loss    cross-attention loss forward+backward, Gram vs dense (B=16, T=30, d=512)
   epochs  unimodal IMU epoch vs D-CAT video->IMU epoch with the live frozen source
-          vs with the cached source (synthetic preset)
+          vs with the cached source (synthetic preset); the cached/unimodal ratio from
+          adjacent runs in one process (this VM's speed drifts over minutes)
+  steps   one IMU training step at the paper's target shapes (UESTC preset, d=512),
+          cross-entropy only vs + D-CAT loss on cached source K, V (CPU, no video needed)
   loader  samples/s reading the preprocessing cache vs decoding mp4/wav each time
           (a VGGSound-layout fixture written here; needs PyAV + soundfile)
   paper   GPU, the paper's scale: ResNet-101, 224x224, 30 frames, batch 8; fp32 vs
           AMP, frozen-source forward frames/s, IMU target step with live vs cached
           source, GPU memory. Needs only torch/torchvision/torchaudio + dcatkit.
 
-    python benchmarks/bench.py                  # loss, epochs, loader (CPU)
+    python benchmarks/bench.py                  # loss, epochs, steps, loader (CPU)
     python benchmarks/bench.py --only paper     # on a GPU machine
     python benchmarks/bench.py --quick          # tiny sizes, seconds (used by the tests)
 """
@@ -86,7 +89,10 @@ def _dense_fp32(k_t, v_t, k_s, v_s):
     return torch.linalg.matrix_norm(m_t - m_s).mean()
 
 
-def case_loss(method: str, B: int, T: int, d: int, reps: int) -> dict:
+LOSS_METHODS = ("gram", "dense", "dense_fp32")
+
+
+def _loss_step(method: str, B: int, T: int, d: int):
     from dcatkit.losses import cross_attention_loss
     g = torch.Generator().manual_seed(0)
     k_t, v_t = (torch.randn(B, T, d, generator=g, requires_grad=True) for _ in range(2))
@@ -99,20 +105,39 @@ def case_loss(method: str, B: int, T: int, d: int, reps: int) -> dict:
             loss = cross_attention_loss(k_t, v_t, k_s, v_s, method=method)
         loss.backward()
 
-    step()  # warm-up
-    return {"seconds": _median_time(step, reps)}
+    for _ in range(5):  # warm-up: a fresh process still grows its allocator in the first calls
+        step()
+    return step
+
+
+def case_loss(method: str, B: int, T: int, d: int, reps: int) -> dict:
+    """One method in its own process: its time and its peak memory."""
+    return {"seconds": _median_time(_loss_step(method, B, T, d), reps)}
+
+
+def case_loss_rounds(B: int, T: int, d: int, reps: int, rounds: int) -> dict:
+    """All methods in one process, timed in turn, ``rounds`` times: per-round ratios compare
+    methods measured seconds apart (this VM's speed drifts by 2x over minutes)."""
+    steps = {m: _loss_step(m, B, T, d) for m in LOSS_METHODS}
+    out = {m: [] for m in LOSS_METHODS}
+    for _ in range(rounds):
+        for m, step in steps.items():      # the float64 d x d reference is slow: fewer repetitions
+            out[m].append(_median_time(step, reps if m != "dense" else max(3, reps // 5)))
+    return out
 
 
 # ----------------------------------------------------------------------------- epochs
 
-def case_epoch(kind: str, n_samples: int, epochs: int, cache_dir: str) -> dict:
+def _epoch_setup(n_samples: int):
     from dcatkit.data import load
-    from dcatkit.model import build_model
     from dcatkit.presets import get_preset
-    from dcatkit.train import fit, fit_transfer, seed_everything
+    return load("synthetic", n_samples=n_samples, seed=0), get_preset("synthetic", "imu"), \
+        get_preset("synthetic", "video")
 
-    sp = load("synthetic", n_samples=n_samples, seed=0)
-    p_imu, p_vid = get_preset("synthetic", "imu"), get_preset("synthetic", "video")
+
+def _run_epochs(kind: str, sp, p_imu, p_vid, epochs: int, cache_dir: str) -> dict:
+    from dcatkit.model import build_model
+    from dcatkit.train import fit, fit_transfer, seed_everything
     seed_everything(0)
     target = build_model("imu", 8, sp.train.input_shape("imu"), p_imu)
     # timing does not depend on the source's weights: a random-init frozen source will do
@@ -128,6 +153,61 @@ def case_epoch(kind: str, n_samples: int, epochs: int, cache_dir: str) -> dict:
     steady = h.iloc[1:] if len(h) > 1 else h                       # drop the warm-up epoch
     return {"epoch_s": float(steady["time_s"].median()), "train_s": float(steady["train_time_s"].median()),
             "total_s": total, "n_train": len(sp.train)}
+
+
+def case_epoch(kind: str, n_samples: int, epochs: int, cache_dir: str) -> dict:
+    """One kind of training in its own process: its epoch time and its peak memory."""
+    return _run_epochs(kind, *_epoch_setup(n_samples), epochs, cache_dir)
+
+
+def case_epoch_pairs(n_samples: int, epochs: int, pairs: int, cache_dir: str) -> dict:
+    """The cached/unimodal ratio from adjacent runs in one process: a unimodal and a cached
+    run back to back (order alternating), ``pairs`` times. This VM's speed drifts by 2x over
+    minutes; two runs seconds apart see the same machine, so their ratio is stable."""
+    setup = _epoch_setup(n_samples)
+    _run_epochs("cached", *setup, 1, cache_dir)                     # build the cache outside the timing
+    uni, cached = [], []
+    for i in range(pairs):
+        for kind in (("unimodal", "cached") if i % 2 == 0 else ("cached", "unimodal")):
+            (uni if kind == "unimodal" else cached).append(_run_epochs(kind, *setup, epochs, cache_dir)["epoch_s"])
+    return {"unimodal_s": uni, "cached_s": cached, "ratios": [c / u for c, u in zip(cached, uni)]}
+
+
+def case_target_steps(batch: int, t_source: int, steps: int, rounds: int) -> dict:
+    """One IMU training step at the paper's UESTC target shapes (Table I: batch 16, 70 rows,
+    attention 512), cross-entropy only vs with the D-CAT loss against cached source K, V
+    (float16, T_s = 30 frames of a ResNet source, d = 512). Interleaved in one process."""
+    import torch.nn.functional as F
+    from dcatkit.losses import cross_attention_loss
+    from dcatkit.model import build_model
+    from dcatkit.presets import get_preset
+    p = get_preset("uestc", "imu")
+    torch.manual_seed(0)
+    model = build_model("imu", 8, (6, p.window), p)
+    opt = torch.optim.Adam(model.parameters(), lr=p.lr)
+    x, y = torch.randn(batch, 6, p.window), torch.randint(0, 8, (batch,))
+    k_s, v_s = (torch.randn(batch, t_source, p.d_attn).half() for _ in range(2))
+    correct = torch.arange(batch) % 8 != 0
+
+    def step(transfer: bool):
+        out = model(x)
+        loss = F.cross_entropy(out.logits, y)
+        if transfer:
+            loss = loss + cross_attention_loss(out.k, out.v, k_s.float(), v_s.float(), correct)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    for t in (False, True):
+        for _ in range(5):
+            step(t)
+    uni, cached = [], []
+    for _ in range(rounds):
+        uni.append(_median_time(lambda: step(False), steps))
+        cached.append(_median_time(lambda: step(True), steps))
+    t_t = model(x).k.shape[1]
+    return {"unimodal_s": uni, "cached_s": cached, "ratios": [c / u for c, u in zip(cached, uni)],
+            "shapes": {"B": batch, "T_t": t_t, "T_s": t_source, "d": p.d_attn}}
 
 
 # ----------------------------------------------------------------------------- loader
@@ -221,12 +301,15 @@ def case_paper(amp: bool, frames: int, size: int, batch: int, steps: int, depth:
     k_c, v_c, c_c = source_out()
     k_c, v_c = k_c.half(), v_c.half()                               # what the cache stores
 
-    def step(live: bool):
-        k, v, c = source_out() if live else (k_c.float(), v_c.float(), c_c)
+    def step(live: bool | None):
+        """live=True: source runs; False: cached K, V; None: unimodal (cross-entropy only)."""
         with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
             o = tgt(imu)
             ce = torch.nn.functional.cross_entropy(o.logits.float(), y)
-        loss = ce + cross_attention_loss(o.k.float(), o.v.float(), k, v, c)
+        loss = ce
+        if live is not None:
+            k, v, c = source_out() if live else (k_c.float(), v_c.float(), c_c)
+            loss = ce + cross_attention_loss(o.k.float(), o.v.float(), k, v, c)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -242,8 +325,10 @@ def case_paper(amp: bool, frames: int, size: int, batch: int, steps: int, depth:
     fwd = timed(source_out)
     live = timed(lambda: step(True))
     cached = timed(lambda: step(False))
+    unimodal = timed(lambda: step(None))
     return {"source_fwd_s": fwd, "source_frames_per_s": batch * frames / fwd, "step_live_s": live,
-            "step_cached_s": cached, "live_over_cached": live / cached,
+            "step_cached_s": cached, "step_unimodal_s": unimodal, "live_over_cached": live / cached,
+            "cached_over_unimodal": cached / unimodal,
             "device": torch.cuda.get_device_name() if dev.type == "cuda" else platform.processor() or "cpu",
             "amp": str(dtype) if dtype else "fp32"}
 
@@ -252,13 +337,13 @@ def case_paper(amp: bool, frames: int, size: int, batch: int, steps: int, depth:
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", nargs="+", choices=["loss", "epochs", "loader", "paper"],
-                    default=None, help="sections to run (default: loss epochs loader; paper when CUDA)")
+    ap.add_argument("--only", nargs="+", choices=["loss", "epochs", "steps", "loader", "paper"],
+                    default=None, help="sections to run (default: loss epochs steps loader; paper when CUDA)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run in seconds")
-    ap.add_argument("--rounds", type=int, default=2, help="interleaved repetitions of compared cases")
+    ap.add_argument("--rounds", type=int, default=4, help="interleaved repetitions of compared cases")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results.json"))
     a = ap.parse_args(argv)
-    sections = a.only or (["loss", "epochs", "loader"] + (["paper"] if torch.cuda.is_available() else []))
+    sections = a.only or (["loss", "epochs", "steps", "loader"] + (["paper"] if torch.cuda.is_available() else []))
     q = a.quick
     res: dict = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
                              "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
@@ -268,47 +353,54 @@ def main(argv=None) -> dict:
 
     if "loss" in sections:
         B, T, d = (4, 8, 32) if q else (16, 30, 512)
-        runs = {"gram": [], "dense": [], "dense_fp32": []}
-        for _ in range(a.rounds):
-            for m in runs:
-                runs[m].append(isolated("case_loss", method=m, B=B, T=T, d=d, reps=3 if q else 20))
-        r = {m: {"seconds": statistics.median(x["seconds"] for x in v),
-                 "rss_increase_mb": max(x["rss_increase_mb"] for x in v)} for m, v in runs.items()}
-        for m, v in runs.items():
-            r[m]["rounds_s"] = [x["seconds"] for x in v]
+        reps = 3 if q else 50
+        mem = {m: isolated("case_loss", method=m, B=B, T=T, d=d, reps=reps) for m in LOSS_METHODS}
+        rounds = isolated("case_loss_rounds", B=B, T=T, d=d, reps=reps, rounds=max(a.rounds, 1))
+        r = {m: {"seconds": statistics.median(rounds[m]), "rounds_s": rounds[m],
+                 "isolated_s": mem[m]["seconds"], "rss_increase_mb": mem[m]["rss_increase_mb"]}
+             for m in LOSS_METHODS}
         r["speedup"] = r["dense"]["seconds"] / r["gram"]["seconds"]
         r["speedup_vs_fp32"] = r["dense_fp32"]["seconds"] / r["gram"]["seconds"]
+        r["speedup_vs_fp32_per_round"] = [f / g for f, g in zip(rounds["dense_fp32"], rounds["gram"])]
         r["shape"] = {"B": B, "T": T, "d": d}
         res["loss"] = r
         lines += [f"loss fwd+bwd B={B} T={T} d={d}: gram (float64) {r['gram']['seconds'] * 1e3:.2f} ms; "
                   f"d x d float64 {r['dense']['seconds'] * 1e3:.2f} ms ({r['speedup']:.1f}x slower); "
-                  f"d x d float32 {r['dense_fp32']['seconds'] * 1e3:.2f} ms ({r['speedup_vs_fp32']:.1f}x slower)",
+                  f"d x d float32 {r['dense_fp32']['seconds'] * 1e3:.2f} ms ({r['speedup_vs_fp32']:.1f}x slower; "
+                  f"per round {', '.join(f'{x:.1f}' for x in r['speedup_vs_fp32_per_round'])})",
                   f"  peak RSS increase: gram {r['gram']['rss_increase_mb']:.0f} MB, d x d float64 "
                   f"{r['dense']['rss_increase_mb']:.0f} MB, d x d float32 {r['dense_fp32']['rss_increase_mb']:.0f} MB"]
 
     if "epochs" in sections:
-        n, ep = (160, 2) if q else (2000, 3)
+        n, ep, pairs = (160, 2, 2) if q else (2000, 4, max(2, 2 * a.rounds))
         with tempfile.TemporaryDirectory() as cache:
-            runs = {"unimodal": [], "live": [], "cached": []}
-            for _ in range(a.rounds):
-                for kind in runs:
-                    runs[kind].append(isolated("case_epoch", kind=kind, n_samples=n, epochs=ep, cache_dir=cache))
-        r = {k: {"epoch_s": statistics.median(x["epoch_s"] for x in v),
-                 "train_s": statistics.median(x["train_s"] for x in v),
-                 "peak_rss_mb": max(x["peak_rss_mb"] for x in v)} for k, v in runs.items()}
-        for k, v in runs.items():
-            r[k]["rounds_epoch_s"] = [x["epoch_s"] for x in v]
-        r["cached_over_unimodal_per_round"] = [c["epoch_s"] / u["epoch_s"]
-                                               for c, u in zip(runs["cached"], runs["unimodal"])]
+            runs = {kind: isolated("case_epoch", kind=kind, n_samples=n, epochs=ep, cache_dir=cache)
+                    for kind in ("unimodal", "live", "cached")}
+            paired = isolated("case_epoch_pairs", n_samples=n, epochs=3, pairs=pairs, cache_dir=cache)
+        r = {k: {"epoch_s": v["epoch_s"], "train_s": v["train_s"], "peak_rss_mb": v["peak_rss_mb"]}
+             for k, v in runs.items()}
         r["live_over_unimodal"] = r["live"]["epoch_s"] / r["unimodal"]["epoch_s"]
-        r["cached_over_unimodal"] = r["cached"]["epoch_s"] / r["unimodal"]["epoch_s"]
-        r["n_train"] = runs["unimodal"][0]["n_train"]
+        r["paired"] = paired
+        r["cached_over_unimodal"] = statistics.median(paired["ratios"])
+        r["n_train"] = runs["unimodal"]["n_train"]
         res["epochs"] = r
-        lines += [f"epoch (synthetic preset, video->IMU, {r['n_train']} train samples, incl. validation):",
+        lines += [f"epoch (synthetic preset, video->IMU, {r['n_train']} train samples, incl. validation), "
+                  "one process per kind:",
                   *(f"  {k:9s} {r[k]['epoch_s']:7.2f} s/epoch (train part {r[k]['train_s']:6.2f} s), "
                     f"peak RSS {r[k]['peak_rss_mb']:6.0f} MB" for k in ("unimodal", "live", "cached")),
-                  f"  ratio to unimodal: live {r['live_over_unimodal']:.2f}x, cached {r['cached_over_unimodal']:.2f}x "
-                  f"(cached per round: {', '.join(f'{x:.2f}' for x in r['cached_over_unimodal_per_round'])})"]
+                  f"  live / unimodal: {r['live_over_unimodal']:.2f}x",
+                  f"  cached / unimodal, {pairs} adjacent pairs in one process: median "
+                  f"{r['cached_over_unimodal']:.3f}x (per pair: {', '.join(f'{x:.2f}' for x in paired['ratios'])})"]
+
+    if "steps" in sections:
+        r = isolated("case_target_steps", batch=16, t_source=30, steps=3 if q else 20, rounds=2 if q else 2 * a.rounds)
+        r["cached_over_unimodal"] = statistics.median(r["ratios"])
+        res["steps"] = r
+        sh = r["shapes"]
+        lines += [f"IMU step at the paper's shapes (B={sh['B']}, T_t={sh['T_t']}, T_s={sh['T_s']}, d={sh['d']}): "
+                  f"unimodal {statistics.median(r['unimodal_s']) * 1e3:.1f} ms, with the D-CAT loss on cached "
+                  f"source {statistics.median(r['cached_s']) * 1e3:.1f} ms -> {r['cached_over_unimodal']:.2f}x "
+                  f"(per round {', '.join(f'{x:.2f}' for x in r['ratios'])})"]
 
     if "loader" in sections:
         try:
@@ -348,7 +440,8 @@ def main(argv=None) -> dict:
             x = r[k]
             lines.append(f"paper scale [{x['device']}, {x['amp']}]: source fwd {x['source_frames_per_s']:.0f} "
                          f"frames/s; IMU step live {x['step_live_s'] * 1e3:.0f} ms vs cached "
-                         f"{x['step_cached_s'] * 1e3:.1f} ms ({x['live_over_cached']:.0f}x); "
+                         f"{x['step_cached_s'] * 1e3:.1f} ms ({x['live_over_cached']:.0f}x), unimodal "
+                         f"{x['step_unimodal_s'] * 1e3:.1f} ms (cached {x['cached_over_unimodal']:.2f}x); "
                          f"GPU peak {x.get('gpu_peak_mb', float('nan')):.0f} MB")
 
     print("\n".join(lines))

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_bench_quick(tmp_path):
     out = tmp_path / "r.json"
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--quick", "--rounds", "1",
-                        "--only", "loss", "epochs", "paper", "--json", str(out)],
+                        "--only", "loss", "epochs", "steps", "paper", "--json", str(out)],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(out.read_text())
@@ -18,4 +18,6 @@ def test_bench_quick(tmp_path):
     ep = res["epochs"]
     assert {"unimodal", "live", "cached"} <= set(ep) and ep["cached_over_unimodal"] > 0
     assert res["paper"]["fp32"]["step_live_s"] > 0
-    assert "gram" in r.stdout and "ratio to unimodal" in r.stdout
+    assert res["steps"]["shapes"]["d"] == 512 and res["steps"]["cached_over_unimodal"] > 0
+    assert len(ep["paired"]["ratios"]) == 2 and len(res["loss"]["gram"]["rounds_s"]) == 1
+    assert "gram" in r.stdout and "cached / unimodal" in r.stdout
