@@ -364,7 +364,7 @@ def main(argv=None) -> dict:
         r["speedup_vs_fp32_per_round"] = [f / g for f, g in zip(rounds["dense_fp32"], rounds["gram"])]
         r["shape"] = {"B": B, "T": T, "d": d}
         res["loss"] = r
-        lines += [f"loss fwd+bwd B={B} T={T} d={d}: gram (float64) {r['gram']['seconds'] * 1e3:.2f} ms; "
+        lines += [f"loss fwd+bwd B={B} T={T} d={d}: gram {r['gram']['seconds'] * 1e3:.2f} ms; "
                   f"d x d float64 {r['dense']['seconds'] * 1e3:.2f} ms ({r['speedup']:.1f}x slower); "
                   f"d x d float32 {r['dense_fp32']['seconds'] * 1e3:.2f} ms ({r['speedup_vs_fp32']:.1f}x slower; "
                   f"per round {', '.join(f'{x:.1f}' for x in r['speedup_vs_fp32_per_round'])})",
