@@ -84,7 +84,7 @@ def cross_attention_loss_dense(k_target, v_target, k_source, v_source, mask=None
     return _masked_mean(per_sample, mask).to(torch.promote_types(k_target.dtype, torch.float32))
 
 
-NEAR_ZERO_D2 = 0.25   # squared loss below which the Gram form is recomputed in float64 (L < 0.5)
+NEAR_ZERO_D2 = 0.25   # squared loss below which a sample is recomputed in float64 (L < 0.5)
 
 
 def _gram_terms(k_t, v_t, k_s, v_s, dtype):
@@ -100,6 +100,30 @@ def _gram_terms(k_t, v_t, k_s, v_s, dtype):
     return (kt, vt, ks, vs, *grams["tt"], *grams["ts"], *grams["ss"], a_t, a_s, cos, d2)
 
 
+def _per_sample(d2):
+    return (d2.clamp(min=0) + EPS**2).sqrt()
+
+
+def _gram_grads(terms, weight, grad, need):
+    """Gradients of sum_i w_i L_i w.r.t. (K_t, V_t, K_s, V_s) from ``_gram_terms``' output."""
+    kt, vt, ks, vs, gk_tt, gv_tt, gk_ts, gv_ts, gk_ss, gv_ss, a_t, a_s, cos, d2 = terms
+    e2 = EPS**2
+    g = grad.to(d2.dtype) * weight.to(d2.dtype) * (d2 >= 0) * 0.5 / _per_sample(d2)   # dL/d(d2)
+    dtt = (2 * g * (e2 / a_t**2 + cos / a_t))[:, None, None]                 # 2 dL/d tt
+    dts = (g * (-2.0 / (a_t * a_s).sqrt()))[:, None, None]                   # dL/d ts
+    dss = (2 * g * (e2 / a_s**2 + cos / a_s))[:, None, None]                 # 2 dL/d ss
+    out = [None] * 4
+    if need[0]:
+        out[0] = torch.baddbmm((gv_ts * dts) @ ks, gv_tt * dtt, kt)
+    if need[1]:
+        out[1] = torch.baddbmm((gk_ts * dts) @ vs, gk_tt * dtt, vt)
+    if need[2]:                           # only when the source is not frozen
+        out[2] = torch.baddbmm((gv_ts * dts).transpose(1, 2) @ kt, gv_ss * dss, ks)
+    if need[3]:
+        out[3] = torch.baddbmm((gk_ts * dts).transpose(1, 2) @ vt, gk_ss * dss, vs)
+    return out
+
+
 class _GramLoss(torch.autograd.Function):
     """sum_i w_i L_i with L_i of Eq. (7), via T x T Grams.
 
@@ -110,9 +134,9 @@ class _GramLoss(torch.autograd.Function):
 
     Precision: d2 is 2 - 2 cos(M_t, M_s), which cancels as the loss approaches 0; in
     float32 its error is ~1e-7, i.e. ~3e-4 on L at L = 0 but < 1e-6 at L >= 0.5. So
-    the batch runs in float32 and is recomputed in float64 when a counted sample has
-    d2 < 0.25 (L < 0.5); D-CAT training sits at L ~ 0.8-1.4, where float32 is exact
-    to ~1e-7 and several times faster (on a CPU, and on GPUs with slow float64).
+    the batch runs in float32 and the counted samples with d2 < 0.25 (L < 0.5) are
+    recomputed, value and gradient, in float64. Float32 is several times faster
+    (on a CPU, and on GPUs with slow float64).
 
     Backward by hand (autograd would differentiate both operands of every product
     and keep a dozen small intermediates): d tt/d K_t = 2 (V_t V_t^T) K_t and
@@ -125,34 +149,29 @@ class _GramLoss(torch.autograd.Function):
     def forward(ctx, k_t, v_t, k_s, v_s, weight):
         dtype = torch.promote_types(torch.promote_types(k_t.dtype, k_s.dtype), torch.float32)
         terms = _gram_terms(k_t, v_t, k_s, v_s, dtype)
-        if dtype != torch.float64 and bool(((terms[-1] < NEAR_ZERO_D2) & (weight > 0)).any()):
-            terms = _gram_terms(k_t, v_t, k_s, v_s, torch.float64)
-        d2 = terms[-1]
-        per_sample = (d2.clamp(min=0) + EPS**2).sqrt()
-        weight = weight.to(d2.dtype)
-        ctx.save_for_backward(*terms, per_sample, weight)
-        ctx.dtypes = (k_t.dtype, v_t.dtype, k_s.dtype, v_s.dtype)
-        return (weight * per_sample).sum().to(torch.promote_types(k_t.dtype, torch.float32))
+        near = (terms[-1] < NEAR_ZERO_D2) & (weight > 0) & (dtype != torch.float64)
+        idx = near.nonzero()[:, 0]
+        w_main = weight.masked_fill(near, 0).to(dtype)
+        loss = (w_main * _per_sample(terms[-1])).sum().double()
+        sub = ()
+        if len(idx):                      # float64 for the few samples near zero loss
+            sub = _gram_terms(k_t[idx], v_t[idx], k_s[idx], v_s[idx], torch.float64)
+            loss = loss + (weight[idx].double() * _per_sample(sub[-1])).sum()
+        ctx.save_for_backward(*terms, *sub, w_main, weight, idx)
+        ctx.n_terms, ctx.dtypes = len(terms), (k_t.dtype, v_t.dtype, k_s.dtype, v_s.dtype)
+        return loss.to(torch.promote_types(k_t.dtype, torch.float32))
 
     @staticmethod
     def backward(ctx, grad):
-        (kt, vt, ks, vs, gk_tt, gv_tt, gk_ts, gv_ts, gk_ss, gv_ss,
-         a_t, a_s, cos, d2, per_sample, weight) = ctx.saved_tensors
-        e2, need = EPS**2, ctx.needs_input_grad
-        g = grad.to(d2.dtype) * weight * (d2 >= 0) * 0.5 / per_sample          # dL/d(d2)
-        dtt = (2 * g * (e2 / a_t**2 + cos / a_t))[:, None, None]                 # 2 dL/d tt
-        dts = (g * (-2.0 / (a_t * a_s).sqrt()))[:, None, None]                   # dL/d ts
-        dss = (2 * g * (e2 / a_s**2 + cos / a_s))[:, None, None]                 # 2 dL/d ss
-        out = [None] * 5
-        if need[0]:
-            out[0] = torch.baddbmm((gv_ts * dts) @ ks, gv_tt * dtt, kt)
-        if need[1]:
-            out[1] = torch.baddbmm((gk_ts * dts) @ vs, gk_tt * dtt, vt)
-        if need[2]:                       # only when the source is not frozen
-            out[2] = torch.baddbmm((gv_ts * dts).transpose(1, 2) @ kt, gv_ss * dss, ks)
-        if need[3]:
-            out[3] = torch.baddbmm((gk_ts * dts).transpose(1, 2) @ vt, gk_ss * dss, vs)
-        return tuple(o if o is None else o.to(dt) for o, dt in zip(out, (*ctx.dtypes, None)))
+        saved, n = ctx.saved_tensors, ctx.n_terms
+        terms, sub, (w_main, weight, idx) = saved[:n], saved[n:-3], saved[-3:]
+        need = ctx.needs_input_grad[:4]
+        out = _gram_grads(terms, w_main, grad, need)
+        if sub:
+            for o, o_sub in zip(out, _gram_grads(sub, weight[idx], grad, need)):
+                if o is not None:
+                    o.index_copy_(0, idx, o_sub.to(o.dtype))
+        return (*(o if o is None else o.to(dt) for o, dt in zip(out, ctx.dtypes)), None)
 
 
 @register_loss("dcat")
@@ -176,8 +195,8 @@ def cross_attention_loss(k_target, v_target, k_source, v_source, mask=None, meth
     ||a - b||^2 = <M_t,M_t>/n_t^2 + <M_s,M_s>/n_s^2 - 2<M_t,M_s>/(n_t n_s),
     with <K_a^T V_a, K_b^T V_b>_F = sum((K_a K_b^T) * (V_a V_b^T)), which costs
     O(B T^2 d) instead of O(B T d^2). The expansion cancels catastrophically
-    near zero loss: it runs in float32 and switches to float64 for batches with a
-    counted sample at L < 0.5 (see ``_GramLoss``); its backward is written out.
+    near zero loss: it runs in float32 and recomputes the counted samples with
+    L < 0.5 in float64 (see ``_GramLoss``); its backward is written out.
     ``"auto"`` picks "gram" when T_t * T_s <= d * (T_t + T_s) / 2, else "dense".
     """
     _check(k_target, v_target, k_source, v_source, mask)

@@ -162,6 +162,26 @@ def test_accurate_at_every_loss_level(noise):
         assert torch.allclose(v_t.grad.double(), vt2.grad.double(), atol=1e-5 * max(1.0, scale))
 
 
+@pytest.mark.parametrize("mask", [None, [True, True, False, True, True]])
+def test_mixed_batch_near_and_far_from_zero(mask):
+    """Samples at L ~ 0 (recomputed in float64) and L ~ 1 (float32) in one batch, some masked."""
+    g = torch.Generator().manual_seed(12)
+    k_s, v_s = (torch.randn(5, 6, 32, generator=g) for _ in range(2))
+    noise = torch.tensor([0.0, 1e-3, 1.0, 1e-4, 3.0]).view(5, 1, 1)
+    k_t = (k_s + noise * torch.randn(5, 6, 32, generator=g)).requires_grad_(True)
+    v_t = (v_s + noise * torch.randn(5, 6, 32, generator=g)).requires_grad_(True)
+    m = None if mask is None else torch.tensor(mask)
+    loss = cross_attention_loss(k_t, v_t, k_s, v_s, m, method="gram")
+    loss.backward()
+    kt2, vt2 = k_t.detach().clone().requires_grad_(True), v_t.detach().clone().requires_grad_(True)
+    ref = naive_loss(kt2, vt2, k_s, v_s, m)
+    assert abs(loss.item() - ref.item()) < 1e-6, (loss.item(), ref.item())
+    ref.backward()
+    rows = [1, 2, 3, 4]                  # sample 0 sits exactly at L = 0, where the norm has no gradient
+    for got, want in ((k_t.grad, kt2.grad), (v_t.grad, vt2.grad)):
+        assert torch.allclose(got[rows].double(), want[rows].double(), atol=1e-5, rtol=1e-4)
+
+
 def test_bad_shapes_rejected():
     k_t, v_t, k_s, v_s = rand(2, 3, 3, 8)
     with pytest.raises(ValueError, match="same batch size B and attention size d"):
