@@ -11,18 +11,24 @@ out = Path(sys.argv[1])
 assert dist.init() and dist.world_size() == 2
 sp = tiny_splits(96, modalities=("imu", "video"))
 fetched = {"n": 0}
-Plain = type(sp.train)
 
 
-class Counting(Plain):                      # counts the training items this rank loads
+class Counting:                             # counts the training items this rank loads
+    def __init__(self, a):
+        self.a, self.shape = a, a.shape
+
+    def __len__(self):
+        return len(self.a)
+
     def __getitem__(self, i):
         fetched["n"] += 1
-        return Plain.__getitem__(self, i)
+        return self.a[i]
 
 
-sp.train.__class__ = Counting
+plain = sp.train.arrays["video"]
+sp.train.arrays["video"] = Counting(plain)
 src = train_unimodal(sp, "video", preset=TINY["video"], seed=0, checkpoint=out / "video.pt", progress=False)
-sp.train.__class__ = Plain
+sp.train.arrays["video"] = plain
 items_per_epoch = fetched["n"] // TINY["video"].epochs
 run = train_transfer(sp, src, "imu", lam=1.0, preset=TINY["imu"], seed=0, checkpoint=out / "imu.pt",
                      cache_dir=out / "cache", progress=False)
