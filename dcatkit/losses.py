@@ -60,12 +60,13 @@ def _check(k_t, v_t, k_s, v_s, mask):
                          f"got {mask.dtype} {tuple(mask.shape)}")
 
 
-def _masked_mean(per_sample: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Mean over masked-in samples (Eq. 17); 0 with a gradient graph when none are."""
+def _mean_weights(mask: torch.Tensor | None, b: int, device) -> torch.Tensor:
+    """Per-sample weights (float64) of the mean over masked-in samples (Eq. 17): all
+    zero when none are in, so the loss is 0 and still has a gradient graph."""
     if mask is None:
-        return per_sample.mean()
-    m = mask.to(per_sample.dtype)
-    return (per_sample * m).sum() / m.sum().clamp(min=1.0)
+        return torch.full((b,), 1.0 / b, dtype=torch.float64, device=device)
+    m = mask.double()
+    return m / m.sum().clamp(min=1.0)
 
 
 def cross_attention_loss_dense(k_target, v_target, k_source, v_source, mask=None):
@@ -81,7 +82,8 @@ def cross_attention_loss_dense(k_target, v_target, k_source, v_source, mask=None
     n_s = (m_s.square().sum((1, 2)) + EPS**2).sqrt()[:, None, None]
     d2 = (m_t / n_t - m_s / n_s).square().sum((1, 2))               # (B,)
     per_sample = (d2 + EPS**2).sqrt()
-    return _masked_mean(per_sample, mask).to(torch.promote_types(k_target.dtype, torch.float32))
+    weight = _mean_weights(mask, per_sample.shape[0], per_sample.device)
+    return (weight * per_sample).sum().to(torch.promote_types(k_target.dtype, torch.float32))
 
 
 NEAR_ZERO_D2 = 0.25   # squared loss below which a sample is recomputed in float64 (L < 0.5)
@@ -207,10 +209,5 @@ def cross_attention_loss(k_target, v_target, k_source, v_source, mask=None, meth
         return cross_attention_loss_dense(k_target, v_target, k_source, v_source, mask)
     if method != "gram":
         raise ValueError(f"method must be 'auto', 'gram' or 'dense', got {method!r}")
-    b = k_target.shape[0]
-    if mask is None:
-        weight = torch.full((b,), 1.0 / b, dtype=torch.float64, device=k_target.device)
-    else:                                                           # mean over masked-in samples
-        m = mask.double()
-        weight = m / m.sum().clamp(min=1.0)
+    weight = _mean_weights(mask, k_target.shape[0], k_target.device)
     return _GramLoss.apply(k_target, v_target, k_source, v_source, weight)

@@ -61,6 +61,8 @@ def cache_key(model: torch.nn.Module, ds, modality: str) -> str:
 
 
 class SourceCache:
+    batch_modalities = ()     # reads only the batch's sample ids, no inputs (see train.LiveSource)
+
     def __init__(self, folder: Path, modality: str):
         self.folder, self.modality = Path(folder), modality
         meta = json.loads((self.folder / "meta.json").read_text())

@@ -182,10 +182,13 @@ class LiveSource:
     Called with a batch, returns (k_s, v_s, correct): (B, T_s, d), (B, T_s, d),
     (B,) bool — everything the transfer loss and the MCMA mask (Eq. 16) need.
     The model is put in eval mode with gradients off; it never changes.
+    ``batch_modalities``: the inputs it reads from a batch (a source without this
+    attribute gets batches with every modality).
     """
 
     def __init__(self, model: Classifier, modality: str):
         self.model, self.modality = model, modality
+        self.batch_modalities = (modality,)
         model.eval()
         model.requires_grad_(False)
 
@@ -368,8 +371,6 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     if hasattr(source, "to"):
         source.to(resolve_device(device))
     loss_fn = get_loss(loss)
-    # what the batches must carry besides the target's input: the cache reads sample ids only
-    batch_modalities = {SourceCache: (), LiveSource: (source_modality,)}.get(type(source))
 
     def transfer_term(batch, out, device):
         k_s, v_s, correct = source(batch, device)
@@ -382,4 +383,4 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     return _train_loop(model, train, val, modality=modality, preset=preset, epochs=epochs, seed=seed,
                        device=device, extra_loss=transfer_term, checkpoint=checkpoint, meta=meta,
                        progress=progress, desc=f"{source_modality}->{modality}", compile=compile,
-                       channels_last=channels_last, batch_modalities=batch_modalities)
+                       channels_last=channels_last, batch_modalities=getattr(source, "batch_modalities", None))

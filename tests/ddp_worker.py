@@ -5,31 +5,16 @@ from pathlib import Path
 
 from dcatkit import distributed as dist
 from dcatkit.experiment import train_transfer, train_unimodal
-from helpers import TINY, tiny_splits
+from helpers import TINY, CountingArray, tiny_splits
 
 out = Path(sys.argv[1])
 assert dist.init() and dist.world_size() == 2
 sp = tiny_splits(96, modalities=("imu", "video"))
-fetched = {"n": 0}
-
-
-class Counting:                             # counts the training items this rank loads
-    def __init__(self, a):
-        self.a, self.shape = a, a.shape
-
-    def __len__(self):
-        return len(self.a)
-
-    def __getitem__(self, i):
-        fetched["n"] += 1
-        return self.a[i]
-
-
 plain = sp.train.arrays["video"]
-sp.train.arrays["video"] = Counting(plain)
+sp.train.arrays["video"] = counter = CountingArray(plain)   # counts the training items this rank loads
 src = train_unimodal(sp, "video", preset=TINY["video"], seed=0, checkpoint=out / "video.pt", progress=False)
 sp.train.arrays["video"] = plain
-items_per_epoch = fetched["n"] // TINY["video"].epochs
+items_per_epoch = counter.reads // TINY["video"].epochs
 run = train_transfer(sp, src, "imu", lam=1.0, preset=TINY["imu"], seed=0, checkpoint=out / "imu.pt",
                      cache_dir=out / "cache", progress=False)
 res = {"rank": dist.rank(), "source_f1": src.test["f1"], "target": {k: v for k, v in run.test.items()

@@ -28,3 +28,20 @@ def tiny_splits(n=96, seed=0, modalities=("imu", "video", "audio"), frame_size=1
         arrays["imu"] = (2 * (arrays["imu"] - lo) / (hi - lo) - 1).astype(np.float32)
     ds = PairedDataset(arrays, d["labels"], d["classes"], d["subjects"], d["ids"], d["sample_rates"])
     return Splits(ds.subset(tr), ds.subset(va), ds.subset(te))
+
+
+class CountingArray:
+    """An array stand-in that counts reads of single samples (a dataset's __getitem__)."""
+
+    def __init__(self, a):
+        self.a, self.reads = a, 0
+
+    shape = property(lambda self: self.a.shape)
+
+    def __len__(self):
+        return len(self.a)
+
+    def __getitem__(self, i):
+        if isinstance(i, (int, np.integer)):
+            self.reads += 1
+        return self.a[i]

@@ -5,7 +5,7 @@ import torch
 from dcatkit.experiment import train_transfer, train_unimodal
 from dcatkit.source_cache import SourceCache, cache_key
 from dcatkit.train import LiveSource, make_loader
-from helpers import TINY, tiny_splits
+from helpers import TINY, CountingArray, tiny_splits
 
 
 @pytest.fixture(scope="module")
@@ -85,23 +85,6 @@ def test_unknown_id_is_a_clear_error(setup, tmp_path):
     cache = SourceCache.build(src.model, sp.train, "video", tmp_path, progress=False)
     with pytest.raises(KeyError, match="not in the source cache"):
         cache({"id": ["nope"]}, torch.device("cpu"))
-
-
-class CountingArray:
-    """An array stand-in that counts reads of single samples (the dataset's __getitem__)."""
-
-    def __init__(self, a):
-        self.a, self.reads = a, 0
-
-    shape = property(lambda self: self.a.shape)
-
-    def __len__(self):
-        return len(self.a)
-
-    def __getitem__(self, i):
-        if isinstance(i, (int, np.integer)):
-            self.reads += 1
-        return self.a[i]
 
 
 def test_epochs_read_only_the_modalities_they_use(setup, tmp_path):
