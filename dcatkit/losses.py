@@ -90,39 +90,41 @@ NEAR_ZERO_D2 = 0.01   # squared loss below which a sample is recomputed in float
 
 
 def _gram_terms(k_t, v_t, k_s, v_s, dtype):
-    """The Gram-form pieces of Eq. (7) for a batch, computed in ``dtype`` (see ``_GramLoss``)."""
-    kt, vt, ks, vs = (x.to(dtype) for x in (k_t, v_t, k_s, v_s))
-    grams = {}
-    for ab, (ka, va, kb, vb) in {"tt": (kt, vt, kt, vt), "ts": (kt, vt, ks, vs), "ss": (ks, vs, ks, vs)}.items():
-        grams[ab] = (ka @ kb.transpose(1, 2), va @ vb.transpose(1, 2))   # K_a K_b^T, V_a V_b^T
-    tt, ts, ss = ((gk * gv).sum((1, 2)) for gk, gv in grams.values())   # <M_a, M_b>_F
-    a_t, a_s = tt + EPS**2, ss + EPS**2                                 # n_t^2, n_s^2
-    cos = ts / (a_t * a_s).sqrt()                                       # <M_t, M_s> / (n_t n_s)
-    d2 = tt / a_t + ss / a_s - 2 * cos
-    return (kt, vt, ks, vs, *grams["tt"], *grams["ts"], *grams["ss"], a_t, a_s, cos, d2)
-
-
-def _per_sample(d2):
-    return (d2.clamp(min=0) + EPS**2).sqrt()
-
-
-def _gram_grads(terms, weight, grad, need):
-    """Gradients of sum_i w_i L_i w.r.t. (K_t, V_t, K_s, V_s) from ``_gram_terms``' output."""
-    kt, vt, ks, vs, gk_tt, gv_tt, gk_ts, gv_ts, gk_ss, gv_ss, a_t, a_s, cos, d2 = terms
+    """The Gram-form pieces of Eq. (7) for a batch, computed in ``dtype`` (see
+    ``_GramLoss``): (per-sample L, d2, what the backward needs)."""
     e2 = EPS**2
-    g = grad.to(d2.dtype) * weight.to(d2.dtype) * (d2 >= 0) * 0.5 / _per_sample(d2)   # dL/d(d2)
-    dtt = (2 * g * (e2 / a_t**2 + cos / a_t))[:, None, None]                 # 2 dL/d tt
-    dts = (g * (-2.0 / (a_t * a_s).sqrt()))[:, None, None]                   # dL/d ts
-    dss = (2 * g * (e2 / a_s**2 + cos / a_s))[:, None, None]                 # 2 dL/d ss
+    kt, vt, ks, vs = k_t.to(dtype), v_t.to(dtype), k_s.to(dtype), v_s.to(dtype)
+    gk_tt, gv_tt = kt @ kt.mT, vt @ vt.mT                      # K_t K_t^T, V_t V_t^T (B, T_t, T_t)
+    gk_ts, gv_ts = kt @ ks.mT, vt @ vs.mT                      # K_t K_s^T, V_t V_s^T (B, T_t, T_s)
+    gk_ss, gv_ss = ks @ ks.mT, vs @ vs.mT                      # K_s K_s^T, V_s V_s^T (B, T_s, T_s)
+    tt, ts, ss = (gk_tt * gv_tt).sum((1, 2)), (gk_ts * gv_ts).sum((1, 2)), (gk_ss * gv_ss).sum((1, 2))
+    a_t, a_s = tt + e2, ss + e2                                # n_t^2, n_s^2
+    r = (a_t * a_s).rsqrt()                                    # 1 / (n_t n_s)
+    cos = ts * r                                               # <M_t, M_s> / (n_t n_s)
+    d2 = tt / a_t + ss / a_s - 2 * cos
+    per_sample = (d2.clamp(min=0) + e2).sqrt()                 # L
+    saved = (kt, vt, ks, vs, gk_tt, gv_tt, gk_ts, gv_ts, gk_ss, gv_ss, a_t, a_s, r, cos, d2, per_sample)
+    return per_sample, d2, saved
+
+
+def _gram_grads(saved, coef, need):
+    """Gradients of sum_i coef_i L_i w.r.t. (K_t, V_t, K_s, V_s) from ``_gram_terms``' ``saved``."""
+    kt, vt, ks, vs, gk_tt, gv_tt, gk_ts, gv_ts, gk_ss, gv_ss, a_t, a_s, r, cos, d2, per_sample = saved
+    e2 = EPS**2
+    g = coef * (d2 >= 0) * 0.5 / per_sample                           # coef * dL/d(d2)
+    dtt = (2 * g * (e2 / a_t**2 + cos / a_t))[:, None, None]          # 2 d/d tt (tt is quadratic in K_t)
+    dts = (-2 * g * r)[:, None, None]                                 # d/d ts
     out = [None] * 4
-    if need[0]:
+    if need[0]:        # d tt/d K_t = 2 (V_t V_t^T) K_t,  d ts/d K_t = (V_t V_s^T) K_s
         out[0] = torch.baddbmm((gv_ts * dts) @ ks, gv_tt * dtt, kt)
     if need[1]:
         out[1] = torch.baddbmm((gk_ts * dts) @ vs, gk_tt * dtt, vt)
-    if need[2]:                           # only when the source is not frozen
-        out[2] = torch.baddbmm((gv_ts * dts).transpose(1, 2) @ kt, gv_ss * dss, ks)
-    if need[3]:
-        out[3] = torch.baddbmm((gk_ts * dts).transpose(1, 2) @ vt, gk_ss * dss, vs)
+    if need[2] or need[3]:                # only when the source is not frozen
+        dss = (2 * g * (e2 / a_s**2 + cos / a_s))[:, None, None]
+        if need[2]:
+            out[2] = torch.baddbmm((gv_ts * dts).mT @ kt, gv_ss * dss, ks)
+        if need[3]:
+            out[3] = torch.baddbmm((gk_ts * dts).mT @ vt, gk_ss * dss, vs)
     return out
 
 
@@ -154,27 +156,30 @@ class _GramLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, k_t, v_t, k_s, v_s, weight):
         dtype = torch.promote_types(torch.promote_types(k_t.dtype, k_s.dtype), torch.float32)
-        terms = _gram_terms(k_t, v_t, k_s, v_s, dtype)
-        near = (terms[-1] < NEAR_ZERO_D2) & (weight > 0) & (dtype != torch.float64)
-        idx = near.nonzero()[:, 0]
-        w_main = weight.masked_fill(near, 0).to(dtype)
-        loss = (w_main * _per_sample(terms[-1])).sum().double()
-        sub = ()
-        if len(idx):                      # float64 for the few samples near zero loss
-            sub = _gram_terms(k_t[idx], v_t[idx], k_s[idx], v_s[idx], torch.float64)
-            loss = loss + (weight[idx].double() * _per_sample(sub[-1])).sum()
-        ctx.save_for_backward(*terms, *sub, w_main, weight, idx)
-        ctx.n_terms, ctx.dtypes = len(terms), (k_t.dtype, v_t.dtype, k_s.dtype, v_s.dtype)
+        per_sample, d2, saved = _gram_terms(k_t, v_t, k_s, v_s, dtype)
+        w_main, idx, sub = weight.to(dtype), None, ()
+        near = None
+        if dtype != torch.float64 and d2.min() < NEAR_ZERO_D2:   # one cheap test: rarely true in training
+            near = (d2 < NEAR_ZERO_D2) & (weight > 0)
+        if near is not None and near.any():           # float64 for the few counted samples near L = 0
+            idx = near.nonzero()[:, 0]
+            w_main = w_main.masked_fill(near, 0)
+            sub_per_sample, _, sub = _gram_terms(k_t[idx], v_t[idx], k_s[idx], v_s[idx], torch.float64)
+        loss = (w_main * per_sample).sum()
+        if idx is not None:
+            loss = (loss.double() + (weight[idx].double() * sub_per_sample).sum()).to(dtype)
+        ctx.save_for_backward(*saved, *sub, w_main, weight, idx)
+        ctx.n_saved, ctx.dtypes = len(saved), (k_t.dtype, v_t.dtype, k_s.dtype, v_s.dtype)
         return loss.to(torch.promote_types(k_t.dtype, torch.float32))
 
     @staticmethod
     def backward(ctx, grad):
-        saved, n = ctx.saved_tensors, ctx.n_terms
-        terms, sub, (w_main, weight, idx) = saved[:n], saved[n:-3], saved[-3:]
+        all_saved, n = ctx.saved_tensors, ctx.n_saved
+        saved, sub, (w_main, weight, idx) = all_saved[:n], all_saved[n:-3], all_saved[-3:]
         need = ctx.needs_input_grad[:4]
-        out = _gram_grads(terms, w_main, grad, need)
+        out = _gram_grads(saved, grad.to(w_main.dtype) * w_main, need)
         if sub:
-            for o, o_sub in zip(out, _gram_grads(sub, weight[idx], grad, need)):
+            for o, o_sub in zip(out, _gram_grads(sub, grad.double() * weight[idx].double(), need)):
                 if o is not None:
                     o.index_copy_(0, idx, o_sub.to(o.dtype))
         return (*(o if o is None else o.to(dt) for o, dt in zip(out, ctx.dtypes)), None)

@@ -83,11 +83,8 @@ class SourceCache:
 
     def __call__(self, batch: dict, device: torch.device):
         r = self.rows(batch["id"])
-        order = np.argsort(r)                      # memmaps read fastest in increasing order
-        inv = np.empty_like(order)
-        inv[order] = np.arange(len(r))
-        k = torch.from_numpy(self.k[r[order]][inv]).to(device, non_blocking=True).float()
-        v = torch.from_numpy(self.v[r[order]][inv]).to(device, non_blocking=True).float()
+        k = torch.from_numpy(self.k[r]).to(device, non_blocking=True).float()
+        v = torch.from_numpy(self.v[r]).to(device, non_blocking=True).float()
         c = torch.from_numpy(self.correct[r]).to(device, non_blocking=True)
         return k, v, c
 

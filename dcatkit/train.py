@@ -261,7 +261,7 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
         if isinstance(loader.sampler, DistributedSampler):
             loader.sampler.set_epoch(epoch)
         model.train()
-        t0, sums = time.perf_counter(), {}
+        t0, sums, keys = time.perf_counter(), None, None
         for step, batch in enumerate(loader):
             x, y = _to(batch[modality], device), _to(batch["label"], device)
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
@@ -280,13 +280,10 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
-            stats["loss"] = loss.detach()
-            b = float(len(y))
-            for k, v in stats.items():                                         # sample-weighted sums
-                sums[k] = sums.get(k, 0.0) + v.float() * b
-            sums["n"] = sums.get("n", 0.0) + b
-        keys = sorted(sums)
-        tot = dist.all_reduce_sum(torch.stack([torch.as_tensor(sums[k], device=device).float() for k in keys]))
+            stats["loss"], stats["n"] = loss.detach(), torch.ones((), device=device)
+            vals = torch.stack([v.float() for v in stats.values()]) * len(y)  # sample-weighted sums
+            sums, keys = (vals, list(stats)) if sums is None else (sums + vals, keys)
+        tot = dist.all_reduce_sum(sums)
         tot = dict(zip(keys, tot.tolist()))
         dist.broadcast_buffers(model)          # ranks saw different batches: BN stats from rank 0
         train_time = time.perf_counter() - t0
