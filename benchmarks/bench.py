@@ -7,7 +7,7 @@ hold on a noisy machine):
   loss    cross-attention loss forward+backward, Gram vs dense (B=16, T=30, d=512)
   epochs  unimodal IMU epoch vs D-CAT video->IMU epoch with the live frozen source
           vs with the cached source (synthetic preset); the cached/unimodal ratio from
-          adjacent runs in one process (this VM's speed drifts over minutes)
+          adjacent epochs in one process (this VM's speed drifts over minutes)
   steps   one IMU training step, cross-entropy only vs + D-CAT loss on cached source
           K, V, alternated in one process; at the paper's target shapes (UESTC preset,
           d=512) and at the synthetic preset's (CPU, no video needed)
@@ -161,17 +161,36 @@ def case_epoch(kind: str, n_samples: int, epochs: int, cache_dir: str) -> dict:
     return _run_epochs(kind, *_epoch_setup(n_samples), epochs, cache_dir)
 
 
-def case_epoch_pairs(n_samples: int, epochs: int, pairs: int, cache_dir: str) -> dict:
-    """The cached/unimodal ratio from adjacent runs in one process: a unimodal and a cached
-    run back to back (order alternating), ``pairs`` times. This VM's speed drifts by 2x over
-    minutes; two runs seconds apart see the same machine, so their ratio is stable."""
-    setup = _epoch_setup(n_samples)
-    _run_epochs("cached", *setup, 1, cache_dir)                     # build the cache outside the timing
-    uni, cached = [], []
-    for i in range(pairs):
+def case_epoch_pairs(n_samples: int, pairs: int, cache_dir: str, warmup: int = 2) -> dict:
+    """The cached/unimodal ratio from adjacent epochs in one process: one unimodal epoch and
+    one cached D-CAT epoch back to back (order alternating), ``pairs`` times, each model
+    continuing its own training. This VM's speed drifts by 2x over minutes; two epochs
+    half a second apart see the same machine. The first ``warmup`` pairs are not kept."""
+    from dcatkit.model import build_model
+    from dcatkit.train import fit, fit_transfer, seed_everything
+    sp, p_imu, p_vid = _epoch_setup(n_samples)
+    seed_everything(0)
+    targets = {kind: build_model("imu", 8, sp.train.input_shape("imu"), p_imu) for kind in ("unimodal", "cached")}
+    targets["cached"].load_state_dict(targets["unimodal"].state_dict())       # same start
+    source = build_model("video", 8, sp.train.input_shape("video"), p_vid)   # random init: timing only
+
+    def epoch(kind: str) -> float:
+        if kind == "unimodal":
+            res = fit(targets[kind], sp.train, sp.val, preset=p_imu, epochs=1, progress=False)
+        else:            # the cache is built by the first call, outside the epoch's time
+            res = fit_transfer(targets[kind], source, sp.train, sp.val, lam=1.0, preset=p_imu, epochs=1,
+                               progress=False, source_cache=True, cache_dir=cache_dir)
+        return float(res.history["time_s"].iloc[0])
+
+    times = {"unimodal": [], "cached": []}
+    for i in range(warmup + pairs):
         for kind in (("unimodal", "cached") if i % 2 == 0 else ("cached", "unimodal")):
-            (uni if kind == "unimodal" else cached).append(_run_epochs(kind, *setup, epochs, cache_dir)["epoch_s"])
-    return {"unimodal_s": uni, "cached_s": cached, "ratios": [c / u for c, u in zip(cached, uni)]}
+            t = epoch(kind)
+            if i >= warmup:
+                times[kind].append(t)
+    uni, cached = times["unimodal"], times["cached"]
+    return {"unimodal_s": uni, "cached_s": cached, "ratios": [c / u for c, u in zip(cached, uni)],
+            "n_train": len(sp.train)}
 
 
 def case_target_steps(dataset: str, batch: int, t_source: int, steps: int, rounds: int) -> dict:
@@ -374,11 +393,11 @@ def main(argv=None) -> dict:
                   f"{r['dense']['rss_increase_mb']:.0f} MB, d x d float32 {r['dense_fp32']['rss_increase_mb']:.0f} MB"]
 
     if "epochs" in sections:
-        n, ep, pairs = (160, 2, 2) if q else (2000, 4, max(2, 2 * a.rounds))
+        n, ep, pairs = (160, 2, 2) if q else (2000, 4, max(2, 6 * a.rounds))
         with tempfile.TemporaryDirectory() as cache:
             runs = {kind: isolated("case_epoch", kind=kind, n_samples=n, epochs=ep, cache_dir=cache)
                     for kind in ("unimodal", "live", "cached")}
-            paired = isolated("case_epoch_pairs", n_samples=n, epochs=3, pairs=pairs, cache_dir=cache)
+            paired = isolated("case_epoch_pairs", n_samples=n, pairs=pairs, cache_dir=cache, warmup=1 if q else 2)
         r = {k: {"epoch_s": v["epoch_s"], "train_s": v["train_s"], "peak_rss_mb": v["peak_rss_mb"]}
              for k, v in runs.items()}
         r["live_over_unimodal"] = r["live"]["epoch_s"] / r["unimodal"]["epoch_s"]
@@ -391,7 +410,7 @@ def main(argv=None) -> dict:
                   *(f"  {k:9s} {r[k]['epoch_s']:7.2f} s/epoch (train part {r[k]['train_s']:6.2f} s), "
                     f"peak RSS {r[k]['peak_rss_mb']:6.0f} MB" for k in ("unimodal", "live", "cached")),
                   f"  live / unimodal: {r['live_over_unimodal']:.2f}x",
-                  f"  cached / unimodal, {pairs} adjacent pairs in one process: median "
+                  f"  cached / unimodal, {pairs} adjacent pairs of epochs in one process: median "
                   f"{r['cached_over_unimodal']:.3f}x (per pair: {', '.join(f'{x:.2f}' for x in paired['ratios'])})"]
 
     if "steps" in sections:
