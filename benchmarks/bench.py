@@ -9,8 +9,10 @@ hold on a noisy machine):
           vs with the cached source (synthetic preset); the cached/unimodal ratio from
           adjacent epochs in one process (this VM's speed drifts over minutes)
   steps   one IMU training step, cross-entropy only vs + D-CAT loss on cached source
-          K, V, alternated in one process; at the paper's target shapes (UESTC preset,
-          d=512) and at the synthetic preset's (CPU, no video needed)
+          K, V, alternating step by step in one process: at the paper's target shapes
+          (UESTC preset, d=512, random inputs), and inside synthetic-preset training
+          with the time of each part of the step (forward, cache lookup, loss, backward,
+          optimizer)
   loader  samples/s reading the preprocessing cache vs decoding mp4/wav each time
           (a VGGSound-layout fixture written here; needs PyAV + soundfile)
   paper   GPU, the paper's scale: ResNet-101, 224x224, 30 frames, batch 8; fp32 vs
@@ -193,11 +195,11 @@ def case_epoch_pairs(n_samples: int, pairs: int, cache_dir: str, warmup: int = 2
             "n_train": len(sp.train)}
 
 
-def case_target_steps(dataset: str, batch: int, t_source: int, steps: int, rounds: int) -> dict:
+def case_target_steps(dataset: str, batch: int, t_source: int, steps: int) -> dict:
     """One IMU training step, cross-entropy only vs with the D-CAT loss against cached
-    source K, V (float16, T_s = one per video frame), timed in alternation in one process
-    so both see the same machine. ``dataset`` picks the IMU preset: "uestc" (the paper's
-    target: batch 16, 70 rows, attention 512) or "synthetic" (the epoch benchmark's)."""
+    source K, V (float16, T_s = one per video frame), alternating step by step in one
+    process so both see the same machine. ``dataset`` picks the IMU preset: "uestc" (the
+    paper's target: batch 16, 70 rows, attention 512) or "synthetic"."""
     import torch.nn.functional as F
     from dcatkit.losses import cross_attention_loss
     from dcatkit.model import build_model
@@ -210,7 +212,8 @@ def case_target_steps(dataset: str, batch: int, t_source: int, steps: int, round
     k_s, v_s = (torch.randn(batch, t_source, p.d_attn).half() for _ in range(2))
     correct = torch.arange(batch) % 8 != 0
 
-    def step(transfer: bool):
+    def step(transfer: bool) -> float:
+        t = time.perf_counter()
         out = model(x)
         loss = F.cross_entropy(out.logits, y)
         if transfer:
@@ -218,17 +221,86 @@ def case_target_steps(dataset: str, batch: int, t_source: int, steps: int, round
         opt.zero_grad()
         loss.backward()
         opt.step()
+        return time.perf_counter() - t
 
-    for t in (False, True):
-        for _ in range(5):
-            step(t)
-    uni, cached = [], []
-    for _ in range(rounds):
-        uni.append(_median_time(lambda: step(False), steps))
-        cached.append(_median_time(lambda: step(True), steps))
+    times = {False: [], True: []}
+    for i in range(10 + steps):
+        for transfer in ((False, True) if i % 2 == 0 else (True, False)):
+            dt = step(transfer)
+            if i >= 10:                                                # 10 warm-up pairs
+                times[transfer].append(dt)
+    uni, cached = times[False], times[True]
     t_t = model(x).k.shape[1]
-    return {"unimodal_s": uni, "cached_s": cached, "ratios": [c / u for c, u in zip(cached, uni)],
-            "shapes": {"B": batch, "T_t": t_t, "T_s": t_source, "d": p.d_attn}}
+    return {"unimodal_s": statistics.median(uni), "cached_s": statistics.median(cached),
+            "ratios": _ratio_summary(uni, cached), "shapes": {"B": batch, "T_t": t_t, "T_s": t_source, "d": p.d_attn}}
+
+
+def _ratio_summary(uni: list, cached: list) -> dict:
+    r = [c / u for c, u in zip(cached, uni)]
+    return {"median_of_pairs": statistics.median(r), "of_sums": sum(cached) / sum(uni),
+            "q25": statistics.quantiles(r, n=4)[0], "q75": statistics.quantiles(r, n=4)[2], "pairs": len(r)}
+
+
+def case_step_parts(n_samples: int, epochs: int) -> dict:
+    """Where the D-CAT step's extra time goes, inside real training: the synthetic preset's
+    IMU target, two copies (unimodal, D-CAT on the frozen-source cache) stepping in
+    alternation on the same shuffled batches, each step timed in parts: forward + CE,
+    source-cache lookup, D-CAT loss (+ its stats), backward, optimizer. Step-by-step
+    alternation is immune to this VM's drift; the first epoch is warm-up."""
+    import copy
+    import torch.nn.functional as F
+    from dcatkit.losses import cross_attention_loss
+    from dcatkit.model import build_model
+    from dcatkit.source_cache import SourceCache
+    from dcatkit.train import make_loader, only_modalities, seed_everything
+    sp, p_imu, p_vid = _epoch_setup(n_samples)
+    seed_everything(0)
+    models = {"unimodal": build_model("imu", 8, sp.train.input_shape("imu"), p_imu)}
+    models["cached"] = copy.deepcopy(models["unimodal"])
+    opts = {k: torch.optim.Adam(m.parameters(), lr=p_imu.lr, weight_decay=p_imu.weight_decay)
+            for k, m in models.items()}
+    source = build_model("video", 8, sp.train.input_shape("video"), p_vid)     # random init: timing only
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = SourceCache.build(source, sp.train, "video", tmp, progress=False)
+        parts = ("forward", "source", "loss", "backward", "optimizer", "total")
+        times = {k: {p: [] for p in parts} for k in models}
+        cpu = torch.device("cpu")
+
+        def step(kind, batch, keep):
+            model, opt = models[kind], opts[kind]
+            t = [time.perf_counter()]
+            out = model(batch["imu"])
+            loss = F.cross_entropy(out.logits, batch["label"])
+            t.append(time.perf_counter())
+            if kind == "cached":
+                k_s, v_s, correct = cache(batch, cpu)
+                t.append(time.perf_counter())
+                l_ca = cross_attention_loss(out.k, out.v, k_s, v_s, correct)
+                loss = loss + l_ca
+                _ = (l_ca.detach(), correct.float().mean())                  # the loop's two extra stats
+                t.append(time.perf_counter())
+            else:
+                t += [t[-1], t[-1]]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            t.append(time.perf_counter())
+            opt.step()
+            t.append(time.perf_counter())
+            if keep:
+                for p, a, b in zip(parts, t[:-1], t[1:]):
+                    times[kind][p].append(b - a)
+                times[kind]["total"].append(t[-1] - t[0])
+
+        ds = only_modalities(sp.train, ("imu",))
+        for epoch in range(epochs):
+            for model in models.values():
+                model.train()
+            for i, batch in enumerate(make_loader(ds, p_imu.batch_size, shuffle=True, seed=epoch)):
+                for kind in (("unimodal", "cached") if i % 2 == 0 else ("cached", "unimodal")):
+                    step(kind, batch, keep=epoch > 0)
+    res = {k: {p: statistics.median(v) for p, v in t.items()} for k, t in times.items()}
+    res["ratios"] = _ratio_summary(times["unimodal"]["total"], times["cached"]["total"])
+    return res
 
 
 # ----------------------------------------------------------------------------- loader
@@ -414,17 +486,20 @@ def main(argv=None) -> dict:
                   f"{r['cached_over_unimodal']:.3f}x (per pair: {', '.join(f'{x:.2f}' for x in paired['ratios'])})"]
 
     if "steps" in sections:
-        res["steps"] = {}
-        for name, kw in {"paper": dict(dataset="uestc", batch=16, t_source=30),
-                         "synthetic": dict(dataset="synthetic", batch=32, t_source=8)}.items():
-            r = isolated("case_target_steps", **kw, steps=3 if q else 20, rounds=2 if q else 2 * a.rounds)
-            r["cached_over_unimodal"] = statistics.median(r["ratios"])
-            res["steps"][name] = r
-            sh = r["shapes"]
-            lines += [f"IMU step, {name} shapes (B={sh['B']}, T_t={sh['T_t']}, T_s={sh['T_s']}, d={sh['d']}): "
-                      f"unimodal {statistics.median(r['unimodal_s']) * 1e3:.1f} ms, with the D-CAT loss on cached "
-                      f"source {statistics.median(r['cached_s']) * 1e3:.1f} ms -> {r['cached_over_unimodal']:.2f}x "
-                      f"(per round {', '.join(f'{x:.2f}' for x in r['ratios'])})"]
+        r = isolated("case_target_steps", dataset="uestc", batch=16, t_source=30, steps=10 if q else 200)
+        parts = isolated("case_step_parts", n_samples=160 if q else 2000, epochs=2 if q else 4)
+        res["steps"] = {"paper": r, "synthetic": parts}
+        sh, rr = r["shapes"], r["ratios"]
+        lines.append(f"IMU step, paper shapes (B={sh['B']}, T_t={sh['T_t']}, T_s={sh['T_s']}, d={sh['d']}), "
+                     f"{rr['pairs']} alternating pairs: unimodal {r['unimodal_s'] * 1e3:.1f} ms, + D-CAT loss on "
+                     f"cached source {r['cached_s'] * 1e3:.1f} ms -> {rr['median_of_pairs']:.3f}x (median of pairs; "
+                     f"quartiles {rr['q25']:.2f}-{rr['q75']:.2f}; ratio of sums {rr['of_sums']:.3f})")
+        rr = parts["ratios"]
+        lines += [f"IMU step inside synthetic-preset training, {rr['pairs']} alternating pairs: cached D-CAT / unimodal "
+                  f"{rr['median_of_pairs']:.3f}x (median of pairs; quartiles {rr['q25']:.2f}-{rr['q75']:.2f}; ratio of "
+                  f"sums {rr['of_sums']:.3f}); median ms per part:",
+                  *(f"  {k:9s} " + "  ".join(f"{p} {v * 1e3:5.2f}" for p, v in parts[k].items())
+                    for k in ("unimodal", "cached"))]
 
     if "loader" in sections:
         try:

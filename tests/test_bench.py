@@ -18,6 +18,6 @@ def test_bench_quick(tmp_path):
     ep = res["epochs"]
     assert {"unimodal", "live", "cached"} <= set(ep) and ep["cached_over_unimodal"] > 0
     assert res["paper"]["fp32"]["step_live_s"] > 0
-    assert res["steps"]["paper"]["shapes"]["d"] == 512 and res["steps"]["synthetic"]["cached_over_unimodal"] > 0
+    assert res["steps"]["paper"]["shapes"]["d"] == 512 and res["steps"]["synthetic"]["ratios"]["median_of_pairs"] > 0
     assert len(ep["paired"]["ratios"]) == 2 and len(res["loss"]["gram"]["rounds_s"]) == 1
     assert "gram" in r.stdout and "cached / unimodal" in r.stdout
