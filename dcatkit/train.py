@@ -261,7 +261,7 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
         if isinstance(loader.sampler, DistributedSampler):
             loader.sampler.set_epoch(epoch)
         model.train()
-        t0, sums, keys = time.perf_counter(), None, None
+        t0, sums = time.perf_counter(), None
         for step, batch in enumerate(loader):
             x, y = _to(batch[modality], device), _to(batch["label"], device)
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
@@ -282,9 +282,8 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
             scaler.update()
             stats["loss"], stats["n"] = loss.detach(), torch.ones((), device=device)
             vals = torch.stack([v.float() for v in stats.values()]) * len(y)  # sample-weighted sums
-            sums, keys = (vals, list(stats)) if sums is None else (sums + vals, keys)
-        tot = dist.all_reduce_sum(sums)
-        tot = dict(zip(keys, tot.tolist()))
+            sums = vals if sums is None else sums + vals
+        tot = dict(zip(stats, dist.all_reduce_sum(sums).tolist()))     # every step has the same stats
         dist.broadcast_buffers(model)          # ranks saw different batches: BN stats from rank 0
         train_time = time.perf_counter() - t0
         val_m = evaluate(model, val, modality, device=device)
