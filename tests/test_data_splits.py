@@ -23,7 +23,7 @@ def _arrays(n=200, k=4, seed=0):
 
 def test_from_arrays_sizes_items_and_stratification():
     arrays, labels, subjects = _arrays()
-    s = D.from_arrays(arrays, labels, subjects, classes=list("abcd"), seed=1)
+    s = D.from_arrays(arrays, labels, subjects, groups="samples", classes=list("abcd"), seed=1)
     assert [len(d) for d in s] == [140, 30, 30]
     item = s.val[0]
     assert item["imu"].shape == (3, 16) and item["imu"].dtype.is_floating_point
@@ -42,7 +42,7 @@ def test_from_arrays_sizes_items_and_stratification():
 
 def test_ood_split_is_subject_disjoint():
     arrays, labels, subjects = _arrays()
-    s = D.from_arrays(arrays, labels, subjects, split="ood", seed=3)
+    s = D.from_arrays(arrays, labels, subjects, groups="samples", split="ood", seed=3)
     parts = [set(d.subjects.tolist()) for d in s]
     assert all(parts) and not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
     assert set().union(*parts) == set(range(10))
@@ -52,7 +52,7 @@ def test_ood_split_is_subject_disjoint():
 def test_ood_without_subjects_says_what_is_missing():
     arrays, labels, _ = _arrays()
     with pytest.raises(ValueError, match="subject"):
-        D.from_arrays(arrays, labels, split="ood")
+        D.from_arrays(arrays, labels, groups="samples", split="ood")
 
 
 def test_windows_of_a_recording_never_straddle_splits():
@@ -67,9 +67,9 @@ def test_windows_of_a_recording_never_straddle_splits():
 
 def test_imu_minmax_uses_train_statistics_only():
     arrays, labels, subjects = _arrays()
-    out = int(D.from_arrays(arrays, labels, subjects, seed=0).test.ids[0])  # the split ignores IMU values
+    out = int(D.from_arrays(arrays, labels, subjects, groups="samples", seed=0).test.ids[0])  # the split ignores IMU values
     arrays["imu"][out] += 100.0  # an extreme test sample must not move the statistics
-    s = D.from_arrays(arrays, labels, subjects, seed=0)
+    s = D.from_arrays(arrays, labels, subjects, groups="samples", seed=0)
     train_raw = arrays["imu"][[int(i) for i in s.train.ids]]
     lo, hi = train_raw.min(axis=(0, 2)), train_raw.max(axis=(0, 2))
     np.testing.assert_allclose(s.report["imu_minmax"]["min"], lo, rtol=1e-6)
@@ -87,18 +87,18 @@ def test_imu_minmax_uses_train_statistics_only():
 def test_split_is_seeded_and_written_then_reloaded(tmp_path):
     arrays, labels, subjects = _arrays()
     f = tmp_path / "split.json"
-    a = D.from_arrays(arrays, labels, subjects, seed=5, split_file=f)
+    a = D.from_arrays(arrays, labels, subjects, groups="samples", seed=5, split_file=f)
     stored = json.loads(f.read_text())
     assert sorted(stored["test"]) == sorted(a.test.ids) and stored["split"] == "id" and stored["seed"] == 5
-    b = D.from_arrays(arrays, labels, subjects, seed=99, split_file=f)  # file wins over the seed
+    b = D.from_arrays(arrays, labels, subjects, groups="samples", seed=99, split_file=f)  # file wins over the seed
     assert b.test.ids == a.test.ids and b.report["split"]["reloaded"]
-    c = D.from_arrays(arrays, labels, subjects, seed=5)
-    d = D.from_arrays(arrays, labels, subjects, seed=6)
+    c = D.from_arrays(arrays, labels, subjects, groups="samples", seed=5)
+    d = D.from_arrays(arrays, labels, subjects, groups="samples", seed=6)
     assert c.test.ids == a.test.ids and d.test.ids != a.test.ids
     with pytest.raises(ValueError, match="'id' split"):
-        D.from_arrays(arrays, labels, subjects, split="ood", split_file=f)
+        D.from_arrays(arrays, labels, subjects, groups="samples", split="ood", split_file=f)
     with pytest.raises(ValueError, match="does not place"):
-        D.from_arrays(arrays, labels, subjects, ids=[f"x{i}" for i in range(200)], split_file=f)
+        D.from_arrays(arrays, labels, subjects, groups="samples", ids=[f"x{i}" for i in range(200)], split_file=f)
 
 
 def test_load_synthetic_normalises_imu_and_splits_by_subject():

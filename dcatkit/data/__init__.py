@@ -3,9 +3,13 @@
 >>> train, val, test = load("synthetic", n_samples=200)               # no files needed
 >>> splits = load("uestc", root="~/data/UESTC-MMEA-CL", split="id")  # paper's 8 classes
 >>> splits.report["skipped"]                                         # what was left out, and why
+>>> for fold in load("cough", root="~/data/MultimodalCoughDataset", split="loso"):
+...     fold.report["split"]["held_out_subjects"]                       # one Splits per subject
 
 Every loader returns :class:`Splits` (train / val / test :class:`PairedDataset`
-plus a ``report`` dict); items follow the format documented in ``dataset.py``.
+plus a ``report`` dict), or a list of them, one per fold, for the cross-validation
+splits ``"loso"`` and ``("group_kfold", k)``; items follow the format documented in
+``dataset.py``. Every split is checked by :func:`check_leakage` before it is returned.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .dataset import MODALITIES, PairedDataset, Splits, check_modality
-from .splits import from_arrays
+from .splits import SplitArg, check_leakage, from_arrays
 
 NAMES = ("synthetic", "uestc", "cough", "vggsound")
 # The paper's train / val / test fractions (Sec. V-A); synthetic uses 70/15/15.
@@ -24,20 +28,23 @@ RATIOS = {"synthetic": (0.7, 0.15, 0.15), "uestc": (0.8, 0.1, 0.1), "cough": (0.
 def load(
     name: str = "synthetic",
     root: str | Path | None = None,
-    split: str = "id",
+    split: SplitArg = "id",
     modalities: Sequence[str] | None = None,
     seed: int = 0,
     **options,
-) -> Splits:
+) -> Splits | list[Splits]:
     """Load a dataset by name and split it into train / val / test.
 
     name: ``"synthetic"`` (default, no root), ``"uestc"``, ``"cough"`` or ``"vggsound"``.
     root: the dataset folder, as distributed (see each loader's ``LAYOUT``).
-    split: ``"id"`` (stratified random) or ``"ood"`` (subject-disjoint).
+    split: ``"id"`` (stratified random), ``"ood"`` (subject-disjoint), or cross-validation over
+      subjects — ``"loso"`` (leave one subject out) or ``("group_kfold", k)`` — which returns a
+      list of :class:`Splits`, one per fold (``report["split"]["fold"]``, ``["held_out_subjects"]``).
     modalities: subset of the dataset's two modalities (default: both).
     options: passed to the loader — ``dcatkit.data.uestc.load_uestc``, ``cough.load_cough``,
       ``vggsound.load_vggsound``, or ``synthetic.make_synthetic`` (plus ``ratios`` and
       ``split_file``, which every loader accepts).
+    ``report["dataset"]`` is ``name``; ``report["split"]`` holds kind, seed, ratios and fold.
     """
     if name not in NAMES:
         raise ValueError(f"unknown dataset {name!r}: expected one of {NAMES}")
@@ -54,9 +61,11 @@ def load(
         if modalities is not None:
             options["modalities"] = modalities
         d = make_synthetic(**options)
-        return from_arrays(d["arrays"], d["labels"], d.get("subjects"), d["classes"], split=split,
-                           ratios=ratios, seed=seed, ids=d.get("ids"), sample_rates=d.get("sample_rates"),
-                           groups=d.get("groups"), split_file=split_file)
+        # each simulated sample is its own independent recording unless the simulator says otherwise
+        out = from_arrays(d["arrays"], d["labels"], d.get("subjects"), d["classes"], split=split,
+                          ratios=ratios, seed=seed, ids=d.get("ids"), sample_rates=d.get("sample_rates"),
+                          groups=d.get("groups", "samples"), split_file=split_file)
+        return _named(out, name)
     if root is None:
         raise ValueError(f"load({name!r}) needs root=, the folder holding the dataset as distributed")
     if name == "uestc":
@@ -67,7 +76,14 @@ def load(
         from .vggsound import load_vggsound as loader
     if modalities is not None:
         options["modalities"] = modalities
-    return loader(root, split=split, seed=seed, **options)
+    return _named(loader(root, split=split, seed=seed, **options), name)
 
 
-__all__ = ["load", "from_arrays", "PairedDataset", "Splits", "MODALITIES", "check_modality", "NAMES", "RATIOS"]
+def _named(out: Splits | list[Splits], name: str) -> Splits | list[Splits]:
+    """Record the dataset's name in each report (checkpoint provenance reads it)."""
+    for s in out if isinstance(out, list) else [out]:
+        s.report["dataset"] = name
+    return out
+
+
+__all__ = ["load", "from_arrays", "check_leakage", "PairedDataset", "Splits", "MODALITIES", "check_modality", "NAMES", "RATIOS"]

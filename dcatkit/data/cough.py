@@ -26,7 +26,7 @@ from . import cache as cache_mod
 from .dataset import Splits
 from .preprocess import (MissingModality, UnreadableFile, cut, read_wav, reading, require_dir, require_file,
                          resample)
-from .splits import auto_split_file, make_splits
+from .splits import SplitArg, auto_split_file, make_splits
 
 # 1-based ``values.id`` of an annotation -> class; id 9 ("Unknown") and others are left out.
 CLASSES = ("Cough", "Speech", "Sneeze", "Deep breath", "Groan", "Laugh", "Speech (far)", "Other Sound")
@@ -136,7 +136,7 @@ def read_imu_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def load_cough(
     root: str | Path,
-    split: str = "id",
+    split: SplitArg = "id",
     modalities: Sequence[str] = ("imu", "audio"),
     seed: int = 0,
     *,
@@ -154,7 +154,7 @@ def load_cough(
     cache_dir: str | Path | None | bool = None,
     on_error: str = "raise",
     progress: bool = True,
-) -> Splits:
+) -> Splits | list[Splits]:
     """Load the Cough dataset from ``root`` (layout in ``LAYOUT``).
 
     window_s / stride_s: window length and step in seconds (paper: 0.5 s; stride default = window).

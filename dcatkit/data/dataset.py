@@ -33,6 +33,8 @@ class PairedDataset(Dataset):
 
     ``arrays[m]`` has shape (N, ...) — numpy arrays or ``np.memmap`` (so a
     preprocessing cache can back it without loading it into memory).
+    ``groups`` (N,): the recording each sample was cut from (default: its id, i.e. every
+    sample its own recording); :func:`dcatkit.data.check_leakage` reads it.
     """
 
     def __init__(
@@ -43,6 +45,7 @@ class PairedDataset(Dataset):
         subjects: Sequence[int] | None = None,
         ids: Sequence[str] | None = None,
         sample_rates: Mapping[str, float] | None = None,
+        groups: Sequence[str] | None = None,
     ):
         if not arrays:
             raise ValueError("PairedDataset needs at least one modality array, got none")
@@ -66,8 +69,10 @@ class PairedDataset(Dataset):
             np.full(n, -1, dtype=np.int64) if subjects is None else np.asarray(subjects, dtype=np.int64)
         )
         self.ids = [str(i) for i in range(n)] if ids is None else [str(i) for i in ids]
-        if len(self.subjects) != n or len(self.ids) != n:
-            raise ValueError(f"subjects ({len(self.subjects)}) and ids ({len(self.ids)}) must have {n} entries")
+        self.groups = list(self.ids) if groups is None else [str(g) for g in groups]
+        if len(self.subjects) != n or len(self.ids) != n or len(self.groups) != n:
+            raise ValueError(f"subjects ({len(self.subjects)}), ids ({len(self.ids)}) and groups "
+                             f"({len(self.groups)}) must have {n} entries, one per sample")
         self.sample_rates = dict(sample_rates or {})
 
     @property
@@ -105,6 +110,7 @@ class PairedDataset(Dataset):
             self.subjects[index],
             [self.ids[i] for i in index],
             self.sample_rates,
+            [self.groups[i] for i in index],
         )
 
     def select(self, modalities: Sequence[str]) -> "PairedDataset":
@@ -113,12 +119,16 @@ class PairedDataset(Dataset):
         if missing:
             raise ValueError(f"dataset has modalities {self.modalities}, asked for missing {missing}")
         return PairedDataset({m: self.arrays[m] for m in modalities}, self.labels, self.classes,
-                             self.subjects, self.ids, self.sample_rates)
+                             self.subjects, self.ids, self.sample_rates, self.groups)
 
 
 @dataclass
 class Splits:
-    """What ``dcatkit.data.load`` returns: three datasets plus a load report."""
+    """What ``dcatkit.data.load`` returns: three datasets plus a load report.
+
+    ``report["split"]`` says how it was split (kind, seed, ratios, fold); a cross-validation
+    split (``"loso"``, ``("group_kfold", k)``) returns a list of these, one per fold.
+    """
 
     train: PairedDataset
     val: PairedDataset

@@ -1,19 +1,34 @@
-"""Train / validation / test splits, IMU min-max scaling, and ``from_arrays``.
+"""Train / validation / test splits, leakage checks, IMU min-max scaling, and ``from_arrays``.
 
 Splitting works on *recordings* (groups), never on windows, so all windows and
-all modalities of one recording land in the same split:
+all modalities of one recording land in the same part. ``split=``:
 
-- ``split="id"``: stratified random split of recordings (sklearn
-  ``train_test_split`` with ``stratify``), in-distribution;
-- ``split="ood"``: subject-disjoint split (sklearn ``GroupShuffleSplit`` over
-  subjects): every subject is in exactly one of train / val / test.
+- ``"id"``: stratified random split of recordings (sklearn ``train_test_split``
+  with ``stratify``), in-distribution;
+- ``"ood"``: subject-disjoint split (sklearn ``GroupShuffleSplit`` over subjects):
+  every subject is in exactly one of train / val / test;
+- ``"loso"``: leave-one-subject-out cross-validation (sklearn ``LeaveOneGroupOut``
+  over subjects): one fold per subject, that subject is the test part;
+- ``("group_kfold", k)``: k folds over subjects (sklearn ``GroupKFold``, which
+  balances the folds' sizes; the folds do not depend on the seed).
+
+``"id"`` and ``"ood"`` return one :class:`Splits`; ``"loso"`` and ``"group_kfold"``
+return a list of them, one per fold, each saying in ``report["split"]`` its
+``fold`` and ``held_out_subjects``. In a fold the validation subjects are drawn
+(seeded, ``GroupShuffleSplit``) from the fold's training subjects, so the three
+parts are subject-disjoint; their number is ``ratios[1] / (ratios[0] + ratios[1])``
+of the remaining subjects, at least one.
 
 Ratios are fractions of recordings (ID) or of subjects (OOD). The chosen
 recording ids can be written to a JSON ``split_file`` and are reloaded from it
 when it exists, so runs compare on the same split.
 
+Before a split is returned, :func:`check_leakage` makes sure no recording (and,
+for the subject splits ``ood`` / ``loso`` / ``group_kfold``, no subject) is in
+two parts; training code can call it on any :class:`Splits` too.
+
 After splitting, IMU windows are min-max scaled to [-1, 1] per channel with the
-*training* split's minimum and maximum (paper Sec. V-B.1); validation and test
+*training* part's minimum and maximum (paper Sec. V-B.1); validation and test
 use the same statistics, so their values may fall outside [-1, 1].
 """
 from __future__ import annotations
@@ -21,7 +36,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 
@@ -30,6 +45,10 @@ from .dataset import PairedDataset, Splits, check_modality
 from .preprocess import minmax_apply, minmax_stats
 
 SPLIT_NAMES = ("train", "val", "test")
+SUBJECT_SPLITS = ("ood", "loso", "group_kfold")    # kinds whose parts must not share a subject
+FOLD_SPLITS = ("loso", "group_kfold")              # kinds that return one Splits per fold
+
+SplitArg = Union[str, tuple]   # "id" | "ood" | "loso" | ("group_kfold", k)
 
 
 class LazyRows:
@@ -63,6 +82,28 @@ class LazyRows:
         return out if dtype is None else out.astype(dtype)
 
 
+# --------------------------------------------------------------------------- split kinds
+
+def parse_split(split: SplitArg) -> tuple[str, int | None]:
+    """``(kind, k)`` from a ``split=`` argument: ``("id", None)`` ... ``("group_kfold", 5)``."""
+    if isinstance(split, str) and split in ("id", "ood", "loso"):
+        return split, None
+    if isinstance(split, (tuple, list)) and len(split) == 2 and split[0] == "group_kfold":
+        k = split[1]
+        if isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 2:
+            return "group_kfold", int(k)
+        raise ValueError(f"split=('group_kfold', k) needs an integer k >= 2 (the number of folds), got {k!r}")
+    hint = " (say how many folds: split=('group_kfold', 5))" if split == "group_kfold" else ""
+    raise ValueError(f"split must be 'id' (stratified), 'ood' (subject-disjoint), 'loso' (leave one subject "
+                     f"out) or ('group_kfold', k) (k folds over subjects), got {split!r}{hint}")
+
+
+def split_tag(split: SplitArg) -> str:
+    """A file-name-safe name of a split: ``"id"``, ``"ood"``, ``"loso"``, ``"group_kfold5"``."""
+    kind, k = parse_split(split)
+    return kind if k is None else f"{kind}{k}"
+
+
 # --------------------------------------------------------------------------- splitting
 
 def _counts(n: int, ratios: Sequence[float]) -> tuple[int, int]:
@@ -77,28 +118,50 @@ def _counts(n: int, ratios: Sequence[float]) -> tuple[int, int]:
     return n_val, n_test
 
 
-def split_recordings(
-    groups: Sequence[str], labels: np.ndarray, subjects: np.ndarray, split: str,
-    ratios: Sequence[float], seed: int,
-) -> tuple[dict[str, list[str]], dict[str, Any]]:
-    """Assign each distinct recording (group) to train / val / test.
-
-    Returns ({"train": [group ids], "val": [...], "test": [...]}, info).
-    ID: stratified by the recording's label (falls back to unstratified, noted in
-    ``info``, when some class has too few recordings). OOD: subject-disjoint.
-    """
-    from sklearn.model_selection import GroupShuffleSplit, train_test_split
-
+def _recordings(groups: Sequence[str], labels: np.ndarray, subjects: np.ndarray, kind: str
+                ) -> tuple[list[str], dict[str, int], dict[str, int]]:
+    """Sorted recording ids, and each recording's label and subject (checked to be unique)."""
     glabel: dict[str, int] = {}
     gsubject: dict[str, int] = {}
     for g, y, s in zip(groups, labels.tolist(), subjects.tolist()):
         if glabel.setdefault(g, y) != y:
             raise ValueError(f"recording {g!r} has windows with labels {glabel[g]} and {y}: a recording "
                              "(split unit) must have one label")
-        gsubject.setdefault(g, s)
+        if gsubject.setdefault(g, s) != s and kind in SUBJECT_SPLITS:
+            raise ValueError(f"recording {g!r} has windows of subjects {gsubject[g]} and {s}: a subject-wise "
+                             f"split (split={kind!r}) needs one subject per recording (split unit)")
     names = sorted(glabel)
-    info: dict[str, Any] = {"split": split, "seed": seed, "ratios": list(ratios), "unit": "recording"}
-    if split == "id":
+    if kind in SUBJECT_SPLITS:
+        missing = [g for g in names if gsubject[g] < 0]
+        if missing:
+            raise ValueError(f"split={kind!r} needs a subject for every recording; {len(missing)} have none "
+                             f"(e.g. {missing[:3]}). Provide subjects (or a subject map), or use split='id'.")
+    return names, glabel, gsubject
+
+
+def _parts_subjects(parts: Mapping[str, Sequence[str]], gsubject: Mapping[str, int]) -> dict[str, list[int]]:
+    return {k: sorted({int(gsubject[g]) for g in parts[k]}) for k in SPLIT_NAMES}
+
+
+def split_recordings(
+    groups: Sequence[str], labels: np.ndarray, subjects: np.ndarray, split: SplitArg,
+    ratios: Sequence[float], seed: int,
+) -> list[tuple[dict[str, list[str]], dict[str, Any]]]:
+    """Assign each distinct recording (group) to train / val / test, once per fold.
+
+    Returns ``[(parts, info), ...]``: one entry for ``"id"`` / ``"ood"``, one per fold
+    for ``"loso"`` / ``("group_kfold", k)``; ``parts`` = {"train": [group ids], "val": [...],
+    "test": [...]}, ``info`` = what ``report["split"]`` shows (kind, seed, ratios, fold...).
+    ID: stratified by the recording's label (falls back to unstratified, noted in
+    ``info``, when some class has too few recordings). Subject kinds: subject-disjoint.
+    """
+    from sklearn.model_selection import GroupKFold, GroupShuffleSplit, LeaveOneGroupOut, train_test_split
+
+    kind, k = parse_split(split)
+    names, glabel, gsubject = _recordings(groups, np.asarray(labels), np.asarray(subjects), kind)
+    info: dict[str, Any] = {"split": kind, "kind": kind, "seed": seed, "ratios": list(ratios),
+                            "unit": "recording", "fold": None, "n_folds": None}
+    if kind == "id":
         y = np.array([glabel[g] for g in names])
         n_val, n_test = _counts(len(names), ratios)
         try:
@@ -112,56 +175,140 @@ def split_recordings(
             rest, test = train_test_split(names, test_size=n_test, random_state=seed)
             train, val = train_test_split(rest, test_size=n_val, random_state=seed)
             info["stratified"] = False
-    elif split == "ood":
-        s = np.array([gsubject[g] for g in names])
-        if (s < 0).any():
-            bad = [g for g in names if gsubject[g] < 0][:3]
-            raise ValueError(f"split='ood' needs a subject for every recording; {int((s < 0).sum())} have none "
-                             f"(e.g. {bad}). Provide subjects (or a subject map), or use split='id'.")
-        n_subj = len(np.unique(s))
+        return [({"train": sorted(train), "val": sorted(val), "test": sorted(test)}, info)]
+
+    s = np.array([gsubject[g] for g in names])
+    idx = np.arange(len(names))
+    n_subj = len(np.unique(s))
+    if kind == "ood":
         n_val, n_test = _counts(n_subj, ratios)
-        idx = np.arange(len(names))
         rest, test = next(GroupShuffleSplit(1, test_size=n_test, random_state=seed).split(idx, groups=s))
         tr, va = next(GroupShuffleSplit(1, test_size=n_val, random_state=seed).split(rest, groups=s[rest]))
-        train, val, test = [names[i] for i in rest[tr]], [names[i] for i in rest[va]], [names[i] for i in test]
-        info["subjects"] = {k: sorted({int(gsubject[g]) for g in v})
-                            for k, v in zip(SPLIT_NAMES, (train, val, test))}
+        parts = {k_: sorted(names[i] for i in ix) for k_, ix in zip(SPLIT_NAMES, (rest[tr], rest[va], test))}
+        return [(parts, {**info, "subjects": _parts_subjects(parts, gsubject)})]
+
+    # cross-validation over subjects: the fold gives the test subjects, validation comes from the rest
+    if kind == "group_kfold":
+        if k > n_subj:
+            raise ValueError(f"split=('group_kfold', {k}) needs at least {k} subjects, found {n_subj}: "
+                             f"use fewer folds (or split='loso')")
+        folds, info["k"] = GroupKFold(n_splits=k).split(idx, groups=s), k
     else:
-        raise ValueError(f"split must be 'id' (stratified) or 'ood' (subject-disjoint), got {split!r}")
-    return {"train": sorted(train), "val": sorted(val), "test": sorted(test)}, info
+        folds = LeaveOneGroupOut().split(idx, groups=s)
+    folds = list(folds)
+    r = np.asarray(ratios, dtype=float)
+    out = []
+    for f, (rest, test) in enumerate(folds):
+        n_rest = len(np.unique(s[rest]))
+        n_val = max(1, int(round(r[1] / (r[0] + r[1]) * n_rest)))
+        if n_val >= n_rest:
+            raise ValueError(f"fold {f} of split={split!r} leaves {n_rest} subject(s) for training and "
+                             f"validation: need at least 2 (validation subjects come from the training ones); "
+                             f"use more subjects or fewer folds")
+        tr, va = next(GroupShuffleSplit(1, test_size=n_val, random_state=seed).split(rest, groups=s[rest]))
+        parts = {k_: sorted(names[i] for i in ix) for k_, ix in zip(SPLIT_NAMES, (rest[tr], rest[va], test))}
+        subj = _parts_subjects(parts, gsubject)
+        out.append((parts, {**info, "fold": f, "n_folds": len(folds), "held_out_subjects": subj["test"],
+                            "subjects": subj}))
+    return out
 
 
-def read_split_file(path: Path, groups: Sequence[str], split: str) -> tuple[dict[str, list[str]], dict]:
-    """Recording ids per split from a JSON file written by :func:`write_split_file`."""
+def check_leakage(splits: Splits | Sequence[Splits], subject_disjoint: bool | None = None
+                  ) -> dict | list[dict]:
+    """Raise ``ValueError`` when train / val / test share a recording or (subject splits) a subject.
+
+    splits: a :class:`Splits` (or a list of them, e.g. the folds of ``split="loso"``); a part's
+      recordings are ``PairedDataset.groups`` (default: each sample its own recording).
+    subject_disjoint: whether no subject may be in two parts; default: from
+      ``splits.report["split"]["kind"]`` (yes for ``ood``, ``loso``, ``group_kfold``).
+    Returns {"recordings": "disjoint", "subjects": "disjoint" or "not checked (...)"}.
+    """
+    if isinstance(splits, (list, tuple)):
+        return [check_leakage(s, subject_disjoint) for s in splits]
+    info = splits.report.get("split") or {}
+    kind = info.get("kind", info.get("split"))
+    if subject_disjoint is None:
+        subject_disjoint = kind in SUBJECT_SPLITS
+    parts = dict(zip(SPLIT_NAMES, (splits.train, splits.val, splits.test)))
+    problems = []
+
+    def shared(what: str, values: Mapping[str, set]) -> None:
+        found = []
+        for i, a in enumerate(SPLIT_NAMES):
+            for b in SPLIT_NAMES[i + 1:]:
+                both = sorted(values[a] & values[b], key=str)
+                if both:
+                    found.append(f"{a} & {b}: {len(both)} (e.g. {both[:3]})")
+        if found:
+            n = len(set.union(*[values[a] & values[b] for i, a in enumerate(SPLIT_NAMES)
+                                for b in SPLIT_NAMES[i + 1:]]))
+            problems.append(f"{n} {what}(s) in more than one part — " + "; ".join(found))
+
+    shared("recording", {k: set(d.groups) for k, d in parts.items()})
+    if subject_disjoint:
+        unknown = {k: int((d.subjects < 0).sum()) for k, d in parts.items() if (d.subjects < 0).any()}
+        if unknown:
+            problems.append(f"samples without a subject (-1) cannot be checked for subject overlap: {unknown}")
+        shared("subject", {k: set(d.subjects[d.subjects >= 0].tolist()) for k, d in parts.items()})
+    if problems:
+        raise ValueError(
+            "leakage between train / val / test" + (f" (split={kind!r})" if kind else "") + ": "
+            + " | ".join(problems) + ". Windows of one recording (and, for a subject split, all recordings of "
+            "one subject) must stay in one part: give the recording of each window (groups=) and its subject, "
+            "or delete a split file made for other data.")
+    return {"recordings": "disjoint",
+            "subjects": "disjoint" if subject_disjoint else f"not checked (split={kind!r} is not subject-wise)"}
+
+
+# --------------------------------------------------------------------------- split files
+
+def read_split_file(path: Path, groups: Sequence[str], split: SplitArg
+                    ) -> list[tuple[dict[str, list[str]], dict]]:
+    """``[(parts, info), ...]`` (one per fold) from a JSON file written by :func:`write_split_file`."""
+    kind, k = parse_split(split)
     data = json.loads(Path(path).read_text())
-    if data.get("split", split) != split:
-        raise ValueError(f"split file {path} holds a {data['split']!r} split but split={split!r} was asked "
+    stored = data.get("kind", data.get("split", kind)), data.get("k")
+    if stored != (kind, k):
+        have = stored[0] if stored[1] is None else (stored[0], stored[1])
+        raise ValueError(f"split file {path} holds a {have!r} split but split={split!r} was asked "
                          "for: pass another split_file, or delete this one to make a new split")
-    assigned = {g: k for k in SPLIT_NAMES for g in data[k]}
+    folds = data["folds"] if "folds" in data else [{k_: data[k_] for k_ in SPLIT_NAMES}]
+    common = {k_: v for k_, v in data.items() if k_ not in (*SPLIT_NAMES, "folds")}
     present = set(groups)
-    unknown = sorted(present - set(assigned))
-    if unknown:
-        raise ValueError(f"split file {path} does not place {len(unknown)} recording(s) of this dataset, "
-                         f"e.g. {unknown[:3]}: it was made for other data or settings. Delete it (or pass "
-                         "another split_file) to make a new split.")
-    missing = sorted(set(assigned) - present)
-    out = {k: [g for g in data[k] if g in present] for k in SPLIT_NAMES}
-    info = {k: v for k, v in data.items() if k not in SPLIT_NAMES}
-    info.update(split_file=str(path), reloaded=True, absent_from_data=missing)
-    return out, info
+    out = []
+    for fold in folds:
+        assigned = {g for k_ in SPLIT_NAMES for g in fold[k_]}
+        unknown = sorted(present - assigned)
+        if unknown:
+            raise ValueError(f"split file {path} does not place {len(unknown)} recording(s) of this dataset, "
+                             f"e.g. {unknown[:3]}: it was made for other data or settings. Delete it (or pass "
+                             "another split_file) to make a new split.")
+        parts = {k_: [g for g in fold[k_] if g in present] for k_ in SPLIT_NAMES}
+        info = {"kind": kind, "fold": None, **common, **{k_: v for k_, v in fold.items() if k_ not in SPLIT_NAMES}}
+        info.update(split_file=str(path), reloaded=True, absent_from_data=sorted(assigned - present))
+        out.append((parts, info))
+    return out
 
 
-def write_split_file(path: Path, assignment: dict[str, list[str]], info: dict) -> None:
+def write_split_file(path: Path, folds: Sequence[tuple[dict[str, list[str]], dict]]) -> None:
+    """One split (``{info..., "train": [...], "val": [...], "test": [...]}``) or, for cross-validation,
+    ``{info..., "folds": [{"fold": 0, "held_out_subjects": [...], "train": [...], ...}, ...]}``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if len(folds) == 1 and folds[0][1].get("fold") is None:
+        data = {**folds[0][1], **folds[0][0]}
+    else:
+        per_fold = ("fold", "held_out_subjects", "subjects")
+        data = {k: v for k, v in folds[0][1].items() if k not in per_fold}
+        data["folds"] = [{**{k: info[k] for k in per_fold if k in info}, **parts} for parts, info in folds]
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps({**info, **assignment}, indent=1))
+    tmp.write_text(json.dumps(data, indent=1))
     tmp.replace(path)
 
 
 # --------------------------------------------------------------------------- assembling
 
-def auto_split_file(split_file, cache_dir, name: str, split: str, seed: int, ratios,
+def auto_split_file(split_file, cache_dir, name: str, split: SplitArg, seed: int, ratios,
                     windows: Windows) -> Path | None:
     """Resolve ``split_file="auto"``: a file in the cache folder named after what it splits."""
     if split_file != "auto":
@@ -172,33 +319,17 @@ def auto_split_file(split_file, cache_dir, name: str, split: str, seed: int, rat
 
     key = cache_key({"groups": sorted(set(zip(windows.groups, windows.subjects.tolist()))),
                      "ratios": list(ratios)})
-    return Path(cache_dir) / "splits" / f"{name}-{split}-seed{seed}-{key}.json"
+    return Path(cache_dir) / "splits" / f"{name}-{split_tag(split)}-seed{seed}-{key}.json"
 
 
-def make_splits(
-    windows: Windows,
-    split: str = "id",
-    ratios: Sequence[float] = (0.7, 0.15, 0.15),
-    seed: int = 0,
-    split_file: str | Path | None = None,
-    normalize_imu: bool = True,
-) -> Splits:
-    """Split ``windows`` by recording, min-max scale IMU with train statistics, build datasets."""
-    if split_file is not None and Path(split_file).exists():
-        assignment, info = read_split_file(Path(split_file), windows.groups, split)
-    else:
-        assignment, info = split_recordings(windows.groups, windows.labels, windows.subjects, split, ratios, seed)
-        if split_file is not None:
-            write_split_file(Path(split_file), assignment, info)
-            info["split_file"] = str(split_file)
-    where = {g: k for k, v in assignment.items() for g in v}
-    part = np.array([where[g] for g in windows.groups])
-    index = {k: np.flatnonzero(part == k) for k in SPLIT_NAMES}
+def _assemble(windows: Windows, parts: dict[str, list[str]], info: dict, normalize_imu: bool) -> Splits:
+    """Datasets of one split (one fold): IMU min-max scaled with its train statistics, leakage checked."""
+    groups = np.asarray(windows.groups)
+    index = {k: np.flatnonzero(np.isin(groups, np.asarray(parts[k], dtype=groups.dtype))) for k in SPLIT_NAMES}
     for k, ix in index.items():
         if len(ix) == 0:
-            raise ValueError(f"the {k} split is empty ({len(set(windows.groups))} recordings); "
-                             "use more data or other ratios")
-
+            raise ValueError(f"the {k} split{'' if info.get('fold') is None else ' of fold %d' % info['fold']} "
+                             f"is empty ({len(set(windows.groups))} recordings); use more data or other ratios")
     arrays: dict[str, dict[str, Any]] = {k: {} for k in SPLIT_NAMES}
     report = dict(windows.report)
     for m, a in windows.arrays.items():
@@ -214,7 +345,7 @@ def make_splits(
 
     datasets = {
         k: PairedDataset(arrays[k], windows.labels[ix], windows.classes, windows.subjects[ix],
-                         [windows.ids[i] for i in ix], windows.sample_rates)
+                         [windows.ids[i] for i in ix], windows.sample_rates, [windows.groups[i] for i in ix])
         for k, ix in index.items()
     }
     if "imu_minmax" in report:
@@ -222,12 +353,40 @@ def make_splits(
             d.imu_minmax = report["imu_minmax"]
     report["split"] = info
     report["sizes"] = {k: len(ix) for k, ix in index.items()}
-    listed = {k: v for k, v in report.items() if isinstance(v, list) and v and k in
+    splits = Splits(datasets["train"], datasets["val"], datasets["test"], report)
+    report["leakage_check"] = check_leakage(splits)
+    return splits
+
+
+def make_splits(
+    windows: Windows,
+    split: SplitArg = "id",
+    ratios: Sequence[float] = (0.7, 0.15, 0.15),
+    seed: int = 0,
+    split_file: str | Path | None = None,
+    normalize_imu: bool = True,
+) -> Splits | list[Splits]:
+    """Split ``windows`` by recording, min-max scale IMU with train statistics, build datasets.
+
+    Returns one :class:`Splits` for ``"id"`` / ``"ood"``, a list (one per fold) for ``"loso"`` /
+    ``("group_kfold", k)``. Every one is checked by :func:`check_leakage` before it is returned.
+    """
+    kind, _ = parse_split(split)
+    if split_file is not None and Path(split_file).exists():
+        folds = read_split_file(Path(split_file), windows.groups, split)
+    else:
+        folds = split_recordings(windows.groups, windows.labels, windows.subjects, split, ratios, seed)
+        if split_file is not None:
+            write_split_file(Path(split_file), folds)
+            for _, info in folds:
+                info["split_file"] = str(split_file)
+    out = [_assemble(windows, parts, info, normalize_imu) for parts, info in folds]
+    listed = {k: v for k, v in windows.report.items() if isinstance(v, list) and v and k in
               ("skipped", "missing_modality", "too_short", "unlabelled", "missing_files")}
     if listed:
         warnings.warn("left out: " + ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in listed.items())
                       + " (names in Splits.report)", stacklevel=3)
-    return Splits(datasets["train"], datasets["val"], datasets["test"], report)
+    return out if kind in FOLD_SPLITS else out[0]
 
 
 def from_arrays(
@@ -235,22 +394,26 @@ def from_arrays(
     labels: Sequence[int],
     subjects: Sequence[int] | None = None,
     classes: Sequence[str] | None = None,
-    split: str = "id",
+    split: SplitArg = "id",
     ratios: Sequence[float] = (0.7, 0.15, 0.15),
     seed: int = 0,
     ids: Sequence[str] | None = None,
     sample_rates: Mapping[str, float] | None = None,
-    groups: Sequence[str] | None = None,
+    groups: Sequence[str] | str | None = None,
     split_file: str | Path | None = None,
     normalize_imu: bool = True,
-) -> Splits:
+) -> Splits | list[Splits]:
     """Train / val / test datasets from paired in-memory arrays, for your own sensors.
 
     ``arrays``: modality -> (N, ...) with the item format of ``dcatkit.data.dataset``
     (imu (N, C, L) raw — any channel count, scaled here with training statistics;
     video uint8 (N, T, 3, H, W); audio (N, S)). ``labels`` (N,) ints in [0, K).
-    ``subjects`` (N,) enables ``split="ood"``. ``groups`` (N,) recording ids keep
-    windows of one recording in one split (default: every sample its own recording).
+    ``subjects`` (N,) enables the subject splits (``"ood"``, ``"loso"``, ``("group_kfold", k)``).
+    ``groups`` is required: (N,) the recording each sample was cut from, so windows of one
+    recording stay in one part; or ``"samples"`` when every sample is an independent
+    recording (never true of overlapping or consecutive windows of one recording).
+    ``split``: see the module docstring; the cross-validation splits return a list of
+    :class:`Splits`, one per fold.
     """
     labels = np.asarray(labels, dtype=np.int64)
     n = len(labels)
@@ -259,6 +422,20 @@ def from_arrays(
     ids = [str(i) for i in (ids if ids is not None else range(n))]
     if len(set(ids)) != n:
         raise ValueError(f"ids must be unique, got {n - len(set(ids))} duplicate(s)")
+    if groups is None:
+        raise ValueError(
+            "from_arrays needs groups=: the recording each sample was cut from, e.g. groups=recording_ids "
+            "(N,). Windows cut from one longer recording share most of their signal; split one by one, "
+            "neighbouring windows land in train and test and the test score is inflated (leakage). If every "
+            "sample really is an independent recording, say so with groups='samples'.")
+    if isinstance(groups, str):
+        if groups != "samples":
+            raise ValueError(f"groups must be a sequence of recording ids (one per sample) or 'samples', "
+                             f"got the string {groups!r}")
+        groups = ids
+    groups = [str(g) for g in groups]
+    if len(groups) != n:
+        raise ValueError(f"groups has {len(groups)} entries, labels {n}: give one recording id per sample")
     subj = np.full(n, -1, np.int64) if subjects is None else np.asarray(subjects, dtype=np.int64)
     if len(subj) != n:
         raise ValueError(f"subjects has {len(subj)} entries, labels {n}: give one subject per sample")
@@ -268,6 +445,5 @@ def from_arrays(
             raise ValueError(f"{m} has {len(a)} samples, labels {n}: arrays must be paired sample by sample")
     if "imu" in arrays and arrays["imu"].ndim != 3:
         raise ValueError(f"imu must be (N, channels, length), got shape {arrays['imu'].shape}")
-    windows = Windows(arrays, labels, subj, ids, list(groups) if groups is not None else ids,
-                      list(classes), dict(sample_rates or {}), {})
+    windows = Windows(arrays, labels, subj, ids, groups, list(classes), dict(sample_rates or {}), {})
     return make_splits(windows, split, ratios, seed, split_file, normalize_imu)

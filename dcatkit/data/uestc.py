@@ -23,7 +23,7 @@ from . import cache as cache_mod
 from .dataset import Splits
 from .preprocess import (MissingModality, UnreadableFile, list_jpeg_frames, read_jpeg_frames, read_video_frames,
                          reading, require_dir, uniform_indices, video_info, window_starts)
-from .splits import auto_split_file, make_splits
+from .splits import SUBJECT_SPLITS, SplitArg, auto_split_file, make_splits, parse_split
 
 # The paper's 8-class subset (Sec. V-A.1), as folder names.
 PAPER_CLASSES = ("3_drinking", "5_reading", "6_sweep_floor", "7_cut_fruits", "11_wash_hand",
@@ -131,7 +131,7 @@ def _subjects_from_map(subject_map, recs: Sequence[_Rec]) -> dict[str, int]:
 
 def load_uestc(
     root: str | Path,
-    split: str = "id",
+    split: SplitArg = "id",
     modalities: Sequence[str] = ("imu", "video"),
     seed: int = 0,
     *,
@@ -151,7 +151,7 @@ def load_uestc(
     cache_dir: str | Path | None | bool = None,
     on_error: str = "raise",
     progress: bool = True,
-) -> Splits:
+) -> Splits | list[Splits]:
     """Load UESTC-MMEA-CL from ``root`` (layout in ``LAYOUT``).
 
     classes: folder names (``"3_drinking"``) or class names (``"drinking"``); default the
@@ -162,8 +162,9 @@ def load_uestc(
     frames_dir: pre-extracted JPEG frames instead of ``video/`` mp4s.
     acc_scale / gyro_scale: raw MPU counts per g and per deg/s (the authors' code: 8192 for acc).
     subject_map: stem -> participant (dict, or csv ``stem,subject`` / json file); needed for
-      ``split="ood"`` since no public file says who recorded what. ``subject_proxy="date"``
-      groups by recording date instead (a proxy, recorded as such in the report).
+      the subject splits (``"ood"``, ``"loso"``, ``("group_kfold", k)``) since no public file
+      says who recorded what. ``subject_proxy="date"`` groups by recording date instead (a
+      proxy, recorded as such in the report).
     min_frames: list lines with fewer RGB frames are dropped (as the authors' loader does).
     """
     root = require_dir(Path(root).expanduser(), "UESTC-MMEA-CL root", LAYOUT)
@@ -175,9 +176,9 @@ def load_uestc(
     if "video" in modalities:
         video_root = require_dir(Path(frames_dir) if frames_dir else root / "video",
                                  "UESTC frames_dir" if frames_dir else "UESTC video/ folder", LAYOUT)
-    if split == "ood" and subject_map is None and subject_proxy is None:
+    if parse_split(split)[0] in SUBJECT_SPLITS and subject_map is None and subject_proxy is None:
         raise ValueError(
-            "split='ood' needs to know who recorded each sample, and UESTC-MMEA-CL ships no such "
+            f"split={split!r} needs to know who recorded each sample, and UESTC-MMEA-CL ships no such "
             "file. Pass subject_map= (dict or csv/json: sample stem -> participant id), or "
             "subject_proxy='date' to group recordings by recording date (a proxy, not true "
             "participants), or use split='id'.")

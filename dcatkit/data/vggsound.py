@@ -26,7 +26,7 @@ from .dataset import Splits
 from .preprocess import (MissingModality, UnreadableFile, cut, list_jpeg_frames, read_jpeg_frames, read_mp4_audio,
                          read_video_frames, read_wav, reading, require_dir, require_file, resample,
                          uniform_indices, video_info)
-from .splits import auto_split_file, make_splits
+from .splits import SplitArg, auto_split_file, make_splits
 
 LAYOUT = """\
 VGGSound/
@@ -78,7 +78,7 @@ def _index(folder: Path | None, suffix: str | None) -> dict[str, Path]:
 
 def load_vggsound(
     root: str | Path,
-    split: str = "id",
+    split: SplitArg = "id",
     modalities: Sequence[str] = ("video", "audio"),
     seed: int = 0,
     *,
@@ -100,7 +100,7 @@ def load_vggsound(
     cache_dir: str | Path | None | bool = None,
     on_error: str = "raise",
     progress: bool = True,
-) -> Splits:
+) -> Splits | list[Splits]:
     """Load a class subset of VGGSound from ``root`` (layout in ``LAYOUT``).
 
     classes: label names (exactly as in the csv); default: ``num_classes`` (paper: 9)
