@@ -69,6 +69,13 @@ def test_random_class_draw_is_seeded(root):
         _load(root, classes=["dog barkng"])
 
 
+def test_class_draw_does_not_follow_the_split_seed(root):
+    """Changing the data (split) seed re-splits the same classes; only class_seed changes them."""
+    drawn = [_load(root, num_classes=3, seed=k, modalities=["audio"]) for k in range(4)]
+    assert all(d.classes == drawn[0].classes for d in drawn) and drawn[0].report["classes_drawn"]["seed"] == 0
+    assert len({tuple(d.test.ids) for d in drawn}) > 1  # the split itself does follow the seed
+
+
 def test_ood_keeps_each_youtube_video_in_one_split(root):
     s = _load(root, split="ood", num_classes=5, modalities=["audio"])
     vids = [{i.split("#")[0].rsplit("_", 1)[0] for i in d.ids} for d in s]

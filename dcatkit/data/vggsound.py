@@ -84,7 +84,7 @@ def load_vggsound(
     *,
     classes: Sequence[str] | None = None,
     num_classes: int = 9,
-    class_seed: int | None = None,
+    class_seed: int = 0,
     window_s: float = 2.0,
     stride_s: float | None = None,
     frames: int = 30,
@@ -104,8 +104,9 @@ def load_vggsound(
     """Load a class subset of VGGSound from ``root`` (layout in ``LAYOUT``).
 
     classes: label names (exactly as in the csv); default: ``num_classes`` (paper: 9)
-      drawn at random, seeded by ``class_seed`` (default ``seed``), among labels that
-      have at least one clip on disk. The drawn names are in ``Splits.classes``.
+      drawn at random, seeded by ``class_seed``, among labels that have at least one clip on
+      disk. The drawn names are in ``Splits.classes``. ``class_seed`` is separate from ``seed``
+      (the split's seed): runs over several split seeds use the same classes.
     window_s / stride_s: seconds per window (paper: 2 s) and step (default: window).
     frames / frame_size: frames per window (paper: 30) and square size (paper: 224).
     audio_dir / frames_dir: pre-extracted wav files / JPEG frame folders named by clip stem.
@@ -152,9 +153,9 @@ def load_vggsound(
         if num_classes > len(present):
             raise ValueError(f"asked for {num_classes} random classes but only {len(present)} labels have "
                              f"clips under {vdir}: lower num_classes or add clips")
-        rng = np.random.default_rng(seed if class_seed is None else class_seed)
+        rng = np.random.default_rng(class_seed)
         chosen = sorted(rng.choice(present, size=num_classes, replace=False).tolist())
-        report["classes_drawn"] = {"seed": seed if class_seed is None else class_seed, "classes": chosen}
+        report["classes_drawn"] = {"seed": class_seed, "classes": chosen}
     index = {c: i for i, c in enumerate(chosen)}
     clips = [_Clip(y, s, index[lab], stem) for stem, (y, s, lab) in sorted(found.items()) if lab in index]
     report["missing_files"] = [stem for stem, lab in missing if lab in index]  # clips of chosen classes not on disk
