@@ -1,0 +1,86 @@
+"""How much room is there for transfer? Baseline vs ceiling on the synthetic data.
+
+A transfer method can only lift a target model up to what the target signal
+itself carries. :func:`measure_headroom` measures both ends for one modality:
+
+- the *baseline*: the modality's unimodal model trained at the sizes of interest
+  (``sizes``, total simulated recordings, split 70/15/15);
+- the *ceiling*: the same model trained on a much larger simulated set
+  (``n_ceiling``), an estimate of what the modality can learn at all.
+
+``headroom = ceiling - baseline``. Large headroom: a transfer method has
+something to give. Near zero (as in ``regime="ambiguous"``): nothing can help.
+
+>>> df = measure_headroom("headroom", "imu", sizes=(300, 2000), n_ceiling=20000, seeds=(0, 1, 2))
+>>> summarize_headroom(df)
+
+Training and data come from :func:`dcatkit.experiment.train_unimodal` and
+:func:`dcatkit.data.load`; the data seed equals the training seed for each run.
+These measurements are what the simulator's knobs are chosen from
+(see ``dcatkit.data.synthetic``), never a transfer method's result.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+
+from .data import load
+from .data.synthetic import REGIMES
+from .experiment import train_unimodal
+
+COLUMNS = ("regime", "modality", "split", "seed", "role", "n_samples", "n_train", "accuracy", "f1")
+
+
+def measure_headroom(regime: str = "headroom", modality: str = "imu", sizes: Sequence[int] = (2000,),
+                     n_ceiling: int | None = 20000, seeds: Sequence[int] = (0, 1, 2), split: str = "id",
+                     preset: str = "synthetic", epochs: int | None = None, device="auto",
+                     progress: bool = False, **options) -> pd.DataFrame:
+    """Train ``modality`` alone at every size in ``sizes`` (role "baseline") and at
+    ``n_ceiling`` (role "ceiling", skipped when None), once per seed, on the
+    synthetic data of ``regime`` with ``split`` ("id" or "ood").
+
+    Only ``modality`` is simulated (the headroom regime draws each modality from
+    its own random stream, so this is the same data as with all three).
+    ``options`` go to ``make_synthetic`` (e.g. ``frame_size``, ``imu_noise``).
+    Returns a tidy DataFrame, one row per run, columns ``COLUMNS`` (test metrics,
+    macro-averaged).
+    """
+    if regime not in REGIMES:
+        raise ValueError(f"unknown regime {regime!r}: expected one of {REGIMES}")
+    sizes = [int(n) for n in sizes]
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"sizes must be one or more positive sample counts, got {sizes}")
+    if n_ceiling is not None and n_ceiling <= max(sizes):
+        raise ValueError(f"n_ceiling ({n_ceiling}) must be larger than every baseline size (max {max(sizes)})")
+    if not len(seeds):
+        raise ValueError("seeds must name at least one seed")
+    runs = [("baseline", n) for n in sizes] + ([("ceiling", int(n_ceiling))] if n_ceiling is not None else [])
+    rows = []
+    for seed in seeds:
+        for role, n in runs:
+            splits = load("synthetic", split=split, modalities=(modality,), seed=int(seed), n_samples=n,
+                          regime=regime, **options)
+            run = train_unimodal(splits, modality, preset=preset, epochs=epochs, seed=int(seed),
+                                 device=device, progress=progress)
+            rows.append({"regime": regime, "modality": modality, "split": split, "seed": int(seed),
+                         "role": role, "n_samples": n, "n_train": len(splits.train),
+                         "accuracy": float(run.test["accuracy"]), "f1": float(run.test["f1"])})
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def summarize_headroom(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (regime, modality, split, role, n_samples): mean, std and count of F1
+    over seeds; for baselines also the ceiling's mean F1 and the headroom (ceiling
+    minus baseline, paired by seed: its mean and std over the seeds that have both)."""
+    missing = set(COLUMNS) - set(df.columns)
+    if missing:
+        raise ValueError(f"not a measure_headroom table: missing columns {sorted(missing)}")
+    keys = ["regime", "modality", "split", "role", "n_samples"]
+    out = df.groupby(keys, sort=True)["f1"].agg(f1_mean="mean", f1_std="std", n_seeds="count").reset_index()
+    ceil = df[df.role == "ceiling"].set_index(["regime", "modality", "split", "seed"])["f1"]
+    base = df[df.role == "baseline"].join(ceil.rename("ceiling_f1"), on=["regime", "modality", "split", "seed"])
+    base["headroom"] = base["ceiling_f1"] - base["f1"]
+    gap = base.groupby(keys)[["ceiling_f1", "headroom"]].agg(["mean", "std"])
+    gap.columns = ["ceiling_mean", "ceiling_std", "headroom_mean", "headroom_std"]
+    return out.join(gap, on=keys)

@@ -1,0 +1,143 @@
+"""The simulator: determinism, the frozen negative control, shapes, bad input, and
+that the headroom regime's IMU really carries the class cues (no training here)."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dcatkit.data import load
+from dcatkit.data.synthetic import CLASSES, HEADROOM_KNOBS, REGIMES, make_synthetic
+
+sys.path.insert(0, str(Path(__file__).parent))
+import synthetic_v0  # noqa: E402  (frozen copy of the generator before the regimes)
+
+SMALL = dict(n_frames=4, frame_size=16, audio_rate=2000)  # keeps audio/video cheap
+
+
+def _equal(a: dict, b: dict) -> None:
+    assert sorted(a["arrays"]) == sorted(b["arrays"])
+    for m in a["arrays"]:
+        assert a["arrays"][m].dtype == b["arrays"][m].dtype, m
+        assert np.array_equal(a["arrays"][m], b["arrays"][m]), m
+    for k in ("labels", "subjects", "ids", "classes", "sample_rates"):
+        assert np.array_equal(a[k], b[k]) if isinstance(a[k], np.ndarray) else a[k] == b[k], k
+
+
+@pytest.mark.parametrize("regime", REGIMES)
+def test_same_seed_same_arrays_other_seed_other_arrays(regime):
+    a = make_synthetic(48, n_subjects=4, seed=3, regime=regime, **SMALL)
+    _equal(a, make_synthetic(48, n_subjects=4, seed=3, regime=regime, **SMALL))
+    c = make_synthetic(48, n_subjects=4, seed=4, regime=regime, **SMALL)
+    assert all(not np.array_equal(a["arrays"][m], c["arrays"][m]) for m in a["arrays"])
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(n_samples=40, seed=0),
+    dict(n_samples=33, n_subjects=4, seed=7, duration=1.0, n_frames=4, frame_size=16, audio_rate=2000,
+         imu_noise=0.1, video_noise=0.05, audio_noise=0.5, modalities=("audio", "imu")),
+    dict(n_samples=20, n_subjects=3, seed=2, imu_rate=50, modalities=("video",)),
+])
+def test_ambiguous_regime_is_bit_identical_to_the_old_generator(kwargs):
+    _equal(make_synthetic(regime="ambiguous", **kwargs), synthetic_v0.make_synthetic(**kwargs))
+
+
+@pytest.mark.parametrize("regime", REGIMES)
+def test_shapes_dtypes_and_labels(regime):
+    d = make_synthetic(50, n_subjects=5, seed=1, duration=1.5, imu_rate=20, regime=regime, **SMALL)
+    a = d["arrays"]
+    assert a["imu"].shape == (50, 6, 30) and a["imu"].dtype == np.float32
+    assert a["video"].shape == (50, 4, 3, 16, 16) and a["video"].dtype == np.uint8
+    assert a["audio"].shape == (50, 3000) and a["audio"].dtype == np.float32
+    assert all(np.isfinite(x).all() for x in a.values())
+    assert d["labels"].dtype == np.int64 and d["subjects"].dtype == np.int64
+    assert np.bincount(d["labels"], minlength=8).tolist() == [7, 7, 6, 6, 6, 6, 6, 6]   # balanced classes
+    assert set(d["subjects"]) <= set(range(5)) and d["classes"] == CLASSES and d["regime"] == regime
+    assert d["sample_rates"] == {"imu": 20.0, "video": 4 / 1.5, "audio": 2000.0}
+
+
+def test_headroom_modalities_do_not_change_each_other():
+    full = make_synthetic(40, seed=5, **SMALL)
+    for m in ("imu", "video", "audio"):
+        alone = make_synthetic(40, seed=5, modalities=(m,), **SMALL)
+        assert np.array_equal(alone["arrays"][m], full["arrays"][m]), m
+        assert np.array_equal(alone["labels"], full["labels"])
+
+
+def test_default_regime_is_headroom_and_load_passes_it_on():
+    d = make_synthetic(16, n_subjects=2, modalities=("imu",))
+    assert d["regime"] == "headroom"
+    a = load("synthetic", n_samples=80, modalities=("imu",), regime="ambiguous", seed=1)
+    b = load("synthetic", n_samples=80, modalities=("imu",), regime="headroom", seed=1)
+    assert not np.array_equal(np.asarray(a.train.arrays["imu"]), np.asarray(b.train.arrays["imu"]))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(regime="easy"), "unknown regime 'easy'"),
+    (dict(regime="Headroom"), "expected one of"),
+    (dict(knobs={"noise": 1.0}), "unknown knobs \\['noise'\\]"),
+    (dict(regime="ambiguous", knobs={"imu_noise": 0.0}), "headroom' only"),
+    (dict(imu_noise=-1.0), "imu_noise must be >= 0"),
+    (dict(n_samples=0), "n_samples and n_subjects must be >= 1"),
+    (dict(modalities=("imu", "lidar")), "unknown modalities \\['lidar'\\]"),
+    (dict(frame_size=8), "frame_size must be >= 16"),
+])
+def test_bad_input_is_refused_clearly(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_synthetic(**{"n_samples": 8, **kwargs})
+
+
+# --------------------------------------------------------------------------- class cues in the IMU
+# Three hand-made statistics of the accelerometer, independent of any model:
+#   axis_share_1: fraction of motion energy on axis 1;
+#   shortest_gap: shortest time between two local maxima above half the largest (s);
+#   neg_lobe: -min / max of the main axis (0 for one-signed events, ~1 for push-pull).
+# On clean recordings (no noise, head motion, rotation or jitter) each of the four
+# class pairs that the ambiguous regime cannot tell apart is split by one of them.
+PAIRS = {("drinking", "reading"): "axis_share_1", ("type_pc", "type_phone"): "axis_share_1",
+         ("sweep_floor", "open_close_door"): "shortest_gap", ("cut_fruits", "wash_hand"): "neg_lobe"}
+CLEAN = {"imu_noise": 0.0, "head_motion": 0.0, "subject_angle": 0.0, "sample_angle": 0.0, "timing_jitter": 0.0}
+
+
+def _cue_stats(acc: np.ndarray, rate: float) -> dict[str, np.ndarray]:
+    """acc (N, 3, L) -> the three statistics above, each (N,)."""
+    x = acc - np.median(acc, axis=2, keepdims=True)                 # remove gravity / posture
+    energy = (x ** 2).sum(axis=2)                                    # (N, 3)
+    main = x[np.arange(len(x)), energy.argmax(axis=1)]               # (N, L)
+    s = main * np.sign(main[np.arange(len(x)), np.abs(main).argmax(axis=1)])[:, None]   # largest lobe up
+    peak = (s[:, 1:-1] > s[:, :-2]) & (s[:, 1:-1] >= s[:, 2:]) & (s[:, 1:-1] > 0.5 * s.max(1, keepdims=True))
+    gaps = [np.diff(np.flatnonzero(p)) / rate for p in peak]
+    return {"axis_share_1": energy[:, 1] / energy.sum(axis=1),
+            "shortest_gap": np.array([g.min() if len(g) else x.shape[2] / rate for g in gaps]),
+            "neg_lobe": -s.min(axis=1) / s.max(axis=1)}
+
+
+def _stump_accuracy(v: np.ndarray, y: np.ndarray) -> float:
+    """Best accuracy of one threshold on v to tell y == 1 from y == 0 (either direction)."""
+    best = 0.0
+    for thr in np.unique(v):
+        acc = ((v >= thr) == y).mean()
+        best = max(best, acc, 1 - acc)
+    return best
+
+
+def _pair_separation(regime: str, knobs: dict | None, imu_noise=None) -> dict:
+    d = make_synthetic(640, n_subjects=8, seed=11, imu_rate=64, modalities=("imu",), regime=regime,
+                       knobs=knobs, imu_noise=imu_noise)
+    stats = _cue_stats(d["arrays"]["imu"][:, :3].astype(np.float64), rate=64)
+    out = {}
+    for (a, b), name in PAIRS.items():
+        keep = np.isin(d["labels"], [CLASSES.index(a), CLASSES.index(b)])
+        out[(a, b)] = _stump_accuracy(stats[name][keep], d["labels"][keep] == CLASSES.index(b))
+    return out
+
+
+def test_headroom_imu_carries_every_class_pair_cue():
+    sep = _pair_separation("headroom", CLEAN)
+    assert all(v >= 0.97 for v in sep.values()), sep
+
+
+def test_ambiguous_imu_does_not_carry_the_pair_cues():
+    sep = _pair_separation("ambiguous", None, imu_noise=0.0)
+    assert all(v <= 0.75 for v in sep.values()), sep
+
