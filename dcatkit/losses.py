@@ -3,6 +3,8 @@
 Every transfer loss has the signature
 ``loss(k_target, v_target, k_source, v_source, mask=None) -> scalar tensor``
 and is registered by name in ``LOSSES`` so a notebook parameter can pick it.
+``dcatkit.objectives`` generalises this to objectives that also read logits and
+pooled outputs (kd, fitnet, contrastive); its ``dcat`` calls the loss below.
 """
 from __future__ import annotations
 
@@ -55,24 +57,46 @@ def _check(k_t, v_t, k_s, v_s, mask):
         raise ValueError(
             "target and source need the same batch size B and attention size d "
             f"(T may differ): got target {tuple(k_t.shape)}, source {tuple(k_s.shape)}")
-    if mask is not None and (mask.shape != (k_t.shape[0],) or mask.dtype != torch.bool):
-        raise ValueError(f"mask must be a bool tensor of shape ({k_t.shape[0]},), "
-                         f"got {mask.dtype} {tuple(mask.shape)}")
+    check_mask(mask, k_t.shape[0])
 
 
-def _mean_weights(mask: torch.Tensor | None, b: int, device) -> torch.Tensor:
-    """Per-sample weights (float64) of the mean over masked-in samples (Eq. 17): all
-    zero when none are in, so the loss is 0 and still has a gradient graph."""
+def check_mask(mask: torch.Tensor | None, b: int) -> None:
+    """``mask`` is None or a (b,) bool tensor (the MCMA indicator of Eq. 16)."""
+    if mask is not None and (not isinstance(mask, torch.Tensor) or mask.shape != (b,) or mask.dtype != torch.bool):
+        found = f"{mask.dtype} {tuple(mask.shape)}" if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise ValueError(f"mask must be a bool tensor of shape ({b},), got {found}")
+
+
+def mean_weights(mask: torch.Tensor | None, b: int, device=None) -> torch.Tensor:
+    """Per-sample weights (float64, shape (b,)) of the mean over masked-in samples
+    (Eq. 17): m_i / max(sum(m), 1), or 1/b without a mask. All zero when no sample is
+    in, so a loss sum_i w_i L_i is 0 and still has a gradient graph. Every transfer
+    objective reduces its per-sample values with these weights (``dcatkit.objectives``)."""
+    check_mask(mask, b)
     if mask is None:
         return torch.full((b,), 1.0 / b, dtype=torch.float64, device=device)
     m = mask.double()
     return m / m.sum().clamp(min=1.0)
 
 
-def cross_attention_loss_dense(k_target, v_target, k_source, v_source, mask=None):
+
+def _resolve_weight(mask, weight, b: int, device) -> torch.Tensor:
+    """The (b,) weights of the reduction: ``weight`` as given, else ``mean_weights(mask)``."""
+    if weight is None:
+        return mean_weights(mask, b, device)
+    if mask is not None:
+        raise ValueError("pass mask or weight, not both (weight already encodes the mask: see mean_weights)")
+    if not isinstance(weight, torch.Tensor) or weight.shape != (b,) or not weight.is_floating_point():
+        found = f"{weight.dtype} {tuple(weight.shape)}" if isinstance(weight, torch.Tensor) else type(weight).__name__
+        raise ValueError(f"weight must be a float tensor of shape ({b},) (see mean_weights), got {found}")
+    return weight.to(device=device, dtype=torch.float64)
+
+
+def cross_attention_loss_dense(k_target, v_target, k_source, v_source, mask=None, weight=None):
     """Eq. (7) computed literally: per sample M = K^T V (d x d), M / ||M||_F,
     loss = ||M_t/||M_t|| - M_s/||M_s|| ||_F. Costs O(B T d^2) time and B d^2
     memory. Kept as the readable reference and for very long sequences (T > d).
+    Reduction as in ``cross_attention_loss``.
     """
     _check(k_target, v_target, k_source, v_source, mask)
     kt, vt, ks, vs = (x.double() for x in (k_target, v_target, k_source, v_source))
@@ -82,7 +106,7 @@ def cross_attention_loss_dense(k_target, v_target, k_source, v_source, mask=None
     n_s = (m_s.square().sum((1, 2)) + EPS**2).sqrt()[:, None, None]
     d2 = (m_t / n_t - m_s / n_s).square().sum((1, 2))               # (B,)
     per_sample = (d2 + EPS**2).sqrt()
-    weight = _mean_weights(mask, per_sample.shape[0], per_sample.device)
+    weight = _resolve_weight(mask, weight, per_sample.shape[0], per_sample.device)
     return (weight * per_sample).sum().to(torch.promote_types(k_target.dtype, torch.float32))
 
 
@@ -186,7 +210,7 @@ class _GramLoss(torch.autograd.Function):
 
 
 @register_loss("dcat")
-def cross_attention_loss(k_target, v_target, k_source, v_source, mask=None, method="auto"):
+def cross_attention_loss(k_target, v_target, k_source, v_source, mask=None, method="auto", weight=None):
     """D-CAT cross-attention loss, Eq. (7), masked as in Eq. (17).
 
     Shapes: k_target, v_target (B, T_t, d); k_source, v_source (B, T_s, d);
@@ -198,6 +222,9 @@ def cross_attention_loss(k_target, v_target, k_source, v_source, mask=None, meth
         L = || M_t / ||M_t||_F  -  M_s / ||M_s||_F ||_F                 (Eq. 7)
 
     reduced by the mean over masked-in samples (0, with a graph, if none).
+    ``weight`` (B,) float, instead of ``mask``: the reduction sum_i w_i L_i with
+    given weights (``mean_weights(mask)`` is what ``mask`` means; a caller that
+    averages over several processes passes its own).
     Choices the paper leaves open: the loss is the Frobenius norm itself (not
     squared), so it lies in [0, 2]; norms get an epsilon (||M|| ->
     sqrt(||M||^2 + eps^2), eps = 1e-8) so all-zero inputs give a finite loss.
@@ -215,8 +242,8 @@ def cross_attention_loss(k_target, v_target, k_source, v_source, mask=None, meth
     if method == "auto":
         method = "gram" if t_t * t_s <= d * (t_t + t_s) / 2 else "dense"
     if method == "dense":
-        return cross_attention_loss_dense(k_target, v_target, k_source, v_source, mask)
+        return cross_attention_loss_dense(k_target, v_target, k_source, v_source, mask, weight)
     if method != "gram":
         raise ValueError(f"method must be 'auto', 'gram' or 'dense', got {method!r}")
-    weight = _mean_weights(mask, k_target.shape[0], k_target.device)
+    weight = _resolve_weight(mask, weight, k_target.shape[0], k_target.device)
     return _GramLoss.apply(k_target, v_target, k_source, v_source, weight)

@@ -21,6 +21,7 @@ class ClassifierOutput(NamedTuple):
     q: torch.Tensor       # (B, T, d_attn)
     k: torch.Tensor       # (B, T, d_attn)
     v: torch.Tensor       # (B, T, d_attn)
+    pooled: torch.Tensor  # (B, d_attn): attention output averaged over time, before dropout and head
 
 
 class Classifier(nn.Module):
@@ -39,8 +40,8 @@ class Classifier(nn.Module):
     def forward(self, x: torch.Tensor) -> ClassifierOutput:
         e = self.encoder(x)                                   # (B, T, d_model)
         att = self.attention(e)                               # out/q/k/v: (B, T, d_attn)
-        pooled = self.dropout(att.out.mean(dim=1))            # (B, d_attn): mean over time
-        return ClassifierOutput(self.head(pooled), att.q, att.k, att.v)
+        pooled = att.out.mean(dim=1)                          # (B, d_attn): mean over time
+        return ClassifierOutput(self.head(self.dropout(pooled)), att.q, att.k, att.v, pooled)
 
 
 def build_encoder(modality: str, input_shape: tuple[int, ...], encoder_kwargs: dict) -> nn.Module:

@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from dcatkit.losses import LOSSES, _GramLoss, cross_attention_loss, cross_attention_loss_dense, get_loss
+from dcatkit.losses import (LOSSES, _GramLoss, cross_attention_loss, cross_attention_loss_dense, get_loss,
+                            mean_weights)
 
 
 def naive_loss(k_t, v_t, k_s, v_s, mask=None):
@@ -75,6 +76,24 @@ def test_mask_semantics():
     changed = [a.clone() for a in args]
     changed[0][1] = 1000 * torch.randn_like(changed[0][1])
     assert torch.allclose(cross_attention_loss(*changed, mask=mask), cross_attention_loss(*args, mask=mask))
+
+
+@pytest.mark.parametrize("method", ["gram", "dense"])
+def test_explicit_weights(method):
+    """weight= is the reduction sum_i w_i L_i; mean_weights(mask) reproduces mask=."""
+    args = rand(4, 5, 6, 8, seed=4)
+    mask = torch.tensor([False, True, True, False])
+    assert torch.equal(mean_weights(mask, 4), torch.tensor([0.0, 0.5, 0.5, 0.0], dtype=torch.float64))
+    assert torch.equal(mean_weights(None, 4), torch.full((4,), 0.25, dtype=torch.float64))
+    assert torch.allclose(cross_attention_loss(*args, weight=mean_weights(mask, 4), method=method),
+                          cross_attention_loss(*args, mask=mask, method=method), atol=1e-7)
+    w = torch.tensor([0.5, 0.0, 2.0, 1.0], dtype=torch.float64)
+    per = torch.stack([naive_loss(*(a[i:i + 1] for a in args)) for i in range(4)])
+    assert torch.allclose(cross_attention_loss(*args, weight=w, method=method).double(), (w * per).sum(), atol=1e-5)
+    with pytest.raises(ValueError, match="pass mask or weight, not both"):
+        cross_attention_loss(*args, mask=mask, weight=w, method=method)
+    with pytest.raises(ValueError, match="weight must be a float tensor of shape \\(4,\\)"):
+        cross_attention_loss(*args, weight=torch.ones(3), method=method)
 
 
 def test_none_masked_in_is_zero_with_graph():
