@@ -110,8 +110,11 @@ COUGH_TRIALS = ("Trial_1_No_Talking", "Trial_2_Talking", "Trial_3_Nonverbal")
 
 def make_cough(root: Path, subjects=("005", "006", "007", "008"), sr: int = 8000, seconds: float = 6.0,
                imu_hz: float = 98.6, audio_offset: float = 0.5, imu_offset: float = 0.2,
-               missing_in: tuple = ("006",)) -> list:
+               missing_in: tuple = ("006",), segments=None) -> list:
     """Cough layout; each trial has 4 annotated segments. Returns the annotation entries.
+
+    ``segments``: [(start_s, end_s, 1-based label id), ...] used in every trial instead
+    (default: a cough, a short sneeze, a trial-dependent class, an "Unknown" id 9).
 
     Sync: audio time t is IMU time t - audio_offset + imu_offset; the IMU x-axis
     stores its own elapsed time, so a window's IMU x values reveal where it was cut.
@@ -144,7 +147,7 @@ def make_cough(root: Path, subjects=("005", "006", "007", "008"), sr: int = 8000
             sync.append(f"trial{k} a b c {audio_offset} e f {imu_offset}")
             name = f"{s}_{tag.lower()}_out.wav" if int(s) % 2 else f"{s}_{tag}_Out.wav"
             segs = []
-            for j, (a, b, lid) in enumerate([(1.0, 2.1, 1), (2.5, 2.8, 3), (3.2, 4.3, 2 + k), (4.5, 5.0, 9)]):
+            for a, b, lid in segments or [(1.0, 2.1, 1), (2.5, 2.8, 3), (3.2, 4.3, 2 + k), (4.5, 5.0, 9)]:
                 segs.append({"start_time": a, "end_time": b,
                              "annotation": {"label": {"label_id": 1, "values": {"id": lid, "value": "x"}}}})
             entries.append({"original_filename": name, "segmentations": segs})

@@ -119,3 +119,52 @@ def test_bad_input(root, tmp_path):
         f"{r / '008' / 'Trial_3_Nonverbal' / 'Gyroscope.csv'})"]
     ids = {i for d in s for i in d.ids}
     assert len(ids) == 60 - 10 and not any(i.startswith(("007/Trial_2", "008/Trial_3")) for i in ids)
+
+
+def _audio_starts(s, a_off=0.5, i_off=0.2):
+    """Audio start time of every window, read back from its IMU x-axis (= IMU elapsed time)."""
+    lo, hi = (np.array(s.report["imu_minmax"][k]) for k in ("min", "max"))
+    out = {}
+    for part, d in zip(("train", "val", "test"), s):
+        x = (d.arrays["imu"][:, 0, 0] + 1) / 2 * (hi[0] - lo[0]) + lo[0]      # first IMU instant
+        for i, t in zip(d.ids, x - 0.5 * 0.5 / 60 + a_off - i_off):
+            out[i] = (part, i.split("#")[0], float(t))
+    return out
+
+
+def test_no_audio_in_two_splits_when_a_short_segment_sits_between_neighbours(tmp_path):
+    """A 0.2 s sneeze between two speech segments: its centred 0.5 s window overlaps both
+    neighbours' windows, so the three must share a split (or the same audio is in two)."""
+    r = tmp_path / "MultimodalCoughDataset"
+    r.mkdir()
+    make_cough(r, subjects=("005", "006", "007"),
+               segments=[(1.0, 2.0, 2), (2.05, 2.25, 3), (2.3, 3.3, 2), (3.6, 4.6, 1), (4.7, 5.7, 1)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = D.load("cough", r, cache_dir=False, seed=0, **OPTS)
+    win = _audio_starts(s)
+    assert len(win) == 3 * 3 * 9
+    shared = [(i, j) for i in win for j in win
+              if win[i][1] == win[j][1] and win[i][0] < win[j][0] and abs(win[i][2] - win[j][2]) < 0.5 - 1e-3]
+    assert shared == []
+    merged = s.report["merged_segments"]
+    assert len(merged) == 9 and all(g.endswith("#seg0+1+2") for g in merged)   # one per trial
+    assert s.report["split"]["mixed_label_recordings"] == 9                      # speech + sneeze units
+
+
+def test_shared_audio_groups_chain_and_separate():
+    # windows of 0.5 s: seg 0 at 0.0/0.25 (overlapping, stride < window), seg 1 at 0.6 (overlaps 0.25),
+    # seg 2 at 1.0 (overlaps seg 1 at 0.6), seg 3 at 1.5 (touches 1.0 exactly: no shared audio)
+    g = K._shared_audio_groups([0, 0, 1, 2, 3], [0.0, 0.25, 0.6, 1.0, 1.5], 0.5)
+    assert g == {0: "0+1+2", 1: "0+1+2", 2: "0+1+2", 3: "3"}
+
+
+def test_leave_one_subject_out_on_cough(root):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        folds = D.load("cough", root, split="loso", **OPTS)
+    assert [f.report["split"]["held_out_subjects"] for f in folds] == [[5], [6], [7], [8]]
+    for f in folds:
+        assert f.report["dataset"] == "cough" and len(set(f.val.subjects.tolist())) == 1
+        parts = [set(d.subjects.tolist()) for d in f]
+        assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])

@@ -2,7 +2,8 @@
 
 Samples come from the annotated segments of ``DataAnnotation.json``. Each segment
 (in audio time) gives windows of ``window_s`` seconds (paper: 0.5 s) every
-``stride_s``; a segment shorter than a window gives one window centred on it. The
+``stride_s``; a segment shorter than a window gives one window centred on it, which
+reaches into the audio around it. The
 IMU of a window covers the *same time span*: audio time is mapped to IMU time with
 the trial's sync offsets (``t_imu = t_audio - audio_offset + imu_offset``) and the
 accelerometer and gyroscope are interpolated (on their ``elapsed (s)`` clock) onto
@@ -10,7 +11,11 @@ accelerometer and gyroscope are interpolated (on their ``elapsed (s)`` clock) on
 MetaMotion's effective rate (~98.6 Hz) is irregular. Items:
 ``audio`` (window_s * sample_rate,) mono; ``imu`` (3 * len(imu_sensors), imu_window).
 
-The split unit (recording) is the annotated segment; the subject is the folder id.
+The split unit (recording) is the annotated segment, except that segments whose
+windows share audio (a short segment's centred window reaching a neighbour's
+windows, or overlapping annotations) form one unit, listed in
+``report["merged_segments"]``: no stretch of audio is in two splits. The subject
+is the folder id.
 """
 from __future__ import annotations
 
@@ -134,6 +139,32 @@ def read_imu_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return t, xyz
 
 
+def _shared_audio_groups(segments: Sequence[int], starts: Sequence[float], window_s: float) -> dict[int, str]:
+    """Segment index -> split-unit name: segments whose windows overlap in time join one unit.
+
+    ``segments`` / ``starts``: each window's segment and start time (s). Windows all last
+    ``window_s``, so sorted by start, two overlap exactly when their starts are less than
+    ``window_s`` apart, and a chain of such neighbours is one stretch of shared audio.
+    Names: ``"3"`` for a segment alone, ``"2+3+4"`` for merged ones.
+    """
+    parent = {i: i for i in segments}
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    order = np.argsort(starts, kind="stable")
+    for a, b in zip(order[:-1], order[1:]):
+        if starts[b] - starts[a] < window_s - 1e-9:
+            parent[root(segments[a])] = root(segments[b])
+    members: dict[int, list[int]] = {}
+    for i in parent:
+        members.setdefault(root(i), []).append(i)
+    return {i: "+".join(str(j) for j in sorted(members[root(i)])) for i in parent}
+
+
 def load_cough(
     root: str | Path,
     split: SplitArg = "id",
@@ -229,7 +260,7 @@ def load_cough(
                 if not p.exists():
                     raise MissingModality(str(t), "imu", p)
                 imus.append(read_imu_csv(p))
-        rows: dict[str, list] = {"audio": [], "imu": [], "labels": [], "ids": [], "groups": []}
+        rows: dict[str, list] = {"audio": [], "imu": [], "labels": [], "ids": [], "segment": [], "start": []}
         notes_t: dict[str, list[str]] = {"out_of_range": []}
         n_audio = int(round(window_s * sample_rate))
         for a, b, label, i in t.segments:
@@ -250,7 +281,11 @@ def load_cough(
                     rows["audio"].append(cut(wave, int(round(t0 * sample_rate)), n_audio))
                 rows["labels"].append(label)
                 rows["ids"].append(f"{t}#seg{i}#w{w}")
-                rows["groups"].append(f"{t}#seg{i}")
+                rows["segment"].append(i)
+                rows["start"].append(t0)
+        groups = _shared_audio_groups(rows["segment"], rows["start"], window_s)
+        rows["groups"] = [f"{t}#seg{groups[i]}" for i in rows["segment"]]
+        notes_t["merged_segments"] = sorted({g for g in rows["groups"] if "+" in g})
         n = len(rows["labels"])
         arrays = {m: np.stack(rows[m]) for m in modalities if n}
         rates = {"audio_native": sr} if sr else {}
@@ -264,7 +299,8 @@ def load_cough(
     cache_dir = cache_mod.default_cache_dir(root) if cache_dir is None else (None if cache_dir is False else Path(cache_dir))
     settings = {"modalities": modalities, "window_s": window_s, "stride_s": stride, "imu_window": imu_window,
                 "sample_rate": sample_rate, "mic": mic, "imu_sensors": list(imu_sensors), "use_sync": use_sync,
-                "min_segment_s": min_segment_s, "files": cache_mod.fingerprint(files, root)}
+                "min_segment_s": min_segment_s, "groups": "segments sharing audio merged",
+                "files": cache_mod.fingerprint(files, root)}
     rates = {"audio": float(sample_rate)}
     if "imu" in modalities:
         rates["imu"] = imu_window / window_s

@@ -119,24 +119,26 @@ def _counts(n: int, ratios: Sequence[float]) -> tuple[int, int]:
 
 
 def _recordings(groups: Sequence[str], labels: np.ndarray, subjects: np.ndarray, kind: str
-                ) -> tuple[list[str], dict[str, int], dict[str, int]]:
-    """Sorted recording ids, and each recording's label and subject (checked to be unique)."""
-    glabel: dict[str, int] = {}
+                ) -> tuple[list[str], dict[str, int], dict[str, int], int]:
+    """Sorted recording ids, each recording's label (its most common one: the stratification
+    key) and subject (checked to be unique for subject splits), and how many recordings
+    hold windows of several labels."""
+    glabels: dict[str, list[int]] = {}
     gsubject: dict[str, int] = {}
     for g, y, s in zip(groups, labels.tolist(), subjects.tolist()):
-        if glabel.setdefault(g, y) != y:
-            raise ValueError(f"recording {g!r} has windows with labels {glabel[g]} and {y}: a recording "
-                             "(split unit) must have one label")
+        glabels.setdefault(g, []).append(y)
         if gsubject.setdefault(g, s) != s and kind in SUBJECT_SPLITS:
             raise ValueError(f"recording {g!r} has windows of subjects {gsubject[g]} and {s}: a subject-wise "
                              f"split (split={kind!r}) needs one subject per recording (split unit)")
-    names = sorted(glabel)
+    names = sorted(glabels)
+    glabel = {g: int(np.bincount(ys).argmax()) for g, ys in glabels.items()}
+    mixed = sum(len(set(ys)) > 1 for ys in glabels.values())
     if kind in SUBJECT_SPLITS:
         missing = [g for g in names if gsubject[g] < 0]
         if missing:
             raise ValueError(f"split={kind!r} needs a subject for every recording; {len(missing)} have none "
                              f"(e.g. {missing[:3]}). Provide subjects (or a subject map), or use split='id'.")
-    return names, glabel, gsubject
+    return names, glabel, gsubject, mixed
 
 
 def _parts_subjects(parts: Mapping[str, Sequence[str]], gsubject: Mapping[str, int]) -> dict[str, list[int]]:
@@ -152,15 +154,17 @@ def split_recordings(
     Returns ``[(parts, info), ...]``: one entry for ``"id"`` / ``"ood"``, one per fold
     for ``"loso"`` / ``("group_kfold", k)``; ``parts`` = {"train": [group ids], "val": [...],
     "test": [...]}, ``info`` = what ``report["split"]`` shows (kind, seed, ratios, fold...).
-    ID: stratified by the recording's label (falls back to unstratified, noted in
-    ``info``, when some class has too few recordings). Subject kinds: subject-disjoint.
+    ID: stratified by the recording's (most common) label (falls back to unstratified,
+    noted in ``info``, when some class has too few recordings). Subject kinds: subject-disjoint.
     """
     from sklearn.model_selection import GroupKFold, GroupShuffleSplit, LeaveOneGroupOut, train_test_split
 
     kind, k = parse_split(split)
-    names, glabel, gsubject = _recordings(groups, np.asarray(labels), np.asarray(subjects), kind)
+    names, glabel, gsubject, mixed = _recordings(groups, np.asarray(labels), np.asarray(subjects), kind)
     info: dict[str, Any] = {"split": kind, "kind": kind, "seed": seed, "ratios": list(ratios),
                             "unit": "recording", "fold": None, "n_folds": None}
+    if mixed:
+        info["mixed_label_recordings"] = mixed
     if kind == "id":
         y = np.array([glabel[g] for g in names])
         n_val, n_test = _counts(len(names), ratios)
