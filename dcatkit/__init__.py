@@ -21,6 +21,8 @@ _LAZY = {
     "fit_transfer": "train",
     "load_checkpoint": "train",
     "save_checkpoint": "train",
+    "export": "deploy",
+    "Predictor": "deploy",
 }
 __all__ = list(_LAZY)
 

@@ -1,0 +1,505 @@
+"""Take a trained model out of the training code: export it, and predict on raw data.
+
+A D-CAT target needs only its own sensor at inference (paper Sec. IV), so one
+classifier is what ships. Two pieces:
+
+- :func:`export` writes a classifier (a ``Run``, a ``Classifier`` or a checkpoint
+  path) as an ONNX file (``.onnx``, run by onnxruntime or any ONNX runtime) or a
+  ``torch.export`` program (``.pt2``), both with a dynamic batch size, and checks the
+  written file against the eager model on random and (given ``check_inputs``) real
+  inputs before it is put in place.
+- :class:`Predictor` loads a checkpoint (``.pt``), an ``.onnx`` or a ``.pt2`` file
+  and predicts class names and probabilities from *raw* samples, scaling them
+  exactly as the data pipeline scaled the training data.
+
+The exported graph:  input ``x`` (B, *input_shape) -- IMU min-max *scaled* with the
+stored per-channel bounds (``dcatkit.data.preprocess.minmax_apply``; the Predictor
+does this), video uint8 (B, T, 3, H, W), audio waveform (B, N) --
+-> outputs ``logits`` (B, K) and ``probabilities`` (B, K) = softmax(logits).
+
+Each file carries what a Predictor needs (:data:`METADATA_KEYS`): classes,
+modality, input shape and dtype, the normalisation, sample rates and the model
+config -- ONNX as ``metadata_props`` (each value JSON text), ``.pt2`` as the extra
+file ``dcatkit.json`` inside the archive. So an exported file is self-contained.
+
+ONNX goes through ``torch.onnx.export(..., dynamo=True)``, the torch.export-based
+exporter (onnxscript): it is the default since torch 2.9, the TorchScript one is
+deprecated there and warns; the .pt2 and the .onnx file come from the same
+``torch.export`` capture. onnx, onnxscript and onnxruntime are optional:
+``pip install dcatkit[deploy]``.
+"""
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data.preprocess import minmax_apply
+from .model import Classifier
+
+FORMAT_VERSION = 1
+INPUT_NAME = "x"
+OUTPUT_NAMES = ("logits", "probabilities")
+PT2_EXTRA = "dcatkit.json"          # the metadata file inside a .pt2 archive
+METADATA_KEYS = ("dcatkit_format", "classes", "modality", "input_shape", "input_dtype",
+                 "normalization", "sample_rates", "config")
+# The input dtype the data pipeline gives each modality (dcatkit.data.dataset).
+INPUT_DTYPES = {"video": "uint8"}   # others: float32
+_NORM_KEYS = ("normalization", "normalisation", "imu_minmax")
+_AUTO = "auto"
+
+
+def _require(module: str):
+    """Import an optional dependency or say how to get it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise ImportError(f"this needs the optional package {module!r}, which is not installed "
+                          f"({e}). Install the deploy extra: pip install 'dcatkit[deploy]' "
+                          "(onnx, onnxscript, onnxruntime)") from e
+
+
+# ------------------------------------------------------------------ what a model needs at inference
+
+
+class _Inference(nn.Module):
+    """The exported graph: x (B, *input_shape) -> (logits (B, K), softmax probabilities (B, K))."""
+
+    def __init__(self, model: Classifier):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.model(x).logits
+        return logits, torch.softmax(logits.float(), dim=-1)
+
+
+def _canonical_normalization(value: Any, modality: str, n_channels: int | None) -> dict | None:
+    """{"method": "minmax", "min": [C floats], "max": [C floats]} or None, from what the
+    pipeline stores (``Splits.report["imu_minmax"]`` = {"min", "max", "from"}), a dict of
+    such keyed by modality, a dataset / Splits carrying it, or None."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):                      # a PairedDataset or Splits
+        found = getattr(value, "imu_minmax", None)
+        if found is None:
+            found = (getattr(value, "report", None) or {}).get("imu_minmax")
+        if found is None:
+            raise ValueError(f"normalization: expected {{'min': [...], 'max': [...]}} (e.g. "
+                             f"splits.report['imu_minmax']) or None, got {type(value).__name__}")
+        value = found
+    if "min" not in value and modality in value:         # keyed by modality
+        return _canonical_normalization(value[modality], modality, n_channels)
+    if value.get("method", "minmax") != "minmax" or "min" not in value or "max" not in value:
+        raise ValueError(f"normalization: expected per-channel min-max bounds {{'min': [...], 'max': [...]}}, "
+                         f"got keys {sorted(value)}")
+    lo, hi = (np.asarray(value[k], dtype=np.float32).reshape(-1) for k in ("min", "max"))
+    if lo.shape != hi.shape or (n_channels is not None and len(lo) != n_channels):
+        raise ValueError(f"normalization has {len(lo)} min and {len(hi)} max values but the {modality} model "
+                         f"has {n_channels} channels: expected one bound per channel")
+    out = {"method": "minmax", "min": lo.tolist(), "max": hi.tolist()}
+    if "from" in value:
+        out["from"] = value["from"]
+    return out
+
+
+def _recorded(records: Sequence[dict | None], keys: Sequence[str]) -> tuple[bool, Any]:
+    """(found, value) of the first key present in the first record that has one."""
+    for rec in records:
+        if isinstance(rec, dict):
+            for k in keys:
+                if k in rec:
+                    return True, rec[k]
+    return False, None
+
+
+def _resolve(source, classes: Sequence[str] | None, normalization) -> tuple[Classifier, dict, Path | None]:
+    """(model, info, checkpoint path) for a Run, a Classifier or a checkpoint path; ``info``
+    holds the METADATA_KEYS, read from the checkpoint meta / provenance unless given."""
+    from .experiment import Run  # noqa: PLC0415 (experiment pulls in pandas; only needed here)
+
+    meta: dict = {}
+    path = None
+    if isinstance(source, Run):
+        model = source.model
+        if source.checkpoint is not None and Path(source.checkpoint).is_file():
+            meta = _read_checkpoint_meta(source.checkpoint)
+        meta = {**meta, **(source.meta or {})}
+    elif isinstance(source, Classifier):
+        model = source
+    elif isinstance(source, (str, os.PathLike)):
+        from .train import load_checkpoint
+
+        path = Path(source)
+        model, meta = load_checkpoint(path)
+    else:
+        raise TypeError(f"expected a Run, a Classifier or a checkpoint path, got {type(source).__name__}")
+    config = dict(model.config)
+    if not config:
+        raise ValueError("the model has no config (build it with dcatkit.model.build_model): its modality "
+                         "and input shape are unknown")
+    modality, shape = config["modality"], tuple(config["input_shape"])
+    records = [meta, meta.get("provenance"), getattr(model, "provenance", None)]
+
+    found, recorded = _recorded(records, ("classes",))
+    recorded = list(recorded) if found and recorded else None
+    if classes is not None:
+        classes = [str(c) for c in classes]
+        if recorded is not None and recorded != classes:
+            raise ValueError(f"classes={classes} differ from the classes the model was trained on {recorded}")
+    classes = classes if classes is not None else recorded
+    if classes is None:
+        raise ValueError(f"the {modality} model does not record its class names (a bare Classifier or an "
+                         f"old checkpoint): pass classes=[...] ({config['num_classes']} names, in label order)")
+    if len(classes) != config["num_classes"]:
+        raise ValueError(f"{len(classes)} class names for a model with {config['num_classes']} outputs")
+
+    n_channels = shape[0] if len(shape) == 2 else None
+    if isinstance(normalization, str) and normalization == _AUTO:
+        found, value = _recorded(records, _NORM_KEYS)
+        if not found and modality == "imu":
+            raise ValueError("the IMU model does not record the min-max scaling of its training data (a bare "
+                             "Classifier or an old checkpoint): pass normalization=splits.report['imu_minmax'] "
+                             "(the splits it was trained on), or normalization=None if it saw unscaled data")
+        norm = _canonical_normalization(value, modality, n_channels)
+        if norm is None and modality == "imu":
+            warnings.warn("the IMU model records no min-max scaling (trained on data that was not scaled by "
+                          "dcatkit.data): raw inputs are passed to it as they are. If its data was scaled, "
+                          "pass normalization=splits.report['imu_minmax']", stacklevel=3)
+    else:
+        norm = _canonical_normalization(normalization, modality, n_channels)
+    if norm is not None and n_channels is None:
+        raise ValueError(f"min-max normalization is per channel of (C, L) windows; the {modality} model "
+                         f"takes {shape}")
+
+    _, rates = _recorded(records, ("sample_rates",))
+    info = {"dcatkit_format": FORMAT_VERSION, "classes": classes, "modality": modality,
+            "input_shape": list(shape), "input_dtype": INPUT_DTYPES.get(modality, "float32"),
+            "normalization": norm, "sample_rates": dict(rates or {}), "config": config}
+    return model, json.loads(json.dumps(info)), path
+
+
+def _read_checkpoint_meta(path) -> dict:
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    return payload.get("meta", {}) if isinstance(payload, dict) else {}
+
+
+# ------------------------------------------------------------------ input checks
+
+
+def _as_batch(x, info: dict) -> tuple[np.ndarray, bool]:
+    """Raw input -> (batch (B, *input_shape) of the model's dtype, was_single_sample).
+    One sample has the model's ``input_shape``; a batch has one more leading axis."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x)
+    shape, mod = tuple(info["input_shape"]), info["modality"]
+    if x.shape == shape:
+        x, single = x[None], True
+    elif x.ndim == len(shape) + 1 and x.shape[1:] == shape:
+        single = False
+    else:
+        raise ValueError(f"the {mod} model takes one sample of shape {shape} or a batch (B, {', '.join(map(str, shape))})"
+                         f", got an array of shape {x.shape}")
+    if len(x) == 0:
+        raise ValueError(f"empty batch: got shape {x.shape}, expected at least one {mod} sample")
+    want = np.dtype(info["input_dtype"])
+    if x.dtype == np.bool_ or not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+        raise ValueError(f"the {mod} model takes real numbers ({want}), got dtype {x.dtype}")
+    if want == np.uint8 and x.dtype != np.uint8:
+        if not np.issubdtype(x.dtype, np.integer) or x.min() < 0 or x.max() > 255:
+            raise ValueError(f"{mod} frames must be uint8 RGB values in [0, 255] (as dcatkit.data gives them), "
+                             f"got dtype {x.dtype} with range [{x.min()}, {x.max()}]")
+    x = x.astype(want, copy=False)
+    if want.kind == "f" and not np.isfinite(x).all():
+        raise ValueError(f"the {mod} input has {int((~np.isfinite(x)).sum())} NaN or infinite values")
+    return x, single
+
+
+def _normalize(x: np.ndarray, info: dict) -> np.ndarray:
+    """Scale a raw batch as the data pipeline scaled training data (``minmax_apply``)."""
+    norm = info.get("normalization")
+    if norm is None:
+        return x
+    return minmax_apply(x, np.asarray(norm["min"], np.float32), np.asarray(norm["max"], np.float32))
+
+
+# ------------------------------------------------------------------ runners: scaled batch -> (logits, probs)
+
+
+Runner = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _torch_runner(module: Callable, device: torch.device) -> Runner:
+    @torch.no_grad()
+    def run(x: np.ndarray):
+        logits, probs = module(torch.from_numpy(np.ascontiguousarray(x)).to(device))
+        return logits.float().cpu().numpy(), probs.float().cpu().numpy()
+    return run
+
+
+def _onnx_session(path: Path, providers: Sequence[str] | None):
+    ort = _require("onnxruntime")
+    try:
+        return ort.InferenceSession(str(path), providers=list(providers or ["CPUExecutionProvider"]))
+    except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise ValueError(f"{path} is not a readable ONNX model ({type(e).__name__}: {e})") from e
+
+
+def _onnx_runner(session) -> Runner:
+    def run(x: np.ndarray):
+        logits, probs = session.run(list(OUTPUT_NAMES), {INPUT_NAME: np.ascontiguousarray(x)})
+        return logits, probs
+    return run
+
+
+def _info_from_strings(props: dict[str, str], path: Path) -> dict:
+    if "dcatkit_format" not in props:
+        raise ValueError(f"{path} carries no dcatkit metadata (classes, modality, normalisation): "
+                         "export it with dcatkit.export")
+    info = {k: json.loads(v) for k, v in props.items() if k in METADATA_KEYS}
+    if info["dcatkit_format"] > FORMAT_VERSION:
+        raise ValueError(f"{path} was written by a newer dcatkit (format {info['dcatkit_format']}, this one "
+                         f"reads {FORMAT_VERSION}): upgrade dcatkit")
+    return info
+
+
+def _load_pt2(path: Path) -> tuple[torch.export.ExportedProgram, dict]:
+    extra = {PT2_EXTRA: ""}
+    try:
+        ep = torch.export.load(str(path), extra_files=extra)
+    except Exception as e:
+        raise ValueError(f"{path} is not a readable torch.export program ({type(e).__name__}: {e})") from e
+    if not extra[PT2_EXTRA]:
+        raise ValueError(f"{path} carries no {PT2_EXTRA} (classes, modality, normalisation): "
+                         "export it with dcatkit.export")
+    return ep, _info_from_strings(json.loads(extra[PT2_EXTRA]), path)
+
+
+# ------------------------------------------------------------------ export
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export` wrote and how closely the file matches the eager model."""
+
+    path: Path
+    format: str                 # "onnx" or "pt2"
+    info: dict                  # the metadata stored in the file
+    max_error: dict = field(default_factory=dict)   # {"random": float, "real": float or None}: max |file - eager|
+    exporter: str = ""
+
+
+def _example_inputs(info: dict, batch: int, seed: int = 0) -> np.ndarray:
+    """Random model inputs (already scaled): IMU ~ N(0, 1), audio 0.1 N(0, 1), video uint8."""
+    rng = np.random.default_rng(seed)
+    shape = (batch, *info["input_shape"])
+    if info["input_dtype"] == "uint8":
+        return rng.integers(0, 256, shape, dtype=np.uint8)
+    scale = 0.1 if info["modality"] == "audio" else 1.0
+    return (scale * rng.standard_normal(shape)).astype(np.float32)
+
+
+def _real_inputs(check_inputs, info: dict, limit: int = 8) -> np.ndarray:
+    """Model inputs from real data: a dataset (items already scaled by the pipeline) or raw
+    samples (B, *input_shape) as a Predictor takes them (scaled here)."""
+    arrays = getattr(check_inputs, "arrays", None)
+    if arrays is not None:                                   # PairedDataset: pipeline-scaled already
+        if info["modality"] not in arrays:
+            raise ValueError(f"check_inputs has modalities {tuple(arrays)}, the model needs {info['modality']!r}")
+        x, _ = _as_batch(np.asarray(arrays[info["modality"]][:limit]), info)
+        return x
+    x, _ = _as_batch(check_inputs, info)
+    return _normalize(x[:limit], info)
+
+
+def _compare(run: Runner, eager: Runner, x: np.ndarray, tolerance: float, what: str) -> float:
+    got, ref = run(x), eager(x)
+    err = max(float(np.abs(g - r).max()) for g, r in zip(got, ref))
+    for name, g, r in zip(OUTPUT_NAMES, got, ref):
+        if g.shape != r.shape or not np.allclose(g, r, rtol=tolerance, atol=tolerance):
+            raise RuntimeError(f"the exported file's {name} differ from the eager model's on {what} "
+                               f"(batch {len(x)}): max |diff| {err:.3g} > tolerance {tolerance}")
+    return err
+
+
+def export(source, path: str | Path, *, classes: Sequence[str] | None = None, normalization=_AUTO,
+           check_inputs=None, tolerance: float = 1e-4, example_batch: int = 2) -> ExportResult:
+    """Write one classifier as ``path`` (``.onnx`` or ``.pt2``) with a dynamic batch size.
+
+    source: a ``dcatkit.experiment.Run``, a ``Classifier`` or a checkpoint path.
+    classes / normalization: needed only when the model does not record them (a bare
+      Classifier; ``normalization`` is {"min": [C], "max": [C]}, e.g.
+      ``splits.report["imu_minmax"]``, or None for unscaled inputs).
+    check_inputs: real samples for the check -- a dataset (e.g. ``splits.test``) or raw
+      arrays (B, *input_shape). Random inputs are always checked.
+    The file is written next to ``path`` and moved there only after onnxruntime (ONNX) or
+    ``torch.export.load`` (pt2) reproduce the eager model's logits and probabilities
+    to ``tolerance`` (rtol = atol) at batch sizes other than the exported one.
+    """
+    path = Path(path)
+    fmt = {".onnx": "onnx", ".pt2": "pt2"}.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"unknown export file type {path.suffix!r} ({path}): use .onnx (ONNX) or .pt2 "
+                         "(torch.export)")
+    if example_batch < 2:
+        raise ValueError(f"example_batch must be >= 2 (torch.export specialises batch 1), got {example_batch}")
+    if fmt == "onnx":
+        for dep in ("onnx", "onnxscript", "onnxruntime"):
+            _require(dep)
+    model, info, _ = _resolve(source, classes, normalization)
+    model = copy.deepcopy(model).cpu().float().eval()
+    if hasattr(model.encoder, "channels_last"):
+        model.encoder.channels_last = False                 # a CUDA training layout; plain NCHW on export
+    wrapped = _Inference(model).eval()
+    eager = _torch_runner(wrapped, torch.device("cpu"))
+    example = torch.from_numpy(_example_inputs(info, example_batch, seed=1))
+    batch = torch.export.Dim("batch", min=1)
+    with torch.no_grad():
+        program = torch.export.export(wrapped, (example,), dynamic_shapes={"x": {0: batch}})
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=path.suffix)
+    os.close(fd)
+    try:
+        if fmt == "onnx":
+            # the program already has the dynamic batch axis; the names become the graph's
+            onnx_program = torch.onnx.export(program, dynamo=True, verbose=False,
+                                             input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES))
+            onnx_program.model.metadata_props.update({k: json.dumps(v) for k, v in info.items()})
+            onnx_program.save(tmp, external_data=False)
+            opset = onnx_program.model.opset_imports.get("", "?")
+            exporter = f"torch.onnx.export(dynamo=True) via onnxscript, opset {opset}"
+            session = _onnx_session(Path(tmp), None)
+            read_back = _info_from_strings(session.get_modelmeta().custom_metadata_map, Path(tmp))
+            run = _onnx_runner(session)
+        else:
+            torch.export.save(program, tmp, extra_files={PT2_EXTRA: json.dumps({k: json.dumps(v)
+                                                                                 for k, v in info.items()})})
+            exporter = f"torch.export (torch {torch.__version__})"
+            loaded, read_back = _load_pt2(Path(tmp))
+            run = _torch_runner(loaded.module(), torch.device("cpu"))
+        if read_back != info:
+            raise RuntimeError(f"the metadata read back from {tmp} differs from what was written")
+        errors = {"random": max(_compare(run, eager, _example_inputs(info, b, seed=2 + b), tolerance,
+                                         "random inputs") for b in (1, example_batch + 1)),
+                  "real": None}
+        if check_inputs is not None:
+            errors["real"] = _compare(run, eager, _real_inputs(check_inputs, info), tolerance, "real inputs")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return ExportResult(path, fmt, info, errors, exporter)
+
+
+# ------------------------------------------------------------------ prediction
+
+
+@dataclass
+class Prediction:
+    """Predictions for a batch of B samples (B = 1 for one sample) over K classes."""
+
+    labels: list[str]             # (B,) the most probable class name of each sample
+    probabilities: np.ndarray     # (B, K) float32 softmax, columns in ``classes`` order
+    logits: np.ndarray            # (B, K) float32
+    classes: list[str]            # (K,)
+
+    @property
+    def indices(self) -> np.ndarray:
+        """(B,) int64 class indices of ``labels``."""
+        return self.probabilities.argmax(axis=1)
+
+
+class Predictor:
+    """A trained classifier behind one call: raw sample(s) in, class names and probabilities out.
+
+    >>> p = Predictor.load("imu.onnx")       # or a checkpoint .pt, or a .pt2
+    >>> p.predict(window).labels[0]          # one raw window (C, L), or a batch (B, C, L)
+
+    ``predict`` applies the stored normalisation (IMU: per-channel min-max of the
+    training split, ``dcatkit.data.preprocess.minmax_apply``) before the model.
+    """
+
+    def __init__(self, run: Runner, info: dict, backend: str, path: Path | None = None):
+        self._run, self.info, self.backend, self.path = run, info, backend, path
+
+    classes = property(lambda self: list(self.info["classes"]), doc="class names, in output order")
+    modality = property(lambda self: self.info["modality"], doc="the sensor the model reads")
+    input_shape = property(lambda self: tuple(self.info["input_shape"]), doc="one sample's shape")
+    normalization = property(lambda self: self.info["normalization"],
+                             doc="{'method': 'minmax', 'min': [C], 'max': [C]} or None")
+
+    @classmethod
+    def load(cls, source, *, device="auto", providers: Sequence[str] | None = None,
+             classes: Sequence[str] | None = None, normalization=_AUTO) -> "Predictor":
+        """From a checkpoint (``.pt``/``.pth``), an ``.onnx`` or a ``.pt2`` file (or, in
+        memory, a ``Run`` / ``Classifier``).
+
+        device: for checkpoints and ``.pt2`` ("auto": CUDA when available); inputs are
+          moved there. providers: onnxruntime execution providers for ``.onnx``
+          (default CPU). classes / normalization: only for models that do not record
+          them (see :func:`export`); exported files always do.
+        """
+        if not isinstance(source, (str, os.PathLike)):
+            return cls._from_model(source, device, classes, normalization)
+        path = Path(source)
+        kind = path.suffix.lower()
+        if kind not in (".pt", ".pth", ".onnx", ".pt2"):
+            raise ValueError(f"unknown file type {path.suffix!r} ({path}): expected a dcatkit checkpoint (.pt), "
+                             "an ONNX file (.onnx) or a torch.export program (.pt2)")
+        if not path.is_file():
+            raise FileNotFoundError(f"no model file at {path}")
+        if kind in (".pt", ".pth"):
+            return cls._from_model(path, device, classes, normalization)
+        if classes is not None or not (isinstance(normalization, str) and normalization == _AUTO):
+            raise ValueError(f"{path.name} is an exported file: it carries its own classes and normalisation")
+        if kind == ".onnx":
+            session = _onnx_session(path, providers)
+            info = _info_from_strings(session.get_modelmeta().custom_metadata_map, path)
+            return cls(_onnx_runner(session), info, "onnxruntime", path)
+        from .train import resolve_device
+
+        dev = resolve_device(device)
+        program, info = _load_pt2(path)
+        if dev.type != "cpu":
+            from torch.export.passes import move_to_device_pass
+
+            program = move_to_device_pass(program, dev)
+        return cls(_torch_runner(program.module(), dev), info, "torch.export", path)
+
+    @classmethod
+    def _from_model(cls, source, device, classes, normalization) -> "Predictor":
+        from .train import resolve_device
+
+        model, info, path = _resolve(source, classes, normalization)
+        dev = resolve_device(device)
+        wrapped = _Inference(copy.deepcopy(model).to(dev).float().eval()).eval()
+        return cls(_torch_runner(wrapped, dev), info, "torch", path)
+
+    def predict(self, x) -> Prediction:
+        """x: one raw sample (``input_shape``) or a batch (B, *input_shape), numpy or torch
+        (IMU (C, L) float; video uint8 (T, 3, H, W); audio (N,)). Returns a
+        :class:`Prediction` with B rows (B = 1 for one sample)."""
+        batch, _ = _as_batch(x, self.info)
+        logits, probs = self._run(_normalize(batch, self.info))
+        classes = self.classes
+        return Prediction([classes[i] for i in probs.argmax(axis=1)], probs, logits, classes)
+
+    def __repr__(self) -> str:
+        where = f" from {self.path}" if self.path else ""
+        return (f"Predictor({self.modality}, input {self.input_shape}, {len(self.info['classes'])} classes, "
+                f"{self.backend}{where})")
+
+
+__all__ = ["export", "ExportResult", "Predictor", "Prediction"]

@@ -1,0 +1,251 @@
+"""Export (ONNX, torch.export) and the Predictor: files match the eager model, batch size
+is dynamic, raw inputs are scaled exactly as the data pipeline scaled training data."""
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import dcatkit
+from dcatkit import deploy
+from dcatkit.data import load
+from dcatkit.data.synthetic import make_synthetic
+from dcatkit.experiment import train_unimodal
+from dcatkit.model import build_model
+from dcatkit.train import evaluate, predict
+from helpers import TINY
+
+SYNTH = dict(n_samples=60, n_subjects=4, duration=1.0, modalities=("imu",))   # IMU windows (6, 32)
+
+
+def _have_onnx() -> bool:
+    try:
+        for m in ("onnx", "onnxscript", "onnxruntime"):
+            __import__(m)
+        return True
+    except ImportError:
+        return False
+
+
+needs_onnx = pytest.mark.skipif(not _have_onnx(), reason="onnx / onnxscript / onnxruntime missing: "
+                                                         "pip install 'dcatkit[deploy]' (make test installs it)")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny IMU model trained through the real pipeline (load -> min-max from train ->
+    train_unimodal -> checkpoint), the raw (unscaled) test windows, and its exports."""
+    out = tmp_path_factory.mktemp("deploy")
+    splits = load("synthetic", **SYNTH)
+    raw = make_synthetic(seed=0, **SYNTH)
+    where = {i: k for k, i in enumerate(raw["ids"])}
+    raw_test = raw["arrays"]["imu"][[where[i] for i in splits.test.ids]]        # (N_test, 6, 32) unscaled
+    run = train_unimodal(splits, "imu", preset=TINY["imu"], epochs=1, seed=0, device="cpu",
+                         checkpoint=out / "imu.pt", progress=False)
+    return {"splits": splits, "raw_test": raw_test, "run": run, "dir": out}
+
+
+@pytest.fixture(scope="module")
+def exported(trained):
+    files = {"pt": trained["run"].checkpoint}
+    files["pt2"] = dcatkit.export(trained["run"], trained["dir"] / "imu.pt2", check_inputs=trained["splits"].test)
+    if _have_onnx():
+        files["onnx"] = dcatkit.export(trained["run"].checkpoint, trained["dir"] / "imu.onnx",
+                                       check_inputs=trained["raw_test"])
+    return files
+
+
+def _eager_logits(model, x) -> np.ndarray:
+    with torch.no_grad():
+        return model.cpu().eval()(torch.as_tensor(np.asarray(x))).logits.numpy()
+
+
+# ------------------------------------------------------------------ exported files vs the eager model
+
+
+@needs_onnx
+def test_onnx_matches_eager_on_random_and_real_inputs_at_other_batch_sizes(trained, exported):
+    import onnxruntime as ort
+
+    res = exported["onnx"]
+    assert res.format == "onnx" and res.path.is_file() and "dynamo=True" in res.exporter
+    assert res.max_error["random"] <= 1e-4 and res.max_error["real"] <= 1e-4
+    sess = ort.InferenceSession(str(res.path), providers=["CPUExecutionProvider"])
+    assert isinstance(sess.get_inputs()[0].shape[0], str)           # symbolic (dynamic) batch axis
+    model, test = trained["run"].model, trained["splits"].test.arrays["imu"]
+    rng = np.random.default_rng(0)
+    for x in (test[:5], test[:1], rng.standard_normal((7, 6, 32)).astype(np.float32)):  # exported at batch 2
+        logits, probs = sess.run(None, {"x": np.asarray(x, np.float32)})
+        ref = _eager_logits(model, x)
+        np.testing.assert_allclose(logits, ref, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(probs, torch.softmax(torch.from_numpy(ref), 1).numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_pt2_matches_eager_at_other_batch_sizes(trained, exported):
+    res = exported["pt2"]
+    assert res.max_error["random"] <= 1e-4 and res.max_error["real"] <= 1e-4
+    prog = torch.export.load(str(res.path))
+    model, test = trained["run"].model, trained["splits"].test.arrays["imu"]
+    for x in (test[:5], test[:1]):
+        with torch.no_grad():
+            logits, probs = prog.module()(torch.from_numpy(np.asarray(x)))
+        np.testing.assert_allclose(logits.numpy(), _eager_logits(model, x), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(probs.sum(1).numpy(), 1.0, atol=1e-6)
+
+
+@needs_onnx
+def test_files_carry_their_metadata(trained, exported):
+    import onnx
+
+    splits = trained["splits"]
+    props = {p.key: json.loads(p.value) for p in onnx.load(str(exported["onnx"].path)).metadata_props}
+    extra = {"dcatkit.json": ""}
+    torch.export.load(str(exported["pt2"].path), extra_files=extra)
+    pt2_props = {k: json.loads(v) for k, v in json.loads(extra["dcatkit.json"]).items()}
+    for p in (props, pt2_props):
+        assert p["classes"] == splits.classes and p["modality"] == "imu" and p["input_shape"] == [6, 32]
+        assert p["normalization"]["min"] == pytest.approx(splits.report["imu_minmax"]["min"])
+        assert p["normalization"]["max"] == pytest.approx(splits.report["imu_minmax"]["max"])
+
+
+def test_export_refuses_a_file_that_does_not_match_and_leaves_nothing(trained, monkeypatch, tmp_path):
+    real = deploy._torch_runner
+
+    def runner(module, device):                                     # the read-back file is off by 1e-3
+        run = real(module, device)
+        if isinstance(module, deploy._Inference):                   # the eager model stays right
+            return run
+        return lambda x: tuple(o + 1e-3 for o in run(x))
+
+    monkeypatch.setattr(deploy, "_torch_runner", runner)
+    with pytest.raises(RuntimeError, match="differ from the eager model"):
+        dcatkit.export(trained["run"], tmp_path / "bad.pt2")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ the Predictor
+
+
+def test_predictor_on_raw_data_scales_like_the_pipeline(trained):
+    """Raw windows through the Predictor give the logits the model gives on the
+    pipeline-scaled test split, and evaluate()'s predictions and accuracy."""
+    run, splits = trained["run"], trained["splits"]
+    p = dcatkit.Predictor.load(run.checkpoint, device="cpu")
+    out = p.predict(trained["raw_test"])
+    np.testing.assert_allclose(out.logits, _eager_logits(run.model, splits.test.arrays["imu"]),
+                               rtol=1e-5, atol=1e-6)
+    _, pred = predict(run.model, splits.test, "imu", device="cpu")
+    np.testing.assert_array_equal(out.indices, pred)
+    assert out.labels == [splits.classes[i] for i in pred]
+    acc = float((out.indices == splits.test.labels).mean())
+    assert acc == pytest.approx(evaluate(run.model, splits.test, "imu", device="cpu")["accuracy"])
+
+
+def test_predictor_properties_and_one_sample_vs_batch(trained):
+    p = dcatkit.Predictor.load(trained["run"].checkpoint, device="cpu")
+    assert p.classes == trained["splits"].classes and p.modality == "imu" and p.input_shape == (6, 32)
+    raw = trained["raw_test"]
+    batch = p.predict(raw[:4])
+    assert batch.probabilities.shape == (4, len(p.classes)) and len(batch.labels) == 4
+    np.testing.assert_allclose(batch.probabilities.sum(1), 1.0, atol=1e-6)
+    for i in range(4):
+        one = p.predict(raw[i])                                      # (C, L): a batch of one
+        assert one.labels == [batch.labels[i]]
+        np.testing.assert_allclose(one.probabilities[0], batch.probabilities[i], rtol=1e-5, atol=1e-6)
+    torch_in = p.predict(torch.from_numpy(raw[:4].astype(np.float64)))  # torch / float64 accepted
+    np.testing.assert_allclose(torch_in.probabilities, batch.probabilities, rtol=1e-5, atol=1e-6)
+
+
+def test_predictors_from_checkpoint_pt2_and_onnx_agree(trained, exported):
+    raw = trained["raw_test"]
+    ref = dcatkit.Predictor.load(trained["run"].checkpoint, device="cpu").predict(raw)
+    kinds = ["pt2", "onnx"] if "onnx" in exported else ["pt2"]
+    for k in kinds:
+        p = dcatkit.Predictor.load(exported[k].path, device="cpu")
+        assert (p.classes, p.modality, p.input_shape) == (trained["splits"].classes, "imu", (6, 32))
+        out = p.predict(raw)
+        assert out.labels == ref.labels, k
+        np.testing.assert_allclose(out.probabilities, ref.probabilities, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(out.logits, ref.logits, rtol=1e-4, atol=1e-4)
+
+
+def test_bare_classifier_needs_classes_and_normalization(trained, tmp_path):
+    run, splits = trained["run"], trained["splits"]
+    model = build_model("imu", splits.train.num_classes, (6, 32), TINY["imu"])
+    model.load_state_dict(run.model.state_dict())
+    with pytest.raises(ValueError, match="pass classes="):
+        dcatkit.Predictor.load(model, normalization=None)
+    with pytest.raises(ValueError, match=r"normalization=splits.report\['imu_minmax'\]"):
+        dcatkit.Predictor.load(model, classes=splits.classes)
+    with pytest.raises(ValueError, match="3 class names for a model with"):
+        dcatkit.Predictor.load(model, classes=["a", "b", "c"], normalization=None)
+    with pytest.raises(ValueError, match="one bound per channel"):
+        dcatkit.Predictor.load(model, classes=splits.classes, normalization={"min": [0.0] * 3, "max": [1.0] * 3})
+    p = dcatkit.Predictor.load(model, classes=splits.classes, normalization=splits.report["imu_minmax"],
+                               device="cpu")
+    ref = dcatkit.Predictor.load(run.checkpoint, device="cpu").predict(trained["raw_test"])
+    np.testing.assert_allclose(p.predict(trained["raw_test"]).logits, ref.logits, rtol=1e-5, atol=1e-6)
+    res = dcatkit.export(model, tmp_path / "bare.pt2", classes=splits.classes, normalization=splits.train)
+    assert res.info["normalization"]["min"] == pytest.approx(splits.report["imu_minmax"]["min"])
+
+
+@needs_onnx
+def test_video_export_round_trip_with_uint8_frames(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("video", 3, (2, 3, 16, 16), TINY["video"])
+    res = dcatkit.export(model, tmp_path / "video.onnx", classes=["x", "y", "z"])
+    assert res.max_error["random"] <= 1e-4 and res.info["normalization"] is None
+    frames = np.random.default_rng(0).integers(0, 256, (3, 2, 3, 16, 16), dtype=np.uint8)
+    p = dcatkit.Predictor.load(res.path)
+    np.testing.assert_allclose(p.predict(frames).logits, _eager_logits(model, frames), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(p.predict(frames.astype(np.int64)).logits, p.predict(frames).logits)
+    with pytest.raises(ValueError, match="uint8 RGB values in"):
+        p.predict(frames / 255.0)
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_wrong_input_shape_says_expected_and_found(trained):
+    p = dcatkit.Predictor.load(trained["run"].checkpoint, device="cpu")
+    with pytest.raises(ValueError, match=r"one sample of shape \(6, 32\) or a batch \(B, 6, 32\), got .*\(4, 32\)"):
+        p.predict(np.zeros((4, 32), np.float32))
+    with pytest.raises(ValueError, match=r"got an array of shape \(2, 6, 31\)"):
+        p.predict(np.zeros((2, 6, 31), np.float32))
+    with pytest.raises(ValueError, match="empty batch"):
+        p.predict(np.zeros((0, 6, 32), np.float32))
+    bad = np.zeros((2, 6, 32), np.float32)
+    bad[1, 2, 3] = np.nan
+    with pytest.raises(ValueError, match="1 NaN or infinite"):
+        p.predict(bad)
+    with pytest.raises(ValueError, match="real numbers"):
+        p.predict(np.array([["a"] * 32] * 6))
+
+
+def test_unknown_or_missing_or_foreign_files(tmp_path, trained):
+    with pytest.raises(ValueError, match=r"unknown file type '.h5'.*\.pt.*\.onnx.*\.pt2"):
+        dcatkit.Predictor.load(tmp_path / "model.h5")
+    with pytest.raises(FileNotFoundError, match="no model file"):
+        dcatkit.Predictor.load(tmp_path / "none.onnx")
+    with pytest.raises(ValueError, match="unknown export file type '.tflite'"):
+        dcatkit.export(trained["run"], tmp_path / "m.tflite")
+    garbage = tmp_path / "g.pt2"
+    garbage.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a readable torch.export program"):
+        dcatkit.Predictor.load(garbage)
+    plain = tmp_path / "plain.pt2"                                   # a torch.export file without metadata
+    torch.export.save(torch.export.export(torch.nn.Linear(3, 2), (torch.zeros(1, 3),)), str(plain))
+    with pytest.raises(ValueError, match="carries no dcatkit.json"):
+        dcatkit.Predictor.load(plain)
+    with pytest.raises(TypeError, match="expected a Run, a Classifier or a checkpoint path"):
+        dcatkit.export(42, tmp_path / "m.onnx")
+
+
+def test_missing_optional_dependency_says_how_to_install(trained, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)           # import onnxruntime -> ImportError
+    with pytest.raises(ImportError, match=r"pip install 'dcatkit\[deploy\]'"):
+        dcatkit.export(trained["run"], tmp_path / "m.onnx")
+    (tmp_path / "m.onnx").write_bytes(b"")
+    with pytest.raises(ImportError, match="optional package 'onnxruntime'"):
+        dcatkit.Predictor.load(tmp_path / "m.onnx")
