@@ -117,6 +117,12 @@ def test_ood_needs_a_subject_map_and_is_subject_disjoint(root, tmp_path):
         assert len(names) == len(set(d.subjects.tolist()))
     proxy = D.load("uestc", r, split="ood", subject_proxy="date", **OPTS)
     assert "proxy" in proxy.report["subject_source"]
+    with pytest.raises(ValueError, match=r"split=\('group_kfold', 2\) needs to know who recorded"):
+        D.load("uestc", r, split=("group_kfold", 2), **OPTS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        folds = D.load("uestc", r, split=("group_kfold", 2), subject_map=smap, **OPTS)
+    assert sorted(u for f in folds for u in f.report["split"]["held_out_subjects"]) == [0, 1, 2, 3]
     dates = [{i.split("_2020_")[1][:5] for i in d.ids} for d in proxy]
     assert not (dates[0] & dates[1] or dates[0] & dates[2])
 
