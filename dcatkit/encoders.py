@@ -74,7 +74,50 @@ def load_state_dict_file(path: str | Path) -> dict:
     for key in ("model", "state_dict"):
         if isinstance(sd, dict) and key in sd and isinstance(sd[key], dict):
             sd = sd[key]
+    if not isinstance(sd, dict) or not all(torch.is_tensor(v) for v in sd.values()):
+        raise ValueError(f"{path} does not hold a state dict (name -> tensor), nor one under "
+                         f"'model' / 'state_dict'; found {type(sd).__name__}")
     return sd
+
+
+def _short(keys: list[str], n: int = 6) -> str:
+    return f"{len(keys)} ({', '.join(keys[:n])}{', ...' if len(keys) > n else ''})"
+
+
+def load_by_name(module: nn.Module, sd: dict[str, torch.Tensor], what: str, hint: str = "",
+                 rename=None, computed: tuple[str, ...] = ()) -> None:
+    """Load the state dict ``sd`` into ``module``, pairing tensors by NAME.
+
+    ``rename(file_key)`` gives the module's key for a file key, or None to skip
+    it (default: the same name). Every parameter and buffer of ``module`` must be
+    present with the same shape (BatchNorm's ``num_batches_tracked`` counters may
+    be absent), except keys starting with a ``computed`` prefix (buffers the module
+    builds itself, e.g. a mel filterbank); a file key ``module`` lacks is an error
+    too. On mismatch raises a ValueError that lists the missing (module names),
+    unexpected (file names) and wrongly shaped keys, then ``hint``.
+    """
+    rename = rename or (lambda k: k)
+    ours_of = {k: rename(k) for k in sd}
+    mine = {ours_of[k]: v for k, v in sd.items() if ours_of[k] is not None}
+    own = {k: v for k, v in module.state_dict().items() if not (computed and k.startswith(computed))}
+    missing = [k for k in own if k not in mine and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in sd if ours_of[k] is not None and ours_of[k] not in own]
+    shapes = [f"{k} {tuple(sd[k].shape)} vs {tuple(own[ours_of[k]].shape)}" for k in sd
+              if ours_of[k] in own and sd[k].shape != own[ours_of[k]].shape]
+    if missing or unexpected or shapes:
+        parts = [f"missing {_short(missing)}" if missing else "",
+                 f"unexpected {_short(unexpected)}" if unexpected else "",
+                 f"wrong shape (file vs model) {_short(shapes, 3)}" if shapes else ""]
+        raise ValueError(f"{what}: " + "; ".join(p for p in parts if p) + (f". {hint}" if hint else ""))
+    module.load_state_dict(mine, strict=False)   # checked above: only computed buffers and counters left out
+
+
+def _resnet_depth_of(sd: dict) -> int | None:
+    """The depth in ``_RESNETS`` whose block type and block counts a torchvision
+    ResNet state dict has, or None."""
+    counts = [len({k.split(".")[1] for k in sd if k.startswith(f"layer{i}.")}) for i in range(1, 5)]
+    block = Bottleneck if any(k.endswith(".conv3.weight") for k in sd) else BasicBlock
+    return next((d for d, spec in _RESNETS.items() if spec == (block, counts)), None)
 
 
 class FrameEncoder(nn.Module):
@@ -83,8 +126,10 @@ class FrameEncoder(nn.Module):
     Input (B, T, 3, H, W), uint8 in [0, 255] or float in [0, 1]; frames are
     normalised with ImageNet statistics. Output (B, T, d_model) with d_model the
     ResNet's feature size (512 for depth 10/18/34, 2048 for 50/101).
-    Random init by default; ``weights_path`` loads a local torchvision state dict
-    (the final fc layer is ignored).
+    Random init by default; ``weights_path`` loads a local torchvision state-dict
+    file (``torch.save(torchvision.models.resnet101(...).state_dict(), path)``) by
+    key name; its final fc layer is ignored, anything else that does not fit is
+    an error naming the keys.
     """
 
     def __init__(self, depth: int = 101, weights_path: str | Path | None = None,
@@ -95,16 +140,14 @@ class FrameEncoder(nn.Module):
         block, layers = _RESNETS[depth]
         self.depth = depth
         self.backbone: ResNet = ResNet(block, layers)
+        self.d_model = self.backbone.fc.in_features
+        self.backbone.fc = nn.Identity()                                # features, not ImageNet logits
         if weights_path is not None:
             sd = {k: v for k, v in load_state_dict_file(weights_path).items() if not k.startswith("fc.")}
-            missing, unexpected = self.backbone.load_state_dict(sd, strict=False)
-            missing = [k for k in missing if not k.startswith("fc.")]
-            if missing or unexpected:
-                raise ValueError(
-                    f"{weights_path} is not a torchvision ResNet-{depth} state dict: "
-                    f"missing {missing[:5]}..., unexpected {unexpected[:5]}...")
-        self.d_model = self.backbone.fc.in_features
-        self.backbone.fc = nn.Identity()
+            found = _resnet_depth_of(sd)
+            load_by_name(self.backbone, sd, f"{weights_path} does not fit a torchvision ResNet-{depth}",
+                         f"The file looks like a ResNet-{found}: pass depth={found}." if found
+                         else "Expected the state dict of torchvision.models.resnet{18,34,50,101}.")
         self.channels_last = channels_last
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
@@ -124,20 +167,41 @@ class FrameEncoder(nn.Module):
 # --------------------------------------------------------------------------- audio
 
 
+FRONTENDS = ("torchaudio", "panns")
+
+
 class LogMel(nn.Module):
-    """PANNs' front end from torchaudio: MelSpectrogram -> 10*log10 (AmplitudeToDB).
-    (B, N) waveform -> (B, n_mels, frames)."""
+    """Log-mel front end from torchaudio: MelSpectrogram (power, hann window,
+    centred frames with reflect padding) -> 10*log10 (AmplitudeToDB: amin 1e-10,
+    ref 1, no top_db). (B, N) waveform -> (B, n_mels, 1 + N // hop_length).
+
+    ``frontend`` picks the mel filterbank:
+    - ``"torchaudio"``: torchaudio's defaults (HTK mel scale, unnormalised triangles);
+    - ``"panns"``: PANNs' (librosa's) Slaney mel scale and Slaney area norm — the
+      front end PANNs' checkpoints were trained on, required with their weights.
+    PANNs' own settings at 32 kHz: n_fft 1024, hop 320, 64 mels, f_min 50, f_max 14000.
+    """
 
     def __init__(self, sample_rate: int = 32000, n_fft: int = 1024, hop_length: int = 320,
-                 n_mels: int = 64, f_min: float = 50.0, f_max: float | None = 14000.0):
+                 n_mels: int = 64, f_min: float = 50.0, f_max: float | None = 14000.0,
+                 frontend: str = "torchaudio"):
         super().__init__()
+        if frontend not in FRONTENDS:
+            raise ValueError(f"frontend must be one of {FRONTENDS}, got {frontend!r}")
         if f_max is not None and f_max > sample_rate / 2:
             f_max = sample_rate / 2
-        self.sample_rate, self.n_mels = sample_rate, n_mels
+        self.sample_rate, self.n_mels, self.frontend = sample_rate, n_mels, frontend
+        scale = {"mel_scale": "slaney", "norm": "slaney"} if frontend == "panns" else {"mel_scale": "htk", "norm": None}
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels,
-            f_min=f_min, f_max=f_max, power=2.0)
+            f_min=f_min, f_max=f_max, power=2.0, window_fn=torch.hann_window, center=True,
+            pad_mode="reflect", **scale)
         self.to_db = torchaudio.transforms.AmplitudeToDB(stype="power", top_db=None)
+
+    @property
+    def filterbank(self) -> torch.Tensor:
+        """The mel filterbank (n_fft // 2 + 1, n_mels), the layout of PANNs' ``logmel_extractor.melW``."""
+        return self.mel.mel_scale.fb
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         with torch.autocast(wav.device.type, enabled=False):
@@ -145,49 +209,92 @@ class LogMel(nn.Module):
 
 
 class _ConvBlock(nn.Module):
-    """PANNs ConvBlock: (conv3x3-BN-ReLU) x2 -> 2x2 avg pool; Cnn6 uses one 5x5 conv."""
+    """PANNs' ConvBlock, (conv3x3-BN-ReLU) x 2, or ConvBlock5x5 (Cnn6), one
+    conv5x5-BN-ReLU; then 2x2 average pooling (or none) and dropout 0.2.
+    Attribute names are PANNs' (conv1, bn1, conv2, bn2) so that its checkpoints
+    load by name. (B, i, F, M) -> (B, o, F // 2, M // 2), or (B, o, F, M) unpooled."""
 
-    def __init__(self, i: int, o: int, five: bool):
+    def __init__(self, i: int, o: int, five: bool, pool: bool = True):
         super().__init__()
-        if five:
-            layers = [nn.Conv2d(i, o, 5, padding=2, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True)]
-        else:
-            layers = [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True),
-                      nn.Conv2d(o, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True)]
-        self.net = nn.Sequential(*layers, nn.AvgPool2d(2), nn.Dropout(0.2))
+        k = 5 if five else 3
+        self.conv1 = nn.Conv2d(i, o, k, padding=k // 2, bias=False)
+        self.bn1 = nn.BatchNorm2d(o)
+        if not five:
+            self.conv2 = nn.Conv2d(o, o, k, padding=k // 2, bias=False)
+            self.bn2 = nn.BatchNorm2d(o)
+        self.pool = nn.AvgPool2d(2) if pool else nn.Identity()
+        self.dropout = nn.Dropout(0.2)
 
-    def forward(self, x):
-        return self.net(x)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.bn1(self.conv1(x)))
+        if hasattr(self, "conv2"):
+            x = torch.relu(self.bn2(self.conv2(x)))
+        return self.dropout(self.pool(x))
 
 
-_PANNS = {"cnn6": (64, 128, 256, 512), "cnn10": (64, 128, 256, 512),
-          "cnn14": (64, 128, 256, 512, 1024, 2048)}
+# arch -> (channels per block, 2x2 pooling per block): PANNs' Cnn14 does not pool after block 6
+_PANNS = {"cnn6": ((64, 128, 256, 512), (True,) * 4),
+          "cnn10": ((64, 128, 256, 512), (True,) * 4),
+          "cnn14": ((64, 128, 256, 512, 1024, 2048), (True,) * 5 + (False,))}
+
+
+def _panns_arch_of(sd: dict) -> str | None:
+    """Which PANNs CNN a checkpoint's keys describe (Cnn6 / Cnn10 / Cnn14), or None."""
+    if "conv_block6.conv1.weight" in sd:
+        return "cnn14"
+    if "conv_block4.conv2.weight" in sd:
+        return "cnn10"
+    if "conv_block4.conv1.weight" in sd:
+        return "cnn6"
+    return None
+
+
+def _ours_of_panns_key(key: str) -> str | None:
+    """PANNs' key -> ours: ``conv_block{i}.*`` -> ``blocks.{i-1}.*``, ``bn0.*`` and
+    ``fc1.*`` unchanged; None for what we do not load: the front end's buffers
+    (STFT kernels, mel filterbank; ours are torchaudio's) and ``fc_audioset``."""
+    if key.startswith(("spectrogram_extractor.", "logmel_extractor.", "fc_audioset.")):
+        return None
+    head, _, rest = key.partition(".")
+    if head.startswith("conv_block") and head[len("conv_block"):].isdigit():
+        return f"blocks.{int(head[len('conv_block'):]) - 1}.{rest}"
+    return key
 
 
 class AudioEncoder(nn.Module):
-    """PANNs-style CNN (Kong et al. 2020; paper Fig. 4) over a log-mel front end.
+    """PANNs CNN (Kong et al. 2020; paper Fig. 4) over a log-mel front end.
 
     Input: a mono waveform (B, N) at ``sample_rate`` — or a precomputed log-mel
-    (B, n_mels, frames). Steps: log-mel -> batch norm over mel bins ->
-    SpecAugment (torchaudio Time/FrequencyMasking, training only) -> conv blocks
-    -> mean over mel bins. Output (B, T_audio, d_model) keeps the time axis
-    (PANNs' final max+mean pooling over time is left to the classifier).
-    ``width`` scales the channel counts (1.0 = PANNs); ``weights_path`` loads a
-    local PANNs checkpoint's conv blocks (keys ``conv_block{i}.*``) when widths match.
+    (B, n_mels, frames). Steps, as in PANNs' Cnn6/10/14: log-mel -> ``bn0``, a
+    batch norm over mel bins -> SpecAugment (torchaudio Time/FrequencyMasking,
+    training only) -> conv blocks (2x2 average pooling after each, except
+    Cnn14's last) -> mean over mel bins -> ``fc1`` + ReLU + dropout 0.5 (Fig. 4's
+    final layer). Output (B, T_audio, d_model), T_audio = frames // 2**pools.
+    Our choice: the time axis is kept for the self-attention, so ``fc1`` acts on
+    every time step; PANNs pools over time (max + mean) before its fc1.
+
+    ``width`` scales the channel counts (1.0 = PANNs). ``weights_path`` loads a
+    local PANNs checkpoint (``{"model": state_dict}`` as PANNs saves it) by key
+    name: ``bn0``, ``conv_block{i}.conv1/bn1/conv2/bn2``, ``fc1``; its front-end
+    buffers only check that our filterbank is the one it was trained with, and
+    ``fc_audioset`` (AudioSet's classes) is ignored. Pretrained weights need
+    ``frontend="panns"``, ``width=1.0``, ``n_mels=64`` and the checkpoint's own
+    sample rate, n_fft, hop, f_min and f_max (Cnn14 at 32 kHz: 1024, 320, 50, 14000).
     """
 
     def __init__(self, arch: str = "cnn14", sample_rate: int = 32000, n_fft: int = 1024,
                  hop_length: int = 320, n_mels: int = 64, f_min: float = 50.0,
                  f_max: float | None = 14000.0, width: float = 1.0, spec_augment: bool = True,
-                 weights_path: str | Path | None = None):
+                 weights_path: str | Path | None = None, frontend: str = "torchaudio"):
         super().__init__()
         if arch not in _PANNS:
             raise ValueError(f"audio arch must be one of {sorted(_PANNS)}, got {arch!r}")
         if width <= 0:
             raise ValueError(f"width must be > 0, got {width}")
-        chans = [max(4, int(round(c * width))) for c in _PANNS[arch]]
+        widths, pools = _PANNS[arch]
+        chans = [max(4, int(round(c * width))) for c in widths]
         self.arch = arch
-        self.frontend = LogMel(sample_rate, n_fft, hop_length, n_mels, f_min, f_max)
+        self.frontend = LogMel(sample_rate, n_fft, hop_length, n_mels, f_min, f_max, frontend)
         self.bn0 = nn.BatchNorm2d(n_mels)
         self.spec_augment = nn.Sequential(
             torchaudio.transforms.TimeMasking(time_mask_param=min(64, 16), iid_masks=True),
@@ -196,26 +303,39 @@ class AudioEncoder(nn.Module):
             torchaudio.transforms.FrequencyMasking(freq_mask_param=8, iid_masks=True),
         ) if spec_augment else nn.Identity()
         blocks, c_in = [], 1
-        for c in chans:
-            blocks.append(_ConvBlock(c_in, c, five=(arch == "cnn6")))
+        for c, pool in zip(chans, pools):
+            blocks.append(_ConvBlock(c_in, c, five=(arch == "cnn6"), pool=pool))
             c_in = c
         self.blocks = nn.ModuleList(blocks)
+        self.n_pools = sum(pools)
+        self.fc1 = nn.Linear(c_in, c_in)
+        self.dropout = nn.Dropout(0.5)
         self.d_model = c_in
         if weights_path is not None:
-            sd = load_state_dict_file(weights_path)
-            own = self.state_dict()
-            picked = {}
-            for i in range(len(blocks)):
-                # PANNs names: conv_block{i+1}.conv1.weight, .bn1.*, conv2, bn2 (or conv_block{i+1}.conv.* for Cnn6)
-                pre = f"conv_block{i + 1}."
-                ours = [k for k in own if k.startswith(f"blocks.{i}.")]
-                theirs = [k for k in sd if k.startswith(pre) and not k.endswith("num_batches_tracked")]
-                ours = [k for k in ours if not k.endswith("num_batches_tracked")]
-                if len(ours) != len(theirs):
-                    raise ValueError(f"{weights_path}: block {i + 1} has {len(theirs)} tensors, expected {len(ours)}"
-                                     f" for {arch} at width {width}")
-                picked.update(dict(zip(ours, (sd[k] for k in theirs))))
-            self.load_state_dict(picked, strict=False)
+            self.load_panns(weights_path)
+
+    def load_panns(self, path: str | Path) -> None:
+        """Load a local PANNs checkpoint by key name (see the class docstring)."""
+        sd = load_state_dict_file(path)
+        found = _panns_arch_of(sd)
+        hint = (f"The file looks like a PANNs {found.capitalize()}: pass arch={found!r}, width=1.0, n_mels=64."
+                if found else "Expected a PANNs Cnn6/Cnn10/Cnn14 checkpoint (keys bn0.*, conv_block1.*, fc1.*).")
+        if self.frontend.frontend != "panns":
+            raise ValueError(f"{path}: PANNs weights were trained on PANNs' front end (Slaney mel scale "
+                             f"and norm); pass frontend='panns', got frontend={self.frontend.frontend!r}")
+        mel_w = sd.get("logmel_extractor.melW")
+        ours = self.frontend.filterbank
+        if mel_w is not None and (mel_w.shape != ours.shape or not torch.allclose(
+                mel_w.float(), ours, rtol=1e-4, atol=1e-4 * float(ours.abs().max()))):
+            f = self.frontend
+            raise ValueError(
+                f"{path}: the checkpoint's mel filterbank {tuple(mel_w.shape)} is not this front end's "
+                f"{tuple(ours.shape)} (sample_rate={f.sample_rate}, n_fft={f.mel.n_fft}, n_mels={f.n_mels}, "
+                f"f_min={f.mel.f_min}, f_max={f.mel.f_max}): use the checkpoint's settings (PANNs' Cnn14 at "
+                "32 kHz: n_fft 1024, hop 320, 64 mels, f_min 50, f_max 14000) and resample the audio to its rate")
+        load_by_name(self, sd, f"{path} does not fit AudioEncoder(arch={self.arch!r}) at these sizes "
+                     "(PANNs conv_block{i} is our blocks.{i-1})", hint, rename=_ours_of_panns_key,
+                     computed=("frontend.",))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim == 2:
@@ -227,10 +347,11 @@ class AudioEncoder(nn.Module):
         if self.training:
             x = self.spec_augment(x)
         x = x.transpose(2, 3)                                           # (B, 1, F, n_mels): time, freq
-        n_blocks = len(self.blocks)
-        if x.shape[2] < 2 ** n_blocks or x.shape[3] < 2 ** n_blocks:
-            raise ValueError(f"audio too short for {n_blocks} pooling blocks: log-mel has {x.shape[2]} "
-                             f"frames x {x.shape[3]} mel bins, need >= {2 ** n_blocks} of each")
+        need = 2 ** self.n_pools
+        if x.shape[2] < need or x.shape[3] < need:
+            raise ValueError(f"audio too short for {self.n_pools} pooling blocks: log-mel has {x.shape[2]} "
+                             f"frames x {x.shape[3]} mel bins, need >= {need} of each")
         for blk in self.blocks:
-            x = blk(x)
-        return x.mean(dim=3).transpose(1, 2)                            # (B, T_audio, d_model)
+            x = blk(x)                                                  # (B, C, F', M')
+        x = x.mean(dim=3).transpose(1, 2)                               # (B, T_audio, C): mean over mel bins
+        return self.dropout(torch.relu(self.fc1(x)))                    # (B, T_audio, d_model)

@@ -56,7 +56,7 @@ def test_frame_encoder_local_weights(tmp_path):
     assert torch.equal(dst.backbone.conv1.weight, src.backbone.conv1.weight)
     with pytest.raises(FileNotFoundError, match="never downloads"):
         FrameEncoder(depth=10, weights_path=tmp_path / "missing.pt")
-    with pytest.raises(ValueError, match="not a torchvision ResNet-18"):
+    with pytest.raises(ValueError, match=r"does not fit a torchvision ResNet-18: missing .*looks like a ResNet-10"):
         FrameEncoder(depth=18, weights_path=path)
 
 
@@ -112,6 +112,7 @@ def test_table_one():
     assert get_preset("vggsound", "audio").epochs == 150 and get_preset("cough", "audio").window == 0.5
     assert all(p.d_attn == 512 for p in TABLE_I.values()) and len(TABLE_I) == 6
     assert get_preset("uestc", "video").encoder["depth"] == 101
+    assert all(get_preset(d, "audio").encoder["frontend"] == "panns" for d in ("cough", "vggsound"))
 
 
 @pytest.mark.parametrize("dataset", ["cough", "vggsound"])

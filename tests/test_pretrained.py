@@ -1,0 +1,250 @@
+"""Pretrained encoders load the files users have and compute what the originals compute.
+
+References, with random weights (nothing is downloaded):
+- audio: PANNs' own model definitions from the ``panns-inference`` package (Cnn14);
+  its checkpoint layout is ``{"model": state_dict}`` with the keys in PANNs' order
+  (conv1, conv2, bn1, bn2), front-end buffers and the AudioSet head;
+- video: torchvision's ResNets, saved with ``torch.save(model.state_dict(), path)``.
+All BatchNorm weights, biases and running statistics are set away from their
+default init, with which every BN is the same map, so that a mix-up of bn1/bn2
+(or of any two BNs) could not go unnoticed.
+"""
+import importlib.util
+import sys
+import types
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+from torchvision.transforms.v2 import functional as TF
+
+from dcatkit.encoders import AudioEncoder, FrameEncoder, LogMel
+
+TOL = 1e-4   # see _assert_close
+
+
+@pytest.fixture(autouse=True)
+def no_downloads(monkeypatch):
+    """Any attempt to fetch weights fails the test."""
+    def refuse(*a, **k):
+        raise AssertionError(f"tried to download: {a}")
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+
+
+def _randomise(model: nn.Module, seed: int, calibrate) -> nn.Module:
+    """Random BN affine parameters and Linear biases; BN running statistics set,
+    as training would, to the statistics of the batch that ``calibrate(model)``
+    runs (which keeps activations O(1)). Returns the model in eval mode."""
+    g = torch.Generator().manual_seed(seed)
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    with torch.no_grad():
+        for m in bns:
+            m.weight.copy_(0.5 + torch.rand(m.num_features, generator=g))
+            m.bias.copy_(0.2 * torch.randn(m.num_features, generator=g))
+            m.momentum = 1.0                         # running stats := this batch's stats
+        for m in model.modules():
+            if isinstance(m, nn.Linear) and m.bias is not None:
+                m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
+        calibrate(model.train())
+    for m in bns:
+        m.momentum = 0.1
+    return model.eval()
+
+
+def _max_diff(a: torch.Tensor, b: torch.Tensor) -> str:
+    return f"max |diff| {float((a - b).abs().max()):.2e}, scale {float(b.abs().max()):.2e}"
+
+
+def _assert_close(got: torch.Tensor, want: torch.Tensor) -> None:
+    """Equal to TOL relative to the features' scale (max |want|, at least 1): float32
+    rounding (an FFT vs PANNs' DFT-as-convolution, x / 255 vs x * (1 / 255)) grows
+    through tens of layers; a wrong weight or layer gives differences of order 1."""
+    assert got.shape == want.shape, (got.shape, want.shape)
+    assert (got - want).abs().max() <= TOL * max(1.0, float(want.abs().max())), _max_diff(got, want)
+
+
+# ------------------------------------------------------------------------------------ PANNs
+
+
+def _load_panns_models():
+    """``panns_inference/models.py`` loaded WITHOUT running the package's __init__.
+
+    ``import panns_inference`` runs its ``config.py``, which wgets AudioSet's label
+    CSV into ~/panns_data. We only need the model definitions, so we register a
+    stub parent package (a private name, whose __path__ is the installed folder)
+    and load ``models.py`` from its file; its ``from .pytorch_utils import ...``
+    then resolves inside the stub, and ``__init__.py`` / ``config.py`` never run.
+    """
+    spec = importlib.util.find_spec("panns_inference")   # top-level: locates, does not import
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = list(spec.submodule_search_locations)[0]
+    stub = types.ModuleType("_panns_reference")
+    stub.__path__ = [folder]
+    sys.modules["_panns_reference"] = stub
+    mspec = importlib.util.spec_from_file_location("_panns_reference.models", f"{folder}/models.py")
+    models = importlib.util.module_from_spec(mspec)
+    sys.modules["_panns_reference.models"] = models
+    mspec.loader.exec_module(models)
+    return models
+
+
+@pytest.fixture(scope="module")
+def panns():
+    models = _load_panns_models()
+    if models is None:
+        pytest.skip("panns-inference is not installed: `pip install -e .[dev]` (or "
+                    "`pip install 'panns-inference>=0.1.1,<0.2'`) to check PANNs checkpoint loading")
+    return models
+
+
+# PANNs' Cnn14 at 32 kHz (its released checkpoint's settings)
+PANNS_32K = dict(sample_rate=32000, n_fft=1024, hop_length=320, n_mels=64, f_min=50.0, f_max=14000.0)
+
+
+@pytest.fixture(scope="module")
+def cnn14(panns, tmp_path_factory):
+    """A random-weight PANNs Cnn14 and its checkpoint file, in PANNs' layout."""
+    torch.manual_seed(0)
+    ref = panns.Cnn14(sample_rate=32000, window_size=1024, hop_size=320, mel_bins=64, fmin=50,
+                      fmax=14000, classes_num=527)
+    _randomise(ref, 0, calibrate=lambda m: m(_wave(20480, seed=7)))
+    path = tmp_path_factory.mktemp("panns") / "Cnn14_random.pth"
+    torch.save({"model": ref.state_dict()}, path)
+    return ref, path
+
+
+def _wave(n: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(n) / 32000
+    tone = torch.sin(2 * torch.pi * 440 * t) * torch.linspace(0, 1, n)
+    return 0.1 * torch.randn(2, n, generator=g) + 0.3 * tone              # (2, n)
+
+
+def test_checkpoint_layout_is_panns(cnn14):
+    """The file holds what real PANNs checkpoints hold, in their key order."""
+    _, path = cnn14
+    keys = list(torch.load(path, weights_only=True)["model"])
+    block1 = [k.rsplit(".", 1)[0] for k in keys if k.startswith("conv_block1.")]
+    assert list(dict.fromkeys(block1)) == ["conv_block1.conv1", "conv_block1.conv2",
+                                           "conv_block1.bn1", "conv_block1.bn2"]
+    assert {"logmel_extractor.melW", "bn0.running_var", "fc1.weight", "fc_audioset.weight"} <= set(keys)
+
+
+def test_panns_frontend_matches_panns(cnn14):
+    """torchaudio with frontend='panns' = PANNs' torchlibrosa STFT + librosa Slaney mel + power_to_db."""
+    ref, _ = cnn14
+    ours = LogMel(**PANNS_32K, frontend="panns")
+    mel_w = ref.logmel_extractor.melW.detach()                          # (513, 64)
+    assert torch.allclose(ours.filterbank, mel_w, rtol=0, atol=1e-6)   # values up to 0.018, _max_diff(ours.filterbank, mel_w)
+    wav = _wave(12800)
+    with torch.no_grad():
+        want = ref.logmel_extractor(ref.spectrogram_extractor(wav))[:, 0].transpose(1, 2)  # (2, 64, 41)
+        got = ours(wav)
+    assert got.shape == want.shape == (2, 64, 12800 // 320 + 1)
+    assert (got - want).abs().max() < 1e-3, _max_diff(got, want)        # dB; values span ~[-60, 20]
+    plain = LogMel(**PANNS_32K)(wav)                                    # torchaudio's default (HTK) is not PANNs'
+    assert (plain - want).abs().max() > 1.0
+
+
+def test_cnn14_checkpoint_gives_panns_embedding(cnn14):
+    ref, path = cnn14
+    enc = AudioEncoder("cnn14", **PANNS_32K, frontend="panns", weights_path=path).eval()
+    wav = _wave(20480)                                                  # 65 frames -> T_audio 2
+    seen = {}
+    ref.conv_block6.register_forward_hook(lambda m, i, o: seen.__setitem__("ref", o))
+    enc.fc1.register_forward_pre_hook(lambda m, i: seen.__setitem__("ours", i[0]))
+    with torch.no_grad():
+        out_ref = ref(wav)
+        out = enc(wav)
+        want = seen["ref"].mean(dim=3).transpose(1, 2)                  # PANNs: conv_block6 -> mean over mel bins
+        got = seen["ours"]
+        assert got.shape == (2, 2, 2048)
+        _assert_close(got, want)
+        # fc1 + ReLU on every time step, with PANNs' fc1
+        want_out = torch.relu(ref.fc1(want))
+        assert out.shape == (2, 2, enc.d_model)
+        _assert_close(out, want_out)
+        # PANNs' own clip embedding: its max + mean pooling over time, then fc1 + ReLU
+        pooled = got.max(dim=1).values + got.mean(dim=1)
+        emb = torch.relu(enc.fc1(pooled))
+        _assert_close(emb, out_ref["embedding"])
+
+
+def test_cnn10_is_cnn14s_first_four_blocks(cnn14, tmp_path):
+    """PANNs' Cnn10 is conv_block1-4 (the same ConvBlock, 2x2 pooling) + fc1(512): a Cnn10
+    checkpoint cut from the Cnn14 one must give Cnn14's conv_block4 features."""
+    ref, path = cnn14
+    sd = torch.load(path, weights_only=True)["model"]
+    keep = ("bn0.", "conv_block1.", "conv_block2.", "conv_block3.", "conv_block4.", "logmel_extractor.")
+    sd10 = {k: v for k, v in sd.items() if k.startswith(keep)}
+    sd10.update({"fc1.weight": torch.randn(512, 512) / 23, "fc1.bias": torch.zeros(512)})
+    torch.save({"model": sd10}, tmp_path / "cnn10.pth")
+    enc = AudioEncoder("cnn10", **PANNS_32K, frontend="panns", weights_path=tmp_path / "cnn10.pth").eval()
+    seen = {}
+    ref.conv_block4.register_forward_hook(lambda m, i, o: seen.__setitem__("ref", o))
+    enc.fc1.register_forward_pre_hook(lambda m, i: seen.__setitem__("ours", i[0]))
+    with torch.no_grad():
+        ref(_wave(10240, seed=1))
+        enc(_wave(10240, seed=1))
+    want = seen["ref"].mean(dim=3).transpose(1, 2)
+    assert want.shape == (2, 2, 512)
+    _assert_close(seen["ours"], want)
+
+
+def test_panns_checkpoint_that_does_not_fit(cnn14, tmp_path):
+    _, path = cnn14
+    with pytest.raises(ValueError, match="pass frontend='panns'"):
+        AudioEncoder("cnn14", **PANNS_32K, weights_path=path)
+    with pytest.raises(ValueError, match=r"mel filterbank .*sample_rate=16000"):
+        AudioEncoder("cnn14", **{**PANNS_32K, "sample_rate": 16000, "f_max": 8000.0},
+                     frontend="panns", weights_path=path)
+    with pytest.raises(ValueError, match=r"unexpected .*conv_block5.*looks like a PANNs Cnn14: pass arch='cnn14'"):
+        AudioEncoder("cnn10", **PANNS_32K, frontend="panns", weights_path=path)
+    with pytest.raises(ValueError, match=r"wrong shape .*conv1.weight"):
+        AudioEncoder("cnn6", **PANNS_32K, frontend="panns", weights_path=path)
+    sd = torch.load(path, weights_only=True)["model"]
+    del sd["conv_block3.bn2.running_var"]
+    torch.save({"model": sd}, tmp_path / "cut.pth")
+    with pytest.raises(ValueError, match=r"missing 1 \(blocks.2.bn2.running_var\)"):
+        AudioEncoder("cnn14", **PANNS_32K, frontend="panns", weights_path=tmp_path / "cut.pth")
+
+
+# ----------------------------------------------------------------------------------- ResNet
+
+
+@pytest.mark.parametrize("depth", [18, 50])
+def test_torchvision_resnet_file_gives_torchvision_features(depth, tmp_path):
+    torch.manual_seed(depth)
+    ref = _randomise(getattr(torchvision.models, f"resnet{depth}")(weights=None), depth,
+                     calibrate=lambda m: m(torch.randn(4, 3, 64, 64)))
+    path = tmp_path / f"resnet{depth}.pth"
+    torch.save(ref.state_dict(), path)
+    enc = FrameEncoder(depth=depth, weights_path=path).eval()
+    frames = torch.randint(0, 256, (2, 3, 3, 64, 64), dtype=torch.uint8)   # (B, T, 3, H, W)
+    # torchvision's own preprocessing: uint8 -> [0, 1] float -> its weights' ImageNet mean/std
+    meta = getattr(torchvision.models, f"ResNet{depth}_Weights").IMAGENET1K_V1.transforms()
+    x = TF.normalize(TF.to_dtype(frames.flatten(0, 1), torch.float32, scale=True), meta.mean, meta.std)
+    ref.fc = nn.Identity()
+    with torch.no_grad():
+        want = ref(x).view(2, 3, -1)
+        got = enc(frames)
+    assert want.shape == (2, 3, enc.d_model)
+    _assert_close(got, want)
+
+
+def test_wrong_resnet_file_is_named(tmp_path):
+    path = tmp_path / "resnet18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
+    with pytest.raises(ValueError, match=r"does not fit a torchvision ResNet-50: missing .*looks like a ResNet-18: "
+                                         r"pass depth=18"):
+        FrameEncoder(depth=50, weights_path=path)
+    torch.save({"model": {"conv_block1.conv1.weight": torch.zeros(64, 1, 3, 3)}}, tmp_path / "panns.pth")
+    with pytest.raises(ValueError, match=r"unexpected 1 \(conv_block1.conv1.weight\).*Expected the state dict "
+                                         r"of torchvision"):
+        FrameEncoder(depth=18, weights_path=tmp_path / "panns.pth")
+    torch.save([1, 2], tmp_path / "list.pth")
+    with pytest.raises(ValueError, match="does not hold a state dict"):
+        FrameEncoder(depth=18, weights_path=tmp_path / "list.pth")
