@@ -236,17 +236,14 @@ def check_leakage(splits: Splits | Sequence[Splits], subject_disjoint: bool | No
     parts = dict(zip(SPLIT_NAMES, (splits.train, splits.val, splits.test)))
     problems = []
 
+    pairs = [(a, b) for i, a in enumerate(SPLIT_NAMES) for b in SPLIT_NAMES[i + 1:]]
+
     def shared(what: str, values: Mapping[str, set]) -> None:
-        found = []
-        for i, a in enumerate(SPLIT_NAMES):
-            for b in SPLIT_NAMES[i + 1:]:
-                both = sorted(values[a] & values[b], key=str)
-                if both:
-                    found.append(f"{a} & {b}: {len(both)} (e.g. {both[:3]})")
-        if found:
-            n = len(set.union(*[values[a] & values[b] for i, a in enumerate(SPLIT_NAMES)
-                                for b in SPLIT_NAMES[i + 1:]]))
-            problems.append(f"{n} {what}(s) in more than one part — " + "; ".join(found))
+        both = {(a, b): sorted(values[a] & values[b], key=str) for a, b in pairs}
+        if any(both.values()):
+            n = len(set().union(*both.values()))
+            problems.append(f"{n} {what}(s) in more than one part — " + "; ".join(
+                f"{a} & {b}: {len(v)} (e.g. {v[:3]})" for (a, b), v in both.items() if v))
 
     shared("recording", {k: set(d.groups) for k, d in parts.items()})
     if subject_disjoint:
