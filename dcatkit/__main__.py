@@ -5,7 +5,9 @@
     python -m dcatkit transfer --source-ckpt runs/video.pt --target imu --lam 1.0
 
 Runs under ``torchrun --nproc_per_node=N python -m dcatkit ...`` unchanged
-(rank 0 prints and writes).
+(rank 0 prints and writes). A source checkpoint that does not fit the run (it saw
+this run's validation or test samples, other classes, ...) stops it with exit
+status 2 and the reason (``dcatkit.provenance.SourceMismatch``).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from pathlib import Path
 from . import distributed as dist
 from .data import load
 from .experiment import compare, format_table, summarise_seeds, train_transfer, train_unimodal
+from .provenance import SourceMismatch
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
@@ -35,6 +38,14 @@ def _load(a):
 
 
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except SourceMismatch as e:
+        print(f"dcatkit: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="dcatkit", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -86,11 +97,13 @@ def main(argv=None) -> int:
         say(f"\n== mean over seeds {a.seeds} ({a.source} -> {a.target}, lambda={a.lam}, "
             f"{a.dataset}/{a.split}) ==\n{format_table(summary[cols])}")
         say(f"\n== std over seeds ==\n{format_table(summary[[c + '_std' for c in cols]])}")
-        if dist.is_main():
-            out.mkdir(parents=True, exist_ok=True)
-            summary.to_csv(out / "summary.csv")
+        if dist.is_main():               # results.csv / summary.csv (+ .json), with the environment
             import pandas as pd
-            pd.concat([t.assign(seed=s) for s, t in zip(a.seeds, tables)]).to_csv(out / "results.csv")
+
+            from .report import write_results
+            params = {k: v for k, v in vars(a).items() if k != "cmd"}
+            write_results(summary, out, "summary", params)
+            write_results(pd.concat([t.assign(seed=s) for s, t in zip(a.seeds, tables)]), out, "results", params)
     elif a.cmd == "train":
         run = train_unimodal(splits, a.modality, preset=a.preset, dataset=a.dataset, epochs=a.epochs,
                              seed=a.seed, device=a.device, checkpoint=a.out, progress=dist.is_main())

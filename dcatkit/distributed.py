@@ -7,7 +7,10 @@ CPU, one GPU and many GPUs.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+from pathlib import Path
 
 import torch
 import torch.distributed as td
@@ -38,6 +41,17 @@ def world_size() -> int:
 def is_main() -> bool:
     """True on rank 0 (or when not distributed): the only rank that logs and writes."""
     return rank() == 0
+
+
+def local_rank() -> int:
+    """This process's rank on its node (torchrun's LOCAL_RANK; 0 when not distributed)."""
+    return int(os.environ.get("LOCAL_RANK", "0")) if is_dist() else 0
+
+
+def is_local_main() -> bool:
+    """True on one process per node (local rank 0): the one that builds on-disk caches
+    there while the others wait (see ``build_once``)."""
+    return local_rank() == 0
 
 
 def local_device() -> torch.device:
@@ -82,3 +96,53 @@ def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
     if is_dist():
         for b in module.buffers():
             td.broadcast(b, src=src)
+
+
+@contextlib.contextmanager
+def file_lock(path: str | Path):
+    """An exclusive advisory lock (``fcntl.flock``) on ``path`` for the duration of the
+    block: serialises the moment a finished cache folder is moved into place, so one
+    process never removes or replaces a folder that another has just completed (and
+    may be reading). No-op where ``fcntl`` is missing (Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def build_once(build, load):
+    """``load()`` the result of ``build()`` with one builder per node: under torchrun
+    local rank 0 runs ``build()`` while the node's other processes wait at a barrier,
+    then these ``load()`` what it wrote. Every process must call this (a collective).
+    Single process: ``build()``. ``build`` must leave a result ``load`` can read (and
+    may return it)."""
+    if not is_dist():
+        return build()
+    out = build() if is_local_main() else None
+    barrier()
+    return out if is_local_main() else load()
+
+
+def publish_folder(tmp: str | Path, final: str | Path, marker: str) -> bool:
+    """Move the complete cache build ``tmp`` to ``final`` (one ``os.replace``), under a
+    lock file next to it. A ``final`` that is already complete (``final/marker`` exists:
+    another process finished first, and may be reading it) is kept, and ``tmp`` is left
+    for the caller to remove (returns False); a ``final`` without its marker (an
+    interrupted copy, which nobody reads) is replaced. Returns True when ``tmp`` moved."""
+    tmp, final = Path(tmp), Path(final)
+    with file_lock(final.parent / f".{final.name}.lock"):
+        if (final / marker).exists():
+            return False
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        return True

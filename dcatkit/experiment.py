@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import provenance
 from .model import Classifier, build_model
 from .presets import Preset, get_preset
 from .train import (FitResult, check_source_fits, evaluate, fit, fit_transfer, load_checkpoint,
@@ -59,24 +60,51 @@ def train_unimodal(splits, modality: str, *, preset: str | Preset = "synthetic",
     model = _build(modality, splits.train, p)
     res: FitResult = fit(model, splits.train, splits.val, modality=modality, preset=p, epochs=epochs,
                          seed=seed, device=device, checkpoint=checkpoint, progress=progress,
-                         meta={"dataset": dataset, "kind": "unimodal"})
+                         meta={"dataset": dataset, "kind": "unimodal"}, report=getattr(splits, "report", None))
     test = evaluate(res.model, splits.test, modality, device=device)
     return Run(name or f"{modality} baseline", modality, res.model, test, res.history, res.checkpoint,
-               {"seed": seed, "best_val": res.best})
+               {"seed": seed, "best_val": res.best, "provenance": res.model.provenance})
 
 
 def load_source(source: str | Path | Run | Classifier, splits, target_modality: str) -> Classifier:
-    """A frozen-source model from a checkpoint path, a Run or a Classifier, checked
-    against the target run (same classes, another modality present in the data)."""
+    """A frozen-source model (eval mode) from a checkpoint path, a Run or a Classifier,
+    checked against the target run on ``splits``. Raises ``provenance.SourceMismatch``
+    (a ValueError) when the source
+
+    - is of the target's modality, or of one the data lacks;
+    - has other classes (names and order from its provenance; a bare model without
+      provenance: its number of classes), or another input shape than the data;
+    - was trained on samples that are in ``splits.val`` or ``splits.test`` (leakage;
+      the message gives the count and the fix).
+
+    A model without provenance (built by hand, older checkpoints) only gets a warning
+    that overlap cannot be checked; see ``dcatkit.provenance``."""
     if isinstance(source, Run):
-        model, meta = source.model, {"modality": source.modality, "classes": splits.train.classes}
+        model, modality = source.model, source.modality
+        prov = source.meta.get("provenance") or getattr(model, "provenance", None)
+        meta = {"modality": modality, "classes": (prov or {}).get("classes")}
     elif isinstance(source, Classifier):
-        model, meta = source, {"modality": source.config["modality"], "classes": splits.train.classes}
+        model, prov = source, getattr(source, "provenance", None)
+        meta = {"modality": source.config.get("modality"), "classes": (prov or {}).get("classes")}
     else:
         model, meta = load_checkpoint(source)
+        prov = meta.get("provenance")
+    modality = meta["modality"]
+    if meta.get("classes") is None:       # unknown names: the class count is checked below
+        meta = {**meta, "classes": splits.train.classes}
     check_source_fits(meta, classes=splits.train.classes, target_modality=target_modality,
                       available_modalities=splits.train.modalities)
-    return model
+    n_classes = model.config.get("num_classes", model.head.out_features)
+    if n_classes != len(splits.train.classes):
+        raise provenance.SourceMismatch(f"the source model has {n_classes} classes but the data has "
+                                        f"{len(splits.train.classes)}: use a source trained on these classes")
+    shape, here = model.config.get("input_shape"), list(splits.train.input_shape(modality))
+    if shape is not None and list(shape) != here:
+        raise provenance.SourceMismatch(f"the source takes {modality} inputs of shape {list(shape)} but the data's "
+                                        f"are {here}: load the data with the source's preprocessing")
+    provenance.check_source(prov, splits, num_classes=n_classes)
+    provenance.warn_if_inputs_differ(prov, splits, modality)
+    return model.eval()
 
 
 def train_transfer(splits, source, target_modality: str, *, lam: float = 1.0, mcma: bool = True,
@@ -95,11 +123,12 @@ def train_transfer(splits, source, target_modality: str, *, lam: float = 1.0, mc
                        modality=target_modality, source_modality=src.config["modality"], preset=p,
                        epochs=epochs, seed=seed, device=device, checkpoint=checkpoint, progress=progress,
                        meta={"dataset": dataset, "kind": "transfer"}, source_cache=source_cache,
-                       cache_dir=cache_dir)
+                       cache_dir=cache_dir, report=getattr(splits, "report", None))
     test = evaluate(res.model, splits.test, target_modality, device=device)
     label = name or f"D-CAT {src.config['modality']}->{target_modality}" + ("" if mcma else " (no MCMA)")
     return Run(label, target_modality, res.model, test, res.history, res.checkpoint,
-               {"seed": seed, "lam": lam, "mcma": mcma, "best_val": res.best})
+               {"seed": seed, "lam": lam, "mcma": mcma, "best_val": res.best,
+                "provenance": res.model.provenance})
 
 
 def metrics_table(runs: list[Run], baseline: str | None = None) -> pd.DataFrame:

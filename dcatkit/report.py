@@ -4,6 +4,7 @@
 - ``tidy``, ``write_results``, ``read_results``, ``latest_results``: one row per
   run with the run's parameters as columns, written as CSV and JSON, so a
   papermill sweep is aggregated with ``pd.concat(map(read_results, files))``;
+  every file carries the environment it was made in (``provenance.environment``);
 - ``per_class_f1``, ``per_class_change``, ``pair_changes``, ``flips``: what
   transfer changed, class by class and class pair by class pair;
 - ``ablation_summary`` / ``ablation_table``: the lambda x MCMA x seed grid laid
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .experiment import format_table
+from .provenance import environment
 
 METRICS = ("accuracy", "precision", "recall", "f1")
 # Table IV's column order and names.
@@ -82,17 +84,29 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+ENV_COLUMNS = ("dcatkit", "torch", "device", "device_name", "git_commit")   # written as env_<name>
+
+
 def write_results(df: pd.DataFrame, folder: str | Path, stem: str,
-                  params: Mapping[str, Any] | None = None) -> dict[str, Path]:
+                  params: Mapping[str, Any] | None = None, env: Mapping[str, Any] | None = None) -> dict[str, Path]:
     """Write ``<folder>/<stem>.csv`` (the rows) and ``<folder>/<stem>.json``
-    ({"params": ..., "rows": [...]}). Returns {"csv": path, "json": path}."""
+    ({"params": ..., "environment": ..., "rows": [...]}). Returns {"csv": path, "json": path}.
+
+    ``env``: the environment record (default ``provenance.environment()``: versions,
+    device, git commit). All of it goes to the JSON; its main fields also go to every
+    row as ``env_dcatkit``, ``env_torch``, ``env_device``, ``env_device_name``,
+    ``env_git_commit`` columns, so they survive ``pd.concat`` of many files."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    env = dict(environment() if env is None else env)
     csv_path, json_path = folder / f"{stem}.csv", folder / f"{stem}.json"
     flat = df.reset_index() if df.index.name is not None or isinstance(df.index, pd.MultiIndex) else df
+    # rows read back from older files keep the environment they were made in
+    flat = flat.assign(**{f"env_{k}": env.get(k) for k in ENV_COLUMNS if f"env_{k}" not in flat.columns})
     flat.to_csv(csv_path, index=False)
     rows = [{str(k): _jsonable(v) for k, v in r.items()} for r in flat.to_dict(orient="records")]
-    json_path.write_text(json.dumps({"params": _jsonable(dict(params or {})), "rows": rows}, indent=1))
+    json_path.write_text(json.dumps({"params": _jsonable(dict(params or {})), "environment": _jsonable(env),
+                                     "rows": rows}, indent=1))
     return {"csv": csv_path, "json": json_path}
 
 
@@ -273,7 +287,7 @@ def ablation_table(df: pd.DataFrame, digits: int = 3,
 
 def format_results(df: pd.DataFrame, digits: int = 3) -> str:
     """A results file's rows as text: the run name and the metrics (and deltas) first."""
-    first = [c for c in ("run", "variant", "lam", "seed") if c in df.columns]
+    first = [c for c in ("run", "variant", "lam", "seed") if c in df.columns]   # env_* columns not shown
     nums = [c for c in df.columns if c in METRICS or c.startswith("delta_")]
     view = df[first + nums].set_index(first[0]) if first else df[nums]
     return format_table(view, digits)

@@ -10,10 +10,13 @@ and stores, per sample id::
     correct  bool    (N,)          -- the MCMA indicator of Eq. (16)
 
 as ``.npy`` files opened memory-mapped. The folder name is a hash of the source's
-weights, the dataset's sample ids and input fingerprint, and the source modality,
-so a different checkpoint, split or preprocessing never reuses a stale cache. A
-cache is built in a temporary folder and renamed into place when complete: an
-interrupted build is never mistaken for a finished one.
+weights, the dataset's sample ids, labels (the MCMA bit depends on them) and input
+fingerprint, and the source modality, so a different checkpoint, split, labelling or
+preprocessing never reuses a stale cache. A cache is built in a temporary folder and
+renamed into place when complete: an interrupted build is never mistaken for a
+finished one, and a finished one is never removed or replaced (see
+``distributed.publish_folder``). Under torchrun one process per node builds it while
+the node's other processes wait.
 
 A ``SourceCache`` is called like ``train.LiveSource``:
 ``cache(batch, device) -> (k_s, v_s, correct)``.
@@ -45,9 +48,12 @@ def _hash_model(model: torch.nn.Module) -> str:
 
 
 def _hash_data(ds, modality: str, n_probe: int = 32) -> str:
-    """Sample ids + input shape + the bytes of up to ``n_probe`` evenly spaced inputs."""
+    """Sample ids + labels + input shape + the bytes of up to ``n_probe`` evenly spaced
+    inputs (a fingerprint: preprocessing changes every input, so probing catches it
+    without reading a whole video dataset)."""
     h = hashlib.sha256()
     h.update(json.dumps([list(map(str, ds.ids)), list(ds.input_shape(modality))]).encode())
+    h.update(np.asarray(ds.labels, dtype=np.int64).tobytes())
     for i in np.linspace(0, len(ds) - 1, min(n_probe, len(ds))).astype(int):
         h.update(np.ascontiguousarray(ds.arrays[modality][i]).tobytes())
     return h.hexdigest()
@@ -55,7 +61,7 @@ def _hash_data(ds, modality: str, n_probe: int = 32) -> str:
 
 def cache_key(model: torch.nn.Module, ds, modality: str) -> str:
     h = hashlib.sha256()
-    for part in (_hash_model(model), _hash_data(ds, modality), modality, "v1"):
+    for part in (_hash_model(model), _hash_data(ds, modality), modality, "v2"):
         h.update(part.encode())
     return h.hexdigest()[:24]
 
@@ -92,14 +98,14 @@ class SourceCache:
     def build(cls, source: torch.nn.Module, ds, modality: str, cache_dir: str | Path | None = None,
               batch_size: int = 64, device="cpu", progress: bool = True) -> "SourceCache":
         """Run the frozen ``source`` once over ``ds`` (or reuse a finished cache with the same key).
-        Under torchrun rank 0 builds and the other ranks wait, then all read it."""
+        Under torchrun local rank 0 builds and the node's other processes wait, then all read it."""
         from tqdm.auto import tqdm
 
         from .train import LiveSource, make_loader   # local import: train imports this module
 
         root = Path(cache_dir) if cache_dir is not None else Path(DEFAULT_DIR)
         folder = root / dist.broadcast_object(cache_key(source, ds, modality) if dist.is_main() else None)
-        if dist.is_main() and not (folder / "meta.json").is_file():
+        if dist.is_local_main() and not (folder / "meta.json").is_file():
             root.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(dir=root, prefix=".building-"))
             try:
@@ -123,14 +129,8 @@ class SourceCache:
                     {"ids": list(map(str, ds.ids)), "modality": modality, "shape": list(ks.shape),
                      "source_accuracy": float(cs.mean())}))          # written last: marks completion
                 del ks, vs
-                if folder.exists() and not (folder / "meta.json").is_file():
-                    shutil.rmtree(folder)     # a foreign, incomplete folder under our key
-                try:
-                    os.replace(tmp, folder)
-                except OSError:       # another process finished the same cache first
-                    shutil.rmtree(tmp, ignore_errors=True)
-            except BaseException:
+                dist.publish_folder(tmp, folder, "meta.json")   # keeps a folder another process finished
+            finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-                raise
         dist.barrier()
         return cls(folder, modality)

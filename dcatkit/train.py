@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
 from . import distributed as dist
+from . import provenance
 from .losses import check_lam, get_loss
 from .metrics import classification_metrics
 from .model import Classifier, model_from_config
@@ -113,7 +114,8 @@ def save_checkpoint(path: str | Path, model: Classifier, meta: dict) -> Path:
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> tuple[Classifier, dict]:
-    """Rebuild the model a checkpoint was saved from. Returns (model, meta)."""
+    """Rebuild the model a checkpoint was saved from. Returns (model, meta); the model
+    carries ``meta["provenance"]`` (None for older checkpoints) as ``model.provenance``."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
@@ -125,21 +127,24 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> tuple[Classifier, d
         raise ValueError(f"{path} is not a dcatkit checkpoint: expected keys state_dict, config, meta")
     model = model_from_config(payload["config"])
     model.load_state_dict(payload["state_dict"])
+    model.provenance = payload["meta"].get("provenance")
     return model, payload["meta"]
 
 
 def check_source_fits(source_meta: dict, *, classes: list[str], target_modality: str,
                       available_modalities: tuple[str, ...]) -> None:
     """A source checkpoint must share the target run's classes (same order) and be
-    of a modality that the data has and that is not the target's."""
+    of a modality that the data has and that is not the target's. Raises
+    ``provenance.SourceMismatch`` (a ValueError)."""
     src_mod = source_meta.get("modality")
     if src_mod == target_modality:
-        raise ValueError(f"source and target are both {src_mod!r}: D-CAT transfers between two modalities")
+        raise provenance.SourceMismatch(f"source and target are both {src_mod!r}: D-CAT transfers between "
+                                        "two modalities")
     if src_mod not in available_modalities:
-        raise ValueError(f"source checkpoint is a {src_mod!r} model but the data has only "
-                         f"{available_modalities}")
+        raise provenance.SourceMismatch(f"source checkpoint is a {src_mod!r} model but the data has only "
+                                        f"{available_modalities}")
     if list(source_meta.get("classes", [])) != list(classes):
-        raise ValueError(f"source checkpoint classes {source_meta.get('classes')} do not match the "
+        raise provenance.SourceMismatch(f"source checkpoint classes {source_meta.get('classes')} do not match the "
                          f"target run's classes {list(classes)} (same names, same order needed)")
 
 
@@ -209,6 +214,24 @@ class LiveSource:
 # ------------------------------------------------------------------ the training loop
 
 
+def global_masked_mean(loss: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """This process's ``loss`` (a mean over its masked-in samples, Eq. 17) rescaled so that,
+    once DDP averages gradients over the W processes, the result is the gradient of the
+    mean over the masked-in samples of *all* processes:
+
+        loss * n_local * W / n_global,   n = number of masked-in samples (all-reduced)
+
+    Identity in a single process and without a mask (equal batch sizes per process, as
+    DistributedSampler gives, make the plain mean already global). The value is this
+    process's share of the global mean times W, so the epoch's sample-weighted average
+    of the logged values is the global mean too."""
+    if mask is None or not dist.is_dist():
+        return loss
+    n_local = mask.sum().to(loss.dtype)
+    n_global = dist.all_reduce_sum(n_local.detach())
+    return loss * (n_local * dist.world_size() / n_global.clamp(min=1.0))
+
+
 @dataclass
 class FitResult:
     model: Classifier
@@ -224,10 +247,12 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
                 epochs: int | None, seed: int | None, device, extra_loss: ExtraLoss | None,
                 checkpoint: str | Path | None, meta: dict, progress: bool, desc: str,
                 compile: bool = False, channels_last: bool | str = "auto",
-                batch_modalities: tuple[str, ...] | None = ()) -> FitResult:
+                batch_modalities: tuple[str, ...] | None = (), report: dict | None = None) -> FitResult:
     """The one training loop: CPU, one GPU (AMP), or several processes under torchrun
     (DistributedDataParallel; rank 0 alone logs and writes the checkpoint).
-    Training batches carry ``modality`` plus ``batch_modalities`` (None: all of them)."""
+    Training batches carry ``modality`` plus ``batch_modalities`` (None: all of them).
+    The trained model carries its provenance (``dcatkit.provenance.record`` of ``train``
+    and ``report``) as ``model.provenance`` and in the checkpoint's meta."""
     device = resolve_device(device)
     epochs = preset.epochs if epochs is None else epochs
     seed = preset.seed if seed is None else seed
@@ -237,6 +262,7 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
         raise ValueError(f"empty split: train has {len(train)} samples, val has {len(val)}")
     if modality not in getattr(train, "modalities", (modality,)):
         raise ValueError(f"the data has modalities {train.modalities}, the model needs {modality!r}")
+    prov = provenance.record(train, modality, report, meta.get("dataset"), device)
     train = only_modalities(train, None if batch_modalities is None else (modality, *batch_modalities))
     seed_everything(seed)
     model.to(device)
@@ -296,12 +322,14 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
             best = {**{k: v for k, v in val_m.items() if k != "confusion"}, "epoch": epoch}
             best_state = copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)                                  # keep the best-on-validation epoch
+    model.provenance = prov
     ckpt = None
     if checkpoint is not None:
         ckpt = Path(checkpoint)
         if dist.is_main():
             save_checkpoint(ckpt, model, {**meta, "modality": modality, "val": best, "preset": preset.to_dict(),
-                                          "seed": seed, "input_shape": model.config.get("input_shape")})
+                                          "seed": seed, "input_shape": model.config.get("input_shape"),
+                                          "provenance": prov})
         dist.barrier()
     return FitResult(model, pd.DataFrame(rows), best, ckpt)
 
@@ -309,16 +337,19 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
 def fit(model: Classifier, train: Dataset, val: Dataset, *, modality: str | None = None,
         preset: Preset, epochs: int | None = None, seed: int | None = None, device="auto",
         checkpoint: str | Path | None = None, meta: dict | None = None, progress: bool = True,
-        compile: bool = False, channels_last: bool | str = "auto") -> FitResult:
+        compile: bool = False, channels_last: bool | str = "auto", report: dict | None = None) -> FitResult:
     """Unimodal training with cross-entropy (Eq. 18): Adam with the preset's lr and
     weight decay; the epoch with the best validation macro-F1 is kept.
     On CUDA: AMP (bf16, or fp16 with a GradScaler), channels_last frames, optional
-    ``compile=True`` (torch.compile). Under torchrun: DDP (see ``distributed``)."""
+    ``compile=True`` (torch.compile). Under torchrun: DDP (see ``distributed``).
+    ``report``: the ``Splits.report`` the data came from (split kind and seed, dataset),
+    recorded in the model's provenance (see ``dcatkit.provenance``)."""
     modality = modality or model.config["modality"]
     meta = {"classes": list(getattr(train, "classes", [])), **(meta or {})}
     return _train_loop(model, train, val, modality=modality, preset=preset, epochs=epochs, seed=seed,
                        device=device, extra_loss=None, checkpoint=checkpoint, meta=meta,
-                       progress=progress, desc=f"{modality}", compile=compile, channels_last=channels_last)
+                       progress=progress, desc=f"{modality}", compile=compile, channels_last=channels_last,
+                       report=report)
 
 
 def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam: float,
@@ -327,7 +358,7 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
                  seed: int | None = None, device="auto", checkpoint: str | Path | None = None,
                  meta: dict | None = None, progress: bool = True, source_cache: bool | str = "auto",
                  cache_dir: str | Path | None = None, compile: bool = False,
-                 channels_last: bool | str = "auto") -> FitResult:
+                 channels_last: bool | str = "auto", report: dict | None = None) -> FitResult:
     """D-CAT: train the target with L = L_CE + lam * L_CA (Eq. 19).
 
     ``source`` is a frozen source ``Classifier`` (wrapped in ``LiveSource``) or any
@@ -342,6 +373,9 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     uses the cache unless the training set augments inputs per epoch
     (``train.augment`` true), where a cache would be wrong; then the live source
     runs, with a message.
+
+    Under torchrun the L_CA mean runs over the masked-in samples of all processes
+    (``global_masked_mean``), as in a single process. ``report`` as in ``fit``.
     """
     lam = check_lam(lam)
     modality = modality or model.config["modality"]
@@ -372,6 +406,7 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
         k_s, v_s, correct = source(batch, device)
         mask = correct if mcma else None
         l_ca = loss_fn(out.k.float(), out.v.float(), k_s, v_s, mask)        # Eq. (7) / (17)
+        l_ca = global_masked_mean(l_ca, mask)                               # one mean over all processes
         return lam * l_ca, {"ca": l_ca.detach(), "mask_frac": correct.float().mean()}
 
     meta = {"classes": list(getattr(train, "classes", [])), "source_modality": source_modality,
@@ -379,4 +414,5 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     return _train_loop(model, train, val, modality=modality, preset=preset, epochs=epochs, seed=seed,
                        device=device, extra_loss=transfer_term, checkpoint=checkpoint, meta=meta,
                        progress=progress, desc=f"{source_modality}->{modality}", compile=compile,
-                       channels_last=channels_last, batch_modalities=getattr(source, "batch_modalities", None))
+                       channels_last=channels_last, batch_modalities=getattr(source, "batch_modalities", None),
+                       report=report)

@@ -21,6 +21,10 @@ def test_demo_quick(tmp_path):
     assert res[["accuracy", "precision", "recall", "f1"]].apply(lambda c: c.between(0, 1).all()).all()
     summary = pd.read_csv(tmp_path / "summary.csv", index_col=0)
     assert abs(summary.loc["D-CAT", "f1"] - res[res.run == "D-CAT"]["f1"].mean()) < 1e-9
+    import json
+    blob = json.loads((tmp_path / "results.json").read_text())           # results carry the environment
+    assert blob["environment"]["torch"] and blob["params"]["seeds"] == [0, 1]
+    assert (res["env_torch"] == blob["environment"]["torch"]).all()
 
 
 def test_train_then_transfer(tmp_path):
@@ -38,3 +42,11 @@ def test_train_then_transfer(tmp_path):
                                "--out", str(tmp_path / "x.pt")] + common, capture_output=True, text=True,
                        env=env(tmp_path))
     assert r.returncode != 0 and "both 'imu'" in r.stderr
+    # issue 11: a source trained on the ID split (data seed 0) reused for an OOD run with data seed 1
+    # saw most of that run's validation and test samples: refused, with the count and the fix
+    r = subprocess.run(base + ["transfer", "--source-ckpt", str(tmp_path / "v.pt"), "--target", "imu",
+                               "--split", "ood", "--data-seed", "1", "--out", str(tmp_path / "leak.pt")] + common,
+                       capture_output=True, text=True, timeout=600, env=env(tmp_path))
+    assert r.returncode == 2, r.stderr[-3000:]
+    assert "leakage: the source was trained on" in r.stderr and "--split ood --data-seed 1" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "leak.pt").exists()

@@ -164,3 +164,20 @@ def test_latest_results_and_main(tmp_path, capsys):
     assert "0.750" in capsys.readouterr().out
     with pytest.raises(FileNotFoundError, match="run the notebook first"):
         report.latest_results(tmp_path / "empty")
+
+
+def test_results_carry_the_environment(tmp_path):
+    from dcatkit import provenance
+
+    t = pd.DataFrame({"run": ["a", "b"], "f1": [0.25, 0.75]})
+    files = report.write_results(t, tmp_path, "res", params={"seed": 0})
+    env = provenance.environment()
+    blob = json.loads(files["json"].read_text())
+    assert blob["environment"] == env and blob["rows"][0]["env_torch"] == env["torch"]
+    back = report.read_results(files["csv"])
+    assert back["env_dcatkit"].tolist() == [env["dcatkit"]] * 2 and back["f1"].tolist() == [0.25, 0.75]
+    # rows read back from an older file keep the environment they were made in
+    old = back.assign(env_torch="0.0-old")
+    again = report.read_results(report.write_results(old, tmp_path, "again")["csv"])
+    assert again["env_torch"].tolist() == ["0.0-old"] * 2
+    assert "env_" not in report.format_results(back)

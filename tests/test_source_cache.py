@@ -4,7 +4,7 @@ import torch
 
 from dcatkit.experiment import train_transfer, train_unimodal
 from dcatkit.source_cache import SourceCache, cache_key
-from dcatkit.train import LiveSource, make_loader
+from dcatkit.train import LiveSource, make_loader, predict
 from helpers import TINY, CountingArray, tiny_splits
 
 
@@ -116,3 +116,65 @@ def test_epochs_read_only_the_modalities_they_use(setup, tmp_path):
     train.arrays["video"].reads = 0
     fit_transfer(model(), src.model, train, val, lam=1.0, preset=p, progress=False, source_cache=False)
     assert train.arrays["video"].reads == 2 * len(train)
+
+
+def test_cache_key_changes_with_inputs_and_labels(setup):
+    """The cached MCMA bit is "source prediction == label": a cache is only valid for the
+    same inputs and the same labels, so both are part of the key."""
+    from dcatkit.data.dataset import PairedDataset
+
+    sp, src = setup
+    ds = sp.train
+
+    def copy_of(arrays=None, labels=None):
+        return PairedDataset(arrays or {m: np.array(a, copy=True) for m, a in ds.arrays.items()},
+                             ds.labels.copy() if labels is None else labels, ds.classes, ds.subjects, ds.ids,
+                             ds.sample_rates)
+
+    key = cache_key(src.model, ds, "video")
+    assert cache_key(src.model, copy_of(), "video") == key                 # same content, same key
+    video = np.array(ds.arrays["video"], copy=True)
+    video[0] = 255 - video[0]                                               # one input changed
+    assert cache_key(src.model, copy_of({**ds.arrays, "video": video}), "video") != key
+    labels = ds.labels.copy()
+    j = int(np.flatnonzero(labels != labels[0])[0])
+    labels[[0, j]] = labels[[j, 0]]                                         # two labels swapped
+    assert cache_key(src.model, copy_of(labels=labels), "video") != key
+
+
+def test_relabelled_data_gets_its_own_mcma_bits(setup, tmp_path):
+    """Same inputs, other labels: the cache built second holds the new correctness."""
+    from dcatkit.data.dataset import PairedDataset
+
+    sp, src = setup
+    ds = sp.train
+    first = SourceCache.build(src.model, ds, "video", tmp_path, progress=False)
+    shifted = PairedDataset(ds.arrays, (ds.labels + 1) % len(ds.classes), ds.classes, ds.subjects, ds.ids,
+                            ds.sample_rates)
+    second = SourceCache.build(src.model, shifted, "video", tmp_path, progress=False)
+    y, p = predict(src.model, shifted, "video")
+    assert np.array_equal(second.correct, y == p) and not np.array_equal(second.correct, first.correct)
+
+
+def test_finished_cache_is_kept_when_another_build_finishes_first(setup, tmp_path, monkeypatch):
+    """Two builds of the same cache race: the one that finishes second keeps the first
+    one's folder (another process may be reading it) instead of replacing it."""
+    sp, src = setup
+    orig = LiveSource.__call__
+    state = {}
+
+    def racing(self, batch, device):
+        if not state:                       # while this build runs, another one completes
+            state["inner"] = "running"
+            monkeypatch.setattr(LiveSource, "__call__", orig)
+            inner = SourceCache.build(src.model, sp.train, "video", tmp_path, progress=False)
+            (inner.folder / "reader-was-here").write_text("")
+            state["inner"] = inner.folder
+            monkeypatch.setattr(LiveSource, "__call__", racing)
+        return orig(self, batch, device)
+
+    monkeypatch.setattr(LiveSource, "__call__", racing)
+    outer = SourceCache.build(src.model, sp.train, "video", tmp_path, progress=False)
+    assert outer.folder == state["inner"] and (outer.folder / "reader-was-here").is_file()
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == [outer.folder.name]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".building-")]   # its own temp folder removed

@@ -153,3 +153,108 @@ def test_compare_table(splits, tmp_path):
     assert table.loc["imu baseline", "delta_f1"] == 0.0
     assert table.loc["D-CAT", "delta_f1"] == pytest.approx(table.loc["D-CAT", "f1"] - table.loc["imu baseline", "f1"])
     assert (tmp_path / "source_video_seed0.pt").is_file()
+
+
+# ---------------------------------------------------------------- tests that pin the method (see MUTATIONS.md)
+
+def _constant_source(splits, c: int):
+    """A video source that predicts class ``c`` for every input (zero head weights, bias
+    towards c) while its K, V still depend on the input."""
+    seed_everything(7)
+    src = build_model("video", len(splits.classes), splits.train.input_shape("video"), TINY["video"])
+    with torch.no_grad():
+        src.head.weight.zero_()
+        src.head.bias.zero_()
+        src.head.bias[c] = 10.0
+    return src
+
+
+def _relabelled(ds, labels):
+    from dcatkit.data.dataset import PairedDataset
+    return PairedDataset(ds.arrays, labels, ds.classes, ds.subjects, ds.ids, ds.sample_rates)
+
+
+def _target(splits, seed, preset):
+    seed_everything(seed)
+    return build_model("imu", len(splits.classes), splits.train.input_shape("imu"), preset)
+
+
+def _same_training(a, b, cols=("train_ce", "train_loss", "val_f1")):
+    for c in cols:
+        assert a.history[c].tolist() == pytest.approx(b.history[c].tolist(), rel=1e-6, abs=1e-7), c
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    return all(torch.allclose(sa[k].float(), sb[k].float(), rtol=1e-5, atol=1e-6) for k in sa)
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_all_wrong_source_with_mcma_is_the_baseline(splits, cache, tmp_path):
+    """MCMA (Eq. 17) drops every sample the source gets wrong: with a source that is
+    wrong on all training samples, D-CAT is the baseline with the same seed, while
+    No MCMA (every sample counts) is not."""
+    c = 0
+    src = _constant_source(splits, c)
+    keep = np.flatnonzero(splits.train.labels != c)
+    train = splits.train.subset(keep)                       # the source is wrong on every sample
+    p = TINY["imu"]
+    base = fit(_target(splits, 1, p), train, splits.val, preset=p, seed=1, progress=False)
+    kw = dict(lam=1.0, preset=p, seed=1, progress=False, source_cache=cache, cache_dir=tmp_path)
+    dcat = fit_transfer(_target(splits, 1, p), src, train, splits.val, mcma=True, **kw)
+    assert dcat.history["train_mask_frac"].tolist() == [0.0] * len(dcat.history)
+    assert dcat.history["train_ca"].tolist() == [0.0] * len(dcat.history)
+    assert _same_training(dcat, base)
+    nomcma = fit_transfer(_target(splits, 1, p), src, train, splits.val, mcma=False, **kw)
+    assert (nomcma.history["train_ca"] > 0).all()
+    assert nomcma.history["train_ce"].tolist() != pytest.approx(base.history["train_ce"].tolist(), abs=1e-6)
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_all_right_source_mcma_equals_no_mcma(splits, cache, tmp_path):
+    """With a source right on every training sample the MCMA mask keeps them all:
+    D-CAT with and without MCMA train the same model, which differs from the baseline."""
+    c = 3
+    src = _constant_source(splits, c)
+    train = _relabelled(splits.train, np.full(len(splits.train), c))   # the source is right on every sample
+    p = TINY["imu"]
+    kw = dict(lam=1.0, preset=p, seed=2, progress=False, source_cache=cache, cache_dir=tmp_path)
+    mcma = fit_transfer(_target(splits, 2, p), src, train, splits.val, mcma=True, **kw)
+    nomcma = fit_transfer(_target(splits, 2, p), src, train, splits.val, mcma=False, **kw)
+    assert mcma.history["train_mask_frac"].tolist() == [1.0] * len(mcma.history)
+    assert (mcma.history["train_ca"] > 0).all()
+    assert _same_training(mcma, nomcma, ("train_ce", "train_ca", "train_loss", "val_f1"))
+    base = fit(_target(splits, 2, p), train, splits.val, preset=p, seed=2, progress=False)
+    assert mcma.history["train_ce"].tolist() != pytest.approx(base.history["train_ce"].tolist(), abs=1e-6)
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_source_in_training_mode_is_frozen_and_in_eval(splits, cache, tmp_path):
+    """A source handed over in training mode (dropout active, BatchNorm on batch
+    statistics) is used in eval mode: its BN running statistics do not move, the MCMA
+    mask is the eval-mode source's correctness, and training matches a source that was
+    in eval mode from the start."""
+    import copy
+
+    from dcatkit.train import predict
+
+    seed_everything(11)
+    src = build_model("video", len(splits.classes), splits.train.input_shape("video"),
+                      TINY["video"].with_(dropout=0.9))
+    reference = copy.deepcopy(src).eval()
+    y, pred = predict(copy.deepcopy(src), splits.train, "video")      # eval-mode correctness
+    eval_acc = float(np.mean(y == pred))
+    before = {k: v.clone() for k, v in src.state_dict().items()}
+    src.train()
+    p = TINY["imu"]
+    kw = dict(lam=1.0, preset=p, seed=3, progress=False, source_cache=cache)
+    run = fit_transfer(_target(splits, 3, p), src, splits.train, splits.val, cache_dir=tmp_path / "a", **kw)
+    assert not src.training and not any(m.training for m in src.modules())
+    assert all(not q.requires_grad for q in src.parameters())
+    after = src.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)           # BN running stats untouched
+    assert run.history["train_mask_frac"].tolist() == pytest.approx([eval_acc] * len(run.history), abs=1e-6)
+    ref = fit_transfer(_target(splits, 3, p), reference, splits.train, splits.val, cache_dir=tmp_path / "b", **kw)
+    assert _same_training(run, ref, ("train_ce", "train_ca", "train_mask_frac", "val_f1"))
+
+
+def test_checkpoint_source_loads_in_eval_mode(splits, video_source):
+    model = load_source(video_source[1], splits, "imu")
+    assert not model.training and not any(m.training for m in model.modules())

@@ -13,6 +13,9 @@ go straight to raw files on disk::
 mtime), so changing either builds a new cache. The build happens in a temporary
 folder that is renamed into place only after ``COMPLETE`` is written: an
 interrupted build is never mistaken for a complete cache, and is rebuilt.
+Under torchrun one process per node (local rank 0) builds while the others wait
+at a barrier and then read it; a complete folder is never removed or replaced
+(two builders racing for one key: the later one keeps the first one's folder).
 
 On-disk dtypes: video uint8 (N, T, 3, H, W), audio float16 (N, S), IMU float16
 (N, C, L) (raw, un-normalised: min-max scaling needs the split, which comes later).
@@ -30,6 +33,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from .. import distributed as dist
 from .preprocess import Dropped, UnreadableFile
 
 DISK_DTYPES = {"video": np.uint8, "audio": np.float16, "imu": np.float16}
@@ -98,31 +102,28 @@ def collect(
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     settings = dict(settings, name=name, on_error=on_error, classes=list(classes))
-    final = None
-    if cache_dir is not None:
-        cache_dir = Path(cache_dir)
-        final = cache_dir / f"{name}-{cache_key(settings)}"
+    if cache_dir is None:
+        return _build(recordings, decode, classes, sample_rates or {}, on_error, progress, name, None)
+    cache_dir = Path(cache_dir)
+    final = cache_dir / f"{name}-{cache_key(settings)}"
+
+    def build() -> Windows:
         if (final / MARKER).exists():
             return _load(final)
-
-    tmp = None
-    if final is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=cache_dir))
-    try:
-        windows = _build(recordings, decode, classes, sample_rates or {}, on_error, progress, name, tmp)
-        if tmp is None:
-            return windows
-        (tmp / "settings.json").write_text(json.dumps(settings, sort_keys=True, default=str))
-        (tmp / MARKER).write_text("ok\n")  # last file written: its presence means complete
-        if final.exists():  # an earlier build without its marker (interrupted): replace it
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        tmp = None
-        return _load(final)
-    finally:
-        if tmp is not None:
+        try:
+            _build(recordings, decode, classes, sample_rates or {}, on_error, progress, name, tmp)
+            (tmp / "settings.json").write_text(json.dumps(settings, sort_keys=True, default=str))
+            (tmp / MARKER).write_text("ok\n")  # last file written: its presence means complete
+            dist.publish_folder(tmp, final, MARKER)
+        finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        return _load(final)
+
+    # under torchrun: local rank 0 builds, the node's other processes wait, then read
+    return dist.build_once(build, lambda: _load(final))
+
 
 
 class _Sink:
