@@ -24,12 +24,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-# Rewrite the five notebooks from notebooks/build_notebooks.py, then execute them in place with
-# their default parameters (synthetic data), so the committed notebooks and figures/*.png show a
-# default run. About 15 minutes on an idle 2-core CPU (04, the lambda grid, is about 7 of them).
+# The notebooks are their own source: edited in JupyterLab, each paired by jupytext with a percent
+# script notebooks/NN_name.py (reviewable diffs; tests/test_notebook_pairs.py checks the pairs).
+# `make notebooks` first syncs every pair (the newer file's cells win, outputs stay in the .ipynb),
+# then executes the notebooks in place with papermill and their default parameters (synthetic data),
+# which keeps their cells as they are and refreshes the outputs and figures/*.png: the committed
+# notebooks show a default run. About 15 minutes on an idle 2-core CPU (04, the lambda grid, ~7).
 NOTEBOOKS := 01_preprocessing 02_unimodal 03_transfer 04_lambda_ablation 05_confusion_analysis
 notebooks: $(STAMP)
-	$(PY) notebooks/build_notebooks.py
+	$(PY) -m jupytext --sync $(NOTEBOOKS:%=notebooks/%.ipynb)
 	for nb in $(NOTEBOOKS); do \
 		$(PY) -m papermill notebooks/$$nb.ipynb notebooks/$$nb.ipynb -k python3 --cwd notebooks \
 			--no-progress-bar || exit 1; \

@@ -52,25 +52,6 @@ def papermill(src: Path, dst: Path, args, env, cwd=REPO, check=True):
     return r
 
 
-def test_builder_is_in_sync(tmp_path):
-    """The committed notebooks' sources are what build_notebooks.py writes."""
-    import nbformat
-
-    sys.path.insert(0, str(NB))
-    try:
-        import build_notebooks
-    finally:
-        sys.path.remove(str(NB))
-    for name, build in build_notebooks.BUILDERS.items():
-        want = [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in build().cells]
-        have = nbformat.read(NB / f"{name}.ipynb", 4)
-        got = [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in have.cells
-               if "injected-parameters" not in c.metadata.get("tags", [])]
-        assert got == want, f"{name}.ipynb is out of date: run `make notebooks` (or python notebooks/build_notebooks.py)"
-        code = [c for c in have.cells if c.cell_type == "code"]
-        assert code[0].metadata.get("tags") == ["parameters"], f"{name}: first code cell must be tagged parameters"
-
-
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs_and_nbval(name, work):
     root, env = work
