@@ -126,20 +126,19 @@ def _recorded(records: Sequence[dict | None], keys: Sequence[str]) -> tuple[bool
 def _resolve(source, classes: Sequence[str] | None, normalization) -> tuple[Classifier, dict, Path | None]:
     """(model, info, checkpoint path) for a Run, a Classifier or a checkpoint path; ``info``
     holds the METADATA_KEYS, read from the checkpoint meta / provenance unless given."""
-    from .experiment import Run  # noqa: PLC0415 (experiment pulls in pandas; only needed here)
+    from .experiment import Run
+    from .train import load_checkpoint
 
     meta: dict = {}
     path = None
-    if isinstance(source, Run):
+    if isinstance(source, Run):                  # its model, plus what its checkpoint (if any) records
         model = source.model
         if source.checkpoint is not None and Path(source.checkpoint).is_file():
-            meta = _read_checkpoint_meta(source.checkpoint)
+            meta = load_checkpoint(source.checkpoint)[1]
         meta = {**meta, **(source.meta or {})}
     elif isinstance(source, Classifier):
         model = source
     elif isinstance(source, (str, os.PathLike)):
-        from .train import load_checkpoint
-
         path = Path(source)
         model, meta = load_checkpoint(path)
     else:
@@ -189,11 +188,6 @@ def _resolve(source, classes: Sequence[str] | None, normalization) -> tuple[Clas
     return model, json.loads(json.dumps(info)), path
 
 
-def _read_checkpoint_meta(path) -> dict:
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    return payload.get("meta", {}) if isinstance(payload, dict) else {}
-
-
 # ------------------------------------------------------------------ input checks
 
 
@@ -209,8 +203,9 @@ def _as_batch(x, info: dict) -> tuple[np.ndarray, bool]:
     elif x.ndim == len(shape) + 1 and x.shape[1:] == shape:
         single = False
     else:
-        raise ValueError(f"the {mod} model takes one sample of shape {shape} or a batch (B, {', '.join(map(str, shape))})"
-                         f", got an array of shape {x.shape}")
+        dims = ", ".join(map(str, shape))
+        raise ValueError(f"the {mod} model takes one sample of shape {shape} or a batch (B, {dims}), "
+                         f"got an array of shape {x.shape}")
     if len(x) == 0:
         raise ValueError(f"empty batch: got shape {x.shape}, expected at least one {mod} sample")
     want = np.dtype(info["input_dtype"])
