@@ -1,0 +1,244 @@
+"""Sweeps: a grid of runs (method x lambda x training-set size x seed x ...) in
+parallel worker processes, resumable, returned as one tidy table.
+
+    from dcatkit.sweep import grid, run_grid
+    params = grid(method=["none", "dcat", "kd"], lam=[1.0], n_train=[100, 300], seed=range(10))
+    df = run_grid(my_task, params, "runs/sweep")      # my_task(**p) -> dict of numbers
+
+- Workers: ``workers=None`` uses one process per CPU core (``os.sched_getaffinity``),
+  or one per GPU when CUDA is present (each worker sees only its own GPU through
+  ``CUDA_VISIBLE_DEVICES``). Each worker runs torch with one thread
+  (``torch.set_num_threads(1)``): runs, not threads, share the cores. Workers
+  are started with the ``"spawn"`` method (safe with CUDA and threads, the same
+  on every OS), so ``task`` must be a module-level function. ``workers=0`` runs
+  everything in this process (for debugging).
+- Resumable: each finished run is written atomically to ``out_dir/runs/`` as its
+  own small JSON file named after a hash of its parameters. A rerun reads those
+  back and never redoes them (``redo=True`` does). A failed run writes nothing,
+  so a rerun retries exactly the failed ones; ``run_grid`` raises after the
+  others finished, naming the failures.
+- Results: one row per run, the parameters' columns then the task's results.
+  The baseline of a paired comparison (``dcatkit.stats.summarise``) is the run
+  with method ``"none"`` and the same seed, size and data.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import tempfile
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import pandas as pd
+
+NO_LAMBDA = ("none",)        # methods without a transfer term: their runs do not repeat over lambda
+
+
+def _plain(v: Any) -> Any:
+    """Numpy scalars -> Python scalars, tuples -> lists, so a parameter has one JSON form."""
+    if hasattr(v, "item") and callable(v.item) and getattr(v, "ndim", 1) == 0:
+        return v.item()
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    return v
+
+
+def grid(**axes: Any) -> list[dict]:
+    """All combinations of the axes' values, as a list of parameter dicts.
+
+    An axis given a list, tuple or range varies; any other value (a number, a
+    string, None, a dict) is the same for every run. Runs of a method in
+    ``NO_LAMBDA`` (the baseline ``"none"``) get ``lam=None`` and appear once per
+    combination of the other axes instead of once per lambda.
+    """
+    varying = {k: [_plain(x) for x in v] for k, v in axes.items() if isinstance(v, (list, tuple, range))}
+    fixed = {k: _plain(v) for k, v in axes.items() if k not in varying}
+    for k, v in varying.items():
+        if not v:
+            raise ValueError(f"axis {k!r} has no values")
+    out, seen = [], set()
+    for combo in itertools.product(*varying.values()):
+        p = {**dict(zip(varying, combo)), **fixed}
+        p = {k: p[k] for k in axes}                                   # the caller's column order
+        if p.get("method") in NO_LAMBDA and "lam" in p:
+            p["lam"] = None
+        key = run_key(p)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
+
+
+def run_key(params: Mapping[str, Any]) -> str:
+    """A stable short name for a run's parameters (hash of their sorted JSON form)."""
+    text = json.dumps({k: _plain(v) for k, v in params.items()}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _path(out_dir: Path, params: Mapping[str, Any]) -> Path:
+    return out_dir / "runs" / f"{run_key(params)}.json"
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    """Write atomically (temp file + os.replace): a killed run never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, default=_json_default)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(o):
+    v = _plain(o)
+    if v is o:
+        raise TypeError(f"a sweep result must be JSON-serialisable (numbers, strings, lists, dicts); "
+                        f"got {type(o).__name__}")
+    return v
+
+
+def read_run(out_dir: str | Path, params: Mapping[str, Any]) -> dict | None:
+    """The stored record of a finished run ({"params", "result", "wall_s", ...}), or None."""
+    path = _path(Path(out_dir), params)
+    if not path.is_file():
+        return None
+    rec = json.loads(path.read_text())
+    if rec.get("params") != {k: _plain(v) for k, v in params.items()}:
+        raise ValueError(f"{path} holds the run {rec.get('params')}, not {dict(params)} (a hash clash or "
+                         "a hand-edited file): move it away and rerun")
+    return rec
+
+
+def _run_one(task: Callable[..., Mapping[str, Any]], params: dict, out_dir: str) -> dict:
+    """Run one task and store its record (in the worker, so finished work survives the parent)."""
+    t0 = time.perf_counter()
+    result = task(**params)
+    if not isinstance(result, Mapping):
+        raise TypeError(f"a sweep task must return a dict of results, got {type(result).__name__}")
+    clash = set(result) & set(params)
+    if clash:
+        raise ValueError(f"the task's results reuse parameter names {sorted(clash)}: rename them")
+    rec = {"params": params, "result": dict(result), "wall_s": time.perf_counter() - t0, "pid": os.getpid()}
+    rec = json.loads(json.dumps(rec, default=_json_default))     # as a rerun will read it back
+    _write_json(_path(Path(out_dir), params), rec)
+    return rec
+
+
+def _init_worker(threads: int, gpus) -> None:
+    """Worker start: pick a GPU (if any) before CUDA starts, then one torch thread."""
+    if gpus is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus.get())
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:              # already set once in this process
+        pass
+
+
+def default_workers() -> int:
+    """One worker per GPU when CUDA is present, else one per usable CPU core."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.device_count()
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:                                       # not on Linux
+        return os.cpu_count() or 1
+
+
+def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[str, Any]],
+             out_dir: str | Path, *, workers: int | None = None, redo: bool = False,
+             progress: bool = True, threads: int = 1) -> pd.DataFrame:
+    """Run ``task(**p)`` for every ``p`` in ``params`` and return one row per run.
+
+    ``task``: a module-level function returning a dict of JSON-serialisable results
+    (e.g. test metrics). ``out_dir``: where finished runs are stored and read back.
+    ``workers``: processes (None: ``default_workers()``; 0: in this process).
+    ``threads``: torch threads per worker. The table's columns are the parameters,
+    the results, and ``wall_s`` (the run's own time). Row order = ``params`` order.
+    """
+    out = Path(out_dir)
+    params = [{str(k): _plain(v) for k, v in p.items()} for p in params]
+    keys = [run_key(p) for p in params]
+    if len(set(keys)) != len(keys):
+        raise ValueError("the grid lists the same run twice; use grid() or drop the duplicates")
+    records: dict[str, dict] = {}
+    if not redo:
+        for p, k in zip(params, keys):
+            rec = read_run(out, p)
+            if rec is not None:
+                records[k] = rec
+    todo = [(p, k) for p, k in zip(params, keys) if k not in records]
+    workers = default_workers() if workers is None else int(workers)
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0 (0 = in this process), got {workers}")
+    failures: list[tuple[dict, str]] = []
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(todo), desc=f"sweep ({len(params) - len(todo)} of {len(params)} already done)",
+               disable=not progress or not todo, leave=False)
+    if workers == 0:
+        for p, k in todo:
+            try:
+                records[k] = _run_one(task, p, str(out))
+            except Exception:
+                failures.append((p, traceback.format_exc()))
+            bar.update()
+    elif todo:
+        import multiprocessing as mp
+
+        import torch
+
+        ctx = mp.get_context("spawn")
+        n = min(workers, len(todo))
+        gpus = None
+        if torch.cuda.is_available():
+            gpus = ctx.Queue()
+            for i in range(n):
+                gpus.put(i % torch.cuda.device_count())
+        with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker, initargs=(threads, gpus)) as ex:
+            futures = {ex.submit(_run_one, task, p, str(out)): (p, k) for p, k in todo}
+            try:
+                for f in as_completed(futures):
+                    p, k = futures[f]
+                    try:
+                        records[k] = f.result()
+                    except Exception:
+                        failures.append((p, traceback.format_exc()))
+                    bar.update()
+            except BaseException:
+                ex.shutdown(wait=True, cancel_futures=True)
+                raise
+    bar.close()
+    if failures:
+        first_p, first_tb = failures[0]
+        raise RuntimeError(f"{len(failures)} of {len(todo)} runs failed (the {len(todo) - len(failures)} others "
+                           f"are saved in {out / 'runs'}; rerun to retry only the failed ones). "
+                           f"First failure, {first_p}:\n{first_tb}")
+    return _table([records[k] for k in keys])
+
+
+def _table(records: Iterable[dict]) -> pd.DataFrame:
+    rows = [{**r["params"], **r["result"], "wall_s": r["wall_s"]} for r in records]
+    return pd.DataFrame(rows)
+
+
+def read_sweep(out_dir: str | Path) -> pd.DataFrame:
+    """Every finished run stored under ``out_dir`` (any grid), one row each, in file-name order."""
+    files = sorted((Path(out_dir) / "runs").glob("*.json"))
+    return _table(json.loads(f.read_text()) for f in files)
+

@@ -1,0 +1,102 @@
+"""The sweep runner (dcatkit.sweep): grids, parallel workers with one thread each,
+resuming from stored runs, failures that are retried and nothing else."""
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dcatkit.sweep import grid, read_run, read_sweep, run_grid, run_key
+
+
+def toy_task(method, lam, seed, n_train=10, log_dir=None, fail_seed=None):
+    """A module-level task (workers import it by name): a number from the parameters,
+    the worker's torch thread count and pid; leaves a file per call in ``log_dir``."""
+    import torch
+
+    if log_dir is not None:
+        Path(log_dir).mkdir(parents=True, exist_ok=True)
+        (Path(log_dir) / f"{method}-{lam}-{seed}-{n_train}-{os.getpid()}-{np.random.rand()}").touch()
+    if seed == fail_seed:
+        raise RuntimeError(f"seed {seed} is broken")
+    return {"f1": seed / 100 + (0 if lam is None else lam) + n_train, "threads": torch.get_num_threads(),
+            "pid": os.getpid(), "np_value": np.float32(0.5)}
+
+
+def calls(log_dir):
+    return sorted(p.name.rsplit("-", 2)[0] for p in Path(log_dir).iterdir()) if Path(log_dir).exists() else []
+
+
+def test_grid():
+    g = grid(method=["none", "dcat", "kd"], lam=[0.1, 1.0], n_train=[100, 300], seed=range(3), split="id")
+    assert len(g) == 2 * 3 + 2 * 2 * 2 * 3                  # the baseline once per size and seed, not per lam
+    assert g[0] == {"method": "none", "lam": None, "n_train": 100, "seed": 0, "split": "id"}
+    assert sum(p["method"] == "dcat" and p["lam"] == 0.1 for p in g) == 6
+    assert len({run_key(p) for p in g}) == len(g)
+    assert grid(method=["dcat"], lam=[np.float64(1.0)], seed=[np.int64(2)]) == [{"method": "dcat", "lam": 1.0, "seed": 2}]
+    assert run_key({"a": 1, "b": 2}) == run_key({"b": 2, "a": 1})
+    with pytest.raises(ValueError, match="axis 'seed' has no values"):
+        grid(method=["none"], seed=[])
+
+
+def test_run_in_process_resume_redo_and_failures(tmp_path):
+    out, log = tmp_path / "sweep", tmp_path / "log"
+    params = grid(method=["none", "dcat"], lam=[1.0], seed=range(3), log_dir=str(log))
+    df = run_grid(toy_task, params, out, workers=0, progress=False)
+    assert list(df.columns[:4]) == ["method", "lam", "seed", "log_dir"]
+    assert df["f1"].tolist() == pytest.approx([10.0, 10.01, 10.02, 11.0, 11.01, 11.02])
+    assert len(calls(log)) == 6 and len(list((out / "runs").glob("*.json"))) == 6
+    assert not list((out / "runs").glob("*.tmp"))
+    # a rerun reads everything back and calls nothing
+    again = run_grid(toy_task, params, out, workers=0, progress=False)
+    assert len(calls(log)) == 6 and again.drop(columns="wall_s").equals(df.drop(columns="wall_s"))
+    # one lost record: only that run is redone; redo=True redoes all
+    os.remove(out / "runs" / f"{run_key(params[4])}.json")
+    run_grid(toy_task, params, out, workers=0, progress=False)
+    assert calls(log).count("dcat-1.0-1-10") == 2 and len(calls(log)) == 7
+    run_grid(toy_task, params, out, workers=0, redo=True, progress=False)
+    assert len(calls(log)) == 13
+    # a grown grid runs only the new runs
+    bigger = grid(method=["none", "dcat"], lam=[1.0], seed=range(4), log_dir=str(log))
+    assert len(run_grid(toy_task, bigger, out, workers=0, progress=False)) == 8 and len(calls(log)) == 15
+    # failures: the others are stored, the error names the run; a rerun retries only it
+    fail = grid(method=["kd"], lam=[2.0], seed=range(3), log_dir=str(log), fail_seed=1)
+    with pytest.raises(RuntimeError, match=r"(?s)1 of 3 runs failed.*'seed': 1.*seed 1 is broken"):
+        run_grid(toy_task, fail, out, workers=0, progress=False)
+    assert read_run(out, fail[0]) is not None and read_run(out, fail[1]) is None
+    n = len(calls(log))
+    with pytest.raises(RuntimeError, match="1 of 1 runs failed"):
+        run_grid(toy_task, fail, out, workers=0, progress=False)
+    assert len(calls(log)) == n + 1
+    assert len(read_sweep(out)) == 8 + 2
+
+
+def test_bad_records_and_results(tmp_path):
+    p = {"method": "dcat", "lam": 1.0, "seed": 0}
+    run_grid(toy_task, [p], tmp_path, workers=0, progress=False)
+    path = tmp_path / "runs" / f"{run_key(p)}.json"
+    rec = json.loads(path.read_text())
+    rec["params"]["seed"] = 5
+    path.write_text(json.dumps(rec))
+    with pytest.raises(ValueError, match="holds the run"):
+        run_grid(toy_task, [p], tmp_path, workers=0, progress=False)
+    with pytest.raises(ValueError, match="same run twice"):
+        run_grid(toy_task, [p, dict(p)], tmp_path, workers=0, progress=False)
+    with pytest.raises(RuntimeError, match="reuse parameter names"):
+        run_grid(bad_task, [{"f1": 1}], tmp_path / "b", workers=0, progress=False)
+
+
+def bad_task(f1):
+    return {"f1": f1}
+
+
+def test_parallel_workers_one_thread_each(tmp_path, monkeypatch):
+    """Two spawned workers share the runs; each runs torch with one thread (whatever it inherits)."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    params = grid(method=["none", "dcat"], lam=[1.0], seed=range(4), log_dir=str(tmp_path / "log"))
+    df = run_grid(toy_task, params, tmp_path / "sweep", workers=2, progress=False)
+    assert df["f1"].tolist() == pytest.approx([10.0, 10.01, 10.02, 10.03, 11.0, 11.01, 11.02, 11.03])
+    assert set(df["threads"]) == {1}
+    assert df["pid"].nunique() == 2 and os.getpid() not in set(df["pid"])
+    assert len(calls(tmp_path / "log")) == 8
