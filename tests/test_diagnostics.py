@@ -1,0 +1,76 @@
+"""Diagnostics (dcatkit.diagnostics): Theorem 4.1's per-sample linear map against
+constructed cases with known R^2 and against scikit-learn, and the model outputs it reads."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.linear_model import LinearRegression
+
+from dcatkit.diagnostics import alignment_curve, attention_outputs, linear_map_r2, theorem41
+from dcatkit.model import build_model
+from helpers import TINY, tiny_splits
+
+
+def test_exact_linear_maps_give_one_and_random_targets_give_ts_over_d():
+    rng = np.random.default_rng(0)
+    src = rng.standard_normal((300, 4, 32))
+    mix = rng.standard_normal((300, 4, 6))                        # per sample: K_t^T = K_s^T R_n
+    tgt = np.einsum("nsd,nst->ntd", src, mix)
+    assert linear_map_r2(src, tgt) == pytest.approx(np.ones(300), abs=1e-10)
+    # independent isotropic targets: the 4 source vectors explain 4/32 of the energy on average
+    rand = rng.standard_normal((300, 6, 32))
+    assert linear_map_r2(src, rand).mean() == pytest.approx(4 / 32, abs=0.01)
+    # half signal, half noise of equal energy per entry: R^2 ~ (1 + 4/32) / 2
+    noisy = tgt / np.sqrt((tgt ** 2).mean((1, 2), keepdims=True)) + rand
+    assert linear_map_r2(src, noisy).mean() == pytest.approx((1 + 4 / 32) / 2, abs=0.03)
+
+
+def test_matches_scikit_learn_per_sample():
+    rng = np.random.default_rng(1)
+    src, tgt = rng.standard_normal((5, 3, 16)), rng.standard_normal((5, 7, 16))
+    got = linear_map_r2(src, tgt)
+    for n in range(5):
+        x, y = src[n].T, tgt[n].T                                 # (d, T_s), (d, T_t)
+        pred = LinearRegression(fit_intercept=False).fit(x, y).predict(x)
+        assert got[n] == pytest.approx(1 - ((y - pred) ** 2).sum() / (y ** 2).sum(), abs=1e-10)
+
+
+def test_bad_shapes():
+    with pytest.raises(ValueError, match="the check needs T_s < d"):
+        linear_map_r2(np.zeros((2, 8, 8)), np.zeros((2, 3, 8)))
+    with pytest.raises(ValueError, match="same N samples and d"):
+        linear_map_r2(np.zeros((2, 3, 8)), np.zeros((3, 3, 8)))
+
+
+def test_theorem41_table_with_a_shuffled_control():
+    rng = np.random.default_rng(2)
+    n, lab = 50, np.arange(50) % 4
+    src = {"k": rng.standard_normal((n, 3, 24)), "v": rng.standard_normal((n, 3, 24)), "label": lab}
+    aligned = {f: np.einsum("nsd,nst->ntd", src[f], rng.standard_normal((n, 3, 5))) for f in ("k", "v")}
+    unrelated = {f: rng.standard_normal((n, 5, 24)) for f in ("k", "v")}
+    t = theorem41(src, {"D-CAT": {**aligned, "label": lab}, "baseline": {**unrelated, "label": lab}})
+    t = t.set_index(["run", "tensor"])
+    assert t.loc[("D-CAT", "K"), "r2"] == pytest.approx(1.0, abs=1e-9)
+    assert t.loc[("D-CAT", "V"), "r2_shuffled"] < 0.4                 # another sample's vectors do not fit
+    assert t.loc[("baseline", "K"), "r2"] == pytest.approx(3 / 24, abs=0.05)
+    assert abs(t.loc[("baseline", "V"), "r2_gain"]) < 0.05
+    with pytest.raises(ValueError, match="same samples"):
+        theorem41(src, {"x": {**aligned, "label": lab[::-1]}})
+
+
+def test_attention_outputs_and_alignment_curve():
+    sp = tiny_splits(48, modalities=("imu",))
+    torch.manual_seed(0)
+    model = build_model("imu", 8, sp.test.input_shape("imu"), TINY["imu"])
+    out = attention_outputs(model, sp.test, "imu", batch_size=4)
+    x = torch.stack([sp.test[i]["imu"] for i in range(len(sp.test))])
+    with torch.no_grad():
+        ref = model.eval()(x)
+    for f in ("k", "v", "pooled", "logits"):
+        assert np.allclose(out[f], getattr(ref, f).numpy(), atol=1e-5)
+    assert np.array_equal(out["label"], sp.test.labels)
+    h = pd.DataFrame({"epoch": [1, 2], "train_ca": [0.9, 0.7]})
+    curve = alignment_curve({"D-CAT": h, "baseline": h.assign(train_ca=[1.0, 1.0])})
+    assert curve.loc[2].tolist() == [0.7, 1.0]
+    with pytest.raises(ValueError, match="monitor='dcat'"):
+        alignment_curve({"x": h.drop(columns="train_ca")})
