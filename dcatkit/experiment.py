@@ -102,7 +102,7 @@ def load_source(source: str | Path | Run | Classifier, splits, target_modality: 
     if shape is not None and list(shape) != here:
         raise provenance.SourceMismatch(f"the source takes {modality} inputs of shape {list(shape)} but the data's "
                                         f"are {here}: load the data with the source's preprocessing")
-    provenance.check_source(prov, splits, num_classes=n_classes)
+    provenance.check_source(prov, splits)
     provenance.warn_if_inputs_differ(prov, splits, modality)
     return model.eval()
 

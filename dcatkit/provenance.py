@@ -11,6 +11,8 @@ its checkpoint's ``meta["provenance"]``, as ``model.provenance`` in memory and i
      "modality": "video", "input_shape": [T, 3, H, W], "classes": [...],
      "n_train": N, "train_ids_sha256": "...", "train_ids": [N ids],
      "imu_minmax": {"min": [...], "max": [...]} | None,   # the per-channel IMU scaling
+     "normalization": {"method": "minmax", "min": [...], "max": [...]} | None,  # this modality's
+                                                          # scaling (any timeseries name)
      "sample_rates": {"imu": 50.0, ...},
      "environment": environment()}
 
@@ -107,6 +109,9 @@ def record(train, modality: str, report: dict | None = None, dataset: str | None
     split = report.get("split")
     ids = [str(i) for i in getattr(train, "ids", [])]
     minmax = getattr(train, "imu_minmax", None) or report.get("imu_minmax")
+    norm = (getattr(train, "normalization", None) or report.get("normalization") or {}).get(modality)
+    if norm is None and modality == "imu" and minmax:
+        norm = {"method": "minmax", **minmax}
     shape = list(train.input_shape(modality)) if hasattr(train, "input_shape") else None
     return _plain({
         "dataset": dataset if dataset is not None else report.get("dataset"),
@@ -119,6 +124,7 @@ def record(train, modality: str, report: dict | None = None, dataset: str | None
         "train_ids_sha256": ids_hash(ids),
         "train_ids": ids,
         "imu_minmax": minmax if modality == "imu" else None,
+        "normalization": norm,
         "sample_rates": dict(getattr(train, "sample_rates", {}) or {}),
         "environment": environment(device),
     })
@@ -138,17 +144,14 @@ def _split_of(splits) -> str:
             f"(data seed {split.get('seed')})")
 
 
-def check_source(prov: dict | None, splits, *, num_classes: int | None = None) -> None:
+def check_source(prov: dict | None, splits) -> None:
     """Refuse (``SourceMismatch``) a source for the target run on ``splits`` when
     its training samples overlap the target's validation or test samples, or its
     classes differ. ``prov``: the source's provenance record, or None for a model
-    without one (then only ``num_classes`` is checked against the data and a
-    warning says that overlap cannot be checked)."""
+    without one (then a warning says that overlap cannot be checked; the caller
+    checks what the model itself tells, e.g. its number of classes)."""
     classes = list(splits.train.classes)
     if prov is None:
-        if num_classes is not None and num_classes != len(classes):
-            raise SourceMismatch(f"the source model has {num_classes} classes but the data has {len(classes)} "
-                                 f"({classes}): use a source trained on these classes")
         warnings.warn("the source model carries no provenance (it was not trained by dcatkit's fit, or "
                       "comes from an older checkpoint): dcatkit cannot check that it never saw this run's "
                       "validation or test samples, nor its class names and order", stacklevel=3)

@@ -5,19 +5,31 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+import torch
+
+from dcatkit.data.cache import MARKER, collect
+from ddp_worker import history_of, mcma_run, toy_decoder
 
 HERE = Path(__file__).parent
 
 
-
-def test_torchrun_two_cpu_processes(tmp_path):
+@pytest.fixture(scope="module")
+def ddp(tmp_path_factory):
+    """One torchrun launch (slow to start) runs every distributed scenario of ddp_worker.py."""
+    out = tmp_path_factory.mktemp("ddp")
     env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
            "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
-           str(HERE / "ddp_worker.py"), str(tmp_path)]
+           str(HERE / "ddp_worker.py"), str(out)]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    ranks = [json.loads((tmp_path / f"rank{i}.json").read_text()) for i in (0, 1)]
+    return out, [json.loads((out / f"rank{i}.json").read_text()) for i in (0, 1)]
+
+
+def test_torchrun_two_cpu_processes(ddp):
+    tmp_path, ranks = ddp
     assert ranks[0]["target"] == ranks[1]["target"]                  # metrics agree across ranks
     assert ranks[0]["source_f1"] == ranks[1]["source_f1"]
     assert ranks[0]["history"] == ranks[1]["history"]                # reduced train loss, same val
@@ -26,7 +38,55 @@ def test_torchrun_two_cpu_processes(tmp_path):
     half = -(-ranks[0]["n_train"] // 2)
     assert ranks[0]["items_per_epoch"] == ranks[1]["items_per_epoch"] == half   # each rank trains on its shard
     assert len(ranks[0]["history"]) == 2 and all(h[0] > 0 for h in ranks[0]["history"])
-    files = sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".pt" or ".tmp" in p.name)
+    files = sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".pt" and "mcma" not in p.name
+                   or ".tmp" in p.name)
     assert files == ["imu.pt", "video.pt"]                            # one checkpoint each, no temp files
-    caches = [p for p in (tmp_path / "cache").iterdir()]
-    assert len(caches) == 1 and (caches[0] / "meta.json").is_file()   # rank 0 built the source cache once
+    caches = [p for p in (tmp_path / "cache").iterdir() if not p.name.startswith(".")]
+    assert len(caches) == 1 and (caches[0] / "meta.json").is_file()   # the source cache, built once
+    assert ranks[0]["source_calls"] > 0 and ranks[1]["source_calls"] == 0   # by local rank 0 alone
+
+
+def test_mcma_mean_is_global_across_processes(ddp):
+    """Eq. (17)'s mean over masked-in samples, under torchrun, runs over the masked-in
+    samples of all processes: 2 processes train exactly what 1 process trains, though
+    the processes hold different numbers of masked-in samples."""
+    tmp_path, ranks = ddp
+    counts = list(zip(ranks[0]["mcma_counts"], ranks[1]["mcma_counts"]))
+    assert all(a + b == 12 for a, b in counts) and any(a != b for a, b in counts)   # unequal shares
+    single, _ = mcma_run()
+    want = history_of(single)
+    for r in ranks:
+        np.testing.assert_allclose(r["mcma_history"], want, rtol=1e-5, atol=1e-7)
+    state = torch.load(tmp_path / "mcma_state.pt", weights_only=True)
+    for k, v in single.model.state_dict().items():
+        torch.testing.assert_close(state[k], v, rtol=1e-4, atol=1e-6)
+
+
+def test_preprocessing_cache_built_by_one_process(ddp):
+    tmp_path, ranks = ddp
+    assert sorted((tmp_path / "decoded_rank0.txt").read_text().split()) == ["0", "1", "2"]
+    assert not (tmp_path / "decoded_rank1.txt").exists()              # rank 1 waited and read it
+    assert ranks[0]["windows"] == ranks[1]["windows"] and len(ranks[1]["windows"]["ids"]) == 6
+
+
+def test_finished_preprocessing_cache_is_never_replaced(tmp_path):
+    """Two builds of the same cache race: while one decodes, the other completes and a
+    reader starts on its folder. The slower build keeps that folder (no delete, no
+    replace) and returns the same windows."""
+    kw = dict(classes=["a", "b"], settings={}, cache_dir=tmp_path / "c", progress=False)
+    plain = toy_decoder(tmp_path / "log.txt")
+    state = {}
+
+    def racing(rec):
+        if not state:
+            state["inner"] = collect("toy", [0, 1, 2], plain, **kw)      # completes first
+            folder = Path(state["inner"].report["cache"])
+            (folder / "reader-was-here").write_text("")
+            state["folder"] = folder
+        return plain(rec)
+
+    outer = collect("toy", [0, 1, 2], racing, **kw)
+    folder = state["folder"]
+    assert Path(outer.report["cache"]) == folder and (folder / "reader-was-here").is_file()
+    assert (folder / MARKER).is_file() and outer.ids == state["inner"].ids
+    assert not [p for p in (tmp_path / "c").iterdir() if p.name.startswith(".tmp-")]   # its temp folder removed
