@@ -12,14 +12,15 @@ classifier is what ships. Two pieces:
   and predicts class names and probabilities from *raw* samples, scaling them
   exactly as the data pipeline scaled the training data.
 
-The exported graph:  input ``x`` (B, *input_shape) -- IMU min-max *scaled* with the
-stored per-channel bounds (``dcatkit.data.preprocess.minmax_apply``; the Predictor
-does this), video uint8 (B, T, 3, H, W), audio waveform (B, N) --
+The exported graph:  input ``x`` (B, *input_shape), by the modality's kind
+(``dcatkit.modalities``) -- timeseries (B, C, L) min-max *scaled* with the stored
+per-channel bounds (``dcatkit.data.preprocess.minmax_apply``; the Predictor does
+this), video uint8 (B, T, 3, H, W), audio waveform (B, N), features (B, T, F) --
 -> outputs ``logits`` (B, K) and ``probabilities`` (B, K) = softmax(logits).
 
-Each file carries what a Predictor needs (:data:`METADATA_KEYS`): classes,
-modality, input shape and dtype, the normalisation, sample rates and the model
-config -- ONNX as ``metadata_props`` (each value JSON text), ``.pt2`` as the extra
+Each file carries what a Predictor needs (:data:`METADATA_KEYS`): classes, the
+modality's name and kind, input shape and dtype, the normalisation, sample rates
+and the model config -- ONNX as ``metadata_props`` (each value JSON text), ``.pt2`` as the extra
 file ``dcatkit.json`` inside the archive. So an exported file is self-contained.
 
 ONNX goes through ``torch.onnx.export(..., dynamo=True)``, the torch.export-based
@@ -45,15 +46,16 @@ import torch
 from torch import nn
 
 from .data.preprocess import minmax_apply
+from .modalities import NORMALIZED_KINDS, check_kind, default_kind
 from .model import Classifier
 
 FORMAT_VERSION = 1
 INPUT_NAME = "x"
 OUTPUT_NAMES = ("logits", "probabilities")
 PT2_EXTRA = "dcatkit.json"          # the metadata file inside a .pt2 archive
-METADATA_KEYS = ("dcatkit_format", "classes", "modality", "input_shape", "input_dtype",
-                 "normalization", "sample_rates", "config")
-# The input dtype the data pipeline gives each modality (dcatkit.data.dataset).
+METADATA_KEYS = ("dcatkit_format", "classes", "modality", "kind", "input_shape", "input_dtype",
+                 "normalization", "sample_rates", "config")   # files without "kind" predate it: by name
+# The input dtype the data pipeline gives each *kind* of modality (dcatkit.data.dataset).
 INPUT_DTYPES = {"video": "uint8"}   # others: float32
 _NORM_KEYS = ("normalization", "normalisation", "imu_minmax")
 _AUTO = "auto"
@@ -86,17 +88,20 @@ class _Inference(nn.Module):
 
 def _canonical_normalization(value: Any, modality: str, n_channels: int | None) -> dict | None:
     """{"method": "minmax", "min": [C floats], "max": [C floats]} or None, from what the
-    pipeline stores (``Splits.report["imu_minmax"]`` = {"min", "max", "from"}), a dict of
-    such keyed by modality, a dataset / Splits carrying it, or None."""
+    pipeline stores (``splits.normalization[modality]`` = {"method", "min", "max", "from"},
+    or for imu ``Splits.report["imu_minmax"]`` = {"min", "max", "from"}), a dict of such keyed
+    by modality (``splits.normalization``), a dataset / Splits carrying it, or None."""
     if value is None:
         return None
     if not isinstance(value, dict):                      # a PairedDataset or Splits
-        found = getattr(value, "imu_minmax", None)
-        if found is None:
-            found = (getattr(value, "report", None) or {}).get("imu_minmax")
+        report = getattr(value, "report", None) or {}
+        found = (getattr(value, "normalization", None) or report.get("normalization") or {}).get(modality)
+        if found is None and modality == "imu":
+            found = getattr(value, "imu_minmax", None) or report.get("imu_minmax")
         if found is None:
             raise ValueError(f"normalization: expected {{'min': [...], 'max': [...]}} (e.g. "
-                             f"splits.report['imu_minmax']) or None, got {type(value).__name__}")
+                             f"splits.normalization[{modality!r}]) or None, got a {type(value).__name__} "
+                             f"that records no scaling of {modality!r}")
         value = found
     if "min" not in value and modality in value:         # keyed by modality
         return _canonical_normalization(value[modality], modality, n_channels)
@@ -148,6 +153,11 @@ def _resolve(source, classes: Sequence[str] | None, normalization) -> tuple[Clas
         raise ValueError("the model has no config (build it with dcatkit.model.build_model): its modality "
                          "and input shape are unknown")
     modality, shape = config["modality"], tuple(config["input_shape"])
+    kind = config.get("kind") or default_kind(modality)
+    if kind is None:
+        raise ValueError(f"the {modality!r} model's config records no kind (timeseries, video, audio, features) "
+                         "and its name has no default one: rebuild it with dcatkit.model.build_model")
+    check_kind(kind)
     records = [meta, meta.get("provenance"), getattr(model, "provenance", None)]
 
     found, recorded = _recorded(records, ("classes",))
@@ -163,27 +173,30 @@ def _resolve(source, classes: Sequence[str] | None, normalization) -> tuple[Clas
     if len(classes) != config["num_classes"]:
         raise ValueError(f"{len(classes)} class names for a model with {config['num_classes']} outputs")
 
-    n_channels = shape[0] if len(shape) == 2 else None
+    scaled = kind in NORMALIZED_KINDS                    # the pipeline min-max scales timeseries
+    n_channels = shape[0] if scaled and len(shape) == 2 else None
+    hint = (f"normalization=splits.normalization[{modality!r}]" if modality != "imu" else
+            "normalization=splits.report['imu_minmax'] (= splits.normalization['imu'])")
     if isinstance(normalization, str) and normalization == _AUTO:
         found, value = _recorded(records, _NORM_KEYS)
-        if not found and modality == "imu":
-            raise ValueError("the IMU model does not record the min-max scaling of its training data (a bare "
-                             "Classifier or an old checkpoint): pass normalization=splits.report['imu_minmax'] "
-                             "(the splits it was trained on), or normalization=None if it saw unscaled data")
+        if not found and scaled:
+            raise ValueError(f"the {modality} model ({kind}) does not record the min-max scaling of its training "
+                             f"data (a bare Classifier or an old checkpoint): pass {hint} (the splits it was "
+                             "trained on), or normalization=None if it saw unscaled data")
         norm = _canonical_normalization(value, modality, n_channels)
-        if norm is None and modality == "imu":
-            warnings.warn("the IMU model records no min-max scaling (trained on data that was not scaled by "
-                          "dcatkit.data): raw inputs are passed to it as they are. If its data was scaled, "
-                          "pass normalization=splits.report['imu_minmax']", stacklevel=3)
+        if norm is None and scaled:
+            warnings.warn(f"the {modality} model ({kind}) records no min-max scaling (trained on data that was "
+                          "not scaled by dcatkit.data): raw inputs are passed to it as they are. If its data "
+                          f"was scaled, pass {hint}", stacklevel=3)
     else:
         norm = _canonical_normalization(normalization, modality, n_channels)
     if norm is not None and n_channels is None:
-        raise ValueError(f"min-max normalization is per channel of (C, L) windows; the {modality} model "
-                         f"takes {shape}")
+        raise ValueError(f"min-max normalization is per channel of timeseries windows (C, L); the {modality} "
+                         f"model is of kind {kind!r} and takes {shape}")
 
     _, rates = _recorded(records, ("sample_rates",))
-    info = {"dcatkit_format": FORMAT_VERSION, "classes": classes, "modality": modality,
-            "input_shape": list(shape), "input_dtype": INPUT_DTYPES.get(modality, "float32"),
+    info = {"dcatkit_format": FORMAT_VERSION, "classes": classes, "modality": modality, "kind": kind,
+            "input_shape": list(shape), "input_dtype": INPUT_DTYPES.get(kind, "float32"),
             "normalization": norm, "sample_rates": dict(rates or {}), "config": config}
     return model, json.loads(json.dumps(info)), path
 
@@ -266,6 +279,8 @@ def _info_from_strings(props: dict[str, str], path: Path) -> dict:
     if info["dcatkit_format"] > FORMAT_VERSION:
         raise ValueError(f"{path} was written by a newer dcatkit (format {info['dcatkit_format']}, this one "
                          f"reads {FORMAT_VERSION}): upgrade dcatkit")
+    if "kind" not in info:                      # written before kinds: its modality is imu, video or audio
+        info["kind"] = default_kind(info["modality"])
     return info
 
 
@@ -296,12 +311,13 @@ class ExportResult:
 
 
 def _example_inputs(info: dict, batch: int, seed: int = 0) -> np.ndarray:
-    """Random model inputs (already scaled): IMU ~ N(0, 1), audio 0.1 N(0, 1), video uint8."""
+    """Random model inputs (already scaled): timeseries / features ~ N(0, 1), audio 0.1 N(0, 1),
+    video uint8."""
     rng = np.random.default_rng(seed)
     shape = (batch, *info["input_shape"])
     if info["input_dtype"] == "uint8":
         return rng.integers(0, 256, shape, dtype=np.uint8)
-    scale = 0.1 if info["modality"] == "audio" else 1.0
+    scale = 0.1 if info["kind"] == "audio" else 1.0
     return (scale * rng.standard_normal(shape)).astype(np.float32)
 
 
@@ -334,8 +350,9 @@ def export(source, path: str | Path, *, classes: Sequence[str] | None = None, no
 
     source: a ``dcatkit.experiment.Run``, a ``Classifier`` or a checkpoint path.
     classes / normalization: needed only when the model does not record them (a bare
-      Classifier; ``normalization`` is {"min": [C], "max": [C]}, e.g.
-      ``splits.report["imu_minmax"]``, or None for unscaled inputs).
+      Classifier; ``normalization`` is {"min": [C], "max": [C]} for a timeseries model, e.g.
+      ``splits.normalization["gyro"]`` (``splits.report["imu_minmax"]`` for imu), or None for
+      unscaled inputs).
     check_inputs: real samples for the check -- a dataset (e.g. ``splits.test``) or raw
       arrays (B, *input_shape). Random inputs are always checked.
     The file is written next to ``path`` and moved there only after onnxruntime (ONNX) or
@@ -422,15 +439,16 @@ class Predictor:
     >>> p = Predictor.load("imu.onnx")       # or a checkpoint .pt, or a .pt2
     >>> p.predict(window).labels[0]          # one raw window (C, L), or a batch (B, C, L)
 
-    ``predict`` applies the stored normalisation (IMU: per-channel min-max of the
-    training split, ``dcatkit.data.preprocess.minmax_apply``) before the model.
+    ``predict`` applies the stored normalisation (timeseries modalities: per-channel min-max
+    of the training split, ``dcatkit.data.preprocess.minmax_apply``) before the model.
     """
 
     def __init__(self, run: Runner, info: dict, backend: str, path: Path | None = None):
         self._run, self.info, self.backend, self.path = run, info, backend, path
 
     classes = property(lambda self: list(self.info["classes"]), doc="class names, in output order")
-    modality = property(lambda self: self.info["modality"], doc="the sensor the model reads")
+    modality = property(lambda self: self.info["modality"], doc="the sensor the model reads (its name)")
+    kind = property(lambda self: self.info["kind"], doc="the modality's kind: timeseries, video, audio, features")
     input_shape = property(lambda self: tuple(self.info["input_shape"]), doc="one sample's shape")
     normalization = property(lambda self: self.info["normalization"],
                              doc="{'method': 'minmax', 'min': [C], 'max': [C]} or None")
@@ -484,7 +502,7 @@ class Predictor:
 
     def predict(self, x) -> Prediction:
         """x: one raw sample (``input_shape``) or a batch (B, *input_shape), numpy or torch
-        (IMU (C, L) float; video uint8 (T, 3, H, W); audio (N,)). Returns a
+        (timeseries (C, L) float; video uint8 (T, 3, H, W); audio (N,); features (T, F)). Returns a
         :class:`Prediction` with B rows (B = 1 for one sample)."""
         batch, _ = _as_batch(x, self.info)
         logits, probs = self._run(_normalize(batch, self.info))
@@ -493,7 +511,7 @@ class Predictor:
 
     def __repr__(self) -> str:
         where = f" from {self.path}" if self.path else ""
-        return (f"Predictor({self.modality}, input {self.input_shape}, {len(self.info['classes'])} classes, "
+        return (f"Predictor({self.modality} ({self.kind}), input {self.input_shape}, {len(self.info['classes'])} classes, "
                 f"{self.backend}{where})")
 
 

@@ -10,12 +10,20 @@ Every loader returns :class:`Splits` (train / val / test :class:`PairedDataset`
 plus a ``report`` dict), or a list of them, one per fold, for the cross-validation
 splits ``"loso"`` and ``("group_kfold", k)``; items follow the format documented in
 ``dataset.py``. Every split is checked by :func:`check_leakage` before it is returned.
+
+Your own sensors: any modality names, each with a kind (``dcatkit.modalities``)::
+
+    splits = from_arrays({"acc": acc, "gyro": gyro}, labels, groups=recording_ids,
+                         kinds={"acc": "timeseries", "gyro": "timeseries"})
+    splits.kinds                      # {"acc": "timeseries", "gyro": "timeseries"}
+    splits.normalization["gyro"]      # the per-channel min-max of gyro's training part
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
 
+from ..modalities import KINDS, check_name
 from .dataset import MODALITIES, PairedDataset, Splits, check_modality
 from .splits import SplitArg, check_leakage, from_arrays
 
@@ -49,7 +57,7 @@ def load(
     if name not in NAMES:
         raise ValueError(f"unknown dataset {name!r}: expected one of {NAMES}")
     if modalities is not None:
-        modalities = tuple(check_modality(m) for m in modalities)
+        modalities = tuple(check_name(m) for m in modalities)   # each loader says which names it has
     if name == "synthetic":
         if root is not None:
             raise ValueError("the synthetic dataset is simulated: it takes no root")
@@ -64,7 +72,7 @@ def load(
         # each simulated sample is its own independent recording unless the simulator says otherwise
         out = from_arrays(d["arrays"], d["labels"], d.get("subjects"), d["classes"], split=split,
                           ratios=ratios, seed=seed, ids=d.get("ids"), sample_rates=d.get("sample_rates"),
-                          groups=d.get("groups", "samples"), split_file=split_file)
+                          groups=d.get("groups", "samples"), split_file=split_file, kinds=d.get("kinds"))
         return _named(out, name)
     if root is None:
         raise ValueError(f"load({name!r}) needs root=, the folder holding the dataset as distributed")
@@ -86,4 +94,5 @@ def _named(out: Splits | list[Splits], name: str) -> Splits | list[Splits]:
     return out
 
 
-__all__ = ["load", "from_arrays", "check_leakage", "PairedDataset", "Splits", "MODALITIES", "check_modality", "NAMES", "RATIOS"]
+__all__ = ["load", "from_arrays", "check_leakage", "PairedDataset", "Splits", "MODALITIES", "KINDS",
+           "check_modality", "NAMES", "RATIOS"]

@@ -1,14 +1,17 @@
 """In-memory paired dataset and the split container every loader returns.
 
-An item is a dict::
+Modalities are names with a kind (``dcatkit.modalities``): the paper's ``imu``,
+``video`` and ``audio`` by default, or any name you give a kind, e.g. ``acc`` and
+``gyro`` of kind ``timeseries``. An item is a dict::
 
-    {"imu":   FloatTensor (C, L)         # channels first, min-max scaled to [-1, 1]
-     "video": ByteTensor  (T, 3, H, W)   # uint8 RGB; FrameEncoder normalises
-     "audio": FloatTensor (N,)           # mono waveform at `sample_rates["audio"]`
+    {"imu":   FloatTensor (C, L)         # kind timeseries: channels first, min-max scaled to [-1, 1]
+     "video": ByteTensor  (T, 3, H, W)   # kind video: uint8 RGB; FrameEncoder normalises
+     "audio": FloatTensor (N,)           # kind audio: mono waveform at `sample_rates["audio"]`
+     "feat":  FloatTensor (T, F)         # kind features: precomputed vectors, one per step
      "label": int, "subject": int (-1 when unknown), "id": str}
 
-holding only the modalities that were asked for. The default collate of
-``torch.utils.data.DataLoader`` batches these dicts.
+holding only the modalities that were asked for, under their names. The default
+collate of ``torch.utils.data.DataLoader`` batches these dicts.
 """
 from __future__ import annotations
 
@@ -19,22 +22,39 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-MODALITIES = ("imu", "video", "audio")
+from ..modalities import DEFAULT_KINDS, check_name, check_sample_shape, kind_of, resolve_kinds
+
+MODALITIES = tuple(DEFAULT_KINDS)   # the names that have a kind without being told: imu, video, audio
 
 
-def check_modality(name: str) -> str:
-    if name not in MODALITIES:
-        raise ValueError(f"unknown modality {name!r}: expected one of {MODALITIES}")
+def check_modality(name: str, kinds: Mapping[str, str] | None = None) -> str:
+    """``name`` when it names a modality with a kind (its own in ``kinds``, or a default one),
+    else a ValueError saying how to give it one (``dcatkit.modalities.kind_of``)."""
+    kind_of(name, kinds)
     return name
+
+
+def _norm_entry(value: Mapping[str, Any]) -> dict:
+    """A normalisation record as stored: {"method": "minmax", "min": [C], "max": [C], "from": ...}."""
+    out = {"method": value.get("method", "minmax"), "min": [float(v) for v in value["min"]],
+           "max": [float(v) for v in value["max"]]}
+    if "from" in value:
+        out["from"] = value["from"]
+    return out
 
 
 class PairedDataset(Dataset):
     """Samples with one array per modality, all indexed by the same sample index.
 
     ``arrays[m]`` has shape (N, ...) — numpy arrays or ``np.memmap`` (so a
-    preprocessing cache can back it without loading it into memory).
-    ``groups`` (N,): the recording each sample was cut from (default: its id, i.e. every
-    sample its own recording); :func:`dcatkit.data.check_leakage` reads it.
+    preprocessing cache can back it without loading it into memory); its per-sample
+    shape must fit the modality's kind (``dcatkit.modalities.check_sample_shape``).
+    ``kinds``: {name: kind} for names other than imu / video / audio (which default to
+    their kinds). ``groups`` (N,): the recording each sample was cut from (default: its
+    id, i.e. every sample its own recording); :func:`dcatkit.data.check_leakage` reads it.
+    ``normalization``: {name: {"method": "minmax", "min": [C], "max": [C], "from": "train"}}
+    for the timeseries modalities the pipeline scaled (what a model must apply to raw
+    data at inference); ``imu_minmax`` is its ``imu`` entry in the older form.
     """
 
     def __init__(
@@ -46,18 +66,24 @@ class PairedDataset(Dataset):
         ids: Sequence[str] | None = None,
         sample_rates: Mapping[str, float] | None = None,
         groups: Sequence[str] | None = None,
+        *,
+        kinds: Mapping[str, str] | None = None,
+        normalization: Mapping[str, Mapping[str, Any]] | None = None,
     ):
         if not arrays:
             raise ValueError("PairedDataset needs at least one modality array, got none")
         self.labels = np.asarray(labels, dtype=np.int64)
         n = len(self.labels)
+        for m in arrays:
+            check_name(m)
+        self._kinds = resolve_kinds(list(arrays), kinds)
         for m, a in arrays.items():
-            check_modality(m)
             if len(a) != n:
                 raise ValueError(
                     f"modality {m!r} has {len(a)} samples but there are {n} labels: "
                     "every modality needs one entry per sample, in the same order"
                 )
+            check_sample_shape(m, self._kinds[m], a.shape[1:])
         self.arrays = dict(arrays)
         self.classes = list(classes)
         if n and (self.labels.min() < 0 or self.labels.max() >= len(self.classes)):
@@ -74,18 +100,50 @@ class PairedDataset(Dataset):
             raise ValueError(f"subjects ({len(self.subjects)}), ids ({len(self.ids)}) and groups "
                              f"({len(self.groups)}) must have {n} entries, one per sample")
         self.sample_rates = dict(sample_rates or {})
+        self.normalization: dict[str, dict] = {}
+        for m, v in (normalization or {}).items():
+            self._require(m)
+            self.normalization[m] = _norm_entry(v)
 
     @property
     def modalities(self) -> tuple[str, ...]:
         return tuple(self.arrays)
 
     @property
+    def kinds(self) -> dict[str, str]:
+        """{name: kind} of the modalities, in ``modalities`` order."""
+        return dict(self._kinds)
+
+    def kind(self, modality: str) -> str:
+        """The kind of one modality ("timeseries", "video", "audio" or "features")."""
+        return self._kinds[self._require(modality)]
+
+    def _require(self, modality: str) -> str:
+        if modality not in self.arrays:
+            raise ValueError(f"the data has no modality {modality!r}: its modalities are {self.modalities}")
+        return modality
+
+    @property
+    def imu_minmax(self) -> dict | None:
+        """The ``imu`` scaling as {"min": [C], "max": [C], "from": "train"} (the form older code
+        and checkpoints use), or None; ``normalization`` holds it for every modality."""
+        entry = self.normalization.get("imu")
+        return None if entry is None else {k: v for k, v in entry.items() if k != "method"}
+
+    @imu_minmax.setter
+    def imu_minmax(self, value: Mapping[str, Any] | None) -> None:
+        if value is None:
+            self.normalization.pop("imu", None)
+        else:
+            self.normalization[self._require("imu")] = _norm_entry(value)
+
+    @property
     def num_classes(self) -> int:
         return len(self.classes)
 
     def input_shape(self, modality: str) -> tuple[int, ...]:
-        """Per-sample shape of one modality, e.g. (6, 64) for IMU."""
-        return tuple(self.arrays[check_modality(modality)].shape[1:])
+        """Per-sample shape of one modality, e.g. (6, 64) for a 6-channel timeseries."""
+        return tuple(self.arrays[self._require(modality)].shape[1:])
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -102,6 +160,7 @@ class PairedDataset(Dataset):
         return item
 
     def subset(self, index: Sequence[int]) -> "PairedDataset":
+        """The samples at ``index`` (same modalities, kinds and normalisation)."""
         index = np.asarray(index, dtype=np.int64)
         return PairedDataset(
             {m: a[index] for m, a in self.arrays.items()},
@@ -111,6 +170,8 @@ class PairedDataset(Dataset):
             [self.ids[i] for i in index],
             self.sample_rates,
             [self.groups[i] for i in index],
+            kinds=self._kinds,
+            normalization=self.normalization,
         )
 
     def select(self, modalities: Sequence[str]) -> "PairedDataset":
@@ -119,7 +180,9 @@ class PairedDataset(Dataset):
         if missing:
             raise ValueError(f"dataset has modalities {self.modalities}, asked for missing {missing}")
         return PairedDataset({m: self.arrays[m] for m in modalities}, self.labels, self.classes,
-                             self.subjects, self.ids, self.sample_rates, self.groups)
+                             self.subjects, self.ids, self.sample_rates, self.groups,
+                             kinds={m: self._kinds[m] for m in modalities},
+                             normalization={m: v for m, v in self.normalization.items() if m in modalities})
 
 
 @dataclass
@@ -141,3 +204,21 @@ class Splits:
     @property
     def classes(self) -> list[str]:
         return self.train.classes
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return self.train.modalities
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        """{name: kind} of the modalities (see ``dcatkit.modalities``)."""
+        return self.train.kinds
+
+    def kind(self, modality: str) -> str:
+        return self.train.kind(modality)
+
+    @property
+    def normalization(self) -> dict[str, dict]:
+        """{name: {"method": "minmax", "min": [C], "max": [C], "from": "train"}} for each scaled
+        (timeseries) modality: the training split's statistics, applied to all three parts."""
+        return self.train.normalization

@@ -5,7 +5,7 @@ assumes them. Shapes:
 
 - video frames: uint8 (T, 3, H, W), RGB
 - audio: float32 (N,) mono at the requested sample rate
-- IMU: float32 (C, L), channels first
+- IMU (any ``timeseries`` modality): float32 (C, L), channels first
 
 Library code does the work: PyAV decodes mp4, soundfile reads wav, PIL reads
 JPEG, torchvision resizes, torchaudio resamples.
@@ -199,22 +199,28 @@ def cut(wave: np.ndarray, start: int, length: int) -> np.ndarray:
     return seg
 
 
-# --------------------------------------------------------------------------- IMU
+# --------------------------------------------------------------------------- timeseries (IMU...)
 
-def minmax_stats(train_imu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel (min, max), each (C,), over training windows (N, C, L)."""
-    x = np.asarray(train_imu, dtype=np.float32)
+def minmax_stats(train_windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (min, max), each (C,), over training windows (N, C, L) of a timeseries modality."""
+    x = np.asarray(train_windows, dtype=np.float32)
+    if x.ndim != 3 or len(x) == 0:
+        raise ValueError(f"min-max statistics need training windows (N, channels, length) with N >= 1, "
+                         f"got shape {x.shape}")
     return x.min(axis=(0, 2)), x.max(axis=(0, 2))
 
 
-def minmax_apply(imu: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Scale (N, C, L) to [-1, 1] with given per-channel bounds (paper Sec. V-B.1).
+def minmax_apply(windows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Scale timeseries windows (N, C, L) to [-1, 1] with given per-channel bounds (C,) (paper Sec. V-B.1).
 
     Values outside the training range map outside [-1, 1]; they are not clipped.
     A constant channel (hi == lo) maps to 0.
     """
     span = np.where(hi > lo, hi - lo, 1.0).astype(np.float32)
-    x = np.asarray(imu, dtype=np.float32)
+    x = np.asarray(windows, dtype=np.float32)
+    if x.ndim != 3 or x.shape[1] != len(lo) or len(lo) != len(hi):
+        raise ValueError(f"min-max scaling takes windows (N, C, L) and {len(lo)} per-channel bounds, got "
+                         f"windows of shape {x.shape} and {len(lo)} min / {len(hi)} max values")
     out = 2.0 * (x - lo[None, :, None]) / span[None, :, None] - 1.0
     out[:, hi <= lo] = 0.0
     return out.astype(np.float32)

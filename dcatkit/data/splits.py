@@ -1,4 +1,4 @@
-"""Train / validation / test splits, leakage checks, IMU min-max scaling, and ``from_arrays``.
+"""Train / validation / test splits, leakage checks, timeseries min-max scaling, and ``from_arrays``.
 
 Splitting works on *recordings* (groups), never on windows, so all windows and
 all modalities of one recording land in the same part. ``split=``:
@@ -27,9 +27,15 @@ Before a split is returned, :func:`check_leakage` makes sure no recording (and,
 for the subject splits ``ood`` / ``loso`` / ``group_kfold``, no subject) is in
 two parts; training code can call it on any :class:`Splits` too.
 
-After splitting, IMU windows are min-max scaled to [-1, 1] per channel with the
-*training* part's minimum and maximum (paper Sec. V-B.1); validation and test
-use the same statistics, so their values may fall outside [-1, 1].
+After splitting, the windows of every ``timeseries`` modality (IMU, or any name
+given that kind, see ``dcatkit.modalities``) are min-max scaled to [-1, 1] per
+channel with the *training* part's minimum and maximum (paper Sec. V-B.1);
+validation and test use the same statistics, so their values may fall outside
+[-1, 1]. The statistics are kept so that a model can scale raw data the same way:
+``report["normalization"][name]`` = {"method": "minmax", "min": [C], "max": [C],
+"from": "train"} (also ``splits.normalization``, ``dataset.normalization``), and,
+for ``imu``, the older ``report["imu_minmax"]`` = {"min", "max", "from"}.
+``report["kinds"]`` holds {name: kind}.
 """
 from __future__ import annotations
 
@@ -41,7 +47,8 @@ from typing import Any, Mapping, Sequence, Union
 import numpy as np
 
 from .cache import Windows
-from .dataset import PairedDataset, Splits, check_modality
+from ..modalities import NORMALIZED_KINDS, check_name, check_sample_shape, resolve_kinds
+from .dataset import PairedDataset, Splits
 from .preprocess import minmax_apply, minmax_stats
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -323,8 +330,10 @@ def auto_split_file(split_file, cache_dir, name: str, split: SplitArg, seed: int
     return Path(cache_dir) / "splits" / f"{name}-{split_tag(split)}-seed{seed}-{key}.json"
 
 
-def _assemble(windows: Windows, parts: dict[str, list[str]], info: dict, normalize_imu: bool) -> Splits:
-    """Datasets of one split (one fold): IMU min-max scaled with its train statistics, leakage checked."""
+def _assemble(windows: Windows, parts: dict[str, list[str]], info: dict, normalize: bool,
+              kinds: Mapping[str, str]) -> Splits:
+    """Datasets of one split (one fold): every timeseries modality min-max scaled with its
+    train statistics (recorded in ``report["normalization"]``), leakage checked."""
     groups = np.asarray(windows.groups)
     index = {k: np.flatnonzero(np.isin(groups, np.asarray(parts[k], dtype=groups.dtype))) for k in SPLIT_NAMES}
     for k, ix in index.items():
@@ -333,25 +342,27 @@ def _assemble(windows: Windows, parts: dict[str, list[str]], info: dict, normali
                              f"is empty ({len(set(windows.groups))} recordings); use more data or other ratios")
     arrays: dict[str, dict[str, Any]] = {k: {} for k in SPLIT_NAMES}
     report = dict(windows.report)
+    normalization: dict[str, dict] = {}
     for m, a in windows.arrays.items():
-        check_modality(m)
-        if m == "imu" and normalize_imu:
+        if kinds[m] in NORMALIZED_KINDS and normalize:
             lo, hi = minmax_stats(a[index["train"]])
-            report["imu_minmax"] = {"min": lo.tolist(), "max": hi.tolist(), "from": "train"}
+            normalization[m] = {"method": "minmax", "min": lo.tolist(), "max": hi.tolist(), "from": "train"}
             for k in SPLIT_NAMES:
                 arrays[k][m] = minmax_apply(a[index[k]], lo, hi)
         else:
             for k in SPLIT_NAMES:
                 arrays[k][m] = LazyRows(a, index[k]) if isinstance(a, np.memmap) else a[index[k]]
 
+    report["kinds"] = dict(kinds)
+    report["normalization"] = normalization
+    if "imu" in normalization:               # the older key, kept for code and files that read it
+        report["imu_minmax"] = {k: v for k, v in normalization["imu"].items() if k != "method"}
     datasets = {
         k: PairedDataset(arrays[k], windows.labels[ix], windows.classes, windows.subjects[ix],
-                         [windows.ids[i] for i in ix], windows.sample_rates, [windows.groups[i] for i in ix])
+                         [windows.ids[i] for i in ix], windows.sample_rates, [windows.groups[i] for i in ix],
+                         kinds=kinds, normalization=normalization)
         for k, ix in index.items()
     }
-    if "imu_minmax" in report:
-        for d in datasets.values():
-            d.imu_minmax = report["imu_minmax"]
     report["split"] = info
     report["sizes"] = {k: len(ix) for k, ix in index.items()}
     splits = Splits(datasets["train"], datasets["val"], datasets["test"], report)
@@ -365,13 +376,22 @@ def make_splits(
     ratios: Sequence[float] = (0.7, 0.15, 0.15),
     seed: int = 0,
     split_file: str | Path | None = None,
-    normalize_imu: bool = True,
+    normalize: bool = True,
+    kinds: Mapping[str, str] | None = None,
+    *,
+    normalize_imu: bool | None = None,
 ) -> Splits | list[Splits]:
-    """Split ``windows`` by recording, min-max scale IMU with train statistics, build datasets.
+    """Split ``windows`` by recording, min-max scale every timeseries modality with train
+    statistics (``normalize=False``: leave them raw), build datasets.
 
+    ``kinds``: {name: kind} for modalities other than imu / video / audio.
+    ``normalize_imu``: the older name of ``normalize``.
     Returns one :class:`Splits` for ``"id"`` / ``"ood"``, a list (one per fold) for ``"loso"`` /
     ``("group_kfold", k)``. Every one is checked by :func:`check_leakage` before it is returned.
     """
+    if normalize_imu is not None:
+        normalize = normalize_imu
+    kinds = resolve_kinds(list(windows.arrays), kinds)
     kind, _ = parse_split(split)
     if split_file is not None and Path(split_file).exists():
         folds = read_split_file(Path(split_file), windows.groups, split)
@@ -381,7 +401,7 @@ def make_splits(
             write_split_file(Path(split_file), folds)
             for _, info in folds:
                 info["split_file"] = str(split_file)
-    out = [_assemble(windows, parts, info, normalize_imu) for parts, info in folds]
+    out = [_assemble(windows, parts, info, normalize, kinds) for parts, info in folds]
     listed = {k: v for k, v in windows.report.items() if isinstance(v, list) and v and k in
               ("skipped", "missing_modality", "too_short", "unlabelled", "missing_files")}
     if listed:
@@ -402,20 +422,35 @@ def from_arrays(
     sample_rates: Mapping[str, float] | None = None,
     groups: Sequence[str] | str | None = None,
     split_file: str | Path | None = None,
-    normalize_imu: bool = True,
+    normalize: bool = True,
+    kinds: Mapping[str, str] | None = None,
+    *,
+    normalize_imu: bool | None = None,
 ) -> Splits | list[Splits]:
     """Train / val / test datasets from paired in-memory arrays, for your own sensors.
 
-    ``arrays``: modality -> (N, ...) with the item format of ``dcatkit.data.dataset``
-    (imu (N, C, L) raw — any channel count, scaled here with training statistics;
-    video uint8 (N, T, 3, H, W); audio (N, S)). ``labels`` (N,) ints in [0, K).
+    >>> splits = from_arrays({"acc": acc, "gyro": gyro}, labels, groups=recording_ids,
+    ...                      kinds={"acc": "timeseries", "gyro": "timeseries"})
+
+    ``arrays``: modality name -> (N, ...) with the item format of ``dcatkit.data.dataset``,
+    one sample's shape fitting the modality's kind: timeseries (N, C, L) raw — any channel
+    count, min-max scaled here with training statistics (``normalize=False``: left raw);
+    video uint8 (N, T, 3, H, W); audio (N, S); features (N, T, F).
+    ``kinds``: {name: kind} ("timeseries", "video", "audio", "features"); the names imu,
+    video and audio default to their kinds, every other name needs one.
+    ``labels`` (N,) ints in [0, K).
     ``subjects`` (N,) enables the subject splits (``"ood"``, ``"loso"``, ``("group_kfold", k)``).
     ``groups`` is required: (N,) the recording each sample was cut from, so windows of one
     recording stay in one part; or ``"samples"`` when every sample is an independent
     recording (never true of overlapping or consecutive windows of one recording).
     ``split``: see the module docstring; the cross-validation splits return a list of
-    :class:`Splits`, one per fold.
+    :class:`Splits`, one per fold. ``normalize_imu``: the older name of ``normalize``.
+    Raises ValueError for arrays of different lengths, an unknown kind, a name without a
+    kind, a kind for a name that is not in ``arrays``, or a sample shape that does not fit.
     """
+    if not isinstance(arrays, Mapping) or not arrays:
+        raise ValueError("from_arrays needs arrays={name: (N, ...) array}, at least one modality, e.g. "
+                         f"{{'acc': acc, 'gyro': gyro}}; got {type(arrays).__name__} {arrays!r:.60}")
     labels = np.asarray(labels, dtype=np.int64)
     n = len(labels)
     if classes is None:
@@ -440,11 +475,20 @@ def from_arrays(
     subj = np.full(n, -1, np.int64) if subjects is None else np.asarray(subjects, dtype=np.int64)
     if len(subj) != n:
         raise ValueError(f"subjects has {len(subj)} entries, labels {n}: give one subject per sample")
-    arrays = {check_modality(m): np.asarray(a) for m, a in arrays.items()}
+    arrays = {check_name(m): np.asarray(a) for m, a in arrays.items()}
+    kinds = resolve_kinds(list(arrays), kinds)
+    lengths = {m: (len(a) if a.ndim else 0) for m, a in arrays.items()}
+    if any(v != n for v in lengths.values()):
+        shown = ", ".join(f"{m} {v}" for m, v in lengths.items())
+        raise ValueError(f"arrays of different lengths: {shown} samples, labels {n}. Every modality needs one "
+                         "sample per label, in the same order (paired sample by sample)")
     for m, a in arrays.items():
-        if len(a) != n:
-            raise ValueError(f"{m} has {len(a)} samples, labels {n}: arrays must be paired sample by sample")
-    if "imu" in arrays and arrays["imu"].ndim != 3:
-        raise ValueError(f"imu must be (N, channels, length), got shape {arrays['imu'].shape}")
+        check_sample_shape(m, kinds[m], a.shape[1:])
+        if a.dtype == np.bool_ or not np.issubdtype(a.dtype, np.number):
+            raise ValueError(f"modality {m!r} must hold numbers, got dtype {a.dtype}")
+        if kinds[m] in ("timeseries", "features") and not np.isfinite(a).all():
+            raise ValueError(f"modality {m!r} has {int((~np.isfinite(a)).sum())} NaN or infinite values: fill or "
+                             "drop those samples first (min-max scaling and training need finite numbers)")
     windows = Windows(arrays, labels, subj, ids, groups, list(classes), dict(sample_rates or {}), {})
-    return make_splits(windows, split, ratios, seed, split_file, normalize_imu)
+    return make_splits(windows, split, ratios, seed, split_file, normalize, kinds,
+                       normalize_imu=normalize_imu)

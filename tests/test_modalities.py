@@ -1,0 +1,220 @@
+"""Named modalities with a kind: the registry, from_arrays with any names, per-modality
+timeseries normalisation (checked against a direct numpy computation), and bad input."""
+import io
+
+import numpy as np
+import pytest
+import torch
+
+import dcatkit
+import dcatkit.data as D
+from dcatkit import modalities as M
+from dcatkit.data.dataset import PairedDataset
+from dcatkit.model import build_model
+from helpers import TINY
+
+
+def _sensors(n=120, k=3, seed=0):
+    """acc and gyro with very different per-channel ranges, so one modality's statistics
+    applied to the other would be visibly wrong; labels cycle through k classes."""
+    rng = np.random.default_rng(seed)
+    acc = (rng.normal(size=(n, 3, 16)) * np.array([1.0, 5.0, 20.0])[:, None] + 3.0).astype(np.float32)
+    gyro = (rng.normal(size=(n, 2, 16)) * np.array([100.0, 0.1])[:, None] - 50.0).astype(np.float32)
+    return {"acc": acc, "gyro": gyro}, np.arange(n) % k
+
+
+KINDS2 = {"acc": "timeseries", "gyro": "timeseries"}
+
+
+# ------------------------------------------------------------------ the registry
+
+
+def test_default_kinds_and_given_kinds():
+    assert [M.kind_of(m) for m in ("imu", "video", "audio")] == ["timeseries", "video", "audio"]
+    assert M.kind_of("gyro", {"gyro": "timeseries"}) == "timeseries"
+    assert M.kind_of("imu", {"imu": "features"}) == "features"           # a given kind wins over the default
+    assert M.resolve_kinds(["acc", "imu"], {"acc": "features"}) == {"acc": "features", "imu": "timeseries"}
+    assert set(M.KINDS) == {"timeseries", "video", "audio", "features"}
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: M.kind_of("gyro"), r"modality 'gyro' has no kind.*kinds=\{'gyro': 'timeseries'\}"),
+    (lambda: M.kind_of("gyro", {"gyro": "imu"}), r"unknown modality kind 'imu': expected one of"),
+    (lambda: M.kind_of("label", {"label": "timeseries"}), r"'label' cannot name a modality"),
+    (lambda: M.kind_of("", {"": "timeseries"}), "non-empty string"),
+    (lambda: M.resolve_kinds(["acc"], {"acc": "timeseries", "gyr": "timeseries"}),
+     r"kinds= names \['gyr'\], which the data does not have: its modalities are \['acc'\]"),
+])
+def test_registry_errors_say_what_was_expected(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+@pytest.mark.parametrize("kind, good, bad", [
+    ("timeseries", (6, 64), (64,)),
+    ("video", (4, 3, 8, 8), (4, 8, 8, 3)),
+    ("audio", (16000,), (1, 2, 3)),
+    ("features", (10, 32), (320,)),
+])
+def test_sample_shape_per_kind(kind, good, bad):
+    assert M.check_sample_shape("x", kind, good) == good
+    with pytest.raises(ValueError, match=rf"kind '{kind}': one sample must have shape"):
+        M.check_sample_shape("x", kind, bad)
+
+
+# ------------------------------------------------------------------ from_arrays with any names
+
+
+def test_two_timeseries_modalities_each_scaled_with_its_own_train_statistics():
+    arrays, labels = _sensors()
+    s = D.from_arrays(arrays, labels, groups="samples", kinds=KINDS2, seed=1)
+    assert s.kinds == {"acc": "timeseries", "gyro": "timeseries"} and s.kind("gyro") == "timeseries"
+    assert s.report["kinds"] == s.kinds and set(s.report["normalization"]) == {"acc", "gyro"}
+    assert "imu_minmax" not in s.report and s.train.imu_minmax is None      # the old key is imu's alone
+    train_rows = [int(i) for i in s.train.ids]
+    for m, raw in arrays.items():
+        lo, hi = raw[train_rows].min(axis=(0, 2)), raw[train_rows].max(axis=(0, 2))  # independent reference
+        norm = s.normalization[m]
+        assert norm["method"] == "minmax" and norm["from"] == "train"
+        np.testing.assert_allclose(norm["min"], lo, rtol=1e-6)
+        np.testing.assert_allclose(norm["max"], hi, rtol=1e-6)
+        for d in s:                                  # all three parts: the same affine map, per channel
+            assert d.normalization == s.report["normalization"] and d.kinds == s.kinds
+            x = raw[[int(i) for i in d.ids]]
+            np.testing.assert_allclose(d.arrays[m], 2 * (x - lo[:, None]) / (hi - lo)[:, None] - 1, atol=1e-5)
+        np.testing.assert_allclose(s.train.arrays[m].min(axis=(0, 2)), -1, atol=1e-6)
+        np.testing.assert_allclose(s.train.arrays[m].max(axis=(0, 2)), 1, atol=1e-6)
+    item = s.test[0]
+    assert item["acc"].shape == (3, 16) and item["gyro"].shape == (2, 16) and item["acc"].dtype == torch.float32
+
+
+def test_normalize_false_leaves_every_timeseries_raw():
+    arrays, labels = _sensors()
+    s = D.from_arrays(arrays, labels, groups="samples", kinds=KINDS2, normalize=False)
+    old = D.from_arrays(arrays, labels, groups="samples", kinds=KINDS2, normalize_imu=False)   # the older name
+    for split in (s, old):
+        assert split.normalization == {}
+        rows = [int(i) for i in split.train.ids]
+        np.testing.assert_array_equal(split.train.arrays["gyro"], arrays["gyro"][rows])
+
+
+def test_defaults_unchanged_and_imu_key_kept_beside_a_named_timeseries():
+    rng = np.random.default_rng(3)
+    n = 90
+    arrays = {"imu": rng.normal(size=(n, 6, 8)).astype(np.float32) * 4,
+              "emg": rng.normal(size=(n, 4, 32)).astype(np.float32) * 0.01,
+              "video": rng.integers(0, 256, (n, 2, 3, 4, 4), dtype=np.uint8),
+              "feat": rng.normal(size=(n, 5, 7)).astype(np.float32) * 9}
+    s = D.from_arrays(arrays, np.arange(n) % 3, groups="samples", kinds={"emg": "timeseries", "feat": "features"})
+    assert s.kinds == {"imu": "timeseries", "emg": "timeseries", "video": "video", "feat": "features"}
+    assert set(s.normalization) == {"imu", "emg"}                      # features and video are not scaled
+    assert s.report["imu_minmax"] == {k: v for k, v in s.normalization["imu"].items() if k != "method"}
+    assert s.train.imu_minmax == s.report["imu_minmax"]
+    rows = [int(i) for i in s.test.ids]
+    np.testing.assert_array_equal(s.test.arrays["feat"], arrays["feat"][rows])    # features as given
+    np.testing.assert_array_equal(s.test.arrays["video"], arrays["video"][rows])
+    assert s.test[0]["feat"].shape == (5, 7) and s.test[0]["video"].dtype == torch.uint8
+
+
+def test_subset_and_select_keep_kinds_and_normalization():
+    arrays, labels = _sensors()
+    s = D.from_arrays(arrays, labels, groups="samples", kinds=KINDS2)
+    sub = s.train.subset([0, 2, 4])
+    assert sub.kinds == s.kinds and sub.normalization == s.normalization
+    only = s.train.select(["gyro"])
+    assert only.kinds == {"gyro": "timeseries"} and set(only.normalization) == {"gyro"}
+    assert only.input_shape("gyro") == (2, 16)
+
+
+def test_normalization_is_what_a_checkpoint_can_store():
+    arrays, labels = _sensors()
+    s = D.from_arrays(arrays, labels, groups="samples", kinds=KINDS2)
+    buf = io.BytesIO()
+    torch.save({"meta": {"normalization": s.report["normalization"], "kinds": s.report["kinds"]}}, buf)
+    buf.seek(0)
+    back = torch.load(buf, weights_only=True)["meta"]             # plain lists / floats / strings only
+    assert back == {"normalization": s.report["normalization"], "kinds": s.kinds}
+
+
+def test_imu_minmax_setter_still_works_for_older_code():
+    ds = PairedDataset({"imu": np.zeros((4, 2, 3), np.float32)}, [0, 1, 0, 1], ["a", "b"])
+    ds.imu_minmax = {"min": [0, 1], "max": [2, 3], "from": "train"}
+    assert ds.normalization["imu"] == {"method": "minmax", "min": [0.0, 1.0], "max": [2.0, 3.0], "from": "train"}
+    assert ds.imu_minmax == {"min": [0.0, 1.0], "max": [2.0, 3.0], "from": "train"}
+
+
+# ------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a, k: ({**a, "gyro": a["gyro"][:-1]}, k),
+     r"arrays of different lengths: acc 120, gyro 119 samples, labels 120"),
+    (lambda a, k: (a, {"acc": "timeseries", "gyro": "imu"}), r"unknown modality kind 'imu': expected one of"),
+    (lambda a, k: (a, {"acc": "timeseries"}), r"modality 'gyro' has no kind"),
+    (lambda a, k: (a, {**k, "magnetometer": "timeseries"}), r"kinds= names \['magnetometer'\], which the data"),
+    (lambda a, k: ({**a, "gyro": a["gyro"][:, 0]}, k), r"modality 'gyro' is of kind 'timeseries': one sample must"),
+    (lambda a, k: ({**a, "gyro": np.where(np.arange(16) == 3, np.nan, a["gyro"])}, k), r"'gyro' has 240 NaN"),
+    (lambda a, k: ({**a, "gyro": a["gyro"].astype(str)}, k), r"'gyro' must hold numbers"),
+    (lambda a, k: ({"id": a["acc"]}, None), r"'id' cannot name a modality"),
+    (lambda a, k: ({}, None), r"at least one modality"),
+])
+def test_from_arrays_bad_input_says_what_was_expected(change, message):
+    arrays, labels = _sensors()
+    arrays, kinds = change(arrays, KINDS2)
+    with pytest.raises(ValueError, match=message):
+        D.from_arrays(arrays, labels, groups="samples", kinds=kinds)
+
+
+def test_a_name_not_in_the_data_is_a_clear_error():
+    arrays, labels = _sensors()
+    s = D.from_arrays(arrays, labels, groups="samples", kinds=KINDS2)
+    for call in (lambda: s.kind("gyr"), lambda: s.train.input_shape("gyr")):
+        with pytest.raises(ValueError, match=r"the data has no modality 'gyr': its modalities are \('acc', 'gyro'\)"):
+            call()
+    with pytest.raises(ValueError, match="asked for missing"):
+        s.train.select(["gyr"])
+
+
+# ------------------------------------------------------------------ deploy follows the kind
+
+
+def _as_named(model, name, kind):
+    """A model of the timeseries kind that reads modality ``name`` (what build_model records)."""
+    model.config = {**model.config, "modality": name, "kind": kind}
+    return model
+
+
+def test_predictor_scales_a_named_timeseries_with_its_own_statistics():
+    arrays, labels = _sensors()
+    s = D.from_arrays(arrays, labels, groups="samples", kinds=KINDS2, classes=["a", "b", "c"])
+    torch.manual_seed(0)
+    model = _as_named(build_model("imu", 3, (2, 16), TINY["imu"]), "gyro", "timeseries").eval()
+    p = dcatkit.Predictor.load(model, classes=s.classes, normalization=s, device="cpu")
+    assert p.modality == "gyro" and p.kind == "timeseries" and p.input_shape == (2, 16)
+    assert p.normalization["min"] == pytest.approx(s.normalization["gyro"]["min"])
+    raw = arrays["gyro"][[int(i) for i in s.test.ids]]                   # unscaled test windows
+    with torch.no_grad():                                               # the pipeline's scaled windows
+        ref = model(torch.from_numpy(np.asarray(s.test.arrays["gyro"]))).logits.numpy()
+    np.testing.assert_allclose(p.predict(raw).logits, ref, rtol=1e-5, atol=1e-5)
+    # the mapping keyed by modality works as well; acc's bounds would not fit (3 channels)
+    q = dcatkit.Predictor.load(model, classes=s.classes, normalization=s.normalization, device="cpu")
+    assert q.normalization == p.normalization
+    with pytest.raises(ValueError, match="records no scaling of 'gyro'"):
+        dcatkit.Predictor.load(model, classes=s.classes, normalization=s.train.select(["acc"]), device="cpu")
+    # a timeseries model of any name needs its scaling (as imu did), or an explicit None
+    with pytest.raises(ValueError, match=r"gyro model \(timeseries\) does not record.*splits.normalization\['gyro'\]"):
+        dcatkit.Predictor.load(model, classes=s.classes, device="cpu")
+
+
+def test_deploy_kind_decides_dtype_and_scaling_not_the_name():
+    torch.manual_seed(0)
+    ts = _as_named(build_model("imu", 2, (3, 8), TINY["imu"]), "video", "timeseries")   # a timeseries called 'video'
+    p = dcatkit.Predictor.load(ts, classes=["x", "y"], normalization={"min": [0] * 3, "max": [2] * 3}, device="cpu")
+    assert p.kind == "timeseries" and p.info["input_dtype"] == "float32"
+    x = np.full((1, 3, 8), 2.0, np.float32)                              # the max of each channel -> +1
+    with torch.no_grad():
+        ref = ts.eval()(torch.ones(1, 3, 8)).logits.numpy()
+    np.testing.assert_allclose(p.predict(x).logits, ref, rtol=1e-5, atol=1e-6)
+    unknown = _as_named(build_model("imu", 2, (3, 8), TINY["imu"]), "gyro", None)
+    with pytest.raises(ValueError, match=r"'gyro' model's config records no kind"):
+        dcatkit.Predictor.load(unknown, classes=["x", "y"], normalization=None)
