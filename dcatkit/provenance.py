@@ -13,8 +13,6 @@ its checkpoint's ``meta["provenance"]``, as ``model.provenance`` in memory and i
      "imu_minmax": {"min": [...], "max": [...]} | None,   # the per-channel IMU scaling
      "normalization": {"method": "minmax", "min": [...], "max": [...]} | None,  # this modality's
                                                           # scaling (any timeseries name)
-     "normalization": {"method": "minmax", "min": [...], "max": [...]} | None,  # this modality's
-                                                          # scaling (any timeseries name)
      "sample_rates": {"imu": 50.0, ...},
      "environment": environment()}
 
@@ -114,9 +112,6 @@ def record(train, modality: str, report: dict | None = None, dataset: str | None
     norm = (getattr(train, "normalization", None) or report.get("normalization") or {}).get(modality)
     if norm is None and modality == "imu" and minmax:
         norm = {"method": "minmax", **minmax}
-    norm = (getattr(train, "normalization", None) or report.get("normalization") or {}).get(modality)
-    if norm is None and modality == "imu" and minmax:
-        norm = {"method": "minmax", **minmax}
     shape = list(train.input_shape(modality)) if hasattr(train, "input_shape") else None
     return _plain({
         "dataset": dataset if dataset is not None else report.get("dataset"),
@@ -129,7 +124,6 @@ def record(train, modality: str, report: dict | None = None, dataset: str | None
         "train_ids_sha256": ids_hash(ids),
         "train_ids": ids,
         "imu_minmax": minmax if modality == "imu" else None,
-        "normalization": norm,
         "normalization": norm,
         "sample_rates": dict(getattr(train, "sample_rates", {}) or {}),
         "environment": environment(device),
