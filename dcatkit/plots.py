@@ -106,7 +106,7 @@ def _logmel_module(ds, audio_encoder: Mapping | None):
     from .encoders import LogMel
 
     enc = dict(audio_encoder or {})
-    keys = ("n_fft", "hop_length", "n_mels", "f_min", "f_max")
+    keys = ("n_fft", "hop_length", "n_mels", "f_min", "f_max", "frontend")   # as the encoder sees it
     kw = {k: enc[k] for k in keys if k in enc}
     sr = int(ds.sample_rates.get("audio", enc.get("sample_rate", 32000)))   # the data's rate, not the preset's
     return LogMel(sample_rate=sr, **kw), sr
