@@ -1,6 +1,8 @@
-"""Modality-specific encoders (paper Section V-B). Each maps its sensor input to a
-sequence of embeddings (B, T_m, d_model) that keeps a time axis for the
-self-attention module.
+"""Modality-specific encoders (paper Section V-B), one per kind of modality
+(``dcatkit.modalities``): ``IMUEncoder`` (timeseries: IMU, EMG, ECG...),
+``FrameEncoder`` (video), ``AudioEncoder`` (audio), ``FeatureEncoder`` (features:
+precomputed vectors). Each maps its sensor input to a sequence of embeddings
+(B, T_m, d_model) that keeps a time axis for the self-attention module.
 """
 from __future__ import annotations
 
@@ -355,3 +357,37 @@ class AudioEncoder(nn.Module):
             x = blk(x)                                                  # (B, C, F', M')
         x = x.mean(dim=3).transpose(1, 2)                               # (B, T_audio, C): mean over mel bins
         return self.dropout(torch.relu(self.fc1(x)))                    # (B, T_audio, d_model)
+
+
+# ------------------------------------------------------------------------ features
+
+
+class FeatureEncoder(nn.Module):
+    """Precomputed feature vectors, one per time step (kind ``features``): a small MLP per step.
+
+    Input (B, T, F) -> output (B, T, d_model). Each of the F features is standardised by
+    a batch norm over (batch, time) (its running mean / variance of the training data are
+    part of the model, so raw features need no scaling outside it; only a feature whose
+    variance is near BatchNorm's eps, 1e-5, is not fully standardised), then every step goes
+    through the same Linear(F, hidden) -> ReLU -> Dropout -> Linear(hidden, d_model);
+    ``hidden=0`` makes it one Linear(F, d_model). Steps do not mix: the self-attention
+    after the encoder relates them.
+    """
+
+    def __init__(self, in_features: int, d_model: int = 128, hidden: int = 128, dropout: float = 0.1):
+        super().__init__()
+        if in_features < 1:
+            raise ValueError(f"in_features must be >= 1, got {in_features}")
+        if hidden < 0 or d_model < 1:
+            raise ValueError(f"hidden must be >= 0 and d_model >= 1, got hidden={hidden}, d_model={d_model}")
+        self.in_features, self.d_model = in_features, d_model
+        self.norm = nn.BatchNorm1d(in_features)
+        self.mlp = (nn.Linear(in_features, d_model) if hidden == 0 else
+                    nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+                                  nn.Linear(hidden, d_model)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 3 or x.shape[2] != self.in_features:
+            raise ValueError(f"FeatureEncoder expects (B, T, {self.in_features}), got {tuple(x.shape)}")
+        x = self.norm(x.float().transpose(1, 2)).transpose(1, 2)       # (B, T, F), per-feature standardised
+        return self.mlp(x)                                              # (B, T, d_model)

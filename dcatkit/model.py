@@ -1,6 +1,12 @@
 """A per-modality classifier: encoder -> self-attention -> temporal pooling ->
 dropout -> linear head (paper Fig. 1). Its forward takes only its own
 modality's input, which is what makes single-sensor inference possible.
+
+The encoder follows the modality's *kind* (``dcatkit.modalities``), not its name:
+timeseries -> ``IMUEncoder`` (1D CNN), video -> ``FrameEncoder``, audio ->
+``AudioEncoder``, features -> ``FeatureEncoder``. ``model.config`` (stored in
+checkpoints) records the name and the kind; configs written before kinds existed
+hold only the name, which is one of imu / video / audio and so gives the kind.
 """
 from __future__ import annotations
 
@@ -10,10 +16,12 @@ import torch
 from torch import nn
 
 from .attention import SelfAttention
-from .encoders import AudioEncoder, FrameEncoder, IMUEncoder
+from .encoders import AudioEncoder, FeatureEncoder, FrameEncoder, IMUEncoder
+from .modalities import DEFAULT_KINDS, KINDS, check_kind, check_sample_shape, default_kind
 from .presets import Preset
 
-MODALITIES = ("imu", "video", "audio")
+MODALITIES = tuple(DEFAULT_KINDS)    # the names with a default kind; any other name needs kind=
+ENCODERS = {"timeseries": IMUEncoder, "video": FrameEncoder, "audio": AudioEncoder, "features": FeatureEncoder}
 
 
 class ClassifierOutput(NamedTuple):
@@ -44,37 +52,54 @@ class Classifier(nn.Module):
         return ClassifierOutput(self.head(self.dropout(pooled)), att.q, att.k, att.v, pooled)
 
 
-def build_encoder(modality: str, input_shape: tuple[int, ...], encoder_kwargs: dict) -> nn.Module:
-    """input_shape is one sample's shape: IMU (C, L), video (T, 3, H, W), audio (N,)."""
+def resolve_kind(modality: str, kind: str | None = None) -> str:
+    """``kind`` when given (checked), else the default kind of ``modality`` (imu, video,
+    audio); another name without a kind is a ValueError saying how to give one."""
+    if kind is not None:
+        return check_kind(kind)
+    found = default_kind(modality)
+    if found is None:
+        raise ValueError(f"unknown modality {modality!r}: only {MODALITIES} have a default kind; pass "
+                         f"kind= (one of {KINDS}), e.g. build_model({modality!r}, ..., kind='timeseries')")
+    return found
+
+
+def build_encoder(modality: str, input_shape: tuple[int, ...], encoder_kwargs: dict,
+                  kind: str | None = None) -> nn.Module:
+    """The encoder of ``kind`` (default: from the name) for one sample's ``input_shape``:
+    timeseries (C, L), video (T, 3, H, W), audio (N,) or (n_mels, frames), features (T, F)."""
+    kind = resolve_kind(modality, kind)
+    shape = check_sample_shape(modality, kind, input_shape)
     kw = dict(encoder_kwargs)
-    if modality == "imu":
-        if len(input_shape) != 2:
-            raise ValueError(f"IMU input shape must be (channels, length), got {input_shape}")
-        return IMUEncoder(in_channels=input_shape[0], **kw)
-    if modality == "video":
-        if len(input_shape) != 4 or input_shape[1] != 3:
-            raise ValueError(f"video input shape must be (T, 3, H, W), got {input_shape}")
-        return FrameEncoder(**kw)
-    if modality == "audio":
-        if len(input_shape) not in (1, 2):
-            raise ValueError(f"audio input shape must be (samples,) or (n_mels, frames), got {input_shape}")
-        return AudioEncoder(**kw)
-    raise ValueError(f"unknown modality {modality!r}: expected one of {MODALITIES}")
+    if kind == "timeseries":
+        return IMUEncoder(in_channels=shape[0], **kw)
+    if kind == "features":
+        return FeatureEncoder(in_features=shape[1], **kw)
+    return ENCODERS[kind](**kw)
 
 
 def build_model(modality: str, num_classes: int, input_shape: tuple[int, ...], preset: Preset,
-                **encoder_overrides) -> Classifier:
-    """The classifier for one modality, sized by a preset (see ``dcatkit.presets``)."""
+                kind: str | None = None, **encoder_overrides) -> Classifier:
+    """The classifier for one modality, sized by a preset (see ``dcatkit.presets``).
+
+    modality: the name the data uses (``"imu"``, ``"gyro"``...); kind: its kind
+    (default: from the name, see :func:`resolve_kind`); both go into ``model.config``.
+    """
+    kind = resolve_kind(modality, kind)
     enc_kw = {**preset.encoder, **encoder_overrides}
-    model = Classifier(build_encoder(modality, tuple(input_shape), enc_kw), num_classes,
+    model = Classifier(build_encoder(modality, tuple(input_shape), enc_kw, kind), num_classes,
                        d_attn=preset.d_attn, dropout=preset.dropout)
-    model.config = {"modality": modality, "num_classes": num_classes, "input_shape": list(input_shape),
-                    "encoder": enc_kw, "d_attn": preset.d_attn, "dropout": preset.dropout}
+    model.config = {"modality": modality, "kind": kind, "num_classes": num_classes,
+                    "input_shape": list(input_shape), "encoder": enc_kw, "d_attn": preset.d_attn,
+                    "dropout": preset.dropout}
     return model
 
 
 def model_from_config(config: dict) -> Classifier:
-    enc = build_encoder(config["modality"], tuple(config["input_shape"]), config["encoder"])
+    """The (untrained) model a config describes; a config without ``kind`` (written before
+    kinds existed) takes it from the name, and gets it recorded."""
+    kind = resolve_kind(config["modality"], config.get("kind"))
+    enc = build_encoder(config["modality"], tuple(config["input_shape"]), config["encoder"], kind)
     model = Classifier(enc, config["num_classes"], config["d_attn"], config["dropout"])
-    model.config = dict(config)
+    model.config = {**config, "kind": kind}
     return model

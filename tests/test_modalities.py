@@ -10,7 +10,9 @@ import dcatkit
 import dcatkit.data as D
 from dcatkit import modalities as M
 from dcatkit.data.dataset import PairedDataset
-from dcatkit.model import build_model
+from dcatkit.encoders import FeatureEncoder
+from dcatkit.model import build_model, model_from_config
+from dcatkit.train import load_checkpoint, save_checkpoint
 from helpers import TINY
 
 
@@ -178,17 +180,11 @@ def test_a_name_not_in_the_data_is_a_clear_error():
 # ------------------------------------------------------------------ deploy follows the kind
 
 
-def _as_named(model, name, kind):
-    """A model of the timeseries kind that reads modality ``name`` (what build_model records)."""
-    model.config = {**model.config, "modality": name, "kind": kind}
-    return model
-
-
 def test_predictor_scales_a_named_timeseries_with_its_own_statistics():
     arrays, labels = _sensors()
     s = D.from_arrays(arrays, labels, groups="samples", kinds=KINDS2, classes=["a", "b", "c"])
     torch.manual_seed(0)
-    model = _as_named(build_model("imu", 3, (2, 16), TINY["imu"]), "gyro", "timeseries").eval()
+    model = build_model("gyro", 3, (2, 16), TINY["imu"], kind="timeseries").eval()
     p = dcatkit.Predictor.load(model, classes=s.classes, normalization=s, device="cpu")
     assert p.modality == "gyro" and p.kind == "timeseries" and p.input_shape == (2, 16)
     assert p.normalization["min"] == pytest.approx(s.normalization["gyro"]["min"])
@@ -208,13 +204,117 @@ def test_predictor_scales_a_named_timeseries_with_its_own_statistics():
 
 def test_deploy_kind_decides_dtype_and_scaling_not_the_name():
     torch.manual_seed(0)
-    ts = _as_named(build_model("imu", 2, (3, 8), TINY["imu"]), "video", "timeseries")   # a timeseries called 'video'
+    ts = build_model("video", 2, (3, 8), TINY["imu"], kind="timeseries")     # a timeseries called 'video'
     p = dcatkit.Predictor.load(ts, classes=["x", "y"], normalization={"min": [0] * 3, "max": [2] * 3}, device="cpu")
     assert p.kind == "timeseries" and p.info["input_dtype"] == "float32"
     x = np.full((1, 3, 8), 2.0, np.float32)                              # the max of each channel -> +1
     with torch.no_grad():
         ref = ts.eval()(torch.ones(1, 3, 8)).logits.numpy()
     np.testing.assert_allclose(p.predict(x).logits, ref, rtol=1e-5, atol=1e-6)
-    unknown = _as_named(build_model("imu", 2, (3, 8), TINY["imu"]), "gyro", None)
+    unknown = build_model("gyro", 2, (3, 8), TINY["imu"], kind="timeseries")
+    unknown.config = {k: v for k, v in unknown.config.items() if k != "kind"}      # as if from an older config
     with pytest.raises(ValueError, match=r"'gyro' model's config records no kind"):
         dcatkit.Predictor.load(unknown, classes=["x", "y"], normalization=None)
+
+
+# ------------------------------------------------------------------ encoders and models by kind
+
+
+FEAT = TINY["imu"].with_(encoder={"hidden": 8, "d_model": 16})     # sizes for the features encoder
+
+
+def test_feature_encoder_matches_a_hand_computation_step_by_step():
+    torch.manual_seed(0)
+    enc = FeatureEncoder(in_features=5, d_model=4, hidden=6).eval()
+    with torch.no_grad():                       # non-trivial running statistics and affine parameters
+        enc.norm.running_mean.uniform_(-2, 2), enc.norm.running_var.uniform_(0.5, 3)
+        enc.norm.weight.uniform_(0.5, 2), enc.norm.bias.uniform_(-1, 1)
+    x = torch.randn(3, 7, 5) * 4
+    bn, (l1, _, _, l2) = enc.norm, enc.mlp
+    ref = torch.stack([torch.stack([                                   # one step of one sample at a time
+        l2.weight @ torch.relu(l1.weight @ ((x[b, t] - bn.running_mean) / torch.sqrt(bn.running_var + bn.eps)
+                                            * bn.weight + bn.bias) + l1.bias) + l2.bias
+        for t in range(7)]) for b in range(3)])
+    out = enc(x)
+    assert out.shape == (3, 7, 4)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    one = FeatureEncoder(in_features=5, d_model=4, hidden=0).eval()       # hidden=0: one linear map per step
+    torch.testing.assert_close(one(x), one.norm(x.transpose(1, 2)).transpose(1, 2) @ one.mlp.weight.T + one.mlp.bias)
+    with pytest.raises(ValueError, match=r"expects \(B, T, 5\), got \(3, 7, 4\)"):
+        enc(x[..., :4])
+
+
+def test_feature_encoder_standardises_raw_features_itself():
+    """In training, each feature is standardised over (batch, time): features on any scale and offset
+    give the same output, so precomputed vectors need no scaling outside the model (as long as a
+    feature's variance is well above BatchNorm's eps, 1e-5)."""
+    torch.manual_seed(0)
+    enc = FeatureEncoder(in_features=3, d_model=4, hidden=5, dropout=0.0).train()
+    x = torch.randn(8, 6, 3)
+    scaled = x * torch.tensor([1000.0, 0.5, 7.0]) + torch.tensor([-50.0, 3.0, 1e4])
+    torch.testing.assert_close(enc(scaled), enc(x), rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("name, kind, shape, encoder", [
+    ("gyro", "timeseries", (2, 16), "IMUEncoder"),
+    ("wrist", "timeseries", (9, 12), "IMUEncoder"),
+    ("emb", "features", (5, 7), "FeatureEncoder"),
+    ("imu", "features", (5, 7), "FeatureEncoder"),        # a given kind wins over the name's default
+    ("imu", None, (6, 16), "IMUEncoder"),                 # the defaults, unchanged
+])
+def test_build_model_dispatches_on_the_kind(name, kind, shape, encoder):
+    preset = FEAT if (kind or "timeseries") == "features" else TINY["imu"]
+    torch.manual_seed(0)
+    model = build_model(name, 3, shape, preset, kind=kind).eval()
+    assert type(model.encoder).__name__ == encoder
+    assert model.config["modality"] == name and model.config["kind"] == (kind or "timeseries")
+    assert model(torch.randn(2, *shape)).logits.shape == (2, 3)
+
+
+def test_build_model_bad_kind_or_shape_says_what_was_expected():
+    with pytest.raises(ValueError, match=r"unknown modality 'gyro'.*pass kind="):
+        build_model("gyro", 3, (2, 16), TINY["imu"])
+    with pytest.raises(ValueError, match=r"unknown modality kind 'emg'"):
+        build_model("gyro", 3, (2, 16), TINY["imu"], kind="emg")
+    with pytest.raises(ValueError, match=r"'emb' is of kind 'features': one sample must have shape \(steps, features\)"):
+        build_model("emb", 3, (35,), FEAT, kind="features")
+
+
+def test_checkpoint_records_name_and_kind_and_old_configs_still_load(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("emb", 3, (5, 7), FEAT, kind="features").eval()
+    save_checkpoint(tmp_path / "emb.pt", model, {"modality": "emb"})
+    loaded, _ = load_checkpoint(tmp_path / "emb.pt")
+    assert loaded.config["modality"] == "emb" and loaded.config["kind"] == "features"
+    assert isinstance(loaded.encoder, FeatureEncoder)
+    x = torch.randn(2, 5, 7)
+    torch.testing.assert_close(loaded.eval()(x).logits, model(x).logits)
+    old = build_model("imu", 3, (6, 16), TINY["imu"])
+    old.config.pop("kind")                                  # a config written before kinds existed
+    save_checkpoint(tmp_path / "old.pt", old, {"modality": "imu"})
+    back, _ = load_checkpoint(tmp_path / "old.pt")
+    assert back.config["kind"] == "timeseries" and isinstance(back.encoder, type(old.encoder))
+    cfg = {k: v for k, v in model.config.items() if k != "kind"}
+    with pytest.raises(ValueError, match="unknown modality 'emb'"):
+        model_from_config(cfg)                              # 'emb' has no default kind to fall back on
+
+
+def test_exported_named_models_carry_their_kind(tmp_path):
+    arrays, labels = _sensors()
+    s = D.from_arrays(arrays, labels, groups="samples", kinds=KINDS2, classes=["a", "b", "c"])
+    torch.manual_seed(0)
+    gyro = build_model("gyro", 3, (2, 16), TINY["imu"], kind="timeseries").eval()
+    res = dcatkit.export(gyro, tmp_path / "gyro.pt2", classes=s.classes, normalization=s, check_inputs=s.test)
+    p = dcatkit.Predictor.load(res.path, device="cpu")
+    assert (p.modality, p.kind, p.input_shape) == ("gyro", "timeseries", (2, 16))
+    raw = arrays["gyro"][[int(i) for i in s.test.ids]]
+    with torch.no_grad():
+        ref = gyro(torch.from_numpy(np.asarray(s.test.arrays["gyro"]))).logits.numpy()
+    np.testing.assert_allclose(p.predict(raw).logits, ref, rtol=1e-4, atol=1e-4)
+    emb = build_model("emb", 3, (5, 7), FEAT, kind="features").eval()
+    res = dcatkit.export(emb, tmp_path / "emb.pt2", classes=s.classes)
+    q = dcatkit.Predictor.load(res.path, device="cpu")
+    assert (q.kind, q.normalization, q.info["input_dtype"]) == ("features", None, "float32")
+    x = np.random.default_rng(0).normal(size=(4, 5, 7)).astype(np.float32)
+    with torch.no_grad():
+        np.testing.assert_allclose(q.predict(x).logits, emb(torch.from_numpy(x)).logits.numpy(), rtol=1e-4, atol=1e-4)
