@@ -37,7 +37,8 @@ def measure_headroom(regime: str = "headroom", modality: str = "imu", sizes: Seq
                      preset: str = "synthetic", epochs: int | None = None, device="auto",
                      progress: bool = False, **options) -> pd.DataFrame:
     """Train ``modality`` alone at every size in ``sizes`` (role "baseline") and at
-    ``n_ceiling`` (role "ceiling", skipped when None), once per seed, on the
+    ``n_ceiling`` (role "ceiling", skipped when None; ``sizes`` may be empty to
+    measure the ceiling alone), once per seed, on the
     synthetic data of ``regime`` with ``split`` ("id" or "ood").
 
     Only ``modality`` is simulated (the headroom regime draws each modality from
@@ -49,9 +50,9 @@ def measure_headroom(regime: str = "headroom", modality: str = "imu", sizes: Seq
     if regime not in REGIMES:
         raise ValueError(f"unknown regime {regime!r}: expected one of {REGIMES}")
     sizes = [int(n) for n in sizes]
-    if not sizes or min(sizes) < 1:
-        raise ValueError(f"sizes must be one or more positive sample counts, got {sizes}")
-    if n_ceiling is not None and n_ceiling <= max(sizes):
+    if (not sizes and n_ceiling is None) or (sizes and min(sizes) < 1):
+        raise ValueError(f"sizes must be positive sample counts (or empty with n_ceiling set), got {sizes}")
+    if n_ceiling is not None and n_ceiling <= max(sizes, default=0):
         raise ValueError(f"n_ceiling ({n_ceiling}) must be larger than every baseline size (max {max(sizes)})")
     if not len(seeds):
         raise ValueError("seeds must name at least one seed")

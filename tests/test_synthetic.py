@@ -141,3 +141,48 @@ def test_ambiguous_imu_does_not_carry_the_pair_cues():
     sep = _pair_separation("ambiguous", None, imu_noise=0.0)
     assert all(v <= 0.75 for v in sep.values()), sep
 
+
+
+# --------------------------------------------------------------------------- measure_headroom (tiny)
+
+def test_measure_headroom_table_and_summary():
+    from dcatkit.headroom import COLUMNS, measure_headroom, summarize_headroom
+
+    df = measure_headroom("headroom", "imu", sizes=(40,), n_ceiling=800, seeds=(0, 1), epochs=4,
+                          n_subjects=4)
+    assert list(df.columns) == list(COLUMNS) and len(df) == 4
+    assert sorted(zip(df.seed, df.role, df.n_samples)) == [(0, "baseline", 40), (0, "ceiling", 800),
+                                                           (1, "baseline", 40), (1, "ceiling", 800)]
+    assert set(df.n_train) == {28, 560}                                # the 70% training split
+    assert df.f1.between(0, 1).all() and (df.regime == "headroom").all() and (df.split == "id").all()
+    # 20x the data: the ceiling beats the near-chance tiny baseline for every seed
+    wide = df.pivot(index="seed", columns="role", values="f1")
+    assert (wide["ceiling"] > wide["baseline"]).all(), wide
+    s = summarize_headroom(df).set_index("role")
+    assert s.loc["baseline", "headroom_mean"] == pytest.approx((wide["ceiling"] - wide["baseline"]).mean())
+    assert s.loc["baseline", "ceiling_mean"] == pytest.approx(wide["ceiling"].mean())
+    assert s.loc["ceiling", "f1_mean"] == pytest.approx(wide["ceiling"].mean())
+    assert s.loc["baseline", "n_seeds"] == 2
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(regime="easy"), "unknown regime"),
+    (dict(sizes=(500,), n_ceiling=400), "n_ceiling \\(400\\) must be larger"),
+    (dict(sizes=(), n_ceiling=None), "sizes must be positive"),
+    (dict(sizes=(0,)), "sizes must be positive"),
+    (dict(seeds=()), "at least one seed"),
+])
+def test_measure_headroom_refuses_bad_input(kwargs, message):
+    from dcatkit.headroom import measure_headroom
+
+    with pytest.raises(ValueError, match=message):
+        measure_headroom(**{"sizes": (40,), "n_ceiling": 800, **kwargs})
+
+
+def test_summarize_headroom_refuses_other_tables():
+    import pandas as pd
+
+    from dcatkit.headroom import summarize_headroom
+
+    with pytest.raises(ValueError, match="not a measure_headroom table"):
+        summarize_headroom(pd.DataFrame({"f1": [0.5]}))
