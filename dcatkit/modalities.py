@@ -74,6 +74,19 @@ def kind_of(name: str, kinds: Mapping[str, str] | None = None) -> str:
     return kind
 
 
+def resolve_kind(name: str, kind: str | None = None) -> str:
+    """The kind of a model's modality: ``kind`` when given (checked), else the default kind
+    of ``name`` (imu, video, audio); another name without a kind is a ValueError saying
+    to pass ``kind=``."""
+    if kind is not None:
+        return check_kind(kind)
+    found = default_kind(name)
+    if found is None:
+        raise ValueError(f"unknown modality {name!r}: only {tuple(DEFAULT_KINDS)} have a default kind; pass "
+                         f"kind= (one of {KINDS}), e.g. kind='timeseries' for an IMU-like sensor")
+    return found
+
+
 def resolve_kinds(names: Sequence[str], kinds: Mapping[str, str] | None = None) -> dict[str, str]:
     """{name: kind} for every name in ``names`` (see :func:`kind_of`).
 
@@ -101,4 +114,4 @@ def check_sample_shape(name: str, kind: str, shape: Sequence[int]) -> tuple[int,
 
 
 __all__ = ["KINDS", "DEFAULT_KINDS", "RESERVED", "SAMPLE_AXES", "NORMALIZED_KINDS", "check_kind", "check_name",
-           "default_kind", "kind_of", "resolve_kinds", "check_sample_shape"]
+           "default_kind", "kind_of", "resolve_kind", "resolve_kinds", "check_sample_shape"]

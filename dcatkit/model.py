@@ -17,7 +17,7 @@ from torch import nn
 
 from .attention import SelfAttention
 from .encoders import AudioEncoder, FeatureEncoder, FrameEncoder, IMUEncoder
-from .modalities import DEFAULT_KINDS, KINDS, check_kind, check_sample_shape, default_kind
+from .modalities import DEFAULT_KINDS, check_sample_shape, resolve_kind
 from .presets import Preset
 
 MODALITIES = tuple(DEFAULT_KINDS)    # the names with a default kind; any other name needs kind=
@@ -52,18 +52,6 @@ class Classifier(nn.Module):
         return ClassifierOutput(self.head(self.dropout(pooled)), att.q, att.k, att.v, pooled)
 
 
-def resolve_kind(modality: str, kind: str | None = None) -> str:
-    """``kind`` when given (checked), else the default kind of ``modality`` (imu, video,
-    audio); another name without a kind is a ValueError saying how to give one."""
-    if kind is not None:
-        return check_kind(kind)
-    found = default_kind(modality)
-    if found is None:
-        raise ValueError(f"unknown modality {modality!r}: only {MODALITIES} have a default kind; pass "
-                         f"kind= (one of {KINDS}), e.g. build_model({modality!r}, ..., kind='timeseries')")
-    return found
-
-
 def build_encoder(modality: str, input_shape: tuple[int, ...], encoder_kwargs: dict,
                   kind: str | None = None) -> nn.Module:
     """The encoder of ``kind`` (default: from the name) for one sample's ``input_shape``:
@@ -83,7 +71,7 @@ def build_model(modality: str, num_classes: int, input_shape: tuple[int, ...], p
     """The classifier for one modality, sized by a preset (see ``dcatkit.presets``).
 
     modality: the name the data uses (``"imu"``, ``"gyro"``...); kind: its kind
-    (default: from the name, see :func:`resolve_kind`); both go into ``model.config``.
+    (default: from the name, ``dcatkit.modalities.resolve_kind``); both go into ``model.config``.
     """
     kind = resolve_kind(modality, kind)
     enc_kw = {**preset.encoder, **encoder_overrides}
