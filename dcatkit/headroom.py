@@ -26,14 +26,15 @@ from typing import Sequence
 import pandas as pd
 
 from .data import load
-from .data.synthetic import REGIMES
+from .data.synthetic import DEFAULT_N_SAMPLES, REGIMES
 from .experiment import train_unimodal
 
 COLUMNS = ("regime", "modality", "split", "seed", "role", "n_samples", "n_train", "accuracy", "f1")
 
 
-def measure_headroom(regime: str = "headroom", modality: str = "imu", sizes: Sequence[int] = (2000,),
-                     n_ceiling: int | None = 20000, seeds: Sequence[int] = (0, 1, 2), split: str = "id",
+def measure_headroom(regime: str = "headroom", modality: str = "imu",
+                     sizes: Sequence[int] = (DEFAULT_N_SAMPLES,), n_ceiling: int | None = 20000,
+                     seeds: Sequence[int] = (0, 1, 2), split: str = "id",
                      preset: str = "synthetic", epochs: int | None = None, device="auto",
                      progress: bool = False, **options) -> pd.DataFrame:
     """Train ``modality`` alone at every size in ``sizes`` (role "baseline") and at

@@ -17,7 +17,7 @@ Two regimes (``make_synthetic(regime=...)``):
   small amplitudes under sensor noise, background head motion, a sensor
   orientation of its own per subject (any rotation) plus a small one per
   recording. With little data an IMU baseline sits well below its ceiling
-  (0.80 at 1,000 recordings, 0.87 at 2,000), while video (object colour, shape,
+  (0.80 at the default 1,000 recordings, 0.87 at 2,000), while video (object colour, shape,
   size) and audio (tone band) learn the class easily: the gap a source
   modality may help close. Subjects also use their own objects (object colour
   and size partly their own), make their own sounds (tone per subject and
@@ -63,6 +63,9 @@ CLASSES = (
     "open_close_door",
 )
 REGIMES = ("headroom", "ambiguous")
+# Default number of recordings: the size at which the headroom regime's IMU baseline
+# sits >= 0.12 macro-F1 below its ceiling (benchmarks/SIMULATOR.md).
+DEFAULT_N_SAMPLES = 1000
 
 # --- "ambiguous" regime (negative control) -----------------------------------
 # Motion of each class: (events per second, main IMU axis, amplitude in g).
@@ -251,7 +254,7 @@ def _render_audio(rng, ir_rng, e, tone, reverb, room_noise, noise, audio_rate):
 
 
 def make_synthetic(
-    n_samples: int = 2000,
+    n_samples: int = DEFAULT_N_SAMPLES,
     n_subjects: int = 10,
     seed: int = 0,
     duration: float = 2.0,
