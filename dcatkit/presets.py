@@ -1,9 +1,15 @@
 """Training presets: the paper's Table I, and a quick CPU preset for the synthetic data.
 
-``get_preset(name, modality, dataset=None)``:
+``get_preset(name, modality, dataset=None, kind=None)``:
 - ``"paper"`` -> Table I for ``dataset`` ("uestc", "cough", "vggsound");
 - ``"uestc"``, ``"cough"``, ``"vggsound"`` -> Table I directly;
 - ``"synthetic"`` -> small models that train in minutes on a 2-core CPU.
+
+Presets are chosen by the modality's *kind* (``dcatkit.modalities``; given, or the
+default of imu / video / audio): a ``"gyro"`` of kind timeseries gets the IMU
+preset, ``features`` a small per-step MLP (synthetic only: Table I has no such row).
+In Table I a name the paper does not use takes the row of the dataset's modality of
+the same kind (a timeseries on UESTC: the IMU row).
 
 Table I gives one "Window/Stride Length" per row; we read it as window =
 stride (non-overlapping windows): IMU rows (UESTC 70, Cough 60), video frames
@@ -15,6 +21,8 @@ model is built for a dataset (``experiment``), never assumed.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+
+from .modalities import default_kind, resolve_kind
 
 
 @dataclass(frozen=True)
@@ -65,22 +73,30 @@ SYNTHETIC: dict[str, Preset] = {
                              "hop_length": 128, "n_mels": 32, "f_min": 50.0, "f_max": 4000.0}),
 }
 
+# Precomputed feature vectors (T, F): a per-step MLP (ours); window / stride 0: dcatkit does not cut them.
+_FEATURES_SYNTHETIC = Preset(20, 1e-3, 0.3, 32, 1e-4, 0, 0, 0, d_attn=128,
+                             encoder={"hidden": 64, "d_model": 64, "dropout": 0.1})
+# The synthetic preset of each kind (SYNTHETIC above: the same, by the paper's names).
+SYNTHETIC_BY_KIND: dict[str, Preset] = {"timeseries": SYNTHETIC["imu"], "video": SYNTHETIC["video"],
+                                        "audio": SYNTHETIC["audio"], "features": _FEATURES_SYNTHETIC}
+
 PRESET_NAMES = ("synthetic", "paper", "uestc", "cough", "vggsound")
 
 
-def get_preset(name: str, modality: str, dataset: str | None = None) -> Preset:
-    """The preset for training a ``modality`` model. See the module docstring."""
+def get_preset(name: str, modality: str, dataset: str | None = None, kind: str | None = None) -> Preset:
+    """The preset for training a model of ``modality`` (its name) of ``kind`` (default:
+    the name's, for imu / video / audio). See the module docstring."""
+    kind = resolve_kind(modality, kind)
     if name == "synthetic":
-        if modality not in SYNTHETIC:
-            raise ValueError(f"unknown modality {modality!r}: expected one of {sorted(SYNTHETIC)}")
-        return SYNTHETIC[modality]
+        return SYNTHETIC_BY_KIND[kind]
     if name == "paper":
         if dataset is None or dataset == "synthetic":
             raise ValueError("preset 'paper' needs the dataset ('uestc', 'cough' or 'vggsound') "
                              f"to pick its Table I row, got dataset={dataset!r}")
         name = dataset
-    if (name, modality) in TABLE_I:
-        return TABLE_I[(name, modality)]
+    same_kind = [m for d, m in TABLE_I if d == name and default_kind(m) == kind]   # at most one per dataset
+    if same_kind:
+        return TABLE_I[(name, same_kind[0])]
     rows = sorted(TABLE_I)
-    raise ValueError(f"no preset {name!r} for modality {modality!r}: Table I has {rows}; "
+    raise ValueError(f"no preset {name!r} for modality {modality!r} (kind {kind!r}): Table I has {rows}; "
                      f"valid names are {PRESET_NAMES}")

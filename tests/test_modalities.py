@@ -12,6 +12,7 @@ from dcatkit import modalities as M
 from dcatkit.data.dataset import PairedDataset
 from dcatkit.encoders import FeatureEncoder
 from dcatkit.model import build_model, model_from_config
+from dcatkit.presets import SYNTHETIC, TABLE_I, get_preset
 from dcatkit.train import load_checkpoint, save_checkpoint
 from helpers import TINY
 
@@ -318,3 +319,24 @@ def test_exported_named_models_carry_their_kind(tmp_path):
     x = np.random.default_rng(0).normal(size=(4, 5, 7)).astype(np.float32)
     with torch.no_grad():
         np.testing.assert_allclose(q.predict(x).logits, emb(torch.from_numpy(x)).logits.numpy(), rtol=1e-4, atol=1e-4)
+
+
+# ------------------------------------------------------------------ presets by kind
+
+
+def test_presets_are_chosen_by_kind():
+    assert get_preset("synthetic", "gyro", kind="timeseries") is get_preset("synthetic", "imu")
+    assert get_preset("synthetic", "imu") is SYNTHETIC["imu"]                     # the name still works
+    assert get_preset("synthetic", "cam", kind="video") is SYNTHETIC["video"]
+    feat = get_preset("synthetic", "emb", kind="features")
+    assert feat.encoder.keys() == {"hidden", "d_model", "dropout"}                # the FeatureEncoder's knobs
+    assert get_preset("paper", "wrist", "uestc", kind="timeseries") is TABLE_I[("uestc", "imu")]
+    assert get_preset("cough", "mic", kind="audio") is TABLE_I[("cough", "audio")]
+    with pytest.raises(ValueError, match=r"no preset 'uestc' for modality 'imu' \(kind 'features'\)"):
+        get_preset("uestc", "imu", kind="features")                  # Table I has no features row
+    with pytest.raises(ValueError, match=r"no preset 'cough' for modality 'cam' \(kind 'video'\)"):
+        get_preset("cough", "cam", kind="video")
+    with pytest.raises(ValueError, match=r"unknown modality 'gyro'.*pass kind="):
+        get_preset("synthetic", "gyro")
+    model = build_model("emb", 3, (5, 7), feat, kind="features")                 # the preset builds its model
+    assert isinstance(model.encoder, FeatureEncoder) and model.encoder.d_model == 64
