@@ -330,6 +330,7 @@ def test_presets_are_chosen_by_kind():
     assert get_preset("synthetic", "cam", kind="video") is SYNTHETIC["video"]
     feat = get_preset("synthetic", "emb", kind="features")
     assert feat.encoder.keys() == {"hidden", "d_model", "dropout"}                # the FeatureEncoder's knobs
+    assert get_preset("synthetic", "imu", kind="features") is feat                # the kind, not the name
     assert get_preset("paper", "wrist", "uestc", kind="timeseries") is TABLE_I[("uestc", "imu")]
     assert get_preset("cough", "mic", kind="audio") is TABLE_I[("cough", "audio")]
     with pytest.raises(ValueError, match=r"no preset 'uestc' for modality 'imu' \(kind 'features'\)"):
