@@ -276,7 +276,7 @@ def case_step_parts(n_samples: int, epochs: int) -> dict:
             loss = F.cross_entropy(out.logits, batch["label"])
             t.append(time.perf_counter())
             if kind == "cached":
-                k_s, v_s, correct = cache(batch, cpu)
+                k_s, v_s, correct = cache(batch, cpu)[:3]
                 t.append(time.perf_counter())
                 l_ca = cross_attention_loss(out.k, out.v, k_s, v_s, correct)
                 loss = loss + l_ca

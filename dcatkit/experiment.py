@@ -2,7 +2,8 @@
 demo call (one implementation, many front ends).
 
 - ``train_unimodal``: a source or a baseline (one modality, cross-entropy);
-- ``train_transfer``: a D-CAT target from a frozen source (Eq. 19), MCMA on/off;
+- ``train_transfer``: a target trained from a frozen source (Eq. 19) with a transfer
+  objective chosen by name (D-CAT by default; kd, fitnet, contrastive, ...), MCMA on/off;
 - ``compare``: source + baseline + D-CAT + No-MCMA on one split, as a table;
 - ``metrics_table``: test metrics of several runs, with deltas to a baseline.
 """
@@ -108,27 +109,33 @@ def load_source(source: str | Path | Run | Classifier, splits, target_modality: 
 
 
 def train_transfer(splits, source, target_modality: str, *, lam: float = 1.0, mcma: bool = True,
+                   method: str | None = None, options: dict | None = None, monitor: str | None = None,
                    loss: str = "dcat", preset: str | Preset = "synthetic", dataset: str | None = None,
                    epochs: int | None = None, seed: int | None = None, device="auto",
                    checkpoint: str | Path | None = None, progress: bool = True, name: str | None = None,
                    source_cache: bool | str = "auto", cache_dir: str | Path | None = None) -> Run:
-    """Train a D-CAT target (CE + lam * L_CA) from a frozen ``source`` and test it
-    on the target modality alone."""
+    """Train a target (CE + lam * L_transfer) from a frozen ``source`` and test it on
+    the target modality alone. ``method``: the transfer objective by name (``"dcat"``
+    when None; ``"kd"``, ``"fitnet"``, ``"contrastive"``, ``"dcat+kd"``, ``"none"``;
+    see ``dcatkit.objectives``), ``options`` its options (e.g. ``kd_temperature``),
+    ``monitor`` an objective logged but not optimised (``method="none",
+    monitor="dcat"``: the baseline with its L_CA measured). See ``train.fit_transfer``."""
     src = load_source(source, splits, target_modality)
     p = _preset(preset, target_modality, dataset)
     seed = p.seed if seed is None else seed
     seed_everything(seed)                                  # same init as the baseline with this seed
     model = _build(target_modality, splits.train, p)
-    res = fit_transfer(model, src, splits.train, splits.val, lam=lam, mcma=mcma, loss=loss,
-                       modality=target_modality, source_modality=src.config["modality"], preset=p,
+    res = fit_transfer(model, src, splits.train, splits.val, lam=lam, mcma=mcma, loss=loss, method=method,
+                       options=options, monitor=monitor, modality=target_modality, source_modality=src.config["modality"], preset=p,
                        epochs=epochs, seed=seed, device=device, checkpoint=checkpoint, progress=progress,
                        meta={"dataset": dataset, "kind": "transfer"}, source_cache=source_cache,
                        cache_dir=cache_dir, report=getattr(splits, "report", None))
     test = evaluate(res.model, splits.test, target_modality, device=device)
-    label = name or f"D-CAT {src.config['modality']}->{target_modality}" + ("" if mcma else " (no MCMA)")
+    shown = {None: "D-CAT", "dcat": "D-CAT", "none": "baseline"}.get(method, method)
+    label = name or f"{shown} {src.config['modality']}->{target_modality}" + ("" if mcma else " (no MCMA)")
     return Run(label, target_modality, res.model, test, res.history, res.checkpoint,
-               {"seed": seed, "lam": lam, "mcma": mcma, "best_val": res.best,
-                "provenance": res.model.provenance})
+               {"seed": seed, "lam": lam, "mcma": mcma, "method": method or ("dcat" if loss == "dcat" else loss),
+                "options": dict(options or {}), "best_val": res.best, "provenance": res.model.provenance})
 
 
 def metrics_table(runs: list[Run], baseline: str | None = None) -> pd.DataFrame:

@@ -193,8 +193,8 @@ class KD(Objective):
 def _check_dims(name: str, d_target, d_source) -> tuple[int, int]:
     if not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in (d_target, d_source)):
         raise ValueError(f"{name} needs d_target and d_source, the sizes of the target's and the source's "
-                         f"pooled outputs (model.config['d_attn']), as positive ints; got {d_target!r}, "
-                         f"{d_source!r}")
+                         "pooled outputs (model.config['d_attn']; for a source callable, its d_attn attribute), "
+                         f"as positive ints; got {d_target!r}, {d_source!r}")
     return d_target, d_source
 
 
@@ -282,6 +282,29 @@ class Contrastive(Objective):
         idx = torch.arange(s.shape[0], device=s.device)
         per = 0.5 * (F.cross_entropy(s, idx, reduction="none") + F.cross_entropy(s.T, idx, reduction="none"))
         return (weight.to(per.dtype) * per).sum()
+
+
+class KVLoss(Objective):
+    """A K/V loss of ``losses.LOSSES`` (``loss(k_t, v_t, k_s, v_s, mask) -> scalar``, the
+    older registry) used as an objective: ``fit_transfer(loss=name)``. It reduces with
+    its own mask handling, so explicit ``weight`` is not supported."""
+
+    needs = ("k", "v")
+    stat = "ca"
+
+    def __init__(self, fn, mcma: bool = True, name: str = "kv-loss"):
+        super().__init__(mcma)
+        self.fn, self.name = fn, name
+
+    def forward(self, target, source, weight=None):
+        if weight is not None:
+            raise ValueError(f"the K/V loss {self.name!r} reduces by its mask; explicit weights need an Objective")
+        for f in self.needs:
+            if getattr(source, f) is None:
+                raise ValueError(f"objective {self.name!r} reads the source's {f!r}, but the source gave none")
+        value = self.fn(_float(target.k), _float(target.v), source.k, source.v,
+                        source.correct if self.mcma else None)
+        return value, {self.stat: value.detach()}
 
 
 class Combined(Objective):

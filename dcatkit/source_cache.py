@@ -3,15 +3,18 @@
 The source is frozen (eval mode, no gradients) and its input for a sample never
 changes, so K_s, V_s and "did the source classify this sample correctly" are
 constants per sample. ``SourceCache.build`` runs the source once over a dataset
-and stores, per sample id::
+and stores, per sample id, the ``fields`` the transfer objective reads
+(``objectives.Objective.needs``; K and V by default)::
 
     k, v     float16 (N, T_s, d)   -- the source's keys and values (not K^T V:
                                      T_s x d each is smaller than d x d when T_s < d/2)
-    correct  bool    (N,)          -- the MCMA indicator of Eq. (16)
+    logits   float32 (N, C)        -- for logit distillation (kd)
+    pooled   float32 (N, d)        -- its pooled attention output (fitnet, contrastive)
+    correct  bool    (N,)          -- the MCMA indicator of Eq. (16), always
 
 as ``.npy`` files opened memory-mapped. The folder name is a hash of the source's
 weights, the dataset's sample ids, labels (the MCMA bit depends on them) and input
-fingerprint, and the source modality, so a different checkpoint, split, labelling or
+fingerprint, the source modality, the stored fields and a format version, so a different checkpoint, split, labelling or
 preprocessing never reuses a stale cache. A cache is built in a temporary folder and
 renamed into place when complete: an interrupted build is never mistaken for a
 finished one, and a finished one is never removed or replaced (see
@@ -19,7 +22,7 @@ finished one, and a finished one is never removed or replaced (see
 the node's other processes wait.
 
 A ``SourceCache`` is called like ``train.LiveSource``:
-``cache(batch, device) -> (k_s, v_s, correct)``.
+``cache(batch, device) -> objectives.SourceOutput`` (fields not stored are None).
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ import numpy as np
 import torch
 
 from . import distributed as dist
+from .objectives import SOURCE_FIELDS, SourceOutput
 
 DEFAULT_DIR = Path(os.environ.get("DCATKIT_CACHE", Path.home() / ".cache" / "dcatkit")) / "source"
 
@@ -59,9 +63,22 @@ def _hash_data(ds, modality: str, n_probe: int = 32) -> str:
     return h.hexdigest()
 
 
-def cache_key(model: torch.nn.Module, ds, modality: str) -> str:
+VERSION = "v3"     # v3: the stored fields are part of the key and listed in meta.json
+DTYPES = {"k": np.float16, "v": np.float16, "logits": np.float32, "pooled": np.float32}
+
+
+def _fields(fields) -> tuple[str, ...]:
+    """The requested fields in a canonical order; unknown names are an error."""
+    fields = tuple(fields)
+    bad = [f for f in fields if f not in SOURCE_FIELDS]
+    if bad or not fields:
+        raise ValueError(f"source cache fields must be a non-empty subset of {SOURCE_FIELDS}, got {fields}")
+    return tuple(f for f in SOURCE_FIELDS if f in fields)
+
+
+def cache_key(model: torch.nn.Module, ds, modality: str, fields=("k", "v")) -> str:
     h = hashlib.sha256()
-    for part in (_hash_model(model), _hash_data(ds, modality), modality, "v2"):
+    for part in (_hash_model(model), _hash_data(ds, modality), modality, VERSION, ",".join(_fields(fields))):
         h.update(part.encode())
     return h.hexdigest()[:24]
 
@@ -72,9 +89,11 @@ class SourceCache:
     def __init__(self, folder: Path, modality: str):
         self.folder, self.modality = Path(folder), modality
         meta = json.loads((self.folder / "meta.json").read_text())
-        self.k = np.load(self.folder / "k.npy", mmap_mode="r")            # (N, T_s, d) float16
-        self.v = np.load(self.folder / "v.npy", mmap_mode="r")
+        self.fields = tuple(meta["fields"])
+        self.arrays = {f: np.load(self.folder / f"{f}.npy", mmap_mode="r") for f in self.fields}  # see DTYPES
         self.correct = np.load(self.folder / "correct.npy")                # (N,) bool
+        dims = [a.shape[-1] for f, a in self.arrays.items() if f != "logits"]
+        self.d_attn = dims[0] if dims else None                            # size of K, V and pooled
         self.index = {sid: i for i, sid in enumerate(meta["ids"])}
 
     def __len__(self) -> int:
@@ -87,48 +106,51 @@ class SourceCache:
             raise KeyError(f"sample id {e.args[0]!r} is not in the source cache {self.folder}; the cache "
                            "covers the dataset it was built for") from None
 
-    def __call__(self, batch: dict, device: torch.device):
+    def __call__(self, batch: dict, device: torch.device) -> SourceOutput:
         r = self.rows(batch["id"])
-        k = torch.from_numpy(self.k[r]).to(device, non_blocking=True).float()
-        v = torch.from_numpy(self.v[r]).to(device, non_blocking=True).float()
+        got = {f: torch.from_numpy(a[r]).to(device, non_blocking=True).float() for f, a in self.arrays.items()}
         c = torch.from_numpy(self.correct[r]).to(device, non_blocking=True)
-        return k, v, c
+        return SourceOutput(got.get("k"), got.get("v"), c, got.get("logits"), got.get("pooled"))
 
     @classmethod
     def build(cls, source: torch.nn.Module, ds, modality: str, cache_dir: str | Path | None = None,
-              batch_size: int = 64, device="cpu", progress: bool = True) -> "SourceCache":
-        """Run the frozen ``source`` once over ``ds`` (or reuse a finished cache with the same key).
+              batch_size: int = 64, device="cpu", progress: bool = True, fields=("k", "v")) -> "SourceCache":
+        """Run the frozen ``source`` once over ``ds`` (or reuse a finished cache with the same key)
+        and store ``fields`` (from ``objectives.SOURCE_FIELDS``) and the MCMA bit.
         Under torchrun local rank 0 builds and the node's other processes wait, then all read it."""
         from tqdm.auto import tqdm
 
         from .train import LiveSource, make_loader   # local import: train imports this module
 
         root = Path(cache_dir) if cache_dir is not None else Path(DEFAULT_DIR)
-        folder = root / dist.broadcast_object(cache_key(source, ds, modality) if dist.is_main() else None)
+        fields = _fields(fields)
+        folder = root / dist.broadcast_object(cache_key(source, ds, modality, fields) if dist.is_main() else None)
         if dist.is_local_main() and not (folder / "meta.json").is_file():
             root.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(dir=root, prefix=".building-"))
             try:
                 live = LiveSource(source, modality).to(device)
-                n, ks, vs, cs = 0, None, None, np.zeros(len(ds), dtype=bool)
+                n, out, cs = 0, {}, np.zeros(len(ds), dtype=bool)
                 for batch in tqdm(make_loader(ds, batch_size, shuffle=False, device=device),
                                   desc=f"caching {modality} source", disable=not progress, leave=False):
-                    k, v, c = live(batch, torch.device(device))
-                    if ks is None:   # shapes known after the first batch
-                        shape = (len(ds), *k.shape[1:])
-                        ks = np.lib.format.open_memmap(tmp / "k.npy", "w+", np.float16, shape)
-                        vs = np.lib.format.open_memmap(tmp / "v.npy", "w+", np.float16, shape)
-                    b = len(c)
-                    ks[n:n + b] = k.cpu().numpy()
-                    vs[n:n + b] = v.cpu().numpy()
-                    cs[n:n + b] = c.cpu().numpy()
+                    got = live(batch, torch.device(device))
+                    b = len(got.correct)
+                    for f in fields:
+                        x = getattr(got, f)
+                        if f not in out:   # shapes known after the first batch
+                            out[f] = np.lib.format.open_memmap(tmp / f"{f}.npy", "w+", DTYPES[f],
+                                                               (len(ds), *x.shape[1:]))
+                        out[f][n:n + b] = x.cpu().numpy()
+                    cs[n:n + b] = got.correct.cpu().numpy()
                     n += b
-                ks.flush(), vs.flush()
+                for a in out.values():
+                    a.flush()
                 np.save(tmp / "correct.npy", cs)
                 (tmp / "meta.json").write_text(json.dumps(
-                    {"ids": list(map(str, ds.ids)), "modality": modality, "shape": list(ks.shape),
+                    {"ids": list(map(str, ds.ids)), "modality": modality, "fields": list(fields),
+                     "shapes": {f: list(a.shape) for f, a in out.items()},
                      "source_accuracy": float(cs.mean())}))          # written last: marks completion
-                del ks, vs
+                del out
                 dist.publish_folder(tmp, folder, "meta.json")   # keeps a folder another process finished
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)

@@ -1,10 +1,13 @@
-"""Training: unimodal ``fit``, D-CAT ``fit_transfer`` (Eq. 19), ``evaluate``, checkpoints.
+"""Training: unimodal ``fit``, transfer ``fit_transfer`` (Eq. 19), ``evaluate``, checkpoints.
 
 One loop serves both: ``fit_transfer`` is ``fit`` plus a term computed from
-the frozen source. Everything the source contributes (its K, V and whether it
-classified the sample correctly) comes from one object, a *source* — today
-``LiveSource`` runs the frozen model; anything with the same ``__call__``
-(e.g. a cache of the source's outputs) slots in without touching the loop.
+the frozen source by a transfer objective chosen by name (``dcatkit.objectives``:
+``dcat``, ``kd``, ``fitnet``, ``contrastive``, ...). Everything the source
+contributes (its K, V, logits, pooled output and whether it classified the
+sample correctly, as an ``objectives.SourceOutput``) comes from one object, a
+*source* — ``LiveSource`` runs the frozen model; anything with the same
+``__call__`` (e.g. ``SourceCache``, a cache of the source's outputs) slots in
+without touching the loop.
 """
 from __future__ import annotations
 
@@ -27,9 +30,10 @@ from tqdm.auto import tqdm
 
 from . import distributed as dist
 from . import provenance
-from .losses import check_lam, get_loss
+from .losses import LOSSES, check_lam, get_loss
 from .metrics import classification_metrics
 from .model import Classifier, model_from_config
+from .objectives import KVLoss, Objective, SourceOutput, make_objective
 from .presets import Preset
 from .source_cache import SourceCache
 
@@ -184,8 +188,9 @@ def evaluate(model: Classifier, ds: Dataset, modality: str, batch_size: int = 64
 class LiveSource:
     """The frozen source model, run on every batch (the paper's set-up).
 
-    Called with a batch, returns (k_s, v_s, correct): (B, T_s, d), (B, T_s, d),
-    (B,) bool — everything the transfer loss and the MCMA mask (Eq. 16) need.
+    Called with a batch, returns an ``objectives.SourceOutput``: k, v (B, T_s, d),
+    correct (B,) bool (the MCMA indicator, Eq. 16), logits (B, C) and pooled
+    (B, d), all float32 — everything a transfer objective and the mask need.
     The model is put in eval mode with gradients off; it never changes.
     ``batch_modalities``: the inputs it reads from a batch (a source without this
     attribute gets batches with every modality).
@@ -194,6 +199,7 @@ class LiveSource:
     def __init__(self, model: Classifier, modality: str):
         self.model, self.modality = model, modality
         self.batch_modalities = (modality,)
+        self.d_attn = model.config.get("d_attn")          # size of its K, V and pooled output
         model.eval()
         model.requires_grad_(False)
 
@@ -208,7 +214,18 @@ class LiveSource:
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
             out = self.model(_to(batch[self.modality], device))
         correct = out.logits.argmax(1) == _to(batch["label"], device)
-        return out.k.float(), out.v.float(), correct
+        return SourceOutput(out.k.float(), out.v.float(), correct, out.logits.float(), out.pooled.float())
+
+
+def as_source_output(x) -> SourceOutput:
+    """A source's answer as a ``SourceOutput``; a plain (k, v, correct) tuple (what
+    sources returned before objectives read logits and pooled outputs) is accepted."""
+    if isinstance(x, SourceOutput):
+        return x
+    if isinstance(x, tuple) and len(x) == 3:
+        return SourceOutput(*x)
+    raise TypeError(f"a source must return an objectives.SourceOutput (or a (k, v, correct) tuple), "
+                    f"got {type(x).__name__}")
 
 
 # ------------------------------------------------------------------ the training loop
@@ -238,6 +255,7 @@ class FitResult:
     history: pd.DataFrame   # one row per epoch
     best: dict              # validation metrics of the kept (best macro-F1) epoch
     checkpoint: Path | None
+    objective: Any = None   # fit_transfer's transfer objective (its learned maps, if any; not saved)
 
 
 ExtraLoss = Callable[[dict, Any, torch.device], tuple[torch.Tensor, dict]]
@@ -247,10 +265,13 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
                 epochs: int | None, seed: int | None, device, extra_loss: ExtraLoss | None,
                 checkpoint: str | Path | None, meta: dict, progress: bool, desc: str,
                 compile: bool = False, channels_last: bool | str = "auto",
-                batch_modalities: tuple[str, ...] | None = (), report: dict | None = None) -> FitResult:
+                batch_modalities: tuple[str, ...] | None = (), report: dict | None = None,
+                extra_params: tuple[torch.nn.Parameter, ...] = ()) -> FitResult:
     """The one training loop: CPU, one GPU (AMP), or several processes under torchrun
     (DistributedDataParallel; rank 0 alone logs and writes the checkpoint).
     Training batches carry ``modality`` plus ``batch_modalities`` (None: all of them).
+    ``extra_params`` (a transfer objective's own parameters) are trained with the model
+    by the same optimiser; under torchrun their gradients are averaged like DDP's.
     The trained model carries its provenance (``dcatkit.provenance.record`` of ``train``
     and ``report``) as ``model.provenance`` and in the checkpoint's meta."""
     device = resolve_device(device)
@@ -272,7 +293,8 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
         model.encoder.channels_last = bool(channels_last)
         if channels_last:
             model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=preset.lr, weight_decay=preset.weight_decay)
+    extra_params = tuple(extra_params)
+    opt = torch.optim.Adam([*model.parameters(), *extra_params], lr=preset.lr, weight_decay=preset.weight_decay)
     net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if dist.is_dist() else model
     if compile:
@@ -304,6 +326,10 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
                     f"{ {k: float(v) for k, v in stats.items()} }; lower the lr or lambda")
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            if extra_params and dist.is_dist():        # outside DDP: average their gradients by hand
+                for p in extra_params:
+                    if p.grad is not None:
+                        p.grad.copy_(dist.all_reduce_sum(p.grad) / dist.world_size())
             scaler.step(opt)
             scaler.update()
             stats["loss"], stats["n"] = loss.detach(), torch.ones((), device=device)
@@ -353,34 +379,79 @@ def fit(model: Classifier, train: Dataset, val: Dataset, *, modality: str | None
 
 
 def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam: float,
-                 mcma: bool = True, loss: str = "dcat", modality: str | None = None,
+                 mcma: bool = True, loss: str = "dcat", method: str | None = None,
+                 options: dict | None = None, monitor: str | None = None, modality: str | None = None,
                  source_modality: str | None = None, preset: Preset, epochs: int | None = None,
                  seed: int | None = None, device="auto", checkpoint: str | Path | None = None,
                  meta: dict | None = None, progress: bool = True, source_cache: bool | str = "auto",
                  cache_dir: str | Path | None = None, compile: bool = False,
                  channels_last: bool | str = "auto", report: dict | None = None) -> FitResult:
-    """D-CAT: train the target with L = L_CE + lam * L_CA (Eq. 19).
+    """Train the target with L = L_CE + lam * L_transfer (Eq. 19; D-CAT's L_CA by default).
 
-    ``source`` is a frozen source ``Classifier`` (wrapped in ``LiveSource``) or any
-    callable ``source(batch, device) -> (k_s, v_s, correct)``. With ``mcma=True``
-    (default) L_CA only counts samples the source classifies correctly (Eq. 17);
-    with ``mcma=False`` all samples count ("No MCMA" in the paper's tables).
-    The source is never updated.
+    ``method`` names the transfer objective (``dcatkit.objectives``): ``"dcat"``
+    (Eq. 7 / 17, the default), ``"kd"``, ``"fitnet"``, ``"contrastive"``,
+    ``"dcat+kd"``, or ``"none"`` (no transfer term: exactly ``fit``). ``options``
+    go to the objective (e.g. ``{"kd_temperature": 2.0}``). Objectives with
+    parameters (fitnet's map, contrastive's projections) are trained with the
+    target and not kept: the checkpoint holds the single-sensor target only.
+    ``loss`` (older API) names a K/V loss of ``losses.LOSSES``; ``loss="dcat"``
+    is ``method="dcat"``.
+
+    ``monitor`` (e.g. ``"dcat"``): an objective computed on every batch without
+    gradient and logged (``train_ca``), never optimised — L_CA of a baseline
+    (``method="none", monitor="dcat"``: the same model as ``fit``, bit for bit).
+
+    ``source`` is a frozen source ``Classifier`` (wrapped in ``LiveSource`` or
+    cached) or any callable ``source(batch, device) -> objectives.SourceOutput``
+    (or a (k_s, v_s, correct) tuple; a ``d_attn`` attribute gives the size of its
+    pooled output to objectives that learn a map from it). With ``mcma=True`` (default) the objective
+    only counts samples the source classifies correctly (Eq. 17; its masked mean,
+    see ``dcatkit.objectives``); with ``mcma=False`` all samples count ("No MCMA"
+    in the paper's tables). The source is never updated.
 
     ``source_cache`` ("auto", True, False): run the frozen source once over the
-    training set and read its K, V and correctness from a memory-mapped float16
-    cache (``dcatkit.source_cache``) instead of running it every step. "auto"
-    uses the cache unless the training set augments inputs per epoch
-    (``train.augment`` true), where a cache would be wrong; then the live source
-    runs, with a message.
+    training set and read what the objective needs (K, V, logits, pooled output,
+    correctness) from a memory-mapped cache (``dcatkit.source_cache``) instead of
+    running it every step. "auto" uses the cache unless the training set augments
+    inputs per epoch (``train.augment`` true), where a cache would be wrong; then
+    the live source runs, with a message.
 
-    Under torchrun the L_CA mean runs over the masked-in samples of all processes
+    Under torchrun the masked mean runs over the masked-in samples of all processes
     (``global_masked_mean``), as in a single process. ``report`` as in ``fit``.
     """
     lam = check_lam(lam)
     modality = modality or model.config["modality"]
     if source_cache not in ("auto", True, False):
         raise ValueError(f"source_cache must be 'auto', True or False, got {source_cache!r}")
+    if method is not None and loss != "dcat":
+        raise ValueError(f"pass method= (an objective) or loss= (a K/V loss of losses.LOSSES), not both: "
+                         f"got method={method!r}, loss={loss!r}")
+    d_target = model.config.get("d_attn")
+    d_source = source.config.get("d_attn") if isinstance(source, Classifier) else getattr(source, "d_attn", None)
+    with torch.random.fork_rng(devices=[]):     # the objective's own init leaves the run's random stream alone
+        torch.manual_seed(preset.seed if seed is None else seed)
+        if method is None and loss != "dcat":
+            get_loss(loss)                                          # unknown name -> clear error
+            objective: Objective = KVLoss(LOSSES[loss], mcma=mcma, name=loss)
+        else:
+            objective = make_objective(method or "dcat", mcma=mcma, d_target=d_target, d_source=d_source,
+                                       **(options or {}))
+    monitor_obj = None
+    if monitor is not None:
+        monitor_obj = make_objective(monitor, mcma=mcma, d_target=d_target, d_source=d_source)
+        if list(monitor_obj.parameters()):
+            raise ValueError(f"monitor={monitor!r} has parameters of its own to learn; monitor an objective "
+                             "without parameters (e.g. 'dcat' or 'kd')")
+    needs = tuple(dict.fromkeys((*objective.needs, *(monitor_obj.needs if monitor_obj else ()))))
+    method_name = method or ("dcat" if loss == "dcat" else loss)
+    meta = {"classes": list(getattr(train, "classes", [])), "lam": lam, "mcma": mcma, "loss": loss,
+            "method": method_name, "objective_options": dict(options or {}), "monitor": monitor, **(meta or {})}
+    if not needs:       # "none" without a monitor: nothing from the source, exactly fit()
+        return _train_loop(model, train, val, modality=modality, preset=preset, epochs=epochs, seed=seed,
+                           device=device, extra_loss=None, checkpoint=checkpoint,
+                           meta={**meta, "source_modality": source_modality}, progress=progress,
+                           desc=f"{modality} ({method_name})", compile=compile, channels_last=channels_last,
+                           report=report)
     if isinstance(source, Classifier):
         source_modality = source_modality or source.config["modality"]
         augmented = bool(getattr(train, "augment", False))
@@ -392,7 +463,7 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
                   "source runs live at every step (no cache)")
         if source_cache and not augmented:
             source = SourceCache.build(source, train, source_modality, cache_dir,
-                                       device=resolve_device(device), progress=progress)
+                                       device=resolve_device(device), progress=progress, fields=needs)
         else:
             source = LiveSource(source, source_modality)
     source_modality = source_modality or getattr(source, "modality", None)
@@ -400,19 +471,26 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
         raise ValueError(f"source and target modality are both {modality!r}")
     if hasattr(source, "to"):
         source.to(resolve_device(device))
-    loss_fn = get_loss(loss)
+    objective.to(resolve_device(device))
 
     def transfer_term(batch, out, device):
-        k_s, v_s, correct = source(batch, device)
-        mask = correct if mcma else None
-        l_ca = loss_fn(out.k.float(), out.v.float(), k_s, v_s, mask)        # Eq. (7) / (17)
-        l_ca = global_masked_mean(l_ca, mask)                               # one mean over all processes
-        return lam * l_ca, {"ca": l_ca.detach(), "mask_frac": correct.float().mean()}
+        src = as_source_output(source(batch, device))
+        mask = src.correct if mcma else None
+        value, stats = objective(out, src)                                  # e.g. Eq. (7) / (17)
+        value = global_masked_mean(value, mask)                             # one mean over all processes
+        stats = {k: global_masked_mean(v, mask) for k, v in stats.items()}
+        if monitor_obj is not None:
+            with torch.no_grad():
+                stats.update({k: global_masked_mean(v, mask) for k, v in monitor_obj(out, src)[1].items()
+                              if k not in stats})
+        stats["mask_frac"] = src.correct.float().mean()
+        return lam * value, stats
 
-    meta = {"classes": list(getattr(train, "classes", [])), "source_modality": source_modality,
-            "lam": lam, "mcma": mcma, "loss": loss, **(meta or {})}
-    return _train_loop(model, train, val, modality=modality, preset=preset, epochs=epochs, seed=seed,
-                       device=device, extra_loss=transfer_term, checkpoint=checkpoint, meta=meta,
-                       progress=progress, desc=f"{source_modality}->{modality}", compile=compile,
-                       channels_last=channels_last, batch_modalities=getattr(source, "batch_modalities", None),
-                       report=report)
+    res = _train_loop(model, train, val, modality=modality, preset=preset, epochs=epochs, seed=seed,
+                      device=device, extra_loss=transfer_term, checkpoint=checkpoint,
+                      meta={**meta, "source_modality": source_modality}, progress=progress,
+                      desc=f"{source_modality}->{modality} ({method_name})", compile=compile,
+                      channels_last=channels_last, batch_modalities=getattr(source, "batch_modalities", None),
+                      report=report, extra_params=tuple(objective.parameters()))
+    res.objective = objective
+    return res

@@ -81,7 +81,7 @@ def test_transfer_changes_training(splits, video_source):
 def test_mcma_mask_uses_source_correctness(splits, video_source):
     src = LiveSource(video_source[0].model, "video")
     batch = next(iter(torch.utils.data.DataLoader(splits.train, batch_size=8)))
-    k_s, v_s, correct = src(batch, torch.device("cpu"))
+    k_s, v_s, correct = src(batch, torch.device("cpu"))[:3]
     logits = video_source[0].model(batch["video"]).logits
     assert torch.equal(correct, logits.argmax(1) == batch["label"])
     assert k_s.shape[:2] == (8, 4)

@@ -1,0 +1,165 @@
+"""Transfer objectives inside the training loop: D-CAT is Eq. (19) computed by hand,
+bit for bit; "none" is the baseline bit for bit (also while L_CA is monitored); every
+objective honours MCMA (an all-wrong source leaves the baseline untouched); learned
+maps train with the target and are not saved; the source cache stores what each
+objective reads."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dcatkit.experiment import train_transfer, train_unimodal
+from dcatkit.losses import cross_attention_loss
+from dcatkit.model import build_model
+from dcatkit.objectives import METHODS, SourceOutput
+from dcatkit.source_cache import SourceCache, cache_key
+from dcatkit.train import LiveSource, fit, fit_transfer, make_loader, seed_everything
+from helpers import TINY, tiny_splits
+
+P = TINY["imu"]
+
+
+@pytest.fixture(scope="module")
+def setup():
+    sp = tiny_splits(96, modalities=("imu", "video"))
+    src = train_unimodal(sp, "video", preset=TINY["video"], seed=0, progress=False)
+    return sp, src
+
+
+def new_model(sp, seed):
+    seed_everything(seed)
+    return build_model("imu", len(sp.classes), sp.train.input_shape("imu"), P)
+
+
+def same_state(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_dcat_is_eq19_by_hand(setup):
+    """One epoch of fit_transfer(method="dcat") with the live source == a hand-written
+    loop of L = CE + lam * L_CA(K_t, V_t, K_s, V_s; source-correct mask), bit for bit."""
+    sp, src = setup
+    lam, seed = 0.7, 3
+    res = fit_transfer(new_model(sp, seed), src.model, sp.train, sp.val, lam=lam, method="dcat", preset=P,
+                       epochs=1, seed=seed, source_cache=False, progress=False)
+    model = new_model(sp, seed)
+    seed_everything(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=P.lr, weight_decay=P.weight_decay)
+    src.model.eval()
+    model.train()
+    for batch in make_loader(sp.train, P.batch_size, shuffle=True, seed=seed):
+        out = model(batch["imu"])
+        with torch.no_grad():
+            s = src.model(batch["video"])
+        correct = s.logits.argmax(1) == batch["label"]                          # Eq. (16)
+        loss = F.cross_entropy(out.logits, batch["label"]) + lam * cross_attention_loss(
+            out.k, out.v, s.k, s.v, correct)                                    # Eqs. (17)-(19)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert same_state(res.model, model)
+    legacy = fit_transfer(new_model(sp, seed), src.model, sp.train, sp.val, lam=lam, loss="dcat", preset=P,
+                          epochs=1, seed=seed, source_cache=False, progress=False)
+    assert same_state(legacy.model, model)
+
+
+def test_none_is_the_baseline_even_when_monitored(setup):
+    sp, src = setup
+    base = train_unimodal(sp, "imu", preset=P, seed=1, progress=False)
+    none = train_transfer(sp, src, "imu", method="none", preset=P, seed=1, progress=False)
+    watched = train_transfer(sp, src, "imu", method="none", monitor="dcat", preset=P, seed=1, progress=False)
+    dcat = train_transfer(sp, src, "imu", lam=1.0, preset=P, seed=1, progress=False)
+    for run in (none, watched):
+        assert same_state(run.model, base.model) and run.test["f1"] == base.test["f1"]
+        assert run.history["train_ce"].tolist() == base.history["train_ce"].tolist()
+    assert "train_ca" not in none.history and (watched.history["train_ca"] > 0).all()
+    assert "train_mask_frac" in watched.history
+    # the monitored L_CA is the quantity D-CAT optimises: same first-epoch batches, the
+    # same untrained start, so the two agree before the D-CAT run has learnt anything
+    assert not same_state(dcat.model, base.model)
+    assert set(watched.history.columns) == set(dcat.history.columns)
+
+
+class WrongSource:
+    """The real frozen source, but reporting every sample as misclassified."""
+
+    def __init__(self, model):
+        self.live = LiveSource(model, "video")
+        self.batch_modalities, self.d_attn = ("video",), model.config["d_attn"]
+
+    def __call__(self, batch, device):
+        s = self.live(batch, device)
+        return s._replace(correct=torch.zeros_like(s.correct))
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "none"])
+def test_every_objective_masks_an_all_wrong_source_to_the_baseline(setup, method):
+    """With MCMA and a source that is never right, no objective may move the target:
+    the run equals fit() bit for bit (its learned maps get no gradient from the data)."""
+    sp, src = setup
+    base = fit(new_model(sp, 2), sp.train, sp.val, preset=P, seed=2, progress=False)
+    wrong = fit_transfer(new_model(sp, 2), WrongSource(src.model), sp.train, sp.val, lam=5.0, method=method,
+                         source_modality="video", preset=P, seed=2, progress=False)
+    assert same_state(wrong.model, base.model)
+    assert (wrong.history["train_mask_frac"] == 0).all()
+    unmasked = fit_transfer(new_model(sp, 2), WrongSource(src.model), sp.train, sp.val, lam=5.0, method=method,
+                            mcma=False, source_modality="video", preset=P, seed=2, progress=False)
+    assert not same_state(unmasked.model, base.model)
+
+
+@pytest.mark.parametrize("method,stats", [("kd", ["kd"]), ("fitnet", ["fitnet"]), ("contrastive", ["nce"]),
+                                          ("dcat+kd", ["ca", "kd"])])
+def test_methods_train_end_to_end_with_the_cache(setup, tmp_path, method, stats):
+    sp, src = setup
+    res = fit_transfer(new_model(sp, 4), src.model, sp.train, sp.val, lam=1.0, method=method, preset=P,
+                       seed=4, progress=False, cache_dir=tmp_path, checkpoint=tmp_path / "t.pt")
+    for s in stats:
+        assert np.isfinite(res.history[f"train_{s}"]).all() and (res.history[f"train_{s}"] > 0).all()
+    obj = res.objective
+    assert obj.name == method
+    # learned maps were trained (they started from the seed's init), and are not in the checkpoint
+    if list(obj.parameters()):
+        with torch.random.fork_rng():
+            torch.manual_seed(4)
+            fresh = type(obj)(d_target=16, d_source=16)
+        assert any(not torch.equal(a, b) for a, b in zip(obj.state_dict().values(), fresh.state_dict().values()))
+    saved = torch.load(tmp_path / "t.pt", weights_only=True)
+    assert saved["state_dict"].keys() == res.model.state_dict().keys()
+    assert saved["meta"]["method"] == method
+    folder = next(p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert {f.stem for f in folder.glob("*.npy")} == {*obj.needs, "correct"}
+
+
+def test_cache_stores_logits_and_pooled_like_the_live_source(setup, tmp_path):
+    sp, src = setup
+    cache = SourceCache.build(src.model, sp.train, "video", tmp_path, fields=("pooled", "logits"), progress=False)
+    assert cache.fields == ("logits", "pooled")
+    live = LiveSource(src.model, "video")
+    for batch in make_loader(sp.train, 10, shuffle=True, seed=1):
+        c, l = cache(batch, torch.device("cpu")), live(batch, torch.device("cpu"))
+        assert c.k is None and c.v is None
+        assert torch.equal(c.logits, l.logits) and torch.equal(c.pooled, l.pooled)   # float32: exact
+        assert torch.equal(c.correct, l.correct)
+    keys = {cache_key(src.model, sp.train, "video", f) for f in (("k", "v"), ("logits",), ("logits", "pooled"))}
+    assert len(keys) == 3 and cache_key(src.model, sp.train, "video", ("v", "k")) in keys
+    with pytest.raises(ValueError, match="subset of"):
+        SourceCache.build(src.model, sp.train, "video", tmp_path, fields=("q",), progress=False)
+
+
+def test_bad_method_arguments(setup):
+    sp, src = setup
+    m = new_model(sp, 0)
+    with pytest.raises(ValueError, match="unknown transfer method 'kl'"):
+        fit_transfer(m, src.model, sp.train, sp.val, lam=1.0, method="kl", preset=P)
+    with pytest.raises(ValueError, match="not both"):
+        fit_transfer(m, src.model, sp.train, sp.val, lam=1.0, method="kd", loss="other", preset=P)
+    with pytest.raises(ValueError, match="not taken by 'kd'"):
+        fit_transfer(m, src.model, sp.train, sp.val, lam=1.0, method="kd", options={"proj_dim": 3}, preset=P)
+    with pytest.raises(ValueError, match="parameters of its own"):
+        fit_transfer(m, src.model, sp.train, sp.val, lam=1.0, method="none", monitor="fitnet", preset=P)
+    with pytest.raises(TypeError, match="must return an objectives.SourceOutput"):
+        fit_transfer(m, lambda b, d: [1, 2], sp.train, sp.val, lam=1.0, source_modality="video", preset=P,
+                     progress=False)
+    assert isinstance(LiveSource(src.model, "video")(next(iter(make_loader(sp.train, 4, False))),
+                                                     torch.device("cpu")), SourceOutput)
