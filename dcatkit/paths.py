@@ -26,6 +26,7 @@ from typing import Any, Sequence
 
 from .data import NAMES as DATASETS
 from .data.dataset import MODALITIES
+from .data.synthetic import DEFAULT_N_SAMPLES, REGIMES  # noqa: F401  (DEFAULT_N_SAMPLES: the notebooks' default)
 from .losses import check_lam
 from .presets import PRESET_NAMES, get_preset
 
@@ -94,8 +95,8 @@ def data_options(dataset: str, *, n_samples: int | None = None, frame_size: int 
                  n_frames: int | None = None, cache_dir: str | None = None) -> dict:
     """Keyword options for ``dcatkit.data.load`` from the notebooks' flat parameters.
 
-    ``None`` means "the dataset's default" (synthetic: 2000 samples of 8 frames at
-    32x32; real datasets: the paper's 30 frames at 224x224). ``n_samples`` only
+    ``None`` means "the dataset's default" (synthetic: ``DEFAULT_N_SAMPLES`` = 1000
+    samples of 8 frames at 32x32; real datasets: the paper's 30 frames at 224x224). ``n_samples`` only
     applies to the synthetic data, ``cache_dir`` (the preprocessing cache) only to
     real datasets.
     """
@@ -124,12 +125,48 @@ def _check_epochs(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be None (the preset's value) or an int >= 1, got {value!r}")
 
 
+def _check_sizes(n_samples: Any, sizes: Sequence[Any] | None) -> None:
+    """n_samples / sizes: positive ints (synthetic: simulated recordings, split 70/15/15;
+    below ~60 some of the 8 classes miss val or test, which the metrics warn about)."""
+    if sizes is not None and (isinstance(sizes, (str, int)) or len(sizes) == 0):
+        raise ValueError(f"sizes must be a non-empty list of sample counts, e.g. [300, 1000], got {sizes!r}")
+    for name, values in (("n_samples", [] if n_samples is None else [n_samples]), ("every value of sizes", sizes or [])):
+        for n in values:
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ValueError(f"{name} must be a positive int (simulated recordings, split 70/15/15), "
+                                 f"got {n!r}")
+    if sizes is not None and len(set(sizes)) != len(sizes):
+        raise ValueError(f"sizes lists a size twice: {list(sizes)}")
+
+
+def _check_methods(methods: Sequence[str] | None) -> None:
+    """Every name must build an objective (``dcatkit.objectives.make_objective``: one name
+    or an 'a+b' combination); no name twice."""
+    if methods is None:
+        return
+    from .objectives import make_objective
+
+    if isinstance(methods, str) or len(methods) == 0:
+        raise ValueError(f"methods must be a non-empty list of transfer methods, e.g. ['none', 'dcat'], got {methods!r}")
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"methods lists a method twice: {list(methods)}")
+    for m in methods:
+        make_objective(m, d_target=8, d_source=8)        # unknown name -> ValueError listing the known ones
+
+
 def check_params(*, dataset: str, data_root: str | None = None, split: str = "id",
                  modalities: Sequence[str] = (), source: str | None = None, target: str | None = None,
                  lam: float | None = None, lams: Sequence[float] | None = None,
                  preset: str = "synthetic", epochs: int | None = None, source_epochs: int | None = None,
-                 seed: int = 0, seeds: Sequence[int] | None = None, device: str = "auto") -> dict:
+                 seed: int = 0, seeds: Sequence[int] | None = None, device: str = "auto",
+                 n_samples: int | None = None, sizes: Sequence[int] | None = None,
+                 methods: Sequence[str] | None = None, regimes: Sequence[str] | None = None) -> dict:
     """Validate a notebook's parameters; return what is derived from them.
+
+    ``n_samples`` / ``sizes`` (synthetic only): simulated recordings, one size or a
+    list (positive ints); ``methods``: transfer objectives by name
+    (``dcatkit.objectives``, e.g. ``"none"``, ``"dcat"``, ``"dcat+kd"``);
+    ``regimes`` (synthetic only): simulator regimes (``"headroom"``, ``"ambiguous"``).
 
     Returns {"data_root": absolute Path or None, "modalities": tuple the run loads}.
     Raises ValueError (FileNotFoundError for a data_root that does not exist)
@@ -180,4 +217,16 @@ def check_params(*, dataset: str, data_root: str | None = None, split: str = "id
         raise ValueError("seeds is empty: give at least one seed, e.g. [0, 1, 2]")
     if not (device == "auto" or device == "cpu" or str(device).startswith("cuda")):
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+    _check_sizes(n_samples, sizes)
+    _check_methods(methods)
+    if regimes is not None:
+        if dataset != "synthetic":
+            raise ValueError(f"regimes are settings of the simulator (dataset='synthetic'), not of {dataset!r}: "
+                             "set regimes=None or dataset='synthetic'")
+        if isinstance(regimes, str) or len(regimes) == 0:
+            raise ValueError(f"regimes must be a non-empty list of names from {REGIMES}, got {regimes!r}")
+        for r in regimes:
+            if r not in REGIMES:
+                raise ValueError(f"unknown regime {r!r}: expected one of {REGIMES} ('headroom' = the default "
+                                 "simulator, 'ambiguous' = the negative control)")
     return {"data_root": root, "modalities": tuple(dict.fromkeys(wanted))}

@@ -86,3 +86,32 @@ def test_check_params_errors(kwargs, error, match):
 def test_check_params_modality_not_in_dataset(tmp_path):
     with pytest.raises(ValueError, match=r"dataset 'uestc' has modalities \('imu', 'video'\), not 'audio'"):
         paths.check_params(dataset="uestc", data_root=str(tmp_path), source="audio", target="imu")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n_samples": 0}, "n_samples must be a positive int"),
+    ({"n_samples": 100.0}, "n_samples must be a positive int"),
+    ({"sizes": []}, "sizes must be a non-empty list"),
+    ({"sizes": 300}, "sizes must be a non-empty list"),
+    ({"sizes": [300, -1]}, "every value of sizes must be a positive int"),
+    ({"sizes": [300, 300]}, "lists a size twice"),
+    ({"methods": []}, "methods must be a non-empty list"),
+    ({"methods": "dcat"}, "methods must be a non-empty list"),
+    ({"methods": ["none", "dcat", "dcat"]}, "lists a method twice"),
+    ({"methods": ["none", "distill"]}, "unknown transfer method 'distill'"),
+    ({"methods": ["none+dcat"]}, "a combination needs distinct objectives"),
+    ({"regimes": ["headroom", "easy"]}, "unknown regime 'easy'"),
+    ({"regimes": []}, "regimes must be a non-empty list"),
+])
+def test_check_params_grid_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        paths.check_params(dataset="synthetic", **kwargs)
+
+
+def test_check_params_grid_ok(tmp_path):
+    got = paths.check_params(dataset="synthetic", n_samples=1000, sizes=[300, 1000], regimes=["headroom", "ambiguous"],
+                             methods=["none", "dcat", "kd", "fitnet", "contrastive", "dcat+kd"])
+    assert got == {"data_root": None, "modalities": ()}
+    with pytest.raises(ValueError, match="regimes are settings of the simulator"):
+        paths.check_params(dataset="uestc", data_root=str(tmp_path), regimes=["headroom"])
+
