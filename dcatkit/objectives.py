@@ -368,6 +368,15 @@ def make_objective(method: str, *, mcma: bool = True, d_target: int | None = Non
     return parts[0] if len(parts) == 1 else Combined(parts)
 
 
+def accepted_options(method: str) -> set[str]:
+    """The options ``make_objective(method, ...)`` takes (e.g. {"kd_temperature"} for "kd")."""
+    names = method.split("+")
+    unknown = [n for n in names if n not in OBJECTIVES]
+    if unknown:
+        raise ValueError(f"unknown transfer method {method!r}: expected one of {available()}")
+    return {a for n in names for a in _options(OBJECTIVES[n])}
+
+
 def _options(cls: type[Objective]) -> list[str]:
     """The options of an objective's constructor (beyond mcma and the sizes)."""
     return [a for a in inspect.signature(cls.__init__).parameters

@@ -69,14 +69,14 @@ def _key(values) -> tuple:
 
 
 def summarise(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence[str] = ("method", "lam"),
-              context: Sequence[str] = ("n_train",), pair: Sequence[str] = ("seed",),
+              context: Sequence[str] = ("n_samples",), pair: Sequence[str] = ("seed",),
               baseline: str = "none", method_col: str = "method", confidence: float = 0.95,
               n_resamples: int = 9999, ci_method: str = "BCa", rng: int = 0) -> pd.DataFrame:
     """Per-cell summaries of a tidy results table (one row per run).
 
-    A *cell* is one value of ``context + treatment`` (e.g. n_train, method, lam).
+    A *cell* is one value of ``context + treatment`` (e.g. n_samples, method, lam).
     Each run is paired with the baseline run (``method_col == baseline``) that has
-    the same ``context`` and ``pair`` values (e.g. same n_train and seed): the
+    the same ``context`` and ``pair`` values (e.g. same n_samples and seed): the
     baseline's own treatment columns (its lam) are ignored. Columns: see the module
     docstring. Baseline cells get NaN in the difference columns.
 
@@ -153,7 +153,7 @@ def _where(values: list, group: list, over: str) -> str:
     return f"{name} in {{{', '.join(map(fmt, group))}}}"
 
 
-def verdict(summary: pd.DataFrame, *, over: str = "n_train", min_seeds: int = MIN_SEEDS, digits: int = 2,
+def verdict(summary: pd.DataFrame, *, over: str = "n_samples", min_seeds: int = MIN_SEEDS, digits: int = 2,
             **where) -> str:
     """A plain-words verdict for one method from ``summarise``'s rows, along ``over``.
 

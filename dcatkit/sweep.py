@@ -1,8 +1,18 @@
 """Sweeps: a grid of runs (method x lambda x training-set size x seed x ...) in
 parallel worker processes, resumable, returned as one tidy table.
 
+    from dcatkit.sweep import run_transfer_sweep
+    df = run_transfer_sweep("runs/sweep", methods=["none", "dcat", "kd"], lams=[1.0],
+                            sizes=[300, 700, 2000], seeds=range(10))     # video -> IMU, synthetic
+    summary = dcatkit.stats.summarise(df)                                # paired CIs per cell
+
+``run_transfer_sweep`` trains the frozen sources first (one per seed and data:
+every method of that seed shares it), then one target per (method, lambda, size,
+seed) with ``experiment.train_transfer`` (method ``"none"`` is the baseline, the
+same model as ``train_unimodal``). The generic layer below it runs any task:
+
     from dcatkit.sweep import grid, run_grid
-    params = grid(method=["none", "dcat", "kd"], lam=[1.0], n_train=[100, 300], seed=range(10))
+    params = grid(method=["none", "dcat", "kd"], lam=[1.0], n_samples=[300, 700], seed=range(10))
     df = run_grid(my_task, params, "runs/sweep")      # my_task(**p) -> dict of numbers
 
 - Workers: ``workers=None`` uses one process per CPU core (``os.sched_getaffinity``),
@@ -23,6 +33,7 @@ parallel worker processes, resumable, returned as one tidy table.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -242,3 +253,123 @@ def read_sweep(out_dir: str | Path) -> pd.DataFrame:
     files = sorted((Path(out_dir) / "runs").glob("*.json"))
     return _table(json.loads(f.read_text()) for f in files)
 
+
+
+# ------------------------------------------------------------------ transfer sweeps
+
+SOURCE_KEYS = ("dataset", "root", "split", "seed", "n_samples", "regime", "data_options", "source", "target",
+               "preset", "epochs_source")
+TARGET_DEFAULTS = {"dataset": "synthetic", "root": None, "split": "id", "regime": "headroom", "data_options": None,
+                   "source": "video",
+                   "target": "imu", "preset": "synthetic", "mcma": True, "epochs_source": None,
+                   "epochs_target": None, "options": None, "monitor": None}
+
+
+def _splits(dataset: str, root, split: str, seed: int, n_samples, regime, data_options, modalities: tuple):
+    """The data of one run (cached per worker: every method of a seed reads the same).
+    ``data_options``: more arguments of ``data.load`` (e.g. the simulator's frame_size)."""
+    return _load(dataset, root, split, seed, n_samples, regime, json.dumps(data_options or {}, sort_keys=True),
+                 modalities)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(dataset, root, split, seed, n_samples, regime, data_options: str, modalities):
+    from .data import load
+
+    opts = {"n_samples": n_samples, "regime": regime} if dataset == "synthetic" else {}
+    return load(dataset, root=root, split=split, seed=seed, modalities=modalities, **opts, **json.loads(data_options))
+
+
+def _source_path(out_dir: str | Path, p: Mapping[str, Any]) -> Path:
+    key = run_key({k: p.get(k, TARGET_DEFAULTS.get(k)) for k in SOURCE_KEYS})
+    return Path(out_dir) / "sources" / f"{p.get('source', 'video')}_{key}.pt"
+
+
+def source_task(*, out_dir: str, seed: int, n_samples: int | None = None, dataset: str = "synthetic",
+                root=None, split: str = "id", regime: str | None = "headroom", data_options: dict | None = None,
+                source: str = "video",
+                target: str = "imu", preset: str = "synthetic", epochs_source: int | None = None,
+                device="auto") -> dict:
+    """Train (or find) the frozen source of one seed and data, saved under
+    ``out_dir/sources/``; returns its test metrics. The data seed is the training seed."""
+    from .experiment import load_source, train_unimodal
+    from .train import evaluate
+
+    sp = _splits(dataset, root, split, seed, n_samples, regime, data_options, (source, target))
+    path = _source_path(out_dir, dict(seed=seed, n_samples=n_samples, dataset=dataset, root=root, split=split,
+                                      regime=regime, data_options=data_options, source=source, target=target,
+                                      preset=preset, epochs_source=epochs_source))
+    if path.is_file():
+        model = load_source(path, sp, target)
+        test = evaluate(model, sp.test, source, device=device)
+    else:
+        test = train_unimodal(sp, source, preset=preset, dataset=dataset, epochs=epochs_source, seed=seed,
+                              device=device, checkpoint=path, progress=False).test
+    return {"source_f1": float(test["f1"]), "source_accuracy": float(test["accuracy"])}
+
+
+def transfer_task(*, out_dir: str, method: str, seed: int, lam: float | None = None, n_samples: int | None = None,
+                  dataset: str = "synthetic", root=None, split: str = "id", regime: str | None = "headroom",
+                  data_options: dict | None = None, source: str = "video", target: str = "imu",
+                  mcma: bool = True, preset: str = "synthetic",
+                  epochs_source: int | None = None, epochs_target: int | None = None, options: dict | None = None,
+                  monitor: str | None = None, device="auto") -> dict:
+    """One target run of a sweep: ``experiment.train_transfer`` from the seed's frozen
+    source (trained first if missing) with the objective ``method`` (``"none"``: the
+    baseline). Returns test metrics, the source's test F1, the training-set size, the
+    last epoch's training loss and, when L_CA was optimised or monitored, its
+    last-epoch training value (``train_ca_last``)."""
+    from .experiment import train_transfer
+
+    from .objectives import accepted_options
+
+    data = dict(seed=seed, n_samples=n_samples, dataset=dataset, root=root, split=split, regime=regime,
+                data_options=data_options, source=source, target=target, preset=preset, epochs_source=epochs_source)
+    src = source_task(out_dir=out_dir, device=device, **data)
+    sp = _splits(dataset, root, split, seed, n_samples, regime, data_options, (source, target))
+    options = {k: v for k, v in (options or {}).items() if k in accepted_options(method)}
+    run = train_transfer(sp, _source_path(out_dir, data),
+                         target, lam=0.0 if lam is None else lam, mcma=mcma, method=method, options=options,
+                         monitor=monitor, preset=preset, dataset=dataset, epochs=epochs_target, seed=seed,
+                         device=device, progress=False, cache_dir=Path(out_dir) / "cache")
+    h = run.history
+    out = {**{m: float(run.test[m]) for m in ("accuracy", "precision", "recall", "f1")}, **src,
+           "n_train": len(sp.train), "best_epoch": int(run.meta["best_val"]["epoch"]),
+           "val_f1": float(run.meta["best_val"]["f1"]), "train_loss_last": float(h["train_loss"].iloc[-1]),
+           "train_time_s": float(h["train_time_s"].sum())}
+    if "train_ca" in h:
+        out["train_ca_last"] = float(h["train_ca"].iloc[-1])
+    return out
+
+
+def run_transfer_sweep(out_dir: str | Path, *, methods: Sequence[str] = ("none", "dcat"),
+                       lams: Sequence[float] = (1.0,), sizes: Sequence[int | None] = (None,),
+                       seeds: Iterable[int] = range(10), workers: int | None = None, redo: bool = False,
+                       progress: bool = True, device="auto", **fixed: Any) -> pd.DataFrame:
+    """A method x lambda x size (``n_samples``, synthetic data) x seed grid of transfer
+    runs, sources first, as one table (one row per target run; see ``transfer_task``
+    for the columns and ``TARGET_DEFAULTS`` for what ``fixed`` may set: dataset, split,
+    regime, data_options, source, target, preset, mcma, epochs_source, epochs_target, options,
+    monitor; ``options`` reach the methods that take them, e.g. ``kd_temperature`` only
+    kd and dcat+kd). Resumable and parallel as ``run_grid``; ``out_dir`` holds the runs,
+    the source checkpoints and the source caches. ``device`` is not part of a run's
+    identity: a run finished on a GPU is not redone on a CPU."""
+    unknown = set(fixed) - set(TARGET_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown sweep setting(s) {sorted(unknown)}: expected some of {sorted(TARGET_DEFAULTS)}")
+    from .objectives import accepted_options, make_objective
+
+    options = fixed.get("options") or {}
+    for m in methods:           # a typo fails here, not in every worker
+        make_objective(m, d_target=1, d_source=1, **{k: v for k, v in options.items() if k in accepted_options(m)})
+    unused = set(options) - set().union(*(accepted_options(m) for m in methods))
+    if unused:
+        raise ValueError(f"option(s) {sorted(unused)} are taken by none of the methods {list(methods)}")
+    params = grid(method=list(methods), lam=list(lams), n_samples=list(sizes), seed=list(seeds), **fixed)
+    sources = {run_key({k: p.get(k, TARGET_DEFAULTS.get(k)) for k in SOURCE_KEYS}):
+               {k: p[k] for k in SOURCE_KEYS if k in p} for p in params}
+    out = Path(out_dir)
+    run_grid(functools.partial(source_task, out_dir=str(out), device=device), list(sources.values()),
+             out / "sources", workers=workers, redo=redo, progress=progress)
+    return run_grid(functools.partial(transfer_task, out_dir=str(out), device=device), params, out,
+                    workers=workers, redo=redo, progress=progress)

@@ -87,33 +87,33 @@ def results(n_seeds=12, seed=0):
         base = 0.6 + 0.1 * rng.standard_normal(n_seeds)
         effect = {"dcat": 0.05 if n == 100 else 0.0, "kd": -0.03}
         for s in range(n_seeds):
-            rows.append({"method": "none", "lam": np.nan, "n_train": n, "seed": s, "f1": base[s]})
+            rows.append({"method": "none", "lam": np.nan, "n_samples": n, "seed": s, "f1": base[s]})
         for m, e in effect.items():
             noise = (0.005 if e else 0.01) * rng.standard_normal(n_seeds)
             diffs[(m, n)] = e + noise
             for s in range(n_seeds):
-                rows.append({"method": m, "lam": 1.0, "n_train": n, "seed": s, "f1": base[s] + e + noise[s]})
+                rows.append({"method": m, "lam": 1.0, "n_samples": n, "seed": s, "f1": base[s] + e + noise[s]})
     df = pd.DataFrame(rows).sample(frac=1.0, random_state=0).reset_index(drop=True)    # any row order
     return df, diffs
 
 
 def test_summarise_pairs_by_seed_and_size():
     df, diffs = results()
-    s = summarise(df).set_index(["n_train", "method"])
+    s = summarise(df).set_index(["n_samples", "method"])
     for (m, n), d in diffs.items():
         r = s.loc[(n, m)]
         assert r["n"] == 12 and r["n_pairs"] == 12 and r["lam"] == 1.0
         assert r["diff_mean"] == pytest.approx(d.mean(), abs=1e-12)
         assert r["diff_std"] == pytest.approx(d.std(ddof=1), abs=1e-12)
-        cell = lambda m: df[(df.method == m) & (df.n_train == n)].set_index("seed")["f1"].sort_index()  # noqa: E731
+        cell = lambda m: df[(df.method == m) & (df.n_samples == n)].set_index("seed")["f1"].sort_index()  # noqa: E731
         exact = (cell(m) - cell("none")).to_numpy()              # the same differences, as the table holds them
         assert exact == pytest.approx(d, abs=1e-12)
         assert (r["ci_low"], r["ci_high"]) == pytest.approx(bootstrap_ci(exact), abs=1e-12)
         assert r["p_value"] == pytest.approx(wilcoxon_p(exact), abs=1e-12)
         assert r["n_better"] == (d > 0).sum() and r["n_worse"] == (d < 0).sum()
-        vals = df[(df.method == m) & (df.n_train == n)]["f1"]
+        vals = df[(df.method == m) & (df.n_samples == n)]["f1"]
         assert r["mean"] == pytest.approx(vals.mean()) and r["std"] == pytest.approx(vals.std(ddof=1))
-        assert r["baseline_mean"] == pytest.approx(df[(df.method == "none") & (df.n_train == n)]["f1"].mean())
+        assert r["baseline_mean"] == pytest.approx(df[(df.method == "none") & (df.n_samples == n)]["f1"].mean())
     # pairing is what makes a 0.05 effect visible under a 0.1 seed spread
     assert s.loc[(100, "dcat"), "ci_low"] > 0.03 and s.loc[(100, "kd"), "ci_high"] < -0.02
     assert s.loc[(300, "dcat"), "ci_low"] < 0 < s.loc[(300, "dcat"), "ci_high"]
@@ -123,20 +123,20 @@ def test_summarise_pairs_by_seed_and_size():
 
 def test_summarise_unpaired_runs_and_bad_tables():
     df, diffs = results()
-    drop = (df.method == "none") & (df.n_train == 100) & (df.seed == 3)
-    s = summarise(df[~drop]).set_index(["n_train", "method"])
+    drop = (df.method == "none") & (df.n_samples == 100) & (df.seed == 3)
+    s = summarise(df[~drop]).set_index(["n_samples", "method"])
     assert s.loc[(100, "dcat"), "n"] == 12 and s.loc[(100, "dcat"), "n_pairs"] == 11
     assert s.loc[(100, "dcat"), "diff_mean"] == pytest.approx(np.delete(diffs[("dcat", 100)], 3).mean())
     assert s.loc[(300, "dcat"), "n_pairs"] == 12
     with pytest.raises(ValueError, match="2 runs share"):
         summarise(pd.concat([df, df.iloc[:1]]))
-    with pytest.raises(ValueError, match=r"lack column\(s\) \['n_train'\]"):
-        summarise(df.drop(columns="n_train"))
+    with pytest.raises(ValueError, match=r"lack column\(s\) \['n_samples'\]"):
+        summarise(df.drop(columns="n_samples"))
     with pytest.raises(ValueError, match="no baseline runs"):
         summarise(df[df.method != "none"])
     # a second context column (e.g. the split) keeps baselines apart
     both = pd.concat([df.assign(split="id"), df.assign(split="ood", f1=df.f1 + (df.method == "dcat") * 0.2)])
-    s2 = summarise(both, context=("split", "n_train")).set_index(["split", "n_train", "method"])
+    s2 = summarise(both, context=("split", "n_samples")).set_index(["split", "n_samples", "method"])
     assert s2.loc[("id", 100, "dcat"), "diff_mean"] == pytest.approx(diffs[("dcat", 100)].mean())
     assert s2.loc[("ood", 100, "dcat"), "diff_mean"] == pytest.approx(diffs[("dcat", 100)].mean() + 0.2)
 
@@ -145,7 +145,7 @@ def test_summarise_unpaired_runs_and_bad_tables():
 
 
 def cells(*rows):
-    return pd.DataFrame([{"method": "dcat", "n_train": n, "diff_mean": m, "ci_low": lo, "ci_high": hi,
+    return pd.DataFrame([{"method": "dcat", "n_samples": n, "diff_mean": m, "ci_low": lo, "ci_high": hi,
                           "n_pairs": k} for n, m, lo, hi, k in rows])
 
 
@@ -166,7 +166,7 @@ def test_verdict_sentences():
     assert MIN_SEEDS == 10 and call(0.1, 0.05, 0.2, 9) == "too few seeds" and call(0.1, 0.05, 0.2, 10) == "helps"
     with pytest.raises(ValueError, match="no summary rows match"):
         verdict(s, method="kd")
-    with pytest.raises(ValueError, match="repeat values of 'n_train'"):
+    with pytest.raises(ValueError, match="repeat values of 'n_samples'"):
         verdict(pd.concat([s, s]), method="dcat")
 
 

@@ -7,7 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dcatkit.sweep import grid, read_run, read_sweep, run_grid, run_key
+from dcatkit.data import load
+from dcatkit.experiment import train_unimodal
+from dcatkit.stats import summarise
+from dcatkit.sweep import grid, read_run, read_sweep, run_grid, run_key, run_transfer_sweep
+
+SMALL = {"frame_size": 16, "n_frames": 4}          # simulator options: small frames for a fast test
 
 
 def toy_task(method, lam, seed, n_train=10, log_dir=None, fail_seed=None):
@@ -100,3 +105,40 @@ def test_parallel_workers_one_thread_each(tmp_path, monkeypatch):
     assert set(df["threads"]) == {1}
     assert df["pid"].nunique() == 2 and os.getpid() not in set(df["pid"])
     assert len(calls(tmp_path / "log")) == 8
+
+
+def test_transfer_sweep_sources_once_baseline_is_unimodal_and_resumes(tmp_path):
+    kw = dict(methods=["none", "dcat", "kd"], sizes=[160], seeds=[0, 1], workers=0, progress=False,
+              epochs_source=1, epochs_target=2, data_options=SMALL, options={"kd_temperature": 2.0})
+    df = run_transfer_sweep(tmp_path, **kw)
+    assert len(df) == 6 and sorted(df.method.unique()) == ["dcat", "kd", "none"]
+    assert df.loc[df.method == "none", "lam"].isna().all() and (df.loc[df.method != "none", "lam"] == 1.0).all()
+    assert len(list((tmp_path / "sources").glob("*.pt"))) == 2           # one source per seed, shared
+    assert df.groupby("seed")["source_f1"].nunique().eq(1).all()
+    # the baseline runs are train_unimodal with the same seed and data, bit for bit
+    sp = load("synthetic", split="id", seed=1, modalities=("video", "imu"), n_samples=160, **SMALL)
+    base = train_unimodal(sp, "imu", preset="synthetic", epochs=2, seed=1, progress=False)
+    row = df[(df.method == "none") & (df.seed == 1)].iloc[0]
+    assert row["train_loss_last"] == base.history["train_loss"].iloc[-1] and row["f1"] == base.test["f1"]
+    assert row["n_train"] == len(sp.train)
+    dcat = df[df.method == "dcat"]
+    assert (dcat["train_ca_last"] > 0).all() and (dcat["train_loss_last"].values != df[df.method == "none"]
+                                                  ["train_loss_last"].values).all()
+    # a rerun redoes nothing and returns the same table
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*.json")}
+    again = run_transfer_sweep(tmp_path, **kw)
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*.json")} == stamps
+    assert again.drop(columns="wall_s").equals(df.drop(columns="wall_s"))
+    s = summarise(df).set_index("method")
+    assert s.loc["dcat", "n_pairs"] == 2 and s.loc["dcat", "diff_mean"] == pytest.approx(
+        (dcat["f1"].values - df[df.method == "none"]["f1"].values).mean())
+
+
+def test_transfer_sweep_bad_settings(tmp_path):
+    with pytest.raises(ValueError, match="unknown sweep setting"):
+        run_transfer_sweep(tmp_path, methods=["none"], seeds=[0], epochs=3)
+    with pytest.raises(ValueError, match="unknown transfer method 'dcta'"):
+        run_transfer_sweep(tmp_path, methods=["none", "dcta"], seeds=[0])
+    with pytest.raises(ValueError, match="taken by none of the methods"):
+        run_transfer_sweep(tmp_path, methods=["none", "dcat"], seeds=[0], options={"kd_temperature": 2.0})
+    assert not (tmp_path / "runs").exists()
