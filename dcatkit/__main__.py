@@ -1,8 +1,10 @@
-"""Command line: ``python -m dcatkit {demo,train,transfer} ...`` (all call dcatkit.experiment).
+"""Command line: ``python -m dcatkit {demo,train,transfer,sweep} ...`` (all call dcatkit.experiment
+or dcatkit.sweep).
 
     python -m dcatkit demo --seeds 0 1 2          # video -> IMU on the synthetic data
     python -m dcatkit train --modality video --out runs/video.pt
-    python -m dcatkit transfer --source-ckpt runs/video.pt --target imu --lam 1.0
+    python -m dcatkit transfer --source-ckpt runs/video.pt --target imu --lam 1.0 --method kd
+    python -m dcatkit sweep --methods none dcat kd --sizes 300 700 2000 --seeds 0-9 --out runs/sweep
 
 Runs under ``torchrun --nproc_per_node=N python -m dcatkit ...`` unchanged
 (rank 0 prints and writes). A source checkpoint that does not fit the run (it saw
@@ -30,6 +32,56 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="synthetic", help="synthetic | paper | uestc | cough | vggsound")
     p.add_argument("--device", default="auto")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the data split (and synthetic data)")
+
+
+def _option(text: str) -> tuple[str, object]:
+    """--option KEY=VALUE: VALUE read as JSON (numbers, true/false), else kept as a string."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. kd_temperature=2), got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _seeds(items: list[str]) -> list[int]:
+    """Seeds as numbers and ranges: ["0-3", "7"] -> [0, 1, 2, 3, 7]."""
+    out = []
+    for it in items:
+        lo, _, hi = it.partition("-")
+        try:
+            out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+        except ValueError:
+            raise SystemExit(f"dcatkit: error: seeds are numbers or ranges like 0-9, got {it!r}") from None
+    return out
+
+
+def _sweep(a) -> int:
+    from .report import write_results
+    from .stats import summarise, verdict
+    from .sweep import run_transfer_sweep
+
+    if a.quick:
+        a.sizes, a.epochs_source, a.epochs_target = [160], 1, 1
+    seeds = _seeds(a.seeds)
+    df = run_transfer_sweep(a.out, methods=a.methods, lams=a.lams, sizes=a.sizes, seeds=seeds, workers=a.workers,
+                            redo=a.redo, device=a.device, dataset=a.dataset, root=a.root, split=a.split,
+                            regime=a.regime if a.dataset == "synthetic" else None, source=a.source,
+                            target=a.target, preset=a.preset, mcma=not a.no_mcma, epochs_source=a.epochs_source,
+                            epochs_target=a.epochs_target, options=dict(a.option) or None)
+    summary = summarise(df)
+    cols = ["n_samples", "method", "lam", "n", "mean", "std", "n_pairs", "diff_mean", "ci_low", "ci_high", "p_value"]
+    print(f"\n== {a.source} -> {a.target}, {a.dataset}/{a.split}: test macro-F1 and the paired difference to "
+          f"the baseline (method none, same seed and data), 95% bootstrap CI ==\n"
+          f"{summary[cols].to_string(index=False, float_format=lambda v: f'{v:.3f}')}")
+    print("\n== verdicts ==")
+    for (m, lam), _ in summary[summary.method != "none"].groupby(["method", "lam"], sort=False):
+        print(f"{m} (lambda = {lam:g}): {verdict(summary, method=m, lam=lam)}")
+    params = {k: v for k, v in vars(a).items() if k != "cmd"}
+    write_results(df, a.out, "results", params)
+    write_results(summary, a.out, "summary", params)
+    return 0
 
 
 def _load(a):
@@ -65,17 +117,44 @@ def _main(argv=None) -> int:
     t.add_argument("--epochs", type=int, default=None)
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--out", required=True, help="checkpoint path")
-    x = sub.add_parser("transfer", help="train a D-CAT target from a frozen source checkpoint")
+    x = sub.add_parser("transfer", help="train a target from a frozen source checkpoint (D-CAT or another method)")
     _data_args(x)
     x.add_argument("--source-ckpt", required=True)
     x.add_argument("--target", required=True)
+    x.add_argument("--method", default="dcat", help="transfer objective: none, dcat, kd, fitnet, contrastive, "
+                                                     "dcat+kd (see dcatkit.objectives)")
+    x.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the method, e.g. kd_temperature=2 (repeatable)")
     x.add_argument("--lam", type=float, default=1.0)
     x.add_argument("--no-mcma", action="store_true")
     x.add_argument("--epochs", type=int, default=None)
     x.add_argument("--seed", type=int, default=None)
     x.add_argument("--out", required=True, help="checkpoint path")
+    w = sub.add_parser("sweep", help="methods x lambdas x sizes x seeds in parallel workers; paired CIs and verdicts")
+    w.add_argument("--methods", nargs="+", default=["none", "dcat"], help="objectives; 'none' is the baseline")
+    w.add_argument("--lams", type=float, nargs="+", default=[1.0])
+    w.add_argument("--sizes", type=int, nargs="+", default=[None], help="synthetic n_samples (default: the simulator's)")
+    w.add_argument("--seeds", nargs="+", default=["0-9"], help="numbers or ranges (0-9); data seed = training seed")
+    w.add_argument("--dataset", default="synthetic")
+    w.add_argument("--root", default=None)
+    w.add_argument("--split", default="id", choices=["id", "ood"])
+    w.add_argument("--regime", default="headroom", help="synthetic data: headroom | ambiguous (negative control)")
+    w.add_argument("--source", default="video")
+    w.add_argument("--target", default="imu")
+    w.add_argument("--preset", default="synthetic")
+    w.add_argument("--no-mcma", action="store_true")
+    w.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE")
+    w.add_argument("--epochs-source", type=int, default=None)
+    w.add_argument("--epochs-target", type=int, default=None)
+    w.add_argument("--workers", type=int, default=None, help="default: one per core (one per GPU with CUDA)")
+    w.add_argument("--redo", action="store_true", help="redo finished runs instead of reading them back")
+    w.add_argument("--device", default="auto")
+    w.add_argument("--out", default="runs/sweep")
+    w.add_argument("--quick", action="store_true", help="160 samples, 1 epoch each: a smoke run")
     a = ap.parse_args(argv)
 
+    if a.cmd == "sweep":
+        return _sweep(a)
     dist.init()
     if getattr(a, "quick", False):
         a.n_samples, a.epochs_source, a.epochs_target = 160, 1, 1
@@ -109,9 +188,9 @@ def _main(argv=None) -> int:
                              seed=a.seed, device=a.device, checkpoint=a.out, progress=dist.is_main())
         say(json.dumps({k: v for k, v in run.test.items() if k != "confusion"}, indent=1))
     else:
-        run = train_transfer(splits, a.source_ckpt, a.target, lam=a.lam, mcma=not a.no_mcma, preset=a.preset,
-                             dataset=a.dataset, epochs=a.epochs, seed=a.seed, device=a.device,
-                             checkpoint=a.out, progress=dist.is_main())
+        run = train_transfer(splits, a.source_ckpt, a.target, lam=a.lam, mcma=not a.no_mcma, method=a.method,
+                             options=dict(a.option) or None, preset=a.preset, dataset=a.dataset, epochs=a.epochs,
+                             seed=a.seed, device=a.device, checkpoint=a.out, progress=dist.is_main())
         say(json.dumps({k: v for k, v in run.test.items() if k != "confusion"}, indent=1))
     dist.barrier()
     return 0

@@ -50,3 +50,29 @@ def test_train_then_transfer(tmp_path):
     assert r.returncode == 2, r.stderr[-3000:]
     assert "leakage: the source was trained on" in r.stderr and "--split ood --data-seed 1" in r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "leak.pt").exists()
+
+
+def test_sweep_quick_then_transfer_with_a_method(tmp_path):
+    base = [sys.executable, "-m", "dcatkit"]
+    cmd = base + ["sweep", "--quick", "--methods", "none", "dcat", "kd", "--seeds", "0-1", "--workers", "0",
+                  "--option", "kd_temperature=2", "--out", str(tmp_path / "sw")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "paired difference to the baseline" in r.stdout
+    assert "kd (lambda = 1): too few seeds: 2 paired, 10 needed" in r.stdout
+    res = pd.read_csv(tmp_path / "sw" / "results.csv")
+    assert len(res) == 6 and sorted(res["seed"].unique()) == [0, 1] and "env_torch" in res
+    summary = pd.read_csv(tmp_path / "sw" / "summary.csv")
+    assert summary.set_index("method").loc["kd", "n_pairs"] == 2
+    # the sweep's seed-0 source is a checkpoint like any other: transfer --method kd from it
+    import torch
+    src = [p for p in (tmp_path / "sw" / "sources").glob("*.pt")
+           if torch.load(p, weights_only=True)["meta"]["seed"] == 0]
+    assert len(src) == 1
+    r = subprocess.run(base + ["transfer", "--source-ckpt", str(src[0]), "--target", "imu", "--method", "kd",
+                               "--option", "kd_temperature=3", "--n-samples", "160", "--epochs", "1",
+                               "--out", str(tmp_path / "kd.pt")],
+                       capture_output=True, text=True, timeout=600, env=env(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    meta = torch.load(tmp_path / "kd.pt", weights_only=True)["meta"]
+    assert meta["method"] == "kd" and meta["objective_options"] == {"kd_temperature": 3}
