@@ -4,7 +4,7 @@
   training histories: the D-CAT target's (optimised) and the baseline's (measured
   with ``fit_transfer(method="none", monitor="dcat")``, never optimised).
 - ``attention_outputs``: K, V, pooled output and logits of a model over a dataset.
-- ``linear_map_r2`` / ``theorem41``: Theorem 4.1 on trained models. The theorem
+- ``linear_map_r2`` / ``theorem41`` / ``check_theorem41``: Theorem 4.1 on trained models. The theorem
   says that when K_t^T V_t = K_s^T V_s, the target's keys are linear maps of the
   source's (K_t^T = K_s^T R) and so are its values (V_t = S V_s): per sample,
   every target key (value) vector lies in the span of the source's T_s key
@@ -104,3 +104,14 @@ def theorem41(source_out: Mapping[str, np.ndarray], target_outs: Mapping[str, Ma
             rows.append({"run": name, "tensor": f.upper(), "r2": r2, "r2_shuffled": shuffled,
                          "r2_gain": r2 - shuffled})
     return pd.DataFrame(rows)
+
+
+def check_theorem41(source, targets: Mapping[str, object], ds, *, source_modality: str, target_modality: str,
+                    batch_size: int = 64, device="cpu", seed: int = 0) -> pd.DataFrame:
+    """``theorem41`` from models: the frozen ``source`` and each target (a ``Classifier`` or an
+    ``experiment.Run``; e.g. {"baseline": base, "D-CAT": dcat}) run over the held-out ``ds``
+    (e.g. ``splits.test``). Needs the source's T_s below the attention size d."""
+    model = lambda m: getattr(m, "model", m)                   # noqa: E731  (a Run or a model)
+    src = attention_outputs(model(source), ds, source_modality, batch_size, device)
+    outs = {n: attention_outputs(model(t), ds, target_modality, batch_size, device) for n, t in targets.items()}
+    return theorem41(src, outs, seed)

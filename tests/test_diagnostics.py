@@ -6,7 +6,7 @@ import pytest
 import torch
 from sklearn.linear_model import LinearRegression
 
-from dcatkit.diagnostics import alignment_curve, attention_outputs, linear_map_r2, theorem41
+from dcatkit.diagnostics import alignment_curve, attention_outputs, check_theorem41, linear_map_r2, theorem41
 from dcatkit.model import build_model
 from helpers import TINY, tiny_splits
 
@@ -74,3 +74,19 @@ def test_attention_outputs_and_alignment_curve():
     assert curve.loc[2].tolist() == [0.7, 1.0]
     with pytest.raises(ValueError, match="monitor='dcat'"):
         alignment_curve({"x": h.drop(columns="train_ca")})
+
+
+def test_check_theorem41_on_models():
+    """A target whose K and V are the source's own (the same model) gives R^2 = 1; the
+    shuffled pairing does not; the table equals theorem41 on the collected outputs."""
+    sp = tiny_splits(48, modalities=("imu", "video"))
+    torch.manual_seed(0)
+    video = build_model("video", 8, sp.test.input_shape("video"), TINY["video"])
+    imu = build_model("imu", 8, sp.test.input_shape("imu"), TINY["imu"])
+    t = check_theorem41(video, {"same": video}, sp.test, source_modality="video", target_modality="video")
+    t = t.set_index(["run", "tensor"])
+    assert t.loc[("same", "K"), "r2"] == pytest.approx(1.0, abs=1e-6)
+    assert t.loc[("same", "V"), "r2_shuffled"] < 0.95               # measured 0.87: keys share a subspace
+    got = check_theorem41(video, {"imu": imu}, sp.test, source_modality="video", target_modality="imu")
+    want = theorem41(attention_outputs(video, sp.test, "video"), {"imu": attention_outputs(imu, sp.test, "imu")})
+    pd.testing.assert_frame_equal(got, want)
