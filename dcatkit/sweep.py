@@ -262,7 +262,21 @@ SOURCE_KEYS = ("dataset", "root", "split", "seed", "n_samples", "regime", "data_
 TARGET_DEFAULTS = {"dataset": "synthetic", "root": None, "split": "id", "regime": "headroom", "data_options": None,
                    "source": "video",
                    "target": "imu", "preset": "synthetic", "mcma": True, "epochs_source": None,
-                   "epochs_target": None, "options": None, "monitor": None}
+                   "epochs_target": None, "options": None, "monitor": None, "data_seed": None, "source_seed": None}
+
+
+def source_identity(p: Mapping[str, Any]) -> dict:
+    """What makes a run's frozen source: ``SOURCE_KEYS``, with ``seed`` the source's
+    training seed. By default the data seed and the source's seed are the run's seed;
+    ``data_seed`` / ``source_seed`` (not None) fix them, so runs of every seed share
+    one dataset and one source (the source's key then holds both)."""
+    ident = {k: p.get(k, TARGET_DEFAULTS.get(k)) for k in SOURCE_KEYS}
+    data_seed, source_seed = p.get("data_seed"), p.get("source_seed")
+    if data_seed is None and source_seed is None:
+        return ident                                   # the key of a sweep without them, unchanged
+    ident["seed"] = p["seed"] if source_seed is None else source_seed
+    ident["data_seed"] = p["seed"] if data_seed is None else data_seed
+    return ident
 
 
 def _splits(dataset: str, root, split: str, seed: int, n_samples, regime, data_options, modalities: tuple):
@@ -281,7 +295,8 @@ def _load(dataset, root, split, seed, n_samples, regime, data_options: str, moda
 
 
 def _source_path(out_dir: str | Path, p: Mapping[str, Any]) -> Path:
-    key = run_key({k: p.get(k, TARGET_DEFAULTS.get(k)) for k in SOURCE_KEYS})
+    """``p``: a ``source_identity``."""
+    key = run_key(p)
     return Path(out_dir) / "sources" / f"{p.get('source', 'video')}_{key}.pt"
 
 
@@ -289,16 +304,19 @@ def source_task(*, out_dir: str, seed: int, n_samples: int | None = None, datase
                 root=None, split: str = "id", regime: str | None = "headroom", data_options: dict | None = None,
                 source: str = "video",
                 target: str = "imu", preset: str = "synthetic", epochs_source: int | None = None,
-                device="auto") -> dict:
+                data_seed: int | None = None, device="auto") -> dict:
     """Train (or find) the frozen source of one seed and data, saved under
-    ``out_dir/sources/``; returns its test metrics. The data seed is the training seed."""
+    ``out_dir/sources/``; returns its test metrics. The data seed is the training seed
+    unless ``data_seed`` is given."""
     from .experiment import load_source, train_unimodal
     from .train import evaluate
 
-    sp = _splits(dataset, root, split, seed, n_samples, regime, data_options, (source, target))
-    path = _source_path(out_dir, dict(seed=seed, n_samples=n_samples, dataset=dataset, root=root, split=split,
-                                      regime=regime, data_options=data_options, source=source, target=target,
-                                      preset=preset, epochs_source=epochs_source))
+    sp = _splits(dataset, root, split, seed if data_seed is None else data_seed, n_samples, regime, data_options,
+                 (source, target))
+    ident = dict(seed=seed, n_samples=n_samples, dataset=dataset, root=root, split=split, regime=regime,
+                 data_options=data_options, source=source, target=target, preset=preset,
+                 epochs_source=epochs_source)
+    path = _source_path(out_dir, ident if data_seed is None else {**ident, "data_seed": data_seed})
     if path.is_file():
         model = load_source(path, sp, target)
         test = evaluate(model, sp.test, source, device=device)
@@ -313,22 +331,27 @@ def transfer_task(*, out_dir: str, method: str, seed: int, lam: float | None = N
                   data_options: dict | None = None, source: str = "video", target: str = "imu",
                   mcma: bool = True, preset: str = "synthetic",
                   epochs_source: int | None = None, epochs_target: int | None = None, options: dict | None = None,
-                  monitor: str | None = None, device="auto") -> dict:
+                  monitor: str | None = None, data_seed: int | None = None, source_seed: int | None = None,
+                  device="auto") -> dict:
     """One target run of a sweep: ``experiment.train_transfer`` from the seed's frozen
     source (trained first if missing) with the objective ``method`` (``"none"``: the
-    baseline). Returns test metrics, the source's test F1, the training-set size, the
-    last epoch's training loss and, when L_CA was optimised or monitored, its
-    last-epoch training value (``train_ca_last``)."""
+    baseline). ``data_seed`` / ``source_seed``: fixed data and source for every seed
+    (None: the run's ``seed``; see ``source_identity``). Returns test metrics, the
+    source's test F1, the training-set size, the last epoch's training loss and, when
+    L_CA was optimised or monitored, its last-epoch training value (``train_ca_last``)."""
     from .experiment import train_transfer
 
     from .objectives import accepted_options
 
-    data = dict(seed=seed, n_samples=n_samples, dataset=dataset, root=root, split=split, regime=regime,
-                data_options=data_options, source=source, target=target, preset=preset, epochs_source=epochs_source)
-    src = source_task(out_dir=out_dir, device=device, **data)
-    sp = _splits(dataset, root, split, seed, n_samples, regime, data_options, (source, target))
+    ident = source_identity(dict(seed=seed, n_samples=n_samples, dataset=dataset, root=root, split=split,
+                                 regime=regime, data_options=data_options, source=source, target=target,
+                                 preset=preset, epochs_source=epochs_source, data_seed=data_seed,
+                                 source_seed=source_seed))
+    src = source_task(out_dir=out_dir, device=device, **ident)
+    sp = _splits(dataset, root, split, seed if data_seed is None else data_seed, n_samples, regime, data_options,
+                 (source, target))
     options = {k: v for k, v in (options or {}).items() if k in accepted_options(method)}
-    run = train_transfer(sp, _source_path(out_dir, data),
+    run = train_transfer(sp, _source_path(out_dir, ident),
                          target, lam=0.0 if lam is None else lam, mcma=mcma, method=method, options=options,
                          monitor=monitor, preset=preset, dataset=dataset, epochs=epochs_target, seed=seed,
                          device=device, progress=False, cache_dir=Path(out_dir) / "cache")
@@ -350,8 +373,8 @@ def run_transfer_sweep(out_dir: str | Path, *, methods: Sequence[str] = ("none",
     runs, sources first, as one table (one row per target run; see ``transfer_task``
     for the columns and ``TARGET_DEFAULTS`` for what ``fixed`` may set: dataset, split,
     regime, data_options, source, target, preset, mcma, epochs_source, epochs_target, options,
-    monitor; ``options`` reach the methods that take them, e.g. ``kd_temperature`` only
-    kd and dcat+kd). Resumable and parallel as ``run_grid``; ``out_dir`` holds the runs,
+    monitor, data_seed, source_seed; ``options`` reach the methods that take them, e.g.
+    ``kd_temperature`` only kd and dcat+kd). Resumable and parallel as ``run_grid``; ``out_dir`` holds the runs,
     the source checkpoints and the source caches. ``device`` is not part of a run's
     identity: a run finished on a GPU is not redone on a CPU."""
     unknown = set(fixed) - set(TARGET_DEFAULTS)
@@ -366,8 +389,10 @@ def run_transfer_sweep(out_dir: str | Path, *, methods: Sequence[str] = ("none",
     if unused:
         raise ValueError(f"option(s) {sorted(unused)} are taken by none of the methods {list(methods)}")
     params = grid(method=list(methods), lam=list(lams), n_samples=list(sizes), seed=list(seeds), **fixed)
-    sources = {run_key({k: p.get(k, TARGET_DEFAULTS.get(k)) for k in SOURCE_KEYS}):
-               {k: p[k] for k in SOURCE_KEYS if k in p} for p in params}
+    sources = {}
+    for p in params:
+        ident = source_identity(p)
+        sources[run_key(ident)] = {k: v for k, v in ident.items() if k in p or k in ("seed", "data_seed")}
     out = Path(out_dir)
     run_grid(functools.partial(source_task, out_dir=str(out), device=device), list(sources.values()),
              out / "sources", workers=workers, redo=redo, progress=progress)

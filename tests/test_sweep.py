@@ -142,3 +142,20 @@ def test_transfer_sweep_bad_settings(tmp_path):
     with pytest.raises(ValueError, match="taken by none of the methods"):
         run_transfer_sweep(tmp_path, methods=["none", "dcat"], seeds=[0], options={"kd_temperature": 2.0})
     assert not (tmp_path / "runs").exists()
+
+
+def test_transfer_sweep_fixed_data_and_source(tmp_path):
+    """data_seed / source_seed fixed: every seed trains its target on the same data from one
+    shared source; the baseline is train_unimodal on that data with the run's own seed."""
+    kw = dict(methods=["none", "dcat"], sizes=[120], seeds=[0, 1], workers=0, progress=False, epochs_source=1,
+              epochs_target=1, data_options=SMALL, data_seed=3, source_seed=5)
+    df = run_transfer_sweep(tmp_path, **kw)
+    assert len(list((tmp_path / "sources").glob("*.pt"))) == 1            # one source for both seeds
+    assert df["source_f1"].nunique() == 1 and (df["data_seed"] == 3).all()
+    sp = load("synthetic", split="id", seed=3, modalities=("video", "imu"), n_samples=120, **SMALL)
+    for seed in (0, 1):
+        base = train_unimodal(sp, "imu", preset="synthetic", epochs=1, seed=seed, progress=False)
+        row = df[(df.method == "none") & (df.seed == seed)].iloc[0]
+        assert row["train_loss_last"] == base.history["train_loss"].iloc[-1] and row["f1"] == base.test["f1"]
+    src = train_unimodal(sp, "video", preset="synthetic", epochs=1, seed=5, progress=False)
+    assert df["source_f1"].iloc[0] == src.test["f1"]                      # the source: data seed 3, seed 5
