@@ -199,7 +199,7 @@ class LiveSource:
     def __init__(self, model: Classifier, modality: str):
         self.model, self.modality = model, modality
         self.batch_modalities = (modality,)
-        self.d_attn = model.config.get("d_attn")          # size of its K, V and pooled output
+        self.d_attn = model.attention.d_out               # size of its K, V and pooled output
         model.eval()
         model.requires_grad_(False)
 
@@ -426,8 +426,8 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     if method is not None and loss != "dcat":
         raise ValueError(f"pass method= (an objective) or loss= (a K/V loss of losses.LOSSES), not both: "
                          f"got method={method!r}, loss={loss!r}")
-    d_target = model.config.get("d_attn")
-    d_source = source.config.get("d_attn") if isinstance(source, Classifier) else getattr(source, "d_attn", None)
+    d_target = model.attention.d_out                         # size of K, V and the pooled output
+    d_source = source.attention.d_out if isinstance(source, Classifier) else getattr(source, "d_attn", None)
     with torch.random.fork_rng(devices=[]):     # the objective's own init leaves the run's random stream alone
         torch.manual_seed(preset.seed if seed is None else seed)
         if method is None and loss != "dcat":

@@ -38,37 +38,42 @@ class FixedSource:
 
     batch_modalities = ()
 
-    def __init__(self, ids, t: int = 3, d: int = 8, n_correct: int = 12):
+    def __init__(self, ids, t: int = 3, d: int = 8, n_correct: int = 12, pooled: bool = False):
         g = torch.Generator().manual_seed(5)
         self.kv = {i: (torch.randn(t, d, generator=g), torch.randn(t, d, generator=g)) for i in ids}
+        self.pooled = {i: torch.randn(d, generator=g) for i in ids} if pooled else None
         self.correct = {i: j < n_correct for j, i in enumerate(ids)}
-        self.counts = []
+        self.counts, self.d_attn = [], d
 
     def __call__(self, batch, device):
         k = torch.stack([self.kv[i][0] for i in batch["id"]]).to(device)
         v = torch.stack([self.kv[i][1] for i in batch["id"]]).to(device)
         c = torch.tensor([self.correct[i] for i in batch["id"]], device=device)
         self.counts.append(int(c.sum()))
-        return k, v, c
+        if self.pooled is None:
+            return k, v, c                          # the plain (k, v, correct) form sources may return
+        from dcatkit.objectives import SourceOutput
+        return SourceOutput(k, v, c, None, torch.stack([self.pooled[i] for i in batch["id"]]).to(device))
 
 
-def mcma_run(mcma: bool = True):
+def mcma_run(mcma: bool = True, method: str | None = None):
     """fit_transfer with MCMA, one step per epoch (batch = all 48 training samples in one
-    process, 24 per process under torchrun with 2). Returns (result, source)."""
+    process, 24 per process under torchrun with 2). Returns (result, source).
+    ``method="fitnet"``: an objective with parameters of its own (its learned map)."""
     sp = tiny_splits(96, modalities=("imu",))
     train = sp.train.subset(range(48))
-    source = FixedSource(train.ids)
+    source = FixedSource(train.ids, pooled=method is not None)
     seed_everything(0)
     model = Classifier(LinearEncoder(train.input_shape("imu")[0], 8), len(sp.classes), d_attn=8, dropout=0.0)
     model.config = {"modality": "imu", "num_classes": len(sp.classes)}
-    res = fit_transfer(model, source, train, sp.val, lam=1.0, mcma=mcma, modality="imu",
+    res = fit_transfer(model, source, train, sp.val, lam=1.0, mcma=mcma, method=method, modality="imu",
                        source_modality="video", preset=TINY["imu"].with_(batch_size=48, lr=1e-2), epochs=2,
                        seed=0, progress=False)
     return res, source
 
 
-def history_of(res):
-    return res.history[["train_ce", "train_ca", "train_mask_frac", "train_loss", "val_f1"]].values.tolist()
+def history_of(res, stat: str = "ca"):
+    return res.history[["train_ce", f"train_{stat}", "train_mask_frac", "train_loss", "val_f1"]].values.tolist()
 
 
 # ------------------------------------------------------------------ one cache builder per node
@@ -113,6 +118,9 @@ def main(out: Path) -> None:
     mcma, source = mcma_run()
     if rank == 0:
         torch.save(mcma.model.state_dict(), out / "mcma_state.pt")
+    # an objective with its own parameters (fitnet's map): trained alike on both ranks
+    fitnet, _ = mcma_run(method="fitnet")
+    torch.save(fitnet.objective.state_dict(), out / f"mcma_fitnet_objective_rank{rank}.pt")
 
     # the preprocessing cache: local rank 0 decodes, the other process waits and reads it
     windows = collect("toy", [0, 1, 2], toy_decoder(out / f"decoded_rank{rank}.txt", 0.3), classes=["a", "b"],
@@ -124,6 +132,7 @@ def main(out: Path) -> None:
            "items_per_epoch": items_per_epoch, "source_calls": len(source_calls),
            "param_sum": float(sum(p.double().sum() for p in run.model.state_dict().values())),
            "mcma_history": history_of(mcma), "mcma_counts": source.counts,
+           "fitnet_history": history_of(fitnet, "fitnet"),
            "windows": {"ids": windows.ids, "imu": np.asarray(windows.arrays["imu"], np.float64).tolist()}}
     (out / f"rank{rank}.json").write_text(json.dumps(res))
     dist.barrier()

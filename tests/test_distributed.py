@@ -62,6 +62,20 @@ def test_mcma_mean_is_global_across_processes(ddp):
         torch.testing.assert_close(state[k], v, rtol=1e-4, atol=1e-6)
 
 
+def test_objective_parameters_train_as_in_one_process(ddp):
+    """fitnet's learned map lives outside DDP: its gradients are averaged by hand, so both
+    processes hold the same map, equal to the one a single process trains (and the masked
+    mean is global for this objective too)."""
+    tmp_path, ranks = ddp
+    single, _ = mcma_run(method="fitnet")
+    for r in ranks:
+        np.testing.assert_allclose(r["fitnet_history"], history_of(single, "fitnet"), rtol=1e-5, atol=1e-7)
+    maps = [torch.load(tmp_path / f"mcma_fitnet_objective_rank{i}.pt", weights_only=True) for i in (0, 1)]
+    for k, v in single.objective.state_dict().items():
+        assert torch.equal(maps[0][k], maps[1][k])
+        torch.testing.assert_close(maps[0][k], v, rtol=1e-4, atol=1e-6)
+
+
 def test_preprocessing_cache_built_by_one_process(ddp):
     tmp_path, ranks = ddp
     assert sorted((tmp_path / "decoded_rank0.txt").read_text().split()) == ["0", "1", "2"]
