@@ -22,11 +22,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import ci_size
+
 REPO = Path(__file__).resolve().parent.parent
 NB = REPO / "notebooks"
 NOTEBOOKS = ["01_preprocessing", "02_unimodal", "03_transfer", "04_lambda_ablation", "05_confusion_analysis"]
-DATA = ["-p", "n_samples", "96", "-p", "frame_size", "16", "-p", "n_frames", "4"]
-TRAIN = ["-p", "epochs", "1", "-p", "source_epochs", "1"]
+DATA = ci_size.papermill_args(ci_size.DATA)
+TRAIN = ci_size.papermill_args(ci_size.TRAIN)
 CI = {"01_preprocessing": DATA,
       "02_unimodal": DATA + TRAIN,
       "03_transfer": DATA + TRAIN + ["-p", "lam", "0.1"],     # the documented sweep call
