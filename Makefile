@@ -15,10 +15,13 @@ $(STAMP): pyproject.toml constraints.txt
 
 # The demo is notebook 03 (frozen video source -> IMU target, D-CAT vs baseline vs No MCMA on the
 # synthetic data) run by papermill; the executed copy is outputs/03_transfer.ipynb, then its table.
+# DEMO_PARAMS: more papermill arguments, e.g. DEMO_PARAMS="-p n_samples 96 -p epochs 1" (this is how
+# tests/test_readme.py runs `make demo` at CI size).
+DEMO_PARAMS ?=
 demo: $(STAMP)
 	mkdir -p outputs
 	$(PY) -m papermill notebooks/03_transfer.ipynb outputs/03_transfer.ipynb -k python3 --cwd notebooks \
-		--no-progress-bar -p figures_dir outputs/figures
+		--no-progress-bar -p figures_dir outputs/figures $(DEMO_PARAMS)
 	$(PY) -m dcatkit.report outputs/03_transfer
 
 test: $(STAMP)
