@@ -453,6 +453,7 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
                            desc=f"{modality} ({method_name})", compile=compile, channels_last=channels_last,
                            report=report)
     if isinstance(source, Classifier):
+        source.eval().requires_grad_(False)       # frozen, whether it runs live or a finished cache is read
         source_modality = source_modality or source.config["modality"]
         augmented = bool(getattr(train, "augment", False))
         if source_cache is True and augmented:
