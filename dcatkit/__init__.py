@@ -2,7 +2,9 @@
 
 Modules (one concept each): ``encoders``, ``attention``, ``losses``, ``model``,
 ``train``, ``metrics``, ``presets``, ``source_cache``, ``distributed``,
-``experiment`` and the ``data`` sub-package.
+``experiment`` and the ``data`` sub-package; ``objectives`` (transfer methods by
+name), ``sweep`` (grids of runs in parallel), ``stats`` (paired seed statistics)
+and ``diagnostics`` (did alignment happen?).
 
 Names below are imported lazily, so ``import dcatkit.model`` needs only torch,
 torchvision and torchaudio (e.g. on a GPU box without pandas / scikit-learn).
@@ -21,6 +23,10 @@ _LAZY = {
     "fit_transfer": "train",
     "load_checkpoint": "train",
     "save_checkpoint": "train",
+    "make_objective": "objectives",
+    "run_transfer_sweep": "sweep",
+    "summarise": "stats",
+    "verdict": "stats",
     "export": "deploy",
     "Predictor": "deploy",
 }
