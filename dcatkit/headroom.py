@@ -86,3 +86,35 @@ def summarize_headroom(df: pd.DataFrame) -> pd.DataFrame:
     gap = base.groupby(keys)[["ceiling_f1", "headroom"]].agg(["mean", "std"])
     gap.columns = ["ceiling_mean", "ceiling_std", "headroom_mean", "headroom_std"]
     return out.join(gap, on=keys)
+
+
+def read_headroom(path) -> pd.DataFrame:
+    """The runs of a stored ``measure_headroom`` table (e.g. ``benchmarks/headroom_runs.csv``,
+    written by ``benchmarks/headroom.py``) that were measured with today's simulator: rows
+    whose knob overrides (column ``knobs``, JSON; absent = none) all equal today's
+    ``HEADROOM_KNOBS``. Rows of probes with other knobs are dropped, so a ceiling read
+    from the file is the ceiling of the data the kit simulates now."""
+    import json
+    from pathlib import Path
+
+    from .data.synthetic import HEADROOM_KNOBS
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no headroom table at {path}: measure one with dcatkit.headroom.measure_headroom "
+                                "(or benchmarks/headroom.py) and save it as CSV")
+    df = pd.read_csv(path)
+    missing = set(COLUMNS) - set(df.columns)
+    if missing:
+        raise ValueError(f"{path} is not a measure_headroom table: missing columns {sorted(missing)}")
+    knobs = df["knobs"] if "knobs" in df.columns else pd.Series("{}", index=df.index)
+    today = knobs.fillna("{}").map(lambda k: all(HEADROOM_KNOBS.get(name) == v for name, v in json.loads(k).items()))
+    return df[today].reset_index(drop=True)
+
+
+def ceilings(df: pd.DataFrame) -> pd.DataFrame:
+    """The ceiling rows of a headroom table, summarised: one row per (regime, modality,
+    split) with ``n_samples``, ``f1_mean``, ``f1_std`` and ``n_seeds`` (``summarize_headroom``)."""
+    s = summarize_headroom(df)
+    s = s[s.role == "ceiling"]
+    return s[["regime", "modality", "split", "n_samples", "f1_mean", "f1_std", "n_seeds"]].reset_index(drop=True)

@@ -5,7 +5,7 @@ it shows; ``save(fig, folder, name)`` writes it as a PNG (for the README).
 Data views: ``class_counts``, ``imu_traces``, ``frame_strips``, ``spectrograms``,
 ``sample_figure`` and ``sample_browser`` (ipywidgets; ``None`` without them).
 Results: ``training_curves``, ``metrics_bars``, ``confusion_pair``,
-``f1_change``, ``lambda_curve``.
+``f1_change``, ``lambda_curve``; seed sweeps: ``transfer_curves``, ``paired_intervals``.
 """
 from __future__ import annotations
 
@@ -302,5 +302,81 @@ def lambda_curve(rows: pd.DataFrame, metric: str = "f1", x: str = "lam", hue: st
     n = rows["seed"].nunique() if "seed" in rows else 1
     ax.set_title(f"test {metric} against λ (mean ± std over {n} seed{'s' if n != 1 else ''})")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _panels(df: pd.DataFrame, col: str | None):
+    """(title, rows) per value of ``col`` (one panel when None), in first-seen order."""
+    if col is None:
+        return [("", df)]
+    return [(str(v), df[df[col] == v]) for v in dict.fromkeys(df[col])]
+
+
+def transfer_curves(summary: pd.DataFrame, x: str = "n_samples", col: str | None = "regime",
+                    ceilings: Mapping[str, tuple[float, float]] | None = None, method: str = "method",
+                    baseline: str = "none", ylabel: str = "test macro-F1"):
+    """Mean ± std over seeds of every method against ``x`` (rows of ``stats.summarise``:
+    columns ``mean``, ``std``, ``n``), one panel per value of ``col``. ``ceilings``
+    {panel value: (mean, std)} draws a dashed line with a ± std band (e.g. the IMU
+    ceiling of ``dcatkit.headroom``). The baseline is drawn in black."""
+    panels = _panels(summary, col)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False, sharey=True)
+    methods = list(dict.fromkeys(summary[method]))
+    pal = dict(zip([m for m in methods if m != baseline], sns.color_palette("tab10")))
+    pal[baseline] = (0, 0, 0)
+    for ax, (title, rows) in zip(axes[0], panels):
+        for m in methods:
+            r = rows[rows[method] == m].sort_values(x)
+            if r.empty:
+                continue
+            ax.errorbar(r[x], r["mean"], yerr=r["std"].fillna(0), marker="o", ms=4, capsize=3,
+                        color=pal[m], lw=2 if m == baseline else 1.2, label=f"{m} (baseline)" if m == baseline else m)
+        if ceilings and title in ceilings:
+            c, s = ceilings[title]
+            ax.axhline(c, color="grey", ls="--", lw=1.2, label="ceiling")
+            if s and np.isfinite(s):
+                ax.axhspan(c - s, c + s, color="grey", alpha=0.12)
+        ax.set_xlabel(x.replace("_", " "))
+        ax.set_title(title)
+    axes[0, 0].set_ylabel(ylabel)
+    axes[0, -1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def paired_intervals(summary: pd.DataFrame, x: str = "n_samples", col: str | None = "regime",
+                     method: str = "method", baseline: str = "none"):
+    """The paired difference to the baseline (``diff_mean``) with its confidence interval
+    (``ci_low``, ``ci_high``) for every method and value of ``x`` (rows of
+    ``stats.summarise``), one panel per value of ``col``: a forest plot, zero marked.
+    An interval that does not cross zero is drawn solid, one that does hollow."""
+    rows = summary[summary[method] != baseline]
+    panels = _panels(rows, col)
+    methods = list(dict.fromkeys(rows[method]))
+    xs = sorted(dict.fromkeys(rows[x]))
+    n_rows = len(methods) * len(xs)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 0.32 * n_rows + 1.4), squeeze=False,
+                             sharey=True)
+    pal = dict(zip(methods, sns.color_palette("tab10")))
+    labels = [f"{m}, {x.split('_')[0]} = {v:g}" if isinstance(v, (int, float, np.number)) else f"{m}, {v}"
+              for v in xs for m in methods]
+    for ax, (title, r) in zip(axes[0], panels):
+        for i, (v, m) in enumerate((v, m) for v in xs for m in methods):
+            c = r[(r[x] == v) & (r[method] == m)]
+            if c.empty:
+                continue
+            c = c.iloc[0]
+            lo, hi = c["ci_low"], c["ci_high"]
+            clear = np.isfinite(lo) and np.isfinite(hi) and (lo > 0 or hi < 0)
+            if np.isfinite(lo) and np.isfinite(hi):
+                ax.plot([lo, hi], [i, i], color=pal[m], lw=2)
+            ax.plot([c["diff_mean"]], [i], "o", color=pal[m], mfc=pal[m] if clear else "white", ms=6)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_yticks(range(n_rows))
+        ax.set_yticklabels(labels, fontsize=8)
+        ax.set_ylim(n_rows - 0.5, -0.5)
+        ax.set_xlabel("ΔF1 to the same-seed baseline (95% CI)")
+        ax.set_title(title)
     fig.tight_layout()
     return fig

@@ -75,3 +75,42 @@ def test_result_figures(tmp_path):
     for i, fig in enumerate(figs):
         _png(plots.save(fig, tmp_path, f"r{i}"))
     plt.close("all")
+
+
+def _summary():
+    rows = []
+    for regime in ("headroom", "ambiguous"):
+        for n in (300, 1000):
+            rows.append({"regime": regime, "n_samples": n, "method": "none", "mean": 0.6, "std": 0.02,
+                         "diff_mean": np.nan, "ci_low": np.nan, "ci_high": np.nan})
+            for m, d in (("dcat", 0.05), ("kd", -0.01)):
+                rows.append({"regime": regime, "n_samples": n, "method": m, "mean": 0.6 + d, "std": 0.03,
+                             "diff_mean": d, "ci_low": d - 0.02, "ci_high": d + 0.02})
+    return pd.DataFrame(rows)
+
+
+def test_transfer_curves_draw_every_method_and_the_ceiling(tmp_path):
+    fig = plots.transfer_curves(_summary(), ceilings={"headroom": (0.96, 0.01)})
+    left, right = fig.axes[:2]
+    assert [a.get_title() for a in (left, right)] == ["headroom", "ambiguous"]
+    labels = [t.get_text() for t in right.get_legend().get_texts()]
+    assert labels == ["none (baseline)", "dcat", "kd"]                      # the right panel has no ceiling
+    assert 0.96 in [ln.get_ydata()[0] for ln in left.lines if len(ln.get_ydata()) == 2]   # ceiling line
+    xs = {tuple(ln.get_xdata()) for ln in left.lines if len(ln.get_xdata()) == 2 and ln.get_xdata()[0] == 300}
+    assert (300, 1000) in xs
+    _png(plots.save(fig, tmp_path, "curves"))
+    plt.close("all")
+
+
+def test_paired_intervals_one_row_per_method_and_size(tmp_path):
+    fig = plots.paired_intervals(_summary())
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["dcat, n = 300", "kd, n = 300", "dcat, n = 1000",
+                                                            "kd, n = 1000"]
+    segs = [tuple(ln.get_xdata()) for ln in ax.lines if len(ln.get_xdata()) == 2 and ln.get_xdata()[0] != 0]
+    assert (pytest.approx(0.03), pytest.approx(0.07)) in [(a, b) for a, b in segs]     # dcat's interval
+    points = [ln for ln in ax.lines if len(ln.get_xdata()) == 1]
+    filled = {round(float(p.get_xdata()[0]), 3): p.get_markerfacecolor() != "white" for p in points}
+    assert filled == {0.05: True, -0.01: False}                          # kd's interval holds 0: hollow
+    _png(plots.save(fig, tmp_path, "intervals"))
+    plt.close("all")

@@ -186,3 +186,45 @@ def test_summarize_headroom_refuses_other_tables():
 
     with pytest.raises(ValueError, match="not a measure_headroom table"):
         summarize_headroom(pd.DataFrame({"f1": [0.5]}))
+
+
+def test_read_headroom_keeps_todays_knobs_and_ceilings(tmp_path):
+    """Rows measured with other knobs (probes) are dropped; the ceiling is their mean/std."""
+    import json
+
+    import pandas as pd
+
+    from dcatkit.data.synthetic import HEADROOM_KNOBS
+    from dcatkit.headroom import ceilings, read_headroom
+
+    today = json.dumps({"imu_noise": HEADROOM_KNOBS["imu_noise"]})
+    probe = json.dumps({"imu_noise": HEADROOM_KNOBS["imu_noise"] + 0.05})
+    rows = [("headroom", "ceiling", 20000, s, f, k) for s, f, k in
+            [(0, 0.96, today), (1, 0.94, today), (2, 0.50, probe), (3, 0.90, "{}")]]
+    rows += [("ambiguous", "ceiling", 20000, 0, 0.74, "{}"), ("headroom", "baseline", 300, 0, 0.6, "{}")]
+    df = pd.DataFrame([{"regime": r, "modality": "imu", "split": "id", "seed": s, "role": role, "n_samples": n,
+                        "n_train": int(n * 0.7), "accuracy": f, "f1": f, "knobs": k} for r, role, n, s, f, k in rows])
+    df.to_csv(tmp_path / "h.csv", index=False)
+    kept = read_headroom(tmp_path / "h.csv")
+    assert len(kept) == 5 and 0.50 not in kept.f1.tolist()
+    c = ceilings(kept).set_index("regime")
+    assert c.loc["headroom", "f1_mean"] == pytest.approx((0.96 + 0.94 + 0.90) / 3)
+    assert c.loc["headroom", "f1_std"] == pytest.approx(pd.Series([0.96, 0.94, 0.90]).std())
+    assert c.loc["headroom", "n_seeds"] == 3 and c.loc["ambiguous", "f1_mean"] == pytest.approx(0.74)
+    assert set(c.index) == {"headroom", "ambiguous"}                      # baselines are not ceilings
+    with pytest.raises(FileNotFoundError, match="no headroom table"):
+        read_headroom(tmp_path / "missing.csv")
+    pd.DataFrame({"f1": [0.5]}).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(ValueError, match="not a measure_headroom table"):
+        read_headroom(tmp_path / "bad.csv")
+
+
+def test_stored_ceiling_is_the_documented_one():
+    """benchmarks/headroom_runs.csv (what notebook 06 reads) gives SIMULATOR.md's ceilings."""
+    from pathlib import Path
+
+    from dcatkit.headroom import ceilings, read_headroom
+
+    c = ceilings(read_headroom(Path(__file__).resolve().parent.parent / "benchmarks" / "headroom_runs.csv"))
+    c = c[(c.modality == "imu") & (c.split == "id")].set_index("regime")
+    assert round(c.loc["headroom", "f1_mean"], 3) == 0.960 and round(c.loc["ambiguous", "f1_mean"], 3) == 0.736
