@@ -81,7 +81,8 @@ def defaults(name: str) -> dict:
 
 
 def test_notebooks_found():
-    assert len(NOTEBOOKS) == 5, f"expected the five notebooks in {NB}, found {NOTEBOOKS}"
+    core = {"01_preprocessing", "02_unimodal", "03_transfer", "04_lambda_ablation", "05_confusion_analysis"}
+    assert core <= set(NOTEBOOKS), f"expected notebooks {sorted(core)} in {NB}, found {NOTEBOOKS}"
     assert not (NB / "build_notebooks.py").exists(), "the notebooks are their own source; no generator"
 
 
