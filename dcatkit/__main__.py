@@ -20,6 +20,7 @@ from pathlib import Path
 
 from . import distributed as dist
 from .data import load
+from .data.synthetic import DEFAULT_N_SAMPLES
 from .experiment import compare, format_table, summarise_seeds, train_transfer, train_unimodal
 from .provenance import SourceMismatch
 
@@ -28,7 +29,8 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="synthetic", help="synthetic | uestc | cough | vggsound")
     p.add_argument("--root", default=None, help="dataset folder (not for synthetic)")
     p.add_argument("--split", default="id", choices=["id", "ood"])
-    p.add_argument("--n-samples", type=int, default=2000, help="synthetic data only")
+    p.add_argument("--n-samples", type=int, default=DEFAULT_N_SAMPLES,
+                   help=f"synthetic data only (default: the simulator's, {DEFAULT_N_SAMPLES})")
     p.add_argument("--preset", default="synthetic", help="synthetic | paper | uestc | cough | vggsound")
     p.add_argument("--device", default="auto")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the data split (and synthetic data)")
