@@ -32,7 +32,7 @@ TRAIN = ci_size.papermill_args(ci_size.TRAIN)
 CI = {"01_preprocessing": DATA,
       "02_unimodal": DATA + TRAIN,
       "03_transfer": DATA + TRAIN + ["-p", "lam", "0.1"],     # the documented sweep call
-      "04_lambda_ablation": DATA + TRAIN + ["-y", "lams: [0.1, 1.0]\nseeds: [0, 1]"],
+      "04_lambda_ablation": DATA + TRAIN + ["-p", "workers", "0", "-y", "lams: [0.1, 1.0]\nseeds: [0, 1]"],
       "05_confusion_analysis": DATA + TRAIN}
 
 
