@@ -271,6 +271,8 @@ def source_identity(p: Mapping[str, Any]) -> dict:
     ``data_seed`` / ``source_seed`` (not None) fix them, so runs of every seed share
     one dataset and one source (the source's key then holds both)."""
     ident = {k: p.get(k, TARGET_DEFAULTS.get(k)) for k in SOURCE_KEYS}
+    if p.get("fold") is not None:                      # a cross-validation fold: its own data, its own source
+        ident["fold"] = p["fold"]
     data_seed, source_seed = p.get("data_seed"), p.get("source_seed")
     if data_seed is None and source_seed is None:
         return ident                                   # the key of a sweep without them, unchanged
@@ -279,11 +281,23 @@ def source_identity(p: Mapping[str, Any]) -> dict:
     return ident
 
 
-def _splits(dataset: str, root, split: str, seed: int, n_samples, regime, data_options, modalities: tuple):
+def _splits(dataset: str, root, split, seed: int, n_samples, regime, data_options, modalities: tuple,
+            fold: int | None = None):
     """The data of one run (cached per worker: every method of a seed reads the same).
-    ``data_options``: more arguments of ``data.load`` (e.g. the simulator's frame_size)."""
-    return _load(dataset, root, split, seed, n_samples, regime, json.dumps(data_options or {}, sort_keys=True),
-                 modalities)
+    ``data_options``: more arguments of ``data.load`` (e.g. the simulator's frame_size).
+    ``split``: "id", "ood", or a cross-validation split ("loso", ["group_kfold", k]),
+    of which fold ``fold`` is used."""
+    split = tuple(split) if isinstance(split, list) else split
+    got = _load(dataset, root, split, seed, n_samples, regime, json.dumps(data_options or {}, sort_keys=True),
+                modalities)
+    if isinstance(got, list):
+        if fold is None or not 0 <= fold < len(got):
+            raise ValueError(f"split {split!r} has {len(got)} folds: give fold = 0 .. {len(got) - 1} "
+                             f"(run_transfer_sweep(folds=...)), got {fold!r}")
+        return got[fold]
+    if fold is not None:
+        raise ValueError(f"fold={fold} given but split {split!r} has no folds (use 'loso' or ['group_kfold', k])")
+    return got
 
 
 @functools.lru_cache(maxsize=4)
@@ -304,7 +318,7 @@ def source_task(*, out_dir: str, seed: int, n_samples: int | None = None, datase
                 root=None, split: str = "id", regime: str | None = "headroom", data_options: dict | None = None,
                 source: str = "video",
                 target: str = "imu", preset: str = "synthetic", epochs_source: int | None = None,
-                data_seed: int | None = None, device="auto") -> dict:
+                data_seed: int | None = None, fold: int | None = None, device="auto") -> dict:
     """Train (or find) the frozen source of one seed and data, saved under
     ``out_dir/sources/``; returns its test metrics. The data seed is the training seed
     unless ``data_seed`` is given."""
@@ -312,11 +326,12 @@ def source_task(*, out_dir: str, seed: int, n_samples: int | None = None, datase
     from .train import evaluate
 
     sp = _splits(dataset, root, split, seed if data_seed is None else data_seed, n_samples, regime, data_options,
-                 (source, target))
+                 (source, target), fold)
     ident = dict(seed=seed, n_samples=n_samples, dataset=dataset, root=root, split=split, regime=regime,
                  data_options=data_options, source=source, target=target, preset=preset,
                  epochs_source=epochs_source)
-    path = _source_path(out_dir, ident if data_seed is None else {**ident, "data_seed": data_seed})
+    ident.update({k: v for k, v in (("fold", fold), ("data_seed", data_seed)) if v is not None})
+    path = _source_path(out_dir, ident)
     if path.is_file():
         model = load_source(path, sp, target)
         test = evaluate(model, sp.test, source, device=device)
@@ -332,7 +347,7 @@ def transfer_task(*, out_dir: str, method: str, seed: int, lam: float | None = N
                   mcma: bool = True, preset: str = "synthetic",
                   epochs_source: int | None = None, epochs_target: int | None = None, options: dict | None = None,
                   monitor: str | None = None, data_seed: int | None = None, source_seed: int | None = None,
-                  device="auto") -> dict:
+                  fold: int | None = None, device="auto") -> dict:
     """One target run of a sweep: ``experiment.train_transfer`` from the seed's frozen
     source (trained first if missing) with the objective ``method`` (``"none"``: the
     baseline). ``data_seed`` / ``source_seed``: fixed data and source for every seed
@@ -346,10 +361,10 @@ def transfer_task(*, out_dir: str, method: str, seed: int, lam: float | None = N
     ident = source_identity(dict(seed=seed, n_samples=n_samples, dataset=dataset, root=root, split=split,
                                  regime=regime, data_options=data_options, source=source, target=target,
                                  preset=preset, epochs_source=epochs_source, data_seed=data_seed,
-                                 source_seed=source_seed))
+                                 source_seed=source_seed, fold=fold))
     src = source_task(out_dir=out_dir, device=device, **ident)
     sp = _splits(dataset, root, split, seed if data_seed is None else data_seed, n_samples, regime, data_options,
-                 (source, target))
+                 (source, target), fold)
     options = {k: v for k, v in (options or {}).items() if k in accepted_options(method)}
     run = train_transfer(sp, _source_path(out_dir, ident),
                          target, lam=0.0 if lam is None else lam, mcma=mcma, method=method, options=options,
@@ -367,10 +382,12 @@ def transfer_task(*, out_dir: str, method: str, seed: int, lam: float | None = N
 
 def run_transfer_sweep(out_dir: str | Path, *, methods: Sequence[str] = ("none", "dcat"),
                        lams: Sequence[float] = (1.0,), sizes: Sequence[int | None] = (None,),
-                       seeds: Iterable[int] = range(10), workers: int | None = None, redo: bool = False,
-                       progress: bool = True, device="auto", **fixed: Any) -> pd.DataFrame:
-    """A method x lambda x size (``n_samples``, synthetic data) x seed grid of transfer
-    runs, sources first, as one table (one row per target run; see ``transfer_task``
+                       seeds: Iterable[int] = range(10), folds: Sequence[int] | None = None,
+                       workers: int | None = None, redo: bool = False, progress: bool = True, device="auto",
+                       **fixed: Any) -> pd.DataFrame:
+    """A method x lambda x size (``n_samples``, synthetic data) x seed (x fold, for a
+    cross-validation ``split`` such as "loso" or ["group_kfold", k]: folds run like seeds,
+    summarise with ``pair=("seed", "fold")``) grid of transfer runs, sources first, as one table (one row per target run; see ``transfer_task``
     for the columns and ``TARGET_DEFAULTS`` for what ``fixed`` may set: dataset, split,
     regime, data_options, source, target, preset, mcma, epochs_source, epochs_target, options,
     monitor, data_seed, source_seed; ``options`` reach the methods that take them, e.g.
@@ -388,7 +405,11 @@ def run_transfer_sweep(out_dir: str | Path, *, methods: Sequence[str] = ("none",
     unused = set(options) - set().union(*(accepted_options(m) for m in methods))
     if unused:
         raise ValueError(f"option(s) {sorted(unused)} are taken by none of the methods {list(methods)}")
-    params = grid(method=list(methods), lam=list(lams), n_samples=list(sizes), seed=list(seeds), **fixed)
+    axes = dict(method=list(methods), lam=list(lams), n_samples=list(sizes), seed=list(seeds))
+    if folds is not None:
+        axes["fold"] = list(folds)
+    # settings are the same for every run, even list-valued ones (split=["group_kfold", 5])
+    params = [{**p, **{k: _plain(v) for k, v in fixed.items()}} for p in grid(**axes)]
     sources = {}
     for p in params:
         ident = source_identity(p)

@@ -159,3 +159,19 @@ def test_transfer_sweep_fixed_data_and_source(tmp_path):
         assert row["train_loss_last"] == base.history["train_loss"].iloc[-1] and row["f1"] == base.test["f1"]
     src = train_unimodal(sp, "video", preset="synthetic", epochs=1, seed=5, progress=False)
     assert df["source_f1"].iloc[0] == src.test["f1"]                      # the source: data seed 3, seed 5
+
+
+def test_transfer_sweep_runs_folds_like_seeds(tmp_path):
+    """A cross-validation split: one run per fold, each on its own fold's data and source;
+    results pair on (seed, fold)."""
+    df = run_transfer_sweep(tmp_path, methods=["none", "dcat"], sizes=[160], seeds=[0], folds=[0, 1], workers=0,
+                            progress=False, split=["group_kfold", 2], epochs_source=1, epochs_target=1,
+                            data_options=SMALL)
+    assert sorted(zip(df.method, df.fold)) == [("dcat", 0), ("dcat", 1), ("none", 0), ("none", 1)]
+    folds = load("synthetic", split=("group_kfold", 2), seed=0, modalities=("video", "imu"), n_samples=160, **SMALL)
+    assert df[df.method == "none"].sort_values("fold")["n_train"].tolist() == [len(f.train) for f in folds]
+    assert len(list((tmp_path / "sources").glob("*.pt"))) == 2           # one source per fold
+    assert summarise(df, pair=("seed", "fold")).set_index("method").loc["dcat", "n_pairs"] == 2
+    with pytest.raises(RuntimeError, match="has 2 folds: give fold"):
+        run_transfer_sweep(tmp_path / "x", methods=["none"], sizes=[160], seeds=[0], workers=0, progress=False,
+                           split=["group_kfold", 2], data_options=SMALL)
