@@ -135,7 +135,8 @@ def _main(argv=None) -> int:
     w = sub.add_parser("sweep", help="methods x lambdas x sizes x seeds in parallel workers; paired CIs and verdicts")
     w.add_argument("--methods", nargs="+", default=["none", "dcat"], help="objectives; 'none' is the baseline")
     w.add_argument("--lams", type=float, nargs="+", default=[1.0])
-    w.add_argument("--sizes", type=int, nargs="+", default=[None], help="synthetic n_samples (default: the simulator's)")
+    w.add_argument("--sizes", type=int, nargs="+", default=[None],
+                   help="synthetic n_samples (default: the simulator's)")
     w.add_argument("--seeds", nargs="+", default=["0-9"], help="numbers or ranges (0-9); data seed = training seed")
     w.add_argument("--dataset", default="synthetic")
     w.add_argument("--root", default=None)

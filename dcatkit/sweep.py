@@ -387,8 +387,8 @@ def run_transfer_sweep(out_dir: str | Path, *, methods: Sequence[str] = ("none",
                        **fixed: Any) -> pd.DataFrame:
     """A method x lambda x size (``n_samples``, synthetic data) x seed (x fold, for a
     cross-validation ``split`` such as "loso" or ["group_kfold", k]: folds run like seeds,
-    summarise with ``pair=("seed", "fold")``) grid of transfer runs, sources first, as one table (one row per target run; see ``transfer_task``
-    for the columns and ``TARGET_DEFAULTS`` for what ``fixed`` may set: dataset, split,
+    summarise with ``pair=("seed", "fold")``) grid of transfer runs, sources first, as one
+    table (one row per target run; see ``transfer_task`` for the columns and ``TARGET_DEFAULTS`` for what ``fixed`` may set: dataset, split,
     regime, data_options, source, target, preset, mcma, epochs_source, epochs_target, options,
     monitor, data_seed, source_seed; ``options`` reach the methods that take them, e.g.
     ``kd_temperature`` only kd and dcat+kd). Resumable and parallel as ``run_grid``; ``out_dir`` holds the runs,
