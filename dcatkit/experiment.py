@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import provenance
+from .modalities import default_kind
 from .model import Classifier, build_model
 from .presets import Preset, get_preset
 from .train import (FitResult, check_source_fits, evaluate, fit, fit_transfer, load_checkpoint,
@@ -37,25 +38,34 @@ class Run:
     meta: dict = field(default_factory=dict)
 
 
-def _preset(preset: str | Preset, modality: str, dataset: str | None) -> Preset:
-    return preset if isinstance(preset, Preset) else get_preset(preset, modality, dataset)
+def _kind(ds, modality: str) -> str | None:
+    """The kind of ``modality`` in ``ds`` (a clear error when the data lacks it); None for a
+    dataset that records no kinds (then the name's default kind applies)."""
+    return ds.kind(modality) if hasattr(ds, "kind") else None
+
+
+def _preset(preset: str | Preset, modality: str, dataset: str | None, ds=None) -> Preset:
+    """A Preset as given, or by name for the modality's kind in ``ds`` (``get_preset``)."""
+    kind = None if ds is None else _kind(ds, modality)
+    return preset if isinstance(preset, Preset) else get_preset(preset, modality, dataset, kind=kind)
 
 
 def _build(modality: str, ds, p: Preset) -> Classifier:
-    """The preset's model for this data: the audio front end takes the data's sample
-    rate (read from the files by the loader), never the preset's assumption."""
+    """The preset's model for this data, by the modality's kind: the audio front end takes
+    the data's sample rate (read from the files by the loader), never the preset's assumption."""
+    kind = _kind(ds, modality)
     extra = {}
-    rate = getattr(ds, "sample_rates", {}).get("audio")
-    if modality == "audio" and rate:
+    rate = getattr(ds, "sample_rates", {}).get(modality)
+    if (kind or modality) == "audio" and rate:
         extra["sample_rate"] = int(round(rate))
-    return build_model(modality, ds.num_classes, ds.input_shape(modality), p, **extra)
+    return build_model(modality, ds.num_classes, ds.input_shape(modality), p, kind=kind, **extra)
 
 
 def train_unimodal(splits, modality: str, *, preset: str | Preset = "synthetic", dataset: str | None = None,
                    epochs: int | None = None, seed: int | None = None, device="auto",
                    checkpoint: str | Path | None = None, progress: bool = True, name: str | None = None) -> Run:
     """Train one modality's classifier on ``splits`` (train/val/test) and test it."""
-    p = _preset(preset, modality, dataset)
+    p = _preset(preset, modality, dataset, splits.train)
     seed = p.seed if seed is None else seed
     seed_everything(seed)                                  # model init is part of the seeded run
     model = _build(modality, splits.train, p)
@@ -72,7 +82,8 @@ def load_source(source: str | Path | Run | Classifier, splits, target_modality: 
     checked against the target run on ``splits``. Raises ``provenance.SourceMismatch``
     (a ValueError) when the source
 
-    - is of the target's modality, or of one the data lacks;
+    - is of the target's modality, or of one the data lacks, or of another kind than the
+      data's modality of its name (a timeseries source for features data);
     - has other classes (names and order from its provenance; a bare model without
       provenance: its number of classes), or another input shape than the data;
     - was trained on samples that are in ``splits.val`` or ``splits.test`` (leakage;
@@ -95,6 +106,11 @@ def load_source(source: str | Path | Run | Classifier, splits, target_modality: 
         meta = {**meta, "classes": splits.train.classes}
     check_source_fits(meta, classes=splits.train.classes, target_modality=target_modality,
                       available_modalities=splits.train.modalities)
+    src_kind, data_kind = model.config.get("kind") or default_kind(modality), _kind(splits.train, modality)
+    if data_kind is not None and src_kind != data_kind:
+        raise provenance.SourceMismatch(f"the source is a {src_kind!r} model of {modality!r} but this data's "
+                                        f"{modality!r} is of kind {data_kind!r}: use a source trained on this "
+                                        f"kind of data (or give {modality!r} the source's kind)")
     n_classes = model.config.get("num_classes", model.head.out_features)
     if n_classes != len(splits.train.classes):
         raise provenance.SourceMismatch(f"the source model has {n_classes} classes but the data has "
@@ -121,7 +137,7 @@ def train_transfer(splits, source, target_modality: str, *, lam: float = 1.0, mc
     ``monitor`` an objective logged but not optimised (``method="none",
     monitor="dcat"``: the baseline with its L_CA measured). See ``train.fit_transfer``."""
     src = load_source(source, splits, target_modality)
-    p = _preset(preset, target_modality, dataset)
+    p = _preset(preset, target_modality, dataset, splits.train)
     seed = p.seed if seed is None else seed
     seed_everything(seed)                                  # same init as the baseline with this seed
     model = _build(target_modality, splits.train, p)

@@ -11,8 +11,10 @@ import dcatkit.data as D
 from dcatkit import modalities as M
 from dcatkit.data.dataset import PairedDataset
 from dcatkit.encoders import FeatureEncoder
+from dcatkit.experiment import train_transfer, train_unimodal
 from dcatkit.model import build_model, model_from_config
 from dcatkit.presets import SYNTHETIC, TABLE_I, get_preset
+from dcatkit.provenance import SourceMismatch
 from dcatkit.train import load_checkpoint, save_checkpoint
 from helpers import TINY
 
@@ -341,3 +343,50 @@ def test_presets_are_chosen_by_kind():
         get_preset("synthetic", "gyro")
     model = build_model("emb", 3, (5, 7), feat, kind="features")                 # the preset builds its model
     assert isinstance(model.encoder, FeatureEncoder) and model.encoder.d_model == 64
+
+
+# ------------------------------------------------------------------ transfer between any two names
+
+
+def _wrist(n=96, seed=0):
+    """acc and gyro windows of one shared motion (so the two sensors carry the same classes)."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 4
+    t = np.linspace(0, 2 * np.pi, 16)
+    motion = np.sin((labels[:, None, None] + 1) * t + rng.uniform(0, 6, (n, 3, 1)))
+    acc = (9.81 * motion + rng.normal(0, 0.5, (n, 3, 16))).astype(np.float32)
+    gyro = (200 * np.gradient(motion, axis=2) + rng.normal(0, 5, (n, 3, 16))).astype(np.float32)
+    return {"acc": acc, "gyro": gyro}, labels
+
+
+def test_accelerometer_to_gyroscope_transfer_end_to_end(tmp_path):
+    arrays, labels = _wrist()
+    s = D.from_arrays(arrays, labels, groups="samples", kinds=KINDS2, classes=list("abcd"))
+    tiny = dict(preset=TINY["imu"], epochs=1, seed=0, device="cpu", progress=False)
+    source = train_unimodal(s, "acc", checkpoint=tmp_path / "acc.pt", **tiny)
+    target = train_transfer(s, tmp_path / "acc.pt", "gyro", lam=1.0, checkpoint=tmp_path / "gyro.pt", **tiny)
+    assert source.model.config["modality"] == "acc" and target.model.config["modality"] == "gyro"
+    model, meta = load_checkpoint(tmp_path / "gyro.pt")
+    assert model.config["kind"] == "timeseries" and meta["provenance"]["modality"] == "gyro"
+    assert meta["provenance"]["normalization"] == s.normalization["gyro"]         # gyro's own bounds, stored
+    assert meta["source_modality"] == "acc" and target.name == "D-CAT acc->gyro"
+    assert set(target.test) >= {"accuracy", "f1"} and np.isfinite(target.history["train_loss"]).all()
+    # preset by name, chosen by kind: the synthetic IMU preset for a gyro timeseries
+    assert train_unimodal(s, "gyro", preset="synthetic", epochs=1, device="cpu", progress=False).model.config[
+        "encoder"] == get_preset("synthetic", "imu").encoder
+
+
+def test_transfer_refuses_a_name_not_in_the_data_or_a_source_of_another_kind(tmp_path):
+    arrays, labels = _wrist()
+    s = D.from_arrays(arrays, labels, groups="samples", kinds=KINDS2, classes=list("abcd"))
+    tiny = dict(preset=TINY["imu"], epochs=1, seed=0, device="cpu", progress=False)
+    with pytest.raises(ValueError, match=r"the data has no modality 'gyr': its modalities are \('acc', 'gyro'\)"):
+        train_unimodal(s, "gyr", **tiny)
+    source = train_unimodal(s, "acc", checkpoint=tmp_path / "acc.pt", **tiny)
+    # the same arrays, but this data calls acc precomputed features (T=3 steps of F=16): same shape, other kind
+    f = D.from_arrays(arrays, labels, groups="samples", kinds={"acc": "features", "gyro": "timeseries"},
+                      classes=list("abcd"))
+    for src in (tmp_path / "acc.pt", source):
+        with pytest.raises(SourceMismatch, match=r"'timeseries' model of 'acc' but this data's 'acc' is of kind "
+                                                 r"'features'"):
+            train_transfer(f, src, "gyro", **tiny)
