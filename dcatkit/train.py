@@ -11,7 +11,9 @@ without touching the loop.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import json
 import os
 import random
 import tempfile
@@ -35,7 +37,7 @@ from .metrics import classification_metrics
 from .model import Classifier, model_from_config
 from .objectives import KVLoss, Objective, SourceOutput, make_objective
 from .presets import Preset
-from .source_cache import SourceCache
+from .source_cache import SourceCache, _hash_model
 
 # ------------------------------------------------------------------ device & seeds
 
@@ -100,12 +102,10 @@ def only_modalities(ds: Dataset, modalities) -> Dataset:
 # ------------------------------------------------------------------ checkpoints
 
 
-def save_checkpoint(path: str | Path, model: Classifier, meta: dict) -> Path:
-    """Write {"state_dict", "config", "meta"} atomically (temp file + os.replace),
-    so an interrupted save never leaves a half-written checkpoint behind."""
-    path = Path(path)
+def _atomic_save(payload: Any, path: Path) -> Path:
+    """``torch.save`` to a temp file next to ``path``, then ``os.replace``: a reader (or a
+    run killed mid-save) sees the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"state_dict": model.state_dict(), "config": model.config, "meta": meta}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -117,6 +117,12 @@ def save_checkpoint(path: str | Path, model: Classifier, meta: dict) -> Path:
     return path
 
 
+def save_checkpoint(path: str | Path, model: Classifier, meta: dict) -> Path:
+    """Write {"state_dict", "config", "meta"} atomically (temp file + os.replace),
+    so an interrupted save never leaves a half-written checkpoint behind."""
+    return _atomic_save({"state_dict": model.state_dict(), "config": model.config, "meta": meta}, Path(path))
+
+
 def load_checkpoint(path: str | Path, map_location="cpu") -> tuple[Classifier, dict]:
     """Rebuild the model a checkpoint was saved from. Returns (model, meta); the model
     carries ``meta["provenance"]`` (None for older checkpoints) as ``model.provenance``."""
@@ -126,11 +132,15 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> tuple[Classifier, d
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
-        raise ValueError(f"{path} is not a readable dcatkit checkpoint ({type(e).__name__}: {e})") from e
+        raise ValueError(f"{path} is not a readable dcatkit checkpoint ({type(e).__name__}: {e}); the file "
+                         "is truncated or corrupted (an interrupted copy?): copy it again or retrain") from e
     if not isinstance(payload, dict) or not {"state_dict", "config", "meta"} <= set(payload):
         raise ValueError(f"{path} is not a dcatkit checkpoint: expected keys state_dict, config, meta")
-    model = model_from_config(payload["config"])
-    model.load_state_dict(payload["state_dict"])
+    try:
+        model = model_from_config(payload["config"])
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{path}: its config and weights do not make a model ({type(e).__name__}: {e})") from e
     model.provenance = payload["meta"].get("provenance")
     return model, payload["meta"]
 
@@ -150,6 +160,78 @@ def check_source_fits(source_meta: dict, *, classes: list[str], target_modality:
     if list(source_meta.get("classes", [])) != list(classes):
         raise provenance.SourceMismatch(f"source checkpoint classes {source_meta.get('classes')} do not match the "
                          f"target run's classes {list(classes)} (same names, same order needed)")
+
+
+# ------------------------------------------------------------------ resumable training state
+
+STATE_VERSION = 1
+
+
+def state_path_for(checkpoint: str | Path | None, state_path: str | Path | None = None) -> Path | None:
+    """Where a run keeps its resumable state: ``state_path``, else ``<checkpoint>.state``
+    (None when neither is given: such a run cannot be resumed)."""
+    if state_path is not None:
+        return Path(state_path)
+    return None if checkpoint is None else Path(f"{checkpoint}.state")
+
+
+def _rng_state(loader_generator: torch.Generator) -> dict:
+    """This process's random streams: Python, NumPy, torch (CPU and every CUDA device)
+    and the DataLoader's own generator (the shuffle order and worker seeds)."""
+    name, key, pos, has_gauss, gauss = np.random.get_state()
+    return {"python": random.getstate(),
+            "numpy": (name, torch.from_numpy(key.astype(np.int64)), int(pos), int(has_gauss), float(gauss)),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "loader": loader_generator.get_state()}
+
+
+def _set_rng_state(rng: dict, loader_generator: torch.Generator) -> None:
+    version, internal, gauss = rng["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, key, pos, has_gauss, gauss = rng["numpy"]
+    np.random.set_state((name, key.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(rng["torch"])
+    if rng["cuda"] and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    loader_generator.set_state(rng["loader"])
+
+
+def _save_state(path: Path, state: dict) -> None:
+    """Write a run's resumable state (see ``_train_loop``) atomically."""
+    _atomic_save(state, path)
+
+
+def _flat(d: Any, prefix: str = "") -> dict:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def _load_state(path: Path, key: str) -> dict:
+    """The state saved at ``path`` by a run with the settings ``key`` (JSON); a truncated
+    or foreign file, or one of a run with other settings, is a ValueError naming it."""
+    again = "delete it, or pass resume=False to start the run over (the state is then replaced)"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ValueError(f"{path} is not a readable dcatkit training state ({type(e).__name__}: {e}): "
+                         f"it is truncated or corrupted; {again}") from e
+    need = {"version", "key", "epoch", "model", "extra_params", "optimizer", "scaler", "rng", "best",
+            "best_state", "history"}
+    if not isinstance(state, dict) or not need <= set(state) or state["version"] != STATE_VERSION:
+        raise ValueError(f"{path} is not a dcatkit training state of version {STATE_VERSION} "
+                         f"(expected the keys {sorted(need)}); {again}")
+    if state["key"] != key:
+        saved, now = _flat(json.loads(state["key"])), _flat(json.loads(key))
+        diff = [f"{k}: saved {saved.get(k)!r}, now {now.get(k)!r}" for k in sorted(set(saved) | set(now))
+                if saved.get(k) != now.get(k)]
+        raise ValueError(f"{path} holds the state of a run with other settings ({'; '.join(diff)}): resume "
+                         f"it with the settings it was started with, or {again}")
+    return state
 
 
 # ------------------------------------------------------------------ evaluation
@@ -266,14 +348,24 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
                 checkpoint: str | Path | None, meta: dict, progress: bool, desc: str,
                 compile: bool = False, channels_last: bool | str = "auto",
                 batch_modalities: tuple[str, ...] | None = (), report: dict | None = None,
-                extra_params: tuple[torch.nn.Parameter, ...] = ()) -> FitResult:
+                extra_params: tuple[torch.nn.Parameter, ...] = (), resume: bool = False,
+                state_path: str | Path | None = None, log_dir: str | Path | None = None,
+                run_key: dict | None = None) -> FitResult:
     """The one training loop: CPU, one GPU (AMP), or several processes under torchrun
     (DistributedDataParallel; rank 0 alone logs and writes the checkpoint).
     Training batches carry ``modality`` plus ``batch_modalities`` (None: all of them).
     ``extra_params`` (a transfer objective's own parameters) are trained with the model
     by the same optimiser; under torchrun their gradients are averaged like DDP's.
     The trained model carries its provenance (``dcatkit.provenance.record`` of ``train``
-    and ``report``) as ``model.provenance`` and in the checkpoint's meta."""
+    and ``report``) as ``model.provenance`` and in the checkpoint's meta.
+
+    Resumable: after every epoch the state (model, ``extra_params``, optimiser, GradScaler,
+    the random streams of every process, epoch, best-so-far, history) is written
+    atomically to ``state_path_for(checkpoint, state_path)``, and removed when the run
+    finishes. ``resume=True`` continues from that state's epoch (a run with other
+    settings -- ``run_key``, seed, epochs, preset, meta, data, world size -- is an error);
+    without a state it trains from epoch 1. On the same device the result is the
+    uninterrupted run's, bit for bit on CPU. ``log_dir``: TensorBoard scalars per epoch."""
     device = resolve_device(device)
     epochs = preset.epochs if epochs is None else epochs
     seed = preset.seed if seed is None else seed
@@ -283,7 +375,19 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
         raise ValueError(f"empty split: train has {len(train)} samples, val has {len(val)}")
     if modality not in getattr(train, "modalities", (modality,)):
         raise ValueError(f"the data has modalities {train.modalities}, the model needs {modality!r}")
+    state_file = state_path_for(checkpoint, state_path)
+    if resume and state_file is None:
+        raise ValueError("resume=True needs to know where the run's state is: pass checkpoint= or state_path=")
     prov = provenance.record(train, modality, report, meta.get("dataset"), device)
+    key = json.dumps(provenance._plain({
+        "modality": modality, "seed": seed, "epochs": epochs, "preset": preset.to_dict(), "model": model.config,
+        "meta": meta, "run": run_key or {}, "world_size": dist.world_size(),
+        "data": {k: prov[k] for k in ("dataset", "split", "input_shape", "classes", "train_ids_sha256")},
+        "val_ids_sha256": provenance.ids_hash([str(i) for i in getattr(val, "ids", range(len(val)))])}),
+        sort_keys=True)
+    saved = _load_state(state_file, key) if resume and state_file.is_file() else None
+    if resume and saved is None and dist.is_main():
+        print(f"dcatkit: no saved state at {state_file}: {desc} trains from epoch 1")
     train = only_modalities(train, None if batch_modalities is None else (modality, *batch_modalities))
     seed_everything(seed)
     model.to(device)
@@ -295,58 +399,91 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
             model.to(memory_format=torch.channels_last)
     extra_params = tuple(extra_params)
     opt = torch.optim.Adam([*model.parameters(), *extra_params], lr=preset.lr, weight_decay=preset.weight_decay)
+    amp = _amp_dtype(device)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)   # only fp16 needs scaling
+    loader = make_loader(train, preset.batch_size, shuffle=True, seed=seed, device=device, shard=True)
+    rows, best, best_state, start = [], None, None, 1
+    if saved is not None:                          # before DDP, which copies rank 0's weights to all ranks
+        model.load_state_dict(saved["model"])
+        if len(saved["extra_params"]) != len(extra_params):
+            raise ValueError(f"{state_file} holds {len(saved['extra_params'])} objective parameters, the "
+                             f"objective has {len(extra_params)}; pass resume=False to start over")
+        with torch.no_grad():
+            for p, t in zip(extra_params, saved["extra_params"]):
+                p.copy_(t)
+        opt.load_state_dict(saved["optimizer"])
+        if saved["scaler"]:
+            scaler.load_state_dict(saved["scaler"])
+        _set_rng_state(saved["rng"][dist.rank()], loader.generator)
+        rows, best, best_state, start = saved["history"], saved["best"], saved["best_state"], saved["epoch"] + 1
+        if dist.is_main():
+            print(f"dcatkit: {desc} resumes after epoch {saved['epoch']} of {epochs} from {state_file}")
+        del saved
     net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if dist.is_dist() else model
     if compile:
         net = torch.compile(net)
-    amp = _amp_dtype(device)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)   # only fp16 needs scaling
-    loader = make_loader(train, preset.batch_size, shuffle=True, seed=seed, device=device, shard=True)
     progress = progress and dist.is_main()
-    rows, best, best_state = [], None, None
-    bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False)
-    for epoch in bar:
-        if isinstance(loader.sampler, DistributedSampler):
-            loader.sampler.set_epoch(epoch)
-        model.train()
-        t0, sums = time.perf_counter(), None
-        for step, batch in enumerate(loader):
-            x, y = _to(batch[modality], device), _to(batch["label"], device)
-            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                out = net(x)
-                ce = F.cross_entropy(out.logits.float(), y)                    # Eq. (18)
-            loss, stats = ce, {"ce": ce.detach()}
-            if extra_loss is not None:
-                term, extra_stats = extra_loss(batch, out, device)
-                loss = loss + term                                             # Eq. (19)
-                stats.update(extra_stats)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"non-finite loss ({loss.item()}) at epoch {epoch}, step {step} ({desc}): "
-                    f"{ {k: float(v) for k, v in stats.items()} }; lower the lr or lambda")
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if extra_params and dist.is_dist():        # outside DDP: average their gradients by hand
-                for p in extra_params:
-                    if p.grad is not None:
-                        p.grad.copy_(dist.all_reduce_sum(p.grad) / dist.world_size())
-            scaler.step(opt)
-            scaler.update()
-            stats["loss"], stats["n"] = loss.detach(), torch.ones((), device=device)
-            vals = torch.stack([v.float() for v in stats.values()]) * len(y)  # sample-weighted sums
-            sums = vals if sums is None else sums + vals
-        tot = dict(zip(stats, dist.all_reduce_sum(sums).tolist()))     # every step has the same stats
-        dist.broadcast_buffers(model)          # ranks saw different batches: BN stats from rank 0
-        train_time = time.perf_counter() - t0
-        val_m = evaluate(model, val, modality, device=device)
-        row = {"epoch": epoch, **{f"train_{k}": v / tot["n"] for k, v in tot.items() if k != "n"},
-               **{f"val_{k}": v for k, v in val_m.items() if k != "confusion"},
-               "train_time_s": train_time, "time_s": time.perf_counter() - t0}
-        rows.append(row)
-        bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_f1=f"{val_m['f1']:.3f}")
-        if best is None or val_m["f1"] > best["f1"]:
-            best = {**{k: v for k, v in val_m.items() if k != "confusion"}, "epoch": epoch}
-            best_state = copy.deepcopy(model.state_dict())
+    with contextlib.ExitStack() as closing:
+        writer = None
+        if log_dir is not None and dist.is_main():
+            writer = closing.enter_context(tensorboard_writer(log_dir, purge_step=start))
+        bar = tqdm(range(start, epochs + 1), desc=desc, disable=not progress, leave=False)
+        for epoch in bar:
+            if isinstance(loader.sampler, DistributedSampler):
+                loader.sampler.set_epoch(epoch)
+            model.train()
+            t0, sums = time.perf_counter(), None
+            for step, batch in enumerate(loader):
+                x, y = _to(batch[modality], device), _to(batch["label"], device)
+                with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                    out = net(x)
+                    ce = F.cross_entropy(out.logits.float(), y)                    # Eq. (18)
+                loss, stats = ce, {"ce": ce.detach()}
+                if extra_loss is not None:
+                    term, extra_stats = extra_loss(batch, out, device)
+                    loss = loss + term                                             # Eq. (19)
+                    stats.update(extra_stats)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"non-finite loss ({loss.item()}) at epoch {epoch}, step {step} ({desc}): "
+                        f"{ {k: float(v) for k, v in stats.items()} }; lower the lr or lambda")
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if extra_params and dist.is_dist():        # outside DDP: average their gradients by hand
+                    for p in extra_params:
+                        if p.grad is not None:
+                            p.grad.copy_(dist.all_reduce_sum(p.grad) / dist.world_size())
+                scaler.step(opt)
+                scaler.update()
+                stats["loss"], stats["n"] = loss.detach(), torch.ones((), device=device)
+                vals = torch.stack([v.float() for v in stats.values()]) * len(y)  # sample-weighted sums
+                sums = vals if sums is None else sums + vals
+            tot = dict(zip(stats, dist.all_reduce_sum(sums).tolist()))     # every step has the same stats
+            dist.broadcast_buffers(model)          # ranks saw different batches: BN stats from rank 0
+            train_time = time.perf_counter() - t0
+            val_m = evaluate(model, val, modality, device=device)
+            row = {"epoch": epoch, **{f"train_{k}": v / tot["n"] for k, v in tot.items() if k != "n"},
+                   **{f"val_{k}": v for k, v in val_m.items() if k != "confusion"},
+                   "train_time_s": train_time, "time_s": time.perf_counter() - t0}
+            rows.append(row)
+            bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_f1=f"{val_m['f1']:.3f}")
+            if best is None or val_m["f1"] > best["f1"]:
+                best = {**{k: v for k, v in val_m.items() if k != "confusion"}, "epoch": epoch}
+                best_state = copy.deepcopy(model.state_dict())
+            if writer is not None:
+                for k, v in row.items():
+                    if k != "epoch":
+                        writer.add_scalar(k.replace("_", "/", 1), v, epoch)     # train/loss, train/ca, val/f1
+                writer.flush()
+            if state_file is not None:
+                rng = dist.all_gather_objects(_rng_state(loader.generator))    # every process's streams
+                if dist.is_main():
+                    _save_state(state_file, {
+                        "version": STATE_VERSION, "key": key, "epoch": epoch, "model": model.state_dict(),
+                        "extra_params": [p.detach() for p in extra_params], "optimizer": opt.state_dict(),
+                        "scaler": scaler.state_dict(), "rng": rng, "best": provenance._plain(best),
+                        "best_state": best_state, "history": provenance._plain(rows)})
     model.load_state_dict(best_state)                                  # keep the best-on-validation epoch
     model.provenance = prov
     ckpt = None
@@ -356,16 +493,39 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
             save_checkpoint(ckpt, model, {**meta, "modality": modality, "val": best, "preset": preset.to_dict(),
                                           "seed": seed, "input_shape": model.config.get("input_shape"),
                                           "provenance": prov})
-        dist.barrier()
+    if state_file is not None and dist.is_main():
+        state_file.unlink(missing_ok=True)                             # finished: nothing to resume
+    dist.barrier()
     return FitResult(model, pd.DataFrame(rows), best, ckpt)
+
+
+def tensorboard_writer(log_dir: str | Path, purge_step: int | None = None):
+    """A ``torch.utils.tensorboard.SummaryWriter`` on ``log_dir`` (``purge_step``: a resumed
+    run drops the events a killed run wrote from that epoch on). Needs the ``tensorboard``
+    package; without it, an ImportError saying so."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:
+        raise ImportError(f"log_dir={str(log_dir)!r} writes TensorBoard logs, which needs the tensorboard "
+                          "package: pip install tensorboard (it is in dcatkit's dev extra), or leave "
+                          "log_dir=None") from e
+    return SummaryWriter(str(log_dir), purge_step=purge_step)
 
 
 def fit(model: Classifier, train: Dataset, val: Dataset, *, modality: str | None = None,
         preset: Preset, epochs: int | None = None, seed: int | None = None, device="auto",
         checkpoint: str | Path | None = None, meta: dict | None = None, progress: bool = True,
-        compile: bool = False, channels_last: bool | str = "auto", report: dict | None = None) -> FitResult:
+        compile: bool = False, channels_last: bool | str = "auto", report: dict | None = None,
+        resume: bool = False, state_path: str | Path | None = None,
+        log_dir: str | Path | None = None) -> FitResult:
     """Unimodal training with cross-entropy (Eq. 18): Adam with the preset's lr and
     weight decay; the epoch with the best validation macro-F1 is kept.
+    Resumable: with a ``checkpoint`` (or ``state_path``) the run's state is saved after
+    every epoch to ``<checkpoint>.state`` (removed when it finishes) and ``resume=True``
+    continues a killed run from its last finished epoch, to the result the uninterrupted
+    run would have given (bit for bit on CPU); resuming with other settings is an error.
+    ``log_dir``: TensorBoard scalars per epoch (train/loss, train/ce, val/f1, ...; needs
+    the ``tensorboard`` package).
     On CUDA: AMP (bf16, or fp16 with a GradScaler), channels_last frames, optional
     ``compile=True`` (torch.compile). Under torchrun: DDP (see ``distributed``).
     ``report``: the ``Splits.report`` the data came from (split kind and seed, dataset),
@@ -375,7 +535,7 @@ def fit(model: Classifier, train: Dataset, val: Dataset, *, modality: str | None
     return _train_loop(model, train, val, modality=modality, preset=preset, epochs=epochs, seed=seed,
                        device=device, extra_loss=None, checkpoint=checkpoint, meta=meta,
                        progress=progress, desc=f"{modality}", compile=compile, channels_last=channels_last,
-                       report=report)
+                       report=report, resume=resume, state_path=state_path, log_dir=log_dir)
 
 
 def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam: float,
@@ -385,7 +545,8 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
                  seed: int | None = None, device="auto", checkpoint: str | Path | None = None,
                  meta: dict | None = None, progress: bool = True, source_cache: bool | str = "auto",
                  cache_dir: str | Path | None = None, compile: bool = False,
-                 channels_last: bool | str = "auto", report: dict | None = None) -> FitResult:
+                 channels_last: bool | str = "auto", report: dict | None = None, resume: bool = False,
+                 state_path: str | Path | None = None, log_dir: str | Path | None = None) -> FitResult:
     """Train the target with L = L_CE + lam * L_transfer (Eq. 19; D-CAT's L_CA by default).
 
     ``method`` names the transfer objective (``dcatkit.objectives``): ``"dcat"``
@@ -417,7 +578,10 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     the live source runs, with a message.
 
     Under torchrun the masked mean runs over the masked-in samples of all processes
-    (``global_masked_mean``), as in a single process. ``report`` as in ``fit``.
+    (``global_masked_mean``), as in a single process. ``report``, ``resume``,
+    ``state_path`` and ``log_dir`` as in ``fit`` (TensorBoard also gets the objective's
+    terms, e.g. train/ca = L_CA, and train/mask_frac); the saved state includes the
+    objective's own parameters, and resuming with another source is an error.
     """
     lam = check_lam(lam)
     modality = modality or model.config["modality"]
@@ -443,6 +607,7 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
             raise ValueError(f"monitor={monitor!r} has parameters of its own to learn; monitor an objective "
                              "without parameters (e.g. 'dcat' or 'kd')")
     needs = tuple(dict.fromkeys((*objective.needs, *(monitor_obj.needs if monitor_obj else ()))))
+    resumable = dict(resume=resume, state_path=state_path, log_dir=log_dir)
     method_name = method or ("dcat" if loss == "dcat" else loss)
     meta = {"classes": list(getattr(train, "classes", [])), "lam": lam, "mcma": mcma, "loss": loss,
             "method": method_name, "objective_options": dict(options or {}), "monitor": monitor, **(meta or {})}
@@ -451,7 +616,10 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
                            device=device, extra_loss=None, checkpoint=checkpoint,
                            meta={**meta, "source_modality": source_modality}, progress=progress,
                            desc=f"{modality} ({method_name})", compile=compile, channels_last=channels_last,
-                           report=report)
+                           report=report, **resumable)
+    if state_path_for(checkpoint, state_path) is not None:     # a resumed run must have the same source
+        resumable["run_key"] = {"source": _hash_model(source) if isinstance(source, Classifier) else
+                                str(getattr(source, "folder", type(source).__name__))}
     if isinstance(source, Classifier):
         source.eval().requires_grad_(False)       # frozen, whether it runs live or a finished cache is read
         source_modality = source_modality or source.config["modality"]
@@ -492,6 +660,6 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
                       meta={**meta, "source_modality": source_modality}, progress=progress,
                       desc=f"{source_modality}->{modality} ({method_name})", compile=compile,
                       channels_last=channels_last, batch_modalities=getattr(source, "batch_modalities", None),
-                      report=report, extra_params=tuple(objective.parameters()))
+                      report=report, extra_params=tuple(objective.parameters()), **resumable)
     res.objective = objective
     return res

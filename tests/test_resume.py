@@ -1,0 +1,150 @@
+"""Runs that survive interruption: a killed fit_transfer resumes from its last finished
+epoch to the very same result as an uninterrupted run (CPU, same seed, bit for bit);
+resuming other settings, and truncated state / checkpoint / cache files, are clear errors;
+leftovers of interrupted cache builds are removed by the next build; TensorBoard scalars."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from dcatkit import train
+from dcatkit.train import load_checkpoint
+from resume_worker import run
+
+WORKER = Path(__file__).with_name("resume_worker.py")
+TIME_COLUMNS = ["train_time_s", "time_s"]           # wall-clock: the only columns allowed to differ
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted run: 4 epochs, seed 0."""
+    folder = tmp_path_factory.mktemp("reference")
+    res = run(folder)
+    assert not (folder / "target.pt.state").exists(), "the state file is removed when the run finishes"
+    return res, load_checkpoint(folder / "target.pt")[0].state_dict()
+
+
+def assert_same_run(res, ckpt: Path, reference):
+    ref, ref_weights = reference
+    pd.testing.assert_frame_equal(res.history.drop(columns=TIME_COLUMNS),
+                                  ref.history.drop(columns=TIME_COLUMNS), check_exact=True)
+    assert res.best == ref.best
+    weights = load_checkpoint(ckpt)[0].state_dict()
+    assert weights.keys() == ref_weights.keys()
+    assert all(torch.equal(weights[k], ref_weights[k]) for k in weights)        # bit for bit
+    for a, b in zip(res.objective.parameters(), ref.objective.parameters(), strict=True):
+        assert torch.equal(a, b)                                                  # fitnet's learned map
+
+
+def interrupt_at(monkeypatch, epoch):
+    """Interrupt the in-process loop (KeyboardInterrupt) when it is about to save ``epoch``'s state."""
+    real = train._save_state
+
+    def save(path, state):
+        if state["epoch"] == epoch:
+            raise KeyboardInterrupt
+        real(path, state)
+    monkeypatch.setattr(train, "_save_state", save)
+
+
+def test_killed_subprocess_resumes_to_the_uninterrupted_result(tmp_path, reference):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(WORKER.parent)}
+    proc = subprocess.Popen([sys.executable, str(WORKER), str(tmp_path), "3"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 300
+        while not (tmp_path / "ready").exists():
+            if proc.poll() is not None:
+                pytest.fail(f"the worker ended before epoch 3 (rc {proc.returncode}):\n"
+                            f"{proc.stdout.read().decode()}")
+            assert time.monotonic() < deadline, "the worker did not reach epoch 3 in 300 s"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGKILL)                        # epoch 3 trained, its state never written
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    state = tmp_path / "target.pt.state"
+    assert torch.load(state, weights_only=True)["epoch"] == 2
+    assert not (tmp_path / "target.pt").exists() and not (tmp_path / "finished").exists()
+    res = run(tmp_path, resume=True)
+    assert_same_run(res, tmp_path / "target.pt", reference)
+    assert not state.exists()
+
+
+def test_interrupted_in_process_resumes(tmp_path, reference, monkeypatch):
+    interrupt_at(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path)
+    monkeypatch.undo()
+    assert torch.load(tmp_path / "target.pt.state", weights_only=True)["epoch"] == 1
+    assert_same_run(run(tmp_path, resume=True), tmp_path / "target.pt", reference)
+
+
+def test_resume_without_state_starts_over_and_resume_false_ignores_a_state(tmp_path, reference, monkeypatch):
+    """resume=True with nothing to resume trains from epoch 1; resume=False starts over
+    even when a state is lying there (and replaces it)."""
+    interrupt_at(monkeypatch, 3)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path)
+    monkeypatch.undo()
+    assert_same_run(run(tmp_path, resume=False), tmp_path / "target.pt", reference)
+    assert not (tmp_path / "target.pt.state").exists()
+
+
+@pytest.mark.parametrize("change, named", [({"seed": 1}, "seed"), ({"epochs": 5}, "epochs"),
+                                           ({"method": "kd"}, "method")])
+def test_resume_with_other_settings_is_an_error(tmp_path, monkeypatch, change, named):
+    interrupt_at(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=named) as e:
+        run(tmp_path, resume=True, **change)
+    assert "target.pt.state" in str(e.value) and "resume=False" in str(e.value)
+
+
+def test_resume_needs_a_place_for_the_state(tmp_path):
+    from dcatkit.model import build_model
+    from helpers import TINY, tiny_splits
+    sp = tiny_splits(32, modalities=("imu",))
+    model = build_model("imu", sp.train.num_classes, sp.train.input_shape("imu"), TINY["imu"])
+    with pytest.raises(ValueError, match="checkpoint= or state_path="):
+        train.fit(model, sp.train, sp.val, preset=TINY["imu"], resume=True, progress=False)
+
+
+def truncate(path: Path, keep: float = 0.5) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep)])
+
+
+def test_truncated_state_is_a_clear_error(tmp_path, monkeypatch):
+    interrupt_at(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path)
+    monkeypatch.undo()
+    state = tmp_path / "target.pt.state"
+    truncate(state)
+    with pytest.raises(ValueError, match="target.pt.state") as e:
+        run(tmp_path, resume=True)
+    assert "resume=False" in str(e.value)
+    state.write_bytes(b"")
+    with pytest.raises(ValueError, match="target.pt.state"):
+        run(tmp_path, resume=True)
+
+
+def test_truncated_checkpoint_is_a_clear_error(tmp_path, reference):
+    from dcatkit.train import save_checkpoint
+    ref, _ = reference
+    path = save_checkpoint(tmp_path / "model.pt", ref.model, {"modality": "imu"})
+    for keep in (0.5, 0.0):
+        truncate(path, keep)
+        with pytest.raises(ValueError, match="model.pt"):
+            load_checkpoint(path)
