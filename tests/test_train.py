@@ -79,11 +79,13 @@ def test_transfer_changes_training(splits, video_source):
 
 
 def test_mcma_mask_uses_source_correctness(splits, video_source):
-    src = LiveSource(video_source[0].model, "video")
+    model = video_source[0].model
+    dev = next(model.parameters()).device          # where fit left it: CUDA on a GPU machine
+    src = LiveSource(model, "video")
     batch = next(iter(torch.utils.data.DataLoader(splits.train, batch_size=8)))
-    k_s, v_s, correct = src(batch, torch.device("cpu"))[:3]
-    logits = video_source[0].model(batch["video"]).logits
-    assert torch.equal(correct, logits.argmax(1) == batch["label"])
+    k_s, v_s, correct = src(batch, dev)[:3]
+    logits = model(batch["video"].to(dev)).logits
+    assert torch.equal(correct, logits.argmax(1) == batch["label"].to(dev))
     assert k_s.shape[:2] == (8, 4)
 
 
@@ -92,8 +94,9 @@ def test_checkpoint_round_trip(splits, video_source):
     model, meta = load_checkpoint(path)
     assert meta["modality"] == "video" and meta["classes"] == splits.train.classes
     assert meta["input_shape"] == list(splits.train.input_shape("video"))
-    x = torch.stack([splits.test[i]["video"] for i in range(4)])
-    model.eval(), run.model.eval()
+    dev = next(run.model.parameters()).device      # compare on the trained model's device
+    x = torch.stack([splits.test[i]["video"] for i in range(4)]).to(dev)
+    model.to(dev).eval(), run.model.eval()
     assert torch.equal(model(x).logits, run.model(x).logits)
     assert evaluate(model, splits.test, "video")["f1"] == run.test["f1"]
 

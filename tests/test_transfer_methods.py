@@ -41,8 +41,8 @@ def test_dcat_is_eq19_by_hand(setup):
     loop of L = CE + lam * L_CA(K_t, V_t, K_s, V_s; source-correct mask), bit for bit."""
     sp, src = setup
     lam, seed = 0.7, 3
-    res = fit_transfer(new_model(sp, seed), src.model, sp.train, sp.val, lam=lam, method="dcat", preset=P,
-                       epochs=1, seed=seed, source_cache=False, progress=False)
+    res = fit_transfer(new_model(sp, seed), src.model.cpu(), sp.train, sp.val, lam=lam, method="dcat", preset=P,
+                       epochs=1, seed=seed, source_cache=False, progress=False, device="cpu")   # bit for bit: CPU
     model = new_model(sp, seed)
     seed_everything(seed)
     opt = torch.optim.Adam(model.parameters(), lr=P.lr, weight_decay=P.weight_decay)
