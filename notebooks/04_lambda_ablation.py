@@ -36,9 +36,11 @@
 # seeds" below 10 seeds: `dcatkit.stats.verdict`).
 #
 # Cost: `len(lams) × len(mcma_options) × len(seeds)` transfer runs plus `len(seeds)` baselines and
-# one frozen source (100 + 10 IMU runs of ~10 s and a ~100 s video source with the defaults: about
-# 10 minutes with 2 workers on a 2-core CPU), through `dcatkit.sweep.run_transfer_sweep`
-# (resumable: a re-run reads finished runs back).
+# one frozen source (100 + 10 IMU runs and a video source with the defaults), through
+# `dcatkit.sweep.run_transfer_sweep` (resumable: a re-run reads finished runs back). Measured: the
+# runs' own time was 37 core-minutes (~20 s per IMU run at 1000 recordings) and the run below took
+# 21 minutes with 2 workers on the project's shared 2-core VM (load 4–6, another sweep running);
+# on an idle 2-core machine expect roughly half.
 #
 # Parameters: `dataset`, `data_root`, `split`, `data_seed`, `n_samples`, `frame_size`, `n_frames`,
 # `cache_dir`, `source`, `target`, `lams`, `mcma_options`, `seeds`, `method`, `workers`, `preset`,
