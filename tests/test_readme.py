@@ -62,6 +62,8 @@ CLI_SIZE = {
     "demo": ["--n-samples", str(ci_size.DATA["n_samples"]), "--epochs-source", "1", "--epochs-target", "1"],
     "train": ["--n-samples", str(ci_size.DATA["n_samples"]), "--epochs", "1"],
     "transfer": ["--n-samples", str(ci_size.DATA["n_samples"]), "--epochs", "1"],
+    "sweep": ["--sizes", str(ci_size.DATA["n_samples"]), "--seeds", "0", "1", "--epochs-source", "1",
+              "--epochs-target", "1", "--workers", "0"],
 }
 CI_PARAMS = {**ci_size.DATA, **ci_size.TRAIN}
 TIMEOUT_S = 900
