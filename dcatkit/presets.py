@@ -51,8 +51,9 @@ class Preset:
 _IMU_PAPER = {"hidden": 64, "d_model": 128, "kernel_size": 5}          # ours: sizes not in the paper
 _VIDEO_PAPER = {"depth": 101}                                          # ResNet-101, 224x224 frames
 _AUDIO_PAPER = {"arch": "cnn14", "sample_rate": 32000, "frontend": "panns"}  # PANNs' front end (fits its weights)
-# Cough windows are 0.5 s: Cnn14's six 2x2 poolings need >= 64 log-mel frames, so the
-# hop is 5 ms here (ours; the paper does not say how it fit Cnn14 to 0.5 s windows).
+# Cough windows are 0.5 s: Cnn14's five 2x2 time poolings (PANNs pools after blocks 1-5 only)
+# need >= 32 log-mel frames; the hop is 5 ms here (101 frames: ours; the paper does not say how
+# it fit Cnn14 to 0.5 s windows; a 10 ms hop would also fit, with 51 frames).
 _AUDIO_COUGH = {"arch": "cnn14", "sample_rate": 16000, "n_fft": 512, "hop_length": 80, "frontend": "panns"}
 
 TABLE_I: dict[tuple[str, str], Preset] = {
