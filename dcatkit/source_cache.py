@@ -18,7 +18,9 @@ fingerprint, the source modality, the stored fields and a format version, so a d
 preprocessing never reuses a stale cache. A cache is built in a temporary folder and
 renamed into place when complete: an interrupted build is never mistaken for a
 finished one, and a finished one is never removed or replaced (see
-``distributed.publish_folder``). Under torchrun one process per node builds it while
+``distributed.publish_folder``); the temporary folder of a killed build is removed by
+the next build (``data.cache.build_folder``), and a damaged cache file (truncated,
+missing, of the wrong shape) is a ValueError naming it, never a silent reuse. Under torchrun one process per node builds it while
 the node's other processes wait.
 
 A ``SourceCache`` is called like ``train.LiveSource``:
@@ -29,14 +31,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import distributed as dist
+from .data.cache import build_folder, open_npy, read_json
 from .objectives import SOURCE_FIELDS, SourceOutput
 
 DEFAULT_DIR = Path(os.environ.get("DCATKIT_CACHE", Path.home() / ".cache" / "dcatkit")) / "source"
@@ -88,10 +89,13 @@ class SourceCache:
 
     def __init__(self, folder: Path, modality: str):
         self.folder, self.modality = Path(folder), modality
-        meta = json.loads((self.folder / "meta.json").read_text())
+        meta = read_json(self.folder / "meta.json")
+        if not isinstance(meta, dict) or not {"fields", "ids", "shapes"} <= set(meta):
+            raise ValueError(f"{self.folder / 'meta.json'} is not a source cache's meta data (keys fields, ids, "
+                             f"shapes); delete {self.folder} and it is rebuilt on the next run")
         self.fields = tuple(meta["fields"])
-        self.arrays = {f: np.load(self.folder / f"{f}.npy", mmap_mode="r") for f in self.fields}  # see DTYPES
-        self.correct = np.load(self.folder / "correct.npy")                # (N,) bool
+        self.arrays = {f: open_npy(self.folder / f"{f}.npy", meta["shapes"][f]) for f in self.fields}  # DTYPES
+        self.correct = open_npy(self.folder / "correct.npy", (len(meta["ids"]),), mmap=False)  # (N,) bool
         dims = [a.shape[-1] for f, a in self.arrays.items() if f != "logits"]
         self.d_attn = dims[0] if dims else None                            # size of K, V and pooled
         self.index = {sid: i for i, sid in enumerate(meta["ids"])}
@@ -126,9 +130,7 @@ class SourceCache:
         fields = _fields(fields)
         folder = root / dist.broadcast_object(cache_key(source, ds, modality, fields) if dist.is_main() else None)
         if dist.is_local_main() and not (folder / "meta.json").is_file():
-            root.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(dir=root, prefix=".building-"))
-            try:
+            with build_folder(root, ".building-") as tmp:      # removes killed builds' leftovers first
                 live = LiveSource(source, modality).to(device)
                 n, out, cs = 0, {}, np.zeros(len(ds), dtype=bool)
                 for batch in tqdm(make_loader(ds, batch_size, shuffle=False, device=device),
@@ -152,7 +154,5 @@ class SourceCache:
                      "source_accuracy": float(cs.mean())}))          # written last: marks completion
                 del out
                 dist.publish_folder(tmp, folder, "meta.json")   # keeps a folder another process finished
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
         dist.barrier()
         return cls(folder, modality)

@@ -148,3 +148,99 @@ def test_truncated_checkpoint_is_a_clear_error(tmp_path, reference):
         truncate(path, keep)
         with pytest.raises(ValueError, match="model.pt"):
             load_checkpoint(path)
+
+
+# ------------------------------------------------------------------ leftovers and damaged caches
+
+KILLED_BUILD = """
+import os, signal, sys
+from dcatkit.data.cache import build_folder
+with build_folder(sys.argv[1], sys.argv[2]) as tmp:
+    (tmp / "k.npy").write_bytes(b"half a file")
+    os.kill(os.getpid(), signal.SIGKILL)            # dies mid-build: no finally, no cleanup
+"""
+
+
+def killed_build(root: Path, prefix: str) -> Path:
+    """The temporary folder a build killed by SIGKILL leaves in ``root``."""
+    proc = subprocess.run([sys.executable, "-c", KILLED_BUILD, str(root), prefix],
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    (left,) = [d for d in root.glob(f"{prefix}*") if d.is_dir()]
+    assert (left / "k.npy").is_file()
+    return left
+
+
+def test_dead_builds_are_removed_live_ones_kept(tmp_path):
+    from dcatkit.data.cache import build_folder, remove_stale_builds
+    dead = killed_build(tmp_path, ".building-")
+    legacy = tmp_path / ".building-legacy"                 # left by a dcatkit without build locks
+    legacy.mkdir()
+    with build_folder(tmp_path, ".building-") as live:     # a build in progress (this process holds its lock)
+        assert not dead.exists() and not legacy.exists()   # build_folder cleaned up first
+        (live / "part.npy").write_bytes(b"in progress")
+        assert remove_stale_builds(tmp_path, ".building-") == []
+        assert (live / "part.npy").is_file()
+    assert not live.exists()
+    assert list(tmp_path.iterdir()) == []                  # no folder, no lock file left
+
+
+def test_source_cache_build_removes_a_killed_build(tmp_path):
+    from dcatkit.model import build_model
+    from dcatkit.source_cache import SourceCache
+    from helpers import TINY, tiny_splits
+    dead = killed_build(tmp_path, ".building-")
+    sp = tiny_splits(32, modalities=("imu", "video"))
+    src = build_model("video", sp.train.num_classes, sp.train.input_shape("video"), TINY["video"])
+    cache = SourceCache.build(src, sp.train, "video", tmp_path, progress=False)
+    assert not dead.exists()
+    assert [p.name for p in tmp_path.iterdir()] == [cache.folder.name] or \
+        {p.name for p in tmp_path.iterdir()} == {cache.folder.name, f".{cache.folder.name}.lock"}
+
+
+def test_damaged_source_cache_is_a_clear_error(tmp_path):
+    from dcatkit.model import build_model
+    from dcatkit.source_cache import SourceCache
+    from helpers import TINY, tiny_splits
+    sp = tiny_splits(32, modalities=("imu", "video"))
+    src = build_model("video", sp.train.num_classes, sp.train.input_shape("video"), TINY["video"])
+    folder = SourceCache.build(src, sp.train, "video", tmp_path, progress=False).folder
+    good = {p.name: p.read_bytes() for p in folder.iterdir()}
+    for name, keep in [("k.npy", 0.5), ("k.npy", 0.01), ("correct.npy", 0.5), ("meta.json", 0.5)]:
+        truncate(folder / name, keep)
+        with pytest.raises(ValueError, match=name) as e:
+            SourceCache.build(src, sp.train, "video", tmp_path, progress=False)     # a finished key: reused
+        assert str(folder) in str(e.value) and "delete" in str(e.value)
+        (folder / name).write_bytes(good[name])
+    (folder / "v.npy").unlink()
+    with pytest.raises(ValueError, match="v.npy"):
+        SourceCache.build(src, sp.train, "video", tmp_path, progress=False)
+
+
+def _decode(rec):
+    rng = np.random.default_rng(rec)
+    return {"arrays": {"imu": rng.normal(size=(3, 2, 8))}, "labels": [0, 1, rec % 2], "subjects": [rec] * 3,
+            "ids": [f"{rec}-{i}" for i in range(3)], "groups": [str(rec)] * 3}
+
+
+def _collect(cache_dir):
+    from dcatkit.data.cache import collect
+    return collect("toy", [0, 1, 2], _decode, classes=["a", "b"], settings={"v": 1}, cache_dir=cache_dir,
+                   progress=False)
+
+
+def test_window_cache_removes_a_killed_build_and_names_a_damaged_file(tmp_path):
+    dead = killed_build(tmp_path, ".tmp-toy-0123-")            # a killed build of another key
+    w = _collect(tmp_path)
+    assert not dead.exists()
+    folder = Path(w.report["cache"])
+    np.testing.assert_array_equal(np.asarray(w.arrays["imu"]),
+                                  np.concatenate([_decode(r)["arrays"]["imu"] for r in range(3)]).astype(np.float16))
+    for name in ("imu.bin", "meta.json"):
+        good = (folder / name).read_bytes()
+        truncate(folder / name)
+        with pytest.raises(ValueError, match=name) as e:
+            _collect(tmp_path)
+        assert str(folder) in str(e.value)
+        (folder / name).write_bytes(good)
+    assert _collect(tmp_path).labels.tolist() == w.labels.tolist()

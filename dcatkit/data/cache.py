@@ -12,7 +12,10 @@ go straight to raw files on disk::
 ``key`` hashes the preprocessing settings and the input files (path, size,
 mtime), so changing either builds a new cache. The build happens in a temporary
 folder that is renamed into place only after ``COMPLETE`` is written: an
-interrupted build is never mistaken for a complete cache, and is rebuilt.
+interrupted build is never mistaken for a complete cache, and is rebuilt; the
+temporary folder a killed build left behind is removed by the next build (a live
+build's folder is locked and kept: ``build_folder``, ``remove_stale_builds``). A
+damaged cache file (truncated, missing, unreadable) is a ValueError naming it.
 Under torchrun one process per node (local rank 0) builds while the others wait
 at a barrier and then read it; a complete folder is never removed or replaced
 (two builders racing for one key: the later one keeps the first one's folder).
@@ -22,11 +25,13 @@ On-disk dtypes: video uint8 (N, T, 3, H, W), audio float16 (N, S), IMU float16
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -110,15 +115,12 @@ def collect(
     def build() -> Windows:
         if (final / MARKER).exists():
             return _load(final)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=cache_dir))
-        try:
+        # leftovers of killed builds (of any key) go first; this build's folder is locked
+        with build_folder(cache_dir, f".tmp-{final.name}-", stale=".tmp-") as tmp:
             _build(recordings, decode, classes, sample_rates or {}, on_error, progress, name, tmp)
             (tmp / "settings.json").write_text(json.dumps(settings, sort_keys=True, default=str))
             (tmp / MARKER).write_text("ok\n")  # last file written: its presence means complete
             dist.publish_folder(tmp, final, MARKER)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         return _load(final)
 
     # under torchrun: local rank 0 builds, the node's other processes wait, then read
@@ -207,9 +209,137 @@ def _build(recordings, decode, classes, sample_rates, on_error, progress, name, 
 
 
 def _load(folder: Path) -> Windows:
-    meta = json.loads((folder / "meta.json").read_text())
-    arrays = {m: np.memmap(folder / f"{m}.bin", dtype=spec["dtype"], mode="r", shape=tuple(spec["shape"]))
-              for m, spec in meta["arrays"].items()}
+    """A complete cache folder; a missing, truncated or unreadable file in it is a
+    ValueError naming the file (never numpy's error, never wrong windows)."""
+    meta = read_json(folder / "meta.json")
+    need = {"labels", "subjects", "ids", "groups", "classes", "sample_rates", "report", "arrays"}
+    if not isinstance(meta, dict) or not need <= set(meta) or any(
+            spec["shape"][0] != len(meta["labels"]) for spec in meta["arrays"].values()):
+        raise _corrupt(folder / "meta.json", f"not the meta data of a window cache (keys {sorted(need)}, "
+                                             "one label per window)")
+    arrays = {m: open_raw(folder / f"{m}.bin", spec["dtype"], spec["shape"]) for m, spec in meta["arrays"].items()}
     report = dict(meta["report"], cache=str(folder))
     return Windows(arrays, np.asarray(meta["labels"], np.int64), np.asarray(meta["subjects"], np.int64),
                    meta["ids"], meta["groups"], meta["classes"], meta["sample_rates"], report)
+
+
+# ------------------------------------------------------------------ build folders
+
+
+def _try_lock(f) -> bool:
+    """Take the exclusive ``flock`` of the open file ``f`` without waiting: False when a
+    live process holds it (a lock dies with its process, even one killed by SIGKILL)."""
+    import fcntl
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def remove_stale_builds(root: str | Path, prefix: str, orphan_lock_age_s: float = 60.0) -> list[Path]:
+    """Remove the temporary folders ``root/<prefix>*`` that builds killed mid-way left
+    behind, and return them. A folder made by ``build_folder`` is locked (``flock`` on
+    ``<folder>.lock``) by its live builder and kept; an unlocked one (its builder died,
+    or an older dcatkit made it without a lock) is removed. Lock files without a folder
+    are removed once older than ``orphan_lock_age_s``. Without ``fcntl`` (Windows),
+    nothing can tell a live build from a dead one: nothing is removed."""
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:
+        return []
+    root, removed = Path(root), []
+    if not root.is_dir():
+        return removed
+    for d in sorted(root.glob(f"{prefix}*")):
+        if d.name.endswith(".lock"):
+            if not d.with_name(d.name[:-5]).exists():
+                try:
+                    old = time.time() - d.stat().st_mtime > orphan_lock_age_s
+                    with open(d, "a") as f:
+                        if old and _try_lock(f):
+                            d.unlink(missing_ok=True)
+                except FileNotFoundError:
+                    pass
+            continue
+        if not d.is_dir():
+            continue
+        lock = d.with_name(d.name + ".lock")
+        with open(lock, "a") as f:
+            if _try_lock(f):
+                shutil.rmtree(d, ignore_errors=True)
+                lock.unlink(missing_ok=True)
+                removed.append(d)
+    return removed
+
+
+@contextlib.contextmanager
+def build_folder(root: str | Path, prefix: str, stale: str | None = None):
+    """A new empty folder ``root/<prefix>XXXX`` to build a cache in, locked for as long as
+    the block runs and removed after it (what was published from it has been moved
+    away). Leftovers of killed builds (``root/<stale>*``, ``stale`` defaulting to
+    ``prefix``) are removed first: see ``remove_stale_builds``."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    remove_stale_builds(root, prefix if stale is None else stale)
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    fd, lock = tempfile.mkstemp(dir=root, prefix=prefix, suffix=".lock")
+    with os.fdopen(fd, "w") as f:
+        if fcntl is not None:
+            fcntl.flock(f, fcntl.LOCK_EX)              # held until the block ends or the process dies
+        tmp = Path(lock[:-len(".lock")])
+        tmp.mkdir()
+        try:
+            yield tmp
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            Path(lock).unlink(missing_ok=True)        # before the lock is released
+
+
+def _corrupt(path: Path, what: str) -> ValueError:
+    folder = path.parent
+    return ValueError(f"{path} is {what}: the cache folder {folder} is damaged (a truncated or interrupted "
+                      f"copy?); delete {folder} and it is rebuilt on the next run")
+
+
+def read_json(path: Path) -> dict:
+    """A cache's JSON file; a missing, truncated or unparsable one is a ValueError naming it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise _corrupt(Path(path), "missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise _corrupt(Path(path), f"not valid JSON ({e})") from e
+
+
+def open_raw(path: Path, dtype, shape) -> np.memmap:
+    """Memory-map a raw array file; a missing one, or one whose size is not that of
+    ``shape`` x ``dtype`` (truncated, or another array's), is a ValueError naming it."""
+    path, shape = Path(path), tuple(shape)
+    want = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    if not path.is_file():
+        raise _corrupt(path, "missing")
+    got = path.stat().st_size
+    if got != want:
+        raise _corrupt(path, f"{got} bytes where a {np.dtype(dtype).name} array of shape {list(shape)} "
+                             f"takes {want}")
+    return np.memmap(path, dtype=dtype, mode="r", shape=shape)
+
+
+def open_npy(path: Path, shape=None, mmap: bool = True) -> np.ndarray:
+    """``np.load`` a cache's ``.npy`` file (memory-mapped by default); a missing,
+    truncated or unreadable one, or one of another shape than ``shape``, is a ValueError
+    naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise _corrupt(path, "missing")
+    try:
+        a = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except Exception as e:              # a truncated header or body: numpy's error names neither
+        raise _corrupt(path, f"not a readable .npy file ({type(e).__name__}: {e})") from e
+    if shape is not None and tuple(a.shape) != tuple(shape):
+        raise _corrupt(path, f"an array of shape {list(a.shape)} where {list(shape)} was written")
+    return a
