@@ -337,10 +337,15 @@ def transfer_curves(summary: pd.DataFrame, x: str = "n_samples", col: str | None
             ax.axhline(c, color="grey", ls="--", lw=1.2, label="ceiling")
             if s and np.isfinite(s):
                 ax.axhspan(c - s, c + s, color="grey", alpha=0.12)
-        ax.set_xlabel(x.replace("_", " "))
+        ax.set_xlabel("simulated recordings (70% train)" if x == "n_samples" else x.replace("_", " "))
         ax.set_title(title)
     axes[0, 0].set_ylabel(ylabel)
-    axes[0, -1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    seen: dict = {}                                  # every panel's entries, once (panels may differ)
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(lab, h)
+    axes[0, -1].legend(seen.values(), seen.keys(), fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                       frameon=False)
     fig.tight_layout()
     return fig
 

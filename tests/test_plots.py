@@ -77,24 +77,26 @@ def test_result_figures(tmp_path):
     plt.close("all")
 
 
-def _summary():
+def _summary(drop_kd_in=None):
     rows = []
     for regime in ("headroom", "ambiguous"):
         for n in (300, 1000):
             rows.append({"regime": regime, "n_samples": n, "method": "none", "mean": 0.6, "std": 0.02,
                          "diff_mean": np.nan, "ci_low": np.nan, "ci_high": np.nan})
             for m, d in (("dcat", 0.05), ("kd", -0.01)):
+                if m == "kd" and regime == drop_kd_in:
+                    continue
                 rows.append({"regime": regime, "n_samples": n, "method": m, "mean": 0.6 + d, "std": 0.03,
                              "diff_mean": d, "ci_low": d - 0.02, "ci_high": d + 0.02})
     return pd.DataFrame(rows)
 
 
 def test_transfer_curves_draw_every_method_and_the_ceiling(tmp_path):
-    fig = plots.transfer_curves(_summary(), ceilings={"headroom": (0.96, 0.01)})
+    fig = plots.transfer_curves(_summary(drop_kd_in="ambiguous"), ceilings={"headroom": (0.96, 0.01)})
     left, right = fig.axes[:2]
     assert [a.get_title() for a in (left, right)] == ["headroom", "ambiguous"]
     labels = [t.get_text() for t in right.get_legend().get_texts()]
-    assert labels == ["none (baseline)", "dcat", "kd"]                      # the right panel has no ceiling
+    assert sorted(labels) == sorted(["none (baseline)", "dcat", "kd", "ceiling"])   # every panel's entries, once
     assert 0.96 in [ln.get_ydata()[0] for ln in left.lines if len(ln.get_ydata()) == 2]   # ceiling line
     xs = {tuple(ln.get_xdata()) for ln in left.lines if len(ln.get_xdata()) == 2 and ln.get_xdata()[0] == 300}
     assert (300, 1000) in xs
