@@ -472,8 +472,8 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
                 best = {**{k: v for k, v in val_m.items() if k != "confusion"}, "epoch": epoch}
                 best_state = copy.deepcopy(model.state_dict())
             if writer is not None:
-                for k, v in row.items():
-                    if k != "epoch":
+                for k, v in row.items():          # the numbers (not e.g. val_absent_classes, a list)
+                    if k != "epoch" and isinstance(v, (int, float)) and not isinstance(v, bool):
                         writer.add_scalar(k.replace("_", "/", 1), v, epoch)     # train/loss, train/ca, val/f1
                 writer.flush()
             if state_file is not None:

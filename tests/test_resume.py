@@ -244,3 +244,36 @@ def test_window_cache_removes_a_killed_build_and_names_a_damaged_file(tmp_path):
         assert str(folder) in str(e.value)
         (folder / name).write_bytes(good)
     assert _collect(tmp_path).labels.tolist() == w.labels.tolist()
+
+
+# ------------------------------------------------------------------ TensorBoard
+
+
+def read_scalars(log_dir: Path) -> dict:
+    """tag -> [(step, value)] from the event files in ``log_dir``."""
+    ea = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    acc = ea.EventAccumulator(str(log_dir))
+    acc.Reload()
+    return {t: [(e.step, e.value) for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]}
+
+
+def test_tensorboard_scalars_match_the_history_also_after_a_resume(tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard")
+    logs = tmp_path / "tb"
+    interrupt_at(monkeypatch, 3)             # epoch 3's scalars are written, its state is not
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, method="dcat", log_dir=logs)
+    monkeypatch.undo()
+    res = run(tmp_path, method="dcat", log_dir=logs, resume=True)
+    got = read_scalars(logs)
+    assert {"train/loss", "train/ce", "train/ca", "train/mask_frac", "val/f1", "val/accuracy"} <= set(got)
+    for tag, values in got.items():
+        column = tag.replace("/", "_", 1)
+        assert [s for s, _ in values] == [1, 2, 3, 4], tag      # the killed run's epoch 3 is purged
+        np.testing.assert_allclose([v for _, v in values], res.history[column], rtol=1e-6, err_msg=tag)
+
+
+def test_log_dir_without_tensorboard_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)     # as if it were not installed
+    with pytest.raises(ImportError, match="pip install tensorboard"):
+        run(tmp_path, log_dir=tmp_path / "tb")
