@@ -63,15 +63,19 @@ def _build(modality: str, ds, p: Preset) -> Classifier:
 
 def train_unimodal(splits, modality: str, *, preset: str | Preset = "synthetic", dataset: str | None = None,
                    epochs: int | None = None, seed: int | None = None, device="auto",
-                   checkpoint: str | Path | None = None, progress: bool = True, name: str | None = None) -> Run:
-    """Train one modality's classifier on ``splits`` (train/val/test) and test it."""
+                   checkpoint: str | Path | None = None, progress: bool = True, name: str | None = None,
+                   resume: bool = False, log_dir: str | Path | None = None) -> Run:
+    """Train one modality's classifier on ``splits`` (train/val/test) and test it.
+    ``resume=True`` continues a killed run from ``<checkpoint>.state``; ``log_dir``:
+    TensorBoard scalars (see ``train.fit``)."""
     p = _preset(preset, modality, dataset, splits.train)
     seed = p.seed if seed is None else seed
     seed_everything(seed)                                  # model init is part of the seeded run
     model = _build(modality, splits.train, p)
     res: FitResult = fit(model, splits.train, splits.val, modality=modality, preset=p, epochs=epochs,
                          seed=seed, device=device, checkpoint=checkpoint, progress=progress,
-                         meta={"dataset": dataset, "kind": "unimodal"}, report=getattr(splits, "report", None))
+                         meta={"dataset": dataset, "kind": "unimodal"}, report=getattr(splits, "report", None),
+                         resume=resume, log_dir=log_dir)
     test = evaluate(res.model, splits.test, modality, device=device)
     return Run(name or f"{modality} baseline", modality, res.model, test, res.history, res.checkpoint,
                {"seed": seed, "best_val": res.best, "provenance": res.model.provenance})
@@ -129,13 +133,15 @@ def train_transfer(splits, source, target_modality: str, *, lam: float = 1.0, mc
                    loss: str = "dcat", preset: str | Preset = "synthetic", dataset: str | None = None,
                    epochs: int | None = None, seed: int | None = None, device="auto",
                    checkpoint: str | Path | None = None, progress: bool = True, name: str | None = None,
-                   source_cache: bool | str = "auto", cache_dir: str | Path | None = None) -> Run:
+                   source_cache: bool | str = "auto", cache_dir: str | Path | None = None,
+                   resume: bool = False, log_dir: str | Path | None = None) -> Run:
     """Train a target (CE + lam * L_transfer) from a frozen ``source`` and test it on
     the target modality alone. ``method``: the transfer objective by name (``"dcat"``
     when None; ``"kd"``, ``"fitnet"``, ``"contrastive"``, ``"dcat+kd"``, ``"none"``;
     see ``dcatkit.objectives``), ``options`` its options (e.g. ``kd_temperature``),
     ``monitor`` an objective logged but not optimised (``method="none",
-    monitor="dcat"``: the baseline with its L_CA measured). See ``train.fit_transfer``."""
+    monitor="dcat"``: the baseline with its L_CA measured). ``resume``, ``log_dir``: as
+    in ``train_unimodal``. See ``train.fit_transfer``."""
     src = load_source(source, splits, target_modality)
     p = _preset(preset, target_modality, dataset, splits.train)
     seed = p.seed if seed is None else seed
@@ -145,7 +151,8 @@ def train_transfer(splits, source, target_modality: str, *, lam: float = 1.0, mc
                        options=options, monitor=monitor, modality=target_modality, source_modality=src.config["modality"], preset=p,
                        epochs=epochs, seed=seed, device=device, checkpoint=checkpoint, progress=progress,
                        meta={"dataset": dataset, "kind": "transfer"}, source_cache=source_cache,
-                       cache_dir=cache_dir, report=getattr(splits, "report", None))
+                       cache_dir=cache_dir, report=getattr(splits, "report", None), resume=resume,
+                       log_dir=log_dir)
     test = evaluate(res.model, splits.test, target_modality, device=device)
     shown = {None: "D-CAT", "dcat": "D-CAT", "none": "baseline"}.get(method, method)
     label = name or f"{shown} {src.config['modality']}->{target_modality}" + ("" if mcma else " (no MCMA)")

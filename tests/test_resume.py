@@ -277,3 +277,24 @@ def test_log_dir_without_tensorboard_says_what_to_install(tmp_path, monkeypatch)
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)     # as if it were not installed
     with pytest.raises(ImportError, match="pip install tensorboard"):
         run(tmp_path, log_dir=tmp_path / "tb")
+
+
+def test_train_unimodal_resumes(tmp_path, monkeypatch, capsys):
+    """The experiment functions pass resume= through (what notebooks and the CLI call)."""
+    from dcatkit.experiment import train_unimodal
+    from helpers import TINY, tiny_splits
+    sp = tiny_splits(48, modalities=("imu",))
+    kw = dict(preset=TINY["imu"].with_(epochs=3), seed=5, progress=False)
+    ref = train_unimodal(sp, "imu", checkpoint=tmp_path / "ref.pt", **kw)
+    interrupt_at(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        train_unimodal(sp, "imu", checkpoint=tmp_path / "run.pt", **kw)
+    monkeypatch.undo()
+    capsys.readouterr()
+    res = train_unimodal(sp, "imu", checkpoint=tmp_path / "run.pt", resume=True, **kw)
+    assert "resumes after epoch 1 of 3" in capsys.readouterr().out        # it did not start over
+    pd.testing.assert_frame_equal(res.history.drop(columns=TIME_COLUMNS), ref.history.drop(columns=TIME_COLUMNS))
+    assert all(res.test[m] == ref.test[m] for m in ("accuracy", "precision", "recall", "f1"))
+    assert np.array_equal(res.test["confusion"], ref.test["confusion"])
+    a, b = load_checkpoint(tmp_path / "run.pt")[0].state_dict(), load_checkpoint(tmp_path / "ref.pt")[0].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
