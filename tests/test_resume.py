@@ -298,3 +298,23 @@ def test_train_unimodal_resumes(tmp_path, monkeypatch, capsys):
     assert np.array_equal(res.test["confusion"], ref.test["confusion"])
     a, b = load_checkpoint(tmp_path / "run.pt")[0].state_dict(), load_checkpoint(tmp_path / "ref.pt")[0].state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_under_torchrun(tmp_path):
+    """2 gloo processes: resuming from epoch 1's state gives the uninterrupted run's history
+    on both ranks and the same weights."""
+    import json
+    env = {**os.environ, "PYTHONPATH": f"{WORKER.parent}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+           str(WORKER.with_name("ddp_resume_worker.py")), str(tmp_path)]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    state = torch.load(tmp_path / "epoch1.state", weights_only=True)
+    assert state["epoch"] == 1 and len(state["rng"]) == 2                   # every process's random streams
+    for rank in (0, 1):
+        got = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert got["resumed"] == got["full"] and len(got["full"]["epoch"]) == 3
+    a, b = (load_checkpoint(tmp_path / n)[0].state_dict() for n in ("full.pt", "resumed.pt"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not (tmp_path / "resumed.pt.state").exists()
