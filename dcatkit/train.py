@@ -8,6 +8,11 @@ sample correctly, as an ``objectives.SourceOutput``) comes from one object, a
 *source* — ``LiveSource`` runs the frozen model; anything with the same
 ``__call__`` (e.g. ``SourceCache``, a cache of the source's outputs) slots in
 without touching the loop.
+
+Runs survive interruption: with a checkpoint path, the loop saves a resumable state
+after every epoch (``<checkpoint>.state``; removed when the run finishes) and
+``resume=True`` continues a killed run from it, to the uninterrupted run's result.
+``log_dir=`` writes TensorBoard scalars per epoch.
 """
 from __future__ import annotations
 
@@ -385,6 +390,9 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
         "data": {k: prov[k] for k in ("dataset", "split", "input_shape", "classes", "train_ids_sha256")},
         "val_ids_sha256": provenance.ids_hash([str(i) for i in getattr(val, "ids", range(len(val)))])}),
         sort_keys=True)
+    if state_file is not None and dist.is_main():     # temp files of saves a killed run never finished
+        for left in state_file.parent.glob(f"{state_file.name}.*.tmp"):
+            left.unlink(missing_ok=True)
     saved = _load_state(state_file, key) if resume and state_file.is_file() else None
     if resume and saved is None and dist.is_main():
         print(f"dcatkit: no saved state at {state_file}: {desc} trains from epoch 1")

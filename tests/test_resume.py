@@ -74,7 +74,9 @@ def test_killed_subprocess_resumes_to_the_uninterrupted_result(tmp_path, referen
     state = tmp_path / "target.pt.state"
     assert torch.load(state, weights_only=True)["epoch"] == 2
     assert not (tmp_path / "target.pt").exists() and not (tmp_path / "finished").exists()
+    (tmp_path / "target.pt.state.x1y2.tmp").write_bytes(b"a save cut short")    # as a kill mid-save leaves
     res = run(tmp_path, resume=True)
+    assert not (tmp_path / "target.pt.state.x1y2.tmp").exists()
     assert_same_run(res, tmp_path / "target.pt", reference)
     assert not state.exists()
 
@@ -85,6 +87,17 @@ def test_interrupted_in_process_resumes(tmp_path, reference, monkeypatch):
         run(tmp_path)
     monkeypatch.undo()
     assert torch.load(tmp_path / "target.pt.state", weights_only=True)["epoch"] == 1
+    assert_same_run(run(tmp_path, resume=True), tmp_path / "target.pt", reference)
+
+
+def test_killed_after_the_last_epoch_only_writes_the_checkpoint(tmp_path, reference, monkeypatch):
+    def die(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(train, "save_checkpoint", die)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path)
+    monkeypatch.undo()
+    assert torch.load(tmp_path / "target.pt.state", weights_only=True)["epoch"] == 4
     assert_same_run(run(tmp_path, resume=True), tmp_path / "target.pt", reference)
 
 
