@@ -119,6 +119,8 @@ def _main(argv=None) -> int:
     t.add_argument("--epochs", type=int, default=None)
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--out", required=True, help="checkpoint path")
+    t.add_argument("--resume", action="store_true", help="continue a killed run from <out>.state")
+    t.add_argument("--log-dir", default=None, help="TensorBoard scalars per epoch (needs tensorboard)")
     x = sub.add_parser("transfer", help="train a target from a frozen source checkpoint (D-CAT or another method)")
     _data_args(x)
     x.add_argument("--source-ckpt", required=True)
@@ -132,6 +134,8 @@ def _main(argv=None) -> int:
     x.add_argument("--epochs", type=int, default=None)
     x.add_argument("--seed", type=int, default=None)
     x.add_argument("--out", required=True, help="checkpoint path")
+    x.add_argument("--resume", action="store_true", help="continue a killed run from <out>.state")
+    x.add_argument("--log-dir", default=None, help="TensorBoard scalars per epoch (needs tensorboard)")
     w = sub.add_parser("sweep", help="methods x lambdas x sizes x seeds in parallel workers; paired CIs and verdicts")
     w.add_argument("--methods", nargs="+", default=["none", "dcat"], help="objectives; 'none' is the baseline")
     w.add_argument("--lams", type=float, nargs="+", default=[1.0])
@@ -188,12 +192,14 @@ def _main(argv=None) -> int:
             write_results(pd.concat([t.assign(seed=s) for s, t in zip(a.seeds, tables)]), out, "results", params)
     elif a.cmd == "train":
         run = train_unimodal(splits, a.modality, preset=a.preset, dataset=a.dataset, epochs=a.epochs,
-                             seed=a.seed, device=a.device, checkpoint=a.out, progress=dist.is_main())
+                             seed=a.seed, device=a.device, checkpoint=a.out, progress=dist.is_main(),
+                             resume=a.resume, log_dir=a.log_dir)
         say(json.dumps({k: v for k, v in run.test.items() if k != "confusion"}, indent=1))
     else:
         run = train_transfer(splits, a.source_ckpt, a.target, lam=a.lam, mcma=not a.no_mcma, method=a.method,
                              options=dict(a.option) or None, preset=a.preset, dataset=a.dataset, epochs=a.epochs,
-                             seed=a.seed, device=a.device, checkpoint=a.out, progress=dist.is_main())
+                             seed=a.seed, device=a.device, checkpoint=a.out, progress=dist.is_main(),
+                             resume=a.resume, log_dir=a.log_dir)
         say(json.dumps({k: v for k, v in run.test.items() if k != "confusion"}, indent=1))
     dist.barrier()
     return 0

@@ -76,3 +76,16 @@ def test_sweep_quick_then_transfer_with_a_method(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     meta = torch.load(tmp_path / "kd.pt", weights_only=True)["meta"]
     assert meta["method"] == "kd" and meta["objective_options"] == {"kd_temperature": 3}
+
+
+def test_resume_flag_reaches_training(tmp_path):
+    """--resume reads <out>.state (a damaged one is a clear error naming it); without the flag the
+    run starts over and overwrites it."""
+    base = [sys.executable, "-m", "dcatkit", "train", "--modality", "imu", "--n-samples", "120", "--epochs", "1",
+            "--out", str(tmp_path / "i.pt")]
+    (tmp_path / "i.pt.state").write_bytes(b"truncated")
+    r = subprocess.run(base + ["--resume"], capture_output=True, text=True, timeout=600, env=env(tmp_path))
+    assert r.returncode != 0 and "i.pt.state" in r.stderr[-3000:]
+    r = subprocess.run(base, capture_output=True, text=True, timeout=600, env=env(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "i.pt").is_file() and not (tmp_path / "i.pt.state").exists()
