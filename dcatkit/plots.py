@@ -381,6 +381,7 @@ def paired_intervals(summary: pd.DataFrame, x: str = "n_samples", col: str | Non
         ax.set_yticks(range(n_rows))
         ax.set_yticklabels(labels, fontsize=8)
         ax.set_ylim(n_rows - 0.5, -0.5)
+        ax.locator_params(axis="x", nbins=5)
         ax.set_xlabel("ΔF1 to the same-seed baseline (95% CI)")
         ax.set_title(title)
     fig.tight_layout()
