@@ -54,7 +54,7 @@ NEEDS = [
     (re.compile(r"-p\s+data_root\b|--root\b"), "needs a real dataset downloaded (data_root); the loaders are tested "
                                                "on files in the datasets' layouts in tests/test_data_*.py"),
     (re.compile(r"^make\s+test\b"), "is this test suite"),
-    (re.compile(r"^make\s+notebooks\b"), "executes the five committed notebooks in place (~15 min); their papermill "
+    (re.compile(r"^make\s+notebooks\b"), "executes the six committed notebooks in place (~70 min from scratch); their papermill "
                                          "runs at CI size are tests/test_notebooks.py, the pairs "
                                          "tests/test_notebook_pairs.py"),
 ]
