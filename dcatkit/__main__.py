@@ -4,6 +4,8 @@ or dcatkit.sweep).
     python -m dcatkit demo --seeds 0 1 2          # video -> IMU on the synthetic data
     python -m dcatkit train --modality video --out runs/video.pt
     python -m dcatkit transfer --source-ckpt runs/video.pt --target imu --lam 1.0 --method kd
+    python -m dcatkit transfer --source-ckpt runs/video.pt --source-ckpt runs/audio.pt --target imu \
+        --lam video=1.0 --lam audio=0.5                # several frozen sources
     python -m dcatkit sweep --methods none dcat kd --sizes 300 700 2000 --seeds 0-9 --out runs/sweep
 
 Runs under ``torchrun --nproc_per_node=N python -m dcatkit ...`` unchanged
@@ -45,6 +47,26 @@ def _option(text: str) -> tuple[str, object]:
         return key, json.loads(value)
     except json.JSONDecodeError:
         return key, value
+
+
+def _lams(items: list[str]) -> float | dict:
+    """--lam values: none -> 1.0; one number -> that number for every source;
+    NAME=VALUE entries -> {NAME: VALUE} (one per source modality)."""
+    if not items:
+        return 1.0
+    named = ["=" in it for it in items]
+    try:
+        if not any(named) and len(items) == 1:
+            return float(items[0])
+        if all(named):
+            pairs = [it.split("=", 1) for it in items]
+            if len({k for k, _ in pairs}) != len(pairs):
+                raise SystemExit(f"dcatkit: error: --lam names a modality twice: {items}")
+            return {k: float(v) for k, v in pairs}
+    except ValueError:
+        raise SystemExit(f"dcatkit: error: --lam takes a number or NAME=NUMBER, got {items}") from None
+    raise SystemExit(f"dcatkit: error: --lam takes one number for all sources or NAME=NUMBER per source, "
+                     f"not a mix or several numbers: got {items}")
 
 
 def _seeds(items: list[str]) -> list[int]:
@@ -123,13 +145,16 @@ def _main(argv=None) -> int:
     t.add_argument("--log-dir", default=None, help="TensorBoard scalars per epoch (needs tensorboard)")
     x = sub.add_parser("transfer", help="train a target from a frozen source checkpoint (D-CAT or another method)")
     _data_args(x)
-    x.add_argument("--source-ckpt", required=True)
+    x.add_argument("--source-ckpt", required=True, action="append",
+                   help="a frozen source checkpoint; repeat it for several sources (one per modality)")
     x.add_argument("--target", required=True)
     x.add_argument("--method", default="dcat", help="transfer objective: none, dcat, kd, fitnet, contrastive, "
                                                      "dcat+kd (see dcatkit.objectives)")
     x.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
                    help="an option of the method, e.g. kd_temperature=2 (repeatable)")
-    x.add_argument("--lam", type=float, default=1.0)
+    x.add_argument("--lam", action="append", default=[], metavar="LAM | NAME=LAM",
+                   help="weight of the transfer term (default 1.0): one number for all sources, or "
+                        "NAME=LAM per source modality (repeatable, e.g. --lam video=1 --lam audio=0.5)")
     x.add_argument("--no-mcma", action="store_true")
     x.add_argument("--epochs", type=int, default=None)
     x.add_argument("--seed", type=int, default=None)
@@ -196,7 +221,10 @@ def _main(argv=None) -> int:
                              resume=a.resume, log_dir=a.log_dir)
         say(json.dumps({k: v for k, v in run.test.items() if k != "confusion"}, indent=1))
     else:
-        run = train_transfer(splits, a.source_ckpt, a.target, lam=a.lam, mcma=not a.no_mcma, method=a.method,
+        one = len(a.source_ckpt) == 1
+        run = train_transfer(splits, a.source_ckpt[0] if one else None, a.target,
+                             sources=None if one else a.source_ckpt, lam=_lams(a.lam), mcma=not a.no_mcma,
+                             method=a.method,
                              options=dict(a.option) or None, preset=a.preset, dataset=a.dataset, epochs=a.epochs,
                              seed=a.seed, device=a.device, checkpoint=a.out, progress=dist.is_main(),
                              resume=a.resume, log_dir=a.log_dir)

@@ -128,7 +128,8 @@ def load_source(source: str | Path | Run | Classifier, splits, target_modality: 
     return model.eval()
 
 
-def train_transfer(splits, source, target_modality: str, *, lam: float = 1.0, mcma: bool = True,
+def train_transfer(splits, source=None, target_modality: str | None = None, *, sources: list | None = None,
+                   target: str | None = None, lam: float | dict = 1.0, mcma: bool = True,
                    method: str | None = None, options: dict | None = None, monitor: str | None = None,
                    loss: str = "dcat", preset: str | Preset = "synthetic", dataset: str | None = None,
                    epochs: int | None = None, seed: int | None = None, device="auto",
@@ -141,23 +142,46 @@ def train_transfer(splits, source, target_modality: str, *, lam: float = 1.0, mc
     see ``dcatkit.objectives``), ``options`` its options (e.g. ``kd_temperature``),
     ``monitor`` an objective logged but not optimised (``method="none",
     monitor="dcat"``: the baseline with its L_CA measured). ``resume``, ``log_dir``: as
-    in ``train_unimodal``. See ``train.fit_transfer``."""
-    src = load_source(source, splits, target_modality)
+    in ``train_unimodal``. See ``train.fit_transfer``.
+
+    Several frozen sources: ``train_transfer(splits, sources=[video_ckpt, audio_ckpt],
+    target="imu", lam={"video": 1.0, "audio": 0.5})`` -- L = L_CE + sum_s lam_s * L_s
+    (Eq. 19 with one term per source), MCMA per source, each source checked by
+    ``load_source`` and cached on its own; ``lam`` one number for all or a dict naming
+    every source's modality. ``target`` is ``target_modality`` by another name."""
+    if target is not None and target_modality is not None and target != target_modality:
+        raise ValueError(f"target={target!r} and target_modality={target_modality!r} disagree: pass one")
+    target_modality = target_modality or target
+    if target_modality is None:
+        raise ValueError("train_transfer needs the target modality: train_transfer(splits, source, 'imu') or "
+                         "target='imu'")
+    if (source is None) == (sources is None):
+        raise ValueError("pass one frozen source (source=) or a list of them (sources=), not "
+                         + ("both" if source is not None else "neither"))
+    multi = sources is not None
+    if multi and (isinstance(sources, (str, Path)) or not list(sources)):
+        raise ValueError(f"sources= takes a non-empty list of checkpoints, Runs or models, got {sources!r}")
+    srcs = [load_source(s, splits, target_modality) for s in (sources if multi else [source])]
+    mods = [s.config["modality"] for s in srcs]
+    if len(set(mods)) != len(mods):
+        raise ValueError(f"two sources of the same modality: {mods}; give at most one source per modality")
     p = _preset(preset, target_modality, dataset, splits.train)
     seed = p.seed if seed is None else seed
     seed_everything(seed)                                  # same init as the baseline with this seed
     model = _build(target_modality, splits.train, p)
-    res = fit_transfer(model, src, splits.train, splits.val, lam=lam, mcma=mcma, loss=loss, method=method,
-                       options=options, monitor=monitor, modality=target_modality, source_modality=src.config["modality"], preset=p,
+    res = fit_transfer(model, srcs if multi else srcs[0], splits.train, splits.val, lam=lam, mcma=mcma, loss=loss,
+                       method=method, options=options, monitor=monitor, modality=target_modality,
+                       source_modality=mods if multi else mods[0], preset=p,
                        epochs=epochs, seed=seed, device=device, checkpoint=checkpoint, progress=progress,
                        meta={"dataset": dataset, "kind": "transfer"}, source_cache=source_cache,
                        cache_dir=cache_dir, report=getattr(splits, "report", None), resume=resume,
                        log_dir=log_dir)
     test = evaluate(res.model, splits.test, target_modality, device=device)
     shown = {None: "D-CAT", "dcat": "D-CAT", "none": "baseline"}.get(method, method)
-    label = name or f"{shown} {src.config['modality']}->{target_modality}" + ("" if mcma else " (no MCMA)")
+    label = name or f"{shown} {'+'.join(mods)}->{target_modality}" + ("" if mcma else " (no MCMA)")
     return Run(label, target_modality, res.model, test, res.history, res.checkpoint,
-               {"seed": seed, "lam": lam, "mcma": mcma, "method": method or ("dcat" if loss == "dcat" else loss),
+               {"seed": seed, "lam": dict(lam) if isinstance(lam, dict) else lam, "mcma": mcma,
+                "method": method or ("dcat" if loss == "dcat" else loss), "sources": mods,
                 "options": dict(options or {}), "best_val": res.best, "provenance": res.model.provenance})
 
 

@@ -342,7 +342,8 @@ class FitResult:
     history: pd.DataFrame   # one row per epoch
     best: dict              # validation metrics of the kept (best macro-F1) epoch
     checkpoint: Path | None
-    objective: Any = None   # fit_transfer's transfer objective (its learned maps, if any; not saved)
+    objective: Any = None   # fit_transfer's transfer objective (its learned maps, if any; not saved);
+                            # with several sources a dict {source modality: objective}
 
 
 ExtraLoss = Callable[[dict, Any, torch.device], tuple[torch.Tensor, dict]]
@@ -546,10 +547,10 @@ def fit(model: Classifier, train: Dataset, val: Dataset, *, modality: str | None
                        report=report, resume=resume, state_path=state_path, log_dir=log_dir)
 
 
-def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam: float,
+def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam: float | dict,
                  mcma: bool = True, loss: str = "dcat", method: str | None = None,
                  options: dict | None = None, monitor: str | None = None, modality: str | None = None,
-                 source_modality: str | None = None, preset: Preset, epochs: int | None = None,
+                 source_modality: str | list | None = None, preset: Preset, epochs: int | None = None,
                  seed: int | None = None, device="auto", checkpoint: str | Path | None = None,
                  meta: dict | None = None, progress: bool = True, source_cache: bool | str = "auto",
                  cache_dir: str | Path | None = None, compile: bool = False,
@@ -590,84 +591,139 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     ``state_path`` and ``log_dir`` as in ``fit`` (TensorBoard also gets the objective's
     terms, e.g. train/ca = L_CA, and train/mask_frac); the saved state includes the
     objective's own parameters, and resuming with another source is an error.
+
+    Several frozen sources: ``source`` a list (one per modality, ``source_modality``
+    then a list too, or None to read each source's own) and ``lam`` a number for all or
+    a dict ``{modality: lam_s}`` naming every source: L = L_CE + sum_s lam_s * L_s
+    (Eq. 19 with one term per source), each L_s with its own objective and its own
+    MCMA mask (source s's correctness), each source cached separately. With two or more,
+    the history has one column per source and term (``train_ca_video``,
+    ``train_mask_frac_audio``) and ``FitResult.objective`` is a dict by modality; a list
+    of one source is the single-source run, bit for bit.
     """
-    lam = check_lam(lam)
     modality = modality or model.config["modality"]
     if source_cache not in ("auto", True, False):
         raise ValueError(f"source_cache must be 'auto', True or False, got {source_cache!r}")
     if method is not None and loss != "dcat":
         raise ValueError(f"pass method= (an objective) or loss= (a K/V loss of losses.LOSSES), not both: "
                          f"got method={method!r}, loss={loss!r}")
+    multi = isinstance(source, (list, tuple))
+    srcs = list(source) if multi else [source]
+    if not srcs:
+        raise ValueError("fit_transfer needs at least one source; got an empty list")
+    names = source_modality if isinstance(source_modality, (list, tuple)) else [source_modality] * len(srcs)
+    if len(names) != len(srcs):
+        raise ValueError(f"source_modality names {len(names)} modalities for {len(srcs)} sources: give one per source")
+    names = [n or (s.config["modality"] if isinstance(s, Classifier) else getattr(s, "modality", None))
+             for n, s in zip(names, srcs)]
+    if multi and (None in names or len(set(names)) != len(names)):
+        raise ValueError(f"several sources need one distinct modality each (at most one source per modality), got "
+                         f"{names}; pass source_modality=[...] for sources that do not say theirs")
+    lams = _source_lams(lam, names)
     d_target = model.attention.d_out                         # size of K, V and the pooled output
-    d_source = source.attention.d_out if isinstance(source, Classifier) else getattr(source, "d_attn", None)
-    with torch.random.fork_rng(devices=[]):     # the objective's own init leaves the run's random stream alone
+    objectives, monitors = [], []
+    with torch.random.fork_rng(devices=[]):     # the objectives' own init leaves the run's random stream alone
         torch.manual_seed(preset.seed if seed is None else seed)
-        if method is None and loss != "dcat":
-            get_loss(loss)                                          # unknown name -> clear error
-            objective: Objective = KVLoss(LOSSES[loss], mcma=mcma, name=loss)
-        else:
-            objective = make_objective(method or "dcat", mcma=mcma, d_target=d_target, d_source=d_source,
-                                       **(options or {}))
-    monitor_obj = None
-    if monitor is not None:
-        monitor_obj = make_objective(monitor, mcma=mcma, d_target=d_target, d_source=d_source)
-        if list(monitor_obj.parameters()):
-            raise ValueError(f"monitor={monitor!r} has parameters of its own to learn; monitor an objective "
-                             "without parameters (e.g. 'dcat' or 'kd')")
-    needs = tuple(dict.fromkeys((*objective.needs, *(monitor_obj.needs if monitor_obj else ()))))
+        for s in srcs:
+            d_source = s.attention.d_out if isinstance(s, Classifier) else getattr(s, "d_attn", None)
+            if method is None and loss != "dcat":
+                get_loss(loss)                                          # unknown name -> clear error
+                objectives.append(KVLoss(LOSSES[loss], mcma=mcma, name=loss))
+            else:
+                objectives.append(make_objective(method or "dcat", mcma=mcma, d_target=d_target,
+                                                 d_source=d_source, **(options or {})))
+            monitors.append(None if monitor is None else
+                            make_objective(monitor, mcma=mcma, d_target=d_target, d_source=d_source))
+    if monitors[0] is not None and list(monitors[0].parameters()):
+        raise ValueError(f"monitor={monitor!r} has parameters of its own to learn; monitor an objective "
+                         "without parameters (e.g. 'dcat' or 'kd')")
+    needs = tuple(dict.fromkeys((*objectives[0].needs, *(monitors[0].needs if monitors[0] else ()))))
     resumable = dict(resume=resume, state_path=state_path, log_dir=log_dir)
     method_name = method or ("dcat" if loss == "dcat" else loss)
-    meta = {"classes": list(getattr(train, "classes", [])), "lam": lam, "mcma": mcma, "loss": loss,
+    lam_meta = dict(zip(names, lams)) if multi else lams[0]
+    meta = {"classes": list(getattr(train, "classes", [])), "lam": lam_meta, "mcma": mcma, "loss": loss,
             "method": method_name, "objective_options": dict(options or {}), "monitor": monitor, **(meta or {})}
     if not needs:       # "none" without a monitor: nothing from the source, exactly fit()
         return _train_loop(model, train, val, modality=modality, preset=preset, epochs=epochs, seed=seed,
                            device=device, extra_loss=None, checkpoint=checkpoint,
-                           meta={**meta, "source_modality": source_modality}, progress=progress,
+                           meta={**meta, "source_modality": names if multi else names[0]}, progress=progress,
                            desc=f"{modality} ({method_name})", compile=compile, channels_last=channels_last,
                            report=report, **resumable)
-    if state_path_for(checkpoint, state_path) is not None:     # a resumed run must have the same source
-        resumable["run_key"] = {"source": _hash_model(source) if isinstance(source, Classifier) else
-                                str(getattr(source, "folder", type(source).__name__))}
-    if isinstance(source, Classifier):
-        source.eval().requires_grad_(False)       # frozen, whether it runs live or a finished cache is read
-        source_modality = source_modality or source.config["modality"]
-        augmented = bool(getattr(train, "augment", False))
-        if source_cache is True and augmented:
-            raise ValueError("source_cache=True but the training set augments its inputs per epoch: "
-                             "cached source outputs would be wrong; use source_cache='auto' or False")
-        if source_cache == "auto" and augmented:
-            print(f"dcatkit: training inputs are augmented per epoch, so the frozen {source_modality} "
-                  "source runs live at every step (no cache)")
-        if source_cache and not augmented:
-            source = SourceCache.build(source, train, source_modality, cache_dir,
-                                       device=resolve_device(device), progress=progress, fields=needs)
-        else:
-            source = LiveSource(source, source_modality)
-    source_modality = source_modality or getattr(source, "modality", None)
-    if source_modality == modality:
+    if state_path_for(checkpoint, state_path) is not None:     # a resumed run must have the same source(s)
+        ids = [_hash_model(s) if isinstance(s, Classifier) else str(getattr(s, "folder", type(s).__name__))
+               for s in srcs]
+        resumable["run_key"] = {"source": ids if multi else ids[0]}
+    srcs = [_frozen_source(s, n, train, needs, source_cache, cache_dir, device, progress)
+            for s, n in zip(srcs, names)]
+    names = [n or getattr(s, "modality", None) for s, n in zip(srcs, names)]
+    if modality in names:
         raise ValueError(f"source and target modality are both {modality!r}")
-    if hasattr(source, "to"):
-        source.to(resolve_device(device))
-    objective.to(resolve_device(device))
+    for s, obj in zip(srcs, objectives):
+        if hasattr(s, "to"):
+            s.to(resolve_device(device))
+        obj.to(resolve_device(device))
+    suffix = [f"_{n}" if multi and len(srcs) > 1 else "" for n in names]   # one source: the plain columns
 
     def transfer_term(batch, out, device):
-        src = as_source_output(source(batch, device))
-        mask = src.correct if mcma else None
-        value, stats = objective(out, src)                                  # e.g. Eq. (7) / (17)
-        value = global_masked_mean(value, mask)                             # one mean over all processes
-        stats = {k: global_masked_mean(v, mask) for k, v in stats.items()}
-        if monitor_obj is not None:
-            with torch.no_grad():
-                stats.update({k: global_masked_mean(v, mask) for k, v in monitor_obj(out, src)[1].items()
-                              if k not in stats})
-        stats["mask_frac"] = src.correct.float().mean()
-        return lam * value, stats
+        total, stats = None, {}
+        for s, obj, mon, lam_s, sfx in zip(srcs, objectives, monitors, lams, suffix):
+            src = as_source_output(s(batch, device))
+            mask = src.correct if mcma else None                            # this source's MCMA mask
+            value, st = obj(out, src)                                       # e.g. Eq. (7) / (17)
+            value = global_masked_mean(value, mask)                         # one mean over all processes
+            st = {k: global_masked_mean(v, mask) for k, v in st.items()}
+            if mon is not None:
+                with torch.no_grad():
+                    st.update({k: global_masked_mean(v, mask) for k, v in mon(out, src)[1].items() if k not in st})
+            st["mask_frac"] = src.correct.float().mean()
+            stats.update({k + sfx: v for k, v in st.items()})
+            term = lam_s * value                                            # lam_s * L_s of Eq. (19)
+            total = term if total is None else total + term
+        return total, stats
 
+    bm = [getattr(s, "batch_modalities", None) for s in srcs]
+    batch_modalities = None if None in bm else tuple(dict.fromkeys(m for b in bm for m in b))
     res = _train_loop(model, train, val, modality=modality, preset=preset, epochs=epochs, seed=seed,
                       device=device, extra_loss=transfer_term, checkpoint=checkpoint,
-                      meta={**meta, "source_modality": source_modality}, progress=progress,
-                      desc=f"{source_modality}->{modality} ({method_name})", compile=compile,
-                      channels_last=channels_last, batch_modalities=getattr(source, "batch_modalities", None),
-                      report=report, extra_params=tuple(objective.parameters()), **resumable)
-    res.objective = objective
+                      meta={**meta, "source_modality": names if multi else names[0]}, progress=progress,
+                      desc=f"{'+'.join(map(str, names))}->{modality} ({method_name})", compile=compile,
+                      channels_last=channels_last, batch_modalities=batch_modalities, report=report,
+                      extra_params=tuple(p for obj in objectives for p in obj.parameters()), **resumable)
+    res.objective = dict(zip(names, objectives)) if multi else objectives[0]
     return res
+
+
+def _source_lams(lam, names: list) -> list[float]:
+    """One lambda per source: ``lam`` a number (the same for all) or a dict by source
+    modality that names every source and nothing else."""
+    if not isinstance(lam, dict):
+        return [check_lam(lam)] * len(names)
+    extra, missing = sorted(set(lam) - set(names), key=str), [n for n in names if n not in lam]
+    if extra or missing:
+        raise ValueError(f"lam by modality must name exactly the sources {names}: "
+                         + (f"{extra} are not sources" if extra else "")
+                         + ("; " if extra and missing else "")
+                         + (f"{missing} have no lambda" if missing else "")
+                         + "; or pass one number for all sources")
+    return [check_lam(lam[n], f"lam[{n!r}]") for n in names]
+
+
+def _frozen_source(source, source_modality, train, needs, source_cache, cache_dir, device, progress):
+    """A frozen source ``Classifier`` as what the loop calls: a ``SourceCache`` of the
+    ``needs`` fields (``source_cache``, see ``fit_transfer``) or a ``LiveSource``; any
+    other callable source is returned as it is."""
+    if not isinstance(source, Classifier):
+        return source
+    source.eval().requires_grad_(False)       # frozen, whether it runs live or a finished cache is read
+    source_modality = source_modality or source.config["modality"]
+    augmented = bool(getattr(train, "augment", False))
+    if source_cache is True and augmented:
+        raise ValueError("source_cache=True but the training set augments its inputs per epoch: "
+                         "cached source outputs would be wrong; use source_cache='auto' or False")
+    if source_cache == "auto" and augmented:
+        print(f"dcatkit: training inputs are augmented per epoch, so the frozen {source_modality} "
+              "source runs live at every step (no cache)")
+    if source_cache and not augmented:
+        return SourceCache.build(source, train, source_modality, cache_dir, device=resolve_device(device),
+                                 progress=progress, fields=needs)
+    return LiveSource(source, source_modality)
