@@ -160,13 +160,16 @@ def check_params(*, dataset: str, data_root: str | None = None, split: str = "id
                  preset: str = "synthetic", epochs: int | None = None, source_epochs: int | None = None,
                  seed: int = 0, seeds: Sequence[int] | None = None, device: str = "auto",
                  n_samples: int | None = None, sizes: Sequence[int] | None = None,
-                 methods: Sequence[str] | None = None, regimes: Sequence[str] | None = None) -> dict:
+                 methods: Sequence[str] | None = None, regimes: Sequence[str] | None = None,
+                 resume: bool = False, redo: bool = False) -> dict:
     """Validate a notebook's parameters; return what is derived from them.
 
     ``n_samples`` / ``sizes`` (synthetic only): simulated recordings, one size or a
     list (positive ints); ``methods``: transfer objectives by name
     (``dcatkit.objectives``, e.g. ``"none"``, ``"dcat"``, ``"dcat+kd"``);
-    ``regimes`` (synthetic only): simulator regimes (``"headroom"``, ``"ambiguous"``).
+    ``regimes`` (synthetic only): simulator regimes (``"headroom"``, ``"ambiguous"``);
+    ``resume`` (continue a killed run from its checkpoint's ``.state``) and ``redo``
+    (train finished runs again instead of reading them back): True or False.
 
     Returns {"data_root": absolute Path or None, "modalities": tuple the run loads}.
     Raises ValueError (FileNotFoundError for a data_root that does not exist)
@@ -219,6 +222,10 @@ def check_params(*, dataset: str, data_root: str | None = None, split: str = "id
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
     _check_sizes(n_samples, sizes)
     _check_methods(methods)
+    for name, value in (("resume", resume), ("redo", redo)):
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be True or False, got {value!r} ({type(value).__name__}); with papermill "
+                             f"pass -p {name} True")
     if regimes is not None:
         if dataset != "synthetic":
             raise ValueError(f"regimes are settings of the simulator (dataset='synthetic'), not of {dataset!r}: "

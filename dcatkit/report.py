@@ -5,6 +5,10 @@
   run with the run's parameters as columns, written as CSV and JSON, so a
   papermill sweep is aggregated with ``pd.concat(map(read_results, files))``;
   every file carries the environment it was made in (``provenance.environment``);
+- ``find_results`` / ``finished_runs``: a re-run of a papermill sweep finds the
+  results file written with exactly its parameters and reads the runs back from
+  their checkpoints instead of training them again (notebook 03; ``redo=True``
+  there trains them again);
 - ``per_class_f1``, ``per_class_change``, ``pair_changes``, ``flips``: what
   transfer changed, class by class and class pair by class pair;
 - ``ablation_summary`` / ``ablation_table``: the lambda x MCMA x seed grid laid
@@ -17,15 +21,18 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .experiment import format_table
+from .experiment import Run, format_table
 from .provenance import environment
+from .train import evaluate, load_checkpoint
 
 METRICS = ("accuracy", "precision", "recall", "f1")
 # Table IV's column order and names.
@@ -88,14 +95,19 @@ ENV_COLUMNS = ("dcatkit", "torch", "device", "device_name", "git_commit")   # wr
 
 
 def write_results(df: pd.DataFrame, folder: str | Path, stem: str,
-                  params: Mapping[str, Any] | None = None, env: Mapping[str, Any] | None = None) -> dict[str, Path]:
+                  params: Mapping[str, Any] | None = None, env: Mapping[str, Any] | None = None,
+                  histories: Mapping[str, pd.DataFrame] | None = None) -> dict[str, Path]:
     """Write ``<folder>/<stem>.csv`` (the rows) and ``<folder>/<stem>.json``
     ({"params": ..., "environment": ..., "rows": [...]}). Returns {"csv": path, "json": path}.
 
     ``env``: the environment record (default ``provenance.environment()``: versions,
     device, git commit). All of it goes to the JSON; its main fields also go to every
     row as ``env_dcatkit``, ``env_torch``, ``env_device``, ``env_device_name``,
-    ``env_git_commit`` columns, so they survive ``pd.concat`` of many files."""
+    ``env_git_commit`` columns, so they survive ``pd.concat`` of many files.
+    ``histories``: {run name: its per-epoch history}, kept in the JSON (``"histories"``)
+    so :func:`finished_runs` can give the runs back without training them again.
+    The JSON is written last and atomically (temp file + ``os.replace``): it marks the
+    results as finished, and an interrupted write never leaves half of it."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     env = dict(environment() if env is None else env)
@@ -105,16 +117,99 @@ def write_results(df: pd.DataFrame, folder: str | Path, stem: str,
     flat = flat.assign(**{f"env_{k}": env.get(k) for k in ENV_COLUMNS if f"env_{k}" not in flat.columns})
     flat.to_csv(csv_path, index=False)
     rows = [{str(k): _jsonable(v) for k, v in r.items()} for r in flat.to_dict(orient="records")]
-    json_path.write_text(json.dumps({"params": _jsonable(dict(params or {})), "environment": _jsonable(env),
-                                     "rows": rows}, indent=1))
+    blob = {"params": _jsonable(dict(params or {})), "environment": _jsonable(env), "rows": rows}
+    if histories is not None:
+        blob["histories"] = {str(name): [{str(k): _jsonable(v) for k, v in r.items()}
+                                         for r in pd.DataFrame(h).to_dict(orient="records")]
+                             for name, h in histories.items()}
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=json_path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(blob, indent=1))
+        os.replace(tmp, json_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return {"csv": csv_path, "json": json_path}
+
+
+def _read_blob(path: Path) -> dict:
+    try:
+        blob = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not a readable results file ({type(e).__name__}: {e}); it is truncated or "
+                         "corrupted: delete it (or rerun with redo=True) to make it again") from e
+    if not isinstance(blob, dict) or not isinstance(blob.get("rows"), list):
+        raise ValueError(f"{path} is not a results file written by dcatkit.report.write_results "
+                         f"(expected a JSON object with 'params' and 'rows'): delete it or rerun with redo=True")
+    return blob
+
+
+def find_results(folder: str | Path, stem: str, params: Mapping[str, Any]) -> pd.DataFrame | None:
+    """The rows of ``<folder>/<stem>.json`` when :func:`write_results` wrote it with exactly
+    ``params`` (compared in their JSON form, so ``(1, 2)`` matches ``[1, 2]``); None when
+    there is no such file or it was written with other parameters (another data size,
+    number of epochs, ...: the run must be made again). A damaged file is a ValueError
+    naming it."""
+    path = Path(folder) / f"{stem}.json"
+    if not path.is_file():
+        return None
+    blob = _read_blob(path)
+    if blob.get("params") != json.loads(json.dumps(_jsonable(dict(params)))):
+        return None
+    return pd.DataFrame(blob["rows"])
+
+
+def finished_runs(folder: str | Path, stem: str, params: Mapping[str, Any], checkpoints: Mapping[str, str | Path],
+                  splits, device="auto", metrics: Sequence[str] = METRICS) -> dict[str, Run] | None:
+    """The runs of a finished execution, read back instead of trained again.
+
+    ``checkpoints``: {run name: its checkpoint}. Returns {run name: Run} (model from the
+    checkpoint, test metrics evaluated again on ``splits.test``, history from the
+    results file) when ``<folder>/<stem>.json`` holds results with exactly ``params``
+    (:func:`find_results`) and histories for every run, every checkpoint exists, and
+    every reloaded model gives the test ``metrics`` stored for its run (so a
+    checkpoint overwritten since, e.g. by another notebook, is never taken for the
+    run the file describes). Otherwise None, with a line saying why (then: train).
+    """
+    found = find_results(folder, stem, params)
+    if found is None:
+        return None
+    why, path = None, Path(folder) / f"{stem}.json"
+    histories = _read_blob(path).get("histories") or {}
+    stored = found.set_index("run") if "run" in found.columns else None
+    runs: dict[str, Run] = {}
+    for name, ck in checkpoints.items():
+        ck = Path(ck)
+        if stored is None or name not in stored.index or name not in histories:
+            why = f"{path} has no results or history of the run {name!r}"
+        elif not ck.is_file():
+            why = f"the checkpoint of {name!r} ({ck}) is missing"
+        else:
+            model, meta = load_checkpoint(ck)
+            modality = meta["modality"]
+            test = evaluate(model, splits.test, modality, device=device)
+            off = {m: (float(stored.loc[name, m]), test[m]) for m in metrics
+                   if not math.isclose(float(stored.loc[name, m]), test[m], rel_tol=0, abs_tol=1e-9)}
+            if off:
+                why = (f"the checkpoint of {name!r} ({ck}) does not give the stored results "
+                       f"({', '.join(f'{m} {a:.4f} stored, {b:.4f} now' for m, (a, b) in off.items())}): "
+                       "it was overwritten since")
+            else:
+                runs[name] = Run(name, modality, model, test, pd.DataFrame(histories[name]), ck,
+                                 {"seed": meta.get("seed"), "best_val": meta.get("val"),
+                                  "provenance": getattr(model, "provenance", None)})
+        if why:
+            print(f"dcatkit: not reading the runs back: {why}; training them")
+            return None
+    return runs
 
 
 def read_results(path: str | Path) -> pd.DataFrame:
     """The rows of a results file written by :func:`write_results` (``.csv`` or ``.json``)."""
     path = Path(path)
     if path.suffix == ".json":
-        return pd.DataFrame(json.loads(path.read_text())["rows"])
+        return pd.DataFrame(_read_blob(path)["rows"])
     if path.suffix == ".csv":
         return pd.read_csv(path)
     raise ValueError(f"{path}: expected a .csv or .json results file")

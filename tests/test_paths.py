@@ -53,7 +53,8 @@ def test_data_options():
 
 
 def test_check_params_ok(tmp_path):
-    got = paths.check_params(dataset="synthetic", source="video", target="imu", lam=0.0, epochs=2, seeds=[0, 1])
+    got = paths.check_params(dataset="synthetic", source="video", target="imu", lam=0.0, epochs=2, seeds=[0, 1],
+                             resume=True, redo=True)
     assert got == {"data_root": None, "modalities": ("video", "imu")}
     got = paths.check_params(dataset="cough", data_root=str(tmp_path), source="audio", target="imu", preset="paper")
     assert got["data_root"] == tmp_path
@@ -77,6 +78,8 @@ def test_check_params_ok(tmp_path):
     ({"dataset": "synthetic", "source_epochs": 1.5}, ValueError, "source_epochs must be None"),
     ({"dataset": "synthetic", "seeds": [0, -1]}, ValueError, "seeds must be ints"),
     ({"dataset": "synthetic", "device": "tpu"}, ValueError, "device must be"),
+    ({"dataset": "synthetic", "resume": "yes"}, ValueError, "resume must be True or False, got 'yes'"),
+    ({"dataset": "synthetic", "redo": 1}, ValueError, "redo must be True or False, got 1"),
 ])
 def test_check_params_errors(kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -1,0 +1,138 @@
+"""A re-run papermill sweep skips finished runs unless asked to redo them (issue 12, section 3).
+
+- ``report.find_results`` finds a results file only when it was written with exactly the
+  run's parameters; a damaged file is an error naming it.
+- ``report.finished_runs`` gives the runs back from their checkpoints, and refuses (None)
+  when a checkpoint, a history or a run is missing, or a reloaded model does not reproduce
+  its stored test metrics.
+- Notebook 03 at CI size, three times into one out_dir: the second run trains nothing
+  (checkpoints and results files untouched, the same table); ``-p redo True`` trains again.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+import ci_size
+from helpers import TINY, tiny_splits
+from dcatkit import report
+from dcatkit.experiment import metrics_table, train_unimodal
+
+REPO = Path(__file__).resolve().parent.parent
+ENV = {"dcatkit": "test", "torch": "x", "device": "cpu", "device_name": "cpu", "git_commit": "0"}
+PARAMS = {"lam": 0.1, "seed": 0, "epochs": None, "data": {"n_samples": 96}, "sizes": (300, 1000)}
+
+
+def test_find_results_matches_exactly_the_parameters(tmp_path):
+    rows = pd.DataFrame({"run": ["a", "b"], "f1": [0.5, 0.25]})
+    report.write_results(rows, tmp_path, "r", params=PARAMS, env=ENV)
+    got = report.find_results(tmp_path, "r", {**PARAMS, "sizes": [300, 1000]})   # a tuple is stored as a list
+    assert got is not None and got["run"].tolist() == ["a", "b"] and got["f1"].tolist() == [0.5, 0.25]
+    for other in ({**PARAMS, "lam": 1.0}, {**PARAMS, "data": {"n_samples": 1000}}, {**PARAMS, "epochs": 2},
+                  {k: v for k, v in PARAMS.items() if k != "seed"}, {**PARAMS, "extra": 1}):
+        assert report.find_results(tmp_path, "r", other) is None, other
+    assert report.find_results(tmp_path, "other-stem", PARAMS) is None
+
+
+def test_damaged_results_file_is_named(tmp_path):
+    files = report.write_results(pd.DataFrame({"run": ["a"], "f1": [0.5]}), tmp_path, "r", params=PARAMS, env=ENV)
+    text = files["json"].read_text()
+    files["json"].write_text(text[: len(text) // 2])                          # an interrupted copy
+    with pytest.raises(ValueError, match=r"r\.json is not a readable results file.*truncated"):
+        report.find_results(tmp_path, "r", PARAMS)
+    files["json"].write_text(json.dumps([1, 2]))
+    with pytest.raises(ValueError, match=r"r\.json is not a results file written by"):
+        report.find_results(tmp_path, "r", PARAMS)
+    assert not list(tmp_path.glob("*.tmp")), "write_results left a temporary file"
+
+
+def test_finished_runs_read_back_and_checked(tmp_path, capsys):
+    splits = tiny_splits(48, modalities=("imu",))
+    ck = tmp_path / "baseline.pt"
+    run = train_unimodal(splits, "imu", preset=TINY["imu"], seed=0, checkpoint=ck, progress=False, name="base")
+    table = metrics_table([run], baseline="base")
+    write = lambda t, hist: report.write_results(report.tidy(t, lam=0.1), tmp_path, "r", params=PARAMS, env=ENV,
+                                                 histories=hist)
+    write(table, {"base": run.history})
+    got = report.finished_runs(tmp_path, "r", PARAMS, {"base": ck}, splits, device="cpu")
+    assert list(got) == ["base"]
+    back = got["base"]
+    assert back.name == "base" and back.modality == "imu" and back.checkpoint == ck
+    for m in report.METRICS:
+        assert back.test[m] == run.test[m], m
+    assert (back.test["confusion"] == run.test["confusion"]).all()
+    pd.testing.assert_frame_equal(back.history, run.history, check_dtype=False)
+    for (k, a), b in zip(run.model.state_dict().items(), back.model.state_dict().values()):
+        assert torch.equal(a.cpu(), b.cpu()), k
+    assert back.meta["best_val"]["f1"] == run.meta["best_val"]["f1"]
+
+    # refused, with the reason: other parameters, a missing checkpoint / run / history, other stored metrics
+    assert report.finished_runs(tmp_path, "r", {**PARAMS, "lam": 1.0}, {"base": ck}, splits) is None
+    assert report.finished_runs(tmp_path, "r", PARAMS, {"base": tmp_path / "gone.pt"}, splits) is None
+    assert "checkpoint of 'base'" in capsys.readouterr().out
+    assert report.finished_runs(tmp_path, "r", PARAMS, {"base": ck, "dcat": ck}, splits) is None
+    assert "no results or history of the run 'dcat'" in capsys.readouterr().out
+    write(table, None)
+    assert report.finished_runs(tmp_path, "r", PARAMS, {"base": ck}, splits) is None
+    changed = table.copy()
+    changed.loc["base", "f1"] += 0.01                    # the checkpoint no longer gives the stored results
+    write(changed, {"base": run.history})
+    assert report.finished_runs(tmp_path, "r", PARAMS, {"base": ck}, splits) is None
+    assert "does not give the stored results (f1" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- notebook 03, run three times
+
+
+def _papermill(dst: Path, out: Path, env, *extra):
+    args = ci_size.papermill_args({**ci_size.DATA, **ci_size.TRAIN, "lam": 0.1, "out_dir": out,
+                                   "figures_dir": out / "figures"})
+    cmd = [sys.executable, "-m", "papermill", str(REPO / "notebooks" / "03_transfer.ipynb"), str(dst), "-k", "python3",
+           "--no-progress-bar", *args, *extra]
+    r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, f"papermill 03 failed:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}"
+    text = "\n".join(o.get("text", "") if isinstance(o.get("text", ""), str) else "".join(o["text"])
+                     for c in json.loads(dst.read_text())["cells"] if c["cell_type"] == "code"
+                     for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    table = re.search(r"^ +modality +accuracy ", text, re.M)
+    assert table, f"no results table in the output of {dst.name}:\n{text[-3000:]}"
+    # from the table on: the table, the verdicts, L_CA per epoch (the histories), Theorem 4.1 (the models)
+    return text, [line for line in text[table.start():].splitlines()
+                  if not line.startswith(("wrote", "results of these runs"))]
+
+
+def _stamps(out: Path) -> dict[str, int]:
+    files = [*(out / "checkpoints").glob("*.pt"), *(out / "03_transfer").glob("transfer-*")]
+    return {p.name: p.stat().st_mtime_ns for p in files}
+
+
+def test_notebook_03_rerun_skips_finished_runs_and_redo_trains(tmp_path):
+    env = {**os.environ, "DCATKIT_CACHE": str(tmp_path / "source_cache"), "MPLBACKEND": "Agg",
+           "PYDEVD_DISABLE_FILE_VALIDATION": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    out = tmp_path / "out"
+    skipped = "trained nothing"
+
+    first, results1 = _papermill(tmp_path / "1.ipynb", out, env)
+    assert skipped not in first and "baseline (imu, Eq. 18): test F1" in first
+    stamps = _stamps(out)
+    assert len([n for n in stamps if n.endswith(".pt")]) == 4, stamps       # source, baseline, D-CAT, No MCMA
+    assert {"transfer-synthetic-id-video-imu-lam0.1-seed0.csv", "transfer-synthetic-id-video-imu-lam0.1-seed0.json"} \
+        <= set(stamps)
+
+    second, results2 = _papermill(tmp_path / "2.ipynb", out, env)
+    assert skipped in second and "Eq. 18): test F1" not in second            # no training message
+    assert _stamps(out) == stamps, "the re-run rewrote a checkpoint or the results file"
+    assert results2 == results1 and any("baseline (measured only)" in line for line in results1)
+
+    third, results3 = _papermill(tmp_path / "3.ipynb", out, env, "-p", "redo", "True")
+    assert skipped not in third and "baseline (imu, Eq. 18): test F1" in third
+    now = _stamps(out)
+    retrained = [n for n in stamps if n.endswith(".pt") and now[n] != stamps[n]]
+    assert len(retrained) == 3, f"redo=True must train the baseline, D-CAT and No MCMA again; rewritten: {retrained}"
+    assert results3 == results1                                               # same seed on the CPU: same runs
