@@ -33,7 +33,7 @@
 # the source trained here instead of training it again.
 #
 # Parameters: `dataset`, `data_root`, `split`, `data_seed`, `n_samples`, `frame_size`, `n_frames`,
-# `cache_dir`, `source`, `target`, `preset`, `epochs`, `source_epochs`, `seed`, `device`, `out_dir`,
+# `cache_dir`, `source`, `target`, `preset`, `epochs`, `source_epochs`, `seed`, `device`, `resume`, `redo`, `out_dir`,
 # `figures_dir`.
 
 # %% tags=["parameters"]
@@ -57,6 +57,8 @@ epochs = None           # target / baseline epochs; None: the preset's
 source_epochs = None    # frozen-source epochs; None: the preset's
 seed = 0                # training seed
 device = "auto"         # "auto" (CUDA if present), "cpu", "cuda:0"
+resume = False          # continue a killed training run from its checkpoint's .state (02, 03, 05)
+redo = False            # train finished runs again instead of reading them back (03, 04, 06)
 # --- outputs (relative paths are relative to the repository root) --------------
 out_dir = "outputs"     # results (CSV / JSON) and checkpoints
 figures_dir = "figures" # PNG figures
@@ -75,7 +77,8 @@ from dcatkit.model import build_model
 from dcatkit.presets import get_preset
 
 checked = paths.check_params(dataset=dataset, data_root=data_root, split=split, source=source, target=target,
-                             preset=preset, epochs=epochs, source_epochs=source_epochs, seed=seed, device=device)
+                             preset=preset, epochs=epochs, source_epochs=source_epochs, seed=seed, device=device,
+                             resume=resume, redo=redo)
 data_opts = paths.data_options(dataset, n_samples=n_samples, frame_size=frame_size, n_frames=n_frames,
                                cache_dir=cache_dir)
 out = paths.out_path(out_dir, "02_unimodal")
@@ -137,7 +140,7 @@ runs = {}
 for role, m, ep, ck in (("source", source, source_epochs, ck_source), ("baseline", target, epochs, ck_baseline)):
     t0 = time.perf_counter()
     runs[role] = train_unimodal(only(m), m, preset=preset, dataset=dataset, epochs=ep, seed=seed, device=device,
-                                checkpoint=ck, progress=False, name=f"{m} {role}")
+                                checkpoint=ck, progress=False, name=f"{m} {role}", resume=resume)
     r = runs[role]
     print(f"{r.name}: {len(r.history)} epochs in {time.perf_counter() - t0:.0f}s, best val F1 "
           f"{r.meta['best_val']['f1']:.3f} (epoch {r.meta['best_val']['epoch']}), "

@@ -39,7 +39,7 @@
 #
 # Parameters: `dataset`, `data_root`, `split`, `data_seed`, `n_samples`, `frame_size`, `n_frames`,
 # `cache_dir`, `source`, `target`, `lam`, `loss`, `preset`, `epochs`, `source_epochs`, `seed`,
-# `device`, `out_dir`, `figures_dir`.
+# `device`, `resume`, `redo`, `out_dir`, `figures_dir`.
 
 # %% tags=["parameters"]
 # --- data ---------------------------------------------------------------------
@@ -64,6 +64,8 @@ epochs = None           # target / baseline epochs; None: the preset's
 source_epochs = None    # frozen-source epochs; None: the preset's
 seed = 0                # training seed
 device = "auto"         # "auto" (CUDA if present), "cpu", "cuda:0"
+resume = False          # continue a killed training run from its checkpoint's .state (02, 03, 05)
+redo = False            # train finished runs again instead of reading them back (03, 04, 06)
 # --- outputs (relative paths are relative to the repository root) --------------
 out_dir = "outputs"     # results (CSV / JSON) and checkpoints
 figures_dir = "figures" # PNG figures
@@ -87,7 +89,7 @@ from dcatkit.train import evaluate
 
 checked = paths.check_params(dataset=dataset, data_root=data_root, split=split, source=source, target=target,
                              lam=lam, preset=preset, epochs=epochs, source_epochs=source_epochs, seed=seed,
-                             device=device)
+                             device=device, resume=resume, redo=redo)
 get_loss(loss)                                                     # unknown loss name -> ValueError
 data_opts = paths.data_options(dataset, n_samples=n_samples, frame_size=frame_size, n_frames=n_frames,
                                cache_dir=cache_dir)
@@ -124,7 +126,8 @@ if ck_source.is_file():
 else:
     t0 = time.perf_counter()
     src = train_unimodal(only(source), source, preset=preset, dataset=dataset, epochs=source_epochs, seed=seed,
-                         device=device, checkpoint=ck_source, progress=True, name=f"{source} source")
+                         device=device, checkpoint=ck_source, progress=True, name=f"{source} source",
+                         resume=resume)
     print(f"no source checkpoint yet: trained it in {time.perf_counter() - t0:.0f}s, saved to {paths.shown(ck_source)}")
 print(f"{src.name}: test accuracy {src.test['accuracy']:.3f}, macro-F1 {src.test['f1']:.3f}")
 
@@ -194,26 +197,44 @@ print(f"source correct on {int(correct.sum())}/{len(correct)} samples of this ba
 # the unmasked one (Eq. 7). The frozen source's keys, values and correctness per training sample
 # are constants, so `train_transfer` computes them once and caches them (see `dcatkit.source_cache`).
 # In JupyterLab each run shows a progress bar over its epochs (`progress=True`).
+#
+# Run again with the same parameters (a re-run papermill sweep), the notebook finds the results
+# file it wrote for them and reads the three runs back from their checkpoints instead of training
+# them again (`dcatkit.report.finished_runs`; each reloaded model must reproduce its stored test
+# metrics); `redo=True` trains them again. `resume=True` continues a run that was killed mid-training.
 
 # %%
-t0 = time.perf_counter()
-base = train_transfer(splits, src, target, method="none", monitor="dcat", preset=preset, dataset=dataset,
-                      epochs=epochs, seed=seed, device=device, checkpoint=ck_baseline, progress=True,
-                      name=f"{target} baseline")
-print(f"baseline ({target}, Eq. 18): test F1 {base.test['f1']:.3f} ({time.perf_counter() - t0:.0f}s)")
-
-t0 = time.perf_counter()
-dcat = train_transfer(splits, src, target, lam=lam, mcma=True, loss=loss, preset=preset, dataset=dataset,
-                      epochs=epochs, seed=seed, device=device, checkpoint=ck_dcat, progress=True, name="D-CAT")
-print(f"D-CAT ({source} -> {target}, Eqs. 17 + 19, lam={lam}): test F1 {dcat.test['f1']:.3f} "
-      f"({time.perf_counter() - t0:.0f}s)")
-
-t0 = time.perf_counter()
 ck_nomcma = paths.checkpoint_path(out_dir, f"dcat-{source}-{target}", **data_key, epochs=epochs, seed=seed,
                                   source_epochs=source_epochs, lam=lam, mcma=False, loss=loss)
-nomcma = train_transfer(splits, src, target, lam=lam, mcma=False, loss=loss, preset=preset, dataset=dataset,
-                        epochs=epochs, seed=seed, device=device, checkpoint=ck_nomcma, progress=True, name="No MCMA")
-print(f"No MCMA (Eqs. 7 + 19): test F1 {nomcma.test['f1']:.3f} ({time.perf_counter() - t0:.0f}s)")
+run_params = dict(dataset=dataset, split=split, source=source, target=target, lam=lam, loss=loss, preset=preset,
+                  epochs=epochs, source_epochs=source_epochs, seed=seed, data_seed=data_seed)
+stem = f"transfer-{dataset}-{split}-{source}-{target}-lam{lam:g}-seed{seed}"
+done = None if redo else report.finished_runs(out, stem, {**run_params, "data": data_opts},
+                                              {f"{target} baseline": ck_baseline, "D-CAT": ck_dcat,
+                                               "No MCMA": ck_nomcma}, splits, device=device)
+if done:
+    base, dcat, nomcma = done.values()
+    print(f"these parameters ran before: read the baseline, D-CAT and No MCMA back from {paths.shown(out / stem)}.json "
+          "and their checkpoints, trained nothing (redo=True trains them again)")
+else:
+    t0 = time.perf_counter()
+    base = train_transfer(splits, src, target, method="none", monitor="dcat", preset=preset, dataset=dataset,
+                          epochs=epochs, seed=seed, device=device, checkpoint=ck_baseline, progress=True,
+                          name=f"{target} baseline", resume=resume)
+    print(f"baseline ({target}, Eq. 18): test F1 {base.test['f1']:.3f} ({time.perf_counter() - t0:.0f}s)")
+
+    t0 = time.perf_counter()
+    dcat = train_transfer(splits, src, target, lam=lam, mcma=True, loss=loss, preset=preset, dataset=dataset,
+                          epochs=epochs, seed=seed, device=device, checkpoint=ck_dcat, progress=True, name="D-CAT",
+                          resume=resume)
+    print(f"D-CAT ({source} -> {target}, Eqs. 17 + 19, lam={lam}): test F1 {dcat.test['f1']:.3f} "
+          f"({time.perf_counter() - t0:.0f}s)")
+
+    t0 = time.perf_counter()
+    nomcma = train_transfer(splits, src, target, lam=lam, mcma=False, loss=loss, preset=preset, dataset=dataset,
+                            epochs=epochs, seed=seed, device=device, checkpoint=ck_nomcma, progress=True,
+                            name="No MCMA", resume=resume)
+    print(f"No MCMA (Eqs. 7 + 19): test F1 {nomcma.test['f1']:.3f} ({time.perf_counter() - t0:.0f}s)")
 
 # %% [markdown]
 # ## 4. Results
@@ -229,12 +250,12 @@ print()
 print(report.describe_change(table, base.name, ["D-CAT", "No MCMA"]))
 
 # %%
-run_params = dict(dataset=dataset, split=split, source=source, target=target, lam=lam, loss=loss, preset=preset,
-                  epochs=epochs, source_epochs=source_epochs, seed=seed, data_seed=data_seed)
-files = report.write_results(report.tidy(table, **run_params), out,
-                             f"transfer-{dataset}-{split}-{source}-{target}-lam{lam:g}-seed{seed}",
-                             params={**run_params, "data": data_opts})
-print("wrote", ", ".join(paths.shown(p) for p in files.values()))
+if done:                   # the file already holds these runs' results, with the environment they were made in
+    print(f"results of these runs: {paths.shown(out / stem)}.csv, .json (read back, not rewritten)")
+else:                      # the histories go to the JSON too, so a re-run can read the runs back
+    files = report.write_results(report.tidy(table, **run_params), out, stem, params={**run_params, "data": data_opts},
+                                 histories={r.name: r.history for r in (base, dcat, nomcma)})
+    print("wrote", ", ".join(paths.shown(p) for p in files.values()))
 
 # %%
 fig = plots.metrics_bars(table, title=f"{dataset} ({split}): {source} -> {target}, λ = {lam:g}, seed {seed}")

@@ -44,7 +44,7 @@
 #
 # Parameters: `dataset`, `data_root`, `split`, `data_seed`, `n_samples`, `frame_size`, `n_frames`,
 # `cache_dir`, `source`, `target`, `lams`, `mcma_options`, `seeds`, `method`, `workers`, `preset`,
-# `epochs`, `source_epochs`, `seed` (the source's), `device`, `out_dir`, `figures_dir`.
+# `epochs`, `source_epochs`, `seed` (the source's), `device`, `resume`, `redo`, `out_dir`, `figures_dir`.
 
 # %% tags=["parameters"]
 # --- data ---------------------------------------------------------------------
@@ -72,6 +72,8 @@ epochs = None           # target / baseline epochs; None: the preset's
 source_epochs = None    # frozen-source epochs; None: the preset's
 seed = 0                # training seed
 device = "auto"         # "auto" (CUDA if present), "cpu", "cuda:0"
+resume = False          # continue a killed training run from its checkpoint's .state (02, 03, 05)
+redo = False            # train finished runs again instead of reading them back (03, 04, 06)
 # --- outputs (relative paths are relative to the repository root) --------------
 out_dir = "outputs"     # results (CSV / JSON) and checkpoints
 figures_dir = "figures" # PNG figures
@@ -92,7 +94,7 @@ from dcatkit.sweep import run_transfer_sweep
 
 checked = paths.check_params(dataset=dataset, data_root=data_root, split=split, source=source, target=target,
                              lams=lams, preset=preset, epochs=epochs, source_epochs=source_epochs, seed=seed,
-                             seeds=seeds, device=device, methods=[method])
+                             seeds=seeds, device=device, methods=[method], resume=resume, redo=redo)
 if not mcma_options or any(not isinstance(m, bool) for m in mcma_options):
     raise ValueError(f"mcma_options must be a non-empty list of True/False, got {mcma_options!r}")
 data_opts = paths.data_options(dataset, n_samples=n_samples, frame_size=frame_size, n_frames=n_frames,
@@ -124,7 +126,8 @@ where = dict(dataset=dataset, root=None if checked["data_root"] is None else str
              source_seed=seed, preset=preset, epochs_source=source_epochs, epochs_target=epochs)
 size = [n_samples] if dataset == "synthetic" else [None]
 runs = pd.concat([run_transfer_sweep(out / "sweep", methods=(["none", method] if i == 0 else [method]), lams=lams,
-                                     sizes=size, seeds=seeds, workers=workers, device=device, mcma=m, **where)
+                                     sizes=size, seeds=seeds, workers=workers, device=device, mcma=m, redo=redo,
+                                     **where)
                   for i, m in enumerate(mcma_options)], ignore_index=True)
 print(f"{len(runs)} runs; this execution took {(time.perf_counter() - t_all) / 60:.1f} min (runs finished earlier are "
       f"read back); the runs' own training time: {runs.wall_s.sum() / 60:.1f} min")

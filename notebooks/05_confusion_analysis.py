@@ -33,7 +33,7 @@
 #
 # Parameters: `dataset`, `data_root`, `split`, `data_seed`, `n_samples`, `frame_size`, `n_frames`,
 # `cache_dir`, `source`, `target`, `lam`, `mcma`, `loss`, `preset`, `epochs`, `source_epochs`,
-# `seed`, `device`, `out_dir`, `figures_dir`.
+# `seed`, `device`, `resume`, `redo`, `out_dir`, `figures_dir`.
 
 # %% tags=["parameters"]
 # --- data ---------------------------------------------------------------------
@@ -59,6 +59,8 @@ epochs = None           # target / baseline epochs; None: the preset's
 source_epochs = None    # frozen-source epochs; None: the preset's
 seed = 0                # training seed
 device = "auto"         # "auto" (CUDA if present), "cpu", "cuda:0"
+resume = False          # continue a killed training run from its checkpoint's .state (02, 03, 05)
+redo = False            # train finished runs again instead of reading them back (03, 04, 06)
 # --- outputs (relative paths are relative to the repository root) --------------
 out_dir = "outputs"     # results (CSV / JSON) and checkpoints
 figures_dir = "figures" # PNG figures
@@ -79,7 +81,7 @@ from dcatkit.train import evaluate, load_checkpoint, predict
 
 checked = paths.check_params(dataset=dataset, data_root=data_root, split=split, source=source, target=target,
                              lam=lam, preset=preset, epochs=epochs, source_epochs=source_epochs, seed=seed,
-                             device=device)
+                             device=device, resume=resume, redo=redo)
 get_loss(loss)
 if not isinstance(mcma, bool):
     raise ValueError(f"mcma must be True or False, got {mcma!r}")
@@ -114,7 +116,7 @@ if ck_baseline.is_file():
     print(f"baseline: loaded {paths.shown(ck_baseline)}")
 else:
     base_model = train_unimodal(only(target), target, preset=preset, dataset=dataset, epochs=epochs, seed=seed,
-                                device=device, checkpoint=ck_baseline, progress=False).model
+                                device=device, checkpoint=ck_baseline, progress=False, resume=resume).model
     print(f"baseline: trained, saved to {paths.shown(ck_baseline)}")
 if ck_dcat.is_file():
     dcat_model, _ = load_checkpoint(ck_dcat)
@@ -129,11 +131,13 @@ else:
     else:
         t0 = time.perf_counter()
         src = train_unimodal(only(source), source, preset=preset, dataset=dataset, epochs=source_epochs, seed=seed,
-                             device=device, checkpoint=ck_source, progress=False, name=f"{source} source")
+                             device=device, checkpoint=ck_source, progress=False, name=f"{source} source",
+                             resume=resume)
         print(f"no source checkpoint yet: trained it in {time.perf_counter() - t0:.0f}s, saved to {paths.shown(ck_source)}")
     print(f"{src.name}: test accuracy {src.test['accuracy']:.3f}, macro-F1 {src.test['f1']:.3f}")
     dcat_model = train_transfer(splits, src, target, lam=lam, mcma=mcma, loss=loss, preset=preset, dataset=dataset,
-                                epochs=epochs, seed=seed, device=device, checkpoint=ck_dcat, progress=False).model
+                                epochs=epochs, seed=seed, device=device, checkpoint=ck_dcat, progress=False,
+                                resume=resume).model
     print(f"{dcat_name}: trained, saved to {paths.shown(ck_dcat)}")
 
 # %% [markdown]

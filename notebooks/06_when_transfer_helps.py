@@ -91,7 +91,7 @@
 # Parameters: `dataset`, `data_root`, `split`, `data_seed`, `n_samples`, `frame_size`, `n_frames`,
 # `cache_dir`, `source`, `target`, `methods`, `sizes`, `regimes`, `control_methods`,
 # `other_split_methods`, `reverse_methods`, `reverse_size`, `lam`, `seeds`, `ceiling_file`,
-# `workers`, `preset`, `epochs`, `source_epochs`, `seed` (the sources'), `device`, `out_dir`,
+# `workers`, `preset`, `epochs`, `source_epochs`, `seed` (the sources'), `device`, `resume`, `redo`, `out_dir`,
 # `figures_dir`.
 
 # %% tags=["parameters"]
@@ -126,6 +126,8 @@ epochs = None           # target / baseline epochs; None: the preset's
 source_epochs = None    # frozen-source epochs; None: the preset's
 seed = 0                # training seed
 device = "auto"         # "auto" (CUDA if present), "cpu", "cuda:0"
+resume = False          # continue a killed training run from its checkpoint's .state (02, 03, 05)
+redo = False            # train finished runs again instead of reading them back (03, 04, 06)
 # --- outputs (relative paths are relative to the repository root) --------------
 out_dir = "outputs"     # results (CSV / JSON) and checkpoints
 figures_dir = "figures" # PNG figures
@@ -144,7 +146,7 @@ from dcatkit.sweep import run_transfer_sweep
 checked = paths.check_params(dataset=dataset, data_root=data_root, split=split, source=source, target=target,
                              lam=lam, preset=preset, epochs=epochs, source_epochs=source_epochs, seed=seed,
                              seeds=seeds, device=device, n_samples=n_samples, sizes=sizes, methods=methods,
-                             regimes=regimes)
+                             regimes=regimes, resume=resume, redo=redo)
 for name, ms in {"control_methods": control_methods, "other_split_methods": other_split_methods,
                  "reverse_methods": reverse_methods}.items():
     if ms:
@@ -212,7 +214,8 @@ for s in studies:
     df = run_transfer_sweep(out / "sweep", methods=s["methods"], lams=[lam], sizes=s["sizes"], seeds=seeds,
                             workers=workers, device=device, source=s["source"], target=s["target"],
                             split=s["split"], regime=s["regime"], data_options=sim_opts, data_seed=data_seed,
-                            source_seed=seed, preset=preset, epochs_source=source_epochs, epochs_target=epochs)
+                            source_seed=seed, preset=preset, epochs_source=source_epochs, epochs_target=epochs,
+                            redo=redo)
     tables.append(df.assign(study=s["study"]))
     print(f"{s['study']}: {len(df)} runs in {time.perf_counter() - t0:.0f} s "
           f"(source test F1 {', '.join(f'{v:.3f}' for v in df.groupby('n_samples').source_f1.first())})")
