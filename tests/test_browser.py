@@ -331,10 +331,10 @@ def test_transfer_progress_and_results(lab, browser):
         _shot(page, "03_failed_results.png")
         pytest.fail(f"03_transfer: no results table (rows video source / imu baseline / D-CAT / No MCMA) was shown; "
                     f"screenshot in {SHOTS}")
-    text = table.first.inner_text()
+    table.first.scroll_into_view_if_needed()             # JupyterLab renders only cells near the viewport
+    text = table.first.text_content() or ""
     for run in ("video source", "imu baseline", "D-CAT", "No MCMA"):
         assert run in text, f"results table lacks {run!r}:\n{text}"
-    table.first.scroll_into_view_if_needed()
     _shot(page, "03_results.png")
     results = list((lab["out"] / "03_transfer").glob("transfer-*.csv"))
     assert len(results) == 1, f"expected the results file in {lab['out']}, found {results}"
