@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import provenance
+from .data.splits import check_leakage
 from .modalities import default_kind
 from .model import Classifier, build_model
 from .presets import Preset, get_preset
@@ -68,6 +69,7 @@ def train_unimodal(splits, modality: str, *, preset: str | Preset = "synthetic",
     """Train one modality's classifier on ``splits`` (train/val/test) and test it.
     ``resume=True`` continues a killed run from ``<checkpoint>.state``; ``log_dir``:
     TensorBoard scalars (see ``train.fit``)."""
+    check_leakage(splits)                                 # no recording (subject) in two parts
     p = _preset(preset, modality, dataset, splits.train)
     seed = p.seed if seed is None else seed
     seed_everything(seed)                                  # model init is part of the seeded run
@@ -161,6 +163,7 @@ def train_transfer(splits, source=None, target_modality: str | None = None, *, s
     multi = sources is not None
     if multi and (isinstance(sources, (str, Path)) or not list(sources)):
         raise ValueError(f"sources= takes a non-empty list of checkpoints, Runs or models, got {sources!r}")
+    check_leakage(splits)                                 # no recording (subject) in two parts
     srcs = [load_source(s, splits, target_modality) for s in (sources if multi else [source])]
     mods = [s.config["modality"] for s in srcs]
     if len(set(mods)) != len(mods):

@@ -141,3 +141,16 @@ def test_other_input_shape_refused(id0):
     small = build_model("video", 8, (4, 3, 8, 8), TINY["video"])
     with pytest.raises(SourceMismatch, match=r"inputs of shape \[4, 3, 8, 8\]"):
         load_source(small, id0, "imu")
+
+
+def test_training_refuses_leaky_splits():
+    """Splits built by hand go through the same leakage check as the loaders' before any training."""
+    from dcatkit.data.dataset import Splits
+    from dcatkit.experiment import train_transfer, train_unimodal
+    from helpers import TINY, tiny_splits
+    sp = tiny_splits(48, modalities=("imu", "video"))
+    leaky = Splits(sp.train, sp.val, sp.train.subset([0, 1, 2]), {})   # 3 training recordings in test
+    with pytest.raises(ValueError, match="3 recording"):
+        train_unimodal(leaky, "imu", preset=TINY["imu"], epochs=1, progress=False)
+    with pytest.raises(ValueError, match="3 recording"):
+        train_transfer(leaky, object(), "imu", preset=TINY["imu"], epochs=1, progress=False)
