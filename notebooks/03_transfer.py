@@ -239,9 +239,10 @@ else:
 # %% [markdown]
 # ## 4. Results
 #
-# Test metrics of the four runs; `delta_*` columns are against the baseline. The verdict below
-# is computed from these numbers (a gain or loss within 0.005 F1 counts as "about the same"); one
-# seed on small data is noisy — notebook 04 repeats over seeds.
+# Test metrics of the four runs; `delta_*` columns are against the baseline. The lines below
+# describe this one run (a difference within 0.005 F1 reads "about the same"). One seed is not
+# evidence that a method helps or hurts: that takes the paired intervals over 10 seeds of
+# notebooks 04 and 06.
 
 # %%
 table = metrics_table([src, base, dcat, nomcma], baseline=base.name)
