@@ -156,7 +156,7 @@ def test_bad_multi_source_input(setup):
     imu = train_unimodal(sp, "imu", preset=P, seed=0, progress=False, epochs=1)
     with pytest.raises(SourceMismatch, match="both 'imu'"):
         train_transfer(sp, sources=[video, imu], target="imu", **kw)
-    leaky = train_unimodal(Splits(sp.val, sp.val, sp.test), "audio", preset=TINY["audio"], seed=0, progress=False)
+    leaky = train_unimodal(Splits(sp.val, sp.test, sp.train), "audio", preset=TINY["audio"], seed=0, progress=False)
     with pytest.raises(SourceMismatch, match="leakage"):          # every source is checked, not only the first
         train_transfer(sp, sources=[video, leaky], target="imu", **kw)
     with pytest.raises(ValueError, match="not both"):
