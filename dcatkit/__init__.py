@@ -25,6 +25,7 @@ _LAZY = {
     "save_checkpoint": "train",
     "make_objective": "objectives",
     "run_transfer_sweep": "sweep",
+    "run_studies": "sweep",
     "summarise": "stats",
     "verdict": "stats",
     "export": "deploy",

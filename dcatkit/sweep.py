@@ -9,7 +9,8 @@ parallel worker processes, resumable, returned as one tidy table.
 ``run_transfer_sweep`` trains the frozen sources first (one per seed and data:
 every method of that seed shares it), then one target per (method, lambda, size,
 seed) with ``experiment.train_transfer`` (method ``"none"`` is the baseline, the
-same model as ``train_unimodal``). The generic layer below it runs any task:
+same model as ``train_unimodal``). ``run_studies`` runs several such grids (e.g.
+video -> IMU on two splits and IMU -> video) as one sweep, sharing the workers. The generic layer below it runs any task:
 
     from dcatkit.sweep import grid, run_grid
     params = grid(method=["none", "dcat", "kd"], lam=[1.0], n_samples=[300, 700], seed=range(10))
@@ -23,7 +24,9 @@ same model as ``train_unimodal``). The generic layer below it runs any task:
   on every OS), so ``task`` must be a module-level function. ``workers=0`` runs
   everything in this process (for debugging).
 - Resumable: each finished run is written atomically to ``out_dir/runs/`` as its
-  own small JSON file named after a hash of its parameters. A rerun reads those
+  own small JSON file named after a hash of its parameters (for transfer runs
+  these include ``setup``, a hash of the presets and simulator settings:
+  ``setup_fingerprint``). A rerun reads those
   back and never redoes them (``redo=True`` does). A failed run writes nothing,
   so a rerun retries exactly the failed ones; ``run_grid`` raises after the
   others finished, naming the failures.
@@ -258,7 +261,7 @@ def read_sweep(out_dir: str | Path) -> pd.DataFrame:
 # ------------------------------------------------------------------ transfer sweeps
 
 SOURCE_KEYS = ("dataset", "root", "split", "seed", "n_samples", "regime", "data_options", "source", "target",
-               "preset", "epochs_source")
+               "preset", "epochs_source", "setup")
 TARGET_DEFAULTS = {"dataset": "synthetic", "root": None, "split": "id", "regime": "headroom", "data_options": None,
                    "source": "video",
                    "target": "imu", "preset": "synthetic", "mcma": True, "epochs_source": None,
@@ -318,10 +321,11 @@ def source_task(*, out_dir: str, seed: int, n_samples: int | None = None, datase
                 root=None, split: str = "id", regime: str | None = "headroom", data_options: dict | None = None,
                 source: str = "video",
                 target: str = "imu", preset: str = "synthetic", epochs_source: int | None = None,
-                data_seed: int | None = None, fold: int | None = None, device="auto") -> dict:
+                data_seed: int | None = None, fold: int | None = None, setup: str | None = None,
+                device="auto") -> dict:
     """Train (or find) the frozen source of one seed and data, saved under
     ``out_dir/sources/``; returns its test metrics. The data seed is the training seed
-    unless ``data_seed`` is given."""
+    unless ``data_seed`` is given. ``setup``: ``setup_fingerprint`` (identity only)."""
     from .experiment import load_source, train_unimodal
     from .train import evaluate
 
@@ -329,7 +333,7 @@ def source_task(*, out_dir: str, seed: int, n_samples: int | None = None, datase
                  (source, target), fold)
     ident = dict(seed=seed, n_samples=n_samples, dataset=dataset, root=root, split=split, regime=regime,
                  data_options=data_options, source=source, target=target, preset=preset,
-                 epochs_source=epochs_source)
+                 epochs_source=epochs_source, setup=setup)
     ident.update({k: v for k, v in (("fold", fold), ("data_seed", data_seed)) if v is not None})
     path = _source_path(out_dir, ident)
     if path.is_file():
@@ -347,11 +351,12 @@ def transfer_task(*, out_dir: str, method: str, seed: int, lam: float | None = N
                   mcma: bool = True, preset: str = "synthetic",
                   epochs_source: int | None = None, epochs_target: int | None = None, options: dict | None = None,
                   monitor: str | None = None, data_seed: int | None = None, source_seed: int | None = None,
-                  fold: int | None = None, device="auto") -> dict:
+                  fold: int | None = None, setup: str | None = None, device="auto") -> dict:
     """One target run of a sweep: ``experiment.train_transfer`` from the seed's frozen
     source (trained first if missing) with the objective ``method`` (``"none"``: the
     baseline). ``data_seed`` / ``source_seed``: fixed data and source for every seed
-    (None: the run's ``seed``; see ``source_identity``). Returns test metrics, the
+    (None: the run's ``seed``; see ``source_identity``). ``setup``: ``setup_fingerprint``
+    (part of the run's identity, not used to train). Returns test metrics, the
     source's test F1, the training-set size, the last epoch's training loss and, when
     L_CA was optimised or monitored, its last-epoch training value (``train_ca_last``)."""
     from .experiment import train_transfer
@@ -361,7 +366,7 @@ def transfer_task(*, out_dir: str, method: str, seed: int, lam: float | None = N
     ident = source_identity(dict(seed=seed, n_samples=n_samples, dataset=dataset, root=root, split=split,
                                  regime=regime, data_options=data_options, source=source, target=target,
                                  preset=preset, epochs_source=epochs_source, data_seed=data_seed,
-                                 source_seed=source_seed, fold=fold))
+                                 source_seed=source_seed, fold=fold, setup=setup))
     src = source_task(out_dir=out_dir, device=device, **ident)
     sp = _splits(dataset, root, split, seed if data_seed is None else data_seed, n_samples, regime, data_options,
                  (source, target), fold)
@@ -380,20 +385,38 @@ def transfer_task(*, out_dir: str, method: str, seed: int, lam: float | None = N
     return out
 
 
-def run_transfer_sweep(out_dir: str | Path, *, methods: Sequence[str] = ("none", "dcat"),
-                       lams: Sequence[float] = (1.0,), sizes: Sequence[int | None] = (None,),
-                       seeds: Iterable[int] = range(10), folds: Sequence[int] | None = None,
-                       workers: int | None = None, redo: bool = False, progress: bool = True, device="auto",
-                       **fixed: Any) -> pd.DataFrame:
-    """A method x lambda x size (``n_samples``, synthetic data) x seed (x fold, for a
-    cross-validation ``split`` such as "loso" or ["group_kfold", k]: folds run like seeds,
-    summarise with ``pair=("seed", "fold")``) grid of transfer runs, sources first, as one
-    table (one row per target run; see ``transfer_task`` for the columns and ``TARGET_DEFAULTS`` for what ``fixed`` may set: dataset, split,
-    regime, data_options, source, target, preset, mcma, epochs_source, epochs_target, options,
-    monitor, data_seed, source_seed; ``options`` reach the methods that take them, e.g.
-    ``kd_temperature`` only kd and dcat+kd). Resumable and parallel as ``run_grid``; ``out_dir`` holds the runs,
-    the source checkpoints and the source caches. ``device`` is not part of a run's
-    identity: a run finished on a GPU is not redone on a CPU."""
+def setup_fingerprint(dataset: str = "synthetic", preset: str = "synthetic", source: str = "video",
+                      target: str = "imu") -> str:
+    """A short hash of what a run's result depends on beyond its parameters: the resolved
+    presets of source and target (epochs, learning rate, encoder sizes) and, for the
+    synthetic dataset, the simulator's settings (``HEADROOM_KNOBS``, the class motions,
+    ``make_synthetic``'s default noise levels and sizes). Sweeps put it in every run's
+    identity (column ``setup``), so a run stored before a preset or simulator change is
+    trained again instead of being read back as if it were current. Changes to the code
+    itself are not detected: use ``redo=True`` after one."""
+    import inspect
+
+    from .presets import get_preset
+
+    what: dict[str, Any] = {"preset": preset}
+    for m in (source, target):
+        try:
+            what[m] = get_preset(preset, m, None if dataset == "synthetic" else dataset).to_dict()
+        except ValueError:          # a name without a default kind: the preset's name stands for it
+            what[m] = None
+    if dataset == "synthetic":
+        from .data import synthetic as sim
+
+        what["simulator"] = {"knobs": sim.HEADROOM_KNOBS, "motions": sim.MOTION_HEADROOM,
+                             "defaults": {k: v.default for k, v in
+                                          inspect.signature(sim.make_synthetic).parameters.items()}}
+    text = json.dumps(what, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any]) -> list[dict]:
+    """The runs of one transfer grid, checked: method x lambda x size x seed (x fold),
+    each with the grid's fixed settings and the setup fingerprint."""
     unknown = set(fixed) - set(TARGET_DEFAULTS)
     if unknown:
         raise ValueError(f"unknown sweep setting(s) {sorted(unknown)}: expected some of {sorted(TARGET_DEFAULTS)}")
@@ -408,8 +431,13 @@ def run_transfer_sweep(out_dir: str | Path, *, methods: Sequence[str] = ("none",
     axes = dict(method=list(methods), lam=list(lams), n_samples=list(sizes), seed=list(seeds))
     if folds is not None:
         axes["fold"] = list(folds)
+    setup = setup_fingerprint(*(fixed.get(k, TARGET_DEFAULTS[k]) for k in ("dataset", "preset", "source", "target")))
     # settings are the same for every run, even list-valued ones (split=["group_kfold", 5])
-    params = [{**p, **{k: _plain(v) for k, v in fixed.items()}} for p in grid(**axes)]
+    return [{**p, **{k: _plain(v) for k, v in fixed.items()}, "setup": setup} for p in grid(**axes)]
+
+
+def _run_transfer_params(out_dir, params: list[dict], workers, redo, progress, device) -> pd.DataFrame:
+    """Sources first (each distinct one once, in parallel), then the target runs."""
     sources = {}
     for p in params:
         ident = source_identity(p)
@@ -419,3 +447,52 @@ def run_transfer_sweep(out_dir: str | Path, *, methods: Sequence[str] = ("none",
              out / "sources", workers=workers, redo=redo, progress=progress)
     return run_grid(functools.partial(transfer_task, out_dir=str(out), device=device), params, out,
                     workers=workers, redo=redo, progress=progress)
+
+
+def run_transfer_sweep(out_dir: str | Path, *, methods: Sequence[str] = ("none", "dcat"),
+                       lams: Sequence[float] = (1.0,), sizes: Sequence[int | None] = (None,),
+                       seeds: Iterable[int] = range(10), folds: Sequence[int] | None = None,
+                       workers: int | None = None, redo: bool = False, progress: bool = True, device="auto",
+                       **fixed: Any) -> pd.DataFrame:
+    """A method x lambda x size (``n_samples``, synthetic data) x seed (x fold, for a
+    cross-validation ``split`` such as "loso" or ["group_kfold", k]: folds run like seeds,
+    summarise with ``pair=("seed", "fold")``) grid of transfer runs, sources first, as one
+    table (one row per target run; see ``transfer_task`` for the columns and ``TARGET_DEFAULTS`` for what ``fixed`` may set: dataset, split,
+    regime, data_options, source, target, preset, mcma, epochs_source, epochs_target, options,
+    monitor, data_seed, source_seed; ``options`` reach the methods that take them, e.g.
+    ``kd_temperature`` only kd and dcat+kd). Resumable and parallel as ``run_grid``; ``out_dir`` holds the runs,
+    the source checkpoints and the source caches. ``device`` is not part of a run's
+    identity: a run finished on a GPU is not redone on a CPU; the presets and simulator
+    settings are (``setup_fingerprint``)."""
+    params = _transfer_params(methods, lams, sizes, list(seeds), folds, fixed)
+    return _run_transfer_params(out_dir, params, workers, redo, progress, device)
+
+
+def run_studies(out_dir: str | Path, studies: Sequence[Mapping[str, Any]], *, lams: Sequence[float] = (1.0,),
+                seeds: Iterable[int] = range(10), workers: int | None = None, redo: bool = False,
+                progress: bool = True, device="auto", **fixed: Any) -> pd.DataFrame:
+    """Several transfer grids run as one sweep. ``studies``: dicts, each with ``study``
+    (its name), ``methods``, ``sizes`` (optional, default ``[None]``) and settings of
+    ``TARGET_DEFAULTS`` (e.g. source, target, split, regime) that override ``fixed``.
+
+    Every frozen source of every study trains first, in one pool of workers, then
+    every target run of every study in one pool, so no worker waits for the end of a
+    study (run one ``run_transfer_sweep`` per study and a study's slowest source or
+    last run leaves the other workers idle). Returns one table, the runs of each study
+    in order, with a ``study`` column; a run two studies share is trained once."""
+    seeds, per_study = list(seeds), []
+    for s in studies:
+        s = dict(s)
+        missing = {"study", "methods"} - set(s)
+        if missing:
+            raise ValueError(f"a study needs {sorted(missing)}; got the keys {sorted(s)}")
+        name, methods, sizes = s.pop("study"), s.pop("methods"), s.pop("sizes", [None])
+        per_study.append((name, _transfer_params(methods, lams, sizes, seeds, None, {**fixed, **s})))
+    names = [n for n, _ in per_study]
+    if len(set(names)) != len(names):
+        raise ValueError(f"study names must be distinct, got {names}")
+    unique = {run_key(p): p for _, ps in per_study for p in ps}
+    table = _run_transfer_params(out_dir, list(unique.values()), workers, redo, progress, device)
+    row_of = dict(zip(unique, range(len(unique))))
+    parts = [table.iloc[[row_of[run_key(p)] for p in ps]].assign(study=name) for name, ps in per_study]
+    return pd.concat(parts, ignore_index=True)

@@ -37,7 +37,7 @@
 #
 # Cost: `len(lams) × len(mcma_options) × len(seeds)` transfer runs plus `len(seeds)` baselines and
 # one frozen source (100 + 10 IMU runs and a video source with the defaults), through
-# `dcatkit.sweep.run_transfer_sweep` (resumable: a re-run reads finished runs back). Measured: the
+# `dcatkit.sweep.run_studies` (resumable: a re-run reads finished runs back). Measured: the
 # runs' own time was 37 core-minutes (~20 s per IMU run at 1000 recordings) and the run below took
 # 21 minutes with 2 workers on the project's shared 2-core VM (load 4–6, another sweep running);
 # on an idle 2-core machine expect roughly half.
@@ -90,7 +90,7 @@ from dcatkit.data import Splits, load
 import pandas as pd
 
 from dcatkit import stats
-from dcatkit.sweep import run_transfer_sweep
+from dcatkit.sweep import run_studies
 
 checked = paths.check_params(dataset=dataset, data_root=data_root, split=split, source=source, target=target,
                              lams=lams, preset=preset, epochs=epochs, source_epochs=source_epochs, seed=seed,
@@ -125,10 +125,10 @@ where = dict(dataset=dataset, root=None if checked["data_root"] is None else str
              split=split, source=source, target=target, data_options=sim_opts, data_seed=data_seed,
              source_seed=seed, preset=preset, epochs_source=source_epochs, epochs_target=epochs)
 size = [n_samples] if dataset == "synthetic" else [None]
-runs = pd.concat([run_transfer_sweep(out / "sweep", methods=(["none", method] if i == 0 else [method]), lams=lams,
-                                     sizes=size, seeds=seeds, workers=workers, device=device, mcma=m, redo=redo,
-                                     **where)
-                  for i, m in enumerate(mcma_options)], ignore_index=True)
+studies = [dict(study=f"mcma={m}", methods=(["none", method] if i == 0 else [method]), sizes=size, mcma=m)
+           for i, m in enumerate(mcma_options)]      # the baseline once: it has no MCMA setting
+runs = run_studies(out / "sweep", studies, lams=lams, seeds=seeds, workers=workers, device=device, redo=redo,
+                   **where).drop(columns="study")
 print(f"{len(runs)} runs; this execution took {(time.perf_counter() - t_all) / 60:.1f} min (runs finished earlier are "
       f"read back); the runs' own training time: {runs.wall_s.sum() / 60:.1f} min")
 print(f"frozen {source} source: test F1 {runs.source_f1.iloc[0]:.3f}")

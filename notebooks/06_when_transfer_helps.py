@@ -85,7 +85,7 @@
 # `benchmarks/SIMULATOR.md`: OOD baselines vary by ±0.2 F1 across data seeds). Re-run with another
 # `data_seed` to check a conclusion.
 #
-# All runs go through `dcatkit.sweep.run_transfer_sweep` (parallel workers, one torch thread each;
+# All runs go through `dcatkit.sweep.run_studies` (parallel workers, one torch thread each;
 # resumable: a re-run reads finished runs back and only trains what is missing).
 #
 # Parameters: `dataset`, `data_root`, `split`, `data_seed`, `n_samples`, `frame_size`, `n_frames`,
@@ -141,7 +141,7 @@ import pandas as pd
 import seaborn as sns
 
 from dcatkit import headroom, paths, plots, report, stats
-from dcatkit.sweep import run_transfer_sweep
+from dcatkit.sweep import run_studies
 
 checked = paths.check_params(dataset=dataset, data_root=data_root, split=split, source=source, target=target,
                              lam=lam, preset=preset, epochs=epochs, source_epochs=source_epochs, seed=seed,
@@ -203,23 +203,18 @@ print(ceiling_table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 # %% [markdown]
 # ## 2. The runs
 #
-# One sweep per study: the frozen sources first (one per regime, split and size), then every
-# (method, size, seed) target. Each finished run is stored under `out_dir/06_when_transfer_helps/sweep`
+# All studies run as one sweep (`dcatkit.sweep.run_studies`): the frozen sources first (one per
+# regime, split and size), then every (study, method, size, seed) target, sharing the workers. Each finished run is stored under `out_dir/06_when_transfer_helps/sweep`
 # as a small JSON file; running the notebook again reads them back and trains nothing twice.
 
 # %%
-t_all, tables = time.perf_counter(), []
-for s in studies:
-    t0 = time.perf_counter()
-    df = run_transfer_sweep(out / "sweep", methods=s["methods"], lams=[lam], sizes=s["sizes"], seeds=seeds,
-                            workers=workers, device=device, source=s["source"], target=s["target"],
-                            split=s["split"], regime=s["regime"], data_options=sim_opts, data_seed=data_seed,
-                            source_seed=seed, preset=preset, epochs_source=source_epochs, epochs_target=epochs,
-                            redo=redo)
-    tables.append(df.assign(study=s["study"]))
-    print(f"{s['study']}: {len(df)} runs in {time.perf_counter() - t0:.0f} s "
+t_all = time.perf_counter()
+runs = run_studies(out / "sweep", studies, lams=[lam], seeds=seeds, workers=workers, device=device, redo=redo,
+                   data_options=sim_opts, data_seed=data_seed, source_seed=seed, preset=preset,
+                   epochs_source=source_epochs, epochs_target=epochs)
+for name, df in runs.groupby("study", sort=False):
+    print(f"{name}: {len(df)} runs, {df.wall_s.sum() / 60:.1f} core-min "
           f"(source test F1 {', '.join(f'{v:.3f}' for v in df.groupby('n_samples').source_f1.first())})")
-runs = pd.concat(tables, ignore_index=True)
 print(f"{len(runs)} runs; this execution took {(time.perf_counter() - t_all) / 60:.1f} min (runs finished "
       f"earlier are read back, not retrained); the runs' own training time: {runs.wall_s.sum() / 60:.1f} min")
 params = dict(dataset=dataset, data_seed=data_seed, source_seed=seed, lam=lam, seeds=seeds, preset=preset,

@@ -5,12 +5,14 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dcatkit.data import load
 from dcatkit.experiment import train_unimodal
 from dcatkit.stats import summarise
-from dcatkit.sweep import grid, read_run, read_sweep, run_grid, run_key, run_transfer_sweep
+from dcatkit.sweep import (grid, read_run, read_sweep, run_grid, run_key, run_studies, run_transfer_sweep,
+                           setup_fingerprint)
 
 SMALL = {"frame_size": 16, "n_frames": 4}          # simulator options: small frames for a fast test
 
@@ -175,3 +177,73 @@ def test_transfer_sweep_runs_folds_like_seeds(tmp_path):
     with pytest.raises(RuntimeError, match="has 2 folds: give fold"):
         run_transfer_sweep(tmp_path / "x", methods=["none"], sizes=[160], seeds=[0], workers=0, progress=False,
                            split=["group_kfold", 2], data_options=SMALL)
+
+
+def test_setup_fingerprint_follows_presets_and_simulator(monkeypatch):
+    """The fingerprint changes with what a run's result depends on beyond its parameters:
+    a preset's epochs, a simulator knob, a default of make_synthetic; not with nothing."""
+    from dataclasses import replace
+
+    from dcatkit import presets
+    from dcatkit.data import synthetic
+
+    base = setup_fingerprint("synthetic", "synthetic", "video", "imu")
+    assert base == setup_fingerprint("synthetic", "synthetic", "video", "imu")
+    assert base != setup_fingerprint("synthetic", "synthetic", "audio", "imu")
+    with monkeypatch.context() as m:
+        m.setitem(presets.SYNTHETIC_BY_KIND, "video", replace(presets.SYNTHETIC_BY_KIND["video"], epochs=99))
+        assert setup_fingerprint("synthetic", "synthetic", "video", "imu") != base
+    with monkeypatch.context() as m:
+        m.setitem(synthetic.HEADROOM_KNOBS, "imu_noise", 0.5)
+        assert setup_fingerprint("synthetic", "synthetic", "video", "imu") != base
+    with monkeypatch.context() as m:
+        m.setattr(synthetic.make_synthetic, "__defaults__",
+                  tuple(0.9 if d == 0.3 else d for d in synthetic.make_synthetic.__defaults__))  # audio_noise
+        assert setup_fingerprint("synthetic", "synthetic", "video", "imu") != base
+    assert setup_fingerprint("synthetic", "synthetic", "video", "imu") == base
+
+
+def test_sweep_retrains_after_a_preset_change(tmp_path, monkeypatch):
+    """A run stored before the preset changed is not read back as if current: the source and
+    the target are trained again (new files), and the new table differs."""
+    from dataclasses import replace
+
+    from dcatkit import presets
+
+    kw = dict(methods=["none"], sizes=[120], seeds=[0], workers=0, progress=False, data_options=SMALL)
+    monkeypatch.setitem(presets.SYNTHETIC_BY_KIND, "video", replace(presets.SYNTHETIC_BY_KIND["video"], epochs=1))
+    monkeypatch.setitem(presets.SYNTHETIC_BY_KIND, "timeseries",
+                        replace(presets.SYNTHETIC_BY_KIND["timeseries"], epochs=1))
+    first = run_transfer_sweep(tmp_path, **kw)
+    monkeypatch.setitem(presets.SYNTHETIC_BY_KIND, "timeseries",
+                        replace(presets.SYNTHETIC_BY_KIND["timeseries"], epochs=2))
+    second = run_transfer_sweep(tmp_path, **kw)
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 2 and len(list((tmp_path / "sources").glob("*.pt"))) == 2
+    assert first.setup.iloc[0] != second.setup.iloc[0]
+    assert second.train_loss_last.iloc[0] != first.train_loss_last.iloc[0]
+
+
+def test_run_studies_equals_one_sweep_per_study(tmp_path):
+    """Studies run as one sweep give the rows one run_transfer_sweep per study gives, in
+    study order with a study column; a run two studies share is trained once."""
+    common = dict(sizes=[120], epochs_source=1, epochs_target=1, data_options=SMALL)
+    studies = [dict(study="id", methods=["none", "dcat"], split="id", **common),
+               dict(study="ood", methods=["none"], split="ood", **common),
+               dict(study="id again", methods=["none"], split="id", **common)]
+    df = run_studies(tmp_path / "one", studies, seeds=[0, 1], workers=0, progress=False)
+    assert df.study.tolist() == ["id"] * 4 + ["ood"] * 2 + ["id again"] * 2
+    assert len(list((tmp_path / "one" / "runs").glob("*.json"))) == 6         # "id again" is read, not retrained
+    assert len(list((tmp_path / "one" / "sources").glob("*.pt"))) == 4        # per (split, seed)
+    for s in studies:
+        s = dict(s)
+        name = s.pop("study")
+        alone = run_transfer_sweep(tmp_path / name, seeds=[0, 1], workers=0, progress=False, **s)
+        timing = ["wall_s", "train_time_s"]
+        got = df[df.study == name].drop(columns=["study", *timing]).reset_index(drop=True)
+        alone = alone.drop(columns=timing).astype({"lam": float})      # None (no lambda) reads as NaN once mixed
+        assert got.drop(columns=alone.columns).isna().all().all(), name     # columns other studies' runs have
+        pd.testing.assert_frame_equal(got[alone.columns], alone, check_dtype=False, obj=name)
+    with pytest.raises(ValueError, match="study names must be distinct"):
+        run_studies(tmp_path / "x", [studies[1], studies[1]], seeds=[0], workers=0, progress=False)
+    with pytest.raises(ValueError, match=r"a study needs \['methods'\]"):
+        run_studies(tmp_path / "x", [{"study": "a"}], seeds=[0], workers=0, progress=False)
