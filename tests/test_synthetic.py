@@ -72,12 +72,26 @@ def test_default_regime_is_headroom_and_load_passes_it_on():
     assert not np.array_equal(np.asarray(a.train.arrays["imu"]), np.asarray(b.train.arrays["imu"]))
 
 
+def test_video_noise_default_is_the_regimes():
+    """video_noise=None is the regime's own level: HEADROOM_KNOBS in the headroom regime (chosen
+    from the video baseline, benchmarks/SIMULATOR.md), 0.15 in the unchanged negative control.
+    Only the video changes with it: the IMU and audio of a seed stay bit for bit the same."""
+    for regime, level in (("headroom", HEADROOM_KNOBS["video_noise"]), ("ambiguous", 0.15)):
+        default = make_synthetic(60, seed=2, regime=regime)["arrays"]
+        given = make_synthetic(60, seed=2, regime=regime, video_noise=level)["arrays"]
+        other = make_synthetic(60, seed=2, regime=regime, video_noise=level + 0.1)["arrays"]
+        assert all(np.array_equal(default[m], given[m]) for m in ("imu", "video", "audio")), regime
+        assert not np.array_equal(default["video"], other["video"]), regime
+        assert np.array_equal(default["imu"], other["imu"]) and np.array_equal(default["audio"], other["audio"])
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(regime="easy"), "unknown regime 'easy'"),
     (dict(regime="Headroom"), "expected one of"),
     (dict(knobs={"noise": 1.0}), "unknown knobs \\['noise'\\]"),
     (dict(regime="ambiguous", knobs={"imu_noise": 0.0}), "headroom' only"),
     (dict(imu_noise=-1.0), "imu_noise must be >= 0"),
+    (dict(video_noise=-0.1), "video_noise must be >= 0"),
     (dict(n_samples=0), "n_samples and n_subjects must be >= 1"),
     (dict(modalities=("imu", "lidar")), "unknown modalities \\['lidar'\\]"),
     (dict(frame_size=8), "frame_size must be >= 16"),

@@ -114,6 +114,7 @@ MOTION_HEADROOM = {
 # measurements only, see the module docstring and benchmarks/SIMULATOR.md).
 HEADROOM_KNOBS = {
     "imu_noise": 0.12,         # white sensor noise, in g (and rad/s for the gyroscope)
+    "video_noise": 0.05,       # white pixel noise (pixel values in [0, 1]); 0.15 until the video baseline was measured
     "head_motion": 0.05,       # background head motion (smooth, 0.2-1.5 Hz), in g
     "subject_angle": 3.14,     # max sensor rotation per subject (radians): any orientation
     "sample_angle": 0.15,      # max extra rotation per recording (radians)
@@ -263,7 +264,7 @@ def make_synthetic(
     frame_size: int = 32,
     audio_rate: int = 8000,
     imu_noise: float | None = None,
-    video_noise: float = 0.15,
+    video_noise: float | None = None,
     audio_noise: float = 0.3,
     modalities: tuple[str, ...] = ("imu", "video", "audio"),
     regime: str = "headroom",
@@ -284,6 +285,8 @@ def make_synthetic(
       pairs apart); see the module docstring.
     imu_noise: sensor noise; ``None`` = the regime's default (headroom: in g,
       ``HEADROOM_KNOBS["imu_noise"]``; ambiguous: 0.25 times the mean motion amplitude).
+    video_noise: pixel noise; ``None`` = the regime's default (headroom:
+      ``HEADROOM_KNOBS["video_noise"]``; ambiguous: 0.15).
     knobs: headroom regime only: overrides of some ``HEADROOM_KNOBS`` entries,
       e.g. ``{"head_motion": 0.0}`` (for studies of the simulator itself).
 
@@ -304,6 +307,8 @@ def make_synthetic(
         raise ValueError(f"frame_size must be >= 16 pixels, got {frame_size}")
     if imu_noise is not None and imu_noise < 0:
         raise ValueError(f"imu_noise must be >= 0 (or None for the regime's default), got {imu_noise}")
+    if video_noise is not None and video_noise < 0:
+        raise ValueError(f"video_noise must be >= 0 (or None for the regime's default), got {video_noise}")
     args = (n_samples, n_subjects, seed, duration, imu_rate, n_frames, frame_size, audio_rate, imu_noise,
             video_noise, audio_noise, modalities)
     if regime == "ambiguous":
@@ -331,6 +336,7 @@ def _make_ambiguous(n_samples, n_subjects, seed, duration, imu_rate, n_frames, f
                     imu_noise, video_noise, audio_noise, modalities):
     """The negative control: the generator as of commit 06d5f82, draw for draw."""
     imu_noise = 0.25 if imu_noise is None else imu_noise
+    video_noise = 0.15 if video_noise is None else video_noise
     rng = np.random.default_rng(seed)
     n_cls = len(CLASSES)
 
@@ -391,6 +397,7 @@ def _make_headroom(n_samples, n_subjects, seed, duration, imu_rate, n_frames, fr
                    imu_noise, video_noise, audio_noise, modalities, kn):
     """The default regime: every class has its own motion (see MOTION_HEADROOM); ``kn`` the knobs."""
     imu_noise = kn["imu_noise"] if imu_noise is None else imu_noise
+    video_noise = kn["video_noise"] if video_noise is None else video_noise
     n_cls = len(CLASSES)
     rng = np.random.default_rng([seed, 10])                 # latent: labels, subjects, events
 
