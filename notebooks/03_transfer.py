@@ -85,6 +85,7 @@ from dcatkit.experiment import Run, format_table, load_source, metrics_table, tr
 from dcatkit.losses import LOSSES, cross_attention_loss, cross_attention_loss_dense, get_loss
 from dcatkit.model import build_model
 from dcatkit.presets import get_preset
+from dcatkit.sweep import setup_fingerprint
 from dcatkit.train import evaluate
 
 checked = paths.check_params(dataset=dataset, data_root=data_root, split=split, source=source, target=target,
@@ -201,13 +202,15 @@ print(f"source correct on {int(correct.sum())}/{len(correct)} samples of this ba
 # Run again with the same parameters (a re-run papermill sweep), the notebook finds the results
 # file it wrote for them and reads the three runs back from their checkpoints instead of training
 # them again (`dcatkit.report.finished_runs`; each reloaded model must reproduce its stored test
-# metrics); `redo=True` trains them again. `resume=True` continues a run that was killed mid-training.
+# metrics, and the presets and simulator settings must be today's: `setup_fingerprint`); `redo=True`
+# trains them again. `resume=True` continues a run that was killed mid-training.
 
 # %%
 ck_nomcma = paths.checkpoint_path(out_dir, f"dcat-{source}-{target}", **data_key, epochs=epochs, seed=seed,
                                   source_epochs=source_epochs, lam=lam, mcma=False, loss=loss)
 run_params = dict(dataset=dataset, split=split, source=source, target=target, lam=lam, loss=loss, preset=preset,
-                  epochs=epochs, source_epochs=source_epochs, seed=seed, data_seed=data_seed)
+                  epochs=epochs, source_epochs=source_epochs, seed=seed, data_seed=data_seed,
+                  setup=setup_fingerprint(dataset, preset, source, target))   # presets + simulator settings
 stem = f"transfer-{dataset}-{split}-{source}-{target}-lam{lam:g}-seed{seed}"
 done = None if redo else report.finished_runs(out, stem, {**run_params, "data": data_opts},
                                               {f"{target} baseline": ck_baseline, "D-CAT": ck_dcat,
