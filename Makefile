@@ -32,8 +32,8 @@ test: $(STAMP)
 # `make notebooks` first syncs every pair (the newer file's cells win, outputs stay in the .ipynb),
 # then executes the notebooks in place with papermill and their default parameters (synthetic data),
 # which keeps their cells as they are and refreshes the outputs and figures/*.png: the committed
-# notebooks show a default run. On a 2-core CPU: 04 (the lambda grid, 10 seeds) ~10 minutes and
-# 06 (when does transfer help?) ~20-35 minutes depending on load; both resume finished runs.
+# notebooks show a default run. Measured on an idle 2-core CPU: all six 29 minutes, of which 04 (the
+# lambda grid, 10 seeds) 9 and 06 (when does transfer help?) 17; both resume finished runs.
 NOTEBOOKS := 01_preprocessing 02_unimodal 03_transfer 04_lambda_ablation 05_confusion_analysis \
              06_when_transfer_helps
 notebooks: $(STAMP)

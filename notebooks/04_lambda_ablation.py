@@ -37,10 +37,10 @@
 #
 # Cost: `len(lams) × len(mcma_options) × len(seeds)` transfer runs plus `len(seeds)` baselines and
 # one frozen source (100 + 10 IMU runs and a video source with the defaults), through
-# `dcatkit.sweep.run_studies` (resumable: a re-run reads finished runs back). Measured: the
-# runs' own time was 37 core-minutes (~20 s per IMU run at 1000 recordings) and the run below took
-# 21 minutes with 2 workers on the project's shared 2-core VM (load 4–6, another sweep running);
-# on an idle 2-core machine expect roughly half.
+# `dcatkit.sweep.run_studies` (resumable: a re-run reads finished runs back). Measured on an idle
+# 2-core CPU with 2 workers: the runs' own time was 14.7 core-minutes (~8 s per IMU run at 1000
+# recordings) and the whole notebook took 9.2 minutes. (On the project's shared VM under a load of
+# 4–6 the same grid took 21 minutes.)
 #
 # Parameters: `dataset`, `data_root`, `split`, `data_seed`, `n_samples`, `frame_size`, `n_frames`,
 # `cache_dir`, `source`, `target`, `lams`, `mcma_options`, `seeds`, `method`, `workers`, `preset`,

@@ -56,25 +56,26 @@
 # **helps** (interval above 0), **hurts** (below 0), **no evidence** (it holds 0), or **too few
 # seeds** (fewer than 10 paired seeds: nothing is claimed).
 #
-# **What the default run covers, and why this much.** The budget was a default run of about 20
-# minutes on a 2-core CPU, so the grid was chosen from measured run costs (one thread per run, on
-# the project's shared 2-core VM at load 4–6): an IMU target ~8 s at 300 recordings and ~22 s at
-# 1000 (any method), a frozen video source ~115 s at 300 and ~195 s at 1000 recordings, a video
-# target ~110 s at 300. The default spends its time where runs are cheap and the question is
-# sharpest:
+# **What the default run covers, and why this much.** The budget is a default run of at most 20
+# minutes on a 2-core CPU, so the grid was chosen from measured run costs (one thread per run, 2
+# workers, an idle 2-core CPU; a run's first use of a dataset in a worker includes simulating it):
+# an IMU target ~2.5 s at 300 recordings and ~9 s at 1000 (any method), a frozen video source
+# ~25 s at 300 and ~80 s at 1000 recordings, a video target ~21 s at 300. The default spends its
+# time where runs are cheap and the question is sharpest:
 #
 # 1. **Learning curves**, video → IMU on `split` (ID), at `sizes` = 300 and 1000 recordings, **every
 #    method**, in the headroom regime and (fewer methods: `control_methods`) in the negative control;
 # 2. **the subject-disjoint split** (OOD), video → IMU at `n_samples` recordings (`other_split_methods`);
 # 3. **the other direction**, IMU → video on the OOD split (the paper's OOD claim: even a weaker
 #    source helps), at `reverse_size` recordings, D-CAT only (`reverse_methods`): a video target costs
-#    5–10× an IMU target.
+#    2–8× an IMU target.
 #
-# **Measured: this default took 43 minutes** on that VM (230 target runs and 6 sources; the runs'
-# own time was 70 core-minutes; notebook 04's sweep and other jobs ran alongside) — **over the 20-minute
-# budget** on the shared VM; it was not timed on an idle machine. Finished runs are read back, so a
-# re-run takes a minute. A shorter run: `-y "control_methods: [none, dcat]"`,
-# `-y "reverse_methods: []"` (the IMU → video study alone took 9 minutes), or fewer `methods`.
+# **Measured: this default took 17 minutes** (230 target runs and 6 sources; the runs' own time was
+# 27 core-minutes) with 2 workers on an idle 2-core CPU, inside the 20-minute budget. On the
+# project's shared VM with other jobs running it took 43 minutes: the cores, not the grid, set the
+# time. Finished runs are read back, so a re-run takes a minute. A shorter run:
+# `-y "control_methods: [none, dcat]"`, `-y "reverse_methods: []"` (the IMU → video study is about
+# a quarter of the time), or fewer `methods`.
 #
 # **Data and source are fixed; the target's seed varies.** Every run of a cell uses the same
 # simulated dataset and split (`data_seed`) and the same frozen source (trained once with `seed`);
