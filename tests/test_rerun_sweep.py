@@ -102,9 +102,10 @@ def _papermill(dst: Path, out: Path, env, *extra):
                      for o in c.get("outputs", []) if o.get("output_type") == "stream")
     table = re.search(r"^ +modality +accuracy ", text, re.M)
     assert table, f"no results table in the output of {dst.name}:\n{text[-3000:]}"
-    # from the table on: the table, the verdicts, L_CA per epoch (the histories), Theorem 4.1 (the models)
+    # from the table on: the table, the verdicts, L_CA per epoch (the histories), Theorem 4.1 (the models);
+    # blank lines dropped: how the kernel splits a cell's prints into stream outputs varies with timing
     return text, [line for line in text[table.start():].splitlines()
-                  if not line.startswith(("wrote", "results of these runs"))]
+                  if line.strip() and not line.startswith(("wrote", "results of these runs"))]
 
 
 def _stamps(out: Path) -> dict[str, int]:
