@@ -10,7 +10,8 @@ parallel worker processes, resumable, returned as one tidy table.
 every method of that seed shares it), then one target per (method, lambda, size,
 seed) with ``experiment.train_transfer`` (method ``"none"`` is the baseline, the
 same model as ``train_unimodal``). ``run_studies`` runs several such grids (e.g.
-video -> IMU on two splits and IMU -> video) as one sweep, sharing the workers. The generic layer below it runs any task:
+video -> IMU on two splits and IMU -> video) as one sweep, sharing the workers.
+The generic layer below it runs any task:
 
     from dcatkit.sweep import grid, run_grid
     params = grid(method=["none", "dcat", "kd"], lam=[1.0], n_samples=[300, 700], seed=range(10))

@@ -45,3 +45,20 @@ class CountingArray:
         if isinstance(i, (int, np.integer)):
             self.reads += 1
         return self.a[i]
+
+
+def new_imu_model(sp, seed):
+    """A tiny IMU target for ``sp``, its weights drawn after ``seed_everything(seed)``."""
+    from dcatkit.model import build_model
+    from dcatkit.train import seed_everything
+
+    seed_everything(seed)
+    return build_model("imu", len(sp.classes), sp.train.input_shape("imu"), TINY["imu"])
+
+
+def same_state(a, b):
+    """Two models with the same parameter and buffer names and bit-identical values."""
+    import torch
+
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)

@@ -14,10 +14,10 @@ from dcatkit.__main__ import _lams, main
 from dcatkit.data.dataset import Splits
 from dcatkit.experiment import train_transfer, train_unimodal
 from dcatkit.losses import cross_attention_loss
-from dcatkit.model import build_model
 from dcatkit.provenance import SourceMismatch
 from dcatkit.train import fit_transfer, make_loader, seed_everything
-from helpers import TINY, tiny_splits
+from helpers import TINY, same_state, tiny_splits
+from helpers import new_imu_model as new_model
 
 P = TINY["imu"]
 
@@ -28,16 +28,6 @@ def setup():
     video = train_unimodal(sp, "video", preset=TINY["video"], seed=0, progress=False)
     audio = train_unimodal(sp, "audio", preset=TINY["audio"], seed=0, progress=False)
     return sp, video, audio
-
-
-def new_model(sp, seed):
-    seed_everything(seed)
-    return build_model("imu", len(sp.classes), sp.train.input_shape("imu"), P)
-
-
-def same_state(a, b):
-    sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
 def numbers(history):

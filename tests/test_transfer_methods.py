@@ -10,11 +10,11 @@ import torch.nn.functional as F
 
 from dcatkit.experiment import train_transfer, train_unimodal
 from dcatkit.losses import cross_attention_loss
-from dcatkit.model import build_model
 from dcatkit.objectives import METHODS, SourceOutput
 from dcatkit.source_cache import SourceCache, cache_key
 from dcatkit.train import LiveSource, fit, fit_transfer, make_loader, seed_everything
-from helpers import TINY, tiny_splits
+from helpers import TINY, same_state, tiny_splits
+from helpers import new_imu_model as new_model
 
 P = TINY["imu"]
 
@@ -24,16 +24,6 @@ def setup():
     sp = tiny_splits(96, modalities=("imu", "video"))
     src = train_unimodal(sp, "video", preset=TINY["video"], seed=0, progress=False)
     return sp, src
-
-
-def new_model(sp, seed):
-    seed_everything(seed)
-    return build_model("imu", len(sp.classes), sp.train.input_shape("imu"), P)
-
-
-def same_state(a, b):
-    sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
 def test_dcat_is_eq19_by_hand(setup):
