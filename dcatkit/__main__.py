@@ -156,6 +156,9 @@ def _main(argv=None) -> int:
                    help="weight of the transfer term (default 1.0): one number for all sources, or "
                         "NAME=LAM per source modality (repeatable, e.g. --lam video=1 --lam audio=0.5)")
     x.add_argument("--no-mcma", action="store_true")
+    x.add_argument("--trust-source", action="store_true",
+                   help="use a source checkpoint without (complete) provenance, whose overlap with this run's "
+                        "validation and test samples cannot be checked (recorded in the output and checkpoint)")
     x.add_argument("--epochs", type=int, default=None)
     x.add_argument("--seed", type=int, default=None)
     x.add_argument("--out", required=True, help="checkpoint path")
@@ -227,8 +230,9 @@ def _main(argv=None) -> int:
                              method=a.method,
                              options=dict(a.option) or None, preset=a.preset, dataset=a.dataset, epochs=a.epochs,
                              seed=a.seed, device=a.device, checkpoint=a.out, progress=dist.is_main(),
-                             resume=a.resume, log_dir=a.log_dir)
-        say(json.dumps({k: v for k, v in run.test.items() if k != "confusion"}, indent=1))
+                             resume=a.resume, log_dir=a.log_dir, trust_source=a.trust_source)
+        say(json.dumps({**{k: v for k, v in run.test.items() if k != "confusion"},
+                        "trust_source": a.trust_source, "source_checks": run.meta["source_checks"]}, indent=1))
     dist.barrier()
     return 0
 

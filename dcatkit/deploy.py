@@ -7,16 +7,25 @@ classifier is what ships. Two pieces:
   path) as an ONNX file (``.onnx``, run by onnxruntime or any ONNX runtime) or a
   ``torch.export`` program (``.pt2``), both with a dynamic batch size, and checks the
   written file against the eager model on random and (given ``check_inputs``) real
-  inputs before it is put in place.
+  inputs, at two batch sizes, before it is put in place.
 - :class:`Predictor` loads a checkpoint (``.pt``), an ``.onnx`` or a ``.pt2`` file
-  and predicts class names and probabilities from *raw* samples, scaling them
-  exactly as the data pipeline scaled the training data.
+  and predicts class names and probabilities from *raw* samples.
 
-The exported graph:  input ``x`` (B, *input_shape), by the modality's kind
-(``dcatkit.modalities``) -- timeseries (B, C, L) min-max *scaled* with the stored
-per-channel bounds (``dcatkit.data.preprocess.minmax_apply``; the Predictor does
-this), video uint8 (B, T, 3, H, W), audio waveform (B, N), features (B, T, F) --
--> outputs ``logits`` (B, K) and ``probabilities`` (B, K) = softmax(logits).
+The exported graph takes *raw* input and is right on its own: input ``x``
+(B, *input_shape), by the modality's kind (``dcatkit.modalities``) -- timeseries
+(B, C, L) raw, min-max scaled *inside the graph* with the stored per-channel bounds
+(the same arithmetic as ``dcatkit.data.preprocess.minmax_apply``), video uint8
+(B, T, 3, H, W), audio waveform (B, N), features (B, T, F) -- -> outputs ``logits``
+(B, K) and ``probabilities`` (B, K) = softmax(logits). So onnxruntime alone (a phone,
+a C++ service) fed raw windows gives the Predictor's answer; the bounds are also kept
+in the metadata, for reference only. (Files of format 1, written before, took scaled
+input; the Predictor still scales for them.)
+
+Loading a ``.pt2`` runs ``torch.export.load``, whose archive reader unpickles some
+entries (weights marked ``use_pickle``, opaque constants): a crafted file can run
+code. ``Predictor.load`` therefore refuses a ``.pt2`` unless the caller says the file
+is trusted (``trusted=True``, e.g. one you exported yourself). ``.onnx`` files
+(protobuf) and dcatkit checkpoints (``torch.load(weights_only=True)``) need no flag.
 
 Each file carries what a Predictor needs (:data:`METADATA_KEYS`): classes, the
 modality's name and kind, input shape and dtype, the normalisation, sample rates
@@ -49,12 +58,13 @@ from .data.preprocess import minmax_apply
 from .modalities import NORMALIZED_KINDS, check_kind, default_kind
 from .model import Classifier
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2                  # 2: the graph scales raw input itself (1: the Predictor did)
 INPUT_NAME = "x"
 OUTPUT_NAMES = ("logits", "probabilities")
 PT2_EXTRA = "dcatkit.json"          # the metadata file inside a .pt2 archive
 METADATA_KEYS = ("dcatkit_format", "classes", "modality", "kind", "input_shape", "input_dtype",
-                 "normalization", "sample_rates", "config")   # files without "kind" predate it: by name
+                 "normalization", "sample_rates", "config", "input")   # files without "kind" predate it: by name
+RAW_INPUT = "raw"                   # info["input"]: the graph takes raw samples (format >= 2)
 # The input dtype the data pipeline gives each *kind* of modality (dcatkit.data.dataset).
 INPUT_DTYPES = {"video": "uint8"}   # others: float32
 _NORM_KEYS = ("normalization", "normalisation", "imu_minmax")
@@ -75,13 +85,28 @@ def _require(module: str):
 
 
 class _Inference(nn.Module):
-    """The exported graph: x (B, *input_shape) -> (logits (B, K), softmax probabilities (B, K))."""
+    """The exported graph: raw x (B, *input_shape) -> (logits (B, K), softmax probabilities (B, K)).
 
-    def __init__(self, model: Classifier):
+    ``normalization`` ({"min": [C], "max": [C]} or None): timeseries windows (B, C, L) are
+    scaled in the graph exactly as ``minmax_apply`` scales them in numpy:
+    2 (x - min) / (max - min) - 1 per channel, in float32, and 0 for a constant channel
+    (max <= min)."""
+
+    def __init__(self, model: Classifier, normalization: dict | None = None):
         super().__init__()
         self.model = model
+        self.scaled = normalization is not None
+        if self.scaled:
+            lo, hi = (np.asarray(normalization[k], np.float32) for k in ("min", "max"))
+            span = np.where(hi > lo, hi - lo, 1.0).astype(np.float32)
+            self.register_buffer("lo", torch.from_numpy(lo).view(1, -1, 1))            # (1, C, 1)
+            self.register_buffer("span", torch.from_numpy(span).view(1, -1, 1))
+            self.register_buffer("live", torch.from_numpy(hi > lo).view(1, -1, 1))    # False: constant channel
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.scaled:
+            x = x.float()                                                              # (B, C, L)
+            x = torch.where(self.live, 2.0 * (x - self.lo) / self.span - 1.0, 0.0)
         logits = self.model(x).logits
         return logits, torch.softmax(logits.float(), dim=-1)
 
@@ -197,7 +222,7 @@ def _resolve(source, classes: Sequence[str] | None, normalization) -> tuple[Clas
     _, rates = _recorded(records, ("sample_rates",))
     info = {"dcatkit_format": FORMAT_VERSION, "classes": classes, "modality": modality, "kind": kind,
             "input_shape": list(shape), "input_dtype": INPUT_DTYPES.get(kind, "float32"),
-            "normalization": norm, "sample_rates": dict(rates or {}), "config": config}
+            "normalization": norm, "sample_rates": dict(rates or {}), "config": config, "input": RAW_INPUT}
     return model, json.loads(json.dumps(info)), path
 
 
@@ -242,10 +267,29 @@ def _normalize(x: np.ndarray, info: dict) -> np.ndarray:
     return minmax_apply(x, np.asarray(norm["min"], np.float32), np.asarray(norm["max"], np.float32))
 
 
-# ------------------------------------------------------------------ runners: scaled batch -> (logits, probs)
+def _unscale(x: np.ndarray, info: dict) -> np.ndarray:
+    """The inverse of :func:`_normalize` (pipeline-scaled -> raw), for checking an export on a
+    dataset's items; a constant channel comes back as its one value."""
+    norm = info.get("normalization")
+    if norm is None:
+        return x
+    lo, hi = (np.asarray(norm[k], np.float32)[None, :, None] for k in ("min", "max"))
+    return np.where(hi > lo, (np.asarray(x, np.float32) + 1.0) / 2.0 * (hi - lo) + lo, lo).astype(np.float32)
+
+
+def _graph_takes_raw(info: dict) -> bool:
+    """Whether a file's graph scales its input itself (format >= 2) or wants it scaled (format 1)."""
+    return info.get("input") == RAW_INPUT
+
+
+# ------------------------------------------------------------------ runners: raw batch -> (logits, probs)
 
 
 Runner = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+class UntrustedFile(ValueError):
+    """A model file whose loading could run code (a ``.pt2``), asked for without ``trusted=True``."""
 
 
 def _torch_runner(module: Callable, device: torch.device) -> Runner:
@@ -284,7 +328,16 @@ def _info_from_strings(props: dict[str, str], path: Path) -> dict:
     return info
 
 
-def _load_pt2(path: Path) -> tuple[torch.export.ExportedProgram, dict]:
+def _load_pt2(path: Path, trusted: bool = False) -> tuple[torch.export.ExportedProgram, dict]:
+    """The program and metadata of a ``.pt2``. ``torch.export.load`` may unpickle entries of
+    the archive (code can run), so it is called only for a file the caller trusts."""
+    if not trusted:
+        raise UntrustedFile(
+            f"{path} is a torch.export archive: loading it runs torch.export.load, which unpickles parts of "
+            "the file, and a crafted .pt2 can run code on this machine. Load it only if you trust where it "
+            "comes from (e.g. you exported it yourself): Predictor.load(path, trusted=True). A model from "
+            "someone else is safe as an .onnx file (no flag needed) or a dcatkit checkpoint (.pt, read with "
+            "torch.load(weights_only=True))")
     extra = {PT2_EXTRA: ""}
     try:
         ep = torch.export.load(str(path), extra_files=extra)
@@ -311,27 +364,29 @@ class ExportResult:
 
 
 def _example_inputs(info: dict, batch: int, seed: int = 0) -> np.ndarray:
-    """Random model inputs (already scaled): timeseries / features ~ N(0, 1), audio 0.1 N(0, 1),
-    video uint8."""
+    """Random raw inputs: scaled timeseries uniform over 1.5x their training range per channel,
+    other timeseries / features ~ N(0, 1), audio 0.1 N(0, 1), video uint8."""
     rng = np.random.default_rng(seed)
     shape = (batch, *info["input_shape"])
     if info["input_dtype"] == "uint8":
         return rng.integers(0, 256, shape, dtype=np.uint8)
+    if info.get("normalization") is not None:
+        return _unscale(rng.uniform(-1.5, 1.5, shape).astype(np.float32), info)
     scale = 0.1 if info["kind"] == "audio" else 1.0
     return (scale * rng.standard_normal(shape)).astype(np.float32)
 
 
 def _real_inputs(check_inputs, info: dict, limit: int = 8) -> np.ndarray:
-    """Model inputs from real data: a dataset (items already scaled by the pipeline) or raw
-    samples (B, *input_shape) as a Predictor takes them (scaled here)."""
+    """Raw inputs from real data: a dataset (its items, scaled by the pipeline, are unscaled
+    here) or raw samples (B, *input_shape) as a Predictor takes them."""
     arrays = getattr(check_inputs, "arrays", None)
-    if arrays is not None:                                   # PairedDataset: pipeline-scaled already
+    if arrays is not None:                                   # PairedDataset: pipeline-scaled
         if info["modality"] not in arrays:
             raise ValueError(f"check_inputs has modalities {tuple(arrays)}, the model needs {info['modality']!r}")
         x, _ = _as_batch(np.asarray(arrays[info["modality"]][:limit]), info)
-        return x
+        return _unscale(x, info)
     x, _ = _as_batch(check_inputs, info)
-    return _normalize(x[:limit], info)
+    return x[:limit]
 
 
 def _compare(run: Runner, eager: Runner, x: np.ndarray, tolerance: float, what: str) -> float:
@@ -373,7 +428,7 @@ def export(source, path: str | Path, *, classes: Sequence[str] | None = None, no
     model = copy.deepcopy(model).cpu().float().eval()
     if hasattr(model.encoder, "channels_last"):
         model.encoder.channels_last = False                 # a CUDA training layout; plain NCHW on export
-    wrapped = _Inference(model).eval()
+    wrapped = _Inference(model, info["normalization"]).eval()   # raw input in: the scaling is in the graph
     eager = _torch_runner(wrapped, torch.device("cpu"))
     example = torch.from_numpy(_example_inputs(info, example_batch, seed=1))
     batch = torch.export.Dim("batch", min=1)
@@ -399,15 +454,17 @@ def export(source, path: str | Path, *, classes: Sequence[str] | None = None, no
             torch.export.save(program, tmp, extra_files={PT2_EXTRA: json.dumps({k: json.dumps(v)
                                                                                  for k, v in info.items()})})
             exporter = f"torch.export (torch {torch.__version__})"
-            loaded, read_back = _load_pt2(Path(tmp))
+            loaded, read_back = _load_pt2(Path(tmp), trusted=True)      # the file this call just wrote
             run = _torch_runner(loaded.module(), torch.device("cpu"))
         if read_back != info:
             raise RuntimeError(f"the metadata read back from {tmp} differs from what was written")
         errors = {"random": max(_compare(run, eager, _example_inputs(info, b, seed=2 + b), tolerance,
-                                         "random inputs") for b in (1, example_batch + 1)),
+                                         "random raw inputs") for b in (1, example_batch + 1)),
                   "real": None}
         if check_inputs is not None:
-            errors["real"] = _compare(run, eager, _real_inputs(check_inputs, info), tolerance, "real inputs")
+            real = _real_inputs(check_inputs, info)
+            errors["real"] = max(_compare(run, eager, x, tolerance, "real raw inputs")
+                                 for x in (real, real[:1]) if len(x))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -439,11 +496,16 @@ class Predictor:
     >>> p = Predictor.load("imu.onnx")       # or a checkpoint .pt, or a .pt2
     >>> p.predict(window).labels[0]          # one raw window (C, L), or a batch (B, C, L)
 
-    ``predict`` applies the stored normalisation (timeseries modalities: per-channel min-max
-    of the training split, ``dcatkit.data.preprocess.minmax_apply``) before the model.
+    ``predict`` passes the raw batch to a graph that applies the stored normalisation itself
+    (timeseries modalities: per-channel min-max of the training split, as
+    ``dcatkit.data.preprocess.minmax_apply``), so every backend sees the same raw input; only
+    for exported files of format 1 (whose graph took scaled input) it scales in numpy first.
     """
 
     def __init__(self, run: Runner, info: dict, backend: str, path: Path | None = None):
+        if not _graph_takes_raw(info) and info.get("normalization") is not None:   # a format-1 file
+            graph = run
+            run = lambda x: graph(_normalize(x, info))                                  # noqa: E731
         self._run, self.info, self.backend, self.path = run, info, backend, path
 
     classes = property(lambda self: list(self.info["classes"]), doc="class names, in output order")
@@ -455,10 +517,14 @@ class Predictor:
 
     @classmethod
     def load(cls, source, *, device="auto", providers: Sequence[str] | None = None,
-             classes: Sequence[str] | None = None, normalization=_AUTO) -> "Predictor":
+             classes: Sequence[str] | None = None, normalization=_AUTO, trusted: bool = False) -> "Predictor":
         """From a checkpoint (``.pt``/``.pth``), an ``.onnx`` or a ``.pt2`` file (or, in
         memory, a ``Run`` / ``Classifier``).
 
+        trusted: a ``.pt2`` is loaded only with ``trusted=True`` (its reader unpickles, so a
+          crafted file can run code; see the module docstring); without it an
+          ``UntrustedFile`` (a ValueError) says so. Checkpoints (read with
+          ``weights_only=True``) and ``.onnx`` files need no flag.
         device: for checkpoints and ``.pt2`` ("auto": CUDA when available); inputs are
           moved there. providers: onnxruntime execution providers for ``.onnx``
           (default CPU). classes / normalization: only for models that do not record
@@ -484,7 +550,7 @@ class Predictor:
         from .train import resolve_device
 
         dev = resolve_device(device)
-        program, info = _load_pt2(path)
+        program, info = _load_pt2(path, trusted=trusted)
         if dev.type != "cpu":
             from torch.export.passes import move_to_device_pass
 
@@ -497,7 +563,7 @@ class Predictor:
 
         model, info, path = _resolve(source, classes, normalization)
         dev = resolve_device(device)
-        wrapped = _Inference(copy.deepcopy(model).to(dev).float().eval()).eval()
+        wrapped = _Inference(copy.deepcopy(model).float().eval(), info["normalization"]).to(dev).eval()
         return cls(_torch_runner(wrapped, dev), info, "torch", path)
 
     def predict(self, x) -> Prediction:
@@ -505,7 +571,7 @@ class Predictor:
         (timeseries (C, L) float; video uint8 (T, 3, H, W); audio (N,); features (T, F)). Returns a
         :class:`Prediction` with B rows (B = 1 for one sample)."""
         batch, _ = _as_batch(x, self.info)
-        logits, probs = self._run(_normalize(batch, self.info))
+        logits, probs = self._run(batch)                   # raw: the graph scales it
         classes = self.classes
         return Prediction([classes[i] for i in probs.argmax(axis=1)], probs, logits, classes)
 
@@ -515,4 +581,4 @@ class Predictor:
                 f"{self.backend}{where})")
 
 
-__all__ = ["export", "ExportResult", "Predictor", "Prediction"]
+__all__ = ["export", "ExportResult", "Predictor", "Prediction", "UntrustedFile"]

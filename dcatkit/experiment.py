@@ -83,7 +83,8 @@ def train_unimodal(splits, modality: str, *, preset: str | Preset = "synthetic",
                {"seed": seed, "best_val": res.best, "provenance": res.model.provenance})
 
 
-def load_source(source: str | Path | Run | Classifier, splits, target_modality: str) -> Classifier:
+def load_source(source: str | Path | Run | Classifier, splits, target_modality: str, *,
+                trust_source: bool = False) -> Classifier:
     """A frozen-source model (eval mode) from a checkpoint path, a Run or a Classifier,
     checked against the target run on ``splits``. Raises ``provenance.SourceMismatch``
     (a ValueError) when the source
@@ -92,11 +93,15 @@ def load_source(source: str | Path | Run | Classifier, splits, target_modality: 
       data's modality of its name (a timeseries source for features data);
     - has other classes (names and order from its provenance; a bare model without
       provenance: its number of classes), or another input shape than the data;
-    - was trained on samples that are in ``splits.val`` or ``splits.test`` (leakage;
-      the message gives the count and the fix).
+    - was trained on samples that are in ``splits.val`` or ``splits.test``, or chose its
+      best epoch on samples of ``splits.test`` (leakage; the message gives the counts and
+      the fix);
+    - carries no provenance, or one without validation ids and data fingerprint (built by
+      hand, older checkpoints): refused unless ``trust_source=True`` (then a warning).
 
-    A model without provenance (built by hand, older checkpoints) only gets a warning
-    that overlap cannot be checked; see ``dcatkit.provenance``."""
+    A source trained on another draw of the same simulator shares no sample: accepted, with
+    a warning saying so. What the check found is kept as ``model.source_check``
+    (``provenance.check_source``); ``train_transfer`` records it in ``Run.meta``."""
     if isinstance(source, Run):
         model, modality = source.model, source.modality
         prov = source.meta.get("provenance") or getattr(model, "provenance", None)
@@ -125,7 +130,7 @@ def load_source(source: str | Path | Run | Classifier, splits, target_modality: 
     if shape is not None and list(shape) != here:
         raise provenance.SourceMismatch(f"the source takes {modality} inputs of shape {list(shape)} but the data's "
                                         f"are {here}: load the data with the source's preprocessing")
-    provenance.check_source(prov, splits)
+    model.source_check = provenance.check_source(prov, splits, trust_source)
     provenance.warn_if_inputs_differ(prov, splits, modality)
     return model.eval()
 
@@ -137,7 +142,7 @@ def train_transfer(splits, source=None, target_modality: str | None = None, *, s
                    epochs: int | None = None, seed: int | None = None, device="auto",
                    checkpoint: str | Path | None = None, progress: bool = True, name: str | None = None,
                    source_cache: bool | str = "auto", cache_dir: str | Path | None = None,
-                   resume: bool = False, log_dir: str | Path | None = None) -> Run:
+                   resume: bool = False, log_dir: str | Path | None = None, trust_source: bool = False) -> Run:
     """Train a target (CE + lam * L_transfer) from a frozen ``source`` and test it on
     the target modality alone. ``method``: the transfer objective by name (``"dcat"``
     when None; ``"kd"``, ``"fitnet"``, ``"contrastive"``, ``"dcat+kd"``, ``"none"``;
@@ -150,7 +155,10 @@ def train_transfer(splits, source=None, target_modality: str | None = None, *, s
     target="imu", lam={"video": 1.0, "audio": 0.5})`` -- L = L_CE + sum_s lam_s * L_s
     (Eq. 19 with one term per source), MCMA per source, each source checked by
     ``load_source`` and cached on its own; ``lam`` one number for all or a dict naming
-    every source's modality. ``target`` is ``target_modality`` by another name."""
+    every source's modality. ``target`` is ``target_modality`` by another name.
+    ``trust_source=True``: use a source without (complete) provenance, whose overlap with
+    this run's validation and test samples cannot be checked (``load_source``); recorded in
+    ``Run.meta["trust_source"]`` and the checkpoint's meta."""
     if target is not None and target_modality is not None and target != target_modality:
         raise ValueError(f"target={target!r} and target_modality={target_modality!r} disagree: pass one")
     target_modality = target_modality or target
@@ -164,7 +172,8 @@ def train_transfer(splits, source=None, target_modality: str | None = None, *, s
     if multi and (isinstance(sources, (str, Path)) or not list(sources)):
         raise ValueError(f"sources= takes a non-empty list of checkpoints, Runs or models, got {sources!r}")
     check_leakage(splits)                                 # no recording (subject) in two parts
-    srcs = [load_source(s, splits, target_modality) for s in (sources if multi else [source])]
+    srcs = [load_source(s, splits, target_modality, trust_source=trust_source)
+            for s in (sources if multi else [source])]
     mods = [s.config["modality"] for s in srcs]
     if len(set(mods)) != len(mods):
         raise ValueError(f"two sources of the same modality: {mods}; give at most one source per modality")
@@ -176,7 +185,8 @@ def train_transfer(splits, source=None, target_modality: str | None = None, *, s
                        method=method, options=options, monitor=monitor, modality=target_modality,
                        source_modality=mods if multi else mods[0], preset=p,
                        epochs=epochs, seed=seed, device=device, checkpoint=checkpoint, progress=progress,
-                       meta={"dataset": dataset, "kind": "transfer"}, source_cache=source_cache,
+                       meta={"dataset": dataset, "kind": "transfer", **({"trust_source": True} if trust_source else {})},
+                       source_cache=source_cache,
                        cache_dir=cache_dir, report=getattr(splits, "report", None), resume=resume,
                        log_dir=log_dir)
     test = evaluate(res.model, splits.test, target_modality, device=device)
@@ -185,7 +195,8 @@ def train_transfer(splits, source=None, target_modality: str | None = None, *, s
     return Run(label, target_modality, res.model, test, res.history, res.checkpoint,
                {"seed": seed, "lam": dict(lam) if isinstance(lam, dict) else lam, "mcma": mcma,
                 "method": method or ("dcat" if loss == "dcat" else loss), "sources": mods,
-                "options": dict(options or {}), "best_val": res.best, "provenance": res.model.provenance})
+                "options": dict(options or {}), "best_val": res.best, "provenance": res.model.provenance,
+                "trust_source": trust_source, "source_checks": [s.source_check for s in srcs]})
 
 
 def metrics_table(runs: list[Run], baseline: str | None = None) -> pd.DataFrame:

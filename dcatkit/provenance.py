@@ -10,6 +10,9 @@ its checkpoint's ``meta["provenance"]``, as ``model.provenance`` in memory and i
      "data_seed": 0 | None,
      "modality": "video", "input_shape": [T, 3, H, W], "classes": [...],
      "n_train": N, "train_ids_sha256": "...", "train_ids": [N ids],
+     "n_val": M, "val_ids": [M ids],      # the samples its best epoch was chosen on
+     "id_source": "given" | "content",    # the data's own ids, or content hashes (from_arrays)
+     "data_fingerprint": "...",           # the data the ids come from (Splits.report)
      "imu_minmax": {"min": [...], "max": [...]} | None,   # the per-channel IMU scaling
      "normalization": {"method": "minmax", "min": [...], "max": [...]} | None,  # this modality's
                                                           # scaling (any timeseries name)
@@ -17,9 +20,15 @@ its checkpoint's ``meta["provenance"]``, as ``model.provenance`` in memory and i
      "environment": environment()}
 
 :func:`check_source` compares a source's record with the target run's splits and
-refuses a source whose training ids overlap the target's validation or test ids
-(leakage) or whose classes differ. ``environment()`` is also written into every
-results file (``report.write_results``).
+refuses a source whose training ids overlap the target's validation or test ids, or
+whose validation ids (its model selection) overlap the target's test ids (leakage), or
+whose classes differ. Ids name samples across data draws and datasets (synthetic ids
+carry their draw; ``from_arrays`` ids are the user's or content hashes), so a source
+trained on another draw of the same simulator shares no id and is accepted, with a
+message saying so. A source without a (complete) record is refused unless the caller
+trusts it (``trust_source=True``, CLI ``--trust-source``), which the run then records.
+Input scaling is compared for every timeseries modality. ``environment()`` is also
+written into every results file (``report.write_results``).
 """
 from __future__ import annotations
 
@@ -101,13 +110,15 @@ def _plain(x: Any) -> Any:
 
 
 def record(train, modality: str, report: dict | None = None, dataset: str | None = None,
-           device: Any = None) -> dict:
+           device: Any = None, val=None) -> dict:
     """The provenance of a model of ``modality`` trained on the dataset ``train``
-    (a ``PairedDataset``); ``report`` is the ``Splits.report`` it came from, when known
-    (split kind and seed, dataset name, IMU scaling). See the module docstring."""
+    (a ``PairedDataset``) with its best epoch chosen on ``val`` (when given); ``report``
+    is the ``Splits.report`` it came from, when known (split kind and seed, dataset name,
+    scaling, data fingerprint). See the module docstring."""
     report = report or {}
     split = report.get("split")
     ids = [str(i) for i in getattr(train, "ids", [])]
+    val_ids = None if val is None else [str(i) for i in getattr(val, "ids", range(len(val)))]
     minmax = getattr(train, "imu_minmax", None) or report.get("imu_minmax")
     norm = (getattr(train, "normalization", None) or report.get("normalization") or {}).get(modality)
     if norm is None and modality == "imu" and minmax:
@@ -123,6 +134,11 @@ def record(train, modality: str, report: dict | None = None, dataset: str | None
         "n_train": len(ids),
         "train_ids_sha256": ids_hash(ids),
         "train_ids": ids,
+        "n_val": None if val_ids is None else len(val_ids),
+        "val_ids": val_ids,
+        "id_source": report.get("id_source"),
+        # the loaders' Splits carry it; hand-built ones: the ids this model saw stand for the data
+        "data_fingerprint": report.get("data_fingerprint") or ids_hash(ids + (val_ids or []))[:24],
         "imu_minmax": minmax if modality == "imu" else None,
         "normalization": norm,
         "sample_rates": dict(getattr(train, "sample_rates", {}) or {}),
@@ -144,56 +160,103 @@ def _split_of(splits) -> str:
             f"(data seed {split.get('seed')})")
 
 
-def check_source(prov: dict | None, splits) -> None:
+TRUST_HINT = ("if you know where the source comes from and that it never saw this run's validation or test "
+              "samples, say so: load_source(..., trust_source=True) / train_transfer(..., trust_source=True) / "
+              "python -m dcatkit transfer --trust-source (the run's results record that you did)")
+REQUIRED = ("train_ids", "val_ids", "data_fingerprint")     # what a record needs for the overlap check
+
+
+def check_source(prov: dict | None, splits, trust_source: bool = False) -> dict:
     """Refuse (``SourceMismatch``) a source for the target run on ``splits`` when
-    its training samples overlap the target's validation or test samples, or its
-    classes differ. ``prov``: the source's provenance record, or None for a model
-    without one (then a warning says that overlap cannot be checked; the caller
-    checks what the model itself tells, e.g. its number of classes)."""
+
+    - its training samples overlap the target's validation or test samples, or the samples
+      it chose its best epoch on (its validation part) overlap the target's test samples;
+    - its classes differ;
+    - it carries no provenance, or an incomplete one (older checkpoints: no validation ids or
+      data fingerprint), unless ``trust_source=True``: then a warning, and the outcome says so.
+
+    ``prov``: the source's provenance record (``record``) or None. Returns what was found,
+    for the run's results: {"source_check": "same data" | "another draw" | "other data" |
+    "trusted without provenance" | "trusted with incomplete provenance", "shared_train": n,
+    "shared_val": n, ...}. A source from another draw of the same simulator (or other data)
+    shares no sample: accepted, with a warning naming both draws."""
     classes = list(splits.train.classes)
-    if prov is None:
-        warnings.warn("the source model carries no provenance (it was not trained by dcatkit's fit, or "
-                      "comes from an older checkpoint): dcatkit cannot check that it never saw this run's "
-                      "validation or test samples, nor its class names and order", stacklevel=3)
-        return
+    if prov is None or any(prov.get(k) is None for k in REQUIRED):
+        what = ("carries no provenance (it was not trained by dcatkit's fit, or comes from an older checkpoint)"
+                if prov is None else
+                "has an incomplete provenance (no " + ", ".join(k for k in REQUIRED if prov.get(k) is None)
+                + ": written by an older dcatkit)")
+        if not trust_source:
+            raise SourceMismatch(f"the source {what}: dcatkit cannot check that it never saw this run's validation "
+                                 f"or test samples, so it is refused. Train the source with this dcatkit on this "
+                                 f"run's training split, or, {TRUST_HINT}.")
+        warnings.warn(f"the source {what}; used because trust_source=True: its overlap with this run's "
+                      "validation and test samples is not checked", stacklevel=3)
+        if prov is not None and prov.get("classes") is not None and list(prov["classes"]) != classes:
+            raise SourceMismatch(f"the source was trained on classes {prov.get('classes')} but this run's data "
+                                 f"has {classes} (same names, same order needed): use a source trained on this data")
+        return {"source_check": "trusted without provenance" if prov is None else
+                "trusted with incomplete provenance", "trust_source": True}
     if list(prov.get("classes") or []) != classes:
         raise SourceMismatch(f"the source was trained on classes {prov.get('classes')} but this run's data has "
                              f"{classes} (same names, same order needed): use a source trained on this data")
-    if prov.get("train_ids") is None:
-        warnings.warn("the source's provenance has no training ids: overlap with this run's validation and "
-                      "test samples cannot be checked", stacklevel=3)
-        return
-    seen = set(prov["train_ids"])
+    seen, chosen = set(map(str, prov["train_ids"])), set(map(str, prov["val_ids"]))
     n_val = sum(i in seen for i in splits.val.ids)
     n_test = sum(i in seen for i in splits.test.ids)
-    if n_val or n_test:
+    n_sel = sum(i in chosen for i in splits.test.ids)
+    if n_val or n_test or n_sel:
         split = (getattr(splits, "report", {}) or {}).get("split") or {}
         kind, seed = split.get("split", "<split>"), split.get("seed", "<seed>")
+        parts = []
+        if n_val or n_test:
+            parts.append(f"the source was trained on {n_val + n_test} samples that this run evaluates on "
+                         f"({n_val} of {len(splits.val)} validation, {n_test} of {len(splits.test)} test)")
+        if n_sel:
+            parts.append(f"the source chose its best epoch on {n_sel} of this run's {len(splits.test)} test samples "
+                         "(its validation part)")
         raise SourceMismatch(
-            f"leakage: the source was trained on {n_val + n_test} samples that this run evaluates on "
-            f"({n_val} of {len(splits.val)} validation, {n_test} of {len(splits.test)} test). Source: "
-            f"{describe(prov)}; this run: {_split_of(splits)}. Train the source on this run's training "
-            f"split (same dataset, split and data seed, e.g. `python -m dcatkit train --split {kind} "
-            f"--data-seed {seed} ...`) and transfer from that checkpoint.")
+            "leakage: " + "; ".join(parts) + f". Source: {describe(prov)}; this run: {_split_of(splits)}. Train "
+            f"the source on this run's training split (same dataset, split and data seed, e.g. `python -m dcatkit "
+            f"train --split {kind} --data-seed {seed} ...`) and transfer from that checkpoint.")
+    here = (getattr(splits, "report", {}) or {}).get("data_fingerprint")
+    out = {"source_check": "same data", "shared_train": 0, "shared_val": 0,
+           "source_data_fingerprint": prov["data_fingerprint"]}
+    if here is not None and prov["data_fingerprint"] != here:
+        dataset = (getattr(splits, "report", {}) or {}).get("dataset")
+        same_sim = dataset is not None and prov.get("dataset") == dataset
+        out["source_check"] = "another draw" if same_sim else "other data"
+        what = (f"another draw of the same {prov.get('dataset')!r} data (data fingerprint "
+                f"{prov['data_fingerprint'][:8]} vs {here[:8]} here)" if same_sim else
+                f"other data (fingerprint {prov['data_fingerprint'][:8]} vs {here[:8]} here)")
+        warnings.warn(f"the source was trained on {what}: {describe(prov)}; this run: {_split_of(splits)}. It "
+                      "shares no sample with this run (no leakage), but it has never seen this run's data",
+                      stacklevel=3)
+    return out
 
 
 def warn_if_inputs_differ(prov: dict | None, splits, modality: str) -> None:
-    """Warn when the source saw its inputs scaled (IMU min-max) or sampled differently
-    from this run's data: the source then classifies shifted inputs."""
+    """Warn when the source saw its inputs scaled (min-max of any timeseries modality) or
+    sampled differently from this run's data: the source then classifies shifted inputs."""
     if not prov:
         return
     rate, here = (prov.get("sample_rates") or {}).get(modality), splits.train.sample_rates.get(modality)
     if rate and here and abs(float(rate) - float(here)) > 1e-6 * max(abs(float(rate)), 1.0):
         warnings.warn(f"the source saw {modality} at {rate} Hz, this run's data is at {here} Hz", stacklevel=3)
-    theirs = prov.get("imu_minmax")
-    ours = getattr(splits.train, "imu_minmax", None) or (getattr(splits, "report", {}) or {}).get("imu_minmax")
-    if modality == "imu" and theirs and ours:
+    theirs = prov.get("normalization") or (prov.get("imu_minmax") if modality == "imu" else None)
+    norms = getattr(splits.train, "normalization", None) or (getattr(splits, "report", {}) or {}).get("normalization")
+    ours = (norms or {}).get(modality)
+    if ours is None and modality == "imu":
+        ours = getattr(splits.train, "imu_minmax", None) or (getattr(splits, "report", {}) or {}).get("imu_minmax")
+    if theirs and ours:
         ours = _plain(ours)
         if [ours.get("min"), ours.get("max")] != [theirs.get("min"), theirs.get("max")]:
-            warnings.warn("the source's IMU inputs were min-max scaled with other per-channel statistics than "
-                          "this run's (another training split): it sees differently scaled inputs here",
+            warnings.warn(f"the source's {modality} inputs were min-max scaled with other per-channel statistics "
+                          "than this run's (another training split): it sees differently scaled inputs here",
                           stacklevel=3)
+    elif bool(theirs) != bool(ours):
+        warnings.warn(f"the source's {modality} inputs were {'' if theirs else 'not '}min-max scaled, this run's "
+                      f"are {'' if ours else 'not '}: it sees differently scaled inputs here", stacklevel=3)
 
 
-__all__ = ["SourceMismatch", "environment", "git_commit", "ids_hash", "record", "check_source",
+__all__ = ["SourceMismatch", "TRUST_HINT", "environment", "git_commit", "ids_hash", "record", "check_source",
            "warn_if_inputs_differ", "describe"]

@@ -384,7 +384,7 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
     state_file = state_path_for(checkpoint, state_path)
     if resume and state_file is None:
         raise ValueError("resume=True needs to know where the run's state is: pass checkpoint= or state_path=")
-    prov = provenance.record(train, modality, report, meta.get("dataset"), device)
+    prov = provenance.record(train, modality, report, meta.get("dataset"), device, val=val)
     key = json.dumps(provenance._plain({
         "modality": modality, "seed": seed, "epochs": epochs, "preset": preset.to_dict(), "model": model.config,
         "meta": meta, "run": run_key or {}, "world_size": dist.world_size(),

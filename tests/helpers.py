@@ -62,3 +62,12 @@ def same_state(a, b):
 
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def rows_of(arrays, ids):
+    """The input rows of the samples ``ids`` of ``from_arrays(arrays, ...)`` called without ids
+    (their ids are content hashes, ``dcatkit.data.splits.content_ids``)."""
+    from dcatkit.data.splits import content_ids
+
+    where = {sid: k for k, sid in enumerate(content_ids(arrays))}
+    return [where[i] for i in ids]

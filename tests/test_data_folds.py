@@ -6,6 +6,8 @@ import pytest
 
 import dcatkit.data as D
 from dcatkit.data.dataset import PairedDataset, Splits
+from dcatkit.data.splits import content_ids
+from helpers import rows_of
 
 
 def _data(n_subj=6, per_subject=12, seed=0):
@@ -34,14 +36,14 @@ def test_loso_one_fold_per_subject_with_subject_disjoint_validation():
         u = all_subjects[f]
         assert info["kind"] == "loso" and info["fold"] == f and info["n_folds"] == 6 and info["seed"] == 3
         assert info["held_out_subjects"] == [u] and _subjects(s.test) == {u}
-        assert sorted(s.test.ids) == sorted(str(i) for i in np.flatnonzero(subjects == u))
+        assert sorted(s.test.ids) == sorted(np.asarray(content_ids(arrays))[subjects == u])
         tr, va = _subjects(s.train), _subjects(s.val)
         assert not (tr & va) and u not in tr | va and tr | va | {u} == set(all_subjects)
         # validation: round(0.15 / 0.85 * 5) = 1 of the 5 remaining subjects
         assert len(va) == 1 and info["subjects"]["val"] == sorted(va)
         assert s.report["leakage_check"] == {"recordings": "disjoint", "subjects": "disjoint"}
         # IMU scaled with this fold's own training windows
-        raw = arrays["imu"][[int(i) for i in s.train.ids]]
+        raw = arrays["imu"][rows_of(arrays, s.train.ids)]
         np.testing.assert_allclose(s.report["imu_minmax"]["min"], raw.min(axis=(0, 2)), rtol=1e-6)
     # validation subjects depend on the seed, the held-out subjects do not
     other = D.from_arrays(arrays, labels, subjects, groups=groups, split="loso", seed=4)
@@ -65,7 +67,7 @@ def test_group_kfold_partitions_subjects():
         seen = [set(d.groups) for d in s]
         assert not (seen[0] & seen[1] or seen[0] & seen[2] or seen[1] & seen[2])
     ids = sorted(i for s in folds for i in s.test.ids)
-    assert ids == sorted(str(i) for i in range(len(labels)))          # every window tested exactly once
+    assert ids == sorted(content_ids(arrays))                        # every window tested exactly once
 
 
 def test_fold_split_arguments_and_too_few_subjects():
@@ -124,7 +126,7 @@ def test_from_arrays_requires_groups():
     s = D.from_arrays(arrays, labels, subjects, groups="samples")
     assert s.train.groups == s.train.ids                     # each sample its own recording
     s = D.from_arrays(arrays, labels, subjects, groups=groups)
-    assert s.train.groups == [groups[int(i)] for i in s.train.ids]
+    assert s.train.groups == [groups[r] for r in rows_of(arrays, s.train.ids)]
 
 
 # --------------------------------------------------------------------------- leakage check

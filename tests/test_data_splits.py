@@ -10,6 +10,7 @@ from dcatkit.data import cache as C
 from dcatkit.data.dataset import PairedDataset
 from dcatkit.data.preprocess import UnreadableFile
 from dcatkit.data.splits import LazyRows
+from helpers import rows_of
 
 
 def _arrays(n=200, k=4, seed=0):
@@ -33,10 +34,10 @@ def test_from_arrays_sizes_items_and_stratification():
     for d in (s.val, s.test):  # stratified: 30 samples of 4 balanced classes -> 7 or 8 each
         assert set(np.bincount(d.labels, minlength=4)) <= {7, 8}
     # each item keeps its own data: video of id i equals the input row i
-    i = int(s.test.ids[3])
+    i = rows_of(arrays, s.test.ids)[3]
     assert np.array_equal(s.test[3]["video"].numpy(), arrays["video"][i])
     assert s.test[3]["label"] == labels[i] and s.test[3]["subject"] == subjects[i]
-    all_ids = sorted(int(x) for d in s for x in d.ids)
+    all_ids = sorted(r for d in s for r in rows_of(arrays, d.ids))
     assert all_ids == list(range(200))
 
 
@@ -60,16 +61,17 @@ def test_windows_of_a_recording_never_straddle_splits():
     groups = [f"rec{i // 5}" for i in range(200)]
     labels = np.array([(i // 5) % 4 for i in range(200)])
     s = D.from_arrays(arrays, labels, subjects, groups=groups, seed=0)
-    seen = [{groups[int(i)] for i in d.ids} for d in s]
+    seen = [{groups[r] for r in rows_of(arrays, d.ids)} for d in s]
     assert not (seen[0] & seen[1] or seen[0] & seen[2] or seen[1] & seen[2])
     assert sum(len(x) for x in seen) == 40
 
 
 def test_imu_minmax_uses_train_statistics_only():
     arrays, labels, subjects = _arrays()
-    out = int(D.from_arrays(arrays, labels, subjects, groups="samples", seed=0).test.ids[0])  # the split ignores IMU values
+    pos = [str(i) for i in range(len(labels))]  # given ids: the split ignores IMU values (content ids would not)
+    out = int(D.from_arrays(arrays, labels, subjects, ids=pos, groups="samples", seed=0).test.ids[0])
     arrays["imu"][out] += 100.0  # an extreme test sample must not move the statistics
-    s = D.from_arrays(arrays, labels, subjects, groups="samples", seed=0)
+    s = D.from_arrays(arrays, labels, subjects, ids=pos, groups="samples", seed=0)
     train_raw = arrays["imu"][[int(i) for i in s.train.ids]]
     lo, hi = train_raw.min(axis=(0, 2)), train_raw.max(axis=(0, 2))
     np.testing.assert_allclose(s.report["imu_minmax"]["min"], lo, rtol=1e-6)

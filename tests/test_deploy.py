@@ -1,8 +1,11 @@
 """Export (ONNX, torch.export) and the Predictor: files match the eager model, batch size
-is dynamic, raw inputs are scaled exactly as the data pipeline scaled training data."""
+is dynamic, the graphs take raw inputs and scale them exactly as the data pipeline scaled
+training data (so a runtime alone gets the Predictor's answer), and a .pt2 is loaded only
+when trusted."""
 import dataclasses
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,33 +69,89 @@ def _eager_logits(model, x) -> np.ndarray:
 
 
 @needs_onnx
-def test_onnx_matches_eager_on_random_and_real_inputs_at_other_batch_sizes(trained, exported):
+def test_onnx_on_raw_windows_matches_eager_on_scaled_ones_at_other_batch_sizes(trained, exported):
+    """onnxruntime alone, fed *raw* windows, gives the eager model's output on the pipeline-scaled
+    windows: the min-max scaling is inside the graph."""
     import onnxruntime as ort
 
     res = exported["onnx"]
     assert res.format == "onnx" and res.path.is_file() and "dynamo=True" in res.exporter
     assert res.max_error["random"] <= 1e-4 and res.max_error["real"] <= 1e-4
+    assert res.info["input"] == "raw" and res.info["dcatkit_format"] == 2
     sess = ort.InferenceSession(str(res.path), providers=["CPUExecutionProvider"])
     assert isinstance(sess.get_inputs()[0].shape[0], str)           # symbolic (dynamic) batch axis
-    model, test = trained["run"].model, trained["splits"].test.arrays["imu"]
-    rng = np.random.default_rng(0)
-    for x in (test[:5], test[:1], rng.standard_normal((7, 6, 32)).astype(np.float32)):  # exported at batch 2
-        logits, probs = sess.run(None, {"x": np.asarray(x, np.float32)})
-        ref = _eager_logits(model, x)
+    model, test, raw = trained["run"].model, trained["splits"].test.arrays["imu"], trained["raw_test"]
+    for sl in (slice(0, 5), slice(3, 4), slice(None)):              # exported at batch 2
+        logits, probs = sess.run(None, {"x": raw[sl]})
+        ref = _eager_logits(model, test[sl])
         np.testing.assert_allclose(logits, ref, rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(probs, torch.softmax(torch.from_numpy(ref), 1).numpy(), rtol=1e-4, atol=1e-4)
 
 
-def test_pt2_matches_eager_at_other_batch_sizes(trained, exported):
+def test_pt2_on_raw_windows_matches_eager_on_scaled_ones_at_other_batch_sizes(trained, exported):
     res = exported["pt2"]
     assert res.max_error["random"] <= 1e-4 and res.max_error["real"] <= 1e-4
     prog = torch.export.load(str(res.path))
-    model, test = trained["run"].model, trained["splits"].test.arrays["imu"]
-    for x in (test[:5], test[:1]):
+    model, test, raw = trained["run"].model, trained["splits"].test.arrays["imu"], trained["raw_test"]
+    for sl in (slice(0, 5), slice(3, 4)):
         with torch.no_grad():
-            logits, probs = prog.module()(torch.from_numpy(np.asarray(x)))
-        np.testing.assert_allclose(logits.numpy(), _eager_logits(model, x), rtol=1e-4, atol=1e-4)
+            logits, probs = prog.module()(torch.from_numpy(raw[sl]))
+        np.testing.assert_allclose(logits.numpy(), _eager_logits(model, test[sl]), rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(probs.sum(1).numpy(), 1.0, atol=1e-6)
+
+
+def _runtime_vs_predictor_vs_evaluate(path, ds, modality, raw, model):
+    """onnxruntime alone on raw samples at two batch sizes == Predictor == evaluate (labels, accuracy)."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    whole = sess.run(["logits"], {"x": raw})[0]                      # batch N
+    ones = np.concatenate([sess.run(["logits"], {"x": raw[i:i + 1]})[0] for i in range(len(raw))])  # batch 1
+    np.testing.assert_allclose(ones, whole, rtol=1e-4, atol=1e-4)
+    out = dcatkit.Predictor.load(path).predict(raw)
+    np.testing.assert_allclose(out.logits, whole, rtol=1e-4, atol=1e-4)
+    _, pred = predict(model, ds, modality, device="cpu")
+    np.testing.assert_array_equal(whole.argmax(1), pred)
+    np.testing.assert_array_equal(ones.argmax(1), pred)
+    acc = float((whole.argmax(1) == ds.labels).mean())
+    assert acc == pytest.approx(evaluate(model, ds, modality, device="cpu")["accuracy"])
+    return acc
+
+
+@needs_onnx
+def test_imu_onnx_alone_on_raw_windows_agrees_with_predictor_and_evaluate(trained, exported):
+    """The issue's case: before, the .onnx fed raw windows agreed with the Predictor on 42.5% of labels."""
+    _runtime_vs_predictor_vs_evaluate(exported["onnx"].path, trained["splits"].test, "imu", trained["raw_test"],
+                                      trained["run"].model)
+
+
+@needs_onnx
+def test_video_onnx_alone_on_raw_frames_agrees_with_predictor_and_evaluate(tmp_path):
+    splits = load("synthetic", n_samples=80, n_subjects=4, duration=1.0, modalities=("video",), frame_size=16,
+                  n_frames=4)
+    torch.manual_seed(0)
+    model = build_model("video", splits.train.num_classes, splits.train.input_shape("video"), TINY["video"])
+    res = dcatkit.export(model, tmp_path / "video.onnx", classes=splits.classes, check_inputs=splits.test)
+    raw = np.asarray(splits.test.arrays["video"])                    # uint8 frames: what the pipeline gives
+    _runtime_vs_predictor_vs_evaluate(res.path, splits.test, "video", raw, model)
+
+
+def test_minmax_in_the_graph_is_minmax_apply_including_constant_channels():
+    """_Inference's in-graph scaling == the pipeline's numpy minmax_apply, bit for bit."""
+    from dcatkit.data.preprocess import minmax_apply
+
+    lo = np.array([-2.0, 0.5, 3.0], np.float32)
+    hi = np.array([5.0, 0.5, 3.5], np.float32)                      # channel 1 constant -> 0
+    x = np.random.default_rng(1).normal(0, 3, (4, 3, 7)).astype(np.float32)
+    seen = {}
+
+    class Probe(torch.nn.Module):
+        def forward(self, z):
+            seen["x"] = z
+            return type("O", (), {"logits": z.mean(2)})()
+
+    deploy._Inference(Probe(), {"min": lo.tolist(), "max": hi.tolist()})(torch.from_numpy(x))
+    np.testing.assert_array_equal(seen["x"].numpy(), minmax_apply(x, lo, hi))
 
 
 @needs_onnx
@@ -164,7 +223,7 @@ def test_predictors_from_checkpoint_pt2_and_onnx_agree(trained, exported):
     in_memory = dataclasses.replace(trained["run"], checkpoint=None)   # classes, scaling from its provenance
     kinds = ["pt2", "onnx"] if "onnx" in exported else ["pt2"]
     for k in ["run", *kinds]:
-        p = dcatkit.Predictor.load(in_memory if k == "run" else exported[k].path, device="cpu")
+        p = dcatkit.Predictor.load(in_memory if k == "run" else exported[k].path, device="cpu", trusted=True)
         assert (p.classes, p.modality, p.input_shape) == (trained["splits"].classes, "imu", (6, 32))
         out = p.predict(raw)
         assert out.labels == ref.labels, k
@@ -236,11 +295,11 @@ def test_unknown_or_missing_or_foreign_files(tmp_path, trained):
     garbage = tmp_path / "g.pt2"
     garbage.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a readable torch.export program"):
-        dcatkit.Predictor.load(garbage)
+        dcatkit.Predictor.load(garbage, trusted=True)
     plain = tmp_path / "plain.pt2"                                   # a torch.export file without metadata
     torch.export.save(torch.export.export(torch.nn.Linear(3, 2), (torch.zeros(1, 3),)), str(plain))
     with pytest.raises(ValueError, match="carries no dcatkit.json"):
-        dcatkit.Predictor.load(plain)
+        dcatkit.Predictor.load(plain, trusted=True)
     with pytest.raises(TypeError, match="expected a Run, a Classifier or a checkpoint path"):
         dcatkit.export(42, tmp_path / "m.onnx")
 
@@ -252,3 +311,78 @@ def test_missing_optional_dependency_says_how_to_install(trained, monkeypatch, t
     (tmp_path / "m.onnx").write_bytes(b"")
     with pytest.raises(ImportError, match="optional package 'onnxruntime'"):
         dcatkit.Predictor.load(tmp_path / "m.onnx")
+
+
+# ------------------------------------------------------------------ old files, safe loading
+
+
+def test_format_1_files_are_still_scaled_by_the_predictor(trained):
+    """A format-1 file's graph took scaled input: the Predictor scales for it (and only for it)."""
+    run = trained["run"]
+    p = dcatkit.Predictor.load(run.checkpoint, device="cpu")
+    old = {k: v for k, v in p.info.items() if k != "input"}
+    old["dcatkit_format"] = 1
+    bare = deploy._torch_runner(deploy._Inference(run.model.cpu().eval()), torch.device("cpu"))   # no scaling
+    q = deploy.Predictor(bare, old, "torch")
+    np.testing.assert_allclose(q.predict(trained["raw_test"]).logits, p.predict(trained["raw_test"]).logits,
+                               rtol=1e-5, atol=1e-6)
+
+
+class _WritesMarker:
+    """Unpickling this runs code: it writes a file."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.path), "pwned"))
+
+
+def _crafted_pt2(good: Path, out: Path, marker: Path) -> Path:
+    """A copy of a dcatkit .pt2 whose first weight is a pickle (``use_pickle``) that writes ``marker``
+    when torch.export.load reads it."""
+    import pickle
+    import zipfile
+
+    with zipfile.ZipFile(good) as z:
+        members = {i.filename: z.read(i.filename) for i in z.infolist()}
+    cfg_name = next(n for n in members if n.endswith("weights_config.json"))
+    cfg = json.loads(members[cfg_name])
+    first = next(iter(cfg["config"]))
+    folder = cfg_name.rsplit("/", 1)[0] + "/"
+    cfg["config"][first]["use_pickle"] = True
+    cfg["config"][first]["path_name"] = "evil.pt"
+    members[cfg_name] = json.dumps(cfg).encode()
+    members[folder + "evil.pt"] = pickle.dumps(_WritesMarker(marker))
+    with zipfile.ZipFile(out, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return out
+
+
+def test_a_pt2_is_not_loaded_unless_trusted_and_a_crafted_one_runs_no_code(trained, exported, tmp_path):
+    marker = tmp_path / "marker.txt"
+    evil = _crafted_pt2(exported["pt2"].path, tmp_path / "evil.pt2", marker)
+    with pytest.raises(deploy.UntrustedFile, match=r"trusted=True.*\.onnx"):
+        dcatkit.Predictor.load(evil)
+    assert not marker.exists()
+    with pytest.raises(ValueError, match="trusted=True"):                # dcatkit's own file: same rule
+        dcatkit.Predictor.load(exported["pt2"].path)
+    # the crafted file really is dangerous: loading it trusted runs its code (here: writes the marker)
+    try:
+        dcatkit.Predictor.load(evil, trusted=True)
+    except Exception:
+        pass
+    assert marker.read_text() == "pwned"
+
+
+def test_checkpoints_and_onnx_need_no_flag_and_never_unpickle_code(trained, exported, tmp_path):
+    marker = tmp_path / "marker.txt"
+    dcatkit.Predictor.load(trained["run"].checkpoint, device="cpu")
+    if "onnx" in exported:
+        dcatkit.Predictor.load(exported["onnx"].path)
+    bad = tmp_path / "evil.pt"
+    torch.save({"meta": _WritesMarker(marker)}, bad)
+    with pytest.raises(Exception):
+        dcatkit.Predictor.load(bad, device="cpu")
+    assert not marker.exists()

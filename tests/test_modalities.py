@@ -17,6 +17,7 @@ from dcatkit.presets import SYNTHETIC, TABLE_I, get_preset
 from dcatkit.provenance import SourceMismatch
 from dcatkit.train import load_checkpoint, save_checkpoint
 from helpers import TINY
+from helpers import rows_of
 
 
 def _sensors(n=120, k=3, seed=0):
@@ -76,7 +77,7 @@ def test_two_timeseries_modalities_each_scaled_with_its_own_train_statistics():
     assert s.kinds == {"acc": "timeseries", "gyro": "timeseries"} and s.kind("gyro") == "timeseries"
     assert s.report["kinds"] == s.kinds and set(s.report["normalization"]) == {"acc", "gyro"}
     assert "imu_minmax" not in s.report and s.train.imu_minmax is None      # the old key is imu's alone
-    train_rows = [int(i) for i in s.train.ids]
+    train_rows = rows_of(arrays, s.train.ids)
     for m, raw in arrays.items():
         lo, hi = raw[train_rows].min(axis=(0, 2)), raw[train_rows].max(axis=(0, 2))  # independent reference
         norm = s.normalization[m]
@@ -85,7 +86,7 @@ def test_two_timeseries_modalities_each_scaled_with_its_own_train_statistics():
         np.testing.assert_allclose(norm["max"], hi, rtol=1e-6)
         for d in s:                                  # all three parts: the same affine map, per channel
             assert d.normalization == s.report["normalization"] and d.kinds == s.kinds
-            x = raw[[int(i) for i in d.ids]]
+            x = raw[rows_of(arrays, d.ids)]
             np.testing.assert_allclose(d.arrays[m], 2 * (x - lo[:, None]) / (hi - lo)[:, None] - 1, atol=1e-5)
         np.testing.assert_allclose(s.train.arrays[m].min(axis=(0, 2)), -1, atol=1e-6)
         np.testing.assert_allclose(s.train.arrays[m].max(axis=(0, 2)), 1, atol=1e-6)
@@ -99,7 +100,7 @@ def test_normalize_false_leaves_every_timeseries_raw():
     old = D.from_arrays(arrays, labels, groups="samples", kinds=KINDS2, normalize_imu=False)   # the older name
     for split in (s, old):
         assert split.normalization == {}
-        rows = [int(i) for i in split.train.ids]
+        rows = rows_of(arrays, split.train.ids)
         np.testing.assert_array_equal(split.train.arrays["gyro"], arrays["gyro"][rows])
 
 
@@ -115,7 +116,7 @@ def test_defaults_unchanged_and_imu_key_kept_beside_a_named_timeseries():
     assert set(s.normalization) == {"imu", "emg"}                      # features and video are not scaled
     assert s.report["imu_minmax"] == {k: v for k, v in s.normalization["imu"].items() if k != "method"}
     assert s.train.imu_minmax == s.report["imu_minmax"]
-    rows = [int(i) for i in s.test.ids]
+    rows = rows_of(arrays, s.test.ids)
     np.testing.assert_array_equal(s.test.arrays["feat"], arrays["feat"][rows])    # features as given
     np.testing.assert_array_equal(s.test.arrays["video"], arrays["video"][rows])
     assert s.test[0]["feat"].shape == (5, 7) and s.test[0]["video"].dtype == torch.uint8
@@ -191,7 +192,7 @@ def test_predictor_scales_a_named_timeseries_with_its_own_statistics():
     p = dcatkit.Predictor.load(model, classes=s.classes, normalization=s, device="cpu")
     assert p.modality == "gyro" and p.kind == "timeseries" and p.input_shape == (2, 16)
     assert p.normalization["min"] == pytest.approx(s.normalization["gyro"]["min"])
-    raw = arrays["gyro"][[int(i) for i in s.test.ids]]                   # unscaled test windows
+    raw = arrays["gyro"][rows_of(arrays, s.test.ids)]                   # unscaled test windows
     with torch.no_grad():                                               # the pipeline's scaled windows
         ref = model(torch.from_numpy(np.asarray(s.test.arrays["gyro"]))).logits.numpy()
     np.testing.assert_allclose(p.predict(raw).logits, ref, rtol=1e-5, atol=1e-5)
@@ -308,15 +309,15 @@ def test_exported_named_models_carry_their_kind(tmp_path):
     torch.manual_seed(0)
     gyro = build_model("gyro", 3, (2, 16), TINY["imu"], kind="timeseries").eval()
     res = dcatkit.export(gyro, tmp_path / "gyro.pt2", classes=s.classes, normalization=s, check_inputs=s.test)
-    p = dcatkit.Predictor.load(res.path, device="cpu")
+    p = dcatkit.Predictor.load(res.path, device="cpu", trusted=True)
     assert (p.modality, p.kind, p.input_shape) == ("gyro", "timeseries", (2, 16))
-    raw = arrays["gyro"][[int(i) for i in s.test.ids]]
+    raw = arrays["gyro"][rows_of(arrays, s.test.ids)]
     with torch.no_grad():
         ref = gyro(torch.from_numpy(np.asarray(s.test.arrays["gyro"]))).logits.numpy()
     np.testing.assert_allclose(p.predict(raw).logits, ref, rtol=1e-4, atol=1e-4)
     emb = build_model("emb", 3, (5, 7), FEAT, kind="features").eval()
     res = dcatkit.export(emb, tmp_path / "emb.pt2", classes=s.classes)
-    q = dcatkit.Predictor.load(res.path, device="cpu")
+    q = dcatkit.Predictor.load(res.path, device="cpu", trusted=True)
     assert (q.kind, q.normalization, q.info["input_dtype"]) == ("features", None, "float32")
     x = np.random.default_rng(0).normal(size=(4, 5, 7)).astype(np.float32)
     with torch.no_grad():

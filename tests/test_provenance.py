@@ -9,6 +9,7 @@ import torch
 
 from dcatkit import provenance
 from dcatkit.data import load
+from dcatkit.data.dataset import Splits
 from dcatkit.experiment import Run, load_source, train_transfer, train_unimodal
 from dcatkit.model import build_model
 from dcatkit.provenance import SourceMismatch
@@ -91,19 +92,92 @@ def _overlap(prov, splits):
 
 
 def test_leaky_source_refused_for_every_source_type(source):
-    """The issue's reproduction: source on the ID split (data seed 0), target on OOD
-    (data seed 1). Path, Run and in-memory model are refused, with the count."""
+    """A source trained on the ID split of data seed 0 reused for the OOD split of the *same*
+    draw (seed 0) saw samples that run evaluates on: path, Run and in-memory model are
+    refused, with the count."""
     run, path = source
-    ood1 = data("ood", 1)
-    n_val, n_test = _overlap(run.meta["provenance"], ood1)
+    ood0 = data("ood", 0)
+    n_val, n_test = _overlap(run.meta["provenance"], ood0)
     assert n_val + n_test > 0
-    expected = rf"trained on {n_val + n_test} samples .*\({n_val} of {len(ood1.val)} validation, " \
-               rf"{n_test} of {len(ood1.test)} test\).*Train the source on this run's training split"
+    expected = rf"trained on {n_val + n_test} samples .*\({n_val} of {len(ood0.val)} validation, " \
+               rf"{n_test} of {len(ood0.test)} test\).*Train the source on this run's training split"
     for src in (path, run, run.model, Run("bare run", "video", run.model, {})):
         with pytest.raises(SourceMismatch, match=expected):
-            load_source(src, ood1, "imu")
+            load_source(src, ood0, "imu")
     with pytest.raises(SourceMismatch, match="leakage"):
-        train_transfer(ood1, path, "imu", preset=TINY["imu"], progress=False)
+        train_transfer(ood0, path, "imu", preset=TINY["imu"], progress=False)
+
+
+def test_another_draw_of_the_simulator_is_accepted_and_said_so(source):
+    """The issue's false alarm: a source from data seed 0 used for a data-seed-1 target was
+    refused ('trained on 33 samples that this run evaluates on') though the draws share no
+    sample. Now the ids name the draw: accepted, with a message saying it is another draw."""
+    run, path = source
+    ood1 = data("ood", 1)
+    assert _overlap(run.meta["provenance"], ood1) == (0, 0)
+    assert not set(ood1.train.ids + ood1.val.ids + ood1.test.ids) & set(run.meta["provenance"]["train_ids"])
+    with pytest.warns(UserWarning, match=r"another draw of the same 'synthetic' data .*data seed 0.*data seed 1"):
+        model = load_source(path, ood1, "imu")
+    assert model.source_check["source_check"] == "another draw"
+
+
+def test_source_that_chose_its_epoch_on_the_target_test_samples_is_refused(id0, source):
+    """Hole 2: the source's validation ids were not recorded. A source whose validation part is
+    this run's test part (its best epoch chosen on them) is refused."""
+    run, _ = source
+    prov = run.meta["provenance"]
+    assert prov["val_ids"] == list(id0.val.ids) and prov["n_val"] == len(id0.val)
+    swapped = Splits(id0.train, id0.test, id0.val, id0.report)       # this run tests on the source's val part
+    with pytest.raises(SourceMismatch, match=rf"best epoch on {len(id0.val)} of this run's {len(id0.val)} test"):
+        load_source(run, swapped, "imu")
+
+
+def test_source_without_provenance_is_refused_unless_trusted_and_the_run_records_it(id0, source, tmp_path):
+    """Hole 1: a checkpoint without provenance (as an older version wrote it) passed with a
+    warning even when it leaked. Now it is refused, naming the override; the override is
+    recorded in the run (meta, checkpoint) and on the command line."""
+    run, path = source
+    old = tmp_path / "old.pt"
+    payload = torch.load(path, weights_only=True)
+    payload["meta"].pop("provenance")
+    torch.save(payload, old)
+    for src in (old, build_model("video", 8, id0.train.input_shape("video"), TINY["video"])):
+        with pytest.raises(SourceMismatch, match=r"no provenance.*trust_source=True.*--trust-source"):
+            load_source(src, id0, "imu")
+    incomplete = {k: v for k, v in run.meta["provenance"].items() if k not in ("val_ids", "data_fingerprint")}
+    bare = build_model("video", 8, id0.train.input_shape("video"), TINY["video"])
+    bare.provenance = incomplete
+    with pytest.raises(SourceMismatch, match=r"incomplete provenance \(no val_ids, data_fingerprint"):
+        load_source(bare, id0, "imu")
+    with pytest.warns(UserWarning, match="trust_source=True"):
+        t = train_transfer(id0, old, "imu", preset=TINY["imu"], epochs=1, progress=False, trust_source=True,
+                           checkpoint=tmp_path / "t.pt")
+    assert t.meta["trust_source"] is True
+    assert t.meta["source_checks"] == [{"source_check": "trusted without provenance", "trust_source": True}]
+    assert load_checkpoint(tmp_path / "t.pt")[1]["trust_source"] is True
+    from dcatkit.__main__ import main
+    args = ["transfer", "--source-ckpt", str(old), "--target", "imu", "--epochs", "1", "--n-samples", "64",
+            "--out", str(tmp_path / "cli.pt"), "--device", "cpu"]
+    assert main(args) == 2                                                # refused: exit status 2
+
+
+def test_every_timeseries_modality_has_its_scaling_compared():
+    """Scaling was compared only for a modality named 'imu'."""
+    import numpy as np
+    from dcatkit.data import from_arrays
+
+    rng = np.random.default_rng(0)
+    acc = rng.normal(0, 1, (40, 2, 16)).astype(np.float32)
+    labels = np.arange(40) % 2
+    kinds = {"acc": "timeseries", "gyro": "timeseries"}
+    a = from_arrays({"acc": acc, "gyro": acc[:, :1]}, labels, groups="samples", kinds=kinds, seed=0)
+    b = from_arrays({"acc": acc * 3, "gyro": acc[:, :1]}, labels, groups="samples", kinds=kinds, seed=0)
+    prov = provenance.record(a.train, "acc", a.report, val=a.val)
+    with pytest.warns(UserWarning, match="acc inputs were min-max scaled with other per-channel statistics"):
+        provenance.warn_if_inputs_differ(prov, b, "acc")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        provenance.warn_if_inputs_differ(prov, a, "acc")
 
 
 def test_same_split_source_is_accepted_silently(id0, source):
@@ -129,11 +203,11 @@ def test_classes_must_match(id0, source):
         load_source(Run("r", "video", renamed, {}), id0, "imu")
 
 
-def test_source_without_provenance_warns(id0):
+def test_source_without_provenance_is_used_only_when_trusted(id0):
     seed_everything(0)
     bare = build_model("video", 8, id0.train.input_shape("video"), TINY["video"])
-    with pytest.warns(UserWarning, match="cannot check that it never saw"):
-        assert load_source(bare, id0, "imu") is bare
+    with pytest.warns(UserWarning, match="cannot check that it never saw|used because trust_source=True"):
+        assert load_source(bare, id0, "imu", trust_source=True) is bare
 
 
 def test_other_input_shape_refused(id0):
@@ -154,3 +228,31 @@ def test_training_refuses_leaky_splits():
         train_unimodal(leaky, "imu", preset=TINY["imu"], epochs=1, progress=False)
     with pytest.raises(ValueError, match="3 recording"):
         train_transfer(leaky, object(), "imu", preset=TINY["imu"], epochs=1, progress=False)
+
+
+def test_from_arrays_ids_are_given_or_content_hashes_and_a_subset_is_still_recognised():
+    """Ids were positions: a source trained on a reordered copy or a subset of the same data was
+    matched by position (wrong samples). Content ids follow the sample; the report says which."""
+    import numpy as np
+    from dcatkit.data import from_arrays
+    from dcatkit.data.splits import content_ids
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, (60, 2, 16)).astype(np.float32)
+    y = np.arange(60) % 2
+    a = from_arrays({"acc": x}, y, groups="samples", kinds={"acc": "timeseries"}, seed=0)
+    assert a.report["id_source"] == "content" and all(i.startswith("sha256:") for i in a.train.ids)
+    given = from_arrays({"acc": x}, y, ids=[f"w{i}" for i in range(60)], groups="samples", kinds={"acc": "timeseries"})
+    assert given.report["id_source"] == "given" and given.train.ids[0].startswith("w")
+    assert given.report["data_fingerprint"] == a.report["data_fingerprint"]        # the same content
+    order = rng.permutation(60)[:50]                                              # reordered subset
+    b = from_arrays({"acc": x[order]}, y[order], groups="samples", kinds={"acc": "timeseries"}, seed=3)
+    assert b.report["data_fingerprint"] != a.report["data_fingerprint"]
+    assert set(content_ids({"acc": x[order]})) <= set(content_ids({"acc": x}))
+    prov = provenance.record(a.train, "acc", {**a.report, "dataset": None}, val=a.val)
+    shared = set(a.train.ids) & set(b.val.ids + b.test.ids)
+    assert shared                                                                  # the copy holds some
+    with pytest.raises(SourceMismatch, match=rf"trained on {len(shared)} samples that this run evaluates on"):
+        provenance.check_source(prov, b)
+    twin = np.concatenate([x[:1], x[:1]])                                         # identical samples stay unique
+    assert content_ids({"acc": twin}) == [content_ids({"acc": x[:1]})[0], content_ids({"acc": x[:1]})[0] + "~2"]

@@ -39,6 +39,8 @@ for ``imu``, the older ``report["imu_minmax"]`` = {"min", "max", "from"}.
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import warnings
 from pathlib import Path
@@ -87,6 +89,38 @@ class LazyRows:
     def __array__(self, dtype=None, copy=None):
         out = np.asarray(self.base[self.index])
         return out if dtype is None else out.astype(dtype)
+
+
+# --------------------------------------------------------------------------- sample identity
+
+CONTENT_ID_PREFIX = "sha256:"
+
+
+def content_ids(arrays: Mapping[str, np.ndarray]) -> list[str]:
+    """A stable id per sample from its content: ``"sha256:<24 hex>"`` of the sample's arrays
+    (every modality by name, dtype, shape and bytes, in sorted name order), so the same
+    sample has the same id in any order, subset or copy of the data, and two different
+    samples (another draw) share none. Identical samples get ``"~2"``, ``"~3"``... appended
+    to the second, third... copy (in order), so ids stay unique."""
+    names = sorted(arrays)
+    n = len(arrays[names[0]]) if names else 0
+    ids, seen = [], {}
+    for i in range(n):
+        h = hashlib.sha256()
+        for m in names:
+            a = np.ascontiguousarray(np.asarray(arrays[m][i]))
+            h.update(f"{m}|{a.dtype.str}|{a.shape}|".encode())
+            h.update(a.tobytes())
+        sid = CONTENT_ID_PREFIX + h.hexdigest()[:24]
+        seen[sid] = seen.get(sid, 0) + 1
+        ids.append(sid if seen[sid] == 1 else f"{sid}~{seen[sid]}")
+    return ids
+
+
+def data_fingerprint(ids: Sequence[str]) -> str:
+    """sha256 (24 hex) of the sorted ids of a whole dataset (all parts): which data a split
+    was cut from. With content ids it is a fingerprint of the content itself."""
+    return hashlib.sha256("\n".join(sorted(map(str, ids))).encode()).hexdigest()[:24]
 
 
 # --------------------------------------------------------------------------- split kinds
@@ -226,7 +260,8 @@ def split_recordings(
 
 def check_leakage(splits: Splits | Sequence[Splits], subject_disjoint: bool | None = None
                   ) -> dict | list[dict]:
-    """Raise ``ValueError`` when train / val / test share a recording or (subject splits) a subject.
+    """Raise ``ValueError`` when train / val / test share a sample id, a recording or (subject
+    splits) a subject.
 
     splits: a :class:`Splits` (or a list of them, e.g. the folds of ``split="loso"``); a part's
       recordings are ``PairedDataset.groups`` (default: each sample its own recording).
@@ -252,6 +287,7 @@ def check_leakage(splits: Splits | Sequence[Splits], subject_disjoint: bool | No
             problems.append(f"{n} {what}(s) in more than one part — " + "; ".join(
                 f"{a} & {b}: {len(v)} (e.g. {v[:3]})" for (a, b), v in both.items() if v))
 
+    shared("sample", {k: set(d.ids) for k, d in parts.items()})
     shared("recording", {k: set(d.groups) for k, d in parts.items()})
     if subject_disjoint:
         unknown = {k: int((d.subjects < 0).sum()) for k, d in parts.items() if (d.subjects < 0).any()}
@@ -401,6 +437,9 @@ def make_splits(
             write_split_file(Path(split_file), folds)
             for _, info in folds:
                 info["split_file"] = str(split_file)
+    if "data_fingerprint" not in windows.report:         # a loader's windows: named by the loader's ids
+        windows = dataclasses.replace(windows, report={**windows.report, "id_source": "given",
+                                                       "data_fingerprint": data_fingerprint(windows.ids)})
     out = [_assemble(windows, parts, info, normalize, kinds) for parts, info in folds]
     listed = {k: v for k, v in windows.report.items() if isinstance(v, list) and v and k in
               ("skipped", "missing_modality", "too_short", "unlabelled", "missing_files")}
@@ -443,6 +482,13 @@ def from_arrays(
     ``groups`` is required: (N,) the recording each sample was cut from, so windows of one
     recording stay in one part; or ``"samples"`` when every sample is an independent
     recording (never true of overlapping or consecutive windows of one recording).
+    ``ids``: (N,) your sample ids, unique and the same for the same sample wherever it
+    appears (a file name and window start, say); without them each sample's id is derived
+    from its content (:func:`content_ids`, ``"sha256:..."``), so a source trained on a subset
+    or a reordered copy of the same data is still recognised. ``report["id_source"]`` says
+    which ("given" or "content"); ``report["data_fingerprint"]`` identifies the data
+    (:func:`data_fingerprint` of all samples' content ids, whichever ids are used). Both go into a trained model's provenance and
+    decide whether a reused source saw this run's validation or test samples.
     ``split``: see the module docstring; the cross-validation splits return a list of
     :class:`Splits`, one per fold. ``normalize_imu``: the older name of ``normalize``.
     Raises ValueError for arrays of different lengths, an unknown kind, a name without a
@@ -455,9 +501,14 @@ def from_arrays(
     n = len(labels)
     if classes is None:
         classes = [str(c) for c in range(int(labels.max()) + 1 if n else 0)]
-    ids = [str(i) for i in (ids if ids is not None else range(n))]
-    if len(set(ids)) != n:
-        raise ValueError(f"ids must be unique, got {n - len(set(ids))} duplicate(s)")
+    id_source = "given" if ids is not None else "content"
+    if ids is not None:
+        ids = [str(i) for i in ids]
+        if len(ids) != n:
+            raise ValueError(f"ids has {len(ids)} entries, labels {n}: give one id per sample (or none: then "
+                             "ids are derived from each sample's content)")
+        if len(set(ids)) != n:
+            raise ValueError(f"ids must be unique, got {n - len(set(ids))} duplicate(s)")
     if groups is None:
         raise ValueError(
             "from_arrays needs groups=: the recording each sample was cut from, e.g. groups=recording_ids "
@@ -468,10 +519,11 @@ def from_arrays(
         if groups != "samples":
             raise ValueError(f"groups must be a sequence of recording ids (one per sample) or 'samples', "
                              f"got the string {groups!r}")
-        groups = ids
-    groups = [str(g) for g in groups]
-    if len(groups) != n:
-        raise ValueError(f"groups has {len(groups)} entries, labels {n}: give one recording id per sample")
+        groups = None                                        # = the ids, once they are known
+    else:
+        groups = [str(g) for g in groups]
+        if len(groups) != n:
+            raise ValueError(f"groups has {len(groups)} entries, labels {n}: give one recording id per sample")
     subj = np.full(n, -1, np.int64) if subjects is None else np.asarray(subjects, dtype=np.int64)
     if len(subj) != n:
         raise ValueError(f"subjects has {len(subj)} entries, labels {n}: give one subject per sample")
@@ -489,6 +541,11 @@ def from_arrays(
         if kinds[m] in ("timeseries", "features") and not np.isfinite(a).all():
             raise ValueError(f"modality {m!r} has {int((~np.isfinite(a)).sum())} NaN or infinite values: fill or "
                              "drop those samples first (min-max scaling and training need finite numbers)")
-    windows = Windows(arrays, labels, subj, ids, groups, list(classes), dict(sample_rates or {}), {})
+    by_content = content_ids(arrays)                        # (N,) one hash per sample
+    ids = by_content if ids is None else ids
+    if groups is None:                                       # groups="samples": each sample its own recording
+        groups = list(ids)
+    report = {"id_source": id_source, "data_fingerprint": data_fingerprint(by_content)}
+    windows = Windows(arrays, labels, subj, ids, groups, list(classes), dict(sample_rates or {}), report)
     return make_splits(windows, split, ratios, seed, split_file, normalize, kinds,
                        normalize_imu=normalize_imu)

@@ -254,6 +254,19 @@ def _render_audio(rng, ir_rng, e, tone, reverb, room_noise, noise, audio_rate):
     return (0.5 * wet).astype(np.float32)
 
 
+def sample_ids(regime: str, seed: int, n_samples: int, n_subjects: int, duration: float) -> list[str]:
+    """Ids naming the draw each sample comes from: ``"synthetic/<regime>/seed<seed>/<draw>/<i>"``,
+    ``<draw>`` a hash of the settings that decide the simulated recordings themselves
+    (number of samples and subjects, duration: sample i of another n is another recording).
+    Two draws never share an id, and the same draw always gives the same ids; sensor settings
+    (noise, rates, frame size, modalities) are left out on purpose: they render the same
+    recordings, so a model trained on one rendering has seen the other's recordings."""
+    import hashlib
+
+    draw = hashlib.sha256(repr((int(n_samples), int(n_subjects), float(duration))).encode()).hexdigest()[:8]
+    return [f"synthetic/{regime}/seed{seed}/{draw}/{i:06d}" for i in range(n_samples)]
+
+
 def make_synthetic(
     n_samples: int = DEFAULT_N_SAMPLES,
     n_subjects: int = 10,
@@ -325,7 +338,7 @@ def make_synthetic(
         "arrays": out,
         "labels": labels.astype(np.int64),
         "subjects": subjects.astype(np.int64),
-        "ids": [f"synthetic_{i:06d}" for i in range(n_samples)],
+        "ids": sample_ids(regime, seed, n_samples, n_subjects, duration),
         "classes": CLASSES,
         "sample_rates": {"imu": float(imu_rate), "video": n_frames / duration, "audio": float(audio_rate)},
         "regime": regime,
