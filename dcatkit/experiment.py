@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import provenance
+from .data.dataset import training_set
 from .data.splits import check_leakage
 from .modalities import default_kind
 from .model import Classifier, build_model
@@ -142,7 +143,9 @@ def train_transfer(splits, source=None, target_modality: str | None = None, *, s
                    epochs: int | None = None, seed: int | None = None, device="auto",
                    checkpoint: str | Path | None = None, progress: bool = True, name: str | None = None,
                    source_cache: bool | str = "auto", cache_dir: str | Path | None = None,
-                   resume: bool = False, log_dir: str | Path | None = None, trust_source: bool = False) -> Run:
+                   resume: bool = False, log_dir: str | Path | None = None, trust_source: bool = False,
+                   unlabeled_mask: str = "confidence",
+                   confidence: float = 0.9) -> Run:
     """Train a target (CE + lam * L_transfer) from a frozen ``source`` and test it on
     the target modality alone. ``method``: the transfer objective by name (``"dcat"``
     when None; ``"kd"``, ``"fitnet"``, ``"contrastive"``, ``"dcat+kd"``, ``"none"``;
@@ -158,7 +161,17 @@ def train_transfer(splits, source=None, target_modality: str | None = None, *, s
     every source's modality. ``target`` is ``target_modality`` by another name.
     ``trust_source=True``: use a source without (complete) provenance, whose overlap with
     this run's validation and test samples cannot be checked (``load_source``); recorded in
-    ``Run.meta["trust_source"]`` and the checkpoint's meta."""
+    ``Run.meta["trust_source"]`` and the checkpoint's meta.
+
+    Paired unlabeled recordings: with ``splits.unlabeled`` (e.g. ``data.dataset.hide_labels``)
+    the target trains on ``data.dataset.training_set(splits)``: cross-entropy on the
+    labelled ``splits.train`` only, the transfer objective on every pair (labelled and
+    unlabeled), MCMA on unlabeled pairs from the source's confidence (``unlabeled_mask``,
+    ``confidence``; see ``train.fit_transfer``); the unlabeled part must share no recording
+    (and, for subject splits, no subject) with validation or test. ``method="none"`` then
+    trains the baseline over the same batches (CE on the same labelled samples), so a
+    paired comparison differs by the transfer term alone. ``Run.meta["unlabeled"]``
+    records the counts and the mask used."""
     if target is not None and target_modality is not None and target != target_modality:
         raise ValueError(f"target={target!r} and target_modality={target_modality!r} disagree: pass one")
     target_modality = target_modality or target
@@ -172,6 +185,7 @@ def train_transfer(splits, source=None, target_modality: str | None = None, *, s
     if multi and (isinstance(sources, (str, Path)) or not list(sources)):
         raise ValueError(f"sources= takes a non-empty list of checkpoints, Runs or models, got {sources!r}")
     check_leakage(splits)                                 # no recording (subject) in two parts
+    check_unlabeled(splits)
     srcs = [load_source(s, splits, target_modality, trust_source=trust_source)
             for s in (sources if multi else [source])]
     mods = [s.config["modality"] for s in srcs]
@@ -181,22 +195,101 @@ def train_transfer(splits, source=None, target_modality: str | None = None, *, s
     seed = p.seed if seed is None else seed
     seed_everything(seed)                                  # same init as the baseline with this seed
     model = _build(target_modality, splits.train, p)
-    res = fit_transfer(model, srcs if multi else srcs[0], splits.train, splits.val, lam=lam, mcma=mcma, loss=loss,
+    train = training_set(splits)                           # + the unlabeled pairs, labels hidden
+    res = fit_transfer(model, srcs if multi else srcs[0], train, splits.val, lam=lam, mcma=mcma, loss=loss,
                        method=method, options=options, monitor=monitor, modality=target_modality,
                        source_modality=mods if multi else mods[0], preset=p,
                        epochs=epochs, seed=seed, device=device, checkpoint=checkpoint, progress=progress,
                        meta={"dataset": dataset, "kind": "transfer", **({"trust_source": True} if trust_source else {})},
                        source_cache=source_cache,
                        cache_dir=cache_dir, report=getattr(splits, "report", None), resume=resume,
-                       log_dir=log_dir)
+                       log_dir=log_dir, unlabeled_mask=unlabeled_mask, confidence=confidence)
     test = evaluate(res.model, splits.test, target_modality, device=device)
+    n_unl = len(train) - len(splits.train)
+    unl = None if not n_unl else {"n_labeled": len(splits.train), "n_unlabeled": n_unl,
+                                  "mask": unlabeled_mask if mcma else "all (mcma=False)",
+                                  "confidence": float(confidence) if mcma and unlabeled_mask == "confidence" else None}
     shown = {None: "D-CAT", "dcat": "D-CAT", "none": "baseline"}.get(method, method)
     label = name or f"{shown} {'+'.join(mods)}->{target_modality}" + ("" if mcma else " (no MCMA)")
     return Run(label, target_modality, res.model, test, res.history, res.checkpoint,
                {"seed": seed, "lam": dict(lam) if isinstance(lam, dict) else lam, "mcma": mcma,
                 "method": method or ("dcat" if loss == "dcat" else loss), "sources": mods,
                 "options": dict(options or {}), "best_val": res.best, "provenance": res.model.provenance,
-                "trust_source": trust_source, "source_checks": [s.source_check for s in srcs]})
+                "trust_source": trust_source, "source_checks": [s.source_check for s in srcs],
+                **({"unlabeled": unl} if unl else {})})
+
+
+TUNE_LAMS = (0.3, 1.0, 3.0)          # the lambda grid every method is tuned over (tune_transfer)
+TUNE_KD_TEMPERATURES = (4.0,)        # kd's temperature grid; one value: every method gets len(TUNE_LAMS) runs
+
+
+def tune_transfer(splits, source, target_modality: str, *, method: str, lams=TUNE_LAMS,
+                  kd_temperatures=TUNE_KD_TEMPERATURES, seed: int | None = None, **kwargs) -> dict:
+    """A fair rival: ``method``'s lambda (and, for objectives that take one, the KD
+    temperature) chosen on VALIDATION macro-F1, and the TEST metrics of the chosen run.
+
+    Every grid point is a ``train_transfer`` run with the same seed, data and budget
+    (epochs, preset: ``kwargs``); each keeps its best-on-validation epoch, and the point
+    with the highest validation F1 of that epoch wins (ties: the first in grid order,
+    lambda ascending as given, then temperature). Test labels play no part in the
+    choice: the test metrics of the other points are never looked at (nested in the
+    sense that test is held out of both the epoch and the lambda choice).
+    ``method="none"`` is one run (nothing to tune). With the default grids every
+    method gets ``len(TUNE_LAMS)`` runs; kd's temperature is tuned only when
+    ``kd_temperatures`` has several values, which gives kd that many times the budget
+    (recorded as ``n_runs``).
+
+    Returns {"method", "lam", "options", "val_f1" (chosen), "test" (its test metrics),
+    "run" (the chosen Run), "n_runs", "grid" (a DataFrame: lam, options, val_f1, best_epoch
+    per point; no test column)}.
+    """
+    from .objectives import accepted_options
+
+    lams = [float(x) for x in lams]
+    if not lams:
+        raise ValueError("tune_transfer needs at least one lambda")
+    temps = list(kd_temperatures) if "kd_temperature" in accepted_options(method) else [None]
+    if not temps:
+        raise ValueError("kd_temperatures is empty: give at least one temperature")
+    points = [(0.0, None)] if method == "none" else [(lam, t) for lam in lams for t in temps]
+    best, rows = None, []
+    for lam, t in points:
+        opts = {} if t is None else {"kd_temperature": float(t)}
+        run = train_transfer(splits, source, target_modality, method=method, lam=lam, options=opts or None,
+                             seed=seed, **kwargs)
+        val = float(run.meta["best_val"]["f1"])
+        rows.append({"lam": lam, "options": opts, "val_f1": val, "best_epoch": int(run.meta["best_val"]["epoch"])})
+        if best is None or val > best[0]:
+            best = (val, lam, opts, run)
+    val, lam, opts, run = best
+    return {"method": method, "lam": lam, "options": opts, "val_f1": val, "test": run.test, "run": run,
+            "n_runs": len(points), "grid": pd.DataFrame(rows)}
+
+
+def check_unlabeled(splits) -> None:
+    """Raise ``ValueError`` when ``splits.unlabeled`` shares a recording (or, for the
+    subject splits, a subject) with validation or test, or a recording with ``train``
+    (a recording is either labelled or not). Nothing to check without an unlabeled part."""
+    extra = getattr(splits, "unlabeled", None)
+    if extra is None or len(extra) == 0:
+        return
+    from .data.splits import SUBJECT_SPLITS
+
+    problems = []
+    for part in ("train", "val", "test"):
+        both = sorted(set(extra.groups) & set(getattr(splits, part).groups))
+        if both:
+            problems.append(f"{len(both)} recording(s) in unlabeled & {part} (e.g. {both[:3]})")
+    info = (getattr(splits, "report", None) or {}).get("split") or {}
+    if info.get("kind", info.get("split")) in SUBJECT_SPLITS:
+        for part in ("val", "test"):
+            both = sorted(set(extra.subjects[extra.subjects >= 0].tolist())
+                          & set(getattr(splits, part).subjects.tolist()))
+            if both:
+                problems.append(f"{len(both)} subject(s) in unlabeled & {part} (e.g. {both[:3]})")
+    if problems:
+        raise ValueError("leakage through the unlabeled pairs: " + "; ".join(problems) + ". Unlabeled recordings "
+                         "must come from the training side of the split (data.dataset.hide_labels does so)")
 
 
 def metrics_table(runs: list[Run], baseline: str | None = None) -> pd.DataFrame:

@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 from . import distributed as dist
 from . import provenance
 from .losses import LOSSES, check_lam, get_loss
+from .data.dataset import UNLABELED
 from .metrics import classification_metrics
 from .model import Classifier, model_from_config
 from .objectives import KVLoss, Objective, SourceOutput, make_objective
@@ -379,6 +380,12 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if len(train) == 0 or len(val) == 0:
         raise ValueError(f"empty split: train has {len(train)} samples, val has {len(val)}")
+    if (np.asarray(getattr(val, "labels", ())) == UNLABELED).any():
+        raise ValueError(f"the validation part holds {int((np.asarray(val.labels) == UNLABELED).sum())} unlabeled "
+                         "samples: the best epoch is chosen on labelled validation samples only")
+    unlabeled = bool((np.asarray(getattr(train, "labels", ())) == UNLABELED).any())   # CE on the labelled only
+    if unlabeled and not (np.asarray(train.labels) != UNLABELED).any():
+        raise ValueError("the training set has no labelled sample: cross-entropy needs at least one")
     if modality not in getattr(train, "modalities", (modality,)):
         raise ValueError(f"the data has modalities {train.modalities}, the model needs {modality!r}")
     state_file = state_path_for(checkpoint, state_path)
@@ -447,8 +454,15 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
                 x, y = _to(batch[modality], device), _to(batch["label"], device)
                 with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                     out = net(x)
-                    ce = F.cross_entropy(out.logits.float(), y)                    # Eq. (18)
+                    if not unlabeled:
+                        ce = F.cross_entropy(out.logits.float(), y)                # Eq. (18)
+                    else:                   # Eq. (18) over the batch's labelled samples (0 if it has none)
+                        lab = y != UNLABELED
+                        ce = F.cross_entropy(out.logits.float()[lab], y[lab]) if bool(lab.any()) \
+                            else out.logits.float().sum() * 0.0
                 loss, stats = ce, {"ce": ce.detach()}
+                if unlabeled:
+                    stats["labeled_frac"] = (y != UNLABELED).float().mean()
                 if extra_loss is not None:
                     term, extra_stats = extra_loss(batch, out, device)
                     loss = loss + term                                             # Eq. (19)
@@ -555,7 +569,8 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
                  meta: dict | None = None, progress: bool = True, source_cache: bool | str = "auto",
                  cache_dir: str | Path | None = None, compile: bool = False,
                  channels_last: bool | str = "auto", report: dict | None = None, resume: bool = False,
-                 state_path: str | Path | None = None, log_dir: str | Path | None = None) -> FitResult:
+                 state_path: str | Path | None = None, log_dir: str | Path | None = None,
+                 unlabeled_mask: str = "confidence", confidence: float = 0.9) -> FitResult:
     """Train the target with L = L_CE + lam * L_transfer (Eq. 19; D-CAT's L_CA by default).
 
     ``method`` names the transfer objective (``dcatkit.objectives``): ``"dcat"``
@@ -600,8 +615,26 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     the history has one column per source and term (``train_ca_video``,
     ``train_mask_frac_audio``) and ``FitResult.objective`` is a dict by modality; a list
     of one source is the single-source run, bit for bit.
+
+    Unlabeled pairs: samples of ``train`` labelled ``data.dataset.UNLABELED`` (-1; what
+    ``data.dataset.training_set`` makes of ``Splits.unlabeled``) count in the transfer
+    term but not in L_CE, which averages over each batch's labelled samples (0 for a
+    batch without any). MCMA needs a label, so on an unlabeled pair the mask is
+    ``unlabeled_mask``: ``"confidence"`` (default) -- the pair counts when the source's
+    softmax probability of its own prediction is >= ``confidence`` (0.9) -- or ``"all"``
+    -- every unlabeled pair counts (D-CAT without MCMA there); labelled pairs keep the
+    Eq. (16) mask. With ``mcma=False`` every pair counts. The history then has
+    ``train_labeled_frac`` and ``train_mask_frac_unlabeled`` (the share of unlabeled pairs
+    masked in) besides ``train_mask_frac`` (the mask actually used). Without unlabeled
+    samples none of this applies and the run is the one it always was, bit for bit.
+    Validation (the best epoch) uses labelled samples only.
     """
     modality = modality or model.config["modality"]
+    if unlabeled_mask not in UNLABELED_MASKS:
+        raise ValueError(f"unlabeled_mask must be one of {UNLABELED_MASKS}, got {unlabeled_mask!r}")
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0.0 <= confidence <= 1.0:
+        raise ValueError(f"confidence must be a probability in [0, 1], got {confidence!r}")
+    unlabeled = bool((np.asarray(getattr(train, "labels", ())) == UNLABELED).any())
     if source_cache not in ("auto", True, False):
         raise ValueError(f"source_cache must be 'auto', True or False, got {source_cache!r}")
     if method is not None and loss != "dcat":
@@ -638,11 +671,18 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
         raise ValueError(f"monitor={monitor!r} has parameters of its own to learn; monitor an objective "
                          "without parameters (e.g. 'dcat' or 'kd')")
     needs = tuple(dict.fromkeys((*objectives[0].needs, *(monitors[0].needs if monitors[0] else ()))))
+    confident = unlabeled and mcma and unlabeled_mask == "confidence"
+    if confident and needs:                                # the confidence mask reads the source's logits
+        needs = tuple(dict.fromkeys((*needs, "logits")))
     resumable = dict(resume=resume, state_path=state_path, log_dir=log_dir)
     method_name = method or ("dcat" if loss == "dcat" else loss)
     lam_meta = dict(zip(names, lams)) if multi else lams[0]
     meta = {"classes": list(getattr(train, "classes", [])), "lam": lam_meta, "mcma": mcma, "loss": loss,
             "method": method_name, "objective_options": dict(options or {}), "monitor": monitor, **(meta or {})}
+    if unlabeled:                   # recorded only then: a run without unlabeled pairs keeps its old identity
+        meta["unlabeled_mask"] = (unlabeled_mask if mcma else "all (mcma=False)")
+        if confident:
+            meta["confidence"] = float(confidence)
     if not needs:       # "none" without a monitor: nothing from the source, exactly fit()
         return _train_loop(model, train, val, modality=modality, preset=preset, epochs=epochs, seed=seed,
                            device=device, extra_loss=None, checkpoint=checkpoint,
@@ -668,6 +708,8 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
         total, stats = None, {}
         for s, obj, mon, lam_s, sfx in zip(srcs, objectives, monitors, lams, suffix):
             src = as_source_output(s(batch, device))
+            if unlabeled:
+                src, st_unl = _unlabeled_mask(src, _to(batch["label"], device), mcma, unlabeled_mask, confidence)
             mask = src.correct if mcma else None                            # this source's MCMA mask
             value, st = obj(out, src)                                       # e.g. Eq. (7) / (17)
             value = global_masked_mean(value, mask)                         # one mean over all processes
@@ -676,6 +718,8 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
                 with torch.no_grad():
                     st.update({k: global_masked_mean(v, mask) for k, v in mon(out, src)[1].items() if k not in st})
             st["mask_frac"] = src.correct.float().mean()
+            if unlabeled:
+                st.update(st_unl)
             stats.update({k + sfx: v for k, v in st.items()})
             term = lam_s * value                                            # lam_s * L_s of Eq. (19)
             total = term if total is None else total + term
@@ -691,6 +735,32 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
                       extra_params=tuple(p for obj in objectives for p in obj.parameters()), **resumable)
     res.objective = dict(zip(names, objectives)) if multi else objectives[0]
     return res
+
+
+UNLABELED_MASKS = ("confidence", "all")
+
+
+def _unlabeled_mask(src: SourceOutput, labels: torch.Tensor, mcma: bool, how: str, confidence: float
+                    ) -> tuple[SourceOutput, dict]:
+    """The source's output with the MCMA indicator of the batch's unlabeled pairs
+    (label ``UNLABELED``) replaced: ``how="confidence"``: the source's softmax probability
+    of its own prediction >= ``confidence``; ``"all"``: every unlabeled pair (and with
+    ``mcma=False`` nothing changes: every pair counts anyway). Labelled pairs keep
+    Eq. (16). Returns it and {"mask_frac_unlabeled": share of the unlabeled pairs masked
+    in (0 when the batch has none)}."""
+    unl = labels == UNLABELED
+    if not mcma:
+        keep = torch.ones_like(unl)
+    elif how == "all":
+        keep = torch.ones_like(unl)
+    else:
+        if src.logits is None:
+            raise ValueError("the confidence mask on unlabeled pairs reads the source's logits, but the source "
+                             "gave none; pass unlabeled_mask='all' or a source that returns logits")
+        keep = torch.softmax(src.logits.float(), dim=1).amax(1) >= confidence
+    correct = torch.where(unl, keep, src.correct) if mcma else src.correct
+    frac = (keep & unl).float().sum() / unl.float().sum().clamp(min=1.0)
+    return src._replace(correct=correct), {"mask_frac_unlabeled": frac}
 
 
 def _source_lams(lam, names: list) -> list[float]:

@@ -53,9 +53,18 @@ def load(
       ``vggsound.load_vggsound``, or ``synthetic.make_synthetic`` (plus ``ratios`` and
       ``split_file``, which every loader accepts).
     ``report["dataset"]`` is ``name``; ``report["split"]`` holds kind, seed, ratios and fold.
+    ``n_labeled``: keep the labels of that many training recordings (stratified, seeded by
+    ``seed``), the rest becoming ``Splits.unlabeled`` (``dataset.hide_labels``).
     """
     if name not in NAMES:
         raise ValueError(f"unknown dataset {name!r}: expected one of {NAMES}")
+    n_labeled = options.pop("n_labeled", None)
+    if n_labeled is not None:
+        from .dataset import hide_labels
+
+        out = load(name, root, split, modalities, seed, **options)
+        return [hide_labels(s, n_labeled, seed) for s in out] if isinstance(out, list) \
+            else hide_labels(out, n_labeled, seed)
     if modalities is not None:
         modalities = tuple(check_name(m) for m in modalities)   # each loader says which names it has
     if name == "synthetic":

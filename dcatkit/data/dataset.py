@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 
 from ..modalities import DEFAULT_KINDS, check_name, check_sample_shape, kind_of, resolve_kinds
 
+UNLABELED = -1      # the label of a sample without one (a paired recording nobody labelled)
 MODALITIES = tuple(DEFAULT_KINDS)   # the names that have a kind without being told: imu, video, audio
 
 
@@ -86,10 +87,10 @@ class PairedDataset(Dataset):
             check_sample_shape(m, self._kinds[m], a.shape[1:])
         self.arrays = dict(arrays)
         self.classes = list(classes)
-        if n and (self.labels.min() < 0 or self.labels.max() >= len(self.classes)):
+        if n and (self.labels.min() < UNLABELED or self.labels.max() >= len(self.classes)):
             raise ValueError(
                 f"labels must lie in [0, {len(self.classes) - 1}] for {len(self.classes)} "
-                f"classes, found range [{self.labels.min()}, {self.labels.max()}]"
+                f"classes (or be {UNLABELED}: unlabeled), found range [{self.labels.min()}, {self.labels.max()}]"
             )
         self.subjects = (
             np.full(n, -1, dtype=np.int64) if subjects is None else np.asarray(subjects, dtype=np.int64)
@@ -148,6 +149,11 @@ class PairedDataset(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def n_unlabeled(self) -> int:
+        """How many samples carry no label (``UNLABELED``)."""
+        return int((self.labels == UNLABELED).sum())
+
     def __getitem__(self, i: int) -> dict[str, Any]:
         item: dict[str, Any] = {}
         for m, a in self.arrays.items():
@@ -191,12 +197,19 @@ class Splits:
 
     ``report["split"]`` says how it was split (kind, seed, ratios, fold); a cross-validation
     split (``"loso"``, ``("group_kfold", k)``) returns a list of these, one per fold.
+
+    ``unlabeled``: paired recordings without labels (None: none), e.g. from
+    :func:`hide_labels`. Transfer training (``experiment.train_transfer``) computes
+    cross-entropy on ``train`` only and the transfer objective on ``train`` and
+    ``unlabeled`` together; validation and test stay labelled. Their labels, whatever
+    they hold, are never read: :func:`training_set` replaces them by ``UNLABELED``.
     """
 
     train: PairedDataset
     val: PairedDataset
     test: PairedDataset
     report: dict[str, Any] = field(default_factory=dict)
+    unlabeled: PairedDataset | None = None
 
     def __iter__(self):  # allows `train, val, test = load(...)`
         return iter((self.train, self.val, self.test))
@@ -222,3 +235,80 @@ class Splits:
         """{name: {"method": "minmax", "min": [C], "max": [C], "from": "train"}} for each scaled
         (timeseries) modality: the training split's statistics, applied to all three parts."""
         return self.train.normalization
+
+
+def hide_labels(splits: Splits, n_labeled: int, seed: int = 0) -> Splits:
+    """``splits`` with the labels of all but ``n_labeled`` training recordings taken away:
+    the few-labels, many-pairs setting of cross-modal transfer.
+
+    ``n_labeled`` recordings (``PairedDataset.groups``; each synthetic sample is its own)
+    keep their labels, drawn stratified by class (every class keeps
+    ``round(n_labeled * share)``, at least one while ``n_labeled`` >= the number of
+    classes present; seeded by ``seed``); the other training recordings become
+    ``Splits.unlabeled`` with every label set to ``UNLABELED``. Validation and test are
+    untouched. ``n_labeled`` equal to the training recordings returns ``splits`` itself
+    (no unlabeled part), so such a run is today's run. ``report["labels"]`` records
+    ``{"n_labeled", "n_unlabeled", "seed", "unit": "recording"}``.
+    """
+    if splits.unlabeled is not None:
+        raise ValueError("these splits already have an unlabeled part; hide labels of the fully labelled splits")
+    train = splits.train
+    if (train.labels == UNLABELED).any():
+        raise ValueError(f"the training part already holds {train.n_unlabeled} unlabeled samples; pass splits "
+                         "whose training labels are all known")
+    groups = np.asarray(train.groups)
+    names, first = np.unique(groups, return_index=True)          # one label per recording: its first sample's
+    if isinstance(n_labeled, bool) or not isinstance(n_labeled, (int, np.integer)) or not 1 <= n_labeled <= len(names):
+        raise ValueError(f"n_labeled must be an int in [1, {len(names)}] (the training recordings), got {n_labeled!r}")
+    n_labeled = int(n_labeled)
+    if n_labeled == len(names):
+        return splits
+    glabel = train.labels[first]
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(glabel, return_counts=True)
+    # largest-remainder quotas: sum exactly n_labeled, each class proportional to its share
+    quota = counts * n_labeled / counts.sum()
+    take = np.floor(quota).astype(int)
+    order = np.argsort(-(quota - take), kind="stable")
+    take[order[: n_labeled - take.sum()]] += 1
+    if n_labeled >= len(classes):
+        short = take == 0                     # every class present keeps a label when possible
+        while short.any():
+            donor = int(np.argmax(take))
+            take[donor] -= 1
+            take[int(np.flatnonzero(short)[0])] += 1
+            short = take == 0
+    keep = []
+    for c, k in zip(classes, take):
+        members = np.flatnonzero(glabel == c)
+        keep.extend(rng.choice(members, size=min(int(k), len(members)), replace=False).tolist())
+    kept = set(names[np.sort(np.asarray(keep, dtype=np.int64))].tolist())
+    is_kept = np.array([g in kept for g in groups])
+    labelled, hidden = train.subset(np.flatnonzero(is_kept)), train.subset(np.flatnonzero(~is_kept))
+    hidden.labels = np.full(len(hidden), UNLABELED, dtype=np.int64)
+    report = {**splits.report, "labels": {"n_labeled": n_labeled, "n_unlabeled": len(names) - n_labeled,
+                                          "seed": int(seed), "unit": "recording"}}
+    return Splits(labelled, splits.val, splits.test, report, unlabeled=hidden)
+
+
+def training_set(splits: Splits) -> PairedDataset:
+    """What transfer training iterates over: ``splits.train`` and then, if present,
+    ``splits.unlabeled`` with every label set to ``UNLABELED`` (whatever it held), in
+    one dataset; ``splits.train`` itself when there is no unlabeled part. Raises when
+    the two parts differ in modalities or classes, or when ``train`` has no labelled sample."""
+    train, extra = splits.train, splits.unlabeled
+    if extra is None or len(extra) == 0:
+        return train
+    if tuple(extra.modalities) != tuple(train.modalities) or list(extra.classes) != list(train.classes):
+        raise ValueError(f"the unlabeled part has modalities {extra.modalities} and classes {extra.classes}, the "
+                         f"training part {train.modalities} and {train.classes}: they must match")
+    if not (train.labels != UNLABELED).any():
+        raise ValueError("the training part has no labelled sample: cross-entropy needs at least one")
+    if set(train.ids) & set(extra.ids):
+        raise ValueError(f"{len(set(train.ids) & set(extra.ids))} sample id(s) are in both the training and the "
+                         "unlabeled part: a sample is either labelled or not")
+    arrays = {m: np.concatenate([np.asarray(train.arrays[m]), np.asarray(extra.arrays[m])]) for m in train.modalities}
+    labels = np.concatenate([train.labels, np.full(len(extra), UNLABELED, dtype=np.int64)])
+    return PairedDataset(arrays, labels, train.classes, np.concatenate([train.subjects, extra.subjects]),
+                         [*train.ids, *extra.ids], train.sample_rates, [*train.groups, *extra.groups],
+                         kinds=train.kinds, normalization=train.normalization)
