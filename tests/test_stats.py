@@ -1,13 +1,19 @@
 """Seed statistics (dcatkit.stats) against known values and straightforward references:
 Wilcoxon against a textbook example and an exact enumeration of sign patterns,
 bootstrap intervals against a naive percentile loop and the normal-theory interval,
-pairing against hand-computed differences, verdicts as exact sentences."""
+the sign-flip test and its interval against a brute-force loop over sign vectors,
+Holm against the step-down procedure run by hand, pairing against hand-computed
+differences, draws pooled against a t-test on hand-computed draw means, calibration
+on simulated null tables, verdicts as exact sentences."""
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from dcatkit.stats import MIN_SEEDS, bootstrap_ci, call, summarise, verdict, wilcoxon_p
+from dcatkit.stats import (MIN_SEEDS, bootstrap_ci, call, format_interval, holm, signflip_ci, signflip_p,
+                           signflip_test, summarise, summarise_draws, t_test, verdict, wilcoxon_p)
 
 # Darwin's Zea mays data as analysed by Fisher: cross- minus self-fertilised heights
 # (eighths of an inch), the textbook example of the signed-rank test (and scipy's).
@@ -108,8 +114,10 @@ def test_summarise_pairs_by_seed_and_size():
         cell = lambda m: df[(df.method == m) & (df.n_samples == n)].set_index("seed")["f1"].sort_index()  # noqa: E731
         exact = (cell(m) - cell("none")).to_numpy()              # the same differences, as the table holds them
         assert exact == pytest.approx(d, abs=1e-12)
-        assert (r["ci_low"], r["ci_high"]) == pytest.approx(bootstrap_ci(exact), abs=1e-12)
-        assert r["p_value"] == pytest.approx(wilcoxon_p(exact), abs=1e-12)
+        assert (r["ci_low_cell"], r["ci_high_cell"]) == pytest.approx(signflip_ci(exact), abs=1e-12)
+        assert r["p_value"] == pytest.approx(brute_signflip_p(exact), abs=1e-12)
+        assert r["family_size"] == 4 and r["correction"] == "holm" and r["test"] == "exact sign-flip"
+        assert (r["ci_low"], r["ci_high"]) == pytest.approx(signflip_ci(exact, r["level"]), abs=1e-12)
         assert r["n_better"] == (d > 0).sum() and r["n_worse"] == (d < 0).sum()
         vals = df[(df.method == m) & (df.n_samples == n)]["f1"]
         assert r["mean"] == pytest.approx(vals.mean()) and r["std"] == pytest.approx(vals.std(ddof=1))
@@ -179,3 +187,240 @@ def test_verdict_from_a_summary():
     few = summarise(df[df.seed < 5])
     assert verdict(few, method="dcat", lam=1.0) == "too few seeds at n <= 300 (n = 100: 5 paired, 10 needed; " \
                                                    "n = 300: 5 paired, 10 needed)"
+
+
+# ----------------------------------------------------------------------------- sign-flip test, Holm
+
+
+def brute_signflip_p(d, mu=0.0):
+    """Two-sided sign-flip p of the mean by looping over every sign vector:
+    2 x the smaller share of patterns whose sum is >= / <= the observed sum."""
+    x = np.asarray(d, float) - mu
+    obs = x.sum()
+    tol = 1e-12 * max(np.abs(x).max(), 1e-300) * len(x)
+    sums = np.array([np.dot(s, x) for s in itertools.product((1, -1), repeat=len(x))])
+    return min(1.0, 2 * min((sums >= obs - tol).mean(), (sums <= obs + tol).mean()))
+
+
+@pytest.mark.parametrize("d", [
+    [0.031, -0.012, 0.044, 0.005, 0.027, -0.020, 0.038, 0.012, 0.019, 0.051],
+    [0.02, -0.02, 0.04, 0.0, 0.02, 0.06, -0.04, 0.02, 0.0, 0.04],            # F1-like: ties and zeros
+    [0.05, 0.01, 0.02, 0.03, 0.04, 0.06, 0.07],
+    [-0.01, -0.03, -0.02, -0.05, -0.04, -0.06, -0.07, -0.02, -0.09, -0.01, -0.03],
+])
+def test_signflip_matches_brute_force_enumeration(d):
+    d = np.array(d)
+    assert signflip_p(d) == pytest.approx(brute_signflip_p(d), abs=1e-12)
+    assert signflip_p(-d) == pytest.approx(signflip_p(d))                       # two-sided: symmetric
+    for conf in (0.95, 0.99, 1 - 0.05 / 12):
+        lo, hi = signflip_ci(d, conf)
+        alpha, eps = 1 - conf, 1e-9
+        if 2 / 2 ** len(d) > alpha:             # too few seeds for this level: no mu can be rejected
+            assert (lo, hi) == (-np.inf, np.inf)
+            continue
+        # the interval is exactly the set of mu the test does not reject at alpha
+        assert brute_signflip_p(d, lo) > alpha and brute_signflip_p(d, hi) > alpha
+        assert brute_signflip_p(d, lo - eps) <= alpha + 1e-12 and brute_signflip_p(d, hi + eps) <= alpha + 1e-12
+        assert (lo > 0 or hi < 0) == (signflip_p(d) <= alpha)                  # interval and p agree
+    assert signflip_p(np.full(10, 0.01)) == pytest.approx(2 / 1024)            # all 10 positive: the smallest p
+    assert signflip_ci(np.full(10, 0.01), 0.99) == pytest.approx((0.01, 0.01), abs=1e-15)
+
+
+def test_signflip_ties_at_zero_and_monte_carlo():
+    d = [0.0] * 9 + [0.05]                                                      # one seed moved, nine tied
+    lo, hi = signflip_ci(d)
+    assert lo == 0.0 and hi > 0 and signflip_p(d) == 1.0
+    # above n_exact, Monte Carlo over sign patterns agrees with the enumeration within its error
+    d = np.random.default_rng(4).normal(0.01, 0.03, 17)
+    exact, mc = signflip_test(d, n_exact=17), signflip_test(d, n_exact=10, n_resamples=40000, rng=1)
+    assert mc.p == pytest.approx(exact.p, abs=4 * np.sqrt(exact.p / 40000) + 1e-4)
+    assert mc.interval(0.05) == pytest.approx(exact.interval(0.05), abs=0.1 * d.std() / np.sqrt(17))
+    with pytest.raises(ValueError, match="1-D"):
+        signflip_p(np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="non-finite"):
+        signflip_p([0.1, np.inf])
+
+
+def test_t_test_matches_scipy():
+    d = np.random.default_rng(5).normal(0.02, 0.03, 10)
+    t = t_test(d)
+    assert t.p == pytest.approx(sps.ttest_1samp(d, 0).pvalue, rel=1e-10)
+    assert t.interval(0.05) == pytest.approx(sps.t.interval(0.95, 9, d.mean(), sps.sem(d)), rel=1e-10)
+    assert t_test(np.zeros(5)).p == 1.0 and t_test(np.full(5, 0.1)).interval(0.05) == (0.1, 0.1)
+
+
+def holm_by_hand(p, alpha):
+    """Holm's procedure as written: sort, reject while p_(j) <= alpha / (m - j + 1)."""
+    order, rej = np.argsort(p), np.zeros(len(p), bool)
+    for j, i in enumerate(order):
+        if p[i] > alpha / (len(p) - j):
+            break
+        rej[i] = True
+    return rej
+
+
+def test_holm_adjusted_p_matches_the_procedure():
+    rng = np.random.default_rng(6)
+    for _ in range(50):
+        p = rng.uniform(0, 0.05, 8) ** rng.uniform(0.5, 2)
+        adj = holm(p)
+        for alpha in (0.01, 0.02, 0.05, 0.1):
+            assert ((adj <= alpha) == holm_by_hand(p, alpha)).all()
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert np.isnan(holm([0.01, np.nan])[1]) and holm([0.01, np.nan])[0] == 0.01    # NaN not counted
+
+
+# ----------------------------------------------------------------------------- families, draws, baselines
+
+
+def null_table(rng, methods=("dcat", "kd", "fitnet", "contrastive"), sizes=(300, 1000, 2000), n_seeds=10,
+               effect=None, n_draws=1, tau=0.0):
+    effect, rows = effect or {}, []
+    for draw in range(n_draws):
+        for n in sizes:
+            base = 0.8 + rng.normal(0, 0.03, n_seeds)
+            rows += [{"method": "none", "lam": np.nan, "n_samples": n, "data_seed": draw, "seed": s, "f1": b}
+                     for s, b in enumerate(base)]
+            for m in methods:
+                f1 = base + effect.get(m, 0.0) + rng.normal(0, tau) + rng.normal(0, 0.035, n_seeds)
+                rows += [{"method": m, "lam": 1.0, "n_samples": n, "data_seed": draw, "seed": s, "f1": v}
+                         for s, v in enumerate(f1)]
+    return pd.DataFrame(rows)
+
+
+def test_holm_family_calls_agree_with_the_printed_interval():
+    """On tables with and without effects: the call is read off the printed (adjusted)
+    interval, agrees with Holm's adjusted p, and the interval is the cell's own at its level."""
+    rng = np.random.default_rng(7)
+    for k in range(12):
+        df = null_table(rng, effect={"dcat": 0.04 * (k % 3), "kd": -0.02 * (k % 2)})
+        s = summarise(df).query("method != 'none'")
+        assert (s.family_size == 12).all() and (s.correction == "holm").all()
+        assert ((s.p_adj <= 0.05) == s.call.isin(["helps", "hurts"])).all()
+        by_hand = holm_by_hand(s.p_value.to_numpy(), 0.05)
+        assert (by_hand == s.call.isin(["helps", "hurts"]).to_numpy()).all()
+        assert (s.call == [call(r.diff_mean, r.ci_low, r.ci_high, r.n_pairs) for r in s.itertuples()]).all()
+        assert (s.level >= 0.95).all() and (s.level <= 1 - 0.05 / 12 + 1e-12).all()
+        for r in s.itertuples():
+            d = (df[(df.method == r.method) & (df.n_samples == r.n_samples)].sort_values("seed").f1.to_numpy()
+                 - df[(df.method == "none") & (df.n_samples == r.n_samples)].sort_values("seed").f1.to_numpy())
+            assert (r.ci_low, r.ci_high) == pytest.approx(signflip_ci(d, r.level), abs=1e-12)
+            assert r.ci_low <= r.ci_low_cell <= r.ci_high_cell <= r.ci_high           # adjusted: never narrower
+
+
+def test_holm_step_removes_a_call_a_single_cell_would_make():
+    """12 cells, one with 9 of 10 seeds ahead: p = 0.0156 alone (a 95% call), not after Holm."""
+    rng = np.random.default_rng(8)
+    df = null_table(rng, effect={})
+    d = np.array([0.021, 0.034, 0.012, 0.046, 0.028, 0.017, 0.039, 0.025, 0.031, -0.03])
+    base = df[(df.method == "none") & (df.n_samples == 300)].sort_values("seed").f1.to_numpy()
+    mask = (df.method == "dcat") & (df.n_samples == 300)
+    df.loc[mask, "f1"] = df.loc[mask].seed.map(dict(enumerate(base + d)))
+    cell = summarise(df, correction="none").set_index(["n_samples", "method"]).loc[(300, "dcat")]
+    holm_ = summarise(df).set_index(["n_samples", "method"]).loc[(300, "dcat")]
+    assert cell["p_value"] == pytest.approx(brute_signflip_p(d)) and cell["call"] == "helps"
+    assert holm_["p_value"] == cell["p_value"] and holm_["p_adj"] >= 0.05 and holm_["call"] == "no evidence"
+    assert holm_["ci_low"] < 0 < holm_["ci_high"] and holm_["family_size"] == 12
+    bonf = summarise(df, correction="bonferroni").set_index(["n_samples", "method"]).loc[(300, "dcat")]
+    assert bonf["level"] == pytest.approx(1 - 0.05 / 12) and bonf["p_adj"] == pytest.approx(min(1, 12 * cell.p_value))
+    # family= splits the table: one family per size, 4 cells each
+    fam = summarise(df, family=("n_samples",))
+    assert (fam.query("method != 'none'").family_size == 4).all()
+
+
+def test_zero_tied_cell_is_no_evidence():
+    """Differences [0]*9 + [0.05]: the interval starts exactly at 0.0, so the call must be
+    "no evidence" (a call made on ci_low >= 0 would say "helps")."""
+    rows = [{"method": m, "lam": np.nan if m == "none" else 1.0, "n_samples": 100, "seed": s,
+             "f1": 0.7 + 0.01 * s + (0.05 if m == "dcat" and s == 9 else 0.0)} for m in ("none", "dcat") for s in range(10)]
+    r = summarise(pd.DataFrame(rows), correction="none").set_index("method").loc["dcat"]
+    assert r["ci_low"] == 0.0 and r["ci_high"] > 0 and r["call"] == "no evidence"
+    assert call(0.005, 0.0, 0.02, 10) == "no evidence" and call(-0.005, -0.02, 0.0, 10) == "no evidence"
+
+
+def test_ambiguous_baseline_is_an_error_naming_the_rows():
+    rows = [{"method": "none", "lam": lam, "n_samples": 100, "seed": s, "f1": f} for s in range(10)
+            for lam, f in ((np.nan, 0.80), (1.0, 0.90))]
+    rows += [{"method": "dcat", "lam": 1.0, "n_samples": 100, "seed": s, "f1": 0.85} for s in range(10)]
+    with pytest.raises(ValueError, match=r"ambiguous baseline: 2 baseline rows .* match \{'n_samples': 100, 'seed': 0\}"
+                                         r"(.|\n)*0\.8(.|\n)*0\.9"):
+        summarise(pd.DataFrame(rows))
+
+
+def test_draws_pooled_at_the_draw_level():
+    """Unbalanced draws (10, 12, 11 seeds): the effect is the mean of the draw means (not of all
+    33 differences), tested by a t on the 3 draw means; per-draw rows are each draw alone."""
+    rng = np.random.default_rng(9)
+    parts = []
+    for draw, n_seeds, shift in ((0, 10, 0.05), (1, 12, 0.0), (2, 11, 0.02)):
+        t = null_table(rng, methods=("dcat",), sizes=(300,), n_seeds=n_seeds, effect={"dcat": shift})
+        parts.append(t.assign(data_seed=draw + 10))
+    df = pd.concat(parts, ignore_index=True)
+    pooled, per_draw = summarise_draws(df, draw="data_seed", correction="none")
+    r = pooled.set_index("method").loc["dcat"]
+    means = []
+    for v, g in df.groupby("data_seed"):
+        b = g[g.method == "none"].sort_values("seed").f1.to_numpy()
+        means.append((g[g.method == "dcat"].sort_values("seed").f1.to_numpy() - b).mean())
+    assert r["n_draws"] == 3 and r["n_pairs"] == 33 and r["diff_mean"] == pytest.approx(np.mean(means))
+    all_diffs = np.concatenate([g[g.method == "dcat"].sort_values("seed").f1.to_numpy()
+                                - g[g.method == "none"].sort_values("seed").f1.to_numpy() for _, g in df.groupby("data_seed")])
+    assert abs(all_diffs.mean() - r["diff_mean"]) > 1e-4                          # unbalanced: the two differ
+    assert r["draw_sd"] == pytest.approx(np.std(means, ddof=1))
+    assert r["p_value"] == pytest.approx(sps.ttest_1samp(means, 0).pvalue, rel=1e-10)
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx(sps.t.interval(0.95, 2, np.mean(means), sps.sem(means)))
+    assert r["draw_means"] == ", ".join(f"{m:+.4f}" for m in means) and r["test"] == "t on draw means"
+    assert summarise(df, draw="data_seed", correction="none").equals(pooled)
+    one = per_draw[(per_draw.method == "dcat") & (per_draw.data_seed == 11)].iloc[0]
+    alone = summarise(df[df.data_seed == 11], correction="none").set_index("method").loc["dcat"]
+    assert one["diff_mean"] == pytest.approx(means[1]) and one["ci_low"] == alone["ci_low"]
+    # pairing within (draw, seed): without draw= the same seed in three draws is an error, not a pair
+    with pytest.raises(ValueError, match="3 runs share .* pass draw="):
+        summarise(df)
+    # a single draw cannot be pooled into a claim
+    assert summarise(df[df.data_seed == 10], draw="data_seed").set_index("method").loc["dcat", "call"] == "too few seeds"
+
+
+def test_null_tables_are_calibrated():
+    """Loosely, on 20 null tables (240 cells): per cell at 95% the false-call rate is about 0.05
+    (the old BCa interval gave 0.09-0.10), and Holm's family-wise calls are rarer still."""
+    rng = np.random.default_rng(10)
+    per_cell, holm_calls = [], []
+    for _ in range(20):
+        df = null_table(rng)
+        per_cell += list(summarise(df, correction="none").query("method != 'none'").call)
+        holm_calls += list(summarise(df).query("method != 'none'").call)
+    rate = np.isin(per_cell, ["helps", "hurts"]).mean()
+    assert len(per_cell) == 240 and rate < 0.09
+    assert np.isin(holm_calls, ["helps", "hurts"]).mean() <= rate and np.isin(holm_calls, ["helps", "hurts"]).mean() < 0.03
+
+
+# ----------------------------------------------------------------------------- printing
+
+
+def test_format_interval_never_reads_as_touching_zero():
+    assert format_interval(0.0099, 0.004, 0.0151) == "+0.010 [+0.004, +0.015]"       # was "+0.01 [+0.00, +0.02]"
+    assert format_interval(-0.0052, -0.0104, -0.0004) == "-0.0052 [-0.0104, -0.0004]"
+    assert format_interval(0.06, 0.03, 0.09) == "+0.06 [+0.03, +0.09]"
+    assert format_interval(-0.0001, -0.02, 0.02) == "+0.00 [-0.02, +0.02]"           # never "-0.00"
+    assert format_interval(0.0, 0.0, 0.05) == "+0.00 [+0.00, +0.05]"                 # a bound at 0 is 0
+    assert format_interval(0.01, 1e-9, 0.02) == "+0.010000 [+1.0e-09, +0.020000]"
+    assert "-0.000" not in format_interval(-0.00004, -0.01, 0.01, digits=3)
+    rng = np.random.default_rng(11)
+    for _ in range(300):                      # whenever the call is helps/hurts the printed bounds exclude 0
+        lo = rng.choice([-1, 1]) * 10 ** rng.uniform(-5, -1)
+        hi = lo + 10 ** rng.uniform(-5, -1)
+        text = format_interval((lo + hi) / 2, lo, hi)
+        printed = [float(x) for x in text.split("[")[1].rstrip("]").split(", ")]
+        if call(0, lo, hi, 10) != "no evidence":
+            assert printed[0] > 0 or printed[1] < 0, text
+
+
+def test_verdict_names_the_family_once():
+    df, _ = results()
+    text = verdict(summarise(df), method="dcat", lam=1.0)
+    assert text.endswith("(Holm over 4 cells, 95% family-wise; exact sign-flip)") and text.count("Holm") == 1
+    text = verdict(summarise(df, correction="none"), method="kd", lam=1.0)
+    assert text.endswith("(per cell 95%, not corrected for the other cells; exact sign-flip)")
+    few = summarise(df[df.seed < 5])
+    assert "Holm" not in verdict(few, method="dcat", lam=1.0)                       # nothing tested, no family
