@@ -25,9 +25,25 @@ the node's other processes wait.
 
 A ``SourceCache`` is called like ``train.LiveSource``:
 ``cache(batch, device) -> objectives.SourceOutput`` (fields not stored are None).
+
+Building runs the source as inference, with a batch of its own (``batch_size=None``: 1024
+frames' worth of clips on CUDA, 64 samples on the CPU), not the training batch. On CUDA
+(``fast``, the default there): rows are copied by a few threads straight from the
+(memory-mapped) arrays into pinned buffers, uploaded as uint8 on a copy stream while the
+previous batch computes, and normalised on the GPU; every batch has one shape (the last
+one is padded, its padding dropped), cuDNN picks its algorithms once (``benchmark``);
+a frame ResNet runs with its BatchNorms folded into the convolutions (``FoldedResNet``:
+eval-mode BN is an affine map, so the folded network is the same function up to
+rounding) in channels_last and AMP (bf16), where cuDNN's fused convolution + bias
+(+ residual) + ReLU kernels are used when they agree with the unfused network on a probe
+batch. ``compile=True`` also runs it through ``torch.compile`` (an error falls back to
+eager). On the CPU the source runs exactly as ``LiveSource`` does (same numbers, bit for bit).
 """
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
+import copy
 import hashlib
 import json
 import os
@@ -35,6 +51,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from . import distributed as dist
 from .data.cache import build_folder, open_npy, read_json
@@ -118,41 +136,289 @@ class SourceCache:
 
     @classmethod
     def build(cls, source: torch.nn.Module, ds, modality: str, cache_dir: str | Path | None = None,
-              batch_size: int = 64, device="cpu", progress: bool = True, fields=("k", "v")) -> "SourceCache":
+              batch_size: int | None = None, device="cpu", progress: bool = True, fields=("k", "v"),
+              fast: bool | None = None, compile: bool = False) -> "SourceCache":
         """Run the frozen ``source`` once over ``ds`` (or reuse a finished cache with the same key)
         and store ``fields`` (from ``objectives.SOURCE_FIELDS``) and the MCMA bit.
-        Under torchrun local rank 0 builds and the node's other processes wait, then all read it."""
-        from tqdm.auto import tqdm
-
-        from .train import LiveSource, make_loader   # local import: train imports this module
-
+        Under torchrun local rank 0 builds and the node's other processes wait, then all read it.
+        ``batch_size``: samples per inference batch (None: see ``inference_batch``); ``fast``
+        (None: on CUDA) and ``compile``: see the module docstring."""
         root = Path(cache_dir) if cache_dir is not None else Path(DEFAULT_DIR)
         fields = _fields(fields)
         folder = root / dist.broadcast_object(cache_key(source, ds, modality, fields) if dist.is_main() else None)
         if dist.is_local_main() and not (folder / "meta.json").is_file():
             with build_folder(root, ".building-") as tmp:      # removes killed builds' leftovers first
-                live = LiveSource(source, modality).to(device)
-                n, out, cs = 0, {}, np.zeros(len(ds), dtype=bool)
-                for batch in tqdm(make_loader(ds, batch_size, shuffle=False, device=device),
-                                  desc=f"caching {modality} source", disable=not progress, leave=False):
-                    got = live(batch, torch.device(device))
-                    b = len(got.correct)
-                    for f in fields:
-                        x = getattr(got, f)
-                        if f not in out:   # shapes known after the first batch
-                            out[f] = np.lib.format.open_memmap(tmp / f"{f}.npy", "w+", DTYPES[f],
-                                                               (len(ds), *x.shape[1:]))
-                        out[f][n:n + b] = x.cpu().numpy()
-                    cs[n:n + b] = got.correct.cpu().numpy()
-                    n += b
-                for a in out.values():
-                    a.flush()
-                np.save(tmp / "correct.npy", cs)
-                (tmp / "meta.json").write_text(json.dumps(
-                    {"ids": list(map(str, ds.ids)), "modality": modality, "fields": list(fields),
-                     "shapes": {f: list(a.shape) for f, a in out.items()},
-                     "source_accuracy": float(cs.mean())}))          # written last: marks completion
-                del out
+                run_source(source, ds, modality, tmp, fields, batch_size=batch_size, device=device,
+                           progress=progress, fast=fast, compile=compile)
                 dist.publish_folder(tmp, folder, "meta.json")   # keeps a folder another process finished
         dist.barrier()
         return cls(folder, modality)
+
+
+# ------------------------------------------------------------------ running the source fast
+
+
+def inference_batch(ds, modality: str, device) -> int:
+    """Samples per inference batch: on CUDA 1024 frames' worth of clips for video
+    (34 clips of 30 frames), 256 samples otherwise; 64 on the CPU."""
+    if torch.device(device).type != "cuda":
+        return 64
+    shape = ds.input_shape(modality)
+    return max(1, 1024 // shape[0]) if len(shape) == 4 else 256
+
+
+def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """``conv`` followed by eval-mode ``bn`` as one convolution with a bias."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+    return fuse_conv_bn_eval(conv.eval(), bn.eval())
+
+
+class FoldedResNet(nn.Module):
+    """A torchvision ResNet (BasicBlock or Bottleneck; ``fc`` replaced by Identity) in eval
+    mode with every BatchNorm folded into the convolution before it: the same function as
+    the ResNet (up to rounding), without the BatchNorm passes over the activations.
+    ``fused=True`` (CUDA, set by ``prepare_source`` after a probe) runs each convolution with
+    its bias, residual and ReLU as one cuDNN kernel (``torch.cudnn_convolution_relu`` /
+    ``cudnn_convolution_add_relu``) in ``dtype``."""
+
+    def __init__(self, resnet: nn.Module):
+        super().__init__()
+        if not isinstance(resnet.fc, nn.Identity):
+            raise ValueError("FoldedResNet folds a frame encoder's backbone, whose fc is Identity")
+        self.stem = _fold(resnet.conv1, resnet.bn1)
+        self.maxpool = resnet.maxpool
+        self.blocks = nn.ModuleList()
+        for layer in (resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4):
+            for blk in layer:
+                n = 3 if hasattr(blk, "conv3") else 2                     # Bottleneck / BasicBlock
+                b = nn.Module()
+                b.convs = nn.ModuleList(_fold(getattr(blk, f"conv{i}"), getattr(blk, f"bn{i}"))
+                                        for i in range(1, n + 1))
+                b.down = None if blk.downsample is None else _fold(blk.downsample[0], blk.downsample[1])
+                self.blocks.append(b)
+        self.fused, self.dtype = False, None
+
+    def _conv(self, x, c: nn.Conv2d, relu: bool, z=None):
+        if self.fused and relu:
+            w, bias = c.weight, c.bias                                    # in self.dtype already
+            if z is None:
+                return torch.cudnn_convolution_relu(x, w, bias, c.stride, c.padding, c.dilation, c.groups)
+            return torch.cudnn_convolution_add_relu(x, w, z, 1.0, bias, c.stride, c.padding, c.dilation,
+                                                    c.groups)
+        y = F.conv2d(x, c.weight, c.bias, c.stride, c.padding, c.dilation, c.groups)
+        if z is not None:
+            y = y + z
+        return F.relu(y) if relu else y
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused:
+            x = x.to(self.dtype)
+        x = self.maxpool(self._conv(x, self.stem, True))
+        for b in self.blocks:
+            identity = x if b.down is None else self._conv(x, b.down, False)
+            for c in b.convs[:-1]:
+                x = self._conv(x, c, True)
+            x = self._conv(x, b.convs[-1], True, z=identity.to(x.dtype))
+        return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+
+
+def prepare_source(source: torch.nn.Module, device, fuse: bool = True, log=print) -> torch.nn.Module:
+    """The frozen ``source`` as it runs to build a cache on ``device`` (a copy; the source is
+    not touched): a frame encoder's ResNet folded (``FoldedResNet``), channels_last on CUDA, and
+    there cuDNN's fused kernels when ``fuse`` and they agree with the unfused copy on a probe
+    batch. Other sources: a copy on ``device``."""
+    device = torch.device(device)
+    model = copy.deepcopy(source).eval().requires_grad_(False)
+    enc = model.encoder
+    backbone = getattr(enc, "backbone", None)
+    if backbone is not None and hasattr(backbone, "layer4") and isinstance(getattr(backbone, "fc", None), nn.Identity):
+        enc.backbone = FoldedResNet(backbone).eval()
+        if device.type == "cuda":
+            enc.channels_last = True
+    model.to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+        if fuse and isinstance(getattr(enc, "backbone", None), FoldedResNet):
+            _try_fused(enc.backbone, device, log)
+    return model
+
+
+def _amp(device: torch.device):
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _try_fused(net: FoldedResNet, device: torch.device, log) -> bool:
+    """Switch ``net`` to cuDNN's fused kernels if they run and agree with the unfused network
+    (AMP) on a probe batch of 2 random 64x64 frames; else keep it unfused and say why."""
+    dtype = _amp(device)
+    x = torch.rand(2, 3, 64, 64, device=device).contiguous(memory_format=torch.channels_last)
+    try:
+        with torch.no_grad(), torch.autocast("cuda", dtype=dtype):
+            ref = net(x).float()
+            fused = copy.deepcopy(net).to(dtype)
+            fused.fused, fused.dtype = True, dtype
+            got = fused(x).float()
+            del fused
+        err = ((got - ref).norm() / ref.norm().clamp(min=1e-12)).item()
+        if not err < 2e-2:
+            raise ValueError(f"relative difference {err:.2e} to the unfused network")
+        net.to(dtype)                        # weights cast once, not at every call
+        net.fused, net.dtype = True, dtype
+        return True
+    except Exception as e:                       # not available for this dtype / GPU / build
+        log(f"dcatkit: source cache: cuDNN fused convolutions not used ({type(e).__name__}: {e}); "
+            "folded, unfused kernels instead")
+        return False
+
+
+def _rows_into(arr, start: int, stop: int, out: np.ndarray, threads) -> None:
+    """``arr[start:stop]`` copied into ``out[:stop - start]`` (a pinned buffer's view), by chunks
+    in ``threads`` (numpy releases the GIL while it copies)."""
+    base, index = (arr.base, arr.index) if hasattr(arr, "index") and hasattr(arr, "base") \
+        and isinstance(getattr(arr, "base", None), np.ndarray) else (arr, None)
+
+    def chunk(a: int, b: int) -> None:
+        if index is not None:
+            np.take(base, index[a:b], axis=0, out=out[a - start:b - start])
+        elif isinstance(base, np.ndarray):
+            out[a - start:b - start] = base[a:b]
+        else:
+            out[a - start:b - start] = np.asarray(base[np.arange(a, b)])
+
+    n = stop - start
+    parts = max(1, min(8, n // 2)) if threads is not None else 1
+    cuts = np.linspace(start, stop, parts + 1).astype(int)
+    if parts == 1:
+        chunk(start, stop)
+    else:
+        list(threads.map(lambda ab: chunk(*ab), zip(cuts[:-1], cuts[1:])))
+
+
+def _cpu_batches(ds, modality, batch_size):
+    """(inputs, labels, n) per batch on the CPU, as the DataLoader's collate makes them
+    (uint8 stays uint8, other dtypes become float32)."""
+    arr, labels = ds.arrays[modality], np.asarray(ds.labels)
+    for a in range(0, len(ds), batch_size):
+        b = min(a + batch_size, len(ds))
+        x = torch.from_numpy(np.ascontiguousarray(np.asarray(arr[np.arange(a, b)])))
+        yield (x if x.dtype == torch.uint8 else x.float()), torch.from_numpy(labels[a:b]).long(), b - a
+
+
+def _cuda_batches(ds, modality, batch_size, device, n_buffers: int = 3):
+    """(inputs on ``device``, labels on ``device``, n valid) per batch, every batch ``batch_size``
+    rows (the last one padded with zeros). A thread pool fills pinned buffers ``n_buffers``
+    batches ahead; each is uploaded on a copy stream the compute stream waits for."""
+    arr, labels = ds.arrays[modality], np.asarray(ds.labels)
+    shape, dtype = tuple(ds.input_shape(modality)), np.dtype(getattr(arr, "dtype", np.float32))
+    n = len(ds)
+    starts = list(range(0, n, batch_size))
+    pinned = [torch.empty((batch_size, *shape), dtype=torch.from_numpy(np.zeros(0, dtype)).dtype).pin_memory()
+              for _ in range(min(n_buffers, len(starts)))]
+    copied = [None] * len(pinned)            # event: the upload out of that pinned buffer finished
+    copy_stream = torch.cuda.Stream(device)
+    compute = torch.cuda.current_stream(device)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as threads, \
+            concurrent.futures.ThreadPoolExecutor(max_workers=len(pinned)) as fillers:
+        def fill(j: int, slot: int):
+            if copied[slot] is not None:
+                copied[slot].synchronize()
+            a, b = starts[j], min(starts[j] + batch_size, n)
+            buf = pinned[slot].numpy()
+            _rows_into(arr, a, b, buf, threads)
+            if b - a < batch_size:
+                buf[b - a:] = 0
+            return b - a
+
+        pending = {j: fillers.submit(fill, j, j % len(pinned)) for j in range(len(pinned))}
+        for j, a in enumerate(starts):
+            slot = j % len(pinned)
+            m = pending.pop(j).result()
+            with torch.cuda.stream(copy_stream):
+                x = pinned[slot].to(device, non_blocking=True)
+                ev = torch.cuda.Event()
+                ev.record(copy_stream)
+            copied[slot] = ev
+            compute.wait_event(ev)
+            x.record_stream(compute)
+            y = torch.zeros(batch_size, dtype=torch.long)
+            y[:m] = torch.from_numpy(labels[a:a + m])
+            if j + len(pinned) < len(starts):
+                pending[j + len(pinned)] = fillers.submit(fill, j + len(pinned), slot)
+            yield (x if x.dtype == torch.uint8 else x.float()), y.to(device, non_blocking=True), m
+
+
+def run_source(source: torch.nn.Module, ds, modality: str, out_dir: Path, fields, *, batch_size=None,
+               device="cpu", progress: bool = True, fast: bool | None = None, compile: bool = False) -> dict:
+    """Run the frozen ``source`` over every sample of ``ds`` in order and write ``fields``,
+    ``correct.npy`` and ``meta.json`` (last) into ``out_dir``. Returns the meta data plus
+    ``seconds`` and ``frames_per_s`` of the run (inputs read, source run, outputs written)."""
+    import time
+
+    from tqdm.auto import tqdm
+
+    from .train import LiveSource   # local import: train imports this module
+
+    device = torch.device(device)
+    fields = _fields(fields)
+    fast = device.type == "cuda" if fast is None else bool(fast)
+    batch_size = inference_batch(ds, modality, device) if batch_size is None else int(batch_size)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    out_dir = Path(out_dir)
+    t0 = time.perf_counter()
+    model = prepare_source(source, device) if fast else source
+    live = LiveSource(model, modality).to(device)
+    if compile:
+        live.model = torch.compile(model)
+    batches = _cuda_batches(ds, modality, batch_size, device) if fast and device.type == "cuda" \
+        else _cpu_batches(ds, modality, batch_size)
+    bench = torch.backends.cudnn.flags(enabled=True, benchmark=True, deterministic=False,
+                                       allow_tf32=torch.backends.cudnn.allow_tf32) \
+        if device.type == "cuda" else contextlib.nullcontext()
+    n, out, cs = 0, {}, np.zeros(len(ds), dtype=bool)
+
+    def store(got, m):                   # copies to the CPU: waits for that batch's GPU work
+        nonlocal n
+        for f in fields:
+            x = getattr(got, f)[:m]
+            if f not in out:   # shapes known after the first batch
+                out[f] = np.lib.format.open_memmap(out_dir / f"{f}.npy", "w+", DTYPES[f],
+                                                   (len(ds), *x.shape[1:]))
+            out[f][n:n + m] = x.cpu().numpy()
+        cs[n:n + m] = got.correct[:m].cpu().numpy()
+        n += m
+
+    with bench:
+        previous = None
+        bar = tqdm(total=len(ds), desc=f"caching {modality} source", disable=not progress, leave=False)
+        for x, y, m in batches:
+            batch = {modality: x, "label": y}
+            try:
+                got = live(batch, device)
+            except Exception as e:
+                if not (compile and live.model is not model):
+                    raise
+                print(f"dcatkit: source cache: torch.compile failed ({type(e).__name__}: {e}); eager")
+                live.model = model
+                got = live(batch, device)
+            if previous is not None:     # the GPU runs this batch while the last one is stored
+                store(*previous)
+                bar.update(previous[1])
+            previous = (got, m)
+        if previous is not None:
+            store(*previous)
+            bar.update(previous[1])
+        bar.close()
+    for a in out.values():
+        a.flush()
+    np.save(out_dir / "correct.npy", cs)
+    meta = {"ids": list(map(str, ds.ids)), "modality": modality, "fields": list(fields),
+            "shapes": {f: list(a.shape) for f, a in out.items()}, "source_accuracy": float(cs.mean())}
+    (out_dir / "meta.json").write_text(json.dumps(meta))          # written last: marks completion
+    del out
+    seconds = time.perf_counter() - t0
+    shape = ds.input_shape(modality)
+    frames = len(ds) * (shape[0] if len(shape) == 4 else 1)
+    return {**meta, "seconds": seconds, "frames_per_s": frames / seconds, "batch_size": batch_size}

@@ -1,6 +1,51 @@
-import pytest
+"""Session-wide test settings.
 
-import dcatkit.source_cache
+Device: the tests train with ``device="auto"`` (CUDA when a GPU is visible, else the CPU),
+as the library does; a test that must be bit for bit pins ``device="cpu"`` itself. One knob
+chooses the device of the whole session, subprocesses included:
+
+    DCATKIT_TEST_DEVICE=auto   (default) CUDA when visible, else CPU
+    DCATKIT_TEST_DEVICE=cpu    hide every GPU (CUDA_VISIBLE_DEVICES="", set before torch starts CUDA)
+    DCATKIT_TEST_DEVICE=cuda   a GPU must be visible, else the session stops with that message
+                               (``make test-gpu``)
+
+Subprocesses (the killed resume worker, torchrun workers, CLI runs) import dcatkit from this
+checkout: the repository root is put on their PYTHONPATH, so a plain copy without
+``pip install -e .`` runs the suite (``PYTHONPATH=. python -m pytest``).
+"""
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEVICE = os.environ.get("DCATKIT_TEST_DEVICE", "auto")
+if DEVICE not in ("auto", "cpu", "cuda"):
+    raise ValueError(f"DCATKIT_TEST_DEVICE must be 'auto', 'cpu' or 'cuda', got {DEVICE!r}")
+if DEVICE == "cpu":
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""          # before anything initialises CUDA
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import dcatkit.source_cache  # noqa: E402
+
+
+def pytest_sessionstart(session):
+    if DEVICE == "cuda" and not torch.cuda.is_available():
+        raise pytest.UsageError("DCATKIT_TEST_DEVICE=cuda but torch sees no CUDA device "
+                                f"(torch {torch.__version__}, CUDA_VISIBLE_DEVICES="
+                                f"{os.environ.get('CUDA_VISIBLE_DEVICES')!r})")
+
+
+def pytest_report_header(config):
+    dev = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    return f"dcatkit test device: {dev} (DCATKIT_TEST_DEVICE={DEVICE})"
+
+
+@pytest.fixture(scope="session")
+def device() -> torch.device:
+    """Where device="auto" trains in this session."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @pytest.fixture(autouse=True, scope="session")

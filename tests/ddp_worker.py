@@ -56,7 +56,7 @@ class FixedSource:
         return SourceOutput(k, v, c, None, torch.stack([self.pooled[i] for i in batch["id"]]).to(device))
 
 
-def mcma_run(mcma: bool = True, method: str | None = None):
+def mcma_run(mcma: bool = True, method: str | None = None, device="auto"):
     """fit_transfer with MCMA, one step per epoch (batch = all 48 training samples in one
     process, 24 per process under torchrun with 2). Returns (result, source).
     ``method="fitnet"``: an objective with parameters of its own (its learned map)."""
@@ -68,7 +68,7 @@ def mcma_run(mcma: bool = True, method: str | None = None):
     model.config = {"modality": "imu", "num_classes": len(sp.classes)}
     res = fit_transfer(model, source, train, sp.val, lam=1.0, mcma=mcma, method=method, modality="imu",
                        source_modality="video", preset=TINY["imu"].with_(batch_size=48, lr=1e-2), epochs=2,
-                       seed=0, progress=False)
+                       seed=0, progress=False, device=device)
     return res, source
 
 

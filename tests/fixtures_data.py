@@ -12,6 +12,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+
+def _needs(module: str, what: str):
+    """``module``, or skip the test that needs it (the GPU box lacks PyAV / soundfile; CI has both)."""
+    return pytest.importorskip(module, reason=f"{what} needs the {module} package, which is not installed")
 
 
 def frame_value(k: int) -> int:
@@ -21,7 +27,7 @@ def frame_value(k: int) -> int:
 def write_mp4(path: Path, n_frames: int, size: int = 16, fps: int = 25, audio_sr: int | None = None,
               audio_seconds: float | None = None, tone_hz: float = 440.0) -> None:
     """An mp4 (mpeg4 video, optional aac audio) whose frame k is a flat grey of ``frame_value(k)``."""
-    import av
+    av = _needs("av", "writing an mp4 fixture")
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as c:
@@ -126,7 +132,7 @@ def make_cough(root: Path, subjects=("005", "006", "007", "008"), sr: int = 8000
         for k, trial in enumerate(COUGH_TRIALS, 1):
             tdir = sdir / trial
             tdir.mkdir(parents=True)
-            import soundfile as sf
+            sf = _needs("soundfile", "writing a wav fixture")
 
             n = int(sr * seconds)
             x = 0.1 * np.sin(2 * np.pi * 300 * np.arange(n) / sr)
@@ -193,7 +199,7 @@ def frame_means(path: Path) -> np.ndarray:
 
         from dcatkit.data.preprocess import list_jpeg_frames
         return np.array([np.asarray(Image.open(p).convert("RGB")).mean() for p in list_jpeg_frames(path)])
-    import av
+    av = _needs("av", "decoding an mp4 fixture")
 
     with av.open(str(path)) as c:
         return np.array([f.to_ndarray(format="rgb24").mean() for f in c.decode(video=0)])

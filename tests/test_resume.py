@@ -57,7 +57,7 @@ def interrupt_at(monkeypatch, epoch):
 def test_killed_subprocess_resumes_to_the_uninterrupted_result(tmp_path, reference):
     # the killed run's epochs must add up like the reference's: same number of torch threads (a CPU
     # reduction's order, and so its last bit, follows the thread count)
-    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads()), "PYTHONPATH": str(WORKER.parent)}
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads()), "PYTHONPATH": f"{WORKER.parent}{os.pathsep}{WORKER.parent.parent}"}   # the checkout: dcatkit need not be installed
     proc = subprocess.Popen([sys.executable, str(WORKER), str(tmp_path), "3"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -319,7 +319,8 @@ def test_resume_under_torchrun(tmp_path):
     """2 gloo processes: resuming from epoch 1's state gives the uninterrupted run's history
     on both ranks and the same weights."""
     import json
-    env = {**os.environ, "PYTHONPATH": f"{WORKER.parent}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(WORKER.parent), str(WORKER.parent.parent),
+                                                        os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
            str(WORKER.with_name("ddp_resume_worker.py")), str(tmp_path)]

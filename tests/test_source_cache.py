@@ -3,7 +3,9 @@ import pytest
 import torch
 
 from dcatkit.experiment import train_transfer, train_unimodal
-from dcatkit.source_cache import SourceCache, cache_key
+from dcatkit.data.splits import LazyRows
+from dcatkit.model import build_model
+from dcatkit.source_cache import FoldedResNet, SourceCache, _rows_into, cache_key, prepare_source
 from dcatkit.train import LiveSource, make_loader, predict
 from helpers import TINY, CountingArray, tiny_splits
 
@@ -34,7 +36,14 @@ def test_training_with_cache_matches_live(setup, tmp_path):
     cached = train_transfer(sp, src, "imu", source_cache=True, cache_dir=tmp_path, **kw)
     np.testing.assert_allclose(cached.history["train_loss"], live.history["train_loss"], rtol=2e-3)
     np.testing.assert_allclose(cached.history["train_ca"], live.history["train_ca"], rtol=2e-3)
-    assert cached.history["train_mask_frac"].tolist() == live.history["train_mask_frac"].tolist()
+    if torch.cuda.is_available():
+        # on CUDA the cache is built by the fast path (BatchNorm folded, bf16, another batch size):
+        # the source's logits differ from the live ones in the last bf16 bits, which may flip a
+        # near-tie argmax, so the MCMA fraction may move by a sample or two (of len(train))
+        np.testing.assert_allclose(cached.history["train_mask_frac"], live.history["train_mask_frac"],
+                                   atol=2.5 / len(sp.train))
+    else:
+        assert cached.history["train_mask_frac"].tolist() == live.history["train_mask_frac"].tolist()
     assert abs(cached.test["f1"] - live.test["f1"]) <= 0.05
 
 
@@ -178,3 +187,82 @@ def test_finished_cache_is_kept_when_another_build_finishes_first(setup, tmp_pat
     assert outer.folder == state["inner"] and (outer.folder / "reader-was-here").is_file()
     assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == [outer.folder.name]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".building-")]   # its own temp folder removed
+
+
+# ------------------------------------------------------------------ the fast build path
+
+
+@pytest.mark.parametrize("depth", [10, 50])          # BasicBlock and Bottleneck
+def test_folded_resnet_is_the_same_function(depth):
+    """BatchNorm folded into the convolutions (eval mode): the same outputs as the ResNet,
+    in float32 up to rounding, with BN statistics that are not the identity."""
+    from dcatkit.encoders import FrameEncoder
+    torch.manual_seed(depth)
+    enc = FrameEncoder(depth=depth)
+    for m in enc.modules():                            # running stats and affine far from (0, 1)
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    enc.eval()
+    x = torch.rand(3, 3, 32, 32)
+    folded = FoldedResNet(enc.backbone).eval()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    with torch.no_grad():
+        ref, got = enc.backbone(x), folded(x)
+    assert got.shape == ref.shape == (3, enc.d_model)
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_prepare_source_leaves_the_source_alone(setup):
+    sp, src = setup
+    before = {k: v.clone() for k, v in src.model.state_dict().items()}
+    ready = prepare_source(src.model, "cpu")
+    assert isinstance(ready.encoder.backbone, FoldedResNet) and not isinstance(src.model.encoder.backbone,
+                                                                               FoldedResNet)
+    after = src.model.state_dict()
+    assert all(torch.equal(before[k], after[k].cpu()) for k in before)
+
+
+def test_rows_into_copies_plain_and_lazy_rows():
+    import concurrent.futures
+    base = np.arange(40 * 6, dtype=np.uint8).reshape(40, 2, 3)
+    lazy = LazyRows(base, np.arange(39, -1, -1))                   # a split: rows in another order
+    with concurrent.futures.ThreadPoolExecutor(4) as threads:
+        for arr, pool in ((base, None), (base, threads), (lazy, threads), (lazy, None)):
+            out = np.zeros((16, 2, 3), np.uint8)
+            _rows_into(arr, 5, 21, out, pool)
+            np.testing.assert_array_equal(out, np.asarray(arr[np.arange(5, 21)]))
+
+
+def test_fast_build_matches_the_plain_build(setup, tmp_path):
+    """fast=True (folded BatchNorm, the GPU's path, here in float32 on the CPU) stores what the
+    plain build stores, up to rounding, for every sample in order (batch 7 does not divide the
+    training set: the last batch is partial)."""
+    sp, src = setup
+    kw = dict(progress=False, fields=("k", "v", "logits"), batch_size=7)
+    plain = SourceCache.build(src.model, sp.train, "video", tmp_path / "plain", fast=False, **kw)
+    fast = SourceCache.build(src.model, sp.train, "video", tmp_path / "fast", fast=True, **kw)
+    assert len(sp.train) % 7 and plain.fields == fast.fields == ("k", "v", "logits")
+    for f in plain.fields:
+        np.testing.assert_allclose(fast.arrays[f].astype(np.float32), plain.arrays[f].astype(np.float32),
+                                   rtol=2e-3, atol=2e-3)
+    np.testing.assert_array_equal(fast.correct, plain.correct)
+
+
+def test_plain_build_is_the_live_source_bit_for_bit(setup, tmp_path):
+    """On the CPU the cache holds exactly what LiveSource computes at the same batch size."""
+    sp, src = setup
+    cache = SourceCache.build(src.model, sp.train, "video", tmp_path, batch_size=7, progress=False,
+                              fields=("k", "logits"))
+    live = LiveSource(src.model, "video")
+    n = 0
+    for batch in make_loader(sp.train, 7, shuffle=False):
+        got = live(batch, torch.device("cpu"))
+        b = len(got.correct)
+        assert np.array_equal(cache.arrays["k"][n:n + b], got.k.half().numpy())
+        assert np.array_equal(cache.arrays["logits"][n:n + b], got.logits.numpy())
+        assert np.array_equal(cache.correct[n:n + b], got.correct.numpy())
+        n += b
+    assert n == len(sp.train)
