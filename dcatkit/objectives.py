@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from typing import NamedTuple
 
 import torch
@@ -241,14 +242,25 @@ class Contrastive(Objective):
     The temperature tau starts at ``nce_temperature`` and is learned as
     log(1/tau) when ``learn_temperature`` (clamped to tau >= 0.01 as in CLIP),
     else fixed. Masked-out samples are negatives, not anchors (module docstring).
+
+    Small batches: each anchor needs at least ``min_negatives`` negatives (default 1,
+    so B >= 2). A batch with fewer samples (a last partial batch of 1 gives none, and its
+    InfoNCE would be exactly 0, log 1) has no contrastive signal: it contributes 0 with a
+    gradient graph, and is counted in ``skipped_batches``, with one warning per
+    objective. Batches with at least ``min_negatives`` negatives are used as they are (their
+    loss is lower by about log(B_full / B) for a smaller B: expected of InfoNCE).
     """
 
     needs = ("pooled",)
     stat = "nce"
 
     def __init__(self, d_target: int | None = None, d_source: int | None = None, proj_dim: int | None = None,
-                 nce_temperature: float = 0.07, learn_temperature: bool = True, mcma: bool = True):
+                 nce_temperature: float = 0.07, learn_temperature: bool = True, mcma: bool = True,
+                 min_negatives: int = 1):
         super().__init__(mcma)
+        if isinstance(min_negatives, bool) or not isinstance(min_negatives, int) or min_negatives < 1:
+            raise ValueError(f"min_negatives must be an int >= 1 (a batch of one has no negative), got {min_negatives!r}")
+        self.min_negatives, self.skipped_batches = min_negatives, 0
         self.d_target, self.d_source = _check_dims("contrastive", d_target, d_source)
         proj_dim = min(self.d_target, self.d_source) if proj_dim is None else proj_dim
         if isinstance(proj_dim, bool) or not isinstance(proj_dim, int) or proj_dim < 1:
@@ -279,6 +291,13 @@ class Contrastive(Objective):
         _check_pooled("contrastive", target.pooled, self.d_target, "target")
         _check_pooled("contrastive", source.pooled, self.d_source, "source")
         s = self.similarities(_float(target.pooled), _float(source.pooled))        # (B, B)
+        if s.shape[0] < self.min_negatives + 1:                                    # too few negatives
+            self.skipped_batches += 1
+            if self.skipped_batches == 1:
+                warnings.warn(f"contrastive: a batch of {s.shape[0]} sample(s) has fewer than min_negatives="
+                              f"{self.min_negatives} negatives per anchor: it contributes 0 (counted in "
+                              "skipped_batches; a last partial batch usually)", stacklevel=3)
+            return s.sum() * 0.0
         idx = torch.arange(s.shape[0], device=s.device)
         per = 0.5 * (F.cross_entropy(s, idx, reduction="none") + F.cross_entropy(s.T, idx, reduction="none"))
         return (weight.to(per.dtype) * per).sum()
@@ -341,7 +360,7 @@ def make_objective(method: str, *, mcma: bool = True, d_target: int | None = Non
     ``d_target`` / ``d_source``: sizes of the pooled outputs (``model.config["d_attn"]``),
     needed by objectives with learned maps (fitnet, contrastive). ``options`` go to
     the parts whose constructors take them: ``kd_temperature`` (kd), ``proj_dim``,
-    ``nce_temperature``, ``learn_temperature`` (contrastive). An option no part
+    ``nce_temperature``, ``learn_temperature``, ``min_negatives`` (contrastive). An option no part
     takes is an error.
     """
     if not isinstance(method, str) or not method:

@@ -324,6 +324,47 @@ def test_contrastive_gradcheck_and_learned_temperature():
     assert c2.log_scale.grad is not None and c2.log_scale.grad.abs() > 0
 
 
+def test_contrastive_temperature_is_clamped_at_001():
+    """tau >= 0.01 (CLIP): a learned log(1/tau) beyond log(100) acts as tau = 0.01 exactly,
+    in the value and in the reported temperature, and receives no gradient past the clamp."""
+    torch.manual_seed(0)
+    c = make_objective("contrastive", proj_dim=4, mcma=False, **DIMS)
+    t, s = batch(seed=13)
+    with torch.no_grad():
+        c.log_scale.fill_(math.log(1000.0))                  # tau = 0.001 if unclamped
+    value = c(t, s)[0]
+    z_t = F.normalize(t.pooled @ c.proj_target.weight.detach().T, dim=1)
+    z_s = F.normalize(s.pooled @ c.proj_source.weight.detach().T, dim=1)
+    at_001 = naive_infonce(((z_t @ z_s.T) / 0.01).tolist(), [True] * 5)
+    raw = (z_t @ z_s.T) / 0.001                              # unclamped (math.exp would overflow)
+    at_0001 = float(0.5 * (F.cross_entropy(raw, torch.arange(5)) + F.cross_entropy(raw.T, torch.arange(5))))
+    assert value.item() == pytest.approx(at_001, rel=1e-5) and at_0001 != pytest.approx(at_001, rel=1e-2)
+    assert c.temperature == pytest.approx(0.01)
+    value.backward()
+    assert c.log_scale.grad.item() == 0.0
+
+
+def test_contrastive_small_last_batch_is_skipped_loudly_not_a_silent_zero():
+    """A batch of 1 has no negative (InfoNCE = log 1 = 0): it is skipped with a warning and
+    counted; a batch of 2 (one negative) is used; min_negatives raises the bar."""
+    c = make_objective("contrastive", proj_dim=3, mcma=False, **DIMS)
+    t, s = batch(b=1, seed=14)
+    t = with_grad(t)
+    with pytest.warns(UserWarning, match="batch of 1 sample.*min_negatives=1"):
+        v = c(t, s)[0]
+    assert v.item() == 0.0 and v.requires_grad and c.skipped_batches == 1
+    v.backward()                                             # a graph, zero gradients
+    assert float(t.pooled.grad.abs().sum()) == 0.0
+    t2, s2 = batch(b=2, seed=15)
+    assert c(t2, s2)[0].item() > 0 and c.skipped_batches == 1
+    strict = make_objective("contrastive", proj_dim=3, mcma=False, min_negatives=3, **DIMS)
+    with pytest.warns(UserWarning, match="batch of 3"):
+        assert strict(*batch(b=3, seed=16))[0].item() == 0.0
+    assert strict(*batch(b=4, seed=16))[0].item() > 0 and strict.skipped_batches == 1
+    with pytest.raises(ValueError, match="min_negatives must be an int >= 1"):
+        make_objective("contrastive", min_negatives=0, **DIMS)
+
+
 # ----------------------------------------------------------------------------- the model's pooled output
 
 
