@@ -21,8 +21,11 @@ These measurements are what the simulator's knobs are chosen from
 """
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from .data import load
@@ -118,3 +121,172 @@ def ceilings(df: pd.DataFrame) -> pd.DataFrame:
     s = summarize_headroom(df)
     s = s[s.role == "ceiling"]
     return s[["regime", "modality", "split", "n_samples", "f1_mean", "f1_std", "n_seeds"]].reset_index(drop=True)
+
+
+# ------------------------------------------------------------------ controls and the unlabeled-pairs curve
+
+# The studies of benchmarks/controls.py (issue 17): what each one trains, and the metric it is read on.
+#   negative: the IMU of an independent draw (make_synthetic(control="negative")) as the target, a video
+#             source that knows the labels: every method's expected test macro recall is exactly 1/8, so
+#             a paired difference that excludes 0 is a false verdict.
+#   positive: the noise-free IMU of the same recordings ("imu_clean", trained on every training label: a
+#             near-perfect teacher) as the source of the noisy IMU, with few labels and many unlabeled
+#             pairs: transfer must help by construction.
+#   curve:    video -> IMU, the source trained on the same few labels as the target (the user's
+#             situation: few labels for every sensor), target F1 against the number of labels.
+STUDIES = {
+    "negative": {"source": "video", "target": "imu", "control": "negative", "source_labels": "all",
+                 "metric": "recall"},
+    "positive": {"source": "imu_clean", "target": "imu", "control": None, "source_labels": "all", "metric": "f1"},
+    "curve": {"source": "video", "target": "imu", "control": None, "source_labels": "same", "metric": "f1"},
+}
+
+
+def study_splits(draw: int, n_samples: int, source: str, target: str, control: str | None = None,
+                 n_labeled: int | None = None, split: str = "id"):
+    """The synthetic data of one draw (data seed ``draw``; modalities source and target),
+    with the labels of all but ``n_labeled`` training recordings hidden
+    (``data.dataset.hide_labels``, seeded by the draw; None: all labelled)."""
+    return _study_splits(int(draw), int(n_samples), source, target, control,
+                         None if n_labeled is None else int(n_labeled), split)
+
+
+@functools.lru_cache(maxsize=4)
+def _study_splits(draw, n_samples, source, target, control, n_labeled, split):
+    from .data.dataset import hide_labels
+
+    sp = load("synthetic", split=split, modalities=(source, target), seed=draw, n_samples=n_samples,
+              **({"control": control} if control else {}))
+    return sp if n_labeled is None else hide_labels(sp, n_labeled, seed=draw)
+
+
+def _study_source_path(out_dir, ident: dict) -> Path:
+    import hashlib
+    import json
+
+    key = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+    return Path(out_dir) / "sources" / f"{ident['source']}_{key}.pt"
+
+
+def _source_ident(draw, n_samples, source, target, control, source_labels, n_labeled, split, epochs_source):
+    if source_labels not in ("all", "same"):
+        raise ValueError(f"source_labels must be 'all' (the source knows every training label) or 'same' (the "
+                         f"target's n_labeled labels), got {source_labels!r}")
+    return {"draw": int(draw), "n_samples": int(n_samples), "source": source, "target": target, "control": control,
+            "n_labeled": None if source_labels == "all" else n_labeled, "split": split,
+            "epochs_source": epochs_source}
+
+
+def study_source_task(*, out_dir: str, draw: int, n_samples: int, source: str, target: str,
+                      control: str | None = None, n_labeled: int | None = None, split: str = "id",
+                      epochs_source: int | None = None, device="auto") -> dict:
+    """Train (or find) the frozen source of one draw, on every training label
+    (``n_labeled`` None) or on the ``n_labeled`` the target gets; its checkpoint goes to
+    ``out_dir/sources/``. Returns its test metrics."""
+    from .experiment import load_source
+    from .train import evaluate
+
+    ident = _source_ident(draw, n_samples, source, target, control, "all" if n_labeled is None else "same",
+                          n_labeled, split, epochs_source)
+    sp = study_splits(draw, n_samples, source, target, control, n_labeled, split)
+    path = _study_source_path(out_dir, ident)
+    if path.is_file():
+        test = evaluate(load_source(path, sp, target), sp.test, source, device=device)
+    else:
+        test = train_unimodal(sp, source, preset="synthetic", dataset="synthetic", epochs=epochs_source,
+                              seed=int(draw), device=device, checkpoint=path, progress=False).test
+    return {"source_f1": float(test["f1"]), "source_recall": float(test["recall"])}
+
+
+def study_task(*, out_dir: str, study: str, method: str, seed: int, draw: int, n_samples: int,
+               n_labeled: int | None, source: str, target: str, control: str | None = None,
+               source_labels: str = "all", lam: float | None = 1.0, split: str = "id",
+               epochs_source: int | None = None, epochs_target: int | None = None,
+               unlabeled_mask: str = "confidence", tune: bool = False, device="auto") -> dict:
+    """One target run of a control study: ``experiment.train_transfer`` (``tune=True``:
+    ``experiment.tune_transfer``, lambda chosen on validation F1) on the draw's data with
+    ``n_labeled`` labels (None: all) and the rest as unlabeled pairs, from the frozen
+    source of ``study_source_task``. Returns test accuracy / recall / F1, the source's,
+    the chosen lambda, the best epoch, and diagnostics of the transfer term: the mean over
+    epochs of the mask fractions, the first and last epoch's objective value, and the
+    gradient-norm ratio ||grad lam*L|| / ||grad CE|| at the start (see ``gradient_scale``)."""
+    from .experiment import train_transfer, tune_transfer
+
+    src = study_source_task(out_dir=out_dir, draw=draw, n_samples=n_samples, source=source, target=target,
+                            control=control, n_labeled=None if source_labels == "all" else n_labeled, split=split,
+                            epochs_source=epochs_source, device=device)
+    ident = _source_ident(draw, n_samples, source, target, control, source_labels, n_labeled, split, epochs_source)
+    sp = study_splits(draw, n_samples, source, target, control, n_labeled, split)
+    common = dict(preset="synthetic", dataset="synthetic", epochs=epochs_target, device=device, progress=False,
+                  cache_dir=Path(out_dir) / "cache", unlabeled_mask=unlabeled_mask)
+    path = _study_source_path(out_dir, ident)
+    if tune and method != "none":
+        got = tune_transfer(sp, path, target, method=method, seed=int(seed), **common)
+        run, lam = got["run"], got["lam"]
+    else:
+        lam = 0.0 if lam is None or method == "none" else float(lam)
+        run = train_transfer(sp, path, target, method=method, lam=lam, seed=int(seed), **common)
+    h = run.history
+    out = {**{m: float(run.test[m]) for m in ("accuracy", "recall", "f1")}, **src, "lam_used": lam,
+           "n_train_labeled": len(sp.train), "n_unlabeled": 0 if sp.unlabeled is None else len(sp.unlabeled),
+           "best_epoch": int(run.meta["best_val"]["epoch"]), "val_f1": float(run.meta["best_val"]["f1"])}
+    for col in ("train_mask_frac", "train_mask_frac_unlabeled"):
+        if col in h:
+            out[col[6:]] = float(h[col].mean())
+    term = next((c for c in ("train_ca", "train_kd", "train_nce", "train_fitnet") if c in h), None)
+    if term is not None:
+        out["objective_first"], out["objective_last"] = float(h[term].iloc[0]), float(h[term].iloc[-1])
+        out["objective_best"] = float(h[term].iloc[out["best_epoch"] - 1])
+    if method != "none" and lam:
+        out["grad_ratio_init"] = gradient_scale(sp, path, target, method=method, lam=lam, seed=int(seed),
+                                                unlabeled_mask=unlabeled_mask)["ratio"]
+    return out
+
+
+def gradient_scale(splits, source, target: str, *, method: str, lam: float, seed: int = 0,
+                   n_batches: int = 4, unlabeled_mask: str = "confidence") -> dict:
+    """How strongly the transfer term pulls against cross-entropy at the start of training:
+    on the first ``n_batches`` training batches of a freshly initialised target (the same
+    init as ``train_transfer`` with ``seed``), the norms of the gradients of L_CE and of
+    ``lam * L_transfer`` with respect to the target's weights (each over all weights,
+    averaged over the batches), their ratio and their cosine. Runs on the CPU."""
+    import torch
+    import torch.nn.functional as F
+
+    from .data.dataset import UNLABELED, training_set
+    from .experiment import _build, _preset, load_source
+    from .objectives import make_objective
+    from .train import LiveSource, _unlabeled_mask, make_loader, seed_everything
+
+    frozen = load_source(source, splits, target)
+    src = LiveSource(frozen, frozen.config["modality"])
+    train = training_set(splits)
+    p = _preset("synthetic", target, "synthetic", splits.train)
+    seed_everything(seed)
+    model = _build(target, splits.train, p)
+    obj = make_objective(method, d_target=model.attention.d_out, d_source=src.model.attention.d_out)
+    params = [q for q in model.parameters() if q.requires_grad]
+    norms_ce, norms_tr, cos = [], [], []
+    model.train()
+    for i, batch in enumerate(make_loader(train, p.batch_size, shuffle=True, seed=seed)):
+        if i == n_batches:
+            break
+        out = model(batch[target])
+        y = batch["label"]
+        lab = y != UNLABELED
+        ce = F.cross_entropy(out.logits[lab], y[lab]) if bool(lab.any()) else out.logits.sum() * 0.0
+        s = src(batch, torch.device("cpu"))
+        if bool((~lab).any()):
+            s, _ = _unlabeled_mask(s, y, True, unlabeled_mask, 0.9)
+        tr = lam * obj(out, s)[0]
+        g_ce = torch.autograd.grad(ce, params, retain_graph=True, allow_unused=True)
+        g_tr = torch.autograd.grad(tr, params, allow_unused=True)
+        flat = lambda g: torch.cat([(x if x is not None else torch.zeros_like(q)).reshape(-1)
+                                    for x, q in zip(g, params)])
+        a, b = flat(g_ce), flat(g_tr)
+        norms_ce.append(float(a.norm()))
+        norms_tr.append(float(b.norm()))
+        cos.append(float(F.cosine_similarity(a, b, dim=0)) if a.norm() > 0 and b.norm() > 0 else float("nan"))
+    ce_n, tr_n = float(np.mean(norms_ce)), float(np.mean(norms_tr))
+    return {"grad_ce": ce_n, "grad_transfer": tr_n, "ratio": tr_n / ce_n if ce_n > 0 else float("nan"),
+            "cosine": float(np.nanmean(cos)) if not all(np.isnan(cos)) else float("nan")}
