@@ -184,6 +184,23 @@ def test_export_refuses_a_file_that_does_not_match_and_leaves_nothing(trained, m
     assert list(tmp_path.iterdir()) == []
 
 
+def test_export_checks_batch_sizes_other_than_the_traced_one(trained, monkeypatch, tmp_path):
+    """A file right at the traced batch size (2) but wrong at others is refused: the check runs
+    at batch 1 and example_batch + 1, not only where the program was traced."""
+    real = deploy._torch_runner
+
+    def runner(module, device):
+        run = real(module, device)
+        if isinstance(module, deploy._Inference):
+            return run
+        return lambda x: run(x) if len(x) == 2 else tuple(o + 1e-3 for o in run(x))
+
+    monkeypatch.setattr(deploy, "_torch_runner", runner)
+    with pytest.raises(RuntimeError, match=r"differ from the eager model's on random raw inputs \(batch [13]\)"):
+        dcatkit.export(trained["run"], tmp_path / "bad.pt2")
+    assert list(tmp_path.iterdir()) == []
+
+
 # ------------------------------------------------------------------ the Predictor
 
 
