@@ -33,7 +33,7 @@ from .presets import PRESET_NAMES, get_preset
 # The two modalities each dataset records (synthetic simulates all three).
 DATASET_MODALITIES = {"synthetic": ("imu", "video", "audio"), "uestc": ("imu", "video"),
                       "cough": ("imu", "audio"), "vggsound": ("video", "audio")}
-SPLITS = ("id", "ood")
+SPLITS = ("id", "ood", "loso", "group_kfold")   # "group_kfold" as ("group_kfold", k) / ["group_kfold", k]
 
 
 def repo_root() -> Path:
@@ -89,6 +89,61 @@ def checkpoint_path(out_dir: str | os.PathLike, name: str, **settings: Any) -> P
     another notebook trained with the same settings and never a stale one.
     """
     return out_path(out_dir, "checkpoints") / f"{name}-{settings_key(**settings)}.pt"
+
+
+def figures_path(figures_dir: str | os.PathLike | None, out_dir: str | os.PathLike) -> Path:
+    """Where a notebook saves its PNG figures: ``figures_dir`` (resolved like every
+    path here); when it is None, ``$DCATKIT_FIGURES_DIR`` if set, else ``<out_dir>/figures``.
+    The notebooks default to None, so a papermill sweep never overwrites the committed
+    ``figures/``; only ``make notebooks`` sets ``DCATKIT_FIGURES_DIR=figures`` (an
+    environment variable, not ``-p``: an injected-parameters cell must not be committed).
+    The folder is created."""
+    env = os.environ.get("DCATKIT_FIGURES_DIR")
+    if figures_dir is not None:
+        p = resolve(figures_dir)
+    else:
+        p = resolve(env) if env else out_path(out_dir, "figures", mkdir=False)
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def check_split(split: Any, fold: Any = 0) -> dict:
+    """Validate a notebook's ``split`` (and, for a cross-validation split, ``fold``).
+
+    ``split``: "id" (stratified random), "ood" (subject-disjoint), "loso" (leave one
+    subject out: one fold per subject) or ``("group_kfold", k)`` / ``["group_kfold", k]``
+    (k folds over subjects; papermill: ``-y 'split: [group_kfold, 5]'``). ``fold``: an int
+    >= 0, the fold a cross-validation split uses (checked against the number of folds
+    when the data is loaded); it must stay 0 for "id" / "ood".
+
+    Returns {"split": the argument for ``dcatkit.data.load`` (a tuple for group_kfold),
+    "cv": True for loso / group_kfold, "fold": the fold or None, "split_name": a
+    file-name-safe name, "id" / "ood" unchanged (checkpoint names of these splits stay
+    what they were), "loso-fold3", "group_kfold5-fold0"}.
+    """
+    if isinstance(split, str) and split in ("id", "ood", "loso"):
+        arg = split
+    elif isinstance(split, (tuple, list)) and len(split) == 2 and split[0] == "group_kfold":
+        k = split[1]
+        if isinstance(k, bool) or not isinstance(k, int) or k < 2:
+            raise ValueError(f"split=['group_kfold', k] needs an int k >= 2 (the number of folds over subjects), "
+                             f"got k={k!r}")
+        arg = ("group_kfold", k)
+    else:
+        hint = " (say how many folds: ['group_kfold', 5])" if split == "group_kfold" else ""
+        raise ValueError(f"split must be 'id' (in-distribution), 'ood' (subject-disjoint), 'loso' (leave one "
+                         f"subject out) or ['group_kfold', k] (k folds over subjects), got {split!r}{hint}")
+    cv = arg not in ("id", "ood")
+    if isinstance(fold, bool) or not isinstance(fold, int) or fold < 0:
+        raise ValueError(f"fold must be an int >= 0 (which fold of a cross-validation split), got {fold!r}")
+    if not cv and fold != 0:
+        raise ValueError(f"fold={fold} only applies to a cross-validation split ('loso' or ['group_kfold', k]); "
+                         f"split={split!r} has one train/val/test split: leave fold=0")
+    if not cv:
+        name = arg
+    else:
+        name = f"{'loso' if arg == 'loso' else f'group_kfold{arg[1]}'}-fold{fold}"
+    return {"split": arg, "cv": cv, "fold": fold if cv else None, "split_name": name}
 
 
 def data_options(dataset: str, *, n_samples: int | None = None, frame_size: int | None = None,
@@ -161,8 +216,11 @@ def check_params(*, dataset: str, data_root: str | None = None, split: str = "id
                  seed: int = 0, seeds: Sequence[int] | None = None, device: str = "auto",
                  n_samples: int | None = None, sizes: Sequence[int] | None = None,
                  methods: Sequence[str] | None = None, regimes: Sequence[str] | None = None,
-                 resume: bool = False, redo: bool = False) -> dict:
+                 resume: bool = False, redo: bool = False, fold: int = 0) -> dict:
     """Validate a notebook's parameters; return what is derived from them.
+
+    ``split`` / ``fold``: see :func:`check_split` ("id", "ood", "loso" or
+    ``["group_kfold", k]``; ``fold`` picks the fold of a cross-validation split).
 
     ``n_samples`` / ``sizes`` (synthetic only): simulated recordings, one size or a
     list (positive ints); ``methods``: transfer objectives by name
@@ -171,14 +229,14 @@ def check_params(*, dataset: str, data_root: str | None = None, split: str = "id
     ``resume`` (continue a killed run from its checkpoint's ``.state``) and ``redo``
     (train finished runs again instead of reading them back): True or False.
 
-    Returns {"data_root": absolute Path or None, "modalities": tuple the run loads}.
+    Returns {"data_root": absolute Path or None, "modalities": tuple the run loads,
+    plus ``check_split``'s "split", "cv", "fold" and "split_name"}.
     Raises ValueError (FileNotFoundError for a data_root that does not exist)
     saying what was expected and what to do.
     """
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}: expected one of {DATASETS}")
-    if split not in SPLITS:
-        raise ValueError(f"split must be 'id' (in-distribution) or 'ood' (subject-disjoint), got {split!r}")
+    split_info = check_split(split, fold)
     root = None
     if dataset == "synthetic":
         if data_root is not None:
@@ -236,4 +294,4 @@ def check_params(*, dataset: str, data_root: str | None = None, split: str = "id
             if r not in REGIMES:
                 raise ValueError(f"unknown regime {r!r}: expected one of {REGIMES} ('headroom' = the default "
                                  "simulator, 'ambiguous' = the negative control)")
-    return {"data_root": root, "modalities": tuple(dict.fromkeys(wanted))}
+    return {"data_root": root, "modalities": tuple(dict.fromkeys(wanted)), **split_info}

@@ -2,10 +2,10 @@
 ``matplotlib.figure.Figure`` and draws nothing it computes itself beyond what
 it shows; ``save(fig, folder, name)`` writes it as a PNG (for the README).
 
-Data views: ``class_counts``, ``imu_traces``, ``frame_strips``, ``spectrograms``,
+Data views: ``class_counts``, ``imu_traces``, ``imu_pairs`` (units g, gravity removed), ``frame_strips``, ``spectrograms``,
 ``sample_figure`` and ``sample_browser`` (ipywidgets; ``None`` without them).
-Results: ``training_curves``, ``metrics_bars``, ``confusion_pair``,
-``f1_change``, ``lambda_curve``; seed sweeps: ``transfer_curves``, ``paired_intervals``.
+Results: ``training_curves``, ``metrics_bars``, ``bootstrap_f1`` + ``f1_intervals``, ``confusion_pair``,
+``f1_change``, ``subject_change``, ``lambda_curve``; seed sweeps: ``transfer_curves``, ``paired_intervals``.
 """
 from __future__ import annotations
 
@@ -76,6 +76,71 @@ def imu_traces(ds, channels: Sequence[str] | None = None):
     fig.suptitle("IMU: one window per class (min-max scaled with training statistics)")
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    return fig
+
+
+def imu_in_g(ds, index: int) -> np.ndarray:
+    """One IMU window back in sensor units (acc in g, gyro in rad/s): undoes the min-max
+    scaling to [-1, 1] with the training statistics (``ds.imu_minmax``)."""
+    x = np.asarray(ds.arrays["imu"][index], dtype=float)
+    mm = getattr(ds, "imu_minmax", None)
+    if not mm:
+        raise ValueError("this dataset has no IMU scaling statistics (imu_minmax): cannot show sensor units")
+    lo, hi = np.asarray(mm["min"], float)[:, None], np.asarray(mm["max"], float)[:, None]
+    return (x + 1) / 2 * (hi - lo) + lo
+
+
+def imu_pairs(ds, pairs: Sequence[tuple[str, str]], subject: int | None = None, channels: Sequence[int] = (0, 1, 2)):
+    """The IMU cue that separates each pair of classes: one recording of each class of a
+    pair, from **one subject** (so the same sensor orientation), in g, with gravity removed
+    (each channel's window mean subtracted: the orientation is fixed within a recording),
+    one column per accelerometer axis, time in seconds at the data's IMU rate.
+
+    ``subject``: None picks the first subject with a sample of every class named (else,
+    per pair, the first with a sample of both)."""
+    names = [c for p in pairs for c in p]
+    missing = [c for c in names if c not in ds.classes]
+    if missing:
+        raise ValueError(f"classes {missing} are not in this dataset: it has {list(ds.classes)}")
+    subjects = np.asarray(ds.subjects)
+
+    def has_all(s, cls) -> bool:
+        return all(((subjects == s) & (ds.labels == list(ds.classes).index(c))).any() for c in cls)
+
+    if subject is None:                    # one subject for every pair if one has them all, else one per pair
+        every = [s for s in np.unique(subjects) if has_all(s, names)]
+        chosen = []
+        for pair in pairs:
+            ok = every or [s for s in np.unique(subjects) if has_all(s, pair)]
+            if not ok:
+                raise ValueError(f"no subject has a sample of both {pair[0]!r} and {pair[1]!r}: pass subject=")
+            chosen.append(int(ok[0]))
+    else:
+        chosen = [int(subject)] * len(pairs)
+    rate = float(ds.sample_rates.get("imu", 0)) or None
+    fig, axes = plt.subplots(len(pairs), len(channels), figsize=(3.6 * len(channels), 1.9 * len(pairs) + 0.8),
+                             sharex=True, sharey=True, squeeze=False)
+    pal = sns.color_palette("deep", 2)
+    for r, (pair, subject) in enumerate(zip(pairs, chosen)):
+        for j, cname in enumerate(pair):
+            c = list(ds.classes).index(cname)
+            hit = np.flatnonzero((subjects == subject) & (ds.labels == c))
+            if not len(hit):
+                raise ValueError(f"subject {subject} has no sample of class {cname!r}")
+            x = imu_in_g(ds, int(hit[0]))
+            x = x - x.mean(axis=1, keepdims=True)                     # gravity (and any offset) removed
+            t = np.arange(x.shape[1]) / rate if rate else np.arange(x.shape[1])
+            for col, ch in enumerate(channels):
+                axes[r, col].plot(t, x[ch], color=pal[j], lw=1.2, label=cname)
+        axes[r, 0].set_ylabel(f"subject {subject}\nacc (g)" if len(set(chosen)) > 1 else "acc (g)")
+        axes[r, -1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    for col, ch in enumerate(channels):
+        axes[0, col].set_title(f"{IMU6[ch] if ch < len(IMU6) else f'ch {ch}'} (sensor axis)", fontsize=10)
+        axes[-1, col].set_xlabel("time (s)" if rate else "sample")
+    who = f"subject {chosen[0]}" if len(set(chosen)) == 1 else "one subject per pair"
+    fig.suptitle(f"IMU accelerometer, {who} (one sensor orientation per pair), gravity removed"
+                 + (f", {rate:g} Hz" if rate else ""), fontsize=11)
+    fig.tight_layout()
     return fig
 
 
@@ -218,15 +283,37 @@ def sample_browser(ds, audio_encoder: Mapping | None = None):
 # --------------------------------------------------------------------------- results
 
 
+# What each history column is, in words: (panel title, y-label).
+CURVE_LABELS = {
+    "train_ce": ("cross-entropy on the training set", "L_CE (Eq. 18)"),
+    "train_ca": ("alignment loss on the training set", "L_CA (Eq. 7); √2 = orthogonal"),
+    "train_loss": ("training objective", "L_CE + λ L_CA (Eq. 19)"),
+    "train_mask_frac": ("samples MCMA keeps (source right)", "share of training samples"),
+    "val_f1": ("macro-F1 on the validation set", "macro-F1"),
+    "val_accuracy": ("accuracy on the validation set", "accuracy"),
+}
+
+
+def curve_label(metric: str) -> tuple[str, str]:
+    """(title, y-label) of a history column; unknown columns keep their name."""
+    return CURVE_LABELS.get(metric, (metric.replace("_", " "), metric))
+
+
 def training_curves(histories: Mapping[str, pd.DataFrame], metrics: Sequence[str] = ("train_ce", "val_f1")):
-    """Per-epoch curves of several runs (``Run.history``), one panel per metric."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.2), squeeze=False)
+    """Per-epoch curves of several runs (``Run.history``), one panel per metric, titled
+    and labelled in words (``CURVE_LABELS``), integer epoch ticks."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.4), squeeze=False)
     for ax, m in zip(axes[0], metrics):
         for name, h in histories.items():
             if m in h:
                 ax.plot(h["epoch"], h[m], marker="o", ms=3, label=name)
+        title, ylabel = curve_label(m)
         ax.set_xlabel("epoch")
-        ax.set_title(m)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -234,16 +321,65 @@ def training_curves(histories: Mapping[str, pd.DataFrame], metrics: Sequence[str
 
 def metrics_bars(table: pd.DataFrame, metrics: Sequence[str] = ("accuracy", "precision", "recall", "f1"),
                  title: str = "test metrics"):
-    """Grouped bars: one group per metric, one bar per run (rows of ``metrics_table``)."""
+    """Grouped bars: one group per metric, one bar per run (rows of ``metrics_table``),
+    labelled with 3 decimals."""
     long = table[list(metrics)].reset_index().melt(id_vars=table.index.name or "index",
                                                     var_name="metric", value_name="score")
     fig, ax = plt.subplots(figsize=(7.5, 3.4))
     sns.barplot(data=long, x="metric", y="score", hue=table.index.name or "index", ax=ax)
     for c in ax.containers:
-        ax.bar_label(c, fmt="%.2f", fontsize=7)
+        ax.bar_label(c, fmt="%.3f", fontsize=7)
     ax.set_ylim(0, 1.05)
     ax.set_title(title)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def bootstrap_f1(y: np.ndarray, preds: Mapping[str, np.ndarray], num_classes: int, n_boot: int = 1000,
+                 seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """Macro-F1 of each run's test predictions with a percentile bootstrap interval over
+    the test samples (the same resampled indices for every run). This is the uncertainty
+    of *one model's* score from a finite test set, not the spread over training seeds.
+    Returns one row per run: ``f1``, ``ci_low``, ``ci_high``, ``n``."""
+    import warnings
+
+    from .metrics import classification_metrics
+
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(y), (n_boot, len(y)))
+    rows = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")            # a resample may miss a class: macro over the present ones
+        for name, p in preds.items():
+            p = np.asarray(p)
+            boots = np.array([classification_metrics(y[i], p[i], num_classes)["f1"] for i in idx])
+            lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
+            rows[name] = {"f1": classification_metrics(y, p, num_classes)["f1"], "ci_low": lo, "ci_high": hi,
+                          "n": len(y)}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def f1_intervals(scores: pd.DataFrame, title: str = "test macro-F1", level: float = 0.95):
+    """Macro-F1 of each run (rows of :func:`bootstrap_f1`) as a point with its interval,
+    the value written with 3 decimals: readable on a slide where bars of 0.815 and 0.816
+    look alike."""
+    fig, ax = plt.subplots(figsize=(7.0, 0.55 * len(scores) + 1.3))
+    pal = sns.color_palette("deep", len(scores))
+    for i, (name, r) in enumerate(scores.iterrows()):
+        ax.plot([r["ci_low"], r["ci_high"]], [i, i], color=pal[i], lw=2.5)
+        ax.plot([r["f1"]], [i], "o", color=pal[i], ms=7)
+        ax.annotate(f"{r['f1']:.3f}  [{r['ci_low']:.3f}, {r['ci_high']:.3f}]", (r["ci_high"], i),
+                    xytext=(6, 0), textcoords="offset points", va="center", fontsize=9)
+    ax.set_yticks(range(len(scores)))
+    ax.set_yticklabels(scores.index)
+    ax.set_ylim(len(scores) - 0.5, -0.5)
+    lo, hi = scores["ci_low"].min(), scores["ci_high"].max()
+    ax.set_xlim(lo - 0.02, hi + 0.35 * (hi - lo) + 0.06)
+    n = int(scores["n"].iloc[0]) if "n" in scores else None
+    ax.set_xlabel(f"test macro-F1, {level:.0%} bootstrap interval over the {n} test samples" if n else "test macro-F1")
+    ax.set_title(title)
     fig.tight_layout()
     return fig
 
@@ -266,14 +402,53 @@ def confusion_pair(conf_a: np.ndarray, conf_b: np.ndarray, classes: Sequence[str
     return fig
 
 
-def f1_change(change: pd.DataFrame, col: str = "delta_f1", title: str = "per-class F1 change (D-CAT - baseline)"):
-    """Horizontal bars of ``report.per_class_change``: green = gain, red = loss."""
-    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(change) + 1.2))
+def f1_change(change: pd.DataFrame, col: str = "delta_f1", title: str = "per-class F1 change (D-CAT - baseline)",
+              conf_base: np.ndarray | None = None, conf_other: np.ndarray | None = None,
+              classes: Sequence[str] | None = None):
+    """Horizontal bars of ``report.per_class_change`` in one neutral colour (a change of
+    one or two test samples is not a gain or a loss to colour red or green), each labelled
+    with its value and, given both confusion matrices and their ``classes`` (row order),
+    the counts behind it: test samples of the class classified right, baseline -> other,
+    of its support."""
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(change) + 1.3))
     v = change[col]
-    ax.barh(change.index.astype(str), v, color=["tab:green" if x > 0 else "tab:red" for x in v])
+    ax.barh(change.index.astype(str), v, color="slategray")
     ax.axvline(0, color="k", lw=0.8)
     ax.invert_yaxis()
-    ax.set_xlabel("ΔF1")
+    span = max(float(np.abs(v).max()), 1e-3)
+    ax.set_xlim(-2.6 * span, 2.6 * span)
+    counts = conf_base is not None and conf_other is not None and classes is not None
+    for i, (c, x) in enumerate(v.items()):
+        text = f"{x:+.3f}"
+        if counts:
+            j = list(classes).index(c)
+            a, b = np.asarray(conf_base), np.asarray(conf_other)
+            text += f" (right {int(a[j, j])} → {int(b[j, j])} of {int(a[j].sum())})"
+        ax.annotate(text, (x, i), xytext=(4 if x >= 0 else -4, 0), textcoords="offset points",
+                    ha="left" if x >= 0 else "right", va="center", fontsize=8)
+    ax.set_xlabel("ΔF1 of the class (test split, one training seed)")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def subject_change(table: pd.DataFrame, title: str = "D-CAT - baseline per test subject"):
+    """ΔF1 per test subject (rows of ``runs.per_subject``) as neutral bars, each labelled
+    with the counts behind it: samples fixed and broken, of the subject's test samples."""
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(table) + 1.4))
+    labels = [f"subject {s}" + (f" (fold {f})" if "fold" in table else "")
+              for s, f in zip(table["subject"], table["fold"] if "fold" in table else [None] * len(table))]
+    v = table["delta_f1"].to_numpy(dtype=float)
+    ax.barh(labels, v, color="slategray")
+    ax.axvline(0, color="k", lw=0.8)
+    ax.invert_yaxis()
+    span = max(float(np.abs(v).max()), 1e-3)
+    ax.set_xlim(-2.8 * span, 2.8 * span)
+    for i, r in enumerate(table.itertuples()):
+        ax.annotate(f"{r.delta_f1:+.3f} (fixed {r.fixed}, broke {r.broke} of {r.n})", (r.delta_f1, i),
+                    xytext=(4 if r.delta_f1 >= 0 else -4, 0), textcoords="offset points",
+                    ha="left" if r.delta_f1 >= 0 else "right", va="center", fontsize=8)
+    ax.set_xlabel("ΔF1 of the subject's test samples (macro over its classes, one seed)")
     ax.set_title(title)
     fig.tight_layout()
     return fig

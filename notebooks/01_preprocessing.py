@@ -17,37 +17,41 @@
 # %% [markdown]
 # # 01 — Preprocessing: what the data looks like
 #
-# **D-CAT** (Decoupled Cross-Attention Transfer, Daher, Wang & Mielle) improves a classifier of one
-# sensor modality (the *target*, e.g. IMU) with what a classifier of another modality (the *source*,
-# e.g. video) has learned — while the target still runs **alone** at inference. Both classifiers are
-# an encoder followed by self-attention (paper Fig. 1); the source is trained first and frozen; the
-# target is trained with cross-entropy plus a *cross-attention loss* that pulls its keys and values
-# towards the source's.
+# **Learning goals.** After this notebook you can
+# 1. say what one sample is (an IMU window, a video clip, an audio clip of the same moment) and how
+#    the data is split (by recording; by subject for the subject-disjoint splits);
+# 2. read the preprocessing the encoders receive: IMU scaled with *training* statistics, video frames,
+#    audio as a log-mel spectrogram (paper Sec. V-B);
+# 3. see why IMU is the *weak* modality of the simulated data and video the *strong* one, the setting
+#    in which cross-modal transfer can help.
 #
-# This notebook looks at the data before any training: how many samples each class and subject
-# has, what an IMU window, a video clip and an audio clip look like once preprocessed (exactly what
-# the encoders receive), and a sample browser. For a real dataset, loading it here also **builds
-# the preprocessing cache** (decoded, windowed arrays on disk) that the other notebooks then reuse.
+# The project in one line: **D-CAT** trains a classifier of one modality (the *target*, here IMU) with
+# help from a frozen classifier of another (the *source*, here video), and the target then runs
+# alone. Words used in these notebooks (source, target, MCMA, macro-F1, OOD, ...) are defined in
+# [GLOSSARY.md](GLOSSARY.md). Nothing is trained here; for a real dataset, loading it also **builds the
+# preprocessing cache** the other notebooks reuse.
 #
-# Parameters (papermill `-p name value`): `dataset`, `data_root`, `split`, `data_seed`, `n_samples`,
-# `frame_size`, `n_frames`, `cache_dir`, `preset`, `out_dir`, `figures_dir`.
+# The parameters a learner changes are `split` and `n_samples`; the `outputs` group is the same in
+# every notebook ([README](README.md)).
 
 # %% tags=["parameters"]
 # --- data ---------------------------------------------------------------------
 dataset = "synthetic"   # "synthetic" (no files needed), "uestc", "cough" or "vggsound"
 data_root = None        # folder of a real dataset as distributed; None for synthetic
-split = "id"            # "id" (stratified random) or "ood" (subject-disjoint)
+split = "id"            # "id" (stratified), "ood" (subject-disjoint), "loso" or ["group_kfold", k] (-y)
 data_seed = 0           # seed of the split (and of the simulated data)
 n_samples = 1000        # synthetic only: number of simulated recordings
 frame_size = None       # video frame side in pixels; None: the dataset's default (synthetic 32, paper 224)
 n_frames = None         # video frames per sample; None: the dataset's default (synthetic 8, paper 30)
 cache_dir = None        # real datasets: preprocessing cache folder; None: <data_root>/.dcatkit_cache
+# --- cross-validation -----------------------------------------------------------
+fold = 0                # split "loso" / ["group_kfold", k]: the fold (held-out subjects) this run uses
 
 # --- display --------------------------------------------------------------------
 preset = "synthetic"    # whose audio front end (log-mel settings) to show
 # --- outputs (relative paths are relative to the repository root) --------------
 out_dir = "outputs"     # results (CSV / JSON) and checkpoints
-figures_dir = "figures" # PNG figures
+figures_dir = None      # PNG figures; None: <out_dir>/figures (only `make notebooks` writes figures/)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -56,16 +60,16 @@ import time
 import matplotlib.pyplot as plt
 import seaborn as sns
 
-from dcatkit import paths, plots, report
+from dcatkit import paths, plots, report, runs
 from dcatkit.data import Splits, load
 from dcatkit.presets import get_preset
 
-checked = paths.check_params(dataset=dataset, data_root=data_root, split=split, preset=preset)
+checked = paths.check_params(dataset=dataset, data_root=data_root, split=split, fold=fold, preset=preset)
 checked["modalities"] = paths.DATASET_MODALITIES[dataset]        # look at every modality the dataset has
 data_opts = paths.data_options(dataset, n_samples=n_samples, frame_size=frame_size, n_frames=n_frames,
                                cache_dir=cache_dir)
 out = paths.out_path(out_dir, "01_preprocessing")
-fig_dir = paths.resolve(figures_dir)
+fig_dir = paths.figures_path(figures_dir, out_dir)
 sns.set_theme(style="whitegrid")
 print(f"dataset={dataset!r} split={split!r} data_seed={data_seed} modalities={checked['modalities']}")
 print(f"loader options: {data_opts}")
@@ -82,12 +86,7 @@ print(f"loader options: {data_opts}")
 
 # %%
 print(f'results go to {paths.shown(out)}, figures to {paths.shown(fig_dir)}')
-t0 = time.perf_counter()
-splits = load(dataset, root=checked["data_root"], split=split, modalities=checked["modalities"], seed=data_seed,
-              **data_opts)
-print(f"loaded {dataset!r} ({split}) in {time.perf_counter() - t0:.1f}s: "
-      f"train {len(splits.train)}, val {len(splits.val)}, test {len(splits.test)} samples, "
-      f"{len(splits.classes)} classes, modalities {splits.train.modalities}")
+splits = runs.load_splits(dataset, checked, data_seed, data_opts)    # one fold of a cross-validation split
 print('report:', {k: v for k, v in splits.report.items() if k not in ('imu_minmax',)})
 
 # %% [markdown]
@@ -123,12 +122,31 @@ print(subjects.to_string())
 #
 # $$x' = 2\,\frac{x - \min_\text{train}}{\max_\text{train} - \min_\text{train}} - 1$$
 #
-# In the synthetic data the eight classes form four pairs that *move* alike (e.g. typing on a laptop
-# vs. on a phone) and differ in IMU only by a small amplitude change — IMU is the weak modality,
-# as in the paper.
+# In the simulated data (the default `"headroom"` regime, `dcatkit.data.synthetic`) every class has
+# its own motion: events per second, main axis, timing (single events or doublets) and the shape of
+# each event. Four pairs share their rate and differ only in one cue: **drinking / reading** by the
+# axis of the lift, **sweep_floor / open_close_door** by timing (the door is a doublet: open, then
+# close), **cut_fruits / wash_hand** by event shape (a sharp impact vs a back-and-forth rub),
+# **type_pc / type_phone** by axis. The figure shows each pair for one subject (so one sensor
+# orientation: every subject wears the sensor rotated its own way), in g, with gravity removed.
+# The events are small next to the sensor noise and background head motion (the numbers are printed
+# under the figure, from the simulator's settings): look and see how hard the cues are to read by eye. That is what makes IMU the weak modality here, as in the
+# paper. (The `"ambiguous"` regime, a negative control, is different: its pairs differ only by a
+# small amplitude change.)
 
 # %%
-if "imu" in splits.train.modalities:
+IMU_PAIRS = [("drinking", "reading"), ("sweep_floor", "open_close_door"), ("cut_fruits", "wash_hand"),
+             ("type_pc", "type_phone")]                        # the simulator's pairs (see above)
+if "imu" in splits.train.modalities and all(c in splits.classes for p in IMU_PAIRS for c in p):
+    fig = plots.imu_pairs(splits.train, IMU_PAIRS)
+    plots.save(fig, fig_dir, "01_imu_traces")
+    plt.show()
+    if dataset == "synthetic":
+        from dcatkit.data.synthetic import HEADROOM_KNOBS, MOTION_HEADROOM
+        amps = [m[-1] for m in MOTION_HEADROOM.values()]
+        print(f"simulator: event amplitudes {min(amps):g}-{max(amps):g} g, sensor noise {HEADROOM_KNOBS['imu_noise']:g} g, "
+              f"head motion {HEADROOM_KNOBS['head_motion']:g} g; IMU at {splits.train.sample_rates['imu']:g} Hz")
+elif "imu" in splits.train.modalities:                          # a real dataset: one window per class
     fig = plots.imu_traces(splits.train)
     plots.save(fig, fig_dir, "01_imu_traces")
     plt.show()
@@ -201,3 +219,24 @@ files = report.write_results(counts, out, f"class_counts-{dataset}-{split}",
 report.write_results(subjects, out, f"subject_counts-{dataset}-{split}",
                      params=dict(dataset=dataset, split=split, data_seed=data_seed, **data_opts))
 print("wrote", ", ".join(paths.shown(p) for p in files.values()))
+
+# %% [markdown]
+# ## Summary
+#
+# - A sample is one moment seen by every sensor; splits are made over recordings (and over subjects
+#   for `ood`, `loso`, `group_kfold`), so no recording leaks between train and test.
+# - IMU windows are scaled with the training split's minimum and maximum only.
+# - In the simulated data video shows the class plainly while the IMU cues are small and noisy:
+#   the gap a frozen video source may help an IMU model close.
+#
+# ## Try this
+#
+# 1. **Subject-disjoint split.** `-p split ood`: the subject table shows every subject in exactly one
+#    split. *Expect* fewer subjects in test than in train, and class counts per split less even
+#    (subjects do not record every class equally often).
+# 2. **Leave one subject out.** `-p split loso -p fold 2`: the test split is one subject. *Expect* a
+#    small test set; that is why notebook 05 pools the folds before reading per-subject results.
+# 3. **Less data.** `-p n_samples 200`: some classes get only a few test samples. *Expect* the
+#    macro metrics of later notebooks to move by whole samples (1/n) between runs.
+#
+# Next: [02 — unimodal models](02_unimodal.ipynb) trains the source and the baseline.

@@ -17,35 +17,35 @@
 # %% [markdown]
 # # 02 — Unimodal models: the sources and the baselines
 #
-# **D-CAT** (Decoupled Cross-Attention Transfer, Daher, Wang & Mielle) improves a classifier of one
-# sensor modality (the *target*, e.g. IMU) with what a classifier of another modality (the *source*,
-# e.g. video) has learned — while the target still runs **alone** at inference. Both classifiers are
-# an encoder followed by self-attention (paper Fig. 1); the source is trained first and frozen; the
-# target is trained with cross-entropy plus a *cross-attention loss* that pulls its keys and values
-# towards the source's.
+# **Learning goals.** After this notebook you can
+# 1. describe one classifier of the paper (Fig. 1): an encoder, one self-attention layer (Eqs. 1–2),
+#    a linear head, and the queries, keys and values D-CAT will use;
+# 2. train it with cross-entropy (Eq. 18) and read its learning curves;
+# 3. say why video is the natural *source* and IMU the *target* on this data.
 #
+# Terms (source, target, baseline, macro-F1, $d_\text{out}$ ...): [GLOSSARY.md](GLOSSARY.md).
 # Before any transfer, each modality gets its own classifier trained with cross-entropy alone:
 # - the **source** (default: video) will be frozen and transfer its knowledge in notebook 03;
 # - the **baseline** (default: IMU) is what D-CAT has to beat: the same target architecture,
 #   same data, same seed, no transfer.
 #
 # Checkpoints go to `out_dir/checkpoints/`, named after their settings, so notebooks 03–05 find
-# the source trained here instead of training it again.
-#
-# Parameters: `dataset`, `data_root`, `split`, `data_seed`, `n_samples`, `frame_size`, `n_frames`,
-# `cache_dir`, `source`, `target`, `preset`, `epochs`, `source_epochs`, `seed`, `device`, `resume`, `redo`, `out_dir`,
-# `figures_dir`.
+# the models trained here instead of training them again. The parameters a learner changes are
+# `source`, `target` and `split`; the `training` and `outputs` groups are shared by every notebook
+# ([README](README.md)).
 
 # %% tags=["parameters"]
 # --- data ---------------------------------------------------------------------
 dataset = "synthetic"   # "synthetic" (no files needed), "uestc", "cough" or "vggsound"
 data_root = None        # folder of a real dataset as distributed; None for synthetic
-split = "id"            # "id" (stratified random) or "ood" (subject-disjoint)
+split = "id"            # "id" (stratified), "ood" (subject-disjoint), "loso" or ["group_kfold", k] (-y)
 data_seed = 0           # seed of the split (and of the simulated data)
 n_samples = 1000        # synthetic only: number of simulated recordings
 frame_size = None       # video frame side in pixels; None: the dataset's default (synthetic 32, paper 224)
 n_frames = None         # video frames per sample; None: the dataset's default (synthetic 8, paper 30)
 cache_dir = None        # real datasets: preprocessing cache folder; None: <data_root>/.dcatkit_cache
+# --- cross-validation -----------------------------------------------------------
+fold = 0                # split "loso" / ["group_kfold", k]: the fold (held-out subjects) this run uses
 
 # --- modalities -----------------------------------------------------------------
 source = "video"        # the modality whose model is frozen and transfers (03)
@@ -61,7 +61,7 @@ resume = False          # continue a killed training run from its checkpoint's .
 redo = False            # train finished runs again instead of reading them back (03, 04, 06)
 # --- outputs (relative paths are relative to the repository root) --------------
 out_dir = "outputs"     # results (CSV / JSON) and checkpoints
-figures_dir = "figures" # PNG figures
+figures_dir = None      # PNG figures; None: <out_dir>/figures (only `make notebooks` writes figures/)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -70,19 +70,20 @@ import time
 import matplotlib.pyplot as plt
 import seaborn as sns
 
-from dcatkit import paths, plots, report
+from dcatkit import paths, plots, report, runs
 from dcatkit.data import Splits, load
 from dcatkit.experiment import format_table, metrics_table, train_unimodal
 from dcatkit.model import build_model
 from dcatkit.presets import get_preset
+from IPython.display import Markdown, display
 
-checked = paths.check_params(dataset=dataset, data_root=data_root, split=split, source=source, target=target,
+checked = paths.check_params(dataset=dataset, data_root=data_root, split=split, fold=fold, source=source, target=target,
                              preset=preset, epochs=epochs, source_epochs=source_epochs, seed=seed, device=device,
                              resume=resume, redo=redo)
 data_opts = paths.data_options(dataset, n_samples=n_samples, frame_size=frame_size, n_frames=n_frames,
                                cache_dir=cache_dir)
 out = paths.out_path(out_dir, "02_unimodal")
-fig_dir = paths.resolve(figures_dir)
+fig_dir = paths.figures_path(figures_dir, out_dir)
 sns.set_theme(style="whitegrid")
 print(f"dataset={dataset!r} split={split!r} source={source!r} target={target!r} preset={preset!r} "
       f"epochs={epochs} source_epochs={source_epochs} seed={seed}")
@@ -92,14 +93,9 @@ print(f"loader options: {data_opts}")
 # ## 1. Data
 
 # %%
-t0 = time.perf_counter()
-splits = load(dataset, root=checked["data_root"], split=split, modalities=checked["modalities"], seed=data_seed,
-              **data_opts)
-print(f"loaded {dataset!r} ({split}) in {time.perf_counter() - t0:.1f}s: "
-      f"train {len(splits.train)}, val {len(splits.val)}, test {len(splits.test)} samples, "
-      f"{len(splits.classes)} classes, modalities {splits.train.modalities}")
+splits = runs.load_splits(dataset, checked, data_seed, data_opts)    # one fold of a cross-validation split
 only = lambda m: Splits(splits.train.select([m]), splits.val.select([m]), splits.test.select([m]), splits.report)
-data_key = dict(dataset=dataset, split=split, data_seed=data_seed, data=data_opts, preset=preset)
+data_key = dict(dataset=dataset, split=checked["split_name"], data_seed=data_seed, data=data_opts, preset=preset)
 ck_source = paths.checkpoint_path(out_dir, f"source-{source}", **data_key, epochs=source_epochs, seed=seed)
 ck_baseline = paths.checkpoint_path(out_dir, f"baseline-{target}", **data_key, epochs=epochs, seed=seed)
 
@@ -136,12 +132,12 @@ for m in (source, target):
 # $$L_{CE} = -\frac{1}{N}\sum_{n=1}^{N}\log\frac{\exp(x_{n,y_n})}{\sum_{c=1}^{C}\exp(x_{n,c})} \qquad (18)$$
 
 # %%
-runs = {}
+trained = {}
 for role, m, ep, ck in (("source", source, source_epochs, ck_source), ("baseline", target, epochs, ck_baseline)):
     t0 = time.perf_counter()
-    runs[role] = train_unimodal(only(m), m, preset=preset, dataset=dataset, epochs=ep, seed=seed, device=device,
-                                checkpoint=ck, progress=False, name=f"{m} {role}", resume=resume)
-    r = runs[role]
+    trained[role] = train_unimodal(only(m), m, preset=preset, dataset=dataset, epochs=ep, seed=seed, device=device,
+                                   checkpoint=ck, progress=False, name=f"{m} {role}", resume=resume)
+    r = trained[role]
     print(f"{r.name}: {len(r.history)} epochs in {time.perf_counter() - t0:.0f}s, best val F1 "
           f"{r.meta['best_val']['f1']:.3f} (epoch {r.meta['best_val']['epoch']}), "
           f"test F1 {r.test['f1']:.3f} -> {paths.shown(ck)}")
@@ -153,7 +149,7 @@ for role, m, ep, ck in (("source", source, source_epochs, ck_source), ("baseline
 # paper the stronger modality (video, audio) is the natural source for the weaker one (IMU).
 
 # %%
-table = metrics_table(list(runs.values()))
+table = metrics_table(list(trained.values()))
 print(format_table(table))
 files = report.write_results(report.tidy(table, dataset=dataset, split=split, preset=preset, seed=seed,
                                          data_seed=data_seed, epochs=epochs, source_epochs=source_epochs),
@@ -164,6 +160,35 @@ files = report.write_results(report.tidy(table, dataset=dataset, split=split, pr
 print("wrote", ", ".join(paths.shown(p) for p in files.values()))
 
 # %%
-fig = plots.training_curves({r.name: r.history for r in runs.values()}, ("train_ce", "val_f1"))
+fig = plots.training_curves({r.name: r.history for r in trained.values()}, ("train_ce", "val_f1"))
 plots.save(fig, fig_dir, "02_training_curves")
 plt.show()
+src_run, base_run = trained["source"], trained["baseline"]
+display(Markdown(
+    f"The {source} source reaches test macro-F1 {src_run.test['f1']:.3f}, the {target} baseline "
+    f"{base_run.test['f1']:.3f}: a gap of {src_run.test['f1'] - base_run.test['f1']:.3f}. Each kept the epoch with "
+    f"the best validation F1 ({source}: epoch {src_run.meta['best_val']['epoch']}, val F1 "
+    f"{src_run.meta['best_val']['f1']:.3f}; {target}: epoch {base_run.meta['best_val']['epoch']}, val F1 "
+    f"{base_run.meta['best_val']['f1']:.3f}); validation and test F1 differ because each split is small. "
+    "Notebooks 04 and 06 train their own copy of the source through the sweep runner (same recipe, a separate "
+    "training), so their source's score may differ from this one by a test sample or two."))
+
+# %% [markdown]
+# ## Summary
+#
+# - Every classifier is encoder → self-attention → mean over time → linear head; it also returns
+#   $Q, K, V$ ($T$ time steps × $d_\text{out}$), which D-CAT's loss compares.
+# - Trained alone, the strong modality (video) is near its ceiling and the weak one (IMU) is not:
+#   that gap is what transfer may close.
+# - The kept model is the epoch with the best validation macro-F1, then scored once on test.
+#
+# ## Try this
+#
+# 1. **Swap the roles.** `-p source imu -p target video`: *expect* the IMU source to be the weaker
+#    model; transferring from a weaker source is the paper's "reverse" setting (notebook 06).
+# 2. **Audio as the source.** `-p source audio`: *expect* audio to learn the class about as easily
+#    as video (each class has its own tone band), so it is a second strong source.
+# 3. **Fewer epochs.** `-p epochs 5`: *expect* the IMU baseline's validation F1 still rising at the
+#    end: the curves tell you whether a model has finished learning.
+#
+# Next: [03 — D-CAT](03_transfer.ipynb) trains the IMU target with the frozen video source.

@@ -99,7 +99,7 @@
 # --- data ---------------------------------------------------------------------
 dataset = "synthetic"   # "synthetic" (no files needed), "uestc", "cough" or "vggsound"
 data_root = None        # folder of a real dataset as distributed; None for synthetic
-split = "id"            # "id" (stratified random) or "ood" (subject-disjoint)
+split = "id"            # "id" (stratified), "ood" (subject-disjoint), "loso" or ["group_kfold", k] (-y)
 data_seed = 0           # seed of the split (and of the simulated data)
 n_samples = 1000        # synthetic only: number of simulated recordings
 frame_size = None       # video frame side in pixels; None: the dataset's default (synthetic 32, paper 224)
@@ -131,7 +131,7 @@ resume = False          # continue a killed training run from its checkpoint's .
 redo = False            # train finished runs again instead of reading them back (03, 04, 06)
 # --- outputs (relative paths are relative to the repository root) --------------
 out_dir = "outputs"     # results (CSV / JSON) and checkpoints
-figures_dir = "figures" # PNG figures
+figures_dir = None      # PNG figures; None: <out_dir>/figures (only `make notebooks` writes figures/)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -167,7 +167,7 @@ studies += [dict(study=f"{source}→{target}, {other}, {regimes[0]}", source=sou
 studies += [dict(study=f"{target}→{source}, ood, {regimes[0]}", source=target, target=source, split="ood",
                  regime=regimes[0], sizes=[reverse_size], methods=reverse_methods)] if reverse_methods else []
 out = paths.out_path(out_dir, "06_when_transfer_helps")
-fig_dir = paths.resolve(figures_dir)
+fig_dir = paths.figures_path(figures_dir, out_dir)
 sns.set_theme(style="whitegrid")
 n_runs = sum(len(s["sizes"]) * len(s["methods"]) for s in studies) * len(seeds)
 print(f"dataset={dataset!r}, data_seed={data_seed}, source seed={seed}, lam={lam}, preset={preset!r}, "

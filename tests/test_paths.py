@@ -55,7 +55,8 @@ def test_data_options():
 def test_check_params_ok(tmp_path):
     got = paths.check_params(dataset="synthetic", source="video", target="imu", lam=0.0, epochs=2, seeds=[0, 1],
                              resume=True, redo=True)
-    assert got == {"data_root": None, "modalities": ("video", "imu")}
+    assert got == {"data_root": None, "modalities": ("video", "imu"), "split": "id", "cv": False, "fold": None,
+                   "split_name": "id"}
     got = paths.check_params(dataset="cough", data_root=str(tmp_path), source="audio", target="imu", preset="paper")
     assert got["data_root"] == tmp_path
 
@@ -63,6 +64,13 @@ def test_check_params_ok(tmp_path):
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"dataset": "mnist"}, ValueError, "unknown dataset 'mnist'"),
     ({"dataset": "synthetic", "split": "random"}, ValueError, "split must be 'id'"),
+    ({"dataset": "synthetic", "split": "group_kfold"}, ValueError, r"say how many folds"),
+    ({"dataset": "synthetic", "split": ["group_kfold", 1]}, ValueError, "int k >= 2"),
+    ({"dataset": "synthetic", "split": ("group_kfold", 2.5)}, ValueError, "int k >= 2"),
+    ({"dataset": "synthetic", "split": ["loso", 3]}, ValueError, "split must be 'id'"),
+    ({"dataset": "synthetic", "split": "ood", "fold": 1}, ValueError, "only applies to a cross-validation split"),
+    ({"dataset": "synthetic", "split": "loso", "fold": -1}, ValueError, "fold must be an int >= 0"),
+    ({"dataset": "synthetic", "split": "loso", "fold": True}, ValueError, "fold must be an int >= 0"),
     ({"dataset": "synthetic", "data_root": "/data"}, ValueError, "takes no data_root"),
     ({"dataset": "uestc"}, ValueError, "needs data_root"),
     ({"dataset": "uestc", "data_root": "/no/such/folder"}, FileNotFoundError, "not a folder"),
@@ -114,7 +122,57 @@ def test_check_params_grid_errors(kwargs, match):
 def test_check_params_grid_ok(tmp_path):
     got = paths.check_params(dataset="synthetic", n_samples=1000, sizes=[300, 1000], regimes=["headroom", "ambiguous"],
                              methods=["none", "dcat", "kd", "fitnet", "contrastive", "dcat+kd"])
-    assert got == {"data_root": None, "modalities": ()}
+    assert {k: got[k] for k in ("data_root", "modalities", "split")} == {"data_root": None, "modalities": (),
+                                                                          "split": "id"}
     with pytest.raises(ValueError, match="regimes are settings of the simulator"):
         paths.check_params(dataset="uestc", data_root=str(tmp_path), regimes=["headroom"])
 
+
+
+@pytest.mark.parametrize("split, fold, want", [
+    ("id", 0, {"split": "id", "cv": False, "fold": None, "split_name": "id"}),
+    ("ood", 0, {"split": "ood", "cv": False, "fold": None, "split_name": "ood"}),
+    ("loso", 3, {"split": "loso", "cv": True, "fold": 3, "split_name": "loso-fold3"}),
+    (["group_kfold", 5], 0, {"split": ("group_kfold", 5), "cv": True, "fold": 0, "split_name": "group_kfold5-fold0"}),
+    (("group_kfold", 2), 1, {"split": ("group_kfold", 2), "cv": True, "fold": 1, "split_name": "group_kfold2-fold1"}),
+])
+def test_check_split_accepts_cross_validation(split, fold, want):
+    """loso and group_kfold (list from papermill -y, or tuple) are accepted; id / ood keep their
+    names, so checkpoint names of existing id / ood runs do not change."""
+    assert paths.check_split(split, fold) == want
+    got = paths.check_params(dataset="synthetic", split=split, fold=fold, source="video", target="imu")
+    assert {k: got[k] for k in want} == want
+
+
+def test_check_split_names_differ_per_fold():
+    names = {paths.check_split("loso", k)["split_name"] for k in range(4)}
+    assert len(names) == 4                         # one checkpoint name per fold: folds never collide
+
+
+def test_load_splits_picks_the_fold():
+    """runs.load_splits returns fold `fold` of a cross-validation split (its test subjects are the
+    fold's held-out ones), and a clear error for a fold the data does not have."""
+    from dcatkit import runs
+    from dcatkit.data import load
+
+    checked = paths.check_params(dataset="synthetic", split=["group_kfold", 2], fold=1, modalities=["imu"])
+    got = runs.load_splits("synthetic", checked, 0, {"n_samples": 60}, verbose=False)
+    want = load("synthetic", split=("group_kfold", 2), modalities=("imu",), seed=0, n_samples=60)[1]
+    assert sorted(set(got.test.subjects.tolist())) == sorted(set(want.test.subjects.tolist()))
+    assert set(got.test.subjects.tolist()).isdisjoint(got.train.subjects.tolist())
+    assert runs.n_folds("synthetic", checked, 0, {"n_samples": 60}) == 2
+    bad = paths.check_params(dataset="synthetic", split=["group_kfold", 2], fold=2, modalities=["imu"])
+    with pytest.raises(ValueError, match=r"has 2 folds on this data: fold must be 0 \.\. 1, got 2"):
+        runs.load_splits("synthetic", bad, 0, {"n_samples": 60}, verbose=False)
+
+
+def test_figures_path(tmp_path, monkeypatch):
+    """None -> <out_dir>/figures (a sweep never writes the committed figures/), unless
+    $DCATKIT_FIGURES_DIR (set by `make notebooks` only); an explicit folder wins."""
+    monkeypatch.delenv("DCATKIT_FIGURES_DIR", raising=False)
+    assert paths.figures_path(None, tmp_path / "out") == tmp_path / "out" / "figures"
+    assert (tmp_path / "out" / "figures").is_dir()
+    assert paths.figures_path(tmp_path / "f", tmp_path / "out") == tmp_path / "f"
+    monkeypatch.setenv("DCATKIT_FIGURES_DIR", str(tmp_path / "committed"))
+    assert paths.figures_path(None, tmp_path / "out") == tmp_path / "committed"
+    assert paths.figures_path(tmp_path / "f", tmp_path / "out") == tmp_path / "f"

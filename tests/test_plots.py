@@ -116,3 +116,177 @@ def test_paired_intervals_one_row_per_method_and_size(tmp_path):
     assert filled == {0.05: True, -0.01: False}                          # kd's interval holds 0: hollow
     _png(plots.save(fig, tmp_path, "intervals"))
     plt.close("all")
+
+
+# --------------------------------------------------------------------------- teaching figures (issue 20)
+
+
+class _Scaled:
+    """A dataset stand-in: IMU min-max scaled to [-1, 1] with known statistics."""
+
+    def __init__(self, raw, lo, hi, labels, subjects, classes, rate=32.0):
+        self.arrays = {"imu": (2 * (raw - lo[:, None]) / (hi - lo)[:, None] - 1)}
+        self.imu_minmax = {"min": lo.tolist(), "max": hi.tolist(), "from": "train"}
+        self.labels, self.subjects, self.classes = np.asarray(labels), np.asarray(subjects), classes
+        self.sample_rates = {"imu": rate}
+
+
+def test_imu_in_g_undoes_the_scaling_and_pairs_remove_gravity(tmp_path):
+    rng = np.random.default_rng(0)
+    raw = rng.normal(0, 0.2, (4, 6, 64))
+    raw[:, 2] += 1.0                                             # gravity on z
+    lo, hi = raw.min((0, 2)) - 0.1, raw.max((0, 2)) + 0.1
+    ds = _Scaled(raw, lo, hi, [0, 1, 0, 1], [5, 5, 7, 7], ("a", "b"))
+    for i in range(4):
+        np.testing.assert_allclose(plots.imu_in_g(ds, i), raw[i], atol=1e-9)
+    fig = plots.imu_pairs(ds, [("a", "b")])
+    ax = fig.axes[2]                                             # acc z, pair (a, b), subject 5
+    for line, i in zip(ax.get_lines(), (0, 1)):
+        y = line.get_ydata()
+        np.testing.assert_allclose(y, raw[i, 2] - raw[i, 2].mean(), atol=1e-9)   # gravity removed, in g
+        np.testing.assert_allclose(line.get_xdata()[:2], [0, 1 / 32])             # seconds at 32 Hz
+    assert "acc (g)" in fig.axes[0].get_ylabel() and "32 Hz" in fig._suptitle.get_text()
+    with pytest.raises(ValueError, match=r"classes \['c'\] are not in this dataset"):
+        plots.imu_pairs(ds, [("a", "c")])
+    plt.close("all")
+
+
+def test_bootstrap_f1_matches_a_plain_loop():
+    """Same resampled indices as an independent loop with sklearn; a perfect run has [1, 1]."""
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 40)
+    p = np.where(rng.random(40) < 0.7, y, rng.integers(0, 3, 40))
+    got = plots.bootstrap_f1(y, {"m": p, "perfect": y}, 3, n_boot=200, seed=4)
+    idx = np.random.default_rng(4).integers(0, 40, (200, 40))
+    boots = [f1_score(y[i], p[i], labels=np.unique(y[i]), average="macro", zero_division=0) for i in idx]
+    lo, hi = np.quantile(boots, [0.025, 0.975])
+    assert got.loc["m", "ci_low"] == pytest.approx(lo) and got.loc["m", "ci_high"] == pytest.approx(hi)
+    assert got.loc["m", "f1"] == pytest.approx(f1_score(y, p, average="macro"))
+    assert got.loc["perfect", ["f1", "ci_low", "ci_high"]].tolist() == [1.0, 1.0, 1.0]
+    fig = plots.f1_intervals(got)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert any(t.startswith(f"{got.loc['m', 'f1']:.3f}  [") for t in texts), texts      # 3 decimals
+    plt.close("all")
+
+
+def test_f1_change_is_neutral_and_shows_counts():
+    classes = ["a", "b"]
+    base = np.array([[8, 2], [1, 9]])
+    other = np.array([[9, 1], [2, 8]])                     # a gains, b loses
+    change = report.per_class_change(base, other, classes)
+    assert (change["delta_f1"] > 0).any() and (change["delta_f1"] < 0).any()
+    fig = plots.f1_change(change, conf_base=base, conf_other=other, classes=classes)
+    ax = fig.axes[0]
+    colours = {tuple(np.round(b.get_facecolor(), 3)) for b in ax.patches}
+    assert len(colours) == 1                                    # one colour: no red / green verdict
+    texts = {t.get_text() for t in ax.texts}
+    assert any("right 8 → 9 of 10" in t for t in texts), texts
+    assert any("right 9 → 8 of 10" in t for t in texts), texts
+    plt.close("all")
+
+
+def test_training_curves_in_words_with_integer_epochs():
+    h = pd.DataFrame({"epoch": [1, 2, 3], "train_ce": [2.0, 1.5, 1.2], "val_f1": [0.3, 0.5, 0.6]})
+    fig = plots.training_curves({"run": h}, ("train_ce", "val_f1"))
+    a, b = fig.axes
+    assert a.get_title() == "cross-entropy on the training set" and a.get_ylabel() == "L_CE (Eq. 18)"
+    assert b.get_ylabel() == "macro-F1"
+    fig.canvas.draw()
+    ticks = [t for t in a.get_xticks() if 1 <= t <= 3]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    plt.close("all")
+
+
+# --------------------------------------------------------------------------- the alignment explorer
+
+
+@pytest.fixture(scope="module")
+def pair_models(splits):
+    from dcatkit.model import build_model
+
+    torch.manual_seed(0)
+    src = build_model("video", 8, splits.train.input_shape("video"), TINY["video"]).eval()
+    tgt = build_model("imu", 8, splits.train.input_shape("imu"), TINY["imu"]).eval()
+    return src, tgt
+
+
+def test_alignment_state_is_eq7_per_sample(splits, pair_models, tmp_path):
+    from dcatkit import explore
+    from dcatkit.losses import cross_attention_loss_dense
+
+    src, tgt = pair_models
+    batch = explore.stack(splits.train, range(6))
+    st = explore.alignment_state(src, tgt, batch, "video", "imu", mcma=True)
+    with torch.no_grad():
+        a, b = src(batch["video"]), tgt(batch["imu"])
+    for i in range(6):                                  # per sample: the dense formula on a batch of one
+        want = cross_attention_loss_dense(b.k[i:i + 1], b.v[i:i + 1], a.k[i:i + 1], a.v[i:i + 1])
+        assert st.per_sample[i] == pytest.approx(float(want), abs=1e-5)
+    np.testing.assert_array_equal(st.mask, (a.logits.argmax(1) == batch["label"]).numpy())
+    kept = st.per_sample[st.mask]
+    assert st.l_ca == pytest.approx(kept.mean() if len(kept) else 0.0, abs=1e-5)    # Eq. 17: mean over kept
+    assert np.allclose(np.linalg.norm(st.target_kv.reshape(6, -1), axis=1), 1)
+    assert explore.cosine_of(np.sqrt(2)) == pytest.approx(0) and explore.cosine_of(0.0) == 1
+    assert explore.cosine_of(2.0) == pytest.approx(-1)
+    fig = explore.alignment_figure(st, 0)
+    _png(plots.save(fig, tmp_path, "al"))
+    with pytest.raises(ValueError, match="sample must be in 0 .. 5"):
+        explore.alignment_figure(st, 6)
+    plt.close("all")
+
+
+def test_quick_steps_trains_a_copy_and_lambda_moves_l_ca(splits, pair_models):
+    from dcatkit import explore
+
+    src, tgt = pair_models
+    before = {k: v.clone() for k, v in tgt.state_dict().items()}
+    batches = explore.train_batches(splits.train, 6, size=16)
+    ev = explore.stack(splits.val, range(len(splits.val)))
+    _, off = explore.quick_steps(src, tgt, batches, ev, "video", "imu", lam=0.0, mcma=False, lr=3e-3)
+    _, on = explore.quick_steps(src, tgt, batches, ev, "video", "imu", lam=100.0, mcma=False, lr=3e-3)
+    assert all(torch.equal(before[k], v) for k, v in tgt.state_dict().items())   # the target is untouched
+    assert [r["step"] for r in on] == list(range(7)) and off[0] == on[0]
+    assert on[-1]["l_ca"] < off[-1]["l_ca"] - 0.01       # a large lambda aligns; lambda 0 does not try
+    with pytest.raises(ValueError, match="lam must be >= 0"):
+        explore.quick_steps(src, tgt, batches, ev, "video", "imu", lam=-1.0)
+
+
+def test_alignment_explorer_widget(splits, pair_models):
+    from dcatkit import explore
+
+    src, tgt = pair_models
+    batch = explore.stack(splits.train, range(6))
+    w = explore.alignment_explorer(src, tgt, batch, explore.train_batches(splits.train, 3, size=8),
+                                   explore.stack(splits.val, range(8)), "video", "imu")
+    lam_w, mcma_w, sample_w = w.children[0].children
+    steps_w, button = w.children[1].children
+    info = w.children[2]
+    assert "L_CA = " in info.value
+    button.click()                                        # quick steps run, the view redraws
+    mcma_w.value = False
+    assert "drops 0 of 6" in info.value                   # no mask: nothing dropped
+
+
+# --------------------------------------------------------------------------- per-subject view
+
+
+def test_per_subject_by_hand():
+    from dcatkit import runs
+
+    y = np.array([0, 1, 0, 1, 0, 1])
+    pb = np.array([0, 0, 0, 1, 1, 1])                     # subject 1: 1 wrong; subject 2: 1 wrong
+    po = np.array([0, 1, 0, 1, 0, 0])                     # subject 1: fixed 1; subject 2: fixed 1, broke 1
+    subj = np.array([1, 1, 1, 2, 2, 2])
+    df = runs.per_subject(y, pb, po, subj, 2).set_index("subject")
+    assert df.loc[1, ["n", "fixed", "broke", "net"]].tolist() == [3, 1, 0, 1]
+    assert df.loc[2, ["n", "fixed", "broke", "net"]].tolist() == [3, 1, 1, 0]
+    assert df.loc[1, "f1_other"] == 1.0 and df.loc[1, "f1_baseline"] == pytest.approx((0.8 + 0.0) / 2)
+    assert runs.subject_summary(df.reset_index()) == {"subjects": 2, "helped": 1, "hurt": 0, "same": 1,
+                                                      "fixed": 2, "broke": 1}
+    fig = plots.subject_change(df.reset_index())
+    assert any("fixed 1, broke 1 of 3" in t.get_text() for t in fig.axes[0].texts)
+    with pytest.raises(ValueError, match="1-D of one length"):
+        runs.per_subject(y, pb[:3], po, subj, 2)
+    plt.close("all")
