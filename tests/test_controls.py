@@ -1,0 +1,97 @@
+"""The simulator's controls (issue 17 item 3) and fair rivals (item 5): the default draw is
+the one it always was; ``imu_clean`` is the noisy IMU without its noise; the negative
+control's IMU is another draw's, so it says nothing of the labels; ``tune_transfer``
+chooses lambda on validation F1 alone."""
+import numpy as np
+import pytest
+
+import synthetic_v1
+from dcatkit.data.dataset import Splits
+from dcatkit.data.synthetic import make_synthetic
+from dcatkit.experiment import train_transfer, train_unimodal, tune_transfer
+from helpers import TINY, tiny_splits
+
+SMALL = dict(frame_size=16, n_frames=4, duration=1.0)
+
+
+@pytest.mark.parametrize("kw", [dict(n_samples=64, seed=0, **SMALL), dict(n_samples=40, seed=3, modalities=("imu",)),
+                                dict(n_samples=40, seed=1, regime="ambiguous", **SMALL),
+                                dict(n_samples=48, seed=2, imu_noise=0.3, knobs={"head_motion": 0.0}, **SMALL)])
+def test_default_draw_is_the_frozen_one(kw):
+    """Without imu_clean or control= the simulator gives exactly the arrays, labels and
+    subjects of the frozen copy made before they were added (tests/synthetic_v1.py)."""
+    a, b = make_synthetic(**kw), synthetic_v1.make_synthetic(**kw)
+    assert list(a["arrays"]) == list(b["arrays"]) and "kinds" not in a and "control" not in a
+    for m in a["arrays"]:
+        assert a["arrays"][m].dtype == b["arrays"][m].dtype and np.array_equal(a["arrays"][m], b["arrays"][m]), m
+    assert np.array_equal(a["labels"], b["labels"]) and np.array_equal(a["subjects"], b["subjects"])
+
+
+def test_imu_clean_is_the_imu_without_its_noise():
+    d = make_synthetic(200, seed=4, modalities=("imu_clean", "imu", "video"), **SMALL)
+    plain = make_synthetic(200, seed=4, **SMALL)
+    quiet = make_synthetic(200, seed=4, modalities=("imu",), imu_noise=0.0, **SMALL)
+    assert d["kinds"] == {"imu_clean": "timeseries"} and list(d["arrays"]) == ["imu_clean", "imu", "video"]
+    assert np.array_equal(d["arrays"]["imu_clean"], quiet["arrays"]["imu"])       # imu_noise=0: the same recordings
+    for m in ("imu", "video"):
+        assert np.array_equal(d["arrays"][m], plain["arrays"][m])                  # asking for it changes nothing
+    noise = (d["arrays"]["imu"] - d["arrays"]["imu_clean"]).astype(float)
+    assert abs(noise.std() - 0.12) < 0.005 and abs(noise.mean()) < 0.005           # HEADROOM_KNOBS["imu_noise"]
+    only = make_synthetic(200, seed=4, modalities=("imu_clean",), **SMALL)        # without the noisy imu
+    assert list(only["arrays"]) == ["imu_clean"] and np.array_equal(only["arrays"]["imu_clean"], d["arrays"]["imu_clean"])
+    with pytest.raises(ValueError, match="belong to regime='headroom'"):
+        make_synthetic(50, regime="ambiguous", modalities=("imu_clean",))
+
+
+def test_negative_control_imu_comes_from_an_independent_draw():
+    """Labels, subjects, video and audio are the draw's own; the IMU (and imu_clean) are
+    those of another seed's draw, so they carry no information about these labels."""
+    kw = dict(n_samples=120, seed=7, modalities=("imu", "imu_clean", "video", "audio"), **SMALL)
+    neg, plain = make_synthetic(control="negative", **kw), make_synthetic(**kw)
+    other = int(np.random.default_rng([7, 20]).integers(2 ** 62))
+    ref = make_synthetic(**{**kw, "seed": other})
+    for m in ("video", "audio"):
+        assert np.array_equal(neg["arrays"][m], plain["arrays"][m])
+    assert np.array_equal(neg["labels"], plain["labels"]) and np.array_equal(neg["subjects"], plain["subjects"])
+    for m in ("imu", "imu_clean"):
+        assert np.array_equal(neg["arrays"][m], ref["arrays"][m]) and not np.array_equal(neg["arrays"][m],
+                                                                                          plain["arrays"][m])
+    assert neg["control"] == "negative"
+    # the IMU's own labels (the other draw's) agree with these labels at chance rate
+    assert abs((ref["labels"] == neg["labels"]).mean() - 1 / 8) < 0.1
+    with pytest.raises(ValueError, match="unknown control"):
+        make_synthetic(20, control="positive")
+
+
+@pytest.fixture(scope="module")
+def setup():
+    sp = tiny_splits(96, modalities=("imu", "video"))
+    src = train_unimodal(sp, "video", preset=TINY["video"], seed=0, progress=False)
+    return sp, src
+
+
+def test_tune_transfer_chooses_on_validation_only(setup):
+    """The chosen lambda is the grid point of highest validation F1 (checked against
+    separate runs), its test metrics are that run's; scrambling the test labels changes
+    neither the choice nor the validation scores."""
+    sp, src = setup
+    kw = dict(preset=TINY["imu"], progress=False, source_cache=False, device="cpu")
+    lams = (0.1, 1.0, 10.0)
+    got = tune_transfer(sp, src, "imu", method="kd", lams=lams, kd_temperatures=(2.0, 4.0), seed=1, **kw)
+    assert got["n_runs"] == 6 and list(got["grid"].columns) == ["lam", "options", "val_f1", "best_epoch"]
+    by_hand = [(train_transfer(sp, src, "imu", method="kd", lam=lam, options={"kd_temperature": t}, seed=1, **kw),
+                lam, t) for lam in lams for t in (2.0, 4.0)]
+    vals = [r.meta["best_val"]["f1"] for r, _, _ in by_hand]
+    assert got["grid"]["val_f1"].tolist() == vals
+    best = int(np.argmax(vals))                                   # first of the maxima
+    assert (got["lam"], got["options"]) == (by_hand[best][1], {"kd_temperature": by_hand[best][2]})
+    assert got["test"]["f1"] == by_hand[best][0].test["f1"]
+    test = sp.test.subset(np.arange(len(sp.test)))
+    test.labels = np.random.default_rng(0).permutation(test.labels)
+    scrambled = tune_transfer(Splits(sp.train, sp.val, test, sp.report), src, "imu", method="kd", lams=lams,
+                              kd_temperatures=(2.0, 4.0), seed=1, **kw)
+    assert scrambled["grid"]["val_f1"].tolist() == vals
+    assert (scrambled["lam"], scrambled["options"]) == (got["lam"], got["options"])
+    one = tune_transfer(sp, src, "imu", method="dcat", lams=(1.0,), kd_temperatures=(2.0, 4.0), seed=1, **kw)
+    assert one["n_runs"] == 1 and one["options"] == {}             # dcat takes no temperature
+    assert tune_transfer(sp, src, "imu", method="none", seed=1, **kw)["n_runs"] == 1

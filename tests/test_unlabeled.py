@@ -1,0 +1,185 @@
+"""Paired unlabeled recordings (issue 17 item 4): cross-entropy never reads an unlabeled
+sample's label, the transfer objective does read the unlabeled pairs, MCMA on unlabeled
+pairs follows the source's confidence, and a run without unlabeled pairs is today's run
+bit for bit."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dcatkit.data import load
+from dcatkit.data.dataset import UNLABELED, PairedDataset, Splits, hide_labels, training_set
+from dcatkit.experiment import check_unlabeled, train_transfer, train_unimodal
+from dcatkit.objectives import SourceOutput
+from dcatkit.train import _unlabeled_mask, fit_transfer, make_loader, seed_everything
+from helpers import TINY, same_state, tiny_splits
+from helpers import new_imu_model as new_model
+
+P = TINY["imu"]
+
+
+@pytest.fixture(scope="module")
+def setup():
+    sp = tiny_splits(96, modalities=("imu", "video"))
+    src = train_unimodal(sp, "video", preset=TINY["video"], seed=0, progress=False)
+    return sp, src
+
+
+def _with_unlabeled(sp, n_keep, labels=None, video=None):
+    """Splits whose first n_keep training samples are labelled, the rest an unlabeled part
+    holding ``labels`` (default: their true labels) and ``video`` (default: theirs)."""
+    tr = sp.train
+    rest = tr.subset(np.arange(n_keep, len(tr)))
+    if labels is not None:
+        rest.labels = np.asarray(labels, dtype=np.int64)
+    if video is not None:
+        rest.arrays["video"] = video
+    return Splits(tr.subset(np.arange(n_keep)), sp.val, sp.test, sp.report, unlabeled=rest)
+
+
+def test_hide_labels_counts_strata_and_untouched_parts():
+    sp = load("synthetic", n_samples=160, modalities=("imu",), seed=2)
+    h = hide_labels(sp, 24, seed=5)
+    assert len(h.train) == 24 and len(h.unlabeled) == len(sp.train) - 24
+    assert (h.unlabeled.labels == UNLABELED).all() and (h.train.labels >= 0).all()
+    assert set(h.train.ids) | set(h.unlabeled.ids) == set(sp.train.ids)
+    assert not set(h.train.ids) & set(h.unlabeled.ids)
+    # stratified: every class keeps its share of the 24 labels (largest remainders), computed here by hand
+    share = np.bincount(sp.train.labels, minlength=8) * 24 / len(sp.train)
+    got = np.bincount(h.train.labels, minlength=8)
+    assert got.sum() == 24 and np.all(np.abs(got - share) < 1)
+    assert h.val is sp.val and h.test is sp.test and h.report["labels"]["n_labeled"] == 24
+    assert hide_labels(sp, len(sp.train)) is sp                   # every label kept: the same splits
+    assert np.array_equal(hide_labels(sp, 24, seed=5).train.ids, h.train.ids)       # seeded
+    for bad in (0, len(sp.train) + 1, 2.5, True):
+        with pytest.raises(ValueError, match="n_labeled must be an int"):
+            hide_labels(sp, bad)
+    with pytest.raises(ValueError, match="already have an unlabeled part"):
+        hide_labels(h, 10)
+    # load(n_labeled=) is hide_labels of the same load, seeded by the split seed
+    via = load("synthetic", n_samples=160, modalities=("imu",), seed=2, n_labeled=24)
+    assert list(via.train.ids) == list(hide_labels(sp, 24, seed=2).train.ids)
+
+
+def test_ce_never_reads_an_unlabeled_label(setup):
+    """Training with the unlabeled part's labels scrambled (or true, or -1) gives the same
+    model, for the baseline and for a transfer objective: the labels are hidden."""
+    sp, src = setup
+    n_keep = 30
+    true = sp.train.labels[n_keep:]
+    scrambled = np.random.default_rng(0).permutation(8)[true]
+    for method in ("none", "kd"):
+        runs = [train_transfer(_with_unlabeled(sp, n_keep, labels=y), src, "imu", method=method, lam=1.0,
+                               preset=P, seed=2, progress=False, source_cache=False, device="cpu")
+                for y in (true, scrambled, np.full(len(true), UNLABELED))]
+        assert same_state(runs[0].model, runs[1].model) and same_state(runs[0].model, runs[2].model)
+        assert runs[0].meta["unlabeled"]["n_unlabeled"] == len(true)
+
+
+def test_baseline_with_unlabeled_is_ce_on_labelled_rows_by_hand(setup):
+    """method="none" over train + unlabeled == a hand loop over the same shuffled batches
+    whose loss is the mean cross-entropy of each batch's labelled rows (0 without any)."""
+    sp, src = setup
+    s = _with_unlabeled(sp, 30)
+    seed = 4
+    res = fit_transfer(new_model(sp, seed), src.model, training_set(s), sp.val, lam=1.0, method="none", preset=P,
+                       epochs=1, seed=seed, progress=False, device="cpu")
+    model = new_model(sp, seed)
+    seed_everything(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=P.lr, weight_decay=P.weight_decay)
+    model.train()
+    for batch in make_loader(training_set(s), P.batch_size, shuffle=True, seed=seed):
+        y = batch["label"]
+        logits = model(batch["imu"]).logits
+        keep = [i for i in range(len(y)) if y[i] >= 0]
+        loss = F.cross_entropy(logits[keep], y[keep]) if keep else logits.sum() * 0
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert same_state(res.model, model)
+    assert 0 < res.history["train_labeled_frac"].iloc[0] < 1
+
+
+def test_the_objective_reads_the_unlabeled_pairs(setup):
+    """Changing only the unlabeled pairs' source inputs (video) changes a kd / dcat /
+    contrastive target, and leaves the baseline (which never reads video) unchanged."""
+    sp, src = setup
+    n_keep = 30
+    video = np.asarray(sp.train.arrays["video"][n_keep:])
+    other = np.ascontiguousarray(video[::-1])                        # other recordings' video
+    for method, changes in (("none", False), ("kd", True), ("dcat", True), ("contrastive", True)):
+        a, b = (train_transfer(_with_unlabeled(sp, n_keep, video=v), src, "imu", method=method, lam=1.0,
+                               unlabeled_mask="all", preset=P, seed=3, progress=False, source_cache=False,
+                               device="cpu") for v in (video, other))
+        assert same_state(a.model, b.model) != changes, method
+
+
+def test_no_unlabeled_pairs_is_todays_run_bit_for_bit(setup):
+    """No unlabeled part, an empty one, or hide_labels keeping every label: the run of
+    plain splits, which is fit_transfer on splits.train (the unchanged code path)."""
+    sp, src = setup
+    kw = dict(method="dcat", lam=0.7, preset=P, seed=1, progress=False, source_cache=False, device="cpu")
+    plain = train_transfer(sp, src, "imu", **kw)
+    empty = train_transfer(Splits(sp.train, sp.val, sp.test, sp.report, unlabeled=sp.train.subset([])), src,
+                           "imu", **kw)
+    assert same_state(plain.model, empty.model) and "unlabeled" not in plain.meta
+    assert list(plain.history.columns) == list(empty.history.columns) and "train_labeled_frac" not in plain.history
+    direct = fit_transfer(new_model(sp, 1), src.model, sp.train, sp.val, lam=0.7, method="dcat", preset=P,
+                          seed=1, progress=False, source_cache=False, device="cpu")
+    assert same_state(plain.model, direct.model)
+
+
+def test_unlabeled_mask_by_hand():
+    """Labelled pairs keep Eq. (16); unlabeled pairs count when the source's top softmax
+    probability is >= the threshold ("confidence") or always ("all")."""
+    logits = torch.tensor([[4.0, 0.0], [0.2, 0.0], [0.0, 3.0], [0.0, 0.1]])
+    correct = torch.tensor([True, False, False, True])
+    labels = torch.tensor([0, 1, UNLABELED, UNLABELED])
+    src = SourceOutput(None, None, correct, logits, None)
+    p = np.exp(logits.numpy()) / np.exp(logits.numpy()).sum(1, keepdims=True)
+    conf = p.max(1) >= 0.9                                                       # [T, F, T, F]
+    got, st = _unlabeled_mask(src, labels, True, "confidence", 0.9)
+    assert got.correct.tolist() == [True, False, bool(conf[2]), bool(conf[3])] == [True, False, True, False]
+    assert float(st["mask_frac_unlabeled"]) == 0.5
+    got, st = _unlabeled_mask(src, labels, True, "all", 0.9)
+    assert got.correct.tolist() == [True, False, True, True] and float(st["mask_frac_unlabeled"]) == 1.0
+    got, _ = _unlabeled_mask(src, labels, False, "confidence", 0.9)             # no MCMA: nothing changes
+    assert got.correct.tolist() == correct.tolist()
+    with pytest.raises(ValueError, match="reads the source's logits"):
+        _unlabeled_mask(src._replace(logits=None), labels, True, "confidence", 0.9)
+
+
+def test_confidence_threshold_one_masks_out_every_unlabeled_pair(setup):
+    """The mask on unlabeled pairs is used: a threshold of 1.0 masks pairs out that
+    unlabeled_mask="all" keeps (all of them), and the two runs differ."""
+    sp, src = setup
+    s = _with_unlabeled(sp, 30)
+    kw = dict(method="kd", lam=1.0, preset=P, seed=5, progress=False, source_cache=False, device="cpu", epochs=1)
+    none_in = train_transfer(s, src, "imu", confidence=1.0, **kw)
+    all_in = train_transfer(s, src, "imu", unlabeled_mask="all", **kw)
+    assert none_in.history["train_mask_frac_unlabeled"].iloc[0] < all_in.history["train_mask_frac_unlabeled"].iloc[0]
+    assert all_in.history["train_mask_frac_unlabeled"].iloc[0] == 1.0
+    assert not same_state(none_in.model, all_in.model)
+    assert none_in.meta["unlabeled"]["mask"] == "confidence" and all_in.meta["unlabeled"]["mask"] == "all"
+
+
+def test_bad_unlabeled_input(setup):
+    sp, src = setup
+    s = _with_unlabeled(sp, 30)
+    with pytest.raises(ValueError, match="unlabeled_mask must be one of"):
+        train_transfer(s, src, "imu", unlabeled_mask="sometimes", preset=P, progress=False)
+    with pytest.raises(ValueError, match="confidence must be a probability"):
+        train_transfer(s, src, "imu", confidence=1.5, preset=P, progress=False)
+    leaky = Splits(s.train, sp.val, sp.test, sp.report, unlabeled=sp.test)      # test recordings as "unlabeled"
+    with pytest.raises(ValueError, match="leakage through the unlabeled pairs.*test"):
+        check_unlabeled(leaky)
+    with pytest.raises(ValueError, match="leakage through the unlabeled pairs"):
+        train_transfer(leaky, src, "imu", preset=P, progress=False)
+    val_unl = PairedDataset(dict(sp.val.arrays), np.full(len(sp.val), UNLABELED), sp.val.classes,
+                            ids=sp.val.ids)
+    with pytest.raises(ValueError, match="validation part holds"):
+        fit_transfer(new_model(sp, 0), src.model, sp.train, val_unl, lam=1.0, preset=P, progress=False)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 7\].*or be -1"):
+        PairedDataset(dict(sp.val.arrays), np.full(len(sp.val), -2), sp.val.classes)
+    with pytest.raises(ValueError, match="no labelled sample"):
+        training_set(Splits(sp.train.subset([]), sp.val, sp.test, unlabeled=sp.train))
