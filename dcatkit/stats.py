@@ -12,16 +12,17 @@ difference is as likely to carry either sign. The p-value counts the 2^n sign
 patterns (``n <= 16`` paired seeds; a Monte Carlo draw of ``n_resamples``
 patterns above) whose mean is at least as extreme, and the interval is its exact
 inversion (Hartigan 1969): the order statistics of the 2^n - 1 subset means.
-Why this test: in ``benchmarks/null_tables.py`` (10 paired seeds, 4000 null sets
-each) the BCa bootstrap interval the kit used before covered 0.90-0.91 (it
-excluded a zero effect 9-10% of the time), while the sign-flip interval covered
-0.95-0.96 under normal, heavy-tailed (t3), skewed-but-exchangeable and
-tied/discrete (F1 on 50 test samples) differences: exact by construction when
-the differences are symmetric, which a no-effect method guarantees. The
-t-interval (``test="t"``) is as good for normal differences and slightly
-conservative for heavy tails; it is what the pooled draw level uses (below). Only
-a method that changes the *shape* of the F1 distribution while keeping its mean
-(a mean-zero but skewed difference) breaks both (coverage 0.93-0.94 at 10 seeds).
+Why this test: in ``benchmarks/null_tables.py`` (10 paired seeds, 2000 null sets
+each) the BCa bootstrap interval the kit used before covered 0 in 0.84-0.91 of
+them, the sign-flip interval in 0.951-0.968 under normal, heavy-tailed (t3),
+skewed-but-exchangeable and tied/discrete (F1 on 50 test samples) differences:
+exact by construction when the differences are symmetric about 0, which a method
+that does nothing guarantees (its run and the baseline's are exchangeable). The
+t-interval (``test="t"``) did as well (0.952-0.971) but leans on normality; the
+sign-flip test needs none, so it is the default, and the t is what the pooled
+draw level uses (below: 3 draws allow only 8 sign patterns). Neither holds for a
+method that changes the *shape* of F1 while keeping its mean (a centred
+exponential difference, skewness 2): 0.90 for both at 10 seeds, 0.88 for BCa.
 The interval and the p-value come from one construction, so an interval excludes
 0 exactly when its p-value is at most its level.
 
@@ -35,10 +36,10 @@ level Holm tested it at: alpha / (m - j) for the cell with the (j+1)-th smallest
 p-value while Holm keeps rejecting, and alpha / (the number of cells left) for
 every cell after Holm stopped. So **the call is read off the printed interval**
 ("helps": it lies above 0, "hurts": below, "no evidence": it holds 0) and always
-agrees with ``p_adj <= alpha``. The rejected cells' intervals are individually at
-least (1 - alpha/m)-level; as a set only ``correction="bonferroni"`` (every
-interval at alpha/m) promises *simultaneous* coverage, at the price of fewer
-calls. ``correction="none"`` gives per-cell 95% intervals (not for claims made
+agrees with ``p_adj <= alpha``. Each printed interval is on its own a
+(1 - alpha/m)- to (1 - alpha)-level interval; as a set only
+``correction="bonferroni"`` (every interval at alpha/m) promises *simultaneous*
+coverage, at the price of fewer calls. ``correction="none"`` gives per-cell 95% intervals (not for claims made
 from a whole table). With 10 seeds the smallest sign-flip p-value is 2/1024: a
 family of more than 25 cells cannot call anything at 95% family-wise.
 
@@ -324,7 +325,8 @@ def summarise(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence[str] 
     """
     return summarise_draws(df, metric, treatment=treatment, context=context, pair=pair, baseline=baseline,
                            method_col=method_col, confidence=confidence, correction=correction, family=family,
-                           draw=draw, test=test, min_seeds=min_seeds, n_resamples=n_resamples, rng=rng)[0]
+                           draw=draw, test=test, min_seeds=min_seeds, n_resamples=n_resamples, rng=rng,
+                           _per_draw=False)[0]
 
 
 def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence[str] = ("method", "lam"),
@@ -332,7 +334,7 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
                     baseline: str = "none", method_col: str = "method", confidence: float = 0.95,
                     correction: str = "holm", family: Sequence[str] | None = None, draw: str | None = "data_seed",
                     test: str = "signflip", min_seeds: int = MIN_SEEDS, n_resamples: int = 9999,
-                    rng: int = 0) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+                    rng: int = 0, _per_draw: bool = True) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """``(pooled, per_draw)``: ``summarise``'s rows pooled over ``draw`` (see there), and
     one row per draw and cell (each draw summarised alone, per-cell intervals at
     ``confidence`` with ``correction="none"``: descriptive, not claims) with the
@@ -384,12 +386,12 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
     out["call"] = [call(r.diff_mean, r.ci_low, r.ci_high, r.n_pairs, min_seeds) if np.isfinite(r.family_size)
                    else ("too few seeds" if np.isfinite(r.n_pairs) else "baseline") for r in out.itertuples()]
     per_draw = None
-    if draw:
+    if draw and _per_draw:
         parts = []
         for v, g in df.groupby(draw, dropna=False, sort=True):
             s = summarise_draws(g, metric, treatment=treatment, context=context, pair=pair, baseline=baseline,
                                 method_col=method_col, confidence=confidence, correction="none", draw=None,
-                                test=test, min_seeds=min_seeds, n_resamples=n_resamples, rng=rng)[0]
+                                test=test, min_seeds=min_seeds, n_resamples=n_resamples, rng=rng, _per_draw=False)[0]
             parts.append(s.assign(**{draw: v}))
         per_draw = pd.concat(parts, ignore_index=True)
     return out, per_draw
