@@ -14,8 +14,10 @@
 - ``ablation_summary`` / ``ablation_table``: the lambda x MCMA x seed grid laid
   out like the paper's Table IV (mean +- std over seeds).
 
-``python -m dcatkit.report <results.csv | folder>`` prints a results file (the
-newest one in a folder): ``make demo`` uses it.
+``python -m dcatkit.report <results.csv | folder> [PATTERN]`` prints a results file, or
+every results table of a folder (oldest first; with ``PATTERN``, a glob such as
+``'transfer-*'``, the matching ones), each formatted for what it holds: ``make demo``
+uses it.
 """
 from __future__ import annotations
 
@@ -381,24 +383,49 @@ def ablation_table(df: pd.DataFrame, digits: int = 3,
 
 
 def format_results(df: pd.DataFrame, digits: int = 3) -> str:
-    """A results file's rows as text: the run name and the metrics (and deltas) first."""
-    first = [c for c in ("run", "variant", "lam", "seed") if c in df.columns]   # env_* columns not shown
+    """A results file's rows as text, formatted for what they hold: a metrics table (a
+    ``run`` / ``variant`` column and metric columns) shows the run name and the metrics (and
+    deltas) first; any other table (e.g. notebook 03's Theorem 4.1 fits) is shown whole,
+    numbers to ``digits`` decimals. ``env_*`` columns are never shown."""
+    first = [c for c in ("run", "variant", "lam", "seed") if c in df.columns]
     nums = [c for c in df.columns if c in METRICS or c.startswith("delta_")]
-    view = df[first + nums].set_index(first[0]) if first else df[nums]
-    return format_table(view, digits)
+    if first and any(c in METRICS for c in nums):
+        return format_table(df[first + nums].set_index(first[0]), digits)
+    view = df[[c for c in df.columns if not str(c).startswith("env_")]]
+    if view.empty:
+        return "(no rows)"
+    return view.to_string(index=False, float_format=lambda v: f"{v:.{digits}f}" if np.isfinite(v) else "nan")
+
+
+def results_files(folder: str | Path, pattern: str = "*") -> list[Path]:
+    """The results tables (``.csv``) under ``folder`` whose name matches ``pattern`` (a glob on
+    the file name, ``.csv`` optional), oldest first."""
+    folder = Path(folder)
+    pattern = pattern if pattern.endswith(".csv") else pattern + ".csv"
+    files = sorted(folder.rglob(pattern), key=lambda p: (p.stat().st_mtime, str(p)))
+    if not files:
+        raise FileNotFoundError(f"no results tables matching {pattern!r} under {folder}: run the notebook first "
+                                "(e.g. make demo or make notebooks)")
+    return files
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1 or args[0] in ("-h", "--help"):
-        print("usage: python -m dcatkit.report <results.csv|results.json|folder>\n"
-              "prints a results file written by the notebooks (the newest .csv in a folder)")
+    if not 1 <= len(args) <= 2 or args[0] in ("-h", "--help"):
+        print("usage: python -m dcatkit.report <results.csv|results.json|folder> [PATTERN]\n"
+              "prints a results file, or every results table (.csv) of a folder, oldest first; PATTERN "
+              "(a glob on the file name, e.g. 'transfer-*') picks some of them")
         return 0 if args and args[0] in ("-h", "--help") else 2
     path = Path(args[0])
-    if path.is_dir():
-        path = latest_results(path)
-    df = read_results(path)
-    print(f"{path}:\n{format_results(df)}")
+    if not path.exists():
+        print(f"dcatkit.report: no such file or folder: {path}", file=sys.stderr)
+        return 2
+    try:
+        files = results_files(path, *args[1:]) if path.is_dir() else [path]
+    except FileNotFoundError as e:
+        print(f"dcatkit.report: {e}", file=sys.stderr)
+        return 2
+    print("\n\n".join(f"{f}:\n{format_results(read_results(f))}" for f in files))
     return 0
 
 

@@ -237,7 +237,39 @@ def test_readme_command(block, index, cmd, clone):
     for b, i, c in SHELL:
         if b is block and i < index and (b.line, i) not in clone["done"] and not (b.skip or skip_reason(c)):
             clone["done"][(b.line, i)] = _run_shell(clone, b.line, c)
-    clone["done"][(block.line, index)] = _run_shell(clone, block.line, cmd)
+    r = clone["done"][(block.line, index)] = _run_shell(clone, block.line, cmd)
+    if re.match(r"\s*make\s+demo\b", cmd):
+        check_demo_output(r.stdout, r.stderr)
+
+
+def check_demo_output(stdout: str, stderr: str) -> None:
+    """`make demo` ends with the run's table: the baseline, D-CAT and No MCMA rows with their F1
+    (a number), and no ERROR line reaches the terminal (issue 19: it printed 'Empty DataFrame'
+    and '[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel.')."""
+    errors = [line for line in (stdout + stderr).splitlines() if re.search(r"\bERROR\b", line)]
+    assert not errors, f"`make demo` printed ERROR lines: {errors}"
+    assert "Empty DataFrame" not in stdout
+    table = stdout[stdout.rindex("transfer-"):]
+    head = next(line for line in table.splitlines() if re.search(r"\bf1\b", line))
+    col = head.split().index("f1")
+    for row in ("imu baseline", "D-CAT", "No MCMA"):
+        line = next((x for x in table.splitlines() if x.startswith(row + " ")), None)
+        assert line is not None, f"`make demo` printed no {row!r} row:\n{table}"
+        f1 = line[len(row):].split()[col - 1]          # the columns after the run name
+        assert 0.0 <= float(f1) <= 1.0, f"{row}: F1 {f1!r}"
+
+
+def test_check_demo_output_catches_what_the_issue_saw():
+    good = ("outputs/03_transfer/transfer-synthetic-id-video-imu-lam1-seed0.csv:\n"
+            "              modality  accuracy  precision  recall    f1  delta_f1\n"
+            "run\nvideo source    video     0.990 0.990 0.990 0.986 0.171\nimu baseline    imu 0.820 0.810 0.815 0.815 0.000\n"
+            "D-CAT    imu 0.820 0.820 0.816 0.816 0.001\nNo MCMA    imu 0.790 0.790 0.785 0.785 -0.030\n")
+    check_demo_output(good, "Input Notebook: ...\n")
+    with pytest.raises(AssertionError, match="ERROR lines"):
+        check_demo_output(good, "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel.\n")
+    with pytest.raises(AssertionError):
+        check_demo_output("outputs/03_transfer/theorem41.csv:\nEmpty DataFrame\nColumns: []\n"
+                          "Index: [imu baseline, D-CAT, No MCMA]\n", "")
 
 
 @pytest.mark.parametrize("block", SNIPPETS, ids=[f"L{b.line}:python" for b in SNIPPETS])

@@ -157,11 +157,34 @@ def test_latest_results_and_main(tmp_path, capsys):
     new = report.write_results(t.assign(f1=[0.1, 0.2]), tmp_path / "deeper", "new")["csv"]
     os.utime(old, (1, 1))
     assert report.latest_results(tmp_path) == new
-    assert report.main([str(tmp_path)]) == 0
+    assert report.main([str(tmp_path / "deeper")]) == 0
     out = capsys.readouterr().out
     assert "new.csv" in out and "0.200" in out
     assert report.main([str(old)]) == 0
     assert "0.750" in capsys.readouterr().out
+
+
+def test_main_prints_every_table_of_a_folder_each_formatted_for_what_it_holds(tmp_path, capsys):
+    """The issue: `make demo` printed only the newest CSV (notebook 03's Theorem 4.1 table) as a
+    metrics table: 'Empty DataFrame'. Every table is printed, each in its own form."""
+    metrics = pd.DataFrame({"run": ["imu baseline", "D-CAT", "No MCMA"], "modality": "imu",
+                            "f1": [0.8151, 0.8162, 0.7853], "delta_f1": [0.0, 0.0011, -0.0298]})
+    fits = pd.DataFrame({"model": ["D-CAT", "baseline"], "what": ["keys", "keys"], "r2_heldout": [0.854, 0.063],
+                         "r2_shuffled": [0.817, 0.05]})
+    report.write_results(metrics, tmp_path, "transfer-synthetic-id")
+    newest = report.write_results(fits, tmp_path, "theorem41-synthetic-id")["csv"]
+    os.utime(newest, (2e9, 2e9))
+    assert report.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Empty DataFrame" not in out and out.index("transfer-synthetic-id.csv") < out.index("theorem41")
+    for row, f1 in (("imu baseline", "0.815"), ("D-CAT", "0.816"), ("No MCMA", "0.785")):
+        assert any(line.split()[:len(row.split())] == row.split() and f1 in line for line in out.splitlines())
+    assert "r2_heldout" in out and "0.854" in out and "env_" not in out
+    assert report.main([str(tmp_path), "transfer-*"]) == 0                 # the one the demo names
+    out = capsys.readouterr().out
+    assert "transfer-synthetic-id.csv" in out and "theorem41" not in out
+    assert report.main([str(tmp_path), "nothing-*"]) == 2
+    assert "no results tables matching 'nothing-*.csv'" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="run the notebook first"):
         report.latest_results(tmp_path / "empty")
 
