@@ -37,6 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +69,9 @@ def isolated(fn_name: str, **kwargs) -> dict:
     a, b = ctx.Pipe(duplex=False)
     p = ctx.Process(target=_child, args=(b, fn_name, kwargs))
     p.start()
+    while not a.poll(1.0):            # a child that dies (an exception, out of memory) ends the wait
+        if not p.is_alive() and not a.poll(0):
+            raise RuntimeError(f"benchmark case {fn_name} died (exit code {p.exitcode}); its traceback is above")
     out = a.recv()
     p.join()
     return out
@@ -429,6 +433,190 @@ def case_paper(amp: bool, frames: int, size: int, batch: int, steps: int, depth:
             "amp": str(dtype) if dtype else "fp32"}
 
 
+H200_BF16_DENSE_PEAK = 989e12          # FLOP/s, NVIDIA's dense (no sparsity) bf16 tensor-core figure
+RESNET101_GFLOP_QUOTED = 7.8           # per 224^2 frame, as usually quoted (multiply-accumulates)
+
+
+def _frame_flops(depth: int, size: int) -> float:
+    """FLOPs (2 per multiply-accumulate) of one frame through the frame ResNet, counted by
+    torch.utils.flop_counter on the CPU."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from dcatkit.encoders import FrameEncoder
+    enc = FrameEncoder(depth=depth).eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        enc(torch.zeros(1, 1, 3, size, size, dtype=torch.uint8))
+    return float(fc.get_total_flops())
+
+
+def _timer(dev):
+    """time(fn, n) -> seconds per call: CUDA events around n calls after a synchronize (GPU), else
+    perf_counter."""
+    def run(fn, n):
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            a.record()
+            for _ in range(n):
+                fn()
+            b.record()
+            b.synchronize()
+            return a.elapsed_time(b) / 1e3 / n
+        t = time.perf_counter()
+        for _ in range(n):
+            fn()
+        return (time.perf_counter() - t) / n
+    return run
+
+
+def case_source_paths(frames: int, size: int, depth: int, old_batch: int, reps: int, n_clips: int,
+                      compile: bool) -> dict:
+    """Frozen-source throughput at the paper's input, OLD vs NEW path.
+    OLD: the source as LiveSource runs it (AMP, channels_last, the training batch of ``old_batch``
+    clips, uint8 clips already on the GPU). NEW compute: ``source_cache.prepare_source`` (BN folded,
+    cuDNN fused kernels when the probe passes) at its own inference batch, cudnn.benchmark, clips on
+    the GPU. NEW end to end: ``source_cache.run_source`` over an in-memory dataset of ``n_clips``
+    uint8 clips (threaded pinned loading, uploads, outputs written), timed on a second run."""
+    from dcatkit.data.dataset import PairedDataset
+    from dcatkit.model import build_model
+    from dcatkit.presets import get_preset
+    from dcatkit.source_cache import FoldedResNet, inference_batch, prepare_source, run_source
+    from dcatkit.train import LiveSource
+
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    timer = _timer(dev)
+    torch.manual_seed(0)
+    src = build_model("video", 8, (frames, 3, size, size), get_preset("uestc", "video"), depth=depth,
+                      channels_last=dev.type == "cuda").to(dev).eval().requires_grad_(False)
+    if dev.type == "cuda":
+        src.to(memory_format=torch.channels_last)
+    res = {"frames": frames, "size": size, "depth": depth, "device": torch.cuda.get_device_name()
+           if dev.type == "cuda" else platform.processor() or "cpu"}
+    live = LiveSource(src, "video")
+    clips = torch.randint(0, 256, (old_batch, frames, 3, size, size), dtype=torch.uint8, device=dev)
+    batch = {"video": clips, "label": torch.zeros(old_batch, dtype=torch.long, device=dev)}
+    live(batch, dev)
+    res["old_s_per_batch"] = timer(lambda: live(batch, dev), reps)
+    res["old_frames_per_s"] = old_batch * frames / res["old_s_per_batch"]
+    res["old_batch_clips"] = old_batch
+
+    ds = PairedDataset({"video": np.random.default_rng(0).integers(0, 256, (n_clips, frames, 3, size, size),
+                                                                      dtype=np.uint8)},
+                       np.arange(n_clips) % 8, [str(i) for i in range(8)])
+    nb = inference_batch(ds, "video", dev)
+    res["new_batch_clips"] = nb
+    ready = prepare_source(src, dev, log=lambda m: res.setdefault("notes", []).append(m))
+    bb = ready.encoder.backbone
+    res["folded"] = isinstance(bb, FoldedResNet)
+    res["cudnn_fused"] = bool(getattr(bb, "fused", False))
+    fast = LiveSource(ready, "video")
+    big = {"video": torch.randint(0, 256, (nb, frames, 3, size, size), dtype=torch.uint8, device=dev),
+           "label": torch.zeros(nb, dtype=torch.long, device=dev)}
+    with torch.backends.cudnn.flags(enabled=True, benchmark=True, deterministic=False):
+        fast(big, dev)
+        res["new_s_per_batch"] = timer(lambda: fast(big, dev), max(2, reps // 2))
+    res["new_frames_per_s"] = nb * frames / res["new_s_per_batch"]
+    if compile:
+        try:
+            t = time.perf_counter()
+            fast.model = torch.compile(ready)
+            with torch.backends.cudnn.flags(enabled=True, benchmark=True, deterministic=False):
+                fast(big, dev)
+                res["compile_s"] = time.perf_counter() - t
+                res["compiled_s_per_batch"] = timer(lambda: fast(big, dev), max(2, reps // 2))
+            res["compiled_frames_per_s"] = nb * frames / res["compiled_s_per_batch"]
+        except Exception as e:          # reported, not fatal
+            res["compiled_error"] = f"{type(e).__name__}: {e}"[:500]
+    del big, clips, batch
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(2):                               # the first run warms cuDNN's algorithm choice
+            sub = ds if i else ds.subset(range(min(len(ds), 2 * nb)))
+            r = run_source(src, sub, "video", Path(tmp) / f"r{i}", ("k", "v"), device=dev, progress=False)
+        res["end_to_end_frames_per_s"] = r["frames_per_s"]
+        res["end_to_end_s"] = r["seconds"]
+        res["end_to_end_clips"] = len(ds)
+    return res
+
+
+def case_step_ratio(amp: bool, steps: int, graphs: bool) -> dict:
+    """One IMU training step at the paper's target shapes (UESTC preset: batch 16, d 512; cached
+    source K, V of 30 frames in float16 on the device), unimodal vs + D-CAT loss, in eager mode and
+    (CUDA) captured as CUDA graphs (forward, loss, backward and Adam in one replay). Timed with
+    CUDA events per block of 10 steps, alternating unimodal / cached blocks, median over blocks."""
+    import torch.nn.functional as F
+
+    from dcatkit.losses import cross_attention_loss
+    from dcatkit.model import build_model
+    from dcatkit.presets import get_preset
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if amp and dev.type == "cuda" \
+        else None
+    p = get_preset("uestc", "imu")
+    timer = _timer(dev)
+    out = {"amp": str(dtype) if dtype else "fp32", "device": torch.cuda.get_device_name() if dev.type == "cuda"
+           else "cpu"}
+    torch.manual_seed(0)
+    base = build_model("imu", 8, (6, p.window), p)
+    B = p.batch_size
+    x, y = torch.randn(B, 6, p.window, device=dev), torch.randint(0, 8, (B,), device=dev)
+    k_s, v_s = (torch.randn(B, 30, p.d_attn, device=dev).half() for _ in range(2))
+    correct = torch.arange(B, device=dev) % 8 != 0
+
+    def make(transfer: bool, capturable: bool):
+        import copy
+        model = copy.deepcopy(base).to(dev).train()
+        opt = torch.optim.Adam(model.parameters(), lr=p.lr, capturable=capturable)
+
+        def step():
+            with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+                o = model(x)
+                loss = F.cross_entropy(o.logits.float(), y)
+            if transfer:
+                loss = loss + cross_attention_loss(o.k.float(), o.v.float(), k_s.float(), v_s.float(), correct)
+            opt.zero_grad(set_to_none=not capturable)
+            loss.backward()
+            opt.step()
+        return step
+
+    def blocks(fns: dict, n_blocks: int, per: int = 10) -> dict:
+        t = {k: [] for k in fns}
+        for i in range(n_blocks):
+            for k in (list(fns) if i % 2 == 0 else list(fns)[::-1]):
+                t[k].append(timer(fns[k], per))
+        return {k: statistics.median(v) for k, v in t.items()}
+
+    n_blocks = max(2, steps // 10)
+    eager = {"unimodal": make(False, False), "cached": make(True, False)}
+    for f in eager.values():
+        for _ in range(10):
+            f()
+    r = blocks(eager, n_blocks)
+    out["eager"] = {**r, "ratio": r["cached"] / r["unimodal"]}
+    if graphs and dev.type == "cuda":
+        try:
+            replays = {}
+            for k, transfer in (("unimodal", False), ("cached", True)):
+                step = make(transfer, True)
+                s = torch.cuda.Stream()
+                s.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(s):
+                    for _ in range(3):                       # warm-up on a side stream, as capture needs
+                        step()
+                torch.cuda.current_stream().wait_stream(s)
+                g = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(g):
+                    step()
+                replays[k] = g.replay
+            for f in replays.values():
+                for _ in range(10):
+                    f()
+            r = blocks(replays, n_blocks)
+            out["graphs"] = {**r, "ratio": r["cached"] / r["unimodal"]}
+        except Exception as e:
+            out["graphs_error"] = f"{type(e).__name__}: {e}"[:500]
+    return out
+
+
 # ----------------------------------------------------------------------------- main
 
 def main(argv=None) -> dict:
@@ -438,6 +626,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run in seconds")
     ap.add_argument("--rounds", type=int, default=4, help="interleaved repetitions of compared cases")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results.json"))
+    ap.add_argument("--compile", action="store_true", help="paper: also time the source under torch.compile")
     a = ap.parse_args(argv)
     sections = a.only or (["loss", "epochs", "steps", "loader"] + (["paper"] if torch.cuda.is_available() else []))
     q = a.quick
@@ -539,6 +728,11 @@ def main(argv=None) -> dict:
             dict(frames=30, size=224, batch=8, steps=5, depth=101)
         r = {"fp32": isolated("case_paper", amp=False, **kw), "amp": isolated("case_paper", amp=True, **kw),
              "settings": kw}
+        src_kw = dict(frames=2, size=64, depth=18, old_batch=2, reps=2, n_clips=6, compile=False) if q else \
+            dict(frames=30, size=224, depth=101, old_batch=8, reps=6, n_clips=34 * 12, compile=a.compile)
+        r["source"] = isolated("case_source_paths", **src_kw)
+        r["steps"] = {k: isolated("case_step_ratio", amp=amp, steps=20 if q else 300, graphs=True)
+                      for k, amp in (("fp32", False), ("amp", True))}
         res["paper"] = r
         for k in ("fp32", "amp"):
             x = r[k]
@@ -547,6 +741,36 @@ def main(argv=None) -> dict:
                          f"{x['step_cached_s'] * 1e3:.1f} ms ({x['live_over_cached']:.0f}x), unimodal "
                          f"{x['step_unimodal_s'] * 1e3:.1f} ms (cached {x['cached_over_unimodal']:.2f}x); "
                          f"GPU peak {x.get('gpu_peak_mb', float('nan')):.0f} MB")
+        x = r["source"]
+        flops = _frame_flops(x["depth"], x["size"])
+        x["flops_per_frame"] = flops
+        peak = H200_BF16_DENSE_PEAK
+
+        def frac(fps):
+            return (f"{fps:,.0f} frames/s = {fps * flops / 1e12:.0f} TFLOP/s, {fps * flops / peak:.1%} of the "
+                    f"H200 bf16 dense peak ({fps * RESNET101_GFLOP_QUOTED * 1e9 / peak:.1%} counting "
+                    f"{RESNET101_GFLOP_QUOTED} GFLOP/frame)")
+        lines += [f"frozen source, ResNet-{x['depth']} {x['size']}^2 x {x['frames']} frames [{x['device']}], "
+                  f"{flops / 1e9:.1f} GFLOP/frame counted (2 per multiply-add):",
+                  f"  OLD (LiveSource, batch {x['old_batch_clips']} clips): {frac(x['old_frames_per_s'])}",
+                  f"  NEW compute (folded BN, cuDNN fused {x['cudnn_fused']}, batch {x['new_batch_clips']} clips): "
+                  f"{frac(x['new_frames_per_s'])}",
+                  f"  NEW end to end (run_source, {x['end_to_end_clips']} clips from host memory): "
+                  f"{frac(x['end_to_end_frames_per_s'])}"]
+        if "compiled_frames_per_s" in x:
+            lines.append(f"  NEW + torch.compile: {frac(x['compiled_frames_per_s'])} (compile {x['compile_s']:.0f} s)")
+        elif "compiled_error" in x:
+            lines.append(f"  NEW + torch.compile failed: {x['compiled_error']}")
+        for note in x.get("notes", []):
+            lines.append(f"  note: {note}")
+        for k, st in r["steps"].items():
+            for mode in ("eager", "graphs"):
+                if mode in st:
+                    m = st[mode]
+                    lines.append(f"IMU step, paper shapes [{st['amp']}, {mode}]: unimodal {m['unimodal'] * 1e3:.2f} ms, "
+                                 f"cached D-CAT {m['cached'] * 1e3:.2f} ms -> {m['ratio']:.3f}x (goal <= 1.15)")
+            if "graphs_error" in st:
+                lines.append(f"IMU step [{st['amp']}] CUDA graphs failed: {st['graphs_error']}")
 
     print("\n".join(lines))
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)

@@ -168,7 +168,10 @@ class _GramLoss(torch.autograd.Function):
     CPU, and on GPUs with slow float64). In D-CAT training on the synthetic data (seed 0,
     lam = 1) no sample went below L = 0.18 in 20 epochs, so the recompute is for rare near-perfect
     matches (an earlier threshold, L < 0.5, fired on 3 of 4 batches and cost ~1/3 of
-    the loss's time).
+    the loss's time). On CUDA the whole batch runs in float64 instead: the test
+    ``d2.min() < 0.01`` reads a value back from the GPU, which stalls a launch-bound
+    training step (and makes it impossible to capture in a CUDA graph); float64 needs no
+    test, is at least as precise, and these Grams are small (B T^2 d).
 
     Backward by hand (autograd would differentiate both operands of every product
     and keep a dozen small intermediates): d tt/d K_t = 2 (V_t V_t^T) K_t and
@@ -180,6 +183,8 @@ class _GramLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, k_t, v_t, k_s, v_s, weight):
         dtype = torch.promote_types(torch.promote_types(k_t.dtype, k_s.dtype), torch.float32)
+        if k_t.is_cuda:      # float64 throughout: no near-zero test, so no GPU -> CPU sync (see below)
+            dtype = torch.float64
         per_sample, d2, saved = _gram_terms(k_t, v_t, k_s, v_s, dtype)
         w_main, idx, sub = weight.to(dtype), None, ()
         near = None

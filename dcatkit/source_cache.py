@@ -367,6 +367,7 @@ def run_source(source: torch.nn.Module, ds, modality: str, out_dir: Path, fields
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     model = prepare_source(source, device) if fast else source
     live = LiveSource(model, modality).to(device)
