@@ -619,7 +619,8 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     Unlabeled pairs: samples of ``train`` labelled ``data.dataset.UNLABELED`` (-1; what
     ``data.dataset.training_set`` makes of ``Splits.unlabeled``) count in the transfer
     term but not in L_CE, which averages over each batch's labelled samples (0 for a
-    batch without any). MCMA needs a label, so on an unlabeled pair the mask is
+    batch without any; under torchrun each process averages its own batch's labelled
+    samples before DDP averages the processes). MCMA needs a label, so on an unlabeled pair the mask is
     ``unlabeled_mask``: ``"confidence"`` (default) -- the pair counts when the source's
     softmax probability of its own prediction is >= ``confidence`` (0.9) -- or ``"all"``
     -- every unlabeled pair counts (D-CAT without MCMA there); labelled pairs keep the
