@@ -7,6 +7,9 @@ or dcatkit.sweep).
     python -m dcatkit transfer --source-ckpt runs/video.pt --source-ckpt runs/audio.pt --target imu \
         --lam video=1.0 --lam audio=0.5                # several frozen sources
     python -m dcatkit sweep --methods none dcat kd --sizes 300 700 2000 --seeds 0-9 --out runs/sweep
+    python -m dcatkit sweep --seeds 0-9 --data-seeds 0-2 --split group_kfold:5 --out runs/cv   # draws x folds
+    python -m dcatkit sweep --seeds 0-9 --shard 2/4 --out runs/big     # shard 2 of 4 (or --shard auto
+    python -m dcatkit sweep --seeds 0-9 --gather --out runs/big        #  in a SLURM array), then gather
 
 Runs under ``torchrun --nproc_per_node=N python -m dcatkit ...`` unchanged
 (rank 0 prints and writes). A source checkpoint that does not fit the run (it saw
@@ -30,12 +33,35 @@ from .provenance import SourceMismatch
 def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="synthetic", help="synthetic | uestc | cough | vggsound")
     p.add_argument("--root", default=None, help="dataset folder (not for synthetic)")
-    p.add_argument("--split", default="id", choices=["id", "ood"])
+    p.add_argument("--split", default="id", type=_split, metavar="SPLIT", help=SPLIT_HELP)
+    p.add_argument("--fold", type=int, default=None, help="the fold of a cross-validation split (from 0)")
     p.add_argument("--n-samples", type=int, default=DEFAULT_N_SAMPLES,
                    help=f"synthetic data only (default: the simulator's, {DEFAULT_N_SAMPLES})")
     p.add_argument("--preset", default="synthetic", help="synthetic | paper | uestc | cough | vggsound")
     p.add_argument("--device", default="auto")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the data split (and synthetic data)")
+
+
+SPLIT_HELP = ("id (stratified), ood (subject-disjoint), loso (leave one subject out) or group_kfold:K "
+              "(K folds over subjects)")
+
+
+def _split(text: str) -> str | list:
+    """--split: "id", "ood", "loso" or "group_kfold:K" -> what ``data.load(split=)`` takes."""
+    from .data.splits import parse_split
+
+    kind, sep, k = text.partition(":")
+    try:
+        if kind == "group_kfold" and sep:
+            if not k.isdigit() or int(k) < 2:
+                raise ValueError(f"group_kfold:K needs an integer K >= 2 (the number of folds), got {k!r}")
+            return list(parse_split(("group_kfold", int(k))))
+        if not sep and text != "group_kfold":
+            return parse_split(text)[0]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{e}".replace("('group_kfold', k) (k folds", "group_kfold:K (K folds")
+                                         ) from None
+    raise argparse.ArgumentTypeError(f"expected {SPLIT_HELP}; got {text!r}")
 
 
 def _option(text: str) -> tuple[str, object]:
@@ -81,36 +107,92 @@ def _seeds(items: list[str]) -> list[int]:
     return out
 
 
+def _summarise(df):
+    """``(summary, per_draw, note)``: per-cell paired summaries, pairing on seed (and fold);
+    several data draws pool through ``stats.summarise_draws`` (``draw="data_seed"``: draws,
+    then seeds), which also gives one descriptive row per draw and cell."""
+    from . import stats
+
+    pair = ["seed", "fold"] if "fold" in df else ["seed"]
+    if "data_seed" in df and df["data_seed"].nunique() > 1:
+        if hasattr(stats, "summarise_draws"):
+            pooled, per_draw = stats.summarise_draws(df, pair=pair, draw="data_seed")
+            return pooled, per_draw, "pooled over the data draws"
+        # a stats module without draws: every (draw, seed) is one pair (one level, not draws then seeds)
+        return stats.summarise(df, pair=["data_seed", *pair]), None, "(draw, seed) pairs, one level"
+    return stats.summarise(df, pair=pair), None, None
+
+
 def _sweep(a) -> int:
     from .report import write_results
-    from .stats import summarise, verdict
-    from .sweep import run_transfer_sweep
+    from .stats import verdict
+    from .sweep import parse_shard, run_transfer_sweep
 
     if a.quick:
         a.sizes, a.epochs_source, a.epochs_target = [160], 1, 1
     seeds = _seeds(a.seeds)
-    df = run_transfer_sweep(a.out, methods=a.methods, lams=a.lams, sizes=a.sizes, seeds=seeds, workers=a.workers,
-                            redo=a.redo, device=a.device, dataset=a.dataset, root=a.root, split=a.split,
+    if a.gather and a.shard is not None:
+        raise SystemExit("dcatkit: error: --gather reads the runs of every shard: give it without --shard")
+    try:
+        shard = parse_shard(a.shard)
+    except ValueError as e:
+        raise SystemExit(f"dcatkit: error: --shard: {e}") from None
+    folds = _seeds(a.folds) if a.folds else None
+    if isinstance(a.split, list) or a.split == "loso":
+        if folds is None:                  # every fold: count them on the first draw
+            folds = list(range(len(load(a.dataset, root=a.root, split=a.split, seed=seeds[0],
+                                        **({"n_samples": a.sizes[0]} if a.sizes[0] else {}),
+                                        **dict(a.data_option)))))
+    elif folds is not None:
+        raise SystemExit(f"dcatkit: error: --folds needs a cross-validation --split (loso, group_kfold:K), "
+                         f"got {a.split!r}")
+    df = run_transfer_sweep(a.out, methods=a.methods, lams=a.lams, sizes=a.sizes, seeds=seeds, folds=folds,
+                            data_seeds=_seeds(a.data_seeds) if a.data_seeds else None, workers=a.workers,
+                            redo=a.redo, device=a.device, shard=shard, gather=a.gather, dataset=a.dataset,
+                            root=a.root, split=a.split,
                             regime=a.regime if a.dataset == "synthetic" else None, source=a.source,
                             target=a.target, preset=a.preset, mcma=not a.no_mcma, epochs_source=a.epochs_source,
-                            epochs_target=a.epochs_target, options=dict(a.option) or None)
-    summary = summarise(df)
-    cols = ["n_samples", "method", "lam", "n", "mean", "std", "n_pairs", "diff_mean", "ci_low", "ci_high", "p_value"]
-    print(f"\n== {a.source} -> {a.target}, {a.dataset}/{a.split}: test macro-F1 and the paired difference to "
-          f"the baseline (method none, same seed and data), 95% bootstrap CI ==\n"
+                            epochs_target=a.epochs_target, options=dict(a.option) or None,
+                            data_options=dict(a.data_option) or None)
+    if shard is not None:
+        print(f"shard {shard[0]} of {shard[1]}: {len(df)} runs finished in {a.out}. When every shard is done, "
+              "summarise with the same command, --gather instead of --shard.")
+        return 0
+    summary, per_draw, pooled = _summarise(df)
+    cols = [c for c in ["n_samples", "method", "lam", "n", "mean", "std", "n_pairs", "n_draws", "draw_sd", "diff_mean", "ci_low", "ci_high",
+                        "p_value"] if c in summary]
+    draws = sorted(int(d) for d in df["data_seed"].unique()) if "data_seed" in df else None
+    print(f"\n== {a.source} -> {a.target}, {a.dataset}/{a.split}"
+          f"{f', data draws {draws}' if draws is not None else ''}: test macro-F1 and the paired difference to "
+          f"the baseline (method none, same seed and data{'; ' + pooled if pooled else ''}), 95% interval ==\n"
           f"{summary[cols].to_string(index=False, float_format=lambda v: f'{v:.3f}')}")
+    if per_draw is not None:
+        dcols = [c for c in ["data_seed", *cols] if c in per_draw]
+        print(f"\n== per data draw (each alone; descriptive, not claims) ==\n"
+              f"{per_draw[dcols].to_string(index=False, float_format=lambda v: f'{v:.3f}')}")
     print("\n== verdicts ==")
     for (m, lam), _ in summary[summary.method != "none"].groupby(["method", "lam"], sort=False):
         print(f"{m} (lambda = {lam:g}): {verdict(summary, method=m, lam=lam)}")
-    params = {k: v for k, v in vars(a).items() if k != "cmd"}
+    params = {k: v for k, v in vars(a).items() if k not in ("cmd", "shard", "gather")}
     write_results(df, a.out, "results", params)
     write_results(summary, a.out, "summary", params)
+    if per_draw is not None:
+        write_results(per_draw, a.out, "summary_per_draw", params)
     return 0
 
 
 def _load(a):
     opts = {"n_samples": a.n_samples} if a.dataset == "synthetic" else {}
-    return load(a.dataset, root=a.root, split=a.split, seed=a.data_seed, **opts)
+    got = load(a.dataset, root=a.root, split=a.split, seed=a.data_seed, **opts)
+    if isinstance(got, list):
+        if a.fold is None or not 0 <= a.fold < len(got):
+            raise SystemExit(f"dcatkit: error: --split {a.split if isinstance(a.split, str) else 'group_kfold:%d' % a.split[1]}"
+                             f" has {len(got)} folds: give --fold 0 .. {len(got) - 1}, got {a.fold}")
+        return got[a.fold]
+    if a.fold is not None:
+        raise SystemExit(f"dcatkit: error: --fold {a.fold} given, but --split {a.split} has no folds "
+                         "(loso or group_kfold:K have)")
+    return got
 
 
 def main(argv=None) -> int:
@@ -169,11 +251,19 @@ def _main(argv=None) -> int:
     w.add_argument("--lams", type=float, nargs="+", default=[1.0])
     w.add_argument("--sizes", type=int, nargs="+", default=[None],
                    help="synthetic n_samples (default: the simulator's)")
-    w.add_argument("--seeds", nargs="+", default=["0-9"], help="numbers or ranges (0-9); data seed = training seed")
+    w.add_argument("--seeds", nargs="+", default=["0-9"],
+                   help="numbers or ranges (0-9); the data seed is the training seed unless --data-seeds")
+    w.add_argument("--data-seeds", nargs="+", default=None,
+                   help="data draws as an axis (numbers or ranges, e.g. 0-2): each draw its own sources and "
+                        "targets; verdicts pool the draws")
     w.add_argument("--dataset", default="synthetic")
     w.add_argument("--root", default=None)
-    w.add_argument("--split", default="id", choices=["id", "ood"])
+    w.add_argument("--split", default="id", type=_split, metavar="SPLIT", help=SPLIT_HELP)
+    w.add_argument("--folds", nargs="+", default=None,
+                   help="folds of a cross-validation split (numbers or ranges; default: every fold)")
     w.add_argument("--regime", default="headroom", help="synthetic data: headroom | ambiguous (negative control)")
+    w.add_argument("--data-option", type=_option, action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the data loader, e.g. frame_size=16 (synthetic; repeatable)")
     w.add_argument("--source", default="video")
     w.add_argument("--target", default="imu")
     w.add_argument("--preset", default="synthetic")
@@ -181,8 +271,17 @@ def _main(argv=None) -> int:
     w.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE")
     w.add_argument("--epochs-source", type=int, default=None)
     w.add_argument("--epochs-target", type=int, default=None)
-    w.add_argument("--workers", type=int, default=None, help="default: one per core (one per GPU with CUDA)")
-    w.add_argument("--redo", action="store_true", help="redo finished runs instead of reading them back")
+    w.add_argument("--workers", type=int, default=None,
+                   help="default: one per CPU core; with CUDA, per GPU as many as fit its free memory "
+                        "(at most its share of the cores)")
+    w.add_argument("--redo", action="store_true", help="train finished runs and sources again instead of reading "
+                                                       "them back")
+    w.add_argument("--shard", default=None, metavar="K/N | auto",
+                   help="run only shard K of N of the grid (K from 1) into --out; 'auto': from a SLURM job "
+                        "array (SLURM_ARRAY_TASK_ID, _MIN, _COUNT)")
+    w.add_argument("--gather", action="store_true",
+                   help="train nothing: read every shard's runs back from --out and summarise (a missing run is "
+                        "an error naming it)")
     w.add_argument("--device", default="auto")
     w.add_argument("--out", default="runs/sweep")
     w.add_argument("--quick", action="store_true", help="160 samples, 1 epoch each: a smoke run")

@@ -1,47 +1,60 @@
-"""Sweeps: a grid of runs (method x lambda x training-set size x seed x ...) in
-parallel worker processes, resumable, returned as one tidy table.
+"""Sweeps: a grid of runs (method x lambda x training-set size x data draw x seed x ...)
+in parallel worker processes, resumable, shardable over a job array, returned as one tidy table.
 
     from dcatkit.sweep import run_transfer_sweep
     df = run_transfer_sweep("runs/sweep", methods=["none", "dcat", "kd"], lams=[1.0],
-                            sizes=[300, 700, 2000], seeds=range(10))     # video -> IMU, synthetic
-    summary = dcatkit.stats.summarise(df)                                # paired CIs per cell
+                            sizes=[300, 700, 2000], seeds=range(10),      # video -> IMU, synthetic
+                            data_seeds=range(3))                         # three draws of the data
+    summary = dcatkit.stats.summarise(df, draw="data_seed")              # paired CIs per cell
 
-``run_transfer_sweep`` trains the frozen sources first (one per seed and data:
-every method of that seed shares it), then one target per (method, lambda, size,
-seed) with ``experiment.train_transfer`` (method ``"none"`` is the baseline, the
-same model as ``train_unimodal``). ``run_studies`` runs several such grids (e.g.
-video -> IMU on two splits and IMU -> video) as one sweep, sharing the workers.
-The generic layer below it runs any task:
+``run_transfer_sweep`` trains the frozen sources first (one per seed and data draw:
+every method of that seed and draw shares it), then one target per (method, lambda,
+size, draw, seed) with ``experiment.train_transfer`` (method ``"none"`` is the
+baseline, the same model as ``train_unimodal``). ``run_studies`` runs several such
+grids (e.g. video -> IMU on two splits and IMU -> video) as one sweep, sharing the
+workers. The generic layer below it runs any task:
 
     from dcatkit.sweep import grid, run_grid
     params = grid(method=["none", "dcat", "kd"], lam=[1.0], n_samples=[300, 700], seed=range(10))
     df = run_grid(my_task, params, "runs/sweep")      # my_task(**p) -> dict of numbers
 
-- Workers: ``workers=None`` uses one process per CPU core (``os.sched_getaffinity``),
-  or one per GPU when CUDA is present (each worker sees only its own GPU through
-  ``CUDA_VISIBLE_DEVICES``). Each worker runs torch with one thread
-  (``torch.set_num_threads(1)``): runs, not threads, share the cores. Workers
-  are started with the ``"spawn"`` method (safe with CUDA and threads, the same
-  on every OS), so ``task`` must be a module-level function. ``workers=0`` runs
-  everything in this process (for debugging).
+- Workers: ``workers=None`` uses one process per CPU core (``os.sched_getaffinity``).
+  With CUDA, several workers share each GPU: as many as fit in its free memory
+  (``torch.cuda.mem_get_info``) at ``estimate_run_bytes`` each, at most the CPU cores
+  per GPU, at least one (``gpu_workers_per_device``); each worker sees only its own
+  GPU through ``CUDA_VISIBLE_DEVICES``. Each worker runs torch with one thread
+  (``torch.set_num_threads(1)``): runs, not threads, share the cores. Workers are
+  started with the ``"spawn"`` method (safe with CUDA and threads, the same on every
+  OS), so ``task`` must be a module-level function. ``workers=0`` runs everything in
+  this process (for debugging).
 - Resumable: each finished run is written atomically to ``out_dir/runs/`` as its
   own small JSON file named after a hash of its parameters (for transfer runs
-  these include ``setup``, a hash of the presets and simulator settings:
-  ``setup_fingerprint``). A rerun reads those
-  back and never redoes them (``redo=True`` does). A failed run writes nothing,
-  so a rerun retries exactly the failed ones; ``run_grid`` raises after the
-  others finished, naming the failures.
+  these include ``setup``, ``setup_fingerprint``: a hash of the resolved presets,
+  the simulator's settings and a small canonical draw of its output). A rerun reads
+  those back and never redoes them (``redo=True`` does, sources included). A failed
+  run writes nothing, so a rerun retries exactly the failed ones; ``run_grid``
+  raises after the others finished, naming the failures. A worker killed from
+  outside (e.g. by the OS out of memory) is reported as killed, with its run's
+  parameters and the signal; runs it left unstarted are reported as not started.
+- Shards (``shard=(k, n)``, CLI ``--shard k/n`` or ``--shard auto`` inside a SLURM
+  job array): shard k of n runs a fixed 1/n of the target runs (contiguous blocks
+  of the grid ordered by source, so a source is needed by at most two shards) into
+  the same ``out_dir`` with the same run identities; a source two shards need is
+  trained once, under a file lock, and read by the other. ``gather=True`` then
+  reads every run back (training nothing) and names the missing ones.
 - Results: one row per run, the parameters' columns then the task's results.
   The baseline of a paired comparison (``dcatkit.stats.summarise``) is the run
   with method ``"none"`` and the same seed, size and data.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import itertools
 import json
 import os
+import signal
 import tempfile
 import time
 import traceback
@@ -49,6 +62,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 NO_LAMBDA = ("none",)        # methods without a transfer term: their runs do not repeat over lambda
@@ -134,19 +148,32 @@ def read_run(out_dir: str | Path, params: Mapping[str, Any]) -> dict | None:
     return rec
 
 
+def _marker(out_dir: Path, key: str, pid: int) -> Path:
+    """The file a worker holds while it runs a run (left behind if the worker is killed)."""
+    return out_dir / "running" / f"{key}.{pid}"
+
+
 def _run_one(task: Callable[..., Mapping[str, Any]], params: dict, out_dir: str) -> dict:
-    """Run one task and store its record (in the worker, so finished work survives the parent)."""
-    t0 = time.perf_counter()
-    result = task(**params)
-    if not isinstance(result, Mapping):
-        raise TypeError(f"a sweep task must return a dict of results, got {type(result).__name__}")
-    clash = set(result) & set(params)
-    if clash:
-        raise ValueError(f"the task's results reuse parameter names {sorted(clash)}: rename them")
-    rec = {"params": params, "result": dict(result), "wall_s": time.perf_counter() - t0, "pid": os.getpid()}
-    rec = json.loads(json.dumps(rec, default=_json_default))     # as a rerun will read it back
-    _write_json(_path(Path(out_dir), params), rec)
-    return rec
+    """Run one task and store its record (in the worker, so finished work survives the parent).
+    While it runs, ``out_dir/running/<key>.<pid>`` says so: a run whose worker is killed
+    leaves it, which tells the parent the run had started."""
+    marker = _marker(Path(out_dir), run_key(params), os.getpid())
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    try:
+        t0 = time.perf_counter()
+        result = task(**params)
+        if not isinstance(result, Mapping):
+            raise TypeError(f"a sweep task must return a dict of results, got {type(result).__name__}")
+        clash = set(result) & set(params)
+        if clash:
+            raise ValueError(f"the task's results reuse parameter names {sorted(clash)}: rename them")
+        rec = {"params": params, "result": dict(result), "wall_s": time.perf_counter() - t0, "pid": os.getpid()}
+        rec = json.loads(json.dumps(rec, default=_json_default))     # as a rerun will read it back
+        _write_json(_path(Path(out_dir), params), rec)
+        return rec
+    finally:
+        marker.unlink(missing_ok=True)
 
 
 def _init_worker(threads: int, gpus) -> None:
@@ -163,34 +190,148 @@ def _init_worker(threads: int, gpus) -> None:
         pass
 
 
-def default_workers() -> int:
-    """One worker per GPU when CUDA is present, else one per usable CPU core."""
-    import torch
-
-    if torch.cuda.is_available():
-        return torch.cuda.device_count()
+def _cpu_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:                                       # not on Linux
         return os.cpu_count() or 1
 
 
+GPU_MEMORY_FRACTION = 0.8            # of a GPU's free memory that a sweep's workers may plan to use
+
+
+def gpu_workers_per_device(free_bytes: int, run_bytes: int | None, cores_per_device: int) -> int:
+    """Workers that share one GPU: as many runs as fit in ``GPU_MEMORY_FRACTION`` of its
+    free memory at ``run_bytes`` each, at most one per CPU core of that GPU (each worker
+    is a Python process that launches the kernels and loads the data), at least one.
+    ``run_bytes=None`` (no estimate): one."""
+    if run_bytes is None:
+        return 1
+    if run_bytes <= 0:
+        raise ValueError(f"run_bytes must be > 0 (a run's GPU memory estimate), got {run_bytes}")
+    return max(1, min(int(cores_per_device), int(free_bytes * GPU_MEMORY_FRACTION // run_bytes)))
+
+
+def default_workers(run_bytes: int | None = None) -> int:
+    """Without CUDA: one worker per usable CPU core. With CUDA: on every GPU the number of
+    ``gpu_workers_per_device`` for the smallest free memory over the GPUs
+    (``torch.cuda.mem_get_info``) and the run estimate ``run_bytes`` (None: one per GPU)."""
+    import torch
+
+    if torch.cuda.is_available():
+        n = torch.cuda.device_count()
+        if run_bytes is None:
+            return n
+        free = min(torch.cuda.mem_get_info(i)[0] for i in range(n))
+        return n * gpu_workers_per_device(free, run_bytes, max(1, _cpu_cores() // n))
+    return _cpu_cores()
+
+
+CUDA_CONTEXT_BYTES = 1 << 30          # a worker's CUDA context, cuDNN workspace and allocator slack
+ACTIVATION_FACTOR = 200               # training memory per input byte of a batch (deep CNN: ~100-200)
+
+
+def estimate_run_bytes(batch_size: int, sample_shapes: Iterable[Sequence[int]]) -> int:
+    """A rough upper estimate of one training run's GPU memory: ``CUDA_CONTEXT_BYTES`` plus
+    ``ACTIVATION_FACTOR`` times the float32 bytes of one batch of every input the run
+    feeds forward (``sample_shapes``: per-sample shapes). It decides how many runs share
+    a GPU (``default_workers``); set ``workers=`` when you know better."""
+    per_sample = sum(4 * _prod(s) for s in sample_shapes)
+    return CUDA_CONTEXT_BYTES + ACTIVATION_FACTOR * int(batch_size) * per_sample
+
+
+def _prod(shape: Sequence[int]) -> int:
+    out = 1
+    for x in shape:
+        out *= int(x)
+    return out
+
+
+def _signal_name(code: int | None) -> str:
+    if code is None:
+        return "an unknown exit status"
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit status {code}"
+
+
+def _killed_report(out: Path, broken: list[tuple[dict, str]], procs: Mapping[int, Any]) -> tuple[list, list, list]:
+    """Runs lost when the pool broke: (killed, stopped, not_started). A run had started if its
+    worker left its marker; a worker ended by anything but the pool's own SIGTERM was killed
+    (the pool terminates the other workers once one dies: their runs are "stopped")."""
+    started = {}
+    for p, k in broken:
+        for m in (out / "running").glob(f"{k}.*"):
+            pid = int(m.name.rsplit(".", 1)[1])
+            if pid in procs:                     # one of this pool's workers (not another shard's)
+                started[k] = pid
+                m.unlink(missing_ok=True)
+    codes = {pid: getattr(pr, "exitcode", None) for pid, pr in procs.items()}
+    pool_term = -signal.SIGTERM
+    any_killed = any(c is not None and c != pool_term and c != 0 for c in codes.values())
+    killed, stopped, not_started = [], [], []
+    for p, k in broken:
+        if k not in started:
+            not_started.append(p)
+            continue
+        pid = started[k]
+        entry = (p, pid, codes.get(pid))
+        (stopped if any_killed and codes.get(pid) == pool_term else killed).append(entry)
+    return killed, stopped, not_started
+
+
+def _failure_message(out: Path, n_todo: int, failures, killed, stopped, not_started) -> str:
+    parts = []
+    for p, pid, code in killed:
+        why = " (SIGKILL: the OS kills a process that runs out of memory this way)" if code == -signal.SIGKILL else ""
+        parts.append(f"killed: the worker (pid {pid}) running {p} ended by {_signal_name(code)}{why}")
+    for p, pid, code in stopped:
+        parts.append(f"stopped with the pool after a worker was killed: {p} (pid {pid})")
+    if not_started:
+        parts.append(f"{len(not_started)} run(s) not started (the pool stopped first): "
+                     f"{not_started[:3]}{' ...' if len(not_started) > 3 else ''}")
+    lost = len(killed) + len(stopped) + len(not_started)
+    done = n_todo - len(failures) - lost
+    if lost:
+        msg = (f"of {n_todo} runs: {done} finished, {len(failures)} failed, {len(killed)} killed, {len(stopped)} "
+               f"stopped with them, {len(not_started)} not started (the finished are saved in {out / 'runs'}; "
+               "rerun to do only the others).")
+    else:
+        msg = (f"{len(failures)} of {n_todo} runs failed (the {done} others are saved in {out / 'runs'}; "
+               "rerun to retry only the failed ones).")
+    if parts:
+        msg += "\n" + "\n".join(parts)
+    if failures:
+        first_p, first_tb = failures[0]
+        msg += f"\nFirst failure, {first_p}:\n{first_tb}"
+    return msg
+
+
 def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[str, Any]],
              out_dir: str | Path, *, workers: int | None = None, redo: bool = False,
-             progress: bool = True, threads: int = 1) -> pd.DataFrame:
+             progress: bool = True, threads: int = 1, read_only: bool = False,
+             run_bytes: int | None = None) -> pd.DataFrame:
     """Run ``task(**p)`` for every ``p`` in ``params`` and return one row per run.
 
     ``task``: a module-level function returning a dict of JSON-serialisable results
     (e.g. test metrics). ``out_dir``: where finished runs are stored and read back.
-    ``workers``: processes (None: ``default_workers()``; 0: in this process).
-    ``threads``: torch threads per worker. The table's columns are the parameters,
-    the results, and ``wall_s`` (the run's own time). Row order = ``params`` order.
+    ``workers``: processes (None: ``default_workers(run_bytes)``; 0: in this process).
+    ``threads``: torch threads per worker. ``read_only``: run nothing; a run not stored
+    yet is an error naming it (gathering shards). ``run_bytes``: a run's GPU memory
+    estimate (``estimate_run_bytes``), used only with CUDA and ``workers=None``.
+    The table's columns are the parameters, the results, and ``wall_s`` (the run's
+    own time). Row order = ``params`` order.
     """
     out = Path(out_dir)
     params = [{str(k): _plain(v) for k, v in p.items()} for p in params]
     keys = [run_key(p) for p in params]
     if len(set(keys)) != len(keys):
         raise ValueError("the grid lists the same run twice; use grid() or drop the duplicates")
+    if read_only and redo:
+        raise ValueError("read_only (gather) and redo exclude each other")
     records: dict[str, dict] = {}
     if not redo:
         for p, k in zip(params, keys):
@@ -198,10 +339,17 @@ def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[st
             if rec is not None:
                 records[k] = rec
     todo = [(p, k) for p, k in zip(params, keys) if k not in records]
-    workers = default_workers() if workers is None else int(workers)
+    if read_only:
+        if todo:
+            raise RuntimeError(f"{len(todo)} of {len(params)} runs are not finished in {out / 'runs'} (a shard "
+                               f"not run yet, or failed: run it again); the first: {todo[0][0]}")
+        return _table([records[k] for k in keys])
+    workers = default_workers(run_bytes) if workers is None else int(workers)
     if workers < 0:
         raise ValueError(f"workers must be >= 0 (0 = in this process), got {workers}")
     failures: list[tuple[dict, str]] = []
+    broken: list[tuple[dict, str]] = []
+    procs: dict[int, Any] = {}
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(todo), desc=f"sweep ({len(params) - len(todo)} of {len(params)} already done)",
@@ -215,6 +363,7 @@ def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[st
             bar.update()
     elif todo:
         import multiprocessing as mp
+        from concurrent.futures.process import BrokenProcessPool
 
         import torch
 
@@ -227,23 +376,28 @@ def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[st
                 gpus.put(i % torch.cuda.device_count())
         with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker, initargs=(threads, gpus)) as ex:
             futures = {ex.submit(_run_one, task, p, str(out)): (p, k) for p, k in todo}
+            procs.update(getattr(ex, "_processes", None) or {})      # the workers, to read their exit codes
             try:
                 for f in as_completed(futures):
+                    procs.update(getattr(ex, "_processes", None) or {})
                     p, k = futures[f]
                     try:
                         records[k] = f.result()
+                    except BrokenProcessPool:              # a worker died: this run was in it or never began
+                        broken.append((p, k))
                     except Exception:
                         failures.append((p, traceback.format_exc()))
                     bar.update()
             except BaseException:
                 ex.shutdown(wait=True, cancel_futures=True)
                 raise
+        for pr in procs.values():                       # exit codes are known once the pool has joined them
+            if getattr(pr, "exitcode", 0) is None:
+                pr.join(timeout=5)
     bar.close()
-    if failures:
-        first_p, first_tb = failures[0]
-        raise RuntimeError(f"{len(failures)} of {len(todo)} runs failed (the {len(todo) - len(failures)} others "
-                           f"are saved in {out / 'runs'}; rerun to retry only the failed ones). "
-                           f"First failure, {first_p}:\n{first_tb}")
+    if failures or broken:
+        killed, stopped, not_started = _killed_report(out, broken, procs)
+        raise RuntimeError(_failure_message(out, len(todo), failures, killed, stopped, not_started))
     return _table([records[k] for k in keys])
 
 
@@ -318,15 +472,36 @@ def _source_path(out_dir: str | Path, p: Mapping[str, Any]) -> Path:
     return Path(out_dir) / "sources" / f"{p.get('source', 'video')}_{key}.pt"
 
 
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock on ``path`` + ".lock" (``fcntl.lockf``: POSIX record locks, which
+    also hold across the nodes of a cluster file system that supports them, NFS through
+    lockd). Other shards that need the same source wait here, then read it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:                          # not POSIX: no lock (one machine, one process at a time)
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "a") as f:
+        fcntl.lockf(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.lockf(f, fcntl.LOCK_UN)
+
+
 def source_task(*, out_dir: str, seed: int, n_samples: int | None = None, dataset: str = "synthetic",
                 root=None, split: str = "id", regime: str | None = "headroom", data_options: dict | None = None,
                 source: str = "video",
                 target: str = "imu", preset: str = "synthetic", epochs_source: int | None = None,
                 data_seed: int | None = None, fold: int | None = None, setup: str | None = None,
-                device="auto") -> dict:
+                device="auto", redo: bool = False) -> dict:
     """Train (or find) the frozen source of one seed and data, saved under
     ``out_dir/sources/``; returns its test metrics. The data seed is the training seed
-    unless ``data_seed`` is given. ``setup``: ``setup_fingerprint`` (identity only)."""
+    unless ``data_seed`` is given. ``setup``: ``setup_fingerprint`` (identity only).
+    ``redo``: train it again even if its checkpoint exists. Training happens under a
+    file lock, so shards that need the same source train it once."""
     from .experiment import load_source, train_unimodal
     from .train import evaluate
 
@@ -337,12 +512,14 @@ def source_task(*, out_dir: str, seed: int, n_samples: int | None = None, datase
                  epochs_source=epochs_source, setup=setup)
     ident.update({k: v for k, v in (("fold", fold), ("data_seed", data_seed)) if v is not None})
     path = _source_path(out_dir, ident)
-    if path.is_file():
+    test = None
+    with _locked(path):
+        if redo or not path.is_file():
+            test = train_unimodal(sp, source, preset=preset, dataset=dataset, epochs=epochs_source, seed=seed,
+                                  device=device, checkpoint=path, progress=False).test
+    if test is None:
         model = load_source(path, sp, target)
         test = evaluate(model, sp.test, source, device=device)
-    else:
-        test = train_unimodal(sp, source, preset=preset, dataset=dataset, epochs=epochs_source, seed=seed,
-                              device=device, checkpoint=path, progress=False).test
     return {"source_f1": float(test["f1"]), "source_accuracy": float(test["accuracy"])}
 
 
@@ -386,41 +563,82 @@ def transfer_task(*, out_dir: str, method: str, seed: int, lam: float | None = N
     return out
 
 
+CANONICAL_DRAW = {"n_samples": 64, "seed": 0}      # the simulator draw hashed into setup_fingerprint
+
+
+def _summary_of(x) -> list:
+    """Per-sample mean, standard deviation and mean absolute step along the last axis of an
+    array, at 4 significant digits: any change to what the simulator draws moves them, and
+    a last-bit difference of floating-point maths between machines (SIMD sin / exp) does not."""
+    a = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    step = np.abs(np.diff(a, axis=1)).mean(axis=1) if a.shape[1] > 1 else np.zeros(len(a))
+    return [f"{v:.4g}" for v in np.concatenate([a.mean(axis=1), a.std(axis=1), step])]
+
+
+def simulator_fingerprint(regimes: Sequence[str] = ("headroom",)) -> dict:
+    """What the simulator draws, in short: for every regime, ``make_synthetic(**CANONICAL_DRAW)``
+    summarised (labels, subjects and ids exactly; every array per sample, see ``_summary_of``),
+    and the ids of that draw's "id" and "ood" splits (``data.load``: ``data.RATIOS`` and the
+    splitting code). A change to the generator, its tables (``EVENT_SHAPES``, colours, sizes,
+    tones, ...) or its defaults changes it."""
+    from .data import RATIOS, load
+    from .data import synthetic as sim
+
+    out = {"ratios": RATIOS}
+    for regime in sorted(set(regimes)):
+        d = sim.make_synthetic(regime=regime, **CANONICAL_DRAW)
+        draw = {"labels": d["labels"].tolist(), "subjects": d["subjects"].tolist(), "ids": list(d["ids"]),
+                "classes": list(d["classes"]), "rates": d["sample_rates"],
+                "arrays": {m: _summary_of(v) for m, v in sorted(d["arrays"].items())}}
+        for split in ("id", "ood"):
+            sp = load("synthetic", split=split, regime=regime, **CANONICAL_DRAW)
+            draw[split] = [list(getattr(sp, part).ids) for part in ("train", "val", "test")]
+        out[regime] = draw
+    return out
+
+
 def setup_fingerprint(dataset: str = "synthetic", preset: str = "synthetic", source: str = "video",
-                      target: str = "imu") -> str:
+                      target: str = "imu", regimes: Sequence[str | None] = ("headroom",)) -> str:
     """A short hash of what a run's result depends on beyond its parameters: the resolved
-    presets of source and target (epochs, learning rate, encoder sizes) and, for the
-    synthetic dataset, the simulator's settings (``HEADROOM_KNOBS``, the class motions,
-    ``make_synthetic``'s default noise levels and sizes). Sweeps put it in every run's
-    identity (column ``setup``), so a run stored before a preset or simulator change is
-    trained again instead of being read back as if it were current. Changes to the code
-    itself are not detected: use ``redo=True`` after one."""
+    presets of source and target (their content: epochs, learning rate, encoder sizes; not
+    the preset's name) and, for the synthetic dataset, the simulator's settings
+    (``HEADROOM_KNOBS``, the class motions, ``make_synthetic``'s defaults) and a small
+    canonical draw of its output for every regime in ``regimes`` (``simulator_fingerprint``).
+    Sweeps put it in every run's identity (column ``setup``), so a run stored before a
+    preset or simulator change is trained again instead of being read back as if it were
+    current. Other changes to the code (the training loop, the models) are not detected:
+    use ``redo=True`` after one."""
     import inspect
 
     from .presets import get_preset
 
-    what: dict[str, Any] = {"preset": preset}
-    for m in (source, target):
+    what: dict[str, Any] = {}
+    for role, m in (("source", source), ("target", target)):
         try:
-            what[m] = get_preset(preset, m, None if dataset == "synthetic" else dataset).to_dict()
+            what[role] = get_preset(preset, m, None if dataset == "synthetic" else dataset).to_dict()
         except ValueError:          # a name without a default kind: the preset's name stands for it
-            what[m] = None
+            what[role] = preset
     if dataset == "synthetic":
         from .data import synthetic as sim
 
         what["simulator"] = {"knobs": sim.HEADROOM_KNOBS, "motions": sim.MOTION_HEADROOM,
                              "defaults": {k: v.default for k, v in
-                                          inspect.signature(sim.make_synthetic).parameters.items()}}
+                                          inspect.signature(sim.make_synthetic).parameters.items()},
+                             "draw": simulator_fingerprint([r or "headroom" for r in regimes])}
     text = json.dumps(what, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any]) -> list[dict]:
-    """The runs of one transfer grid, checked: method x lambda x size x seed (x fold),
-    each with the grid's fixed settings and the setup fingerprint."""
+def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any],
+                     data_seeds: Sequence[int] | None = None) -> list[dict]:
+    """The runs of one transfer grid, checked: method x lambda x size (x data draw) x seed
+    (x fold), each with the grid's fixed settings and the setup fingerprint."""
     unknown = set(fixed) - set(TARGET_DEFAULTS)
     if unknown:
         raise ValueError(f"unknown sweep setting(s) {sorted(unknown)}: expected some of {sorted(TARGET_DEFAULTS)}")
+    if data_seeds is not None and fixed.get("data_seed") is not None:
+        raise ValueError(f"data_seeds={list(data_seeds)} (an axis) and data_seed={fixed['data_seed']} (one fixed "
+                         "draw) exclude each other: give one")
     from .objectives import accepted_options, make_objective
 
     options = fixed.get("options") or {}
@@ -429,52 +647,152 @@ def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any
     unused = set(options) - set().union(*(accepted_options(m) for m in methods))
     if unused:
         raise ValueError(f"option(s) {sorted(unused)} are taken by none of the methods {list(methods)}")
-    axes = dict(method=list(methods), lam=list(lams), n_samples=list(sizes), seed=list(seeds))
+    axes = dict(method=list(methods), lam=list(lams), n_samples=list(sizes))
+    if data_seeds is not None:
+        bad = [d for d in data_seeds if isinstance(d, bool) or not isinstance(_plain(d), int)]
+        if bad or not list(data_seeds):
+            raise ValueError(f"data_seeds must be a non-empty list of integers (one data draw each), got "
+                             f"{list(data_seeds)}")
+        axes["data_seed"] = list(data_seeds)
+    axes["seed"] = list(seeds)
     if folds is not None:
         axes["fold"] = list(folds)
-    setup = setup_fingerprint(*(fixed.get(k, TARGET_DEFAULTS[k]) for k in ("dataset", "preset", "source", "target")))
+    setup = setup_fingerprint(*(fixed.get(k, TARGET_DEFAULTS[k]) for k in ("dataset", "preset", "source", "target")),
+                              regimes=[fixed.get("regime", TARGET_DEFAULTS["regime"])])
     # settings are the same for every run, even list-valued ones (split=["group_kfold", 5])
+    fixed = {k: v for k, v in fixed.items() if not (k == "data_seed" and data_seeds is not None)}
     return [{**p, **{k: _plain(v) for k, v in fixed.items()}, "setup": setup} for p in grid(**axes)]
 
 
-def _run_transfer_params(out_dir, params: list[dict], workers, redo, progress, device) -> pd.DataFrame:
-    """Sources first (each distinct one once, in parallel), then the target runs."""
+def parse_shard(shard: str | Sequence[int] | None, environ: Mapping[str, str] | None = None
+                ) -> tuple[int, int] | None:
+    """``(k, n)``, shard k of n (1 <= k <= n), from ``(k, n)``, ``"k/n"`` or ``"auto"``: a
+    job array's index from the environment (SLURM: ``SLURM_ARRAY_TASK_ID`` minus
+    ``SLURM_ARRAY_TASK_MIN``, of ``SLURM_ARRAY_TASK_COUNT``; so ``--array=0-3`` and
+    ``--array=1-4`` both give shards 1..4 of 4). None: no sharding."""
+    if shard is None:
+        return None
+    if isinstance(shard, str) and shard == "auto":
+        env = os.environ if environ is None else environ
+        need = ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT")
+        if not all(v in env for v in need):
+            raise ValueError(f"shard='auto' reads the job array's index from {need[0]} and {need[1]} "
+                             "(SLURM's sbatch --array); they are not set: give shard='k/n' instead")
+        k = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN", 0)) + 1
+        return parse_shard((k, int(env["SLURM_ARRAY_TASK_COUNT"])))
+    try:
+        k, n = (int(x) for x in shard.split("/")) if isinstance(shard, str) else (int(x) for x in shard)
+    except (ValueError, TypeError):
+        raise ValueError(f"shard must be 'k/n' (shard k of n, 1 <= k <= n), (k, n) or 'auto', got {shard!r}") from None
+    if not 1 <= k <= n:
+        raise ValueError(f"shard k/n needs 1 <= k <= n (k counts from 1), got {k}/{n}")
+    return k, n
+
+
+def shard_of(params: Sequence[Mapping[str, Any]], k: int, n: int) -> list[dict]:
+    """The target runs of shard k of n: the grid ordered by its source's identity (then by
+    run), cut into n contiguous blocks of nearly equal size; block k. Every shard computes
+    the same order from the same grid, so the shards cover it exactly once."""
+    order = sorted(params, key=lambda p: (run_key(source_identity(p)), run_key(p)))
+    return [dict(p) for p in order[(k - 1) * len(order) // n: k * len(order) // n]]
+
+
+def _run_bytes(p: Mapping[str, Any], modality: str) -> int | None:
+    """``estimate_run_bytes`` for the runs like ``p`` training ``modality`` (the source for
+    the sources, the target for the targets, which read the source from a cache). Only
+    with CUDA (it loads the data once for its shapes); None when it cannot tell."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    from .presets import get_preset
+
+    try:
+        g = {**TARGET_DEFAULTS, **p}
+        sp = _splits(g["dataset"], g["root"], g["split"], g["seed"] if g["data_seed"] is None else g["data_seed"],
+                     g["n_samples"], g["regime"], g["data_options"], (g["source"], g["target"]), g.get("fold"))
+        batch = get_preset(g["preset"], modality, None if g["dataset"] == "synthetic" else g["dataset"],
+                           kind=sp.kinds.get(modality) if hasattr(sp, "kinds") else None).batch_size
+        return estimate_run_bytes(batch, [sp.train.input_shape(modality)])
+    except Exception:             # noqa: BLE001 - no estimate: one worker per GPU, as without one
+        return None
+
+
+def _mine(params: list[dict], shard, gather: bool) -> list[dict]:
+    """The runs this call does: all of them, or its shard's (``parse_shard``, ``shard_of``)."""
+    shard = parse_shard(shard)
+    if shard is None:
+        return params
+    if gather:
+        raise ValueError("gather reads the runs of every shard: give no shard with it")
+    return shard_of(params, *shard)
+
+
+def _run_transfer_params(out_dir, params: list[dict], workers, redo, progress, device,
+                         gather: bool = False) -> pd.DataFrame:
+    """Sources first (each distinct one once, in parallel), then the target runs;
+    gather: read every run back, train nothing."""
+    out = Path(out_dir)
+    if gather:
+        if redo:
+            raise ValueError("gather reads finished runs back and redo trains them again: give one")
+        return run_grid(functools.partial(transfer_task, out_dir=str(out), device=device), params, out,
+                        read_only=True, progress=False)
+    if not params:                  # a shard with nothing to do (more shards than runs)
+        return pd.DataFrame()
     sources = {}
     for p in params:
         ident = source_identity(p)
         sources[run_key(ident)] = {k: v for k, v in ident.items() if k in p or k in ("seed", "data_seed")}
-    out = Path(out_dir)
-    run_grid(functools.partial(source_task, out_dir=str(out), device=device), list(sources.values()),
-             out / "sources", workers=workers, redo=redo, progress=progress)
+    src_params = list(sources.values())
+    run_grid(functools.partial(source_task, out_dir=str(out), device=device, redo=redo), src_params,
+             out / "sources", workers=workers, redo=redo, progress=progress,
+             run_bytes=_run_bytes(params[0], params[0].get("source", TARGET_DEFAULTS["source"])))
     return run_grid(functools.partial(transfer_task, out_dir=str(out), device=device), params, out,
-                    workers=workers, redo=redo, progress=progress)
+                    workers=workers, redo=redo, progress=progress,
+                    run_bytes=_run_bytes(params[0], params[0].get("target", TARGET_DEFAULTS["target"])))
 
 
 def run_transfer_sweep(out_dir: str | Path, *, methods: Sequence[str] = ("none", "dcat"),
                        lams: Sequence[float] = (1.0,), sizes: Sequence[int | None] = (None,),
                        seeds: Iterable[int] = range(10), folds: Sequence[int] | None = None,
+                       data_seeds: Iterable[int] | None = None,
                        workers: int | None = None, redo: bool = False, progress: bool = True, device="auto",
+                       shard: str | Sequence[int] | None = None, gather: bool = False,
                        **fixed: Any) -> pd.DataFrame:
-    """A method x lambda x size (``n_samples``, synthetic data) x seed (x fold, for a
+    """A method x lambda x size (``n_samples``, synthetic data) x data draw x seed (x fold, for a
     cross-validation ``split`` such as "loso" or ["group_kfold", k]: folds run like seeds,
     summarise with ``pair=("seed", "fold")``) grid of transfer runs, sources first, as one
-    table (one row per target run; see ``transfer_task`` for the columns and ``TARGET_DEFAULTS`` for what ``fixed`` may set: dataset, split,
-    regime, data_options, source, target, preset, mcma, epochs_source, epochs_target, options,
-    monitor, data_seed, source_seed; ``options`` reach the methods that take them, e.g.
-    ``kd_temperature`` only kd and dcat+kd). Resumable and parallel as ``run_grid``; ``out_dir`` holds the runs,
-    the source checkpoints and the source caches. ``device`` is not part of a run's
-    identity: a run finished on a GPU is not redone on a CPU; the presets and simulator
-    settings are (``setup_fingerprint``)."""
-    params = _transfer_params(methods, lams, sizes, list(seeds), folds, fixed)
-    return _run_transfer_params(out_dir, params, workers, redo, progress, device)
+    table (one row per target run; see ``transfer_task`` for the columns and ``TARGET_DEFAULTS``
+    for what ``fixed`` may set: dataset, split, regime, data_options, source, target, preset,
+    mcma, epochs_source, epochs_target, options, monitor, data_seed, source_seed; ``options``
+    reach the methods that take them, e.g. ``kd_temperature`` only kd and dcat+kd).
+
+    ``data_seeds``: several draws of the data as an axis (column ``data_seed``): each draw
+    gets its own sources, trained on it, and its own targets; summarise with
+    ``dcatkit.stats.summarise(df, draw="data_seed")``. None: the data seed is the run's
+    seed (or the fixed ``data_seed``). Resumable and parallel as ``run_grid``; ``out_dir``
+    holds the runs, the source checkpoints and the source caches. ``redo=True`` trains
+    sources and targets again. ``shard`` (``(k, n)``, ``"k/n"`` or ``"auto"``,
+    ``parse_shard``): run only shard k of n (``shard_of``) and return its rows;
+    ``gather=True``: train nothing, return every run of the grid (an error names a missing
+    one). ``device`` is not part of a run's identity: a run finished on a GPU is not redone
+    on a CPU; the presets and simulator (``setup_fingerprint``) are."""
+    params = _transfer_params(methods, lams, sizes, list(seeds), folds, fixed,
+                              None if data_seeds is None else list(data_seeds))
+    params = _mine(params, shard, gather)
+    return _run_transfer_params(out_dir, params, workers, redo, progress, device, gather)
 
 
 def run_studies(out_dir: str | Path, studies: Sequence[Mapping[str, Any]], *, lams: Sequence[float] = (1.0,),
-                seeds: Iterable[int] = range(10), workers: int | None = None, redo: bool = False,
-                progress: bool = True, device="auto", **fixed: Any) -> pd.DataFrame:
+                seeds: Iterable[int] = range(10), data_seeds: Iterable[int] | None = None,
+                workers: int | None = None, redo: bool = False,
+                progress: bool = True, device="auto", shard: str | Sequence[int] | None = None,
+                gather: bool = False, **fixed: Any) -> pd.DataFrame:
     """Several transfer grids run as one sweep. ``studies``: dicts, each with ``study``
     (its name), ``methods``, ``sizes`` (optional, default ``[None]``) and settings of
     ``TARGET_DEFAULTS`` (e.g. source, target, split, regime) that override ``fixed``.
+    ``data_seeds``, ``shard``, ``gather``: as in ``run_transfer_sweep``, for every study.
 
     Every frozen source of every study trains first, in one pool of workers, then
     every target run of every study in one pool, so no worker waits for the end of a
@@ -482,18 +800,21 @@ def run_studies(out_dir: str | Path, studies: Sequence[Mapping[str, Any]], *, la
     last run leaves the other workers idle). Returns one table, the runs of each study
     in order, with a ``study`` column; a run two studies share is trained once."""
     seeds, per_study = list(seeds), []
+    data_seeds = None if data_seeds is None else list(data_seeds)
     for s in studies:
         s = dict(s)
         missing = {"study", "methods"} - set(s)
         if missing:
             raise ValueError(f"a study needs {sorted(missing)}; got the keys {sorted(s)}")
         name, methods, sizes = s.pop("study"), s.pop("methods"), s.pop("sizes", [None])
-        per_study.append((name, _transfer_params(methods, lams, sizes, seeds, None, {**fixed, **s})))
+        per_study.append((name, _transfer_params(methods, lams, sizes, seeds, None, {**fixed, **s}, data_seeds)))
     names = [n for n, _ in per_study]
     if len(set(names)) != len(names):
         raise ValueError(f"study names must be distinct, got {names}")
     unique = {run_key(p): p for _, ps in per_study for p in ps}
-    table = _run_transfer_params(out_dir, list(unique.values()), workers, redo, progress, device)
-    row_of = dict(zip(unique, range(len(unique))))
-    parts = [table.iloc[[row_of[run_key(p)] for p in ps]].assign(study=name) for name, ps in per_study]
+    mine = _mine(list(unique.values()), shard, gather)
+    table = _run_transfer_params(out_dir, mine, workers, redo, progress, device, gather)
+    row_of = {run_key(p): i for i, p in enumerate(mine)}
+    parts = [table.iloc[[row_of[run_key(p)] for p in ps if run_key(p) in row_of]].assign(study=name)
+             for name, ps in per_study]
     return pd.concat(parts, ignore_index=True)

@@ -42,13 +42,14 @@ def test_train_then_transfer(tmp_path):
                                "--out", str(tmp_path / "x.pt")] + common, capture_output=True, text=True,
                        env=env(tmp_path))
     assert r.returncode != 0 and "both 'imu'" in r.stderr
-    # issue 11: a source trained on the ID split (data seed 0) reused for an OOD run with data seed 1
-    # saw most of that run's validation and test samples: refused, with the count and the fix
+    # issue 11: a source trained on the ID split reused for an OOD run of the same data draw saw most of
+    # that run's validation and test samples: refused, with the count and the fix (issue 19: another
+    # draw, --data-seed 1, shares no sample and is accepted; tests/test_provenance.py checks that)
     r = subprocess.run(base + ["transfer", "--source-ckpt", str(tmp_path / "v.pt"), "--target", "imu",
-                               "--split", "ood", "--data-seed", "1", "--out", str(tmp_path / "leak.pt")] + common,
+                               "--split", "ood", "--out", str(tmp_path / "leak.pt")] + common,
                        capture_output=True, text=True, timeout=600, env=env(tmp_path))
     assert r.returncode == 2, r.stderr[-3000:]
-    assert "leakage: the source was trained on" in r.stderr and "--split ood --data-seed 1" in r.stderr
+    assert "leakage: the source was trained on" in r.stderr and "--split ood --data-seed 0" in r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "leak.pt").exists()
 
 
@@ -89,3 +90,60 @@ def test_resume_flag_reaches_training(tmp_path):
     r = subprocess.run(base, capture_output=True, text=True, timeout=600, env=env(tmp_path))
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path / "i.pt").is_file() and not (tmp_path / "i.pt.state").exists()
+
+
+def test_two_shard_processes_give_the_one_process_rows(tmp_path):
+    """Issue 18 item 7: `sweep --shard 1/2` and `--shard 2/2` run at the same time into one folder
+    (the middle seed's source is needed by both: trained once under a lock, read by the other);
+    `--gather` then summarises the same rows as one process running the whole grid."""
+    base = [sys.executable, "-m", "dcatkit", "sweep", "--methods", "none", "dcat", "--sizes", "120", "--seeds", "0-2",
+            "--data-seeds", "1", "--epochs-source", "1", "--epochs-target", "1", "--workers", "0",
+            "--data-option", "frame_size=16", "--data-option", "n_frames=4"]
+    shared, alone = tmp_path / "shared", tmp_path / "alone"
+    procs = [subprocess.Popen(base + ["--shard", s, "--out", str(shared)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env(tmp_path)) for s in ("1/2", "2/2")]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+        assert "runs finished" in out and "--gather" in out
+    assert not (shared / "results.csv").exists()                         # a shard does not summarise
+    assert len(list((shared / "runs").glob("*.json"))) == 6 and len(list((shared / "sources").glob("*.pt"))) == 3
+    r = subprocess.run(base + ["--gather", "--out", str(shared)], capture_output=True, text=True, timeout=600,
+                       env=env(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "data draws [1]" in r.stdout and "dcat (lambda = 1): too few seeds" in r.stdout
+    r = subprocess.run(base + ["--out", str(alone)], capture_output=True, text=True, timeout=600, env=env(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    cols = lambda df: df.drop(columns=[c for c in df if c in ("wall_s", "train_time_s") or c.startswith("env_")])
+    got, want = (cols(pd.read_csv(d / "results.csv")) for d in (shared, alone))
+    assert (got["data_seed"] == 1).all() and len(got) == 6
+    pd.testing.assert_frame_equal(got, want)
+    pd.testing.assert_frame_equal(pd.read_csv(shared / "summary.csv"), pd.read_csv(alone / "summary.csv"))
+    # a gather with a run missing names it instead of training it
+    next((shared / "runs").glob("*.json")).unlink()
+    r = subprocess.run(base + ["--gather", "--out", str(shared)], capture_output=True, text=True, timeout=600,
+                       env=env(tmp_path))
+    assert r.returncode != 0 and "1 of 6 runs are not finished" in r.stderr
+
+
+def test_split_argument_takes_what_the_api_takes(tmp_path, capsys, monkeypatch):
+    """--split id | ood | loso | group_kfold:K (issue 20 item 7); a fold split needs --fold."""
+    import pytest
+    import torch
+
+    from dcatkit.__main__ import _split, main
+
+    monkeypatch.setenv("DCATKIT_CACHE", str(tmp_path / "cache"))
+    assert [_split(s) for s in ("id", "ood", "loso", "group_kfold:3")] == ["id", "ood", "loso", ["group_kfold", 3]]
+    base = ["train", "--modality", "imu", "--n-samples", "120", "--epochs", "1", "--out", str(tmp_path / "i.pt"),
+            "--device", "cpu"]
+    for bad, msg in (("group_kfold", "group_kfold:K"), ("group_kfold:1", "K >= 2"), ("kfold", "'loso'")):
+        with pytest.raises(SystemExit) as e:
+            main(base + ["--split", bad])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and "argument --split" in err and msg in err, (bad, err)
+    with pytest.raises(SystemExit, match=r"has 2 folds: give --fold 0 \.\. 1"):
+        main(base + ["--split", "group_kfold:2"])
+    assert main(base + ["--split", "group_kfold:2", "--fold", "1"]) == 0
+    split = torch.load(tmp_path / "i.pt", weights_only=True)["meta"]["provenance"]["split"]
+    assert (split["kind"], split["k"], split["fold"]) == ("group_kfold", 2, 1), split

@@ -247,3 +247,174 @@ def test_run_studies_equals_one_sweep_per_study(tmp_path):
         run_studies(tmp_path / "x", [studies[1], studies[1]], seeds=[0], workers=0, progress=False)
     with pytest.raises(ValueError, match=r"a study needs \['methods'\]"):
         run_studies(tmp_path / "x", [{"study": "a"}], seeds=[0], workers=0, progress=False)
+
+
+# ------------------------------------------------------------------ issue 17 / 18 / 19: draws, identity, shards,
+# GPU workers, killed workers
+
+
+def test_data_seeds_are_an_axis_each_draw_its_own_source(tmp_path):
+    """data_seeds=[0, 1]: a data_seed column; the (draw, seed) baseline is train_unimodal on that
+    draw with that seed, and its source the video model trained on that draw; draws differ."""
+    kw = dict(methods=["none", "dcat"], sizes=[120], seeds=[0, 1], data_seeds=[0, 1], workers=0, progress=False,
+              epochs_source=1, epochs_target=1, data_options=SMALL)
+    df = run_transfer_sweep(tmp_path, **kw)
+    assert len(df) == 8 and sorted(set(zip(df.data_seed, df.seed))) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert list(df.columns[:5]) == ["method", "lam", "n_samples", "data_seed", "seed"]
+    assert len(list((tmp_path / "sources").glob("*.pt"))) == 4                 # one per (draw, seed)
+    sp = load("synthetic", split="id", seed=1, modalities=("video", "imu"), n_samples=120, **SMALL)
+    base = train_unimodal(sp, "imu", preset="synthetic", epochs=1, seed=0, progress=False)
+    src = train_unimodal(sp, "video", preset="synthetic", epochs=1, seed=0, progress=False)
+    row = df[(df.method == "none") & (df.seed == 0) & (df.data_seed == 1)].iloc[0]
+    assert row["f1"] == base.test["f1"] and row["train_loss_last"] == base.history["train_loss"].iloc[-1]
+    assert row["source_f1"] == src.test["f1"]
+    d0 = df[(df.method == "none") & (df.seed == 0) & (df.data_seed == 0)].iloc[0]
+    assert d0["train_loss_last"] != row["train_loss_last"]                      # another draw, another run
+    with pytest.raises(ValueError, match="exclude each other"):
+        run_transfer_sweep(tmp_path, **{**kw, "data_seed": 3})
+    with pytest.raises(ValueError, match="non-empty list of integers"):
+        run_transfer_sweep(tmp_path, **{**kw, "data_seeds": [0.5]})
+
+
+def test_setup_fingerprint_sees_the_simulators_tables_and_resolved_presets(monkeypatch):
+    """Tables the settings dicts do not list (event shapes, colours, sizes, tones, the ambiguous
+    regime's motions, the split ratios) change the fingerprint through the canonical draw; two
+    preset names that resolve to the same presets give the same fingerprint."""
+    from dcatkit import data
+    from dcatkit.data import synthetic as sim
+
+    fp = lambda regime="headroom": setup_fingerprint("synthetic", "synthetic", "video", "imu", regimes=[regime])
+    base, amb = fp(), fp("ambiguous")
+    assert base != amb
+    changes = [(sim.EVENT_SHAPES, "tap", (0.016, False)), (sim._MOTION, "drinking", (0.85, 1, 0.30)),
+               (data.RATIOS, "synthetic", (0.6, 0.2, 0.2))]
+    for table, key, value in changes:
+        with monkeypatch.context() as m:
+            m.setitem(table, key, value)
+            assert (fp(), fp("ambiguous")) != (base, amb), key
+    for name, value in (("_COLOUR", sim._COLOUR * 0.98), ("_SIZE", sim._SIZE + 1), ("_TONE", sim._TONE * 1.02)):
+        with monkeypatch.context() as m:
+            m.setattr(sim, name, value)
+            assert fp() != base and fp("ambiguous") != amb, name
+    with monkeypatch.context() as m:                       # the ambiguous regime's motions only
+        m.setitem(sim._MOTION, "drinking", (0.85, 1, 0.30))
+        assert fp() == base and fp("ambiguous") != amb
+    assert (fp(), fp("ambiguous")) == (base, amb)
+    # content, not names: "paper" on UESTC is Table I's UESTC rows, as the "uestc" preset is
+    assert setup_fingerprint("uestc", "paper") == setup_fingerprint("uestc", "uestc")
+    assert setup_fingerprint("uestc", "paper") != setup_fingerprint("cough", "paper", "audio", "imu")
+
+
+def test_redo_retrains_a_tampered_source(tmp_path):
+    """redo=True trains the sources again: a source whose head was zeroed after the first sweep
+    is replaced by a retrained one (the same as the first on the CPU), not read back."""
+    import torch
+
+    kw = dict(methods=["none", "dcat"], sizes=[120], seeds=[0], workers=0, progress=False, epochs_source=1,
+              epochs_target=1, data_options=SMALL)
+    first = run_transfer_sweep(tmp_path, **kw)
+    (path,) = (tmp_path / "sources").glob("*.pt")
+    ck = torch.load(path, weights_only=True)
+    ck["state_dict"]["head.weight"].zero_()
+    ck["state_dict"]["head.bias"].zero_()
+    torch.save(ck, path)
+    again = run_transfer_sweep(tmp_path, **kw, redo=True)
+    assert torch.load(path, weights_only=True)["state_dict"]["head.weight"].abs().sum() > 0
+    assert (again["source_f1"] == first["source_f1"]).all()
+    assert (again["f1"] == first["f1"]).all()
+
+
+def killer_task(seed, hold=None, kill_seed=None):
+    """A module-level task: seed ``kill_seed`` kills its own worker (as the OS's out-of-memory
+    killer would), seed ``hold`` sleeps until the pool stops it."""
+    import signal
+    import time
+
+    if seed == hold:
+        time.sleep(120)
+    if seed == kill_seed:
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return {"f1": float(seed)}
+
+
+def test_killed_worker_is_reported_as_killed_and_the_rest_as_not_started(tmp_path):
+    """Issue 19: a worker killed by SIGKILL is "killed" with its run's parameters and the
+    signal; the other worker's run, stopped by the pool, is "stopped"; the runs that never
+    began are "not started", and none of them is called failed."""
+    params = grid(seed=range(6), hold=0, kill_seed=1)
+    with pytest.raises(RuntimeError) as e:
+        run_grid(killer_task, params, tmp_path, workers=2, progress=False)
+    msg = str(e.value)
+    assert msg.startswith("of 6 runs: 0 finished, 0 failed, 1 killed, 1 stopped with them, 4 not started"), msg
+    assert "killed: the worker" in msg and "'seed': 1" in msg and "signal SIGKILL" in msg
+    assert "stopped with the pool after a worker was killed: {'seed': 0" in msg
+    assert "runs failed" not in msg
+    assert not list((tmp_path / "running").glob("*")), "the killed runs' markers are cleaned up"
+
+
+def test_gpu_workers_from_free_memory_and_run_size(monkeypatch):
+    """Several small runs share a GPU: as many as fit in 80% of its free memory, at most its share
+    of the CPU cores, at least one; the smallest free memory over the GPUs decides. CPU: cores."""
+    import torch
+
+    from dcatkit import sweep
+
+    GiB = 1 << 30
+    assert sweep.gpu_workers_per_device(10 * GiB, 2 * GiB, 16) == 4                  # 8 GiB / 2 GiB
+    assert sweep.gpu_workers_per_device(100 * GiB, 2 * GiB, 6) == 6                  # cores bind
+    assert sweep.gpu_workers_per_device(GiB, 2 * GiB, 16) == 1                        # never 0
+    assert sweep.gpu_workers_per_device(10 * GiB, None, 16) == 1
+    assert sweep.estimate_run_bytes(32, [(6, 64)]) == sweep.CUDA_CONTEXT_BYTES + sweep.ACTIVATION_FACTOR * 32 * 6 * 64 * 4
+    monkeypatch.setattr(sweep, "_cpu_cores", lambda: 16)
+    if not torch.cuda.is_available():
+        assert sweep.default_workers(2 * GiB) == 16                                   # CPU: one per core
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda i: ((40 * GiB, 80 * GiB), (10 * GiB, 80 * GiB))[i])
+    assert sweep.default_workers(2 * GiB) == 2 * 4                                     # GPU 1's 10 GiB free
+    assert sweep.default_workers(None) == 2
+    assert sweep.default_workers(GiB // 4) == 2 * 8                                   # 8 cores per GPU
+    # the sweep's estimate: the target's batch and input shape (SMALL video: 4 frames of 16 x 16)
+    p = {"seed": 0, "n_samples": 120, "data_options": SMALL}
+    assert sweep._run_bytes(p, "video") == sweep.estimate_run_bytes(32, [(4, 3, 16, 16)])
+
+
+def test_shards_cover_the_grid_once_and_share_few_sources():
+    from dcatkit.sweep import _transfer_params, parse_shard, shard_of, source_identity
+
+    params = _transfer_params(["none", "dcat", "kd"], [1.0], [120], [0, 1, 2, 3], None, {"data_options": SMALL},
+                              [0, 1])
+    for n in (1, 2, 3, 5, 30):
+        parts = [shard_of(params, k, n) for k in range(1, n + 1)]
+        keys = [run_key(p) for part in parts for p in part]
+        assert sorted(keys) == sorted(run_key(p) for p in params) and len(set(keys)) == len(params), n
+        assert max(map(len, parts)) - min(map(len, parts)) <= 1, n
+        srcs = [{run_key(source_identity(p)) for p in part} for part in parts]
+        assert sum(map(len, srcs)) <= 8 + n - 1, n                           # contiguous: at most n-1 shared
+    assert shard_of(list(reversed(params)), 2, 3) == shard_of(params, 2, 3)     # order of the grid: irrelevant
+    assert parse_shard("2/4") == (2, 4) and parse_shard((1, 1)) == (1, 1) and parse_shard(None) is None
+    env = {"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "5", "SLURM_ARRAY_TASK_COUNT": "3"}
+    assert parse_shard("auto", env) == (1, 3)
+    assert parse_shard("auto", {"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "3"}) == (3, 3)
+    for bad, msg in (("0/2", "1 <= k <= n"), ("3/2", "1 <= k <= n"), ("2", "'k/n'"), ("auto", "not set")):
+        with pytest.raises(ValueError, match=msg):
+            parse_shard(bad, {})
+
+
+def test_source_lock_excludes_another_process(tmp_path):
+    """Shards that need one source: the second waits on the lock the first holds while training."""
+    import subprocess
+    import sys
+
+    from dcatkit.sweep import _locked
+
+    path = tmp_path / "sources" / "video_x.pt"
+    probe = ("import fcntl, sys; f = open(sys.argv[1], 'a')\n"
+             "try:\n    fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB); print('got')\n"
+             "except OSError:\n    print('busy')")
+    with _locked(path):
+        r = subprocess.run([sys.executable, "-c", probe, str(path) + ".lock"], capture_output=True, text=True)
+        assert r.stdout.strip() == "busy", r.stderr
+    r = subprocess.run([sys.executable, "-c", probe, str(path) + ".lock"], capture_output=True, text=True)
+    assert r.stdout.strip() == "got", r.stderr
