@@ -34,6 +34,16 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# The suite on a GPU, one command: DCATKIT_TEST_DEVICE=cuda (tests/conftest.py) stops at once when
+# torch sees no CUDA device; device="auto" then trains on CUDA throughout. Runs from a plain copy of
+# the repository (PYTHONPATH=., no install, no venv needed: GPU_PY=python by default when .venv is
+# absent); test files whose packages are missing there (papermill, jupytext, PyAV, soundfile, ...) are
+# reported as skipped with the missing names. benchmarks/gpu_check.sh runs it split over 6 processes.
+.PHONY: test-gpu
+GPU_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
+test-gpu:
+	DCATKIT_TEST_DEVICE=cuda PYTHONPATH=.$(if $(PYTHONPATH),:$(PYTHONPATH)) $(GPU_PY) -m pytest -rs
+
 # The notebooks are their own source: edited in JupyterLab, each paired by jupytext with a percent
 # script notebooks/NN_name.py (reviewable diffs; tests/test_notebook_pairs.py checks the pairs).
 # `make notebooks` first syncs every pair (the newer file's cells win, outputs stay in the .ipynb),
