@@ -567,8 +567,8 @@ def case_step_ratio(amp: bool, steps: int, graphs: bool) -> dict:
         model = copy.deepcopy(base).to(dev).train()
         opt = torch.optim.Adam(model.parameters(), lr=p.lr, capturable=capturable)
 
-        def step():
-            with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+        def step():           # no autocast weight cache: a captured graph must not depend on it
+            with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None, cache_enabled=False):
                 o = model(x)
                 loss = F.cross_entropy(o.logits.float(), y)
             if transfer:

@@ -84,8 +84,10 @@ t_suite=$(date +%s)
 for i in 0 1 2 3 4 5; do
     files=$(cat "$OUT/suite_files_$i.txt")
     [ -z "$files" ] && continue
-    DCATKIT_TEST_DEVICE=$DEVICE OMP_NUM_THREADS=2 timeout -k 10 "$T_SUITE" \
-        $PY -m pytest $files -q -rs -p no:cacheprovider --junitxml="$OUT/junit_$i.xml" \
+    # SIGINT at the limit: pytest stops like on Ctrl-C and still writes its junit xml and summary;
+    # -v prints each test's outcome as it ends, so a killed process's log keeps what it did
+    DCATKIT_TEST_DEVICE=$DEVICE OMP_NUM_THREADS=2 timeout -s INT -k 20 "$T_SUITE" \
+        $PY -m pytest $files -v --tb=short -rs -p no:cacheprovider --junitxml="$OUT/junit_$i.xml" \
         --basetemp="$OUT/pytest_tmp_$i" >"$OUT/suite_$i.log" 2>&1 &
     eval "suite_pid_$i=$!"
 done
