@@ -104,8 +104,9 @@ def _papermill(dst: Path, out: Path, env, *extra):
     assert table, f"no results table in the output of {dst.name}:\n{text[-3000:]}"
     # from the table on: the table, the verdicts, L_CA per epoch (the histories), Theorem 4.1 (the models);
     # blank lines dropped: how the kernel splits a cell's prints into stream outputs varies with timing
+    # lines naming the written files (a long list wraps onto lines of its own) are not results
     return text, [line for line in text[table.start():].splitlines()
-                  if line.strip() and not line.startswith(("wrote", "results of these runs"))]
+                  if line.strip() and not line.startswith(("wrote", "results of these runs")) and str(out) not in line]
 
 
 def _stamps(out: Path) -> dict[str, int]:
