@@ -182,6 +182,7 @@ def alignment_figure(state: AlignmentState, sample: int = 0, show: int = 32, cla
     ax.text(b - 0.5, np.sqrt(2), "√2: orthogonal", ha="right", va="bottom", fontsize=8)
     ax.set_ylim(0, 2)
     ax.set_xlabel("sample of the batch")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel("L_CA of the sample")
     dropped = int((~mask).sum()) if state.mcma else 0
     ax.set_title(f"batch L_CA = {state.l_ca:.3f} (cos {cosine_of(state.l_ca):.3f})\n"

@@ -327,7 +327,9 @@ text += ("The loss aligned the target with the source, partially: the cosine sta
          if aligned else "D-CAT's alignment is not clearly below the baseline's: the transfer term has not "
          "aligned anything yet, so any F1 difference has another cause.")
 if kept is not None:
-    text += f" MCMA kept {kept.min():.1%} to {kept.max():.1%} of the training samples per epoch"
+    text += (f" MCMA kept {kept.min():.1%} of the training samples in every epoch (the source is frozen, so its "
+             "right and wrong samples never change)" if kept.max() - kept.min() < 1e-9 else
+             f" MCMA kept {kept.min():.1%} to {kept.max():.1%} of the training samples per epoch")
     text += (": the source is right on almost all of them, so here D-CAT and No MCMA optimise nearly the same loss."
              if kept.min() > 0.9 else ": the mask drops a real share of the samples, so D-CAT and No MCMA "
              "optimise different losses.")

@@ -93,6 +93,7 @@ from dcatkit.data import Splits, load
 import pandas as pd
 
 from dcatkit import stats
+from dcatkit.runs import clear_progress
 from dcatkit.sweep import run_studies
 
 checked = paths.check_params(dataset=dataset, data_root=data_root, split=split, fold=fold, source=source, target=target,
@@ -133,6 +134,7 @@ studies = [dict(study=f"mcma={m}", methods=(["none", method] if i == 0 else [met
            for i, m in enumerate(mcma_options)]      # the baseline once: it has no MCMA setting
 runs = run_studies(out / "sweep", studies, lams=lams, seeds=seeds, workers=workers, device=device, redo=redo,
                    **where).drop(columns="study")
+clear_progress()                    # the sweep's progress bars did their job: the saved notebook keeps the summary
 print(f"{len(runs)} runs; this execution took {(time.perf_counter() - t_all) / 60:.1f} min (runs finished earlier are "
       f"read back); the runs' own training time: {runs.wall_s.sum() / 60:.1f} min")
 print(f"frozen {source} source: test F1 {runs.source_f1.iloc[0]:.3f} (the sweep's own training of the source; "

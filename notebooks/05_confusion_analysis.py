@@ -216,8 +216,8 @@ c = runs.subject_summary(subjects_table)
 display(Markdown(
     f"On {c['subjects']} test subject(s) of `{sub_checked['split_name']}`: transfer fixed more samples than it broke for "
     f"{c['helped']}, fewer for {c['hurt']}, as many for {c['same']} ({c['fixed']} fixed, {c['broke']} broke in all). "
-    "With one training seed and a few dozen samples per subject, a subject's difference of a few samples is not "
-    "evidence about that person; a pattern over many subjects (or folds and seeds) would be."))
+    "With one training seed, a difference of a few samples for one subject is not evidence about that person; the "
+    "same sign over many subjects (`loso`), folds and seeds would be."))
 files = report.write_results(subjects_table, out, f"subjects-{dataset}-{sub_checked['split_name']}-{source}-{target}-"
                              f"lam{lam:g}-{'mcma' if mcma else 'nomcma'}-seed{seed}", params=dict(
                                  dataset=dataset, split=sub_checked["split_name"], source=source, target=target,

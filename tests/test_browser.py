@@ -9,8 +9,10 @@ to a temporary folder, are opened and run with Run > Run All Cells, as a person 
 
 - 01_preprocessing: every cell runs without an error output, the ipywidgets sample browser
   renders, and choosing another class in its dropdown changes what it shows;
-- 03_transfer: the training progress bars render as widgets (tqdm.auto in JupyterLab) and the
-  results table appears.
+- 03_transfer: the training progress bars render as widgets (tqdm.auto in JupyterLab), the
+  results table appears, and the alignment explorer (dcatkit.explore) renders; pressing its
+  "train steps" button trains a copy of the target and redraws (L_CA line and figure change), and
+  unticking MCMA redraws with nothing dropped.
 
 Screenshots go to ``outputs/browser/`` for a person to look at. Without Chromium or playwright
 the test is skipped with a message saying how to enable it; under ``CI=true`` (set by
@@ -178,7 +180,8 @@ WATCH_PROGRESS_JS = """() => {
     document.querySelectorAll('.widget-hprogress').forEach(el => { if (!bars.includes(el)) bars.push(el); });
     bars.forEach((el, i) => {
       const row = el.closest('.widget-hbox');
-      const text = row ? row.innerText.replace(/\\s+/g, ' ').trim() : '';
+      // innerText is '' for a cell JupyterLab does not render (off-screen, windowed notebook): textContent then
+      const text = row ? (row.innerText.trim() || row.textContent).replace(/\\s+/g, ' ').trim() : '';
       if (text || window.__progress[i] === undefined) window.__progress[i] = text;
     });
   };
@@ -336,7 +339,50 @@ def test_transfer_progress_and_results(lab, browser):
     for run in ("video source", "imu baseline", "D-CAT", "No MCMA"):
         assert run in text, f"results table lacks {run!r}:\n{text}"
     _shot(page, "03_results.png")
+    _check_alignment_explorer(page)
     results = list((lab["out"] / "03_transfer").glob("transfer-*.csv"))
     assert len(results) == 1, f"expected the results file in {lab['out']}, found {results}"
     assert not _errors(state)
     page.close()
+
+
+def _check_alignment_explorer(page):
+    """The explorer of 03: controls λ / MCMA / sample / steps, a 'train steps' button, an info line
+    (L_CA, what MCMA drops) and a figure; the button and the checkbox change what it shows."""
+    view = page.locator(".jp-OutputArea-output").filter(has=page.locator("button", has_text="train steps"))
+    try:
+        view.first.wait_for(timeout=WIDGET_S * 1000)
+    except Exception:
+        _shot(page, "03_failed_explorer.png")
+        pytest.fail(f"03_transfer: the alignment explorer did not render (no 'train steps' button); screenshot in {SHOTS}")
+    assert view.count() == 1, f"expected one alignment explorer, found {view.count()}"
+    view = view.first
+    view.scroll_into_view_if_needed()
+    labels = [t.strip() for t in view.locator(".widget-label").all_inner_texts() if t.strip()]
+    assert {"λ", "sample", "steps"} <= set(labels), f"alignment explorer controls: {labels}"
+    info, figure = view.locator(".widget-html-content").first, view.locator(".widget-output img")
+    figure.first.wait_for(timeout=WIDGET_S * 1000)
+    before = {"info": info.inner_text(), "img": figure.first.get_attribute("src")}
+    assert before["info"].startswith("L_CA = "), f"explorer says {before['info']!r}"
+    _shot(view, "03_explorer_before.png")
+
+    def wait_change(what: str, ref: dict) -> dict:
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < WIDGET_S:
+            img = view.locator(".widget-output img")
+            now = {"info": info.inner_text(), "img": img.first.get_attribute("src") if img.count() else None}
+            if now["img"] and now["img"] != ref["img"] and now["info"] != ref["info"]:
+                return now
+            time.sleep(0.25)
+        _shot(view, "03_failed_explorer_change.png")
+        pytest.fail(f"{what} did not change the alignment explorer within {WIDGET_S}s: {ref['info']!r} -> "
+                    f"{now['info']!r}, figure changed: {now['img'] != ref['img']}")
+
+    view.locator("button", has_text="train steps").click()
+    trained = wait_change("pressing 'train steps'", before)
+    _shot(view, "03_explorer_trained.png")
+    view.locator("label", has_text="MCMA").locator("input[type=checkbox]").uncheck()
+    unmasked = wait_change("unticking MCMA", trained)
+    assert "drops 0 of" in unmasked["info"], f"without MCMA nothing is dropped: {unmasked['info']!r}"
+    print(f"03_transfer explorer: {before['info']!r} -> train -> {trained['info']!r} -> no MCMA -> {unmasked['info']!r}")
+    assert not _errors(page.evaluate(CELLS_JS, "03_transfer.ipynb")), "the explorer raised"

@@ -12,6 +12,7 @@ the frozen-source cache), except the run from ``notebooks/``, which proves that 
 relative ``out_dir`` lands under the repository root and is removed afterwards.
 """
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -41,7 +42,8 @@ def work(tmp_path_factory):
     """A shared temporary out_dir (later notebooks reuse earlier checkpoints, as in real use)."""
     root = tmp_path_factory.mktemp("notebooks")
     # one intra-op thread: at CI size threads do not help, and they thrash when the machine is shared
-    env = {**os.environ, "DCATKIT_CACHE": str(root / "source_cache"), "MPLBACKEND": "Agg",
+    env = {k: v for k, v in os.environ.items() if k != "DCATKIT_FIGURES_DIR"}   # only `make notebooks` sets it
+    env = {**env, "DCATKIT_CACHE": str(root / "source_cache"), "MPLBACKEND": "Agg",
            "PYDEVD_DISABLE_FILE_VALIDATION": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     return root, env
 
@@ -58,14 +60,13 @@ def papermill(src: Path, dst: Path, args, env, cwd=REPO, check=True):
 def test_notebook_runs_and_nbval(name, work):
     root, env = work
     dst = root / f"{name}.ipynb"
-    papermill(NB / f"{name}.ipynb", dst,
-              ["-p", "out_dir", str(root / "out"), "-p", "figures_dir", str(root / "figures"), *CI[name]], env)
+    papermill(NB / f"{name}.ipynb", dst, ["-p", "out_dir", str(root / "out"), *CI[name]], env)   # figures_dir default
     r = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
                         "-q", "--rootdir", str(root), str(dst)], cwd=root, env=env, capture_output=True, text=True,
                        timeout=600)
     assert r.returncode == 0, f"nbval {name}:\n{r.stdout[-6000:]}\n{r.stderr[-3000:]}"
-    figures = {p.name for p in (root / "figures").glob(f"{name[:2]}_*.png")}
-    assert figures, f"{name} saved no figure"
+    figures = {p.name for p in (root / "out" / "figures").glob(f"{name[:2]}_*.png")}
+    assert figures, f"{name} saved no figure under <out_dir>/figures (figures_dir=None)"
     if name == "03_transfer":                      # papermill ... 03_transfer.ipynb -p lam 0.1, from the repo root
         _check_transfer_results(root / "out", 0.1)
 
@@ -105,3 +106,66 @@ def test_bad_parameter_fails_clearly(work):
                   env, check=False)
     assert r.returncode != 0
     assert "lam must be a finite number >= 0" in r.stdout + r.stderr
+
+
+# --------------------------------------------------------------------------- the committed notebooks teach
+
+TEACHING = ["01_preprocessing", "02_unimodal", "03_transfer", "04_lambda_ablation", "05_confusion_analysis"]
+# A result typed into prose (e.g. "0.986") goes stale when the notebook is re-run: numbers in the
+# markdown come from cells (IPython.display.Markdown). Constants that are not results may be typed.
+CONSTANTS = {"1.414"}                                   # sqrt(2), the L_CA of orthogonal matrices
+
+
+def _nb(name):
+    return json.loads((NB / f"{name}.ipynb").read_text())
+
+
+@pytest.mark.parametrize("name", TEACHING)
+def test_markdown_quotes_no_typed_results(name):
+    import re
+
+    for i, cell in enumerate(_nb(name)["cells"]):
+        if cell["cell_type"] != "markdown":
+            continue
+        text = "".join(cell["source"])
+        typed = set(re.findall(r"(?<![\w.])\d\.\d{3}(?!\d)", text)) - CONSTANTS
+        assert not typed, (f"{name} markdown cell {i} types result(s) {sorted(typed)}: compute them in a code cell "
+                           "(IPython.display.Markdown) so text and outputs stay in step")
+
+
+@pytest.mark.parametrize("name", TEACHING)
+def test_saved_outputs_hold_no_progress_bars(name):
+    import re
+
+    for i, cell in enumerate(_nb(name)["cells"]):
+        for o in cell.get("outputs", []):
+            text = "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+            assert not re.search(r"\d+%\|", text), f"{name} cell {i} saved progress-bar residue: {text[:200]!r}"
+
+
+@pytest.mark.parametrize("name", TEACHING)
+def test_notebook_has_learning_scaffold(name):
+    """Learning goals at the top, a summary and 'Try this' exercises at the end, the glossary and
+    the next notebook linked."""
+    md = ["".join(c["source"]) for c in _nb(name)["cells"] if c["cell_type"] == "markdown"]
+    assert "**Learning goals.**" in md[0], f"{name}: no learning goals in its first cell"
+    tail = "\n".join(md[-2:])
+    assert "## Summary" in tail and "## Try this" in tail, f"{name}: no summary / Try this at the end"
+    assert re.search(r"^1\. \*\*", tail, re.M), f"{name}: exercises are a numbered list"
+    nxt = f"{int(name[:2]) + 1:02d}_"
+    assert f"]({nxt}" in tail, f"{name}: no link to the next notebook ({nxt}...)"
+    assert any("GLOSSARY.md" in m for m in md[:2]), f"{name}: the glossary is not linked at the top"
+
+
+def test_glossary_defines_the_terms():
+    text = (NB / "GLOSSARY.md").read_text()
+    for term in ("MCMA", "d_out", "Bootstrap", "BCa", "Wilcoxon", "InfoNCE", "CLIP-style", "temperature", "LOSO",
+                 "macro", "L_CA"):
+        assert term.lower() in text.lower(), f"GLOSSARY.md does not define {term}"
+
+
+def test_intro_not_repeated():
+    """The old shared intro paragraph is gone from 01-05 (the glossary and 01 say it once)."""
+    firsts = ["".join(_nb(n)["cells"][0]["source"]) for n in TEACHING]
+    assert not any("improves a classifier of one\n# sensor modality" in f for f in firsts)
+    assert len({f.split("**Learning goals.**")[1][:200] for f in firsts}) == len(firsts)
