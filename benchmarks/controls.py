@@ -13,8 +13,9 @@ for the paired intervals):
   training label: a near-perfect teacher) as the source of the noisy IMU, at each
   ``--sizes`` number of labels with the other training recordings as unlabeled pairs
   (``all``: every label, no unlabeled pair: the issue's labelled-only setting).
-- ``curve``: video -> IMU, the video source trained on the same few labels as the
-  target: target F1 against the number of labels at fixed unlabeled pairs.
+- ``curve``: video -> IMU, target F1 against the number of labels at fixed unlabeled
+  pairs; the video source trained on the same few labels as the target
+  (``--curve-source-labels same``, default) or on every training label (``all``).
 
 Sources first (one per draw, and per size where the source gets the target's labels),
 then every target run, in ``--workers`` processes. Writes ``<out>/controls_runs.csv``
@@ -52,11 +53,13 @@ def _size(v: str):
 
 
 def plan(studies, methods, seeds, draws, sizes, n_samples, lam, epochs_source, epochs_target, tune,
-         unlabeled_mask) -> tuple[list[dict], list[dict]]:
+         unlabeled_mask, curve_source_labels="same") -> tuple[list[dict], list[dict]]:
     """(source runs, target runs) of the grid, as parameter dicts of study_source_task / study_task."""
     targets, sources = [], {}
     for study in studies:
-        cfg = STUDIES[study]
+        cfg = dict(STUDIES[study])
+        if study == "curve":
+            cfg["source_labels"] = curve_source_labels
         for draw in draws:
             for n_lab in ([None] if study == "negative" else sizes):
                 src = {"draw": draw, "n_samples": n_samples, "source": cfg["source"], "target": cfg["target"],
@@ -105,6 +108,9 @@ def main(argv=None) -> int:
     ap.add_argument("--lam", type=float, default=1.0)
     ap.add_argument("--tune", action="store_true", help="choose lambda on validation F1 (experiment.tune_transfer)")
     ap.add_argument("--unlabeled-mask", default="confidence", choices=["confidence", "all"])
+    ap.add_argument("--curve-source-labels", default="same", choices=["same", "all"],
+                    help="curve: the video source trained on the target's few labels ('same', the user's "
+                         "situation) or on every training label ('all', a source that knows the task)")
     ap.add_argument("--epochs-source", type=int, default=None)
     ap.add_argument("--epochs-target", type=int, default=None)
     ap.add_argument("--workers", type=int, default=None)
@@ -115,7 +121,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
     srcs, targets = plan(a.studies, a.methods, list(range(a.seeds)), list(range(a.draws)), a.sizes, a.n_samples,
-                         a.lam, a.epochs_source, a.epochs_target, a.tune, a.unlabeled_mask)
+                         a.lam, a.epochs_source, a.epochs_target, a.tune, a.unlabeled_mask, a.curve_source_labels)
     print(f"controls: {len(srcs)} sources, {len(targets)} target runs", flush=True)
     runs = Path(a.runs_dir)
     run_grid(functools.partial(study_source_task, out_dir=str(runs), device=a.device), srcs, runs / "sources",
