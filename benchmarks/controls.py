@@ -80,15 +80,16 @@ def plan(studies, methods, seeds, draws, sizes, n_samples, lam, epochs_source, e
 
 def summarise(df: pd.DataFrame) -> pd.DataFrame:
     """Paired differences against the baseline (method "none", same study, size, draw,
-    seed) with ``stats.summarise``: per draw, and pooled over draws x seeds."""
+    seed) with ``stats.summarise``: per draw, and pooled over draws (``draw="draw"``: the
+    kit's two-level pooling, draws then seeds)."""
     df = df.assign(n_labeled=df["n_labeled"].fillna(-1).astype(int), lam=0.0)   # -1 = every label
     parts = []
     for study, g in df.groupby("study", sort=False):
         metric = STUDIES[study]["metric"]
         per = stats.summarise(g, metric, treatment=("method", "lam"), context=("draw", "n_labeled"),
                               pair=("seed",))
-        pooled = stats.summarise(g, metric, treatment=("method", "lam"), context=("n_labeled",),
-                                 pair=("draw", "seed")).assign(draw="pooled")
+        pooled = stats.summarise(g, metric, treatment=("method", "lam"), context=("n_labeled",), pair=("seed",),
+                                 draw="draw").assign(draw="pooled")          # draws, then seeds (stats)
         parts.append(pd.concat([per, pooled], ignore_index=True).assign(study=study, metric=metric))
     out = pd.concat(parts, ignore_index=True)
     out["excludes_0"] = (out["ci_low"] > 0) | (out["ci_high"] < 0)
