@@ -3,6 +3,8 @@
 #
 #   OUT=/path/to/results bash benchmarks/gpu_check.sh        # on the GPU machine, from anywhere
 #   GPU_CHECK_DRY=1 OUT=/tmp/gc bash benchmarks/gpu_check.sh # tiny sizes on the CPU: checks the script
+#   GPU_CHECK_PARTS="bench e2e" ...                           # a rerun of some parts only
+#   GPU_CHECK_BENCH_ARGS=--compile ...                        # the source under torch.compile too (~+1-2 min)
 #
 # Writes under $OUT: summary.txt (each part's start, end, exit code, seconds), env.txt, and
 #   bench.log + bench_paper.json   (b) bench --only paper: source frames/s OLD vs NEW, step ratio
@@ -23,6 +25,8 @@ OUT=${OUT:-$ROOT/gpu_check_out}
 mkdir -p "$OUT"
 PY=${PY:-python}
 DRY=${GPU_CHECK_DRY:-0}
+PARTS=" ${GPU_CHECK_PARTS:-bench suite e2e sweep} "
+has() { [[ "$PARTS" == *" $1 "* ]]; }
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" MPLBACKEND=Agg PYTHONUNBUFFERED=1
 export DCATKIT_CACHE="$OUT/dcatkit_cache"
 SUMMARY=$OUT/summary.txt
@@ -50,7 +54,7 @@ else
     E2E_ARGS="${GPU_CHECK_E2E_ARGS:-}"
     SUITE_FILES=$(ls tests/test_*.py)
     SWEEP_ARGS="--sizes 300 --seeds 0-3"
-    WORKERS=8; T_BENCH=170; T_SUITE=230; T_E2E=230; T_SWEEP=75
+    WORKERS=8; T_BENCH=180; T_SUITE=200; T_E2E=200; T_SWEEP=50     # worst case 8 min in all
 fi
 
 log "gpu_check in $ROOT, OUT=$OUT, dry=$DRY, device=$DEVICE"
@@ -64,10 +68,11 @@ log "gpu_check in $ROOT, OUT=$OUT, dry=$DRY, device=$DEVICE"
 } >"$OUT/env.txt" 2>&1
 
 # (b) the paper-scale benchmark, alone on the GPU
-part bench "$T_BENCH" $PY benchmarks/bench.py --only paper --json "$OUT/bench_paper.json" $BENCH_ARGS
+has bench && part bench "$T_BENCH" $PY benchmarks/bench.py --only paper --json "$OUT/bench_paper.json" $BENCH_ARGS
 
 # (a) the suite on CUDA, 6 processes (files dealt by size, largest first), beside (d)
-$PY - "$OUT" $SUITE_FILES <<'PYEOF'
+has suite || SUITE_FILES=""
+[ -n "$SUITE_FILES" ] && $PY - "$OUT" $SUITE_FILES <<'PYEOF'
 import os, sys
 out, files = sys.argv[1], sys.argv[2:]
 groups = [[] for _ in range(6)]
@@ -79,9 +84,10 @@ for f in sorted(files, key=os.path.getsize, reverse=True):
 for i, g in enumerate(groups):
     open(f"{out}/suite_files_{i}.txt", "w").write(" ".join(g))
 PYEOF
-log "start suite (6 processes, timeout ${T_SUITE}s each, DCATKIT_TEST_DEVICE=$DEVICE)"
+[ -n "$SUITE_FILES" ] && log "start suite (6 processes, timeout ${T_SUITE}s each, DCATKIT_TEST_DEVICE=$DEVICE)"
 t_suite=$(date +%s)
 for i in 0 1 2 3 4 5; do
+    [ -n "$SUITE_FILES" ] || break
     files=$(cat "$OUT/suite_files_$i.txt")
     [ -z "$files" ] && continue
     # SIGINT at the limit: pytest stops like on Ctrl-C and still writes its junit xml and summary;
@@ -93,7 +99,7 @@ for i in 0 1 2 3 4 5; do
 done
 
 # (d) paper scale end to end, while the suite runs
-part e2e "$T_E2E" $PY benchmarks/paper_e2e.py "$OUT/e2e" --notebook-timeout $((T_E2E - 100)) $E2E_ARGS
+has e2e && part e2e "$T_E2E" $PY benchmarks/paper_e2e.py "$OUT/e2e" --notebook-timeout $((T_E2E - 100)) $E2E_ARGS
 
 for i in 0 1 2 3 4 5; do
     pid_var="suite_pid_$i"
@@ -101,8 +107,8 @@ for i in 0 1 2 3 4 5; do
     wait "${!pid_var}"
     log "suite_$i rc=$? ($(cat "$OUT/suite_files_$i.txt" | wc -w) files)"
 done
-log "end   suite ($(($(date +%s) - t_suite)) s)"
-$PY - "$OUT" <<'PYEOF' 2>&1 | tee "$OUT/suite_summary.txt" | tee -a "$SUMMARY"
+[ -n "$SUITE_FILES" ] && log "end   suite ($(($(date +%s) - t_suite)) s)"
+[ -n "$SUITE_FILES" ] && $PY - "$OUT" <<'PYEOF' 2>&1 | tee "$OUT/suite_summary.txt" | tee -a "$SUMMARY"
 import glob, sys
 import xml.etree.ElementTree as ET
 out = sys.argv[1]
@@ -128,10 +134,11 @@ for m, n in sorted(skips.items(), key=lambda x: -x[1]):
 PYEOF
 
 # (c) sweeps on one GPU: the same grid with 1 worker, then with $WORKERS
-for w in 1 "$WORKERS"; do
+has sweep && for w in 1 "$WORKERS"; do
     part "sweep_w$w" "$T_SWEEP" $PY -m dcatkit sweep --methods none dcat $SWEEP_ARGS --workers "$w" \
         --out "$OUT/sweep_w$w"
 done
 
 log "done; results in $OUT"
-grep -E "frames/s|IMU step|failed" "$OUT/bench.log" | tee -a "$SUMMARY"
+[ -f "$OUT/bench.log" ] && grep -E "frames/s|IMU step|failed|Error" "$OUT/bench.log" | tee -a "$SUMMARY"
+exit 0
