@@ -807,7 +807,8 @@ def run_studies(out_dir: str | Path, studies: Sequence[Mapping[str, Any]], *, la
         if missing:
             raise ValueError(f"a study needs {sorted(missing)}; got the keys {sorted(s)}")
         name, methods, sizes = s.pop("study"), s.pop("methods"), s.pop("sizes", [None])
-        per_study.append((name, _transfer_params(methods, lams, sizes, seeds, None, {**fixed, **s}, data_seeds)))
+        folds = s.pop("folds", None)           # a cross-validation split's folds (as run_transfer_sweep's folds=)
+        per_study.append((name, _transfer_params(methods, lams, sizes, seeds, folds, {**fixed, **s}, data_seeds)))
     names = [n for n, _ in per_study]
     if len(set(names)) != len(names):
         raise ValueError(f"study names must be distinct, got {names}")
