@@ -127,10 +127,10 @@ t_all = time.perf_counter()
 sim_opts = {k: v for k, v in data_opts.items() if k != "n_samples"} or None   # the size comes from the grid
 where = dict(dataset=dataset, root=None if checked["data_root"] is None else str(checked["data_root"]),
              split=checked["split"], source=source, target=target, data_options=sim_opts, data_seed=data_seed,
-             source_seed=seed, preset=preset, epochs_source=source_epochs, epochs_target=epochs,
-             **({"fold": fold} if checked["cv"] else {}))             # a cross-validation split: one fold
+             source_seed=seed, preset=preset, epochs_source=source_epochs, epochs_target=epochs)
 size = [n_samples] if dataset == "synthetic" else [None]
-studies = [dict(study=f"mcma={m}", methods=(["none", method] if i == 0 else [method]), sizes=size, mcma=m)
+studies = [dict(study=f"mcma={m}", methods=(["none", method] if i == 0 else [method]), sizes=size, mcma=m,
+                **({"folds": [fold]} if checked["cv"] else {}))   # a cross-validation split: fold `fold`
            for i, m in enumerate(mcma_options)]      # the baseline once: it has no MCMA setting
 runs = run_studies(out / "sweep", studies, lams=lams, seeds=seeds, workers=workers, device=device, redo=redo,
                    **where).drop(columns="study")
