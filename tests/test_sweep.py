@@ -324,16 +324,23 @@ def test_redo_retrains_a_tampered_source(tmp_path):
     assert (again["f1"] == first["f1"]).all()
 
 
-def killer_task(seed, hold=None, kill_seed=None):
+def killer_task(seed, hold=None, kill_seed=None, flag=None):
     """A module-level task: seed ``kill_seed`` kills its own worker (as the OS's out-of-memory
-    killer would), seed ``hold`` sleeps until the pool stops it."""
+    killer would) once seed ``hold`` has started (it touches ``flag``), and seed ``hold`` sleeps
+    until the pool stops it. Waiting on the flag, not a fixed delay: on a 16-core machine the
+    kill came before the other worker had picked up its run (seen on the H200 box)."""
     import signal
     import time
+    from pathlib import Path
 
     if seed == hold:
+        Path(flag).touch()
         time.sleep(120)
     if seed == kill_seed:
-        time.sleep(0.5)
+        deadline = time.monotonic() + 60
+        while not Path(flag).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
         os.kill(os.getpid(), signal.SIGKILL)
     return {"f1": float(seed)}
 
@@ -342,15 +349,15 @@ def test_killed_worker_is_reported_as_killed_and_the_rest_as_not_started(tmp_pat
     """Issue 19: a worker killed by SIGKILL is "killed" with its run's parameters and the
     signal; the other worker's run, stopped by the pool, is "stopped"; the runs that never
     began are "not started", and none of them is called failed."""
-    params = grid(seed=range(6), hold=0, kill_seed=1)
+    params = grid(seed=range(6), hold=0, kill_seed=1, flag=str(tmp_path / "hold_started"))
     with pytest.raises(RuntimeError) as e:
-        run_grid(killer_task, params, tmp_path, workers=2, progress=False)
+        run_grid(killer_task, params, tmp_path / "runs", workers=2, progress=False)
     msg = str(e.value)
     assert msg.startswith("of 6 runs: 0 finished, 0 failed, 1 killed, 1 stopped with them, 4 not started"), msg
     assert "killed: the worker" in msg and "'seed': 1" in msg and "signal SIGKILL" in msg
     assert "stopped with the pool after a worker was killed: {'seed': 0" in msg
     assert "runs failed" not in msg
-    assert not list((tmp_path / "running").glob("*")), "the killed runs' markers are cleaned up"
+    assert not list((tmp_path / "runs" / "running").glob("*")), "the killed runs' markers are cleaned up"
 
 
 def test_gpu_workers_from_free_memory_and_run_size(monkeypatch):

@@ -78,6 +78,10 @@ class WrongSource:
         self.live = LiveSource(model, "video")
         self.batch_modalities, self.d_attn = ("video",), model.config["d_attn"]
 
+    def to(self, device):                 # the training loop moves a source that can be moved
+        self.live.to(device)
+        return self
+
     def __call__(self, batch, device):
         s = self.live(batch, device)
         return s._replace(correct=torch.zeros_like(s.correct))
