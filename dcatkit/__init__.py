@@ -1,7 +1,8 @@
 """dcatkit: D-CAT, decoupled cross-attention transfer between sensor modalities.
 
 Modules (one concept each): ``encoders``, ``attention``, ``losses``, ``model``,
-``train``, ``metrics``, ``presets``, ``source_cache``, ``distributed``,
+``train``, ``metrics``, ``presets``, ``frozen_source`` (live and cached),
+``checkpoint``, ``runtime``, ``distributed``,
 ``experiment`` and the ``data`` sub-package; ``objectives`` (transfer methods by
 name), ``sweep`` (grids of runs in parallel), ``stats`` (paired seed statistics)
 and ``diagnostics`` (did alignment happen?).
@@ -21,8 +22,8 @@ _LAZY = {
     "evaluate": "train",
     "fit": "train",
     "fit_transfer": "train",
-    "load_checkpoint": "train",
-    "save_checkpoint": "train",
+    "load_checkpoint": "checkpoint",
+    "save_checkpoint": "checkpoint",
     "make_objective": "objectives",
     "run_transfer_sweep": "sweep",
     "run_studies": "sweep",

@@ -157,7 +157,7 @@ def _resolve(source, classes: Sequence[str] | None, normalization) -> tuple[Clas
     """(model, info, checkpoint path) for a Run, a Classifier or a checkpoint path; ``info``
     holds the METADATA_KEYS, read from the checkpoint meta / provenance unless given."""
     from .experiment import Run
-    from .train import load_checkpoint
+    from .checkpoint import load_checkpoint
 
     meta: dict = {}
     path = None
@@ -547,7 +547,7 @@ class Predictor:
             session = _onnx_session(path, providers)
             info = _info_from_strings(session.get_modelmeta().custom_metadata_map, path)
             return cls(_onnx_runner(session), info, "onnxruntime", path)
-        from .train import resolve_device
+        from .runtime import resolve_device
 
         dev = resolve_device(device)
         program, info = _load_pt2(path, trusted=trusted)
@@ -559,7 +559,7 @@ class Predictor:
 
     @classmethod
     def _from_model(cls, source, device, classes, normalization) -> "Predictor":
-        from .train import resolve_device
+        from .runtime import resolve_device
 
         model, info, path = _resolve(source, classes, normalization)
         dev = resolve_device(device)

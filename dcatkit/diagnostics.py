@@ -39,7 +39,7 @@ def alignment_curve(histories: Mapping[str, pd.DataFrame], column: str = "train_
 def attention_outputs(model, ds, modality: str, batch_size: int = 64, device="cpu") -> dict[str, np.ndarray]:
     """The model's outputs over ``ds`` in eval mode: ``k``, ``v`` (N, T, d), ``pooled``
     (N, d), ``logits`` (N, C) and ``label`` (N,), as float32 / int64 numpy arrays."""
-    from .train import make_loader, only_modalities, resolve_device
+    from .runtime import make_loader, only_modalities, resolve_device
 
     device = resolve_device(device)
     model.eval().to(device)

@@ -21,8 +21,9 @@ from .data.splits import check_leakage
 from .modalities import default_kind
 from .model import Classifier, build_model
 from .presets import Preset, get_preset
-from .train import (FitResult, check_source_fits, evaluate, fit, fit_transfer, load_checkpoint,
-                    seed_everything)
+from .checkpoint import check_source_fits, load_checkpoint
+from .runtime import seed_everything
+from .train import FitResult, evaluate, fit, fit_transfer
 
 METRICS = ("accuracy", "precision", "recall", "f1")
 

@@ -32,9 +32,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .checkpoint import load_checkpoint
 from .experiment import Run, format_table
 from .provenance import environment
-from .train import evaluate, load_checkpoint
+from .train import evaluate
 
 METRICS = ("accuracy", "precision", "recall", "f1")
 # Table IV's column order and names.

@@ -103,7 +103,7 @@ def source_run(splits, source: str, target: str, checkpoint: str | Path, *, pres
 def load_or_train(checkpoint: str | Path, train: Callable[[], Any], name: str = "model", verbose: bool = True):
     """The model saved at ``checkpoint``, or ``train()``'s (a ``Run``, which saves it
     there). Returns the model."""
-    from .train import load_checkpoint
+    from .checkpoint import load_checkpoint
 
     checkpoint = Path(checkpoint)
     t0 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Training: unimodal ``fit``, transfer ``fit_transfer`` (Eq. 19), ``evaluate``, checkpoints.
+"""Training: unimodal ``fit``, transfer ``fit_transfer`` (Eq. 19), ``evaluate``.
 
 One loop serves both: ``fit_transfer`` is ``fit`` plus a term computed from
 the frozen source by a transfer objective chosen by name (``dcatkit.objectives``:
@@ -7,21 +7,23 @@ contributes (its K, V, logits, pooled output and whether it classified the
 sample correctly, as an ``objectives.SourceOutput``) comes from one object, a
 *source* — ``LiveSource`` runs the frozen model; anything with the same
 ``__call__`` (e.g. ``SourceCache``, a cache of the source's outputs) slots in
-without touching the loop.
+without touching the loop. The sources live in ``dcatkit.frozen_source``.
 
 Runs survive interruption: with a checkpoint path, the loop saves a resumable state
 after every epoch (``<checkpoint>.state``; removed when the run finishes) and
-``resume=True`` continues a killed run from it, to the uninterrupted run's result.
+``resume=True`` continues a killed run from it, to the uninterrupted run's result
+(checkpoints and that state: ``dcatkit.checkpoint``).
 ``log_dir=`` writes TensorBoard scalars per epoch.
+
+Modules: ``dcatkit.runtime`` (device, seeds, loaders) <- ``dcatkit.checkpoint``,
+``dcatkit.frozen_source`` <- this one; the names they define that were always
+imported from here (``LiveSource``, ``make_loader``, ``load_checkpoint``, ...) still are.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
 import json
-import os
-import random
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,213 +34,22 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from torch.utils.data import Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 from . import distributed as dist
 from . import provenance
-from .losses import LOSSES, check_lam, get_loss
+from .checkpoint import (STATE_VERSION, _load_state, _rng_state, _save_state, _set_rng_state,  # noqa: F401
+                         check_source_fits, load_checkpoint, save_checkpoint, state_path_for)
 from .data.dataset import UNLABELED
+from .frozen_source import (LiveSource, SourceCache, _frozen_source, _source_id, _source_lams,  # noqa: F401
+                            _source_names, as_source_output)
+from .losses import LOSSES, get_loss
 from .metrics import classification_metrics
-from .model import Classifier, model_from_config
-from .objectives import KVLoss, Objective, SourceOutput, make_objective
+from .model import Classifier
+from .objectives import KVLoss, Objective, SourceOutput, make_objective  # noqa: F401
 from .presets import Preset
-from .source_cache import SourceCache, _hash_model
-
-# ------------------------------------------------------------------ device & seeds
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """"auto" -> CUDA when present, else CPU."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return dist.local_device() if dist.is_dist() else torch.device(
-            "cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for but CUDA is not available; use 'auto' or 'cpu'")
-    return torch.device(device)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _amp_dtype(device: torch.device) -> torch.dtype | None:
-    """AMP on CUDA only: bf16 where supported, else fp16 (with a GradScaler)."""
-    if device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
-def make_loader(ds: Dataset, batch_size: int, shuffle: bool, seed: int = 0, device=None,
-                num_workers: int = 0, shard: bool = False) -> DataLoader:
-    """A seeded DataLoader; pinned memory on CUDA. ``shard=True`` under torchrun gives
-    each rank its part: a DistributedSampler when shuffling (call ``set_epoch``),
-    a plain rank::world_size slice for evaluation (no padding, no duplicates)."""
-    gen = torch.Generator().manual_seed(seed)
-    pin = device is not None and torch.device(device).type == "cuda"
-    sampler = None
-    if shard and dist.is_dist():
-        if shuffle:
-            sampler = DistributedSampler(ds, shuffle=True, seed=seed)
-        else:
-            ds = Subset(ds, range(dist.rank(), len(ds), dist.world_size()))
-        shuffle = False
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, sampler=sampler, generator=gen,
-                      num_workers=num_workers, pin_memory=pin, drop_last=False)
-
-
-def _to(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    return x.to(device, non_blocking=True)
-
-
-def only_modalities(ds: Dataset, modalities) -> Dataset:
-    """``ds`` restricted to the modalities a run reads (datasets with ``select``, e.g.
-    ``PairedDataset``): an IMU epoch then neither reads nor collates video frames it never
-    uses. ``modalities=None`` or a dataset without ``select`` -> ``ds`` unchanged."""
-    if modalities is None or not hasattr(ds, "select") or set(ds.modalities) <= set(modalities):
-        return ds
-    return ds.select([m for m in ds.modalities if m in modalities])
-
-
-# ------------------------------------------------------------------ checkpoints
-
-
-def _atomic_save(payload: Any, path: Path) -> Path:
-    """``torch.save`` to a temp file next to ``path``, then ``os.replace``: a reader (or a
-    run killed mid-save) sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def save_checkpoint(path: str | Path, model: Classifier, meta: dict) -> Path:
-    """Write {"state_dict", "config", "meta"} atomically (temp file + os.replace),
-    so an interrupted save never leaves a half-written checkpoint behind."""
-    return _atomic_save({"state_dict": model.state_dict(), "config": model.config, "meta": meta}, Path(path))
-
-
-def load_checkpoint(path: str | Path, map_location="cpu") -> tuple[Classifier, dict]:
-    """Rebuild the model a checkpoint was saved from. Returns (model, meta); the model
-    carries ``meta["provenance"]`` (None for older checkpoints) as ``model.provenance``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        raise ValueError(f"{path} is not a readable dcatkit checkpoint ({type(e).__name__}: {e}); the file "
-                         "is truncated or corrupted (an interrupted copy?): copy it again or retrain") from e
-    if not isinstance(payload, dict) or not {"state_dict", "config", "meta"} <= set(payload):
-        raise ValueError(f"{path} is not a dcatkit checkpoint: expected keys state_dict, config, meta")
-    try:
-        model = model_from_config(payload["config"])
-        model.load_state_dict(payload["state_dict"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise ValueError(f"{path}: its config and weights do not make a model ({type(e).__name__}: {e})") from e
-    model.provenance = payload["meta"].get("provenance")
-    return model, payload["meta"]
-
-
-def check_source_fits(source_meta: dict, *, classes: list[str], target_modality: str,
-                      available_modalities: tuple[str, ...]) -> None:
-    """A source checkpoint must share the target run's classes (same order) and be
-    of a modality that the data has and that is not the target's. Raises
-    ``provenance.SourceMismatch`` (a ValueError)."""
-    src_mod = source_meta.get("modality")
-    if src_mod == target_modality:
-        raise provenance.SourceMismatch(f"source and target are both {src_mod!r}: D-CAT transfers between "
-                                        "two modalities")
-    if src_mod not in available_modalities:
-        raise provenance.SourceMismatch(f"source checkpoint is a {src_mod!r} model but the data has only "
-                                        f"{available_modalities}")
-    if list(source_meta.get("classes", [])) != list(classes):
-        raise provenance.SourceMismatch(f"source checkpoint classes {source_meta.get('classes')} do not match the "
-                         f"target run's classes {list(classes)} (same names, same order needed)")
-
-
-# ------------------------------------------------------------------ resumable training state
-
-STATE_VERSION = 1
-
-
-def state_path_for(checkpoint: str | Path | None, state_path: str | Path | None = None) -> Path | None:
-    """Where a run keeps its resumable state: ``state_path``, else ``<checkpoint>.state``
-    (None when neither is given: such a run cannot be resumed)."""
-    if state_path is not None:
-        return Path(state_path)
-    return None if checkpoint is None else Path(f"{checkpoint}.state")
-
-
-def _rng_state(loader_generator: torch.Generator) -> dict:
-    """This process's random streams: Python, NumPy, torch (CPU and every CUDA device)
-    and the DataLoader's own generator (the shuffle order and worker seeds)."""
-    name, key, pos, has_gauss, gauss = np.random.get_state()
-    return {"python": random.getstate(),
-            "numpy": (name, torch.from_numpy(key.astype(np.int64)), int(pos), int(has_gauss), float(gauss)),
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "loader": loader_generator.get_state()}
-
-
-def _set_rng_state(rng: dict, loader_generator: torch.Generator) -> None:
-    version, internal, gauss = rng["python"]
-    random.setstate((version, tuple(internal), gauss))
-    name, key, pos, has_gauss, gauss = rng["numpy"]
-    np.random.set_state((name, key.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(rng["torch"])
-    if rng["cuda"] and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(rng["cuda"])
-    loader_generator.set_state(rng["loader"])
-
-
-def _save_state(path: Path, state: dict) -> None:
-    """Write a run's resumable state (see ``_train_loop``) atomically."""
-    _atomic_save(state, path)
-
-
-def _flat(d: Any, prefix: str = "") -> dict:
-    if not isinstance(d, dict):
-        return {prefix: d}
-    out = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-    return out
-
-
-def _load_state(path: Path, key: str) -> dict:
-    """The state saved at ``path`` by a run with the settings ``key`` (JSON); a truncated
-    or foreign file, or one of a run with other settings, is a ValueError naming it."""
-    again = "delete it, or pass resume=False to start the run over (the state is then replaced)"
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ValueError(f"{path} is not a readable dcatkit training state ({type(e).__name__}: {e}): "
-                         f"it is truncated or corrupted; {again}") from e
-    need = {"version", "key", "epoch", "model", "extra_params", "optimizer", "scaler", "rng", "best",
-            "best_state", "history"}
-    if not isinstance(state, dict) or not need <= set(state) or state["version"] != STATE_VERSION:
-        raise ValueError(f"{path} is not a dcatkit training state of version {STATE_VERSION} "
-                         f"(expected the keys {sorted(need)}); {again}")
-    if state["key"] != key:
-        saved, now = _flat(json.loads(state["key"])), _flat(json.loads(key))
-        diff = [f"{k}: saved {saved.get(k)!r}, now {now.get(k)!r}" for k in sorted(set(saved) | set(now))
-                if saved.get(k) != now.get(k)]
-        raise ValueError(f"{path} holds the state of a run with other settings ({'; '.join(diff)}): resume "
-                         f"it with the settings it was started with, or {again}")
-    return state
-
+from .runtime import _amp_dtype, _to, make_loader, only_modalities, resolve_device, seed_everything  # noqa: F401
 
 # ------------------------------------------------------------------ evaluation
 
@@ -269,51 +80,6 @@ def evaluate(model: Classifier, ds: Dataset, modality: str, batch_size: int = 64
     y, p = predict(model, ds, modality, batch_size, device)
     return classification_metrics(y, p, model.config.get("num_classes", int(max(y.max(), p.max())) + 1))
 
-
-# ------------------------------------------------------------------ the frozen source
-
-
-class LiveSource:
-    """The frozen source model, run on every batch (the paper's set-up).
-
-    Called with a batch, returns an ``objectives.SourceOutput``: k, v (B, T_s, d),
-    correct (B,) bool (the MCMA indicator, Eq. 16), logits (B, C) and pooled
-    (B, d), all float32 — everything a transfer objective and the mask need.
-    The model is put in eval mode with gradients off; it never changes.
-    ``batch_modalities``: the inputs it reads from a batch (a source without this
-    attribute gets batches with every modality).
-    """
-
-    def __init__(self, model: Classifier, modality: str):
-        self.model, self.modality = model, modality
-        self.batch_modalities = (modality,)
-        self.d_attn = model.attention.d_out               # size of its K, V and pooled output
-        model.eval()
-        model.requires_grad_(False)
-
-    def to(self, device):
-        self.model.to(device)
-        return self
-
-    @torch.no_grad()
-    def __call__(self, batch: dict, device: torch.device):
-        self.model.eval()
-        amp = _amp_dtype(device)
-        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-            out = self.model(_to(batch[self.modality], device))
-        correct = out.logits.argmax(1) == _to(batch["label"], device)
-        return SourceOutput(out.k.float(), out.v.float(), correct, out.logits.float(), out.pooled.float())
-
-
-def as_source_output(x) -> SourceOutput:
-    """A source's answer as a ``SourceOutput``; a plain (k, v, correct) tuple (what
-    sources returned before objectives read logits and pooled outputs) is accepted."""
-    if isinstance(x, SourceOutput):
-        return x
-    if isinstance(x, tuple) and len(x) == 3:
-        return SourceOutput(*x)
-    raise TypeError(f"a source must return an objectives.SourceOutput (or a (k, v, correct) tuple), "
-                    f"got {type(x).__name__}")
 
 
 # ------------------------------------------------------------------ the training loop
@@ -372,32 +138,22 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
     finishes. ``resume=True`` continues from that state's epoch (a run with other
     settings -- ``run_key``, seed, epochs, preset, meta, data, world size -- is an error);
     without a state it trains from epoch 1. On the same device the result is the
-    uninterrupted run's, bit for bit on CPU. ``log_dir``: TensorBoard scalars per epoch."""
+    uninterrupted run's, bit for bit on CPU. ``log_dir``: TensorBoard scalars per epoch.
+
+    In parts: ``_check_run`` (the data), ``_run_key`` (the settings a resumed run must
+    share), ``_restore`` (a saved state), ``_train_epoch`` (one pass over ``train``),
+    ``_epoch_record`` (validation, history row, best epoch, TensorBoard), ``_save_epoch_state``
+    and ``_finish`` (best weights, checkpoint)."""
     device = resolve_device(device)
     epochs = preset.epochs if epochs is None else epochs
     seed = preset.seed if seed is None else seed
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if len(train) == 0 or len(val) == 0:
-        raise ValueError(f"empty split: train has {len(train)} samples, val has {len(val)}")
-    if (np.asarray(getattr(val, "labels", ())) == UNLABELED).any():
-        raise ValueError(f"the validation part holds {int((np.asarray(val.labels) == UNLABELED).sum())} unlabeled "
-                         "samples: the best epoch is chosen on labelled validation samples only")
-    unlabeled = bool((np.asarray(getattr(train, "labels", ())) == UNLABELED).any())   # CE on the labelled only
-    if unlabeled and not (np.asarray(train.labels) != UNLABELED).any():
-        raise ValueError("the training set has no labelled sample: cross-entropy needs at least one")
-    if modality not in getattr(train, "modalities", (modality,)):
-        raise ValueError(f"the data has modalities {train.modalities}, the model needs {modality!r}")
+    unlabeled = _check_run(train, val, modality, epochs)
     state_file = state_path_for(checkpoint, state_path)
     if resume and state_file is None:
         raise ValueError("resume=True needs to know where the run's state is: pass checkpoint= or state_path=")
     prov = provenance.record(train, modality, report, meta.get("dataset"), device, val=val)
-    key = json.dumps(provenance._plain({
-        "modality": modality, "seed": seed, "epochs": epochs, "preset": preset.to_dict(), "model": model.config,
-        "meta": meta, "run": run_key or {}, "world_size": dist.world_size(),
-        "data": {k: prov[k] for k in ("dataset", "split", "input_shape", "classes", "train_ids_sha256")},
-        "val_ids_sha256": provenance.ids_hash([str(i) for i in getattr(val, "ids", range(len(val)))])}),
-        sort_keys=True)
+    key = _run_key(model, val, prov, modality=modality, seed=seed, epochs=epochs, preset=preset, meta=meta,
+                   run_key=run_key)
     if state_file is not None and dist.is_main():     # temp files of saves a killed run never finished
         for left in state_file.parent.glob(f"{state_file.name}.*.tmp"):
             left.unlink(missing_ok=True)
@@ -420,20 +176,8 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
     loader = make_loader(train, preset.batch_size, shuffle=True, seed=seed, device=device, shard=True)
     rows, best, best_state, start = [], None, None, 1
     if saved is not None:                          # before DDP, which copies rank 0's weights to all ranks
-        model.load_state_dict(saved["model"])
-        if len(saved["extra_params"]) != len(extra_params):
-            raise ValueError(f"{state_file} holds {len(saved['extra_params'])} objective parameters, the "
-                             f"objective has {len(extra_params)}; pass resume=False to start over")
-        with torch.no_grad():
-            for p, t in zip(extra_params, saved["extra_params"]):
-                p.copy_(t)
-        opt.load_state_dict(saved["optimizer"])
-        if saved["scaler"]:
-            scaler.load_state_dict(saved["scaler"])
-        _set_rng_state(saved["rng"][dist.rank()], loader.generator)
-        rows, best, best_state, start = saved["history"], saved["best"], saved["best_state"], saved["epoch"] + 1
-        if dist.is_main():
-            print(f"dcatkit: {desc} resumes after epoch {saved['epoch']} of {epochs} from {state_file}")
+        rows, best, best_state, start = _restore(saved, state_file, model, extra_params, opt, scaler, loader,
+                                                 desc=desc, epochs=epochs)
         del saved
     net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if dist.is_dist() else model
@@ -449,64 +193,153 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
             if isinstance(loader.sampler, DistributedSampler):
                 loader.sampler.set_epoch(epoch)
             model.train()
-            t0, sums = time.perf_counter(), None
-            for step, batch in enumerate(loader):
-                x, y = _to(batch[modality], device), _to(batch["label"], device)
-                with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                    out = net(x)
-                    if not unlabeled:
-                        ce = F.cross_entropy(out.logits.float(), y)                # Eq. (18)
-                    else:                   # Eq. (18) over the batch's labelled samples (0 if it has none)
-                        lab = y != UNLABELED
-                        ce = F.cross_entropy(out.logits.float()[lab], y[lab]) if bool(lab.any()) \
-                            else out.logits.float().sum() * 0.0
-                loss, stats = ce, {"ce": ce.detach()}
-                if unlabeled:
-                    stats["labeled_frac"] = (y != UNLABELED).float().mean()
-                if extra_loss is not None:
-                    term, extra_stats = extra_loss(batch, out, device)
-                    loss = loss + term                                             # Eq. (19)
-                    stats.update(extra_stats)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"non-finite loss ({loss.item()}) at epoch {epoch}, step {step} ({desc}): "
-                        f"{ {k: float(v) for k, v in stats.items()} }; lower the lr or lambda")
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if extra_params and dist.is_dist():        # outside DDP: average their gradients by hand
-                    for p in extra_params:
-                        if p.grad is not None:
-                            p.grad.copy_(dist.all_reduce_sum(p.grad) / dist.world_size())
-                scaler.step(opt)
-                scaler.update()
-                stats["loss"], stats["n"] = loss.detach(), torch.ones((), device=device)
-                vals = torch.stack([v.float() for v in stats.values()]) * len(y)  # sample-weighted sums
-                sums = vals if sums is None else sums + vals
-            tot = dict(zip(stats, dist.all_reduce_sum(sums).tolist()))     # every step has the same stats
+            t0 = time.perf_counter()
+            tot = _train_epoch(net, loader, opt, scaler, modality=modality, device=device, amp=amp,
+                               unlabeled=unlabeled, extra_loss=extra_loss, extra_params=extra_params,
+                               epoch=epoch, desc=desc)
             dist.broadcast_buffers(model)          # ranks saw different batches: BN stats from rank 0
             train_time = time.perf_counter() - t0
-            val_m = evaluate(model, val, modality, device=device)
-            row = {"epoch": epoch, **{f"train_{k}": v / tot["n"] for k, v in tot.items() if k != "n"},
-                   **{f"val_{k}": v for k, v in val_m.items() if k != "confusion"},
-                   "train_time_s": train_time, "time_s": time.perf_counter() - t0}
-            rows.append(row)
-            bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_f1=f"{val_m['f1']:.3f}")
-            if best is None or val_m["f1"] > best["f1"]:
-                best = {**{k: v for k, v in val_m.items() if k != "confusion"}, "epoch": epoch}
-                best_state = copy.deepcopy(model.state_dict())
-            if writer is not None:
-                for k, v in row.items():          # the numbers (not e.g. val_absent_classes, a list)
-                    if k != "epoch" and isinstance(v, (int, float)) and not isinstance(v, bool):
-                        writer.add_scalar(k.replace("_", "/", 1), v, epoch)     # train/loss, train/ca, val/f1
-                writer.flush()
+            best, best_state = _epoch_record(model, val, modality, device, epoch, tot, t0, train_time, rows, bar,
+                                             writer, best, best_state)
             if state_file is not None:
-                rng = dist.all_gather_objects(_rng_state(loader.generator))    # every process's streams
-                if dist.is_main():
-                    _save_state(state_file, {
-                        "version": STATE_VERSION, "key": key, "epoch": epoch, "model": model.state_dict(),
-                        "extra_params": [p.detach() for p in extra_params], "optimizer": opt.state_dict(),
-                        "scaler": scaler.state_dict(), "rng": rng, "best": provenance._plain(best),
-                        "best_state": best_state, "history": provenance._plain(rows)})
+                _save_epoch_state(state_file, key, epoch, model, extra_params, opt, scaler, loader, best,
+                                  best_state, rows)
+    return _finish(model, best_state, prov, checkpoint, state_file, rows, best, meta=meta, modality=modality,
+                   preset=preset, seed=seed)
+
+
+def _check_run(train: Dataset, val: Dataset, modality: str, epochs: int) -> bool:
+    """The run's data and epochs make sense (else a ValueError saying why); returns
+    whether ``train`` holds unlabeled samples (cross-entropy then counts the labelled only)."""
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if len(train) == 0 or len(val) == 0:
+        raise ValueError(f"empty split: train has {len(train)} samples, val has {len(val)}")
+    if (np.asarray(getattr(val, "labels", ())) == UNLABELED).any():
+        raise ValueError(f"the validation part holds {int((np.asarray(val.labels) == UNLABELED).sum())} unlabeled "
+                         "samples: the best epoch is chosen on labelled validation samples only")
+    unlabeled = bool((np.asarray(getattr(train, "labels", ())) == UNLABELED).any())   # CE on the labelled only
+    if unlabeled and not (np.asarray(train.labels) != UNLABELED).any():
+        raise ValueError("the training set has no labelled sample: cross-entropy needs at least one")
+    if modality not in getattr(train, "modalities", (modality,)):
+        raise ValueError(f"the data has modalities {train.modalities}, the model needs {modality!r}")
+    return unlabeled
+
+
+def _run_key(model: Classifier, val: Dataset, prov: dict, *, modality: str, seed: int, epochs: int,
+             preset: Preset, meta: dict, run_key: dict | None) -> str:
+    """The run's settings as JSON: a saved state resumes only a run with the same key."""
+    return json.dumps(provenance._plain({
+        "modality": modality, "seed": seed, "epochs": epochs, "preset": preset.to_dict(), "model": model.config,
+        "meta": meta, "run": run_key or {}, "world_size": dist.world_size(),
+        "data": {k: prov[k] for k in ("dataset", "split", "input_shape", "classes", "train_ids_sha256")},
+        "val_ids_sha256": provenance.ids_hash([str(i) for i in getattr(val, "ids", range(len(val)))])}),
+        sort_keys=True)
+
+
+def _restore(saved: dict, state_file: Path, model: Classifier, extra_params: tuple, opt, scaler, loader, *,
+             desc: str, epochs: int) -> tuple[list, dict, dict, int]:
+    """Load a saved state into the model, the objective's parameters, the optimiser, the
+    GradScaler and this process's random streams; returns (history rows, best, best
+    state, first epoch to train)."""
+    model.load_state_dict(saved["model"])
+    if len(saved["extra_params"]) != len(extra_params):
+        raise ValueError(f"{state_file} holds {len(saved['extra_params'])} objective parameters, the "
+                         f"objective has {len(extra_params)}; pass resume=False to start over")
+    with torch.no_grad():
+        for p, t in zip(extra_params, saved["extra_params"]):
+            p.copy_(t)
+    opt.load_state_dict(saved["optimizer"])
+    if saved["scaler"]:
+        scaler.load_state_dict(saved["scaler"])
+    _set_rng_state(saved["rng"][dist.rank()], loader.generator)
+    rows, best, best_state, start = saved["history"], saved["best"], saved["best_state"], saved["epoch"] + 1
+    if dist.is_main():
+        print(f"dcatkit: {desc} resumes after epoch {saved['epoch']} of {epochs} from {state_file}")
+    return rows, best, best_state, start
+
+
+def _train_epoch(net, loader, opt, scaler, *, modality: str, device: torch.device, amp, unlabeled: bool,
+                 extra_loss: ExtraLoss | None, extra_params: tuple, epoch: int, desc: str) -> dict:
+    """One pass over ``loader``: L_CE (Eq. 18) plus the ``extra_loss`` term (Eq. 19) per
+    step. Returns the sample-weighted sums of every step's stats over all processes
+    (``n``: the number of samples)."""
+    sums = None
+    for step, batch in enumerate(loader):
+        x, y = _to(batch[modality], device), _to(batch["label"], device)
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            out = net(x)
+            if not unlabeled:
+                ce = F.cross_entropy(out.logits.float(), y)                # Eq. (18)
+            else:                   # Eq. (18) over the batch's labelled samples (0 if it has none)
+                lab = y != UNLABELED
+                ce = F.cross_entropy(out.logits.float()[lab], y[lab]) if bool(lab.any()) \
+                    else out.logits.float().sum() * 0.0
+        loss, stats = ce, {"ce": ce.detach()}
+        if unlabeled:
+            stats["labeled_frac"] = (y != UNLABELED).float().mean()
+        if extra_loss is not None:
+            term, extra_stats = extra_loss(batch, out, device)
+            loss = loss + term                                             # Eq. (19)
+            stats.update(extra_stats)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"non-finite loss ({loss.item()}) at epoch {epoch}, step {step} ({desc}): "
+                f"{ {k: float(v) for k, v in stats.items()} }; lower the lr or lambda")
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if extra_params and dist.is_dist():        # outside DDP: average their gradients by hand
+            for p in extra_params:
+                if p.grad is not None:
+                    p.grad.copy_(dist.all_reduce_sum(p.grad) / dist.world_size())
+        scaler.step(opt)
+        scaler.update()
+        stats["loss"], stats["n"] = loss.detach(), torch.ones((), device=device)
+        vals = torch.stack([v.float() for v in stats.values()]) * len(y)  # sample-weighted sums
+        sums = vals if sums is None else sums + vals
+    return dict(zip(stats, dist.all_reduce_sum(sums).tolist()))     # every step has the same stats
+
+
+def _epoch_record(model: Classifier, val: Dataset, modality: str, device: torch.device, epoch: int, tot: dict,
+                  t0: float, train_time: float, rows: list, bar, writer, best: dict | None,
+                  best_state: dict | None) -> tuple[dict, dict]:
+    """Validate the epoch's model, append its history row (and show it on ``bar``, write
+    it to TensorBoard), and keep it as the best if its validation macro-F1 is higher.
+    Returns (best, best_state)."""
+    val_m = evaluate(model, val, modality, device=device)
+    row = {"epoch": epoch, **{f"train_{k}": v / tot["n"] for k, v in tot.items() if k != "n"},
+           **{f"val_{k}": v for k, v in val_m.items() if k != "confusion"},
+           "train_time_s": train_time, "time_s": time.perf_counter() - t0}
+    rows.append(row)
+    bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_f1=f"{val_m['f1']:.3f}")
+    if best is None or val_m["f1"] > best["f1"]:
+        best = {**{k: v for k, v in val_m.items() if k != "confusion"}, "epoch": epoch}
+        best_state = copy.deepcopy(model.state_dict())
+    if writer is not None:
+        for k, v in row.items():          # the numbers (not e.g. val_absent_classes, a list)
+            if k != "epoch" and isinstance(v, (int, float)) and not isinstance(v, bool):
+                writer.add_scalar(k.replace("_", "/", 1), v, epoch)     # train/loss, train/ca, val/f1
+        writer.flush()
+    return best, best_state
+
+
+def _save_epoch_state(state_file: Path, key: str, epoch: int, model: Classifier, extra_params: tuple, opt,
+                      scaler, loader, best: dict, best_state: dict, rows: list) -> None:
+    """Write the run's resumable state after ``epoch`` (rank 0, with every process's random streams)."""
+    rng = dist.all_gather_objects(_rng_state(loader.generator))    # every process's streams
+    if dist.is_main():
+        _save_state(state_file, {
+            "version": STATE_VERSION, "key": key, "epoch": epoch, "model": model.state_dict(),
+            "extra_params": [p.detach() for p in extra_params], "optimizer": opt.state_dict(),
+            "scaler": scaler.state_dict(), "rng": rng, "best": provenance._plain(best),
+            "best_state": best_state, "history": provenance._plain(rows)})
+
+
+def _finish(model: Classifier, best_state: dict, prov: dict, checkpoint: str | Path | None,
+            state_file: Path | None, rows: list, best: dict, *, meta: dict, modality: str, preset: Preset,
+            seed: int) -> FitResult:
+    """Keep the best epoch's weights, write the checkpoint (rank 0), remove the finished
+    run's state; the run's ``FitResult``."""
     model.load_state_dict(best_state)                                  # keep the best-on-validation epoch
     model.provenance = prov
     ckpt = None
@@ -641,18 +474,7 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     if method is not None and loss != "dcat":
         raise ValueError(f"pass method= (an objective) or loss= (a K/V loss of losses.LOSSES), not both: "
                          f"got method={method!r}, loss={loss!r}")
-    multi = isinstance(source, (list, tuple))
-    srcs = list(source) if multi else [source]
-    if not srcs:
-        raise ValueError("fit_transfer needs at least one source; got an empty list")
-    names = source_modality if isinstance(source_modality, (list, tuple)) else [source_modality] * len(srcs)
-    if len(names) != len(srcs):
-        raise ValueError(f"source_modality names {len(names)} modalities for {len(srcs)} sources: give one per source")
-    names = [n or (s.config["modality"] if isinstance(s, Classifier) else getattr(s, "modality", None))
-             for n, s in zip(names, srcs)]
-    if multi and (None in names or len(set(names)) != len(names)):
-        raise ValueError(f"several sources need one distinct modality each (at most one source per modality), got "
-                         f"{names}; pass source_modality=[...] for sources that do not say theirs")
+    multi, srcs, names = _source_names(source, source_modality)
     lams = _source_lams(lam, names)
     d_target = model.attention.d_out                         # size of K, V and the pooled output
     objectives, monitors = [], []
@@ -691,8 +513,7 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
                            desc=f"{modality} ({method_name})", compile=compile, channels_last=channels_last,
                            report=report, **resumable)
     if state_path_for(checkpoint, state_path) is not None:     # a resumed run must have the same source(s)
-        ids = [_hash_model(s) if isinstance(s, Classifier) else str(getattr(s, "folder", type(s).__name__))
-               for s in srcs]
+        ids = [_source_id(s) for s in srcs]
         resumable["run_key"] = {"source": ids if multi else ids[0]}
     srcs = [_frozen_source(s, n, train, needs, source_cache, cache_dir, device, progress)
             for s, n in zip(srcs, names)]
@@ -762,39 +583,3 @@ def _unlabeled_mask(src: SourceOutput, labels: torch.Tensor, mcma: bool, how: st
     correct = torch.where(unl, keep, src.correct) if mcma else src.correct
     frac = (keep & unl).float().sum() / unl.float().sum().clamp(min=1.0)
     return src._replace(correct=correct), {"mask_frac_unlabeled": frac}
-
-
-def _source_lams(lam, names: list) -> list[float]:
-    """One lambda per source: ``lam`` a number (the same for all) or a dict by source
-    modality that names every source and nothing else."""
-    if not isinstance(lam, dict):
-        return [check_lam(lam)] * len(names)
-    extra, missing = sorted(set(lam) - set(names), key=str), [n for n in names if n not in lam]
-    if extra or missing:
-        raise ValueError(f"lam by modality must name exactly the sources {names}: "
-                         + (f"{extra} are not sources" if extra else "")
-                         + ("; " if extra and missing else "")
-                         + (f"{missing} have no lambda" if missing else "")
-                         + "; or pass one number for all sources")
-    return [check_lam(lam[n], f"lam[{n!r}]") for n in names]
-
-
-def _frozen_source(source, source_modality, train, needs, source_cache, cache_dir, device, progress):
-    """A frozen source ``Classifier`` as what the loop calls: a ``SourceCache`` of the
-    ``needs`` fields (``source_cache``, see ``fit_transfer``) or a ``LiveSource``; any
-    other callable source is returned as it is."""
-    if not isinstance(source, Classifier):
-        return source
-    source.eval().requires_grad_(False)       # frozen, whether it runs live or a finished cache is read
-    source_modality = source_modality or source.config["modality"]
-    augmented = bool(getattr(train, "augment", False))
-    if source_cache is True and augmented:
-        raise ValueError("source_cache=True but the training set augments its inputs per epoch: "
-                         "cached source outputs would be wrong; use source_cache='auto' or False")
-    if source_cache == "auto" and augmented:
-        print(f"dcatkit: training inputs are augmented per epoch, so the frozen {source_modality} "
-              "source runs live at every step (no cache)")
-    if source_cache and not augmented:
-        return SourceCache.build(source, train, source_modality, cache_dir, device=resolve_device(device),
-                                 progress=progress, fields=needs)
-    return LiveSource(source, source_modality)

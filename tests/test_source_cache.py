@@ -5,8 +5,9 @@ import torch
 from dcatkit.experiment import train_transfer, train_unimodal
 from dcatkit.data.splits import LazyRows
 from dcatkit.model import build_model
-from dcatkit.source_cache import FoldedResNet, SourceCache, _rows_into, cache_key, prepare_source
-from dcatkit.train import LiveSource, make_loader, predict
+from dcatkit.frozen_source import FoldedResNet, LiveSource, SourceCache, _rows_into, cache_key, prepare_source
+from dcatkit.runtime import make_loader
+from dcatkit.train import predict
 from helpers import TINY, CountingArray, tiny_splits
 
 

@@ -4,8 +4,10 @@ import torch
 
 from dcatkit.experiment import compare, load_source, train_transfer, train_unimodal
 from dcatkit.model import build_model
-from dcatkit.train import (LiveSource, evaluate, fit, fit_transfer, load_checkpoint, save_checkpoint,
-                           seed_everything)
+from dcatkit.checkpoint import load_checkpoint, save_checkpoint
+from dcatkit.frozen_source import LiveSource
+from dcatkit.runtime import seed_everything
+from dcatkit.train import evaluate, fit, fit_transfer
 from helpers import TINY, tiny_splits
 
 

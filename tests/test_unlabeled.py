@@ -11,7 +11,8 @@ from dcatkit.data import load
 from dcatkit.data.dataset import UNLABELED, PairedDataset, Splits, hide_labels, training_set
 from dcatkit.experiment import check_unlabeled, train_transfer, train_unimodal
 from dcatkit.objectives import SourceOutput
-from dcatkit.train import _unlabeled_mask, fit_transfer, make_loader, seed_everything
+from dcatkit.runtime import make_loader, seed_everything
+from dcatkit.train import _unlabeled_mask, fit_transfer
 from helpers import TINY, same_state, tiny_splits
 from helpers import new_imu_model as new_model
 

@@ -1,0 +1,156 @@
+"""Checkpoints and resumable training state.
+
+``save_checkpoint`` / ``load_checkpoint`` (a trained model: {"state_dict", "config",
+"meta"}, written atomically), ``check_source_fits`` (may a source checkpoint teach
+this target run?), and a run's resumable state: where it lives
+(``state_path_for``: ``<checkpoint>.state``), the random streams it carries
+(``_rng_state`` / ``_set_rng_state``), and writing / reading it (``_save_state`` /
+``_load_state``, checked against the run's settings). The training loop
+(``dcatkit.train``) saves it after every epoch and resumes from it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import provenance
+from .model import Classifier, model_from_config
+
+
+def _atomic_save(payload: Any, path: Path) -> Path:
+    """``torch.save`` to a temp file next to ``path``, then ``os.replace``: a reader (or a
+    run killed mid-save) sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_checkpoint(path: str | Path, model: Classifier, meta: dict) -> Path:
+    """Write {"state_dict", "config", "meta"} atomically (temp file + os.replace),
+    so an interrupted save never leaves a half-written checkpoint behind."""
+    return _atomic_save({"state_dict": model.state_dict(), "config": model.config, "meta": meta}, Path(path))
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> tuple[Classifier, dict]:
+    """Rebuild the model a checkpoint was saved from. Returns (model, meta); the model
+    carries ``meta["provenance"]`` (None for older checkpoints) as ``model.provenance``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise ValueError(f"{path} is not a readable dcatkit checkpoint ({type(e).__name__}: {e}); the file "
+                         "is truncated or corrupted (an interrupted copy?): copy it again or retrain") from e
+    if not isinstance(payload, dict) or not {"state_dict", "config", "meta"} <= set(payload):
+        raise ValueError(f"{path} is not a dcatkit checkpoint: expected keys state_dict, config, meta")
+    try:
+        model = model_from_config(payload["config"])
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{path}: its config and weights do not make a model ({type(e).__name__}: {e})") from e
+    model.provenance = payload["meta"].get("provenance")
+    return model, payload["meta"]
+
+
+def check_source_fits(source_meta: dict, *, classes: list[str], target_modality: str,
+                      available_modalities: tuple[str, ...]) -> None:
+    """A source checkpoint must share the target run's classes (same order) and be
+    of a modality that the data has and that is not the target's. Raises
+    ``provenance.SourceMismatch`` (a ValueError)."""
+    src_mod = source_meta.get("modality")
+    if src_mod == target_modality:
+        raise provenance.SourceMismatch(f"source and target are both {src_mod!r}: D-CAT transfers between "
+                                        "two modalities")
+    if src_mod not in available_modalities:
+        raise provenance.SourceMismatch(f"source checkpoint is a {src_mod!r} model but the data has only "
+                                        f"{available_modalities}")
+    if list(source_meta.get("classes", [])) != list(classes):
+        raise provenance.SourceMismatch(f"source checkpoint classes {source_meta.get('classes')} do not match the "
+                         f"target run's classes {list(classes)} (same names, same order needed)")
+
+
+# ------------------------------------------------------------------ resumable training state
+
+STATE_VERSION = 1
+
+
+def state_path_for(checkpoint: str | Path | None, state_path: str | Path | None = None) -> Path | None:
+    """Where a run keeps its resumable state: ``state_path``, else ``<checkpoint>.state``
+    (None when neither is given: such a run cannot be resumed)."""
+    if state_path is not None:
+        return Path(state_path)
+    return None if checkpoint is None else Path(f"{checkpoint}.state")
+
+
+def _rng_state(loader_generator: torch.Generator) -> dict:
+    """This process's random streams: Python, NumPy, torch (CPU and every CUDA device)
+    and the DataLoader's own generator (the shuffle order and worker seeds)."""
+    name, key, pos, has_gauss, gauss = np.random.get_state()
+    return {"python": random.getstate(),
+            "numpy": (name, torch.from_numpy(key.astype(np.int64)), int(pos), int(has_gauss), float(gauss)),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "loader": loader_generator.get_state()}
+
+
+def _set_rng_state(rng: dict, loader_generator: torch.Generator) -> None:
+    version, internal, gauss = rng["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, key, pos, has_gauss, gauss = rng["numpy"]
+    np.random.set_state((name, key.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(rng["torch"])
+    if rng["cuda"] and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    loader_generator.set_state(rng["loader"])
+
+
+def _save_state(path: Path, state: dict) -> None:
+    """Write a run's resumable state (see ``_train_loop``) atomically."""
+    _atomic_save(state, path)
+
+
+def _flat(d: Any, prefix: str = "") -> dict:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def _load_state(path: Path, key: str) -> dict:
+    """The state saved at ``path`` by a run with the settings ``key`` (JSON); a truncated
+    or foreign file, or one of a run with other settings, is a ValueError naming it."""
+    again = "delete it, or pass resume=False to start the run over (the state is then replaced)"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ValueError(f"{path} is not a readable dcatkit training state ({type(e).__name__}: {e}): "
+                         f"it is truncated or corrupted; {again}") from e
+    need = {"version", "key", "epoch", "model", "extra_params", "optimizer", "scaler", "rng", "best",
+            "best_state", "history"}
+    if not isinstance(state, dict) or not need <= set(state) or state["version"] != STATE_VERSION:
+        raise ValueError(f"{path} is not a dcatkit training state of version {STATE_VERSION} "
+                         f"(expected the keys {sorted(need)}); {again}")
+    if state["key"] != key:
+        saved, now = _flat(json.loads(state["key"])), _flat(json.loads(key))
+        diff = [f"{k}: saved {saved.get(k)!r}, now {now.get(k)!r}" for k in sorted(set(saved) | set(now))
+                if saved.get(k) != now.get(k)]
+        raise ValueError(f"{path} holds the state of a run with other settings ({'; '.join(diff)}): resume "
+                         f"it with the settings it was started with, or {again}")
+    return state
