@@ -256,7 +256,9 @@ def gradient_scale(splits, source, target: str, *, method: str, lam: float, seed
     from .data.dataset import UNLABELED, training_set
     from .experiment import _build, _preset, load_source
     from .objectives import make_objective
-    from .train import LiveSource, _unlabeled_mask, make_loader, seed_everything
+    from .frozen_source import LiveSource
+    from .runtime import make_loader, seed_everything
+    from .train import _unlabeled_mask
 
     frozen = load_source(source, splits, target)
     src = LiveSource(frozen, frozen.config["modality"])
