@@ -16,6 +16,15 @@ TINY = {
 }
 
 
+def video_source_setup(n=96):
+    """(splits with IMU and video, a tiny video source trained on them, seed 0): the frozen
+    source that the transfer tests (methods, unlabeled pairs, controls) share."""
+    from dcatkit.experiment import train_unimodal
+
+    sp = tiny_splits(n, modalities=("imu", "video"))
+    return sp, train_unimodal(sp, "video", preset=TINY["video"], seed=0, progress=False)
+
+
 def tiny_splits(n=96, seed=0, modalities=("imu", "video", "audio"), frame_size=16, n_frames=4):
     d = make_synthetic(n, n_subjects=4, seed=seed, modalities=modalities, frame_size=frame_size,
                        n_frames=n_frames, duration=1.0)

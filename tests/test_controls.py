@@ -8,8 +8,8 @@ import pytest
 import synthetic_v1
 from dcatkit.data.dataset import Splits
 from dcatkit.data.synthetic import make_synthetic
-from dcatkit.experiment import train_transfer, train_unimodal, tune_transfer
-from helpers import TINY, tiny_splits
+from dcatkit.experiment import train_transfer, tune_transfer
+from helpers import TINY, video_source_setup
 
 SMALL = dict(frame_size=16, n_frames=4, duration=1.0)
 
@@ -65,9 +65,7 @@ def test_negative_control_imu_comes_from_an_independent_draw():
 
 @pytest.fixture(scope="module")
 def setup():
-    sp = tiny_splits(96, modalities=("imu", "video"))
-    src = train_unimodal(sp, "video", preset=TINY["video"], seed=0, progress=False)
-    return sp, src
+    return video_source_setup()
 
 
 def test_tune_transfer_chooses_on_validation_only(setup):

@@ -13,7 +13,7 @@ from dcatkit.losses import cross_attention_loss
 from dcatkit.objectives import METHODS, SourceOutput
 from dcatkit.source_cache import SourceCache, cache_key
 from dcatkit.train import LiveSource, fit, fit_transfer, make_loader, seed_everything
-from helpers import TINY, same_state, tiny_splits
+from helpers import TINY, same_state, video_source_setup
 from helpers import new_imu_model as new_model
 
 P = TINY["imu"]
@@ -21,9 +21,7 @@ P = TINY["imu"]
 
 @pytest.fixture(scope="module")
 def setup():
-    sp = tiny_splits(96, modalities=("imu", "video"))
-    src = train_unimodal(sp, "video", preset=TINY["video"], seed=0, progress=False)
-    return sp, src
+    return video_source_setup()
 
 
 def test_dcat_is_eq19_by_hand(setup):

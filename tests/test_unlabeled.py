@@ -9,11 +9,11 @@ import torch.nn.functional as F
 
 from dcatkit.data import load
 from dcatkit.data.dataset import UNLABELED, PairedDataset, Splits, hide_labels, training_set
-from dcatkit.experiment import check_unlabeled, train_transfer, train_unimodal
+from dcatkit.experiment import check_unlabeled, train_transfer
 from dcatkit.objectives import SourceOutput
 from dcatkit.runtime import make_loader, seed_everything
 from dcatkit.train import _unlabeled_mask, fit_transfer
-from helpers import TINY, same_state, tiny_splits
+from helpers import TINY, same_state, video_source_setup
 from helpers import new_imu_model as new_model
 
 P = TINY["imu"]
@@ -21,9 +21,7 @@ P = TINY["imu"]
 
 @pytest.fixture(scope="module")
 def setup():
-    sp = tiny_splits(96, modalities=("imu", "video"))
-    src = train_unimodal(sp, "video", preset=TINY["video"], seed=0, progress=False)
-    return sp, src
+    return video_source_setup()
 
 
 def _with_unlabeled(sp, n_keep, labels=None, video=None):
