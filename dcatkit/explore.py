@@ -254,5 +254,144 @@ def alignment_explorer(source_model, target_model, batch: dict, batches: Sequenc
     return W.VBox([W.HBox([w_lam, w_mcma, w_sample]), W.HBox([w_steps, w_train]), info, out])
 
 
+# ------------------------------------------------------------------ notebook 06: the results explorer
+
+def _method_label(method: str, lam: float) -> str:
+    return method if lam in (0.0, 1.0) or method == "none" else f"{method} (λ = {lam:g})"
+
+
+def results_choices(tidy) -> dict:
+    """{study: {"methods": {label: (method, lam)}, "sizes": [size, ...], "unit": unit}} of a
+    ``headroom.tidy_studies`` table (the baseline is not a choice: every cell is paired with it)."""
+    out = {}
+    for s, g in tidy.groupby("study", sort=False):
+        ms = g[g["method"] != "none"][["method", "lam"]].drop_duplicates()
+        out[s] = {"methods": {_method_label(m, l): (m, float(l)) for m, l in ms.itertuples(index=False)},
+                  "sizes": sorted(g["size"].unique().tolist()), "unit": g["unit"].iloc[0]}
+    return out
+
+
+def results_cell(tidy, pooled, per_draw, study: str, method: str, lam: float, size: int) -> dict:
+    """One cell of notebook 06's results: the method's and the baseline's metric per draw
+    and seed, the per-draw paired rows and the pooled row (``headroom.pooled_verdicts``),
+    and a one-line description (mean metric of both, the pooled difference with its
+    family-adjusted interval and the call, each draw's difference)."""
+    from .headroom import size_label
+    from .stats import format_interval
+
+    runs = tidy[(tidy["study"] == study) & (tidy["size"] == size)]
+    arm = runs[(runs["method"] == method) & (runs["lam"] == lam)]
+    base = runs[runs["method"] == "none"]
+    if arm.empty or base.empty:
+        raise ValueError(f"no runs of {method} (lambda {lam}) and its baseline in {study!r} at size {size}")
+    sel = lambda t: t[(t["study"] == study) & (t["size"] == size) & (t["method"] == method)  # noqa: E731
+                      & (t["lam"] == lam)]
+    row, draws = sel(pooled).iloc[0], sel(per_draw).sort_values("data_seed")
+    metric = arm["metric"].iloc[0]
+    name = "F1" if metric == "f1" else metric
+    each = ", ".join(f"{d.diff_mean:+.3f}" for d in draws.itertuples())
+    text = (f"{study}, {_method_label(method, lam)}, {size_label(size, arm['unit'].iloc[0])}: {name} "
+            f"{arm['value'].mean():.3f} vs baseline {base['value'].mean():.3f}; Δ{name} "
+            f"{format_interval(row['diff_mean'], row['ci_low'], row['ci_high'], 3)} over {int(row['n_draws'])} draws "
+            f"({row['correction']} within the study, {row['test']}): {row['call']}; per draw {each}")
+    return {"runs": runs, "arm": arm, "base": base, "pooled": row, "per_draw": draws, "text": text, "metric": name}
+
+
+def results_figure(cell: dict):
+    """Left: the metric of every run of the baseline and the method, per data draw (one dot
+    per seed, the bar the draw's mean). Right: each draw's paired difference with its own
+    95% sign-flip interval (uncorrected) and the pooled difference with its
+    family-adjusted interval (t on the draw means), filled when it excludes 0."""
+    import seaborn as sns
+
+    arm, base, draws, row = cell["arm"], cell["base"], cell["per_draw"], cell["pooled"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1.2, 1]})
+    ds = sorted(arm["data_seed"].unique())
+    for j, (t, name, col) in enumerate([(base, "baseline", "0.3"), (arm, arm["method"].iloc[0], "C0")]):
+        for i, d in enumerate(ds):
+            v = t[t["data_seed"] == d]["value"].to_numpy()
+            x = i + (j - 0.5) * 0.3
+            a.plot(np.full(len(v), x) + np.linspace(-0.05, 0.05, len(v)), v, "o", color=col, ms=4, alpha=0.7,
+                   label=name if i == 0 else None)
+            a.plot([x - 0.1, x + 0.1], [v.mean()] * 2, color=col, lw=2.5)
+    a.set_xticks(range(len(ds)))
+    a.set_xticklabels([f"draw {d}" for d in ds])
+    a.set_ylabel(f"test {cell['metric']}")
+    a.legend(fontsize=8, frameon=False)
+    a.set_title("every run (dot: one seed; bar: the draw's mean)", fontsize=9)
+    ys = list(range(len(draws))) + [len(draws) + 0.5]
+    for y, d in zip(ys, draws.itertuples()):
+        b.plot([d.ci_low, d.ci_high], [y, y], color="0.5", lw=2)
+        b.plot([d.diff_mean], [y], "o", color="0.5", ms=6)
+    clear = row["call"] in ("helps", "hurts")
+    b.plot([row["ci_low"], row["ci_high"]], [ys[-1]] * 2, color="C3", lw=3)
+    b.plot([row["diff_mean"]], [ys[-1]], "o", color="C3", mfc="C3" if clear else "white", ms=8)
+    b.axvline(0, color="k", lw=0.8)
+    b.set_yticks(ys)
+    b.set_yticklabels([f"draw {d.data_seed} (sign-flip 95%)" for d in draws.itertuples()]
+                      + [f"pooled ({row['correction']}, t on draw means)"], fontsize=8)
+    b.set_ylim(ys[-1] + 0.7, -0.7)
+    b.set_xlabel(f"Δ{cell['metric']} to the same-seed baseline")
+    b.set_title(f"pooled: {row['call']}", fontsize=9)
+    sns.despine(fig)
+    fig.tight_layout()
+    return fig
+
+
+def results_explorer(tidy, pooled=None, per_draw=None):
+    """ipywidgets over notebook 06's results (a ``headroom.tidy_studies`` table, e.g. read
+    from ``notebooks/results/06_runs.csv``): study, method and size dropdowns; each choice
+    shows ``results_cell``'s line and ``results_figure``. Nothing is trained. ``None``
+    without ipywidgets."""
+    try:
+        import ipywidgets as W
+        from IPython.display import display
+    except ImportError:
+        return None
+    from .headroom import pooled_verdicts, size_label
+
+    if pooled is None or per_draw is None:
+        pooled, per_draw = pooled_verdicts(tidy)
+    choices = results_choices(tidy)
+    first = next(iter(choices))
+    w_study = W.Dropdown(options=list(choices), value=first, description="study")
+    w_method = W.Dropdown(description="method")
+    w_size = W.Dropdown(description="size")
+    info, out = W.HTML(), W.Output()
+    filling = []
+
+    def fill(*_):
+        c = choices[w_study.value]
+        filling.append(True)                  # options change one at a time: draw once both fit the study
+        try:
+            w_method.options = list(c["methods"])
+            w_method.value = next(iter(c["methods"]))
+            w_size.options = [(size_label(v, c["unit"]), v) for v in c["sizes"]]
+            w_size.value = c["sizes"][0]
+        finally:
+            filling.pop()
+
+    def redraw(*_):
+        c = choices[w_study.value]
+        if filling or w_method.value not in c["methods"] or w_size.value not in c["sizes"]:
+            return
+        m, lam = choices[w_study.value]["methods"][w_method.value]
+        cell = results_cell(tidy, pooled, per_draw, w_study.value, m, lam, w_size.value)
+        info.value = cell["text"]
+        with out:
+            out.clear_output(wait=True)
+            fig = results_figure(cell)
+            plt.close(fig)
+            display(fig)
+
+    fill()
+    w_study.observe(lambda *_: (fill(), redraw()), names="value")
+    w_method.observe(redraw, names="value")
+    w_size.observe(redraw, names="value")
+    redraw()
+    return W.VBox([W.HBox([w_study, w_method, w_size]), info, out])
+
+
 __all__ = ["normalised_kv", "cosine_of", "stack", "demo_batch", "train_batches", "AlignmentState", "alignment_state", "quick_steps", "alignment_figure",
-           "alignment_explorer"]
+           "alignment_explorer", "results_choices", "results_cell", "results_figure",
+           "results_explorer"]

@@ -22,6 +22,7 @@ These measurements are what the simulator's knobs are chosen from
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -292,3 +293,156 @@ def gradient_scale(splits, source, target: str, *, method: str, lam: float, seed
     ce_n, tr_n = float(np.mean(norms_ce)), float(np.mean(norms_tr))
     return {"grad_ce": ce_n, "grad_transfer": tr_n, "ratio": tr_n / ce_n if ce_n > 0 else float("nan"),
             "cosine": float(np.nanmean(cos)) if not all(np.isnan(cos)) else float("nan")}
+
+
+# ------------------------------------------------------------------ notebook 06: control studies as one sweep
+
+def _method_lam(entry, lam: float) -> tuple[str, float | None]:
+    """"dcat" -> ("dcat", lam); ["dcat", 30] -> ("dcat", 30.0); "none" -> ("none", None)."""
+    if isinstance(entry, str):
+        m, l = entry, lam
+    elif isinstance(entry, (list, tuple)) and len(entry) == 2 and isinstance(entry[0], str):
+        m, l = entry[0], float(entry[1])
+    else:
+        raise ValueError(f"a method is a name or [name, lambda], got {entry!r}")
+    return m, (None if m == "none" else float(l))
+
+
+def control_plan(studies: Sequence[dict], *, seeds: Sequence[int], draws: Sequence[int], n_samples: int,
+                 lam: float = 1.0, epochs_source: int | None = None, epochs_target: int | None = None,
+                 unlabeled_mask: str = "confidence") -> tuple[list[dict], list[dict]]:
+    """(source runs, target runs) of control studies, as parameter dicts of
+    ``study_source_task`` / ``study_task``. Each study: ``study`` (its name), ``kind``
+    (a key of ``STUDIES``: negative / positive / curve), ``methods`` (names, or
+    ``[name, lambda]`` for a method at another lambda than ``lam``; must hold "none"),
+    ``labels`` (numbers of training labels, the rest unlabeled pairs; None = every label;
+    the negative control always uses every label) and optionally ``source_labels``
+    ("all" / "same", overriding the kind's)."""
+    targets, sources = [], {}
+    names = [s.get("study") for s in studies]
+    if len(set(names)) != len(names):
+        raise ValueError(f"study names must be distinct, got {names}")
+    for s in studies:
+        if s.get("kind") not in STUDIES:
+            raise ValueError(f"study {s.get('study')!r}: kind must be one of {sorted(STUDIES)}, got {s.get('kind')!r}")
+        cfg = {**STUDIES[s["kind"]], **({"source_labels": s["source_labels"]} if s.get("source_labels") else {})}
+        methods = [_method_lam(e, lam) for e in s["methods"]]
+        if ("none", None) not in methods:
+            raise ValueError(f"study {s['study']!r}: methods must include 'none' (the baseline), got {s['methods']}")
+        labels = [None] if s["kind"] == "negative" else list(s.get("labels") or [None])
+        for draw in draws:
+            for n_lab in labels:
+                src = {"draw": int(draw), "n_samples": int(n_samples), "source": cfg["source"],
+                       "target": cfg["target"], "control": cfg["control"],
+                       "n_labeled": None if cfg["source_labels"] == "all" else n_lab, "epochs_source": epochs_source}
+                sources[json.dumps(src, sort_keys=True)] = src
+                for m, l in methods:
+                    for seed in seeds:
+                        targets.append({"study": s["study"], "method": m, "seed": int(seed), "draw": int(draw),
+                                        "n_samples": int(n_samples), "n_labeled": n_lab, "source": cfg["source"],
+                                        "target": cfg["target"], "control": cfg["control"],
+                                        "source_labels": cfg["source_labels"], "lam": l,
+                                        "epochs_source": epochs_source, "epochs_target": epochs_target,
+                                        "unlabeled_mask": unlabeled_mask, "tune": False})
+    return list(sources.values()), targets
+
+
+def run_controls(out_dir, studies: Sequence[dict], *, seeds: Sequence[int], draws: Sequence[int], n_samples: int,
+                 lam: float = 1.0, epochs_source: int | None = None, epochs_target: int | None = None,
+                 workers: int | None = None, device="auto", redo: bool = False) -> pd.DataFrame:
+    """The control studies of ``control_plan`` through ``sweep.run_grid``: every source
+    first, then every target run (resumable: finished runs are read back). One row per
+    target run, with the ``study`` of the plan."""
+    import functools
+
+    from .sweep import run_grid
+
+    if not studies:
+        return pd.DataFrame()
+    srcs, targets = control_plan(studies, seeds=seeds, draws=draws, n_samples=n_samples, lam=lam,
+                                 epochs_source=epochs_source, epochs_target=epochs_target)
+    out = Path(out_dir)
+    run_grid(functools.partial(study_source_task, out_dir=str(out), device=device), srcs, out / "sources",
+             workers=workers, redo=redo, progress=False)
+    return run_grid(functools.partial(study_task, out_dir=str(out), device=device), targets, out, workers=workers,
+                    redo=redo, progress=False)
+
+
+# One table for every study of notebook 06: the x of a study is `size`, in `unit`; `value` is the metric
+# the study is read on (`metric`: recall for the negative control, F1 elsewhere).
+TIDY = ("study", "kind", "method", "lam", "size", "unit", "data_seed", "seed", "metric", "value", "f1", "recall",
+        "source_f1")
+
+
+def tidy_studies(main: pd.DataFrame | None = None, controls: pd.DataFrame | None = None,
+                 kinds: dict | None = None) -> pd.DataFrame:
+    """``sweep.run_studies`` rows (``main``: x = recordings, read on F1) and ``run_controls``
+    rows (``controls``: x = training labels, -1 meaning every label; read on the kind's
+    metric) as one table with the columns ``TIDY`` (plus the diagnostics the control runs
+    carry). ``kinds``: {study: kind} of the control studies (from their plan).
+    A baseline's lam is 0."""
+    parts = []
+    if main is not None and len(main):
+        m = main.assign(kind="main", size=main["n_samples"].astype(int), unit="recordings", metric="f1",
+                        value=main["f1"], lam=main["lam"].where(main["method"] != "none", 0.0).astype(float))
+        parts.append(m)
+    if controls is not None and len(controls):
+        kinds = kinds or {}
+        c = controls.assign(kind=controls["study"].map(lambda s: kinds.get(s, s)))
+        c = c.assign(size=c["n_labeled"].fillna(-1).astype(int), unit="labels", data_seed=c["draw"].astype(int),
+                     metric=c["kind"].map(lambda k: STUDIES[k]["metric"] if k in STUDIES else "f1"),
+                     lam=c["lam"].where(c["method"] != "none", 0.0).astype(float))
+        c["value"] = [r[k] for r, k in zip(c.to_dict("records"), c["metric"])]
+        parts.append(c)
+    if not parts:
+        raise ValueError("no runs: give main and/or controls")
+    df = pd.concat(parts, ignore_index=True)
+    extra = [c for c in ("n_train", "n_train_labeled", "n_unlabeled", "mask_frac", "mask_frac_unlabeled",
+                         "objective_first", "objective_last", "grad_ratio_init", "best_epoch", "wall_s")
+             if c in df.columns]
+    return df[list(TIDY) + extra].reset_index(drop=True)
+
+
+def pooled_verdicts(tidy: pd.DataFrame, confidence: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(pooled, per_draw)`` of ``tidy_studies``' table with ``stats.summarise_draws``:
+    each (study, size, method, lambda) paired with its same-draw, same-seed baseline,
+    pooled over the data draws (t on the draw means), Holm within each study (the family:
+    the cells of one question), and one row per draw (exact sign-flip over the seeds,
+    uncorrected: descriptive). Both carry ``metric`` and ``unit``."""
+    from . import stats
+
+    pooled, per = stats.summarise_draws(tidy, "value", treatment=("method", "lam"), context=("study", "size"),
+                                        pair=("seed",), draw="data_seed", family=("study",), confidence=confidence)
+    info = tidy.groupby("study", sort=False)[["kind", "metric", "unit"]].first()
+    return pooled.join(info, on="study"), per.join(info, on="study")
+
+
+def size_label(size: int, unit: str) -> str:
+    """"n = 300" (recordings), "20 labels", "all labels"."""
+    if unit == "labels":
+        return "all labels" if int(size) < 0 else f"{int(size)} labels"
+    return f"n = {int(size)}"
+
+
+def verdict_table(pooled: pd.DataFrame, per_draw: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """The pooled verdicts of ``pooled_verdicts`` beside their per-draw results, one row per
+    (study, method, lambda, size), as strings for printing: the baseline's and the method's
+    mean metric, the pooled difference with its family-adjusted interval (``stats.format_interval``),
+    the call, each draw's mean difference with its seeds won / lost, and the spread
+    (standard deviation) of the draw means."""
+    from .stats import format_interval
+
+    rows = []
+    for r in pooled[pooled["method"] != "none"].itertuples():
+        d = per_draw[(per_draw["study"] == r.study) & (per_draw["method"] == r.method) & (per_draw["lam"] == r.lam)
+                     & (per_draw["size"] == r.size)].sort_values("data_seed")
+        rows.append({"study": r.study, "method": r.method if r.lam == 1.0 else f"{r.method} (λ = {r.lam:g})",
+                     "size": size_label(r.size, r.unit), "metric": r.metric,
+                     "baseline": f"{r.baseline_mean:.{digits}f}", "method mean": f"{r.mean:.{digits}f}",
+                     "Δ pooled [adjusted CI]": format_interval(r.diff_mean, r.ci_low, r.ci_high, digits),
+                     "call": r.call,
+                     "Δ per draw (seeds +/-)": "; ".join(f"{x.diff_mean:+.{digits}f} ({int(x.n_better)}/{int(x.n_worse)})"
+                                                         for x in d.itertuples()),
+                     "draw sd": f"{r.draw_sd:.{digits}f}" if np.isfinite(r.draw_sd) else "",
+                     "family": f"{int(r.family_size)} cells" if np.isfinite(r.family_size) else "untested"})
+    return pd.DataFrame(rows)

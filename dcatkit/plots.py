@@ -561,3 +561,55 @@ def paired_intervals(summary: pd.DataFrame, x: str = "n_samples", col: str | Non
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def pooled_intervals(pooled: pd.DataFrame, per_draw: pd.DataFrame | None = None, study: str = "study",
+                     baseline: str = "none", xlabel: str = "Δ to the same-seed baseline"):
+    """Forest plot of pooled verdicts (rows of ``headroom.pooled_verdicts``): one panel per
+    study, stacked, sharing one x-scale; a row per (method, lambda, size) that the study
+    has (no empty rows). The point is the mean over draws of the paired difference, the
+    bar its family-adjusted interval (``ci_low`` / ``ci_high``: Holm within the study, t
+    on the draw means); filled when that interval excludes 0, open when it holds 0. Grey
+    crosses: each data draw's own mean difference (``per_draw``)."""
+    from matplotlib.lines import Line2D
+
+    rows = pooled[pooled["method"] != baseline]
+    studies = list(dict.fromkeys(rows[study]))
+    counts = [len(rows[rows[study] == s]) for s in studies]
+    fig, axes = plt.subplots(len(studies), 1, figsize=(7.5, 0.34 * sum(counts) + 1.0 * len(studies) + 0.8),
+                             sharex=True, squeeze=False, gridspec_kw={"height_ratios": [max(c, 1) + 1 for c in counts]})
+    methods = list(dict.fromkeys(rows["method"]))
+    pal = dict(zip(methods, sns.color_palette("tab10")))
+    for ax, s in zip(axes[:, 0], studies):
+        r = rows[rows[study] == s].sort_values("size", kind="stable").reset_index(drop=True)   # methods as run
+        labels = []
+        for i, c in r.iterrows():
+            lo, hi = c["ci_low"], c["ci_high"]
+            clear = np.isfinite(lo) and np.isfinite(hi) and (lo > 0 or hi < 0)
+            if np.isfinite(lo) and np.isfinite(hi):
+                ax.plot([lo, hi], [i, i], color=pal[c["method"]], lw=2)
+            ax.plot([c["diff_mean"]], [i], "o", color=pal[c["method"]], mfc=pal[c["method"]] if clear else "white",
+                    ms=7, zorder=3)
+            if per_draw is not None:
+                d = per_draw[(per_draw[study] == s) & (per_draw["method"] == c["method"])
+                             & (per_draw["lam"] == c["lam"]) & (per_draw["size"] == c["size"])]
+                ax.plot(d["diff_mean"], [i] * len(d), "x", color="0.45", ms=5, zorder=2)
+            unit = c["unit"] if "unit" in r.columns else "recordings"
+            size = ("all labels" if c["size"] < 0 else f"{int(c['size'])} labels") if unit == "labels" \
+                else f"n = {int(c['size'])}"
+            lam = f", λ = {c['lam']:g}" if c["lam"] not in (1.0,) else ""
+            labels.append(f"{c['method']}{lam}, {size}")
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_yticks(range(len(r)))
+        ax.set_yticklabels(labels, fontsize=9)
+        ax.set_ylim(len(r) - 0.5, -0.5)
+        metric = r["metric"].iloc[0] if "metric" in r.columns and len(r) else "f1"
+        ax.set_title(f"{s} (read on {'macro recall' if metric == 'recall' else 'macro-F1'})", fontsize=10)
+    axes[-1, 0].set_xlabel(xlabel)
+    handles = [Line2D([], [], marker="o", color="0.2", mfc="0.2", ls="-", label="interval excludes 0 (a call)"),
+               Line2D([], [], marker="o", color="0.2", mfc="white", ls="-", label="interval holds 0 (no evidence)"),
+               Line2D([], [], marker="x", color="0.45", ls="", label="one data draw's mean")]
+    axes[0, 0].legend(handles=handles, fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.12), ncol=3,
+                      frameon=False)
+    fig.tight_layout()
+    return fig

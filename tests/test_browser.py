@@ -12,7 +12,10 @@ to a temporary folder, are opened and run with Run > Run All Cells, as a person 
 - 03_transfer: the training progress bars render as widgets (tqdm.auto in JupyterLab), the
   results table appears, and the alignment explorer (dcatkit.explore) renders; pressing its
   "train steps" button trains a copy of the target and redraws (L_CA line and figure change), and
-  unticking MCMA redraws with nothing dropped.
+  unticking MCMA redraws with nothing dropped;
+- 06_when_transfer_helps with ``run=False`` (a fresh clone: nothing trained, the committed
+  ``notebooks/results/06_runs.csv`` read): the results explorer renders, and choosing another
+  study, then another size, redraws its line and figure for that choice.
 
 Screenshots go to ``outputs/browser/`` for a person to look at. Without Chromium or playwright
 the test is skipped with a message saying how to enable it; under ``CI=true`` (set by
@@ -99,6 +102,7 @@ def lab(tmp_path_factory):
     sizes = {**ci_size.DATA, "out_dir": str(out), "figures_dir": str(out / "figures")}
     _prepare("01_preprocessing", sizes, work)
     _prepare("03_transfer", {**sizes, **ci_size.TRAIN}, work)
+    _prepare("06_when_transfer_helps", {"out_dir": str(out), "figures_dir": str(out / "figures"), "run": False}, work)
 
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / "config"), "JUPYTER_RUNTIME_DIR": str(root / "runtime"),
@@ -386,3 +390,70 @@ def _check_alignment_explorer(page):
     assert "drops 0 of" in unmasked["info"], f"without MCMA nothing is dropped: {unmasked['info']!r}"
     print(f"03_transfer explorer: {before['info']!r} -> train -> {trained['info']!r} -> no MCMA -> {unmasked['info']!r}")
     assert not _errors(page.evaluate(CELLS_JS, "03_transfer.ipynb")), "the explorer raised"
+
+
+def test_results_explorer(lab, browser):
+    """Notebook 06 on a fresh clone (run=False): the results explorer of dcatkit.explore renders from
+    the committed CSV; choosing another study, then another size, changes its line and figure."""
+    if not (REPO / "notebooks" / "results" / "06_runs.csv").exists():
+        pytest.skip("no committed notebooks/results/06_runs.csv (written by `make notebooks`)")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    _open(page, lab, "06_when_transfer_helps")
+    state = _run_all(page, lab, "06_when_transfer_helps")
+    assert not _errors(state)
+    view = page.locator(".jp-OutputArea-output").filter(has=page.locator(".widget-dropdown"))
+    try:
+        view.first.wait_for(timeout=WIDGET_S * 1000)
+    except Exception:
+        _shot(page, "06_failed_explorer.png")
+        pytest.fail(f"06: the results explorer did not render (no dropdown in any output); screenshot in {SHOTS}")
+    assert view.count() == 1, f"expected one results explorer, found {view.count()}"
+    view = view.first
+    view.scroll_into_view_if_needed()
+    labels = [t.strip() for t in view.locator(".widget-label").all_inner_texts() if t.strip()]
+    assert {"study", "method", "size"} <= set(labels), f"results explorer controls: {labels}"
+    info, figure = view.locator(".widget-html-content").first, view.locator(".widget-output img")
+    figure.first.wait_for(timeout=WIDGET_S * 1000)
+    before = {"info": info.inner_text(), "img": figure.first.get_attribute("src")}
+    assert "baseline" in before["info"] and "per draw" in before["info"], before["info"]
+    _shot(view, "06_explorer_before.png")
+
+    def select(name: str, pick):
+        sel = view.locator(".widget-dropdown").filter(has=page.locator("label", has_text=re.compile(f"^{name}$")))
+        sel = sel.locator("select")
+        options = sel.locator("option").all_inner_texts()
+        current = sel.evaluate("s => s.options[s.selectedIndex].text")
+        choice = pick(options, current)
+        sel.select_option(label=choice)
+        return choice, options
+
+    def wait_change(what: str, ref: dict) -> dict:
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < WIDGET_S:
+            img = view.locator(".widget-output img")
+            now = {"info": info.inner_text(), "img": img.first.get_attribute("src") if img.count() else None}
+            if now["img"] and now["img"] != ref["img"] and now["info"] != ref["info"]:
+                return now
+            time.sleep(0.25)
+        _shot(view, "06_failed_explorer_change.png")
+        pytest.fail(f"{what} did not change the results explorer within {WIDGET_S}s: {ref['info']!r} -> "
+                    f"{now['info']!r}, figure changed: {now['img'] != ref['img']}")
+
+    study, studies = select("study", lambda opts, cur: next(o for o in opts if o != cur))
+    assert len(studies) >= 3, f"the study dropdown offers {studies}"
+    after = wait_change(f"choosing study {study!r}", before)
+    assert after["info"].startswith(study), f"explorer line {after['info']!r} is not about {study!r}"
+    _shot(view, "06_explorer_study.png")
+    # a study with several sizes (the main study: recordings; the curve: labels): change the size too
+    multi = next((s for s in studies if s.startswith("(a)") or s.startswith("(d)")), None)
+    if multi and multi != study:
+        select("study", lambda opts, cur: multi)
+        after = wait_change(f"choosing study {multi!r}", after)
+    size, sizes = select("size", lambda opts, cur: next((o for o in opts if o != cur), cur))
+    if len(sizes) > 1:
+        resized = wait_change(f"choosing size {size!r}", after)
+        assert size in resized["info"], f"explorer line {resized['info']!r} is not about {size!r}"
+        _shot(view, "06_explorer_size.png")
+    print(f"06 explorer: {before['info']!r} -> {study!r} -> size {size!r} of {sizes}")
+    assert not _errors(page.evaluate(CELLS_JS, "06_when_transfer_helps.ipynb")), "the explorer raised"
+    page.close()

@@ -1,0 +1,158 @@
+"""The package functions notebook 06 is built on, checked by hand on small made-up tables:
+``headroom.control_plan`` (what the controls train), ``headroom.tidy_studies`` /
+``pooled_verdicts`` / ``verdict_table`` (pairing by draw and seed, the metric each study is read
+on, Holm per study, per-draw rows beside the pooled ones), ``plots.pooled_intervals`` (no empty
+rows, one x-scale, filled = call) and the results explorer of ``dcatkit.explore``."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from dcatkit import explore, headroom, plots, stats
+
+SEEDS, DRAWS = list(range(10)), [0, 1, 2]
+
+
+def test_control_plan_sources_and_runs():
+    studies = [dict(study="neg", kind="negative", methods=["none", "dcat"], labels=[20]),
+               dict(study="pos", kind="positive", methods=["none", "kd", ["dcat", 30]], labels=[20, 60]),
+               dict(study="cur", kind="curve", methods=["none", "dcat"], labels=[20, 60], source_labels="same")]
+    srcs, runs = headroom.control_plan(studies, seeds=[0, 1], draws=[0, 1], n_samples=300, lam=1.0)
+    df = pd.DataFrame(runs)
+    # negative: every label whatever `labels` says; positive: one teacher per draw (all labels);
+    # curve with "same": one source per draw and label count
+    assert {r["n_labeled"] for r in runs if r["study"] == "neg"} == {None}
+    by: dict = {}
+    for s in srcs:
+        by.setdefault(s["source"], set()).add(s["n_labeled"])
+    assert by == {"video": {None, 20, 60}, "imu_clean": {None}}
+    assert len(srcs) == 2 * (1 + 1 + 2)
+    pos = df[df.study == "pos"]
+    assert {(r["method"], r["lam"]) for r in runs if r["study"] == "pos"} == {("dcat", 30.0), ("kd", 1.0),
+                                                                              ("none", None)}
+    assert len(pos) == 3 * 2 * 2 * 2 and len(df) == 2 * 2 * 2 + len(pos) + 2 * 2 * 2 * 2
+    assert (df[df.study == "cur"].source_labels == "same").all() and (df.n_samples == 300).all()
+    with pytest.raises(ValueError, match="must include 'none'"):
+        headroom.control_plan([dict(study="x", kind="positive", methods=["dcat"])], seeds=[0], draws=[0],
+                              n_samples=300)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        headroom.control_plan([dict(study="x", kind="nope", methods=["none"])], seeds=[0], draws=[0], n_samples=300)
+
+
+def _fake(effects: dict, base=0.6, noise=0.0, rng=0):
+    """Main and control rows with a known effect per (study, method, draw): f1 and recall differ so
+    the test sees which metric a study is read on."""
+    g = np.random.default_rng(rng)
+    main, ctrl = [], []
+    for (study, method, lam), per_draw in effects.items():
+        for d in DRAWS:
+            for s in SEEDS:
+                b = base + 0.05 * d + 0.01 * s                      # draw and seed effects the pairing must cancel
+                v = b + per_draw[d] + noise * g.standard_normal()
+                row = dict(method=method, seed=s, f1=v, recall=v - 0.3, source_f1=0.9, wall_s=1.0)
+                if study == "main":
+                    main.append({**row, "lam": None if method == "none" else lam, "n_samples": 300, "data_seed": d})
+                else:
+                    ctrl.append({**row, "lam": None if method == "none" else lam, "study": study, "draw": d,
+                                 "n_labeled": 20 if study == "pos" else None})
+    main = pd.DataFrame(main).assign(study="(a) main")
+    return main, pd.DataFrame(ctrl)
+
+
+def test_pooled_verdicts_pair_by_draw_and_seed_and_read_each_study_on_its_metric():
+    eff = {("main", "none", 1.0): [0, 0, 0], ("main", "dcat", 1.0): [0.02, 0.03, 0.025],
+           ("neg", "none", 1.0): [0, 0, 0], ("neg", "dcat", 1.0): [0.0, 0.0, 0.0],
+           ("pos", "none", 1.0): [0, 0, 0], ("pos", "kd", 1.0): [0.2, 0.1, 0.3], ("pos", "dcat", 30.0): [-.01, .01, 0],
+           ("pos", "dcat", 1.0): [0.05, 0.06, 0.04]}
+    main, ctrl = _fake(eff, noise=0.001)
+    tidy = headroom.tidy_studies(main, ctrl, kinds={"neg": "negative", "pos": "positive"})
+    assert list(tidy.columns[:len(headroom.TIDY)]) == list(headroom.TIDY)
+    neg = tidy[tidy.kind == "negative"]
+    assert (neg.metric == "recall").all() and np.allclose(neg.value, neg.recall)
+    assert (tidy[tidy.kind != "negative"].value == tidy[tidy.kind != "negative"].f1).all()
+    assert set(tidy[tidy.kind == "negative"]["size"]) == {-1} and (tidy[tidy.method == "none"].lam == 0).all()
+    pooled, per = headroom.pooled_verdicts(tidy)
+    row = pooled[(pooled.study == "pos") & (pooled.method == "kd")].iloc[0]
+    # by hand: each draw's mean paired difference, then a t on the three means; Holm over the study's 3 cells
+    by_hand = []
+    for d in DRAWS:
+        t = tidy[(tidy.study == "pos") & (tidy.data_seed == d)]
+        by_hand.append((t[t.method == "kd"].set_index("seed").value - t[t.method == "none"].set_index("seed").value).mean())
+    assert row.diff_mean == pytest.approx(np.mean(by_hand), abs=1e-12)
+    assert row.p_value == pytest.approx(stats.t_test(np.array(by_hand)).p)
+    assert row.family_size == 3 and row.n_draws == 3 and row.n_pairs == 30
+    assert pooled[(pooled.study == "(a) main") & (pooled.method == "dcat")].iloc[0].family_size == 1
+    d = per[(per.study == "pos") & (per.method == "kd")].sort_values("data_seed")
+    assert d.diff_mean.tolist() == pytest.approx(by_hand)
+    main_row = pooled[(pooled.study == "(a) main") & (pooled.method == "dcat")].iloc[0]
+    assert main_row.call == "helps" and main_row.diff_mean == pytest.approx(0.025, abs=1e-3)
+    assert pooled[(pooled.study == "neg") & (pooled.method == "dcat")].call.iloc[0] == "no evidence"
+
+    table = headroom.verdict_table(pooled, per)
+    kd = table[(table.study == "pos") & (table.method == "kd")].iloc[0]
+    assert kd["size"] == "20 labels" and kd.call == row.call and kd.family == "3 cells"
+    draws = kd["Δ per draw (seeds +/-)"].split("; ")
+    assert len(draws) == 3 and draws[1].startswith(f"{by_hand[1]:+.3f}")
+    assert table[table.study == "pos"].method.tolist().count("dcat (λ = 30)") == 1
+    assert table[table.study == "neg"]["size"].iloc[0] == "all labels"
+
+
+def test_pooled_intervals_draws_only_the_cells_each_study_has():
+    import matplotlib
+    matplotlib.use("Agg")
+    eff = {("main", "none", 1.0): [0, 0, 0], ("main", "dcat", 1.0): [0.02, 0.03, 0.025],
+           ("pos", "none", 1.0): [0, 0, 0], ("pos", "kd", 1.0): [0.02, -0.01, 0.0], ("pos", "dcat", 30.0): [0, 0, 0]}
+    main, ctrl = _fake(eff, noise=0.001)
+    pooled, per = headroom.pooled_verdicts(headroom.tidy_studies(main, ctrl, kinds={"pos": "positive"}))
+    fig = plots.pooled_intervals(pooled, per)
+    a, b = fig.axes
+    assert [t.get_text() for t in a.get_yticklabels()] == ["dcat, n = 300"]          # no "kd, n = 300" row
+    assert [t.get_text() for t in b.get_yticklabels()] == ["kd, 20 labels", "dcat, λ = 30, 20 labels"]
+    assert a.get_shared_x_axes().joined(a, b)                                        # one x-scale
+    filled = [ln.get_markerfacecolor() for ln in a.lines if ln.get_marker() == "o"]
+    assert filled and filled[0] != "white"                                           # main dcat: a call
+    assert [ln.get_markerfacecolor() for ln in b.lines if ln.get_marker() == "o"] == ["white", "white"]
+    assert {t.get_text() for t in a.get_legend().get_texts()} >= {"interval excludes 0 (a call)",
+                                                                  "interval holds 0 (no evidence)"}
+    crosses = [ln for ln in b.lines if ln.get_marker() == "x"]
+    assert [len(ln.get_xdata()) for ln in crosses] == [3, 3]                         # one per draw
+
+
+def _tidy_for_explorer():
+    eff = {("main", "none", 1.0): [0, 0, 0], ("main", "dcat", 1.0): [0.02, 0.03, 0.025],
+           ("pos", "none", 1.0): [0, 0, 0], ("pos", "kd", 1.0): [0.2, 0.1, 0.3], ("pos", "kd", 5.0): [-0.1, -0.1, -0.1]}
+    main, ctrl = _fake(eff, noise=0.001)
+    return headroom.tidy_studies(main, ctrl, kinds={"pos": "positive"})
+
+
+def test_results_cell_and_figure():
+    import matplotlib
+    matplotlib.use("Agg")
+    tidy = _tidy_for_explorer()
+    pooled, per = headroom.pooled_verdicts(tidy)
+    ch = explore.results_choices(tidy)
+    assert ch["(a) main"]["methods"] == {"dcat": ("dcat", 1.0)} and ch["pos"]["sizes"] == [20]
+    assert ch["pos"]["methods"] == {"kd": ("kd", 1.0), "kd (λ = 5)": ("kd", 5.0)}
+    cell = explore.results_cell(tidy, pooled, per, "pos", "kd", 1.0, 20)
+    row = pooled[(pooled.study == "pos") & (pooled.method == "kd")].iloc[0]
+    assert cell["pooled"].diff_mean == row.diff_mean and len(cell["per_draw"]) == 3
+    assert f"{row.call}" in cell["text"] and "20 labels" in cell["text"]
+    arm = tidy[(tidy.study == "pos") & (tidy.method == "kd") & (tidy.lam == 1.0)]
+    assert len(cell["arm"]) == len(arm) == 30 and cell["arm"].value.mean() == pytest.approx(arm.value.mean())
+    fig = explore.results_figure(cell)
+    assert len(fig.axes) == 2 and "pooled" in fig.axes[1].get_yticklabels()[-1].get_text()
+    with pytest.raises(ValueError, match="no runs"):
+        explore.results_cell(tidy, pooled, per, "pos", "kd", 1.0, 999)
+
+
+def test_results_explorer_widgets_follow_the_study():
+    pytest.importorskip("ipywidgets", reason="the results explorer is an ipywidgets widget (CI installs it)")
+    import matplotlib
+    matplotlib.use("Agg")
+    tidy = _tidy_for_explorer()
+    view = explore.results_explorer(tidy)
+    study, method, size = view.children[0].children
+    info = view.children[1]
+    assert study.options == ("(a) main", "pos") and method.options == ("dcat",) and "n = 300" in info.value
+    study.value = "pos"
+    assert method.options == ("kd", "kd (λ = 5)") and size.value == 20
+    assert info.value.startswith("pos, kd, 20 labels")
