@@ -131,8 +131,8 @@ print(subjects.to_string())
 # orientation: every subject wears the sensor rotated its own way), in g, with gravity removed.
 # The events are small next to the sensor noise and background head motion (the numbers are printed
 # under the figure, from the simulator's settings): look and see how hard the cues are to read by eye. That is what makes IMU the weak modality here, as in the
-# paper. (The `"ambiguous"` regime, a negative control, is different: its pairs differ only by a
-# small amplitude change.)
+# paper. (The `"ambiguous"` regime is different: its pairs differ only by a small amplitude
+# change. It is not a control: notebook 06's negative control is an IMU from an independent draw.)
 
 # %%
 IMU_PAIRS = [("drinking", "reading"), ("sweep_floor", "open_close_door"), ("cut_fruits", "wash_hand"),
