@@ -22,7 +22,7 @@
 # 2. say why a difference must be *paired* with the same-seed baseline and come with an interval;
 # 3. compare this kit's result with the paper's Table IV (Sec. VI) without comparing unlike things.
 #
-# Terms (paired difference, bootstrap interval, BCa, Wilcoxon, seed): [GLOSSARY.md](GLOSSARY.md).
+# Terms (paired difference, sign-flip test, family and Holm, seed): [GLOSSARY.md](GLOSSARY.md).
 #
 # **What the paper reports.** Table IV varies λ over {0.01, 0.1, 1, 10} on its **OOD**
 # (subject-disjoint) split, one run per cell. Its text reads the table as "best at around λ = 1,
@@ -34,9 +34,11 @@
 # source (trained once with `seed`) are shared by every run, so the spread over seeds is the
 # target's (initial weights, batch order).
 #
-# Every claim comes from the *paired difference* to the same-seed baseline, with its 95% bootstrap
-# interval (`dcatkit.stats.summarise`; "helps" / "hurts" / "no evidence" from the interval, "too few
-# seeds" below 10 seeds: `dcatkit.stats.verdict`).
+# Every claim comes from the *paired difference* to the same-seed baseline: an exact sign-flip test
+# per cell, Holm's correction over all the λ × MCMA cells printed together (the family), and each
+# interval taken at the level Holm tested its cell at (`dcatkit.stats.summarise`; "helps" / "hurts" /
+# "no evidence" read off that interval, "too few seeds" below 10 seeds: `dcatkit.stats.verdict`).
+# One data draw and one frozen source: notebook 06 pools several draws before claiming anything.
 #
 # Cost: `len(lams) × len(mcma_options) × len(seeds)` transfer runs plus `len(seeds)` baselines and
 # one frozen source, through `dcatkit.sweep.run_studies` (resumable: a re-run reads finished runs
@@ -176,10 +178,11 @@ plt.show()
 # %% [markdown]
 # ## 4. Paired differences to the baseline, and the verdict
 #
-# For each λ and MCMA setting: the mean over seeds of (F1 − the same seed's baseline F1), its 95%
-# bootstrap interval, the paired Wilcoxon p-value and on how many seeds it beat / lost to its
-# baseline (`dcatkit.stats.summarise`). The verdict along λ is computed from the intervals
-# (`dcatkit.stats.verdict`): "too few seeds" below 10 seeds, where nothing is claimed.
+# For each λ and MCMA setting: the mean over seeds of (F1 − the same seed's baseline F1), its
+# Holm-adjusted sign-flip interval (`ci_low`, `ci_high`), the sign-flip p-value (`p_value`) and on
+# how many seeds it beat / lost to its baseline (`dcatkit.stats.summarise`). The verdict along λ is
+# computed from those intervals (`dcatkit.stats.verdict`, which names the family and the method):
+# "too few seeds" below 10 seeds, where nothing is claimed.
 
 # %%
 summary = stats.summarise(grid, treatment=("method", "lam", "mcma"), context=("n_samples",))
