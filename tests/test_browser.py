@@ -350,6 +350,21 @@ def test_transfer_progress_and_results(lab, browser):
     page.close()
 
 
+def _wait_change(view, read_info, what: str, ref: dict, shot: str) -> dict:
+    """Poll an explorer widget until both its info line (``read_info()``) and its figure differ
+    from ``ref``; fail with a screenshot named ``shot`` after WIDGET_S seconds."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < WIDGET_S:
+        img = view.locator(".widget-output img")
+        now = {"info": read_info(), "img": img.first.get_attribute("src") if img.count() else None}
+        if now["img"] and now["img"] != ref["img"] and now["info"] != ref["info"]:
+            return now
+        time.sleep(0.25)
+    _shot(view, shot)
+    pytest.fail(f"{what} did not change the explorer within {WIDGET_S}s: {ref['info']!r} -> "
+                f"{now['info']!r}, figure changed: {now['img'] != ref['img']}")
+
+
 def _check_alignment_explorer(page):
     """The explorer of 03: controls λ / MCMA / sample / steps, a 'train steps' button, an info line
     (L_CA, what MCMA drops) and a figure; the button and the checkbox change what it shows."""
@@ -371,16 +386,7 @@ def _check_alignment_explorer(page):
     _shot(view, "03_explorer_before.png")
 
     def wait_change(what: str, ref: dict) -> dict:
-        t0 = time.perf_counter()
-        while time.perf_counter() - t0 < WIDGET_S:
-            img = view.locator(".widget-output img")
-            now = {"info": info.inner_text(), "img": img.first.get_attribute("src") if img.count() else None}
-            if now["img"] and now["img"] != ref["img"] and now["info"] != ref["info"]:
-                return now
-            time.sleep(0.25)
-        _shot(view, "03_failed_explorer_change.png")
-        pytest.fail(f"{what} did not change the alignment explorer within {WIDGET_S}s: {ref['info']!r} -> "
-                    f"{now['info']!r}, figure changed: {now['img'] != ref['img']}")
+        return _wait_change(view, info.inner_text, what, ref, "03_failed_explorer_change.png")
 
     view.locator("button", has_text="train steps").click()
     trained = wait_change("pressing 'train steps'", before)
@@ -428,16 +434,7 @@ def test_results_explorer(lab, browser):
         return choice, options
 
     def wait_change(what: str, ref: dict) -> dict:
-        t0 = time.perf_counter()
-        while time.perf_counter() - t0 < WIDGET_S:
-            img = view.locator(".widget-output img")
-            now = {"info": info.text_content(), "img": img.first.get_attribute("src") if img.count() else None}
-            if now["img"] and now["img"] != ref["img"] and now["info"] != ref["info"]:
-                return now
-            time.sleep(0.25)
-        _shot(view, "06_failed_explorer_change.png")
-        pytest.fail(f"{what} did not change the results explorer within {WIDGET_S}s: {ref['info']!r} -> "
-                    f"{now['info']!r}, figure changed: {now['img'] != ref['img']}")
+        return _wait_change(view, info.text_content, what, ref, "06_failed_explorer_change.png")
 
     study, studies = select("study", lambda opts, cur: next(o for o in opts if o != cur))
     assert len(studies) >= 3, f"the study dropdown offers {studies}"
