@@ -1,7 +1,7 @@
 """Controls that control, a positive control, and the unlabeled-pairs curve (issue 17, items 3-5).
 
 Three studies, each a grid of target runs through the kit's own functions
-(``dcatkit.headroom.study_task`` -> ``experiment.train_transfer`` / ``tune_transfer``,
+(``dcatkit.studies.study_task`` -> ``experiment.train_transfer`` / ``tune_transfer``,
 ``data.dataset.hide_labels``, ``sweep.run_grid`` for the workers, ``stats.summarise``
 for the paired intervals):
 
@@ -44,7 +44,7 @@ from pathlib import Path
 import pandas as pd
 
 from dcatkit import stats
-from dcatkit.headroom import STUDIES, study_source_task, study_task
+from dcatkit.studies import STUDIES, study_source_task, study_task
 from dcatkit.sweep import run_grid
 
 

@@ -257,12 +257,14 @@ def alignment_explorer(source_model, target_model, batch: dict, batches: Sequenc
 # ------------------------------------------------------------------ notebook 06: the results explorer
 
 def _method_label(method: str, lam: float) -> str:
-    return method if lam in (0.0, 1.0) or method == "none" else f"{method} (λ = {lam:g})"
+    from .studies import method_label
+
+    return method_label(method, lam)
 
 
 def results_choices(tidy) -> dict:
     """{study: {"methods": {label: (method, lam)}, "sizes": [size, ...], "unit": unit}} of a
-    ``headroom.tidy_studies`` table (the baseline is not a choice: every cell is paired with it)."""
+    ``studies.tidy_studies`` table (the baseline is not a choice: every cell is paired with it)."""
     out = {}
     for s, g in tidy.groupby("study", sort=False):
         ms = g[g["method"] != "none"][["method", "lam"]].drop_duplicates()
@@ -273,10 +275,10 @@ def results_choices(tidy) -> dict:
 
 def results_cell(tidy, pooled, per_draw, study: str, method: str, lam: float, size: int) -> dict:
     """One cell of notebook 06's results: the method's and the baseline's metric per draw
-    and seed, the per-draw paired rows and the pooled row (``headroom.pooled_verdicts``),
+    and seed, the per-draw paired rows and the pooled row (``studies.pooled_verdicts``),
     and a one-line description (mean metric of both, the pooled difference with its
     family-adjusted interval and the call, each draw's difference)."""
-    from .headroom import size_label
+    from .studies import size_label
     from .stats import format_interval
 
     runs = tidy[(tidy["study"] == study) & (tidy["size"] == size)]
@@ -339,7 +341,7 @@ def results_figure(cell: dict):
 
 
 def results_explorer(tidy, pooled=None, per_draw=None):
-    """ipywidgets over notebook 06's results (a ``headroom.tidy_studies`` table, e.g. read
+    """ipywidgets over notebook 06's results (a ``studies.tidy_studies`` table, e.g. read
     from ``notebooks/results/06_runs.csv``): study, method and size dropdowns; each choice
     shows ``results_cell``'s line and ``results_figure``. Nothing is trained. ``None``
     without ipywidgets."""
@@ -348,7 +350,7 @@ def results_explorer(tidy, pooled=None, per_draw=None):
         from IPython.display import display
     except ImportError:
         return None
-    from .headroom import pooled_verdicts, size_label
+    from .studies import pooled_verdicts, size_label
 
     if pooled is None or per_draw is None:
         pooled, per_draw = pooled_verdicts(tidy)

@@ -565,7 +565,7 @@ def paired_intervals(summary: pd.DataFrame, x: str = "n_samples", col: str | Non
 
 def pooled_intervals(pooled: pd.DataFrame, per_draw: pd.DataFrame | None = None, study: str = "study",
                      baseline: str = "none", xlabel: str = "Δ to the same-seed baseline"):
-    """Forest plot of pooled verdicts (rows of ``headroom.pooled_verdicts``): one panel per
+    """Forest plot of pooled verdicts (rows of ``studies.pooled_verdicts``): one panel per
     study, stacked, sharing one x-scale; a row per (method, lambda, size) that the study
     has (no empty rows). The point is the mean over draws of the paired difference, the
     bar its family-adjusted interval (``ci_low`` / ``ci_high``: Holm within the study, t
@@ -597,7 +597,7 @@ def pooled_intervals(pooled: pd.DataFrame, per_draw: pd.DataFrame | None = None,
             unit = c["unit"] if "unit" in r.columns else "recordings"
             size = ("all labels" if c["size"] < 0 else f"{int(c['size'])} labels") if unit == "labels" \
                 else f"n = {int(c['size'])}"
-            lam = f", λ = {c['lam']:g}" if c["lam"] not in (1.0,) else ""
+            lam = "" if c["lam"] == 1.0 or c["method"].endswith("(tuned)") else f", λ = {c['lam']:g}"
             labels.append(f"{c['method']}{lam}, {size}")
         ax.axvline(0, color="k", lw=0.8)
         ax.set_yticks(range(len(r)))

@@ -1,5 +1,5 @@
 """The package functions notebook 06 is built on, checked by hand on small made-up tables:
-``headroom.control_plan`` (what the controls train), ``headroom.tidy_studies`` /
+``studies.control_plan`` (what the controls train), ``studies.tidy_studies`` /
 ``pooled_verdicts`` / ``verdict_table`` (pairing by draw and seed, the metric each study is read
 on, Holm per study, per-draw rows beside the pooled ones), ``plots.pooled_intervals`` (no empty
 rows, one x-scale, filled = call) and the results explorer of ``dcatkit.explore``."""
@@ -7,16 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dcatkit import explore, headroom, plots, stats
+from dcatkit import explore, plots, stats, studies
 
 SEEDS, DRAWS = list(range(10)), [0, 1, 2]
 
 
 def test_control_plan_sources_and_runs():
-    studies = [dict(study="neg", kind="negative", methods=["none", "dcat"], labels=[20]),
+    plan = [dict(study="neg", kind="negative", methods=["none", "dcat"], labels=[20]),
                dict(study="pos", kind="positive", methods=["none", "kd", ["dcat", 30]], labels=[20, 60]),
                dict(study="cur", kind="curve", methods=["none", "dcat"], labels=[20, 60], source_labels="same")]
-    srcs, runs = headroom.control_plan(studies, seeds=[0, 1], draws=[0, 1], n_samples=300, lam=1.0)
+    srcs, runs = studies.control_plan(plan, seeds=[0, 1], draws=[0, 1], n_samples=300, lam=1.0)
     df = pd.DataFrame(runs)
     # negative: every label whatever `labels` says; positive: one teacher per draw (all labels);
     # curve with "same": one source per draw and label count
@@ -32,10 +32,10 @@ def test_control_plan_sources_and_runs():
     assert len(pos) == 3 * 2 * 2 * 2 and len(df) == 2 * 2 * 2 + len(pos) + 2 * 2 * 2 * 2
     assert (df[df.study == "cur"].source_labels == "same").all() and (df.n_samples == 300).all()
     with pytest.raises(ValueError, match="must include 'none'"):
-        headroom.control_plan([dict(study="x", kind="positive", methods=["dcat"])], seeds=[0], draws=[0],
+        studies.control_plan([dict(study="x", kind="positive", methods=["dcat"])], seeds=[0], draws=[0],
                               n_samples=300)
     with pytest.raises(ValueError, match="kind must be one of"):
-        headroom.control_plan([dict(study="x", kind="nope", methods=["none"])], seeds=[0], draws=[0], n_samples=300)
+        studies.control_plan([dict(study="x", kind="nope", methods=["none"])], seeds=[0], draws=[0], n_samples=300)
 
 
 def _fake(effects: dict, base=0.6, noise=0.0, rng=0):
@@ -64,13 +64,13 @@ def test_pooled_verdicts_pair_by_draw_and_seed_and_read_each_study_on_its_metric
            ("pos", "none", 1.0): [0, 0, 0], ("pos", "kd", 1.0): [0.2, 0.1, 0.3], ("pos", "dcat", 30.0): [-.01, .01, 0],
            ("pos", "dcat", 1.0): [0.05, 0.06, 0.04]}
     main, ctrl = _fake(eff, noise=0.001)
-    tidy = headroom.tidy_studies(main, ctrl, kinds={"neg": "negative", "pos": "positive"})
-    assert list(tidy.columns[:len(headroom.TIDY)]) == list(headroom.TIDY)
+    tidy = studies.tidy_studies(main, ctrl, kinds={"neg": "negative", "pos": "positive"})
+    assert list(tidy.columns[:len(studies.TIDY)]) == list(studies.TIDY)
     neg = tidy[tidy.kind == "negative"]
     assert (neg.metric == "recall").all() and np.allclose(neg.value, neg.recall)
     assert (tidy[tidy.kind != "negative"].value == tidy[tidy.kind != "negative"].f1).all()
     assert set(tidy[tidy.kind == "negative"]["size"]) == {-1} and (tidy[tidy.method == "none"].lam == 0).all()
-    pooled, per = headroom.pooled_verdicts(tidy)
+    pooled, per = studies.pooled_verdicts(tidy)
     row = pooled[(pooled.study == "pos") & (pooled.method == "kd")].iloc[0]
     # by hand: each draw's mean paired difference, then a t on the three means; Holm over the study's 3 cells
     by_hand = []
@@ -87,7 +87,7 @@ def test_pooled_verdicts_pair_by_draw_and_seed_and_read_each_study_on_its_metric
     assert main_row.call == "helps" and main_row.diff_mean == pytest.approx(0.025, abs=1e-3)
     assert pooled[(pooled.study == "neg") & (pooled.method == "dcat")].call.iloc[0] == "no evidence"
 
-    table = headroom.verdict_table(pooled, per)
+    table = studies.verdict_table(pooled, per)
     kd = table[(table.study == "pos") & (table.method == "kd")].iloc[0]
     assert kd["size"] == "20 labels" and kd.call == row.call and kd.family == "3 cells"
     draws = kd["Δ per draw (seeds +/-)"].split("; ")
@@ -102,7 +102,7 @@ def test_pooled_intervals_draws_only_the_cells_each_study_has():
     eff = {("main", "none", 1.0): [0, 0, 0], ("main", "dcat", 1.0): [0.02, 0.03, 0.025],
            ("pos", "none", 1.0): [0, 0, 0], ("pos", "kd", 1.0): [0.02, -0.01, 0.0], ("pos", "dcat", 30.0): [0, 0, 0]}
     main, ctrl = _fake(eff, noise=0.001)
-    pooled, per = headroom.pooled_verdicts(headroom.tidy_studies(main, ctrl, kinds={"pos": "positive"}))
+    pooled, per = studies.pooled_verdicts(studies.tidy_studies(main, ctrl, kinds={"pos": "positive"}))
     fig = plots.pooled_intervals(pooled, per)
     a, b = fig.axes
     assert [t.get_text() for t in a.get_yticklabels()] == ["dcat, n = 300"]          # no "kd, n = 300" row
@@ -121,14 +121,14 @@ def _tidy_for_explorer():
     eff = {("main", "none", 1.0): [0, 0, 0], ("main", "dcat", 1.0): [0.02, 0.03, 0.025],
            ("pos", "none", 1.0): [0, 0, 0], ("pos", "kd", 1.0): [0.2, 0.1, 0.3], ("pos", "kd", 5.0): [-0.1, -0.1, -0.1]}
     main, ctrl = _fake(eff, noise=0.001)
-    return headroom.tidy_studies(main, ctrl, kinds={"pos": "positive"})
+    return studies.tidy_studies(main, ctrl, kinds={"pos": "positive"})
 
 
 def test_results_cell_and_figure():
     import matplotlib
     matplotlib.use("Agg")
     tidy = _tidy_for_explorer()
-    pooled, per = headroom.pooled_verdicts(tidy)
+    pooled, per = studies.pooled_verdicts(tidy)
     ch = explore.results_choices(tidy)
     assert ch["(a) main"]["methods"] == {"dcat": ("dcat", 1.0)} and ch["pos"]["sizes"] == [20]
     assert ch["pos"]["methods"] == {"kd": ("kd", 1.0), "kd (λ = 5)": ("kd", 5.0)}
@@ -156,3 +156,92 @@ def test_results_explorer_widgets_follow_the_study():
     study.value = "pos"
     assert method.options == ("kd", "kd (λ = 5)") and size.value == 20
     assert info.value.startswith("pos, kd, 20 labels")
+
+
+# --------------------------------------------------------------------------- fair rivals: lambda chosen on validation
+
+def _grid_tidy():
+    """A positive-control-like study where validation and test disagree on the best lambda: the
+    test value is highest at lambda 100 everywhere, validation F1 points elsewhere (known per seed)."""
+    rows = []
+    lams = [1.0, 10.0, 100.0]
+    for d in (0, 1):
+        for s in range(6):
+            base = 0.5 + 0.01 * s + 0.1 * d
+            rows.append(dict(study="pos", kind="positive", method="none", lam=0.0, size=20, unit="labels",
+                             data_seed=d, seed=s, metric="f1", value=base, f1=base, recall=base, source_f1=0.9,
+                             val_f1=0.4))
+            for m in ("dcat", "kd"):
+                for i, lam in enumerate(lams):
+                    best = (s + d + (m == "kd")) % 3                    # the lambda validation prefers
+                    val = 0.9 if i == best else 0.3 + 0.1 * i
+                    if s == 3 and m == "dcat":
+                        val = 0.7                                        # a three-way tie: the first lambda wins
+                    v = base + 0.01 * (i + 1) + (0.2 if i == 2 else 0.0) + (0.05 if m == "kd" else 0.0)
+                    rows.append(dict(study="pos", kind="positive", method=m, lam=lam, size=20, unit="labels",
+                                     data_seed=d, seed=s, metric="f1", value=v, f1=v, recall=v, source_f1=0.9,
+                                     val_f1=val))
+    other = pd.DataFrame(rows).query("method == 'none'").assign(study="neg", kind="negative")
+    return pd.concat([other, pd.DataFrame(rows)], ignore_index=True), lams
+
+
+def test_with_tuned_chooses_on_validation_not_test():
+    tidy, lams = _grid_tidy()
+    out = studies.with_tuned(tidy, "pos", lams, keep=[("dcat", 1.0)])
+    assert list(dict.fromkeys(out.study)) == ["neg", "pos", "pos, every λ"]          # order kept, grid after
+    tuned = out[out.method == "kd (tuned)"].set_index(["data_seed", "seed"])
+    for d in (0, 1):
+        for s in range(6):
+            runs = tidy[(tidy.method == "kd") & (tidy.data_seed == d) & (tidy.seed == s)].sort_values("lam")
+            best = max(range(3), key=lambda i: (runs.val_f1.iloc[i], -i))           # by hand: val max, first on tie
+            assert tuned.loc[(d, s), "value"] == runs.value.iloc[best]
+            assert tuned.loc[(d, s), "lam_chosen"] == runs.lam.iloc[best]
+    ties = out[(out.method == "dcat (tuned)") & (out.seed == 3)]
+    assert (ties.lam_chosen == 1.0).all()                                            # a tie goes to the first lambda
+    # the study: baseline, tuned cells, D-CAT at the kept lambda; kd at 1 only on the grid
+    pos = out[out.study == "pos"]
+    assert set(zip(pos.method, pos.lam)) == {("none", 0.0), ("dcat (tuned)", 0.0), ("kd (tuned)", 0.0), ("dcat", 1.0)}
+    grid = out[out.study == "pos, every λ"]
+    assert (grid.kind == "positive" + studies.GRID_KIND).all() and len(grid) == 12 + 2 * 3 * 12
+    assert (out[out.study == "neg"].kind == "negative").all() and len(out[out.study == "neg"]) == 12
+    # the tuned cell's test mean is below the best-on-test lambda's: the choice never saw the test
+    assert pos[pos.method == "kd (tuned)"].value.mean() < tidy[(tidy.method == "kd") & (tidy.lam == 100)].value.mean()
+    ch = studies.lam_choices(out)
+    assert ch[ch.method == "kd (tuned)"].chosen.iloc[0] == "λ = 1: 4, λ = 10: 4, λ = 100: 4"   # counted by hand
+    pooled, _ = studies.pooled_verdicts(out)
+    assert pooled[pooled.study == "pos"].family_size.dropna().unique().tolist() == [3]   # the grid is not in it
+
+
+def test_with_tuned_needs_the_whole_grid_and_validation():
+    tidy, lams = _grid_tidy()
+    with pytest.raises(ValueError, match="no method of study 'pos' ran at every lambda"):
+        studies.with_tuned(tidy, "pos", lams + [1000.0])
+    partial = tidy[~((tidy.method == "kd") & (tidy.lam == 100.0))]
+    out = studies.with_tuned(partial, "pos", lams)
+    assert "kd (tuned)" not in set(out.method) and ("kd", 10.0) in set(zip(out[out.study == "pos"].method,
+                                                                              out[out.study == "pos"].lam))
+    with pytest.raises(ValueError, match="val_f1"):
+        studies.with_tuned(tidy.drop(columns="val_f1"), "pos", lams)
+    with pytest.raises(ValueError, match="no runs of study 'nope'"):
+        studies.with_tuned(tidy, "nope", lams)
+
+
+def test_choose_on_validation_and_method_label():
+    from dcatkit.experiment import choose_on_validation
+
+    assert choose_on_validation([0.2, 0.5, 0.5, 0.1]) == 1                 # first of equal maxima
+    assert choose_on_validation([float("nan"), 0.3, 0.2]) == 1            # NaN never wins
+    with pytest.raises(ValueError, match="no validation F1"):
+        choose_on_validation([float("nan")])
+    assert studies.method_label("dcat", 1.0) == "dcat" and studies.method_label("dcat", 30.0) == "dcat (λ = 30)"
+    assert studies.method_label("kd (tuned)", 0.0) == "kd (tuned)" and studies.method_label("none", 0.0) == "none"
+
+
+def test_uestc_target_preset_is_table_one_for_the_target_and_matches_its_attention():
+    from dcatkit.presets import SYNTHETIC, TABLE_I, get_preset
+
+    imu = get_preset("uestc-target", "imu")
+    assert imu is TABLE_I[("uestc", "imu")] and (imu.lr, imu.dropout, imu.batch_size, imu.epochs) == (5e-4, 0.8, 16, 10)
+    video = get_preset("uestc-target", "video")
+    assert video.d_attn == imu.d_attn == 512                              # D-CAT aligns d_attn x d_attn Grams
+    assert video.with_(d_attn=SYNTHETIC["video"].d_attn) == SYNTHETIC["video"]    # otherwise the synthetic preset

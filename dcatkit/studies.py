@@ -1,0 +1,434 @@
+"""Notebook 06's studies: the controls, the unlabeled-pairs curve and their verdicts.
+
+What each study trains (STUDIES), one run of it (study_source_task /
+study_task), the plan of a notebook's studies (control_plan) and its runs
+through sweep.run_grid (run_controls); every run in one table
+(tidy_studies), a method's lambda chosen on validation F1 from the runs of a
+grid (with_tuned), and the verdicts pooled over data draws with Holm within
+each study (pooled_verdicts, verdict_table). gradient_scale measures how
+hard a transfer term pulls against cross-entropy.
+
+Training and data come from dcatkit.experiment and dcatkit.data; the
+statistics from dcatkit.stats. How much room a setting leaves for transfer
+(baseline vs ceiling) is dcatkit.headroom.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .data import load
+from .experiment import train_unimodal
+
+# ------------------------------------------------------------------ controls and the unlabeled-pairs curve
+
+# The studies of benchmarks/controls.py (issue 17): what each one trains, and the metric it is read on.
+#   negative: the IMU of an independent draw (make_synthetic(control="negative")) as the target, a video
+#             source that knows the labels: every method's expected test macro recall is exactly 1/8, so
+#             a paired difference that excludes 0 is a false verdict.
+#   positive: the noise-free IMU of the same recordings ("imu_clean", trained on every training label: a
+#             near-perfect teacher) as the source of the noisy IMU, with few labels and many unlabeled
+#             pairs: transfer must help by construction.
+#   curve:    video -> IMU, the source trained on the same few labels as the target (the user's
+#             situation: few labels for every sensor), target F1 against the number of labels.
+STUDIES = {
+    "negative": {"source": "video", "target": "imu", "control": "negative", "source_labels": "all",
+                 "metric": "recall"},
+    "positive": {"source": "imu_clean", "target": "imu", "control": None, "source_labels": "all", "metric": "f1"},
+    "curve": {"source": "video", "target": "imu", "control": None, "source_labels": "same", "metric": "f1"},
+}
+
+
+def study_splits(draw: int, n_samples: int, source: str, target: str, control: str | None = None,
+                 n_labeled: int | None = None, split: str = "id"):
+    """The synthetic data of one draw (data seed ``draw``; modalities source and target),
+    with the labels of all but ``n_labeled`` training recordings hidden
+    (``data.dataset.hide_labels``, seeded by the draw; None: all labelled)."""
+    return _study_splits(int(draw), int(n_samples), source, target, control,
+                         None if n_labeled is None else int(n_labeled), split)
+
+
+@functools.lru_cache(maxsize=4)
+def _study_splits(draw, n_samples, source, target, control, n_labeled, split):
+    from .data.dataset import hide_labels
+
+    sp = load("synthetic", split=split, modalities=(source, target), seed=draw, n_samples=n_samples,
+              **({"control": control} if control else {}))
+    return sp if n_labeled is None else hide_labels(sp, n_labeled, seed=draw)
+
+
+def _study_source_path(out_dir, ident: dict) -> Path:
+    import hashlib
+
+    key = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+    return Path(out_dir) / "sources" / f"{ident['source']}_{key}.pt"
+
+
+def _source_ident(draw, n_samples, source, target, control, source_labels, n_labeled, split, epochs_source):
+    if source_labels not in ("all", "same"):
+        raise ValueError(f"source_labels must be 'all' (the source knows every training label) or 'same' (the "
+                         f"target's n_labeled labels), got {source_labels!r}")
+    return {"draw": int(draw), "n_samples": int(n_samples), "source": source, "target": target, "control": control,
+            "n_labeled": None if source_labels == "all" else n_labeled, "split": split,
+            "epochs_source": epochs_source}
+
+
+def study_source_task(*, out_dir: str, draw: int, n_samples: int, source: str, target: str,
+                      control: str | None = None, n_labeled: int | None = None, split: str = "id",
+                      epochs_source: int | None = None, device="auto") -> dict:
+    """Train (or find) the frozen source of one draw, on every training label
+    (``n_labeled`` None) or on the ``n_labeled`` the target gets; its checkpoint goes to
+    ``out_dir/sources/``. Returns its test metrics."""
+    from .experiment import load_source
+    from .train import evaluate
+
+    ident = _source_ident(draw, n_samples, source, target, control, "all" if n_labeled is None else "same",
+                          n_labeled, split, epochs_source)
+    sp = study_splits(draw, n_samples, source, target, control, n_labeled, split)
+    path = _study_source_path(out_dir, ident)
+    if path.is_file():
+        test = evaluate(load_source(path, sp, target), sp.test, source, device=device)
+    else:
+        test = train_unimodal(sp, source, preset="synthetic", dataset="synthetic", epochs=epochs_source,
+                              seed=int(draw), device=device, checkpoint=path, progress=False).test
+    return {"source_f1": float(test["f1"]), "source_recall": float(test["recall"])}
+
+
+def study_task(*, out_dir: str, study: str, method: str, seed: int, draw: int, n_samples: int,
+               n_labeled: int | None, source: str, target: str, control: str | None = None,
+               source_labels: str = "all", lam: float | None = 1.0, split: str = "id",
+               epochs_source: int | None = None, epochs_target: int | None = None,
+               unlabeled_mask: str = "confidence", tune: bool = False, device="auto") -> dict:
+    """One target run of a control study: ``experiment.train_transfer`` (``tune=True``:
+    ``experiment.tune_transfer``, lambda chosen on validation F1) on the draw's data with
+    ``n_labeled`` labels (None: all) and the rest as unlabeled pairs, from the frozen
+    source of ``study_source_task``. Returns test accuracy / recall / F1, the source's,
+    the chosen lambda, the best epoch, and diagnostics of the transfer term: the mean over
+    epochs of the mask fractions, the first and last epoch's objective value, and the
+    gradient-norm ratio ||grad lam*L|| / ||grad CE|| at the start (see ``gradient_scale``)."""
+    from .experiment import train_transfer, tune_transfer
+
+    src = study_source_task(out_dir=out_dir, draw=draw, n_samples=n_samples, source=source, target=target,
+                            control=control, n_labeled=None if source_labels == "all" else n_labeled, split=split,
+                            epochs_source=epochs_source, device=device)
+    ident = _source_ident(draw, n_samples, source, target, control, source_labels, n_labeled, split, epochs_source)
+    sp = study_splits(draw, n_samples, source, target, control, n_labeled, split)
+    common = dict(preset="synthetic", dataset="synthetic", epochs=epochs_target, device=device, progress=False,
+                  cache_dir=Path(out_dir) / "cache", unlabeled_mask=unlabeled_mask)
+    path = _study_source_path(out_dir, ident)
+    if tune and method != "none":
+        got = tune_transfer(sp, path, target, method=method, seed=int(seed), **common)
+        run, lam = got["run"], got["lam"]
+    else:
+        lam = 0.0 if lam is None or method == "none" else float(lam)
+        run = train_transfer(sp, path, target, method=method, lam=lam, seed=int(seed), **common)
+    h = run.history
+    out = {**{m: float(run.test[m]) for m in ("accuracy", "recall", "f1")}, **src, "lam_used": lam,
+           "n_train_labeled": len(sp.train), "n_unlabeled": 0 if sp.unlabeled is None else len(sp.unlabeled),
+           "best_epoch": int(run.meta["best_val"]["epoch"]), "val_f1": float(run.meta["best_val"]["f1"])}
+    for col in ("train_mask_frac", "train_mask_frac_unlabeled"):
+        if col in h:
+            out[col[6:]] = float(h[col].mean())
+    term = next((c for c in ("train_ca", "train_kd", "train_nce", "train_fitnet") if c in h), None)
+    if term is not None:
+        out["objective_first"], out["objective_last"] = float(h[term].iloc[0]), float(h[term].iloc[-1])
+        out["objective_best"] = float(h[term].iloc[out["best_epoch"] - 1])
+    if method != "none" and lam:
+        out["grad_ratio_init"] = gradient_scale(sp, path, target, method=method, lam=lam, seed=int(seed),
+                                                unlabeled_mask=unlabeled_mask)["ratio"]
+    return out
+
+
+def gradient_scale(splits, source, target: str, *, method: str, lam: float, seed: int = 0,
+                   n_batches: int = 4, unlabeled_mask: str = "confidence") -> dict:
+    """How strongly the transfer term pulls against cross-entropy at the start of training:
+    on the first ``n_batches`` training batches of a freshly initialised target (the same
+    init as ``train_transfer`` with ``seed``), the norms of the gradients of L_CE and of
+    ``lam * L_transfer`` with respect to the target's weights (each over all weights,
+    averaged over the batches), their ratio and their cosine. Runs on the CPU."""
+    import torch
+    import torch.nn.functional as F
+
+    from .data.dataset import UNLABELED, training_set
+    from .experiment import _build, _preset, load_source
+    from .objectives import make_objective
+    from .frozen_source import LiveSource
+    from .runtime import make_loader, seed_everything
+    from .train import _unlabeled_mask
+
+    frozen = load_source(source, splits, target)
+    src = LiveSource(frozen, frozen.config["modality"])
+    train = training_set(splits)
+    p = _preset("synthetic", target, "synthetic", splits.train)
+    seed_everything(seed)
+    model = _build(target, splits.train, p)
+    obj = make_objective(method, d_target=model.attention.d_out, d_source=src.model.attention.d_out)
+    params = [q for q in model.parameters() if q.requires_grad]
+    norms_ce, norms_tr, cos = [], [], []
+    model.train()
+    for i, batch in enumerate(make_loader(train, p.batch_size, shuffle=True, seed=seed)):
+        if i == n_batches:
+            break
+        out = model(batch[target])
+        y = batch["label"]
+        lab = y != UNLABELED
+        ce = F.cross_entropy(out.logits[lab], y[lab]) if bool(lab.any()) else out.logits.sum() * 0.0
+        s = src(batch, torch.device("cpu"))
+        if bool((~lab).any()):
+            s, _ = _unlabeled_mask(s, y, True, unlabeled_mask, 0.9)
+        tr = lam * obj(out, s)[0]
+        g_ce = torch.autograd.grad(ce, params, retain_graph=True, allow_unused=True)
+        g_tr = torch.autograd.grad(tr, params, allow_unused=True)
+        flat = lambda g: torch.cat([(x if x is not None else torch.zeros_like(q)).reshape(-1)
+                                    for x, q in zip(g, params)])
+        a, b = flat(g_ce), flat(g_tr)
+        norms_ce.append(float(a.norm()))
+        norms_tr.append(float(b.norm()))
+        cos.append(float(F.cosine_similarity(a, b, dim=0)) if a.norm() > 0 and b.norm() > 0 else float("nan"))
+    ce_n, tr_n = float(np.mean(norms_ce)), float(np.mean(norms_tr))
+    return {"grad_ce": ce_n, "grad_transfer": tr_n, "ratio": tr_n / ce_n if ce_n > 0 else float("nan"),
+            "cosine": float(np.nanmean(cos)) if not all(np.isnan(cos)) else float("nan")}
+
+
+# ------------------------------------------------------------------ notebook 06: control studies as one sweep
+
+def _method_lam(entry, lam: float) -> tuple[str, float | None]:
+    """"dcat" -> ("dcat", lam); ["dcat", 30] -> ("dcat", 30.0); "none" -> ("none", None)."""
+    if isinstance(entry, str):
+        m, l = entry, lam
+    elif isinstance(entry, (list, tuple)) and len(entry) == 2 and isinstance(entry[0], str):
+        m, l = entry[0], float(entry[1])
+    else:
+        raise ValueError(f"a method is a name or [name, lambda], got {entry!r}")
+    return m, (None if m == "none" else float(l))
+
+
+def control_plan(studies: Sequence[dict], *, seeds: Sequence[int], draws: Sequence[int], n_samples: int,
+                 lam: float = 1.0, epochs_source: int | None = None, epochs_target: int | None = None,
+                 unlabeled_mask: str = "confidence") -> tuple[list[dict], list[dict]]:
+    """(source runs, target runs) of control studies, as parameter dicts of
+    ``study_source_task`` / ``study_task``. Each study: ``study`` (its name), ``kind``
+    (a key of ``STUDIES``: negative / positive / curve), ``methods`` (names, or
+    ``[name, lambda]`` for a method at another lambda than ``lam``; must hold "none"),
+    ``labels`` (numbers of training labels, the rest unlabeled pairs; None = every label;
+    the negative control always uses every label) and optionally ``source_labels``
+    ("all" / "same", overriding the kind's)."""
+    targets, sources = [], {}
+    names = [s.get("study") for s in studies]
+    if len(set(names)) != len(names):
+        raise ValueError(f"study names must be distinct, got {names}")
+    for s in studies:
+        if s.get("kind") not in STUDIES:
+            raise ValueError(f"study {s.get('study')!r}: kind must be one of {sorted(STUDIES)}, got {s.get('kind')!r}")
+        cfg = {**STUDIES[s["kind"]], **({"source_labels": s["source_labels"]} if s.get("source_labels") else {})}
+        methods = [_method_lam(e, lam) for e in s["methods"]]
+        if ("none", None) not in methods:
+            raise ValueError(f"study {s['study']!r}: methods must include 'none' (the baseline), got {s['methods']}")
+        labels = [None] if s["kind"] == "negative" else list(s.get("labels") or [None])
+        for draw in draws:
+            for n_lab in labels:
+                src = {"draw": int(draw), "n_samples": int(n_samples), "source": cfg["source"],
+                       "target": cfg["target"], "control": cfg["control"],
+                       "n_labeled": None if cfg["source_labels"] == "all" else n_lab, "epochs_source": epochs_source}
+                sources[json.dumps(src, sort_keys=True)] = src
+                for m, l in methods:
+                    for seed in seeds:
+                        targets.append({"study": s["study"], "method": m, "seed": int(seed), "draw": int(draw),
+                                        "n_samples": int(n_samples), "n_labeled": n_lab, "source": cfg["source"],
+                                        "target": cfg["target"], "control": cfg["control"],
+                                        "source_labels": cfg["source_labels"], "lam": l,
+                                        "epochs_source": epochs_source, "epochs_target": epochs_target,
+                                        "unlabeled_mask": unlabeled_mask, "tune": False})
+    return list(sources.values()), targets
+
+
+def run_controls(out_dir, studies: Sequence[dict], *, seeds: Sequence[int], draws: Sequence[int], n_samples: int,
+                 lam: float = 1.0, epochs_source: int | None = None, epochs_target: int | None = None,
+                 workers: int | None = None, device="auto", redo: bool = False) -> pd.DataFrame:
+    """The control studies of ``control_plan`` through ``sweep.run_grid``: every source
+    first, then every target run (resumable: finished runs are read back). One row per
+    target run, with the ``study`` of the plan."""
+    from .sweep import run_grid
+
+    if not studies:
+        return pd.DataFrame()
+    srcs, targets = control_plan(studies, seeds=seeds, draws=draws, n_samples=n_samples, lam=lam,
+                                 epochs_source=epochs_source, epochs_target=epochs_target)
+    out = Path(out_dir)
+    run_grid(functools.partial(study_source_task, out_dir=str(out), device=device), srcs, out / "sources",
+             workers=workers, redo=redo, progress=False)
+    return run_grid(functools.partial(study_task, out_dir=str(out), device=device), targets, out, workers=workers,
+                    redo=redo, progress=False)
+
+
+# One table for every study of notebook 06: the x of a study is `size`, in `unit`; `value` is the metric
+# the study is read on (`metric`: recall for the negative control, F1 elsewhere).
+TIDY = ("study", "kind", "method", "lam", "size", "unit", "data_seed", "seed", "metric", "value", "f1", "recall",
+        "source_f1")
+
+
+def tidy_studies(main: pd.DataFrame | None = None, controls: pd.DataFrame | None = None,
+                 kinds: dict | None = None) -> pd.DataFrame:
+    """``sweep.run_studies`` rows (``main``: x = recordings, read on F1) and ``run_controls``
+    rows (``controls``: x = training labels, -1 meaning every label; read on the kind's
+    metric) as one table with the columns ``TIDY`` (plus the diagnostics the control runs
+    carry). ``kinds``: {study: kind} of the control studies (from their plan) and of any
+    main study that is not of kind "main" (e.g. {"(e) ...": "recipe"}).
+    A baseline's lam is 0."""
+    parts = []
+    kinds = kinds or {}
+    if main is not None and len(main):
+        m = main.assign(kind=main["study"].map(lambda s: kinds.get(s, "main")) if "study" in main.columns else "main",
+                        size=main["n_samples"].astype(int), unit="recordings", metric="f1",
+                        value=main["f1"], lam=main["lam"].where(main["method"] != "none", 0.0).astype(float))
+        parts.append(m)
+    if controls is not None and len(controls):
+        c = controls.assign(kind=controls["study"].map(lambda s: kinds.get(s, s)))
+        c = c.assign(size=c["n_labeled"].fillna(-1).astype(int), unit="labels", data_seed=c["draw"].astype(int),
+                     metric=c["kind"].map(lambda k: STUDIES[k]["metric"] if k in STUDIES else "f1"),
+                     lam=c["lam"].where(c["method"] != "none", 0.0).astype(float))
+        c["value"] = [r[k] for r, k in zip(c.to_dict("records"), c["metric"])]
+        parts.append(c)
+    if not parts:
+        raise ValueError("no runs: give main and/or controls")
+    df = pd.concat(parts, ignore_index=True)
+    extra = [c for c in ("n_train", "n_train_labeled", "n_unlabeled", "mask_frac", "mask_frac_unlabeled",
+                         "objective_first", "objective_last", "grad_ratio_init", "best_epoch", "val_f1", "wall_s")
+             if c in df.columns]
+    return df[list(TIDY) + extra].reset_index(drop=True)
+
+
+def pooled_verdicts(tidy: pd.DataFrame, confidence: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(pooled, per_draw)`` of ``tidy_studies``' table with ``stats.summarise_draws``:
+    each (study, size, method, lambda) paired with its same-draw, same-seed baseline,
+    pooled over the data draws (t on the draw means), Holm within each study (the family:
+    the cells of one question), and one row per draw (exact sign-flip over the seeds,
+    uncorrected: descriptive). Both carry ``metric`` and ``unit``."""
+    from . import stats
+
+    pooled, per = stats.summarise_draws(tidy, "value", treatment=("method", "lam"), context=("study", "size"),
+                                        pair=("seed",), draw="data_seed", family=("study",), confidence=confidence)
+    info = tidy.groupby("study", sort=False)[["kind", "metric", "unit"]].first()
+    return pooled.join(info, on="study"), per.join(info, on="study")
+
+
+def size_label(size: int, unit: str) -> str:
+    """"n = 300" (recordings), "20 labels", "all labels"."""
+    if unit == "labels":
+        return "all labels" if int(size) < 0 else f"{int(size)} labels"
+    return f"n = {int(size)}"
+
+
+def method_label(method: str, lam: float, default_lam: float = 1.0) -> str:
+    """"dcat" at the default lambda, "dcat (λ = 30)" at another, a tuned cell's name as it is."""
+    if method == "none" or method.endswith("(tuned)") or lam == default_lam:
+        return method
+    return f"{method} (λ = {lam:g})"
+
+
+def verdict_table(pooled: pd.DataFrame, per_draw: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """The pooled verdicts of ``pooled_verdicts`` beside their per-draw results, one row per
+    (study, method, lambda, size), as strings for printing: the baseline's and the method's
+    mean metric, the pooled difference with its family-adjusted interval (``stats.format_interval``),
+    the call, each draw's mean difference with its seeds won / lost, and the spread
+    (standard deviation) of the draw means."""
+    from .stats import format_interval
+
+    rows = []
+    for r in pooled[pooled["method"] != "none"].itertuples():
+        d = per_draw[(per_draw["study"] == r.study) & (per_draw["method"] == r.method) & (per_draw["lam"] == r.lam)
+                     & (per_draw["size"] == r.size)].sort_values("data_seed")
+        rows.append({"study": r.study, "method": method_label(r.method, r.lam),
+                     "size": size_label(r.size, r.unit), "metric": r.metric,
+                     "baseline": f"{r.baseline_mean:.{digits}f}", "method mean": f"{r.mean:.{digits}f}",
+                     "Δ pooled [adjusted CI]": format_interval(r.diff_mean, r.ci_low, r.ci_high, digits),
+                     "call": r.call,
+                     "Δ per draw (seeds +/-)": "; ".join(f"{x.diff_mean:+.{digits}f} ({int(x.n_better)}/{int(x.n_worse)})"
+                                                         for x in d.itertuples()),
+                     "draw sd": f"{r.draw_sd:.{digits}f}" if np.isfinite(r.draw_sd) else "",
+                     "family": f"{int(r.family_size)} cells" if np.isfinite(r.family_size) else "untested"})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ fair rivals: lambda chosen on validation F1
+
+GRID_KIND = "-grid"     # the kind of a tuned study's grid of runs ("positive-grid"): description beside the verdicts
+
+
+def tuned_label(method: str) -> str:
+    """The method name of a tuned cell: "kd" -> "kd (tuned)"."""
+    return f"{method} (tuned)"
+
+
+def with_tuned(tidy: pd.DataFrame, study: str, lams: Sequence[float], *, keep: Sequence[tuple[str, float]] = (),
+               grid_study: str | None = None) -> pd.DataFrame:
+    """``tidy`` with the runs of ``study`` over a lambda grid turned into tuned cells.
+
+    Every method of ``study`` that ran at every lambda of ``lams`` (with the same data
+    draw and seed) gets, per (size, draw, seed), the run with the highest VALIDATION F1
+    (``experiment.choose_on_validation``: ties go to the first lambda of ``lams``): a
+    row of method ``tuned_label(method)``, ``lam`` 0 and the chosen lambda in
+    ``lam_chosen``, its test metrics as they are. Test results play no part in the
+    choice, and each grid point is one run with the same budget, so every method gets
+    the same tuning (``experiment.tune_transfer`` does the same with fresh runs).
+
+    ``study`` then holds its baseline, the tuned cells and the (method, lambda) pairs
+    in ``keep`` (e.g. D-CAT at the paper's lambda); every run of the grid moves to
+    ``grid_study`` (default ``"<study>, every λ"``, kind ``"<kind>-grid"``) with the baseline, so the grid is
+    shown and tested as its own family and does not widen the study's Holm family.
+    Methods without a run at every lambda stay in ``study`` untouched."""
+    from .experiment import choose_on_validation
+
+    lams = [float(x) for x in lams]
+    grid_study = grid_study or f"{study}, every λ"
+    if "val_f1" not in tidy.columns:
+        raise ValueError("with_tuned needs the runs' validation F1 (column val_f1): tidy_studies keeps it")
+    if not len(lams):
+        raise ValueError("with_tuned needs a lambda grid")
+    mine = tidy[tidy["study"] == study]
+    if not len(mine):
+        raise ValueError(f"no runs of study {study!r}; studies here: {sorted(tidy['study'].unique())}")
+    keys = ["size", "data_seed", "seed"]
+    base = mine[mine["method"] == "none"]
+    tuned, grid_rows, gridded = [], [], set()
+    for method, runs in mine[mine["method"] != "none"].groupby("method", sort=False):
+        on_grid = runs[runs["lam"].isin(lams)]
+        full = on_grid.groupby(keys)["lam"].nunique()
+        if not len(full) or (full < len(lams)).any():
+            continue
+        gridded.add(method)
+        grid_rows.append(on_grid)
+        for _, cell in on_grid.groupby(keys):
+            cell = cell.set_index("lam").loc[lams]
+            i = choose_on_validation(cell["val_f1"])
+            row = cell.iloc[i].copy()
+            row["lam_chosen"], row["method"], row["lam"] = lams[i], tuned_label(method), 0.0
+            tuned.append(row)
+    if not gridded:
+        raise ValueError(f"no method of study {study!r} ran at every lambda of {lams}")
+    keep = {(m, float(l)) for m, l in keep}
+    stays = mine[~mine["method"].isin(gridded)
+                 | pd.Series([(m, float(l)) in keep for m, l in zip(mine["method"], mine["lam"])], index=mine.index)]
+    tuned = pd.DataFrame(tuned).assign(study=study)
+    grid_part = pd.concat([base] + grid_rows).assign(study=grid_study, kind=lambda d: d["kind"] + GRID_KIND)
+    parts = []
+    for name in tidy["study"].unique():            # the studies' order, the grid right after its study
+        parts += [stays, tuned, grid_part] if name == study else [tidy[tidy["study"] == name]]
+    return pd.concat(parts, ignore_index=True)
+
+
+def lam_choices(tidy: pd.DataFrame) -> pd.DataFrame:
+    """How often each lambda was chosen, per tuned cell (study, method, size) of a
+    ``with_tuned`` table: columns study, method, size and ``chosen`` ("λ = 1: 12, λ = 10: 18")."""
+    t = tidy[tidy["method"].str.endswith("(tuned)")] if "lam_chosen" in tidy.columns else tidy.iloc[:0]
+    rows = []
+    for (study, method, size), g in t.groupby(["study", "method", "size"], sort=False):
+        counts = g["lam_chosen"].value_counts().sort_index()
+        rows.append({"study": study, "method": method, "size": size,
+                     "chosen": ", ".join(f"λ = {l:g}: {int(n)}" for l, n in counts.items())})
+    return pd.DataFrame(rows, columns=["study", "method", "size", "chosen"])
