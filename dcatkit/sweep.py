@@ -790,7 +790,8 @@ def run_studies(out_dir: str | Path, studies: Sequence[Mapping[str, Any]], *, la
                 progress: bool = True, device="auto", shard: str | Sequence[int] | None = None,
                 gather: bool = False, **fixed: Any) -> pd.DataFrame:
     """Several transfer grids run as one sweep. ``studies``: dicts, each with ``study``
-    (its name), ``methods``, ``sizes`` (optional, default ``[None]``) and settings of
+    (its name), ``methods``, ``sizes`` (optional, default ``[None]``), ``lams`` (optional,
+    default the ``lams`` argument) and settings of
     ``TARGET_DEFAULTS`` (e.g. source, target, split, regime) that override ``fixed``.
     ``data_seeds``, ``shard``, ``gather``: as in ``run_transfer_sweep``, for every study.
 
@@ -808,7 +809,9 @@ def run_studies(out_dir: str | Path, studies: Sequence[Mapping[str, Any]], *, la
             raise ValueError(f"a study needs {sorted(missing)}; got the keys {sorted(s)}")
         name, methods, sizes = s.pop("study"), s.pop("methods"), s.pop("sizes", [None])
         folds = s.pop("folds", None)           # a cross-validation split's folds (as run_transfer_sweep's folds=)
-        per_study.append((name, _transfer_params(methods, lams, sizes, seeds, folds, {**fixed, **s}, data_seeds)))
+        study_lams = s.pop("lams", lams)       # a study's own lambda grid (e.g. one tuned on validation F1)
+        per_study.append((name, _transfer_params(methods, study_lams, sizes, seeds, folds, {**fixed, **s},
+                                                 data_seeds)))
     names = [n for n, _ in per_study]
     if len(set(names)) != len(names):
         raise ValueError(f"study names must be distinct, got {names}")
