@@ -12,9 +12,12 @@
 #   suite_summary.txt                  totals and every failure
 #   e2e.log + e2e/paper_e2e.json   (d) notebook 03's computation with preset="paper" on a generated
 #                                      UESTC-layout fixture (224^2 x 30 frames): epoch times, peak
-#                                      GPU memory of source and targets; e2e/notebook03.log: the
+#                                      GPU memory of source and targets; e2e/03_transfer.log: the
 #                                      notebook itself run as its percent script
 #   sweep_w1.log, sweep_wN.log     (c) one small sweep grid with 1 worker and with N (speed-up)
+#   nb06/06_when_transfer_helps.log (e) notebook 06's default grid (3 draws x 10 seeds, every study)
+#   + nb06.log                         as its percent script on the GPU, timed (issue 18 item 4:
+#                                      goal <= 2 min); its results under nb06/outputs
 # Not `set -e`: every part runs and logs even when another fails; each part runs under `timeout`.
 # (b) runs alone (timings); (a) and (d) run side by side (the suite's tiny models barely load the
 # GPU; (d)'s epoch times are then an upper bound); (c) runs last, alone.
@@ -25,7 +28,7 @@ OUT=${OUT:-$ROOT/gpu_check_out}
 mkdir -p "$OUT"
 PY=${PY:-python}
 DRY=${GPU_CHECK_DRY:-0}
-PARTS=" ${GPU_CHECK_PARTS:-bench suite e2e sweep} "
+PARTS=" ${GPU_CHECK_PARTS:-bench suite e2e sweep} "      # also: nb06 (not in the default set)
 has() { [[ "$PARTS" == *" $1 "* ]]; }
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" MPLBACKEND=Agg PYTHONUNBUFFERED=1
 export DCATKIT_CACHE="$OUT/dcatkit_cache"
@@ -48,13 +51,18 @@ if [ "$DRY" = 1 ]; then
     E2E_ARGS="--recordings-per-class 3 --rows 80 --size 32 --frames 4 --source-epochs 1 --epochs 1"
     SUITE_FILES="tests/test_metrics.py tests/test_provenance.py tests/test_source_cache.py tests/test_stats.py"
     SWEEP_ARGS="--sizes 100 --seeds 0-1 --epochs-source 1 --epochs-target 1"
-    WORKERS=2; T_BENCH=600; T_SUITE=600; T_E2E=600; T_SWEEP=300
+    NB06_ARGS=(-p draws=2 -p 'seeds=[0,1]' -p 'sizes=[96]' -p control_size=96 -p 'positive_labels=[10]'
+               -p 'curve_labels=[10]' -p 'tune_lams=[1,30]' -p epochs=1 -p source_epochs=1 -p n_frames=4
+               -p frame_size=16)
+    WORKERS=2; T_BENCH=600; T_SUITE=600; T_E2E=600; T_SWEEP=300; T_NB06=900
 else
     DEVICE=cuda; BENCH_ARGS="${GPU_CHECK_BENCH_ARGS:-}"       # e.g. --compile (adds ~1-2 min)
     E2E_ARGS="${GPU_CHECK_E2E_ARGS:-}"
     SUITE_FILES=$(ls tests/test_*.py)
     SWEEP_ARGS="--sizes 300 --seeds 0-3"
-    WORKERS=8; T_BENCH=180; T_SUITE=200; T_E2E=200; T_SWEEP=50     # worst case 8 min in all
+    NB06_ARGS=(-p 'device="cuda"')
+    WORKERS=8; T_BENCH=${T_BENCH:-180}; T_SUITE=${T_SUITE:-200}; T_E2E=${T_E2E:-200}; T_SWEEP=${T_SWEEP:-50}
+    T_NB06=${T_NB06:-300}                                             # worst case 8 min (+5: nb06)
 fi
 
 log "gpu_check in $ROOT, OUT=$OUT, dry=$DRY, device=$DEVICE"
@@ -138,6 +146,11 @@ has sweep && for w in 1 "$WORKERS"; do
     part "sweep_w$w" "$T_SWEEP" $PY -m dcatkit sweep --methods none dcat $SWEEP_ARGS --workers "$w" \
         --out "$OUT/sweep_w$w"
 done
+
+# (e) notebook 06's default grid on the GPU, alone, timed; workers: the notebook's default (auto per GPU)
+has nb06 && part nb06 "$T_NB06" $PY benchmarks/notebook_script.py 06_when_transfer_helps "$OUT/nb06" \
+    --timeout $((T_NB06 - 10)) -p "out_dir=\"$OUT/nb06/outputs\"" -p "figures_dir=\"$OUT/nb06/figures\"" \
+    "${NB06_ARGS[@]}"
 
 log "done; results in $OUT"
 [ -f "$OUT/bench.log" ] && grep -E "frames/s|IMU step|failed|Error" "$OUT/bench.log" | tee -a "$SUMMARY"

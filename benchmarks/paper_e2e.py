@@ -12,7 +12,7 @@
    (``torch.cuda.max_memory_allocated``) of source and target -> OUT/paper_e2e.json;
 3. executes notebooks/03_transfer.py (its jupytext percent script) with the same parameters
    injected after its parameters cell (IPython.display stubbed where IPython is absent; papermill
-   is not needed) -> OUT/notebook03.log, and its wall time in the JSON.
+   is not needed; benchmarks/notebook_script.py) -> OUT/03_transfer.log, and its wall time in the JSON.
 """
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ import argparse
 import concurrent.futures
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -109,38 +108,16 @@ def direct(root: Path, out: Path, a) -> dict:
     return res
 
 
-STUB = '''
-try:
-    import IPython.display  # noqa: F401
-except ImportError:                      # a plain python run: display() prints
-    import sys, types
-    _m = types.ModuleType("IPython.display")
-    _m.display = lambda *a, **k: [print(getattr(x, "data", x)) for x in a]
-    _m.Markdown = _m.HTML = lambda s: s
-    sys.modules["IPython"] = types.ModuleType("IPython")
-    sys.modules["IPython"].display = _m
-    sys.modules["IPython.display"] = _m
-'''
-
-
 def notebook(root: Path, out: Path, a) -> dict:
-    """notebooks/03_transfer.py with parameters injected after its parameters cell, run as a script."""
-    text = (ROOT / "notebooks" / "03_transfer.py").read_text()
-    cell = text.index('# %% tags=["parameters"]')
-    nxt = text.index("\n# %%", cell + 1)
+    """notebooks/03_transfer.py with parameters injected after its parameters cell, run as a
+    script (benchmarks/notebook_script.py) -> OUT/03_transfer.log."""
+    from notebook_script import run_notebook_script
+
     params = {"dataset": "uestc", "data_root": str(root), "preset": "paper", "frame_size": a.size,
               "n_frames": a.frames, "epochs": a.epochs, "source_epochs": a.source_epochs,
               "out_dir": str(out / "nb03"), "figures_dir": str(out / "nb03" / "figures"),
               "cache_dir": str(out / "prep")}
-    inject = "\n# injected by benchmarks/paper_e2e.py\n" + "".join(f"{k} = {v!r}\n" for k, v in params.items())
-    script = out / "nb03_paper.py"
-    script.write_text(STUB + text[:nxt] + inject + text[nxt:])
-    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    t = time.perf_counter()
-    with open(out / "notebook03.log", "w") as log:
-        r = subprocess.run([sys.executable, str(script)], cwd=ROOT / "notebooks", env=env, stdout=log,
-                           stderr=subprocess.STDOUT, timeout=a.notebook_timeout)
-    return {"rc": r.returncode, "wall_s": time.perf_counter() - t, "params": params}
+    return run_notebook_script("03_transfer", params, out, a.notebook_timeout)
 
 
 def main() -> None:

@@ -1,0 +1,96 @@
+"""Run a notebook as its jupytext percent script, with parameters, where papermill is absent
+(the lent GPU machine has no papermill, jupytext or, possibly, IPython).
+
+    python benchmarks/notebook_script.py 06_when_transfer_helps OUT [--timeout 300] [-p name=JSON ...]
+
+The parameters (``name=JSON``: ``-p draws=1 -p seeds=[0,1]``; a value that is not JSON is a
+string) are assigned after the notebook's parameters cell, as papermill injects them;
+``IPython.display`` is stubbed when IPython is missing (``display`` prints). Writes
+OUT/<name>.py (the script run), OUT/<name>.log (its output) and prints one JSON line:
+{"notebook", "rc", "wall_s", "params"}. Used by benchmarks/paper_e2e.py (notebook 03) and
+benchmarks/gpu_check.sh (part nb06: notebook 06's default grid timed on the GPU).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+STUB = '''
+try:
+    import IPython.display  # noqa: F401
+except ImportError:                      # a plain python run: display() prints
+    import sys, types
+    _m = types.ModuleType("IPython.display")
+    _m.display = lambda *a, **k: [print(getattr(x, "data", x)) for x in a]
+    _m.Markdown = _m.HTML = lambda s: s
+    sys.modules["IPython"] = types.ModuleType("IPython")
+    sys.modules["IPython"].display = _m
+    sys.modules["IPython.display"] = _m
+'''
+
+
+def script_with(name: str, params: dict) -> str:
+    """notebooks/<name>.py with ``params`` assigned right after its parameters cell."""
+    text = (ROOT / "notebooks" / f"{name}.py").read_text()
+    marker = '# %% tags=["parameters"]'
+    if marker not in text:
+        raise ValueError(f"notebooks/{name}.py has no parameters cell ({marker!r})")
+    cell = text.index(marker)
+    nxt = text.index("\n# %%", cell + 1)
+    inject = "\n# injected by benchmarks/notebook_script.py\n" + "".join(f"{k} = {v!r}\n" for k, v in params.items())
+    return STUB + text[:nxt] + inject + text[nxt:]
+
+
+def run_notebook_script(name: str, params: dict, out: Path, timeout: float | None = None) -> dict:
+    """Run notebook ``name`` as a script with ``params`` (cwd notebooks/, dcatkit from this
+    checkout on PYTHONPATH, Agg backend); its output goes to OUT/<name>.log."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    script = out / f"{name}.py"
+    script.write_text(script_with(name, params))
+    env = {**os.environ, "MPLBACKEND": "Agg",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    t = time.perf_counter()
+    with open(out / f"{name}.log", "w") as log:
+        try:
+            rc = subprocess.run([sys.executable, str(script)], cwd=ROOT / "notebooks", env=env, stdout=log,
+                                stderr=subprocess.STDOUT, timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+    return {"notebook": name, "rc": rc, "wall_s": time.perf_counter() - t, "params": params}
+
+
+def _value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("name", help="notebook name without extension, e.g. 06_when_transfer_helps")
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--timeout", type=float, default=None)
+    ap.add_argument("-p", "--param", action="append", default=[], metavar="NAME=JSON")
+    a = ap.parse_args()
+    params = {}
+    for p in a.param:
+        k, sep, v = p.partition("=")
+        if not sep:
+            ap.error(f"a parameter is NAME=JSON, got {p!r}")
+        params[k] = _value(v)
+    res = run_notebook_script(a.name, params, a.out, a.timeout)
+    print(json.dumps(res), flush=True)
+    sys.exit(0 if res["rc"] == 0 else 1)
+
+
+if __name__ == "__main__":
+    main()

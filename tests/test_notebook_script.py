@@ -1,0 +1,40 @@
+"""benchmarks/notebook_script.py: a notebook run as its percent script with injected parameters
+(the GPU machine's way, without papermill): the parameters land after the parameters cell, so they
+override its defaults and everything after sees them, and display() works without IPython."""
+import ast
+import importlib.util
+from pathlib import Path
+
+_spec = importlib.util.spec_from_file_location(
+    "notebook_script", Path(__file__).resolve().parents[1] / "benchmarks" / "notebook_script.py")
+notebook_script = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(notebook_script)
+
+
+def _assignments(src: str) -> list[tuple[str, object]]:
+    out = []
+    for node in ast.parse(src).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                out.append((node.targets[0].id, ast.literal_eval(node.value)))
+            except ValueError:
+                pass
+    return out
+
+
+def test_parameters_are_assigned_after_the_parameters_cell():
+    src = notebook_script.script_with("06_when_transfer_helps", {"draws": 1, "seeds": [0, 1], "out_dir": "/x"})
+    names = [n for n, _ in _assignments(src)]
+    default, injected = names.index("draws"), len(names) - 1 - names[::-1].index("draws")
+    assert default < injected                                         # the default first, then the override
+    last = {}
+    for n, v in _assignments(src):
+        last[n] = v
+    assert last["draws"] == 1 and last["seeds"] == [0, 1] and last["out_dir"] == "/x"
+    body = src[src.index("# injected by"):]
+    assert "import" in body.split("# %%")[1]                          # the next cell (the imports) comes after
+
+
+def test_cli_values_are_json_or_strings():
+    assert notebook_script._value("[0, 1]") == [0, 1] and notebook_script._value("3") == 3
+    assert notebook_script._value('"cuda"') == "cuda" and notebook_script._value("cuda") == "cuda"
