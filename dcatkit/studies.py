@@ -351,7 +351,8 @@ def verdict_table(pooled: pd.DataFrame, per_draw: pd.DataFrame, digits: int = 3)
                      "Δ per draw (seeds +/-)": "; ".join(f"{x.diff_mean:+.{digits}f} ({int(x.n_better)}/{int(x.n_worse)})"
                                                          for x in d.itertuples()),
                      "draw sd": f"{r.draw_sd:.{digits}f}" if np.isfinite(r.draw_sd) else "",
-                     "family": f"{int(r.family_size)} cells" if np.isfinite(r.family_size) else "untested"})
+                     "family": (f"{int(r.family_size)} cell{'' if int(r.family_size) == 1 else 's'}"
+                                if np.isfinite(r.family_size) else "untested")})
     return pd.DataFrame(rows)
 
 

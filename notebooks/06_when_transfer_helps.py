@@ -46,8 +46,15 @@
 # | `contrastive` | InfoNCE between learned projections of the pooled outputs | pooled output |
 # | `fitnet`, `dcat+kd` | a linear map of pooled outputs; D-CAT plus KD | (full grid only) |
 #
+# **Fair rivals.** One shared λ is not a fair comparison: the objectives pull with very different
+# strengths at the same λ (section 5 measures it). So a method is also run at every λ of a small
+# grid (`tune_lams`, two decades) and its **tuned** cell, `method (tuned)`, takes per draw and
+# seed the λ with the best *validation* F1 (`studies.with_tuned`; the test split plays no part in
+# the choice). Every method gets the same grid and budget. The runs of the whole grid are shown
+# as a study of their own (`…, every λ`), so they do not widen the verdicts' Holm family.
+#
 # **The studies.** (a) **main**: video → IMU on the ID split, every label given, at `sizes`
-# simulated recordings; (b) **negative control**: the IMU of an *independent* simulated draw as
+# simulated recordings, D-CAT at the paper's λ and tuned; (b) **negative control**: the IMU of an *independent* simulated draw as
 # the target (`make_synthetic(control="negative")`): its signal carries nothing about the labels,
 # so every method's expected macro **recall** is exactly 1/8 and a call either way is a false one;
 # (c) **positive control**: the *noise-free* IMU of the same recordings (`imu_clean`, trained on
@@ -55,8 +62,10 @@
 # other training recordings as **unlabeled pairs** (both sensors recorded, no label): transfer
 # must help here by construction; (d) **the unlabeled-pairs curve**: video → IMU, target F1
 # against the number of labels at a fixed number of recordings (the rest unlabeled pairs);
-# (e) the paper's Table I recipe beside the kit's (one parameter away, see the parameters).
-# (b)–(d) run through `dcatkit.headroom` (`run_controls`, `study_task`), (a) and (e) through
+# (e) the paper's Table I recipe for the target (`preset="uestc-target"`: Table I's UESTC IMU
+# row — learning rate, dropout, batch, weight decay, epochs, attention size 512 — with a synthetic
+# video source at the same attention size) beside the kit's recipe of (a), at the smallest size.
+# (b)–(d) run through `dcatkit.studies` (`run_controls`, `study_task`), (a) and (e) through
 # `dcatkit.sweep.run_studies`; every run uses the kit's own training loop.
 #
 # **Statistics: terms and what a call promises** (`dcatkit.stats`).
@@ -69,21 +78,24 @@
 # - **Pooled over draws**, a cell's effect is the mean of its draw means, tested with a *t* on those
 #   draw means ($D - 1$ degrees of freedom): a claim must hold for draws in general, not for the one
 #   drawn. With 3 draws the *t* has 2 degrees of freedom: wide intervals are the honest price.
-# - **Family-wise control (Holm).** The cells of one study form a *family*; Holm's step-down
-#   procedure keeps the chance that *any* call of the family is false below 5%, and each printed
-#   interval is the one at the level Holm tested it at. **A call is read off that adjusted
+# - **Family-wise control (Holm).** The cells of one study form a *family*: each study asks its
+#   own question (does D-CAT help with every label? do the statistics call where nothing can
+#   move? can a transfer term help at all? ...), and its cells are printed together, under the
+#   study's name with its family size. Holm's step-down procedure keeps the chance that *any*
+#   call of the family is false below 5%, and each printed interval is the one at the level Holm
+#   tested it at. **A call is read off that adjusted
 #   interval**: *helps* (above 0), *hurts* (below 0), *no evidence* (holds 0). Families are kept
 #   small: at one draw and 10 seeds the smallest sign-flip p-value is 2/1024, so a family of more
 #   than 25 cells could never call anything.
 #
 # **The budget.** The default run must take at most 20 minutes on an idle 2-core CPU (2 workers,
-# one thread each). Measured run costs there: an IMU target ~2.5 s at 300 recordings and ~9 s at
-# 1000, a video source ~25 s at 300 and ~80 s at 1000, and every draw needs its own sources. So the
-# default runs D-CAT only in the main study, the controls and the curve at 300 recordings with few
-# methods, and no paper recipe. `grid="full"` runs the full grid instead (all six methods in the
-# main study at three sizes, every control with `none`/`dcat`/`kd`/`contrastive`, four label counts,
-# the paper's recipe): hours on a CPU, minutes on a GPU. The setup cell prints what the chosen grid
-# leaves out; the measured time of the run is printed after it.
+# one thread each); every draw needs its own frozen sources, and a video source costs several
+# IMU targets. So the default runs D-CAT as the only method of the main study, the controls and
+# the curve at 300 recordings with few methods. `grid="full"` runs the full grid instead (all six
+# methods tuned in the main study at three sizes, every control with `none`/`dcat`/`kd`/
+# `contrastive`, more label counts): hours on a CPU, minutes on a GPU. The setup cell prints the
+# number of runs and what the chosen grid leaves out; the measured time of the run is printed
+# after it.
 
 # %% tags=["parameters"]
 # --- data ---------------------------------------------------------------------
@@ -103,15 +115,16 @@ seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]    # target seeds (baseline and methods s
 source = "video"        # (a) main study: source -> target on `split`, every label given ...
 target = "imu"
 sizes = [300, 1000]     # ... at these numbers of simulated recordings (70% train) ...
-methods = ["none", "dcat"]   # ... with these methods ("none" is the baseline)
+methods = ["none", "dcat"]   # ... with these methods ("none" is the baseline), each tuned; D-CAT also at lam
+tune_lams = [1, 10, 100]     # fair rivals: a tuned method's lambda is chosen on validation F1 from these
 control_size = 300      # (b)-(d): simulated recordings of the control studies and the curve
 negative_methods = ["none", "dcat"]                    # (b) negative control, read on macro recall
 positive_labels = [20]                                 # (c) positive control: labels (the rest unlabeled pairs)
-positive_methods = ["none", "dcat", "kd", ["dcat", 30]]   # [name, lambda]: a method at another lambda
+positive_methods = ["none", "dcat", "kd"]             # each tuned over tune_lams; D-CAT also at lam
 curve_labels = [20, 60]                                # (d) unlabeled-pairs curve: numbers of labels
-curve_methods = ["none", "dcat"]
+curve_methods = ["none", "dcat", "kd", "contrastive"]   # at lam
 curve_source_labels = "all"    # (d) the video source trained on "all" training labels, or the "same" few
-paper_recipe = False    # (e) True: also video -> IMU at n_samples with the paper's Table I (UESTC) recipe
+paper_recipe = True     # (e) video -> IMU at min(sizes) with the paper's Table I target recipe (uestc-target)
 lam = 1.0               # lambda of Eq. (19), non-negative; the paper uses 1
 workers = None          # parallel runs; None: one per CPU core (one per GPU under CUDA); 0: in this process
 run = True              # False: train nothing, read the committed results (notebooks/results/06_runs.csv)
@@ -138,7 +151,7 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display
 
-from dcatkit import explore, headroom, paths, plots, report, stats
+from dcatkit import explore, headroom, paths, plots, report, stats, studies
 from dcatkit.sweep import run_studies
 
 if dataset != "synthetic":
@@ -148,9 +161,11 @@ if grid not in ("default", "full"):
 if grid == "full":   # everything the default leaves out
     methods = ["none", "dcat", "kd", "fitnet", "contrastive", "dcat+kd"]
     sizes, paper_recipe = [300, 1000, 2000], True
-    negative_methods = curve_methods = ["none", "dcat", "kd", "contrastive"]
-    positive_methods = ["none", "dcat", "kd", "contrastive", ["dcat", 30]]
+    negative_methods = ["none", "dcat", "kd", "contrastive"]
+    curve_methods = ["none", "dcat", "kd", "fitnet", "contrastive", "dcat+kd"]
+    positive_methods = ["none", "dcat", "kd", "contrastive"]
     positive_labels, curve_labels = [20, 60], [20, 40, 80, 160]
+grid_lams = sorted({float(x) for x in tune_lams} | {float(lam)})   # every tuned method runs at each
 checked = paths.check_params(dataset=dataset, split=split, source=source, target=target, lam=lam, preset=preset,
                              epochs=epochs, source_epochs=source_epochs, seed=seed, seeds=seeds, device=device,
                              n_samples=n_samples, sizes=sizes, methods=methods, resume=resume, redo=redo)
@@ -160,46 +175,50 @@ data_seeds = list(range(data_seed, data_seed + draws))
 data_opts = paths.data_options(dataset, n_samples=n_samples, frame_size=frame_size, n_frames=n_frames,
                                cache_dir=cache_dir)
 sim_opts = {k: v for k, v in data_opts.items() if k != "n_samples"} or None   # sizes come from the grid
-main = [dict(study=f"(a) {source}→{target}, {split}", source=source, target=target, split=split, sizes=sizes,
-             methods=methods)]
-if paper_recipe:
-    main.append(dict(study=f"(e) {source}→{target}, {split}, Table I recipe", source=source, target=target,
-                     split=split, sizes=[n_samples], methods=methods, preset="uestc"))
-    main.append(dict(study=f"(e) {source}→{target}, {split}, kit recipe", source=source, target=target,
-                     split=split, sizes=[n_samples], methods=methods))
+MAIN = f"(a) {source}→{target}, {split}"
+RECIPE = f"(e) {source}→{target}, {split}, Table I recipe"
+POSITIVE = "(c) positive control"
+main = [dict(study=MAIN, source=source, target=target, split=split, sizes=sizes, methods=methods, lams=grid_lams)]
+if paper_recipe:   # the target's Table I recipe; its frozen source at Table I's attention size
+    main.append(dict(study=RECIPE, source=source, target=target, split=split, sizes=[min(sizes)],
+                     methods=["none", "dcat"], lams=[lam], preset="uestc-target"))
+tuned_positive = ["none"] + [[m, x] for m in positive_methods if m != "none" for x in grid_lams]
 controls = [dict(study="(b) negative control", kind="negative", methods=negative_methods),
-            dict(study="(c) positive control", kind="positive", methods=positive_methods, labels=positive_labels),
+            dict(study=POSITIVE, kind="positive", methods=tuned_positive, labels=positive_labels),
             dict(study="(d) unlabeled-pairs curve", kind="curve", methods=curve_methods, labels=curve_labels,
                  source_labels=curve_source_labels)]
 controls = [c for c in controls if len(c["methods"]) > 1]
 if "none" not in methods:
     raise ValueError(f"methods must include 'none' (the baseline every difference is paired with), got {methods}")
-plan_sources, plan_targets = headroom.control_plan(controls, seeds=seeds, draws=data_seeds, n_samples=control_size,
+plan_sources, plan_targets = studies.control_plan(controls, seeds=seeds, draws=data_seeds, n_samples=control_size,
                                                    lam=lam, epochs_source=source_epochs, epochs_target=epochs)
 out = paths.out_path(out_dir, "06_when_transfer_helps")
 fig_dir = paths.figures_path(figures_dir, out_dir)
 committed_csv = paths.resolve("notebooks/results/06_runs.csv")
 sns.set_theme(style="whitegrid")
-n_main = sum(len(s["sizes"]) * len(s["methods"]) for s in main) * len(seeds) * len(data_seeds)
+n_main = sum(len(s["sizes"]) * (1 + (len(s["methods"]) - 1) * len(s["lams"])) for s in main) * len(seeds) \
+    * len(data_seeds)
 print(f"grid={grid!r}: data seeds {data_seeds} x target seeds {seeds}; lam={lam}, preset={preset!r}, "
       f"epochs={epochs}, source_epochs={source_epochs}")
 for s in main:
-    print(f"  {s['study']}: n = {s['sizes']}, methods {s['methods']}")
+    print(f"  {s['study']}: n = {s['sizes']}, methods {s['methods']} at λ in {s['lams']}"
+          + (f", preset {s['preset']!r}" if "preset" in s else ""))
 for c in controls:
-    print(f"  {c['study']} at {control_size} recordings: labels {c.get('labels', 'all')}, methods {c['methods']}")
+    print(f"  {c['study']} at {control_size} recordings: labels {c.get('labels', 'all')}, methods "
+          + (f"{positive_methods} at λ in {grid_lams}" if c["study"] == POSITIVE else f"{c['methods']}"))
 print(f"{n_main} + {len(plan_targets)} target runs, {len(plan_sources)} control sources; simulator options {sim_opts}")
 if grid == "default":
     print("left out (grid='full'): kd, fitnet, contrastive and dcat+kd in the main study, n = 2000, more methods "
-          "in the controls and the curve, more label counts, the Table I recipe (e)")
+          "in the controls and the curve, more label counts")
 
 # %% [markdown]
 # ## 1. The runs
 #
 # The main study runs as one sweep (`dcatkit.sweep.run_studies`, `data_seeds` as an axis: the
 # frozen sources of every draw first, then every target); the controls and the curve through
-# `dcatkit.headroom.run_controls` (`sweep.run_grid` with `headroom.study_source_task` /
+# `dcatkit.studies.run_controls` (`sweep.run_grid` with `studies.study_source_task` /
 # `study_task`). Finished runs are stored under `out_dir/06_when_transfer_helps/` and read back
-# on a re-run. `headroom.tidy_studies` puts every run in one table (`size`: recordings in the main
+# on a re-run. `studies.tidy_studies` puts every run in one table (`size`: recordings in the main
 # study, labels in the controls; `value`: the metric the study is read on). With `run=False`
 # nothing is trained: the table is read from `notebooks/results/06_runs.csv`, written by the last
 # `make notebooks`.
@@ -210,17 +229,19 @@ if run:
     main_runs = run_studies(out / "sweep", main, lams=[lam], seeds=seeds, data_seeds=data_seeds, workers=workers,
                             device=device, redo=redo, progress=False, data_options=sim_opts, source_seed=seed,
                             preset=preset, epochs_source=source_epochs, epochs_target=epochs)
-    control_runs = headroom.run_controls(out / "controls", controls, seeds=seeds, draws=data_seeds,
+    control_runs = studies.run_controls(out / "controls", controls, seeds=seeds, draws=data_seeds,
                                          n_samples=control_size, lam=lam, epochs_source=source_epochs,
                                          epochs_target=epochs, workers=workers, device=device, redo=redo)
-    runs = headroom.tidy_studies(main_runs, control_runs, kinds={c["study"]: c["kind"] for c in controls})
+    runs = studies.tidy_studies(main_runs, control_runs, kinds={**{c["study"]: c["kind"] for c in controls},
+                                                                RECIPE: "recipe"})
     minutes = (time.perf_counter() - t_all) / 60
     runs.to_csv(out / "06_runs.csv", index=False)
     if os.environ.get("DCATKIT_FIGURES_DIR"):    # `make notebooks` only: refresh the committed results
         committed_csv.parent.mkdir(parents=True, exist_ok=True)
         runs.to_csv(committed_csv, index=False)
-    print(f"{len(runs)} target runs; this execution took {minutes:.1f} min with {workers or 'one per core'} "
-          f"workers (runs finished earlier are read back, not retrained); the runs' own time "
+    print(f"{len(runs)} target runs; this execution took {minutes:.1f} min with "
+          + (f"{workers} worker(s)" if workers is not None else "one worker per core")
+          + " (runs finished earlier are read back, not retrained); the runs' own time "
           f"{runs.wall_s.sum() / 60:.1f} core-min")
     print("wrote", paths.shown(out / "06_runs.csv"), *([paths.shown(committed_csv)] if os.environ.get(
         "DCATKIT_FIGURES_DIR") else []))
@@ -229,25 +250,45 @@ else:
     print(f"run=False: {len(runs)} runs read from {paths.shown(committed_csv)}; nothing trained")
 for name, g in runs.groupby("study", sort=False):
     print(f"  {name}: {len(g)} runs, source {g.source_f1.mean():.3f} test F1 (mean over draws)")
+# fair rivals: each gridded method's lambda chosen per draw and seed on validation F1 (the grid becomes a study)
+for name in (MAIN, POSITIVE):
+    if name in set(runs.study) and (runs[runs.study == name].method != "none").any():
+        runs = studies.with_tuned(runs, name, tune_lams, keep=[("dcat", lam)])
+chosen = studies.lam_choices(runs)
+print("\nλ chosen on validation F1 (runs per λ):")
+print(chosen.to_string(index=False))
 
 # %% [markdown]
 # ## 2. Pooled verdicts and their draws
 #
-# `headroom.pooled_verdicts` pairs every run with its same-draw, same-seed baseline and pools the
-# draws (`stats.summarise_draws`, Holm within each study); `headroom.verdict_table` prints each
+# `studies.pooled_verdicts` pairs every run with its same-draw, same-seed baseline and pools the
+# draws (`stats.summarise_draws`, Holm within each study); `studies.verdict_table` prints each
 # pooled verdict beside its per-draw results: the mean difference on each draw with the number of
 # seeds on which the method won / lost against its baseline, and the spread (sd) of the draw
-# means. A call needs the *adjusted* interval to exclude 0; a draw that looks clear alone is not a
-# claim.
+# means. One table per family (study), headed by its size. A call needs the *adjusted* interval to
+# exclude 0; a draw that looks clear alone is not a claim. The runs of the tuning grids
+# (`…, every λ`) are families of their own, shown in sections 3 and 5.
 
 # %%
-pooled, per_draw = headroom.pooled_verdicts(runs)
-table = headroom.verdict_table(pooled, per_draw)
-report.write_results(pooled, out, "pooled", params=dict(grid=grid, data_seeds=data_seeds, seeds=seeds, lam=lam))
-with pd.option_context("display.width", 250, "display.max_colwidth", 60):
-    print(table.drop(columns=["metric"]).to_string(index=False))
-print(f"\n{stats.family_note(pooled[pooled.method != 'none'])}; families: one per study")
-fig = plots.pooled_intervals(pooled, per_draw, xlabel="Δ to the same-seed baseline (macro-F1; negative "
+pooled, per_draw = studies.pooled_verdicts(runs)
+report.write_results(pooled, out, "pooled", params=dict(grid=grid, data_seeds=data_seeds, seeds=seeds, lam=lam,
+                                                        tune_lams=tune_lams))
+on_grid = pooled.kind.str.endswith(studies.GRID_KIND)
+verdicts = pooled[~on_grid]
+
+
+def show_families(rows):
+    """Print the verdict table of `rows`, one block per study (= Holm family)."""
+    table = studies.verdict_table(rows, per_draw)
+    with pd.option_context("display.width", 250, "display.max_colwidth", 60):
+        for name, t in table.groupby("study", sort=False):
+            print(f"{name}: Holm family of {t.family.iloc[0]}")
+            print(t.drop(columns=["study", "metric", "family"]).to_string(index=False), end="\n\n")
+
+
+show_families(verdicts)
+print(stats.family_note(verdicts[verdicts.method != "none"]) + "; one family per study")
+fig = plots.pooled_intervals(verdicts, per_draw, xlabel="Δ to the same-seed baseline (macro-F1; negative "
                              "control: macro recall)")
 fig.suptitle(f"Pooled over {len(data_seeds)} data draws x {len(seeds)} seeds: Holm-adjusted intervals "
              "(t on the draw means)", y=1.0, fontsize=10)
@@ -257,10 +298,12 @@ plt.show()
 # %% [markdown]
 # ## 3. (a) The main study: video → IMU with every label
 #
-# Mean ± std over draws × seeds of the target's test macro-F1 against the training-set size; the
-# dashed line is the IMU ceiling (an IMU model trained on 20,000 recordings, read from
+# Mean ± std over draws × seeds of the target's test macro-F1 against the training-set size, for
+# the baseline, D-CAT at the paper's λ and D-CAT with λ chosen on validation F1; the dashed line
+# is the IMU ceiling (an IMU model trained on 20,000 recordings, read from
 # `benchmarks/headroom_runs.csv` by `headroom.read_headroom`): the room a transfer method could
-# use.
+# use. Below the figure: every λ of the grid, as a family of its own (description of what the
+# tuning chose from).
 
 # %%
 ceiling = headroom.ceilings(headroom.read_headroom(paths.resolve("benchmarks/headroom_runs.csv")))
@@ -272,14 +315,22 @@ fig = plots.transfer_curves(main_rows, x="n_samples", col="panel", ceilings=ceil
 fig.suptitle(f"test macro-F1, mean ± std over {len(data_seeds)} draws x {len(seeds)} seeds", y=1.03)
 plots.save(fig, fig_dir, "06_f1_vs_size")
 plt.show()
+
+
+def chosen_of(r):
+    c = chosen[(chosen.study == r.study) & (chosen.method == r.method) & (chosen["size"] == r.size)]
+    return f" (λ chosen per draw and seed: {c.chosen.iloc[0]})" if len(c) else ""
+
+
 m = main_rows[main_rows.method != "none"]
-lines = [f"- **{r.method}** at {r.size} recordings: baseline {r.baseline_mean:.3f}, {r.method} {r.mean:.3f}; "
-         f"ΔF1 {stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)} → **{r.call}** (draw means "
-         f"{r.draw_means})" for r in m.itertuples()]
+lines = [f"- **{studies.method_label(r.method, r.lam, lam)}** at {r.size} recordings: baseline {r.baseline_mean:.3f}, "
+         f"method {r.mean:.3f}; ΔF1 {stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)} → **{r.call}** "
+         f"(draw means {r.draw_means}){chosen_of(r)}" for r in m.itertuples()]
 room = (f" The ceiling is {ceiling.f1_mean.iloc[0]:.3f}: the baseline leaves "
         f"{ceiling.f1_mean.iloc[0] - main_rows[main_rows.method == 'none'].sort_values('size')['mean'].iloc[-1]:.3f} "
         f"of room at the largest size." if len(ceiling) else "")
 display(Markdown("\n".join(lines) + "\n\n" + room))
+show_families(pooled[pooled.kind == "main" + studies.GRID_KIND])
 
 # %% [markdown]
 # ## 4. (b) The negative control: read on macro recall
@@ -308,32 +359,37 @@ else:
 # training recording as an unlabeled pair: the transfer term sees the teacher on all pairs, while
 # cross-entropy sees only the labels. If a method cannot help here, nothing about its set-up lets it
 # help anywhere. MCMA on the unlabeled pairs keeps the pairs the teacher is confident about
-# (`unlabeled_mask="confidence"`).
+# (`unlabeled_mask="confidence"`). Each method runs at every λ of `tune_lams`; its verdict is its
+# tuned cell (λ chosen on validation F1), D-CAT's also at the paper's λ.
 #
-# **How hard does each term pull?** `headroom.gradient_scale` (stored with every run as
+# **How hard does each term pull?** `studies.gradient_scale` (stored with every run as
 # `grad_ratio_init`) measures, at the start of training, the norm of the gradient of
 # $\lambda L_{transfer}$ against that of $L_{CE}$ with respect to the target's weights. A ratio of
 # a few percent means cross-entropy decides nearly every step: the transfer term can only nudge.
+# The table below gives it per method and λ, with the transfer objective at the first and last
+# epoch and the fraction of unlabeled pairs MCMA kept.
 
 # %%
-pos = runs[runs.kind == "positive"]
-if len(pos):
-    diag = pos[pos.method != "none"].groupby(["method", "lam"]).agg(
+grid_runs = runs[runs.kind == "positive" + studies.GRID_KIND]
+if len(grid_runs):
+    diag = grid_runs[grid_runs.method != "none"].groupby(["method", "lam"]).agg(
         grad_ratio=("grad_ratio_init", "mean"), objective_first=("objective_first", "mean"),
         objective_last=("objective_last", "mean"), kept=("mask_frac_unlabeled", "mean")).reset_index()
     print(diag.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    pos_all = runs[runs.kind == "positive"]
     prow = pooled[(pooled.kind == "positive") & (pooled.method != "none")]
-    text = [f"Teacher (noise-free IMU) test F1 {pos.source_f1.mean():.3f}; the noisy IMU's baseline with "
-            + ", ".join(f"{headroom.size_label(s, 'labels')} {v:.3f}" for s, v in
+    text = [f"Teacher (noise-free IMU) test F1 {pos_all.source_f1.mean():.3f}; the noisy IMU's baseline with "
+            + ", ".join(f"{studies.size_label(s, 'labels')} {v:.3f}" for s, v in
                         pooled[(pooled.kind == "positive") & (pooled.method == "none")][["size", "mean"]]
                         .itertuples(index=False)) + "."]
     for r in prow.itertuples():
-        g = diag[(diag.method == r.method) & (diag.lam == r.lam)].iloc[0]
-        text.append(f"- **{r.method}, λ = {r.lam:g}**, {headroom.size_label(r.size, 'labels')}: ΔF1 "
-                    f"{stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)} → **{r.call}**; its gradient is "
-                    f"{g.grad_ratio:.1%} of cross-entropy's at the start; its objective went {g.objective_first:.3f} "
-                    f"→ {g.objective_last:.3f}.")
+        g = diag[(diag.method == r.method) & (diag.lam == r.lam)]
+        how = (f"; its gradient is {g.grad_ratio.iloc[0]:.1%} of cross-entropy's at the start, its objective went "
+               f"{g.objective_first.iloc[0]:.3f} → {g.objective_last.iloc[0]:.3f}" if len(g) else chosen_of(r))
+        text.append(f"- **{studies.method_label(r.method, r.lam, lam)}**, {studies.size_label(r.size, 'labels')}: "
+                    f"ΔF1 {stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)} → **{r.call}**{how}.")
     display(Markdown("\n".join(text)))
+    show_families(pooled[pooled.kind == "positive" + studies.GRID_KIND])
 else:
     print("positive control not run")
 
@@ -344,6 +400,8 @@ else:
 # unlabeled pairs; the video source is trained on every training label (`curve_source_labels =
 # "all"`: a source model that was trained elsewhere, as in the paper) or on the same few
 # (`"same"`: the user's situation when no sensor has more labels). Mean ± std over draws × seeds.
+# Then (e): the same question as (a) at its smallest size, with the target trained by the paper's
+# Table I recipe instead of the kit's, on the same draws and seeds.
 
 # %%
 cur = pooled[pooled.kind == "curve"].assign(**{"training labels": lambda d: d["size"]})
@@ -357,16 +415,20 @@ if len(cur):
                                f"{stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)} → {r.call}"
                                for r in cur[cur.method != "none"].itertuples())
                      + f" (video source test F1 {runs[runs.kind == 'curve'].source_f1.mean():.3f})."))
-rec = pooled[pooled.study.str.startswith("(e)")]
+rec = pooled[(pooled.kind == "recipe") & (pooled.method != "none")]
+kit = pooled[(pooled.kind == "main") & (pooled.method == "dcat") & (pooled.lam == lam) & (pooled["size"] == min(sizes))]
 if len(rec):
-    print(headroom.verdict_table(rec, per_draw).to_string(index=False))
+    display(Markdown("\n".join(
+        f"- **{name}** at {r.size} recordings: baseline F1 {r.baseline_mean:.3f}, D-CAT (λ = {lam:g}) {r.mean:.3f}; "
+        f"ΔF1 {stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)} → **{r.call}** ("
+        f"{f'Holm family of {int(r.family_size)}' if pd.notna(r.family_size) else 'not tested'}; draw means "
+        f"{r.draw_means}); frozen source F1 "
+        f"{runs[(runs.study == r.study) & (runs['size'] == r.size)].source_f1.mean():.3f}"
+        for name, q in (("Table I recipe (e)", rec), ("kit recipe (a)", kit)) for r in q.itertuples())))
 else:
-    display(Markdown("(e) is not in this run: `-p paper_recipe True` (or `grid='full'`) adds video → IMU at "
-                     f"{n_samples} recordings with the paper's Table I UESTC recipe (`preset='uestc'`: lr, dropout, "
-                     "batch, weight decay, epochs and attention width of Table I, for source and target) beside the "
-                     "kit's recipe, as two studies of the same draws and seeds."))
+    display(Markdown("(e) is not in this run: `-p paper_recipe True` adds video → IMU at the smallest size with the "
+                     "paper's Table I target recipe (`preset='uestc-target'`)."))
 
-# %% [markdown]
 # ## 7. Explore the results
 #
 # Pick a study, a method and a size: the explorer (`dcatkit.explore.results_explorer`) shows every
@@ -387,6 +449,8 @@ plots.save(fig, fig_dir, "06_explorer")
 plt.show()
 
 # %% [markdown]
+#
+# %% [markdown]
 # ## 8. What the kit found
 #
 # Written by the cell below from the pooled verdicts of this run.
@@ -397,8 +461,8 @@ WORDS = ("helps", "hurts", "no evidence", "too few seeds")
 
 def calls_of(kind):
     r = pooled[(pooled.kind == kind) & (pooled.method != "none")]
-    return {c: [f"{x.method}{'' if x.lam == lam else f' (λ = {x.lam:g})'} at "
-                f"{headroom.size_label(x.size, x.unit)} ({stats.format_interval(x.diff_mean, x.ci_low, x.ci_high, 3)})"
+    return {c: [f"{studies.method_label(x.method, x.lam, lam)} at {studies.size_label(x.size, x.unit)} "
+                f"({stats.format_interval(x.diff_mean, x.ci_low, x.ci_high, 3)})"
                 for x in r[r.call == c].itertuples()] for c in WORDS}
 
 
@@ -408,49 +472,56 @@ def said(kind, what):
     return f"- **{what}** — " + (". ".join(parts) if parts else "not run") + "."
 
 
-def called(kind, method, word, lam_=lam):
-    r = pooled[(pooled.kind == kind) & (pooled.method == method) & (pooled.lam == lam_)]
-    return bool(len(r)) and bool((r.call == word).any())
+def calls(kind, method, lam_=None):
+    r = pooled[(pooled.kind == kind) & (pooled.method == method) & ((pooled.lam == lam_) if lam_ is not None else True)]
+    return set(r.call)
 
 
-text = [f"Pooled over {len(data_seeds)} data draws x {len(seeds)} seeds, Holm within each study:", "",
+text = [f"Pooled over {len(data_seeds)} data draws x {len(seeds)} seeds, Holm within each study; a method "
+        f"marked *(tuned)* has its λ chosen on validation F1 from {list(tune_lams)}:", "",
         said("main", f"(a) {source} → {target}, every label"), said("negative", "(b) negative control (recall)"),
-        said("positive", "(c) positive control"), said("curve", "(d) unlabeled-pairs curve")]
+        said("positive", "(c) positive control"), said("curve", "(d) unlabeled-pairs curve"),
+        said("recipe", "(e) Table I target recipe")]
 neg_calls = pooled[(pooled.kind == "negative") & pooled.call.isin(["helps", "hurts"])]
 if (pooled.kind == "negative").any():
     text += ["", f"The negative control made {len(neg_calls)} false call(s): "
              + ("the statistics did not produce a call where none can exist." if not len(neg_calls) else
                 "a call where none can exist; read the other calls with that in mind.")]
-pos_helps = [m for m in pooled[pooled.kind == "positive"].method.unique() if m != "none"
-             and called("positive", m, "helps", lam)]
-if (pooled.kind == "positive").any():
-    text += ["", "In the positive control, at λ = " + f"{lam:g}, "
-             + (f"{', '.join(pos_helps)} help(s): the training loop does let a transfer term help when the source "
-                "knows what the target cannot learn from its few labels." if pos_helps else
+pos = pooled[(pooled.kind == "positive") & (pooled.method != "none")]
+if len(pos):
+    helped = sorted({studies.method_label(r.method, r.lam, lam) for r in pos.itertuples() if r.call == "helps"})
+    text += ["", "In the positive control "
+             + (f"{', '.join(helped)} help(s): the training loop does let a transfer term help when the source "
+                "knows what the target cannot learn from its few labels." if helped else
                 "no method's help is established: either the set-up or the pooled test over "
                 f"{len(data_seeds)} draws is too weak to show it.")]
-pos_diag = runs[(runs.kind == "positive") & (runs.method == "dcat") & (runs.lam == lam)]
-kd_diag = runs[(runs.kind == "positive") & (runs.method == "kd")]
-if len(pos_diag):
-    ratio = pos_diag.grad_ratio_init.mean()
+    not_helped = sorted({studies.method_label(r.method, r.lam, lam) for r in pos.itertuples() if r.call != "helps"})
+    if helped and not_helped:
+        text[-1] += f" {', '.join(not_helped)}: no established help in the same setting."
+dcat_diag = runs[(runs.kind == "positive" + studies.GRID_KIND) & (runs.method == "dcat")]
+kd_diag = runs[(runs.kind == "positive" + studies.GRID_KIND) & (runs.method == "kd") & (runs.lam == lam)]
+at_lam = dcat_diag[dcat_diag.lam == lam]
+if len(at_lam):
+    ratio = at_lam.grad_ratio_init.mean()
     text += ["", f"**The gradient scale.** At the start of training D-CAT's gradient (λ = {lam:g}) is {ratio:.1%} of "
              "cross-entropy's" + (f", KD's {kd_diag.grad_ratio_init.mean():.0%}" if len(kd_diag) else "")
-             + f"; D-CAT's $L_{{CA}}$ went {pos_diag.objective_first.mean():.3f} → {pos_diag.objective_last.mean():.3f} "
-             f"(cosine {explore.cosine_of(pos_diag.objective_first.mean()):.2f} → "
-             f"{explore.cosine_of(pos_diag.objective_last.mean()):.2f})."
+             + f"; D-CAT's $L_{{CA}}$ went {at_lam.objective_first.mean():.3f} → {at_lam.objective_last.mean():.3f} "
+             f"(cosine {explore.cosine_of(at_lam.objective_first.mean()):.2f} → "
+             f"{explore.cosine_of(at_lam.objective_last.mean()):.2f})."
              + (" With a pull that small, cross-entropy decides almost every step and D-CAT can only nudge the target."
                 if ratio < 0.1 else " Its pull is not negligible against cross-entropy's.")]
-    other = pooled[(pooled.kind == "positive") & (pooled.method == "dcat") & (pooled.lam != lam)]
-    for r in other.itertuples():
-        text.append(f"At λ = {r.lam:g} (its pull scaled up), D-CAT's ΔF1 is "
+    for r in pooled[(pooled.kind == "positive" + studies.GRID_KIND) & (pooled.method == "dcat")
+                    & (pooled.lam != lam)].itertuples():
+        text.append(f"At λ = {r.lam:g} (its pull scaled up; the grid's own Holm family), D-CAT's ΔF1 is "
                     f"{stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)}: {r.call}.")
-dcat_main = "helps" if called("main", "dcat", "helps") else "does not show a pooled gain"
-text += ["", f"**What it would take to see the paper's effect here.** With every label (a), D-CAT {dcat_main} at "
-         f"λ = {lam:g}. A gain needs a setting where the target has little to learn from its own labels and the "
-         "source knows more (few labels, many unlabeled pairs: (c), (d)); a transfer term whose pull is comparable "
-         "to cross-entropy's (λ scaled to the gradient ratio, or chosen on validation F1 with "
-         "`experiment.tune_transfer`); and several data draws, since one draw can show a gain the next does not. "
-         "The paper's gains are on real data with its models, which this simulator does not stand in for."]
+dcat_main = ("helps" if "helps" in calls("main", "dcat", lam) | calls("main", studies.tuned_label("dcat"), 0.0)
+             else "does not show a pooled gain")
+text += ["", f"**What it would take to see the paper's effect here.** With every label (a), D-CAT {dcat_main}, at the "
+         f"paper's λ = {lam:g} or with λ chosen on validation F1. A gain needs a setting where the target has little "
+         "to learn from its own labels and the source knows more (few labels, many unlabeled pairs: (c), (d)); a "
+         "transfer term whose pull is comparable to cross-entropy's; and several data draws, since one draw can show "
+         "a gain the next does not. The paper's gains are on real data with its models, which this simulator does not "
+         "stand in for."]
 display(Markdown("\n".join(text)))
 
 # %% [markdown]
@@ -459,6 +530,8 @@ display(Markdown("\n".join(text)))
 # - A verdict here pools data draws (a *t* on the draw means) and controls the family-wise error
 #   with Holm within each study; per-draw results are shown beside it as description. One draw's
 #   clear interval is not a claim.
+# - Rivals are compared fairly only when each has its λ chosen the same way: on validation F1,
+#   from the same grid, with the same budget; the test split never takes part in the choice.
 # - The negative control says whether the statistics and the set-up produce false calls; the
 #   positive control says whether the training loop lets a transfer term help at all.
 # - Unlabeled paired recordings are where cross-modal transfer has something to give: the target's
@@ -468,17 +541,17 @@ display(Markdown("\n".join(text)))
 #
 # ## Try this
 #
-# 1. **Scale D-CAT's λ to its gradient.** `-y "positive_methods: [none, dcat, [dcat, 10], [dcat, 100]]"`:
-#    expect the gain in the positive control to grow with λ, then fall when the alignment term
-#    outweighs cross-entropy. *Why:* at λ = 1 its gradient is a few percent of cross-entropy's.
+# 1. **A finer tuning grid.** `-y "tune_lams: [1, 3, 10, 30, 100]"`: each tuned method gets five
+#    runs per draw and seed instead of three. *Why:* compare the chosen λs (the table after the
+#    runs) and the tuned verdicts with the default grid's: does a finer grid change the call?
 # 2. **One draw only.** `-p draws 1`: expect every pooled cell to read "too few seeds", while the
 #    per-draw rows still show each draw's sign-flip interval. *Why:* the pooled test is a *t* on the
 #    draw means, and one mean has no spread to test against: a claim must hold across draws.
 # 3. **A source that knows as little as the target.** `-p curve_source_labels same`: the video
-#    source is trained on the same few labels; expect its F1 and any gain to fall. *Why:* a transfer
-#    method passes on only what the source knows.
-# 4. **The full grid.** `-p grid full` on a GPU (`device="cuda"`): every method, the paper's
-#    recipe (e), and n = 2000. Compare the families: more cells means stricter Holm levels.
+#    source is trained on the same few labels; compare its F1 and the curve's differences with
+#    this run's. *Why:* a transfer method passes on only what the source knows.
+# 4. **The full grid.** `-p grid full` on a GPU (`device="cuda"`): every method tuned, n = 2000,
+#    more controls. Compare the families: more cells means stricter Holm levels.
 #
 # Back to the start: [01 — preprocessing](01_preprocessing.ipynb); the statistics in depth:
 # the README's "Statistics: what a verdict promises".

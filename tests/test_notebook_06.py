@@ -20,7 +20,7 @@ from test_notebooks import CONSTANTS, NB, REPO, papermill, work  # noqa: F401  (
 
 NAME = "06_when_transfer_helps"
 GRID = "\n".join(["sizes: [96]", "seeds: [0, 1]", "positive_labels: [10]", "curve_labels: [10]",
-                  "positive_methods: [none, dcat, [dcat, 30]]"])
+                  "positive_methods: [none, dcat]", "tune_lams: [1, 30]"])
 CI = ci_size.papermill_args(ci_size.DATA) + ci_size.papermill_args(ci_size.TRAIN) + [
     "-p", "workers", "0", "-p", "draws", "2", "-p", "control_size", "96", "-y", GRID]
 COMMITTED = REPO / "notebooks" / "results" / "06_runs.csv"
@@ -52,8 +52,10 @@ def test_notebook_06_runs_and_nbval(work):  # noqa: F811
 
     folder = root / "out06" / NAME
     runs = pd.read_csv(folder / "06_runs.csv")
-    studies = {"(a) video→imu, id": (["dcat", "none"], "f1"), "(b) negative control": (["dcat", "none"], "recall"),
-               "(c) positive control": (["dcat", "none"], "f1"), "(d) unlabeled-pairs curve": (["dcat", "none"], "f1")}
+    studies = {"(a) video→imu, id": (["dcat", "none"], "f1"), "(e) video→imu, id, Table I recipe": (["dcat", "none"], "f1"),
+               "(b) negative control": (["dcat", "none"], "recall"),
+               "(c) positive control": (["dcat", "none"], "f1"),
+               "(d) unlabeled-pairs curve": (["contrastive", "dcat", "kd", "none"], "f1")}
     assert list(dict.fromkeys(runs.study)) == list(studies)
     for study, (methods, metric) in studies.items():
         r = runs[runs.study == study]
@@ -61,16 +63,29 @@ def test_notebook_06_runs_and_nbval(work):  # noqa: F811
         assert (r.metric == metric).all() and np.allclose(r.value, r[metric])
         per_draw_source = r.groupby("data_seed").source_f1.nunique()
         assert (per_draw_source == 1).all(), f"{study}: one frozen source per draw, shared by its seeds and methods"
-    pos = runs[runs.study == "(c) positive control"]
-    assert sorted(pos[pos.method == "dcat"].lam.unique()) == [1.0, 30.0] and set(pos["size"]) == {10}
+    for study in ("(c) positive control", "(a) video→imu, id"):              # every lambda of the tuning grid
+        r = runs[runs.study == study]
+        assert sorted(r[r.method == "dcat"].lam.unique()) == [1.0, 30.0]
+    assert set(runs[runs.study == "(c) positive control"]["size"]) == {10}
     assert set(runs[runs.study == "(a) video→imu, id"]["size"]) == {96}
+    assert set(runs[runs.study == "(e) video→imu, id, Table I recipe"]["size"]) == {96}
     assert set(runs[runs.study == "(b) negative control"]["size"]) == {-1}          # every label
 
     pooled = pd.read_csv(folder / "pooled.csv")
+    tuned = pooled[pooled.method == "dcat (tuned)"]
+    assert set(tuned.study) == {"(a) video→imu, id", "(c) positive control"}
+    assert {"(a) video→imu, id, every λ", "(c) positive control, every λ"} <= set(pooled.study)
     for row in pooled[pooled.method != "none"].itertuples():
-        r = runs[(runs.study == row.study) & (runs["size"] == row.size)]
-        means = [(g[(g.method == row.method) & (g.lam == row.lam)].set_index("seed").value
-                  - g[g.method == "none"].set_index("seed").value).mean() for _, g in r.groupby("data_seed")]
+        r = runs[(runs.study == row.study.removesuffix(", every λ")) & (runs["size"] == row.size)]
+        means = []
+        for _, g in r.groupby("data_seed"):
+            base = g[g.method == "none"].set_index("seed").value
+            if row.method == "dcat (tuned)":     # by hand: per seed, the lambda with the best validation F1
+                arm = g[g.method == "dcat"].sort_values("lam").groupby("seed").apply(
+                    lambda x: x.value.iloc[int(np.argmax(x.val_f1.to_numpy()))], include_groups=False)
+            else:
+                arm = g[(g.method == row.method) & (g.lam == row.lam)].set_index("seed").value
+            means.append((arm - base).mean())
         assert row.n_pairs == 4 and row.n_draws == 2 and row.diff_mean == pytest.approx(np.mean(means))
         assert row.call == "too few seeds"                                      # no claim from 2 seeds
     text = _outputs(json.loads(dst.read_text()))
