@@ -60,7 +60,10 @@ def run_notebook_script(name: str, params: dict, out: Path, timeout: float | Non
     t = time.perf_counter()
     with open(out / f"{name}.log", "w") as log:
         try:
-            rc = subprocess.run([sys.executable, str(script)], cwd=ROOT / "notebooks", env=env, stdout=log,
+            # run_path from `-c`, not `python script.py`: a sweep's spawned workers would re-run a main
+            # script (multiprocessing re-imports __main__ from its path); a notebook has no main guard
+            rc = subprocess.run([sys.executable, "-c", f"import runpy; runpy.run_path({str(script)!r}, "
+                                 "run_name='notebook')"], cwd=ROOT / "notebooks", env=env, stdout=log,
                                 stderr=subprocess.STDOUT, timeout=timeout).returncode
         except subprocess.TimeoutExpired:
             rc = "timeout"
