@@ -283,6 +283,14 @@ def _killed_report(out: Path, broken: list[tuple[dict, str]], procs: Mapping[int
     return killed, stopped, not_started
 
 
+def _main_is_a_script() -> bool:
+    """True when the main module is a file run as a script (whose spawned workers re-import it),
+    not an interactive session or a notebook kernel."""
+    import sys
+
+    return bool(getattr(sys.modules.get("__main__"), "__file__", None)) and "ipykernel" not in sys.modules
+
+
 def _failure_message(out: Path, n_todo: int, failures, killed, stopped, not_started) -> str:
     parts = []
     for p, pid, code in killed:
@@ -304,6 +312,11 @@ def _failure_message(out: Path, n_todo: int, failures, killed, stopped, not_star
                "rerun to retry only the failed ones).")
     if parts:
         msg += "\n" + "\n".join(parts)
+    if not_started and not done and not killed and not stopped and _main_is_a_script():
+        msg += ("\nNo worker ran anything. Called from a script? Put the call under "
+                "`if __name__ == \"__main__\":` (workers start with multiprocessing's \"spawn\", which "
+                "re-imports the script: see \"Safe importing of main module\" in the multiprocessing docs), "
+                "or pass workers=0 to run in this process.")
     if failures:
         first_p, first_tb = failures[0]
         msg += f"\nFirst failure, {first_p}:\n{first_tb}"

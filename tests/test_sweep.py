@@ -2,6 +2,7 @@
 resuming from stored runs, failures that are retried and nothing else."""
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -425,3 +426,26 @@ def test_source_lock_excludes_another_process(tmp_path):
         assert r.stdout.strip() == "busy", r.stderr
     r = subprocess.run([sys.executable, "-c", probe, str(path) + ".lock"], capture_output=True, text=True)
     assert r.stdout.strip() == "got", r.stderr
+
+
+def test_a_script_without_main_guard_is_told_why_no_worker_ran(tmp_path):
+    """A sweep called at the top of a script: the spawned workers re-import the script and die
+    before running anything. The error says so and names the fix (the main guard or workers=0);
+    with the guard the same script runs."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "square_task.py").write_text("def square(a):\n    return {'sq': a * a}\n")
+    body = ("from dcatkit.sweep import run_grid; from square_task import square\n"
+            "print(run_grid(square, [{'a': 1}, {'a': 2}], OUT, workers=2, progress=False).sq.tolist())\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    bare = tmp_path / "bare.py"
+    bare.write_text(body.replace("OUT", repr(str(tmp_path / "bare"))))
+    r = subprocess.run([sys.executable, str(bare)], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode != 0
+    assert "No worker ran anything" in r.stderr and 'if __name__ == "__main__":' in r.stderr, r.stderr[-3000:]
+    guarded = tmp_path / "guarded.py"
+    lines = body.replace("OUT", repr(str(tmp_path / "guarded"))).splitlines()
+    guarded.write_text(lines[0] + "\nif __name__ == '__main__':\n    " + lines[1] + "\n")
+    r = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "[1, 4]", r.stderr[-3000:]
