@@ -380,8 +380,9 @@ def with_tuned(tidy: pd.DataFrame, study: str, lams: Sequence[float], *, keep: S
 
     ``study`` then holds its baseline, the tuned cells and the (method, lambda) pairs
     in ``keep`` (e.g. D-CAT at the paper's lambda); every run of the grid moves to
-    ``grid_study`` (default ``"<study>, every λ"``, kind ``"<kind>-grid"``) with the baseline, so the grid is
-    shown and tested as its own family and does not widen the study's Holm family.
+    ``grid_study`` (default ``"<study>, every λ"``, kind ``"<kind>-grid"``) with the
+    baseline, so the grid is shown and tested as its own family and does not widen the
+    study's Holm family.
     Methods without a run at every lambda stay in ``study`` untouched."""
     from .experiment import choose_on_validation
 
