@@ -414,7 +414,12 @@ def run_source(source: torch.nn.Module, ds, modality: str, out_dir: Path, fields
                device="cpu", progress: bool = True, fast: bool | None = None, compile: bool = False) -> dict:
     """Run the frozen ``source`` over every sample of ``ds`` in order and write ``fields``,
     ``correct.npy`` and ``meta.json`` (last) into ``out_dir``. Returns the meta data plus
-    ``seconds`` and ``frames_per_s`` of the run (inputs read, source run, outputs written)."""
+    ``seconds`` and ``frames_per_s`` of the whole run (set-up, inputs read, source run, outputs
+    written), and its parts: ``setup_s`` (the source prepared and on the device),
+    ``first_batch_s`` (until the first batch is stored: buffers pinned, kernels chosen; the
+    second batch has run by then) and ``steady_frames_per_s``: the ``steady_frames`` (those of the
+    third batch on) over the time after that, the rate a long run approaches (None with fewer
+    than three batches)."""
     import time
 
     from tqdm.auto import tqdm
@@ -432,6 +437,7 @@ def run_source(source: torch.nn.Module, ds, modality: str, out_dir: Path, fields
     live = LiveSource(model, modality).to(device)
     if compile:
         live.model = torch.compile(model)
+    t_ready, t_first, n_first = time.perf_counter(), None, 0
     batches = _cuda_batches(ds, modality, batch_size, device) if fast and device.type == "cuda" \
         else _cpu_batches(ds, modality, batch_size)
     bench = torch.backends.cudnn.flags(enabled=True, benchmark=True, deterministic=False,
@@ -466,6 +472,8 @@ def run_source(source: torch.nn.Module, ds, modality: str, out_dir: Path, fields
             if previous is not None:     # the GPU runs this batch while the last one is stored
                 store(*previous)
                 bar.update(previous[1])
+                if t_first is None:      # batches 1 and 2 have run, 1 is stored: the steady state
+                    t_first, n_first = time.perf_counter(), n + m   # counts batches 3, 4, ...
             previous = (got, m)
         if previous is not None:
             store(*previous)
@@ -473,6 +481,7 @@ def run_source(source: torch.nn.Module, ds, modality: str, out_dir: Path, fields
         bar.close()
     for a in out.values():
         a.flush()
+    t_done = time.perf_counter()
     np.save(out_dir / "correct.npy", cs)
     meta = {"ids": list(map(str, ds.ids)), "modality": modality, "fields": list(fields),
             "shapes": {f: list(a.shape) for f, a in out.items()}, "source_accuracy": float(cs.mean())}
@@ -480,8 +489,11 @@ def run_source(source: torch.nn.Module, ds, modality: str, out_dir: Path, fields
     del out
     seconds = time.perf_counter() - t0
     shape = ds.input_shape(modality)
-    frames = len(ds) * (shape[0] if len(shape) == 4 else 1)
-    return {**meta, "seconds": seconds, "frames_per_s": frames / seconds, "batch_size": batch_size}
+    per = shape[0] if len(shape) == 4 else 1               # frames per sample (a clip's frames)
+    steady = (len(ds) - n_first) * per if t_first is not None and n_first < len(ds) else 0
+    return {**meta, "seconds": seconds, "frames_per_s": len(ds) * per / seconds, "batch_size": batch_size,
+            "setup_s": t_ready - t0, "first_batch_s": (t_first if t_first is not None else t_done) - t_ready,
+            "steady_frames": steady, "steady_frames_per_s": steady / (t_done - t_first) if steady else None}
 
 
 # ------------------------------------------------------------------ one source or several, as training reads them

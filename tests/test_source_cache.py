@@ -267,3 +267,22 @@ def test_plain_build_is_the_live_source_bit_for_bit(setup, tmp_path):
         assert np.array_equal(cache.correct[n:n + b], got.correct.numpy())
         n += b
     assert n == len(sp.train)
+
+
+@pytest.mark.parametrize("batch_size", [7, 20])
+def test_run_source_reports_setup_and_steady_state_apart(setup, tmp_path, batch_size):
+    """``run_source`` times the set-up, the first batch and the steady state apart: the steady
+    rate counts the frames of the third batch on (batches 1 and 2 have run when the first is
+    stored), and is None when there is no third batch."""
+    from dcatkit.frozen_source import run_source
+    sp, src = setup
+    frames = sp.train.input_shape("video")[0]
+    r = run_source(src.model, sp.train, "video", tmp_path, ("k",), batch_size=batch_size, progress=False)
+    n = len(sp.train)
+    assert 2 * 20 < n < 3 * 20                            # 7: many batches; 20: a partial third batch
+    assert r["steady_frames"] == (n - 2 * batch_size) * frames
+    assert r["steady_frames_per_s"] > 0 and r["frames_per_s"] == pytest.approx(n * frames / r["seconds"])
+    assert 0 <= r["setup_s"] and 0 <= r["first_batch_s"] and r["setup_s"] + r["first_batch_s"] <= r["seconds"]
+    few = run_source(src.model, sp.train.subset(range(2 * batch_size)), "video", tmp_path / "few", ("k",),
+                     batch_size=batch_size, progress=False)
+    assert few["steady_frames"] == 0 and few["steady_frames_per_s"] is None
