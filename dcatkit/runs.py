@@ -62,6 +62,21 @@ def n_folds(dataset: str, checked: Mapping[str, Any], data_seed: int, data_opts:
                     seed=data_seed, **data_opts))
 
 
+def data_key(dataset: str, split_name: str, data_seed: int, data_opts: Mapping[str, Any], preset: str,
+             source: str, target: str) -> dict:
+    """What a notebook's checkpoint names hash besides the run's own settings
+    (``paths.checkpoint_path(out_dir, name, **data_key(...), epochs=..., seed=...)``): the
+    data (dataset, split, data seed, loader options), the preset's name and ``setup``, the
+    fingerprint of the resolved presets and, on the synthetic dataset, of the simulator
+    (``sweep.setup_fingerprint``). A model trained before a preset or simulator change is
+    then trained again instead of being read back as current."""
+    from .sweep import setup_fingerprint
+
+    regime = data_opts.get("regime") if dataset == "synthetic" else None
+    return dict(dataset=dataset, split=split_name, data_seed=data_seed, data=dict(data_opts), preset=preset,
+                setup=setup_fingerprint(dataset, preset, source, target, regimes=(regime,)))
+
+
 def only(splits, modality: str):
     """The same splits with one modality (what a unimodal run trains on)."""
     from .data import Splits

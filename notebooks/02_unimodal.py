@@ -95,7 +95,7 @@ print(f"loader options: {data_opts}")
 # %%
 splits = runs.load_splits(dataset, checked, data_seed, data_opts)    # one fold of a cross-validation split
 only = lambda m: Splits(splits.train.select([m]), splits.val.select([m]), splits.test.select([m]), splits.report)
-data_key = dict(dataset=dataset, split=checked["split_name"], data_seed=data_seed, data=data_opts, preset=preset)
+data_key = runs.data_key(dataset, checked["split_name"], data_seed, data_opts, preset, source, target)
 ck_source = paths.checkpoint_path(out_dir, f"source-{source}", **data_key, epochs=source_epochs, seed=seed)
 ck_baseline = paths.checkpoint_path(out_dir, f"baseline-{target}", **data_key, epochs=epochs, seed=seed)
 
@@ -171,7 +171,7 @@ display(Markdown(
     f"{src_run.meta['best_val']['f1']:.3f}; {target}: epoch {base_run.meta['best_val']['epoch']}, val F1 "
     f"{base_run.meta['best_val']['f1']:.3f}); validation and test F1 differ because each split is small. "
     "Notebooks 04 and 06 train their own copy of the source through the sweep runner (same recipe, a separate "
-    "training), so their source's score may differ from this one by a test sample or two."))
+    "training; 06 also on other data draws and sizes), so their source's score differs from this one."))
 
 # %% [markdown]
 # ## Summary
@@ -185,7 +185,8 @@ display(Markdown(
 # ## Try this
 #
 # 1. **Swap the roles.** `-p source imu -p target video`: *expect* the IMU source to be the weaker
-#    model; transferring from a weaker source is the paper's "reverse" setting (notebook 06).
+#    model; transferring from a weaker source is the paper's "reverse" setting (run it over seeds
+#    with `python -m dcatkit sweep --source imu --target video`).
 # 2. **Audio as the source.** `-p source audio`: *expect* audio to learn the class about as easily
 #    as video (each class has its own tone band), so it is a second strong source.
 # 3. **Fewer epochs.** `-p epochs 5`: *expect* the IMU baseline's validation F1 still rising at the

@@ -86,7 +86,6 @@ from dcatkit.experiment import format_table, metrics_table, train_transfer
 from dcatkit.losses import cross_attention_loss, cross_attention_loss_dense, get_loss
 from dcatkit.model import build_model
 from dcatkit.presets import get_preset
-from dcatkit.sweep import setup_fingerprint
 from dcatkit.train import predict
 
 checked = paths.check_params(dataset=dataset, data_root=data_root, split=split, fold=fold, source=source, target=target,
@@ -111,7 +110,7 @@ print(f"loader options: {data_opts}")
 
 # %%
 splits = runs.load_splits(dataset, checked, data_seed, data_opts)    # one fold of a cross-validation split
-data_key = dict(dataset=dataset, split=checked["split_name"], data_seed=data_seed, data=data_opts, preset=preset)
+data_key = runs.data_key(dataset, checked["split_name"], data_seed, data_opts, preset, source, target)
 ck_source = paths.checkpoint_path(out_dir, f"source-{source}", **data_key, epochs=source_epochs, seed=seed)
 ck_baseline = paths.checkpoint_path(out_dir, f"baseline-{target}", **data_key, epochs=epochs, seed=seed)
 ck_dcat = paths.checkpoint_path(out_dir, f"dcat-{source}-{target}", **data_key, epochs=epochs, seed=seed,
@@ -205,9 +204,13 @@ fig = explore.alignment_figure(state, sample=int((~state.mask).nonzero()[0][0]) 
 plots.save(fig, fig_dir, "03_alignment_explorer")
 plt.show()
 first, last = state.steps[0], state.steps[-1]
+cos0, cos1 = explore.cosine_of(first["l_ca"]), explore.cosine_of(last["l_ca"])
 display(Markdown(f"In {len(state.steps) - 1} steps at λ = {lam:g}, $L_{{CA}}$ on the batch went "
-                 f"{first['l_ca']:.3f} → {last['l_ca']:.3f} and validation macro-F1 {first['f1']:.3f} → "
-                 f"{last['f1']:.3f}: a few steps move the alignment; what the full training does is below."))
+                 f"{first['l_ca']:.3f} → {last['l_ca']:.3f} (cosine {cos0:.2f} → {cos1:.2f}) and validation macro-F1 "
+                 f"{first['f1']:.3f} → {last['f1']:.3f}: "
+                 + ("a handful of steps barely moves the alignment" if abs(cos1 - cos0) < 0.05 else
+                    "a handful of steps already moves the alignment")
+                 + "; what the full training does is below."))
 
 # %% [markdown]
 # ## 3. Baseline and D-CAT
@@ -230,7 +233,7 @@ ck_nomcma = paths.checkpoint_path(out_dir, f"dcat-{source}-{target}", **data_key
                                   source_epochs=source_epochs, lam=lam, mcma=False, loss=loss)
 run_params = dict(dataset=dataset, split=checked["split_name"], source=source, target=target, lam=lam, loss=loss,
                   preset=preset, epochs=epochs, source_epochs=source_epochs, seed=seed, data_seed=data_seed,
-                  setup=setup_fingerprint(dataset, preset, source, target))   # presets + simulator settings
+                  setup=data_key["setup"])   # presets + simulator settings
 stem = f"transfer-{dataset}-{checked['split_name']}-{source}-{target}-lam{lam:g}-seed{seed}"
 done = None if redo else report.finished_runs(out, stem, {**run_params, "data": data_opts},
                                               {f"{target} baseline": ck_baseline, "D-CAT": ck_dcat,

@@ -99,7 +99,7 @@ print(f"loader options: {data_opts}")
 # %%
 splits = runs.load_splits(dataset, checked, data_seed, data_opts)    # one fold of a cross-validation split
 only = lambda m: Splits(splits.train.select([m]), splits.val.select([m]), splits.test.select([m]), splits.report)
-data_key = dict(dataset=dataset, split=checked["split_name"], data_seed=data_seed, data=data_opts, preset=preset)
+data_key = runs.data_key(dataset, checked["split_name"], data_seed, data_opts, preset, source, target)
 ck_source = paths.checkpoint_path(out_dir, f"source-{source}", **data_key, epochs=source_epochs, seed=seed)
 ck_baseline = paths.checkpoint_path(out_dir, f"baseline-{target}", **data_key, epochs=epochs, seed=seed)
 ck_dcat = paths.checkpoint_path(out_dir, f"dcat-{source}-{target}", **data_key, epochs=epochs, seed=seed,
@@ -230,7 +230,8 @@ print("wrote", ", ".join(paths.shown(p) for p in files.values()))
 #
 # - The confusion matrices and per-class F1 show *where* a macro-F1 change comes from; on a test split
 #   this size most per-class changes are one or two samples.
-# - Per subject, transfer helps some people and hurts others; count them before believing an average.
+# - Per subject, transfer's effect is not the same for everyone (the per-subject table above shows
+#   this run's spread); count them before believing an average.
 #
 # ## Try this
 #
@@ -243,4 +244,4 @@ print("wrote", ", ".join(paths.shown(p) for p in files.values()))
 #    "broke" than "fixed" samples; notebook 04 shows λ = 100 hurting on average.
 #
 # Next: [06 — when does transfer help?](06_when_transfer_helps.ipynb) asks the question over data
-# sizes, regimes, methods and seeds.
+# sizes, controls, label counts, methods, data draws and seeds.

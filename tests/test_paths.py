@@ -176,3 +176,30 @@ def test_figures_path(tmp_path, monkeypatch):
     monkeypatch.setenv("DCATKIT_FIGURES_DIR", str(tmp_path / "committed"))
     assert paths.figures_path(None, tmp_path / "out") == tmp_path / "committed"
     assert paths.figures_path(tmp_path / "f", tmp_path / "out") == tmp_path / "f"
+
+
+def test_notebook_checkpoints_are_keyed_on_presets_and_simulator(tmp_path, monkeypatch):
+    """``runs.data_key`` puts the presets' content and the simulator's fingerprint into the
+    notebooks' checkpoint names: a model trained before a preset or simulator change is not
+    found under the new name (notebook 05 once read back an OOD source trained by older code
+    under an unchanged name)."""
+    from dataclasses import replace
+
+    from dcatkit import presets, runs
+    from dcatkit.data import synthetic
+
+    def ck(**kw):
+        key = runs.data_key("synthetic", "ood", 0, {**kw}, "synthetic", "video", "imu")
+        return paths.checkpoint_path(tmp_path, "source-video", **key, epochs=6, seed=0)
+
+    base = ck()
+    assert base == ck() and base != ck(regime="ambiguous")
+    with monkeypatch.context() as m:
+        m.setitem(presets.SYNTHETIC_BY_KIND, "video", replace(presets.SYNTHETIC_BY_KIND["video"], lr=0.5))
+        assert ck() != base
+    real = runs.data_key("uestc", "id", 0, {}, "uestc", "video", "imu")
+    with monkeypatch.context() as m:
+        m.setitem(synthetic.HEADROOM_KNOBS, "imu_noise", 0.5)
+        assert ck() != base
+        assert runs.data_key("uestc", "id", 0, {}, "uestc", "video", "imu") == real   # real data: no simulator
+    assert ck() == base
