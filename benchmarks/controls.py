@@ -10,7 +10,7 @@ for the paired intervals):
   By construction every method's expected test macro recall is 1/8: a paired interval
   that excludes 0 is a false verdict. Read on ``recall``.
 - ``positive``: the same recordings' noise-free IMU (``imu_clean``, trained on every
-  training label: a near-perfect teacher) as the source of the noisy IMU, at each
+  training label: a strong teacher) as the source of the noisy IMU, at each
   ``--sizes`` number of labels with the other training recordings as unlabeled pairs
   (``all``: every label, no unlabeled pair: the issue's labelled-only setting).
 - ``curve``: video -> IMU, target F1 against the number of labels at fixed unlabeled

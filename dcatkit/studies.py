@@ -32,7 +32,7 @@ from .experiment import train_unimodal
 #             source that knows the labels: every method's expected test macro recall is exactly 1/8, so
 #             a paired difference that excludes 0 is a false verdict.
 #   positive: the noise-free IMU of the same recordings ("imu_clean", trained on every training label: a
-#             near-perfect teacher) as the source of the noisy IMU, with few labels and many unlabeled
+#             strong teacher) as the source of the noisy IMU, with few labels and many unlabeled
 #             pairs: transfer must help by construction.
 #   curve:    video -> IMU, the source trained on the same few labels as the target (the user's
 #             situation: few labels for every sensor), target F1 against the number of labels.

@@ -179,8 +179,10 @@ plt.show()
 # ## 4. Paired differences to the baseline, and the verdict
 #
 # For each λ and MCMA setting: the mean over seeds of (F1 − the same seed's baseline F1), its
-# Holm-adjusted sign-flip interval (`ci_low`, `ci_high`), the sign-flip p-value (`p_value`) and on
-# how many seeds it beat / lost to its baseline (`dcatkit.stats.summarise`). The verdict along λ is
+# Holm-adjusted sign-flip interval (`ci_low`, `ci_high`), the sign-flip p-value (`p_value`: per
+# cell, not corrected; the call reads the Holm-adjusted interval, so a small `p_value` can sit
+# beside "no evidence") and on how many seeds it beat / lost to its baseline
+# (`dcatkit.stats.summarise`). The verdict along λ is
 # computed from those intervals (`dcatkit.stats.verdict`, which names the family and the method):
 # "too few seeds" below 10 seeds, where nothing is claimed.
 

@@ -43,7 +43,7 @@ Controls (``make_synthetic(control=..., modalities=...)``, headroom regime):
   expected test macro recall is exactly 1/8 (chance): nothing can move it;
 - *positive* (the modality ``"imu_clean"``, the target's own sensor without noise,
   as the source of the noisy ``"imu"`` target, with few labels and many unlabeled
-  pairs, ``data.dataset.hide_labels``): a near-perfect teacher of the same
+  pairs, ``data.dataset.hide_labels``): a much stronger teacher of the same
   recordings, so transfer must help (``benchmarks/controls.py``).
 
 Rule for changing this file: the simulator's knobs (noise, amplitudes, style
