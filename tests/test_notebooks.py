@@ -169,3 +169,43 @@ def test_intro_not_repeated():
     firsts = ["".join(_nb(n)["cells"][0]["source"]) for n in TEACHING]
     assert not any("improves a classifier of one\n# sensor modality" in f for f in firsts)
     assert len({f.split("**Learning goals.**")[1][:200] for f in firsts}) == len(firsts)
+
+
+def _outputs_text(name) -> str:
+    """Every text a saved notebook shows: streams, Markdown and plain-text results."""
+    out = []
+    for cell in _nb(name)["cells"]:
+        for o in cell.get("outputs", []):
+            data = o.get("data", {})
+            for t in (o.get("text"), data.get("text/markdown"), data.get("text/plain")):
+                if t:
+                    out.append("".join(t))
+    return "\n".join(out)
+
+
+def readme_06_intervals(readme: str) -> list[str]:
+    """The "mean [low, high]" intervals of the README's notebook 06 table (between its header
+    row and the first line that is not a table row), with the README's minus signs as ASCII."""
+    import re
+
+    start = readme.index("| study (300 recordings unless said) |")
+    rows = []
+    for line in readme[start:].splitlines():
+        if not line.startswith("|"):
+            break
+        rows.append(line)
+    text = "\n".join(rows).replace("−", "-").replace("**", "")
+    return re.findall(r"[+-]\d\.\d{3} \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\]", text)
+
+
+def test_readme_06_table_is_the_committed_run():
+    """Every pooled interval in the README's notebook 06 table is one the executed notebook 06
+    prints: a re-run that changes a result fails here until the README is rewritten from it."""
+    readme = (NB.parent / "README.md").read_text()
+    intervals = readme_06_intervals(readme)
+    shown = _outputs_text("06_when_transfer_helps")
+    assert len(intervals) >= 9, f"found only {intervals} in the README's notebook 06 table"
+    stale = [x for x in intervals if x not in shown]
+    assert not stale, f"README's notebook 06 table holds intervals notebook 06 does not print: {stale}"
+    edited = readme.replace(intervals[0].replace("-", "−"), "+0.999 [+0.998, +0.999]", 1)
+    assert readme_06_intervals(edited) != intervals and any(x not in shown for x in readme_06_intervals(edited))
