@@ -74,10 +74,25 @@ def git_commit(folder: str | None = None) -> str | None:
     return commit + ("-dirty" if status else "")
 
 
+@functools.lru_cache(maxsize=None)
+def cpu_name() -> str | None:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def environment(device: Any = None) -> dict:
     """Versions and hardware a result was produced with: dcatkit, torch, numpy, python,
     platform, the device (``device`` when given, else the default one: CUDA when
-    available) with its name, and the git commit of dcatkit when run from a checkout."""
+    available) with its name, the CPU (model, torch's CPU kernel level such as "AVX512",
+    torch's thread count: a CPU result can differ in its last digits between machines and
+    thread counts, and then a training run differs; benchmarks/RESULTS.md, "Run to run")
+    and the git commit of dcatkit when run from a checkout."""
     import numpy as np
     import torch
 
@@ -92,7 +107,9 @@ def environment(device: Any = None) -> dict:
         name = torch.cuda.get_device_name(dev.index if dev.index is not None else torch.cuda.current_device())
     return {"dcatkit": __version__, "torch": torch.__version__, "numpy": np.__version__,
             "python": platform.python_version(), "platform": platform.platform(),
-            "device": device, "device_name": name, "git_commit": git_commit()}
+            "device": device, "device_name": name, "cpu": cpu_name(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
+            "git_commit": git_commit()}
 
 
 # ------------------------------------------------------------------ the data a model saw

@@ -52,7 +52,17 @@ def test_environment_record():
     before = git("rev-parse", "HEAD") if tracked else None
     env = provenance.environment()
     assert env["torch"] == torch.__version__ and env["device"] in ("cpu", "cuda")
-    assert set(env) >= {"dcatkit", "torch", "numpy", "python", "platform", "device", "device_name", "git_commit"}
+    assert set(env) >= {"dcatkit", "torch", "numpy", "python", "platform", "device", "device_name", "git_commit",
+                        "cpu", "cpu_capability", "threads"}
+    assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()     # the kernels torch picks
+    assert env["threads"] == torch.get_num_threads()
+    assert env["cpu"] is None or isinstance(env["cpu"], str)
+    n = torch.get_num_threads()                                                 # another thread count is seen
+    torch.set_num_threads(1 if n > 1 else 2)
+    try:
+        assert provenance.environment()["threads"] == torch.get_num_threads() != n
+    finally:
+        torch.set_num_threads(n)
     if before is None:       # a copy without .git (the GPU machine's), no git, or an install outside one
         assert env["git_commit"] is None
     else:                    # running from a checkout (as `make test` does)
