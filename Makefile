@@ -49,10 +49,10 @@ test-gpu:
 # `make notebooks` first syncs every pair (the newer file's cells win, outputs stay in the .ipynb),
 # then executes the notebooks in place with papermill and their default parameters (synthetic data),
 # which keeps their cells as they are and refreshes the outputs and figures/*.png: the committed
-# notebooks show a default run. Measured 2026-12-04 on the 2-core CPU: 06 (3 data draws x 10 seeds,
-# 810 target runs: main study tuned, Table I recipe, controls, curve) 14.1 min from scratch, idle;
-# 04 (the lambda grid, 10 seeds) 6.2 min with other jobs running. The whole set was not timed from
-# scratch on an idle machine. 04 and 06 resume finished runs.
+# notebooks show a default run. Measured 2026-12-04 on 2-core VMs, from scratch: 06 (3 data draws x
+# 10 seeds, 810 target runs: main study tuned, Table I recipe, controls, curve) 14.1 min on one VM,
+# 18.4 min on another; the whole set 33.7 min there with other jobs beside 01-04 (04 8.4 min).
+# 04 and 06 resume finished runs.
 NOTEBOOKS := 01_preprocessing 02_unimodal 03_transfer 04_lambda_ablation 05_confusion_analysis \
              06_when_transfer_helps
 notebooks: $(STAMP)

@@ -256,19 +256,15 @@ def alignment_explorer(source_model, target_model, batch: dict, batches: Sequenc
 
 # ------------------------------------------------------------------ notebook 06: the results explorer
 
-def _method_label(method: str, lam: float) -> str:
-    from .studies import method_label
-
-    return method_label(method, lam)
-
-
 def results_choices(tidy) -> dict:
     """{study: {"methods": {label: (method, lam)}, "sizes": [size, ...], "unit": unit}} of a
     ``studies.tidy_studies`` table (the baseline is not a choice: every cell is paired with it)."""
+    from .studies import method_label
+
     out = {}
     for s, g in tidy.groupby("study", sort=False):
         ms = g[g["method"] != "none"][["method", "lam"]].drop_duplicates()
-        out[s] = {"methods": {_method_label(m, l): (m, float(l)) for m, l in ms.itertuples(index=False)},
+        out[s] = {"methods": {method_label(m, l): (m, float(l)) for m, l in ms.itertuples(index=False)},
                   "sizes": sorted(g["size"].unique().tolist()), "unit": g["unit"].iloc[0]}
     return out
 
@@ -278,8 +274,8 @@ def results_cell(tidy, pooled, per_draw, study: str, method: str, lam: float, si
     and seed, the per-draw paired rows and the pooled row (``studies.pooled_verdicts``),
     and a one-line description (mean metric of both, the pooled difference with its
     family-adjusted interval and the call, each draw's difference)."""
-    from .studies import size_label
     from .stats import format_interval
+    from .studies import method_label, size_label
 
     runs = tidy[(tidy["study"] == study) & (tidy["size"] == size)]
     arm = runs[(runs["method"] == method) & (runs["lam"] == lam)]
@@ -292,7 +288,7 @@ def results_cell(tidy, pooled, per_draw, study: str, method: str, lam: float, si
     metric = arm["metric"].iloc[0]
     name = "F1" if metric == "f1" else metric
     each = ", ".join(f"{d.diff_mean:+.3f}" for d in draws.itertuples())
-    text = (f"{study}, {_method_label(method, lam)}, {size_label(size, arm['unit'].iloc[0])}: {name} "
+    text = (f"{study}, {method_label(method, lam)}, {size_label(size, arm['unit'].iloc[0])}: {name} "
             f"{arm['value'].mean():.3f} vs baseline {base['value'].mean():.3f}; Δ{name} "
             f"{format_interval(row['diff_mean'], row['ci_low'], row['ci_high'], 3)} over {int(row['n_draws'])} draws "
             f"({row['correction']} within the study, {row['test']}): {row['call']}; per draw {each}")

@@ -573,6 +573,8 @@ def pooled_intervals(pooled: pd.DataFrame, per_draw: pd.DataFrame | None = None,
     crosses: each data draw's own mean difference (``per_draw``)."""
     from matplotlib.lines import Line2D
 
+    from .studies import size_label
+
     rows = pooled[pooled["method"] != baseline]
     studies = list(dict.fromkeys(rows[study]))
     counts = [len(rows[rows[study] == s]) for s in studies]
@@ -594,9 +596,7 @@ def pooled_intervals(pooled: pd.DataFrame, per_draw: pd.DataFrame | None = None,
                 d = per_draw[(per_draw[study] == s) & (per_draw["method"] == c["method"])
                              & (per_draw["lam"] == c["lam"]) & (per_draw["size"] == c["size"])]
                 ax.plot(d["diff_mean"], [i] * len(d), "x", color="0.45", ms=5, zorder=2)
-            unit = c["unit"] if "unit" in r.columns else "recordings"
-            size = ("all labels" if c["size"] < 0 else f"{int(c['size'])} labels") if unit == "labels" \
-                else f"n = {int(c['size'])}"
+            size = size_label(c["size"], c["unit"] if "unit" in r.columns else "recordings")
             lam = "" if c["lam"] == 1.0 or c["method"].endswith("(tuned)") else f", λ = {c['lam']:g}"
             labels.append(f"{c['method']}{lam}, {size}")
         ax.axvline(0, color="k", lw=0.8)
