@@ -45,21 +45,24 @@ STUDIES = {
 
 
 def study_splits(draw: int, n_samples: int, source: str, target: str, control: str | None = None,
-                 n_labeled: int | None = None, split: str = "id"):
+                 n_labeled: int | None = None, split: str = "id", n_val: int | None = None):
     """The synthetic data of one draw (data seed ``draw``; modalities source and target),
     with the labels of all but ``n_labeled`` training recordings hidden
-    (``data.dataset.hide_labels``, seeded by the draw; None: all labelled)."""
+    (``data.dataset.hide_labels``, seeded by the draw; None: all labelled) and, with
+    ``n_val``, only that many validation recordings kept (``data.dataset.thin_validation``,
+    seeded by the draw; None: the whole validation part)."""
     return _study_splits(int(draw), int(n_samples), source, target, control,
-                         None if n_labeled is None else int(n_labeled), split)
+                         None if n_labeled is None else int(n_labeled), split, None if n_val is None else int(n_val))
 
 
 @functools.lru_cache(maxsize=4)
-def _study_splits(draw, n_samples, source, target, control, n_labeled, split):
-    from .data.dataset import hide_labels
+def _study_splits(draw, n_samples, source, target, control, n_labeled, split, n_val=None):
+    from .data.dataset import hide_labels, thin_validation
 
     sp = load("synthetic", split=split, modalities=(source, target), seed=draw, n_samples=n_samples,
               **({"control": control} if control else {}))
-    return sp if n_labeled is None else hide_labels(sp, n_labeled, seed=draw)
+    sp = sp if n_labeled is None else hide_labels(sp, n_labeled, seed=draw)
+    return sp if n_val is None else thin_validation(sp, n_val, seed=draw)
 
 
 def _study_source_path(out_dir, ident: dict) -> Path:
@@ -69,27 +72,35 @@ def _study_source_path(out_dir, ident: dict) -> Path:
     return Path(out_dir) / "sources" / f"{ident['source']}_{key}.pt"
 
 
-def _source_ident(draw, n_samples, source, target, control, source_labels, n_labeled, split, epochs_source):
+def _source_ident(draw, n_samples, source, target, control, source_labels, n_labeled, split, epochs_source,
+                  n_val=None):
     if source_labels not in ("all", "same"):
         raise ValueError(f"source_labels must be 'all' (the source knows every training label) or 'same' (the "
                          f"target's n_labeled labels), got {source_labels!r}")
-    return {"draw": int(draw), "n_samples": int(n_samples), "source": source, "target": target, "control": control,
-            "n_labeled": None if source_labels == "all" else n_labeled, "split": split,
-            "epochs_source": epochs_source}
+    ident = {"draw": int(draw), "n_samples": int(n_samples), "source": source, "target": target, "control": control,
+             "n_labeled": None if source_labels == "all" else n_labeled, "split": split,
+             "epochs_source": epochs_source}
+    if n_val is not None and source_labels == "same":   # only then does the source see the thinned validation
+        ident["n_val"] = int(n_val)                      # (absent otherwise: earlier sources keep their names)
+    return ident
 
 
 def study_source_task(*, out_dir: str, draw: int, n_samples: int, source: str, target: str,
                       control: str | None = None, n_labeled: int | None = None, split: str = "id",
-                      epochs_source: int | None = None, device="auto") -> dict:
-    """Train (or find) the frozen source of one draw, on every training label
-    (``n_labeled`` None) or on the ``n_labeled`` the target gets; its checkpoint goes to
-    ``out_dir/sources/``. Returns its test metrics."""
+                      epochs_source: int | None = None, n_val: int | None = None, device="auto") -> dict:
+    """Train (or find) the frozen source of one draw, on every training label and the whole
+    validation part (``n_labeled`` None) or on the ``n_labeled`` labels and ``n_val``
+    validation recordings the target gets; its checkpoint goes to ``out_dir/sources/``.
+    Returns its test metrics."""
     from .experiment import load_source
     from .train import evaluate
 
+    if n_labeled is None and n_val is not None:
+        raise ValueError("a source that knows every training label keeps the whole validation part: n_val must be "
+                         f"None when n_labeled is None, got n_val={n_val!r}")
     ident = _source_ident(draw, n_samples, source, target, control, "all" if n_labeled is None else "same",
-                          n_labeled, split, epochs_source)
-    sp = study_splits(draw, n_samples, source, target, control, n_labeled, split)
+                          n_labeled, split, epochs_source, n_val)
+    sp = study_splits(draw, n_samples, source, target, control, n_labeled, split, n_val)
     path = _study_source_path(out_dir, ident)
     if path.is_file():
         test = evaluate(load_source(path, sp, target), sp.test, source, device=device)
@@ -103,21 +114,24 @@ def study_task(*, out_dir: str, study: str, method: str, seed: int, draw: int, n
                n_labeled: int | None, source: str, target: str, control: str | None = None,
                source_labels: str = "all", lam: float | None = 1.0, split: str = "id",
                epochs_source: int | None = None, epochs_target: int | None = None,
-               unlabeled_mask: str = "confidence", tune: bool = False, device="auto") -> dict:
+               unlabeled_mask: str = "confidence", tune: bool = False, n_val: int | None = None,
+               device="auto") -> dict:
     """One target run of a control study: ``experiment.train_transfer`` (``tune=True``:
     ``experiment.tune_transfer``, lambda chosen on validation F1) on the draw's data with
-    ``n_labeled`` labels (None: all) and the rest as unlabeled pairs, from the frozen
-    source of ``study_source_task``. Returns test accuracy / recall / F1, the source's,
+    ``n_labeled`` labels (None: all) and the rest as unlabeled pairs, and ``n_val``
+    validation recordings (None: all), from the frozen source of ``study_source_task``. Returns test accuracy / recall / F1, the source's,
     the chosen lambda, the best epoch, and diagnostics of the transfer term: the mean over
     epochs of the mask fractions, the first and last epoch's objective value, and the
     gradient-norm ratio ||grad lam*L|| / ||grad CE|| at the start (see ``gradient_scale``)."""
     from .experiment import train_transfer, tune_transfer
 
+    same = source_labels != "all"
     src = study_source_task(out_dir=out_dir, draw=draw, n_samples=n_samples, source=source, target=target,
-                            control=control, n_labeled=None if source_labels == "all" else n_labeled, split=split,
-                            epochs_source=epochs_source, device=device)
-    ident = _source_ident(draw, n_samples, source, target, control, source_labels, n_labeled, split, epochs_source)
-    sp = study_splits(draw, n_samples, source, target, control, n_labeled, split)
+                            control=control, n_labeled=n_labeled if same else None, split=split,
+                            epochs_source=epochs_source, n_val=n_val if same else None, device=device)
+    ident = _source_ident(draw, n_samples, source, target, control, source_labels, n_labeled, split, epochs_source,
+                          n_val)
+    sp = study_splits(draw, n_samples, source, target, control, n_labeled, split, n_val)
     common = dict(preset="synthetic", dataset="synthetic", epochs=epochs_target, device=device, progress=False,
                   cache_dir=Path(out_dir) / "cache", unlabeled_mask=unlabeled_mask)
     path = _study_source_path(out_dir, ident)
@@ -130,7 +144,7 @@ def study_task(*, out_dir: str, study: str, method: str, seed: int, draw: int, n
     h = run.history
     out = {**{m: float(run.test[m]) for m in ("accuracy", "recall", "f1")}, **src, "lam_used": lam,
            "n_train_labeled": len(sp.train), "n_unlabeled": 0 if sp.unlabeled is None else len(sp.unlabeled),
-           "best_epoch": int(run.meta["best_val"]["epoch"]), "val_f1": float(run.meta["best_val"]["f1"])}
+           "n_val_recordings": len(sp.val), "best_epoch": int(run.meta["best_val"]["epoch"]), "val_f1": float(run.meta["best_val"]["f1"])}
     for col in ("train_mask_frac", "train_mask_frac_unlabeled"):
         if col in h:
             out[col[6:]] = float(h[col].mean())
@@ -216,8 +230,12 @@ def control_plan(studies: Sequence[dict], *, seeds: Sequence[int], draws: Sequen
     (a key of ``STUDIES``: negative / positive / curve), ``methods`` (names, or
     ``[name, lambda]`` for a method at another lambda than ``lam``; must hold "none"),
     ``labels`` (numbers of training labels, the rest unlabeled pairs; None = every label;
-    the negative control always uses every label) and optionally ``source_labels``
-    ("all" / "same", overriding the kind's)."""
+    the negative control always uses every label), optionally ``source_labels``
+    ("all" / "same", overriding the kind's) and ``val_labels`` (keep only that many
+    validation recordings, ``data.dataset.thin_validation``: validation as scarce as the
+    training labels; a source on "all" labels keeps the whole validation part). A run's
+    parameters hold ``n_val`` only when ``val_labels`` is given, so the identities of
+    earlier runs do not change."""
     targets, sources = [], {}
     names = [s.get("study") for s in studies]
     if len(set(names)) != len(names):
@@ -230,11 +248,17 @@ def control_plan(studies: Sequence[dict], *, seeds: Sequence[int], draws: Sequen
         if ("none", None) not in methods:
             raise ValueError(f"study {s['study']!r}: methods must include 'none' (the baseline), got {s['methods']}")
         labels = [None] if s["kind"] == "negative" else list(s.get("labels") or [None])
+        n_val = s.get("val_labels")
+        if n_val is not None and (isinstance(n_val, bool) or not isinstance(n_val, (int, np.integer)) or n_val < 1):
+            raise ValueError(f"study {s['study']!r}: val_labels must be a positive int (validation recordings kept) "
+                             f"or None, got {n_val!r}")
+        val = {} if n_val is None else {"n_val": int(n_val)}
         for draw in draws:
             for n_lab in labels:
                 src = {"draw": int(draw), "n_samples": int(n_samples), "source": cfg["source"],
                        "target": cfg["target"], "control": cfg["control"],
-                       "n_labeled": None if cfg["source_labels"] == "all" else n_lab, "epochs_source": epochs_source}
+                       "n_labeled": None if cfg["source_labels"] == "all" else n_lab, "epochs_source": epochs_source,
+                       **(val if cfg["source_labels"] == "same" else {})}
                 sources[json.dumps(src, sort_keys=True)] = src
                 for m, l in methods:
                     for seed in seeds:
@@ -243,7 +267,7 @@ def control_plan(studies: Sequence[dict], *, seeds: Sequence[int], draws: Sequen
                                         "target": cfg["target"], "control": cfg["control"],
                                         "source_labels": cfg["source_labels"], "lam": l,
                                         "epochs_source": epochs_source, "epochs_target": epochs_target,
-                                        "unlabeled_mask": unlabeled_mask, "tune": False})
+                                        "unlabeled_mask": unlabeled_mask, "tune": False, **val})
     return list(sources.values()), targets
 
 
@@ -298,7 +322,8 @@ def tidy_studies(main: pd.DataFrame | None = None, controls: pd.DataFrame | None
         raise ValueError("no runs: give main and/or controls")
     df = pd.concat(parts, ignore_index=True)
     extra = [c for c in ("n_train", "n_train_labeled", "n_unlabeled", "mask_frac", "mask_frac_unlabeled",
-                         "objective_first", "objective_last", "grad_ratio_init", "best_epoch", "val_f1", "wall_s")
+                         "objective_first", "objective_last", "grad_ratio_init", "best_epoch", "val_f1", "n_val",
+                         "n_val_recordings", "wall_s")
              if c in df.columns]
     return df[list(TIDY) + extra].reset_index(drop=True)
 

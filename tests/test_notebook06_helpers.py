@@ -38,6 +38,45 @@ def test_control_plan_sources_and_runs():
         studies.control_plan([dict(study="x", kind="nope", methods=["none"])], seeds=[0], draws=[0], n_samples=300)
 
 
+
+def test_control_plan_val_labels_only_where_asked():
+    """``val_labels`` puts ``n_val`` in the runs of that study only (the identities of every
+    other run are unchanged), and in a source only when the source shares the target's labels."""
+    plan = [dict(study="pos", kind="positive", methods=["none", "dcat"], labels=[20]),
+            dict(study="pos scarce", kind="positive", methods=["none", "dcat"], labels=[20], val_labels=20),
+            dict(study="cur scarce", kind="curve", methods=["none"], labels=[20], val_labels=20)]
+    srcs, runs = studies.control_plan(plan, seeds=[0], draws=[0], n_samples=300)
+    old_srcs, old_runs = studies.control_plan(plan[:1], seeds=[0], draws=[0], n_samples=300)
+    assert [r for r in runs if r["study"] == "pos"] == old_runs                 # same parameters, same identities
+    assert {r["n_val"] for r in runs if r["study"] != "pos"} == {20}
+    assert all("n_val" not in r for r in runs if r["study"] == "pos")
+    # the positive control's teacher knows every label: one teacher, without n_val, shared by both studies
+    assert [s for s in srcs if s["source"] == "imu_clean"] == old_srcs
+    assert [s.get("n_val") for s in srcs if s["source"] == "video"] == [20]
+    for bad in (0, 2.5, True, "20"):
+        with pytest.raises(ValueError, match="val_labels must be a positive int"):
+            studies.control_plan([dict(study="x", kind="positive", methods=["none"], labels=[20], val_labels=bad)],
+                                 seeds=[0], draws=[0], n_samples=300)
+
+
+def test_study_task_trains_and_chooses_on_the_thinned_validation(tmp_path):
+    """A run with ``n_val`` sees only that many validation recordings (its best epoch is
+    chosen on them), the same training labels, unlabeled pairs and test as the run without,
+    and the same frozen teacher file."""
+    kw = dict(out_dir=str(tmp_path), study="pos", method="none", seed=0, draw=0, n_samples=120, n_labeled=16,
+              source="imu_clean", target="imu", epochs_source=1, epochs_target=2, device="cpu")
+    full, thin = studies.study_task(**kw), studies.study_task(**kw, n_val=8)
+    assert thin["n_val_recordings"] == 8 < full["n_val_recordings"]
+    assert (thin["n_train_labeled"], thin["n_unlabeled"]) == (full["n_train_labeled"], full["n_unlabeled"])
+    assert len(list((tmp_path / "sources").glob("*.pt"))) == 1
+    sp_full = studies.study_splits(0, 120, "imu_clean", "imu", n_labeled=16)
+    sp_thin = studies.study_splits(0, 120, "imu_clean", "imu", n_labeled=16, n_val=8)
+    assert list(sp_thin.train.ids) == list(sp_full.train.ids) and list(sp_thin.test.ids) == list(sp_full.test.ids)
+    assert set(sp_thin.val.ids) < set(sp_full.val.ids) and len(sp_thin.val) == 8
+    with pytest.raises(ValueError, match="n_val must be None"):
+        studies.study_source_task(out_dir=str(tmp_path), draw=0, n_samples=120, source="imu_clean", target="imu",
+                                  n_val=8)
+
 def _fake(effects: dict, base=0.6, noise=0.0, rng=0):
     """Main and control rows with a known effect per (study, method, draw): f1 and recall differ so
     the test sees which metric a study is read on."""

@@ -182,3 +182,29 @@ def test_bad_unlabeled_input(setup):
         PairedDataset(dict(sp.val.arrays), np.full(len(sp.val), -2), sp.val.classes)
     with pytest.raises(ValueError, match="no labelled sample"):
         training_set(Splits(sp.train.subset([]), sp.val, sp.test, unlabeled=sp.train))
+
+
+def test_thin_validation_counts_strata_and_untouched_parts():
+    from dcatkit.data.dataset import thin_validation
+
+    sp = hide_labels(load("synthetic", n_samples=200, modalities=("imu",), seed=3), 16, seed=3)
+    t = thin_validation(sp, 12, seed=4)
+    assert len(t.val) == 12 and set(t.val.ids) <= set(sp.val.ids)
+    # stratified: every class keeps its share of the 12 (largest remainders), computed here by hand
+    share = np.bincount(sp.val.labels, minlength=8) * 12 / len(sp.val)
+    got = np.bincount(t.val.labels, minlength=8)
+    assert got.sum() == 12 and np.all(np.abs(got - share) < 1)
+    # the kept samples are the originals (labels and inputs), and nothing else moved
+    pos = {i: k for k, i in enumerate(sp.val.ids)}
+    idx = [pos[i] for i in t.val.ids]
+    assert np.array_equal(t.val.labels, sp.val.labels[idx])
+    assert np.array_equal(t.val.arrays["imu"], sp.val.arrays["imu"][idx])
+    assert t.train is sp.train and t.test is sp.test and t.unlabeled is sp.unlabeled
+    assert t.report["validation"] == {"n_val": 12, "n_dropped": len(sp.val) - 12, "seed": 4, "unit": "recording"}
+    assert t.report["labels"] == sp.report["labels"]
+    assert thin_validation(sp, len(sp.val)) is sp
+    assert list(thin_validation(sp, 12, seed=4).val.ids) == list(t.val.ids)                 # seeded
+    assert list(thin_validation(sp, 12, seed=5).val.ids) != list(t.val.ids)
+    for bad in (0, len(sp.val) + 1, 2.5, True):
+        with pytest.raises(ValueError, match="n_val must be an int"):
+            thin_validation(sp, bad)

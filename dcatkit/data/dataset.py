@@ -237,6 +237,30 @@ class Splits:
         return self.train.normalization
 
 
+def _stratified_groups(names: np.ndarray, glabel: np.ndarray, n: int, rng: np.random.Generator) -> set:
+    """``n`` of the recordings ``names`` (one label each, ``glabel``), drawn stratified by
+    class: largest-remainder quotas that sum to exactly ``n``, each class proportional to
+    its share, every class present keeping at least one while ``n`` >= the number of
+    classes; drawn without replacement with ``rng``. Returns the set of kept names."""
+    classes, counts = np.unique(glabel, return_counts=True)
+    quota = counts * n / counts.sum()
+    take = np.floor(quota).astype(int)
+    order = np.argsort(-(quota - take), kind="stable")
+    take[order[: n - take.sum()]] += 1
+    if n >= len(classes):
+        short = take == 0                     # every class present keeps a label when possible
+        while short.any():
+            donor = int(np.argmax(take))
+            take[donor] -= 1
+            take[int(np.flatnonzero(short)[0])] += 1
+            short = take == 0
+    keep = []
+    for c, k in zip(classes, take):
+        members = np.flatnonzero(glabel == c)
+        keep.extend(rng.choice(members, size=min(int(k), len(members)), replace=False).tolist())
+    return set(names[np.sort(np.asarray(keep, dtype=np.int64))].tolist())
+
+
 def hide_labels(splits: Splits, n_labeled: int, seed: int = 0) -> Splits:
     """``splits`` with the labels of all but ``n_labeled`` training recordings taken away:
     the few-labels, many-pairs setting of cross-modal transfer.
@@ -263,32 +287,40 @@ def hide_labels(splits: Splits, n_labeled: int, seed: int = 0) -> Splits:
     n_labeled = int(n_labeled)
     if n_labeled == len(names):
         return splits
-    glabel = train.labels[first]
-    rng = np.random.default_rng(seed)
-    classes, counts = np.unique(glabel, return_counts=True)
-    # largest-remainder quotas: sum exactly n_labeled, each class proportional to its share
-    quota = counts * n_labeled / counts.sum()
-    take = np.floor(quota).astype(int)
-    order = np.argsort(-(quota - take), kind="stable")
-    take[order[: n_labeled - take.sum()]] += 1
-    if n_labeled >= len(classes):
-        short = take == 0                     # every class present keeps a label when possible
-        while short.any():
-            donor = int(np.argmax(take))
-            take[donor] -= 1
-            take[int(np.flatnonzero(short)[0])] += 1
-            short = take == 0
-    keep = []
-    for c, k in zip(classes, take):
-        members = np.flatnonzero(glabel == c)
-        keep.extend(rng.choice(members, size=min(int(k), len(members)), replace=False).tolist())
-    kept = set(names[np.sort(np.asarray(keep, dtype=np.int64))].tolist())
+    kept = _stratified_groups(names, train.labels[first], n_labeled, np.random.default_rng(seed))
     is_kept = np.array([g in kept for g in groups])
     labelled, hidden = train.subset(np.flatnonzero(is_kept)), train.subset(np.flatnonzero(~is_kept))
     hidden.labels = np.full(len(hidden), UNLABELED, dtype=np.int64)
     report = {**splits.report, "labels": {"n_labeled": n_labeled, "n_unlabeled": len(names) - n_labeled,
                                           "seed": int(seed), "unit": "recording"}}
     return Splits(labelled, splits.val, splits.test, report, unlabeled=hidden)
+
+
+def thin_validation(splits: Splits, n_val: int, seed: int = 0) -> Splits:
+    """``splits`` whose validation part keeps only ``n_val`` recordings, drawn stratified by
+    class like :func:`hide_labels` (seeded by ``seed``); the other validation recordings are
+    dropped (not made unlabeled pairs, so a comparison with the full validation part changes
+    one thing). Train, unlabeled and test are untouched.
+
+    Why: with few labels, a validation part larger than the labelled training part is a
+    label budget the user would not have; choosing the best epoch or lambda on it flatters
+    every method that is tuned (Oliver et al., 2018, "Realistic evaluation of deep
+    semi-supervised learning algorithms"). ``n_val`` equal to the validation recordings
+    returns ``splits`` itself. ``report["validation"]`` records
+    ``{"n_val", "n_dropped", "seed", "unit": "recording"}``."""
+    val = splits.val
+    groups = np.asarray(val.groups)
+    names, first = np.unique(groups, return_index=True)
+    if isinstance(n_val, bool) or not isinstance(n_val, (int, np.integer)) or not 1 <= n_val <= len(names):
+        raise ValueError(f"n_val must be an int in [1, {len(names)}] (the validation recordings), got {n_val!r}")
+    n_val = int(n_val)
+    if n_val == len(names):
+        return splits
+    kept = _stratified_groups(names, np.asarray(val.labels)[first], n_val, np.random.default_rng(seed))
+    report = {**splits.report, "validation": {"n_val": n_val, "n_dropped": len(names) - n_val, "seed": int(seed),
+                                              "unit": "recording"}}
+    return Splits(splits.train, val.subset(np.flatnonzero([g in kept for g in groups])), splits.test, report,
+                  unlabeled=splits.unlabeled)
 
 
 def training_set(splits: Splits) -> PairedDataset:
