@@ -52,6 +52,11 @@
 # seed the λ with the best *validation* F1 (`studies.with_tuned`; the test split plays no part in
 # the choice). Every method gets the same grid and budget. The runs of the whole grid are shown
 # as a study of their own (`…, every λ`), so they do not widen the verdicts' Holm family.
+# One budget is generous: in the few-label studies the validation part keeps all its labels, more
+# than training has, and every best epoch and tuned λ is chosen on them. A user with few labels
+# would not have them; `benchmarks/positive_control_draws.py --val-labels 20` repeats (c) with
+# validation as scarce as training (`data.dataset.thin_validation`), measured in
+# `benchmarks/RESULTS.md` ("scarce validation").
 #
 # **The studies.** (a) **main**: video → IMU on the ID split, every label given, at `sizes`
 # simulated recordings, D-CAT at the paper's λ and tuned; (b) **negative control**: the IMU of an *independent* simulated draw as
