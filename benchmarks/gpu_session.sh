@@ -3,9 +3,11 @@
 #   1. the CUDA suite alone (benchmarks/gpu_check.sh part "suite"; 6 processes, T_SUITE s each):
 #      is it green now that the 8 failures of 2026-12-04 are fixed in the tests (CPU-checked only)?
 #   2. notebook 06's default grid on the GPU, alone (part "nb06", T_NB06 s): item 4's goal <= 2 min.
-# If device time is left after it, a second call with SESSION=bench (about 100 s) measures the
-# source's end-to-end rate with its set-up, first batch and steady state apart (bench.py since
-# 2026-12-04; the first session's 8,165 frames/s held the set-up over only 12 batches).
+# If device time is left after it, a second call with SESSION=bench (about 100 s in 2026-12-04, plus
+# two compiles of the loss now: T_BENCH 300 s) measures the source's end-to-end rate with its set-up,
+# first batch and steady state apart (bench.py since 2026-12-04; the first session's 8,165 frames/s
+# held the set-up over only 12 batches), and the step ratio with the D-CAT loss under torch.compile
+# inside the CUDA graph (goal 3: 1.25x with graphs alone).
 # SESSION=controls runs the first session's plan instead (bench, suite + e2e beside the controls at
 # full size, sweep speed-up); measured on an H200 (2026-12-04): bench 99 s, suite + e2e 203 s (two of
 # the six pytest processes hit their 200 s limit beside the controls), controls at the default size
@@ -30,7 +32,7 @@ if [ "${SESSION:-next}" = next ]; then
     exit 0
 fi
 if [ "${SESSION}" = bench ]; then
-    GPU_CHECK_PARTS="bench" bash benchmarks/gpu_check.sh; pack
+    GPU_CHECK_PARTS="bench" T_BENCH=${T_BENCH:-300} bash benchmarks/gpu_check.sh; pack
     exit 0
 fi
 CONTROLS=${CONTROLS_ARGS:---seeds 10 --draws 3 --sizes 40 --curve-source-labels all --workers 8}
