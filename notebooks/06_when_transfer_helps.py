@@ -54,9 +54,8 @@
 # as a study of their own (`…, every λ`), so they do not widen the verdicts' Holm family.
 # One budget is generous: in the few-label studies the validation part keeps all its labels, more
 # than training has, and every best epoch and tuned λ is chosen on them. A user with few labels
-# would not have them; `benchmarks/positive_control_draws.py --val-labels 20` repeats (c) with
-# validation as scarce as training (`data.dataset.thin_validation`), measured in
-# `benchmarks/RESULTS.md` ("scarce validation").
+# would not have them; `-p val_labels 20` keeps only 20 (`data.dataset.thin_validation`), and
+# `benchmarks/RESULTS.md` ("scarce validation") measured (c) that way over 5 draws.
 #
 # **The studies.** (a) **main**: video → IMU on the ID split, every label given, at `sizes`
 # simulated recordings, D-CAT at the paper's λ and tuned; (b) **negative control**: the IMU of an *independent* simulated draw as
@@ -130,6 +129,7 @@ positive_methods = ["none", "dcat", "kd"]             # each tuned over tune_lam
 curve_labels = [20, 60]                                # (d) unlabeled-pairs curve: numbers of labels
 curve_methods = ["none", "dcat", "kd", "contrastive"]   # at lam
 curve_source_labels = "all"    # (d) the video source trained on "all" training labels, or the "same" few
+val_labels = None       # (c), (d): validation recordings kept (None: all); e.g. 20, as scarce as the labels
 paper_recipe = True     # (e) video -> IMU at min(sizes) with the paper's Table I target recipe (uestc-target)
 lam = 1.0               # lambda of Eq. (19), non-negative; the paper uses 1
 workers = None          # parallel runs; None: one per CPU core (one per GPU under CUDA); 0: in this process
@@ -190,9 +190,10 @@ if paper_recipe:   # the target's Table I recipe; its frozen source at Table I's
                      methods=["none", "dcat"], lams=[lam], preset="uestc-target"))
 tuned_positive = ["none"] + [[m, x] for m in positive_methods if m != "none" for x in grid_lams]
 controls = [dict(study="(b) negative control", kind="negative", methods=negative_methods),
-            dict(study=POSITIVE, kind="positive", methods=tuned_positive, labels=positive_labels),
+            dict(study=POSITIVE, kind="positive", methods=tuned_positive, labels=positive_labels,
+                 val_labels=val_labels),
             dict(study="(d) unlabeled-pairs curve", kind="curve", methods=curve_methods, labels=curve_labels,
-                 source_labels=curve_source_labels)]
+                 source_labels=curve_source_labels, val_labels=val_labels)]
 controls = [c for c in controls if len(c["methods"]) > 1]
 if "none" not in methods:
     raise ValueError(f"methods must include 'none' (the baseline every difference is paired with), got {methods}")
@@ -566,6 +567,10 @@ display(Markdown("\n".join(text)))
 #    this run's. *Why:* a transfer method passes on only what the source knows.
 # 4. **The full grid.** `-p grid full` on a GPU (`device="cuda"`): every method tuned, n = 2000,
 #    more controls. Compare the families: more cells means stricter Holm levels.
+# 5. **Validation as scarce as the labels.** `-p val_labels 20`: in (c) and (d) every best epoch
+#    and every tuned λ is chosen on 20 validation recordings instead of all of them. *Why:* a user
+#    with 20 labels has no larger validation part; compare the baselines and the tuned calls with
+#    this run's (`benchmarks/RESULTS.md`, "scarce validation", did it for (c) over 5 draws).
 #
 # Back to the start: [01 — preprocessing](01_preprocessing.ipynb); the statistics in depth:
 # the README's "Statistics: what a verdict promises".
