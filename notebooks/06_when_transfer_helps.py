@@ -376,7 +376,7 @@ else:
 # a few percent means cross-entropy decides nearly every step: the transfer term can only nudge.
 # The table below gives it per method and λ, with the transfer objective at the first and last
 # epoch and the fraction of unlabeled pairs MCMA kept. With 3 draws a gain on every seed of every
-# draw can still miss a pooled call; `benchmarks/positive_control_draws.py` reruns this study with
+# draw can still miss a pooled call; `benchmarks/study_draws.py` reruns this study with
 # more draws (its measured result: `benchmarks/RESULTS.md`).
 
 # %%
