@@ -52,6 +52,7 @@ def main() -> None:
     ap.add_argument("--val-labels", type=int, default=None,
                     help="also run the study with only this many validation recordings")
     ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--csv", default=None, help="also write every run of the studies (one row each) here")
     a = ap.parse_args()
     name, rivals = STUDY[a.study]
     grid = [float(x) for x in TUNE_LAMS]
@@ -63,13 +64,26 @@ def main() -> None:
                          methods=methods, val_labels=a.val_labels, **source))
     runs = studies.run_controls(a.runs_dir, plan, seeds=range(10), draws=range(a.draws), n_samples=300, lam=1.0,
                                 workers=a.workers)
-    tidy = studies.tidy_studies(None, runs, kinds={p["study"]: a.study for p in plan})
-    for p in plan:
-        tidy = studies.with_tuned(tidy, p["study"], grid, keep=[("dcat", 1.0)])
-    pooled, per = studies.pooled_verdicts(tidy)
+    if a.csv:
+        runs.drop(columns=["pid"], errors="ignore").to_csv(a.csv, index=False)
+    table, chosen = summarise(runs)
     with pd.option_context("display.width", 250, "display.max_colwidth", 80):
-        print(studies.verdict_table(pooled, per).drop(columns=["metric"]).to_string(index=False))
-        print(studies.lam_choices(tidy).to_string(index=False))
+        print(table.to_string(index=False))
+        print(chosen.to_string(index=False))
+
+
+def summarise(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(verdict table, lambdas chosen) of the runs of this script's studies (e.g. read back from
+    benchmarks/study_draws_runs.csv): each study tuned over TUNE_LAMS with D-CAT also kept at
+    lambda 1, pooled over draws, Holm within each study; the runs of each grid its own family."""
+    names = list(dict.fromkeys(runs["study"]))
+    kinds = {n: next(k for k, (base, _) in STUDY.items() if n.startswith(base)) for n in names}
+    tidy = studies.tidy_studies(None, runs, kinds=kinds)
+    grid = [float(x) for x in TUNE_LAMS]
+    for n in names:
+        tidy = studies.with_tuned(tidy, n, grid, keep=[("dcat", 1.0)])
+    pooled, per = studies.pooled_verdicts(tidy)
+    return studies.verdict_table(pooled, per).drop(columns=["metric"]), studies.lam_choices(tidy)
 
 
 if __name__ == "__main__":

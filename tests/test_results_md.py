@@ -1,0 +1,75 @@
+"""benchmarks/RESULTS.md's follow-up tables of notebook 06's few-label studies (5 draws, scarce
+validation, the tuned cross-modal curve) are recomputed from the runs they came from
+(``benchmarks/study_draws_runs.csv``) with the script that printed them
+(``benchmarks/study_draws.summarise``): every pooled interval a table row shows must be one the
+runs give, with the same call. A hand edit of one number, or a re-run that changes a result
+without updating the page, fails here."""
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SECTIONS = ("## Positive control with 5 draws", "## Positive control with scarce validation",
+            "## Cross-modal curve, tuned, 5 draws")
+NUM = r"[+\-]\d\.\d{3}"
+INTERVAL = re.compile(rf"({NUM}) \[({NUM}), ({NUM})\]")
+
+
+def _section(text: str, head: str) -> str:
+    start = text.index(head)
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end > 0 else None]
+
+
+@pytest.fixture(scope="module")
+def computed() -> dict[str, set[str]]:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import study_draws
+    finally:
+        sys.path.pop(0)
+    table, _ = study_draws.summarise(pd.read_csv(REPO / "benchmarks" / "study_draws_runs.csv"))
+    out: dict[str, set[str]] = {}
+    for iv, call in zip(table["Δ pooled [adjusted CI]"], table["call"]):
+        out.setdefault(iv.replace("−", "-"), set()).add(call)
+    return out
+
+
+def test_every_follow_up_interval_is_what_the_runs_give(computed):
+    text = (REPO / "benchmarks" / "RESULTS.md").read_text().replace("−", "-")
+    checked = 0
+    for head in SECTIONS:
+        rows = [ln for ln in _section(text, head).splitlines() if ln.startswith("| ") and "---" not in ln]
+        for row in rows:
+            cells = [c.strip() for c in row.strip("|").split("|")]
+            found = [m.group(0) for m in INTERVAL.finditer(row)]
+            if not found:
+                continue
+            calls = [c.strip() for c in cells[-1].split("/")]
+            assert len(calls) == len(found), f"{head}: one call per interval expected in {row!r}"
+            for iv, call in zip(found, calls):
+                assert iv in computed, f"{head}: {iv} is not an interval the runs give (row {row!r})"
+                assert any(call.startswith(c) for c in computed[iv]), \
+                    f"{head}: {iv} is called {computed[iv]} by the runs, the page says {call!r}"
+                checked += 1
+    assert checked >= 20, f"only {checked} intervals found: did the tables' layout change?"
+
+
+def test_every_interval_in_the_readme_results_has_a_source(computed):
+    """Each pooled interval the README's "Default-run results" quotes (down to "Earlier claims
+    that changed") is printed by the executed notebook 06, given by the follow-up runs, or one
+    of the other VM's results that RESULTS.md's "Run to run" section records."""
+    from test_notebooks import _outputs_text
+
+    readme = (REPO / "README.md").read_text().replace("−", "-").replace("**", "")
+    part = " ".join(readme[readme.index("## Default-run results"):readme.index("Earlier claims that changed")].split())
+    results = (REPO / "benchmarks" / "RESULTS.md").read_text().replace("−", "-")
+    sources = {"notebook 06": _outputs_text("06_when_transfer_helps").replace("−", "-"),
+               "RESULTS.md, Run to run": _section(results, "## Run to run")}
+    found = [m.group(0) for m in INTERVAL.finditer(part)]
+    assert len(found) >= 15, f"only {len(found)} intervals found in the README's results"
+    orphans = [iv for iv in found if iv not in computed and not any(iv in t for t in sources.values())]
+    assert not orphans, f"README intervals with no source (notebook 06, the follow-up runs, Run to run): {orphans}"
