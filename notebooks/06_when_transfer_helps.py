@@ -410,6 +410,10 @@ else:
 # unlabeled pairs; the video source is trained on every training label (`curve_source_labels =
 # "all"`: a source model that was trained elsewhere, as in the paper) or on the same few
 # (`"same"`: the user's situation when no sensor has more labels). Mean ± std over draws × seeds.
+# The curve runs each method at λ = `lam` only (the CPU budget): untuned, as in (a) before its
+# tuned cells. `benchmarks/study_draws.py --study curve` tunes D-CAT, KD and contrastive at 20
+# labels over 5 draws, with the whole and with a scarce validation part (`benchmarks/RESULTS.md`,
+# "Cross-modal curve, tuned").
 # Then (e): the same question as (a) at its smallest size, with the target trained by the paper's
 # Table I recipe instead of the kit's, on the same draws and seeds.
 
