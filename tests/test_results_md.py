@@ -25,20 +25,27 @@ def _section(text: str, head: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def computed() -> dict[str, set[str]]:
+def computed() -> dict[str, list[dict]]:
+    """{pooled interval: the verdict-table rows that print it, with the lambdas chosen for them}."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
         import study_draws
     finally:
         sys.path.pop(0)
-    table, _ = study_draws.summarise(pd.read_csv(REPO / "benchmarks" / "study_draws_runs.csv"))
-    out: dict[str, set[str]] = {}
-    for iv, call in zip(table["Δ pooled [adjusted CI]"], table["call"]):
-        out.setdefault(iv.replace("−", "-"), set()).add(call)
+    table, chosen = study_draws.summarise(pd.read_csv(REPO / "benchmarks" / "study_draws_runs.csv"))
+    picks = {(r.study, r.method): r.chosen.replace(", λ = ", ", ") for r in chosen.itertuples()}
+    out: dict[str, list[dict]] = {}
+    for row in table.to_dict("records"):
+        row = {k: v.replace("−", "-") if isinstance(v, str) else v for k, v in row.items()}
+        row["draws"] = re.findall(NUM, row["Δ per draw (seeds +/-)"])
+        row["chosen"] = picks.get((row["study"], row["method"]))
+        out.setdefault(row["Δ pooled [adjusted CI]"], []).append(row)
     return out
 
 
 def test_every_follow_up_interval_is_what_the_runs_give(computed):
+    """Each row's pooled interval(s) and call(s); where the row has one interval, also its
+    baseline and method means, its per-draw means and the lambdas chosen for a tuned cell."""
     text = (REPO / "benchmarks" / "RESULTS.md").read_text().replace("−", "-")
     checked = 0
     for head in SECTIONS:
@@ -52,8 +59,22 @@ def test_every_follow_up_interval_is_what_the_runs_give(computed):
             assert len(calls) == len(found), f"{head}: one call per interval expected in {row!r}"
             for iv, call in zip(found, calls):
                 assert iv in computed, f"{head}: {iv} is not an interval the runs give (row {row!r})"
-                assert any(call.startswith(c) for c in computed[iv]), \
-                    f"{head}: {iv} is called {computed[iv]} by the runs, the page says {call!r}"
+                assert any(call.startswith(c["call"]) for c in computed[iv]), \
+                    f"{head}: {iv} is called {[c['call'] for c in computed[iv]]} by the runs, the page says {call!r}"
+                checked += 1
+            if len(found) > 1:
+                continue
+            mine = computed[found[0]]
+            draws = [c for c in cells if len(re.findall(NUM, c)) >= 3 and "[" not in c]
+            assert all(re.findall(NUM, d) in [c["draws"] for c in mine] for d in draws), \
+                f"{head}: per-draw means {draws} are not the runs' {[c['draws'] for c in mine]} (row {row!r})"
+            assert any({c["baseline"], c["method mean"]} <= set(cells) for c in mine), \
+                f"{head}: baseline / method means of {row!r} are not the runs' " \
+                f"{[(c['baseline'], c['method mean']) for c in mine]}"
+            pick = re.search(r"λ = 1: \d+, 10: \d+, 100: \d+", cells[0])
+            if pick:
+                assert any(c["chosen"] == pick.group(0) for c in mine), \
+                    f"{head}: {pick.group(0)!r} is not what validation chose: {[c['chosen'] for c in mine]}"
                 checked += 1
     assert checked >= 20, f"only {checked} intervals found: did the tables' layout change?"
 
