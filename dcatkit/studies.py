@@ -229,9 +229,9 @@ def control_plan(studies: Sequence[dict], *, seeds: Sequence[int], draws: Sequen
     ``study_source_task`` / ``study_task``. Each study: ``study`` (its name), ``kind``
     (a key of ``STUDIES``: negative / positive / curve), ``methods`` (names, or
     ``[name, lambda]`` for a method at another lambda than ``lam``; must hold "none"),
-    ``labels`` (numbers of training labels, the rest unlabeled pairs; None = every label;
-    the negative control always uses every label), optionally ``source_labels``
-    ("all" / "same", overriding the kind's) and ``val_labels`` (keep only that many
+    ``labels`` (numbers of training labels, the rest unlabeled pairs; None or absent = every
+    label; the negative control too, where it tests the few-label pipeline under the null),
+    optionally ``source_labels`` ("all" / "same", overriding the kind's) and ``val_labels`` (keep only that many
     validation recordings, ``data.dataset.thin_validation``: validation as scarce as the
     training labels; a source on "all" labels keeps the whole validation part). A run's
     parameters hold ``n_val`` only when ``val_labels`` is given, so the identities of
@@ -247,7 +247,7 @@ def control_plan(studies: Sequence[dict], *, seeds: Sequence[int], draws: Sequen
         methods = [_method_lam(e, lam) for e in s["methods"]]
         if ("none", None) not in methods:
             raise ValueError(f"study {s['study']!r}: methods must include 'none' (the baseline), got {s['methods']}")
-        labels = [None] if s["kind"] == "negative" else list(s.get("labels") or [None])
+        labels = list(s.get("labels") or [None])
         n_val = s.get("val_labels")
         if n_val is not None and (isinstance(n_val, bool) or not isinstance(n_val, (int, np.integer)) or n_val < 1):
             raise ValueError(f"study {s['study']!r}: val_labels must be a positive int (validation recordings kept) "

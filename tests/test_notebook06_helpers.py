@@ -13,14 +13,17 @@ SEEDS, DRAWS = list(range(10)), [0, 1, 2]
 
 
 def test_control_plan_sources_and_runs():
-    plan = [dict(study="neg", kind="negative", methods=["none", "dcat"], labels=[20]),
+    plan = [dict(study="neg", kind="negative", methods=["none", "dcat"]),
                dict(study="pos", kind="positive", methods=["none", "kd", ["dcat", 30]], labels=[20, 60]),
                dict(study="cur", kind="curve", methods=["none", "dcat"], labels=[20, 60], source_labels="same")]
     srcs, runs = studies.control_plan(plan, seeds=[0, 1], draws=[0, 1], n_samples=300, lam=1.0)
     df = pd.DataFrame(runs)
-    # negative: every label whatever `labels` says; positive: one teacher per draw (all labels);
+    # negative without labels: every label; positive: one teacher per draw (all labels);
     # curve with "same": one source per draw and label count
     assert {r["n_labeled"] for r in runs if r["study"] == "neg"} == {None}
+    few = studies.control_plan([dict(study="neg", kind="negative", methods=["none"], labels=[20])], seeds=[0],
+                               draws=[0], n_samples=300)
+    assert [r["n_labeled"] for r in few[1]] == [20] and [s["n_labeled"] for s in few[0]] == [None]
     by: dict = {}
     for s in srcs:
         by.setdefault(s["source"], set()).add(s["n_labeled"])
