@@ -119,10 +119,11 @@ def study_task(*, out_dir: str, study: str, method: str, seed: int, draw: int, n
     """One target run of a control study: ``experiment.train_transfer`` (``tune=True``:
     ``experiment.tune_transfer``, lambda chosen on validation F1) on the draw's data with
     ``n_labeled`` labels (None: all) and the rest as unlabeled pairs, and ``n_val``
-    validation recordings (None: all), from the frozen source of ``study_source_task``. Returns test accuracy / recall / F1, the source's,
-    the chosen lambda, the best epoch, and diagnostics of the transfer term: the mean over
-    epochs of the mask fractions, the first and last epoch's objective value, and the
-    gradient-norm ratio ||grad lam*L|| / ||grad CE|| at the start (see ``gradient_scale``)."""
+    validation recordings (None: all), from the frozen source of ``study_source_task``.
+    Returns test accuracy / recall / F1, the source's, the chosen lambda, the best epoch,
+    and diagnostics of the transfer term: the mean over epochs of the mask fractions, the
+    first and last epoch's objective value, and the gradient-norm ratio
+    ||grad lam*L|| / ||grad CE|| at the start (see ``gradient_scale``)."""
     from .experiment import train_transfer, tune_transfer
 
     same = source_labels != "all"
@@ -144,7 +145,8 @@ def study_task(*, out_dir: str, study: str, method: str, seed: int, draw: int, n
     h = run.history
     out = {**{m: float(run.test[m]) for m in ("accuracy", "recall", "f1")}, **src, "lam_used": lam,
            "n_train_labeled": len(sp.train), "n_unlabeled": 0 if sp.unlabeled is None else len(sp.unlabeled),
-           "n_val_recordings": len(sp.val), "best_epoch": int(run.meta["best_val"]["epoch"]), "val_f1": float(run.meta["best_val"]["f1"])}
+           "n_val_recordings": len(sp.val), "best_epoch": int(run.meta["best_val"]["epoch"]),
+           "val_f1": float(run.meta["best_val"]["f1"])}
     for col in ("train_mask_frac", "train_mask_frac_unlabeled"):
         if col in h:
             out[col[6:]] = float(h[col].mean())
@@ -231,9 +233,10 @@ def control_plan(studies: Sequence[dict], *, seeds: Sequence[int], draws: Sequen
     ``[name, lambda]`` for a method at another lambda than ``lam``; must hold "none"),
     ``labels`` (numbers of training labels, the rest unlabeled pairs; None or absent = every
     label; the negative control too, where it tests the few-label pipeline under the null),
-    optionally ``source_labels`` ("all" / "same", overriding the kind's) and ``val_labels`` (keep only that many
-    validation recordings, ``data.dataset.thin_validation``: validation as scarce as the
-    training labels; a source on "all" labels keeps the whole validation part). A run's
+    optionally ``source_labels`` ("all" / "same", overriding the kind's) and ``val_labels``
+    (keep only that many validation recordings, ``data.dataset.thin_validation``: validation
+    as scarce as the training labels; a source on "all" labels keeps the whole validation
+    part). A run's
     parameters hold ``n_val`` only when ``val_labels`` is given, so the identities of
     earlier runs do not change."""
     targets, sources = [], {}
