@@ -90,7 +90,8 @@ def main() -> None:
     table, chosen = summarise(runs)
     with pd.option_context("display.width", 250, "display.max_colwidth", 80):
         print(table.to_string(index=False))
-        print(chosen.to_string(index=False))
+        if len(chosen):
+            print(chosen.to_string(index=False))
 
 
 def summarise(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,5 +1,5 @@
 """benchmarks/RESULTS.md's follow-up tables of notebook 06's few-label studies (5 draws, scarce
-validation, the tuned cross-modal curve, the negative control with few labels) are recomputed from the runs they came from
+validation, the tuned cross-modal curve, the negative control with few labels, the lambda grid's upper end) are recomputed from the runs they came from
 (``benchmarks/study_draws_runs.csv``) with the script that printed them
 (``benchmarks/study_draws.summarise``): every pooled interval a table row shows must be one the
 runs give, with the same call. A hand edit of one number, or a re-run that changes a result
@@ -13,7 +13,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = ("## Positive control with 5 draws", "## Positive control with scarce validation",
-            "## Cross-modal curve, tuned, 5 draws", "## Negative control with few labels, tuned")
+            "## Cross-modal curve, tuned, 5 draws", "## Negative control with few labels, tuned",
+            "## The grid's upper end")
 NUM = r"[+\-]\d\.\d{3}"
 INTERVAL = re.compile(rf"({NUM}) \[({NUM}), ({NUM})\]")
 
