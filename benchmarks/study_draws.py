@@ -72,6 +72,9 @@ def main() -> None:
     ap.add_argument("--edge", type=float, default=None,
                     help="instead: D-CAT at lambda 100 and at this lambda, against the baseline and each other")
     a = ap.parse_args()
+    if a.edge is not None and (a.val_labels is not None or a.study == "negative"):
+        ap.error("--edge runs its own study (positive or curve, whole validation part): drop --val-labels / use "
+                 f"--study positive or curve (got --study {a.study}, --val-labels {a.val_labels})")
     name, rivals = STUDY[a.study]
     grid = [float(x) for x in TUNE_LAMS]
     methods = ["none"] + [[m, x] for m in rivals for x in grid]

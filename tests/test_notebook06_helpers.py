@@ -62,10 +62,19 @@ def test_control_plan_val_labels_only_where_asked():
                                  seeds=[0], draws=[0], n_samples=300)
 
 
-def test_study_task_trains_and_chooses_on_the_thinned_validation(tmp_path):
-    """A run with ``n_val`` sees only that many validation recordings (its best epoch is
-    chosen on them), the same training labels, unlabeled pairs and test as the run without,
-    and the same frozen teacher file."""
+def test_study_task_trains_and_chooses_on_the_thinned_validation(tmp_path, monkeypatch):
+    """A run with ``n_val`` trains on splits whose validation part holds only that many
+    recordings (its best epoch is chosen on them), with the same training labels, unlabeled
+    pairs and test as the run without, and the same frozen teacher file."""
+    from dcatkit import experiment
+
+    seen, train = [], experiment.train_transfer
+
+    def spy(splits, *args, **kw):
+        seen.append(list(splits.val.ids))
+        return train(splits, *args, **kw)
+
+    monkeypatch.setattr(experiment, "train_transfer", spy)
     kw = dict(out_dir=str(tmp_path), study="pos", method="none", seed=0, draw=0, n_samples=120, n_labeled=16,
               source="imu_clean", target="imu", epochs_source=1, epochs_target=2, device="cpu")
     full, thin = studies.study_task(**kw), studies.study_task(**kw, n_val=8)
@@ -76,6 +85,7 @@ def test_study_task_trains_and_chooses_on_the_thinned_validation(tmp_path):
     sp_thin = studies.study_splits(0, 120, "imu_clean", "imu", n_labeled=16, n_val=8)
     assert list(sp_thin.train.ids) == list(sp_full.train.ids) and list(sp_thin.test.ids) == list(sp_full.test.ids)
     assert set(sp_thin.val.ids) < set(sp_full.val.ids) and len(sp_thin.val) == 8
+    assert seen == [list(sp_full.val.ids), list(sp_thin.val.ids)]     # what training validated on
     with pytest.raises(ValueError, match="n_val must be None"):
         studies.study_source_task(out_dir=str(tmp_path), draw=0, n_samples=120, source="imu_clean", target="imu",
                                   n_val=8)
