@@ -11,7 +11,7 @@ or dcatkit.sweep).
     python -m dcatkit sweep --seeds 0-9 --shard 2/4 --out runs/big     # shard 2 of 4 (or --shard auto
     python -m dcatkit sweep --seeds 0-9 --gather --out runs/big        #  in a SLURM array), then gather
 
-Runs under ``torchrun --nproc_per_node=N python -m dcatkit ...`` unchanged
+Runs under ``torchrun --nproc_per_node=N -m dcatkit ...`` unchanged
 (rank 0 prints and writes). A source checkpoint that does not fit the run (it saw
 this run's validation or test samples, other classes, ...) stops it with exit
 status 2 and the reason (``dcatkit.provenance.SourceMismatch``).
@@ -261,7 +261,7 @@ def _main(argv=None) -> int:
     w.add_argument("--split", default="id", type=_split, metavar="SPLIT", help=SPLIT_HELP)
     w.add_argument("--folds", nargs="+", default=None,
                    help="folds of a cross-validation split (numbers or ranges; default: every fold)")
-    w.add_argument("--regime", default="headroom", help="synthetic data: headroom | ambiguous (negative control)")
+    w.add_argument("--regime", default="headroom", help="synthetic data: headroom | ambiguous (the older simulator, not a control)")
     w.add_argument("--data-option", type=_option, action="append", default=[], metavar="KEY=VALUE",
                    help="an option of the data loader, e.g. frame_size=16 (synthetic; repeatable)")
     w.add_argument("--source", default="video")

@@ -1,6 +1,6 @@
 """Multi-process training with torchrun, detected from the environment (as nanoGPT).
 
-``torchrun --nproc_per_node=N python -m dcatkit ...`` sets RANK / WORLD_SIZE /
+``torchrun --nproc_per_node=N -m dcatkit ...`` sets RANK / WORLD_SIZE /
 LOCAL_RANK; ``init()`` then starts a process group (NCCL on GPUs, gloo on CPU).
 Without those variables everything here is a no-op, so one code path serves
 CPU, one GPU and many GPUs.

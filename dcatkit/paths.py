@@ -293,5 +293,5 @@ def check_params(*, dataset: str, data_root: str | None = None, split: str = "id
         for r in regimes:
             if r not in REGIMES:
                 raise ValueError(f"unknown regime {r!r}: expected one of {REGIMES} ('headroom' = the default "
-                                 "simulator, 'ambiguous' = the negative control)")
+                                 "simulator, 'ambiguous' = the pre-06d5f82 one, not a control)")
     return {"data_root": root, "modalities": tuple(dict.fromkeys(wanted)), **split_info}

@@ -32,8 +32,8 @@ Two regimes (``make_synthetic(regime=...)``):
   share rate and axis and differ in IMU only by ~15% amplitude, which the
   subjects' +-25% amplitude style hides: the IMU ceiling is ~0.74 macro-F1 and
   the baseline at 2000 samples ~0.69. It used to serve as the negative control,
-  but it is not one: at n = 1000 its baseline (0.611) sits 0.125 below that
-  ceiling, about the headroom regime's room, so a method could help there. Kept
+  but it is not one: at n = 1000 its baseline (0.657, 3 seeds) sits 0.079 below
+  that ceiling (half the headroom regime's room), so a method could move it. Kept
   for reference, unchanged.
 
 Controls (``make_synthetic(control=..., modalities=...)``, headroom regime):
@@ -79,7 +79,7 @@ CONTROLS = ("negative",)
 # sits >= 0.12 macro-F1 below its ceiling (benchmarks/SIMULATOR.md).
 DEFAULT_N_SAMPLES = 1000
 
-# --- "ambiguous" regime (negative control) -----------------------------------
+# --- "ambiguous" regime (the pre-06d5f82 simulator) -----------------------------------
 # Motion of each class: (events per second, main IMU axis, amplitude in g).
 # Pairs share rate and axis, and differ by ~15% in amplitude only:
 # drinking/reading, sweep_floor/open_close_door, cut_fruits/wash_hand,
@@ -340,7 +340,7 @@ def make_synthetic(
     """
     if regime not in REGIMES:
         raise ValueError(f"unknown regime {regime!r}: expected one of {REGIMES} "
-                         "('headroom' = default, 'ambiguous' = negative control)")
+                         "('headroom' = default, 'ambiguous' = the pre-06d5f82 simulator)")
     if n_samples < 1 or n_subjects < 1:
         raise ValueError(f"n_samples and n_subjects must be >= 1, got {n_samples} and {n_subjects}")
     unknown = set(modalities) - {"imu", "video", "audio", "imu_clean"}
