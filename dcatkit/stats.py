@@ -50,7 +50,8 @@ That is the exact test of the balanced one-way random-effects model: the effect
 may differ from draw to draw (a draw x method interaction), and a claim must hold
 for the population of draws, not for the one drawn. With D = 3 the t has 2
 degrees of freedom and the interval is wide: that is the honest price of 3
-draws. ``summarise_draws`` also returns the per-draw rows (descriptive,
+draws. A pooled cell of one draw is "too few draws" (never a call, whatever its
+seeds). ``summarise_draws`` also returns the per-draw rows (descriptive,
 uncorrected).
 
 Columns of ``summarise`` per cell: ``mean``, ``std`` (ddof=1), ``n``;
@@ -383,8 +384,10 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
             lo, hi = tests[i].interval(lev)
             rows[i].update({"ci_low": lo, "ci_high": hi, "level": 1 - lev, "p_adj": pa, "family_size": len(idx)})
     out = pd.DataFrame(rows)
-    out["call"] = [call(r.diff_mean, r.ci_low, r.ci_high, r.n_pairs, min_seeds) if np.isfinite(r.family_size)
-                   else ("too few seeds" if np.isfinite(r.n_pairs) else "baseline") for r in out.itertuples()]
+    out["call"] = [call(r.diff_mean, r.ci_low, r.ci_high, r.n_pairs, min_seeds, getattr(r, "n_draws", None))
+                   if np.isfinite(r.family_size) else
+                   (call(r.diff_mean, np.nan, np.nan, r.n_pairs, min_seeds, getattr(r, "n_draws", None))
+                    if np.isfinite(r.n_pairs) else "baseline") for r in out.itertuples()]
     per_draw = None
     if draw and _per_draw:
         parts = []
@@ -397,11 +400,18 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
     return out, per_draw
 
 
-def call(diff_mean: float, ci_low: float, ci_high: float, n_pairs: float, min_seeds: int = MIN_SEEDS) -> str:
+def call(diff_mean: float, ci_low: float, ci_high: float, n_pairs: float, min_seeds: int = MIN_SEEDS,
+         n_draws: float | None = None) -> str:
     """One cell in words: "helps" (interval above 0), "hurts" (below 0), "no evidence"
-    (interval holds 0), or "too few seeds" (fewer than ``min_seeds`` pairs). Give it
-    ``summarise``'s ``ci_low`` / ``ci_high``: they are already family-adjusted."""
-    if not np.isfinite(n_pairs) or n_pairs < min_seeds or not (np.isfinite(ci_low) and np.isfinite(ci_high)):
+    (interval holds 0), "too few seeds" (fewer than ``min_seeds`` pairs) or, for a cell
+    pooled over data draws (``n_draws`` given), "too few draws" (one draw: its mean has no
+    spread to test against, however many seeds). Give it ``summarise``'s ``ci_low`` /
+    ``ci_high``: they are already family-adjusted."""
+    if not np.isfinite(n_pairs) or n_pairs < min_seeds:
+        return "too few seeds"
+    if n_draws is not None and np.isfinite(n_draws) and n_draws < 2:
+        return "too few draws"
+    if not (np.isfinite(ci_low) and np.isfinite(ci_high)):
         return "too few seeds"
     if ci_low > 0:
         return "helps"
@@ -491,7 +501,8 @@ def verdict(summary: pd.DataFrame, *, over: str = "n_samples", min_seeds: int = 
                          f"(e.g. by lam) so each {over} appears once")
     rows = rows.sort_values(over)
     values = rows[over].tolist()
-    calls = [call(r.diff_mean, r.ci_low, r.ci_high, r.n_pairs, min_seeds) for r in rows.itertuples()]
+    calls = [call(r.diff_mean, r.ci_low, r.ci_high, r.n_pairs, min_seeds, getattr(r, "n_draws", None))
+             for r in rows.itertuples()]
     parts, i = [], 0
     while i < len(rows):
         j = i
@@ -502,6 +513,8 @@ def verdict(summary: pd.DataFrame, *, over: str = "n_samples", min_seeds: int = 
         def num(r):
             if calls[i] == "too few seeds":
                 return f"{0 if not np.isfinite(r.n_pairs) else int(r.n_pairs)} paired, {min_seeds} needed"
+            if calls[i] == "too few draws":
+                return f"{int(r.n_draws)} data draw, 2 needed"
             return format_interval(r.diff_mean, r.ci_low, r.ci_high, digits)
         nums = [num(r) for r in group.itertuples()]
         where_txt = _where(values, values[i:j + 1], over) if len(values) > 1 else ""
@@ -511,5 +524,5 @@ def verdict(summary: pd.DataFrame, *, over: str = "n_samples", min_seeds: int = 
             each = "; ".join(f"{_where(values, [v], over)}: {x}" for v, x in zip(values[i:j + 1], nums))
             parts.append(f"{calls[i]} at {where_txt} ({each})")
         i = j + 1
-    note = family_note(rows[[c != "too few seeds" for c in calls]])
+    note = family_note(rows[[c not in ("too few seeds", "too few draws") for c in calls]])
     return "; ".join(parts) + (f" ({note})" if note else "")

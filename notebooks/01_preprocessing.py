@@ -129,9 +129,11 @@ print(subjects.to_string())
 # close), **cut_fruits / wash_hand** by event shape (a sharp impact vs a back-and-forth rub),
 # **type_pc / type_phone** by axis. The figure shows each pair for one subject (so one sensor
 # orientation: every subject wears the sensor rotated its own way), in g, with gravity removed.
-# The events are small next to the sensor noise and background head motion (the numbers are printed
-# under the figure, from the simulator's settings): look and see how hard the cues are to read by eye. That is what makes IMU the weak modality here, as in the
-# paper. (The `"ambiguous"` regime is different: its pairs differ only by a small amplitude
+# Each event is brief, only a few times the standard deviation of the white sensor noise that
+# covers every sample, and it lands on axes that each subject's sensor rotates its own way, beside a
+# slow background head motion (the printed line under the figure gives the sizes, from the
+# simulator's settings): look and see how hard the cues are to read by eye. That is what makes IMU
+# the weak modality here, as in the paper. (The `"ambiguous"` regime is different: its pairs differ only by a small amplitude
 # change. It is not a control: notebook 06's negative control is an IMU from an independent draw.)
 
 # %%
@@ -144,8 +146,10 @@ if "imu" in splits.train.modalities and all(c in splits.classes for p in IMU_PAI
     if dataset == "synthetic":
         from dcatkit.data.synthetic import HEADROOM_KNOBS, MOTION_HEADROOM
         amps = [m[-1] for m in MOTION_HEADROOM.values()]
-        print(f"simulator: event amplitudes {min(amps):g}-{max(amps):g} g, sensor noise {HEADROOM_KNOBS['imu_noise']:g} g, "
-              f"head motion {HEADROOM_KNOBS['head_motion']:g} g; IMU at {splits.train.sample_rates['imu']:g} Hz")
+        noise = HEADROOM_KNOBS["imu_noise"]
+        print(f"simulator: event amplitudes {min(amps):g}-{max(amps):g} g ({min(amps) / noise:.1f}-{max(amps) / noise:.1f}x "
+              f"the sensor noise's standard deviation of {noise:g} g, on every sample), head motion "
+              f"{HEADROOM_KNOBS['head_motion']:g} g; IMU at {splits.train.sample_rates['imu']:g} Hz")
 elif "imu" in splits.train.modalities:                          # a real dataset: one window per class
     fig = plots.imu_traces(splits.train)
     plots.save(fig, fig_dir, "01_imu_traces")
@@ -211,14 +215,14 @@ plt.show()
 # %% [markdown]
 # ## 7. Save the summary
 #
-# Counts and sizes as machine-readable files, so sweeps over `dataset` / `split` can be compared.
+# Class and subject counts as machine-readable files, so sweeps over `dataset` / `split` can be compared.
 
 # %%
-files = report.write_results(counts, out, f"class_counts-{dataset}-{split}",
-                             params=dict(dataset=dataset, split=split, data_seed=data_seed, **data_opts))
-report.write_results(subjects, out, f"subject_counts-{dataset}-{split}",
-                     params=dict(dataset=dataset, split=split, data_seed=data_seed, **data_opts))
-print("wrote", ", ".join(paths.shown(p) for p in files.values()))
+files = [*report.write_results(counts, out, f"class_counts-{dataset}-{split}",
+                               params=dict(dataset=dataset, split=split, data_seed=data_seed, **data_opts)).values(),
+         *report.write_results(subjects, out, f"subject_counts-{dataset}-{split}",
+                               params=dict(dataset=dataset, split=split, data_seed=data_seed, **data_opts)).values()]
+print("wrote", ", ".join(paths.shown(p) for p in files))
 
 # %% [markdown]
 # ## Summary

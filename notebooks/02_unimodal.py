@@ -29,7 +29,7 @@
 # - the **baseline** (default: IMU) is what D-CAT has to beat: the same target architecture,
 #   same data, same seed, no transfer.
 #
-# Checkpoints go to `out_dir/checkpoints/`, named after their settings, so notebooks 03–05 find
+# Checkpoints go to `out_dir/checkpoints/`, named after their settings, so notebooks 03 and 05 find
 # the models trained here instead of training them again. The parameters a learner changes are
 # `source`, `target` and `split`; the `training` and `outputs` groups are shared by every notebook
 # ([README](README.md)).
@@ -166,7 +166,7 @@ plt.show()
 src_run, base_run = trained["source"], trained["baseline"]
 display(Markdown(
     f"The {source} source reaches test macro-F1 {src_run.test['f1']:.3f}, the {target} baseline "
-    f"{base_run.test['f1']:.3f}: a gap of {src_run.test['f1'] - base_run.test['f1']:.3f}. Each kept the epoch with "
+    f"{base_run.test['f1']:.3f}: a gap of {round(src_run.test['f1'], 3) - round(base_run.test['f1'], 3):.3f}. Each kept the epoch with "
     f"the best validation F1 ({source}: epoch {src_run.meta['best_val']['epoch']}, val F1 "
     f"{src_run.meta['best_val']['f1']:.3f}; {target}: epoch {base_run.meta['best_val']['epoch']}, val F1 "
     f"{base_run.meta['best_val']['f1']:.3f}); validation and test F1 differ because each split is small. "

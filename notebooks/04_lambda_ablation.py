@@ -192,8 +192,10 @@ cols = ["mcma", "lam", "mean", "baseline_mean", "diff_mean", "ci_low", "ci_high"
         "n_pairs"]
 print(summary[summary.method != "none"][cols].round(3).to_string(index=False))
 report.write_results(summary, out, f"paired-{dataset}-{checked['split_name']}-{source}-{target}")
+print(f"One data draw (data seed {data_seed}) and one frozen source: these calls describe this draw; "
+      "notebook 06 pools draws before it claims anything.")
 for m in mcma_options:
-    print(f"{method} ({'MCMA' if m else 'no MCMA'}) against the baseline: "
+    print(f"{method} ({'MCMA' if m else 'no MCMA'}) against the baseline, on this draw: "
           + stats.verdict(summary, over="lam", method=method, mcma=m))
 
 # %% [markdown]
@@ -208,17 +210,20 @@ clear = summary[(summary.method != "none") & ((summary.ci_low > 0) | (summary.ci
 display(Markdown(
     f"On `{checked['split_name']}`, over {len(seeds)} seeds: " + (
         "; ".join(f"{'MCMA' if r.mcma else 'no MCMA'}, λ = {r.lam:g}: {r.diff_mean:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
-                  for r in clear.itertuples()) + " — the intervals that exclude 0. "
-        if len(clear) else "no interval excludes 0. ") +
-    "Every other setting: no evidence either way. The best-λ table is descriptive only. "
+                  for r in clear.itertuples()) + " — the intervals that exclude 0 on this data draw. "
+        if len(clear) else "no interval excludes 0 on this data draw. ") +
+    "Every other setting: no evidence either way. One draw describes; a claim pools draws (notebook 06). "
+    "The best-λ table is descriptive only. "
     + ("This is the in-distribution split; the paper's Table IV is OOD, so agreement or disagreement with it is "
        "not a replication either way." if checked["split_name"] == "id" else "")))
 
 # %% [markdown]
 # ## Summary
 #
-# - The verdict per λ comes from the paired 95% interval over seeds, not from the best mean.
-# - A very large λ lets alignment outweigh classification; small λ changes little.
+# - The verdict per λ comes from the paired 95% interval over seeds, not from the best mean; on one
+#   data draw it describes that draw, and notebook 06 pools draws before claiming.
+# - Read section 4's rows at λ = 100 against those at λ ≤ 1: whether a large pull costs F1 here, with
+#   and without MCMA. Notebook 06 measures how large D-CAT's gradient is against cross-entropy's.
 # - The paper's Table IV is one run per cell on OOD data; this grid is many seeds on `split`.
 #
 # ## Try this

@@ -216,8 +216,11 @@ c = runs.subject_summary(subjects_table)
 display(Markdown(
     f"On {c['subjects']} test subject(s) of `{sub_checked['split_name']}`: transfer fixed more samples than it broke for "
     f"{c['helped']}, fewer for {c['hurt']}, as many for {c['same']} ({c['fixed']} fixed, {c['broke']} broke in all). "
-    "With one training seed, a difference of a few samples for one subject is not evidence about that person; the "
-    "same sign over many subjects (`loso`), folds and seeds would be."))
+    + ("Every subject moved the same way in this run, so it cannot show whether the effect differs between people. "
+       if sum(c[k] > 0 for k in ("helped", "hurt", "same")) == 1 and c["subjects"] > 1 else
+       "The subjects moved in different directions in this run. " if c["subjects"] > 1 else "")
+    + f"One training seed and {c['subjects']} test subject(s) describe this run, not people in general; the same sign "
+    "over many subjects (`loso`), folds and seeds would be evidence."))
 files = report.write_results(subjects_table, out, f"subjects-{dataset}-{sub_checked['split_name']}-{source}-{target}-"
                              f"lam{lam:g}-{'mcma' if mcma else 'nomcma'}-seed{seed}", params=dict(
                                  dataset=dataset, split=sub_checked["split_name"], source=source, target=target,
@@ -230,8 +233,9 @@ print("wrote", ", ".join(paths.shown(p) for p in files.values()))
 #
 # - The confusion matrices and per-class F1 show *where* a macro-F1 change comes from; on a test split
 #   this size most per-class changes are one or two samples.
-# - Per subject, transfer's effect is not the same for everyone (the per-subject table above shows
-#   this run's spread); count them before believing an average.
+# - Per subject, the table of section 5 shows how each held-out person fared in this run; with one
+#   seed and a few subjects it describes the run, it does not say how transfer treats people in
+#   general. Count subjects, folds and seeds before believing an average (Try this 1).
 #
 # ## Try this
 #
@@ -241,7 +245,7 @@ print("wrote", ", ".join(paths.shown(p) for p in files.values()))
 # 2. **No MCMA.** `-p mcma False`: the analysis of the unmasked run. *Expect* differences from D-CAT
 #    only where the source errs, which on this data is rare (notebook 03, `train_mask_frac`).
 # 3. **A large λ.** `-p lam 100` (train it in 03 first, or let this notebook train it): *expect* more
-#    "broke" than "fixed" samples; notebook 04 shows λ = 100 hurting on average.
+#    "broke" than "fixed" samples; on notebook 04's one data draw, D-CAT at λ = 100 is below its baseline.
 #
 # Next: [06 — when does transfer help?](06_when_transfer_helps.ipynb) asks the question over data
 # sizes, controls, label counts, methods, data draws and seeds.

@@ -77,8 +77,9 @@
 #   its own frozen source. The 10 **seeds** vary the target's initial weights and batch order.
 # - Per draw, the **paired difference** (method − same-seed baseline) is tested with the exact
 #   **sign-flip test**: if a method does nothing, each difference is as likely positive as
-#   negative; the p-value counts the $2^{10}$ sign patterns at least as extreme. Shown per draw,
-#   uncorrected: description, not claims.
+#   negative; the p-value counts the $2^{10}$ sign patterns at least as extreme. Computed per draw,
+#   uncorrected (the explorer of section 7 shows each draw's interval for the cell you pick):
+#   description, not claims.
 # - **Pooled over draws**, a cell's effect is the mean of its draw means, tested with a *t* on those
 #   draw means ($D - 1$ degrees of freedom): a claim must hold for draws in general, not for the one
 #   drawn. With 3 draws the *t* has 2 degrees of freedom: wide intervals are the honest price.
@@ -307,9 +308,9 @@ plt.show()
 #
 # Mean ± std over draws × seeds of the target's test macro-F1 against the training-set size, for
 # the baseline, D-CAT at the paper's λ and D-CAT with λ chosen on validation F1; the dashed line
-# is the IMU ceiling (an IMU model trained on 20,000 recordings, read from
-# `benchmarks/headroom_runs.csv` by `headroom.read_headroom`): the room a transfer method could
-# use. Below the figure: every λ of the grid, as a family of its own (description of what the
+# is the IMU ceiling (an IMU model trained on many more recordings, read from
+# `benchmarks/headroom_runs.csv` by `headroom.read_headroom`; the line under the figure gives its
+# size): the room a transfer method could use. Below the figure: every λ of the grid, as a family of its own (description of what the
 # tuning chose from).
 
 # %%
@@ -322,6 +323,9 @@ fig = plots.transfer_curves(main_rows, x="n_samples", col="panel", ceilings=ceil
 fig.suptitle(f"test macro-F1, mean ± std over {len(data_seeds)} draws x {len(seeds)} seeds", y=1.03)
 plots.save(fig, fig_dir, "06_f1_vs_size")
 plt.show()
+if len(ceiling):
+    print(f"{target} ceiling ({split}): macro-F1 {ceiling.f1_mean.iloc[0]:.3f} ± {ceiling.f1_std.iloc[0]:.3f} over "
+          f"{ceiling.n_seeds.iloc[0]} seeds, {ceiling.n_samples.iloc[0]:,} recordings simulated")
 
 
 def chosen_of(r):
@@ -469,7 +473,7 @@ plt.show()
 # Written by the cell below from the pooled verdicts of this run.
 
 # %%
-WORDS = ("helps", "hurts", "no evidence", "too few seeds")
+WORDS = ("helps", "hurts", "no evidence", "too few seeds", "too few draws")
 
 
 def calls_of(kind):
@@ -553,8 +557,11 @@ display(Markdown("\n".join(text)))
 #   from the same grid, with the same budget; the test split never takes part in the choice.
 # - The negative control says whether the statistics and the set-up produce false calls; the
 #   positive control says whether the training loop lets a transfer term help at all.
-# - Unlabeled paired recordings are where cross-modal transfer has something to give: the target's
-#   labels are few, the source's knowledge reaches every pair.
+# - Unlabeled paired recordings are where a transfer term has something to give: the target's
+#   labels are few, the source's knowledge reaches every pair. The positive control (c) asks whether
+#   it can help there at all (its teacher is the same sensor without noise); whether a teacher of
+#   another sensor does is the curve's question (d), answered for this run in section 8 (and over 5
+#   draws in `benchmarks/RESULTS.md`, "Cross-modal curve, tuned").
 # - The gradient ratio explains why a method does or does not move the target at a given λ; compare
 #   it before comparing methods at one shared λ.
 #
@@ -563,9 +570,10 @@ display(Markdown("\n".join(text)))
 # 1. **A finer tuning grid.** `-y "tune_lams: [1, 3, 10, 30, 100]"`: each tuned method gets five
 #    runs per draw and seed instead of three. *Why:* compare the chosen λs (the table after the
 #    runs) and the tuned verdicts with the default grid's: does a finer grid change the call?
-# 2. **One draw only.** `-p draws 1`: expect every pooled cell to read "too few seeds", while the
-#    per-draw rows still show each draw's sign-flip interval. *Why:* the pooled test is a *t* on the
-#    draw means, and one mean has no spread to test against: a claim must hold across draws.
+# 2. **One draw only.** `-p draws 1`: expect every pooled cell to read "too few draws" (its 10
+#    seeds are enough; its one draw is not), while the per-draw columns still show the draw's mean
+#    and seeds won / lost, and the explorer its sign-flip interval. *Why:* the pooled test is a *t* on
+#    the draw means, and one mean has no spread to test against: a claim must hold across draws.
 # 3. **A source that knows as little as the target.** `-p curve_source_labels same`: the video
 #    source is trained on the same few labels; compare its F1 and the curve's differences with
 #    this run's. *Why:* a transfer method passes on only what the source knows.

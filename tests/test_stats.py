@@ -377,8 +377,14 @@ def test_draws_pooled_at_the_draw_level():
     # pairing within (draw, seed): without draw= the same seed in three draws is an error, not a pair
     with pytest.raises(ValueError, match="3 runs share .* pass draw="):
         summarise(df)
-    # a single draw cannot be pooled into a claim
-    assert summarise(df[df.data_seed == 10], draw="data_seed").set_index("method").loc["dcat", "call"] == "too few seeds"
+    # a single draw cannot be pooled into a claim, and says that draws (not seeds) are what is missing
+    one_draw = summarise(df[df.data_seed == 10], draw="data_seed").set_index("method").loc["dcat"]
+    assert one_draw["n_pairs"] >= MIN_SEEDS and one_draw["call"] == "too few draws"
+    assert verdict(summarise(df[df.data_seed == 10], draw="data_seed"), method="dcat") == \
+        "too few draws: 1 data draw, 2 needed"
+    # with too few seeds as well, the seeds are named first (more draws would not be enough)
+    assert call(0.1, np.nan, np.nan, 3, n_draws=1) == "too few seeds"
+    assert call(0.1, 0.05, 0.2, 10, n_draws=1) == "too few draws" and call(0.1, 0.05, 0.2, 10, n_draws=2) == "helps"
 
 
 def test_null_tables_are_calibrated():
