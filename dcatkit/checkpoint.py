@@ -39,6 +39,25 @@ def _atomic_save(payload: Any, path: Path) -> Path:
     return path
 
 
+def check_writable(path: str | Path, what: str = "checkpoint", keep: tuple = ()) -> Path:
+    """Refuse, before any training, a ``path`` a run could not write at its end or must not
+    overwrite: an existing folder, a path under a file, or one of ``keep`` (e.g. the frozen
+    source's own checkpoint, which a target written there would replace)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what} path {path} is a folder; give a file path in it, e.g. {path / 'model.pt'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{what} path {path}: {parent} is a file, not a folder; choose another path")
+            break
+    for k in keep:
+        if k is not None and Path(k).exists() and path.exists() and os.path.samefile(path, k):
+            raise ValueError(f"{what} path {path} is the frozen source's checkpoint {k}: writing the target there "
+                             "would replace the source; choose another path")
+    return path
+
+
 def save_checkpoint(path: str | Path, model: Classifier, meta: dict) -> Path:
     """Write {"state_dict", "config", "meta"} atomically (temp file + os.replace),
     so an interrupted save never leaves a half-written checkpoint behind."""

@@ -18,10 +18,11 @@ import pandas as pd
 from . import provenance
 from .data.dataset import training_set
 from .data.splits import check_leakage
+from .losses import check_lam
 from .modalities import default_kind
 from .model import Classifier, build_model
 from .presets import Preset, get_preset
-from .checkpoint import check_source_fits, load_checkpoint
+from .checkpoint import check_source_fits, check_writable, load_checkpoint
 from .runtime import seed_everything
 from .train import FitResult, evaluate, fit, fit_transfer
 
@@ -185,6 +186,8 @@ def train_transfer(splits, source=None, target_modality: str | None = None, *, s
     multi = sources is not None
     if multi and (isinstance(sources, (str, Path)) or not list(sources)):
         raise ValueError(f"sources= takes a non-empty list of checkpoints, Runs or models, got {sources!r}")
+    if checkpoint is not None:        # before anything trains: never over a source checkpoint, a folder, ...
+        check_writable(checkpoint, keep=tuple(s for s in (sources if multi else [source]) if isinstance(s, (str, Path))))
     check_leakage(splits)                                 # no recording (subject) in two parts
     check_unlabeled(splits)
     srcs = [load_source(s, splits, target_modality, trust_source=trust_source)
@@ -328,6 +331,7 @@ def compare(splits, *, source: str = "video", target: str = "imu", lam: float = 
     ``source_checkpoint`` pointing to an existing file the source is loaded,
     otherwise trained (and saved there). Returns (table, runs by role).
     """
+    check_lam(lam)                                         # before the source and the baseline train
     epochs = epochs or {}
     out = Path(out_dir) if out_dir is not None else None
     ck = (lambda n: out / f"{n}_seed{seed}.pt") if out is not None else (lambda n: None)

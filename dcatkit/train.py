@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from . import distributed as dist
 from . import provenance
 from .checkpoint import (STATE_VERSION, _load_state, _rng_state, _save_state, _set_rng_state,  # noqa: F401
-                         check_source_fits, load_checkpoint, save_checkpoint, state_path_for)
+                         check_source_fits, check_writable, load_checkpoint, save_checkpoint, state_path_for)
 from .data.dataset import UNLABELED
 from .frozen_source import (LiveSource, SourceCache, _frozen_source, _source_id, _source_lams,  # noqa: F401
                             _source_names, as_source_output)
@@ -149,6 +149,9 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
     seed = preset.seed if seed is None else seed
     unlabeled = _check_run(train, val, modality, epochs)
     state_file = state_path_for(checkpoint, state_path)
+    for path, what in ((checkpoint, "checkpoint"), (state_file, "resumable state")):
+        if path is not None:                      # fail now, not after the last epoch
+            check_writable(path, what)
     if resume and state_file is None:
         raise ValueError("resume=True needs to know where the run's state is: pass checkpoint= or state_path=")
     prov = provenance.record(train, modality, report, meta.get("dataset"), device, val=val)

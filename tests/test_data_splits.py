@@ -131,7 +131,7 @@ def test_lazy_rows_keep_memmap_unloaded(tmp_path):
 
 # --------------------------------------------------------------------------- cache
 
-def _decoder(calls, fail_on=None, bad=None):
+def _decoder(calls, fail_on=None, bad=None, nan=None):
     def decode(rec):
         calls.append(rec)
         if rec == fail_on:
@@ -139,7 +139,7 @@ def _decoder(calls, fail_on=None, bad=None):
         if rec == bad:
             raise UnreadableFile(f"/data/{rec}.mp4", "moov atom not found")
         k = rec + 1
-        return {"arrays": {"imu": np.full((k, 2, 3), rec, np.float32), "video": np.full((k, 1, 3, 2, 2), rec, np.uint8)},
+        return {"arrays": {"imu": np.full((k, 2, 3), np.nan if rec == nan else rec, np.float32), "video": np.full((k, 1, 3, 2, 2), rec, np.uint8)},
                 "labels": [rec % 2] * k, "subjects": [rec] * k, "ids": [f"{rec}#{j}" for j in range(k)],
                 "groups": [str(rec)] * k}
     return decode
@@ -184,4 +184,39 @@ def test_unreadable_file_raises_or_is_skipped_and_reported(tmp_path):
     w = C.collect("toy", [0, 1, 2], _decoder([], bad=1), on_error="skip", **kw)
     assert w.report["n_skipped"] == 1 and "/data/1.mp4" in w.report["skipped"][0]
     assert not any(i.startswith("1#") for i in w.ids) and len(w) == 4
+    # a decoder that lets NaN through: the recording is refused like an unreadable one, never cached
+    with pytest.raises(UnreadableFile, match=r"cannot read 2: NaN or infinite values in its decoded imu.*on_error"):
+        C.collect("toy", [0, 1, 2], _decoder([], nan=2), **{**kw, "cache_dir": tmp_path / "c"})
+    w = C.collect("toy", [0, 1, 2], _decoder([], nan=2), on_error="skip", **{**kw, "cache_dir": tmp_path / "c"})
+    assert w.report["n_skipped"] == 1 and "NaN" in w.report["skipped"][0] and len(w) == 3
+    assert np.isfinite(np.asarray(w.arrays["imu"], dtype=np.float32)).all()
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_from_arrays_refuses_what_a_cast_or_a_split_would_silently_change():
+    """Labels that are names, fractions, NaN or negative; float video outside [0, 1] (read as
+    already scaled: 255x too bright); NaN audio; split ratios that are not three fractions summing
+    to 1: each a ValueError saying what was expected and what was found."""
+    arrays, labels, subjects = _arrays(n=40)
+    kw = dict(groups="samples", classes=list("abcd"))
+    with pytest.raises(ValueError, match=r"labels must be class indices 0..K-1 .*got dtype <U4"):
+        D.from_arrays(arrays, np.array(["walk"] * 40), **kw)
+    with pytest.raises(ValueError, match=r"1 are not whole numbers .*position 5: 0.5"):
+        D.from_arrays(arrays, np.where(np.arange(40) == 5, 0.5, labels), **kw)
+    with pytest.raises(ValueError, match=r"1 are not whole numbers .*position 7: nan"):
+        D.from_arrays(arrays, np.where(np.arange(40) == 7, np.nan, labels), **kw)
+    with pytest.raises(ValueError, match=r"1 are negative, the first at position 3: -2"):
+        D.from_arrays(arrays, np.where(np.arange(40) == 3, -2, labels), **kw)
+    whole = D.from_arrays(arrays, labels.astype(float), **kw)           # whole-number floats are labels
+    assert sorted(np.concatenate([d.labels for d in whole])) == sorted(labels)
+    with pytest.raises(ValueError, match=r"'video' \(video\) holds floats in \[0, 254\].*pass uint8"):
+        D.from_arrays({**arrays, "video": arrays["video"].astype(np.float32)}, labels, **kw)
+    D.from_arrays({**arrays, "video": arrays["video"].astype(np.float32) / 255}, labels, **kw)   # scaled: fine
+    audio = arrays["audio"].copy()
+    audio[4, 10] = np.nan
+    with pytest.raises(ValueError, match=r"modality 'audio' has 1 NaN or infinite values"):
+        D.from_arrays({**arrays, "audio": audio}, labels, **kw)
+    for bad in [(0.5, 0.5, 0.5), (1.2, -0.1, -0.1), (0.7, 0.3), (0.0, 0.5, 0.5), (70, 15, 15)]:
+        with pytest.raises(ValueError, match=r"ratios must be the \(train, val, test\) fractions"):
+            D.from_arrays(arrays, labels, ratios=bad, **kw)
+    assert [len(d) for d in D.from_arrays(arrays, labels, ratios=(0.5, 0.25, 0.25), **kw)] == [20, 10, 10]

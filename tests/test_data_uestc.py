@@ -166,3 +166,26 @@ def test_unreadable_csv_and_missing_video(root, tmp_path):
     ids = {i for d in s for i in d.ids}
     assert not any(bad.stem in i or gone.stem in i for i in ids)
     assert len(ids) == (24 - 2) * 4
+
+
+def test_an_empty_cell_in_a_sensor_csv_is_named_not_passed_on_as_nan(root, tmp_path):
+    """One empty value in one UESTC csv: pandas reads it as NaN, which would make that channel's
+    min-max bounds (and every window of every split) NaN. The loader names the file, how many
+    values and where the first is; with on_error="skip" the recording is left out and listed."""
+    r = tmp_path / "u"
+    shutil.copytree(root[0], r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    bad = sorted((r / "sensor" / "5_reading").iterdir())[0]
+    rows = bad.read_text().splitlines()
+    cells = rows[3].split(",")
+    cells[2] = ""
+    rows[3] = ",".join(cells)
+    bad.write_text("\n".join(rows) + "\n")
+    with pytest.raises(UnreadableFile, match=bad.name + r".*1 empty, NaN or infinite value\(s\), the first at "
+                                          r"\(row, column\) \(4, 3\)"):
+        D.load("uestc", r, cache_dir=False, **OPTS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = D.load("uestc", r, cache_dir=False, on_error="skip", **OPTS)
+    assert s.report["n_skipped"] == 1 and bad.name in s.report["skipped"][0]
+    assert all(np.isfinite(d.arrays["imu"]).all() for d in s)
+    assert np.isfinite(s.report["imu_minmax"]["min"]).all()

@@ -280,3 +280,31 @@ def test_source_in_training_mode_is_frozen_and_in_eval(splits, cache, tmp_path):
 def test_checkpoint_source_loads_in_eval_mode(splits, video_source):
     model = load_source(video_source[1], splits, "imu")
     assert not model.training and not any(m.training for m in model.modules())
+
+
+def test_bad_checkpoint_paths_fail_before_any_training(splits, video_source, tmp_path, monkeypatch):
+    """A checkpoint path the run could not write at its end (a folder, a path under a file) or
+    must not overwrite (the frozen source's own file) stops the run before its first epoch, and
+    the source file is left as it was; so does a negative lambda in ``compare`` (before the source
+    and the baseline train)."""
+    import dcatkit.train as train_mod
+
+    def no_training(*a, **k):
+        raise AssertionError("an epoch ran before the bad argument was refused")
+
+    monkeypatch.setattr(train_mod, "_train_epoch", no_training)
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    with pytest.raises(ValueError, match=r"checkpoint path .*adir is a folder; give a file path in it"):
+        train_unimodal(splits, "imu", preset=TINY["imu"], checkpoint=folder, progress=False)
+    a_file = tmp_path / "imu.pt"
+    a_file.write_bytes(b"x")
+    with pytest.raises(ValueError, match=r"imu\.pt is a file, not a folder"):
+        train_unimodal(splits, "imu", preset=TINY["imu"], checkpoint=a_file / "x.pt", progress=False)
+    _, src_path = video_source
+    before = src_path.read_bytes()
+    with pytest.raises(ValueError, match=r"is the frozen source's checkpoint .*would replace the source"):
+        train_transfer(splits, str(src_path), "imu", preset=TINY["imu"], checkpoint=src_path, progress=False)
+    assert src_path.read_bytes() == before
+    with pytest.raises(ValueError, match=r"lam must be a finite number >= 0"):
+        compare(splits, source="video", target="imu", lam=-1.0, out_dir=tmp_path / "cmp", progress=False)

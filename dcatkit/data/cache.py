@@ -181,6 +181,15 @@ def _build(recordings, decode, classes, sample_rates, on_error, progress, name, 
                 report.setdefault(reason, []).extend(names)
             if not len(chunk["labels"]):
                 continue
+            bad = [m for m, a in chunk["arrays"].items()
+                   if np.issubdtype(np.asarray(a).dtype, np.floating) and not np.isfinite(a).all()]
+            if bad:                       # a decoder that let NaN through: never into the cache
+                err = UnreadableFile(str(rec), f"NaN or infinite values in its decoded {', '.join(bad)}")
+                if on_error == "raise":
+                    raise UnreadableFile(err.path, f"{err.reason} -- pass on_error='skip' to leave such "
+                                                   "samples out and list them in Splits.report")
+                report["skipped"].append(f"{rec}: {err}")
+                continue
             sink.add(chunk["arrays"])
             labels.extend(int(x) for x in chunk["labels"])
             subjects.extend(int(x) for x in chunk["subjects"])

@@ -30,7 +30,7 @@ import numpy as np
 from . import cache as cache_mod
 from .dataset import Splits
 from .preprocess import (MissingModality, UnreadableFile, cut, read_wav, reading, require_dir, require_file,
-                         resample)
+                         require_finite, resample)
 from .splits import SplitArg, auto_split_file, make_splits
 
 # 1-based ``values.id`` of an annotation -> class; id 9 ("Unknown") and others are left out.
@@ -136,6 +136,7 @@ def read_imu_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
     t = df[col("elapsed")].to_numpy(np.float64)
     xyz = df[[col("x-axis"), col("y-axis"), col("z-axis")]].to_numpy(np.float32)
+    require_finite(path, np.column_stack([t, xyz]), "(data row, column of elapsed/x/y/z)")
     return t, xyz
 
 

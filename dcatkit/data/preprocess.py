@@ -29,6 +29,18 @@ class UnreadableFile(Exception):
         super().__init__(f"cannot read {self.path}: {reason}")
 
 
+def require_finite(path: Path | str, x: np.ndarray, where: str = "(row, column)") -> np.ndarray:
+    """``x`` unchanged if every value is finite; else ``UnreadableFile`` naming the file, how many
+    values are empty / NaN / infinite and where the first one is (its index in ``x`` as read,
+    counted from 1, described by ``where``): such a value would turn min-max bounds and training into NaN."""
+    bad = ~np.isfinite(x)
+    if bad.any():
+        first = tuple(int(i) + 1 for i in np.argwhere(bad)[0])
+        raise UnreadableFile(path, f"{int(bad.sum())} empty, NaN or infinite value(s), the first at "
+                                   f"{where} {first}: fill or remove them")
+    return x
+
+
 class Dropped(Exception):
     """A sample left out on purpose (too short, unlabelled...): listed under ``report[reason]``."""
 

@@ -147,6 +147,18 @@ def split_tag(split: SplitArg) -> str:
 
 # --------------------------------------------------------------------------- splitting
 
+def check_ratios(ratios) -> tuple[float, float, float]:
+    """(train, val, test) fractions: three finite numbers >= 0 that sum to 1, training's above 0."""
+    try:
+        r = tuple(float(x) for x in ratios)
+    except (TypeError, ValueError):
+        r = ()
+    if len(r) != 3 or not all(np.isfinite(r)) or min(r) < 0 or r[0] <= 0 or abs(sum(r) - 1) > 1e-6:
+        raise ValueError(f"ratios must be the (train, val, test) fractions: three numbers >= 0 that sum to 1, "
+                         f"e.g. (0.7, 0.15, 0.15); got {ratios!r}")
+    return r
+
+
 def _counts(n: int, ratios: Sequence[float]) -> tuple[int, int]:
     """(n_val, n_test) for ``n`` units, each at least 1 and leaving at least 1 for training."""
     r = np.asarray(ratios, dtype=float)
@@ -427,6 +439,7 @@ def make_splits(
     """
     if normalize_imu is not None:
         normalize = normalize_imu
+    ratios = check_ratios(ratios)
     kinds = resolve_kinds(list(windows.arrays), kinds)
     kind, _ = parse_split(split)
     if split_file is not None and Path(split_file).exists():
@@ -447,6 +460,26 @@ def make_splits(
         warnings.warn("left out: " + ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in listed.items())
                       + " (names in Splits.report)", stacklevel=3)
     return out if kind in FOLD_SPLITS else out[0]
+
+
+def _int_labels(labels) -> np.ndarray:
+    """(N,) int64 labels, refusing what a cast would silently change (names, fractions, NaN, < 0)."""
+    raw = np.asarray(labels)
+    hint = "labels must be class indices 0..K-1 (map names to indices and pass classes=[...] in that order)"
+    if raw.dtype == np.bool_ or not np.issubdtype(raw.dtype, np.number):
+        raise ValueError(f"{hint}; got dtype {raw.dtype}, e.g. {raw.ravel()[:3].tolist()}")
+    if raw.ndim != 1:
+        raise ValueError(f"{hint}, one per sample: shape (N,), got {raw.shape}")
+    if np.issubdtype(raw.dtype, np.floating):
+        bad = ~np.isfinite(raw) | (raw != np.round(raw))
+        if bad.any():
+            raise ValueError(f"{hint}; {int(bad.sum())} are not whole numbers (NaN or fractions), "
+                             f"the first at position {int(np.flatnonzero(bad)[0])}: {float(raw[bad][0])!r}")
+    out = raw.astype(np.int64)
+    if len(out) and out.min() < 0:
+        raise ValueError(f"{hint}; {int((out < 0).sum())} are negative, the first at position "
+                         f"{int(np.flatnonzero(out < 0)[0])}: {int(out[out < 0][0])}")
+    return out
 
 
 def from_arrays(
@@ -497,7 +530,7 @@ def from_arrays(
     if not isinstance(arrays, Mapping) or not arrays:
         raise ValueError("from_arrays needs arrays={name: (N, ...) array}, at least one modality, e.g. "
                          f"{{'acc': acc, 'gyro': gyro}}; got {type(arrays).__name__} {arrays!r:.60}")
-    labels = np.asarray(labels, dtype=np.int64)
+    labels = _int_labels(labels)
     n = len(labels)
     if classes is None:
         classes = [str(c) for c in range(int(labels.max()) + 1 if n else 0)]
@@ -538,7 +571,10 @@ def from_arrays(
         check_sample_shape(m, kinds[m], a.shape[1:])
         if a.dtype == np.bool_ or not np.issubdtype(a.dtype, np.number):
             raise ValueError(f"modality {m!r} must hold numbers, got dtype {a.dtype}")
-        if kinds[m] in ("timeseries", "features") and not np.isfinite(a).all():
+        if kinds[m] == "video" and np.issubdtype(a.dtype, np.floating) and a.size and (a.min() < 0 or a.max() > 1):
+            raise ValueError(f"modality {m!r} (video) holds floats in [{a.min():g}, {a.max():g}]: float frames are read "
+                             "as already scaled to [0, 1]; pass uint8 frames (0-255) or divide by 255 first")
+        if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
             raise ValueError(f"modality {m!r} has {int((~np.isfinite(a)).sum())} NaN or infinite values: fill or "
                              "drop those samples first (min-max scaling and training need finite numbers)")
     by_content = content_ids(arrays)                        # (N,) one hash per sample

@@ -22,7 +22,7 @@ import numpy as np
 from . import cache as cache_mod
 from .dataset import Splits
 from .preprocess import (MissingModality, UnreadableFile, list_jpeg_frames, read_jpeg_frames, read_video_frames,
-                         reading, require_dir, uniform_indices, video_info, window_starts)
+                         reading, require_dir, require_finite, uniform_indices, video_info, window_starts)
 from .splits import SUBJECT_SPLITS, SplitArg, auto_split_file, make_splits, parse_split
 
 # The paper's 8-class subset (Sec. V-A.1), as folder names.
@@ -106,6 +106,7 @@ def _read_imu(path: Path, acc_scale: float, gyro_scale: float) -> np.ndarray:
         x = pd.read_csv(path, header=None).to_numpy(dtype=np.float32)
     if x.ndim != 2 or x.shape[1] != 6:
         raise UnreadableFile(path, f"expected 6 columns (acc x,y,z, gyro x,y,z), found shape {x.shape}")
+    require_finite(path, x, "(row, column)")
     x[:, :3] /= acc_scale
     x[:, 3:] /= gyro_scale
     return x.T.copy()
