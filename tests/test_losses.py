@@ -115,6 +115,30 @@ def test_all_zero_inputs_finite():
 
 
 @pytest.mark.parametrize("method", ["gram", "dense"])
+def test_degenerate_inputs_have_their_known_values(method):
+    """M / sqrt(||M||^2 + eps^2) sends M = 0 to the zero matrix, so: both sides zero -> L = 0
+    (up to eps); a zero target against any source -> L = ||0 - unit matrix|| = 1; and the
+    reverse. Both forms, which share no code, must agree on these limits."""
+    z = torch.zeros(2, 3, 4)
+    k, v, _, _ = rand(2, 3, 3, 4, seed=9)
+    assert cross_attention_loss(z, z, z, z, method=method).item() == pytest.approx(0.0, abs=1e-7)
+    assert cross_attention_loss(z, z, k, v, method=method).item() == pytest.approx(1.0, abs=1e-6)
+    assert cross_attention_loss(k, v, z, z, method=method).item() == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("method", ["gram", "dense"])
+@pytest.mark.parametrize("s", [1e-3, 1e-4])
+def test_scale_invariant_down_to_tiny_activations(method, s):
+    """The epsilon in the normalisation is eps^2 = 1e-16 added to ||M||^2: K and V both scaled by
+    1e-3 or 1e-4 (||M||^2 ~ 1e-9 or 1e-13) still give the unscaled loss and the paper's formula."""
+    k_t, v_t, k_s, v_s = rand(3, 5, 6, 16, seed=10)
+    ref = naive_loss(k_t, v_t, k_s, v_s).item()
+    tol = 1e-5 if s == 1e-3 else 1e-3
+    assert cross_attention_loss(k_t * s, v_t * s, k_s, v_s, method=method).item() == pytest.approx(ref, abs=tol)
+    assert cross_attention_loss(k_t, v_t, k_s * s, v_s * s, method=method).item() == pytest.approx(ref, abs=tol)
+
+
+@pytest.mark.parametrize("method", ["gram", "dense"])
 def test_gradients_reach_only_target_and_match(method):
     k_t, v_t, k_s, v_s = rand(3, 6, 4, 8, seed=5)
     for x in (k_t, v_t, k_s, v_s):

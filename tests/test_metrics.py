@@ -52,6 +52,17 @@ def test_all_classes_present_matches_hand_computation_without_warning():
     np.testing.assert_array_equal(m["confusion"], conf)
 
 
+def test_a_present_class_never_predicted_scores_zero_precision():
+    """A model that predicts class 0 for everything: class 1 is present but never predicted, so
+    its precision is 0 (no prediction can be right), not 1: macro precision (0.5 + 0) / 2 = 0.25,
+    recall (1 + 0) / 2 = 0.5, F1 (2/3 + 0) / 2 = 1/3, as the hand computation gives."""
+    y_true, y_pred = [0, 0, 1, 1], [0, 0, 0, 0]
+    p, r, f, _, _ = _by_hand(y_true, y_pred, 2)
+    m = classification_metrics(y_true, y_pred, 2)
+    assert (p, r, f) == pytest.approx((0.25, 0.5, 1 / 3))
+    assert (m["precision"], m["recall"], m["f1"]) == pytest.approx((p, r, f))
+
+
 def test_bad_labels():
     with pytest.raises(ValueError, match=r"y_pred holds labels in \[0, 3\], expected \[0, 2\]"):
         classification_metrics([0, 1], [0, 3], 3)

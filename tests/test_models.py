@@ -15,12 +15,14 @@ def test_self_attention_matches_formula():
     e = torch.randn(2, 5, 6)
     out, q, k, v = att(e)
     assert torch.allclose(q, e @ att.w_q.weight.T) and torch.allclose(k, e @ att.w_k.weight.T)
-    # Eq. (2), written out element by element for one sample
+    assert torch.allclose(v, e @ att.w_v.weight.T)                   # V from W_V (D-CAT's K^T V reads it)
+    # Eq. (2), written out element by element for one sample, from the weights alone
+    Q, K, V = (e[0] @ w.weight.T for w in (att.w_q, att.w_k, att.w_v))
     s = torch.zeros(5, 5)
     for i in range(5):
         for j in range(5):
-            s[i, j] = (q[0, i] * k[0, j]).sum() / math.sqrt(4)
-    ref = torch.softmax(s, -1) @ v[0]
+            s[i, j] = (Q[i] * K[j]).sum() / math.sqrt(4)
+    ref = torch.softmax(s, -1) @ V
     assert torch.allclose(out[0], ref, atol=1e-6)
     assert out.shape == q.shape == k.shape == v.shape == (2, 5, 4)
 

@@ -430,3 +430,82 @@ def test_verdict_names_the_family_once():
     assert text.endswith("(per cell 95%, not corrected for the other cells; exact sign-flip)")
     few = summarise(df[df.seed < 5])
     assert "Holm" not in verdict(few, method="dcat", lam=1.0)                       # nothing tested, no family
+
+
+def test_p_values_never_exceed_one():
+    """Adjusted and raw p-values are probabilities: Holm's and Bonferroni's m * p are capped at 1,
+    and so is the sign-flip test's doubled one-sided p (every difference 0: p = 1 exactly)."""
+    assert holm([0.6, 0.7]).tolist() == [1.0, 1.0]
+    assert holm([0.01, 0.6, np.nan]).tolist()[:2] == [0.02, 0.6] and holm([0.3, 0.6]).tolist() == [0.6, 0.6]
+    assert signflip_p(np.zeros(10)) == 1.0 and signflip_p([0.0] * 9 + [0.05]) == 1.0
+    rng = np.random.default_rng(3)
+    rows = [{"method": m, "lam": np.nan if m == "none" else 1.0, "n_samples": 100, "seed": s,
+             "f1": 0.7 + rng.normal(0, 0.01)} for m in ("none", "a", "b", "c") for s in range(10)]
+    for correction in ("bonferroni", "holm"):
+        s = summarise(pd.DataFrame(rows), correction=correction)
+        p_adj = s.loc[s.method != "none", "p_adj"]
+        assert (p_adj <= 1).all() and (p_adj >= s.loc[s.method != "none", "p_value"]).all()
+
+
+def test_cells_left_when_holm_stops_get_the_level_it_stopped_at():
+    """Three cells, Holm rejects exactly one: the strong cell is tested at alpha/3, and both cells
+    left are printed at alpha/2 (the level Holm stopped at), not alpha/3: level 0.975, each the
+    sign-flip interval at 0.975 of its own differences."""
+    d = {"strong": np.linspace(0.05, 0.14, 10),
+         "weak": np.array([0.02, -0.01, 0.03, -0.02, 0.01, 0.0, -0.03, 0.02, 0.01, -0.01]),
+         "null": np.array([-0.02, 0.01, -0.01, 0.02, 0.0, 0.01, -0.02, 0.03, -0.01, 0.0])}
+    rows = [{"method": "none", "lam": np.nan, "n_samples": 100, "seed": s, "f1": 0.5} for s in range(10)]
+    rows += [{"method": m, "lam": 1.0, "n_samples": 100, "seed": s, "f1": 0.5 + v[s]} for m, v in d.items()
+             for s in range(10)]
+    out = summarise(pd.DataFrame(rows)).set_index("method")
+    assert out.loc["strong", "call"] == "helps" and out.loc["strong", "level"] == pytest.approx(1 - 0.05 / 3)
+    for m in ("weak", "null"):
+        assert out.loc[m, "call"] == "no evidence" and out.loc[m, "level"] == pytest.approx(0.975)
+        assert (out.loc[m, "ci_low"], out.loc[m, "ci_high"]) == pytest.approx(signflip_ci(d[m], 0.975))
+
+
+def test_per_draw_rows_are_uncorrected_and_few_seed_cells_stay_out_of_the_family():
+    """With the default correction (Holm) the pooled cells are corrected but each per-draw row is
+    the draw summarised alone with correction="none" (two full cells, so Holm would change it); a
+    pooled cell with too few seeds (3 draws x 3 seeds) is no member of the Holm family of 2."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for draw in (0, 1, 2):
+        for s in range(10):
+            rows.append({"method": "none", "lam": np.nan, "n_samples": 100, "seed": s, "data_seed": draw, "f1": 0.6})
+            rows.append({"method": "dcat", "lam": 1.0, "n_samples": 100, "seed": s, "data_seed": draw,
+                         "f1": 0.6 + 0.02 + rng.normal(0, 0.01)})
+            rows.append({"method": "fitnet", "lam": 1.0, "n_samples": 100, "seed": s, "data_seed": draw,
+                         "f1": 0.6 + rng.normal(0, 0.01)})
+            if s < 3:
+                rows.append({"method": "kd", "lam": 1.0, "n_samples": 100, "seed": s, "data_seed": draw,
+                             "f1": 0.6 + rng.normal(0, 0.01)})
+    df = pd.DataFrame(rows)
+    pooled, per_draw = summarise_draws(df, draw="data_seed")
+    p = pooled.set_index("method")
+    assert (p.loc[["dcat", "fitnet"], "family_size"] == 2).all()
+    assert np.isnan(p.loc["kd", "family_size"]) and p.loc["kd", "call"] == "too few seeds"
+    for draw in (0, 1, 2):
+        for m in ("dcat", "fitnet"):
+            alone = summarise(df[df.data_seed == draw], correction="none").set_index("method").loc[m]
+            row = per_draw[(per_draw.method == m) & (per_draw.data_seed == draw)].iloc[0]
+            assert (row["ci_low"], row["ci_high"], row["level"]) == (alone["ci_low"], alone["ci_high"], 0.95)
+
+
+def test_signflip_ties_that_cancel_only_in_exact_arithmetic():
+    """Differences computed as (x - 0.1) in floating point: subsets whose mean is exactly 0 in
+    decimal arithmetic come out as +-1e-17. The test must count them as ties (mean 0), as an
+    exact computation over fractions does, for the p-value and the interval."""
+    from fractions import Fraction
+
+    exact = [Fraction(x) for x in ("0", "0.1", "-0.4", "0", "0.1", "-0.4", "0.2", "0.2", "0", "0.1")]
+    d = np.array([float(x + Fraction("0.1")) for x in exact]) - 0.1       # the same values, rounded
+    assert not np.array_equal(d, [float(x) for x in exact])               # the rounding is really there
+    means = sorted(sum((x for x, b in zip(exact, bits) if b), Fraction(0)) / sum(bits)
+                   for bits in itertools.product((0, 1), repeat=10) if any(bits))
+    n = 2 ** 10                                                            # + the empty set (counts both ways)
+    p_plus, p_minus = (1 + sum(m <= 0 for m in means)) / n, (1 + sum(m >= 0 for m in means)) / n
+    assert signflip_p(d) == pytest.approx(min(1.0, 2 * min(p_plus, p_minus)), abs=1e-15)
+    k = int(np.floor(0.05 / 2 * n + 1e-9))                     # the (k+1)-th smallest / largest, empty set = -+inf
+    low, high = ([-np.inf] + [float(m) for m in means])[k], ([np.inf] + [float(m) for m in means[::-1]])[k]
+    assert signflip_ci(d, 0.95) == pytest.approx((low, high), abs=1e-12)
