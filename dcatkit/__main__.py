@@ -12,9 +12,12 @@ or dcatkit.sweep).
     python -m dcatkit sweep --seeds 0-9 --gather --out runs/big        #  in a SLURM array), then gather
 
 Runs under ``torchrun --nproc_per_node=N -m dcatkit ...`` unchanged
-(rank 0 prints and writes). A source checkpoint that does not fit the run (it saw
-this run's validation or test samples, other classes, ...) stops it with exit
-status 2 and the reason (``dcatkit.provenance.SourceMismatch``).
+(rank 0 prints and writes). Bad input stops a command with exit status 2 and
+``dcatkit: error: <what was expected, what was found>``, before anything trains where
+it can be checked then: a source checkpoint that does not fit the run (it saw this
+run's validation or test samples, other classes, ...: ``dcatkit.provenance.SourceMismatch``),
+a negative lambda, a grid without its baseline, an output path that is a folder, ...
+``DCATKIT_TRACEBACK=1`` shows where such an error was raised.
 """
 from __future__ import annotations
 
@@ -38,8 +41,8 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-samples", type=int, default=DEFAULT_N_SAMPLES,
                    help=f"synthetic data only (default: the simulator's, {DEFAULT_N_SAMPLES})")
     p.add_argument("--preset", default="synthetic", help="synthetic | paper | uestc | cough | vggsound")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--data-seed", type=int, default=0, help="seed of the data split (and synthetic data)")
+    p.add_argument("--device", default="auto", type=_device, help="auto (CUDA when present), cpu, cuda or cuda:N")
+    p.add_argument("--data-seed", type=_nonneg, default=0, help="seed of the data split (and synthetic data)")
 
 
 SPLIT_HELP = ("id (stratified), ood (subject-disjoint), loso (leave one subject out) or group_kfold:K "
@@ -96,15 +99,41 @@ def _lams(items: list[str]) -> float | dict:
 
 
 def _seeds(items: list[str]) -> list[int]:
-    """Seeds as numbers and ranges: ["0-3", "7"] -> [0, 1, 2, 3, 7]."""
+    """Seeds as numbers and ranges: ["0-3", "7"] -> [0, 1, 2, 3, 7] (numbers >= 0, ranges upwards)."""
     out = []
     for it in items:
-        lo, _, hi = it.partition("-")
+        lo, dash, hi = it.partition("-")
         try:
-            out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+            first, last = int(lo), (int(hi) if dash else int(lo))
         except ValueError:
-            raise SystemExit(f"dcatkit: error: seeds are numbers or ranges like 0-9, got {it!r}") from None
+            raise SystemExit(f"dcatkit: error: seeds are numbers >= 0 or ranges like 0-9, got {it!r}") from None
+        if last < first:
+            raise SystemExit(f"dcatkit: error: the seed range {it!r} runs downwards: write it low-high, e.g. "
+                             f"{last}-{first}")
+        out += list(range(first, last + 1))
     return out
+
+
+def _nonneg(text: str) -> int:
+    """An integer >= 0 (seeds)."""
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return v
+
+
+def _device(text: str) -> str:
+    """--device: 'auto', or a device torch knows and this machine has."""
+    if text != "auto":
+        from .runtime import resolve_device
+        try:
+            resolve_device(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    return text
 
 
 def _summarise(df):
@@ -196,10 +225,23 @@ def _load(a):
 
 
 def main(argv=None) -> int:
+    """Exit status 0, or 2 with ``dcatkit: error: <what was expected and found>`` for bad input
+    (a ValueError / FileNotFoundError / SourceMismatch raised by the kit's checks) and no
+    traceback; ``DCATKIT_TRACEBACK=1`` re-raises it, to see where it came from. Any other
+    exception is a bug and keeps its traceback."""
+    import os
+
     try:
         return _main(argv)
-    except SourceMismatch as e:
-        print(f"dcatkit: error: {e}", file=sys.stderr)
+    except SystemExit as e:            # the CLI's own "dcatkit: error: ..." checks: the status of argparse's
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+            return 2
+        raise
+    except (SourceMismatch, ValueError, FileNotFoundError) as e:
+        if os.environ.get("DCATKIT_TRACEBACK") == "1":
+            raise
+        print(f"dcatkit: error: {e}\n(DCATKIT_TRACEBACK=1 shows where it was raised)", file=sys.stderr)
         return 2
 
 
@@ -212,7 +254,7 @@ def _main(argv=None) -> int:
     d.add_argument("--source", default="video")
     d.add_argument("--target", default="imu")
     d.add_argument("--lam", type=float, default=1.0)
-    d.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    d.add_argument("--seeds", type=_nonneg, nargs="+", default=[0, 1, 2])
     d.add_argument("--out", default="runs/demo", help="folder for checkpoints and results.csv")
     d.add_argument("--epochs-source", type=int, default=None, help="default: the preset's")
     d.add_argument("--epochs-target", type=int, default=None, help="default: the preset's")
@@ -221,7 +263,7 @@ def _main(argv=None) -> int:
     _data_args(t)
     t.add_argument("--modality", required=True)
     t.add_argument("--epochs", type=int, default=None)
-    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--seed", type=_nonneg, default=None)
     t.add_argument("--out", required=True, help="checkpoint path")
     t.add_argument("--resume", action="store_true", help="continue a killed run from <out>.state")
     t.add_argument("--log-dir", default=None, help="TensorBoard scalars per epoch (needs tensorboard)")
@@ -242,7 +284,7 @@ def _main(argv=None) -> int:
                    help="use a source checkpoint without (complete) provenance, whose overlap with this run's "
                         "validation and test samples cannot be checked (recorded in the output and checkpoint)")
     x.add_argument("--epochs", type=int, default=None)
-    x.add_argument("--seed", type=int, default=None)
+    x.add_argument("--seed", type=_nonneg, default=None)
     x.add_argument("--out", required=True, help="checkpoint path")
     x.add_argument("--resume", action="store_true", help="continue a killed run from <out>.state")
     x.add_argument("--log-dir", default=None, help="TensorBoard scalars per epoch (needs tensorboard)")
@@ -282,7 +324,7 @@ def _main(argv=None) -> int:
     w.add_argument("--gather", action="store_true",
                    help="train nothing: read every shard's runs back from --out and summarise (a missing run is "
                         "an error naming it)")
-    w.add_argument("--device", default="auto")
+    w.add_argument("--device", default="auto", type=_device, help="auto (CUDA when present), cpu, cuda or cuda:N")
     w.add_argument("--out", default="runs/sweep")
     w.add_argument("--quick", action="store_true", help="160 samples, 1 epoch each: a smoke run")
     a = ap.parse_args(argv)

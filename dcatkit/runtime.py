@@ -25,7 +25,10 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             "cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for but CUDA is not available; use 'auto' or 'cpu'")
-    return torch.device(device)
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}: expected 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
 
 
 def seed_everything(seed: int) -> None:

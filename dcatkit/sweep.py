@@ -58,6 +58,7 @@ import signal
 import tempfile
 import time
 import traceback
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -136,12 +137,40 @@ def _json_default(o):
     return v
 
 
+def _env_record() -> dict:
+    """The code and machine a run is trained with (``report.ENV_COLUMNS`` of
+    ``provenance.environment()``), stored in its record: a run read back later keeps
+    its own, and a table of runs says which code produced each row."""
+    from .provenance import environment
+    from .report import ENV_COLUMNS
+
+    env = environment()
+    return {k: env.get(k) for k in ENV_COLUMNS}
+
+
+def _other_code(records: Iterable[dict], now: Mapping[str, Any]) -> list[dict]:
+    """The records trained by another dcatkit version or commit than ``now`` (records without
+    an environment, from before it was stored, and unknown commits are not counted)."""
+    def differs(env, k):
+        return env.get(k) is not None and now.get(k) is not None and env.get(k) != now.get(k)
+
+    return [r for r in records if r.get("env") and (differs(r["env"], "dcatkit") or differs(r["env"], "git_commit"))]
+
+
+def _load_record(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not a readable run record ({e}): a hand edit or a damaged copy (records are "
+                         "written atomically); delete it and that run is trained again") from None
+
+
 def read_run(out_dir: str | Path, params: Mapping[str, Any]) -> dict | None:
-    """The stored record of a finished run ({"params", "result", "wall_s", ...}), or None."""
+    """The stored record of a finished run ({"params", "result", "wall_s", "env", ...}), or None."""
     path = _path(Path(out_dir), params)
     if not path.is_file():
         return None
-    rec = json.loads(path.read_text())
+    rec = _load_record(path)
     if rec.get("params") != {k: _plain(v) for k, v in params.items()}:
         raise ValueError(f"{path} holds the run {rec.get('params')}, not {dict(params)} (a hash clash or "
                          "a hand-edited file): move it away and rerun")
@@ -168,7 +197,8 @@ def _run_one(task: Callable[..., Mapping[str, Any]], params: dict, out_dir: str)
         clash = set(result) & set(params)
         if clash:
             raise ValueError(f"the task's results reuse parameter names {sorted(clash)}: rename them")
-        rec = {"params": params, "result": dict(result), "wall_s": time.perf_counter() - t0, "pid": os.getpid()}
+        rec = {"params": params, "result": dict(result), "wall_s": time.perf_counter() - t0, "pid": os.getpid(),
+               "env": _env_record()}
         rec = json.loads(json.dumps(rec, default=_json_default))     # as a rerun will read it back
         _write_json(_path(Path(out_dir), params), rec)
         return rec
@@ -352,6 +382,16 @@ def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[st
             if rec is not None:
                 records[k] = rec
     todo = [(p, k) for p, k in zip(params, keys) if k not in records]
+    if records:
+        now = _env_record()
+        older = _other_code(records.values(), now)
+        if older:
+            seen = sorted({f"dcatkit {r['env'].get('dcatkit')} at {r['env'].get('git_commit')}" for r in older})
+            warnings.warn(f"{len(older)} of {len(params)} runs were read back from {out / 'runs'}, not retrained, and "
+                          f"were trained by other code ({'; '.join(seen[:3])}{'; ...' if len(seen) > 3 else ''}; this "
+                          f"is dcatkit {now.get('dcatkit')} at {now.get('git_commit')}): their rows are what that code "
+                          "gave (their env_* columns say so). Pass redo=True (--redo) to train them again.",
+                          stacklevel=2)
     if read_only:
         if todo:
             raise RuntimeError(f"{len(todo)} of {len(params)} runs are not finished in {out / 'runs'} (a shard "
@@ -415,14 +455,17 @@ def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[st
 
 
 def _table(records: Iterable[dict]) -> pd.DataFrame:
-    rows = [{**r["params"], **r["result"], "wall_s": r["wall_s"]} for r in records]
+    """One row per record: parameters, results, ``wall_s``, and ``env_*`` (the code and machine
+    that trained it; missing for records stored before runs kept their environment)."""
+    rows = [{**r["params"], **r["result"], "wall_s": r["wall_s"],
+             **{f"env_{k}": v for k, v in (r.get("env") or {}).items()}} for r in records]
     return pd.DataFrame(rows)
 
 
 def read_sweep(out_dir: str | Path) -> pd.DataFrame:
     """Every finished run stored under ``out_dir`` (any grid), one row each, in file-name order."""
     files = sorted((Path(out_dir) / "runs").glob("*.json"))
-    return _table(json.loads(f.read_text()) for f in files)
+    return _table(_load_record(f) for f in files)
 
 
 
@@ -652,8 +695,18 @@ def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any
     if data_seeds is not None and fixed.get("data_seed") is not None:
         raise ValueError(f"data_seeds={list(data_seeds)} (an axis) and data_seed={fixed['data_seed']} (one fixed "
                          "draw) exclude each other: give one")
+    from .losses import check_lam
     from .objectives import accepted_options, make_objective
 
+    for lam in lams:            # a bad lambda, baseline or pair fails here, before any source trains
+        if lam is not None:
+            check_lam(lam, "every value of lams")
+    if "none" not in methods:
+        raise ValueError(f"methods {list(methods)} have no baseline: add 'none' (every method is compared with the "
+                         "baseline trained with the same seed and data)")
+    if fixed.get("source", TARGET_DEFAULTS["source"]) == fixed.get("target", TARGET_DEFAULTS["target"]):
+        raise ValueError(f"source and target are both {fixed.get('source', TARGET_DEFAULTS['source'])!r}: a transfer "
+                         "needs two modalities")
     options = fixed.get("options") or {}
     for m in methods:           # a typo fails here, not in every worker
         make_objective(m, d_target=1, d_source=1, **{k: v for k, v in options.items() if k in accepted_options(m)})

@@ -94,6 +94,13 @@ def test_sync_file_formats():
         assert K.read_sync(p, 2) == (2.5, 0.5)
         p.write_text(" ".join(f"x y z w {k}.5 u v {k}.25" for k in (1, 2, 3)))  # one line, 24 tokens
         assert K.read_sync(p, 3) == (3.5, 3.25)
+        p.write_text("1 2 3\n")                                     # garbage: the format is named
+        with pytest.raises(UnreadableFile, match=r"sync_time.txt: expected 8 whitespace-separated tokens per trial "
+                                                 r".*trial 2; found 1 trial\(s\), the last with 3 token\(s\)"):
+            K.read_sync(p, 2)
+        p.write_text("x y z w a u v 0.25\n" * 3)
+        with pytest.raises(UnreadableFile, match=r"trial 1: the 5th and 8th tokens must be numbers .*'a' and '0.25'"):
+            K.read_sync(p, 1)
     assert [K.trial_of(n) for n in ("005_no_talking_in.wav", "006_Talking_Out.wav", "007_Nonverbal_OUT.wav")] == [1, 2, 3]
 
 
@@ -168,3 +175,19 @@ def test_leave_one_subject_out_on_cough(root):
         assert f.report["dataset"] == "cough" and len(set(f.val.subjects.tolist())) == 1
         parts = [set(d.subjects.tolist()) for d in f]
         assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+
+
+def test_an_empty_value_in_an_imu_csv_is_named(root, tmp_path):
+    """An empty cell in a MetaMotion csv would be NaN in the window (and in its split's min-max
+    bounds): the loader names the file and the first (data row, column) instead."""
+    r = tmp_path / "c"
+    shutil.copytree(root, r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    csv = next((r / "006").glob("Trial_*/Accelerometer.csv"))
+    lines = csv.read_text().splitlines()
+    cells = lines[5].split(",")
+    cells[-1] = ""
+    lines[5] = ",".join(cells)
+    csv.write_text("\n".join(lines) + "\n")
+    with pytest.raises(UnreadableFile, match=r"Accelerometer.csv: 1 empty, NaN or infinite value\(s\), the first at "
+                                             r"\(data row, column of elapsed/x/y/z\) \(5, 4\)"):
+        D.load("cough", r, cache_dir=False, **OPTS)

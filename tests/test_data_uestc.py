@@ -189,3 +189,19 @@ def test_an_empty_cell_in_a_sensor_csv_is_named_not_passed_on_as_nan(root, tmp_p
     assert s.report["n_skipped"] == 1 and bad.name in s.report["skipped"][0]
     assert all(np.isfinite(d.arrays["imu"]).all() for d in s)
     assert np.isfinite(s.report["imu_minmax"]["min"]).all()
+
+
+def test_a_class_left_without_samples_is_named(root, tmp_path):
+    """Every sensor file of one class missing: its recordings are left out (missing modality), and a
+    warning names the class that now has no sample at all (the models still have its output)."""
+    r = tmp_path / "u"
+    shutil.copytree(root[0], r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    for f in (r / "sensor" / "5_reading").iterdir():
+        f.unlink()
+    with pytest.warns(UserWarning) as caught:
+        s = D.load("uestc", r, cache_dir=False, **OPTS)
+    said = [str(w.message) for w in caught if "no sample at all" in str(w.message)]
+    assert len(said) == 1 and f"1 of {len(s.classes)} classes have no sample at all" in said[0]
+    gone = [c for c in s.classes if c in said[0]]
+    assert len(gone) == 1 and "reading" in gone[0]
+    assert not any((d.labels == s.classes.index(gone[0])).any() for d in s)

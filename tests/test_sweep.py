@@ -2,6 +2,7 @@
 resuming from stored runs, failures that are retried and nothing else."""
 import json
 import os
+import warnings
 import sys
 from pathlib import Path
 
@@ -449,3 +450,31 @@ def test_a_script_without_main_guard_is_told_why_no_worker_ran(tmp_path):
     guarded.write_text(lines[0] + "\nif __name__ == '__main__':\n    " + lines[1] + "\n")
     r = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0 and r.stdout.strip() == "[1, 4]", r.stderr[-3000:]
+
+
+def test_runs_read_back_keep_their_own_code_version_and_say_so(tmp_path, monkeypatch):
+    """A run record stores the code and machine that trained it (env_* columns of the table), so a
+    run read back after a code change keeps its own commit instead of being stamped with today's;
+    reading such runs back warns, naming both versions. A damaged record is named."""
+    import dcatkit.sweep as S
+
+    env = {"dcatkit": "0.1.0", "torch": "2.x", "device": "cpu", "device_name": None, "git_commit": "aaa111"}
+    monkeypatch.setattr(S, "_env_record", lambda: dict(env))
+    out = tmp_path / "sweep"
+    params = grid(method=["none"], lam=[None], seed=range(2))
+    first = run_grid(toy_task, params, out, workers=0, progress=False)
+    assert first["env_git_commit"].tolist() == ["aaa111"] * 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                           # the same code: nothing to say
+        run_grid(toy_task, params, out, workers=0, progress=False)
+    env["git_commit"] = "bbb222"
+    more = grid(method=["none"], lam=[None], seed=range(3))
+    with pytest.warns(UserWarning, match=r"2 of 3 runs were read back .* not retrained, and were trained by other code "
+                                         r"\(dcatkit 0.1.0 at aaa111; this is dcatkit 0.1.0 at bbb222\)"):
+        table = run_grid(toy_task, more, out, workers=0, progress=False)
+    assert table["env_git_commit"].tolist() == ["aaa111", "aaa111", "bbb222"]
+    assert read_sweep(out)["env_git_commit"].notna().all()
+    rec = next((out / "runs").glob("*.json"))
+    rec.write_text(rec.read_text()[:40])
+    with pytest.raises(ValueError, match=r"\.json is not a readable run record .*delete it and that run is trained again"):
+        read_sweep(out)

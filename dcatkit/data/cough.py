@@ -116,8 +116,16 @@ def read_sync(path: Path, trial: int) -> tuple[float, float]:
         if rows is None:
             tokens = [t for ln in lines for t in ln]
             rows = [tokens[i:i + 8] for i in range(0, len(tokens), 8)]
+        if trial > len(rows) or len(rows[trial - 1]) < 8:
+            raise UnreadableFile(path, f"expected 8 whitespace-separated tokens per trial (the 5th the audio offset, "
+                                       f"the 8th the IMU offset, in s) for trial {trial}; found {len(rows)} trial(s), "
+                                       f"the last with {len(rows[-1]) if rows else 0} token(s)")
         tok = rows[trial - 1]
-        return float(tok[4]), float(tok[7])
+        try:
+            return float(tok[4]), float(tok[7])
+        except ValueError:
+            raise UnreadableFile(path, f"trial {trial}: the 5th and 8th tokens must be numbers (offsets in s), "
+                                       f"got {tok[4]!r} and {tok[7]!r}") from None
 
 
 def read_imu_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:

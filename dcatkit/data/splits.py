@@ -454,6 +454,12 @@ def make_splits(
         windows = dataclasses.replace(windows, report={**windows.report, "id_source": "given",
                                                        "data_fingerprint": data_fingerprint(windows.ids)})
     out = [_assemble(windows, parts, info, normalize, kinds) for parts, info in folds]
+    counts = np.bincount(np.asarray(windows.labels, dtype=np.int64), minlength=len(windows.classes))
+    empty = [c for c, n in zip(windows.classes, counts) if n == 0]
+    if empty:
+        warnings.warn(f"{len(empty)} of {len(windows.classes)} classes have no sample at all: {empty} (every one of "
+                      "their recordings was left out or none exists; see Splits.report). The models still get "
+                      f"{len(windows.classes)} outputs; choose the classes to load to leave them out.", stacklevel=3)
     listed = {k: v for k, v in windows.report.items() if isinstance(v, list) and v and k in
               ("skipped", "missing_modality", "too_short", "unlabelled", "missing_files")}
     if listed:
