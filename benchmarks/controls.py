@@ -27,7 +27,7 @@ CPU (small)::
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/controls.py --seeds 5 --draws 1 --sizes 40 160 \\
         --epochs-target 10 --workers 2 --device cpu
 
-GPU (the lead's full size)::
+GPU (the full size the controls were planned at; not run to the end yet)::
 
     PYTHONPATH=. python benchmarks/controls.py --seeds 10 --draws 3 --sizes 40 80 160 all \\
         --workers 16 --device cuda --runs-dir runs/controls_gpu --out benchmarks/gpu

@@ -1,7 +1,7 @@
 """Are the kit's verdicts calibrated? Simulated seeds with no effect (and with a known one) through
 ``dcatkit.stats``; writes ``benchmarks/null_tables.json``.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/null_tables.py            # ~2 min on one core
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/null_tables.py            # ~2.5 min of CPU (estimated, RESULTS.md)
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/null_tables.py --scale 0.1
 
 1. **Per cell, 10 paired seeds**: how often a 95% interval excludes a true mean difference of 0,

@@ -138,12 +138,14 @@ def _device(text: str) -> str:
 
 def _summarise(df):
     """``(summary, per_draw, note)``: per-cell paired summaries, pairing on seed (and fold);
-    several data draws pool through ``stats.summarise_draws`` (``draw="data_seed"``: draws,
-    then seeds), which also gives one descriptive row per draw and cell."""
+    data draws given as an axis (``--data-seeds``) pool through ``stats.summarise_draws``
+    (``draw="data_seed"``: draws, then seeds), which also gives one descriptive row per draw
+    and cell; one draw alone is "too few draws", never a call. Without ``--data-seeds`` every
+    seed is its own draw (the data seed is the seed), and seeds pair as they are."""
     from . import stats
 
     pair = ["seed", "fold"] if "fold" in df else ["seed"]
-    if "data_seed" in df and df["data_seed"].nunique() > 1:
+    if "data_seed" in df and df["data_seed"].notna().any():
         if hasattr(stats, "summarise_draws"):
             pooled, per_draw = stats.summarise_draws(df, pair=pair, draw="data_seed")
             return pooled, per_draw, "pooled over the data draws"

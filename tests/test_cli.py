@@ -169,3 +169,21 @@ def test_bad_arguments_stop_at_once_with_a_message_not_a_traceback(tmp_path):
         r = subprocess.run(py + args, capture_output=True, text=True, timeout=300, env=env(tmp_path))
         assert r.returncode == 2 and said in r.stderr and "Traceback" not in r.stderr, (args, r.stderr[-2000:])
     assert not (tmp_path / "s").exists()                                   # no sweep started
+
+
+def test_one_data_draw_given_as_an_axis_is_never_a_call():
+    """`sweep --data-seeds 1 --seeds 0-9`: ten seeds on one draw describe that draw; the CLI's
+    summary pools draws, so the cell reads "too few draws" (and the draw's own row describes it),
+    while without --data-seeds each seed is its own draw and seeds pair as they are."""
+    import numpy as np
+
+    from dcatkit.__main__ import _summarise
+
+    rows = [{"method": m, "lam": np.nan if m == "none" else 1.0, "n_samples": 100, "seed": s, "data_seed": 1,
+             "f1": 0.6 + (0.05 + 0.001 * s if m == "dcat" else 0.0)} for m in ("none", "dcat") for s in range(10)]
+    summary, per_draw, note = _summarise(pd.DataFrame(rows))
+    assert summary.set_index("method").loc["dcat", "call"] == "too few draws" and note == "pooled over the data draws"
+    assert per_draw.set_index("method").loc["dcat", "call"] == "helps"          # the draw, described alone
+    own = [{**r, "data_seed": None} for r in rows]                                  # no --data-seeds
+    summary, per_draw, _ = _summarise(pd.DataFrame(own))
+    assert per_draw is None and summary.set_index("method").loc["dcat", "call"] == "helps"
