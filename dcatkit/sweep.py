@@ -148,6 +148,15 @@ def _env_record() -> dict:
     return {k: env.get(k) for k in ENV_COLUMNS}
 
 
+def _code_version() -> dict:
+    """This process's dcatkit version and git commit: what a read-back run is compared with
+    (without ``environment()``, which would start CUDA in the sweep's parent process)."""
+    from . import __version__
+    from .provenance import git_commit
+
+    return {"dcatkit": __version__, "git_commit": git_commit()}
+
+
 def _other_code(records: Iterable[dict], now: Mapping[str, Any]) -> list[dict]:
     """The records trained by another dcatkit version or commit than ``now`` (records without
     an environment, from before it was stored, and unknown commits are not counted)."""
@@ -383,7 +392,7 @@ def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[st
                 records[k] = rec
     todo = [(p, k) for p, k in zip(params, keys) if k not in records]
     if records:
-        now = _env_record()
+        now = _code_version()
         older = _other_code(records.values(), now)
         if older:
             seen = sorted({f"dcatkit {r['env'].get('dcatkit')} at {r['env'].get('git_commit')}" for r in older})
@@ -701,9 +710,6 @@ def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any
     for lam in lams:            # a bad lambda, baseline or pair fails here, before any source trains
         if lam is not None:
             check_lam(lam, "every value of lams")
-    if "none" not in methods:
-        raise ValueError(f"methods {list(methods)} have no baseline: add 'none' (every method is compared with the "
-                         "baseline trained with the same seed and data)")
     if fixed.get("source", TARGET_DEFAULTS["source"]) == fixed.get("target", TARGET_DEFAULTS["target"]):
         raise ValueError(f"source and target are both {fixed.get('source', TARGET_DEFAULTS['source'])!r}: a transfer "
                          "needs two modalities")
@@ -728,6 +734,13 @@ def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any
     # settings are the same for every run, even list-valued ones (split=["group_kfold", 5])
     fixed = {k: v for k, v in fixed.items() if not (k == "data_seed" and data_seeds is not None)}
     return [{**p, **{k: _plain(v) for k, v in fixed.items()}, "setup": setup} for p in grid(**axes)]
+
+
+def _need_baseline(methods: Sequence[str]) -> None:
+    """A grid's methods must hold the baseline, "none": every method is compared with it."""
+    if "none" not in methods:
+        raise ValueError(f"methods {list(dict.fromkeys(methods))} have no baseline: add 'none' (every method is "
+                         "compared with the baseline trained with the same seed and data)")
 
 
 def parse_shard(shard: str | Sequence[int] | None, environ: Mapping[str, str] | None = None
@@ -844,6 +857,7 @@ def run_transfer_sweep(out_dir: str | Path, *, methods: Sequence[str] = ("none",
     ``gather=True``: train nothing, return every run of the grid (an error names a missing
     one). ``device`` is not part of a run's identity: a run finished on a GPU is not redone
     on a CPU; the presets and simulator (``setup_fingerprint``) are."""
+    _need_baseline(methods)
     params = _transfer_params(methods, lams, sizes, list(seeds), folds, fixed,
                               None if data_seeds is None else list(data_seeds))
     params = _mine(params, shard, gather)
@@ -878,6 +892,7 @@ def run_studies(out_dir: str | Path, studies: Sequence[Mapping[str, Any]], *, la
         study_lams = s.pop("lams", lams)       # a study's own lambda grid (e.g. one tuned on validation F1)
         per_study.append((name, _transfer_params(methods, study_lams, sizes, seeds, folds, {**fixed, **s},
                                                  data_seeds)))
+    _need_baseline([m for s in studies for m in s["methods"]])   # studies may share one study's baseline
     names = [n for n, _ in per_study]
     if len(set(names)) != len(names):
         raise ValueError(f"study names must be distinct, got {names}")

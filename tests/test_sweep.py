@@ -460,6 +460,7 @@ def test_runs_read_back_keep_their_own_code_version_and_say_so(tmp_path, monkeyp
 
     env = {"dcatkit": "0.1.0", "torch": "2.x", "device": "cpu", "device_name": None, "git_commit": "aaa111"}
     monkeypatch.setattr(S, "_env_record", lambda: dict(env))
+    monkeypatch.setattr(S, "_code_version", lambda: {k: env[k] for k in ("dcatkit", "git_commit")})
     out = tmp_path / "sweep"
     params = grid(method=["none"], lam=[None], seed=range(2))
     first = run_grid(toy_task, params, out, workers=0, progress=False)

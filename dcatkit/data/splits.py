@@ -454,7 +454,8 @@ def make_splits(
         windows = dataclasses.replace(windows, report={**windows.report, "id_source": "given",
                                                        "data_fingerprint": data_fingerprint(windows.ids)})
     out = [_assemble(windows, parts, info, normalize, kinds) for parts, info in folds]
-    counts = np.bincount(np.asarray(windows.labels, dtype=np.int64), minlength=len(windows.classes))
+    labels = np.asarray(windows.labels, dtype=np.int64)
+    counts = np.bincount(labels[labels >= 0], minlength=len(windows.classes))
     empty = [c for c, n in zip(windows.classes, counts) if n == 0]
     if empty:
         warnings.warn(f"{len(empty)} of {len(windows.classes)} classes have no sample at all: {empty} (every one of "
