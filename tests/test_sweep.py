@@ -479,3 +479,23 @@ def test_runs_read_back_keep_their_own_code_version_and_say_so(tmp_path, monkeyp
     rec.write_text(rec.read_text()[:40])
     with pytest.raises(ValueError, match=r"\.json is not a readable run record .*delete it and that run is trained again"):
         read_sweep(out)
+
+
+def test_a_grid_needs_its_baseline_but_studies_may_share_one(tmp_path, monkeypatch):
+    """run_transfer_sweep without 'none' stops before anything trains; in run_studies one study's
+    baseline serves the others (notebook 04's second study lists only the method), so only a set
+    of studies with no 'none' at all is refused."""
+    import dcatkit.sweep as S
+
+    def no_runs(*a, **k):
+        raise AssertionError("nothing should run")
+
+    with pytest.raises(ValueError, match=r"methods \['dcat'\] have no baseline: add 'none'"):
+        run_transfer_sweep(tmp_path, methods=["dcat"], seeds=[0], workers=0, progress=False)
+    with pytest.raises(ValueError, match=r"methods \['dcat', 'kd'\] have no baseline"):
+        run_studies(tmp_path, [dict(study="a", methods=["dcat"]), dict(study="b", methods=["kd"])], seeds=[0],
+                    workers=0, progress=False)
+    monkeypatch.setattr(S, "_run_transfer_params", lambda out, params, *a: pd.DataFrame(params))
+    table = run_studies(tmp_path, [dict(study="a", methods=["none", "dcat"]), dict(study="b", methods=["kd"])],
+                        seeds=[0], workers=0, progress=False)
+    assert sorted(set(table.method)) == ["dcat", "kd", "none"] and not (tmp_path / "runs").exists()
