@@ -93,3 +93,52 @@ def test_tune_transfer_chooses_on_validation_only(setup):
     one = tune_transfer(sp, src, "imu", method="dcat", lams=(1.0,), kd_temperatures=(2.0, 4.0), seed=1, **kw)
     assert one["n_runs"] == 1 and one["options"] == {}             # dcat takes no temperature
     assert tune_transfer(sp, src, "imu", method="none", seed=1, **kw)["n_runs"] == 1
+
+
+def test_tune_transfer_picks_on_validation_and_reports_that_points_test(monkeypatch):
+    """With a stub train_transfer whose grid points differ (validation and test F1 scripted per
+    lambda): the tuned method takes the lambda of the highest validation F1 (the first of a tie),
+    returns that point's own run and test metrics (not the last point's, not the best test), and
+    every method gets the same budget with the default grids (kd's temperature is not tuned)."""
+    from types import SimpleNamespace
+
+    import dcatkit.experiment as E
+
+    val = {0.0: 0.50, 1.0: 0.40, 10.0: 0.55, 100.0: 0.55}          # 0.0: the baseline's one run
+    test = {0.0: 0.50, 1.0: 0.90, 10.0: 0.30, 100.0: 0.80}         # the best test (lam 1) must not matter
+    calls = []
+
+    def stub(splits, source, target, *, method, lam, options=None, seed=None, **kw):
+        calls.append((method, lam, options))
+        return SimpleNamespace(meta={"best_val": {"f1": val[lam], "epoch": 1}}, test={"f1": test[lam]},
+                               lam=lam)
+
+    monkeypatch.setattr(E, "train_transfer", stub)
+    out = E.tune_transfer(None, None, "imu", method="dcat", seed=0)
+    assert out["lam"] == 10.0 and out["val_f1"] == 0.55 and out["test"] == {"f1": 0.30} and out["run"].lam == 10.0
+    assert "test" not in out["grid"].columns and out["grid"]["val_f1"].tolist() == [0.40, 0.55, 0.55]
+    for method in ("dcat", "kd", "fitnet", "contrastive", "dcat+kd"):
+        calls.clear()
+        assert E.tune_transfer(None, None, "imu", method=method, seed=0)["n_runs"] == len(E.TUNE_LAMS) == len(calls)
+    assert E.tune_transfer(None, None, "imu", method="none", seed=0)["n_runs"] == 1
+
+
+def test_gradient_scale_is_the_ratio_of_the_two_pulls(setup):
+    """gradient_scale: the transfer gradient scales with lambda exactly (twice lambda, twice the
+    norm; lambda 0, none), cross-entropy's does not move, the ratio is transfer over CE (kd: the tiny
+    test source has another attention size than the target); and with
+    unlabeled pairs the confidence mask is applied (every pair counting pulls differently)."""
+    from dcatkit.data.dataset import hide_labels
+    from dcatkit.studies import gradient_scale
+
+    sp, src = setup
+    one = gradient_scale(sp, src, "imu", method="kd", lam=1.0, n_batches=2)
+    two = gradient_scale(sp, src, "imu", method="kd", lam=2.0, n_batches=2)
+    zero = gradient_scale(sp, src, "imu", method="kd", lam=0.0, n_batches=2)
+    assert one["grad_transfer"] > 0 and two["grad_transfer"] == pytest.approx(2 * one["grad_transfer"], rel=1e-5)
+    assert zero["grad_transfer"] == 0 and two["grad_ce"] == one["grad_ce"] == zero["grad_ce"] > 0
+    assert one["ratio"] == pytest.approx(one["grad_transfer"] / one["grad_ce"])
+    few = hide_labels(sp, 20, seed=0)
+    conf = gradient_scale(few, src, "imu", method="kd", lam=1.0, n_batches=2)
+    every = gradient_scale(few, src, "imu", method="kd", lam=1.0, n_batches=2, unlabeled_mask="all")
+    assert conf["grad_ce"] == every["grad_ce"] and conf["grad_transfer"] != every["grad_transfer"]

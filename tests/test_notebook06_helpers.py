@@ -68,11 +68,12 @@ def test_study_task_trains_and_chooses_on_the_thinned_validation(tmp_path, monke
     pairs and test as the run without, and the same frozen teacher file."""
     from dcatkit import experiment
 
-    seen, train = [], experiment.train_transfer
+    seen, train, runs = [], experiment.train_transfer, []
 
     def spy(splits, *args, **kw):
         seen.append(list(splits.val.ids))
-        return train(splits, *args, **kw)
+        runs.append(train(splits, *args, **kw))
+        return runs[-1]
 
     monkeypatch.setattr(experiment, "train_transfer", spy)
     kw = dict(out_dir=str(tmp_path), study="pos", method="none", seed=0, draw=0, n_samples=120, n_labeled=16,
@@ -86,6 +87,18 @@ def test_study_task_trains_and_chooses_on_the_thinned_validation(tmp_path, monke
     assert list(sp_thin.train.ids) == list(sp_full.train.ids) and list(sp_thin.test.ids) == list(sp_full.test.ids)
     assert set(sp_thin.val.ids) < set(sp_full.val.ids) and len(sp_thin.val) == 8
     assert seen == [list(sp_full.val.ids), list(sp_thin.val.ids)]     # what training validated on
+    for out, run in zip((full, thin), runs):      # val_f1 (what tuning chooses on) is the run's validation F1
+        assert out["val_f1"] == run.meta["best_val"]["f1"] == run.history["val_f1"].max()
+        assert out["f1"] == run.test["f1"]
+    # a study source's file name changes with what changes the source: its epochs, and (a source on the
+    # target's few labels) the validation it chose its epoch on
+    ident = dict(draw=0, n_samples=120, source="imu_clean", target="imu", control=None, source_labels="same",
+                 n_labeled=16, split="id", epochs_source=1)
+    base = studies._source_ident(**ident)
+    assert studies._source_ident(**{**ident, "epochs_source": 2}) != base
+    assert studies._source_ident(**ident, n_val=8) != base
+    assert studies._source_ident(**{**ident, "source_labels": "all"}, n_val=8) == \
+        studies._source_ident(**{**ident, "source_labels": "all"})                   # it keeps every label
     with pytest.raises(ValueError, match="n_val must be None"):
         studies.study_source_task(out_dir=str(tmp_path), draw=0, n_samples=120, source="imu_clean", target="imu",
                                   n_val=8)
@@ -135,6 +148,10 @@ def test_pooled_verdicts_pair_by_draw_and_seed_and_read_each_study_on_its_metric
     assert pooled[(pooled.study == "(a) main") & (pooled.method == "dcat")].iloc[0].family_size == 1
     d = per[(per.study == "pos") & (per.method == "kd")].sort_values("data_seed")
     assert d.diff_mean.tolist() == pytest.approx(by_hand)
+    # a study's family holds its cells at every size (one question), not one family per size
+    two = pd.concat([main, main.assign(n_samples=1000)], ignore_index=True)
+    p2, _ = studies.pooled_verdicts(studies.tidy_studies(two, ctrl, kinds={"neg": "negative", "pos": "positive"}))
+    assert p2[(p2.study == "(a) main") & (p2.method == "dcat")].family_size.tolist() == [2, 2]
     main_row = pooled[(pooled.study == "(a) main") & (pooled.method == "dcat")].iloc[0]
     assert main_row.call == "helps" and main_row.diff_mean == pytest.approx(0.025, abs=1e-3)
     assert pooled[(pooled.study == "neg") & (pooled.method == "dcat")].call.iloc[0] == "no evidence"

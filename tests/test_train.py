@@ -308,3 +308,55 @@ def test_bad_checkpoint_paths_fail_before_any_training(splits, video_source, tmp
     assert src_path.read_bytes() == before
     with pytest.raises(ValueError, match=r"lam must be a finite number >= 0"):
         compare(splits, source="video", target="imu", lam=-1.0, out_dir=tmp_path / "cmp", progress=False)
+
+
+def _seeded_imu_model(sp):
+    seed_everything(0)
+    return build_model("imu", len(sp.classes), sp.train.input_shape("imu"), TINY["imu"])
+
+
+@pytest.mark.parametrize("script,keep", [([0.2, 0.9, 0.3], 2), ([0.2, 0.7, 0.7, 0.1], 2)])
+def test_kept_weights_are_the_first_best_validation_epoch(monkeypatch, script, keep):
+    """Validation F1 scripted per epoch: the run keeps the epoch with the highest (the first of a
+    tie), and its weights are exactly those a same-seed run stopped at that epoch ends with (on
+    the CPU the shorter run is a bit-identical prefix). Every validation pass sees the validation
+    ids, nothing else. (Keeping the last epoch, keeping a live reference to the weights, or
+    moving to a tied later epoch each fail here.)"""
+    import dcatkit.train as T
+
+    sp = tiny_splits(96, modalities=("imu",))
+    real, seen = T.evaluate, []
+
+    def scripted(model, ds, modality, **kw):
+        seen.append(list(ds.ids))
+        return {**real(model, ds, modality, **kw), "f1": script[len(seen) - 1]}
+
+    monkeypatch.setattr(T, "evaluate", scripted)
+    res = fit(_seeded_imu_model(sp), sp.train, sp.val, preset=TINY["imu"], epochs=len(script), seed=0,
+              progress=False, device="cpu")
+    assert res.best["epoch"] == keep and all(ids == list(sp.val.ids) for ids in seen)
+    rising = iter(range(1, 100))
+    monkeypatch.setattr(T, "evaluate", lambda model, ds, modality, **kw: {**real(model, ds, modality, **kw),
+                                                                           "f1": float(next(rising))})
+    ref = fit(_seeded_imu_model(sp), sp.train, sp.val, preset=TINY["imu"], epochs=keep, seed=0, progress=False,
+              device="cpu").model.state_dict()
+    assert all(torch.equal(v, ref[k]) for k, v in res.model.state_dict().items())
+
+
+def test_transfer_chooses_its_epoch_on_validation_only(splits, video_source, monkeypatch):
+    """train_transfer's training loop evaluates the validation part and nothing else (the test
+    part is scored once, after training, by the experiment layer), and the kept epoch's recorded
+    F1 is what the returned model scores on validation."""
+    import dcatkit.train as T
+
+    real, seen = T.evaluate, []
+
+    def spy(model, ds, modality, **kw):
+        seen.append(list(ds.ids))
+        return real(model, ds, modality, **kw)
+
+    monkeypatch.setattr(T, "evaluate", spy)
+    run = train_transfer(splits, video_source[0], "imu", preset=TINY["imu"].with_(epochs=2), progress=False,
+                         device="cpu")
+    assert len(seen) == 2 and all(ids == list(splits.val.ids) for ids in seen)
+    assert run.meta["best_val"]["f1"] == pytest.approx(real(run.model, splits.val, "imu", device="cpu")["f1"])

@@ -50,6 +50,7 @@ def test_hide_labels_counts_strata_and_untouched_parts():
     assert h.val is sp.val and h.test is sp.test and h.report["labels"]["n_labeled"] == 24
     assert hide_labels(sp, len(sp.train)) is sp                   # every label kept: the same splits
     assert np.array_equal(hide_labels(sp, 24, seed=5).train.ids, h.train.ids)       # seeded
+    assert set(hide_labels(sp, 24, seed=6).train.ids) != set(h.train.ids)            # by the seed given
     for bad in (0, len(sp.train) + 1, 2.5, True):
         with pytest.raises(ValueError, match="n_labeled must be an int"):
             hide_labels(sp, bad)
@@ -146,6 +147,13 @@ def test_unlabeled_mask_by_hand():
     assert got.correct.tolist() == correct.tolist()
     with pytest.raises(ValueError, match="reads the source's logits"):
         _unlabeled_mask(src._replace(logits=None), labels, True, "confidence", 0.9)
+    # the threshold is on the softmax probability, not the raw logit, and inclusive: a top logit of
+    # 2.0 against 1.9 is p = 0.52 (out at 0.9, though 2.0 >= 0.9); equal logits are p = 0.5 exactly
+    # (in at 0.5)
+    unl = torch.tensor([UNLABELED, UNLABELED])
+    two = SourceOutput(None, None, torch.tensor([False, False]), torch.tensor([[2.0, 1.9], [0.0, 0.0]]), None)
+    assert _unlabeled_mask(two, unl, True, "confidence", 0.9)[0].correct.tolist() == [False, False]
+    assert _unlabeled_mask(two, unl, True, "confidence", 0.5)[0].correct.tolist() == [True, True]
 
 
 def test_confidence_threshold_one_masks_out_every_unlabeled_pair(setup):
@@ -174,6 +182,15 @@ def test_bad_unlabeled_input(setup):
         check_unlabeled(leaky)
     with pytest.raises(ValueError, match="leakage through the unlabeled pairs"):
         train_transfer(leaky, src, "imu", preset=P, progress=False)
+    with pytest.raises(ValueError, match=r"leakage through the unlabeled pairs: \d+ recording\(s\) in unlabeled & val"):
+        check_unlabeled(Splits(s.train, sp.val, sp.test, sp.report, unlabeled=sp.val))
+    # a subject split: other recordings of a validation subject leak that person, though no recording is shared
+    ood = load("synthetic", n_samples=160, modalities=("imu",), split="ood", seed=1)
+    v = ood.val
+    renamed = PairedDataset(dict(v.arrays), np.full(len(v), UNLABELED), v.classes, v.subjects,
+                            [f"other-{i}" for i in v.ids], v.sample_rates, [f"other-{g}" for g in v.groups])
+    with pytest.raises(ValueError, match=r"subject\(s\) in unlabeled & val"):
+        check_unlabeled(Splits(ood.train, ood.val, ood.test, ood.report, unlabeled=renamed))
     val_unl = PairedDataset(dict(sp.val.arrays), np.full(len(sp.val), UNLABELED), sp.val.classes,
                             ids=sp.val.ids)
     with pytest.raises(ValueError, match="validation part holds"):
@@ -208,3 +225,23 @@ def test_thin_validation_counts_strata_and_untouched_parts():
     for bad in (0, len(sp.val) + 1, 2.5, True):
         with pytest.raises(ValueError, match="n_val must be an int"):
             thin_validation(sp, bad)
+
+
+def test_dcat_with_the_confidence_mask_runs_from_the_source_cache(setup):
+    """Notebook 06's default path: D-CAT (which needs no logits itself) on unlabeled pairs with the
+    confidence mask, the frozen source read from the cache: the cache must store the source's
+    logits for the mask, and the run matches the live source's (the cache stores K, V at reduced
+    precision: within tolerance), mask fractions included."""
+    sp, src = setup
+    few = _with_unlabeled(sp, 30)
+    with torch.no_grad():                  # a threshold at the source's median confidence: some pairs in, some out
+        x = torch.stack([few.unlabeled[i]["video"] for i in range(len(few.unlabeled))])
+        top = torch.softmax(src.model.eval()(x).logits, dim=1).amax(1)
+    kw = dict(method="dcat", lam=1.0, preset=P, seed=4, progress=False, device="cpu", epochs=2,
+              confidence=float(top.median()))
+    live = train_transfer(few, src, "imu", source_cache=False, **kw)
+    cached = train_transfer(few, src, "imu", source_cache=True, **kw)
+    for col in ("train_mask_frac", "train_mask_frac_unlabeled"):
+        np.testing.assert_allclose(cached.history[col], live.history[col], atol=1e-6)
+    np.testing.assert_allclose(cached.history["train_loss"], live.history["train_loss"], rtol=2e-3)
+    assert 0 < live.history["train_mask_frac_unlabeled"].iloc[0] < 1
