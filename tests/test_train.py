@@ -8,7 +8,7 @@ from dcatkit.checkpoint import load_checkpoint, save_checkpoint
 from dcatkit.frozen_source import LiveSource
 from dcatkit.runtime import seed_everything
 from dcatkit.train import evaluate, fit, fit_transfer
-from helpers import TINY, tiny_splits
+from helpers import TINY, new_imu_model, tiny_splits
 
 
 @pytest.fixture(scope="module")
@@ -310,11 +310,6 @@ def test_bad_checkpoint_paths_fail_before_any_training(splits, video_source, tmp
         compare(splits, source="video", target="imu", lam=-1.0, out_dir=tmp_path / "cmp", progress=False)
 
 
-def _seeded_imu_model(sp):
-    seed_everything(0)
-    return build_model("imu", len(sp.classes), sp.train.input_shape("imu"), TINY["imu"])
-
-
 @pytest.mark.parametrize("script,keep", [([0.2, 0.9, 0.3], 2), ([0.2, 0.7, 0.7, 0.1], 2)])
 def test_kept_weights_are_the_first_best_validation_epoch(monkeypatch, script, keep):
     """Validation F1 scripted per epoch: the run keeps the epoch with the highest (the first of a
@@ -332,13 +327,13 @@ def test_kept_weights_are_the_first_best_validation_epoch(monkeypatch, script, k
         return {**real(model, ds, modality, **kw), "f1": script[len(seen) - 1]}
 
     monkeypatch.setattr(T, "evaluate", scripted)
-    res = fit(_seeded_imu_model(sp), sp.train, sp.val, preset=TINY["imu"], epochs=len(script), seed=0,
+    res = fit(new_imu_model(sp, 0), sp.train, sp.val, preset=TINY["imu"], epochs=len(script), seed=0,
               progress=False, device="cpu")
     assert res.best["epoch"] == keep and all(ids == list(sp.val.ids) for ids in seen)
     rising = iter(range(1, 100))
     monkeypatch.setattr(T, "evaluate", lambda model, ds, modality, **kw: {**real(model, ds, modality, **kw),
                                                                            "f1": float(next(rising))})
-    ref = fit(_seeded_imu_model(sp), sp.train, sp.val, preset=TINY["imu"], epochs=keep, seed=0, progress=False,
+    ref = fit(new_imu_model(sp, 0), sp.train, sp.val, preset=TINY["imu"], epochs=keep, seed=0, progress=False,
               device="cpu").model.state_dict()
     assert all(torch.equal(v, ref[k]) for k, v in res.model.state_dict().items())
 
