@@ -38,7 +38,7 @@ test: $(STAMP)
 # torch sees no CUDA device; device="auto" then trains on CUDA throughout. Runs from a plain copy of
 # the repository (PYTHONPATH=., no install, no venv needed: GPU_PY=python by default when .venv is
 # absent); test files whose packages are missing there (papermill, jupytext, PyAV, soundfile, ...) are
-# reported as skipped with the missing names. benchmarks/gpu_check.sh runs it split over 6 processes.
+# reported as skipped with the missing names. benchmarks/gpu_check.sh runs it split over 8 processes.
 .PHONY: test-gpu
 GPU_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
 test-gpu:

@@ -8,7 +8,7 @@
 #
 # Writes under $OUT: summary.txt (each part's start, end, exit code, seconds), env.txt, and
 #   bench.log + bench_paper.json   (b) bench --only paper: source frames/s OLD vs NEW, step ratio
-#   suite_N.log + junit_N.xml      (a) the suite on CUDA, 6 pytest processes split by file;
+#   suite_N.log + junit_N.xml      (a) the suite on CUDA, 8 pytest processes split by file;
 #   suite_summary.txt                  totals and every failure
 #   e2e.log + e2e/paper_e2e.json   (d) notebook 03's computation with preset="paper" on a generated
 #                                      UESTC-layout fixture (224^2 x 30 frames): epoch times, peak
@@ -78,23 +78,31 @@ log "gpu_check in $ROOT, OUT=$OUT, dry=$DRY, device=$DEVICE"
 # (b) the paper-scale benchmark, alone on the GPU
 has bench && part bench "$T_BENCH" $PY benchmarks/bench.py --only paper --json "$OUT/bench_paper.json" $BENCH_ARGS
 
-# (a) the suite on CUDA, 6 processes (files dealt by size, largest first), beside (d)
+# (a) the suite on CUDA, 8 processes (files dealt largest first by their CPU time in
+# benchmarks/suite_file_seconds.json, measured beside the GPU machine's packages; a file not in it
+# counts as the median), beside (d)
 has suite || SUITE_FILES=""
-[ -n "$SUITE_FILES" ] && $PY - "$OUT" $SUITE_FILES <<'PYEOF'
-import os, sys
-out, files = sys.argv[1], sys.argv[2:]
-groups = [[] for _ in range(6)]
-sizes = [0] * 6
-for f in sorted(files, key=os.path.getsize, reverse=True):
-    i = sizes.index(min(sizes))
+NPROC_SUITE=${NPROC_SUITE:-8}
+[ -n "$SUITE_FILES" ] && $PY - "$OUT" "$NPROC_SUITE" $SUITE_FILES <<'PYEOF'
+import json, os, statistics, sys
+out, n, files = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+try:
+    seconds = json.load(open("benchmarks/suite_file_seconds.json"))["seconds"]
+except (OSError, ValueError, KeyError):
+    seconds = {}
+default = statistics.median(seconds.values()) if seconds else 1.0
+cost = {f: seconds.get(os.path.basename(f), default) if seconds else os.path.getsize(f) for f in files}
+groups, load = [[] for _ in range(n)], [0.0] * n
+for f in sorted(files, key=lambda f: -cost[f]):
+    i = load.index(min(load))
     groups[i].append(f)
-    sizes[i] += os.path.getsize(f)
+    load[i] += cost[f]
 for i, g in enumerate(groups):
     open(f"{out}/suite_files_{i}.txt", "w").write(" ".join(g))
 PYEOF
-[ -n "$SUITE_FILES" ] && log "start suite (6 processes, timeout ${T_SUITE}s each, DCATKIT_TEST_DEVICE=$DEVICE)"
+[ -n "$SUITE_FILES" ] && log "start suite ($NPROC_SUITE processes, timeout ${T_SUITE}s each, DCATKIT_TEST_DEVICE=$DEVICE)"
 t_suite=$(date +%s)
-for i in 0 1 2 3 4 5; do
+for i in $(seq 0 $((NPROC_SUITE - 1))); do
     [ -n "$SUITE_FILES" ] || break
     files=$(cat "$OUT/suite_files_$i.txt")
     [ -z "$files" ] && continue
@@ -109,7 +117,7 @@ done
 # (d) paper scale end to end, while the suite runs
 has e2e && part e2e "$T_E2E" $PY benchmarks/paper_e2e.py "$OUT/e2e" --notebook-timeout $((T_E2E - 100)) $E2E_ARGS
 
-for i in 0 1 2 3 4 5; do
+for i in $(seq 0 $((NPROC_SUITE - 1))); do
     pid_var="suite_pid_$i"
     [ -n "${!pid_var:-}" ] || continue
     wait "${!pid_var}"

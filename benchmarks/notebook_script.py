@@ -30,8 +30,9 @@ except ImportError:                      # a plain python run: display() prints
     _m = types.ModuleType("IPython.display")
     _m.display = lambda *a, **k: [print(getattr(x, "data", x)) for x in a]
     _m.Markdown = _m.HTML = lambda s: s
-    sys.modules["IPython"] = types.ModuleType("IPython")
-    sys.modules["IPython"].display = _m
+    # Only IPython.display: `from IPython.display import ...` finds it in sys.modules. A stub
+    # "IPython" would tell matplotlib and tqdm that IPython is loaded, and pyplot's first figure
+    # then asks it for get_ipython() and version_info (notebooks 03 and 06 died there).
     sys.modules["IPython.display"] = _m
 '''
 

@@ -154,6 +154,10 @@ def main() -> None:
             res["notebook03_error"] = f"{type(e).__name__}: {e}"[:2000]
         print("notebook 03:", res.get("notebook03", res.get("notebook03_error")), flush=True)
     (a.out / "paper_e2e.json").write_text(json.dumps(res, indent=1, default=str))
+    failed = [k for k in ("direct_error", "notebook03_error") if k in res]
+    failed += ["notebook03 rc"] if res.get("notebook03", {}).get("rc", 0) != 0 else []
+    if failed:                          # the part's exit status in gpu_check.sh's summary says so
+        sys.exit(f"paper_e2e: failed: {', '.join(failed)} (see {a.out})")
 
 
 if __name__ == "__main__":

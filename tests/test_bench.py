@@ -21,3 +21,29 @@ def test_bench_quick(tmp_path):
     assert res["steps"]["paper"]["shapes"]["d"] == 512 and res["steps"]["synthetic"]["ratios"]["median_of_pairs"] > 0
     assert len(ep["paired"]["ratios"]) == 2 and len(res["loss"]["gram"]["rounds_s"]) == 1
     assert "gram" in r.stdout and "cached / unimodal" in r.stdout
+
+
+def test_paper_section_keeps_each_case_as_it_lands(tmp_path, monkeypatch):
+    """A GPU call cut short (its time limit) must keep what finished: the source's frames/s is
+    written to the JSON before the step ratio runs, in the order of issue 18's goals."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_for_test", ROOT / "benchmarks" / "bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    ran = []
+
+    def fake_isolated(fn_name, **kwargs):
+        ran.append(fn_name)
+        if fn_name == "case_step_ratio":
+            raise RuntimeError("the call's time limit")
+        return {"new_frames_per_s": 123.0}
+
+    monkeypatch.setattr(bench, "isolated", fake_isolated)
+    out = tmp_path / "paper.json"
+    try:
+        bench.main(["--only", "paper", "--quick", "--json", str(out)])
+    except RuntimeError:
+        pass
+    assert ran == ["case_source_paths", "case_step_ratio"]
+    assert json.loads(out.read_text())["paper"]["source"] == {"new_frames_per_s": 123.0}
+    assert not (tmp_path / "paper.json.part").exists()

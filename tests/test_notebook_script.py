@@ -1,5 +1,5 @@
 """benchmarks/notebook_script.py: a notebook run as its percent script with injected parameters
-(the GPU machine's way, without papermill): the parameters land after the parameters cell, so they
+(the GPU machine's way, with no notebook executor installed): the parameters land after the parameters cell, so they
 override its defaults and everything after sees them, and display() works without IPython."""
 import ast
 import importlib.util
@@ -38,3 +38,26 @@ def test_parameters_are_assigned_after_the_parameters_cell():
 def test_cli_values_are_json_or_strings():
     assert notebook_script._value("[0, 1]") == [0, 1] and notebook_script._value("3") == 3
     assert notebook_script._value('"cuda"') == "cuda" and notebook_script._value("cuda") == "cuda"
+
+
+def test_stub_stands_in_for_a_missing_ipython_under_pyplot(tmp_path):
+    """Where IPython is not installed (the lent GPU machine), the stub's module must satisfy what
+    matplotlib asks of a loaded IPython: pyplot's first figure calls IPython.get_ipython()
+    (install_repl_displayhook). Without it notebooks 03 and 06 died at their first plot there."""
+    import subprocess
+    import sys
+    code = ("import sys, importlib.abc\n"
+            "class Block(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path, target=None):\n"
+            "        if name == 'IPython' or name.startswith('IPython.'):\n"
+            "            raise ImportError(name)\n"
+            "sys.meta_path.insert(0, Block())\n"
+            + notebook_script.STUB +
+            "import matplotlib.pyplot as plt\n"
+            "fig, ax = plt.subplots()\n"
+            "from IPython.display import display, Markdown\n"
+            "display(Markdown('shown'))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin", "MPLCONFIGDIR": str(tmp_path)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "shown"
