@@ -355,3 +355,35 @@ def test_transfer_chooses_its_epoch_on_validation_only(splits, video_source, mon
                          device="cpu")
     assert len(seen) == 2 and all(ids == list(splits.val.ids) for ids in seen)
     assert run.meta["best_val"]["f1"] == pytest.approx(real(run.model, splits.val, "imu", device="cpu")["f1"])
+
+
+def test_compile_runs_the_model_through_torch_compile_and_trains_as_eager(monkeypatch, device):
+    """``fit(compile=True)`` (README, GPU) hands the training model to torch.compile once, dynamo
+    traces it, and training gives the weights eager training gives; the saved state has the plain
+    model's names (no ``_orig_mod.`` prefix). The backend is ``aot_eager``: the same trace,
+    forward and backward through AOTAutograd, without inductor's code generation (minutes on two
+    cores); inductor's own numerics are torch's concern, the wiring is ours."""
+    import torch._dynamo
+
+    sp = tiny_splits(modalities=("imu",))
+    kw = dict(modality="imu", preset=TINY["imu"], epochs=2, seed=0, progress=False)
+    eager = fit(new_imu_model(sp, 0), sp.train, sp.val, **kw)
+    handed, real = [], torch.compile
+
+    def compile_aot_eager(model, **ckw):
+        handed.append(model)
+        return real(model, backend="aot_eager", **ckw)
+
+    monkeypatch.setattr(torch, "compile", compile_aot_eager)
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    compiled = fit(new_imu_model(sp, 0), sp.train, sp.val, compile=True, **kw)
+    assert len(handed) == 1 and handed[0] is compiled.model        # the model itself, once
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1  # dynamo really traced it
+    a, b = eager.model.state_dict(), compiled.model.state_dict()
+    assert a.keys() == b.keys()
+    tol = dict(rtol=1e-4, atol=1e-5) if device.type == "cpu" else dict(rtol=1e-2, atol=1e-3)
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], **tol, msg=lambda m, k=k: f"{k}: {m}")
+    assert compiled.history["val_f1"].tolist() == pytest.approx(eager.history["val_f1"].tolist(),
+                                                                abs=1e-6 if device.type == "cpu" else 0.05)
