@@ -357,13 +357,21 @@ class _WritesMarker:
 
 def _crafted_pt2(good: Path, out: Path, marker: Path) -> Path:
     """A copy of a dcatkit .pt2 whose first weight is a pickle (``use_pickle``) that writes ``marker``
-    when torch.export.load reads it."""
+    when torch.export.load reads it. Archives of torch < 2.9 keep all weights in one pickle
+    (``data/weights/model.pt``, read by torch.load): that pickle is replaced."""
     import pickle
     import zipfile
 
     with zipfile.ZipFile(good) as z:
         members = {i.filename: z.read(i.filename) for i in z.infolist()}
-    cfg_name = next(n for n in members if n.endswith("weights_config.json"))
+    cfg_name = next((n for n in members if n.endswith("weights_config.json")), None)
+    if cfg_name is None:
+        name = next(n for n in members if n.endswith("data/weights/model.pt"))
+        members[name] = pickle.dumps(_WritesMarker(marker))
+        with zipfile.ZipFile(out, "w") as z:
+            for n, data in members.items():
+                z.writestr(n, data)
+        return out
     cfg = json.loads(members[cfg_name])
     first = next(iter(cfg["config"]))
     folder = cfg_name.rsplit("/", 1)[0] + "/"
