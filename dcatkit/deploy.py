@@ -36,7 +36,7 @@ ONNX goes through ``torch.onnx.export(..., dynamo=True)``, the torch.export-base
 exporter (onnxscript): it is the default since torch 2.9, the TorchScript one is
 deprecated there and warns; the .pt2 and the .onnx file come from the same
 ``torch.export`` capture. onnx, onnxscript and onnxruntime are optional:
-``pip install dcatkit[deploy]``.
+``pip install dcatkit[deploy]``. ONNX export needs torch >= 2.7 (:data:`ONNX_MIN_TORCH`).
 """
 from __future__ import annotations
 
@@ -79,6 +79,21 @@ def _require(module: str):
         raise ImportError(f"this needs the optional package {module!r}, which is not installed "
                           f"({e}). Install the deploy extra: pip install 'dcatkit[deploy]' "
                           "(onnx, onnxscript, onnxruntime)") from e
+
+
+# torch.onnx.export(dynamo=True) with today's onnxscript (0.7) fails on BatchNorm in torch 2.5 and
+# 2.6 ("Error when translating node _native_batch_norm_legit_no_training"); 2.7.1, 2.8, 2.11 and
+# 2.14.1 export every dcatkit model the tests build. .pt2 export works from torch 2.5.
+ONNX_MIN_TORCH = "2.7"
+
+
+def _check_onnx_torch(version=None) -> None:
+    """Refuse ONNX export on a torch whose exporter is known to fail, before any work."""
+    version = torch.torch_version.TorchVersion(version if version is not None else torch.__version__)
+    if version < ONNX_MIN_TORCH:
+        raise RuntimeError(f"ONNX export needs torch >= {ONNX_MIN_TORCH}, found torch {version}: its exporter "
+                           "fails on BatchNorm layers there. Upgrade torch (pip install 'dcatkit[deploy]' asks "
+                           "for it), or export a .pt2 file instead, which works with this torch")
 
 
 # ------------------------------------------------------------------ what a model needs at inference
@@ -422,6 +437,7 @@ def export(source, path: str | Path, *, classes: Sequence[str] | None = None, no
     if example_batch < 2:
         raise ValueError(f"example_batch must be >= 2 (torch.export specialises batch 1), got {example_batch}")
     if fmt == "onnx":
+        _check_onnx_torch()
         for dep in ("onnx", "onnxscript", "onnxruntime"):
             _require(dep)
     model, info, _ = _resolve(source, classes, normalization)

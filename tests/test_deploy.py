@@ -4,6 +4,7 @@ training data (so a runtime alone gets the Predictor's answer), and a .pt2 is lo
 when trusted."""
 import dataclasses
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -330,6 +331,24 @@ def test_missing_optional_dependency_says_how_to_install(trained, monkeypatch, t
         dcatkit.Predictor.load(tmp_path / "m.onnx")
 
 
+def test_onnx_export_on_a_torch_whose_exporter_fails_says_so_before_any_work(trained, monkeypatch, tmp_path):
+    """torch 2.5.1 and 2.6.0 fail inside the ONNX exporter on BatchNorm (tried 2026-12-05); 2.7.1
+    passes this file. On an older torch, export(.onnx) stops at once naming both versions and the
+    way out, and writes nothing; .pt2 export goes on working there."""
+    from torch.torch_version import TorchVersion
+
+    assert deploy.ONNX_MIN_TORCH == "2.7"
+    for ok in ("2.7.1", "2.7.0+cu126", "2.14.1"):
+        deploy._check_onnx_torch(ok)
+    for old in ("2.6.0+cu124", "2.5.1"):
+        with pytest.raises(RuntimeError, match=rf"torch >= 2\.7, found torch {re.escape(old)}.*\.pt2"):
+            deploy._check_onnx_torch(old)
+    monkeypatch.setattr(torch, "__version__", TorchVersion("2.6.0"))
+    with pytest.raises(RuntimeError, match=r"needs torch >= 2\.7"):
+        dcatkit.export(trained["run"], tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
 # ------------------------------------------------------------------ old files, safe loading
 
 
@@ -358,7 +377,7 @@ class _WritesMarker:
 def _crafted_pt2(good: Path, out: Path, marker: Path) -> Path:
     """A copy of a dcatkit .pt2 whose first weight is a pickle (``use_pickle``) that writes ``marker``
     when torch.export.load reads it. Archives of torch < 2.9 keep all weights in one pickle
-    (``data/weights/model.pt``, read by torch.load): that pickle is replaced."""
+    (torch 2.8: ``data/weights/model.pt``; 2.5-2.7: ``serialized_state_dict.pt``): that one is replaced."""
     import pickle
     import zipfile
 
@@ -366,7 +385,7 @@ def _crafted_pt2(good: Path, out: Path, marker: Path) -> Path:
         members = {i.filename: z.read(i.filename) for i in z.infolist()}
     cfg_name = next((n for n in members if n.endswith("weights_config.json")), None)
     if cfg_name is None:
-        name = next(n for n in members if n.endswith("data/weights/model.pt"))
+        name = next(n for n in members if n.endswith(("data/weights/model.pt", "serialized_state_dict.pt")))
         members[name] = pickle.dumps(_WritesMarker(marker))
         with zipfile.ZipFile(out, "w") as z:
             for n, data in members.items():
