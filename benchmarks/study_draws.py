@@ -97,10 +97,11 @@ def main() -> None:
             print(chosen.to_string(index=False))
 
 
-def summarise(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(verdict table, lambdas chosen) of the runs of this script's studies (e.g. read back from
-    benchmarks/study_draws_runs.csv): each study tuned over TUNE_LAMS with D-CAT also kept at
-    lambda 1, pooled over draws, Holm within each study; the runs of each grid its own family."""
+def summarise(runs: pd.DataFrame, digits: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(verdict table with ``digits`` decimals, lambdas chosen) of the runs of this script's studies
+    (e.g. read back from benchmarks/study_draws_runs.csv): each study tuned over TUNE_LAMS with
+    D-CAT also kept at lambda 1, pooled over draws, Holm within each study; the runs of each grid
+    its own family."""
     names = list(dict.fromkeys(runs["study"]))
     kinds = {n: next(k for k, (base, _) in STUDY.items() if n.startswith(base)) for n in names}
     tidy = studies.tidy_studies(None, runs, kinds=kinds)
@@ -115,7 +116,7 @@ def summarise(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
                                method=mine["method"].where(mine["lam"] == hi, "none"))
             tidy = pd.concat([tidy, pair], ignore_index=True)
     pooled, per = studies.pooled_verdicts(tidy)
-    return studies.verdict_table(pooled, per).drop(columns=["metric"]), studies.lam_choices(tidy)
+    return studies.verdict_table(pooled, per, digits=digits).drop(columns=["metric"]), studies.lam_choices(tidy)
 
 
 if __name__ == "__main__":

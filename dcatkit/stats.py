@@ -265,7 +265,7 @@ def _check(df, metric, treatment, context, pair, baseline, method_col, draw, fam
     lvl = [draw] if draw else []
     for key, g in df.groupby(cells + lvl + pair, dropna=False, sort=False):
         if len(g) > 1:
-            raise ValueError(f"{len(g)} runs share {dict(zip(cells + lvl + pair, key))}: one run per seed and "
+            raise ValueError(f"{len(g)} runs share {_shown(cells + lvl + pair, key)}: one run per seed and "
                              "cell expected (drop duplicates, or add the column that tells them apart: to context=, or, for "
                              "runs on several data draws, pass draw=, e.g. draw=\"data_seed\")")
     base = df[df[method_col] == baseline]
@@ -273,8 +273,15 @@ def _check(df, metric, treatment, context, pair, baseline, method_col, draw, fam
         if len(g) > 1:
             shown = g[[*context, *lvl, *pair, *treatment, metric]].to_string(index=True)
             raise ValueError(f"ambiguous baseline: {len(g)} baseline rows ({method_col} == {baseline!r}) match "
-                             f"{dict(zip(context + lvl + pair, key))}, which one pairs with the methods' runs?\n"
+                             f"{_shown(context + lvl + pair, key)}, which one pairs with the methods' runs?\n"
                              f"{shown}\nkeep one, or add the column that tells them apart to context=")
+
+
+def _shown(names: list, key) -> dict:
+    """A group's key as a message shows it: {'seed': 0}, not {'seed': np.int64(0)} (numpy 2's repr,
+    which pandas < 3 hands out as group keys)."""
+    key = key if isinstance(key, tuple) else (key,)
+    return {n: v.item() if hasattr(v, "item") else v for n, v in zip(names, key)}
 
 
 def _cell_rows(df, metric, treatment, context, pair, baseline, method_col, draw):

@@ -347,6 +347,16 @@ def test_ambiguous_baseline_is_an_error_naming_the_rows():
         summarise(pd.DataFrame(rows))
 
 
+def test_group_keys_in_messages_are_plain_values():
+    """pandas < 3 hands out numpy scalars as group keys, whose numpy-2 repr ("np.int64(100)") made
+    the ambiguous-baseline message unreadable on Python 3.10's pandas 2.3 (seen 2026-12-05)."""
+    from dcatkit.stats import _shown
+
+    assert repr(_shown(["n_samples", "seed", "lam"], (np.int64(100), np.int64(0), np.float64(0.5)))) == \
+        "{'n_samples': 100, 'seed': 0, 'lam': 0.5}"
+    assert _shown(["seed"], np.int64(3)) == {"seed": 3}                    # a one-column key
+
+
 def test_draws_pooled_at_the_draw_level():
     """Unbalanced draws (10, 12, 11 seeds): the effect is the mean of the draw means (not of all
     33 differences), tested by a t on the 3 draw means; per-draw rows are each draw alone."""
