@@ -41,7 +41,7 @@ def computed() -> dict[str, list[dict]]:
     for row, precise in zip(table.to_dict("records"), fine["Δ per draw (seeds +/-)"]):
         row = {k: v.replace("−", "-") if isinstance(v, str) else v for k, v in row.items()}
         row["draws"] = re.findall(NUM, row["Δ per draw (seeds +/-)"])
-        row["draws_precise"] = [float(x) for x in re.findall(r"[+\-−]\d\.\d{9}", precise.replace("−", "-"))]
+        row["draws_precise"] = [float(x) for x in re.findall(r"[+\-]\d\.\d{9}", precise.replace("−", "-"))]
         row["chosen"] = picks.get((row["study"], row["method"]))
         out.setdefault(row["Δ pooled [adjusted CI]"], []).append(row)
     return out
