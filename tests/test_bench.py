@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -40,10 +42,30 @@ def test_paper_section_keeps_each_case_as_it_lands(tmp_path, monkeypatch):
 
     monkeypatch.setattr(bench, "isolated", fake_isolated)
     out = tmp_path / "paper.json"
-    try:
+    with pytest.raises(RuntimeError, match="time limit"):
         bench.main(["--only", "paper", "--quick", "--json", str(out)])
-    except RuntimeError:
-        pass
     assert ran == ["case_source_paths", "case_step_ratio"]
     assert json.loads(out.read_text())["paper"]["source"] == {"new_frames_per_s": 123.0}
     assert not (tmp_path / "paper.json.part").exists()
+
+
+def test_suite_file_seconds_sums_each_files_testcases(tmp_path):
+    """What gpu_check.sh deals the suite's files by: the summed testcase times per file, whether
+    the test is a function (classname tests.test_a) or a method (tests.test_b.TestX); a classname
+    that names no test file is refused."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sfs", ROOT / "benchmarks" / "suite_file_seconds.py")
+    sfs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sfs)
+    xml = tmp_path / "j.xml"
+    xml.write_text('<testsuites><testsuite name="pytest">'
+                   '<testcase classname="tests.test_a" name="t1" time="1.5"/>'
+                   '<testcase classname="tests.test_a" name="t2" time="2.25"/>'
+                   '<testcase classname="tests.test_b.TestX" name="t3" time="4.0"/>'
+                   '<testcase classname="tests.test_c" name="t4"/>'
+                   '</testsuite></testsuites>')
+    assert sfs.file_seconds(str(xml)) == {"test_a.py": 3.75, "test_b.py": 4.0, "test_c.py": 0.0}
+    xml.write_text('<testsuite><testcase classname="conftest" name="x" time="1"/></testsuite>')
+    with pytest.raises(ValueError, match="expected tests.test_<file>"):
+        sfs.file_seconds(str(xml))
