@@ -123,7 +123,7 @@ def _gram_terms(k_t, v_t, k_s, v_s, dtype):
     gk_ss, gv_ss = ks @ ks.mT, vs @ vs.mT                      # K_s K_s^T, V_s V_s^T (B, T_s, T_s)
     tt, ts, ss = (gk_tt * gv_tt).sum((1, 2)), (gk_ts * gv_ts).sum((1, 2)), (gk_ss * gv_ss).sum((1, 2))
     a_t, a_s = tt + e2, ss + e2                                # n_t^2, n_s^2
-    r = (a_t * a_s).rsqrt()                                    # 1 / (n_t n_s)
+    r = a_t.rsqrt() * a_s.rsqrt()                              # 1 / (n_t n_s); a_t * a_s would overflow float32
     cos = ts * r                                               # <M_t, M_s> / (n_t n_s)
     d2 = tt / a_t + ss / a_s - 2 * cos
     per_sample = (d2.clamp(min=0) + e2).sqrt()                 # L
@@ -188,11 +188,13 @@ class _GramLoss(torch.autograd.Function):
         per_sample, d2, saved = _gram_terms(k_t, v_t, k_s, v_s, dtype)
         w_main, idx, sub = weight.to(dtype), None, ()
         near = None
-        if dtype != torch.float64 and d2.min() < NEAR_ZERO_D2:   # one cheap test: rarely true in training
-            near = (d2 < NEAR_ZERO_D2) & (weight > 0)
+        if dtype != torch.float64 and not d2.min() >= NEAR_ZERO_D2:   # one cheap test: rarely true in training
+            # near L = 0 (counted samples), or a Gram past float32's range (any sample: 0 * inf is nan)
+            near = ((d2 < NEAR_ZERO_D2) & (weight > 0)) | ~torch.isfinite(d2)
         if near is not None and near.any():           # float64 for the few counted samples near L = 0
             idx = near.nonzero()[:, 0]
             w_main = w_main.masked_fill(near, 0)
+            per_sample = per_sample.masked_fill(near, 0)      # an overflowed float32 value is nan: 0 * nan = nan
             sub_per_sample, _, sub = _gram_terms(k_t[idx], v_t[idx], k_s[idx], v_s[idx], torch.float64)
         loss = (w_main * per_sample).sum()
         if idx is not None:
@@ -239,7 +241,8 @@ def cross_attention_loss(k_target, v_target, k_source, v_source, mask=None, meth
     with <K_a^T V_a, K_b^T V_b>_F = sum((K_a K_b^T) * (V_a V_b^T)), which costs
     O(B T^2 d) instead of O(B T d^2). The expansion cancels catastrophically
     near zero loss: it runs in float32 and recomputes the counted samples with
-    L < 0.1 in float64 (see ``_GramLoss``); its backward is written out.
+    L < 0.1 in float64 (see ``_GramLoss``), as it does samples whose Grams overflow
+    float32 (||K^T V||_F beyond about 1e19); its backward is written out.
     ``"auto"`` picks "gram" when T_t * T_s <= d * (T_t + T_s) / 2, else "dense".
     """
     _check(k_target, v_target, k_source, v_source, mask)
