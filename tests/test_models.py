@@ -27,6 +27,26 @@ def test_self_attention_matches_formula():
     assert out.shape == q.shape == k.shape == v.shape == (2, 5, 4)
 
 
+@pytest.mark.parametrize("modality,shape", [("imu", (6, 64)), ("video", (4, 3, 32, 32))])
+def test_classifier_hands_out_the_attention_q_k_v(modality, shape):
+    """The Q, K, V a classifier returns (what D-CAT's loss reads) are the projections of its
+    encoder's embeddings by W_Q, W_K, W_V, computed here from the weights alone; and logits
+    and pooled follow from the attention output (mean over time, head; eval: no dropout)."""
+    torch.manual_seed(3)
+    model = build_model(modality, 5, shape, get_preset("synthetic", modality)).eval()
+    x = torch.rand(2, *shape)
+    with torch.no_grad():
+        out = model(x)
+        e = model.encoder(x)
+        att = model.attention
+        q, k, v = (e @ w.weight.T for w in (att.w_q, att.w_k, att.w_v))
+        a = torch.softmax(q @ k.mT / math.sqrt(att.d_out), -1) @ v
+    for got, want in ((out.q, q), (out.k, k), (out.v, v), (out.pooled, a.mean(1)),
+                      (out.logits, model.head(a.mean(1)))):
+        assert torch.allclose(got, want, atol=1e-5)
+    assert not torch.allclose(out.k, out.q) and not torch.allclose(out.k, out.v)
+
+
 def test_self_attention_permutation_equivariant():
     torch.manual_seed(1)
     att = SelfAttention(8, 8)
