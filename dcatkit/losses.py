@@ -232,9 +232,10 @@ def cross_attention_loss(k_target, v_target, k_source, v_source, mask=None, meth
     ``weight`` (B,) float, instead of ``mask``: the reduction sum_i w_i L_i with
     given weights (``mean_weights(mask)`` is what ``mask`` means; a caller that
     averages over several processes passes its own).
-    Choices the paper leaves open: the loss is the Frobenius norm itself (not
-    squared), so it lies in [0, 2]; norms get an epsilon (||M|| ->
-    sqrt(||M||^2 + eps^2), eps = 1e-8) so all-zero inputs give a finite loss.
+    Choices the paper leaves open: "normalized" is read as M / ||M||_F, so the
+    loss (the Frobenius norm of Eqs. 6-7, not squared) lies in [0, 2]; a batch is
+    reduced by the mean over its masked-in samples; norms get an epsilon
+    (||M|| -> sqrt(||M||^2 + eps^2), eps = 1e-8) so all-zero inputs give a finite loss.
 
     ``method="gram"`` never forms a d x d matrix: expanding the square,
     ||a - b||^2 = <M_t,M_t>/n_t^2 + <M_s,M_s>/n_s^2 - 2<M_t,M_s>/(n_t n_s),
