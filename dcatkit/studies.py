@@ -399,12 +399,18 @@ def with_tuned(tidy: pd.DataFrame, study: str, lams: Sequence[float], *, keep: S
     """``tidy`` with the runs of ``study`` over a lambda grid turned into tuned cells.
 
     Every method of ``study`` that ran at every lambda of ``lams`` (with the same data
-    draw and seed) gets, per (size, draw, seed), the run with the highest VALIDATION F1
-    (``experiment.choose_on_validation``: ties go to the first lambda of ``lams``): a
-    row of method ``tuned_label(method)``, ``lam`` 0 and the chosen lambda in
-    ``lam_chosen``, its test metrics as they are. Test results play no part in the
-    choice, and each grid point is one run with the same budget, so every method gets
-    the same tuning (``experiment.tune_transfer`` does the same with fresh runs).
+    draw and seed) gets, per (size, draw, seed), the run at the lambda with the highest
+    VALIDATION F1 averaged over the OTHER seeds of the same size and draw (leave one seed
+    out; ``experiment.choose_on_validation`` on those means: ties go to the first lambda
+    of ``lams``; a draw with one seed uses the other draws' seeds): a row of method
+    ``tuned_label(method)``, ``lam`` 0 and the chosen lambda in ``lam_chosen``, its test
+    metrics as they are. Test results play no part in the choice. Nor does the seed's own
+    validation F1: choosing each seed's best of K runs on its own validation score would
+    hand the tuned cell the best of K training runs' luck (validation and test F1 of one
+    run rise and fall together), a gain over the one-run baseline that a method with no
+    effect at any lambda also gets. Every method gets the same grid, budget and rule
+    (``experiment.tune_transfer`` tunes a single fresh run for a user, on its own
+    validation F1, which is fine there: it makes no comparison).
 
     ``study`` then holds its baseline, the tuned cells and the (method, lambda) pairs
     in ``keep`` (e.g. D-CAT at the paper's lambda); every run of the grid moves to
@@ -431,12 +437,23 @@ def with_tuned(tidy: pd.DataFrame, study: str, lams: Sequence[float], *, keep: S
         full = on_grid.groupby(keys)["lam"].nunique()
         if not len(full) or (full < len(lams)).any():
             continue
+        twice = on_grid.duplicated(keys + ["lam"])
+        if twice.any():
+            raise ValueError(f"{method!r} in study {study!r} has more than one run for "
+                             f"{on_grid.loc[twice, keys + ['lam']].iloc[0].to_dict()}: one run per grid point expected")
         gridded.add(method)
         grid_rows.append(on_grid)
-        for _, cell in on_grid.groupby(keys):
-            cell = cell.set_index("lam").loc[lams]
-            i = choose_on_validation(cell["val_f1"])
-            row = cell.iloc[i].copy()
+        val = on_grid.pivot(index=keys, columns="lam", values="val_f1")[lams]     # (size, draw, seed) x lambda
+        for (size, draw, seed), cell in on_grid.groupby(keys):
+            same_size = val.xs(size, level="size")
+            others = same_size.xs(draw, level="data_seed").drop(index=seed)           # this draw's other seeds
+            if not len(others):
+                others = same_size.drop(index=draw, level="data_seed")
+            if not len(others):
+                raise ValueError(f"{method!r} in study {study!r}, size {size}: one run per lambda in all; the "
+                                 "lambda of a seed is chosen on the other seeds' validation F1, and there are none")
+            i = choose_on_validation(others.mean())
+            row = cell.set_index("lam").loc[lams].iloc[i].copy()
             row["lam_chosen"], row["method"], row["lam"] = lams[i], tuned_label(method), 0.0
             tuned.append(row)
     if not gridded:

@@ -254,19 +254,31 @@ def _grid_tidy():
     return pd.concat([other, pd.DataFrame(rows)], ignore_index=True), lams
 
 
+def _loso_choice(tidy, method, d, s, lams):
+    """By hand: the lambda whose validation F1, averaged over the draw's OTHER seeds, is highest
+    (the first on a tie)."""
+    means = []
+    for lam in lams:
+        vals = [r.val_f1 for r in tidy.itertuples()
+                if r.study == "pos" and r.method == method and r.data_seed == d and r.seed != s and r.lam == lam]
+        means.append(sum(vals) / len(vals))
+    return max(range(len(lams)), key=lambda i: (means[i], -i))
+
+
 def test_with_tuned_chooses_on_validation_not_test():
     tidy, lams = _grid_tidy()
     out = studies.with_tuned(tidy, "pos", lams, keep=[("dcat", 1.0)])
     assert list(dict.fromkeys(out.study)) == ["neg", "pos", "pos, every λ"]          # order kept, grid after
-    tuned = out[out.method == "kd (tuned)"].set_index(["data_seed", "seed"])
-    for d in (0, 1):
-        for s in range(6):
-            runs = tidy[(tidy.method == "kd") & (tidy.data_seed == d) & (tidy.seed == s)].sort_values("lam")
-            best = max(range(3), key=lambda i: (runs.val_f1.iloc[i], -i))           # by hand: val max, first on tie
-            assert tuned.loc[(d, s), "value"] == runs.value.iloc[best]
-            assert tuned.loc[(d, s), "lam_chosen"] == runs.lam.iloc[best]
-    ties = out[(out.method == "dcat (tuned)") & (out.seed == 3)]
-    assert (ties.lam_chosen == 1.0).all()                                            # a tie goes to the first lambda
+    counts = {}
+    for m in ("kd", "dcat"):
+        tuned = out[out.method == f"{m} (tuned)"].set_index(["data_seed", "seed"])
+        for d in (0, 1):
+            for s in range(6):
+                runs = tidy[(tidy.method == m) & (tidy.data_seed == d) & (tidy.seed == s)].sort_values("lam")
+                best = _loso_choice(tidy, m, d, s, lams)
+                assert tuned.loc[(d, s), "value"] == runs.value.iloc[best]
+                assert tuned.loc[(d, s), "lam_chosen"] == runs.lam.iloc[best]
+                counts[m, lams[best]] = counts.get((m, lams[best]), 0) + 1
     # the study: baseline, tuned cells, D-CAT at the kept lambda; kd at 1 only on the grid
     pos = out[out.study == "pos"]
     assert set(zip(pos.method, pos.lam)) == {("none", 0.0), ("dcat (tuned)", 0.0), ("kd (tuned)", 0.0), ("dcat", 1.0)}
@@ -276,9 +288,52 @@ def test_with_tuned_chooses_on_validation_not_test():
     # the tuned cell's test mean is below the best-on-test lambda's: the choice never saw the test
     assert pos[pos.method == "kd (tuned)"].value.mean() < tidy[(tidy.method == "kd") & (tidy.lam == 100)].value.mean()
     ch = studies.lam_choices(out)
-    assert ch[ch.method == "kd (tuned)"].chosen.iloc[0] == "λ = 1: 4, λ = 10: 4, λ = 100: 4"   # counted by hand
+    assert ch[ch.method == "kd (tuned)"].chosen.iloc[0] == ", ".join(
+        f"λ = {lam:g}: {counts['kd', lam]}" for lam in lams if counts.get(("kd", lam)))
     pooled, _ = studies.pooled_verdicts(out)
     assert pooled[pooled.study == "pos"].family_size.dropna().unique().tolist() == [3]   # the grid is not in it
+
+
+def test_with_tuned_never_reads_the_seeds_own_validation():
+    """A seed's chosen lambda does not move when its own validation F1 changes (however far), and
+    a tie among the other seeds' means goes to the first lambda."""
+    tidy, lams = _grid_tidy()
+    out = studies.with_tuned(tidy, "pos", lams)
+    mine = (tidy.method == "kd") & (tidy.data_seed == 1) & (tidy.seed == 2)
+    for val in ([1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]):
+        moved = tidy.copy()
+        moved.loc[mine, "val_f1"] = moved.loc[mine].sort_values("lam").assign(val_f1=val)["val_f1"]
+        again = studies.with_tuned(moved, "pos", lams)
+        pick = lambda t: t[(t.method == "kd (tuned)") & (t.data_seed == 1) & (t.seed == 2)].lam_chosen.item()  # noqa
+        assert pick(again) == pick(out)
+    flat = tidy.assign(val_f1=0.5)
+    assert (studies.with_tuned(flat, "pos", lams).query("method == 'kd (tuned)'").lam_chosen == 1.0).all()
+
+
+def test_with_tuned_is_unbiased_for_a_method_with_no_effect():
+    """No lambda does anything: every run, baseline included, is the seed's luck q plus noise,
+    and validation and test F1 share q (correlation 0.5, as runs on small splits do). Choosing each
+    seed's best lambda on its own validation F1 would gain about +0.03 over the baseline (the best
+    of three runs' luck); leaving the seed out of its own choice gains nothing."""
+    rng = np.random.default_rng(0)
+    rows, lams = [], [1.0, 10.0, 100.0]
+    for d in range(40):
+        for s in range(10):
+            for method, lam in [("none", 0.0)] + [("dcat", x) for x in lams]:
+                q = rng.normal(0, 0.05)
+                v, t = q + rng.normal(0, 0.05), q + rng.normal(0, 0.05)
+                rows.append(dict(study="pos", kind="positive", method=method, lam=lam, size=20, unit="labels",
+                                 data_seed=d, seed=s, metric="f1", value=0.5 + t, f1=0.5 + t, val_f1=0.5 + v))
+    tidy = pd.DataFrame(rows)
+    out = studies.with_tuned(tidy, "pos", lams)
+    tuned = out[out.method == "dcat (tuned)"].set_index(["data_seed", "seed"]).value
+    base = out[(out.study == "pos") & (out.method == "none")].set_index(["data_seed", "seed"]).value
+    diff = (tuned - base).to_numpy()
+    se = diff.std(ddof=1) / np.sqrt(len(diff))                 # about 0.004
+    assert abs(diff.mean()) < 3 * se, (diff.mean(), se)
+    own = tidy[tidy.method == "dcat"].sort_values("val_f1").groupby(["data_seed", "seed"]).tail(1)
+    own_gain = own.set_index(["data_seed", "seed"]).value - base
+    assert own_gain.mean() > 3 * se                             # the rule it replaces: best-of-3 luck
 
 
 def test_with_tuned_needs_the_whole_grid_and_validation():

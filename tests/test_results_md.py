@@ -83,7 +83,7 @@ def test_every_follow_up_interval_is_what_the_runs_give(computed):
             assert any({c["baseline"], c["method mean"]} <= set(cells) for c in mine), \
                 f"{head}: baseline / method means of {row!r} are not the runs' " \
                 f"{[(c['baseline'], c['method mean']) for c in mine]}"
-            pick = re.search(r"λ = 1: \d+, 10: \d+, 100: \d+", cells[0])
+            pick = re.search(r"λ = \d+: \d+(?:, \d+: \d+)*", cells[0])
             if pick:
                 assert any(c["chosen"] == pick.group(0) for c in mine), \
                     f"{head}: {pick.group(0)!r} is not what validation chose: {[c['chosen'] for c in mine]}"
