@@ -274,7 +274,7 @@ def results_cell(tidy, pooled, per_draw, study: str, method: str, lam: float, si
     and seed, the per-draw paired rows and the pooled row (``studies.pooled_verdicts``),
     and a one-line description (mean metric of both, the pooled difference with its
     family-adjusted interval and the call, each draw's difference)."""
-    from .stats import format_interval
+    from .stats import format_interval, signed
     from .studies import method_label, size_label
 
     runs = tidy[(tidy["study"] == study) & (tidy["size"] == size)]
@@ -287,7 +287,7 @@ def results_cell(tidy, pooled, per_draw, study: str, method: str, lam: float, si
     row, draws = sel(pooled).iloc[0], sel(per_draw).sort_values("data_seed")
     metric = arm["metric"].iloc[0]
     name = "F1" if metric == "f1" else metric
-    each = ", ".join(f"{d.diff_mean:+.3f}" for d in draws.itertuples())
+    each = ", ".join(signed(d.diff_mean) for d in draws.itertuples())
     text = (f"{study}, {method_label(method, lam)}, {size_label(size, arm['unit'].iloc[0])}: {name} "
             f"{arm['value'].mean():.3f} vs baseline {base['value'].mean():.3f}; Δ{name} "
             f"{format_interval(row['diff_mean'], row['ci_low'], row['ci_high'], 3)} over {int(row['n_draws'])} draws "

@@ -35,6 +35,7 @@ import pandas as pd
 from .checkpoint import load_checkpoint
 from .experiment import Run, format_table
 from .provenance import environment
+from .stats import signed
 from .train import evaluate
 
 METRICS = ("accuracy", "precision", "recall", "f1")
@@ -301,17 +302,17 @@ def flips(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> dict[st
             "broke": int((ra & ~rb).sum()), "both_wrong": int((~ra & ~rb).sum()), "n": int(len(y))}
 
 
-def describe_change(table: pd.DataFrame, baseline: str, runs: Sequence[str], metric: str = "f1",
-                    tol: float = 0.005) -> str:
-    """One line per run saying, as measured, whether it beat ``baseline`` on ``metric``:
-    "higher" / "lower" when the difference exceeds ``tol``, else "about the same"."""
+def describe_change(table: pd.DataFrame, baseline: str, runs: Sequence[str], metric: str = "f1") -> str:
+    """One line per run: its ``metric``, the baseline's and their difference, as measured,
+    with no direction word. Each row of ``table`` is one training run: one seed's
+    difference can have either sign whatever the method does, so a direction is read
+    only from paired runs pooled over seeds and data draws (``dcatkit.studies``)."""
     b = float(table.loc[baseline, metric])
     lines = []
     for r in runs:
         v = float(table.loc[r, metric])
-        d = v - b
-        word = "higher than" if d > tol else "lower than" if d < -tol else "about the same as"
-        lines.append(f"{r}: {metric} {v:.3f} vs {baseline} {b:.3f} ({d:+.3f}) -> {word} the baseline")
+        lines.append(f"{r}: {metric} {v:.3f} vs {baseline} {b:.3f}, difference {signed(v - b)} "
+                     "(one training seed each: no direction is read from it)")
     return "\n".join(lines)
 
 

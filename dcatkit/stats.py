@@ -365,7 +365,7 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
         if draw:
             means = np.array([np.mean([v - b for v, b in ps]) for ps in per_draw.values()])
             row.update({"n_draws": len(means) if not is_base else np.nan,
-                        "draw_means": ", ".join(f"{m:+.4f}" for m in means) if len(means) else "",
+                        "draw_means": ", ".join(signed(m, 4) for m in means) if len(means) else "",
                         "draw_sd": means.std(ddof=1) if len(means) > 1 else np.nan})
             if len(d):
                 row["diff_mean"] = means.mean()               # every draw weighs the same
@@ -432,6 +432,12 @@ def _num(x: float, d: int) -> str:
         return f"{x:+}"
     s = f"{x:+.{d}f}"
     return "+" + s[1:] if float(s) == 0 else s          # never "-0.00"
+
+
+def signed(x: float, digits: int = 3) -> str:
+    """A difference with its sign: "+0.012", "-0.030"; a value that rounds to zero is
+    "+0.000", never "-0.000" (a sign the shown digits cannot support)."""
+    return _num(float(x), digits)
 
 
 def format_interval(mean: float, low: float, high: float, digits: int = 2, max_digits: int = 6) -> str:

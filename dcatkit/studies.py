@@ -365,7 +365,7 @@ def verdict_table(pooled: pd.DataFrame, per_draw: pd.DataFrame, digits: int = 3)
     mean metric, the pooled difference with its family-adjusted interval (``stats.format_interval``),
     the call, each draw's mean difference with its seeds won / lost, and the spread
     (standard deviation) of the draw means."""
-    from .stats import format_interval
+    from .stats import format_interval, signed
 
     rows = []
     for r in pooled[pooled["method"] != "none"].itertuples():
@@ -376,7 +376,7 @@ def verdict_table(pooled: pd.DataFrame, per_draw: pd.DataFrame, digits: int = 3)
                      "baseline": f"{r.baseline_mean:.{digits}f}", "method mean": f"{r.mean:.{digits}f}",
                      "Δ pooled [adjusted CI]": format_interval(r.diff_mean, r.ci_low, r.ci_high, digits),
                      "call": r.call,
-                     "Δ per draw (seeds +/-)": "; ".join(f"{x.diff_mean:+.{digits}f} ({int(x.n_better)}/{int(x.n_worse)})"
+                     "Δ per draw (seeds +/-)": "; ".join(f"{signed(x.diff_mean, digits)} ({int(x.n_better)}/{int(x.n_worse)})"
                                                          for x in d.itertuples()),
                      "draw sd": f"{r.draw_sd:.{digits}f}" if np.isfinite(r.draw_sd) else "",
                      "family": (f"{int(r.family_size)} cell{'' if int(r.family_size) == 1 else 's'}"

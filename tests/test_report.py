@@ -126,11 +126,21 @@ def test_best_lambda():
 
 
 def test_describe_change():
-    t = pd.DataFrame({"f1": [0.5, 0.6, 0.498, 0.4]}, index=["base", "up", "same", "down"])
+    t = pd.DataFrame({"f1": [0.5, 0.6, 0.4996, 0.4]}, index=["base", "up", "same", "down"])
     lines = report.describe_change(t, "base", ["up", "same", "down"]).splitlines()
-    assert "(+0.100) -> higher than" in lines[0]
-    assert "about the same as" in lines[1]
-    assert "(-0.100) -> lower than" in lines[2]
+    assert [ln.split(":")[0] for ln in lines] == ["up", "same", "down"]
+    assert "f1 0.600 vs base 0.500, difference +0.100" in lines[0]
+    assert "difference +0.000 " in lines[1]                # -0.0004 shows no sign it cannot support
+    assert "difference -0.100" in lines[2]
+    # one seed per run: the line never reads a direction into the difference
+    for ln in lines:
+        assert not any(w in ln for w in ("higher", "lower", "better", "worse", "about the same"))
+
+
+def test_signed_never_shows_minus_zero():
+    from dcatkit.stats import signed
+    assert signed(-0.0004) == "+0.000" and signed(-0.0006) == "-0.001" and signed(0.0125, 2) == "+0.01"
+    assert signed(-0.002, 2) == "+0.00" and signed(0.03) == "+0.030"
 
 
 def test_results_roundtrip(tmp_path):
