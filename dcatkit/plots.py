@@ -219,7 +219,9 @@ def sample_figure(ds, index: int, audio_encoder: Mapping | None = None, max_fram
             for c in range(x.shape[0]):
                 ax.plot(x[c], lw=1, label=names[c])
             ax.legend(fontsize=6, ncol=2)
-            ax.set_title("IMU")
+            ax.set_title("IMU (min-max scaled with training statistics)", fontsize=9)
+            ax.set_xlabel("time step", fontsize=8)
+            ax.set_ylabel("scaled value", fontsize=8)
         elif m == "video":
             clip = np.asarray(ds.arrays["video"][index])
             show = np.unique(np.linspace(0, clip.shape[0] - 1, min(max_frames, clip.shape[0])).round().astype(int))
@@ -232,6 +234,8 @@ def sample_figure(ds, index: int, audio_encoder: Mapping | None = None, max_fram
             ax.imshow(logmel(ds, index, audio_encoder), origin="lower", aspect="auto", cmap="magma")
             ax.grid(False)
             ax.set_title("audio (log-mel, dB)")
+            ax.set_xlabel("frame", fontsize=8)
+            ax.set_ylabel("mel bin", fontsize=8)
     fig.suptitle(f"sample {ds.ids[index]}: class {ds.classes[ds.labels[index]]}, "
                  f"subject {ds.subjects[index]}", fontsize=10)
     fig.tight_layout()

@@ -106,8 +106,10 @@ plots.save(fig, fig_dir, "01_class_counts")
 plt.show()
 
 # %% [markdown]
-# Samples per subject. With `split="ood"` each subject sits in exactly one split — the test
-# subjects were never seen in training.
+# Samples per subject in each part of the split in use (`split`, printed in the figure title above).
+# The default `"id"` split stratifies by class, so every subject appears in training, validation and
+# test. With `split="ood"` each subject sits in exactly one part: the test subjects were never seen
+# in training (Try this 1).
 
 # %%
 # NBVAL_CHECK_OUTPUT

@@ -178,8 +178,9 @@ display(Markdown(
 #
 # - Every classifier is encoder → self-attention → mean over time → linear head; it also returns
 #   $Q, K, V$ ($T$ time steps × $d_\text{out}$), which D-CAT's loss compares.
-# - Trained alone, the strong modality (video) is near its ceiling and the weak one (IMU) is not:
-#   that gap is what transfer may close.
+# - Trained alone, the two modalities score differently (section 4 prints both). What transfer may
+#   close is the gap between the target and what it could reach with far more labels (its
+#   *ceiling*): notebook 06 draws it against the data size, `benchmarks/SIMULATOR.md` measures it.
 # - The kept model is the epoch with the best validation macro-F1, then scored once on test.
 #
 # ## Try this

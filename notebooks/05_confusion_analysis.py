@@ -239,13 +239,15 @@ print("wrote", ", ".join(paths.shown(p) for p in files.values()))
 #
 # ## Try this
 #
-# 1. **Every subject once.** `-p subject_split loso`: one baseline and one D-CAT per subject (ten
-#    folds on the simulated data, about ten times section 5's training time). *Expect* a row for every
-#    subject, and both helped and hurt subjects.
-# 2. **No MCMA.** `-p mcma False`: the analysis of the unmasked run. *Expect* differences from D-CAT
-#    only where the source errs, which on this data is rare (notebook 03, `train_mask_frac`).
-# 3. **A large λ.** `-p lam 100` (train it in 03 first, or let this notebook train it): *expect* more
-#    "broke" than "fixed" samples; on notebook 04's one data draw, D-CAT at λ = 100 is below its baseline.
+# 1. **Every subject once.** `-p subject_split loso`: one baseline and one D-CAT per subject (one
+#    fold per subject, so the training time of section 5 once per subject). *Expect* a row for every
+#    subject; with one seed each row is still one run.
+# 2. **No MCMA.** `-p mcma False`: the analysis of the unmasked run. The two losses differ only on
+#    samples the source gets wrong (notebook 03 prints how many, `train_mask_frac`), yet two training
+#    runs also differ by chance: compare the "fixed" and "broke" samples of both analyses.
+# 3. **A large λ.** `-p lam 100` (train it in 03 first, or let this notebook train it): compare the
+#    "broke" and "fixed" counts with this run's. Notebook 04 compares λ = 100 with its baseline over
+#    the seeds of one data draw, notebook 06 pooled over draws.
 #
 # Next: [06 — when does transfer help?](06_when_transfer_helps.ipynb) asks the question over data
 # sizes, controls, label counts, methods, data draws and seeds.

@@ -25,8 +25,9 @@
 #    cannot show help";
 # 3. read the target's F1 against the number of labels when many *unlabeled paired recordings*
 #    exist, the case cross-modal transfer is made for;
-# 4. explain from a measurement (the gradient of the transfer term against cross-entropy's) why
-#    D-CAT at the paper's λ = 1 barely moves the target here, while distillation does;
+# 4. measure how hard a transfer term pulls against cross-entropy (the gradient of one against the
+#    other's) and read that measurement beside the verdicts, instead of comparing methods at one
+#    shared λ;
 # 5. explore every result without re-running anything (the results explorer, section 7).
 #
 # Terms (source, target, baseline, λ, MCMA, $L_{CA}$, macro-F1, KD, contrastive ...) are defined in
@@ -48,9 +49,12 @@
 #
 # **Fair rivals.** One shared λ is not a fair comparison: the objectives pull with very different
 # strengths at the same λ (section 5 measures it). So a method is also run at every λ of a small
-# grid (`tune_lams`, two decades) and its **tuned** cell, `method (tuned)`, takes per draw and
-# seed the λ with the best *validation* F1 (`studies.with_tuned`; the test split plays no part in
-# the choice). Every method gets the same grid and budget. The runs of the whole grid are shown
+# grid (`tune_lams`, two decades) and its **tuned** cell, `method (tuned)`, takes for each draw
+# and seed the λ whose *validation* F1, averaged over the draw's **other** seeds, is best
+# (`studies.with_tuned`). The test split plays no part in the choice, and neither does the seed's
+# own run: choosing each seed's best run on its own validation F1 would hand the tuned cell the
+# best of three runs' luck, a gain a method with no effect also gets (`benchmarks/RESULTS.md`,
+# "Tuned cells"). Every method gets the same grid, budget and rule. The runs of the whole grid are shown
 # as a study of their own (`…, every λ`), so they do not widen the verdicts' Holm family.
 # One budget is generous: in the few-label studies the validation part keeps all its labels, more
 # than training has, and every best epoch and tuned λ is chosen on them. A user with few labels
@@ -74,15 +78,16 @@
 #
 # **Statistics: terms and what a call promises** (`dcatkit.stats`).
 # - A **data draw** is one simulated dataset (and its split) from one data seed; each draw gets
-#   its own frozen source. The 10 **seeds** vary the target's initial weights and batch order.
+#   its own frozen source. The **seeds** (10 by default) vary the target's initial weights and batch order.
 # - Per draw, the **paired difference** (method − same-seed baseline) is tested with the exact
 #   **sign-flip test**: if a method does nothing, each difference is as likely positive as
-#   negative; the p-value counts the $2^{10}$ sign patterns at least as extreme. Computed per draw,
+#   negative; the p-value counts the $2^n$ sign patterns of $n$ seeds (1,024 for the default 10)
+#   at least as extreme. Computed per draw,
 #   uncorrected (the explorer of section 7 shows each draw's interval for the cell you pick):
 #   description, not claims.
 # - **Pooled over draws**, a cell's effect is the mean of its draw means, tested with a *t* on those
 #   draw means ($D - 1$ degrees of freedom): a claim must hold for draws in general, not for the one
-#   drawn. With 3 draws the *t* has 2 degrees of freedom: wide intervals are the honest price.
+#   drawn. With the default 3 draws the *t* has 2 degrees of freedom: wide intervals are the honest price.
 # - **Family-wise control (Holm).** The cells of one study form a *family*: each study asks its
 #   own question (does D-CAT help with every label? do the statistics call where nothing can
 #   move? can a transfer term help at all? ...), and its cells are printed together, under the
@@ -91,7 +96,7 @@
 #   tested it at. **A call is read off that adjusted
 #   interval**: *helps* (above 0), *hurts* (below 0), *no evidence* (holds 0). Families are kept
 #   small: Holm tests a family's strongest cell at 5% divided by the family's size, and the *t* on
-#   3 draw means (2 degrees of freedom) widens its interval steeply as that level tightens, so every
+#   the default 3 draw means (2 degrees of freedom) widens its interval steeply as that level tightens, so every
 #   extra cell in a family costs every call in it power.
 #
 # **The budget.** The default run must take at most 20 minutes on an idle 2-core CPU (2 workers,
@@ -379,7 +384,7 @@ else:
 # $\lambda L_{transfer}$ against that of $L_{CE}$ with respect to the target's weights. A ratio of
 # a few percent means cross-entropy decides nearly every step: the transfer term can only nudge.
 # The table below gives it per method and λ, with the transfer objective at the first and last
-# epoch and the fraction of unlabeled pairs MCMA kept. With 3 draws a gain on every seed of every
+# epoch and the fraction of unlabeled pairs MCMA kept. With the default 3 draws a gain on every seed of every
 # draw can still miss a pooled call; `benchmarks/study_draws.py` reruns this study with
 # more draws (its measured result: `benchmarks/RESULTS.md`).
 
@@ -515,36 +520,63 @@ if len(pos):
     not_helped = sorted({studies.method_label(r.method, r.lam, lam) for r in pos.itertuples() if r.call != "helps"})
     if helped and not_helped:
         text[-1] += f" {', '.join(not_helped)}: no established help in the same setting."
-dcat_diag = runs[(runs.kind == "positive" + studies.GRID_KIND) & (runs.method == "dcat")]
-kd_diag = runs[(runs.kind == "positive" + studies.GRID_KIND) & (runs.method == "kd") & (runs.lam == lam)]
-at_lam = dcat_diag[dcat_diag.lam == lam]
+grid_diag = runs[(runs.kind == "positive" + studies.GRID_KIND) & (runs.method != "none")]
+at_lam = grid_diag[(grid_diag.method == "dcat") & (grid_diag.lam == lam)]
+video_dcat = runs[(runs.kind == "curve") & (runs.method == "dcat") & (runs.lam == lam)]
 if len(at_lam):
     ratio = at_lam.grad_ratio_init.mean()
-    text += ["", f"**The gradient scale.** At the start of training D-CAT's gradient (λ = {lam:g}) is {ratio:.1%} of "
-             "cross-entropy's" + (f", KD's {kd_diag.grad_ratio_init.mean():.0%}" if len(kd_diag) else "")
-             + f"; D-CAT's $L_{{CA}}$ went {at_lam.objective_first.mean():.3f} → {at_lam.objective_last.mean():.3f} "
-             f"(cosine {explore.cosine_of(at_lam.objective_first.mean()):.2f} → "
+    kd_at = grid_diag[(grid_diag.method == "kd") & (grid_diag.lam == lam)]
+    text += ["", f"**The gradient scale.** In the positive control (c) (noise-free IMU teacher), at the start of "
+             f"training D-CAT's gradient at λ = {lam:g} is {ratio:.1%} of cross-entropy's"
+             + (f", KD's {kd_at.grad_ratio_init.mean():.0%}" if len(kd_at) else "")
+             + (f"; from the video source of the curve (d), D-CAT's is {video_dcat.grad_ratio_init.mean():.1%}"
+                if len(video_dcat) and video_dcat.grad_ratio_init.notna().any() else "")
+             + f". D-CAT's $L_{{CA}}$ in (c) went {at_lam.objective_first.mean():.3f} → "
+             f"{at_lam.objective_last.mean():.3f} (cosine {explore.cosine_of(at_lam.objective_first.mean()):.2f} → "
              f"{explore.cosine_of(at_lam.objective_last.mean()):.2f})."
              + (" With a pull that small, cross-entropy decides almost every step and D-CAT can only nudge the target."
                 if ratio < 0.1 else " Its pull is not negligible against cross-entropy's.")]
-    for r in pooled[(pooled.kind == "positive" + studies.GRID_KIND) & (pooled.method == "dcat")
-                    & (pooled.lam != lam)].itertuples():
-        text.append(f"At λ = {r.lam:g} (its pull scaled up; the grid's own Holm family), D-CAT's ΔF1 is "
-                    f"{stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)}: {r.call}.")
+    # the ratio beside the call of every cell of (c)'s grid: a reader sees whether more pull went with a call
+    ratios = grid_diag.groupby(["method", "lam"]).grad_ratio_init.mean()
+    grid_calls = pooled[(pooled.kind == "positive" + studies.GRID_KIND) & (pooled.method != "none")]
+    per_method = {m: [(r.lam, ratios.get((m, r.lam), float("nan")), r.call) for r in g.sort_values("lam").itertuples()]
+                  for m, g in grid_calls.groupby("method", sort=False)}
+    text += ["", "In (c)'s grid (its own Holm family), pull and call side by side: " + "; ".join(
+        f"{m} " + ", ".join(f"λ = {lm:g}: {rt:.{1 if rt < 0.1 else 0}%} → {c}" for lm, rt, c in cells)
+        for m, cells in per_method.items())
+        + "."]
+    helps = [[c == "helps" for _, _, c in cells] for cells in per_method.values()]
+    if not any(map(any, helps)):
+        text[-1] += " No cell of the grid was called *helps*, at any pull."
+    elif all(h == sorted(h) for h in helps):
+        text[-1] += " Here a *helps* came only with more pull, never with less."
+    else:
+        text[-1] += (" More pull did not always go with a *helps*: the ratio measures how hard a term pulls, not "
+                     "whether the pull helps.")
 dcat_main = ("helps" if "helps" in calls("main", "dcat", lam) | calls("main", studies.tuned_label("dcat"), 0.0)
              else "does not show a pooled gain")
 hurt = pooled[(pooled.kind == "main" + studies.GRID_KIND) & (pooled.call == "hurts")]
-too_much = ("; too much pull hurts where labels are plenty: in (a)'s grid "
+too_much = ("; too much pull hurt where labels are plenty: in (a)'s grid "
             + ", ".join(f"{r.method} at λ = {r.lam:g}, {studies.size_label(r.size, r.unit)} "
                         f"({stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)})" for r in hurt.itertuples())
             if len(hurt) else "")
-text += ["", f"**What it would take to see the paper's effect here.** With every label (a), D-CAT {dcat_main}, at the "
-         f"paper's λ = {lam:g} or with λ chosen on validation F1. A gain needs a setting where the target has little "
-         "to learn from its own labels and the source knows more (few labels, many unlabeled pairs, as in the "
-         "positive control (c)); a transfer term with enough pull against cross-entropy's, which for D-CAT means a λ "
-         f"chosen on validation rather than the paper's{too_much}; and several data draws, since one draw can show a "
-         "gain the next does not. The paper's gains are on real data with its models, which this simulator does not "
-         "stand in for."]
+helped_in = {k: sorted({studies.method_label(r.method, r.lam, lam) for r in
+                        pooled[(pooled.kind == k) & (pooled.call == "helps")].itertuples()})
+             for k in ("positive", "curve")}
+where = []
+if (pooled.kind == "positive").any():
+    where.append("with a teacher of the same sensor, few labels and many unlabeled pairs (c), "
+                 + (f"{', '.join(helped_in['positive'])} helped" if helped_in["positive"] else "no method's help was "
+                    "established"))
+if (pooled.kind == "curve").any():
+    where.append("with the video source in that same few-label setting (d), the cross-modal case, "
+                 + (f"{', '.join(helped_in['curve'])} helped" if helped_in["curve"] else
+                    f"no method's help was established over {len(data_seeds)} draws (see its intervals in section 6)"))
+text += ["", f"**What this run shows about when transfer helps.** With every label (a), D-CAT {dcat_main}, at the "
+         f"paper's λ = {lam:g} or with λ chosen on validation F1{too_much}."
+         + (" " + (lambda w: w[:1].upper() + w[1:])("; ".join(where)) + "." if where else "")
+         + " Every statement here is pooled over draws: one draw can show a gain the next does not. The paper's gains "
+         "are on real data with its models, which this simulator does not stand in for."]
 display(Markdown("\n".join(text)))
 
 # %% [markdown]
@@ -557,13 +589,14 @@ display(Markdown("\n".join(text)))
 #   from the same grid, with the same budget; the test split never takes part in the choice.
 # - The negative control says whether the statistics and the set-up produce false calls; the
 #   positive control says whether the training loop lets a transfer term help at all.
-# - Unlabeled paired recordings are where a transfer term has something to give: the target's
-#   labels are few, the source's knowledge reaches every pair. The positive control (c) asks whether
-#   it can help there at all (its teacher is the same sensor without noise); whether a teacher of
-#   another sensor does is the curve's question (d), answered for this run in section 8 (and over 5
-#   draws in `benchmarks/RESULTS.md`, "Cross-modal curve, tuned").
-# - The gradient ratio explains why a method does or does not move the target at a given λ; compare
-#   it before comparing methods at one shared λ.
+# - Unlabeled paired recordings are the case a transfer term is made for: the target's labels are
+#   few, the source's knowledge reaches every pair. The positive control (c) asks whether a transfer
+#   term can help there at all (its teacher is the same sensor without noise); whether a teacher of
+#   another sensor does is the curve's question (d). Section 8 says what this run found for each
+#   (and `benchmarks/RESULTS.md`, "Cross-modal curve, tuned", for (d) over 5 draws).
+# - The gradient ratio measures how hard a transfer term pulls against cross-entropy at a given λ:
+#   measure it before comparing methods at one shared λ. It measures pull, not help: section 8
+#   prints it beside each call.
 #
 # ## Try this
 #
