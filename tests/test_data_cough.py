@@ -191,3 +191,32 @@ def test_an_empty_value_in_an_imu_csv_is_named(root, tmp_path):
     with pytest.raises(UnreadableFile, match=r"Accelerometer.csv: 1 empty, NaN or infinite value\(s\), the first at "
                                              r"\(data row, column of elapsed/x/y/z\) \(5, 4\)"):
         D.load("cough", r, cache_dir=False, **OPTS)
+
+
+def test_imu_rows_out_of_time_order_a_header_only_csv_and_a_segment_without_times_are_named(root, tmp_path):
+    """np.interp takes unsorted times silently (wrong IMU in the windows), a header-only csv was an
+    IndexError and a segment lacking start_time a KeyError: each now names the file and what is wrong."""
+    r = tmp_path / "c"
+    shutil.copytree(root, r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    csv = next((r / "006").glob("Trial_*/Accelerometer.csv"))
+    lines = csv.read_text().splitlines()
+    csv.write_text("\n".join(lines[:10] + lines[20:30] + lines[10:20] + lines[30:]) + "\n")
+    with pytest.raises(UnreadableFile, match=r"Accelerometer.csv: 'elapsed \(s\)' must increase row by row, but "
+                                             r"data row 20 has .* sort the rows by time"):
+        D.load("cough", r, cache_dir=False, **OPTS)
+    csv.write_text(lines[0] + "\n")
+    with pytest.raises(UnreadableFile, match=r"Accelerometer.csv: expected data rows under the header .*found 0"):
+        D.load("cough", r, cache_dir=False, **OPTS)
+    csv.write_text("\n".join(lines) + "\n")
+    import json
+
+    ann = r / "DataAnnotation.json"
+    entries = json.loads(ann.read_text())
+    del entries[1]["segmentations"][2]["start_time"]
+    ann.write_text(json.dumps(entries))
+    with pytest.raises(UnreadableFile, match=r"DataAnnotation.json: segment 2 of .* has no 'start_time'"):
+        D.load("cough", r, cache_dir=False, **OPTS)
+    entries[1]["segmentations"][2]["start_time"] = "1.O"
+    ann.write_text(json.dumps(entries))
+    with pytest.raises(UnreadableFile, match=r"DataAnnotation.json: segment 2 of .* must be numbers, found '1.O'"):
+        D.load("cough", r, cache_dir=False, **OPTS)

@@ -103,8 +103,20 @@ def parse_annotations(path: Path) -> list[tuple[str, list[tuple[float, float, in
             segs = e
         if name is None:
             raise UnreadableFile(path, f"an entry has no file name (keys: {sorted(e)})")
-        out.append((Path(str(name)).name, [(float(s["start_time"]), float(s["end_time"]), _label_id(s))
-                                           for s in segs]))
+        rows = []
+        for i, s in enumerate(segs):
+            lacking = [k for k in ("start_time", "end_time") if not isinstance(s, dict) or k not in s]
+            if lacking:
+                raise UnreadableFile(path, f"segment {i} of {name} has no {lacking[0]!r}: every segment needs "
+                                           f"start_time and end_time (s); found "
+                                           f"{sorted(s) if isinstance(s, dict) else repr(s)[:80]}")
+            try:
+                rows.append((float(s["start_time"]), float(s["end_time"]), _label_id(s)))
+            except (TypeError, ValueError):
+                raise UnreadableFile(path, f"segment {i} of {name}: start_time, end_time and the label id must be "
+                                           f"numbers, found {s['start_time']!r}, {s['end_time']!r}, "
+                                           f"{s.get('annotation', s.get('annotations'))!r}"[:300]) from None
+        out.append((Path(str(name)).name, rows))
     return out
 
 
@@ -144,7 +156,14 @@ def read_imu_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
     t = df[col("elapsed")].to_numpy(np.float64)
     xyz = df[[col("x-axis"), col("y-axis"), col("z-axis")]].to_numpy(np.float32)
+    if len(t) < 2:
+        raise UnreadableFile(path, f"expected data rows under the header (at least 2), found {len(t)}")
     require_finite(path, np.column_stack([t, xyz]), "(data row, column of elapsed/x/y/z)")
+    back = np.flatnonzero(np.diff(t) <= 0)
+    if len(back):
+        k = int(back[0]) + 2                                     # data row, counted from 1
+        raise UnreadableFile(path, f"{col('elapsed')!r} must increase row by row, but data row {k} has {t[k - 1]:g} "
+                                   f"after {t[k - 2]:g}: sort the rows by time (or remove repeated rows)")
     return t, xyz
 
 
