@@ -124,3 +124,33 @@ def test_bad_input(root, tmp_path):
     s = _load(r, classes=[VGG_LABELS[1], VGG_LABELS[2]], cache_dir=False, on_error="skip")
     assert s.report["n_skipped"] == 1 and bad.name in s.report["skipped"][0]
     assert not any(bad.stem in i for d in s for i in d.ids) and sum(len(d) for d in s) == 5 * 2
+
+
+def test_csv_rows_are_checked_line_by_line(root, tmp_path):
+    """An unquoted comma in a label or a truncated last row became a bogus class, a typo in the
+    first row's start was skipped as a header, and a clip listed under two labels took the first:
+    each is now an error naming the line (or the clip and both labels); a real header is skipped."""
+    c = tmp_path / "vggsound.csv"
+    good = (root / "vggsound.csv").read_text()
+    c.write_text(good.replace('"female speech, woman speaking"', "female speech, woman speaking", 1))
+    with pytest.raises(ValueError, match=r"vggsound.csv:1: expected 4 fields, .* found 5: .* Quote the label"):
+        V.read_csv(c)
+    lines = good.splitlines()
+    c.write_text("\n".join(lines[:-1] + [lines[-1].rsplit(",", 2)[0] + ",eng"]))
+    with pytest.raises(ValueError, match=rf"vggsound.csv:{len(lines)}: expected 4 fields, .* found 3: "):
+        V.read_csv(c)
+    c.write_text(good.replace(",train", ",trian", 1))
+    with pytest.raises(ValueError, match=r"vggsound.csv:2: the 4th field must be 'train' or 'test', found 'trian'"):
+        V.read_csv(c)
+    c.write_text(good.replace(",30,", ",3O,", 1))
+    with pytest.raises(ValueError, match=r"vggsound.csv:1: start_seconds '3O' is not a number"):
+        V.read_csv(c)
+    c.write_text("youtube_id,start_seconds,label,split\n" + good)
+    assert V.read_csv(c) == V.read_csv(root / "vggsound.csv")
+    r = tmp_path / "v"
+    shutil.copytree(root, r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    yid, start = V.read_csv(c)[0][:2]
+    (r / "vggsound.csv").write_text(good + f"{yid},{start},engine,train\n")
+    with pytest.raises(ValueError, match=rf"clip {yid}_0*{start} is listed twice with different labels, "
+                                         r"'female speech, woman speaking' and 'engine'"):
+        _load(r, cache_dir=False, num_classes=5)

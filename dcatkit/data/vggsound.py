@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -48,22 +49,29 @@ class _Clip:
 
 
 def read_csv(path: Path) -> list[tuple[str, int, str, str]]:
-    """(youtube_id, start_seconds, label, split) rows; labels may contain quoted commas."""
+    """(youtube_id, start_seconds, label, split) rows; labels may contain quoted commas.
+
+    Every row has exactly these 4 fields, split ``train`` or ``test``; a first row is skipped
+    only if it is a header (its start field names a time, e.g. ``start_seconds``)."""
     rows = []
     with reading(path):
         text = path.read_text(encoding="utf-8")
     for k, r in enumerate(csv.reader(text.splitlines()), 1):
         if not r or not "".join(r).strip():
             continue
-        if len(r) < 3:
-            raise ValueError(f"{path}:{k}: expected youtube_id,start_seconds,label,split; found {r}")
+        if k == 1 and len(r) > 1 and re.search(r"start|sec|time", r[1], re.IGNORECASE):
+            continue  # a header row
+        if len(r) != 4:
+            raise ValueError(f"{path}:{k}: expected 4 fields, youtube_id,start_seconds,label,train|test (a label "
+                             f"with commas in double quotes); found {len(r)}: {r}. Quote the label, or fix or "
+                             "remove a truncated row")
+        if r[3].strip() not in ("train", "test"):
+            raise ValueError(f"{path}:{k}: the 4th field must be 'train' or 'test', found {r[3]!r} in {r}")
         try:
             start = int(float(r[1]))
         except ValueError:
-            if k == 1:  # a header row
-                continue
             raise ValueError(f"{path}:{k}: start_seconds {r[1]!r} is not a number") from None
-        rows.append((r[0].strip(), start, r[2].strip(), r[3].strip() if len(r) > 3 else ""))
+        rows.append((r[0].strip(), start, r[2].strip(), r[3].strip()))
     return rows
 
 
@@ -137,6 +145,9 @@ def load_vggsound(
         if stem is None:
             missing.append((f"{yid}_{start:06d}", label))
         elif stem in found:
+            if found[stem][2] != label:
+                raise ValueError(f"{csv_file}: clip {stem} is listed twice with different labels, "
+                                 f"{found[stem][2]!r} and {label!r}: keep the row with the right label")
             report["duplicate_rows"].append(stem)
         else:
             found[stem] = (yid, start, label)
