@@ -205,3 +205,12 @@ def test_a_class_left_without_samples_is_named(root, tmp_path):
     gone = [c for c in s.classes if c in said[0]]
     assert len(gone) == 1 and "reading" in gone[0]
     assert not any((d.labels == s.classes.index(gone[0])).any() for d in s)
+
+
+def test_subject_map_mixing_numeric_and_named_ids_keeps_participants_apart():
+    """'2' was kept as 2 while 'P1' was numbered by its sorted position (2 as well): two
+    participants became one. With any non-integer id, every id is numbered in sorted order."""
+    recs = [U._Rec("3_drinking", f"s{i}", 0) for i in range(4)]
+    got = U._subjects_from_map({"s0": "1", "s1": "2", "s2": "P1", "s3": "P2"}, recs)
+    assert len(set(got.values())) == 4, got
+    assert U._subjects_from_map({"s0": 7, "s1": "7", "s2": 12, "s3": 3}, recs) == {"s0": 7, "s1": 7, "s2": 12, "s3": 3}

@@ -113,7 +113,8 @@ def _read_imu(path: Path, acc_scale: float, gyro_scale: float) -> np.ndarray:
 
 
 def _subjects_from_map(subject_map, recs: Sequence[_Rec]) -> dict[str, int]:
-    """stem or folder/stem -> subject (int); string subjects are numbered in sorted order."""
+    """stem or folder/stem -> subject (int): the ids themselves when all are integers, else every id
+    numbered in sorted order (numbering only the non-integer ones could give two participants one number)."""
     if isinstance(subject_map, (str, Path)):
         path = Path(subject_map)
         with reading(path):
@@ -126,7 +127,8 @@ def _subjects_from_map(subject_map, recs: Sequence[_Rec]) -> dict[str, int]:
         raw = dict(subject_map)
     raw = {str(k).rstrip("/").split("/")[-1]: v for k, v in raw.items()}
     names = sorted({str(v) for v in raw.values()})
-    number = {s: int(s) if s.lstrip("-").isdigit() else i for i, s in enumerate(names)}
+    numeric = all(s.lstrip("-").isdigit() for s in names)
+    number = {s: int(s) if numeric else i for i, s in enumerate(names)}
     return {r.stem: number[str(raw[r.stem])] for r in recs if r.stem in raw}
 
 
