@@ -220,3 +220,20 @@ def test_imu_rows_out_of_time_order_a_header_only_csv_and_a_segment_without_time
     ann.write_text(json.dumps(entries))
     with pytest.raises(UnreadableFile, match=r"DataAnnotation.json: segment 2 of .* must be numbers, found '1.O'"):
         D.load("cough", r, cache_dir=False, **OPTS)
+
+
+def test_windows_lost_to_a_short_recording_and_annotations_without_a_folder_are_warned(root, tmp_path):
+    """Windows past the end of a truncated wav were listed only in report['out_of_range'], and the
+    annotations of a deleted participant folder only in report['unmatched_annotations']: both
+    left data out without a word. The 'left out' warning now counts them."""
+    import soundfile as sf
+
+    r = tmp_path / "c"
+    shutil.copytree(root, r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    wav = next((r / "005" / "Trial_1_No_Talking").glob("*_Out.wav"))
+    x, sr = sf.read(wav)
+    sf.write(wav, x[:int(2.0 * sr)], sr)                  # the audio now ends at 2 s: 3 windows lost
+    shutil.rmtree(r / "007")
+    with pytest.warns(UserWarning, match=r"left out: 3 out of range, .*, 3 unmatched annotations"):
+        s = D.load("cough", r, cache_dir=False, **OPTS)
+    assert len(s.report["out_of_range"]) == 3 and len(s.report["unmatched_annotations"]) == 3

@@ -462,7 +462,8 @@ def make_splits(
                       "their recordings was left out or none exists; see Splits.report). The models still get "
                       f"{len(windows.classes)} outputs; choose the classes to load to leave them out.", stacklevel=3)
     listed = {k: v for k, v in windows.report.items() if isinstance(v, list) and v and k in
-              ("skipped", "missing_modality", "too_short", "unlabelled", "missing_files")}
+              ("skipped", "missing_modality", "too_short", "unlabelled", "missing_files", "out_of_range",
+               "unmatched_annotations")}
     if listed:
         warnings.warn("left out: " + ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in listed.items())
                       + " (names in Splits.report)", stacklevel=3)
