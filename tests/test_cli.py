@@ -187,3 +187,18 @@ def test_one_data_draw_given_as_an_axis_is_never_a_call():
     own = [{**r, "data_seed": None} for r in rows]                                  # no --data-seeds
     summary, per_draw, _ = _summarise(pd.DataFrame(own))
     assert per_draw is None and summary.set_index("method").loc["dcat", "call"] == "helps"
+
+
+def test_a_damaged_data_file_is_a_clean_error(tmp_path, capsys, monkeypatch):
+    """UnreadableFile was a bare Exception, so a damaged dataset file ended the CLI with a traceback;
+    as a ValueError it is 'dcatkit: error: cannot read <file>: ...' with status 2."""
+    from dcatkit.__main__ import main
+
+    monkeypatch.setenv("DCATKIT_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "cough"
+    (root / "005").mkdir(parents=True)
+    (root / "DataAnnotation.json").write_text('[{"original_filename": "005_no_t')      # a cut-off copy
+    assert main(["train", "--dataset", "cough", "--root", str(root), "--modality", "imu", "--device", "cpu",
+                 "--out", str(tmp_path / "i.pt")]) == 2
+    err = capsys.readouterr().err
+    assert f"dcatkit: error: cannot read {root / 'DataAnnotation.json'}: JSONDecodeError" in err, err

@@ -21,8 +21,9 @@ import numpy as np
 import torch
 
 
-class UnreadableFile(Exception):
-    """A data file that exists but could not be decoded; ``path`` names it."""
+class UnreadableFile(ValueError):
+    """A data file that exists but could not be decoded; ``path`` names it. A ValueError (bad input),
+    so the command line reports it as ``dcatkit: error: cannot read ...``, not as a traceback."""
 
     def __init__(self, path: Path | str, reason: str):
         self.path, self.reason = str(path), reason
