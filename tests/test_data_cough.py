@@ -241,3 +241,21 @@ def test_windows_lost_to_a_short_recording_and_annotations_without_a_folder_are_
     said = [str(w.message) for w in caught if str(w.message).startswith("left out:")]
     assert len(said) == 1 and re.search(r"3 out of range, .*, 3 unmatched annotations", said[0]), said
     assert len(s.report["out_of_range"]) == 3 and len(s.report["unmatched_annotations"]) == 3
+
+
+def test_loader_arguments_are_checked_and_one_string_is_one_name(root, tmp_path):
+    """window_s = 0 was a ZeroDivisionError, stride_s = 0 silently became the window, imu_window = 0
+    an IndexError, sample_rate = 0 torchaudio's error; a string where a list is expected was split
+    into its characters. Now: a ValueError naming the argument, and one string is one name."""
+    for bad, said in ((dict(window_s=0), "window_s must be a number > 0, got 0"),
+                      (dict(window_s=-1.0), "window_s must be a number > 0, got -1.0"),
+                      (dict(stride_s=0.0), "stride_s must be a number > 0, got 0.0"),
+                      (dict(imu_window=0), "imu_window must be an integer > 0, got 0"),
+                      (dict(imu_window=60.5), "imu_window must be an integer > 0, got 60.5"),
+                      (dict(sample_rate=0), "sample_rate must be an integer > 0, got 0")):
+        with pytest.raises(ValueError, match=said):
+            D.load("cough", tmp_path / "not-read", **bad)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = D.load("cough", root, modalities="imu", imu_sensors="Accelerometer", cache_dir=False, **OPTS)
+    assert list(s.train.arrays) == ["imu"] and s.train[0]["imu"].shape == (3, 60)

@@ -214,3 +214,20 @@ def test_subject_map_mixing_numeric_and_named_ids_keeps_participants_apart():
     got = U._subjects_from_map({"s0": "1", "s1": "2", "s2": "P1", "s3": "P2"}, recs)
     assert len(set(got.values())) == 4, got
     assert U._subjects_from_map({"s0": 7, "s1": "7", "s2": 12, "s3": 3}, recs) == {"s0": 7, "s1": 7, "s2": 12, "s3": 3}
+
+
+def test_loader_arguments_are_checked_and_one_string_is_one_name(root, tmp_path):
+    """imu_window = 0 or frames = 0 failed deep in numpy, imu_stride = 0 silently became the window;
+    classes='drinking' looked for a class 'd'. Now: a ValueError naming the argument, and one string
+    is one name."""
+    for bad, said in ((dict(imu_window=0), "imu_window must be an integer > 0, got 0"),
+                      (dict(imu_stride=0), "imu_stride must be an integer > 0, got 0"),
+                      (dict(frames=0), "frames must be an integer > 0, got 0"),
+                      (dict(frame_size=-8), "frame_size must be an integer > 0, got -8"),
+                      (dict(acc_scale=0), "acc_scale must be a number > 0, got 0")):
+        with pytest.raises(ValueError, match=said):
+            D.load("uestc", tmp_path / "not-read", **{**OPTS, **bad})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = U.load_uestc(root[0], classes="drinking", modalities="imu", cache_dir=False, **OPTS)
+    assert s.classes == ["3_drinking"] and list(s.train.arrays) == ["imu"]

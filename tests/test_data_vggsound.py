@@ -154,3 +154,18 @@ def test_csv_rows_are_checked_line_by_line(root, tmp_path):
     with pytest.raises(ValueError, match=rf"clip {yid}_0*{start} is listed twice with different labels, "
                                          r"'female speech, woman speaking' and 'engine'"):
         _load(r, cache_dir=False, num_classes=5)
+
+
+def test_loader_arguments_are_checked_and_one_string_is_one_name(root, tmp_path):
+    """window_s = 0 was a ZeroDivisionError, stride_s = 0 silently became the window; classes='engine'
+    looked for a class 'e'. Now: a ValueError naming the argument, and one string is one name."""
+    for bad, said in ((dict(window_s=0), "window_s must be a number > 0, got 0"),
+                      (dict(stride_s=0), "stride_s must be a number > 0, got 0"),
+                      (dict(frames=0), "frames must be an integer > 0, got 0"),
+                      (dict(frame_size=0), "frame_size must be an integer > 0, got 0"),
+                      (dict(sample_rate=-1), "sample_rate must be an integer > 0, got -1"),
+                      (dict(num_classes=0), "num_classes must be an integer > 0, got 0")):
+        with pytest.raises(ValueError, match=said):
+            D.load("vggsound", tmp_path / "not-read", **{**OPTS, **bad})
+    s = _load(root, classes="engine", modalities="audio", cache_dir=False)
+    assert s.classes == ["engine"] and list(s.train.arrays) == ["audio"]

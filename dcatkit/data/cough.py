@@ -29,8 +29,8 @@ import numpy as np
 
 from . import cache as cache_mod
 from .dataset import Splits
-from .preprocess import (MissingModality, UnreadableFile, cut, read_wav, reading, require_dir, require_file,
-                         require_finite, resample)
+from .preprocess import (MissingModality, UnreadableFile, as_names, check_positive, cut, read_wav, reading,
+                         require_dir, require_file, require_finite, resample)
 from .splits import SplitArg, auto_split_file, make_splits
 
 # 1-based ``values.id`` of an annotation -> class; id 9 ("Unknown") and others are left out.
@@ -223,8 +223,12 @@ def load_cough(
     min_segment_s: segments shorter than this are left out (the paper drops the shortest).
     use_sync: apply ``sync_time.txt`` offsets (False: audio and IMU clocks taken as equal).
     """
+    check_positive("window_s", window_s)
+    stride = window_s if stride_s is None else check_positive("stride_s", stride_s)
+    check_positive("imu_window", imu_window, integer=True)
+    check_positive("sample_rate", sample_rate, integer=True)
+    modalities, imu_sensors = as_names(modalities), as_names(imu_sensors)
     root = require_dir(Path(root).expanduser(), "Cough dataset root", LAYOUT)
-    modalities = tuple(modalities)
     if set(modalities) - {"imu", "audio"}:
         raise ValueError(f"the Cough dataset has imu and audio, not {sorted(set(modalities) - {'imu', 'audio'})}")
     if mic not in ("out", "in", "any"):
@@ -263,8 +267,6 @@ def load_cough(
         trials.append(_Trial(subj, k, folders[0], tuple(kept)))
     if not trials:
         raise ValueError(f"no annotation in {ann_path} matches a trial folder under {root}")
-
-    stride = stride_s or window_s
 
     def wav_of(t: _Trial) -> Path:
         wavs = {p.stem.lower().rsplit("_", 1)[-1]: p for p in t.folder.glob("*.wav")}

@@ -69,6 +69,21 @@ def reading(path: Path | str) -> Iterator[None]:
         raise UnreadableFile(path, f"{type(e).__name__}: {e}") from e
 
 
+# --------------------------------------------------------------------------- loader arguments
+
+def check_positive(name: str, value, integer: bool = False):
+    """``value`` when it is a finite number > 0 (an int when ``integer``), else a ValueError naming it."""
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be {'an integer' if integer else 'a number'} > 0, got {value!r}")
+    return value
+
+
+def as_names(value) -> tuple:
+    """A list-of-names argument as a tuple; a single string is one name, not its characters."""
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 # --------------------------------------------------------------------------- windows
 
 def window_starts(length: int, window: int, stride: int) -> np.ndarray:

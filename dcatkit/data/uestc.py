@@ -21,8 +21,9 @@ import numpy as np
 
 from . import cache as cache_mod
 from .dataset import Splits
-from .preprocess import (MissingModality, UnreadableFile, list_jpeg_frames, read_jpeg_frames, read_video_frames,
-                         reading, require_dir, require_finite, uniform_indices, video_info, window_starts)
+from .preprocess import (MissingModality, UnreadableFile, as_names, check_positive, list_jpeg_frames,
+                         read_jpeg_frames, read_video_frames, reading, require_dir, require_finite, uniform_indices,
+                         video_info, window_starts)
 from .splits import SUBJECT_SPLITS, SplitArg, auto_split_file, make_splits, parse_split
 
 # The paper's 8-class subset (Sec. V-A.1), as folder names.
@@ -89,7 +90,7 @@ def _select_classes(requested, available: Sequence[str]) -> list[str]:
     else:
         by_name = {_FOLDER.match(f).group(2): f for f in available}
         chosen = set()
-        for c in requested:
+        for c in as_names(requested):
             c = str(c)
             f = c if c in available else by_name.get(c)
             if f is None:
@@ -170,8 +171,14 @@ def load_uestc(
       proxy, recorded as such in the report).
     min_frames: list lines with fewer RGB frames are dropped (as the authors' loader does).
     """
+    check_positive("imu_window", imu_window, integer=True)
+    stride = imu_window if imu_stride is None else check_positive("imu_stride", imu_stride, integer=True)
+    for name, value in (("frames", frames), ("frame_size", frame_size)):
+        check_positive(name, value, integer=True)
+    check_positive("acc_scale", acc_scale)
+    check_positive("gyro_scale", gyro_scale)
+    modalities = as_names(modalities)
     root = require_dir(Path(root).expanduser(), "UESTC-MMEA-CL root", LAYOUT)
-    modalities = tuple(modalities)
     if set(modalities) - {"imu", "video"}:
         raise ValueError(f"UESTC-MMEA-CL has imu and video, not {sorted(set(modalities) - {'imu', 'video'})}")
     sensor = require_dir(root / "sensor", "UESTC sensor/ folder", LAYOUT)
@@ -213,8 +220,6 @@ def load_uestc(
     recs = sorted({_Rec(f, s, index[f]) for f, s, _ in entries if f in index}, key=str)
     if not recs:
         raise ValueError(f"no UESTC recordings of classes {chosen} found under {root}")
-
-    stride = imu_stride or imu_window
 
     def paths(r: _Rec) -> tuple[Path, Path | None]:
         imu = sensor / r.folder / f"{r.stem}.csv"

@@ -24,9 +24,9 @@ import numpy as np
 
 from . import cache as cache_mod
 from .dataset import Splits
-from .preprocess import (MissingModality, UnreadableFile, cut, list_jpeg_frames, read_jpeg_frames, read_mp4_audio,
-                         read_video_frames, read_wav, reading, require_dir, require_file, resample,
-                         uniform_indices, video_info)
+from .preprocess import (MissingModality, UnreadableFile, as_names, check_positive, cut, list_jpeg_frames,
+                         read_jpeg_frames, read_mp4_audio, read_video_frames, read_wav, reading, require_dir,
+                         require_file, resample, uniform_indices, video_info)
 from .splits import SplitArg, auto_split_file, make_splits
 
 LAYOUT = """\
@@ -122,8 +122,15 @@ def load_vggsound(
       (with audio, a JPEG folder's frames are spread over the audio's duration).
     Frame times come from the mp4's frame rate; windows stop at the shorter of audio and video.
     """
+    check_positive("window_s", window_s)
+    stride = window_s if stride_s is None else check_positive("stride_s", stride_s)
+    for name, value in (("frames", frames), ("frame_size", frame_size), ("sample_rate", sample_rate)):
+        check_positive(name, value, integer=True)
+    check_positive("clip_seconds", clip_seconds)
+    if classes is None:
+        check_positive("num_classes", num_classes, integer=True)
+    modalities = as_names(modalities)
     root = require_dir(Path(root).expanduser(), "VGGSound root", LAYOUT)
-    modalities = tuple(modalities)
     if set(modalities) - {"video", "audio"}:
         raise ValueError(f"VGGSound has video and audio, not {sorted(set(modalities) - {'video', 'audio'})}")
     rows = read_csv(require_file(root / csv_file, "VGGSound csv", LAYOUT))
@@ -154,7 +161,7 @@ def load_vggsound(
     all_labels = sorted({r[2] for r in rows})
     present = sorted({v[2] for v in found.values()})
     if classes is not None:
-        chosen = list(classes)
+        chosen = list(as_names(classes))
         for c in chosen:
             if c not in all_labels:
                 close = difflib.get_close_matches(c, all_labels, n=3)
@@ -173,7 +180,6 @@ def load_vggsound(
     if not clips:
         raise ValueError(f"no clips of classes {chosen} found in {vdir} (names <youtube_id>_<start:06d>.mp4)")
     subject_of = {y: i for i, y in enumerate(sorted({c.youtube_id for c in clips}))}
-    stride = stride_s or window_s
 
     def decode(c: _Clip) -> dict:
         mp4 = mp4s.get(c.stem)
