@@ -1,5 +1,6 @@
 """Splits, IMU min-max scaling, from_arrays, the synthetic entry point and the cache."""
 import json
+import re
 import shutil
 
 import numpy as np
@@ -101,6 +102,21 @@ def test_split_is_seeded_and_written_then_reloaded(tmp_path):
         D.from_arrays(arrays, labels, subjects, groups="samples", split="ood", split_file=f)
     with pytest.raises(ValueError, match="does not place"):
         D.from_arrays(arrays, labels, subjects, groups="samples", ids=[f"x{i}" for i in range(200)], split_file=f)
+
+
+def test_a_damaged_split_file_is_named_with_the_fix(tmp_path):
+    """A split file cut short (an interrupted write or copy) was json's bare JSONDecodeError, naming
+    no file; one holding other JSON a KeyError or AttributeError. Now a ValueError naming the file
+    and saying to delete it to make a new split."""
+    arrays, labels, subjects = _arrays()
+    f = tmp_path / "split.json"
+    D.from_arrays(arrays, labels, subjects, groups="samples", split_file=f)
+    text = f.read_text()
+    for damaged, said in ((text[:len(text) // 2], "is not valid JSON"), ("[1, 2]", "is not a split"),
+                          ('{"split": "id", "train": [], "val": []}', "is not a split")):
+        f.write_text(damaged)
+        with pytest.raises(ValueError, match=rf"split file {re.escape(str(f))} {said} .*delete it to make a new split"):
+            D.from_arrays(arrays, labels, subjects, groups="samples", split_file=f)
 
 
 def test_load_synthetic_normalises_imu_and_splits_by_subject():

@@ -322,7 +322,15 @@ def read_split_file(path: Path, groups: Sequence[str], split: SplitArg
                     ) -> list[tuple[dict[str, list[str]], dict]]:
     """``[(parts, info), ...]`` (one per fold) from a JSON file written by :func:`write_split_file`."""
     kind, k = parse_split(split)
-    data = json.loads(Path(path).read_text())
+    fix = "(a truncated or interrupted copy?): delete it to make a new split, or pass another split_file"
+    try:
+        data = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"split file {path} is not valid JSON ({e}) {fix}") from None
+    listed = data.get("folds", [data]) if isinstance(data, dict) else None
+    if not isinstance(listed, list) or not all(isinstance(f, dict) and set(SPLIT_NAMES) <= set(f) for f in listed):
+        raise ValueError(f"split file {path} is not a split (a JSON object with lists {list(SPLIT_NAMES)}, or "
+                         f"'folds' of them) {fix}")
     stored = data.get("kind", data.get("split", kind)), data.get("k")
     if stored != (kind, k):
         have = stored[0] if stored[1] is None else (stored[0], stored[1])
