@@ -155,19 +155,22 @@ def data_options(dataset: str, *, n_samples: int | None = None, frame_size: int 
     applies to the synthetic data, ``cache_dir`` (the preprocessing cache) only to
     real datasets.
     """
+    for name, value in (("n_samples", n_samples), ("frame_size", frame_size), ("n_frames", n_frames)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be None (the dataset's default) or an int >= 1, got {value!r}")
     opts: dict[str, Any] = {}
     if dataset == "synthetic":
         if n_samples is not None:
-            opts["n_samples"] = int(n_samples)
+            opts["n_samples"] = n_samples
         if frame_size is not None:
-            opts["frame_size"] = int(frame_size)
+            opts["frame_size"] = frame_size
         if n_frames is not None:
-            opts["n_frames"] = int(n_frames)
+            opts["n_frames"] = n_frames
         return opts
     if frame_size is not None:
-        opts["frame_size"] = int(frame_size)
+        opts["frame_size"] = frame_size
     if n_frames is not None:
-        opts["frames"] = int(n_frames)
+        opts["frames"] = n_frames
     if cache_dir is not None:
         opts["cache_dir"] = str(resolve(cache_dir))
     return opts
@@ -259,6 +262,9 @@ def check_params(*, dataset: str, data_root: str | None = None, split: str = "id
             raise ValueError(f"dataset {dataset!r} has modalities {available}, not {m!r}")
     if source is not None and source == target:
         raise ValueError(f"source and target are both {source!r}: D-CAT transfers between two modalities")
+    for name, values, e_g in (("lams", lams, "[0.01, 0.1, 1.0]"), ("seeds", seeds, "[0, 1, 2]")):
+        if values is not None and (isinstance(values, str) or not hasattr(values, "__len__")):
+            raise ValueError(f"{name} must be a list, e.g. {e_g}, got {values!r}: for one value write [{values!r}]")
     if lam is not None:
         check_lam(lam, "lam")
     for x in lams or ():

@@ -1,5 +1,6 @@
 """dcatkit.paths: repo-root resolution, checkpoint names, parameter checks."""
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,16 @@ def test_data_options():
     assert paths.data_options("vggsound", n_frames=8) == {"frames": 8}
 
 
+@pytest.mark.parametrize("kwargs", [{"frame_size": "abc"}, {"frame_size": 32.9}, {"frame_size": 0},
+                                    {"n_frames": -1}, {"n_samples": True}])
+def test_data_options_refuses_what_is_not_a_positive_int(kwargs):
+    """frame_size='abc' was int()'s bare 'invalid literal', 32.9 silently became 32 and 0 went on to the loader."""
+    (name, value), = kwargs.items()
+    with pytest.raises(ValueError, match=rf"{name} must be None \(the dataset's default\) or an int >= 1, got "
+                                         rf"{re.escape(repr(value))}"):
+        paths.data_options("synthetic", **kwargs)
+
+
 def test_check_params_ok(tmp_path):
     got = paths.check_params(dataset="synthetic", source="video", target="imu", lam=0.0, epochs=2, seeds=[0, 1],
                              resume=True, redo=True)
@@ -80,6 +91,9 @@ def test_check_params_ok(tmp_path):
     ({"dataset": "synthetic", "lam": math.nan}, ValueError, "lam must be"),
     ({"dataset": "synthetic", "lams": [1.0, -1.0]}, ValueError, "every value of lams"),
     ({"dataset": "synthetic", "lams": []}, ValueError, "lams is empty"),
+    ({"dataset": "synthetic", "lams": 1.0}, ValueError, r"lams must be a list, .*got 1.0: for one value write \[1.0\]"),
+    ({"dataset": "synthetic", "seeds": 3}, ValueError, r"seeds must be a list, .*got 3: for one value write \[3\]"),
+    ({"dataset": "synthetic", "seeds": "012"}, ValueError, "seeds must be a list"),
     ({"dataset": "synthetic", "preset": "huge"}, ValueError, "unknown preset 'huge'"),
     ({"dataset": "synthetic", "preset": "paper", "target": "imu"}, ValueError, "needs the dataset"),
     ({"dataset": "synthetic", "epochs": 0}, ValueError, "epochs must be None"),
