@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+import dcatkit.data as D
 from dcatkit import paths
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,6 +62,14 @@ def test_data_options_refuses_what_is_not_a_positive_int(kwargs):
     with pytest.raises(ValueError, match=rf"{name} must be None \(the dataset's default\) or an int >= 1, got "
                                          rf"{re.escape(repr(value))}"):
         paths.data_options("synthetic", **kwargs)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "0", True])
+def test_the_data_seed_must_be_an_int_from_0(seed):
+    """A notebook's data_seed reaches data.load(seed=): -1 or 1.5 was numpy's 'expected non-negative integer'
+    or 'seed must be integer' from inside the simulator, naming no argument."""
+    with pytest.raises(ValueError, match=rf"seed \(the data draw: .*\) must be an int >= 0, got {re.escape(repr(seed))}"):
+        D.load("synthetic", n_samples=100, seed=seed)
 
 
 def test_check_params_ok(tmp_path):

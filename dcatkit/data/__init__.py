@@ -23,6 +23,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from ..modalities import KINDS, check_name
 from .dataset import MODALITIES, PairedDataset, Splits, check_modality
 from .preprocess import as_names
@@ -59,6 +61,8 @@ def load(
     """
     if name not in NAMES:
         raise ValueError(f"unknown dataset {name!r}: expected one of {NAMES}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed (the data draw: the split, and the simulated data) must be an int >= 0, got {seed!r}")
     n_labeled = options.pop("n_labeled", None)
     if n_labeled is not None:
         from .dataset import hide_labels
