@@ -159,11 +159,11 @@ def read_imu_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if len(t) < 2:
         raise UnreadableFile(path, f"expected data rows under the header (at least 2), found {len(t)}")
     require_finite(path, np.column_stack([t, xyz]), "(data row, column of elapsed/x/y/z)")
-    back = np.flatnonzero(np.diff(t) <= 0)
+    back = np.flatnonzero(np.diff(t) < 0)          # a repeated time (logging jitter) is fine for np.interp
     if len(back):
         k = int(back[0]) + 2                                     # data row, counted from 1
-        raise UnreadableFile(path, f"{col('elapsed')!r} must increase row by row, but data row {k} has {t[k - 1]:g} "
-                                   f"after {t[k - 2]:g}: sort the rows by time (or remove repeated rows)")
+        raise UnreadableFile(path, f"{col('elapsed')!r} must not decrease row by row, but data row {k} has "
+                                   f"{t[k - 1]:g} after {t[k - 2]:g}: sort the rows by time")
     return t, xyz
 
 
