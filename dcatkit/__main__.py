@@ -146,11 +146,8 @@ def _summarise(df):
 
     pair = ["seed", "fold"] if "fold" in df else ["seed"]
     if "data_seed" in df and df["data_seed"].notna().any():
-        if hasattr(stats, "summarise_draws"):
-            pooled, per_draw = stats.summarise_draws(df, pair=pair, draw="data_seed")
-            return pooled, per_draw, "pooled over the data draws"
-        # a stats module without draws: every (draw, seed) is one pair (one level, not draws then seeds)
-        return stats.summarise(df, pair=["data_seed", *pair]), None, "(draw, seed) pairs, one level"
+        pooled, per_draw = stats.summarise_draws(df, pair=pair, draw="data_seed")
+        return pooled, per_draw, "pooled over the data draws"
     return stats.summarise(df, pair=pair), None, None
 
 

@@ -185,14 +185,15 @@ def signflip_test(diff, *, n_exact: int = N_EXACT, n_resamples: int = 9999,
 
 def t_test(diff) -> CellTest:
     """One-sample t-test of the mean of ``diff`` (n - 1 df) and its t-interval.
-    No spread: p = 0 and the interval (d, d) unless every difference is 0 (p = 1)."""
+    No spread (every difference equal): nothing to test the mean against, so p = 1 and
+    the interval is unbounded (no call), or [0, 0] when every difference is 0."""
     d = _diffs(diff)
     n = len(d)
     if n < 2:
         return CellTest(float("nan"), lambda a: (float("nan"), float("nan")))
     m, se = d.mean(), d.std(ddof=1) / np.sqrt(n)
-    if se == 0:
-        return CellTest(1.0 if m == 0 else 0.0, lambda a: (float(m), float(m)))
+    if se == 0:                     # n equal values: the spread is unknown, not zero
+        return CellTest(1.0, lambda a: (0.0, 0.0) if m == 0 else (-np.inf, np.inf))
     p = 2 * sps.t.sf(abs(m / se), n - 1)
     return CellTest(p, lambda a: (float(m - sps.t.ppf(1 - a / 2, n - 1) * se),
                                   float(m + sps.t.ppf(1 - a / 2, n - 1) * se)))
@@ -258,6 +259,11 @@ def _check(df, metric, treatment, context, pair, baseline, method_col, draw, fam
         raise ValueError(f"test must be one of {TESTS}, got {test!r}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if draw is None and "data_seed" in pair and df["data_seed"].nunique(dropna=False) > 1:
+        raise ValueError("pair= holds 'data_seed' with several data draws: that treats every draw's seeds as "
+                         "independent replicates and ignores how much draws differ (it calls effects that "
+                         "do not generalise). Pool the draws instead: draw=\"data_seed\" (a t on the draw "
+                         "means), with pair= the seed columns only")
     if not (df[method_col] == baseline).any():
         raise ValueError(f"no baseline runs ({method_col} == {baseline!r}) to pair with; "
                          f"{method_col} values: {sorted(map(str, df[method_col].unique()))}")
@@ -354,6 +360,10 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
     rows, tests = [], []
     for row, is_base, per_draw in _cell_rows(df, metric, treatment, context, pair, baseline, method_col, draw):
         d = np.array([v - b for ps in per_draw.values() for v, b in ps], dtype=float)
+        if not np.isfinite(d).all():
+            raise ValueError(f"{metric} is missing or not finite for a run of {_shown(treatment + context, tuple(row[c] for c in treatment + context))} "
+                             f"or its baseline partner ({int((~np.isfinite(d)).sum())} of {len(d)} pairs): "
+                             "drop the failed runs (and their partners) or rerun them")
         basevals = [b for ps in per_draw.values() for _, b in ps]
         row.update({"n_pairs": len(d) if not is_base else np.nan,
                     "baseline_mean": np.mean(basevals) if len(d) else np.nan,
@@ -375,8 +385,11 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
             t = signflip_test(d, n_resamples=n_resamples, rng=rng) if test == "signflip" else t_test(d)
             testable = len(d) >= min_seeds
         lo, hi = t.interval(alpha) if t is not None and np.isfinite(t.p) else (np.nan, np.nan)
-        row.update({"ci_low": lo, "ci_high": hi, "level": confidence, "ci_low_cell": lo, "ci_high_cell": hi,
+        tested = testable and t is not None and np.isfinite(t.p)     # untested: no interval to read a call off
+        row.update({"ci_low": lo if tested else np.nan, "ci_high": hi if tested else np.nan,
+                    "level": confidence if tested else np.nan, "ci_low_cell": lo, "ci_high_cell": hi,
                     "p_value": t.p if t is not None else np.nan, "p_adj": np.nan, "family_size": np.nan,
+                    "min_seeds": min_seeds,
                     "correction": correction, "test": ("t on draw means" if draw else
                                                        "exact sign-flip" if test == "signflip" else "t"),
                     "confidence": confidence})
@@ -413,12 +426,14 @@ def call(diff_mean: float, ci_low: float, ci_high: float, n_pairs: float, min_se
     (interval holds 0), "too few seeds" (fewer than ``min_seeds`` pairs) or, for a cell
     pooled over data draws (``n_draws`` given), "too few draws" (one draw: its mean has no
     spread to test against, however many seeds). Give it ``summarise``'s ``ci_low`` /
-    ``ci_high``: they are already family-adjusted."""
+    ``ci_high``: they are already family-adjusted. An unbounded interval (the level Holm
+    asks is below the smallest p the seeds can give, or the draw means do not vary) is
+    "no evidence"."""
     if not np.isfinite(n_pairs) or n_pairs < min_seeds:
         return "too few seeds"
     if n_draws is not None and np.isfinite(n_draws) and n_draws < 2:
         return "too few draws"
-    if not (np.isfinite(ci_low) and np.isfinite(ci_high)):
+    if np.isnan(ci_low) or np.isnan(ci_high):        # no interval: the cell was not tested
         return "too few seeds"
     if ci_low > 0:
         return "helps"
@@ -485,7 +500,7 @@ def family_note(rows: pd.DataFrame) -> str:
     return f"{corr.capitalize()} over {size}, {conf} family-wise; {test}"
 
 
-def verdict(summary: pd.DataFrame, *, over: str = "n_samples", min_seeds: int = MIN_SEEDS, digits: int = 2,
+def verdict(summary: pd.DataFrame, *, over: str = "n_samples", min_seeds: int | None = None, digits: int = 2,
             **where) -> str:
     """A plain-words verdict for one method from ``summarise``'s rows, along ``over``.
 
@@ -498,7 +513,9 @@ def verdict(summary: pd.DataFrame, *, over: str = "n_samples", min_seeds: int = 
     Each number is the mean paired difference and its (family-adjusted) interval,
     the call read off that interval; the family and the method are named once at
     the end. A cell with fewer than ``min_seeds`` paired seeds says "too few seeds
-    at n = 300: 3 paired, 10 needed".
+    at n = 300: 3 paired, 10 needed". The calls are ``summarise``'s (its ``call``
+    column, made with its ``min_seeds``, which the summary records): ``min_seeds`` here
+    may only repeat that value.
     """
     rows = summary
     for col, val in where.items():
@@ -514,8 +531,17 @@ def verdict(summary: pd.DataFrame, *, over: str = "n_samples", min_seeds: int = 
                          f"(e.g. by lam) so each {over} appears once")
     rows = rows.sort_values(over)
     values = rows[over].tolist()
-    calls = [call(r.diff_mean, r.ci_low, r.ci_high, r.n_pairs, min_seeds, getattr(r, "n_draws", None))
-             for r in rows.itertuples()]
+    if "min_seeds" not in rows.columns:              # rows made by hand, not by summarise: call them here
+        made_with = MIN_SEEDS if min_seeds is None else min_seeds
+    else:
+        made_with = int(rows["min_seeds"].iloc[0])
+    if min_seeds is not None and min_seeds != made_with:
+        raise ValueError(f"these calls were made by summarise with min_seeds={made_with}; a verdict cannot "
+                         f"change that (got min_seeds={min_seeds}): pass min_seeds={min_seeds} to summarise")
+    min_seeds = made_with
+    calls = (rows["call"].tolist() if "call" in rows.columns else
+             [call(r.diff_mean, r.ci_low, r.ci_high, r.n_pairs, min_seeds, getattr(r, "n_draws", None))
+              for r in rows.itertuples()])
     parts, i = [], 0
     while i < len(rows):
         j = i
@@ -528,7 +554,11 @@ def verdict(summary: pd.DataFrame, *, over: str = "n_samples", min_seeds: int = 
                 return f"{0 if not np.isfinite(r.n_pairs) else int(r.n_pairs)} paired, {min_seeds} needed"
             if calls[i] == "too few draws":
                 return f"{int(r.n_draws)} data draw, 2 needed"
-            return format_interval(r.diff_mean, r.ci_low, r.ci_high, digits)
+            shown = format_interval(r.diff_mean, r.ci_low, r.ci_high, digits)
+            if np.isinf(r.ci_low) or np.isinf(r.ci_high):
+                shown += (f", unbounded: {int(r.n_pairs)} paired seeds cannot reach the level the correction asks"
+                          if "n_draws" not in rows.columns else ", unbounded: the draw means do not vary")
+            return shown
         nums = [num(r) for r in group.itertuples()]
         where_txt = _where(values, values[i:j + 1], over) if len(values) > 1 else ""
         if len(group) == 1:

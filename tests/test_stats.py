@@ -178,6 +178,52 @@ def test_verdict_sentences():
         verdict(pd.concat([s, s]), method="dcat")
 
 
+def test_untested_cells_carry_no_interval_and_verdict_keeps_summarises_calls():
+    """A cell with too few seeds is not tested: no interval in ci_low / ci_high (its own
+    uncorrected one stays in ci_low_cell), and verdict reads the summary's calls, made with the
+    min_seeds summarise used; asking verdict for another min_seeds is refused."""
+    df, _ = results()
+    few = summarise(df[df.seed < 6])
+    d = few[few.method == "dcat"]
+    assert (d.call == "too few seeds").all() and d.ci_low.isna().all() and d.ci_high.isna().all()
+    assert d.ci_low_cell.notna().all() and (d.min_seeds == MIN_SEEDS).all()
+    with pytest.raises(ValueError, match="made by summarise with min_seeds=10"):
+        verdict(few, method="dcat", lam=1.0, min_seeds=5)
+    five = summarise(df[df.seed < 6], min_seeds=5)
+    assert verdict(five, method="dcat", lam=1.0) == verdict(five, method="dcat", lam=1.0, min_seeds=5)
+    assert not verdict(five, method="dcat", lam=1.0).startswith("too few seeds")
+
+
+def test_data_seed_as_a_pair_column_is_refused_and_a_missing_metric_names_its_cell():
+    df, _ = results()
+    two = pd.concat([df.assign(data_seed=0), df.assign(data_seed=1)], ignore_index=True)
+    with pytest.raises(ValueError, match='draw="data_seed"'):
+        summarise(two, pair=("data_seed", "seed"))
+    assert len(summarise(df.assign(data_seed=0), pair=("data_seed", "seed")))     # one draw: pairs as before
+    bad = df.copy()
+    bad.loc[(bad.method == "kd") & (bad.seed == 3), "f1"] = np.nan
+    with pytest.raises(ValueError, match="f1 is missing or not finite for a run of .*'kd'"):
+        summarise(bad)
+
+
+def test_a_level_no_sign_pattern_reaches_is_no_evidence_not_too_few_seeds():
+    """Holm over 30 cells asks 5%/30 = 0.0017 of the strongest cell; 10 seeds give at best
+    p = 2/1024 = 0.002. The cell was tested: its call is "no evidence", its interval
+    unbounded, and the verdict says why (before: "too few seeds ... 10 paired, 10 needed")."""
+    rng = np.random.default_rng(3)
+    base = 0.6 + 0.05 * rng.standard_normal(10)
+    rows = [{"method": "none", "lam": 0.0, "n_samples": 100, "seed": s, "f1": base[s]} for s in range(10)]
+    for m in range(30):
+        shift = 0.2 if m == 0 else 0.0
+        rows += [{"method": f"m{m}", "lam": 1.0, "n_samples": 100, "seed": s,
+                  "f1": base[s] + shift + 0.01 * rng.standard_normal()} for s in range(10)]
+    s = summarise(pd.DataFrame(rows))
+    top = s[s.method == "m0"].iloc[0]
+    assert top.family_size == 30 and top.p_value == pytest.approx(2 / 1024)
+    assert top.call == "no evidence" and np.isinf(top.ci_low) and np.isinf(top.ci_high)
+    assert "10 paired seeds cannot reach the level" in verdict(s, method="m0")
+
+
 def test_verdict_from_a_summary():
     df, _ = results()
     s = summarise(df)
@@ -246,7 +292,10 @@ def test_t_test_matches_scipy():
     t = t_test(d)
     assert t.p == pytest.approx(sps.ttest_1samp(d, 0).pvalue, rel=1e-10)
     assert t.interval(0.05) == pytest.approx(sps.t.interval(0.95, 9, d.mean(), sps.sem(d)), rel=1e-10)
-    assert t_test(np.zeros(5)).p == 1.0 and t_test(np.full(5, 0.1)).interval(0.05) == (0.1, 0.1)
+    assert t_test(np.zeros(5)).p == 1.0 and t_test(np.zeros(5)).interval(0.05) == (0.0, 0.0)
+    same = t_test(np.full(3, 0.01))             # three equal draw means: no spread to test against, no call
+    assert same.p == 1.0 and same.interval(0.05) == (-np.inf, np.inf)
+    assert call(0.01, *same.interval(0.05), 30) == "no evidence"
 
 
 def holm_by_hand(p, alpha):
