@@ -159,6 +159,7 @@ import os
 import time
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display
@@ -504,6 +505,20 @@ text = [f"Pooled over {len(data_seeds)} data draws x {len(seeds)} seeds, Holm wi
         said("main", f"(a) {source} → {target}, every label"), said("negative", "(b) negative control (recall)"),
         said("positive", "(c) positive control"), said("curve", "(d) unlabeled-pairs curve"),
         said("recipe", "(e) Table I target recipe")]
+# the stricter reading: every study cell of section 2's tables as ONE family (Holm over all of them)
+cells = verdicts[(verdicts.method != "none") & np.isfinite(verdicts.family_size)]
+if len(cells):
+    p_all = stats.holm(cells.p_value.to_numpy(float))
+    called = cells[cells.call.isin(["helps", "hurts"])]
+    keep = [f"{studies.method_label(r.method, r.lam, lam)} in {r.study.split(' ')[0]} ({r.call})"
+            for r, pa in zip(cells.itertuples(), p_all) if r.call in ("helps", "hurts") and pa < 0.05]
+    lost = [f"{studies.method_label(r.method, r.lam, lam)} in {r.study.split(' ')[0]}"
+            for r, pa in zip(cells.itertuples(), p_all) if r.call in ("helps", "hurts") and not pa < 0.05]
+    text += ["", f"Read as one family instead, all {len(cells)} study cells of section 2 at once (Holm over "
+             f"{len(cells)}): {len(keep)} of the {len(called)} call(s) stand"
+             + (f" ({'; '.join(keep)})" if keep else "") + (f", and {'; '.join(lost)} lose{'s its call' if len(lost) == 1 else ' their calls'}" if lost else "")
+             + ". The studies ask separate questions, which is why the kit corrects within each; this line is "
+             "for a reader who takes the tables together."]
 neg_calls = pooled[(pooled.kind == "negative") & pooled.call.isin(["helps", "hurts"])]
 if (pooled.kind == "negative").any():
     text += ["", f"The negative control made {len(neg_calls)} false call(s): "
