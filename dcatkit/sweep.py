@@ -30,7 +30,8 @@ workers. The generic layer below it runs any task:
 - Resumable: each finished run is written atomically to ``out_dir/runs/`` as its
   own small JSON file named after a hash of its parameters (for transfer runs
   these include ``setup``, ``setup_fingerprint``: a hash of the resolved presets,
-  the simulator's settings and a small canonical draw of its output). A rerun reads
+  the simulator's settings and a small canonical draw of its output, or a real
+  dataset's ``data_identity``: its input files and preprocessing). A rerun reads
   those back and never redoes them (``redo=True`` does, sources included). A failed
   run writes nothing, so a rerun retries exactly the failed ones; ``run_grid``
   raises after the others finished, naming the failures. A worker killed from
@@ -662,16 +663,30 @@ def simulator_fingerprint(regimes: Sequence[str] = ("headroom",)) -> dict:
     return out
 
 
+def data_identity(splits) -> str:
+    """What a real dataset's windows are made from (of a cross-validation split, its first
+    fold: every fold holds the same windows): the loader's ``report["data_key"]`` (the key of
+    its window cache: the preprocessing settings and every input file's name, size and
+    mtime) and every window's subject (a ``subject_map`` file is not in that key)."""
+    from .data.cache import cache_key
+
+    sp = splits[0] if isinstance(splits, list) else splits
+    parts = [d for d in (sp.train, sp.val, sp.test, sp.unlabeled) if d is not None]
+    subjects = sorted((str(i), int(s)) for d in parts for i, s in zip(d.ids, d.subjects))
+    return cache_key({"data_key": sp.report.get("data_key"), "subjects": subjects})
+
+
 def setup_fingerprint(dataset: str = "synthetic", preset: str = "synthetic", source: str = "video",
-                      target: str = "imu", regimes: Sequence[str | None] = ("headroom",)) -> str:
+                      target: str = "imu", regimes: Sequence[str | None] = ("headroom",),
+                      data: str | None = None) -> str:
     """A short hash of what a run's result depends on beyond its parameters: the resolved
     presets of source and target (their content: epochs, learning rate, encoder sizes; not
     the preset's name) and, for the synthetic dataset, the simulator's settings
     (``HEADROOM_KNOBS``, the class motions, ``make_synthetic``'s defaults) and a small
-    canonical draw of its output for every regime in ``regimes`` (``simulator_fingerprint``).
-    Sweeps put it in every run's identity (column ``setup``), so a run stored before a
-    preset or simulator change is trained again instead of being read back as if it were
-    current. Other changes to the code (the training loop, the models) are not detected:
+    canonical draw of its output for every regime in ``regimes`` (``simulator_fingerprint``);
+    for a real dataset, ``data`` (its ``data_identity``). Sweeps put it in every run's
+    identity (column ``setup``), so a run stored before a preset, simulator or data change
+    is trained again instead of being read back as if it were current. Other changes to the code (the training loop, the models) are not detected:
     use ``redo=True`` after one."""
     import inspect
 
@@ -690,6 +705,8 @@ def setup_fingerprint(dataset: str = "synthetic", preset: str = "synthetic", sou
                              "defaults": {k: v.default for k, v in
                                           inspect.signature(sim.make_synthetic).parameters.items()},
                              "draw": simulator_fingerprint([r or "headroom" for r in regimes])}
+    if data is not None:
+        what["data"] = data
     text = json.dumps(what, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -729,11 +746,19 @@ def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any
     axes["seed"] = list(seeds)
     if folds is not None:
         axes["fold"] = list(folds)
-    setup = setup_fingerprint(*(fixed.get(k, TARGET_DEFAULTS[k]) for k in ("dataset", "preset", "source", "target")),
-                              regimes=[fixed.get("regime", TARGET_DEFAULTS["regime"])])
+    runs = grid(**axes)
+    g = {**TARGET_DEFAULTS, **fixed, **runs[0]}
+    data = None
+    if g["dataset"] != "synthetic":      # real data: loaded here once (as the first run loads it) for its identity
+        _load.cache_clear()              # files may have changed since this process last loaded them
+        data = data_identity(_splits(g["dataset"], g["root"], g["split"], g["seed"] if g["data_seed"] is None
+                                     else g["data_seed"], g["n_samples"], g["regime"], g["data_options"],
+                                     (g["source"], g["target"]), g.get("fold")))
+    setup = setup_fingerprint(*(g[k] for k in ("dataset", "preset", "source", "target")), regimes=[g["regime"]],
+                              data=data)
     # settings are the same for every run, even list-valued ones (split=["group_kfold", 5])
     fixed = {k: v for k, v in fixed.items() if not (k == "data_seed" and data_seeds is not None)}
-    return [{**p, **{k: _plain(v) for k, v in fixed.items()}, "setup": setup} for p in grid(**axes)]
+    return [{**p, **{k: _plain(v) for k, v in fixed.items()}, "setup": setup} for p in runs]
 
 
 def _need_baseline(methods: Sequence[str]) -> None:
@@ -856,7 +881,8 @@ def run_transfer_sweep(out_dir: str | Path, *, methods: Sequence[str] = ("none",
     ``parse_shard``): run only shard k of n (``shard_of``) and return its rows;
     ``gather=True``: train nothing, return every run of the grid (an error names a missing
     one). ``device`` is not part of a run's identity: a run finished on a GPU is not redone
-    on a CPU; the presets and simulator (``setup_fingerprint``) are."""
+    on a CPU; the presets and simulator or, for a real dataset, its files and preprocessing
+    (``setup_fingerprint``) are."""
     _need_baseline(methods)
     params = _transfer_params(methods, lams, sizes, list(seeds), folds, fixed,
                               None if data_seeds is None else list(data_seeds))

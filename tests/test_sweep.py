@@ -225,6 +225,51 @@ def test_sweep_retrains_after_a_preset_change(tmp_path, monkeypatch):
     assert second.train_loss_last.iloc[0] != first.train_loss_last.iloc[0]
 
 
+def test_sweep_on_real_data_retrains_after_the_data_changed(tmp_path, monkeypatch):
+    """A sweep on a real dataset (a cough fixture) reads its runs back while the files are the
+    same, and runs them again, with new sources, once a participant's folder is gone: the run's
+    identity holds the data's (``data_identity``), not only the presets. Fake tasks: no training."""
+    import shutil
+
+    import soundfile as sf
+
+    from dcatkit import sweep
+    from fixtures_data import make_cough
+
+    root = tmp_path / "cough"
+    root.mkdir()
+    make_cough(root)
+    ran = []
+
+    def fake_target(*, out_dir, device, **p):
+        p = {**sweep.TARGET_DEFAULTS, **p}
+        sp = sweep._splits(p["dataset"], p["root"], p["split"], p["seed"], p["n_samples"], p["regime"],
+                           p["data_options"], (p["source"], p["target"]))
+        ran.append(p["setup"])
+        return {"n_train": len(sp.train)}
+
+    monkeypatch.setattr(sweep, "source_task", lambda **p: {"source_f1": 0.0})
+    monkeypatch.setattr(sweep, "transfer_task", fake_target)
+    kw = dict(methods=["none"], seeds=[0], workers=0, progress=False, dataset="cough", root=str(root),
+              source="audio", target="imu", preset="cough", data_options={"sample_rate": 8000, "progress": False})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = run_transfer_sweep(tmp_path / "sw", **kw)
+        again = run_transfer_sweep(tmp_path / "sw", **kw)                 # same files: read back
+        assert len(ran) == 1 and again.equals(first)
+        shutil.rmtree(root / "008")
+        second = run_transfer_sweep(tmp_path / "sw", **kw)
+        assert len(ran) == 2 and second.setup[0] != first.setup[0]
+        assert second.n_train[0] == len(load("cough", root, sample_rate=8000, progress=False).train) < first.n_train[0]
+        assert len(list((tmp_path / "sw" / "sources" / "runs").glob("*.json"))) == 2     # a new source too
+        wav = sorted((root / "005").rglob("*_Out.wav"))[0]                # rewritten in place: same names, size
+        x, sr = sf.read(wav)
+        sf.write(wav, x / 2, sr)
+        os.utime(wav, ns=(wav.stat().st_atime_ns, wav.stat().st_mtime_ns + 10**9))
+        third = run_transfer_sweep(tmp_path / "sw", **kw)
+    assert len(ran) == 3 and third.setup[0] != second.setup[0]
+
+
 def test_run_studies_equals_one_sweep_per_study(tmp_path):
     """Studies run as one sweep give the rows one run_transfer_sweep per study gives, in
     study order with a study column; a run two studies share is trained once."""

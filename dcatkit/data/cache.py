@@ -102,15 +102,19 @@ def collect(
     :class:`UnreadableFile` (re-raised, or skipped and listed under ``report["skipped"]``
     when ``on_error="skip"``) or :class:`Dropped` (always listed under ``report[reason]``).
     ``str(rec)`` names a recording in messages. ``settings`` must describe everything that
-    changes the output (preprocessing options, file fingerprints).
+    changes the output (preprocessing options, file fingerprints); their key (the cache
+    folder's) is ``report["data_key"]``, with or without a cache: what the windows were made from.
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     settings = dict(settings, name=name, on_error=on_error, classes=list(classes))
+    key = cache_key(settings)
     if cache_dir is None:
-        return _build(recordings, decode, classes, sample_rates or {}, on_error, progress, name, None)
+        windows = _build(recordings, decode, classes, sample_rates or {}, on_error, progress, name, None)
+        windows.report["data_key"] = key
+        return windows
     cache_dir = Path(cache_dir)
-    final = cache_dir / f"{name}-{cache_key(settings)}"
+    final = cache_dir / f"{name}-{key}"
 
     def build() -> Windows:
         if (final / MARKER).exists():
@@ -124,7 +128,9 @@ def collect(
         return _load(final)
 
     # under torchrun: local rank 0 builds, the node's other processes wait, then read
-    return dist.build_once(build, lambda: _load(final))
+    windows = dist.build_once(build, lambda: _load(final))
+    windows.report["data_key"] = key
+    return windows
 
 
 
