@@ -1,4 +1,5 @@
 """UESTC-MMEA-CL loader against a tiny copy of the distributed layout."""
+import os
 import shutil
 import warnings
 
@@ -231,3 +232,26 @@ def test_loader_arguments_are_checked_and_one_string_is_one_name(root, tmp_path)
         warnings.simplefilter("ignore")
         s = U.load_uestc(root[0], classes="drinking", modalities="imu", cache_dir=False, **OPTS)
     assert s.classes == ["3_drinking"] and list(s.train.arrays) == ["imu"]
+
+
+def test_jpeg_frames_overwritten_in_place_are_decoded_again(root, tmp_path):
+    """A folder of JPEG frames re-extracted in place (same file names; the folder's own mtime
+    does not change) is an input change: the cache is rebuilt, never read back with the old frames."""
+    from PIL import Image
+
+    r = tmp_path / "UESTC-MMEA-CL"
+    shutil.copytree(root[0], r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    folder = next(p for p in sorted((r / "video" / "3_drinking").iterdir()) if p.is_dir())
+    mine = lambda s: np.concatenate([d.arrays["video"][[j for j, i in enumerate(d.ids) if folder.name in i]]
+                                     for d in s])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        before = D.load("uestc", r, **OPTS)
+        stamp = folder.stat().st_mtime_ns
+        for p in folder.iterdir():
+            Image.fromarray(np.full((16, 16, 3), 200, np.uint8)).save(p, quality=100)
+            os.utime(p, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns + 10**9))
+        os.utime(folder, ns=(folder.stat().st_atime_ns, stamp))
+        after = D.load("uestc", r, **OPTS)
+    assert after.report["cache"] != before.report["cache"]
+    assert abs(mine(before).mean() - 200) > 20 and abs(mine(after).astype(float).mean() - 200) < 2

@@ -10,7 +10,7 @@ go straight to raw files on disk::
                              COMPLETE        written last
 
 ``key`` hashes the preprocessing settings and the input files (path, size,
-mtime), so changing either builds a new cache. The build happens in a temporary
+mtime; a folder of frames by its files), so changing either builds a new cache. The build happens in a temporary
 folder that is renamed into place only after ``COMPLETE`` is written: an
 interrupted build is never mistaken for a complete cache, and is rebuilt; the
 temporary folder a killed build left behind is removed by the next build (a live
@@ -63,9 +63,14 @@ class Windows:
 
 
 def fingerprint(paths: Iterable[Path], root: Path) -> list[list]:
-    """[relative path, size, mtime_ns] of each file, the part of a cache key that tracks inputs."""
+    """[relative path, size, mtime_ns] of each file, the part of a cache key that tracks inputs.
+    A folder (of JPEG frames) stands for the files in it: its own mtime does not change when
+    a file in it is overwritten."""
     out = []
     for p in paths:
+        if p.is_dir():
+            out.extend(fingerprint(sorted(p.iterdir()), root))
+            continue
         st = p.stat() if p.exists() else None
         out.append([os.path.relpath(p, root), st.st_size if st else -1, st.st_mtime_ns if st else -1])
     return out
