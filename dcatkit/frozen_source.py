@@ -22,8 +22,8 @@ and stores, per sample id, the ``fields`` the transfer objective reads
     correct  bool    (N,)          -- the MCMA indicator of Eq. (16), always
 
 as ``.npy`` files opened memory-mapped. The folder name is a hash of the source's
-weights, the dataset's sample ids, labels (the MCMA bit depends on them) and input
-fingerprint, the source modality, the stored fields and a format version, so a different checkpoint, split, labelling or
+weights, the dataset's sample ids, labels (the MCMA bit depends on them) and inputs
+(every byte), the source modality, the stored fields and a format version, so a different checkpoint, split, labelling or
 preprocessing never reuses a stale cache. A cache is built in a temporary folder and
 renamed into place when complete: an interrupted build is never mistaken for a
 finished one, and a finished one is never removed or replaced (see
@@ -131,15 +131,18 @@ def _hash_model(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def _hash_data(ds, modality: str, n_probe: int = 32) -> str:
-    """Sample ids + labels + input shape + the bytes of up to ``n_probe`` evenly spaced
-    inputs (a fingerprint: preprocessing changes every input, so probing catches it
-    without reading a whole video dataset)."""
+def _hash_data(ds, modality: str, batch_size: int = 64) -> str:
+    """Sample ids + labels + input shape + the bytes of every input, read ``batch_size`` at a
+    time (one input changed, e.g. one clip re-extracted, is another cache). Hashing reads
+    the inputs once, as building the cache does, and costs a fraction of running the source
+    over them. The same key as the older 32-input probe for datasets of <= 32 samples (the
+    same bytes); a larger one gets a new key: its old cache folder is never read."""
     h = hashlib.sha256()
     h.update(json.dumps([list(map(str, ds.ids)), list(ds.input_shape(modality))]).encode())
     h.update(np.asarray(ds.labels, dtype=np.int64).tobytes())
-    for i in np.linspace(0, len(ds) - 1, min(n_probe, len(ds))).astype(int):
-        h.update(np.ascontiguousarray(ds.arrays[modality][i]).tobytes())
+    arr = ds.arrays[modality]
+    for a in range(0, len(ds), batch_size):
+        h.update(np.ascontiguousarray(np.asarray(arr[a:a + batch_size])))   # an array's rows: hashed in place
     return h.hexdigest()
 
 
