@@ -28,6 +28,7 @@ from pathlib import Path
 
 from . import distributed as dist
 from .data import load
+from .data.preprocess import UnreadableFile
 from .data.synthetic import DEFAULT_N_SAMPLES
 from .experiment import compare, format_table, summarise_seeds, train_transfer, train_unimodal
 from .provenance import SourceMismatch
@@ -43,6 +44,9 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="synthetic", help="synthetic | paper | uestc | cough | vggsound")
     p.add_argument("--device", default="auto", type=_device, help="auto (CUDA when present), cpu, cuda or cuda:N")
     p.add_argument("--data-seed", type=_nonneg, default=0, help="seed of the data split (and synthetic data)")
+    p.add_argument("--data-option", type=_option, action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the data loader, e.g. on_error=skip, subject_map=map.csv or frame_size=112 "
+                        "(repeatable)")
 
 
 SPLIT_HELP = ("id (stratified), ood (subject-disjoint), loso (leave one subject out) or group_kfold:K "
@@ -211,7 +215,7 @@ def _sweep(a) -> int:
 
 def _load(a):
     opts = {"n_samples": a.n_samples} if a.dataset == "synthetic" else {}
-    got = load(a.dataset, root=a.root, split=a.split, seed=a.data_seed, **opts)
+    got = load(a.dataset, root=a.root, split=a.split, seed=a.data_seed, **{**opts, **dict(a.data_option)})
     if isinstance(got, list):
         if a.fold is None or not 0 <= a.fold < len(got):
             raise SystemExit(f"dcatkit: error: --split {a.split if isinstance(a.split, str) else 'group_kfold:%d' % a.split[1]}"
@@ -225,7 +229,7 @@ def _load(a):
 
 def main(argv=None) -> int:
     """Exit status 0, or 2 with ``dcatkit: error: <what was expected and found>`` for bad input
-    (a ValueError / FileNotFoundError / SourceMismatch raised by the kit's checks) and no
+    (a ValueError / FileNotFoundError / SourceMismatch / UnreadableFile raised by the kit's checks) and no
     traceback; ``DCATKIT_TRACEBACK=1`` re-raises it, to see where it came from. Any other
     exception is a bug and keeps its traceback."""
     import os
@@ -237,7 +241,7 @@ def main(argv=None) -> int:
             print(e.code, file=sys.stderr)
             return 2
         raise
-    except (SourceMismatch, ValueError, FileNotFoundError) as e:
+    except (SourceMismatch, ValueError, FileNotFoundError, UnreadableFile) as e:
         if os.environ.get("DCATKIT_TRACEBACK") == "1":
             raise
         print(f"dcatkit: error: {e}\n(DCATKIT_TRACEBACK=1 shows where it was raised)", file=sys.stderr)

@@ -155,7 +155,7 @@ def _flat(d: Any, prefix: str = "") -> dict:
 def _load_state(path: Path, key: str) -> dict:
     """The state saved at ``path`` by a run with the settings ``key`` (JSON); a truncated
     or foreign file, or one of a run with other settings, is a ValueError naming it."""
-    again = "delete it, or pass resume=False to start the run over (the state is then replaced)"
+    again = "delete it, or pass resume=False (CLI: drop --resume) to start the run over (the state is then replaced)"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:

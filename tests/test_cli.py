@@ -86,10 +86,42 @@ def test_resume_flag_reaches_training(tmp_path):
             "--out", str(tmp_path / "i.pt")]
     (tmp_path / "i.pt.state").write_bytes(b"truncated")
     r = subprocess.run(base + ["--resume"], capture_output=True, text=True, timeout=600, env=env(tmp_path))
-    assert r.returncode != 0 and "i.pt.state" in r.stderr[-3000:]
+    assert r.returncode != 0 and "i.pt.state" in r.stderr[-3000:] and "drop --resume" in r.stderr[-3000:]
     r = subprocess.run(base, capture_output=True, text=True, timeout=600, env=env(tmp_path))
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path / "i.pt").is_file() and not (tmp_path / "i.pt.state").exists()
+
+
+def test_data_options_reach_the_loader_of_train_and_transfer(tmp_path, capsys):
+    """--data-option KEY=VALUE (as sweep takes it) reaches the loader of train and transfer: a
+    cough copy with an unreadable wav fails, naming the option to pass, and trains with it."""
+    import shutil
+    import warnings
+
+    import torch
+
+    from dcatkit.__main__ import main
+    from fixtures_data import make_cough
+
+    root = tmp_path / "cough"
+    root.mkdir()
+    make_cough(root)
+    wav = next((root / "007" / "Trial_2_Talking").glob("*_Out.wav"))
+    wav.write_bytes(b"RIFF not really a wav")
+    base = ["--dataset", "cough", "--root", str(root), "--preset", "cough", "--epochs", "1", "--device", "cpu",
+            "--data-option", "sample_rate=8000", "--data-option", "progress=false"]
+    src = ["train", "--modality", "audio", "--out", str(tmp_path / "a.pt")] + base
+    assert main(src) == 2
+    assert "--data-option on_error=skip" in capsys.readouterr().err
+    skip = ["--data-option", "on_error=skip"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(src + skip) == 0
+        assert main(["transfer", "--source-ckpt", str(tmp_path / "a.pt"), "--target", "imu",
+                     "--out", str(tmp_path / "i.pt")] + base + skip) == 0
+    ids = torch.load(tmp_path / "i.pt", weights_only=True)["meta"]["provenance"]["train_ids"]
+    assert ids and not any(i.startswith("007/Trial_2") for i in ids)
+    shutil.rmtree(root)
 
 
 def test_two_shard_processes_give_the_one_process_rows(tmp_path):

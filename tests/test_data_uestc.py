@@ -104,7 +104,7 @@ def test_class_choice_by_name_and_all(root):
 
 def test_ood_needs_a_subject_map_and_is_subject_disjoint(root, tmp_path):
     r, subjects = root
-    with pytest.raises(ValueError, match="subject_map"):
+    with pytest.raises(ValueError, match="subject_map.*CLI: --data-option subject_map=FILE"):
         D.load("uestc", r, split="ood", **OPTS)
     smap = tmp_path / "subjects.csv"
     smap.write_text("stem,subject\n" + "".join(f"{k},P{v}\n" for k, v in subjects.items()))

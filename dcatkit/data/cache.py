@@ -181,8 +181,9 @@ def _build(recordings, decode, classes, sample_rates, on_error, progress, name, 
                 chunk = decode(rec)
             except UnreadableFile as e:
                 if on_error == "raise":
-                    raise UnreadableFile(e.path, f"{e.reason} -- pass on_error='skip' to leave such "
-                                                 "samples out and list them in Splits.report") from e
+                    raise UnreadableFile(e.path, f"{e.reason} -- pass on_error='skip' (CLI: --data-option "
+                                                 "on_error=skip) to leave such samples out and list them in "
+                                                 "Splits.report") from e
                 report["skipped"].append(f"{rec}: {e}")
                 continue
             except Dropped as e:
@@ -197,8 +198,9 @@ def _build(recordings, decode, classes, sample_rates, on_error, progress, name, 
             if bad:                       # a decoder that let NaN through: never into the cache
                 err = UnreadableFile(str(rec), f"NaN or infinite values in its decoded {', '.join(bad)}")
                 if on_error == "raise":
-                    raise UnreadableFile(err.path, f"{err.reason} -- pass on_error='skip' to leave such "
-                                                   "samples out and list them in Splits.report")
+                    raise UnreadableFile(err.path, f"{err.reason} -- pass on_error='skip' (CLI: --data-option "
+                                                   "on_error=skip) to leave such samples out and list them in "
+                                                   "Splits.report")
                 report["skipped"].append(f"{rec}: {err}")
                 continue
             sink.add(chunk["arrays"])

@@ -189,8 +189,8 @@ def load_uestc(
     if parse_split(split)[0] in SUBJECT_SPLITS and subject_map is None and subject_proxy is None:
         raise ValueError(
             f"split={split!r} needs to know who recorded each sample, and UESTC-MMEA-CL ships no such "
-            "file. Pass subject_map= (dict or csv/json: sample stem -> participant id), or "
-            "subject_proxy='date' to group recordings by recording date (a proxy, not true "
+            "file. Pass subject_map= (dict or csv/json: sample stem -> participant id; CLI: --data-option "
+            "subject_map=FILE), or subject_proxy='date' to group recordings by recording date (a proxy, not true "
             "participants), or use split='id'.")
     if subject_proxy not in (None, "date"):
         raise ValueError(f"subject_proxy must be None or 'date', got {subject_proxy!r}")
