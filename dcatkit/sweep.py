@@ -664,16 +664,21 @@ def simulator_fingerprint(regimes: Sequence[str] = ("headroom",)) -> dict:
 
 
 def data_identity(splits) -> str:
-    """What a real dataset's windows are made from (of a cross-validation split, its first
-    fold: every fold holds the same windows): the loader's ``report["data_key"]`` (the key of
-    its window cache: the preprocessing settings and every input file's name, size and
-    mtime) and every window's subject (a ``subject_map`` file is not in that key)."""
-    from .data.cache import cache_key
+    """What a real dataset's windows are (of a cross-validation split, its first fold: every
+    fold holds the same windows): a hash of every part's sample ids, subjects, labels and
+    input bytes, per modality. It follows the content, not the files' times: a copy of the
+    dataset (another node's, a re-download) has the same identity, changed files another."""
+    from .frozen_source import _hash_data
 
     sp = splits[0] if isinstance(splits, list) else splits
-    parts = [d for d in (sp.train, sp.val, sp.test, sp.unlabeled) if d is not None]
-    subjects = sorted((str(i), int(s)) for d in parts for i, s in zip(d.ids, d.subjects))
-    return cache_key({"data_key": sp.report.get("data_key"), "subjects": subjects})
+    h = hashlib.sha256()
+    for d in (sp.train, sp.val, sp.test, sp.unlabeled):
+        if d is None:
+            continue
+        h.update(json.dumps([list(map(str, d.ids)), [int(s) for s in d.subjects]]).encode())
+        for m in sorted(d.arrays):
+            h.update(_hash_data(d, m).encode())
+    return h.hexdigest()[:16]
 
 
 def setup_fingerprint(dataset: str = "synthetic", preset: str = "synthetic", source: str = "video",

@@ -268,6 +268,14 @@ def test_sweep_on_real_data_retrains_after_the_data_changed(tmp_path, monkeypatc
         os.utime(wav, ns=(wav.stat().st_atime_ns, wav.stat().st_mtime_ns + 10**9))
         third = run_transfer_sweep(tmp_path / "sw", **kw)
     assert len(ran) == 3 and third.setup[0] != second.setup[0]
+    # a copy of the same files with new times (cp -r, another node's copy): the same identity
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy, copy_function=shutil.copy, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    assert next(copy.rglob("*_Out.wav")).stat().st_mtime_ns != next(root.rglob("*_Out.wav")).stat().st_mtime_ns
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ids = [sweep.data_identity(load("cough", r, sample_rate=8000, progress=False)) for r in (root, copy)]
+    assert ids[0] == ids[1]
 
 
 def test_run_studies_equals_one_sweep_per_study(tmp_path):
