@@ -28,7 +28,6 @@ from pathlib import Path
 
 from . import distributed as dist
 from .data import load
-from .data.preprocess import UnreadableFile
 from .data.synthetic import DEFAULT_N_SAMPLES
 from .experiment import compare, format_table, summarise_seeds, train_transfer, train_unimodal
 from .provenance import SourceMismatch
@@ -215,6 +214,10 @@ def _sweep(a) -> int:
 
 def _load(a):
     opts = {"n_samples": a.n_samples} if a.dataset == "synthetic" else {}
+    own = sorted({"root", "split", "seed", "modalities"} & set(dict(a.data_option)))
+    if own:
+        raise ValueError(f"--data-option {own[0]}=...: {own} are set by the command's own flags (--root, --split, "
+                         "--data-seed, --modality / --target), not by --data-option")
     got = load(a.dataset, root=a.root, split=a.split, seed=a.data_seed, **{**opts, **dict(a.data_option)})
     if isinstance(got, list):
         if a.fold is None or not 0 <= a.fold < len(got):
@@ -229,7 +232,7 @@ def _load(a):
 
 def main(argv=None) -> int:
     """Exit status 0, or 2 with ``dcatkit: error: <what was expected and found>`` for bad input
-    (a ValueError / FileNotFoundError / SourceMismatch / UnreadableFile raised by the kit's checks) and no
+    (a ValueError (UnreadableFile among them) / FileNotFoundError / SourceMismatch raised by the kit's checks) and no
     traceback; ``DCATKIT_TRACEBACK=1`` re-raises it, to see where it came from. Any other
     exception is a bug and keeps its traceback."""
     import os
@@ -241,7 +244,7 @@ def main(argv=None) -> int:
             print(e.code, file=sys.stderr)
             return 2
         raise
-    except (SourceMismatch, ValueError, FileNotFoundError, UnreadableFile) as e:
+    except (SourceMismatch, ValueError, FileNotFoundError) as e:     # UnreadableFile is a ValueError
         if os.environ.get("DCATKIT_TRACEBACK") == "1":
             raise
         print(f"dcatkit: error: {e}\n(DCATKIT_TRACEBACK=1 shows where it was raised)", file=sys.stderr)

@@ -234,3 +234,17 @@ def test_a_damaged_data_file_is_a_clean_error(tmp_path, capsys, monkeypatch):
                  "--out", str(tmp_path / "i.pt")]) == 2
     err = capsys.readouterr().err
     assert f"dcatkit: error: cannot read {root / 'DataAnnotation.json'}: JSONDecodeError" in err, err
+
+
+def test_a_misspelt_or_clashing_data_option_is_a_clean_error(tmp_path, capsys):
+    """--data-option typo=1 was a TypeError from inside the loader, --data-option seed=1 one from
+    the call ('multiple values for seed'): both tracebacks. Now 'dcatkit: error:' naming the key
+    and what to use instead."""
+    from dcatkit.__main__ import main
+
+    args = ["train", "--modality", "imu", "--device", "cpu", "--out", str(tmp_path / "i.pt")]
+    assert main(args + ["--data-option", "n_sampels=60"]) == 2
+    err = capsys.readouterr().err
+    assert "dcatkit: error: synthetic takes no option(s) ['n_sampels']; its options: [" in err and "'n_samples'" in err
+    assert main(args + ["--data-option", "seed=1"]) == 2
+    assert "--data-option seed=...: ['seed'] are set by the command's own flags" in capsys.readouterr().err

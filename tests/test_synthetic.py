@@ -246,3 +246,9 @@ def test_stored_ceiling_is_the_documented_one():
     c = ceilings(read_headroom(Path(__file__).resolve().parent.parent / "benchmarks" / "headroom_runs.csv"))
     c = c[(c.modality == "imu") & (c.split == "id")].set_index("regime")
     assert round(c.loc["headroom", "f1_mean"], 3) == 0.960 and round(c.loc["ambiguous", "f1_mean"], 3) == 0.736
+
+
+def test_load_refuses_an_option_its_loader_does_not_take():
+    with pytest.raises(ValueError, match=r"synthetic takes no option\(s\) \['imu_nois'\]; its options: \[.*'imu_noise'"):
+        load("synthetic", n_samples=40, imu_nois=0.1)
+    assert len(load("synthetic", n_samples=40, imu_noise=0.1, ratios=(0.6, 0.2, 0.2)).train)   # real ones pass

@@ -63,6 +63,7 @@ def load(
         raise ValueError(f"unknown dataset {name!r}: expected one of {NAMES}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed (the data draw: the split, and the simulated data) must be an int >= 0, got {seed!r}")
+    _check_options(name, options)
     n_labeled = options.pop("n_labeled", None)
     if n_labeled is not None:
         from .dataset import hide_labels
@@ -99,6 +100,34 @@ def load(
     if modalities is not None:
         options["modalities"] = modalities
     return _named(loader(root, split=split, seed=seed, **options), name)
+
+
+def _check_options(name: str, options: dict) -> None:
+    """Every key of ``options`` is one the loader of ``name`` takes (or n_labeled, ratios,
+    split_file); a misspelt one is a ValueError listing the accepted names, not a TypeError
+    from inside the loader."""
+    import inspect
+
+    if name == "synthetic":
+        from .synthetic import make_synthetic as loader
+    elif name == "uestc":
+        from .uestc import load_uestc as loader
+    elif name == "cough":
+        from .cough import load_cough as loader
+    else:
+        from .vggsound import load_vggsound as loader
+    own = {"root", "split", "seed", "modalities"}                       # load()'s own arguments
+    params = inspect.signature(loader).parameters.values()
+    if any(p.kind == p.VAR_KEYWORD for p in params):                    # takes anything: its own checks
+        return
+    takes = {k for k, p in inspect.signature(loader).parameters.items()
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - own | {"n_labeled", "ratios", "split_file"}
+    wrong = sorted(set(options) - takes)
+    if wrong:
+        raise ValueError(f"{name} takes no option(s) {wrong}"
+                         + (f" ({', '.join(sorted(set(wrong) & own))}: load()'s own argument, e.g. the CLI's --split / "
+                            "--data-seed / --root)" if set(wrong) & own else "")
+                         + f"; its options: {sorted(takes)}")
 
 
 def _named(out: Splits | list[Splits], name: str) -> Splits | list[Splits]:
