@@ -152,8 +152,14 @@ def test_csv_rows_are_checked_line_by_line(root, tmp_path):
     yid, start = V.read_csv(c)[0][:2]
     (r / "vggsound.csv").write_text(good + f"{yid},{start},engine,train\n")
     with pytest.raises(ValueError, match=rf"clip {yid}_0*{start} is listed twice with different labels, "
-                                         r"'female speech, woman speaking' and 'engine'"):
+                                         r"'female speech, woman speaking' and 'engine'.*on_error='skip'"):
         _load(r, cache_dir=False, num_classes=5)
+    with warnings.catch_warnings(record=True) as said:                          # skip: left out, and said
+        warnings.simplefilter("always")
+        sp = D.load("vggsound", r, **dict(OPTS, cache_dir=False, num_classes=5, on_error="skip"))
+    assert any("1 conflicting labels" in str(w.message) for w in said), [str(w.message) for w in said]
+    every = [i for d in (sp.train, sp.val, sp.test) for i in d.ids]
+    assert not any(str(i).startswith(yid) for i in every) and len(sp.report["conflicting_labels"]) == 1
 
 
 def test_loader_arguments_are_checked_and_one_string_is_one_name(root, tmp_path):

@@ -144,20 +144,28 @@ def load_vggsound(
     on_disk = set(mp4s) | set(wavs) | set(jpg_dirs)
 
     # ---- clips present on disk (padded or unpadded names), then the class subset
-    report: dict[str, Any] = {"duplicate_rows": []}
+    report: dict[str, Any] = {"duplicate_rows": [], "conflicting_labels": []}
     found: dict[str, tuple[str, int, str]] = {}
     missing: list[tuple[str, str]] = []
+    conflicted: set[str] = set()
     for yid, start, label, _ in rows:
         stem = next((s for s in (f"{yid}_{start:06d}", f"{yid}_{start}") if s in on_disk), None)
         if stem is None:
             missing.append((f"{yid}_{start:06d}", label))
         elif stem in found:
             if found[stem][2] != label:
-                raise ValueError(f"{csv_file}: clip {stem} is listed twice with different labels, "
-                                 f"{found[stem][2]!r} and {label!r}: keep the row with the right label")
-            report["duplicate_rows"].append(stem)
+                if on_error != "skip":
+                    raise ValueError(f"{csv_file}: clip {stem} is listed twice with different labels, "
+                                     f"{found[stem][2]!r} and {label!r}: keep the row with the right label, or "
+                                     "pass on_error='skip' (CLI: --data-option on_error=skip) to leave such clips out")
+                conflicted.add(stem)
+            else:
+                report["duplicate_rows"].append(stem)
         else:
             found[stem] = (yid, start, label)
+    for stem in sorted(conflicted):                 # on_error="skip": a clip with two labels is left out, listed
+        report["conflicting_labels"].append(stem)
+        del found[stem]
     all_labels = sorted({r[2] for r in rows})
     present = sorted({v[2] for v in found.values()})
     if classes is not None:
