@@ -192,7 +192,7 @@ def t_test(diff) -> CellTest:
     if n < 2:
         return CellTest(float("nan"), lambda a: (float("nan"), float("nan")))
     m, se = d.mean(), d.std(ddof=1) / np.sqrt(n)
-    if se == 0:                     # n equal values: the spread is unknown, not zero
+    if se <= 1e-12 * np.abs(d).max():   # n equal values (up to rounding): the spread is unknown, not zero
         return CellTest(1.0, lambda a: (0.0, 0.0) if m == 0 else (-np.inf, np.inf))
     p = 2 * sps.t.sf(abs(m / se), n - 1)
     return CellTest(p, lambda a: (float(m - sps.t.ppf(1 - a / 2, n - 1) * se),
@@ -556,8 +556,10 @@ def verdict(summary: pd.DataFrame, *, over: str = "n_samples", min_seeds: int | 
                 return f"{int(r.n_draws)} data draw, 2 needed"
             shown = format_interval(r.diff_mean, r.ci_low, r.ci_high, digits)
             if np.isinf(r.ci_low) or np.isinf(r.ci_high):
-                shown += (f", unbounded: {int(r.n_pairs)} paired seeds cannot reach the level the correction asks"
-                          if "n_draws" not in rows.columns else ", unbounded: the draw means do not vary")
+                test = str(getattr(r, "test", "exact sign-flip"))
+                shown += (", unbounded: the draw means do not vary" if "draw" in test else
+                          ", unbounded: the paired differences do not vary" if test == "t" else
+                          f", unbounded: {int(r.n_pairs)} paired seeds cannot reach the level the correction asks")
             return shown
         nums = [num(r) for r in group.itertuples()]
         where_txt = _where(values, values[i:j + 1], over) if len(values) > 1 else ""

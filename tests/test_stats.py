@@ -296,6 +296,11 @@ def test_t_test_matches_scipy():
     same = t_test(np.full(3, 0.01))             # three equal draw means: no spread to test against, no call
     assert same.p == 1.0 and same.interval(0.05) == (-np.inf, np.inf)
     assert call(0.01, *same.interval(0.05), 30) == "no evidence"
+    assert t_test(np.array([0.1, 0.1 + 1e-17, 0.1 - 1e-17, 0.30000000000000004 / 3])).p == 1.0   # rounding only
+    df = pd.DataFrame([{"method": m, "lam": 1.0, "n_samples": 100, "seed": k, "f1": 0.5 + (0.02 if m == "dcat" else 0)}
+                       for m in ("none", "dcat") for k in range(10)])
+    assert verdict(summarise(df, test="t"), method="dcat").endswith(
+        "unbounded: the paired differences do not vary (Holm over 1 cell, 95% family-wise; t)")
 
 
 def holm_by_hand(p, alpha):
