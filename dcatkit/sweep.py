@@ -31,7 +31,7 @@ workers. The generic layer below it runs any task:
   own small JSON file named after a hash of its parameters (for transfer runs
   these include ``setup``, ``setup_fingerprint``: a hash of the resolved presets,
   the simulator's settings and a small canonical draw of its output, or a real
-  dataset's ``data_identity``: its input files and preprocessing). A rerun reads
+  dataset's ``data_identity``: the content of its windows). A rerun reads
   those back and never redoes them (``redo=True`` does, sources included). A failed
   run writes nothing, so a rerun retries exactly the failed ones; ``run_grid``
   raises after the others finished, naming the failures. A worker killed from

@@ -107,17 +107,14 @@ def collect(
     :class:`UnreadableFile` (re-raised, or skipped and listed under ``report["skipped"]``
     when ``on_error="skip"``) or :class:`Dropped` (always listed under ``report[reason]``).
     ``str(rec)`` names a recording in messages. ``settings`` must describe everything that
-    changes the output (preprocessing options, file fingerprints); their key (the cache
-    folder's) is ``report["data_key"]``, with or without a cache: what the windows were made from.
+    changes the output (preprocessing options, file fingerprints).
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     settings = dict(settings, name=name, on_error=on_error, classes=list(classes))
     key = cache_key(settings)
     if cache_dir is None:
-        windows = _build(recordings, decode, classes, sample_rates or {}, on_error, progress, name, None)
-        windows.report["data_key"] = key
-        return windows
+        return _build(recordings, decode, classes, sample_rates or {}, on_error, progress, name, None)
     cache_dir = Path(cache_dir)
     final = cache_dir / f"{name}-{key}"
 
@@ -133,9 +130,7 @@ def collect(
         return _load(final)
 
     # under torchrun: local rank 0 builds, the node's other processes wait, then read
-    windows = dist.build_once(build, lambda: _load(final))
-    windows.report["data_key"] = key
-    return windows
+    return dist.build_once(build, lambda: _load(final))
 
 
 
