@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from numbers import Integral
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -156,21 +157,21 @@ def data_options(dataset: str, *, n_samples: int | None = None, frame_size: int 
     real datasets.
     """
     for name, value in (("n_samples", n_samples), ("frame_size", frame_size), ("n_frames", n_frames)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, Integral) or value < 1):
             raise ValueError(f"{name} must be None (the dataset's default) or an int >= 1, got {value!r}")
     opts: dict[str, Any] = {}
     if dataset == "synthetic":
         if n_samples is not None:
-            opts["n_samples"] = n_samples
+            opts["n_samples"] = int(n_samples)
         if frame_size is not None:
-            opts["frame_size"] = frame_size
+            opts["frame_size"] = int(frame_size)
         if n_frames is not None:
-            opts["n_frames"] = n_frames
+            opts["n_frames"] = int(n_frames)
         return opts
     if frame_size is not None:
-        opts["frame_size"] = frame_size
+        opts["frame_size"] = int(frame_size)
     if n_frames is not None:
-        opts["frames"] = n_frames
+        opts["frames"] = int(n_frames)
     if cache_dir is not None:
         opts["cache_dir"] = str(resolve(cache_dir))
     return opts

@@ -361,8 +361,9 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
     for row, is_base, per_draw in _cell_rows(df, metric, treatment, context, pair, baseline, method_col, draw):
         d = np.array([v - b for ps in per_draw.values() for v, b in ps], dtype=float)
         if not np.isfinite(d).all():
-            raise ValueError(f"{metric} is missing or not finite for a run of {_shown(treatment + context, tuple(row[c] for c in treatment + context))} "
-                             f"or its baseline partner ({int((~np.isfinite(d)).sum())} of {len(d)} pairs): "
+            cell = _shown(treatment + context, tuple(row[c] for c in treatment + context))
+            raise ValueError(f"{metric} is missing or not finite for a run of {cell} or its baseline partner"
+                             f" ({int((~np.isfinite(d)).sum())} of {len(d)} pairs): "
                              "drop the failed runs (and their partners) or rerun them")
         basevals = [b for ps in per_draw.values() for _, b in ps]
         row.update({"n_pairs": len(d) if not is_base else np.nan,

@@ -675,8 +675,8 @@ def data_identity(splits) -> str:
     for d in (sp.train, sp.val, sp.test, sp.unlabeled):
         if d is None:
             continue
-        h.update(json.dumps([list(map(str, d.ids)), [int(s) for s in d.subjects]]).encode())
-        for m in sorted(d.arrays):
+        h.update(json.dumps([int(s) for s in d.subjects]).encode())
+        for m in sorted(d.arrays):                   # ids, labels and bytes of each modality's inputs
             h.update(_hash_data(d, m).encode())
     return h.hexdigest()[:16]
 
@@ -691,8 +691,8 @@ def setup_fingerprint(dataset: str = "synthetic", preset: str = "synthetic", sou
     canonical draw of its output for every regime in ``regimes`` (``simulator_fingerprint``);
     for a real dataset, ``data`` (its ``data_identity``). Sweeps put it in every run's
     identity (column ``setup``), so a run stored before a preset, simulator or data change
-    is trained again instead of being read back as if it were current. Other changes to the code (the training loop, the models) are not detected:
-    use ``redo=True`` after one."""
+    is trained again instead of being read back as if it were current. Other changes to the
+    code (the training loop, the models) are not detected: use ``redo=True`` after one."""
     import inspect
 
     from .presets import get_preset
@@ -886,7 +886,7 @@ def run_transfer_sweep(out_dir: str | Path, *, methods: Sequence[str] = ("none",
     ``parse_shard``): run only shard k of n (``shard_of``) and return its rows;
     ``gather=True``: train nothing, return every run of the grid (an error names a missing
     one). ``device`` is not part of a run's identity: a run finished on a GPU is not redone
-    on a CPU; the presets and simulator or, for a real dataset, its files and preprocessing
+    on a CPU; the presets and simulator or, for a real dataset, the content of its windows
     (``setup_fingerprint``) are."""
     _need_baseline(methods)
     params = _transfer_params(methods, lams, sizes, list(seeds), folds, fixed,

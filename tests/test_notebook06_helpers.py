@@ -310,6 +310,22 @@ def test_with_tuned_never_reads_the_seeds_own_validation():
     assert (studies.with_tuned(flat, "pos", lams).query("method == 'kd (tuned)'").lam_chosen == 1.0).all()
 
 
+def test_with_tuned_with_one_seed_per_draw_chooses_on_the_other_draws():
+    """A draw with a single seed has no other seed to choose on: its lambda comes from the other
+    draws' seeds at the same size (never its own run), and one run in all is refused."""
+    lams = [1.0, 10.0]
+    val = {(0, 1.0): 0.9, (0, 10.0): 0.1, (1, 1.0): 0.2, (1, 10.0): 0.8, (2, 1.0): 0.3, (2, 10.0): 0.4}
+    rows = [dict(study="pos", kind="positive", method=m, lam=lam, size=20, unit="labels", data_seed=d, seed=0,
+                 metric="f1", value=0.5 + lam / 100, f1=0.5 + lam / 100, val_f1=val.get((d, lam), 0.5))
+            for d in range(3) for m, lam in [("none", 0.0), ("dcat", 1.0), ("dcat", 10.0)]]
+    out = studies.with_tuned(pd.DataFrame(rows), "pos", lams).query("method == 'dcat (tuned)'")
+    # draw 0: draws 1 and 2 average 0.25 at 1, 0.6 at 10 -> 10 (its own 0.9 at 1 plays no part)
+    # draw 1: draws 0 and 2: 0.6 at 1, 0.25 at 10 -> 1; draw 2: draws 0 and 1: 0.55 vs 0.45 -> 1
+    assert out.set_index("data_seed").lam_chosen.to_dict() == {0: 10.0, 1: 1.0, 2: 1.0}
+    with pytest.raises(ValueError, match="there are none"):
+        studies.with_tuned(pd.DataFrame([r for r in rows if r["data_seed"] == 0]), "pos", lams)
+
+
 def test_with_tuned_is_unbiased_for_a_method_with_no_effect():
     """No lambda does anything: every run, baseline included, is the seed's luck q plus noise,
     and validation and test F1 share q (correlation 0.5, as runs on small splits do). Choosing each

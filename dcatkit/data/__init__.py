@@ -76,8 +76,7 @@ def load(
     if name == "synthetic":
         if root is not None:
             raise ValueError("the synthetic dataset is simulated: it takes no root")
-        from .synthetic import make_synthetic
-
+        make_synthetic = _loader(name)
         ratios = options.pop("ratios", RATIOS[name])
         split_file = options.pop("split_file", None)
         options.setdefault("seed", seed)
@@ -91,23 +90,14 @@ def load(
         return _named(out, name)
     if root is None:
         raise ValueError(f"load({name!r}) needs root=, the folder holding the dataset as distributed")
-    if name == "uestc":
-        from .uestc import load_uestc as loader
-    elif name == "cough":
-        from .cough import load_cough as loader
-    else:
-        from .vggsound import load_vggsound as loader
+    loader = _loader(name)
     if modalities is not None:
         options["modalities"] = modalities
     return _named(loader(root, split=split, seed=seed, **options), name)
 
 
-def _check_options(name: str, options: dict) -> None:
-    """Every key of ``options`` is one the loader of ``name`` takes (or n_labeled, ratios,
-    split_file); a misspelt one is a ValueError listing the accepted names, not a TypeError
-    from inside the loader."""
-    import inspect
-
+def _loader(name: str):
+    """The function that loads (or simulates) dataset ``name``, imported on first use."""
     if name == "synthetic":
         from .synthetic import make_synthetic as loader
     elif name == "uestc":
@@ -116,11 +106,20 @@ def _check_options(name: str, options: dict) -> None:
         from .cough import load_cough as loader
     else:
         from .vggsound import load_vggsound as loader
+    return loader
+
+
+def _check_options(name: str, options: dict) -> None:
+    """Every key of ``options`` is one the loader of ``name`` takes (or n_labeled, ratios,
+    split_file); a misspelt one is a ValueError listing the accepted names, not a TypeError
+    from inside the loader."""
+    import inspect
+
     own = {"root", "split", "seed", "modalities"}                       # load()'s own arguments
-    params = inspect.signature(loader).parameters.values()
-    if any(p.kind == p.VAR_KEYWORD for p in params):                    # takes anything: its own checks
+    params = inspect.signature(_loader(name)).parameters
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):           # takes anything: its own checks
         return
-    takes = {k for k, p in inspect.signature(loader).parameters.items()
+    takes = {k for k, p in params.items()
              if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - own | {"n_labeled", "ratios", "split_file"}
     wrong = sorted(set(options) - takes)
     if wrong:

@@ -10,9 +10,9 @@ go straight to raw files on disk::
                              COMPLETE        written last
 
 ``key`` hashes the preprocessing settings and the input files (path, size,
-mtime; a folder of frames by its files), so changing either builds a new cache. The build happens in a temporary
-folder that is renamed into place only after ``COMPLETE`` is written: an
-interrupted build is never mistaken for a complete cache, and is rebuilt; the
+mtime; a folder of frames by its files), so changing either builds a new cache.
+The build happens in a temporary folder that is renamed into place only after
+``COMPLETE`` is written: an interrupted build is never mistaken for a complete cache, and is rebuilt; the
 temporary folder a killed build left behind is removed by the next build (a live
 build's folder is locked and kept: ``build_folder``, ``remove_stale_builds``). A
 damaged cache file (truncated, missing, unreadable) is a ValueError naming it.
@@ -112,11 +112,10 @@ def collect(
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     settings = dict(settings, name=name, on_error=on_error, classes=list(classes))
-    key = cache_key(settings)
     if cache_dir is None:
         return _build(recordings, decode, classes, sample_rates or {}, on_error, progress, name, None)
     cache_dir = Path(cache_dir)
-    final = cache_dir / f"{name}-{key}"
+    final = cache_dir / f"{name}-{cache_key(settings)}"
 
     def build() -> Windows:
         if (final / MARKER).exists():
