@@ -107,9 +107,10 @@ plt.show()
 
 # %% [markdown]
 # Samples per subject in each part of the split in use (`split`, printed in the figure title above).
-# The default `"id"` split stratifies by class, so every subject appears in training, validation and
-# test. With `split="ood"` each subject sits in exactly one part: the test subjects were never seen
-# in training (Try this 1).
+# The default `"id"` split stratifies by class and ignores subjects, so one subject's recordings can
+# land in training, validation and test alike (the table shows where each subject's went). With
+# `split="ood"` each subject sits in exactly one part: the test subjects were never seen in
+# training (Try this 1).
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -183,7 +184,11 @@ else:
 # $$S_\text{dB} = 10 \log_{10}\!\left(M\,|\mathrm{STFT}(x)|^2\right).$$
 #
 # The plots use the encoder's own front end (`dcatkit.encoders.LogMel`) with the preset's
-# settings, at the data's sample rate.
+# settings, at the data's sample rate. One sample per class: in the simulator each class sounds a
+# tone of its own (with one harmonic), higher from the first class to the last, in bursts at the
+# motion's events, over the subject's steady room hum. Look at the short bright dashes (the bursts):
+# their height and rhythm change from panel to panel; the unbroken line is the hum, which belongs
+# to the subject, not the class.
 
 # %%
 if "audio" in splits.train.modalities:
