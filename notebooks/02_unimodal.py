@@ -147,6 +147,13 @@ for role, m, ep, ck in (("source", source, source_epochs, ck_source), ("baseline
 #
 # Accuracy and macro precision / recall / F1 on the held-out test split (paper Sec. V-D). In the
 # paper the stronger modality (video, audio) is the natural source for the weaker one (IMU).
+#
+# The figure after the table is the learning curves: training cross-entropy (left) and validation
+# macro-F1 (right) per epoch, one line per model. Look at whether each validation curve has levelled
+# off by its last epoch (if it is still rising, the model had not finished learning: Try this 3) and
+# at how much it moves between neighbouring epochs (the noise of a small validation split, which is
+# also how much the choice of the kept epoch can depend on luck). The kept epochs are printed under
+# the figure.
 
 # %%
 table = metrics_table(list(trained.values()))
@@ -186,8 +193,9 @@ display(Markdown(
 # ## Try this
 #
 # 1. **Swap the roles.** `-p source imu -p target video`: *expect* the IMU source to be the weaker
-#    model; transferring from a weaker source is the paper's "reverse" setting (run it over seeds
-#    with `python -m dcatkit sweep --source imu --target video`).
+#    model. The paper tried this direction too (IMU to the more expressive modalities) and saw no
+#    gain in-distribution, sometimes a slight loss (Sec. VI-A.1, Table II); to test it here, run it
+#    over seeds with `python -m dcatkit sweep --source imu --target video`.
 # 2. **Audio as the source.** `-p source audio`: *expect* audio to learn the class about as easily
 #    as video (each class has its own tone band), so it is a second strong source.
 # 3. **Fewer epochs.** `-p epochs 5`: *expect* the IMU baseline's validation F1 still rising at the
