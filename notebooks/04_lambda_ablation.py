@@ -26,15 +26,16 @@
 #
 # **What the paper reports.** Table IV varies λ over {0.01, 0.1, 1, 10} on its **OOD**
 # (subject-disjoint) split, one run per cell. Its text reads the table as "best at around λ = 1,
-# with little variation between 0.01 and 1" and worse at λ = 10; read by F1, row by row, λ = 1 is
-# best in only some rows and λ = 0.01 in others, so the table supports "λ up to 1 changes little,
-# 10 can hurt" more than "1 is best". **What runs here.** The grid λ ∈ `lams` × MCMA on/off × `seeds`,
+# with little variation between 0.01 and 1" and worse at λ = 10. Read by F1, row by row, the best λ
+# changes (1 in some rows, 0.01 or 0.1 in others), some rows move a lot below λ = 1 (UESTC image),
+# and λ = 10 is below λ = 1 in every row: with one run per cell the table supports "10 can hurt"
+# more than "1 is best" or "little variation up to 1". **What runs here.** The grid λ ∈ `lams` × MCMA on/off × `seeds`,
 # on `split` (default `"id"`, in-distribution: *not* the paper's OOD setting; `-p split ood` for
 # that), against the baseline trained with the same seeds. The data (`data_seed`) and the frozen
 # source (trained once with `seed`) are shared by every run, so the spread over seeds is the
 # target's (initial weights, batch order).
 #
-# Every claim comes from the *paired difference* to the same-seed baseline: an exact sign-flip test
+# Every call here comes from the *paired difference* to the same-seed baseline: an exact sign-flip test
 # per cell, Holm's correction over all the λ × MCMA cells printed together (the family), and each
 # interval taken at the level Holm tested its cell at (`dcatkit.stats.summarise`; "helps" / "hurts" /
 # "no evidence" read off that interval, "too few seeds" below 10 seeds: `dcatkit.stats.verdict`).
@@ -42,7 +43,8 @@
 #
 # Cost: `len(lams) × len(mcma_options) × len(seeds)` transfer runs plus `len(seeds)` baselines and
 # one frozen source, through `dcatkit.sweep.run_studies` (resumable: a re-run reads finished runs
-# back); the time this execution took is printed below. The parameters a learner changes are
+# back); below, the time this execution took (near 0 when every run was read back) and the runs'
+# own training time. The parameters a learner changes are
 # `lams`, `seeds` and `split`.
 #
 # Parameters: `dataset`, `data_root`, `split`, `data_seed`, `n_samples`, `frame_size`, `n_frames`,
@@ -168,7 +170,10 @@ table4.to_csv(out / f"table4-{dataset}-{checked['split_name']}-{source}-{target}
 # ## 3. F1 against λ
 #
 # Lines: mean over seeds; bands: ± 1 std; dots: single seeds. The dashed line is the baseline's
-# mean F1 (its band ± 1 std).
+# mean F1 (its band ± 1 std). Look at where a line leaves the baseline's band, and at how widely the
+# dots of one λ spread. The bands are unpaired: they hold the seed-to-seed spread that a seed's
+# baseline and its transfer run share, so overlapping bands do not settle anything; section 4's
+# paired differences do.
 
 # %%
 fig = plots.lambda_curve(grid, "f1")
@@ -220,8 +225,9 @@ display(Markdown(
 # %% [markdown]
 # ## Summary
 #
-# - The verdict per λ comes from the paired 95% interval over seeds, not from the best mean; on one
-#   data draw it describes that draw, and notebook 06 pools draws before claiming.
+# - The verdict per λ comes from the paired, Holm-adjusted interval over seeds (95% family-wise,
+#   so at least 95% per cell), not from the best mean; on one data draw it describes that
+#   draw, and notebook 06 pools draws before claiming.
 # - Read section 4's rows at λ = 100 against those at λ ≤ 1: whether a large pull costs F1 here, with
 #   and without MCMA. Notebook 06 measures how large D-CAT's gradient is against cross-entropy's.
 # - The paper's Table IV is one run per cell on OOD data; this grid is many seeds on `split`.
@@ -232,6 +238,9 @@ display(Markdown(
 #    everywhere and wider intervals (fewer, harder test subjects).
 # 2. **Fewer seeds.** `-y "seeds: [0, 1, 2]"`: *expect* the verdict "too few seeds": three paired
 #    differences cannot give an interval worth reading.
-# 3. **Finer λ.** `-y "lams: [1, 3, 10, 30]"`: *expect* to locate where F1 starts to fall.
+# 3. **Finer λ.** Section 2's table shows between which two λ of the default grid the mean F1 falls;
+#    put a few λ between those two (e.g. `-y "lams: [10, 20, 50, 100]"` if the fall is between 10
+#    and 100). *Expect* a rough location of the fall on this draw, not an exact one: neighbouring λ
+#    may differ by less than the seed-to-seed spread, and a finer grid is a larger Holm family.
 #
 # Next: [05 — confusion analysis](05_confusion_analysis.ipynb) looks inside one D-CAT model.
