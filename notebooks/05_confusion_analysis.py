@@ -15,19 +15,21 @@
 # ---
 
 # %% [markdown]
-# # 05 — Confusion analysis: what transfer fixed and what it broke
+# # 05 — Confusion analysis: what one D-CAT run fixed and what it broke
 #
 # **Learning goals.** After this notebook you can
 # 1. read two confusion matrices side by side and the per-class F1 behind a macro-F1;
 # 2. tell a change of a few test samples from a change worth reporting;
-# 3. look at transfer per **subject**: for which people it helps, for which it hurts (real sensor data
-#    varies by person more than by anything else).
+# 3. look at a run per **subject**: which held-out people gained and which lost in this run, and why
+#    one run cannot say for whom transfer helps (real sensor data varies by person more than by
+#    anything else).
 #
 # Averages hide where a change comes from. This notebook puts the baseline and the D-CAT target side
-# by side on the test split: their confusion matrices, the F1 of each class, the class pairs that
-# transfer separated better ("fixed") or worse ("broke"), and the F1 of each test subject on a
-# subject-disjoint split. The models are the checkpoints notebook [03](03_transfer.ipynb) wrote for
-# the same parameters (trained here if absent). Terms: [GLOSSARY.md](GLOSSARY.md).
+# by side on the test split: their confusion matrices, the F1 of each class, the class pairs the
+# D-CAT run separated better ("fixed") or worse ("broke") than the baseline, and the F1 of each test
+# subject on a subject-disjoint split. The models are the checkpoints notebook
+# [03](03_transfer.ipynb) wrote for the same parameters (trained here if absent). Terms:
+# [GLOSSARY.md](GLOSSARY.md).
 
 # %% tags=["parameters"]
 # --- data ---------------------------------------------------------------------
@@ -116,7 +118,8 @@ dcat_model = runs.load_or_train(ck_dcat, lambda: train_transfer(
 #
 # Both models see only the target modality of the test split. Rows of a confusion matrix are the
 # true classes, columns the predicted ones; colour is the share of the true class (recall on the
-# diagonal), numbers are counts.
+# diagonal), numbers are counts. Look off the diagonal: which classes each model mistakes for which,
+# and whether the two matrices differ by more than a sample here and there (section 4 counts it).
 
 # %%
 test = splits.test
@@ -136,7 +139,9 @@ plt.show()
 # ## 3. Per-class F1 change
 #
 # $F1_c = 2\,TP_c / (2\,TP_c + FP_c + FN_c)$ from each confusion matrix, and its change
-# D-CAT − baseline. The macro-F1 of the other notebooks is the mean of these.
+# D-CAT − baseline. The macro-F1 of the other notebooks is the mean of these. `support` is the number
+# of test samples of the class: with about that many, one sample more or less right moves a class's
+# F1 by a few hundredths.
 
 # %%
 change = report.per_class_change(m_base["confusion"], m_dcat["confusion"], splits.classes)
@@ -150,10 +155,11 @@ plt.show()
 # ## 4. Class pairs fixed or broken
 #
 # For every pair of classes, how many test samples of one were predicted as the other (both
-# directions), under each model. "fixed": transfer confuses the pair less; "broke": more. The pairs
-# the simulator built to differ in IMU only by one cue (notebook 01: drinking/reading,
-# sweep_floor/open_close_door, cut_fruits/wash_hand, type_pc/type_phone) need not be the pairs the
-# models confuse most: the sentence under the table says which pairs are confused most, computed.
+# directions), under each model. "fixed": the D-CAT run confuses the pair less than the baseline;
+# "broke": more. The pairs the simulator built to differ in IMU only by one cue (notebook 01:
+# drinking/reading, sweep_floor/open_close_door, cut_fruits/wash_hand, type_pc/type_phone) need not
+# be the pairs the models confuse most: the sentence under the table says which pairs are confused
+# most, computed.
 
 # %%
 pairs = report.pair_changes(m_base["confusion"], m_dcat["confusion"], splits.classes)
@@ -183,7 +189,8 @@ print("wrote", ", ".join(paths.shown(p) for p in written))
 # (one training per subject: every subject gets a score, at the cost of training all folds);
 # `["group_kfold", k]` holds out k groups. The checkpoints are named as notebook 03's with
 # `-p split ...`, so they are shared. "fixed" / "broke" count test samples the baseline got wrong
-# and D-CAT right, and the reverse; `net` = fixed − broke.
+# and D-CAT right, and the reverse; `net` = fixed − broke; `f1_other` is the D-CAT run's F1 on that
+# subject (`f1_baseline` the baseline's).
 
 # %%
 sub_checked = paths.check_params(dataset=dataset, data_root=data_root, split=subject_split, source=source,
