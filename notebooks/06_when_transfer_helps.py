@@ -105,8 +105,8 @@
 # the curve at 300 recordings with few methods. `grid="full"` runs the full grid instead (all six
 # methods tuned in the main study at three sizes, every control with `none`/`dcat`/`kd`/
 # `contrastive`, more label counts): hours on a CPU, minutes on a GPU. The setup cell prints the
-# number of runs and what the chosen grid leaves out; the measured time of the run is printed
-# after it.
+# number of runs and what the chosen grid leaves out; the cell after it prints the time this
+# execution took (near 0 when every run was read back) and the runs' own training time.
 
 # %% tags=["parameters"]
 # --- data ---------------------------------------------------------------------
@@ -383,7 +383,8 @@ else:
 # **How hard does each term pull?** `studies.gradient_scale` (stored with every run as
 # `grad_ratio_init`) measures, at the start of training, the norm of the gradient of
 # $\lambda L_{transfer}$ against that of $L_{CE}$ with respect to the target's weights. A ratio of
-# a few percent means cross-entropy decides nearly every step: the transfer term can only nudge.
+# a few percent means cross-entropy dominates the first steps: the transfer term can only nudge.
+# It is measured at the start only; as cross-entropy falls during training the balance can shift.
 # The table below gives it per method and λ, with the transfer objective at the first and last
 # epoch and the fraction of unlabeled pairs MCMA kept. With the default 3 draws a gain on every seed of every
 # draw can still miss a pooled call; `benchmarks/study_draws.py` reruns this study with
@@ -424,6 +425,10 @@ else:
 # tuned cells. `benchmarks/study_draws.py --study curve` tunes D-CAT, KD and contrastive at 20
 # labels over 5 draws, with the whole and with a scarce validation part (`benchmarks/RESULTS.md`,
 # "Cross-modal curve, tuned").
+# In the figure, compare each method's line with the baseline's at each label count; the bars are
+# the spread over draws × seeds, unpaired, so overlapping or separate bars settle nothing: the
+# calls in section 2 (paired, pooled over draws) decide, and the sentence under the figure repeats
+# them.
 # Then (e): the same question as (a) at its smallest size, with the target trained by the paper's
 # Table I recipe instead of the kit's, on the same draws and seeds.
 
