@@ -169,8 +169,10 @@ display(Markdown(f"Untrained, $L_{{CA}}$ = {l_ca.item():.3f}: a cosine of {stats
 # $$L_{CA} = \mathbb{1}(x)\cdot\left\|\overline{K_B^\top V_B} - \overline{K_A^\top V_A}\right\|_F \qquad (17)$$
 #
 # (averaged over the masked-in samples of the batch; our choice, the paper does not say). The
-# batch above was drawn from the validation split so that it holds the source's mistakes (on the
-# training split a good source makes almost none):
+# batch above was built, not drawn at random: it holds the source's mistakes on the validation split
+# (up to four; on the training split a good source makes almost none), filled up with samples the
+# source gets right. So the count below is set by that construction; it is not the source's
+# accuracy (section 1 prints that):
 
 # %%
 correct = out_a.logits.argmax(1) == batch["label"]                 # the indicator of Eq. (16)
