@@ -100,8 +100,8 @@
 #   extra cell in a family costs every call in it power.
 #
 # **The budget.** The default run must take at most 20 minutes on an idle 2-core CPU (2 workers,
-# one thread each); every draw needs its own frozen sources, and a video source costs several
-# IMU targets. So the default runs D-CAT as the only method of the main study, the controls and
+# one thread each); every draw needs its own frozen sources, and a video source costs more than an
+# IMU target (notebook 02 prints the time of each). So the default runs D-CAT as the only method of the main study, the controls and
 # the curve at 300 recordings with few methods. `grid="full"` runs the full grid instead (all six
 # methods tuned in the main study at three sizes, every control with `none`/`dcat`/`kd`/
 # `contrastive`, more label counts): hours on a CPU, minutes on a GPU. The setup cell prints the
