@@ -501,8 +501,11 @@ def family_note(rows: pd.DataFrame) -> str:
     return f"{corr.capitalize()} over {size}, {conf} family-wise; {test}"
 
 
+DESCRIBED = {"helps": "interval above 0", "hurts": "interval below 0", "no evidence": "interval holds 0"}
+
+
 def verdict(summary: pd.DataFrame, *, over: str = "n_samples", min_seeds: int | None = None, digits: int = 2,
-            **where) -> str:
+            one_draw: bool = False, **where) -> str:
     """A plain-words verdict for one method from ``summarise``'s rows, along ``over``.
 
     ``where`` picks the rows (e.g. ``method="dcat", lam=1.0``); they must differ only
@@ -517,6 +520,10 @@ def verdict(summary: pd.DataFrame, *, over: str = "n_samples", min_seeds: int | 
     at n = 300: 3 paired, 10 needed". The calls are ``summarise``'s (its ``call``
     column, made with its ``min_seeds``, which the summary records): ``min_seeds`` here
     may only repeat that value.
+
+    ``one_draw=True`` words the calls as what each interval does (``DESCRIBED``: "interval
+    below 0", ...) instead of "helps" / "hurts": for a summary of one data draw, which
+    describes that draw and claims nothing about the method (a claim pools draws).
     """
     rows = summary
     for col, val in where.items():
@@ -543,6 +550,10 @@ def verdict(summary: pd.DataFrame, *, over: str = "n_samples", min_seeds: int | 
     calls = (rows["call"].tolist() if "call" in rows.columns else
              [call(r.diff_mean, r.ci_low, r.ci_high, r.n_pairs, min_seeds, getattr(r, "n_draws", None))
               for r in rows.itertuples()])
+    if one_draw and "n_draws" in rows.columns and (rows["n_draws"] > 1).any():
+        raise ValueError("one_draw=True words a one-draw summary; these rows pool "
+                         f"{int(rows['n_draws'].max())} data draws, so their calls are claims: drop one_draw")
+    words = (lambda c: DESCRIBED.get(c, c)) if one_draw else (lambda c: c)
     parts, i = [], 0
     while i < len(rows):
         j = i
@@ -565,10 +576,10 @@ def verdict(summary: pd.DataFrame, *, over: str = "n_samples", min_seeds: int | 
         nums = [num(r) for r in group.itertuples()]
         where_txt = _where(values, values[i:j + 1], over) if len(values) > 1 else ""
         if len(group) == 1:
-            parts.append(f"{calls[i]}" + (f" at {where_txt}" if where_txt else "") + f": {nums[0]}")
+            parts.append(f"{words(calls[i])}" + (f" at {where_txt}" if where_txt else "") + f": {nums[0]}")
         else:
             each = "; ".join(f"{_where(values, [v], over)}: {x}" for v, x in zip(values[i:j + 1], nums))
-            parts.append(f"{calls[i]} at {where_txt} ({each})")
+            parts.append(f"{words(calls[i])} at {where_txt} ({each})")
         i = j + 1
     note = family_note(rows[[c not in ("too few seeds", "too few draws") for c in calls]])
     return "; ".join(parts) + (f" ({note})" if note else "")

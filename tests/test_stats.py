@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from dcatkit.stats import (MIN_SEEDS, bootstrap_ci, call, format_interval, holm, signflip_ci, signflip_p,
+from dcatkit.stats import (DESCRIBED, MIN_SEEDS, bootstrap_ci, call, format_interval, holm, signflip_ci, signflip_p,
                            signflip_test, summarise, summarise_draws, t_test, verdict, wilcoxon_p)
 
 # Darwin's Zea mays data as analysed by Fisher: cross- minus self-fertilised heights
@@ -233,6 +233,29 @@ def test_verdict_from_a_summary():
     few = summarise(df[df.seed < 5])
     assert verdict(few, method="dcat", lam=1.0) == "too few seeds at n <= 300 (n = 100: 5 paired, 10 needed; " \
                                                    "n = 300: 5 paired, 10 needed)"
+
+
+def test_one_draw_verdict_describes_the_interval_and_refuses_pooled_rows():
+    """Notebook 04 summarises one data draw: its verdict says where each interval lies, not
+    "helps" / "hurts" (a claim pools draws). The numbers and grouping are the same sentence's;
+    rows pooled over draws are claims, and one_draw=True is refused on them."""
+    s = cells((300, 0.01, -0.02, 0.03, 10), (700, -0.05, -0.08, -0.02, 10), (2000, 0.06, 0.03, 0.09, 10),
+              (5000, 0.06, 0.03, 0.09, 9))
+    claim = verdict(s, method="dcat")
+    told = verdict(s, method="dcat", one_draw=True)
+    assert told == ("interval holds 0 at n = 300: +0.01 [-0.02, +0.03]; interval below 0 at n = 700: "
+                    "-0.05 [-0.08, -0.02]; interval above 0 at n = 2000: +0.06 [+0.03, +0.09]; "
+                    "too few seeds at n = 5000: 9 paired, 10 needed")
+    assert "helps" not in told and "hurts" not in told and "no evidence" not in told
+    for word, said in DESCRIBED.items():                           # the same sentence, other words
+        claim = claim.replace(word, said)
+    assert claim == told
+    df, _ = results()
+    two = pd.concat([df.assign(data_seed=0), df.assign(data_seed=1)], ignore_index=True)
+    pooled = summarise(two, draw="data_seed")
+    with pytest.raises(ValueError, match="pool 2 data draws"):
+        verdict(pooled, method="dcat", lam=1.0, one_draw=True)
+    assert verdict(pooled, method="dcat", lam=1.0)                  # as a claim it is fine
 
 
 # ----------------------------------------------------------------------------- sign-flip test, Holm
