@@ -35,11 +35,12 @@
 # source (trained once with `seed`) are shared by every run, so the spread over seeds is the
 # target's (initial weights, batch order).
 #
-# Every call here comes from the *paired difference* to the same-seed baseline: an exact sign-flip test
-# per cell, Holm's correction over all the λ × MCMA cells printed together (the family), and each
-# interval taken at the level Holm tested its cell at (`dcatkit.stats.summarise`; "helps" / "hurts" /
-# "no evidence" read off that interval, "too few seeds" below 10 seeds: `dcatkit.stats.verdict`).
-# One data draw and one frozen source: notebook 06 pools several draws before claiming anything.
+# Every reading here comes from the *paired difference* to the same-seed baseline: an exact sign-flip
+# test per cell, Holm's correction over all the λ × MCMA cells printed together (the family), and each
+# interval taken at the level Holm tested its cell at (`dcatkit.stats.summarise`). On one data draw
+# with one frozen source the verdict says where each interval lies ("interval above 0", "below 0",
+# "holds 0"; "too few seeds" below 10 seeds: `dcatkit.stats.verdict(..., one_draw=True)`): it
+# describes this draw. The words "helps" / "hurts" are kept for notebook 06, which pools draws.
 #
 # Cost: `len(lams) × len(mcma_options) × len(seeds)` transfer runs plus `len(seeds)` baselines and
 # one frozen source, through `dcatkit.sweep.run_studies` (resumable: a re-run reads finished runs
@@ -185,8 +186,8 @@ plt.show()
 #
 # For each λ and MCMA setting: the mean over seeds of (F1 − the same seed's baseline F1), its
 # Holm-adjusted sign-flip interval (`ci_low`, `ci_high`), the sign-flip p-value (`p_value`: per
-# cell, not corrected; the call reads the Holm-adjusted interval, so a small `p_value` can sit
-# beside "no evidence") and on how many seeds it beat / lost to its baseline
+# cell, not corrected; the reading uses the Holm-adjusted interval, so a small `p_value` can sit
+# beside "interval holds 0") and on how many seeds it beat / lost to its baseline
 # (`dcatkit.stats.summarise`). The verdict along λ is
 # computed from those intervals (`dcatkit.stats.verdict`, which names the family and the method):
 # "too few seeds" below 10 seeds, where nothing is claimed.
@@ -197,11 +198,11 @@ cols = ["mcma", "lam", "mean", "baseline_mean", "diff_mean", "ci_low", "ci_high"
         "n_pairs"]
 print(summary[summary.method != "none"][cols].round(3).to_string(index=False))
 report.write_results(summary, out, f"paired-{dataset}-{checked['split_name']}-{source}-{target}")
-print(f"One data draw (data seed {data_seed}) and one frozen source: these calls describe this draw; "
+print(f"One data draw (data seed {data_seed}) and one frozen source: these intervals describe this draw; "
       "notebook 06 pools draws before it claims anything.")
 for m in mcma_options:
     print(f"{method} ({'MCMA' if m else 'no MCMA'}) against the baseline, on this draw: "
-          + stats.verdict(summary, over="lam", method=method, mcma=m))
+          + stats.verdict(summary, over="lam", method=method, mcma=m, one_draw=True))
 
 # %% [markdown]
 # For each variant, the λ with the best mean F1 (descriptive only: picking the best of five λ on the
@@ -217,7 +218,7 @@ display(Markdown(
         "; ".join(f"{'MCMA' if r.mcma else 'no MCMA'}, λ = {r.lam:g}: {r.diff_mean:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
                   for r in clear.itertuples()) + " — the intervals that exclude 0 on this data draw. "
         if len(clear) else "no interval excludes 0 on this data draw. ") +
-    "Every other setting: no evidence either way. One draw describes; a claim pools draws (notebook 06). "
+    "Every other setting: its interval holds 0. One draw describes; a claim pools draws (notebook 06). "
     "The best-λ table is descriptive only. "
     + ("This is the in-distribution split; the paper's Table IV is OOD, so agreement or disagreement with it is "
        "not a replication either way." if checked["split_name"] == "id" else "")))
