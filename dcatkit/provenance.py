@@ -189,6 +189,8 @@ def check_source(prov: dict | None, splits, trust_source: bool = False) -> dict:
     - its training samples overlap the target's validation or test samples, or the samples
       it chose its best epoch on (its validation part) overlap the target's test samples;
     - its classes differ;
+    - its ids are of another kind than the target's (content hashes vs ids given with the
+      data: one sample has two ids, so no overlap can be seen), unless ``trust_source=True``;
     - it carries no provenance, or an incomplete one (older checkpoints: no validation ids or
       data fingerprint), unless ``trust_source=True``: then a warning, and the outcome says so.
 
@@ -217,6 +219,17 @@ def check_source(prov: dict | None, splits, trust_source: bool = False) -> dict:
     if list(prov.get("classes") or []) != classes:
         raise SourceMismatch(f"the source was trained on classes {prov.get('classes')} but this run's data has "
                              f"{classes} (same names, same order needed): use a source trained on this data")
+    theirs, ours = prov.get("id_source"), (getattr(splits, "report", {}) or {}).get("id_source")
+    if theirs and ours and theirs != ours:          # content hashes vs given ids: one sample, two ids
+        what = {"content": "ids derived from the content", "given": "ids given with the data"}
+        msg = (f"the source's samples have {what.get(theirs, theirs)} ({theirs!r}), this run's have "
+               f"{what.get(ours, ours)} ({ours!r}): the same sample has another id in each, so their overlap "
+               "with this run's validation and test samples cannot be checked")
+        if not trust_source:
+            raise SourceMismatch(f"{msg}. Build both splits the same way (from_arrays with the same ids=, or "
+                                 f"both without), or, {TRUST_HINT}.")
+        warnings.warn(f"{msg}; used because trust_source=True: the overlap is not checked", stacklevel=3)
+        return {"source_check": "trusted with other ids", "trust_source": True}
     seen, chosen = set(map(str, prov["train_ids"])), set(map(str, prov["val_ids"]))
     n_val = sum(i in seen for i in splits.val.ids)
     n_test = sum(i in seen for i in splits.test.ids)

@@ -273,3 +273,22 @@ def test_from_arrays_ids_are_given_or_content_hashes_and_a_subset_is_still_recog
         provenance.check_source(prov, b)
     twin = np.concatenate([x[:1], x[:1]])                                         # identical samples stay unique
     assert content_ids({"acc": twin}) == [content_ids({"acc": x[:1]})[0], content_ids({"acc": x[:1]})[0] + "~2"]
+
+
+def test_ids_of_two_kinds_cannot_be_compared_so_the_source_is_refused():
+    """A source trained with content ids and a target given its own ids (or the other way round)
+    share no id even on the same samples: the overlap check found 0 and accepted a source that
+    had seen most of the target's test samples."""
+    import numpy as np
+    from dcatkit.data import from_arrays
+
+    x = np.random.default_rng(1).normal(0, 1, (60, 2, 16)).astype(np.float32)
+    y, kinds = np.arange(60) % 2, {"acc": "timeseries"}
+    a = from_arrays({"acc": x}, y, groups="samples", kinds=kinds, seed=0)                  # content ids
+    given = from_arrays({"acc": x}, y, ids=[f"w{i}" for i in range(60)], groups="samples", kinds=kinds, seed=5)
+    prov = provenance.record(a.train, "acc", {**a.report, "dataset": None}, val=a.val)
+    with pytest.raises(SourceMismatch, match="ids derived from the content.*ids given"):
+        provenance.check_source(prov, given)
+    with pytest.warns(UserWarning, match="not checked"):
+        assert provenance.check_source(prov, given, trust_source=True)["trust_source"] is True
+    assert provenance.check_source(prov, a)["source_check"] == "same data"                # one kind of ids: checked
