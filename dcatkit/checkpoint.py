@@ -169,7 +169,7 @@ def _load_state(path: Path, key: str) -> dict:
     if state["key"] != key:
         saved, now = _flat(json.loads(state["key"])), _flat(json.loads(key))
         diff = [f"{k}: saved {saved.get(k)!r}, now {now.get(k)!r}" for k in sorted(set(saved) | set(now))
-                if saved.get(k) != now.get(k)]
+                if saved.get(k) != now.get(k)] or ["recorded by another dcatkit version"]
         raise ValueError(f"{path} holds the state of a run with other settings ({'; '.join(diff)}): resume "
                          f"it with the settings it was started with, or {again}")
     return state

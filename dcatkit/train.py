@@ -235,7 +235,8 @@ def _run_key(model: Classifier, val: Dataset, prov: dict, *, modality: str, seed
     return json.dumps(provenance._plain({
         "modality": modality, "seed": seed, "epochs": epochs, "preset": preset.to_dict(), "model": model.config,
         "meta": meta, "run": run_key or {}, "world_size": dist.world_size(),
-        "data": {k: prov[k] for k in ("dataset", "split", "input_shape", "classes", "train_ids_sha256")},
+        "data": {k: prov[k] for k in ("dataset", "split", "input_shape", "classes", "train_ids_sha256",
+                                      "data_fingerprint", "normalization", "sample_rates")},   # what it holds
         "val_ids_sha256": provenance.ids_hash([str(i) for i in getattr(val, "ids", range(len(val)))])}),
         sort_keys=True)
 

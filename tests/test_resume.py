@@ -315,6 +315,26 @@ def test_train_unimodal_resumes(tmp_path, monkeypatch, capsys):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+
+def test_resume_on_other_preprocessing_of_the_same_samples_is_an_error(tmp_path, monkeypatch):
+    """Same ids, classes and shapes, but the windows scaled differently (normalize=False after
+    a run started scaled): the run resumed silently and trained on a mix of the two."""
+    from dcatkit.data import from_arrays
+    from dcatkit.experiment import train_unimodal
+    from helpers import TINY
+    rng = np.random.default_rng(0)
+    y = np.arange(48) % 4
+    x = (200 * rng.normal(size=(48, 3, 16)) + 50 * y[:, None, None]).astype(np.float32)
+    kw = dict(preset=TINY["imu"].with_(epochs=3), device="cpu", checkpoint=tmp_path / "g.pt", progress=False)
+    data = lambda normalize: from_arrays({"gyro": x}, y, groups="samples", kinds={"gyro": "timeseries"},  # noqa: E731
+                                         normalize=normalize)
+    interrupt_at(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        train_unimodal(data(True), "gyro", **kw)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=r"other settings \(data\.normalization"):
+        train_unimodal(data(False), "gyro", resume=True, **kw)
+
 def test_resume_under_torchrun(tmp_path):
     """2 gloo processes: resuming from epoch 1's state gives the uninterrupted run's history
     on both ranks and the same weights."""
