@@ -54,6 +54,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checkpoint import check_writable
 from .data.preprocess import minmax_apply
 from .modalities import NORMALIZED_KINDS, check_kind, default_kind
 from .model import Classifier
@@ -436,6 +437,7 @@ def export(source, path: str | Path, *, classes: Sequence[str] | None = None, no
                          "(torch.export)")
     if example_batch < 2:
         raise ValueError(f"example_batch must be >= 2 (torch.export specialises batch 1), got {example_batch}")
+    check_writable(path, "export")                  # a folder there, or a file above it: say so before any work
     if fmt == "onnx":
         _check_onnx_torch()
         for dep in ("onnx", "onnxscript", "onnxruntime"):

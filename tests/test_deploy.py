@@ -320,6 +320,11 @@ def test_unknown_or_missing_or_foreign_files(tmp_path, trained):
         dcatkit.Predictor.load(plain, trusted=True)
     with pytest.raises(TypeError, match="expected a Run, a Classifier or a checkpoint path"):
         dcatkit.export(42, tmp_path / "m.onnx")
+    (tmp_path / "old.pt2").mkdir()                                   # a folder where the file goes
+    with pytest.raises(ValueError, match=r"export path .*old.pt2 is a folder"):
+        dcatkit.export(trained["run"], tmp_path / "old.pt2")
+    with pytest.raises(ValueError, match=r"g.pt2 is a file, not a folder"):      # a path under a file
+        dcatkit.export(trained["run"], garbage / "m.pt2")
 
 
 def test_missing_optional_dependency_says_how_to_install(trained, monkeypatch, tmp_path):
