@@ -187,7 +187,8 @@ def train_transfer(splits, source=None, target_modality: str | None = None, *, s
     if multi and (isinstance(sources, (str, Path)) or not list(sources)):
         raise ValueError(f"sources= takes a non-empty list of checkpoints, Runs or models, got {sources!r}")
     if checkpoint is not None:        # before anything trains: never over a source checkpoint, a folder, ...
-        check_writable(checkpoint, keep=tuple(s for s in (sources if multi else [source]) if isinstance(s, (str, Path))))
+        files = [s.checkpoint if isinstance(s, Run) else s for s in (sources if multi else [source])]  # Run: its file
+        check_writable(checkpoint, keep=tuple(f for f in files if isinstance(f, (str, Path))))
     check_leakage(splits)                                 # no recording (subject) in two parts
     check_unlabeled(splits)
     srcs = [load_source(s, splits, target_modality, trust_source=trust_source)

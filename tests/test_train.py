@@ -305,6 +305,8 @@ def test_bad_checkpoint_paths_fail_before_any_training(splits, video_source, tmp
     before = src_path.read_bytes()
     with pytest.raises(ValueError, match=r"is the frozen source's checkpoint .*would replace the source"):
         train_transfer(splits, str(src_path), "imu", preset=TINY["imu"], checkpoint=src_path, progress=False)
+    with pytest.raises(ValueError, match=r"is the frozen source's checkpoint .*would replace the source"):
+        train_transfer(splits, video_source[0], "imu", preset=TINY["imu"], checkpoint=src_path, progress=False)
     assert src_path.read_bytes() == before
     with pytest.raises(ValueError, match=r"lam must be a finite number >= 0"):
         compare(splits, source="video", target="imu", lam=-1.0, out_dir=tmp_path / "cmp", progress=False)
