@@ -87,13 +87,14 @@ def train_unimodal(splits, modality: str, *, preset: str | Preset = "synthetic",
 
 
 def load_source(source: str | Path | Run | Classifier, splits, target_modality: str, *,
-                trust_source: bool = False) -> Classifier:
+                trust_source: bool = False, source_modality: str | None = None) -> Classifier:
     """A frozen-source model (eval mode) from a checkpoint path, a Run or a Classifier,
     checked against the target run on ``splits``. Raises ``provenance.SourceMismatch``
     (a ValueError) when the source
 
-    - is of the target's modality, or of one the data lacks, or of another kind than the
-      data's modality of its name (a timeseries source for features data);
+    - is of the target's modality, or of one the data lacks, or not of ``source_modality``
+      (when given), or of another kind than the data's modality of its name (a timeseries
+      source for features data);
     - has other classes (names and order from its provenance; a bare model without
       provenance: its number of classes), or another input shape than the data;
     - was trained on samples that are in ``splits.val`` or ``splits.test``, or chose its
@@ -116,6 +117,10 @@ def load_source(source: str | Path | Run | Classifier, splits, target_modality: 
         model, meta = load_checkpoint(source)
         prov = meta.get("provenance")
     modality = meta["modality"]
+    if source_modality is not None and modality != source_modality:
+        where = f" {source}" if isinstance(source, (str, Path)) else ""
+        raise provenance.SourceMismatch(f"the source{where} is a {modality!r} model, not a {source_modality!r} "
+                                        f"one: give the {source_modality} source's checkpoint (or source={modality!r})")
     if meta.get("classes") is None:       # unknown names: the class count is checked below
         meta = {**meta, "classes": splits.train.classes}
     check_source_fits(meta, classes=splits.train.classes, target_modality=target_modality,
@@ -337,7 +342,7 @@ def compare(splits, *, source: str = "video", target: str = "imu", lam: float = 
     out = Path(out_dir) if out_dir is not None else None
     ck = (lambda n: out / f"{n}_seed{seed}.pt") if out is not None else (lambda n: None)
     if source_checkpoint is not None and Path(source_checkpoint).is_file():
-        model = load_source(source_checkpoint, splits, target)
+        model = load_source(source_checkpoint, splits, target, source_modality=source)
         src = Run(f"{source} source", source, model, evaluate(model, splits.test, source, device=device),
                   checkpoint=Path(source_checkpoint))
     else:

@@ -98,7 +98,7 @@ def source_run(splits, source: str, target: str, checkpoint: str | Path, *, pres
     checkpoint = Path(checkpoint)
     t0 = time.perf_counter()
     if checkpoint.is_file():
-        model = load_source(checkpoint, splits, target)
+        model = load_source(checkpoint, splits, target, source_modality=source)
         run = Run(f"{source} source", source, model, evaluate(model, splits.test, source, device=device),
                   checkpoint=checkpoint)
         how = f"loaded the frozen source from {paths.shown(checkpoint)}"

@@ -227,6 +227,21 @@ def test_source_without_provenance_is_used_only_when_trusted(id0):
         assert load_source(bare, id0, "imu", trust_source=True) is bare
 
 
+def test_a_checkpoint_of_another_modality_than_the_named_source_is_refused(id0, source):
+    """compare(source="audio", source_checkpoint=<a video model>) evaluated the video model on the
+    audio inputs and reported it as the audio source (two timeseries sensors: a number, no error)."""
+    from dcatkit import runs
+    from dcatkit.experiment import compare
+    _, path = source
+    with pytest.raises(SourceMismatch, match=r"video.pt is a 'video' model, not a 'audio' one"):
+        load_source(path, id0, "imu", source_modality="audio")
+    with pytest.raises(SourceMismatch, match="not a 'audio' one"):
+        compare(id0, source="audio", target="imu", source_checkpoint=path, progress=False)
+    with pytest.raises(SourceMismatch, match="not a 'audio' one"):
+        runs.source_run(id0, "audio", "imu", path, verbose=False)
+    assert load_source(path, id0, "imu", source_modality="video") is not None
+
+
 def test_other_input_shape_refused(id0):
     seed_everything(0)
     small = build_model("video", 8, (4, 3, 8, 8), TINY["video"])
