@@ -24,9 +24,26 @@ from . import provenance
 from .model import Classifier, model_from_config
 
 
+def _loadable(x: Any) -> Any:
+    """``x`` with numpy scalars and arrays as Python numbers and lists, paths as str (dicts,
+    lists, tuples walked; tensors kept): ``torch.load(weights_only=True)`` reads no others, so a
+    learning rate from ``np.logspace`` made a state or checkpoint that could not be read back."""
+    if isinstance(x, dict):                      # unchanged (a state_dict keeps its _metadata) unless needed
+        new = {k: _loadable(v) for k, v in x.items()}
+        return x if all(new[k] is v for k, v in x.items()) else new
+    if isinstance(x, (list, tuple)) and not hasattr(x, "_fields"):
+        new = [_loadable(v) for v in x]
+        return x if all(a is b for a, b in zip(new, x)) else type(x)(new)
+    if isinstance(x, (np.generic, np.ndarray)):
+        return x.tolist()
+    return str(x) if isinstance(x, os.PathLike) else x
+
+
 def _atomic_save(payload: Any, path: Path) -> Path:
-    """``torch.save`` to a temp file next to ``path``, then ``os.replace``: a reader (or a
-    run killed mid-save) sees the old file or the new one, never half of one."""
+    """``torch.save`` (of :func:`_loadable` values) to a temp file next to ``path``, then
+    ``os.replace``: a reader (or a run killed mid-save) sees the old file or the new one,
+    never half of one."""
+    payload = _loadable(payload)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
@@ -73,8 +90,12 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> tuple[Classifier, d
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
-        raise ValueError(f"{path} is not a readable dcatkit checkpoint ({type(e).__name__}: {e}); the file "
-                         "is truncated or corrupted (an interrupted copy?): copy it again or retrain") from e
+        why = ("it holds Python objects beyond tensors and plain values (numpy numbers, as a numpy learning "
+               "rate left them before): if you trust it, torch.load(path, weights_only=False) reads it"
+               if "Weights only load failed" in str(e) else
+               "the file is truncated or corrupted (an interrupted copy?): copy it again or retrain")
+        raise ValueError(f"{path} is not a readable dcatkit checkpoint ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else ''}); {why}") from e
     if not isinstance(payload, dict) or not {"state_dict", "config", "meta"} <= set(payload):
         raise ValueError(f"{path} is not a dcatkit checkpoint: expected keys state_dict, config, meta")
     try:

@@ -335,6 +335,28 @@ def test_resume_on_other_preprocessing_of_the_same_samples_is_an_error(tmp_path,
     with pytest.raises(ValueError, match=r"other settings \(data\.normalization"):
         train_unimodal(data(False), "gyro", resume=True, **kw)
 
+
+def test_numpy_settings_give_a_state_and_checkpoint_that_load_back(tmp_path, monkeypatch):
+    """A learning rate from a numpy grid (np.logspace) reached the optimiser's state and the
+    checkpoint's meta as np.float64, which torch.load(weights_only=True) refuses: the state
+    could not be resumed and the finished checkpoint was called truncated."""
+    from dcatkit.experiment import train_unimodal
+    from helpers import TINY, tiny_splits
+    sp = tiny_splits(48, modalities=("imu",))
+    kw = dict(preset=TINY["imu"].with_(epochs=2, lr=np.logspace(-3, -2, 2)[0]), device="cpu",
+              checkpoint=tmp_path / "run.pt", progress=False)
+    interrupt_at(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        train_unimodal(sp, "imu", **kw)
+    monkeypatch.undo()
+    train_unimodal(sp, "imu", resume=True, **kw)
+    model, meta = load_checkpoint(tmp_path / "run.pt")
+    assert meta["preset"]["lr"] == 1e-3 and type(meta["preset"]["lr"]) is float
+    torch.save({"state_dict": model.state_dict(), "config": model.config, "meta": {"lr": np.float64(1e-3)}},
+               tmp_path / "old.pt")                                     # as such a run wrote it before
+    with pytest.raises(ValueError, match="beyond tensors and plain values"):
+        load_checkpoint(tmp_path / "old.pt")
+
 def test_resume_under_torchrun(tmp_path):
     """2 gloo processes: resuming from epoch 1's state gives the uninterrupted run's history
     on both ranks and the same weights."""
