@@ -63,18 +63,25 @@ def n_folds(dataset: str, checked: Mapping[str, Any], data_seed: int, data_opts:
 
 
 def data_key(dataset: str, split_name: str, data_seed: int, data_opts: Mapping[str, Any], preset: str,
-             source: str, target: str) -> dict:
+             source: str, target: str, *, splits=None) -> dict:
     """What a notebook's checkpoint names hash besides the run's own settings
     (``paths.checkpoint_path(out_dir, name, **data_key(...), epochs=..., seed=...)``): the
     data (dataset, split, data seed, loader options), the preset's name and ``setup``, the
     fingerprint of the resolved presets and, on the synthetic dataset, of the simulator
-    (``sweep.setup_fingerprint``). A model trained before a preset or simulator change is
-    then trained again instead of being read back as current."""
-    from .sweep import setup_fingerprint
+    (``sweep.setup_fingerprint``); on a real dataset, of the loaded ``splits``' content
+    (``sweep.data_identity``: ids, subjects, labels, every input's bytes), which it needs. A
+    model trained before a preset, simulator or data change (another copy or version of the
+    dataset at ``data_root``, re-extracted frames) is then trained again instead of being
+    read back as current."""
+    from .sweep import data_identity, setup_fingerprint
 
     regime = data_opts.get("regime") if dataset == "synthetic" else None
+    if dataset != "synthetic" and splits is None:
+        raise ValueError(f"data_key on the real dataset {dataset!r} needs splits= (the loaded data): its "
+                         "checkpoint names hold the data's content, so a model trained on other data is not read back")
+    data = None if dataset == "synthetic" else data_identity(splits)
     return dict(dataset=dataset, split=split_name, data_seed=data_seed, data=dict(data_opts), preset=preset,
-                setup=setup_fingerprint(dataset, preset, source, target, regimes=(regime,)))
+                setup=setup_fingerprint(dataset, preset, source, target, regimes=(regime,), data=data))
 
 
 def only(splits, modality: str):

@@ -220,9 +220,32 @@ def test_notebook_checkpoints_are_keyed_on_presets_and_simulator(tmp_path, monke
     with monkeypatch.context() as m:
         m.setitem(presets.SYNTHETIC_BY_KIND, "video", replace(presets.SYNTHETIC_BY_KIND["video"], lr=0.5))
         assert ck() != base
-    real = runs.data_key("uestc", "id", 0, {}, "uestc", "video", "imu")
+    sp = D.load("synthetic", n_samples=40, seed=0, ratios=(0.6, 0.2, 0.2))    # stands in for a real dataset
+    real = runs.data_key("uestc", "id", 0, {}, "uestc", "video", "imu", splits=sp)
     with monkeypatch.context() as m:
         m.setitem(synthetic.HEADROOM_KNOBS, "imu_noise", 0.5)
         assert ck() != base
-        assert runs.data_key("uestc", "id", 0, {}, "uestc", "video", "imu") == real   # real data: no simulator
+        assert runs.data_key("uestc", "id", 0, {}, "uestc", "video", "imu", splits=sp) == real   # no simulator
     assert ck() == base
+
+
+def test_notebook_checkpoints_on_a_real_dataset_follow_its_content():
+    """On a real dataset the notebooks' checkpoint names hold the loaded data's content: another
+    version of the data (one input value changed, as re-extracted frames or a fixed file give)
+    gets another name, so its models are trained again, not read back; an identical copy gets
+    the same name. Without the data the key is refused (it would name every version alike)."""
+    import copy
+
+    from dcatkit import runs
+
+    sp = D.load("synthetic", n_samples=40, seed=0, ratios=(0.6, 0.2, 0.2))
+    key = lambda s: runs.data_key("uestc", "id", 0, {}, "uestc", "video", "imu", splits=s)
+    same = copy.deepcopy(sp)
+    changed = copy.deepcopy(sp)
+    changed.test.arrays["imu"][0, 0, 0] += 1.0
+    assert key(same) == key(sp) and key(changed) != key(sp)
+    with pytest.raises(ValueError, match="needs splits="):
+        runs.data_key("uestc", "id", 0, {}, "uestc", "video", "imu")
+    # the simulator's own key is its settings and fingerprint, with or without splits
+    assert runs.data_key("synthetic", "id", 0, {}, "synthetic", "video", "imu", splits=sp) == \
+        runs.data_key("synthetic", "id", 0, {}, "synthetic", "video", "imu")
