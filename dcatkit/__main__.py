@@ -214,10 +214,10 @@ def _sweep(a) -> int:
 
 def _load(a):
     opts = {"n_samples": a.n_samples} if a.dataset == "synthetic" else {}
-    own = sorted({"root", "split", "seed", "modalities"} & set(dict(a.data_option)))
+    own = sorted(({"root", "split", "seed", "modalities"} | set(opts)) & set(dict(a.data_option)))
     if own:
         raise ValueError(f"--data-option {own[0]}=...: {own} are set by the command's own flags (--root, --split, "
-                         "--data-seed, --modality / --target), not by --data-option")
+                         "--data-seed, --modality / --target, --n-samples), not by --data-option")
     got = load(a.dataset, root=a.root, split=a.split, seed=a.data_seed, **{**opts, **dict(a.data_option)})
     if isinstance(got, list):
         if a.fold is None or not 0 <= a.fold < len(got):

@@ -753,6 +753,11 @@ def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any
         axes["fold"] = list(folds)
     runs = grid(**axes)
     g = {**TARGET_DEFAULTS, **fixed, **runs[0]}
+    clash = sorted(set(g["data_options"] or {}) & ({"root", "split", "seed", "modalities"} | (
+        {"n_samples", "regime"} if g["dataset"] == "synthetic" else set())))
+    if clash:
+        raise ValueError(f"data_options may not set {clash}: the sweep sets them itself (root, split, the data seed "
+                         "or seed, source/target, sizes, regime), so a value there would clash with its own")
     data = None
     if g["dataset"] != "synthetic":      # real data: loaded here once (as the first run loads it) for its identity
         _load.cache_clear()              # files may have changed since this process last loaded them

@@ -248,3 +248,6 @@ def test_a_misspelt_or_clashing_data_option_is_a_clean_error(tmp_path, capsys):
     assert "dcatkit: error: synthetic takes no option(s) ['n_sampels']; its options: [" in err and "'n_samples'" in err
     assert main(args + ["--data-option", "seed=1"]) == 2
     assert "--data-option seed=...: ['seed'] are set by the command's own flags" in capsys.readouterr().err
+    # --n-samples is the simulator's size: a second value through --data-option silently won before
+    assert main(args + ["--data-option", "n_samples=60"]) == 2
+    assert "--data-option n_samples=...: ['n_samples'] are set by the command's own flags" in capsys.readouterr().err

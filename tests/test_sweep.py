@@ -145,6 +145,10 @@ def test_transfer_sweep_bad_settings(tmp_path):
         run_transfer_sweep(tmp_path, methods=["none", "dcta"], seeds=[0])
     with pytest.raises(ValueError, match="taken by none of the methods"):
         run_transfer_sweep(tmp_path, methods=["none", "dcat"], seeds=[0], options={"kd_temperature": 2.0})
+    # a data option the sweep sets itself was a TypeError inside the worker ('multiple values')
+    for clash in ({"n_samples": 60}, {"regime": "ambiguous"}, {"seed": 1}):
+        with pytest.raises(ValueError, match=f"data_options may not set \\['{next(iter(clash))}'\\]"):
+            run_transfer_sweep(tmp_path, methods=["none"], seeds=[0], data_options=clash)
     assert not (tmp_path / "runs").exists()
 
 
