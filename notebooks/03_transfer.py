@@ -110,7 +110,8 @@ print(f"loader options: {data_opts}")
 
 # %%
 splits = runs.load_splits(dataset, checked, data_seed, data_opts)    # one fold of a cross-validation split
-data_key = runs.data_key(dataset, checked["split_name"], data_seed, data_opts, preset, source, target)
+data_key = runs.data_key(dataset, checked["split_name"], data_seed, data_opts, preset, source, target,
+                         splits=splits)
 ck_source = paths.checkpoint_path(out_dir, f"source-{source}", **data_key, epochs=source_epochs, seed=seed)
 ck_baseline = paths.checkpoint_path(out_dir, f"baseline-{target}", **data_key, epochs=epochs, seed=seed)
 ck_dcat = paths.checkpoint_path(out_dir, f"dcat-{source}-{target}", **data_key, epochs=epochs, seed=seed,
