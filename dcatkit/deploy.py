@@ -43,6 +43,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+import math
 import os
 import tempfile
 import warnings
@@ -584,10 +585,30 @@ class Predictor:
         wrapped = _Inference(copy.deepcopy(model).float().eval(), info["normalization"]).to(dev).eval()
         return cls(_torch_runner(wrapped, dev), info, "torch", path)
 
-    def predict(self, x) -> Prediction:
+    @property
+    def sample_rate(self) -> float | None:
+        """The rate (Hz; video: frames/s) of the model's sensor in its training data, when recorded."""
+        rate = (self.info.get("sample_rates") or {}).get(self.modality)
+        return None if rate is None else float(rate)
+
+    def predict(self, x, *, sample_rate: float | None = None) -> Prediction:
         """x: one raw sample (``input_shape``) or a batch (B, *input_shape), numpy or torch
         (timeseries (C, L) float; video uint8 (T, 3, H, W); audio (N,); features (T, F)). Returns a
-        :class:`Prediction` with B rows (B = 1 for one sample)."""
+        :class:`Prediction` with B rows (B = 1 for one sample).
+
+        ``sample_rate``: the rate ``x`` was recorded at, checked against the training data's
+        (:attr:`sample_rate`). A raw array carries no rate, and a window of the right length at
+        another rate is a different stretch of time: give it to have that mismatch refused
+        rather than classified."""
+        if sample_rate is not None:
+            want = self.sample_rate
+            if want is None:
+                raise ValueError(f"this {self.modality} model records no sample rate to check {sample_rate:g} Hz "
+                                 "against (a file exported without one): leave sample_rate out")
+            if not math.isclose(float(sample_rate), want, rel_tol=1e-6):
+                raise ValueError(f"the {self.modality} model was trained on data at {want:g} Hz; this input is at "
+                                 f"{float(sample_rate):g} Hz: resample it first (e.g. "
+                                 f"torchaudio.functional.resample(x, {float(sample_rate):g}, {want:g}))")
         batch, _ = _as_batch(x, self.info)
         logits, probs = self._run(batch)                   # raw: the graph scales it
         classes = self.classes

@@ -303,6 +303,27 @@ def test_wrong_input_shape_says_expected_and_found(trained):
         p.predict(np.array([["a"] * 32] * 6))
 
 
+def test_the_input_rate_is_checked_when_given_on_every_backend(trained, exported):
+    """A raw array carries no rate; a window of the right length at another rate is another
+    stretch of time, classified without a word. Given sample_rate=, every backend's Predictor
+    refuses a rate other than the training data's (which the files record) and predicts as
+    before at that rate."""
+    rate = float(trained["splits"].train.sample_rates["imu"])
+    raw = trained["raw_test"][:3]
+    ref = dcatkit.Predictor.load(trained["run"].checkpoint, device="cpu").predict(raw)
+    for k in exported:
+        p = dcatkit.Predictor.load(exported[k] if k == "pt" else exported[k].path, device="cpu", trusted=True)
+        assert p.sample_rate == rate, k
+        assert p.predict(raw, sample_rate=rate).labels == ref.labels
+        with pytest.raises(ValueError, match=f"trained on data at {rate:g} Hz; this input is at {2 * rate:g} Hz"):
+            p.predict(raw, sample_rate=2 * rate)
+    unknown = dcatkit.Predictor.load(trained["run"].checkpoint, device="cpu")
+    unknown.info = {**unknown.info, "sample_rates": {}}
+    assert unknown.sample_rate is None and unknown.predict(raw).labels == ref.labels
+    with pytest.raises(ValueError, match="records no sample rate"):
+        unknown.predict(raw, sample_rate=rate)
+
+
 def test_unknown_or_missing_or_foreign_files(tmp_path, trained):
     with pytest.raises(ValueError, match=r"unknown file type '.h5'.*\.pt.*\.onnx.*\.pt2"):
         dcatkit.Predictor.load(tmp_path / "model.h5")
