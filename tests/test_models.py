@@ -145,3 +145,71 @@ def test_paper_audio_presets_fit_their_windows(dataset):
     model = build_model("audio", 8, (n,), p, sample_rate=16000, width=0.0625).eval()
     out = model(torch.randn(1, n))
     assert out.logits.shape == (1, 8) and out.k.shape[1] >= 1
+
+
+def test_imu_encoder_keeps_time_local():
+    """Output step j of the IMU encoder sees only the input around steps 4j..4j+3 (three
+    k=5 convolutions and two poolings: a receptive field of a few dozen steps), so a change
+    in the first quarter of a window leaves the last half of the output unchanged, and a
+    change in the last quarter the first half. The embedding axis is not mixed with time
+    (a reshape in place of the transpose would move later channels into early steps)."""
+    torch.manual_seed(0)
+    enc = IMUEncoder(in_channels=3, d_model=16, hidden=8).eval()
+    x = torch.randn(2, 3, 256)
+    y = x.clone()
+    y[..., :64] += torch.randn(2, 3, 64)                           # input steps 0..63 -> output steps 0..~22
+    z = x.clone()
+    z[..., 192:] += torch.randn(2, 3, 64)                          # input steps 192..255 -> output steps ~42..63
+    with torch.no_grad():
+        ox, oy, oz = enc(x), enc(y), enc(z)
+    assert ox.shape == (2, 64, 16)
+    assert torch.equal(oy[:, 32:], ox[:, 32:]) and not torch.allclose(oy[:, :16], ox[:, :16])
+    assert torch.equal(oz[:, :32], ox[:, :32]) and not torch.allclose(oz[:, 48:], ox[:, 48:])
+
+
+def test_logmel_f_max_above_nyquist_is_nyquist():
+    """A mel top above half the sample rate has nothing to measure there: it is clamped to
+    sample_rate / 2, so the filterbank is that of f_max = Nyquist (no all-zero filters)."""
+    from dcatkit.encoders import LogMel
+
+    wav = torch.randn(1, 4000)
+    high = LogMel(sample_rate=8000, n_fft=256, hop_length=128, n_mels=32, f_max=14000.0)
+    nyq = LogMel(sample_rate=8000, n_fft=256, hop_length=128, n_mels=32, f_max=4000.0)
+    assert torch.equal(high.filterbank, nyq.filterbank) and (high.filterbank.sum(0) > 0).all()
+    assert torch.equal(high(wav), nyq(wav))
+
+
+def test_resnet_depth_is_read_from_a_state_dicts_blocks():
+    """The hint for a file that does not fit names the depth its keys describe: block type
+    (Bottleneck has conv3) and block counts per stage; ResNet-34 and ResNet-50 have the same
+    counts (3, 4, 6, 3) and differ only by block type."""
+    from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+
+    from dcatkit.encoders import _resnet_depth_of
+
+    spec = {18: (BasicBlock, [2, 2, 2, 2]), 34: (BasicBlock, [3, 4, 6, 3]), 50: (Bottleneck, [3, 4, 6, 3]),
+            101: (Bottleneck, [3, 4, 23, 3])}                     # torchvision's definitions
+    for depth, (block, layers) in spec.items():
+        with torch.device("meta"):                                 # keys and shapes only, no memory
+            sd = ResNet(block, layers).state_dict()
+        assert _resnet_depth_of(sd) == depth
+
+
+# Table I of the paper, transcribed: (epochs, learning rate, dropout, batch size, weight decay,
+# window, stride, seed); window = stride as the table gives one "Window/Stride Length".
+PAPER_TABLE_I = {
+    ("uestc", "imu"): (10, 5e-4, 0.8, 16, 0.005, 70, 70, 11),
+    ("uestc", "video"): (100, 5e-4, 0.8, 8, 0.005, 30, 30, 17),
+    ("cough", "imu"): (10, 1e-4, 0.8, 32, 0.001, 60, 60, 7),
+    ("cough", "audio"): (100, 1e-4, 0.6, 32, 0.0001, 0.5, 0.5, 17),
+    ("vggsound", "video"): (100, 1e-4, 0.5, 8, 0.005, 30, 30, 17),
+    ("vggsound", "audio"): (150, 1e-4, 0.5, 8, 0.0, 2.0, 2.0, 11),
+}
+
+
+@pytest.mark.parametrize("dataset, modality", sorted(PAPER_TABLE_I))
+def test_every_table_one_row_is_the_papers(dataset, modality):
+    p = get_preset("paper", modality, dataset)
+    assert p is TABLE_I[(dataset, modality)] and p.d_attn == 512
+    assert (p.epochs, p.lr, p.dropout, p.batch_size, p.weight_decay, p.window, p.stride, p.seed) == \
+        PAPER_TABLE_I[(dataset, modality)]
