@@ -54,8 +54,24 @@ def test_theorem41_table_with_a_shuffled_control():
     assert t.loc[("D-CAT", "V"), "r2_shuffled"] < 0.4                 # another sample's vectors do not fit
     assert t.loc[("baseline", "K"), "r2"] == pytest.approx(3 / 24, abs=0.05)
     assert abs(t.loc[("baseline", "V"), "r2_gain"]) < 0.05
+    assert t.loc[("D-CAT", "V"), "r2"] == pytest.approx(1.0, abs=1e-9)     # V fitted on the source's V
     with pytest.raises(ValueError, match="same samples"):
         theorem41(src, {"x": {**aligned, "label": lab[::-1]}})
+
+
+def test_theorem41_fits_each_tensor_on_the_sources_same_tensor():
+    """K is fitted on the source's K and V on the source's V, for the real pairing and for the
+    shuffled control alike. A source whose V is the same for every sample leaves nothing
+    sample-specific in V: the shuffled pairing explains a target V built from it as fully as
+    the real one (gain 0), while K, different per sample, keeps its gain."""
+    rng = np.random.default_rng(5)
+    n, lab = 40, np.arange(40) % 4
+    shared_v = np.repeat(rng.standard_normal((1, 3, 24)), n, axis=0)          # one V for every sample
+    src = {"k": rng.standard_normal((n, 3, 24)), "v": shared_v, "label": lab}
+    tgt = {f: np.einsum("nsd,nst->ntd", src[f], rng.standard_normal((n, 3, 5))) for f in ("k", "v")}
+    t = theorem41(src, {"t": {**tgt, "label": lab}}).set_index("tensor")
+    assert t.loc["V", "r2"] == pytest.approx(1.0, abs=1e-9) and t.loc["V", "r2_shuffled"] == pytest.approx(1.0, abs=1e-9)
+    assert t.loc["K", "r2"] == pytest.approx(1.0, abs=1e-9) and t.loc["K", "r2_shuffled"] < 0.4
 
 
 def test_attention_outputs_and_alignment_curve():

@@ -66,6 +66,10 @@ def test_sample_shape_per_kind(kind, good, bad):
     assert M.check_sample_shape("x", kind, good) == good
     with pytest.raises(ValueError, match=rf"kind '{kind}': one sample must have shape"):
         M.check_sample_shape("x", kind, bad)
+    for axis in range(len(good)):                                   # an empty axis (no channel, no step...)
+        empty = tuple(0 if i == axis else s for i, s in enumerate(good))
+        with pytest.raises(ValueError, match=rf"kind '{kind}': one sample must have shape"):
+            M.check_sample_shape("x", kind, empty)
 
 
 # ------------------------------------------------------------------ from_arrays with any names
@@ -124,11 +128,13 @@ def test_defaults_unchanged_and_imu_key_kept_beside_a_named_timeseries():
 
 def test_subset_and_select_keep_kinds_and_normalization():
     arrays, labels = _sensors()
-    s = D.from_arrays(arrays, labels, groups="samples", kinds=KINDS2)
+    s = D.from_arrays(arrays, labels, groups=[f"rec{i // 3}" for i in range(len(labels))], kinds=KINDS2)
     sub = s.train.subset([0, 2, 4])
     assert sub.kinds == s.kinds and sub.normalization == s.normalization
+    assert sub.groups == [s.train.groups[i] for i in (0, 2, 4)]     # recordings kept: check_leakage reads them
     only = s.train.select(["gyro"])
     assert only.kinds == {"gyro": "timeseries"} and set(only.normalization) == {"gyro"}
+    assert only.groups == s.train.groups and only.ids == s.train.ids
     assert only.input_shape("gyro") == (2, 16)
 
 
