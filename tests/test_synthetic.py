@@ -186,6 +186,7 @@ def test_measure_headroom_table_and_summary():
 @pytest.mark.parametrize("kwargs, message", [
     (dict(regime="easy"), "unknown regime"),
     (dict(sizes=(500,), n_ceiling=400), "n_ceiling \\(400\\) must be larger"),
+    (dict(sizes=(500,), n_ceiling=500), "n_ceiling \\(500\\) must be larger"),
     (dict(sizes=(), n_ceiling=None), "sizes must be positive"),
     (dict(sizes=(0,)), "sizes must be positive"),
     (dict(seeds=()), "at least one seed"),
@@ -195,6 +196,61 @@ def test_measure_headroom_refuses_bad_input(kwargs, message):
 
     with pytest.raises(ValueError, match=message):
         measure_headroom(**{"sizes": (40,), "n_ceiling": 800, **kwargs})
+
+
+def test_measure_headroom_draws_each_seeds_own_data(monkeypatch):
+    """Every run loads the synthetic data with its own seed (the data seed is the training
+    seed) at its own size, and trains with that seed: two seeds are two draws, not one."""
+    import types
+
+    import dcatkit.headroom as H
+
+    loads, trains = [], []
+
+    def fake_load(name, **kw):
+        loads.append((kw["seed"], kw["n_samples"]))
+        return types.SimpleNamespace(train=[0] * kw["n_samples"])
+
+    def fake_train(splits, modality, **kw):
+        trains.append((kw["seed"], len(splits.train)))
+        return types.SimpleNamespace(test={"accuracy": 0.5, "f1": 0.5})
+
+    monkeypatch.setattr(H, "load", fake_load)
+    monkeypatch.setattr(H, "train_unimodal", fake_train)
+    H.measure_headroom("headroom", "imu", sizes=(40, 80), n_ceiling=800, seeds=(3, 7))
+    want = [(3, 40), (3, 80), (3, 800), (7, 40), (7, 80), (7, 800)]
+    assert loads == want and trains == want
+
+
+def test_summarize_headroom_pairs_ceiling_and_baseline_by_seed():
+    """headroom = ceiling - baseline of the same seed: its mean and std (ddof 1) over seeds,
+    computed by hand on a table whose ceiling rows come in another seed order."""
+    import pandas as pd
+
+    from dcatkit.headroom import summarize_headroom
+
+    base = {0: 0.50, 1: 0.70, 2: 0.60}
+    ceil = {2: 0.90, 0: 0.95, 1: 0.80}                               # listed in another order
+    rows = [("baseline", 300, s, f) for s, f in base.items()] + [("ceiling", 20000, s, f) for s, f in ceil.items()]
+    df = pd.DataFrame([{"regime": "headroom", "modality": "imu", "split": "id", "seed": s, "role": r, "n_samples": n,
+                        "n_train": int(0.7 * n), "accuracy": f, "f1": f} for r, n, s, f in rows])
+    gap = [ceil[s] - base[s] for s in base]                           # 0.45, 0.10, 0.30
+    s = summarize_headroom(df).set_index("role")
+    assert s.loc["baseline", "headroom_mean"] == pytest.approx(np.mean(gap))
+    assert s.loc["baseline", "headroom_std"] == pytest.approx(np.std(gap, ddof=1))
+    assert s.loc["baseline", "f1_std"] == pytest.approx(np.std(list(base.values()), ddof=1))
+    assert s.loc["ceiling", "f1_mean"] == pytest.approx(np.mean(list(ceil.values())))
+
+
+def test_sample_ids_name_the_draw():
+    """Sample ids differ between draws that simulate other recordings (another seed, size,
+    number of subjects or duration) and are the same for the same draw."""
+    one = sample_ids("headroom", 0, 20, 4, 2.0)
+    assert one == sample_ids("headroom", 0, 20, 4, 2.0) and len(set(one)) == 20
+    for other in (sample_ids("headroom", 1, 20, 4, 2.0), sample_ids("headroom", 0, 21, 4, 2.0),
+                  sample_ids("headroom", 0, 20, 5, 2.0), sample_ids("headroom", 0, 20, 4, 1.0),
+                  sample_ids("ambiguous", 0, 20, 4, 2.0)):
+        assert not set(one) & set(other)
 
 
 def test_summarize_headroom_refuses_other_tables():
