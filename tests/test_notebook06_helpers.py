@@ -152,6 +152,13 @@ def test_pooled_verdicts_pair_by_draw_and_seed_and_read_each_study_on_its_metric
     two = pd.concat([main, main.assign(n_samples=1000)], ignore_index=True)
     p2, _ = studies.pooled_verdicts(studies.tidy_studies(two, ctrl, kinds={"neg": "negative", "pos": "positive"}))
     assert p2[(p2.study == "(a) main") & (p2.method == "dcat")].family_size.tolist() == [2, 2]
+    p2, per2 = studies.pooled_verdicts(studies.tidy_studies(two, ctrl, kinds={"neg": "negative", "pos": "positive"}))
+    t2 = studies.verdict_table(p2, per2)
+    assert [len(x.split("; ")) for x in t2[t2.study == "(a) main"]["Δ per draw (seeds +/-)"]] == [3, 3]  # its size's draws
+    # the interval is at the confidence asked for: narrower at 80% than at 95%, around the same mean
+    p80, _ = studies.pooled_verdicts(tidy, confidence=0.8)
+    r80 = p80[(p80.study == "pos") & (p80.method == "kd")].iloc[0]
+    assert r80.diff_mean == row.diff_mean and row.ci_low < r80.ci_low < r80.diff_mean < r80.ci_high < row.ci_high
     main_row = pooled[(pooled.study == "(a) main") & (pooled.method == "dcat")].iloc[0]
     assert main_row.call == "helps" and main_row.diff_mean == pytest.approx(0.025, abs=1e-3)
     assert pooled[(pooled.study == "neg") & (pooled.method == "dcat")].call.iloc[0] == "no evidence"
@@ -324,6 +331,18 @@ def test_with_tuned_with_one_seed_per_draw_chooses_on_the_other_draws():
     assert out.set_index("data_seed").lam_chosen.to_dict() == {0: 10.0, 1: 1.0, 2: 1.0}
     with pytest.raises(ValueError, match="there are none"):
         studies.with_tuned(pd.DataFrame([r for r in rows if r["data_seed"] == 0]), "pos", lams)
+
+
+def test_with_tuned_chooses_on_the_same_sizes_runs_only():
+    """A seed's lambda is chosen on the other seeds' validation F1 at its own size: the runs of
+    another size (here preferring the other lambda strongly) play no part."""
+    lams = [1.0, 10.0]
+    val = {(20, 1.0): 0.6, (20, 10.0): 0.5, (40, 1.0): 0.1, (40, 10.0): 0.9}
+    rows = [dict(study="pos", kind="positive", method=m, lam=lam, size=n, unit="labels", data_seed=0, seed=s,
+                 metric="f1", value=0.5, f1=0.5, val_f1=val.get((n, lam), 0.5))
+            for n in (20, 40) for s in range(3) for m, lam in [("none", 0.0), ("dcat", 1.0), ("dcat", 10.0)]]
+    out = studies.with_tuned(pd.DataFrame(rows), "pos", lams).query("method == 'dcat (tuned)'")
+    assert out.groupby("size").lam_chosen.agg(set).to_dict() == {20: {1.0}, 40: {10.0}}
 
 
 def test_with_tuned_is_unbiased_for_a_method_with_no_effect():
