@@ -49,6 +49,11 @@ def test_loso_one_fold_per_subject_with_subject_disjoint_validation():
     other = D.from_arrays(arrays, labels, subjects, groups=groups, split="loso", seed=4)
     assert [o.report["split"]["held_out_subjects"] for o in other] == [[u] for u in all_subjects]
     assert [_subjects(o.val) for o in other] != [_subjects(s.val) for s in folds]
+    # the validation share is of the subjects left for training and validation: ratios (0.5, 0.25, 0.25)
+    # with 9 subjects leave 8 per fold, and 0.25 / (0.5 + 0.25) of 8 = 2.67 -> 3 (not 0.25 of 8 = 2)
+    arrays, labels, subjects, groups = _data(n_subj=9)
+    wide = D.from_arrays(arrays, labels, subjects, groups=groups, split="loso", ratios=(0.5, 0.25, 0.25))
+    assert [len(_subjects(s.val)) for s in wide] == [3] * 9 and [len(_subjects(s.train)) for s in wide] == [5] * 9
 
 
 def test_group_kfold_partitions_subjects():

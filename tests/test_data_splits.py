@@ -236,3 +236,60 @@ def test_from_arrays_refuses_what_a_cast_or_a_split_would_silently_change():
         with pytest.raises(ValueError, match=r"ratios must be the \(train, val, test\) fractions"):
             D.from_arrays(arrays, labels, ratios=bad, **kw)
     assert [len(d) for d in D.from_arrays(arrays, labels, ratios=(0.5, 0.25, 0.25), **kw)] == [20, 10, 10]
+
+
+def test_a_recording_is_stratified_by_its_most_common_label():
+    """A recording whose windows carry several labels counts for the label most of its windows
+    have (the first of equal counts), whatever the windows' order."""
+    from dcatkit.data.splits import _recordings
+
+    groups = ["r1", "r1", "r1", "r1", "r2", "r2", "r3", "r3", "r3", "r3"]
+    labels = np.array([2, 0, 0, 3, 1, 1, 3, 1, 1, 3])                # r1: 0 (twice), r2: 1, r3: 1 and 3 tie -> 1
+    names, glabel, gsubject, mixed = _recordings(groups, labels, np.zeros(10, np.int64), "id")
+    assert names == ["r1", "r2", "r3"] and glabel == {"r1": 0, "r2": 1, "r3": 1} and mixed == 2
+
+
+def test_too_few_recordings_for_three_parts_is_said_so():
+    arrays, labels, _ = _arrays(n=2, k=2)
+    for split in ("id", "ood"):
+        with pytest.raises(ValueError, match="cannot split 2 units into train/val/test"):
+            D.from_arrays(arrays, labels, np.arange(2), groups="samples", split=split)
+
+
+def test_content_ids_see_dtype_shape_and_order_free_fingerprint():
+    """A sample's content id covers its dtype and shape, not only its bytes (the same bytes read
+    as another shape or type are another sample); the data fingerprint is of the set of ids, so a
+    reordered copy of the same data has the same fingerprint."""
+    from dcatkit.data.splits import content_ids, data_fingerprint
+
+    x = np.arange(24, dtype=np.float32).reshape(1, 4, 6)
+    same_bytes = [x.reshape(1, 6, 4), x.reshape(1, 2, 12), x.view(np.int32)]
+    ids = [content_ids({"imu": a})[0] for a in [x] + same_bytes]
+    assert len(set(ids)) == 4
+    arrays, labels, subjects = _arrays(n=40)
+    a = D.from_arrays(arrays, labels, subjects, groups="samples")
+    order = np.random.default_rng(0).permutation(40)
+    b = D.from_arrays({m: v[order] for m, v in arrays.items()}, labels[order], subjects[order], groups="samples")
+    assert b.report["data_fingerprint"] == a.report["data_fingerprint"]
+    assert data_fingerprint(["b", "a", "c"]) == data_fingerprint(["a", "b", "c"]) != data_fingerprint(["a", "b"])
+
+
+def test_a_constant_channel_scales_to_zero_in_every_part():
+    """A channel with one value in the training part (hi == lo) maps to 0 in train, val and test,
+    whatever value val and test hold there (there is no range to scale by)."""
+    from dcatkit.data.preprocess import minmax_apply, minmax_stats
+
+    train = np.stack([np.full((2, 5), 3.0), np.random.default_rng(0).normal(size=(2, 5))], axis=1)   # (2, 2, 5)
+    lo, hi = minmax_stats(train)
+    assert lo[0] == hi[0] == 3.0
+    other = train + 1.0                                              # val / test: another constant there
+    for x in (train, other):
+        out = minmax_apply(x, lo, hi)
+        assert (out[:, 0] == 0).all()
+        np.testing.assert_allclose(out[:, 1], 2 * (x[:, 1] - lo[1]) / (hi[1] - lo[1]) - 1, rtol=1e-6)
+
+
+def test_a_label_equal_to_the_number_of_classes_is_refused():
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 1\] for 2 classes"):
+        PairedDataset({"imu": np.zeros((3, 1, 4), np.float32)}, [0, 1, 2], ["a", "b"])
+    assert len(PairedDataset({"imu": np.zeros((3, 1, 4), np.float32)}, [0, 1, -1], ["a", "b"])) == 3  # -1: unlabeled
