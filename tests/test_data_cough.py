@@ -261,3 +261,24 @@ def test_loader_arguments_are_checked_and_one_string_is_one_name(root, tmp_path)
         warnings.simplefilter("ignore")
         s = D.load("cough", root, modalities="imu", imu_sensors="Accelerometer", cache_dir=False, **OPTS)
     assert list(s.train.arrays) == ["imu"] and s.train[0]["imu"].shape == (3, 60)
+
+
+def test_cut_pads_a_short_recording_at_its_end():
+    from dcatkit.data.preprocess import cut
+
+    wave = np.arange(1, 6, dtype=np.float32)                              # 5 samples
+    assert cut(wave, 1, 3).tolist() == [2, 3, 4]
+    assert cut(wave, 3, 4).tolist() == [4, 5, 0, 0]                       # past the end: zeros after the signal
+
+
+def test_a_stereo_wav_is_read_as_the_mean_of_its_channels(tmp_path):
+    import soundfile as sf
+
+    from dcatkit.data.preprocess import read_wav
+
+    rng = np.random.default_rng(0)
+    lr = rng.uniform(-0.5, 0.5, (800, 2)).astype(np.float32)
+    sf.write(tmp_path / "s.wav", lr, 16000, subtype="FLOAT")
+    wave, sr = read_wav(tmp_path / "s.wav")
+    assert sr == 16000 and wave.shape == (800,)
+    np.testing.assert_allclose(wave, (lr[:, 0] + lr[:, 1]) / 2, atol=1e-7)

@@ -255,3 +255,26 @@ def test_jpeg_frames_overwritten_in_place_are_decoded_again(root, tmp_path):
         after = D.load("uestc", r, **OPTS)
     assert after.report["cache"] != before.report["cache"]
     assert abs(mine(before).mean() - 200) > 20 and abs(mine(after).astype(float).mean() - 200) < 2
+
+
+def test_uniform_indices_are_the_frames_at_the_centres_of_equal_spans():
+    """count frames from [start, stop): the frame under the centre of each of count equal spans
+    (known values; the window tests above use the function itself, so they cannot see it)."""
+    assert uniform_indices(0, 10, 5, 100).tolist() == [1, 3, 5, 7, 9]
+    assert uniform_indices(20, 30, 2, 100).tolist() == [22, 27]
+    assert uniform_indices(0, 4, 8, 100).tolist() == [0, 0, 1, 1, 2, 2, 3, 3]   # fewer frames than asked: repeats
+    assert uniform_indices(90, 110, 4, 100).tolist() == [92, 97, 99, 99]         # clipped to the last frame
+    assert uniform_indices(5, 5, 2, 100).tolist() == [5, 5]                      # an empty span: its start frame
+
+
+def test_jpeg_frames_are_ordered_by_number_not_by_name(tmp_path):
+    """Frame files without zero padding (1.jpg, 2.jpg, 10.jpg) are in temporal order by their number."""
+    from dcatkit.data.preprocess import list_jpeg_frames
+
+    for k in (10, 2, 1, 9):
+        (tmp_path / f"{k}.jpg").write_bytes(b"")
+        (tmp_path / f"img_{k - 1}.jpg").write_bytes(b"")
+    (tmp_path / "notes.txt").write_bytes(b"")
+    frames = list_jpeg_frames(tmp_path)
+    by_scheme = [[p.name for p in frames if p.name.startswith("img_") == img] for img in (False, True)]
+    assert by_scheme == [["1.jpg", "2.jpg", "9.jpg", "10.jpg"], ["img_0.jpg", "img_1.jpg", "img_8.jpg", "img_9.jpg"]]
