@@ -188,6 +188,46 @@ def test_f1_change_is_neutral_and_shows_counts():
     plt.close("all")
 
 
+def test_confusion_pair_colours_the_share_of_each_true_class():
+    """Colour = row-normalised confusion (the share of each true class, recall on the diagonal),
+    numbers = counts, title = accuracy (trace over total); computed by hand."""
+    a = np.array([[3, 1, 0], [2, 2, 4], [0, 0, 5]])
+    b = np.array([[4, 0, 0], [1, 6, 1], [0, 1, 4]])
+    fig = plots.confusion_pair(a, b, ["x", "y", "z"])
+    for ax, c, acc in zip(fig.axes[:2], (a, b), (10 / 17, 14 / 17)):
+        share = np.asarray(ax.collections[0].get_array()).reshape(3, 3)
+        by_hand = [[c[i, j] / sum(c[i]) for j in range(3)] for i in range(3)]
+        np.testing.assert_allclose(share, by_hand)
+        assert sorted(int(t.get_text()) for t in ax.texts) == sorted(c.ravel().tolist())
+        assert f"(accuracy {acc:.3f})" in ax.get_title()
+    plt.close("all")
+
+
+def test_lambda_curve_draws_the_baselines_mean_and_std():
+    base = [0.50, 0.52, 0.60]                                     # mean 0.54, median 0.52
+    grid = pd.DataFrame({"variant": ["baseline"] * 3 + ["D-CAT"] * 3, "lam": [np.nan] * 3 + [1.0] * 3,
+                         "seed": [0, 1, 2] * 2, "f1": base + [0.6, 0.6, 0.7]})
+    ax = plots.lambda_curve(grid).axes[0]
+    line = next(ln for ln in ax.lines if ln.get_label() == "baseline (mean)")
+    assert line.get_ydata()[0] == pytest.approx(np.mean(base))
+    band = [p for p in ax.patches if p.get_alpha() == 0.08][0]
+    band = band.get_patch_transform().transform(band.get_path().vertices)[:, 1]    # y in data units
+    assert (band.min(), band.max()) == pytest.approx((np.mean(base) - np.std(base, ddof=1),
+                                                      np.mean(base) + np.std(base, ddof=1)))
+    plt.close("all")
+
+
+def test_transfer_curves_points_in_x_order_with_one_std_bars():
+    rows = pd.DataFrame({"regime": "headroom", "method": ["none", "none", "none"], "n_samples": [1000, 300, 2000],
+                         "mean": [0.7, 0.6, 0.8], "std": [0.01, 0.02, np.nan]})
+    ax = plots.transfer_curves(rows).axes[0]
+    bars = ax.containers[0]
+    assert list(bars.lines[0].get_xdata()) == [300, 1000, 2000] and list(bars.lines[0].get_ydata()) == [0.6, 0.7, 0.8]
+    ends = sorted((float(seg[0][0]), float(seg[0][1]), float(seg[1][1])) for seg in bars.lines[2][0].get_segments())
+    np.testing.assert_allclose(ends, [(300, 0.58, 0.62), (1000, 0.69, 0.71), (2000, 0.8, 0.8)])   # mean -+ std (NaN: 0)
+    plt.close("all")
+
+
 def test_training_curves_in_words_with_integer_epochs():
     h = pd.DataFrame({"epoch": [1, 2, 3], "train_ce": [2.0, 1.5, 1.2], "val_f1": [0.3, 0.5, 0.6]})
     fig = plots.training_curves({"run": h}, ("train_ce", "val_f1"))

@@ -115,6 +115,14 @@ def test_ablation_summary_and_table():
     assert one["F1-Score"].tolist() == ["0.500", "0.600", "0.400", "0.450"]      # one seed: no ± part
 
 
+def test_ablation_summary_puts_a_missing_lambda_first_within_its_variant():
+    """Within a variant, the row without a lambda (NaN) comes first, then lambdas ascending."""
+    df = pd.DataFrame({"dataset": "d", "modality": "imu", "variant": "v", "lam": [1.0, math.nan, 0.1],
+                       "accuracy": 0.5, "precision": 0.5, "recall": 0.5, "f1": [0.3, 0.1, 0.2]})
+    s = report.ablation_summary(df)
+    assert s["f1"].tolist() == pytest.approx([0.1, 0.2, 0.3])
+
+
 def test_best_lambda():
     b = report.best_lambda(_grid())
     assert b.loc["D-CAT (MCMA)", "best_lam"] == 0.1
