@@ -41,6 +41,7 @@ def test_items_shapes_labels_subjects(splits):
     item = splits.train[0]
     assert item["audio"].shape == (8000,) and item["imu"].shape == (6, 60)
     assert splits.train.sample_rates["audio"] == 16000.0
+    assert splits.train.sample_rates["imu"] == 120.0   # 60 IMU instants spread over each 0.5 s window
     assert splits.report["native_rates"]["audio_native"] == [8000.0]  # from the wav header
     assert sum(len(d) for d in splits) == 4 * 3 * 5  # 4 subjects x 3 trials x 5 windows
     for d in splits:
@@ -282,3 +283,39 @@ def test_a_stereo_wav_is_read_as_the_mean_of_its_channels(tmp_path):
     wave, sr = read_wav(tmp_path / "s.wav")
     assert sr == 16000 and wave.shape == (800,)
     np.testing.assert_allclose(wave, (lr[:, 0] + lr[:, 1]) / 2, atol=1e-7)
+
+
+def test_other_sound_is_a_class_and_a_window_past_the_imu_recording_is_left_out(tmp_path):
+    """values.id 8 ("Other Sound") is the last of the 8 classes (only 9, "Unknown", is left out);
+    a window whose IMU span (audio time - audio offset + IMU offset) runs past the end of the
+    IMU recording is left out and listed, never filled with the last IMU value."""
+    r = tmp_path / "MultimodalCoughDataset"
+    r.mkdir()
+    # IMU time = audio time + 0.8 s; the IMU ends at 6 s, so the window at 5.2 s would need IMU up to 6.5 s
+    make_cough(r, audio_offset=0.0, imu_offset=0.8, segments=[(1.0, 2.0, 8), (2.0, 3.0, 1), (5.2, 5.7, 1)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = D.load("cough", r, cache_dir=False, **OPTS)
+    got = {(_seg_win(i), K.CLASSES[y]) for d in s for i, y in zip(d.ids, d.labels)}
+    assert got == {((0, 0), "Other Sound"), ((0, 1), "Other Sound"), ((1, 0), "Cough"), ((1, 1), "Cough")}
+    lost = s.report["out_of_range"]
+    assert len(lost) == 4 * 3 and all("#seg2@5.20s (outside the IMU recording)" in x for x in lost)
+
+
+def test_sync_and_imu_settings_are_in_the_cache_key(root, tmp_path):
+    """A second load with use_sync=False (or another imu_window) must not read back the first
+    load's windows: without the sync offsets the IMU x-axis (its own elapsed time) starts at
+    the audio time of the window."""
+    r = tmp_path / "c"
+    shutil.copytree(root, r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        synced = D.load("cough", r, modalities=["imu"], **OPTS)
+        raw = D.load("cough", r, modalities=["imu"], use_sync=False, **OPTS)
+    assert synced.report["cache"] != raw.report["cache"]
+    lo, hi = (np.array(raw.report["imu_minmax"][k]) for k in ("min", "max"))
+    for d in raw:
+        for k, i in enumerate(d.ids):
+            imu_x = (d.arrays["imu"][k, 0] + 1) / 2 * (hi[0] - lo[0]) + lo[0]
+            grid = STARTS[_seg_win(i)] + (np.arange(60) + 0.5) * 0.5 / 60
+            np.testing.assert_allclose(imu_x, grid, atol=2e-3)

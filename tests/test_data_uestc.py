@@ -57,6 +57,8 @@ def test_windows_hold_consecutive_imu_rows_and_the_matching_frames(root, splits)
             start = int(wid.split("#")[1])
             rows = np.rint(raw[k, 0] * 16384 / 16).astype(int)  # acc x = row * 16 counts
             assert rows.tolist() == list(range(start, start + W))
+            # gyro y = -row counts, 16.4 counts per deg/s (the layout spec); float16 on disk
+            np.testing.assert_allclose(raw[k, 4], -np.arange(start, start + W) / 16.4, rtol=2e-3, atol=1e-3)
             folder, stem = wid.split("#")[0].split("/")
             src = root[0] / "video" / folder / stem
             src = src if src.is_dir() else src.with_suffix(".mp4")
@@ -81,13 +83,16 @@ def test_list_files_placeholder_prefix_no_final_newline_and_short_lines(root, tm
     r = tmp_path / "u"
     shutil.copytree(root[0], r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
     short = next(stem for folder, stem, _, _ in U.parse_list_file(r / "train.txt") if folder == "3_drinking")
+    enough = next(stem for folder, stem, _, _ in U.parse_list_file(r / "train.txt") if folder == "5_reading")
     text = (r / "train.txt").read_text().replace(f"3_drinking/{short} {ROWS}", f"3_drinking/{short} 2")
+    text = text.replace(f"5_reading/{enough} {ROWS}", f"5_reading/{enough} 3")   # exactly min_frames (3): kept
     (r / "train.txt").write_text(text)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         s = D.load("uestc", r, cache_dir=False, modalities=["imu"], **OPTS)
     assert s.report["too_few_frames"] == [f"3_drinking/{short}"]
     assert not any(short in i for d in s for i in d.ids)
+    assert sum(enough in i for d in s for i in d.ids) == ROWS // W
 
 
 def test_class_choice_by_name_and_all(root):
@@ -278,3 +283,87 @@ def test_jpeg_frames_are_ordered_by_number_not_by_name(tmp_path):
     frames = list_jpeg_frames(tmp_path)
     by_scheme = [[p.name for p in frames if p.name.startswith("img_") == img] for img in (False, True)]
     assert by_scheme == [["1.jpg", "2.jpg", "9.jpg", "10.jpg"], ["img_0.jpg", "img_1.jpg", "img_8.jpg", "img_9.jpg"]]
+
+
+def _copy(root, tmp_path):
+    r = tmp_path / "UESTC-MMEA-CL"
+    shutil.copytree(root[0], r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    return r
+
+
+def test_frames_follow_the_imu_window_in_proportion_when_the_video_has_fewer_frames(tmp_path):
+    """IMU rows and video frames both span the recording, so a window of rows [s, s + W) of a
+    recording with 40 rows and a 20-frame video takes its frames from [s / 2, (s + W) / 2), and
+    the IMU rate is 40 / 20 x the video's 25 fps = 50 Hz (the fixture elsewhere has one frame per
+    row, where both readings agree)."""
+    from fixtures_data import write_mp4
+
+    r = tmp_path / "UESTC-MMEA-CL"
+    r.mkdir()
+    make_uestc(r, per_class=3, rows=ROWS)
+    for mp4 in (r / "video").glob("*/*.mp4"):
+        write_mp4(mp4, ROWS // 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = D.load("uestc", r, cache_dir=False, **OPTS)
+    assert s.train.sample_rates["imu"] == pytest.approx(50.0) and s.train.sample_rates["video"] == 25.0
+    checked = 0
+    for d in s:
+        for k, wid in enumerate(d.ids):
+            start = int(wid.split("#")[1])
+            folder, stem = wid.split("#")[0].split("/")
+            means = frame_means(r / "video" / folder / f"{stem}.mp4")
+            expect = means[[int((start + (j + 0.5) * W / T) / 2) for j in range(T)]]   # frame under each span's centre
+            np.testing.assert_allclose(d[k]["video"].float().mean(dim=(1, 2, 3)).numpy(), expect, atol=1)
+            checked += 1
+    assert checked == 24 * (ROWS // W)
+
+
+def test_settings_that_change_the_windows_are_in_the_cache_key(root, tmp_path):
+    """A second load with another acc_scale or imu_stride must not read back the first load's
+    windows: acc x of the last row is 39 x 16 counts / acc_scale g, and a stride of 5 rows gives
+    7 windows of 10 rows out of 40 (known values of the fixture)."""
+    r = _copy(root, tmp_path)
+    opts = dict(OPTS, modalities=["imu"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = D.load("uestc", r, **opts)
+        other_scale = D.load("uestc", r, acc_scale=8192.0, **opts)
+        other_stride = D.load("uestc", r, imu_stride=5, **opts)
+    assert first.report["imu_minmax"]["max"][0] == pytest.approx(39 * 16 / 16384, rel=1e-3)
+    assert other_scale.report["imu_minmax"]["max"][0] == pytest.approx(39 * 16 / 8192, rel=1e-3)
+    assert sum(len(d) for d in first) == 24 * 4 and sum(len(d) for d in other_stride) == 24 * 7
+    assert len({first.report["cache"], other_scale.report["cache"], other_stride.report["cache"]}) == 3
+
+
+def test_subject_map_keyed_by_folder_and_stem_and_an_unmapped_recording_is_unknown_and_listed(root, tmp_path):
+    """The map's keys may be 'folder/stem' (a list file's path) as well as 'stem'; a recording the
+    map does not name has subject -1 (unknown, never a participant's number) and is listed."""
+    r, subjects = root
+    left_out = sorted(subjects)[0]
+    smap = {f"{s.rsplit('_2020_', 1)[0]}/{s}": f"P{v}" for s, v in subjects.items() if s != left_out}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = D.load("uestc", r, modalities=["imu"], subject_map=smap, cache_dir=False, **OPTS)
+    for d in s:
+        for i, subj in zip(d.ids, d.subjects.tolist()):
+            stem = i.split("#")[0].split("/")[1]
+            assert subj == (-1 if stem == left_out else subjects[stem]), i   # P0..P3 -> 0..3 in sorted order
+    assert s.report["unmapped_recordings"] == [f"{left_out.rsplit('_2020_', 1)[0]}/{left_out}"]
+
+
+def test_a_list_line_whose_label_contradicts_its_folder_is_refused(root, tmp_path):
+    """Label id = class number - 1 (the layout spec): a list line that says otherwise is an error."""
+    r = _copy(root, tmp_path)
+    stem = next(st for f, st, _, _ in U.parse_list_file(r / "val.txt") if f == "5_reading")
+    text = (r / "val.txt").read_text()
+    (r / "val.txt").write_text(text.replace(f"5_reading/{stem} {ROWS} {ROWS} 4", f"5_reading/{stem} {ROWS} {ROWS} 5"))
+    with pytest.raises(ValueError, match=f"5_reading/{stem} has label 5, but its folder says 4"):
+        D.load("uestc", r, modalities=["imu"], cache_dir=False, **OPTS)
+
+
+def test_the_date_proxy_is_the_recording_day_not_the_hour():
+    """Stems end in YYYY_MM_DD_HH_MM_SS: the proxy groups by the day."""
+    recs = ["3_drinking/3_drinking_2020_12_15_09_58_48", "5_reading/5_reading_2020_12_15_16_01_02",
+            "5_reading/5_reading_2020_12_16_09_58_48"]
+    assert [U._DATE.search(g).group(1) for g in recs] == ["2020_12_15", "2020_12_15", "2020_12_16"]

@@ -175,3 +175,80 @@ def test_loader_arguments_are_checked_and_one_string_is_one_name(root, tmp_path)
             D.load("vggsound", tmp_path / "not-read", **{**OPTS, **bad})
     s = _load(root, classes="engine", modalities="audio", cache_dir=False)
     assert s.classes == ["engine"] and list(s.train.arrays) == ["audio"]
+
+
+def test_windows_follow_the_clock_of_long_wavs_jpeg_folders_and_stop_at_the_shorter_stream(root, tmp_path):
+    """A 3 s wav (0.25, 0.5, 0.75 in its three seconds) gives 1 s windows at 0, 1 and 2 s holding
+    those values; a JPEG folder of 3 frames is spread over the audio's 3 s (1 fps), so the window
+    at t s shows frame t; with the fixture's 2 s mp4 instead, windows stop where the video does."""
+    import soundfile as sf
+
+    r = tmp_path / "vgg"
+    r.mkdir()
+    shutil.copy(root / "vggsound.csv", r)
+    wave = np.repeat(np.float32([0.25, 0.5, 0.75]), 16000)
+    stems = []
+    for yid, start, _, _ in V.read_csv(r / "vggsound.csv")[:6]:
+        stem = next(s for s in (f"{yid}_{start:06d}", f"{yid}_{start}") if (root / "video" / f"{s}.mp4").exists())
+        stems.append(stem)
+        sf.write(_mk(r / "wav") / f"{stem}.wav", wave, 16000)
+        write_jpegs(r / "frames" / stem, 3, "img")
+    two = [VGG_LABELS[0], VGG_LABELS[1]]
+    s = _load(r, classes=two, audio_dir=r / "wav", frames_dir=r / "frames", cache_dir=False)
+    assert sum(len(d) for d in s) == 6 * 3
+    for d in s:
+        for k, i in enumerate(d.ids):
+            t0 = int(float(i.split("#")[1][:-1]))
+            assert abs(float(d[k]["audio"].mean()) - (0.25, 0.5, 0.75)[t0]) < 0.01, i
+            assert abs(float(d[k]["video"].float().mean()) - frame_value(t0)) < 3, i
+    s = _load(r, classes=two, audio_dir=r / "wav", video_dir=root / "video", cache_dir=False)
+    assert sorted(i for d in s for i in d.ids) == sorted(f"{st}#{t}s" for st in stems for t in (0, 1))
+
+
+def test_two_clips_of_one_youtube_video_are_one_subject(root, tmp_path):
+    """The subject proxy is the YouTube video: a second clip of the same video (another start)
+    has the same subject, and split='ood' keeps both clips in one split."""
+    r = tmp_path / "vgg"
+    shutil.copytree(root, r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    yid, start, label, part = V.read_csv(r / "vggsound.csv")[0]
+    first = next(s for s in (f"{yid}_{start:06d}", f"{yid}_{start}") if (r / "video" / f"{s}.mp4").exists())
+    shutil.copy(r / "video" / f"{first}.mp4", r / "video" / f"{yid}_{start + 100:06d}.mp4")
+    with open(r / "vggsound.csv", "a") as f:
+        f.write(f'{yid},{start + 100},"{label}",{part}\n')
+    for split in ("id", "ood"):
+        s = _load(r, classes=[VGG_LABELS[0], VGG_LABELS[1]], modalities=["audio"], cache_dir=False, split=split)
+        subj = {i.split("#")[0]: (p, x) for p, d in enumerate(s) for i, x in zip(d.ids, d.subjects.tolist())}
+        a, b = subj[first], subj[f"{yid}_{start + 100:06d}"]
+        assert a[1] == b[1] and len({x for _, x in subj.values()}) == 6
+        if split == "ood":
+            assert a[0] == b[0]
+
+
+def test_the_random_classes_are_drawn_among_labels_with_clips_on_disk(root, tmp_path):
+    """A csv label without any clip on disk is never drawn: with 5 labels on disk and num_classes=5,
+    every class seed draws exactly those 5."""
+    r = tmp_path / "vgg"
+    shutil.copytree(root, r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    with open(r / "vggsound.csv", "a") as f:
+        f.write('notondisk1,10,"a label without clips",train\nnotondisk2,20,"another label without clips",test\n')
+    for class_seed in range(5):
+        s = _load(r, num_classes=5, class_seed=class_seed, modalities=["audio"], cache_dir=False)
+        assert s.classes == sorted(VGG_LABELS), class_seed
+
+
+def test_a_clip_relabelled_in_the_csv_is_not_read_back_with_its_old_label(root, tmp_path):
+    """Moving a clip from one chosen class to the other in the csv changes no file on disk and
+    no setting: the window cache must still not hand back the old label."""
+    r = tmp_path / "vgg"
+    shutil.copytree(root, r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    two = [VGG_LABELS[1], VGG_LABELS[2]]
+    before = _load(r, classes=two, modalities=["audio"])
+    text = (r / "vggsound.csv").read_text().splitlines()
+    k = next(j for j, line in enumerate(text) if line.endswith(f"{VGG_LABELS[1]},train"))
+    yid = text[k].split(",")[0]
+    text[k] = text[k].replace(VGG_LABELS[1], VGG_LABELS[2])
+    (r / "vggsound.csv").write_text("\n".join(text) + "\n")
+    after = _load(r, classes=two, modalities=["audio"])
+    label = {i.split("#")[0].rsplit("_", 1)[0]: y for d in after for i, y in zip(d.ids, d.labels.tolist())}
+    old = {i.split("#")[0].rsplit("_", 1)[0]: y for d in before for i, y in zip(d.ids, d.labels.tolist())}
+    assert old[yid] == 0 and label[yid] == 1
