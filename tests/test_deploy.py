@@ -281,6 +281,11 @@ def test_video_export_round_trip_with_uint8_frames(tmp_path):
     np.testing.assert_allclose(p.predict(frames.astype(np.int64)).logits, p.predict(frames).logits)
     with pytest.raises(ValueError, match="uint8 RGB values in"):
         p.predict(frames / 255.0)
+    for value in (256, -1):                  # integers outside [0, 255] would wrap around in uint8
+        bad = frames.astype(np.int64)
+        bad[1, 0, 2, 3, 4] = value
+        with pytest.raises(ValueError, match=rf"uint8 RGB values in \[0, 255\].*range \[{min(value, 0)}, {max(value, 255)}\]"):
+            p.predict(bad)
 
 
 # ------------------------------------------------------------------ bad input
@@ -301,6 +306,8 @@ def test_wrong_input_shape_says_expected_and_found(trained):
         p.predict(bad)
     with pytest.raises(ValueError, match="real numbers"):
         p.predict(np.array([["a"] * 32] * 6))
+    with pytest.raises(ValueError, match="real numbers .* got dtype bool"):      # not 0 / 1 windows
+        p.predict(np.ones((2, 6, 32), bool))
 
 
 def test_the_input_rate_is_checked_when_given_on_every_backend(trained, exported):
@@ -456,3 +463,47 @@ def test_checkpoints_and_onnx_need_no_flag_and_never_unpickle_code(trained, expo
     with pytest.raises(Exception):
         dcatkit.Predictor.load(bad, device="cpu")
     assert not marker.exists()
+
+
+def test_real_check_inputs_from_a_dataset_are_its_raw_windows(trained):
+    """export's check on a dataset (pipeline-scaled items) feeds the graph raw windows: the
+    items unscaled with the training bounds are the raw test windows, a constant channel
+    comes back as its one value, and unscaling inverts minmax_apply."""
+    from dcatkit.data.preprocess import minmax_apply
+
+    _, info, _ = deploy._resolve(trained["run"], None, "auto")
+    got = deploy._real_inputs(trained["splits"].test, info, limit=5)
+    np.testing.assert_allclose(got, trained["raw_test"][:5], rtol=1e-4, atol=1e-4)
+    lo, hi = np.float32([-1.0, 2.0, 3.0]), np.float32([1.0, 6.0, 3.0])
+    x = np.random.default_rng(0).uniform(-2, 8, (4, 3, 5)).astype(np.float32)
+    x[:, 2] = 3.0
+    norm = {"normalization": {"min": lo.tolist(), "max": hi.tolist()}}
+    np.testing.assert_allclose(deploy._unscale(minmax_apply(x, lo, hi), norm), x, rtol=1e-5, atol=1e-5)
+
+
+def test_what_a_file_says_about_itself_is_checked(trained, exported, tmp_path, monkeypatch):
+    """A file of a newer format is refused; classes given for an exported file (which carries
+    its own), or classes other than those a checkpoint records, are refused; a model of another
+    modality name but of kind video takes uint8 frames; normalisation other than min-max is
+    refused; an export whose metadata does not read back as written is not put in place."""
+    props = {"dcatkit_format": "3", "classes": '["a"]', "modality": '"imu"'}
+    with pytest.raises(ValueError, match=r"newer dcatkit \(format 3, this one reads 2\)"):
+        deploy._info_from_strings(props, tmp_path / "x.onnx")
+    names = list(trained["splits"].classes)
+    with pytest.raises(ValueError, match="carries its own classes"):
+        dcatkit.Predictor.load(exported["pt2"].path, classes=names, trusted=True)
+    with pytest.raises(ValueError, match="differ from the classes the model was trained on"):
+        dcatkit.Predictor.load(trained["run"].checkpoint, classes=names[::-1], device="cpu")
+    torch.manual_seed(0)
+    cam = build_model("cam", 3, (2, 3, 16, 16), TINY["video"], kind="video")
+    assert dcatkit.Predictor.load(cam, classes=["x", "y", "z"], device="cpu").info["input_dtype"] == "uint8"
+    norm = dict(trained["splits"].report["imu_minmax"], method="zscore")
+    with pytest.raises(ValueError, match="per-channel min-max bounds"):
+        dcatkit.Predictor.load(trained["run"].model, classes=names, normalization=norm, device="cpu")
+    real = deploy._info_from_strings
+    monkeypatch.setattr(deploy, "_info_from_strings", lambda props, path: {**real(props, path), "classes": ["?"]})
+    monkeypatch.setattr(deploy, "_load_pt2", lambda path, trusted=False: (torch.export.load(str(path)),
+                                                                          {"classes": ["?"]}))
+    with pytest.raises(RuntimeError, match="metadata read back"):
+        dcatkit.export(trained["run"], tmp_path / "m.pt2")
+    assert not any(tmp_path.glob("m.pt2*"))
