@@ -367,3 +367,19 @@ def test_the_date_proxy_is_the_recording_day_not_the_hour():
     recs = ["3_drinking/3_drinking_2020_12_15_09_58_48", "5_reading/5_reading_2020_12_15_16_01_02",
             "5_reading/5_reading_2020_12_16_09_58_48"]
     assert [U._DATE.search(g).group(1) for g in recs] == ["2020_12_15", "2020_12_15", "2020_12_16"]
+
+
+def test_a_sensor_csv_rewritten_with_the_same_size_is_read_again(root, tmp_path):
+    """A csv rewritten in place with other values of the same length (same size, a later time)
+    is an input change: the cache key sees file times, not only sizes."""
+    r = _copy(root, tmp_path)
+    f = sorted((r / "sensor" / "3_drinking").iterdir())[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        before = D.load("uestc", r, modalities=["imu"], **OPTS)
+        text = f.read_text()
+        f.write_text(text.replace(",3\n", ",4\n"))                      # gyro z: 3 -> 4 counts, same size
+        os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10**9))
+        after = D.load("uestc", r, modalities=["imu"], **OPTS)
+    assert len(f.read_text()) == len(text) and after.report["cache"] != before.report["cache"]
+    assert after.report["imu_minmax"]["max"][5] == pytest.approx(4 / 16.4, rel=1e-3)
