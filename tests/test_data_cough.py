@@ -303,7 +303,7 @@ def test_other_sound_is_a_class_and_a_window_past_the_imu_recording_is_left_out(
 
 
 def test_sync_and_imu_settings_are_in_the_cache_key(root, tmp_path):
-    """A second load with use_sync=False (or another imu_window) must not read back the first
+    """A second load with use_sync=False must not read back the first
     load's windows: without the sync offsets the IMU x-axis (its own elapsed time) starts at
     the audio time of the window."""
     r = tmp_path / "c"
