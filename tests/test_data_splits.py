@@ -209,6 +209,16 @@ def test_unreadable_file_raises_or_is_skipped_and_reported(tmp_path):
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 
+def test_a_cache_built_skipping_an_unreadable_file_is_not_read_back_under_raise(tmp_path):
+    """on_error changes the output (a skip-built cache lacks the unreadable recording): a later
+    load with on_error='raise' must decode again and raise, not reuse the skip-built windows."""
+    kw = dict(classes=["a", "b"], settings={}, cache_dir=tmp_path, progress=False)
+    w = C.collect("toy", [0, 1, 2], _decoder([], bad=1), on_error="skip", **kw)
+    assert len(w) == 1 + 3 and w.report["n_skipped"] == 1
+    with pytest.raises(UnreadableFile, match=r"/data/1\.mp4"):
+        C.collect("toy", [0, 1, 2], _decoder([], bad=1), on_error="raise", **kw)
+
+
 def test_from_arrays_refuses_what_a_cast_or_a_split_would_silently_change():
     """Labels that are names, fractions, NaN or negative; float video outside [0, 1] (read as
     already scaled: 255x too bright); NaN audio; split ratios that are not three fractions summing
