@@ -303,8 +303,8 @@ def test_other_sound_is_a_class_and_a_window_past_the_imu_recording_is_left_out(
 
 
 def test_sync_and_imu_settings_are_in_the_cache_key(root, tmp_path):
-    """A second load with use_sync=False must not read back the first
-    load's windows: without the sync offsets the IMU x-axis (its own elapsed time) starts at
+    """A second load with use_sync=False (or a third with another imu_window) must not read back
+    an earlier load's windows: without the sync offsets the IMU x-axis (its own elapsed time) starts at
     the audio time of the window."""
     r = tmp_path / "c"
     shutil.copytree(root, r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
@@ -312,7 +312,9 @@ def test_sync_and_imu_settings_are_in_the_cache_key(root, tmp_path):
         warnings.simplefilter("ignore")
         synced = D.load("cough", r, modalities=["imu"], **OPTS)
         raw = D.load("cough", r, modalities=["imu"], use_sync=False, **OPTS)
+        short = D.load("cough", r, modalities=["imu"], use_sync=False, imu_window=30, **OPTS)
     assert synced.report["cache"] != raw.report["cache"]
+    assert short.train[0]["imu"].shape == (6, 30)            # 30 IMU instants per window, not the cached 60
     lo, hi = (np.array(raw.report["imu_minmax"][k]) for k in ("min", "max"))
     for d in raw:
         for k, i in enumerate(d.ids):
