@@ -1,4 +1,5 @@
 """Cough audio-IMU loader against a tiny copy of the distributed layout."""
+import json
 import re
 import shutil
 import warnings
@@ -321,3 +322,29 @@ def test_sync_and_imu_settings_are_in_the_cache_key(root, tmp_path):
             imu_x = (d.arrays["imu"][k, 0] + 1) / 2 * (hi[0] - lo[0]) + lo[0]
             grid = STARTS[_seg_win(i)] + (np.arange(60) + 0.5) * 0.5 / 60
             np.testing.assert_allclose(imu_x, grid, atol=2e-3)
+
+
+def test_the_chosen_mics_annotation_and_wav_are_used_and_any_means_out(tmp_path):
+    """Each trial has an In and an Out wav, each with its own annotation entry (In listed first).
+    mic="out" / "in" reads that mic's wav and its annotation, whatever the json order; mic="any"
+    is Out when it is there: its wav and its annotation, never the Out wav cut at the In times."""
+    import soundfile as sf
+
+    r = tmp_path / "MultimodalCoughDataset"
+    r.mkdir()
+    out_entries = make_cough(r, subjects=("005",), missing_in=(), segments=[(1.0, 1.5, 1)])    # Cough at 1 s
+    speech = {"label": {"label_id": 1, "values": {"id": 2, "value": "x"}}}
+    in_entries = [{"original_filename": e["original_filename"].lower().replace("_out.wav", "_in.wav"),
+                   "segmentations": [{"start_time": 3.0, "end_time": 3.5, "annotation": speech}]}
+                  for e in out_entries]                                                      # Speech at 3 s
+    (r / "DataAnnotation.json").write_text(json.dumps(in_entries + out_entries))
+    ins = sorted(r.glob("005/*/*_In.wav"))
+    assert len(ins) == 3
+    for w in ins:
+        sf.write(w, np.full(6 * 8000, 0.3), 8000)      # In: constant 0.3; Out: the fixture's 300 Hz sine (mean 0)
+    for mic, label, level in (("out", "Cough", 0.0), ("in", "Speech", 0.3), ("any", "Cough", 0.0)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            s = D.load("cough", r, modalities=["audio"], mic=mic, sample_rate=8000, cache_dir=False, **OPTS)
+        got = [(K.CLASSES[y], round(float(d[k]["audio"].mean()), 2)) for d in s for k, y in enumerate(d.labels)]
+        assert got == [(label, level)] * 3, mic

@@ -238,7 +238,13 @@ def load_cough(
     if not subjects:
         raise FileNotFoundError(f"no participant folders (005 ... 017) in {root}.\nExpected layout:\n{LAYOUT}")
 
-    # ---- group annotated segments by (subject, trial); prefer the chosen mic's annotation
+    # ---- group annotated segments by (subject, trial); prefer the annotation of the mic whose wav is read
+    # (mic="any" reads Out, else In: its annotation is Out's, else In's, else the first listed)
+    mics = {"out": ["out"], "in": ["in"], "any": ["out", "in"]}[mic]
+
+    def rank(name: str) -> int:
+        return next((j for j, m in enumerate(mics) if f"_{m}." in name.lower()), len(mics))
+
     notes: dict[str, list[str]] = {"unlabelled": [], "unmatched_annotations": []}
     per_trial: dict[tuple[str, int], tuple[str, list]] = {}
     for name, segs in parse_annotations(ann_path):
@@ -248,7 +254,7 @@ def load_cough(
             notes["unmatched_annotations"].append(name)
             continue
         key = (subj, trial_of(name))
-        if key not in per_trial or f"_{mic}." in name.lower():
+        if key not in per_trial or rank(name) < rank(per_trial[key][0]):
             per_trial[key] = (name, segs)
     trials = []
     for (subj, k), (name, segs) in sorted(per_trial.items()):
@@ -270,8 +276,7 @@ def load_cough(
 
     def wav_of(t: _Trial) -> Path:
         wavs = {p.stem.lower().rsplit("_", 1)[-1]: p for p in t.folder.glob("*.wav")}
-        order = {"out": ["out"], "in": ["in"], "any": ["out", "in"]}[mic]
-        for which in order:
+        for which in mics:
             if which in wavs:
                 return wavs[which]
         raise MissingModality(str(t), "audio", t.folder / f"{t.subject}_..._{mic.capitalize()}.wav")
