@@ -252,3 +252,23 @@ def test_a_clip_relabelled_in_the_csv_is_not_read_back_with_its_old_label(root, 
     label = {i.split("#")[0].rsplit("_", 1)[0]: y for d in after for i, y in zip(d.ids, d.labels.tolist())}
     old = {i.split("#")[0].rsplit("_", 1)[0]: y for d in before for i, y in zip(d.ids, d.labels.tolist())}
     assert old[yid] == 0 and label[yid] == 1
+
+
+def test_clip_seconds_times_jpeg_frames_without_audio_and_is_in_the_cache_key(root, tmp_path):
+    """Without audio, a JPEG folder's frames are spread over clip_seconds: 4 frames over 2 s
+    give 1 s windows at 0 and 1 s; over 4 s (1 fps), windows at 0..3 s, the window at t s
+    showing frame t. The second load must not read back the first one's cached windows."""
+    r = tmp_path / "vgg"
+    r.mkdir()
+    shutil.copy(root / "vggsound.csv", r)
+    stems = [f"{yid}_{start:06d}" for yid, start, _, _ in V.read_csv(r / "vggsound.csv")[:6]]
+    for stem in stems:
+        write_jpegs(r / "frames" / stem, 4, "img")
+    kw = dict(classes=[VGG_LABELS[0], VGG_LABELS[1]], modalities=["video"], frames_dir=r / "frames")
+    two = _load(r, clip_seconds=2.0, **kw)
+    four = _load(r, clip_seconds=4.0, **kw)
+    assert sorted(i for d in two for i in d.ids) == sorted(f"{st}#{t}s" for st in stems for t in (0, 1))
+    assert sorted(i for d in four for i in d.ids) == sorted(f"{st}#{t}s" for st in stems for t in range(4))
+    for d in four:
+        for k, i in enumerate(d.ids):
+            assert abs(float(d[k]["video"].float().mean()) - frame_value(int(i.split("#")[1][:-1]))) < 3, i
