@@ -507,3 +507,17 @@ def test_what_a_file_says_about_itself_is_checked(trained, exported, tmp_path, m
     with pytest.raises(RuntimeError, match="metadata read back"):
         dcatkit.export(trained["run"], tmp_path / "m.pt2")
     assert not any(tmp_path.glob("m.pt2*"))
+
+
+def test_a_normalization_for_a_model_that_is_not_timeseries_is_refused(tmp_path):
+    """Min-max scaling is per channel of (C, L) timeseries windows; the pipeline never scales
+    video frames, so bounds given for a video model (even one per RGB channel) are refused,
+    by the Predictor and by export, rather than applied to its uint8 frames."""
+    torch.manual_seed(0)
+    model = build_model("video", 3, (2, 3, 16, 16), TINY["video"])
+    rgb = {"min": [0.0, 0.0, 0.0], "max": [255.0, 255.0, 255.0]}
+    with pytest.raises(ValueError, match=r"per channel of timeseries windows.*kind 'video'"):
+        dcatkit.Predictor.load(model, classes=["x", "y", "z"], normalization=rgb, device="cpu")
+    with pytest.raises(ValueError, match=r"per channel of timeseries windows.*kind 'video'"):
+        dcatkit.export(model, tmp_path / "video.pt2", classes=["x", "y", "z"], normalization=rgb)
+    assert not any(tmp_path.iterdir())
