@@ -238,27 +238,31 @@ def load_cough(
     if not subjects:
         raise FileNotFoundError(f"no participant folders (005 ... 017) in {root}.\nExpected layout:\n{LAYOUT}")
 
-    # ---- group annotated segments by (subject, trial); prefer the annotation of the mic whose wav is read
-    # (mic="any" reads Out, else In: its annotation is Out's, else In's, else the first listed)
+    # ---- group annotated segments by (subject, trial); per trial, the annotation of the mic whose wav is
+    # read (mic="any" reads Out, else In), else of the other mic in `mics`' order, else the first listed
     mics = {"out": ["out"], "in": ["in"], "any": ["out", "in"]}[mic]
 
-    def rank(name: str) -> int:
-        return next((j for j, m in enumerate(mics) if f"_{m}." in name.lower()), len(mics))
+    def mic_of(name: str) -> str | None:
+        return next((m for m in ("out", "in") if f"_{m}." in name.lower()), None)
+
+    def wavs_in(folder: Path) -> dict[str, Path]:
+        return {p.stem.lower().rsplit("_", 1)[-1]: p for p in folder.glob("*.wav")}
 
     notes: dict[str, list[str]] = {"unlabelled": [], "unmatched_annotations": []}
-    per_trial: dict[tuple[str, int], tuple[str, list]] = {}
+    per_trial: dict[tuple[str, int], list[tuple[str, list]]] = {}
     for name, segs in parse_annotations(ann_path):
         m = re.match(r"(\d+)", name)
         subj = m.group(1).zfill(3) if m else None
         if subj not in subjects:
             notes["unmatched_annotations"].append(name)
             continue
-        key = (subj, trial_of(name))
-        if key not in per_trial or rank(name) < rank(per_trial[key][0]):
-            per_trial[key] = (name, segs)
+        per_trial.setdefault((subj, trial_of(name)), []).append((name, segs))
     trials = []
-    for (subj, k), (name, segs) in sorted(per_trial.items()):
+    for (subj, k), listed in sorted(per_trial.items()):
         folders = [p for p in (root / subj).iterdir() if p.is_dir() and p.name.lower().startswith(f"trial_{k}")]
+        read = next((w for w in mics if w in wavs_in(folders[0])), None) if folders else None
+        order = ([read] if read else []) + [w for w in mics if w != read]
+        name, segs = min(listed, key=lambda a: order.index(mic_of(a[0])) if mic_of(a[0]) in order else len(order))
         if not folders:
             notes["unmatched_annotations"].append(f"{name} (no {subj}/Trial_{k}_* folder)")
             continue
@@ -275,7 +279,7 @@ def load_cough(
         raise ValueError(f"no annotation in {ann_path} matches a trial folder under {root}")
 
     def wav_of(t: _Trial) -> Path:
-        wavs = {p.stem.lower().rsplit("_", 1)[-1]: p for p in t.folder.glob("*.wav")}
+        wavs = wavs_in(t.folder)
         for which in mics:
             if which in wavs:
                 return wavs[which]
@@ -335,6 +339,7 @@ def load_cough(
     settings = {"modalities": modalities, "window_s": window_s, "stride_s": stride, "imu_window": imu_window,
                 "sample_rate": sample_rate, "mic": mic, "imu_sensors": list(imu_sensors), "use_sync": use_sync,
                 "min_segment_s": min_segment_s, "groups": "segments sharing audio merged",
+                "annotation": "of the mic whose wav is read",      # caches paired otherwise before are not reused
                 "files": cache_mod.fingerprint(files, root)}
     rates = {"audio": float(sample_rate)}
     if "imu" in modalities:
