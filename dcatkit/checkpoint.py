@@ -67,6 +67,9 @@ def check_writable(path: str | Path, what: str = "checkpoint", keep: tuple = ())
         if parent.exists():
             if not parent.is_dir():
                 raise ValueError(f"{what} path {path}: {parent} is a file, not a folder; choose another path")
+            if not os.access(parent, os.W_OK | os.X_OK):    # the temp file and the rename are made there
+                raise ValueError(f"{what} path {path}: the folder {parent} is not writable by this user; choose "
+                                 "another path (a run would train and then fail to save)")
             break
     for k in keep:
         if k is not None and Path(k).exists() and path.exists() and os.path.samefile(path, k):

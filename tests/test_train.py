@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -301,6 +304,17 @@ def test_bad_checkpoint_paths_fail_before_any_training(splits, video_source, tmp
     a_file.write_bytes(b"x")
     with pytest.raises(ValueError, match=r"imu\.pt is a file, not a folder"):
         train_unimodal(splits, "imu", preset=TINY["imu"], checkpoint=a_file / "x.pt", progress=False)
+    # a folder this user cannot write in (the nearest existing one: the save would create the rest);
+    # the suite runs as root here, where a chmod refuses nothing, so the permission answer is stood in
+    import dcatkit.checkpoint as ck_mod
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    with monkeypatch.context() as m:
+        m.setattr(ck_mod.os, "access", lambda p, mode: False if Path(p) == locked else real_access(p, mode))
+        with pytest.raises(ValueError, match=r"the folder .*locked is not writable by this user"):
+            train_unimodal(splits, "imu", preset=TINY["imu"], checkpoint=locked / "new" / "x.pt", progress=False)
     _, src_path = video_source
     before = src_path.read_bytes()
     with pytest.raises(ValueError, match=r"is the frozen source's checkpoint .*would replace the source"):
