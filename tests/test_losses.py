@@ -263,3 +263,22 @@ def test_bad_shapes_rejected():
     with pytest.raises(ValueError, match="unknown transfer loss"):
         get_loss("nope")
     assert LOSSES["dcat"] is cross_attention_loss
+
+
+@pytest.mark.parametrize("lam", [float("inf"), float("nan"), -0.5, True, "1"])
+def test_check_lam_refuses_what_is_not_a_finite_number_from_0(lam):
+    """lambda weights L_CA in Eq. 19: an infinite or NaN weight would make every step NaN."""
+    from dcatkit.losses import check_lam
+
+    with pytest.raises(ValueError, match="finite number >= 0"):
+        check_lam(lam)
+    assert check_lam(0) == 0.0 and check_lam(2) == 2.0
+
+
+def test_a_name_registered_twice_is_refused_and_the_first_loss_kept():
+    from dcatkit.losses import register_loss
+
+    first = LOSSES["dcat"]
+    with pytest.raises(ValueError, match="'dcat' is already registered"):
+        register_loss("dcat")(lambda *a, **k: None)
+    assert LOSSES["dcat"] is first is get_loss("dcat")

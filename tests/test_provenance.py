@@ -92,6 +92,7 @@ def test_checkpoint_records_provenance(id0, source):
     assert prov["train_ids_sha256"] == hashlib.sha256("\n".join(sorted(id0.train.ids)).encode()).hexdigest()
     assert prov["classes"] == id0.classes and prov["input_shape"] == list(id0.train.input_shape("video"))
     assert prov["sample_rates"] == pytest.approx(id0.train.sample_rates)
+    assert id0.report["imu_minmax"] and prov["imu_minmax"] is None      # the IMU scaling is no video model's
     assert prov["environment"]["torch"] == torch.__version__
     assert prov["environment"]["device"] == str(resolve_device("auto"))          # the device it trained on
 
@@ -307,3 +308,83 @@ def test_ids_of_two_kinds_cannot_be_compared_so_the_source_is_refused():
     with pytest.warns(UserWarning, match="not checked"):
         assert provenance.check_source(prov, given, trust_source=True)["trust_source"] is True
     assert provenance.check_source(prov, a)["source_check"] == "same data"                # one kind of ids: checked
+
+
+def test_ids_hash_is_the_sha256_of_the_sorted_ids_one_per_line():
+    """The training-set hash names a set: the same ids in another order (a loader that lists
+    recordings in another order) give the same hash, the sha256 of the sorted ids joined by
+    newlines."""
+    want = hashlib.sha256(b"a1\nb2\nc3").hexdigest()
+    assert provenance.ids_hash(["c3", "a1", "b2"]) == provenance.ids_hash(["a1", "b2", "c3"]) == want
+    assert provenance.ids_hash(["a1", "b2"]) != want
+
+
+def test_a_source_from_another_dataset_is_said_to_be_other_data_not_another_draw():
+    """Only a source whose record names this run's dataset is "another draw"; one from other
+    data (another dataset name, or none) is "other data", and the warning says which."""
+    import numpy as np
+    from dcatkit.data import from_arrays
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(40) % 2
+    a = from_arrays({"acc": rng.normal(0, 1, (40, 2, 16)).astype(np.float32)}, labels, groups="samples",
+                    kinds={"acc": "timeseries"}, seed=0)
+    b = from_arrays({"acc": rng.normal(0, 1, (40, 2, 16)).astype(np.float32)}, labels, groups="samples",
+                    kinds={"acc": "timeseries"}, seed=0)
+    prov = provenance.record(a.train, "acc", a.report, val=a.val)
+    assert prov["data_fingerprint"] != b.report["data_fingerprint"]
+    for theirs, ours, want in (("cough", "uestc", "other data"), (None, "uestc", "other data"),
+                               ("uestc", None, "other data"), ("uestc", "uestc", "another draw")):
+        here = Splits(b.train, b.val, b.test, {**b.report, "dataset": ours})
+        with pytest.warns(UserWarning, match="another draw of the same" if want == "another draw" else "other data"):
+            out = provenance.check_source({**prov, "dataset": theirs}, here)
+        assert out["source_check"] == want
+
+
+def test_git_commit_of_a_checkout_with_changed_tracked_files_ends_in_dirty(tmp_path):
+    """The commit names the code only when no tracked file was changed; a changed one appends
+    "-dirty" (an untracked file does not)."""
+    repo = tmp_path / "pkg"
+    repo.mkdir()
+    (repo / "__init__.py").write_text("x = 1\n")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "__init__.py"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "c"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    (repo / "notes.txt").write_text("untracked")
+    assert provenance.git_commit(str(repo)) == head
+    provenance.git_commit.cache_clear()
+    (repo / "__init__.py").write_text("x = 2\n")
+    assert provenance.git_commit(str(repo)) == head + "-dirty"
+    provenance.git_commit.cache_clear()
+
+
+def test_another_sample_rate_is_warned_about_and_the_same_one_is_not():
+    import numpy as np
+    from dcatkit.data import from_arrays
+
+    rng = np.random.default_rng(0)
+    acc, labels = rng.normal(0, 1, (40, 2, 16)).astype(np.float32), np.arange(40) % 2
+    a = from_arrays({"acc": acc}, labels, groups="samples", kinds={"acc": "timeseries"}, seed=0,
+                    sample_rates={"acc": 50.0})
+    b = from_arrays({"acc": acc}, labels, groups="samples", kinds={"acc": "timeseries"}, seed=0,
+                    sample_rates={"acc": 100.0})
+    prov = provenance.record(a.train, "acc", a.report, val=a.val)
+    with pytest.warns(UserWarning, match="the source saw acc at 50.0 Hz, this run's data is at 100.0 Hz"):
+        provenance.warn_if_inputs_differ(prov, b, "acc")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        provenance.warn_if_inputs_differ(prov, a, "acc")
+
+
+def test_a_trusted_source_without_a_full_record_still_needs_this_runs_classes(id0):
+    """trust_source skips only the overlap check: a record without validation ids whose classes
+    differ from this run's (or are in another order) is still refused."""
+    prov = {"classes": list(reversed(id0.classes)), "train_ids": [], "val_ids": None, "data_fingerprint": None}
+    with pytest.warns(UserWarning, match="incomplete provenance"), \
+            pytest.raises(SourceMismatch, match="trained on classes"):
+        provenance.check_source(prov, id0, trust_source=True)
+    with pytest.warns(UserWarning, match="incomplete provenance"):
+        out = provenance.check_source({**prov, "classes": list(id0.classes)}, id0, trust_source=True)
+    assert out["source_check"] == "trusted with incomplete provenance"

@@ -138,6 +138,29 @@ def test_checkpoint_atomic_and_bad_files(tmp_path, splits, video_source):
         load_checkpoint(tmp_path / "nope.pt")
 
 
+def test_a_save_cut_short_leaves_the_old_checkpoint_and_no_temp_file(splits, tmp_path, monkeypatch):
+    """A save that fails half-way (disk full, a kill seen as an exception) leaves the previous
+    checkpoint readable and byte for byte as it was, and removes its own temp file."""
+    import dcatkit.checkpoint as ck
+
+    model = new_imu_model(splits, 0)
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, model, {"modality": "imu", "n": 1})
+    before = path.read_bytes()
+
+    def half_then_fail(obj, f):
+        f.write(before[: len(before) // 2])         # half a file written, then the save dies
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(ck.torch, "save", half_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        save_checkpoint(path, model, {"modality": "imu", "n": 2})
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert load_checkpoint(path)[1]["n"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]        # the temp file is gone
+
+
 def test_source_mismatch_errors(splits, video_source, tmp_path):
     _, path = video_source
     with pytest.raises(ValueError, match="both 'video'"):
