@@ -249,3 +249,28 @@ def test_notebook_checkpoints_on_a_real_dataset_follow_its_content():
     # the simulator's own key is its settings and fingerprint, with or without splits
     assert runs.data_key("synthetic", "id", 0, {}, "synthetic", "video", "imu", splits=sp) == \
         runs.data_key("synthetic", "id", 0, {}, "synthetic", "video", "imu")
+
+
+def test_load_or_train_reads_an_existing_checkpoint_back_and_trains_only_without_one(tmp_path, capsys):
+    """A notebook's second run reads the model its first run saved (no training); without a file
+    it trains, and returns the trained Run's model."""
+    import torch
+
+    from dcatkit import runs
+    from dcatkit.checkpoint import save_checkpoint
+    from dcatkit.model import build_model
+    from dcatkit.experiment import Run
+    from helpers import TINY
+
+    torch.manual_seed(0)
+    saved = build_model("imu", 3, (6, 20), TINY["imu"])
+    path = tmp_path / "m.pt"
+
+    def no_training():
+        raise AssertionError("trained though a checkpoint exists")
+
+    assert runs.load_or_train(path, lambda: Run("r", "imu", saved, {}), verbose=False) is saved
+    save_checkpoint(path, saved, {"modality": "imu"})
+    got = runs.load_or_train(path, no_training, name="baseline")
+    assert all(torch.equal(a, b) for a, b in zip(got.state_dict().values(), saved.state_dict().values()))
+    assert "baseline: loaded" in capsys.readouterr().out

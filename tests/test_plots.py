@@ -290,6 +290,10 @@ def test_quick_steps_trains_a_copy_and_lambda_moves_l_ca(splits, pair_models):
     assert all(torch.equal(before[k], v) for k, v in tgt.state_dict().items())   # the target is untouched
     assert [r["step"] for r in on] == list(range(7)) and off[0] == on[0]
     assert on[-1]["l_ca"] < off[-1]["l_ca"] - 0.01       # a large lambda aligns; lambda 0 does not try
+    # without MCMA the watched L_CA is the mean over every sample (Eq. 7 per sample, by hand)
+    st = explore.alignment_state(src, tgt, batches[0], "video", "imu", mcma=False)
+    assert not st.mask.all()                              # the source is wrong on some: a mask would matter
+    assert off[0]["l_ca"] == pytest.approx(float(st.per_sample.mean()), abs=1e-5)
     with pytest.raises(ValueError, match="lam must be >= 0"):
         explore.quick_steps(src, tgt, batches, ev, "video", "imu", lam=-1.0)
 
@@ -321,7 +325,10 @@ def test_per_subject_by_hand():
     pb = np.array([0, 0, 0, 1, 1, 1])                     # subject 1: 1 wrong; subject 2: 1 wrong
     po = np.array([0, 1, 0, 1, 0, 0])                     # subject 1: fixed 1; subject 2: fixed 1, broke 1
     subj = np.array([1, 1, 1, 2, 2, 2])
-    df = runs.per_subject(y, pb, po, subj, 2).set_index("subject")
+    df = runs.per_subject(y, pb, po, subj, 2)
+    # rows sorted by delta_f1: subject 2 gains 2/3 - 0.4 (F1 2/3 on both classes), subject 1 gains 1 - 0.4
+    assert df["subject"].tolist() == [2, 1] and df["delta_f1"].tolist() == pytest.approx([2 / 3 - 0.4, 0.6])
+    df = df.set_index("subject")
     assert df.loc[1, ["n", "fixed", "broke", "net"]].tolist() == [3, 1, 0, 1]
     assert df.loc[2, ["n", "fixed", "broke", "net"]].tolist() == [3, 1, 1, 0]
     assert df.loc[1, "f1_other"] == 1.0 and df.loc[1, "f1_baseline"] == pytest.approx((0.8 + 0.0) / 2)
@@ -332,3 +339,23 @@ def test_per_subject_by_hand():
     with pytest.raises(ValueError, match="1-D of one length"):
         runs.per_subject(y, pb[:3], po, subj, 2)
     plt.close("all")
+
+
+def test_demo_batch_and_train_batches_sizes_and_distinct_samples(monkeypatch):
+    """demo_batch: ``size`` samples, the first ``wrong`` the source gets wrong among them;
+    train_batches: ``n`` batches of ``size`` distinct samples each (no sample twice in a batch)."""
+    import dcatkit.train as train_mod
+    from dcatkit import explore
+
+    ds = [{"imu": torch.full((2,), float(i)), "label": i % 2} for i in range(30)]
+    y = np.array([d["label"] for d in ds])
+    p = y.copy()
+    p[[3, 7, 11, 20, 25]] = 1 - y[[3, 7, 11, 20, 25]]          # the source is wrong on 5 samples
+    monkeypatch.setattr(train_mod, "predict", lambda *a, **k: (y, p))
+    batch, n_wrong = explore.demo_batch(ds, None, "imu", size=10, wrong=4)
+    idx = batch["imu"][:, 0].long().tolist()
+    assert n_wrong == 4 and len(idx) == 10
+    assert idx == sorted([3, 7, 11, 20] + [0, 1, 2, 4, 5, 6])   # the 4 first wrong, then the 6 first right
+    for b in explore.train_batches(ds, 20, size=25, seed=1):
+        got = b["imu"][:, 0].long().tolist()
+        assert len(got) == 25 == len(set(got))

@@ -376,3 +376,33 @@ def test_resume_under_torchrun(tmp_path):
     a, b = (load_checkpoint(tmp_path / n)[0].state_dict() for n in ("full.pt", "resumed.pt"))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not (tmp_path / "resumed.pt.state").exists()
+
+
+def test_a_state_of_another_format_version_is_refused_naming_the_version(tmp_path):
+    """A state with every key but another version number (a later dcatkit's layout) is not
+    resumed from; the same file with version 1 is."""
+    from dcatkit import checkpoint as ck
+
+    need = ("key", "epoch", "model", "extra_params", "optimizer", "scaler", "rng", "best", "best_state", "history")
+    state = {k: 0 for k in need} | {"key": '{"a": 1}', "version": ck.STATE_VERSION + 1}
+    path = tmp_path / "x.state"
+    ck._save_state(path, state)
+    with pytest.raises(ValueError, match=f"not a dcatkit training state of version {ck.STATE_VERSION}"):
+        ck._load_state(path, '{"a": 1}')
+    ck._save_state(path, {**state, "version": ck.STATE_VERSION})
+    assert ck._load_state(path, '{"a": 1}')["epoch"] == 0
+
+
+def test_the_saved_random_streams_restore_python_numpy_torch_and_the_loader():
+    """A dataset drawing augmentations from numpy's or Python's global generator resumes with the
+    draws it would have had: every stream in the state is put back (the toy run reads torch only)."""
+    import random
+
+    from dcatkit import checkpoint as ck
+
+    gen = torch.Generator().manual_seed(3)
+    saved = ck._rng_state(gen)
+    first = (random.random(), np.random.rand(3).tolist(), torch.rand(2).tolist(), torch.rand(2, generator=gen).tolist())
+    ck._set_rng_state(saved, gen)
+    again = (random.random(), np.random.rand(3).tolist(), torch.rand(2).tolist(), torch.rand(2, generator=gen).tolist())
+    assert again == first

@@ -161,6 +161,54 @@ def test_a_save_cut_short_leaves_the_old_checkpoint_and_no_temp_file(splits, tmp
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]        # the temp file is gone
 
 
+def test_a_source_checkpoint_with_the_classes_in_another_order_does_not_fit():
+    """Class i of the source's head must be class i of the target: the same names in another
+    order would teach every sample another class's attention."""
+    from dcatkit.checkpoint import check_source_fits
+    from dcatkit.provenance import SourceMismatch
+
+    fits = dict(target_modality="imu", available_modalities=("imu", "video"))
+    check_source_fits({"modality": "video", "classes": ["a", "b", "c"]}, classes=["a", "b", "c"], **fits)
+    with pytest.raises(SourceMismatch, match="same names, same order needed"):
+        check_source_fits({"modality": "video", "classes": ["b", "a", "c"]}, classes=["a", "b", "c"], **fits)
+
+
+def test_a_cuda_device_asked_for_without_cuda_is_a_clear_error(monkeypatch):
+    """resolve_device refuses 'cuda' / 'cuda:1' where CUDA is missing (before any training), and
+    'auto' then means the CPU."""
+    from dcatkit.runtime import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for dev in ("cuda", "cuda:1"):
+        with pytest.raises(ValueError, match="asked for but CUDA is not available"):
+            resolve_device(dev)
+    assert resolve_device("auto") == torch.device("cpu") == resolve_device("cpu")
+
+
+def test_seed_everything_seeds_python_numpy_and_torch():
+    """Each global generator draws what a fresh generator with that seed draws."""
+    import random
+
+    seed_everything(5)
+    got = (random.random(), np.random.rand(), torch.rand(1).item())
+    assert got == (random.Random(5).random(), np.random.RandomState(5).rand(),
+                   torch.rand(1, generator=torch.Generator().manual_seed(5)).item())
+
+
+def test_make_loader_shuffles_by_its_seed_and_only_modalities_drops_the_others(splits):
+    from dcatkit.runtime import make_loader, only_modalities
+
+    def order(seed):
+        return torch.cat([b["label"] for b in make_loader(splits.train, 8, shuffle=True, seed=seed)]).tolist()
+
+    assert order(3) == order(3) != order(4)
+    both = splits.train
+    imu = only_modalities(both, ["imu"])
+    assert set(both.modalities) == {"imu", "video"} and list(imu.modalities) == ["imu"]
+    assert "video" not in imu[0] and torch.equal(imu[0]["imu"], both[0]["imu"])
+    assert only_modalities(both, None) is both and only_modalities(both, ["imu", "video"]) is both
+
+
 def test_source_mismatch_errors(splits, video_source, tmp_path):
     _, path = video_source
     with pytest.raises(ValueError, match="both 'video'"):
