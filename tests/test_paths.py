@@ -274,3 +274,19 @@ def test_load_or_train_reads_an_existing_checkpoint_back_and_trains_only_without
     got = runs.load_or_train(path, no_training, name="baseline")
     assert all(torch.equal(a, b) for a, b in zip(got.state_dict().values(), saved.state_dict().values()))
     assert "baseline: loaded" in capsys.readouterr().out
+
+
+def test_a_change_of_the_ambiguous_simulator_renames_the_ambiguous_regimes_checkpoints(tmp_path, monkeypatch):
+    """The setup fingerprint draws the regime the data options name: a model trained on the
+    'ambiguous' simulator before that simulator changed is not read back as current (and the
+    default regime's names stay, since its simulator did not change)."""
+    from dcatkit import runs
+    from dcatkit.data import synthetic
+
+    def ck(**kw):
+        key = runs.data_key("synthetic", "id", 0, {**kw}, "synthetic", "video", "imu")
+        return paths.checkpoint_path(tmp_path, "source-video", **key, epochs=6, seed=0)
+
+    base, amb = ck(), ck(regime="ambiguous")
+    monkeypatch.setitem(synthetic._MOTION, "drinking", (0.8, 1, 0.95))    # only the ambiguous regime reads it
+    assert ck(regime="ambiguous") != amb and ck() == base

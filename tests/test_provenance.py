@@ -388,3 +388,30 @@ def test_a_trusted_source_without_a_full_record_still_needs_this_runs_classes(id
     with pytest.warns(UserWarning, match="incomplete provenance"):
         out = provenance.check_source({**prov, "classes": list(id0.classes)}, id0, trust_source=True)
     assert out["source_check"] == "trusted with incomplete provenance"
+
+
+def test_without_a_loader_fingerprint_the_record_names_the_ids_it_trained_and_chose_on():
+    """A hand-built split has no data fingerprint: the record's stands for the training and
+    validation ids the model saw (sha256 of them sorted, 24 hex digits)."""
+    import numpy as np
+    from dcatkit.data import from_arrays
+
+    rng = np.random.default_rng(0)
+    a = from_arrays({"acc": rng.normal(0, 1, (40, 2, 16)).astype(np.float32)}, np.arange(40) % 2,
+                    groups="samples", kinds={"acc": "timeseries"}, seed=0)
+    ids = sorted(map(str, list(a.train.ids) + list(a.val.ids)))
+    want = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:24]
+    assert provenance.record(a.train, "acc", {}, val=a.val)["data_fingerprint"] == want
+
+
+def test_scaled_on_one_side_only_is_warned_about():
+    import numpy as np
+    from dcatkit.data import from_arrays
+
+    rng = np.random.default_rng(0)
+    a = from_arrays({"acc": rng.normal(0, 1, (40, 2, 16)).astype(np.float32)}, np.arange(40) % 2,
+                    groups="samples", kinds={"acc": "timeseries"}, seed=0)
+    prov = provenance.record(a.train, "acc", a.report, val=a.val)
+    assert prov["normalization"]
+    with pytest.warns(UserWarning, match="the source's acc inputs were not min-max scaled, this run's are"):
+        provenance.warn_if_inputs_differ({**prov, "normalization": None}, a, "acc")

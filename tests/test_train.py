@@ -209,6 +209,15 @@ def test_make_loader_shuffles_by_its_seed_and_only_modalities_drops_the_others(s
     assert only_modalities(both, None) is both and only_modalities(both, ["imu", "video"]) is both
 
 
+def test_a_path_in_a_checkpoints_meta_is_written_as_a_string_that_loads_back(splits, tmp_path):
+    """torch.load(weights_only=True) reads no pathlib objects: a Path in meta (a source's file)
+    is saved as its string, so the checkpoint loads."""
+    from pathlib import Path
+
+    save_checkpoint(tmp_path / "c.pt", new_imu_model(splits, 0), {"modality": "imu", "source": Path("a") / "b.pt"})
+    assert load_checkpoint(tmp_path / "c.pt")[1]["source"] == str(Path("a") / "b.pt")
+
+
 def test_source_mismatch_errors(splits, video_source, tmp_path):
     _, path = video_source
     with pytest.raises(ValueError, match="both 'video'"):
