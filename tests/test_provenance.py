@@ -1,5 +1,6 @@
 """Provenance of models and results, and load_source's leakage and class checks (issue 11, §1)."""
 import hashlib
+import shutil
 import subprocess
 import warnings
 from pathlib import Path
@@ -341,6 +342,7 @@ def test_a_source_from_another_dataset_is_said_to_be_other_data_not_another_draw
         assert out["source_check"] == want
 
 
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")
 def test_git_commit_of_a_checkout_with_changed_tracked_files_ends_in_dirty(tmp_path):
     """The commit names the code only when no tracked file was changed; a changed one appends
     "-dirty" (an untracked file does not)."""
