@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 from . import distributed as dist
-from .data import load
+from .data import LOAD_ARGS, load
 from .data.synthetic import DEFAULT_N_SAMPLES
 from .experiment import compare, format_table, summarise_seeds, train_transfer, train_unimodal
 from .provenance import SourceMismatch
@@ -214,7 +214,7 @@ def _sweep(a) -> int:
 
 def _load(a):
     opts = {"n_samples": a.n_samples} if a.dataset == "synthetic" else {}
-    own = sorted(({"root", "split", "seed", "modalities"} | set(opts)) & set(dict(a.data_option)))
+    own = sorted((LOAD_ARGS | set(opts)) & set(dict(a.data_option)))
     if own:
         raise ValueError(f"--data-option {own[0]}=...: {own} are set by the command's own flags (--root, --split, "
                          "--data-seed, --modality / --target, --n-samples), not by --data-option")

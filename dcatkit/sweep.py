@@ -753,7 +753,9 @@ def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any
         axes["fold"] = list(folds)
     runs = grid(**axes)
     g = {**TARGET_DEFAULTS, **fixed, **runs[0]}
-    clash = sorted(set(g["data_options"] or {}) & ({"root", "split", "seed", "modalities"} | (
+    from .data import LOAD_ARGS
+
+    clash = sorted(set(g["data_options"] or {}) & (LOAD_ARGS | (
         {"n_samples", "regime"} if g["dataset"] == "synthetic" else set())))
     if clash:
         raise ValueError(f"data_options may not set {clash}: the sweep sets them itself (root, split, the data seed "

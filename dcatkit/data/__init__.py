@@ -109,13 +109,16 @@ def _loader(name: str):
     return loader
 
 
+LOAD_ARGS = frozenset({"root", "split", "seed", "modalities"})    # load()'s own arguments, never loader options
+
+
 def _check_options(name: str, options: dict) -> None:
     """Every key of ``options`` is one the loader of ``name`` takes (or n_labeled, ratios,
     split_file); a misspelt one is a ValueError listing the accepted names, not a TypeError
     from inside the loader."""
     import inspect
 
-    own = {"root", "split", "seed", "modalities"}                       # load()'s own arguments
+    own = LOAD_ARGS
     params = inspect.signature(_loader(name)).parameters
     if any(p.kind == p.VAR_KEYWORD for p in params.values()):           # takes anything: its own checks
         return
