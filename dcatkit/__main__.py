@@ -139,8 +139,8 @@ def _device(text: str) -> str:
     return text
 
 
-def _summarise(df):
-    """``(summary, per_draw, note)``: per-cell paired summaries, pairing on seed (and fold);
+def _summarise(df, metric: str = "f1"):
+    """``(summary, per_draw, note)``: per-cell paired summaries of ``metric``, pairing on seed (and fold);
     data draws given as an axis (``--data-seeds``) pool through ``stats.summarise_draws``
     (``draw="data_seed"``: draws, then seeds), which also gives one descriptive row per draw
     and cell; one draw alone is "too few draws", never a call. Without ``--data-seeds`` every
@@ -149,15 +149,17 @@ def _summarise(df):
 
     pair = ["seed", "fold"] if "fold" in df else ["seed"]
     if "data_seed" in df and df["data_seed"].notna().any():
-        pooled, per_draw = stats.summarise_draws(df, pair=pair, draw="data_seed")
+        pooled, per_draw = stats.summarise_draws(df, metric, pair=pair, draw="data_seed")
         return pooled, per_draw, "pooled over the data draws"
-    return stats.summarise(df, pair=pair), None, None
+    return stats.summarise(df, metric, pair=pair), None, None
 
 
 def _sweep(a) -> int:
+    import pandas as pd
+
     from .report import write_results
     from .stats import verdict
-    from .sweep import parse_shard, run_transfer_sweep
+    from .sweep import STUDY_METRIC, control_studies, parse_shard, run_studies, run_transfer_sweep
 
     if a.quick:
         a.sizes, a.epochs_source, a.epochs_target = [160], 1, 1
@@ -177,39 +179,85 @@ def _sweep(a) -> int:
     elif folds is not None:
         raise SystemExit(f"dcatkit: error: --folds needs a cross-validation --split (loso, group_kfold:K), "
                          f"got {a.split!r}")
-    df = run_transfer_sweep(a.out, methods=a.methods, lams=a.lams, sizes=a.sizes, seeds=seeds, folds=folds,
-                            data_seeds=_seeds(a.data_seeds) if a.data_seeds else None, workers=a.workers,
-                            redo=a.redo, device=a.device, shard=shard, gather=a.gather, dataset=a.dataset,
-                            root=a.root, split=a.split,
-                            regime=a.regime if a.dataset == "synthetic" else None, source=a.source,
-                            target=a.target, preset=a.preset, mcma=not a.no_mcma, epochs_source=a.epochs_source,
-                            epochs_target=a.epochs_target, options=dict(a.option) or None,
-                            data_options=dict(a.data_option) or None)
+    if a.control_labels is not None and not a.controls:
+        raise SystemExit("dcatkit: error: --control-labels sets the positive control's labels: give it with "
+                         "--controls")
+    common = dict(seeds=seeds, data_seeds=_seeds(a.data_seeds) if a.data_seeds else None, workers=a.workers,
+                  redo=a.redo, device=a.device, shard=shard, gather=a.gather, dataset=a.dataset,
+                  root=a.root, split=a.split, regime=a.regime if a.dataset == "synthetic" else None,
+                  source=a.source, target=a.target, preset=a.preset, mcma=not a.no_mcma,
+                  epochs_source=a.epochs_source, epochs_target=a.epochs_target, options=dict(a.option) or None,
+                  data_options=dict(a.data_option) or None)
+    if a.controls:
+        df = run_studies(a.out, control_studies(a.methods, sizes=a.sizes, target=a.target,
+                                                control_labels=a.control_labels, folds=folds),
+                         lams=a.lams, **common)
+    else:
+        df = run_transfer_sweep(a.out, methods=a.methods, lams=a.lams, sizes=a.sizes, folds=folds, **common)
     if shard is not None:
         print(f"shard {shard[0]} of {shard[1]}: {len(df)} runs finished in {a.out}. When every shard is done, "
               "summarise with the same command, --gather instead of --shard.")
         return 0
-    summary, per_draw, pooled = _summarise(df)
-    cols = [c for c in ["n_samples", "method", "lam", "n", "mean", "std", "n_pairs", "n_draws", "draw_sd", "diff_mean", "ci_low", "ci_high",
-                        "p_value"] if c in summary]
-    draws = sorted(int(d) for d in df["data_seed"].unique()) if "data_seed" in df else None
-    print(f"\n== {a.source} -> {a.target}, {a.dataset}/{a.split}"
-          f"{f', data draws {draws}' if draws is not None else ''}: test macro-F1 and the paired difference to "
-          f"the baseline (method none, same seed and data{'; ' + pooled if pooled else ''}), 95% interval ==\n"
-          f"{summary[cols].to_string(index=False, float_format=lambda v: f'{v:.3f}')}")
-    if per_draw is not None:
-        dcols = [c for c in ["data_seed", *cols] if c in per_draw]
-        print(f"\n== per data draw (each alone; descriptive, not claims) ==\n"
-              f"{per_draw[dcols].to_string(index=False, float_format=lambda v: f'{v:.3f}')}")
-    print("\n== verdicts ==")
-    for (m, lam), _ in summary[summary.method != "none"].groupby(["method", "lam"], sort=False):
-        print(f"{m} (lambda = {lam:g}): {verdict(summary, method=m, lam=lam)}")
     params = {k: v for k, v in vars(a).items() if k not in ("cmd", "shard", "gather")}
     write_results(df, a.out, "results", params)
-    write_results(summary, a.out, "summary", params)
-    if per_draw is not None:
-        write_results(per_draw, a.out, "summary_per_draw", params)
+    studies = df.groupby("study", sort=False) if a.controls else [(None, df)]
+    summaries, per_draws = [], []
+    for study, part in studies:
+        summary, per_draw = _print_study(a, study, part, STUDY_METRIC[study or "main"])
+        summaries.append(summary.assign(study=study) if study else summary)
+        if per_draw is not None:
+            per_draws.append(per_draw.assign(study=study) if study else per_draw)
+    if not a.controls:
+        print("\nNo controls ran beside this grid: --controls adds a negative control (the target's inputs "
+              "shuffled: no method can move its recall) and a positive control (a teacher of the target's own "
+              "sensor, few labels: transfer should help) on the same data, seeds and methods.")
+    write_results(pd.concat(summaries, ignore_index=True), a.out, "summary", params)
+    if per_draws:
+        write_results(pd.concat(per_draws, ignore_index=True), a.out, "summary_per_draw", params)
     return 0
+
+
+STUDY_TEXT = {
+    "negative control": "the target's inputs shuffled within each part (data.controls.break_pairing): every "
+                        "method's expected recall is 1 / classes, so a call here is a false one",
+    "positive control": "the source is a copy of the target's own sensor trained on every label, the target "
+                        "keeps few labels plus unlabeled pairs (data.controls.with_teacher): transfer should help",
+}
+
+
+def _print_study(a, study: str | None, df, metric: str):
+    """Print one study's table, per-draw rows and verdicts (Holm within the study); return
+    ``(summary, per_draw)``."""
+    from .stats import verdict
+
+    summary, per_draw, pooled = _summarise(df, metric)
+    cols = [c for c in ["n_samples", "method", "lam", "n", "mean", "std", "n_pairs", "n_draws", "draw_sd",
+                        "diff_mean", "ci_low", "ci_high", "p_value"] if c in summary]
+    draws = sorted(int(d) for d in df["data_seed"].unique()) if "data_seed" in df else None
+    source = df["source"].iloc[0] if "source" in df else a.source
+    name = {"f1": "macro-F1", "recall": "macro recall"}.get(metric, metric)
+    title = f"{study}: " if study else ""
+    print(f"\n== {title}{source} -> {a.target}, {a.dataset}/{a.split}"
+          f"{f', data draws {draws}' if draws is not None else ''}: test {name} and the paired difference to "
+          f"the baseline (method none, same seed and data{'; ' + pooled if pooled else ''}), 95% interval ==")
+    if study in STUDY_TEXT:
+        print(f"({STUDY_TEXT[study]})")
+    if study == "negative control" and "n_classes" in df:
+        print(f"chance: {1 / df['n_classes'].iloc[0]:.3f} (every method's expected recall)")
+    if study == "positive control":
+        base = df[df.method == "none"]
+        print(f"labels kept: {int(base['n_train'].iloc[0])} of {int(base['n_train'].iloc[0] + base['n_unlabeled'].iloc[0])}"
+              f" training samples; the teacher's test F1 {df['source_f1'].mean():.3f} against the baseline's "
+              f"{base['f1'].mean():.3f}: the room a transfer has here")
+    print(summary[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if per_draw is not None:
+        dcols = [c for c in ["data_seed", *cols] if c in per_draw]
+        print(f"\n== {title}per data draw (each alone; descriptive, not claims) ==\n"
+              f"{per_draw[dcols].to_string(index=False, float_format=lambda v: f'{v:.3f}')}")
+    print(f"\n== {title}verdicts ==")
+    for (m, lam), _ in summary[summary.method != "none"].groupby(["method", "lam"], sort=False):
+        print(f"{m} (lambda = {lam:g}): {verdict(summary, method=m, lam=lam)}")
+    return summary, per_draw
 
 
 def _load(a):
@@ -333,6 +381,13 @@ def _main(argv=None) -> int:
     w.add_argument("--device", default="auto", type=_device, help="auto (CUDA when present), cpu, cuda or cuda:N")
     w.add_argument("--out", default="runs/sweep")
     w.add_argument("--quick", action="store_true", help="160 samples, 1 epoch each: a smoke run")
+    w.add_argument("--controls", action="store_true",
+                   help="run a negative control (the target's inputs shuffled) and a positive control (a teacher "
+                        "of the target's own sensor, few labels) beside the grid: same methods, lambdas, seeds "
+                        "and draws; each study its own Holm family")
+    w.add_argument("--control-labels", type=int, default=None, metavar="K",
+                   help="the positive control's labelled training recordings (default: a tenth of them, at "
+                        "least one per class)")
     a = ap.parse_args(argv)
 
     if a.cmd == "sweep":

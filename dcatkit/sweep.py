@@ -486,7 +486,9 @@ SOURCE_KEYS = ("dataset", "root", "split", "seed", "n_samples", "regime", "data_
 TARGET_DEFAULTS = {"dataset": "synthetic", "root": None, "split": "id", "regime": "headroom", "data_options": None,
                    "source": "video",
                    "target": "imu", "preset": "synthetic", "mcma": True, "epochs_source": None,
-                   "epochs_target": None, "options": None, "monitor": None, "data_seed": None, "source_seed": None}
+                   "epochs_target": None, "options": None, "monitor": None, "data_seed": None, "source_seed": None,
+                   "control": None, "n_labeled": None}
+CONTROLS = ("negative", "positive")      # data.controls: break_pairing, with_teacher
 
 
 def source_identity(p: Mapping[str, Any]) -> dict:
@@ -497,6 +499,9 @@ def source_identity(p: Mapping[str, Any]) -> dict:
     ident = {k: p.get(k, TARGET_DEFAULTS.get(k)) for k in SOURCE_KEYS}
     if p.get("fold") is not None:                      # a cross-validation fold: its own data, its own source
         ident["fold"] = p["fold"]
+    if p.get("control") == "positive":                 # the teacher: its own source. The negative control
+        ident["control"] = p["control"]                # shuffles the target only, so its source is the main
+                                                       # study's (and sweeps without controls keep their keys)
     data_seed, source_seed = p.get("data_seed"), p.get("source_seed")
     if data_seed is None and source_seed is None:
         return ident                                   # the key of a sweep without them, unchanged
@@ -506,21 +511,44 @@ def source_identity(p: Mapping[str, Any]) -> dict:
 
 
 def _splits(dataset: str, root, split, seed: int, n_samples, regime, data_options, modalities: tuple,
-            fold: int | None = None):
+            fold: int | None = None, control: str | None = None, n_labeled: int | None = None,
+            hide: bool = False):
     """The data of one run (cached per worker: every method of a seed reads the same).
     ``data_options``: more arguments of ``data.load`` (e.g. the simulator's frame_size).
     ``split``: "id", "ood", or a cross-validation split ("loso", ["group_kfold", k]),
-    of which fold ``fold`` is used."""
+    of which fold ``fold`` is used. ``control`` ("negative", "positive"; ``data.controls``):
+    the control's data, with ``modalities`` = (source, target) as the control names them
+    (the positive control's source is ``teacher_name(target)``, a copy the loader does not
+    know). ``hide``: the target run's data, with the labels of all but ``n_labeled``
+    training recordings hidden (positive control: None = ``controls.default_labels``;
+    elsewhere None = every label); the source trains on every label (``hide`` False)."""
+    from .data import controls
+
+    if control not in (None, *CONTROLS):
+        raise ValueError(f"control must be None or one of {CONTROLS}, got {control!r}")
+    source, target = modalities
+    if control == "positive" and source != controls.teacher_name(target):
+        raise ValueError(f"the positive control's source is the target's copy {controls.teacher_name(target)!r}, "
+                         f"got source={source!r}")
     split = tuple(split) if isinstance(split, list) else split
+    loaded = (target,) if control == "positive" else modalities
     got = _load(dataset, root, split, seed, n_samples, regime, json.dumps(data_options or {}, sort_keys=True),
-                modalities)
+                loaded)
     if isinstance(got, list):
         if fold is None or not 0 <= fold < len(got):
             raise ValueError(f"split {split!r} has {len(got)} folds: give fold = 0 .. {len(got) - 1} "
                              f"(run_transfer_sweep(folds=...)), got {fold!r}")
-        return got[fold]
-    if fold is not None:
+        got = got[fold]
+    elif fold is not None:
         raise ValueError(f"fold={fold} given but split {split!r} has no folds (use 'loso' or ['group_kfold', k])")
+    if control == "negative":
+        got = controls.break_pairing(got, target, seed=seed)
+    elif control == "positive":
+        got = controls.with_teacher(got, target)
+    if hide and (n_labeled is not None or control == "positive"):
+        from .data.dataset import hide_labels
+
+        got = hide_labels(got, controls.default_labels(got) if n_labeled is None else n_labeled, seed=seed)
     return got
 
 
@@ -562,21 +590,23 @@ def source_task(*, out_dir: str, seed: int, n_samples: int | None = None, datase
                 source: str = "video",
                 target: str = "imu", preset: str = "synthetic", epochs_source: int | None = None,
                 data_seed: int | None = None, fold: int | None = None, setup: str | None = None,
-                device="auto", redo: bool = False) -> dict:
+                control: str | None = None, device="auto", redo: bool = False) -> dict:
     """Train (or find) the frozen source of one seed and data, saved under
     ``out_dir/sources/``; returns its test metrics. The data seed is the training seed
     unless ``data_seed`` is given. ``setup``: ``setup_fingerprint`` (identity only).
+    ``control``: the source of a control's data (``_splits``), trained on every label.
     ``redo``: train it again even if its checkpoint exists. Training happens under a
     file lock, so shards that need the same source train it once."""
     from .experiment import load_source, train_unimodal
     from .train import evaluate
 
     sp = _splits(dataset, root, split, seed if data_seed is None else data_seed, n_samples, regime, data_options,
-                 (source, target), fold)
+                 (source, target), fold, control)
     ident = dict(seed=seed, n_samples=n_samples, dataset=dataset, root=root, split=split, regime=regime,
                  data_options=data_options, source=source, target=target, preset=preset,
                  epochs_source=epochs_source, setup=setup)
-    ident.update({k: v for k, v in (("fold", fold), ("data_seed", data_seed)) if v is not None})
+    ident.update({k: v for k, v in (("fold", fold), ("data_seed", data_seed), ("control", control))
+                  if v is not None})
     path = _source_path(out_dir, ident)
     test = None
     with _locked(path):
@@ -595,14 +625,18 @@ def transfer_task(*, out_dir: str, method: str, seed: int, lam: float | None = N
                   mcma: bool = True, preset: str = "synthetic",
                   epochs_source: int | None = None, epochs_target: int | None = None, options: dict | None = None,
                   monitor: str | None = None, data_seed: int | None = None, source_seed: int | None = None,
-                  fold: int | None = None, setup: str | None = None, device="auto") -> dict:
+                  fold: int | None = None, setup: str | None = None, control: str | None = None,
+                  n_labeled: int | None = None, device="auto") -> dict:
     """One target run of a sweep: ``experiment.train_transfer`` from the seed's frozen
     source (trained first if missing) with the objective ``method`` (``"none"``: the
     baseline). ``data_seed`` / ``source_seed``: fixed data and source for every seed
     (None: the run's ``seed``; see ``source_identity``). ``setup``: ``setup_fingerprint``
-    (part of the run's identity, not used to train). Returns test metrics, the
-    source's test F1, the training-set size, the last epoch's training loss and, when
-    L_CA was optimised or monitored, its last-epoch training value (``train_ca_last``)."""
+    (part of the run's identity, not used to train). ``control``: a control's data
+    (``control_studies``); ``n_labeled``: the labels the target keeps, the other
+    training recordings becoming unlabeled pairs (``_splits``). Returns test metrics, the
+    source's test F1, the labelled and unlabeled training-set sizes, the last epoch's
+    training loss and, when L_CA was optimised or monitored, its last-epoch training
+    value (``train_ca_last``)."""
     from .experiment import train_transfer
 
     from .objectives import accepted_options
@@ -610,10 +644,10 @@ def transfer_task(*, out_dir: str, method: str, seed: int, lam: float | None = N
     ident = source_identity(dict(seed=seed, n_samples=n_samples, dataset=dataset, root=root, split=split,
                                  regime=regime, data_options=data_options, source=source, target=target,
                                  preset=preset, epochs_source=epochs_source, data_seed=data_seed,
-                                 source_seed=source_seed, fold=fold, setup=setup))
+                                 source_seed=source_seed, fold=fold, setup=setup, control=control))
     src = source_task(out_dir=out_dir, device=device, **ident)
     sp = _splits(dataset, root, split, seed if data_seed is None else data_seed, n_samples, regime, data_options,
-                 (source, target), fold)
+                 (source, target), fold, control, n_labeled, hide=True)
     options = {k: v for k, v in (options or {}).items() if k in accepted_options(method)}
     run = train_transfer(sp, _source_path(out_dir, ident),
                          target, lam=0.0 if lam is None else lam, mcma=mcma, method=method, options=options,
@@ -621,7 +655,9 @@ def transfer_task(*, out_dir: str, method: str, seed: int, lam: float | None = N
                          device=device, progress=False, cache_dir=Path(out_dir) / "cache")
     h = run.history
     out = {**{m: float(run.test[m]) for m in ("accuracy", "precision", "recall", "f1")}, **src,
-           "n_train": len(sp.train), "best_epoch": int(run.meta["best_val"]["epoch"]),
+           "n_train": len(sp.train), "n_unlabeled": 0 if sp.unlabeled is None else len(sp.unlabeled),
+           "n_classes": len(sp.classes),
+           "best_epoch": int(run.meta["best_val"]["epoch"]),
            "val_f1": float(run.meta["best_val"]["f1"]), "train_loss_last": float(h["train_loss"].iloc[-1]),
            "train_time_s": float(h["train_time_s"].sum())}
     if "train_ca" in h:
@@ -716,6 +752,48 @@ def setup_fingerprint(dataset: str = "synthetic", preset: str = "synthetic", sou
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def _check_control(fixed: Mapping[str, Any]) -> None:
+    """A grid's ``control`` and ``n_labeled``, checked before anything trains."""
+    from .data.controls import teacher_name
+
+    control, n_labeled = fixed.get("control"), fixed.get("n_labeled")
+    if control not in (None, *CONTROLS):
+        raise ValueError(f"control must be None or one of {CONTROLS} (data.controls), got {control!r}")
+    if n_labeled is not None and (isinstance(n_labeled, bool) or not isinstance(_plain(n_labeled), int)
+                                  or n_labeled < 1):
+        raise ValueError(f"n_labeled must be None (every label) or a positive int (the training recordings that "
+                         f"keep their labels), got {n_labeled!r}")
+    target = fixed.get("target", TARGET_DEFAULTS["target"])
+    if control == "positive" and fixed.get("source") != teacher_name(target):
+        raise ValueError(f"the positive control's source is the target's copy {teacher_name(target)!r} "
+                         f"(control_studies sets it), got source={fixed.get('source')!r}")
+
+
+# What each study of control_studies is read on: recall for the negative control (its expectation is
+# 1 / classes for every method, whatever the predictions; F1's is not fixed), F1 elsewhere.
+STUDY_METRIC = {"main": "f1", "negative control": "recall", "positive control": "f1"}
+
+
+def control_studies(methods: Sequence[str], *, sizes: Sequence[int | None] = (None,),
+                    target: str | None = None, control_labels: int | None = None,
+                    folds: Sequence[int] | None = None) -> list[dict]:
+    """The studies of a sweep with its controls, for ``run_studies``: ``"main"`` (the grid
+    as asked), ``"negative control"`` (the same grid on ``data.controls.break_pairing``'s
+    data: the target's inputs shuffled, read on recall; the main study's source) and
+    ``"positive control"`` (the same grid from ``data.controls.with_teacher``'s teacher,
+    a copy of the target trained on every label, the target keeping ``control_labels``
+    labels, None: ``controls.default_labels``, the rest unlabeled pairs). Summarise each
+    study on ``STUDY_METRIC[study]`` with Holm within it (``summarise_studies``)."""
+    from .data.controls import teacher_name
+
+    target = target or TARGET_DEFAULTS["target"]
+    common = {"methods": list(methods), "sizes": list(sizes), **({"folds": list(folds)} if folds is not None else {})}
+    return [{"study": "main", **common},
+            {"study": "negative control", **common, "control": "negative"},
+            {"study": "positive control", **common, "control": "positive", "source": teacher_name(target),
+             "n_labeled": control_labels}]
+
+
 def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any],
                      data_seeds: Sequence[int] | None = None) -> list[dict]:
     """The runs of one transfer grid, checked: method x lambda x size (x data draw) x seed
@@ -723,6 +801,7 @@ def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any
     unknown = set(fixed) - set(TARGET_DEFAULTS)
     if unknown:
         raise ValueError(f"unknown sweep setting(s) {sorted(unknown)}: expected some of {sorted(TARGET_DEFAULTS)}")
+    _check_control(fixed)
     if data_seeds is not None and fixed.get("data_seed") is not None:
         raise ValueError(f"data_seeds={list(data_seeds)} (an axis) and data_seed={fixed['data_seed']} (one fixed "
                          "draw) exclude each other: give one")
@@ -765,7 +844,7 @@ def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any
         _load.cache_clear()              # files may have changed since this process last loaded them
         data = data_identity(_splits(g["dataset"], g["root"], g["split"], g["seed"] if g["data_seed"] is None
                                      else g["data_seed"], g["n_samples"], g["regime"], g["data_options"],
-                                     (g["source"], g["target"]), g.get("fold")))
+                                     (g["source"], g["target"]), g.get("fold"), g["control"]))
     setup = setup_fingerprint(*(g[k] for k in ("dataset", "preset", "source", "target")), regimes=[g["regime"]],
                               data=data)
     # settings are the same for every run, even list-valued ones (split=["group_kfold", 5])
@@ -826,7 +905,8 @@ def _run_bytes(p: Mapping[str, Any], modality: str) -> int | None:
     try:
         g = {**TARGET_DEFAULTS, **p}
         sp = _splits(g["dataset"], g["root"], g["split"], g["seed"] if g["data_seed"] is None else g["data_seed"],
-                     g["n_samples"], g["regime"], g["data_options"], (g["source"], g["target"]), g.get("fold"))
+                     g["n_samples"], g["regime"], g["data_options"], (g["source"], g["target"]), g.get("fold"),
+                     g["control"])
         batch = get_preset(g["preset"], modality, None if g["dataset"] == "synthetic" else g["dataset"],
                            kind=sp.kinds.get(modality) if hasattr(sp, "kinds") else None).batch_size
         return estimate_run_bytes(batch, [sp.train.input_shape(modality)])

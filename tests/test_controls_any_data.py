@@ -1,0 +1,172 @@
+"""The controls of any dataset (dcatkit.data.controls) and a sweep run beside them
+(``sweep.control_studies``, ``python -m dcatkit sweep --controls``).
+
+Negative control: the target's inputs shuffled within each part, so what the target sees
+says nothing of the label; positive control: a copy of the target's own sensor, trained on
+every label, teaches a target that keeps few labels."""
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from dcatkit.data import from_arrays, load
+from dcatkit.data.controls import break_pairing, default_labels, teacher_name, with_teacher
+from dcatkit.data.dataset import hide_labels
+from dcatkit.experiment import train_transfer, train_unimodal
+from dcatkit.metrics import classification_metrics
+from dcatkit.sweep import STUDY_METRIC, control_studies, run_studies, run_transfer_sweep
+from helpers import tiny_splits
+
+SMALL = {"frame_size": 16, "n_frames": 4}
+
+
+def _rows(a):
+    """The rows of an array as a sorted list of bytes: its multiset of samples."""
+    a = np.asarray(a)
+    return sorted(a[i].tobytes() for i in range(len(a)))
+
+
+def _parts(sp):
+    return {"train": sp.train, "val": sp.val, "test": sp.test, "unlabeled": sp.unlabeled}
+
+
+def test_break_pairing_shuffles_the_target_within_each_part_and_nothing_else():
+    sp = hide_labels(tiny_splits(96, modalities=("imu", "video")), 20, seed=0)
+    out = break_pairing(sp, "imu", seed=3)
+    for name, before in _parts(sp).items():
+        after = _parts(out)[name]
+        assert len(after) == len(before), name
+        assert _rows(after.arrays["imu"]) == _rows(before.arrays["imu"]), name     # the part's own inputs
+        assert not np.array_equal(after.arrays["imu"], before.arrays["imu"]), name  # moved
+        assert np.array_equal(after.arrays["video"], before.arrays["video"]), name  # the source's: in place
+        assert np.array_equal(after.labels, before.labels) and after.ids == before.ids, name
+        assert np.array_equal(after.subjects, before.subjects) and after.groups == before.groups, name
+        assert after.kinds == before.kinds and after.normalization == before.normalization, name
+    # where each shuffled input came from: a permutation of the part, not the identity
+    src = {before.arrays["imu"][i].tobytes(): i for i in range(len(sp.test))
+           for before in [sp.test]}
+    perm = [src[out.test.arrays["imu"][i].tobytes()] for i in range(len(sp.test))]
+    assert sorted(perm) == list(range(len(sp.test))) and perm != list(range(len(sp.test)))
+    again, other = break_pairing(sp, "imu", seed=3), break_pairing(sp, "imu", seed=4)
+    assert np.array_equal(again.test.arrays["imu"], out.test.arrays["imu"])
+    assert not np.array_equal(other.test.arrays["imu"], out.test.arrays["imu"])
+    assert out.report["control"]["kind"] == "negative" and out.unlabeled is not None
+    with pytest.raises(ValueError, match="no modality 'audio'"):
+        break_pairing(sp, "audio")
+
+
+def test_after_break_pairing_the_target_says_nothing_of_the_label():
+    """Two sensors that each carry the label (its one-hot code plus noise): a linear model
+    of the target is far above chance on the paired data and at chance once the target is
+    shuffled; and a fixed predictor's test macro recall, averaged over shuffles, is
+    1 / classes (the control's expectation for every method)."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 800)
+    code = np.eye(4, dtype=np.float32)[labels][:, None, :]                      # (N, T=1, F=4)
+    arrays = {m: code + rng.normal(0, 0.3, code.shape).astype(np.float32) for m in ("a", "b")}
+    sp = from_arrays(arrays, labels, kinds={"a": "features", "b": "features"}, groups="samples", seed=0)
+
+    def flat(ds):
+        return np.asarray(ds.arrays["b"]).reshape(len(ds), -1)
+
+    def fit_and_score(s):
+        clf = LogisticRegression().fit(flat(s.train), s.train.labels)
+        return classification_metrics(s.test.labels, clf.predict(flat(s.test)), 4)["recall"], clf
+
+    paired, clf = fit_and_score(sp)
+    broken, _ = fit_and_score(break_pairing(sp, "b", seed=0))
+    assert paired > 0.8 and abs(broken - 1 / 4) < 0.1, (paired, broken)
+    recalls = [classification_metrics(sp.test.labels, clf.predict(flat(break_pairing(sp, "b", seed=s).test)),
+                                      4)["recall"] for s in range(200)]
+    assert abs(np.mean(recalls) - 1 / 4) < 3 * np.std(recalls) / np.sqrt(len(recalls)), np.mean(recalls)
+
+
+def test_with_teacher_is_a_copy_of_the_target_and_default_labels():
+    sp = tiny_splits(96, modalities=("imu", "audio"))
+    sp.train.normalization["imu"] = {"method": "minmax", "min": [0.0] * 6, "max": [1.0] * 6}
+    for target in ("imu", "audio"):
+        out = with_teacher(sp, target)
+        t = teacher_name(target)
+        assert t == f"{target}_teacher" and out.modalities == (*sp.modalities, t)
+        for name in ("train", "val", "test"):
+            part, was = getattr(out, name), getattr(sp, name)
+            assert np.array_equal(part.arrays[t], was.arrays[target]) and part.kind(t) == was.kind(target)
+            assert part.sample_rates.get(t) == was.sample_rates.get(target)
+            assert np.array_equal(part.labels, was.labels) and part.ids == was.ids
+        assert out.normalization.get(t) == sp.normalization.get(target)
+    with pytest.raises(ValueError, match="already has a modality 'imu_teacher'"):
+        with_teacher(with_teacher(sp, "imu"), "imu")
+    # a tenth of the training recordings, at least one per class, at most all but one
+    assert default_labels(sp) == 8                                   # 57 recordings: round(5.7) < 8 classes
+    big = load("synthetic", modalities=("imu",), n_samples=1000, seed=0)
+    assert default_labels(big) == 70                                 # 700 training recordings
+    assert default_labels(tiny_splits(195, modalities=("imu",))) == 12        # 117 recordings: 11.7 rounds up
+    assert default_labels(tiny_splits(14, modalities=("imu",))) == 7          # 8 recordings: one stays unlabeled
+
+
+def test_control_studies_in_a_sweep(tmp_path):
+    """The three studies' runs: the negative control trains on the shuffled target from the
+    main study's source (no new source), read on recall; the positive control's source is
+    the target's copy trained on every label, its target keeps the labels asked for, and
+    its baseline is the few-label baseline (train_unimodal on those labels, bit for bit)."""
+    kw = dict(seeds=[0, 1], workers=0, progress=False, epochs_source=1, epochs_target=1, data_options=SMALL)
+    studies = control_studies(["none", "dcat"], sizes=[120], control_labels=12)
+    assert [s["study"] for s in studies] == list(STUDY_METRIC)
+    df = run_studies(tmp_path, studies, **kw)
+    assert df.groupby("study", sort=False).size().to_dict() == {"main": 4, "negative control": 4,
+                                                                "positive control": 4}
+    assert len(list((tmp_path / "sources").glob("video_*.pt"))) == 2            # main and negative share them
+    assert len(list((tmp_path / "sources").glob("imu_teacher_*.pt"))) == 2
+    main, neg, pos = (df[df.study == s].set_index(["method", "seed"]) for s in STUDY_METRIC)
+    assert (neg["source_f1"] == main["source_f1"]).all()
+    assert (neg["train_loss_last"] != main["train_loss_last"]).all() and (neg["n_train"] == main["n_train"]).all()
+    assert (pos["n_train"] == 12).all() and (pos["n_unlabeled"] == main["n_train"] - 12).all()
+    assert (main["n_unlabeled"] == 0).all() and (df["n_classes"] == 8).all()
+    # the negative control's baseline is the IMU model trained on the shuffled draw
+    sp = load("synthetic", split="id", seed=1, modalities=("video", "imu"), n_samples=120, **SMALL)
+    shuffled = break_pairing(sp, "imu", seed=1)
+    base = train_unimodal(shuffled, "imu", preset="synthetic", epochs=1, seed=1, progress=False)
+    assert neg.loc[("none", 1), "train_loss_last"] == base.history["train_loss"].iloc[-1]
+    assert neg.loc[("none", 1), "recall"] == base.test["recall"]
+    # the positive control: the teacher is the IMU copy trained on every label; the target keeps 12
+    teach = train_unimodal(with_teacher(sp, "imu"), "imu_teacher", preset="synthetic", epochs=1, seed=1,
+                           progress=False)
+    assert pos.loc[("none", 1), "source_f1"] == teach.test["f1"]
+    few = hide_labels(with_teacher(sp, "imu"), 12, seed=1)
+    fb = train_transfer(few, teach, "imu", method="none", preset="synthetic", epochs=1, seed=1, progress=False)
+    assert pos.loc[("none", 1), "train_loss_last"] == fb.history["train_loss"].iloc[-1]
+    assert pos.loc[("none", 1), "f1"] == fb.test["f1"]
+
+
+def test_control_settings_are_checked_before_anything_trains(tmp_path):
+    kw = dict(methods=["none", "dcat"], seeds=[0], workers=0, progress=False)
+    with pytest.raises(ValueError, match="control must be None or one of"):
+        run_transfer_sweep(tmp_path, control="shuffled", **kw)
+    with pytest.raises(ValueError, match="positive control's source is the target's copy 'imu_teacher'"):
+        run_transfer_sweep(tmp_path, control="positive", **kw)
+    with pytest.raises(ValueError, match="n_labeled must be None"):
+        run_transfer_sweep(tmp_path, n_labeled=0, **kw)
+    assert not (tmp_path / "sources").exists()
+
+
+def test_cli_sweep_with_controls_prints_each_study_on_its_metric(tmp_path, capsys):
+    from dcatkit.__main__ import main
+
+    out = tmp_path / "s"
+    args = ["sweep", "--quick", "--seeds", "0", "--methods", "none", "dcat", "--out", str(out),
+            "--data-option", "frame_size=16", "--data-option", "n_frames=4"]
+    assert main([*args, "--controls", "--control-labels", "10"]) == 0
+    text = capsys.readouterr().out
+    for head in ("== main: video -> imu", "== negative control: video -> imu", "test macro recall",
+                 "== positive control: imu_teacher -> imu", "chance: 0.125", "labels kept: 10 of 112"):
+        assert head in text, head
+    assert "No controls ran" not in text
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary.study.unique().tolist() == list(STUDY_METRIC)
+    neg = pd.read_csv(out / "results.csv").query("study == 'negative control'")
+    assert summary.query("study == 'negative control' and method == 'none'")["mean"].iloc[0] == pytest.approx(
+        neg.query("method == 'none'")["recall"].mean())                     # read on recall, not F1
+    assert main([*args, "--out", str(tmp_path / "plain")]) == 0
+    assert "No controls ran beside this grid: --controls adds" in capsys.readouterr().out
+    assert main([*args, "--control-labels", "10"]) == 2
+    assert "--control-labels sets the positive control's labels" in capsys.readouterr().err
