@@ -170,3 +170,34 @@ def test_cli_sweep_with_controls_prints_each_study_on_its_metric(tmp_path, capsy
     assert "No controls ran beside this grid: --controls adds" in capsys.readouterr().out
     assert main([*args, "--control-labels", "10"]) == 2
     assert "--control-labels sets the positive control's labels" in capsys.readouterr().err
+
+
+def test_results_md_controls_table_is_what_the_runs_give():
+    """benchmarks/RESULTS.md's "Controls on any dataset" table is benchmarks/controls_sweep.py's
+    summary of the committed runs, row for row (the CLI's statistics: t on draw means, Holm
+    within each study, each study on its metric); the README quotes its numbers."""
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(repo / "benchmarks"))
+    try:
+        import controls_sweep
+    finally:
+        sys.path.pop(0)
+    runs = pd.read_csv(controls_sweep.RUNS)
+    assert len(runs) == 450 and runs.groupby("study").size().eq(150).all()
+    table = controls_sweep.summarise(runs)
+    text = (repo / "benchmarks" / "RESULTS.md").read_text()
+    section = text[text.index("## Controls on any dataset"):]
+    section = section[:section.index("\n## ")]
+    for row in controls_sweep.markdown(table).splitlines():
+        assert row in section, f"RESULTS.md lacks the row the runs give: {row}"
+    neg, pos = table[table.study == "negative control"], table[table.study == "positive control"]
+    assert (neg.call == "no evidence").all() and (pos.call == "helps").all()      # what the prose says
+    assert runs.query("study == 'positive control' and method == 'none'")["n_train"].eq(21).all()
+    readme = (repo / "README.md").read_text()
+    dcat1 = pos[(pos.method == "dcat") & (pos.lam == 1)].iloc[0]
+    assert dcat1.pooled.replace("-", "−") in readme or dcat1.pooled in readme
+    kd1 = table[(table.study == "main") & (table.method == "kd") & (table.lam == 1)].iloc[0]
+    assert kd1.call == "hurts" and kd1.pooled.replace("-", "−") in readme

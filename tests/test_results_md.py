@@ -94,14 +94,17 @@ def test_every_follow_up_interval_is_what_the_runs_give(computed):
 def test_every_interval_in_the_readme_results_has_a_source(computed):
     """Each pooled interval the README's "Default-run results" quotes (down to "Earlier claims
     that changed") is printed by the executed notebook 06, given by the follow-up runs, or one
-    of the other VM's results that RESULTS.md's "Run to run" section records."""
+    of the other VM's results that RESULTS.md's "Run to run" section records, or a row of its
+    "Controls on any dataset" table (itself checked against its runs)."""
     from test_notebooks import _outputs_text
 
     readme = (REPO / "README.md").read_text().replace("−", "-").replace("**", "")
     part = " ".join(readme[readme.index("## Default-run results"):readme.index("Earlier claims that changed")].split())
     results = (REPO / "benchmarks" / "RESULTS.md").read_text().replace("−", "-")
     sources = {"notebook 06": _outputs_text("06_when_transfer_helps").replace("−", "-"),
-               "RESULTS.md, Run to run": _section(results, "## Run to run")}
+               "RESULTS.md, Run to run": _section(results, "## Run to run"),
+               # checked against its runs by test_controls_any_data.py
+               "RESULTS.md, Controls on any dataset": _section(results, "## Controls on any dataset")}
     found = [m.group(0) for m in INTERVAL.finditer(part)]
     assert len(found) >= 15, f"only {len(found)} intervals found in the README's results"
     orphans = [iv for iv in found if iv not in computed and not any(iv in t for t in sources.values())]
