@@ -246,9 +246,10 @@ def _print_study(a, study: str | None, df, metric: str):
         print(f"chance: {1 / df['n_classes'].iloc[0]:.3f} (every method's expected recall)")
     if study == "positive control":
         base = df[df.method == "none"]
-        print(f"labels kept: {int(base['n_train'].iloc[0])} of {int(base['n_train'].iloc[0] + base['n_unlabeled'].iloc[0])}"
-              f" training samples; the teacher's test F1 {df['source_f1'].mean():.3f} against the baseline's "
-              f"{base['f1'].mean():.3f}: the room a transfer has here")
+        kept, n, rest = (int(base[c].iloc[0]) for c in ("n_recordings", "n_train", "n_unlabeled"))
+        print(f"labels kept: {kept} training recordings ({n} of {n + rest} samples, the rest unlabeled pairs); "
+              f"the teacher's test F1 {df['source_f1'].mean():.3f} against the baseline's {base['f1'].mean():.3f}: "
+              "the room a transfer has here")
     print(summary[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if per_draw is not None:
         dcols = [c for c in ["data_seed", *cols] if c in per_draw]

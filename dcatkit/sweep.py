@@ -634,7 +634,8 @@ def transfer_task(*, out_dir: str, method: str, seed: int, lam: float | None = N
     (part of the run's identity, not used to train). ``control``: a control's data
     (``control_studies``); ``n_labeled``: the labels the target keeps, the other
     training recordings becoming unlabeled pairs (``_splits``). Returns test metrics, the
-    source's test F1, the labelled and unlabeled training-set sizes, the last epoch's
+    source's test F1, the labelled and unlabeled training-set sizes (samples; ``n_recordings``:
+    the labelled training recordings, which ``n_labeled`` counts), the last epoch's
     training loss and, when L_CA was optimised or monitored, its last-epoch training
     value (``train_ca_last``)."""
     from .experiment import train_transfer
@@ -656,6 +657,7 @@ def transfer_task(*, out_dir: str, method: str, seed: int, lam: float | None = N
     h = run.history
     out = {**{m: float(run.test[m]) for m in ("accuracy", "precision", "recall", "f1")}, **src,
            "n_train": len(sp.train), "n_unlabeled": 0 if sp.unlabeled is None else len(sp.unlabeled),
+           "n_recordings": len(set(sp.train.groups)),
            "n_classes": len(sp.classes),
            "best_epoch": int(run.meta["best_val"]["epoch"]),
            "val_f1": float(run.meta["best_val"]["f1"]), "train_loss_last": float(h["train_loss"].iloc[-1]),

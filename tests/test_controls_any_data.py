@@ -158,7 +158,7 @@ def test_cli_sweep_with_controls_prints_each_study_on_its_metric(tmp_path, capsy
     assert main([*args, "--controls", "--control-labels", "10"]) == 0
     text = capsys.readouterr().out
     for head in ("== main: video -> imu", "== negative control: video -> imu", "test macro recall",
-                 "== positive control: imu_teacher -> imu", "chance: 0.125", "labels kept: 10 of 112"):
+                 "== positive control: imu_teacher -> imu", "chance: 0.125", "labels kept: 10 training recordings (10 of 112 samples"):
         assert head in text, head
     assert "No controls ran" not in text
     summary = pd.read_csv(out / "summary.csv")
@@ -201,3 +201,40 @@ def test_results_md_controls_table_is_what_the_runs_give():
     assert dcat1.pooled.replace("-", "−") in readme or dcat1.pooled in readme
     kd1 = table[(table.study == "main") & (table.method == "kd") & (table.lam == 1)].iloc[0]
     assert kd1.call == "hurts" and kd1.pooled.replace("-", "−") in readme
+
+
+def test_controls_on_a_real_dataset_layout(tmp_path):
+    """--controls on a real dataset's layout (a Cough fixture: audio source, IMU target): the
+    positive control's teacher is the IMU copy of the loader's own windows, the negative
+    control's target is the loader's IMU shuffled, and each control's data has its own identity
+    (``data_identity`` hashes the inputs the runs train on)."""
+    pytest.importorskip("soundfile", reason="the Cough fixture writes wav files with soundfile")
+    import warnings
+
+    from dcatkit import sweep
+    from fixtures_data import make_cough
+
+    root = tmp_path / "cough"
+    root.mkdir()
+    make_cough(root)
+    opts = {"sample_rate": 8000, "progress": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = run_studies(tmp_path / "sw", control_studies(["none", "dcat"]), seeds=[0], workers=0, progress=False,
+                         dataset="cough", root=str(root), source="audio", target="imu", preset="synthetic",
+                         epochs_source=1, epochs_target=1, data_options=opts)
+        sp = load("cough", root, modalities=("audio", "imu"), seed=0, **opts)
+    assert df.groupby("study", sort=False).size().to_dict() == {"main": 2, "negative control": 2,
+                                                                "positive control": 2}
+    assert df.groupby("study").setup.nunique().eq(1).all() and df.setup.nunique() == 3
+    pos, main = df[df.study == "positive control"], df[df.study == "main"]
+    k = default_labels(sp)
+    few = hide_labels(sp, k, seed=0)                  # k recordings keep their labels, with all their windows
+    assert (pos.source == "imu_teacher").all() and (pos.n_recordings == k).all() and k < len(set(sp.train.groups))
+    assert (pos.n_train == len(few.train)).all() and (pos.n_unlabeled == len(few.unlabeled)).all()
+    assert (main.n_recordings == len(set(sp.train.groups))).all()
+    neg = df[df.study == "negative control"]
+    assert (neg.source_f1.values == main.source_f1.values).all()          # the main study's audio source
+    shuffled = sweep._splits("cough", str(root), "id", 0, None, None, opts, ("audio", "imu"), control="negative")
+    assert _rows(shuffled.test.arrays["imu"]) == _rows(sp.test.arrays["imu"])
+    assert not np.array_equal(shuffled.test.arrays["imu"], sp.test.arrays["imu"])
