@@ -647,6 +647,14 @@ display(Markdown("\n".join(text)))
 #    and every tuned λ is chosen on 20 validation recordings instead of all of them. *Why:* a user
 #    with 20 labels has no larger validation part; compare the baselines and the tuned calls with
 #    this run's (`benchmarks/RESULTS.md`, "scarce validation", did it for (c) over 5 draws).
+# 6. **Controls built from any data.** In a terminal: `python -m dcatkit sweep --controls
+#    --sizes 300 --seeds 0-9 --data-seeds 0-2` (add `--dataset uestc --root ...` for real data).
+#    Beside the grid it runs a negative control (the target's own inputs shuffled, read on recall)
+#    and a positive control (a copy of the target's sensor, trained on every label, teaching a
+#    target with a tenth of the labels; `dcatkit.data.controls`). *Why:* (b) and (c) here exist
+#    only in the simulator; a study on your data needs controls built from that data. Compare its
+#    positive control's D-CAT at λ = 1 with (c)'s: the teachers differ (the same noisy sensor vs a
+#    noise-free one), and what D-CAT aligns is the teacher's K^T V.
 #
 # Back to the start: [01 — preprocessing](01_preprocessing.ipynb); the statistics in depth:
 # the README's "Statistics: what a verdict promises".
