@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from dcatkit import stats
-from dcatkit.sweep import STUDY_METRIC
+from dcatkit.sweep import STUDY_METRIC, summarise_studies
 
 HERE = Path(__file__).resolve().parent
 RUNS = HERE / "controls_sweep_runs.csv"
@@ -45,9 +45,10 @@ def summarise(runs: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     within the study) and its call, as the CLI prints them, and the per-draw mean differences
     with the seeds better / worse than the baseline on that draw."""
     rows = []
+    summary, per_draws = summarise_studies(runs)
     for study, part in runs.groupby("study", sort=False):
         metric = STUDY_METRIC[study]
-        pooled, per_draw = stats.summarise_draws(part, metric, pair=["seed"], draw="data_seed")
+        pooled, per_draw = summary[summary.study == study], per_draws[per_draws.study == study]
         base = pooled[pooled.method == "none"]["mean"].iloc[0]
         baseline = part[part.method == "none"].set_index(["data_seed", "seed"])[metric]
         for r in pooled[pooled.method != "none"].itertuples():

@@ -139,27 +139,11 @@ def _device(text: str) -> str:
     return text
 
 
-def _summarise(df, metric: str = "f1"):
-    """``(summary, per_draw, note)``: per-cell paired summaries of ``metric``, pairing on seed (and fold);
-    data draws given as an axis (``--data-seeds``) pool through ``stats.summarise_draws``
-    (``draw="data_seed"``: draws, then seeds), which also gives one descriptive row per draw
-    and cell; one draw alone is "too few draws", never a call. Without ``--data-seeds`` every
-    seed is its own draw (the data seed is the seed), and seeds pair as they are."""
-    from . import stats
-
-    pair = ["seed", "fold"] if "fold" in df else ["seed"]
-    if "data_seed" in df and df["data_seed"].notna().any():
-        pooled, per_draw = stats.summarise_draws(df, metric, pair=pair, draw="data_seed")
-        return pooled, per_draw, "pooled over the data draws"
-    return stats.summarise(df, metric, pair=pair), None, None
-
-
 def _sweep(a) -> int:
     import pandas as pd
 
     from .report import write_results
-    from .stats import verdict
-    from .sweep import STUDY_METRIC, control_studies, parse_shard, run_studies, run_transfer_sweep
+    from .sweep import STUDY_METRIC, control_studies, parse_shard, run_studies, run_transfer_sweep, summarise_study
 
     if a.quick:
         a.sizes, a.epochs_source, a.epochs_target = [160], 1, 1
@@ -203,7 +187,9 @@ def _sweep(a) -> int:
     studies = df.groupby("study", sort=False) if a.controls else [(None, df)]
     summaries, per_draws = [], []
     for study, part in studies:
-        summary, per_draw = _print_study(a, study, part, STUDY_METRIC[study or "main"])
+        metric = STUDY_METRIC[study or "main"]
+        summary, per_draw = summarise_study(part, metric)
+        _print_study(a, study, part, metric, summary, per_draw)
         summaries.append(summary.assign(study=study) if study else summary)
         if per_draw is not None:
             per_draws.append(per_draw.assign(study=study) if study else per_draw)
@@ -225,12 +211,12 @@ STUDY_TEXT = {
 }
 
 
-def _print_study(a, study: str | None, df, metric: str):
-    """Print one study's table, per-draw rows and verdicts (Holm within the study); return
-    ``(summary, per_draw)``."""
+def _print_study(a, study: str | None, df, metric: str, summary, per_draw) -> None:
+    """Print one study's table (``sweep.summarise_study``'s ``summary``), per-draw rows and
+    verdicts (Holm within the study)."""
     from .stats import verdict
 
-    summary, per_draw, pooled = _summarise(df, metric)
+    pooled = "pooled over the data draws" if per_draw is not None else None
     cols = [c for c in ["n_samples", "method", "lam", "n", "mean", "std", "n_pairs", "n_draws", "draw_sd",
                         "diff_mean", "ci_low", "ci_high", "p_value"] if c in summary]
     draws = sorted(int(d) for d in df["data_seed"].unique()) if "data_seed" in df else None
@@ -258,7 +244,6 @@ def _print_study(a, study: str | None, df, metric: str):
     print(f"\n== {title}verdicts ==")
     for (m, lam), _ in summary[summary.method != "none"].groupby(["method", "lam"], sort=False):
         print(f"{m} (lambda = {lam:g}): {verdict(summary, method=m, lam=lam)}")
-    return summary, per_draw
 
 
 def _load(a):

@@ -1023,3 +1023,32 @@ def run_studies(out_dir: str | Path, studies: Sequence[Mapping[str, Any]], *, la
     parts = [table.iloc[[row_of[run_key(p)] for p in ps if run_key(p) in row_of]].assign(study=name)
              for name, ps in per_study]
     return pd.concat(parts, ignore_index=True)
+
+
+def summarise_study(df: pd.DataFrame, metric: str = "f1") -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """``(summary, per_draw)`` of one grid's runs on ``metric``: paired with the baseline on seed
+    (and fold), one Holm family. With data draws as an axis (a ``data_seed`` column, e.g.
+    ``data_seeds=``) the cells pool the draws (``stats.summarise_draws``: a t on the draw means)
+    and ``per_draw`` holds each draw's own, descriptive rows; without, every seed is its own draw
+    (``stats.summarise``) and ``per_draw`` is None."""
+    from . import stats
+
+    pair = ["seed", "fold"] if "fold" in df else ["seed"]
+    if "data_seed" in df and df["data_seed"].notna().any():
+        return stats.summarise_draws(df, metric, pair=pair, draw="data_seed")
+    return stats.summarise(df, metric, pair=pair), None
+
+
+def summarise_studies(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """``summarise_study`` for each study of ``run_studies(control_studies(...))``, on its
+    metric (``STUDY_METRIC``), each its own Holm family; the rows carry ``study`` and ``metric``."""
+    summaries, per_draws = [], []
+    for study, part in df.groupby("study", sort=False):
+        metric = STUDY_METRIC[study]
+        summary, per_draw = summarise_study(part, metric)
+        summaries.append(summary.assign(study=study, metric=metric))
+        if per_draw is not None:
+            per_draws.append(per_draw.assign(study=study, metric=metric))
+    return (pd.concat(summaries, ignore_index=True),
+            pd.concat(per_draws, ignore_index=True) if per_draws else None)
+

@@ -209,15 +209,15 @@ def test_one_data_draw_given_as_an_axis_is_never_a_call():
     while without --data-seeds each seed is its own draw and seeds pair as they are."""
     import numpy as np
 
-    from dcatkit.__main__ import _summarise
+    from dcatkit.sweep import summarise_study
 
     rows = [{"method": m, "lam": np.nan if m == "none" else 1.0, "n_samples": 100, "seed": s, "data_seed": 1,
              "f1": 0.6 + (0.05 + 0.001 * s if m == "dcat" else 0.0)} for m in ("none", "dcat") for s in range(10)]
-    summary, per_draw, note = _summarise(pd.DataFrame(rows))
-    assert summary.set_index("method").loc["dcat", "call"] == "too few draws" and note == "pooled over the data draws"
+    summary, per_draw = summarise_study(pd.DataFrame(rows))
+    assert summary.set_index("method").loc["dcat", "call"] == "too few draws" and per_draw is not None
     assert per_draw.set_index("method").loc["dcat", "call"] == "helps"          # the draw, described alone
     own = [{**r, "data_seed": None} for r in rows]                                  # no --data-seeds
-    summary, per_draw, _ = _summarise(pd.DataFrame(own))
+    summary, per_draw = summarise_study(pd.DataFrame(own))
     assert per_draw is None and summary.set_index("method").loc["dcat", "call"] == "helps"
 
 
