@@ -183,9 +183,9 @@ def _outputs_text(name) -> str:
     return "\n".join(out)
 
 
-def readme_06_intervals(readme: str) -> list[str]:
-    """The "mean [low, high]" intervals of the README's notebook 06 table (between its header
-    row and the first line that is not a table row), with the README's minus signs as ASCII."""
+def findings_06_intervals(readme: str) -> list[str]:
+    """The "mean [low, high]" intervals of FINDINGS.md's notebook 06 table (between its header
+    row and the first line that is not a table row), with its minus signs as ASCII."""
     import re
 
     start = readme.index("| study (300 recordings unless said) |")
@@ -198,14 +198,14 @@ def readme_06_intervals(readme: str) -> list[str]:
     return re.findall(r"[+-]\d\.\d{3} \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\]", text)
 
 
-def test_readme_06_table_is_the_committed_run():
-    """Every pooled interval in the README's notebook 06 table is one the executed notebook 06
-    prints: a re-run that changes a result fails here until the README is rewritten from it."""
-    readme = (NB.parent / "README.md").read_text()
-    intervals = readme_06_intervals(readme)
+def test_findings_06_table_is_the_committed_run():
+    """Every pooled interval in FINDINGS.md's notebook 06 table is one the executed notebook 06
+    prints: a re-run that changes a result fails here until FINDINGS.md is rewritten from it."""
+    readme = (NB.parent / "FINDINGS.md").read_text()
+    intervals = findings_06_intervals(readme)
     shown = _outputs_text("06_when_transfer_helps")
-    assert len(intervals) >= 9, f"found only {intervals} in the README's notebook 06 table"
+    assert len(intervals) >= 9, f"found only {intervals} in FINDINGS.md's notebook 06 table"
     stale = [x for x in intervals if x not in shown]
-    assert not stale, f"README's notebook 06 table holds intervals notebook 06 does not print: {stale}"
+    assert not stale, f"FINDINGS.md's notebook 06 table holds intervals notebook 06 does not print: {stale}"
     edited = readme.replace(intervals[0].replace("-", "−"), "+0.999 [+0.998, +0.999]", 1)
-    assert readme_06_intervals(edited) != intervals and any(x not in shown for x in readme_06_intervals(edited))
+    assert findings_06_intervals(edited) != intervals and any(x not in shown for x in findings_06_intervals(edited))

@@ -92,14 +92,16 @@ def test_every_follow_up_interval_is_what_the_runs_give(computed):
 
 
 def test_every_interval_in_the_readme_results_has_a_source(computed):
-    """Each pooled interval the README's "Default-run results" quotes (down to "Earlier claims
-    that changed") is printed by the executed notebook 06, given by the follow-up runs, or one
-    of the other VM's results that RESULTS.md's "Run to run" section records, or a row of its
-    "Controls on any dataset" table (itself checked against its runs)."""
+    """Each pooled interval the README's "Default-run results" and FINDINGS.md (down to
+    "Earlier claims that changed") quote is printed by the executed notebook 06, given by the
+    follow-up runs, or one of the other VM's results that RESULTS.md's "Run to run" section
+    records, or a row of its "Controls on any dataset" table (itself checked against its runs)."""
     from test_notebooks import _outputs_text
 
     readme = (REPO / "README.md").read_text().replace("−", "-").replace("**", "")
-    part = " ".join(readme[readme.index("## Default-run results"):readme.index("Earlier claims that changed")].split())
+    findings = (REPO / "FINDINGS.md").read_text().replace("−", "-").replace("**", "")
+    part = " ".join((readme[readme.index("## Default-run results"):readme.index("## Performance and scale")]
+                     + findings[:findings.index("Earlier claims that changed")]).split())
     results = (REPO / "benchmarks" / "RESULTS.md").read_text().replace("−", "-")
     sources = {"notebook 06": _outputs_text("06_when_transfer_helps").replace("−", "-"),
                "RESULTS.md, Run to run": _section(results, "## Run to run"),
@@ -108,4 +110,52 @@ def test_every_interval_in_the_readme_results_has_a_source(computed):
     found = [m.group(0) for m in INTERVAL.finditer(part)]
     assert len(found) >= 15, f"only {len(found)} intervals found in the README's results"
     orphans = [iv for iv in found if iv not in computed and not any(iv in t for t in sources.values())]
-    assert not orphans, f"README intervals with no source (notebook 06, the follow-up runs, Run to run): {orphans}"
+    assert not orphans, f"README / FINDINGS.md intervals with no source (notebook 06, the follow-up runs, Run to run, " \
+                        f"the controls sweep): {orphans}"
+
+
+def _findings_part(start: str, end: str | None) -> str:
+    text = (REPO / "FINDINGS.md").read_text()
+    part = text[text.index(start):text.index(end) if end else None]
+    return " ".join(part.replace("−", "-").split())
+
+
+def test_findings_earlier_claims_are_what_the_kept_rows_give():
+    """FINDINGS.md's "Earlier claims that changed": each pooled interval, its draw means and the
+    p-value it quotes are a t on the three draw means of benchmarks/data_draws_06.csv (the earlier
+    notebook 06's per-draw rows), Holm over the table's 3 cells; and none is a call."""
+    import numpy as np
+
+    from dcatkit import stats
+
+    rows = pd.read_csv(REPO / "benchmarks" / "data_draws_06.csv").dropna(subset=["diff_mean"])
+    cells = [g.sort_values("data_seed")["diff_mean"].to_numpy() for _, g in rows.groupby(["study", "method"],
+                                                                                            sort=False)]
+    tests = [stats.t_test(d) for d in cells]
+    levels, _ = stats._family_levels(tests, 0.05, "holm")
+    part = _findings_part("Earlier claims that changed", "**Notebook 04**")
+    # the bullets in the csv's order: contrastive (id), dcat (id), dcat (ood)
+    quoted = re.findall(rf"({NUM}), ({NUM}), ({NUM})[;:] pooled ({NUM}) \[({NUM}), ({NUM})\]", part)
+    assert len(quoted) == len(cells) == 3, quoted
+    for q, d, t, level in zip(quoted, cells, tests, levels):
+        lo, hi = t.interval(level)
+        want = [*d, d.mean(), lo, hi]
+        assert np.allclose([float(x) for x in q], want, atol=0.0006), (q, want)   # the csv keeps 4 decimals
+        assert lo < 0 < hi                                                          # no evidence, as the text says
+    assert "p = 0.14" in part and round(tests[0].p, 2) == 0.14
+    old = rows[(rows.method == "contrastive") & (rows.data_seed == 0)].iloc[0]     # the withdrawn seed-0 claim
+    assert f"+{old.diff_mean:.3f} [+{old.ci_low:.3f}, +{old.ci_high:.3f}]" in part
+
+
+def test_findings_notebook_04_and_03_numbers_are_what_the_notebooks_print():
+    """Notebook 04's intervals and notebook 03's numbers in FINDINGS.md are printed by the
+    executed notebooks."""
+    from test_notebooks import _outputs_text
+
+    nb04 = _outputs_text("04_lambda_ablation")
+    part = _findings_part("**Notebook 04**", "**Notebook 03**")
+    found = re.findall(r"[+\-]\d\.\d{2} \[[+\-]\d\.\d{2}, [+\-]\d\.\d{2}\]", part)
+    assert len(found) == 6 and not [x for x in found if x not in nb04], found
+    nb03 = _outputs_text("03_transfer")
+    numbers = re.findall(r"\d\.\d{3}", _findings_part("**Notebook 03**", "Notebook 05 shows"))
+    assert len(numbers) >= 12 and not [x for x in numbers if x not in nb03], numbers
