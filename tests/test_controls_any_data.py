@@ -158,7 +158,8 @@ def test_cli_sweep_with_controls_prints_each_study_on_its_metric(tmp_path, capsy
     assert main([*args, "--controls", "--control-labels", "10"]) == 0
     text = capsys.readouterr().out
     for head in ("== main: video -> imu", "== negative control: video -> imu", "test macro recall",
-                 "== positive control: imu_teacher -> imu", "chance: 0.125", "labels kept: 10 training recordings (10 of 112 samples"):
+                 "== positive control: imu_teacher -> imu", "chance: 0.125",
+                 "labels kept: 10 training recordings (10 of 112 samples"):
         assert head in text, head
     assert "No controls ran" not in text
     summary = pd.read_csv(out / "summary.csv")
