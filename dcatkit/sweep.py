@@ -844,9 +844,12 @@ def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any
     data = None
     if g["dataset"] != "synthetic":      # real data: loaded here once (as the first run loads it) for its identity
         _load.cache_clear()              # files may have changed since this process last loaded them
+        # the negative control's shuffle follows from the data and seed (its runs' keys hold control): its
+        # setup is the main study's, so its source is the main study's source, not a second one
         data = data_identity(_splits(g["dataset"], g["root"], g["split"], g["seed"] if g["data_seed"] is None
                                      else g["data_seed"], g["n_samples"], g["regime"], g["data_options"],
-                                     (g["source"], g["target"]), g.get("fold"), g["control"]))
+                                     (g["source"], g["target"]), g.get("fold"),
+                                     None if g["control"] == "negative" else g["control"]))
     setup = setup_fingerprint(*(g[k] for k in ("dataset", "preset", "source", "target")), regimes=[g["regime"]],
                               data=data)
     # settings are the same for every run, even list-valued ones (split=["group_kfold", 5])

@@ -206,9 +206,10 @@ def test_results_md_controls_table_is_what_the_runs_give():
 
 def test_controls_on_a_real_dataset_layout(tmp_path):
     """--controls on a real dataset's layout (a Cough fixture: audio source, IMU target): the
-    positive control's teacher is the IMU copy of the loader's own windows, the negative
-    control's target is the loader's IMU shuffled, and each control's data has its own identity
-    (``data_identity`` hashes the inputs the runs train on)."""
+    positive control's teacher is the IMU copy of the loader's own windows (its data, the copy
+    included, has its own identity), the negative control's target is the loader's IMU
+    shuffled, trained from the main study's audio source: its setup is the main study's
+    (the shuffle follows from the data and the seed), so no second source trains."""
     pytest.importorskip("soundfile", reason="the Cough fixture writes wav files with soundfile")
     import warnings
 
@@ -227,7 +228,9 @@ def test_controls_on_a_real_dataset_layout(tmp_path):
         sp = load("cough", root, modalities=("audio", "imu"), seed=0, **opts)
     assert df.groupby("study", sort=False).size().to_dict() == {"main": 2, "negative control": 2,
                                                                 "positive control": 2}
-    assert df.groupby("study").setup.nunique().eq(1).all() and df.setup.nunique() == 3
+    assert df.groupby("study").setup.nunique().eq(1).all() and df.setup.nunique() == 2
+    assert (df[df.study == "negative control"].setup.values == df[df.study == "main"].setup.values).all()
+    assert len(list((tmp_path / "sw" / "sources").glob("audio_*.pt"))) == 1         # one source, shared
     pos, main = df[df.study == "positive control"], df[df.study == "main"]
     k = default_labels(sp)
     few = hide_labels(sp, k, seed=0)                  # k recordings keep their labels, with all their windows
