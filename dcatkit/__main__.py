@@ -211,6 +211,18 @@ STUDY_TEXT = {
 }
 
 
+def _chance_line(df) -> str:
+    """The negative control's chance, from each run's ``chance_recall``: 1 / classes only
+    when every class has test samples (macro recall averages over those present), and then
+    the same for every method; otherwise said to vary, with its range."""
+    lo, hi = df["chance_recall"].min(), df["chance_recall"].max()
+    if hi - lo < 1e-9:
+        return f"chance: {lo:.3f} (every method's expected recall)"
+    return (f"chance: {lo:.3f} to {hi:.3f} by run (column chance_recall: a run's expected recall is the mean, "
+            "over the classes with test samples, of the share of its predictions naming each; with classes "
+            "absent from a test part it is not 1 / classes and can differ between methods)")
+
+
 def _print_study(a, study: str | None, df, metric: str, summary, per_draw) -> None:
     """Print one study's table (``sweep.summarise_study``'s ``summary``), per-draw rows and
     verdicts (Holm within the study)."""
@@ -228,8 +240,8 @@ def _print_study(a, study: str | None, df, metric: str, summary, per_draw) -> No
           f"the baseline (method none, same seed and data{'; ' + pooled if pooled else ''}), 95% interval ==")
     if study in STUDY_TEXT:
         print(f"({STUDY_TEXT[study]})")
-    if study == "negative control" and "n_classes" in df:
-        print(f"chance: {1 / df['n_classes'].iloc[0]:.3f} (every method's expected recall)")
+    if study == "negative control" and "chance_recall" in df:
+        print(_chance_line(df))
     if study == "positive control":
         base = df[df.method == "none"]
         kept, n, rest = (int(base[c].iloc[0]) for c in ("n_recordings", "n_train", "n_unlabeled"))

@@ -45,3 +45,15 @@ def classification_metrics(y_true, y_pred, num_classes: int) -> dict:
             "recall": float(r), "f1": float(f),
             "confusion": confusion_matrix(y_true, y_pred, labels=np.arange(num_classes)),
             "absent_classes": absent}
+
+
+def chance_recall(confusion) -> float:
+    """The expected macro recall (over the classes present, as ``classification_metrics``)
+    of these predictions once the test inputs are shuffled across the samples (the negative
+    control, ``data.controls.break_pairing``): each present class's recall is then the share
+    of predictions naming it, so this is the mean of those shares. 1 / classes only when
+    every class has test samples; predictions of a class without any lower it, so two
+    models' chances can differ."""
+    confusion = np.asarray(confusion)
+    present = confusion.sum(axis=1) > 0
+    return float((confusion.sum(axis=0)[present] / confusion.sum()).sum() / present.sum())

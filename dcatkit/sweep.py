@@ -637,8 +637,10 @@ def transfer_task(*, out_dir: str, method: str, seed: int, lam: float | None = N
     source's test F1, the labelled and unlabeled training-set sizes (samples; ``n_recordings``:
     the labelled training recordings, which ``n_labeled`` counts), the last epoch's
     training loss and, when L_CA was optimised or monitored, its last-epoch training
-    value (``train_ca_last``)."""
+    value (``train_ca_last``). ``chance_recall``: the test recall these predictions would
+    have in expectation with the test inputs shuffled (``metrics.chance_recall``)."""
     from .experiment import train_transfer
+    from .metrics import chance_recall
 
     from .objectives import accepted_options
 
@@ -658,7 +660,7 @@ def transfer_task(*, out_dir: str, method: str, seed: int, lam: float | None = N
     out = {**{m: float(run.test[m]) for m in ("accuracy", "precision", "recall", "f1")}, **src,
            "n_train": len(sp.train), "n_unlabeled": 0 if sp.unlabeled is None else len(sp.unlabeled),
            "n_recordings": len(set(sp.train.groups)),
-           "n_classes": len(sp.classes),
+           "n_classes": len(sp.classes), "chance_recall": chance_recall(run.test["confusion"]),
            "best_epoch": int(run.meta["best_val"]["epoch"]),
            "val_f1": float(run.meta["best_val"]["f1"]), "train_loss_last": float(h["train_loss"].iloc[-1]),
            "train_time_s": float(h["train_time_s"].sum())}

@@ -81,6 +81,32 @@ def test_after_break_pairing_the_target_says_nothing_of_the_label():
     assert abs(np.mean(recalls) - 1 / 4) < 3 * np.std(recalls) / np.sqrt(len(recalls)), np.mean(recalls)
 
 
+def test_chance_recall_is_the_shuffled_expectation_also_when_the_test_lacks_classes():
+    """Macro recall averages over the classes present in the test part: with a class absent
+    (a subject fold, a class no recording holds) the shuffled expectation is not 1 / classes,
+    and predictions naming the absent class lower it. ``chance_recall`` is that expectation,
+    from the confusion matrix; the mean over every permutation is exact, so check many."""
+    import warnings
+
+    from dcatkit.metrics import chance_recall
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 60)                                       # classes 0-2 of 4: class 3 absent
+    pred = rng.choice(4, 60, p=[0.2, 0.3, 0.1, 0.4])                 # and often predicted
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = classification_metrics(y, pred, 4)
+        shuffled = [classification_metrics(y, pred[rng.permutation(60)], 4)["recall"] for _ in range(2000)]
+    expected = np.mean([np.mean(pred == c) for c in range(3)])       # mean over present classes of their shares
+    assert chance_recall(m["confusion"]) == pytest.approx(expected)
+    assert abs(np.mean(shuffled) - expected) < 4 * np.std(shuffled) / np.sqrt(len(shuffled))
+    assert abs(expected - 1 / 4) > 0.05 and abs(expected - 1 / 3) > 0.05
+    full = classification_metrics(y, np.where(pred == 3, 0, pred), 4)
+    y4 = np.r_[y, 3]
+    assert chance_recall(classification_metrics(y4, np.r_[pred, 3], 4)["confusion"]) == pytest.approx(1 / 4)
+    assert chance_recall(full["confusion"]) == pytest.approx(1 / 3)      # no prediction of the absent class
+
+
 def test_with_teacher_is_a_copy_of_the_target_and_default_labels():
     sp = tiny_splits(96, modalities=("imu", "audio"))
     sp.train.normalization["imu"] = {"method": "minmax", "min": [0.0] * 6, "max": [1.0] * 6}
@@ -173,6 +199,17 @@ def test_cli_sweep_with_controls_prints_each_study_on_its_metric(tmp_path, capsy
     assert "--control-labels sets the positive control's labels" in capsys.readouterr().err
 
 
+def test_cli_chance_line_says_when_chance_is_not_one_over_classes():
+    """The negative control's printed chance is each run's own (``chance_recall``), not
+    1 / the model's classes: a real dataset's test part often lacks some classes."""
+    from dcatkit.__main__ import _chance_line
+
+    same = pd.DataFrame({"chance_recall": [1 / 3, 1 / 3], "n_classes": [8, 8]})
+    assert _chance_line(same) == "chance: 0.333 (every method's expected recall)"
+    text = _chance_line(pd.DataFrame({"chance_recall": [0.2, 0.25], "n_classes": [8, 8]}))
+    assert text.startswith("chance: 0.200 to 0.250 by run") and "can differ between methods" in text
+
+
 def test_results_md_controls_table_is_what_the_runs_give():
     """benchmarks/RESULTS.md's "Controls on any dataset" table is benchmarks/controls_sweep.py's
     summary of the committed runs, row for row (the CLI's statistics: t on draw means, Holm
@@ -239,6 +276,8 @@ def test_controls_on_a_real_dataset_layout(tmp_path):
     assert (main.n_recordings == len(set(sp.train.groups))).all()
     neg = df[df.study == "negative control"]
     assert (neg.source_f1.values == main.source_f1.values).all()          # the main study's audio source
+    present = len(np.unique(sp.test.labels))       # 4 classes have no sample at all: chance is not 1 / 8
+    assert present < 8 and (neg.chance_recall <= 1 / present + 1e-9).all()
     shuffled = sweep._splits("cough", str(root), "id", 0, None, None, opts, ("audio", "imu"), control="negative")
     assert _rows(shuffled.test.arrays["imu"]) == _rows(sp.test.arrays["imu"])
     assert not np.array_equal(shuffled.test.arrays["imu"], sp.test.arrays["imu"])

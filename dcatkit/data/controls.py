@@ -11,8 +11,12 @@ studies run beside it check the pipeline on the same data, models and statistics
   method's expected test macro recall is exactly 1 / classes (every class in the
   test part): for a predictor f fitted without the test permutation, the expected
   recall of class c is the share of test inputs f calls c, and those shares sum
-  to 1. Transfer cannot move that; a paired difference whose interval excludes 0 is
-  a false call. Read it on recall, not F1 (F1's expectation depends on how
+  to 1. With classes absent from the test part (macro recall averages over those
+  present) the expectation is the mean of the present classes' shares instead,
+  which predictions of an absent class lower, so it can differ between methods
+  (``metrics.chance_recall``; the sweep records it per run). With every class
+  present, transfer cannot move it; a paired difference whose interval excludes 0
+  is a false call. Read it on recall, not F1 (F1's expectation depends on how
   predictions spread over the classes).
   One draw may lean (a method and the baseline can differ on one realised
   permutation); the expectation over draws is 0, which is what pooled verdicts test.
