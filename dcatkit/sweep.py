@@ -773,6 +773,22 @@ def _check_control(fixed: Mapping[str, Any]) -> None:
                          f"(control_studies sets it), got source={fixed.get('source')!r}")
 
 
+def _check_control_labels(g: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> None:
+    """The positive control's ``n_labeled`` against the training recordings of each size and
+    fold (the first run's draw), before the sources train: it must leave some unlabeled, or
+    the control has no few-label setting (``hide_labels`` would keep every label)."""
+    seed = g["seed"] if g["data_seed"] is None else g["data_seed"]
+    for n_samples, fold in dict.fromkeys((r.get("n_samples"), r.get("fold")) for r in runs):
+        sp = _splits(g["dataset"], g["root"], g["split"], seed, n_samples, g["regime"], g["data_options"],
+                     (g["source"], g["target"]), fold, "positive")
+        n_rec = len(set(sp.train.groups))
+        where = ", ".join(f"{k} {v}" for k, v in (("size", n_samples), ("fold", fold)) if v is not None)
+        if g["n_labeled"] >= n_rec:
+            raise ValueError(f"control_labels = {g['n_labeled']}: the positive control keeps that many training "
+                             f"recordings' labels, but the data{f' ({where})' if where else ''} has {n_rec} "
+                             f"training recordings: give fewer than {n_rec}, so some stay unlabeled pairs")
+
+
 # What each study of control_studies is read on: recall for the negative control (its expectation is
 # 1 / classes for every method, whatever the predictions; F1's is not fixed), F1 elsewhere.
 STUDY_METRIC = {"main": "f1", "negative control": "recall", "positive control": "f1"}
@@ -843,6 +859,8 @@ def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any
     if clash:
         raise ValueError(f"data_options may not set {clash}: the sweep sets them itself (root, split, the data seed "
                          "or seed, source/target, sizes, regime), so a value there would clash with its own")
+    if g["control"] == "positive" and g["n_labeled"] is not None:
+        _check_control_labels(g, runs)
     data = None
     if g["dataset"] != "synthetic":      # real data: loaded here once (as the first run loads it) for its identity
         _load.cache_clear()              # files may have changed since this process last loaded them

@@ -172,6 +172,13 @@ def test_control_settings_are_checked_before_anything_trains(tmp_path):
         run_transfer_sweep(tmp_path, control="positive", **kw)
     with pytest.raises(ValueError, match="n_labeled must be None"):
         run_transfer_sweep(tmp_path, n_labeled=0, **kw)
+    # more labels than the training recordings (84 of 120 samples), or all of them (no unlabeled pair
+    # left, no few-label setting): said before the sources train, not by every target run after them
+    small = dict(seeds=[0], workers=0, progress=False, data_options=SMALL)
+    for k in (500, 84):
+        with pytest.raises(ValueError, match=f"control_labels = {k}: .* data \\(size 120\\) has 84 training "
+                                             "recordings: give fewer than 84"):
+            run_studies(tmp_path, control_studies(["none"], sizes=[120], control_labels=k), **small)
     assert not (tmp_path / "sources").exists()
 
 
