@@ -47,6 +47,10 @@ def test_break_pairing_shuffles_the_target_within_each_part_and_nothing_else():
            for before in [sp.test]}
     perm = [src[out.test.arrays["imu"][i].tobytes()] for i in range(len(sp.test))]
     assert sorted(perm) == list(range(len(sp.test))) and perm != list(range(len(sp.test)))
+    # nor the stream a splitter or simulator seeded with the same seed draws (PERMUTATION_TAG)
+    where = {sp.train.arrays["imu"][i].tobytes(): i for i in range(len(sp.train))}
+    moved = [where[out.train.arrays["imu"][i].tobytes()] for i in range(len(sp.train))]
+    assert moved != np.random.default_rng(3).permutation(len(sp.train)).tolist()
     again, other = break_pairing(sp, "imu", seed=3), break_pairing(sp, "imu", seed=4)
     assert np.array_equal(again.test.arrays["imu"], out.test.arrays["imu"])
     assert not np.array_equal(other.test.arrays["imu"], out.test.arrays["imu"])
