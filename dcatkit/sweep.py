@@ -789,8 +789,9 @@ def _check_control_labels(g: Mapping[str, Any], runs: Sequence[Mapping[str, Any]
                              f"training recordings: give fewer than {n_rec}, so some stay unlabeled pairs")
 
 
-# What each study of control_studies is read on: recall for the negative control (its expectation is
-# 1 / classes for every method, whatever the predictions; F1's is not fixed), F1 elsewhere.
+# What each study of control_studies is read on: recall for the negative control (with every class in
+# the test part its expectation is 1 / classes for every method, whatever the predictions; F1's is not
+# fixed), F1 elsewhere.
 STUDY_METRIC = {"main": "f1", "negative control": "recall", "positive control": "f1"}
 
 
