@@ -128,6 +128,17 @@ def _nonneg(text: str) -> int:
     return v
 
 
+def _positive(text: str) -> int:
+    """An integer >= 1 (a count of labelled recordings)."""
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return v
+
+
 def _device(text: str) -> str:
     """--device: 'auto', or a device torch knows and this machine has."""
     if text != "auto":
@@ -223,6 +234,21 @@ def _chance_line(df) -> str:
             "absent from a test part it is not 1 / classes and can differ between methods)")
 
 
+def _labels_line(df) -> str:
+    """The positive control's few labels and the room it leaves, per size (and fold) when the
+    grid has several: the labels kept differ with the training recordings."""
+    keys = [c for c in ("n_samples", "fold") if c in df and df[c].nunique(dropna=False) > 1]
+    parts = []
+    for key, part in (df.groupby(keys, dropna=False, sort=True) if keys else [((), df)]):
+        base = part[part.method == "none"]
+        kept, n, rest = (int(base[c].iloc[0]) for c in ("n_recordings", "n_train", "n_unlabeled"))
+        where = ", ".join(f"{k} = {v}" for k, v in zip(keys, key if isinstance(key, tuple) else (key,)))
+        parts.append(f"{where + ': ' if where else ''}labels kept: {kept} training recordings ({n} of {n + rest} "
+                     f"samples, the rest unlabeled pairs); the teacher's test F1 {part['source_f1'].mean():.3f} "
+                     f"against the baseline's {base['f1'].mean():.3f}: the room a transfer has here")
+    return "\n".join(parts)
+
+
 def _print_study(a, study: str | None, df, metric: str, summary, per_draw) -> None:
     """Print one study's table (``sweep.summarise_study``'s ``summary``), per-draw rows and
     verdicts (Holm within the study)."""
@@ -243,11 +269,7 @@ def _print_study(a, study: str | None, df, metric: str, summary, per_draw) -> No
     if study == "negative control" and "chance_recall" in df:
         print(_chance_line(df))
     if study == "positive control":
-        base = df[df.method == "none"]
-        kept, n, rest = (int(base[c].iloc[0]) for c in ("n_recordings", "n_train", "n_unlabeled"))
-        print(f"labels kept: {kept} training recordings ({n} of {n + rest} samples, the rest unlabeled pairs); "
-              f"the teacher's test F1 {df['source_f1'].mean():.3f} against the baseline's {base['f1'].mean():.3f}: "
-              "the room a transfer has here")
+        print(_labels_line(df))
     print(summary[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if per_draw is not None:
         dcols = [c for c in ["data_seed", *cols] if c in per_draw]
@@ -383,7 +405,7 @@ def _main(argv=None) -> int:
                    help="run a negative control (the target's inputs shuffled) and a positive control (a teacher "
                         "of the target's own sensor, few labels) beside the grid: same methods, lambdas, seeds "
                         "and draws; each study its own Holm family")
-    w.add_argument("--control-labels", type=int, default=None, metavar="K",
+    w.add_argument("--control-labels", type=_positive, default=None, metavar="K",
                    help="the positive control's labelled training recordings (default: a tenth of them, at "
                         "least one per class)")
     a = ap.parse_args(argv)

@@ -292,3 +292,30 @@ def test_controls_on_a_real_dataset_layout(tmp_path):
     shuffled = sweep._splits("cough", str(root), "id", 0, None, None, opts, ("audio", "imu"), control="negative")
     assert _rows(shuffled.test.arrays["imu"]) == _rows(sp.test.arrays["imu"])
     assert not np.array_equal(shuffled.test.arrays["imu"], sp.test.arrays["imu"])
+
+
+def test_labels_line_is_per_size_when_the_grid_has_several():
+    """With two sizes the positive control keeps a different number of labels at each: the
+    line says each size's own, not the first run's for all."""
+    from dcatkit.__main__ import _labels_line
+
+    rows = [{"n_samples": n, "method": m, "seed": s, "n_recordings": k, "n_train": k, "n_unlabeled": 10 * k - k,
+             "source_f1": 0.8, "f1": 0.3 if m == "none" else 0.5}
+            for n, k in ((300, 21), (1000, 70)) for m in ("none", "dcat") for s in (0, 1)]
+    text = _labels_line(pd.DataFrame(rows))
+    assert text.splitlines() == [
+        "n_samples = 300: labels kept: 21 training recordings (21 of 210 samples, the rest unlabeled pairs); the "
+        "teacher's test F1 0.800 against the baseline's 0.300: the room a transfer has here",
+        "n_samples = 1000: labels kept: 70 training recordings (70 of 700 samples, the rest unlabeled pairs); the "
+        "teacher's test F1 0.800 against the baseline's 0.300: the room a transfer has here"]
+    one = _labels_line(pd.DataFrame([r for r in rows if r["n_samples"] == 300]))
+    assert one.startswith("labels kept: 21 training recordings")
+
+
+def test_control_labels_below_one_is_refused_by_its_own_name(capsys):
+    from dcatkit.__main__ import main
+
+    with pytest.raises(SystemExit) as stop:                  # argparse's own exit, status 2
+        main(["sweep", "--controls", "--control-labels", "0", "--out", "unused"])
+    assert stop.value.code == 2
+    assert "--control-labels: expected an integer >= 1, got '0'" in capsys.readouterr().err
