@@ -216,7 +216,8 @@ def _sweep(a) -> int:
 
 STUDY_TEXT = {
     "negative control": "the target's inputs shuffled within each part (data.controls.break_pairing): every "
-                        "method's expected recall is 1 / classes, so a call here is a false one",
+                        "run's expected recall is its chance, so recall above chance has expectation 0 for every "
+                        "method and a call here is a false one",
     "positive control": "the source is a copy of the target's own sensor trained on every label, the target "
                         "keeps few labels plus unlabeled pairs (data.controls.with_teacher): transfer should help",
 }
@@ -259,7 +260,8 @@ def _print_study(a, study: str | None, df, metric: str, summary, per_draw) -> No
                         "diff_mean", "ci_low", "ci_high", "p_value"] if c in summary]
     draws = sorted(int(d) for d in df["data_seed"].unique()) if "data_seed" in df else None
     source = df["source"].iloc[0] if "source" in df else a.source
-    name = {"f1": "macro-F1", "recall": "macro recall"}.get(metric, metric)
+    name = {"f1": "macro-F1", "recall": "macro recall",
+            "recall_above_chance": "macro recall above the run's chance (recall - chance_recall)"}.get(metric, metric)
     title = f"{study}: " if study else ""
     print(f"\n== {title}{source} -> {a.target}, {a.dataset}/{a.split}"
           f"{f', data draws {draws}' if draws is not None else ''}: test {name} and the paired difference to "

@@ -194,7 +194,8 @@ def test_cli_sweep_with_controls_prints_each_study_on_its_metric(tmp_path, capsy
             "--data-option", "frame_size=16", "--data-option", "n_frames=4"]
     assert main([*args, "--controls", "--control-labels", "10"]) == 0
     text = capsys.readouterr().out
-    for head in ("== main: video -> imu", "== negative control: video -> imu", "test macro recall",
+    for head in ("== main: video -> imu", "== negative control: video -> imu",
+                 "test macro recall above the run's chance (recall - chance_recall)",
                  "== positive control: imu_teacher -> imu", "chance: 0.125",
                  "labels kept: 10 training recordings (10 of 112 samples"):
         assert head in text, head
@@ -203,7 +204,8 @@ def test_cli_sweep_with_controls_prints_each_study_on_its_metric(tmp_path, capsy
     assert summary.study.unique().tolist() == list(STUDY_METRIC)
     neg = pd.read_csv(out / "results.csv").query("study == 'negative control'")
     assert summary.query("study == 'negative control' and method == 'none'")["mean"].iloc[0] == pytest.approx(
-        neg.query("method == 'none'")["recall"].mean())                     # read on recall, not F1
+        neg.query("method == 'none'")["recall_above_chance"].mean())       # read on recall above chance
+    assert np.allclose(neg["recall_above_chance"], neg["recall"] - neg["chance_recall"])
     assert main([*args, "--out", str(tmp_path / "plain")]) == 0
     assert "No controls ran beside this grid: --controls adds" in capsys.readouterr().out
     assert main([*args, "--control-labels", "10"]) == 2
