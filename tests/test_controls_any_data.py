@@ -250,6 +250,16 @@ def test_results_md_controls_table_is_what_the_runs_give():
     readme = (repo / "README.md").read_text()
     dcat1 = pos[(pos.method == "dcat") & (pos.lam == 1)].iloc[0]
     assert dcat1.pooled.replace("-", "−") in readme or dcat1.pooled in readme
+    ca = runs[(runs.method == "dcat") & (runs.lam == 1)].groupby("study")["train_ca_last"]
+    pos_ca = ca.get_group("positive control")
+    for shown in (f"ends at {pos_ca.mean():.3f} on average here ({pos_ca.min():.3f} to {pos_ca.max():.3f}",
+                  f"{ca.get_group('main').mean():.3f} from the video source in the main study"):
+        assert shown in " ".join(section.split()), shown
+    from test_notebooks import _outputs_text
+
+    nb06 = _outputs_text("06_when_transfer_helps")                   # (c)'s dcat at lambda = 1: first, last L_CA
+    assert "1.102 from notebook 06's noise-free teacher" in " ".join(section.split())
+    assert "  dcat   1.000       0.018            1.396           1.102" in nb06
     kd1 = table[(table.study == "main") & (table.method == "kd") & (table.lam == 1)].iloc[0]
     assert kd1.call == "hurts" and kd1.pooled.replace("-", "−") in readme
 
