@@ -331,3 +331,18 @@ def test_control_labels_below_one_is_refused_by_its_own_name(capsys):
         main(["sweep", "--controls", "--control-labels", "0", "--out", "unused"])
     assert stop.value.code == 2
     assert "--control-labels: expected an integer >= 1, got '0'" in capsys.readouterr().err
+
+
+def test_controls_in_two_shards_then_gathered_are_the_one_process_sweep(tmp_path):
+    """A sweep with its controls split into two shards that share one folder, then gathered,
+    gives the one-process table run for run (the teachers and the shared sources included)."""
+    kw = dict(seeds=[0, 1], workers=0, progress=False, epochs_source=1, epochs_target=1, data_options=SMALL)
+    studies = control_studies(["none", "dcat"], sizes=[120], control_labels=12)
+    whole = run_studies(tmp_path / "one", studies, **kw)
+    parts = [run_studies(tmp_path / "sharded", studies, shard=f"{k}/2", **kw) for k in (1, 2)]
+    assert sum(len(p) for p in parts) == len(whole) and all(len(p) for p in parts)
+    gathered = run_studies(tmp_path / "sharded", studies, gather=True, **kw)
+    timing = ["wall_s", "train_time_s"]
+    pd.testing.assert_frame_equal(gathered.drop(columns=timing), whole.drop(columns=timing), check_dtype=False)
+    assert sorted(p.name for p in (tmp_path / "sharded" / "sources").glob("*.pt")) == \
+        sorted(p.name for p in (tmp_path / "one" / "sources").glob("*.pt"))
