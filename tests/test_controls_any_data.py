@@ -262,6 +262,7 @@ def test_results_md_controls_table_is_what_the_runs_give():
     assert "  dcat   1.000       0.018            1.396           1.102" in nb06
     kd1 = table[(table.study == "main") & (table.method == "kd") & (table.lam == 1)].iloc[0]
     assert kd1.call == "hurts" and kd1.pooled.replace("-", "−") in readme
+    assert kd1.pooled.replace("-", "−") in (repo / "FINDINGS.md").read_text()    # its "Earlier claims that changed"
 
 
 def test_controls_on_a_real_dataset_layout(tmp_path):
