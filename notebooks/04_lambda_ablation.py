@@ -245,9 +245,10 @@ display(Markdown(
 #    may differ by less than the seed-to-seed spread, and a finer grid is a larger Holm family.
 # 4. **The grid with its controls, over draws.** In a terminal: `python -m dcatkit sweep --controls
 #    --lams 0.01 0.1 1 10 100 --sizes 1000 --seeds 0-9 --data-seeds 0-2` (long on a CPU: plan for a
-#    GPU or shards). Beside this grid it runs a negative control (the target's inputs shuffled: no λ
-#    can move its recall above chance) and a positive control (a teacher of the target's own sensor,
-#    few labels: transfer should help), and its verdicts pool three draws. *Why:* this notebook
-#    describes one draw without controls; a claim about λ needs both.
+#    GPU or shards). That is this grid with MCMA on (`--no-mcma` runs the other half). Beside the
+#    grid it runs a negative control (the target's inputs shuffled: no λ can move its recall above
+#    chance) and a positive control (a teacher of the target's own sensor, few labels: transfer
+#    should help), and its verdicts pool three draws. *Why:* this notebook describes one draw
+#    without controls; a claim about λ needs both.
 #
 # Next: [05 — confusion analysis](05_confusion_analysis.ipynb) looks inside one D-CAT model.
