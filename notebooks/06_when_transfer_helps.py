@@ -648,7 +648,8 @@ display(Markdown("\n".join(text)))
 #    with 20 labels has no larger validation part; compare the baselines and the tuned calls with
 #    this run's (`benchmarks/RESULTS.md`, "scarce validation", did it for (c) over 5 draws).
 # 6. **Controls built from any data.** In a terminal: `python -m dcatkit sweep --controls
-#    --sizes 300 --seeds 0-9 --data-seeds 0-2` (add `--dataset uestc --root ...` for real data).
+#    --sizes 300 --seeds 0-9 --data-seeds 0-2` (for real data add `--dataset uestc --root ...` and
+#    drop `--sizes`, which sets the simulator's size only).
 #    Beside the grid it runs a negative control (the target's inputs shuffled, read on recall above chance)
 #    and a positive control (a copy of the target's sensor, trained on every label, teaching a
 #    target with a tenth of the labels; `dcatkit.data.controls`). *Why:* (b) and (c) here exist
