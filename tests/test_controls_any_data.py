@@ -255,6 +255,7 @@ def test_results_md_controls_table_is_what_the_runs_give():
     for shown in (f"ends at {pos_ca.mean():.3f} on average here ({pos_ca.min():.3f} to {pos_ca.max():.3f}",
                   f"{ca.get_group('main').mean():.3f} from the video source in the main study"):
         assert shown in " ".join(section.split()), shown
+    assert f"sums to {runs.train_time_s.sum() / 60:.1f} core-minutes" in " ".join(section.split())
     from test_notebooks import _outputs_text
 
     nb06 = _outputs_text("06_when_transfer_helps")                   # (c)'s dcat at lambda = 1: first, last L_CA
