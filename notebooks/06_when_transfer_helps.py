@@ -168,7 +168,10 @@ from dcatkit import explore, headroom, paths, plots, report, stats, studies
 from dcatkit.sweep import run_studies
 
 if dataset != "synthetic":
-    raise ValueError(f"notebook 06 needs the simulator (its controls are built into it), got dataset={dataset!r}")
+    raise ValueError(f"notebook 06 needs the simulator (its studies are built into it), got dataset={dataset!r}. "
+                     "On a real dataset the same design, a grid pooled over draws beside a negative and a "
+                     "positive control built from the data, is `python -m dcatkit sweep --controls --dataset "
+                     f"{dataset} --root <data_root> --data-seeds 0-2` (README, 'Controls beside any grid')")
 if grid not in ("default", "full"):
     raise ValueError(f"grid must be 'default' or 'full', got {grid!r}")
 if grid == "full":   # everything the default leaves out

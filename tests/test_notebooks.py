@@ -108,6 +108,17 @@ def test_bad_parameter_fails_clearly(work):
     assert "lam must be a finite number >= 0" in r.stdout + r.stderr
 
 
+def test_notebook_06_on_a_real_dataset_says_what_to_run_instead(work):
+    """Notebook 06's studies are built into the simulator; on a real dataset it stops and names
+    the command that runs the same design there (a grid beside controls built from the data)."""
+    root, env = work
+    r = papermill(NB / "06_when_transfer_helps.ipynb", root / "bad06.ipynb",
+                  ["-p", "out_dir", str(root / "bad06"), "-p", "dataset", "cough", "-p", "data_root", str(root)],
+                  env, check=False)
+    assert r.returncode != 0
+    assert "python -m dcatkit sweep --controls --dataset cough" in r.stdout + r.stderr
+
+
 # --------------------------------------------------------------------------- the committed notebooks teach
 
 TEACHING = ["01_preprocessing", "02_unimodal", "03_transfer", "04_lambda_ablation", "05_confusion_analysis"]
