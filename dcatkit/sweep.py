@@ -865,8 +865,6 @@ def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any
     if clash:
         raise ValueError(f"data_options may not set {clash}: the sweep sets them itself (root, split, the data seed "
                          "or seed, source/target, sizes, regime), so a value there would clash with its own")
-    if g["control"] == "positive" and g["n_labeled"] is not None:
-        _check_control_labels(g, runs)
     data = None
     if g["dataset"] != "synthetic":      # real data: loaded here once (as the first run loads it) for its identity
         _load.cache_clear()              # files may have changed since this process last loaded them
@@ -878,6 +876,8 @@ def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any
                                      None if g["control"] == "negative" else g["control"]))
     setup = setup_fingerprint(*(g[k] for k in ("dataset", "preset", "source", "target")), regimes=[g["regime"]],
                               data=data)
+    if g["control"] == "positive" and g["n_labeled"] is not None:   # after the reload above: today's files
+        _check_control_labels(g, runs)
     # settings are the same for every run, even list-valued ones (split=["group_kfold", 5])
     fixed = {k: v for k, v in fixed.items() if not (k == "data_seed" and data_seeds is not None)}
     return [{**p, **{k: _plain(v) for k, v in fixed.items()}, "setup": setup} for p in runs]
