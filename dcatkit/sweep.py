@@ -805,7 +805,7 @@ def control_studies(methods: Sequence[str], *, sizes: Sequence[int | None] = (No
                     folds: Sequence[int] | None = None) -> list[dict]:
     """The studies of a sweep with its controls, for ``run_studies``: ``"main"`` (the grid
     as asked), ``"negative control"`` (the same grid on ``data.controls.break_pairing``'s
-    data: the target's inputs shuffled, read on recall; the main study's source) and
+    data: the target's inputs shuffled, read on recall above chance; the main study's source) and
     ``"positive control"`` (the same grid from ``data.controls.with_teacher``'s teacher,
     a copy of the target trained on every label, the target keeping ``control_labels``
     labels, None: ``controls.default_labels``, the rest unlabeled pairs). Summarise each
