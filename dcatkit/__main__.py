@@ -151,10 +151,9 @@ def _device(text: str) -> str:
 
 
 def _sweep(a) -> int:
-    import pandas as pd
-
     from .report import write_results
-    from .sweep import STUDY_METRIC, control_studies, parse_shard, run_studies, run_transfer_sweep, summarise_study
+    from .sweep import (STUDY_METRIC, control_studies, parse_shard, run_studies, run_transfer_sweep,
+                        summarise_studies, summarise_study)
 
     if a.quick:
         a.sizes, a.epochs_source, a.epochs_target = [160], 1, 1
@@ -195,22 +194,18 @@ def _sweep(a) -> int:
         return 0
     params = {k: v for k, v in vars(a).items() if k not in ("cmd", "shard", "gather")}
     write_results(df, a.out, "results", params)
-    studies = df.groupby("study", sort=False) if a.controls else [(None, df)]
-    summaries, per_draws = [], []
-    for study, part in studies:
-        metric = STUDY_METRIC[study or "main"]
-        summary, per_draw = summarise_study(part, metric)
-        _print_study(a, study, part, metric, summary, per_draw)
-        summaries.append(summary.assign(study=study) if study else summary)
-        if per_draw is not None:
-            per_draws.append(per_draw.assign(study=study) if study else per_draw)
+    summary, per_draw = summarise_studies(df) if a.controls else summarise_study(df)
+    for study in (dict.fromkeys(df["study"]) if a.controls else [None]):
+        def part(t):
+            return t if study is None or t is None else t[t["study"] == study]
+        _print_study(a, study, part(df), STUDY_METRIC[study or "main"], part(summary), part(per_draw))
     if not a.controls:
         print("\nNo controls ran beside this grid: --controls adds a negative control (the target's inputs "
               "shuffled: no method can move its recall) and a positive control (a teacher of the target's own "
               "sensor, few labels: transfer should help) on the same data, seeds and methods.")
-    write_results(pd.concat(summaries, ignore_index=True), a.out, "summary", params)
-    if per_draws:
-        write_results(pd.concat(per_draws, ignore_index=True), a.out, "summary_per_draw", params)
+    write_results(summary, a.out, "summary", params)
+    if per_draw is not None:
+        write_results(per_draw, a.out, "summary_per_draw", params)
     return 0
 
 

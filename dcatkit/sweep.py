@@ -657,12 +657,12 @@ def transfer_task(*, out_dir: str, method: str, seed: int, lam: float | None = N
                          target, lam=0.0 if lam is None else lam, mcma=mcma, method=method, options=options,
                          monitor=monitor, preset=preset, dataset=dataset, epochs=epochs_target, seed=seed,
                          device=device, progress=False, cache_dir=Path(out_dir) / "cache")
-    h = run.history
+    h, chance = run.history, chance_recall(run.test["confusion"])
     out = {**{m: float(run.test[m]) for m in ("accuracy", "precision", "recall", "f1")}, **src,
            "n_train": len(sp.train), "n_unlabeled": 0 if sp.unlabeled is None else len(sp.unlabeled),
            "n_recordings": len(set(sp.train.groups)),
-           "n_classes": len(sp.classes), "chance_recall": chance_recall(run.test["confusion"]),
-           "recall_above_chance": float(run.test["recall"]) - chance_recall(run.test["confusion"]),
+           "n_classes": len(sp.classes), "chance_recall": chance,
+           "recall_above_chance": float(run.test["recall"]) - chance,
            "best_epoch": int(run.meta["best_val"]["epoch"]),
            "val_f1": float(run.meta["best_val"]["f1"]), "train_loss_last": float(h["train_loss"].iloc[-1]),
            "train_time_s": float(h["train_time_s"].sum())}
