@@ -776,15 +776,19 @@ def _check_control(fixed: Mapping[str, Any]) -> None:
 
 
 def _check_control_labels(g: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> None:
-    """The positive control's ``n_labeled`` against the training recordings of each size and
-    fold (the first run's draw), before the sources train: it must leave some unlabeled, or
-    the control has no few-label setting (``hide_labels`` would keep every label)."""
-    seed = g["seed"] if g["data_seed"] is None else g["data_seed"]
-    for n_samples, fold in dict.fromkeys((r.get("n_samples"), r.get("fold")) for r in runs):
+    """The positive control's ``n_labeled`` against the training recordings of each draw, size
+    and fold, before the sources train: it must leave some unlabeled, or the control has no
+    few-label setting (``hide_labels`` would keep every label). Every draw is checked: a
+    subject-disjoint split puts a different number of recordings in training in each."""
+    where_keys = (("draw", "data_seed"), ("size", "n_samples"), ("fold", "fold"))
+    for data_seed, n_samples, fold in dict.fromkeys((r.get("data_seed", g["data_seed"]), r.get("n_samples"),
+                                                     r.get("fold")) for r in runs):
+        seed = g["seed"] if data_seed is None else data_seed
         sp = _splits(g["dataset"], g["root"], g["split"], seed, n_samples, g["regime"], g["data_options"],
                      (g["source"], g["target"]), fold, "positive")
         n_rec = len(set(sp.train.groups))
-        where = ", ".join(f"{k} {v}" for k, v in (("size", n_samples), ("fold", fold)) if v is not None)
+        values = dict(data_seed=data_seed, n_samples=n_samples, fold=fold)
+        where = ", ".join(f"{name} {values[k]}" for name, k in where_keys if values[k] is not None)
         if g["n_labeled"] >= n_rec:
             raise ValueError(f"control_labels = {g['n_labeled']}: the positive control keeps that many training "
                              f"recordings' labels, but the data{f' ({where})' if where else ''} has {n_rec} "

@@ -186,6 +186,22 @@ def test_control_settings_are_checked_before_anything_trains(tmp_path):
     assert not (tmp_path / "sources").exists()
 
 
+def test_control_labels_are_checked_in_every_draw(tmp_path):
+    """A subject-disjoint split puts a different number of recordings in training in each draw
+    (the simulator's "ood" split at 120: 71 in draw 0, 65 in draw 3). 68 labels fit draw 0 but
+    leave draw 3 no unlabeled pair: refused, naming that draw, before anything trains."""
+    from dcatkit.sweep import _splits
+
+    counts = {d: len(set(_splits("synthetic", None, "ood", d, 120, "headroom", SMALL, ("imu_teacher", "imu"),
+                                 None, "positive").train.groups)) for d in (0, 3)}
+    assert counts == {0: 71, 3: 65}
+    with pytest.raises(ValueError, match=r"control_labels = 68: .* data \(draw 3, size 120\) has 65 training "
+                                         "recordings: give fewer than 65"):
+        run_studies(tmp_path, control_studies(["none"], sizes=[120], control_labels=68), split="ood",
+                    data_seeds=[0, 3], seeds=[0], workers=0, progress=False, data_options=SMALL)
+    assert not (tmp_path / "sources").exists()
+
+
 def test_cli_sweep_with_controls_prints_each_study_on_its_metric(tmp_path, capsys):
     from dcatkit.__main__ import main
 
