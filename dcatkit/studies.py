@@ -33,7 +33,7 @@ from .experiment import train_unimodal
 #             a paired difference that excludes 0 is a false verdict.
 #   positive: the noise-free IMU of the same recordings ("imu_clean", trained on every training label: a
 #             strong teacher) as the source of the noisy IMU, with few labels and many unlabeled
-#             pairs: transfer must help by construction.
+#             pairs: transfer should help by construction (where it does not, a finding to explain).
 #   curve:    video -> IMU, the source trained on the same few labels as the target (the user's
 #             situation: few labels for every sensor), target F1 against the number of labels.
 STUDIES = {

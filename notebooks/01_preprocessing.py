@@ -165,7 +165,8 @@ else:
 #
 # Each sample holds `n_frames` RGB frames spread uniformly over the window, resized to
 # `frame_size` (the paper: 30 frames at 224x224 for a ResNet-101). In the synthetic data each
-# class has its own object colour and shape — video carries the class clearly (a strong source).
+# class has its own object colour and size, and one of two shapes (square or round); each subject
+# mixes some of its own colour in — video carries the class clearly (a strong source).
 
 # %%
 if "video" in splits.train.modalities:

@@ -177,7 +177,8 @@ display(Markdown(
     f"{base_run.test['f1']:.3f}: a gap of {round(src_run.test['f1'], 3) - round(base_run.test['f1'], 3):.3f}. Each kept the epoch with "
     f"the best validation F1 ({source}: epoch {src_run.meta['best_val']['epoch']}, val F1 "
     f"{src_run.meta['best_val']['f1']:.3f}; {target}: epoch {base_run.meta['best_val']['epoch']}, val F1 "
-    f"{base_run.meta['best_val']['f1']:.3f}); validation and test F1 differ because each split is small. "
+    f"{base_run.meta['best_val']['f1']:.3f}); validation and test F1 differ because each split is small, and because the epoch "
+    "was chosen for its validation F1: a choice made on that split tends to flatter its score, not the test's. "
     "Notebooks 04 and 06 train their own copy of the source through the sweep runner (same recipe, a separate "
     "training; 06 also on other data draws and sizes), so their source's score differs from this one."))
 

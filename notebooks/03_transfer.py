@@ -171,7 +171,7 @@ display(Markdown(f"Untrained, $L_{{CA}}$ = {l_ca.item():.3f}: a cosine of {stats
 #
 # (averaged over the masked-in samples of the batch; our choice, the paper does not say). The
 # batch above was built, not drawn at random: it holds the source's mistakes on the validation split
-# (a few at most; on the training split a good source makes almost none), filled up with samples the
+# (up to `wrong=4` of them, `explore.demo_batch`), filled up with samples the
 # source gets right. So the count below is set by that construction; it is not the source's
 # accuracy (section 1 prints that):
 

@@ -39,7 +39,7 @@
 # test per cell, Holm's correction over all the λ × MCMA cells printed together (the family), and each
 # interval taken at the level Holm tested its cell at (`dcatkit.stats.summarise`). On one data draw
 # with one frozen source the verdict says where each interval lies ("interval above 0", "below 0",
-# "holds 0"; "too few seeds" below 10 seeds: `dcatkit.stats.verdict(..., one_draw=True)`): it
+# "holds 0"; "too few seeds" below `dcatkit.stats.MIN_SEEDS` seeds: `dcatkit.stats.verdict(..., one_draw=True)`): it
 # describes this draw. The words "helps" / "hurts" are kept for notebook 06, which pools draws.
 #
 # Cost: `len(lams) × len(mcma_options) × len(seeds)` transfer runs plus `len(seeds)` baselines and
@@ -50,7 +50,8 @@
 #
 # Parameters: `dataset`, `data_root`, `split`, `data_seed`, `n_samples`, `frame_size`, `n_frames`,
 # `cache_dir`, `source`, `target`, `lams`, `mcma_options`, `seeds`, `method`, `workers`, `preset`,
-# `epochs`, `source_epochs`, `seed` (the source's), `device`, `resume`, `redo`, `out_dir`, `figures_dir`.
+# `epochs`, `source_epochs`, `seed` (the source's), `device`, `resume`, `redo`, `out_dir`, `figures_dir`,
+# `fold` (the fold of a cross-validation `split`).
 
 # %% tags=["parameters"]
 # --- data ---------------------------------------------------------------------
@@ -190,7 +191,7 @@ plt.show()
 # beside "interval holds 0") and on how many seeds it beat / lost to its baseline
 # (`dcatkit.stats.summarise`). The verdict along λ is
 # computed from those intervals (`dcatkit.stats.verdict`, which names the family and the method):
-# "too few seeds" below 10 seeds, where nothing is claimed.
+# "too few seeds" below `stats.MIN_SEEDS` seeds, where nothing is claimed.
 
 # %%
 summary = stats.summarise(grid, treatment=("method", "lam", "mcma"), context=("n_samples",))
@@ -205,7 +206,7 @@ for m in mcma_options:
           + stats.verdict(summary, over="lam", method=method, mcma=m, one_draw=True))
 
 # %% [markdown]
-# For each variant, the λ with the best mean F1 (descriptive only: picking the best of five λ on the
+# For each variant, the λ with the best mean F1 (descriptive only: picking the best of the `lams` on the
 # test set flatters it; the intervals above are the evidence).
 
 # %%

@@ -188,7 +188,7 @@ print("wrote", ", ".join(paths.shown(p) for p in written))
 # `subject_split`, whose test subjects were never seen in training, and score each test subject
 # alone. `"ood"` holds out a few subjects (one training); `"loso"` holds out each subject once
 # (one training per subject: every subject gets a score, at the cost of training all folds);
-# `["group_kfold", k]` holds out k groups. The checkpoints are named as notebook 03's with
+# `["group_kfold", k]` puts the subjects in k groups and holds out each group once (k trainings). The checkpoints are named as notebook 03's with
 # `-p split ...`, so they are shared. "fixed" / "broke" count test samples the baseline got wrong
 # and D-CAT right, and the reverse; `net` = fixed − broke; `f1_other` is the D-CAT run's F1 on that
 # subject (`f1_baseline` the baseline's).

@@ -21,7 +21,7 @@
 # 1. say why one data draw and one frozen source cannot support a claim, and read a verdict pooled
 #    over several draws (a *t* on the draw means) with family-wise (Holm) control;
 # 2. use a **negative control** (no method can help by construction) and a **positive control**
-#    (transfer must help by construction) to tell "the method does not help" from "the set-up
+#    (transfer should help by construction) to tell "the method does not help" from "the set-up
 #    cannot show help";
 # 3. read the target's F1 against the number of labels when many *unlabeled paired recordings*
 #    exist, the case cross-modal transfer is made for;
@@ -53,13 +53,13 @@
 # and seed the λ whose *validation* F1, averaged over the draw's **other** seeds, is best
 # (`studies.with_tuned`). The test split plays no part in the choice, and neither does the seed's
 # own run: choosing each seed's best run on its own validation F1 would hand the tuned cell the
-# best of three runs' luck, a gain a method with no effect also gets (`benchmarks/RESULTS.md`,
+# best of its `len(tune_lams)` runs' luck, a gain a method with no effect also gets (`benchmarks/RESULTS.md`,
 # "Tuned cells"). Every method gets the same grid, budget and rule. The runs of the whole grid are shown
 # as a study of their own (`…, every λ`), so they do not widen the verdicts' Holm family.
-# One budget is generous: in the few-label studies the validation part keeps all its labels, more
-# than training has, and every best epoch and tuned λ is chosen on them. A user with few labels
+# One budget is generous: in the few-label studies the validation part keeps all its labels (at 20
+# training labels, more than training has), and every best epoch and tuned λ is chosen on them. A user with few labels
 # would not have them; `-p val_labels 20` keeps only 20 (`data.dataset.thin_validation`), and
-# `benchmarks/RESULTS.md` ("scarce validation") measured (c) that way over 5 draws.
+# `benchmarks/RESULTS.md` ("scarce validation") measured (c) that way over more draws.
 #
 # **The studies.** (a) **main**: video → IMU on the ID split, every label given, at `sizes`
 # simulated recordings, D-CAT at the paper's λ and tuned; (b) **negative control**: the IMU of an *independent* simulated draw as
@@ -68,7 +68,7 @@
 # (c) **positive control**: the *noise-free* IMU of the same recordings (`imu_clean`, trained on
 # every label: a teacher far stronger than the few-label target) as the source of the noisy IMU, with few labels and the
 # other training recordings as **unlabeled pairs** (both sensors recorded, no label): transfer
-# must help here by construction; (d) **the unlabeled-pairs curve**: video → IMU, target F1
+# should help here by construction, and a method that does not is a finding to explain; (d) **the unlabeled-pairs curve**: video → IMU, target F1
 # against the number of labels at a fixed number of recordings (the rest unlabeled pairs);
 # (e) the paper's Table I recipe for the target (`preset="uestc-target"`: Table I's UESTC IMU
 # row — learning rate, dropout, batch, weight decay, epochs, attention size 512 — with a synthetic
@@ -99,8 +99,8 @@
 #   the default 3 draw means (2 degrees of freedom) widens its interval steeply as that level tightens, so every
 #   extra cell in a family costs every call in it power.
 #
-# **The budget.** The default run must take at most 20 minutes on an idle 2-core CPU (2 workers,
-# one thread each); every draw needs its own frozen sources, and a video source costs more than an
+# **The budget.** The default grid is sized for a budget of 20 minutes from scratch on an idle
+# 2-core CPU (2 workers, one thread each; the Makefile's `notebooks` target records measured times); every draw needs its own frozen sources, and a video source costs more than an
 # IMU target (notebook 02 prints the time of each). So the default runs D-CAT as the only method of the main study, the controls and
 # the curve at 300 recordings with few methods. `grid="full"` runs the full grid instead (all six
 # methods tuned in the main study at three sizes, every control with `none`/`dcat`/`kd`/
@@ -378,15 +378,17 @@ else:
 # A teacher of the *same* sensor without its noise (noise-free IMU, trained on every label; its
 # test F1 is printed below), few labels, and every other
 # training recording as an unlabeled pair: the transfer term sees the teacher on all pairs, while
-# cross-entropy sees only the labels. If a method cannot help here, nothing about its set-up lets it
-# help anywhere. MCMA on the unlabeled pairs keeps the pairs the teacher is confident about
+# cross-entropy sees only the labels. A method should be able to help here; where one shows no
+# help, that is a finding to explain (its pull, the teacher, the draws) before reading its result
+# anywhere else. MCMA on the unlabeled pairs keeps the pairs the teacher is confident about
 # (`unlabeled_mask="confidence"`). Each method runs at every λ of `tune_lams`; its verdict is its
 # tuned cell (λ chosen on validation F1), D-CAT's also at the paper's λ.
 #
-# **How hard does each term pull?** `studies.gradient_scale` (stored with every run as
-# `grad_ratio_init`) measures, at the start of training, the norm of the gradient of
-# $\lambda L_{transfer}$ against that of $L_{CE}$ with respect to the target's weights. A ratio of
-# a few percent means cross-entropy dominates the first steps: the transfer term can only nudge.
+# **How hard does each term pull?** `studies.gradient_scale` (stored as `grad_ratio_init` with
+# every method run of (b)–(d); the sweep of (a) and (e) does not measure it) measures, at the
+# start of training, the norm of the gradient of $\lambda L_{transfer}$ against that of $L_{CE}$
+# with respect to the target's weights. A ratio of a few percent means cross-entropy dominates
+# the first steps: the transfer term can only nudge.
 # It is measured at the start only; as cross-entropy falls during training the balance can shift.
 # The table below gives it per method and λ, with the transfer objective at the first and last
 # epoch and the fraction of unlabeled pairs MCMA kept. With the default 3 draws a gain on every seed of every
@@ -426,7 +428,7 @@ else:
 # (`"same"`: the user's situation when no sensor has more labels). Mean ± std over draws × seeds.
 # The curve runs each method at λ = `lam` only (the CPU budget): untuned, as in (a) before its
 # tuned cells. `benchmarks/study_draws.py --study curve` tunes D-CAT, KD and contrastive at 20
-# labels over 5 draws, with the whole and with a scarce validation part (`benchmarks/RESULTS.md`,
+# labels over more draws, with the whole and with a scarce validation part (`benchmarks/RESULTS.md`,
 # "Cross-modal curve, tuned").
 # In the figure, compare each method's line with the baseline's at each label count; the bars are
 # the spread over draws × seeds, unpaired, so overlapping or separate bars settle nothing: the
@@ -627,7 +629,7 @@ display(Markdown("\n".join(text)))
 #   few, the source's knowledge reaches every pair. The positive control (c) asks whether a transfer
 #   term can help there at all (its teacher is the same sensor without noise); whether a teacher of
 #   another sensor does is the curve's question (d). Section 8 says what this run found for each
-#   (and `benchmarks/RESULTS.md`, "Cross-modal curve, tuned", for (d) over 5 draws).
+#   (and `benchmarks/RESULTS.md`, "Cross-modal curve, tuned", for (d) over more draws).
 # - The gradient ratio measures how hard a transfer term pulls against cross-entropy at a given λ:
 #   measure it before comparing methods at one shared λ. It measures pull, not help: section 8
 #   prints it beside each call.
@@ -649,7 +651,7 @@ display(Markdown("\n".join(text)))
 # 5. **Validation as scarce as the labels.** `-p val_labels 20`: in (c) and (d) every best epoch
 #    and every tuned λ is chosen on 20 validation recordings instead of all of them. *Why:* a user
 #    with 20 labels has no larger validation part; compare the baselines and the tuned calls with
-#    this run's (`benchmarks/RESULTS.md`, "scarce validation", did it for (c) over 5 draws).
+#    this run's (`benchmarks/RESULTS.md`, "scarce validation", did it for (c) over more draws).
 # 6. **Controls built from any data.** In a terminal: `python -m dcatkit sweep --controls
 #    --sizes 300 --seeds 0-9 --data-seeds 0-2` (for real data add `--dataset uestc --root ...` and
 #    drop `--sizes`, which sets the simulator's size only).

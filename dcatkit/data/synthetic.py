@@ -44,7 +44,7 @@ Controls (``make_synthetic(control=..., modalities=...)``, headroom regime):
 - *positive* (the modality ``"imu_clean"``, the target's own sensor without noise,
   as the source of the noisy ``"imu"`` target, with few labels and many unlabeled
   pairs, ``data.dataset.hide_labels``): a much stronger teacher of the same
-  recordings, so transfer must help (``benchmarks/controls.py``).
+  recordings, so transfer should help (``benchmarks/controls.py``).
 
 Rule for changing this file: the simulator's knobs (noise, amplitudes, style
 ranges, ...) are chosen from baseline-vs-ceiling measurements only
