@@ -446,7 +446,21 @@ def case_paper(amp: bool, frames: int, size: int, batch: int, steps: int, depth:
             "amp": str(dtype) if dtype else "fp32"}
 
 
-H200_BF16_DENSE_PEAK = 989e12          # FLOP/s, NVIDIA's dense (no sparsity) bf16 tensor-core figure
+# NVIDIA's dense (no sparsity) bf16 tensor-core figures, FLOP/s, by what torch.cuda.get_device_name()
+# says: the H200 and the H100 SXM (HBM3) share one, the H100 PCIe has fewer SMs and a lower clock.
+BF16_DENSE_PEAK = (("H200", 989e12, "H200"), ("H100 PCIe", 756e12, "H100 PCIe"), ("H100", 989e12, "H100 SXM"))
+
+
+def bf16_dense_peak(device_name: str) -> tuple[float, str] | None:
+    """(peak FLOP/s, card) of the first known card whose name is in ``device_name``; None for
+    a card not listed (the fraction of peak is then not printed rather than taken from another
+    card's figure)."""
+    for key, peak, card in BF16_DENSE_PEAK:
+        if key in device_name:
+            return peak, card
+    return None
+
+
 RESNET101_GFLOP_QUOTED = 7.8           # per 224^2 frame, as usually quoted (multiply-accumulates)
 
 
@@ -779,12 +793,15 @@ def main(argv=None) -> dict:
         x = r["source"]
         flops = _frame_flops(x["depth"], x["size"])
         x["flops_per_frame"] = flops
-        peak = H200_BF16_DENSE_PEAK
+        known = bf16_dense_peak(x["device"])
 
         def frac(fps):
-            return (f"{fps:,.0f} frames/s = {fps * flops / 1e12:.0f} TFLOP/s, {fps * flops / peak:.1%} of the "
-                    f"H200 bf16 dense peak ({fps * RESNET101_GFLOP_QUOTED * 1e9 / peak:.1%} counting "
-                    f"{RESNET101_GFLOP_QUOTED} GFLOP/frame)")
+            rate = f"{fps:,.0f} frames/s = {fps * flops / 1e12:.0f} TFLOP/s"
+            if known is None:
+                return f"{rate} (no bf16 peak listed for {x['device']!r}: fraction of peak not computed)"
+            peak, card = known
+            return (f"{rate}, {fps * flops / peak:.1%} of the {card} bf16 dense peak "
+                    f"({fps * RESNET101_GFLOP_QUOTED * 1e9 / peak:.1%} counting {RESNET101_GFLOP_QUOTED} GFLOP/frame)")
         lines += [f"frozen source, ResNet-{x['depth']} {x['size']}^2 x {x['frames']} frames [{x['device']}], "
                   f"{flops / 1e9:.1f} GFLOP/frame counted (2 per multiply-add):",
                   f"  OLD (LiveSource, batch {x['old_batch_clips']} clips): {frac(x['old_frames_per_s'])}",

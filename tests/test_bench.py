@@ -69,3 +69,18 @@ def test_suite_file_seconds_sums_each_files_testcases(tmp_path):
     xml.write_text('<testsuite><testcase classname="conftest" name="x" time="1"/></testsuite>')
     with pytest.raises(ValueError, match="expected tests.test_<file>"):
         sfs.file_seconds(str(xml))
+
+
+def test_fraction_of_peak_is_taken_from_the_card_that_ran():
+    """The source's fraction of peak divides by the bf16 dense figure of the card named by
+    torch.cuda.get_device_name(): an H100 PCIe has a lower one than an H100 SXM or an H200, and
+    a card not listed gets no fraction (not another card's)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_peak", ROOT / "benchmarks" / "bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.bf16_dense_peak("NVIDIA H200") == (989e12, "H200")
+    assert bench.bf16_dense_peak("NVIDIA H100 80GB HBM3") == (989e12, "H100 SXM")
+    assert bench.bf16_dense_peak("NVIDIA H100 PCIe") == (756e12, "H100 PCIe")
+    assert bench.bf16_dense_peak("NVIDIA A100-SXM4-80GB") is None
+    assert bench.bf16_dense_peak("x86_64") is None
