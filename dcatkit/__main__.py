@@ -34,8 +34,8 @@ from .provenance import SourceMismatch
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="synthetic", help="synthetic | uestc | cough | vggsound")
-    p.add_argument("--root", default=None, help="dataset folder (not for synthetic)")
+    p.add_argument("--dataset", default="synthetic", help="synthetic | uestc | cough | vggsound | arrays (your own sensors, saved by dcatkit.data.save_arrays)")
+    p.add_argument("--root", default=None, help="dataset folder (not for synthetic; for arrays: the .npz file)")
     p.add_argument("--split", default="id", type=_split, metavar="SPLIT", help=SPLIT_HELP)
     p.add_argument("--fold", type=int, default=None, help="the fold of a cross-validation split (from 0)")
     p.add_argument("--n-samples", type=int, default=DEFAULT_N_SAMPLES,

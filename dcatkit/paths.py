@@ -213,6 +213,18 @@ def _check_methods(methods: Sequence[str] | None) -> None:
         make_objective(m, d_target=8, d_source=8)        # unknown name -> ValueError listing the known ones
 
 
+def dataset_modalities(dataset: str, data_root: str | Path | None = None) -> tuple[str, ...]:
+    """The modalities ``dataset`` has: the loaders' fixed names, or for ``"arrays"`` the names
+    saved in the file ``data_root`` (``data.save_arrays``)."""
+    if dataset == "arrays":
+        from .data.arrays import saved_modalities
+
+        if data_root is None:
+            raise ValueError("dataset='arrays' needs data_root, the .npz file written by dcatkit.data.save_arrays")
+        return tuple(saved_modalities(resolve(data_root)))
+    return DATASET_MODALITIES[dataset]
+
+
 def check_params(*, dataset: str, data_root: str | None = None, split: str = "id",
                  modalities: Sequence[str] = (), source: str | None = None, target: str | None = None,
                  lam: float | None = None, lams: Sequence[float] | None = None,
@@ -246,6 +258,14 @@ def check_params(*, dataset: str, data_root: str | None = None, split: str = "id
         if data_root is not None:
             raise ValueError("dataset='synthetic' is simulated and takes no data_root: set data_root=None, "
                              "or pick a real dataset ('uestc', 'cough', 'vggsound')")
+    elif dataset == "arrays":        # your own sensors: one file written by data.save_arrays, your names
+        if data_root is None:
+            raise ValueError("dataset='arrays' needs data_root, the .npz file written by dcatkit.data.save_arrays; "
+                             "e.g. -p data_root ~/data/wrist.npz")
+        root = resolve(data_root)
+        from .data.arrays import saved_modalities
+
+        saved = saved_modalities(root)
     else:
         if data_root is None:
             raise ValueError(f"dataset={dataset!r} needs data_root, the folder holding the dataset as "
@@ -254,10 +274,10 @@ def check_params(*, dataset: str, data_root: str | None = None, split: str = "id
         if not root.is_dir():
             raise FileNotFoundError(f"data_root {str(data_root)!r} -> {root} is not a folder: point it at the "
                                     f"{dataset} dataset as distributed")
-    available = DATASET_MODALITIES[dataset]
+    available = tuple(saved) if dataset == "arrays" else DATASET_MODALITIES[dataset]
     wanted = [m for m in (*modalities, source, target) if m is not None]
     for m in wanted:
-        if m not in MODALITIES:
+        if dataset != "arrays" and m not in MODALITIES:
             raise ValueError(f"unknown modality {m!r}: expected one of {MODALITIES}")
         if m not in available:
             raise ValueError(f"dataset {dataset!r} has modalities {available}, not {m!r}")
@@ -275,7 +295,7 @@ def check_params(*, dataset: str, data_root: str | None = None, split: str = "id
     if preset not in PRESET_NAMES:
         raise ValueError(f"unknown preset {preset!r}: expected one of {PRESET_NAMES}")
     for m in wanted:
-        get_preset(preset, m, dataset)            # raises when Table I has no row for it
+        get_preset(preset, m, dataset, kind=saved.get(m) if dataset == "arrays" else None)   # Table I has a row?
     _check_epochs("epochs", epochs)
     _check_epochs("source_epochs", source_epochs)
     for s in [seed, *(seeds or ())]:

@@ -209,33 +209,48 @@ def spectrograms(ds, audio_encoder: Mapping | None = None):
 
 
 def sample_figure(ds, index: int, audio_encoder: Mapping | None = None, max_frames: int = 8):
-    """Every modality of one sample, side by side (the static view of the browser)."""
-    mods = [m for m in ("imu", "video", "audio") if m in ds.arrays]
+    """Every modality of one sample, side by side (the static view of the browser), each drawn
+    by its kind: a timeseries as lines, video as frames, audio as the log-mel the encoder sees,
+    features as an image (time x feature). Your own names are drawn by their kinds too."""
+    order = {"imu": 0, "video": 1, "audio": 2}
+    mods = sorted(ds.arrays, key=lambda m: order.get(m, 3))
     fig, axes = plt.subplots(1, len(mods), figsize=(4.2 * len(mods), 2.8), squeeze=False)
     for ax, m in zip(axes[0], mods):
-        if m == "imu":
-            x = np.asarray(ds.arrays["imu"][index], dtype=float)
-            names = IMU6 if x.shape[0] == 6 else [f"ch {c}" for c in range(x.shape[0])]
+        kind = ds.kind(m)
+        if kind == "timeseries":
+            x = np.asarray(ds.arrays[m][index], dtype=float)
+            names = IMU6 if m == "imu" and x.shape[0] == 6 else [f"ch {c}" for c in range(x.shape[0])]
             for c in range(x.shape[0]):
                 ax.plot(x[c], lw=1, label=names[c])
             ax.legend(fontsize=6, ncol=2)
-            ax.set_title("IMU (min-max scaled with training statistics)", fontsize=9)
+            ax.set_title(f"{'IMU' if m == 'imu' else m} (min-max scaled with training statistics)", fontsize=9)
             ax.set_xlabel("time step", fontsize=8)
             ax.set_ylabel("scaled value", fontsize=8)
-        elif m == "video":
-            clip = np.asarray(ds.arrays["video"][index])
+        elif kind == "video":
+            clip = np.asarray(ds.arrays[m][index])
             show = np.unique(np.linspace(0, clip.shape[0] - 1, min(max_frames, clip.shape[0])).round().astype(int))
             ax.imshow(np.concatenate([clip[f].transpose(1, 2, 0) for f in show], axis=1))
-            ax.set_title(f"video (frames {show[0]}..{show[-1]})")
+            ax.set_title(f"{m} (frames {show[0]}..{show[-1]})")
             ax.set_xticks([])
             ax.set_yticks([])
             ax.grid(False)
-        else:
+        elif kind == "audio" and m == "audio":
             ax.imshow(logmel(ds, index, audio_encoder), origin="lower", aspect="auto", cmap="magma")
             ax.grid(False)
             ax.set_title("audio (log-mel, dB)")
             ax.set_xlabel("frame", fontsize=8)
             ax.set_ylabel("mel bin", fontsize=8)
+        else:                        # features (T, F), or audio under another name: its samples as they are
+            x = np.asarray(ds.arrays[m][index], dtype=float)
+            if x.ndim == 1:
+                ax.plot(x, lw=0.6)
+                ax.set_xlabel("sample", fontsize=8)
+            else:
+                ax.imshow(x.T, origin="lower", aspect="auto", cmap="viridis")
+                ax.grid(False)
+                ax.set_xlabel("time step", fontsize=8)
+                ax.set_ylabel("feature", fontsize=8)
+            ax.set_title(f"{m} ({kind})", fontsize=9)
     fig.suptitle(f"sample {ds.ids[index]}: class {ds.classes[ds.labels[index]]}, "
                  f"subject {ds.subjects[index]}", fontsize=10)
     fig.tight_layout()

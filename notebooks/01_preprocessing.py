@@ -36,8 +36,8 @@
 
 # %% tags=["parameters"]
 # --- data ---------------------------------------------------------------------
-dataset = "synthetic"   # "synthetic" (no files needed), "uestc", "cough" or "vggsound"
-data_root = None        # folder of a real dataset as distributed; None for synthetic
+dataset = "synthetic"   # "synthetic" (no files needed), "uestc", "cough", "vggsound" or "arrays" (your own)
+data_root = None        # folder of a real dataset as distributed (arrays: the .npz of data.save_arrays)
 split = "id"            # "id" (stratified), "ood" (subject-disjoint), "loso" or ["group_kfold", k] (-y)
 data_seed = 0           # seed of the split (and of the simulated data)
 n_samples = 1000        # synthetic only: number of simulated recordings
@@ -65,7 +65,7 @@ from dcatkit.data import Splits, load
 from dcatkit.presets import get_preset
 
 checked = paths.check_params(dataset=dataset, data_root=data_root, split=split, fold=fold, preset=preset)
-checked["modalities"] = paths.DATASET_MODALITIES[dataset]        # look at every modality the dataset has
+checked["modalities"] = paths.dataset_modalities(dataset, checked["data_root"])   # every modality the dataset has
 data_opts = paths.data_options(dataset, n_samples=n_samples, frame_size=frame_size, n_frames=n_frames,
                                cache_dir=cache_dir)
 out = paths.out_path(out_dir, "01_preprocessing")

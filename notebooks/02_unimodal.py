@@ -36,8 +36,8 @@
 
 # %% tags=["parameters"]
 # --- data ---------------------------------------------------------------------
-dataset = "synthetic"   # "synthetic" (no files needed), "uestc", "cough" or "vggsound"
-data_root = None        # folder of a real dataset as distributed; None for synthetic
+dataset = "synthetic"   # "synthetic" (no files needed), "uestc", "cough", "vggsound" or "arrays" (your own)
+data_root = None        # folder of a real dataset as distributed (arrays: the .npz of data.save_arrays)
 split = "id"            # "id" (stratified), "ood" (subject-disjoint), "loso" or ["group_kfold", k] (-y)
 data_seed = 0           # seed of the split (and of the simulated data)
 n_samples = 1000        # synthetic only: number of simulated recordings
@@ -117,8 +117,8 @@ ck_baseline = paths.checkpoint_path(out_dir, f"baseline-{target}", **data_key, e
 import torch
 
 for m in (source, target):
-    p = get_preset(preset, m, dataset)
-    model = build_model(m, splits.train.num_classes, splits.train.input_shape(m), p)
+    p = get_preset(preset, m, dataset, kind=splits.kinds[m])
+    model = build_model(m, splits.train.num_classes, splits.train.input_shape(m), p, kind=splits.kinds[m])
     x = torch.stack([splits.train[i][m] for i in range(4)])
     o = model.eval()(x)                                             # Eq. (1) and (2) inside
     print(f"{m:>5}: input {tuple(x.shape)} -> logits {tuple(o.logits.shape)}, "

@@ -43,8 +43,8 @@
 
 # %% tags=["parameters"]
 # --- data ---------------------------------------------------------------------
-dataset = "synthetic"   # "synthetic" (no files needed), "uestc", "cough" or "vggsound"
-data_root = None        # folder of a real dataset as distributed; None for synthetic
+dataset = "synthetic"   # "synthetic" (no files needed), "uestc", "cough", "vggsound" or "arrays" (your own)
+data_root = None        # folder of a real dataset as distributed (arrays: the .npz of data.save_arrays)
 split = "id"            # "id" (stratified), "ood" (subject-disjoint), "loso" or ["group_kfold", k] (-y)
 data_seed = 0           # seed of the split (and of the simulated data)
 n_samples = 1000        # synthetic only: number of simulated recordings
@@ -148,7 +148,8 @@ src = runs.source_run(splits, source, target, ck_source, preset=preset, dataset=
 # %%
 torch.manual_seed(seed)
 target_model = build_model(target, splits.train.num_classes, splits.train.input_shape(target),
-                           get_preset(preset, target, dataset)).eval()
+                           get_preset(preset, target, dataset, kind=splits.kinds[target]),
+                           kind=splits.kinds[target]).eval()
 batch, n_wrong = explore.demo_batch(splits.val, src.model, source, size=16)   # holds the source's mistakes, if any
 with torch.no_grad():
     out_a = src.model.eval()(batch[source])                       # source: K_A, V_A  (B, T_A, d)
@@ -195,7 +196,7 @@ print(f"source correct on {int(correct.sum())}/{len(correct)} samples of this ba
 # %%
 step_batches = explore.train_batches(splits.train, 20, size=32, seed=seed)
 val_batch = explore.stack(splits.val, range(len(splits.val)))
-lr = get_preset(preset, target, dataset).lr
+lr = get_preset(preset, target, dataset, kind=splits.kinds[target]).lr
 explorer = explore.alignment_explorer(src.model, target_model, batch, step_batches, val_batch, source, target,
                                       lr=lr, classes=splits.classes, lam=lam, mcma=mcma)
 if explorer is not None:

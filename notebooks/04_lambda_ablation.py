@@ -55,8 +55,8 @@
 
 # %% tags=["parameters"]
 # --- data ---------------------------------------------------------------------
-dataset = "synthetic"   # "synthetic" (no files needed), "uestc", "cough" or "vggsound"
-data_root = None        # folder of a real dataset as distributed; None for synthetic
+dataset = "synthetic"   # "synthetic" (no files needed), "uestc", "cough", "vggsound" or "arrays" (your own)
+data_root = None        # folder of a real dataset as distributed (arrays: the .npz of data.save_arrays)
 split = "id"            # "id" (stratified), "ood" (subject-disjoint), "loso" or ["group_kfold", k] (-y)
 data_seed = 0           # seed of the split (and of the simulated data)
 n_samples = 1000        # synthetic only: number of simulated recordings

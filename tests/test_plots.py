@@ -379,3 +379,18 @@ def test_quick_steps_are_reproducible_by_their_seed(splits, pair_models):
     first = steps(3)
     torch.rand(1000)                                      # the notebook draws something in between
     assert steps(3) == first != steps(4)
+
+
+def test_sample_figure_draws_your_own_sensors_by_kind():
+    """Names other than imu / video / audio are drawn by their kinds (a panel each), not left
+    out: a timeseries as one line per channel, features as a time x feature image."""
+    from dcatkit.data import from_arrays
+
+    rng = np.random.default_rng(0)
+    sp = from_arrays({"gyro": rng.normal(size=(40, 3, 16)), "emb": rng.normal(size=(40, 5, 7))},
+                     np.arange(40) % 4, groups="samples", kinds={"gyro": "timeseries", "emb": "features"})
+    fig = plots.sample_figure(sp.train, 0)
+    gyro, emb = fig.axes
+    assert gyro.get_title().startswith("gyro (min-max") and len(gyro.get_lines()) == 3
+    assert emb.get_title() == "emb (features)" and emb.get_images()[0].get_array().shape == (7, 5)
+    plt.close(fig)

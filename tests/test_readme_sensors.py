@@ -37,3 +37,11 @@ def test_readme_own_sensors_snippet_runs(tmp_path, monkeypatch, capsys):
         ref = target.model.cpu().eval()(torch.from_numpy(scaled)).logits.numpy()
     np.testing.assert_allclose(predictor.predict(gyro[:3]).logits, ref, rtol=1e-4, atol=1e-4)
     assert printed[1] == str([splits.classes[i] for i in ref.argmax(axis=1)])
+    # the snippet's last line saved the arrays: loading the file gives the splits it trained on
+    from dcatkit.data import load
+
+    saved = load("arrays", root=tmp_path / "wrist.npz", split="id", seed=0)
+    for part in ("train", "val", "test"):
+        assert list(getattr(saved, part).ids) == list(getattr(splits, part).ids)
+        assert np.array_equal(getattr(saved, part).arrays["gyro"], getattr(splits, part).arrays["gyro"])
+    assert saved.classes == splits.classes and saved.kinds == splits.kinds

@@ -17,6 +17,10 @@ Your own sensors: any modality names, each with a kind (``dcatkit.modalities``):
                          kinds={"acc": "timeseries", "gyro": "timeseries"})
     splits.kinds                      # {"acc": "timeseries", "gyro": "timeseries"}
     splits.normalization["gyro"]      # the per-channel min-max of gyro's training part
+
+Saved once with :func:`save_arrays` (one ``.npz`` file), they are a dataset like the paper's:
+``load("arrays", root="wrist.npz", split=..., seed=...)``, and every sweep, notebook and
+command that takes ``dataset`` / ``root`` (``dcatkit.data.arrays``).
 """
 from __future__ import annotations
 
@@ -28,12 +32,13 @@ import numpy as np
 from ..modalities import KINDS, check_name
 from .dataset import MODALITIES, PairedDataset, Splits, check_modality
 from .preprocess import as_names
+from .arrays import save_arrays
 from .splits import SplitArg, check_leakage, from_arrays
 
-NAMES = ("synthetic", "uestc", "cough", "vggsound")
+NAMES = ("synthetic", "uestc", "cough", "vggsound", "arrays")
 # The paper's train / val / test fractions (Sec. V-A); synthetic uses 70/15/15.
 RATIOS = {"synthetic": (0.7, 0.15, 0.15), "uestc": (0.8, 0.1, 0.1), "cough": (0.65, 0.18, 0.17),
-          "vggsound": (0.7, 0.15, 0.15)}
+          "vggsound": (0.7, 0.15, 0.15), "arrays": (0.7, 0.15, 0.15)}
 
 
 def load(
@@ -46,14 +51,15 @@ def load(
 ) -> Splits | list[Splits]:
     """Load a dataset by name and split it into train / val / test.
 
-    name: ``"synthetic"`` (default, no root), ``"uestc"``, ``"cough"`` or ``"vggsound"``.
+    name: ``"synthetic"`` (default, no root), ``"uestc"``, ``"cough"``, ``"vggsound"``, or
+      ``"arrays"``: your own sensors, saved by :func:`save_arrays` (root: that ``.npz`` file).
     root: the dataset folder, as distributed (see each loader's ``LAYOUT``).
     split: ``"id"`` (stratified random), ``"ood"`` (subject-disjoint), or cross-validation over
       subjects — ``"loso"`` (leave one subject out) or ``("group_kfold", k)`` — which returns a
       list of :class:`Splits`, one per fold (``report["split"]["fold"]``, ``["held_out_subjects"]``).
     modalities: subset of the dataset's two modalities (default: both).
     options: passed to the loader — ``dcatkit.data.uestc.load_uestc``, ``cough.load_cough``,
-      ``vggsound.load_vggsound``, or ``synthetic.make_synthetic`` (plus ``ratios`` and
+      ``vggsound.load_vggsound``, ``arrays.load_arrays``, or ``synthetic.make_synthetic`` (plus ``ratios`` and
       ``split_file``, which every loader accepts).
     ``report["dataset"]`` is ``name``; ``report["split"]`` holds kind, seed, ratios and fold.
     ``n_labeled``: keep the labels of that many training recordings (stratified, seeded by
@@ -104,8 +110,10 @@ def _loader(name: str):
         from .uestc import load_uestc as loader
     elif name == "cough":
         from .cough import load_cough as loader
-    else:
+    elif name == "vggsound":
         from .vggsound import load_vggsound as loader
+    else:
+        from .arrays import load_arrays as loader
     return loader
 
 
@@ -139,5 +147,5 @@ def _named(out: Splits | list[Splits], name: str) -> Splits | list[Splits]:
     return out
 
 
-__all__ = ["load", "from_arrays", "check_leakage", "PairedDataset", "Splits", "MODALITIES", "KINDS",
+__all__ = ["load", "from_arrays", "save_arrays", "check_leakage", "PairedDataset", "Splits", "MODALITIES", "KINDS",
            "check_modality", "NAMES", "RATIOS"]

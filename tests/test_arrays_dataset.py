@@ -1,0 +1,279 @@
+"""Your own sensors as a dataset on disk (dcatkit.data.arrays): save_arrays writes one .npz,
+load("arrays", root=...) is from_arrays on it, and the sweep (with its controls), the CLI and
+the notebooks' data parameters take it like any dataset."""
+import zipfile
+
+import numpy as np
+import pytest
+
+from dcatkit.data import from_arrays, load, save_arrays
+from dcatkit.data.arrays import read_arrays
+from dcatkit.experiment import train_transfer, train_unimodal
+
+KINDS = {"acc": "timeseries", "gyro": "timeseries"}
+CLASSES = ["walk", "run", "sit", "stand"]
+
+
+def wrist(n_rec: int = 40, per_rec: int = 6, seed: int = 0):
+    """The README's wrist example: 4 activities, windows (3 axes x 64) cut from recordings, and
+    a subject per 4 recordings (for the subject splits)."""
+    rng = np.random.default_rng(seed)
+    n = n_rec * per_rec
+    labels = np.repeat(np.arange(4), n // 4)
+    recording = np.arange(n) // per_rec
+    t = np.linspace(0, 2 * np.pi, 64)
+    motion = np.sin((labels[:, None, None] + 1) * t + rng.uniform(0, 6, (n, 3, 1)))
+    acc = 9.81 * motion + rng.normal(0, 0.5, (n, 3, 64))
+    gyro = 200 * np.gradient(motion, axis=2) + rng.normal(0, 5, (n, 3, 64))
+    subjects = recording % 5
+    return {"acc": acc, "gyro": gyro}, labels, recording, subjects
+
+
+def _same(a, b):
+    """Two Splits hold the same samples, in the same order, with the same ids, items and scaling."""
+    for part in ("train", "val", "test"):
+        x, y = getattr(a, part), getattr(b, part)
+        assert list(x.ids) == list(y.ids) and np.array_equal(x.labels, y.labels)
+        for m in x.arrays:
+            assert np.array_equal(np.asarray(x.arrays[m]), np.asarray(y.arrays[m])), (part, m)
+    assert a.kinds == b.kinds and a.classes == b.classes
+    assert a.report["data_fingerprint"] == b.report["data_fingerprint"]
+    for m, v in a.normalization.items():
+        assert all(np.array_equal(np.asarray(p), np.asarray(q)) for p, q in zip(v, b.normalization[m]))
+
+
+@pytest.mark.parametrize("split, seed", [("id", 0), ("id", 3), ("ood", 1)])
+def test_saved_arrays_load_as_from_arrays_gives_them(tmp_path, split, seed):
+    arrays, labels, recording, subjects = wrist()
+    path = save_arrays(tmp_path / "wrist", arrays, labels, groups=recording, subjects=subjects, kinds=KINDS,
+                       classes=CLASSES, sample_rates={"acc": 50, "gyro": 50})
+    assert path.name == "wrist.npz" and not list(tmp_path.glob("*.part"))
+    got = load("arrays", root=path, split=split, seed=seed)
+    want = from_arrays(arrays, labels, subjects, CLASSES, split=split, seed=seed, groups=recording, kinds=KINDS,
+                       sample_rates={"acc": 50, "gyro": 50})
+    _same(got, want)
+    assert got.report["dataset"] == "arrays"
+    one = load("arrays", root=path, split=split, seed=seed, modalities=["gyro"])
+    assert list(one.train.arrays) == ["gyro"] and list(one.train.ids) == list(want.train.ids)
+    assert one.report["data_fingerprint"] == want.report["data_fingerprint"] and one.report["id_source"] == "content"
+
+
+def test_cross_validation_and_ids_round_trip(tmp_path):
+    arrays, labels, recording, subjects = wrist()
+    ids = [f"rec{r}_w{i % 6}" for i, r in enumerate(recording)]
+    path = save_arrays(tmp_path / "w.npz", arrays, labels, groups=recording, subjects=subjects, ids=ids,
+                       kinds=KINDS)
+    got = load("arrays", root=path, split="loso")
+    want = from_arrays(arrays, labels, subjects, split="loso", groups=recording, ids=ids, kinds=KINDS)
+    assert len(got) == len(want) == 5
+    for g, w in zip(got, want):
+        _same(g, w)
+    assert got[0].report["id_source"] == "given"
+
+
+def test_a_file_that_is_not_saved_arrays_says_what_was_expected(tmp_path):
+    arrays, labels, recording, _ = wrist()
+    with pytest.raises(FileNotFoundError, match=r"no file .*missing\.npz .*written by dcatkit.data.save_arrays"):
+        load("arrays", root=tmp_path / "missing.npz")
+    with pytest.raises(FileNotFoundError, match="not a folder"):
+        load("arrays", root=tmp_path)
+    np.save(tmp_path / "one.npy", labels)
+    with pytest.raises(ValueError, match="holds a single array"):
+        read_arrays(tmp_path / "one.npy")
+    np.savez(tmp_path / "plain.npz", acc=arrays["acc"], labels=labels)
+    with pytest.raises(ValueError, match=r"no 'meta' entry \(found \['acc', 'labels'\]\)"):
+        read_arrays(tmp_path / "plain.npz")
+    (tmp_path / "text.npz").write_text("not a zip")
+    with pytest.raises(ValueError, match="text.npz is not a .npz file written by dcatkit.data.save_arrays"):
+        read_arrays(tmp_path / "text.npz")
+    path = save_arrays(tmp_path / "w.npz", arrays, labels, groups=recording, kinds=KINDS)
+    with pytest.raises(ValueError, match=r"has no modality \['imu'\]: it holds \['acc', 'gyro'\]"):
+        load("arrays", root=path, modalities=["imu"])
+    cut = tmp_path / "cut.npz"                                   # an entry lost (a damaged copy)
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(cut, "w") as dst:
+        for item in src.infolist():
+            if item.filename != "sensor_1.npy":
+                dst.writestr(item, src.read(item.filename))
+    with pytest.raises(ValueError, match=r"cut.npz lacks \['sensor_1'\]"):
+        load("arrays", root=cut)
+    with pytest.raises(ValueError, match="seed"):
+        load("arrays", root=path, seed=-1)
+    with pytest.raises(ValueError, match=r"arrays takes no option\(s\) \['frame_size'\]"):
+        load("arrays", root=path, frame_size=8)
+
+
+def test_save_checks_first_and_never_leaves_half_a_file(tmp_path, monkeypatch):
+    """from_arrays' checks run before anything is written; a save interrupted while writing
+    leaves the earlier file as it was and no temporary file."""
+    arrays, labels, recording, _ = wrist()
+    with pytest.raises(ValueError, match="gyro"):
+        save_arrays(tmp_path / "bad.npz", {**arrays, "gyro": arrays["gyro"][:-1]}, labels, groups=recording,
+                    kinds=KINDS)
+    with pytest.raises(ValueError, match="kind"):
+        save_arrays(tmp_path / "bad.npz", arrays, labels, groups=recording)       # acc, gyro: kinds needed
+    assert not list(tmp_path.iterdir())
+    path = save_arrays(tmp_path / "w.npz", arrays, labels, groups=recording, kinds=KINDS)
+    before = path.read_bytes()
+
+    def broken(f, **payload):
+        f.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken)
+    with pytest.raises(OSError, match="disk full"):
+        save_arrays(path, {k: v * 2 for k, v in arrays.items()}, labels, groups=recording, kinds=KINDS)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["w.npz"]
+
+
+def test_sweep_with_controls_on_saved_arrays(tmp_path, capsys):
+    """`sweep --controls --dataset arrays`: the three studies on your own sensors, the runs equal
+    to training on load("arrays") in this process (the positive control's teacher is the
+    gyroscope's copy, gyro_teacher), and run identities that follow the file's content."""
+    import pandas as pd
+
+    from dcatkit.__main__ import main
+
+    arrays, labels, recording, _ = wrist()
+    path = save_arrays(tmp_path / "wrist.npz", arrays, labels, groups=recording, kinds=KINDS, classes=CLASSES)
+    args = ["sweep", "--controls", "--dataset", "arrays", "--root", str(path), "--source", "acc", "--target", "gyro",
+            "--methods", "none", "dcat", "--seeds", "0", "--data-seeds", "0-1", "--epochs-source", "1",
+            "--epochs-target", "1", "--workers", "0", "--out", str(tmp_path / "sw")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "== main: acc -> gyro, arrays/id" in out and "== positive control: gyro_teacher -> gyro" in out
+    df = pd.read_csv(tmp_path / "sw" / "results.csv")
+    assert df.groupby("study", sort=False).size().to_dict() == {"main": 4, "negative control": 4,
+                                                                "positive control": 4}
+    sp = load("arrays", root=path, seed=1)
+    src = train_unimodal(sp, "acc", preset="synthetic", epochs=1, seed=0, progress=False)
+    dcat = train_transfer(sp, src, "gyro", method="dcat", lam=1.0, preset="synthetic", epochs=1, seed=0,
+                          progress=False)
+    row = df[(df.study == "main") & (df.method == "dcat") & (df.data_seed == 1)].iloc[0]
+    assert row.source_f1 == src.test["f1"] and row.f1 == dcat.test["f1"]
+    assert (df[df.study == "positive control"].source == "gyro_teacher").all()
+    # the same file again: every run is read back, none written; other content under the same
+    # name: a new data identity, so new runs beside the old ones (nothing stale is reused)
+    runs = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "sw" / "runs").glob("*.json")}
+    assert main(args) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "sw" / "runs").glob("*.json")} == runs
+    save_arrays(path, {**arrays, "gyro": arrays["gyro"][:, :, ::-1]}, labels, groups=recording, kinds=KINDS,
+                classes=CLASSES)
+    assert main(args) == 0
+    capsys.readouterr()
+    again = pd.read_csv(tmp_path / "sw" / "results.csv")
+    assert len(again) == len(df) and not set(df.setup) & set(again.setup)       # this grid's runs: all new
+    assert len(list((tmp_path / "sw" / "runs").glob("*.json"))) == 2 * len(runs)   # the old ones kept beside
+    assert (again.f1.values != df.f1.values).any()                                  # trained on the new file
+
+
+@pytest.mark.parametrize("name", ["01_preprocessing", "02_unimodal", "03_transfer"])
+def test_notebooks_run_on_saved_arrays_with_your_names(tmp_path, name):
+    """The notebooks' data parameters take your own sensors: dataset="arrays", data_root the
+    file, source / target your names (acc -> gyro). Each model's kind comes from the data
+    (a name other than imu / video / audio has none by itself), and 01 draws them by kind."""
+    pytest.importorskip("papermill", reason="the notebooks run through papermill (CI installs it)")
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    nb = Path(__file__).resolve().parent.parent / "notebooks"
+    arrays, labels, recording, subjects = wrist()
+    path = save_arrays(tmp_path / "wrist.npz", arrays, labels, groups=recording, subjects=subjects, kinds=KINDS,
+                       classes=CLASSES)
+    args = ["-p", "dataset", "arrays", "-p", "data_root", str(path), "-p", "out_dir", str(tmp_path / "out")]
+    if name != "01_preprocessing":
+        args += ["-p", "source", "acc", "-p", "target", "gyro", "-p", "epochs", "1", "-p", "source_epochs", "1"]
+    env = {**{k: v for k, v in os.environ.items() if k != "DCATKIT_FIGURES_DIR"}, "MPLBACKEND": "Agg",
+           "DCATKIT_CACHE": str(tmp_path / "cache"), "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    r = subprocess.run([sys.executable, "-m", "papermill", str(nb / f"{name}.ipynb"), str(tmp_path / "out.ipynb"),
+                        "-k", "python3", "--no-progress-bar", *args], cwd=nb, env=env, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, f"papermill {name} on saved arrays:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}"
+    text = (tmp_path / "out.ipynb").read_text()
+    assert "arrays" in text and ("gyro" in text if name != "01_preprocessing" else "acc" in text)
+
+
+def _readme_sweep_command() -> list[str]:
+    """The README's `sweep ... --dataset arrays` command ("Your own sensors"), as arguments."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    m = re.search(r"python -m dcatkit (sweep (?:[^\n]*\\\n)*[^\n]*)", text[text.index("--dataset arrays") - 80:])
+    assert m and "--dataset arrays" in m.group(1), "README.md shows no `python -m dcatkit sweep --dataset arrays ...`"
+    return shlex.split(m.group(1).replace("\\\n", " "))
+
+
+def test_readme_sweep_on_your_own_sensors_runs_at_ci_size(tmp_path, capsys, monkeypatch):
+    """The README's command, on the file its snippet writes, at CI size (2 seeds, 2 draws, one
+    epoch, in this process): every flag it shows is one the CLI takes, and it prints the three
+    studies."""
+    from dcatkit.__main__ import main
+
+    arrays, labels, recording, _ = wrist()
+    monkeypatch.chdir(tmp_path)
+    save_arrays("wrist.npz", arrays, labels, groups=recording, kinds=KINDS, classes=CLASSES)
+    args = _readme_sweep_command()
+    assert args[args.index("--root") + 1] == "wrist.npz" and "--controls" in args
+    ci = {"--seeds": ["0", "1"], "--data-seeds": ["0-1"]}
+    for flag, values in ci.items():               # the same flags, smaller values
+        i = args.index(flag)
+        args[i + 1:i + 2] = values
+    assert main(args + ["--epochs-source", "1", "--epochs-target", "1", "--workers", "0"]) == 0
+    out = capsys.readouterr().out
+    for study in ("main: acc -> gyro", "negative control: acc -> gyro", "positive control: gyro_teacher -> gyro"):
+        assert f"== {study}, arrays/id" in out
+
+
+def test_notebook_parameters_check_a_saved_file(tmp_path):
+    """paths.check_params (every notebook's first check): dataset="arrays" needs the file, and
+    source / target must be names saved in it; the kinds come from the file."""
+    from dcatkit import paths
+
+    arrays, labels, recording, _ = wrist()
+    path = save_arrays(tmp_path / "w.npz", arrays, labels, groups=recording, kinds=KINDS)
+    got = paths.check_params(dataset="arrays", data_root=str(path), source="acc", target="gyro")
+    assert got["data_root"] == path.resolve()
+    assert paths.dataset_modalities("arrays", str(path)) == ("acc", "gyro")
+    with pytest.raises(ValueError, match="needs data_root, the .npz file written by dcatkit.data.save_arrays"):
+        paths.check_params(dataset="arrays", source="acc", target="gyro")
+    with pytest.raises(ValueError, match=r"dataset 'arrays' has modalities \('acc', 'gyro'\), not 'video'"):
+        paths.check_params(dataset="arrays", data_root=str(path), source="video", target="imu")
+    with pytest.raises(FileNotFoundError, match="not a folder"):
+        paths.check_params(dataset="arrays", data_root=str(tmp_path), source="acc", target="gyro")
+
+
+def test_readme_wrist_numbers_are_what_the_runs_give():
+    """Every number of the README's wrist result ("Your own sensors") from
+    benchmarks/wrist_controls_runs.csv: the README's command over 3 draws, then 5 (the same
+    folder), each study on its metric, t on the draw means (sweep.summarise_studies)."""
+    import re
+    from pathlib import Path
+
+    import pandas as pd
+
+    from dcatkit import stats
+    from dcatkit.sweep import summarise_studies
+
+    repo = Path(__file__).resolve().parent.parent
+    text = (repo / "README.md").read_text().replace("−", "-")
+    said = re.sub(r"\s+", " ", text[text.index("Measured on this data"):text.index("says\nnothing about the method")])
+    runs = pd.read_csv(repo / "benchmarks" / "wrist_controls_runs.csv")
+    assert sorted(runs.data_seed.unique()) == [0, 1, 2, 3, 4] and sorted(runs.seed.unique()) == list(range(10))
+
+    def cells(draws):
+        summary, per_draw = summarise_studies(runs[runs.data_seed.isin(draws)])
+        s = summary[summary.method != "none"].set_index("study")
+        return {k: (stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3), r.call) for k, r in s.iterrows()}, \
+            per_draw[(per_draw.method != "none") & (per_draw.study == "positive control")]
+
+    three, pos = cells([0, 1, 2])
+    for study in ("main", "negative control", "positive control"):
+        interval, call = three[study]
+        assert interval in said and call == "no evidence", (study, interval, call)
+    assert f"on {int(pos.n_better.sum())} of {3 * 10} seeds" in said and (pos.diff_mean > 0).all()
+    assert "(" + ", ".join(stats.signed(d, 3) for d in pos.diff_mean) + ")" in said
+    five, _ = cells([0, 1, 2, 3, 4])
+    assert f"call it: {five['positive control'][0]}, {five['positive control'][1]}" in said
