@@ -86,6 +86,9 @@ def test_a_file_that_is_not_saved_arrays_says_what_was_expected(tmp_path):
     (tmp_path / "text.npz").write_text("not a zip")
     with pytest.raises(ValueError, match="text.npz is not a .npz file written by dcatkit.data.save_arrays"):
         read_arrays(tmp_path / "text.npz")
+    np.savez(tmp_path / "objects.npz", meta=np.array([{"format": "dcatkit-arrays/1"}], dtype=object))
+    with pytest.raises(ValueError, match="entry 'meta' holds Python objects, which would need pickle"):
+        read_arrays(tmp_path / "objects.npz")                    # never unpickled
     path = save_arrays(tmp_path / "w.npz", arrays, labels, groups=recording, kinds=KINDS)
     with pytest.raises(ValueError, match=r"has no modality \['imu'\]: it holds \['acc', 'gyro'\]"):
         load("arrays", root=path, modalities=["imu"])

@@ -21,6 +21,7 @@ plain arrays, names, kinds, classes and sample rates as one JSON string.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -110,11 +111,21 @@ def _open(root: str | Path):
     return path, f
 
 
+def _entry(path: Path, f, key: str) -> np.ndarray:
+    """One entry of the file; one that needs pickle (an object array: code could run on load)
+    is refused, not read."""
+    try:
+        return f[key]
+    except ValueError as e:
+        raise ValueError(f"arrays: {path} entry {key!r} holds Python objects, which would need pickle to read "
+                         f"(and could run code); save_arrays writes plain arrays only ({e})") from None
+
+
 def _meta(path: Path, f) -> dict:
     if "meta" not in f.files:
         raise ValueError(f"arrays: {path} has no 'meta' entry (found {sorted(f.files)}): write it with "
                          "dcatkit.data.save_arrays")
-    meta = json.loads(str(f["meta"]))
+    meta = json.loads(str(_entry(path, f, "meta")))
     if meta.get("format") != FORMAT:
         raise ValueError(f"arrays: {path} is format {meta.get('format')!r}, this dcatkit reads {FORMAT!r}")
     return meta
@@ -133,10 +144,11 @@ def read_arrays(root: str | Path) -> dict:
         missing = sorted(need - keys)
         if missing:
             raise ValueError(f"arrays: {path} lacks {missing} (a damaged copy?): write it again with save_arrays")
-        return {"arrays": {name: f[f"sensor_{i}"] for i, name in enumerate(names)},
-                "labels": f["labels"], "groups": meta["groups"] or f["groups"].tolist(),
-                "subjects": f["subjects"] if "subjects" in keys else None, "classes": meta["classes"],
-                "ids": f["ids"].tolist() if "ids" in keys else None, "kinds": meta["kinds"] or None,
+        get = functools.partial(_entry, path, f)
+        return {"arrays": {name: get(f"sensor_{i}") for i, name in enumerate(names)},
+                "labels": get("labels"), "groups": meta["groups"] or get("groups").tolist(),
+                "subjects": get("subjects") if "subjects" in keys else None, "classes": meta["classes"],
+                "ids": get("ids").tolist() if "ids" in keys else None, "kinds": meta["kinds"] or None,
                 "sample_rates": meta["sample_rates"]}
 
 
