@@ -263,6 +263,10 @@ def check_params(*, dataset: str, data_root: str | None = None, split: str = "id
             raise ValueError("dataset='arrays' needs data_root, the .npz file written by dcatkit.data.save_arrays; "
                              "e.g. -p data_root ~/data/wrist.npz")
         root = resolve(data_root)
+        if not root.is_file():
+            raise FileNotFoundError(f"data_root {str(data_root)!r} -> {root} is not a file: point it at the .npz "
+                                    "written by dcatkit.data.save_arrays (a relative path is taken from the "
+                                    "repository root)")
         from .data.arrays import saved_modalities
 
         saved = saved_modalities(root)

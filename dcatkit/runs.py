@@ -80,8 +80,9 @@ def data_key(dataset: str, split_name: str, data_seed: int, data_opts: Mapping[s
         raise ValueError(f"data_key on the real dataset {dataset!r} needs splits= (the loaded data): its "
                          "checkpoint names hold the data's content, so a model trained on other data is not read back")
     data = None if dataset == "synthetic" else data_identity(splits)
+    kinds = None if dataset == "synthetic" else (splits[0] if isinstance(splits, list) else splits).train.kinds
     return dict(dataset=dataset, split=split_name, data_seed=data_seed, data=dict(data_opts), preset=preset,
-                setup=setup_fingerprint(dataset, preset, source, target, regimes=(regime,), data=data))
+                setup=setup_fingerprint(dataset, preset, source, target, regimes=(regime,), data=data, kinds=kinds))
 
 
 def only(splits, modality: str):

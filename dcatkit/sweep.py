@@ -708,12 +708,16 @@ def simulator_fingerprint(regimes: Sequence[str] = ("headroom",)) -> dict:
 def data_identity(splits) -> str:
     """What a real dataset's windows are (of a cross-validation split, its first fold: every
     fold holds the same windows): a hash of every part's sample ids, subjects, labels and
-    input bytes, per modality. It follows the content, not the files' times: a copy of the
-    dataset (another node's, a re-download) has the same identity, changed files another."""
+    input bytes, per modality, and of the modalities' kinds and sample rates (an audio model's
+    front end is built from its rate). It follows the content, not the files' times: a copy
+    of the dataset (another node's, a re-download) has the same identity, changed files another."""
     from .frozen_source import _hash_data
 
     sp = splits[0] if isinstance(splits, list) else splits
     h = hashlib.sha256()
+    h.update(json.dumps({"kinds": sp.train.kinds, "sample_rates": {k: None if v is None else float(v) for k, v in
+                                                                  sp.train.sample_rates.items()}},
+                        sort_keys=True).encode())
     for d in (sp.train, sp.val, sp.test, sp.unlabeled):
         if d is None:
             continue
@@ -725,7 +729,7 @@ def data_identity(splits) -> str:
 
 def setup_fingerprint(dataset: str = "synthetic", preset: str = "synthetic", source: str = "video",
                       target: str = "imu", regimes: Sequence[str | None] = ("headroom",),
-                      data: str | None = None) -> str:
+                      data: str | None = None, kinds: Mapping[str, str] | None = None) -> str:
     """A short hash of what a run's result depends on beyond its parameters: the resolved
     presets of source and target (their content: epochs, learning rate, encoder sizes; not
     the preset's name) and, for the synthetic dataset, the simulator's settings
@@ -734,16 +738,22 @@ def setup_fingerprint(dataset: str = "synthetic", preset: str = "synthetic", sou
     for a real dataset, ``data`` (its ``data_identity``). Sweeps put it in every run's
     identity (column ``setup``), so a run stored before a preset, simulator or data change
     is trained again instead of being read back as if it were current. Other changes to the
-    code (the training loop, the models) are not detected: use ``redo=True`` after one."""
+    code (the training loop, the models) are not detected: use ``redo=True`` after one.
+    ``kinds``: the data's {modality: kind} (a real dataset's, whose names may be your own):
+    each preset is resolved for its kind, and one that does not exist is an error here, not
+    in every run."""
     import inspect
 
     from .presets import get_preset
 
     what: dict[str, Any] = {}
     for role, m in (("source", source), ("target", target)):
+        if kinds is not None:
+            what[role] = get_preset(preset, m, dataset, kind=kinds.get(m)).to_dict()
+            continue
         try:
             what[role] = get_preset(preset, m, None if dataset == "synthetic" else dataset).to_dict()
-        except ValueError:          # a name without a default kind: the preset's name stands for it
+        except ValueError:          # the simulator's copies (imu_teacher): the preset's name stands for them
             what[role] = preset
     if dataset == "synthetic":
         from .data import synthetic as sim
@@ -869,17 +879,17 @@ def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any
     if clash:
         raise ValueError(f"data_options may not set {clash}: the sweep sets them itself (root, split, the data seed "
                          "or seed, source/target, sizes, regime), so a value there would clash with its own")
-    data = None
+    data = kinds = None
     if g["dataset"] != "synthetic":      # real data: loaded here once (as the first run loads it) for its identity
         _load.cache_clear()              # files may have changed since this process last loaded them
         # the negative control's shuffle follows from the data and seed (its runs' keys hold control): its
         # setup is the main study's, so its source is the main study's source, not a second one
-        data = data_identity(_splits(g["dataset"], g["root"], g["split"], g["seed"] if g["data_seed"] is None
-                                     else g["data_seed"], g["n_samples"], g["regime"], g["data_options"],
-                                     (g["source"], g["target"]), g.get("fold"),
-                                     None if g["control"] == "negative" else g["control"]))
+        sp = _splits(g["dataset"], g["root"], g["split"], g["seed"] if g["data_seed"] is None else g["data_seed"],
+                     g["n_samples"], g["regime"], g["data_options"], (g["source"], g["target"]), g.get("fold"),
+                     None if g["control"] == "negative" else g["control"])
+        data, kinds = data_identity(sp), (sp[0] if isinstance(sp, list) else sp).train.kinds
     setup = setup_fingerprint(*(g[k] for k in ("dataset", "preset", "source", "target")), regimes=[g["regime"]],
-                              data=data)
+                              data=data, kinds=kinds)
     if g["control"] == "positive" and g["n_labeled"] is not None:   # after the reload above: today's files
         _check_control_labels(g, runs)
     # settings are the same for every run, even list-valued ones (split=["group_kfold", 5])

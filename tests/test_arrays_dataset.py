@@ -244,8 +244,10 @@ def test_notebook_parameters_check_a_saved_file(tmp_path):
         paths.check_params(dataset="arrays", source="acc", target="gyro")
     with pytest.raises(ValueError, match=r"dataset 'arrays' has modalities \('acc', 'gyro'\), not 'video'"):
         paths.check_params(dataset="arrays", data_root=str(path), source="video", target="imu")
-    with pytest.raises(FileNotFoundError, match="not a folder"):
+    with pytest.raises(FileNotFoundError, match=r"data_root '.*' -> .* is not a file: point it at the .npz"):
         paths.check_params(dataset="arrays", data_root=str(tmp_path), source="acc", target="gyro")
+    with pytest.raises(ValueError, match="needs root=, the .npz file written by dcatkit.data.save_arrays"):
+        load("arrays")
 
 
 def test_readme_wrist_numbers_are_what_the_runs_give():
@@ -280,3 +282,77 @@ def test_readme_wrist_numbers_are_what_the_runs_give():
     assert "(" + ", ".join(stats.signed(d, 3) for d in pos.diff_mean) + ")" in said
     five, _ = cells([0, 1, 2, 3, 4])
     assert f"call it: {five['positive control'][0]}, {five['positive control'][1]}" in said
+
+
+def test_what_a_saved_file_holds_comes_back_as_given(tmp_path, monkeypatch):
+    """Arguments given as iterators are saved whole (the checks before writing do not use them
+    up), int class names stay ints, a ~ path is the home folder's, a subset of modalities
+    reports the whole file's fingerprint also when ids were saved, and the file is readable
+    as a plain open() would make it."""
+    import os
+
+    arrays, labels, recording, subjects = wrist()
+    want = from_arrays(arrays, labels, subjects, [0, 1, 2, 3], groups=recording, kinds=KINDS,
+                       ids=[f"w{i}" for i in range(len(labels))])
+    monkeypatch.setenv("HOME", str(tmp_path))
+    path = save_arrays("~/data/w.npz", arrays, iter(labels.tolist()), groups=(r for r in recording),
+                       subjects=iter(subjects), classes=iter([0, 1, 2, 3]), ids=map("w{}".format, range(len(labels))),
+                       kinds=KINDS)
+    assert path == tmp_path / "data" / "w.npz" and path.is_file()
+    _same(load("arrays", root=path), want)
+    assert load("arrays", root=path).classes == [0, 1, 2, 3]
+    gyro = load("arrays", root=path, modalities=["gyro"])
+    assert gyro.report["data_fingerprint"] == want.report["data_fingerprint"] and gyro.report["id_source"] == "given"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_damaged_or_foreign_file_is_a_clear_error(tmp_path):
+    """A flipped byte inside an entry, meta that is not save_arrays' JSON object, or meta
+    without its fields: a ValueError naming the file and what to do, never a KeyError,
+    AttributeError or zipfile's own exception."""
+    import json
+    import zipfile
+
+    arrays, labels, recording, _ = wrist()
+    path = save_arrays(tmp_path / "w.npz", arrays, labels, groups=recording, kinds=KINDS)
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo("sensor_0.npy")
+    raw[info.header_offset + 30 + len(info.filename) + len(info.extra) + 500] ^= 0xFF   # inside acc's data
+    (tmp_path / "flipped.npz").write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"cannot read .*flipped.npz: entry 'sensor_0'.*damaged copy"):
+        load("arrays", root=tmp_path / "flipped.npz")
+    for name, meta, match in (("list", [1, 2], r"is format 'list'"),
+                              ("text", "not json", r"'meta' entry is not the JSON save_arrays writes"),
+                              ("nonames", {"format": "dcatkit-arrays/1", "kinds": {}, "classes": None,
+                                           "sample_rates": None, "groups": None}, r"lacks or mistypes \['names'\]")):
+        text = meta if isinstance(meta, str) else json.dumps(meta)
+        np.savez(tmp_path / f"{name}.npz", meta=np.array(text), labels=labels)
+        with pytest.raises(ValueError, match=match):
+            load("arrays", root=tmp_path / f"{name}.npz")
+
+
+def test_run_identity_follows_the_preset_kind_and_sample_rates_of_your_own_names(tmp_path, monkeypatch):
+    """For your own names the setup fingerprint holds the preset resolved for each kind (not
+    just the preset's name), and the data identity the kinds and sample rates; a preset with
+    no row for a kind is refused before anything trains."""
+    from dcatkit import presets
+    from dcatkit.sweep import _transfer_params, data_identity, setup_fingerprint
+
+    kinds = {"acc": "timeseries", "gyro": "timeseries"}
+    before = setup_fingerprint("arrays", "synthetic", "acc", "gyro", regimes=[None], data="d", kinds=kinds)
+    ts = presets.SYNTHETIC_BY_KIND["timeseries"]
+    monkeypatch.setitem(presets.SYNTHETIC_BY_KIND, "timeseries", ts.with_(epochs=ts.epochs + 7))
+    assert setup_fingerprint("arrays", "synthetic", "acc", "gyro", regimes=[None], data="d", kinds=kinds) != before
+    monkeypatch.setitem(presets.SYNTHETIC_BY_KIND, "timeseries", ts)
+    arrays, labels, recording, _ = wrist()
+    rates = [data_identity(from_arrays(arrays, labels, groups=recording, kinds=KINDS, sample_rates={"acc": r,
+                                                                                                   "gyro": 50}))
+             for r in (50, 100)]
+    assert rates[0] != rates[1]
+    path = save_arrays(tmp_path / "w.npz", arrays, labels, groups=recording, kinds=KINDS)
+    with pytest.raises(ValueError, match="Table I"):
+        _transfer_params(["none"], [1.0], [None], [0], None, dict(dataset="arrays", root=str(path), source="acc",
+                                                                   target="gyro", preset="paper"))

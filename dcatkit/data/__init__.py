@@ -95,7 +95,8 @@ def load(
                           groups=d.get("groups", "samples"), split_file=split_file, kinds=d.get("kinds"))
         return _named(out, name)
     if root is None:
-        raise ValueError(f"load({name!r}) needs root=, the folder holding the dataset as distributed")
+        raise ValueError(f"load({name!r}) needs root=, " + ("the .npz file written by dcatkit.data.save_arrays"
+                         if name == "arrays" else "the folder holding the dataset as distributed"))
     loader = _loader(name)
     if modalities is not None:
         options["modalities"] = modalities

@@ -25,12 +25,15 @@ import functools
 import json
 import os
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
 from .dataset import Splits
+from .preprocess import UnreadableFile
 from .splits import SplitArg, content_ids, data_fingerprint, from_arrays
 
 FORMAT = "dcatkit-arrays/1"
@@ -53,15 +56,21 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray], labels: Sequ
     sample shapes, labels, groups), so a file that is written also loads. Written atomically
     (a temporary file, then ``os.replace``): an interrupted save leaves no half file.
     Returns the path written (``.npz`` appended when missing, as numpy does)."""
+    # once, as given (an iterator would be used up by the check below and then saved empty)
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    labels, groups, subjects, classes, ids = (x if x is None or isinstance(x, (str, np.ndarray)) else list(x)
+                                              for x in (labels, groups, subjects, classes, ids))
     from_arrays(arrays, labels, subjects, classes, ids=ids, sample_rates=sample_rates, groups=groups,
                 kinds=kinds, normalize=False)              # every check from_arrays makes, before writing
-    path = Path(path)
+    path = Path(path).expanduser()
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
     names = list(arrays)
+    plain = lambda v: v.item() if isinstance(v, np.generic) else v       # noqa: E731  JSON keeps str / int
     meta = {"format": FORMAT, "names": names, "kinds": dict(kinds or {}),
-            "classes": None if classes is None else [str(c) for c in classes],
-            "sample_rates": None if sample_rates is None else {k: float(v) for k, v in sample_rates.items()},
+            "classes": None if classes is None else [plain(c) for c in classes],
+            "sample_rates": None if sample_rates is None else {k: None if v is None else float(v)
+                                                               for k, v in sample_rates.items()},
             "groups": "samples" if isinstance(groups, str) else None}
     payload = {"meta": np.array(json.dumps(meta)), "labels": np.asarray(labels, dtype=np.int64)}
     payload.update({f"sensor_{i}": np.asarray(arrays[name]) for i, name in enumerate(names)})
@@ -76,6 +85,11 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray], labels: Sequ
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **payload)
+            f.flush()
+            os.fsync(f.fileno())                    # on disk before it takes the name
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)               # as a plain open() would make it (mkstemp's is 0600)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -105,7 +119,7 @@ def _open(root: str | Path):
         f = np.load(path, allow_pickle=False)
     except Exception as e:           # not a zip / npy at all
         raise ValueError(f"arrays: {path} is not a .npz file written by dcatkit.data.save_arrays "
-                         f"({type(e).__name__}: {e})") from None
+                         f"({type(e).__name__}: {str(e).split('. ')[0]})") from None
     if not isinstance(f, np.lib.npyio.NpzFile):
         raise ValueError(f"arrays: {path} holds a single array, not the .npz file dcatkit.data.save_arrays writes")
     return path, f
@@ -117,17 +131,34 @@ def _entry(path: Path, f, key: str) -> np.ndarray:
     try:
         return f[key]
     except ValueError as e:
+        if "pickle" not in str(e):
+            raise UnreadableFile(path, f"entry {key!r}: {e} (a damaged copy? write it again with save_arrays)") \
+                from None
         raise ValueError(f"arrays: {path} entry {key!r} holds Python objects, which would need pickle to read "
                          f"(and could run code); save_arrays writes plain arrays only ({e})") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+        raise UnreadableFile(path, f"entry {key!r}: {type(e).__name__}: {e} (a damaged copy? write it again with "
+                                   "save_arrays)") from None
 
 
 def _meta(path: Path, f) -> dict:
     if "meta" not in f.files:
         raise ValueError(f"arrays: {path} has no 'meta' entry (found {sorted(f.files)}): write it with "
                          "dcatkit.data.save_arrays")
-    meta = json.loads(str(_entry(path, f, "meta")))
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"arrays: {path} is format {meta.get('format')!r}, this dcatkit reads {FORMAT!r}")
+    try:
+        meta = json.loads(str(_entry(path, f, "meta")))
+    except json.JSONDecodeError as e:
+        raise UnreadableFile(path, f"its 'meta' entry is not the JSON save_arrays writes ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise ValueError(f"arrays: {path} is format {found!r}, this dcatkit reads {FORMAT!r} (files of "
+                         "dcatkit.data.save_arrays)")
+    need = {"names": list, "kinds": dict, "classes": (list, type(None)), "sample_rates": (dict, type(None)),
+            "groups": (str, type(None))}
+    bad = [k for k, t in need.items() if not isinstance(meta.get(k, KeyError), t)]
+    if bad or not all(isinstance(n, str) for n in meta["names"]):
+        raise UnreadableFile(path, f"its 'meta' entry lacks or mistypes {bad or ['names']} (a hand-edited or "
+                                   "damaged copy? write it again with save_arrays)")
     return meta
 
 
@@ -161,14 +192,15 @@ def load_arrays(root: str | Path, split: SplitArg = "id", modalities: Sequence[s
     trained on (acc, gyro) and a target loaded with gyro alone name the same samples alike
     (``from_arrays`` on the subset alone would hash the subset)."""
     d = read_arrays(root)
-    arrays, ids, whole = d["arrays"], d["ids"], None
+    arrays, ids, whole, id_source = d["arrays"], d["ids"], None, None
     if modalities is not None and list(modalities) != list(arrays):
         unknown = [m for m in modalities if m not in arrays]
         if unknown:
             raise ValueError(f"arrays: {root} has no modality {unknown}: it holds {list(arrays)}")
-        if ids is None:      # a sample's id is its content in every saved modality, whichever are loaded
-            ids = content_ids(arrays)
-            whole = data_fingerprint(ids)
+        by_content = content_ids(arrays)   # the file's samples in every saved modality, whichever are loaded
+        whole = data_fingerprint(by_content)
+        if ids is None:
+            ids, id_source = by_content, "content"
         arrays = {m: arrays[m] for m in modalities}
     kinds = {k: v for k, v in (d["kinds"] or {}).items() if k in arrays} or None
     rates = {k: v for k, v in (d["sample_rates"] or {}).items() if k in arrays} or None
@@ -177,5 +209,5 @@ def load_arrays(root: str | Path, split: SplitArg = "id", modalities: Sequence[s
                       normalize=normalize, kinds=kinds)
     if whole is not None:    # as a load of every modality reports them
         for s in out if isinstance(out, list) else [out]:
-            s.report.update(id_source="content", data_fingerprint=whole)
+            s.report.update(data_fingerprint=whole, **({"id_source": id_source} if id_source else {}))
     return out
