@@ -364,3 +364,19 @@ def test_controls_in_two_shards_then_gathered_are_the_one_process_sweep(tmp_path
     pd.testing.assert_frame_equal(gathered.drop(columns=timing), whole.drop(columns=timing), check_dtype=False)
     assert sorted(p.name for p in (tmp_path / "sharded" / "sources").glob("*.pt")) == \
         sorted(p.name for p in (tmp_path / "one" / "sources").glob("*.pt"))
+
+
+def test_committed_controls_runs_have_todays_setup():
+    """The committed controls runs are the simulator's of today's code: their main study's
+    `setup` is today's `setup_fingerprint()` (video -> IMU, synthetic). Anything it hashes
+    (presets, the simulator's settings, `data.RATIOS`) changing makes every stored synthetic run
+    train again, users' folders included; when that is meant, rerun benchmarks/controls_sweep.py
+    so the committed runs come from the code that would make them (adding the arrays dataset to
+    RATIOS did this by accident once)."""
+    from pathlib import Path
+
+    from dcatkit.sweep import setup_fingerprint
+
+    runs = pd.read_csv(Path(__file__).resolve().parent.parent / "benchmarks" / "controls_sweep_runs.csv",
+                       dtype={"setup": str})
+    assert set(runs[runs.study == "main"].setup) == {setup_fingerprint()}

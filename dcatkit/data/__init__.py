@@ -38,7 +38,7 @@ from .splits import SplitArg, check_leakage, from_arrays
 NAMES = ("synthetic", "uestc", "cough", "vggsound", "arrays")
 # The paper's train / val / test fractions (Sec. V-A); synthetic uses 70/15/15.
 RATIOS = {"synthetic": (0.7, 0.15, 0.15), "uestc": (0.8, 0.1, 0.1), "cough": (0.65, 0.18, 0.17),
-          "vggsound": (0.7, 0.15, 0.15), "arrays": (0.7, 0.15, 0.15)}
+          "vggsound": (0.7, 0.15, 0.15)}
 
 
 def load(
