@@ -267,6 +267,7 @@ def test_readme_wrist_numbers_are_what_the_runs_give():
     said = re.sub(r"\s+", " ", text[text.index("Measured on this data"):text.index("says\nnothing about the method")])
     runs = pd.read_csv(repo / "benchmarks" / "wrist_controls_runs.csv")
     assert sorted(runs.data_seed.unique()) == [0, 1, 2, 3, 4] and sorted(runs.seed.unique()) == list(range(10))
+    assert not runs.env_git_commit.str.endswith("-dirty").any()        # trained from a committed tree
 
     def cells(draws):
         summary, per_draw = summarise_studies(runs[runs.data_seed.isin(draws)])

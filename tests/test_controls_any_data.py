@@ -380,3 +380,4 @@ def test_committed_controls_runs_have_todays_setup():
     runs = pd.read_csv(Path(__file__).resolve().parent.parent / "benchmarks" / "controls_sweep_runs.csv",
                        dtype={"setup": str})
     assert set(runs[runs.study == "main"].setup) == {setup_fingerprint()}
+    assert not runs.env_git_commit.str.endswith("-dirty").any()        # trained from a committed tree
