@@ -39,7 +39,7 @@ import platform
 import subprocess
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 
 class SourceMismatch(ValueError):
@@ -72,6 +72,30 @@ def git_commit(folder: str | None = None) -> str | None:
         return None
     status = git("status", "--porcelain", "--untracked-files=no")
     return commit + ("-dirty" if status else "")
+
+
+def code_version() -> dict:
+    """This process's dcatkit version and git commit: what a run read back instead of trained
+    is compared with (:func:`other_code`). Cheaper than :func:`environment`, which starts CUDA."""
+    from . import __version__
+
+    return {"dcatkit": __version__, "git_commit": git_commit()}
+
+
+def other_code(env: Mapping[str, Any] | None, now: Mapping[str, Any]) -> bool:
+    """Whether ``env`` (a stored environment record) names another dcatkit version or git
+    commit than ``now`` (:func:`code_version`). Unknown on either side (a record from before
+    environments were stored, a copy without ``.git``) does not count as other. A commit with
+    ``-dirty`` says only that the tree had changes, not which: two such records compare equal."""
+    def differs(k):
+        return env.get(k) is not None and now.get(k) is not None and env.get(k) != now.get(k)
+
+    return bool(env) and (differs("dcatkit") or differs("git_commit"))
+
+
+def describe_code(env: Mapping[str, Any]) -> str:
+    """``dcatkit <version> at <commit>``: how a code version is named in messages."""
+    return f"dcatkit {env.get('dcatkit')} at {env.get('git_commit')}"
 
 
 @functools.lru_cache(maxsize=None)

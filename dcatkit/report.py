@@ -8,7 +8,8 @@
 - ``find_results`` / ``finished_runs``: a re-run of a papermill sweep finds the
   results file written with exactly its parameters and reads the runs back from
   their checkpoints instead of training them again (notebook 03; ``redo=True``
-  there trains them again);
+  there trains them again), saying so when other code (a dcatkit version or git
+  commit) trained them;
 - ``per_class_f1``, ``per_class_change``, ``pair_changes``, ``flips``: what
   transfer changed, class by class and class pair by class pair;
 - ``ablation_summary`` / ``ablation_table``: the lambda x MCMA x seed grid laid
@@ -34,7 +35,7 @@ import pandas as pd
 
 from .checkpoint import load_checkpoint
 from .experiment import Run, format_table
-from .provenance import environment
+from .provenance import code_version, describe_code, environment, other_code
 from .stats import signed
 from .train import evaluate
 
@@ -175,6 +176,10 @@ def finished_runs(folder: str | Path, stem: str, params: Mapping[str, Any], chec
     every reloaded model gives the test ``metrics`` stored for its run (so a
     checkpoint overwritten since, e.g. by another notebook, is never taken for the
     run the file describes). Otherwise None, with a line saying why (then: train).
+    Runs given back that another dcatkit version or git commit trained
+    (``provenance.other_code`` of the file's environment) come with a line naming both:
+    their numbers are what that code gave, and a change to the training code since is not
+    seen by the check above (which reloads and evaluates, but does not train).
     """
     found = find_results(folder, stem, params)
     if found is None:
@@ -206,6 +211,10 @@ def finished_runs(folder: str | Path, stem: str, params: Mapping[str, Any], chec
         if why:
             print(f"dcatkit: not reading the runs back: {why}; training them")
             return None
+    env, now = _read_blob(path).get("environment") or {}, code_version()
+    if other_code(env, now):
+        print(f"dcatkit: these runs were trained by other code ({describe_code(env)}; this is {describe_code(now)}): "
+              "their numbers are what that code gave (redo=True trains them again)")
     return runs
 
 

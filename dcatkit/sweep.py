@@ -67,6 +67,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .provenance import code_version, describe_code, other_code
+
 NO_LAMBDA = ("none",)        # methods without a transfer term: their runs do not repeat over lambda
 
 
@@ -150,21 +152,14 @@ def _env_record() -> dict:
 
 
 def _code_version() -> dict:
-    """This process's dcatkit version and git commit: what a read-back run is compared with
-    (without ``environment()``, which would start CUDA in the sweep's parent process)."""
-    from . import __version__
-    from .provenance import git_commit
-
-    return {"dcatkit": __version__, "git_commit": git_commit()}
+    """This process's code (``provenance.code_version``; a name of its own so tests can set it)."""
+    return code_version()
 
 
 def _other_code(records: Iterable[dict], now: Mapping[str, Any]) -> list[dict]:
-    """The records trained by another dcatkit version or commit than ``now`` (records without
-    an environment, from before it was stored, and unknown commits are not counted)."""
-    def differs(env, k):
-        return env.get(k) is not None and now.get(k) is not None and env.get(k) != now.get(k)
-
-    return [r for r in records if r.get("env") and (differs(r["env"], "dcatkit") or differs(r["env"], "git_commit"))]
+    """The records trained by another dcatkit version or commit than ``now``
+    (``provenance.other_code``)."""
+    return [r for r in records if other_code(r.get("env"), now)]
 
 
 def _load_record(path: Path) -> dict:
@@ -396,10 +391,10 @@ def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[st
         now = _code_version()
         older = _other_code(records.values(), now)
         if older:
-            seen = sorted({f"dcatkit {r['env'].get('dcatkit')} at {r['env'].get('git_commit')}" for r in older})
+            seen = sorted({describe_code(r["env"]) for r in older})
             warnings.warn(f"{len(older)} of {len(params)} runs were read back from {out / 'runs'}, not retrained, and "
                           f"were trained by other code ({'; '.join(seen[:3])}{'; ...' if len(seen) > 3 else ''}; this "
-                          f"is dcatkit {now.get('dcatkit')} at {now.get('git_commit')}): their rows are what that code "
+                          f"is {describe_code(now)}): their rows are what that code "
                           "gave (their env_* columns say so). Pass redo=True (--redo) to train them again.",
                           stacklevel=2)
     if read_only:

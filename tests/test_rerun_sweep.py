@@ -87,6 +87,31 @@ def test_finished_runs_read_back_and_checked(tmp_path, capsys):
     assert "does not give the stored results (f1" in capsys.readouterr().out
 
 
+def test_runs_read_back_say_when_other_code_trained_them(tmp_path, capsys, monkeypatch):
+    """The reload check evaluates the stored models but cannot see a change to the training code:
+    runs read back that another commit or version trained come with a line naming both (the read-back
+    itself stays, as in sweeps); the same code, or a commit nobody knows (a copy without .git), says
+    nothing."""
+    splits = tiny_splits(48, modalities=("imu",))
+    ck = tmp_path / "baseline.pt"
+    run = train_unimodal(splits, "imu", preset=TINY["imu"], seed=0, checkpoint=ck, progress=False, name="base")
+    report.write_results(report.tidy(metrics_table([run], baseline="base"), lam=0.1), tmp_path, "r", params=PARAMS,
+                         env=ENV, histories={"base": run.history})
+
+    def read_back(now):
+        monkeypatch.setattr(report, "code_version", lambda: now)
+        got = report.finished_runs(tmp_path, "r", PARAMS, {"base": ck}, splits, device="cpu")
+        assert list(got) == ["base"]
+        return capsys.readouterr().out
+
+    assert read_back({"dcatkit": "test", "git_commit": "0"}) == ""
+    assert read_back({"dcatkit": "test", "git_commit": None}) == ""
+    said = read_back({"dcatkit": "test", "git_commit": "1"})
+    assert "trained by other code (dcatkit test at 0; this is dcatkit test at 1)" in said and "redo=True" in said
+    assert "trained by other code (dcatkit test at 0; this is dcatkit 0.2 at 0)" in read_back(
+        {"dcatkit": "0.2", "git_commit": "0"})
+
+
 # --------------------------------------------------------------------------- notebook 03, run three times
 
 
