@@ -424,7 +424,7 @@ def test_gpu_workers_from_free_memory_and_run_size(monkeypatch):
     of the CPU cores, at least one; the smallest free memory over the GPUs decides. CPU: cores."""
     import torch
 
-    from dcatkit import sweep
+    from dcatkit import runner, sweep
 
     GiB = 1 << 30
     assert sweep.gpu_workers_per_device(10 * GiB, 2 * GiB, 16) == 4                  # 8 GiB / 2 GiB
@@ -432,7 +432,7 @@ def test_gpu_workers_from_free_memory_and_run_size(monkeypatch):
     assert sweep.gpu_workers_per_device(GiB, 2 * GiB, 16) == 1                        # never 0
     assert sweep.gpu_workers_per_device(10 * GiB, None, 16) == 1
     assert sweep.estimate_run_bytes(32, [(6, 64)]) == sweep.CUDA_CONTEXT_BYTES + sweep.ACTIVATION_FACTOR * 32 * 6 * 64 * 4
-    monkeypatch.setattr(sweep, "_cpu_cores", lambda: 16)
+    monkeypatch.setattr(runner, "_cpu_cores", lambda: 16)       # sweep's default_workers is runner's
     if not torch.cuda.is_available():
         assert sweep.default_workers(2 * GiB) == 16                                   # CPU: one per core
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -513,7 +513,7 @@ def test_runs_read_back_keep_their_own_code_version_and_say_so(tmp_path, monkeyp
     """A run record stores the code and machine that trained it (env_* columns of the table), so a
     run read back after a code change keeps its own commit instead of being stamped with today's;
     reading such runs back warns, naming both versions. A damaged record is named."""
-    import dcatkit.sweep as S
+    import dcatkit.runner as S
 
     env = {"dcatkit": "0.1.0", "torch": "2.x", "device": "cpu", "device_name": None, "git_commit": "aaa111"}
     monkeypatch.setattr(S, "_env_record", lambda: dict(env))

@@ -1,0 +1,456 @@
+"""Run any grid of tasks: one run per combination of parameters, in parallel worker
+processes, resumable, returned as one tidy table. ``dcatkit.sweep`` builds its transfer
+grids (sources, targets, studies, shards) on this layer, and re-exports its public names.
+
+    from dcatkit.runner import grid, run_grid
+    params = grid(method=["none", "dcat", "kd"], lam=[1.0], n_samples=[300, 700], seed=range(10))
+    df = run_grid(my_task, params, "runs/sweep")      # my_task(**p) -> dict of numbers
+
+- Workers: ``workers=None`` uses one process per CPU core (``os.sched_getaffinity``).
+  With CUDA, several workers share each GPU: as many as fit in its free memory
+  (``torch.cuda.mem_get_info``) at ``estimate_run_bytes`` each, at most the CPU cores
+  per GPU, at least one (``gpu_workers_per_device``); each worker sees only its own
+  GPU through ``CUDA_VISIBLE_DEVICES``. Each worker runs torch with one thread
+  (``torch.set_num_threads(1)``): runs, not threads, share the cores. Workers are
+  started with the ``"spawn"`` method (safe with CUDA and threads, the same on every
+  OS), so ``task`` must be a module-level function. ``workers=0`` runs everything in
+  this process (for debugging).
+- Resumable: each finished run is written atomically to ``out_dir/runs/`` as its
+  own small JSON file named after a hash of its parameters (``run_key``), with the
+  code and machine that trained it. A rerun reads those back and never redoes them
+  (``redo=True`` does), warning when other code (a dcatkit version or git commit)
+  trained some. A failed run writes nothing, so a rerun retries exactly the failed
+  ones; ``run_grid`` raises after the others finished, naming the failures. A worker
+  killed from outside (e.g. by the OS out of memory) is reported as killed, with its
+  run's parameters and the signal; runs it left unstarted are reported as not started.
+  ``read_only=True`` reads every run back, trains nothing, and names the missing ones.
+- Results: one row per run, the parameters' columns then the task's results, then the
+  ``env_*`` columns (the code and machine of each run); ``read_sweep`` reads a folder's
+  runs back as the same table.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import signal
+import tempfile
+import time
+import traceback
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from .provenance import code_version, describe_code, other_code
+
+
+NO_LAMBDA = ("none",)        # methods without a transfer term: their runs do not repeat over lambda
+
+
+def _plain(v: Any) -> Any:
+    """Numpy scalars -> Python scalars, tuples -> lists, so a parameter has one JSON form."""
+    if hasattr(v, "item") and callable(v.item) and getattr(v, "ndim", 1) == 0:
+        return v.item()
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    return v
+
+
+def grid(**axes: Any) -> list[dict]:
+    """All combinations of the axes' values, as a list of parameter dicts.
+
+    An axis given a list, tuple or range varies; any other value (a number, a
+    string, None, a dict) is the same for every run. Runs of a method in
+    ``NO_LAMBDA`` (the baseline ``"none"``) get ``lam=None`` and appear once per
+    combination of the other axes instead of once per lambda.
+    """
+    varying = {k: [_plain(x) for x in v] for k, v in axes.items() if isinstance(v, (list, tuple, range))}
+    fixed = {k: _plain(v) for k, v in axes.items() if k not in varying}
+    for k, v in varying.items():
+        if not v:
+            raise ValueError(f"axis {k!r} has no values")
+    out, seen = [], set()
+    for combo in itertools.product(*varying.values()):
+        p = {**dict(zip(varying, combo)), **fixed}
+        p = {k: p[k] for k in axes}                                   # the caller's column order
+        if p.get("method") in NO_LAMBDA and "lam" in p:
+            p["lam"] = None
+        key = run_key(p)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
+
+
+def run_key(params: Mapping[str, Any]) -> str:
+    """A stable short name for a run's parameters (hash of their sorted JSON form)."""
+    text = json.dumps({k: _plain(v) for k, v in params.items()}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _path(out_dir: Path, params: Mapping[str, Any]) -> Path:
+    return out_dir / "runs" / f"{run_key(params)}.json"
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    """Write atomically (temp file + os.replace): a killed run never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, default=_json_default)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(o):
+    v = _plain(o)
+    if v is o:
+        raise TypeError(f"a sweep result must be JSON-serialisable (numbers, strings, lists, dicts); "
+                        f"got {type(o).__name__}")
+    return v
+
+
+def _env_record() -> dict:
+    """The code and machine a run is trained with (``report.ENV_COLUMNS`` of
+    ``provenance.environment()``), stored in its record: a run read back later keeps
+    its own, and a table of runs says which code produced each row."""
+    from .provenance import environment
+    from .report import ENV_COLUMNS
+
+    env = environment()
+    return {k: env.get(k) for k in ENV_COLUMNS}
+
+
+def _code_version() -> dict:
+    """This process's code (``provenance.code_version``; a name of its own so tests can set it)."""
+    return code_version()
+
+
+def _other_code(records: Iterable[dict], now: Mapping[str, Any]) -> list[dict]:
+    """The records trained by another dcatkit version or commit than ``now``
+    (``provenance.other_code``)."""
+    return [r for r in records if other_code(r.get("env"), now)]
+
+
+def _load_record(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not a readable run record ({e}): a hand edit or a damaged copy (records are "
+                         "written atomically); delete it and that run is trained again") from None
+
+
+def read_run(out_dir: str | Path, params: Mapping[str, Any]) -> dict | None:
+    """The stored record of a finished run ({"params", "result", "wall_s", "env", ...}), or None."""
+    path = _path(Path(out_dir), params)
+    if not path.is_file():
+        return None
+    rec = _load_record(path)
+    if rec.get("params") != {k: _plain(v) for k, v in params.items()}:
+        raise ValueError(f"{path} holds the run {rec.get('params')}, not {dict(params)} (a hash clash or "
+                         "a hand-edited file): move it away and rerun")
+    return rec
+
+
+def _marker(out_dir: Path, key: str, pid: int) -> Path:
+    """The file a worker holds while it runs a run (left behind if the worker is killed)."""
+    return out_dir / "running" / f"{key}.{pid}"
+
+
+def _run_one(task: Callable[..., Mapping[str, Any]], params: dict, out_dir: str) -> dict:
+    """Run one task and store its record (in the worker, so finished work survives the parent).
+    While it runs, ``out_dir/running/<key>.<pid>`` says so: a run whose worker is killed
+    leaves it, which tells the parent the run had started."""
+    marker = _marker(Path(out_dir), run_key(params), os.getpid())
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    try:
+        t0 = time.perf_counter()
+        result = task(**params)
+        if not isinstance(result, Mapping):
+            raise TypeError(f"a sweep task must return a dict of results, got {type(result).__name__}")
+        clash = set(result) & set(params)
+        if clash:
+            raise ValueError(f"the task's results reuse parameter names {sorted(clash)}: rename them")
+        rec = {"params": params, "result": dict(result), "wall_s": time.perf_counter() - t0, "pid": os.getpid(),
+               "env": _env_record()}
+        rec = json.loads(json.dumps(rec, default=_json_default))     # as a rerun will read it back
+        _write_json(_path(Path(out_dir), params), rec)
+        return rec
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def _init_worker(threads: int, gpus) -> None:
+    """Worker start: pick a GPU (if any) before CUDA starts, then one torch thread."""
+    if gpus is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus.get())
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:              # already set once in this process
+        pass
+
+
+def _cpu_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:                                       # not on Linux
+        return os.cpu_count() or 1
+
+
+GPU_MEMORY_FRACTION = 0.8            # of a GPU's free memory that a sweep's workers may plan to use
+
+
+def gpu_workers_per_device(free_bytes: int, run_bytes: int | None, cores_per_device: int) -> int:
+    """Workers that share one GPU: as many runs as fit in ``GPU_MEMORY_FRACTION`` of its
+    free memory at ``run_bytes`` each, at most one per CPU core of that GPU (each worker
+    is a Python process that launches the kernels and loads the data), at least one.
+    ``run_bytes=None`` (no estimate): one."""
+    if run_bytes is None:
+        return 1
+    if run_bytes <= 0:
+        raise ValueError(f"run_bytes must be > 0 (a run's GPU memory estimate), got {run_bytes}")
+    return max(1, min(int(cores_per_device), int(free_bytes * GPU_MEMORY_FRACTION // run_bytes)))
+
+
+def default_workers(run_bytes: int | None = None) -> int:
+    """Without CUDA: one worker per usable CPU core. With CUDA: on every GPU the number of
+    ``gpu_workers_per_device`` for the smallest free memory over the GPUs
+    (``torch.cuda.mem_get_info``) and the run estimate ``run_bytes`` (None: one per GPU)."""
+    import torch
+
+    if torch.cuda.is_available():
+        n = torch.cuda.device_count()
+        if run_bytes is None:
+            return n
+        free = min(torch.cuda.mem_get_info(i)[0] for i in range(n))
+        return n * gpu_workers_per_device(free, run_bytes, max(1, _cpu_cores() // n))
+    return _cpu_cores()
+
+
+CUDA_CONTEXT_BYTES = 1 << 30          # a worker's CUDA context, cuDNN workspace and allocator slack
+ACTIVATION_FACTOR = 200               # training memory per input byte of a batch (deep CNN: ~100-200)
+
+
+def estimate_run_bytes(batch_size: int, sample_shapes: Iterable[Sequence[int]]) -> int:
+    """A rough upper estimate of one training run's GPU memory: ``CUDA_CONTEXT_BYTES`` plus
+    ``ACTIVATION_FACTOR`` times the float32 bytes of one batch of every input the run
+    feeds forward (``sample_shapes``: per-sample shapes). It decides how many runs share
+    a GPU (``default_workers``); set ``workers=`` when you know better."""
+    per_sample = sum(4 * _prod(s) for s in sample_shapes)
+    return CUDA_CONTEXT_BYTES + ACTIVATION_FACTOR * int(batch_size) * per_sample
+
+
+def _prod(shape: Sequence[int]) -> int:
+    out = 1
+    for x in shape:
+        out *= int(x)
+    return out
+
+
+def _signal_name(code: int | None) -> str:
+    if code is None:
+        return "an unknown exit status"
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit status {code}"
+
+
+def _killed_report(out: Path, broken: list[tuple[dict, str]], procs: Mapping[int, Any]) -> tuple[list, list, list]:
+    """Runs lost when the pool broke: (killed, stopped, not_started). A run had started if its
+    worker left its marker; a worker ended by anything but the pool's own SIGTERM was killed
+    (the pool terminates the other workers once one dies: their runs are "stopped")."""
+    started = {}
+    for p, k in broken:
+        for m in (out / "running").glob(f"{k}.*"):
+            pid = int(m.name.rsplit(".", 1)[1])
+            if pid in procs:                     # one of this pool's workers (not another shard's)
+                started[k] = pid
+                m.unlink(missing_ok=True)
+    codes = {pid: getattr(pr, "exitcode", None) for pid, pr in procs.items()}
+    pool_term = -signal.SIGTERM
+    any_killed = any(c is not None and c != pool_term and c != 0 for c in codes.values())
+    killed, stopped, not_started = [], [], []
+    for p, k in broken:
+        if k not in started:
+            not_started.append(p)
+            continue
+        pid = started[k]
+        entry = (p, pid, codes.get(pid))
+        (stopped if any_killed and codes.get(pid) == pool_term else killed).append(entry)
+    return killed, stopped, not_started
+
+
+def _main_is_a_script() -> bool:
+    """True when the main module is a file run as a script (whose spawned workers re-import it),
+    not an interactive session or a notebook kernel."""
+    import sys
+
+    return bool(getattr(sys.modules.get("__main__"), "__file__", None)) and "ipykernel" not in sys.modules
+
+
+def _failure_message(out: Path, n_todo: int, failures, killed, stopped, not_started) -> str:
+    parts = []
+    for p, pid, code in killed:
+        why = " (SIGKILL: the OS kills a process that runs out of memory this way)" if code == -signal.SIGKILL else ""
+        parts.append(f"killed: the worker (pid {pid}) running {p} ended by {_signal_name(code)}{why}")
+    for p, pid, code in stopped:
+        parts.append(f"stopped with the pool after a worker was killed: {p} (pid {pid})")
+    if not_started:
+        parts.append(f"{len(not_started)} run(s) not started (the pool stopped first): "
+                     f"{not_started[:3]}{' ...' if len(not_started) > 3 else ''}")
+    lost = len(killed) + len(stopped) + len(not_started)
+    done = n_todo - len(failures) - lost
+    if lost:
+        msg = (f"of {n_todo} runs: {done} finished, {len(failures)} failed, {len(killed)} killed, {len(stopped)} "
+               f"stopped with them, {len(not_started)} not started (the finished are saved in {out / 'runs'}; "
+               "rerun to do only the others).")
+    else:
+        msg = (f"{len(failures)} of {n_todo} runs failed (the {done} others are saved in {out / 'runs'}; "
+               "rerun to retry only the failed ones).")
+    if parts:
+        msg += "\n" + "\n".join(parts)
+    if not_started and not done and not killed and not stopped and _main_is_a_script():
+        msg += ("\nNo worker ran anything. Called from a script? Put the call under "
+                "`if __name__ == \"__main__\":` (workers start with multiprocessing's \"spawn\", which "
+                "re-imports the script: see \"Safe importing of main module\" in the multiprocessing docs), "
+                "or pass workers=0 to run in this process.")
+    if failures:
+        first_p, first_tb = failures[0]
+        msg += f"\nFirst failure, {first_p}:\n{first_tb}"
+    return msg
+
+
+def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[str, Any]],
+             out_dir: str | Path, *, workers: int | None = None, redo: bool = False,
+             progress: bool = True, threads: int = 1, read_only: bool = False,
+             run_bytes: int | None = None) -> pd.DataFrame:
+    """Run ``task(**p)`` for every ``p`` in ``params`` and return one row per run.
+
+    ``task``: a module-level function returning a dict of JSON-serialisable results
+    (e.g. test metrics). ``out_dir``: where finished runs are stored and read back.
+    ``workers``: processes (None: ``default_workers(run_bytes)``; 0: in this process).
+    ``threads``: torch threads per worker. ``read_only``: run nothing; a run not stored
+    yet is an error naming it (gathering shards). ``run_bytes``: a run's GPU memory
+    estimate (``estimate_run_bytes``), used only with CUDA and ``workers=None``.
+    The table's columns are the parameters, the results, and ``wall_s`` (the run's
+    own time). Row order = ``params`` order.
+    """
+    out = Path(out_dir)
+    params = [{str(k): _plain(v) for k, v in p.items()} for p in params]
+    keys = [run_key(p) for p in params]
+    if len(set(keys)) != len(keys):
+        raise ValueError("the grid lists the same run twice; use grid() or drop the duplicates")
+    if read_only and redo:
+        raise ValueError("read_only (gather) and redo exclude each other")
+    records: dict[str, dict] = {}
+    if not redo:
+        for p, k in zip(params, keys):
+            rec = read_run(out, p)
+            if rec is not None:
+                records[k] = rec
+    todo = [(p, k) for p, k in zip(params, keys) if k not in records]
+    if records:
+        now = _code_version()
+        older = _other_code(records.values(), now)
+        if older:
+            seen = sorted({describe_code(r["env"]) for r in older})
+            warnings.warn(f"{len(older)} of {len(params)} runs were read back from {out / 'runs'}, not retrained, and "
+                          f"were trained by other code ({'; '.join(seen[:3])}{'; ...' if len(seen) > 3 else ''}; this "
+                          f"is {describe_code(now)}): their rows are what that code "
+                          "gave (their env_* columns say so). Pass redo=True (--redo) to train them again.",
+                          stacklevel=2)
+    if read_only:
+        if todo:
+            raise RuntimeError(f"{len(todo)} of {len(params)} runs are not finished in {out / 'runs'} (a shard "
+                               f"not run yet, or failed: run it again); the first: {todo[0][0]}")
+        return _table([records[k] for k in keys])
+    workers = default_workers(run_bytes) if workers is None else int(workers)
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0 (0 = in this process), got {workers}")
+    failures: list[tuple[dict, str]] = []
+    broken: list[tuple[dict, str]] = []
+    procs: dict[int, Any] = {}
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(todo), desc=f"sweep ({len(params) - len(todo)} of {len(params)} already done)",
+               disable=not progress or not todo, leave=False)
+    if workers == 0:
+        for p, k in todo:
+            try:
+                records[k] = _run_one(task, p, str(out))
+            except Exception:
+                failures.append((p, traceback.format_exc()))
+            bar.update()
+    elif todo:
+        import multiprocessing as mp
+        from concurrent.futures.process import BrokenProcessPool
+
+        import torch
+
+        ctx = mp.get_context("spawn")
+        n = min(workers, len(todo))
+        gpus = None
+        if torch.cuda.is_available():
+            gpus = ctx.Queue()
+            for i in range(n):
+                gpus.put(i % torch.cuda.device_count())
+        with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker, initargs=(threads, gpus)) as ex:
+            futures = {ex.submit(_run_one, task, p, str(out)): (p, k) for p, k in todo}
+            procs.update(getattr(ex, "_processes", None) or {})      # the workers, to read their exit codes
+            try:
+                for f in as_completed(futures):
+                    procs.update(getattr(ex, "_processes", None) or {})
+                    p, k = futures[f]
+                    try:
+                        records[k] = f.result()
+                    except BrokenProcessPool:              # a worker died: this run was in it or never began
+                        broken.append((p, k))
+                    except Exception:
+                        failures.append((p, traceback.format_exc()))
+                    bar.update()
+            except BaseException:
+                ex.shutdown(wait=True, cancel_futures=True)
+                raise
+        for pr in procs.values():                       # exit codes are known once the pool has joined them
+            if getattr(pr, "exitcode", 0) is None:
+                pr.join(timeout=5)
+    bar.close()
+    if failures or broken:
+        killed, stopped, not_started = _killed_report(out, broken, procs)
+        raise RuntimeError(_failure_message(out, len(todo), failures, killed, stopped, not_started))
+    return _table([records[k] for k in keys])
+
+
+def _table(records: Iterable[dict]) -> pd.DataFrame:
+    """One row per record: parameters, results, ``wall_s``, and ``env_*`` (the code and machine
+    that trained it; missing for records stored before runs kept their environment)."""
+    rows = [{**r["params"], **r["result"], "wall_s": r["wall_s"],
+             **{f"env_{k}": v for k, v in (r.get("env") or {}).items()}} for r in records]
+    return pd.DataFrame(rows)
+
+
+def read_sweep(out_dir: str | Path) -> pd.DataFrame:
+    """Every finished run stored under ``out_dir`` (any grid), one row each, in file-name order."""
+    files = sorted((Path(out_dir) / "runs").glob("*.json"))
+    return _table(_load_record(f) for f in files)
+
+
+
+# ------------------------------------------------------------------ transfer sweeps
