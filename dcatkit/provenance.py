@@ -52,9 +52,15 @@ class SourceMismatch(ValueError):
 
 @functools.lru_cache(maxsize=None)
 def git_commit(folder: str | None = None) -> str | None:
-    """The commit of the git checkout that holds dcatkit's own files (``-dirty`` appended
-    when tracked files were changed), or None: not a checkout, git missing, or the
-    package installed outside one. Never raises."""
+    """The commit of the git checkout that holds dcatkit's own files, or None: not a
+    checkout, git missing, or the package installed outside one. Never raises.
+
+    ``-dirty`` is appended when a tracked file that runs was changed: a Python file anywhere
+    in the checkout (the package, a benchmark script, a notebook's paired ``.py``) or
+    ``pyproject.toml``. Executed notebooks, figures, results and prose do not count: ``make
+    notebooks`` executes them in place one after the other, and every notebook after the
+    first would otherwise be stamped as run from changed code. A notebook's code edited in
+    its ``.ipynb`` alone (no jupytext pair saved) is therefore not seen."""
     pkg = Path(folder) if folder is not None else Path(__file__).resolve().parent
 
     def git(*args: str) -> str | None:
@@ -70,7 +76,7 @@ def git_commit(folder: str | None = None) -> str | None:
     commit = git("rev-parse", "HEAD")
     if not commit:
         return None
-    status = git("status", "--porcelain", "--untracked-files=no")
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ":(top)*.py", ":(top)pyproject.toml")
     return commit + ("-dirty" if status else "")
 
 

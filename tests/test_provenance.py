@@ -344,21 +344,41 @@ def test_a_source_from_another_dataset_is_said_to_be_other_data_not_another_draw
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")
 def test_git_commit_of_a_checkout_with_changed_tracked_files_ends_in_dirty(tmp_path):
-    """The commit names the code only when no tracked file was changed; a changed one appends
-    "-dirty" (an untracked file does not)."""
-    repo = tmp_path / "pkg"
+    """The commit names the code only when no tracked file that runs was changed: a changed Python
+    file anywhere in the checkout (the package's, or a script beside it) or pyproject.toml appends
+    "-dirty"; an untracked file, an executed notebook or a results file does not (``make
+    notebooks`` executes them in place, one after the other)."""
+    top = tmp_path / "repo"
+    repo = top / "pkg"                                  # the package is a folder of the checkout
+    (top / "notebooks").mkdir(parents=True)
     repo.mkdir()
-    (repo / "__init__.py").write_text("x = 1\n")
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    subprocess.run([*git, "add", "__init__.py"], check=True)
+    files = {repo / "__init__.py": "x = 1\n", top / "notebooks" / "nb.ipynb": "{}", top / "notebooks" / "nb.py": "y = 1\n",
+             top / "results.csv": "a\n1\n", top / "pyproject.toml": "[project]\n"}
+    for f, text in files.items():
+        f.write_text(text)
+    git = ["git", "-C", str(top), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(top)], check=True)
+    subprocess.run([*git, "add", "."], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "c"], check=True)
     head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    (repo / "notes.txt").write_text("untracked")
-    assert provenance.git_commit(str(repo)) == head
-    provenance.git_commit.cache_clear()
-    (repo / "__init__.py").write_text("x = 2\n")
-    assert provenance.git_commit(str(repo)) == head + "-dirty"
+
+    def commit_after(f=None, text=None):
+        if f is not None:
+            f.write_text(text)
+        provenance.git_commit.cache_clear()
+        got = provenance.git_commit(str(repo))
+        if f in files:
+            f.write_text(files[f])                      # back as committed
+        return got
+
+    assert commit_after() == head
+    assert commit_after(repo / "notes.txt", "untracked") == head
+    (repo / "notes.txt").unlink()
+    assert commit_after(top / "notebooks" / "nb.ipynb", '{"executed": 1}') == head
+    assert commit_after(top / "results.csv", "a\n2\n") == head
+    assert commit_after(repo / "__init__.py", "x = 2\n") == head + "-dirty"
+    assert commit_after(top / "notebooks" / "nb.py", "y = 2\n") == head + "-dirty"     # outside the package folder
+    assert commit_after(top / "pyproject.toml", "[project]\nname = 'x'\n") == head + "-dirty"
     provenance.git_commit.cache_clear()
 
 
