@@ -376,7 +376,7 @@ def _main(argv=None) -> int:
                    help="folds of a cross-validation split (numbers or ranges; default: every fold)")
     w.add_argument("--regime", default="headroom", help="synthetic data: headroom | ambiguous (the older simulator, not a control)")
     w.add_argument("--data-option", type=_option, action="append", default=[], metavar="KEY=VALUE",
-                   help="an option of the data loader, e.g. frame_size=16 (synthetic; repeatable)")
+                   help="an option of the data loader, e.g. frame_size=16 or on_error=skip (any dataset; repeatable)")
     w.add_argument("--source", default="video")
     w.add_argument("--target", default="imu")
     w.add_argument("--preset", default="synthetic")
