@@ -96,7 +96,9 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-ENV_COLUMNS = ("dcatkit", "torch", "device", "device_name", "git_commit")   # written as env_<name>
+# written as env_<name>; the CPU's model and kernel level because a CPU run's numbers depend on them
+# (benchmarks/RESULTS.md, "Run to run": the same code and seeds give other F1 on another VM)
+ENV_COLUMNS = ("dcatkit", "torch", "device", "device_name", "cpu", "cpu_capability", "git_commit")
 
 
 def write_results(df: pd.DataFrame, folder: str | Path, stem: str,
@@ -107,8 +109,9 @@ def write_results(df: pd.DataFrame, folder: str | Path, stem: str,
 
     ``env``: the environment record (default ``provenance.environment()``: versions,
     device, git commit). All of it goes to the JSON; its main fields also go to every
-    row as ``env_dcatkit``, ``env_torch``, ``env_device``, ``env_device_name``,
-    ``env_git_commit`` columns, so they survive ``pd.concat`` of many files.
+    row as ``env_dcatkit``, ``env_torch``, ``env_device``, ``env_device_name``, ``env_cpu``,
+    ``env_cpu_capability``, ``env_git_commit`` columns, so they survive ``pd.concat`` of many
+    files and a table of runs says which machine gave each row.
     ``histories``: {run name: its per-epoch history}, kept in the JSON (``"histories"``)
     so :func:`finished_runs` can give the runs back without training them again.
     The JSON is written last and atomically (temp file + ``os.replace``): it marks the

@@ -63,6 +63,8 @@ def test_sweep_quick_then_transfer_with_a_method(tmp_path):
     assert "kd (lambda = 1): too few seeds: 2 paired, 10 needed" in r.stdout
     res = pd.read_csv(tmp_path / "sw" / "results.csv")
     assert len(res) == 6 and sorted(res["seed"].unique()) == [0, 1] and "env_torch" in res
+    from dcatkit.provenance import cpu_name
+    assert (res["env_cpu"] == cpu_name()).all()                       # each run names the machine it trained on
     summary = pd.read_csv(tmp_path / "sw" / "summary.csv")
     assert summary.set_index("method").loc["kd", "n_pairs"] == 2
     # the sweep's seed-0 source is a checkpoint like any other: transfer --method kd from it

@@ -217,6 +217,8 @@ def test_results_carry_the_environment(tmp_path):
     assert blob["environment"] == env and blob["rows"][0]["env_torch"] == env["torch"]
     back = report.read_results(files["csv"])
     assert back["env_dcatkit"].tolist() == [env["dcatkit"]] * 2 and back["f1"].tolist() == [0.25, 0.75]
+    # the machine too: a CPU run's numbers depend on the CPU (RESULTS.md, "Run to run")
+    assert back["env_cpu"].tolist() == [env["cpu"]] * 2 and back["env_cpu_capability"].tolist() == [env["cpu_capability"]] * 2
     # rows read back from an older file keep the environment they were made in
     old = back.assign(env_torch="0.0-old")
     again = report.read_results(report.write_results(old, tmp_path, "again")["csv"])
