@@ -159,3 +159,30 @@ def test_findings_notebook_04_and_03_numbers_are_what_the_notebooks_print():
     nb03 = _outputs_text("03_transfer")
     numbers = re.findall(r"\d\.\d{3}", _findings_part("**Notebook 03**", "Notebook 05 shows"))
     assert len(numbers) >= 12 and not [x for x in numbers if x not in nb03], numbers
+
+
+def test_run_to_run_table_and_intervals_are_what_the_kept_runs_give():
+    """RESULTS.md's three-VM comparison of notebook 06 ("A third VM") is recomputed from the kept runs
+    with the script that printed it (benchmarks/run_to_run.py): each pair's row, and every interval
+    VM 3 gives for a cell whose call moved against VM 2."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import run_to_run
+    finally:
+        sys.path.pop(0)
+    vm = {"VM 1": REPO / "benchmarks" / "run_to_run_06_vm1.csv", "VM 2": REPO / "notebooks" / "results" / "06_runs.csv",
+          "VM 3": REPO / "benchmarks" / "run_to_run_06_vm3.csv"}
+    part = _section((REPO / "benchmarks" / "RESULTS.md").read_text(), "## Run to run")
+    part = part[part.index("### A third VM"):]
+    for a, b in (("VM 1", "VM 2"), ("VM 3", "VM 2"), ("VM 1", "VM 3")):
+        r = run_to_run.compare(pd.read_csv(vm[a]), pd.read_csv(vm[b]))
+        row = (f"| {a} vs {b} | {r['same_f1']:.1%} | {r['mean_abs_df1']:.3f} | {r['source_mean_abs_df1']:.3f} | "
+               f"{len(r['moved'])} |")
+        assert row in part, row
+        assert r["runs"] == 810 and r["source_cells"] == 21 and r["cells"] == 37
+    moved = run_to_run.compare(pd.read_csv(vm["VM 3"]), pd.read_csv(vm["VM 2"]))["moved"]
+    shown = [f"{x.diff_mean_a:+.3f} [{x.ci_low_a:+.3f}, {x.ci_high_a:+.3f}]".replace("-", "−") for x in moved.itertuples()]
+    text = " ".join(part.split())                          # the page wraps lines inside an interval
+    assert len(shown) == 3 and all(s in text for s in shown), shown
+    assert set(moved.call_a) == {"no evidence"} and set(moved.call_b) == {"helps"}
+    assert set(moved.study.str[:3]) == {"(c)"}
