@@ -26,7 +26,7 @@ set -u
 cd "$(dirname "$0")/.."
 FINAL=${OUT:?set OUT to the folder that comes back}
 W=${GPU_SESSION_DIR:-/tmp/gpu_session}
-mkdir -p "$W"
+mkdir -p "$W" "$FINAL"      # OUT exists on the device; a rehearsal may name a new folder
 # Packed to a temporary name, then renamed: a pack cut by the call's time limit must not replace the
 # last complete one (the first session's only archive came back truncated that way).
 pack() { tar -C "$W" --exclude='dcatkit_cache' --exclude='pytest_tmp_*' --exclude='*.pt' \
