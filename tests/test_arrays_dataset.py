@@ -58,6 +58,34 @@ def test_saved_arrays_load_as_from_arrays_gives_them(tmp_path, split, seed):
     assert one.report["data_fingerprint"] == want.report["data_fingerprint"] and one.report["id_source"] == "content"
 
 
+def test_a_subset_is_read_without_the_other_modalities(tmp_path, monkeypatch):
+    """A video beside an IMU in one file: a run of the IMU alone must not hold the video in memory
+    (every sweep worker loads its data). The samples' content ids over every modality are kept in
+    the file, so the subset reads only its own sensor and still names the samples as a whole load
+    does; a file saved before the ids were kept is read whole to hash them, with the same result."""
+    import dcatkit.data.arrays as A
+
+    arrays, labels, recording, subjects = wrist()
+    path = save_arrays(tmp_path / "w.npz", arrays, labels, groups=recording, subjects=subjects, kinds=KINDS)
+    whole = load("arrays", root=path, seed=2)
+    read, entry = [], A._entry
+    monkeypatch.setattr(A, "_entry", lambda p, f, key: read.append(key) or entry(p, f, key))
+    one = load("arrays", root=path, seed=2, modalities=["gyro"])
+    assert "sensor_1" in read and "sensor_0" not in read, read            # gyro is sensor_1; acc never read
+    assert list(one.train.ids) == list(whole.train.ids) and one.report["id_source"] == "content"
+    assert one.report["data_fingerprint"] == whole.report["data_fingerprint"]
+
+    with np.load(path) as f:                                   # as save_arrays wrote files before
+        older = {k: f[k] for k in f.files if k != "content_ids"}
+    np.savez(tmp_path / "older.npz", **older)
+    read.clear()
+    old = load("arrays", root=tmp_path / "older.npz", seed=2, modalities=["gyro"])
+    assert "sensor_0" in read                                  # no kept ids: every modality hashed
+    assert list(old.train.ids) == list(one.train.ids) and old.report["data_fingerprint"] == one.report["data_fingerprint"]
+    with pytest.raises(ValueError, match=r"has no modality \['video'\]: it holds \['acc', 'gyro'\]"):
+        load("arrays", root=path, modalities=["video"])
+
+
 def test_cross_validation_and_ids_round_trip(tmp_path):
     arrays, labels, recording, subjects = wrist()
     ids = [f"rec{r}_w{i % 6}" for i, r in enumerate(recording)]

@@ -43,7 +43,9 @@ wrist.npz                 one file written by dcatkit.data.save_arrays
   sensor_0, sensor_1 ...  the modalities' arrays, (N, ...) each, in the order of meta's names
   labels                  (N,) ints in [0, K)
   groups                  (N,) the recording each sample was cut from
-  subjects, ids           (N,) each, when given"""
+  subjects, ids           (N,) each, when given
+  content_ids             (N,) each sample's content id over every modality, when ids are not
+                          given (a load of some modalities names samples without reading the rest)"""
 
 
 def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray], labels: Sequence[int], *,
@@ -80,6 +82,8 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray], labels: Sequ
         payload["subjects"] = np.asarray(subjects)
     if ids is not None:
         payload["ids"] = np.asarray([str(i) for i in ids])
+    else:     # what from_arrays names the samples by, kept so a subset load need not read every modality
+        payload["content_ids"] = np.asarray(content_ids(arrays))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
@@ -162,25 +166,32 @@ def _meta(path: Path, f) -> dict:
     return meta
 
 
-def read_arrays(root: str | Path) -> dict:
+def read_arrays(root: str | Path, modalities: Sequence[str] | None = None) -> dict:
     """The saved file's contents as ``from_arrays``'s arguments: {"arrays", "labels", "groups",
-    "subjects", "classes", "ids", "kinds", "sample_rates"}. A file not written by
-    ``save_arrays`` is a ValueError that says what was expected and what was found."""
+    "subjects", "classes", "ids", "kinds", "sample_rates"}, plus "content_ids" (each sample's
+    content id over every saved modality, or None for a file saved with ids or before they
+    were kept). ``modalities``: read only these (default: all); the others stay on disk. A
+    file not written by ``save_arrays`` is a ValueError that says what was expected and what
+    was found."""
     path, f = _open(root)
     with f:
         keys, meta = set(f.files), _meta(path, f)
         names = meta["names"]
+        unknown = [m for m in modalities or () if m not in names]
+        if unknown:
+            raise ValueError(f"arrays: {root} has no modality {unknown}: it holds {names}")
         need = {"labels", *(f"sensor_{i}" for i in range(len(names)))} | ({"groups"} if meta["groups"] is None
                                                                           else set())
         missing = sorted(need - keys)
         if missing:
             raise ValueError(f"arrays: {path} lacks {missing} (a damaged copy?): write it again with save_arrays")
         get = functools.partial(_entry, path, f)
-        return {"arrays": {name: get(f"sensor_{i}") for i, name in enumerate(names)},
+        return {"arrays": {m: get(f"sensor_{names.index(m)}") for m in (names if modalities is None else modalities)},
                 "labels": get("labels"), "groups": meta["groups"] or get("groups").tolist(),
                 "subjects": get("subjects") if "subjects" in keys else None, "classes": meta["classes"],
                 "ids": get("ids").tolist() if "ids" in keys else None, "kinds": meta["kinds"] or None,
-                "sample_rates": meta["sample_rates"]}
+                "sample_rates": meta["sample_rates"],
+                "content_ids": get("content_ids").tolist() if "content_ids" in keys else None}
 
 
 def load_arrays(root: str | Path, split: SplitArg = "id", modalities: Sequence[str] | None = None,
@@ -190,18 +201,19 @@ def load_arrays(root: str | Path, split: SplitArg = "id", modalities: Sequence[s
     with ``seed`` (a data draw); ``modalities``: a subset of the saved names (default: all).
     Without saved ids, a sample's id is its content in *every* saved modality, so a source
     trained on (acc, gyro) and a target loaded with gyro alone name the same samples alike
-    (``from_arrays`` on the subset alone would hash the subset)."""
-    d = read_arrays(root)
+    (``from_arrays`` on the subset alone would hash the subset). Those ids are kept in the file
+    (``content_ids``), so a subset is read without the other modalities (a file saved before
+    they were kept is read whole once, to hash every modality)."""
+    names = list(saved_modalities(root))
+    subset = modalities is not None and list(modalities) != names
+    d = read_arrays(root, modalities if subset else None)
     arrays, ids, whole, id_source = d["arrays"], d["ids"], None, None
-    if modalities is not None and list(modalities) != list(arrays):
-        unknown = [m for m in modalities if m not in arrays]
-        if unknown:
-            raise ValueError(f"arrays: {root} has no modality {unknown}: it holds {list(arrays)}")
-        by_content = content_ids(arrays)   # the file's samples in every saved modality, whichever are loaded
+    if subset:
+        # the file's samples named by every saved modality, whichever are loaded
+        by_content = d["content_ids"] or content_ids(read_arrays(root)["arrays"])
         whole = data_fingerprint(by_content)
         if ids is None:
             ids, id_source = by_content, "content"
-        arrays = {m: arrays[m] for m in modalities}
     kinds = {k: v for k, v in (d["kinds"] or {}).items() if k in arrays} or None
     rates = {k: v for k, v in (d["sample_rates"] or {}).items() if k in arrays} or None
     out = from_arrays(arrays, d["labels"], d["subjects"], d["classes"], split=split, ratios=ratios, seed=seed,
