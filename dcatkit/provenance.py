@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import platform
 import subprocess
 import warnings
@@ -55,17 +56,19 @@ def git_commit(folder: str | None = None) -> str | None:
     """The commit of the git checkout that holds dcatkit's own files, or None: not a
     checkout, git missing, or the package installed outside one. Never raises.
 
-    ``-dirty`` is appended when a tracked file that runs was changed: a Python file anywhere
-    in the checkout (the package, a benchmark script, a notebook's paired ``.py``) or
-    ``pyproject.toml``. Executed notebooks, figures, results and prose do not count: ``make
+    ``-dirty`` is appended when a tracked Python file anywhere in the checkout (the package,
+    a benchmark script, a notebook's paired ``.py``) or ``pyproject.toml`` was changed; shell
+    scripts, the Makefile and the pins (``constraints.txt``, ``environment.yml``) are not
+    looked at. Executed notebooks, figures, results and prose do not count: ``make
     notebooks`` executes them in place one after the other, and every notebook after the
     first would otherwise be stamped as run from changed code. A notebook's code edited in
     its ``.ipynb`` alone (no jupytext pair saved) is therefore not seen."""
     pkg = Path(folder) if folder is not None else Path(__file__).resolve().parent
 
     def git(*args: str) -> str | None:
+        env = {k: v for k, v in os.environ.items() if k != "GIT_LITERAL_PATHSPECS"}   # it would void the magic
         try:
-            r = subprocess.run(["git", "-C", str(pkg), *args], capture_output=True, text=True, timeout=10)
+            r = subprocess.run(["git", "-C", str(pkg), *args], capture_output=True, text=True, timeout=10, env=env)
         except (OSError, subprocess.SubprocessError):
             return None
         return r.stdout.strip() if r.returncode == 0 else None
@@ -76,7 +79,9 @@ def git_commit(folder: str | None = None) -> str | None:
     commit = git("rev-parse", "HEAD")
     if not commit:
         return None
-    status = git("status", "--porcelain", "--untracked-files=no", "--", ":(top)*.py", ":(top)pyproject.toml")
+    # glob magic: the same match whatever GIT_*_PATHSPECS the caller's environment sets
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ":(top,glob)**/*.py",
+                 ":(top,literal)pyproject.toml")
     return commit + ("-dirty" if status else "")
 
 

@@ -121,8 +121,11 @@ def write_results(df: pd.DataFrame, folder: str | Path, stem: str,
     env = dict(environment() if env is None else env)
     csv_path, json_path = folder / f"{stem}.csv", folder / f"{stem}.json"
     flat = df.reset_index() if df.index.name is not None or isinstance(df.index, pd.MultiIndex) else df
-    # rows read back from older files keep the environment they were made in
-    flat = flat.assign(**{f"env_{k}": env.get(k) for k in ENV_COLUMNS if f"env_{k}" not in flat.columns})
+    # rows read back from older files keep the environment they were made in; a field those rows
+    # lack (older records stored fewer) stays empty rather than taking this machine's
+    old = any(str(c).startswith("env_") for c in flat.columns)
+    flat = flat.assign(**{f"env_{k}": None if old else env.get(k) for k in ENV_COLUMNS
+                          if f"env_{k}" not in flat.columns})
     flat.to_csv(csv_path, index=False)
     rows = [{str(k): _jsonable(v) for k, v in r.items()} for r in flat.to_dict(orient="records")]
     blob = {"params": _jsonable(dict(params or {})), "environment": _jsonable(env), "rows": rows}

@@ -304,7 +304,7 @@ def tidy_studies(main: pd.DataFrame | None = None, controls: pd.DataFrame | None
     """``sweep.run_studies`` rows (``main``: x = recordings, read on F1) and ``run_controls``
     rows (``controls``: x = training labels, -1 meaning every label; read on the kind's
     metric) as one table with the columns ``TIDY`` (plus the diagnostics the control runs
-    carry). ``kinds``: {study: kind} of the control studies (from their plan) and of any
+    carry, and the CPU and commit that trained each run where the runs stored them). ``kinds``: {study: kind} of the control studies (from their plan) and of any
     main study that is not of kind "main" (e.g. {"(e) ...": "recipe"}).
     A baseline's lam is 0."""
     parts = []
@@ -326,8 +326,8 @@ def tidy_studies(main: pd.DataFrame | None = None, controls: pd.DataFrame | None
     df = pd.concat(parts, ignore_index=True)
     extra = [c for c in ("n_train", "n_train_labeled", "n_unlabeled", "mask_frac", "mask_frac_unlabeled",
                          "objective_first", "objective_last", "grad_ratio_init", "best_epoch", "val_f1", "n_val",
-                         "n_val_recordings", "wall_s")
-             if c in df.columns]
+                         "n_val_recordings", "wall_s", "env_cpu", "env_cpu_capability", "env_git_commit")
+             if c in df.columns]          # env_*: the machine and code of each run (a CPU run depends on them)
     return df[list(TIDY) + extra].reset_index(drop=True)
 
 

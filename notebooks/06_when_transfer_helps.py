@@ -621,10 +621,11 @@ display(Markdown("\n".join(text)))
 # - A verdict here pools data draws (a *t* on the draw means) and controls the family-wise error
 #   with Holm within each study; per-draw results are shown beside it as description. One draw's
 #   clear interval is not a claim.
-# - On the CPU, a run's numbers depend on the CPU type: the same code and seeds give other runs on
+# - On the CPU, a run's numbers depend on the machine: the same code and seeds gave other runs on
 #   another kind of CPU, and a 3-draw call near its interval's edge can move with them
 #   (`benchmarks/RESULTS.md`, "A third VM", compares this notebook's calls on two kinds of CPU).
-#   More draws (`-p draws 5`) settle such a call; `env_cpu` in its results files names the machine.
+#   More draws (`-p draws 5`) settle such a call. The runs table's `env_cpu` names the machine
+#   that trained each run (the committed `notebooks/results/06_runs.csv` predates that column).
 # - Rivals are compared fairly only when each has its λ chosen the same way: on validation F1,
 #   from the same grid, with the same budget; the test split never takes part in the choice.
 # - The negative control says whether the statistics and the set-up produce false calls; the

@@ -131,6 +131,10 @@ def test_pooled_verdicts_pair_by_draw_and_seed_and_read_each_study_on_its_metric
     main, ctrl = _fake(eff, noise=0.001)
     tidy = studies.tidy_studies(main, ctrl, kinds={"neg": "negative", "pos": "positive"})
     assert list(tidy.columns[:len(studies.TIDY)]) == list(studies.TIDY)
+    assert "env_cpu" not in tidy.columns                                  # runs that stored no machine
+    machine = studies.tidy_studies(main.assign(env_cpu="cpu A", env_git_commit="abc"), ctrl.assign(env_cpu="cpu B"),
+                                   kinds={"neg": "negative", "pos": "positive"})
+    assert set(machine.env_cpu) == {"cpu A", "cpu B"} and "env_git_commit" in machine    # each run's machine kept
     neg = tidy[tidy.kind == "negative"]
     assert (neg.metric == "recall").all() and np.allclose(neg.value, neg.recall)
     assert (tidy[tidy.kind != "negative"].value == tidy[tidy.kind != "negative"].f1).all()

@@ -343,17 +343,23 @@ def test_a_source_from_another_dataset_is_said_to_be_other_data_not_another_draw
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")
-def test_git_commit_of_a_checkout_with_changed_tracked_files_ends_in_dirty(tmp_path):
+@pytest.mark.parametrize("git_env", [None, "GIT_GLOB_PATHSPECS", "GIT_NOGLOB_PATHSPECS", "GIT_LITERAL_PATHSPECS"])
+def test_git_commit_of_a_checkout_with_changed_tracked_files_ends_in_dirty(tmp_path, monkeypatch, git_env):
     """The commit names the code only when no tracked file that runs was changed: a changed Python
     file anywhere in the checkout (the package's, or a script beside it) or pyproject.toml appends
     "-dirty"; an untracked file, an executed notebook or a results file does not (``make
-    notebooks`` executes them in place, one after the other)."""
+    notebooks`` executes them in place, one after the other). The same under git's pathspec
+    settings a user's environment may hold (``git_env``)."""
+    if git_env:
+        monkeypatch.setenv(git_env, "1")
     top = tmp_path / "repo"
     repo = top / "pkg"                                  # the package is a folder of the checkout
     (top / "notebooks").mkdir(parents=True)
     repo.mkdir()
+    (repo / "sub").mkdir()
     files = {repo / "__init__.py": "x = 1\n", top / "notebooks" / "nb.ipynb": "{}", top / "notebooks" / "nb.py": "y = 1\n",
-             top / "results.csv": "a\n1\n", top / "pyproject.toml": "[project]\n"}
+             top / "results.csv": "a\n1\n", top / "pyproject.toml": "[project]\n", repo / "sub" / "deep.py": "z = 1\n",
+             top / "run.py": "w = 1\n"}
     for f, text in files.items():
         f.write_text(text)
     git = ["git", "-C", str(top), "-c", "user.name=t", "-c", "user.email=t@t"]
@@ -377,6 +383,8 @@ def test_git_commit_of_a_checkout_with_changed_tracked_files_ends_in_dirty(tmp_p
     assert commit_after(top / "notebooks" / "nb.ipynb", '{"executed": 1}') == head
     assert commit_after(top / "results.csv", "a\n2\n") == head
     assert commit_after(repo / "__init__.py", "x = 2\n") == head + "-dirty"
+    assert commit_after(repo / "sub" / "deep.py", "z = 2\n") == head + "-dirty"          # a subfolder of the package
+    assert commit_after(top / "run.py", "w = 2\n") == head + "-dirty"                    # the checkout's top
     assert commit_after(top / "notebooks" / "nb.py", "y = 2\n") == head + "-dirty"     # outside the package folder
     assert commit_after(top / "pyproject.toml", "[project]\nname = 'x'\n") == head + "-dirty"
     provenance.git_commit.cache_clear()

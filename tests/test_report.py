@@ -223,4 +223,9 @@ def test_results_carry_the_environment(tmp_path):
     old = back.assign(env_torch="0.0-old")
     again = report.read_results(report.write_results(old, tmp_path, "again")["csv"])
     assert again["env_torch"].tolist() == ["0.0-old"] * 2
+    # a field older rows never stored stays empty: it is not this machine's
+    older = report.read_results(report.write_results(old.drop(columns=["env_cpu", "env_cpu_capability"]),
+                                                     tmp_path, "older")["csv"])
+    assert older["env_cpu"].isna().all() and older["env_cpu_capability"].isna().all()
+    assert older["env_torch"].tolist() == ["0.0-old"] * 2
     assert "env_" not in report.format_results(back)
