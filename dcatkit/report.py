@@ -191,7 +191,8 @@ def finished_runs(folder: str | Path, stem: str, params: Mapping[str, Any], chec
     if found is None:
         return None
     why, path = None, Path(folder) / f"{stem}.json"
-    histories = _read_blob(path).get("histories") or {}
+    blob = _read_blob(path)
+    histories = blob.get("histories") or {}
     stored = found.set_index("run") if "run" in found.columns else None
     runs: dict[str, Run] = {}
     for name, ck in checkpoints.items():
@@ -217,7 +218,7 @@ def finished_runs(folder: str | Path, stem: str, params: Mapping[str, Any], chec
         if why:
             print(f"dcatkit: not reading the runs back: {why}; training them")
             return None
-    env, now = _read_blob(path).get("environment") or {}, code_version()
+    env, now = blob.get("environment") or {}, code_version()
     if other_code(env, now):
         print(f"dcatkit: these runs were trained by other code ({describe_code(env)}; this is {describe_code(now)}): "
               "their numbers are what that code gave (redo=True trains them again)")

@@ -304,8 +304,9 @@ def tidy_studies(main: pd.DataFrame | None = None, controls: pd.DataFrame | None
     """``sweep.run_studies`` rows (``main``: x = recordings, read on F1) and ``run_controls``
     rows (``controls``: x = training labels, -1 meaning every label; read on the kind's
     metric) as one table with the columns ``TIDY`` (plus the diagnostics the control runs
-    carry, and the CPU and commit that trained each run where the runs stored them). ``kinds``: {study: kind} of the control studies (from their plan) and of any
-    main study that is not of kind "main" (e.g. {"(e) ...": "recipe"}).
+    carry, and the CPU and commit that trained each run where the runs stored them).
+    ``kinds``: {study: kind} of the control studies (from their plan) and of any main study
+    that is not of kind "main" (e.g. {"(e) ...": "recipe"}).
     A baseline's lam is 0."""
     parts = []
     kinds = kinds or {}
