@@ -109,6 +109,28 @@ def describe_code(env: Mapping[str, Any]) -> str:
     return f"dcatkit {env.get('dcatkit')} at {env.get('git_commit')}"
 
 
+MACHINE_KEYS = ("device", "device_name", "cpu", "cpu_capability")
+
+
+def machine(env: Mapping[str, Any] | None) -> str | None:
+    """The machine a run was trained on, as its stored environment names it: the GPU's
+    name for a CUDA run, else the CPU model and torch's CPU kernel level. Two runs of
+    the same code, seed and data on machines with other names can give other numbers
+    (benchmarks/RESULTS.md, "Run to run": the CPU type, most likely, decides), so a
+    paired difference between them mixes the machine's effect with the method's.
+    None when the record does not name it (records from before the CPU was stored, a CPU
+    that reports no model name)."""
+    if not env:
+        return None
+    if str(env.get("device") or "").startswith("cuda"):
+        name = env.get("device_name")
+        return f"{name} (CUDA)" if name else None
+    cpu, cap = env.get("cpu"), env.get("cpu_capability")
+    if not cpu:
+        return None
+    return f"{cpu} ({cap})" if cap else cpu
+
+
 @functools.lru_cache(maxsize=None)
 def cpu_name() -> str | None:
     """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""

@@ -45,7 +45,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from .provenance import code_version, describe_code, other_code
+from .provenance import code_version, describe_code, machine, other_code
 
 
 NO_LAMBDA = ("none",)        # methods without a transfer term: their runs do not repeat over lambda
@@ -119,15 +119,50 @@ def _json_default(o):
     return v
 
 
-def _env_record() -> dict:
+def _env_record(device: Any = None) -> dict:
     """The code and machine a run is trained with (``report.ENV_COLUMNS`` of
-    ``provenance.environment()``), stored in its record: a run read back later keeps
-    its own, and a table of runs says which code produced each row."""
+    ``provenance.environment(device)``), stored in its record: a run read back later keeps
+    its own, and a table of runs says which code and machine produced each row.
+    ``device`` None or "auto": the default one (CUDA when available)."""
     from .provenance import environment
     from .report import ENV_COLUMNS
 
-    env = environment()
+    env = environment(None if device in (None, "auto") else device)
     return {k: env.get(k) for k in ENV_COLUMNS}
+
+
+def _task_device(task: Callable) -> Any:
+    """The device a task trains on when it is a ``functools.partial`` that names one (the
+    sweeps' tasks: ``partial(transfer_task, out_dir=..., device=...)``), else None."""
+    return (getattr(task, "keywords", None) or {}).get("device")
+
+
+def _this_machine(device: Any = None) -> str | None:
+    """``provenance.machine`` of this process (a name of its own so tests can set it)."""
+    return machine(_env_record(device))
+
+
+def _machines_note(records: Iterable[dict], n_todo: int, task: Callable) -> str | None:
+    """A warning's text when the runs of one grid come from more than one machine: the read-back
+    records' machines (``provenance.machine`` of each record's env) and, when runs are left to
+    train, this one's. None when they agree or nothing says (records without a machine)."""
+    counts: dict[str, int] = {}
+    for r in records:
+        m = machine(r.get("env"))
+        if m is not None:
+            counts[m] = counts.get(m, 0) + 1
+    if not counts:
+        return None
+    here = _this_machine(_task_device(task)) if n_todo else None
+    if len(set(counts) | ({here} if here else set())) == 1:
+        return None
+    parts = [f"{n} read back from runs trained on {m}" for m, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+    if here:
+        parts.append(f"{n_todo} to train here on {here}")
+    return (f"the runs of this grid come from more than one machine ({'; '.join(parts)}). A run's numbers "
+            "depend on the machine (benchmarks/RESULTS.md, 'Run to run'), so a paired difference between "
+            "runs of two machines mixes the machine's effect with the method's (env_cpu / env_device_name "
+            "say which row is which). Pass redo=True (--redo) to train every run here.")
 
 
 def _code_version() -> dict:
@@ -182,7 +217,7 @@ def _run_one(task: Callable[..., Mapping[str, Any]], params: dict, out_dir: str)
         if clash:
             raise ValueError(f"the task's results reuse parameter names {sorted(clash)}: rename them")
         rec = {"params": params, "result": dict(result), "wall_s": time.perf_counter() - t0, "pid": os.getpid(),
-               "env": _env_record()}
+               "env": _env_record(_task_device(task))}
         rec = json.loads(json.dumps(rec, default=_json_default))     # as a rerun will read it back
         _write_json(_path(Path(out_dir), params), rec)
         return rec
@@ -376,6 +411,9 @@ def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[st
                           f"is {describe_code(now)}): their rows are what that code "
                           "gave (their env_* columns say so). Pass redo=True (--redo) to train them again.",
                           stacklevel=2)
+        mixed = _machines_note(records.values(), 0 if read_only else len(todo), task)
+        if mixed:
+            warnings.warn(mixed, stacklevel=2)
     if read_only:
         if todo:
             raise RuntimeError(f"{len(todo)} of {len(params)} runs are not finished in {out / 'runs'} (a shard "

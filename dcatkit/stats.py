@@ -290,6 +290,50 @@ def _shown(names: list, key) -> dict:
     return {n: v.item() if hasattr(v, "item") else v for n, v in zip(names, key)}
 
 
+def _machines(df) -> list | None:
+    """Each row's machine (``provenance.machine`` of its ``env_*`` columns), or None when the
+    table has no such columns (a table not read from run records)."""
+    from .provenance import MACHINE_KEYS, machine
+
+    cols = [f"env_{k}" for k in MACHINE_KEYS if f"env_{k}" in df.columns]
+    if not cols:
+        return None
+    return [machine({c[4:]: (None if pd.isna(v) else v) for c, v in zip(cols, vals)})
+            for vals in df[cols].itertuples(index=False)]
+
+
+def _mixed_pairs(df, context, pair, baseline, method_col, draw) -> list[tuple[dict, str, str]]:
+    """The pairs whose run and baseline partner were trained on machines with other names
+    (both known): (the run's key, its machine, the partner's machine)."""
+    ms = _machines(df)
+    if ms is None:
+        return []
+    lvl = [draw] if draw else []
+    keys = [_key(k) for k in df[context + lvl + pair].itertuples(index=False)]
+    is_base = (df[method_col] == baseline).to_numpy()
+    base = {k: m for k, m, b in zip(keys, ms, is_base) if b}
+    out = []
+    for k, m, b, row in zip(keys, ms, is_base, df[[method_col] + context + lvl + pair].itertuples(index=False)):
+        pm = base.get(k)
+        if not b and m is not None and pm is not None and m != pm:
+            out.append((_shown([method_col] + context + lvl + pair, tuple(row)), m, pm))
+    return out
+
+
+def _warn_mixed(mixed: list, n_runs: int) -> None:
+    if not mixed:
+        return
+    import warnings
+
+    pairs = sorted({(m, pm) for _, m, pm in mixed})
+    warnings.warn(f"{len(mixed)} of the {n_runs} runs are paired with a baseline trained on another machine "
+                  f"(e.g. {mixed[0][0]}: {mixed[0][1]} vs the baseline's {mixed[0][2]}"
+                  f"{f'; {len(pairs)} machine pairs in all' if len(pairs) > 1 else ''}). A run's numbers depend "
+                  "on the machine (benchmarks/RESULTS.md, 'Run to run'), so these differences mix the machine's "
+                  "effect with the method's: train both sides of every pair on one machine (redo=True / --redo "
+                  "there) before reading a call off them.", stacklevel=3)
+
+
 def _cell_rows(df, metric, treatment, context, pair, baseline, method_col, draw):
     """Per cell: its descriptive row and its paired differences, per draw."""
     cells = context + treatment
@@ -348,7 +392,7 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
                     baseline: str = "none", method_col: str = "method", confidence: float = 0.95,
                     correction: str = "holm", family: Sequence[str] | None = None, draw: str | None = "data_seed",
                     test: str = "signflip", min_seeds: int = MIN_SEEDS, n_resamples: int = 9999,
-                    rng: int = 0, _per_draw: bool = True) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+                    rng: int = 0, _per_draw: bool = True, _warn: bool = True) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """``(pooled, per_draw)``: ``summarise``'s rows pooled over ``draw`` (see there), and
     one row per draw and cell (each draw summarised alone, per-cell intervals at
     ``confidence`` with ``correction="none"``: descriptive, not claims) with the
@@ -356,6 +400,9 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
     treatment, context, pair = list(treatment), list(context), list(pair)
     fam = [] if family is None else ([family] if isinstance(family, str) else list(family))
     _check(df, metric, treatment, context, pair, baseline, method_col, draw, fam, correction, test, confidence)
+    if _warn:                             # once per table (not again for each draw's rows)
+        _warn_mixed(_mixed_pairs(df, context, pair, baseline, method_col, draw),
+                    int((df[method_col] != baseline).sum()))
     alpha = 1 - confidence
     rows, tests = [], []
     for row, is_base, per_draw in _cell_rows(df, metric, treatment, context, pair, baseline, method_col, draw):
@@ -415,7 +462,8 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
         for v, g in df.groupby(draw, dropna=False, sort=True):
             s = summarise_draws(g, metric, treatment=treatment, context=context, pair=pair, baseline=baseline,
                                 method_col=method_col, confidence=confidence, correction="none", draw=None,
-                                test=test, min_seeds=min_seeds, n_resamples=n_resamples, rng=rng, _per_draw=False)[0]
+                                test=test, min_seeds=min_seeds, n_resamples=n_resamples, rng=rng, _per_draw=False,
+                                _warn=False)[0]
             parts.append(s.assign(**{draw: v}))
         per_draw = pd.concat(parts, ignore_index=True)
     return out, per_draw

@@ -327,7 +327,8 @@ def tidy_studies(main: pd.DataFrame | None = None, controls: pd.DataFrame | None
     df = pd.concat(parts, ignore_index=True)
     extra = [c for c in ("n_train", "n_train_labeled", "n_unlabeled", "mask_frac", "mask_frac_unlabeled",
                          "objective_first", "objective_last", "grad_ratio_init", "best_epoch", "val_f1", "n_val",
-                         "n_val_recordings", "wall_s", "env_cpu", "env_cpu_capability", "env_git_commit")
+                         "n_val_recordings", "wall_s", "env_device", "env_device_name", "env_cpu", "env_cpu_capability",
+                         "env_git_commit")
              if c in df.columns]          # env_*: the machine and code of each run (a CPU run depends on them)
     return df[list(TIDY) + extra].reset_index(drop=True)
 

@@ -6,6 +6,7 @@ Holm against the step-down procedure run by hand, pairing against hand-computed
 differences, draws pooled against a t-test on hand-computed draw means, calibration
 on simulated null tables, verdicts as exact sentences."""
 import itertools
+import re
 
 import numpy as np
 import pandas as pd
@@ -596,3 +597,31 @@ def test_signflip_ties_that_cancel_only_in_exact_arithmetic():
     k = int(np.floor(0.05 / 2 * n + 1e-9))                     # the (k+1)-th smallest / largest, empty set = -+inf
     low, high = ([-np.inf] + [float(m) for m in means])[k], ([np.inf] + [float(m) for m in means[::-1]])[k]
     assert signflip_ci(d, 0.95) == pytest.approx((low, high), abs=1e-12)
+
+
+def test_pairs_across_machines_are_named():
+    """A run paired with a baseline trained on another machine (env_* columns of run records)
+    warns with the count and both machines; the same machine, unknown machines or a table
+    without env_* columns do not. The per-draw rows do not warn a second time."""
+    import warnings
+
+    rows = [{"method": m, "lam": 1.0, "n_samples": 100, "seed": s, "data_seed": d, "f1": 0.5 + 0.01 * s,
+             "env_device": "cpu", "env_cpu": "Intel Xeon", "env_cpu_capability": "AVX512"}
+            for m in ("none", "dcat") for s in range(3) for d in range(2)]
+    df = pd.DataFrame(rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summarise_draws(df)
+        summarise(df.drop(columns=["env_device", "env_cpu", "env_cpu_capability"]), draw="data_seed")
+        summarise_draws(df.assign(env_cpu=[None if r["method"] == "none" else "AMD EPYC" for r in rows]))
+    moved = df.copy()
+    moved.loc[(moved.method == "dcat") & (moved.data_seed == 1) & (moved.seed < 2), "env_cpu"] = "AMD EPYC"
+    with pytest.warns(UserWarning) as caught:
+        summarise_draws(moved)
+    assert len(caught) == 1
+    assert re.search(r"^2 of the 6 runs are paired with a baseline trained on another machine \(e\.g\. \{'method': "
+                     r"'dcat', 'n_samples': 100, 'data_seed': 1, 'seed': 0\}: AMD EPYC \(AVX512\) vs the baseline's "
+                     r"Intel Xeon \(AVX512\)\)", str(caught[0].message)), str(caught[0].message)
+    gpu = df.assign(env_device=["cuda" if r["method"] == "dcat" else "cpu" for r in rows], env_device_name="NVIDIA H200")
+    with pytest.warns(UserWarning, match=r"6 of the 6 runs .*NVIDIA H200 \(CUDA\) vs the baseline's Intel Xeon"):
+        summarise(gpu, draw="data_seed")

@@ -516,7 +516,7 @@ def test_runs_read_back_keep_their_own_code_version_and_say_so(tmp_path, monkeyp
     import dcatkit.runner as S
 
     env = {"dcatkit": "0.1.0", "torch": "2.x", "device": "cpu", "device_name": None, "git_commit": "aaa111"}
-    monkeypatch.setattr(S, "_env_record", lambda: dict(env))
+    monkeypatch.setattr(S, "_env_record", lambda device=None: dict(env))
     monkeypatch.setattr(S, "_code_version", lambda: {k: env[k] for k in ("dcatkit", "git_commit")})
     out = tmp_path / "sweep"
     params = grid(method=["none"], lam=[None], seed=range(2))
@@ -556,3 +556,46 @@ def test_a_grid_needs_its_baseline_but_studies_may_share_one(tmp_path, monkeypat
     table = run_studies(tmp_path, [dict(study="a", methods=["none", "dcat"]), dict(study="b", methods=["kd"])],
                         seeds=[0], workers=0, progress=False)
     assert sorted(set(table.method)) == ["dcat", "kd", "none"] and not (tmp_path / "runs").exists()
+
+
+def test_a_grid_whose_runs_come_from_two_machines_says_so(tmp_path, monkeypatch):
+    """Runs read back from one machine and runs trained on another (or read back from two) give a
+    warning naming both machines and the counts; one machine, or records that name none, give
+    nothing. A task that names its device (the sweeps' partial(..., device=...)) records it."""
+    import functools
+
+    import dcatkit.runner as S
+
+    env = {"dcatkit": "0.1.0", "torch": "2.x", "device": "cpu", "device_name": None, "cpu": "Intel Xeon",
+           "cpu_capability": "AVX512", "git_commit": "aaa111"}
+    monkeypatch.setattr(S, "_env_record", lambda device=None: dict(env))
+    monkeypatch.setattr(S, "_code_version", lambda: {k: env[k] for k in ("dcatkit", "git_commit")})
+    out = tmp_path / "sweep"
+    run_grid(toy_task, grid(method=["none"], lam=[None], seed=range(2)), out, workers=0, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                           # one machine: nothing to say
+        run_grid(toy_task, grid(method=["none"], lam=[None], seed=range(3)), out, workers=0, progress=False)
+    env["cpu"] = "AMD EPYC"
+    with pytest.warns(UserWarning, match=r"more than one machine \(3 read back from runs trained on Intel Xeon "
+                                         r"\(AVX512\); 1 to train here on AMD EPYC \(AVX512\)\)"):
+        table = run_grid(toy_task, grid(method=["none"], lam=[None], seed=range(4)), out, workers=0, progress=False)
+    assert table["env_cpu"].tolist() == ["Intel Xeon"] * 3 + ["AMD EPYC"]
+    with pytest.warns(UserWarning, match=r"3 read back from runs trained on Intel Xeon \(AVX512\); 1 read back "
+                                         r"from runs trained on AMD EPYC \(AVX512\)\)"):
+        run_grid(toy_task, grid(method=["none"], lam=[None], seed=range(4)), out, read_only=True, progress=False)
+    for f in (out / "runs").glob("*.json"):                      # records from before the CPU was stored
+        rec = json.loads(f.read_text())
+        rec["env"] = {k: v for k, v in rec["env"].items() if k not in ("cpu", "cpu_capability")}
+        f.write_text(json.dumps(rec))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run_grid(toy_task, grid(method=["none"], lam=[None], seed=range(4)), out, workers=0, progress=False)
+    seen = []
+    monkeypatch.setattr(S, "_env_record", lambda device=None: seen.append(device) or dict(env))
+    run_grid(functools.partial(device_task, device="cpu"), grid(seed=[0]), tmp_path / "dev", workers=0,
+             progress=False)
+    assert seen == ["cpu"]
+
+
+def device_task(seed, device):
+    return {"f1": float(seed)}
