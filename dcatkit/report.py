@@ -114,8 +114,8 @@ def write_results(df: pd.DataFrame, folder: str | Path, stem: str,
     files and a table of runs says which machine gave each row.
     ``histories``: {run name: its per-epoch history}, kept in the JSON (``"histories"``)
     so :func:`finished_runs` can give the runs back without training them again.
-    The JSON is written last and atomically (temp file + ``os.replace``): it marks the
-    results as finished, and an interrupted write never leaves half of it."""
+    Both are written atomically (temp file + ``os.replace``: an interrupted write never leaves
+    half a file), the JSON last: it marks the results as finished."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     env = dict(environment() if env is None else env)
@@ -126,22 +126,28 @@ def write_results(df: pd.DataFrame, folder: str | Path, stem: str,
     old = any(str(c).startswith("env_") for c in flat.columns)
     flat = flat.assign(**{f"env_{k}": None if old else env.get(k) for k in ENV_COLUMNS
                           if f"env_{k}" not in flat.columns})
-    flat.to_csv(csv_path, index=False)
+    _replace_with(csv_path, lambda f: flat.to_csv(f, index=False))
     rows = [{str(k): _jsonable(v) for k, v in r.items()} for r in flat.to_dict(orient="records")]
     blob = {"params": _jsonable(dict(params or {})), "environment": _jsonable(env), "rows": rows}
     if histories is not None:
         blob["histories"] = {str(name): [{str(k): _jsonable(v) for k, v in r.items()}
                                          for r in pd.DataFrame(h).to_dict(orient="records")]
                              for name, h in histories.items()}
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=json_path.name + ".", suffix=".tmp")
+    _replace_with(json_path, lambda f: f.write(json.dumps(blob, indent=1)))
+    return {"csv": csv_path, "json": json_path}
+
+
+def _replace_with(path: Path, write) -> None:
+    """``write(f)`` to a temp file next to ``path``, then ``os.replace``: a reader (the report
+    command reads the ``.csv``) sees the old file or the new one, never half of one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(blob, indent=1))
-        os.replace(tmp, json_path)
+        with os.fdopen(fd, "w", newline="") as f:
+            write(f)
+        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return {"csv": csv_path, "json": json_path}
 
 
 def _read_blob(path: Path) -> dict:

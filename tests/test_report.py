@@ -229,3 +229,24 @@ def test_results_carry_the_environment(tmp_path):
     assert older["env_cpu"].isna().all() and older["env_cpu_capability"].isna().all()
     assert older["env_torch"].tolist() == ["0.0-old"] * 2
     assert "env_" not in report.format_results(back)
+
+
+def test_an_interrupted_write_leaves_the_old_results_whole(tmp_path, monkeypatch):
+    """The .csv (what the report command and latest_results read) and the .json are each
+    written to a temp file and moved into place: a write killed half-way leaves the previous
+    file as it was, and no temp file behind."""
+    old = pd.DataFrame({"run": ["a", "b"], "f1": [0.5, 0.6]})
+    paths = report.write_results(old, tmp_path, "results", env={"dcatkit": "x"})
+    before = {k: p.read_bytes() for k, p in paths.items()}
+    real = pd.DataFrame.to_csv
+
+    def killed(self, f, **kw):
+        real(self.iloc[:1], f, **kw)                       # half the rows are out ...
+        raise KeyboardInterrupt                            # ... when the process is stopped
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", killed)
+    with pytest.raises(KeyboardInterrupt):
+        report.write_results(pd.DataFrame({"run": list("abcd"), "f1": [0.1] * 4}), tmp_path, "results",
+                             env={"dcatkit": "x"})
+    assert {k: p.read_bytes() for k, p in paths.items()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.json"]
