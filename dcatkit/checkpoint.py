@@ -102,7 +102,7 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> tuple[Classifier, d
     if not isinstance(payload, dict) or not {"state_dict", "config", "meta"} <= set(payload):
         raise ValueError(f"{path} is not a dcatkit checkpoint: expected keys state_dict, config, meta")
     try:
-        model = model_from_config(payload["config"])
+        model = model_from_config(payload["config"], pretrained=False)   # the state dict holds every weight
         model.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise ValueError(f"{path}: its config and weights do not make a model ({type(e).__name__}: {e})") from e

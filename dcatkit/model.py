@@ -83,11 +83,15 @@ def build_model(modality: str, num_classes: int, input_shape: tuple[int, ...], p
     return model
 
 
-def model_from_config(config: dict) -> Classifier:
+def model_from_config(config: dict, *, pretrained: bool = True) -> Classifier:
     """The (untrained) model a config describes; a config without ``kind`` (written before
-    kinds existed) takes it from the name, and gets it recorded."""
+    kinds existed) takes it from the name, and gets it recorded. ``pretrained=False``
+    builds it without reading the encoder's ``weights_path`` (the config keeps it): for a
+    model whose every weight comes from a checkpoint next, which must load on a machine
+    that lacks the pretrained file."""
     kind = resolve_kind(config["modality"], config.get("kind"))
-    enc = build_encoder(config["modality"], tuple(config["input_shape"]), config["encoder"], kind)
+    enc_kw = config["encoder"] if pretrained else {k: v for k, v in config["encoder"].items() if k != "weights_path"}
+    enc = build_encoder(config["modality"], tuple(config["input_shape"]), enc_kw, kind)
     model = Classifier(enc, config["num_classes"], config["d_attn"], config["dropout"])
     model.config = {**config, "kind": kind}
     return model

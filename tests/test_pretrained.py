@@ -252,3 +252,31 @@ def test_wrong_resnet_file_is_named(tmp_path):
     torch.save([1, 2], tmp_path / "list.pth")
     with pytest.raises(ValueError, match="does not hold a state dict"):
         FrameEncoder(depth=18, weights_path=tmp_path / "list.pth")
+
+
+def test_a_checkpoint_of_a_pretrained_model_loads_without_the_pretrained_file(tmp_path):
+    """A model initialised from a local weights file keeps that path in its config (where it
+    came from), but its checkpoint holds every weight: it loads, on a machine without the
+    file, to the same model (the pretrained file is not read again; a changed file cannot
+    change the trained model either)."""
+    from dcatkit.checkpoint import load_checkpoint, save_checkpoint
+    from dcatkit.model import build_model
+    from dcatkit.presets import get_preset
+
+    weights = tmp_path / "r10.pth"
+    torch.save(FrameEncoder(depth=10).backbone.state_dict(), weights)
+    model = build_model("video", 4, (2, 3, 32, 32), get_preset("synthetic", "video"), depth=10,
+                        weights_path=str(weights)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.01)                                   # "trained": no longer the file's weights
+    save_checkpoint(tmp_path / "m.pt", model, {"modality": "video"})
+    torch.save(FrameEncoder(depth=10).backbone.state_dict(), weights)      # the file changed since ...
+    x = torch.rand(2, 2, 3, 32, 32)
+    back, _ = load_checkpoint(tmp_path / "m.pt")
+    weights.unlink()                                                        # ... or is gone
+    again, _ = load_checkpoint(tmp_path / "m.pt")
+    assert back.config["encoder"]["weights_path"] == str(weights)
+    with torch.no_grad():
+        assert torch.equal(back.eval()(x).logits, model(x).logits)
+        assert torch.equal(again.eval()(x).logits, model(x).logits)
