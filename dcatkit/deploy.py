@@ -270,6 +270,11 @@ def _as_batch(x, info: dict) -> tuple[np.ndarray, bool]:
         if not np.issubdtype(x.dtype, np.integer) or x.min() < 0 or x.max() > 255:
             raise ValueError(f"{mod} frames must be uint8 RGB values in [0, 255] (as dcatkit.data gives them), "
                              f"got dtype {x.dtype} with range [{x.min()}, {x.max()}]")
+    if info.get("kind") == "audio" and len(shape) == 1 and np.issubdtype(x.dtype, np.integer):
+        half = 2 ** (8 * x.dtype.itemsize - 1)
+        scale = f"(x - {half}) / {half}" if np.issubdtype(x.dtype, np.unsignedinteger) else f"x / {half}"
+        raise ValueError(f"the {mod} model takes a float waveform in [-1, 1] (as dcatkit.data reads audio files), "
+                         f"got integer samples ({x.dtype}, range [{x.min()}, {x.max()}]): PCM audio; pass {scale}")
     x = x.astype(want, copy=False)
     if want.kind == "f" and not np.isfinite(x).all():
         raise ValueError(f"the {mod} input has {int((~np.isfinite(x)).sum())} NaN or infinite values")

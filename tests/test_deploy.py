@@ -521,3 +521,19 @@ def test_a_normalization_for_a_model_that_is_not_timeseries_is_refused(tmp_path)
     with pytest.raises(ValueError, match=r"per channel of timeseries windows.*kind 'video'"):
         dcatkit.export(model, tmp_path / "video.pt2", classes=["x", "y", "z"], normalization=rgb)
     assert not any(tmp_path.iterdir())
+
+
+def test_integer_pcm_audio_is_refused_with_the_scaling_to_use():
+    """An audio model trained on float waveforms in [-1, 1] (what dcatkit.data reads) given int16
+    PCM would classify a signal ~90 dB louder without a word (uint8 PCM is also offset by 128):
+    refused, naming the conversion. The float waveform is accepted."""
+    torch.manual_seed(0)
+    model = build_model("audio", 3, (8000,), TINY["audio"])
+    p = dcatkit.Predictor.load(model, device="cpu", classes=["a", "b", "c"], normalization=None)
+    wave = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 8000)).astype(np.float32)
+    assert len(p.predict(wave).labels) == 2
+    with pytest.raises(ValueError, match=r"float waveform in \[-1, 1\] .* got integer samples \(int16, range "
+                                         r"\[-16\d\d\d, 16\d\d\d\]\): PCM audio; pass x / 32768"):
+        p.predict((wave * 32768).astype(np.int16))
+    with pytest.raises(ValueError, match=r"got integer samples \(uint8.*pass \(x - 128\) / 128"):
+        p.predict((wave[0] * 128 + 128).astype(np.uint8))
