@@ -73,7 +73,7 @@ def _study_source_path(out_dir, ident: dict) -> Path:
 
 
 def _source_ident(draw, n_samples, source, target, control, source_labels, n_labeled, split, epochs_source,
-                  n_val=None):
+                  n_val=None, setup=None):
     if source_labels not in ("all", "same"):
         raise ValueError(f"source_labels must be 'all' (the source knows every training label) or 'same' (the "
                          f"target's n_labeled labels), got {source_labels!r}")
@@ -82,12 +82,29 @@ def _source_ident(draw, n_samples, source, target, control, source_labels, n_lab
              "epochs_source": epochs_source}
     if n_val is not None and source_labels == "same":   # only then does the source see the thinned validation
         ident["n_val"] = int(n_val)                      # (absent otherwise: earlier sources keep their names)
+    if setup is not None:                                # control_setup: presets, simulator, control
+        ident["setup"] = setup
     return ident
+
+
+def control_setup(source: str, target: str, control: str | None) -> str:
+    """``sweep.setup_fingerprint`` of a control study's runs: the resolved presets and the
+    simulator, and (as its ``data``) the ``sweep.data_identity`` of the canonical draw of the
+    study's two modalities with its ``control`` applied (the negative control's shuffle, the
+    positive control's teacher modality). It is in every control run's identity (and its
+    source's), so a run stored before a preset, simulator or control change is trained again
+    instead of being read back, and paired with new runs, as if it were current."""
+    from .data import load
+    from .sweep import CANONICAL_DRAW, data_identity, setup_fingerprint
+
+    sp = load("synthetic", modalities=(source, target), **CANONICAL_DRAW, **({"control": control} if control else {}))
+    return setup_fingerprint("synthetic", "synthetic", source, target, data=data_identity(sp))
 
 
 def study_source_task(*, out_dir: str, draw: int, n_samples: int, source: str, target: str,
                       control: str | None = None, n_labeled: int | None = None, split: str = "id",
-                      epochs_source: int | None = None, n_val: int | None = None, device="auto") -> dict:
+                      epochs_source: int | None = None, n_val: int | None = None, setup: str | None = None,
+                      device="auto") -> dict:
     """Train (or find) the frozen source of one draw, on every training label and the whole
     validation part (``n_labeled`` None) or on the ``n_labeled`` labels and ``n_val``
     validation recordings the target gets; its checkpoint goes to ``out_dir/sources/``.
@@ -99,7 +116,7 @@ def study_source_task(*, out_dir: str, draw: int, n_samples: int, source: str, t
         raise ValueError("a source that knows every training label keeps the whole validation part: n_val must be "
                          f"None when n_labeled is None, got n_val={n_val!r}")
     ident = _source_ident(draw, n_samples, source, target, control, "all" if n_labeled is None else "same",
-                          n_labeled, split, epochs_source, n_val)
+                          n_labeled, split, epochs_source, n_val, setup)
     sp = study_splits(draw, n_samples, source, target, control, n_labeled, split, n_val)
     path = _study_source_path(out_dir, ident)
     if path.is_file():
@@ -115,7 +132,7 @@ def study_task(*, out_dir: str, study: str, method: str, seed: int, draw: int, n
                source_labels: str = "all", lam: float | None = 1.0, split: str = "id",
                epochs_source: int | None = None, epochs_target: int | None = None,
                unlabeled_mask: str = "confidence", tune: bool = False, n_val: int | None = None,
-               device="auto") -> dict:
+               setup: str | None = None, device="auto") -> dict:
     """One target run of a control study: ``experiment.train_transfer`` (``tune=True``:
     ``experiment.tune_transfer``, lambda chosen on validation F1) on the draw's data with
     ``n_labeled`` labels (None: all) and the rest as unlabeled pairs, and ``n_val``
@@ -129,9 +146,10 @@ def study_task(*, out_dir: str, study: str, method: str, seed: int, draw: int, n
     same = source_labels != "all"
     src = study_source_task(out_dir=out_dir, draw=draw, n_samples=n_samples, source=source, target=target,
                             control=control, n_labeled=n_labeled if same else None, split=split,
-                            epochs_source=epochs_source, n_val=n_val if same else None, device=device)
+                            epochs_source=epochs_source, n_val=n_val if same else None, setup=setup,
+                            device=device)
     ident = _source_ident(draw, n_samples, source, target, control, source_labels, n_labeled, split, epochs_source,
-                          n_val)
+                          n_val, setup)
     sp = study_splits(draw, n_samples, source, target, control, n_labeled, split, n_val)
     common = dict(preset="synthetic", dataset="synthetic", epochs=epochs_target, device=device, progress=False,
                   cache_dir=Path(out_dir) / "cache", unlabeled_mask=unlabeled_mask)
@@ -238,8 +256,9 @@ def control_plan(studies: Sequence[dict], *, seeds: Sequence[int], draws: Sequen
     as scarce as the training labels; a source on "all" labels keeps the whole validation
     part). A run's
     parameters hold ``n_val`` only when ``val_labels`` is given, so the identities of
-    earlier runs do not change."""
-    targets, sources = [], {}
+    earlier runs do not change; every run's (and source's) hold ``setup``
+    (:func:`control_setup`)."""
+    targets, sources, setups = [], {}, {}
     names = [s.get("study") for s in studies]
     if len(set(names)) != len(names):
         raise ValueError(f"study names must be distinct, got {names}")
@@ -256,12 +275,16 @@ def control_plan(studies: Sequence[dict], *, seeds: Sequence[int], draws: Sequen
             raise ValueError(f"study {s['study']!r}: val_labels must be a positive int (validation recordings kept) "
                              f"or None, got {n_val!r}")
         val = {} if n_val is None else {"n_val": int(n_val)}
+        data = (cfg["source"], cfg["target"], cfg["control"])
+        if data not in setups:
+            setups[data] = control_setup(*data)
+        setup = setups[data]
         for draw in draws:
             for n_lab in labels:
                 src = {"draw": int(draw), "n_samples": int(n_samples), "source": cfg["source"],
                        "target": cfg["target"], "control": cfg["control"],
                        "n_labeled": None if cfg["source_labels"] == "all" else n_lab, "epochs_source": epochs_source,
-                       **(val if cfg["source_labels"] == "same" else {})}
+                       **(val if cfg["source_labels"] == "same" else {}), "setup": setup}
                 sources[json.dumps(src, sort_keys=True)] = src
                 for m, l in methods:
                     for seed in seeds:
@@ -270,7 +293,7 @@ def control_plan(studies: Sequence[dict], *, seeds: Sequence[int], draws: Sequen
                                         "target": cfg["target"], "control": cfg["control"],
                                         "source_labels": cfg["source_labels"], "lam": l,
                                         "epochs_source": epochs_source, "epochs_target": epochs_target,
-                                        "unlabeled_mask": unlabeled_mask, "tune": False, **val})
+                                        "unlabeled_mask": unlabeled_mask, "tune": False, **val, "setup": setup})
     return list(sources.values()), targets
 
 

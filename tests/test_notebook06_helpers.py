@@ -77,7 +77,7 @@ def test_study_task_trains_and_chooses_on_the_thinned_validation(tmp_path, monke
 
     monkeypatch.setattr(experiment, "train_transfer", spy)
     kw = dict(out_dir=str(tmp_path), study="pos", method="none", seed=0, draw=0, n_samples=120, n_labeled=16,
-              source="imu_clean", target="imu", epochs_source=1, epochs_target=2, device="cpu")
+              source="imu_clean", target="imu", epochs_source=1, epochs_target=2, setup="s1", device="cpu")
     full, thin = studies.study_task(**kw), studies.study_task(**kw, n_val=8)
     assert thin["n_val_recordings"] == 8 < full["n_val_recordings"]
     assert (thin["n_train_labeled"], thin["n_unlabeled"]) == (full["n_train_labeled"], full["n_unlabeled"])
@@ -97,6 +97,7 @@ def test_study_task_trains_and_chooses_on_the_thinned_validation(tmp_path, monke
     base = studies._source_ident(**ident)
     assert studies._source_ident(**{**ident, "epochs_source": 2}) != base
     assert studies._source_ident(**ident, n_val=8) != base
+    assert studies._source_ident(**ident, setup="s1") != base
     assert studies._source_ident(**{**ident, "source_labels": "all"}, n_val=8) == \
         studies._source_ident(**{**ident, "source_labels": "all"})                   # it keeps every label
     with pytest.raises(ValueError, match="n_val must be None"):
@@ -408,3 +409,37 @@ def test_uestc_target_preset_is_table_one_for_the_target_and_matches_its_attenti
     video = get_preset("uestc-target", "video")
     assert video.d_attn == imu.d_attn == 512                              # D-CAT aligns d_attn x d_attn Grams
     assert video.with_(d_attn=SYNTHETIC["video"].d_attn) == SYNTHETIC["video"]    # otherwise the synthetic preset
+
+
+def test_control_runs_are_trained_again_after_a_simulator_or_control_change(monkeypatch):
+    """Every control run and source carries ``setup`` (``studies.control_setup``: presets,
+    simulator, the canonical draw with the control applied), as the main study's runs do: a
+    changed simulator knob renames every control run; a changed negative control (its IMU from
+    another independent draw) renames the negative control's runs only. Stored runs of the old
+    setup are then trained again instead of being paired with new ones."""
+    from dcatkit.data import synthetic as sim
+    from dcatkit.runner import run_key
+
+    plan = [dict(study="neg", kind="negative", methods=["none", "dcat"]),
+            dict(study="pos", kind="positive", methods=["none", "dcat"], labels=[20])]
+
+    def keys():
+        srcs, runs = studies.control_plan(plan, seeds=[0], draws=[0], n_samples=300)
+        return {r["study"]: run_key(r) for r in runs if r["method"] == "dcat"}, [run_key(s) for s in srcs]
+
+    runs, srcs = keys()
+    assert keys() == (runs, srcs)                                        # the same setup: the same runs
+    monkeypatch.setitem(sim.HEADROOM_KNOBS, "imu_noise", 0.5)
+    runs2, srcs2 = keys()
+    assert all(runs2[k] != runs[k] for k in runs) and not set(srcs2) & set(srcs)
+    monkeypatch.setitem(sim.HEADROOM_KNOBS, "imu_noise", 0.12)
+    assert keys() == (runs, srcs)
+    real = sim._make_headroom
+
+    def other_independent_draw(*a):                  # only the negative control's second call asks for the IMU alone
+        out, labels, subjects = real(*a)
+        return ({m: x + 0.01 for m, x in out.items()} if tuple(a[-2]) == ("imu",) else out), labels, subjects
+
+    monkeypatch.setattr(sim, "_make_headroom", other_independent_draw)
+    runs3, _ = keys()
+    assert runs3["neg"] != runs["neg"] and runs3["pos"] == runs["pos"]
