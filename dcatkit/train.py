@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -155,8 +156,8 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
     if resume and state_file is None:
         raise ValueError("resume=True needs to know where the run's state is: pass checkpoint= or state_path=")
     prov = provenance.record(train, modality, report, meta.get("dataset"), device, val=val)
-    key = _run_key(model, val, prov, modality=modality, seed=seed, epochs=epochs, preset=preset, meta=meta,
-                   run_key=run_key)
+    key = _run_key(model, train, val, prov, report, modality=modality, seed=seed, epochs=epochs, preset=preset,
+                   meta=meta, run_key=run_key)
     if state_file is not None and dist.is_main():     # temp files of saves a killed run never finished
         for left in state_file.parent.glob(f"{state_file.name}.*.tmp"):
             left.unlink(missing_ok=True)
@@ -229,16 +230,27 @@ def _check_run(train: Dataset, val: Dataset, modality: str, epochs: int) -> bool
     return unlabeled
 
 
-def _run_key(model: Classifier, val: Dataset, prov: dict, *, modality: str, seed: int, epochs: int,
-             preset: Preset, meta: dict, run_key: dict | None) -> str:
-    """The run's settings as JSON: a saved state resumes only a run with the same key."""
+def _run_key(model: Classifier, train: Dataset, val: Dataset, prov: dict, report: dict | None, *, modality: str,
+             seed: int, epochs: int, preset: Preset, meta: dict, run_key: dict | None) -> str:
+    """The run's settings as JSON: a saved state resumes only a run with the same key. The data
+    part names the training and validation samples, each sample's label (``hide_labels`` keeps
+    the ids and hides labels) and the loader's ``preprocessing`` (``Splits.report``: its window
+    settings such as the cough set's microphone, which change the inputs, not the ids)."""
     return json.dumps(provenance._plain({
+        "labels_sha256": _labels_hash(train), "preprocessing": (report or {}).get("preprocessing"),
         "modality": modality, "seed": seed, "epochs": epochs, "preset": preset.to_dict(), "model": model.config,
         "meta": meta, "run": run_key or {}, "world_size": dist.world_size(),
         "data": {k: prov[k] for k in ("dataset", "split", "input_shape", "classes", "train_ids_sha256",
                                       "data_fingerprint", "normalization", "sample_rates")},   # what it holds
         "val_ids_sha256": provenance.ids_hash([str(i) for i in getattr(val, "ids", range(len(val)))])}),
         sort_keys=True)
+
+
+def _labels_hash(ds: Dataset) -> str:
+    """sha256 of the (id, label) pairs of ``ds``, in id order (unlabeled samples count as -1)."""
+    ids = [str(i) for i in getattr(ds, "ids", range(len(ds)))]
+    labels = np.asarray(getattr(ds, "labels", ()), dtype=np.int64).tolist()
+    return hashlib.sha256(json.dumps(sorted(zip(ids, labels))).encode()).hexdigest()
 
 
 def _restore(saved: dict, state_file: Path, model: Classifier, extra_params: tuple, opt, scaler, loader, *,

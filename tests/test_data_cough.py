@@ -342,12 +342,15 @@ def test_the_chosen_mics_annotation_and_wav_are_used_and_any_means_out(tmp_path)
     assert len(ins) == 3
     for w in ins:
         sf.write(w, np.full(6 * 8000, 0.3), 8000)      # In: constant 0.3; Out: the fixture's 300 Hz sine (mean 0)
+    keys = set()
     for mic, label, level in (("out", "Cough", 0.0), ("in", "Speech", 0.3), ("any", "Cough", 0.0)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             s = D.load("cough", r, modalities=["audio"], mic=mic, sample_rate=8000, cache_dir=False, **OPTS)
         got = [(K.CLASSES[y], round(float(d[k]["audio"].mean()), 2)) for d in s for k, y in enumerate(d.labels)]
         assert got == [(label, level)] * 3, mic
+        keys.add(s.report["preprocessing"])
+    assert len(keys) == 3            # other windows of the same ids: a resumed run must not mix them
     # a trial whose Out wav is missing: mic="any" reads its In wav, so In's annotation goes with it
     # (before: Out's annotation, preferred by name, cut from the In audio)
     gone = sorted(r.glob("005/*/*_Out.wav"))[0]

@@ -406,3 +406,46 @@ def test_the_saved_random_streams_restore_python_numpy_torch_and_the_loader():
     ck._set_rng_state(saved, gen)
     again = (random.random(), np.random.rand(3).tolist(), torch.rand(2).tolist(), torch.rand(2, generator=gen).tolist())
     assert again == first
+
+
+def test_resume_with_other_labels_or_loader_settings_is_an_error(tmp_path, monkeypatch):
+    """The same samples with other labels (``hide_labels`` with another count: the training set of
+    labelled + unlabeled samples keeps every id) or from a loader with other window settings
+    (``Splits.report["preprocessing"]``: e.g. the cough set's other microphone, same ids) are other
+    runs: resuming one from the other's state is refused, naming the part (before: it resumed and
+    mixed an epoch on 8 labels with epochs on 24)."""
+    from dcatkit.data.dataset import hide_labels, training_set
+    from dcatkit.model import build_model
+    from helpers import TINY, tiny_splits
+
+    sp = tiny_splits(48, modalities=("imu",))
+    preset = TINY["imu"].with_(epochs=3)
+
+    def fit(splits, report=None, resume=False):
+        torch.manual_seed(0)
+        model = build_model("imu", sp.train.num_classes, sp.train.input_shape("imu"), preset)
+        return train.fit(model, training_set(splits), splits.val, preset=preset, checkpoint=tmp_path / "run.pt",
+                         progress=False, device="cpu", report=report, resume=resume)
+
+    few, more = hide_labels(sp, 8, seed=0), hide_labels(sp, 24, seed=0)
+    assert sorted(training_set(few).ids) == sorted(training_set(more).ids)
+    interrupt_at(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        fit(few, report={"preprocessing": "mic out"})
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=r"other settings \(labels_sha256"):
+        fit(more, report={"preprocessing": "mic out"}, resume=True)
+    with pytest.raises(ValueError, match=r"other settings \(preprocessing"):
+        fit(few, report={"preprocessing": "mic in"}, resume=True)
+    assert fit(few, report={"preprocessing": "mic out"}, resume=True).history["epoch"].tolist() == [1, 2, 3]
+
+
+def test_the_preprocessing_key_follows_the_loader_settings_not_the_file_times():
+    """``Splits.report["preprocessing"]`` (what a resumed run must share): another setting or a file
+    of another size changes it; a copy of the files (other times) does not."""
+    from dcatkit.data.cache import preprocessing_key
+
+    base = {"mic": "out", "window_s": 1.0, "files": [["a.wav", 100, 1], ["b.csv", 20, 2]]}
+    assert preprocessing_key({**base, "files": [["a.wav", 100, 9], ["b.csv", 20, 7]]}) == preprocessing_key(base)
+    assert preprocessing_key({**base, "mic": "in"}) != preprocessing_key(base)
+    assert preprocessing_key({**base, "files": [["a.wav", 101, 1], ["b.csv", 20, 2]]}) != preprocessing_key(base)

@@ -112,6 +112,20 @@ def collect(
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     settings = dict(settings, name=name, on_error=on_error, classes=list(classes))
+    windows = _collect(name, recordings, decode, classes, settings, cache_dir, sample_rates, on_error, progress)
+    windows.report["preprocessing"] = preprocessing_key(settings)
+    return windows
+
+
+def preprocessing_key(settings: dict) -> str:
+    """What the windows are made of, in short: a hash of the loader's settings with each
+    input file named by path and size only (not its time: a copy of the dataset on another
+    node has the same key). ``Splits.report["preprocessing"]``: a resumed run must share it."""
+    files = [f[:2] for f in settings.get("files", [])]
+    return cache_key({**settings, "files": files})
+
+
+def _collect(name, recordings, decode, classes, settings, cache_dir, sample_rates, on_error, progress) -> Windows:
     if cache_dir is None:
         return _build(recordings, decode, classes, sample_rates or {}, on_error, progress, name, None)
     cache_dir = Path(cache_dir)
