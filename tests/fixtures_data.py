@@ -25,12 +25,13 @@ def frame_value(k: int) -> int:
 
 
 def write_mp4(path: Path, n_frames: int, size: int = 16, fps: int = 25, audio_sr: int | None = None,
-              audio_seconds: float | None = None, tone_hz: float = 440.0) -> None:
-    """An mp4 (mpeg4 video, optional aac audio) whose frame k is a flat grey of ``frame_value(k)``."""
+              audio_seconds: float | None = None, tone_hz: float = 440.0, faststart: bool = False) -> None:
+    """An mp4 (mpeg4 video, optional aac audio) whose frame k is a flat grey of ``frame_value(k)``
+    (``faststart``: its header first, so a copy cut short still says how many frames it had)."""
     av = _needs("av", "writing an mp4 fixture")
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as c:
+    with av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {}) as c:
         v = c.add_stream("mpeg4", rate=fps)
         v.width = v.height = size
         v.pix_fmt = "yuv420p"

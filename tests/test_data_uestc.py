@@ -383,3 +383,67 @@ def test_a_sensor_csv_rewritten_with_the_same_size_is_read_again(root, tmp_path)
         after = D.load("uestc", r, modalities=["imu"], **OPTS)
     assert len(f.read_text()) == len(text) and after.report["cache"] != before.report["cache"]
     assert after.report["imu_minmax"]["max"][5] == pytest.approx(4 / 16.4, rel=1e-3)
+
+
+def test_a_truncated_mp4_is_unreadable_not_its_last_frame_repeated(tmp_path):
+    """A copy cut short whose header still counts every frame: the frames past the cut were the
+    last decodable one, repeated (three quarters of a recording's windows paired IMU with one
+    frozen frame). Now it is an UnreadableFile naming how many decode; a header that overshoots
+    by a frame or two still reuses the last frame."""
+    from dcatkit.data.preprocess import OVERSHOOT, read_video_frames, video_info
+    from fixtures_data import frame_value, write_mp4
+
+    vid = tmp_path / "cut.mp4"
+    write_mp4(vid, 40, faststart=True)
+    assert video_info(vid)[0] == 40
+    whole = read_video_frames(vid, np.arange(40), 8)
+    assert np.allclose([f.mean() for f in whole[::8]], [frame_value(k) for k in range(0, 40, 8)], atol=3)
+    import av
+
+    def decodable(path):
+        try:
+            with av.open(str(path)) as c:
+                return sum(1 for _ in c.decode(video=0))
+        except av.error.FFmpegError:                # cut inside a packet: an error, not a short file
+            return -1
+
+    data = vid.read_bytes()
+    for frac in np.arange(0.5, 0.95, 0.05):         # a cut at a packet boundary: some frames decode, not all
+        vid.write_bytes(data[:int(len(data) * frac)])
+        decoded = decodable(vid)
+        if 0 < decoded < 40 - OVERSHOOT - 4:
+            break
+    assert 0 < decoded < 40 - OVERSHOOT - 4, decoded
+    assert video_info(vid)[0] == 40                                        # the header still says 40
+    with pytest.raises(UnreadableFile, match=r"frame 36 was asked for .* but only \d+ frames decode: a truncated"):
+        read_video_frames(vid, np.arange(0, 40, 4), 8)
+    got = read_video_frames(vid, np.arange(decoded + OVERSHOOT), 8)        # overshoot: the last frame reused
+    assert np.array_equal(got[-1], got[decoded - 1])
+
+
+def test_recordings_shorter_than_their_list_line_are_named(root, tmp_path):
+    """A frame folder whose extraction stopped early, or an IMU csv cut short, aligns by
+    proportion with the wrong part of the other stream: the load warns and lists them in
+    report["count_mismatch"] (frames and rows found against the list's); whole copies are silent."""
+    from fixtures_data import uestc_stem
+
+    r = tmp_path / "u"
+    shutil.copytree(root[0], r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.filterwarnings("error", message=".*than their list line")
+        whole = D.load("uestc", r, cache_dir=False, **OPTS)
+    assert not whole.report.get("count_mismatch")
+    jpgs = r / "video" / "3_drinking" / uestc_stem("3_drinking", 0)
+    assert jpgs.is_dir()
+    for f in sorted(jpgs.iterdir())[10:]:
+        f.unlink()                                                         # extraction killed after 10 frames
+    csv = r / "sensor" / "5_reading" / f"{uestc_stem('5_reading', 1)}.csv"
+    csv.write_text("".join(csv.read_text().splitlines(keepends=True)[:20]))     # a copy cut at 20 of 40 rows
+    with pytest.warns(UserWarning) as caught:
+        cut = D.load("uestc", r, cache_dir=False, **OPTS)
+    assert [str(w.message)[:74] for w in caught if "list line" in str(w.message)] == [
+        "2 recordings have fewer IMU rows or video frames than their list line says"]
+    assert sorted(cut.report["count_mismatch"]) == [
+        f"3_drinking/{uestc_stem('3_drinking', 0)}: 10 video frames, the list says {ROWS}",
+        f"5_reading/{uestc_stem('5_reading', 1)}: 20 IMU rows, the list says {ROWS}"]

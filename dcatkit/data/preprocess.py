@@ -127,20 +127,29 @@ def video_info(path: Path) -> tuple[int, float | None]:
     return int(n), fps
 
 
+OVERSHOOT = 2    # frames a header's count may promise beyond the last decodable one (then: the last is reused)
+
+
 def read_video_frames(path: Path, indices: np.ndarray, size: int | Sequence[int]) -> np.ndarray:
     """Decode the frames at ``indices`` (any order, repeats allowed): uint8 (len(indices), 3, h, w)."""
     import av
 
     wanted = set(int(i) for i in indices)
     got: dict[int, np.ndarray] = {}
+    decoded = 0
     with reading(path), av.open(str(path)) as c:
         for k, frame in enumerate(c.decode(video=0)):
+            decoded = k + 1
             if k in wanted:
                 got[k] = resize_frames(frame.to_ndarray(format="rgb24")[None], size)[0]
             if len(got) == len(wanted):
                 break
     if not got:
         raise UnreadableFile(path, "no decodable video frames")
+    missing = max(wanted - set(got), default=-1)
+    if missing > decoded - 1 + OVERSHOOT:
+        raise UnreadableFile(path, f"frame {missing} was asked for (the header's frame count), but only {decoded} "
+                                   "frames decode: a truncated file? Copy it again")
     last = max(got)  # header frame counts can overshoot by a frame or two: reuse the last one
     return np.stack([got[i] if i in got else got[last] for i in indices.tolist()])
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -51,8 +52,12 @@ class _Rec:
         return f"{self.folder}/{self.stem}"
 
 
-def parse_list_file(path: Path) -> list[tuple[str, str, int, int]]:
-    """(folder, stem, n_rgb_frames, label) per line of a UESTC list file.
+COUNT_SLACK = 2    # frames / IMU rows a recording may lack against its list line before it is named
+
+
+def parse_list_file(path: Path, with_imu_rows: bool = False) -> list[tuple]:
+    """(folder, stem, n_rgb_frames, label) per line of a UESTC list file
+    (``with_imu_rows``: (folder, stem, n_rgb_frames, label, n_imu_rows)).
 
     The path prefix is a placeholder from the authors' machine: only its last two
     parts are used. Blank lines and a missing final newline are fine.
@@ -70,9 +75,10 @@ def parse_list_file(path: Path) -> list[tuple[str, str, int, int]]:
         if len(p) < 2:
             raise ValueError(f"{path}:{k}: path {parts[0]!r} should end in <class_folder>/<stem>")
         try:
-            out.append((p[-2], p[-1], int(parts[1]), int(parts[3])))
+            row = (p[-2], p[-1], int(parts[1]), int(parts[3]))
+            out.append(row + (int(parts[2]),) if with_imu_rows else row)
         except ValueError:
-            raise ValueError(f"{path}:{k}: n_frames and label must be integers, found {line!r}") from None
+            raise ValueError(f"{path}:{k}: n_frames, n_imu_rows and label must be integers, found {line!r}") from None
     return out
 
 
@@ -199,9 +205,11 @@ def load_uestc(
     report: dict[str, Any] = {"too_few_frames": []}
     lists = [root / f for f in LIST_FILES if (root / f).exists()]
     entries: list[tuple[str, str, int | None]] = []
+    listed: dict[str, tuple[int, int]] = {}             # "<folder>/<stem>": (frames, IMU rows) the list gives
     if lists:
         for lf in lists:
-            for folder, stem, n_rgb, label in parse_list_file(lf):
+            for folder, stem, n_rgb, label, n_imu in parse_list_file(lf, with_imu_rows=True):
+                listed[f"{folder}/{stem}"] = (n_rgb, n_imu)
                 if _class_number(folder) - 1 != label:
                     raise ValueError(f"{lf}: {folder}/{stem} has label {label}, but its folder says "
                                      f"{_class_number(folder) - 1} (class number - 1)")
@@ -236,6 +244,10 @@ def load_uestc(
         n_rows = imu.shape[1]
         starts = window_starts(n_rows, imu_window, stride)
         out: dict[str, Any] = {"arrays": {}, "rates": {}}
+        want_frames, want_rows = listed.get(str(r), (None, None))
+        short = []                                   # fewer than the list says: a partial copy or extraction?
+        if want_rows is not None and n_rows < want_rows - COUNT_SLACK:
+            short.append(f"{n_rows} IMU rows, the list says {want_rows}")
         if len(starts) == 0:
             return {**out, "labels": [], "subjects": [], "ids": [], "groups": [],
                     "notes": {"too_short": [f"{r} ({n_rows} IMU rows < window {imu_window})"]}}
@@ -251,6 +263,8 @@ def load_uestc(
                 raise MissingModality(str(r), "video", f"{vid}.mp4 or a folder of JPEG frames {vid}/")
             if n_frames == 0:
                 raise UnreadableFile(vid, "no video frames")
+            if want_frames is not None and n_frames < want_frames - COUNT_SLACK:
+                short.append(f"{n_frames} video frames, the list says {want_frames}")
             idx = np.concatenate([uniform_indices(s * n_frames / n_rows, (s + imu_window) * n_frames / n_rows,
                                                   frames, n_frames) for s in starts])
             clip = read_video_frames(vid, idx, frame_size) if fps is not None else read_jpeg_frames(jpgs, idx, frame_size)
@@ -258,8 +272,9 @@ def load_uestc(
             if fps:
                 out["rates"] = {"video": fps, "imu": n_rows * fps / n_frames}
         n = len(starts)
+        notes = {"count_mismatch": [f"{r}: {'; '.join(short)}"]} if short else {}
         return {**out, "labels": [r.label] * n, "subjects": [-1] * n,
-                "ids": [f"{r}#{s}" for s in starts], "groups": [str(r)] * n}
+                "ids": [f"{r}#{s}" for s in starts], "groups": [str(r)] * n, "notes": notes}
 
     files = [p for r in recs for p in paths(r) if p is not None]
     cache_dir = cache_mod.default_cache_dir(root) if cache_dir is None else (None if cache_dir is False else Path(cache_dir))
@@ -269,6 +284,12 @@ def load_uestc(
     windows = cache_mod.collect("uestc", recs, decode, classes=chosen, settings=settings, cache_dir=cache_dir,
                                 on_error=on_error, progress=progress)
     windows.report.update(report, n_too_few_frames=len(report["too_few_frames"]))
+    short = windows.report.get("count_mismatch") or []
+    if short:
+        warnings.warn(f"{len(short)} recordings have fewer IMU rows or video frames than their list line says "
+                      f"(e.g. {short[0]}): a partial copy or frame extraction? Video is aligned to the IMU by "
+                      "proportion, so a recording with a missing part pairs IMU with the wrong frames; copy them "
+                      "again (names in Splits.report['count_mismatch'])", stacklevel=2)
 
     # ---- subjects: a user map, or the date proxy; never guessed
     if subject_map is not None:
