@@ -368,7 +368,20 @@ def ablation_summary(df: pd.DataFrame, by: Sequence[str] = ("dataset", "modality
 def best_lambda(df: pd.DataFrame, metric: str = "f1", baseline: str = "baseline") -> pd.DataFrame:
     """For each variant of an ablation grid (rows: variant, lam, seed, metrics): the
     lambda with the best mean ``metric`` over seeds, its mean and std, the baseline's
-    mean, the difference, and on how many seeds it beat the same seed's baseline."""
+    mean, the difference, and on how many seeds it beat the same seed's baseline.
+    ``df`` holds one grid (one dataset, modality, size...): a seed that appears twice in the
+    baseline, or in one (variant, lambda), is an error (rows of several grids would pair a
+    variant's seed with another grid's baseline)."""
+    for who, rows in (("the baseline", df[df["variant"] == baseline]),
+                      *(((f"variant {v!r} at lam {l}", g) for (v, l), g in
+                         df[df["variant"] != baseline].groupby(["variant", "lam"], sort=False, dropna=False)))):
+        twice = sorted(rows["seed"][rows["seed"].duplicated()].unique().tolist())
+        if twice:
+            extra = [c for c in df.columns if c in ("dataset", "modality", "n_samples", "preset", "data_seed")
+                     and rows[c].nunique(dropna=False) > 1]
+            raise ValueError(f"{who} has seed(s) {twice} more than once: best_lambda reads one grid; these rows "
+                             f"differ in {extra or 'columns other than variant, lam and seed'}: pass one grid's rows "
+                             "(e.g. df[df.dataset == ...])")
     base = df[df["variant"] == baseline].set_index("seed")[metric]
     rows = []
     for variant, sub in df[df["variant"] != baseline].groupby("variant", sort=False):

@@ -131,6 +131,15 @@ def test_best_lambda():
     assert b.loc["D-CAT (MCMA)", "seeds_beating_baseline"] == 2       # 0.6 > 0.5 and 0.8 > 0.7
     assert b.loc["No MCMA", "seeds_beating_baseline"] == 0            # 0.45 < 0.5, 0.65 < 0.7
     assert b.loc["No MCMA", "delta"] == pytest.approx(-0.05)
+    # two grids in one table (papermill results concatenated): a variant's seed would pair with the other
+    # grid's baseline (and count a seed twice), so it is refused, naming the column that tells them apart
+    two = pd.concat([_grid(), _grid().assign(dataset="other", f1=lambda d: d.f1 + 0.3)], ignore_index=True)
+    with pytest.raises(ValueError, match=r"the baseline has seed\(s\) \[0, 1\] more than once: best_lambda "
+                                         r"reads one grid; these rows differ in \['dataset'\]"):
+        report.best_lambda(two)
+    doubled = pd.concat([_grid(), _grid()[lambda d: d.variant == "No MCMA"]], ignore_index=True)
+    with pytest.raises(ValueError, match=r"variant 'No MCMA' at lam 1.0 has seed\(s\) \[0, 1\] more than once"):
+        report.best_lambda(doubled)
 
 
 def test_describe_change():
