@@ -265,6 +265,10 @@ if run:
 else:
     runs = pd.read_csv(committed_csv)
     print(f"run=False: {len(runs)} runs read from {paths.shown(committed_csv)}; nothing trained")
+    asked = (data_seeds, list(seeds))
+    data_seeds, seeds = sorted(runs.data_seed.unique().tolist()), sorted(runs.seed.unique().tolist())
+    if (data_seeds, seeds) != asked:      # the text below describes the runs read, not the parameters
+        print(f"  they cover data draws {data_seeds} x seeds {seeds}, not the parameters' {asked[0]} x {asked[1]}")
 for name, g in runs.groupby("study", sort=False):
     print(f"  {name}: {len(g)} runs, source {g.source_f1.mean():.3f} test F1 (mean over draws)")
 # fair rivals: each gridded method's lambda chosen per draw and seed on validation F1 (the grid becomes a study)

@@ -95,18 +95,26 @@ def test_notebook_06_runs_and_nbval(work):  # noqa: F811
 
 
 def test_notebook_06_reads_committed_results_without_training(work):  # noqa: F811
-    """run=False: the explorer and every table from notebooks/results/06_runs.csv, nothing trained."""
+    """run=False: the explorer and every table from notebooks/results/06_runs.csv, nothing trained.
+    Parameters asking for other draws and seeds than the file holds do not change what the text
+    says: it names the draws and seeds of the runs read (before: "Pooled over 5 data draws x 20
+    seeds" over the file's 3 x 10)."""
     if not COMMITTED.exists():
         pytest.skip("no committed notebooks/results/06_runs.csv yet (written by `make notebooks`)")
     root, env = work
     dst = root / "read06.ipynb"
     papermill(NB / f"{NAME}.ipynb", dst, ["-p", "out_dir", str(root / "read06"), "-p", "figures_dir",
-                                          str(root / "read06" / "figures"), "-p", "run", "False"], env)
+                                          str(root / "read06" / "figures"), "-p", "run", "False", "-p", "draws", "5",
+                                          "-y", "seeds: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]"], env)
     text = _outputs(json.loads(dst.read_text()))
     assert "nothing trained" in text and "VBox" in text                    # the explorer is there
     assert not (root / "read06" / NAME / "sweep").exists() and not (root / "read06" / NAME / "controls").exists()
     committed = pd.read_csv(COMMITTED)
     assert f"{len(committed)} runs read from notebooks/results/06_runs.csv" in text
+    draws, seeds = sorted(committed.data_seed.unique().tolist()), sorted(committed.seed.unique().tolist())
+    assert f"they cover data draws {draws} x seeds {seeds}, not the parameters' [0, 1, 2, 3, 4] x" in text
+    assert f"Pooled over {len(draws)} data draws x {len(seeds)} seeds" in text
+    assert "Pooled over 5 data draws" not in text
 
 
 def test_notebook_06_bad_grid_fails_clearly(work):  # noqa: F811
