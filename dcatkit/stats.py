@@ -55,7 +55,10 @@ seeds). ``summarise_draws`` also returns the per-draw rows (descriptive,
 uncorrected).
 
 Columns of ``summarise`` per cell: ``mean``, ``std`` (ddof=1), ``n``;
-``n_pairs``, ``baseline_mean``, ``diff_mean``, ``diff_std``; ``ci_low``,
+``n_pairs``, ``baseline_mean`` and ``paired_mean`` (the paired baselines' and the cell's
+paired runs' means, weighted as ``diff_mean`` is, so ``paired_mean - baseline_mean ==
+diff_mean``; ``mean`` counts every run of the cell, paired or not), ``diff_mean``,
+``diff_std``; ``ci_low``,
 ``ci_high`` (the family-adjusted interval the call is read from), ``level`` (its
 two-sided confidence), ``ci_low_cell``, ``ci_high_cell`` (the uncorrected
 interval at ``confidence``); ``p_value`` (the cell's own test), ``p_adj``,
@@ -413,8 +416,10 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
                              f" ({int((~np.isfinite(d)).sum())} of {len(d)} pairs): "
                              "drop the failed runs (and their partners) or rerun them")
         basevals = [b for ps in per_draw.values() for _, b in ps]
+        pairvals = [v for ps in per_draw.values() for v, _ in ps]
         row.update({"n_pairs": len(d) if not is_base else np.nan,
                     "baseline_mean": np.mean(basevals) if len(d) else np.nan,
+                    "paired_mean": np.mean(pairvals) if len(d) else np.nan,
                     "diff_mean": d.mean() if len(d) else np.nan,
                     "diff_std": d.std(ddof=1) if len(d) > 1 else np.nan,
                     "n_better": int((d > 0).sum()) if len(d) else np.nan,
@@ -426,7 +431,9 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
                         "draw_means": ", ".join(signed(m, 4) for m in means) if len(means) else "",
                         "draw_sd": means.std(ddof=1) if len(means) > 1 else np.nan})
             if len(d):
-                row["diff_mean"] = means.mean()               # every draw weighs the same
+                row["diff_mean"] = means.mean()               # every draw weighs the same, and so in the
+                row["baseline_mean"] = np.mean([np.mean([b for _, b in ps]) for ps in per_draw.values()])
+                row["paired_mean"] = np.mean([np.mean([v for v, _ in ps]) for ps in per_draw.values()])  # means
                 t = t_test(means)
                 testable = len(d) >= min_seeds and len(means) >= 2
         elif len(d):

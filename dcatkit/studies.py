@@ -387,7 +387,8 @@ def method_label(method: str, lam: float, default_lam: float = 1.0) -> str:
 def verdict_table(pooled: pd.DataFrame, per_draw: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """The pooled verdicts of ``pooled_verdicts`` beside their per-draw results, one row per
     (study, method, lambda, size), as strings for printing: the baseline's and the method's
-    mean metric, the pooled difference with its family-adjusted interval (``stats.format_interval``),
+    mean metric over the paired runs (weighted as the difference is: method mean - baseline =
+    the pooled difference, also when a run is missing), the pooled difference with its family-adjusted interval (``stats.format_interval``),
     the call, each draw's mean difference with its seeds won / lost, and the spread
     (standard deviation) of the draw means."""
     from .stats import format_interval, signed
@@ -398,7 +399,7 @@ def verdict_table(pooled: pd.DataFrame, per_draw: pd.DataFrame, digits: int = 3)
                      & (per_draw["size"] == r.size)].sort_values("data_seed")
         rows.append({"study": r.study, "method": method_label(r.method, r.lam),
                      "size": size_label(r.size, r.unit), "metric": r.metric,
-                     "baseline": f"{r.baseline_mean:.{digits}f}", "method mean": f"{r.mean:.{digits}f}",
+                     "baseline": f"{r.baseline_mean:.{digits}f}", "method mean": f"{r.paired_mean:.{digits}f}",
                      "Δ pooled [adjusted CI]": format_interval(r.diff_mean, r.ci_low, r.ci_high, digits),
                      "call": r.call,
                      "Δ per draw (seeds +/-)": "; ".join(f"{signed(x.diff_mean, digits)} ({int(x.n_better)}/{int(x.n_worse)})"

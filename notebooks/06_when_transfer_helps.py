@@ -348,7 +348,7 @@ def chosen_of(r):
 
 m = main_rows[main_rows.method != "none"]
 lines = [f"- **{studies.method_label(r.method, r.lam, lam)}** at {r.size} recordings: baseline {r.baseline_mean:.3f}, "
-         f"method {r.mean:.3f}; ΔF1 {stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)} → **{r.call}** "
+         f"method {r.paired_mean:.3f}; ΔF1 {stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)} → **{r.call}** "
          f"(draw means {r.draw_means}){chosen_of(r)}" for r in m.itertuples()]
 room = (f" The ceiling is {ceiling.f1_mean.iloc[0]:.3f}: the baseline leaves "
         f"{ceiling.f1_mean.iloc[0] - main_rows[main_rows.method == 'none'].sort_values('size')['mean'].iloc[-1]:.3f} "
@@ -457,7 +457,7 @@ rec = pooled[(pooled.kind == "recipe") & (pooled.method != "none")]
 kit = pooled[(pooled.kind == "main") & (pooled.method == "dcat") & (pooled.lam == lam) & (pooled["size"] == min(sizes))]
 if len(rec):
     display(Markdown("\n".join(
-        f"- **{name}** at {r.size} recordings: baseline F1 {r.baseline_mean:.3f}, D-CAT (λ = {lam:g}) {r.mean:.3f}; "
+        f"- **{name}** at {r.size} recordings: baseline F1 {r.baseline_mean:.3f}, D-CAT (λ = {lam:g}) {r.paired_mean:.3f}; "
         f"ΔF1 {stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)} → **{r.call}** ("
         f"{f'Holm family of {int(r.family_size)}' if pd.notna(r.family_size) else 'not tested'}; draw means "
         f"{r.draw_means}); frozen source F1 "

@@ -625,3 +625,26 @@ def test_pairs_across_machines_are_named():
     gpu = df.assign(env_device=["cuda" if r["method"] == "dcat" else "cpu" for r in rows], env_device_name="NVIDIA H200")
     with pytest.warns(UserWarning, match=r"6 of the 6 runs .*NVIDIA H200 \(CUDA\) vs the baseline's Intel Xeon"):
         summarise(gpu, draw="data_seed")
+
+
+def test_paired_means_are_weighted_as_the_difference_is():
+    """With runs missing (five baseline runs of draw 0), ``mean`` counts every run of the cell but the
+    difference only the paired ones, per draw: ``paired_mean`` and ``baseline_mean`` are of the paired
+    runs, draw means weighted as ``diff_mean`` is, so the two printed means differ by the printed
+    difference. Computed by hand here."""
+    rng = np.random.default_rng(3)
+    rows = [{"method": m, "lam": 1.0, "n_samples": 100, "seed": s, "data_seed": d,
+             "f1": 0.6 + 0.05 * (m == "dcat") + 0.02 * d + 0.01 * rng.normal()}
+            for m in ("none", "dcat") for d in range(3) for s in range(10)]
+    df = pd.DataFrame(rows)
+    df = df[~((df.method == "none") & (df.data_seed == 0) & (df.seed < 5))]
+    cell = summarise_draws(df)[0].query("method == 'dcat'").iloc[0]
+    run = df[df.method == "dcat"].set_index(["data_seed", "seed"]).f1
+    base = df[df.method == "none"].set_index(["data_seed", "seed"]).f1
+    paired = run.loc[base.index]
+    by_draw = lambda x: x.groupby(level=0).mean().mean()                     # noqa: E731
+    assert cell["n_pairs"] == 25 and cell["mean"] == pytest.approx(run.mean())
+    assert cell["paired_mean"] == pytest.approx(by_draw(paired))
+    assert cell["baseline_mean"] == pytest.approx(by_draw(base))
+    assert cell["paired_mean"] - cell["baseline_mean"] == pytest.approx(cell["diff_mean"])
+    assert abs(cell["mean"] - cell["paired_mean"]) > 1e-3                      # the run-level mean is another number
