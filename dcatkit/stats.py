@@ -459,6 +459,16 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
             lo, hi = tests[i].interval(lev)
             rows[i].update({"ci_low": lo, "ci_high": hi, "level": 1 - lev, "p_adj": pa, "family_size": len(idx)})
     out = pd.DataFrame(rows)
+    if _warn:
+        alone = [_shown(context + treatment, tuple(r[c] for c in context + treatment))
+                 for r in rows if r.get("n_pairs") == 0]
+        if alone:
+            import warnings
+
+            warnings.warn(f"{len(alone)} cell(s) have no baseline run to pair with (e.g. {alone[0]}): no run with "
+                          f"{method_col} == {baseline!r} shares their {context + ([draw] if draw else []) + pair} values. A "
+                          "missing or failed baseline, or the same value of another type (100 vs '100', 1 vs "
+                          "1.0 is fine) on one side; they show 'too few seeds'", stacklevel=2)
     out["call"] = [call(r.diff_mean, r.ci_low, r.ci_high, r.n_pairs, min_seeds, getattr(r, "n_draws", None))
                    if np.isfinite(r.family_size) else
                    (call(r.diff_mean, np.nan, np.nan, r.n_pairs, min_seeds, getattr(r, "n_draws", None))

@@ -648,3 +648,18 @@ def test_paired_means_are_weighted_as_the_difference_is():
     assert cell["baseline_mean"] == pytest.approx(by_draw(base))
     assert cell["paired_mean"] - cell["baseline_mean"] == pytest.approx(cell["diff_mean"])
     assert abs(cell["mean"] - cell["paired_mean"]) > 1e-3                      # the run-level mean is another number
+
+
+def test_a_cell_with_no_baseline_partner_is_named():
+    """A method cell none of whose runs has a baseline partner (its size stored as text on one side,
+    or its baseline missing) says so in a warning naming the cell, besides its 'too few seeds'."""
+    rows = [{"method": m, "lam": 1.0, "n_samples": 100 if m == "none" else "100", "seed": s, "f1": 0.5 + 0.01 * s}
+            for m in ("none", "dcat") for s in range(3)]
+    with pytest.warns(UserWarning, match=r"1 cell\(s\) have no baseline run to pair with \(e\.g\. \{'n_samples': "
+                                         r"'100', 'method': 'dcat', 'lam': 1\.0\}\)"):
+        out = summarise(pd.DataFrame(rows))
+    assert out.set_index("method").loc["dcat", "call"] == "too few seeds"
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summarise(pd.DataFrame(rows).assign(n_samples=100))                # paired: nothing to say
