@@ -29,8 +29,9 @@
 # - the **baseline** (default: IMU) is what D-CAT has to beat: the same target architecture,
 #   same data, same seed, no transfer.
 #
-# Checkpoints go to `out_dir/checkpoints/`, named after their settings, so notebooks 03 and 05 find
-# the models trained here instead of training them again. The parameters a learner changes are
+# Checkpoints go to `out_dir/checkpoints/`, named after their settings, so notebook 03, run after
+# this one with the same `out_dir`, loads the source trained here instead of training it again (its
+# output says which happened; its baseline it trains itself). The parameters a learner changes are
 # `source`, `target` and `split`; the `training` and `outputs` groups are shared by every notebook
 # ([README](README.md)).
 

@@ -26,8 +26,9 @@
 #    can and cannot show.
 #
 # Terms (D-CAT, source, target, MCMA, $d_\text{out}$, macro-F1 ...) are defined in
-# [GLOSSARY.md](GLOSSARY.md). Notebook [02](02_unimodal.ipynb) trained the frozen source this
-# notebook loads (it is trained here if absent). The four runs:
+# [GLOSSARY.md](GLOSSARY.md). Notebook [02](02_unimodal.ipynb) trains the frozen source this
+# notebook loads when both use the same `out_dir`; absent, it is trained here (section 1's output
+# says which). The four runs:
 #
 # | run | trained with | at inference |
 # |---|---|---|
@@ -427,9 +428,8 @@ display(Markdown(text))
 #    matching the source's attention is not the same as classifying.
 # 3. **A worse source.** `-p source_epochs 1`: the source errs more, so MCMA drops more samples
 #    (`train_mask_frac` falls) and D-CAT and No MCMA optimise more different losses. Their test F1
-#    may or may not differ more: in the default run, section 5 shows two runs of nearly the same
-#    loss differing by chance, so one seed cannot tell the mask's effect from that (notebook 04
-#    has the seeds).
+#    may or may not differ more: section 5 compares one pair of runs, and one pair cannot tell the
+#    mask's effect from seed-to-seed chance (notebook 04 pairs them over seeds).
 # 4. **Subject-disjoint.** `-p split ood` (or `-p split loso -p fold 3`): every model is scored
 #    on subjects it never saw. The paper reports this setting in Table III and its λ ablation in
 #    Table IV; its IMU gains are in-distribution (Table II), and on UESTC's OOD split it reports no

@@ -28,8 +28,8 @@
 # (subject-disjoint) split, one run per cell. Its text reads the table as "best at around λ = 1,
 # with little variation between 0.01 and 1" and worse at λ = 10. Read by F1, row by row, the best λ
 # changes (1 in some rows, 0.01 or 0.1 in others), some rows move a lot below λ = 1 (UESTC image),
-# and λ = 10 is below λ = 1 in every row: with one run per cell the table supports "10 can hurt"
-# more than "1 is best" or "little variation up to 1". **What runs here.** The grid λ ∈ `lams` × MCMA on/off × `seeds`,
+# and λ = 10 is below λ = 1 in every row. With one run per cell none of these readings has an
+# interval behind it: one run cannot tell a λ's effect from seed-to-seed chance. **What runs here.** The grid λ ∈ `lams` × MCMA on/off × `seeds`,
 # on `split` (default `"id"`, in-distribution: *not* the paper's OOD setting; `-p split ood` for
 # that), against the baseline trained with the same seeds. The data (`data_seed`) and the frozen
 # source (trained once with `seed`) are shared by every run, so the spread over seeds is the

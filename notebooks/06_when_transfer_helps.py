@@ -99,11 +99,12 @@
 #   the default 3 draw means (2 degrees of freedom) widens its interval steeply as that level tightens, so every
 #   extra cell in a family costs every call in it power.
 #
-# **The budget.** The default grid is sized for a budget of 20 minutes from scratch on an idle
-# 2-core CPU (2 workers, one thread each; the Makefile's `notebooks` target records measured times); every draw needs its own frozen sources, and a video source costs more than an
+# **The budget.** The default grid is sized for an idle 2-core CPU from scratch (2 workers, one
+# thread each; the Makefile's `notebooks` target records measured times, and section 1 prints this
+# execution's); every draw needs its own frozen sources, and a video source costs more than an
 # IMU target (notebook 02 prints the time of each). So the default runs D-CAT as the only method of the main study, the controls and
-# the curve at 300 recordings with few methods. `grid="full"` runs the full grid instead (all six
-# methods tuned in the main study at three sizes, every control with `none`/`dcat`/`kd`/
+# the curve at 300 recordings with few methods. `grid="full"` runs the full grid instead (all five
+# transfer methods tuned against the baseline in the main study at three sizes, every control with `none`/`dcat`/`kd`/
 # `contrastive`, more label counts): hours on a CPU, minutes on a GPU. The setup cell prints the
 # number of runs and what the chosen grid leaves out; the cell after it prints the time this
 # execution took (near 0 when every run was read back) and the runs' own training time.
@@ -120,7 +121,7 @@ n_frames = None         # video frames per sample; None: the dataset's default (
 cache_dir = None        # real datasets: preprocessing cache folder; None: <data_root>/.dcatkit_cache
 
 # --- the studies ----------------------------------------------------------------
-grid = "default"        # "default" (fits the 20-minute CPU budget) or "full" (overrides the lists below)
+grid = "default"        # "default" (fits a 2-core CPU budget) or "full" (overrides the lists below)
 draws = 3               # data draws: data seeds data_seed, data_seed + 1, ... (each its own data and sources)
 seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]    # target seeds (baseline and methods share each seed's init)
 source = "video"        # (a) main study: source -> target on `split`, every label given ...
