@@ -95,8 +95,8 @@ def global_masked_mean(loss: torch.Tensor, mask: torch.Tensor | None) -> torch.T
 
     Identity in a single process and without a mask (equal batch sizes per process, as
     DistributedSampler gives, make the plain mean already global). The value is this
-    process's share of the global mean times W, so the epoch's sample-weighted average
-    of the logged values is the global mean too."""
+    process's share of the global mean times W: what the gradient needs, not what the
+    history logs (each process's own masked mean with its count, ``_train_epoch``)."""
     if mask is None or not dist.is_dist():
         return loss
     n_local = mask.sum().to(loss.dtype)
@@ -278,9 +278,12 @@ def _restore(saved: dict, state_file: Path, model: Classifier, extra_params: tup
 def _train_epoch(net, loader, opt, scaler, *, modality: str, device: torch.device, amp, unlabeled: bool,
                  extra_loss: ExtraLoss | None, extra_params: tuple, epoch: int, desc: str) -> dict:
     """One pass over ``loader``: L_CE (Eq. 18) plus the ``extra_loss`` term (Eq. 19) per
-    step. Returns the sample-weighted sums of every step's stats over all processes
-    (``n``: the number of samples)."""
-    sums = None
+    step. Returns every stat's epoch mean over all processes, and ``n`` (the number of
+    samples). A stat is a batch mean over the batch's samples, or a pair (this process's
+    mean over some of them, how many): e.g. L_CA over the masked-in samples (Eq. 17), so
+    its epoch value is the mean over every counted sample of the epoch, whatever batch it
+    was in (a batch with none counted adds nothing); NaN when no sample was counted."""
+    sums, names = None, None
     for step, batch in enumerate(loader):
         x, y = _to(batch[modality], device), _to(batch["label"], device)
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
@@ -291,7 +294,7 @@ def _train_epoch(net, loader, opt, scaler, *, modality: str, device: torch.devic
                 lab = y != UNLABELED
                 ce = F.cross_entropy(out.logits.float()[lab], y[lab]) if bool(lab.any()) \
                     else out.logits.float().sum() * 0.0
-        loss, stats = ce, {"ce": ce.detach()}
+        loss, stats = ce, {"ce": (ce.detach(), lab.sum()) if unlabeled else ce.detach()}
         if unlabeled:
             stats["labeled_frac"] = (y != UNLABELED).float().mean()
         if extra_loss is not None:
@@ -310,10 +313,16 @@ def _train_epoch(net, loader, opt, scaler, *, modality: str, device: torch.devic
                     p.grad.copy_(dist.all_reduce_sum(p.grad) / dist.world_size())
         scaler.step(opt)
         scaler.update()
-        stats["loss"], stats["n"] = loss.detach(), torch.ones((), device=device)
-        vals = torch.stack([v.float() for v in stats.values()]) * len(y)  # sample-weighted sums
-        sums = vals if sums is None else sums + vals
-    return dict(zip(stats, dist.all_reduce_sum(sums).tolist()))     # every step has the same stats
+        stats["loss"] = loss.detach()
+        pairs = [v if isinstance(v, tuple) else (v, len(y)) for v in stats.values()]
+        weights = [torch.as_tensor(w, dtype=torch.float32, device=device) for _, w in pairs]
+        step_sums = torch.stack([v.float() * w for (v, _), w in zip(pairs, weights)] + weights
+                                + [torch.as_tensor(float(len(y)), device=device)])
+        sums, names = (step_sums, list(stats)) if sums is None else (sums + step_sums, names)
+    tot = dist.all_reduce_sum(sums).tolist()                          # every step has the same stats
+    k = len(names)
+    return {**{n: (v / w if w > 0 else float("nan")) for n, v, w in zip(names, tot[:k], tot[k:2 * k])},
+            "n": tot[-1]}
 
 
 def _epoch_record(model: Classifier, val: Dataset, modality: str, device: torch.device, epoch: int, tot: dict,
@@ -323,7 +332,7 @@ def _epoch_record(model: Classifier, val: Dataset, modality: str, device: torch.
     it to TensorBoard), and keep it as the best if its validation macro-F1 is higher.
     Returns (best, best_state)."""
     val_m = evaluate(model, val, modality, device=device)
-    row = {"epoch": epoch, **{f"train_{k}": v / tot["n"] for k, v in tot.items() if k != "n"},
+    row = {"epoch": epoch, **{f"train_{k}": v for k, v in tot.items() if k != "n"},
            **{f"val_{k}": v for k, v in val_m.items() if k != "confusion"},
            "train_time_s": train_time, "time_s": time.perf_counter() - t0}
     rows.append(row)
@@ -475,7 +484,10 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     -- every unlabeled pair counts (D-CAT without MCMA there); labelled pairs keep the
     Eq. (16) mask. With ``mcma=False`` every pair counts. The history then has
     ``train_labeled_frac`` and ``train_mask_frac_unlabeled`` (the share of unlabeled pairs
-    masked in) besides ``train_mask_frac`` (the mask actually used). Without unlabeled
+    masked in, over the epoch's unlabeled pairs) besides ``train_mask_frac`` (the share of
+    samples the MCMA mask keeps; with ``mcma=False``, where every pair counts, the share it
+    would keep). The objective's terms (``train_ca``...) are means over the samples they
+    count (the masked-in ones), ``train_ce`` over the labelled ones. Without unlabeled
     samples none of this applies and the run is the one it always was, bit for bit.
     Validation (the best epoch) uses labelled samples only.
     """
@@ -551,10 +563,11 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
             mask = src.correct if mcma else None                            # this source's MCMA mask
             value, st = obj(out, src)                                       # e.g. Eq. (7) / (17)
             value = global_masked_mean(value, mask)                         # one mean over all processes
-            st = {k: global_masked_mean(v, mask) for k, v in st.items()}
             if mon is not None:
                 with torch.no_grad():
-                    st.update({k: global_masked_mean(v, mask) for k, v in mon(out, src)[1].items() if k not in st})
+                    st.update({k: v for k, v in mon(out, src)[1].items() if k not in st})
+            counted = mask.sum() if mask is not None else len(src.correct)  # the samples each mean is over
+            st = {k: (v.detach(), counted) for k, v in st.items()}          # logged per counted sample
             st["mask_frac"] = src.correct.float().mean()
             if unlabeled:
                 st.update(st_unl)
@@ -598,4 +611,4 @@ def _unlabeled_mask(src: SourceOutput, labels: torch.Tensor, mcma: bool, how: st
         keep = torch.softmax(src.logits.float(), dim=1).amax(1) >= confidence
     correct = torch.where(unl, keep, src.correct) if mcma else src.correct
     frac = (keep & unl).float().sum() / unl.float().sum().clamp(min=1.0)
-    return src._replace(correct=correct), {"mask_frac_unlabeled": frac}
+    return src._replace(correct=correct), {"mask_frac_unlabeled": (frac, unl.sum())}   # over the unlabeled

@@ -155,3 +155,50 @@ def test_bad_method_arguments(setup):
                      progress=False)
     assert isinstance(LiveSource(src.model, "video")(next(iter(make_loader(sp.train, 4, False))),
                                                      torch.device("cpu")), SourceOutput)
+
+
+class PartialSource(WrongSource):
+    """The real frozen source, reported right on the samples of classes 0-2 only (so the number of
+    masked-in samples varies from batch to batch)."""
+
+    def __call__(self, batch, device):
+        s = self.live(batch, device)
+        return s._replace(correct=batch["label"].to(s.correct.device) < 3)
+
+
+def test_epoch_statistics_are_means_over_the_samples_they_count(setup):
+    """train_ca is the mean of L_CA over every masked-in sample of the epoch and train_mask_frac the
+    share of samples masked in: computed here from per-sample losses of a hand-written loop of the
+    same run (one epoch, the same batches). Before, each batch's masked mean was weighted by the
+    batch's size, so a batch with few counted samples (or none, logged as 0) weighed as a full one."""
+    sp, src = setup
+    lam, seed = 0.7, 3
+    res = fit_transfer(new_model(sp, seed), PartialSource(src.model.cpu()), sp.train, sp.val, lam=lam, method="dcat",
+                       source_modality="video", preset=P, epochs=1, seed=seed, progress=False, device="cpu")
+    model = new_model(sp, seed)
+    seed_everything(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=P.lr, weight_decay=P.weight_decay)
+    model.train()
+    per_sample, kept, ce_sum, n = [], 0, 0.0, 0
+    counts = []
+    for batch in make_loader(sp.train, P.batch_size, shuffle=True, seed=seed):
+        out = model(batch["imu"])
+        with torch.no_grad():
+            s = src.model(batch["video"])
+        correct = batch["label"] < 3
+        for i in torch.nonzero(correct).flatten().tolist():               # this sample's own Eq. (7)
+            per_sample.append(float(cross_attention_loss(out.k[i:i + 1], out.v[i:i + 1], s.k[i:i + 1],
+                                                         s.v[i:i + 1])))
+        ce = F.cross_entropy(out.logits, batch["label"])
+        loss = ce + lam * cross_attention_loss(out.k, out.v, s.k, s.v, correct)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        kept, ce_sum, n = kept + int(correct.sum()), ce_sum + float(ce) * len(correct), n + len(correct)
+        counts.append(int(correct.sum()))
+    assert same_state(res.model, model)                                    # the same run
+    assert len(set(counts)) > 1                                            # the counts vary between batches
+    h = res.history.iloc[0]
+    assert h["train_ca"] == pytest.approx(np.mean(per_sample), rel=1e-5)
+    assert h["train_mask_frac"] == pytest.approx(kept / n, rel=1e-6)
+    assert h["train_ce"] == pytest.approx(ce_sum / n, rel=1e-6)

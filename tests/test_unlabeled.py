@@ -88,16 +88,30 @@ def test_baseline_with_unlabeled_is_ce_on_labelled_rows_by_hand(setup):
     seed_everything(seed)
     opt = torch.optim.Adam(model.parameters(), lr=P.lr, weight_decay=P.weight_decay)
     model.train()
+    per_sample = []                          # each labelled row's cross-entropy, as its batch saw it
     for batch in make_loader(training_set(s), P.batch_size, shuffle=True, seed=seed):
         y = batch["label"]
         logits = model(batch["imu"]).logits
         keep = [i for i in range(len(y)) if y[i] >= 0]
         loss = F.cross_entropy(logits[keep], y[keep]) if keep else logits.sum() * 0
+        per_sample += F.cross_entropy(logits[keep], y[keep], reduction="none").tolist() if keep else []
         opt.zero_grad()
         loss.backward()
         opt.step()
     assert same_state(res.model, model)
     assert 0 < res.history["train_labeled_frac"].iloc[0] < 1
+    # the logged CE is the mean over the epoch's labelled rows (a batch's mean weighs by its labelled rows)
+    assert res.history["train_ce"].iloc[0] == pytest.approx(np.mean(per_sample), rel=1e-5)
+
+
+def test_the_share_of_unlabeled_pairs_kept_is_over_the_unlabeled_pairs(setup):
+    """unlabeled_mask="all" keeps every unlabeled pair: train_mask_frac_unlabeled is 1, also when
+    some batches hold no unlabeled pair (they logged 0, weighted by their size: 0.84 here before)."""
+    sp, src = setup
+    s = _with_unlabeled(sp, len(sp.train) - 3)                     # 3 unlabeled pairs: most batches have none
+    res = train_transfer(s, src, "imu", method="dcat", lam=1.0, unlabeled_mask="all", preset=P, seed=3,
+                         progress=False, source_cache=False, device="cpu")
+    assert res.history["train_mask_frac_unlabeled"].tolist() == [1.0] * len(res.history)
 
 
 def test_the_objective_reads_the_unlabeled_pairs(setup):
@@ -140,9 +154,9 @@ def test_unlabeled_mask_by_hand():
     conf = p.max(1) >= 0.9                                                       # [T, F, T, F]
     got, st = _unlabeled_mask(src, labels, True, "confidence", 0.9)
     assert got.correct.tolist() == [True, False, bool(conf[2]), bool(conf[3])] == [True, False, True, False]
-    assert float(st["mask_frac_unlabeled"]) == 0.5
+    assert [float(x) for x in st["mask_frac_unlabeled"]] == [0.5, 2]      # (share kept, of how many pairs)
     got, st = _unlabeled_mask(src, labels, True, "all", 0.9)
-    assert got.correct.tolist() == [True, False, True, True] and float(st["mask_frac_unlabeled"]) == 1.0
+    assert got.correct.tolist() == [True, False, True, True] and float(st["mask_frac_unlabeled"][0]) == 1.0
     got, _ = _unlabeled_mask(src, labels, False, "confidence", 0.9)             # no MCMA: nothing changes
     assert got.correct.tolist() == correct.tolist()
     with pytest.raises(ValueError, match="reads the source's logits"):
