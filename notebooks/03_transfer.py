@@ -342,7 +342,9 @@ text = (f"D-CAT's $L_{{CA}}$ went {ca.iloc[0]:.3f} (cosine {explore.cosine_of(ca
         f"{ca.iloc[-1]:.3f} (cosine {explore.cosine_of(ca.iloc[-1]):.2f}) in epoch {len(ca)}, "
         f"{'still falling' if len(ca) > 1 and ca.iloc[-1] < ca.iloc[-2] - 1e-3 else 'not falling'} at the end; "
         f"the baseline's ended at {ca_base.iloc[-1]:.3f} (cosine {explore.cosine_of(ca_base.iloc[-1]):.2f}). ")
-text += ("The loss aligned the target with the source, partially: the cosine stays well below 1."
+cos_end = explore.cosine_of(ca.iloc[-1])
+text += (("The loss aligned the target with the source, partially: the cosine stays well below 1." if cos_end < 0.9
+          else f"The loss aligned the target with the source closely: the cosine reaches {cos_end:.2f}.")
          if aligned else "D-CAT's alignment is not clearly below the baseline's: the transfer term has not "
          "aligned anything yet, so any F1 difference has another cause.")
 if kept is not None:
@@ -355,7 +357,8 @@ if kept is not None:
     if kept.min() > 0.9:
         gap = dcat.test["f1"] - nomcma.test["f1"]
         text += (f" Yet their test F1 differ by {abs(gap):.3f} (section 4): two runs of nearly the same objective "
-                 "can differ this much for reasons other than the method, which is why one seed gives no direction.")
+                 "can differ this much for reasons other than the method, which is why one seed gives no direction."
+                 if round(abs(gap), 3) > 0 else " Their test F1 agree to three decimals (section 4).")
 display(Markdown(text))
 
 # %% [markdown]

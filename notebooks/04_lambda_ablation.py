@@ -217,9 +217,10 @@ clear = summary[(summary.method != "none") & ((summary.ci_low > 0) | (summary.ci
 display(Markdown(
     f"On `{checked['split_name']}`, over {len(seeds)} seeds: " + (
         "; ".join(f"{'MCMA' if r.mcma else 'no MCMA'}, λ = {r.lam:g}: {r.diff_mean:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
-                  for r in clear.itertuples()) + " — the intervals that exclude 0 on this data draw. "
-        if len(clear) else "no interval excludes 0 on this data draw. ") +
-    "Every other setting: its interval holds 0. One draw describes; a claim pools draws (notebook 06). "
+                  for r in clear.itertuples())
+        + " — the intervals that exclude 0 on this data draw. Every other setting: its interval holds 0. "
+        if len(clear) else "no interval excludes 0 on this data draw: every setting's holds 0. ") +
+    "One draw describes; a claim pools draws (notebook 06). "
     "The best-λ table is descriptive only. "
     + ("This is the in-distribution split; the paper's Table IV is OOD, so agreement or disagreement with it is "
        "not a replication either way." if checked["split_name"] == "id" else "")))

@@ -226,7 +226,8 @@ display(Markdown(
     f"{c['helped']}, fewer for {c['hurt']}, as many for {c['same']} ({c['fixed']} fixed, {c['broke']} broke in all). "
     + ("Every subject moved the same way in this run, so it cannot show whether the effect differs between people. "
        if sum(c[k] > 0 for k in ("helped", "hurt", "same")) == 1 and c["subjects"] > 1 else
-       "The subjects moved in different directions in this run. " if c["subjects"] > 1 else "")
+       "The subjects moved in different directions in this run. " if c["helped"] and c["hurt"] else
+       "The subjects did not all move the same way in this run. " if c["subjects"] > 1 else "")
     + f"One training seed and {c['subjects']} test subject(s) describe this run, not people in general; the same sign "
     "over many subjects (`loso`), folds and seeds would be evidence."))
 files = report.write_results(subjects_table, out, f"subjects-{dataset}-{sub_checked['split_name']}-{source}-{target}-"

@@ -531,7 +531,7 @@ if len(cells):
     lost = [f"{studies.method_label(r.method, r.lam, lam)} in {r.study.split(' ')[0]}"
             for r, pa in zip(cells.itertuples(), p_all) if r.call in ("helps", "hurts") and not pa < 0.05]
     for r, pa in zip(cells.itertuples(), p_all):
-        if r.call in ("helps", "hurts") and not pa < 0.05:
+        if r.call == "helps" and not pa < 0.05:          # read where the helps are named, below
             lost_in.setdefault(r.kind, []).append(studies.method_label(r.method, r.lam, lam))
     text += ["", f"Read as one family instead, all {len(cells)} study cells of section 2 at once (Holm over "
              f"{len(cells)}): {len(keep)} of the {len(called)} call(s) stand"
@@ -592,13 +592,25 @@ if len(at_lam):
     else:
         text[-1] += (" More pull did not always go with a *helps*: the ratio measures how hard a term pulls, not "
                      "whether the pull helps.")
-dcat_main = ("helps" if "helps" in calls("main", "dcat", lam) | calls("main", studies.tuned_label("dcat"), 0.0)
-             else "does not show a pooled gain")
+main_dcat = pooled[(pooled.kind == "main") & (((pooled.method == "dcat") & (pooled.lam == lam))
+                                               | (pooled.method == studies.tuned_label("dcat")))]
+dcat_calls = {c: main_dcat[main_dcat.call == c] for c in ("helps", "hurts")}
+dcat_main = (f"does not show a pooled gain, at the paper's λ = {lam:g} or with λ chosen on validation F1"
+             if not any(len(v) for v in dcat_calls.values()) else
+             "; ".join(f"{c} in " + ", ".join(f"{studies.method_label(r.method, r.lam, lam)} at "
+                                              f"{studies.size_label(r.size, r.unit)}" for r in v.itertuples())
+                       for c, v in dcat_calls.items() if len(v)) + " (section 2's intervals)")
+
+
+def grid_cells(rows):
+    return ", ".join(f"{r.method} at λ = {r.lam:g}, {studies.size_label(r.size, r.unit)} "
+                     f"({stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)})" for r in rows.itertuples())
+
+
 hurt = pooled[(pooled.kind == "main" + studies.GRID_KIND) & (pooled.call == "hurts")]
-too_much = ("; too much pull hurt where labels are plenty: in (a)'s grid "
-            + ", ".join(f"{r.method} at λ = {r.lam:g}, {studies.size_label(r.size, r.unit)} "
-                        f"({stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)})" for r in hurt.itertuples())
-            if len(hurt) else "")
+more, less = hurt[hurt.lam > lam], hurt[hurt.lam <= lam]       # more pull than the paper's λ, or not
+too_much = ((f"; too much pull hurt where labels are plenty: in (a)'s grid {grid_cells(more)}" if len(more) else "")
+            + (f"; in (a)'s grid a pull no larger than the paper's hurt too: {grid_cells(less)}" if len(less) else ""))
 helped_in = {k: sorted({studies.method_label(r.method, r.lam, lam) for r in
                         pooled[(pooled.kind == k) & (pooled.call == "helps")].itertuples()})
              for k in ("positive", "curve")}
@@ -613,8 +625,7 @@ if (pooled.kind == "curve").any():
     where.append("with the video source in that same few-label setting (d), the cross-modal case, "
                  + (f"{', '.join(helped_in['curve'])} helped" if helped_in["curve"] else
                     f"no method's help was established over {len(data_seeds)} draws (see its intervals in section 6)"))
-text += ["", f"**What this run shows about when transfer helps.** With every label (a), D-CAT {dcat_main}, at the "
-         f"paper's λ = {lam:g} or with λ chosen on validation F1{too_much}."
+text += ["", f"**What this run shows about when transfer helps.** With every label (a), D-CAT {dcat_main}{too_much}."
          + (" " + (lambda w: w[:1].upper() + w[1:])("; ".join(where)) + "." if where else "")
          + " Every statement here is pooled over draws: one draw can show a gain the next does not. The paper's gains "
          "are on real data with its models, which this simulator does not stand in for."]
