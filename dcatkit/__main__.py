@@ -31,6 +31,8 @@ from .data import LOAD_ARGS, load
 from .data.synthetic import DEFAULT_N_SAMPLES
 from .experiment import compare, format_table, summarise_seeds, train_transfer, train_unimodal
 from .provenance import SourceMismatch
+from .presets import PRESET_NAMES
+from .runner import RunsFailed
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
@@ -155,8 +157,21 @@ def _sweep(a) -> int:
     from .sweep import (STUDY_METRIC, control_studies, parse_shard, run_studies, run_transfer_sweep,
                         summarise_studies, summarise_study)
 
-    if a.quick:
-        a.sizes, a.epochs_source, a.epochs_target = [160], 1, 1
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise SystemExit("dcatkit: error: sweep runs its own worker processes: start it with python -m dcatkit, "
+                         "not under torchrun (every rank would run the whole grid); --shard splits it across "
+                         "machines")
+    if a.quick:                       # a smoke run's sizes and epochs, where not given
+        a.sizes = [160] if a.sizes == [None] else a.sizes
+        a.epochs_source = 1 if a.epochs_source is None else a.epochs_source
+        a.epochs_target = 1 if a.epochs_target is None else a.epochs_target
+    if a.dataset != "synthetic" and a.sizes != [None]:
+        raise SystemExit(f"dcatkit: error: --sizes is the simulator's n_samples; {a.dataset!r} has the recordings "
+                         "it has: leave --sizes out")
+    if a.preset not in PRESET_NAMES:
+        raise SystemExit(f"dcatkit: error: --preset must be one of {list(PRESET_NAMES)}, got {a.preset!r}")
     seeds = _seeds(a.seeds)
     if a.gather and a.shard is not None:
         raise SystemExit("dcatkit: error: --gather reads the runs of every shard: give it without --shard")
@@ -165,11 +180,14 @@ def _sweep(a) -> int:
     except ValueError as e:
         raise SystemExit(f"dcatkit: error: --shard: {e}") from None
     folds = _seeds(a.folds) if a.folds else None
-    if isinstance(a.split, list) or a.split == "loso":
-        if folds is None:                  # every fold: count them on the first draw
-            folds = list(range(len(load(a.dataset, root=a.root, split=a.split, seed=seeds[0],
-                                        **({"n_samples": a.sizes[0]} if a.sizes[0] else {}),
-                                        **dict(a.data_option)))))
+    if isinstance(a.split, list) or a.split == "loso":      # count the folds on the first draw
+        n_folds = len(load(a.dataset, root=a.root, split=a.split, seed=seeds[0],
+                           **({"n_samples": a.sizes[0]} if a.sizes[0] else {}), **dict(a.data_option)))
+        if folds is None:
+            folds = list(range(n_folds))
+        elif max(folds) >= n_folds:
+            raise SystemExit(f"dcatkit: error: --folds {a.folds}: split {a.split!r} has {n_folds} folds "
+                             f"(0 .. {n_folds - 1})")
     elif folds is not None:
         raise SystemExit(f"dcatkit: error: --folds needs a cross-validation --split (loso, group_kfold:K), "
                          f"got {a.split!r}")
@@ -309,11 +327,16 @@ def main(argv=None) -> int:
             print(e.code, file=sys.stderr)
             return 2
         raise
-    except (SourceMismatch, ValueError, FileNotFoundError) as e:     # UnreadableFile is a ValueError
+    except (SourceMismatch, ValueError, FileNotFoundError) as e:     # UnreadableFile, NotFinished: ValueErrors
         if os.environ.get("DCATKIT_TRACEBACK") == "1":
             raise
         print(f"dcatkit: error: {e}\n(DCATKIT_TRACEBACK=1 shows where it was raised)", file=sys.stderr)
         return 2
+    except RunsFailed as e:            # the workers' tracebacks are in the message; finished runs are stored
+        if os.environ.get("DCATKIT_TRACEBACK") == "1":
+            raise
+        print(f"dcatkit: {e}", file=sys.stderr)
+        return 1
 
 
 def _main(argv=None) -> int:
@@ -327,8 +350,8 @@ def _main(argv=None) -> int:
     d.add_argument("--lam", type=float, default=1.0)
     d.add_argument("--seeds", type=_nonneg, nargs="+", default=[0, 1, 2])
     d.add_argument("--out", default="runs/demo", help="folder for checkpoints and results.csv")
-    d.add_argument("--epochs-source", type=int, default=None, help="default: the preset's")
-    d.add_argument("--epochs-target", type=int, default=None, help="default: the preset's")
+    d.add_argument("--epochs-source", type=_positive, default=None, help="default: the preset's")
+    d.add_argument("--epochs-target", type=_positive, default=None, help="default: the preset's")
     d.add_argument("--quick", action="store_true", help="160 samples, 1 epoch each: a smoke run")
     t = sub.add_parser("train", help="train one unimodal model")
     _data_args(t)
@@ -362,7 +385,7 @@ def _main(argv=None) -> int:
     w = sub.add_parser("sweep", help="methods x lambdas x sizes x seeds in parallel workers; paired CIs and verdicts")
     w.add_argument("--methods", nargs="+", default=["none", "dcat"], help="objectives; 'none' is the baseline")
     w.add_argument("--lams", type=float, nargs="+", default=[1.0])
-    w.add_argument("--sizes", type=int, nargs="+", default=[None],
+    w.add_argument("--sizes", type=_positive, nargs="+", default=[None],
                    help="synthetic n_samples (default: the simulator's)")
     w.add_argument("--seeds", nargs="+", default=["0-9"],
                    help="numbers or ranges (0-9); the data seed is the training seed unless --data-seeds")
@@ -382,8 +405,8 @@ def _main(argv=None) -> int:
     w.add_argument("--preset", default="synthetic")
     w.add_argument("--no-mcma", action="store_true")
     w.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE")
-    w.add_argument("--epochs-source", type=int, default=None)
-    w.add_argument("--epochs-target", type=int, default=None)
+    w.add_argument("--epochs-source", type=_positive, default=None, help="default: the preset's")
+    w.add_argument("--epochs-target", type=_positive, default=None, help="default: the preset's")
     w.add_argument("--workers", type=int, default=None,
                    help="default: one per CPU core; with CUDA, per GPU as many as fit its free memory "
                         "(at most its share of the cores)")

@@ -51,6 +51,16 @@ from .provenance import code_version, describe_code, machine, other_code
 NO_LAMBDA = ("none",)        # methods without a transfer term: their runs do not repeat over lambda
 
 
+class NotFinished(ValueError):
+    """A read-only grid (gathering shards) with runs not stored yet: the command line says so
+    in one line (exit status 2)."""
+
+
+class RunsFailed(RuntimeError):
+    """Runs of a grid failed (their tracebacks in the message); the finished ones are stored.
+    The command line prints the message without its own traceback (exit status 1)."""
+
+
 def _plain(v: Any) -> Any:
     """Numpy scalars -> Python scalars, tuples -> lists, so a parameter has one JSON form."""
     if hasattr(v, "item") and callable(v.item) and getattr(v, "ndim", 1) == 0:
@@ -416,7 +426,7 @@ def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[st
             warnings.warn(mixed, stacklevel=2)
     if read_only:
         if todo:
-            raise RuntimeError(f"{len(todo)} of {len(params)} runs are not finished in {out / 'runs'} (a shard "
+            raise NotFinished(f"{len(todo)} of {len(params)} runs are not finished in {out / 'runs'} (a shard "
                                f"not run yet, or failed: run it again); the first: {todo[0][0]}")
         return _table([records[k] for k in keys])
     workers = default_workers(run_bytes) if workers is None else int(workers)
@@ -472,7 +482,7 @@ def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[st
     bar.close()
     if failures or broken:
         killed, stopped, not_started = _killed_report(out, broken, procs)
-        raise RuntimeError(_failure_message(out, len(todo), failures, killed, stopped, not_started))
+        raise RunsFailed(_failure_message(out, len(todo), failures, killed, stopped, not_started))
     return _table([records[k] for k in keys])
 
 

@@ -127,7 +127,8 @@ def _splits(dataset: str, root, split, seed: int, n_samples, regime, data_option
 def _load(dataset, root, split, seed, n_samples, regime, data_options: str, modalities):
     from .data import load
 
-    opts = {"n_samples": n_samples, "regime": regime} if dataset == "synthetic" else {}
+    opts = ({"regime": regime, **({} if n_samples is None else {"n_samples": n_samples})}   # None: the simulator's
+            if dataset == "synthetic" else {})
     return load(dataset, root=root, split=split, seed=seed, modalities=modalities, **opts, **json.loads(data_options))
 
 
@@ -317,6 +318,13 @@ def setup_fingerprint(dataset: str = "synthetic", preset: str = "synthetic", sou
 
     from .presets import get_preset
 
+    from .presets import PRESET_NAMES
+
+    if preset not in PRESET_NAMES:          # said here, not in every run
+        raise ValueError(f"preset must be one of {list(PRESET_NAMES)}, got {preset!r}")
+    if preset == "paper" and dataset == "synthetic":
+        raise ValueError("preset 'paper' picks its Table I row by the dataset ('uestc', 'cough' or 'vggsound'); "
+                         "on the simulator use preset 'synthetic' or 'uestc-target'")
     what: dict[str, Any] = {}
     for role, m in (("source", source), ("target", target)):
         if kinds is not None:
@@ -324,7 +332,7 @@ def setup_fingerprint(dataset: str = "synthetic", preset: str = "synthetic", sou
             continue
         try:
             what[role] = get_preset(preset, m, None if dataset == "synthetic" else dataset).to_dict()
-        except ValueError:          # the simulator's copies (imu_teacher): the preset's name stands for them
+        except ValueError:          # the simulator's copies (imu_clean): the preset's name stands for them
             what[role] = preset
     if dataset == "synthetic":
         from .data import synthetic as sim
@@ -443,6 +451,9 @@ def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any
         axes["fold"] = list(folds)
     runs = grid(**axes)
     g = {**TARGET_DEFAULTS, **fixed, **runs[0]}
+    if g["dataset"] != "synthetic" and any(n is not None for n in sizes):
+        raise ValueError(f"sizes={list(sizes)}: a size is the simulator's n_samples; {g['dataset']!r} has the "
+                         "recordings it has (leave sizes out)")
     from .data import LOAD_ARGS
 
     clash = sorted(set(g["data_options"] or {}) & (LOAD_ARGS | (
@@ -465,7 +476,13 @@ def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any
         _check_control_labels(g, runs)
     # settings are the same for every run, even list-valued ones (split=["group_kfold", 5])
     fixed = {k: v for k, v in fixed.items() if not (k == "data_seed" and data_seeds is not None)}
-    return [{**p, **{k: _plain(v) for k, v in fixed.items()}, "setup": setup} for p in runs]
+    out = [{**p, **{k: _plain(v) for k, v in fixed.items()}, "setup": setup} for p in runs]
+    if options:              # a run's identity holds the options its method takes (adding kd's keeps dcat's runs)
+        for p in out:
+            mine = {k: v for k, v in p.pop("options").items() if k in accepted_options(p["method"])}
+            if mine:
+                p["options"] = mine
+    return out
 
 
 def _need_baseline(methods: Sequence[str]) -> None:
@@ -489,8 +506,17 @@ def parse_shard(shard: str | Sequence[int] | None, environ: Mapping[str, str] | 
         if not all(v in env for v in need):
             raise ValueError(f"shard='auto' reads the job array's index from {need[0]} and {need[1]} "
                              "(SLURM's sbatch --array); they are not set: give shard='k/n' instead")
-        k = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN", 0)) + 1
-        return parse_shard((k, int(env["SLURM_ARRAY_TASK_COUNT"])))
+        task, lo, n = (int(env[v]) if env.get(v) not in (None, "") else None for v in
+                       ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_COUNT"))
+        lo = 0 if lo is None else lo
+        step = int(env.get("SLURM_ARRAY_TASK_STEP") or 1)
+        hi = env.get("SLURM_ARRAY_TASK_MAX")
+        if step != 1 or (hi not in (None, "") and int(hi) - lo + 1 != n):
+            raise ValueError(f"shard='auto' needs a job array of contiguous task ids (--array=0-{n - 1}); this one "
+                             f"has {n} tasks from {lo} to {hi} in steps of {step} (a resubmission of some "
+                             "tasks, or a stepped array), which would run the wrong shards: give "
+                             "--shard k/n explicitly, e.g. --shard $((SLURM_ARRAY_TASK_ID + 1))/N for --array=0-(N-1)")
+        return parse_shard((task - lo + 1, n))
     try:
         k, n = (int(x) for x in shard.split("/")) if isinstance(shard, str) else (int(x) for x in shard)
     except (ValueError, TypeError):
@@ -530,13 +556,17 @@ def _run_bytes(p: Mapping[str, Any], modality: str) -> int | None:
         return None
 
 
-def _mine(params: list[dict], shard, gather: bool) -> list[dict]:
+def _mine(params: list[dict], shard, gather: bool, redo: bool = False) -> list[dict]:
     """The runs this call does: all of them, or its shard's (``parse_shard``, ``shard_of``)."""
     shard = parse_shard(shard)
     if shard is None:
         return params
     if gather:
         raise ValueError("gather reads the runs of every shard: give no shard with it")
+    if redo:
+        raise ValueError("redo with a shard would train a source two shards share twice (each shard redoes it, "
+                         "and the later copy replaces the one the other shard's runs used): to train a sharded "
+                         "sweep again, move its folder's runs/ and sources/ away and run the shards without redo")
     return shard_of(params, *shard)
 
 
@@ -594,7 +624,7 @@ def run_transfer_sweep(out_dir: str | Path, *, methods: Sequence[str] = ("none",
     _need_baseline(methods)
     params = _transfer_params(methods, lams, sizes, list(seeds), folds, fixed,
                               None if data_seeds is None else list(data_seeds))
-    params = _mine(params, shard, gather)
+    params = _mine(params, shard, gather, redo)
     return _run_transfer_params(out_dir, params, workers, redo, progress, device, gather)
 
 
@@ -631,7 +661,7 @@ def run_studies(out_dir: str | Path, studies: Sequence[Mapping[str, Any]], *, la
     if len(set(names)) != len(names):
         raise ValueError(f"study names must be distinct, got {names}")
     unique = {run_key(p): p for _, ps in per_study for p in ps}
-    mine = _mine(list(unique.values()), shard, gather)
+    mine = _mine(list(unique.values()), shard, gather, redo)
     table = _run_transfer_params(out_dir, mine, workers, redo, progress, device, gather)
     row_of = {run_key(p): i for i, p in enumerate(mine)}
     parts = [table.iloc[[row_of[run_key(p)] for p in ps if run_key(p) in row_of]].assign(study=name)

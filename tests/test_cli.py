@@ -157,7 +157,8 @@ def test_two_shard_processes_give_the_one_process_rows(tmp_path):
     next((shared / "runs").glob("*.json")).unlink()
     r = subprocess.run(base + ["--gather", "--out", str(shared)], capture_output=True, text=True, timeout=600,
                        env=env(tmp_path))
-    assert r.returncode != 0 and "1 of 6 runs are not finished" in r.stderr
+    assert r.returncode == 2 and "dcatkit: error: 1 of 6 runs are not finished" in r.stderr
+    assert "Traceback" not in r.stderr
 
 
 def test_split_argument_takes_what_the_api_takes(tmp_path, capsys, monkeypatch):
@@ -253,3 +254,48 @@ def test_a_misspelt_or_clashing_data_option_is_a_clean_error(tmp_path, capsys):
     # --n-samples is the simulator's size: a second value through --data-option silently won before
     assert main(args + ["--data-option", "n_samples=60"]) == 2
     assert "--data-option n_samples=...: ['n_samples'] are set by the command's own flags" in capsys.readouterr().err
+
+
+def test_bad_sweep_input_is_refused_before_anything_trains(tmp_path, capsys, monkeypatch):
+    """What would fail in every worker (or be silently ignored) is a one-line error, exit 2, before
+    anything trains: sizes and epochs below 1, an unknown preset, --sizes on a real dataset, folds
+    the split does not have, --redo with --shard, and sweep under torchrun. --quick fills in only
+    what is not given (it overrode an explicit --sizes and --epochs-target)."""
+    from dcatkit.__main__ import main
+
+    monkeypatch.setenv("DCATKIT_CACHE", str(tmp_path / "cache"))
+    out = ["--out", str(tmp_path / "s")]
+    small = ["--data-option", "frame_size=16", "--data-option", "n_frames=4"]
+    cases = [(["--sizes", "0"], "--sizes: expected an integer >= 1"),
+             (["--epochs-target", "0"], "--epochs-target: expected an integer >= 1"),
+             (["--preset", "bogus"], "--preset must be one of"),
+             (["--dataset", "arrays", "--root", "x.npz", "--sizes", "50"], "--sizes is the simulator's n_samples"),
+             (["--sizes", "120", "--split", "group_kfold:2", "--folds", "5", *small], "has 2 folds"),
+             (["--sizes", "120", "--redo", "--shard", "1/2", *small], "redo with a shard would train a source"),
+             (["--quick", "--sizes", "120", "--epochs-target", "3", "--seeds", "0", "--gather", *small],
+              r"'n_samples': 120.*'epochs_target': 3")]
+    import re
+    for args, msg in cases:
+        code = None
+        try:
+            code = main(["sweep", *args, *out])
+        except SystemExit as e:                                      # argparse's own errors
+            code = e.code
+        err = capsys.readouterr().err
+        assert code == 2 and re.search(msg, err) and "Traceback" not in err, (args, err)
+    assert not (tmp_path / "s" / "runs").exists()
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["sweep", *out]) == 2 and "not under torchrun" in capsys.readouterr().err
+
+
+def test_a_sweep_without_sizes_uses_the_simulators_default():
+    """--sizes left out (the README's shard example) passed n_samples=None to the simulator, and
+    every run failed; now the simulator's own size is used."""
+    import json
+
+    from dcatkit.data.synthetic import DEFAULT_N_SAMPLES
+    from dcatkit.sweep import _load
+
+    sp = _load("synthetic", None, "id", 0, None, "headroom", json.dumps({"frame_size": 16, "n_frames": 2}),
+               ("video", "imu"))
+    assert len(sp.train) + len(sp.val) + len(sp.test) == DEFAULT_N_SAMPLES

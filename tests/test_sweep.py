@@ -466,6 +466,28 @@ def test_shards_cover_the_grid_once_and_share_few_sources():
     for bad, msg in (("0/2", "1 <= k <= n"), ("3/2", "1 <= k <= n"), ("2", "'k/n'"), ("auto", "not set")):
         with pytest.raises(ValueError, match=msg):
             parse_shard(bad, {})
+    # a resubmission of tasks 2 and 5 of --array=0-7 (ids not contiguous) or a stepped array would run the
+    # wrong shards (task 2 -> shard 1 of 2): refused, naming the explicit form
+    assert parse_shard("auto", {**env, "SLURM_ARRAY_TASK_MAX": "7", "SLURM_ARRAY_TASK_STEP": "1"}) == (1, 3)
+    for odd in ({"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_MIN": "2", "SLURM_ARRAY_TASK_MAX": "5",
+                 "SLURM_ARRAY_TASK_COUNT": "2"},
+                {"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_MAX": "6",
+                 "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_STEP": "2"}):
+        with pytest.raises(ValueError, match=r"contiguous task ids .* give --shard k/n explicitly"):
+            parse_shard("auto", odd)
+
+
+def test_a_runs_identity_holds_only_the_options_its_method_takes():
+    """Adding kd with its temperature to a grid keeps the identities of the baseline's and dcat's runs
+    (they never read kd's option), so they are read back instead of trained again."""
+    from dcatkit.sweep import _transfer_params
+
+    fixed = {"data_options": SMALL}
+    before = _transfer_params(["none", "dcat"], [1.0], [120], [0, 1], None, fixed)
+    after = _transfer_params(["none", "dcat", "kd"], [1.0], [120], [0, 1], None,
+                             {**fixed, "options": {"kd_temperature": 2.0}})
+    assert {run_key(p) for p in before} == {run_key(p) for p in after if p["method"] != "kd"}
+    assert [p["options"] for p in after if p["method"] == "kd"] == [{"kd_temperature": 2.0}] * 2
 
 
 def test_source_lock_excludes_another_process(tmp_path):
