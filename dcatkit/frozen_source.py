@@ -455,7 +455,14 @@ def run_source(source: torch.nn.Module, ds, modality: str, out_dir: Path, fields
             if f not in out:   # shapes known after the first batch
                 out[f] = np.lib.format.open_memmap(out_dir / f"{f}.npy", "w+", DTYPES[f],
                                                    (len(ds), *x.shape[1:]))
-            out[f][n:n + m] = x.cpu().numpy()
+            arr = x.cpu().numpy()
+            if DTYPES[f] == np.float16 and arr.size:          # K and V: stored at half precision
+                top = float(np.abs(arr).max())
+                if not top <= np.finfo(np.float16).max:
+                    raise ValueError(f"the source's {f.upper()} reaches {top:.3g} (or is not finite), beyond "
+                                     f"float16's {float(np.finfo(np.float16).max):.0f}: the cache would hold inf where "
+                                     "the live source does not; train with source_cache=False (the live source)")
+            out[f][n:n + m] = arr
         cs[n:n + m] = got.correct[:m].cpu().numpy()
         n += m
 

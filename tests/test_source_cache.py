@@ -306,3 +306,21 @@ def test_run_source_reports_setup_and_steady_state_apart(setup, tmp_path, batch_
     few = run_source(src.model, sp.train.subset(range(2 * batch_size)), "video", tmp_path / "few", ("k",),
                      batch_size=batch_size, progress=False)
     assert few["steady_frames"] == 0 and few["steady_frames_per_s"] is None
+
+
+def test_keys_beyond_float16_are_refused_not_cached_as_inf(setup, tmp_path):
+    """The cache stores K and V at half precision: a source whose keys reach past float16's range
+    (65504) would train its targets on inf in the cached path only. The build refuses, naming the
+    field and the way out (the live source), and leaves nothing behind."""
+    import copy
+
+    sp, src = setup
+    loud = copy.deepcopy(src.model)
+    with torch.no_grad():
+        loud.attention.w_k.weight.mul_(1e6)
+    live_k = LiveSource(loud, "video")(next(iter(make_loader(sp.train, 8, shuffle=False))), torch.device("cpu")).k
+    assert torch.isfinite(live_k).all() and live_k.abs().max() > 65504          # fine live, not in float16
+    with pytest.raises(ValueError, match=r"the source's K reaches .* beyond float16's 65504: .*source_cache=False"):
+        SourceCache.build(loud, sp.train, "video", tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []
+    SourceCache.build(src.model, sp.train, "video", tmp_path, progress=False)    # the usual source: built
