@@ -164,7 +164,7 @@ def _sweep(a) -> int:
                          "not under torchrun (every rank would run the whole grid); --shard splits it across "
                          "machines")
     if a.quick:                       # a smoke run's sizes and epochs, where not given
-        a.sizes = [160] if a.sizes == [None] else a.sizes
+        a.sizes = [160] if a.sizes == [None] and a.dataset == "synthetic" else a.sizes
         a.epochs_source = 1 if a.epochs_source is None else a.epochs_source
         a.epochs_target = 1 if a.epochs_target is None else a.epochs_target
     if a.dataset != "synthetic" and a.sizes != [None]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 
 from . import provenance
+from .files import temp_beside
 from .model import Classifier, model_from_config
 
 
@@ -45,7 +45,7 @@ def _atomic_save(payload: Any, path: Path) -> Path:
     never half of one."""
     payload = _loadable(payload)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    fd, tmp = temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
@@ -176,6 +176,11 @@ def _flat(d: Any, prefix: str = "") -> dict:
     return out
 
 
+# Fields of a run's key (train._run_key) added after states were first saved: a state without them
+# resumes when everything it did record agrees (2026-12-06: the labels and the loader's settings).
+LATER_KEY_FIELDS = ("labels_sha256", "preprocessing")
+
+
 def _load_state(path: Path, key: str) -> dict:
     """The state saved at ``path`` by a run with the settings ``key`` (JSON); a truncated
     or foreign file, or one of a run with other settings, is a ValueError naming it."""
@@ -192,8 +197,13 @@ def _load_state(path: Path, key: str) -> dict:
                          f"(expected the keys {sorted(need)}); {again}")
     if state["key"] != key:
         saved, now = _flat(json.loads(state["key"])), _flat(json.loads(key))
+        later = {k for k in LATER_KEY_FIELDS if k not in saved}   # fields the saving dcatkit did not record
+        if later and all(saved.get(k) == now.get(k) for k in set(saved) | set(now) if k not in later):
+            print(f"dcatkit: {path} was saved by an earlier dcatkit, whose state did not record "
+                  f"{sorted(later)}: it is resumed on the settings it did record (the same as this run's)")
+            return state
         diff = [f"{k}: saved {saved.get(k)!r}, now {now.get(k)!r}" for k in sorted(set(saved) | set(now))
-                if saved.get(k) != now.get(k)] or ["recorded by another dcatkit version"]
+                if saved.get(k) != now.get(k) and k not in later] or ["recorded by another dcatkit version"]
         raise ValueError(f"{path} holds the state of a run with other settings ({'; '.join(diff)}): resume "
                          f"it with the settings it was started with, or {again}")
     return state

@@ -45,7 +45,6 @@ import importlib
 import json
 import math
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +56,7 @@ from torch import nn
 
 from .checkpoint import check_writable
 from .data.preprocess import minmax_apply
+from .files import temp_beside
 from .modalities import NORMALIZED_KINDS, check_kind, default_kind
 from .model import Classifier
 
@@ -460,7 +460,7 @@ def export(source, path: str | Path, *, classes: Sequence[str] | None = None, no
         program = torch.export.export(wrapped, (example,), dynamic_shapes={"x": {0: batch}})
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=path.suffix)
+    fd, tmp = temp_beside(path, suffix=path.suffix)
     os.close(fd)
     try:
         if fmt == "onnx":

@@ -26,7 +26,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -35,6 +34,7 @@ import pandas as pd
 
 from .checkpoint import load_checkpoint
 from .experiment import Run, format_table
+from .files import temp_beside
 from .provenance import code_version, describe_code, environment, other_code
 from .stats import signed
 from .train import evaluate
@@ -140,7 +140,7 @@ def write_results(df: pd.DataFrame, folder: str | Path, stem: str,
 def _replace_with(path: Path, write) -> None:
     """``write(f)`` to a temp file next to ``path``, then ``os.replace``: a reader (the report
     command reads the ``.csv``) sees the old file or the new one, never half of one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    fd, tmp = temp_beside(path)
     try:
         with os.fdopen(fd, "w", newline="") as f:
             write(f)

@@ -35,7 +35,6 @@ import itertools
 import json
 import os
 import signal
-import tempfile
 import time
 import traceback
 import warnings
@@ -45,6 +44,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
+from .files import temp_beside
 from .provenance import code_version, describe_code, machine, other_code
 
 
@@ -111,7 +111,7 @@ def _path(out_dir: Path, params: Mapping[str, Any]) -> Path:
 def _write_json(path: Path, payload: dict) -> None:
     """Write atomically (temp file + os.replace): a killed run never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    fd, tmp = temp_beside(path)
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(payload, f, default=_json_default)

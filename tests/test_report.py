@@ -259,3 +259,29 @@ def test_an_interrupted_write_leaves_the_old_results_whole(tmp_path, monkeypatch
                              env={"dcatkit": "x"})
     assert {k: p.read_bytes() for k, p in paths.items()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.json"]
+
+
+def test_atomic_writes_give_files_a_plain_files_permissions(tmp_path):
+    """Results tables, run records and checkpoints are written to a temp file and moved into place;
+    mkstemp makes that file 0600, which os.replace keeps, so a shared results folder's group could
+    not read them. They now get 0666 less the umask, as a plain open() gives."""
+    import os
+
+    from dcatkit.checkpoint import save_checkpoint
+    from dcatkit.model import build_model
+    from dcatkit.presets import get_preset
+    from dcatkit.runner import _write_json
+
+    old = os.umask(0o022)
+    try:
+        paths = report.write_results(pd.DataFrame({"run": ["a"], "f1": [0.5]}), tmp_path, "results", env={})
+        _write_json(tmp_path / "runs" / "r.json", {"x": 1})
+        model = build_model("imu", 3, (6, 32), get_preset("synthetic", "imu"))
+        ck = save_checkpoint(tmp_path / "m.pt", model, {"modality": "imu"})
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (paths["csv"], paths["json"], tmp_path / "runs" / "r.json",
+                                                         ck, plain)}
+    assert set(modes.values()) == {0o644}, modes

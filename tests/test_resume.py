@@ -437,7 +437,25 @@ def test_resume_with_other_labels_or_loader_settings_is_an_error(tmp_path, monke
         fit(more, report={"preprocessing": "mic out"}, resume=True)
     with pytest.raises(ValueError, match=r"other settings \(preprocessing"):
         fit(few, report={"preprocessing": "mic in"}, resume=True)
+    # a state saved before the key held labels and loader settings resumes when all it recorded agrees
+    import json
+    state_file = tmp_path / "run.pt.state"
+    state = torch.load(state_file, weights_only=True)
+    key = json.loads(state["key"])
+    state["key"] = json.dumps({k: v for k, v in key.items() if k not in ("labels_sha256", "preprocessing")},
+                              sort_keys=True)
+    torch.save(state, state_file)
     assert fit(few, report={"preprocessing": "mic out"}, resume=True).history["epoch"].tolist() == [1, 2, 3]
+    interrupt_at(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        fit(few, report={"preprocessing": "mic out"})
+    monkeypatch.undo()
+    state = torch.load(state_file, weights_only=True)
+    key = {k: v for k, v in json.loads(state["key"]).items() if k not in ("labels_sha256", "preprocessing")}
+    state["key"] = json.dumps({**key, "seed": 99}, sort_keys=True)         # ... and only then
+    torch.save(state, state_file)
+    with pytest.raises(ValueError, match=r"other settings \(seed: saved 99"):
+        fit(few, report={"preprocessing": "mic out"}, resume=True)
 
 
 def test_the_preprocessing_key_follows_the_loader_settings_not_the_file_times():

@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..files import temp_beside
 from .dataset import Splits
 from .preprocess import UnreadableFile
 from .splits import SplitArg, content_ids, data_fingerprint, from_arrays
@@ -85,15 +85,12 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray], labels: Sequ
     else:     # what from_arrays names the samples by, kept so a subset load need not read every modality
         payload["content_ids"] = np.asarray(content_ids(arrays))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    fd, tmp = temp_beside(path, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **payload)
             f.flush()
             os.fsync(f.fileno())                    # on disk before it takes the name
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)               # as a plain open() would make it (mkstemp's is 0600)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
