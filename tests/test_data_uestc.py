@@ -447,3 +447,51 @@ def test_recordings_shorter_than_their_list_line_are_named(root, tmp_path):
     assert sorted(cut.report["count_mismatch"]) == [
         f"3_drinking/{uestc_stem('3_drinking', 0)}: 10 video frames, the list says {ROWS}",
         f"5_reading/{uestc_stem('5_reading', 1)}: 20 IMU rows, the list says {ROWS}"]
+
+
+def test_a_complete_mp4_cut_with_an_edit_list_is_read_not_refused(tmp_path):
+    """A clip cut with `ffmpeg -ss ... -c copy` keeps every packet in the header's frame count (40)
+    but plays only the edited part (30 frames): its frames are the ones that decode, not a
+    truncated file (the truncation check refused it, with 'copy it again', which cannot help)."""
+    import av
+
+    from dcatkit.data.preprocess import read_video_frames, video_info
+    from fixtures_data import frame_value, write_mp4
+
+    src, dst = tmp_path / "src.mp4", tmp_path / "edit.mp4"
+    write_mp4(src, 40)
+    with av.open(str(src)) as i, av.open(str(dst), "w") as o:
+        s = i.streams.video[0]
+        out = o.add_stream_from_template(s)
+        shift = None
+        for p in i.demux(s):
+            if p.dts is None:
+                continue
+            shift = int(10 * p.duration) if shift is None else shift        # the first 10 frames before the cut
+            p.pts -= shift
+            p.dts -= shift
+            p.stream = out
+            o.mux(p)
+    with av.open(str(dst)) as c:
+        header, decoded = c.streams.video[0].frames, sum(1 for _ in c.decode(video=0))
+    assert (header, decoded) == (40, 30)
+    assert video_info(dst) == (30, 25.0)
+    got = read_video_frames(dst, np.arange(30), 8)
+    assert np.allclose([f.mean() for f in got[::10]], [frame_value(k) for k in (10, 20, 30)], atol=3)
+
+
+def test_windows_cached_by_an_earlier_decoder_are_decoded_again(root, tmp_path, monkeypatch):
+    """The loader's cache settings name the video decoder's version: windows cached before the
+    truncation and list-count checks existed are not reused (they could hold a repeated last
+    frame, and carry no count_mismatch note), they are built again."""
+    r = tmp_path / "u"
+    shutil.copytree(root[0], r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(U, "VIDEO_DECODER", 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        D.load("uestc", r, cache_dir=cache, **OPTS)
+        monkeypatch.undo()
+        D.load("uestc", r, cache_dir=cache, **OPTS)
+        D.load("uestc", r, cache_dir=cache, **OPTS)                       # the same decoder: reused
+    assert len([d for d in cache.iterdir() if d.name.startswith("uestc-")]) == 2

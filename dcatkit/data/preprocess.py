@@ -115,19 +115,27 @@ def resize_frames(frames: np.ndarray, size: int | Sequence[int]) -> np.ndarray:
 
 
 def video_info(path: Path) -> tuple[int, float | None]:
-    """(number of frames, frames per second) of an mp4's first video stream."""
+    """(number of frames, frames per second) of an mp4's first video stream: the frames its
+    duration holds at its rate, when the header gives both (a cut made with ``-c copy`` keeps
+    every packet in the header's count but plays, and decodes, only the edited part), else the
+    header's count, else the packets counted."""
     import av
 
     with reading(path), av.open(str(path)) as c:
         if not c.streams.video:
             raise UnreadableFile(path, "no video stream")
         s = c.streams.video[0]
-        n = s.frames or sum(1 for p in c.demux(s) if p.size)  # count packets when not in header
         fps = float(s.average_rate) if s.average_rate else None
+        n = s.frames
+        if s.duration and s.time_base and fps:
+            held = int(round(float(s.duration * s.time_base) * fps))
+            n = min(n, held) if n else held
+        n = n or sum(1 for p in c.demux(s) if p.size)      # count packets when the header says nothing
     return int(n), fps
 
 
 OVERSHOOT = 2    # frames a header's count may promise beyond the last decodable one (then: the last is reused)
+VIDEO_DECODER = 2  # in the loaders' cache settings: 2 (2026-12-06) refuses truncated mp4s and reads edit-list cuts
 
 
 def read_video_frames(path: Path, indices: np.ndarray, size: int | Sequence[int]) -> np.ndarray:

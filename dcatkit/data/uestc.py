@@ -22,9 +22,9 @@ import numpy as np
 
 from . import cache as cache_mod
 from .dataset import Splits
-from .preprocess import (MissingModality, UnreadableFile, as_names, check_positive, list_jpeg_frames,
-                         read_jpeg_frames, read_video_frames, reading, require_dir, require_finite, uniform_indices,
-                         video_info, window_starts)
+from .preprocess import (VIDEO_DECODER, MissingModality, UnreadableFile, as_names, check_positive,
+                         list_jpeg_frames, read_jpeg_frames, read_video_frames, reading, require_dir, require_finite,
+                         uniform_indices, video_info, window_starts)
 from .splits import SUBJECT_SPLITS, SplitArg, auto_split_file, make_splits, parse_split
 
 # The paper's 8-class subset (Sec. V-A.1), as folder names.
@@ -280,7 +280,8 @@ def load_uestc(
     cache_dir = cache_mod.default_cache_dir(root) if cache_dir is None else (None if cache_dir is False else Path(cache_dir))
     settings = {"modalities": modalities, "imu_window": imu_window, "stride": stride, "frames": frames,
                 "frame_size": frame_size, "acc_scale": acc_scale, "gyro_scale": gyro_scale,
-                "recs": [str(r) for r in recs], "files": cache_mod.fingerprint(files, root)}
+                "recs": [str(r) for r in recs], "files": cache_mod.fingerprint(files, root),
+                "decoder": [VIDEO_DECODER, "list counts"]}   # caches of an earlier decoder are built again
     windows = cache_mod.collect("uestc", recs, decode, classes=chosen, settings=settings, cache_dir=cache_dir,
                                 on_error=on_error, progress=progress)
     windows.report.update(report, n_too_few_frames=len(report["too_few_frames"]))
