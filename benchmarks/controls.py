@@ -44,7 +44,7 @@ from pathlib import Path
 import pandas as pd
 
 from dcatkit import stats
-from dcatkit.studies import STUDIES, study_source_task, study_task
+from dcatkit.studies import STUDIES, control_setup, study_source_task, study_task
 from dcatkit.sweep import run_grid
 
 
@@ -60,11 +60,12 @@ def plan(studies, methods, seeds, draws, sizes, n_samples, lam, epochs_source, e
         cfg = dict(STUDIES[study])
         if study == "curve":
             cfg["source_labels"] = curve_source_labels
+        setup = control_setup(cfg["source"], cfg["target"], cfg["control"])   # as studies.control_plan's runs
         for draw in draws:
             for n_lab in ([None] if study == "negative" else sizes):
                 src = {"draw": draw, "n_samples": n_samples, "source": cfg["source"], "target": cfg["target"],
                        "control": cfg["control"], "n_labeled": None if cfg["source_labels"] == "all" else n_lab,
-                       "epochs_source": epochs_source}
+                       "epochs_source": epochs_source, "setup": setup}
                 sources[json.dumps(src, sort_keys=True)] = src
                 for method in methods:
                     for seed in seeds:
@@ -74,7 +75,7 @@ def plan(studies, methods, seeds, draws, sizes, n_samples, lam, epochs_source, e
                                         "source_labels": cfg["source_labels"],
                                         "lam": None if method == "none" else lam, "epochs_source": epochs_source,
                                         "epochs_target": epochs_target, "unlabeled_mask": unlabeled_mask,
-                                        "tune": bool(tune) and method != "none"})
+                                        "tune": bool(tune) and method != "none", "setup": setup})
     return list(sources.values()), targets
 
 

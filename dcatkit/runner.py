@@ -37,7 +37,6 @@ import os
 import signal
 import time
 import traceback
-import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -46,12 +45,13 @@ import pandas as pd
 
 from .files import temp_beside
 from .provenance import code_version, describe_code, machine, other_code
+from .warn import warn
 
 
 NO_LAMBDA = ("none",)        # methods without a transfer term: their runs do not repeat over lambda
 
 
-class NotFinished(ValueError):
+class NotFinished(ValueError, RuntimeError):
     """A read-only grid (gathering shards) with runs not stored yet: the command line says so
     in one line (exit status 2)."""
 
@@ -416,14 +416,13 @@ def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[st
         older = _other_code(records.values(), now)
         if older:
             seen = sorted({describe_code(r["env"]) for r in older})
-            warnings.warn(f"{len(older)} of {len(params)} runs were read back from {out / 'runs'}, not retrained, and "
+            warn(f"{len(older)} of {len(params)} runs were read back from {out / 'runs'}, not retrained, and "
                           f"were trained by other code ({'; '.join(seen[:3])}{'; ...' if len(seen) > 3 else ''}; this "
                           f"is {describe_code(now)}): their rows are what that code "
-                          "gave (their env_* columns say so). Pass redo=True (--redo) to train them again.",
-                          stacklevel=2)
+                          "gave (their env_* columns say so). Pass redo=True (--redo) to train them again.")
         mixed = _machines_note(records.values(), 0 if read_only else len(todo), task)
         if mixed:
-            warnings.warn(mixed, stacklevel=2)
+            warn(mixed)
     if read_only:
         if todo:
             raise NotFinished(f"{len(todo)} of {len(params)} runs are not finished in {out / 'runs'} (a shard "

@@ -326,15 +326,15 @@ def _mixed_pairs(df, context, pair, baseline, method_col, draw) -> list[tuple[di
 def _warn_mixed(mixed: list, n_runs: int) -> None:
     if not mixed:
         return
-    import warnings
+    from .warn import warn
 
     pairs = sorted({(m, pm) for _, m, pm in mixed})
-    warnings.warn(f"{len(mixed)} of the {n_runs} runs are paired with a baseline trained on another machine "
+    warn(f"{len(mixed)} of the {n_runs} runs are paired with a baseline trained on another machine "
                   f"(e.g. {mixed[0][0]}: {mixed[0][1]} vs the baseline's {mixed[0][2]}"
                   f"{f'; {len(pairs)} machine pairs in all' if len(pairs) > 1 else ''}). A run's numbers depend "
                   "on the machine (benchmarks/RESULTS.md, 'Run to run'), so these differences mix the machine's "
                   "effect with the method's: train both sides of every pair on one machine (redo=True / --redo "
-                  "there) before reading a call off them.", stacklevel=3)
+                  "there) before reading a call off them.")
 
 
 def _cell_rows(df, metric, treatment, context, pair, baseline, method_col, draw):
@@ -463,12 +463,12 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
         alone = [_shown(context + treatment, tuple(r[c] for c in context + treatment))
                  for r in rows if r.get("n_pairs") == 0]
         if alone:
-            import warnings
+            from .warn import warn
 
-            warnings.warn(f"{len(alone)} cell(s) have no baseline run to pair with (e.g. {alone[0]}): no run with "
+            warn(f"{len(alone)} cell(s) have no baseline run to pair with (e.g. {alone[0]}): no run with "
                           f"{method_col} == {baseline!r} shares their {context + ([draw] if draw else []) + pair} values. A "
                           "missing or failed baseline, or the same value of another type (100 vs '100', 1 vs "
-                          "1.0 is fine) on one side; they show 'too few seeds'", stacklevel=2)
+                          "1.0 is fine) on one side; they show 'too few seeds'")
     out["call"] = [call(r.diff_mean, r.ci_low, r.ci_high, r.n_pairs, min_seeds, getattr(r, "n_draws", None))
                    if np.isfinite(r.family_size) else
                    (call(r.diff_mean, np.nan, np.nan, r.n_pairs, min_seeds, getattr(r, "n_draws", None))

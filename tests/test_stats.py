@@ -663,3 +663,19 @@ def test_a_cell_with_no_baseline_partner_is_named():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         summarise(pd.DataFrame(rows).assign(n_samples=100))                # paired: nothing to say
+
+
+def test_the_kits_warnings_point_at_the_users_line():
+    """A warning raised inside dcatkit (here: a pair across machines, found three calls deep) is
+    attributed to the caller's own line, so it says where the table was made and the default
+    filter shows it once per such line."""
+    import warnings
+
+    rows = [{"method": m, "lam": 1.0, "n_samples": 100, "seed": s, "f1": 0.5, "env_device": "cpu",
+             "env_cpu": "A" if m == "none" else "B", "env_cpu_capability": "AVX2"}
+            for m in ("none", "dcat") for s in range(3)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summarise(pd.DataFrame(rows))                                       # this line
+    (w,) = [w for w in caught if "another machine" in str(w.message)]
+    assert w.filename == __file__, w.filename

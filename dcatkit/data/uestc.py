@@ -13,13 +13,13 @@ from __future__ import annotations
 import csv
 import json
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..warn import warn
 from . import cache as cache_mod
 from .dataset import Splits
 from .preprocess import (VIDEO_DECODER, MissingModality, UnreadableFile, as_names, check_positive,
@@ -287,10 +287,10 @@ def load_uestc(
     windows.report.update(report, n_too_few_frames=len(report["too_few_frames"]))
     short = windows.report.get("count_mismatch") or []
     if short:
-        warnings.warn(f"{len(short)} recordings have fewer IMU rows or video frames than their list line says "
+        warn(f"{len(short)} recordings have fewer IMU rows or video frames than their list line says "
                       f"(e.g. {short[0]}): a partial copy or frame extraction? Video is aligned to the IMU by "
                       "proportion, so a recording with a missing part pairs IMU with the wrong frames; copy them "
-                      "again (names in Splits.report['count_mismatch'])", stacklevel=2)
+                      "again (names in Splits.report['count_mismatch'])")
 
     # ---- subjects: a user map, or the date proxy; never guessed
     if subject_map is not None:
