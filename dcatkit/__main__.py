@@ -31,7 +31,6 @@ from .data import LOAD_ARGS, load
 from .data.synthetic import DEFAULT_N_SAMPLES
 from .experiment import compare, format_table, summarise_seeds, train_transfer, train_unimodal
 from .provenance import SourceMismatch
-from .presets import PRESET_NAMES
 from .runner import RunsFailed
 
 
@@ -167,11 +166,6 @@ def _sweep(a) -> int:
         a.sizes = [160] if a.sizes == [None] and a.dataset == "synthetic" else a.sizes
         a.epochs_source = 1 if a.epochs_source is None else a.epochs_source
         a.epochs_target = 1 if a.epochs_target is None else a.epochs_target
-    if a.dataset != "synthetic" and a.sizes != [None]:
-        raise SystemExit(f"dcatkit: error: --sizes is the simulator's n_samples; {a.dataset!r} has the recordings "
-                         "it has: leave --sizes out")
-    if a.preset not in PRESET_NAMES:
-        raise SystemExit(f"dcatkit: error: --preset must be one of {list(PRESET_NAMES)}, got {a.preset!r}")
     seeds = _seeds(a.seeds)
     if a.gather and a.shard is not None:
         raise SystemExit("dcatkit: error: --gather reads the runs of every shard: give it without --shard")
@@ -182,7 +176,8 @@ def _sweep(a) -> int:
     folds = _seeds(a.folds) if a.folds else None
     if isinstance(a.split, list) or a.split == "loso":      # count the folds on the first draw
         n_folds = len(load(a.dataset, root=a.root, split=a.split, seed=seeds[0],
-                           **({"n_samples": a.sizes[0]} if a.sizes[0] else {}), **dict(a.data_option)))
+                           **({"n_samples": a.sizes[0]} if a.sizes[0] and a.dataset == "synthetic" else {}),
+                           **dict(a.data_option)))
         if folds is None:
             folds = list(range(n_folds))
         elif max(folds) >= n_folds:

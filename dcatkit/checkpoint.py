@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from . import provenance
-from .files import temp_beside
+from .files import write_atomically
 from .model import Classifier, model_from_config
 
 
@@ -44,16 +44,7 @@ def _atomic_save(payload: Any, path: Path) -> Path:
     ``os.replace``: a reader (or a run killed mid-save) sees the old file or the new one,
     never half of one."""
     payload = _loadable(payload)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temp_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomically(path, lambda f: torch.save(payload, f), binary=True)
 
 
 def check_writable(path: str | Path, what: str = "checkpoint", keep: tuple = ()) -> Path:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -34,7 +33,7 @@ import pandas as pd
 
 from .checkpoint import load_checkpoint
 from .experiment import Run, format_table
-from .files import temp_beside
+from .files import write_atomically
 from .provenance import code_version, describe_code, environment, other_code
 from .stats import signed
 from .train import evaluate
@@ -126,28 +125,15 @@ def write_results(df: pd.DataFrame, folder: str | Path, stem: str,
     old = any(str(c).startswith("env_") for c in flat.columns)
     flat = flat.assign(**{f"env_{k}": None if old else env.get(k) for k in ENV_COLUMNS
                           if f"env_{k}" not in flat.columns})
-    _replace_with(csv_path, lambda f: flat.to_csv(f, index=False))
+    write_atomically(csv_path, lambda f: flat.to_csv(f, index=False))
     rows = [{str(k): _jsonable(v) for k, v in r.items()} for r in flat.to_dict(orient="records")]
     blob = {"params": _jsonable(dict(params or {})), "environment": _jsonable(env), "rows": rows}
     if histories is not None:
         blob["histories"] = {str(name): [{str(k): _jsonable(v) for k, v in r.items()}
                                          for r in pd.DataFrame(h).to_dict(orient="records")]
                              for name, h in histories.items()}
-    _replace_with(json_path, lambda f: f.write(json.dumps(blob, indent=1)))
+    write_atomically(json_path, lambda f: f.write(json.dumps(blob, indent=1)))
     return {"csv": csv_path, "json": json_path}
-
-
-def _replace_with(path: Path, write) -> None:
-    """``write(f)`` to a temp file next to ``path``, then ``os.replace``: a reader (the report
-    command reads the ``.csv``) sees the old file or the new one, never half of one."""
-    fd, tmp = temp_beside(path)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _read_blob(path: Path) -> dict:

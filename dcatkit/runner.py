@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from .files import temp_beside
+from .files import write_atomically
 from .provenance import code_version, describe_code, machine, other_code
 from .warn import warn
 
@@ -110,15 +110,7 @@ def _path(out_dir: Path, params: Mapping[str, Any]) -> Path:
 
 def _write_json(path: Path, payload: dict) -> None:
     """Write atomically (temp file + os.replace): a killed run never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temp_beside(path)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, default=_json_default)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda f: json.dump(payload, f, default=_json_default))
 
 
 def _json_default(o):
@@ -147,11 +139,6 @@ def _task_device(task: Callable) -> Any:
     return (getattr(task, "keywords", None) or {}).get("device")
 
 
-def _this_machine(device: Any = None) -> str | None:
-    """``provenance.machine`` of this process (a name of its own so tests can set it)."""
-    return machine(_env_record(device))
-
-
 def _machines_note(records: Iterable[dict], n_todo: int, task: Callable) -> str | None:
     """A warning's text when the runs of one grid come from more than one machine: the read-back
     records' machines (``provenance.machine`` of each record's env) and, when runs are left to
@@ -163,7 +150,7 @@ def _machines_note(records: Iterable[dict], n_todo: int, task: Callable) -> str 
             counts[m] = counts.get(m, 0) + 1
     if not counts:
         return None
-    here = _this_machine(_task_device(task)) if n_todo else None
+    here = machine(_env_record(_task_device(task))) if n_todo else None
     if len(set(counts) | ({here} if here else set())) == 1:
         return None
     parts = [f"{n} read back from runs trained on {m}" for m, n in sorted(counts.items(), key=lambda kv: -kv[1])]
@@ -417,9 +404,9 @@ def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[st
         if older:
             seen = sorted({describe_code(r["env"]) for r in older})
             warn(f"{len(older)} of {len(params)} runs were read back from {out / 'runs'}, not retrained, and "
-                          f"were trained by other code ({'; '.join(seen[:3])}{'; ...' if len(seen) > 3 else ''}; this "
-                          f"is {describe_code(now)}): their rows are what that code "
-                          "gave (their env_* columns say so). Pass redo=True (--redo) to train them again.")
+                 f"were trained by other code ({'; '.join(seen[:3])}{'; ...' if len(seen) > 3 else ''}; this "
+                 f"is {describe_code(now)}): their rows are what that code "
+                 "gave (their env_* columns say so). Pass redo=True (--redo) to train them again.")
         mixed = _machines_note(records.values(), 0 if read_only else len(todo), task)
         if mixed:
             warn(mixed)

@@ -330,11 +330,11 @@ def _warn_mixed(mixed: list, n_runs: int) -> None:
 
     pairs = sorted({(m, pm) for _, m, pm in mixed})
     warn(f"{len(mixed)} of the {n_runs} runs are paired with a baseline trained on another machine "
-                  f"(e.g. {mixed[0][0]}: {mixed[0][1]} vs the baseline's {mixed[0][2]}"
-                  f"{f'; {len(pairs)} machine pairs in all' if len(pairs) > 1 else ''}). A run's numbers depend "
-                  "on the machine (benchmarks/RESULTS.md, 'Run to run'), so these differences mix the machine's "
-                  "effect with the method's: train both sides of every pair on one machine (redo=True / --redo "
-                  "there) before reading a call off them.")
+         f"(e.g. {mixed[0][0]}: {mixed[0][1]} vs the baseline's {mixed[0][2]}"
+         f"{f'; {len(pairs)} machine pairs in all' if len(pairs) > 1 else ''}). A run's numbers depend "
+         "on the machine (benchmarks/RESULTS.md, 'Run to run'), so these differences mix the machine's "
+         "effect with the method's: train both sides of every pair on one machine (redo=True / --redo "
+         "there) before reading a call off them.")
 
 
 def _cell_rows(df, metric, treatment, context, pair, baseline, method_col, draw):
@@ -415,11 +415,11 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
             raise ValueError(f"{metric} is missing or not finite for a run of {cell} or its baseline partner"
                              f" ({int((~np.isfinite(d)).sum())} of {len(d)} pairs): "
                              "drop the failed runs (and their partners) or rerun them")
-        basevals = [b for ps in per_draw.values() for _, b in ps]
-        pairvals = [v for ps in per_draw.values() for v, _ in ps]
+        # the paired runs' and baselines' means, weighted as diff_mean is (with draws: each draw the same)
+        groups = list(per_draw.values()) if draw else [[p for ps in per_draw.values() for p in ps]]
         row.update({"n_pairs": len(d) if not is_base else np.nan,
-                    "baseline_mean": np.mean(basevals) if len(d) else np.nan,
-                    "paired_mean": np.mean(pairvals) if len(d) else np.nan,
+                    "baseline_mean": np.mean([np.mean([b for _, b in ps]) for ps in groups]) if len(d) else np.nan,
+                    "paired_mean": np.mean([np.mean([v for v, _ in ps]) for ps in groups]) if len(d) else np.nan,
                     "diff_mean": d.mean() if len(d) else np.nan,
                     "diff_std": d.std(ddof=1) if len(d) > 1 else np.nan,
                     "n_better": int((d > 0).sum()) if len(d) else np.nan,
@@ -431,9 +431,7 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
                         "draw_means": ", ".join(signed(m, 4) for m in means) if len(means) else "",
                         "draw_sd": means.std(ddof=1) if len(means) > 1 else np.nan})
             if len(d):
-                row["diff_mean"] = means.mean()               # every draw weighs the same, and so in the
-                row["baseline_mean"] = np.mean([np.mean([b for _, b in ps]) for ps in per_draw.values()])
-                row["paired_mean"] = np.mean([np.mean([v for v, _ in ps]) for ps in per_draw.values()])  # means
+                row["diff_mean"] = means.mean()               # every draw weighs the same
                 t = t_test(means)
                 testable = len(d) >= min_seeds and len(means) >= 2
         elif len(d):
@@ -466,9 +464,9 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
             from .warn import warn
 
             warn(f"{len(alone)} cell(s) have no baseline run to pair with (e.g. {alone[0]}): no run with "
-                          f"{method_col} == {baseline!r} shares their {context + ([draw] if draw else []) + pair} values. A "
-                          "missing or failed baseline, or the same value of another type (100 vs '100', 1 vs "
-                          "1.0 is fine) on one side; they show 'too few seeds'")
+                 f"{method_col} == {baseline!r} shares their {context + ([draw] if draw else []) + pair} values. "
+                 "A missing or failed baseline, or the same value of another type (100 vs '100', 1 vs 1.0 is "
+                 "fine) on one side; they show 'too few seeds'")
     out["call"] = [call(r.diff_mean, r.ci_low, r.ci_high, r.n_pairs, min_seeds, getattr(r, "n_draws", None))
                    if np.isfinite(r.family_size) else
                    (call(r.diff_mean, np.nan, np.nan, r.n_pairs, min_seeds, getattr(r, "n_draws", None))

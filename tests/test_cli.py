@@ -268,8 +268,8 @@ def test_bad_sweep_input_is_refused_before_anything_trains(tmp_path, capsys, mon
     small = ["--data-option", "frame_size=16", "--data-option", "n_frames=4"]
     cases = [(["--sizes", "0"], "--sizes: expected an integer >= 1"),
              (["--epochs-target", "0"], "--epochs-target: expected an integer >= 1"),
-             (["--preset", "bogus"], "--preset must be one of"),
-             (["--dataset", "arrays", "--root", "x.npz", "--sizes", "50"], "--sizes is the simulator's n_samples"),
+             (["--preset", "bogus"], "preset must be one of"),
+             (["--dataset", "arrays", "--root", "x.npz", "--sizes", "50"], "a size is the simulator's n_samples"),
              (["--dataset", "arrays", "--root", str(tmp_path / "none.npz"), "--quick"], "none.npz"),  # not sizes
              (["--sizes", "120", "--split", "group_kfold:2", "--folds", "5", *small], "has 2 folds"),
              (["--sizes", "120", "--redo", "--shard", "1/2", *small], "redo with a shard would train a source"),

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import zipfile
 import zlib
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..files import temp_beside
+from ..files import write_atomically
 from .dataset import Splits
 from .preprocess import UnreadableFile
 from .splits import SplitArg, content_ids, data_fingerprint, from_arrays
@@ -84,18 +83,8 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray], labels: Sequ
         payload["ids"] = np.asarray([str(i) for i in ids])
     else:     # what from_arrays names the samples by, kept so a subset load need not read every modality
         payload["content_ids"] = np.asarray(content_ids(arrays))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temp_beside(path, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **payload)
-            f.flush()
-            os.fsync(f.fileno())                    # on disk before it takes the name
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomically(path, lambda f: np.savez(f, **payload), binary=True, fsync=True,
+                            prefix=f".{path.name}.", suffix=".part")
 
 
 def saved_modalities(root: str | Path) -> dict[str, str]:

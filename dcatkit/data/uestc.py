@@ -288,9 +288,9 @@ def load_uestc(
     short = windows.report.get("count_mismatch") or []
     if short:
         warn(f"{len(short)} recordings have fewer IMU rows or video frames than their list line says "
-                      f"(e.g. {short[0]}): a partial copy or frame extraction? Video is aligned to the IMU by "
-                      "proportion, so a recording with a missing part pairs IMU with the wrong frames; copy them "
-                      "again (names in Splits.report['count_mismatch'])")
+             f"(e.g. {short[0]}): a partial copy or frame extraction? Video is aligned to the IMU by "
+             "proportion, so a recording with a missing part pairs IMU with the wrong frames; copy them "
+             "again (names in Splits.report['count_mismatch'])")
 
     # ---- subjects: a user map, or the date proxy; never guessed
     if subject_map is not None:
