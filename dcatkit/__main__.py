@@ -39,7 +39,7 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", default=None, help="dataset folder (not for synthetic; for arrays: the .npz file)")
     p.add_argument("--split", default="id", type=_split, metavar="SPLIT", help=SPLIT_HELP)
     p.add_argument("--fold", type=int, default=None, help="the fold of a cross-validation split (from 0)")
-    p.add_argument("--n-samples", type=int, default=DEFAULT_N_SAMPLES,
+    p.add_argument("--n-samples", type=_positive, default=None,
                    help=f"synthetic data only (default: the simulator's, {DEFAULT_N_SAMPLES})")
     p.add_argument("--preset", default="synthetic", help="synthetic | paper | uestc | cough | vggsound")
     p.add_argument("--device", default="auto", type=_device, help="auto (CUDA when present), cpu, cuda or cuda:N")
@@ -291,7 +291,10 @@ def _print_study(a, study: str | None, df, metric: str, summary, per_draw) -> No
 
 
 def _load(a):
-    opts = {"n_samples": a.n_samples} if a.dataset == "synthetic" else {}
+    if a.n_samples is not None and a.dataset != "synthetic":
+        raise SystemExit(f"dcatkit: error: --n-samples sizes the synthetic data only: --dataset {a.dataset} "
+                         f"has the recordings under --root (got --n-samples {a.n_samples})")
+    opts = {"n_samples": a.n_samples} if a.n_samples is not None else {}
     own = sorted((LOAD_ARGS | set(opts)) & set(dict(a.data_option)))
     if own:
         raise ValueError(f"--data-option {own[0]}=...: {own} are set by the command's own flags (--root, --split, "
@@ -351,7 +354,7 @@ def _main(argv=None) -> int:
     t = sub.add_parser("train", help="train one unimodal model")
     _data_args(t)
     t.add_argument("--modality", required=True)
-    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--epochs", type=_positive, default=None)
     t.add_argument("--seed", type=_nonneg, default=None)
     t.add_argument("--out", required=True, help="checkpoint path")
     t.add_argument("--resume", action="store_true", help="continue a killed run from <out>.state")
@@ -372,7 +375,7 @@ def _main(argv=None) -> int:
     x.add_argument("--trust-source", action="store_true",
                    help="use a source checkpoint without (complete) provenance, whose overlap with this run's "
                         "validation and test samples cannot be checked (recorded in the output and checkpoint)")
-    x.add_argument("--epochs", type=int, default=None)
+    x.add_argument("--epochs", type=_positive, default=None)
     x.add_argument("--seed", type=_nonneg, default=None)
     x.add_argument("--out", required=True, help="checkpoint path")
     x.add_argument("--resume", action="store_true", help="continue a killed run from <out>.state")
@@ -428,8 +431,12 @@ def _main(argv=None) -> int:
     if a.cmd == "sweep":
         return _sweep(a)
     dist.init()
-    if getattr(a, "quick", False):
-        a.n_samples, a.epochs_source, a.epochs_target = 160, 1, 1
+    if getattr(a, "quick", False):    # a smoke run's size and epochs where not given, as sweep --quick
+        a.n_samples = 160 if a.n_samples is None and a.dataset == "synthetic" else a.n_samples
+        a.epochs_source = 1 if a.epochs_source is None else a.epochs_source
+        a.epochs_target = 1 if a.epochs_target is None else a.epochs_target
+    if a.dataset == "synthetic" and a.n_samples is None:      # recorded with the results as used
+        a.n_samples = DEFAULT_N_SAMPLES
     splits = _load(a)
     say = print if dist.is_main() else (lambda *_, **__: None)
     if a.cmd == "demo":

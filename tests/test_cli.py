@@ -300,3 +300,41 @@ def test_a_sweep_without_sizes_uses_the_simulators_default():
     sp = _load("synthetic", None, "id", 0, None, "headroom", json.dumps({"frame_size": 16, "n_frames": 2}),
                ("video", "imu"))
     assert len(sp.train) + len(sp.val) + len(sp.test) == DEFAULT_N_SAMPLES
+
+
+
+def test_quick_fills_only_what_is_not_given_and_n_samples_is_synthetic_only(tmp_path, monkeypatch, capsys):
+    """demo --quick overrode an explicit --n-samples and --epochs-* with its smoke sizes (sweep
+    --quick already filled only unset values), and --n-samples on a real dataset was silently
+    ignored: now --quick fills what is not given and --n-samples on real data is an error."""
+    import dcatkit.__main__ as cli
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_compare(splits, **kw):
+        seen["epochs"] = kw["epochs"]
+        raise Stop
+
+    monkeypatch.setattr(cli, "load", lambda name, **kw: seen.update(n_samples=kw.get("n_samples")))
+    monkeypatch.setattr(cli, "compare", fake_compare)
+    for args, n, epochs in ((["--quick", "--n-samples", "120", "--epochs-target", "3"], 120, (1, 3)),
+                            (["--quick"], 160, (1, 1)),
+                            ([], cli.DEFAULT_N_SAMPLES, (None, None))):
+        seen.clear()
+        try:
+            cli.main(["demo", *args, "--out", str(tmp_path)])
+        except Stop:
+            pass
+        assert seen == {"n_samples": n, "epochs": {"source": epochs[0], "target": epochs[1]}}, (args, seen)
+    code = cli.main(["train", "--modality", "imu", "--dataset", "cough", "--root", str(tmp_path),
+                     "--n-samples", "50", "--out", str(tmp_path / "x.pt")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--n-samples sizes the synthetic data only" in err and "--n-samples 50" in err, err
+    try:
+        cli.main(["train", "--modality", "imu", "--epochs", "0", "--out", str(tmp_path / "x.pt")])
+        raise AssertionError("--epochs 0 accepted")
+    except SystemExit as e:
+        assert e.code == 2 and "expected an integer >= 1" in capsys.readouterr().err
