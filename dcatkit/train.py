@@ -596,19 +596,19 @@ def _unlabeled_mask(src: SourceOutput, labels: torch.Tensor, mcma: bool, how: st
     """The source's output with the MCMA indicator of the batch's unlabeled pairs
     (label ``UNLABELED``) replaced: ``how="confidence"``: the source's softmax probability
     of its own prediction >= ``confidence``; ``"all"``: every unlabeled pair (and with
-    ``mcma=False`` nothing changes: every pair counts anyway). Labelled pairs keep
-    Eq. (16). Returns it and {"mask_frac_unlabeled": share of the unlabeled pairs masked
-    in (0 when the batch has none)}."""
+    ``mcma=False`` the mask it would be: every pair counts anyway, since the objectives and
+    the masked mean then ignore it, and the logged shares say what MCMA would keep; without
+    the source's logits there, every unlabeled pair). Labelled pairs keep Eq. (16).
+    Returns it and {"mask_frac_unlabeled": share of the unlabeled pairs masked in (0 when
+    the batch has none)}."""
     unl = labels == UNLABELED
-    if not mcma:
-        keep = torch.ones_like(unl)
-    elif how == "all":
+    if how == "all" or (not mcma and src.logits is None):
         keep = torch.ones_like(unl)
     else:
         if src.logits is None:
             raise ValueError("the confidence mask on unlabeled pairs reads the source's logits, but the source "
                              "gave none; pass unlabeled_mask='all' or a source that returns logits")
         keep = torch.softmax(src.logits.float(), dim=1).amax(1) >= confidence
-    correct = torch.where(unl, keep, src.correct) if mcma else src.correct
+    correct = torch.where(unl, keep, src.correct)
     frac = (keep & unl).float().sum() / unl.float().sum().clamp(min=1.0)
     return src._replace(correct=correct), {"mask_frac_unlabeled": (frac, unl.sum())}   # over the unlabeled

@@ -157,8 +157,12 @@ def test_unlabeled_mask_by_hand():
     assert [float(x) for x in st["mask_frac_unlabeled"]] == [0.5, 2]      # (share kept, of how many pairs)
     got, st = _unlabeled_mask(src, labels, True, "all", 0.9)
     assert got.correct.tolist() == [True, False, True, True] and float(st["mask_frac_unlabeled"][0]) == 1.0
-    got, _ = _unlabeled_mask(src, labels, False, "confidence", 0.9)             # no MCMA: nothing changes
-    assert got.correct.tolist() == correct.tolist()
+    # no MCMA: the objectives ignore the mask, which is the one MCMA would use, so that
+    # train_mask_frac is the share it would keep (it counted every unlabeled pair as rejected)
+    got, st = _unlabeled_mask(src, labels, False, "confidence", 0.9)
+    assert got.correct.tolist() == [True, False, True, False] and float(st["mask_frac_unlabeled"][0]) == 0.5
+    got, st = _unlabeled_mask(src._replace(logits=None), labels, False, "confidence", 0.9)
+    assert got.correct.tolist() == [True, False, True, True] and float(st["mask_frac_unlabeled"][0]) == 1.0
     with pytest.raises(ValueError, match="reads the source's logits"):
         _unlabeled_mask(src._replace(logits=None), labels, True, "confidence", 0.9)
     # the threshold is on the softmax probability, not the raw logit, and inclusive: a top logit of
@@ -182,6 +186,26 @@ def test_confidence_threshold_one_masks_out_every_unlabeled_pair(setup):
     assert all_in.history["train_mask_frac_unlabeled"].iloc[0] == 1.0
     assert not same_state(none_in.model, all_in.model)
     assert none_in.meta["unlabeled"]["mask"] == "confidence" and all_in.meta["unlabeled"]["mask"] == "all"
+
+
+def test_without_mcma_the_mask_is_only_logged(setup):
+    """mcma=False: every pair counts, so the unlabeled rule changes nothing in training, and
+    train_mask_frac / _unlabeled are the shares MCMA would keep -- those of the mcma=True run
+    (the frozen source alone decides them). Before, every unlabeled pair read as rejected."""
+    sp, src = setup
+    s = _with_unlabeled(sp, 30)
+    with torch.no_grad():                  # a threshold at the source's median confidence: some pairs in, some out
+        x = torch.stack([s.unlabeled[i]["video"] for i in range(len(s.unlabeled))])
+        median = float(torch.softmax(src.model.eval()(x).logits, dim=1).amax(1).median())
+    kw = dict(method="dcat", lam=1.0, preset=P, seed=5, progress=False, source_cache=False, device="cpu", epochs=2)
+    off = train_transfer(s, src, "imu", mcma=False, confidence=median, **kw)
+    off_all = train_transfer(s, src, "imu", mcma=False, unlabeled_mask="all", **kw)
+    on = train_transfer(s, src, "imu", mcma=True, confidence=median, **kw)
+    assert same_state(off.model, off_all.model)
+    assert not same_state(off.model, on.model)
+    for col in ("train_mask_frac", "train_mask_frac_unlabeled"):
+        assert off.history[col].tolist() == on.history[col].tolist(), col
+    assert 0 < off.history["train_mask_frac_unlabeled"].iloc[0] < 1
 
 
 def test_bad_unlabeled_input(setup):
