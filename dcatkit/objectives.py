@@ -302,6 +302,13 @@ class Contrastive(Objective):
         per = 0.5 * (F.cross_entropy(s, idx, reduction="none") + F.cross_entropy(s.T, idx, reduction="none"))
         return (weight.to(per.dtype) * per).sum()
 
+    def forward(self, target, source, weight=None):
+        skipped = self.skipped_batches
+        value, stats = super().forward(target, source, weight)
+        if self.skipped_batches > skipped:      # no InfoNCE in this batch: its stat counts no sample,
+            stats = {k: (v, torch.zeros((), device=v.device)) for k, v in stats.items()}   # not a 0
+        return value, stats
+
 
 class KVLoss(Objective):
     """A K/V loss of ``losses.LOSSES`` (``loss(k_t, v_t, k_s, v_s, mask) -> scalar``, the

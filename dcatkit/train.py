@@ -567,7 +567,8 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
                 with torch.no_grad():
                     st.update({k: v for k, v in mon(out, src)[1].items() if k not in st})
             counted = mask.sum() if mask is not None else len(src.correct)  # the samples each mean is over
-            st = {k: (v.detach(), counted) for k, v in st.items()}          # logged per counted sample
+            st = {k: v if isinstance(v, tuple) else (v.detach(), counted)  # logged per counted sample
+                  for k, v in st.items()}                                   # (or as the objective counts)
             st["mask_frac"] = src.correct.float().mean()
             if unlabeled:
                 st.update(st_unl)

@@ -351,12 +351,14 @@ def test_contrastive_small_last_batch_is_skipped_loudly_not_a_silent_zero():
     t, s = batch(b=1, seed=14)
     t = with_grad(t)
     with pytest.warns(UserWarning, match="batch of 1 sample.*min_negatives=1"):
-        v = c(t, s)[0]
+        v, st = c(t, s)
     assert v.item() == 0.0 and v.requires_grad and c.skipped_batches == 1
+    assert float(st["nce"][1]) == 0.0                        # its logged InfoNCE counts no sample
     v.backward()                                             # a graph, zero gradients
     assert float(t.pooled.grad.abs().sum()) == 0.0
     t2, s2 = batch(b=2, seed=15)
-    assert c(t2, s2)[0].item() > 0 and c.skipped_batches == 1
+    v2, st2 = c(t2, s2)
+    assert v2.item() > 0 and c.skipped_batches == 1 and not isinstance(st2["nce"], tuple)
     strict = make_objective("contrastive", proj_dim=3, mcma=False, min_negatives=3, **DIMS)
     with pytest.warns(UserWarning, match="batch of 3"):
         assert strict(*batch(b=3, seed=16))[0].item() == 0.0

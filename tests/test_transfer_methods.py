@@ -202,3 +202,32 @@ def test_epoch_statistics_are_means_over_the_samples_they_count(setup):
     assert h["train_ca"] == pytest.approx(np.mean(per_sample), rel=1e-5)
     assert h["train_mask_frac"] == pytest.approx(kept / n, rel=1e-6)
     assert h["train_ce"] == pytest.approx(ce_sum / n, rel=1e-6)
+
+
+def test_a_skipped_contrastive_batch_adds_nothing_to_train_nce(setup, monkeypatch):
+    """A last batch of one sample has no InfoNCE (skipped, contributes 0 to the loss); the epoch's
+    train_nce is the mean over the samples of the batches that had one, from the values the
+    objective computed (recorded here). Before, the skipped batch's sample was counted as a 0."""
+    from dcatkit.objectives import Contrastive
+
+    sp, src = setup
+    n = P.batch_size * 2 + 1
+    train = sp.train.subset(np.arange(n))
+    seen = []
+    loss = Contrastive.loss
+
+    def recording(self, target, source, weight):
+        skipped = self.skipped_batches
+        v = loss(self, target, source, weight)
+        seen.append((float(v), len(weight), self.skipped_batches > skipped))
+        return v
+
+    monkeypatch.setattr(Contrastive, "loss", recording)
+    with pytest.warns(UserWarning, match="batch of 1 sample"):
+        res = fit_transfer(new_model(sp, 2), src.model, train, sp.val, lam=0.5, method="contrastive", mcma=False,
+                           source_modality="video", preset=P, epochs=1, seed=2, progress=False, device="cpu",
+                           source_cache=False)
+    assert [(b, skip) for _, b, skip in seen] == [(P.batch_size, False), (P.batch_size, False), (1, True)]
+    used = [(v, b) for v, b, skip in seen if not skip]
+    expect = sum(v * b for v, b in used) / sum(b for _, b in used)
+    assert res.history["train_nce"].iloc[0] == pytest.approx(expect, rel=1e-6)
