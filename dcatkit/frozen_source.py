@@ -548,6 +548,25 @@ def _source_lams(lam, names: list) -> list[float]:
                          + "; or pass one number for all sources")
     return [check_lam(lam[n], f"lam[{n!r}]") for n in names]
 
+def _uncacheable(train) -> str | None:
+    """Why the source cache cannot serve ``train``, or None: it reads the inputs of a
+    ``PairedDataset`` (``ids``, ``arrays``) and finds each batch's rows by sample id, so
+    two samples with one id would both read the last one's outputs."""
+    if not (hasattr(train, "ids") and hasattr(train, "arrays")):
+        return (f"the source cache reads a PairedDataset's ids and arrays; the training set is a "
+                f"{type(train).__name__} (e.g. dataset.subset(indices) gives a PairedDataset)")
+    seen, dup = set(), {}
+    for i in map(str, train.ids):
+        if i in seen:
+            dup[i] = dup.get(i, 1) + 1
+        seen.add(i)
+    if dup:
+        shown = ", ".join(f"{i!r} x{c}" for i, c in list(dup.items())[:3])
+        return (f"the training set's sample ids must be unique for the source cache, which finds a sample's "
+                f"outputs by id: {len(dup)} repeat ({shown})")
+    return None
+
+
 def _frozen_source(source, source_modality, train, needs, source_cache, cache_dir, device, progress):
     """A frozen source ``Classifier`` as what the loop calls: a ``SourceCache`` of the
     ``needs`` fields (``source_cache``, see ``fit_transfer``) or a ``LiveSource``; any
@@ -564,6 +583,12 @@ def _frozen_source(source, source_modality, train, needs, source_cache, cache_di
         print(f"dcatkit: training inputs are augmented per epoch, so the frozen {source_modality} "
               "source runs live at every step (no cache)")
     if source_cache and not augmented:
+        why = _uncacheable(train)
+        if why and source_cache is True:
+            raise ValueError(f"source_cache=True: {why}; pass source_cache=False (the source runs live)")
+        if why:
+            print(f"dcatkit: {why}, so the frozen {source_modality} source runs live at every step (no cache)")
+            return LiveSource(source, source_modality)
         return SourceCache.build(source, train, source_modality, cache_dir, device=resolve_device(device),
                                  progress=progress, fields=needs)
     return LiveSource(source, source_modality)

@@ -231,3 +231,27 @@ def test_a_skipped_contrastive_batch_adds_nothing_to_train_nce(setup, monkeypatc
     used = [(v, b) for v, b, skip in seen if not skip]
     expect = sum(v * b for v, b in used) / sum(b for _, b in used)
     assert res.history["train_nce"].iloc[0] == pytest.approx(expect, rel=1e-6)
+
+
+def test_the_cache_refuses_repeated_ids_and_other_datasets(setup, capsys):
+    """The cache finds a sample's source outputs by id: two samples with one id both read the last
+    one's (silently wrong K/V, logits and MCMA bit), and a Subset has no ids (a bare AttributeError).
+    source_cache=True refuses both with the reason; "auto" runs the source live, as it must."""
+    from torch.utils.data import Subset
+
+    sp, src = setup
+    tr = sp.train.subset(np.arange(24))
+    tr.ids = [f"s{i % 12}" for i in range(24)]
+    kw = dict(lam=0.5, method="kd", source_modality="video", preset=P, epochs=1, seed=1, progress=False,
+              device="cpu")
+    with pytest.raises(ValueError, match=r"sample ids must be unique.*12 repeat \('s0' x2"):
+        fit_transfer(new_model(sp, 1), src.model, tr, sp.val, source_cache=True, **kw)
+    auto = fit_transfer(new_model(sp, 1), src.model, tr, sp.val, source_cache="auto", **kw)
+    live = fit_transfer(new_model(sp, 1), src.model, tr, sp.val, source_cache=False, **kw)
+    assert "runs live at every step" in capsys.readouterr().out
+    assert same_state(auto.model, live.model)
+    assert auto.history["train_mask_frac"].tolist() == live.history["train_mask_frac"].tolist()
+    sub = Subset(sp.train, range(24))
+    with pytest.raises(ValueError, match="reads a PairedDataset's ids and arrays; the training set is a Subset"):
+        fit_transfer(new_model(sp, 1), src.model, sub, sp.val, source_cache=True, **kw)
+    fit_transfer(new_model(sp, 1), src.model, sub, sp.val, source_cache="auto", **kw)   # runs (live)
