@@ -249,7 +249,8 @@ def _key(values) -> tuple:
     return tuple(None if (v is None or (isinstance(v, float) and np.isnan(v))) else v for v in values)
 
 
-def _check(df, metric, treatment, context, pair, baseline, method_col, draw, family, correction, test, confidence):
+def _check(df, metric, treatment, context, pair, baseline, method_col, draw, family, correction, test, confidence,
+           need_baseline=True):
     if method_col not in treatment:
         raise ValueError(f"treatment {treatment} must include the method column {method_col!r}")
     missing = [c for c in (*treatment, *context, *pair, *([draw] if draw else []), *family, metric)
@@ -267,7 +268,7 @@ def _check(df, metric, treatment, context, pair, baseline, method_col, draw, fam
                          "independent replicates and ignores how much draws differ (it calls effects that "
                          "do not generalise). Pool the draws instead: draw=\"data_seed\" (a t on the draw "
                          "means), with pair= the seed columns only")
-    if not (df[method_col] == baseline).any():
+    if need_baseline and not (df[method_col] == baseline).any():
         raise ValueError(f"no baseline runs ({method_col} == {baseline!r}) to pair with; "
                          f"{method_col} values: {sorted(map(str, df[method_col].unique()))}")
     cells = context + treatment
@@ -395,14 +396,16 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
                     baseline: str = "none", method_col: str = "method", confidence: float = 0.95,
                     correction: str = "holm", family: Sequence[str] | None = None, draw: str | None = "data_seed",
                     test: str = "signflip", min_seeds: int = MIN_SEEDS, n_resamples: int = 9999,
-                    rng: int = 0, _per_draw: bool = True, _warn: bool = True) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+                    rng: int = 0, _per_draw: bool = True, _warn: bool = True,
+                    _need_baseline: bool = True) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """``(pooled, per_draw)``: ``summarise``'s rows pooled over ``draw`` (see there), and
     one row per draw and cell (each draw summarised alone, per-cell intervals at
     ``confidence`` with ``correction="none"``: descriptive, not claims) with the
     ``draw`` column; ``per_draw`` is None when ``draw`` is None."""
     treatment, context, pair = list(treatment), list(context), list(pair)
     fam = [] if family is None else ([family] if isinstance(family, str) else list(family))
-    _check(df, metric, treatment, context, pair, baseline, method_col, draw, fam, correction, test, confidence)
+    _check(df, metric, treatment, context, pair, baseline, method_col, draw, fam, correction, test, confidence,
+           _need_baseline)
     if _warn:                             # once per table (not again for each draw's rows)
         _warn_mixed(_mixed_pairs(df, context, pair, baseline, method_col, draw),
                     int((df[method_col] != baseline).sum()))
@@ -467,6 +470,16 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
                  f"{method_col} == {baseline!r} shares their {context + ([draw] if draw else []) + pair} values. "
                  "A missing or failed baseline, or the same value of another type (100 vs '100', 1 vs 1.0 is "
                  "fine) on one side; they show 'too few seeds'")
+        left = [(r, int(r["n"] - r["n_pairs"])) for r in rows if r.get("n_pairs", 0) > 0 and r["n_pairs"] < r["n"]]
+        if left:
+            from .warn import warn
+
+            r0, k0 = left[0]
+            warn(f"{sum(k for _, k in left)} run(s) in {len(left)} cell(s) have no baseline partner and are left "
+                 f"out of their cell's difference (e.g. {k0} of the {int(r0['n'])} runs of "
+                 f"{_shown(context + treatment, tuple(r0[c] for c in context + treatment))}"
+                 f"{'; a data draw without baseline runs leaves a cell fewer draws' if draw else ''}): a missing "
+                 "or failed baseline run; rerun it to count them")
     out["call"] = [call(r.diff_mean, r.ci_low, r.ci_high, r.n_pairs, min_seeds, getattr(r, "n_draws", None))
                    if np.isfinite(r.family_size) else
                    (call(r.diff_mean, np.nan, np.nan, r.n_pairs, min_seeds, getattr(r, "n_draws", None))
@@ -478,7 +491,7 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
             s = summarise_draws(g, metric, treatment=treatment, context=context, pair=pair, baseline=baseline,
                                 method_col=method_col, confidence=confidence, correction="none", draw=None,
                                 test=test, min_seeds=min_seeds, n_resamples=n_resamples, rng=rng, _per_draw=False,
-                                _warn=False)[0]
+                                _warn=False, _need_baseline=False)[0]     # a draw without baselines: no pairs
             parts.append(s.assign(**{draw: v}))
         per_draw = pd.concat(parts, ignore_index=True)
     return out, per_draw

@@ -400,10 +400,12 @@ def verdict_table(pooled: pd.DataFrame, per_draw: pd.DataFrame, digits: int = 3)
         rows.append({"study": r.study, "method": method_label(r.method, r.lam),
                      "size": size_label(r.size, r.unit), "metric": r.metric,
                      "baseline": f"{r.baseline_mean:.{digits}f}", "method mean": f"{r.paired_mean:.{digits}f}",
-                     "Δ pooled [adjusted CI]": format_interval(r.diff_mean, r.ci_low, r.ci_high, digits),
+                     "Δ pooled [adjusted CI]": (format_interval(r.diff_mean, r.ci_low, r.ci_high, digits)
+                                                if np.isfinite(r.family_size) else   # untested: no interval
+                                                signed(r.diff_mean, digits) if np.isfinite(r.diff_mean) else ""),
                      "call": r.call,
                      "Δ per draw (seeds +/-)": "; ".join(f"{signed(x.diff_mean, digits)} ({int(x.n_better)}/{int(x.n_worse)})"
-                                                         for x in d.itertuples()),
+                                                         if x.n_pairs > 0 else "no pairs" for x in d.itertuples()),
                      "draw sd": f"{r.draw_sd:.{digits}f}" if np.isfinite(r.draw_sd) else "",
                      "family": (f"{int(r.family_size)} cell{'' if int(r.family_size) == 1 else 's'}"
                                 if np.isfinite(r.family_size) else "untested")})

@@ -214,12 +214,17 @@ best = report.best_lambda(grid, "f1")
 print(best.to_string(float_format=lambda v: f"{v:.3f}"))
 from IPython.display import Markdown, display
 clear = summary[(summary.method != "none") & ((summary.ci_low > 0) | (summary.ci_high < 0))]
+untested = int(((summary.method != "none") & summary.family_size.isna()).sum())   # too few seeds: no interval
 display(Markdown(
     f"On `{checked['split_name']}`, over {len(seeds)} seeds: " + (
         "; ".join(f"{'MCMA' if r.mcma else 'no MCMA'}, λ = {r.lam:g}: {r.diff_mean:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
                   for r in clear.itertuples())
-        + " — the intervals that exclude 0 on this data draw. Every other setting: its interval holds 0. "
-        if len(clear) else "no interval excludes 0 on this data draw: every setting's holds 0. ") +
+        + f" — the intervals that exclude 0 on this data draw. Every other {'tested ' * bool(untested)}setting: "
+        "its interval holds 0. "
+        if len(clear) else "no interval excludes 0 on this data draw"
+        + (f": every {'tested ' * bool(untested)}setting's holds 0. "
+           if untested < (summary.method != "none").sum() else ". ")) +
+    (f"{untested} setting(s) had too few seeds to be tested (no interval). " if untested else "") +
     "One draw describes; a claim pools draws (notebook 06). "
     "The best-λ table is descriptive only. "
     + ("This is the in-distribution split; the paper's Table IV is OOD, so agreement or disagreement with it is "

@@ -304,7 +304,7 @@ def show_families(rows):
     table = studies.verdict_table(rows, per_draw)
     with pd.option_context("display.width", 250, "display.max_colwidth", 60):
         for name, t in table.groupby("study", sort=False):
-            print(f"{name}: Holm family of {t.family.iloc[0]}")
+            print(f"{name}: Holm family of {next((f for f in t.family if f != 'untested'), 'untested')}")
             print(t.drop(columns=["study", "metric", "family"]).to_string(index=False), end="\n\n")
 
 

@@ -133,7 +133,8 @@ def test_summarise_pairs_by_seed_and_size():
 def test_summarise_unpaired_runs_and_bad_tables():
     df, diffs = results()
     drop = (df.method == "none") & (df.n_samples == 100) & (df.seed == 3)
-    s = summarise(df[~drop]).set_index(["n_samples", "method"])
+    with pytest.warns(UserWarning, match=r"2 run\(s\) in 2 cell\(s\) have no baseline partner"):
+        s = summarise(df[~drop]).set_index(["n_samples", "method"])
     assert s.loc[(100, "dcat"), "n"] == 12 and s.loc[(100, "dcat"), "n_pairs"] == 11
     assert s.loc[(100, "dcat"), "diff_mean"] == pytest.approx(np.delete(diffs[("dcat", 100)], 3).mean())
     assert s.loc[(300, "dcat"), "n_pairs"] == 12
@@ -638,7 +639,8 @@ def test_paired_means_are_weighted_as_the_difference_is():
             for m in ("none", "dcat") for d in range(3) for s in range(10)]
     df = pd.DataFrame(rows)
     df = df[~((df.method == "none") & (df.data_seed == 0) & (df.seed < 5))]
-    cell = summarise_draws(df)[0].query("method == 'dcat'").iloc[0]
+    with pytest.warns(UserWarning, match=r"5 run\(s\) in 1 cell\(s\) have no baseline partner .*5 of the 30 runs"):
+        cell = summarise_draws(df)[0].query("method == 'dcat'").iloc[0]
     run = df[df.method == "dcat"].set_index(["data_seed", "seed"]).f1
     base = df[df.method == "none"].set_index(["data_seed", "seed"]).f1
     paired = run.loc[base.index]
@@ -663,6 +665,46 @@ def test_a_cell_with_no_baseline_partner_is_named():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         summarise(pd.DataFrame(rows).assign(n_samples=100))                # paired: nothing to say
+
+
+def test_a_draw_without_baseline_runs_is_no_pairs_not_a_crash():
+    """One draw's baseline runs all missing (failed and dropped): the pooled cell counts the draws
+    that have pairs, a warning says how many runs were left out, the per-draw row of that draw has
+    no pairs, and verdict_table prints "no pairs" there. Before, the per-draw summary raised "no
+    baseline runs to pair with" on a table that has them, and verdict_table int(NaN)."""
+    from dcatkit.studies import verdict_table
+
+    rng = np.random.default_rng(4)
+    rows = [{"study": "main", "unit": "n", "size": 300, "metric": "f1", "method": m, "lam": 1.0, "seed": s,
+             "data_seed": d, "f1": 0.6 + 0.05 * (m == "kd") + 0.02 * d + 0.01 * rng.normal()}
+            for m in ("none", "kd") for d in range(3) for s in range(10)]
+    df = pd.DataFrame(rows)
+    df = df[~((df.method == "none") & (df.data_seed == 2))]
+    kw = dict(context=["study", "unit", "size", "metric"], family="study")
+    with pytest.warns(UserWarning, match=r"10 run\(s\) in 1 cell\(s\) have no baseline partner"):
+        pooled, per = summarise_draws(df, **kw)
+    kd = pooled.query("method == 'kd'").iloc[0]
+    assert kd["n_pairs"] == 20 and kd["n_draws"] == 2 and kd["call"] == "helps"
+    by_hand = df.pivot_table(index=["data_seed", "seed"], columns="method", values="f1").dropna()
+    assert kd["diff_mean"] == pytest.approx((by_hand.kd - by_hand.none).groupby(level=0).mean().mean())
+    d2 = per.query("method == 'kd' and data_seed == 2").iloc[0]
+    assert d2["n_pairs"] == 0 and np.isnan(d2["diff_mean"]) and d2["call"] == "too few seeds"
+    table = verdict_table(pooled, per)
+    assert table.iloc[0]["Δ per draw (seeds +/-)"].endswith("; no pairs")
+    assert table.iloc[0]["Δ per draw (seeds +/-)"].count("(10/0)") == 2
+
+
+def test_verdict_table_prints_no_interval_for_an_untested_cell():
+    """An untested cell (too few seeds) has no interval: verdict_table shows its mean difference
+    alone, not "[+nan, +nan]"."""
+    from dcatkit.studies import verdict_table
+
+    rows = [{"study": "main", "unit": "n", "size": 300, "metric": "f1", "method": m, "lam": 1.0, "seed": s,
+             "data_seed": d, "f1": 0.6 + 0.05 * (m == "kd") + 0.001 * s}
+            for m in ("none", "kd") for d in range(3) for s in range(3)]
+    pooled, per = summarise_draws(pd.DataFrame(rows), context=["study", "unit", "size", "metric"], family="study")
+    row = verdict_table(pooled, per).iloc[0]
+    assert row["call"] == "too few seeds" and row["Δ pooled [adjusted CI]"] == "+0.050" and row["family"] == "untested"
 
 
 def test_the_kits_warnings_point_at_the_users_line():
