@@ -273,7 +273,8 @@ def _print_study(a, study: str | None, df, metric: str, summary, per_draw) -> No
     title = f"{study}: " if study else ""
     print(f"\n== {title}{source} -> {a.target}, {a.dataset}/{a.split}"
           f"{f', data draws {draws}' if draws is not None else ''}: test {name} and the paired difference to "
-          f"the baseline (method none, same seed and data{'; ' + pooled if pooled else ''}), 95% interval ==")
+          f"the baseline (method none, same seed and data{'; ' + pooled if pooled else ''}), intervals adjusted "
+          "for the cells printed together (95% family-wise) ==")
     if study in STUDY_TEXT:
         print(f"({STUDY_TEXT[study]})")
     if study == "negative control" and "chance_recall" in df:

@@ -287,10 +287,13 @@ def results_cell(tidy, pooled, per_draw, study: str, method: str, lam: float, si
     row, draws = sel(pooled).iloc[0], sel(per_draw).sort_values("data_seed")
     metric = arm["metric"].iloc[0]
     name = "F1" if metric == "f1" else metric
-    each = ", ".join(signed(d.diff_mean) for d in draws.itertuples())
+    each = ", ".join(signed(d.diff_mean) if d.n_pairs > 0 else "no pairs" for d in draws.itertuples())
+    shown = (format_interval(row['diff_mean'], row['ci_low'], row['ci_high'], 3) if np.isfinite(row["family_size"])
+             else f"{signed(row['diff_mean'])} (untested)")
+    # the means of the paired runs, weighted as the difference is: method - baseline = the printed Δ
     text = (f"{study}, {method_label(method, lam)}, {size_label(size, arm['unit'].iloc[0])}: {name} "
-            f"{arm['value'].mean():.3f} vs baseline {base['value'].mean():.3f}; Δ{name} "
-            f"{format_interval(row['diff_mean'], row['ci_low'], row['ci_high'], 3)} over {int(row['n_draws'])} draws "
+            f"{row['paired_mean']:.3f} vs baseline {row['baseline_mean']:.3f}; Δ{name} "
+            f"{shown} over {int(row['n_draws'])} draws "
             f"({row['correction']} within the study, {row['test']}): {row['call']}; per draw {each}")
     return {"runs": runs, "arm": arm, "base": base, "pooled": row, "per_draw": draws, "text": text, "metric": name}
 

@@ -223,6 +223,16 @@ def test_results_cell_and_figure():
     assert len(fig.axes) == 2 and "pooled" in fig.axes[1].get_yticklabels()[-1].get_text()
     with pytest.raises(ValueError, match="no runs"):
         explore.results_cell(tidy, pooled, per, "pos", "kd", 1.0, 999)
+    # runs missing (8 kd runs of draw 0): the line's two means are of the paired runs, weighted as the
+    # difference is, so they differ by the printed difference (all runs' means do not)
+    gone = (tidy.study == "pos") & (tidy.method == "none") & (tidy.data_seed == tidy.data_seed.min()) & (tidy.seed < 8)
+    with pytest.warns(UserWarning, match="no baseline partner"):
+        pooled, per = studies.pooled_verdicts(tidy[~gone])
+    cell = explore.results_cell(tidy[~gone], pooled, per, "pos", "kd", 1.0, 20)
+    r = cell["pooled"]
+    assert f"F1 {r.paired_mean:.3f} vs baseline {r.baseline_mean:.3f}" in cell["text"]
+    assert r.paired_mean - r.baseline_mean == pytest.approx(r.diff_mean)
+    assert abs(cell["arm"].value.mean() - cell["base"].value.mean() - r.diff_mean) > 1e-3
 
 
 def test_results_explorer_widgets_follow_the_study():
