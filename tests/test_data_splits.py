@@ -303,3 +303,35 @@ def test_a_label_equal_to_the_number_of_classes_is_refused():
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 1\] for 2 classes"):
         PairedDataset({"imu": np.zeros((3, 1, 4), np.float32)}, [0, 1, 2], ["a", "b"])
     assert len(PairedDataset({"imu": np.zeros((3, 1, 4), np.float32)}, [0, 1, -1], ["a", "b"])) == 3  # -1: unlabeled
+
+
+def test_unequal_val_and_test_ratios_land_where_asked():
+    """ratios = (train, val, test): with unequal val and test shares the sizes are not swapped,
+    for sample splits and subject splits."""
+    import numpy as np
+
+    from dcatkit.data.splits import from_arrays
+
+    rng = np.random.default_rng(0)
+    n = 100
+    arrays = {"imu": rng.normal(size=(n, 3, 8)).astype(np.float32)}
+    labels, subjects = np.arange(n) % 4, np.arange(n) % 10
+    sp = from_arrays(arrays, labels, subjects=subjects, groups="samples", ratios=(0.6, 0.1, 0.3))
+    assert [len(sp.train), len(sp.val), len(sp.test)] == [60, 10, 30]
+    ood = from_arrays(arrays, labels, subjects=subjects, groups="samples", split="ood", ratios=(0.6, 0.1, 0.3))
+    assert [len(set(ood.val.subjects)), len(set(ood.test.subjects))] == [1, 3]
+
+
+def test_stratified_draw_gives_the_extra_labels_to_the_largest_remainders():
+    """5 of 14 recordings, classes of 6 / 5 / 3: quotas 2.14 / 1.79 / 1.07 round down to 2 / 1 / 1,
+    and the fifth goes to the largest remainder (the second class): 2 / 2 / 1 for every seed."""
+    import numpy as np
+
+    from dcatkit.data.dataset import _stratified_groups
+
+    names = np.array([f"r{i}" for i in range(14)])
+    glabel = np.array([0] * 6 + [1] * 5 + [2] * 3)
+    for seed in range(3):
+        kept = _stratified_groups(names, glabel, 5, np.random.default_rng(seed))
+        got = np.bincount(glabel[np.isin(names, sorted(kept))], minlength=3)
+        assert got.tolist() == [2, 2, 1], (seed, got)

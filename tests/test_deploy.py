@@ -324,6 +324,8 @@ def test_the_input_rate_is_checked_when_given_on_every_backend(trained, exported
         assert p.predict(raw, sample_rate=rate).labels == ref.labels
         with pytest.raises(ValueError, match=f"trained on data at {rate:g} Hz; this input is at {2 * rate:g} Hz"):
             p.predict(raw, sample_rate=2 * rate)
+        with pytest.raises(ValueError, match="trained on data at"):                 # 1% off is another rate
+            p.predict(raw, sample_rate=1.01 * rate)
     unknown = dcatkit.Predictor.load(trained["run"].checkpoint, device="cpu")
     unknown.info = {**unknown.info, "sample_rates": {}}
     assert unknown.sample_rate is None and unknown.predict(raw).labels == ref.labels

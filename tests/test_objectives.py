@@ -393,3 +393,11 @@ def test_model_pooled_output():
 
 def test_kd_is_a_module_with_no_state():
     assert isinstance(make_objective("kd"), KD) and make_objective("kd").state_dict() == {}
+
+
+def test_kd_default_temperature_is_the_tuning_grids():
+    """Run identities store the options given, not resolved defaults: a changed default would pair
+    old T = 4 runs with new ones as one method. Pinned: KD's default is 4, the tuning grid's value."""
+    from dcatkit.experiment import TUNE_KD_TEMPERATURES
+
+    assert make_objective("kd").temperature == 4.0 == TUNE_KD_TEMPERATURES[0]

@@ -131,6 +131,9 @@ def test_best_lambda():
     assert b.loc["D-CAT (MCMA)", "seeds_beating_baseline"] == 2       # 0.6 > 0.5 and 0.8 > 0.7
     assert b.loc["No MCMA", "seeds_beating_baseline"] == 0            # 0.45 < 0.5, 0.65 < 0.7
     assert b.loc["No MCMA", "delta"] == pytest.approx(-0.05)
+    tied = _grid()
+    tied.loc[(tied.variant == "No MCMA") & (tied.seed == 0), "f1"] = 0.5            # = the seed's baseline
+    assert report.best_lambda(tied).loc["No MCMA", "seeds_beating_baseline"] == 0  # a tie is no win
     # two grids in one table (papermill results concatenated): a variant's seed would pair with the other
     # grid's baseline (and count a seed twice), so it is refused, naming the column that tells them apart
     two = pd.concat([_grid(), _grid().assign(dataset="other", f1=lambda d: d.f1 + 0.3)], ignore_index=True)

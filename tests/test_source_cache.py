@@ -78,14 +78,16 @@ def test_interrupted_build_not_reused(setup, tmp_path, monkeypatch):
     assert len(cache) == len(sp.train)
 
 
-def test_augmented_inputs_fall_back_to_live(setup, capsys):
+def test_augmented_inputs_fall_back_to_live(setup, capsys, tmp_path):
     sp, src = setup
     sp.train.augment = True
     try:
         with pytest.raises(ValueError, match="augments its inputs"):
             train_transfer(sp, src, "imu", lam=1.0, preset=TINY["imu"], source_cache=True, progress=False)
-        train_transfer(sp, src, "imu", lam=1.0, preset=TINY["imu"].with_(epochs=1), progress=False)
+        train_transfer(sp, src, "imu", lam=1.0, preset=TINY["imu"].with_(epochs=1), progress=False,
+                       cache_dir=tmp_path)
         assert "runs live at every step" in capsys.readouterr().out
+        assert not any(tmp_path.iterdir())                  # and no cache was built (or read)
     finally:
         del sp.train.augment
 

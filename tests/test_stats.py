@@ -721,3 +721,27 @@ def test_the_kits_warnings_point_at_the_users_line():
         summarise(pd.DataFrame(rows))                                       # this line
     (w,) = [w for w in caught if "another machine" in str(w.message)]
     assert w.filename == __file__, w.filename
+
+
+def test_monte_carlo_signflip_counts_the_observed_pattern():
+    """Above N_EXACT seeds the sign-flip test samples patterns; the observed one (no flip) is
+    counted among them, so p is never below 2 / (n_resamples + 1) (two-sided) and an interval at a
+    level the resamples cannot resolve is unbounded. Without it p could be 0 and Holm could call at
+    levels the resamples never reached."""
+    from dcatkit.stats import N_EXACT, signflip_test
+
+    d = np.linspace(0.01, 0.2, N_EXACT + 4)                 # every difference positive
+    t = signflip_test(d, n_resamples=999, rng=0)
+    assert t.p == pytest.approx(2 / 1000)
+    lo, hi = t.interval(0.001)                               # alpha / 2 * 1000 < 1: no resample that far out
+    assert lo == -np.inf and hi == np.inf
+    assert np.isfinite(t.interval(0.05)).all()
+
+
+def test_a_tied_seed_is_neither_better_nor_worse():
+    """n_better / n_worse count strict wins and losses: a seed whose run equals its baseline is
+    in neither (the 'seeds +/-' columns)."""
+    rows = [{"method": m, "lam": 1.0, "n_samples": 100, "seed": s,
+             "f1": 0.5 + (0.01 * (s % 3 - 1) if m == "dcat" else 0.0)} for m in ("none", "dcat") for s in range(12)]
+    r = summarise(pd.DataFrame(rows)).set_index("method").loc["dcat"]
+    assert (r["n_better"], r["n_worse"], r["n_pairs"]) == (4, 4, 12)

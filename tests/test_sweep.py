@@ -621,3 +621,14 @@ def test_a_grid_whose_runs_come_from_two_machines_says_so(tmp_path, monkeypatch)
 
 def device_task(seed, device):
     return {"f1": float(seed)}
+
+
+def test_source_seed_alone_keeps_each_runs_data_draw():
+    """source_seed fixes the source's training seed; without data_seed each run keeps its own data
+    draw (its seed), so its source is trained on the data the run's target uses."""
+    from dcatkit.sweep import source_identity
+
+    a, b = source_identity({"seed": 0, "source_seed": 5}), source_identity({"seed": 1, "source_seed": 5})
+    assert (a["seed"], a["data_seed"]) == (5, 0) and (b["seed"], b["data_seed"]) == (5, 1) and a != b
+    c = source_identity({"seed": 3, "data_seed": 7})
+    assert (c["seed"], c["data_seed"]) == (3, 7)
