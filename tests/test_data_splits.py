@@ -238,6 +238,14 @@ def test_from_arrays_refuses_what_a_cast_or_a_split_would_silently_change():
     with pytest.raises(ValueError, match=r"'video' \(video\) holds floats in \[0, 254\].*pass uint8"):
         D.from_arrays({**arrays, "video": arrays["video"].astype(np.float32)}, labels, **kw)
     D.from_arrays({**arrays, "video": arrays["video"].astype(np.float32) / 255}, labels, **kw)   # scaled: fine
+    # integer frames other than uint8 trained unscaled (0-255 as floats) while the Predictor scales them;
+    # integer PCM trained at +-32768 while the Predictor asks for [-1, 1]: both refused, with the cast
+    with pytest.raises(ValueError, match=r"'video' \(video\) holds int64 frames.*astype\(np.uint8\)"):
+        D.from_arrays({**arrays, "video": arrays["video"].astype(np.int64)}, labels, **kw)
+    pcm = (arrays["audio"] * 32767).astype(np.int16)
+    with pytest.raises(ValueError, match=r"'audio' \(audio\) holds integer samples \(int16\).*pass x / 32768"):
+        D.from_arrays({**arrays, "audio": pcm}, labels, **kw)
+    D.from_arrays({**arrays, "audio": pcm / 32768}, labels, **kw)       # scaled: fine
     audio = arrays["audio"].copy()
     audio[4, 10] = np.nan
     with pytest.raises(ValueError, match=r"modality 'audio' has 1 NaN or infinite values"):
