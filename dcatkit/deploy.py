@@ -178,11 +178,13 @@ def _resolve(source, classes: Sequence[str] | None, normalization) -> tuple[Clas
 
     meta: dict = {}
     path = None
-    if isinstance(source, Run):                  # its model, plus what its checkpoint (if any) records
-        model = source.model
+    later: list = []                             # read only where the records before them say nothing
+    if isinstance(source, Run):                  # its model and meta, then what its checkpoint (if any) records:
+        model = source.model                     # the file may since hold another run written to the same path
+        meta = dict(source.meta or {})
         if source.checkpoint is not None and Path(source.checkpoint).is_file():
-            meta = load_checkpoint(source.checkpoint)[1]
-        meta = {**meta, **(source.meta or {})}
+            saved = load_checkpoint(source.checkpoint)[1]
+            later = [saved, saved.get("provenance")]
     elif isinstance(source, Classifier):
         model = source
     elif isinstance(source, (str, os.PathLike)):
@@ -200,7 +202,7 @@ def _resolve(source, classes: Sequence[str] | None, normalization) -> tuple[Clas
         raise ValueError(f"the {modality!r} model's config records no kind (timeseries, video, audio, features) "
                          "and its name has no default one: rebuild it with dcatkit.model.build_model")
     check_kind(kind)
-    records = [meta, meta.get("provenance"), getattr(model, "provenance", None)]
+    records = [meta, meta.get("provenance"), getattr(model, "provenance", None), *later]
 
     found, recorded = _recorded(records, ("classes",))
     recorded = list(recorded) if found and recorded else None
@@ -232,6 +234,12 @@ def _resolve(source, classes: Sequence[str] | None, normalization) -> tuple[Clas
                           f"was scaled, pass {hint}", stacklevel=3)
     else:
         norm = _canonical_normalization(normalization, modality, n_channels)
+        found, value = _recorded(records, _NORM_KEYS)
+        kept = _canonical_normalization(value, modality, n_channels) if found else None
+        if kept is not None and kept != norm:     # as with classes: a recorded scaling is not replaced
+            raise ValueError(f"normalization={normalization!r} differs from the scaling the {modality} model "
+                             f"recorded from its training data ({kept}); leave normalization out to use the "
+                             "recorded one")
     if norm is not None and n_channels is None:
         raise ValueError(f"min-max normalization is per channel of timeseries windows (C, L); the {modality} "
                          f"model is of kind {kind!r} and takes {shape}")

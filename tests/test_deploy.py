@@ -539,3 +539,25 @@ def test_integer_pcm_audio_is_refused_with_the_scaling_to_use():
         p.predict((wave * 32768).astype(np.int16))
     with pytest.raises(ValueError, match=r"got integer samples \(uint8.*pass \(x - 128\) / 128"):
         p.predict((wave[0] * 128 + 128).astype(np.uint8))
+
+
+def test_a_recorded_scaling_is_not_replaced_and_a_run_reads_its_own_records(trained, tmp_path):
+    """normalization= given by hand beside a model that records its training data's scaling: the
+    same values are accepted, other values (or None) refused, as classes= is. A Run exported or
+    loaded after another run wrote to its checkpoint path keeps its own class names (they came from
+    the file first, so the first run was labelled with the second's classes)."""
+    run, sp = trained["run"], trained["splits"]
+    own = sp.normalization["imu"]
+    p = dcatkit.Predictor.load(run, device="cpu", normalization=own)
+    assert p.normalization == dcatkit.Predictor.load(run, device="cpu").normalization
+    for other in (None, {"min": [0.0] * len(own["min"]), "max": [1.0] * len(own["max"])}):
+        with pytest.raises(ValueError, match="differs from the scaling the imu model recorded"):
+            dcatkit.Predictor.load(run, device="cpu", normalization=other)
+    first = train_unimodal(sp, "imu", preset=TINY["imu"].with_(epochs=1), seed=1, progress=False,
+                           checkpoint=tmp_path / "same.pt")
+    renamed = dataclasses.replace(sp, train=sp.train.subset(range(len(sp.train))))
+    renamed.train.classes = [f"other{i}" for i in range(len(sp.train.classes))]
+    train_unimodal(renamed, "imu", preset=TINY["imu"].with_(epochs=1), seed=2, progress=False,
+                   checkpoint=tmp_path / "same.pt")                     # another run, the same path
+    assert dcatkit.Predictor.load(first, device="cpu").classes == list(sp.train.classes)
+    assert dcatkit.Predictor.load(tmp_path / "same.pt", device="cpu").classes[0] == "other0"
