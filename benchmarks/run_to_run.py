@@ -5,7 +5,8 @@
 
 Both files are notebook 06's tidy runs (``notebooks/results/06_runs.csv`` layout), the same
 code, seeds and parameters. Printed: the share of target runs with the same test F1 and the
-mean |ΔF1| per run; the frozen sources' mean |Δ test F1| per (study, draw, size); then every
+mean |ΔF1| per run; the frozen sources' mean |Δ test F1| per (study, draw, size) (the cells of a
+study and draw may share one source: the default's 21 cells hold 18 sources); then every
 verdict cell (tuned cells rebuilt as notebook 06 builds them, ``studies.with_tuned``; pooled
 over the draws with Holm per study, ``studies.pooled_verdicts``) whose call differs between
 the two, and the count of cells whose call is the same. ``benchmarks/RESULTS.md``, "Run to
@@ -32,11 +33,13 @@ TUNE_LAMS, LAM = [1, 10, 100], 1.0                         # its defaults (tune_
 
 
 def calls(runs: pd.DataFrame) -> pd.DataFrame:
-    """Every verdict cell of a 06 run, as notebook 06 computes it (section 2)."""
+    """Every verdict cell of a 06 run, as notebook 06 computes it (section 2): each method's
+    pooled difference from its baseline, not the baselines' own rows (they have no call to move)."""
     for name in TUNED:
         if name in set(runs.study) and (runs[runs.study == name].method != "none").any():
             runs = studies.with_tuned(runs, name, TUNE_LAMS, keep=[("dcat", LAM)])
     pooled, _ = studies.pooled_verdicts(runs)
+    pooled = pooled[pooled.method != "none"]      # a baseline's row has the call "baseline" on every machine
     pooled = pooled.assign(grid=pooled.kind.str.endswith(studies.GRID_KIND))   # a tuning grid's own family
     return pooled[["study", "size", "method", "lam", "grid", "diff_mean", "ci_low", "ci_high", "call"]]
 
@@ -62,7 +65,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     r = compare(pd.read_csv(args.a), pd.read_csv(args.b))
     print(f"{r['runs']} target runs: {r['same_f1']:.1%} with the same test F1, mean |ΔF1| {r['mean_abs_df1']:.3f}")
-    print(f"{r['source_cells']} frozen sources: mean |Δ source test F1| {r['source_mean_abs_df1']:.3f}")
+    print(f"frozen sources over {r['source_cells']} (study, draw, size) cells (the sizes of a study may share a "
+          f"draw's source): mean |Δ source test F1| {r['source_mean_abs_df1']:.3f}")
     print(f"{r['cells']} verdict cells ({r['cells'] - r['grid_cells']} verdicts, {r['grid_cells']} of the tuning grids): "
           f"{r['cells'] - len(r['moved'])} same call, {len(r['moved'])} moved; "
           f"largest shift of a pooled difference {r['max_abs_shift']:.3f}")

@@ -172,14 +172,23 @@ def test_run_to_run_table_and_intervals_are_what_the_kept_runs_give():
         sys.path.pop(0)
     vm = {"VM 1": REPO / "benchmarks" / "run_to_run_06_vm1.csv", "VM 2": REPO / "notebooks" / "results" / "06_runs.csv",
           "VM 3": REPO / "benchmarks" / "run_to_run_06_vm3.csv"}
-    part = _section((REPO / "benchmarks" / "RESULTS.md").read_text(), "## Run to run")
-    part = part[part.index("### A third VM"):]
+    whole = _section((REPO / "benchmarks" / "RESULTS.md").read_text(), "## Run to run")
+    part = whole[whole.index("### A third VM"):]
+    findings = " ".join((REPO / "FINDINGS.md").read_text().split())
     for a, b in (("VM 1", "VM 2"), ("VM 3", "VM 2"), ("VM 1", "VM 3")):
         r = run_to_run.compare(pd.read_csv(vm[a]), pd.read_csv(vm[b]))
         row = (f"| {a} vs {b} | {r['same_f1']:.1%} | {r['mean_abs_df1']:.3f} | {r['source_mean_abs_df1']:.3f} | "
                f"{len(r['moved'])} |")
         assert row in part, row
-        assert r["runs"] == 810 and r["source_cells"] == 21 and r["cells"] == 37
+        # the verdict cells are methods against their baselines (a baseline's row has no call to move);
+        # notebook 06's default has 15 study cells and 12 grid cells, and 21 source cells over 18 sources
+        assert r["runs"] == 810 and r["source_cells"] == 21 and r["cells"] == 27 and r["grid_cells"] == 12
+        assert f"(21 study x draw x size cells, 18 sources) | calls that moved (of {r['cells']}) |" in part
+        if (a, b) == ("VM 1", "VM 2"):
+            said = (f"({r['cells']} cells, each a method against its baseline: {r['cells'] - r['grid_cells']} verdicts "
+                    f"and {r['grid_cells']} cells of the λ grids,")
+            assert said in " ".join(whole.split()), said
+            assert f"{len(r['moved'])} of {r['cells']} calls moved" in findings
     moved = run_to_run.compare(pd.read_csv(vm["VM 3"]), pd.read_csv(vm["VM 2"]))["moved"]
     shown = [f"{x.diff_mean_a:+.3f} [{x.ci_low_a:+.3f}, {x.ci_high_a:+.3f}]".replace("-", "−") for x in moved.itertuples()]
     text = " ".join(part.split())                          # the page wraps lines inside an interval
