@@ -619,9 +619,11 @@ class Predictor:
                 raise ValueError(f"this {self.modality} model records no sample rate to check {sample_rate:g} Hz "
                                  "against (a file exported without one): leave sample_rate out")
             if not math.isclose(float(sample_rate), want, rel_tol=1e-6):
+                how = (f"pick frames {want:g} per second apart (the loaders spread a window's frames evenly "
+                       "over its time)" if self.info.get("kind") == "video" else
+                       f"resample it first (e.g. torchaudio.functional.resample(x, {float(sample_rate):g}, {want:g}))")
                 raise ValueError(f"the {self.modality} model was trained on data at {want:g} Hz; this input is at "
-                                 f"{float(sample_rate):g} Hz: resample it first (e.g. "
-                                 f"torchaudio.functional.resample(x, {float(sample_rate):g}, {want:g}))")
+                                 f"{float(sample_rate):g} Hz: {how}")
         batch, _ = _as_batch(x, self.info)
         logits, probs = self._run(batch)                   # raw: the graph scales it
         classes = self.classes
