@@ -31,7 +31,8 @@ after a default `make notebooks` only the extra runs train. Each study is its ow
   control with few labels, tuned".
 
 --edge LAM (with --study positive or curve): D-CAT's tuned lambda is the grid's largest (100) in
-  29-35 of 50 runs in both studies, while KD's is spread over the grid: is the grid's upper end
+  30 to 42 of 50 runs in both studies (42 in positive, 30 in curve, 39 in curve with --val-labels
+  20), while KD's is spread over the grid: is the grid's upper end
   holding D-CAT back, which would make "tuned D-CAT vs tuned KD" unfair to D-CAT? Runs D-CAT at
   lambda = 100 and LAM with the baseline (a study of its own, whole validation part) and reports
   both against the baseline and LAM against 100, paired by draw and seed. Question written down
