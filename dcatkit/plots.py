@@ -320,14 +320,17 @@ def curve_label(metric: str) -> tuple[str, str]:
 
 def training_curves(histories: Mapping[str, pd.DataFrame], metrics: Sequence[str] = ("train_ce", "val_f1")):
     """Per-epoch curves of several runs (``Run.history``), one panel per metric, titled
-    and labelled in words (``CURVE_LABELS``), integer epoch ticks."""
+    and labelled in words (``CURVE_LABELS``), integer epoch ticks. A run has one colour in
+    every panel (the legend is drawn once), also in a panel where another run has no curve."""
     from matplotlib.ticker import MaxNLocator
 
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colour = {name: cycle[i % len(cycle)] for i, name in enumerate(histories)}
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.4), squeeze=False)
     for ax, m in zip(axes[0], metrics):
         for name, h in histories.items():
             if m in h:
-                ax.plot(h["epoch"], h[m], marker="o", ms=3, label=name)
+                ax.plot(h["epoch"], h[m], marker="o", ms=3, label=name, color=colour[name])
         title, ylabel = curve_label(m)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)

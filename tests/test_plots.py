@@ -240,6 +240,19 @@ def test_training_curves_in_words_with_integer_epochs():
     plt.close("all")
 
 
+def test_a_run_has_one_colour_in_every_panel():
+    """Notebook 03's right panel shows train_mask_frac of D-CAT only: it was drawn in the first
+    colour of that panel's cycle, the baseline's colour in the only legend."""
+    h = pd.DataFrame({"epoch": [1, 2], "train_ce": [2.0, 1.5], "train_mask_frac": [0.9, 0.95]})
+    fig = plots.training_curves({"baseline": h.drop(columns="train_mask_frac"), "D-CAT": h},
+                                ("train_ce", "train_mask_frac"))
+    a, b = fig.axes
+    legend = {ln.get_label(): ln.get_color() for ln in a.lines}
+    assert [ln.get_label() for ln in b.lines] == ["D-CAT"] and b.lines[0].get_color() == legend["D-CAT"]
+    assert legend["D-CAT"] != legend["baseline"]
+    plt.close("all")
+
+
 # --------------------------------------------------------------------------- the alignment explorer
 
 
