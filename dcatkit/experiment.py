@@ -372,4 +372,11 @@ def summarise_seeds(tables: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def format_table(df: pd.DataFrame, digits: int = 3) -> str:
-    return df.to_string(float_format=lambda v: f"{v:.{digits}f}" if np.isfinite(v) else "nan")
+    """The table with ``digits`` decimals; a value that rounds to zero is "0.000", never
+    "-0.000" (a sign the shown digits cannot support, as ``stats.signed`` says)."""
+    def fmt(v):
+        if not np.isfinite(v):
+            return "nan"
+        text = f"{v:.{digits}f}"
+        return f"{0.0:.{digits}f}" if float(text) == 0 else text
+    return df.to_string(float_format=fmt)

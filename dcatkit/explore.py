@@ -13,6 +13,7 @@ MCMA, sample, steps), ``None`` without ipywidgets.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -216,10 +217,15 @@ def alignment_explorer(source_model, target_model, batch: dict, batches: Sequenc
         from IPython.display import display
     except ImportError:
         return None
-    w_lam = W.FloatLogSlider(value=lam, base=10, min=-2, max=2, step=0.25, description="λ")
+    if lam > 0:                  # a log scale over 0.01 .. 100, widened to hold the notebook's lam
+        e = math.log10(lam)
+        w_lam = W.FloatLogSlider(value=lam, base=10, min=min(-2, math.floor(e)), max=max(2, math.ceil(e)),
+                                 step=0.25, description="λ")
+    else:                        # lam = 0 (no transfer) has no place on a log scale
+        w_lam = W.FloatSlider(value=0.0, min=0.0, max=100.0, step=0.01, description="λ")
     w_mcma = W.Checkbox(value=mcma, description="MCMA (mask)")
     w_sample = W.IntSlider(value=0, min=0, max=len(batch["label"]) - 1, description="sample")
-    w_steps = W.IntSlider(value=min(10, len(batches)), min=1, max=len(batches), description="steps")
+    w_steps = W.IntSlider(value=len(batches), min=1, max=len(batches), description="steps")   # as quick_steps
     w_train = W.Button(description="train steps", button_style="primary")
     info, out = W.HTML(), W.Output()
     current = {"model": target_model, "steps": []}
@@ -229,7 +235,8 @@ def alignment_explorer(source_model, target_model, batch: dict, batches: Sequenc
                              lam=w_lam.value)
         st.steps = current["steps"]
         info.value = (f"L_CA = {st.l_ca:.4f} (cosine {cosine_of(st.l_ca):.3f}); "
-                      f"MCMA drops {int((~st.mask).sum()) if st.mcma else 0} of {len(st.mask)}")
+                      f"MCMA drops {int((~st.mask).sum()) if st.mcma else 0} of {len(st.mask)}; λ = {w_lam.value:g}"
+                      f"{f', after {len(st.steps) - 1} steps' if st.steps else ', untrained target'}")
         with out:
             out.clear_output(wait=True)
             fig = alignment_figure(st, w_sample.value, classes=classes)

@@ -322,10 +322,17 @@ def test_alignment_explorer_widget(splits, pair_models):
     lam_w, mcma_w, sample_w = w.children[0].children
     steps_w, button = w.children[1].children
     info = w.children[2]
-    assert "L_CA = " in info.value
+    assert "L_CA = " in info.value and "λ = 1, untrained target" in info.value
+    assert steps_w.value == 3                             # all the batches, as the static figure's quick_steps
     button.click()                                        # quick steps run, the view redraws
+    assert "after 3 steps" in info.value
     mcma_w.value = False
     assert "drops 0 of 6" in info.value                   # no mask: nothing dropped
+    # the notebook's lam is what the explorer shows and trains at: 0 (no transfer) and values off 0.01 .. 100
+    for lam in (0.0, 0.001, 1000.0):
+        w = explore.alignment_explorer(src, tgt, batch, explore.train_batches(splits.train, 2, size=8),
+                                       explore.stack(splits.val, range(8)), "video", "imu", lam=lam)
+        assert w.children[0].children[0].value == pytest.approx(lam) and f"λ = {lam:g}," in w.children[2].value
 
 
 # --------------------------------------------------------------------------- per-subject view

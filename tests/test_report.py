@@ -288,3 +288,11 @@ def test_atomic_writes_give_files_a_plain_files_permissions(tmp_path):
     modes = {p.name: p.stat().st_mode & 0o777 for p in (paths["csv"], paths["json"], tmp_path / "runs" / "r.json",
                                                          ck, plain)}
     assert set(modes.values()) == {0o644}, modes
+
+
+def test_format_table_shows_no_minus_zero():
+    """notebook 03's table printed delta_f1 "-0.000" beside a sentence saying "+0.000"."""
+    from dcatkit.experiment import format_table
+
+    t = pd.DataFrame({"delta_f1": [-0.0004, 0.0004, -0.0006, float("nan")]}, index=list("abcd"))
+    assert format_table(t).split()[1:] == ["a", "0.000", "b", "0.000", "c", "-0.001", "d", "NaN"]
