@@ -186,7 +186,9 @@ else:
 #
 # The plots use the encoder's own front end (`dcatkit.encoders.LogMel`) with the preset's
 # settings, at the data's sample rate. One sample per class: in the simulator each class sounds a
-# tone of its own (with one harmonic), higher from the first class to the last, in bursts at the
+# tone of its own (with one harmonic at twice its pitch; where that is above the 4 kHz Nyquist limit
+# of the 8 kHz audio it folds back below it, so for the highest tones it shows as a second line near
+# the tone), higher from the first class to the last, in bursts at the
 # motion's events, over the subject's steady room hum. Look at the short bright dashes (the bursts):
 # their height and rhythm change from panel to panel; the unbroken line is the hum, which belongs
 # to the subject, not the class.

@@ -196,9 +196,10 @@ display(Markdown(
 # ## Try this
 #
 # 1. **Swap the roles.** `-p source imu -p target video`: *expect* the IMU source to be the weaker
-#    model. The paper tried this direction too (IMU to the more expressive modalities) and saw no
-#    gain in-distribution, sometimes a slight loss (Sec. VI-A.1, Table II); to test it here, run it
-#    over seeds with `python -m dcatkit sweep --source imu --target video`.
+#    model. The paper tried this direction too (IMU to the more expressive modalities): its Table II
+#    shows a loss on every metric of both such rows in-distribution (its text, Sec. VI-A.1: "a slight
+#    decrease"), from single runs; to test it here, run it over seeds with
+#    `python -m dcatkit sweep --source imu --target video`.
 # 2. **Audio as the source.** `-p source audio`: *expect* audio to learn the class about as easily
 #    as video (each class has its own tone band), so it is a second strong source.
 # 3. **Fewer epochs.** `-p epochs 5`: *expect* the IMU baseline's validation F1 still rising at the

@@ -192,7 +192,9 @@ print(f"source correct on {int(correct.sum())}/{len(correct)} samples of this ba
 # and, when you press *train steps*, a few Adam steps of $L_{CE} + \lambda L_{CA}$ on a copy of the
 # untrained target, with $L_{CA}$ on this batch and macro-F1 on the validation split after each
 # step. Try λ = 0.01 and λ = 100: which curve moves? It needs a live widget front end (JupyterLab);
-# the static figure below it is the same view for the default values, after the steps it prints.
+# the static figure below it shows the default values: its first three panels for the untrained
+# target (the explorer redraws them from the trained copy after *train steps*), its last the
+# quick steps it prints.
 
 # %%
 step_batches = explore.train_batches(splits.train, 20, size=32, seed=seed)
@@ -435,7 +437,7 @@ display(Markdown(text))
 #    mask's effect from seed-to-seed chance (notebook 04 pairs them over seeds).
 # 4. **Subject-disjoint.** `-p split ood` (or `-p split loso -p fold 3`): every model is scored
 #    on subjects it never saw. The paper reports this setting in Table III and its λ ablation in
-#    Table IV; its IMU gains are in-distribution (Table II), and on UESTC's OOD split it reports no
-#    gain for the IMU. *Expect* lower F1 for every model here too.
+#    Table IV; its IMU gains are in-distribution (Table II), and on UESTC's OOD split its Table III
+#    shows the IMU losing F1 with transfer (single runs). *Expect* lower F1 for every model here too.
 #
 # Next: [04 — λ ablation](04_lambda_ablation.ipynb) repeats this over λ and 10 seeds.

@@ -140,7 +140,9 @@ plt.show()
 # ## 3. Per-class F1 change
 #
 # $F1_c = 2\,TP_c / (2\,TP_c + FP_c + FN_c)$ from each confusion matrix, and its change
-# D-CAT − baseline. The macro-F1 of the other notebooks is the mean of these. `support` is the number
+# D-CAT − baseline. The macro-F1 of the other notebooks is the mean of these over the classes with
+# test samples (`support` > 0; a class with none scores 0 in this table and is left out of the
+# macro-F1, which `dcatkit.metrics` says in a warning). `support` is the number
 # of test samples of the class: with about that many, one sample more or less right moves a class's
 # F1 by a few hundredths.
 
@@ -200,7 +202,8 @@ rows = []
 for k in range(runs.n_folds(dataset, sub_checked, data_seed, data_opts)):
     sub_info = {**sub_checked, **paths.check_split(sub_checked["split"], k)}
     sub = runs.load_splits(dataset, sub_info, data_seed, data_opts)
-    key = dict(data_key, split=sub_info["split_name"])
+    key = runs.data_key(dataset, sub_info["split_name"], data_seed, data_opts, preset, source, target,
+                        splits=sub)      # on a real dataset its content: notebook 03's -p split names
     ck_s = paths.checkpoint_path(out_dir, f"source-{source}", **key, epochs=source_epochs, seed=seed)
     ck_b = paths.checkpoint_path(out_dir, f"baseline-{target}", **key, epochs=epochs, seed=seed)
     ck_d = paths.checkpoint_path(out_dir, f"dcat-{source}-{target}", **key, epochs=epochs, seed=seed,
