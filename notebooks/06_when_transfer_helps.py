@@ -564,11 +564,17 @@ video_dcat = runs[(runs.kind == "curve") & (runs.method == "dcat") & (runs.lam =
 if len(at_lam):
     ratio = at_lam.grad_ratio_init.mean()
     kd_at = grid_diag[(grid_diag.method == "kd") & (grid_diag.lam == lam)]
+    # the curve's ratio per label count, like with like: (c)'s label count(s) beside the same in (d), the others apart
+    video_ratio = video_dcat.groupby("size").grad_ratio_init.mean().dropna()
+    same = [f"{x:.1%} at the same {n} labels" for n, x in video_ratio.items() if n in set(at_lam["size"])]
+    other = [f"{x:.1%} at {n}" for n, x in video_ratio.items() if n not in set(at_lam["size"])]
+    video_text = ("; from the video source of the curve (d), D-CAT's is " + ", ".join(same)
+                  + (f" ({', '.join(other)} labels)" if same and other else f"{', '.join(other)} labels" if other else "")
+                  if len(video_ratio) else "")
     text += ["", f"**The gradient scale.** In the positive control (c) (noise-free IMU teacher), at the start of "
              f"training D-CAT's gradient at λ = {lam:g} is {ratio:.1%} of cross-entropy's"
              + (f", KD's {kd_at.grad_ratio_init.mean():.0%}" if len(kd_at) else "")
-             + (f"; from the video source of the curve (d), D-CAT's is {video_dcat.grad_ratio_init.mean():.1%}"
-                if len(video_dcat) and video_dcat.grad_ratio_init.notna().any() else "")
+             + video_text
              + f". D-CAT's $L_{{CA}}$ in (c) went {at_lam.objective_first.mean():.3f} → "
              f"{at_lam.objective_last.mean():.3f} (cosine {explore.cosine_of(at_lam.objective_first.mean()):.2f} → "
              f"{explore.cosine_of(at_lam.objective_last.mean()):.2f})."
