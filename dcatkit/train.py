@@ -459,6 +459,9 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     inputs per epoch (``train.augment`` true), where a cache would be wrong; then
     the live source runs, with a message.
 
+    The frozen source runs in eval mode with no gradient, on the training device; a source
+    model you pass is given back as you had it (its mode, requires_grad and device).
+
     Under torchrun the masked mean runs over the masked-in samples of all processes
     (``global_masked_mean``), as in a single process. ``report``, ``resume``,
     ``state_path`` and ``log_dir`` as in ``fit`` (TensorBoard also gets the objective's
@@ -543,6 +546,7 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     if state_path_for(checkpoint, state_path) is not None:     # a resumed run must have the same source(s)
         ids = [_source_id(s) for s in srcs]
         resumable["run_key"] = {"source": ids if multi else ids[0]}
+    caller = [_caller_state(s) for s in srcs if isinstance(s, Classifier)]   # put back when training ends
     srcs = [_frozen_source(s, n, train, needs, source_cache, cache_dir, device, progress)
             for s, n in zip(srcs, names)]
     names = [n or getattr(s, "modality", None) for s, n in zip(srcs, names)]
@@ -579,14 +583,35 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
 
     bm = [getattr(s, "batch_modalities", None) for s in srcs]
     batch_modalities = None if None in bm else tuple(dict.fromkeys(m for b in bm for m in b))
-    res = _train_loop(model, train, val, modality=modality, preset=preset, epochs=epochs, seed=seed,
-                      device=device, extra_loss=transfer_term, checkpoint=checkpoint,
-                      meta={**meta, "source_modality": names if multi else names[0]}, progress=progress,
-                      desc=f"{'+'.join(map(str, names))}->{modality} ({method_name})", compile=compile,
-                      channels_last=channels_last, batch_modalities=batch_modalities, report=report,
-                      extra_params=tuple(p for obj in objectives for p in obj.parameters()), **resumable)
+    try:
+        res = _train_loop(model, train, val, modality=modality, preset=preset, epochs=epochs, seed=seed,
+                          device=device, extra_loss=transfer_term, checkpoint=checkpoint,
+                          meta={**meta, "source_modality": names if multi else names[0]}, progress=progress,
+                          desc=f"{'+'.join(map(str, names))}->{modality} ({method_name})", compile=compile,
+                          channels_last=channels_last, batch_modalities=batch_modalities, report=report,
+                          extra_params=tuple(p for obj in objectives for p in obj.parameters()), **resumable)
+    finally:
+        for restore in caller:
+            restore()
     res.objective = dict(zip(names, objectives)) if multi else objectives[0]
     return res
+
+
+def _caller_state(module: torch.nn.Module):
+    """A function that puts ``module`` back as the caller had it: training flag, each
+    parameter's requires_grad and its device (the frozen source is put in eval mode, frozen
+    and moved to the training device for the run; the caller's model is theirs)."""
+    training = module.training
+    grads = [p.requires_grad for p in module.parameters()]
+    where = next((p.device for p in module.parameters()), None)
+
+    def restore():
+        if where is not None:
+            module.to(where)
+        module.train(training)
+        for p, g in zip(module.parameters(), grads):
+            p.requires_grad_(g)
+    return restore
 
 
 UNLABELED_MASKS = ("confidence", "all")

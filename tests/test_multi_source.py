@@ -70,8 +70,10 @@ def test_two_sources_are_the_sum_of_two_masked_terms(setup):
     model.train()
     (batch,) = list(make_loader(one_batch, P.batch_size, shuffle=True, seed=seed))
     out = model(batch["imu"])
-    with torch.no_grad():
-        sv, sa = video.model.eval()(batch["video"]), audio.model.eval()(batch["audio"])
+    with torch.no_grad():               # frozen as fit_transfer freezes them (it gives them back unfrozen;
+        # the CPU kernels chosen for parameters that require grad can differ in the last bits)
+        sv = video.model.eval().requires_grad_(False)(batch["video"])
+        sa = audio.model.eval().requires_grad_(False)(batch["audio"])
     mask_v = sv.logits.argmax(1) == batch["label"]                                  # Eq. (16), per source
     mask_a = sa.logits.argmax(1) == batch["label"]
     assert not torch.equal(mask_v, mask_a), "the test needs sources that are right on different samples"

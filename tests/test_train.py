@@ -59,11 +59,12 @@ def test_history_and_best_epoch(splits):
 def test_frozen_source_unchanged(splits, video_source):
     src_run, path = video_source
     before = {k: v.clone() for k, v in src_run.model.state_dict().items()}
+    mode, grads = src_run.model.training, [p.requires_grad for p in src_run.model.parameters()]
     run = train_transfer(splits, src_run, "imu", lam=1.0, preset=TINY["imu"], seed=0, progress=False)
     after = src_run.model.state_dict()
     assert all(torch.equal(before[k].cpu(), after[k].cpu()) for k in before)     # incl. BN running stats
-    assert not src_run.model.training
-    assert all(not p.requires_grad for p in src_run.model.parameters())
+    assert src_run.model.training == mode                                         # given back as it was
+    assert [p.requires_grad for p in src_run.model.parameters()] == grads
     assert {"train_ca", "train_mask_frac"} <= set(run.history.columns)
     assert (run.history["train_ca"] > 0).all()
 
@@ -351,9 +352,10 @@ def test_source_in_training_mode_is_frozen_and_in_eval(splits, cache, tmp_path):
     p = TINY["imu"]
     kw = dict(lam=1.0, preset=p, seed=3, progress=False, source_cache=cache)
     run = fit_transfer(_target(splits, 3, p), src, splits.train, splits.val, cache_dir=tmp_path / "a", **kw)
-    assert not src.training and not any(m.training for m in src.modules())
-    assert all(not q.requires_grad for q in src.parameters())
-    after = src.state_dict()                     # on the training device (CUDA on a GPU machine)
+    # afterwards the caller's model is as the caller had it (training mode, trainable), on its device
+    assert src.training and all(m.training for m in src.modules())
+    assert all(q.requires_grad for q in src.parameters()) and all(q.device.type == "cpu" for q in src.parameters())
+    after = src.state_dict()
     assert all(torch.equal(before[k], after[k].cpu()) for k in before)     # BN running stats untouched
     assert run.history["train_mask_frac"].tolist() == pytest.approx([eval_acc] * len(run.history), abs=1e-6)
     ref = fit_transfer(_target(splits, 3, p), reference, splits.train, splits.val, cache_dir=tmp_path / "b", **kw)
