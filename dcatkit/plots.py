@@ -561,6 +561,8 @@ def paired_intervals(summary: pd.DataFrame, x: str = "n_samples", col: str | Non
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 0.32 * n_rows + 1.4), squeeze=False,
                              sharey=True)
     pal = dict(zip(methods, sns.color_palette("tab10")))
+    adjusted = "family_size" in rows and (rows["family_size"].astype(float) > 1).any()   # Holm / Bonferroni
+    what = "intervals adjusted for the cells tested together" if adjusted else "95% interval"
     labels = [f"{m}, {x.split('_')[0]} = {v:g}" if isinstance(v, (int, float, np.number)) else f"{m}, {v}"
               for v in xs for m in methods]
     for ax, (title, r) in zip(axes[0], panels):
@@ -579,7 +581,7 @@ def paired_intervals(summary: pd.DataFrame, x: str = "n_samples", col: str | Non
         ax.set_yticklabels(labels, fontsize=8)
         ax.set_ylim(n_rows - 0.5, -0.5)
         ax.locator_params(axis="x", nbins=5)
-        ax.set_xlabel("ΔF1 to the same-seed baseline (95% CI)")
+        ax.set_xlabel(f"ΔF1 to the same-seed baseline ({what})")
         ax.set_title(title)
     fig.tight_layout()
     return fig
