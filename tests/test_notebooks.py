@@ -209,14 +209,127 @@ def findings_06_intervals(readme: str) -> list[str]:
     return re.findall(r"[+-]\d\.\d{3} \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\]", text)
 
 
+def notebook_06_cells() -> dict[tuple[str, str, int], dict]:
+    """Every verdict cell of notebook 06's committed run, recomputed from
+    notebooks/results/06_runs.csv as the notebook computes it (its defaults: tuned cells over
+    λ in 1, 10, 100 with D-CAT kept at λ = 1, ``studies.with_tuned``; pooled over the draws with
+    Holm per study, ``studies.pooled_verdicts``; printed by ``studies.verdict_table``), keyed by
+    (study, method label, size): the printed row, with the λ chosen for a tuned cell."""
+    from dcatkit import studies
+
+    runs = pd.read_csv(NB / "results" / "06_runs.csv")
+    for name in ("(a) video→imu, id", "(c) positive control"):      # notebook 06's MAIN and POSITIVE
+        runs = studies.with_tuned(runs, name, [1, 10, 100], keep=[("dcat", 1.0)])
+    pooled, per_draw = studies.pooled_verdicts(runs)
+    pooled = pooled[pooled.method != "none"]
+    table = studies.verdict_table(pooled, per_draw)                 # one row per pooled row, in its order
+    chosen = {(r.study, r.method, int(r.size)): dict(map(int, x) for x in re.findall(r"λ = (\d+): (\d+)", r.chosen))
+              for r in studies.lam_choices(runs).itertuples()}
+    cells = {}
+    for p, row in zip(pooled.itertuples(), table.to_dict("records")):
+        key = (p.study, row["method"], int(p.size))
+        cells[key] = {**row, "kind": p.kind, "diff": f"{p.diff_mean:+.3f}", "chosen": chosen.get(key)}
+    return cells
+
+
+def _findings_06_rows(text: str) -> list[list[str]]:
+    """FINDINGS.md's notebook 06 table, one list of cells per row (minus signs and bold as plain text)."""
+    start = text.index("| study (300 recordings unless said) |")
+    rows = []
+    for line in text[start:].splitlines()[2:]:                      # past the header and its rule
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.replace("−", "-").replace("**", "").strip().strip("|").split("|")])
+    return rows
+
+
+def findings_06_mismatches(text: str, cells: dict, shown: str) -> list[str]:
+    """Each row of FINDINGS.md's notebook 06 table against the cell(s) it names, matched by
+    (study, method, size): its baseline, pooled interval (or, for a row of several methods, each
+    method's pooled difference and the Holm family), per-draw means with seeds won / lost, call and
+    the λ chosen for a tuned cell; every study cell must have its row, and each named cell's
+    interval, call and per-draw results must be printed together by the executed notebook."""
+    studies_of = {}
+    for (study, method, size), c in cells.items():
+        if not c["kind"].endswith("-grid"):
+            studies_of.setdefault(study[:3], set()).add(study)
+    bad, seen = [], set()
+    for cols in _findings_06_rows(text):
+        if len(cols) != 5:
+            bad.append(f"not 5 columns: {cols}")
+            continue
+        what, base, pooled_cell, draws, call = cols
+        (study,) = studies_of.get(what[:3], {None})
+        size = re.search(r"n = (\d+)|(\d+) labels", what)
+        sizes = {k[2] for k in cells if k[0] == study}
+        size = int(size.group(1) or size.group(2)) if size else (next(iter(sizes)) if len(sizes) == 1 else None)
+        methods = [m + t for m, t in re.findall(r"\b(dcat|kd|contrastive)\b( \(tuned)?", what)]
+        methods = [m + ")" if m.endswith("(tuned") else m for m in methods]
+        keys = [(study, m, size) for m in methods]
+        missing = [k for k in keys if k not in cells]
+        if study is None or not keys or missing:
+            bad.append(f"{what!r}: names no verdict cell of the run ({missing or keys})")
+            continue
+        seen.update(keys)
+        want_call = call.split(" (")[0]
+        for k in keys:
+            c = cells[k]
+            if not base.startswith(c["baseline"]):
+                bad.append(f"{what!r} {k[1]}: baseline {base!r}, the run's {c['baseline']}")
+            if c["call"] != want_call:
+                bad.append(f"{what!r} {k[1]}: call {call!r}, the run's {c['call']!r}")
+            if not re.search(re.escape(c["Δ pooled [adjusted CI]"]) + r"\s+" + re.escape(c["call"]) + r"\s+"
+                             + re.escape(c["Δ per draw (seeds +/-)"]), shown):
+                bad.append(f"{k}: notebook 06 does not print {c['Δ pooled [adjusted CI]']} {c['call']} "
+                           f"{c['Δ per draw (seeds +/-)']} together")
+        if len(keys) == 1:
+            c = cells[keys[0]]
+            if pooled_cell != c["Δ pooled [adjusted CI]"]:
+                bad.append(f"{what!r}: pooled {pooled_cell!r}, the run's {c['Δ pooled [adjusted CI]']}")
+            if draws != c["Δ per draw (seeds +/-)"]:
+                bad.append(f"{what!r}: per draw {draws!r}, the run's {c['Δ per draw (seeds +/-)']}")
+            pick = re.search(r"λ = (\d+) chosen (\d+) times((?:, \d+: \d+)*)", what)
+            if pick:
+                quoted = {int(pick.group(1)): int(pick.group(2)),
+                          **{int(a): int(b) for a, b in re.findall(r"(\d+): (\d+)", pick.group(3))}}
+                if quoted != c["chosen"]:
+                    bad.append(f"{what!r}: λ chosen {quoted}, the run's {c['chosen']}")
+        else:                                                       # "−0.004 / +0.235 / +0.080 (Holm over 6)"
+            diffs = re.findall(r"[+-]\d\.\d{3}", pooled_cell.split("(")[0])
+            if diffs != [cells[k]["diff"] for k in keys]:
+                bad.append(f"{what!r}: pooled {diffs}, the run's {[cells[k]['diff'] for k in keys]}")
+            family = re.search(r"Holm over (\d+)", pooled_cell)
+            if family and {cells[k]["family"] for k in keys} != {f"{family.group(1)} cells"}:
+                bad.append(f"{what!r}: Holm over {family.group(1)}, the run's {cells[keys[0]]['family']}")
+            if draws:                                               # "kd +0.143 (9/1); +0.213 (10/0); ..."
+                name, _, per = draws.partition(" ")
+                k = (study, name, size)
+                if k not in keys or per != cells[k]["Δ per draw (seeds +/-)"]:
+                    bad.append(f"{what!r}: per draw {draws!r}, the run's "
+                               f"{cells[k]['Δ per draw (seeds +/-)'] if k in cells else 'no such cell'}")
+    study_cells = {k for k, c in cells.items() if not c["kind"].endswith("-grid")}
+    if seen != study_cells:
+        bad.append(f"study cells without a row: {sorted(study_cells - seen)}")
+    return bad
+
+
 def test_findings_06_table_is_the_committed_run():
-    """Every pooled interval in FINDINGS.md's notebook 06 table is one the executed notebook 06
-    prints: a re-run that changes a result fails here until FINDINGS.md is rewritten from it."""
-    readme = (NB.parent / "FINDINGS.md").read_text()
-    intervals = findings_06_intervals(readme)
-    shown = _outputs_text("06_when_transfer_helps")
+    """FINDINGS.md's notebook 06 table is the committed run, row by row: each row's cell(s),
+    matched by study, method and size, recomputed from notebooks/results/06_runs.csv and printed
+    so by the executed notebook 06 (``findings_06_mismatches``). A re-run that changes a result,
+    two rows' intervals swapped or a call word changed fails here until FINDINGS.md is rewritten."""
+    text = (NB.parent / "FINDINGS.md").read_text()
+    cells, shown = notebook_06_cells(), _outputs_text("06_when_transfer_helps")
+    intervals = findings_06_intervals(text)
     assert len(intervals) >= 9, f"found only {intervals} in FINDINGS.md's notebook 06 table"
-    stale = [x for x in intervals if x not in shown]
-    assert not stale, f"FINDINGS.md's notebook 06 table holds intervals notebook 06 does not print: {stale}"
-    edited = readme.replace(intervals[0].replace("-", "−"), "+0.999 [+0.998, +0.999]", 1)
-    assert findings_06_intervals(edited) != intervals and any(x not in shown for x in findings_06_intervals(edited))
+    assert not [x for x in intervals if x not in shown]
+    bad = findings_06_mismatches(text, cells, shown)
+    assert not bad, "FINDINGS.md's notebook 06 table is not the committed run:\n" + "\n".join(bad)
+    # the check sees what it is for: two rows' intervals swapped, a call word changed, a row dropped
+    a, b = "+0.020 [−0.020, +0.061]", "**+0.136 [+0.032, +0.240]**"
+    assert text.count(a) == 1 and text.count(b) == 1
+    swapped = text.replace(a, "@").replace(b, a).replace("@", b)
+    row = next(line for line in text.splitlines() if line.startswith("| (b) negative control"))
+    for edited in (swapped, text.replace(row, row.replace("| no evidence (0 false calls) |", "| hurts |")),
+                   text.replace(row + "\n", "")):
+        assert edited != text and findings_06_mismatches(edited, cells, shown)

@@ -114,6 +114,78 @@ def test_every_interval_in_the_readme_results_has_a_source(computed):
                         f"the controls sweep): {orphans}"
 
 
+
+def test_readme_results_quote_each_named_cell(computed):
+    """Each number the README's "In short" quotes beside a named cell is that cell's, with the call
+    its words give: notebook 06's (recomputed from its committed runs, as FINDINGS.md's table is:
+    ``test_notebooks.notebook_06_cells``), the 5-draw follow-ups' (``benchmarks/study_draws_runs.csv``)
+    and the controls sweep's (``benchmarks/controls_sweep_runs.csv``); and the gradient ratios it
+    and FINDINGS.md give, from notebook 06's runs at the same label counts. Two cells' numbers
+    swapped, or a number that is another cell's, fail here (a check that a number appears
+    somewhere does not see them)."""
+    from test_notebooks import _outputs_text, notebook_06_cells
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import controls_sweep
+    finally:
+        sys.path.pop(0)
+    nb = notebook_06_cells()
+    follow = {(r["study"], r["method"]): r for rows in computed.values() for r in rows}
+    sweep = controls_sweep.summarise(pd.read_csv(controls_sweep.RUNS)).set_index(["study", "method", "lam"])
+
+    def nb06(method, call):
+        c = nb[("(c) positive control", method, 20)]
+        assert c["call"] == call, (method, c["call"], call)
+        return c["diff"]
+
+    def later(study, method, call):
+        r = follow[(study, method)]
+        assert r["call"] == call, (study, method, r["call"], call)
+        return r["Δ pooled [adjusted CI]"]
+
+    def swept(study, method, call):
+        r = sweep.loc[(study, method, 1.0)]
+        assert r.call == call, (study, method, r.call, call)
+        return r.pooled
+
+    runs = pd.read_csv(REPO / "notebooks" / "results" / "06_runs.csv")
+    dcat1 = runs[(runs.method == "dcat") & (runs.lam == 1)]
+    video = dcat1[dcat1.kind == "curve"].groupby("size").grad_ratio_init.mean()
+    teacher = dcat1[dcat1.kind == "positive"].groupby("size").grad_ratio_init.mean()
+    kd1 = runs[(runs.kind == "positive") & (runs.method == "kd") & (runs.lam == 1)].grad_ratio_init.mean()
+    assert list(teacher.index) == [20] and list(video.index) == [20, 60]
+    picks = nb[("(c) positive control", "dcat (tuned)", 20)]["chosen"]
+    kd = sorted(float(follow[(s, "kd (tuned)")]["Δ pooled [adjusted CI]"].split()[0])
+                for s in ("(d) unlabeled-pairs curve", "(d) unlabeled-pairs curve, 20 validation labels"))
+    quoted = [
+        f"There its gradient at λ = 1 is {video[20]:.1%} of cross-entropy's at the start of training with 20 labels "
+        f"({video[60]:.1%} with 60), against {teacher[20]:.1%} from the positive control's teacher with the same "
+        f"20 labels",
+        f"D-CAT with its λ chosen on validation F1 (10 or 100 in {picks.get(10, 0) + picks.get(100, 0)} of "
+        f"{sum(picks.values())} runs) helps by {nb06('dcat (tuned)', 'helps')}, and logit distillation (KD) tuned "
+        f"the same way by {nb06('kd (tuned)', 'helps')}; D-CAT at λ = 1 has no call there over 3 draws "
+        f"({nb06('dcat', 'no evidence')}; a 5-draw follow-up calls that small gain, "
+        f"{later('(c) positive control', 'dcat', 'helps')},",
+        f"tuned D-CAT gains about +0.08 F1 without a call: "
+        f"{later('(d) unlabeled-pairs curve', 'dcat (tuned)', 'no evidence')} with the whole validation part, "
+        f"{later('(d) unlabeled-pairs curve, 20 validation labels', 'dcat (tuned)', 'no evidence')} with validation "
+        f"cut to 20 labels; tuned KD gains {kd[0]:+.2f} to {kd[1]:+.2f} (called with the whole validation part)",
+        f"There D-CAT helps even at λ = 1 ({swept('positive control', 'dcat', 'helps')}), far more than from the "
+        f"noise-free teacher above ({nb06('dcat', 'no evidence')}).",
+        f"KD at λ = 1 hurts ({swept('main', 'kd', 'hurts')})"]
+    assert later("(d) unlabeled-pairs curve", "kd (tuned)", "helps")              # "called with the whole ..."
+    readme = " ".join((REPO / "README.md").read_text().replace("−", "-").replace("**", "").split())
+    readme = readme[readme.index("## Default-run results"):readme.index("## Performance and scale")]
+    missing = [q for q in quoted if q not in readme]
+    assert not missing, f"README's results do not say what the cells give: {missing}"
+    findings = " ".join((REPO / "FINDINGS.md").read_text().split())
+    ratio = f"{video[20]:.1%} from the video source in (d) at the same 20 labels, {video[60]:.1%} at 60"
+    assert ratio in findings and f"its gradient is {teacher[20]:.1%} of cross-entropy's in (c)" in findings
+    printed = (f"D-CAT's gradient at λ = 1 is {teacher[20]:.1%} of cross-entropy's, KD's {kd1:.0%}; from the video source of "
+               f"the curve (d), D-CAT's is {video[20]:.1%} at the same 20 labels ({video[60]:.1%} at 60 labels)")
+    assert printed in _outputs_text("06_when_transfer_helps"), printed
+
 def _findings_part(start: str, end: str | None) -> str:
     text = (REPO / "FINDINGS.md").read_text()
     part = text[text.index(start):text.index(end) if end else None]
