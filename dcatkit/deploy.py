@@ -236,7 +236,9 @@ def _resolve(source, classes: Sequence[str] | None, normalization) -> tuple[Clas
         norm = _canonical_normalization(normalization, modality, n_channels)
         found, value = _recorded(records, _NORM_KEYS)
         kept = _canonical_normalization(value, modality, n_channels) if found else None
-        if kept is not None and kept != norm:     # as with classes: a recorded scaling is not replaced
+        same = norm is not None and all(np.allclose(kept[k], norm[k], rtol=1e-6, atol=0) for k in ("min", "max")) \
+            if kept is not None else True
+        if not same:                              # as with classes: a recorded scaling is not replaced
             raise ValueError(f"normalization={normalization!r} differs from the scaling the {modality} model "
                              f"recorded from its training data ({kept}); leave normalization out to use the "
                              "recorded one")
@@ -619,8 +621,8 @@ class Predictor:
                 raise ValueError(f"this {self.modality} model records no sample rate to check {sample_rate:g} Hz "
                                  "against (a file exported without one): leave sample_rate out")
             if not math.isclose(float(sample_rate), want, rel_tol=1e-6):
-                how = (f"pick frames {want:g} per second apart (the loaders spread a window's frames evenly "
-                       "over its time)" if self.info.get("kind") == "video" else
+                how = (f"take the frames from a video of {want:g} frames per second, as the loader did (it "
+                       "spreads a window's frames evenly over the window)" if self.info.get("kind") == "video" else
                        f"resample it first (e.g. torchaudio.functional.resample(x, {float(sample_rate):g}, {want:g}))")
                 raise ValueError(f"the {self.modality} model was trained on data at {want:g} Hz; this input is at "
                                  f"{float(sample_rate):g} Hz: {how}")

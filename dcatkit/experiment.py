@@ -140,7 +140,9 @@ def load_source(source: str | Path | Run | Classifier, splits, target_modality: 
                                         f"are {here}: load the data with the source's preprocessing")
     model.source_check = provenance.check_source(prov, splits, trust_source)
     provenance.warn_if_inputs_differ(prov, splits, modality)
-    return model.eval()
+    # a model read from a file is put in eval mode; a caller's model keeps theirs (fit_transfer runs it
+    # frozen in eval mode and gives it back as it was)
+    return model if isinstance(source, (Run, Classifier)) else model.eval()
 
 
 def train_transfer(splits, source=None, target_modality: str | None = None, *, sources: list | None = None,

@@ -181,6 +181,10 @@ class SourceCache:
         dims = [a.shape[-1] for f, a in self.arrays.items() if f != "logits"]
         self.d_attn = dims[0] if dims else None                            # size of K, V and pooled
         self.index = {sid: i for i, sid in enumerate(meta["ids"])}
+        if len(self.index) != len(meta["ids"]):      # a row found by id: repeated ids read the last one's
+            raise ValueError(f"the source cache {self.folder} holds {len(meta['ids'])} samples under "
+                             f"{len(self.index)} ids: sample ids must be unique (delete the folder; build it "
+                             "from a dataset whose ids are unique)")
 
     def __len__(self) -> int:
         return len(self.index)
@@ -209,6 +213,9 @@ class SourceCache:
         (None: on CUDA) and ``compile``: see the module docstring."""
         root = Path(cache_dir) if cache_dir is not None else Path(DEFAULT_DIR)
         fields = _fields(fields)
+        why = _uncacheable(ds)
+        if why:
+            raise ValueError(f"SourceCache.build: {why}")
         folder = root / dist.broadcast_object(cache_key(source, ds, modality, fields) if dist.is_main() else None)
         if dist.is_local_main() and not (folder / "meta.json").is_file():
             with build_folder(root, ".building-") as tmp:      # removes killed builds' leftovers first

@@ -561,7 +561,8 @@ def paired_intervals(summary: pd.DataFrame, x: str = "n_samples", col: str | Non
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 0.32 * n_rows + 1.4), squeeze=False,
                              sharey=True)
     pal = dict(zip(methods, sns.color_palette("tab10")))
-    adjusted = "family_size" in rows and (rows["family_size"].astype(float) > 1).any()   # Holm / Bonferroni
+    adjusted = ("family_size" in rows and "correction" in rows and (rows["correction"] != "none").any()
+                and (rows["family_size"].astype(float) > 1).any())                   # Holm / Bonferroni
     what = "intervals adjusted for the cells tested together" if adjusted else "95% interval"
     labels = [f"{m}, {x.split('_')[0]} = {v:g}" if isinstance(v, (int, float, np.number)) else f"{m}, {v}"
               for v in xs for m in methods]

@@ -193,9 +193,10 @@ def gradient_scale(splits, source, target: str, *, method: str, lam: float, seed
     from .objectives import make_objective
     from .frozen_source import LiveSource
     from .runtime import make_loader, seed_everything
-    from .train import _unlabeled_mask
+    from .train import _caller_state, _unlabeled_mask
 
     frozen = load_source(source, splits, target)
+    frozen_back = _caller_state(frozen)          # LiveSource freezes it; a caller's model is given back
     src = LiveSource(frozen, frozen.config["modality"])
     train = training_set(splits)
     p = _preset("synthetic", target, "synthetic", splits.train)
@@ -225,6 +226,7 @@ def gradient_scale(splits, source, target: str, *, method: str, lam: float, seed
         norms_tr.append(float(b.norm()))
         cos.append(float(F.cosine_similarity(a, b, dim=0)) if a.norm() > 0 and b.norm() > 0 else float("nan"))
     ce_n, tr_n = float(np.mean(norms_ce)), float(np.mean(norms_tr))
+    frozen_back()
     return {"grad_ce": ce_n, "grad_transfer": tr_n, "ratio": tr_n / ce_n if ce_n > 0 else float("nan"),
             "cosine": float(np.nanmean(cos)) if not all(np.isnan(cos)) else float("nan")}
 

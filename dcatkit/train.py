@@ -526,8 +526,8 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
                          "without parameters (e.g. 'dcat' or 'kd')")
     needs = tuple(dict.fromkeys((*objectives[0].needs, *(monitors[0].needs if monitors[0] else ()))))
     confident = unlabeled and mcma and unlabeled_mask == "confidence"
-    if confident and needs:                                # the confidence mask reads the source's logits
-        needs = tuple(dict.fromkeys((*needs, "logits")))
+    if unlabeled and unlabeled_mask == "confidence" and needs:   # the confidence mask reads the source's
+        needs = tuple(dict.fromkeys((*needs, "logits")))          # logits (logged only, with mcma=False)
     resumable = dict(resume=resume, state_path=state_path, log_dir=log_dir)
     method_name = method or ("dcat" if loss == "dcat" else loss)
     lam_meta = dict(zip(names, lams)) if multi else lams[0]
@@ -546,16 +546,21 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     if state_path_for(checkpoint, state_path) is not None:     # a resumed run must have the same source(s)
         ids = [_source_id(s) for s in srcs]
         resumable["run_key"] = {"source": ids if multi else ids[0]}
-    caller = [_caller_state(s) for s in srcs if isinstance(s, Classifier)]   # put back when training ends
-    srcs = [_frozen_source(s, n, train, needs, source_cache, cache_dir, device, progress)
-            for s, n in zip(srcs, names)]
-    names = [n or getattr(s, "modality", None) for s, n in zip(srcs, names)]
-    if modality in names:
-        raise ValueError(f"source and target modality are both {modality!r}")
-    for s, obj in zip(srcs, objectives):
-        if hasattr(s, "to"):
-            s.to(resolve_device(device))
-        obj.to(resolve_device(device))
+    caller = [_caller_state(s) for s in srcs if isinstance(s, Classifier)]   # put back when the run ends
+    try:                                     # (or fails: a cache that cannot be built, a bad modality, Ctrl-C)
+        srcs = [_frozen_source(s, n, train, needs, source_cache, cache_dir, device, progress)
+                for s, n in zip(srcs, names)]
+        names = [n or getattr(s, "modality", None) for s, n in zip(srcs, names)]
+        if modality in names:
+            raise ValueError(f"source and target modality are both {modality!r}")
+        for s, obj in zip(srcs, objectives):
+            if hasattr(s, "to"):
+                s.to(resolve_device(device))
+            obj.to(resolve_device(device))
+    except BaseException:
+        for restore in caller:
+            restore()
+        raise
     suffix = [f"_{n}" if multi and len(srcs) > 1 else "" for n in names]   # one source: the plain columns
 
     def transfer_term(batch, out, device):

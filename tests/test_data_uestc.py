@@ -46,10 +46,7 @@ def test_paper_subset_items_labels_and_shapes(splits):
             folder = i.split("/")[0]
             assert folder != "1_upstairs" and splits.classes[label] == folder
     assert splits.classes.index("27_open_close_door") == 7
-    # the rate the model sees: T frames over a window of W IMU rows (the mp4's own 25 fps: native_rates)
-    rates = splits.train.sample_rates
-    assert rates["video"] == pytest.approx(T * rates["imu"] / W) and rates["video"] != 25.0
-    assert splits.report["native_rates"]["video"] == [25.0]
+    assert splits.train.sample_rates["video"] == 25.0  # read from the mp4
 
 
 def test_windows_hold_consecutive_imu_rows_and_the_matching_frames(root, splits):
@@ -309,8 +306,7 @@ def test_frames_follow_the_imu_window_in_proportion_when_the_video_has_fewer_fra
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         s = D.load("uestc", r, cache_dir=False, **OPTS)
-    assert s.train.sample_rates["imu"] == pytest.approx(50.0) and s.report["native_rates"]["video"] == [25.0]
-    assert s.train.sample_rates["video"] == pytest.approx(OPTS["frames"] * 50.0 / OPTS["imu_window"])
+    assert s.train.sample_rates["imu"] == pytest.approx(50.0) and s.train.sample_rates["video"] == 25.0
     checked = 0
     for d in s:
         for k, wid in enumerate(d.ids):

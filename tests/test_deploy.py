@@ -550,6 +550,8 @@ def test_a_recorded_scaling_is_not_replaced_and_a_run_reads_its_own_records(trai
     own = sp.normalization["imu"]
     p = dcatkit.Predictor.load(run, device="cpu", normalization=own)
     assert p.normalization == dcatkit.Predictor.load(run, device="cpu").normalization
+    bounds = {"min": list(own["min"]), "max": list(own["max"])}                 # the same bounds, no 'from'
+    dcatkit.Predictor.load(run, device="cpu", normalization=bounds)
     for other in (None, {"min": [0.0] * len(own["min"]), "max": [1.0] * len(own["max"])}):
         with pytest.raises(ValueError, match="differs from the scaling the imu model recorded"):
             dcatkit.Predictor.load(run, device="cpu", normalization=other)

@@ -116,8 +116,10 @@ def test_paired_intervals_one_row_per_method_and_size(tmp_path):
     filled = {round(float(p.get_xdata()[0]), 3): p.get_markerfacecolor() != "white" for p in points}
     assert filled == {0.05: True, -0.01: False}                          # kd's interval holds 0: hollow
     assert ax.get_xlabel().endswith("(95% interval)")                    # no family columns: per cell
-    adjusted = plots.paired_intervals(_summary().assign(family_size=4.0))
+    adjusted = plots.paired_intervals(_summary().assign(family_size=4.0, correction="holm"))
     assert "adjusted for the cells tested together" in adjusted.axes[0].get_xlabel()
+    plain = plots.paired_intervals(_summary().assign(family_size=4.0, correction="none"))
+    assert plain.axes[0].get_xlabel().endswith("(95% interval)")
     _png(plots.save(fig, tmp_path, "intervals"))
     plt.close("all")
 

@@ -488,3 +488,22 @@ def test_compile_runs_the_model_through_torch_compile_and_trains_as_eager(monkey
         for k in a:
             torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5, msg=lambda m, k=k: f"{k}: {m}")
         assert compiled.history["val_f1"].tolist() == pytest.approx(eager.history["val_f1"].tolist(), abs=1e-6)
+
+
+def test_the_callers_source_is_given_back_as_it_was(splits, video_source):
+    """train_transfer (through load_source) and fit_transfer, also one that fails before training,
+    give the caller's source model back in the mode and with the requires_grad it had: load_source
+    put it in eval mode, and a failed call left it frozen (a later call then took that as the
+    caller's state)."""
+    src_run = video_source[0]
+    model = src_run.model
+    model.train()
+    try:
+        train_transfer(splits, src_run, "imu", lam=1.0, preset=TINY["imu"].with_(epochs=1), seed=0, progress=False)
+        assert model.training and all(q.requires_grad for q in model.parameters())
+        with pytest.raises(ValueError, match="source and target modality are both"):
+            fit_transfer(_target(splits, 0, TINY["imu"]), model, splits.train, splits.val, lam=1.0,
+                         source_modality="imu", preset=TINY["imu"], progress=False, source_cache=False)
+        assert model.training and all(q.requires_grad for q in model.parameters())
+    finally:
+        model.eval()

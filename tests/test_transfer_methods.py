@@ -255,3 +255,21 @@ def test_the_cache_refuses_repeated_ids_and_other_datasets(setup, capsys):
     with pytest.raises(ValueError, match="reads a PairedDataset's ids and arrays; the training set is a Subset"):
         fit_transfer(new_model(sp, 1), src.model, sub, sp.val, source_cache=True, **kw)
     fit_transfer(new_model(sp, 1), src.model, sub, sp.val, source_cache="auto", **kw)   # runs (live)
+
+
+def test_a_cache_with_repeated_ids_is_refused_when_built_or_read(setup, tmp_path):
+    """SourceCache.build (called directly, not through fit_transfer) refuses repeated ids, and a
+    cache folder whose ids repeat is refused when read."""
+    import json
+
+    sp, src = setup
+    tr = sp.train.subset(np.arange(24))
+    tr.ids = [f"s{i % 12}" for i in range(24)]
+    with pytest.raises(ValueError, match="SourceCache.build: the training set's sample ids must be unique"):
+        SourceCache.build(src.model, tr, "video", tmp_path, progress=False)
+    ok = SourceCache.build(src.model, sp.train.subset(np.arange(24)), "video", tmp_path, progress=False)
+    meta = json.loads((ok.folder / "meta.json").read_text())
+    meta["ids"] = [f"s{i % 12}" for i in range(24)]
+    (ok.folder / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="holds 24 samples under 12 ids"):
+        SourceCache(ok.folder, "video")

@@ -206,6 +206,9 @@ def test_without_mcma_the_mask_is_only_logged(setup):
     for col in ("train_mask_frac", "train_mask_frac_unlabeled"):
         assert off.history[col].tolist() == on.history[col].tolist(), col
     assert 0 < off.history["train_mask_frac_unlabeled"].iloc[0] < 1
+    cached = train_transfer(s, src, "imu", mcma=False, confidence=median, **{**kw, "source_cache": True})
+    for col in ("train_mask_frac", "train_mask_frac_unlabeled"):      # the cache stores the logits it needs
+        np.testing.assert_allclose(cached.history[col], off.history[col], atol=1e-6)
 
 
 def test_bad_unlabeled_input(setup):

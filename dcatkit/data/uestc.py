@@ -285,10 +285,6 @@ def load_uestc(
     windows = cache_mod.collect("uestc", recs, decode, classes=chosen, settings=settings, cache_dir=cache_dir,
                                 on_error=on_error, progress=progress)
     windows.report.update(report, n_too_few_frames=len(report["too_few_frames"]))
-    if "video" in windows.sample_rates and "imu" in windows.sample_rates:
-        # what the model sees: `frames` frames spread over the imu_window rows' stretch of time (the
-        # files' fps: report["native_rates"]); with JPEG frames alone no rate is known
-        windows.sample_rates["video"] = frames * windows.sample_rates["imu"] / imu_window
     short = windows.report.get("count_mismatch") or []
     if short:
         warn(f"{len(short)} recordings have fewer IMU rows or video frames than their list line says "

@@ -244,7 +244,5 @@ def load_vggsound(
     windows.report.update(report, n_missing_files=len(report["missing_files"]),
                           subject_source="proxy: YouTube video id (VGGSound has no subject annotations)")
     windows.sample_rates = {m: r for m, r in windows.sample_rates.items() if m in modalities}
-    if "video" in modalities:        # what the model sees: `frames` frames spread over a window of window_s
-        windows.sample_rates["video"] = frames / window_s    # (the files' fps: report["native_rates"])
     sf = auto_split_file(split_file, cache_dir, "vggsound", split, seed, ratios, windows)
     return make_splits(windows, split, ratios, seed, sf)
