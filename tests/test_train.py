@@ -497,7 +497,8 @@ def test_the_callers_source_is_given_back_as_it_was(splits, video_source):
     caller's state)."""
     src_run = video_source[0]
     model = src_run.model
-    model.train()
+    mode, grads = model.training, [q.requires_grad for q in model.parameters()]   # the shared fixture's
+    model.train().requires_grad_(True)                    # (other tests may have frozen it)
     try:
         train_transfer(splits, src_run, "imu", lam=1.0, preset=TINY["imu"].with_(epochs=1), seed=0, progress=False)
         assert model.training and all(q.requires_grad for q in model.parameters())
@@ -506,4 +507,6 @@ def test_the_callers_source_is_given_back_as_it_was(splits, video_source):
                          source_modality="imu", preset=TINY["imu"], progress=False, source_cache=False)
         assert model.training and all(q.requires_grad for q in model.parameters())
     finally:
-        model.eval()
+        model.train(mode)
+        for q, g in zip(model.parameters(), grads):
+            q.requires_grad_(g)
