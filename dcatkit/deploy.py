@@ -236,9 +236,8 @@ def _resolve(source, classes: Sequence[str] | None, normalization) -> tuple[Clas
         norm = _canonical_normalization(normalization, modality, n_channels)
         found, value = _recorded(records, _NORM_KEYS)
         kept = _canonical_normalization(value, modality, n_channels) if found else None
-        same = norm is not None and all(np.allclose(kept[k], norm[k], rtol=1e-6, atol=0) for k in ("min", "max")) \
-            if kept is not None else True
-        if not same:                              # as with classes: a recorded scaling is not replaced
+        if kept is not None and (norm is None or not all(np.allclose(kept[k], norm[k], rtol=1e-6, atol=0)
+                                                         for k in ("min", "max"))):   # its bounds, as with classes
             raise ValueError(f"normalization={normalization!r} differs from the scaling the {modality} model "
                              f"recorded from its training data ({kept}); leave normalization out to use the "
                              "recorded one")

@@ -193,40 +193,39 @@ def gradient_scale(splits, source, target: str, *, method: str, lam: float, seed
     from .objectives import make_objective
     from .frozen_source import LiveSource
     from .runtime import make_loader, seed_everything
-    from .train import _caller_state, _unlabeled_mask
+    from .train import _given_back, _unlabeled_mask
 
     frozen = load_source(source, splits, target)
-    frozen_back = _caller_state(frozen)          # LiveSource freezes it; a caller's model is given back
-    src = LiveSource(frozen, frozen.config["modality"])
-    train = training_set(splits)
-    p = _preset("synthetic", target, "synthetic", splits.train)
-    seed_everything(seed)
-    model = _build(target, splits.train, p)
-    obj = make_objective(method, d_target=model.attention.d_out, d_source=src.model.attention.d_out)
-    params = [q for q in model.parameters() if q.requires_grad]
-    norms_ce, norms_tr, cos = [], [], []
-    model.train()
-    for i, batch in enumerate(make_loader(train, p.batch_size, shuffle=True, seed=seed)):
-        if i == n_batches:
-            break
-        out = model(batch[target])
-        y = batch["label"]
-        lab = y != UNLABELED
-        ce = F.cross_entropy(out.logits[lab], y[lab]) if bool(lab.any()) else out.logits.sum() * 0.0
-        s = src(batch, torch.device("cpu"))
-        if bool((~lab).any()):
-            s, _ = _unlabeled_mask(s, y, True, unlabeled_mask, 0.9)
-        tr = lam * obj(out, s)[0]
-        g_ce = torch.autograd.grad(ce, params, retain_graph=True, allow_unused=True)
-        g_tr = torch.autograd.grad(tr, params, allow_unused=True)
-        flat = lambda g: torch.cat([(x if x is not None else torch.zeros_like(q)).reshape(-1)
-                                    for x, q in zip(g, params)])
-        a, b = flat(g_ce), flat(g_tr)
-        norms_ce.append(float(a.norm()))
-        norms_tr.append(float(b.norm()))
-        cos.append(float(F.cosine_similarity(a, b, dim=0)) if a.norm() > 0 and b.norm() > 0 else float("nan"))
-    ce_n, tr_n = float(np.mean(norms_ce)), float(np.mean(norms_tr))
-    frozen_back()
+    with _given_back([frozen]):                  # LiveSource freezes it; a caller's model is given back
+        src = LiveSource(frozen, frozen.config["modality"])
+        train = training_set(splits)
+        p = _preset("synthetic", target, "synthetic", splits.train)
+        seed_everything(seed)
+        model = _build(target, splits.train, p)
+        obj = make_objective(method, d_target=model.attention.d_out, d_source=src.model.attention.d_out)
+        params = [q for q in model.parameters() if q.requires_grad]
+        norms_ce, norms_tr, cos = [], [], []
+        model.train()
+        for i, batch in enumerate(make_loader(train, p.batch_size, shuffle=True, seed=seed)):
+            if i == n_batches:
+                break
+            out = model(batch[target])
+            y = batch["label"]
+            lab = y != UNLABELED
+            ce = F.cross_entropy(out.logits[lab], y[lab]) if bool(lab.any()) else out.logits.sum() * 0.0
+            s = src(batch, torch.device("cpu"))
+            if bool((~lab).any()):
+                s, _ = _unlabeled_mask(s, y, True, unlabeled_mask, 0.9)
+            tr = lam * obj(out, s)[0]
+            g_ce = torch.autograd.grad(ce, params, retain_graph=True, allow_unused=True)
+            g_tr = torch.autograd.grad(tr, params, allow_unused=True)
+            flat = lambda g: torch.cat([(x if x is not None else torch.zeros_like(q)).reshape(-1)
+                                        for x, q in zip(g, params)])
+            a, b = flat(g_ce), flat(g_tr)
+            norms_ce.append(float(a.norm()))
+            norms_tr.append(float(b.norm()))
+            cos.append(float(F.cosine_similarity(a, b, dim=0)) if a.norm() > 0 and b.norm() > 0 else float("nan"))
+        ce_n, tr_n = float(np.mean(norms_ce)), float(np.mean(norms_tr))
     return {"grad_ce": ce_n, "grad_transfer": tr_n, "ratio": tr_n / ce_n if ce_n > 0 else float("nan"),
             "cosine": float(np.nanmean(cos)) if not all(np.isnan(cos)) else float("nan")}
 

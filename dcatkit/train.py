@@ -546,8 +546,9 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     if state_path_for(checkpoint, state_path) is not None:     # a resumed run must have the same source(s)
         ids = [_source_id(s) for s in srcs]
         resumable["run_key"] = {"source": ids if multi else ids[0]}
-    caller = [_caller_state(s) for s in srcs if isinstance(s, Classifier)]   # put back when the run ends
-    try:                                     # (or fails: a cache that cannot be built, a bad modality, Ctrl-C)
+    # the caller's source models are given back as they were when the run ends (or fails: a cache
+    # that cannot be built, a bad modality, Ctrl-C)
+    with _given_back([s for s in srcs if isinstance(s, Classifier)]):
         srcs = [_frozen_source(s, n, train, needs, source_cache, cache_dir, device, progress)
                 for s, n in zip(srcs, names)]
         names = [n or getattr(s, "modality", None) for s, n in zip(srcs, names)]
@@ -557,66 +558,59 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
             if hasattr(s, "to"):
                 s.to(resolve_device(device))
             obj.to(resolve_device(device))
-    except BaseException:
-        for restore in caller:
-            restore()
-        raise
-    suffix = [f"_{n}" if multi and len(srcs) > 1 else "" for n in names]   # one source: the plain columns
+        suffix = [f"_{n}" if multi and len(srcs) > 1 else "" for n in names]   # one source: the plain columns
 
-    def transfer_term(batch, out, device):
-        total, stats = None, {}
-        for s, obj, mon, lam_s, sfx in zip(srcs, objectives, monitors, lams, suffix):
-            src = as_source_output(s(batch, device))
-            if unlabeled:
-                src, st_unl = _unlabeled_mask(src, _to(batch["label"], device), mcma, unlabeled_mask, confidence)
-            mask = src.correct if mcma else None                            # this source's MCMA mask
-            value, st = obj(out, src)                                       # e.g. Eq. (7) / (17)
-            value = global_masked_mean(value, mask)                         # one mean over all processes
-            if mon is not None:
-                with torch.no_grad():
-                    st.update({k: v for k, v in mon(out, src)[1].items() if k not in st})
-            counted = mask.sum() if mask is not None else len(src.correct)  # the samples each mean is over
-            st = {k: v if isinstance(v, tuple) else (v.detach(), counted)  # logged per counted sample
-                  for k, v in st.items()}                                   # (or as the objective counts)
-            st["mask_frac"] = src.correct.float().mean()
-            if unlabeled:
-                st.update(st_unl)
-            stats.update({k + sfx: v for k, v in st.items()})
-            term = lam_s * value                                            # lam_s * L_s of Eq. (19)
-            total = term if total is None else total + term
-        return total, stats
+        def transfer_term(batch, out, device):
+            total, stats = None, {}
+            for s, obj, mon, lam_s, sfx in zip(srcs, objectives, monitors, lams, suffix):
+                src = as_source_output(s(batch, device))
+                if unlabeled:
+                    src, st_unl = _unlabeled_mask(src, _to(batch["label"], device), mcma, unlabeled_mask, confidence)
+                mask = src.correct if mcma else None                            # this source's MCMA mask
+                value, st = obj(out, src)                                       # e.g. Eq. (7) / (17)
+                value = global_masked_mean(value, mask)                         # one mean over all processes
+                if mon is not None:
+                    with torch.no_grad():
+                        st.update({k: v for k, v in mon(out, src)[1].items() if k not in st})
+                counted = mask.sum() if mask is not None else len(src.correct)  # the samples each mean is over
+                st = {k: v if isinstance(v, tuple) else (v.detach(), counted)  # logged per counted sample
+                      for k, v in st.items()}                                   # (or as the objective counts)
+                st["mask_frac"] = src.correct.float().mean()
+                if unlabeled:
+                    st.update(st_unl)
+                stats.update({k + sfx: v for k, v in st.items()})
+                term = lam_s * value                                            # lam_s * L_s of Eq. (19)
+                total = term if total is None else total + term
+            return total, stats
 
-    bm = [getattr(s, "batch_modalities", None) for s in srcs]
-    batch_modalities = None if None in bm else tuple(dict.fromkeys(m for b in bm for m in b))
-    try:
+        bm = [getattr(s, "batch_modalities", None) for s in srcs]
+        batch_modalities = None if None in bm else tuple(dict.fromkeys(m for b in bm for m in b))
         res = _train_loop(model, train, val, modality=modality, preset=preset, epochs=epochs, seed=seed,
                           device=device, extra_loss=transfer_term, checkpoint=checkpoint,
                           meta={**meta, "source_modality": names if multi else names[0]}, progress=progress,
                           desc=f"{'+'.join(map(str, names))}->{modality} ({method_name})", compile=compile,
                           channels_last=channels_last, batch_modalities=batch_modalities, report=report,
                           extra_params=tuple(p for obj in objectives for p in obj.parameters()), **resumable)
-    finally:
-        for restore in caller:
-            restore()
     res.objective = dict(zip(names, objectives)) if multi else objectives[0]
     return res
 
 
-def _caller_state(module: torch.nn.Module):
-    """A function that puts ``module`` back as the caller had it: training flag, each
-    parameter's requires_grad and its device (the frozen source is put in eval mode, frozen
-    and moved to the training device for the run; the caller's model is theirs)."""
-    training = module.training
-    grads = [p.requires_grad for p in module.parameters()]
-    where = next((p.device for p in module.parameters()), None)
-
-    def restore():
-        if where is not None:
-            module.to(where)
-        module.train(training)
-        for p, g in zip(module.parameters(), grads):
-            p.requires_grad_(g)
-    return restore
+@contextlib.contextmanager
+def _given_back(modules):
+    """Put each of ``modules`` back as the caller had it on leaving: training flag, each
+    parameter's requires_grad and its device (a frozen source is put in eval mode, frozen
+    and moved to the training device for a run; the caller's model is theirs)."""
+    saved = [(m, m.training, [p.requires_grad for p in m.parameters()], next((p.device for p in m.parameters()), None))
+             for m in modules]
+    try:
+        yield
+    finally:
+        for m, training, grads, where in saved:
+            if where is not None:
+                m.to(where)
+            m.train(training)
+            for p, g in zip(m.parameters(), grads):
+                p.requires_grad_(g)
 
 
 UNLABELED_MASKS = ("confidence", "all")

@@ -142,3 +142,13 @@ def test_gradient_scale_is_the_ratio_of_the_two_pulls(setup):
     conf = gradient_scale(few, src, "imu", method="kd", lam=1.0, n_batches=2)
     every = gradient_scale(few, src, "imu", method="kd", lam=1.0, n_batches=2, unlabeled_mask="all")
     assert conf["grad_ce"] == every["grad_ce"] and conf["grad_transfer"] != every["grad_transfer"]
+    model = src.model if hasattr(src, "model") else src              # the caller's model is given back as it was
+    mode, grads = model.training, [q.requires_grad for q in model.parameters()]
+    model.train().requires_grad_(True)
+    try:
+        gradient_scale(sp, src, "imu", method="kd", lam=1.0, n_batches=1)
+        assert model.training and all(q.requires_grad for q in model.parameters())
+    finally:
+        model.train(mode)
+        for q, g in zip(model.parameters(), grads):
+            q.requires_grad_(g)
