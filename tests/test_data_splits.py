@@ -246,6 +246,13 @@ def test_from_arrays_refuses_what_a_cast_or_a_split_would_silently_change():
     with pytest.raises(ValueError, match=r"'audio' \(audio\) holds integer samples \(int16\).*pass x / 32768"):
         D.from_arrays({**arrays, "audio": pcm}, labels, **kw)
     D.from_arrays({**arrays, "audio": pcm / 32768}, labels, **kw)       # scaled: fine
+    # the same refusal for a PairedDataset built by hand (the check is on the dtype, so cheap on a memmap);
+    # an integer spectrogram (a precomputed (n_mels, F) audio input) is not PCM and is left alone
+    with pytest.raises(ValueError, match=r"'video' \(video\) holds uint16 frames.*astype\(np.uint8\)"):
+        D.PairedDataset({"video": arrays["video"].astype(np.uint16)}, labels, list("abcd"))
+    with pytest.raises(ValueError, match=r"'audio' \(audio\) holds integer samples \(uint8\).*pass \(x - 128\) / 128"):
+        D.PairedDataset({"audio": (arrays["audio"] * 127 + 128).astype(np.uint8)}, labels, list("abcd"))
+    assert len(D.PairedDataset({"audio": np.zeros((40, 8, 5), np.int16)}, labels, list("abcd"))) == 40
     audio = arrays["audio"].copy()
     audio[4, 10] = np.nan
     with pytest.raises(ValueError, match=r"modality 'audio' has 1 NaN or infinite values"):

@@ -35,6 +35,25 @@ def check_modality(name: str, kinds: Mapping[str, str] | None = None) -> str:
     return name
 
 
+def check_dtype(name: str, kind: str, dtype, sample_ndim: int) -> None:
+    """Refuse integer arrays the encoders would read unscaled: video frames are uint8 RGB (0-255,
+    scaled by 1/255 in the encoder; floats are read as already in [0, 1]) and audio waveforms
+    floats in [-1, 1] (the kit's audio files and the Predictor's; ``sample_ndim`` 1: a waveform, 2: a
+    precomputed spectrogram, left alone). A check of the dtype alone, so
+    it is cheap on a memory-mapped cache."""
+    dtype = np.dtype(dtype)
+    if kind == "video" and np.issubdtype(dtype, np.integer) and dtype != np.uint8:
+        raise ValueError(f"modality {name!r} (video) holds {dtype} frames: integer frames are read as uint8 RGB "
+                         "values (0-255) and other integer types would be used unscaled; pass "
+                         f"{name}.astype(np.uint8) when they are 0-255")
+    if kind == "audio" and sample_ndim == 1 and np.issubdtype(dtype, np.integer):
+        half = 2 ** (8 * dtype.itemsize - 1)
+        scale = f"(x - {half}) / {half}" if np.issubdtype(dtype, np.unsignedinteger) else f"x / {half}"
+        raise ValueError(f"modality {name!r} (audio) holds integer samples ({dtype}): PCM audio, which would "
+                         "train unscaled while the kit's audio files and the Predictor use float waveforms in "
+                         f"[-1, 1]; pass {scale}")
+
+
 def _norm_entry(value: Mapping[str, Any]) -> dict:
     """A normalisation record as stored: {"method": "minmax", "min": [C], "max": [C], "from": ...}."""
     out = {"method": value.get("method", "minmax"), "min": [float(v) for v in value["min"]],
@@ -85,6 +104,7 @@ class PairedDataset(Dataset):
                     "every modality needs one entry per sample, in the same order"
                 )
             check_sample_shape(m, self._kinds[m], a.shape[1:])
+            check_dtype(m, self._kinds[m], a.dtype, len(a.shape) - 1)
         self.arrays = dict(arrays)
         self.classes = list(classes)
         if n and (self.labels.min() < UNLABELED or self.labels.max() >= len(self.classes)):

@@ -50,7 +50,7 @@ import numpy as np
 
 from .cache import Windows
 from ..modalities import NORMALIZED_KINDS, check_name, check_sample_shape, resolve_kinds
-from .dataset import PairedDataset, Splits
+from .dataset import PairedDataset, Splits, check_dtype
 from .preprocess import minmax_apply, minmax_stats
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -590,16 +590,7 @@ def from_arrays(
         if kinds[m] == "video" and np.issubdtype(a.dtype, np.floating) and a.size and (a.min() < 0 or a.max() > 1):
             raise ValueError(f"modality {m!r} (video) holds floats in [{a.min():g}, {a.max():g}]: float frames are read "
                              "as already scaled to [0, 1]; pass uint8 frames (0-255) or divide by 255 first")
-        if kinds[m] == "video" and np.issubdtype(a.dtype, np.integer) and a.dtype != np.uint8:
-            raise ValueError(f"modality {m!r} (video) holds {a.dtype} frames: integer frames are read as uint8 RGB "
-                             "values (0-255) and other integer types would be used unscaled; pass "
-                             f"{m}.astype(np.uint8) when they are 0-255")
-        if kinds[m] == "audio" and a.ndim == 2 and np.issubdtype(a.dtype, np.integer):
-            half = 2 ** (8 * a.dtype.itemsize - 1)
-            scale = f"(x - {half}) / {half}" if np.issubdtype(a.dtype, np.unsignedinteger) else f"x / {half}"
-            raise ValueError(f"modality {m!r} (audio) holds integer samples ({a.dtype}): PCM audio, which would "
-                             "train unscaled while the kit's audio files and the Predictor use float waveforms in "
-                             f"[-1, 1]; pass {scale}")
+        check_dtype(m, kinds[m], a.dtype, a.ndim - 1)
         if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
             raise ValueError(f"modality {m!r} has {int((~np.isfinite(a)).sum())} NaN or infinite values: fill or "
                              "drop those samples first (min-max scaling and training need finite numbers)")
