@@ -22,6 +22,9 @@ at a barrier and then read it; a complete folder is never removed or replaced
 
 On-disk dtypes: video uint8 (N, T, 3, H, W), audio float16 (N, S), IMU float16
 (N, C, L) (raw, un-normalised: min-max scaling needs the split, which comes later).
+A window whose audio or IMU values lie beyond float16's +-65504 (which the cast would make
+infinite, and min-max scaling NaN) is refused like an unreadable file, with a hint at the
+loader's scale options; the same holds without a cache (the windows are kept as float16 too).
 """
 from __future__ import annotations
 
@@ -176,6 +179,28 @@ class _Sink:
         return {}
 
 
+F16_MAX = float(np.finfo(np.float16).max)     # 65504: the largest value a float16 cache holds
+_SCALE_HINTS = {
+    "imu": "the IMU scale options are likely off (UESTC: acc_scale= and gyro_scale= are raw counts per g and "
+           "per deg/s, 16384 and 16.4 by default; Cough reads g and deg/s from its csv files)",
+    "audio": "a waveform must lie in [-1, 1] (integer PCM divided by its full scale, e.g. x / 32768)",
+}
+
+
+def _beyond_disk_range(arrays: dict[str, np.ndarray]) -> str | None:
+    """Why a window's values cannot be stored in their on-disk float16 dtype (None: they can).
+    The cast would turn |x| > 65504 into inf, and min-max scaling then into NaN."""
+    for m, a in arrays.items():
+        a = np.asarray(a)
+        if DISK_DTYPES.get(m) != np.float16 or not a.size or not np.issubdtype(a.dtype, np.number):
+            continue
+        peak = float(np.abs(a).max())
+        if peak > F16_MAX:
+            return (f"its decoded {m} values reach {peak:.6g} in magnitude, beyond the +-{F16_MAX:g} that the {m} cache "
+                    f"(float16) holds: {_SCALE_HINTS.get(m, 'check the loader options that scale ' + m)}")
+    return None
+
+
 def _build(recordings, decode, classes, sample_rates, on_error, progress, name, folder) -> Windows:
     from tqdm.auto import tqdm
 
@@ -209,6 +234,13 @@ def _build(recordings, decode, classes, sample_rates, on_error, progress, name, 
                     raise UnreadableFile(err.path, f"{err.reason} -- pass on_error='skip' (CLI: --data-option "
                                                    "on_error=skip) to leave such samples out and list them in "
                                                    "Splits.report")
+                report["skipped"].append(f"{rec}: {err}")
+                continue
+            over = _beyond_disk_range(chunk["arrays"])
+            if over:                      # float16 on disk: beyond +-65504 a value becomes inf, then NaN
+                err = UnreadableFile(str(rec), over)
+                if on_error == "raise":
+                    raise err
                 report["skipped"].append(f"{rec}: {err}")
                 continue
             sink.add(chunk["arrays"])
