@@ -411,9 +411,10 @@ def _main(argv=None) -> int:
                         "(at most its share of the cores)")
     w.add_argument("--redo", action="store_true", help="train finished runs and sources again instead of reading "
                                                        "them back")
-    w.add_argument("--shard", default=None, metavar="K/N | auto",
-                   help="run only shard K of N of the grid (K from 1) into --out; 'auto': from a SLURM job "
-                        "array (SLURM_ARRAY_TASK_ID, _MIN, _COUNT)")
+    w.add_argument("--shard", default=None, metavar="K/N | auto/N | auto",
+                   help="run only shard K of N of the grid (K from 1) into --out; 'auto/N': shard "
+                        "SLURM_ARRAY_TASK_ID+1 of N, for a SLURM job array --array=0-(N-1) (a resubmission of "
+                        "some of its tasks keeps its shards); 'auto': from SLURM_ARRAY_TASK_ID, _MIN, _COUNT")
     w.add_argument("--gather", action="store_true",
                    help="train nothing: read every shard's runs back from --out and summarise (a missing run is "
                         "an error naming it)")

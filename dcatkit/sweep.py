@@ -25,8 +25,9 @@ resuming and failures behave as it says. What this module adds:
   input shapes (``estimate_run_bytes``) and passed to ``run_grid``, whose
   ``default_workers`` then lets several small runs share one GPU.
 - Shards (``shard=(k, n)``, CLI ``--shard k/n`` or ``--shard auto`` inside a SLURM
-  job array): shard k of n runs a fixed 1/n of the target runs (contiguous blocks
-  of the grid ordered by source, so a source is needed by at most two shards) into
+  job array, ``--shard auto/N`` for ``--array=0-(N-1)``): shard k of n runs a fixed 1/n
+  of the target runs (contiguous blocks of the grid ordered by source, so at most n - 1
+  sources are needed by more than one shard) into
   the same ``out_dir`` with the same run identities; a source two shards need is
   trained once, under a file lock, and read by the other. ``gather=True`` then
   reads every run back (training nothing) and names the missing ones.
@@ -497,9 +498,27 @@ def parse_shard(shard: str | Sequence[int] | None, environ: Mapping[str, str] | 
     """``(k, n)``, shard k of n (1 <= k <= n), from ``(k, n)``, ``"k/n"`` or ``"auto"``: a
     job array's index from the environment (SLURM: ``SLURM_ARRAY_TASK_ID`` minus
     ``SLURM_ARRAY_TASK_MIN``, of ``SLURM_ARRAY_TASK_COUNT``; so ``--array=0-3`` and
-    ``--array=1-4`` both give shards 1..4 of 4). None: no sharding."""
+    ``--array=1-4`` both give shards 1..4 of 4) or ``"auto/N"``: shard ``SLURM_ARRAY_TASK_ID`` + 1
+    of N, for ``--array=0-(N-1)``. Only "auto/N" survives resubmitting some of the array's tasks:
+    the environment of a resubmitted task does not hold the first array's size, so "auto" refuses
+    what it can tell (ids not contiguous, one task) and cannot tell ``--array=3-4`` from a 2-task
+    array. None: no sharding."""
     if shard is None:
         return None
+    if isinstance(shard, str) and shard.startswith("auto/"):
+        env = os.environ if environ is None else environ
+        try:
+            n = int(shard[len("auto/"):])
+        except ValueError:
+            raise ValueError(f"shard='auto/N' needs the array's size N, a whole number, got {shard!r}") from None
+        if env.get("SLURM_ARRAY_TASK_ID") in (None, ""):
+            raise ValueError(f"shard={shard!r} reads the job array's index from SLURM_ARRAY_TASK_ID (SLURM's "
+                             "sbatch --array); it is not set: give shard='k/n' instead")
+        task = int(env["SLURM_ARRAY_TASK_ID"])
+        if not 0 <= task < n:
+            raise ValueError(f"shard={shard!r} runs task ids 0..{n - 1} (--array=0-{n - 1}) as shards 1..{n}; "
+                             f"this task's SLURM_ARRAY_TASK_ID is {task}")
+        return parse_shard((task + 1, n))
     if isinstance(shard, str) and shard == "auto":
         env = os.environ if environ is None else environ
         need = ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT")
@@ -511,16 +530,18 @@ def parse_shard(shard: str | Sequence[int] | None, environ: Mapping[str, str] | 
         lo = 0 if lo is None else lo
         step = int(env.get("SLURM_ARRAY_TASK_STEP") or 1)
         hi = env.get("SLURM_ARRAY_TASK_MAX")
-        if step != 1 or (hi not in (None, "") and int(hi) - lo + 1 != n):
+        if step != 1 or (hi not in (None, "") and int(hi) - lo + 1 != n) or (n == 1 and lo != 0):
             raise ValueError(f"shard='auto' needs a job array of contiguous task ids (--array=0-{n - 1}); this one "
                              f"has {n} tasks from {lo} to {hi} in steps of {step} (a resubmission of some "
                              "tasks, or a stepped array), which would run the wrong shards: give "
-                             "--shard k/n explicitly, e.g. --shard $((SLURM_ARRAY_TASK_ID + 1))/N for --array=0-(N-1)")
+                             "--shard k/n explicitly, or --shard auto/N for --array=0-(N-1), which a "
+                             "resubmission of some of its tasks keeps")
         return parse_shard((task - lo + 1, n))
     try:
         k, n = (int(x) for x in shard.split("/")) if isinstance(shard, str) else (int(x) for x in shard)
     except (ValueError, TypeError):
-        raise ValueError(f"shard must be 'k/n' (shard k of n, 1 <= k <= n), (k, n) or 'auto', got {shard!r}") from None
+        raise ValueError(f"shard must be 'k/n' (shard k of n, 1 <= k <= n), (k, n), 'auto' or 'auto/N', "
+                         f"got {shard!r}") from None
     if not 1 <= k <= n:
         raise ValueError(f"shard k/n needs 1 <= k <= n (k counts from 1), got {k}/{n}")
     return k, n

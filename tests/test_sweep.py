@@ -475,6 +475,20 @@ def test_shards_cover_the_grid_once_and_share_few_sources():
                  "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_STEP": "2"}):
         with pytest.raises(ValueError, match=r"contiguous task ids .* give --shard k/n explicitly"):
             parse_shard("auto", odd)
+    # resubmitting task 3 of --array=0-7 alone: "auto" would read an array of one task (the whole grid);
+    # refused. "auto/N" keeps the task's shard through any resubmission
+    one = {"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_MIN": "3", "SLURM_ARRAY_TASK_MAX": "3",
+           "SLURM_ARRAY_TASK_COUNT": "1"}
+    with pytest.raises(ValueError, match=r"contiguous task ids"):
+        parse_shard("auto", one)
+    assert parse_shard("auto", {**one, "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_MIN": "0",
+                                "SLURM_ARRAY_TASK_MAX": "0"}) == (1, 1)                    # a one-task array
+    assert parse_shard("auto/8", one) == (4, 8)
+    assert parse_shard("auto/8", {"SLURM_ARRAY_TASK_ID": "7", "SLURM_ARRAY_TASK_COUNT": "2"}) == (8, 8)
+    for bad, env_, msg in (("auto/8", {"SLURM_ARRAY_TASK_ID": "8"}, r"task ids 0..7 .* SLURM_ARRAY_TASK_ID is 8"),
+                           ("auto/8", {}, "not set"), ("auto/x", one, "a whole number")):
+        with pytest.raises(ValueError, match=msg):
+            parse_shard(bad, env_)
 
 
 def test_a_runs_identity_holds_only_the_options_its_method_takes():
