@@ -55,7 +55,10 @@ def measure_headroom(regime: str = "headroom", modality: str = "imu",
     sizes = [int(n) for n in sizes]
     if (not sizes and n_ceiling is None) or (sizes and min(sizes) < 1):
         raise ValueError(f"sizes must be positive sample counts (or empty with n_ceiling set), got {sizes}")
-    if n_ceiling is not None and n_ceiling <= max(sizes, default=0):
+    if n_ceiling is not None and n_ceiling < 1:
+        raise ValueError(f"n_ceiling must be a positive number of recordings (or None: no ceiling), got {n_ceiling}"
+                         + ("" if sizes else "; sizes is empty, so the ceiling is all there is to measure"))
+    if n_ceiling is not None and sizes and n_ceiling <= max(sizes):
         raise ValueError(f"n_ceiling ({n_ceiling}) must be larger than every baseline size (max {max(sizes)})")
     if not len(seeds):
         raise ValueError("seeds must name at least one seed")
@@ -73,17 +76,51 @@ def measure_headroom(regime: str = "headroom", modality: str = "imu",
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
+def knobs_key(knobs) -> str:
+    """The simulator a row's ``knobs`` (JSON overrides of ``HEADROOM_KNOBS``; NaN / absent:
+    none) describe, as the JSON of the overrides that differ from today's ``HEADROOM_KNOBS``
+    (sorted keys): ``"{}"`` is today's simulator, however the row spelled it (``read_headroom``
+    keeps exactly those rows)."""
+    from .data.synthetic import HEADROOM_KNOBS
+
+    given = {} if knobs is None or (isinstance(knobs, float) and knobs != knobs) else json.loads(knobs)
+    if not isinstance(given, dict):
+        raise ValueError(f"knobs must be a JSON object of HEADROOM_KNOBS overrides, got {knobs!r}")
+    return json.dumps({k: v for k, v in given.items() if HEADROOM_KNOBS.get(k, object()) != v}, sort_keys=True)
+
+
 def summarize_headroom(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per (regime, modality, split, role, n_samples): mean, std and count of F1
-    over seeds; for baselines also the ceiling's mean F1 and the headroom (ceiling
-    minus baseline, paired by seed: its mean and std over the seeds that have both)."""
+    """One row per (regime, modality, split[, knobs], role, n_samples): mean, std and count
+    of F1 over seeds; for baselines also the ceiling's mean F1 and the headroom (ceiling
+    minus baseline, paired by seed: its mean and std over the seeds that have both).
+
+    With a ``knobs`` column (``benchmarks/headroom.py`` writes one: probes of other
+    simulator settings beside today's), rows are grouped by the simulator they measured
+    (``knobs_key``: the overrides that differ from today's ``HEADROOM_KNOBS``, ``"{}"`` =
+    today's) and a baseline is paired only with the ceiling of its own simulator. A table
+    with more than one ceiling row for one (regime, modality, split[, knobs], seed) is
+    refused: which one is the seed's ceiling?"""
     missing = set(COLUMNS) - set(df.columns)
     if missing:
         raise ValueError(f"not a measure_headroom table: missing columns {sorted(missing)}")
-    keys = ["regime", "modality", "split", "role", "n_samples"]
+    sim = ["regime", "modality", "split"]
+    if "knobs" in df.columns:
+        df = df.assign(knobs=df["knobs"].map(knobs_key))
+        sim.append("knobs")
+    keys = sim + ["role", "n_samples"]
     out = df.groupby(keys, sort=True)["f1"].agg(f1_mean="mean", f1_std="std", n_seeds="count").reset_index()
-    ceil = df[df.role == "ceiling"].set_index(["regime", "modality", "split", "seed"])["f1"]
-    base = df[df.role == "baseline"].join(ceil.rename("ceiling_f1"), on=["regime", "modality", "split", "seed"])
+    ceil_rows = df[df.role == "ceiling"]
+    twice = ceil_rows.duplicated(sim + ["seed"], keep=False)
+    if twice.any():
+        first = ceil_rows.loc[twice, sim + ["seed"]].iloc[0].to_dict()
+        sizes = sorted(ceil_rows.loc[twice & (ceil_rows[sim + ["seed"]] == pd.Series(first)).all(axis=1),
+                                     "n_samples"].tolist())
+        raise ValueError(f"{int(twice.sum())} ceiling rows share their (regime, modality, split"
+                         f"{', knobs' if 'knobs' in sim else ''}, seed), e.g. {first} (n_samples {sizes}): one "
+                         "ceiling run per seed and simulator expected (drop the extra runs, or give each simulator "
+                         "its knobs column)")
+    ceil = ceil_rows.set_index(sim + ["seed"])["f1"]
+    base = df[df.role == "baseline"].join(ceil.rename("ceiling_f1"), on=sim + ["seed"])
     base["headroom"] = base["ceiling_f1"] - base["f1"]
     gap = base.groupby(keys)[["ceiling_f1", "headroom"]].agg(["mean", "std"])
     gap.columns = ["ceiling_mean", "ceiling_std", "headroom_mean", "headroom_std"]
@@ -113,7 +150,9 @@ def read_headroom(path) -> pd.DataFrame:
 
 def ceilings(df: pd.DataFrame) -> pd.DataFrame:
     """The ceiling rows of a headroom table, summarised: one row per (regime, modality,
-    split) with ``n_samples``, ``f1_mean``, ``f1_std`` and ``n_seeds`` (``summarize_headroom``)."""
+    split[, knobs]) with ``n_samples``, ``f1_mean``, ``f1_std`` and ``n_seeds``
+    (``summarize_headroom``; ``knobs`` when the table has that column)."""
     s = summarize_headroom(df)
     s = s[s.role == "ceiling"]
-    return s[["regime", "modality", "split", "n_samples", "f1_mean", "f1_std", "n_seeds"]].reset_index(drop=True)
+    cols = ["regime", "modality", "split"] + (["knobs"] if "knobs" in s.columns else [])
+    return s[cols + ["n_samples", "f1_mean", "f1_std", "n_seeds"]].reset_index(drop=True)
