@@ -57,6 +57,23 @@ def write_mp4(path: Path, n_frames: int, size: int = 16, fps: int = 25, audio_sr
                 c.mux(p)
 
 
+def write_audio_mp4(path: Path, wave: np.ndarray, sr: int) -> None:
+    """An audio-only mp4 (aac) of ``wave`` (channels, samples) float32 in [-1, 1]: 1 channel mono, 2 stereo."""
+    av = _needs("av", "writing an mp4 fixture")
+
+    layout = {1: "mono", 2: "stereo"}[len(wave)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as c:
+        a = c.add_stream("aac", rate=sr)
+        a.layout = layout
+        fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(wave, dtype=np.float32), format="fltp", layout=layout)
+        fr.sample_rate = sr
+        for p in a.encode(fr):
+            c.mux(p)
+        for p in a.encode():
+            c.mux(p)
+
+
 def write_jpegs(folder: Path, n_frames: int, scheme: str, size: int = 16) -> None:
     """JPEG frames named ``000001.jpg`` (scheme "ffmpeg", from 1) or ``img_000000.jpg`` ("img", from 0)."""
     from PIL import Image

@@ -67,3 +67,62 @@ def test_uestc_acc_scale_that_overflows_float16_is_named_not_turned_into_nan(ues
         _quiet(D.load, "uestc", uestc, cache_dir=False, acc_scale=1 / 16384, **IMU)
     s = _quiet(D.load, "uestc", uestc, cache_dir=False, **IMU)
     assert all(np.isfinite(d.arrays["imu"]).all() for d in s)
+
+
+# --------------------------------------------------------------------------- 2: stereo mp4 audio
+
+@pytest.mark.parametrize("right", ["same", "silent"])
+def test_a_stereo_mp4_is_read_as_the_mean_of_its_channels_like_a_wav(tmp_path, right):
+    """The same stereo sound from an mp4 and from a wav: the same loudness (FFmpeg's mono
+    downmix weighs each channel by 0.707, which made the mp4 1.41x louder, past 1 here)."""
+    sf = pytest.importorskip("soundfile")
+    from dcatkit.data.preprocess import read_mp4_audio, read_wav
+    from fixtures_data import write_audio_mp4
+
+    sr = 16000
+    t = np.arange(2 * sr) / sr
+    left = 0.9 * np.sin(2 * np.pi * 300 * t)
+    x = np.stack([left, left if right == "same" else 0 * left]).astype(np.float32)
+    write_audio_mp4(tmp_path / "s.mp4", x, sr)
+    sf.write(tmp_path / "s.wav", x.T, sr, subtype="FLOAT")
+    mp4, sr_mp4 = read_mp4_audio(tmp_path / "s.mp4")
+    wav, _ = read_wav(tmp_path / "s.wav")
+    assert sr_mp4 == sr and mp4.ndim == 1 and mp4.dtype == np.float32
+    mid = slice(4000, 28000)                    # away from the aac priming and padding at the ends
+    rms = lambda w: float(np.sqrt(np.mean(w[mid].astype(np.float64) ** 2)))
+    assert rms(mp4) == pytest.approx(rms(wav), rel=0.03)
+    want = 0.9 if right == "same" else 0.45     # the mean of the two channels' peaks
+    assert np.abs(mp4[mid]).max() == pytest.approx(want, rel=0.03) and np.abs(mp4).max() < 1
+
+
+def test_a_mono_mp4_is_read_unchanged(tmp_path):
+    from dcatkit.data.preprocess import read_mp4_audio
+    from fixtures_data import write_audio_mp4
+
+    sr = 16000
+    x = (0.5 * np.sin(2 * np.pi * 300 * np.arange(sr) / sr)).astype(np.float32)[None]
+    write_audio_mp4(tmp_path / "m.mp4", x, sr)
+    w, _ = read_mp4_audio(tmp_path / "m.mp4")
+    assert np.abs(w[4000:14000]).max() == pytest.approx(0.5, rel=0.03)     # past the aac onset transient
+
+
+def test_vggsound_audio_caches_of_the_earlier_mp4_audio_decoder_are_built_again(tmp_path, monkeypatch):
+    """Stereo clips cached by the 0.707-downmix decoder are louder: their cache is not reused."""
+    from dcatkit.data import vggsound as V
+    from fixtures_data import make_vggsound
+
+    r = tmp_path / "VGG"
+    r.mkdir()
+    make_vggsound(r, per_class=3, seconds=1.0, fps=4, missing=0)
+    cache = tmp_path / "cache"
+    opts = dict(classes=["dog barking", "playing piano", "engine"], window_s=1.0, frames=2, frame_size=8,
+                progress=False, cache_dir=cache)
+    monkeypatch.setattr(V, "MP4_AUDIO_DECODER", 1)
+    _quiet(D.load, "vggsound", r, **opts)
+    monkeypatch.undo()
+    _quiet(D.load, "vggsound", r, **opts)
+    _quiet(D.load, "vggsound", r, **opts)                             # the same decoder: reused
+    _quiet(D.load, "vggsound", r, modalities=["video"], **opts)
+    monkeypatch.setattr(V, "MP4_AUDIO_DECODER", 1)
+    _quiet(D.load, "vggsound", r, modalities=["video"], **opts)       # video only: the audio decoder is not in it
+    assert len([d for d in cache.iterdir() if d.name.startswith("vggsound-")]) == 3

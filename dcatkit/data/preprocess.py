@@ -136,6 +136,7 @@ def video_info(path: Path) -> tuple[int, float | None]:
 
 OVERSHOOT = 2    # frames a header's count may promise beyond the last decodable one (then: the last is reused)
 VIDEO_DECODER = 2  # in the loaders' cache settings: 2 (2026-12-06) refuses truncated mp4s and reads edit-list cuts
+MP4_AUDIO_DECODER = 2  # in VGGSound's cache settings: 2 averages an mp4's channels (1: FFmpeg's 0.707 downmix)
 
 
 def read_video_frames(path: Path, indices: np.ndarray, size: int | Sequence[int]) -> np.ndarray:
@@ -217,23 +218,27 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
 
 
 def read_mp4_audio(path: Path) -> tuple[np.ndarray, int]:
-    """Mono float32 waveform (N,) of an mp4's first audio stream and its rate (from the stream)."""
+    """Mono float32 waveform (N,) of an mp4's first audio stream and its rate (from the stream):
+    decoded in the stream's own channel layout, then the channels averaged, as :func:`read_wav`
+    does (FFmpeg's own downmix to mono weighs each channel of a stereo pair by 0.707, so the
+    same sound would be 1.41x louder from an mp4 than from a wav, and could exceed 1)."""
     import av
 
     with reading(path), av.open(str(path)) as c:
         if not c.streams.audio:
             raise MissingModality(path.stem, "audio", f"an audio stream in {path}")
-        sr = int(c.streams.audio[0].sample_rate)
-        to_mono = av.AudioResampler(format="flt", layout="mono", rate=sr)
-        chunks = []
+        stream = c.streams.audio[0]
+        sr = int(stream.sample_rate)
+        planar, chunks = None, []
         for frame in c.decode(audio=0):
-            for f in to_mono.resample(frame):
-                chunks.append(f.to_ndarray().reshape(-1))
-        for f in to_mono.resample(None):
-            chunks.append(f.to_ndarray().reshape(-1))
+            if planar is None:      # float planar in the native layout: one row per channel, nothing mixed
+                planar = av.AudioResampler(format="fltp", layout=frame.layout.name, rate=sr)
+            chunks.extend(f.to_ndarray() for f in planar.resample(frame))
+        if planar is not None:
+            chunks.extend(f.to_ndarray() for f in planar.resample(None))
     if not chunks:
         raise UnreadableFile(path, "no decodable audio frames")
-    return np.concatenate(chunks).astype(np.float32), sr
+    return np.concatenate(chunks, axis=1).mean(axis=0).astype(np.float32), sr
 
 
 def cut(wave: np.ndarray, start: int, length: int) -> np.ndarray:

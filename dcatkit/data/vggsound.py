@@ -24,7 +24,7 @@ import numpy as np
 
 from . import cache as cache_mod
 from .dataset import Splits
-from .preprocess import (VIDEO_DECODER, MissingModality, UnreadableFile, as_names, check_positive, cut,
+from .preprocess import (MP4_AUDIO_DECODER, VIDEO_DECODER, MissingModality, UnreadableFile, as_names, check_positive, cut,
                          list_jpeg_frames, read_jpeg_frames, read_mp4_audio, read_video_frames, read_wav, reading,
                          require_dir, require_file, resample, uniform_indices, video_info)
 from .splits import SplitArg, auto_split_file, make_splits
@@ -238,6 +238,8 @@ def load_vggsound(
                 "frame_size": frame_size, "sample_rate": sample_rate, "clip_seconds": clip_seconds,
                 "clips": [[str(c), c.label] for c in clips], "files": cache_mod.fingerprint(files, root),
                 "decoder": VIDEO_DECODER}     # caches of an earlier decoder are built again
+    if "audio" in modalities:                 # (a video-only cache keeps its key)
+        settings["audio_decoder"] = MP4_AUDIO_DECODER
     windows = cache_mod.collect("vggsound", clips, decode, classes=chosen, settings=settings, cache_dir=cache_dir,
                                 sample_rates={"audio": float(sample_rate)} if "audio" in modalities else {},
                                 on_error=on_error, progress=progress)
