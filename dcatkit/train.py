@@ -304,7 +304,7 @@ def _train_epoch(net, loader, opt, scaler, *, modality: str, device: torch.devic
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"non-finite loss ({loss.item()}) at epoch {epoch}, step {step} ({desc}): "
-                f"{ {k: float(v) for k, v in stats.items()} }; lower the lr or lambda")
+                f"{ {k: float(v[0] if isinstance(v, tuple) else v) for k, v in stats.items()} }; lower the lr or lambda")
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if extra_params and dist.is_dist():        # outside DDP: average their gradients by hand
@@ -508,19 +508,20 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     multi, srcs, names = _source_names(source, source_modality)
     lams = _source_lams(lam, names)
     d_target = model.attention.d_out                         # size of K, V and the pooled output
-    objectives, monitors = [], []
+    objectives, monitors = [None] * len(srcs), [None] * len(srcs)
     with torch.random.fork_rng(devices=[]):     # the objectives' own init leaves the run's random stream alone
         torch.manual_seed(preset.seed if seed is None else seed)
-        for s in srcs:
+        for i in sorted(range(len(srcs)), key=lambda i: names[i]):   # by name: the sources' order changes no init
+            s = srcs[i]
             d_source = s.attention.d_out if isinstance(s, Classifier) else getattr(s, "d_attn", None)
             if method is None and loss != "dcat":
                 get_loss(loss)                                          # unknown name -> clear error
-                objectives.append(KVLoss(LOSSES[loss], mcma=mcma, name=loss))
+                objectives[i] = KVLoss(LOSSES[loss], mcma=mcma, name=loss)
             else:
-                objectives.append(make_objective(method or "dcat", mcma=mcma, d_target=d_target,
-                                                 d_source=d_source, **(options or {})))
-            monitors.append(None if monitor is None else
-                            make_objective(monitor, mcma=mcma, d_target=d_target, d_source=d_source))
+                objectives[i] = make_objective(method or "dcat", mcma=mcma, d_target=d_target,
+                                               d_source=d_source, **(options or {}))
+            monitors[i] = None if monitor is None else \
+                make_objective(monitor, mcma=mcma, d_target=d_target, d_source=d_source)
     if monitors[0] is not None and list(monitors[0].parameters()):
         raise ValueError(f"monitor={monitor!r} has parameters of its own to learn; monitor an objective "
                          "without parameters (e.g. 'dcat' or 'kd')")

@@ -94,6 +94,22 @@ def test_two_sources_are_the_sum_of_two_masked_terms(setup):
     assert all(torch.equal(got[k], want[k]) for k in want)
 
 
+def test_the_order_of_the_sources_changes_nothing(setup):
+    """fitnet learns one map per source, initialised from the run's seed: each source's map gets the
+    same start whatever the list's order (they were drawn in list order, so swapping the list
+    changed every weight), and the run is the same bit for bit."""
+    sp, video, audio = setup
+    kw = dict(lam={"video": 0.7, "audio": 0.3}, method="fitnet", preset=P, seed=5, progress=False, device="cpu",
+              source_cache=False)
+    va = fit_transfer(new_model(sp, 5), [video.model, audio.model], sp.train, sp.val, **kw)
+    av = fit_transfer(new_model(sp, 5), [audio.model, video.model], sp.train, sp.val, **kw)
+    for m in ("video", "audio"):
+        for a, b in zip(va.objective[m].parameters(), av.objective[m].parameters(), strict=True):
+            assert torch.equal(a, b), m
+    assert same_state(va.model, av.model)
+    assert numbers(va.history).equals(numbers(av.history)[list(numbers(va.history).columns)])
+
+
 def test_each_source_is_cached_and_the_result_is_the_live_run(setup, tmp_path):
     sp, video, audio = setup
     kw = dict(lam={"video": 1.0, "audio": 0.5}, method="kd", preset=P, seed=1, progress=False, device="cpu")

@@ -244,12 +244,16 @@ def test_bad_parameters(splits, video_source):
                      preset=TINY["imu"])
 
 
-def test_non_finite_loss_names_epoch_and_step(splits):
+def test_non_finite_loss_names_epoch_and_step(splits, video_source):
     model = build_model("imu", 8, splits.train.input_shape("imu"), TINY["imu"])
     with torch.no_grad():
         model.head.bias.fill_(float("nan"))
     with pytest.raises(FloatingPointError, match="epoch 1, step 0"):
         fit(model, splits.train, splits.val, preset=TINY["imu"], progress=False)
+    # a transfer run logs its terms as (value, count): the message is built from them too (it raised TypeError)
+    with pytest.raises(FloatingPointError, match=r"epoch 1, step 0 .*'ce': nan.*'ca': .*lower the lr or lambda"):
+        fit_transfer(model, video_source[0].model, splits.train, splits.val, preset=TINY["imu"], lam=1.0,
+                     source_cache=False, progress=False)
 
 
 def test_compare_table(splits, tmp_path):
