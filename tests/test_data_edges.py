@@ -126,3 +126,59 @@ def test_vggsound_audio_caches_of_the_earlier_mp4_audio_decoder_are_built_again(
     monkeypatch.setattr(V, "MP4_AUDIO_DECODER", 1)
     _quiet(D.load, "vggsound", r, modalities=["video"], **opts)       # video only: the audio decoder is not in it
     assert len([d for d in cache.iterdir() if d.name.startswith("vggsound-")]) == 3
+
+
+# --------------------------------------------------------------------------- 3: subject maps
+
+def test_blank_subject_ids_are_unknown_not_one_shared_participant():
+    from dcatkit.data import uestc as U
+
+    recs = [U._Rec("3_drinking", f"s{i}", 0) for i in range(6)]
+    got = U._subjects_from_map({"s0": None, "s1": " ", "s2": float("nan"), "s3": "", "s4": "3", "s5": " 4 "}, recs)
+    assert got == {"s4": 3, "s5": 4}
+    # named ids: the blanks are not numbered among them either
+    assert U._subjects_from_map({"s0": "P1", "s1": "NaN", "s2": "null", "s3": "P2"}, recs) == {"s0": 0, "s3": 1}
+
+
+def test_a_subject_csv_with_blank_cells_lists_them_unmapped_and_ood_refuses(uestc, tmp_path):
+    stems = sorted(p.stem for p in (uestc / "sensor").glob("*/*.csv") if not p.parent.name.startswith("1_"))
+    blank = set(stems[:3])
+    f = tmp_path / "smap.csv"
+    cells = ["", "  ", "nan"]
+    f.write_text("stem,subject\n" + "".join(f"{s},{cells[i] if i < 3 else 1 + i % 4}\n" for i, s in enumerate(stems)))
+    s = _quiet(D.load, "uestc", uestc, subject_map=f, cache_dir=False, **IMU)
+    assert sorted(g.split("/")[1] for g in s.report["unmapped_recordings"]) == sorted(blank)
+    for d in s:
+        for g, subj in zip(d.groups, d.subjects.tolist()):
+            assert (subj == -1) == (g.split("/")[1] in blank), (g, subj)
+    with pytest.raises(ValueError, match=r"split='ood' needs a subject for every recording; 3 have none"):
+        _quiet(D.load, "uestc", uestc, split="ood", subject_map=f, cache_dir=False, **IMU)
+
+
+def test_a_subject_csv_with_a_bom_keeps_its_first_row_and_its_numeric_ids(tmp_path):
+    from dcatkit.data import uestc as U
+
+    recs = [U._Rec("3_drinking", f"s{i}", 0) for i in range(3)]
+    f = tmp_path / "m.csv"
+    f.write_bytes("\ufeffs0,7\ns1,9\ns2,12\n".encode("utf-8"))
+    assert U._subjects_from_map(f, recs) == {"s0": 7, "s1": 9, "s2": 12}
+    f.write_bytes("\ufeffstem,subject\ns0,7\ns1,9\ns2,12\n".encode("utf-8"))   # the header is still a header
+    assert U._subjects_from_map(f, recs) == {"s0": 7, "s1": 9, "s2": 12}
+    j = tmp_path / "m.json"
+    j.write_bytes('\ufeff{"s0": 7, "3_drinking/s1.csv": 9, "s2.mp4": null}'.encode("utf-8"))
+    assert U._subjects_from_map(j, recs) == {"s0": 7, "s1": 9}        # file names are stems too
+
+
+def test_a_subject_map_that_is_a_list_of_records_is_refused_with_the_expected_form(tmp_path):
+    import json
+
+    from dcatkit.data import uestc as U
+
+    recs = [U._Rec("3_drinking", "s0", 0)]
+    j = tmp_path / "m.json"
+    j.write_text(json.dumps([{"stem": "s0", "subject": 1}]))
+    with pytest.raises(ValueError, match=r"m\.json: a subject map is \{sample stem.*JSON object.*found a list of 1 "
+                                         r"entries, e.g. \{'stem': 's0'"):
+        U._subjects_from_map(j, recs)
+    with pytest.raises(ValueError, match=r"subject_map: a subject map is .*the id of 's0' is \{'subject': 1\}"):
+        U._subjects_from_map({"s0": {"subject": 1}}, recs)

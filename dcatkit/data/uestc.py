@@ -119,24 +119,48 @@ def _read_imu(path: Path, acc_scale: float, gyro_scale: float) -> np.ndarray:
     return x.T.copy()
 
 
+BLANK_SUBJECTS = ("", "none", "null", "nan")   # a map's "don't know" (empty cell, JSON null, NaN): unmapped
+
+SUBJECT_MAP_FORM = ("a subject map is {sample stem (or folder/stem): participant id}: a dict, a JSON object "
+                    '{"<stem>": "<id>", ...}, or a csv of rows <stem>,<id> (an optional header row stem,subject)')
+
+
+def _map_key(key) -> str:
+    """A subject map's key as a sample stem: the last part of a path, a file's .csv / .mp4 dropped."""
+    k = str(key).strip().replace("\\", "/").rstrip("/").split("/")[-1]
+    return k[:-4] if k.lower().endswith((".csv", ".mp4")) else k
+
+
 def _subjects_from_map(subject_map, recs: Sequence[_Rec]) -> dict[str, int]:
     """stem or folder/stem -> subject (int): the ids themselves when all are integers, else every id
-    numbered in sorted order (numbering only the non-integer ones could give two participants one number)."""
+    numbered in sorted order (numbering only the non-integer ones could give two participants one number).
+    A blank id (empty cell, whitespace, JSON null / None, NaN) is no participant: that recording is left
+    out of the result (unmapped, subject -1), never given one made-up participant shared by all blanks."""
+    where = "subject_map"
     if isinstance(subject_map, (str, Path)):
-        path = Path(subject_map)
+        path = where = Path(subject_map)
         with reading(path):
+            text = path.read_text(encoding="utf-8-sig")          # a BOM (Excel's csv) is not part of the first key
             if path.suffix.lower() == ".json":
-                raw = json.loads(path.read_text())
+                raw = json.loads(text)
             else:
-                rows = [r for r in csv.reader(path.read_text().splitlines()) if len(r) >= 2]
-                raw = {r[0].strip(): r[1].strip() for r in rows if r[0].strip().lower() not in ("stem", "sample")}
+                rows = [r for r in csv.reader(text.splitlines()) if len(r) >= 2]
+                raw = {r[0].strip(): r[1] for r in rows if r[0].strip().lower() not in ("stem", "sample")}
     else:
-        raw = dict(subject_map)
-    raw = {str(k).rstrip("/").split("/")[-1]: v for k, v in raw.items()}
-    names = sorted({str(v) for v in raw.values()})
+        raw = subject_map
+    if not isinstance(raw, Mapping):
+        found = f"a {type(raw).__name__}" + (f" of {len(raw)} entries, e.g. {raw[0]!r:.80}"
+                                             if isinstance(raw, list) and raw else "")
+        raise ValueError(f"{where}: {SUBJECT_MAP_FORM}; found {found}")
+    nested = [k for k, v in raw.items() if isinstance(v, (Mapping, list, tuple, set))]
+    if nested:
+        raise ValueError(f"{where}: {SUBJECT_MAP_FORM}; the id of {nested[0]!r} is {raw[nested[0]]!r:.80}")
+    raw = {_map_key(k): str(v).strip() for k, v in raw.items()}
+    raw = {k: v for k, v in raw.items() if v.lower() not in BLANK_SUBJECTS}
+    names = sorted(set(raw.values()))
     numeric = all(s.lstrip("-").isdigit() for s in names)
     number = {s: int(s) if numeric else i for i, s in enumerate(names)}
-    return {r.stem: number[str(raw[r.stem])] for r in recs if r.stem in raw}
+    return {r.stem: number[raw[r.stem]] for r in recs if r.stem in raw}
 
 
 def load_uestc(
@@ -174,7 +198,9 @@ def load_uestc(
     subject_map: stem -> participant (dict, or csv ``stem,subject`` / json file); needed for
       the subject splits (``"ood"``, ``"loso"``, ``("group_kfold", k)``) since no public file
       says who recorded what. ``subject_proxy="date"`` groups by recording date instead (a
-      proxy, recorded as such in the report).
+      proxy, recorded as such in the report). A recording the map does not name, or names with
+      a blank id (empty cell, JSON null, NaN), is unknown (subject -1) and listed in
+      ``report["unmapped_recordings"]``.
     min_frames: list lines with fewer RGB frames are dropped (as the authors' loader does).
     """
     check_positive("imu_window", imu_window, integer=True)
