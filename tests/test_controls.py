@@ -63,6 +63,55 @@ def test_negative_control_imu_comes_from_an_independent_draw():
         make_synthetic(20, control="positive")
 
 
+def test_negative_control_without_an_imu_is_refused_and_load_reports_it():
+    """control="negative" replaces imu / imu_clean: asked of data without either (video ->
+    audio) it would be the plain, label-bearing draw tagged as a control, so it is refused
+    and says what it replaces; load() carries the control into Splits.report (and a plain
+    load has none)."""
+    for mods in (("video", "audio"), ("video",), ("audio",)):
+        with pytest.raises(ValueError, match=r"control='negative' replaces the IMU \(imu, imu_clean\).*hold neither"):
+            make_synthetic(40, control="negative", modalities=mods, **SMALL)
+    assert make_synthetic(40, control="negative", modalities=("imu_clean", "video"), **SMALL)["control"] == "negative"
+    from dcatkit.data import load
+    from dcatkit.data.dataset import hide_labels
+
+    with pytest.raises(ValueError, match="hold neither"):
+        load("synthetic", modalities=("video", "audio"), n_samples=40, control="negative", **SMALL)
+    neg = load("synthetic", modalities=("video", "imu"), n_samples=60, control="negative", **SMALL)
+    assert neg.report["control"]["kind"] == "negative" and neg.report["control"]["modality"] == ["imu"]
+    assert "independent draw" in neg.report["control"]["what"]
+    assert hide_labels(neg, 16, seed=0).report["control"] == neg.report["control"]      # kept downstream
+    assert "control" not in load("synthetic", modalities=("video", "imu"), n_samples=60, **SMALL).report
+    folds = load("synthetic", split="loso", modalities=("imu",), n_samples=60, n_subjects=3, control="negative")
+    assert all(f.report["control"]["kind"] == "negative" for f in folds)
+
+
+def test_study_splits_negative_control_is_the_independent_draws_imu():
+    """Notebook 06's negative control (studies.study_splits(..., control="negative")): every
+    part's IMU is the independent draw's (scaled with the training part's bounds), not the
+    plain draw's; labels and video are the plain draw's."""
+    from dcatkit.data.preprocess import minmax_apply, minmax_stats
+    from dcatkit.studies import study_splits
+
+    n, draw = 60, 5
+    neg = study_splits(draw, n, "video", "imu", control="negative")
+    plain = study_splits(draw, n, "video", "imu")
+    other = int(np.random.default_rng([draw, 20]).integers(2 ** 62))
+    raw = {"negative": make_synthetic(n, seed=other, modalities=("imu",))["arrays"]["imu"],
+           "plain": make_synthetic(n, seed=draw, modalities=("imu",))["arrays"]["imu"]}
+    index = lambda ds: [int(i.rsplit("/", 1)[1]) for i in ds.ids]         # sample i of the draw
+    for name in ("train", "val", "test"):
+        a, b = getattr(neg, name), getattr(plain, name)
+        assert a.ids == b.ids and np.array_equal(a.labels, b.labels)
+        assert np.array_equal(np.asarray(a.arrays["video"]), np.asarray(b.arrays["video"]))
+        for which, ds in (("negative", a), ("plain", b)):
+            lo, hi = minmax_stats(raw[which][index(getattr(neg if which == "negative" else plain, "train"))])
+            want = minmax_apply(raw[which][index(ds)], lo, hi)
+            assert np.allclose(np.asarray(ds.arrays["imu"]), want, atol=1e-6), (name, which)
+        assert not np.allclose(np.asarray(a.arrays["imu"]), np.asarray(b.arrays["imu"]))
+    assert neg.report["control"]["kind"] == "negative" and "control" not in plain.report
+
+
 @pytest.fixture(scope="module")
 def setup():
     return video_source_setup()

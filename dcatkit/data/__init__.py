@@ -61,7 +61,8 @@ def load(
     options: passed to the loader — ``dcatkit.data.uestc.load_uestc``, ``cough.load_cough``,
       ``vggsound.load_vggsound``, ``arrays.load_arrays``, or ``synthetic.make_synthetic`` (plus ``ratios`` and
       ``split_file``, which every loader accepts).
-    ``report["dataset"]`` is ``name``; ``report["split"]`` holds kind, seed, ratios and fold.
+    ``report["dataset"]`` is ``name``; ``report["split"]`` holds kind, seed, ratios and fold;
+    ``report["control"]`` what a simulated control (``make_synthetic(control=...)``) replaced.
     ``n_labeled``: keep the labels of that many training recordings (stratified, seeded by
     ``seed``), the rest becoming ``Splits.unlabeled`` (``dataset.hide_labels``).
     """
@@ -93,6 +94,11 @@ def load(
         out = from_arrays(d["arrays"], d["labels"], d.get("subjects"), d["classes"], split=split,
                           ratios=ratios, seed=seed, ids=d.get("ids"), sample_rates=d.get("sample_rates"),
                           groups=d.get("groups", "samples"), split_file=split_file, kinds=d.get("kinds"))
+        if d.get("control") is not None:        # a control asked for says so in the report (as break_pairing's)
+            from .synthetic import control_report
+
+            for s in out if isinstance(out, list) else [out]:
+                s.report["control"] = control_report(d["control"], d["arrays"])
         return _named(out, name)
     if root is None:
         raise ValueError(f"load({name!r}) needs root=, " + ("the .npz file written by dcatkit.data.save_arrays"

@@ -75,6 +75,7 @@ CLASSES = (
 )
 REGIMES = ("headroom", "ambiguous")
 CONTROLS = ("negative",)
+NEGATIVE_REPLACES = ("imu", "imu_clean")    # the modalities control="negative" takes from an independent draw
 # Default number of recordings: the size at which the headroom regime's IMU baseline
 # sits >= 0.12 macro-F1 below its ceiling (benchmarks/SIMULATOR.md).
 DEFAULT_N_SAMPLES = 1000
@@ -328,7 +329,10 @@ def make_synthetic(
       chance, 1 / 8: given the training data, a test input x is independent of its label
       y, so P(f(x) = c | y = c) = P(f(x) = c) = q_c and the mean over classes of q_c is
       1 / 8 whatever the class balance. So no transfer method can move it: the paired
-      difference of any two methods has expectation 0, by construction.
+      difference of any two methods has expectation 0, by construction. ``modalities``
+      must hold ``imu`` or ``imu_clean`` (what the control replaces; without them the data
+      would be the plain draw: a ValueError). The returned dict's ``"control"`` names it,
+      and ``data.load`` records it in ``Splits.report["control"]`` (``control_report``).
 
     The default call (no ``imu_clean``, no ``control``) gives exactly the arrays it
     always gave (tested).
@@ -351,6 +355,10 @@ def make_synthetic(
     if regime == "ambiguous" and (control is not None or "imu_clean" in modalities):
         raise ValueError("control= and the imu_clean modality belong to regime='headroom'; the 'ambiguous' "
                          "regime is kept exactly as it was")
+    if control == "negative" and not set(modalities) & set(NEGATIVE_REPLACES):
+        raise ValueError(f"control='negative' replaces the IMU ({', '.join(NEGATIVE_REPLACES)}) with an independent "
+                         f"draw's; modalities {tuple(modalities)} hold neither, so the data would be the plain, "
+                         "label-bearing draw tagged as a control: include 'imu' (the negative control's target)")
     if frame_size < 16:
         raise ValueError(f"frame_size must be >= 16 pixels, got {frame_size}")
     if imu_noise is not None and imu_noise < 0:
@@ -362,7 +370,7 @@ def make_synthetic(
     if regime == "ambiguous":
         if knobs:
             raise ValueError(f"knobs {sorted(knobs)} apply to regime='headroom' only; the 'ambiguous' "
-                             "negative control has no knobs (it is kept exactly as it was)")
+                             "regime has no knobs (it is kept exactly as it was)")
         out, labels, subjects = _make_ambiguous(*args)
     else:
         bad = set(knobs or {}) - set(HEADROOM_KNOBS)
@@ -371,10 +379,9 @@ def make_synthetic(
         kn = {**HEADROOM_KNOBS, **(knobs or {})}
         out, labels, subjects = _make_headroom(*args, kn)
         if control == "negative":        # the IMU of an independent draw: no information about these labels
-            imus = tuple(m for m in modalities if m in ("imu", "imu_clean"))
-            if imus:
-                other = int(np.random.default_rng([seed, 20]).integers(2 ** 62))
-                out.update(_make_headroom(*args[:2], other, *args[3:-1], imus, kn)[0])
+            imus = tuple(m for m in modalities if m in NEGATIVE_REPLACES)      # never empty (checked above)
+            other = int(np.random.default_rng([seed, 20]).integers(2 ** 62))
+            out.update(_make_headroom(*args[:2], other, *args[3:-1], imus, kn)[0])
     if "imu_clean" in out:
         out = {m: out[m] for m in modalities}                         # the caller's order
     extra = {"kinds": {"imu_clean": "timeseries"}} if "imu_clean" in out else {}
@@ -392,9 +399,21 @@ def make_synthetic(
     }
 
 
+def control_report(control: str, modalities) -> dict:
+    """What ``make_synthetic(control=...)`` did, for ``Splits.report["control"]`` (laid out as
+    ``data.controls.break_pairing``'s): kind, the modalities replaced, and how."""
+    if control != "negative":
+        raise ValueError(f"unknown control {control!r}: expected one of {CONTROLS}")
+    replaced = [m for m in modalities if m in NEGATIVE_REPLACES]
+    return {"kind": "negative", "modality": replaced,
+            "what": f"{' and '.join(replaced)} from an independent draw of the simulator (a seed derived from the "
+                    "data seed): independent of the labels"}
+
+
 def _make_ambiguous(n_samples, n_subjects, seed, duration, imu_rate, n_frames, frame_size, audio_rate,
                     imu_noise, video_noise, audio_noise, modalities):
-    """The negative control: the generator as of commit 06d5f82, draw for draw."""
+    """The 'ambiguous' regime: the generator as of commit 06d5f82, draw for draw (once used
+    as a negative control, which it is not: see the module docstring)."""
     imu_noise = 0.25 if imu_noise is None else imu_noise
     video_noise = 0.15 if video_noise is None else video_noise
     rng = np.random.default_rng(seed)
