@@ -170,6 +170,10 @@ def _flat(d: Any, prefix: str = "") -> dict:
 # Fields of a run's key (train._run_key) added after states were first saved: a state without them
 # resumes when everything it did record agrees (2026-12-06: the labels and the loader's settings).
 LATER_KEY_FIELDS = ("labels_sha256", "preprocessing")
+# What a split's report says about how it was obtained, not what it holds (the samples are in the key's
+# ids and labels hashes): the load that writes a split file and the loads that read it back differ only
+# here, so these are left out of the comparison and a run started on a new split resumes.
+_IGNORED = tuple(f"data.split.{k}" for k in ("reloaded", "absent_from_data", "split_file"))
 
 
 def _load_state(path: Path, key: str) -> dict:
@@ -187,7 +191,9 @@ def _load_state(path: Path, key: str) -> dict:
         raise ValueError(f"{path} is not a dcatkit training state of version {STATE_VERSION} "
                          f"(expected the keys {sorted(need)}); {again}")
     if state["key"] != key:
-        saved, now = _flat(json.loads(state["key"])), _flat(json.loads(key))
+        saved, now = ({k: v for k, v in _flat(json.loads(x)).items() if k not in _IGNORED} for x in (state["key"], key))
+        if saved == now:
+            return state
         later = {k for k in LATER_KEY_FIELDS if k not in saved}   # fields the saving dcatkit did not record
         if later and all(saved.get(k) == now.get(k) for k in set(saved) | set(now) if k not in later):
             print(f"dcatkit: {path} was saved by an earlier dcatkit, whose state did not record "

@@ -316,6 +316,35 @@ def test_train_unimodal_resumes(tmp_path, monkeypatch, capsys):
 
 
 
+def test_a_run_started_on_a_new_split_file_resumes(tmp_path, monkeypatch, capsys):
+    """The load that writes a split file (a real loader's split_file="auto") and every load that reads
+    it back report the split differently (reloaded, absent_from_data): the run started on the first
+    load was refused its resume by every later one. Still refused: a split file of other samples."""
+    from dcatkit.data import load
+    from dcatkit.experiment import train_unimodal
+    from helpers import TINY
+    sp = lambda seed=0: load("synthetic", n_samples=64, seed=seed, modalities=("imu",),   # noqa: E731
+                             split_file=tmp_path / f"split{seed}.json")
+    kw = dict(preset=TINY["imu"].with_(epochs=3), seed=0, device="cpu", progress=False,
+              checkpoint=tmp_path / "m.pt")
+    first = sp()
+    assert "reloaded" not in first.report["split"] and sp().report["split"]["reloaded"]
+    interrupt_at(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        train_unimodal(first, "imu", **kw)
+    monkeypatch.undo()
+    capsys.readouterr()
+    train_unimodal(sp(), "imu", resume=True, **kw)
+    assert "resumes after epoch 1 of 3" in capsys.readouterr().out
+    (tmp_path / "m.pt").unlink()
+    interrupt_at(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        train_unimodal(sp(), "imu", **kw)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=r"other settings \(.*data\.split\.seed: saved 0, now 1"):
+        train_unimodal(sp(1), "imu", resume=True, **kw)
+
+
 def test_resume_on_other_preprocessing_of_the_same_samples_is_an_error(tmp_path, monkeypatch):
     """Same ids, classes and shapes, but the windows scaled differently (normalize=False after
     a run started scaled): the run resumed silently and trained on a mix of the two."""
