@@ -261,6 +261,11 @@ def tune_transfer(splits, source, target_modality: str, *, method: str, lams=TUN
     """
     from .objectives import accepted_options
 
+    given = sorted(k for k in ("checkpoint", "resume") if kwargs.get(k))
+    if given:      # every grid point would write (or resume) the one file: the last point's model would win
+        raise ValueError(f"tune_transfer trains one run per grid point and takes no {' or '.join(given)}: "
+                         "save the chosen run's model yourself (result['run'].model, checkpoint.save_checkpoint), "
+                         "or call train_transfer with the chosen lam and options and a checkpoint")
     lams = [float(x) for x in lams]
     if not lams:
         raise ValueError("tune_transfer needs at least one lambda")

@@ -514,3 +514,12 @@ def test_the_callers_source_is_given_back_as_it_was(splits, video_source):
         model.train(mode)
         for q, g in zip(model.parameters(), grads):
             q.requires_grad_(g)
+
+
+def test_tune_transfer_takes_no_checkpoint():
+    """Every grid point wrote the one checkpoint given, so the file held the last point's model, not
+    the chosen one's (and resume= resumed one point from another's state): refused before training."""
+    from dcatkit.experiment import tune_transfer
+    for kw in ({"checkpoint": "tuned.pt"}, {"checkpoint": "tuned.pt", "resume": True}):
+        with pytest.raises(ValueError, match=r"one run per grid point and takes no checkpoint"):
+            tune_transfer(None, None, "imu", method="dcat", seed=0, **kw)
