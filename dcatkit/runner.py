@@ -62,7 +62,10 @@ class RunsFailed(RuntimeError):
 
 
 def _plain(v: Any) -> Any:
-    """Numpy scalars -> Python scalars, tuples -> lists, so a parameter has one JSON form."""
+    """Numpy scalars -> Python scalars, tuples -> lists, paths -> strings, so a parameter has
+    one JSON form (the one ``run_key`` hashes)."""
+    if isinstance(v, os.PathLike):
+        return os.fspath(v)
     if hasattr(v, "item") and callable(v.item) and getattr(v, "ndim", 1) == 0:
         return v.item()
     if isinstance(v, (list, tuple)):
@@ -386,6 +389,13 @@ def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[st
     """
     out = Path(out_dir)
     params = [{str(k): _plain(v) for k, v in p.items()} for p in params]
+    for p in params:              # checked before anything trains: a run's record is written after it
+        for k, v in p.items():
+            try:
+                json.dumps(v)
+            except (TypeError, ValueError):
+                raise ValueError(f"parameter {k!r} is a {type(v).__name__} ({v!r}): a run's parameters are stored "
+                                 "as JSON (numbers, strings, lists, dicts, None); pass it as one of those") from None
     keys = [run_key(p) for p in params]
     if len(set(keys)) != len(keys):
         raise ValueError("the grid lists the same run twice; use grid() or drop the duplicates")

@@ -94,6 +94,16 @@ def test_bad_records_and_results(tmp_path):
         run_grid(toy_task, [p, dict(p)], tmp_path, workers=0, progress=False)
     with pytest.raises(RuntimeError, match="reuse parameter names"):
         run_grid(bad_task, [{"f1": 1}], tmp_path / "b", workers=0, progress=False)
+    # a path is stored as its string (same identity as before: run_key hashed str(path)) and read back
+    as_path = run_grid(toy_task, [{**p, "n_train": 11, "log_dir": tmp_path / "calls"}], tmp_path / "p",
+                       workers=0, progress=False)
+    assert as_path.log_dir.tolist() == [str(tmp_path / "calls")]
+    assert run_key({**p, "n_train": 11, "log_dir": tmp_path / "calls"}) == \
+        run_key({**p, "n_train": 11, "log_dir": str(tmp_path / "calls")})
+    # a parameter JSON cannot hold failed after the run had trained, blamed on "a sweep result"; now before
+    with pytest.raises(ValueError, match=r"parameter 'n_train' is a set \(\{3\}\): a run's parameters are stored as JSON"):
+        run_grid(toy_task, [p, {**p, "seed": 1, "n_train": {3}}], tmp_path / "s", workers=0, progress=False)
+    assert not (tmp_path / "s" / "runs").exists() or not any((tmp_path / "s" / "runs").iterdir())
 
 
 def bad_task(f1):
