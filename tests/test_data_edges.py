@@ -182,3 +182,82 @@ def test_a_subject_map_that_is_a_list_of_records_is_refused_with_the_expected_fo
         U._subjects_from_map(j, recs)
     with pytest.raises(ValueError, match=r"subject_map: a subject map is .*the id of 's0' is \{'subject': 1\}"):
         U._subjects_from_map({"s0": {"subject": 1}}, recs)
+
+
+# --------------------------------------------------------------------------- 4: cough trial names
+
+@pytest.mark.parametrize("name, trial", [
+    ("005_no_talking_in.wav", 1), ("006_No_Talking_Out.wav", 1), ("005_NoTalking_out.wav", 1),
+    ("005_No-Talking_Out.wav", 1), ("005_NOTALKING_IN.WAV", 1), ("005_Talking_Out.wav", 2),
+    ("006_talking_in.wav", 2), ("005_Nonverbal_Out.wav", 3), ("005_nonverbal_in.wav", 3)])
+def test_cough_trial_from_a_name_holding_no_and_talking_case_insensitively(name, trial):
+    from dcatkit.data.cough import trial_of
+
+    assert trial_of(name) == trial
+
+
+def test_a_notalking_entry_is_trial_1_and_a_second_entry_for_one_trial_and_mic_is_reported(tmp_path):
+    import json
+
+    from fixtures_data import make_cough
+
+    r = tmp_path / "Cough"
+    r.mkdir()
+    make_cough(r, subjects=("005",), missing_in=())
+    entries = json.loads((r / "DataAnnotation.json").read_text())
+    assert entries[0]["original_filename"] == "005_no_talking_out.wav"
+    entries[0]["original_filename"] = "005_NoTalking_out.wav"
+    # a second Out entry for trial 1 (another spelling), with other segments: listed, never silently dropped
+    entries.append({"original_filename": "005_No_Talking_Out.wav",
+                    "segmentations": [{"start_time": 0.2, "end_time": 0.7,
+                                       "annotation": {"values": {"id": 6}}}]})
+    (r / "DataAnnotation.json").write_text(json.dumps(entries))
+    s = _quiet(D.load, "cough", r, modalities=["audio"], sample_rate=8000, cache_dir=False, split_file=None,
+               progress=False)
+    labels = {}
+    for d in s:
+        for i, y in zip(d.ids, d.labels.tolist()):
+            labels.setdefault(i.split("#")[0], set()).add(s.classes[y])
+    # trial 1: Cough, Sneeze and class id 2 + 1 (Sneeze) of the first entry; trial 2 before: + Deep breath
+    assert labels == {"005/Trial_1_No_Talking": {"Cough", "Sneeze"},
+                      "005/Trial_2_Talking": {"Cough", "Sneeze", "Deep breath"},
+                      "005/Trial_3_Nonverbal": {"Cough", "Sneeze", "Groan"}}
+    assert s.report["duplicate_annotations"] == [
+        "005_No_Talking_Out.wav (subject 005, trial 1, mic out: the entry 005_NoTalking_out.wav is used)"]
+    assert s.report["n_duplicate_annotations"] == 1
+    with pytest.warns(UserWarning, match="1 duplicate annotations"):
+        D.load("cough", r, modalities=["audio"], sample_rate=8000, cache_dir=False, split_file=None, progress=False)
+
+
+def test_cough_windows_cached_under_another_trial_mapping_are_cut_again(tmp_path, monkeypatch):
+    """The same files mapped to trials otherwise (the earlier word-based rule put NoTalking in
+    trial 3): every trial folder is read under both rules, so only the cache key's segments per
+    trial tell the two apart; the old windows must not be reused."""
+    import json
+    import re
+
+    from dcatkit.data import cough as K
+    from fixtures_data import make_cough
+
+    r = tmp_path / "Cough"
+    r.mkdir()
+    entries = make_cough(r, subjects=("005",), missing_in=())          # Out entries for trials 1, 2, 3
+    laugh = {"values": {"id": 6}}
+    entries.append({"original_filename": "005_NoTalking_in.wav",       # the In mic's entry of trial 1: a Laugh
+                    "segmentations": [{"start_time": 1.0, "end_time": 1.5, "annotation": laugh}]})
+    (r / "DataAnnotation.json").write_text(json.dumps(entries))
+    opts = dict(modalities=["audio"], mic="in", sample_rate=8000, cache_dir=tmp_path / "cache", split_file=None,
+                progress=False, ratios=(0.5, 0.25, 0.25))
+
+    def by_words(name):
+        words = re.split(r"[^a-z]+", name.lower())
+        return (1 if "no" in words else 2) if "talking" in words else 3
+
+    def laughs(s):
+        return sorted({i.split("#")[0] for d in s for i, y in zip(d.ids, d.labels.tolist()) if s.classes[y] == "Laugh"})
+
+    monkeypatch.setattr(K, "trial_of", by_words)
+    assert laughs(_quiet(D.load, "cough", r, **opts)) == ["005/Trial_3_Nonverbal"]
+    monkeypatch.undo()
+    assert laughs(_quiet(D.load, "cough", r, **opts)) == ["005/Trial_1_No_Talking"]
+    assert len([d for d in (tmp_path / "cache").iterdir() if d.name.startswith("cough-")]) == 2

@@ -58,11 +58,12 @@ class _Trial:
 
 
 def trial_of(audio_name: str) -> int:
-    """Trial number from an annotated file name, case-insensitively:
-    'no' + 'talking' -> 1, 'talking' -> 2, anything else (nonverbal) -> 3."""
-    words = re.split(r"[^a-z]+", audio_name.lower())
-    if "talking" in words:
-        return 1 if "no" in words else 2
+    """Trial number from an annotated file name, by the dataset's rule (datasets.md), case-insensitively:
+    a name holding "no" and "talking" -> 1, "talking" alone -> 2, anything else (nonverbal) -> 3.
+    Substrings, not words: ``005_NoTalking_out.wav`` is trial 1 like ``005_no_talking_in.wav``."""
+    name = audio_name.lower()
+    if "talking" in name:
+        return 1 if "no" in name else 2
     return 3
 
 
@@ -222,6 +223,9 @@ def load_cough(
       or ``"any"`` (out, else in).
     min_segment_s: segments shorter than this are left out (the paper drops the shortest).
     use_sync: apply ``sync_time.txt`` offsets (False: audio and IMU clocks taken as equal).
+    Annotation entries map to trials by file name (``trial_of``); of two entries for the same
+    subject, trial and mic the first listed is used, the other listed (and warned about) in
+    ``report["duplicate_annotations"]``.
     """
     check_positive("window_s", window_s)
     stride = window_s if stride_s is None else check_positive("stride_s", stride_s)
@@ -248,7 +252,7 @@ def load_cough(
     def wavs_in(folder: Path) -> dict[str, Path]:
         return {p.stem.lower().rsplit("_", 1)[-1]: p for p in folder.glob("*.wav")}
 
-    notes: dict[str, list[str]] = {"unlabelled": [], "unmatched_annotations": []}
+    notes: dict[str, list[str]] = {"unlabelled": [], "unmatched_annotations": [], "duplicate_annotations": []}
     per_trial: dict[tuple[str, int], list[tuple[str, list]]] = {}
     for name, segs in parse_annotations(ann_path):
         m = re.match(r"(\d+)", name)
@@ -262,7 +266,13 @@ def load_cough(
         folders = [p for p in (root / subj).iterdir() if p.is_dir() and p.name.lower().startswith(f"trial_{k}")]
         read = next((w for w in mics if w in wavs_in(folders[0])), None) if folders else None
         order = ([read] if read else []) + [w for w in mics if w != read]
-        name, segs = min(listed, key=lambda a: order.index(mic_of(a[0])) if mic_of(a[0]) in order else len(order))
+        ranked = sorted(listed, key=lambda a: order.index(mic_of(a[0])) if mic_of(a[0]) in order else len(order))
+        name, segs = ranked[0]                  # sorted() is stable: of equals, the first listed
+        for other, other_segs in ranked[1:]:    # another entry for the same subject, trial and mic: not used
+            if mic_of(other) == mic_of(name):
+                notes["duplicate_annotations"].append(
+                    f"{other} (subject {subj}, trial {k}, mic {mic_of(name) or 'not named'}: the entry {name} is "
+                    f"used{', same segments' if other_segs == segs else ''})")
         if not folders:
             notes["unmatched_annotations"].append(f"{name} (no {subj}/Trial_{k}_* folder)")
             continue
@@ -340,6 +350,7 @@ def load_cough(
                 "sample_rate": sample_rate, "mic": mic, "imu_sensors": list(imu_sensors), "use_sync": use_sync,
                 "min_segment_s": min_segment_s, "groups": "segments sharing audio merged",
                 "annotation": "of the mic whose wav is read",      # caches paired otherwise before are not reused
+                "segments": [[str(t), list(t.segments)] for t in trials],   # what is cut where (trial mapping)
                 "files": cache_mod.fingerprint(files, root)}
     rates = {"audio": float(sample_rate)}
     if "imu" in modalities:

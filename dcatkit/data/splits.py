@@ -471,7 +471,7 @@ def make_splits(
                       f"{len(windows.classes)} outputs; choose the classes to load to leave them out.", stacklevel=3)
     listed = {k: v for k, v in windows.report.items() if isinstance(v, list) and v and k in
               ("skipped", "missing_modality", "too_short", "unlabelled", "missing_files", "out_of_range",
-               "unmatched_annotations", "conflicting_labels")}
+               "unmatched_annotations", "duplicate_annotations", "conflicting_labels")}
     if listed:
         warnings.warn("left out: " + ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in listed.items())
                       + " (names in Splits.report)", stacklevel=3)
