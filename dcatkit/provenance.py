@@ -252,10 +252,12 @@ def check_source(prov: dict | None, splits, trust_source: bool = False) -> dict:
       data fingerprint), unless ``trust_source=True``: then a warning, and the outcome says so.
 
     ``prov``: the source's provenance record (``record``) or None. Returns what was found,
-    for the run's results: {"source_check": "same data" | "another draw" | "other data" |
-    "trusted without provenance" | "trusted with incomplete provenance", "shared_train": n,
-    "shared_val": n, ...}. A source from another draw of the same simulator (or other data)
-    shares no sample: accepted, with a warning naming both draws."""
+    for the run's results: {"source_check": "same data" | "same samples" | "another draw" |
+    "other data" | "trusted without provenance" | "trusted with incomplete provenance",
+    "shared_train": n, "shared_val": n, ...}. A source from another draw of the same simulator
+    (or other data) shares no sample: accepted, with a warning naming both draws. "same
+    samples": trained on this run's training ids, with another data fingerprint (the data
+    loaded with other modalities, or files changed since): accepted, with a warning."""
     classes = list(splits.train.classes)
     if prov is None or any(prov.get(k) is None for k in REQUIRED):
         what = ("carries no provenance (it was not trained by dcatkit's fit, or comes from an older checkpoint)"
@@ -308,7 +310,15 @@ def check_source(prov: dict | None, splits, trust_source: bool = False) -> dict:
     here = (getattr(splits, "report", {}) or {}).get("data_fingerprint")
     out = {"source_check": "same data", "shared_train": 0, "shared_val": 0,
            "source_data_fingerprint": prov["data_fingerprint"]}
-    if here is not None and prov["data_fingerprint"] != here:
+    if here is not None and prov["data_fingerprint"] != here and seen == set(map(str, splits.train.ids)):
+        # the fingerprint hashes every modality loaded: the same samples loaded with other modalities
+        # (the CLI loads all three, a notebook two) differ there, and so do files changed since
+        out["source_check"] = "same samples"
+        warnings.warn(f"the source was trained on this run's training samples (the same ids) but its data "
+                      f"fingerprint differs ({prov['data_fingerprint'][:8]} vs {here[:8]} here): the data was "
+                      "loaded with other modalities, or its files changed since. Source: "
+                      f"{describe(prov)}; this run: {_split_of(splits)}", stacklevel=3)
+    elif here is not None and prov["data_fingerprint"] != here:
         dataset = (getattr(splits, "report", {}) or {}).get("dataset")
         same_sim = dataset is not None and prov.get("dataset") == dataset
         out["source_check"] = "another draw" if same_sim else "other data"

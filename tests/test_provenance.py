@@ -140,6 +140,18 @@ def test_another_draw_of_the_simulator_is_accepted_and_said_so(source):
     assert model.source_check["source_check"] == "another draw"
 
 
+def test_the_same_draw_loaded_with_other_modalities_is_not_called_another_draw(source):
+    """The fingerprint hashes every loaded modality: the source's own draw loaded with audio too
+    (as the CLI loads it) read as 'another draw ... never seen this run's data'. Its training ids
+    are this run's: said as such; a real other draw is still 'another draw'."""
+    _, path = source
+    wider = load("synthetic", split="id", seed=0, **{**DATA, "modalities": ("imu", "video", "audio")})
+    with pytest.warns(UserWarning, match=r"trained on this run's training samples \(the same ids\) but its data "
+                                         r"fingerprint differs .*other modalities, or its files changed"):
+        model = load_source(path, wider, "imu")
+    assert model.source_check["source_check"] == "same samples"
+
+
 def test_source_that_chose_its_epoch_on_the_target_test_samples_is_refused(id0, source):
     """Hole 2: the source's validation ids were not recorded. A source whose validation part is
     this run's test part (its best epoch chosen on them) is refused."""
