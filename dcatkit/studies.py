@@ -133,16 +133,25 @@ def study_task(*, out_dir: str, study: str, method: str, seed: int, draw: int, n
                epochs_source: int | None = None, epochs_target: int | None = None,
                unlabeled_mask: str = "confidence", tune: bool = False, n_val: int | None = None,
                setup: str | None = None, device="auto") -> dict:
-    """One target run of a control study: ``experiment.train_transfer`` (``tune=True``:
-    ``experiment.tune_transfer``, lambda chosen on validation F1) on the draw's data with
-    ``n_labeled`` labels (None: all) and the rest as unlabeled pairs, and ``n_val``
-    validation recordings (None: all), from the frozen source of ``study_source_task``.
-    Returns test accuracy / recall / F1, the source's, the chosen lambda, the best epoch,
+    """One target run of a control study: ``experiment.train_transfer`` at ``lam`` on the
+    draw's data with ``n_labeled`` labels (None: all) and the rest as unlabeled pairs, and
+    ``n_val`` validation recordings (None: all), from the frozen source of ``study_source_task``.
+    Returns test accuracy / recall / F1, the source's, the lambda used, the best epoch,
     and diagnostics of the transfer term: the mean over epochs of the mask fractions, the
     first and last epoch's objective value, and the gradient-norm ratio
-    ||grad lam*L|| / ||grad CE|| at the start (see ``gradient_scale``)."""
-    from .experiment import train_transfer, tune_transfer
+    ||grad lam*L|| / ||grad CE|| at the start (see ``gradient_scale``).
 
+    ``tune`` must be False (the parameter stays in every run's identity): a run that tuned
+    its own lambda (``experiment.tune_transfer``, on its own validation F1) and was then
+    paired with its seed's baseline gave the tuned cell the best of K runs' luck, a gain a
+    method with no effect also gets. Run the lambda grid as cells and choose with
+    ``with_tuned`` (leave one seed out)."""
+    from .experiment import train_transfer
+
+    if tune:
+        raise ValueError("study_task(tune=True) chose each seed's lambda on that run's own validation F1, a biased "
+                         "comparison with its baseline (RESULTS.md, 'Tuned cells'): run every lambda of the grid as "
+                         "its own cell (tune=False, lam=...) and choose with studies.with_tuned (leave one seed out)")
     same = source_labels != "all"
     src = study_source_task(out_dir=out_dir, draw=draw, n_samples=n_samples, source=source, target=target,
                             control=control, n_labeled=n_labeled if same else None, split=split,
@@ -154,12 +163,8 @@ def study_task(*, out_dir: str, study: str, method: str, seed: int, draw: int, n
     common = dict(preset="synthetic", dataset="synthetic", epochs=epochs_target, device=device, progress=False,
                   cache_dir=Path(out_dir) / "cache", unlabeled_mask=unlabeled_mask)
     path = _study_source_path(out_dir, ident)
-    if tune and method != "none":
-        got = tune_transfer(sp, path, target, method=method, seed=int(seed), **common)
-        run, lam = got["run"], got["lam"]
-    else:
-        lam = 0.0 if lam is None or method == "none" else float(lam)
-        run = train_transfer(sp, path, target, method=method, lam=lam, seed=int(seed), **common)
+    lam = 0.0 if lam is None or method == "none" else float(lam)
+    run = train_transfer(sp, path, target, method=method, lam=lam, seed=int(seed), **common)
     h = run.history
     out = {**{m: float(run.test[m]) for m in ("accuracy", "recall", "f1")}, **src, "lam_used": lam,
            "n_train_labeled": len(sp.train), "n_unlabeled": 0 if sp.unlabeled is None else len(sp.unlabeled),
