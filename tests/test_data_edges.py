@@ -261,3 +261,23 @@ def test_cough_windows_cached_under_another_trial_mapping_are_cut_again(tmp_path
     monkeypatch.undo()
     assert laughs(_quiet(D.load, "cough", r, **opts)) == ["005/Trial_1_No_Talking"]
     assert len([d for d in (tmp_path / "cache").iterdir() if d.name.startswith("cough-")]) == 2
+
+
+# --------------------------------------------------------------------------- 5: list counts in the cache key
+
+def test_a_list_file_count_changed_after_caching_gives_fresh_count_mismatch_notes(uestc, tmp_path):
+    r = _copy(uestc, tmp_path)
+    opts = dict(IMU, cache_dir=tmp_path / "cache")
+    first = _quiet(D.load, "uestc", r, **opts)
+    assert not first.report.get("count_mismatch")
+    lines = (r / "train.txt").read_text().splitlines()
+    k = next(k for k, ln in enumerate(lines) if "/3_drinking/" in ln)     # a class that is loaded
+    path, frames, rows, label = lines[k].split()
+    lines[k] = f"{path} {frames} 400 {label}"                             # the list now says 400 IMU rows
+    (r / "train.txt").write_text("\n".join(lines) + "\n")
+    with pytest.warns(UserWarning, match="1 recordings have fewer IMU rows"):
+        cached = D.load("uestc", r, **opts)
+    uncached = _quiet(D.load, "uestc", r, **dict(opts, cache_dir=False))
+    rec = "/".join(path.split("/")[-2:])
+    assert cached.report["count_mismatch"] == uncached.report["count_mismatch"] == [
+        f"{rec}: 20 IMU rows, the list says 400"]

@@ -307,6 +307,7 @@ def load_uestc(
     settings = {"modalities": modalities, "imu_window": imu_window, "stride": stride, "frames": frames,
                 "frame_size": frame_size, "acc_scale": acc_scale, "gyro_scale": gyro_scale,
                 "recs": [str(r) for r in recs], "files": cache_mod.fingerprint(files, root),
+                "listed": [[str(r), *listed[str(r)]] for r in recs if str(r) in listed],  # the count_mismatch notes
                 "decoder": [VIDEO_DECODER, "list counts"]}   # caches of an earlier decoder are built again
     windows = cache_mod.collect("uestc", recs, decode, classes=chosen, settings=settings, cache_dir=cache_dir,
                                 on_error=on_error, progress=progress)
