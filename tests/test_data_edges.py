@@ -281,3 +281,57 @@ def test_a_list_file_count_changed_after_caching_gives_fresh_count_mismatch_note
     rec = "/".join(path.split("/")[-2:])
     assert cached.report["count_mismatch"] == uncached.report["count_mismatch"] == [
         f"{rec}: 20 IMU rows, the list says 400"]
+
+
+# --------------------------------------------------------------------------- 6: split files written at once
+
+def _split_writer(args):
+    """Child process: write one split file over and over while reading it back."""
+    path, n, rounds = args
+    from dcatkit.data.splits import read_split_file, write_split_file
+
+    names = [f"r{i}" for i in range(n)]
+    folds = [({"train": names[2:], "val": names[:1], "test": names[1:2]}, {"kind": "id", "fold": None, "seed": 0})]
+    errors = []
+    for _ in range(rounds):
+        for step in (lambda: write_split_file(path, folds), lambda: read_split_file(path, names, "id")):
+            try:
+                step()
+            except Exception as e:                     # FileNotFoundError, a half-written file...
+                errors.append(f"{type(e).__name__}: {e}"[:120])
+    return errors
+
+
+def test_two_processes_writing_one_split_file_never_collide(tmp_path):
+    import multiprocessing as mp
+
+    path = tmp_path / "splits" / "x.json"
+    from dcatkit.data.splits import write_split_file
+    write_split_file(path, [({"train": ["r2"], "val": ["r0"], "test": ["r1"]}, {"kind": "id", "fold": None})])
+    with mp.get_context("fork").Pool(2) as pool:
+        errors = pool.map(_split_writer, [(path, 3000, 150)] * 2)
+    assert errors == [[], []]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["x.json"]       # no temp file left behind
+
+
+def test_a_split_file_written_meanwhile_by_another_process_is_the_split_used(tmp_path, monkeypatch):
+    """Between 'no split file yet' and writing one, another process wrote it: its split is kept
+    on disk and returned, not replaced by this process's own (which the other run already uses)."""
+    from dcatkit.data import splits as S
+
+    path = tmp_path / "s.json"
+    rng = np.random.default_rng(0)
+    x, y, g = rng.normal(size=(40, 2, 8)).astype(np.float32), np.arange(40) % 2, [f"g{i}" for i in range(40)]
+    mine = S.split_recordings(g, y, np.full(40, -1), "id", (0.7, 0.15, 0.15), 0)
+    theirs = S.split_recordings(g, y, np.full(40, -1), "id", (0.7, 0.15, 0.15), 1)     # another seed: differs
+    assert mine[0][0] != theirs[0][0]
+    real = S.split_recordings
+
+    def racing(*a, **kw):
+        S.write_split_file(path, theirs)          # the other process wins the race
+        return real(*a, **kw)
+
+    monkeypatch.setattr(S, "split_recordings", racing)
+    s = S.from_arrays({"imu": x}, y, groups=g, ids=g, split_file=path)
+    assert sorted(s.test.groups) == sorted(theirs[0][0]["test"]) and sorted(s.train.groups) == theirs[0][0]["train"]
+    assert S.read_split_file(path, g, "id")[0][0] == theirs[0][0] and s.report["split"]["reloaded"] is True

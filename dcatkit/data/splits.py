@@ -21,7 +21,8 @@ of the remaining subjects, at least one.
 
 Ratios are fractions of recordings (ID) or of subjects (OOD). The chosen
 recording ids can be written to a JSON ``split_file`` and are reloaded from it
-when it exists, so runs compare on the same split.
+when it exists, so runs compare on the same split; of processes that make the same
+split file at once, the first one written is the split they all use.
 
 Before a split is returned, :func:`check_leakage` makes sure no recording (and,
 for the subject splits ``ood`` / ``loso`` / ``group_kfold``, no subject) is in
@@ -354,9 +355,17 @@ def read_split_file(path: Path, groups: Sequence[str], split: SplitArg
     return out
 
 
-def write_split_file(path: Path, folds: Sequence[tuple[dict[str, list[str]], dict]]) -> None:
+def write_split_file(path: Path, folds: Sequence[tuple[dict[str, list[str]], dict]], replace: bool = True) -> bool:
     """One split (``{info..., "train": [...], "val": [...], "test": [...]}``) or, for cross-validation,
-    ``{info..., "folds": [{"fold": 0, "held_out_subjects": [...], "train": [...], ...}, ...]}``."""
+    ``{info..., "folds": [{"fold": 0, "held_out_subjects": [...], "train": [...], ...}, ...]}``.
+
+    Written to a temp file of its own (never a name another writer shares) and then moved into
+    place, so a reader sees a whole file or none. ``replace=False``: a file already at ``path``
+    (another process's, written meanwhile) is kept and False returned; True: this call wrote it."""
+    import os
+
+    from ..files import temp_beside
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if len(folds) == 1 and folds[0][1].get("fold") is None:
@@ -365,9 +374,24 @@ def write_split_file(path: Path, folds: Sequence[tuple[dict[str, list[str]], dic
         per_fold = ("fold", "held_out_subjects", "subjects")
         data = {k: v for k, v in folds[0][1].items() if k not in per_fold}
         data["folds"] = [{**{k: info[k] for k in per_fold if k in info}, **parts} for parts, info in folds]
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
+    fd, tmp = temp_beside(path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(data, indent=1))
+        if replace:
+            os.replace(tmp, path)
+            return True
+        try:
+            os.link(tmp, path)                  # takes the name only if it is free: the first writer wins
+        except FileExistsError:
+            return False
+        except OSError:                         # a file system without hard links
+            if path.exists():
+                return False
+            os.replace(tmp, path)
+        return True
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- assembling
@@ -455,9 +479,11 @@ def make_splits(
     else:
         folds = split_recordings(windows.groups, windows.labels, windows.subjects, split, ratios, seed)
         if split_file is not None:
-            write_split_file(Path(split_file), folds)
-            for _, info in folds:
-                info["split_file"] = str(split_file)
+            if write_split_file(Path(split_file), folds, replace=False):
+                for _, info in folds:
+                    info["split_file"] = str(split_file)
+            else:          # another process wrote it meanwhile: its split is the one every run uses
+                folds = read_split_file(Path(split_file), windows.groups, split)
     if "data_fingerprint" not in windows.report:         # a loader's windows: named by the loader's ids
         windows = dataclasses.replace(windows, report={**windows.report, "id_source": "given",
                                                        "data_fingerprint": data_fingerprint(windows.ids)})
