@@ -276,12 +276,26 @@ def results_choices(tidy) -> dict:
     return out
 
 
+def interval_text(row, digits: int = 3) -> str:
+    """A pooled cell's difference as printed: "+0.012 [-0.004, +0.028]" (its family-adjusted
+    interval, ``stats.format_interval``) when the cell was tested (a finite ``family_size``),
+    else "+0.012 (untested)": an untested cell (one draw, too few seeds) has no interval to
+    read a call off, and its ``ci_low`` / ``ci_high`` are NaN. A cell without pairs:
+    "no pairs (untested)". ``row``: a row of ``studies.pooled_verdicts`` (a Series or an
+    itertuples row)."""
+    from .stats import format_interval, signed
+
+    if np.isfinite(row.family_size):
+        return format_interval(row.diff_mean, row.ci_low, row.ci_high, digits)
+    return f"{signed(row.diff_mean, digits) if np.isfinite(row.diff_mean) else 'no pairs'} (untested)"
+
+
 def results_cell(tidy, pooled, per_draw, study: str, method: str, lam: float, size: int) -> dict:
     """One cell of notebook 06's results: the method's and the baseline's metric per draw
     and seed, the per-draw paired rows and the pooled row (``studies.pooled_verdicts``),
     and a one-line description (mean metric of both, the pooled difference with its
     family-adjusted interval and the call, each draw's difference)."""
-    from .stats import format_interval, signed
+    from .stats import signed
     from .studies import method_label, size_label
 
     runs = tidy[(tidy["study"] == study) & (tidy["size"] == size)]
@@ -295,8 +309,7 @@ def results_cell(tidy, pooled, per_draw, study: str, method: str, lam: float, si
     metric = arm["metric"].iloc[0]
     name = "F1" if metric == "f1" else metric
     each = ", ".join(signed(d.diff_mean) if d.n_pairs > 0 else "no pairs" for d in draws.itertuples())
-    shown = (format_interval(row['diff_mean'], row['ci_low'], row['ci_high'], 3) if np.isfinite(row["family_size"])
-             else f"{signed(row['diff_mean'])} (untested)")
+    shown = interval_text(row)
     # the means of the paired runs, weighted as the difference is: method - baseline = the printed Δ
     text = (f"{study}, {method_label(method, lam)}, {size_label(size, arm['unit'].iloc[0])}: {name} "
             f"{row['paired_mean']:.3f} vs baseline {row['baseline_mean']:.3f}; Δ{name} "

@@ -205,6 +205,28 @@ def _tidy_for_explorer():
     return studies.tidy_studies(main, ctrl, kinds={"pos": "positive"})
 
 
+def test_interval_text_shows_an_interval_only_for_a_tested_cell():
+    """``explore.interval_text``: a tested cell (a Holm family) prints its adjusted interval; an
+    untested one (one draw, too few seeds: NaN bounds, no family) its difference and
+    "(untested)", never "[+nan, +nan]"; a cell without pairs says so. The same for a pooled row
+    as a Series and as an itertuples row (how notebook 06 reads them)."""
+    eff = {("main", "none", 1.0): [0, 0, 0], ("main", "dcat", 1.0): [0.02, 0.03, 0.025]}
+    main, _ = _fake(eff, noise=0.001)
+    tidy = studies.tidy_studies(main, None)
+    pooled, _ = studies.pooled_verdicts(tidy)
+    row = pooled[pooled.method == "dcat"].iloc[0]
+    assert np.isfinite(row.family_size)
+    want = stats.format_interval(row.diff_mean, row.ci_low, row.ci_high, 3)
+    assert explore.interval_text(row) == want and "[" in want
+    assert explore.interval_text(next(pooled[pooled.method == "dcat"].itertuples())) == want
+    one, _ = studies.pooled_verdicts(tidy[tidy.data_seed == 0])               # one draw: untested
+    r1 = one[one.method == "dcat"].iloc[0]
+    assert r1.call == "too few draws" and not np.isfinite(r1.family_size)
+    assert explore.interval_text(r1) == f"{stats.signed(r1.diff_mean)} (untested)"
+    assert "nan" not in explore.interval_text(r1)
+    assert explore.interval_text(pd.Series({**r1.to_dict(), "diff_mean": np.nan})) == "no pairs (untested)"
+
+
 def test_results_cell_and_figure():
     import matplotlib
     matplotlib.use("Agg")
