@@ -61,7 +61,8 @@
 # would not have them; `-p val_labels 20` keeps only 20 (`data.dataset.thin_validation`), and
 # `benchmarks/RESULTS.md` ("scarce validation") measured (c) that way over more draws.
 #
-# **The studies.** (a) **main**: video → IMU on the ID split, every label given, at `sizes`
+# **The studies.** (a) **main**: `source` → `target` (video → IMU by default) on the split
+# `split` names, every label given, at `sizes`
 # simulated recordings, D-CAT at the paper's λ and tuned; (b) **negative control**: the IMU of an *independent* simulated draw as
 # the target (`make_synthetic(control="negative")`): its signal carries nothing about the labels,
 # so every method's expected macro **recall** is exactly 1/8 and a call either way is a false one;
@@ -74,7 +75,10 @@
 # row — learning rate, dropout, batch, weight decay, epochs, attention size 512 — with a synthetic
 # video source at the same attention size) beside the kit's recipe of (a), at the smallest size.
 # (b)–(d) run through `dcatkit.studies` (`run_controls`, `study_task`), (a) and (e) through
-# `dcatkit.sweep.run_studies`; every run uses the kit's own training loop.
+# `dcatkit.sweep.run_studies`; every run uses the kit's own training loop. Only (a) and (e) follow
+# `split`: (b)–(d) always run on `study_task`'s own split, whatever `split` says (the setup cell
+# prints each study's split). `split` takes "id" or "ood" here: 06 pools data draws, not
+# cross-validation folds.
 #
 # **Statistics: terms and what a call promises** (`dcatkit.stats`).
 # - A **data draw** is one simulated dataset (and its split) from one data seed; each draw gets
@@ -156,6 +160,7 @@ figures_dir = None      # PNG figures; None: <out_dir>/figures (only `make noteb
 
 # %%
 # NBVAL_CHECK_OUTPUT
+import inspect
 import os
 import time
 
@@ -166,6 +171,7 @@ import seaborn as sns
 from IPython.display import Markdown, display
 
 from dcatkit import explore, headroom, paths, plots, report, stats, studies
+from dcatkit.data.synthetic import DEFAULT_N_SAMPLES
 from dcatkit.sweep import run_studies
 
 if dataset != "synthetic":
@@ -186,6 +192,15 @@ grid_lams = sorted({float(x) for x in tune_lams} | {float(lam)})   # every tuned
 checked = paths.check_params(dataset=dataset, split=split, source=source, target=target, lam=lam, preset=preset,
                              epochs=epochs, source_epochs=source_epochs, seed=seed, seeds=seeds, device=device,
                              n_samples=n_samples, sizes=sizes, methods=methods, resume=resume, redo=redo)
+if checked["cv"]:
+    raise ValueError(f"notebook 06 has no cross-validation folds: split must be 'id' or 'ood', got split={split!r}. "
+                     "Its claims pool data draws (`draws`) instead of folds; a grid over the folds of a "
+                     "cross-validation split is `python -m dcatkit sweep --split loso --folds 0-9 ...` "
+                     "(or `--split group_kfold:5`)")
+if n_samples != DEFAULT_N_SAMPLES and (set(sizes) != {n_samples} or control_size != n_samples):
+    raise ValueError(f"notebook 06 does not read n_samples (got {n_samples}): its studies simulate `sizes` "
+                     f"recordings ((a), (e): {sizes}) and `control_size` ((b)-(d): {control_size}). Set those "
+                     f"instead and leave n_samples at its default {DEFAULT_N_SAMPLES} (or equal to every size)")
 if not isinstance(draws, int) or draws < 1:
     raise ValueError(f"draws must be a positive integer (data draws), got {draws!r}")
 data_seeds = list(range(data_seed, data_seed + draws))
@@ -208,6 +223,7 @@ controls = [dict(study="(b) negative control", kind="negative", methods=negative
 controls = [c for c in controls if len(c["methods"]) > 1]
 if "none" not in methods:
     raise ValueError(f"methods must include 'none' (the baseline every difference is paired with), got {methods}")
+CONTROL_SPLIT = inspect.signature(studies.study_task).parameters["split"].default   # control_plan passes no split
 plan_sources, plan_targets = studies.control_plan(controls, seeds=seeds, draws=data_seeds, n_samples=control_size,
                                                    lam=lam, epochs_source=source_epochs, epochs_target=epochs)
 out = paths.out_path(out_dir, "06_when_transfer_helps")
@@ -222,8 +238,8 @@ for s in main:
     print(f"  {s['study']}: n = {s['sizes']}, methods {s['methods']} at λ in {s['lams']}"
           + (f", preset {s['preset']!r}" if "preset" in s else ""))
 for c in controls:
-    print(f"  {c['study']} at {control_size} recordings: labels {c.get('labels', 'all')}, methods "
-          + (f"{positive_methods} at λ in {grid_lams}" if c["study"] == POSITIVE else f"{c['methods']}"))
+    print(f"  {c['study']} at {control_size} recordings on the {CONTROL_SPLIT} split: labels "
+          f"{c.get('labels', 'all')}, methods " + (f"{positive_methods} at λ in {grid_lams}" if c["study"] == POSITIVE else f"{c['methods']}"))
 print(f"{n_main} + {len(plan_targets)} target runs, {len(plan_sources)} control sources; simulator options {sim_opts}")
 if grid == "default":
     print("left out (grid='full'): kd, fitnet, contrastive and dcat+kd in the main study, n = 2000, more methods "
@@ -270,8 +286,11 @@ else:
     data_seeds, seeds = sorted(runs.data_seed.unique().tolist()), sorted(runs.seed.unique().tolist())
     if (data_seeds, seeds) != asked:      # the text below describes the runs read, not the parameters
         print(f"  they cover data draws {data_seeds} x seeds {seeds}, not the parameters' {asked[0]} x {asked[1]}")
-for name, g in runs.groupby("study", sort=False):
-    print(f"  {name}: {len(g)} runs, source {g.source_f1.mean():.3f} test F1 (mean over draws)")
+for name, g in runs.groupby("study", sort=False):   # a study's sizes can have their own sources: F1 per size
+    per_size = g.groupby("size").source_f1.mean()
+    src = (f"{per_size.iloc[0]:.3f}" if per_size.round(3).nunique() == 1 else
+           ", ".join(f"{v:.3f} at {studies.size_label(n, g.unit.iloc[0])}" for n, v in per_size.items()))
+    print(f"  {name}: {len(g)} runs, source test F1 {src} (mean over draws)")
 # fair rivals: each gridded method's lambda chosen per draw and seed on validation F1 (the grid becomes a study)
 for name in (MAIN, POSITIVE):
     if name in set(runs.study) and (runs[runs.study == name].method != "none").any():
@@ -304,12 +323,15 @@ def show_families(rows):
     table = studies.verdict_table(rows, per_draw)
     with pd.option_context("display.width", 250, "display.max_colwidth", 60):
         for name, t in table.groupby("study", sort=False):
-            print(f"{name}: Holm family of {next((f for f in t.family if f != 'untested'), 'untested')}")
+            tested = [f for f in t.family if f != "untested"]      # no family: every cell untested
+            print(f"{name}: " + (f"Holm family of {tested[0]}" if tested else "untested (no cell has the draws and "
+                                 "seeds a test needs; no interval, no call)"))
             print(t.drop(columns=["study", "metric", "family"]).to_string(index=False), end="\n\n")
 
 
 show_families(verdicts)
-print(stats.family_note(verdicts[verdicts.method != "none"]) + "; one family per study")
+note = stats.family_note(verdicts[verdicts.method != "none"])
+print(note + "; one family per study" if note else "no cell was tested: nothing is claimed")
 fig = plots.pooled_intervals(verdicts, per_draw, xlabel="Δ to the same-seed baseline (macro-F1; negative "
                              "control: macro recall)")
 fig.suptitle(f"Pooled over {len(data_seeds)} data draws x {len(seeds)} seeds: Holm-adjusted intervals "
@@ -349,7 +371,7 @@ def chosen_of(r):
 
 m = main_rows[main_rows.method != "none"]
 lines = [f"- **{studies.method_label(r.method, r.lam, lam)}** at {r.size} recordings: baseline {r.baseline_mean:.3f}, "
-         f"method {r.paired_mean:.3f}; ΔF1 {stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)} → **{r.call}** "
+         f"method {r.paired_mean:.3f}; ΔF1 {explore.interval_text(r)} → **{r.call}** "
          f"(draw means {r.draw_means}){chosen_of(r)}" for r in m.itertuples()]
 room = (f" The ceiling is {ceiling.f1_mean.iloc[0]:.3f}: the baseline leaves "
         f"{ceiling.f1_mean.iloc[0] - main_rows[main_rows.method == 'none'].sort_values('size')['mean'].iloc[-1]:.3f} "
@@ -370,10 +392,14 @@ neg = pooled[(pooled.kind == "negative") & (pooled.method != "none")]
 base_neg = pooled[(pooled.kind == "negative") & (pooled.method == "none")]
 if len(neg):
     false_calls = int(neg.call.isin(["helps", "hurts"]).sum())
+    n_tested = int(np.isfinite(neg.family_size).sum())     # an untested cell can make no call, false or not
     display(Markdown(f"Baseline macro recall {base_neg['mean'].iloc[0]:.3f} (chance is {1 / 8:.3f}); "
-                     + "; ".join(f"{r.method}: Δrecall {stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)} "
-                                 f"→ {r.call}" for r in neg.itertuples())
-                     + f". **{false_calls} false call(s)** in {len(neg)} cell(s)."))
+                     + "; ".join(f"{r.method}: Δrecall {explore.interval_text(r)} → {r.call}" for r in neg.itertuples())
+                     + (f". **{false_calls} false call(s)** in {len(neg)} cell(s)." if n_tested == len(neg) else
+                        f". **{false_calls} false call(s)** in the {n_tested} tested cell(s) of {len(neg)}."
+                        if n_tested else
+                        f". **The negative control was not tested** ({', '.join(sorted(set(neg.call)))}): it "
+                        "cannot show whether the statistics make false calls.")))
 else:
     print("negative control not run (negative_methods holds only the baseline)")
 
@@ -418,7 +444,7 @@ if len(grid_runs):
         how = (f"; its gradient is {g.grad_ratio.iloc[0]:.1%} of cross-entropy's at the start, its objective went "
                f"{g.objective_first.iloc[0]:.3f} → {g.objective_last.iloc[0]:.3f}" if len(g) else chosen_of(r))
         text.append(f"- **{studies.method_label(r.method, r.lam, lam)}**, {studies.size_label(r.size, 'labels')}: "
-                    f"ΔF1 {stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)} → **{r.call}**{how}.")
+                    f"ΔF1 {explore.interval_text(r)} → **{r.call}**{how}.")
     display(Markdown("\n".join(text)))
     show_families(pooled[pooled.kind == "positive" + studies.GRID_KIND])
 else:
@@ -450,8 +476,7 @@ if len(cur):
                  y=1.03, fontsize=10)
     plots.save(fig, fig_dir, "06_f1_vs_labels")
     plt.show()
-    display(Markdown("; ".join(f"{r.method} with {r.size} labels: ΔF1 "
-                               f"{stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)} → {r.call}"
+    display(Markdown("; ".join(f"{r.method} with {r.size} labels: ΔF1 {explore.interval_text(r)} → {r.call}"
                                for r in cur[cur.method != "none"].itertuples())
                      + f" (video source test F1 {runs[runs.kind == 'curve'].source_f1.mean():.3f})."))
 rec = pooled[(pooled.kind == "recipe") & (pooled.method != "none")]
@@ -459,8 +484,8 @@ kit = pooled[(pooled.kind == "main") & (pooled.method == "dcat") & (pooled.lam =
 if len(rec):
     display(Markdown("\n".join(
         f"- **{name}** at {r.size} recordings: baseline F1 {r.baseline_mean:.3f}, D-CAT (λ = {lam:g}) {r.paired_mean:.3f}; "
-        f"ΔF1 {stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)} → **{r.call}** ("
-        f"{f'Holm family of {int(r.family_size)}' if pd.notna(r.family_size) else 'not tested'}; draw means "
+        f"ΔF1 {explore.interval_text(r)} → **{r.call}** ("
+        f"{f'Holm family of {int(r.family_size)}; ' if pd.notna(r.family_size) else ''}draw means "
         f"{r.draw_means}); frozen source F1 "
         f"{runs[(runs.study == r.study) & (runs['size'] == r.size)].source_f1.mean():.3f}"
         for name, q in (("Table I recipe (e)", rec), ("kit recipe (a)", kit)) for r in q.itertuples())))
@@ -500,7 +525,7 @@ WORDS = ("helps", "hurts", "no evidence", "too few seeds", "too few draws")
 def calls_of(kind):
     r = pooled[(pooled.kind == kind) & (pooled.method != "none")]
     return {c: [f"{studies.method_label(x.method, x.lam, lam)} at {studies.size_label(x.size, x.unit)} "
-                f"({stats.format_interval(x.diff_mean, x.ci_low, x.ci_high, 3)})"
+                f"({explore.interval_text(x)})"
                 for x in r[r.call == c].itertuples()] for c in WORDS}
 
 
@@ -508,6 +533,12 @@ def said(kind, what):
     c = calls_of(kind)
     parts = [f"{word}: {'; '.join(c[word])}" for word in WORDS if c[word]]
     return f"- **{what}** — " + (". ".join(parts) if parts else "not run") + "."
+
+
+def untested(kind):
+    """The calls of a study none of whose cells was tested ("too few draws"), else ""."""
+    r = pooled[(pooled.kind == kind) & (pooled.method != "none")]
+    return "" if np.isfinite(r.family_size).any() else ", ".join(sorted(set(r.call)))
 
 
 def calls(kind, method, lam_=None):
@@ -538,8 +569,12 @@ if len(cells):
              + (f" ({'; '.join(keep)})" if keep else "") + (f", and {'; '.join(lost)} lose{'s its call' if len(lost) == 1 else ' their calls'}" if lost else "")
              + ". The studies ask separate questions, which is why the kit corrects within each; this line is "
              "for a reader who takes the tables together."]
-neg_calls = pooled[(pooled.kind == "negative") & pooled.call.isin(["helps", "hurts"])]
-if (pooled.kind == "negative").any():
+neg_cells = pooled[(pooled.kind == "negative") & (pooled.method != "none")]
+neg_calls = neg_cells[neg_cells.call.isin(["helps", "hurts"])]
+if len(neg_cells) and untested("negative"):       # no cell of it has a Holm family
+    text += ["", f"The negative control was not tested ({untested('negative')}): this run cannot say whether the "
+             "statistics produce false calls."]
+elif len(neg_cells):
     text += ["", f"The negative control made {len(neg_calls)} false call(s): "
              + ("the statistics did not produce a call where none can exist." if not len(neg_calls) else
                 "a call where none can exist; read the other calls with that in mind.")]
@@ -553,6 +588,8 @@ if len(pos):
     text += ["", "In the positive control "
              + (f"{', '.join(helped)} help(s){table_wide}: the training loop does let a transfer term help when "
                 "the source knows what the target cannot learn from its few labels." if helped else
+                f"no method was tested ({untested('positive')}): this run cannot show whether a transfer term "
+                "can help." if untested("positive") else
                 "no method's help is established: either the set-up or the pooled test over "
                 f"{len(data_seeds)} draws is too weak to show it.")]
     not_helped = sorted({studies.method_label(r.method, r.lam, lam) for r in pos.itertuples() if r.call != "helps"})
@@ -601,7 +638,8 @@ if len(at_lam):
 main_dcat = pooled[(pooled.kind == "main") & (((pooled.method == "dcat") & (pooled.lam == lam))
                                                | (pooled.method == studies.tuned_label("dcat")))]
 dcat_calls = {c: main_dcat[main_dcat.call == c] for c in ("helps", "hurts")}
-dcat_main = (f"does not show a pooled gain, at the paper's λ = {lam:g} or with λ chosen on validation F1"
+dcat_main = (f"was not tested ({untested('main')})" if len(main_dcat) and untested("main") else
+             f"does not show a pooled gain, at the paper's λ = {lam:g} or with λ chosen on validation F1"
              if not any(len(v) for v in dcat_calls.values()) else
              "; ".join(f"{c} in " + ", ".join(f"{studies.method_label(r.method, r.lam, lam)} at "
                                               f"{studies.size_label(r.size, r.unit)}" for r in v.itertuples())
@@ -610,7 +648,7 @@ dcat_main = (f"does not show a pooled gain, at the paper's λ = {lam:g} or with 
 
 def grid_cells(rows):
     return ", ".join(f"{r.method} at λ = {r.lam:g}, {studies.size_label(r.size, r.unit)} "
-                     f"({stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)})" for r in rows.itertuples())
+                     f"({explore.interval_text(r)})" for r in rows.itertuples())
 
 
 hurt = pooled[(pooled.kind == "main" + studies.GRID_KIND) & (pooled.call == "hurts")]
@@ -626,10 +664,12 @@ if (pooled.kind == "positive").any():
                  + (f"{', '.join(helped_in['positive'])} helped"
                     + (" in the study's own family (not when every study cell is read as one family, above)"
                        if "positive" in lost_in else "") if helped_in["positive"] else
+                    f"no method was tested ({untested('positive')})" if untested("positive") else
                     "no method's help was established"))
 if (pooled.kind == "curve").any():
     where.append("with the video source in that same few-label setting (d), the cross-modal case, "
                  + (f"{', '.join(helped_in['curve'])} helped" if helped_in["curve"] else
+                    f"no method was tested ({untested('curve')})" if untested("curve") else
                     f"no method's help was established over {len(data_seeds)} draws (see its intervals in section 6)"))
 text += ["", f"**What this run shows about when transfer helps.** With every label (a), D-CAT {dcat_main}{too_much}."
          + (" " + (lambda w: w[:1].upper() + w[1:])("; ".join(where)) + "." if where else "")

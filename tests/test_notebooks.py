@@ -175,6 +175,50 @@ def test_glossary_defines_the_terms():
         assert term.lower() in text.lower(), f"GLOSSARY.md does not define {term}"
 
 
+def test_glossary_too_few_seeds_counts_pairs_over_draws():
+    """GLOSSARY's *too few seeds* says what ``stats.summarise_draws`` does: it counts a pooled
+    cell's pairs over all its draws against ``stats.MIN_SEEDS`` (3 draws x 4 seeds gets a call),
+    and one draw of 10 seeds reads *too few draws*. Both cases are run here, so the sentence and
+    the code cannot part."""
+    import numpy as np
+
+    from dcatkit import stats
+
+    text = " ".join((NB / "GLOSSARY.md").read_text().split())
+    assert f"*too few seeds* (fewer than {stats.MIN_SEEDS} pairs, `stats.MIN_SEEDS`" in text
+    assert "counts its pairs over all its draws, so 3 draws x 4 seeds gets a call" in text
+    assert "1 draw x 10 seeds reads *too few draws*" in text
+
+    def cell(draws, seeds):
+        rows = [dict(method=m, lam=1.0, n_samples=300, seed=s, data_seed=d,
+                     f1=0.5 + 0.01 * s + 0.02 * d + (0.1 + 0.01 * d if m == "dcat" else 0.0))
+                for d in range(draws) for s in range(seeds) for m in ("none", "dcat")]
+        out, _ = stats.summarise_draws(pd.DataFrame(rows))
+        return out[out.method == "dcat"].iloc[0]
+
+    pooled = cell(3, 4)
+    assert pooled.n_pairs == 12 >= stats.MIN_SEEDS > 4 and np.isfinite(pooled.family_size)
+    assert pooled.call == "helps"
+    assert cell(1, 10).call == "too few draws"
+    assert cell(3, 3).call == "too few seeds"                        # 9 pairs
+
+
+def test_glossary_quotes_the_bca_rows_measured():
+    """GLOSSARY's BCa entry quotes the range of the BCa column of benchmarks/RESULTS.md's
+    calibration table (share of null sets whose 95% interval holds 0), not one row of it."""
+    results = (NB.parent / "benchmarks" / "RESULTS.md").read_text()
+    table = results[results.index("| null differences | BCa bootstrap (old) |"):]
+    held = []
+    for line in table.splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        held.append(float(line.strip("|").split("|")[1]))
+    assert len(held) >= 4
+    low, high = 1 - max(held), 1 - min(held)                          # excluded 0: 1 - held
+    text = " ".join((NB / "GLOSSARY.md").read_text().split())
+    assert f"excluded 0 in {100 * low:.1f}% (normal differences) to {100 * high:.1f}% (skewed ones)" in text
+
+
 def test_intro_not_repeated():
     """The old shared intro paragraph is gone from 01-05 (the glossary and 01 say it once)."""
     firsts = ["".join(_nb(n)["cells"][0]["source"]) for n in TEACHING]
@@ -333,3 +377,136 @@ def test_findings_06_table_is_the_committed_run():
     for edited in (swapped, text.replace(row, row.replace("| no evidence (0 false calls) |", "| hurts |")),
                    text.replace(row + "\n", "")):
         assert edited != text and findings_06_mismatches(edited, cells, shown)
+
+
+# --------------------------------------------------------------------------- notebook 06 as a script, run=False
+
+def _notebook_06_script(tmp_path: Path, params: dict, runs_csv: Path | None = None, setup_only: bool = False):
+    """Notebook 06 run as its percent script (``benchmarks/notebook_script.script_with``: the
+    parameters assigned after its parameters cell, as papermill does; ``display`` prints a
+    Markdown's text) in a subprocess with the Agg backend. ``runs_csv``: the table a run=False
+    execution reads instead of the committed notebooks/results/06_runs.csv (the only path
+    ``dcatkit.paths.resolve`` is redirected for). ``setup_only``: the parameters and setup cells
+    only (the printed plan, the parameter checks). Returns the finished process."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("notebook_script", REPO / "benchmarks" / "notebook_script.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    src = script.script_with("06_when_transfer_helps", {"out_dir": str(tmp_path / "out"),
+                                                        "figures_dir": str(tmp_path / "figures"), **params})
+    if setup_only:
+        src = src[:src.index("# %% [markdown]\n# ## 1. The runs")]
+    # display() prints a Markdown's text (IPython's own prints "<IPython.core.display.Markdown object>")
+    src = ("import IPython.display as _display\n"
+           "_display.display = lambda *a, **k: [print(getattr(x, 'data', x)) for x in a]\n") + src
+    if runs_csv is not None:
+        src = ("import dcatkit.paths as _paths\n_resolve = _paths.resolve\n"
+               f"_paths.resolve = lambda p: __import__('pathlib').Path({str(runs_csv)!r}) "
+               "if str(p) == 'notebooks/results/06_runs.csv' else _resolve(p)\n") + src
+    (tmp_path / "nb06.py").write_text(src)
+    env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+    env.pop("DCATKIT_FIGURES_DIR", None)
+    return subprocess.run([sys.executable, "-c", f"import runpy; runpy.run_path({str(tmp_path / 'nb06.py')!r}, "
+                           "run_name='notebook')"], cwd=NB, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_notebook_06_one_draw_prints_no_nan_interval_and_says_the_negative_control_is_untested(tmp_path):
+    """With one data draw (its own "Try this" ``-p draws 1``; the committed runs cut to draw 0,
+    read with run=False) no pooled cell is tested: every difference is printed without an
+    interval, "+0.012 (untested)", never "[+nan, +nan]"; no study prints a "Holm family of
+    untested"; and the negative control, never tested, is said to be untested instead of having
+    made "0 false call(s)"."""
+    runs = pd.read_csv(NB / "results" / "06_runs.csv")
+    cut = tmp_path / "06_runs_draw0.csv"
+    runs[runs.data_seed == 0].to_csv(cut, index=False)
+    r = _notebook_06_script(tmp_path, {"run": False, "draws": 1}, cut)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    out = r.stdout
+    assert "too few draws" in out and "(untested)" in out                       # the cells were read, untested
+    assert "nan" not in out.lower(), [line for line in out.splitlines() if "nan" in line.lower()][:5]
+    assert "Holm family of untested" not in out
+    assert "false call(s)" not in out                                          # neither 0 nor any other count
+    assert "**The negative control was not tested** (too few draws)" in out          # section 4
+    assert "The negative control was not tested (too few draws): this run cannot say" in out   # section 8
+    assert "no cell was tested: nothing is claimed" in out
+    for line in _source_lines(runs[runs.data_seed == 0]):                     # section 1: the source per size
+        assert line in out, line
+    assert " at n = 300, " in out
+
+
+@pytest.mark.parametrize("split", ["loso", ["group_kfold", 5]])
+def test_notebook_06_refuses_a_cross_validation_split(tmp_path, split):
+    """06 has no fold parameter: a cross-validation split stops in the setup cell, before any
+    run, saying which splits it takes (it used to crash late in the sweep asking for a fold)."""
+    r = _notebook_06_script(tmp_path, {"split": split}, setup_only=True)
+    assert r.returncode != 0
+    assert f"split must be 'id' or 'ood', got split={split!r}" in r.stderr
+    assert "python -m dcatkit sweep --split loso --folds" in r.stderr
+    assert "target runs" not in r.stdout                                      # stopped before the plan
+
+
+def test_notebook_06_plan_names_each_studys_split(tmp_path):
+    """With split="ood" the main study (a) and (e) run on the ood split and the printed plan says
+    so; (b)-(d) never take `split` (``studies.control_plan`` passes none, ``study_task`` uses its
+    default), and the plan says that they run on the id split."""
+    import inspect
+
+    from dcatkit import studies
+
+    r = _notebook_06_script(tmp_path, {"split": "ood"}, setup_only=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    plan = r.stdout
+    assert "(a) video→imu, ood: n = [300, 1000]" in plan
+    assert "(e) video→imu, ood, Table I recipe" in plan
+    assert inspect.signature(studies.study_task).parameters["split"].default == "id"
+    for name in ("(b) negative control", "(c) positive control", "(d) unlabeled-pairs curve"):
+        assert f"{name} at 300 recordings on the id split" in plan, plan
+    _, targets = studies.control_plan([dict(study="x", kind="negative", methods=["none", "dcat"])], seeds=[0],
+                                      draws=[0], n_samples=300)
+    assert all("split" not in t for t in targets)       # the controls' split is study_task's default
+
+
+def test_notebook_06_refuses_an_n_samples_it_does_not_read(tmp_path):
+    """06 simulates `sizes` and `control_size` recordings; n_samples (shared with 01-05) is not
+    read. A value other than the default that is not every size stops the setup cell and names
+    the parameters to set; the default, or a value equal to every size (CI's n_samples = sizes =
+    control_size = 96), is accepted."""
+    r = _notebook_06_script(tmp_path, {"n_samples": 500}, setup_only=True)
+    assert r.returncode != 0
+    assert "notebook 06 does not read n_samples (got 500)" in r.stderr and "`control_size`" in r.stderr
+    ok = _notebook_06_script(tmp_path, {"n_samples": 96, "sizes": [96], "control_size": 96}, setup_only=True)
+    assert ok.returncode == 0 and "data seeds [0, 1, 2]" in ok.stdout, ok.stderr[-3000:]
+    default = _notebook_06_script(tmp_path, {}, setup_only=True)
+    assert default.returncode == 0 and "n = [300, 1000]" in default.stdout, default.stderr[-3000:]
+
+
+def _source_lines(runs: pd.DataFrame) -> list[str]:
+    """Section 1's line per study, recomputed by hand: the frozen source's test F1 per size
+    (mean over draws), one number where every size shows the same."""
+    from dcatkit import studies
+
+    lines = []
+    for name, g in runs.groupby("study", sort=False):
+        per = g.groupby("size").source_f1.mean()
+        src = (f"{per.iloc[0]:.3f}" if per.round(3).nunique() == 1 else
+               ", ".join(f"{v:.3f} at {studies.size_label(n, g.unit.iloc[0])}" for n, v in per.items()))
+        lines.append(f"  {name}: {len(g)} runs, source test F1 {src} (mean over draws)")
+    return lines
+
+
+def test_notebook_06_committed_run_prints_each_sizes_source():
+    """Study (a) trains a frozen source per size (and draw): the committed section 1 prints the
+    source's test F1 per size (0.895 at n = 300, 0.987 at n = 1000), not one mean over both
+    sizes; studies whose sizes share their source print one number. (The executed code is
+    checked on the one-draw run above.)"""
+    runs = pd.read_csv(NB / "results" / "06_runs.csv")
+    lines = _source_lines(runs)
+    main = runs[runs.study == "(a) video→imu, id"].groupby("size").source_f1.mean()
+    assert main.round(3).nunique() == 2                                          # two sources, two numbers
+    assert f"source test F1 {main.iloc[0]:.3f} at n = 300, {main.iloc[1]:.3f} at n = 1000" in lines[0]
+    committed = _outputs_text("06_when_transfer_helps")
+    for line in lines:
+        assert line in committed, line
+    assert "(mean over draws)" in committed and f"{runs[runs.study == '(a) video→imu, id'].source_f1.mean():.3f}" \
+        not in committed.split("λ chosen")[0]                                  # the mean over sizes is gone
