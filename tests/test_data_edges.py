@@ -335,3 +335,59 @@ def test_a_split_file_written_meanwhile_by_another_process_is_the_split_used(tmp
     s = S.from_arrays({"imu": x}, y, groups=g, ids=g, split_file=path)
     assert sorted(s.test.groups) == sorted(theirs[0][0]["test"]) and sorted(s.train.groups) == theirs[0][0]["train"]
     assert S.read_split_file(path, g, "id")[0][0] == theirs[0][0] and s.report["split"]["reloaded"] is True
+
+
+# --------------------------------------------------------------------------- 7: training_set stays lazy
+
+def _memmap_splits(tmp_path, n=24):
+    """Splits whose video rows are LazyRows of one read-only memory-mapped cache, as the loaders make them."""
+    from dcatkit.data.dataset import PairedDataset, Splits
+    from dcatkit.data.splits import LazyRows
+
+    base = np.lib.format.open_memmap(tmp_path / "v.npy", mode="w+", dtype=np.uint8, shape=(n, 2, 3, 4, 4))
+    base[:] = np.arange(n, dtype=np.uint8)[:, None, None, None, None]
+    base.flush()
+    ro = np.load(tmp_path / "v.npy", mmap_mode="r")
+    imu = np.random.default_rng(0).normal(size=(n, 2, 8)).astype(np.float32)
+    parts = {"train": np.arange(0, 16), "val": np.arange(16, 20), "test": np.arange(20, 24)}
+    ds = {k: PairedDataset({"video": LazyRows(ro, ix), "imu": imu[ix]}, ix % 2, ["a", "b"], ix % 4,
+                           [f"s{i}" for i in ix], groups=[f"g{i}" for i in ix]) for k, ix in parts.items()}
+    return Splits(ds["train"], ds["val"], ds["test"], {})
+
+
+def test_training_set_with_unlabeled_pairs_keeps_a_memmapped_cache_on_disk(tmp_path):
+    from dcatkit.data.dataset import UNLABELED, ConcatRows, hide_labels, training_set
+    from dcatkit.data.splits import LazyRows
+
+    sp = hide_labels(_memmap_splits(tmp_path), 4, seed=0)
+    assert isinstance(sp.unlabeled.arrays["video"], LazyRows)
+    t = training_set(sp)
+    video = t.arrays["video"]
+    assert isinstance(video, (LazyRows, ConcatRows)) and not isinstance(video, np.ndarray)
+    assert isinstance(video.base, np.memmap)                        # rows of the cache itself, nothing read
+    eager = np.concatenate([np.asarray(sp.train.arrays["video"]), np.asarray(sp.unlabeled.arrays["video"])])
+    assert np.array_equal(np.asarray(video), eager) and video.shape == eager.shape and video.dtype == np.uint8
+    for i in range(len(t)):
+        assert np.array_equal(t[i]["video"].numpy(), eager[i])
+    assert t.labels.tolist() == sp.train.labels.tolist() + [UNLABELED] * len(sp.unlabeled)
+    assert t.ids == sp.train.ids + sp.unlabeled.ids and t.input_shape("video") == (2, 3, 4, 4)
+    assert np.array_equal(np.asarray(t.subset([5, 0]).arrays["video"]), eager[[5, 0]])
+
+
+def test_rows_of_different_arrays_are_joined_lazily_and_read_like_the_eager_concatenation(tmp_path):
+    from dcatkit.data.dataset import ConcatRows, concat_rows
+    from dcatkit.data.splits import LazyRows
+
+    a = np.arange(5 * 3, dtype=np.float32).reshape(5, 3)
+    np.save(tmp_path / "b.npy", -np.arange(4 * 3, dtype=np.float32).reshape(4, 3))
+    b = LazyRows(np.load(tmp_path / "b.npy", mmap_mode="r"), np.array([3, 1, 0]))
+    c = concat_rows([a, b])
+    eager = np.concatenate([a, np.asarray(b)])
+    assert isinstance(c, ConcatRows) and c.shape == (8, 3) and c.dtype == np.float32 and len(c) == 8
+    assert all(np.array_equal(c[i], eager[i]) for i in range(-8, 8))
+    assert np.array_equal(np.asarray(c[np.array([7, 0, 5, 4])]), eager[[7, 0, 5, 4]])
+    assert np.array_equal(np.asarray(c[2:7]), eager[2:7]) and np.array_equal(np.asarray(c), eager)
+    assert np.array_equal(np.asarray(c[[6, 1]][1:]), eager[[1]])
+    assert isinstance(concat_rows([a, a]), np.ndarray)                # in memory already: concatenated
+    with pytest.raises(ValueError, match="differ in sample shape"):
+        ConcatRows([a, a[:, :2]])

@@ -343,11 +343,71 @@ def thin_validation(splits: Splits, n_val: int, seed: int = 0) -> Splits:
                   unlabeled=splits.unlabeled)
 
 
+class ConcatRows:
+    """The rows of several arrays one after another, each read only when an item is asked for
+    (``a[i]``, ``a[index_array]``, ``a[start:stop]`` as ``PairedDataset`` and the loaders use
+    them; ``np.asarray`` reads them all), like ``splits.LazyRows`` for one array."""
+
+    def __init__(self, parts: Sequence, index: np.ndarray | None = None, _offsets: np.ndarray | None = None):
+        self.parts = list(parts)
+        shapes = {tuple(p.shape[1:]) for p in self.parts}
+        dtypes = {np.dtype(p.dtype) for p in self.parts}
+        if len(shapes) > 1 or len(dtypes) > 1:
+            raise ValueError(f"rows to concatenate differ in sample shape {sorted(shapes)} or dtype "
+                             f"{sorted(map(str, dtypes))}: every part must hold the same kind of sample")
+        self.offsets = np.cumsum([0] + [len(p) for p in self.parts]) if _offsets is None else _offsets
+        self.index = np.arange(self.offsets[-1], dtype=np.int64) if index is None else np.asarray(index, np.int64)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.index), *self.parts[0].shape[1:])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.parts[0].dtype)
+
+    def _where(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        part = np.searchsorted(self.offsets, rows, side="right") - 1
+        return part, rows - self.offsets[part]
+
+    def __getitem__(self, i):
+        if np.isscalar(i) or isinstance(i, (int, np.integer)):
+            part, local = self._where(np.asarray(self.index[i]))
+            return self.parts[int(part)][int(local)]
+        return ConcatRows(self.parts, self.index[i], self.offsets)
+
+    def __array__(self, dtype=None, copy=None):
+        out = np.empty(self.shape, dtype=self.dtype)
+        part, local = self._where(self.index)
+        for k, p in enumerate(self.parts):
+            at = np.flatnonzero(part == k)
+            if len(at):
+                out[at] = np.asarray(p[local[at]])
+        return out if dtype is None else out.astype(dtype)
+
+
+def concat_rows(parts: Sequence):
+    """``parts`` one after another without reading them: in-memory arrays are concatenated (they
+    are in memory already), rows of one memory-mapped cache (``LazyRows`` of one base) become one
+    ``LazyRows``, anything else a :class:`ConcatRows`."""
+    from .splits import LazyRows
+
+    if all(isinstance(p, np.ndarray) and not isinstance(p, np.memmap) for p in parts):
+        return np.concatenate(parts)
+    if all(isinstance(p, LazyRows) for p in parts) and all(p.base is parts[0].base for p in parts):
+        return LazyRows(parts[0].base, np.concatenate([p.index for p in parts]))
+    return ConcatRows(parts)
+
+
 def training_set(splits: Splits) -> PairedDataset:
     """What transfer training iterates over: ``splits.train`` and then, if present,
     ``splits.unlabeled`` with every label set to ``UNLABELED`` (whatever it held), in
     one dataset; ``splits.train`` itself when there is no unlabeled part. Raises when
-    the two parts differ in modalities or classes, or when ``train`` has no labelled sample."""
+    the two parts differ in modalities or classes, or when ``train`` has no labelled sample.
+    A memory-mapped cache stays on disk: the parts' rows are joined lazily (:func:`concat_rows`)."""
     train, extra = splits.train, splits.unlabeled
     if extra is None or len(extra) == 0:
         return train
@@ -359,7 +419,7 @@ def training_set(splits: Splits) -> PairedDataset:
     if set(train.ids) & set(extra.ids):
         raise ValueError(f"{len(set(train.ids) & set(extra.ids))} sample id(s) are in both the training and the "
                          "unlabeled part: a sample is either labelled or not")
-    arrays = {m: np.concatenate([np.asarray(train.arrays[m]), np.asarray(extra.arrays[m])]) for m in train.modalities}
+    arrays = {m: concat_rows([train.arrays[m], extra.arrays[m]]) for m in train.modalities}
     labels = np.concatenate([train.labels, np.full(len(extra), UNLABELED, dtype=np.int64)])
     return PairedDataset(arrays, labels, train.classes, np.concatenate([train.subjects, extra.subjects]),
                          [*train.ids, *extra.ids], train.sample_rates, [*train.groups, *extra.groups],
