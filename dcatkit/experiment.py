@@ -345,6 +345,12 @@ def compare(splits, *, source: str = "video", target: str = "imu", lam: float = 
     otherwise trained (and saved there). Returns (table, runs by role).
     """
     check_lam(lam)                                         # before the source and the baseline train
+    if source == target:
+        raise ValueError(f"source and target are both {source!r}: D-CAT transfers between two modalities")
+    for role, m in (("source", source), ("target", target)):
+        if m not in splits.train.modalities:
+            raise ValueError(f"{role} {m!r}: the data has no modality {m!r}; its modalities are "
+                             f"{splits.train.modalities}")
     epochs = epochs or {}
     out = Path(out_dir) if out_dir is not None else None
     ck = (lambda n: out / f"{n}_seed{seed}.pt") if out is not None else (lambda n: None)

@@ -263,6 +263,12 @@ def test_compare_table(splits, tmp_path):
     assert table.loc["imu baseline", "delta_f1"] == 0.0
     assert table.loc["D-CAT", "delta_f1"] == pytest.approx(table.loc["D-CAT", "f1"] - table.loc["imu baseline", "f1"])
     assert (tmp_path / "source_video_seed0.pt").is_file()
+    # a wrong target, or the source as target, is refused before the source and the baseline train
+    for kw, msg in ((dict(source="video", target="vidoe"), r"target 'vidoe': the data has no modality"),
+                    (dict(source="imu", target="imu"), "source and target are both 'imu'")):
+        with pytest.raises(ValueError, match=msg):
+            compare(splits, lam=1.0, seed=0, out_dir=tmp_path / "bad", progress=False, **kw)
+        assert not (tmp_path / "bad").exists()
 
 
 # ---------------------------------------------------------------- tests that pin the method (see MUTATIONS.md)
