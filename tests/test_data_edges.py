@@ -391,3 +391,58 @@ def test_rows_of_different_arrays_are_joined_lazily_and_read_like_the_eager_conc
     assert isinstance(concat_rows([a, a]), np.ndarray)                # in memory already: concatenated
     with pytest.raises(ValueError, match="differ in sample shape"):
         ConcatRows([a, a[:, :2]])
+
+
+# --------------------------------------------------------------------------- 8: messages
+
+def test_uestc_scan_skips_hidden_folders_and_names_a_stray_folder(uestc, tmp_path):
+    r = _copy(uestc, tmp_path)
+    for f in ("train.txt", "val.txt", "test.txt"):
+        (r / f).unlink()                                    # no list files: every csv under sensor/
+    hidden = r / "sensor" / ".ipynb_checkpoints"
+    hidden.mkdir()
+    (hidden / "x-checkpoint.csv").write_text("1,2,3,4,5,6\n")
+    s = _quiet(D.load, "uestc", r, cache_dir=False, **IMU)
+    assert not any(".ipynb" in g for d in s for g in d.groups)
+    assert len({g for d in s for g in d.groups}) == 16                       # the 8 classes' 2 recordings each
+    stray = r / "sensor" / "misc"
+    stray.mkdir()
+    (stray / "notes.csv").write_text("1,2,3,4,5,6\n")
+    with pytest.raises(ValueError, match=rf"{stray} \(a folder in sensor/.*\): class folder 'misc' is not named "
+                                         r"<class_number>_<class_name>"):
+        _quiet(D.load, "uestc", r, cache_dir=False, **IMU)
+
+
+def test_uestc_list_line_without_a_class_number_names_its_list_file(uestc, tmp_path):
+    r = _copy(uestc, tmp_path)
+    lines = (r / "train.txt").read_text().splitlines()
+    lines[0] = "data/drinking/abc 40 40 2"
+    (r / "train.txt").write_text("\n".join(lines))
+    with pytest.raises(ValueError, match=r"train\.txt, the line of drinking/abc: class folder 'drinking' is not"):
+        _quiet(D.load, "uestc", r, cache_dir=False, **IMU)
+
+
+def test_from_arrays_with_named_or_fractional_subjects_says_they_must_be_integers():
+    x, y, g = np.zeros((8, 1, 4), np.float32), np.arange(8) % 2, [f"g{i}" for i in range(8)]
+    with pytest.raises(ValueError, match=r"subjects must be integer ids.*got dtype <U2, e.g. \['P0', 'P1', 'P0'\]"):
+        D.from_arrays({"imu": x}, y, subjects=[f"P{i % 2}" for i in range(8)], groups=g)
+    with pytest.raises(ValueError, match=r"subjects must be integer ids.*1 are not whole numbers.*position 3: 1\.5"):
+        D.from_arrays({"imu": x}, y, subjects=[0, 1, 0, 1.5, 0, 1, 0, 1], groups=g)
+    s = D.from_arrays({"imu": x}, y, subjects=np.array([0, 1, 2, 3] * 2, dtype=float), groups=g,
+                      ratios=(0.5, 0.25, 0.25))
+    assert sorted({int(v) for d in s for v in d.subjects}) == [0, 1, 2, 3]
+
+
+def test_cough_any_mic_without_a_wav_names_both_files_it_looked_for(tmp_path):
+    from fixtures_data import make_cough
+
+    r = tmp_path / "Cough"
+    r.mkdir()
+    make_cough(r, subjects=("005",), missing_in=())
+    for w in (r / "005" / "Trial_2_Talking").glob("*.wav"):
+        w.unlink()
+    s = _quiet(D.load, "cough", r, modalities=["audio"], mic="any", sample_rate=8000, cache_dir=False,
+               split_file=None, progress=False, ratios=(0.5, 0.25, 0.25))
+    folder = r / "005" / "Trial_2_Talking"
+    assert s.report["missing_modality"] == [f"005/Trial_2_Talking: missing_modality (no audio: expected "
+                                            f"{folder}/005_..._Out.wav or {folder}/005_..._In.wav)"]

@@ -293,7 +293,8 @@ def load_cough(
         for which in mics:
             if which in wavs:
                 return wavs[which]
-        raise MissingModality(str(t), "audio", t.folder / f"{t.subject}_..._{mic.capitalize()}.wav")
+        raise MissingModality(str(t), "audio", " or ".join(str(t.folder / f"{t.subject}_..._{w.capitalize()}.wav")
+                                                         for w in mics))
 
     def decode(t: _Trial) -> dict:
         a_off, i_off = read_sync(t.folder.parent / "sync_time.txt", t.trial) if use_sync else (0.0, 0.0)

@@ -524,6 +524,23 @@ def _int_labels(labels) -> np.ndarray:
     return out
 
 
+def _int_subjects(subjects) -> np.ndarray:
+    """(N,) int64 subject ids (-1: unknown), refusing names and fractions, which a cast would fail on or change."""
+    raw = np.asarray(subjects)
+    hint = ("subjects must be integer ids, one per sample (-1: unknown); to number names such as 'P0', pass "
+            "np.unique(names, return_inverse=True)[1]")
+    if raw.ndim != 1:
+        raise ValueError(f"{hint}: shape (N,), got {raw.shape}")
+    if raw.dtype == np.bool_ or not np.issubdtype(raw.dtype, np.number):
+        raise ValueError(f"{hint}; got dtype {raw.dtype}, e.g. {raw[:3].tolist()}")
+    if np.issubdtype(raw.dtype, np.floating):
+        bad = ~np.isfinite(raw) | (raw != np.round(raw))
+        if bad.any():
+            raise ValueError(f"{hint}; {int(bad.sum())} are not whole numbers (NaN or fractions), the first at "
+                             f"position {int(np.flatnonzero(bad)[0])}: {float(raw[bad][0])!r}")
+    return raw.astype(np.int64)
+
+
 def from_arrays(
     arrays: Mapping[str, np.ndarray],
     labels: Sequence[int],
@@ -553,7 +570,8 @@ def from_arrays(
     ``kinds``: {name: kind} ("timeseries", "video", "audio", "features"); the names imu,
     video and audio default to their kinds, every other name needs one.
     ``labels`` (N,) ints in [0, K).
-    ``subjects`` (N,) enables the subject splits (``"ood"``, ``"loso"``, ``("group_kfold", k)``).
+    ``subjects`` (N,) integer ids (-1: unknown) enables the subject splits (``"ood"``, ``"loso"``,
+    ``("group_kfold", k)``).
     ``groups`` is required: (N,) the recording each sample was cut from, so windows of one
     recording stay in one part; or ``"samples"`` when every sample is an independent
     recording (never true of overlapping or consecutive windows of one recording).
@@ -599,7 +617,7 @@ def from_arrays(
         groups = [str(g) for g in groups]
         if len(groups) != n:
             raise ValueError(f"groups has {len(groups)} entries, labels {n}: give one recording id per sample")
-    subj = np.full(n, -1, np.int64) if subjects is None else np.asarray(subjects, dtype=np.int64)
+    subj = np.full(n, -1, np.int64) if subjects is None else _int_subjects(subjects)
     if len(subj) != n:
         raise ValueError(f"subjects has {len(subj)} entries, labels {n}: give one subject per sample")
     arrays = {check_name(m): np.asarray(a) for m, a in arrays.items()}

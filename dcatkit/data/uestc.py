@@ -82,10 +82,13 @@ def parse_list_file(path: Path, with_imu_rows: bool = False) -> list[tuple]:
     return out
 
 
-def _class_number(folder: str) -> int:
+def _class_number(folder: str, where: str = "") -> int:
+    """The 1-based class number of a class folder name; ``where`` (the file or path it came from) goes
+    into the error."""
     m = _FOLDER.match(folder)
     if not m:
-        raise ValueError(f"class folder {folder!r} is not named <class_number>_<class_name>")
+        raise ValueError(f"{where + ': ' if where else ''}class folder {folder!r} is not named "
+                         "<class_number>_<class_name> (e.g. 3_drinking)")
     return int(m.group(1))
 
 
@@ -236,7 +239,7 @@ def load_uestc(
         for lf in lists:
             for folder, stem, n_rgb, label, n_imu in parse_list_file(lf, with_imu_rows=True):
                 listed[f"{folder}/{stem}"] = (n_rgb, n_imu)
-                if _class_number(folder) - 1 != label:
+                if _class_number(folder, f"{lf}, the line of {folder}/{stem}") - 1 != label:
                     raise ValueError(f"{lf}: {folder}/{stem} has label {label}, but its folder says "
                                      f"{_class_number(folder) - 1} (class number - 1)")
                 if n_rgb < min_frames:
@@ -246,6 +249,9 @@ def load_uestc(
         report["listing"] = [f.name for f in lists]
     else:
         for f in sorted(sensor.glob("*/*.csv")):
+            if f.parent.name.startswith(".") or f.name.startswith("."):
+                continue                      # hidden: .ipynb_checkpoints, ._ files of macOS copies...
+            _class_number(f.parent.name, f"{f.parent} (a folder in sensor/; move it out if it holds no class)")
             entries.append((f.parent.name, f.stem, None))
         report["listing"] = "scan of sensor/ (no list files)"
     available = sorted({e[0] for e in entries}, key=_class_number)
