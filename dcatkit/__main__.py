@@ -1,4 +1,4 @@
-"""Command line: ``python -m dcatkit {demo,train,transfer,sweep} ...`` (all call dcatkit.experiment
+r"""Command line: ``python -m dcatkit {demo,train,transfer,sweep} ...`` (all call dcatkit.experiment
 or dcatkit.sweep).
 
     python -m dcatkit demo --seeds 0 1 2          # video -> IMU on the synthetic data

@@ -79,6 +79,9 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> tuple[Classifier, d
     """Rebuild the model a checkpoint was saved from. Returns (model, meta); the model
     carries ``meta["provenance"]`` (None for older checkpoints) as ``model.provenance``."""
     path = Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(f"{path} is a folder, not a checkpoint file: name the .pt file in it "
+                                f"(e.g. {path / 'video.pt'})")
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:

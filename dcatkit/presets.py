@@ -100,9 +100,10 @@ def get_preset(name: str, modality: str, dataset: str | None = None, kind: str |
             return TABLE_I[("uestc", "imu")]
         return SYNTHETIC_BY_KIND[kind].with_(d_attn=TABLE_I[("uestc", "imu")].d_attn)
     if name == "paper":
-        if dataset is None or dataset == "synthetic":
-            raise ValueError("preset 'paper' needs the dataset ('uestc', 'cough' or 'vggsound') "
-                             f"to pick its Table I row, got dataset={dataset!r}")
+        if dataset not in {d for d, _ in TABLE_I}:
+            raise ValueError("preset 'paper' is Table I's row of the paper's datasets ('uestc', 'cough' or "
+                             f"'vggsound'), got dataset={dataset!r}: for other data use 'synthetic', or a "
+                             "dataset's row by its name (e.g. preset 'uestc' for an IMU like UESTC's)")
         name = dataset
     same_kind = [m for d, m in TABLE_I if d == name and default_kind(m) == kind]   # at most one per dataset
     if same_kind:

@@ -120,8 +120,11 @@ def test_bad_parameters_rejected():
         build_model("lidar", 8, (6, 64), get_preset("synthetic", "imu"))
     with pytest.raises(ValueError, match="num_classes"):
         build_model("imu", 1, (6, 64), get_preset("synthetic", "imu"))
-    with pytest.raises(ValueError, match="needs the dataset"):
+    with pytest.raises(ValueError, match=r"preset 'paper' is Table I's row .* got dataset=None"):
         get_preset("paper", "imu")
+    # your own sensors: it read "no preset 'arrays' ... valid names are (..., 'paper', ...)"
+    with pytest.raises(ValueError, match=r"got dataset='arrays': for other data use 'synthetic'"):
+        get_preset("paper", "gyro", "arrays", kind="timeseries")
     with pytest.raises(ValueError, match="no preset"):
         get_preset("uestc", "audio")
     with pytest.raises(ValueError, match="unknown preset fields"):

@@ -104,7 +104,7 @@ def test_check_params_ok(tmp_path):
     ({"dataset": "synthetic", "seeds": 3}, ValueError, r"seeds must be a list, .*got 3: for one value write \[3\]"),
     ({"dataset": "synthetic", "seeds": "012"}, ValueError, "seeds must be a list"),
     ({"dataset": "synthetic", "preset": "huge"}, ValueError, "unknown preset 'huge'"),
-    ({"dataset": "synthetic", "preset": "paper", "target": "imu"}, ValueError, "needs the dataset"),
+    ({"dataset": "synthetic", "preset": "paper", "target": "imu"}, ValueError, "is Table I's row of the paper's datasets"),
     ({"dataset": "synthetic", "epochs": 0}, ValueError, "epochs must be None"),
     ({"dataset": "synthetic", "source_epochs": 1.5}, ValueError, "source_epochs must be None"),
     ({"dataset": "synthetic", "seeds": [0, -1]}, ValueError, "seeds must be ints"),

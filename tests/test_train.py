@@ -135,8 +135,10 @@ def test_checkpoint_atomic_and_bad_files(tmp_path, splits, video_source):
     torch.save({"weights": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="expected keys"):
         load_checkpoint(tmp_path / "other.pt")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
         load_checkpoint(tmp_path / "nope.pt")
+    with pytest.raises(FileNotFoundError, match=r"is a folder, not a checkpoint file: name the .pt file in it"):
+        load_checkpoint(tmp_path)                            # a folder said as such (it read "no checkpoint at")
 
 
 def test_a_save_cut_short_leaves_the_old_checkpoint_and_no_temp_file(splits, tmp_path, monkeypatch):
