@@ -104,11 +104,12 @@ def control_setup(source: str, target: str, control: str | None) -> str:
 def study_source_task(*, out_dir: str, draw: int, n_samples: int, source: str, target: str,
                       control: str | None = None, n_labeled: int | None = None, split: str = "id",
                       epochs_source: int | None = None, n_val: int | None = None, setup: str | None = None,
-                      device="auto") -> dict:
+                      device="auto", redo: bool = False) -> dict:
     """Train (or find) the frozen source of one draw, on every training label and the whole
     validation part (``n_labeled`` None) or on the ``n_labeled`` labels and ``n_val``
-    validation recordings the target gets; its checkpoint goes to ``out_dir/sources/``.
-    Returns its test metrics."""
+    validation recordings the target gets; its checkpoint goes to ``out_dir/sources/``
+    (``redo``: trained again even if it exists, as ``sweep.source_task``). Returns its test
+    metrics."""
     from .experiment import load_source
     from .train import evaluate
 
@@ -119,7 +120,7 @@ def study_source_task(*, out_dir: str, draw: int, n_samples: int, source: str, t
                           n_labeled, split, epochs_source, n_val, setup)
     sp = study_splits(draw, n_samples, source, target, control, n_labeled, split, n_val)
     path = _study_source_path(out_dir, ident)
-    if path.is_file():
+    if path.is_file() and not redo:
         test = evaluate(load_source(path, sp, target), sp.test, source, device=device)
     else:
         test = train_unimodal(sp, source, preset="synthetic", dataset="synthetic", epochs=epochs_source,
@@ -316,7 +317,7 @@ def run_controls(out_dir, studies: Sequence[dict], *, seeds: Sequence[int], draw
     srcs, targets = control_plan(studies, seeds=seeds, draws=draws, n_samples=n_samples, lam=lam,
                                  epochs_source=epochs_source, epochs_target=epochs_target)
     out = Path(out_dir)
-    run_grid(functools.partial(study_source_task, out_dir=str(out), device=device), srcs, out / "sources",
+    run_grid(functools.partial(study_source_task, out_dir=str(out), device=device, redo=redo), srcs, out / "sources",
              workers=workers, redo=redo, progress=False)
     return run_grid(functools.partial(study_task, out_dir=str(out), device=device), targets, out, workers=workers,
                     redo=redo, progress=False)

@@ -475,3 +475,37 @@ def test_control_runs_are_trained_again_after_a_simulator_or_control_change(monk
     monkeypatch.setattr(sim, "_make_headroom", other_independent_draw)
     runs3, _ = keys()
     assert runs3["neg"] != runs["neg"] and runs3["pos"] == runs["pos"]
+
+
+def test_redo_trains_a_control_studys_source_again(tmp_path, monkeypatch):
+    """run_controls(redo=True) (notebook 06's redo) trained the targets again against the sources
+    already on disk: study_source_task read any existing checkpoint. With redo it trains again,
+    as sweep.source_task does; without, it reads the checkpoint back."""
+    import dcatkit.experiment as E
+    import dcatkit.train as T
+
+    trained, read = [], []
+
+    def fake_train(sp, source, *, checkpoint, **kw):
+        trained.append(checkpoint)
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        checkpoint.write_bytes(b"weights")
+        return type("Run", (), {"test": {"f1": 0.5, "recall": 0.5}})()
+
+    monkeypatch.setattr(studies, "train_unimodal", fake_train)
+    monkeypatch.setattr(E, "load_source", lambda path, sp, target: read.append(path) or "model")
+    monkeypatch.setattr(T, "evaluate", lambda model, ds, source, device=None: {"f1": 0.4, "recall": 0.4})
+    kw = dict(out_dir=str(tmp_path), draw=0, n_samples=40, source="video", target="imu")
+    assert studies.study_source_task(**kw) == {"source_f1": 0.5, "source_recall": 0.5}
+    assert studies.study_source_task(**kw) == {"source_f1": 0.4, "source_recall": 0.4}      # read back
+    assert len(trained) == 1 and read == trained
+    assert studies.study_source_task(**kw, redo=True)["source_f1"] == 0.5 and len(trained) == 2
+    # and run_controls hands its redo to the sources' task, not only to run_grid (which redoes records)
+    import dcatkit.sweep as S
+    tasks = []
+    monkeypatch.setattr(S, "run_grid", lambda task, *a, **k: tasks.append(task) or pd.DataFrame())
+    plan = [dict(study="neg", kind="negative", methods=["none"])]
+    for redo in (False, True):
+        tasks.clear()
+        studies.run_controls(tmp_path, plan, seeds=[0], draws=[0], n_samples=40, redo=redo)
+        assert tasks[0].func is studies.study_source_task and tasks[0].keywords["redo"] is redo
