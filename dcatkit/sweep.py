@@ -42,6 +42,8 @@ import functools
 import hashlib
 import json
 import os
+import socket
+import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -169,7 +171,8 @@ def source_task(*, out_dir: str, seed: int, n_samples: int | None = None, datase
     unless ``data_seed`` is given. ``setup``: ``setup_fingerprint`` (identity only).
     ``control``: the source of a control's data (``_splits``), trained on every label.
     ``redo``: train it again even if its checkpoint exists. Training happens under a
-    file lock, so shards that need the same source train it once."""
+    file lock, so shards that need the same source train it once; each training adds a
+    line to ``out_dir/sources/trained.log`` (time, host, process, file), which says so."""
     from .experiment import load_source, train_unimodal
     from .train import evaluate
 
@@ -186,6 +189,8 @@ def source_task(*, out_dir: str, seed: int, n_samples: int | None = None, datase
         if redo or not path.is_file():
             test = train_unimodal(sp, source, preset=preset, dataset=dataset, epochs=epochs_source, seed=seed,
                                   device=device, checkpoint=path, progress=False).test
+            with open(path.parent / "trained.log", "a") as f:       # one short append, under the source's lock
+                f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {socket.gethostname()} pid {os.getpid()} {path.name}\n")
     if test is None:
         model = load_source(path, sp, target)
         test = evaluate(model, sp.test, source, device=device)
@@ -434,6 +439,15 @@ def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any
     if fixed.get("source", TARGET_DEFAULTS["source"]) == fixed.get("target", TARGET_DEFAULTS["target"]):
         raise ValueError(f"source and target are both {fixed.get('source', TARGET_DEFAULTS['source'])!r}: a transfer "
                          "needs two modalities")
+    if fixed.get("dataset", TARGET_DEFAULTS["dataset"]) == "synthetic":     # real data: its load below says it
+        from .data.controls import teacher_name
+        from .data.synthetic import MODALITIES as SIM
+
+        target = fixed.get("target", TARGET_DEFAULTS["target"])
+        known = (*SIM, teacher_name(target)) if fixed.get("control") == "positive" else SIM
+        for role in ("source", "target"):
+            if fixed.get(role, TARGET_DEFAULTS[role]) not in known:
+                raise ValueError(f"{role} {fixed.get(role)!r}: the simulator's modalities are {list(known)}")
     options = fixed.get("options") or {}
     for m in methods:           # a typo fails here, not in every worker
         make_objective(m, d_target=1, d_source=1, **{k: v for k, v in options.items() if k in accepted_options(m)})

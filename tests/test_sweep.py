@@ -159,6 +159,10 @@ def test_transfer_sweep_bad_settings(tmp_path):
     for clash in ({"n_samples": 60}, {"regime": "ambiguous"}, {"seed": 1}):
         with pytest.raises(ValueError, match=f"data_options may not set \\['{next(iter(clash))}'\\]"):
             run_transfer_sweep(tmp_path, methods=["none"], seeds=[0], data_options=clash)
+    # a misspelt modality failed in every worker after the sources' time, as "N of M runs failed"
+    for role in ("source", "target"):
+        with pytest.raises(ValueError, match=rf"{role} 'vidoe': the simulator's modalities are \['imu', 'video'"):
+            run_transfer_sweep(tmp_path, methods=["none"], seeds=[0], **{role: "vidoe"})
     assert not (tmp_path / "runs").exists()
 
 

@@ -73,6 +73,7 @@ CLASSES = (
     "type_phone",
     "open_close_door",
 )
+MODALITIES = ("imu", "video", "audio", "imu_clean")   # what make_synthetic draws (imu_clean: the noise-free IMU)
 REGIMES = ("headroom", "ambiguous")
 CONTROLS = ("negative",)
 NEGATIVE_REPLACES = ("imu", "imu_clean")    # the modalities control="negative" takes from an independent draw
@@ -347,7 +348,7 @@ def make_synthetic(
                          "('headroom' = default, 'ambiguous' = the pre-06d5f82 simulator)")
     if n_samples < 1 or n_subjects < 1:
         raise ValueError(f"n_samples and n_subjects must be >= 1, got {n_samples} and {n_subjects}")
-    unknown = set(modalities) - {"imu", "video", "audio", "imu_clean"}
+    unknown = set(modalities) - set(MODALITIES)
     if unknown:
         raise ValueError(f"unknown modalities {sorted(unknown)}: expected imu, video, audio (or imu_clean)")
     if control is not None and control not in CONTROLS:
