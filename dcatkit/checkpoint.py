@@ -171,8 +171,9 @@ def _flat(d: Any, prefix: str = "") -> dict:
 
 
 # Fields of a run's key (train._run_key) added after states were first saved: a state without them
-# resumes when everything it did record agrees (2026-12-06: the labels and the loader's settings).
-LATER_KEY_FIELDS = ("labels_sha256", "preprocessing")
+# resumes when everything it did record agrees (2026-12-06: the labels, the loader's settings, and
+# whether a transfer run read its source from the cache).
+LATER_KEY_FIELDS = ("labels_sha256", "preprocessing", "run.source_cache")
 # What a split's report says about how it was obtained, not what it holds (the samples are in the key's
 # ids and labels hashes): the load that writes a split file and the loads that read it back differ only
 # here, so these are left out of the comparison and a run started on a new split resumes.

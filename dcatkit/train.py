@@ -584,6 +584,9 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
                 total = term if total is None else total + term
             return total, stats
 
+        if "run_key" in resumable:     # the cache stores K and V in float16: a run resumes the way it started
+            cached = [isinstance(s, SourceCache) for s in srcs]
+            resumable["run_key"]["source_cache"] = cached if multi else cached[0]
         bm = [getattr(s, "batch_modalities", None) for s in srcs]
         batch_modalities = None if None in bm else tuple(dict.fromkeys(m for b in bm for m in b))
         res = _train_loop(model, train, val, modality=modality, preset=preset, epochs=epochs, seed=seed,

@@ -18,10 +18,10 @@ from helpers import TINY, tiny_splits
 PRESET = TINY["imu"].with_(epochs=4)        # the IMU encoder has dropout 0.1: the torch RNG matters
 
 
-def run(folder, *, resume=False, seed=0, epochs=None, method="fitnet", **kw):
+def run(folder, *, resume=False, seed=0, epochs=None, method="fitnet", source_seed=123, **kw):
     folder = Path(folder)
     sp = tiny_splits(64, modalities=("imu", "video"))
-    seed_everything(123)
+    seed_everything(source_seed)
     source = build_model("video", sp.train.num_classes, sp.train.input_shape("video"), TINY["video"])
     seed_everything(seed)
     model = build_model("imu", sp.train.num_classes, sp.train.input_shape("imu"), PRESET)

@@ -142,8 +142,8 @@ def test_two_shard_processes_give_the_one_process_rows(tmp_path):
         assert "runs finished" in out and "--gather" in out
     assert not (shared / "results.csv").exists()                         # a shard does not summarise
     assert len(list((shared / "runs").glob("*.json"))) == 6 and len(list((shared / "sources").glob("*.pt"))) == 3
-    # each source trained once over both shards (without the lock both shards trained the shared one, and the
-    # rows still matched: CPU training is repeatable, so only the log tells)
+    # each source trained once over both shards (CPU training is repeatable, so the rows alone would not tell;
+    # test_sweep.py's lock test makes the two race)
     trained = [line.split()[-1] for line in (shared / "sources" / "trained.log").read_text().splitlines()]
     assert sorted(trained) == sorted(p.name for p in (shared / "sources").glob("*.pt"))
     r = subprocess.run(base + ["--gather", "--out", str(shared)], capture_output=True, text=True, timeout=600,

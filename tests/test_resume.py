@@ -115,7 +115,9 @@ def test_resume_without_state_starts_over_and_resume_false_ignores_a_state(tmp_p
 
 
 @pytest.mark.parametrize("change, named", [({"seed": 1}, "seed"), ({"epochs": 5}, "epochs"),
-                                           ({"method": "kd"}, "method")])
+                                           ({"method": "kd"}, "method"),
+                                           ({"source_seed": 7}, r"run\.source: saved '[0-9a-f]+', now '[0-9a-f]+'"),
+                                           ({"source_cache": False}, r"run\.source_cache: saved True, now False")])
 def test_resume_with_other_settings_is_an_error(tmp_path, monkeypatch, change, named):
     interrupt_at(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):

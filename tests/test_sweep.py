@@ -660,3 +660,34 @@ def test_source_seed_alone_keeps_each_runs_data_draw():
     assert (a["seed"], a["data_seed"]) == (5, 0) and (b["seed"], b["data_seed"]) == (5, 1) and a != b
     c = source_identity({"seed": 3, "data_seed": 7})
     assert (c["seed"], c["data_seed"]) == (3, 7)
+
+
+def test_source_task_waits_for_the_lock_and_reads_the_source_another_process_wrote(tmp_path):
+    """source_task trains under its source's lock: while another process holds it (training the
+    source), this one waits and then reads the checkpoint the other wrote, training nothing. The
+    two-shard CLI test cannot see the lock go missing (CPU training is repeatable, and the shards
+    rarely race); here the other process is made to hold the lock while the file appears."""
+    import shutil
+    import subprocess
+    import sys
+
+    from dcatkit.sweep import source_task
+
+    kw = dict(seed=0, n_samples=120, data_options=SMALL, epochs_source=1, device="cpu")
+    first = source_task(out_dir=str(tmp_path / "a"), **kw)                # a real checkpoint to hand over
+    made = next((tmp_path / "a" / "sources").glob("*.pt"))
+    path = tmp_path / "b" / "sources" / made.name
+    path.parent.mkdir(parents=True)
+    holder = ("import fcntl, shutil, sys, time; f = open(sys.argv[1] + '.lock', 'a')\n"
+              "fcntl.lockf(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(2)\n"
+              "shutil.copyfile(sys.argv[2], sys.argv[1] + '.tmp'); shutil.move(sys.argv[1] + '.tmp', sys.argv[1])")
+    p = subprocess.Popen([sys.executable, "-c", holder, str(path), str(made)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "held"
+        got = source_task(out_dir=str(tmp_path / "b"), **kw)
+    finally:
+        p.wait(timeout=60)
+    assert got == first                                   # the other process's source, read back
+    assert not (path.parent / "trained.log").exists()     # and nothing trained here
+    assert len((tmp_path / "a" / "sources" / "trained.log").read_text().splitlines()) == 1
+    shutil.rmtree(tmp_path / "b")
