@@ -1,5 +1,6 @@
 """The notebooks' plumbing, out of the learner's view: load the data (one fold of a
-cross-validation split), find a trained model or train it, and the per-subject view.
+cross-validation split), find a trained model or train it, name a run's results files
+(``results_stem``), and the per-subject view.
 
 >>> splits = load_splits("synthetic", checked, data_seed=0, data_opts={})   # checked: paths.check_params
 >>> src = source_run(splits, "video", "imu", ck_source, preset="synthetic", dataset="synthetic")
@@ -83,6 +84,33 @@ def data_key(dataset: str, split_name: str, data_seed: int, data_opts: Mapping[s
     kinds = None if dataset == "synthetic" else (splits[0] if isinstance(splits, list) else splits).train.kinds
     return dict(dataset=dataset, split=split_name, data_seed=data_seed, data=dict(data_opts), preset=preset,
                 setup=setup_fingerprint(dataset, preset, source, target, regimes=(regime,), data=data, kinds=kinds))
+
+
+def results_stem(head: str, params: Mapping[str, Any], tail: str = "") -> str:
+    """The name (without ``.csv`` / ``.json``) a notebook writes a results file under:
+    ``<head>-<key>``, or ``<head>-<key>-<tail>`` with a ``tail``.
+
+    ``head`` and ``tail`` are the readable part (``"transfer-synthetic-id-video-imu"``,
+    ``"lam1-seed0"``: a glob such as ``'transfer-*-seed0.csv'`` still picks runs by them);
+    ``key`` is ``paths.settings_key`` of ``params`` in their JSON form, the 10 hex digits
+    checkpoint names end with. Pass the very ``params`` the file records
+    (``report.write_results(..., params=params)``): then two runs whose recorded
+    parameters differ in anything (data seed, fold, data size, epochs, preset, loader
+    options, ...) write two files instead of the second replacing the first, and the same
+    parameters give the same name again (how ``report.finished_runs`` finds a finished run).
+    The readable part alone never decides."""
+    from .report import _jsonable
+
+    if not isinstance(head, str) or not head.strip() or any(c in head for c in "/\\"):
+        raise ValueError(f"head must be a non-empty file-name part without '/' or '\\' (e.g. "
+                         f"'transfer-synthetic-id-video-imu'), got {head!r}")
+    if not isinstance(tail, str) or any(c in tail for c in "/\\"):
+        raise ValueError(f"tail must be a file-name part without '/' or '\\' (e.g. 'lam1-seed0'), got {tail!r}")
+    if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
+        raise ValueError(f"params must be a mapping with str keys (the parameters the results file records), "
+                         f"got {type(params).__name__}: {params!r}"[:300])
+    key = paths.settings_key(**_jsonable(dict(params)))
+    return f"{head}-{key}-{tail}" if tail else f"{head}-{key}"
 
 
 def only(splits, modality: str):
@@ -195,4 +223,4 @@ def subject_summary(df: pd.DataFrame, tie: int = 0) -> dict:
             "broke": int(df["broke"].sum())}
 
 
-__all__ = ["load_splits", "n_folds", "only", "source_run", "load_or_train", "clear_progress", "per_subject", "subject_summary"]
+__all__ = ["load_splits", "n_folds", "results_stem", "only", "source_run", "load_or_train", "clear_progress", "per_subject", "subject_summary"]

@@ -226,12 +226,16 @@ plt.show()
 # ## 7. Save the summary
 #
 # Class and subject counts as machine-readable files, so sweeps over `dataset` / `split` can be compared.
+# Each name ends in a hash of the parameters its JSON records (`runs.results_stem`): runs with another
+# `data_seed`, `fold` or data size write files of their own instead of replacing these.
 
 # %%
-files = [*report.write_results(counts, out, f"class_counts-{dataset}-{split}",
-                               params=dict(dataset=dataset, split=split, data_seed=data_seed, **data_opts)).values(),
-         *report.write_results(subjects, out, f"subject_counts-{dataset}-{split}",
-                               params=dict(dataset=dataset, split=split, data_seed=data_seed, **data_opts)).values()]
+params = dict(dataset=dataset, data_root=checked["data_root"], split=checked["split_name"], fold=checked["fold"],
+              data_seed=data_seed, **data_opts)   # what the files record; their names hash all of it
+files = [*report.write_results(counts, out, runs.results_stem(f"class_counts-{dataset}-{checked['split_name']}", params),
+                               params=params).values(),
+         *report.write_results(subjects, out, runs.results_stem(f"subject_counts-{dataset}-{checked['split_name']}",
+                                                                params), params=params).values()]
 print("wrote", ", ".join(paths.shown(p) for p in files))
 
 # %% [markdown]

@@ -160,12 +160,13 @@ for role, m, ep, ck in (("source", source, source_epochs, ck_source), ("baseline
 # %%
 table = metrics_table(list(trained.values()))
 print(format_table(table))
-files = report.write_results(report.tidy(table, dataset=dataset, split=split, preset=preset, seed=seed,
-                                         data_seed=data_seed, epochs=epochs, source_epochs=source_epochs),
-                             out, f"unimodal-{dataset}-{split}-{source}-{target}-seed{seed}",
-                             params=dict(dataset=dataset, split=split, source=source, target=target, preset=preset,
-                                         epochs=epochs, source_epochs=source_epochs, seed=seed, data_seed=data_seed,
-                                         data=data_opts))
+run_params = dict(dataset=dataset, split=checked["split_name"], fold=checked["fold"], source=source, target=target,
+                  preset=preset, epochs=epochs, source_epochs=source_epochs, seed=seed, data_seed=data_seed,
+                  setup=data_key["setup"])   # presets + simulator settings (+ the data's content)
+params = {**run_params, "data": data_opts}          # what the results file records; its name hashes all of it
+files = report.write_results(report.tidy(table, **run_params, **data_opts), out,
+                             runs.results_stem(f"unimodal-{dataset}-{checked['split_name']}-{source}-{target}", params,
+                                               f"seed{seed}"), params=params)
 print("wrote", ", ".join(paths.shown(p) for p in files.values()))
 
 # %%

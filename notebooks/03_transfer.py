@@ -239,11 +239,13 @@ display(Markdown(f"In {len(state.steps) - 1} steps at λ = {lam:g}, $L_{{CA}}$ o
 # %%
 ck_nomcma = paths.checkpoint_path(out_dir, f"dcat-{source}-{target}", **data_key, epochs=epochs, seed=seed,
                                   source_epochs=source_epochs, lam=lam, mcma=False, loss=loss)
-run_params = dict(dataset=dataset, split=checked["split_name"], source=source, target=target, lam=lam, loss=loss,
-                  preset=preset, epochs=epochs, source_epochs=source_epochs, seed=seed, data_seed=data_seed,
-                  setup=data_key["setup"])   # presets + simulator settings
-stem = f"transfer-{dataset}-{checked['split_name']}-{source}-{target}-lam{lam:g}-seed{seed}"
-done = None if redo else report.finished_runs(out, stem, {**run_params, "data": data_opts},
+run_params = dict(dataset=dataset, split=checked["split_name"], fold=checked["fold"], source=source, target=target,
+                  lam=lam, loss=loss, preset=preset, epochs=epochs, source_epochs=source_epochs, seed=seed,
+                  data_seed=data_seed, setup=data_key["setup"])   # presets + simulator settings (+ the data's content)
+params = {**run_params, "data": data_opts}          # what the results file records; its name hashes all of it
+stem = runs.results_stem(f"transfer-{dataset}-{checked['split_name']}-{source}-{target}", params,
+                         f"lam{lam:g}-seed{seed}")
+done = None if redo else report.finished_runs(out, stem, params,
                                               {f"{target} baseline": ck_baseline, "D-CAT": ck_dcat,
                                                "No MCMA": ck_nomcma}, splits, device=device)
 if done:
@@ -294,7 +296,7 @@ print(report.describe_change(table, base.name, ["D-CAT", "No MCMA"]))
 if done:                   # the file already holds these runs' results, with the environment they were made in
     print(f"results of these runs: {paths.shown(out / stem)}.csv, .json (read back, not rewritten)")
 else:                      # the histories go to the JSON too, so a re-run can read the runs back
-    files = report.write_results(report.tidy(table, **run_params), out, stem, params={**run_params, "data": data_opts},
+    files = report.write_results(report.tidy(table, **run_params, **data_opts), out, stem, params=params,
                                  histories={r.name: r.history for r in (base, dcat, nomcma)})
     print("wrote", ", ".join(paths.shown(p) for p in files.values()))
 
@@ -390,8 +392,8 @@ t_s, t_t = src_out["k"].shape[1], target_outs[base.name]["k"].shape[1]
 print(f"{len(splits.test)} held-out samples; K, V of the source {src_out['k'].shape[1:]} "
       f"and of the target {target_outs[base.name]['k'].shape[1:]} (time steps, d)")
 print(r2.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-files = report.write_results(r2, out, f"theorem41-{dataset}-{checked['split_name']}-{source}-{target}-lam{lam:g}-seed{seed}",
-                             params={**run_params, "data": data_opts})
+files = report.write_results(r2, out, runs.results_stem(f"theorem41-{dataset}-{checked['split_name']}-{source}-"
+                                                         f"{target}", params, f"lam{lam:g}-seed{seed}"), params=params)
 print("wrote", ", ".join(paths.shown(p) for p in files.values()))
 g = r2.set_index(["run", "tensor"])
 dk, bk, dv = g.loc[("D-CAT", "K")], g.loc[(base.name, "K")], g.loc[("D-CAT", "V")]

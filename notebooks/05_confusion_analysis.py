@@ -176,11 +176,16 @@ print(f"\nsample by sample: {f['fixed']} fixed (baseline wrong, {dcat_name} righ
       f"(baseline right, {dcat_name} wrong), {f['both_right']} both right, {f['both_wrong']} both wrong, of {f['n']}")
 
 # %%
-run_params = dict(dataset=dataset, split=split, source=source, target=target, lam=lam, mcma=mcma, loss=loss,
-                  preset=preset, epochs=epochs, source_epochs=source_epochs, seed=seed, data_seed=data_seed)
-stem = f"{dataset}-{split}-{source}-{target}-lam{lam:g}-{'mcma' if mcma else 'nomcma'}-seed{seed}"
-written = [*report.write_results(change, out, f"per_class-{stem}", params=run_params).values(),
-           *report.write_results(pairs, out, f"pairs-{stem}", params={**run_params, "flips": f}).values()]
+run_params = dict(dataset=dataset, split=checked["split_name"], fold=checked["fold"], source=source, target=target,
+                  lam=lam, mcma=mcma, loss=loss, preset=preset, epochs=epochs, source_epochs=source_epochs, seed=seed,
+                  data_seed=data_seed, setup=data_key["setup"])   # presets + simulator settings (+ the data's content)
+params = {**run_params, "data": data_opts}          # what the results files record; their names hash all of it
+head = f"{dataset}-{checked['split_name']}-{source}-{target}"
+tail = f"lam{lam:g}-{'mcma' if mcma else 'nomcma'}-seed{seed}"
+written = [*report.write_results(change.assign(**run_params, **data_opts), out,
+                                 runs.results_stem(f"per_class-{head}", params, tail), params=params).values(),
+           *report.write_results(pairs.assign(**run_params, **data_opts), out,
+                                 runs.results_stem(f"pairs-{head}", params, tail), params={**params, "flips": f}).values()]
 print("wrote", ", ".join(paths.shown(p) for p in written))
 
 # %% [markdown]
@@ -198,12 +203,13 @@ print("wrote", ", ".join(paths.shown(p) for p in written))
 # %%
 sub_checked = paths.check_params(dataset=dataset, data_root=data_root, split=subject_split, source=source,
                                  target=target)
-rows = []
+rows, fold_setups = [], []
 for k in range(runs.n_folds(dataset, sub_checked, data_seed, data_opts)):
     sub_info = {**sub_checked, **paths.check_split(sub_checked["split"], k)}
     sub = runs.load_splits(dataset, sub_info, data_seed, data_opts)
     key = runs.data_key(dataset, sub_info["split_name"], data_seed, data_opts, preset, source, target,
                         splits=sub)      # on a real dataset its content: notebook 03's -p split names
+    fold_setups.append(key["setup"])
     ck_s = paths.checkpoint_path(out_dir, f"source-{source}", **key, epochs=source_epochs, seed=seed)
     ck_b = paths.checkpoint_path(out_dir, f"baseline-{target}", **key, epochs=epochs, seed=seed)
     ck_d = paths.checkpoint_path(out_dir, f"dcat-{source}-{target}", **key, epochs=epochs, seed=seed,
@@ -233,11 +239,13 @@ display(Markdown(
        "The subjects did not all move the same way in this run. " if c["subjects"] > 1 else "")
     + f"One training seed and {c['subjects']} test subject(s) describe this run, not people in general; the same sign "
     "over many subjects (`loso`), folds and seeds would be evidence."))
-files = report.write_results(subjects_table, out, f"subjects-{dataset}-{sub_checked['split_name']}-{source}-{target}-"
-                             f"lam{lam:g}-{'mcma' if mcma else 'nomcma'}-seed{seed}", params=dict(
-                                 dataset=dataset, split=sub_checked["split_name"], source=source, target=target,
-                                 lam=lam, mcma=mcma, loss=loss, preset=preset, epochs=epochs,
-                                 source_epochs=source_epochs, seed=seed, data_seed=data_seed))
+sub_params = dict(dataset=dataset, split=sub_checked["split_name"], source=source, target=target, lam=lam, mcma=mcma,
+                  loss=loss, preset=preset, epochs=epochs, source_epochs=source_epochs, seed=seed, data_seed=data_seed)
+sub_record = {**sub_params, "setup": fold_setups, "data": data_opts}   # setup: one per fold (a real dataset's differ)
+files = report.write_results(subjects_table.assign(**sub_params, setup=[fold_setups[k] for k in subjects_table["fold"]],
+                                                   **data_opts), out,
+                             runs.results_stem(f"subjects-{dataset}-{sub_checked['split_name']}-{source}-{target}",
+                                               sub_record, tail), params=sub_record)
 print("wrote", ", ".join(paths.shown(p) for p in files.values()))
 
 # %% [markdown]
