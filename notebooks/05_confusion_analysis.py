@@ -203,6 +203,7 @@ print("wrote", ", ".join(paths.shown(p) for p in written))
 # %%
 sub_checked = paths.check_params(dataset=dataset, data_root=data_root, split=subject_split, source=source,
                                  target=target)
+sub_name = sub_checked["split_name"].removesuffix(f"-fold{sub_checked['fold']}")   # every fold: "loso", not "loso-fold0"
 rows, fold_setups = [], []
 for k in range(runs.n_folds(dataset, sub_checked, data_seed, data_opts)):
     sub_info = {**sub_checked, **paths.check_split(sub_checked["split"], k)}
@@ -226,12 +227,12 @@ for k in range(runs.n_folds(dataset, sub_checked, data_seed, data_opts)):
 import pandas as pd
 subjects_table = pd.concat(rows, ignore_index=True).sort_values("delta_f1", kind="stable")
 print(subjects_table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-fig = plots.subject_change(subjects_table, title=f"{dcat_name} − baseline per test subject ({sub_checked['split_name']})")
+fig = plots.subject_change(subjects_table, title=f"{dcat_name} − baseline per test subject ({sub_name})")
 plots.save(fig, fig_dir, "05_subjects")
 plt.show()
 c = runs.subject_summary(subjects_table)
 display(Markdown(
-    f"On {c['subjects']} test subject(s) of `{sub_checked['split_name']}`: transfer fixed more samples than it broke for "
+    f"On {c['subjects']} test subject(s) of `{sub_name}`: transfer fixed more samples than it broke for "
     f"{c['helped']}, fewer for {c['hurt']}, as many for {c['same']} ({c['fixed']} fixed, {c['broke']} broke in all). "
     + ("Every subject moved the same way in this run, so it cannot show whether the effect differs between people. "
        if sum(c[k] > 0 for k in ("helped", "hurt", "same")) == 1 and c["subjects"] > 1 else
@@ -239,12 +240,12 @@ display(Markdown(
        "The subjects did not all move the same way in this run. " if c["subjects"] > 1 else "")
     + f"One training seed and {c['subjects']} test subject(s) describe this run, not people in general; the same sign "
     "over many subjects (`loso`), folds and seeds would be evidence."))
-sub_params = dict(dataset=dataset, split=sub_checked["split_name"], source=source, target=target, lam=lam, mcma=mcma,
+sub_params = dict(dataset=dataset, split=sub_name, source=source, target=target, lam=lam, mcma=mcma,
                   loss=loss, preset=preset, epochs=epochs, source_epochs=source_epochs, seed=seed, data_seed=data_seed)
 sub_record = {**sub_params, "setup": fold_setups, "data": data_opts}   # setup: one per fold (a real dataset's differ)
 files = report.write_results(subjects_table.assign(**sub_params, setup=[fold_setups[k] for k in subjects_table["fold"]],
                                                    **data_opts), out,
-                             runs.results_stem(f"subjects-{dataset}-{sub_checked['split_name']}-{source}-{target}",
+                             runs.results_stem(f"subjects-{dataset}-{sub_name}-{source}-{target}",
                                                sub_record, tail), params=sub_record)
 print("wrote", ", ".join(paths.shown(p) for p in files.values()))
 

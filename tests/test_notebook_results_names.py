@@ -92,8 +92,8 @@ def work(tmp_path_factory):
     return root, env
 
 
-def _papermill(name: str, root: Path, env, **params):
-    args = ci_size.papermill_args({**params, "out_dir": root / "out"})
+def _papermill(name: str, root: Path, env, *yaml: str, **params):
+    args = ci_size.papermill_args({**params, "out_dir": root / "out"}) + [a for y in yaml for a in ("-y", y)]
     executed = root / f"{name}-{'-'.join(f'{k}{v}' for k, v in params.items())}.ipynb"
     cmd = [sys.executable, "-m", "papermill", str(NB / f"{name}.ipynb"), str(executed), "-k", "python3",
            "--no-progress-bar", *args]
@@ -133,20 +133,22 @@ def test_notebook_01_names_its_files_by_data_seed_and_fold(work):
 def test_notebooks_02_and_05_record_the_fold_in_params_and_rows(work):
     root, env = work
     _papermill("02_unimodal", root, env, **CI, split="loso", fold=1)
-    _papermill("05_confusion_analysis", root, env, **CI, split="loso", fold=1)
+    _papermill("05_confusion_analysis", root, env, "subject_split: [group_kfold, 2]", **CI, split="loso", fold=1)
     for nb, heads in (("02_unimodal", {"unimodal-synthetic-loso-fold1-video-imu-KEY-seed0"}),
                       ("05_confusion_analysis", {"per_class-synthetic-loso-fold1-video-imu-KEY-lam1-mcma-seed0",
                                                  "pairs-synthetic-loso-fold1-video-imu-KEY-lam1-mcma-seed0",
-                                                 "subjects-synthetic-ood-video-imu-KEY-lam1-mcma-seed0"})):
+                                                 "subjects-synthetic-group_kfold2-video-imu-KEY-lam1-mcma-seed0"})):
         got = _written(root / "out" / nb)
         assert {re.sub(KEY, "-KEY", s) for s in got} == heads
         for stem, params in got.items():
-            subjects = stem.startswith("subjects-")      # section 5: its own subject split ("ood"), not fold 1
-            _check_named_by_params(stem, params, data_seed=0, **(dict(split="ood") if subjects else
+            subjects = stem.startswith("subjects-")      # section 5: its own subject split, every fold of it
+            _check_named_by_params(stem, params, data_seed=0, **(dict(split="group_kfold2") if subjects else
                                                                  dict(split="loso-fold1", fold=1)))
             rows = pd.read_csv(root / "out" / nb / f"{stem}.csv")
             assert (rows["data_seed"] == 0).all() and (rows["n_samples"] == CI["n_samples"]).all(), stem
-            if not subjects:
+            if subjects:                                 # both folds' subjects, named by the split, not 'fold0'
+                assert set(rows["fold"]) == {0, 1} and (rows["split"] == "group_kfold2").all(), stem
+            else:
                 assert (rows["fold"] == 1).all() and (rows["split"] == "loso-fold1").all(), stem
 
 
