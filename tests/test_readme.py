@@ -260,7 +260,7 @@ def check_demo_output(stdout: str, stderr: str) -> None:
 
 
 def test_check_demo_output_catches_what_the_issue_saw():
-    good = ("outputs/03_transfer/transfer-synthetic-id-video-imu-lam1-seed0.csv:\n"
+    good = ("outputs/03_transfer/transfer-synthetic-id-video-imu-73fd63243c-lam1-seed0.csv:\n"
             "              modality  accuracy  precision  recall    f1  delta_f1\n"
             "run\nvideo source    video     0.990 0.990 0.990 0.986 0.171\nimu baseline    imu 0.820 0.810 0.815 0.815 0.000\n"
             "D-CAT    imu 0.820 0.820 0.816 0.816 0.001\nNo MCMA    imu 0.790 0.790 0.785 0.785 -0.030\n")
