@@ -347,14 +347,15 @@ def compare(splits, *, source: str = "video", target: str = "imu", lam: float = 
     check_lam(lam)                                         # before the source and the baseline train
     if source == target:
         raise ValueError(f"source and target are both {source!r}: D-CAT transfers between two modalities")
-    for role, m in (("source", source), ("target", target)):
+    given = source_checkpoint is not None and Path(source_checkpoint).is_file()   # load_source checks its modality
+    for role, m in ((("target", target),) if given else (("source", source), ("target", target))):
         if m not in splits.train.modalities:
             raise ValueError(f"{role} {m!r}: the data has no modality {m!r}; its modalities are "
                              f"{splits.train.modalities}")
     epochs = epochs or {}
     out = Path(out_dir) if out_dir is not None else None
     ck = (lambda n: out / f"{n}_seed{seed}.pt") if out is not None else (lambda n: None)
-    if source_checkpoint is not None and Path(source_checkpoint).is_file():
+    if given:
         model = load_source(source_checkpoint, splits, target, source_modality=source)
         src = Run(f"{source} source", source, model, evaluate(model, splits.test, source, device=device),
                   checkpoint=Path(source_checkpoint))

@@ -221,17 +221,19 @@ def record(train, modality: str, report: dict | None = None, dataset: str | None
 
 
 def describe(prov: dict) -> str:
-    """'dataset 'synthetic', split id (seed 0)' for messages."""
+    """"dataset 'synthetic', split id (data seed 0), 600 training samples" for messages (two
+    draws of one seed at other sizes differ in the count)."""
     split = prov.get("split") or {}
     kind = split.get("split", "?") if isinstance(split, dict) else "?"
-    return f"dataset {prov.get('dataset')!r}, split {kind} (data seed {prov.get('data_seed')})"
+    n = len(prov["train_ids"]) if prov.get("train_ids") is not None else "?"
+    return f"dataset {prov.get('dataset')!r}, split {kind} (data seed {prov.get('data_seed')}), {n} training samples"
 
 
 def _split_of(splits) -> str:
     report = getattr(splits, "report", {}) or {}
     split = report.get("split") or {}
     return (f"dataset {report.get('dataset')!r}, split {split.get('split', '?')} "
-            f"(data seed {split.get('seed')})")
+            f"(data seed {split.get('seed')}), {len(splits.train)} training samples")
 
 
 TRUST_HINT = ("if you know where the source comes from and that it never saw this run's validation or test "

@@ -135,7 +135,9 @@ def test_another_draw_of_the_simulator_is_accepted_and_said_so(source):
     ood1 = data("ood", 1)
     assert _overlap(run.meta["provenance"], ood1) == (0, 0)
     assert not set(ood1.train.ids + ood1.val.ids + ood1.test.ids) & set(run.meta["provenance"]["train_ids"])
-    with pytest.warns(UserWarning, match=r"another draw of the same 'synthetic' data .*data seed 0.*data seed 1"):
+    with pytest.warns(UserWarning, match=r"another draw of the same 'synthetic' data .*data seed 0\), "
+                                         rf"{len(run.meta['provenance']['train_ids'])} training samples; this run: "
+                                         rf".*data seed 1\), {len(ood1.train)} training samples"):
         model = load_source(path, ood1, "imu")
     assert model.source_check["source_check"] == "another draw"
 
