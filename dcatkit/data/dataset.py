@@ -104,7 +104,8 @@ class PairedDataset(Dataset):
                     "every modality needs one entry per sample, in the same order"
                 )
             check_sample_shape(m, self._kinds[m], a.shape[1:])
-            check_dtype(m, self._kinds[m], a.dtype, len(a.shape) - 1)
+            if getattr(a, "dtype", None) is not None:     # an array-like without one (a wrapper) is left alone
+                check_dtype(m, self._kinds[m], a.dtype, len(a.shape) - 1)
         self.arrays = dict(arrays)
         self.classes = list(classes)
         if n and (self.labels.min() < UNLABELED or self.labels.max() >= len(self.classes)):
