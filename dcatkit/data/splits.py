@@ -504,10 +504,10 @@ def make_splits(
     return out if kind in FOLD_SPLITS else out[0]
 
 
-def _int_labels(labels) -> np.ndarray:
-    """(N,) int64 labels, refusing what a cast would silently change (names, fractions, NaN, < 0)."""
-    raw = np.asarray(labels)
-    hint = "labels must be class indices 0..K-1 (map names to indices and pass classes=[...] in that order)"
+def _whole_numbers(values, hint: str) -> np.ndarray:
+    """(N,) int64 from ``values``, refusing what a cast would fail on or silently change (names,
+    booleans, fractions, NaN, another shape) with ``hint`` saying what is expected."""
+    raw = np.asarray(values)
     if raw.dtype == np.bool_ or not np.issubdtype(raw.dtype, np.number):
         raise ValueError(f"{hint}; got dtype {raw.dtype}, e.g. {raw.ravel()[:3].tolist()}")
     if raw.ndim != 1:
@@ -517,7 +517,13 @@ def _int_labels(labels) -> np.ndarray:
         if bad.any():
             raise ValueError(f"{hint}; {int(bad.sum())} are not whole numbers (NaN or fractions), "
                              f"the first at position {int(np.flatnonzero(bad)[0])}: {float(raw[bad][0])!r}")
-    out = raw.astype(np.int64)
+    return raw.astype(np.int64)
+
+
+def _int_labels(labels) -> np.ndarray:
+    """(N,) int64 labels, refusing what a cast would silently change (names, fractions, NaN, < 0)."""
+    hint = "labels must be class indices 0..K-1 (map names to indices and pass classes=[...] in that order)"
+    out = _whole_numbers(labels, hint)
     if len(out) and out.min() < 0:
         raise ValueError(f"{hint}; {int((out < 0).sum())} are negative, the first at position "
                          f"{int(np.flatnonzero(out < 0)[0])}: {int(out[out < 0][0])}")
@@ -526,19 +532,8 @@ def _int_labels(labels) -> np.ndarray:
 
 def _int_subjects(subjects) -> np.ndarray:
     """(N,) int64 subject ids (-1: unknown), refusing names and fractions, which a cast would fail on or change."""
-    raw = np.asarray(subjects)
-    hint = ("subjects must be integer ids, one per sample (-1: unknown); to number names such as 'P0', pass "
-            "np.unique(names, return_inverse=True)[1]")
-    if raw.ndim != 1:
-        raise ValueError(f"{hint}: shape (N,), got {raw.shape}")
-    if raw.dtype == np.bool_ or not np.issubdtype(raw.dtype, np.number):
-        raise ValueError(f"{hint}; got dtype {raw.dtype}, e.g. {raw[:3].tolist()}")
-    if np.issubdtype(raw.dtype, np.floating):
-        bad = ~np.isfinite(raw) | (raw != np.round(raw))
-        if bad.any():
-            raise ValueError(f"{hint}; {int(bad.sum())} are not whole numbers (NaN or fractions), the first at "
-                             f"position {int(np.flatnonzero(bad)[0])}: {float(raw[bad][0])!r}")
-    return raw.astype(np.int64)
+    return _whole_numbers(subjects, "subjects must be integer ids (-1: unknown); to number names such as 'P0', "
+                                    "pass np.unique(names, return_inverse=True)[1]")
 
 
 def from_arrays(
