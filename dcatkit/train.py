@@ -412,11 +412,26 @@ def fit(model: Classifier, train: Dataset, val: Dataset, *, modality: str | None
     ``report``: the ``Splits.report`` the data came from (split kind and seed, dataset),
     recorded in the model's provenance (see ``dcatkit.provenance``)."""
     modality = modality or model.config["modality"]
+    _check_shape(model, modality, train, "model")
     meta = {"classes": list(getattr(train, "classes", [])), **(meta or {})}
     return _train_loop(model, train, val, modality=modality, preset=preset, epochs=epochs, seed=seed,
                        device=device, extra_loss=None, checkpoint=checkpoint, meta=meta,
                        progress=progress, desc=f"{modality}", compile=compile, channels_last=channels_last,
                        report=report, resume=resume, state_path=state_path, log_dir=log_dir)
+
+
+def _check_shape(model, modality: str, ds, role: str) -> None:
+    """Refuse a model whose recorded input shape is not that of ``ds``'s ``modality``
+    (e.g. ``source_modality`` naming the sources in the wrong order), before anything runs;
+    models or datasets that do not say their shapes pass."""
+    shape = getattr(model, "config", {}).get("input_shape") if isinstance(model, Classifier) else None
+    if shape is None or not hasattr(ds, "input_shape") or modality not in getattr(ds, "modalities", ()):
+        return
+    here = list(ds.input_shape(modality))
+    if list(shape) != here:
+        raise ValueError(f"the {role} ({model.config.get('modality')!r} model) takes inputs of shape {list(shape)} "
+                         f"but the data's {modality!r} inputs are {here}: give each model the modality it was "
+                         f"built for (source_modality=[...] in the order of the sources)")
 
 
 def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam: float | dict,
@@ -506,6 +521,9 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
         raise ValueError(f"pass method= (an objective) or loss= (a K/V loss of losses.LOSSES), not both: "
                          f"got method={method!r}, loss={loss!r}")
     multi, srcs, names = _source_names(source, source_modality)
+    _check_shape(model, modality, train, "target model")
+    for i, (s, name) in enumerate(zip(srcs, names)):
+        _check_shape(s, name, train, f"source {i}" if multi else "source")
     lams = _source_lams(lam, names)
     d_target = model.attention.d_out                         # size of K, V and the pooled output
     objectives, monitors = [None] * len(srcs), [None] * len(srcs)

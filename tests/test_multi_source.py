@@ -175,6 +175,16 @@ def test_bad_multi_source_input(setup):
         train_transfer(sp, sources=[video, audio], target="imu", lam={"video": 1.0, "audio": -1.0}, **kw)
     with pytest.raises(ValueError, match="one distinct modality each"):
         fit_transfer(new_model(sp, 0), [video.model, video.model], sp.train, sp.val, lam=1.0, preset=P)
+    # source_modality naming the sources in the wrong order: refused before anything runs, naming
+    # the shapes (it crashed inside the video encoder while caching "audio" with it)
+    with pytest.raises(ValueError, match=r"source 0 \('video' model\) takes inputs of shape \[.*'audio' inputs"):
+        fit_transfer(new_model(sp, 0), [video.model, audio.model], sp.train, sp.val, lam=1.0, preset=P,
+                     source_modality=["audio", "video"], progress=False)
+    with pytest.raises(ValueError, match=r"the target model \('imu' model\) takes inputs .* 'audio' inputs"):
+        fit_transfer(new_model(sp, 0), video.model, sp.train, sp.val, lam=1.0, preset=P, modality="audio",
+                     progress=False)
+    with pytest.raises(ValueError, match=r"the model \('imu' model\) takes inputs .* 'video' inputs"):
+        train.fit(new_model(sp, 0), sp.train, sp.val, modality="video", preset=P, progress=False)
 
 
 def test_cli_lams_and_two_source_checkpoints(tmp_path, capsys):
