@@ -385,12 +385,33 @@ def summarise_seeds(tables: list[pd.DataFrame]) -> pd.DataFrame:
     return mean.join(std, rsuffix="_std")
 
 
-def format_table(df: pd.DataFrame, digits: int = 3) -> str:
+def format_table(df: pd.DataFrame, digits: int = 3, diffs: dict | None = None, index: bool = True) -> str:
     """The table with ``digits`` decimals; a value that rounds to zero is "0.000", never
-    "-0.000" (a sign the shown digits cannot support, as ``stats.signed`` says)."""
+    "-0.000" (a sign the shown digits cannot support, as ``stats.signed`` says).
+
+    A difference column is shown as the difference of its two columns *as shown*, so a
+    reader's subtraction of the printed numbers gives the printed difference (0.509 and
+    0.414 show a difference of 0.095, not the unrounded 0.0955's 0.096): ``diffs`` maps
+    a column to its (a, b) columns (shown: a - b); a ``delta_<m>`` column beside ``<m>``
+    (``metrics_table``'s, against a baseline row) is one by default. Only the display
+    changes: the stored values (results files) keep every digit."""
+    view = df.copy()
+    for col in view.columns:
+        m = col[len("delta_"):] if isinstance(col, str) and col.startswith("delta_") else None
+        if col in (diffs or {}) or m not in view.columns:
+            continue
+        base = view[m] - view[col]                       # the baseline row's value, per row
+        view[col] = view[m].round(digits) - base.round(digits)
+    for col, (a, b) in (diffs or {}).items():
+        missing = [c for c in (col, a, b) if c not in view.columns]
+        if missing:
+            raise ValueError(f"format_table: diffs names columns {missing} the table does not have; it has "
+                             f"{list(view.columns)}")
+        view[col] = view[a].round(digits) - view[b].round(digits)
+
     def fmt(v):
         if not np.isfinite(v):
             return "nan"
         text = f"{v:.{digits}f}"
         return f"{0.0:.{digits}f}" if float(text) == 0 else text
-    return df.to_string(float_format=fmt)
+    return view.to_string(float_format=fmt, index=index)

@@ -314,12 +314,13 @@ def describe_change(table: pd.DataFrame, baseline: str, runs: Sequence[str], met
     """One line per run: its ``metric``, the baseline's and their difference, as measured,
     with no direction word. Each row of ``table`` is one training run: one seed's
     difference can have either sign whatever the method does, so a direction is read
-    only from paired runs pooled over seeds and data draws (``dcatkit.studies``)."""
+    only from paired runs pooled over seeds and data draws (``dcatkit.studies``). The
+    difference is that of the two numbers as shown (``experiment.format_table``'s rule)."""
     b = float(table.loc[baseline, metric])
     lines = []
     for r in runs:
         v = float(table.loc[r, metric])
-        lines.append(f"{r}: {metric} {v:.3f} vs {baseline} {b:.3f}, difference {signed(v - b)} "
+        lines.append(f"{r}: {metric} {v:.3f} vs {baseline} {b:.3f}, difference {signed(round(v, 3) - round(b, 3))} "
                      "(one training seed each: no direction is read from it)")
     return "\n".join(lines)
 

@@ -146,9 +146,12 @@ def test_best_lambda():
 
 
 def test_describe_change():
-    t = pd.DataFrame({"f1": [0.5, 0.6, 0.4996, 0.4]}, index=["base", "up", "same", "down"])
+    t = pd.DataFrame({"f1": [0.5, 0.6, 0.4996, 0.4, 0.8146, 0.8154]},
+                     index=["base", "up", "same", "down", "b2", "r2"])
     lines = report.describe_change(t, "base", ["up", "same", "down"]).splitlines()
     assert [ln.split(":")[0] for ln in lines] == ["up", "same", "down"]
+    # the difference of the numbers as shown: 0.815 vs 0.815 is +0.000 (unrounded: +0.0008, "+0.001")
+    assert "f1 0.815 vs b2 0.815, difference +0.000 " in report.describe_change(t, "b2", ["r2"])
     assert "f1 0.600 vs base 0.500, difference +0.100" in lines[0]
     assert "difference +0.000 " in lines[1]                # -0.0004 shows no sign it cannot support
     assert "difference -0.100" in lines[2]
@@ -296,3 +299,29 @@ def test_format_table_shows_no_minus_zero():
 
     t = pd.DataFrame({"delta_f1": [-0.0004, 0.0004, -0.0006, float("nan")]}, index=list("abcd"))
     assert format_table(t).split()[1:] == ["a", "0.000", "b", "0.000", "c", "-0.001", "d", "NaN"]
+
+
+def test_format_table_shows_differences_of_the_shown_numbers():
+    """A reader subtracting two printed numbers gets the printed difference: notebook 03 showed
+    r2 0.509, r2_shuffled 0.414 and a gain of 0.096 (unrounded, 0.0955), and delta_f1 0.172 for
+    0.986 - 0.815 where notebook 02, from the same models, says 0.171. The stored values keep
+    every digit."""
+    from dcatkit.experiment import format_table, metrics_table
+
+    r2 = pd.DataFrame({"r2": [0.5094, 0.0634], "r2_shuffled": [0.4136, 0.0601]})
+    r2["r2_gain"] = r2["r2"] - r2["r2_shuffled"]
+    rows = [line.split() for line in format_table(r2, diffs={"r2_gain": ("r2", "r2_shuffled")},
+                                                    index=False).splitlines()]
+    assert rows == [["r2", "r2_shuffled", "r2_gain"], ["0.509", "0.414", "0.095"], ["0.063", "0.060", "0.003"]]
+    assert r2["r2_gain"].round(4).tolist() == [0.0958, 0.0033]             # the frame itself is untouched
+
+    class R:                                                               # metrics_table's delta_* columns
+        def __init__(self, name, f1):
+            self.name, self.modality, self.test = name, "imu", {m: f1 for m in ("accuracy", "precision",
+                                                                                  "recall", "f1")}
+    table = metrics_table([R("src", 0.98640), R("base", 0.81460), R("dcat", 0.81540)], baseline="base")
+    shown = {line.split()[0]: line.split() for line in format_table(table).splitlines()[2:]}
+    assert shown["src"][-1] == "0.171" and shown["dcat"][-1] == "0.000"  # 0.986 - 0.815; 0.815 - 0.815
+    assert round(table.loc["src", "delta_f1"], 4) == 0.1718 and round(table.loc["dcat", "delta_f1"], 4) == 0.0008
+    with pytest.raises(ValueError, match=r"diffs names columns \['nope'\]"):
+        format_table(r2, diffs={"r2_gain": ("r2", "nope")})
