@@ -5,10 +5,30 @@ it shows; ``save(fig, folder, name)`` writes it as a PNG (for the README).
 Data views: ``class_counts``, ``imu_traces``, ``imu_pairs`` (units g, gravity removed), ``frame_strips``, ``spectrograms``,
 ``sample_figure`` and ``sample_browser`` (ipywidgets; ``None`` without them).
 Results: ``training_curves``, ``metrics_bars``, ``bootstrap_f1`` + ``f1_intervals``, ``confusion_pair``,
-``f1_change``, ``subject_change``, ``lambda_curve``; seed sweeps: ``transfer_curves``, ``paired_intervals``.
+``f1_change``, ``subject_change``, ``lambda_curve``; seed sweeps: ``transfer_curves``, ``paired_intervals``,
+``pooled_intervals``.
+
+**One colour per run or method, in every results figure** (``colours``): a name the kit
+gives is recognised by its role and always drawn in the colour of ``RUN_COLOURS``,
+whatever else the figure shows and in whatever order:
+
+- the baseline (``none``, ``baseline``, ``imu baseline``, ``baseline (measured only)``, ...): black;
+- a source model (``video source``, ...): brown;
+- D-CAT (``dcat``, ``D-CAT``, ``dcat (MCMA)``): blue; without MCMA (``No MCMA``,
+  ``dcat (no MCMA)``): orange; ``dcat (tuned)``: cyan;
+- ``kd`` red, ``kd (tuned)`` pink; ``contrastive`` green, ``contrastive (tuned)`` olive;
+  ``fitnet`` purple, ``fitnet (tuned)`` plum; ``dcat+kd`` indigo, ``dcat+kd (tuned)`` moss.
+
+Names are matched case-insensitively, ``D-CAT`` as ``dcat``. Any other name (and a second
+name of a role already drawn in the same figure, e.g. two sources) takes the next colour
+of ``FALLBACK_COLOURS`` in sorted name order, then colours generated without end (golden-ratio
+hues): never one of the fixed colours, never the same as another run's in the figure. The
+lines of one method at several λ share the method's colour and differ by marker and line style.
 """
 from __future__ import annotations
 
+import itertools
+import re
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -19,6 +39,78 @@ import seaborn as sns
 import torch
 
 IMU6 = ("acc x", "acc y", "acc z", "gyro x", "gyro y", "gyro z")
+
+# --------------------------------------------------------------------------- one colour per run / method
+
+# The kit's run and method names by role (the key ``_role`` gives a name) -> colour (module docstring).
+RUN_COLOURS = {
+    "baseline": "#000000",
+    "source": "#8c564b",
+    "dcat": "#1f77b4",
+    "no mcma": "#ff7f0e",
+    "dcat (tuned)": "#17becf",
+    "kd": "#d62728",
+    "kd (tuned)": "#e377c2",
+    "contrastive": "#2ca02c",
+    "contrastive (tuned)": "#bcbd22",
+    "fitnet": "#9467bd",
+    "fitnet (tuned)": "#a55194",
+    "dcat+kd": "#393b79",
+    "dcat+kd (tuned)": "#637939",
+}
+# Other names, in sorted order (then generated hues): none of them is a fixed colour or grey (the ceiling).
+FALLBACK_COLOURS = ("#e6ab02", "#1b9e77", "#843c39", "#6b6ecf", "#8c6d31", "#d95f02", "#7570b3", "#66a61e",
+                    "#e7298a", "#ad494a", "#5254a3", "#a6761d")
+
+
+def _role(name) -> str | None:
+    """The ``RUN_COLOURS`` key of a run / method name the kit gives, None for any other name."""
+    n = " ".join(str(name).lower().replace("d-cat", "dcat").replace("_", " ").split())
+    if n in ("none", "none (baseline)") or re.search(r"\bbaseline\b", n):
+        return "baseline"
+    if n == "source" or n.endswith(" source"):
+        return "source"
+    if n in ("dcat", "dcat (mcma)"):
+        return "dcat"
+    if n in ("no mcma", "dcat (no mcma)", "dcat, no mcma"):
+        return "no mcma"
+    return n if n in RUN_COLOURS else None
+
+
+def _generated(i: int) -> str:
+    """The i-th generated colour after FALLBACK_COLOURS: golden-ratio hues, alternating darkness."""
+    import colorsys
+
+    h = (0.11 + i * 0.618033988749895) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(h, 0.75, 0.55 if i % 2 else 0.8)
+    return "#{:02x}{:02x}{:02x}".format(round(r * 255), round(g * 255), round(b * 255))
+
+
+def colours(names) -> dict:
+    """{name: colour} for the runs / methods of one figure, by the kit's one rule (module
+    docstring): a recognised name gets its fixed ``RUN_COLOURS`` colour in every figure;
+    other names (and a second name of a role already taken here) get ``FALLBACK_COLOURS``
+    in sorted order, then generated colours, so no two names of the figure share one and
+    the colours never run out."""
+    names = list(dict.fromkeys(names))
+    out, taken, rest = {}, set(), []
+    for name in sorted(names, key=str):
+        role = _role(name)
+        if role is not None and RUN_COLOURS[role] not in taken:
+            out[name] = RUN_COLOURS[role]
+            taken.add(out[name])
+        else:
+            rest.append(name)
+    extra = (FALLBACK_COLOURS[i] if i < len(FALLBACK_COLOURS) else _generated(i - len(FALLBACK_COLOURS))
+             for i in itertools.count())
+    fixed = set(RUN_COLOURS.values())
+    for name in rest:
+        c = next(extra)
+        while c in taken or c in fixed:
+            c = next(extra)
+        out[name] = c
+        taken.add(c)
+    return {name: out[name] for name in names}
 
 
 def save(fig, folder: str | Path, name: str, dpi: int = 110) -> Path:
@@ -321,11 +413,11 @@ def curve_label(metric: str) -> tuple[str, str]:
 def training_curves(histories: Mapping[str, pd.DataFrame], metrics: Sequence[str] = ("train_ce", "val_f1")):
     """Per-epoch curves of several runs (``Run.history``), one panel per metric, titled
     and labelled in words (``CURVE_LABELS``), integer epoch ticks. A run has one colour in
-    every panel (the legend is drawn once), also in a panel where another run has no curve."""
+    every panel (the legend is drawn once), also in a panel where another run has no curve,
+    and the colour ``colours`` gives its name in every figure."""
     from matplotlib.ticker import MaxNLocator
 
-    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    colour = {name: cycle[i % len(cycle)] for i, name in enumerate(histories)}
+    colour = colours(histories)                     # the kit's one colour per run (module docstring)
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.4), squeeze=False)
     for ax, m in zip(axes[0], metrics):
         for name, h in histories.items():
@@ -344,11 +436,12 @@ def training_curves(histories: Mapping[str, pd.DataFrame], metrics: Sequence[str
 def metrics_bars(table: pd.DataFrame, metrics: Sequence[str] = ("accuracy", "precision", "recall", "f1"),
                  title: str = "test metrics"):
     """Grouped bars: one group per metric, one bar per run (rows of ``metrics_table``),
-    labelled with 3 decimals."""
+    labelled with 3 decimals; each run in its colour of ``colours``."""
     long = table[list(metrics)].reset_index().melt(id_vars=table.index.name or "index",
                                                     var_name="metric", value_name="score")
     fig, ax = plt.subplots(figsize=(7.5, 3.4))
-    sns.barplot(data=long, x="metric", y="score", hue=table.index.name or "index", ax=ax)
+    sns.barplot(data=long, x="metric", y="score", hue=table.index.name or "index", ax=ax,
+                palette=colours(table.index))
     for c in ax.containers:
         ax.bar_label(c, fmt="%.3f", fontsize=7)
     ax.set_ylim(0, 1.05)
@@ -386,12 +479,12 @@ def bootstrap_f1(y: np.ndarray, preds: Mapping[str, np.ndarray], num_classes: in
 def f1_intervals(scores: pd.DataFrame, title: str = "test macro-F1", level: float = 0.95):
     """Macro-F1 of each run (rows of :func:`bootstrap_f1`) as a point with its interval,
     the value written with 3 decimals: readable on a slide where bars of 0.815 and 0.816
-    look alike."""
+    look alike. Each run in its colour of ``colours``."""
     fig, ax = plt.subplots(figsize=(7.0, 0.55 * len(scores) + 1.3))
-    pal = sns.color_palette("deep", len(scores))
+    pal = colours(scores.index)
     for i, (name, r) in enumerate(scores.iterrows()):
-        ax.plot([r["ci_low"], r["ci_high"]], [i, i], color=pal[i], lw=2.5)
-        ax.plot([r["f1"]], [i], "o", color=pal[i], ms=7)
+        ax.plot([r["ci_low"], r["ci_high"]], [i, i], color=pal[name], lw=2.5)
+        ax.plot([r["f1"]], [i], "o", color=pal[name], ms=7)
         ax.annotate(f"{r['f1']:.3f}  [{r['ci_low']:.3f}, {r['ci_high']:.3f}]", (r["ci_high"], i),
                     xytext=(6, 0), textcoords="offset points", va="center", fontsize=9)
     ax.set_yticks(range(len(scores)))
@@ -480,13 +573,15 @@ def lambda_curve(rows: pd.DataFrame, metric: str = "f1", x: str = "lam", hue: st
                  baseline: str = "baseline"):
     """``metric`` against λ (log axis), one line per ``hue`` with ± 1 std over seeds
     (seaborn ``errorbar="sd"``); the baseline (rows whose ``hue`` is ``baseline``) as
-    a horizontal line with its ± 1 std band."""
+    a horizontal line with its ± 1 std band. Each variant in its colour of ``colours``
+    (notebook 04's "dcat (MCMA)" is D-CAT's blue, "dcat (no MCMA)" No MCMA's orange)."""
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     tr = rows[rows[hue] != baseline]
+    pal = colours(tr[hue])
     sns.lineplot(data=tr, x=x, y=metric, hue=hue, style=hue, markers=True, dashes=False, errorbar="sd",
-                 err_style="band", ax=ax)
+                 err_style="band", palette=pal, ax=ax)
     sns.stripplot(data=tr, x=x, y=metric, hue=hue, native_scale=True, dodge=False, jitter=False, alpha=0.35,
-                  size=4, legend=False, ax=ax)
+                  size=4, legend=False, palette=pal, ax=ax)
     base = rows.loc[rows[hue] == baseline, metric]
     if len(base):
         m, s = base.mean(), base.std(ddof=1) if len(base) > 1 else 0.0
@@ -510,25 +605,72 @@ def _panels(df: pd.DataFrame, col: str | None):
     return [(str(v), df[df[col] == v]) for v in dict.fromkeys(df[col])]
 
 
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+LINESTYLES = ("-", "--", ":", "-.")
+
+
+def _pct(level: float) -> str:
+    return f"{round(100 * float(level), 4):g}%"
+
+
+def _treatments(df: pd.DataFrame, method: str, lam: str | None, x: str, col: str | None,
+                fn: str) -> pd.DataFrame:
+    """``df`` with ``_label`` (the method; with its λ when the table has that method at more
+    than one λ) and ``_style`` (the λ's place among the method's, for marker and line style),
+    refused with a clear message when two rows share panel, method, λ and ``x``: a
+    ``stats.summarise`` table's treatment is (method, lam), and which of two rows is the
+    cell's?"""
+    keys = [c for c in (col, method) if c is not None] + ([lam] if lam in df.columns else []) + [x]
+    missing = [c for c in keys if c not in df.columns]
+    if missing:
+        raise ValueError(f"{fn}: the table has no column(s) {missing}; it has {list(df.columns)}")
+    dup = df.duplicated(keys, keep=False)
+    if dup.any():
+        key, rows = next(iter(df[dup].groupby(keys, sort=False, dropna=False)))
+        differ = [c for c in rows.columns if c not in keys and rows[c].astype(str).nunique() > 1]
+        raise ValueError(f"{fn}: {len(rows)} rows share {dict(zip(keys, key))}: one row per "
+                         f"({', '.join(keys)}) expected" + (f"; they differ in {differ}: summarise with those in "
+                                                           "the treatment, or keep one value of each"
+                                                           if differ else "; they are copies: drop them"))
+    label, style = df[method].astype(str), pd.Series(0, index=df.index)
+    if lam in df.columns:
+        for m, g in df.groupby(method, sort=False):
+            lams = sorted(set(g[lam].dropna().astype(float))) + ([np.nan] if g[lam].isna().any() else [])
+            if len(lams) < 2:
+                continue
+            for i, v in enumerate(lams):
+                at = g.index[g[lam].isna()] if v != v else g.index[g[lam].astype(float) == v]
+                label[at] = f"{m} (λ = {v:g})" if v == v else f"{m} (λ not set)"
+                style[at] = i
+    return df.assign(_label=label, _style=style)
+
+
 def transfer_curves(summary: pd.DataFrame, x: str = "n_samples", col: str | None = "regime",
                     ceilings: Mapping[str, tuple[float, float]] | None = None, method: str = "method",
-                    baseline: str = "none", ylabel: str = "test macro-F1"):
-    """Mean ± std over seeds of every method against ``x`` (rows of ``stats.summarise``:
-    columns ``mean``, ``std``, ``n``), one panel per value of ``col``. ``ceilings``
-    {panel value: (mean, std)} draws a dashed line with a ± std band (e.g. the IMU
-    ceiling of ``dcatkit.headroom``). The baseline is drawn in black."""
+                    baseline: str = "none", ylabel: str = "test macro-F1", lam: str = "lam",
+                    spread: str | None = None):
+    """Mean ± std of every treatment against ``x`` (rows of ``stats.summarise`` /
+    ``summarise_draws``: columns ``mean``, ``std``, ``n``), one panel per value of ``col``.
+    A treatment is the method and, with a ``lam`` column, its λ: a method at several λ gets
+    a line per λ (its colour, another marker and line style), never one line through them;
+    two rows of one (panel, method, λ, x) are refused. Colours: ``colours`` (the baseline
+    black). ``ceilings`` {panel value: (mean, std)} draws a dashed line with a ± std band
+    (e.g. the IMU ceiling of ``dcatkit.headroom``). The legend's title says what the bars
+    are: ± 1 std over draws × seeds (rows with ``n_draws``) or over seeds, and the number of
+    runs a point when it is one number; ``spread`` replaces "draws × seeds" / "seeds"."""
+    summary = _treatments(summary, method, lam, x, col, "transfer_curves")
     panels = _panels(summary, col)
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False, sharey=True)
-    methods = list(dict.fromkeys(summary[method]))
-    pal = dict(zip([m for m in methods if m != baseline], sns.color_palette("tab10")))
-    pal[baseline] = (0, 0, 0)
+    lines = dict.fromkeys(zip(summary["_label"], summary[method].astype(str), summary["_style"]))
+    pal = colours(summary[method].astype(str))
     for ax, (title, rows) in zip(axes[0], panels):
-        for m in methods:
-            r = rows[rows[method] == m].sort_values(x)
+        for label, m, i in lines:
+            r = rows[rows["_label"] == label].sort_values(x)
             if r.empty:
                 continue
-            ax.errorbar(r[x], r["mean"], yerr=r["std"].fillna(0), marker="o", ms=4, capsize=3,
-                        color=pal[m], lw=2 if m == baseline else 1.2, label=f"{m} (baseline)" if m == baseline else m)
+            ax.errorbar(r[x], r["mean"], yerr=r["std"].fillna(0), marker=MARKERS[i % len(MARKERS)], ms=4, capsize=3,
+                        ls=LINESTYLES[i % len(LINESTYLES)], color=pal[m], lw=2 if m == baseline else 1.2,
+                        label=f"{label} (baseline)" if m == baseline else label)
         if ceilings and title in ceilings:
             c, s = ceilings[title]
             ax.axhline(c, color="grey", ls="--", lw=1.2, label="ceiling")
@@ -541,37 +683,63 @@ def transfer_curves(summary: pd.DataFrame, x: str = "n_samples", col: str | None
     for ax in axes[0]:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             seen.setdefault(lab, h)
+    if spread is None:
+        draws = "n_draws" in summary and pd.to_numeric(summary["n_draws"], errors="coerce").notna().any()
+        spread = "draws × seeds" if draws else "seeds"
+    n = set(pd.to_numeric(summary["n"], errors="coerce").dropna().astype(int)) if "n" in summary else set()
+    runs = f"\n({n.pop()} runs a point)" if len(n) == 1 else ""
     axes[0, -1].legend(seen.values(), seen.keys(), fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                       frameon=False)
+                       frameon=False, title=f"bars: mean ± 1 std\nover {spread}{runs}", title_fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def paired_intervals(summary: pd.DataFrame, x: str = "n_samples", col: str | None = "regime",
-                     method: str = "method", baseline: str = "none"):
-    """The paired difference to the baseline (``diff_mean``) with its confidence interval
-    (``ci_low``, ``ci_high``) for every method and value of ``x`` (rows of
-    ``stats.summarise``), one panel per value of ``col``: a forest plot, zero marked.
-    An interval that does not cross zero is drawn solid, one that does hollow."""
-    rows = summary[summary[method] != baseline]
-    panels = _panels(rows, col)
-    methods = list(dict.fromkeys(rows[method]))
-    xs = sorted(dict.fromkeys(rows[x]))
-    n_rows = len(methods) * len(xs)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 0.32 * n_rows + 1.4), squeeze=False,
-                             sharey=True)
-    pal = dict(zip(methods, sns.color_palette("tab10")))
+def _interval_words(rows: pd.DataFrame) -> str:
+    """What the intervals of ``stats.summarise`` rows are, from their own columns."""
     adjusted = ("family_size" in rows and "correction" in rows and (rows["correction"] != "none").any()
                 and (rows["family_size"].astype(float) > 1).any())                   # Holm / Bonferroni
-    what = "intervals adjusted for the cells tested together" if adjusted else "95% interval"
-    labels = [f"{m}, {x.split('_')[0]} = {v:g}" if isinstance(v, (int, float, np.number)) else f"{m}, {v}"
-              for v in xs for m in methods]
+    conf = sorted(set(pd.to_numeric(rows["confidence"], errors="coerce").dropna())) if "confidence" in rows else []
+    if adjusted:
+        how = ", ".join(sorted(set(rows.loc[rows["correction"] != "none", "correction"].astype(str))))
+        family = f", family-wise {_pct(conf[0])}" if len(conf) == 1 else ""
+        return f"intervals adjusted for the cells tested together: {how}{family}"
+    col = "level" if "level" in rows else "confidence" if "confidence" in rows else None
+    if col is None:
+        return "intervals of unstated level: no level or confidence column"
+    levels = sorted(set(pd.to_numeric(rows[col], errors="coerce").dropna().round(6)))
+    if not levels:
+        return "no interval: no cell was tested"
+    if len(levels) == 1:
+        return f"{_pct(levels[0])} interval"
+    return "intervals at " + ", ".join(_pct(v) for v in levels) + " (each row's own level)"
+
+
+def paired_intervals(summary: pd.DataFrame, x: str = "n_samples", col: str | None = "regime",
+                     method: str = "method", baseline: str = "none", lam: str = "lam"):
+    """The paired difference to the baseline (``diff_mean``) with its confidence interval
+    (``ci_low``, ``ci_high``) for every treatment (method, and its λ when a method has
+    several) and value of ``x`` (rows of ``stats.summarise``), one panel per value of
+    ``col``: a forest plot, zero marked. An interval that does not cross zero is drawn
+    solid, one that does hollow. The x-label names the intervals from the rows' own
+    columns: their ``level`` (or ``confidence``), or the correction that adjusted them.
+    Two rows of one (panel, method, λ, x) are refused. Colours: ``colours``."""
+    rows = _treatments(summary[summary[method] != baseline], method, lam, x, col, "paired_intervals")
+    panels = _panels(rows, col)
+    treatments = dict.fromkeys(zip(rows["_label"], rows[method].astype(str)))
+    xs = sorted(dict.fromkeys(rows[x]))
+    n_rows = len(treatments) * len(xs)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 0.32 * n_rows + 1.4), squeeze=False,
+                             sharey=True)
+    pal = colours(rows[method].astype(str))
+    what = _interval_words(rows)
+    labels = [f"{t}, {x.split('_')[0]} = {v:g}" if isinstance(v, (int, float, np.number)) else f"{t}, {v}"
+              for v in xs for t, _ in treatments]
     for ax, (title, r) in zip(axes[0], panels):
-        for i, (v, m) in enumerate((v, m) for v in xs for m in methods):
-            c = r[(r[x] == v) & (r[method] == m)]
+        for i, (v, (t, m)) in enumerate((v, t) for v in xs for t in treatments):
+            c = r[(r[x] == v) & (r["_label"] == t)]
             if c.empty:
                 continue
-            c = c.iloc[0]
+            c = c.iloc[0]                                   # the only one: _treatments refuses two
             lo, hi = c["ci_low"], c["ci_high"]
             clear = np.isfinite(lo) and np.isfinite(hi) and (lo > 0 or hi < 0)
             if np.isfinite(lo) and np.isfinite(hi):
@@ -595,7 +763,7 @@ def pooled_intervals(pooled: pd.DataFrame, per_draw: pd.DataFrame | None = None,
     has (no empty rows). The point is the mean over draws of the paired difference, the
     bar its family-adjusted interval (``ci_low`` / ``ci_high``: Holm within the study, t
     on the draw means); filled when that interval excludes 0, open when it holds 0. Grey
-    crosses: each data draw's own mean difference (``per_draw``)."""
+    crosses: each data draw's own mean difference (``per_draw``). Colours: ``colours``."""
     from matplotlib.lines import Line2D
 
     from .studies import size_label
@@ -605,8 +773,7 @@ def pooled_intervals(pooled: pd.DataFrame, per_draw: pd.DataFrame | None = None,
     counts = [len(rows[rows[study] == s]) for s in studies]
     fig, axes = plt.subplots(len(studies), 1, figsize=(7.5, 0.34 * sum(counts) + 1.0 * len(studies) + 0.8),
                              sharex=True, squeeze=False, gridspec_kw={"height_ratios": [max(c, 1) + 1 for c in counts]})
-    methods = list(dict.fromkeys(rows["method"]))
-    pal = dict(zip(methods, sns.color_palette("tab10")))
+    pal = colours(rows["method"])                 # the kit's one colour per method (module docstring)
     for ax, s in zip(axes[:, 0], studies):
         r = rows[rows[study] == s].sort_values("size", kind="stable").reset_index(drop=True)   # methods as run
         labels = []

@@ -88,7 +88,8 @@ def _summary(drop_kd_in=None):
                 if m == "kd" and regime == drop_kd_in:
                     continue
                 rows.append({"regime": regime, "n_samples": n, "method": m, "mean": 0.6 + d, "std": 0.03,
-                             "diff_mean": d, "ci_low": d - 0.02, "ci_high": d + 0.02})
+                             "diff_mean": d, "ci_low": d - 0.02, "ci_high": d + 0.02, "level": 0.95,
+                             "confidence": 0.95})
     return pd.DataFrame(rows)
 
 
@@ -121,6 +122,152 @@ def test_paired_intervals_one_row_per_method_and_size(tmp_path):
     plain = plots.paired_intervals(_summary().assign(family_size=4.0, correction="none"))
     assert plain.axes[0].get_xlabel().endswith("(95% interval)")
     _png(plots.save(fig, tmp_path, "intervals"))
+    plt.close("all")
+
+
+def _hex(c):
+    return matplotlib.colors.to_hex(c)
+
+
+def _labelled(ax):
+    """{legend label: Line2D} of an axes' labelled lines and error-bar lines (their data line)."""
+    out = {ln.get_label(): ln for ln in ax.lines if not ln.get_label().startswith("_")}
+    out.update({c.get_label(): c.lines[0] for c in ax.containers if hasattr(c, "has_yerr")})
+    return out
+
+
+def _line_colours(ax):
+    """{legend label: colour} of an axes' labelled lines (error-bar lines included)."""
+    return {k: _hex(ln.get_color()) for k, ln in _labelled(ax).items()}
+
+
+def _interval_colours(ax):
+    """{y tick label: colour of the point drawn on that row} of a forest plot."""
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    return {names[int(round(ln.get_ydata()[0]))]: _hex(ln.get_color()) for ln in ax.lines
+            if len(ln.get_xdata()) == 1}
+
+
+def _pooled(methods, study="s"):
+    return pd.DataFrame([{"study": study, "method": m, "lam": 1.0, "size": 300, "unit": "recordings",
+                          "diff_mean": 0.01 * i, "ci_low": -0.1, "ci_high": 0.1, "metric": "f1"}
+                         for i, m in enumerate(methods)])
+
+
+def test_a_method_has_one_colour_in_every_figure():
+    """Notebook 03 drew the baseline orange in 03_metrics (the source came first) and blue in
+    03_training_curves; notebook 06 drew kd red in one figure and orange in another: each
+    figure coloured by the order of its own input. Now a name has one colour, whatever the
+    figure and the order: the notebooks' names for one run (imu baseline / none / baseline (measured
+    only); D-CAT / dcat / dcat (MCMA); No MCMA / dcat (no MCMA)) share it, and the baseline is black."""
+    h = pd.DataFrame({"epoch": [1, 2], "train_ce": [2.0, 1.5], "train_ca": [1.4, 1.3]})
+    curves = _line_colours(plots.training_curves({"imu baseline": h, "D-CAT": h, "No MCMA": h}).axes[0])
+    align = _line_colours(plots.training_curves({"baseline (measured only)": h, "No MCMA": h, "D-CAT": h},
+                                                ("train_ca",)).axes[0])
+    scores = pd.DataFrame({"f1": [0.9, 0.6, 0.65, 0.62], "ci_low": [0.8, 0.5, 0.55, 0.52],
+                           "ci_high": [0.95, 0.7, 0.75, 0.72], "n": 40},
+                          index=["video source", "imu baseline", "D-CAT", "No MCMA"])
+    metrics = _interval_colours(plots.f1_intervals(scores).axes[0])
+    grid = pd.DataFrame({"variant": ["baseline", "dcat (no MCMA)", "dcat (MCMA)"] * 2, "lam": [np.nan, 1.0, 1.0] * 2,
+                         "seed": [0, 0, 0, 1, 1, 1], "f1": [0.5, 0.55, 0.6, 0.52, 0.5, 0.62]})
+    lam = _line_colours(plots.lambda_curve(grid).axes[0])
+    black = "#000000"
+    assert curves["imu baseline"] == align["baseline (measured only)"] == metrics["imu baseline"] == black
+    assert curves["D-CAT"] == align["D-CAT"] == metrics["D-CAT"] == lam["dcat (MCMA)"]
+    assert curves["No MCMA"] == align["No MCMA"] == metrics["No MCMA"] == lam["dcat (no MCMA)"]
+    assert len({curves["D-CAT"], curves["No MCMA"], metrics["video source"], black}) == 4
+    # notebook 06: the verdicts' forest (dcat first), the label curve (kd first) and a sweep's intervals
+    verdicts = _interval_colours(plots.pooled_intervals(_pooled(["none", "dcat", "dcat (tuned)", "kd"])).axes[0])
+    by_size = pd.DataFrame({"study": "curve", "method": ["none", "kd", "contrastive", "dcat"], "size": 20,
+                            "mean": [0.3, 0.6, 0.5, 0.3], "std": 0.05})
+    labels = _line_colours(plots.transfer_curves(by_size, x="size", col="study").axes[0])
+    forest = _interval_colours(plots.paired_intervals(_summary().iloc[::-1]).axes[0])     # kd before dcat
+    assert verdicts["kd, n = 300"] == labels["kd"] == forest["kd, n = 300"] == forest["kd, n = 1000"]
+    assert verdicts["dcat, n = 300"] == labels["dcat"] == forest["dcat, n = 300"] == curves["D-CAT"]
+    assert labels["none (baseline)"] == black
+    assert len({verdicts["dcat, n = 300"], verdicts["dcat (tuned), n = 300"], labels["kd"], labels["contrastive"],
+                black}) == 5
+    plt.close("all")
+
+
+def test_colours_never_run_out_and_never_collide():
+    """More than ten methods (tab10 ran out: KeyError 'm10'): every figure draws them all, each
+    in its own colour; a name the kit does not know never takes a kit name's fixed colour, and
+    two names of one figure never share one (also two sources, or 40 unknown names)."""
+    many = [f"m{i}" for i in range(12)]
+    rows = [{"regime": "r", "n_samples": 300, "method": m, "mean": 0.5, "std": 0.01, "diff_mean": 0.01,
+             "ci_low": -0.1, "ci_high": 0.1, "level": 0.95} for m in ["none", "dcat", "kd"] + many]
+    fig = plots.transfer_curves(pd.DataFrame(rows))
+    got = _line_colours(fig.axes[0])
+    assert len(got) == 15 == len(set(got.values()))
+    assert not {got[m] for m in many} & set(plots.RUN_COLOURS.values())
+    forest = _interval_colours(plots.paired_intervals(pd.DataFrame(rows)).axes[0])
+    assert len(forest) == 14 == len(set(forest.values()))
+    pooled = _interval_colours(plots.pooled_intervals(_pooled(["none", "dcat", "kd"] + many)).axes[0])
+    assert len(pooled) == 14 == len(set(pooled.values()))
+    assert {k.split(",")[0]: v for k, v in forest.items()} == {k.split(",")[0]: v for k, v in pooled.items()}
+    c = plots.colours([f"x{i}" for i in range(40)] + ["video source", "audio source", "D-CAT", "dcat"])
+    assert len(set(c.values())) == 44 and c["D-CAT"] == plots.RUN_COLOURS["dcat"]
+    plt.close("all")
+
+
+def _two_lambdas():
+    """stats.summarise rows of one method at two λ (its default treatment is (method, lam))."""
+    rows = []
+    for n, base in ((300, 0.6), (1000, 0.7)):
+        rows.append({"regime": "headroom", "n_samples": n, "method": "none", "lam": 0.0, "mean": base, "std": 0.02,
+                     "diff_mean": np.nan, "ci_low": np.nan, "ci_high": np.nan, "level": np.nan})
+        for lam, d in ((1.0, 0.05), (100.0, -0.2)):
+            rows.append({"regime": "headroom", "n_samples": n, "method": "dcat", "lam": lam, "mean": base + d,
+                         "std": 0.02, "diff_mean": d, "ci_low": d - 0.01, "ci_high": d + 0.01, "level": 0.95})
+    return pd.DataFrame(rows)
+
+
+def test_one_line_and_one_row_per_lambda_of_a_method():
+    """transfer_curves joined the two λ of dcat into one zig-zag line and paired_intervals kept
+    the first row of each (method, n) only: now each λ is its own line / row, in the method's
+    colour, and two rows of one (method, λ, n) are refused."""
+    s = _two_lambdas()
+    ax = plots.transfer_curves(s).axes[0]
+    lines = _labelled(ax)
+    assert set(lines) == {"none (baseline)", "dcat (λ = 1)", "dcat (λ = 100)"}
+    assert list(lines["dcat (λ = 1)"].get_ydata()) == pytest.approx([0.65, 0.75])
+    assert list(lines["dcat (λ = 100)"].get_ydata()) == pytest.approx([0.4, 0.5])
+    assert _hex(lines["dcat (λ = 1)"].get_color()) == _hex(lines["dcat (λ = 100)"].get_color())
+    assert lines["dcat (λ = 1)"].get_marker() != lines["dcat (λ = 100)"].get_marker()
+    ax = plots.paired_intervals(s).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["dcat (λ = 1), n = 300", "dcat (λ = 100), n = 300",
+                                                            "dcat (λ = 1), n = 1000", "dcat (λ = 100), n = 1000"]
+    assert sorted(round(float(ln.get_xdata()[0]), 3) for ln in ax.lines if len(ln.get_xdata()) == 1) == \
+        [-0.2, -0.2, 0.05, 0.05]
+    twice = pd.concat([s, s[s.lam == 1.0].assign(mcma=False)]).assign(mcma=lambda d: d.mcma.fillna(True))
+    for fn in (plots.transfer_curves, plots.paired_intervals):
+        with pytest.raises(ValueError, match=r"2 rows share .*'method': 'dcat', 'lam': 1\.0.*differ in \['mcma'\]"):
+            fn(twice)
+    plt.close("all")
+
+
+def test_paired_intervals_say_the_rows_own_level():
+    """The x-label said "95% interval" whatever the rows' level: a 90% summary says 90%."""
+    xlabel = lambda s: plots.paired_intervals(s).axes[0].get_xlabel()      # noqa: E731
+    assert xlabel(_summary().assign(level=0.9, confidence=0.9)).endswith("(90% interval)")
+    assert xlabel(_summary().drop(columns="level").assign(confidence=0.8)).endswith("(80% interval)")
+    assert "unstated level" in xlabel(_summary().drop(columns=["level", "confidence"]))
+    mixed = _summary().assign(level=[np.nan, 0.9, 0.95] * 4)
+    assert xlabel(mixed).endswith("(intervals at 90%, 95% (each row's own level))")
+    holm = xlabel(_summary().assign(family_size=4.0, correction="holm", confidence=0.9))
+    assert holm.endswith("adjusted for the cells tested together: holm, family-wise 90%)")
+    plt.close("all")
+
+
+def test_transfer_curves_say_what_the_bars_are():
+    """06_f1_vs_labels drew bars without saying over what: the legend's title says it, from
+    the rows (with n_draws: draws × seeds) and the runs a point."""
+    s = _summary().assign(n=30, n_draws=[np.nan, 3, 3] * 4)
+    title = plots.transfer_curves(s).axes[1].get_legend().get_title().get_text()
+    assert title == "bars: mean ± 1 std\nover draws × seeds\n(30 runs a point)"
+    title = plots.transfer_curves(_summary().assign(n=[10, 10, 9] * 4)).axes[1].get_legend().get_title().get_text()
+    assert title == "bars: mean ± 1 std\nover seeds"
     plt.close("all")
 
 
@@ -205,6 +352,10 @@ def test_confusion_pair_colours_the_share_of_each_true_class():
         np.testing.assert_allclose(share, by_hand)
         assert sorted(int(t.get_text()) for t in ax.texts) == sorted(c.ravel().tolist())
         assert f"(accuracy {acc:.3f})" in ax.get_title()
+        # the axes name the classes in the matrix's order: rows true, columns predicted
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["x", "y", "z"]
+        assert [t.get_text() for t in ax.get_yticklabels()] == ["x", "y", "z"]
+        assert (ax.get_xlabel(), ax.get_ylabel()) == ("predicted", "true")
     plt.close("all")
 
 
