@@ -10,7 +10,11 @@ runs is written as CSV, and the per-cell summary (``summarize_headroom``) printe
         --sizes 300 700 2000 --ceiling 20000 --seeds 0 1 2
 
 ``--ceiling`` applies to the IMU only (the target modality); ``--knobs`` passes
-overrides of ``HEADROOM_KNOBS`` (JSON) to the headroom regime, for probes.
+overrides of ``HEADROOM_KNOBS`` (JSON) to the headroom regime, for probes. Each row's
+``knobs`` column records every knob the run used (``headroom.effective_knobs``: today's
+defaults with the overrides applied; ``{}`` for the ambiguous regime, which takes none), so a
+row stays readable after the defaults change (rows written before 2026-12 hold the overrides
+alone: see benchmarks/SIMULATOR.md).
 Results and exact commands: benchmarks/SIMULATOR.md.
 """
 from __future__ import annotations
@@ -31,14 +35,14 @@ def _job(args: tuple) -> pd.DataFrame:
     import torch
 
     torch.set_num_threads(1)
-    from dcatkit.headroom import measure_headroom
+    from dcatkit.headroom import effective_knobs, measure_headroom
 
     opts = {"knobs": knobs} if knobs and regime == "headroom" else {}
     t = time.time()
     df = measure_headroom(regime, modality, sizes=() if ceiling else (size,), n_ceiling=size if ceiling else None,
                           seeds=(seed,), split=split, device=device, **opts)
     df["seconds"] = round(time.time() - t, 1)
-    df["knobs"] = json.dumps(knobs or {}, sort_keys=True)
+    df["knobs"] = effective_knobs(regime, knobs if regime == "headroom" else None)   # every knob used
     print(df.drop(columns=["knobs"]).to_string(header=False, index=False), flush=True)
     return df
 
@@ -58,6 +62,9 @@ def main(argv=None) -> pd.DataFrame:
     a = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     knobs = json.loads(a.knobs)
+    from dcatkit.headroom import effective_knobs
+
+    effective_knobs("headroom", knobs)          # an unknown knob is refused before any run starts
     jobs = [(r, m, s, n, seed, False, knobs, a.device)
             for r, m, s, n, seed in itertools.product(a.regimes, a.modalities, a.splits, a.sizes, a.seeds)]
     if a.ceiling:

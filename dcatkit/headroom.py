@@ -22,6 +22,7 @@ These measurements are what the simulator's knobs are chosen from
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -77,10 +78,12 @@ def measure_headroom(regime: str = "headroom", modality: str = "imu",
 
 
 def knobs_key(knobs) -> str:
-    """The simulator a row's ``knobs`` (JSON overrides of ``HEADROOM_KNOBS``; NaN / absent:
-    none) describe, as the JSON of the overrides that differ from today's ``HEADROOM_KNOBS``
-    (sorted keys): ``"{}"`` is today's simulator, however the row spelled it (``read_headroom``
-    keeps exactly those rows)."""
+    """The simulator a row's ``knobs`` (JSON of ``HEADROOM_KNOBS`` values; NaN / absent: none)
+    describe, as the JSON of the values that differ from today's ``HEADROOM_KNOBS`` (sorted
+    keys): ``"{}"`` is today's simulator, however the row spelled it (``read_headroom`` keeps
+    exactly those rows). ``benchmarks/headroom.py`` records every knob a run used
+    (``effective_knobs``); older rows hold only the overrides of the defaults of their day, and
+    a knob a row does not name is read as today's default."""
     from .data.synthetic import HEADROOM_KNOBS
 
     given = {} if knobs is None or (isinstance(knobs, float) and knobs != knobs) else json.loads(knobs)
@@ -89,10 +92,34 @@ def knobs_key(knobs) -> str:
     return json.dumps({k: v for k, v in given.items() if HEADROOM_KNOBS.get(k, object()) != v}, sort_keys=True)
 
 
+def effective_knobs(regime: str, overrides: dict | None = None) -> str:
+    """The ``knobs`` value a stored run records (``benchmarks/headroom.py``): the JSON of every
+    ``HEADROOM_KNOBS`` value the run used (today's defaults with ``overrides`` applied, sorted
+    keys), so the row says what it measured whatever the defaults become later (a row with the
+    overrides alone is read against the defaults of the day it is read). The ambiguous regime
+    takes no knobs: ``"{}"``, and overrides for it are refused."""
+    from .data.synthetic import HEADROOM_KNOBS
+
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(HEADROOM_KNOBS))
+    if unknown:
+        raise ValueError(f"unknown knob(s) {unknown}: HEADROOM_KNOBS has {sorted(HEADROOM_KNOBS)}")
+    if regime != "headroom":
+        if overrides:
+            raise ValueError(f"the {regime!r} regime takes no knobs (only 'headroom' does), got {overrides}")
+        return "{}"
+    return json.dumps({**HEADROOM_KNOBS, **overrides}, sort_keys=True)
+
+
 def summarize_headroom(df: pd.DataFrame) -> pd.DataFrame:
     """One row per (regime, modality, split[, knobs], role, n_samples): mean, std and count
-    of F1 over seeds; for baselines also the ceiling's mean F1 and the headroom (ceiling
-    minus baseline, paired by seed: its mean and std over the seeds that have both).
+    (``n_seeds``) of F1 over seeds; for baselines also ``n_paired`` (how many of those seeds
+    have a ceiling run of their own simulator), the ceiling's mean and std F1 over those
+    paired seeds and the headroom (ceiling minus baseline, paired by seed: its mean and std
+    over the same paired seeds). Where ``n_paired`` is below ``n_seeds`` (some seeds have a
+    ceiling, some not) a warning names the cell and its unpaired seeds: the headroom and the
+    ceiling then describe fewer seeds than ``f1_mean``, so ``ceiling_mean - f1_mean`` is not
+    ``headroom_mean``. A baseline with no ceiling at all has ``n_paired`` 0 and NaN headroom.
 
     With a ``knobs`` column (``benchmarks/headroom.py`` writes one: probes of other
     simulator settings beside today's), rows are grouped by the simulator they measured
@@ -124,6 +151,13 @@ def summarize_headroom(df: pd.DataFrame) -> pd.DataFrame:
     base["headroom"] = base["ceiling_f1"] - base["f1"]
     gap = base.groupby(keys)[["ceiling_f1", "headroom"]].agg(["mean", "std"])
     gap.columns = ["ceiling_mean", "ceiling_std", "headroom_mean", "headroom_std"]
+    gap.insert(0, "n_paired", base.groupby(keys)["headroom"].count())
+    for key, g in base.groupby(keys):
+        if 0 < g["headroom"].notna().sum() < len(g):
+            unpaired = sorted(int(v) for v in g.loc[g["headroom"].isna(), "seed"])
+            warnings.warn(f"headroom of {dict(zip(keys, key))}: {int(g['headroom'].notna().sum())} of {len(g)} "
+                          f"baseline seeds have a ceiling run (seeds {unpaired} have none): n_paired < n_seeds, "
+                          "so headroom_mean and ceiling_mean are over fewer seeds than f1_mean", stacklevel=2)
     return out.join(gap, on=keys)
 
 
@@ -152,7 +186,9 @@ def ceilings(df: pd.DataFrame) -> pd.DataFrame:
     """The ceiling rows of a headroom table, summarised: one row per (regime, modality,
     split[, knobs]) with ``n_samples``, ``f1_mean``, ``f1_std`` and ``n_seeds``
     (``summarize_headroom``; ``knobs`` when the table has that column)."""
-    s = summarize_headroom(df)
+    with warnings.catch_warnings():          # about baselines' pairing: not what a ceiling is
+        warnings.simplefilter("ignore")
+        s = summarize_headroom(df)
     s = s[s.role == "ceiling"]
     cols = ["regime", "modality", "split"] + (["knobs"] if "knobs" in s.columns else [])
     return s[cols + ["n_samples", "f1_mean", "f1_std", "n_seeds"]].reset_index(drop=True)
