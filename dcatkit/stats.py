@@ -36,7 +36,10 @@ level Holm tested it at: alpha / (m - j) for the cell with the (j+1)-th smallest
 p-value while Holm keeps rejecting, and alpha / (the number of cells left) for
 every cell after Holm stopped. So **the call is read off the printed interval**
 ("helps": it lies above 0, "hurts": below, "no evidence": it holds 0) and always
-agrees with ``p_adj <= alpha``. Each printed interval is on its own a
+agrees with ``p_adj <= alpha``, alpha being ``alpha_of(confidence)`` (1 - confidence rounded
+to 12 decimals: 0.1 at 0.9, not the float 0.09999999999999998; ``p_value`` and ``p_adj`` are
+rounded to 12 decimals alike, so a p-value equal to alpha in exact arithmetic, such as Holm's
+3 x 0.05 at confidence 0.85, compares equal to it). Each printed interval is on its own a
 (1 - alpha/m)- to (1 - alpha)-level interval; as a set only
 ``correction="bonferroni"`` (every interval at alpha/m) promises *simultaneous*
 coverage, at the price of fewer calls. ``correction="none"`` gives per-cell 95% intervals (not for claims made
@@ -209,7 +212,24 @@ def signflip_p(diff, **kw) -> float:
 
 def signflip_ci(diff, confidence: float = 0.95, **kw) -> tuple[float, float]:
     """The sign-flip test's inverted interval of the mean of ``diff`` at ``confidence``."""
-    return signflip_test(diff, **kw).interval(1 - confidence)
+    return signflip_test(diff, **kw).interval(alpha_of(confidence))
+
+
+P_DECIMALS = 12   # alpha and the p-values summarise prints are rounded to this many decimals
+
+
+def alpha_of(confidence: float) -> float:
+    """The alpha of a ``confidence``: ``1 - confidence`` rounded to ``P_DECIMALS`` decimals, so
+    confidence 0.9 gives 0.1, not the float ``1 - 0.9 = 0.09999999999999998`` (against which a
+    p-value of exactly 0.1 would read as above alpha while the interval excludes 0)."""
+    return round(1 - float(confidence), P_DECIMALS)
+
+
+def _rounded_p(p) -> np.ndarray:
+    """p-values rounded to ``P_DECIMALS`` decimals: a p-value equal to alpha in exact arithmetic
+    compares equal to ``alpha_of(confidence)`` (Holm's 3 x 0.05 is 0.15000000000000002 in floating
+    point, Bonferroni's likewise), so ``p_adj <= alpha`` and the interval read the same."""
+    return np.round(np.asarray(p, dtype=float), P_DECIMALS)
 
 
 def holm(p) -> np.ndarray:
@@ -225,13 +245,14 @@ def holm(p) -> np.ndarray:
 
 
 def _family_levels(tests: list[CellTest], alpha: float, correction: str) -> tuple[np.ndarray, np.ndarray]:
-    """(levels, p_adj): the two-sided alpha of each cell's printed interval, and the adjusted p."""
+    """(levels, p_adj): the two-sided alpha of each cell's printed interval, and the adjusted p
+    (``_rounded_p``: a p_adj equal to alpha in exact arithmetic is not read as above it)."""
     m = len(tests)
     p = np.array([t.p for t in tests], dtype=float)
     if correction == "none":
-        return np.full(m, alpha), p
+        return np.full(m, alpha), _rounded_p(p)
     if correction == "bonferroni":
-        return np.full(m, alpha / m), np.minimum(1.0, m * p)
+        return np.full(m, alpha / m), _rounded_p(np.minimum(1.0, m * p))
     levels = np.full(m, np.nan)
     order = np.argsort(p, kind="stable")
     for j, i in enumerate(order):                 # Holm: step down while the interval excludes 0
@@ -241,12 +262,18 @@ def _family_levels(tests: list[CellTest], alpha: float, correction: str) -> tupl
         else:
             levels[order[j:]] = alpha / (m - j)    # stopped: every cell left at the level Holm stopped at
             break
-    return levels, holm(p)
+    return levels, _rounded_p(holm(p))
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, (float, np.floating)) and bool(np.isnan(v)))
 
 
 def _key(values) -> tuple:
-    """A row key in which every missing value (None, NaN) is the same."""
-    return tuple(None if (v is None or (isinstance(v, float) and np.isnan(v))) else v for v in values)
+    """A row key in which every missing value (None, a NaN of any float type) is the same: NaN !=
+    NaN, so a run and its baseline with fold = NaN would otherwise never pair (pd.NA and NaT are
+    singletons, which a dict finds by identity)."""
+    return tuple(None if _missing(v) else v for v in values)
 
 
 def _check(df, metric, treatment, context, pair, baseline, method_col, draw, family, correction, test, confidence,
@@ -272,6 +299,17 @@ def _check(df, metric, treatment, context, pair, baseline, method_col, draw, fam
         raise ValueError(f"no baseline runs ({method_col} == {baseline!r}) to pair with; "
                          f"{method_col} values: {sorted(map(str, df[method_col].unique()))}")
     cells = context + treatment
+    for c in (c for c in family if c not in cells):     # a family column beside the cell's: one value per cell
+        k = df.groupby(cells, dropna=False, sort=False)[c].nunique(dropna=False)
+        if (k > 1).any():
+            key = k.index[int(np.argmax(k.to_numpy()))]
+            sel = np.ones(len(df), dtype=bool)
+            for n, v in zip(cells, key if isinstance(key, tuple) else (key,)):
+                sel &= (df[n].isna() if pd.isna(v) else df[n] == v).to_numpy()
+            raise ValueError(f"family column {c!r} is neither a context nor a treatment column and varies within a "
+                             f"cell: {_shown(cells, key)} has {c} values {sorted(map(str, df.loc[sel, c].unique()))}. "
+                             f"A cell belongs to one family: give family= columns among context {context} / "
+                             f"treatment {treatment}, or a column with one value per cell")
     lvl = [draw] if draw else []
     for key, g in df.groupby(cells + lvl + pair, dropna=False, sort=False):
         if len(g) > 1:
@@ -338,8 +376,9 @@ def _warn_mixed(mixed: list, n_runs: int) -> None:
          "there) before reading a call off them.")
 
 
-def _cell_rows(df, metric, treatment, context, pair, baseline, method_col, draw):
-    """Per cell: its descriptive row and its paired differences, per draw."""
+def _cell_rows(df, metric, treatment, context, pair, baseline, method_col, draw, carry=()):
+    """Per cell: its descriptive row (with the ``carry`` columns' one value per cell) and its
+    paired differences, per draw."""
     cells = context + treatment
     lvl = [draw] if draw else []
     b = df[df[method_col] == baseline]
@@ -349,7 +388,7 @@ def _cell_rows(df, metric, treatment, context, pair, baseline, method_col, draw)
         key = key if isinstance(key, tuple) else (key,)
         g = g.sort_values(lvl + pair, kind="stable")          # seed order: independent of row order
         vals = g[metric].to_numpy(float)
-        row = {**dict(zip(cells, key)), "n": len(g), "mean": vals.mean(),
+        row = {**dict(zip(cells, key)), **{c: g[c].iloc[0] for c in carry}, "n": len(g), "mean": vals.mean(),
                "std": vals.std(ddof=1) if len(g) > 1 else float("nan")}
         is_base = g[method_col].iloc[0] == baseline
         partners = [base.get(_key(k)) for k in g[context + lvl + pair].itertuples(index=False)]
@@ -377,13 +416,16 @@ def summarise(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence[str] 
     is every non-baseline cell with at least ``min_seeds`` pairs (and, with
     ``draw``, at least 2 draws), or one family per value of the ``family``
     columns; ``correction`` ("holm", "bonferroni", "none") is applied within it.
+    A ``family`` column is a context or treatment column, or one with a single value
+    in each cell (e.g. a study's kind beside ``context=("study", ...)``), which the
+    rows then carry; one that varies within a cell is refused (a cell is in one family).
     ``test`` ("signflip" or "t") is the per-cell test when ``draw`` is None; with
     ``draw`` the pooled cell is always a t on the draw means. Columns: see the
     module docstring. Baseline cells get NaN in the difference columns.
 
     Raises if a cell has two runs with the same ``pair`` values (which one is the
     seed's?), if several baseline rows match one context + pair (ambiguous
-    baseline), or if the columns are missing.
+    baseline), if a ``family`` column varies within a cell, or if the columns are missing.
     """
     return summarise_draws(df, metric, treatment=treatment, context=context, pair=pair, baseline=baseline,
                            method_col=method_col, confidence=confidence, correction=correction, family=family,
@@ -397,7 +439,7 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
                     correction: str = "holm", family: Sequence[str] | None = None, draw: str | None = "data_seed",
                     test: str = "signflip", min_seeds: int = MIN_SEEDS, n_resamples: int = 9999,
                     rng: int = 0, _per_draw: bool = True, _warn: bool = True,
-                    _need_baseline: bool = True) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+                    _need_baseline: bool = True, _carry: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """``(pooled, per_draw)``: ``summarise``'s rows pooled over ``draw`` (see there), and
     one row per draw and cell (each draw summarised alone, per-cell intervals at
     ``confidence`` with ``correction="none"``: descriptive, not claims) with the
@@ -409,9 +451,11 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
     if _warn:                             # once per table (not again for each draw's rows)
         _warn_mixed(_mixed_pairs(df, context, pair, baseline, method_col, draw),
                     int((df[method_col] != baseline).sum()))
-    alpha = 1 - confidence
+    alpha = alpha_of(confidence)          # the one alpha of the intervals and of p_adj <= alpha
     rows, tests = [], []
-    for row, is_base, per_draw in _cell_rows(df, metric, treatment, context, pair, baseline, method_col, draw):
+    carry = [c for c in (*fam, *_carry) if c not in context + treatment]     # family columns beside the cell's
+    for row, is_base, per_draw in _cell_rows(df, metric, treatment, context, pair, baseline, method_col, draw,
+                                             list(dict.fromkeys(carry))):
         d = np.array([v - b for ps in per_draw.values() for v, b in ps], dtype=float)
         if not np.isfinite(d).all():
             cell = _shown(treatment + context, tuple(row[c] for c in treatment + context))
@@ -444,7 +488,7 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
         tested = testable and t is not None and np.isfinite(t.p)     # untested: no interval to read a call off
         row.update({"ci_low": lo if tested else np.nan, "ci_high": hi if tested else np.nan,
                     "level": confidence if tested else np.nan, "ci_low_cell": lo, "ci_high_cell": hi,
-                    "p_value": t.p if t is not None else np.nan, "p_adj": np.nan, "family_size": np.nan,
+                    "p_value": float(_rounded_p(t.p)) if t is not None else np.nan, "p_adj": np.nan, "family_size": np.nan,
                     "min_seeds": min_seeds,
                     "correction": correction, "test": ("t on draw means" if draw else
                                                        "exact sign-flip" if test == "signflip" else "t"),
@@ -491,7 +535,7 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
             s = summarise_draws(g, metric, treatment=treatment, context=context, pair=pair, baseline=baseline,
                                 method_col=method_col, confidence=confidence, correction="none", draw=None,
                                 test=test, min_seeds=min_seeds, n_resamples=n_resamples, rng=rng, _per_draw=False,
-                                _warn=False, _need_baseline=False)[0]     # a draw without baselines: no pairs
+                                _warn=False, _need_baseline=False, _carry=carry)[0]     # a draw without baselines: no pairs
             parts.append(s.assign(**{draw: v}))
         per_draw = pd.concat(parts, ignore_index=True)
     return out, per_draw
@@ -537,13 +581,60 @@ def format_interval(mean: float, low: float, high: float, digits: int = 2, max_d
     bound reads as 0, so an interval that excludes 0 never reads as touching it
     ("+0.010 [+0.004, +0.015]", not "+0.01 [+0.00, +0.01]"); a bound still rounding to
     0 at ``max_digits`` is written in e-notation. Zero is "+0.00", never "-0.00"."""
+    m, lo, hi = _interval_parts(mean, low, high, digits, max_digits)
+    return f"{m} [{lo}, {hi}]"
+
+
+def _interval_parts(mean: float, low: float, high: float, digits: int = 2, max_digits: int = 6) -> tuple[str, str, str]:
+    """``format_interval``'s three numbers as strings (the mean, the low and the high bound)."""
     d = digits
     while d < max_digits and any(x != 0 and np.isfinite(x) and round(x, d) == 0 for x in (low, high)):
         d += 1
 
     def bound(x):
         return f"{x:+.1e}" if x != 0 and np.isfinite(x) and round(x, d) == 0 else _num(x, d)
-    return f"{_num(mean, d)} [{bound(low)}, {bound(high)}]"
+    return _num(mean, d), bound(low), bound(high)
+
+
+INTERVALS = (("ci_low", "ci_high"), ("ci_low_cell", "ci_high_cell"))
+
+
+def interval_table(rows: pd.DataFrame, columns: Sequence[str] | None = None, digits: int = 3) -> pd.DataFrame:
+    """``summarise`` rows for display, so no printed bound contradicts the call: ``rows[columns]``
+    (every column by default) with ``diff_mean`` and each interval (``ci_low`` / ``ci_high``,
+    ``ci_low_cell`` / ``ci_high_cell``) as the strings ``format_interval(diff_mean, low, high,
+    digits)`` writes, row by row (its digits widen until no bound that is not 0 reads as 0:
+    "-0.0003", never "-0.000" above a "hurts"); ``diff_mean`` takes the digits of the row's
+    ``ci_low`` / ``ci_high`` (of the other pair when those are not shown). Every other float
+    column is rounded to ``digits`` (-0.0 shown as 0.0). A missing value (a baseline row, an
+    untested cell's bounds) stays NaN."""
+    cols = list(rows.columns) if columns is None else list(columns)
+    missing = [c for c in cols if c not in rows.columns]
+    if missing:
+        raise ValueError(f"rows lack column(s) {missing}; they have {list(rows.columns)}")
+    out = rows[cols].copy()
+    for c in cols:
+        if pd.api.types.is_float_dtype(out[c]) and not any(c in pair or c == "diff_mean" for pair in INTERVALS):
+            out[c] = out[c].round(digits) + 0.0                  # + 0.0: -0.0 becomes 0.0
+    shown = [pair for pair in INTERVALS if any(c in cols for c in pair)]
+    mean = (rows["diff_mean"] if "diff_mean" in rows.columns else pd.Series(np.nan, index=rows.index)).astype(float)
+    text = lambda x: np.nan if isinstance(x, str) and x.endswith("nan") else x  # noqa: E731
+    means = [signed(m, digits) if np.isfinite(m) else np.nan for m in mean]
+    for pair in reversed(shown):                 # the first pair shown sets diff_mean's digits
+        lows, highs = [], []
+        bounds = [rows[c].astype(float).to_numpy() if c in rows.columns else np.full(len(rows), np.nan) for c in pair]
+        for i, (m, lo, hi) in enumerate(zip(mean, *bounds)):
+            ms, los, his = _interval_parts(m, lo, hi, digits)
+            lows.append(text(los))
+            highs.append(text(his))
+            if np.isfinite(m):
+                means[i] = ms
+        for c, v in zip(pair, (lows, highs)):
+            if c in cols:
+                out[c] = pd.Series(v, index=out.index, dtype=object)
+    if "diff_mean" in cols:
+        out["diff_mean"] = pd.Series(means, index=out.index, dtype=object)
+    return out
 
 
 def _where(values: list, group: list, over: str) -> str:

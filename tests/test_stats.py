@@ -745,3 +745,133 @@ def test_a_tied_seed_is_neither_better_nor_worse():
              "f1": 0.5 + (0.01 * (s % 3 - 1) if m == "dcat" else 0.0)} for m in ("none", "dcat") for s in range(12)]
     r = summarise(pd.DataFrame(rows)).set_index("method").loc["dcat"]
     assert (r["n_better"], r["n_worse"], r["n_pairs"]) == (4, 4, 12)
+
+
+# ----------------------------------------------------------------------------- audit: alpha, family, keys, display
+
+def _with_count_at_or_below_zero(rng, n, count, n_resamples=9999):
+    """n > N_EXACT differences whose Monte Carlo sign-flip test (summarise's: rng 0, n_resamples)
+    has exactly ``count`` of its sign patterns' subset means at or below 0 (the empty one among
+    them): p = 2 count / (n_resamples + 1), an exact decimal."""
+    d0 = rng.normal(0, 0.05, n)
+    flips = np.vstack([np.zeros((1, n)), np.random.default_rng(0).integers(0, 2, (n_resamples, n))]).astype(float)
+    size = flips.sum(1)
+    with np.errstate(all="ignore"):
+        asc = np.sort(np.where(size == 0, -np.inf, (flips @ d0) / size))
+    return d0 - (asc[count - 1] + asc[count]) / 2           # shift every subset mean to put 0 between them
+
+
+def _one_cell_table(diffs: dict, n_seeds):
+    rows = [{"method": "none", "lam": np.nan, "n_samples": 300, "seed": s, "f1": 0.6 + 0.01 * s} for s in range(n_seeds)]
+    rows += [{"method": m, "lam": 1.0, "n_samples": 300, "seed": s, "f1": 0.6 + 0.01 * s + d[s]}
+             for m, d in diffs.items() for s in range(n_seeds)]
+    return pd.DataFrame(rows)
+
+
+def test_the_call_agrees_with_p_adj_at_alpha_when_p_equals_alpha():
+    """Audit: at confidence 0.9 a cell with p = 0.1 exactly (20 seeds, Monte Carlo: 500 of the
+    10000 patterns at or below 0) has an interval that excludes 0 (p <= alpha): "helps", and its
+    p_adj must read <= alpha, alpha = alpha_of(0.9) = 0.1 (not the float 1 - 0.9 =
+    0.09999999999999998). Holm at 0.85 over 3 cells: the strongest cell's p = 0.05 is tested at
+    0.15 / 3 = 0.05 and called; its p_adj 3 x 0.05 must not read 0.15000000000000002 > 0.15."""
+    from dcatkit.stats import alpha_of
+
+    assert alpha_of(0.9) == 0.1 and alpha_of(0.85) == 0.15 and alpha_of(0.95) == 0.05
+    rng = np.random.default_rng(5)
+    s = summarise(_one_cell_table({"dcat": _with_count_at_or_below_zero(rng, 20, 500)}, 20), confidence=0.9)
+    r = s.set_index("method").loc["dcat"]
+    assert r.p_value == 0.1 and r.p_adj == 0.1 and r.level == pytest.approx(0.9)
+    assert r.ci_low > 0 and r.call == "helps" and r.p_adj <= alpha_of(r.confidence)
+    null = np.tile([0.01, -0.01], 10) * np.arange(1, 21)                 # symmetric about 0: p near 1
+    s = summarise(_one_cell_table({"dcat": _with_count_at_or_below_zero(rng, 20, 250), "kd": null,
+                                   "fitnet": -null}, 20), confidence=0.85).query("method != 'none'")
+    r = s.set_index("method").loc["dcat"]
+    assert r.p_value == 0.05 and r.level == pytest.approx(0.95) and r.call == "helps"
+    assert list(s.call) == ["helps", "no evidence", "no evidence"]
+    assert ((s.p_adj <= alpha_of(0.85)) == s.call.isin(["helps", "hurts"])).all(), s[["p_adj", "call"]]
+    assert (s.p_adj >= s.p_value).all()
+    b = summarise(_one_cell_table({"dcat": _with_count_at_or_below_zero(rng, 20, 250), "kd": null,
+                                   "fitnet": -null}, 20), confidence=0.85, correction="bonferroni")
+    b = b.query("method != 'none'")
+    assert ((b.p_adj <= alpha_of(0.85)) == b.call.isin(["helps", "hurts"])).all() and "helps" in set(b.call)
+    # p_value is rounded as p_adj is: uncorrected, p_adj is p_value itself (never a hair below it)
+    t = summarise(_one_cell_table({"dcat": _with_count_at_or_below_zero(rng, 20, 250), "kd": null}, 20),
+                  test="t", correction="none").query("method != 'none'")
+    assert (t.p_adj == t.p_value).all() and (t.p_value < 1).all()
+
+
+def test_a_family_column_beside_the_cell_is_carried_or_refused():
+    """Audit: family= with a column outside context + treatment crashed with a bare KeyError. A
+    column with one value per cell (a study's kind) makes one family per value and is carried into
+    the rows; one that varies within a cell is refused, naming it and the cell."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for st, kind in (("A", "kA"), ("B", "kA"), ("C", "kC")):
+        for s in range(10):
+            b = rng.normal(0.6, 0.05)
+            rows.append(dict(study=st, kind=kind, method="none", lam=0.0, size=300, seed=s, f1=b))
+            rows.append(dict(study=st, kind=kind, method="dcat", lam=1.0, size=300, seed=s,
+                             f1=b + 0.03 + rng.normal(0, 0.01)))
+    df = pd.DataFrame(rows)
+    s = summarise(df, context=("study", "size"), family=("kind",)).set_index(["study", "method"])
+    assert s.kind.tolist() == ["kA", "kA", "kA", "kA", "kC", "kC"]
+    assert s.loc[("A", "dcat"), "family_size"] == 2 and s.loc[("C", "dcat"), "family_size"] == 1
+    assert s.loc[("A", "dcat"), "call"] == "helps"
+    pooled, per = summarise_draws(df.assign(data_seed=df.seed % 2), context=("study", "size"), family=("kind",),
+                                  draw="data_seed", min_seeds=4)
+    assert "kind" in pooled and "kind" in per and (per.groupby("study").kind.nunique() == 1).all()
+    mixed = df.assign(kind=np.where(df.seed == 3, "other", df.kind))
+    with pytest.raises(ValueError, match=r"family column 'kind' is neither a context nor a treatment column and "
+                                         r"varies within a cell: \{'study': 'A', .*\['kA', 'other'\]"):
+        summarise(mixed, context=("study", "size"), family=("kind",))
+    with pytest.raises(ValueError, match=r"family column 'seed'"):
+        summarise(df, context=("study", "size"), family=("seed",))
+
+
+def test_missing_pair_values_pair_with_each_other():
+    """Audit: a pair column that is missing for every run (fold NaN, as a split without folds
+    writes it) must pair a run with its same-seed baseline: NaN != NaN, so without _key's
+    normalisation no pair was found (n_pairs 0, "too few seeds" instead of "helps")."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for s in range(10):
+        b = rng.normal(0.6, 0.05)
+        rows += [dict(method="none", lam=np.nan, n_samples=300, seed=s, fold=np.nan, f1=b),
+                 dict(method="dcat", lam=1.0, n_samples=300, seed=s, fold=np.nan, f1=b + 0.03 + 0.001 * s)]
+    df = pd.DataFrame(rows)
+    as_objects = df.assign(fold=pd.Series([np.float32("nan") for _ in range(len(df))], dtype=object))
+    for table in (df, df.assign(fold=df.fold.astype("float32")), df.assign(fold=df.fold.astype("Int64")), as_objects):
+        r = summarise(table, pair=("seed", "fold")).set_index("method").loc["dcat"]
+        assert r.n_pairs == 10 and r.call == "helps" and r.diff_mean == pytest.approx(0.0345), table.fold.dtype
+
+
+def test_interval_table_prints_bounds_as_the_call_reads_them():
+    """Audit: a table printed with 3 decimals showed ci_high "-0.000" above "hurts: -0.0023
+    [-0.0041, -0.0003]". interval_table writes diff_mean and each interval with format_interval's
+    digits, row by row; other floats are rounded (no "-0.0"); missing values stay NaN."""
+    from dcatkit.stats import interval_table
+
+    rows = pd.DataFrame({"method": ["none", "dcat", "kd", "fitnet"], "mean": [0.6, 0.59, -0.0001, 0.61],
+                         "diff_mean": [np.nan, -0.0023, 0.0099, 0.012], "ci_low": [np.nan, -0.0041, 0.004, np.nan],
+                         "ci_high": [np.nan, -0.0003, 0.0151, np.nan],
+                         "ci_low_cell": [np.nan, -0.0035, 0.0049, -0.01], "ci_high_cell": [np.nan, -0.0004, 0.014, 0.03],
+                         "call": ["baseline", "hurts", "helps", "too few seeds"]})
+    t = interval_table(rows, ["method", "mean", "diff_mean", "ci_low", "ci_high", "ci_low_cell", "ci_high_cell"])
+    assert t.loc[1, ["diff_mean", "ci_low", "ci_high"]].tolist() == ["-0.0023", "-0.0041", "-0.0003"]
+    assert t.loc[2, ["diff_mean", "ci_low", "ci_high"]].tolist() == ["+0.010", "+0.004", "+0.015"]
+    for i in (1, 2):                   # the same numbers as format_interval (and so as verdict) writes them
+        r = rows.loc[i]
+        assert f"{t.loc[i, 'diff_mean']} [{t.loc[i, 'ci_low']}, {t.loc[i, 'ci_high']}]" == \
+            format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)
+    assert t.loc[1, ["ci_low_cell", "ci_high_cell"]].tolist() == ["-0.0035", "-0.0004"]
+    assert t.loc[3, "diff_mean"] == "+0.012" and pd.isna(t.loc[3, "ci_low"]) and pd.isna(t.loc[0, "diff_mean"])
+    assert not re.search(r"-0\.0*(?![0-9])", t.to_string()) and str(t.loc[2, "mean"]) == "0.0"   # no "-0.000"
+    rng = np.random.default_rng(11)
+    for _ in range(200):                  # a call's interval never reads as holding 0
+        lo = rng.choice([-1, 1]) * 10 ** rng.uniform(-5, -1)
+        hi = lo + 10 ** rng.uniform(-5, -1)
+        shown = interval_table(pd.DataFrame({"diff_mean": [(lo + hi) / 2], "ci_low": [lo], "ci_high": [hi]}))
+        if call(0, lo, hi, 10) != "no evidence":
+            assert float(shown.ci_low[0]) > 0 or float(shown.ci_high[0]) < 0, shown
+    with pytest.raises(ValueError, match=r"rows lack column\(s\) \['p_adj'\]"):
+        interval_table(rows, ["method", "p_adj"])
