@@ -439,7 +439,8 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
                     correction: str = "holm", family: Sequence[str] | None = None, draw: str | None = "data_seed",
                     test: str = "signflip", min_seeds: int = MIN_SEEDS, n_resamples: int = 9999,
                     rng: int = 0, _per_draw: bool = True, _warn: bool = True,
-                    _need_baseline: bool = True, _carry: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+                    _need_baseline: bool = True,
+                    _carry: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """``(pooled, per_draw)``: ``summarise``'s rows pooled over ``draw`` (see there), and
     one row per draw and cell (each draw summarised alone, per-cell intervals at
     ``confidence`` with ``correction="none"``: descriptive, not claims) with the
@@ -488,7 +489,8 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
         tested = testable and t is not None and np.isfinite(t.p)     # untested: no interval to read a call off
         row.update({"ci_low": lo if tested else np.nan, "ci_high": hi if tested else np.nan,
                     "level": confidence if tested else np.nan, "ci_low_cell": lo, "ci_high_cell": hi,
-                    "p_value": float(_rounded_p(t.p)) if t is not None else np.nan, "p_adj": np.nan, "family_size": np.nan,
+                    "p_value": float(_rounded_p(t.p)) if t is not None else np.nan, "p_adj": np.nan,
+                    "family_size": np.nan,
                     "min_seeds": min_seeds,
                     "correction": correction, "test": ("t on draw means" if draw else
                                                        "exact sign-flip" if test == "signflip" else "t"),
@@ -535,7 +537,8 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
             s = summarise_draws(g, metric, treatment=treatment, context=context, pair=pair, baseline=baseline,
                                 method_col=method_col, confidence=confidence, correction="none", draw=None,
                                 test=test, min_seeds=min_seeds, n_resamples=n_resamples, rng=rng, _per_draw=False,
-                                _warn=False, _need_baseline=False, _carry=carry)[0]     # a draw without baselines: no pairs
+                                _warn=False, _need_baseline=False,
+                                _carry=carry)[0]     # a draw without baselines: no pairs
             parts.append(s.assign(**{draw: v}))
         per_draw = pd.concat(parts, ignore_index=True)
     return out, per_draw
