@@ -260,8 +260,10 @@ def _labels_line(df) -> str:
 
 def _print_study(a, study: str | None, df, metric: str, summary, per_draw) -> None:
     """Print one study's table (``sweep.summarise_study``'s ``summary``), per-draw rows and
-    verdicts (Holm within the study)."""
-    from .stats import verdict
+    verdicts (Holm within the study). The differences and bounds are printed as the verdicts
+    write them (``stats.interval_table``: digits widen until no bound that is not 0 reads as 0),
+    so a table never shows "-0.000" above a "hurts" read off a bound of -0.0003."""
+    from .stats import interval_table, verdict
 
     pooled = "pooled over the data draws" if per_draw is not None else None
     cols = [c for c in ["n_samples", "method", "lam", "n", "mean", "std", "n_pairs", "n_draws", "draw_sd",
@@ -281,11 +283,11 @@ def _print_study(a, study: str | None, df, metric: str, summary, per_draw) -> No
         print(_chance_line(df))
     if study == "positive control":
         print(_labels_line(df))
-    print(summary[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(interval_table(summary, cols).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if per_draw is not None:
         dcols = [c for c in ["data_seed", *cols] if c in per_draw]
         print(f"\n== {title}per data draw (each alone; descriptive, not claims) ==\n"
-              f"{per_draw[dcols].to_string(index=False, float_format=lambda v: f'{v:.3f}')}")
+              f"{interval_table(per_draw, dcols).to_string(index=False, float_format=lambda v: f'{v:.3f}')}")
     print(f"\n== {title}verdicts ==")
     for (m, lam), _ in summary[summary.method != "none"].groupby(["method", "lam"], sort=False):
         print(f"{m} (lambda = {lam:g}): {verdict(summary, method=m, lam=lam)}")

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 
 def env(tmp_path):
@@ -342,3 +343,38 @@ def test_quick_fills_only_what_is_not_given_and_n_samples_is_synthetic_only(tmp_
         raise AssertionError("--epochs 0 accepted")
     except SystemExit as e:
         assert e.code == 2 and "expected an integer >= 1" in capsys.readouterr().err
+
+
+def test_print_study_writes_bounds_as_the_verdict_reads_them(capsys):
+    """Audit: _print_study printed the table with 3 decimals, so a "hurts" read off ci_high =
+    -0.0003 sat below "ci_high -0.000". The table now writes diff_mean and the bounds with the
+    digits stats.format_interval picks: the same numbers as the verdict line."""
+    import re
+    import types
+    import warnings
+
+    import numpy as np
+
+    from dcatkit import stats
+    from dcatkit.__main__ import _print_study
+
+    rng = np.random.default_rng(7)
+    d0 = np.round(rng.normal(0.0, 0.004, 10), 4)
+    d = d0 - stats.signflip_test(d0).interval(0.05)[1] - 0.0003        # the interval's top at -0.0003
+    base = rng.normal(0.6, 0.05, 10)
+    df = pd.DataFrame([dict(method="none", lam=1.0, n_samples=300, seed=s, f1=base[s]) for s in range(10)]
+                      + [dict(method="dcat", lam=1.0, n_samples=300, seed=s, f1=base[s] + d[s]) for s in range(10)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = stats.summarise(df)
+    r = summary.set_index("method").loc["dcat"]
+    assert r.call == "hurts" and r.ci_high == pytest.approx(-0.0003, abs=1e-9)
+    _print_study(types.SimpleNamespace(source="video", target="imu", dataset="synthetic", split="id"), None, df,
+                 "f1", summary, None)
+    out = capsys.readouterr().out
+    table, verdicts = out.split("== verdicts ==")
+    shown = stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)           # "-0.0023 [-0.0041, -0.0003]"
+    assert f"hurts: {shown}" in verdicts
+    (line,) = [ln for ln in table.splitlines() if " dcat " in ln]
+    assert re.search(r"-0\.0023\s+-0\.0041\s+-0\.0003\s", line), line
+    assert not re.search(r"-0\.0*(?![0-9])", out), out                           # no "-0.000" anywhere
