@@ -321,7 +321,8 @@ def results_cell(tidy, pooled, per_draw, study: str, method: str, lam: float, si
 def results_figure(cell: dict):
     """Left: the metric of every run of the baseline and the method, per data draw (one dot
     per seed, the bar the draw's mean). Right: each draw's paired difference with its own
-    95% sign-flip interval (uncorrected) and the pooled difference with its
+    uncorrected interval (its test and confidence, e.g. "exact sign-flip 95%", read from the
+    per-draw rows: ``studies.pooled_verdicts(confidence=...)``) and the pooled difference with its
     family-adjusted interval (t on the draw means), filled when it excludes 0."""
     import seaborn as sns
 
@@ -349,7 +350,7 @@ def results_figure(cell: dict):
     b.plot([row["diff_mean"]], [ys[-1]], "o", color="C3", mfc="C3" if clear else "white", ms=8)
     b.axvline(0, color="k", lw=0.8)
     b.set_yticks(ys)
-    b.set_yticklabels([f"draw {d.data_seed} (sign-flip 95%)" for d in draws.itertuples()]
+    b.set_yticklabels([f"draw {d.data_seed} ({d.test} {100 * d.confidence:g}%)" for d in draws.itertuples()]
                       + [f"pooled ({row['correction']}, t on draw means)"], fontsize=8)
     b.set_ylim(ys[-1] + 0.7, -0.7)
     b.set_xlabel(f"Δ{cell['metric']} to the same-seed baseline")

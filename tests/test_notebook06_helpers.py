@@ -227,6 +227,24 @@ def test_interval_text_shows_an_interval_only_for_a_tested_cell():
     assert explore.interval_text(pd.Series({**r1.to_dict(), "diff_mean": np.nan})) == "no pairs (untested)"
 
 
+def test_interval_text_prints_the_holm_adjusted_interval_not_the_cells_own():
+    """Audit: the test above has a one-cell family, whose adjusted interval is the cell's own, so
+    printing ci_low_cell / ci_high_cell passed it. Here the study holds two cells and Holm tests the
+    strong one at alpha / 2 (level 0.975, not 0.95): interval_text must print that wider interval."""
+    eff = {("main", "none", 1.0): [0, 0, 0], ("main", "dcat", 1.0): [0.02, 0.03, 0.025],
+           ("main", "kd", 1.0): [0.01, -0.01, 0.0]}
+    main, _ = _fake(eff, noise=0.001)
+    pooled, _ = studies.pooled_verdicts(studies.tidy_studies(main, None))
+    rows = pooled[pooled.method != "none"].set_index("method")
+    assert (rows.family_size == 2).all() and rows.loc["dcat", "call"] == "helps"
+    shifted = rows[rows.level != rows.confidence]
+    assert "dcat" in shifted.index and rows.loc["dcat", "level"] == pytest.approx(0.975)
+    for r in shifted.itertuples():
+        want = stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)
+        own = stats.format_interval(r.diff_mean, r.ci_low_cell, r.ci_high_cell, 3)
+        assert explore.interval_text(r) == want and want != own, (want, own)
+
+
 def test_results_cell_and_figure():
     import matplotlib
     matplotlib.use("Agg")
@@ -243,6 +261,13 @@ def test_results_cell_and_figure():
     assert len(cell["arm"]) == len(arm) == 30 and cell["arm"].value.mean() == pytest.approx(arm.value.mean())
     fig = explore.results_figure(cell)
     assert len(fig.axes) == 2 and "pooled" in fig.axes[1].get_yticklabels()[-1].get_text()
+    assert [t.get_text() for t in fig.axes[1].get_yticklabels()][:3] == [f"draw {d} (exact sign-flip 95%)" for d in DRAWS]
+    # audit: the per-draw intervals are at the confidence asked for, and the labels say which
+    p80, per80 = studies.pooled_verdicts(tidy, confidence=0.8)
+    fig80 = explore.results_figure(explore.results_cell(tidy, p80, per80, "pos", "kd", 1.0, 20))
+    labels = [t.get_text() for t in fig80.axes[1].get_yticklabels()]
+    assert labels[:3] == [f"draw {d} (exact sign-flip 80%)" for d in DRAWS], labels
+    assert not any("95%" in t for t in labels)
     with pytest.raises(ValueError, match="no runs"):
         explore.results_cell(tidy, pooled, per, "pos", "kd", 1.0, 999)
     # runs missing (8 kd runs of draw 0): the line's two means are of the paired runs, weighted as the
