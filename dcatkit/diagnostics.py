@@ -3,7 +3,7 @@
 - ``alignment_curve``: L_CA (Eq. 7, MCMA-masked as in training) per epoch from
   training histories: the D-CAT target's (optimised) and the baseline's (measured
   with ``fit_transfer(method="none", monitor="dcat")``, never optimised).
-- ``attention_outputs``: K, V, pooled output and logits of a model over a dataset.
+- ``attention_outputs``: K, V, pooled output, logits, labels and sample ids of a model over a dataset.
 - ``linear_map_r2`` / ``theorem41`` / ``check_theorem41``: Theorem 4.1 on trained models. The theorem
   says that when K_t^T V_t = K_s^T V_s, the target's keys are linear maps of the
   source's (K_t^T = K_s^T R) and so are its values (V_t = S V_s): per sample,
@@ -38,17 +38,23 @@ def alignment_curve(histories: Mapping[str, pd.DataFrame], column: str = "train_
 @torch.no_grad()
 def attention_outputs(model, ds, modality: str, batch_size: int = 64, device="cpu") -> dict[str, np.ndarray]:
     """The model's outputs over ``ds`` in eval mode: ``k``, ``v`` (N, T, d), ``pooled``
-    (N, d), ``logits`` (N, C) and ``label`` (N,), as float32 / int64 numpy arrays."""
+    (N, d), ``logits`` (N, C) and ``label`` (N,), as float32 / int64 numpy arrays, and ``id``
+    (N,) the samples' ids (strings) when the dataset's items carry one (a ``PairedDataset``'s
+    do): ``theorem41`` checks by them that two runs saw the same samples in the same order."""
     from .runtime import make_loader, only_modalities, resolve_device
 
     device = resolve_device(device)
     model.eval().to(device)
-    parts: dict[str, list] = {"k": [], "v": [], "pooled": [], "logits": [], "label": []}
+    parts: dict[str, list] = {"k": [], "v": [], "pooled": [], "logits": [], "label": [], "id": []}
     for batch in make_loader(only_modalities(ds, (modality,)), batch_size, shuffle=False, device=device):
         out = model(batch[modality].to(device))
         for f in ("k", "v", "pooled", "logits"):
             parts[f].append(getattr(out, f).float().cpu().numpy())
         parts["label"].append(batch["label"].numpy())
+        if "id" in batch:
+            parts["id"].append(np.asarray([str(i) for i in batch["id"]]))
+    if len(parts["id"]) != len(parts["label"]):               # items without ids: no id column
+        del parts["id"]
     return {f: np.concatenate(v) for f, v in parts.items()}
 
 
@@ -89,15 +95,31 @@ def theorem41(source_out: Mapping[str, np.ndarray], target_outs: Mapping[str, Ma
     tensor (K, V); columns ``r2`` (mean per-sample R^2, ``linear_map_r2``), ``r2_shuffled``
     (the same fit against a random other sample's source vectors: the level that needs no
     sample-specific alignment) and ``r2_gain`` (their difference).
+
+    Needs at least 2 samples (the shuffled control pairs each with *another* one). "The same
+    samples" is checked on the sample ids (``id``, which ``attention_outputs`` returns for a
+    dataset whose items carry one) where both sides have them, else on the labels alone (a
+    reordering within a class then passes unseen).
     """
     n = len(source_out["k"])
+    if n < 2:
+        raise ValueError(f"theorem41 needs at least 2 held-out samples (the shuffled control pairs each sample with "
+                         f"another one), got {n}")
     order = np.random.default_rng(seed).permutation(n)
     perm = np.empty(n, dtype=np.int64)
     perm[order] = np.roll(order, -1)                    # one random cycle: no sample is paired with itself
     rows = []
     for name, out in target_outs.items():
-        if len(out["k"]) != n or not np.array_equal(out["label"], source_out["label"]):
-            raise ValueError(f"{name!r} was not run on the same samples as the source (same order needed)")
+        if len(out["k"]) != n:
+            raise ValueError(f"{name!r} was run on {len(out['k'])} samples, the source on {n}: the same samples, "
+                             "in the same order, needed")
+        by_id = "id" in out and "id" in source_out
+        same = (np.array_equal(np.asarray(out["id"]), np.asarray(source_out["id"])) if by_id
+                else np.array_equal(out["label"], source_out["label"]))
+        if not same:
+            raise ValueError(f"{name!r} was not run on the same samples as the source (same order needed): its "
+                             + ("sample ids differ" if by_id else "labels differ (no sample ids to compare: "
+                                "attention_outputs gives them for datasets whose items carry an id)"))
         for f in ("k", "v"):
             r2 = linear_map_r2(source_out[f], out[f]).mean()
             shuffled = linear_map_r2(source_out[f][perm], out[f]).mean()

@@ -106,3 +106,39 @@ def test_check_theorem41_on_models():
     got = check_theorem41(video, {"imu": imu}, sp.test, source_modality="video", target_modality="imu")
     want = theorem41(attention_outputs(video, sp.test, "video"), {"imu": attention_outputs(imu, sp.test, "imu")})
     pd.testing.assert_frame_equal(got, want)
+
+
+def test_theorem41_needs_two_samples():
+    """With one sample the 'random other sample' of the shuffled control is the sample itself."""
+    rng = np.random.default_rng(3)
+    one = {"k": rng.standard_normal((1, 3, 24)), "v": rng.standard_normal((1, 3, 24)), "label": np.array([0])}
+    with pytest.raises(ValueError, match="needs at least 2 held-out samples .*got 1"):
+        theorem41(one, {"t": one})
+    two = {f: np.concatenate([one[f], one[f]]) for f in one}
+    assert len(theorem41(two, {"t": two})) == 2                  # K and V rows
+
+
+def test_theorem41_checks_the_same_samples_by_id():
+    """Target outputs of the same test split with the samples reordered within each class have
+    the same labels in the same order: the label check passed them and paired every sample with
+    another's source vectors. attention_outputs now returns the ids, and theorem41 compares them."""
+    sp = tiny_splits(48, modalities=("imu",))
+    torch.manual_seed(0)
+    model = build_model("imu", 8, sp.test.input_shape("imu"), TINY["imu"])
+    out = attention_outputs(model, sp.test, "imu", batch_size=4)
+    assert out["id"].tolist() == list(sp.test.ids)
+    lab = sp.test.labels
+    index = np.arange(len(lab))
+    for c in np.unique(lab):                                     # reverse the order within each class
+        at = np.flatnonzero(lab == c)
+        index[at] = at[::-1]
+    assert (index != np.arange(len(lab))).any() and np.array_equal(lab[index], lab)
+    moved = attention_outputs(model, sp.test.subset(index), "imu", batch_size=4)
+    assert np.array_equal(moved["label"], out["label"])          # the labels cannot tell
+    with pytest.raises(ValueError, match="not run on the same samples as the source .*sample ids differ"):
+        theorem41(out, {"moved": moved})
+    assert len(theorem41(out, {"same": attention_outputs(model, sp.test, "imu", batch_size=8)})) == 2
+    no_ids = {k: v for k, v in moved.items() if k != "id"}       # without ids: the labels, and the message says so
+    assert len(theorem41(out, {"moved": no_ids})) == 2
+    with pytest.raises(ValueError, match="labels differ \\(no sample ids to compare"):
+        theorem41(out, {"x": {**no_ids, "label": no_ids["label"][::-1]}})
