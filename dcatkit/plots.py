@@ -15,7 +15,8 @@ whatever else the figure shows and in whatever order:
 - the baseline (``none``, ``baseline``, ``imu baseline``, ``baseline (measured only)``, ...): black;
 - a source model (``video source``, ...): brown;
 - D-CAT (``dcat``, ``D-CAT``, ``dcat (MCMA)``): blue; without MCMA (``No MCMA``,
-  ``dcat (no MCMA)``): orange; ``dcat (tuned)``: cyan;
+  ``dcat (no MCMA)``): orange; ``dcat (tuned)``: cyan (any method's "``(MCMA)``" variant,
+  notebook 04's name, is the method's colour);
 - ``kd`` red, ``kd (tuned)`` pink; ``contrastive`` green, ``contrastive (tuned)`` olive;
   ``fitnet`` purple, ``fitnet (tuned)`` plum; ``dcat+kd`` indigo, ``dcat+kd (tuned)`` moss.
 
@@ -70,10 +71,9 @@ def _role(name) -> str | None:
         return "baseline"
     if n == "source" or n.endswith(" source"):
         return "source"
-    if n in ("dcat", "dcat (mcma)"):
-        return "dcat"
     if n in ("no mcma", "dcat (no mcma)", "dcat, no mcma"):
         return "no mcma"
+    n = n.removesuffix(" (mcma)")                       # notebook 04's variants: "dcat (MCMA)", "kd (MCMA)"
     return n if n in RUN_COLOURS else None
 
 

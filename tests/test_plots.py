@@ -208,6 +208,7 @@ def test_colours_never_run_out_and_never_collide():
     assert {k.split(",")[0]: v for k, v in forest.items()} == {k.split(",")[0]: v for k, v in pooled.items()}
     c = plots.colours([f"x{i}" for i in range(40)] + ["video source", "audio source", "D-CAT", "dcat"])
     assert len(set(c.values())) == 44 and c["D-CAT"] == plots.RUN_COLOURS["dcat"]
+    assert plots.colours(["kd (MCMA)"]) == {"kd (MCMA)": plots.RUN_COLOURS["kd"]}          # notebook 04's variant
     plt.close("all")
 
 
