@@ -197,7 +197,7 @@ plt.show()
 summary = stats.summarise(grid, treatment=("method", "lam", "mcma"), context=("n_samples",))
 cols = ["mcma", "lam", "mean", "baseline_mean", "diff_mean", "ci_low", "ci_high", "p_value", "n_better", "n_worse",
         "n_pairs"]
-print(summary[summary.method != "none"][cols].round(3).to_string(index=False))
+print(stats.interval_table(summary[summary.method != "none"], cols).to_string(index=False))  # bounds as the call reads them
 report.write_results(summary, out, f"paired-{dataset}-{checked['split_name']}-{source}-{target}")
 print(f"One data draw (data seed {data_seed}) and one frozen source: these intervals describe this draw; "
       "notebook 06 pools draws before it claims anything.")
@@ -217,7 +217,7 @@ clear = summary[(summary.method != "none") & ((summary.ci_low > 0) | (summary.ci
 untested = int(((summary.method != "none") & summary.family_size.isna()).sum())   # too few seeds: no interval
 display(Markdown(
     f"On `{checked['split_name']}`, over {len(seeds)} seeds: " + (
-        "; ".join(f"{'MCMA' if r.mcma else 'no MCMA'}, λ = {r.lam:g}: {r.diff_mean:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
+        "; ".join(f"{'MCMA' if r.mcma else 'no MCMA'}, λ = {r.lam:g}: {stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)}"
                   for r in clear.itertuples())
         + f" — the intervals that exclude 0 on this data draw. Every other {'tested ' * bool(untested)}setting: "
         "its interval holds 0. "
