@@ -385,3 +385,32 @@ def test_run_identity_follows_the_preset_kind_and_sample_rates_of_your_own_names
     with pytest.raises(ValueError, match="Table I"):
         _transfer_params(["none"], [1.0], [None], [0], None, dict(dataset="arrays", root=str(path), source="acc",
                                                                    target="gyro", preset="paper"))
+
+
+def test_float_audio_at_pcm_scale_is_refused_for_training_as_the_predictor_refuses_it(tmp_path):
+    """wav.astype(np.float32) keeps int16's scale (|x| up to 32768): a model trained on it and
+    fed [-1, 1] waveforms (the loaders', the Predictor's), or the other way round, classifies
+    noise. from_arrays, save_arrays and an in-memory PairedDataset refuse a waveform whose peak
+    is beyond 16 with the peak and the scaling, as the Predictor does; a waveform a little above
+    1 (the synthetic data's reach 1.34), an audio spectrogram and log-mel 'features' are kept."""
+    from dcatkit.data.dataset import WAVEFORM_PEAK_LIMIT, PairedDataset
+
+    assert WAVEFORM_PEAK_LIMIT == 16
+    rng = np.random.default_rng(0)
+    labels = np.arange(12) % 2
+    wave = rng.uniform(-0.5, 0.5, (12, 400)).astype(np.float32)
+    wave[3, 7] = 1.4
+    kw = dict(groups="samples", classes=["a", "b"])
+    ok = from_arrays({"audio": wave}, labels, **kw)
+    assert np.abs(np.asarray(ok.train.arrays["audio"])).max() <= 1.4
+    pcm = r"expected float samples in \[-1, 1\] \(peak here 45875.2;.*wav.astype\(np.float32\).*pass x / 32768"
+    with pytest.raises(ValueError, match=rf"modality 'audio' \(audio\) is not a float waveform.*{pcm}"):
+        from_arrays({"audio": wave * 32768}, labels, **kw)
+    with pytest.raises(ValueError, match=pcm):
+        save_arrays(tmp_path / "pcm.npz", {"audio": wave * 32768}, labels, **kw)
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(ValueError, match=r"peak here 17;"):
+        PairedDataset({"mic": np.where(np.arange(400) == 5, 17.0, wave).astype(np.float32)}, labels, ["a", "b"],
+                      kinds={"mic": "audio"})
+    loud = np.full((12, 8, 10), 80.0, np.float32)                      # log-mel values: no cut
+    from_arrays({"spec": loud, "mel": loud}, labels, kinds={"spec": "audio", "mel": "features"}, **kw)

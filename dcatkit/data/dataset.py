@@ -26,6 +26,10 @@ from ..modalities import DEFAULT_KINDS, check_name, check_sample_shape, kind_of,
 
 UNLABELED = -1      # the label of a sample without one (a paired recording nobody labelled)
 MODALITIES = tuple(DEFAULT_KINDS)   # the names that have a kind without being told: imu, video, audio
+# A float waveform whose peak |x| is beyond this is not in [-1, 1]: integer PCM cast to float
+# (wav.astype(np.float32)) keeps its scale (int16: up to 32768). Loose on purpose: the synthetic
+# data's waveforms peak at 1.34, and a clipped or boosted recording may pass 1 a little.
+WAVEFORM_PEAK_LIMIT = 16.0
 
 
 def check_modality(name: str, kinds: Mapping[str, str] | None = None) -> str:
@@ -52,6 +56,28 @@ def check_dtype(name: str, kind: str, dtype, sample_ndim: int) -> None:
         raise ValueError(f"modality {name!r} (audio) holds integer samples ({dtype}): PCM audio, which would "
                          "train unscaled while the kit's audio files and the Predictor use float waveforms in "
                          f"[-1, 1]; pass {scale}")
+
+
+def check_waveform_peak(name: str, kind: str, values, sample_ndim: int, what: str | None = None) -> None:
+    """Refuse float audio waveforms at PCM scale: peak |x| > ``WAVEFORM_PEAK_LIMIT`` where the
+    kit's audio files, its models and the Predictor use float samples in [-1, 1] (a model trained
+    on one scale and fed the other classifies noise). Only waveforms (kind audio, ``sample_ndim``
+    1); precomputed spectrograms and features (log-mel values) are left alone. Reads the values:
+    the training data (``from_arrays``, in-memory ``PairedDataset`` arrays) and the Predictor's
+    input apply the same rule."""
+    if kind != "audio" or sample_ndim != 1:
+        return
+    a = np.asarray(values)
+    if not a.size or not np.issubdtype(a.dtype, np.floating):
+        return
+    peak = float(max(a.max(), -a.min()))
+    if peak > WAVEFORM_PEAK_LIMIT:                    # NaN compares False: the finiteness checks say it
+        full, bits = (32768, "16-bit") if peak <= 32768 * WAVEFORM_PEAK_LIMIT else (2 ** 31, "32-bit")
+        raise ValueError(f"{what or f'modality {name!r} (audio)'} is not a float waveform in [-1, 1]: expected "
+                         f"float samples in [-1, 1] (peak here {peak:.6g}; at most {WAVEFORM_PEAK_LIMIT:g} is "
+                         "let through), as dcatkit.data reads audio files and its models and the Predictor take "
+                         "them. Integer PCM cast to float (wav.astype(np.float32)) keeps the integer scale: "
+                         f"pass x / {full} ({bits} PCM)")
 
 
 def _norm_entry(value: Mapping[str, Any]) -> dict:
@@ -106,6 +132,8 @@ class PairedDataset(Dataset):
             check_sample_shape(m, self._kinds[m], a.shape[1:])
             if getattr(a, "dtype", None) is not None:     # an array-like without one (a wrapper) is left alone
                 check_dtype(m, self._kinds[m], a.dtype, len(a.shape) - 1)
+            if isinstance(a, np.ndarray) and not isinstance(a, np.memmap):   # in memory: cheap to read; a
+                check_waveform_peak(m, self._kinds[m], a, a.ndim - 1)        # cache on disk is the kit's own
         self.arrays = dict(arrays)
         self.classes = list(classes)
         if n and (self.labels.min() < UNLABELED or self.labels.max() >= len(self.classes)):

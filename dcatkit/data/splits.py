@@ -51,7 +51,7 @@ import numpy as np
 
 from .cache import Windows
 from ..modalities import NORMALIZED_KINDS, check_name, check_sample_shape, resolve_kinds
-from .dataset import PairedDataset, Splits, check_dtype
+from .dataset import PairedDataset, Splits, check_dtype, check_waveform_peak
 from .preprocess import minmax_apply, minmax_stats
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -561,7 +561,10 @@ def from_arrays(
     ``arrays``: modality name -> (N, ...) with the item format of ``dcatkit.data.dataset``,
     one sample's shape fitting the modality's kind: timeseries (N, C, L) raw — any channel
     count, min-max scaled here with training statistics (``normalize=False``: left raw);
-    video uint8 (N, T, 3, H, W); audio (N, S); features (N, T, F).
+    video (N, T, 3, H, W) uint8 RGB, or float RGB already in [0, 1] (a model trained on float
+    frames is exported with ``dcatkit.export(..., input_dtype="float32")`` to take them);
+    audio (N, S) mono float waveforms in [-1, 1] (integer PCM, or float at PCM scale -- peak
+    |x| beyond ``dataset.WAVEFORM_PEAK_LIMIT`` -- is refused: pass x / 32768); features (N, T, F).
     ``kinds``: {name: kind} ("timeseries", "video", "audio", "features"); the names imu,
     video and audio default to their kinds, every other name needs one.
     ``labels`` (N,) ints in [0, K).
@@ -633,6 +636,7 @@ def from_arrays(
         if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
             raise ValueError(f"modality {m!r} has {int((~np.isfinite(a)).sum())} NaN or infinite values: fill or "
                              "drop those samples first (min-max scaling and training need finite numbers)")
+        check_waveform_peak(m, kinds[m], a, a.ndim - 1)     # float audio at PCM scale, over all samples
     by_content = content_ids(arrays)                        # (N,) one hash per sample
     ids = by_content if ids is None else ids
     if groups is None:                                       # groups="samples": each sample its own recording
