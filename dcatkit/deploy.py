@@ -14,8 +14,11 @@ classifier is what ships. Two pieces:
 The exported graph takes *raw* input and is right on its own: input ``x``
 (B, *input_shape), by the modality's kind (``dcatkit.modalities``) -- timeseries
 (B, C, L) raw, min-max scaled *inside the graph* with the stored per-channel bounds
-(the same arithmetic as ``dcatkit.data.preprocess.minmax_apply``), video uint8
-(B, T, 3, H, W), audio waveform (B, N), features (B, T, F) -- -> outputs ``logits``
+(the same arithmetic as ``dcatkit.data.preprocess.minmax_apply``), video (B, T, 3, H, W)
+uint8 RGB (0-255; the frame encoder scales by 1/255 in the graph), or float32 RGB in [0, 1] for a
+file exported with ``input_dtype="float32"`` (a model trained on float frames, which
+``from_arrays`` accepts), audio mono waveform (B, N) float in [-1, 1], features (B, T, F)
+-- -> outputs ``logits``
 (B, K) and ``probabilities`` (B, K) = softmax(logits). So onnxruntime alone (a phone,
 a C++ service) fed raw windows gives the Predictor's answer; the bounds are also kept
 in the metadata, for reference only. (Files of format 1, written before, took scaled
@@ -55,6 +58,7 @@ import torch
 from torch import nn
 
 from .checkpoint import check_writable
+from .data.dataset import check_waveform_peak
 from .data.preprocess import minmax_apply
 from .files import temp_beside
 from .modalities import NORMALIZED_KINDS, check_kind, default_kind
@@ -67,8 +71,12 @@ PT2_EXTRA = "dcatkit.json"          # the metadata file inside a .pt2 archive
 METADATA_KEYS = ("dcatkit_format", "classes", "modality", "kind", "input_shape", "input_dtype",
                  "normalization", "sample_rates", "config", "input")   # files without "kind" predate it: by name
 RAW_INPUT = "raw"                   # info["input"]: the graph takes raw samples (format >= 2)
-# The input dtype the data pipeline gives each *kind* of modality (dcatkit.data.dataset).
+# The graph's default input dtype by *kind* of modality: the loaders' video frames are uint8.
 INPUT_DTYPES = {"video": "uint8"}   # others: float32
+# The dtypes a graph may take, by kind: video frames uint8 (0-255) or float32 in [0, 1] (both
+# read by the frame encoder, which scales only uint8 by 1/255); everything else float32.
+ALLOWED_INPUT_DTYPES = {"video": ("uint8", "float32")}
+REQUIRED_KEYS = ("dcatkit_format", "classes", "modality", "input_shape", "input_dtype", "normalization")
 _NORM_KEYS = ("normalization", "normalisation", "imu_minmax")
 _AUTO = "auto"
 
@@ -170,7 +178,30 @@ def _recorded(records: Sequence[dict | None], keys: Sequence[str]) -> tuple[bool
     return False, None
 
 
-def _resolve(source, classes: Sequence[str] | None, normalization) -> tuple[Classifier, dict, Path | None]:
+def _input_dtype(kind: str, modality: str, given: str | None, records: Sequence[dict | None]) -> str:
+    """The graph's input dtype: ``given`` (export's ``input_dtype=``), else the training data's
+    as a record says (``input_dtype``: a video model trained on float frames takes float32),
+    else the kind's default (video uint8, others float32)."""
+    allowed = ALLOWED_INPUT_DTYPES.get(kind, ("float32",))
+    if given is None:
+        found, recorded = _recorded(records, ("input_dtype",))
+        if found and kind == "video" and recorded is not None:      # floats of any width: float32 frames
+            return "float32" if np.dtype(recorded).kind == "f" else "uint8"
+        return INPUT_DTYPES.get(kind, "float32")
+    try:
+        name = np.dtype(given).name
+    except TypeError:
+        name = str(given)
+    if name not in allowed:
+        raise ValueError(f"input_dtype={given!r}: a {kind} model ({modality!r}) takes "
+                         + (" or ".join(repr(a) for a in allowed)) +
+                         (" (uint8 RGB 0-255, or float32 RGB in [0, 1] for a model trained on float frames)"
+                          if kind == "video" else ""))
+    return name
+
+
+def _resolve(source, classes: Sequence[str] | None, normalization,
+             input_dtype: str | None = None) -> tuple[Classifier, dict, Path | None]:
     """(model, info, checkpoint path) for a Run, a Classifier or a checkpoint path; ``info``
     holds the METADATA_KEYS, read from the checkpoint meta / provenance unless given."""
     from .experiment import Run
@@ -247,7 +278,7 @@ def _resolve(source, classes: Sequence[str] | None, normalization) -> tuple[Clas
 
     _, rates = _recorded(records, ("sample_rates",))
     info = {"dcatkit_format": FORMAT_VERSION, "classes": classes, "modality": modality, "kind": kind,
-            "input_shape": list(shape), "input_dtype": INPUT_DTYPES.get(kind, "float32"),
+            "input_shape": list(shape), "input_dtype": _input_dtype(kind, modality, input_dtype, records),
             "normalization": norm, "sample_rates": dict(rates or {}), "config": config, "input": RAW_INPUT}
     return model, json.loads(json.dumps(info)), path
 
@@ -255,31 +286,38 @@ def _resolve(source, classes: Sequence[str] | None, normalization) -> tuple[Clas
 # ------------------------------------------------------------------ input checks
 
 
-def _as_batch(x, info: dict) -> tuple[np.ndarray, bool]:
+def _as_batch(x, info: dict, *, eager: bool = False) -> tuple[np.ndarray, bool]:
     """Raw input -> (batch (B, *input_shape) of the model's dtype, was_single_sample).
-    One sample has the model's ``input_shape``; a batch has one more leading axis."""
+    One sample has the model's ``input_shape``; a batch has one more leading axis.
+
+    eager: the runner is the eager model (a checkpoint / Run / Classifier), whose frame encoder
+    reads uint8 frames (scaled by 1/255) and float frames in [0, 1] alike, so video frames of
+    either dtype go to it as they are; an exported graph takes its one ``input_dtype``."""
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
     x = np.asarray(x)
-    shape, mod = tuple(info["input_shape"]), info["modality"]
+    shape, mod, kind = tuple(info["input_shape"]), info["modality"], info.get("kind")
+    waveform = kind == "audio" and len(shape) == 1
     if x.shape == shape:
         x, single = x[None], True
     elif x.ndim == len(shape) + 1 and x.shape[1:] == shape:
         single = False
     else:
         dims = ", ".join(map(str, shape))
+        hint = ""
+        if waveform and x.ndim == 2 and x.shape[0] == shape[0] and 1 <= x.shape[1] <= 8:
+            hint = (f": the model takes mono audio, and ({x.shape[0]}, {x.shape[1]}) looks like (samples, "
+                    "channels); mix the channels first, x.mean(axis=1), as dcatkit.data's loaders do")
         raise ValueError(f"the {mod} model takes one sample of shape {shape} or a batch (B, {dims}), "
-                         f"got an array of shape {x.shape}")
+                         f"got an array of shape {x.shape}{hint}")
     if len(x) == 0:
         raise ValueError(f"empty batch: got shape {x.shape}, expected at least one {mod} sample")
     want = np.dtype(info["input_dtype"])
     if x.dtype == np.bool_ or not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
         raise ValueError(f"the {mod} model takes real numbers ({want}), got dtype {x.dtype}")
-    if want == np.uint8 and x.dtype != np.uint8:
-        if not np.issubdtype(x.dtype, np.integer) or x.min() < 0 or x.max() > 255:
-            raise ValueError(f"{mod} frames must be uint8 RGB values in [0, 255] (as dcatkit.data gives them), "
-                             f"got dtype {x.dtype} with range [{x.min()}, {x.max()}]")
-    if info.get("kind") == "audio" and len(shape) == 1 and np.issubdtype(x.dtype, np.integer):
+    if kind == "video" or want == np.uint8:
+        return _frames(x, info, eager), single
+    if waveform and np.issubdtype(x.dtype, np.integer):
         half = 2 ** (8 * x.dtype.itemsize - 1)
         scale = f"(x - {half}) / {half}" if np.issubdtype(x.dtype, np.unsignedinteger) else f"x / {half}"
         raise ValueError(f"the {mod} model takes a float waveform in [-1, 1] (as dcatkit.data reads audio files), "
@@ -287,7 +325,41 @@ def _as_batch(x, info: dict) -> tuple[np.ndarray, bool]:
     x = x.astype(want, copy=False)
     if want.kind == "f" and not np.isfinite(x).all():
         raise ValueError(f"the {mod} input has {int((~np.isfinite(x)).sum())} NaN or infinite values")
+    if waveform:
+        check_waveform_peak(mod, kind, x, len(shape), what=f"the {mod} model's input")
     return x, single
+
+
+def _frames(x: np.ndarray, info: dict, eager: bool) -> np.ndarray:
+    """Video frames (B, T, 3, H, W) in the dtype the runner takes: integers must be RGB values
+    0-255 (-> uint8; a float32 graph gets them / 255, as the frame encoder scales uint8 frames),
+    floats RGB in [0, 1] (what the frame encoder reads them as), refused by a uint8 graph."""
+    mod, want = info["modality"], info["input_dtype"]
+    lo, hi = x.min(), x.max()
+    if np.issubdtype(x.dtype, np.integer):
+        if lo < 0 or hi > 255:
+            raise ValueError(f"{mod} frames given as integers must be uint8 RGB values in [0, 255], "
+                             f"got dtype {x.dtype} with range [{lo}, {hi}]")
+        x = x.astype(np.uint8, copy=False)
+        if want == "float32" and not eager:          # float32(v) / 255: the frame encoder's own arithmetic
+            return x.astype(np.float32) / np.float32(255.0)
+        return x
+    if not np.isfinite(x).all():
+        raise ValueError(f"the {mod} input has {int((~np.isfinite(x)).sum())} NaN or infinite values")
+    if want == "uint8" and not eager:
+        if lo >= 0 and 1 < hi <= 255:
+            how = "they look like 0-255 values: pass np.round(x).astype(np.uint8)"
+        else:
+            how = ("float frames in [0, 1] (what a model trained on float frames saw) need a graph that takes "
+                   "them: export the model with input_dtype='float32'; or pass np.round(x * 255).astype(np.uint8) "
+                   "(logits then differ by that rounding)")
+        raise ValueError(f"this {mod} graph takes uint8 frames (RGB values 0-255; input_dtype 'uint8'), got "
+                         f"{x.dtype} frames in [{lo:g}, {hi:g}]: {how}")
+    if lo < 0 or hi > 1:
+        raise ValueError(f"the {mod} model reads float frames as RGB values in [0, 1] (only uint8 frames are "
+                         f"scaled, by 1/255), got {x.dtype} frames in [{lo:g}, {hi:g}]: pass uint8 frames "
+                         "(0-255) or divide by 255 first")
+    return x.astype(np.float32, copy=False)
 
 
 def _normalize(x: np.ndarray, info: dict) -> np.ndarray:
@@ -309,7 +381,8 @@ def _unscale(x: np.ndarray, info: dict) -> np.ndarray:
 
 
 def _graph_takes_raw(info: dict) -> bool:
-    """Whether a file's graph scales its input itself (format >= 2) or wants it scaled (format 1)."""
+    """Whether a file's graph scales its input itself (format >= 2; ``_info_from_strings`` says
+    so for every such file) or wants it scaled (format 1)."""
     return info.get("input") == RAW_INPUT
 
 
@@ -347,16 +420,89 @@ def _onnx_runner(session) -> Runner:
 
 
 def _info_from_strings(props: dict[str, str], path: Path) -> dict:
+    """The METADATA_KEYS of a file (each value JSON text), every required one present."""
     if "dcatkit_format" not in props:
         raise ValueError(f"{path} carries no dcatkit metadata (classes, modality, normalisation): "
                          "export it with dcatkit.export")
-    info = {k: json.loads(v) for k, v in props.items() if k in METADATA_KEYS}
-    if info["dcatkit_format"] > FORMAT_VERSION:
-        raise ValueError(f"{path} was written by a newer dcatkit (format {info['dcatkit_format']}, this one "
+    info = {}
+    for k, v in props.items():
+        if k in METADATA_KEYS:
+            try:
+                info[k] = json.loads(v)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"{path}: its metadata entry {k!r} is not JSON text ({e}): {str(v)[:60]!r}; "
+                                 "re-export the model with dcatkit.export") from e
+    fmt = info["dcatkit_format"]
+    if isinstance(fmt, bool) or not isinstance(fmt, int) or fmt < 1:
+        raise ValueError(f"{path}: dcatkit_format must be a whole number >= 1, got {fmt!r}")
+    if fmt > FORMAT_VERSION:
+        raise ValueError(f"{path} was written by a newer dcatkit (format {fmt}, this one "
                          f"reads {FORMAT_VERSION}): upgrade dcatkit")
+    missing = [k for k in REQUIRED_KEYS if k not in info]
+    if missing:
+        raise ValueError(f"{path} lacks the metadata {missing} (a dcatkit file of format {fmt} carries "
+                         f"{list(REQUIRED_KEYS)}): it was edited or not written by dcatkit.export; re-export it")
+    if fmt >= 2:
+        if info.get("input", RAW_INPUT) != RAW_INPUT:
+            raise ValueError(f"{path}: metadata 'input' is {info['input']!r}; a format-{fmt} graph takes "
+                             f"{RAW_INPUT!r} input")
+        info["input"] = RAW_INPUT                # format >= 2: the graph scales raw input, whatever the key says
     if "kind" not in info:                      # written before kinds: its modality is imu, video or audio
         info["kind"] = default_kind(info["modality"])
+        if info["kind"] is None:
+            raise ValueError(f"{path} lacks the metadata 'kind' and its modality {info['modality']!r} has no "
+                             "default kind: re-export it with dcatkit.export")
+    classes = info["classes"]
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        raise ValueError(f"{path}: metadata 'classes' must be a non-empty list of class names, got {classes!r:.80}")
     return info
+
+
+def _check_graph(info: dict, graph: dict, path: Path) -> None:
+    """Refuse a file whose metadata does not describe its graph: ``graph`` = {"classes": output
+    width, "input_shape": [dims after the batch; None where symbolic], "input_dtype": str}."""
+    k = graph.get("classes")
+    if isinstance(k, int) and k != len(info["classes"]):
+        raise ValueError(f"{path} names {len(info['classes'])} classes ({info['classes'][:4]}...) but its graph "
+                         f"outputs {k} scores per sample: the metadata does not belong to this graph (an edited "
+                         "or mismatched file); re-export the model with dcatkit.export")
+    shape = graph.get("input_shape")
+    if shape is not None and (len(shape) != len(info["input_shape"]) or
+                              any(d is not None and d != w for d, w in zip(shape, info["input_shape"]))):
+        raise ValueError(f"{path} says one sample has shape {tuple(info['input_shape'])} but its graph takes "
+                         f"{tuple('?' if d is None else d for d in shape)} per sample: the metadata does not "
+                         "belong to this graph; re-export the model with dcatkit.export")
+    dtype = graph.get("input_dtype")
+    if dtype is not None and dtype != info["input_dtype"]:
+        raise ValueError(f"{path} says its input is {info['input_dtype']} but its graph takes {dtype}: the metadata "
+                         "does not belong to this graph; re-export the model with dcatkit.export")
+
+
+def _onnx_graph(session) -> dict:
+    """Output width, per-sample input shape and input dtype of an onnxruntime session's graph."""
+    dtypes = {"tensor(float)": "float32", "tensor(uint8)": "uint8", "tensor(double)": "float64",
+              "tensor(float16)": "float16"}
+    inp = session.get_inputs()[0]
+    logits = next((o for o in session.get_outputs() if o.name == OUTPUT_NAMES[0]), session.get_outputs()[0])
+    width = logits.shape[-1] if logits.shape else None
+    return {"classes": width if isinstance(width, int) else None,
+            "input_shape": [d if isinstance(d, int) else None for d in inp.shape[1:]],
+            "input_dtype": dtypes.get(inp.type, inp.type)}
+
+
+def _pt2_graph(program) -> dict:
+    """The same for a torch.export program (from its placeholder's and outputs' fake tensors)."""
+    out: dict = {}
+    try:
+        nodes = {n.name: n for n in program.graph.nodes}
+        val = nodes[program.graph_signature.user_inputs[0]].meta["val"]
+        out["input_shape"] = [d if isinstance(d, int) else None for d in val.shape[1:]]
+        out["input_dtype"] = str(val.dtype).replace("torch.", "")
+        result = next(n for n in program.graph.nodes if n.op == "output").args[0][0].meta["val"]
+        out["classes"] = result.shape[-1] if isinstance(result.shape[-1], int) else None
+    except (KeyError, IndexError, AttributeError, StopIteration, TypeError):
+        pass                                      # a program without that meta: the other checks stand
+    return out
 
 
 def _load_pt2(path: Path, trusted: bool = False) -> tuple[torch.export.ExportedProgram, dict]:
@@ -377,7 +523,9 @@ def _load_pt2(path: Path, trusted: bool = False) -> tuple[torch.export.ExportedP
     if not extra[PT2_EXTRA]:
         raise ValueError(f"{path} carries no {PT2_EXTRA} (classes, modality, normalisation): "
                          "export it with dcatkit.export")
-    return ep, _info_from_strings(json.loads(extra[PT2_EXTRA]), path)
+    info = _info_from_strings(json.loads(extra[PT2_EXTRA]), path)
+    _check_graph(info, _pt2_graph(ep), path)
+    return ep, info
 
 
 # ------------------------------------------------------------------ export
@@ -396,11 +544,14 @@ class ExportResult:
 
 def _example_inputs(info: dict, batch: int, seed: int = 0) -> np.ndarray:
     """Random raw inputs: scaled timeseries uniform over 1.5x their training range per channel,
-    other timeseries / features ~ N(0, 1), audio 0.1 N(0, 1), video uint8."""
+    other timeseries / features ~ N(0, 1), audio 0.1 N(0, 1), video uint8 (float32 graphs:
+    uniform in [0, 1])."""
     rng = np.random.default_rng(seed)
     shape = (batch, *info["input_shape"])
     if info["input_dtype"] == "uint8":
         return rng.integers(0, 256, shape, dtype=np.uint8)
+    if info["kind"] == "video":                                  # float32 frames: RGB in [0, 1]
+        return rng.uniform(0.0, 1.0, shape).astype(np.float32)
     if info.get("normalization") is not None:
         return _unscale(rng.uniform(-1.5, 1.5, shape).astype(np.float32), info)
     scale = 0.1 if info["kind"] == "audio" else 1.0
@@ -410,11 +561,22 @@ def _example_inputs(info: dict, batch: int, seed: int = 0) -> np.ndarray:
 def _real_inputs(check_inputs, info: dict, limit: int = 8) -> np.ndarray:
     """Raw inputs from real data: a dataset (its items, scaled by the pipeline, are unscaled
     here) or raw samples (B, *input_shape) as a Predictor takes them."""
+    what = "pass splits.test (a PairedDataset) or raw arrays (B, *input_shape)"
+    folds = (isinstance(check_inputs, (list, tuple)) and check_inputs
+             and all(hasattr(c, "test") for c in check_inputs))
+    if hasattr(check_inputs, "test") or folds:                    # a Splits, or cross-validation folds of them
+        raise ValueError(f"check_inputs: {what}, got {type(check_inputs).__name__} (the whole split "
+                         "container: which part's samples would be checked is not said)")
     arrays = getattr(check_inputs, "arrays", None)
+    if arrays is None and not isinstance(check_inputs, (np.ndarray, torch.Tensor, list, tuple)):
+        raise ValueError(f"check_inputs: {what}, got {type(check_inputs).__name__}")
     if arrays is not None:                                   # PairedDataset: pipeline-scaled
         if info["modality"] not in arrays:
             raise ValueError(f"check_inputs has modalities {tuple(arrays)}, the model needs {info['modality']!r}")
-        x, _ = _as_batch(np.asarray(arrays[info["modality"]][:limit]), info)
+        try:
+            x, _ = _as_batch(np.asarray(arrays[info["modality"]][:limit]), info)
+        except ValueError as e:
+            raise ValueError(f"check_inputs ({type(check_inputs).__name__} of {info['modality']!r}): {e}") from e
         return _unscale(x, info)
     x, _ = _as_batch(check_inputs, info)
     return x[:limit]
@@ -431,7 +593,8 @@ def _compare(run: Runner, eager: Runner, x: np.ndarray, tolerance: float, what: 
 
 
 def export(source, path: str | Path, *, classes: Sequence[str] | None = None, normalization=_AUTO,
-           check_inputs=None, tolerance: float = 1e-4, example_batch: int = 2) -> ExportResult:
+           check_inputs=None, tolerance: float = 1e-4, example_batch: int = 2,
+           input_dtype: str | None = None) -> ExportResult:
     """Write one classifier as ``path`` (``.onnx`` or ``.pt2``) with a dynamic batch size.
 
     source: a ``dcatkit.experiment.Run``, a ``Classifier`` or a checkpoint path.
@@ -439,8 +602,13 @@ def export(source, path: str | Path, *, classes: Sequence[str] | None = None, no
       Classifier; ``normalization`` is {"min": [C], "max": [C]} for a timeseries model, e.g.
       ``splits.normalization["gyro"]`` (``splits.report["imu_minmax"]`` for imu), or None for
       unscaled inputs).
-    check_inputs: real samples for the check -- a dataset (e.g. ``splits.test``) or raw
-      arrays (B, *input_shape). Random inputs are always checked.
+    check_inputs: real samples for the check -- a dataset (e.g. ``splits.test``, not the
+      ``Splits``) or raw arrays (B, *input_shape). Random inputs are always checked.
+    input_dtype: the graph's input dtype. Video: "uint8" (RGB 0-255, the default and what the
+      loaders give; the graph scales by 1/255) or "float32" (RGB in [0, 1]: for a model trained
+      on float frames, e.g. through ``from_arrays``, so the file reproduces its logits on them;
+      the Predictor also feeds such a graph uint8 frames / 255). None: what the model's records
+      say of its training data (``input_dtype``), else the kind's default. Other kinds: float32.
     The file is written next to ``path`` and moved there only after onnxruntime (ONNX) or
     ``torch.export.load`` (pt2) reproduce the eager model's logits and probabilities
     to ``tolerance`` (rtol = atol) at batch sizes other than the exported one.
@@ -457,7 +625,7 @@ def export(source, path: str | Path, *, classes: Sequence[str] | None = None, no
         _check_onnx_torch()
         for dep in ("onnx", "onnxscript", "onnxruntime"):
             _require(dep)
-    model, info, _ = _resolve(source, classes, normalization)
+    model, info, _ = _resolve(source, classes, normalization, input_dtype)
     model = copy.deepcopy(model).cpu().float().eval()
     if hasattr(model.encoder, "channels_last"):
         model.encoder.channels_last = False                 # a CUDA training layout; plain NCHW on export
@@ -482,6 +650,7 @@ def export(source, path: str | Path, *, classes: Sequence[str] | None = None, no
             exporter = f"torch.onnx.export(dynamo=True) via onnxscript, opset {opset}"
             session = _onnx_session(Path(tmp), None)
             read_back = _info_from_strings(session.get_modelmeta().custom_metadata_map, Path(tmp))
+            _check_graph(read_back, _onnx_graph(session), Path(tmp))
             run = _onnx_runner(session)
         else:
             torch.export.save(program, tmp, extra_files={PT2_EXTRA: json.dumps({k: json.dumps(v)
@@ -540,6 +709,7 @@ class Predictor:
             graph = run
             run = lambda x: graph(_normalize(x, info))                                  # noqa: E731
         self._run, self.info, self.backend, self.path = run, info, backend, path
+        self._eager = backend == "torch"         # the eager model: its frame encoder reads uint8 and float frames
 
     classes = property(lambda self: list(self.info["classes"]), doc="class names, in output order")
     modality = property(lambda self: self.info["modality"], doc="the sensor the model reads (its name)")
@@ -579,6 +749,7 @@ class Predictor:
         if kind == ".onnx":
             session = _onnx_session(path, providers)
             info = _info_from_strings(session.get_modelmeta().custom_metadata_map, path)
+            _check_graph(info, _onnx_graph(session), path)
             return cls(_onnx_runner(session), info, "onnxruntime", path)
         from .runtime import resolve_device
 
@@ -606,9 +777,19 @@ class Predictor:
         return None if rate is None else float(rate)
 
     def predict(self, x, *, sample_rate: float | None = None) -> Prediction:
-        """x: one raw sample (``input_shape``) or a batch (B, *input_shape), numpy or torch
-        (timeseries (C, L) float; video uint8 (T, 3, H, W); audio (N,); features (T, F)). Returns a
-        :class:`Prediction` with B rows (B = 1 for one sample).
+        """x: one raw sample (``input_shape``) or a batch (B, *input_shape), numpy or torch.
+        Returns a :class:`Prediction` with B rows (B = 1 for one sample). By kind:
+
+        - timeseries (C, L) float, raw (the graph applies the training scaling);
+        - video (T, 3, H, W) RGB: uint8 0-255, or float in [0, 1] for a checkpoint / Run or a
+          file exported with ``input_dtype="float32"`` (a uint8 file refuses float frames);
+        - audio waveform (N,): **mono**, float samples in [-1, 1]. Integer PCM, and float at
+          PCM scale (peak beyond ``dcatkit.data.dataset.WAVEFORM_PEAK_LIMIT``, e.g.
+          ``wav.astype(np.float32)``), are refused: pass x / 32768. A stereo clip must be
+          mixed to mono first, ``x.mean(0)`` for (channels, N) as ``torchaudio.load`` gives it,
+          as the loaders do: a (2, N) array is read as a batch of two clips (the shapes are
+          the same), and (N, 2) is refused;
+        - features (T, F) float.
 
         ``sample_rate``: the rate ``x`` was recorded at, checked against the training data's
         (:attr:`sample_rate`). A raw array carries no rate, and a window of the right length at
@@ -625,7 +806,7 @@ class Predictor:
                        f"resample it first (e.g. torchaudio.functional.resample(x, {float(sample_rate):g}, {want:g}))")
                 raise ValueError(f"the {self.modality} model was trained on data at {want:g} Hz; this input is at "
                                  f"{float(sample_rate):g} Hz: {how}")
-        batch, _ = _as_batch(x, self.info)
+        batch, _ = _as_batch(x, self.info, eager=self._eager)
         logits, probs = self._run(batch)                   # raw: the graph scales it
         classes = self.classes
         return Prediction([classes[i] for i in probs.argmax(axis=1)], probs, logits, classes)

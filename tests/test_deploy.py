@@ -279,8 +279,12 @@ def test_video_export_round_trip_with_uint8_frames(tmp_path):
     p = dcatkit.Predictor.load(res.path)
     np.testing.assert_allclose(p.predict(frames).logits, _eager_logits(model, frames), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(p.predict(frames.astype(np.int64)).logits, p.predict(frames).logits)
-    with pytest.raises(ValueError, match="uint8 RGB values in"):
+    with pytest.raises(ValueError, match=r"graph takes uint8 frames .*got float64 frames in \[0, 1\].*"
+                                         r"input_dtype='float32'") as e:
         p.predict(frames / 255.0)
+    assert "as dcatkit.data gives them" not in str(e.value)          # from_arrays accepts float frames
+    with pytest.raises(ValueError, match=r"look like 0-255 values: pass np.round\(x\).astype\(np.uint8\)"):
+        p.predict(frames.astype(np.float32))
     for value in (256, -1):                  # integers outside [0, 255] would wrap around in uint8
         bad = frames.astype(np.int64)
         bad[1, 0, 2, 3, 4] = value
@@ -563,3 +567,167 @@ def test_a_recorded_scaling_is_not_replaced_and_a_run_reads_its_own_records(trai
                    checkpoint=tmp_path / "same.pt")                     # another run, the same path
     assert dcatkit.Predictor.load(first, device="cpu").classes == list(sp.train.classes)
     assert dcatkit.Predictor.load(tmp_path / "same.pt", device="cpu").classes[0] == "other0"
+
+
+# ------------------------------------------------------------------ frames, waveforms and files that do not fit
+
+
+def _float_frame_splits():
+    """Video given as float RGB in [0, 1], which from_arrays accepts (the frame encoder reads
+    floats as they are and scales only uint8 by 1/255)."""
+    from dcatkit.data import from_arrays
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(24) % 3
+    cam = rng.uniform(0, 1, (24, 2, 3, 16, 16)).astype(np.float32)
+    return from_arrays({"cam": cam}, labels, groups="samples", kinds={"cam": "video"}, classes=["x", "y", "z"])
+
+
+@pytest.mark.parametrize("suffix", [".pt2", pytest.param(".onnx", marks=needs_onnx)])
+def test_a_model_of_float_frames_exports_a_graph_that_takes_them_and_reproduces_evaluate(tmp_path, suffix):
+    """A video model trained on float frames in [0, 1] (from_arrays takes them): a uint8 graph
+    cannot take the frames it was evaluated on, so export(check_inputs=splits.test) says how
+    (input_dtype='float32'); the float32 graph then gives the eager model's logits on those
+    frames (and evaluate()'s accuracy), and on uint8 frames (/ 255, as the frame encoder scales
+    them). The eager Predictor takes either dtype, as the model does."""
+    splits = _float_frame_splits()
+    test = splits.test
+    frames = np.asarray(test.arrays["cam"])
+    torch.manual_seed(0)
+    model = build_model("cam", 3, (2, 3, 16, 16), TINY["video"], kind="video").eval()
+    with pytest.raises(ValueError, match=r"check_inputs .*graph takes uint8 frames.*input_dtype='float32'"):
+        dcatkit.export(model, tmp_path / f"u8{suffix}", classes=splits.classes, check_inputs=test)
+    assert not any(tmp_path.iterdir())
+    res = dcatkit.export(model, tmp_path / f"cam{suffix}", classes=splits.classes, check_inputs=test,
+                         input_dtype="float32")
+    assert res.info["input_dtype"] == "float32" and res.max_error["real"] <= 1e-4
+    p = dcatkit.Predictor.load(res.path, trusted=True, device="cpu")
+    out = p.predict(frames)
+    np.testing.assert_allclose(out.logits, _eager_logits(model, frames), rtol=1e-4, atol=1e-4)
+    _, pred = predict(model, test, "cam", device="cpu")
+    np.testing.assert_array_equal(out.indices, pred)
+    acc = evaluate(model, test, "cam", device="cpu")["accuracy"]
+    assert float((out.indices == test.labels).mean()) == pytest.approx(acc)
+    u8 = np.round(frames * 255).astype(np.uint8)
+    np.testing.assert_allclose(p.predict(u8).logits, _eager_logits(model, u8), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match=r"reads float frames as RGB values in \[0, 1\].*got float32 frames in "
+                                         r"\[0\.0\d*, 25\d\.?\d*\]: pass uint8 frames"):
+        p.predict(frames * 255)
+    eager = dcatkit.Predictor.load(model, classes=splits.classes, device="cpu")   # the model reads both
+    np.testing.assert_allclose(eager.predict(frames).logits, _eager_logits(model, frames), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(eager.predict(u8).logits, _eager_logits(model, u8), rtol=1e-5, atol=1e-6)
+
+
+def test_the_graph_input_dtype_follows_a_record_and_is_checked(tmp_path):
+    """A video model whose records say it was trained on float frames exports a float32 graph by
+    itself; input_dtype is uint8 or float32 for video, float32 for everything else."""
+    torch.manual_seed(0)
+    model = build_model("cam", 3, (2, 3, 16, 16), TINY["video"], kind="video")
+    assert deploy._resolve(model, ["x", "y", "z"], "auto")[1]["input_dtype"] == "uint8"
+    model.provenance = {"input_dtype": "float32"}
+    assert deploy._resolve(model, ["x", "y", "z"], "auto")[1]["input_dtype"] == "float32"
+    assert deploy._resolve(model, ["x", "y", "z"], "auto", "uint8")[1]["input_dtype"] == "uint8"
+    with pytest.raises(ValueError, match=r"input_dtype='float16': a video model \('cam'\) takes 'uint8' or "
+                                         r"'float32'"):
+        dcatkit.export(model, tmp_path / "cam.pt2", classes=["x", "y", "z"], input_dtype="float16")
+    imu = build_model("imu", 3, (6, 32), TINY["imu"])
+    with pytest.raises(ValueError, match=r"a timeseries model \('imu'\) takes 'float32'"):
+        dcatkit.export(imu, tmp_path / "imu.pt2", classes=["x", "y", "z"], normalization=None, input_dtype="uint8")
+    assert not any(tmp_path.iterdir())
+
+
+def test_float_audio_at_pcm_scale_is_refused_and_in_range_audio_accepted():
+    """A float waveform at PCM scale (wav.astype(np.float32): |x| up to 32768) for a model
+    trained on [-1, 1] puts every sample in one class: refused with the peak and the scaling.
+    The cut is loose (16): a waveform peaking above 1 (the synthetic data's reach 1.34) is
+    accepted, and so are log-mel 'features' and audio spectrograms of any size."""
+    torch.manual_seed(0)
+    model = build_model("audio", 3, (8000,), TINY["audio"])
+    p = dcatkit.Predictor.load(model, device="cpu", classes=["a", "b", "c"], normalization=None)
+    wave = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 8000)).astype(np.float32)
+    wave[0, 10] = 1.5
+    assert len(p.predict(wave).labels) == 2
+    with pytest.raises(ValueError, match=r"expected float samples in \[-1, 1\] \(peak here 49152;.*"
+                                         r"wav.astype\(np.float32\).*pass x / 32768"):
+        p.predict(wave * 32768)
+    with pytest.raises(ValueError, match=r"peak here 17;"):
+        p.predict(np.where(np.arange(8000) == 3, 17.0, wave[1]).astype(np.float32))
+    feats = build_model("mel", 3, (5, 7), TINY["imu"].with_(encoder={"hidden": 8, "d_model": 16}), kind="features")
+    q = dcatkit.Predictor.load(feats, device="cpu", classes=["a", "b", "c"], normalization=None)
+    assert len(q.predict(np.full((2, 5, 7), 100.0, np.float32)).labels) == 2    # log-mel values: no cut
+    info = {"input_shape": [32, 40], "modality": "spec", "kind": "audio", "input_dtype": "float32"}
+    assert deploy._as_batch(np.full((2, 32, 40), 80.0, np.float32), info)[0].shape == (2, 32, 40)
+
+
+def test_stereo_audio_in_samples_channels_layout_is_refused_naming_the_mono_mix():
+    """(N, 2) is stereo as soundfile reads it: refused, naming x.mean(axis=1). (2, N), as
+    torchaudio.load gives it, has a batch's shape and is read as two clips: predict's docstring
+    says audio must be mono."""
+    torch.manual_seed(0)
+    model = build_model("audio", 3, (8000,), TINY["audio"])
+    p = dcatkit.Predictor.load(model, device="cpu", classes=["a", "b", "c"], normalization=None)
+    wave = np.random.default_rng(0).uniform(-0.5, 0.5, 8000).astype(np.float32)
+    with pytest.raises(ValueError, match=r"got an array of shape \(8000, 2\): the model takes mono audio.*"
+                                         r"x.mean\(axis=1\)"):
+        p.predict(np.stack([wave, wave], 1))
+    assert "mono" in dcatkit.Predictor.predict.__doc__ and "x.mean(0)" in dcatkit.Predictor.predict.__doc__
+
+
+def test_check_inputs_that_are_the_whole_splits_say_which_part_to_pass(trained, tmp_path):
+    """export(check_inputs=splits) said "got an array of shape ()"."""
+    for bad in (trained["splits"], [trained["splits"]], torch.utils.data.Subset(trained["splits"].test, [0, 1])):
+        whole = "" if isinstance(bad, torch.utils.data.Subset) else r" \(the whole split container"
+        with pytest.raises(ValueError, match=r"check_inputs: pass splits.test \(a PairedDataset\) or raw arrays "
+                                             rf"\(B, \*input_shape\), got {type(bad).__name__}{whole}"):
+            dcatkit.export(trained["run"], tmp_path / "m.pt2", check_inputs=bad)
+    assert not any(tmp_path.iterdir())
+
+
+def _tampered_onnx(src: Path, out: Path, change) -> Path:
+    import onnx
+
+    m = onnx.load(str(src))
+    props = {p.key: p.value for p in m.metadata_props}
+    change(props)
+    del m.metadata_props[:]
+    for k, v in props.items():
+        m.metadata_props.add(key=k, value=v)
+    onnx.save(m, str(out))
+    return out
+
+
+@needs_onnx
+def test_a_file_whose_metadata_does_not_fit_its_graph_is_refused_at_load(trained, exported, tmp_path):
+    """Class names more or fewer than the graph's outputs (an IndexError at predict, or wrong
+    names), another input shape, or missing metadata: refused when the file is loaded, naming
+    what does not fit. A format-2 file without its 'input' key still takes raw input (it is
+    not scaled a second time as a format-1 file would be)."""
+    src, k = exported["onnx"].path, len(trained["splits"].classes)
+    raw = trained["raw_test"][:4]
+    for n in (k - 1, k + 1):
+        names = json.dumps([str(i) for i in range(n)])
+        bad = _tampered_onnx(src, tmp_path / f"c{n}.onnx", lambda p: p.update(classes=names))
+        with pytest.raises(ValueError, match=rf"names {n} classes .* but its graph outputs {k} scores per sample"):
+            dcatkit.Predictor.load(bad)
+    bad = _tampered_onnx(src, tmp_path / "shape.onnx", lambda p: p.update(input_shape=json.dumps([6, 16])))
+    with pytest.raises(ValueError, match=r"one sample has shape \(6, 16\) but its graph takes \(6, 32\)"):
+        dcatkit.Predictor.load(bad)
+    for key in ("classes", "input_dtype"):
+        bad = _tampered_onnx(src, tmp_path / f"no_{key}.onnx", lambda p: p.pop(key))
+        with pytest.raises(ValueError, match=rf"lacks the metadata \['{key}'\]"):
+            dcatkit.Predictor.load(bad)
+    no_input = _tampered_onnx(src, tmp_path / "noinput.onnx", lambda p: p.pop("input"))
+    np.testing.assert_array_equal(dcatkit.Predictor.load(no_input).predict(raw).logits,
+                                  dcatkit.Predictor.load(src).predict(raw).logits)
+
+
+def test_a_pt2_whose_metadata_does_not_fit_its_graph_is_refused(trained, exported, tmp_path):
+    program = torch.export.load(str(exported["pt2"].path))
+    graph = deploy._pt2_graph(program)
+    info = exported["pt2"].info
+    assert graph == {"classes": len(info["classes"]), "input_shape": [6, 32], "input_dtype": "float32"}
+    deploy._check_graph(info, graph, tmp_path / "m.pt2")
+    with pytest.raises(ValueError, match=r"names 2 classes .* outputs \d+ scores"):
+        deploy._check_graph({**info, "classes": ["a", "b"]}, graph, tmp_path / "m.pt2")
+    with pytest.raises(ValueError, match="says its input is uint8 but its graph takes float32"):
+        deploy._check_graph({**info, "input_dtype": "uint8"}, graph, tmp_path / "m.pt2")
