@@ -549,7 +549,9 @@ def f1_change(change: pd.DataFrame, col: str = "delta_f1", title: str = "per-cla
 
 def subject_change(table: pd.DataFrame, title: str = "D-CAT - baseline per test subject"):
     """ΔF1 per test subject (rows of ``runs.per_subject``) as neutral bars, each labelled
-    with the counts behind it: samples fixed and broken, of the subject's test samples."""
+    with the counts behind it: samples fixed and broken, of the subject's test samples. The
+    label's ΔF1 is the difference of the two F1s as a table shows them (3 decimals), as
+    ``experiment.format_table(..., diffs=...)`` prints it."""
     fig, ax = plt.subplots(figsize=(8, 0.4 * len(table) + 1.4))
     labels = [f"subject {s}" + (f" (fold {f})" if "fold" in table else "")
               for s, f in zip(table["subject"], table["fold"] if "fold" in table else [None] * len(table))]
@@ -560,7 +562,9 @@ def subject_change(table: pd.DataFrame, title: str = "D-CAT - baseline per test 
     span = max(float(np.abs(v).max()), 1e-3)
     ax.set_xlim(-2.8 * span, 2.8 * span)
     for i, r in enumerate(table.itertuples()):
-        ax.annotate(f"{r.delta_f1:+.3f} (fixed {r.fixed}, broke {r.broke} of {r.n})", (r.delta_f1, i),
+        from .stats import signed
+        shown = round(r.f1_other, 3) - round(r.f1_baseline, 3)    # of the F1s the table prints, as its ΔF1
+        ax.annotate(f"{signed(shown)} (fixed {r.fixed}, broke {r.broke} of {r.n})", (r.delta_f1, i),
                     xytext=(4 if r.delta_f1 >= 0 else -4, 0), textcoords="offset points",
                     ha="left" if r.delta_f1 >= 0 else "right", va="center", fontsize=8)
     ax.set_xlabel("ΔF1 of the subject's test samples (macro over its classes, one seed)")

@@ -513,6 +513,11 @@ def test_per_subject_by_hand():
                                                       "fixed": 2, "broke": 1}
     fig = plots.subject_change(df.reset_index())
     assert any("fixed 1, broke 1 of 3" in t.get_text() for t in fig.axes[0].texts)
+    # the label's ΔF1 is the difference of the F1s as printed: 0.629 and 0.416 show -0.213 (notebook 05
+    # labelled the unrounded -0.2135 as -0.214 beside a table printing 0.629 and 0.416)
+    odd = pd.DataFrame({"subject": [2], "n": [117], "f1_baseline": [0.6294], "f1_other": [0.4159],
+                        "delta_f1": [0.4159 - 0.6294], "fixed": [22], "broke": [44]})
+    assert [t.get_text() for t in plots.subject_change(odd).axes[0].texts] == ["-0.213 (fixed 22, broke 44 of 117)"]
     with pytest.raises(ValueError, match="1-D of one length"):
         runs.per_subject(y, pb[:3], po, subj, 2)
     plt.close("all")
