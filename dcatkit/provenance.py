@@ -198,12 +198,15 @@ def record(train, modality: str, report: dict | None = None, dataset: str | None
     if norm is None and modality == "imu" and minmax:
         norm = {"method": "minmax", **minmax}
     shape = list(train.input_shape(modality)) if hasattr(train, "input_shape") else None
+    arrays = getattr(train, "arrays", None)
+    dtype = str(arrays[modality].dtype) if isinstance(arrays, dict) and hasattr(arrays.get(modality), "dtype") else None
     return _plain({
         "dataset": dataset if dataset is not None else report.get("dataset"),
         "split": split,
         "data_seed": split.get("seed") if isinstance(split, dict) else None,
         "modality": modality,
         "input_shape": shape,
+        "input_dtype": dtype,           # e.g. float32 frames in [0, 1]: export then writes a float32 video graph
         "classes": list(getattr(train, "classes", [])),
         "n_train": len(ids),
         "train_ids_sha256": ids_hash(ids),

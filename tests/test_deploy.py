@@ -618,6 +618,25 @@ def test_a_model_of_float_frames_exports_a_graph_that_takes_them_and_reproduces_
     np.testing.assert_allclose(eager.predict(u8).logits, _eager_logits(model, u8), rtol=1e-5, atol=1e-6)
 
 
+def test_a_model_trained_on_float_frames_records_it_and_exports_a_float_graph(tmp_path):
+    """train_unimodal on from_arrays' float frames records input_dtype float32 in the model's
+    provenance, so export (no input_dtype=) writes a graph that takes those frames and
+    check_inputs=splits.test passes; the kit's own uint8 frames record uint8."""
+    from dcatkit.experiment import train_unimodal
+
+    splits = _float_frame_splits()
+    run = train_unimodal(splits, "cam", preset=TINY["video"], epochs=1, seed=0, progress=False, device="cpu")
+    assert run.model.provenance["input_dtype"] == "float32"
+    res = dcatkit.export(run, tmp_path / "cam.pt2", check_inputs=splits.test)
+    assert res.info["input_dtype"] == "float32" and res.max_error["real"] <= 1e-4
+    frames = (np.asarray(splits.test.arrays["cam"]) * 255).round().astype(np.uint8)
+    u8 = _float_frame_splits()
+    u8.train.arrays["cam"] = (np.asarray(u8.train.arrays["cam"]) * 255).round().astype(np.uint8)
+    run8 = train_unimodal(u8, "cam", preset=TINY["video"], epochs=1, seed=0, progress=False, device="cpu")
+    assert run8.model.provenance["input_dtype"] == "uint8"
+    assert dcatkit.export(run8, tmp_path / "cam8.pt2", check_inputs=frames).info["input_dtype"] == "uint8"
+
+
 def test_the_graph_input_dtype_follows_a_record_and_is_checked(tmp_path):
     """A video model whose records say it was trained on float frames exports a float32 graph by
     itself; input_dtype is uint8 or float32 for video, float32 for everything else."""
