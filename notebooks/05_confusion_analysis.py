@@ -73,7 +73,7 @@ import seaborn as sns
 
 from dcatkit import paths, plots, report, runs
 from dcatkit.data import Splits, load
-from dcatkit.experiment import train_transfer, train_unimodal
+from dcatkit.experiment import format_table, train_transfer, train_unimodal
 from dcatkit.losses import get_loss
 from dcatkit.metrics import classification_metrics
 from dcatkit.train import predict
@@ -148,7 +148,7 @@ plt.show()
 
 # %%
 change = report.per_class_change(m_base["confusion"], m_dcat["confusion"], splits.classes)
-print(change.to_string(float_format=lambda v: f"{v:.3f}"))
+print(format_table(change, diffs={"delta_f1": ("f1_dcat", "f1_baseline")}))   # a difference of the numbers shown
 fig = plots.f1_change(change, title=f"per-class F1 change ({dcat_name} − baseline)", conf_base=m_base["confusion"],
                       conf_other=m_dcat["confusion"], classes=splits.classes)
 plots.save(fig, fig_dir, "05_f1_change")
@@ -226,7 +226,7 @@ for k in range(runs.n_folds(dataset, sub_checked, data_seed, data_opts)):
     rows.append(runs.per_subject(ys, pb, pd_, sub.test.subjects, len(sub.classes), fold=[k] * len(ys)))
 import pandas as pd
 subjects_table = pd.concat(rows, ignore_index=True).sort_values("delta_f1", kind="stable")
-print(subjects_table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+print(format_table(subjects_table, diffs={"delta_f1": ("f1_other", "f1_baseline")}, index=False))
 fig = plots.subject_change(subjects_table, title=f"{dcat_name} − baseline per test subject ({sub_name})")
 plots.save(fig, fig_dir, "05_subjects")
 plt.show()
