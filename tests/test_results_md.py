@@ -238,7 +238,8 @@ def test_findings_notebook_04_and_03_numbers_are_what_the_notebooks_print():
 def test_run_to_run_table_and_intervals_are_what_the_kept_runs_give():
     """RESULTS.md's three-VM comparison of notebook 06 ("A third VM") is recomputed from the kept runs
     with the script that printed it (benchmarks/run_to_run.py): each pair's row, and every interval
-    VM 3 gives for a cell whose call moved against VM 2."""
+    VM 3 gives for a cell whose call moved against VM 2; the VM 1 vs VM 2 table of moved cells row by
+    row (each VM's interval, with the page's "−", and call), how many moved and the largest shift."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
         import run_to_run
@@ -249,8 +250,9 @@ def test_run_to_run_table_and_intervals_are_what_the_kept_runs_give():
     whole = _section((REPO / "benchmarks" / "RESULTS.md").read_text(), "## Run to run")
     part = whole[whole.index("### A third VM"):]
     findings = " ".join((REPO / "FINDINGS.md").read_text().split())
+    results = {}
     for a, b in (("VM 1", "VM 2"), ("VM 3", "VM 2"), ("VM 1", "VM 3")):
-        r = run_to_run.compare(pd.read_csv(vm[a]), pd.read_csv(vm[b]))
+        r = results[(a, b)] = run_to_run.compare(pd.read_csv(vm[a]), pd.read_csv(vm[b]))
         row = (f"| {a} vs {b} | {r['same_f1']:.1%} | {r['mean_abs_df1']:.3f} | {r['source_mean_abs_df1']:.3f} | "
                f"{len(r['moved'])} |")
         assert row in part, row
@@ -263,9 +265,146 @@ def test_run_to_run_table_and_intervals_are_what_the_kept_runs_give():
                     f"and {r['grid_cells']} cells of the λ grids,")
             assert said in " ".join(whole.split()), said
             assert f"{len(r['moved'])} of {r['cells']} calls moved" in findings
-    moved = run_to_run.compare(pd.read_csv(vm["VM 3"]), pd.read_csv(vm["VM 2"]))["moved"]
+    moved = results[("VM 3", "VM 2")]["moved"]
     shown = [f"{x.diff_mean_a:+.3f} [{x.ci_low_a:+.3f}, {x.ci_high_a:+.3f}]".replace("-", "−") for x in moved.itertuples()]
     text = " ".join(part.split())                          # the page wraps lines inside an interval
     assert len(shown) == 3 and all(s in text for s in shown), shown
     assert set(moved.call_a) == {"no evidence"} and set(moved.call_b) == {"helps"}
     assert set(moved.study.str[:3]) == {"(c)"}
+
+    # VM 1 vs VM 2: the table of the cells whose call moved, row by row (label, each VM's interval and call)
+    r = results[("VM 1", "VM 2")]
+    sizes = pd.read_csv(vm["VM 2"]).groupby("study")["size"].nunique()
+    want = []
+    for x in r["moved"].itertuples():
+        study = x.study.removesuffix(", every λ")
+        label = f"{study[:3]} " + (f"grid: {x.method} λ = {x.lam:g}" if x.grid else x.method) \
+            + (f", n = {x.size}" if sizes[study] > 1 else "")
+        want.append(f"| {label} | {_shown(x.diff_mean_a, x.ci_low_a, x.ci_high_a, x.call_a)} | "
+                    f"{_shown(x.diff_mean_b, x.ci_low_b, x.ci_high_b, x.call_b)} |")
+    lines = whole.splitlines()
+    assert "| cell | VM 1 | VM 2 |" in lines, "RESULTS.md's Run to run has no VM 1 vs VM 2 table of moved cells"
+    head = lines.index("| cell | VM 1 | VM 2 |")
+    rows = []
+    for ln in lines[head + 2:]:
+        if not ln.startswith("|"):
+            break
+        rows.append(ln)
+    assert sorted(rows) == sorted(want), ("RESULTS.md's VM 1 vs VM 2 table of moved cells is not what the kept runs "
+                                          f"give: rows the runs give that it lacks {sorted(set(want) - set(rows))}, "
+                                          f"rows it has that they do not {sorted(set(rows) - set(want))}")
+    words = {1: "One", 2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six"}
+    said = " ".join(whole.split())
+    assert f"{words.get(len(want))} calls moved" in said, len(want)
+    assert f"The point estimates moved by at most {r['max_abs_shift']:.3f}" in said, r["max_abs_shift"]
+
+
+def _shown(mean: float, lo: float, hi: float, call: str) -> str:
+    """An interval and its call as RESULTS.md's run-to-run table writes them: "−" for a minus, a call in bold."""
+    iv = f"{mean:+.3f} [{lo:+.3f}, {hi:+.3f}]".replace("-", "−")
+    return f"{iv} {call}" if call == "no evidence" else f"{iv} **{call}**"
+
+
+def _own_seed_rule(with_tuned):
+    """``studies.with_tuned`` by the rule it replaced on 2026-12-05: each seed's lambda chosen on that
+    seed's OWN validation F1 (the grid run with the highest ``val_f1``, the first of equal maxima:
+    ``benchmarks/tuned_null.own_choice``'s rule, for every tuned method). Everything else (the grid's
+    own family, the cells kept, the rows' order) is as ``with_tuned`` builds it: only the run each
+    tuned row takes changes."""
+    from dcatkit.experiment import choose_on_validation
+
+    keys = ["size", "data_seed", "seed"]
+
+    def old(tidy, study, lams, **kw):
+        out = with_tuned(tidy, study, lams, **kw).copy()
+        lams = [float(x) for x in lams]
+        runs = tidy[(tidy["study"] == study) & tidy["lam"].isin(lams)].set_index(["method", *keys, "lam"])
+        pick = runs["val_f1"].unstack("lam")[lams].apply(choose_on_validation, axis=1)
+        tuned = out.index[(out["study"] == study) & out["method"].str.endswith(" (tuned)")]
+        t = out.loc[tuned]
+        cell = list(zip(t["method"].str.removesuffix(" (tuned)"), *(t[k] for k in keys)))
+        lam = [lams[i] for i in pick.loc[cell]]
+        chosen = runs.loc[[(*c, x) for c, x in zip(cell, lam)]]
+        for col in chosen.columns.drop(["study", "kind"], errors="ignore"):
+            out.loc[tuned, col] = chosen[col].to_numpy()
+        out.loc[tuned, "lam_chosen"] = lam
+        return out
+
+    return old
+
+
+def test_old_tuning_rule_intervals_are_what_the_runs_give(monkeypatch, computed):
+    """The intervals RESULTS.md quotes for the tuning rule before 2026-12-05 (each seed's lambda on its
+    own validation F1) are recomputed by that rule from the runs they came from, through the scripts
+    that print today's: the 5-draw positive control and curve (``benchmarks/study_draws_runs.csv``,
+    ``study_draws.summarise``) and notebook 06's tuned (c) cell on VM 1 and VM 2 (the kept runs,
+    ``run_to_run.calls``), with VM 1's draws and seeds that tuned D-CAT was better on (the 3-draw result
+    seen before the 5-draw follow-up); and the three follow-up calls said to have come partly from
+    the rule are not today's. The rule is first checked to be ``tuned_null.own_choice``'s."""
+    import numpy as np
+
+    from dcatkit import studies
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import run_to_run
+        import study_draws
+        import tuned_null
+    finally:
+        sys.path.pop(0)
+    old = _own_seed_rule(studies.with_tuned)
+
+    # the rule is the one tuned_null.py states (on a simulated table, where the two rules differ)
+    null = tuned_null.null_table(np.random.default_rng(0))
+    mine = old(null, "pos", tuned_null.LAMS, keep=[("dcat", 1.0)])
+    mine = mine[mine.method == "dcat (tuned)"].sort_values(["data_seed", "seed"])
+    ref = tuned_null.own_choice(null)
+    ref = ref[ref.method == "dcat (tuned)"].sort_values(["data_seed", "seed"])
+    now = studies.with_tuned(null, "pos", tuned_null.LAMS, keep=[("dcat", 1.0)])
+    now = now[now.method == "dcat (tuned)"].sort_values(["data_seed", "seed"])
+    assert np.array_equal(mine.f1.to_numpy(), ref.f1.to_numpy()), "the old rule here is not tuned_null.own_choice's"
+    assert not np.array_equal(mine.f1.to_numpy(), now.f1.to_numpy()), "the old rule here chose as with_tuned does now"
+
+    monkeypatch.setattr(studies, "with_tuned", old)
+    table, _ = study_draws.summarise(pd.read_csv(REPO / "benchmarks" / "study_draws_runs.csv"))
+    cell = {(r["study"], r["method"]): r for r in table.to_dict("records")}
+
+    def follow(study, method, call=None, point=False):
+        r = cell[(study, method)]
+        assert call is None or r["call"] == call, (study, method, r["call"], call)
+        shown = r["Δ pooled [adjusted CI]"].replace("-", "−")              # the page's prose writes "−"
+        return shown.split()[0] if point else shown
+
+    vm = {"VM 1": REPO / "benchmarks" / "run_to_run_06_vm1.csv", "VM 2": REPO / "notebooks" / "results" / "06_runs.csv"}
+    tuned_c = {}
+    for name, path in vm.items():
+        runs = pd.read_csv(path)
+        c = run_to_run.calls(runs)
+        x = c[(c.study == "(c) positive control") & (c.method == "dcat (tuned)")].iloc[0]
+        tuned_c[name] = f"{x.diff_mean:+.3f} [{x.ci_low:+.3f}, {x.ci_high:+.3f}]".replace("-", "−")
+        if name == "VM 1":      # the 3-draw result seen before the 5-draw follow-up: its seeds and draws
+            t = old(runs, "(c) positive control", run_to_run.TUNE_LAMS, keep=[("dcat", run_to_run.LAM)])
+            t = t[t.study == "(c) positive control"].set_index(["data_seed", "seed"])
+            d = t[t.method == "dcat (tuned)"].f1 - t[t.method == "none"].f1
+            assert len(d) == 30 and not d.isna().any()
+            seen = (f"better on every draw and on {int((d > 0).sum())} of its {len(d)} seeds ({x.diff_mean:+.3f})"
+                    if (d.groupby(level="data_seed").mean() > 0).all() else "not better on every draw")
+
+    curve, curve20 = "(d) unlabeled-pairs curve", "(d) unlabeled-pairs curve, 20 validation labels"
+    quoted = [
+        f"The rule before, each seed's own validation F1, gave tuned D-CAT "
+        f"{follow('(c) positive control', 'dcat (tuned)')} and tuned KD {follow('(c) positive control', 'kd (tuned)')} "
+        f"here",
+        f"this table read tuned D-CAT {follow(curve, 'dcat (tuned)', 'helps')} **helps** (45 labels), KD "
+        f"{follow(curve20, 'kd (tuned)', 'helps', point=True)} and contrastive "
+        f"{follow(curve20, 'contrastive (tuned)', 'helps', point=True)} called with 20 labels too. Those three calls "
+        f"came partly from the rule",
+        f"by the rule before it read {tuned_c['VM 1']} and {tuned_c['VM 2']}.)",
+        f"where tuned D-CAT was {seen}"]
+    # "those three calls came partly from the rule": today's rule calls none of them
+    now = {(r["study"], r["method"]): r["call"] for rows in computed.values() for r in rows}
+    assert [now[(curve, "dcat (tuned)")], now[(curve20, "kd (tuned)")], now[(curve20, "contrastive (tuned)")]] \
+        == ["no evidence"] * 3
+    text = " ".join((REPO / "benchmarks" / "RESULTS.md").read_text().split())
+    missing = [q for q in quoted if q not in text]
+    assert not missing, f"RESULTS.md's intervals of the old tuning rule are not what the runs give by it: {missing}"
