@@ -6,6 +6,7 @@ precomputed vectors). Each maps its sensor input to a sequence of embeddings
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -64,15 +65,57 @@ _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+_UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
+
+
+def torch_load_problem(e: BaseException) -> str:
+    """Why ``torch.load(path, weights_only=True)`` failed with ``e``, in words for a user.
+
+    Two cases differ in what to do: the file holds a Python object that a weights-only
+    load refuses (its class named, when torch names it: a whole pickled model, argparse
+    arguments, numpy values), which a trusted file can be converted from; or the file is
+    not one ``torch.save`` wrote (empty, truncated, corrupted, another format), which no
+    load option reads. torch words both as "Weights only load failed", so that phrase
+    alone does not tell them apart; the "Unsupported global" it names does."""
+    m = _UNSAFE_GLOBAL.search(str(e))
+    if m:
+        return f"it holds a Python object a weights-only load refuses to build ({m.group(1)})"
+    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    if "weights_only" in first:                  # torch's advice to load it unsafely fits no such file
+        first = ""
+    return ("it is not a file torch.save wrote, or is empty, truncated or corrupted "
+            f"({type(e).__name__}{': ' + first[:160] if first else ''})")
+
+
 def load_state_dict_file(path: str | Path) -> dict:
     """Read a state dict from a local file (never downloads). Accepts a bare
-    state dict or one nested under "model" / "state_dict" (PANNs, Lightning)."""
+    state dict or one nested under "model" / "state_dict" (PANNs, Lightning).
+    The file is read with ``weights_only=True`` (no code in it runs): a whole pickled
+    model or a checkpoint with Python objects beside its tensors is a ValueError that
+    names the object and the one-off conversion of a trusted file."""
     path = Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(f"pretrained weights path {path} is a folder: name the state-dict file "
+                                "in it (e.g. its .pth / .pt file)")
     if not path.is_file():
         raise FileNotFoundError(
             f"pretrained weights not found at {path}: pass the path of a local state-dict file "
             "(dcatkit never downloads weights)")
-    sd = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise                                          # unreadable (permissions...): its message names the path
+    except Exception as e:
+        why = torch_load_problem(e)
+        fix = ("If you TRUST the file, convert it once: for a whole model saved with torch.save(model, p), "
+               "torch.save(torch.load(p, weights_only=False).state_dict(), new); for a checkpoint dict, save "
+               "its state-dict entry: torch.save(torch.load(p, weights_only=False)['model'], new) (its key "
+               "may differ); then pass new."
+               if _UNSAFE_GLOBAL.search(str(e)) else
+               "Copy or download it again, or save the weights with torch.save(model.state_dict(), path).")
+        raise ValueError(f"cannot read pretrained weights {path}: {why}. dcatkit wants a state dict, "
+                         "name -> tensor (bare, or under 'model' / 'state_dict'), and never runs code from "
+                         f"a file. {fix}") from e
     for key in ("model", "state_dict"):
         if isinstance(sd, dict) and key in sd and isinstance(sd[key], dict):
             sd = sd[key]
@@ -147,9 +190,11 @@ class FrameEncoder(nn.Module):
         if weights_path is not None:
             sd = {k: v for k, v in load_state_dict_file(weights_path).items() if not k.startswith("fc.")}
             found = _resnet_depth_of(sd)
-            load_by_name(self.backbone, sd, f"{weights_path} does not fit a torchvision ResNet-{depth}",
-                         f"The file looks like a ResNet-{found}: pass depth={found}." if found
-                         else "Expected the state dict of torchvision.models.resnet{18,34,50,101}.")
+            hint = (f"The file looks like a ResNet-{found}: pass depth={found}." if found and found != depth else
+                    f"The file's blocks are a ResNet-{depth}'s, as passed, but the keys listed above do not "
+                    "fit: the file is incomplete, renamed or has extra entries." if found else
+                    "Expected the state dict of torchvision.models.resnet{18,34,50,101}.")
+            load_by_name(self.backbone, sd, f"{weights_path} does not fit a torchvision ResNet-{depth}", hint)
         self.channels_last = channels_last
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
@@ -240,6 +285,13 @@ _PANNS = {"cnn6": ((64, 128, 256, 512), (True,) * 4),
           "cnn14": ((64, 128, 256, 512, 1024, 2048), (True,) * 5 + (False,))}
 
 
+def logmel_min_size(arch: str) -> int:
+    """The fewest log-mel frames (and mel bins) audio CNN ``arch`` takes: 2 ** its poolings."""
+    if arch not in _PANNS:
+        raise ValueError(f"audio arch must be one of {sorted(_PANNS)}, got {arch!r}")
+    return 2 ** sum(_PANNS[arch][1])
+
+
 def _panns_arch_of(sd: dict) -> str | None:
     """Which PANNs CNN a checkpoint's keys describe (Cnn6 / Cnn10 / Cnn14), or None."""
     if "conv_block6.conv1.weight" in sd:
@@ -295,7 +347,7 @@ class AudioEncoder(nn.Module):
             raise ValueError(f"width must be > 0, got {width}")
         widths, pools = _PANNS[arch]
         chans = [max(4, int(round(c * width))) for c in widths]
-        self.arch = arch
+        self.arch, self.width = arch, float(width)
         self.frontend = LogMel(sample_rate, n_fft, hop_length, n_mels, f_min, f_max, frontend)
         self.bn0 = nn.BatchNorm2d(n_mels)
         self.spec_augment = nn.Sequential(
@@ -320,8 +372,18 @@ class AudioEncoder(nn.Module):
         """Load a local PANNs checkpoint by key name (see the class docstring)."""
         sd = load_state_dict_file(path)
         found = _panns_arch_of(sd)
-        hint = (f"The file looks like a PANNs {found.capitalize()}: pass arch={found!r}, width=1.0, n_mels=64."
-                if found else "Expected a PANNs Cnn6/Cnn10/Cnn14 checkpoint (keys bn0.*, conv_block1.*, fc1.*).")
+        sizes = {"width": self.width, "n_mels": self.frontend.n_mels}
+        off = {k: v for k, v in sizes.items() if v != {"width": 1.0, "n_mels": 64}[k]}
+        if found and found != self.arch:
+            hint = f"The file looks like a PANNs {found.capitalize()}: pass arch={found!r}, width=1.0, n_mels=64."
+        elif found and off:
+            hint = (f"The file is a PANNs {found.capitalize()}, as passed, at PANNs' sizes: pass width=1.0 and a "
+                    f"64-bin log-mel (n_mels=64), got {', '.join(f'{k}={v}' for k, v in off.items())}.")
+        elif found:
+            hint = (f"The file is a PANNs {found.capitalize()}, as passed, but the keys listed above do not fit: "
+                    "the file is incomplete, renamed or has extra entries.")
+        else:
+            hint = "Expected a PANNs Cnn6/Cnn10/Cnn14 checkpoint (keys bn0.*, conv_block1.*, fc1.*)."
         if self.frontend.frontend != "panns":
             raise ValueError(f"{path}: PANNs weights were trained on PANNs' front end (Slaney mel scale "
                              f"and norm); pass frontend='panns', got frontend={self.frontend.frontend!r}")
@@ -330,11 +392,16 @@ class AudioEncoder(nn.Module):
         if mel_w is not None and (mel_w.shape != ours.shape or not torch.allclose(
                 mel_w.float(), ours, rtol=1e-4, atol=1e-4 * float(ours.abs().max()))):
             f = self.frontend
+            differ = (f"has the same shape {tuple(ours.shape)} but its values differ (another sample rate, "
+                      "f_min or f_max)" if mel_w.shape == ours.shape else
+                      f"{tuple(mel_w.shape)} (n_fft {2 * (mel_w.shape[0] - 1)}, {mel_w.shape[1]} mels) is not "
+                      f"this front end's {tuple(ours.shape)}")
             raise ValueError(
-                f"{path}: the checkpoint's mel filterbank {tuple(mel_w.shape)} is not this front end's "
-                f"{tuple(ours.shape)} (sample_rate={f.sample_rate}, n_fft={f.mel.n_fft}, n_mels={f.n_mels}, "
-                f"f_min={f.mel.f_min}, f_max={f.mel.f_max}): use the checkpoint's settings (PANNs' Cnn14 at "
-                "32 kHz: n_fft 1024, hop 320, 64 mels, f_min 50, f_max 14000) and resample the audio to its rate")
+                f"{path}: the checkpoint's mel filterbank {differ} (this front end: sample_rate={f.sample_rate}, "
+                f"n_fft={f.mel.n_fft}, n_mels={f.n_mels}, f_min={f.mel.f_min}, f_max={f.mel.f_max}): use the "
+                "checkpoint's settings (PANNs' Cnn14 at 32 kHz: n_fft 1024, hop 320, 64 mels, f_min 50, f_max "
+                "14000; Cnn14_16k at 16 kHz: n_fft 512, hop 160, 64 mels, f_min 50, f_max 8000) and resample "
+                "the audio to its rate")
         load_by_name(self, sd, f"{path} does not fit AudioEncoder(arch={self.arch!r}) at these sizes "
                      "(PANNs conv_block{i} is our blocks.{i-1})", hint, rename=_ours_of_panns_key,
                      computed=("frontend.",))

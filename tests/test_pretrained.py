@@ -202,18 +202,67 @@ def test_panns_checkpoint_that_does_not_fit(cnn14, tmp_path):
     _, path = cnn14
     with pytest.raises(ValueError, match="pass frontend='panns'"):
         AudioEncoder("cnn14", **PANNS_32K, weights_path=path)
-    with pytest.raises(ValueError, match=r"mel filterbank .*sample_rate=16000"):
+    # same shape (513, 64), other values: it said "(513, 64) is not this front end's (513, 64)"
+    with pytest.raises(ValueError, match=r"mel filterbank has the same shape \(513, 64\) but its values differ "
+                                         r".*sample_rate=16000") as e:
         AudioEncoder("cnn14", **{**PANNS_32K, "sample_rate": 16000, "f_max": 8000.0},
+                     frontend="panns", weights_path=path)
+    assert "is not this front end's" not in str(e.value)
+    with pytest.raises(ValueError, match=r"mel filterbank \(513, 64\) \(n_fft 1024, 64 mels\) is not this front "
+                                         r"end's \(257, 64\)"):
+        AudioEncoder("cnn14", **{**PANNS_32K, "sample_rate": 16000, "n_fft": 512, "f_max": 8000.0},
                      frontend="panns", weights_path=path)
     with pytest.raises(ValueError, match=r"unexpected .*conv_block5.*looks like a PANNs Cnn14: pass arch='cnn14'"):
         AudioEncoder("cnn10", **PANNS_32K, frontend="panns", weights_path=path)
-    with pytest.raises(ValueError, match=r"wrong shape .*conv1.weight"):
+    with pytest.raises(ValueError, match=r"wrong shape .*conv1.weight.*looks like a PANNs Cnn14: pass arch='cnn14'"):
         AudioEncoder("cnn6", **PANNS_32K, frontend="panns", weights_path=path)
+    # the arch passed is the file's: no "pass arch=" (it named what the user had passed)
+    with pytest.raises(ValueError, match=r"wrong shape .*is a PANNs Cnn14, as passed, at PANNs' sizes: pass "
+                                         r"width=1.0 .*got width=0.5") as e:
+        AudioEncoder("cnn14", **PANNS_32K, width=0.5, frontend="panns", weights_path=path)
+    assert "pass arch" not in str(e.value)
     sd = torch.load(path, weights_only=True)["model"]
     del sd["conv_block3.bn2.running_var"]
     torch.save({"model": sd}, tmp_path / "cut.pth")
-    with pytest.raises(ValueError, match=r"missing 1 \(blocks.2.bn2.running_var\)"):
+    with pytest.raises(ValueError, match=r"missing 1 \(blocks.2.bn2.running_var\)\. The file is a PANNs Cnn14, as "
+                                         r"passed, but .* incomplete") as e:
         AudioEncoder("cnn14", **PANNS_32K, frontend="panns", weights_path=tmp_path / "cut.pth")
+    assert "pass arch" not in str(e.value)
+
+
+
+def test_a_file_that_is_not_a_state_dict_is_named(tmp_path):
+    """A whole pickled model, a training script's checkpoint with Python objects beside its
+    tensors, junk bytes and a folder: each a clear error naming the path (torch's raw
+    UnpicklingError named no file and advised weights_only=False, which dcatkit never takes)."""
+    import argparse
+
+    from dcatkit.encoders import load_state_dict_file
+
+    net = torchvision.models.resnet18(weights=None)
+    torch.save(net, tmp_path / "whole.pth")
+    with pytest.raises(ValueError) as e:
+        FrameEncoder(depth=18, weights_path=tmp_path / "whole.pth")
+    msg = str(e.value)
+    assert str(tmp_path / "whole.pth") in msg and "torchvision.models.resnet.ResNet" in msg
+    assert "name -> tensor" in msg and "TRUST" in msg
+    assert "torch.save(torch.load(p, weights_only=False).state_dict(), new)" in msg
+    p = tmp_path / "whole.pth"                               # the conversion it names works
+    new = tmp_path / "converted.pth"
+    torch.save(torch.load(p, weights_only=False).state_dict(), new)
+    assert torch.equal(FrameEncoder(depth=18, weights_path=new).backbone.conv1.weight, net.conv1.weight)
+
+    torch.save({"model": net.state_dict(), "epoch": 3, "args": argparse.Namespace(lr=0.1)}, tmp_path / "ckpt.pth")
+    with pytest.raises(ValueError, match=r"ckpt.pth: it holds a Python object .*\(argparse.Namespace\).*"
+                                         r"torch.load\(p, weights_only=False\)\['model'\]"):
+        load_state_dict_file(tmp_path / "ckpt.pth")
+    (tmp_path / "junk.pth").write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match=r"junk.pth: it is not a file torch.save wrote") as e:
+        AudioEncoder("cnn6", width=0.0625, frontend="panns", weights_path=tmp_path / "junk.pth")
+    assert "weights_only=False" not in str(e.value)          # no advice to unpickle junk
+    with pytest.raises(FileNotFoundError, match=r"is a folder") as e:
+        load_state_dict_file(tmp_path)
+    assert "not found" not in str(e.value)
 
 
 # ----------------------------------------------------------------------------------- ResNet
@@ -249,6 +298,19 @@ def test_wrong_resnet_file_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"unexpected 1 \(conv_block1.conv1.weight\).*Expected the state dict "
                                          r"of torchvision"):
         FrameEncoder(depth=18, weights_path=tmp_path / "panns.pth")
+    # the depth passed is the file's: the hint must not tell the user to pass what they passed
+    sd = torchvision.models.resnet18(weights=None).state_dict()
+    del sd["layer2.0.bn1.weight"]
+    torch.save(sd, tmp_path / "cut.pth")
+    with pytest.raises(ValueError, match=r"missing 1 \(layer2.0.bn1.weight\)\. The file's blocks are a "
+                                         r"ResNet-18's, as passed, .*incomplete") as e:
+        FrameEncoder(depth=18, weights_path=tmp_path / "cut.pth")
+    assert "pass depth" not in str(e.value)
+    sd = {**torchvision.models.resnet18(weights=None).state_dict(), "extra.w": torch.zeros(1)}
+    torch.save(sd, tmp_path / "extra.pth")
+    with pytest.raises(ValueError, match=r"unexpected 1 \(extra.w\)\. The file's blocks are a ResNet-18's") as e:
+        FrameEncoder(depth=18, weights_path=tmp_path / "extra.pth")
+    assert "pass depth" not in str(e.value)
     torch.save([1, 2], tmp_path / "list.pth")
     with pytest.raises(ValueError, match="does not hold a state dict"):
         FrameEncoder(depth=18, weights_path=tmp_path / "list.pth")
