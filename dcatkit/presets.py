@@ -18,8 +18,15 @@ the same kind (a timeseries on UESTC: the IMU row).
 
 Table I gives one "Window/Stride Length" per row; we read it as window =
 stride (non-overlapping windows): IMU rows (UESTC 70, Cough 60), video frames
-(30), audio seconds (Cough 0.5 s, VGGSound 2 s). Attention size 512 and Adam
-(Section V-C). Encoder sizes the paper does not give are ours and marked so.
+(30), audio seconds (Cough 0.5 s, VGGSound 2 s). ``Preset.window`` / ``stride``
+record these values; nothing reads them: the windows are cut by the loaders'
+arguments, whose defaults are the same numbers (``load_uestc(imu_window=70,
+imu_stride=None, frames=30)``, ``load_cough(window_s=0.5, stride_s=None,
+imu_window=60)``, ``load_vggsound(window_s=2.0, stride_s=None, frames=30)``;
+stride None = window), so other windows are set there, not here.
+Attention size 512 and Adam (Section V-C). Encoder sizes the paper does not give
+are ours and marked so.
+
 The audio front end's ``sample_rate`` is replaced by the data's own rate when a
 model is built for a dataset (``experiment``), never assumed.
 """
@@ -37,8 +44,8 @@ class Preset:
     dropout: float
     batch_size: int
     weight_decay: float
-    window: float          # IMU rows, video frames, or audio seconds
-    stride: float
+    window: float          # Table I's window (IMU rows, video frames, audio seconds): a record, not read;
+    stride: float          # windows are cut by the loaders' imu_window / frames / window_s (and strides)
     seed: int
     d_attn: int = 512
     encoder: dict = field(default_factory=dict)  # kwargs for the modality's encoder

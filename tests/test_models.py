@@ -216,3 +216,25 @@ def test_every_table_one_row_is_the_papers(dataset, modality):
     assert p is TABLE_I[(dataset, modality)] and p.d_attn == 512
     assert (p.epochs, p.lr, p.dropout, p.batch_size, p.weight_decay, p.window, p.stride, p.seed) == \
         PAPER_TABLE_I[(dataset, modality)]
+
+
+
+def test_loader_defaults_are_the_windows_table_one_records():
+    """Preset.window / stride record Table I; the loaders' arguments cut the windows. Their
+    defaults must be the same numbers, or the record would be false."""
+    import inspect
+
+    from dcatkit.data.cough import load_cough
+    from dcatkit.data.uestc import load_uestc
+    from dcatkit.data.vggsound import load_vggsound
+
+    def default(f, name):
+        return inspect.signature(f).parameters[name].default
+
+    assert default(load_uestc, "imu_window") == TABLE_I[("uestc", "imu")].window == TABLE_I[("uestc", "imu")].stride
+    assert default(load_uestc, "imu_stride") is None and default(load_uestc, "frames") == TABLE_I[("uestc", "video")].window
+    assert default(load_cough, "imu_window") == TABLE_I[("cough", "imu")].window
+    assert default(load_cough, "window_s") == TABLE_I[("cough", "audio")].window and default(load_cough, "stride_s") is None
+    assert default(load_vggsound, "window_s") == TABLE_I[("vggsound", "audio")].window
+    assert default(load_vggsound, "frames") == TABLE_I[("vggsound", "video")].window
+    assert default(load_vggsound, "stride_s") is None
