@@ -18,7 +18,7 @@ from torch import nn
 from .attention import SelfAttention
 from .encoders import AudioEncoder, FeatureEncoder, FrameEncoder, IMUEncoder
 from .modalities import DEFAULT_KINDS, check_sample_shape, resolve_kind
-from .presets import Preset
+from .presets import Preset, audio_encoder_at_rate
 
 MODALITIES = tuple(DEFAULT_KINDS)    # the names with a default kind; any other name needs kind=
 ENCODERS = {"timeseries": IMUEncoder, "video": FrameEncoder, "audio": AudioEncoder, "features": FeatureEncoder}
@@ -72,9 +72,16 @@ def build_model(modality: str, num_classes: int, input_shape: tuple[int, ...], p
 
     modality: the name the data uses (``"imu"``, ``"gyro"``...); kind: its kind
     (default: from the name, ``dcatkit.modalities.resolve_kind``); both go into ``model.config``.
+    ``encoder_overrides`` replace the preset's encoder kwargs; an audio ``sample_rate`` among
+    them (the data's rate) brings a PANNs front end's n_fft and hop along
+    (``presets.audio_encoder_at_rate``) unless those are passed too. ``model.config["encoder"]`` records the kwargs as built.
     """
     kind = resolve_kind(modality, kind)
     enc_kw = {**preset.encoder, **encoder_overrides}
+    if kind == "audio" and "sample_rate" in encoder_overrides:   # the data's rate: the front end follows it
+        base = {k: v for k, v in enc_kw.items() if k not in ("sample_rate", "n_fft", "hop_length")}
+        base.update({k: preset.encoder[k] for k in ("sample_rate", "n_fft", "hop_length") if k in preset.encoder})
+        enc_kw = {**audio_encoder_at_rate(base, encoder_overrides["sample_rate"]), **encoder_overrides}
     model = Classifier(build_encoder(modality, tuple(input_shape), enc_kw, kind), num_classes,
                        d_attn=preset.d_attn, dropout=preset.dropout)
     model.config = {"modality": modality, "kind": kind, "num_classes": num_classes,

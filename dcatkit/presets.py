@@ -28,7 +28,12 @@ Attention size 512 and Adam (Section V-C). Encoder sizes the paper does not give
 are ours and marked so.
 
 The audio front end's ``sample_rate`` is replaced by the data's own rate when a
-model is built for a dataset (``experiment``), never assumed.
+model is built for a dataset (``experiment``), never assumed. A PANNs front end
+(``frontend="panns"``) then keeps its window and hop in seconds
+(``audio_encoder_at_rate``): VGGSound's preset is PANNs' 32 kHz front end (n_fft
+1024, hop 320) and, on the loader's default 16 kHz wavs, PANNs' 16 kHz one
+(n_fft 512, hop 160: Cnn14_16k's); f_max 14000 is cut to the Nyquist frequency
+(8 kHz at 16 kHz, as Cnn14_16k's). So each fits the PANNs checkpoint of its rate.
 """
 from __future__ import annotations
 
@@ -62,10 +67,13 @@ class Preset:
 
 _IMU_PAPER = {"hidden": 64, "d_model": 128, "kernel_size": 5}          # ours: sizes not in the paper
 _VIDEO_PAPER = {"depth": 101}                                          # ResNet-101, 224x224 frames
-_AUDIO_PAPER = {"arch": "cnn14", "sample_rate": 32000, "frontend": "panns"}  # PANNs' front end (fits its weights)
+# PANNs' Cnn14 front end at 32 kHz (fits its weights); at the data's rate it keeps its 32 ms window
+# and 10 ms hop (audio_encoder_at_rate): at 16 kHz, n_fft 512 and hop 160, Cnn14_16k's.
+_AUDIO_PAPER = {"arch": "cnn14", "sample_rate": 32000, "n_fft": 1024, "hop_length": 320, "frontend": "panns"}
 # Cough windows are 0.5 s: Cnn14's five 2x2 time poolings (PANNs pools after blocks 1-5 only)
 # need >= 32 log-mel frames; the hop is 5 ms here (101 frames: ours; the paper does not say how
-# it fit Cnn14 to 0.5 s windows; a 10 ms hop would also fit, with 51 frames).
+# it fit Cnn14 to 0.5 s windows; a 10 ms hop would also fit, with 51 frames). At 16 kHz (the
+# loader's default) its filterbank is Cnn14_16k's (n_fft 512, f_max cut to 8000).
 _AUDIO_COUGH = {"arch": "cnn14", "sample_rate": 16000, "n_fft": 512, "hop_length": 80, "frontend": "panns"}
 
 TABLE_I: dict[tuple[str, str], Preset] = {
@@ -94,6 +102,31 @@ SYNTHETIC_BY_KIND: dict[str, Preset] = {"timeseries": SYNTHETIC["imu"], "video":
                                         "audio": SYNTHETIC["audio"], "features": _FEATURES_SYNTHETIC}
 
 PRESET_NAMES = ("synthetic", "paper", "uestc", "cough", "vggsound", "uestc-target")
+
+
+def audio_encoder_at_rate(encoder: dict, sample_rate: int) -> dict:
+    """The audio encoder kwargs ``encoder`` (a preset's) for data at ``sample_rate``.
+
+    ``sample_rate`` replaces the preset's rate. A PANNs front end (``frontend="panns"``)
+    keeps its window and hop in seconds: ``n_fft`` and ``hop_length`` scale by new rate /
+    preset rate (rounded), so PANNs' 32 kHz settings (1024, 320) become its 16 kHz ones
+    (512, 160) and its 8 kHz ones (256, 80); f_max is left as it is (``LogMel`` cuts it to
+    the Nyquist frequency, as PANNs' 16 kHz and 8 kHz checkpoints have it). Any other front
+    end keeps its n_fft and hop (samples), as given. A missing key takes ``AudioEncoder``'s
+    default."""
+    out = {**encoder, "sample_rate": int(sample_rate)}
+    if encoder.get("frontend") != "panns":
+        return out
+    import inspect
+
+    from .encoders import AudioEncoder                      # lazy: presets stays free of torch
+    default = {k: v.default for k, v in inspect.signature(AudioEncoder).parameters.items()}
+    old = int(encoder.get("sample_rate", default["sample_rate"]))
+    if old == int(sample_rate):
+        return out
+    for key in ("n_fft", "hop_length"):
+        out[key] = max(1, int(round(int(encoder.get(key, default[key])) * int(sample_rate) / old)))
+    return out
 
 
 def get_preset(name: str, modality: str, dataset: str | None = None, kind: str | None = None) -> Preset:

@@ -219,6 +219,48 @@ def test_every_table_one_row_is_the_papers(dataset, modality):
 
 
 
+def test_panns_front_end_follows_the_data_rate():
+    """The data's rate replaces the preset's; a PANNs front end keeps its window and hop in
+    seconds (VGGSound's 32 kHz 1024 / 320 -> 512 / 160 at 16 kHz, PANNs' Cnn14_16k's), what the
+    caller passes wins, and other front ends and the preset's own rate are unchanged."""
+    from dcatkit.presets import audio_encoder_at_rate
+
+    def fe(model):
+        m = model.encoder.frontend
+        return m.sample_rate, m.mel.n_fft, m.mel.hop_length
+
+    vgg, cough, syn = (get_preset(d, "audio") for d in ("vggsound", "cough", "synthetic"))
+    small = {"width": 0.0625}
+    assert fe(build_model("audio", 3, (32000,), vgg, sample_rate=16000, **small)) == (16000, 512, 160)
+    assert fe(build_model("audio", 3, (32000,), vgg, sample_rate=32000, **small)) == (32000, 1024, 320)
+    assert fe(build_model("audio", 3, (8000,), cough, sample_rate=16000, **small)) == (16000, 512, 80)
+    assert fe(build_model("audio", 3, (16000,), cough, sample_rate=32000, **small)) == (32000, 1024, 160)
+    assert fe(build_model("audio", 3, (32000,), vgg, sample_rate=16000, n_fft=1024, **small)) == (16000, 1024, 160)
+    assert fe(build_model("audio", 3, (8000,), syn, sample_rate=16000)) == (16000, 256, 128)   # torchaudio's
+    assert audio_encoder_at_rate(vgg.encoder, 8000)["n_fft"] == 256          # PANNs' Cnn14_8k: 256 / 80
+    assert audio_encoder_at_rate(vgg.encoder, 8000)["hop_length"] == 80
+    assert vgg.encoder["sample_rate"] == 32000                                # the preset itself is untouched
+
+
+def test_train_unimodal_builds_the_vggsound_front_end_at_the_datas_rate():
+    """Through experiment: 16 kHz data (load_vggsound's default) gets PANNs' 16 kHz front end."""
+    import numpy as np
+
+    from dcatkit.data import from_arrays
+    from dcatkit.experiment import train_unimodal
+
+    rng = np.random.default_rng(0)
+    n = 18
+    x = (0.1 * rng.standard_normal((n, 32000))).astype(np.float32)          # 2 s at 16 kHz
+    splits = from_arrays({"audio": x}, np.arange(n) % 3, sample_rates={"audio": 16000}, groups="samples",
+                         split="id")
+    p = get_preset("vggsound", "audio")
+    p = p.with_(batch_size=8, encoder={**p.encoder, "width": 0.0625})
+    run = train_unimodal(splits, "audio", preset=p, epochs=1, progress=False, device="cpu")
+    mel = run.model.encoder.frontend.mel
+    assert (mel.sample_rate, mel.n_fft, mel.hop_length) == (16000, 512, 160)
+
+
 def test_loader_defaults_are_the_windows_table_one_records():
     """Preset.window / stride record Table I; the loaders' arguments cut the windows. Their
     defaults must be the same numbers, or the record would be false."""

@@ -230,6 +230,37 @@ def test_panns_checkpoint_that_does_not_fit(cnn14, tmp_path):
     assert "pass arch" not in str(e.value)
 
 
+def test_vggsound_preset_at_16k_is_panns_16k_front_end(panns, cnn14, tmp_path):
+    """VGGSound's wavs load at 16 kHz (load_vggsound's default) and the data's rate replaces the
+    preset's (experiment._build passes it to build_model): the front end must then be PANNs' own
+    16 kHz one (Cnn14_16k: n_fft 512, hop 160, f_max 8000), so that its checkpoint loads and the
+    log-mel is the one it was trained on; it was n_fft 1024, hop 320 at 16 kHz, which fits no
+    PANNs checkpoint."""
+    from dcatkit.model import build_model
+    from dcatkit.presets import get_preset
+
+    ref32, _ = cnn14
+    torch.manual_seed(1)
+    ref = panns.Cnn14(sample_rate=16000, window_size=512, hop_size=160, mel_bins=64, fmin=50, fmax=8000,
+                      classes_num=527).eval()
+    sd = {**{k: v for k, v in ref32.state_dict().items() if not k.startswith(("spectrogram_", "logmel_"))},
+          **{k: v for k, v in ref.state_dict().items() if k.startswith(("spectrogram_", "logmel_"))}}
+    path = tmp_path / "Cnn14_16k_random.pth"
+    torch.save({"model": sd}, path)                          # Cnn14_16k's front end, the random Cnn14's weights
+    model = build_model("audio", 9, (32000,), get_preset("vggsound", "audio"), sample_rate=16000,
+                        weights_path=str(path)).eval()
+    enc = model.encoder
+    assert (enc.frontend.sample_rate, enc.frontend.mel.n_fft, enc.frontend.mel.hop_length) == (16000, 512, 160)
+    assert {k: model.config["encoder"][k] for k in ("sample_rate", "n_fft", "hop_length")} == \
+        {"sample_rate": 16000, "n_fft": 512, "hop_length": 160}
+    wav = _wave(8000)                                        # 0.5 s at 16 kHz
+    with torch.no_grad():
+        want = ref.logmel_extractor(ref.spectrogram_extractor(wav))[:, 0].transpose(1, 2)
+        got = enc.frontend(wav)
+    assert got.shape == want.shape == (2, 64, 8000 // 160 + 1)
+    assert (got - want).abs().max() < 1e-3, _max_diff(got, want)
+    assert torch.equal(enc.bn0.running_var, ref32.bn0.running_var)   # the checkpoint's weights, loaded
+
 
 def test_a_file_that_is_not_a_state_dict_is_named(tmp_path):
     """A whole pickled model, a training script's checkpoint with Python objects beside its
