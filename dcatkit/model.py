@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .attention import SelfAttention
-from .encoders import AudioEncoder, FeatureEncoder, FrameEncoder, IMUEncoder
+from .encoders import AudioEncoder, FeatureEncoder, FrameEncoder, IMUEncoder, logmel_min_size
 from .modalities import DEFAULT_KINDS, check_sample_shape, resolve_kind
 from .presets import Preset, audio_encoder_at_rate
 
@@ -52,10 +52,23 @@ class Classifier(nn.Module):
         return ClassifierOutput(self.head(self.dropout(pooled)), att.q, att.k, att.v, pooled)
 
 
+def _check_logmel_shape(modality: str, shape: tuple[int, ...], arch: str) -> None:
+    """A precomputed log-mel sample (n_mels, frames) must survive the audio CNN's 2x2 poolings."""
+    need = logmel_min_size(arch)
+    if shape[0] < need or shape[1] < need:
+        raise ValueError(f"{modality!r}: a log-mel sample of shape {tuple(shape)} (n_mels, frames) is too small "
+                         f"for the audio encoder {arch!r}, whose 2x2 poolings need >= {need} mel bins and >= "
+                         f"{need} frames: use longer windows, more mel bins, or a smaller arch "
+                         f"({', '.join(f'{a}: {logmel_min_size(a)}' for a in ('cnn6', 'cnn10', 'cnn14'))})")
+
+
 def build_encoder(modality: str, input_shape: tuple[int, ...], encoder_kwargs: dict,
                   kind: str | None = None) -> nn.Module:
     """The encoder of ``kind`` (default: from the name) for one sample's ``input_shape``:
-    timeseries (C, L), video (T, 3, H, W), audio (N,) or (n_mels, frames), features (T, F)."""
+    timeseries (C, L), video (T, 3, H, W), audio (N,) or (n_mels, frames), features (T, F).
+    The sample's shape sets the input size: channels (timeseries), features, and for a
+    precomputed log-mel (n_mels, frames) its mel-bin count (``n_mels``, whatever the kwargs
+    say: a waveform keeps the kwargs' front end)."""
     kind = resolve_kind(modality, kind)
     shape = check_sample_shape(modality, kind, input_shape)
     kw = dict(encoder_kwargs)
@@ -63,6 +76,9 @@ def build_encoder(modality: str, input_shape: tuple[int, ...], encoder_kwargs: d
         return IMUEncoder(in_channels=shape[0], **kw)
     if kind == "features":
         return FeatureEncoder(in_features=shape[1], **kw)
+    if kind == "audio" and len(shape) == 2:
+        kw["n_mels"] = shape[0]
+        _check_logmel_shape(modality, shape, kw.get("arch", "cnn14"))
     return ENCODERS[kind](**kw)
 
 
@@ -74,7 +90,8 @@ def build_model(modality: str, num_classes: int, input_shape: tuple[int, ...], p
     (default: from the name, ``dcatkit.modalities.resolve_kind``); both go into ``model.config``.
     ``encoder_overrides`` replace the preset's encoder kwargs; an audio ``sample_rate`` among
     them (the data's rate) brings a PANNs front end's n_fft and hop along
-    (``presets.audio_encoder_at_rate``) unless those are passed too. ``model.config["encoder"]`` records the kwargs as built.
+    (``presets.audio_encoder_at_rate``) unless those are passed too. A log-mel input shape
+    (n_mels, frames) sets ``n_mels``. ``model.config["encoder"]`` records the kwargs as built.
     """
     kind = resolve_kind(modality, kind)
     enc_kw = {**preset.encoder, **encoder_overrides}
@@ -82,6 +99,11 @@ def build_model(modality: str, num_classes: int, input_shape: tuple[int, ...], p
         base = {k: v for k, v in enc_kw.items() if k not in ("sample_rate", "n_fft", "hop_length")}
         base.update({k: preset.encoder[k] for k in ("sample_rate", "n_fft", "hop_length") if k in preset.encoder})
         enc_kw = {**audio_encoder_at_rate(base, encoder_overrides["sample_rate"]), **encoder_overrides}
+    if kind == "audio" and len(input_shape) == 2:                # a log-mel: its bins are the data's
+        if "n_mels" in encoder_overrides and encoder_overrides["n_mels"] != input_shape[0]:
+            raise ValueError(f"{modality!r}: the samples are log-mels of {input_shape[0]} mel bins (shape "
+                             f"{tuple(input_shape)}), but n_mels={encoder_overrides['n_mels']} was passed")
+        enc_kw["n_mels"] = int(input_shape[0])                   # recorded as built (build_encoder sets it)
     model = Classifier(build_encoder(modality, tuple(input_shape), enc_kw, kind), num_classes,
                        d_attn=preset.d_attn, dropout=preset.dropout)
     model.config = {"modality": modality, "kind": kind, "num_classes": num_classes,

@@ -218,6 +218,42 @@ def test_every_table_one_row_is_the_papers(dataset, modality):
         PAPER_TABLE_I[(dataset, modality)]
 
 
+def test_a_logmel_input_sets_n_mels_and_rebuilds_the_same():
+    """Precomputed log-mels (n_mels, frames) with another bin count than the preset's (32
+    synthetic, 64 paper) build an encoder of that many bins (it built one of the preset's, and
+    failed at the first batch "expects (B, 32, F), got (32, 40, 64)"); the config records it and
+    a checkpoint rebuilds the same model. A waveform keeps the preset's front end."""
+    import tempfile
+    from pathlib import Path
+
+    from dcatkit.checkpoint import load_checkpoint, save_checkpoint
+    from dcatkit.model import build_encoder, model_from_config
+
+    p = get_preset("synthetic", "mel", kind="audio")
+    torch.manual_seed(0)
+    model = build_model("mel", 3, (40, 64), p, kind="audio").eval()
+    assert model.encoder.frontend.n_mels == 40 and model.encoder.bn0.num_features == 40
+    assert model.config["encoder"]["n_mels"] == 40 and model.config["input_shape"] == [40, 64]
+    assert build_encoder("mel", (40, 64), p.encoder, "audio").frontend.n_mels == 40   # the shape, not the kwargs
+    x = torch.randn(2, 40, 64)
+    with torch.no_grad():
+        out = model(x).logits
+    assert out.shape == (2, 3)
+    again = model_from_config(model.config).eval()
+    again.load_state_dict(model.state_dict())
+    with tempfile.TemporaryDirectory() as d:
+        save_checkpoint(Path(d) / "m.pt", model, {})
+        back, _ = load_checkpoint(Path(d) / "m.pt")
+    with torch.no_grad():
+        assert torch.equal(again(x).logits, out) and torch.equal(back.eval()(x).logits, out)
+    wave = build_model("mic", 3, (8000,), p, kind="audio")          # a waveform: unchanged
+    assert wave.encoder.frontend.n_mels == 32 and wave.config["encoder"] == p.encoder
+    # too few frames for cnn6's four 2x2 poolings: said at build time, with what is needed
+    with pytest.raises(ValueError, match=r"log-mel sample of shape \(40, 10\).*need >= 16 mel bins and >= 16 frames"):
+        build_model("mel", 3, (40, 10), p, kind="audio")
+    with pytest.raises(ValueError, match=r"log-mels of 40 mel bins .*n_mels=64 was passed"):
+        build_model("mel", 3, (40, 64), p, kind="audio", n_mels=64)
+
 
 def test_panns_front_end_follows_the_data_rate():
     """The data's rate replaces the preset's; a PANNs front end keeps its window and hop in
