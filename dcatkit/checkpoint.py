@@ -21,6 +21,7 @@ import torch
 
 from . import provenance
 from .files import write_atomically
+from .encoders import _UNSAFE_GLOBAL, torch_load_problem
 from .model import Classifier, model_from_config
 
 
@@ -86,13 +87,15 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> tuple[Classifier, d
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
+    except OSError:
+        raise                                          # unreadable (permissions...): its message names the path
     except Exception as e:
-        why = ("it holds Python objects beyond tensors and plain values (numpy numbers, as a numpy learning "
-               "rate left them before): if you trust it, torch.load(path, weights_only=False) reads it"
-               if "Weights only load failed" in str(e) else
-               "the file is truncated or corrupted (an interrupted copy?): copy it again or retrain")
-        raise ValueError(f"{path} is not a readable dcatkit checkpoint ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0] if str(e) else ''}); {why}") from e
+        # torch words both cases "Weights only load failed"; the refused global tells them apart
+        why = torch_load_problem(e) + (
+            "; a numpy learning rate left numpy numbers in older checkpoints: if you trust it, "
+            "torch.load(path, weights_only=False) reads it" if _UNSAFE_GLOBAL.search(str(e)) else
+            ": an interrupted copy? copy it again or retrain")
+        raise ValueError(f"{path} is not a readable dcatkit checkpoint: {why}") from e
     if not isinstance(payload, dict) or not {"state_dict", "config", "meta"} <= set(payload):
         raise ValueError(f"{path} is not a dcatkit checkpoint: expected keys state_dict, config, meta")
     try:

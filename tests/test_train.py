@@ -130,8 +130,14 @@ def test_checkpoint_atomic_and_bad_files(tmp_path, splits, video_source):
     save_checkpoint(path, model, {"modality": "video"})
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]       # no temp file left
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="not a readable dcatkit checkpoint"):
+    with pytest.raises(ValueError, match="not a readable dcatkit checkpoint") as junk:
         load_checkpoint(tmp_path / "junk.pt")
+    # junk is not "Python objects" (torch words both failures alike) and gets no advice to load it unsafely
+    assert "not a file torch.save wrote" in str(junk.value) and "weights_only=False" not in str(junk.value)
+    import numpy as np
+    torch.save({"state_dict": {}, "config": {}, "meta": {"lr": np.float64(0.1)}}, tmp_path / "np.pt")
+    with pytest.raises(ValueError, match=r"holds a Python object .*numpy.*weights_only=False\) reads it"):
+        load_checkpoint(tmp_path / "np.pt")
     torch.save({"weights": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="expected keys"):
         load_checkpoint(tmp_path / "other.pt")
