@@ -262,10 +262,13 @@ def frame_strips(ds, max_frames: int = 6):
 def _logmel_module(ds, audio_encoder: Mapping | None):
     from .encoders import LogMel
 
+    from .presets import audio_encoder_at_rate
+
     enc = dict(audio_encoder or {})
+    sr = int(ds.sample_rates.get("audio", enc.get("sample_rate", 32000)))   # the data's rate, not the preset's
+    enc = audio_encoder_at_rate(enc, sr) if enc else enc   # as build_model adapts the front end to that rate
     keys = ("n_fft", "hop_length", "n_mels", "f_min", "f_max", "frontend")   # as the encoder sees it
     kw = {k: enc[k] for k in keys if k in enc}
-    sr = int(ds.sample_rates.get("audio", enc.get("sample_rate", 32000)))   # the data's rate, not the preset's
     return LogMel(sample_rate=sr, **kw), sr
 
 

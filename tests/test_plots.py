@@ -52,6 +52,27 @@ def test_logmel_is_the_encoders_front_end(splits):
     np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-4)
 
 
+def test_logmel_follows_the_front_end_the_model_builds_at_the_datas_rate():
+    """A PANNs preset (32 kHz, n_fft 1024, hop 320) on 16 kHz data: build_model adapts the front
+    end to the data's rate (512 / 160, Cnn14_16k's), and notebook 01's spectrograms show that front
+    end's output, not the preset's sample counts at the data's rate."""
+    from dcatkit.data.dataset import PairedDataset
+    from dcatkit.model import build_model
+    from dcatkit.presets import get_preset
+
+    rng = np.random.default_rng(0)
+    wav = rng.uniform(-0.5, 0.5, (2, 16000)).astype(np.float32)
+    ds = PairedDataset({"audio": wav}, np.array([0, 1]), ["a", "b"], np.array([0, 1]), np.array(["x", "y"]),
+                       {"audio": 16000})
+    preset = get_preset("vggsound", "audio")
+    model = build_model("audio", 2, (16000,), preset, sample_rate=16000).eval()
+    with torch.no_grad():
+        want = model.encoder.frontend(torch.from_numpy(wav[1])[None])[0].numpy()
+    got = plots.logmel(ds, 1, preset.encoder)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+
 def test_browser_builds(splits):
     pytest.importorskip("ipywidgets", reason="the sample browser is an ipywidgets widget (CI installs it)")
     w = plots.sample_browser(splits.train)
