@@ -87,14 +87,14 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> tuple[Classifier, d
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except OSError:
-        raise                                          # unreadable (permissions...): its message names the path
+    except PermissionError:
+        raise                                          # its message names the path
     except Exception as e:
         # torch words both cases "Weights only load failed"; the refused global tells them apart
         why = torch_load_problem(e) + (
-            "; a numpy learning rate left numpy numbers in older checkpoints: if you trust it, "
-            "torch.load(path, weights_only=False) reads it" if _UNSAFE_GLOBAL.search(str(e)) else
-            ": an interrupted copy? copy it again or retrain")
+            ", beyond tensors and plain values (a numpy learning rate left numpy numbers in older checkpoints):"
+            " if you trust it, torch.load(path, weights_only=False) reads it" if _UNSAFE_GLOBAL.search(str(e))
+            else ": an interrupted copy? copy it again or retrain")
         raise ValueError(f"{path} is not a readable dcatkit checkpoint: {why}") from e
     if not isinstance(payload, dict) or not {"state_dict", "config", "meta"} <= set(payload):
         raise ValueError(f"{path} is not a dcatkit checkpoint: expected keys state_dict, config, meta")
