@@ -21,7 +21,8 @@ $(STAMP): pyproject.toml constraints.txt
 # (jupyter_client/manager.py, shutdown_kernel), after every cell ran; ipykernel logs that one
 # interrupt as "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel." Nothing failed, so that
 # line alone is dropped from papermill's stderr (every other line, and papermill's exit status, stay).
-# Then the results table of the run (baseline vs D-CAT vs No MCMA) is printed.
+# Then the results table of this run (baseline vs D-CAT vs No MCMA) is printed: the newest
+# transfer-* table, not those of earlier demos with other DEMO_PARAMS.
 DEMO_PARAMS ?=
 demo: SHELL := /bin/bash
 demo: $(STAMP)
@@ -29,7 +30,7 @@ demo: $(STAMP)
 	$(PY) -m papermill notebooks/03_transfer.ipynb outputs/03_transfer.ipynb -k python3 --cwd notebooks \
 		--no-progress-bar -p figures_dir outputs/figures $(DEMO_PARAMS) \
 		2> >(grep -v --line-buffered 'KeyboardInterrupt caught in kernel' >&2)
-	$(PY) -m dcatkit.report outputs/03_transfer 'transfer-*'
+	$(PY) -m dcatkit.report outputs/03_transfer 'transfer-*' --latest
 
 test: $(STAMP)
 	$(PY) -m pytest

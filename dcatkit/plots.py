@@ -564,8 +564,9 @@ def subject_change(table: pd.DataFrame, title: str = "D-CAT - baseline per test 
     ax.invert_yaxis()
     span = max(float(np.abs(v).max()), 1e-3)
     ax.set_xlim(-2.8 * span, 2.8 * span)
+    from .stats import signed
+
     for i, r in enumerate(table.itertuples()):
-        from .stats import signed
         shown = round(r.f1_other, 3) - round(r.f1_baseline, 3)    # of the F1s the table prints, as its ΔF1
         ax.annotate(f"{signed(shown)} (fixed {r.fixed}, broke {r.broke} of {r.n})", (r.delta_f1, i),
                     xytext=(4 if r.delta_f1 >= 0 else -4, 0), textcoords="offset points",

@@ -435,10 +435,13 @@ def results_files(folder: str | Path, pattern: str = "*") -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    latest = "--latest" in args
+    args = [a for a in args if a != "--latest"]
     if not 1 <= len(args) <= 2 or args[0] in ("-h", "--help"):
-        print("usage: python -m dcatkit.report <results.csv|results.json|folder> [PATTERN]\n"
+        print("usage: python -m dcatkit.report <results.csv|results.json|folder> [PATTERN] [--latest]\n"
               "prints a results file, or every results table (.csv) of a folder, oldest first; PATTERN "
-              "(a glob on the file name, e.g. 'transfer-*') picks some of them")
+              "(a glob on the file name, e.g. 'transfer-*') picks some of them; --latest prints only the "
+              "newest of those (what `make demo` shows: the run it just made, not every run before it)")
         return 0 if args and args[0] in ("-h", "--help") else 2
     path = Path(args[0])
     if not path.exists():
@@ -449,6 +452,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as e:
         print(f"dcatkit.report: {e}", file=sys.stderr)
         return 2
+    if latest:
+        files = files[-1:]
     print("\n\n".join(f"{f}:\n{format_results(read_results(f))}" for f in files))
     return 0
 

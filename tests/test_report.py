@@ -216,6 +216,15 @@ def test_main_prints_every_table_of_a_folder_each_formatted_for_what_it_holds(tm
     assert report.main([str(tmp_path), "transfer-*"]) == 0                 # the one the demo names
     out = capsys.readouterr().out
     assert "transfer-synthetic-id.csv" in out and "theorem41" not in out
+    # --latest (what `make demo` passes): only the newest table the pattern picks, not earlier demos'
+    again = report.write_results(metrics.assign(f1=[0.5, 0.6, 0.7]), tmp_path, "transfer-synthetic-id-later")["csv"]
+    os.utime(again, (2e9 + 1, 2e9 + 1))
+    assert report.main([str(tmp_path), "transfer-*", "--latest"]) == 0
+    out = capsys.readouterr().out
+    assert "transfer-synthetic-id-later.csv" in out and "transfer-synthetic-id.csv" not in out and "0.700" in out
+    assert report.main([str(tmp_path), "transfer-*"]) == 0                 # without it: both, oldest first
+    out = capsys.readouterr().out
+    assert out.index("transfer-synthetic-id.csv") < out.index("transfer-synthetic-id-later.csv")
     assert report.main([str(tmp_path), "nothing-*"]) == 2
     assert "no results tables matching 'nothing-*.csv'" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="run the notebook first"):
