@@ -433,9 +433,13 @@ class FeatureEncoder(nn.Module):
     """Precomputed feature vectors, one per time step (kind ``features``): a small MLP per step.
 
     Input (B, T, F) -> output (B, T, d_model). Each of the F features is standardised by
-    a batch norm over (batch, time) (its running mean / variance of the training data are
-    part of the model, so raw features need no scaling outside it; only a feature whose
-    variance is near BatchNorm's eps, 1e-5, is not fully standardised), then every step goes
+    a batch norm over (batch, time) whose running mean / variance (what evaluation uses) are
+    the cumulative average over every training batch (``momentum=None``), not BatchNorm's
+    default exponential average: that one starts at 0 / 1 and moves 10% a step, so after the
+    few dozen steps of a small run a feature far from 0 (air pressure, ~1013 hPa) was still
+    shifted by many standard deviations at evaluation (test F1 0.92 -> 0.23). The statistics
+    are part of the model, so raw features need no scaling outside it; only a feature whose
+    variance is near BatchNorm's eps, 1e-5, is not fully standardised. Then every step goes
     through the same Linear(F, hidden) -> ReLU -> Dropout -> Linear(hidden, d_model);
     ``hidden=0`` makes it one Linear(F, d_model). Steps do not mix: the self-attention
     after the encoder relates them.
@@ -448,7 +452,7 @@ class FeatureEncoder(nn.Module):
         if hidden < 0 or d_model < 1:
             raise ValueError(f"hidden must be >= 0 and d_model >= 1, got hidden={hidden}, d_model={d_model}")
         self.in_features, self.d_model = in_features, d_model
-        self.norm = nn.BatchNorm1d(in_features)
+        self.norm = nn.BatchNorm1d(in_features, momentum=None)       # cumulative: the training data's statistics
         self.mlp = (nn.Linear(in_features, d_model) if hidden == 0 else
                     nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
                                   nn.Linear(hidden, d_model)))

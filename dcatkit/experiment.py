@@ -191,7 +191,9 @@ def train_transfer(splits, source=None, target_modality: str | None = None, *, s
         raise ValueError("pass one frozen source (source=) or a list of them (sources=), not "
                          + ("both" if source is not None else "neither"))
     multi = sources is not None
-    if multi and (isinstance(sources, (str, Path)) or not list(sources)):
+    if multi and not isinstance(sources, (str, Path)):
+        sources = list(sources)                           # once: a generator is read here, not used up by a check
+    if multi and (isinstance(sources, (str, Path)) or not sources):
         raise ValueError(f"sources= takes a non-empty list of checkpoints, Runs or models, got {sources!r}")
     if checkpoint is not None:        # before anything trains: never over a source checkpoint, a folder, ...
         files = [s.checkpoint if isinstance(s, Run) else s for s in (sources if multi else [source])]  # Run: its file

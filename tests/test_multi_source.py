@@ -161,6 +161,10 @@ def test_bad_multi_source_input(setup):
         train_transfer(sp, sources=[video, audio], target="imu", lam={"video": 1.0}, **kw)
     with pytest.raises(ValueError, match="same modality"):
         train_transfer(sp, sources=[video, video], target="imu", **kw)
+    # a generator is read once: it reaches the per-source checks (it was used up by the emptiness check
+    # and then refused as "an empty list")
+    with pytest.raises(ValueError, match="same modality"):
+        train_transfer(sp, sources=(s for s in [video, video]), target="imu", **kw)
     imu = train_unimodal(sp, "imu", preset=P, seed=0, progress=False, epochs=1)
     with pytest.raises(SourceMismatch, match="both 'imu'"):
         train_transfer(sp, sources=[video, imu], target="imu", **kw)
