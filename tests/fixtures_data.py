@@ -221,3 +221,28 @@ def frame_means(path: Path) -> np.ndarray:
 
     with av.open(str(path)) as c:
         return np.array([f.to_ndarray(format="rgb24").mean() for f in c.decode(video=0)])
+
+
+def make_vggsound_overlapping(root: Path, videos: int = 6, sr: int = 1000, clip_s: int = 6,
+                              starts=(0, 2), far: int = 12) -> dict:
+    """VGGSound layout with pre-extracted wavs (``root/wav``) of clips that overlap: every YouTube
+    video (20 s of its own noise) gives clips at ``starts`` (``clip_s`` long, so they share audio),
+    and the even videos one more clip at ``far`` that shares none. Two labels, ``videos`` each.
+    Returns {youtube_id: [stems]}."""
+    sf = _needs("soundfile", "writing a wav fixture")
+    wav = root / "wav"
+    wav.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    rows, out = [], {}
+    for li, label in enumerate(VGG_LABELS[1:3]):
+        for v in range(videos):
+            yid = f"ov{li}{v}xxxxxxxxx"[:11]
+            sound = (0.3 * rng.uniform(-1, 1, 20 * sr)).astype(np.float32)
+            for start in (*starts, far) if v % 2 == 0 else starts:
+                rows.append((yid, start, label, "train"))
+                stem = f"{yid}_{start:06d}"
+                sf.write(wav / f"{stem}.wav", sound[start * sr:(start + clip_s) * sr], sr, subtype="FLOAT")
+                out.setdefault(yid, []).append(stem)
+    with open(root / "vggsound.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return out

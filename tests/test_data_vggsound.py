@@ -8,7 +8,8 @@ import pytest
 import dcatkit.data as D
 from dcatkit.data import vggsound as V
 from dcatkit.data.preprocess import UnreadableFile, uniform_indices
-from fixtures_data import VGG_LABELS, frame_means, frame_value, make_vggsound, write_jpegs
+from fixtures_data import (VGG_LABELS, frame_means, frame_value, make_vggsound, make_vggsound_overlapping,
+                           write_jpegs)
 
 SECONDS, FPS = 2.0, 10
 OPTS = dict(window_s=1.0, frames=4, frame_size=8, progress=False)
@@ -272,3 +273,25 @@ def test_clip_seconds_times_jpeg_frames_without_audio_and_is_in_the_cache_key(ro
     for d in four:
         for k, i in enumerate(d.ids):
             assert abs(float(d[k]["video"].float().mean()) - frame_value(int(i.split("#")[1][:-1]))) < 3, i
+
+
+def test_overlapping_clips_of_one_youtube_video_never_put_the_same_audio_in_two_splits(tmp_path):
+    """Two clips of one YouTube video at starts 0 and 2 s (6 s long) share 4 s of audio: the window
+    at 2 s of the first is byte for byte the window at 0 s of the second. Each clip was its own
+    split unit, so split='id' put such twins in train and test while check_leakage passed. Now
+    overlapping clips are one unit (report["merged_clips"]); a clip of the same video that shares
+    no audio (at 12 s) stays a unit of its own."""
+    r = tmp_path / "vgg"
+    stems = make_vggsound_overlapping(r)
+    two = [VGG_LABELS[1], VGG_LABELS[2]]
+    merged = sorted(f"{a}+{b}" for a, b, *_ in stems.values())
+    for seed in range(3):
+        s = _load(r, classes=two, modalities=["audio"], audio_dir=r / "wav", sample_rate=1000, window_s=2.0,
+                  cache_dir=False, split_file=None, seed=seed)
+        assert s.report["merged_clips"] == merged
+        part = {g: p for p, d in enumerate(s) for g in d.groups}
+        assert all(v[2] in part for v in stems.values() if len(v) == 3)        # the far clip: a unit alone
+        audio = [(p, i, np.asarray(d.arrays["audio"][k])) for p, d in enumerate(s) for k, i in enumerate(d.ids)]
+        twins = [(i, j) for p, i, a in audio for q, j, b in audio if p < q and np.array_equal(a, b)]
+        assert twins == [], (seed, twins[:3])
+    assert any(np.array_equal(a, b) for _, i, a in audio for _, j, b in audio if i != j)   # the fixture has twins

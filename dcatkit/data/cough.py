@@ -31,7 +31,7 @@ from . import cache as cache_mod
 from .dataset import Splits
 from .preprocess import (MissingModality, UnreadableFile, as_names, check_positive, cut, read_wav, reading,
                          require_dir, require_file, require_finite, resample)
-from .splits import SplitArg, auto_split_file, make_splits
+from .splits import SplitArg, auto_split_file, make_splits, overlapping_units
 
 # 1-based ``values.id`` of an annotation -> class; id 9 ("Unknown") and others are left out.
 CLASSES = ("Cough", "Speech", "Sneeze", "Deep breath", "Groan", "Laugh", "Speech (far)", "Other Sound")
@@ -174,24 +174,10 @@ def _shared_audio_groups(segments: Sequence[int], starts: Sequence[float], windo
     ``segments`` / ``starts``: each window's segment and start time (s). Windows all last
     ``window_s``, so sorted by start, two overlap exactly when their starts are less than
     ``window_s`` apart, and a chain of such neighbours is one stretch of shared audio.
-    Names: ``"3"`` for a segment alone, ``"2+3+4"`` for merged ones.
+    Names: ``"3"`` for a segment alone, ``"2+3+4"`` for merged ones. Annotations may be listed
+    out of time order: windows are compared in time order (``splits.overlapping_units``).
     """
-    parent = {i: i for i in segments}
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    order = np.argsort(starts, kind="stable")
-    for a, b in zip(order[:-1], order[1:]):
-        if starts[b] - starts[a] < window_s - 1e-9:
-            parent[root(segments[a])] = root(segments[b])
-    members: dict[int, list[int]] = {}
-    for i in parent:
-        members.setdefault(root(i), []).append(i)
-    return {i: "+".join(str(j) for j in sorted(members[root(i)])) for i in parent}
+    return overlapping_units(list(segments), starts, window_s)
 
 
 def load_cough(

@@ -124,6 +124,34 @@ def data_fingerprint(ids: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(sorted(map(str, ids))).encode()).hexdigest()[:24]
 
 
+def overlapping_units(units: Sequence, starts: Sequence[float], length: float) -> dict:
+    """Unit -> split-unit name: units whose windows overlap in time join one split unit.
+
+    ``units`` / ``starts``: each window's unit (an annotated segment, a clip) and start time (s)
+    on one clock (one recording's). Windows all last ``length``, so sorted by start, two overlap
+    exactly when their starts are less than ``length`` apart, and a chain of such neighbours is
+    one stretch of shared signal. Windows may come in any order (annotations out of time order).
+    Names: ``"3"`` for a unit alone, ``"2+3+4"`` for merged ones (members in sorted order).
+    """
+    parent = {u: u for u in units}
+
+    def root(u):
+        while parent[u] != u:
+            parent[u] = parent[parent[u]]
+            u = parent[u]
+        return u
+
+    starts = np.asarray(starts, dtype=np.float64)
+    order = np.argsort(starts, kind="stable")
+    for a, b in zip(order[:-1], order[1:]):
+        if starts[b] - starts[a] < length - 1e-9:
+            parent[root(units[a])] = root(units[b])
+    members: dict = {}
+    for u in parent:
+        members.setdefault(root(u), []).append(u)
+    return {u: "+".join(str(v) for v in sorted(members[root(u)])) for u in parent}
+
+
 # --------------------------------------------------------------------------- split kinds
 
 def parse_split(split: SplitArg) -> tuple[str, int | None]:

@@ -8,7 +8,10 @@ pre-extracted ``<stem>.wav`` files and ``<stem>/`` JPEG frame folders. Items:
 
 VGGSound has no subject annotations. The subject of a clip is a proxy: its
 YouTube video (one uploader's recording session), so ``split="ood"`` keeps every
-YouTube video in one split. The csv's own train/test column is not used: the
+YouTube video in one split. The split unit (recording) of ``split="id"`` is the clip,
+except that clips of one YouTube video whose windows overlap in time (two clips whose 10 s
+spans overlap share audio and frames) form one unit, listed in ``report["merged_clips"]``:
+no stretch of a video is in two splits. The csv's own train/test column is not used: the
 paper re-splits 70/15/15.
 """
 from __future__ import annotations
@@ -27,7 +30,7 @@ from .dataset import Splits
 from .preprocess import (MP4_AUDIO_DECODER, VIDEO_DECODER, MissingModality, UnreadableFile, as_names, check_positive, cut,
                          list_jpeg_frames, read_jpeg_frames, read_mp4_audio, read_video_frames, read_wav, reading,
                          require_dir, require_file, resample, uniform_indices, video_info)
-from .splits import SplitArg, auto_split_file, make_splits
+from .splits import SplitArg, auto_split_file, make_splits, overlapping_units
 
 LAYOUT = """\
 VGGSound/
@@ -82,6 +85,27 @@ def _index(folder: Path | None, suffix: str | None) -> dict[str, Path]:
     if suffix is None:
         return {p.name: p for p in folder.iterdir() if p.is_dir()}
     return {p.stem: p for p in folder.iterdir() if p.suffix.lower() == suffix}
+
+
+def _clip_groups(ids: Sequence[str], clip_of: dict[str, _Clip], window_s: float) -> tuple[list[str], list[str]]:
+    """Each window's split unit, and the merged ones: a clip, except that clips of one YouTube
+    video whose windows overlap in the video's time (e.g. clips starting at 0 s and 4 s share
+    6 s of audio and frames) form one unit, named ``"<stem>+<stem>"``, so no stretch of a video
+    is in two splits. Windows are named ``<stem>#<start in the clip>s``; the clip's csv start
+    places them on the video's clock. Computed from the ids, so a cache built before is split
+    the same way."""
+    stems, starts = [], []
+    for i in ids:
+        stem, t = str(i).rsplit("#", 1)
+        stems.append(stem)
+        starts.append(clip_of[stem].start + float(t[:-1]))
+    by_video: dict[str, list[int]] = {}
+    for k, stem in enumerate(stems):
+        by_video.setdefault(clip_of[stem].youtube_id, []).append(k)
+    unit: dict[str, str] = {}
+    for ks in by_video.values():
+        unit.update(overlapping_units([stems[k] for k in ks], [starts[k] for k in ks], window_s))
+    return [unit[s] for s in stems], sorted({u for u in unit.values() if "+" in u})
 
 
 def load_vggsound(
@@ -230,7 +254,8 @@ def load_vggsound(
             arrays["video"] = clip.reshape(len(starts), frames, *clip.shape[1:])  # (K, T, 3, H, W)
         k = len(starts)
         return {"arrays": arrays, "labels": [c.label] * k, "subjects": [subject_of[c.youtube_id]] * k,
-                "ids": [f"{c.stem}#{t:g}s" for t in starts], "groups": [c.stem] * k, "rates": rates}
+                "ids": [f"{c.stem}#{t:g}s" for t in starts], "groups": [c.stem] * k,  # (clips merged below)
+                "rates": rates}
 
     files = [p for c in clips for p in (mp4s.get(c.stem), wavs.get(c.stem), jpg_dirs.get(c.stem)) if p is not None]
     cache_dir = cache_mod.default_cache_dir(root) if cache_dir is None else (None if cache_dir is False else Path(cache_dir))
@@ -243,7 +268,8 @@ def load_vggsound(
     windows = cache_mod.collect("vggsound", clips, decode, classes=chosen, settings=settings, cache_dir=cache_dir,
                                 sample_rates={"audio": float(sample_rate)} if "audio" in modalities else {},
                                 on_error=on_error, progress=progress)
-    windows.report.update(report, n_missing_files=len(report["missing_files"]),
+    windows.groups, merged = _clip_groups(windows.ids, {c.stem: c for c in clips}, window_s)
+    windows.report.update(report, n_missing_files=len(report["missing_files"]), merged_clips=merged,
                           subject_source="proxy: YouTube video id (VGGSound has no subject annotations)")
     windows.sample_rates = {m: r for m, r in windows.sample_rates.items() if m in modalities}
     sf = auto_split_file(split_file, cache_dir, "vggsound", split, seed, ratios, windows)
