@@ -360,3 +360,32 @@ def test_the_chosen_mics_annotation_and_wav_are_used_and_any_means_out(tmp_path)
         s = D.load("cough", r, modalities=["audio"], mic="any", sample_rate=8000, cache_dir=False, **OPTS)
     got = sorted((K.CLASSES[y], round(float(d[k]["audio"].mean()), 2)) for d in s for k, y in enumerate(d.labels))
     assert got == sorted([("Cough", 0.0)] * 2 + [("Speech", 0.3)])
+
+
+def test_segments_annotated_out_of_time_order_are_merged_by_time():
+    """Windows are compared in time order, not in the order the annotation file lists segments:
+    windows of segments 0 (0.0, 0.5 s), 2 (3.0, 3.5 s) and 1 (0.9, 1.4 s), listed in that order,
+    share audio between 0 and 1 only (0.5 s and 0.9 s are 0.4 s apart); compared in list order,
+    2 and 1 were merged and 0 and 1 were not."""
+    g = K._shared_audio_groups([0, 0, 2, 2, 1, 1], [0.0, 0.5, 3.0, 3.5, 0.9, 1.4], 0.5)
+    assert g == {0: "0+1", 1: "0+1", 2: "2"}
+
+
+def test_no_audio_in_two_splits_when_the_annotation_file_lists_segments_out_of_time_order(tmp_path):
+    """The annotation lists speech at 1.0-2.0 s, a cough at 3.6-4.6 s, then a sneeze at 2.05-2.25 s:
+    the sneeze's centred window (1.9 s) shares audio with the speech's window at 1.5 s, not with
+    the cough, so speech and sneeze are one unit in every trial, and no audio is in two splits."""
+    r = tmp_path / "MultimodalCoughDataset"
+    r.mkdir()
+    make_cough(r, subjects=("005", "006", "007"), segments=[(1.0, 2.0, 2), (3.6, 4.6, 1), (2.05, 2.25, 3)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = D.load("cough", r, cache_dir=False, split_file=None, seed=0, **OPTS)
+    assert s.report["merged_segments"] == sorted(f"{s_}/{t}#seg0+2" for s_ in ("005", "006", "007")
+                                                 for t in ("Trial_1_No_Talking", "Trial_2_Talking",
+                                                           "Trial_3_Nonverbal"))
+    win = _audio_starts(s)
+    assert len(win) == 9 * 5
+    shared = [(i, j) for i in win for j in win
+              if win[i][1] == win[j][1] and win[i][0] < win[j][0] and abs(win[i][2] - win[j][2]) < 0.5 - 1e-3]
+    assert shared == []
