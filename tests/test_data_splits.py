@@ -2,6 +2,7 @@
 import json
 import re
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -350,3 +351,29 @@ def test_stratified_draw_gives_the_extra_labels_to_the_largest_remainders():
         kept = _stratified_groups(names, glabel, 5, np.random.default_rng(seed))
         got = np.bincount(glabel[np.isin(names, sorted(kept))], minlength=3)
         assert got.tolist() == [2, 2, 1], (seed, got)
+
+
+def test_identical_samples_under_groups_samples_stay_in_one_part():
+    """groups='samples' made each sample its own recording, identical copies too (content ids tell
+    them apart as h, h~2): a copy landed in train and its twin in validation or test, and
+    check_leakage passed. Now a copy is one recording with its original (content ids or given
+    ids), counted in report['identical_samples'] with a warning."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 3, 16)).astype(np.float32)
+    x = np.concatenate([x, x[:10]])                         # 10 samples twice (a copied file)
+    y = np.r_[np.arange(30) % 3, np.arange(10) % 3]
+    for ids in (None, [f"row{i}" for i in range(40)]):
+        for seed in range(3):
+            with pytest.warns(UserWarning, match=r"10 of 40 samples are identical copies of another sample"):
+                s = D.from_arrays({"imu": x}, y, groups="samples", ids=ids, seed=seed)
+            assert s.report["identical_samples"] == 10
+            part = {}                                       # a sample's content -> the parts holding it
+            for p, d in enumerate(s):
+                rows = rows_of({"imu": x}, d.ids) if ids is None else [int(i[3:]) for i in d.ids]
+                for r in rows:
+                    part.setdefault(x[r].tobytes(), set()).add(p)
+            assert len(part) == 30 and all(len(v) == 1 for v in part.values()), (ids is None, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                      # no copy: no warning, no count
+        s = D.from_arrays({"imu": x[:30]}, y[:30], groups="samples", seed=0)
+    assert "identical_samples" not in s.report

@@ -600,7 +600,9 @@ def from_arrays(
     ``("group_kfold", k)``).
     ``groups`` is required: (N,) the recording each sample was cut from, so windows of one
     recording stay in one part; or ``"samples"`` when every sample is an independent
-    recording (never true of overlapping or consecutive windows of one recording).
+    recording (never true of overlapping or consecutive windows of one recording); then
+    identical samples (every modality equal byte for byte) are one recording, counted in
+    ``report["identical_samples"]`` with a warning, so a copy is never in two parts.
     ``ids``: (N,) your sample ids, unique and the same for the same sample wherever it
     appears (a file name and window start, say); without them each sample's id is derived
     from its content (:func:`content_ids`, ``"sha256:..."``), so a source trained on a subset
@@ -667,9 +669,17 @@ def from_arrays(
         check_waveform_peak(m, kinds[m], a, a.ndim - 1)     # float audio at PCM scale, over all samples
     by_content = content_ids(arrays)                        # (N,) one hash per sample
     ids = by_content if ids is None else ids
-    if groups is None:                                       # groups="samples": each sample its own recording
-        groups = list(ids)
     report = {"id_source": id_source, "data_fingerprint": data_fingerprint(by_content)}
+    if groups is None:             # groups="samples": each sample its own recording, but identical copies one
+        first: dict[str, str] = {}                           # content (the ~n copy suffix left off) -> 1st id
+        groups = [first.setdefault(c.split("~")[0], i) for c, i in zip(by_content, ids)]
+        copies = n - len(first)
+        if copies:
+            report["identical_samples"] = copies
+            warnings.warn(f"{copies} of {n} samples are identical copies of another sample (every modality equal "
+                          "byte for byte: a copied file or row?); with groups='samples' each copy is kept in "
+                          "the part of its original, so no sample is in two parts (report['identical_samples'])",
+                          stacklevel=2)
     windows = Windows(arrays, labels, subj, ids, groups, list(classes), dict(sample_rates or {}), report)
     return make_splits(windows, split, ratios, seed, split_file, normalize, kinds,
                        normalize_imu=normalize_imu)
