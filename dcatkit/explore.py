@@ -417,3 +417,52 @@ def results_explorer(tidy, pooled=None, per_draw=None):
 __all__ = ["normalised_kv", "cosine_of", "stack", "demo_batch", "train_batches", "AlignmentState", "alignment_state", "quick_steps", "alignment_figure",
            "alignment_explorer", "results_choices", "results_cell", "results_figure",
            "results_explorer"]
+
+
+# ------------------------------------------------------------------ notebook 06: what the run shows
+
+def cell_name(row, pooled, lam: float = 1.0) -> str:
+    """A study cell's name in notebook 06's closing sentences (section 8): its method label
+    (``studies.method_label``: "dcat", "dcat (λ = 10)", "kd (tuned)"), followed by its size
+    ("dcat (tuned) at 20 labels") where the cell's study has cells of more than one size in
+    ``pooled`` (a ``studies.pooled_verdicts`` table), so that two cells of one method are never
+    named alike. ``row``: a row of ``pooled`` (a Series or an itertuples row); ``lam``: the λ a
+    label leaves unsaid (the notebook's ``lam``)."""
+    from .studies import method_label, size_label
+
+    sizes = pooled.loc[pooled["study"] == row.study, "size"]
+    if not len(sizes):
+        raise ValueError(f"cell_name: the row's study {row.study!r} is not in `pooled` (its studies: "
+                         f"{sorted(pooled['study'].unique())}); pass the table the row came from")
+    label = method_label(row.method, row.lam, lam)
+    return f"{label} at {size_label(row.size, row.unit)}" if sizes.nunique() > 1 else label
+
+
+def helped_clause(helped: Sequence[str], lost: Sequence[str] = ()) -> str:
+    """What helped in one study, as notebook 06's closing sentence says it (section 8, "What
+    this run shows about when transfer helps").
+
+    ``helped``: the names (``cell_name``) of the study's cells called *helps* in the study's
+    own Holm family; ``lost``: those of them whose call does not stand when every study cell
+    is read as one family (Holm over all of them, the sentence above it in the notebook). The
+    cells that keep their call under both readings are said to have helped; only the ones in
+    ``lost`` get the qualifier "in the study's own family (not when every study cell is read as
+    one family, above)". One group only gives one clause: "kd (tuned) helped", or "dcat (tuned),
+    kd (tuned) helped in the study's own family (not ...)"; both give "kd (tuned) helped, and
+    dcat (tuned) helped in the study's own family (not ...)". Each name is said once, in the
+    order of ``helped``."""
+    if isinstance(helped, str) or isinstance(lost, str):
+        raise TypeError(f"helped_clause takes sequences of cell names, got helped={helped!r}, lost={lost!r}")
+    helped = list(dict.fromkeys(helped))
+    if not helped:
+        raise ValueError("helped_clause needs at least one cell called helps (got none): where nothing helped, "
+                         "say that instead")
+    stray = [x for x in dict.fromkeys(lost) if x not in helped]
+    if stray:
+        raise ValueError(f"helped_clause: every lost call must be one that helped in its own family; {stray} "
+                         f"not among helped={helped}")
+    kept = [x for x in helped if x not in lost]
+    gone = [x for x in helped if x in lost]
+    return ", and ".join(([f"{', '.join(kept)} helped"] if kept else [])
+                         + ([f"{', '.join(gone)} helped in the study's own family (not when every study cell "
+                             "is read as one family, above)"] if gone else []))

@@ -557,13 +557,13 @@ lost_in = {}          # study kind -> its calls that do not stand when every stu
 if len(cells):
     p_all = stats.holm(cells.p_value.to_numpy(float))
     called = cells[cells.call.isin(["helps", "hurts"])]
-    keep = [f"{studies.method_label(r.method, r.lam, lam)} in {r.study.split(' ')[0]} ({r.call})"
+    keep = [f"{explore.cell_name(r, pooled, lam)} in {r.study.split(' ')[0]} ({r.call})"
             for r, pa in zip(cells.itertuples(), p_all) if r.call in ("helps", "hurts") and pa < 0.05]
-    lost = [f"{studies.method_label(r.method, r.lam, lam)} in {r.study.split(' ')[0]}"
+    lost = [f"{explore.cell_name(r, pooled, lam)} in {r.study.split(' ')[0]}"
             for r, pa in zip(cells.itertuples(), p_all) if r.call in ("helps", "hurts") and not pa < 0.05]
     for r, pa in zip(cells.itertuples(), p_all):
         if r.call == "helps" and not pa < 0.05:          # read where the helps are named, below
-            lost_in.setdefault(r.kind, []).append(studies.method_label(r.method, r.lam, lam))
+            lost_in.setdefault(r.kind, []).append(explore.cell_name(r, pooled, lam))
     text += ["", f"Read as one family instead, all {len(cells)} study cells of section 2 at once (Holm over "
              f"{len(cells)}): {len(keep)} of the {len(called)} call(s) stand"
              + (f" ({'; '.join(keep)})" if keep else "") + (f", and {'; '.join(lost)} lose{'s its call' if len(lost) == 1 else ' their calls'}" if lost else "")
@@ -580,7 +580,7 @@ elif len(neg_cells):
                 "a call where none can exist; read the other calls with that in mind.")]
 pos = pooled[(pooled.kind == "positive") & (pooled.method != "none")]
 if len(pos):
-    helped = sorted({studies.method_label(r.method, r.lam, lam) for r in pos.itertuples() if r.call == "helps"})
+    helped = sorted({explore.cell_name(r, pooled, lam) for r in pos.itertuples() if r.call == "helps"})
     table_wide = (f" in its study's own family (read with every study cell as one family, "
                   f"{' and '.join(lost_in['positive'])} "
                   f"{'loses its call' if len(lost_in['positive']) == 1 else 'lose their calls'})"
@@ -592,7 +592,7 @@ if len(pos):
                 "can help." if untested("positive") else
                 "no method's help is established: either the set-up or the pooled test over "
                 f"{len(data_seeds)} draws is too weak to show it.")]
-    not_helped = sorted({studies.method_label(r.method, r.lam, lam) for r in pos.itertuples() if r.call != "helps"})
+    not_helped = sorted({explore.cell_name(r, pooled, lam) for r in pos.itertuples() if r.call != "helps"})
     if helped and not_helped:
         text[-1] += f" {', '.join(not_helped)}: no established help in the same setting."
 grid_diag = runs[(runs.kind == "positive" + studies.GRID_KIND) & (runs.method != "none")]
@@ -655,15 +655,14 @@ hurt = pooled[(pooled.kind == "main" + studies.GRID_KIND) & (pooled.call == "hur
 more, less = hurt[hurt.lam > lam], hurt[hurt.lam <= lam]       # more pull than the paper's λ, or not
 too_much = ((f"; too much pull hurt where labels are plenty: in (a)'s grid {grid_cells(more)}" if len(more) else "")
             + (f"; in (a)'s grid a pull no larger than the paper's hurt too: {grid_cells(less)}" if len(less) else ""))
-helped_in = {k: sorted({studies.method_label(r.method, r.lam, lam) for r in
+helped_in = {k: sorted({explore.cell_name(r, pooled, lam) for r in
                         pooled[(pooled.kind == k) & (pooled.call == "helps")].itertuples()})
              for k in ("positive", "curve")}
 where = []
 if (pooled.kind == "positive").any():
     where.append("with a teacher of the same sensor, few labels and many unlabeled pairs (c), "
-                 + (f"{', '.join(helped_in['positive'])} helped"
-                    + (" in the study's own family (not when every study cell is read as one family, above)"
-                       if "positive" in lost_in else "") if helped_in["positive"] else
+                 + (explore.helped_clause(helped_in["positive"], lost_in.get("positive", ()))  # only the lost qualified
+                    if helped_in["positive"] else
                     f"no method was tested ({untested('positive')})" if untested("positive") else
                     "no method's help was established"))
 if (pooled.kind == "curve").any():
