@@ -377,3 +377,27 @@ def test_identical_samples_under_groups_samples_stay_in_one_part():
         warnings.simplefilter("error")                      # no copy: no warning, no count
         s = D.from_arrays({"imu": x[:30]}, y[:30], groups="samples", seed=0)
     assert "identical_samples" not in s.report
+
+
+def test_a_reloaded_subject_split_reports_the_subjects_of_the_data_not_of_the_file(tmp_path):
+    """A split file places recordings; the subjects it names are those of the data it was written
+    for. Reloaded for the same recordings under another subject numbering, the report still said
+    the file's (test subjects [5] where the data's are [15]). Now they are the data's; the same
+    data reads back the very report it wrote."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3, 16)).astype(np.float32)
+    y, subj, rec = np.arange(60) % 3, np.arange(60) % 6, np.arange(60)
+    for split in ("ood", "loso"):
+        f = tmp_path / f"{split}.json"
+        a = D.from_arrays({"imu": x}, y, subj, groups=rec, split=split, split_file=f)
+        same = D.from_arrays({"imu": x}, y, subj, groups=rec, split=split, split_file=f)
+        b = D.from_arrays({"imu": x}, y, subj + 10, groups=rec, split=split, split_file=f)
+        for sa, ss, sb in zip(*(s if isinstance(s, list) else [s] for s in (a, same, b))):
+            assert sb.report["split"]["reloaded"] and sb.test.ids == sa.test.ids
+            actual = {k: sorted(set(d.subjects.tolist())) for k, d in zip(("train", "val", "test"), sb)}
+            assert sb.report["split"]["subjects"] == actual
+            assert actual["test"] == [t + 10 for t in sa.report["split"]["subjects"]["test"]]
+            if split == "loso":
+                assert sb.report["split"]["held_out_subjects"] == actual["test"]
+            assert ({k: v for k, v in ss.report["split"].items() if k not in ("reloaded", "absent_from_data")}
+                    == {k: v for k, v in sa.report["split"].items()})

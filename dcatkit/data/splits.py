@@ -478,6 +478,24 @@ def _assemble(windows: Windows, parts: dict[str, list[str]], info: dict, normali
     return splits
 
 
+def _subjects_of_data(folds: list[tuple[dict[str, list[str]], dict]], windows: Windows, kind: str
+                      ) -> list[tuple[dict[str, list[str]], dict]]:
+    """A reloaded subject split's ``subjects`` (and a fold's ``held_out_subjects``) as this data
+    has them: the file names the subjects of the data it was written for, which another subject
+    numbering of the same recordings changes (the file places recordings, not subjects)."""
+    if kind not in SUBJECT_SPLITS:
+        return folds
+    of: dict[str, set[int]] = {}
+    for g, s in zip(windows.groups, np.asarray(windows.subjects).tolist()):
+        of.setdefault(g, set()).add(int(s))
+    for parts, info in folds:
+        subj = {k: sorted(set().union(*(of[g] for g in parts[k] if g in of))) for k in SPLIT_NAMES}
+        info["subjects"] = subj
+        if kind in FOLD_SPLITS:
+            info["held_out_subjects"] = subj["test"]
+    return folds
+
+
 def make_splits(
     windows: Windows,
     split: SplitArg = "id",
@@ -503,7 +521,7 @@ def make_splits(
     kinds = resolve_kinds(list(windows.arrays), kinds)
     kind, _ = parse_split(split)
     if split_file is not None and Path(split_file).exists():
-        folds = read_split_file(Path(split_file), windows.groups, split)
+        folds = _subjects_of_data(read_split_file(Path(split_file), windows.groups, split), windows, kind)
     else:
         folds = split_recordings(windows.groups, windows.labels, windows.subjects, split, ratios, seed)
         if split_file is not None:
@@ -511,7 +529,7 @@ def make_splits(
                 for _, info in folds:
                     info["split_file"] = str(split_file)
             else:          # another process wrote it meanwhile: its split is the one every run uses
-                folds = read_split_file(Path(split_file), windows.groups, split)
+                folds = _subjects_of_data(read_split_file(Path(split_file), windows.groups, split), windows, kind)
     if "data_fingerprint" not in windows.report:         # a loader's windows: named by the loader's ids
         windows = dataclasses.replace(windows, report={**windows.report, "id_source": "given",
                                                        "data_fingerprint": data_fingerprint(windows.ids)})
