@@ -221,15 +221,73 @@ def test_findings_earlier_claims_are_what_the_kept_rows_give():
     assert f"+{old.diff_mean:.3f} [+{old.ci_low:.3f}, +{old.ci_high:.3f}]" in part
 
 
+INTERVAL_04 = r"[+\-]\d\.\d{2} \[[+\-]\d\.\d{2}, [+\-]\d\.\d{2}\]"
+
+
+def notebook_04_cells(nb04: str) -> dict[tuple[bool, float], str]:
+    """{(MCMA on?, λ): interval} of notebook 04's verdict lines ("dcat (MCMA) against the
+    baseline, on this draw: ... lam = 0.01: +0.00 [-0.07, +0.07]; ... at lam = 100: -0.09 [...]")."""
+    cells = {}
+    for line in nb04.splitlines():
+        head = re.match(r"\S+ \((MCMA|no MCMA)\) against the baseline", line)
+        for lam, interval in re.findall(rf"lam = (\d+(?:\.\d+)?): ({INTERVAL_04})", line) if head else ():
+            assert (head[1] == "MCMA", float(lam)) not in cells, f"two intervals for {head[1]}, λ = {lam}"
+            cells[(head[1] == "MCMA", float(lam))] = interval
+    return cells
+
+
+def findings_04_cells(part: str) -> list[tuple[bool | None, float | None, str]]:
+    """Each interval FINDINGS.md's notebook 04 paragraph quotes, with the MCMA setting and the λ
+    it is quoted for: the last "with MCMA" / "without MCMA" / "no MCMA" before it, and the last
+    λ named between the previous interval and it ("λ = 0.01: ...", "0.1: ...", "at λ = 100 the
+    interval lies below 0 on this draw (...)"); None where the text names none."""
+    out, last = [], 0
+    for m in re.finditer(INTERVAL_04, part):
+        mcma = re.findall(r"\b(with|without|no) MCMA\b", part[:m.start()])
+        lams = re.findall(r"λ = (\d+(?:\.\d+)?)|(\d+(?:\.\d+)?):", part[last:m.start()])
+        lam = next((float(a or b) for a, b in reversed(lams)), None)
+        out.append((mcma[-1] == "with" if mcma else None, lam, m.group()))
+        last = m.end()
+    return out
+
+
+def findings_04_mismatches(text: str, nb04: str) -> list[str]:
+    """Each interval of FINDINGS.md's notebook 04 paragraph against notebook 04's printed
+    interval of the MCMA setting and λ the text quotes it for (six of them), and the seeds the
+    text says were worse in the no-MCMA λ = 100 cell against that row of its printed table."""
+    part = " ".join(text[text.index("**Notebook 04**"):text.index("**Notebook 03**")].replace("−", "-").split())
+    printed, quoted = notebook_04_cells(nb04), findings_04_cells(part)
+    bad = [] if len(quoted) == 6 else [f"{len(quoted)} intervals quoted, 6 expected: {quoted}"]
+    for mcma, lam, interval in quoted:
+        name = f"{'MCMA' if mcma else 'no MCMA' if mcma is not None else '(no MCMA setting named)'}, λ = {lam}"
+        if printed.get((mcma, lam)) != interval:
+            bad.append(f"{name}: FINDINGS quotes {interval}, notebook 04 prints {printed.get((mcma, lam))}")
+    row = re.search(r"^\s*False\s+100\.00\s.*$", nb04, re.M)           # the table's no-MCMA λ = 100 row
+    worse = re.search(r"\(-0\.\d\d \[[^]]*\], (\d+) of (\d+) seeds worse", part)
+    if not (row and worse):
+        bad.append(f"no-MCMA λ = 100 seeds worse: table row {row and row.group()!r}, FINDINGS {worse and worse.group()!r}")
+    elif [float(x) for x in row.group().split()[-2:]] != [float(worse[1]), float(worse[2])]:
+        bad.append(f"no-MCMA λ = 100: FINDINGS says {worse[1]} of {worse[2]} seeds worse, the table {row.group()}")
+    return bad
+
+
 def test_findings_notebook_04_and_03_numbers_are_what_the_notebooks_print():
-    """Notebook 04's intervals and notebook 03's numbers in FINDINGS.md are printed by the
-    executed notebooks."""
+    """Notebook 04's intervals in FINDINGS.md are the ones the executed notebook prints for the
+    MCMA setting and λ the text names (``findings_04_mismatches``; two cells' intervals swapped
+    fail), and notebook 03's numbers are printed by the executed notebook."""
     from test_notebooks import _outputs_text
 
     nb04 = _outputs_text("04_lambda_ablation")
-    part = _findings_part("**Notebook 04**", "**Notebook 03**")
-    found = re.findall(r"[+\-]\d\.\d{2} \[[+\-]\d\.\d{2}, [+\-]\d\.\d{2}\]", part)
-    assert len(found) == 6 and not [x for x in found if x not in nb04], found
+    assert len(notebook_04_cells(nb04)) == 10                      # 5 λ x MCMA on / off, each printed once
+    text = (REPO / "FINDINGS.md").read_text()
+    bad = findings_04_mismatches(text, nb04)
+    assert not bad, "FINDINGS.md's notebook 04 paragraph is not what notebook 04 prints:\n" + "\n".join(bad)
+    # the check sees what it is for: the MCMA and no-MCMA λ = 100 intervals swapped, or two λs' swapped
+    for a, b in (("−0.09 [−0.21, −0.01]", "−0.08 [−0.21, +0.01]"), ("+0.00 [−0.06, +0.05]", "+0.01 [−0.03, +0.05]")):
+        assert text.count(a) == 1 and text.count(b) == 1, (a, b)
+        swapped = text.replace(a, "@").replace(b, a).replace("@", b)
+        assert findings_04_mismatches(swapped, nb04)
+    assert findings_04_mismatches(text.replace("9 of 10 seeds worse", "8 of 10 seeds worse"), nb04)
     nb03 = _outputs_text("03_transfer")
     numbers = re.findall(r"\d\.\d{3}", _findings_part("**Notebook 03**", "Notebook 05 shows"))
     assert len(numbers) >= 12 and not [x for x in numbers if x not in nb03], numbers
