@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 
 from dcatkit.data import from_arrays, load
 from dcatkit.data.controls import break_pairing, default_labels, teacher_name, with_teacher
-from dcatkit.data.dataset import hide_labels
+from dcatkit.data.dataset import hide_labels, training_set
 from dcatkit.experiment import train_transfer, train_unimodal
 from dcatkit.metrics import classification_metrics
 from dcatkit.sweep import STUDY_METRIC, control_studies, run_studies, run_transfer_sweep
@@ -57,6 +57,48 @@ def test_break_pairing_shuffles_the_target_within_each_part_and_nothing_else():
     assert out.report["control"]["kind"] == "negative" and out.unlabeled is not None
     with pytest.raises(ValueError, match="no modality 'audio'"):
         break_pairing(sp, "audio")
+
+
+def test_break_pairing_keeps_a_memory_mapped_target_on_disk(tmp_path):
+    """The real loaders' video and audio are memory-mapped caches (``LazyRows`` over one
+    ``np.memmap``, or a raw ``np.memmap``); the negative control permutes their rows lazily
+    instead of reading the whole target into memory in every run, and the rows it gives are
+    exactly the part's permutation (the seed's stream, ``PERMUTATION_TAG``), as in memory."""
+    from dcatkit.data.controls import PERMUTATION_TAG
+    from dcatkit.data.dataset import ConcatRows, PairedDataset, Splits
+    from dcatkit.data.splits import LazyRows
+
+    sp = hide_labels(tiny_splits(96, modalities=("imu", "video")), 20, seed=0)
+    parts = _parts(sp)
+    whole = np.concatenate([p.arrays["video"] for p in parts.values()])
+    np.save(tmp_path / "video.npy", whole)
+    base = np.load(tmp_path / "video.npy", mmap_mode="r")            # one cache, as splits.make_splits reads it
+    starts = np.cumsum([0] + [len(p) for p in parts.values()])
+    lazy, raw = {}, {}
+    for k, (name, ds) in enumerate(parts.items()):
+        np.save(tmp_path / f"{name}.npy", ds.arrays["video"])
+        for into, video in ((lazy, LazyRows(base, np.arange(starts[k], starts[k + 1]))),
+                            (raw, np.load(tmp_path / f"{name}.npy", mmap_mode="r"))):
+            into[name] = PairedDataset({**ds.arrays, "video": video}, ds.labels, ds.classes, ds.subjects, ds.ids,
+                                       ds.sample_rates, ds.groups, kinds=ds.kinds, normalization=ds.normalization)
+    in_memory = break_pairing(sp, "video", seed=5)
+    for backed in (lazy, raw):
+        out = break_pairing(Splits(backed["train"], backed["val"], backed["test"], sp.report,
+                                   unlabeled=backed["unlabeled"]), "video", seed=5)
+        for name, before in backed.items():
+            got = _parts(out)[name].arrays["video"]
+            on_disk = before.arrays["video"].base if backed is lazy else before.arrays["video"]
+            assert isinstance(got, LazyRows) and got.base is on_disk, (name, type(got))   # not read into memory
+            assert isinstance(got.base, np.memmap) and got.shape == before.arrays["video"].shape, name
+            assert np.array_equal(np.asarray(got), _parts(in_memory)[name].arrays["video"]), name
+            assert np.array_equal(_parts(out)[name].arrays["imu"], before.arrays["imu"]), name
+        perm = np.random.default_rng([5, PERMUTATION_TAG]).permutation(len(sp.train))   # train: the first part
+        assert np.array_equal(np.asarray(out.train.arrays["video"]), sp.train.arrays["video"][perm])
+        assert not np.array_equal(perm, np.arange(len(perm)))
+        joined = training_set(out).arrays["video"]                  # what transfer training iterates over
+        assert isinstance(joined, (LazyRows, ConcatRows))
+        assert np.array_equal(np.asarray(joined), np.concatenate([in_memory.train.arrays["video"],
+                                                                  in_memory.unlabeled.arrays["video"]]))
 
 
 def test_after_break_pairing_the_target_says_nothing_of_the_label():

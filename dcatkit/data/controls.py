@@ -39,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from .dataset import PairedDataset, Splits
+from .splits import LazyRows
 
 TEACHER_SUFFIX = "_teacher"
 PERMUTATION_TAG = 0x6e6567      # mixed into the seed: the permutation is not the split's own random stream
@@ -61,18 +62,29 @@ def _with_arrays(ds: PairedDataset, arrays: dict, kinds: dict, normalization: di
                          kinds=kinds, normalization=normalization)
 
 
+def _permuted(a, perm: np.ndarray):
+    """The rows ``a[perm]`` without reading a disk-backed array: a raw ``np.memmap`` becomes
+    ``LazyRows`` over it (numpy's ``memmap[perm]`` would copy every row into memory), the
+    lazy row views (``LazyRows``, ``ConcatRows``) index themselves lazily, and an in-memory
+    array is indexed as usual."""
+    if isinstance(a, np.memmap):
+        return LazyRows(a, perm)
+    return a[perm]
+
+
 def break_pairing(splits: Splits, modality: str, seed: int = 0) -> Splits:
     """The negative control's data: ``splits`` with ``modality``'s inputs permuted across the
     samples of each part (its own permutation per part, seeded by ``seed``); every other
     modality, the labels, ids, subjects and groups unchanged. Within a part the inputs are
-    the same multiset, so the part's scaling statistics hold. ``report["control"]``
-    records what was done."""
+    the same multiset, so the part's scaling statistics hold. A memory-mapped target (the
+    real loaders' video and audio caches) stays on disk: its rows are permuted lazily.
+    ``report["control"]`` records what was done."""
     splits.train.kind(modality)                   # a clear error when the data lacks it
     rng = np.random.default_rng([int(seed), PERMUTATION_TAG])
     out = {}
     for name, ds in _parts(splits).items():
         perm = rng.permutation(len(ds))
-        arrays = {m: (np.asarray(a)[perm] if m == modality else a) for m, a in ds.arrays.items()}
+        arrays = {m: (_permuted(a, perm) if m == modality else a) for m, a in ds.arrays.items()}
         out[name] = _with_arrays(ds, arrays, ds.kinds, ds.normalization)
     report = {**splits.report, "control": {"kind": "negative", "modality": modality, "seed": int(seed),
                                            "what": f"{modality}'s inputs permuted within each part"}}
