@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -174,6 +175,9 @@ def finished_runs(folder: str | Path, stem: str, params: Mapping[str, Any], chec
     every reloaded model gives the test ``metrics`` stored for its run (so a
     checkpoint overwritten since, e.g. by another notebook, is never taken for the
     run the file describes). Otherwise None, with a line saying why (then: train).
+    Runs given back make their results file the newest (its time stamps are touched):
+    ``latest_results`` and ``python -m dcatkit.report ... --latest`` then show the run a
+    notebook just used, also when it read the run back instead of writing it.
     Runs given back that another dcatkit version or git commit trained
     (``provenance.other_code`` of the file's environment) come with a line naming both:
     their numbers are what that code gave, and a change to the training code since is not
@@ -210,6 +214,9 @@ def finished_runs(folder: str | Path, stem: str, params: Mapping[str, Any], chec
         if why:
             print(f"dcatkit: not reading the runs back: {why}; training them")
             return None
+    for f in (path, path.with_suffix(".csv")):        # the run last made or read back is the newest results file:
+        if f.is_file():                                  # what `report --latest` (and so `make demo`) prints
+            os.utime(f)
     env, now = blob.get("environment") or {}, code_version()
     if other_code(env, now):
         print(f"dcatkit: these runs were trained by other code ({describe_code(env)}; this is {describe_code(now)}): "

@@ -60,8 +60,16 @@ def test_finished_runs_read_back_and_checked(tmp_path, capsys):
     write = lambda t, hist: report.write_results(report.tidy(t, lam=0.1), tmp_path, "r", params=PARAMS, env=ENV,
                                                  histories=hist)
     write(table, {"base": run.history})
+    other = report.write_results(report.tidy(table, lam=0.5), tmp_path, "other", params=PARAMS, env=ENV)
+    for f in [*(tmp_path / f"r.{e}" for e in ("csv", "json"))]:
+        os.utime(f, (1, 1))                                # r written long before "other"
     got = report.finished_runs(tmp_path, "r", PARAMS, {"base": ck}, splits, device="cpu")
     assert list(got) == ["base"]
+    # read back, r is the run a notebook just used: the newest results file (what `make demo` prints
+    # with --latest; it printed "other" after a demo A, a demo B, then A again read back)
+    assert report.latest_results(tmp_path) == tmp_path / "r.csv" and other["csv"].is_file()
+    for f in other.values():
+        f.unlink()
     back = got["base"]
     assert back.name == "base" and back.modality == "imu" and back.checkpoint == ck
     for m in report.METRICS:
