@@ -25,8 +25,8 @@
 # Terms (paired difference, sign-flip test, family and Holm, seed): [GLOSSARY.md](GLOSSARY.md).
 #
 # **What the paper reports.** Table IV varies λ over {0.01, 0.1, 1, 10} on its **OOD**
-# (subject-disjoint) split, one run per cell. Its text reads the table as "best at around λ = 1,
-# with little variation between 0.01 and 1" and worse at λ = 10. Read by F1, row by row, the best λ
+# (subject-disjoint) split, one run per cell. Its text reads the table as "best at around λ = 1
+# —with little variation between 0.01 and 1—apart from UESTC-IMU" and worse at λ = 10. Read by F1, row by row, the best λ
 # changes (1 in some rows, 0.01 or 0.1 in others), some rows move a lot below λ = 1 (UESTC image),
 # and λ = 10 is below λ = 1 in every row. With one run per cell none of these readings has an
 # interval behind it: one run cannot tell a λ's effect from seed-to-seed chance. **What runs here.** The grid λ ∈ `lams` × MCMA on/off × `seeds`,
