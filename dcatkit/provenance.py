@@ -12,6 +12,8 @@ its checkpoint's ``meta["provenance"]``, as ``model.provenance`` in memory and i
      "n_train": N, "train_ids_sha256": "...", "train_ids": [N ids],
      "n_val": M, "val_ids": [M ids],      # the samples its best epoch was chosen on
      "id_source": "given" | "content",    # the data's own ids, or content hashes (from_arrays)
+     "train_content": [N] | None, "val_content": [M] | None,  # content ids: this modality's alone
+     "preprocessing": "..." | None,       # the loader's settings key (Splits.report["preprocessing"])
      "data_fingerprint": "...",           # the data the ids come from (Splits.report)
      "imu_minmax": {"min": [...], "max": [...]} | None,   # the per-channel IMU scaling
      "normalization": {"method": "minmax", "min": [...], "max": [...]} | None,  # this modality's
@@ -23,9 +25,11 @@ its checkpoint's ``meta["provenance"]``, as ``model.provenance`` in memory and i
 refuses a source whose training ids overlap the target's validation or test ids, or
 whose validation ids (its model selection) overlap the target's test ids (leakage), or
 whose classes differ. Ids name samples across data draws and datasets (synthetic ids
-carry their draw; ``from_arrays`` ids are the user's or content hashes), so a source
-trained on another draw of the same simulator shares no id and is accepted, with a
-message saying so. A source without a (complete) record is refused unless the caller
+carry their draw; ``from_arrays`` ids are the user's or content hashes, with each
+modality's own content kept too), so a source trained on another draw of the same
+simulator shares no id and is accepted, with a message saying so; a source of other data,
+or of the same dataset loaded otherwise, is accepted with a message saying how many
+sample ids it shares with this run, not that it cannot overlap. A source without a (complete) record is refused unless the caller
 trusts it (``trust_source=True``, CLI ``--trust-source``), which the run then records.
 Input scaling is compared for every timeseries modality. ``environment()`` is also
 written into every results file (``report.write_results``).
@@ -200,6 +204,7 @@ def record(train, modality: str, report: dict | None = None, dataset: str | None
     shape = list(train.input_shape(modality)) if hasattr(train, "input_shape") else None
     arrays = getattr(train, "arrays", None)
     dtype = str(arrays[modality].dtype) if isinstance(arrays, dict) and hasattr(arrays.get(modality), "dtype") else None
+    own = (report.get("modality_content") or {}).get(modality)      # from_arrays content ids: this modality's alone
     return _plain({
         "dataset": dataset if dataset is not None else report.get("dataset"),
         "split": split,
@@ -214,6 +219,11 @@ def record(train, modality: str, report: dict | None = None, dataset: str | None
         "n_val": None if val_ids is None else len(val_ids),
         "val_ids": val_ids,
         "id_source": report.get("id_source"),
+        # the content of this modality alone of each training / validation sample (from_arrays data named by
+        # content ids, which hash every modality loaded): the same samples loaded with other modalities
+        "train_content": None if own is None else [own.get(i) for i in ids],
+        "val_content": None if own is None or val_ids is None else [own.get(i) for i in val_ids],
+        "preprocessing": report.get("preprocessing"),     # the loader's settings (window stride...): its ids' meaning
         # the loaders' Splits carry it; hand-built ones: the ids this model saw stand for the data
         "data_fingerprint": report.get("data_fingerprint") or ids_hash(ids + (val_ids or []))[:24],
         "imu_minmax": minmax if modality == "imu" else None,
@@ -256,13 +266,23 @@ def check_source(prov: dict | None, splits, trust_source: bool = False) -> dict:
     - it carries no provenance, or an incomplete one (older checkpoints: no validation ids or
       data fingerprint), unless ``trust_source=True``: then a warning, and the outcome says so.
 
+    Samples are compared by id and, for ``from_arrays`` data named by content ids (which hash
+    every modality loaded), also by the content of the source's own modality
+    (``report["modality_content"]``, the record's ``train_content`` / ``val_content``).
+
     ``prov``: the source's provenance record (``record``) or None. Returns what was found,
     for the run's results: {"source_check": "same data" | "same samples" | "another draw" |
-    "other data" | "trusted without provenance" | "trusted with incomplete provenance",
-    "shared_train": n, "shared_val": n, ...}. A source from another draw of the same simulator
-    (or other data) shares no sample: accepted, with a warning naming both draws. "same
-    samples": trained on this run's training ids, with another data fingerprint (the data
-    loaded with other modalities, or files changed since): accepted, with a warning."""
+    "same dataset, no shared id" | "other data" | "trusted without provenance" | "trusted with
+    incomplete provenance", "shared_train": 0, "shared_val": 0 (its training / validation
+    samples among this run's evaluated ones: a source with any is refused),
+    "shared_target_train": n (this run's training samples it trained on), ...}. With another
+    data fingerprint the source is accepted with a warning saying what was measured: "same
+    samples": it trained on ``n`` > 0 of this run's training samples (all of them: the data
+    loaded with other modalities, or files changed since; some: loaded with other settings,
+    e.g. another window stride, named in the warning when the record has the loader's
+    ``preprocessing``); "another draw": a simulated source of another draw (the simulator's
+    ids name their draw, so none is shared); "same dataset, no shared id" / "other data": no
+    sample id in common, which rules out an overlap only where both name samples alike."""
     classes = list(splits.train.classes)
     if prov is None or any(prov.get(k) is None for k in REQUIRED):
         what = ("carries no provenance (it was not trained by dcatkit's fit, or comes from an older checkpoint)"
@@ -294,12 +314,23 @@ def check_source(prov: dict | None, splits, trust_source: bool = False) -> dict:
                                  f"both without), or, {TRUST_HINT}.")
         warnings.warn(f"{msg}; used because trust_source=True: the overlap is not checked", stacklevel=3)
         return {"source_check": "trusted with other ids", "trust_source": True}
+    report = getattr(splits, "report", {}) or {}
     seen, chosen = set(map(str, prov["train_ids"])), set(map(str, prov["val_ids"]))
-    n_val = sum(i in seen for i in splits.val.ids)
-    n_test = sum(i in seen for i in splits.test.ids)
-    n_sel = sum(i in chosen for i in splits.test.ids)
+    # from_arrays content ids hash every modality loaded: the same sample loaded with other modalities has
+    # another id, but the same content of the source's own modality (when both sides recorded it)
+    content = (report.get("modality_content") or {}).get(prov.get("modality"))
+    compared = content is not None and prov.get("train_content") is not None
+    seen_c = set(prov["train_content"]) - {None} if compared else set()
+    chosen_c = set(prov.get("val_content") or []) - {None} if compared else set()
+
+    def shared(part, ids: set, contents: set) -> int:
+        """Samples of ``part`` named in ``ids``, or whose content of the source's modality is in ``contents``."""
+        return sum(str(i) in ids or (compared and content.get(str(i)) in contents) for i in part.ids)
+
+    n_val, n_test, n_sel = shared(splits.val, seen, seen_c), shared(splits.test, seen, seen_c), \
+        shared(splits.test, chosen, chosen_c)
     if n_val or n_test or n_sel:
-        split = (getattr(splits, "report", {}) or {}).get("split") or {}
+        split = report.get("split") or {}
         kind, seed = split.get("split", "<split>"), split.get("seed", "<seed>")
         parts = []
         if n_val or n_test:
@@ -312,27 +343,51 @@ def check_source(prov: dict | None, splits, trust_source: bool = False) -> dict:
             "leakage: " + "; ".join(parts) + f". Source: {describe(prov)}; this run: {_split_of(splits)}. Train "
             f"the source on this run's training split (same dataset, split and data seed, e.g. `python -m dcatkit "
             f"train --split {kind} --data-seed {seed} ...`) and transfer from that checkpoint.")
-    here = (getattr(splits, "report", {}) or {}).get("data_fingerprint")
-    out = {"source_check": "same data", "shared_train": 0, "shared_val": 0,
+    here = report.get("data_fingerprint")
+    n_common = shared(splits.train, seen, seen_c)       # this run's training samples the source trained on
+    out = {"source_check": "same data", "shared_train": 0, "shared_val": 0, "shared_target_train": n_common,
            "source_data_fingerprint": prov["data_fingerprint"]}
-    if here is not None and prov["data_fingerprint"] != here and seen == set(map(str, splits.train.ids)):
+    if here is None or prov["data_fingerprint"] == here:
+        return out
+    fp = f"data fingerprint ({prov['data_fingerprint'][:8]} vs {here[:8]} here)"     # "another <fp>"
+    theirs_pre, ours_pre = prov.get("preprocessing"), report.get("preprocessing")
+    other_pre = theirs_pre is not None and ours_pre is not None and theirs_pre != ours_pre
+    pre = f"other loader settings (preprocessing {theirs_pre[:8]} vs {ours_pre[:8]} here)" if other_pre else None
+    basis = (f"by sample id or by its {prov.get('modality')!r} inputs" if compared else "by sample id")
+    both = f"Source: {describe(prov)}; this run: {_split_of(splits)}"
+    if n_common and seen == set(map(str, splits.train.ids)):
         # the fingerprint hashes every modality loaded: the same samples loaded with other modalities
         # (the CLI loads all three, a notebook two) differ there, and so do files changed since
         out["source_check"] = "same samples"
         warnings.warn(f"the source was trained on this run's training samples (the same ids) but its data "
                       f"fingerprint differs ({prov['data_fingerprint'][:8]} vs {here[:8]} here): the data was "
-                      "loaded with other modalities, or its files changed since. Source: "
-                      f"{describe(prov)}; this run: {_split_of(splits)}", stacklevel=3)
-    elif here is not None and prov["data_fingerprint"] != here:
-        dataset = (getattr(splits, "report", {}) or {}).get("dataset")
-        same_sim = dataset is not None and prov.get("dataset") == dataset
-        out["source_check"] = "another draw" if same_sim else "other data"
-        what = (f"another draw of the same {prov.get('dataset')!r} data (data fingerprint "
-                f"{prov['data_fingerprint'][:8]} vs {here[:8]} here)" if same_sim else
-                f"other data (fingerprint {prov['data_fingerprint'][:8]} vs {here[:8]} here)")
-        warnings.warn(f"the source was trained on {what}: {describe(prov)}; this run: {_split_of(splits)}. It "
-                      "shares no sample with this run (no leakage), but it has never seen this run's data",
-                      stacklevel=3)
+                      f"loaded with other modalities, or its files changed since{f' ({pre})' if pre else ''}. "
+                      f"{both}", stacklevel=3)
+    elif n_common:
+        out["source_check"] = "same samples"
+        warnings.warn(f"the source was trained on {n_common} of this run's {len(splits.train)} training samples "
+                      f"({basis}; it trained on {len(seen)} samples) and on none of its validation or test samples "
+                      f"{basis}, with another {fp}: the data was loaded with "
+                      f"{pre or 'other settings (another window stride, other modalities or a subset)'}, or its "
+                      f"files changed since. {both}", stacklevel=3)
+    else:
+        dataset = report.get("dataset")
+        same_name = dataset is not None and prov.get("dataset") == dataset
+        measured = "no sample id" + (f" and no {prov.get('modality')!r} input" if compared else "")
+        if same_name and dataset == "synthetic":       # simulated ids name their draw
+            out["source_check"] = "another draw"
+            warnings.warn(f"the source was trained on another draw of the same {dataset!r} data (another {fp}): "
+                          f"{describe(prov)}; this run: {_split_of(splits)}. It shares {measured} with this run "
+                          "(the simulator's ids name their draw), and it has never seen this run's data",
+                          stacklevel=3)
+        else:
+            out["source_check"] = "same dataset, no shared id" if same_name else "other data"
+            what = (f"the same {dataset!r} dataset with another {fp}" + (f", loaded with {pre}" if pre else "")
+                    if same_name else f"other data (another {fp})")
+            warnings.warn(f"the source was trained on {what}: {both}. It shares {measured} with this run; an "
+                          "overlap with this run's validation and test samples cannot be ruled out by that (the same "
+                          "recordings loaded with other settings or modalities can be named otherwise)",
+                          stacklevel=3)
     return out
 
 

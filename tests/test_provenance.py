@@ -1,5 +1,6 @@
 """Provenance of models and results, and load_source's leakage and class checks (issue 11, §1)."""
 import hashlib
+import re
 import shutil
 import subprocess
 import warnings
@@ -335,8 +336,12 @@ def test_ids_hash_is_the_sha256_of_the_sorted_ids_one_per_line():
 
 
 def test_a_source_from_another_dataset_is_said_to_be_other_data_not_another_draw():
-    """Only a source whose record names this run's dataset is "another draw"; one from other
-    data (another dataset name, or none) is "other data", and the warning says which."""
+    """Only a simulated source whose record names this run's dataset is "another draw" (the
+    simulator's ids name their draw); a real dataset of the same name sharing no id is "same
+    dataset, no shared id" (loaded with other settings, its recordings can have other ids); one
+    from other data (another dataset name, or none) is "other data". Only the simulator's other
+    draw is said to share no data: the others say what was counted, that no sample id is shared,
+    and that this does not rule out an overlap."""
     import numpy as np
     from dcatkit.data import from_arrays
 
@@ -349,11 +354,18 @@ def test_a_source_from_another_dataset_is_said_to_be_other_data_not_another_draw
     prov = provenance.record(a.train, "acc", a.report, val=a.val)
     assert prov["data_fingerprint"] != b.report["data_fingerprint"]
     for theirs, ours, want in (("cough", "uestc", "other data"), (None, "uestc", "other data"),
-                               ("uestc", None, "other data"), ("uestc", "uestc", "another draw")):
+                               ("uestc", None, "other data"), ("uestc", "uestc", "same dataset, no shared id"),
+                               ("synthetic", "synthetic", "another draw")):
         here = Splits(b.train, b.val, b.test, {**b.report, "dataset": ours})
-        with pytest.warns(UserWarning, match="another draw of the same" if want == "another draw" else "other data"):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
             out = provenance.check_source({**prov, "dataset": theirs}, here)
-        assert out["source_check"] == want
+        assert out["source_check"] == want and out["shared_target_train"] == 0
+        msg = " ".join(str(x.message) for x in w)
+        assert "no leakage" not in msg and "shares no sample id and no 'acc' input with this run" in msg
+        assert ("another draw of the same 'synthetic'" in msg) == (want == "another draw")
+        assert ("cannot be ruled out" in msg) == (want != "another draw")
+        assert ("the same 'uestc' dataset" in msg) == (want == "same dataset, no shared id")
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")
@@ -459,3 +471,84 @@ def test_scaled_on_one_side_only_is_warned_about():
     assert prov["normalization"]
     with pytest.warns(UserWarning, match="the source's acc inputs were not min-max scaled, this run's are"):
         provenance.warn_if_inputs_differ({**prov, "normalization": None}, a, "acc")
+
+
+def _acc_gyro(n=60):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    acc = rng.normal(size=(n, 3, 16)).astype(np.float32)
+    gyro = rng.normal(size=(n, 3, 16)).astype(np.float32)
+    return acc, gyro, np.arange(n) % 3, np.arange(n)
+
+
+def test_a_source_trained_on_fewer_modalities_of_the_same_samples_is_recognised():
+    """from_arrays content ids hash every modality loaded: a source trained on {"acc"} and a target
+    on {"acc", "gyro"} named the same samples by other ids, so the check counted no overlap and
+    said 'It shares no sample with this run (no leakage)' while 14 of the target's 18 validation
+    and test samples were in the source's training part. The record now keeps the content of the
+    source's own modality, and the target's report each modality's: the overlap is counted."""
+    import numpy as np
+    from dcatkit.data import from_arrays
+
+    acc, gyro, y, rec = _acc_gyro()
+    kinds = {"acc": "timeseries", "gyro": "timeseries"}
+    src = from_arrays({"acc": acc}, y, groups=rec, kinds={"acc": "timeseries"}, seed=0)
+    prov = provenance.record(src.train, "acc", src.report, val=src.val)
+    row = {i: int(g) for d in src for i, g in zip(d.ids, d.groups)}         # the acc id names its row (= group)
+    trained = {row[i] for i in src.train.ids}
+    tgt = from_arrays({"acc": acc, "gyro": gyro}, y, groups=rec, kinds=kinds, seed=1)
+    assert not set(prov["train_ids"]) & set(tgt.train.ids + tgt.val.ids + tgt.test.ids)   # no id in common
+    n_val, n_test = (sum(int(g) in trained for g in d.groups) for d in (tgt.val, tgt.test))
+    assert n_val + n_test > 0
+    with pytest.raises(SourceMismatch, match=rf"trained on {n_val + n_test} samples that this run evaluates on "
+                                             rf"\({n_val} of {len(tgt.val)} validation, {n_test} of"):
+        provenance.check_source(prov, tgt)
+    same = from_arrays({"acc": acc, "gyro": gyro}, y, groups=rec, kinds=kinds, seed=0)   # the same split
+    with pytest.warns(UserWarning, match=rf"trained on {len(same.train)} of this run's {len(same.train)} training "
+                                         r"samples \(by sample id or by its 'acc' inputs"):
+        out = provenance.check_source(prov, same)
+    assert out["source_check"] == "same samples" and out["shared_target_train"] == len(same.train)
+    # a record without the modality's content (an older one): nothing to compare by, and said so
+    old = {k: v for k, v in prov.items() if k not in ("train_content", "val_content")}
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        assert provenance.check_source(old, tgt)["source_check"] == "other data"
+    msg = " ".join(str(x.message) for x in w)
+    assert "shares no sample id with this run" in msg and "cannot be ruled out" in msg and "no leakage" not in msg
+    assert repr(tgt.report["modality_content"]) == f"ModalityContent(acc, gyro: {len(acc)} samples)"
+    assert np.isin(list(tgt.report["modality_content"]["acc"].values()), prov["train_content"]).sum() == len(trained)
+
+
+def test_a_source_trained_on_more_or_fewer_of_the_same_samples_is_not_called_another_draw(tmp_path):
+    """A source whose training ids are a superset or a subset of this run's (another window stride)
+    went past the 'same samples' branch, which needed the very same set, to 'another draw ... It
+    shares no sample with this run (no leakage), but it has never seen this run's data', though it
+    trained on every one of this run's training samples. The shared ids are now counted and said,
+    with the loader settings that differ (the record keeps the loader's preprocessing key)."""
+    from fixtures_data import make_cough
+
+    r = tmp_path / "cough"
+    r.mkdir()
+    make_cough(r, subjects=("005", "006", "007"))
+    opts = dict(split="id", modalities=("imu",), seed=0, cache_dir=False, split_file=None, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        src = load("cough", r, stride_s=0.25, **opts)
+        tgt = load("cough", r, **opts)
+    prov = provenance.record(src.train, "imu", src.report, val=src.val)
+    assert prov["preprocessing"] == src.report["preprocessing"] != tgt.report["preprocessing"]
+    pre = rf"preprocessing {src.report['preprocessing'][:8]} vs {tgt.report['preprocessing'][:8]} here"
+    shared = set(prov["train_ids"]) & set(tgt.train.ids)
+    assert shared == set(tgt.train.ids) and len(prov["train_ids"]) > len(shared)      # a superset
+    cases = [(prov, len(tgt.train)),                                                    # superset
+             ({**prov, "train_ids": sorted(shared)[:5]}, 5)]                            # subset
+    for p, n in cases:
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            out = provenance.check_source(p, tgt)
+        msg = " ".join(str(x.message) for x in w)
+        assert out["source_check"] == "same samples" and out["shared_target_train"] == n
+        assert re.search(rf"trained on {n} of this run's {len(tgt.train)} training samples \(by sample id; it "
+                         rf"trained on {len(p['train_ids'])} samples\) and on none of its validation or test", msg)
+        assert re.search(pre, msg) and "another draw" not in msg and "no leakage" not in msg

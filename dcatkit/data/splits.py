@@ -118,6 +118,18 @@ def content_ids(arrays: Mapping[str, np.ndarray]) -> list[str]:
     return ids
 
 
+class ModalityContent(dict):
+    """``{modality: {sample id: content id of that modality alone}}``: ``report["modality_content"]``
+    of ``from_arrays`` data named by content ids. Those ids hash every modality loaded, so one
+    sample loaded with (acc) and with (acc, gyro) has two ids; a source's provenance keeps the
+    content of its own modality (``provenance.record``), which names the sample in both. Shown
+    in short (a report is printed)."""
+
+    def __repr__(self) -> str:
+        n = len(next(iter(self.values()), {}))
+        return f"ModalityContent({', '.join(self)}: {n} samples)"
+
+
 def data_fingerprint(ids: Sequence[str]) -> str:
     """sha256 (24 hex) of the sorted ids of a whole dataset (all parts): which data a split
     was cut from. With content ids it is a fingerprint of the content itself."""
@@ -627,7 +639,10 @@ def from_arrays(
     or a reordered copy of the same data is still recognised. ``report["id_source"]`` says
     which ("given" or "content"); ``report["data_fingerprint"]`` identifies the data
     (:func:`data_fingerprint` of all samples' content ids, whichever ids are used). Both go into a trained model's provenance and
-    decide whether a reused source saw this run's validation or test samples.
+    decide whether a reused source saw this run's validation or test samples. Content ids hash
+    every modality passed, so with them ``report["modality_content"]`` (:class:`ModalityContent`)
+    also names each sample by each modality's content alone: a source trained on ``{"acc": acc}``
+    is then recognised on ``{"acc": acc, "gyro": gyro}``.
     ``split``: see the module docstring; the cross-validation splits return a list of
     :class:`Splits`, one per fold. ``normalize_imu``: the older name of ``normalize``.
     Raises ValueError for arrays of different lengths, an unknown kind, a name without a
@@ -688,6 +703,10 @@ def from_arrays(
     by_content = content_ids(arrays)                        # (N,) one hash per sample
     ids = by_content if ids is None else ids
     report = {"id_source": id_source, "data_fingerprint": data_fingerprint(by_content)}
+    if id_source == "content":             # each modality's own content, which names a sample whatever else is loaded
+        own = {m: by_content if len(arrays) == 1 else content_ids({m: a}) for m, a in arrays.items()}
+        report["modality_content"] = ModalityContent(
+            {m: {i: c.split("~")[0] for i, c in zip(ids, h)} for m, h in own.items()})
     if groups is None:             # groups="samples": each sample its own recording, but identical copies one
         first: dict[str, str] = {}                           # content (the ~n copy suffix left off) -> 1st id
         groups = [first.setdefault(c.split("~")[0], i) for c, i in zip(by_content, ids)]
