@@ -16,6 +16,12 @@ windows share audio (a short segment's centred window reaching a neighbour's
 windows, or overlapping annotations) form one unit, listed in
 ``report["merged_segments"]``: no stretch of audio is in two splits. The subject
 is the folder id.
+
+A window's id, ``<subject>/<trial folder>#seg<i>#w<k>``, names the k-th window of the i-th
+annotated segment, not a time: under another ``stride_s`` (or ``window_s``) the same id names
+another span. ``report["preprocessing"]``, which a trained model's provenance keeps, says
+which settings the ids were cut with; ``provenance.check_source`` names them when a source's
+differ from the run's.
 """
 from __future__ import annotations
 
