@@ -29,8 +29,9 @@ carry their draw; ``from_arrays`` ids are the user's or content hashes, with eac
 modality's own content kept too), so a source trained on another draw of the same
 simulator shares no id and is accepted, with a message saying so; a source of other data,
 or of the same dataset loaded otherwise, is accepted with a message saying how many
-sample ids it shares with this run, not that it cannot overlap. A source without a (complete) record is refused unless the caller
-trusts it (``trust_source=True``, CLI ``--trust-source``), which the run then records.
+sample ids it shares with this run, not that it cannot overlap. A source without a
+(complete) record is refused unless the caller trusts it (``trust_source=True``, CLI
+``--trust-source``), which the run then records.
 Input scaling is compared for every timeseries modality. ``environment()`` is also
 written into every results file (``report.write_results``).
 """
