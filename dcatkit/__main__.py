@@ -245,16 +245,32 @@ def _chance_line(df) -> str:
 
 def _labels_line(df) -> str:
     """The positive control's few labels and the room it leaves, per size (and fold) when the
-    grid has several: the labels kept differ with the training recordings."""
+    grid has several: the labels kept differ with the training recordings. With several data
+    draws whose training parts differ (a subject-disjoint split keeps other recordings in each),
+    each draw's own counts and their range, not the first draw's for all."""
     keys = [c for c in ("n_samples", "fold") if c in df and df[c].nunique(dropna=False) > 1]
     parts = []
     for key, part in (df.groupby(keys, dropna=False, sort=True) if keys else [((), df)]):
         base = part[part.method == "none"]
-        kept, n, rest = (int(base[c].iloc[0]) for c in ("n_recordings", "n_train", "n_unlabeled"))
+        rows = base if len(base) else part                  # every method of a draw keeps the same labels
+        by = "data_seed" if "data_seed" in rows else None
+        counts = {d: sorted({(int(r.n_recordings), int(r.n_train), int(r.n_train + r.n_unlabeled))
+                             for r in g.itertuples()})
+                  for d, g in (rows.groupby(by, sort=True) if by else [(None, rows)])}
+        distinct = sorted({c for cs in counts.values() for c in cs})
         where = ", ".join(f"{k} = {v}" for k, v in zip(keys, key if isinstance(key, tuple) else (key,)))
-        parts.append(f"{where + ': ' if where else ''}labels kept: {kept} training recordings ({n} of {n + rest} "
-                     f"samples, the rest unlabeled pairs); the teacher's test F1 {part['source_f1'].mean():.3f} "
-                     f"against the baseline's {base['f1'].mean():.3f}: the room a transfer has here")
+        if len(distinct) == 1:
+            kept, n, total = distinct[0]
+            said = f"{kept} training recordings ({n} of {total} samples, the rest unlabeled pairs)"
+        else:
+            lo, hi = min(c[0] for c in distinct), max(c[0] for c in distinct)
+            span = f"{lo}" if lo == hi else f"{lo} to {hi}"
+            each = "; ".join(f"{'' if d is None else f'draw {d}: '}{k} recordings, {n} of {t} samples"
+                             for d, cs in counts.items() for k, n, t in cs)
+            said = f"{span} training recordings by {'data draw' if by else 'run'} ({each}; the rest unlabeled pairs)"
+        parts.append(f"{where + ': ' if where else ''}labels kept: {said}; the teacher's test F1 "
+                     f"{part['source_f1'].mean():.3f} against the baseline's {base['f1'].mean():.3f}: the room a "
+                     "transfer has here")
     return "\n".join(parts)
 
 

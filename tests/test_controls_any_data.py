@@ -384,6 +384,31 @@ def test_labels_line_is_per_size_when_the_grid_has_several():
     assert one.startswith("labels kept: 21 training recordings")
 
 
+def test_labels_line_says_each_data_draws_labels_when_they_differ():
+    """A subject-disjoint split keeps other training recordings in each data draw, so the
+    positive control keeps a different number of labels in each (19, 16, 17 in a 3-draw ood
+    sweep): the line gives each draw's own counts and their range, not draw 0's for all; draws
+    that agree (and a grid of one draw) keep the one-number line."""
+    from dcatkit.__main__ import _labels_line
+
+    kept = {0: (19, 167), 1: (16, 149), 2: (17, 154)}             # draw: (recordings kept, unlabeled samples)
+    rows = [{"n_samples": 300, "data_seed": d, "method": m, "seed": s, "n_recordings": k, "n_train": k,
+             "n_unlabeled": u, "source_f1": 0.5 + d / 10, "f1": 0.2 + d / 10 if m == "none" else 0.4}
+            for d, (k, u) in kept.items() for m in ("none", "dcat") for s in (0, 1)]
+    df = pd.DataFrame(rows)
+    assert _labels_line(df) == (
+        "labels kept: 16 to 19 training recordings by data draw (draw 0: 19 recordings, 19 of 186 samples; "
+        "draw 1: 16 recordings, 16 of 165 samples; draw 2: 17 recordings, 17 of 171 samples; the rest unlabeled "
+        "pairs); the teacher's test F1 0.600 against the baseline's 0.300: the room a transfer has here")
+    assert _labels_line(df[df.data_seed == 1]).startswith(
+        "labels kept: 16 training recordings (16 of 165 samples, the rest unlabeled pairs)")
+    same = df.assign(n_recordings=19, n_train=19, n_unlabeled=167)
+    assert _labels_line(same).startswith("labels kept: 19 training recordings (19 of 186 samples, the rest")
+    two = pd.concat([df, df.assign(n_samples=1000, n_recordings=df.n_recordings * 3)])   # per size, then per draw
+    assert [line.split(" training")[0] for line in _labels_line(two).splitlines()] == [
+        "n_samples = 300: labels kept: 16 to 19", "n_samples = 1000: labels kept: 48 to 57"]
+
+
 def test_control_labels_below_one_is_refused_by_its_own_name(capsys):
     from dcatkit.__main__ import main
 
