@@ -214,8 +214,9 @@ def _sweep(a) -> int:
         _print_study(a, study, part(df), STUDY_METRIC[study or "main"], part(summary), part(per_draw))
     if not a.controls:
         print("\nNo controls ran beside this grid: --controls adds a negative control (the target's inputs "
-              "shuffled: no method can move its recall) and a positive control (a teacher of the target's own "
-              "sensor, few labels: transfer should help) on the same data, seeds and methods.")
+              "shuffled: no method can move its recall above chance, in expectation) and a positive control (a "
+              "teacher of the target's own sensor, few labels: transfer should help) on the same data, seeds and "
+              "methods.")
     write_results(summary, a.out, "summary", params)
     if per_draw is not None:
         write_results(per_draw, a.out, "summary_per_draw", params)
