@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import glob
 import hashlib
 import json
 import time
@@ -159,7 +160,7 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
     key = _run_key(model, train, val, prov, report, modality=modality, seed=seed, epochs=epochs, preset=preset,
                    meta=meta, run_key=run_key)
     if state_file is not None and dist.is_main():     # temp files of saves a killed run never finished
-        for left in state_file.parent.glob(f"{state_file.name}.*.tmp"):
+        for left in _own_temp_files(state_file):
             left.unlink(missing_ok=True)
     saved = _load_state(state_file, key) if resume and state_file.is_file() else None
     if resume and saved is None and dist.is_main():
@@ -210,6 +211,17 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
                                   best_state, rows)
     return _finish(model, best_state, prov, checkpoint, state_file, rows, best, meta=meta, modality=modality,
                    preset=preset, seed=seed)
+
+
+def _own_temp_files(state_file: Path) -> list[Path]:
+    """The temp files a save of ``state_file`` leaves when killed (``files.temp_beside``:
+    ``<name>.<random part without dots>.tmp``): the name is matched literally (``[ ]``, ``*``,
+    ``?`` in it are no glob pattern) and the random part has no dot, so neither
+    ``lam[1].pt.state`` nor ``a.pt.state`` ever takes a temp file of another run
+    (``lam1.pt.state.*.tmp``, ``a.pt.state.b.*.tmp``)."""
+    stem = f"{state_file.name}."
+    return [p for p in state_file.parent.glob(f"{glob.escape(stem)}*.tmp")
+            if "." not in p.name[len(stem):-len(".tmp")]]
 
 
 def _check_run(train: Dataset, val: Dataset, modality: str, epochs: int) -> bool:

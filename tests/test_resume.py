@@ -498,3 +498,22 @@ def test_the_preprocessing_key_follows_the_loader_settings_not_the_file_times():
     assert preprocessing_key({**base, "files": [["a.wav", 100, 9], ["b.csv", 20, 7]]}) == preprocessing_key(base)
     assert preprocessing_key({**base, "mic": "in"}) != preprocessing_key(base)
     assert preprocessing_key({**base, "files": [["a.wav", 101, 1], ["b.csv", 20, 2]]}) != preprocessing_key(base)
+
+
+def test_a_run_removes_only_its_own_left_over_temp_files(tmp_path):
+    """A save killed midway leaves ``<state>.<random>.tmp``; the next run of that state removes it.
+    The state's name is no glob pattern (``lam[1].pt.state`` took ``lam1.pt.state``'s temp files
+    and kept its own) and another run whose state name starts with this one's keeps its own."""
+    from dcatkit.model import build_model
+    from helpers import TINY, tiny_splits
+
+    sp = tiny_splits(32, modalities=("imu",))
+    preset = TINY["imu"].with_(epochs=1)
+    own = tmp_path / "lam[1].pt.state.ab_c1234.tmp"
+    others = [tmp_path / "lam1.pt.state.wxyz5678.tmp", tmp_path / "lam[1].pt.state.b.qrst9012.tmp"]
+    for p in (own, *others):
+        p.write_bytes(b"a save cut short")
+    model = build_model("imu", sp.train.num_classes, sp.train.input_shape("imu"), preset)
+    train.fit(model, sp.train, sp.val, preset=preset, device="cpu", checkpoint=tmp_path / "lam[1].pt",
+              progress=False)
+    assert not own.exists() and all(p.exists() for p in others)
