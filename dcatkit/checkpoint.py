@@ -189,9 +189,15 @@ def _load_state(path: Path, key: str) -> dict:
     again = "delete it, or pass resume=False (CLI: drop --resume) to start the run over (the state is then replaced)"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except PermissionError:
+        raise                                          # its message names the path
     except Exception as e:
-        raise ValueError(f"{path} is not a readable dcatkit training state ({type(e).__name__}: {e}): "
-                         f"it is truncated or corrupted; {again}") from e
+        # torch words both cases "Weights only load failed"; the refused global tells them apart
+        why = torch_load_problem(e) + (
+            ", beyond tensors and plain values (a numpy learning rate left numpy numbers in the states of older"
+            " dcatkits). If you trust it, convert it once with torch.save(dcatkit.checkpoint._loadable("
+            "torch.load(path, weights_only=False)), path) and resume; or" if _UNSAFE_GLOBAL.search(str(e)) else ";")
+        raise ValueError(f"{path} is not a readable dcatkit training state: {why} {again}") from e
     need = {"version", "key", "epoch", "model", "extra_params", "optimizer", "scaler", "rng", "best",
             "best_state", "history"}
     if not isinstance(state, dict) or not need <= set(state) or state["version"] != STATE_VERSION:

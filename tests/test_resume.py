@@ -517,3 +517,22 @@ def test_a_run_removes_only_its_own_left_over_temp_files(tmp_path):
     train.fit(model, sp.train, sp.val, preset=preset, device="cpu", checkpoint=tmp_path / "lam[1].pt",
               progress=False)
     assert not own.exists() and all(p.exists() for p in others)
+
+
+def test_a_state_holding_python_objects_is_not_called_truncated(tmp_path):
+    """A state an older dcatkit wrote with a numpy learning rate holds a Python object that a
+    weights-only load refuses: the error says so and how to convert a trusted file, not
+    'truncated or corrupted'; junk bytes are still called what they are."""
+    from dcatkit import checkpoint as ck
+
+    path = tmp_path / "t.pt.state"
+    torch.save({"version": 1, "key": "{}", "optimizer": {"param_groups": [{"lr": np.float64(1e-3)}]}}, path)
+    with pytest.raises(ValueError) as e:
+        ck._load_state(path, "{}")
+    msg = str(e.value)
+    assert "Python object" in msg and "numpy" in msg and "weights_only=False" in msg and "resume=False" in msg
+    assert "truncated" not in msg and str(path) in msg
+    path.write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="not a file torch.save wrote, or is empty, truncated or corrupted") as e:
+        ck._load_state(path, "{}")
+    assert "weights_only=False" not in str(e.value) and "resume=False" in str(e.value)
