@@ -247,14 +247,16 @@ def _run_key(model: Classifier, train: Dataset, val: Dataset, prov: dict, report
     """The run's settings as JSON: a saved state resumes only a run with the same key. The data
     part names the training and validation samples, each sample's label (``hide_labels`` keeps
     the ids and hides labels) and the loader's ``preprocessing`` (``Splits.report``: its window
-    settings such as the cough set's microphone, which change the inputs, not the ids)."""
+    settings such as the cough set's microphone, which change the inputs, not the ids), and the
+    validation samples with their labels (the best epoch, kept so far, was chosen on them)."""
     return json.dumps(provenance._plain({
         "labels_sha256": _labels_hash(train), "preprocessing": (report or {}).get("preprocessing"),
         "modality": modality, "seed": seed, "epochs": epochs, "preset": preset.to_dict(), "model": model.config,
         "meta": meta, "run": run_key or {}, "world_size": dist.world_size(),
         "data": {k: prov[k] for k in ("dataset", "split", "input_shape", "classes", "train_ids_sha256",
                                       "data_fingerprint", "normalization", "sample_rates")},   # what it holds
-        "val_ids_sha256": provenance.ids_hash([str(i) for i in getattr(val, "ids", range(len(val)))])}),
+        "val_ids_sha256": provenance.ids_hash([str(i) for i in getattr(val, "ids", range(len(val)))]),
+        "val_labels_sha256": _labels_hash(val)}),      # the best epoch is chosen on these labels
         sort_keys=True)
 
 

@@ -500,6 +500,43 @@ def test_the_preprocessing_key_follows_the_loader_settings_not_the_file_times():
     assert preprocessing_key({**base, "files": [["a.wav", 101, 1], ["b.csv", 20, 2]]}) != preprocessing_key(base)
 
 
+def test_resume_with_other_validation_labels_is_an_error(tmp_path, monkeypatch):
+    """The best epoch so far was chosen on the validation labels: the same validation ids with
+    other labels are another run (it resumed, and kept a best epoch picked on the old labels).
+    A state saved before the key held them resumes when everything it recorded agrees."""
+    import json
+
+    from dcatkit.data.dataset import PairedDataset
+    from dcatkit.model import build_model
+    from helpers import TINY, tiny_splits
+
+    sp = tiny_splits(48, modalities=("imu",))
+    v = sp.val
+    relabelled = PairedDataset(v.arrays, np.roll(v.labels, 1), v.classes, v.subjects, v.ids, v.sample_rates)
+    assert list(relabelled.ids) == list(v.ids) and (relabelled.labels != v.labels).any()
+    preset = TINY["imu"].with_(epochs=3)
+
+    def fit(val, resume=False):
+        torch.manual_seed(0)
+        model = build_model("imu", sp.train.num_classes, sp.train.input_shape("imu"), preset)
+        return train.fit(model, sp.train, val, preset=preset, checkpoint=tmp_path / "run.pt", progress=False,
+                         device="cpu", resume=resume)
+
+    interrupt_at(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        fit(v)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=r"other settings \(val_labels_sha256: saved '[0-9a-f]+', now"):
+        fit(relabelled, resume=True)
+    state_file = tmp_path / "run.pt.state"
+    state = torch.load(state_file, weights_only=True)
+    key = json.loads(state["key"])
+    del key["val_labels_sha256"]                                         # as a state saved before it
+    state["key"] = json.dumps(key, sort_keys=True)
+    torch.save(state, state_file)
+    assert fit(v, resume=True).history["epoch"].tolist() == [1, 2, 3]
+
+
 def test_a_run_removes_only_its_own_left_over_temp_files(tmp_path):
     """A save killed midway leaves ``<state>.<random>.tmp``; the next run of that state removes it.
     The state's name is no glob pattern (``lam[1].pt.state`` took ``lam1.pt.state``'s temp files
