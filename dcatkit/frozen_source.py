@@ -22,7 +22,8 @@ and stores, per sample id, the ``fields`` the transfer objective reads
     correct  bool    (N,)          -- the MCMA indicator of Eq. (16), always
 
 as ``.npy`` files opened memory-mapped. The folder name is a hash of the source's
-weights, the dataset's sample ids, labels (the MCMA bit depends on them) and inputs
+weights and settings (its config, e.g. an audio front end's hop length, and its tensors'
+shapes and dtypes), the dataset's sample ids, labels (the MCMA bit depends on them) and inputs
 (every byte), the source modality, the stored fields and a format version, so a different checkpoint, split, labelling or
 preprocessing never reuses a stale cache. A cache is built in a temporary folder and
 renamed into place when complete: an interrupted build is never mistaken for a
@@ -124,13 +125,30 @@ def as_source_output(x) -> SourceOutput:
 DEFAULT_DIR = Path(os.environ.get("DCATKIT_CACHE", Path.home() / ".cache" / "dcatkit")) / "source"
 
 
-def _hash_model(model: torch.nn.Module) -> str:
+def _hash_weights(model: torch.nn.Module) -> str:
+    """sha256 of the state dict's names and tensor bytes (not their shapes or dtypes, nor the
+    model's config: ``_hash_settings``). What a resumed run's ``run.source`` was always."""
     h = hashlib.sha256()
     for name, t in sorted(model.state_dict().items()):
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
                  if t.numel() else b"")
     return h.hexdigest()
+
+
+def _hash_settings(model: torch.nn.Module) -> str:
+    """sha256 of what, beside its weight bytes, makes a model's outputs: its ``config`` (JSON with
+    sorted keys; e.g. an audio front end's hop length, which sets T_s and has no weight) and every
+    tensor's name, shape and dtype (equal bytes in another shape are another model)."""
+    config = getattr(model, "config", None)
+    tensors = [(name, list(t.shape), str(t.dtype)) for name, t in sorted(model.state_dict().items())]
+    return hashlib.sha256(json.dumps([config, tensors], sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _hash_model(model: torch.nn.Module) -> str:
+    """The source's part of the cache key: its weights and its settings (``_hash_weights``,
+    ``_hash_settings``): two sources with equal weights and another config never share a cache."""
+    return hashlib.sha256(f"{_hash_weights(model)}:{_hash_settings(model)}".encode()).hexdigest()
 
 
 def _hash_data(ds, modality: str, batch_size: int = 64) -> str:
@@ -148,7 +166,8 @@ def _hash_data(ds, modality: str, batch_size: int = 64) -> str:
     return h.hexdigest()
 
 
-VERSION = "v3"     # v3: the stored fields are part of the key and listed in meta.json
+VERSION = "v4"     # v3: the stored fields are part of the key and listed in meta.json; v4: and the source's
+                   # config and tensor shapes / dtypes (_hash_model), not only its weight bytes
 DTYPES = {"k": np.float16, "v": np.float16, "logits": np.float32, "pooled": np.float32}
 
 
@@ -539,8 +558,15 @@ def _source_names(source, source_modality) -> tuple[bool, list, list]:
 
 def _source_id(source) -> str:
     """What identifies a source in a resumable run's settings: a ``Classifier``'s weights
-    (hashed), a cache's folder, else the source's type name."""
-    return _hash_model(source) if isinstance(source, Classifier) else str(getattr(source, "folder", type(source).__name__))
+    (hashed), a cache's folder, else the source's type name. Its settings beyond the weights
+    are ``_source_settings`` (a key field of their own, so states saved before it resume)."""
+    return _hash_weights(source) if isinstance(source, Classifier) else str(getattr(source, "folder", type(source).__name__))
+
+
+def _source_settings(source) -> str | None:
+    """A ``Classifier`` source's config and tensor shapes / dtypes (hashed, ``_hash_settings``):
+    with equal weights, another hop length gives other K / V. None for other sources."""
+    return _hash_settings(source) if isinstance(source, Classifier) else None
 
 
 def _source_lams(lam, names: list) -> list[float]:

@@ -45,7 +45,7 @@ from .checkpoint import (STATE_VERSION, _load_state, _rng_state, _save_state, _s
                          check_source_fits, check_writable, load_checkpoint, save_checkpoint, state_path_for)
 from .data.dataset import UNLABELED
 from .frozen_source import (LiveSource, SourceCache, _frozen_source, _source_id, _source_lams,  # noqa: F401
-                            _source_names, as_source_output)
+                            _source_names, _source_settings, as_source_output)
 from .losses import LOSSES, get_loss
 from .metrics import classification_metrics
 from .model import Classifier
@@ -577,8 +577,9 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
                            desc=f"{modality} ({method_name})", compile=compile, channels_last=channels_last,
                            report=report, **resumable)
     if state_path_for(checkpoint, state_path) is not None:     # a resumed run must have the same source(s)
-        ids = [_source_id(s) for s in srcs]
-        resumable["run_key"] = {"source": ids if multi else ids[0]}
+        ids, settings = [_source_id(s) for s in srcs], [_source_settings(s) for s in srcs]
+        resumable["run_key"] = {"source": ids if multi else ids[0],       # weights; and config, shapes, dtypes
+                                "source_settings": settings if multi else settings[0]}
     # the caller's source models are given back as they were when the run ends (or fails: a cache
     # that cannot be built, a bad modality, Ctrl-C)
     with _given_back([s for s in srcs if isinstance(s, Classifier)]):

@@ -537,6 +537,45 @@ def test_resume_with_other_validation_labels_is_an_error(tmp_path, monkeypatch):
     assert fit(v, resume=True).history["epoch"].tolist() == [1, 2, 3]
 
 
+def test_resume_with_a_source_of_other_settings_is_an_error(tmp_path, monkeypatch):
+    """Two audio sources with the same weights and another hop length give K / V of another
+    length: a run resumed with the other one is refused (``run.source_settings``), as is the
+    cache's reuse (test_source_cache); a state saved before the field resumes."""
+    import json
+
+    from dcatkit.model import build_model
+    from helpers import TINY, tiny_splits
+
+    sp = tiny_splits(32, modalities=("imu", "audio"))
+    shape = sp.train.input_shape("audio")
+    torch.manual_seed(0)
+    a = build_model("audio", sp.train.num_classes, shape, TINY["audio"])
+    b = build_model("audio", sp.train.num_classes, shape, TINY["audio"], hop_length=64)
+    b.load_state_dict(a.state_dict())
+    preset = TINY["imu"].with_(epochs=2)
+
+    def fit(source, resume=False):
+        torch.manual_seed(0)
+        model = build_model("imu", sp.train.num_classes, sp.train.input_shape("imu"), preset)
+        return train.fit_transfer(model, source, sp.train, sp.val, lam=1.0, preset=preset, device="cpu",
+                                  checkpoint=tmp_path / "run.pt", cache_dir=tmp_path / "cache", progress=False,
+                                  resume=resume)
+
+    interrupt_at(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        fit(a)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=r"other settings \(run\.source_settings: saved '[0-9a-f]+', now"):
+        fit(b, resume=True)
+    state_file = tmp_path / "run.pt.state"
+    state = torch.load(state_file, weights_only=True)
+    key = json.loads(state["key"])
+    del key["run"]["source_settings"]                                    # as a state saved before it
+    state["key"] = json.dumps(key, sort_keys=True)
+    torch.save(state, state_file)
+    assert fit(a, resume=True).history["epoch"].tolist() == [1, 2]
+
+
 def test_a_run_removes_only_its_own_left_over_temp_files(tmp_path):
     """A save killed midway leaves ``<state>.<random>.tmp``; the next run of that state removes it.
     The state's name is no glob pattern (``lam[1].pt.state`` took ``lam1.pt.state``'s temp files

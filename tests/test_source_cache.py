@@ -326,3 +326,26 @@ def test_keys_beyond_float16_are_refused_not_cached_as_inf(setup, tmp_path):
         SourceCache.build(loud, sp.train, "video", tmp_path, progress=False)
     assert list(tmp_path.iterdir()) == []
     SourceCache.build(src.model, sp.train, "video", tmp_path, progress=False)    # the usual source: built
+
+
+def test_a_source_of_other_settings_and_the_same_weights_gets_its_own_cache(tmp_path):
+    """Two audio sources with equal weights and another hop length (no weight of its own) compute
+    K / V of another length: each gets its own cache, holding its own K (the second was served the
+    first's, of the other T_s). Tensors of the same bytes in another shape are another key too."""
+    sp = tiny_splits(24, modalities=("imu", "audio"))
+    tr = sp.train
+    torch.manual_seed(0)
+    a = build_model("audio", len(sp.classes), tr.input_shape("audio"), TINY["audio"])
+    b = build_model("audio", len(sp.classes), tr.input_shape("audio"), TINY["audio"], hop_length=64)
+    b.load_state_dict(a.state_dict())
+    assert cache_key(a, tr, "audio") != cache_key(b, tr, "audio")
+    ca = SourceCache.build(a, tr, "audio", tmp_path, progress=False)
+    cb = SourceCache.build(b, tr, "audio", tmp_path, progress=False)
+    batch = next(iter(make_loader(tr, 4, shuffle=False)))
+    live = LiveSource(b, "audio")(batch, torch.device("cpu"))
+    assert ca.folder != cb.folder and cb(batch, torch.device("cpu")).k.shape == live.k.shape != ca(batch, torch.device("cpu")).k.shape
+    reshaped = torch.nn.Linear(3, 2, bias=False)
+    other = torch.nn.Linear(2, 3, bias=False)
+    with torch.no_grad():
+        other.weight.copy_(reshaped.weight.reshape(3, 2))                 # the same bytes, transposed shape
+    assert cache_key(reshaped, tr, "audio") != cache_key(other, tr, "audio")
