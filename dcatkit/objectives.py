@@ -246,9 +246,10 @@ class Contrastive(Objective):
     Small batches: each anchor needs at least ``min_negatives`` negatives (default 1,
     so B >= 2). A batch with fewer samples (a last partial batch of 1 gives none, and its
     InfoNCE would be exactly 0, log 1) has no contrastive signal: it contributes 0 with a
-    gradient graph, and is counted in ``skipped_batches``, with one warning per
-    objective. Batches with at least ``min_negatives`` negatives are used as they are (their
-    loss is lower by about log(B_full / B) for a smaller B: expected of InfoNCE).
+    gradient graph, and is counted in ``skipped_batches`` (in its ``state_dict()``, so a
+    resumed run keeps counting), with one warning per objective. Batches with at least
+    ``min_negatives`` negatives are used as they are (their loss is lower by about
+    log(B_full / B) for a smaller B: expected of InfoNCE).
     """
 
     needs = ("pooled",)
@@ -301,6 +302,14 @@ class Contrastive(Objective):
         idx = torch.arange(s.shape[0], device=s.device)
         per = 0.5 * (F.cross_entropy(s, idx, reduction="none") + F.cross_entropy(s.T, idx, reduction="none"))
         return (weight.to(per.dtype) * per).sum()
+
+    def get_extra_state(self) -> dict:
+        """Its state beside parameters and buffers (``state_dict()["_extra_state"]``): the
+        count of skipped batches, which a resumed run carries on from (``dcatkit.train``)."""
+        return {"skipped_batches": self.skipped_batches}
+
+    def set_extra_state(self, state: dict) -> None:
+        self.skipped_batches = int(state["skipped_batches"])
 
     def forward(self, target, source, weight=None):
         skipped = self.skipped_batches

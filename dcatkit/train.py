@@ -125,7 +125,7 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
                 batch_modalities: tuple[str, ...] | None = (), report: dict | None = None,
                 extra_params: tuple[torch.nn.Parameter, ...] = (), resume: bool = False,
                 state_path: str | Path | None = None, log_dir: str | Path | None = None,
-                run_key: dict | None = None) -> FitResult:
+                run_key: dict | None = None, objectives: tuple[torch.nn.Module, ...] = ()) -> FitResult:
     """The one training loop: CPU, one GPU (AMP), or several processes under torchrun
     (DistributedDataParallel; rank 0 alone logs and writes the checkpoint).
     Training batches carry ``modality`` plus ``batch_modalities`` (None: all of them).
@@ -134,8 +134,9 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
     The trained model carries its provenance (``dcatkit.provenance.record`` of ``train``
     and ``report``) as ``model.provenance`` and in the checkpoint's meta.
 
-    Resumable: after every epoch the state (model, ``extra_params``, optimiser, GradScaler,
-    the random streams of every process, epoch, best-so-far, history) is written
+    Resumable: after every epoch the state (model, ``extra_params``, the rest of the
+    ``objectives``' state -- buffers, counters such as contrastive's ``skipped_batches`` --,
+    optimiser, GradScaler, the random streams of every process, epoch, best-so-far, history) is written
     atomically to ``state_path_for(checkpoint, state_path)``, and removed when the run
     finishes. ``resume=True`` continues from that state's epoch (a run with other
     settings -- ``run_key``, seed, epochs, preset, meta, data, world size -- is an error);
@@ -182,7 +183,7 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
     rows, best, best_state, start = [], None, None, 1
     if saved is not None:                          # before DDP, which copies rank 0's weights to all ranks
         rows, best, best_state, start = _restore(saved, state_file, model, extra_params, opt, scaler, loader,
-                                                 desc=desc, epochs=epochs)
+                                                 desc=desc, epochs=epochs, objectives=objectives)
         del saved
     net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if dist.is_dist() else model
@@ -208,7 +209,7 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
                                              writer, best, best_state)
             if state_file is not None:
                 _save_epoch_state(state_file, key, epoch, model, extra_params, opt, scaler, loader, best,
-                                  best_state, rows)
+                                  best_state, rows, objectives=objectives)
     return _finish(model, best_state, prov, checkpoint, state_file, rows, best, meta=meta, modality=modality,
                    preset=preset, seed=seed)
 
@@ -267,11 +268,22 @@ def _labels_hash(ds: Dataset) -> str:
     return hashlib.sha256(json.dumps(sorted(zip(ids, labels))).encode()).hexdigest()
 
 
+def _objective_states(objectives: tuple) -> list[dict]:
+    """Each objective's state beside its parameters (saved as ``extra_params``): buffers and
+    extra state, e.g. contrastive's ``skipped_batches``."""
+    out = []
+    for o in objectives:
+        params = {n for n, _ in o.named_parameters()}
+        out.append({k: v for k, v in o.state_dict().items() if k not in params})
+    return out
+
+
 def _restore(saved: dict, state_file: Path, model: Classifier, extra_params: tuple, opt, scaler, loader, *,
-             desc: str, epochs: int) -> tuple[list, dict, dict, int]:
-    """Load a saved state into the model, the objective's parameters, the optimiser, the
-    GradScaler and this process's random streams; returns (history rows, best, best
-    state, first epoch to train)."""
+             desc: str, epochs: int, objectives: tuple = ()) -> tuple[list, dict, dict, int]:
+    """Load a saved state into the model, the objective's parameters and the rest of its state,
+    the optimiser, the GradScaler and this process's random streams; returns (history rows, best,
+    best state, first epoch to train). A state saved before objectives' state was kept has none:
+    their counters then start from 0."""
     model.load_state_dict(saved["model"])
     if len(saved["extra_params"]) != len(extra_params):
         raise ValueError(f"{state_file} holds {len(saved['extra_params'])} objective parameters, the "
@@ -279,6 +291,17 @@ def _restore(saved: dict, state_file: Path, model: Classifier, extra_params: tup
     with torch.no_grad():
         for p, t in zip(extra_params, saved["extra_params"]):
             p.copy_(t)
+    kept = saved.get("objectives")
+    if kept is not None:
+        if len(kept) != len(objectives):
+            raise ValueError(f"{state_file} holds the state of {len(kept)} objective(s), this run has "
+                             f"{len(objectives)}; pass resume=False to start over")
+        for o, st in zip(objectives, kept):
+            got = o.load_state_dict(st, strict=False)
+            missing = [k for k in got.missing_keys if k not in {n for n, _ in o.named_parameters()}]
+            if got.unexpected_keys or missing:
+                raise ValueError(f"{state_file} holds another state of objective {o.name!r} (unexpected "
+                                 f"{got.unexpected_keys}, missing {missing}); pass resume=False to start over")
     opt.load_state_dict(saved["optimizer"])
     if saved["scaler"]:
         scaler.load_state_dict(saved["scaler"])
@@ -363,13 +386,14 @@ def _epoch_record(model: Classifier, val: Dataset, modality: str, device: torch.
 
 
 def _save_epoch_state(state_file: Path, key: str, epoch: int, model: Classifier, extra_params: tuple, opt,
-                      scaler, loader, best: dict, best_state: dict, rows: list) -> None:
+                      scaler, loader, best: dict, best_state: dict, rows: list, objectives: tuple = ()) -> None:
     """Write the run's resumable state after ``epoch`` (rank 0, with every process's random streams)."""
     rng = dist.all_gather_objects(_rng_state(loader.generator))    # every process's streams
     if dist.is_main():
         _save_state(state_file, {
             "version": STATE_VERSION, "key": key, "epoch": epoch, "model": model.state_dict(),
-            "extra_params": [p.detach() for p in extra_params], "optimizer": opt.state_dict(),
+            "extra_params": [p.detach() for p in extra_params], "objectives": _objective_states(objectives),
+            "optimizer": opt.state_dict(),
             "scaler": scaler.state_dict(), "rng": rng, "best": provenance._plain(best),
             "best_state": best_state, "history": provenance._plain(rows)})
 
@@ -627,7 +651,8 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
                           meta={**meta, "source_modality": names if multi else names[0]}, progress=progress,
                           desc=f"{'+'.join(map(str, names))}->{modality} ({method_name})", compile=compile,
                           channels_last=channels_last, batch_modalities=batch_modalities, report=report,
-                          extra_params=tuple(p for obj in objectives for p in obj.parameters()), **resumable)
+                          extra_params=tuple(p for obj in objectives for p in obj.parameters()),
+                          objectives=tuple(o for o in (*objectives, *monitors) if o is not None), **resumable)
     res.objective = dict(zip(names, objectives)) if multi else objectives[0]
     return res
 

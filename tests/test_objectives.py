@@ -367,6 +367,24 @@ def test_contrastive_small_last_batch_is_skipped_loudly_not_a_silent_zero():
         make_objective("contrastive", min_negatives=0, **DIMS)
 
 
+def test_contrastive_skipped_batches_are_in_its_state_dict():
+    """The count of skipped batches is state a resumed run carries on from (``_extra_state``
+    of the state dict, saved with the training state), also inside a combination."""
+    c = make_objective("contrastive", proj_dim=3, mcma=False, **DIMS)
+    with pytest.warns(UserWarning, match="batch of 1"):
+        c(*batch(b=1, seed=14))
+    c(*batch(b=1, seed=17))
+    assert c.skipped_batches == 2
+    fresh = make_objective("contrastive", proj_dim=3, mcma=False, **DIMS)
+    fresh.load_state_dict(c.state_dict())
+    assert fresh.skipped_batches == 2
+    combined = Combined([make_objective("dcat", mcma=False), fresh])
+    again = Combined([make_objective("dcat", mcma=False), make_objective("contrastive", proj_dim=3, mcma=False,
+                                                                         **DIMS)])
+    again.load_state_dict(combined.state_dict())
+    assert again.parts[1].skipped_batches == 2
+
+
 # ----------------------------------------------------------------------------- the model's pooled output
 
 

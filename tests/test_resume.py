@@ -612,3 +612,40 @@ def test_a_state_holding_python_objects_is_not_called_truncated(tmp_path):
     with pytest.raises(ValueError, match="not a file torch.save wrote, or is empty, truncated or corrupted") as e:
         ck._load_state(path, "{}")
     assert "weights_only=False" not in str(e.value) and "resume=False" in str(e.value)
+
+
+def test_contrastive_skipped_batches_resume_with_the_run(tmp_path, monkeypatch):
+    """17 samples in batches of 16: each epoch's last batch (1 sample) has no negative and is
+    skipped. The count is part of the saved state: a run killed before epoch 3's save and resumed
+    ends with the uninterrupted run's 3 (it said 1: the count restarted at 0)."""
+    import warnings
+
+    from dcatkit.model import build_model
+    from helpers import TINY, tiny_splits
+
+    sp = tiny_splits(64, modalities=("imu", "video"))
+    tr = sp.train.subset(range(17))
+    preset = TINY["imu"].with_(epochs=3)
+
+    def fit(folder, resume=False):
+        torch.manual_seed(123)
+        source = build_model("video", tr.num_classes, tr.input_shape("video"), TINY["video"])
+        torch.manual_seed(0)
+        model = build_model("imu", tr.num_classes, tr.input_shape("imu"), preset)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return train.fit_transfer(model, source, tr, sp.val, lam=1.0, method="contrastive", preset=preset,
+                                      seed=0, device="cpu", checkpoint=folder / "t.pt", cache_dir=tmp_path / "c",
+                                      progress=False, resume=resume)
+
+    ref = fit(tmp_path / "ref")
+    assert ref.objective.skipped_batches == 3
+    interrupt_at(monkeypatch, 3)
+    with pytest.raises(KeyboardInterrupt):
+        fit(tmp_path / "run")
+    monkeypatch.undo()
+    state = torch.load(tmp_path / "run" / "t.pt.state", weights_only=True)
+    assert state["objectives"] == [{"_extra_state": {"skipped_batches": 2}}]
+    res = fit(tmp_path / "run", resume=True)
+    assert res.objective.skipped_batches == 3
+    assert all(torch.equal(x, y) for x, y in zip(res.model.state_dict().values(), ref.model.state_dict().values()))
