@@ -142,10 +142,24 @@ def _task_device(task: Callable) -> Any:
     return (getattr(task, "keywords", None) or {}).get("device")
 
 
-def _machines_note(records: Iterable[dict], n_todo: int, task: Callable) -> str | None:
+def _retrain_advice(read_only: bool, runs: Path, what: str, where: str = "") -> str:
+    """How to train ``what`` again, closing a warning about runs read back: ``redo=True``
+    (``--redo``) where this call trains; when it only gathers (``read_only``), which refuses
+    redo (and so does a shard: each would retrain the sources the shards share), what to do
+    instead. ``where``: the machines to train on (" on one machine")."""
+    if not read_only:
+        return f"Pass redo=True (--redo) to train {what}."
+    return (f"Gathering trains nothing and refuses redo: to train {what}{where}, run the grid{where} without gather "
+            f"(--gather), with redo=True (--redo), or move {runs} away (a sweep's sources/ beside it too) and run "
+            f"the shards again{where}, then gather.")
+
+
+def _machines_note(records: Iterable[dict], n_todo: int, task: Callable, read_only: bool = False,
+                   runs: Path | None = None) -> str | None:
     """A warning's text when the runs of one grid come from more than one machine: the read-back
     records' machines (``provenance.machine`` of each record's env) and, when runs are left to
-    train, this one's. None when they agree or nothing says (records without a machine)."""
+    train, this one's. None when they agree or nothing says (records without a machine).
+    ``read_only`` (gathering) and ``runs`` (the runs' folder): advice that gathering can follow."""
     counts: dict[str, int] = {}
     for r in records:
         m = machine(r.get("env"))
@@ -162,7 +176,9 @@ def _machines_note(records: Iterable[dict], n_todo: int, task: Callable) -> str 
     return (f"the runs of this grid come from more than one machine ({'; '.join(parts)}). A run's numbers "
             "depend on the machine (benchmarks/RESULTS.md, 'Run to run'), so a paired difference between "
             "runs of two machines mixes the machine's effect with the method's (env_cpu / env_device_name "
-            "say which row is which). Pass redo=True (--redo) to train every run here.")
+            "say which row is which). "
+            + _retrain_advice(read_only, runs or Path("runs"), "every run" if read_only else "every run here",
+                              " on one machine"))
 
 
 def _code_version() -> dict:
@@ -416,8 +432,8 @@ def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[st
             warn(f"{len(older)} of {len(params)} runs were read back from {out / 'runs'}, not retrained, and "
                  f"were trained by other code ({'; '.join(seen[:3])}{'; ...' if len(seen) > 3 else ''}; this "
                  f"is {describe_code(now)}): their rows are what that code "
-                 "gave (their env_* columns say so). Pass redo=True (--redo) to train them again.")
-        mixed = _machines_note(records.values(), 0 if read_only else len(todo), task)
+                 f"gave (their env_* columns say so). {_retrain_advice(read_only, out / 'runs', 'them again')}")
+        mixed = _machines_note(records.values(), 0 if read_only else len(todo), task, read_only, out / "runs")
         if mixed:
             warn(mixed)
     if read_only:

@@ -578,8 +578,19 @@ def test_runs_read_back_keep_their_own_code_version_and_say_so(tmp_path, monkeyp
     env["git_commit"] = "bbb222"
     more = grid(method=["none"], lam=[None], seed=range(3))
     with pytest.warns(UserWarning, match=r"2 of 3 runs were read back .* not retrained, and were trained by other code "
-                                         r"\(dcatkit 0.1.0 at aaa111; this is dcatkit 0.1.0 at bbb222\)"):
+                                         r"\(dcatkit 0.1.0 at aaa111; this is dcatkit 0.1.0 at bbb222\)") as said:
         table = run_grid(toy_task, more, out, workers=0, progress=False)
+    assert str(said[0].message).endswith("Pass redo=True (--redo) to train them again.")
+    env["git_commit"] = "ccc333"
+    with pytest.warns(UserWarning, match="trained by other code") as said:          # gathering: it refuses redo
+        run_grid(toy_task, more, out, read_only=True, progress=False)
+    text = str(said[0].message)
+    assert "Pass redo=True" not in text and text.endswith(
+        f"Gathering trains nothing and refuses redo: to train them again, run the grid without gather (--gather), "
+        f"with redo=True (--redo), or move {out / 'runs'} away (a sweep's sources/ beside it too) and run the "
+        "shards again, then gather.")
+    with pytest.raises(ValueError, match="read_only .gather. and redo exclude each other"):    # as it says
+        run_grid(toy_task, more, out, read_only=True, redo=True, progress=False)
     assert table["env_git_commit"].tolist() == ["aaa111", "aaa111", "bbb222"]
     assert read_sweep(out)["env_git_commit"].notna().all()
     rec = next((out / "runs").glob("*.json"))
@@ -627,12 +638,18 @@ def test_a_grid_whose_runs_come_from_two_machines_says_so(tmp_path, monkeypatch)
         run_grid(toy_task, grid(method=["none"], lam=[None], seed=range(3)), out, workers=0, progress=False)
     env["cpu"] = "AMD EPYC"
     with pytest.warns(UserWarning, match=r"more than one machine \(3 read back from runs trained on Intel Xeon "
-                                         r"\(AVX512\); 1 to train here on AMD EPYC \(AVX512\)\)"):
+                                         r"\(AVX512\); 1 to train here on AMD EPYC \(AVX512\)\)") as said:
         table = run_grid(toy_task, grid(method=["none"], lam=[None], seed=range(4)), out, workers=0, progress=False)
     assert table["env_cpu"].tolist() == ["Intel Xeon"] * 3 + ["AMD EPYC"]
+    assert str(said[0].message).endswith("Pass redo=True (--redo) to train every run here.")
     with pytest.warns(UserWarning, match=r"3 read back from runs trained on Intel Xeon \(AVX512\); 1 read back "
-                                         r"from runs trained on AMD EPYC \(AVX512\)\)"):
+                                         r"from runs trained on AMD EPYC \(AVX512\)\)") as said:
         run_grid(toy_task, grid(method=["none"], lam=[None], seed=range(4)), out, read_only=True, progress=False)
+    text = str(said[0].message)                  # gathering refuses redo: advice it can follow
+    assert "Pass redo=True" not in text and text.endswith(
+        "Gathering trains nothing and refuses redo: to train every run on one machine, run the grid on one machine "
+        f"without gather (--gather), with redo=True (--redo), or move {out / 'runs'} away (a sweep's sources/ "
+        "beside it too) and run the shards again on one machine, then gather.")
     for f in (out / "runs").glob("*.json"):                      # records from before the CPU was stored
         rec = json.loads(f.read_text())
         rec["env"] = {k: v for k, v in rec["env"].items() if k not in ("cpu", "cpu_capability")}
