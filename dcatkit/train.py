@@ -36,7 +36,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import Dataset, DistributedSampler
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from . import distributed as dist
@@ -94,10 +94,13 @@ def global_masked_mean(loss: torch.Tensor, mask: torch.Tensor | None) -> torch.T
 
         loss * n_local * W / n_global,   n = number of masked-in samples (all-reduced)
 
-    Identity in a single process and without a mask (equal batch sizes per process, as
-    DistributedSampler gives, make the plain mean already global). The value is this
-    process's share of the global mean times W: what the gradient needs, not what the
-    history logs (each process's own masked mean with its count, ``_train_epoch``)."""
+    A plain mean over the batch is the case of an all-ones mask: the processes' batches of a
+    step differ in size by one when W does not divide the training set (``runtime.ShardBatches``),
+    so the training loop passes one for cross-entropy and for objectives without MCMA.
+    Identity in a single process; ``mask=None`` is identity too (right only when every process
+    holds as many samples). The value is this process's share of the global mean times W: what
+    the gradient needs, not what the history logs (each process's own mean with its count,
+    ``_train_epoch``)."""
     if mask is None or not dist.is_dist():
         return loss
     n_local = mask.sum().to(loss.dtype)
@@ -196,8 +199,8 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
             writer = closing.enter_context(tensorboard_writer(log_dir, purge_step=start))
         bar = tqdm(range(start, epochs + 1), desc=desc, disable=not progress, leave=False)
         for epoch in bar:
-            if isinstance(loader.sampler, DistributedSampler):
-                loader.sampler.set_epoch(epoch)
+            if hasattr(loader.batch_sampler, "set_epoch"):     # under torchrun: runtime.ShardBatches
+                loader.batch_sampler.set_epoch(epoch)
             model.train()
             t0 = time.perf_counter()
             tot = _train_epoch(net, loader, opt, scaler, modality=modality, device=device, amp=amp,
@@ -332,6 +335,8 @@ def _train_epoch(net, loader, opt, scaler, *, modality: str, device: torch.devic
                 ce = F.cross_entropy(out.logits.float()[lab], y[lab]) if bool(lab.any()) \
                     else out.logits.float().sum() * 0.0
         loss, stats = ce, {"ce": (ce.detach(), lab.sum()) if unlabeled else ce.detach()}
+        if dist.is_dist():          # one mean over the step's (labelled) samples of all processes
+            loss = global_masked_mean(ce, lab if unlabeled else torch.ones_like(y, dtype=torch.bool))
         if unlabeled:
             stats["labeled_frac"] = (y != UNLABELED).float().mean()
         if extra_loss is not None:
@@ -350,7 +355,11 @@ def _train_epoch(net, loader, opt, scaler, *, modality: str, device: torch.devic
                     p.grad.copy_(dist.all_reduce_sum(p.grad) / dist.world_size())
         scaler.step(opt)
         scaler.update()
-        stats["loss"] = loss.detach()
+        if dist.is_dist():          # ``loss`` is this process's share times W: log the step's loss over all
+            n_all = dist.all_reduce_sum(torch.tensor(float(len(y)), device=device))      # its samples
+            stats["loss"] = (loss.detach() * n_all / (dist.world_size() * len(y)), len(y))
+        else:
+            stats["loss"] = loss.detach()
         pairs = [v if isinstance(v, tuple) else (v, len(y)) for v in stats.values()]
         weights = [torch.as_tensor(w, dtype=torch.float32, device=device) for _, w in pairs]
         step_sums = torch.stack([v.float() * w for (v, _), w in zip(pairs, weights)] + weights
@@ -515,8 +524,10 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     The frozen source runs in eval mode with no gradient, on the training device; a source
     model you pass is given back as you had it (its mode, requires_grad and device).
 
-    Under torchrun the masked mean runs over the masked-in samples of all processes
-    (``global_masked_mean``), as in a single process. ``report``, ``resume``,
+    Under torchrun every sample is trained once per epoch (``runtime.ShardBatches``, no
+    padding) and each mean -- the masked mean, the objective's plain mean without MCMA,
+    cross-entropy, and what the history logs -- runs over the step's samples of all processes
+    (``global_masked_mean``), as in one process whose batch is all of theirs. ``report``, ``resume``,
     ``state_path`` and ``log_dir`` as in ``fit`` (TensorBoard also gets the objective's
     terms, e.g. train/ca = L_CA, and train/mask_frac); the saved state includes the
     objective's own parameters, and resuming with another source is an error.
@@ -533,8 +544,8 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     Unlabeled pairs: samples of ``train`` labelled ``data.dataset.UNLABELED`` (-1; what
     ``data.dataset.training_set`` makes of ``Splits.unlabeled``) count in the transfer
     term but not in L_CE, which averages over each batch's labelled samples (0 for a
-    batch without any; under torchrun each process averages its own batch's labelled
-    samples before DDP averages the processes). MCMA needs a label, so on an unlabeled pair the mask is
+    batch without any; under torchrun over the labelled samples of the step's batches of
+    all processes). MCMA needs a label, so on an unlabeled pair the mask is
     ``unlabeled_mask``: ``"confidence"`` (default) -- the pair counts when the source's
     softmax probability of its own prediction is >= ``confidence`` (0.9) -- or ``"all"``
     -- every unlabeled pair counts (D-CAT without MCMA there); labelled pairs keep the
@@ -626,7 +637,8 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
                     src, st_unl = _unlabeled_mask(src, _to(batch["label"], device), mcma, unlabeled_mask, confidence)
                 mask = src.correct if mcma else None                            # this source's MCMA mask
                 value, st = obj(out, src)                                       # e.g. Eq. (7) / (17)
-                value = global_masked_mean(value, mask)                         # one mean over all processes
+                value = global_masked_mean(value, torch.ones_like(src.correct) if mask is None else mask)
+                #                                       one mean over the (masked-in) samples of all processes
                 if mon is not None:
                     with torch.no_grad():
                         st.update({k: v for k, v in mon(out, src)[1].items() if k not in st})

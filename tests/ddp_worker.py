@@ -34,7 +34,7 @@ class LinearEncoder(nn.Module):
 class FixedSource:
     """A frozen source stand-in: fixed random K, V per sample id, and "correct" on an
     unequal share of the samples (so the two processes hold different masked-in counts).
-    Records how many masked-in samples each call saw."""
+    Records how many masked-in samples each call saw, and which samples (``seen``)."""
 
     batch_modalities = ()
 
@@ -43,9 +43,10 @@ class FixedSource:
         self.kv = {i: (torch.randn(t, d, generator=g), torch.randn(t, d, generator=g)) for i in ids}
         self.pooled = {i: torch.randn(d, generator=g) for i in ids} if pooled else None
         self.correct = {i: j < n_correct for j, i in enumerate(ids)}
-        self.counts, self.d_attn = [], d
+        self.counts, self.seen, self.d_attn = [], [], d
 
     def __call__(self, batch, device):
+        self.seen.append(list(batch["id"]))
         k = torch.stack([self.kv[i][0] for i in batch["id"]]).to(device)
         v = torch.stack([self.kv[i][1] for i in batch["id"]]).to(device)
         c = torch.tensor([self.correct[i] for i in batch["id"]], device=device)
@@ -56,24 +57,38 @@ class FixedSource:
         return SourceOutput(k, v, c, None, torch.stack([self.pooled[i] for i in batch["id"]]).to(device))
 
 
-def mcma_run(mcma: bool = True, method: str | None = None, device="auto"):
-    """fit_transfer with MCMA, one step per epoch (batch = all 48 training samples in one
-    process, 24 per process under torchrun with 2). Returns (result, source).
-    ``method="fitnet"``: an objective with parameters of its own (its learned map)."""
+def mcma_run(mcma: bool = True, method: str | None = None, device="auto", n: int = 48, unlabeled: int = 0):
+    """fit_transfer with MCMA, one step per epoch (batch = all ``n`` training samples in one
+    process, 24 per process under torchrun with 2; 24 and 23 for ``n=47``). Returns (result,
+    source). ``method="fitnet"``: an objective with parameters of its own (its learned map).
+    ``unlabeled``: the last that many training samples lose their labels (``UNLABELED``;
+    cross-entropy counts the others, the transfer term all, ``unlabeled_mask="all"``)."""
+    from dcatkit.data.dataset import UNLABELED, PairedDataset
+
     sp = tiny_splits(96, modalities=("imu",))
-    train = sp.train.subset(range(48))
+    train = sp.train.subset(range(n))
+    if unlabeled:
+        labels = train.labels.copy()
+        labels[n - unlabeled:] = UNLABELED
+        train = PairedDataset(train.arrays, labels, train.classes, train.subjects, train.ids, train.sample_rates)
     source = FixedSource(train.ids, pooled=method is not None)
     seed_everything(0)
     model = Classifier(LinearEncoder(train.input_shape("imu")[0], 8), len(sp.classes), d_attn=8, dropout=0.0)
     model.config = {"modality": "imu", "num_classes": len(sp.classes)}
     res = fit_transfer(model, source, train, sp.val, lam=1.0, mcma=mcma, method=method, modality="imu",
                        source_modality="video", preset=TINY["imu"].with_(batch_size=48, lr=1e-2), epochs=2,
-                       seed=0, progress=False, device=device)
+                       seed=0, progress=False, device=device, unlabeled_mask="all")
     return res, source
 
 
 def history_of(res, stat: str = "ca"):
     return res.history[["train_ce", f"train_{stat}", "train_mask_frac", "train_loss", "val_f1"]].values.tolist()
+
+
+# odd-sized training sets: 2 processes get 24 and 23 samples of the 47 (no sample twice); the
+# runs with MCMA, without it, and with unlabeled samples (cross-entropy over the labelled ones)
+ODD_RUNS = {"odd_mcma": dict(n=47), "odd_no_mcma": dict(n=47, mcma=False),
+            "odd_unlabeled": dict(n=47, unlabeled=20)}
 
 
 # ------------------------------------------------------------------ one cache builder per node
@@ -121,6 +136,12 @@ def main(out: Path) -> None:
     # an objective with its own parameters (fitnet's map): trained alike on both ranks
     fitnet, _ = mcma_run(method="fitnet")
     torch.save(fitnet.objective.state_dict(), out / f"mcma_fitnet_objective_rank{rank}.pt")
+    odd = {}
+    for name, kw in ODD_RUNS.items():
+        r, s = mcma_run(**kw)
+        odd[name] = {"history": history_of(r), "seen": s.seen}          # the ids of each step on this rank
+        if rank == 0:
+            torch.save(r.model.state_dict(), out / f"mcma_{name}_state.pt")
 
     # the preprocessing cache: local rank 0 decodes, the other process waits and reads it
     windows = collect("toy", [0, 1, 2], toy_decoder(out / f"decoded_rank{rank}.txt", 0.3), classes=["a", "b"],
@@ -132,7 +153,7 @@ def main(out: Path) -> None:
            "items_per_epoch": items_per_epoch, "source_calls": len(source_calls),
            "param_sum": float(sum(p.double().sum() for p in run.model.state_dict().values())),
            "mcma_history": history_of(mcma), "mcma_counts": source.counts,
-           "fitnet_history": history_of(fitnet, "fitnet"),
+           "fitnet_history": history_of(fitnet, "fitnet"), "odd": odd,
            "windows": {"ids": windows.ids, "imu": np.asarray(windows.arrays["imu"], np.float64).tolist()}}
     (out / f"rank{rank}.json").write_text(json.dumps(res))
     dist.barrier()

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from dcatkit.data.cache import MARKER, collect
-from ddp_worker import history_of, mcma_run, toy_decoder
+from ddp_worker import ODD_RUNS, history_of, mcma_run, toy_decoder
 
 HERE = Path(__file__).parent
 # _SAME_DEVICE: the one-process reference runs on the CPU, like the gloo workers. The tolerances
@@ -39,8 +39,9 @@ def test_torchrun_two_cpu_processes(ddp):
     assert ranks[0]["history"] == ranks[1]["history"]                # reduced train loss, same val
     assert ranks[0]["n_test"] == 20                                   # all test samples, each once
     assert ranks[0]["param_sum"] == ranks[1]["param_sum"]            # DDP kept the replicas identical
-    half = -(-ranks[0]["n_train"] // 2)
-    assert ranks[0]["items_per_epoch"] == ranks[1]["items_per_epoch"] == half   # each rank trains on its shard
+    n = ranks[0]["n_train"]
+    assert n % 2 == 1                                                 # 57: one rank holds a sample more
+    assert [r["items_per_epoch"] for r in ranks] == [n // 2 + 1, n // 2]   # each rank its shard, none padded
     assert len(ranks[0]["history"]) == 2 and all(h[0] > 0 for h in ranks[0]["history"])
     files = sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".pt" and "mcma" not in p.name
                    or ".tmp" in p.name)
@@ -64,6 +65,63 @@ def test_mcma_mean_is_global_across_processes(ddp):
     state = torch.load(tmp_path / "mcma_state.pt", weights_only=True)
     for k, v in single.model.state_dict().items():
         torch.testing.assert_close(state[k], v, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", list(ODD_RUNS))
+def test_odd_training_set_trains_each_sample_once_as_one_process(ddp, name):
+    """47 samples on 2 processes: 24 and 23, every sample once per epoch (no padding sample
+    counted twice), and cross-entropy, the masked mean (MCMA), the plain mean (no MCMA), the
+    labelled-only cross-entropy (unlabeled samples) and every logged mean run over the 47 as
+    in one process: history and weights are the single process's."""
+    tmp_path, ranks = ddp
+    single, source = mcma_run(device="cpu", **ODD_RUNS[name])
+    (ids,) = {tuple(sorted(step)) for step in source.seen}            # one process: all 47 in each step
+    assert len(ids) == 47
+    for epoch in range(2):
+        steps = [r["odd"][name]["seen"][epoch] for r in ranks]
+        assert [len(s) for s in steps] == [24, 23] and sorted(steps[0] + steps[1]) == list(ids)
+    want = history_of(single)
+    for r in ranks:
+        np.testing.assert_allclose(r["odd"][name]["history"], want, rtol=1e-5, atol=1e-7)
+    state = torch.load(tmp_path / f"mcma_{name}_state.pt", weights_only=True)
+    for k, v in single.model.state_dict().items():
+        torch.testing.assert_close(state[k], v, rtol=1e-4, atol=1e-6)
+
+
+def test_shard_batches_train_each_sample_once_in_equal_steps():
+    """runtime.ShardBatches for every rank of W processes: each epoch every sample once, the
+    same number of steps on every rank, no empty batch (a last step of fewer than W samples
+    is folded into the one before), a new order per epoch; DistributedSampler's batches when
+    W divides the set; fewer samples than processes is refused."""
+    from torch.utils.data import DistributedSampler
+
+    from dcatkit.runtime import ShardBatches
+
+    for n, b, w in [(47, 48, 2), (33, 16, 2), (34, 16, 2), (35, 4, 3), (10, 1, 4), (3, 8, 3), (1, 1, 1)]:
+        orders = []
+        for epoch in (1, 2):
+            per_rank = []
+            for r in range(w):
+                s = ShardBatches(n, b, seed=7, rank=r, world=w)
+                s.set_epoch(epoch)
+                per_rank.append(list(s))
+                assert len(s) == len(per_rank[-1])
+            assert len({len(p) for p in per_rank}) == 1, (n, b, w)              # same number of steps
+            assert all(batch for p in per_rank for batch in p), (n, b, w)        # none empty
+            flat = [i for p in per_rank for batch in p for i in batch]
+            assert sorted(flat) == list(range(n)), (n, b, w)                      # each sample once
+            for step in zip(*per_rank):
+                assert max(map(len, step)) - min(map(len, step)) <= 1
+            orders.append(flat)
+        assert n < 3 or orders[0] != orders[1]
+    assert [len(list(ShardBatches(33, 16, 0, r, 2))) for r in (0, 1)] == [1, 1]   # 17 + 16, not 2 steps + 1 empty
+    for r in (0, 1):                                                 # W divides N: DistributedSampler's order
+        s, d = ShardBatches(48, 8, seed=3, rank=r, world=2), DistributedSampler(range(48), 2, r, shuffle=True, seed=3)
+        s.set_epoch(5)
+        d.set_epoch(5)
+        assert [i for batch in s for i in batch] == list(d)
+    with pytest.raises(ValueError, match=r"1 sample\(s\) for 2 processes"):
+        ShardBatches(1, 4, 0, 0, 2)
 
 
 def test_objective_parameters_train_as_in_one_process(ddp):
