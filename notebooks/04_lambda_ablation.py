@@ -254,7 +254,7 @@ display(Markdown(
 #    --lams 0.01 0.1 1 10 100 --sizes 1000 --seeds 0-9 --data-seeds 0-2` (long on a CPU: plan for a
 #    GPU or shards). That is this grid with MCMA on (`--no-mcma` runs the other half). Beside the
 #    grid it runs a negative control (the target's inputs shuffled: no λ can move its recall above
-#    chance) and a positive control (a teacher of the target's own sensor, few labels: transfer
+#    chance, in expectation) and a positive control (a teacher of the target's own sensor, few labels: transfer
 #    should help), and its verdicts pool three draws. *Why:* this notebook describes one draw
 #    without controls; a claim about λ needs both.
 #
