@@ -589,6 +589,16 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
                                                d_source=d_source, **(options or {}))
             monitors[i] = None if monitor is None else \
                 make_objective(monitor, mcma=mcma, d_target=d_target, d_source=d_source)
+    for i, (s, name) in enumerate(zip(srcs, names)):     # K / V aligned as they are: one attention size d
+        d_source = s.attention.d_out if isinstance(s, Classifier) else getattr(s, "d_attn", None)
+        reads_kv = any("k" in o.needs for o in (objectives[i], monitors[i]) if o is not None)
+        if reads_kv and d_source is not None and d_source != d_target:
+            raise ValueError(f"{'source ' + repr(name) if name else 'the source'} has attention size d = {d_source} "
+                             f"and the target d = {d_target}: {method or loss!r}"
+                             f"{'' if monitor is None else f' (or monitor {monitor!r})'} aligns their K and V "
+                             "as they are, so both need the same d (the preset's d_attn); build the target with "
+                             "the source's d_attn, or use an objective that learns a map (fitnet, contrastive) or "
+                             "reads logits (kd)")
     if monitors[0] is not None and list(monitors[0].parameters()):
         raise ValueError(f"monitor={monitor!r} has parameters of its own to learn; monitor an objective "
                          "without parameters (e.g. 'dcat' or 'kd')")

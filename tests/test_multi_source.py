@@ -180,8 +180,9 @@ def test_bad_multi_source_input(setup):
     with pytest.raises(ValueError, match="one distinct modality each"):
         fit_transfer(new_model(sp, 0), [video.model, video.model], sp.train, sp.val, lam=1.0, preset=P)
     # source_modality naming the sources in the wrong order: refused before anything runs, naming
-    # the shapes (it crashed inside the video encoder while caching "audio" with it)
-    with pytest.raises(ValueError, match=r"source 0 \('video' model\) takes inputs of shape \[.*'audio' inputs"):
+    # each model's own modality (it crashed inside the video encoder while caching "audio" with it)
+    with pytest.raises(ValueError, match=r"source 0 is a 'video' model, but source_modality names 'audio'.*"
+                                         r"source_modality=\['video', 'audio'\]"):
         fit_transfer(new_model(sp, 0), [video.model, audio.model], sp.train, sp.val, lam=1.0, preset=P,
                      source_modality=["audio", "video"], progress=False)
     with pytest.raises(ValueError, match=r"the target model \('imu' model\) takes inputs .* 'audio' inputs"):
@@ -207,3 +208,40 @@ def test_cli_lams_and_two_source_checkpoints(tmp_path, capsys):
     meta = torch.load(out, weights_only=True)["meta"]
     assert meta["lam"] == {"video": 1.0, "audio": 0.25} and meta["source_modality"] == ["video", "audio"]
     assert '"f1"' in capsys.readouterr().out
+
+
+def test_a_source_reads_only_its_own_modality_and_kv_alignment_needs_one_d(tmp_path):
+    """Two sensors of one shape (acc, gyro): a source model named for the other one ran on its
+    inputs and masked by them without a word (only shapes were compared); and a source whose
+    attention size is not the target's failed at the first step, after every cache was built,
+    naming no source."""
+    import numpy as np
+
+    from dcatkit.data import from_arrays
+    from dcatkit.experiment import _build
+
+    rng = np.random.default_rng(0)
+    arrays = {m: rng.normal(size=(24, 3, 16)).astype(np.float32) for m in ("acc", "gyro")}
+    arrays["emg"] = rng.normal(size=(24, 2, 16)).astype(np.float32)
+    sp = from_arrays(arrays, np.repeat(np.arange(4), 6), groups="samples",
+                     kinds={m: "timeseries" for m in arrays})
+    p = P.with_(epochs=1)
+    acc, gyro, target = (_build(m, sp.train, p) for m in ("acc", "gyro", "emg"))
+    kw = dict(lam=1.0, preset=p, progress=False, device="cpu", cache_dir=tmp_path / "cache")
+    with pytest.raises(ValueError, match=r"source 0 is a 'acc' model, but source_modality names 'gyro'.*"
+                                         r"source_modality=\['acc', 'gyro'\]"):
+        fit_transfer(target, [acc, gyro], sp.train, sp.val, source_modality=["gyro", "acc"], **kw)
+    with pytest.raises(ValueError, match=r"the source is a 'acc' model, but source_modality names 'gyro'"):
+        fit_transfer(target, acc, sp.train, sp.val, source_modality="gyro", **kw)
+    wide = _build("gyro", sp.train, p.with_(d_attn=2 * p.d_attn))
+    for extra in ({"method": "dcat"}, {}):                              # named, and the default (D-CAT)
+        with pytest.raises(ValueError, match=rf"source 'gyro' has attention size d = {2 * p.d_attn} and the "
+                                             rf"target d = {p.d_attn}"):
+            fit_transfer(target, [acc, wide], sp.train, sp.val, **extra, **kw)
+    with pytest.raises(ValueError, match=rf"source 'gyro' has attention size d = {2 * p.d_attn}.*monitor 'dcat'"):
+        fit_transfer(target, [acc, wide], sp.train, sp.val, method="kd", monitor="dcat", **kw)
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())   # before any cache
+    # what aligns through logits (kd) or a learned map (fitnet) takes any d
+    for method in ("kd", "fitnet"):
+        res = fit_transfer(target, [acc, wide], sp.train, sp.val, method=method, **kw)
+        assert len(res.history) == 1
