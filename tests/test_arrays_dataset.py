@@ -412,5 +412,6 @@ def test_float_audio_at_pcm_scale_is_refused_for_training_as_the_predictor_refus
     with pytest.raises(ValueError, match=r"peak here 17;"):
         PairedDataset({"mic": np.where(np.arange(400) == 5, 17.0, wave).astype(np.float32)}, labels, ["a", "b"],
                       kinds={"mic": "audio"})
-    loud = np.full((12, 8, 10), 80.0, np.float32)                      # log-mel values: no cut
+    loud = (80.0 + rng.uniform(0, 1, (12, 8, 10))).astype(np.float32)  # log-mel values: no cut (distinct
+    #                                                                    samples: identical ones are one recording)
     from_arrays({"spec": loud, "mel": loud}, labels, kinds={"spec": "audio", "mel": "features"}, **kw)
