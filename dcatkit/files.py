@@ -6,10 +6,19 @@ one, never half of one. The temp file (``temp_beside``) gets the permissions a p
 ``open(path, "w")`` would give (``0o666`` less the umask; ``tempfile.mkstemp`` alone makes it
 ``0o600``, which ``os.replace`` keeps), so a results table, run record or checkpoint stays
 readable by the group a shared results folder is for.
+
+A temp file's name says who writes it: ``<prefix>w<host>-<pid>-<random><suffix>`` (``host``: 8 hex
+digits of the machine's name, ``pid``: the writing process). ``writer_gone(temp)`` reads it back, so
+a run that clears the leftovers of killed saves (``train``: ``<checkpoint>.state.*.tmp``) removes
+only those whose writer is dead, never a temp file another live process is still writing (its
+``os.replace`` would then fail after all its epochs).
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import socket
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable
@@ -28,9 +37,57 @@ def _umask() -> int:
     return mask
 
 
+def _host() -> str:
+    """8 hex digits naming this machine (its host name hashed: a name may hold dots)."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def writer_tag() -> str:
+    """What a temp file's name says about its writer: ``w<host>-<pid>-`` (no dot)."""
+    return f"w{_host()}-{os.getpid()}-"
+
+
+# the part mkstemp adds after the prefix: [a-z0-9_] (tempfile's alphabet), no dot and no '-'
+_TAGGED = re.compile(r"w([0-9a-f]{8})-([0-9]+)-[a-z0-9_]+")
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine runs (POSIX: signal 0). Elsewhere (Windows,
+    where ``os.kill`` would end the process) it is taken as running: nothing is removed."""
+    if pid == os.getpid():
+        return True
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):       # another user's process: it runs
+        return True
+    return True
+
+
+def writer_gone(middle: str) -> bool:
+    """Whether the writer of a temp file is gone, from the part of its name between the
+    target's name and the suffix (``w<host>-<pid>-<random>``, :func:`writer_tag`):
+
+    - written on this machine: True when its process no longer runs;
+    - written on another machine sharing the folder: False (its processes cannot be seen
+      from here: the file is kept);
+    - a name without the tag (``<random>``, written before names said who wrote them):
+      True, as leftovers were always treated."""
+    m = _TAGGED.fullmatch(middle)
+    if m is None:
+        return True
+    host, pid = m.group(1), int(m.group(2))
+    return host == _host() and not _alive(pid)
+
+
 def temp_beside(path: Path, prefix: str | None = None, suffix: str = ".tmp") -> tuple[int, str]:
-    """``(fd, name)`` of a new temp file in ``path``'s folder, with a plain file's permissions."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + "." if prefix is None else prefix, suffix=suffix)
+    """``(fd, name)`` of a new temp file in ``path``'s folder, with a plain file's permissions;
+    its name is ``<prefix><writer_tag()><random><suffix>`` (``prefix``: ``<path's name>.``)."""
+    prefix = (path.name + "." if prefix is None else prefix) + writer_tag()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
     os.chmod(tmp, 0o666 & ~_umask())
     return fd, tmp
 

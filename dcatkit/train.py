@@ -44,6 +44,7 @@ from . import provenance
 from .checkpoint import (STATE_VERSION, _load_state, _rng_state, _save_state, _set_rng_state,  # noqa: F401
                          check_source_fits, check_writable, load_checkpoint, save_checkpoint, state_path_for)
 from .data.dataset import UNLABELED
+from .files import writer_gone
 from .frozen_source import (LiveSource, SourceCache, _frozen_source, _source_id, _source_lams,  # noqa: F401
                             _source_names, _source_settings, as_source_output)
 from .losses import LOSSES, get_loss
@@ -163,9 +164,10 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
     prov = provenance.record(train, modality, report, meta.get("dataset"), device, val=val)
     key = _run_key(model, train, val, prov, report, modality=modality, seed=seed, epochs=epochs, preset=preset,
                    meta=meta, run_key=run_key)
-    if state_file is not None and dist.is_main():     # temp files of saves a killed run never finished
-        for left in _own_temp_files(state_file):
-            left.unlink(missing_ok=True)
+    if state_file is not None and dist.is_main():     # temp files of saves a killed run never finished;
+        for left in _own_temp_files(state_file):      # not one a live run of this checkpoint is writing
+            if writer_gone(left.name[len(state_file.name) + 1:-len(".tmp")]):
+                left.unlink(missing_ok=True)
     saved = _load_state(state_file, key) if resume and state_file.is_file() else None
     if resume and saved is None and dist.is_main():
         print(f"dcatkit: no saved state at {state_file}: {desc} trains from epoch 1")
@@ -218,11 +220,12 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
 
 
 def _own_temp_files(state_file: Path) -> list[Path]:
-    """The temp files a save of ``state_file`` leaves when killed (``files.temp_beside``:
-    ``<name>.<random part without dots>.tmp``): the name is matched literally (``[ ]``, ``*``,
-    ``?`` in it are no glob pattern) and the random part has no dot, so neither
+    """The temp files a save of ``state_file`` makes (``files.temp_beside``:
+    ``<name>.<writer and random part without dots>.tmp``): the name is matched literally (``[ ]``, ``*``,
+    ``?`` in it are no glob pattern) and the part after it has no dot, so neither
     ``lam[1].pt.state`` nor ``a.pt.state`` ever takes a temp file of another run
-    (``lam1.pt.state.*.tmp``, ``a.pt.state.b.*.tmp``)."""
+    (``lam1.pt.state.*.tmp``, ``a.pt.state.b.*.tmp``). A run removes those whose writer is gone
+    (``files.writer_gone``): another process training the same checkpoint may be saving into one."""
     stem = f"{state_file.name}."
     return [p for p in state_file.parent.glob(f"{glob.escape(stem)}*.tmp")
             if "." not in p.name[len(stem):-len(".tmp")]]

@@ -585,14 +585,77 @@ def test_a_run_removes_only_its_own_left_over_temp_files(tmp_path):
 
     sp = tiny_splits(32, modalities=("imu",))
     preset = TINY["imu"].with_(epochs=1)
-    own = tmp_path / "lam[1].pt.state.ab_c1234.tmp"
+    from dcatkit.files import writer_tag
+
+    dead_tag = writer_tag().replace(f"-{os.getpid()}-", f"-{_dead_pid()}-")     # a writer that has exited
+    own = [tmp_path / "lam[1].pt.state.ab_c1234.tmp",                        # named before names held the writer
+           tmp_path / f"lam[1].pt.state.{dead_tag}ab_c1234.tmp"]
     others = [tmp_path / "lam1.pt.state.wxyz5678.tmp", tmp_path / "lam[1].pt.state.b.qrst9012.tmp"]
-    for p in (own, *others):
+    for p in (*own, *others):
         p.write_bytes(b"a save cut short")
     model = build_model("imu", sp.train.num_classes, sp.train.input_shape("imu"), preset)
     train.fit(model, sp.train, sp.val, preset=preset, device="cpu", checkpoint=tmp_path / "lam[1].pt",
               progress=False)
-    assert not own.exists() and all(p.exists() for p in others)
+    assert not any(p.exists() for p in own) and all(p.exists() for p in others)
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited."""
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    return int(done.stdout)
+
+
+SAVER = """
+import sys, time
+from pathlib import Path
+from dcatkit.files import write_atomically
+state, ready, go = map(Path, sys.argv[1:])
+def save(f):                            # mid-save: torch.save into the temp file, as train._save_state does
+    f.write(b"part of run A's state")
+    ready.touch()
+    t0 = time.time()
+    while not go.exists():
+        if time.time() - t0 > 120:
+            raise SystemExit("never told to finish")
+        time.sleep(0.05)
+write_atomically(state, save, binary=True)
+print("A saved")
+"""
+
+
+def test_a_run_keeps_the_temp_file_another_live_run_is_saving(tmp_path):
+    """Two processes train the same checkpoint: A is saving its state (its temp file exists)
+    when B starts. B removes leftovers of killed saves only: A's save then completes (the
+    audit's race: B removed A's temp file and A's os.replace failed after its epochs).
+    A temp file of another machine (whose processes cannot be seen) is kept too."""
+    from dcatkit.files import writer_tag
+    from dcatkit.model import build_model
+    from helpers import TINY, tiny_splits
+
+    ck = tmp_path / "baseline.pt"
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    elsewhere = tmp_path / f"baseline.pt.state.w{'0' * 8}-{_dead_pid()}-abcd1234.tmp"   # its pid: none here
+    if writer_tag().startswith(f"w{'0' * 8}-"):              # this host's name hashes to 0s: another name
+        elsewhere = elsewhere.with_name(elsewhere.name.replace("w" + "0" * 8, "w" + "1" * 8))
+    elsewhere.write_bytes(b"a save on another machine")
+    a = subprocess.Popen([sys.executable, "-c", SAVER, str(Path(f"{ck}.state")), str(ready), str(go)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    try:
+        t0 = time.time()
+        while not ready.exists():
+            assert a.poll() is None and time.time() - t0 < 60, a.communicate()
+            time.sleep(0.05)
+        sp = tiny_splits(32, modalities=("imu",))
+        preset = TINY["imu"].with_(epochs=1)
+        model = build_model("imu", sp.train.num_classes, sp.train.input_shape("imu"), preset)
+        train.fit(model, sp.train, sp.val, preset=preset, device="cpu", checkpoint=ck, progress=False)   # B
+    finally:
+        go.touch()
+        out, err = a.communicate(timeout=60)
+    assert a.returncode == 0 and "A saved" in out, err[-2000:]
+    assert elsewhere.exists()
 
 
 def test_a_state_holding_python_objects_is_not_called_truncated(tmp_path):
