@@ -3,9 +3,9 @@ or dcatkit.sweep).
 
     python -m dcatkit demo --seeds 0 1 2          # video -> IMU on the synthetic data
     python -m dcatkit train --modality video --out runs/video.pt
-    python -m dcatkit transfer --source-ckpt runs/video.pt --target imu --lam 1.0 --method kd
+    python -m dcatkit transfer --source-ckpt runs/video.pt --target imu --lam 1.0 --method kd --out runs/imu.pt
     python -m dcatkit transfer --source-ckpt runs/video.pt --source-ckpt runs/audio.pt --target imu \
-        --lam video=1.0 --lam audio=0.5                # several frozen sources
+        --lam video=1.0 --lam audio=0.5 --out runs/imu2.pt      # several frozen sources
     python -m dcatkit sweep --methods none dcat kd --sizes 300 700 2000 --seeds 0-9 --out runs/sweep
     python -m dcatkit sweep --seeds 0-9 --data-seeds 0-2 --split group_kfold:5 --out runs/cv   # draws x folds
     python -m dcatkit sweep --seeds 0-9 --shard 2/4 --out runs/big     # shard 2 of 4 (or --shard auto
@@ -311,6 +311,10 @@ def _print_study(a, study: str | None, df, metric: str, summary, per_draw) -> No
 
 
 def _load(a):
+    from .data import NAMES
+
+    if a.dataset not in NAMES:                # a typo is not a real dataset (the --n-samples check below says so)
+        raise SystemExit(f"dcatkit: error: unknown dataset {a.dataset!r}: expected one of {NAMES}")
     if a.n_samples is not None and a.dataset != "synthetic":
         raise SystemExit(f"dcatkit: error: --n-samples sizes the synthetic data only: --dataset {a.dataset} "
                          f"has the recordings under --root (got --n-samples {a.n_samples})")
@@ -329,6 +333,23 @@ def _load(a):
         raise SystemExit(f"dcatkit: error: --fold {a.fold} given, but --split {a.split} has no folds "
                          "(loso or group_kfold:K have)")
     return got
+
+
+def _check_log_dir(path) -> None:
+    """``--log-dir``: a folder that can be made, and tensorboard installed -- checked before the data
+    loads and anything trains (both failed with a traceback after the source cache was built)."""
+    p = Path(path)
+    up = p
+    while not up.exists() and up != up.parent:
+        up = up.parent
+    if up.exists() and not up.is_dir():
+        raise SystemExit(f"dcatkit: error: --log-dir {p}: {up} is a file, not a folder: give a folder for the "
+                         "TensorBoard event files")
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError as e:
+        raise SystemExit(f"dcatkit: error: --log-dir needs the tensorboard package ({e}): pip install tensorboard, "
+                         "or leave --log-dir out") from None
 
 
 def main(argv=None) -> int:
@@ -451,6 +472,8 @@ def _main(argv=None) -> int:
 
     if a.cmd == "sweep":
         return _sweep(a)
+    if getattr(a, "log_dir", None) is not None:
+        _check_log_dir(a.log_dir)
     dist.init()
     if getattr(a, "quick", False):    # a smoke run's size and epochs where not given, as sweep --quick
         a.n_samples = 160 if a.n_samples is None and a.dataset == "synthetic" else a.n_samples

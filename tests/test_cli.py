@@ -378,3 +378,47 @@ def test_print_study_writes_bounds_as_the_verdict_reads_them(capsys):
     (line,) = [ln for ln in table.splitlines() if " dcat " in ln]
     assert re.search(r"-0\.0023\s+-0\.0041\s+-0\.0003\s", line), line
     assert not re.search(r"-0\.0*(?![0-9])", out), out                           # no "-0.000" anywhere
+
+
+def test_transfer_flags_reach_the_run_and_bad_input_stops_before_the_data(tmp_path, capsys, monkeypatch):
+    """--no-mcma, --seed, --lam and --trust-source reach the checkpoint (no test passed them before);
+    --log-dir that is a file, or without tensorboard, and a misspelt --dataset with --n-samples stop
+    with status 2 and what was expected, before anything loads."""
+    import json as _json
+
+    from dcatkit.__main__ import main
+    from dcatkit.checkpoint import load_checkpoint
+
+    for k, v in env(tmp_path).items():
+        monkeypatch.setenv(k, v)
+    common = ["--n-samples", "120", "--epochs", "1", "--device", "cpu"]
+    assert main(["train", "--modality", "video", "--out", str(tmp_path / "v.pt"), *common]) == 0
+    capsys.readouterr()
+    assert main(["transfer", "--source-ckpt", str(tmp_path / "v.pt"), "--target", "imu", "--no-mcma", "--seed", "3",
+                 "--lam", "0.25", "--trust-source", "--out", str(tmp_path / "i.pt"), *common]) == 0
+    assert _json.loads(capsys.readouterr().out)["trust_source"] is True
+    _, meta = load_checkpoint(tmp_path / "i.pt")
+    assert meta["mcma"] is False and meta["seed"] == 3 and meta["lam"] == 0.25 and meta["trust_source"] is True
+    junk = tmp_path / "junk.txt"
+    junk.write_text("x")
+    for log_dir in (junk, junk / "deeper"):
+        assert main(["train", "--modality", "imu", "--log-dir", str(log_dir), "--out", str(tmp_path / "l.pt"),
+                     *common]) == 2
+        assert f"{junk} is a file, not a folder" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)        # import fails: not installed
+    assert main(["train", "--modality", "imu", "--log-dir", str(tmp_path / "tb"), "--out", str(tmp_path / "l.pt"),
+                 *common]) == 2
+    assert "--log-dir needs the tensorboard package" in capsys.readouterr().err
+    assert main(["train", "--modality", "imu", "--dataset", "bogus", "--n-samples", "120",
+                 "--out", str(tmp_path / "l.pt")]) == 2
+    assert "unknown dataset 'bogus': expected one of" in capsys.readouterr().err
+    assert not (tmp_path / "l.pt").exists() and not (tmp_path / "tb").exists()
+
+
+def test_the_help_examples_name_their_required_flags():
+    """Every `transfer` example in `python -m dcatkit --help` has the --out it requires."""
+    import dcatkit.__main__ as cli
+
+    commands = " ".join(line.split("#")[0].strip() for line in cli.__doc__.splitlines()).replace("\\ ", "")
+    transfer = [c for c in commands.split("python -m dcatkit ") if c.startswith("transfer")]
+    assert len(transfer) == 2 and all("--out " in c for c in transfer), transfer
