@@ -170,7 +170,9 @@ def train_transfer(splits, source=None, target_modality: str | None = None, *, s
     every source's modality. ``target`` is ``target_modality`` by another name.
     ``trust_source=True``: use a source without (complete) provenance, whose overlap with
     this run's validation and test samples cannot be checked (``load_source``); recorded in
-    ``Run.meta["trust_source"]`` and the checkpoint's meta.
+    ``Run.meta["trust_source"]`` and the checkpoint's meta. The checkpoint's meta also records
+    the frozen source(s) (``source_identity``: weights and settings hashed), so
+    ``report.finished_runs(..., source=)`` never reads back a run of another source.
 
     Paired unlabeled recordings: with ``splits.unlabeled`` (e.g. ``data.dataset.hide_labels``)
     the target trains on ``data.dataset.training_set(splits)``: cross-entropy on the
@@ -210,11 +212,16 @@ def train_transfer(splits, source=None, target_modality: str | None = None, *, s
     seed_everything(seed)                                  # same init as the baseline with this seed
     model = _build(target_modality, splits.train, p)
     train = training_set(splits)                           # + the unlabeled pairs, labels hidden
+    # the checkpoint says which frozen source(s) it was trained from: report.finished_runs reads a run
+    # back only with the same source (a source retrained under its file name is another source)
+    ident = {} if checkpoint is None else \
+        {"source_identity": [source_identity(s) for s in srcs] if multi else source_identity(srcs[0])}
     res = fit_transfer(model, srcs if multi else srcs[0], train, splits.val, lam=lam, mcma=mcma, loss=loss,
                        method=method, options=options, monitor=monitor, modality=target_modality,
                        source_modality=mods if multi else mods[0], preset=p,
                        epochs=epochs, seed=seed, device=device, checkpoint=checkpoint, progress=progress,
-                       meta={"dataset": dataset, "kind": "transfer", **({"trust_source": True} if trust_source else {})},
+                       meta={"dataset": dataset, "kind": "transfer", **({"trust_source": True} if trust_source else {}),
+                             **ident},
                        source_cache=source_cache,
                        cache_dir=cache_dir, report=getattr(splits, "report", None), resume=resume,
                        log_dir=log_dir, unlabeled_mask=unlabeled_mask, confidence=confidence)
@@ -231,6 +238,24 @@ def train_transfer(splits, source=None, target_modality: str | None = None, *, s
                 "options": dict(options or {}), "best_val": res.best, "provenance": res.model.provenance,
                 "trust_source": trust_source, "source_checks": [s.source_check for s in srcs],
                 **({"unlabeled": unl} if unl else {})})
+
+
+def source_identity(source: str | Path | Run | Classifier) -> str:
+    """What identifies a frozen source: sha256 of its weights and its settings (config,
+    tensor names, shapes and dtypes; ``frozen_source._hash_model``, the source cache's key).
+    ``source``: a ``Run``, a ``Classifier`` or a checkpoint path. ``train_transfer`` records it
+    in its checkpoint's meta (``source_identity``; a list with several sources), and
+    ``report.finished_runs(..., source=)`` compares it with the current source's."""
+    from .frozen_source import _hash_model
+
+    if isinstance(source, Run):
+        source = source.model
+    elif isinstance(source, (str, Path)):
+        source = load_checkpoint(source)[0]
+    if not isinstance(source, Classifier):
+        raise ValueError(f"source_identity takes a frozen source as a Run, a Classifier or a checkpoint path, "
+                         f"got {type(source).__name__}")
+    return _hash_model(source)
 
 
 # The lambda grid every method is tuned over (tune_transfer; notebook 06's tuned cells). Two decades,

@@ -165,7 +165,7 @@ def find_results(folder: str | Path, stem: str, params: Mapping[str, Any]) -> pd
 
 
 def finished_runs(folder: str | Path, stem: str, params: Mapping[str, Any], checkpoints: Mapping[str, str | Path],
-                  splits, device="auto", metrics: Sequence[str] = METRICS) -> dict[str, Run] | None:
+                  splits, device="auto", metrics: Sequence[str] = METRICS, source=None) -> dict[str, Run] | None:
     """The runs of a finished execution, read back instead of trained again.
 
     ``checkpoints``: {run name: its checkpoint}. Returns {run name: Run} (model from the
@@ -178,6 +178,13 @@ def finished_runs(folder: str | Path, stem: str, params: Mapping[str, Any], chec
     Runs given back make their results file the newest (its time stamps are touched):
     ``latest_results`` and ``python -m dcatkit.report ... --latest`` then show the run a
     notebook just used, also when it read the run back instead of writing it.
+    ``source``: the frozen source (a ``Run``, model or checkpoint path; a list of them for
+    several) the runs would be trained from now. A transfer run (``experiment.train_transfer``'s
+    checkpoint, also a baseline trained with ``method="none"`` beside a monitored source) is read
+    back only when its checkpoint records that very source (``experiment.source_identity``:
+    weights and settings): a source trained again under its file name since (another device or
+    machine, notebook 02 re-run) makes them None, with a line saying so, as does a transfer
+    checkpoint that records no source (written before dcatkit recorded it).
     Runs given back that another dcatkit version or git commit trained
     (``provenance.other_code`` of the file's environment) come with a line naming both:
     their numbers are what that code gave, and a change to the training code since is not
@@ -186,6 +193,12 @@ def finished_runs(folder: str | Path, stem: str, params: Mapping[str, Any], chec
     found = find_results(folder, stem, params)
     if found is None:
         return None
+    current = None
+    if source is not None:
+        from .experiment import source_identity
+
+        many = isinstance(source, (list, tuple))
+        current = sorted(source_identity(s) for s in source) if many else [source_identity(source)]
     why, path = None, Path(folder) / f"{stem}.json"
     blob = _read_blob(path)
     histories = blob.get("histories") or {}
@@ -200,6 +213,8 @@ def finished_runs(folder: str | Path, stem: str, params: Mapping[str, Any], chec
         else:
             model, meta = load_checkpoint(ck)
             modality = meta["modality"]
+            why = _other_source(name, ck, meta, current)
+        if not why:
             test = evaluate(model, splits.test, modality, device=device)
             off = {m: (float(stored.loc[name, m]), test[m]) for m in metrics
                    if not math.isclose(float(stored.loc[name, m]), test[m], rel_tol=0, abs_tol=1e-9)}
@@ -222,6 +237,25 @@ def finished_runs(folder: str | Path, stem: str, params: Mapping[str, Any], chec
         print(f"dcatkit: these runs were trained by other code ({describe_code(env)}; this is {describe_code(now)}): "
               "their numbers are what that code gave (redo=True trains them again)")
     return runs
+
+
+def _other_source(name: str, ck: Path, meta: Mapping[str, Any], current: list[str] | None) -> str | None:
+    """Why the transfer run ``name`` (checkpoint ``ck``) cannot be read back for the frozen
+    source(s) ``current`` (their ``source_identity``, sorted), or None (it can; or it is no
+    transfer run; or no source was given to compare)."""
+    if current is None or (meta.get("kind") != "transfer" and "source_identity" not in meta):
+        return None
+    recorded = meta.get("source_identity")
+    if recorded is None:
+        return (f"the checkpoint of {name!r} ({ck}) does not record the frozen source it was trained from "
+                "(written before dcatkit recorded it), so it cannot be told from a run of another source")
+    recorded = sorted(recorded) if isinstance(recorded, (list, tuple)) else [recorded]
+    if recorded != current:
+        short = lambda ids: ", ".join(i[:12] for i in ids)          # noqa: E731
+        return (f"the checkpoint of {name!r} ({ck}) was trained from another frozen source (source identity "
+                f"{short(recorded)}) than the current one ({short(current)}): the source was trained again "
+                "since (e.g. notebook 02 re-run, on another device or machine)")
+    return None
 
 
 def read_results(path: str | Path) -> pd.DataFrame:

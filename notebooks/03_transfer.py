@@ -247,7 +247,8 @@ stem = runs.results_stem(f"transfer-{dataset}-{checked['split_name']}-{source}-{
                          f"lam{lam:g}-seed{seed}")
 done = None if redo else report.finished_runs(out, stem, params,
                                               {f"{target} baseline": ck_baseline, "D-CAT": ck_dcat,
-                                               "No MCMA": ck_nomcma}, splits, device=device)
+                                               "No MCMA": ck_nomcma}, splits, device=device,
+                                              source=src)      # runs of another frozen source are trained again
 if done:
     base, dcat, nomcma = done.values()
     print(f"these parameters ran before: read the baseline, D-CAT and No MCMA back from {paths.shown(out / stem)}.json "

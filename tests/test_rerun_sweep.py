@@ -6,7 +6,8 @@
   when a checkpoint, a history or a run is missing, or a reloaded model does not reproduce
   its stored test metrics.
 - Notebook 03 at CI size, three times into one out_dir: the second run trains nothing
-  (checkpoints and results files untouched, the same table); ``-p redo True`` trains again.
+  (checkpoints and results files untouched, the same table); ``-p redo True`` trains again;
+  a fourth, after the frozen source was replaced under its name, trains again.
 """
 import json
 import os
@@ -95,6 +96,47 @@ def test_finished_runs_read_back_and_checked(tmp_path, capsys):
     assert "does not give the stored results (f1" in capsys.readouterr().out
 
 
+def test_finished_runs_refuse_runs_of_another_frozen_source(tmp_path, capsys):
+    """A transfer checkpoint records the frozen source it was trained from (weights and settings,
+    ``experiment.source_identity``); ``finished_runs(..., source=)`` reads the runs back only for
+    that source. The audit: notebook 02 re-run (another device, another machine sharing out_dir)
+    retrains the source under its file name, and notebook 03 then read back D-CAT runs of the old
+    source while its table's source row and Theorem 4.1 used the new one."""
+    from dcatkit.checkpoint import load_checkpoint, save_checkpoint
+    from dcatkit.experiment import source_identity, train_transfer
+
+    sp = tiny_splits(48, modalities=("imu", "video"))
+    ck_src = tmp_path / "source-video.pt"
+    src = train_unimodal(sp, "video", preset=TINY["video"], seed=0, checkpoint=ck_src, progress=False)
+    common = dict(preset=TINY["imu"], epochs=1, seed=0, device="cpu", progress=False, source_cache=False)
+    cks = {"base": tmp_path / "base.pt", "dcat": tmp_path / "dcat.pt"}
+    trained = [train_transfer(sp, src, "imu", method="none", monitor="dcat", checkpoint=cks["base"], name="base",
+                              **common),
+               train_transfer(sp, src, "imu", checkpoint=cks["dcat"], name="dcat", **common)]
+    report.write_results(report.tidy(metrics_table(trained, baseline="base"), lam=0.1), tmp_path, "r",
+                         params=PARAMS, env=ENV, histories={r.name: r.history for r in trained})
+    for ck in cks.values():
+        assert load_checkpoint(ck)[1]["source_identity"] == source_identity(src) == source_identity(ck_src)
+    read = lambda source: report.finished_runs(tmp_path, "r", PARAMS, cks, sp, device="cpu",  # noqa: E731
+                                               source=source)
+    assert list(read(src)) == ["base", "dcat"] and list(read(ck_src)) == ["base", "dcat"]
+    capsys.readouterr()
+
+    # the source trained again under its file name: other weights, the same name
+    train_unimodal(sp, "video", preset=TINY["video"], seed=1, checkpoint=ck_src, progress=False)
+    assert read(ck_src) is None
+    said = capsys.readouterr().out
+    assert "checkpoint of 'base'" in said and "trained from another frozen source" in said and "training them" in said
+    assert list(read(src)) == ["base", "dcat"]                   # the source they were trained from: read back
+
+    # a transfer checkpoint written before the source was recorded: cannot be told apart, so trained again
+    model, meta = load_checkpoint(cks["dcat"])
+    del meta["source_identity"]
+    save_checkpoint(cks["dcat"], model, meta)
+    assert read(src) is None
+    assert "'dcat'" in (said := capsys.readouterr().out) and "does not record the frozen source" in said
+
+
 def test_runs_read_back_say_when_other_code_trained_them(tmp_path, capsys, monkeypatch):
     """The reload check evaluates the stored models but cannot see a change to the training code:
     runs read back that another commit or version trained come with a line naming both (the read-back
@@ -142,9 +184,11 @@ def _papermill(dst: Path, out: Path, env, *extra):
                   if line.strip() and not line.startswith(("wrote", "results of these runs")) and str(out) not in line]
 
 
-def _stamps(out: Path) -> dict[str, int]:
-    files = [*(out / "checkpoints").glob("*.pt"), *(out / "03_transfer").glob("transfer-*")]
-    return {p.name: p.stat().st_mtime_ns for p in files}
+def _stamps(out: Path) -> dict[str, int | bytes]:
+    """Each checkpoint's modification time; each results file's bytes (a read-back touches its
+    time stamps on purpose, ``report.finished_runs``: it is then the newest results file)."""
+    return {**{p.name: p.stat().st_mtime_ns for p in (out / "checkpoints").glob("*.pt")},
+            **{p.name: p.read_bytes() for p in (out / "03_transfer").glob("transfer-*")}}
 
 
 def test_notebook_03_rerun_skips_finished_runs_and_redo_trains(tmp_path):
@@ -171,3 +215,16 @@ def test_notebook_03_rerun_skips_finished_runs_and_redo_trains(tmp_path):
     retrained = [n for n in stamps if n.endswith(".pt") and now[n] != stamps[n]]
     assert len(retrained) == 3, f"redo=True must train the baseline, D-CAT and No MCMA again; rewritten: {retrained}"
     assert results3 == results1                                               # same seed on the CPU: same runs
+
+    # the frozen source replaced under its name (notebook 02 re-run on another device or machine): the
+    # runs of the old source are trained again, not read back beside the new source's row and Theorem 4.1
+    from dcatkit.checkpoint import load_checkpoint, save_checkpoint
+
+    (ck_source,) = (out / "checkpoints").glob("source-video-*.pt")
+    model, meta = load_checkpoint(ck_source)
+    with torch.no_grad():
+        next(model.parameters()).add_(0.01)
+    save_checkpoint(ck_source, model, meta)
+    fourth, _ = _papermill(tmp_path / "4.ipynb", out, env)
+    # (the line saying why is cleared with the progress bars; test_finished_runs_refuse_runs_of_another_... reads it)
+    assert skipped not in fourth and "baseline (imu, Eq. 18): test F1" in fourth
