@@ -36,6 +36,7 @@ from .checkpoint import load_checkpoint
 from .experiment import Run, format_table
 from .files import write_atomically
 from .provenance import code_version, describe_code, environment, other_code
+from .runtime import resolve_device
 from .stats import signed
 from .train import evaluate
 
@@ -103,12 +104,17 @@ ENV_COLUMNS = ("dcatkit", "torch", "device", "device_name", "cpu", "cpu_capabili
 
 def write_results(df: pd.DataFrame, folder: str | Path, stem: str,
                   params: Mapping[str, Any] | None = None, env: Mapping[str, Any] | None = None,
-                  histories: Mapping[str, pd.DataFrame] | None = None) -> dict[str, Path]:
+                  histories: Mapping[str, pd.DataFrame] | None = None, device: Any = None) -> dict[str, Path]:
     """Write ``<folder>/<stem>.csv`` (the rows) and ``<folder>/<stem>.json``
     ({"params": ..., "environment": ..., "rows": [...]}). Returns {"csv": path, "json": path}.
 
-    ``env``: the environment record (default ``provenance.environment()``: versions,
-    device, git commit). All of it goes to the JSON; its main fields also go to every
+    ``device``: the device the runs used, as the run was given it ("auto", "cpu", "cuda:0"; the
+    notebooks' ``device`` parameter), recorded as the environment's device and its name
+    (``provenance.environment`` of ``runtime.resolve_device(device)``). Without it the record
+    names the machine's default device, CUDA whenever CUDA exists: a run made with
+    ``device="cpu"`` on a GPU machine would be recorded as a CUDA run.
+    ``env``: the environment record (default ``provenance.environment(device)``: versions,
+    device, git commit); give ``env`` or ``device``, not both. All of it goes to the JSON; its main fields also go to every
     row as ``env_dcatkit``, ``env_torch``, ``env_device``, ``env_device_name``, ``env_cpu``,
     ``env_cpu_capability``, ``env_git_commit`` columns, so they survive ``pd.concat`` of many
     files and a table of runs says which machine gave each row.
@@ -118,7 +124,10 @@ def write_results(df: pd.DataFrame, folder: str | Path, stem: str,
     half a file), the JSON last: it marks the results as finished."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    env = dict(environment() if env is None else env)
+    if env is not None and device is not None:
+        raise ValueError(f"write_results takes env= (a whole environment record) or device= (the device the runs "
+                         f"used), not both: got device={device!r} and an env naming {env.get('device')!r}")
+    env = dict(environment(None if device is None else str(resolve_device(device))) if env is None else env)
     csv_path, json_path = folder / f"{stem}.csv", folder / f"{stem}.json"
     flat = df.reset_index() if df.index.name is not None or isinstance(df.index, pd.MultiIndex) else df
     # rows read back from older files keep the environment they were made in; a field those rows

@@ -233,9 +233,9 @@ plt.show()
 params = dict(dataset=dataset, data_root=checked["data_root"], split=checked["split_name"], fold=checked["fold"],
               data_seed=data_seed, **data_opts)   # what the files record; their names hash all of it
 files = [*report.write_results(counts, out, runs.results_stem(f"class_counts-{dataset}-{checked['split_name']}", params),
-                               params=params).values(),
+                               params=params, device="cpu").values(),      # counted on the CPU: no model ran
          *report.write_results(subjects, out, runs.results_stem(f"subject_counts-{dataset}-{checked['split_name']}",
-                                                                params), params=params).values()]
+                                                                params), params=params, device="cpu").values()]
 print("wrote", ", ".join(paths.shown(p) for p in files))
 
 # %% [markdown]

@@ -166,7 +166,7 @@ run_params = dict(dataset=dataset, split=checked["split_name"], fold=checked["fo
 params = {**run_params, "data": data_opts}          # what the results file records; its name hashes all of it
 files = report.write_results(report.tidy(table, **run_params, **data_opts), out,
                              runs.results_stem(f"unimodal-{dataset}-{checked['split_name']}-{source}-{target}", params,
-                                               f"seed{seed}"), params=params)
+                                               f"seed{seed}"), params=params, device=device)
 print("wrote", ", ".join(paths.shown(p) for p in files.values()))
 
 # %%

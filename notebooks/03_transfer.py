@@ -298,7 +298,7 @@ if done:                   # the file already holds these runs' results, with th
     print(f"results of these runs: {paths.shown(out / stem)}.csv, .json (read back, not rewritten)")
 else:                      # the histories go to the JSON too, so a re-run can read the runs back
     files = report.write_results(report.tidy(table, **run_params, **data_opts), out, stem, params=params,
-                                 histories={r.name: r.history for r in (base, dcat, nomcma)})
+                                 histories={r.name: r.history for r in (base, dcat, nomcma)}, device=device)
     print("wrote", ", ".join(paths.shown(p) for p in files.values()))
 
 # %%
@@ -394,7 +394,8 @@ print(f"{len(splits.test)} held-out samples; K, V of the source {src_out['k'].sh
       f"and of the target {target_outs[base.name]['k'].shape[1:]} (time steps, d)")
 print(format_table(r2, diffs={"r2_gain": ("r2", "r2_shuffled")}, index=False))
 files = report.write_results(r2, out, runs.results_stem(f"theorem41-{dataset}-{checked['split_name']}-{source}-"
-                                                         f"{target}", params, f"lam{lam:g}-seed{seed}"), params=params)
+                                                         f"{target}", params, f"lam{lam:g}-seed{seed}"), params=params,
+                             device=device)
 print("wrote", ", ".join(paths.shown(p) for p in files.values()))
 g = r2.set_index(["run", "tensor"])
 dk, bk, dv = g.loc[("D-CAT", "K")], g.loc[(base.name, "K")], g.loc[("D-CAT", "V")]

@@ -99,14 +99,15 @@ from dcatkit.data import Splits, load
 import pandas as pd
 
 from dcatkit import stats
-from dcatkit.runs import clear_progress
+from dcatkit.runs import clear_progress, results_stem
 from dcatkit.sweep import run_studies
 
 checked = paths.check_params(dataset=dataset, data_root=data_root, split=split, fold=fold, source=source, target=target,
                              lams=lams, preset=preset, epochs=epochs, source_epochs=source_epochs, seed=seed,
                              seeds=seeds, device=device, methods=[method], resume=resume, redo=redo)
-if not mcma_options or any(not isinstance(m, bool) for m in mcma_options):
-    raise ValueError(f"mcma_options must be a non-empty list of True/False, got {mcma_options!r}")
+if not isinstance(mcma_options, (list, tuple)) or not mcma_options or any(not isinstance(m, bool) for m in mcma_options):
+    raise ValueError(f"mcma_options must be a non-empty list of True/False, e.g. [True, False] (papermill: "
+                     f"-y 'mcma_options: [true]'), got {mcma_options!r} ({type(mcma_options).__name__})")
 data_opts = paths.data_options(dataset, n_samples=n_samples, frame_size=frame_size, n_frames=n_frames,
                                cache_dir=cache_dir)
 out = paths.out_path(out_dir, "04_lambda_ablation")
@@ -149,12 +150,12 @@ names = {"none": "baseline"}
 grid = runs.assign(variant=[names.get(r.method, f"{r.method} ({'MCMA' if r.mcma else 'no MCMA'})")
                             for r in runs.itertuples()], modality=target, dataset=dataset,
                    mcma=runs.mcma.astype(object).where(runs.method != "none", None))   # the baseline has none
+params = dict(dataset=dataset, split=checked["split_name"], source=source, target=target, lams=lams,
+              mcma_options=mcma_options, seeds=seeds, method=method, preset=preset, epochs=epochs,
+              source_epochs=source_epochs, source_seed=seed, data_seed=data_seed, data=data_opts)
+name = f"{dataset}-{checked['split_name']}-{source}-{target}"     # + the hash of params: one file per setting
 files = report.write_results(grid.drop(columns=["data_options", "options"], errors="ignore"), out,
-                             f"ablation-{dataset}-{checked['split_name']}-{source}-{target}",
-                             params=dict(dataset=dataset, split=checked["split_name"], source=source, target=target, lams=lams,
-                                         mcma_options=mcma_options, seeds=seeds, method=method, preset=preset,
-                                         epochs=epochs, source_epochs=source_epochs, source_seed=seed,
-                                         data_seed=data_seed, data=data_opts))
+                             results_stem(f"ablation-{name}", params), params=params, device=device)
 print("wrote", ", ".join(paths.shown(p) for p in files.values()))
 
 # %% [markdown]
@@ -166,7 +167,7 @@ print("wrote", ", ".join(paths.shown(p) for p in files.values()))
 # %%
 table4 = report.ablation_table(grid)
 print(table4.to_string())
-table4.to_csv(out / f"table4-{dataset}-{checked['split_name']}-{source}-{target}.csv")
+table4.to_csv(out / f"{results_stem(f'table4-{name}', params)}.csv")
 
 # %% [markdown]
 # ## 3. F1 against λ
@@ -198,7 +199,7 @@ summary = stats.summarise(grid, treatment=("method", "lam", "mcma"), context=("n
 cols = ["mcma", "lam", "mean", "baseline_mean", "diff_mean", "ci_low", "ci_high", "p_value", "n_better", "n_worse",
         "n_pairs"]
 print(stats.interval_table(summary[summary.method != "none"], cols).to_string(index=False))  # bounds as the call reads them
-report.write_results(summary, out, f"paired-{dataset}-{checked['split_name']}-{source}-{target}")
+report.write_results(summary, out, results_stem(f"paired-{name}", params), params=params, device=device)
 print(f"One data draw (data seed {data_seed}) and one frozen source: these intervals describe this draw; "
       "notebook 06 pools draws before it claims anything.")
 for m in mcma_options:

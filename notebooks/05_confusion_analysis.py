@@ -183,9 +183,11 @@ params = {**run_params, "data": data_opts}          # what the results files rec
 head = f"{dataset}-{checked['split_name']}-{source}-{target}"
 tail = f"lam{lam:g}-{'mcma' if mcma else 'nomcma'}-seed{seed}"
 written = [*report.write_results(change.assign(**run_params, **data_opts), out,
-                                 runs.results_stem(f"per_class-{head}", params, tail), params=params).values(),
+                                 runs.results_stem(f"per_class-{head}", params, tail), params=params,
+                                 device=device).values(),
            *report.write_results(pairs.assign(**run_params, **data_opts), out,
-                                 runs.results_stem(f"pairs-{head}", params, tail), params={**params, "flips": f}).values()]
+                                 runs.results_stem(f"pairs-{head}", params, tail), params={**params, "flips": f},
+                                 device=device).values()]
 print("wrote", ", ".join(paths.shown(p) for p in written))
 
 # %% [markdown]
@@ -246,7 +248,7 @@ sub_record = {**sub_params, "setup": fold_setups, "data": data_opts}   # setup: 
 files = report.write_results(subjects_table.assign(**sub_params, setup=[fold_setups[k] for k in subjects_table["fold"]],
                                                    **data_opts), out,
                              runs.results_stem(f"subjects-{dataset}-{sub_name}-{source}-{target}",
-                                               sub_record, tail), params=sub_record)
+                                               sub_record, tail), params=sub_record, device=device)
 print("wrote", ", ".join(paths.shown(p) for p in files.values()))
 
 # %% [markdown]

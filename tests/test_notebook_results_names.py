@@ -1,4 +1,4 @@
-"""Notebooks 01, 02, 03 and 05 name each results file by everything it records.
+"""Notebooks 01 to 05 name each results file by everything it records.
 
 The audit: two runs that differed only by data seed (or fold, data size, epochs, preset) wrote
 one ``transfer-...-lam0.1-seed0.csv``, the second replacing the first, and 02 / 05 recorded no
@@ -8,7 +8,9 @@ key in the middle being ``paths.settings_key`` of the very params the file's JSO
 Checked here: ``runs.results_stem`` itself (what differs, what is equal, bad input), and the
 notebooks at CI size (papermill into a temporary folder): every file they write carries the key
 of the params its JSON holds, those params hold the data seed, the fold and the loader options,
-and 03 run with data seed 0 then 1 into one ``out_dir`` leaves two results files, one per seed.
+and 03 run with data seed 0 then 1 into one ``out_dir`` leaves two results files, one per seed;
+so does 04 (its ablation, paired and Table IV files: they were named by dataset, split and
+modalities alone, so a second data seed replaced the first's).
 """
 import json
 import os
@@ -166,3 +168,28 @@ def test_notebook_03_two_data_seeds_leave_two_results_files(work):
         assert re.sub(KEY, "-KEY", stem).endswith("-synthetic-id-video-imu-KEY-lam0.1-seed0"), stem
         _check_named_by_params(stem, params, fold=None, split="id")
     assert {p["data_seed"] for p in got.values()} == {0, 1}
+
+
+def test_notebook_04_two_data_seeds_leave_two_sets_of_files(work):
+    """Notebook 04 with data seed 0, then 1, into one out_dir: one ablation, one paired and one
+    Table IV file per seed, each named by the hash of the params its JSON (the ablation's, for
+    the Table IV CSV) records; the paired file records those params too (it recorded none)."""
+    root, env = work
+    for data_seed in (0, 1):
+        _papermill("04_lambda_ablation", root, env, "lams: [1.0]", "seeds: [0, 1]", "mcma_options: [true]", **CI,
+                   workers=0, data_seed=data_seed)
+    folder = root / "out" / "04_lambda_ablation"
+    got = {p.stem: json.loads(p.read_text())["params"] for p in folder.glob("*.json")}
+    assert {p.stem for p in folder.glob("*.csv")} - set(got) == {p.stem for p in folder.glob("table4-*.csv")}
+    named = {re.sub(KEY, "-KEY", s) for s in [*got, *(p.stem for p in folder.glob("table4-*.csv"))]}
+    assert named == {f"{kind}-synthetic-id-video-imu-KEY" for kind in ("ablation", "paired", "table4")}, sorted(got)
+    by_seed = {}
+    for stem, params in got.items():
+        _check_named_by_params(stem, params, split="id", lams=[1.0], mcma_options=[True])
+        by_seed.setdefault(params["data_seed"], set()).add(stem.split("-", 1)[0])
+        rows = pd.read_csv(folder / f"{stem}.csv")
+        if stem.startswith("ablation-"):
+            assert set(rows["data_seed"]) == {params["data_seed"]}, stem
+    assert by_seed == {0: {"ablation", "paired"}, 1: {"ablation", "paired"}}, by_seed
+    keys = {KEY.findall(s)[0] for s in got if s.startswith("ablation-")}
+    assert {KEY.findall(p.stem)[0] for p in folder.glob("table4-*.csv")} == keys and len(keys) == 2

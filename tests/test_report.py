@@ -255,6 +255,44 @@ def test_results_carry_the_environment(tmp_path):
     assert "env_" not in report.format_results(back)
 
 
+def test_results_record_the_device_the_runs_used_not_the_machines_default(tmp_path, monkeypatch):
+    """On a CUDA machine a run made with device="cpu" was recorded as a CUDA run with the GPU's name
+    (write_results took provenance.environment(), whose default is CUDA whenever it exists).
+    ``device=`` records the device the run was given, resolved ("auto": CUDA there)."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)            # a CUDA machine (mocked)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=None: "NVIDIA H100 80GB HBM3")
+    t = pd.DataFrame({"run": ["a"], "f1": [0.5]})
+    for device, want, name in (("cpu", "cpu", None), ("auto", "cuda", "NVIDIA H100 80GB HBM3"),
+                               ("cuda:0", "cuda:0", "NVIDIA H100 80GB HBM3")):
+        files = report.write_results(t, tmp_path, f"res-{device}", device=device)
+        row = report.read_results(files["json"]).iloc[0]
+        env = json.loads(files["json"].read_text())["environment"]
+        assert (row["env_device"], row["env_device_name"]) == (want, name), device
+        assert (env["device"], env["device_name"]) == (want, name), device
+    with pytest.raises(ValueError, match="env= .* or device= .*not both"):
+        report.write_results(t, tmp_path, "both", env={"device": "cuda"}, device="cpu")
+
+
+@pytest.mark.parametrize("name", ["01_preprocessing", "02_unimodal", "03_transfer", "04_lambda_ablation",
+                                  "05_confusion_analysis"])
+def test_notebooks_say_which_device_their_results_came_from(name):
+    """Every results file a notebook writes records its device (``device=``; 01 trains nothing:
+    "cpu"), not the machine's default."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse((Path(__file__).resolve().parent.parent / "notebooks" / f"{name}.py").read_text())
+    calls = [c for c in ast.walk(tree) if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute)
+             and c.func.attr == "write_results"]
+    assert calls, f"{name} writes no results file"
+    for c in calls:
+        kw = {k.arg for k in c.keywords}
+        assert "device" in kw or "env" in kw, f"{name}, line {c.lineno}: write_results without device= (or env=)"
+
+
 def test_an_interrupted_write_leaves_the_old_results_whole(tmp_path, monkeypatch):
     """The .csv (what the report command and latest_results read) and the .json are each
     written to a temp file and moved into place: a write killed half-way leaves the previous
