@@ -85,6 +85,9 @@ checked = paths.check_params(dataset=dataset, data_root=data_root, split=split, 
 get_loss(loss)
 if not isinstance(mcma, bool):
     raise ValueError(f"mcma must be True or False, got {mcma!r}")
+if paths.check_split(subject_split)["split"] == "id":      # section 5 scores subjects training never saw
+    raise ValueError("subject_split must hold subjects out of training: 'ood', 'loso' or ['group_kfold', k], got "
+                     "'id' (stratified over recordings: the test subjects are training subjects too)")
 data_opts = paths.data_options(dataset, n_samples=n_samples, frame_size=frame_size, n_frames=n_frames,
                                cache_dir=cache_dir)
 out = paths.out_path(out_dir, "05_confusion_analysis")
