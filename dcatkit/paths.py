@@ -67,9 +67,19 @@ def shown(path: str | os.PathLike) -> str:
         return str(p)
 
 
+def _not_empty(name: str, value: Any, e_g: str = "'outputs'") -> None:
+    """Refuse an empty (or blank) path: ``resolve("")`` is the repository root itself, so
+    ``out_dir=""`` would write results and checkpoints among the repository's files."""
+    if isinstance(value, str) and not value.strip():
+        raise ValueError(f"{name} is an empty string ({value!r}), which would mean the repository root itself: give "
+                         f"a path, e.g. {name}={e_g} (relative paths are taken from the repository root)")
+
+
 def out_path(base: str | os.PathLike, *parts: str, mkdir: bool = True) -> Path:
     """``resolve(base) / parts...``; with ``mkdir`` the folder (the last part when it
-    has no suffix, else its parent) is created."""
+    has no suffix, else its parent) is created. An empty ``base`` (``out_dir=""``) is a
+    ValueError, not the repository root."""
+    _not_empty("out_dir", base)
     p = resolve(base).joinpath(*parts)
     if mkdir:
         (p if not p.suffix else p.parent).mkdir(parents=True, exist_ok=True)
@@ -98,7 +108,8 @@ def figures_path(figures_dir: str | os.PathLike | None, out_dir: str | os.PathLi
     The notebooks default to None, so a papermill sweep never overwrites the committed
     ``figures/``; only ``make notebooks`` sets ``DCATKIT_FIGURES_DIR=figures`` (an
     environment variable, not ``-p``: an injected-parameters cell must not be committed).
-    The folder is created."""
+    The folder is created. An empty ``figures_dir`` is a ValueError, not the repository root."""
+    _not_empty("figures_dir", figures_dir, "None (<out_dir>/figures) or 'figures'")
     env = os.environ.get("DCATKIT_FIGURES_DIR")
     if figures_dir is not None:
         p = resolve(figures_dir)
@@ -198,6 +209,23 @@ def _check_sizes(n_samples: Any, sizes: Sequence[Any] | None) -> None:
         raise ValueError(f"sizes lists a size twice: {list(sizes)}")
 
 
+def _check_device(device: str) -> None:
+    """The device exists on this machine (``runtime.resolve_device``; and a ``cuda:N`` with
+    N below the number of GPUs): a notebook stops in its validation cell, not after loading
+    the data or training a source."""
+    import torch
+
+    from .runtime import resolve_device
+
+    try:
+        dev = resolve_device(device)
+    except ValueError as e:
+        raise ValueError(f"device={device!r}: {e}") from None
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                         f"numbered 0 .. {torch.cuda.device_count() - 1}; use 'auto', 'cuda' or 'cpu'")
+
+
 def _check_methods(methods: Sequence[str] | None) -> None:
     """Every name must build an objective (``dcatkit.objectives.make_objective``: one name
     or an 'a+b' combination); no name twice."""
@@ -253,6 +281,7 @@ def check_params(*, dataset: str, data_root: str | None = None, split: str = "id
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}: expected one of {DATASETS}")
     split_info = check_split(split, fold)
+    _not_empty("data_root", data_root, f"'~/data/{dataset}'")
     root = None
     if dataset == "synthetic":
         if data_root is not None:
@@ -285,6 +314,12 @@ def check_params(*, dataset: str, data_root: str | None = None, split: str = "id
             raise ValueError(f"unknown modality {m!r}: expected one of {MODALITIES}")
         if m not in available:
             raise ValueError(f"dataset {dataset!r} has modalities {available}, not {m!r}")
+        bad = [c for c in ("/", "\\", "\0") if c in m]
+        if bad or not m.strip():           # a modality's name is part of checkpoint and results file names
+            raise ValueError(f"modality name {m!r} {'holds ' + ' and '.join(map(repr, bad)) if bad else 'is blank'}: "
+                             "it becomes part of checkpoint and results file names (source-<name>-...pt), so it "
+                             "must be a plain file-name part; save the arrays under another name "
+                             "(dcatkit.data.save_arrays), e.g. 'wrist_acc'")
     if source is not None and source == target:
         raise ValueError(f"source and target are both {source!r}: D-CAT transfers between two modalities")
     for name, values, e_g in (("lams", lams, "[0.01, 0.1, 1.0]"), ("seeds", seeds, "[0, 1, 2]")):
@@ -309,6 +344,7 @@ def check_params(*, dataset: str, data_root: str | None = None, split: str = "id
         raise ValueError("seeds is empty: give at least one seed, e.g. [0, 1, 2]")
     if not (device == "auto" or device == "cpu" or str(device).startswith("cuda")):
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+    _check_device(device)
     _check_sizes(n_samples, sizes)
     _check_methods(methods)
     for name, value in (("resume", resume), ("redo", redo)):

@@ -117,6 +117,58 @@ def test_check_params_errors(kwargs, error, match):
         paths.check_params(**kwargs)
 
 
+@pytest.mark.parametrize("name, said", [("wrist/acc", "holds '/'"), ("wrist\\acc", "holds '\\\\'"),
+                                        ("../acc", "holds '/'"), (" ", "is blank")])
+def test_check_params_refuses_a_modality_name_that_is_no_file_name_part(tmp_path, name, said):
+    """An arrays file's own modality names go into checkpoint and results file names: a '/' in one
+    put the source's checkpoint in a sub-folder and crashed results_stem after the training; now the
+    validation cell stops, naming the modality."""
+    import numpy as np
+
+    from dcatkit.data import save_arrays
+
+    rng = np.random.default_rng(0)
+    f = save_arrays(tmp_path / "w.npz", {name: rng.normal(size=(12, 20, 3)).astype("float32"),
+                                         "gyro": rng.normal(size=(12, 20, 3)).astype("float32")},
+                    rng.integers(0, 2, 12), groups="samples", kinds={name: "timeseries", "gyro": "timeseries"})
+    with pytest.raises(ValueError, match=rf"modality name {re.escape(repr(name))} {re.escape(said)}: it becomes part "
+                                         "of checkpoint and results file names"):
+        paths.check_params(dataset="arrays", data_root=str(f), source=name, target="gyro")
+    assert paths.check_params(dataset="arrays", data_root=str(f), source="gyro")["modalities"] == ("gyro",)
+
+
+def test_check_params_refuses_a_device_this_machine_lacks(monkeypatch):
+    """device='cuda' on a machine without CUDA failed after the data was loaded: now in the validation
+    cell (runtime.resolve_device), as does a cuda:N past the machine's GPUs."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for device in ("cuda", "cuda:0", "cudaXYZ"):
+        with pytest.raises(ValueError, match=rf"device={device!r}: device {device!r} asked for but CUDA is not "
+                                             "available"):
+            paths.check_params(dataset="synthetic", device=device)
+    paths.check_params(dataset="synthetic", device="cpu")
+    paths.check_params(dataset="synthetic", device="auto")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)             # one GPU (mocked)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    paths.check_params(dataset="synthetic", device="cuda:0")
+    with pytest.raises(ValueError, match=r"device='cuda:1': this machine has 1 CUDA device\(s\), numbered 0 \.\. 0"):
+        paths.check_params(dataset="synthetic", device="cuda:1")
+
+
+def test_empty_paths_are_refused_not_taken_for_the_repository_root():
+    """resolve('') is the repository root: out_dir='' wrote results and checkpoints among the
+    repository's files, figures_dir='' figures there, data_root='' took the repository for a dataset."""
+    with pytest.raises(ValueError, match=r"out_dir is an empty string \(''\)"):
+        paths.out_path("", "03_transfer")
+    with pytest.raises(ValueError, match=r"out_dir is an empty string"):
+        paths.checkpoint_path("  ", "source-video", seed=0)
+    with pytest.raises(ValueError, match=r"figures_dir is an empty string"):
+        paths.figures_path("", "outputs")
+    with pytest.raises(ValueError, match=r"data_root is an empty string .*e\.g\. data_root='~/data/uestc'"):
+        paths.check_params(dataset="uestc", data_root="")
+
+
 def test_check_params_modality_not_in_dataset(tmp_path):
     with pytest.raises(ValueError, match=r"dataset 'uestc' has modalities \('imu', 'video'\), not 'audio'"):
         paths.check_params(dataset="uestc", data_root=str(tmp_path), source="audio", target="imu")
