@@ -309,7 +309,10 @@ def run_controls(out_dir, studies: Sequence[dict], *, seeds: Sequence[int], draw
                  workers: int | None = None, device="auto", redo: bool = False) -> pd.DataFrame:
     """The control studies of ``control_plan`` through ``sweep.run_grid``: every source
     first, then every target run (resumable: finished runs are read back). One row per
-    target run, with the ``study`` of the plan."""
+    target run, with the ``study`` of the plan. ``workers=None``: ``runner.default_workers``
+    of each grid's run memory estimate (``control_run_bytes``), as ``sweep.run_studies`` does:
+    one per core on a CPU, as many runs per GPU as fit in its memory (without an estimate, one
+    per GPU)."""
     from .sweep import run_grid
 
     if not studies:
@@ -318,9 +321,40 @@ def run_controls(out_dir, studies: Sequence[dict], *, seeds: Sequence[int], draw
                                  epochs_source=epochs_source, epochs_target=epochs_target)
     out = Path(out_dir)
     run_grid(functools.partial(study_source_task, out_dir=str(out), device=device, redo=redo), srcs, out / "sources",
-             workers=workers, redo=redo, progress=False)
+             workers=workers, redo=redo, progress=False, run_bytes=control_run_bytes(srcs, "source"))
     return run_grid(functools.partial(study_task, out_dir=str(out), device=device), targets, out, workers=workers,
-                    redo=redo, progress=False)
+                    redo=redo, progress=False, run_bytes=control_run_bytes(targets, "target"))
+
+
+def control_run_bytes(params: Sequence[dict], role: str) -> int | None:
+    """``runner.estimate_run_bytes`` of the runs ``params`` (of ``control_plan``) training their
+    ``role`` modality ("source" for the sources, "target" for the targets, which read their
+    source from a cache, as ``sweep`` estimates its runs): the preset's batch and the sample
+    shape that trains, the largest over the plan's (source, target, control) settings. Only with
+    CUDA (it loads a draw's data for the shapes; without CUDA the estimate is not used); None when
+    it cannot tell (``default_workers`` then gives one worker per GPU)."""
+    import torch
+
+    if role not in ("source", "target"):
+        raise ValueError(f"role must be 'source' or 'target', got {role!r}")
+    if not params or not torch.cuda.is_available():
+        return None
+    from .experiment import _preset
+    from .runner import estimate_run_bytes
+
+    first = {}
+    for p in params:
+        first.setdefault((p["source"], p["target"], p["control"]), p)
+    try:
+        sizes = []
+        for p in first.values():
+            sp = study_splits(p["draw"], p["n_samples"], p["source"], p["target"], p["control"])
+            m = p[role]
+            batch = _preset("synthetic", m, "synthetic", sp.train).batch_size   # what study_*_task trains with
+            sizes.append(estimate_run_bytes(batch, [sp.train.input_shape(m)]))
+        return max(sizes)
+    except Exception:             # noqa: BLE001 - no estimate: one worker per GPU, as without one
+        return None
 
 
 # One table for every study of notebook 06: the x of a study is `size`, in `unit`; `value` is the metric

@@ -147,7 +147,7 @@ curve_source_labels = "all"    # (d) the video source trained on "all" training 
 val_labels = None       # (c), (d): validation recordings kept (None: all); e.g. 20, as scarce as the labels
 paper_recipe = True     # (e) video -> IMU at min(sizes) with the paper's Table I target recipe (uestc-target)
 lam = 1.0               # lambda of Eq. (19), non-negative; the paper uses 1
-workers = None          # parallel runs; None: one per CPU core (one per GPU under CUDA); 0: in this process
+workers = None          # parallel runs; None: one per CPU core (under CUDA: as many per GPU as fit); 0: in this process
 run = True              # False: train nothing, read the committed results (notebooks/results/06_runs.csv)
 
 # --- training -----------------------------------------------------------------
@@ -172,6 +172,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+import torch
 from IPython.display import Markdown, display
 
 from dcatkit import explore, headroom, paths, plots, report, stats, studies
@@ -278,7 +279,8 @@ if run:
         committed_csv.parent.mkdir(parents=True, exist_ok=True)
         runs.to_csv(committed_csv, index=False)
     print(f"{len(runs)} target runs; this execution took {minutes:.1f} min with "
-          + (f"{workers} worker(s)" if workers is not None else "one worker per core")
+          + (f"{workers} worker(s)" if workers is not None else "one worker per core" if not torch.cuda.is_available()
+             else "workers per GPU chosen from each grid's run memory estimate (dcatkit.runner.default_workers)")
           + " (runs finished earlier are read back, not retrained); the runs' own time "
           f"{runs.wall_s.sum() / 60:.1f} core-min")
     print("wrote", paths.shown(out / "06_runs.csv"), *([paths.shown(committed_csv)] if os.environ.get(

@@ -174,3 +174,64 @@ def test_step_ratio_as_fit_runs_it_reads_the_source_cache_every_step(monkeypatch
     assert r["steps_per_epoch"] == 2 and calls == [16] * 4            # 2 transfer epochs x 2 steps of 16
     assert r["cache_folders"] == 1 and r["shapes"] == {"B": 16, "T_s": 30, "d": 512}
     assert len(r["unimodal_s"]) == len(r["cached_s"]) == 2 and r["cached_step_s"] > 0
+
+
+def test_notebook_06_controls_share_the_gpu_like_its_main_study(monkeypatch, tmp_path):
+    """On a GPU, notebook 06's controls and curve (510 of the default grid's 810 target runs) ran
+    on one worker: run_controls called run_grid without a run memory estimate, and
+    default_workers(None) is one per GPU, while run_studies (its main study) passes one. With
+    CUDA (mocked: an H200's free memory, 16 cores) both of run_controls' grids get an estimate,
+    the sources' of the video source at the synthetic preset's batch, as sweep estimates its own,
+    and several workers share the GPU."""
+    import pandas as pd
+    import torch
+
+    from dcatkit import runner, studies, sweep
+    from dcatkit.presets import get_preset
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda i=0: (139 * 2**30, 141 * 2**30))
+    monkeypatch.setattr(runner, "_cpu_cores", lambda: 16)
+    grids = []
+
+    def fake_run_grid(task, params, out, **kw):
+        grids.append((task.func.__name__, kw.get("run_bytes"), kw.get("workers")))
+        return pd.DataFrame()
+
+    monkeypatch.setattr(sweep, "run_grid", fake_run_grid)
+    controls = [{"study": "(b) negative control", "kind": "negative", "methods": ["none", "dcat"]},
+                {"study": "(c) positive control", "kind": "positive", "methods": ["none", "dcat"], "labels": [10]}]
+    studies.run_controls(tmp_path, controls, seeds=[0, 1], draws=[0], n_samples=96)
+    (src_task, src_bytes, w1), (tgt_task, tgt_bytes, w2) = grids
+    assert (src_task, tgt_task, w1, w2) == ("study_source_task", "study_task", None, None)
+    sp = studies.study_splits(0, 96, "video", "imu", "negative")
+    assert src_bytes == runner.estimate_run_bytes(get_preset("synthetic", "video").batch_size,
+                                                  [sp.train.input_shape("video")])   # the largest source: video
+    assert tgt_bytes == runner.estimate_run_bytes(get_preset("synthetic", "imu").batch_size,
+                                                  [sp.train.input_shape("imu")])
+    assert runner.default_workers(src_bytes) > 1 and runner.default_workers(tgt_bytes) > 1
+
+
+def test_notebook_06_says_how_many_workers_it_ran_on_the_machine_it_ran_on():
+    """Notebook 06 prints the workers its grids ran on. With workers=None it said "one worker per
+    core" on a GPU too, where default_workers chooses per GPU from the runs' memory; on the CPU it
+    must still print what the committed execution printed."""
+    import ast
+    import types
+
+    src = (ROOT / "notebooks" / "06_when_transfer_helps.py").read_text()
+    exprs = [n for n in ast.walk(ast.parse(src)) if isinstance(n, ast.IfExp)
+             and "one worker per core" in ast.unparse(n) and "worker(s)" in ast.unparse(n)]
+    assert len(exprs) == 1, "the cell that prints this execution's workers was not found"
+    code = compile(ast.Expression(exprs[0]), "06_when_transfer_helps.py", "eval")
+
+    def said(cuda: bool, workers=None) -> str:
+        torch = types.SimpleNamespace(cuda=types.SimpleNamespace(is_available=lambda: cuda))
+        return eval(code, {"workers": workers, "torch": torch})
+
+    assert said(cuda=False) == "one worker per core"                  # the committed CPU run's words
+    assert "per core" not in said(cuda=True) and "GPU" in said(cuda=True)
+    assert said(cuda=True, workers=3) == said(cuda=False, workers=3) == "3 worker(s)"
+    committed = (ROOT / "notebooks" / "06_when_transfer_helps.ipynb").read_text()
+    assert "min with one worker per core (runs finished earlier" in committed
