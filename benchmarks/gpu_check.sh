@@ -20,7 +20,8 @@
 #                                      goal <= 2 min); its results under nb06/outputs
 # Not `set -e`: every part runs and logs even when another fails; each part runs under `timeout`.
 # (b) runs alone (timings); (a) and (d) run side by side (the suite's tiny models barely load the
-# GPU; (d)'s epoch times are then an upper bound); (c) runs last, alone.
+# GPU; (d)'s epoch times are then an upper bound); (c) runs last, alone. env.txt is written once per
+# OUT; bench's lines are appended to summary.txt by the call that ran bench.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -66,7 +67,9 @@ else
 fi
 
 log "gpu_check in $ROOT, OUT=$OUT, dry=$DRY, device=$DEVICE"
-{
+# The machine's record, once per OUT: gpu_session.sh calls this script once per step with the same OUT,
+# and three records cost ~40 s of the 600 (torch imported, every optional package tried; an estimate)
+[ -s "$OUT/env.txt" ] || {
     nvidia-smi 2>&1 | head -20
     $PY -c "import sys, torch, torchvision; print(sys.version); print('torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else ''); print('torchvision', torchvision.__version__)"
     for m in papermill nbclient ipykernel jupytext av soundfile ipywidgets IPython PIL; do
@@ -161,5 +164,7 @@ has nb06 && part nb06 "$T_NB06" $PY benchmarks/notebook_script.py 06_when_transf
     "${NB06_ARGS[@]}"
 
 log "done; results in $OUT"
-[ -f "$OUT/bench.log" ] && grep -E "frames/s|IMU step|failed|Error" "$OUT/bench.log" | tee -a "$SUMMARY"
+# bench's figures into the summary when bench ran in this call (gpu_session.sh runs this script once per
+# step with the same OUT: a bench.log of an earlier step was appended then, and not again)
+has bench && [ -f "$OUT/bench.log" ] && grep -E "frames/s|IMU step|failed|Error" "$OUT/bench.log" | tee -a "$SUMMARY"
 exit 0

@@ -235,3 +235,81 @@ def test_notebook_06_says_how_many_workers_it_ran_on_the_machine_it_ran_on():
     assert said(cuda=True, workers=3) == said(cuda=False, workers=3) == "3 worker(s)"
     committed = (ROOT / "notebooks" / "06_when_transfer_helps.ipynb").read_text()
     assert "min with one worker per core (runs finished earlier" in committed
+
+
+def _run_script(script, env, timeout=120):
+    """benchmarks/<script> with ``env`` over this environment, less the settings the scripts read."""
+    import os
+    import subprocess
+    mine = {k: v for k, v in os.environ.items() if not k.startswith(("T_", "GPU_CHECK", "GPU_SESSION", "SESSION"))}
+    r = subprocess.run(["bash", str(ROOT / "benchmarks" / script)], env={**mine, **env}, capture_output=True,
+                       text=True, timeout=timeout)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    return r
+
+
+def test_gpu_session_pack_brings_back_notebook_06_results(tmp_path):
+    """What a GPU call brings back: the session folder packed into one archive. Notebook 06's
+    results lie under nb06/outputs (06_runs.csv, pooled.*, one runs/*.json per run): a pack that
+    left out every 'outputs' folder lost them, also those of a part cut by its limit, which the
+    script promises to bring back. Checkpoints, caches and the fixture's frames stay behind."""
+    import tarfile
+
+    w, nb = tmp_path / "w", "nb06/outputs/06_when_transfer_helps"
+    kept = ["summary.txt", "bench.log", "bench_paper.json", "nb06/06_when_transfer_helps.log", f"{nb}/06_runs.csv",
+            f"{nb}/pooled.csv", f"{nb}/pooled.json", f"{nb}/sweep/runs/a1.json", f"{nb}/controls/runs/b2.json",
+            f"{nb}/sweep/sources/trained.log", "e2e/paper_e2e.json", "e2e/03_transfer.log"]
+    dropped = [f"{nb}/sweep/sources/video_ab.pt", f"{nb}/sweep/cache/0f1e/k.npy", "e2e/uestc/video/x/000001.jpg",
+               "e2e/prep/c/video.npy", "pytest_tmp_0/t/f.txt", "dcatkit_cache/z/meta.json"]
+    for f in kept + dropped:
+        (w / f).parent.mkdir(parents=True, exist_ok=True)
+        (w / f).write_text("x")
+    _run_script("gpu_session.sh", {"SESSION": "pack", "OUT": str(tmp_path / "out"), "GPU_SESSION_DIR": str(w)})
+    with tarfile.open(tmp_path / "out" / "gpu_session.tgz") as t:
+        names = {n[2:] if n.startswith("./") else n for n in t.getnames()}
+    assert set(kept) <= names, sorted(set(kept) - names)
+    assert not set(dropped) & names, sorted(set(dropped) & names)
+    assert (tmp_path / "out" / "summary.txt").is_file()
+
+
+def test_gpu_check_adds_bench_lines_to_the_summary_once(tmp_path):
+    """gpu_session.sh runs gpu_check.sh once per step with one OUT: each call appended bench.log's
+    figures to summary.txt, so the steps after bench appended them again. Only the call that ran
+    bench appends them (its PY a stand-in that prints one figure line)."""
+    out, py = tmp_path / "out", tmp_path / "py.sh"
+    out.mkdir()
+    (out / "env.txt").write_text("recorded by an earlier step\n")       # written once per OUT
+    py.write_text("#!/bin/sh\necho 'NEW compute: 20,342 frames/s'\n")
+    py.chmod(0o755)
+    env = {"OUT": str(out), "PY": str(py), "GPU_CHECK_DRY": "1"}
+    _run_script("gpu_check.sh", {**env, "GPU_CHECK_PARTS": "bench"})
+    _run_script("gpu_check.sh", {**env, "GPU_CHECK_PARTS": "nb06"})
+    summary = (out / "summary.txt").read_text()
+    assert summary.count("20,342 frames/s") == 1, summary
+    assert (out / "env.txt").read_text() == "recorded by an earlier step\n"
+
+
+# The worst case of one step of gpu_check.sh beyond its parts' limits: the suite's pytest gets SIGINT at
+# T_SUITE and SIGKILL 20 s later, other parts SIGTERM then SIGKILL 10 s later; the machine's record
+# (env.txt, once per session: an estimate) and a pack after each step.
+ENV_S, PACK_S, SUITE_GRACE_S, PART_GRACE_S, CALL_S = 15, 5, 20, 10, 600
+
+
+def test_gpu_session_plan_fits_one_call_most_needed_first(tmp_path):
+    """The default plan is one device call of at most 600 s: the suite (with notebook 03 at paper
+    scale beside it, under a limit no longer than the suite's, so it adds no time), then bench,
+    then notebook 06, each under its limit; their worst case, kill grace, the machine's record
+    and the packs included, fits the call, so the last pack (notebook 06's results) happens."""
+    stub, w = tmp_path / "check.sh", tmp_path / "w"
+    stub.write_text('#!/bin/sh\necho "$GPU_CHECK_PARTS|${T_SUITE:-}|${T_E2E:-}|${T_BENCH:-}|${T_NB06:-}" '
+                    '>> "$OUT/calls.txt"\n')
+    _run_script("gpu_session.sh", {"OUT": str(tmp_path / "out"), "GPU_SESSION_DIR": str(w), "GPU_CHECK": str(stub)})
+    calls = [line.split("|") for line in (w / "calls.txt").read_text().splitlines()]
+    assert [c[0] for c in calls] == ["suite e2e", "bench", "nb06"]
+    t_suite, t_e2e, t_bench, t_nb06 = int(calls[0][1]), int(calls[0][2]), int(calls[1][3]), int(calls[2][4])
+    assert t_e2e <= t_suite
+    worst = ENV_S + (t_suite + SUITE_GRACE_S) + (t_bench + PART_GRACE_S) + (t_nb06 + PART_GRACE_S) + 3 * PACK_S
+    assert worst <= CALL_S, f"the plan's worst case is {worst} s, more than one call's {CALL_S} s"
+    # each part keeps room to finish: notebook 06's goal is 120 s, bench took 99 s on 2026-12-04 (fewer
+    # cases), the suite's longest process ~94 s of CPU time (benchmarks/suite_file_seconds.json)
+    assert t_nb06 >= 130 and t_bench >= 150 and t_suite >= 180
