@@ -408,7 +408,16 @@ def best_lambda(df: pd.DataFrame, metric: str = "f1", baseline: str = "baseline"
     mean, the difference, and on how many seeds it beat the same seed's baseline.
     ``df`` holds one grid (one dataset, modality, size...): a seed that appears twice in the
     baseline, or in one (variant, lambda), is an error (rows of several grids would pair a
-    variant's seed with another grid's baseline)."""
+    variant's seed with another grid's baseline).
+
+    Paired over shared seeds: a variant's lambdas and the baseline are compared on the seeds
+    that every one of its lambdas and the baseline have (``seeds``), so each mean is over the
+    same seeds and ``delta`` is the mean of paired differences. A grid where some seeds did not
+    finish at some lambda loses those seeds for that variant, with a warning naming them
+    (comparing a lambda's mean over seeds {0, 1} with another's over {0, 1, 2, 3}, or with the
+    baseline over all of its seeds, compares seeds, not lambdas); no shared seed is an error."""
+    import warnings
+
     for who, rows in (("the baseline", df[df["variant"] == baseline]),
                       *(((f"variant {v!r} at lam {l}", g) for (v, l), g in
                          df[df["variant"] != baseline].groupby(["variant", "lam"], sort=False, dropna=False)))):
@@ -419,9 +428,27 @@ def best_lambda(df: pd.DataFrame, metric: str = "f1", baseline: str = "baseline"
             raise ValueError(f"{who} has seed(s) {twice} more than once: best_lambda reads one grid; these rows "
                              f"differ in {extra or 'columns other than variant, lam and seed'}: pass one grid's rows "
                              "(e.g. df[df.dataset == ...])")
-    base = df[df["variant"] == baseline].set_index("seed")[metric]
+    base_all = df[df["variant"] == baseline].set_index("seed")[metric]
     rows = []
     for variant, sub in df[df["variant"] != baseline].groupby("variant", sort=False):
+        seeds = {lam: set(g["seed"]) for lam, g in sub.groupby("lam")}
+        shared = set(base_all.index).intersection(*seeds.values())
+        if not shared:
+            raise ValueError(f"variant {variant!r}: no seed was run at every lambda and for the baseline (baseline "
+                             f"{sorted(base_all.index.tolist())}, "
+                             + ", ".join(f"lam {lam:g}: {sorted(v)}" for lam, v in seeds.items())
+                             + "): best_lambda compares paired means over shared seeds")
+        left_out = sorted(set(base_all.index).union(*seeds.values()) - shared)
+        if left_out:
+            every = shared | set(left_out)
+            missing = "; ".join(f"lam {lam:g} lacks {sorted(every - v)}" for lam, v in seeds.items() if every - v)
+            if not set(left_out) <= set(base_all.index):
+                missing += f"; the baseline lacks {sorted(set(left_out) - set(base_all.index))}"
+            warnings.warn(f"best_lambda: variant {variant!r} is compared over the seeds every lambda and the baseline "
+                          f"share, {sorted(shared)}; seed(s) {left_out} left out ({missing.lstrip('; ')})",
+                          stacklevel=2)
+        sub = sub[sub["seed"].isin(shared)]
+        base = base_all[base_all.index.isin(shared)]
         g = sub.groupby("lam")[metric]
         mean, std = g.mean(), g.std(ddof=1)
         lam = float(mean.idxmax())

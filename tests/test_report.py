@@ -145,6 +145,26 @@ def test_best_lambda():
         report.best_lambda(doubled)
 
 
+def test_best_lambda_compares_lambdas_on_the_seeds_they_share():
+    """Seeds 2 and 3 did not finish at lambda 1: its mean was over seeds {0, 1}, lambda 0.1's over
+    {0..3} and the baseline's over {0..3}, so lambda 1 "won" on easier seeds and the delta paired
+    nothing. Now every mean is over the seeds all lambdas and the baseline share, with a warning."""
+    rows = [dict(variant="baseline", lam=math.nan, seed=s, f1=f) for s, f in enumerate([0.5, 0.6, 0.7, 0.8])]
+    rows += [dict(variant="dcat", lam=1.0, seed=s, f1=f) for s, f in enumerate([0.52, 0.61])]
+    rows += [dict(variant="dcat", lam=0.1, seed=s, f1=f) for s, f in enumerate([0.55, 0.60, 0.30, 0.30])]
+    with pytest.warns(UserWarning, match=r"variant 'dcat' is compared over the seeds every lambda and the baseline "
+                                         r"share, \[0, 1\]; seed\(s\) \[2, 3\] left out \(lam 1 lacks \[2, 3\]\)"):
+        b = report.best_lambda(pd.DataFrame(rows)).loc["dcat"]
+    assert b["best_lam"] == 0.1 and b["seeds"] == 2                  # all seeds: lambda 1 (0.565 > 0.4375)
+    assert b["f1"] == pytest.approx(0.575) and b["baseline_f1"] == pytest.approx(0.55)
+    assert b["delta"] == pytest.approx(0.025)                        # all seeds: 0.565 - 0.65 = -0.085
+    assert b["seeds_beating_baseline"] == 1
+    apart = [dict(variant="baseline", lam=math.nan, seed=0, f1=0.5), dict(variant="dcat", lam=1.0, seed=1, f1=0.6)]
+    with pytest.raises(ValueError, match=r"variant 'dcat': no seed was run at every lambda and for the baseline "
+                                         r"\(baseline \[0\], lam 1: \[1\]\)"):
+        report.best_lambda(pd.DataFrame(apart))
+
+
 def test_describe_change():
     t = pd.DataFrame({"f1": [0.5, 0.6, 0.4996, 0.4, 0.8146, 0.8154]},
                      index=["base", "up", "same", "down", "b2", "r2"])
