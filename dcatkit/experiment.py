@@ -404,11 +404,12 @@ def compare(splits, *, source: str = "video", target: str = "imu", lam: float = 
 
 
 def summarise_seeds(tables: list[pd.DataFrame]) -> pd.DataFrame:
-    """Mean and std over seeds of per-seed ``metrics_table`` results."""
+    """Mean and std over seeds of per-seed ``metrics_table`` results. The std is the sample
+    std (ddof 1): NaN for one seed, where no spread was measured (0 would read as none)."""
     allt = pd.concat([t.assign(seed=i) for i, t in enumerate(tables)]).reset_index()
     num = [c for c in allt.columns if c not in ("run", "modality", "seed")]
     g = allt.groupby("run", sort=False)[num]
-    mean, std = g.mean(), g.std(ddof=1) if len(tables) > 1 else g.std(ddof=0)
+    mean, std = g.mean(), g.std(ddof=1)
     return mean.join(std, rsuffix="_std")
 
 
@@ -425,8 +426,8 @@ def format_table(df: pd.DataFrame, digits: int = 3, diffs: dict | None = None, i
     view = df.copy()
     for col in view.columns:
         m = col[len("delta_"):] if isinstance(col, str) and col.startswith("delta_") else None
-        if col in (diffs or {}) or m not in view.columns:
-            continue
+        if col in (diffs or {}) or m not in view.columns or m.endswith("_std"):
+            continue                                     # a std of deltas is no difference of two columns
         base = view[m] - view[col]                       # the baseline row's value, per row
         view[col] = view[m].round(digits) - base.round(digits)
     for col, (a, b) in (diffs or {}).items():

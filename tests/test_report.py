@@ -392,3 +392,23 @@ def test_format_table_shows_differences_of_the_shown_numbers():
     assert round(table.loc["src", "delta_f1"], 4) == 0.1718 and round(table.loc["dcat", "delta_f1"], 4) == 0.0008
     with pytest.raises(ValueError, match=r"diffs names columns \['nope'\]"):
         format_table(r2, diffs={"r2_gain": ("r2", "nope")})
+
+
+def test_the_demos_std_table_shows_each_std_as_computed():
+    """The demo's "std over seeds" table: delta_f1_std beside f1_std is the std of the paired
+    differences, not a difference of two columns (it printed round(f1_std) - round(f1_std -
+    delta_f1_std): 0.050 for 0.0493); with one seed no spread was measured: NaN, not 0.000."""
+    from dcatkit.experiment import format_table, metrics_table, summarise_seeds
+
+    class R:
+        def __init__(self, name, f1):
+            self.name, self.modality, self.test = name, "imu", {m: f1 for m in ("accuracy", "precision",
+                                                                                  "recall", "f1")}
+    seeds = [(0.70, 0.76), (0.73, 0.70), (0.76, 0.74)]
+    tables = [metrics_table([R("base", b), R("dcat", d)], baseline="base") for b, d in seeds]
+    summary = summarise_seeds(tables)
+    assert summary.loc["dcat", "delta_f1_std"] == pytest.approx(np.std([0.06, -0.03, -0.02], ddof=1))  # 0.0493
+    shown = format_table(summary[["f1_std", "delta_f1_std"]]).splitlines()[-1].split()
+    assert shown == ["dcat", "0.031", "0.049"]
+    one = summarise_seeds(tables[:1])
+    assert np.isnan(one.loc["dcat", "f1_std"]) and format_table(one[["f1_std"]]).split()[-1] == "NaN"
