@@ -531,7 +531,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if latest:
         files = files[-1:]
-    print("\n\n".join(f"{f}:\n{format_results(read_results(f))}" for f in files))
+    if len(args) == 2 and not path.is_dir():
+        print(f"dcatkit.report: PATTERN {args[1]!r} picks files of a folder; {path} is a file", file=sys.stderr)
+        return 2
+    try:
+        tables = [(f, read_results(f)) for f in files]
+    except (ValueError, pd.errors.EmptyDataError) as e:      # not a results file, empty, cut short
+        print(f"dcatkit.report: {e}", file=sys.stderr)
+        return 2
+    print("\n\n".join(f"{f}:\n{format_results(t)}" for f, t in tables))
     return 0
 
 

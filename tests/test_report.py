@@ -247,6 +247,14 @@ def test_main_prints_every_table_of_a_folder_each_formatted_for_what_it_holds(tm
     assert out.index("transfer-synthetic-id.csv") < out.index("transfer-synthetic-id-later.csv")
     assert report.main([str(tmp_path), "nothing-*"]) == 2
     assert "no results tables matching 'nothing-*.csv'" in capsys.readouterr().err
+    # not a results file, an empty one, a pattern with a file: status 2 and the reason, no traceback
+    (tmp_path / "v.pt").write_bytes(b"x")
+    (tmp_path / "empty.csv").write_text("")
+    for bad, says in (([str(tmp_path / "v.pt")], "expected a .csv or .json"),
+                      ([str(tmp_path / "empty.csv")], "dcatkit.report: "),
+                      ([str(again), "transfer-*"], "picks files of a folder")):
+        assert report.main(bad) == 2
+        assert says in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="run the notebook first"):
         report.latest_results(tmp_path / "empty")
 
