@@ -46,12 +46,12 @@ CHECK=${GPU_CHECK:-benchmarks/gpu_check.sh}     # the script each step runs (a t
 mkdir -p "$W" "$FINAL"      # OUT exists on the device; a rehearsal may name a new folder
 # Packed to a temporary name, then renamed: a pack cut by the call's time limit must not replace the
 # last complete one (the first session's only archive came back truncated that way). Left out: what
-# is large and rebuilt by a rerun (checkpoints, caches of source outputs and preprocessed inputs,
-# the e2e fixture's frames, pytest's temporary folders); kept: every log, JSON and CSV, so notebook
-# 06's results (outputs/06_runs.csv, pooled.*, each run's runs/*.json) come back even when its part
-# was cut.
+# is large and rebuilt by a rerun (checkpoints, caches of source outputs (.npy) and of preprocessed
+# inputs (.bin: notebook 03's frames at paper scale, ~650 MB), the e2e fixture, pytest's temporary
+# folders); kept: every log, JSON and CSV, so notebook 06's results (outputs/06_runs.csv, pooled.*,
+# each run's runs/*.json) come back even when its part was cut.
 pack() { tar -C "$W" --exclude='dcatkit_cache' --exclude='pytest_tmp_*' --exclude='*.pt' --exclude='*.npy' \
-             --exclude='*.jpg' --exclude='controls_runs_store' -czf "$W.tgz.part" . \
+             --exclude='*.bin' --exclude='e2e/uestc' --exclude='controls_runs_store' -czf "$W.tgz.part" . \
              && mv "$W.tgz.part" "$FINAL/gpu_session.tgz";
          cp "$W/summary.txt" "$FINAL/" 2>/dev/null; true; }
 export OUT=$W

@@ -252,7 +252,8 @@ def test_gpu_session_pack_brings_back_notebook_06_results(tmp_path):
     """What a GPU call brings back: the session folder packed into one archive. Notebook 06's
     results lie under nb06/outputs (06_runs.csv, pooled.*, one runs/*.json per run): a pack that
     left out every 'outputs' folder lost them, also those of a part cut by its limit, which the
-    script promises to bring back. Checkpoints, caches and the fixture's frames stay behind."""
+    script promises to bring back. Checkpoints, caches (the preprocessed frames of notebook 03 at
+    paper scale, .bin, are hundreds of MB) and the e2e fixture stay behind."""
     import tarfile
 
     w, nb = tmp_path / "w", "nb06/outputs/06_when_transfer_helps"
@@ -260,7 +261,8 @@ def test_gpu_session_pack_brings_back_notebook_06_results(tmp_path):
             f"{nb}/pooled.csv", f"{nb}/pooled.json", f"{nb}/sweep/runs/a1.json", f"{nb}/controls/runs/b2.json",
             f"{nb}/sweep/sources/trained.log", "e2e/paper_e2e.json", "e2e/03_transfer.log"]
     dropped = [f"{nb}/sweep/sources/video_ab.pt", f"{nb}/sweep/cache/0f1e/k.npy", "e2e/uestc/video/x/000001.jpg",
-               "e2e/prep/c/video.npy", "pytest_tmp_0/t/f.txt", "dcatkit_cache/z/meta.json"]
+               "e2e/uestc/sensor/1_upstairs/x.csv", "e2e/prep/uestc-6fcb/video.bin", "pytest_tmp_0/t/f.txt",
+               "dcatkit_cache/z/meta.json"]
     for f in kept + dropped:
         (w / f).parent.mkdir(parents=True, exist_ok=True)
         (w / f).write_text("x")
