@@ -177,7 +177,8 @@ def _flat(d: Any, prefix: str = "") -> dict:
 # resumes when everything it did record agrees (2026-12-06: the labels, the loader's settings,
 # whether a transfer run read its source from the cache, the validation labels, and the source's
 # settings beyond its weights).
-LATER_KEY_FIELDS = ("labels_sha256", "preprocessing", "run.source_cache", "val_labels_sha256", "run.source_settings")
+LATER_KEY_FIELDS = ("labels_sha256", "preprocessing", "run.source_cache", "val_labels_sha256", "run.source_settings",
+                    "meta.source_identity")
 # What a split's report says about how it was obtained, not what it holds (the samples are in the key's
 # ids and labels hashes): the load that writes a split file and the loads that read it back differ only
 # here, so these are left out of the comparison and a run started on a new split resumes.

@@ -537,6 +537,37 @@ def test_resume_with_other_validation_labels_is_an_error(tmp_path, monkeypatch):
     assert fit(v, resume=True).history["epoch"].tolist() == [1, 2, 3]
 
 
+def test_a_transfer_state_saved_before_the_source_identity_was_recorded_resumes(tmp_path, monkeypatch):
+    """train_transfer records its source's identity in the meta (report.finished_runs reads it), and
+    the meta is part of a resumable run's key: a state saved by a dcatkit before that field resumes
+    when everything it recorded agrees (it was refused: 'meta.source_identity: saved None')."""
+    import json
+
+    from dcatkit.model import build_model
+    from helpers import TINY, tiny_splits
+
+    sp = tiny_splits(48, modalities=("imu",))
+    preset = TINY["imu"].with_(epochs=3)
+
+    def fit(meta, resume=False):
+        torch.manual_seed(0)
+        model = build_model("imu", sp.train.num_classes, sp.train.input_shape("imu"), preset)
+        return train.fit(model, sp.train, sp.val, preset=preset, checkpoint=tmp_path / "run.pt", progress=False,
+                         device="cpu", resume=resume, meta=meta)
+
+    interrupt_at(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        fit({"source_identity": "abc"})
+    monkeypatch.undo()
+    state_file = tmp_path / "run.pt.state"
+    state = torch.load(state_file, weights_only=True)
+    key = json.loads(state["key"])
+    del key["meta"]["source_identity"]                                   # as a state saved before it
+    state["key"] = json.dumps(key, sort_keys=True)
+    torch.save(state, state_file)
+    assert fit({"source_identity": "abc"}, resume=True).history["epoch"].tolist() == [1, 2, 3]
+
+
 def test_resume_with_a_source_of_other_settings_is_an_error(tmp_path, monkeypatch):
     """Two audio sources with the same weights and another hop length give K / V of another
     length: a run resumed with the other one is refused (``run.source_settings``), as is the
