@@ -73,7 +73,7 @@ lams = [0.01, 0.1, 1.0, 10.0, 100.0]   # lambdas of Eq. (19), each non-negative 
 mcma_options = [True, False]     # masked alignment (Eq. 17) on / off (Eq. 7)
 seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]    # target seeds (baseline and methods share each seed's init)
 method = "dcat"         # the transfer method whose lambda is varied (dcatkit.objectives)
-workers = None          # parallel runs; None: one per CPU core (one per GPU under CUDA); 0: in this process
+workers = None          # parallel runs; None: one per CPU core (CUDA: as many as its memory and cores fit); 0: here
 
 # --- training -----------------------------------------------------------------
 preset = "synthetic"    # "synthetic" (CPU minutes) or "paper" (Table I for the dataset)
