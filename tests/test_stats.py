@@ -875,3 +875,42 @@ def test_interval_table_prints_bounds_as_the_call_reads_them():
             assert float(shown.ci_low[0]) > 0 or float(shown.ci_high[0]) < 0, shown
     with pytest.raises(ValueError, match=r"rows lack column\(s\) \['p_adj'\]"):
         interval_table(rows, ["method", "p_adj"])
+
+
+def test_runs_on_an_unknown_machine_are_not_counted_as_mixed():
+    """A run whose record does not name its machine (no CPU model: ``provenance.machine`` is None)
+    cannot be said to differ from its baseline's: of six dcat runs, two on another CPU than the
+    baseline's, two on an unknown one and two on the same, the warning counts the two, with one
+    machine pair; runs all on unknown machines beside a known baseline do not warn at all."""
+    import warnings
+
+    env = {"env_device": "cpu", "env_cpu_capability": "AVX512"}
+    cpu = {0: "AMD EPYC", 1: "AMD EPYC", 2: None, 3: None, 4: "Intel Xeon", 5: "Intel Xeon"}
+    rows = [{"method": m, "lam": 1.0, "n_samples": 100, "seed": s, "f1": 0.5 + 0.01 * s, **env,
+             "env_cpu": "Intel Xeon" if m == "none" else cpu[s]} for m in ("none", "dcat") for s in range(6)]
+    df = pd.DataFrame(rows)
+    with pytest.warns(UserWarning) as caught:
+        summarise(df, min_seeds=2)
+    (w,) = [w for w in caught if "another machine" in str(w.message)]
+    assert str(w.message).startswith(
+        "2 of the 6 runs are paired with a baseline trained on another machine (e.g. {'method': 'dcat', "
+        "'n_samples': 100, 'seed': 0}: AMD EPYC (AVX512) vs the baseline's Intel Xeon (AVX512)). A run's "
+        "numbers depend on the machine"), str(w.message)
+    unknown = df.assign(env_cpu=["Intel Xeon" if r["method"] == "none" else None for r in rows])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summarise(unknown, min_seeds=2)
+
+
+def test_verdict_names_the_sample_size_n_and_other_columns_by_name():
+    """Along n_train (as along n_samples) the verdict says "n"; along any other column it says
+    the column's name: the exact sentences, grouped as ``test_verdict_sentences``."""
+    rows = [(300, 0.06, 0.03, 0.09, 10), (700, 0.04, 0.01, 0.07, 12), (2000, 0.0, -0.01, 0.02, 10)]
+    s = cells(*rows).rename(columns={"n_samples": "n_train"})
+    assert verdict(s, over="n_train", method="dcat") == (
+        "helps at n <= 700 (n = 300: +0.06 [+0.03, +0.09]; n = 700: +0.04 [+0.01, +0.07]); "
+        "no evidence at n = 2000: +0.00 [-0.01, +0.02]")
+    s = cells(*rows).rename(columns={"n_samples": "width"})
+    assert verdict(s, over="width", method="dcat") == (
+        "helps at width <= 700 (width = 300: +0.06 [+0.03, +0.09]; width = 700: +0.04 [+0.01, +0.07]); "
+        "no evidence at width = 2000: +0.00 [-0.01, +0.02]")
