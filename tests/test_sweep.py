@@ -708,3 +708,65 @@ def test_source_task_waits_for_the_lock_and_reads_the_source_another_process_wro
     assert not (path.parent / "trained.log").exists()     # and nothing trained here
     assert len((tmp_path / "a" / "sources" / "trained.log").read_text().splitlines()) == 1
     shutil.rmtree(tmp_path / "b")
+
+
+def test_summarise_study_pairs_on_seed_and_fold():
+    """A leave-one-subject-out sweep has several folds per seed: summarise_study pairs each run
+    with the baseline of its own seed AND fold (checked against the 10 differences by hand,
+    their mean, the counts of wins and losses and the exact two-sided sign-flip p over all
+    2^10 sign patterns); pairing on the seed alone would find five runs per seed."""
+    import itertools
+
+    from dcatkit.sweep import summarise_study
+
+    base = {(s, f): 0.50 + 0.03 * f + 0.01 * s for s in (0, 1) for f in range(5)}
+    gain = {(0, 0): 0.04, (0, 1): 0.02, (0, 2): -0.01, (0, 3): 0.05, (0, 4): 0.03,
+            (1, 0): 0.01, (1, 1): 0.06, (1, 2): 0.02, (1, 3): -0.02, (1, 4): 0.04}
+    rows = [{"method": "none", "lam": np.nan, "n_samples": 60, "seed": s, "fold": f, "f1": base[s, f]}
+            for (s, f) in base]
+    rows += [{"method": "dcat", "lam": 1.0, "n_samples": 60, "seed": s, "fold": f, "f1": base[s, f] + gain[s, f]}
+             for (s, f) in base]
+    summary, per_draw = summarise_study(pd.DataFrame(rows[::-1]))          # the order of the rows plays no part
+    assert per_draw is None
+    row = summary.set_index("method").loc["dcat"]
+    d = np.array([base[k] + gain[k] - base[k] for k in base])
+    assert row["n_pairs"] == 10 and row["diff_mean"] == pytest.approx(d.mean(), abs=1e-12)
+    assert (row["n_better"], row["n_worse"]) == (8, 2)
+    flips = np.array(list(itertools.product((1, -1), repeat=10)))
+    p = np.mean(np.abs((flips * d).mean(1)) >= abs(d.mean()) - 1e-12)
+    assert row["p_value"] == pytest.approx(p, abs=1e-9)
+
+
+def test_data_identity_covers_subjects_and_the_unlabeled_part():
+    """data_identity: an identical copy of the splits has the same identity; the same windows
+    with another subject map (which person each recording is of), or with one unlabeled
+    recording edited, have another (a sweep stored on the old data must not be read back)."""
+    import copy
+    import dataclasses
+
+    from dcatkit.data import from_arrays
+    from dcatkit.data.dataset import PairedDataset, hide_labels
+    from dcatkit.sweep import data_identity
+
+    rng = np.random.default_rng(0)
+    n = 40
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sp = hide_labels(from_arrays({"imu": rng.normal(size=(n, 3, 16)).astype(np.float32)},
+                                     np.arange(n) % 4, subjects=np.arange(n) % 5, groups="samples"), 8, seed=0)
+    assert sp.unlabeled is not None and len(sp.unlabeled) > 0
+    ident = data_identity(sp)
+    assert data_identity(copy.deepcopy(sp)) == ident == data_identity([sp])
+
+    def remade(d, subjects=None, imu=None):
+        return PairedDataset({"imu": d.arrays["imu"] if imu is None else imu}, d.labels, d.classes,
+                             d.subjects if subjects is None else subjects, d.ids, d.sample_rates, d.groups)
+
+    same = {p: remade(getattr(sp, p)) for p in ("train", "val", "test", "unlabeled")}
+    assert data_identity(dataclasses.replace(sp, **same)) == ident               # rebuilt alike: the same
+    relabelled = {p: remade(getattr(sp, p), subjects=(getattr(sp, p).subjects + 1) % 5)
+                  for p in ("train", "val", "test", "unlabeled")}
+    assert data_identity(dataclasses.replace(sp, **relabelled)) != ident
+    edited = sp.unlabeled.arrays["imu"].copy()
+    edited[0, 0, 0] += 0.5
+    assert data_identity(dataclasses.replace(sp, unlabeled=remade(sp.unlabeled, imu=edited))) != ident
