@@ -282,3 +282,34 @@ def test_a_name_registered_twice_is_refused_and_the_first_loss_kept():
     with pytest.raises(ValueError, match="'dcat' is already registered"):
         register_loss("dcat")(lambda *a, **k: None)
     assert LOSSES["dcat"] is first is get_loss("dcat")
+
+
+@pytest.mark.parametrize("method", ["gram", "dense"])
+def test_a_bool_or_integer_weight_is_refused(method):
+    """weight= is a float reduction weight; a bool tensor (a mask passed as weight=) would sum the
+    masked-in losses instead of averaging them (True -> 1.0), an integer one likewise: both are
+    refused, the message naming what was expected and what was found."""
+    args = rand(2, 3, 3, 4, seed=5)
+    with pytest.raises(ValueError) as e:
+        cross_attention_loss(*args, weight=torch.tensor([True, False]), method=method)
+    assert str(e.value) == "weight must be a float tensor of shape (2,) (see mean_weights), got torch.bool (2,)"
+    with pytest.raises(ValueError) as e:
+        cross_attention_loss(*args, weight=torch.tensor([1, 0]), method=method)
+    assert str(e.value) == "weight must be a float tensor of shape (2,) (see mean_weights), got torch.int64 (2,)"
+
+
+@pytest.mark.parametrize("method", ["gram", "dense"])
+def test_keys_and_values_of_other_shapes_are_refused(method):
+    """K and V of one side must have the same (B, T, d). A V with another d would still give a
+    number (K^T V is d_k x d_v), and one with another T a bare matmul error: both are refused
+    with both shapes named, for the target and for the source."""
+    k_t, v_t, k_s, v_s = rand(2, 3, 3, 4, seed=6)
+    with pytest.raises(ValueError) as e:
+        cross_attention_loss(k_t, v_t[:, :, :3], k_s, v_s[:, :, :3], method=method)
+    assert str(e.value) == "k_target (2, 3, 4) and v_target (2, 3, 3) must match"
+    with pytest.raises(ValueError) as e:
+        cross_attention_loss(k_t, v_t[:, :2], k_s, v_s, method=method)
+    assert str(e.value) == "k_target (2, 3, 4) and v_target (2, 2, 4) must match"
+    with pytest.raises(ValueError) as e:
+        cross_attention_loss(k_t, v_t, k_s, v_s[:, :, :3], method=method)
+    assert str(e.value) == "k_source (2, 3, 4) and v_source (2, 3, 3) must match"

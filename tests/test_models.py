@@ -316,3 +316,15 @@ def test_loader_defaults_are_the_windows_table_one_records():
     assert default(load_vggsound, "window_s") == TABLE_I[("vggsound", "audio")].window
     assert default(load_vggsound, "frames") == TABLE_I[("vggsound", "video")].window
     assert default(load_vggsound, "stride_s") is None
+
+
+def test_self_attention_refuses_empty_sizes():
+    """d_model and d_out must be >= 1: nn.Linear builds a zero-sized projection without a word
+    (d_out=0 would hand out empty Q, K and V); the message gives both values."""
+    with pytest.raises(ValueError) as e:
+        SelfAttention(8, 0)
+    assert str(e.value) == "d_model and d_out must be positive, got 8 and 0"
+    with pytest.raises(ValueError) as e:
+        SelfAttention(0, 8)
+    assert str(e.value) == "d_model and d_out must be positive, got 0 and 8"
+    assert SelfAttention(1, 1).w_k.weight.shape == (1, 1)
