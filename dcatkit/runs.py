@@ -151,22 +151,48 @@ def source_run(splits, source: str, target: str, checkpoint: str | Path, *, pres
     return run
 
 
-def load_or_train(checkpoint: str | Path, train: Callable[[], Any], name: str = "model", verbose: bool = True):
+def load_or_train(checkpoint: str | Path, train: Callable[[], Any], name: str = "model", verbose: bool = True,
+                  source: str | Path | None = None):
     """The model saved at ``checkpoint``, or ``train()``'s (a ``Run``, which saves it
-    there). Returns the model."""
+    there). Returns the model.
+
+    ``source``: for a transfer run, the checkpoint path of the frozen source ``train()``
+    would use now. The saved model is read back only when it records that very source
+    (``experiment.source_identity``, as ``report.finished_runs(source=)`` checks): a source
+    trained again under its file name since (notebook 02 re-run on another device or
+    machine), a missing source file, or a checkpoint that records no source make it train
+    again, with a line saying why."""
     from .checkpoint import load_checkpoint
 
     checkpoint = Path(checkpoint)
     t0 = time.perf_counter()
+    model = None
     if checkpoint.is_file():
-        model, _ = load_checkpoint(checkpoint)
+        model, meta = load_checkpoint(checkpoint)
+        why = _stale_source(name, checkpoint, meta, source) if source is not None else None
+        if why:
+            print(f"dcatkit: not reading {name} back: {why}; training it again")
+            model = None
         how = "loaded"
-    else:
+    if model is None:
         model = train().model
         how = "trained, saved to"
     if verbose:
         print(f"{name}: {how} {paths.shown(checkpoint)} ({time.perf_counter() - t0:.0f}s)")
     return model
+
+
+def _stale_source(name: str, checkpoint: Path, meta: Mapping[str, Any], source: str | Path) -> str | None:
+    """Why the transfer model at ``checkpoint`` is not a model of the frozen source saved at
+    ``source`` now, or None."""
+    from .experiment import source_identity
+    from .report import _other_source
+
+    source = Path(source)
+    if not source.is_file():
+        return (f"its frozen source {paths.shown(source)} is missing (it is trained now, "
+                "and the saved model was trained from another)")
+    return _other_source(name, checkpoint, {"kind": "transfer", **meta}, [source_identity(source)])
 
 
 def clear_progress() -> None:

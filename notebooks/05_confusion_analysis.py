@@ -115,7 +115,7 @@ base_model = runs.load_or_train(ck_baseline, lambda: train_unimodal(only(target)
                                                                     checkpoint=ck_baseline, **train_opts), "baseline")
 dcat_model = runs.load_or_train(ck_dcat, lambda: train_transfer(
     splits, runs.source_run(splits, source, target, ck_source, epochs=source_epochs, **train_opts), target, lam=lam,
-    mcma=mcma, loss=loss, epochs=epochs, checkpoint=ck_dcat, **train_opts), dcat_name)
+    mcma=mcma, loss=loss, epochs=epochs, checkpoint=ck_dcat, **train_opts), dcat_name, source=ck_source)
 
 # %% [markdown]
 # ## 2. Predictions and confusion matrices
@@ -225,7 +225,8 @@ for k in range(runs.n_folds(dataset, sub_checked, data_seed, data_opts)):
                                                          **train_opts), f"baseline ({sub_info['split_name']})")
     md = runs.load_or_train(ck_d, lambda: train_transfer(
         sub, runs.source_run(sub, source, target, ck_s, epochs=source_epochs, **train_opts), target, lam=lam,
-        mcma=mcma, loss=loss, epochs=epochs, checkpoint=ck_d, **train_opts), f"{dcat_name} ({sub_info['split_name']})")
+        mcma=mcma, loss=loss, epochs=epochs, checkpoint=ck_d, **train_opts), f"{dcat_name} ({sub_info['split_name']})",
+        source=ck_s)
     ys, pb = predict(mb, sub.test, target, device=device)
     _, pd_ = predict(md, sub.test, target, device=device)
     rows.append(runs.per_subject(ys, pb, pd_, sub.test.subjects, len(sub.classes), fold=[k] * len(ys)))

@@ -328,6 +328,56 @@ def test_load_or_train_reads_an_existing_checkpoint_back_and_trains_only_without
     assert "baseline: loaded" in capsys.readouterr().out
 
 
+def test_load_or_train_reads_a_transfer_model_back_only_for_the_source_it_was_trained_from(tmp_path, capsys):
+    """Notebook 05's D-CAT model is read back only while the frozen source saved under its
+    name is the one it records: a source trained again since (notebook 02 re-run on another
+    device), a missing source, or a model recording none make it train again."""
+    import torch
+
+    from dcatkit import runs
+    from dcatkit.checkpoint import save_checkpoint
+    from dcatkit.experiment import Run, source_identity
+    from dcatkit.model import build_model
+    from helpers import TINY
+
+    torch.manual_seed(0)
+    src_a, src_b = (build_model("video", 3, (4, 3, 16, 16), TINY["video"]) for _ in range(2))
+    ck_src, ck = tmp_path / "source.pt", tmp_path / "dcat.pt"
+    save_checkpoint(ck_src, src_a, {"modality": "video"})
+    saved = build_model("imu", 3, (6, 20), TINY["imu"])
+    fresh = build_model("imu", 3, (6, 20), TINY["imu"])
+    save_checkpoint(ck, saved, {"modality": "imu", "kind": "transfer", "source_identity": source_identity(src_a)})
+    trained = []
+
+    def train():
+        trained.append(1)
+        return Run("r", "imu", fresh, {})
+
+    same = lambda a, b: all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert same(runs.load_or_train(ck, train, "D-CAT", source=ck_src), saved) and not trained
+    assert "D-CAT: loaded" in capsys.readouterr().out
+
+    save_checkpoint(ck_src, src_b, {"modality": "video"})           # the source trained again under its name
+    assert runs.load_or_train(ck, train, "D-CAT", source=ck_src) is fresh and trained == [1]
+    out = capsys.readouterr().out
+    assert "trained from another frozen source" in out and "D-CAT: trained, saved to" in out
+
+    ck_src.unlink()                                                  # no source saved: it is trained now
+    assert runs.load_or_train(ck, train, "D-CAT", source=ck_src) is fresh and trained == [1, 1]
+    out = capsys.readouterr().out
+    assert "its frozen source" in out and "is missing" in out
+
+    save_checkpoint(ck_src, src_a, {"modality": "video"})
+    save_checkpoint(ck, saved, {"modality": "imu", "kind": "transfer"})       # written before sources were recorded
+    assert runs.load_or_train(ck, train, "D-CAT", source=ck_src) is fresh and trained == [1, 1, 1]
+    assert "does not record the frozen source" in capsys.readouterr().out
+    save_checkpoint(ck, saved, {"modality": "imu"})                  # nor its kind: source= says it is a transfer
+    assert runs.load_or_train(ck, train, "D-CAT", source=ck_src) is fresh and trained == [1, 1, 1, 1]
+    assert "does not record the frozen source" in capsys.readouterr().out
+    # without source= (a baseline) the saved model is read back as before
+    assert same(runs.load_or_train(ck, train, "baseline"), saved) and trained == [1, 1, 1, 1]
+
+
 def test_a_change_of_the_ambiguous_simulator_renames_the_ambiguous_regimes_checkpoints(tmp_path, monkeypatch):
     """The setup fingerprint draws the regime the data options name: a model trained on the
     'ambiguous' simulator before that simulator changed is not read back as current (and the
