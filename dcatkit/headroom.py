@@ -86,9 +86,16 @@ def knobs_key(knobs) -> str:
     a knob a row does not name is read as today's default."""
     from .data.synthetic import HEADROOM_KNOBS
 
-    given = {} if knobs is None or (isinstance(knobs, float) and knobs != knobs) else json.loads(knobs)
+    if knobs is None or (isinstance(knobs, float) and knobs != knobs):
+        given = {}
+    else:
+        try:
+            given = json.loads(knobs)
+        except (TypeError, ValueError):             # not text, or not JSON: refused below, naming knobs
+            given = None
     if not isinstance(given, dict):
-        raise ValueError(f"knobs must be a JSON object of HEADROOM_KNOBS overrides, got {knobs!r}")
+        raise ValueError(f"knobs must be a JSON object of HEADROOM_KNOBS overrides (text such as "
+                         f"'{{\"imu_noise\": 0.2}}'; None or NaN for none), got {type(knobs).__name__} {knobs!r}")
     return json.dumps({k: v for k, v in given.items() if HEADROOM_KNOBS.get(k, object()) != v}, sort_keys=True)
 
 

@@ -184,3 +184,20 @@ def test_simulator_md_default_size_gaps_are_the_csvs():
     assert shown[:3] == [round(v, 3) for v in gaps[700]]
     assert shown[3:5] == [round(gaps[1000].mean(), 3), round(gaps[1000].std(), 3)]
     assert shown[5:] == [round(v, 3) for v in gaps[1000]]
+
+
+def test_knobs_that_are_not_a_json_object_are_refused():
+    """A knobs value must be the JSON text of an object (or None / NaN: today's simulator). A list,
+    a number, a dict passed as such or text that is not JSON is refused with a ValueError naming
+    knobs, what it must be and what was found; also from summarize_headroom reading such a cell."""
+    want = ("knobs must be a JSON object of HEADROOM_KNOBS overrides (text such as '{\"imu_noise\": 0.2}'; "
+            "None or NaN for none), got ")
+    for bad, shown in (("[0.2]", "str '[0.2]'"), ("0.2", "str '0.2'"), ("imu_noise=0.2", "str 'imu_noise=0.2'"),
+                       ({"imu_noise": 0.2}, "dict {'imu_noise': 0.2}"), (3, "int 3")):
+        with pytest.raises(ValueError) as e:
+            knobs_key(bad)
+        assert str(e.value) == want + shown
+    assert knobs_key(None) == knobs_key(float("nan")) == knobs_key("{}") == "{}"
+    with pytest.raises(ValueError) as e:
+        summarize_headroom(_table([("baseline", 300, 0, 0.5, "[0.2]"), ("ceiling", 20000, 0, 0.9, "{}")]))
+    assert str(e.value) == want + "str '[0.2]'"
