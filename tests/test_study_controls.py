@@ -109,3 +109,53 @@ def test_negative_false_verdicts_are_the_pooled_calls():
     assert got["negative_false_verdicts"] == 1 and got["negative_cells"] == 1
     one = controls.negative_verdicts(controls.summarise(pd.DataFrame([x for x in rows if x["draw"] == 0])))
     assert one["negative_false_verdicts"] is None and one["negative_untested_cells"] == 1   # one draw: no verdict
+
+
+def test_study_task_reports_the_objective_at_the_best_epoch(monkeypatch, tmp_path):
+    """objective_best is the transfer term's value in the history row of the best epoch (epochs
+    count from 1, history rows from 0), beside the first and the last epoch's. Stub training."""
+    from types import SimpleNamespace
+
+    import dcatkit.experiment as E
+
+    hist = pd.DataFrame({"epoch": [1, 2, 3, 4], "train_ca": [0.9, 0.5, 0.7, 0.2],
+                         "train_mask_frac": [0.2, 0.4, 0.6, 0.8]})
+    run = SimpleNamespace(history=hist, test={"accuracy": 0.6, "recall": 0.55, "f1": 0.5},
+                          meta={"best_val": {"epoch": 2, "f1": 0.45}})
+    monkeypatch.setattr(studies, "study_source_task", lambda **kw: {"source_f1": 0.9, "source_recall": 0.8})
+    monkeypatch.setattr(studies, "study_splits", lambda *a, **kw: SimpleNamespace(train=[0] * 20, val=[0] * 5,
+                                                                                   unlabeled=None))
+    monkeypatch.setattr(E, "train_transfer", lambda *a, **kw: run)
+    monkeypatch.setattr(studies, "gradient_scale", lambda *a, **kw: {"ratio": 0.25})
+    out = studies.study_task(out_dir=str(tmp_path), study="positive", method="dcat", seed=0, draw=0, n_samples=60,
+                             n_labeled=None, source="video", target="imu", lam=1.0)
+    assert out["best_epoch"] == 2 and out["val_f1"] == 0.45
+    assert (out["objective_first"], out["objective_best"], out["objective_last"]) == (0.9, 0.5, 0.2)
+    assert out["mask_frac"] == pytest.approx(0.5) and out["grad_ratio_init"] == 0.25
+
+
+def test_with_tuned_leaves_a_method_missing_one_grid_point_untouched():
+    """A method that ran every lambda for some seeds but not for one (kd: seed 2 has no lambda 10)
+    is not tuned: its runs stay in the study as they were, and not in the grid study; a method
+    with the whole grid (dcat) is tuned, each seed on the other two seeds' validation F1."""
+    lams = [1.0, 10.0]
+    val = {(0, 1.0): 0.2, (0, 10.0): 0.8, (1, 1.0): 0.9, (1, 10.0): 0.2, (2, 1.0): 0.1, (2, 10.0): 0.5}
+    rows = [dict(study="pos", kind="positive", method="none", lam=0.0, size=20, unit="labels", data_seed=0, seed=s,
+                 f1=0.5, val_f1=0.4) for s in range(3)]
+    rows += [dict(study="pos", kind="positive", method="dcat", lam=lam, size=20, unit="labels", data_seed=0,
+                  seed=s, f1=0.6 + 0.01 * s + lam / 100, val_f1=val[s, lam]) for s in range(3) for lam in lams]
+    rows += [dict(study="pos", kind="positive", method="kd", lam=lam, size=20, unit="labels", data_seed=0, seed=s,
+                  f1=0.7 + 0.01 * s, val_f1=0.5) for s in range(3) for lam in lams if (s, lam) != (2, 10.0)]
+    tidy = pd.DataFrame(rows)
+    out = studies.with_tuned(tidy, "pos", lams)
+    kd = tidy[tidy.method == "kd"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(out[out.method == "kd"].reset_index(drop=True), kd[out.columns.drop("lam_chosen")]
+                                  .assign(lam_chosen=np.nan)[out.columns])
+    assert set(out[out.method == "kd"].study) == {"pos"} and "kd (tuned)" not in set(out.method)
+    # the other seeds' mean validation F1 at lambda 1 vs 10: seed 0 (seeds 1, 2) 0.5 vs 0.35 -> 1;
+    # seed 1 (seeds 0, 2) 0.15 vs 0.65 -> 10; seed 2 (seeds 0, 1) 0.55 vs 0.5 -> 1
+    t = out[out.method == "dcat (tuned)"]
+    assert dict(zip(t.seed, t.lam_chosen)) == {0: 1.0, 1: 10.0, 2: 1.0} and set(t.study) == {"pos"}
+    assert t.f1.tolist() == pytest.approx([0.61, 0.71, 0.63])
+    grid = out[out.study == "pos, every λ"]
+    assert sorted(set(grid.method)) == ["dcat", "none"] and len(grid) == 3 + 6
