@@ -272,6 +272,8 @@ def _resolve(source, classes: Sequence[str] | None, normalization,
             raise ValueError(f"normalization={normalization!r} differs from the scaling the {modality} model "
                              f"recorded from its training data ({kept}); leave normalization out to use the "
                              "recorded one")
+        if kept is not None and "from" in kept:          # the recorded bounds, given again: where they came from
+            norm.setdefault("from", kept["from"])        # stays in the file as when they are left out
     if norm is not None and n_channels is None:
         raise ValueError(f"min-max normalization is per channel of timeseries windows (C, L); the {modality} "
                          f"model is of kind {kind!r} and takes {shape}")
@@ -346,8 +348,14 @@ def _frames(x: np.ndarray, info: dict, eager: bool) -> np.ndarray:
         return x
     if not np.isfinite(x).all():
         raise ValueError(f"the {mod} input has {int((~np.isfinite(x)).sum())} NaN or infinite values")
+    # negative values are no RGB values: frames normalised already (the frame encoder normalises them itself)
+    normalised = ("negative values, so not RGB values: frames already normalised (to [-1, 1], or by a mean and "
+                  "std)? The model's frame encoder applies the ImageNet mean and std itself: pass the frames from "
+                  "before that normalisation, ")
     if want == "uint8" and not eager:
-        if lo >= 0 and 1 < hi <= 255:
+        if lo < 0:
+            how = normalised + "as uint8 RGB values 0-255"
+        elif 1 < hi <= 255:
             how = "they look like 0-255 values: pass np.round(x).astype(np.uint8)"
         else:
             how = ("float frames in [0, 1] (what a model trained on float frames saw) need a graph that takes "
@@ -356,9 +364,10 @@ def _frames(x: np.ndarray, info: dict, eager: bool) -> np.ndarray:
         raise ValueError(f"this {mod} graph takes uint8 frames (RGB values 0-255; input_dtype 'uint8'), got "
                          f"{x.dtype} frames in [{lo:g}, {hi:g}]: {how}")
     if lo < 0 or hi > 1:
+        how = (normalised + "uint8 RGB values 0-255 or float RGB in [0, 1]" if lo < 0 else
+               "pass uint8 frames (0-255) or divide by 255 first")
         raise ValueError(f"the {mod} model reads float frames as RGB values in [0, 1] (only uint8 frames are "
-                         f"scaled, by 1/255), got {x.dtype} frames in [{lo:g}, {hi:g}]: pass uint8 frames "
-                         "(0-255) or divide by 255 first")
+                         f"scaled, by 1/255), got {x.dtype} frames in [{lo:g}, {hi:g}]: {how}")
     return x.astype(np.float32, copy=False)
 
 

@@ -170,6 +170,40 @@ def test_files_carry_their_metadata(trained, exported):
         assert p["normalization"]["max"] == pytest.approx(splits.report["imu_minmax"]["max"])
 
 
+def _pt2_metadata(path) -> dict:
+    """The dcatkit metadata a .pt2 file carries (what the Predictor reads from it)."""
+    extra = {deploy.PT2_EXTRA: ""}
+    torch.export.load(str(path), extra_files=extra)
+    return {k: json.loads(v) for k, v in json.loads(extra[deploy.PT2_EXTRA]).items()}
+
+
+def test_the_exported_normalization_says_where_it_came_from_however_it_was_given(trained, exported, tmp_path):
+    """The file's normalization keeps the pipeline's "from" ("train": the training split's
+    statistics) whether the scaling is read from the model's records (a Run, a checkpoint) or
+    given as splits.normalization['imu'], splits.report['imu_minmax'], splits.normalization
+    (keyed by modality), a dataset or the Splits. Bounds given bare ({min, max}) for a model
+    that records them are its recorded bounds (checked equal), so the file keeps their "from"
+    as when they are left out; a bare Classifier given bare bounds has no "from" to keep."""
+    sp, run = trained["splits"], trained["run"]
+    lo, hi = sp.normalization["imu"]["min"], sp.normalization["imu"]["max"]     # float32 values as floats
+    want = {"method": "minmax", "min": lo, "max": hi, "from": "train"}
+    assert _pt2_metadata(exported["pt2"].path)["normalization"] == want        # a Run, read from its records
+    if "onnx" in exported:                                                     # a checkpoint path, likewise
+        import onnx
+
+        props = {p.key: p.value for p in onnx.load(str(exported["onnx"].path)).metadata_props}
+        assert json.loads(props["normalization"]) == want
+    bounds = {"min": list(lo), "max": list(hi)}
+    res = dcatkit.export(run, tmp_path / "given.pt2", normalization=bounds)
+    assert res.info["normalization"] == want and _pt2_metadata(res.path)["normalization"] == want
+    bare = build_model("imu", sp.train.num_classes, (6, 32), TINY["imu"])
+    for given in (sp.normalization["imu"], sp.report["imu_minmax"], sp.normalization, sp.train, sp):
+        assert dcatkit.Predictor.load(bare, classes=sp.classes, normalization=given, device="cpu").normalization == want
+        assert dcatkit.Predictor.load(run, normalization=given, device="cpu").normalization == want
+    unknown = dcatkit.Predictor.load(bare, classes=sp.classes, normalization=bounds, device="cpu").normalization
+    assert unknown == {"method": "minmax", "min": lo, "max": hi}
+
+
 def test_export_refuses_a_file_that_does_not_match_and_leaves_nothing(trained, monkeypatch, tmp_path):
     real = deploy._torch_runner
 
@@ -616,6 +650,42 @@ def test_a_model_of_float_frames_exports_a_graph_that_takes_them_and_reproduces_
     eager = dcatkit.Predictor.load(model, classes=splits.classes, device="cpu")   # the model reads both
     np.testing.assert_allclose(eager.predict(frames).logits, _eager_logits(model, frames), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(eager.predict(u8).logits, _eager_logits(model, u8), rtol=1e-5, atol=1e-6)
+
+
+def test_float_frames_with_negative_values_are_refused_as_normalised_not_classified():
+    """Float frames are RGB values in [0, 1]; the frame encoder applies the ImageNet mean / std
+    itself. Frames in [-1, 1] (normalised already, or another scale), or with one value below 0,
+    would be normalised twice and classified without a word: refused by the eager model's
+    Predictor and by a float32 graph's, saying what was found and to pass the frames from before
+    that normalisation (not "divide by 255"); a uint8 graph's refusal says the same rather than
+    np.round(x * 255).astype(np.uint8), which wraps negative values around."""
+    torch.manual_seed(0)
+    model = build_model("cam", 3, (2, 3, 16, 16), TINY["video"], kind="video").eval()
+    u = np.random.default_rng(0).uniform(0.0, 1.0, (2, 2, 3, 16, 16)).astype(np.float32)
+    u[0, 0, 0, 0, 0], u[1, 1, 2, 15, 15] = 0.0, 1.0                              # exactly [0, 1]
+    signed = 2 * u - 1                                                          # exactly [-1, 1]
+    below = u.copy()
+    below[1, 0, 1, 2, 3] = -0.01                                                # [-0.01, 1]
+    classes = ["x", "y", "z"]
+    eager = dcatkit.Predictor.load(model, classes=classes, device="cpu")
+    cpu = torch.device("cpu")
+    runner = deploy._torch_runner(deploy._Inference(model), cpu)
+    graph = deploy.Predictor(runner, deploy._resolve(model, classes, "auto", "float32")[1], "torch.export")
+    for p in (eager, graph):
+        np.testing.assert_allclose(p.predict(u).logits, _eager_logits(model, u), rtol=1e-5, atol=1e-6)
+        for bad, found in ((signed, r"\[-1, 1\]"), (below, r"\[-0\.01, 1\]")):
+            with pytest.raises(ValueError, match=r"the cam model reads float frames as RGB values in \[0, 1\] .*"
+                                                 rf"got float32 frames in {found}: negative values, so not RGB "
+                                                 r"values: frames already normalised .*ImageNet mean and std "
+                                                 r"itself: pass the frames from before that normalisation, uint8 "
+                                                 r"RGB values 0-255 or float RGB in \[0, 1\]$") as e:
+                p.predict(bad)
+            assert "divide by 255" not in str(e.value)
+    uint8 = deploy.Predictor(runner, deploy._resolve(model, classes, "auto")[1], "torch.export")
+    with pytest.raises(ValueError, match=r"graph takes uint8 frames .*got float32 frames in \[-1, 1\]: negative "
+                                         r"values.*before that normalisation, as uint8 RGB values 0-255$") as e:
+        uint8.predict(signed)
+    assert "astype" not in str(e.value)
 
 
 def test_a_model_trained_on_float_frames_records_it_and_exports_a_float_graph(tmp_path):
