@@ -603,6 +603,32 @@ def test_a_recorded_scaling_is_not_replaced_and_a_run_reads_its_own_records(trai
     assert dcatkit.Predictor.load(tmp_path / "same.pt", device="cpu").classes[0] == "other0"
 
 
+def test_given_bounds_a_little_off_the_recorded_ones_are_another_scaling(trained, tmp_path):
+    """normalization= beside a model that records its scaling is compared bound by bound at
+    rtol 1e-6 (float32 rounding): the recorded bounds, or the same recomputed within 1e-7
+    relative, are accepted; bounds 1e-3 or 1e-5 relative off are another scaling and refused,
+    by the Predictor and by export (before any work)."""
+    run = trained["run"]
+    own = trained["splits"].normalization["imu"]
+
+    def scaled(rel):
+        return {k: [float(v) * (1 + rel) for v in own[k]] for k in ("min", "max")}
+
+    recorded = dcatkit.Predictor.load(run, device="cpu").normalization
+    for same in (own, scaled(0.0), scaled(1e-7), scaled(-1e-7)):
+        p = dcatkit.Predictor.load(run, device="cpu", normalization=same)
+        np.testing.assert_allclose(p.normalization["min"], recorded["min"], rtol=2e-7, atol=0)
+    for rel in (1e-3, -1e-3, 1e-5):
+        with pytest.raises(ValueError, match="differs from the scaling the imu model recorded from its training"):
+            dcatkit.Predictor.load(run, device="cpu", normalization=scaled(rel))
+        with pytest.raises(ValueError, match="differs from the scaling the imu model recorded"):
+            dcatkit.export(run, tmp_path / "off.pt2", normalization=scaled(rel))
+    only_one = {"min": own["min"], "max": own["max"][:-1] + [own["max"][-1] * (1 + 1e-3)]}   # one bound off
+    with pytest.raises(ValueError, match="differs from the scaling"):
+        dcatkit.Predictor.load(run, device="cpu", normalization=only_one)
+    assert not any(tmp_path.iterdir())
+
+
 # ------------------------------------------------------------------ frames, waveforms and files that do not fit
 
 
