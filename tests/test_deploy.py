@@ -437,6 +437,33 @@ def test_format_1_files_are_still_scaled_by_the_predictor(trained):
                                rtol=1e-5, atol=1e-6)
 
 
+def test_a_file_whose_format_is_not_a_whole_number_from_1_is_refused_at_load(trained, tmp_path):
+    """dcatkit_format is a whole number >= 1: a file saying 0, -1, true, 1.5 or "2" is refused
+    when loaded, naming what it says; format 1 (a graph that took scaled input, written before
+    the graph scaled raw input) loads, and the Predictor scales for it."""
+    run, splits = trained["run"], trained["splits"]
+    bare = build_model("imu", splits.train.num_classes, (6, 32), TINY["imu"])
+    bare.load_state_dict(run.model.state_dict())
+    plain = dcatkit.export(bare, tmp_path / "plain.pt2", classes=splits.classes, normalization=None)
+    program = torch.export.load(str(plain.path))                    # a graph without the scaling: format 1's
+    old = {k: v for k, v in plain.info.items() if k != "input"}
+    old["normalization"] = splits.normalization["imu"]
+
+    def written(fmt, name):
+        meta = {k: json.dumps(v) for k, v in {**old, "dcatkit_format": fmt}.items()}
+        torch.export.save(program, str(tmp_path / name), extra_files={deploy.PT2_EXTRA: json.dumps(meta)})
+        return tmp_path / name
+
+    raw = trained["raw_test"]
+    ref = dcatkit.Predictor.load(run.checkpoint, device="cpu").predict(raw)
+    p = dcatkit.Predictor.load(written(1, "one.pt2"), trusted=True, device="cpu")
+    assert p.info["dcatkit_format"] == 1
+    np.testing.assert_allclose(p.predict(raw).logits, ref.logits, rtol=1e-4, atol=1e-4)
+    for i, fmt in enumerate((0, -1, True, 1.5, "2")):
+        with pytest.raises(ValueError, match=rf"dcatkit_format must be a whole number >= 1, got {re.escape(repr(fmt))}$"):
+            dcatkit.Predictor.load(written(fmt, f"bad{i}.pt2"), trusted=True, device="cpu")
+
+
 class _WritesMarker:
     """Unpickling this runs code: it writes a file."""
 
