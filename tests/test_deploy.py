@@ -460,7 +460,8 @@ def test_a_file_whose_format_is_not_a_whole_number_from_1_is_refused_at_load(tra
     assert p.info["dcatkit_format"] == 1
     np.testing.assert_allclose(p.predict(raw).logits, ref.logits, rtol=1e-4, atol=1e-4)
     for i, fmt in enumerate((0, -1, True, 1.5, "2")):
-        with pytest.raises(ValueError, match=rf"dcatkit_format must be a whole number >= 1, got {re.escape(repr(fmt))}$"):
+        said = re.escape(repr(fmt))
+        with pytest.raises(ValueError, match=rf"dcatkit_format must be a whole number >= 1, got {said}$"):
             dcatkit.Predictor.load(written(fmt, f"bad{i}.pt2"), trusted=True, device="cpu")
 
 
