@@ -60,7 +60,11 @@ def _build(modality: str, ds, p: Preset) -> Classifier:
     kind = _kind(ds, modality)
     extra = {}
     rate = getattr(ds, "sample_rates", {}).get(modality)
-    if (kind or modality) == "audio" and rate:
+    if (kind or modality) == "audio":
+        if not rate:      # a log-mel filterbank at the preset's assumed rate is another filterbank, silently
+            raise ValueError(f"the audio modality {modality!r} records no sample rate: its log-mel front end needs "
+                             f"the waveforms' rate (the preset assumes {p.encoder.get('sample_rate')} Hz, which "
+                             f"may not be yours); give it, e.g. from_arrays(..., sample_rates={{{modality!r}: 16000}})")
         extra["sample_rate"] = int(round(rate))
     return build_model(modality, ds.num_classes, ds.input_shape(modality), p, kind=kind, **extra)
 

@@ -297,6 +297,29 @@ def test_train_unimodal_builds_the_vggsound_front_end_at_the_datas_rate():
     assert (mel.sample_rate, mel.n_fft, mel.hop_length) == (16000, 512, 160)
 
 
+def test_an_audio_sensor_without_a_sample_rate_is_refused_before_a_model_is_built():
+    """A named audio sensor given without ``sample_rates=`` has no rate: its mel front end
+    would be the preset's (32 kHz for vggsound) over 16 kHz waveforms, another filterbank,
+    silently. Training refuses it, naming the sensor and the fix; with the rate it trains."""
+    import numpy as np
+
+    from dcatkit.data import from_arrays
+    from dcatkit.experiment import train_unimodal
+
+    rng = np.random.default_rng(0)
+    n = 12
+    x = (0.1 * rng.standard_normal((n, 8000))).astype(np.float32)
+    p = get_preset("vggsound", "audio")
+    p = p.with_(batch_size=8, encoder={**p.encoder, "width": 0.0625})
+    kw = dict(kinds={"mic": "audio"}, groups="samples", split="id")
+    splits = from_arrays({"mic": x}, np.arange(n) % 3, **kw)
+    with pytest.raises(ValueError, match=r"audio modality 'mic' records no sample rate.*sample_rates=\{'mic': "):
+        train_unimodal(splits, "mic", preset=p, epochs=1, progress=False, device="cpu")
+    splits = from_arrays({"mic": x}, np.arange(n) % 3, sample_rates={"mic": 8000}, **kw)
+    run = train_unimodal(splits, "mic", preset=p, epochs=1, progress=False, device="cpu")
+    assert run.model.encoder.frontend.mel.sample_rate == 8000
+
+
 def test_loader_defaults_are_the_windows_table_one_records():
     """Preset.window / stride record Table I; the loaders' arguments cut the windows. Their
     defaults must be the same numbers, or the record would be false."""
