@@ -180,6 +180,19 @@ def case_epoch(kind: str, n_samples: int, epochs: int, cache_dir: str) -> dict:
     return _run_epochs(kind, *_epoch_setup(n_samples), epochs, cache_dir)
 
 
+def _alternating(epoch, warmup: int, pairs: int) -> tuple[list, list]:
+    """``(unimodal, cached)`` times of ``epoch(kind)`` run in adjacent pairs, the order alternating
+    (this VM's speed drifts by 2x over minutes: two epochs back to back see the same machine);
+    the first ``warmup`` pairs are not kept."""
+    times = {"unimodal": [], "cached": []}
+    for i in range(warmup + pairs):
+        for kind in (("unimodal", "cached") if i % 2 == 0 else ("cached", "unimodal")):
+            t = epoch(kind)
+            if i >= warmup:
+                times[kind].append(t)
+    return times["unimodal"], times["cached"]
+
+
 def case_epoch_pairs(n_samples: int, pairs: int, cache_dir: str, warmup: int = 2) -> dict:
     """The cached/unimodal ratio from adjacent epochs in one process: one unimodal epoch and
     one cached D-CAT epoch back to back (order alternating), ``pairs`` times, each model
@@ -201,13 +214,7 @@ def case_epoch_pairs(n_samples: int, pairs: int, cache_dir: str, warmup: int = 2
                                progress=False, source_cache=True, cache_dir=cache_dir)
         return float(res.history["time_s"].iloc[0])
 
-    times = {"unimodal": [], "cached": []}
-    for i in range(warmup + pairs):
-        for kind in (("unimodal", "cached") if i % 2 == 0 else ("cached", "unimodal")):
-            t = epoch(kind)
-            if i >= warmup:
-                times[kind].append(t)
-    uni, cached = times["unimodal"], times["cached"]
+    uni, cached = _alternating(epoch, warmup, pairs)
     return {"unimodal_s": uni, "cached_s": cached, "ratios": [c / u for c, u in zip(cached, uni)],
             "summary": _ratio_summary(uni, cached), "n_train": len(sp.train)}
 
@@ -655,14 +662,8 @@ def case_loop_ratio(n_train: int, pairs: int, warmup: int, frame_size: int, dept
                                    progress=False, source_cache=True, cache_dir=cache_dir)
             return float(res.history["train_time_s"].iloc[0]) / steps
 
-        times = {"unimodal": [], "cached": []}
-        for i in range(warmup + pairs):
-            for kind in (("unimodal", "cached") if i % 2 == 0 else ("cached", "unimodal")):
-                t = epoch(kind)
-                if i >= warmup:
-                    times[kind].append(t)
+        uni, cached = _alternating(epoch, warmup, pairs)
         n_cached = sum((d / "meta.json").is_file() for d in Path(cache_dir).iterdir())   # built once: 1
-    uni, cached = times["unimodal"], times["cached"]
     amp = _amp_dtype(dev)
     return {"unimodal_step_s": statistics.median(uni), "cached_step_s": statistics.median(cached),
             "unimodal_s": uni, "cached_s": cached, "ratios": _ratio_summary(uni, cached),
