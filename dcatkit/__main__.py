@@ -29,7 +29,8 @@ from pathlib import Path
 from . import distributed as dist
 from .data import LOAD_ARGS, load
 from .data.synthetic import DEFAULT_N_SAMPLES
-from .experiment import compare, format_table, summarise_seeds, train_transfer, train_unimodal
+from .experiment import (check_compare_outputs, compare, format_table, summarise_seeds, train_transfer,
+                         train_unimodal)
 from .provenance import SourceMismatch
 from .runner import RunsFailed
 
@@ -378,6 +379,23 @@ def main(argv=None) -> int:
         return 1
 
 
+def _check_demo_outputs(a: argparse.Namespace) -> None:
+    """Every file demo writes -- each seed's checkpoints (``experiment.compare_checkpoints``, the
+    names ``compare`` saves under) and their resumable states, results and summary (.csv, .json) --
+    checked before the first seed trains: a folder at seed 1's checkpoint stopped the command
+    after seed 0 had trained, with no results written."""
+    from .checkpoint import check_writable
+
+    try:
+        check_compare_outputs(a.out, source=a.source, target=a.target, seeds=a.seeds)
+        for stem in ("summary", "results"):
+            for ext in ("csv", "json"):
+                check_writable(Path(a.out) / f"{stem}.{ext}", f"the demo's {stem} file")
+    except ValueError as e:
+        raise ValueError(f"{e} (demo writes these into --out {a.out}; nothing has trained: move it away or "
+                         "give another --out)") from e
+
+
 def _main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="dcatkit", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -481,6 +499,8 @@ def _main(argv=None) -> int:
         a.epochs_target = 1 if a.epochs_target is None else a.epochs_target
     if a.dataset == "synthetic" and a.n_samples is None:      # recorded with the results as used
         a.n_samples = DEFAULT_N_SAMPLES
+    if a.cmd == "demo":
+        _check_demo_outputs(a)
     splits = _load(a)
     say = print if dist.is_main() else (lambda *_, **__: None)
     if a.cmd == "demo":

@@ -4,7 +4,8 @@ demo call (one implementation, many front ends).
 - ``train_unimodal``: a source or a baseline (one modality, cross-entropy);
 - ``train_transfer``: a target trained from a frozen source (Eq. 19) with a transfer
   objective chosen by name (D-CAT by default; kd, fitnet, contrastive, ...), MCMA on/off;
-- ``compare``: source + baseline + D-CAT + No-MCMA on one split, as a table;
+- ``compare``: source + baseline + D-CAT + No-MCMA on one split, as a table (its checkpoints'
+  names: ``compare_checkpoints``, checked up front by ``check_compare_outputs``);
 - ``metrics_table``: test metrics of several runs, with deltas to a baseline.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .losses import check_lam
 from .modalities import default_kind
 from .model import Classifier, build_model
 from .presets import Preset, get_preset
-from .checkpoint import check_source_fits, check_writable, load_checkpoint
+from .checkpoint import check_source_fits, check_writable, load_checkpoint, state_path_for
 from .runtime import seed_everything
 from .train import FitResult, evaluate, fit, fit_transfer
 
@@ -364,6 +365,42 @@ def metrics_table(runs: list[Run], baseline: str | None = None) -> pd.DataFrame:
     return df
 
 
+def compare_checkpoints(out_dir: str | Path | None, *, source: str = "video", target: str = "imu", seed: int = 0,
+                        source_checkpoint: str | Path | None = None) -> dict[str, Path | None]:
+    """The checkpoint each run of ``compare`` (one seed) writes, by role (source, baseline, dcat, no_mcma):
+    ``<out_dir>/source_<source>_seed<seed>.pt``, ``baseline_<target>_...``, ``dcat_<source>_<target>_...``,
+    ``dcat_nomcma_<source>_<target>_...``; the source's is ``source_checkpoint`` when given (None
+    when that file exists: it is loaded, not written), the others None without ``out_dir``.
+    The one place of these names: ``compare`` saves there and the CLI's demo checks them all
+    (``check_compare_outputs``) before its first seed trains."""
+    out = Path(out_dir) if out_dir is not None else None
+    ck = (lambda n: out / f"{n}_seed{seed}.pt") if out is not None else (lambda n: None)
+    given = source_checkpoint is not None and Path(source_checkpoint).is_file()
+    return {"source": None if given else (Path(source_checkpoint) if source_checkpoint is not None
+                                          else ck(f"source_{source}")),
+            "baseline": ck(f"baseline_{target}"), "dcat": ck(f"dcat_{source}_{target}"),
+            "no_mcma": ck(f"dcat_nomcma_{source}_{target}")}
+
+
+def check_compare_outputs(out_dir: str | Path | None, *, source: str = "video", target: str = "imu",
+                          seeds=(0,), source_checkpoint: str | Path | None = None) -> None:
+    """Refuse (a ValueError naming the path, ``checkpoint.check_writable``) any file that ``compare``
+    would write for ``seeds`` and could not -- each checkpoint of ``compare_checkpoints`` and its
+    resumable state ``<checkpoint>.state``: a folder there, a file where a folder must be, a folder
+    this user cannot write in -- or must not (a transfer run's checkpoint that is the source's file).
+    Run before anything trains: a bad path of the last seed otherwise stops the command after the
+    first seeds trained."""
+    for seed in seeds:
+        paths = compare_checkpoints(out_dir, source=source, target=target, seed=seed,
+                                    source_checkpoint=source_checkpoint)
+        src = Path(source_checkpoint) if source_checkpoint is not None else paths["source"]
+        for role, path in paths.items():
+            if path is not None:
+                what = f"seed {seed}'s {role} checkpoint"
+                check_writable(path, what, keep=(src,) if role in ("dcat", "no_mcma") else ())
+                check_writable(state_path_for(path), f"{what}'s resumable state")
+
+
 def compare(splits, *, source: str = "video", target: str = "imu", lam: float = 1.0,
             preset: str = "synthetic", dataset: str | None = "synthetic", seed: int = 0,
             epochs: dict | None = None, device="auto", out_dir: str | Path | None = None,
@@ -384,24 +421,24 @@ def compare(splits, *, source: str = "video", target: str = "imu", lam: float = 
             raise ValueError(f"{role} {m!r}: the data has no modality {m!r}; its modalities are "
                              f"{splits.train.modalities}")
     epochs = epochs or {}
-    out = Path(out_dir) if out_dir is not None else None
-    ck = (lambda n: out / f"{n}_seed{seed}.pt") if out is not None else (lambda n: None)
+    check_compare_outputs(out_dir, source=source, target=target, seeds=(seed,), source_checkpoint=source_checkpoint)
+    ck = compare_checkpoints(out_dir, source=source, target=target, seed=seed, source_checkpoint=source_checkpoint)
     if given:
         model = load_source(source_checkpoint, splits, target, source_modality=source)
         src = Run(f"{source} source", source, model, evaluate(model, splits.test, source, device=device),
                   checkpoint=Path(source_checkpoint))
     else:
         src = train_unimodal(splits, source, preset=preset, dataset=dataset, epochs=epochs.get("source"),
-                             seed=seed, device=device, checkpoint=source_checkpoint or ck(f"source_{source}"),
+                             seed=seed, device=device, checkpoint=ck["source"],
                              progress=progress, name=f"{source} source")
     common = dict(preset=preset, dataset=dataset, epochs=epochs.get("target"), seed=seed, device=device,
                   progress=progress)
-    base = train_unimodal(splits, target, checkpoint=ck(f"baseline_{target}"), name=f"{target} baseline",
+    base = train_unimodal(splits, target, checkpoint=ck["baseline"], name=f"{target} baseline",
                           **common)
-    dcat = train_transfer(splits, src, target, lam=lam, mcma=True, checkpoint=ck(f"dcat_{source}_{target}"),
+    dcat = train_transfer(splits, src, target, lam=lam, mcma=True, checkpoint=ck["dcat"],
                           name="D-CAT", **common)
     nomcma = train_transfer(splits, src, target, lam=lam, mcma=False, name="No MCMA",
-                            checkpoint=ck(f"dcat_nomcma_{source}_{target}"), **common)
+                            checkpoint=ck["no_mcma"], **common)
     runs = {"source": src, "baseline": base, "dcat": dcat, "no_mcma": nomcma}
     table = metrics_table([src, base, dcat, nomcma], baseline=base.name)
     return table, runs

@@ -28,6 +28,27 @@ def test_demo_quick(tmp_path):
     assert (res["env_torch"] == blob["environment"]["torch"]).all()
 
 
+def test_demo_checks_every_seeds_outputs_before_anything_trains(tmp_path, capsys, monkeypatch):
+    """A folder where seed 1's baseline checkpoint, a run's resumable state or results.csv goes stopped
+    demo only when that file was reached: after seed 0 (or every seed) had trained, with no results
+    written. Now every path is checked first: exit 2 naming the path, and nothing in --out but the
+    folder (no checkpoint of seed 0, no results)."""
+    from dcatkit.__main__ import main
+
+    monkeypatch.setenv("DCATKIT_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "demo"
+    args = ["demo", "--quick", "--seeds", "0", "1", "--data-option", "frame_size=16", "--data-option", "n_frames=4",
+            "--device", "cpu", "--out", str(out)]
+    for blocker in ("baseline_imu_seed1.pt", "dcat_nomcma_video_imu_seed1.pt.state", "results.csv"):
+        (out / blocker).mkdir(parents=True)
+        code = main(args)
+        assert sorted(p.name for p in out.iterdir()) == [blocker]       # seed 0 wrote no checkpoint
+        err = capsys.readouterr().err
+        assert code == 2 and f"{out / blocker} is a folder" in err and "nothing has trained" in err, err
+        assert "Traceback" not in err
+        (out / blocker).rmdir()
+
+
 def test_train_then_transfer(tmp_path):
     base = [sys.executable, "-m", "dcatkit"]
     common = ["--n-samples", "120", "--epochs", "1"]
