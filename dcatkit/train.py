@@ -216,7 +216,7 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
                 _save_epoch_state(state_file, key, epoch, model, extra_params, opt, scaler, loader, best,
                                   best_state, rows, objectives=objectives)
     return _finish(model, best_state, prov, checkpoint, state_file, rows, best, meta=meta, modality=modality,
-                   preset=preset, seed=seed)
+                   preset=preset, seed=seed, epochs=epochs)
 
 
 def _own_temp_files(state_file: Path) -> list[Path]:
@@ -412,18 +412,21 @@ def _save_epoch_state(state_file: Path, key: str, epoch: int, model: Classifier,
 
 def _finish(model: Classifier, best_state: dict, prov: dict, checkpoint: str | Path | None,
             state_file: Path | None, rows: list, best: dict, *, meta: dict, modality: str, preset: Preset,
-            seed: int) -> FitResult:
+            seed: int, epochs: int) -> FitResult:
     """Keep the best epoch's weights, write the checkpoint (rank 0), remove the finished
-    run's state; the run's ``FitResult``."""
+    run's state; the run's ``FitResult``. The meta's ``epochs`` and ``preset["epochs"]`` are the
+    epochs the run trained (``epochs=`` / ``--epochs`` over the preset's), ``preset_epochs`` the
+    preset's own (older checkpoints have neither key, and the preset's epochs in ``preset``)."""
     model.load_state_dict(best_state)                                  # keep the best-on-validation epoch
     model.provenance = prov
     ckpt = None
     if checkpoint is not None:
         ckpt = Path(checkpoint)
         if dist.is_main():
-            save_checkpoint(ckpt, model, {**meta, "modality": modality, "val": best, "preset": preset.to_dict(),
-                                          "seed": seed, "input_shape": model.config.get("input_shape"),
-                                          "provenance": prov})
+            save_checkpoint(ckpt, model, {**meta, "modality": modality, "val": best,
+                                          "preset": preset.with_(epochs=epochs).to_dict(), "epochs": epochs,
+                                          "preset_epochs": preset.epochs, "seed": seed,
+                                          "input_shape": model.config.get("input_shape"), "provenance": prov})
     if state_file is not None and dist.is_main():
         state_file.unlink(missing_ok=True)                             # finished: nothing to resume
     dist.barrier()

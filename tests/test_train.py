@@ -426,6 +426,41 @@ def test_bad_checkpoint_paths_fail_before_any_training(splits, video_source, tmp
         compare(splits, source="video", target="imu", lam=-1.0, out_dir=tmp_path / "cmp", progress=False)
 
 
+def test_compare_checks_all_its_checkpoints_before_the_source_trains(splits, tmp_path, monkeypatch):
+    """compare checked each run's checkpoint path only when that run started: a folder at the No-MCMA
+    checkpoint stopped it after the source, the baseline and D-CAT had trained. Now all four paths
+    (and their .state files) are checked first, the error naming the path."""
+    import dcatkit.train as train_mod
+
+    def no_training(*a, **k):
+        raise AssertionError("an epoch ran before the bad path was refused")
+
+    monkeypatch.setattr(train_mod, "_train_epoch", no_training)
+    blocker = tmp_path / "dcat_nomcma_video_imu_seed3.pt"
+    blocker.mkdir()
+    with pytest.raises(ValueError, match=rf"seed 3's no_mcma checkpoint path {blocker} is a folder"):
+        compare(splits, source="video", target="imu", seed=3, out_dir=tmp_path, progress=False)
+    assert [p.name for p in tmp_path.iterdir()] == [blocker.name]
+
+
+def test_a_checkpoint_records_the_epochs_it_trained_not_the_presets(splits, tmp_path):
+    """epochs= over a preset of 1 epoch: the checkpoint's meta said the preset's 1 (its resume key
+    already had 2). Now meta["epochs"] and meta["preset"]["epochs"] are the 2 trained, the rest of
+    the preset as given, meta["preset_epochs"] the preset's 1; a checkpoint of the older form (no
+    "epochs") still loads."""
+    one = TINY["imu"].with_(epochs=1)
+    run = train_unimodal(splits, "imu", preset=one, epochs=2, seed=0, checkpoint=tmp_path / "i.pt", progress=False)
+    assert len(run.history) == 2                                      # it did train 2 epochs
+    _, meta = load_checkpoint(tmp_path / "i.pt")
+    assert meta["epochs"] == 2 and meta["preset_epochs"] == 1
+    assert meta["preset"] == {**one.to_dict(), "epochs": 2}
+    old = {k: v for k, v in meta.items() if k not in ("epochs", "preset_epochs")}
+    save_checkpoint(tmp_path / "old.pt", run.model, {**old, "preset": one.to_dict()})
+    model, old_meta = load_checkpoint(tmp_path / "old.pt")
+    assert "epochs" not in old_meta and old_meta["preset"]["epochs"] == 1
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), run.model.state_dict().values()))
+
+
 @pytest.mark.parametrize("script,keep", [([0.2, 0.9, 0.3], 2), ([0.2, 0.7, 0.7, 0.1], 2)])
 def test_kept_weights_are_the_first_best_validation_epoch(monkeypatch, script, keep):
     """Validation F1 scripted per epoch: the run keeps the epoch with the highest (the first of a
