@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import inspect
 import json
 import os
 import socket
@@ -433,9 +434,9 @@ def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any
     from .losses import check_lam
     from .objectives import accepted_options, make_objective
 
-    for lam in lams:            # a bad lambda, baseline or pair fails here, before any source trains
-        if lam is not None:
-            check_lam(lam, "every value of lams")
+    # a bad lambda, baseline or pair fails here, before any source trains; a lambda is a float (check_lam), so
+    # lam=1 and lam=1.0 are one run (one run_key), as the default 1.0 and the CLI's --lams (type=float) spell it
+    lams = [None if lam is None else check_lam(lam, "every value of lams") for lam in lams]
     if fixed.get("source", TARGET_DEFAULTS["source"]) == fixed.get("target", TARGET_DEFAULTS["target"]):
         raise ValueError(f"source and target are both {fixed.get('source', TARGET_DEFAULTS['source'])!r}: a transfer "
                          "needs two modalities")
@@ -449,6 +450,11 @@ def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any
             if fixed.get(role, TARGET_DEFAULTS[role]) not in known:
                 raise ValueError(f"{role} {fixed.get(role)!r}: the simulator's modalities are {list(known)}")
     options = fixed.get("options") or {}
+    if options:              # kd_temperature=2 and 2.0 are one run: a float parameter's whole number as a float
+        floats = _float_options(methods)
+        options = {str(k): float(v) if k in floats and type(v) is int else v
+                   for k, v in ((k, _plain(v)) for k, v in options.items())}
+        fixed = {**fixed, "options": options}
     for m in methods:           # a typo fails here, not in every worker
         make_objective(m, d_target=1, d_source=1, **{k: v for k, v in options.items() if k in accepted_options(m)})
     unused = set(options) - set().union(*(accepted_options(m) for m in methods))
@@ -497,6 +503,20 @@ def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any
             mine = {k: v for k, v in p.pop("options").items() if k in accepted_options(p["method"])}
             if mine:
                 p["options"] = mine
+    return out
+
+
+def _float_options(methods: Sequence[str]) -> set[str]:
+    """The options of the methods' objectives whose default is a float (``kd_temperature``,
+    ``nce_temperature``): ``_transfer_params`` spells their whole numbers as floats."""
+    from .objectives import OBJECTIVES
+
+    out = set()
+    for m in methods:
+        for name in m.split("+"):
+            for a, prm in inspect.signature(OBJECTIVES[name].__init__).parameters.items():
+                if type(prm.default) is float:
+                    out.add(a)
     return out
 
 
