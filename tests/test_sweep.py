@@ -668,6 +668,65 @@ def device_task(seed, device):
     return {"f1": float(seed)}
 
 
+def fake_source_task(**p):
+    return {"source_f1": 0.5}
+
+
+def fake_transfer_task(**p):
+    return {"f1": 0.25 + p["seed"]}
+
+
+def test_a_shard_reading_back_other_runs_gives_advice_a_shard_can_follow(tmp_path, monkeypatch):
+    """A shard refuses redo, so its warnings about sources and runs read back from other code or
+    another machine do not tell it to add --redo: they say what it can do instead (one call without
+    --shard with --redo, or move runs/ and sources/ away and rerun the shards). The same read-back in
+    one call still says to pass --redo. The rewritten warning meets the caller's filters."""
+    import shutil
+
+    import dcatkit.runner as R
+    import dcatkit.sweep as S
+
+    env = {"dcatkit": "0.1.0", "torch": "2.x", "device": "cpu", "device_name": None, "cpu": "Intel Xeon",
+           "cpu_capability": "AVX512", "git_commit": "aaa111"}
+    monkeypatch.setattr(R, "_env_record", lambda device=None: dict(env))
+    monkeypatch.setattr(R, "_code_version", lambda: {k: env[k] for k in ("dcatkit", "git_commit")})
+    monkeypatch.setattr(S, "source_task", fake_source_task)
+    monkeypatch.setattr(S, "transfer_task", fake_transfer_task)
+    kw = dict(methods=["none", "dcat"], workers=0, progress=False)
+    shard_dir, one_dir = tmp_path / "shard", tmp_path / "one"
+    run_transfer_sweep(shard_dir, seeds=[0], **kw)
+    shutil.copytree(shard_dir, one_dir)
+    env.update(git_commit="bbb222", cpu="AMD EPYC")          # another machine, other code: seed 0 read back
+    with pytest.warns(UserWarning) as said:
+        run_transfer_sweep(shard_dir, seeds=[0, 1], shard="1/1", **kw)
+
+    def advice(what):
+        return (f"A shard refuses redo (each shard would train a source the shards share again): to train {what}, "
+                "run the grid in one call without --shard (shard=None), with redo=True (--redo), or move "
+                f"{shard_dir / 'runs'} away (and the sources/ beside it) and run the shards again, then gather.")
+
+    texts = [str(w.message) for w in said]
+    assert len(texts) == 4 and not any("Pass redo=True" in t for t in texts)    # sources, then targets: 2 each
+    assert texts[0].startswith("1 of 2 runs were read back") and texts[0].endswith(advice("them again"))
+    assert "1 to train here on AMD EPYC" in texts[1] and texts[1].endswith(advice("every run here"))
+    assert texts[2].startswith("2 of 4 runs were read back") and texts[2].endswith(advice("them again"))
+    assert "2 to train here on AMD EPYC" in texts[3] and texts[3].endswith(advice("every run here"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                       # the caller's filter sees the rewritten text
+        with pytest.raises(UserWarning, match=r"^1 of 3 runs were read back .*A shard refuses redo"):
+            run_transfer_sweep(shard_dir, seeds=[0, 1, 2], shard="1/1", **kw)
+    with pytest.warns(UserWarning) as said:                  # a shard of run_studies: the same advice
+        run_studies(shard_dir, [dict(study="main", methods=["none", "dcat"])], seeds=[0], shard="1/1",
+                    workers=0, progress=False)
+    assert [str(w.message).endswith(advice("them again")) for w in said] == [True, True]
+    with pytest.warns(UserWarning) as said:                  # one call: it takes --redo, and says so
+        run_transfer_sweep(one_dir, seeds=[0, 1], **kw)
+    texts = [str(w.message) for w in said]
+    assert len(texts) == 4 and not any("A shard" in t for t in texts)
+    assert [t.rsplit(". ", 1)[1] for t in texts] == ["Pass redo=True (--redo) to train them again.",
+                                                     "Pass redo=True (--redo) to train every run here."] * 2
+
+
 def test_source_seed_alone_keeps_each_runs_data_draw():
     """source_seed fixes the source's training seed; without data_seed each run keeps its own data
     draw (its seed), so its source is trained on the data the run's target uses."""
