@@ -184,7 +184,8 @@ def imu_in_g(ds, index: int) -> np.ndarray:
 
 def imu_pairs(ds, pairs: Sequence[tuple[str, str]], subject: int | None = None, channels: Sequence[int] = (0, 1, 2)):
     """The IMU cue that separates each pair of classes: one recording of each class of a
-    pair, from **one subject** (so the same sensor orientation), in g, with gravity removed
+    pair, from **one subject** (so nearly one sensor orientation: the synthetic data adds a small
+    rotation per recording, ``HEADROOM_KNOBS["sample_angle"]``), in g, with gravity removed
     (each channel's window mean subtracted: the orientation is fixed within a recording),
     one column per accelerometer axis, time in seconds at the data's IMU rate.
 
@@ -230,7 +231,7 @@ def imu_pairs(ds, pairs: Sequence[tuple[str, str]], subject: int | None = None, 
         axes[0, col].set_title(f"{IMU6[ch] if ch < len(IMU6) else f'ch {ch}'} (sensor axis)", fontsize=10)
         axes[-1, col].set_xlabel("time (s)" if rate else "sample")
     who = f"subject {chosen[0]}" if len(set(chosen)) == 1 else "one subject per pair"
-    fig.suptitle(f"IMU accelerometer, {who} (one sensor orientation per pair), gravity removed"
+    fig.suptitle(f"IMU accelerometer, {who}, gravity removed"
                  + (f", {rate:g} Hz" if rate else ""), fontsize=11)
     fig.tight_layout()
     return fig

@@ -130,8 +130,9 @@ print(subjects.to_string())
 # each event. Four pairs share their rate and differ only in one cue: **drinking / reading** by the
 # axis of the lift, **sweep_floor / open_close_door** by timing (the door is a doublet: open, then
 # close), **cut_fruits / wash_hand** by event shape (a sharp impact vs a back-and-forth rub),
-# **type_pc / type_phone** by axis. The figure shows each pair for one subject (so one sensor
-# orientation: every subject wears the sensor rotated its own way), in g, with gravity removed.
+# **type_pc / type_phone** by axis. The figure shows each pair for one subject (so nearly one sensor
+# orientation: every subject wears the sensor rotated its own way, and each recording adds a small
+# rotation of its own, printed under the figure), in g, with gravity removed.
 # Each event is brief, only a few times the standard deviation of the white sensor noise that
 # covers every sample, and it lands on axes that each subject's sensor rotates its own way, beside a
 # slow background head motion (the printed line under the figure gives the sizes, from the
@@ -147,12 +148,15 @@ if "imu" in splits.train.modalities and all(c in splits.classes for p in IMU_PAI
     plots.save(fig, fig_dir, "01_imu_traces")
     plt.show()
     if dataset == "synthetic":
+        import math
+
         from dcatkit.data.synthetic import HEADROOM_KNOBS, MOTION_HEADROOM
         amps = [m[-1] for m in MOTION_HEADROOM.values()]
         noise = HEADROOM_KNOBS["imu_noise"]
         print(f"simulator: event amplitudes {min(amps):g}-{max(amps):g} g ({min(amps) / noise:.1f}-{max(amps) / noise:.1f}x "
               f"the sensor noise's standard deviation of {noise:g} g, on every sample), head motion "
-              f"{HEADROOM_KNOBS['head_motion']:g} g; IMU at {splits.train.sample_rates['imu']:g} Hz")
+              f"{HEADROOM_KNOBS['head_motion']:g} g; IMU at {splits.train.sample_rates['imu']:g} Hz; each recording "
+              f"rotated up to {math.degrees(HEADROOM_KNOBS['sample_angle']):.1f} degrees off its subject's orientation")
 elif "imu" in splits.train.modalities:                          # a real dataset: one window per class
     fig = plots.imu_traces(splits.train)
     plots.save(fig, fig_dir, "01_imu_traces")
@@ -165,8 +169,9 @@ else:
 #
 # Each sample holds `n_frames` RGB frames spread uniformly over the window, resized to
 # `frame_size` (the paper: 30 frames at 224x224 for a ResNet-101). In the synthetic data each
-# class has its own object colour and size, and one of two shapes (square or round); each subject
-# mixes some of its own colour in — video carries the class clearly (a strong source).
+# class has its own object colour; its size and its shape (square or round) are each shared with
+# one other class, so colour tells those two apart. Each subject mixes some of its own colour in —
+# video still carries the class clearly (a strong source).
 
 # %%
 if "video" in splits.train.modalities:
