@@ -271,10 +271,106 @@ def findings_04_mismatches(text: str, nb04: str) -> list[str]:
     return bad
 
 
+def notebook_03_tables(nb03: str) -> dict:
+    """Notebook 03's printed tables, parsed from its committed outputs: ``f1`` {run: F1} of the
+    results table (``modality accuracy ... delta_f1``, runs as its index), ``ca`` {column: [L_CA per
+    epoch]} of the alignment table (``baseline (measured only)  D-CAT  No MCMA``), ``r2`` {(run,
+    tensor): (r2, r2_shuffled, r2_gain)} of the Theorem 4.1 table, and ``seed`` / ``n_samples``
+    of its parameter echo."""
+    lines = nb03.splitlines()
+
+    def block(is_header, row=r"\s*\S"):
+        """The lines after the (one) header line, up to the first that is not a ``row``."""
+        heads = [i for i, ln in enumerate(lines) if is_header(ln)]
+        assert len(heads) == 1, f"notebook 03 prints {len(heads)} such tables, 1 expected"
+        out = []
+        for ln in lines[heads[0] + 1:]:
+            if not re.match(row, ln):
+                break
+            out.append(ln)
+        return lines[heads[0]], out
+
+    head, rows = block(lambda ln: ln.split()[:2] == ["modality", "accuracy"])
+    cols = head.split()
+    f1 = {}
+    for ln in rows:
+        if ln.split() == ["run"]:                                     # the index's name
+            continue
+        tok = ln.split()
+        f1[" ".join(tok[:-len(cols)])] = float(tok[-len(cols):][cols.index("f1")])
+    head, rows = block(lambda ln: ln.strip().startswith("baseline (measured only)"))
+    names = re.split(r"\s{2,}", head.strip())
+    ca = {n: [] for n in names}
+    for ln in rows:
+        if ln.split() == ["epoch"]:
+            continue
+        epoch, *vals = ln.split()
+        assert int(epoch) == len(ca[names[0]]) + 1 and len(vals) == len(names), ln
+        for n, v in zip(names, vals):
+            ca[n].append(float(v))
+    head, rows = block(lambda ln: ln.split() == ["run", "tensor", "r2", "r2_shuffled", "r2_gain"],
+                       r".*\S \s*[KV](\s+-?\d\.\d{3}){3}$")
+    r2 = {}
+    for ln in rows:
+        tok = ln.split()
+        r2[(" ".join(tok[:-4]), tok[-4])] = tuple(float(x) for x in tok[-3:])
+    seed, n = re.search(r"\bseed=(\d+)", nb03), re.search(r"'n_samples': (\d+)", nb03)
+    return {"f1": f1, "ca": ca, "r2": r2, "seed": int(seed[1]), "n_samples": int(n[1])}
+
+
+N3 = r"(\d\.\d{3})"
+
+
+def findings_03_mismatches(text: str, nb03: str) -> list[str]:
+    """Each number of FINDINGS.md's notebook 03 paragraph against the row and column of notebook
+    03's printed tables that its label names: the four runs' F1 (twice), D-CAT's L_CA in the first
+    and last epoch with their cosines (1 - L_CA² / 2, two decimals) and the baseline's last, the
+    Theorem 4.1 keys' R² of D-CAT and the baseline, D-CAT's shuffled R² and the keys' and values'
+    gains; the seed and n. A number of the paragraph that none of these reads is reported too."""
+    part = " ".join(text[text.index("**Notebook 03**"):text.index("Notebook 05 shows")].replace("−", "-").split())
+    t = notebook_03_tables(nb03)
+    f1, r2, ca = t["f1"], t["r2"], t["ca"]
+    dcat, base = ca["D-CAT"], ca["baseline (measured only)"]
+    cos = lambda v: round(1 - v * v / 2, 2)                           # noqa: E731  L_CA read as a cosine
+    # (what the text says, in a pattern; per group: its name and the value the notebook prints, and how close)
+    claims = [
+        (rf"\(seed (\d+), n = (\d+),", [("seed", t["seed"], 0), ("n", t["n_samples"], 0)]),
+        (rf"video source {N3}, IMU baseline {N3}, D-CAT {N3}, No MCMA {N3}\.",
+         [(k, f1[k], 0) for k in ("video source", "imu baseline", "D-CAT", "No MCMA")]),
+        (rf"L_CA falls from {N3} in the first epoch to {N3} in the last \(cosine (\d\.\d\d) → (\d\.\d\d)\), "
+         rf"while the baseline's \(measured, not optimised\) ends at {N3}",
+         [("D-CAT L_CA epoch 1", dcat[0], 5e-4), ("D-CAT L_CA last epoch", dcat[-1], 5e-4),
+          ("D-CAT cosine epoch 1", cos(dcat[0]), 0), ("D-CAT cosine last epoch", cos(dcat[-1]), 0),
+          ("baseline L_CA last epoch", base[-1], 5e-4)]),
+        (rf"fits with R² {N3} for D-CAT vs {N3} for the baseline",
+         [("D-CAT K r2", r2[("D-CAT", "K")][0], 0), ("baseline K r2", r2[("imu baseline", "K")][0], 0)]),
+        (rf"another\* sample's source keys already reaches {N3}", [("D-CAT K r2_shuffled", r2[("D-CAT", "K")][1], 0)]),
+        (rf"only {N3} of it \(values: {N3}\) is specific to each sample",
+         [("D-CAT K r2_gain", r2[("D-CAT", "K")][2], 0), ("D-CAT V r2_gain", r2[("D-CAT", "V")][2], 0)]),
+        (rf"\(D-CAT {N3} vs the baseline's {N3} here; No MCMA, which optimises nearly the same loss, {N3}\)",
+         [("D-CAT", f1["D-CAT"], 0), ("imu baseline", f1["imu baseline"], 0), ("No MCMA", f1["No MCMA"], 0)]),
+    ]
+    bad, read = [], []
+    for pattern, groups in claims:
+        m = re.search(pattern, part)
+        if not m:
+            bad.append(f"the paragraph no longer says {pattern!r}: rewrite the check with it")
+            continue
+        for g, (name, want, tol) in enumerate(groups, 1):
+            read.append(m.span(g))
+            if abs(float(m[g]) - want) > tol + 1e-9:
+                bad.append(f"{name}: FINDINGS says {m[g]}, notebook 03 gives {want}")
+    unread = [m.group() for m in re.finditer(r"(?<!Theorem )\d+\.\d+", part) if m.span() not in read]
+    if unread:
+        bad.append(f"numbers of the paragraph that no row is checked against: {unread}")
+    return bad
+
+
 def test_findings_notebook_04_and_03_numbers_are_what_the_notebooks_print():
     """Notebook 04's intervals in FINDINGS.md are the ones the executed notebook prints for the
     MCMA setting and λ the text names (``findings_04_mismatches``; two cells' intervals swapped
-    fail), and notebook 03's numbers are printed by the executed notebook."""
+    fail), and each of notebook 03's numbers is the one its printed tables give for the run and
+    quantity its label names (``findings_03_mismatches``; two runs' F1 swapped fail)."""
     from test_notebooks import _outputs_text
 
     nb04 = _outputs_text("04_lambda_ablation")
@@ -288,9 +384,26 @@ def test_findings_notebook_04_and_03_numbers_are_what_the_notebooks_print():
         swapped = text.replace(a, "@").replace(b, a).replace("@", b)
         assert findings_04_mismatches(swapped, nb04)
     assert findings_04_mismatches(text.replace("9 of 10 seeds worse", "8 of 10 seeds worse"), nb04)
+
     nb03 = _outputs_text("03_transfer")
-    numbers = re.findall(r"\d\.\d{3}", _findings_part("**Notebook 03**", "Notebook 05 shows"))
-    assert len(numbers) >= 12 and not [x for x in numbers if x not in nb03], numbers
+    t = notebook_03_tables(nb03)
+    assert sorted(t["f1"]) == ["D-CAT", "No MCMA", "imu baseline", "video source"] and len(t["r2"]) == 6
+    assert len(t["ca"]["D-CAT"]) == 20 and (t["seed"], t["n_samples"]) == (0, 1000)
+    bad = findings_03_mismatches(text, nb03)
+    assert not bad, "FINDINGS.md's notebook 03 paragraph is not what notebook 03 prints:\n" + "\n".join(bad)
+    # the check sees what it is for: two runs' F1 swapped (in either sentence), D-CAT's and the
+    # baseline's R² swapped, a cosine changed, a number added that nothing checks
+    flat = " ".join(text.split())                                  # the page wraps lines inside a sentence
+    assert not findings_03_mismatches(flat, nb03)
+    for a, b in (("D-CAT 0.786, No MCMA 0.819", "D-CAT 0.819, No MCMA 0.786"),
+                 ("IMU baseline 0.829, D-CAT 0.786", "IMU baseline 0.786, D-CAT 0.829"),
+                 ("R² 0.858 for D-CAT vs 0.052", "R² 0.052 for D-CAT vs 0.858"),
+                 ("(D-CAT 0.786 vs the baseline's 0.829", "(D-CAT 0.829 vs the baseline's 0.786"),
+                 ("only 0.044 of it (values: 0.076)", "only 0.076 of it (values: 0.044)"),
+                 ("(cosine 0.02 → 0.53)", "(cosine 0.02 → 0.51)"),
+                 ("partially. A", "partially (0.913 of it). A")):
+        assert flat.count(a) == 1, a
+        assert findings_03_mismatches(flat.replace(a, b), nb03), b
 
 
 def test_run_to_run_table_and_intervals_are_what_the_kept_runs_give():
