@@ -142,11 +142,15 @@ def _task_device(task: Callable) -> Any:
     return (getattr(task, "keywords", None) or {}).get("device")
 
 
-def _retrain_advice(read_only: bool, runs: Path, what: str, where: str = "") -> str:
+def _retrain_advice(read_only: bool, runs: Path, what: str, where: str = "", shard_runs: Path | None = None) -> str:
     """How to train ``what`` again, closing a warning about runs read back: ``redo=True``
-    (``--redo``) where this call trains; when it only gathers (``read_only``), which refuses
-    redo (and so does a shard: each would retrain the sources the shards share), what to do
-    instead. ``where``: the machines to train on (" on one machine")."""
+    (``--redo``) where this call trains; when it only gathers (``read_only``) or is a shard
+    (``shard_runs``: the grid's runs folder), which both refuse redo (a shard would retrain the
+    sources the shards share), what to do instead. ``where``: the machines to train on (" on one machine")."""
+    if shard_runs is not None and not read_only:
+        return (f"A shard refuses redo (each shard would train a source the shards share again): to train {what}"
+                f"{where}, run the grid{where} in one call without --shard (shard=None), with redo=True (--redo), or "
+                f"move {shard_runs} away (and the sources/ beside it) and run the shards again{where}, then gather.")
     if not read_only:
         return f"Pass redo=True (--redo) to train {what}."
     return (f"Gathering trains nothing and refuses redo: to train {what}{where}, run the grid{where} without gather "
@@ -155,11 +159,12 @@ def _retrain_advice(read_only: bool, runs: Path, what: str, where: str = "") -> 
 
 
 def _machines_note(records: Iterable[dict], n_todo: int, task: Callable, read_only: bool = False,
-                   runs: Path | None = None) -> str | None:
+                   runs: Path | None = None, shard_runs: Path | None = None) -> str | None:
     """A warning's text when the runs of one grid come from more than one machine: the read-back
     records' machines (``provenance.machine`` of each record's env) and, when runs are left to
     train, this one's. None when they agree or nothing says (records without a machine).
-    ``read_only`` (gathering) and ``runs`` (the runs' folder): advice that gathering can follow."""
+    ``read_only`` (gathering), ``shard_runs`` (a shard's) and ``runs`` (the runs' folder): advice that
+    call can follow."""
     counts: dict[str, int] = {}
     for r in records:
         m = machine(r.get("env"))
@@ -178,7 +183,7 @@ def _machines_note(records: Iterable[dict], n_todo: int, task: Callable, read_on
             "runs of two machines mixes the machine's effect with the method's (env_cpu / env_device_name "
             "say which row is which). "
             + _retrain_advice(read_only, runs or Path("runs"), "every run" if read_only else "every run here",
-                              " on one machine"))
+                              " on one machine", shard_runs))
 
 
 def _code_version() -> dict:
@@ -391,7 +396,7 @@ def _failure_message(out: Path, n_todo: int, failures, killed, stopped, not_star
 def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[str, Any]],
              out_dir: str | Path, *, workers: int | None = None, redo: bool = False,
              progress: bool = True, threads: int = 1, read_only: bool = False,
-             run_bytes: int | None = None) -> pd.DataFrame:
+             run_bytes: int | None = None, shard_runs: str | Path | None = None) -> pd.DataFrame:
     """Run ``task(**p)`` for every ``p`` in ``params`` and return one row per run.
 
     ``task``: a module-level function returning a dict of JSON-serialisable results
@@ -400,10 +405,14 @@ def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[st
     ``threads``: torch threads per worker. ``read_only``: run nothing; a run not stored
     yet is an error naming it (gathering shards). ``run_bytes``: a run's GPU memory
     estimate (``estimate_run_bytes``), used only with CUDA and ``workers=None``.
+    ``shard_runs``: this call is one shard of a grid whose runs are kept there (a sweep's
+    ``runs/``, also for its sources' grid); a shard refuses redo, so the warnings about runs read
+    back advise what a shard can do instead of ``--redo``.
     The table's columns are the parameters, the results, and ``wall_s`` (the run's
     own time). Row order = ``params`` order.
     """
     out = Path(out_dir)
+    shard_runs = None if shard_runs is None else Path(shard_runs)
     params = [{str(k): _plain(v) for k, v in p.items()} for p in params]
     for p in params:              # checked before anything trains: a run's record is written after it
         for k, v in p.items():
@@ -432,8 +441,10 @@ def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[st
             warn(f"{len(older)} of {len(params)} runs were read back from {out / 'runs'}, not retrained, and "
                  f"were trained by other code ({'; '.join(seen[:3])}{'; ...' if len(seen) > 3 else ''}; this "
                  f"is {describe_code(now)}): their rows are what that code "
-                 f"gave (their env_* columns say so). {_retrain_advice(read_only, out / 'runs', 'them again')}")
-        mixed = _machines_note(records.values(), 0 if read_only else len(todo), task, read_only, out / "runs")
+                 f"gave (their env_* columns say so). "
+                 + _retrain_advice(read_only, out / "runs", "them again", shard_runs=shard_runs))
+        mixed = _machines_note(records.values(), 0 if read_only else len(todo), task, read_only, out / "runs",
+                               shard_runs)
         if mixed:
             warn(mixed)
     if read_only:

@@ -43,10 +43,8 @@ import hashlib
 import inspect
 import json
 import os
-import re
 import socket
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -56,7 +54,7 @@ import pandas as pd
 from .runner import (ACTIVATION_FACTOR, CUDA_CONTEXT_BYTES, GPU_MEMORY_FRACTION, NO_LAMBDA,  # noqa: F401 (re-exported)
                      default_workers, estimate_run_bytes, gpu_workers_per_device, grid, read_run, read_sweep,
                      run_grid, run_key)
-from .runner import _plain, _retrain_advice
+from .runner import _plain
 
 SOURCE_KEYS = ("dataset", "root", "split", "seed", "n_samples", "regime", "data_options", "source", "target",
                "preset", "epochs_source", "setup")
@@ -627,36 +625,6 @@ def _mine(params: list[dict], shard, gather: bool, redo: bool = False) -> list[d
     return shard_of(params, *shard)
 
 
-def _shard_retrain_advice(runs: Path, what: str) -> str:
-    """What a shard's user can do to train ``what`` again: a shard refuses redo (``_mine``)."""
-    return (f"A shard refuses redo (each shard would train a source the shards share again): to train {what}, run "
-            f"the grid in one call without --shard (shard=None), with redo=True (--redo), or move {runs} away (and "
-            "the sources/ beside it) and run the shards again, then gather.")
-
-
-@contextlib.contextmanager
-def _advice_for_a_shard(runs: Path):
-    """Within the block, ``run_grid``'s warnings about runs read back (other code, other machines),
-    which close with ``runner._retrain_advice``'s "Pass redo=True (--redo) to train ...", close instead
-    with what a shard can do (``_shard_retrain_advice``), then meet the caller's warning filters as
-    usual. Other warnings pass unchanged."""
-    head, tail = _retrain_advice(False, runs, "\0").split("\0")
-    with warnings.catch_warnings():
-        show = warnings.showwarning
-
-        def rewrite(message, category, filename, lineno, file=None, line=None):
-            text = str(message)
-            i = text.rfind(head)
-            if i < 0 or not text.endswith(tail):
-                return show(message, category, filename, lineno, file, line)
-            what = text[i + len(head):len(text) - len(tail)]
-            warnings.warn_explicit(text[:i] + _shard_retrain_advice(runs, what), category, filename, lineno)
-
-        warnings.filterwarnings("always", message="(?s).*" + re.escape(head))  # reach rewrite; filtered after it
-        warnings.showwarning = rewrite
-        yield
-
-
 def _run_transfer_params(out_dir, params: list[dict], workers, redo, progress, device,
                          gather: bool = False, shard: bool = False) -> pd.DataFrame:
     """Sources first (each distinct one once, in parallel), then the target runs;
@@ -675,13 +643,12 @@ def _run_transfer_params(out_dir, params: list[dict], workers, redo, progress, d
         ident = source_identity(p)
         sources[run_key(ident)] = {k: v for k, v in ident.items() if k in p or k in ("seed", "data_seed")}
     src_params = list(sources.values())
-    with _advice_for_a_shard(out / "runs") if shard else contextlib.nullcontext():
-        run_grid(functools.partial(source_task, out_dir=str(out), device=device, redo=redo), src_params,
-                 out / "sources", workers=workers, redo=redo, progress=progress,
-                 run_bytes=_run_bytes(params[0], params[0].get("source", TARGET_DEFAULTS["source"])))
-        return run_grid(functools.partial(transfer_task, out_dir=str(out), device=device), params, out,
-                        workers=workers, redo=redo, progress=progress,
-                        run_bytes=_run_bytes(params[0], params[0].get("target", TARGET_DEFAULTS["target"])))
+    run_grid(functools.partial(source_task, out_dir=str(out), device=device, redo=redo), src_params,
+             out / "sources", workers=workers, redo=redo, progress=progress, shard_runs=out / "runs" if shard else None,
+             run_bytes=_run_bytes(params[0], params[0].get("source", TARGET_DEFAULTS["source"])))
+    return run_grid(functools.partial(transfer_task, out_dir=str(out), device=device), params, out,
+                    workers=workers, redo=redo, progress=progress, shard_runs=out / "runs" if shard else None,
+                    run_bytes=_run_bytes(params[0], params[0].get("target", TARGET_DEFAULTS["target"])))
 
 
 def run_transfer_sweep(out_dir: str | Path, *, methods: Sequence[str] = ("none", "dcat"),

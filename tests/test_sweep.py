@@ -700,19 +700,20 @@ def test_a_shard_reading_back_other_runs_gives_advice_a_shard_can_follow(tmp_pat
     with pytest.warns(UserWarning) as said:
         run_transfer_sweep(shard_dir, seeds=[0, 1], shard="1/1", **kw)
 
-    def advice(what):
-        return (f"A shard refuses redo (each shard would train a source the shards share again): to train {what}, "
-                "run the grid in one call without --shard (shard=None), with redo=True (--redo), or move "
-                f"{shard_dir / 'runs'} away (and the sources/ beside it) and run the shards again, then gather.")
+    def advice(what, where=""):                  # the sources' grid too names the sweep's runs/
+        return (f"A shard refuses redo (each shard would train a source the shards share again): to train {what}"
+                f"{where}, run the grid{where} in one call without --shard (shard=None), with redo=True (--redo), or "
+                f"move {shard_dir / 'runs'} away (and the sources/ beside it) and run the shards again{where}, "
+                "then gather.")
 
     texts = [str(w.message) for w in said]
     assert len(texts) == 4 and not any("Pass redo=True" in t for t in texts)    # sources, then targets: 2 each
     assert texts[0].startswith("1 of 2 runs were read back") and texts[0].endswith(advice("them again"))
-    assert "1 to train here on AMD EPYC" in texts[1] and texts[1].endswith(advice("every run here"))
+    assert "1 to train here on AMD EPYC" in texts[1] and texts[1].endswith(advice("every run here", " on one machine"))
     assert texts[2].startswith("2 of 4 runs were read back") and texts[2].endswith(advice("them again"))
-    assert "2 to train here on AMD EPYC" in texts[3] and texts[3].endswith(advice("every run here"))
+    assert "2 to train here on AMD EPYC" in texts[3] and texts[3].endswith(advice("every run here", " on one machine"))
     with warnings.catch_warnings():
-        warnings.simplefilter("error")                       # the caller's filter sees the rewritten text
+        warnings.simplefilter("error")                       # the caller's filters apply to the shard's text
         with pytest.raises(UserWarning, match=r"^1 of 3 runs were read back .*A shard refuses redo"):
             run_transfer_sweep(shard_dir, seeds=[0, 1, 2], shard="1/1", **kw)
     with pytest.warns(UserWarning) as said:                  # a shard of run_studies: the same advice
