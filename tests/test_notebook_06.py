@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import ci_size
-from test_notebooks import CONSTANTS, NB, REPO, papermill, work  # noqa: F401  (work: the shared temporary folder)
+from test_notebooks import NB, REPO, papermill, work  # noqa: F401  (work: the shared temporary folder)
 
 NAME = "06_when_transfer_helps"
 GRID = "\n".join(["sizes: [96]", "seeds: [0, 1]", "positive_labels: [10]", "curve_labels: [10]",
@@ -149,10 +149,11 @@ def _nb():
 
 
 def test_06_markdown_quotes_no_typed_results():
-    for i, cell in enumerate(_nb()["cells"]):
-        if cell["cell_type"] == "markdown":
-            typed = set(re.findall(r"(?<![\w.])\d\.\d{3}(?!\d)", "".join(cell["source"]))) - CONSTANTS
-            assert not typed, f"06 markdown cell {i} types result(s) {sorted(typed)}: compute them in a code cell"
+    """Notebook 06's markdown types no result: the check of notebooks 01-05 (``typed_cells``:
+    percentages with decimals, 2+ decimals, leading-dot decimals, "N.N points")."""
+    from test_notebooks import typed_cells
+
+    assert typed_cells(_nb()) == [], "06 markdown types results: compute them in a code cell"
 
 
 def test_06_has_learning_scaffold_and_no_progress_bars():

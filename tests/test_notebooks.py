@@ -135,7 +135,6 @@ ALLOWED = {
     "(1 in some rows, 0.01 or 0.1 in others)": "the best λ per row of the paper's Table IV: λ values (04)",
     "--lams 0.01 0.1 1 10 100": "a command's λ grid (04)",
 }
-CONSTANTS = {"1.414"}            # test_notebook_06's check subtracts these numbers (sqrt(2), as above)
 TYPED = re.compile(r"(?<![\w.])(?:\d+\.\d+ ?%|\d+\.\d+ (?:F1 |macro-F1 |percentage )?points?\b|\d+\.\d{2,}|\.\d+)")
 
 
