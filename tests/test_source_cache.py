@@ -349,3 +349,25 @@ def test_a_source_of_other_settings_and_the_same_weights_gets_its_own_cache(tmp_
     with torch.no_grad():
         other.weight.copy_(reshaped.weight.reshape(3, 2))                 # the same bytes, transposed shape
     assert cache_key(reshaped, tr, "audio") != cache_key(other, tr, "audio")
+
+
+def test_the_key_reads_every_input_beyond_the_first_hash_batch():
+    """The data's part of the key hashes the inputs in batches of 64: a dataset of more than one
+    batch (70 here) gets another key when only its LAST input changes (it lies in the second
+    batch), and an unchanged copy keeps the key."""
+    from dcatkit.data.dataset import PairedDataset
+
+    rng = np.random.default_rng(0)
+    n = 70
+    imu = rng.standard_normal((n, 3, 8)).astype(np.float32)
+    labels = np.arange(n) % 2
+
+    def dataset(a):
+        return PairedDataset({"imu": a}, labels, ["a", "b"], ids=[f"s{i}" for i in range(n)])
+
+    model = torch.nn.Linear(2, 2)
+    key = cache_key(model, dataset(imu), "imu")
+    assert cache_key(model, dataset(imu.copy()), "imu") == key               # the same bytes: the same key
+    last = imu.copy()
+    last[-1, 0, 0] += 1.0                                                      # one value of sample 69 changed
+    assert cache_key(model, dataset(last), "imu") != key
