@@ -401,3 +401,36 @@ def test_a_reloaded_subject_split_reports_the_subjects_of_the_data_not_of_the_fi
                 assert sb.report["split"]["held_out_subjects"] == actual["test"]
             assert ({k: v for k, v in ss.report["split"].items() if k not in ("reloaded", "absent_from_data")}
                     == {k: v for k, v in sa.report["split"].items()})
+
+
+def test_auto_split_files_of_two_ratio_settings_are_two_files_each_with_its_sizes(tmp_path):
+    """split_file="auto" names the file after the ratios too: a second ratio setting on the same
+    recordings writes its own file and gets the sizes it asked for, not the first file's split."""
+    from dcatkit.data.cache import Windows
+    from dcatkit.data.splits import auto_split_file, make_splits
+
+    n = 40                                                  # 40 one-window recordings, 4 balanced classes
+    w = Windows({"imu": np.random.default_rng(0).normal(size=(n, 3, 8)).astype(np.float32)}, np.arange(n) % 4,
+                np.full(n, -1), [f"w{i}" for i in range(n)], [f"r{i}" for i in range(n)], list("abcd"))
+    files, sizes = [], []
+    for ratios in [(0.7, 0.15, 0.15), (0.5, 0.25, 0.25)]:
+        f = auto_split_file("auto", tmp_path, "uestc", "id", 0, ratios, w)
+        sp = make_splits(w, "id", ratios, 0, split_file=f)
+        files.append(f)
+        sizes.append([len(sp.train), len(sp.val), len(sp.test)])
+    assert files[0] != files[1] and files[0].exists() and files[1].exists()
+    assert files[0].parent == files[1].parent == tmp_path / "splits"
+    assert sizes == [[28, 6, 6], [20, 10, 10]]             # 40 * (0.7, 0.15, 0.15) and 40 * (0.5, 0.25, 0.25)
+    again = make_splits(w, "id", (0.5, 0.25, 0.25), 0,     # the same setting again: its own file, reloaded
+                        split_file=auto_split_file("auto", tmp_path, "uestc", "id", 0, (0.5, 0.25, 0.25), w))
+    assert [len(again.train), len(again.val), len(again.test)] == [20, 10, 10]
+    assert again.report["split"]["split_file"] == str(files[1]) and again.report["split"]["reloaded"]
+
+
+def test_from_arrays_refuses_duplicate_ids_and_counts_them():
+    imu = np.zeros((6, 2, 4), np.float32)
+    labels = [0, 1, 0, 1, 0, 1]
+    with pytest.raises(ValueError, match=r"ids must be unique, got 1 duplicate\(s\)"):
+        D.from_arrays({"imu": imu}, labels, ids=["a", "b", "c", "a", "d", "e"], groups="samples")
+    with pytest.raises(ValueError, match=r"ids must be unique, got 2 duplicate\(s\)"):
+        D.from_arrays({"imu": imu}, labels, ids=[7, 7, 7, 1, 2, 3], groups="samples")   # ids are compared as str
