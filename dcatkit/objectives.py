@@ -233,7 +233,7 @@ class Contrastive(Objective):
     """InfoNCE between target and source embeddings, CLIP-style (Radford et al. 2021).
 
     z_t = normalise(g_t p_t), z_s = normalise(g_s p_s) with learned linear maps
-    g_t: d_t -> proj_dim, g_s: d_s -> proj_dim (no bias), and similarities
+    g_t: d_t -> proj_dim, g_s: d_s -> proj_dim (no bias; proj_dim defaults to min(d_t, d_s)), and similarities
     S = (z_t z_s^T) / tau, (B, B). Per anchor i::
 
         l_i = (CE(S[i, :], i) + CE(S[:, i], i)) / 2

@@ -419,3 +419,47 @@ def test_kd_default_temperature_is_the_tuning_grids():
     from dcatkit.experiment import TUNE_KD_TEMPERATURES
 
     assert make_objective("kd").temperature == 4.0 == TUNE_KD_TEMPERATURES[0]
+
+
+def test_a_registered_kv_loss_honours_mcma_off():
+    """A K/V loss of the older registry (``register_loss``; ``fit_transfer(loss=name)`` wraps it in
+    KVLoss) gets no mask with mcma=False: every sample counts even when the source got every one
+    wrong (the plain mean of its per-sample terms), and the source's correctness with mcma=True."""
+    from dcatkit.losses import LOSSES, get_loss, register_loss
+    from dcatkit.objectives import KVLoss
+
+    name = "test-mean-gap"
+    assert name not in LOSSES
+
+    def mean_gap(k_t, v_t, k_s, v_s, mask=None):        # per sample: squared gap of the time-means of K and V
+        per = (k_t.mean(1) - k_s.mean(1)).square().sum(1) + (v_t.mean(1) - v_s.mean(1)).square().sum(1)
+        return (mean_weights(mask, per.shape[0]).to(per.dtype) * per).sum()
+
+    t, wrong = batch(correct=torch.zeros(5, dtype=torch.bool))
+    some = wrong._replace(correct=torch.tensor([True, False, False, True, False]))
+    try:
+        register_loss(name)(mean_gap)
+        off = KVLoss(get_loss(name), mcma=False, name=name)
+        on = KVLoss(get_loss(name), mcma=True, name=name)
+        got = {"off": off(t, wrong)[0].item(), "off_some": off(t, some)[0].item(),
+               "on": on(t, wrong)[0].item(), "on_some": on(t, some)[0].item()}
+    finally:
+        LOSSES.pop(name, None)
+    assert name not in LOSSES                                   # the registry as it was
+
+    per = [sum(float(((a[i].mean(0) - b[i].mean(0)) ** 2).sum()) for a, b in ((t.k, wrong.k), (t.v, wrong.v)))
+           for i in range(5)]                                   # a plain loop over the samples
+    assert per[0] > 0
+    assert got["off"] == pytest.approx(sum(per) / 5, rel=1e-6)            # all 5 count, none masked
+    assert got["off_some"] == pytest.approx(sum(per) / 5, rel=1e-6)       # the mask is ignored
+    assert got["on"] == 0.0                                                # every sample masked out
+    assert got["on_some"] == pytest.approx((per[0] + per[3]) / 2, rel=1e-6)
+
+
+def test_contrastive_default_projection_is_the_smaller_pooled_size():
+    """Without proj_dim, contrastive projects both pooled outputs to min(d_t, d_s): d_t = 16 and
+    d_s = 64 give g_t 16 -> 16 and g_s 64 -> 16 (no bias) plus the learned log(1/tau)."""
+    c = make_objective("contrastive", d_target=16, d_source=64)
+    assert c.proj_target.weight.shape == (16, 16) and c.proj_source.weight.shape == (16, 64)
+    assert sum(p.numel() for p in c.parameters()) == 16 * 16 + 64 * 16 + 1
+    assert make_objective("contrastive", d_target=64, d_source=16).proj_source.weight.shape == (16, 16)
