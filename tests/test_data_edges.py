@@ -446,3 +446,54 @@ def test_cough_any_mic_without_a_wav_names_both_files_it_looked_for(tmp_path):
     folder = r / "005" / "Trial_2_Talking"
     assert s.report["missing_modality"] == [f"005/Trial_2_Talking: missing_modality (no audio: expected "
                                             f"{folder}/005_..._Out.wav or {folder}/005_..._In.wav)"]
+
+
+# --------------------------------------------------------------------------- hide_labels / training_set
+
+def _part(labels, ids=None, groups=None):
+    from dcatkit.data.dataset import PairedDataset
+
+    n = len(labels)
+    imu = np.arange(n * 2 * 4, dtype=np.float32).reshape(n, 2, 4)
+    return PairedDataset({"imu": imu}, labels, ["a", "b", "c"], ids=ids, groups=groups)
+
+
+def test_as_many_labels_as_classes_leave_one_label_in_every_class_however_imbalanced():
+    """n_labeled == number of classes, train classes 28/4/4: largest remainders alone would give the
+    majority class all 3 labels ([3, 0, 0]); every class present keeps one instead."""
+    from dcatkit.data.dataset import UNLABELED, Splits, hide_labels
+
+    labels = [0] * 28 + [1] * 4 + [2] * 4
+    sp = Splits(_part(labels), _part([0, 1, 2], ids=["v0", "v1", "v2"]), _part([0, 1, 2], ids=["t0", "t1", "t2"]))
+    for seed in (0, 1):
+        h = hide_labels(sp, 3, seed=seed)
+        assert np.bincount(h.train.labels, minlength=3).tolist() == [1, 1, 1]
+        assert len(h.unlabeled) == 33 and (h.unlabeled.labels == UNLABELED).all()
+        assert sorted(h.train.ids + h.unlabeled.ids) == sorted(sp.train.ids)
+        assert h.report["labels"] == {"n_labeled": 3, "n_unlabeled": 33, "seed": seed, "unit": "recording"}
+
+
+def test_n_unlabeled_counts_recordings_not_windows():
+    """6 training recordings of 2 windows each, 2 kept labelled: 4 unlabeled recordings (8 windows)."""
+    from dcatkit.data.dataset import Splits, hide_labels
+
+    rec_labels = [0, 1, 2, 0, 1, 2]
+    train = _part([c for c in rec_labels for _ in range(2)], ids=[f"w{i}" for i in range(12)],
+                  groups=[f"r{i // 2}" for i in range(12)])
+    sp = Splits(train, _part([0, 1, 2], ids=["v0", "v1", "v2"]), _part([0, 1, 2], ids=["t0", "t1", "t2"]))
+    h = hide_labels(sp, 2, seed=0)
+    assert len(set(h.train.groups)) == 2 and len(h.train) == 4
+    assert len(set(h.unlabeled.groups)) == 4 and len(h.unlabeled) == 8
+    assert h.report["labels"] == {"n_labeled": 2, "n_unlabeled": 4, "seed": 0, "unit": "recording"}
+
+
+def test_training_set_refuses_samples_given_both_as_training_and_unlabeled_and_counts_them():
+    from dcatkit.data.dataset import Splits, training_set
+
+    train = _part([0, 1, 2, 0, 1, 2], ids=[f"s{i}" for i in range(6)])
+    val, test = _part([0, 1, 2], ids=["v0", "v1", "v2"]), _part([0, 1, 2], ids=["t0", "t1", "t2"])
+    clash = _part([0, 1, 2, 0], ids=["s1", "u1", "s4", "u3"])      # 2 of the 4 are training samples
+    with pytest.raises(ValueError, match=r"^2 sample id\(s\) are in both the training and the unlabeled part"):
+        training_set(Splits(train, val, test, unlabeled=clash))
+    ok = training_set(Splits(train, val, test, unlabeled=_part([0, 1, 2, 0], ids=["u0", "u1", "u2", "u3"])))
+    assert len(ok) == 10 and ok.ids == [f"s{i}" for i in range(6)] + ["u0", "u1", "u2", "u3"]
