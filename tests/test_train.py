@@ -574,3 +574,50 @@ def test_tune_transfer_takes_no_checkpoint():
     for kw in ({"checkpoint": "tuned.pt"}, {"checkpoint": "tuned.pt", "resume": True}):
         with pytest.raises(ValueError, match=r"one run per grid point and takes no checkpoint"):
             tune_transfer(None, None, "imu", method="dcat", seed=0, **kw)
+
+
+def test_evaluate_covers_all_the_models_classes_when_the_data_lacks_the_top_ones(splits):
+    """evaluate sizes the confusion matrix by the model's num_classes, not by the largest label
+    seen: on data without the top classes those classes are absent, not dropped."""
+    model = new_imu_model(splits, 0)
+    with torch.no_grad():                      # a model that always predicts class 0
+        model.head.weight.zero_()
+        model.head.bias.copy_(torch.tensor([5.0] + [0.0] * 7))
+    keep = np.flatnonzero(splits.test.labels < 4)
+    part = splits.test.subset(keep)
+    y = splits.test.labels[keep]
+    assert len(y) > 0 and y.max() < 4
+    conf = np.zeros((8, 8), dtype=np.int64)
+    for c in y:
+        conf[c, 0] += 1                        # every sample predicted 0
+    absent = sorted(set(range(8)) - set(y.tolist()))
+    assert {4, 5, 6, 7} <= set(absent)
+    with pytest.warns(UserWarning, match=f"{len(absent)} of 8 classes have no sample"):
+        m = evaluate(model, part, "imu", device="cpu")
+    assert m["confusion"].shape == (8, 8)
+    np.testing.assert_array_equal(m["confusion"], conf)
+    assert m["absent_classes"] == absent
+    assert m["accuracy"] == pytest.approx(float(np.mean(y == 0)))
+
+
+def test_a_source_of_the_targets_own_modality_is_refused(splits):
+    """fit_transfer with an IMU source for an IMU target is an error naming the modality."""
+    target, source = new_imu_model(splits, 0), new_imu_model(splits, 1)
+    for sm in (None, "imu"):                   # the source's own modality, or named
+        with pytest.raises(ValueError, match=r"^source and target modality are both 'imu'$"):
+            fit_transfer(target, source, splits.train, splits.val, lam=1.0, source_modality=sm, preset=TINY["imu"],
+                         epochs=1, source_cache=False, progress=False, device="cpu")
+
+
+def test_an_empty_validation_set_fails_before_training(splits, monkeypatch):
+    """fit with no validation sample is refused up front (not after the epochs, when the
+    first validation finds nothing to score)."""
+    import dcatkit.train as train_mod
+
+    epochs_run = []
+    real = train_mod._train_epoch
+    monkeypatch.setattr(train_mod, "_train_epoch", lambda *a, **k: epochs_run.append(1) or real(*a, **k))
+    model = new_imu_model(splits, 0)
+    with pytest.raises(ValueError, match=rf"^empty split: train has {len(splits.train)} samples, val has 0$"):
+        fit(model, splits.train, splits.val.subset([]), preset=TINY["imu"], epochs=1, progress=False, device="cpu")
+    assert epochs_run == []

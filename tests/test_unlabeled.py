@@ -286,3 +286,41 @@ def test_dcat_with_the_confidence_mask_runs_from_the_source_cache(setup):
         np.testing.assert_allclose(cached.history[col], live.history[col], atol=1e-6)
     np.testing.assert_allclose(cached.history["train_loss"], live.history["train_loss"], rtol=2e-3)
     assert 0 < live.history["train_mask_frac_unlabeled"].iloc[0] < 1
+
+
+def test_a_training_set_without_a_labelled_sample_is_refused(setup):
+    """fit and fit_transfer on a training set whose every label is UNLABELED: a clear error
+    (cross-entropy has nothing to read), not a run."""
+    from dcatkit.train import fit
+
+    sp, src = setup
+    train = sp.train.subset(np.arange(16))
+    train.labels = np.full(16, UNLABELED, dtype=np.int64)
+    msg = r"^the training set has no labelled sample: cross-entropy needs at least one$"
+    with pytest.raises(ValueError, match=msg):
+        fit(new_model(sp, 0), train, sp.val, preset=P, epochs=1, progress=False, device="cpu")
+    with pytest.raises(ValueError, match=msg):
+        fit_transfer(new_model(sp, 0), src.model, train, sp.val, lam=1.0, method="kd", preset=P, epochs=1,
+                     source_cache=False, progress=False, device="cpu")
+
+
+def test_the_checkpoint_records_the_unlabeled_mask_actually_used(setup, tmp_path):
+    """With unlabeled pairs, the checkpoint's meta names the mask that chose them: the one asked
+    for under MCMA (with its threshold for "confidence"), "all (mcma=False)" without MCMA, where
+    every pair counts whatever unlabeled_mask says."""
+    from dcatkit.checkpoint import load_checkpoint
+
+    sp, src = setup
+    train = sp.train.subset(np.arange(len(sp.train)))
+    train.labels = train.labels.copy()
+    train.labels[30:] = UNLABELED
+    kw = dict(lam=1.0, method="kd", preset=P, seed=0, epochs=1, source_cache=False, progress=False, device="cpu")
+    got = {}
+    for mcma, mask in ((False, "confidence"), (True, "confidence"), (True, "all")):
+        path = tmp_path / f"{mcma}_{mask}.pt"
+        fit_transfer(new_model(sp, 0), src.model, train, sp.val, mcma=mcma, unlabeled_mask=mask, confidence=0.7,
+                     checkpoint=path, **kw)
+        meta = load_checkpoint(path)[1]
+        got[mcma, mask] = (meta["unlabeled_mask"], meta.get("confidence"))
+    assert got == {(False, "confidence"): ("all (mcma=False)", None), (True, "confidence"): ("confidence", 0.7),
+                   (True, "all"): ("all", None)}
