@@ -311,3 +311,55 @@ def test_a_cache_with_repeated_ids_is_refused_when_built_or_read(setup, tmp_path
     (ok.folder / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="holds 24 samples under 12 ids"):
         SourceCache(ok.folder, "video")
+
+
+def test_the_objectives_initial_parameters_follow_the_runs_seed(setup, monkeypatch):
+    """fitnet's regressor is drawn from the run's seed= (not the preset's): the objective
+    fit_transfer builds is the one make_objective builds after torch.manual_seed(seed), so two
+    seeds give two initial regressors and one seed the same one. The run is stopped as soon as
+    the objective is built (its init is what is pinned, not training)."""
+    import dcatkit.train as train_mod
+    from dcatkit.objectives import make_objective
+
+    sp, src = setup
+
+    class Built(Exception):
+        pass
+
+    def capture(*a, **kw):
+        raise Built({k: v.clone() for k, v in make_objective(*a, **kw).state_dict().items()})
+
+    monkeypatch.setattr(train_mod, "make_objective", capture)
+
+    def initial(seed):
+        with pytest.raises(Built) as e:
+            fit_transfer(new_model(sp, 0), src.model, sp.train, sp.val, lam=1.0, method="fitnet", preset=P,
+                         seed=seed, progress=False, device="cpu")
+        return e.value.args[0]
+
+    d = src.model.config["d_attn"]
+    for seed in (P.seed + 1, P.seed + 2):
+        torch.manual_seed(seed)
+        expected = make_objective("fitnet", d_target=d, d_source=d).state_dict()
+        got = initial(seed)
+        assert got.keys() == expected.keys() == {"regressor.weight", "regressor.bias"}
+        assert all(torch.equal(got[k], expected[k]) for k in got)
+        assert all(torch.equal(got[k], initial(seed)[k]) for k in got)        # the same seed: the same init
+    assert not torch.equal(initial(P.seed + 1)["regressor.weight"], initial(P.seed + 2)["regressor.weight"])
+
+
+def test_a_prebuilt_pooled_cache_is_a_fitnet_source(setup, tmp_path):
+    """A SourceCache built by hand (the pooled output) and passed as the source: its d_attn is the
+    source's attention size, read from the cached array, so fitnet builds its regressor
+    d_t -> d_s and trains, the same run as with the live source (the cache's pooled outputs are
+    the live ones up to float32 rounding of another batch size)."""
+    sp, src = setup
+    d_s = src.model.attention.d_out
+    cache = SourceCache.build(src.model, sp.train, "video", tmp_path, fields=("pooled",), progress=False)
+    assert cache.d_attn == d_s == src.model.config["d_attn"]
+    kw = dict(lam=1.0, method="fitnet", preset=P, seed=5, progress=False, device="cpu")
+    res = fit_transfer(new_model(sp, 5), cache, sp.train, sp.val, source_modality="video", **kw)
+    assert res.objective.regressor.weight.shape == (d_s, new_model(sp, 5).attention.d_out)
+    assert np.isfinite(res.history["train_fitnet"]).all() and (res.history["train_fitnet"] > 0).all()
+    live = fit_transfer(new_model(sp, 5), src.model, sp.train, sp.val, source_cache=False, **kw)
+    np.testing.assert_allclose(res.history["train_fitnet"], live.history["train_fitnet"], rtol=1e-4)
