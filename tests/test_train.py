@@ -26,6 +26,17 @@ def video_source(splits, tmp_path_factory):
     return run, path
 
 
+@pytest.fixture
+def no_epochs(monkeypatch):
+    """Any epoch that starts fails the test: what is refused must be refused before training."""
+    import dcatkit.train as train_mod
+
+    def no_training(*a, **k):
+        raise AssertionError("an epoch ran before the bad argument was refused")
+
+    monkeypatch.setattr(train_mod, "_train_epoch", no_training)
+
+
 def test_tiny_overfit():
     """A tiny IMU model drives the training loss down on 16 samples."""
     sp = tiny_splits(48, modalities=("imu",))
@@ -385,17 +396,11 @@ def test_checkpoint_source_loads_in_eval_mode(splits, video_source):
     assert not model.training and not any(m.training for m in model.modules())
 
 
-def test_bad_checkpoint_paths_fail_before_any_training(splits, video_source, tmp_path, monkeypatch):
+def test_bad_checkpoint_paths_fail_before_any_training(splits, video_source, tmp_path, monkeypatch, no_epochs):
     """A checkpoint path the run could not write at its end (a folder, a path under a file) or
     must not overwrite (the frozen source's own file) stops the run before its first epoch, and
     the source file is left as it was; so does a negative lambda in ``compare`` (before the source
     and the baseline train)."""
-    import dcatkit.train as train_mod
-
-    def no_training(*a, **k):
-        raise AssertionError("an epoch ran before the bad argument was refused")
-
-    monkeypatch.setattr(train_mod, "_train_epoch", no_training)
     folder = tmp_path / "adir"
     folder.mkdir()
     with pytest.raises(ValueError, match=r"checkpoint path .*adir is a folder; give a file path in it"):
@@ -426,16 +431,10 @@ def test_bad_checkpoint_paths_fail_before_any_training(splits, video_source, tmp
         compare(splits, source="video", target="imu", lam=-1.0, out_dir=tmp_path / "cmp", progress=False)
 
 
-def test_compare_checks_all_its_checkpoints_before_the_source_trains(splits, tmp_path, monkeypatch):
+def test_compare_checks_all_its_checkpoints_before_the_source_trains(splits, tmp_path, no_epochs):
     """compare checked each run's checkpoint path only when that run started: a folder at the No-MCMA
     checkpoint stopped it after the source, the baseline and D-CAT had trained. Now all four paths
     (and their .state files) are checked first, the error naming the path."""
-    import dcatkit.train as train_mod
-
-    def no_training(*a, **k):
-        raise AssertionError("an epoch ran before the bad path was refused")
-
-    monkeypatch.setattr(train_mod, "_train_epoch", no_training)
     blocker = tmp_path / "dcat_nomcma_video_imu_seed3.pt"
     blocker.mkdir()
     with pytest.raises(ValueError, match=rf"seed 3's no_mcma checkpoint path {blocker} is a folder"):
