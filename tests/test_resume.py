@@ -54,6 +54,22 @@ def interrupt_at(monkeypatch, epoch):
     monkeypatch.setattr(train, "_save_state", save)
 
 
+def as_saved_before(state_file, *field):
+    """Rewrite ``state_file``'s resume key without ``field`` (a path of keys into it): the state as
+    a dcatkit that did not record that field yet saved it."""
+    import json
+
+    state = torch.load(state_file, weights_only=True)
+    key = json.loads(state["key"])
+    *parents, last = field
+    inner = key
+    for k in parents:
+        inner = inner[k]
+    del inner[last]
+    state["key"] = json.dumps(key, sort_keys=True)
+    torch.save(state, state_file)
+
+
 def test_killed_subprocess_resumes_to_the_uninterrupted_result(tmp_path, reference):
     # the killed run's epochs must add up like the reference's: same number of torch threads (a CPU
     # reduction's order, and so its last bit, follows the thread count)
@@ -504,8 +520,6 @@ def test_resume_with_other_validation_labels_is_an_error(tmp_path, monkeypatch):
     """The best epoch so far was chosen on the validation labels: the same validation ids with
     other labels are another run (it resumed, and kept a best epoch picked on the old labels).
     A state saved before the key held them resumes when everything it recorded agrees."""
-    import json
-
     from dcatkit.data.dataset import PairedDataset
     from dcatkit.model import build_model
     from helpers import TINY, tiny_splits
@@ -528,12 +542,7 @@ def test_resume_with_other_validation_labels_is_an_error(tmp_path, monkeypatch):
     monkeypatch.undo()
     with pytest.raises(ValueError, match=r"other settings \(val_labels_sha256: saved '[0-9a-f]+', now"):
         fit(relabelled, resume=True)
-    state_file = tmp_path / "run.pt.state"
-    state = torch.load(state_file, weights_only=True)
-    key = json.loads(state["key"])
-    del key["val_labels_sha256"]                                         # as a state saved before it
-    state["key"] = json.dumps(key, sort_keys=True)
-    torch.save(state, state_file)
+    as_saved_before(tmp_path / "run.pt.state", "val_labels_sha256")   # as a state saved before it
     assert fit(v, resume=True).history["epoch"].tolist() == [1, 2, 3]
 
 
@@ -541,8 +550,6 @@ def test_a_transfer_state_saved_before_the_source_identity_was_recorded_resumes(
     """train_transfer records its source's identity in the meta (report.finished_runs reads it), and
     the meta is part of a resumable run's key: a state saved by a dcatkit before that field resumes
     when everything it recorded agrees (it was refused: 'meta.source_identity: saved None')."""
-    import json
-
     from dcatkit.model import build_model
     from helpers import TINY, tiny_splits
 
@@ -559,12 +566,7 @@ def test_a_transfer_state_saved_before_the_source_identity_was_recorded_resumes(
     with pytest.raises(KeyboardInterrupt):
         fit({"source_identity": "abc"})
     monkeypatch.undo()
-    state_file = tmp_path / "run.pt.state"
-    state = torch.load(state_file, weights_only=True)
-    key = json.loads(state["key"])
-    del key["meta"]["source_identity"]                                   # as a state saved before it
-    state["key"] = json.dumps(key, sort_keys=True)
-    torch.save(state, state_file)
+    as_saved_before(tmp_path / "run.pt.state", "meta", "source_identity")   # as a state saved before it
     assert fit({"source_identity": "abc"}, resume=True).history["epoch"].tolist() == [1, 2, 3]
 
 
@@ -572,8 +574,6 @@ def test_resume_with_a_source_of_other_settings_is_an_error(tmp_path, monkeypatc
     """Two audio sources with the same weights and another hop length give K / V of another
     length: a run resumed with the other one is refused (``run.source_settings``), as is the
     cache's reuse (test_source_cache); a state saved before the field resumes."""
-    import json
-
     from dcatkit.model import build_model
     from helpers import TINY, tiny_splits
 
@@ -598,12 +598,7 @@ def test_resume_with_a_source_of_other_settings_is_an_error(tmp_path, monkeypatc
     monkeypatch.undo()
     with pytest.raises(ValueError, match=r"other settings \(run\.source_settings: saved '[0-9a-f]+', now"):
         fit(b, resume=True)
-    state_file = tmp_path / "run.pt.state"
-    state = torch.load(state_file, weights_only=True)
-    key = json.loads(state["key"])
-    del key["run"]["source_settings"]                                    # as a state saved before it
-    state["key"] = json.dumps(key, sort_keys=True)
-    torch.save(state, state_file)
+    as_saved_before(tmp_path / "run.pt.state", "run", "source_settings")   # as a state saved before it
     assert fit(a, resume=True).history["epoch"].tolist() == [1, 2]
 
 
