@@ -914,3 +914,30 @@ def test_verdict_names_the_sample_size_n_and_other_columns_by_name():
     assert verdict(s, over="width", method="dcat") == (
         "helps at width <= 700 (width = 300: +0.06 [+0.03, +0.09]; width = 700: +0.04 [+0.01, +0.07]); "
         "no evidence at width = 2000: +0.00 [-0.01, +0.02]")
+
+
+def test_a_cells_result_does_not_depend_on_the_tables_row_order():
+    """Above 16 paired seeds the sign-flip test draws random sign patterns, which land on the
+    differences in the order they are listed: a cell's rows are put in seed order first, so a
+    shuffled table gives the very same interval and p-values (not merely close ones). With
+    draws, ``draw_means`` lists the draws in draw order, whatever order the table gives them in."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for s in range(20):
+        b = 0.7 + rng.normal(0, 0.02)
+        rows += [{"method": "none", "lam": np.nan, "n_samples": 300, "seed": s, "f1": b},
+                 {"method": "dcat", "lam": 1.0, "n_samples": 300, "seed": s, "f1": b + 0.01 + rng.normal(0, 0.03)}]
+    df = pd.DataFrame(rows)
+    cols = ["diff_mean", "ci_low", "ci_high", "p_value", "p_adj"]
+    ref = summarise(df).set_index("method").loc[["dcat"], cols].to_numpy(float)
+    assert np.isfinite(ref).all()
+    for k in (0, 1, 2):
+        shuffled = df.sample(frac=1, random_state=k)
+        assert not shuffled["seed"].is_monotonic_increasing
+        got = summarise(shuffled).set_index("method").loc[["dcat"], cols].to_numpy(float)
+        assert np.array_equal(got, ref), (k, got, ref)
+    rows = [{"method": m, "lam": np.nan if m == "none" else 1.0, "n_samples": 300, "seed": s, "data_seed": d,
+             "f1": 0.7 + (0.01 * (d + 1) if m == "dcat" else 0.0)}
+            for d in (2, 0, 1) for s in range(10) for m in ("none", "dcat")]
+    pooled, _ = summarise_draws(pd.DataFrame(rows), draw="data_seed")
+    assert pooled.set_index("method").loc["dcat", "draw_means"] == "+0.0100, +0.0200, +0.0300"
