@@ -104,6 +104,34 @@ def test_study_task_trains_and_chooses_on_the_thinned_validation(tmp_path, monke
         studies.study_source_task(out_dir=str(tmp_path), draw=0, n_samples=120, source="imu_clean", target="imu",
                                   n_val=8)
 
+def test_the_negative_controls_target_trains_on_the_independent_draws_imu(tmp_path, monkeypatch):
+    """The negative study's target run trains on the draw with ``control="negative"`` applied:
+    its IMU is an independent draw that carries no label information. Without it the target
+    would train on the label-bearing IMU of the plain draw, and the control could not fail."""
+    from dcatkit import experiment
+
+    seen, train = [], experiment.train_transfer
+
+    def spy(splits, *args, **kw):
+        seen.append(splits)
+        return train(splits, *args, **kw)
+
+    monkeypatch.setattr(experiment, "train_transfer", spy)
+    neg = studies.STUDIES["negative"]
+    assert neg["control"] == "negative"
+    studies.study_task(out_dir=str(tmp_path), study="negative", method="none", seed=0, draw=0, n_samples=60,
+                       n_labeled=None, source=neg["source"], target=neg["target"], control=neg["control"],
+                       epochs_source=1, epochs_target=1, device="cpu")
+    (sp,) = seen
+    want = studies.study_splits(0, 60, "video", "imu", control="negative")
+    plain = studies.study_splits(0, 60, "video", "imu")
+    for part in ("train", "val", "test"):
+        got = getattr(sp, part).arrays["imu"]
+        assert np.array_equal(got, getattr(want, part).arrays["imu"]), part
+        assert not np.array_equal(got, getattr(plain, part).arrays["imu"]), part
+        assert np.array_equal(getattr(sp, part).labels, getattr(plain, part).labels)    # same recordings, labels
+
+
 def _fake(effects: dict, base=0.6, noise=0.0, rng=0):
     """Main and control rows with a known effect per (study, method, draw): f1 and recall differ so
     the test sees which metric a study is read on."""
