@@ -201,3 +201,40 @@ def test_gradient_scale_is_the_ratio_of_the_two_pulls(setup):
         model.train(mode)
         for q, g in zip(model.parameters(), grads):
             q.requires_grad_(g)
+
+
+def test_gradient_scale_measures_the_target_in_training_mode(setup):
+    """gradient_scale measures the pulls on the target as training will see it, in train mode
+    (batch statistics, not running ones): its CE gradient norm on one batch is the one rebuilt
+    here step by step (same seed, same init, same objective built, same first batch of the
+    seeded loader) with the target in train mode, not the one in eval mode."""
+    import torch
+    import torch.nn.functional as F
+
+    from dcatkit.data.dataset import UNLABELED, training_set
+    from dcatkit.experiment import _build, _preset, load_source
+    from dcatkit.objectives import make_objective
+    from dcatkit.runtime import make_loader, seed_everything
+    from dcatkit.studies import gradient_scale
+
+    sp, src = setup
+    got = gradient_scale(sp, src, "imu", method="kd", lam=1.0, n_batches=1, seed=0)
+
+    def ce_norm(train_mode: bool) -> float:
+        frozen = load_source(src, sp, "imu")
+        p = _preset("synthetic", "imu", "synthetic", sp.train)
+        seed_everything(0)
+        model = _build("imu", sp.train, p)
+        make_objective("kd", d_target=model.attention.d_out, d_source=frozen.attention.d_out)
+        model.train(train_mode)
+        batch = next(iter(make_loader(training_set(sp), p.batch_size, shuffle=True, seed=0)))
+        lab = batch["label"] != UNLABELED
+        ce = F.cross_entropy(model(batch["imu"]).logits[lab], batch["label"][lab])
+        params = [q for q in model.parameters() if q.requires_grad]
+        grads = torch.autograd.grad(ce, params, allow_unused=True)
+        return float(torch.cat([(g if g is not None else torch.zeros_like(q)).reshape(-1)
+                                for g, q in zip(grads, params)]).norm())
+
+    train_norm, eval_norm = ce_norm(True), ce_norm(False)
+    assert got["grad_ce"] == pytest.approx(train_norm, rel=1e-6)
+    assert eval_norm != pytest.approx(train_norm, rel=1e-2)           # the two modes are told apart
