@@ -96,6 +96,28 @@ def test_finished_runs_read_back_and_checked(tmp_path, capsys):
     assert "does not give the stored results (f1" in capsys.readouterr().out
 
 
+def test_finished_runs_refuse_a_stored_metric_off_by_a_millionth(tmp_path, capsys):
+    """A checkpoint is read back only if it gives the stored metrics to 1e-9: a stored F1 off by
+    1e-6 (a checkpoint overwritten by a near-identical run) is refused like one off by 0.01,
+    while the exact stored value is read back."""
+    splits = tiny_splits(48, modalities=("imu",))
+    ck = tmp_path / "baseline.pt"
+    run = train_unimodal(splits, "imu", preset=TINY["imu"], seed=0, checkpoint=ck, progress=False, name="base")
+    table = metrics_table([run], baseline="base")
+    write = lambda t: report.write_results(report.tidy(t, lam=0.1), tmp_path, "r", params=PARAMS, env=ENV,
+                                           histories={"base": run.history})
+    write(table)
+    assert list(report.finished_runs(tmp_path, "r", PARAMS, {"base": ck}, splits, device="cpu")) == ["base"]
+    changed = table.copy()
+    changed.loc["base", "f1"] += 1e-6
+    write(changed)
+    stored = report.find_results(tmp_path, "r", PARAMS).set_index("run").loc["base", "f1"]
+    assert stored == pytest.approx(run.test["f1"] + 1e-6, rel=0, abs=1e-12)     # the shift is what is stored
+    capsys.readouterr()
+    assert report.finished_runs(tmp_path, "r", PARAMS, {"base": ck}, splits, device="cpu") is None
+    assert "does not give the stored results (f1" in capsys.readouterr().out
+
+
 def test_finished_runs_refuse_runs_of_another_frozen_source(tmp_path, capsys):
     """A transfer checkpoint records the frozen source it was trained from (weights and settings,
     ``experiment.source_identity``); ``finished_runs(..., source=)`` reads the runs back only for
