@@ -7,6 +7,7 @@ import pytest
 
 import synthetic_v1
 from dcatkit.data.dataset import Splits
+from dcatkit.data import synthetic
 from dcatkit.data.synthetic import make_synthetic
 from dcatkit.experiment import train_transfer, tune_transfer
 from helpers import TINY, video_source_setup
@@ -61,6 +62,20 @@ def test_negative_control_imu_comes_from_an_independent_draw():
     assert abs((ref["labels"] == neg["labels"]).mean() - 1 / 8) < 0.1
     with pytest.raises(ValueError, match="unknown control"):
         make_synthetic(20, control="positive")
+
+
+def test_negative_control_imu_is_drawn_with_the_studys_knobs():
+    """The independent IMU draw of the negative control is simulated with the caller's knobs
+    (sensor noise, head motion), like the draw it replaces: it is exactly the other seed's IMU
+    under the same knobs, and not the default knobs' one."""
+    K = {"imu_noise": 0.5, "head_motion": 0.0}
+    assert set(K) <= set(synthetic.HEADROOM_KNOBS) and all(synthetic.HEADROOM_KNOBS[k] != v for k, v in K.items())
+    neg = make_synthetic(40, seed=3, modalities=("imu", "video"), control="negative", knobs=K, **SMALL)
+    other = int(np.random.default_rng([3, 20]).integers(2 ** 62))
+    same = make_synthetic(40, seed=other, modalities=("imu",), knobs=K, **SMALL)["arrays"]["imu"]
+    default = make_synthetic(40, seed=other, modalities=("imu",), **SMALL)["arrays"]["imu"]
+    assert np.array_equal(neg["arrays"]["imu"], same)
+    assert not np.allclose(neg["arrays"]["imu"], default)
 
 
 def test_negative_control_without_an_imu_is_refused_and_load_reports_it():
