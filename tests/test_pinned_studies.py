@@ -72,3 +72,28 @@ def test_gradient_scale_averages_exactly_n_batches(setup, monkeypatch):
         assert got["grad_ce"] == pytest.approx(np.mean(norms[0::2]), rel=1e-6)
         assert got["grad_transfer"] == pytest.approx(np.mean(norms[1::2]), rel=1e-6)
         assert got["ratio"] == pytest.approx(got["grad_transfer"] / got["grad_ce"])
+
+
+def test_verdict_table_reads_each_lambdas_per_draw_rows_only():
+    """One method at two lambdas in one study and size (no training: a made-up tidy table of
+    runs): each verdict_table row's per-draw text is its own lambda's draws only (two draws,
+    not the four of both lambdas), each draw's mean difference and seeds won / lost by hand."""
+    diffs = {1.0: {0: [0.25, 0.25, 0.25, -0.25], 1: [0.5, 0.5, 0.5, 0.5]},           # +0.125 (3/1); +0.500 (4/0)
+             30.0: {0: [-0.125] * 4, 1: [-0.25, -0.25, 0.25, -0.25]}}               # -0.125 (0/4); -0.125 (1/3)
+    rows = []
+    for d in (0, 1):
+        for s in range(4):
+            base = 2.0 + 0.5 * d + 0.125 * s
+            rows.append(("none", 0.0, d, s, base))
+            rows += [("dcat", lam, d, s, base + per[d][s]) for lam, per in diffs.items()]
+    tidy = pd.DataFrame(rows, columns=["method", "lam", "data_seed", "seed", "value"]).assign(
+        study="pos", kind="positive", size=20, unit="labels", metric="f1")
+    tidy = tidy.assign(f1=tidy.value, recall=tidy.value, source_f1=0.9)[list(studies.TIDY)]
+    pooled, per = studies.pooled_verdicts(tidy)
+    table = studies.verdict_table(pooled, per).set_index("method")["Δ per draw (seeds +/-)"]
+    by_hand = {}
+    for lam, per_lam in diffs.items():
+        by_hand[studies.method_label("dcat", lam)] = "; ".join(
+            f"{np.mean(v):+.3f} ({sum(x > 0 for x in v)}/{sum(x < 0 for x in v)})" for v in per_lam.values())
+    assert by_hand == {"dcat": "+0.125 (3/1); +0.500 (4/0)", "dcat (λ = 30)": "-0.125 (0/4); -0.125 (1/3)"}
+    assert table.to_dict() == by_hand
