@@ -290,6 +290,34 @@ def test_compare_table(splits, tmp_path):
         assert not (tmp_path / "bad").exists()
 
 
+def test_compare_gives_each_run_its_lam_mcma_and_epochs(splits, tmp_path):
+    """compare hands each role its own settings: D-CAT and No MCMA the caller's lam (not a fixed
+    1.0), MCMA on for D-CAT and off for No MCMA (else the ablation is D-CAT twice), the source
+    epochs["source"] and the baseline and both transfer runs epochs["target"]. A swap of any of
+    these still gives a table of four rows, so only the runs' records show it."""
+    _, runs = compare(splits, source="video", target="imu", lam=0.5, seed=0, out_dir=tmp_path,
+                      epochs={"source": 1, "target": 2}, progress=False)
+    assert (runs["dcat"].meta["lam"], runs["dcat"].meta["mcma"]) == (0.5, True)
+    assert (runs["no_mcma"].meta["lam"], runs["no_mcma"].meta["mcma"]) == (0.5, False)
+    assert list(runs["source"].history["epoch"]) == [1]
+    for role in ("baseline", "dcat", "no_mcma"):
+        assert list(runs[role].history["epoch"]) == [1, 2], role
+
+
+@pytest.mark.parametrize("role_file", ["dcat_video_imu_seed0.pt", "dcat_nomcma_video_imu_seed0.pt"])
+def test_compare_refuses_up_front_a_transfer_checkpoint_that_is_the_source_file(tmp_path, role_file):
+    """A source_checkpoint given at the very path where compare's D-CAT (or No MCMA) run would save
+    is refused by check_compare_outputs, before anything trains: the transfer run would otherwise
+    overwrite the frozen source it learns from (the CLI's demo checks all seeds this way first)."""
+    from dcatkit.experiment import check_compare_outputs
+
+    src = tmp_path / role_file
+    src.write_bytes(b"x")
+    with pytest.raises(ValueError, match=rf"checkpoint path {src} is the frozen source's checkpoint"):
+        check_compare_outputs(tmp_path, source="video", target="imu", seeds=(0,), source_checkpoint=src)
+    assert src.read_bytes() == b"x"
+
+
 # ---------------------------------------------------------------- tests that pin the method (see MUTATIONS.md)
 
 def _constant_source(splits, c: int):
