@@ -387,6 +387,24 @@ def test_run_identity_follows_the_preset_kind_and_sample_rates_of_your_own_names
                                                                    target="gyro", preset="paper"))
 
 
+def test_notebook_checkpoint_names_of_your_own_names_follow_the_preset_of_their_kind(monkeypatch):
+    """``runs.data_key`` on an "arrays" dataset fingerprints the preset resolved for each name's
+    kind (the kinds are read from the loaded splits): a change of the timeseries preset renames the
+    notebooks' checkpoints of acc -> gyro, so a model trained under the old preset is trained again,
+    not read back (without the kinds, acc and gyro resolve to no preset and only the preset's
+    name "synthetic" would be hashed, blind to its content)."""
+    from dcatkit import presets, runs
+
+    arrays, labels, recording, _ = wrist()
+    sp = from_arrays(arrays, labels, groups=recording, kinds=KINDS)
+    key = lambda: runs.data_key("arrays", "id", 0, {}, "synthetic", "acc", "gyro", splits=sp)
+    before = key()
+    assert key() == before                                  # the same data and presets: the same key
+    ts = presets.SYNTHETIC_BY_KIND["timeseries"]
+    monkeypatch.setitem(presets.SYNTHETIC_BY_KIND, "timeseries", ts.with_(epochs=ts.epochs + 7))
+    assert key()["setup"] != before["setup"]
+
+
 def test_float_audio_at_pcm_scale_is_refused_for_training_as_the_predictor_refuses_it(tmp_path):
     """wav.astype(np.float32) keeps int16's scale (|x| up to 32768): a model trained on it and
     fed [-1, 1] waveforms (the loaders', the Predictor's), or the other way round, classifies

@@ -281,6 +281,26 @@ def test_notebook_checkpoints_are_keyed_on_presets_and_simulator(tmp_path, monke
     assert ck() == base
 
 
+def test_notebook_checkpoint_names_hold_the_split_the_data_seed_and_the_loader_options(tmp_path):
+    """``runs.data_key`` records the split, the data seed and the loader options as given, so the
+    notebooks' checkpoints of an OOD split, of another draw of the data or of another data size each
+    get a name of their own: with any of them left out a model trained on other data would be read
+    back as this run's."""
+    from dcatkit import runs
+
+    def key(split="id", data_seed=0, opts=None):
+        return runs.data_key("synthetic", split, data_seed, opts or {}, "synthetic", "video", "imu")
+
+    variants = {"default": key(), "ood": key(split="ood"), "data seed 1": key(data_seed=1),
+                "200 samples": key(opts={"n_samples": 200})}
+    assert (variants["ood"]["split"], variants["data seed 1"]["data_seed"], variants["200 samples"]["data"]) == \
+        ("ood", 1, {"n_samples": 200})
+    assert (variants["default"]["split"], variants["default"]["data_seed"], variants["default"]["data"]) == ("id", 0, {})
+    names = {what: paths.checkpoint_path(tmp_path, "baseline-imu", **k, epochs=1, seed=0).name
+             for what, k in variants.items()}
+    assert len(set(names.values())) == 4, names
+
+
 def test_notebook_checkpoints_on_a_real_dataset_follow_its_content():
     """On a real dataset the notebooks' checkpoint names hold the loaded data's content: another
     version of the data (one input value changed, as re-extracted frames or a fixed file give)
