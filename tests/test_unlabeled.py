@@ -242,6 +242,22 @@ def test_bad_unlabeled_input(setup):
         training_set(Splits(sp.train.subset([]), sp.val, sp.test, unlabeled=sp.train))
 
 
+def test_an_unlabeled_window_of_a_training_recording_is_refused():
+    """A recording is either labelled or not: unlabeled windows that come from a recording of the
+    labelled training part are refused, naming it (the transfer term would otherwise be fed the
+    training recordings twice, once under their labels and once as "unlabeled" data, and the
+    semi-supervised result would overstate what unlabeled recordings add)."""
+    sp = load("synthetic", n_samples=160, modalities=("imu",), seed=2)
+    g = sp.train.groups[0]
+    assert list(sp.train.groups).count(g) == 1 and g not in set(sp.val.groups) | set(sp.test.groups)
+    unlabeled = sp.train.subset([0])                       # a training recording also given as unlabeled
+    with pytest.raises(ValueError, match=rf"^leakage through the unlabeled pairs: 1 recording\(s\) in "
+                                         rf"unlabeled & train \(e\.g\. \[{g!r}\]\)"):
+        check_unlabeled(Splits(sp.train, sp.val, sp.test, sp.report, unlabeled=unlabeled))
+    check_unlabeled(Splits(sp.train.subset(np.arange(1, len(sp.train))), sp.val, sp.test, sp.report,
+                           unlabeled=unlabeled))       # the same window, its recording out of train: accepted
+
+
 def test_thin_validation_counts_strata_and_untouched_parts():
     from dcatkit.data.dataset import thin_validation
 
