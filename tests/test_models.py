@@ -222,7 +222,9 @@ def test_a_logmel_input_sets_n_mels_and_rebuilds_the_same():
     """Precomputed log-mels (n_mels, frames) with another bin count than the preset's (32
     synthetic, 64 paper) build an encoder of that many bins (it built one of the preset's, and
     failed at the first batch "expects (B, 32, F), got (32, 40, 64)"); the config records it and
-    a checkpoint rebuilds the same model. A waveform keeps the preset's front end."""
+    a checkpoint rebuilds the same model. A waveform keeps the preset's front end. Too few frames
+    or too few mel bins for the CNN's poolings are each refused at build time (not at the first
+    batch, deep in the encoder)."""
     import tempfile
     from pathlib import Path
 
@@ -251,14 +253,32 @@ def test_a_logmel_input_sets_n_mels_and_rebuilds_the_same():
     # too few frames for cnn6's four 2x2 poolings: said at build time, with what is needed
     with pytest.raises(ValueError, match=r"log-mel sample of shape \(40, 10\).*need >= 16 mel bins and >= 16 frames"):
         build_model("mel", 3, (40, 10), p, kind="audio")
+    with pytest.raises(ValueError, match=r"log-mel sample of shape \(10, 64\).*need >= 16 mel bins"):
+        build_model("mel", 3, (10, 64), p, kind="audio")                 # enough frames, too few mel bins
     with pytest.raises(ValueError, match=r"log-mels of 40 mel bins .*n_mels=64 was passed"):
         build_model("mel", 3, (40, 64), p, kind="audio", n_mels=64)
+
+
+def test_a_rebuilt_model_keeps_the_dropout_its_config_records(tmp_path):
+    """model_from_config, and so load_checkpoint, builds the head's dropout with the rate the
+    config records (the preset's), not a fixed one: a model read back from its checkpoint and
+    trained on further regularises as the preset says, as the one saved did."""
+    from dcatkit.checkpoint import load_checkpoint, save_checkpoint
+    from dcatkit.model import model_from_config
+
+    model = build_model("imu", 3, (6, 64), get_preset("synthetic", "imu").with_(dropout=0.15))
+    assert model.dropout.p == 0.15 and model.config["dropout"] == 0.15
+    assert model_from_config(model.config).dropout.p == 0.15
+    save_checkpoint(tmp_path / "m.pt", model, {})
+    assert load_checkpoint(tmp_path / "m.pt")[0].dropout.p == 0.15
 
 
 def test_panns_front_end_follows_the_data_rate():
     """The data's rate replaces the preset's; a PANNs front end keeps its window and hop in
     seconds (VGGSound's 32 kHz 1024 / 320 -> 512 / 160 at 16 kHz, PANNs' Cnn14_16k's), what the
-    caller passes wins, and other front ends and the preset's own rate are unchanged."""
+    caller passes wins, and other front ends and the preset's own rate are unchanged. The new
+    window and hop are rounded to the nearest sample, not truncated (1024 * 11025 / 32000 = 352.8
+    -> 353), so the window in seconds is as close to PANNs' as the rate allows."""
     from dcatkit.presets import audio_encoder_at_rate
 
     def fe(model):
@@ -276,6 +296,9 @@ def test_panns_front_end_follows_the_data_rate():
     assert audio_encoder_at_rate(vgg.encoder, 8000)["n_fft"] == 256          # PANNs' Cnn14_8k: 256 / 80
     assert audio_encoder_at_rate(vgg.encoder, 8000)["hop_length"] == 80
     assert vgg.encoder["sample_rate"] == 32000                                # the preset itself is untouched
+    at = {r: audio_encoder_at_rate(vgg.encoder, r) for r in (11025, 22050)}
+    assert (at[11025]["n_fft"], at[11025]["hop_length"]) == (353, 110)         # 352.8 -> 353, 110.25 -> 110
+    assert (at[22050]["n_fft"], at[22050]["hop_length"]) == (706, 220)         # 705.6 -> 706, 220.5 -> 220
 
 
 def test_train_unimodal_builds_the_vggsound_front_end_at_the_datas_rate():
