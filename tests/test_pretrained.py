@@ -319,6 +319,25 @@ def test_torchvision_resnet_file_gives_torchvision_features(depth, tmp_path):
     _assert_close(got, want)
 
 
+@pytest.mark.parametrize("form", ["without counters", "under 'state_dict'", "under 'model'"])
+def test_a_resnet_file_without_batchnorm_counters_or_nested_in_a_checkpoint_loads(form, tmp_path):
+    """Pretrained ResNet files come in more shapes than a bare state_dict(): older or exported ones
+    lack BatchNorm's num_batches_tracked counters (which inference never reads), and training
+    scripts' checkpoints nest the weights under 'state_dict' or 'model'. Each loads, every weight
+    and running statistic the file's (refusing them would send users to convert files by hand)."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(1)
+    sd = {k: torch.randn(v.shape, generator=g) if v.is_floating_point() else v
+          for k, v in FrameEncoder(depth=10).backbone.state_dict().items()}     # no tensor at its init value
+    kept = {k: v for k, v in sd.items() if not k.endswith("num_batches_tracked")}
+    assert len(kept) < len(sd)                            # the file below does lack counters
+    blob = {"without counters": kept, "under 'state_dict'": {"state_dict": sd}, "under 'model'": {"model": sd}}[form]
+    torch.save(blob, tmp_path / "w.pth")
+    got = FrameEncoder(depth=10, weights_path=tmp_path / "w.pth").backbone.state_dict()
+    assert got.keys() == sd.keys()
+    assert all(torch.equal(got[k], v) for k, v in kept.items())
+
+
 def test_wrong_resnet_file_is_named(tmp_path):
     path = tmp_path / "resnet18.pth"
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
