@@ -103,6 +103,8 @@ def test_check_params_ok(tmp_path):
     ({"dataset": "synthetic", "lams": 1.0}, ValueError, r"lams must be a list, .*got 1.0: for one value write \[1.0\]"),
     ({"dataset": "synthetic", "seeds": 3}, ValueError, r"seeds must be a list, .*got 3: for one value write \[3\]"),
     ({"dataset": "synthetic", "seeds": "012"}, ValueError, "seeds must be a list"),
+    # an empty seed list would train nothing and write an empty results table, as if it had run
+    ({"dataset": "synthetic", "seeds": []}, ValueError, r"^seeds is empty: give at least one seed"),
     ({"dataset": "synthetic", "preset": "huge"}, ValueError, "unknown preset 'huge'"),
     ({"dataset": "synthetic", "preset": "paper", "target": "imu"}, ValueError, "is Table I's row of the paper's datasets"),
     ({"dataset": "synthetic", "epochs": 0}, ValueError, "epochs must be None"),
