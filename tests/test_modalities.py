@@ -46,6 +46,8 @@ def test_default_kinds_and_given_kinds():
 @pytest.mark.parametrize("call, message", [
     (lambda: M.kind_of("gyro"), r"modality 'gyro' has no kind.*kinds=\{'gyro': 'timeseries'\}"),
     (lambda: M.kind_of("gyro", {"gyro": "imu"}), r"unknown modality kind 'imu': expected one of"),
+    # a preset asked for an unknown kind: the same ValueError, not a bare KeyError of the preset table
+    (lambda: get_preset("synthetic", "acc", kind="sensor"), r"^unknown modality kind 'sensor': expected one of"),
     (lambda: M.kind_of("label", {"label": "timeseries"}), r"'label' cannot name a modality"),
     (lambda: M.kind_of("", {"": "timeseries"}), "non-empty string"),
     (lambda: M.resolve_kinds(["acc"], {"acc": "timeseries", "gyr": "timeseries"}),
