@@ -142,3 +142,34 @@ def test_theorem41_checks_the_same_samples_by_id():
     assert len(theorem41(out, {"moved": no_ids})) == 2
     with pytest.raises(ValueError, match="labels differ \\(no sample ids to compare"):
         theorem41(out, {"x": {**no_ids, "label": no_ids["label"][::-1]}})
+
+
+def test_theorem41_gain_is_r2_minus_the_shuffled_r2():
+    """``r2_gain`` is ``r2 - r2_shuffled`` (what the sample's own source vectors explain beyond
+    another sample's), positive for an aligned target. With 2 samples the only pairing with
+    *another* sample is the swap, so the shuffled R^2 is computed here by hand, whatever the
+    seed's cycle: the fit of each target against the other sample's source vectors."""
+    rng = np.random.default_rng(7)
+    lab = np.array([0, 1])
+    src = {"k": rng.standard_normal((2, 3, 24)), "v": rng.standard_normal((2, 3, 24)), "label": lab}
+    tgt = {f: np.einsum("nsd,nst->ntd", src[f], rng.standard_normal((2, 3, 5))) for f in ("k", "v")}
+    t = theorem41(src, {"t": {**tgt, "label": lab}}).set_index("tensor")
+    for f in ("k", "v"):
+        swapped = linear_map_r2(src[f][::-1], tgt[f]).mean()
+        row = t.loc[f.upper()]
+        assert row["r2"] == pytest.approx(1.0, abs=1e-9)
+        assert row["r2_shuffled"] == pytest.approx(swapped, abs=1e-12) and swapped < 0.5
+        assert row["r2_gain"] == pytest.approx(1.0 - swapped, abs=1e-9) and row["r2_gain"] > 0.5
+
+
+def test_a_zero_target_sample_gives_r2_one_not_nan():
+    """A sample whose target vectors are all zero (a dead head) lies in any span: its R^2 is 1
+    (the energy is clamped, not divided by 0), so one such sample does not turn the mean R^2 of
+    theorem41 into NaN."""
+    rng = np.random.default_rng(8)
+    src = rng.standard_normal((3, 2, 8))
+    tgt = rng.standard_normal((3, 4, 8))
+    tgt[1] = 0.0
+    r2 = linear_map_r2(src, tgt)
+    assert np.isfinite(r2).all() and r2[1] == 1.0
+    assert r2[[0, 2]] == pytest.approx(linear_map_r2(src[[0, 2]], tgt[[0, 2]]), abs=1e-12)
