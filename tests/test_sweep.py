@@ -830,3 +830,48 @@ def test_data_identity_covers_subjects_and_the_unlabeled_part():
     edited = sp.unlabeled.arrays["imu"].copy()
     edited[0, 0, 0] += 0.5
     assert data_identity(dataclasses.replace(sp, unlabeled=remade(sp.unlabeled, imu=edited))) != ident
+
+
+def test_gather_refuses_a_shard_and_redo_before_reading_anything(tmp_path):
+    """gather reads every run of the grid: with a shard it would return that shard's runs only
+    (a gathered table missing the other shards' rows), and redo with it would be silently
+    ignored (gather trains nothing). Both are refused with their own message, by
+    run_transfer_sweep and run_studies alike (the CLI refuses --gather --shard itself), before
+    a run is read or a folder made."""
+    kw = dict(methods=["none", "dcat"], seeds=[0, 1], data_options=SMALL, progress=False)
+    studies = [{"study": "main", "methods": ["none", "dcat"]}]
+    for shard in ("1/2", (2, 2)):
+        with pytest.raises(ValueError, match="gather reads the runs of every shard: give no shard with it"):
+            run_transfer_sweep(tmp_path, gather=True, shard=shard, **kw)
+        with pytest.raises(ValueError, match="gather reads the runs of every shard: give no shard with it"):
+            run_studies(tmp_path, studies, seeds=[0, 1], data_options=SMALL, progress=False, gather=True,
+                        shard=shard)
+    match = "gather reads finished runs back and redo trains them again: give one"
+    with pytest.raises(ValueError, match=match):
+        run_transfer_sweep(tmp_path, gather=True, redo=True, **kw)
+    with pytest.raises(ValueError, match=match):
+        run_studies(tmp_path, studies, seeds=[0, 1], data_options=SMALL, progress=False, gather=True, redo=True)
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_sources_phase_trains_the_sources_the_runs_read(tmp_path, monkeypatch):
+    """The sources' grid gets every source's full identity: with source_seed alone (each run
+    keeps its own data draw), the source of run seed s is trained with seed 5 on data seed s.
+    Without data_seed in its parameters the sources' phase trained one source on data seed 5
+    (which no run reads) and every target worker then trained its own source again."""
+    import dcatkit.sweep as S
+
+    calls = []
+
+    def fake_run_grid(task, params, out, **kw):
+        calls.append((task.func.__name__, [dict(p) for p in params]))
+        return pd.DataFrame()
+
+    monkeypatch.setattr(S, "run_grid", fake_run_grid)
+    monkeypatch.setattr(S, "_run_bytes", lambda p, modality: None)
+    params = S._transfer_params(["none", "dcat"], [1.0], [None], [0, 1], None,
+                                {"source_seed": 5, "data_options": SMALL})
+    S._run_transfer_params(tmp_path, params, 0, False, False, "cpu")
+    (src_task, sources), (tgt_task, targets) = calls
+    assert (src_task, tgt_task) == ("source_task", "transfer_task") and targets == params
+    assert sorted((p["seed"], p["data_seed"]) for p in sources) == [(5, 0), (5, 1)]
