@@ -76,3 +76,12 @@ def test_a_whole_number_float_option_is_one_run_with_its_float_spelling():
 def test_a_bad_lambda_is_still_refused(bad):
     with pytest.raises(ValueError, match=rf"every value of lams must be a finite number >= 0 .*got {bad!r}"):
         S._transfer_params(["none", "dcat"], [bad], [None], [0], None, {})
+
+
+@pytest.mark.parametrize("bad", [True, False, 1.5, "2"])
+def test_a_data_seed_that_is_not_an_integer_is_refused(bad):
+    """A data seed is an integer: True would draw seed 1's data under another identity
+    (``"data_seed": true``, not 1), so the same draw would train twice under two keys. A bool is
+    refused like 1.5 or "2", as the bad lambdas are."""
+    with pytest.raises(ValueError, match=rf"data_seeds must be a non-empty list of integers .*got \[{bad!r}\]"):
+        S._transfer_params(["none", "dcat"], [1.0], [None], [0], None, {}, [bad])
