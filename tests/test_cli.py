@@ -443,3 +443,50 @@ def test_the_help_examples_name_their_required_flags():
     commands = " ".join(line.split("#")[0].strip() for line in cli.__doc__.splitlines()).replace("\\ ", "")
     transfer = [c for c in commands.split("python -m dcatkit ") if c.startswith("transfer")]
     assert len(transfer) == 2 and all("--out " in c for c in transfer), transfer
+
+
+def test_sweep_flags_reach_the_sweep_call(tmp_path, monkeypatch, capsys):
+    """Every sweep flag reaches run_transfer_sweep (and, with --controls, run_studies) as the
+    value it names: --no-mcma as mcma=False, --option / --data-option as dicts, --lams, the
+    parsed --seeds / --data-seeds / --folds, the epochs, workers and regime. A split with K folds
+    and no --folds runs folds 0..K-1; --folds K (one past the last) is refused with exit 2."""
+    import dcatkit.sweep as sweep
+    from dcatkit.__main__ import main
+
+    monkeypatch.setenv("DCATKIT_CACHE", str(tmp_path / "cache"))
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake(name):
+        def call(out, *args, **kw):
+            seen.append((name, kw))
+            raise Stop
+        return call
+
+    monkeypatch.setattr(sweep, "run_transfer_sweep", fake("sweep"))
+    monkeypatch.setattr(sweep, "run_studies", fake("studies"))
+    small = ["--data-option", "frame_size=16", "--data-option", "n_frames=4"]
+    flags = ["--methods", "none", "kd", "--no-mcma", "--option", "kd_temperature=2", *small, "--lams", "0.5", "3",
+             "--seeds", "0-1", "--data-seeds", "4", "7", "--epochs-source", "2", "--epochs-target", "3",
+             "--workers", "1", "--regime", "ambiguous", "--out", str(tmp_path / "s")]
+    for extra in ([], ["--controls"]):
+        seen.clear()
+        with pytest.raises(Stop):
+            main(["sweep", *flags, *extra])
+        (name, kw), = seen
+        assert name == ("studies" if extra else "sweep")
+        assert kw["mcma"] is False and kw["options"] == {"kd_temperature": 2}
+        assert kw["data_options"] == {"frame_size": 16, "n_frames": 4}
+        assert list(kw["lams"]) == [0.5, 3.0] and kw["seeds"] == [0, 1] and kw["data_seeds"] == [4, 7]
+        assert (kw["epochs_source"], kw["epochs_target"], kw["workers"], kw["regime"]) == (2, 3, 1, "ambiguous")
+        assert kw["shard"] is None and kw["gather"] is False and kw["redo"] is False
+    seen.clear()
+    with pytest.raises(Stop):
+        main(["sweep", "--sizes", "120", "--split", "group_kfold:2", *small, "--out", str(tmp_path / "s")])
+    assert seen[0][1]["folds"] == [0, 1]
+    code = main(["sweep", "--sizes", "120", "--split", "group_kfold:2", "--folds", "2", *small,
+                 "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert code == 2 and "has 2 folds (0 .. 1)" in err, err
