@@ -597,3 +597,53 @@ def test_sample_figure_draws_your_own_sensors_by_kind():
     assert gyro.get_title().startswith("gyro (min-max") and len(gyro.get_lines()) == 3
     assert emb.get_title() == "emb (features)" and emb.get_images()[0].get_array().shape == (7, 5)
     plt.close(fig)
+
+
+def test_an_interval_wholly_below_zero_is_filled_like_one_above():
+    """Filled = the interval excludes 0, on either side: a clear loss is a call as much as a
+    clear gain (paired_intervals and pooled_intervals alike); only an interval holding 0 is
+    hollow. (The older tests had clear gains and zero-holding intervals only.)"""
+    s = _two_lambdas()                                       # dcat λ = 1: [0.04, 0.06]; λ = 100: [-0.21, -0.19]
+    ax = plots.paired_intervals(s).axes[0]
+    filled = {round(float(p.get_xdata()[0]), 3): p.get_markerfacecolor() != "white"
+              for p in ax.lines if len(p.get_xdata()) == 1}
+    assert filled == {0.05: True, -0.2: True}
+    pooled = _pooled(["none", "dcat", "kd", "fitnet"])      # diff_mean 0.01, 0.02, 0.03; every interval holds 0
+    pooled.loc[pooled.method == "kd", ["diff_mean", "ci_low", "ci_high"]] = [-0.05, -0.08, -0.02]
+    pooled.loc[pooled.method == "fitnet", ["diff_mean", "ci_low", "ci_high"]] = [0.05, 0.02, 0.08]
+    ax = plots.pooled_intervals(pooled).axes[0]
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    filled = {names[int(round(ln.get_ydata()[0]))]: ln.get_markerfacecolor() != "white"
+              for ln in ax.lines if ln.get_marker() == "o"}
+    assert filled == {"dcat, n = 300": False, "kd, n = 300": True, "fitnet, n = 300": True}
+    plt.close("all")
+
+
+def test_pooled_crosses_are_each_rows_own_draws():
+    """pooled_intervals' grey crosses on a row are that row's per-draw means only: its method,
+    λ and size, not those of the method's other λ or sizes."""
+    pooled = pd.DataFrame([{"study": "s", "method": m, "lam": lam, "size": n, "unit": "recordings",
+                            "diff_mean": 0.0, "ci_low": -0.1, "ci_high": 0.1, "metric": "f1"}
+                           for m, lam, n in (("none", 1.0, 300), ("dcat", 1.0, 300), ("dcat", 30.0, 300),
+                                             ("dcat", 1.0, 1000))])
+    draws = {(1.0, 300): [0.01, 0.02], (30.0, 300): [-0.03, -0.04, -0.05], (1.0, 1000): [0.07]}
+    per_draw = pd.DataFrame([{"study": "s", "method": "dcat", "lam": lam, "size": n, "data_seed": i,
+                              "diff_mean": v} for (lam, n), vs in draws.items() for i, v in enumerate(vs)])
+    ax = plots.pooled_intervals(pooled, per_draw).axes[0]
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    crosses = {names[int(round(ln.get_ydata()[0]))]: sorted(np.round(ln.get_xdata(), 3).tolist())
+               for ln in ax.lines if ln.get_marker() == "x" and len(ln.get_xdata())}
+    assert crosses == {"dcat, n = 300": [0.01, 0.02], "dcat, λ = 30, n = 300": [-0.05, -0.04, -0.03],
+                       "dcat, n = 1000": [0.07]}
+    plt.close("all")
+
+
+def test_lambda_curve_title_counts_seeds_not_rows():
+    """lambda_curve's title gives the number of seeds its mean ± std is over: the distinct
+    seeds (3 here), not the rows (3 seeds × baseline and two λ = 9)."""
+    grid = pd.DataFrame({"variant": ["baseline"] * 3 + ["D-CAT"] * 6, "lam": [np.nan] * 3 + [1.0] * 3 + [10.0] * 3,
+                         "seed": [0, 1, 2] * 3, "f1": [0.5, 0.52, 0.6, 0.6, 0.6, 0.7, 0.55, 0.6, 0.62]})
+    assert plots.lambda_curve(grid).axes[0].get_title() == "test f1 against λ (mean ± std over 3 seeds)"
+    one = grid[grid.seed == 0]
+    assert plots.lambda_curve(one).axes[0].get_title() == "test f1 against λ (mean ± std over 1 seed)"
+    plt.close("all")
