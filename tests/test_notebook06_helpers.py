@@ -104,6 +104,7 @@ def test_study_task_trains_and_chooses_on_the_thinned_validation(tmp_path, monke
         studies.study_source_task(out_dir=str(tmp_path), draw=0, n_samples=120, source="imu_clean", target="imu",
                                   n_val=8)
 
+
 def test_the_negative_controls_target_trains_on_the_independent_draws_imu(tmp_path, monkeypatch):
     """The negative study's target run trains on the draw with ``control="negative"`` applied:
     its IMU is an independent draw that carries no label information. Without it the target
