@@ -1,6 +1,7 @@
 """The notebooks' plumbing, out of the learner's view: load the data (one fold of a
 cross-validation split), find a trained model or train it, name a run's results files
-(``results_stem``), and the per-subject view.
+(``results_stem``), what a frozen source gives the masked alignment (``source_reach``),
+and the per-subject view.
 
 >>> splits = load_splits("synthetic", checked, data_seed=0, data_opts={})   # checked: paths.check_params
 >>> src = source_run(splits, "video", "imu", ck_source, preset="synthetic", dataset="synthetic")
@@ -151,6 +152,23 @@ def source_run(splits, source: str, target: str, checkpoint: str | Path, *, pres
     return run
 
 
+def source_reach(model, splits, source: str, device: str = "auto") -> dict:
+    """What a frozen source gives the masked alignment, split by split.
+
+    ``kept``: the share of the training samples the source classifies correctly -- the
+    samples MCMA aligns the target on (Eq. 17; a D-CAT run logs it as ``train_mask_frac``).
+    ``val_f1`` / ``test_f1``: its macro-F1 on samples it never trained on (on a
+    subject-disjoint split, people it never saw). A source can keep most training
+    samples and still not carry to new people: the two numbers answer different questions.
+    """
+    from .train import evaluate, predict
+
+    y, p = predict(model, splits.train, source, device=device)
+    return {"kept": float((y == p).mean()) if len(y) else float("nan"),
+            "val_f1": evaluate(model, splits.val, source, device=device)["f1"],
+            "test_f1": evaluate(model, splits.test, source, device=device)["f1"]}
+
+
 def load_or_train(checkpoint: str | Path, train: Callable[[], Any], name: str = "model", verbose: bool = True,
                   source: str | Path | None = None):
     """The model saved at ``checkpoint``, or ``train()``'s (a ``Run``, which saves it
@@ -249,4 +267,4 @@ def subject_summary(df: pd.DataFrame, tie: int = 0) -> dict:
             "broke": int(df["broke"].sum())}
 
 
-__all__ = ["load_splits", "n_folds", "results_stem", "only", "source_run", "load_or_train", "clear_progress", "per_subject", "subject_summary"]
+__all__ = ["load_splits", "n_folds", "results_stem", "only", "source_run", "source_reach", "load_or_train", "clear_progress", "per_subject", "subject_summary"]
