@@ -22,12 +22,15 @@
 # 2. tell a change of a few test samples from a change worth reporting;
 # 3. look at a run per **subject**: which held-out people gained and which lost in this run, and why
 #    one run cannot say for whom transfer helps (real sensor data varies by person more than by
-#    anything else).
+#    anything else);
+# 4. tell what a frozen source feeds the masked alignment (the training samples it gets right) from
+#    how well it does on people it never saw.
 #
 # Averages hide where a change comes from. This notebook puts the baseline and the D-CAT target side
 # by side on the test split: their confusion matrices, the F1 of each class, the class pairs the
-# D-CAT run separated better ("fixed") or worse ("broke") than the baseline, and the F1 of each test
-# subject on a subject-disjoint split. The models are the checkpoints notebook
+# D-CAT run separated better ("fixed") or worse ("broke") than the baseline, the F1 of each test
+# subject on a subject-disjoint split, and what the frozen source behind each run gave its alignment.
+# The models are the checkpoints notebook
 # [03](03_transfer.ipynb) wrote for the same parameters (trained here if absent). Terms:
 # [GLOSSARY.md](GLOSSARY.md).
 
@@ -69,6 +72,7 @@ figures_dir = None      # PNG figures; None: <out_dir>/figures (only `make noteb
 import time
 
 import matplotlib.pyplot as plt
+import pandas as pd
 import seaborn as sns
 
 from dcatkit import paths, plots, report, runs
@@ -209,7 +213,7 @@ print("wrote", ", ".join(paths.shown(p) for p in written))
 sub_checked = paths.check_params(dataset=dataset, data_root=data_root, split=subject_split, source=source,
                                  target=target)
 sub_name = sub_checked["split_name"].removesuffix(f"-fold{sub_checked['fold']}")   # every fold: "loso", not "loso-fold0"
-rows, fold_setups = [], []
+rows, fold_setups, reach = [], [], []
 for k in range(runs.n_folds(dataset, sub_checked, data_seed, data_opts)):
     sub_info = {**sub_checked, **paths.check_split(sub_checked["split"], k)}
     sub = runs.load_splits(dataset, sub_info, data_seed, data_opts)
@@ -230,7 +234,8 @@ for k in range(runs.n_folds(dataset, sub_checked, data_seed, data_opts)):
     ys, pb = predict(mb, sub.test, target, device=device)
     _, pd_ = predict(md, sub.test, target, device=device)
     rows.append(runs.per_subject(ys, pb, pd_, sub.test.subjects, len(sub.classes), fold=[k] * len(ys)))
-import pandas as pd
+    src_k = runs.source_run(sub, source, target, ck_s, epochs=source_epochs, verbose=False, **train_opts)  # section 6
+    reach.append({"split": sub_info["split_name"], **runs.source_reach(src_k.model, sub, source, device=device)})
 subjects_table = pd.concat(rows, ignore_index=True).sort_values("delta_f1", kind="stable")
 print(format_table(subjects_table, diffs={"delta_f1": ("f1_other", "f1_baseline")}, index=False))
 fig = plots.subject_change(subjects_table, title=f"{dcat_name} − baseline per test subject ({sub_name})")
@@ -256,6 +261,33 @@ files = report.write_results(subjects_table.assign(**sub_params, setup=[fold_set
 print("wrote", ", ".join(paths.shown(p) for p in files.values()))
 
 # %% [markdown]
+# ## 6. What the frozen source gave the alignment
+#
+# D-CAT's masked alignment (Eq. 17) pulls the target toward the source only on the training samples
+# the source classifies correctly. `kept` is their share (notebook 03 logs it as `train_mask_frac`).
+# On a subject-disjoint split those samples come from the training subjects, whom the source was
+# trained on too; how the source fares on people it never saw is its macro-F1 on the validation and
+# test subjects (`val_f1`, `test_f1`). The first row is the source behind sections 1-4, the others
+# the source of each fold of section 5.
+
+# %%
+src_id = runs.source_run(splits, source, target, ck_source, epochs=source_epochs, verbose=False, **train_opts)
+reach_table = pd.DataFrame([{"split": checked["split_name"], **runs.source_reach(src_id.model, splits, source,
+                                                                                 device=device)}, *reach])
+print(format_table(reach_table, index=False))
+r0, rs = reach_table.iloc[0], reach_table.iloc[1:]
+over = f" (means over its {len(rs)} folds)" if len(rs) > 1 else ""
+display(Markdown(
+    f"On `{sub_name}` the {source} source is right on {rs['kept'].mean():.0%} of the training samples, "
+    + ("the ones the alignment uses" if mcma else "the ones MCMA would keep (this run, without MCMA, aligns on all)")
+    + f", and reaches macro-F1 {rs['test_f1'].mean():.3f} on the held-out subjects{over}. On "
+    f"`{checked['split_name']}` it is right on {r0['kept']:.0%} of the training samples and reaches "
+    f"{r0['test_f1']:.3f} on the test split. The share kept says how much of the training set the alignment is fed; "
+    "the test F1 says how well what the source knows carries to new samples (on a subject-disjoint split, new "
+    "people). Whether the source's reach is what moved D-CAT in section 5 one run cannot say: notebook 06 pools "
+    "D-CAT on the subject-disjoint split (`-p split ood`) over data draws and seeds."))
+
+# %% [markdown]
 # ## Summary
 #
 # - The confusion matrices and per-class F1 show *where* a macro-F1 change comes from; on a test split
@@ -263,6 +295,9 @@ print("wrote", ", ".join(paths.shown(p) for p in files.values()))
 # - Per subject, the table of section 5 shows how each held-out person fared in this run; with one
 #   seed and a few subjects it describes the run, it does not say how transfer treats people in
 #   general. Count subjects, folds and seeds before believing an average (Try this 1).
+# - The source's own numbers (section 6) say how much the alignment is fed (`kept`, the training
+#   samples the source gets right) and how well the source does on samples it never trained on
+#   (`test_f1`): on a subject-disjoint split the two answer different questions.
 #
 # ## Try this
 #
