@@ -579,3 +579,54 @@ def test_old_tuning_rule_intervals_are_what_the_runs_give(monkeypatch, computed)
     text = " ".join((REPO / "benchmarks" / "RESULTS.md").read_text().split())
     missing = [q for q in quoted if q not in text]
     assert not missing, f"RESULTS.md's intervals of the old tuning rule are not what the runs give by it: {missing}"
+
+
+def findings_05_mismatches(text: str, nb05: str) -> list[str]:
+    """FINDINGS.md's notebook 05 paragraph against notebook 05's printed source table (``split
+    kept val_f1 test_f1``, one row per split) and its per-subject summary: each source number is
+    the row and column its words name, and "both held-out subjects" are the two subjects the
+    summary counts as hurt."""
+    start = text.index("**Notebook 05**")
+    end = text.find("\n\n", start)                              # the paragraph (all of a flattened page)
+    part = " ".join(text[start:end if end > 0 else None].split())
+    lines = nb05.splitlines()
+    heads = [i for i, ln in enumerate(lines) if ln.split() == ["split", "kept", "val_f1", "test_f1"]]
+    assert len(heads) == 1, f"notebook 05 prints {len(heads)} source tables, 1 expected"
+    table = {}
+    for ln in lines[heads[0] + 1:]:
+        tok = ln.split()
+        if len(tok) != 4:
+            break
+        table[tok[0]] = {"kept": float(tok[1]), "test_f1": float(tok[3])}
+    m = re.search(rf"\(`ood`\) the video source is right on {N3} of its training samples, the ones MCMA aligns on "
+                  rf"\({N3} on `id`\), yet reaches macro-F1 {N3} on the held-out subjects \({N3} on `id`'s test split\)",
+                  part)
+    if not m:
+        return ["the paragraph no longer reads as the check expects: rewrite the check with it"]
+    bad = [f"{name}: FINDINGS says {m[g]}, notebook 05 prints {want}"
+           for g, (name, want) in enumerate((("ood kept", table["ood"]["kept"]), ("id kept", table["id"]["kept"]),
+                                              ("ood test_f1", table["ood"]["test_f1"]),
+                                              ("id test_f1", table["id"]["test_f1"])), 1)
+           if abs(float(m[g]) - want) > 1e-9]
+    if "lost on both held-out subjects" in part and "On 2 test subject(s) of `ood`: transfer fixed more samples " \
+            "than it broke for 0, fewer for 2" not in " ".join(nb05.split()):
+        bad.append("FINDINGS says D-CAT lost on both held-out subjects; notebook 05's summary says otherwise")
+    return bad
+
+
+def test_findings_notebook_05_numbers_are_what_the_notebook_prints():
+    """Notebook 05's source numbers in FINDINGS.md are its printed table's (the ``ood`` and ``id``
+    rows, ``kept`` and ``test_f1``); the check fails when two of them are swapped or the
+    subject count changes."""
+    from test_notebooks import _outputs_text
+
+    nb05 = _outputs_text("05_confusion_analysis")
+    text = (REPO / "FINDINGS.md").read_text()
+    bad = findings_05_mismatches(text, nb05)
+    assert not bad, "FINDINGS.md's notebook 05 paragraph is not what notebook 05 prints:\n" + "\n".join(bad)
+    flat = " ".join(text.split())
+    for a, b in (("right on 0.824 of its training samples", "right on 0.983 of its training samples"),
+                 ("macro-F1 0.473 on the held-out subjects (0.967", "macro-F1 0.967 on the held-out subjects (0.473")):
+        assert flat.count(a) == 1, a
+        assert findings_05_mismatches(flat.replace(a, b), nb05), b
+    assert findings_05_mismatches(text, nb05.replace("fewer for 2", "fewer for 1"))
