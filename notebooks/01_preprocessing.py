@@ -31,8 +31,8 @@
 # [GLOSSARY.md](GLOSSARY.md). Nothing is trained here; for a real dataset, loading it also **builds the
 # preprocessing cache** the other notebooks reuse.
 #
-# The parameters a learner changes are `split` and `n_samples`; the `outputs` group is the same in
-# every notebook ([README](README.md)).
+# The parameters a learner changes are `split` (with `fold`) and `n_samples` (Try this); the
+# `outputs` group is the same in every notebook ([README](README.md)).
 
 # %% tags=["parameters"]
 # --- data ---------------------------------------------------------------------
@@ -127,13 +127,13 @@ print(subjects.to_string())
 #
 # In the simulated data (the default `"headroom"` regime, `dcatkit.data.synthetic`) every class has
 # its own motion: events per second, main axis, timing (single events or doublets) and the shape of
-# each event. Four pairs share their rate and differ only in one cue: **drinking / reading** by the
-# axis of the lift, **sweep_floor / open_close_door** by timing (the door is a doublet: open, then
+# each event. The pairs of `IMU_PAIRS` (next cell) share their rate and differ only in one cue:
+# **drinking / reading** by the axis of the lift, **sweep_floor / open_close_door** by timing (the door is a doublet: open, then
 # close), **cut_fruits / wash_hand** by event shape (a sharp impact vs a back-and-forth rub),
 # **type_pc / type_phone** by axis. The figure shows each pair for one subject (so nearly one sensor
 # orientation: every subject wears the sensor rotated its own way, and each recording adds a small
 # rotation of its own, printed under the figure), in g, with gravity removed.
-# Each event is brief, only a few times the standard deviation of the white sensor noise that
+# Each event is brief, only a small multiple of the standard deviation of the white sensor noise that
 # covers every sample, and it lands on axes that each subject's sensor rotates its own way, beside a
 # slow background head motion (the printed line under the figure gives the sizes, from the
 # simulator's settings): look and see how hard the cues are to read by eye. That is what makes IMU
@@ -169,8 +169,9 @@ else:
 #
 # Each sample holds `n_frames` RGB frames spread uniformly over the window, resized to
 # `frame_size` (the paper: 30 frames at 224x224 for a ResNet-101). In the synthetic data each
-# class has its own object colour; its size and its shape (square or round) are each shared with
-# one other class, so colour tells those two apart. Each subject mixes some of its own colour in —
+# class has its own object colour; its size is shared with one other class and its shape (square
+# or round) with three more, and the class that shares its size shares its shape too, so only
+# colour tells those two apart. Each subject mixes some of its own colour in —
 # video still carries the class clearly (a strong source).
 
 # %%
@@ -191,8 +192,8 @@ else:
 #
 # The plots use the encoder's own front end (`dcatkit.encoders.LogMel`) with the preset's
 # settings, at the data's sample rate. One sample per class: in the simulator each class sounds a
-# tone of its own (with one harmonic at twice its pitch; where that is above the 4 kHz Nyquist limit
-# of the 8 kHz audio it folds back below it, so for the highest tones it shows as a second line near
+# tone of its own (with one harmonic at twice its pitch; where that is above the Nyquist limit, half
+# the audio's sample rate printed in the figure's title, it folds back below it, so for the highest tones it shows as a second line near
 # the tone), higher from the first class to the last, in bursts at the
 # motion's events, over the subject's steady room hum. Look at the short bright dashes (the bursts):
 # their height and rhythm change from panel to panel; the unbroken line is the hum, which belongs
@@ -212,8 +213,8 @@ else:
 # ## 6. Sample browser
 #
 # Pick a class, a subject and a sample. The browser needs a live widget front end (JupyterLab,
-# Notebook, VS Code); where there is none (papermill, a code host's viewer) it shows nothing, so
-# a static view of one sample is always drawn below it.
+# Notebook, VS Code); where there is none (papermill, a code host's viewer) it shows only a one-line
+# text placeholder, so a static view of one sample is always drawn below it.
 
 # %%
 from IPython.display import display
@@ -256,10 +257,14 @@ print("wrote", ", ".join(paths.shown(p) for p in files))
 #
 # 1. **Subject-disjoint split.** `-p split ood`: the subject table shows every subject in exactly one
 #    split. *Expect* fewer subjects in test than in train, and class counts per split less even
-#    (subjects do not record every class equally often).
+#    (the subject-disjoint split is not stratified by class, and each subject's class counts vary by
+#    chance).
 # 2. **Leave one subject out.** `-p split loso -p fold 2`: the test split is one subject. *Expect* a
-#    small test set; that is why notebook 05 pools the folds before reading per-subject results.
-# 3. **Less data.** `-p n_samples 200`: some classes get only a few test samples. *Expect* the
-#    macro metrics of later notebooks to move by whole samples (1/n) between runs.
+#    small test set; that is why notebook 05, with `-p subject_split loso`, trains every fold and
+#    lists each held-out subject's score in one table.
+# 3. **Less data.** `-p n_samples 200`: some classes get only a few test samples. *Expect*, when the
+#    later notebooks run with the same `-p n_samples 200`, each class's recall to move in steps of
+#    1 / its test samples (notebook 05 prints them as `support`), so macro metrics jump by several
+#    hundredths between seeds.
 #
 # Next: [02 — unimodal models](02_unimodal.ipynb) trains the source and the baseline.

@@ -32,7 +32,7 @@
 # Checkpoints go to `out_dir/checkpoints/`, named after their settings, so notebook 03, run after
 # this one with the same `out_dir`, loads the source trained here instead of training it again (its
 # output says which happened; its baseline it trains itself). The parameters a learner changes are
-# `source`, `target` and `split`; the `training` and `outputs` groups are shared by every notebook
+# `source`, `target`, `split` and `epochs` (Try this); the `training` and `outputs` groups are shared by every notebook
 # ([README](README.md)).
 
 # %% tags=["parameters"]
@@ -182,7 +182,7 @@ display(Markdown(
     f"{base_run.meta['best_val']['f1']:.3f}); validation and test F1 differ because each split is small, and because the epoch "
     "was chosen for its validation F1: a choice made on that split tends to flatter its score, not the test's. "
     "Notebooks 04 and 06 train their own copy of the source through the sweep runner (same recipe, a separate "
-    "training; 06 also on other data draws and sizes), so their source's score differs from this one."))
+    "training; 06 also on other data draws and sizes), so their source's score can differ from this one."))
 
 # %% [markdown]
 # ## Summary
@@ -199,8 +199,9 @@ display(Markdown(
 # 1. **Swap the roles.** `-p source imu -p target video`: *expect* the IMU source to be the weaker
 #    model. The paper tried this direction too (IMU to the more expressive modalities): its Table II
 #    shows a loss on every metric of both such rows in-distribution (its text, Sec. VI-A.1: "a slight
-#    decrease"), from single runs; to test it here, run it over seeds with
-#    `python -m dcatkit sweep --source imu --target video`.
+#    decrease"), from single runs; to test it here, run it over data draws and seeds with
+#    `python -m dcatkit sweep --source imu --target video --data-seeds 0-2` (README, "Rival methods,
+#    sweeps and statistics").
 # 2. **Audio as the source.** `-p source audio`: *expect* audio to learn the class about as easily
 #    as video (each class has its own tone band), so it is a second strong source.
 # 3. **Fewer epochs.** `-p epochs 5`: *expect* the IMU baseline's validation F1 still rising at the
