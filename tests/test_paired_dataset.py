@@ -79,8 +79,8 @@ def test_training_set_refuses_parts_with_other_classes():
 
 
 def test_thin_validation_counts_dropped_recordings_and_keeps_the_unlabeled_part():
-    """thin_validation's ``n_dropped`` counts recordings (2 of 3 recordings, 6 windows
-    ), and the unlabeled part passes through untouched."""
+    """thin_validation's ``n_dropped`` counts recordings (2 of its 3 recordings, 6 windows),
+    and the unlabeled part passes through untouched."""
     from dcatkit.data.dataset import Splits, thin_validation
 
     val = _part([f"v{i}" for i in range(6)], [0, 0, 1, 1, 0, 0], groups=["r0", "r0", "r1", "r1", "r2", "r2"])
@@ -88,7 +88,6 @@ def test_thin_validation_counts_dropped_recordings_and_keeps_the_unlabeled_part(
     thin = thin_validation(Splits(val, val, val, {}, unlabeled=extra), 1, seed=0)
     assert thin.report["validation"]["n_dropped"] == 2 and len(set(thin.val.groups)) == 1
     assert thin.unlabeled is extra
-
 
 
 def test_rows_of_two_caches_are_joined_each_from_its_own_array():
