@@ -128,13 +128,13 @@ print(subjects.to_string())
 # In the simulated data (the default `"headroom"` regime, `dcatkit.data.synthetic`) every class has
 # its own motion: events per second, main axis, timing (single events or doublets) and the shape of
 # each event. The pairs of `IMU_PAIRS` (next cell) share their rate and differ only in one cue:
-# **drinking / reading** by the axis of the lift, **sweep_floor / open_close_door** by timing (the door is a doublet: open, then
-# close), **cut_fruits / wash_hand** by event shape (a sharp impact vs a back-and-forth rub),
-# **type_pc / type_phone** by axis. The figure shows each pair for one subject (so nearly one sensor
+# **drinking / reading** by the axis of the lift, **sweep_floor / open_close_door** by timing (the
+# door is a doublet: open, then close), **cut_fruits / wash_hand** by event shape (a sharp impact
+# vs a back-and-forth rub), **type_pc / type_phone** by axis. The figure shows each pair for one subject (so nearly one sensor
 # orientation: every subject wears the sensor rotated its own way, and each recording adds a small
 # rotation of its own, printed under the figure), in g, with gravity removed.
-# Each event is brief, only a small multiple of the standard deviation of the white sensor noise that
-# covers every sample, and it lands on axes that each subject's sensor rotates its own way, beside a
+# Each event is brief, only a small multiple of the standard deviation of the white sensor noise
+# that covers every sample, and it lands on axes that each subject's sensor rotates its own way, beside a
 # slow background head motion (the printed line under the figure gives the sizes, from the
 # simulator's settings): look and see how hard the cues are to read by eye. That is what makes IMU
 # the weak modality here, as in the paper. (The `"ambiguous"` regime is different: its pairs differ only by a small amplitude
@@ -193,9 +193,9 @@ else:
 # The plots use the encoder's own front end (`dcatkit.encoders.LogMel`) with the preset's
 # settings, at the data's sample rate. One sample per class: in the simulator each class sounds a
 # tone of its own (with one harmonic at twice its pitch; where that is above the Nyquist limit, half
-# the audio's sample rate printed in the figure's title, it folds back below it, so for the highest tones it shows as a second line near
-# the tone), higher from the first class to the last, in bursts at the
-# motion's events, over the subject's steady room hum. Look at the short bright dashes (the bursts):
+# the audio's sample rate printed in the figure's title, it folds back below it, so for the highest
+# tones it shows as a second line near the tone), higher from the first class to the last, in
+# bursts at the motion's events, over the subject's steady room hum. Look at the short bright dashes (the bursts):
 # their height and rhythm change from panel to panel; the unbroken line is the hum, which belongs
 # to the subject, not the class.
 

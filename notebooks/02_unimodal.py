@@ -32,8 +32,8 @@
 # Checkpoints go to `out_dir/checkpoints/`, named after their settings, so notebook 03, run after
 # this one with the same `out_dir`, loads the source trained here instead of training it again (its
 # output says which happened; its baseline it trains itself). The parameters a learner changes are
-# `source`, `target`, `split` and `epochs` (Try this); the `training` and `outputs` groups are shared by every notebook
-# ([README](README.md)).
+# `source`, `target`, `split` and `epochs` (Try this); the `training` and `outputs` groups are
+# shared by every notebook ([README](README.md)).
 
 # %% tags=["parameters"]
 # --- data ---------------------------------------------------------------------

@@ -377,8 +377,8 @@ display(Markdown(text))
 #
 # Here training does not ask for the theorem's premise, whatever the settings: the loss matches
 # *normalised* matrices, so at best $K_t^\top V_t = c\,K_s^\top V_s$ (equality up to a scale
-# $c > 0$), and this run's training stays far from $L_{CA} = 0$ (section 5 prints where it ends); whether this run's sequence lengths
-# are equal is printed below. So the theorem is a motivation, not a prediction we can check exactly. What we can measure is its *direction*: per sample, how much of
+# $c > 0$), and this run's training stays far from $L_{CA} = 0$ (section 5 prints where it
+# ends); whether this run's sequence lengths are equal is printed below. So the theorem is a motivation, not a prediction we can check exactly. What we can measure is its *direction*: per sample, how much of
 # the target's key (value) vectors lies in the span of the source's $T_s$ vectors. On held-out
 # samples we fit that least-squares map and report $R^2 = 1 - \lVert K_t^\top - K_s^\top
 # R\rVert_F^2 / \lVert K_t^\top\rVert_F^2$, next to the same fit against *another* sample's source
@@ -438,12 +438,12 @@ display(Markdown(text))
 #    its F1 equal the baseline's (same seed, same loss). *Why:* with λ = 0 Eq. (19) is Eq. (18).
 # 2. **λ = 100.** `-p lam 100`: does $L_{CA}$ fall further, and what happens to F1? (Notebook 04
 #    compares the λ of its `lams` grid over the seeds of one data draw.) *Why:* at a large λ the
-#    alignment term can outweigh cross-entropy (notebook 06 measures its gradient against cross-entropy's), and
-#    matching the source's attention is not the same as classifying.
+#    alignment term can outweigh cross-entropy (notebook 06 measures its gradient against
+#    cross-entropy's), and matching the source's attention is not the same as classifying.
 # 3. **A worse source.** `-p source_epochs 1`: *expect* the source to err more (section 1 prints its
 #    F1), so MCMA drops more samples (`train_mask_frac` falls) and D-CAT and No MCMA optimise more
-#    different losses. Their test F1 may or may not differ more: section 5 compares one pair of runs, and one pair cannot tell the
-#    mask's effect from seed-to-seed chance (notebook 04 pairs them over seeds).
+#    different losses. Their test F1 may or may not differ more: section 5 compares one pair of
+#    runs, and one pair cannot tell the mask's effect from seed-to-seed chance (notebook 04 pairs them over seeds).
 # 4. **Subject-disjoint.** `-p split ood` (or `-p split loso -p fold 3`): every model is scored
 #    on subjects it never saw. The paper reports this setting in Table III and its λ ablation in
 #    Table IV; its IMU gains are in-distribution (Table II), and on UESTC's OOD split its Table III

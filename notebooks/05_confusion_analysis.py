@@ -209,8 +209,8 @@ print("wrote", ", ".join(paths.shown(p) for p in written))
 # ## 5. Per subject, on a subject-disjoint split
 #
 # Sensor data often varies strongly between people (how they move, wear the sensor, their room; the
-# simulator builds this in, and section 6 shows its size for the source). So: train (or read back) the baseline and D-CAT on
-# `subject_split`, whose test subjects were never seen in training, and score each test subject
+# simulator builds this in, and section 6 shows its size for the source). So: train (or read back)
+# the baseline and D-CAT on `subject_split`, whose test subjects were never seen in training, and score each test subject
 # alone. `"ood"` holds out a few subjects (one training); `"loso"` holds out each subject once
 # (one training per subject: every subject gets a score, at the cost of training all folds);
 # `["group_kfold", k]` puts the subjects in k groups and holds out each group once (k trainings). The checkpoints are named as notebook 03's with
