@@ -334,7 +334,7 @@ def findings_03_mismatches(text: str, nb03: str) -> list[str]:
     cos = lambda v: round(1 - v * v / 2, 2)                           # noqa: E731  L_CA read as a cosine
     # (what the text says, in a pattern; per group: its name and the value the notebook prints, and how close)
     claims = [
-        (rf"\(seed (\d+), n = (\d+),", [("seed", t["seed"], 0), ("n", t["n_samples"], 0)]),
+        (r"\(seed (\d+), n = (\d+),", [("seed", t["seed"], 0), ("n", t["n_samples"], 0)]),
         (rf"video source {N3}, IMU baseline {N3}, D-CAT {N3}, No MCMA {N3}\.",
          [(k, f1[k], 0) for k in ("video source", "imu baseline", "D-CAT", "No MCMA")]),
         (rf"L_CA falls from {N3} in the first epoch to {N3} in the last \(cosine (\d\.\d\d) → (\d\.\d\d)\), "
