@@ -152,21 +152,23 @@ def source_run(splits, source: str, target: str, checkpoint: str | Path, *, pres
     return run
 
 
-def source_reach(model, splits, source: str, device: str = "auto") -> dict:
-    """What a frozen source gives the masked alignment, split by split.
+def source_reach(run, splits, device: str = "auto") -> dict:
+    """What a frozen source (a ``Run``, e.g. :func:`source_run`'s) gives the masked
+    alignment, split by split.
 
     ``kept``: the share of the training samples the source classifies correctly -- the
     samples MCMA aligns the target on (Eq. 17; a D-CAT run logs it as ``train_mask_frac``).
     ``val_f1`` / ``test_f1``: its macro-F1 on samples it never trained on (on a
-    subject-disjoint split, people it never saw). A source can keep most training
-    samples and still not carry to new people: the two numbers answer different questions.
+    subject-disjoint split, people it never saw; the test F1 is the run's own, not computed
+    again). A source can keep most training samples and still not carry to new people: the
+    two numbers answer different questions.
     """
     from .train import evaluate, predict
 
-    y, p = predict(model, splits.train, source, device=device)
+    y, p = predict(run.model, splits.train, run.modality, device=device)
     return {"kept": float((y == p).mean()) if len(y) else float("nan"),
-            "val_f1": evaluate(model, splits.val, source, device=device)["f1"],
-            "test_f1": evaluate(model, splits.test, source, device=device)["f1"]}
+            "val_f1": evaluate(run.model, splits.val, run.modality, device=device)["f1"],
+            "test_f1": run.test["f1"]}
 
 
 def load_or_train(checkpoint: str | Path, train: Callable[[], Any], name: str = "model", verbose: bool = True,

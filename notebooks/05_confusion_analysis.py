@@ -244,7 +244,7 @@ for k in range(runs.n_folds(dataset, sub_checked, data_seed, data_opts)):
     _, pd_ = predict(md, sub.test, target, device=device)
     rows.append(runs.per_subject(ys, pb, pd_, sub.test.subjects, len(sub.classes), fold=[k] * len(ys)))
     src_k = runs.source_run(sub, source, target, ck_s, epochs=source_epochs, verbose=False, **train_opts)  # section 6
-    reach.append({"split": sub_info["split_name"], **runs.source_reach(src_k.model, sub, source, device=device)})
+    reach.append({"split": sub_info["split_name"], **runs.source_reach(src_k, sub, device=device)})
 subjects_table = pd.concat(rows, ignore_index=True).sort_values("delta_f1", kind="stable")
 print(format_table(subjects_table, diffs={"delta_f1": ("f1_other", "f1_baseline")}, index=False))
 fig = plots.subject_change(subjects_table, title=f"{dcat_name} − baseline per test subject ({sub_name})")
@@ -281,8 +281,8 @@ print("wrote", ", ".join(paths.shown(p) for p in files.values()))
 
 # %%
 src_id = runs.source_run(splits, source, target, ck_source, epochs=source_epochs, verbose=False, **train_opts)
-reach_table = pd.DataFrame([{"split": checked["split_name"], **runs.source_reach(src_id.model, splits, source,
-                                                                                 device=device)}, *reach])
+reach_table = pd.DataFrame([{"split": checked["split_name"], **runs.source_reach(src_id, splits, device=device)},
+                            *reach])
 print(format_table(reach_table, index=False))
 r0, rs = reach_table.iloc[0], reach_table.iloc[1:]
 over = f" (means over its {len(rs)} folds)" if len(rs) > 1 else ""

@@ -17,7 +17,7 @@ def test_source_reach_kept_is_the_share_mcma_aligns_on():
     macro-F1 on the validation and test splits, by hand from its predictions."""
     sp, video = video_source_setup()
     dcat = train_transfer(sp, video, "imu", lam=1.0, preset=TINY["imu"], seed=0, progress=False, device="cpu")
-    reach = runs.source_reach(video.model, sp, "video", device="cpu")
+    reach = runs.source_reach(video, sp, device="cpu")
     logged = dcat.history["train_mask_frac"].to_numpy()
     assert len(logged) == TINY["imu"].epochs and 0 < reach["kept"] < 1      # a mask that keeps some, drops some
     np.testing.assert_allclose(logged, reach["kept"], rtol=0, atol=1e-6)
