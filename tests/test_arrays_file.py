@@ -1,7 +1,7 @@
 """Audit 6 (data/arrays.py): a file saved with ``groups="samples"`` loads back, fractional
 sample rates are kept as given, a subset load reports the sample rates of the loaded
-modalities only, ``load``'s ratios / normalize / split_file reach ``from_arrays``, and a file
-of another format version is refused."""
+modalities only, ``load``'s ratios / normalize / split_file reach ``from_arrays``, a file of another
+format version is refused, and naming every saved modality is the whole-file load."""
 import json
 
 import numpy as np
@@ -88,3 +88,21 @@ def test_a_file_of_another_format_version_is_refused(tmp_path):
     np.savez(tmp_path / "v2.npz", **entries)
     with pytest.raises(ValueError, match=r"format 'dcatkit-arrays/2', this dcatkit reads 'dcatkit-arrays/1'"):
         load("arrays", root=tmp_path / "v2.npz")
+
+
+def test_naming_every_saved_modality_loads_as_naming_none(tmp_path):
+    """``modalities=`` listing every saved modality (in the saved order) is the whole file: the
+    same ids and the same report, including ``modality_content`` (each modality's own content,
+    which recognises a source trained on fewer modalities of the same samples). Only a true
+    subset takes the subset path."""
+    arrays, labels = _data()
+    path = save_arrays(tmp_path / "m.npz", arrays, labels, groups="samples", kinds=KINDS)
+    whole = load("arrays", root=path, seed=1)
+    named = load("arrays", root=path, modalities=["acc", "gyro"], seed=1)
+    assert set(whole.report) == set(named.report)
+    for key, value in whole.report.items():
+        assert named.report[key] == value, key
+    assert dict(named.report["modality_content"]) == dict(whole.report["modality_content"])
+    assert set(named.report["modality_content"]) == {"acc", "gyro"}
+    for part in ("train", "val", "test"):
+        assert list(getattr(named, part).ids) == list(getattr(whole, part).ids)
