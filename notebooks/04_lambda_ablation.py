@@ -238,7 +238,8 @@ display(Markdown(
 #   so at least 95% per cell), not from the best mean; on one data draw it describes that
 #   draw, and notebook 06 pools draws before claiming.
 # - Read section 4's rows at λ = 100 against those at λ ≤ 1: whether a large pull costs F1 here, with
-#   and without MCMA. Notebook 06 measures how large D-CAT's gradient is against cross-entropy's.
+#   and without MCMA. Notebook 06 measures how large D-CAT's gradient is against cross-entropy's in its
+#   few-label studies (its positive control and its curve), not in this every-label setting.
 # - The paper's Table IV is one run per cell on OOD data; this grid is many seeds on `split`.
 #
 # ## Try this
@@ -253,7 +254,8 @@ display(Markdown(
 #    may differ by less than the seed-to-seed spread, and a finer grid is a larger Holm family.
 # 4. **The grid with its controls, over draws.** In a terminal: `python -m dcatkit sweep --controls
 #    --lams 0.01 0.1 1 10 100 --sizes 1000 --seeds 0-9 --data-seeds 0-2` (long on a CPU: plan for a
-#    GPU or shards). That is this grid with MCMA on (`--no-mcma` runs the other half). Beside the
+#    GPU or shards). That is this grid with MCMA on (`--no-mcma` runs the other half), with a frozen
+#    source per draw and seed instead of this notebook's one. Beside the
 #    grid it runs a negative control (the target's inputs shuffled: no λ can move its recall above
 #    chance, in expectation) and a positive control (a teacher of the target's own sensor, few labels: transfer
 #    should help), and its verdicts pool three draws. *Why:* this notebook describes one draw

@@ -113,7 +113,8 @@
 # IMU target (notebook 02 prints the time of each). So the default runs D-CAT as the only method of the main study, the controls and
 # the curve at 300 recordings with few methods. `grid="full"` runs the full grid instead (all five
 # transfer methods tuned against the baseline in the main study at three sizes, every control with `none`/`dcat`/`kd`/
-# `contrastive`, more label counts): hours on a CPU, minutes on a GPU. The setup cell prints the
+# `contrastive`, more label counts): not timed yet, and many times the default's runs, so plan for
+# a GPU or shards (`sweep --shard`, README). The setup cell prints the
 # number of runs and what the chosen grid leaves out; the cell after it prints the time this
 # execution took (near 0 when every run was read back) and the runs' own training time.
 
