@@ -91,3 +91,29 @@ def test_too_few_mel_bins_are_refused_by_the_audio_encoder():
                        f_max=4000.0).eval()
     with pytest.raises(ValueError, match=r"64 frames x 8 mel bins, need >= 16 of each"):
         enc(torch.randn(1, 8, 64))
+
+
+def test_spec_augment_masks_only_in_training():
+    """With every dropout off and batch norms in training mode (both deterministic), the
+    training-mode output still changes with the random seed (SpecAugment's masks) unless
+    ``spec_augment=False``; in eval mode it never does."""
+    def outputs(spec_augment, train):
+        torch.manual_seed(0)
+        enc = AudioEncoder("cnn6", sample_rate=8000, n_fft=256, hop_length=128, n_mels=32, f_max=4000.0,
+                           width=0.125, spec_augment=spec_augment).train(train)
+        for m in enc.modules():
+            if isinstance(m, nn.Dropout):
+                m.eval()
+        wav = torch.randn(2, 8000, generator=torch.Generator().manual_seed(3))
+        got = []
+        for seed in range(4):
+            torch.manual_seed(seed)
+            with torch.no_grad():
+                got.append(enc(wav))
+        return got
+
+    masked = outputs(True, True)
+    assert any(not torch.equal(masked[0], o) for o in masked[1:])
+    for spec_augment, train in ((False, True), (True, False)):
+        same = outputs(spec_augment, train)
+        assert all(torch.equal(same[0], o) for o in same[1:]), (spec_augment, train)
