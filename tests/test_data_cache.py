@@ -1,0 +1,81 @@
+"""The window cache (``dcatkit.data.cache``) read back: a cache folder whose files do not
+agree with each other (a meta file of another build, a raw file of another array, junk
+bytes) is a ValueError naming the damaged file, never windows read with the wrong rows."""
+import json
+
+import numpy as np
+import pytest
+
+from dcatkit.data import cache as C
+
+
+def _decode(rec):
+    x = np.arange(2 * 2 * 3, dtype=np.float32).reshape(2, 2, 3) + 100 * rec
+    return {"arrays": {"imu": x}, "labels": [rec % 2, 1], "subjects": [rec, rec],
+            "ids": [f"{rec}#0", f"{rec}#1"], "groups": [str(rec)] * 2}
+
+
+def _collect(cache_dir):
+    return C.collect("toy", [0, 1, 2], _decode, classes=["a", "b"], settings={"v": 1}, cache_dir=cache_dir,
+                     progress=False)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    w = _collect(tmp_path)
+    expected = np.concatenate([_decode(r)["arrays"]["imu"] for r in range(3)]).astype(np.float16)
+    np.testing.assert_array_equal(np.asarray(w.arrays["imu"]), expected)
+    return tmp_path, w.report["cache"]
+
+
+def _damaged(tmp_path, path):
+    with pytest.raises(ValueError, match=path.name) as e:
+        _collect(tmp_path)
+    assert str(path.parent) in str(e.value) and "delete" in str(e.value)
+
+
+def test_a_meta_file_with_one_label_fewer_than_the_arrays_is_named(folder):
+    tmp_path, f = folder
+    meta_path = tmp_path / f.split("/")[-1] / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    for k in ("labels", "subjects", "ids", "groups"):       # one window's entry lost: 5 labels for 6 rows
+        meta[k] = meta[k][:-1]
+    meta_path.write_text(json.dumps(meta))
+    _damaged(tmp_path, meta_path)
+
+
+def test_a_meta_file_without_a_key_is_named(folder):
+    tmp_path, f = folder
+    meta_path = tmp_path / f.split("/")[-1] / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["subjects"]
+    meta_path.write_text(json.dumps(meta))
+    _damaged(tmp_path, meta_path)
+
+
+def test_a_raw_file_longer_than_its_shape_is_named(folder):
+    """A raw file that holds more than shape x dtype (another, longer array's): not read
+    as its first rows."""
+    tmp_path, f = folder
+    raw = tmp_path / f.split("/")[-1] / "imu.bin"
+    raw.write_bytes(raw.read_bytes() + np.zeros((2, 2, 3), np.float16).tobytes())
+    _damaged(tmp_path, raw)
+
+
+def test_a_meta_file_of_binary_junk_is_named(folder):
+    tmp_path, f = folder
+    meta_path = tmp_path / f.split("/")[-1] / "meta.json"
+    meta_path.write_bytes(b"\xff\xfe\x00\x81junk")
+    _damaged(tmp_path, meta_path)
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_windows_of_another_shape_are_refused_naming_the_rule(tmp_path, cached):
+    """Every window must have one shape: a recording whose windows differ is refused with that
+    rule, with or without a cache (not as a damaged cache file, nor numpy's concatenate error)."""
+    def decode(rec):
+        return {"arrays": {"imu": np.zeros((1, 2, 3 + rec), np.float32)}, "labels": [0], "subjects": [0],
+                "ids": [str(rec)], "groups": [str(rec)]}
+    with pytest.raises(ValueError, match=r"same shape"):
+        C.collect("toy", [0, 1], decode, classes=["a"], settings={}, cache_dir=tmp_path if cached else None,
+                  progress=False)
