@@ -79,3 +79,22 @@ def test_windows_of_another_shape_are_refused_naming_the_rule(tmp_path, cached):
     with pytest.raises(ValueError, match=r"same shape"):
         C.collect("toy", [0, 1], decode, classes=["a"], settings={}, cache_dir=tmp_path if cached else None,
                   progress=False)
+
+
+def test_a_frame_folder_is_fingerprinted_by_every_file_in_it(tmp_path):
+    """A folder of JPEG frames stands for each of its files (path relative to the root, size,
+    mtime): any frame rewritten, not only the first, changes the fingerprint (a stale cache key
+    otherwise), and two recordings holding a same-named file are told apart by their folders."""
+    import os
+    root = tmp_path
+    clips = [root / "c1" / "rec", root / "c2" / "rec"]
+    for c in clips:
+        c.mkdir(parents=True)
+        for i in range(3):
+            (c / f"{i:05d}.jpg").write_bytes(b"x" * (10 + i))
+    want = [[os.path.relpath(p, root), p.stat().st_size, p.stat().st_mtime_ns]
+            for c in clips for p in sorted(c.iterdir())]
+    got = C.fingerprint(clips, root)
+    assert got == want and len({g[0] for g in got}) == 6
+    (clips[0] / "00002.jpg").write_bytes(b"y" * 50)                  # the last frame of a clip rewritten
+    assert C.fingerprint(clips, root) != got
