@@ -98,3 +98,16 @@ def test_a_frame_folder_is_fingerprinted_by_every_file_in_it(tmp_path):
     assert got == want and len({g[0] for g in got}) == 6
     (clips[0] / "00002.jpg").write_bytes(b"y" * 50)                  # the last frame of a clip rewritten
     assert C.fingerprint(clips, root) != got
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_the_loaders_sample_rates_win_over_the_native_ones(tmp_path, cached):
+    """``sample_rates`` (the rate a loader resamples to) is the windows' rate, not the median of the
+    recordings' native rates (kept under report['native_rates']); read back the same from a cache."""
+    def decode(rec):
+        return dict(_decode(rec), rates={"imu": [50.0, 52.0, 60.0][rec]})
+    kw = dict(classes=["a", "b"], settings={}, cache_dir=tmp_path if cached else None, progress=False)
+    for _ in range(2):                                          # built, then (cached) read back
+        w = C.collect("toy", [0, 1, 2], decode, sample_rates={"imu": 20.0}, **kw)
+        assert w.sample_rates == {"imu": 20.0} and w.report["native_rates"] == {"imu": [50.0, 52.0, 60.0]}
+    assert C.collect("toy2", [0, 1, 2], decode, **kw).sample_rates == {"imu": 52.0}   # none given: the median
