@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from dcatkit.data import cache as C
+from dcatkit.data.preprocess import UnreadableFile
 
 
 def _decode(rec):
@@ -111,3 +112,14 @@ def test_the_loaders_sample_rates_win_over_the_native_ones(tmp_path, cached):
         w = C.collect("toy", [0, 1, 2], decode, sample_rates={"imu": 20.0}, **kw)
         assert w.sample_rates == {"imu": 20.0} and w.report["native_rates"] == {"imu": [50.0, 52.0, 60.0]}
     assert C.collect("toy2", [0, 1, 2], decode, **kw).sample_rates == {"imu": 52.0}   # none given: the median
+
+
+def test_a_single_nan_value_in_a_window_is_refused_not_cached(tmp_path):
+    """One NaN among finite values (not a whole NaN window) is refused like an unreadable file."""
+    def decode(rec):
+        d = _decode(rec)
+        if rec == 1:
+            d["arrays"]["imu"][0, 0, 0] = np.nan
+        return d
+    with pytest.raises(UnreadableFile, match="NaN"):
+        C.collect("toy", [0, 1, 2], decode, classes=["a", "b"], settings={}, cache_dir=tmp_path, progress=False)

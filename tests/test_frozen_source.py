@@ -97,3 +97,11 @@ def test_a_cache_file_holding_a_valid_array_of_another_shape_is_named(setup, tmp
     assert "delete" in str(e.value) and str(folder) in str(e.value)
     np.save(path, good)
     SourceCache(folder, "video")                         # restored: read as before
+
+
+def test_a_source_modality_list_shorter_than_the_sources_is_refused(setup):
+    """Two sources and one modality name: refused, not the second source silently dropped."""
+    from dcatkit.frozen_source import _source_names
+    ds, src = setup
+    with pytest.raises(ValueError, match="give one per source"):
+        _source_names([src, src], ["video"])
