@@ -123,3 +123,37 @@ def test_a_single_nan_value_in_a_window_is_refused_not_cached(tmp_path):
         return d
     with pytest.raises(UnreadableFile, match="NaN"):
         C.collect("toy", [0, 1, 2], decode, classes=["a", "b"], settings={}, cache_dir=tmp_path, progress=False)
+
+
+def _decode_two(rec, lack_video=1, short=None):
+    """Two modalities per recording; recording ``lack_video`` gives its IMU only, recording
+    ``short`` one video window fewer than labels (decoder bugs)."""
+    out = _decode(rec)
+    if rec != lack_video:
+        video = np.full((2, 3), rec, np.uint8)
+        out["arrays"]["video"] = video[:1] if rec == short else video
+    return out
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_a_decoder_that_drops_a_modality_for_one_recording_is_named_and_nothing_is_cached(tmp_path, cached):
+    """A decoder that gives recording 1 no video (recordings 0 and 2 have it) stops the build with
+    a ValueError naming recording 1 and both modality sets; no cache folder is left complete, so
+    the fixed decoder builds afresh (before, a complete cache was written that every later load
+    refused as damaged, and deleting it rebuilt the same one)."""
+    cache_dir = tmp_path if cached else None
+    with pytest.raises(ValueError, match=r"recording 1 the modalities \['imu'\], the recordings before it "
+                                         r"\['imu', 'video'\]"):
+        C.collect("toy", [0, 1, 2], _decode_two, classes=["a", "b"], settings={"v": 2}, cache_dir=cache_dir,
+                  progress=False)
+    if cached:
+        assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix in (".json", ".bin")]
+    w = C.collect("toy", [0, 1, 2], lambda r: _decode_two(r, lack_video=None), classes=["a", "b"],
+                  settings={"v": 2}, cache_dir=cache_dir, progress=False)
+    assert np.asarray(w.arrays["video"]).shape == (6, 3) and len(w.labels) == 6
+
+
+def test_a_decoder_giving_fewer_windows_than_labels_is_named(tmp_path):
+    with pytest.raises(ValueError, match=r"recording 2 2 labels but 2 imu windows, 1 video windows"):
+        C.collect("toy", [0, 1, 2], lambda r: _decode_two(r, lack_video=None, short=2), classes=["a", "b"],
+                  settings={"v": 3}, cache_dir=tmp_path, progress=False)

@@ -201,6 +201,22 @@ def _beyond_disk_range(arrays: dict[str, np.ndarray]) -> str | None:
     return None
 
 
+def _check_chunk(chunk: dict, seen: dict, rec: Any, name: str) -> None:
+    """A decoder's windows of one recording must hold every modality, one window per label, and
+    the same modalities as the recordings before it; otherwise the build stops here, naming the
+    recording, before a cache is written that every later load would refuse as damaged."""
+    n = len(chunk["labels"])
+    counts = {m: len(a) for m, a in chunk["arrays"].items()}
+    if any(c != n for c in counts.values()):
+        raise ValueError(f"{name}: the decoder gave recording {rec} {n} labels but "
+                         + ", ".join(f"{c} {m} windows" for m, c in counts.items())
+                         + ": every modality needs one window per label")
+    if seen and set(counts) != set(seen):
+        raise ValueError(f"{name}: the decoder gave recording {rec} the modalities {sorted(counts)}, the "
+                         f"recordings before it {sorted(seen)}: every recording needs the same modalities "
+                         "(a recording that lacks one should raise UnreadableFile or Dropped in the decoder)")
+
+
 def _build(recordings, decode, classes, sample_rates, on_error, progress, name, folder) -> Windows:
     from tqdm.auto import tqdm
 
@@ -243,6 +259,7 @@ def _build(recordings, decode, classes, sample_rates, on_error, progress, name, 
                     raise err
                 report["skipped"].append(f"{rec}: {err}")
                 continue
+            _check_chunk(chunk, sink.meta, rec, name)
             sink.add(chunk["arrays"])
             labels.extend(int(x) for x in chunk["labels"])
             subjects.extend(int(x) for x in chunk["subjects"])
