@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -234,8 +236,16 @@ def test_folded_resnet_is_the_same_function(depth):
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
     with torch.no_grad():
         ref, got = enc.backbone(x), folded(x)
+        # the algebra, free of float32 rounding: folded in float64, the same function to 1e-10
+        enc64 = copy.deepcopy(enc).double()
+        ref64, got64 = enc64.backbone(x.double()), FoldedResNet(enc64.backbone).eval()(x.double())
     assert got.shape == ref.shape == (3, enc.d_model)
-    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(got64, ref64, rtol=1e-10, atol=1e-10)
+    # float32, as the cache runs it: the folded path is as close to the float64 function as the
+    # unfolded float32 ResNet is (50 layers of float32 rounding reach ~2e-5 on outputs of ~1,
+    # and which kernels run varies with the machine and its load)
+    err, base = (got.double() - ref64).abs().max().item(), (ref.double() - ref64).abs().max().item()
+    assert err <= 4 * base + 1e-5, (err, base)
 
 
 def test_prepare_source_leaves_the_source_alone(setup):
