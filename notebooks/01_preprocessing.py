@@ -193,8 +193,8 @@ else:
 # The plots use the encoder's own front end (`dcatkit.encoders.LogMel`) with the preset's
 # settings, at the data's sample rate. One sample per class: in the simulator each class sounds a
 # tone of its own (with one harmonic at twice its pitch; where that is above the Nyquist limit, half
-# the audio's sample rate printed in the figure's title, it folds back below it, so for the highest
-# tones it shows as a second line near the tone), higher from the first class to the last, in
+# the audio's sample rate printed in the figure's title, it folds back below it, so for the last
+# class's tone it can show as a second line close to the tone), higher from the first class to the last, in
 # bursts at the motion's events, over the subject's steady room hum. Look at the short bright dashes (the bursts):
 # their height and rhythm change from panel to panel; the unbroken line is the hum, which belongs
 # to the subject, not the class.
@@ -264,7 +264,8 @@ print("wrote", ", ".join(paths.shown(p) for p in files))
 #    lists each held-out subject's score in one table.
 # 3. **Less data.** `-p n_samples 200`: some classes get only a few test samples. *Expect*, when the
 #    later notebooks run with the same `-p n_samples 200`, each class's recall to move in steps of
-#    1 / its test samples (notebook 05 prints them as `support`), so macro metrics jump by several
-#    hundredths between seeds.
+#    1 / its test samples (notebook 05 prints them as `support`), and macro recall in steps of that
+#    over the number of classes: a few samples more or less right from one seed to the next move it
+#    visibly.
 #
 # Next: [02 — unimodal models](02_unimodal.ipynb) trains the source and the baseline.
