@@ -1,0 +1,67 @@
+"""dcatkit.stats: options that must reach every row (per-draw rows' min_seeds and test, the
+Monte Carlo seed), the treatment check and a cell without an interval."""
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from dcatkit.stats import call, signflip_test, summarise, summarise_draws
+
+DIFFS = {0: [0.10, 0.12, 0.08, 0.11], 1: [0.09, 0.13, 0.10, 0.07]}     # dcat - none, per draw and seed
+
+
+def _two_draws():
+    rows = []
+    for draw, ds in DIFFS.items():
+        for seed, dv in enumerate(ds):
+            base = 0.5 + 0.01 * seed + 0.02 * draw
+            rows += [dict(method="none", lam=0.0, n_samples=300, data_seed=draw, seed=seed, f1=base),
+                     dict(method="dcat", lam=1.0, n_samples=300, data_seed=draw, seed=seed, f1=base + dv)]
+    return pd.DataFrame(rows)
+
+
+def test_per_draw_rows_use_the_min_seeds_and_test_asked_for():
+    _, per = summarise_draws(_two_draws(), min_seeds=3, test="t")
+    per = per[per.method == "dcat"].sort_values("data_seed")
+    assert list(per.data_seed) == [0, 1]
+    for r, ds in zip(per.itertuples(), DIFFS.values()):
+        d = np.array(ds)
+        half = sps.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))    # the t-interval by hand
+        assert r.min_seeds == 3 and r.test == "t" and r.n_pairs == 4
+        assert r.ci_low_cell == pytest.approx(d.mean() - half) and r.ci_high_cell == pytest.approx(d.mean() + half)
+        assert r.call == "helps"          # 4 pairs >= min_seeds 3, interval above 0
+    # the default: 4 pairs are too few, and the test is the exact sign-flip
+    _, per10 = summarise_draws(_two_draws())
+    assert (per10[per10.method == "dcat"].call == "too few seeds").all()
+    assert (per10[per10.method == "dcat"].test == "exact sign-flip").all()
+
+
+def test_a_treatment_without_the_method_column_is_refused():
+    df = _two_draws()[lambda d: d.data_seed == 0]
+    with pytest.raises(ValueError, match="must include the method column 'method'"):
+        summarise(df, treatment=("lam",))
+
+
+def _naive_monte_carlo_p(d, seed, n_resamples=9999):
+    """p = 2 min(P(flipped sum >= observed), P(flipped sum <= observed)), over the identity and
+    ``n_resamples`` patterns drawn as rows of 0/1 (1: flip) from ``default_rng(seed)``."""
+    flips = np.vstack([np.zeros((1, len(d))), np.random.default_rng(seed).integers(0, 2, (n_resamples, len(d)))])
+    sums = (1 - 2 * flips) @ d
+    obs, tol = d.sum(), 1e-12
+    return min(1.0, 2 * min(np.mean(sums >= obs - tol), np.mean(sums <= obs + tol)))
+
+
+def test_monte_carlo_sign_flip_draws_its_patterns_from_the_seed_given():
+    d = np.random.default_rng(1).normal(0.01, 0.05, 20)          # 20 > 16 seeds: Monte Carlo
+    ps = {}
+    for seed in (0, 7, 8):
+        ps[seed] = signflip_test(d, rng=seed).p
+        assert ps[seed] == pytest.approx(_naive_monte_carlo_p(d, seed), abs=1e-12)
+        assert signflip_test(d, rng=np.random.default_rng(seed)).p == ps[seed]
+    assert len(set(ps.values())) == 3
+
+
+def test_a_cell_without_an_interval_is_not_called_no_evidence():
+    assert call(0.05, np.nan, np.nan, 12) == "too few seeds"
+    assert call(-0.05, np.nan, np.nan, 12, n_draws=3) == "too few seeds"
+    assert call(0.05, 0.01, 0.09, 12) == "helps"

@@ -1,0 +1,43 @@
+"""dcatkit.studies: a study's own source_labels, distinct study names, and a misspelt
+source_labels refused before a target trains (the simulator's fingerprint and training stood in)."""
+import pytest
+
+from dcatkit import studies
+
+
+@pytest.fixture
+def no_setup(monkeypatch):
+    monkeypatch.setattr(studies, "control_setup", lambda source, target, control: f"setup-{source}-{control}")
+
+
+def test_a_studys_source_labels_overrides_its_kinds(no_setup):
+    plan = [dict(study="pos", kind="positive", methods=["none", "dcat"], labels=[20, 60]),
+            dict(study="pos same", kind="positive", methods=["none", "dcat"], labels=[20, 60], source_labels="same"),
+            dict(study="cur all", kind="curve", methods=["none"], labels=[20, 60], source_labels="all")]
+    srcs, runs = studies.control_plan(plan, seeds=[0], draws=[0], n_samples=300)
+    by_study = {s["study"]: {r["source_labels"] for r in runs if r["study"] == s["study"]} for s in plan}
+    assert by_study == {"pos": {"all"}, "pos same": {"same"}, "cur all": {"all"}}
+    # the positive kind's teacher on every label, its "same" study's teachers on each label count;
+    # the curve's video source on every label
+    assert sorted((s["source"], str(s["n_labeled"])) for s in srcs) == \
+        [("imu_clean", "20"), ("imu_clean", "60"), ("imu_clean", "None"), ("video", "None")]
+
+
+def test_two_studies_of_one_name_are_refused(no_setup):
+    plan = [dict(study="pos", kind="positive", methods=["none"]), dict(study="pos", kind="curve", methods=["none"])]
+    with pytest.raises(ValueError, match="study names must be distinct"):
+        studies.control_plan(plan, seeds=[0], draws=[0], n_samples=300)
+
+
+def test_study_task_refuses_a_misspelt_source_labels_before_the_target_trains(monkeypatch, tmp_path):
+    import dcatkit.experiment as E
+
+    monkeypatch.setattr(studies, "study_source_task", lambda **kw: {"source_f1": 0.5, "source_recall": 0.5})
+
+    def trained(*a, **kw):
+        raise AssertionError("the target trained")
+
+    monkeypatch.setattr(E, "train_transfer", trained)
+    with pytest.raises(ValueError, match="source_labels must be 'all'"):
+        studies.study_task(out_dir=str(tmp_path), study="x", method="dcat", seed=0, draw=0, n_samples=60,
+                           n_labeled=20, source="video", target="imu", source_labels="Same", device="cpu")
