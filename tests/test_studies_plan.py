@@ -41,3 +41,28 @@ def test_study_task_refuses_a_misspelt_source_labels_before_the_target_trains(mo
     with pytest.raises(ValueError, match="source_labels must be 'all'"):
         studies.study_task(out_dir=str(tmp_path), study="x", method="dcat", seed=0, draw=0, n_samples=60,
                            n_labeled=20, source="video", target="imu", source_labels="Same", device="cpu")
+
+
+def test_verdict_table_reads_each_studys_per_draw_rows_only():
+    """Two studies with one method, lambda and size (a made-up tidy table, no training): each
+    verdict_table row's per-draw text is its own study's two draws, by hand."""
+    import numpy as np
+    import pandas as pd
+
+    diffs = {"pos": {0: [0.25, 0.25, 0.25, -0.25], 1: [0.5] * 4},              # +0.125 (3/1); +0.500 (4/0)
+             "pos b": {0: [-0.125] * 4, 1: [-0.25, -0.25, 0.25, -0.25]}}        # -0.125 (0/4); -0.125 (1/3)
+    rows = []
+    for study, per in diffs.items():
+        for d in (0, 1):
+            for s in range(4):
+                base = 2.0 + 0.5 * d + 0.125 * s
+                rows += [(study, "none", 0.0, d, s, base), (study, "dcat", 1.0, d, s, base + per[d][s])]
+    tidy = pd.DataFrame(rows, columns=["study", "method", "lam", "data_seed", "seed", "value"]).assign(
+        kind="positive", size=20, unit="labels", metric="f1")
+    tidy = tidy.assign(f1=tidy.value, recall=tidy.value, source_f1=0.9)[list(studies.TIDY)]
+    pooled, per = studies.pooled_verdicts(tidy)
+    table = studies.verdict_table(pooled, per).set_index("study")["Δ per draw (seeds +/-)"]
+    by_hand = {study: "; ".join(f"{np.mean(v):+.3f} ({sum(x > 0 for x in v)}/{sum(x < 0 for x in v)})"
+                                for v in per_study.values()) for study, per_study in diffs.items()}
+    assert by_hand == {"pos": "+0.125 (3/1); +0.500 (4/0)", "pos b": "-0.125 (0/4); -0.125 (1/3)"}
+    assert table.to_dict() == by_hand
