@@ -65,3 +65,18 @@ def test_a_cell_without_an_interval_is_not_called_no_evidence():
     assert call(0.05, np.nan, np.nan, 12) == "too few seeds"
     assert call(-0.05, np.nan, np.nan, 12, n_draws=3) == "too few seeds"
     assert call(0.05, 0.01, 0.09, 12) == "helps"
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(correction="bonf"), r"correction must be one of \('holm', 'bonferroni', 'none'\), got 'bonf'"),
+    (dict(correction="Holm"), "correction must be one of"),
+    (dict(test="T"), r"test must be one of \('signflip', 't'\), got 'T'"),
+    (dict(confidence=1.0), r"confidence must be in \(0, 1\), got 1.0"),
+])
+def test_a_misspelt_option_or_a_confidence_of_one_is_refused_by_its_name(kw, message):
+    """A misspelt correction or test is refused, not read as Holm / the t-test, and confidence 1 is
+    named (not an alpha of 0 met inside a cell's interval)."""
+    rows = [dict(method=m, lam=1.0, n_samples=300, seed=s, f1=0.5 + 0.01 * s + (0.05 if m == "dcat" else 0.0))
+            for m in ("none", "dcat") for s in range(10)]
+    with pytest.raises(ValueError, match=message):
+        summarise(pd.DataFrame(rows), **kw)
