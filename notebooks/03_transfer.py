@@ -162,7 +162,7 @@ print(f"L_CA = {l_ca.item():.6f} (Gram form)  {l_dense.item():.6f} (dense form);
 cos_untrained = float(explore.cosine_of(l_ca.item()))
 display(Markdown(f"Untrained, $L_{{CA}}$ = {l_ca.item():.3f}: a cosine of {stats.signed(cos_untrained)}, "
                  + ("i.e. the target's and the source's matrices are (close to) orthogonal, as unrelated matrices are."
-                    if abs(cos_untrained) < 0.1 else "already far from orthogonal before any training.")))
+                    if abs(cos_untrained) < 0.1 else "not orthogonal before any training (|cosine| ≥ 0.1).")))
 
 # %% [markdown]
 # **Masked cross-modal alignment (MCMA, Sec. IV-C).** The source is no oracle: where it misclassifies
@@ -216,8 +216,8 @@ cos0, cos1 = explore.cosine_of(first["l_ca"]), explore.cosine_of(last["l_ca"])
 display(Markdown(f"In {len(state.steps) - 1} steps at λ = {lam:g}, $L_{{CA}}$ on the batch went "
                  f"{first['l_ca']:.3f} → {last['l_ca']:.3f} (cosine {stats.signed(cos0, 2)} → {stats.signed(cos1, 2)}) and validation macro-F1 "
                  f"{first['f1']:.3f} → {last['f1']:.3f}: "
-                 + ("a handful of steps barely moves the alignment" if abs(cos1 - cos0) < 0.05 else
-                    "a handful of steps already moves the alignment")
+                 + ("these steps barely move the alignment (the cosine changes by less than 0.05)"
+                    if abs(cos1 - cos0) < 0.05 else "these steps already move the alignment")
                  + "; what the full training does is below."))
 
 # %% [markdown]
@@ -316,7 +316,9 @@ b = scores.loc[base.name]
 overlap = d["ci_low"] <= b["ci_high"] and b["ci_low"] <= d["ci_high"]
 display(Markdown(f"D-CAT {d['f1']:.3f} [{d['ci_low']:.3f}, {d['ci_high']:.3f}] vs baseline {b['f1']:.3f} "
                  f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}]: the intervals {'overlap' if overlap else 'do not overlap'}"
-                 f" ({len(y_test)} test samples; one test sample moves accuracy by {1 / len(y_test):.3f})."))
+                 f" ({len(y_test)} test samples; one test sample moves accuracy by {1 / len(y_test):.3f}). "
+                 "Overlapping or not, these are one trained model each: whether D-CAT helps is decided by paired "
+                 "runs pooled over seeds and data draws (notebooks 04 and 06)."))
 
 # %% [markdown]
 # ## 5. Diagnostics: did alignment happen at all?
@@ -348,7 +350,7 @@ text = (f"D-CAT's $L_{{CA}}$ went {ca.iloc[0]:.3f} (cosine {stats.signed(explore
         f"{'still falling' if len(ca) > 1 and ca.iloc[-1] < ca.iloc[-2] - 1e-3 else 'not falling'} at the end; "
         f"the baseline's ended at {ca_base.iloc[-1]:.3f} (cosine {stats.signed(explore.cosine_of(ca_base.iloc[-1]), 2)}). ")
 cos_end = explore.cosine_of(ca.iloc[-1])
-text += (("The loss aligned the target with the source, partially: the cosine stays well below 1." if cos_end < 0.9
+text += ((f"The loss aligned the target with the source, partially: the cosine reaches {cos_end:.2f}." if cos_end < 0.9
           else f"The loss aligned the target with the source closely: the cosine reaches {cos_end:.2f}.")
          if aligned else "D-CAT's alignment is not clearly below the baseline's: the transfer term has not "
          "aligned anything yet, so any F1 difference has another cause.")
@@ -360,7 +362,7 @@ if kept is not None:
              if kept.min() > 0.95 else ": the mask drops a real share of the samples, so D-CAT and No MCMA "
              "optimise different losses.")
     if kept.min() > 0.95:
-        gap = dcat.test["f1"] - nomcma.test["f1"]
+        gap = round(dcat.test["f1"], 3) - round(nomcma.test["f1"], 3)    # of the numbers section 4 shows
         text += (f" Yet their test F1 differ by {abs(gap):.3f} (section 4): one pair of runs cannot say how much of "
                  "that is the mask and how much is run-to-run chance (notebook 04 pairs them over seeds), which is why "
                  "one seed gives no direction."
@@ -407,8 +409,9 @@ text = (f"Here $T_s$ = {t_s}, $T_t$ = {t_t}" + (" (unequal, so $R$ and $S$ canno
         f"{bk['r2']:.3f}. ")
 if dk["r2"] > bk["r2"] + 0.1:
     text += "Alignment moved the target's keys into the space the source's keys span"
-    text += (", but mostly into a part *shared by all samples*: the shuffled control explains almost as much, "
-             "the sample-specific part is small. " if dk["r2_shuffled"] > 0.8 * dk["r2"]
+    text += (", but mostly into a part *shared by all samples*: the shuffled control explains "
+             f"{dk['r2_shuffled'] / dk['r2']:.0%} as much, the sample-specific part is small. "
+             if dk["r2_shuffled"] > 0.8 * dk["r2"]
              else ", much of it specific to each sample. ")
 else:
     text += "D-CAT's keys are not clearly closer to the source's span than the baseline's. "

@@ -118,9 +118,10 @@ ck_dcat = paths.checkpoint_path(out_dir, f"dcat-{source}-{target}", **data_key, 
 train_opts = dict(preset=preset, dataset=dataset, seed=seed, device=device, progress=False, resume=resume)
 base_model = runs.load_or_train(ck_baseline, lambda: train_unimodal(only(target), target, epochs=epochs,
                                                                     checkpoint=ck_baseline, **train_opts), "baseline")
+src_id = runs.source_run(splits, source, target, ck_source, epochs=source_epochs, **train_opts)  # section 6 too
 dcat_model = runs.load_or_train(ck_dcat, lambda: train_transfer(
-    splits, runs.source_run(splits, source, target, ck_source, epochs=source_epochs, **train_opts), target, lam=lam,
-    mcma=mcma, loss=loss, epochs=epochs, checkpoint=ck_dcat, **train_opts), dcat_name, source=ck_source)
+    splits, src_id, target, lam=lam, mcma=mcma, loss=loss, epochs=epochs, checkpoint=ck_dcat, **train_opts),
+    dcat_name, source=ck_source)
 
 # %% [markdown]
 # ## 2. Predictions and confusion matrices
@@ -128,7 +129,7 @@ dcat_model = runs.load_or_train(ck_dcat, lambda: train_transfer(
 # Both models see only the target modality of the test split. Rows of a confusion matrix are the
 # true classes, columns the predicted ones; colour is the share of the true class (recall on the
 # diagonal), numbers are counts. Look off the diagonal: which classes each model mistakes for which,
-# and whether the two matrices differ by more than a sample here and there (section 4 counts it).
+# and whether the two matrices differ by more than a sample here and there (sections 3 and 4 count it).
 
 # %%
 test = splits.test
@@ -151,8 +152,8 @@ plt.show()
 # D-CAT − baseline. The macro-F1 of the other notebooks is the mean of these over the classes with
 # test samples (`support` > 0; a class with none scores 0 in this table and is left out of the
 # macro-F1, which `dcatkit.metrics` says in a warning). `support` is the number
-# of test samples of the class: with about that many, one sample more or less right moves a class's
-# F1 by a few hundredths.
+# of test samples of the class: one sample more or less right moves its recall by 1 / `support`
+# (the figure prints each class's counts beside its F1 change).
 
 # %%
 change = report.per_class_change(m_base["confusion"], m_dcat["confusion"], splits.classes)
@@ -183,7 +184,7 @@ pairs = report.pair_changes(m_base["confusion"], m_dcat["confusion"], splits.cla
 print(pairs.to_string(index=False))
 f = report.flips(y, p_base, p_dcat)
 top = pairs.assign(total=pairs["confused_baseline"] + pairs["confused_dcat"]).nlargest(3, "total")
-display(Markdown("Most confused (baseline, D-CAT): " + "; ".join(
+display(Markdown(("Most confused (baseline, D-CAT): " if len(top) else "No pair is confused by either model") + "; ".join(
     f"{r.class_a} / {r.class_b} ({r.confused_baseline}, {r.confused_dcat})" for r in top.itertuples()) +
     f". The largest change of a pair here is {pairs['change'].abs().max() if len(pairs) else 0} of {len(y)} test samples; before reading "
     "such a count as the method's, compare it with how much another training seed moves the results (notebook 04)."))
@@ -209,7 +210,8 @@ print("wrote", ", ".join(paths.shown(p) for p in written))
 # ## 5. Per subject, on a subject-disjoint split
 #
 # Sensor data often varies strongly between people (how they move, wear the sensor, their room; the
-# simulator builds this in, and section 6 shows its size for the source). So: train (or read back)
+# simulator builds this in; section 6 shows, for one run of the source, how far its F1 falls on
+# people it never saw). So: train (or read back)
 # the baseline and D-CAT on `subject_split`, whose test subjects were never seen in training, and score each test subject
 # alone. `"ood"` holds out a few subjects (one training); `"loso"` holds out each subject once
 # (one training per subject: every subject gets a score, at the cost of training all folds);
@@ -236,14 +238,13 @@ for k in range(runs.n_folds(dataset, sub_checked, data_seed, data_opts)):
     sub_only = Splits(sub.train.select([target]), sub.val.select([target]), sub.test.select([target]), sub.report)
     mb = runs.load_or_train(ck_b, lambda: train_unimodal(sub_only, target, epochs=epochs, checkpoint=ck_b,
                                                          **train_opts), f"baseline ({sub_info['split_name']})")
+    src_k = runs.source_run(sub, source, target, ck_s, epochs=source_epochs, **train_opts)   # section 6 too
     md = runs.load_or_train(ck_d, lambda: train_transfer(
-        sub, runs.source_run(sub, source, target, ck_s, epochs=source_epochs, **train_opts), target, lam=lam,
-        mcma=mcma, loss=loss, epochs=epochs, checkpoint=ck_d, **train_opts), f"{dcat_name} ({sub_info['split_name']})",
-        source=ck_s)
+        sub, src_k, target, lam=lam, mcma=mcma, loss=loss, epochs=epochs, checkpoint=ck_d, **train_opts),
+        f"{dcat_name} ({sub_info['split_name']})", source=ck_s)
     ys, pb = predict(mb, sub.test, target, device=device)
     _, pd_ = predict(md, sub.test, target, device=device)
     rows.append(runs.per_subject(ys, pb, pd_, sub.test.subjects, len(sub.classes), fold=[k] * len(ys)))
-    src_k = runs.source_run(sub, source, target, ck_s, epochs=source_epochs, verbose=False, **train_opts)  # section 6
     reach.append({"split": sub_info["split_name"], **runs.source_reach(src_k, sub, device=device)})
 subjects_table = pd.concat(rows, ignore_index=True).sort_values("delta_f1", kind="stable")
 print(format_table(subjects_table, diffs={"delta_f1": ("f1_other", "f1_baseline")}, index=False))
@@ -255,7 +256,8 @@ display(Markdown(
     f"On {c['subjects']} test subject(s) of `{sub_name}`: transfer fixed more samples than it broke for "
     f"{c['helped']}, fewer for {c['hurt']}, as many for {c['same']} ({c['fixed']} fixed, {c['broke']} broke in all). "
     + ("Every subject moved the same way in this run, so it cannot show whether the effect differs between people. "
-       if sum(c[k] > 0 for k in ("helped", "hurt", "same")) == 1 and c["subjects"] > 1 else
+       if sum(c[k] > 0 for k in ("helped", "hurt", "same")) == 1 and c["subjects"] > 1 and not c["same"] else
+       "No subject's net count (fixed − broke) moved in this run. " if c["subjects"] > 1 and not (c["helped"] or c["hurt"]) else
        "The subjects moved in different directions in this run. " if c["helped"] and c["hurt"] else
        "The subjects did not all move the same way in this run. " if c["subjects"] > 1 else "")
     + f"One training seed and {c['subjects']} test subject(s) describe this run, not people in general; the same sign "
@@ -280,7 +282,6 @@ print("wrote", ", ".join(paths.shown(p) for p in files.values()))
 # the source of each fold of section 5.
 
 # %%
-src_id = runs.source_run(splits, source, target, ck_source, epochs=source_epochs, verbose=False, **train_opts)
 reach_table = pd.DataFrame([{"split": checked["split_name"], **runs.source_reach(src_id, splits, device=device)},
                             *reach])
 print(format_table(reach_table, index=False))
@@ -300,7 +301,7 @@ display(Markdown(
 # ## Summary
 #
 # - The confusion matrices and per-class F1 show *where* a macro-F1 change comes from; section 3
-#   counts how many classes gained or lost more than a sample or two in this run.
+#   counts how many classes gained or lost more than two correctly classified test samples in this run.
 # - Per subject, the table of section 5 shows how each held-out person fared in this run; with one
 #   seed and a few subjects it describes the run, it does not say how transfer treats people in
 #   general. Count subjects, folds and seeds before believing an average (Try this 1).

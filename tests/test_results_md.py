@@ -398,12 +398,13 @@ def test_findings_notebook_04_and_03_numbers_are_what_the_notebooks_print():
     # baseline's R² swapped, a cosine changed, a number added that nothing checks
     flat = " ".join(text.split())                                  # the page wraps lines inside a sentence
     assert not findings_03_mismatches(flat, nb03)
-    for a, b in (("D-CAT 0.786, No MCMA 0.819", "D-CAT 0.819, No MCMA 0.786"),
-                 ("IMU baseline 0.829, D-CAT 0.786", "IMU baseline 0.786, D-CAT 0.829"),
-                 ("R² 0.858 for D-CAT vs 0.052", "R² 0.052 for D-CAT vs 0.858"),
-                 ("(D-CAT 0.786 vs the baseline's 0.829", "(D-CAT 0.829 vs the baseline's 0.786"),
-                 ("only 0.044 of it (values: 0.076)", "only 0.076 of it (values: 0.044)"),
-                 ("(cosine 0.02 → 0.53)", "(cosine 0.02 → 0.51)"),
+    for a, b in (("D-CAT 0.815, No MCMA 0.794", "D-CAT 0.794, No MCMA 0.815"),
+                 ("video source 0.986, IMU baseline 0.815", "video source 0.815, IMU baseline 0.986"),
+                 ("R² 0.854 for D-CAT vs 0.063", "R² 0.063 for D-CAT vs 0.854"),
+                 ("the baseline's 0.815 here; No MCMA, which optimises nearly the same loss, 0.794",
+                  "the baseline's 0.794 here; No MCMA, which optimises nearly the same loss, 0.815"),
+                 ("only 0.038 of it (values: 0.095)", "only 0.095 of it (values: 0.038)"),
+                 ("(cosine 0.03 → 0.52)", "(cosine 0.03 → 0.51)"),
                  ("partially. A", "partially (0.913 of it). A")):
         assert flat.count(a) == 1, a
         assert findings_03_mismatches(flat.replace(a, b), nb03), b
@@ -586,9 +587,9 @@ def test_old_tuning_rule_intervals_are_what_the_runs_give(monkeypatch, computed)
 
 def findings_05_mismatches(text: str, nb05: str) -> list[str]:
     """FINDINGS.md's notebook 05 paragraph against notebook 05's printed source table (``split
-    kept val_f1 test_f1``, one row per split) and its per-subject summary: each source number is
-    the row and column its words name, and "both held-out subjects" are the two subjects the
-    summary counts as hurt."""
+    kept val_f1 test_f1``, one row per split) and its per-subject table: each source number is
+    the row and column its words name, and the per-subject changes it quotes are the table's
+    ``delta_f1`` (one below 0, one above)."""
     start = text.index("**Notebook 05**")
     end = text.find("\n\n", start)                              # the paragraph (all of a flattened page)
     part = " ".join(text[start:end if end > 0 else None].split())
@@ -611,16 +612,31 @@ def findings_05_mismatches(text: str, nb05: str) -> list[str]:
                                               ("ood test_f1", table["ood"]["test_f1"]),
                                               ("id test_f1", table["id"]["test_f1"])), 1)
            if abs(float(m[g]) - want) > 1e-9]
-    if "lost on both held-out subjects" in part and "On 2 test subject(s) of `ood`: transfer fixed more samples " \
-            "than it broke for 0, fewer for 2" not in " ".join(nb05.split()):
-        bad.append("FINDINGS says D-CAT lost on both held-out subjects; notebook 05's summary says otherwise")
+    # the per-subject sentence: each quoted change is the subjects table's delta_f1 (lowest, highest)
+    heads = [i for i, ln in enumerate(lines) if ln.split()[:6] == ["fold", "subject", "n", "f1_baseline", "f1_other",
+                                                                    "delta_f1"]]
+    assert len(heads) == 1, f"notebook 05 prints {len(heads)} per-subject tables, 1 expected"
+    deltas = []
+    for ln in lines[heads[0] + 1:]:
+        tok = ln.split()
+        if len(tok) != 9:
+            break
+        deltas.append(float(tok[5]))
+    m = re.search(r"D-CAT's F1 fell on one held-out subject \(([−+-]?\d\.\d{3})\) and rose on the other "
+                  r"\(([−+-]?\d\.\d{3})\)", part)
+    if not m:
+        bad.append("the paragraph's per-subject sentence no longer reads as the check expects: rewrite the check")
+    elif len(deltas) != 2 or [float(g.replace("−", "-")) for g in m.groups()] != sorted(deltas) \
+            or not sorted(deltas)[0] < 0 < sorted(deltas)[1]:
+        bad.append(f"FINDINGS says one subject fell by {m[1]} and one rose by {m[2]}; notebook 05's subjects table "
+                   f"gives {deltas}")
     return bad
 
 
 def test_findings_notebook_05_numbers_are_what_the_notebook_prints():
     """Notebook 05's source numbers in FINDINGS.md are its printed table's (the ``ood`` and ``id``
-    rows, ``kept`` and ``test_f1``); the check fails when two of them are swapped or the
-    subject count changes."""
+    rows, ``kept`` and ``test_f1``) and its per-subject changes; the check fails when two of them
+    are swapped."""
     from test_notebooks import _outputs_text
 
     nb05 = _outputs_text("05_confusion_analysis")
@@ -628,8 +644,9 @@ def test_findings_notebook_05_numbers_are_what_the_notebook_prints():
     bad = findings_05_mismatches(text, nb05)
     assert not bad, "FINDINGS.md's notebook 05 paragraph is not what notebook 05 prints:\n" + "\n".join(bad)
     flat = " ".join(text.split())
-    for a, b in (("right on 0.824 of its training samples", "right on 0.983 of its training samples"),
-                 ("macro-F1 0.473 on the held-out subjects (0.967", "macro-F1 0.967 on the held-out subjects (0.473")):
+    for a, b in (("right on 0.990 of its training samples", "right on 0.974 of its training samples"),
+                 ("macro-F1 0.689 on the held-out subjects (0.986", "macro-F1 0.986 on the held-out subjects (0.689"),
+                 ("fell on one held-out subject (−0.213) and rose on the other (+0.033)",
+                  "fell on one held-out subject (−0.033) and rose on the other (+0.213)")):
         assert flat.count(a) == 1, a
         assert findings_05_mismatches(flat.replace(a, b), nb05), b
-    assert findings_05_mismatches(text, nb05.replace("fewer for 2", "fewer for 1"))
