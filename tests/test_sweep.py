@@ -249,7 +249,7 @@ def test_sweep_on_real_data_retrains_after_the_data_changed(tmp_path, monkeypatc
     identity holds the data's (``data_identity``), not only the presets. Fake tasks: no training."""
     import shutil
 
-    import soundfile as sf
+    sf = pytest.importorskip("soundfile", reason="writing a wav fixture needs the soundfile package, which is not installed")
 
     from dcatkit import sweep
     from fixtures_data import make_cough
