@@ -71,21 +71,21 @@ def test_transfer_flags_reach_train_transfer(calls, tmp_path):
     out = str(tmp_path / "t.pt")
     _run(["transfer", "--source-ckpt", "v.pt", "--target", "imu", "--method", "kd", "--option", "kd_temperature=3",
           "--lam", "0.5", "--epochs", "2", "--seed", "7", "--preset", "paper", "--trust-source", "--no-mcma",
-          "--data-seed", "2", "--device", "cpu", "--out", out])
+          "--data-seed", "2", "--device", "cpu", "--resume", "--out", out])
     assert calls["load"][0]["seed"] == 2
     (args, kw), = calls["transfer"]
     assert args == ("the splits", "v.pt", "imu") and kw["sources"] is None
     assert {k: kw[k] for k in ("lam", "mcma", "method", "options", "preset", "dataset", "epochs", "seed", "device",
                                "checkpoint", "resume", "trust_source")} \
         == {"lam": 0.5, "mcma": False, "method": "kd", "options": {"kd_temperature": 3}, "preset": "paper",
-            "dataset": "synthetic", "epochs": 2, "seed": 7, "device": "cpu", "checkpoint": out, "resume": False,
+            "dataset": "synthetic", "epochs": 2, "seed": 7, "device": "cpu", "checkpoint": out, "resume": True,
             "trust_source": True}
     # the defaults: D-CAT with MCMA at lambda 1, no options, the preset's epochs and seed
     calls["transfer"].clear()
     _run(["transfer", "--source-ckpt", "v.pt", "--target", "imu", "--out", out])
     (args, kw), = calls["transfer"]
-    assert (kw["lam"], kw["mcma"], kw["method"], kw["options"], kw["epochs"], kw["seed"], kw["trust_source"]) \
-        == (1.0, True, "dcat", None, None, None, False)
+    assert (kw["lam"], kw["mcma"], kw["method"], kw["options"], kw["epochs"], kw["seed"], kw["trust_source"],
+            kw["resume"]) == (1.0, True, "dcat", None, None, None, False, False)
 
 
 def test_several_source_checkpoints_go_as_sources_in_their_order(calls, tmp_path):
