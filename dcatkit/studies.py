@@ -273,6 +273,9 @@ def control_plan(studies: Sequence[dict], *, seeds: Sequence[int], draws: Sequen
         if s.get("kind") not in STUDIES:
             raise ValueError(f"study {s.get('study')!r}: kind must be one of {sorted(STUDIES)}, got {s.get('kind')!r}")
         cfg = {**STUDIES[s["kind"]], **({"source_labels": s["source_labels"]} if s.get("source_labels") else {})}
+        if cfg["source_labels"] not in ("all", "same"):          # refused here, before any source trains
+            raise ValueError(f"study {s['study']!r}: source_labels must be 'all' (the source knows every training "
+                             f"label) or 'same' (the target's labels), got {cfg['source_labels']!r}")
         methods = [_method_lam(e, lam) for e in s["methods"]]
         if ("none", None) not in methods:
             raise ValueError(f"study {s['study']!r}: methods must include 'none' (the baseline), got {s['methods']}")

@@ -29,6 +29,17 @@ def test_two_studies_of_one_name_are_refused(no_setup):
         studies.control_plan(plan, seeds=[0], draws=[0], n_samples=300)
 
 
+def test_control_plan_refuses_a_misspelt_source_labels_before_anything_trains(no_setup):
+    """The plan is what run_controls reads before it trains a source: a study whose source_labels
+    is neither 'all' nor 'same' is refused there, naming the study and the value."""
+    plan = [dict(study="pos", kind="positive", methods=["none", "dcat"], labels=[20]),
+            dict(study="pos same", kind="positive", methods=["none", "dcat"], labels=[20], source_labels="Same")]
+    with pytest.raises(ValueError, match=r"study 'pos same': source_labels must be 'all' .* got 'Same'"):
+        studies.control_plan(plan, seeds=[0], draws=[0], n_samples=300)
+    srcs, _ = studies.control_plan(plan[:1], seeds=[0], draws=[0], n_samples=300)      # the valid study alone: planned
+    assert srcs
+
+
 def test_study_task_refuses_a_misspelt_source_labels_before_the_target_trains(monkeypatch, tmp_path):
     import dcatkit.experiment as E
 
