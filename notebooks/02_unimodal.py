@@ -174,16 +174,21 @@ fig = plots.training_curves({r.name: r.history for r in trained.values()}, ("tra
 plots.save(fig, fig_dir, "02_training_curves")
 plt.show()
 src_run, base_run = trained["source"], trained["baseline"]
+val_minus_test = {r.modality: round(r.meta["best_val"]["f1"], 3) - round(r.test["f1"], 3) for r in (src_run, base_run)}
+higher_val = [m for m, g in val_minus_test.items() if g > 0]
 display(Markdown(
     f"The {source} source reaches test macro-F1 {src_run.test['f1']:.3f}, the {target} baseline "
     f"{base_run.test['f1']:.3f}: the source minus the baseline is "
     f"{stats.signed(round(src_run.test['f1'], 3) - round(base_run.test['f1'], 3))}. Each kept the epoch with "
     f"the best validation F1 ({source}: epoch {src_run.meta['best_val']['epoch']}, val F1 "
     f"{src_run.meta['best_val']['f1']:.3f}; {target}: epoch {base_run.meta['best_val']['epoch']}, val F1 "
-    f"{base_run.meta['best_val']['f1']:.3f}). Validation and test F1 differ; two likely readings, not measured here: "
-    f"each split is small ({len(splits.val)} and {len(splits.test)} samples), and the epoch was chosen for its "
-    "validation F1, a choice that tends to flatter that split's score, not the test's. "
-    "Notebooks 04 and 06 train their own copy of the source through the sweep runner (same recipe, a separate "
+    f"{base_run.meta['best_val']['f1']:.3f}). Validation minus test F1: "
+    + ", ".join(f"{m} {stats.signed(g)}" for m, g in val_minus_test.items())
+    + f". Likely readings, not measured here: each split is small ({len(splits.val)} and {len(splits.test)} "
+    "samples), so the two scores can differ by chance"
+    + (f"; where validation is the higher ({', '.join(higher_val)}), the epoch chosen for its validation F1 may "
+       "also flatter that split's score" if higher_val else "")
+    + ". Notebooks 04 and 06 train their own copy of the source through the sweep runner (same recipe, a separate "
     "training; 06 also on other data draws and sizes), so their source's score can differ from this one."))
 
 # %% [markdown]

@@ -318,7 +318,7 @@ display(Markdown(f"D-CAT {d['f1']:.3f} [{d['ci_low']:.3f}, {d['ci_high']:.3f}] v
                  f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}]: the intervals {'overlap' if overlap else 'do not overlap'}"
                  f" ({len(y_test)} test samples; one test sample moves accuracy by {1 / len(y_test):.3f}). "
                  "Overlapping or not, these are one trained model each: whether D-CAT helps is decided by paired "
-                 "runs pooled over seeds and data draws (notebooks 04 and 06)."))
+                 "runs pooled over seeds and data draws (notebook 06; notebook 04 pairs the seeds of one draw)."))
 
 # %% [markdown]
 # ## 5. Diagnostics: did alignment happen at all?
