@@ -55,13 +55,10 @@ figures_dir = None      # PNG figures; None: <out_dir>/figures (only `make noteb
 
 # %%
 # NBVAL_CHECK_OUTPUT
-import time
-
 import matplotlib.pyplot as plt
 import seaborn as sns
 
 from dcatkit import paths, plots, report, runs
-from dcatkit.data import Splits, load
 from dcatkit.presets import get_preset
 
 checked = paths.check_params(dataset=dataset, data_root=data_root, split=split, fold=fold, preset=preset)

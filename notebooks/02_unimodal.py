@@ -72,7 +72,6 @@ import matplotlib.pyplot as plt
 import seaborn as sns
 
 from dcatkit import paths, plots, report, runs, stats
-from dcatkit.data import Splits, load
 from dcatkit.experiment import format_table, metrics_table, train_unimodal
 from dcatkit.model import build_model
 from dcatkit.presets import get_preset
@@ -95,7 +94,6 @@ print(f"loader options: {data_opts}")
 
 # %%
 splits = runs.load_splits(dataset, checked, data_seed, data_opts)    # one fold of a cross-validation split
-only = lambda m: Splits(splits.train.select([m]), splits.val.select([m]), splits.test.select([m]), splits.report)
 data_key = runs.data_key(dataset, checked["split_name"], data_seed, data_opts, preset, source, target,
                          splits=splits)
 ck_source = paths.checkpoint_path(out_dir, f"source-{source}", **data_key, epochs=source_epochs, seed=seed)
@@ -137,8 +135,8 @@ for m in (source, target):
 trained = {}
 for role, m, ep, ck in (("source", source, source_epochs, ck_source), ("baseline", target, epochs, ck_baseline)):
     t0 = time.perf_counter()
-    trained[role] = train_unimodal(only(m), m, preset=preset, dataset=dataset, epochs=ep, seed=seed, device=device,
-                                   checkpoint=ck, progress=False, name=f"{m} {role}", resume=resume)
+    trained[role] = train_unimodal(runs.only(splits, m), m, preset=preset, dataset=dataset, epochs=ep, seed=seed,
+                                   device=device, checkpoint=ck, progress=False, name=f"{m} {role}", resume=resume)
     r = trained[role]
     print(f"{r.name}: {len(r.history)} epochs in {time.perf_counter() - t0:.0f}s, best val F1 "
           f"{r.meta['best_val']['f1']:.3f} (epoch {r.meta['best_val']['epoch']}), "

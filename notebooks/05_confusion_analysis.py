@@ -69,15 +69,12 @@ figures_dir = None      # PNG figures; None: <out_dir>/figures (only `make noteb
 
 # %%
 # NBVAL_CHECK_OUTPUT
-import time
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 
 from dcatkit import paths, plots, report, runs
-from dcatkit.data import Splits, load
 from dcatkit.experiment import format_table, train_transfer, train_unimodal
 from dcatkit.losses import get_loss
 from dcatkit.metrics import classification_metrics
@@ -108,7 +105,6 @@ print(f"loader options: {data_opts}")
 
 # %%
 splits = runs.load_splits(dataset, checked, data_seed, data_opts)    # one fold of a cross-validation split
-only = lambda m: Splits(splits.train.select([m]), splits.val.select([m]), splits.test.select([m]), splits.report)
 data_key = runs.data_key(dataset, checked["split_name"], data_seed, data_opts, preset, source, target,
                          splits=splits)
 ck_source = paths.checkpoint_path(out_dir, f"source-{source}", **data_key, epochs=source_epochs, seed=seed)
@@ -116,7 +112,7 @@ ck_baseline = paths.checkpoint_path(out_dir, f"baseline-{target}", **data_key, e
 ck_dcat = paths.checkpoint_path(out_dir, f"dcat-{source}-{target}", **data_key, epochs=epochs, seed=seed,
                                 source_epochs=source_epochs, lam=lam, mcma=mcma, loss=loss)
 train_opts = dict(preset=preset, dataset=dataset, seed=seed, device=device, progress=False, resume=resume)
-base_model = runs.load_or_train(ck_baseline, lambda: train_unimodal(only(target), target, epochs=epochs,
+base_model = runs.load_or_train(ck_baseline, lambda: train_unimodal(runs.only(splits, target), target, epochs=epochs,
                                                                     checkpoint=ck_baseline, **train_opts), "baseline")
 src_id = runs.source_run(splits, source, target, ck_source, epochs=source_epochs, **train_opts)  # section 6 too
 dcat_model = runs.load_or_train(ck_dcat, lambda: train_transfer(
@@ -235,9 +231,9 @@ for k in range(runs.n_folds(dataset, sub_checked, data_seed, data_opts)):
     ck_b = paths.checkpoint_path(out_dir, f"baseline-{target}", **key, epochs=epochs, seed=seed)
     ck_d = paths.checkpoint_path(out_dir, f"dcat-{source}-{target}", **key, epochs=epochs, seed=seed,
                                  source_epochs=source_epochs, lam=lam, mcma=mcma, loss=loss)
-    sub_only = Splits(sub.train.select([target]), sub.val.select([target]), sub.test.select([target]), sub.report)
-    mb = runs.load_or_train(ck_b, lambda: train_unimodal(sub_only, target, epochs=epochs, checkpoint=ck_b,
-                                                         **train_opts), f"baseline ({sub_info['split_name']})")
+    mb = runs.load_or_train(ck_b, lambda: train_unimodal(runs.only(sub, target), target, epochs=epochs,
+                                                         checkpoint=ck_b, **train_opts),
+                            f"baseline ({sub_info['split_name']})")
     src_k = runs.source_run(sub, source, target, ck_s, epochs=source_epochs, **train_opts)   # section 6 too
     md = runs.load_or_train(ck_d, lambda: train_transfer(
         sub, src_k, target, lam=lam, mcma=mcma, loss=loss, epochs=epochs, checkpoint=ck_d, **train_opts),
