@@ -602,6 +602,9 @@ def _interval_parts(mean: float, low: float, high: float, digits: int = 2, max_d
 INTERVALS = (("ci_low", "ci_high"), ("ci_low_cell", "ci_high_cell"))
 
 
+COUNTS = ("n_pairs", "n_better", "n_worse", "n_draws", "family_size")   # summarise's columns that count
+
+
 def interval_table(rows: pd.DataFrame, columns: Sequence[str] | None = None, digits: int = 3) -> pd.DataFrame:
     """``summarise`` rows for display, so no printed bound contradicts the call: ``rows[columns]``
     (every column by default) with ``diff_mean`` and each interval (``ci_low`` / ``ci_high``,
@@ -609,15 +612,18 @@ def interval_table(rows: pd.DataFrame, columns: Sequence[str] | None = None, dig
     digits)`` writes, row by row (its digits widen until no bound that is not 0 reads as 0:
     "-0.0003", never "-0.000" above a "hurts"); ``diff_mean`` takes the digits of the row's
     ``ci_low`` / ``ci_high`` (of the other pair when those are not shown). Every other float
-    column is rounded to ``digits`` (-0.0 shown as 0.0). A missing value (a baseline row, an
-    untested cell's bounds) stays NaN."""
+    column is rounded to ``digits`` (-0.0 shown as 0.0), but a count (``COUNTS``: seeds better
+    and worse, pairs, draws, family size) is shown as the whole number it is ("6", not "6.0").
+    A missing value (a baseline row, an untested cell's bounds) stays NaN (a count's: <NA>)."""
     cols = list(rows.columns) if columns is None else list(columns)
     missing = [c for c in cols if c not in rows.columns]
     if missing:
         raise ValueError(f"rows lack column(s) {missing}; they have {list(rows.columns)}")
     out = rows[cols].copy()
     for c in cols:
-        if pd.api.types.is_float_dtype(out[c]) and not any(c in pair or c == "diff_mean" for pair in INTERVALS):
+        if c in COUNTS and pd.api.types.is_float_dtype(out[c]):
+            out[c] = out[c].round().astype("Int64")            # summarise's counts are floats only for NaN
+        elif pd.api.types.is_float_dtype(out[c]) and not any(c in pair or c == "diff_mean" for pair in INTERVALS):
             out[c] = out[c].round(digits) + 0.0                  # + 0.0: -0.0 becomes 0.0
     shown = [pair for pair in INTERVALS if any(c in cols for c in pair)]
     mean = (rows["diff_mean"] if "diff_mean" in rows.columns else pd.Series(np.nan, index=rows.index)).astype(float)

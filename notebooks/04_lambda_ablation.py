@@ -94,11 +94,7 @@ import time
 import matplotlib.pyplot as plt
 import seaborn as sns
 
-from dcatkit import paths, plots, report
-from dcatkit.data import Splits, load
-import pandas as pd
-
-from dcatkit import stats
+from dcatkit import paths, plots, report, stats
 from dcatkit.runs import clear_progress, results_stem
 from dcatkit.sweep import run_studies
 
@@ -145,7 +141,7 @@ clear_progress()                    # the sweep's progress bars did their job: t
 print(f"{len(runs)} runs; this execution took {(time.perf_counter() - t_all) / 60:.1f} min (runs finished earlier are "
       f"read back); the runs' own training time: {runs.wall_s.sum() / 60:.1f} min")
 print(f"frozen {source} source: test F1 {runs.source_f1.iloc[0]:.3f} (the sweep's own training of the source; "
-      "notebooks 02/03 train theirs separately, so the two may differ by a test sample or two)")
+      "notebooks 02/03 train theirs in their own processes, so their numbers need not be the same)")
 names = {"none": "baseline"}
 grid = runs.assign(variant=[names.get(r.method, f"{r.method} ({'MCMA' if r.mcma else 'no MCMA'})")
                             for r in runs.itertuples()], modality=target, dataset=dataset,
@@ -214,30 +210,37 @@ for m in mcma_options:
 best = report.best_lambda(grid, "f1")
 print(best.to_string(float_format=lambda v: f"{v:.3f}"))
 from IPython.display import Markdown, display
-clear = summary[(summary.method != "none") & ((summary.ci_low > 0) | (summary.ci_high < 0))]
-untested = int(((summary.method != "none") & summary.family_size.isna()).sum())   # too few seeds: no interval
+cells = summary[summary.method != "none"]
+tested = cells[cells.family_size.notna()]                 # too few seeds: no interval
+clear = tested[(tested.ci_low > 0) | (tested.ci_high < 0)]
+n_untested = len(cells) - len(tested)
+count = lambda n, word: f"{n} {word}{'' if n == 1 else 's'}"   # noqa: E731
+other = "tested " * bool(n_untested)
+if len(clear):
+    found = ("; ".join(f"{'MCMA' if r.mcma else 'no MCMA'}, λ = {r.lam:g}: "
+                       f"{stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)}" for r in clear.itertuples())
+             + (" — the interval that excludes 0" if len(clear) == 1 else " — the intervals that exclude 0")
+             + " on this data draw. " + (f"Every other {other}setting: its interval holds 0. "
+                                         if len(clear) < len(tested) else ""))
+elif len(tested):
+    found = f"no interval excludes 0 on this data draw: every {other}setting's holds 0. "
+else:
+    found = "no setting was tested, so there is no interval to read. "
 display(Markdown(
-    f"On `{checked['split_name']}`, over {len(seeds)} seeds: " + (
-        "; ".join(f"{'MCMA' if r.mcma else 'no MCMA'}, λ = {r.lam:g}: {stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)}"
-                  for r in clear.itertuples())
-        + f" — the intervals that exclude 0 on this data draw. Every other {'tested ' * bool(untested)}setting: "
-        "its interval holds 0. "
-        if len(clear) else "no interval excludes 0 on this data draw"
-        + (f": every {'tested ' * bool(untested)}setting's holds 0. "
-           if untested < (summary.method != "none").sum() else ". ")) +
-    (f"{untested} setting(s) had too few seeds to be tested (no interval). " if untested else "") +
-    "One draw describes; a claim pools draws (notebook 06). "
-    "The best-λ table is descriptive only. "
+    f"On `{checked['split_name']}`, over {count(len(seeds), 'seed')}: " + found
+    + (f"{count(n_untested, 'setting')} had too few seeds to be tested (no interval). " if n_untested else "")
+    + "One draw describes; a claim pools draws (notebook 06). The best-λ table is descriptive only. "
     + ("This is the in-distribution split; the paper's Table IV is OOD, so agreement or disagreement with it is "
        "not a replication either way." if checked["split_name"] == "id" else "")))
 
 # %% [markdown]
 # ## Summary
 #
-# - The verdict per λ comes from the paired, Holm-adjusted interval over seeds (95% family-wise,
-#   so at least 95% per cell), not from the best mean; on one data draw it describes that
-#   draw, and notebook 06 pools draws before claiming.
-# - Read section 4's rows at λ = 100 against those at λ ≤ 1: whether a large pull costs F1 here, with
+# - The verdict per λ comes from the paired, Holm-adjusted interval over seeds (at the family-wise
+#   level the verdict line prints, so at least that level per cell), not from the best mean; on one
+#   data draw it describes that draw, and notebook 06 pools draws before claiming.
+# - Read section 4's rows at the largest λ of `lams` against those at the smallest: whether a large
+#   pull costs F1 here, with
 #   and without MCMA. Notebook 06 measures how large D-CAT's gradient is against cross-entropy's in its
 #   few-label studies (its positive control and its curve), not in this every-label setting.
 # - The paper's Table IV is one run per cell on OOD data; this grid is many seeds on `split`.

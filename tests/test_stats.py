@@ -877,6 +877,23 @@ def test_interval_table_prints_bounds_as_the_call_reads_them():
         interval_table(rows, ["method", "p_adj"])
 
 
+def test_interval_table_shows_counts_as_whole_numbers():
+    """Audit of notebook 04: its table printed "6.0 4.0 10.0" under prose that says on how many
+    seeds. summarise's counts are floats (NaN on the baseline row); interval_table shows them as
+    whole numbers, the baseline's as missing, and rounds the other floats as before."""
+    from dcatkit.stats import interval_table
+
+    summary = summarise(results()[0])
+    assert pd.api.types.is_float_dtype(summary.n_better)          # what the table has to deal with
+    t = interval_table(summary, ["method", "n_samples", "mean", "n_better", "n_worse", "n_pairs", "family_size"])
+    for c in ("n_better", "n_worse", "n_pairs", "family_size"):
+        tested = summary[c].notna()
+        assert t[c][tested].tolist() == [int(v) for v in summary[c][tested]], c
+        assert t[c][~tested].isna().all(), c
+    assert not re.search(r"\b\d+\.0\b", t[["n_better", "n_worse", "n_pairs"]].to_string())   # no "6.0"
+    assert t["mean"].tolist() == summary["mean"].round(3).tolist()
+
+
 def test_runs_on_an_unknown_machine_are_not_counted_as_mixed():
     """A run whose record does not name its machine (no CPU model: ``provenance.machine`` is None)
     cannot be said to differ from its baseline's: of six dcat runs, two on another CPU than the
