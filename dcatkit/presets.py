@@ -6,11 +6,12 @@
 - ``"synthetic"`` -> small models that train in minutes on a 2-core CPU;
 - ``"uestc-target"`` -> the paper's recipe for its target on the synthetic data
   (notebook 06, study e): a timeseries model gets Table I's UESTC IMU row (learning
-  rate, dropout, batch, weight decay, epochs, attention size 512) and the encoder sizes
-  of the ``paper`` IMU preset (hidden 64, d_model 128: ours, Table I gives none; twice
-  the synthetic preset's 32 / 64); every other kind
-  the synthetic preset at attention size 512, so a synthetic frozen source trains in
-  CPU minutes and its attention matches the target's, as D-CAT's alignment needs.
+  rate, dropout, batch, weight decay, epochs) with the paper's attention size 512
+  (Section V-C, not Table I) and the encoder sizes of the ``paper`` IMU preset
+  (hidden 64, d_model 128: ours, Table I gives none; twice the synthetic preset's
+  32 / 64); every other kind the synthetic preset at attention size 512, so a
+  synthetic frozen source trains in CPU minutes and its attention matches the
+  target's, as D-CAT's alignment needs.
 
 Presets are chosen by the modality's *kind* (``dcatkit.modalities``; given, or the
 default of imu / video / audio): a ``"gyro"`` of kind timeseries gets the IMU

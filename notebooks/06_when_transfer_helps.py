@@ -47,8 +47,8 @@
 # | `contrastive` | InfoNCE between learned projections of the pooled outputs | pooled output |
 # | `fitnet`, `dcat+kd` | a linear map of pooled outputs; D-CAT plus KD | (full grid only) |
 #
-# **Fair rivals.** One shared λ is not a fair comparison: the objectives pull with very different
-# strengths at the same λ (section 5 measures it). So a method is also run at every λ of a small
+# **Fair rivals.** One shared λ is not a fair comparison: the objectives pull with different
+# strengths at the same λ (section 5 prints each). So a method is also run at every λ of a small
 # grid (`tune_lams`, two decades) and its **tuned** cell, `method (tuned)`, takes for each draw
 # and seed the λ whose *validation* F1, averaged over the draw's **other** seeds, is best
 # (`studies.with_tuned`). The test split plays no part in the choice, and neither does the seed's
@@ -56,28 +56,31 @@
 # best of its `len(tune_lams)` runs' luck, a gain a method with no effect also gets (`benchmarks/RESULTS.md`,
 # "Tuned cells"). Every method gets the same grid, budget and rule. The runs of the whole grid are shown
 # as a study of their own (`…, every λ`), so they do not widen the verdicts' Holm family.
-# One budget is generous: in the few-label studies the validation part keeps all its labels (at 20
-# training labels, more than training has), and every best epoch and tuned λ is chosen on them. A user with few labels
-# would not have them; `-p val_labels 20` keeps only 20 (`data.dataset.thin_validation`), and
-# `benchmarks/RESULTS.md` ("scarce validation") measured (c) that way over more draws.
+# One budget is generous: in the few-label studies the validation part keeps all its labels, more than
+# the few training labels (section 5 prints how many, where the runs record it), and every best epoch
+# and tuned λ is chosen on them. A user with few labels would not have them; `-p val_labels 20` keeps
+# only 20 (`data.dataset.thin_validation`), and `benchmarks/RESULTS.md` ("scarce validation")
+# measured (c) that way over more draws.
 #
 # **The studies.** (a) **main**: `source` → `target` (video → IMU by default) on the split
-# `split` names, every label given, at `sizes`
-# simulated recordings, D-CAT at the paper's λ and tuned; (b) **negative control**: the IMU of an *independent* simulated draw as
-# the target (`make_synthetic(control="negative")`): its signal carries nothing about the labels,
-# so every method's expected macro **recall** is exactly 1/8 and a call either way is a false one;
+# `split` names, every label given, at `sizes` simulated recordings, D-CAT at the paper's λ and
+# tuned; (b) **negative control**: the IMU of an *independent* simulated draw as the target
+# (`make_synthetic(control="negative")`): its signal carries nothing about the labels, so every
+# method's expected macro **recall** is exactly chance, 1 over the number of classes (section 4
+# prints it), and a call either way is a false one;
 # (c) **positive control**: the *noise-free* IMU of the same recordings (`imu_clean`, trained on
-# every label: a teacher far stronger than the few-label target) as the source of the noisy IMU, with few labels and the
-# other training recordings as **unlabeled pairs** (both sensors recorded, no label): transfer
-# should help here by construction, and a method that does not is a finding to explain; (d) **the unlabeled-pairs curve**: video → IMU, target F1
+# every label: a teacher stronger than the few-label target, section 5 prints both F1) as the source of
+# the noisy IMU, with few labels and the other training recordings as **unlabeled pairs** (both sensors
+# recorded, no label): transfer should help here by construction, and a method that does not is a
+# finding to explain; (d) **the unlabeled-pairs curve**: video → IMU, target F1
 # against the number of labels at a fixed number of recordings (the rest unlabeled pairs);
 # (e) the paper's Table I recipe for the target (`preset="uestc-target"`) beside the kit's recipe
 # of (a), at the smallest size. The recipe changes more than Table I's numbers, and (e) against (a)
 # compares two recipes: the IMU target gets Table I's UESTC IMU row (learning rate, dropout, batch,
-# weight decay, epochs, attention size 512) **and** a larger encoder than the kit's (the IMU
-# encoder sizes of the kit's paper presets, which the paper does not give: `dcatkit.presets`), and
-# (e) has its **own frozen video source**, the synthetic one at attention size 512, trained apart
-# from (a)'s (sections 1 and 6 print each source's test F1).
+# weight decay, epochs) with the paper's attention size 512 (its Sec. V-C, not Table I) **and** a
+# larger encoder than the kit's (the IMU encoder sizes of the kit's paper presets, which the paper
+# does not give: `dcatkit.presets`), and (e) has its **own frozen video source**, the synthetic one
+# at attention size 512, trained apart from (a)'s (sections 1 and 6 print each source's test F1).
 # (b)–(d) run through `dcatkit.studies` (`run_controls`, `study_task`), (a) and (e) through
 # `dcatkit.sweep.run_studies`; every run uses the kit's own training loop. Only (a) and (e) follow
 # `split`: (b)–(d) always run on `study_task`'s own split, whatever `split` says (the setup cell
@@ -86,37 +89,39 @@
 #
 # **Statistics: terms and what a call promises** (`dcatkit.stats`).
 # - A **data draw** is one simulated dataset (and its split) from one data seed; each draw gets
-#   its own frozen source. The **seeds** (10 by default) vary the target's initial weights and batch order.
+#   its own frozen source. The **seeds** vary the target's initial weights and batch order (the setup
+#   cell's "statistics" line prints how many, and the other numbers of this list for this run).
 # - Per draw, the **paired difference** (method − same-seed baseline) is tested with the exact
 #   **sign-flip test**: if a method does nothing, each difference is as likely positive as
-#   negative; the p-value counts the $2^n$ sign patterns of $n$ seeds (1,024 for the default 10)
-#   at least as extreme. Computed per draw,
+#   negative; the p-value counts the $2^n$ sign patterns of $n$ seeds (the "statistics" line prints
+#   $2^n$) at least as extreme. Computed per draw,
 #   uncorrected (the explorer of section 7 shows each draw's interval for the cell you pick):
 #   description, not claims.
 # - **Pooled over draws**, a cell's effect is the mean of its draw means, tested with a *t* on those
 #   draw means ($D - 1$ degrees of freedom): a claim must hold for draws in general, not for the one
-#   drawn. With the default 3 draws the *t* has 2 degrees of freedom: wide intervals are the honest price.
+#   drawn. With few draws the *t* has few degrees of freedom (the "statistics" line prints them): wide
+#   intervals are the honest price.
 # - **Family-wise control (Holm).** The cells of one study form a *family*: each study asks its
 #   own question (does D-CAT help with every label? do the statistics call where nothing can
 #   move? can a transfer term help at all? ...), and its cells are printed together, under the
 #   study's name with its family size. Holm's step-down procedure keeps the chance that *any*
-#   call of the family is false below 5%, and each printed interval is the one at the level Holm
-#   tested it at. **A call is read off that adjusted
+#   call of the family is false at or below the family-wise level the "statistics" line prints, and each
+#   printed interval is the one at the level Holm tested it at. **A call is read off that adjusted
 #   interval**: *helps* (above 0), *hurts* (below 0), *no evidence* (holds 0). Families are kept
-#   small: Holm tests a family's strongest cell at 5% divided by the family's size, and the *t* on
-#   the default 3 draw means (2 degrees of freedom) widens its interval steeply as that level tightens, so every
+#   small: Holm tests a family's strongest cell at that level divided by the family's size, and a *t* on
+#   a few draw means (few degrees of freedom) widens its interval steeply as that level tightens, so every
 #   extra cell in a family costs every call in it power.
 #
 # **The budget.** The default grid is sized for an idle 2-core CPU from scratch (2 workers, one
 # thread each; the Makefile's `notebooks` target records measured times, and section 1 prints this
 # execution's); every draw needs its own frozen sources, and a video source costs more than an
-# IMU target (notebook 02 prints the time of each). So the default runs D-CAT as the only method of the main study, the controls and
-# the curve at 300 recordings with few methods. `grid="full"` runs the full grid instead (all five
-# transfer methods tuned against the baseline in the main study at three sizes, every control with `none`/`dcat`/`kd`/
-# `contrastive`, more label counts): not timed yet, and many times the default's runs, so plan for
-# a GPU or shards (`sweep --shard`, README). The setup cell prints the
-# number of runs and what the chosen grid leaves out; the cell after it prints the time this
-# execution took (near 0 when every run was read back) and the runs' own training time.
+# IMU target (notebook 02 prints the time of each). So the default runs D-CAT as the only method of
+# the main study, the controls and the curve at 300 recordings with few methods. `grid="full"` runs
+# the full grid instead (all five transfer methods tuned against the baseline in the main study at
+# three sizes, every control with `none`/`dcat`/`kd`/`contrastive`, more label counts): not timed
+# yet, and many times the default's runs, so plan for a GPU or shards (`sweep --shard`, README). The
+# setup cell prints the number of runs and what the chosen grid leaves out; the cell after it prints
+# the time this execution took (near 0 when every run was read back) and the runs' own training time.
 
 # %% tags=["parameters"]
 # --- data ---------------------------------------------------------------------
@@ -177,7 +182,7 @@ import torch
 from IPython.display import Markdown, display
 
 from dcatkit import explore, headroom, paths, plots, report, stats, studies
-from dcatkit.data.synthetic import DEFAULT_N_SAMPLES
+from dcatkit.data.synthetic import CLASSES, DEFAULT_N_SAMPLES
 from dcatkit.sweep import run_studies
 
 if dataset != "synthetic":
@@ -185,15 +190,28 @@ if dataset != "synthetic":
                      "On a real dataset the same design, a grid pooled over draws beside a negative and a "
                      "positive control built from the data, is `python -m dcatkit sweep --controls --dataset "
                      f"{dataset} --root <data_root> --data-seeds 0-2` (README, 'Controls beside any grid')")
+
+
+def and_join(items) -> str:
+    """'a', 'a and b', 'a, b and c': a list as a sentence says it."""
+    items = [str(x) for x in items]
+    return " and ".join(items) if len(items) < 3 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def n_of(n: int, word: str, plural: str | None = None) -> str:
+    """'no cell', '1 cell', '3 cells' (``plural`` where adding an s is wrong)."""
+    return f"no {word}" if n == 0 else f"{n} {word}" if n == 1 else f"{n} {plural or word + 's'}"
+
+
 if grid not in ("default", "full"):
     raise ValueError(f"grid must be 'default' or 'full', got {grid!r}")
-if grid == "full":   # everything the default leaves out
-    methods = ["none", "dcat", "kd", "fitnet", "contrastive", "dcat+kd"]
-    sizes, paper_recipe = [300, 1000, 2000], True
-    negative_methods = ["none", "dcat", "kd", "contrastive"]
-    curve_methods = ["none", "dcat", "kd", "fitnet", "contrastive", "dcat+kd"]
-    positive_methods = ["none", "dcat", "kd", "contrastive"]
-    positive_labels, curve_labels = [20, 60], [20, 40, 80, 160]
+FULL_GRID = dict(   # grid="full": these parameters set to these values (the default leaves the rest out)
+    methods=["none", "dcat", "kd", "fitnet", "contrastive", "dcat+kd"], sizes=[300, 1000, 2000], paper_recipe=True,
+    negative_methods=["none", "dcat", "kd", "contrastive"], positive_methods=["none", "dcat", "kd", "contrastive"],
+    curve_methods=["none", "dcat", "kd", "fitnet", "contrastive", "dcat+kd"], positive_labels=[20, 60],
+    curve_labels=[20, 40, 80, 160])
+if grid == "full":
+    globals().update(FULL_GRID)
 grid_lams = sorted({float(x) for x in tune_lams} | {float(lam)})   # every tuned method runs at each
 checked = paths.check_params(dataset=dataset, split=split, source=source, target=target, lam=lam, preset=preset,
                              epochs=epochs, source_epochs=source_epochs, seed=seed, seeds=seeds, device=device,
@@ -245,11 +263,30 @@ for s in main:
           + (f", preset {s['preset']!r}" if "preset" in s else ""))
 for c in controls:
     print(f"  {c['study']} at {control_size} recordings on the {CONTROL_SPLIT} split: labels "
-          f"{c.get('labels', 'all')}, methods " + (f"{positive_methods} at λ in {grid_lams}" if c["study"] == POSITIVE else f"{c['methods']}"))
+          f"{c.get('labels', 'all')}, methods "
+          + (f"{positive_methods} at λ in {grid_lams}" if c["study"] == POSITIVE else f"{c['methods']}"))
 print(f"{n_main} + {len(plan_targets)} target runs, {len(plan_sources)} control sources; simulator options {sim_opts}")
-if grid == "default":
-    print("left out (grid='full'): kd, fitnet, contrastive and dcat+kd in the main study, n = 2000, more methods "
-          "in the controls and the curve, more label counts")
+# what this run leaves out of FULL_GRID (nothing with grid="full")
+missing = {k: [x for x in v if x not in globals()[k]] for k, v in FULL_GRID.items() if isinstance(v, list)}
+more_methods_in = (["the controls"] if missing["negative_methods"] or missing["positive_methods"] else []) \
+    + (["the curve"] if missing["curve_methods"] else [])
+left_out = ([f"{and_join(missing['methods'])} in the main study"] if missing["methods"] else []) \
+    + ([f"n = {and_join(missing['sizes'])}"] if missing["sizes"] else []) \
+    + (["the Table I recipe (e)"] if FULL_GRID["paper_recipe"] and not paper_recipe else []) \
+    + ([f"more methods in {and_join(more_methods_in)}"] if more_methods_in else []) \
+    + (["more label counts"] if missing["positive_labels"] or missing["curve_labels"] else [])
+if left_out:
+    print(f"left out (grid='full'): {', '.join(left_out)}")
+CONFIDENCE = inspect.signature(studies.pooled_verdicts).parameters["confidence"].default   # every verdict's
+n_seeds, n_draws = len(seeds), len(data_seeds)
+print(f"statistics: {n_of(n_seeds, 'target seed')} per draw, "
+      + (f"{2 ** n_seeds:,} sign patterns" if n_seeds <= stats.N_EXACT else
+         f"a random sample of the {2 ** n_seeds:,} sign patterns")
+      + f" for each draw's sign-flip test (a call needs at least {stats.MIN_SEEDS} paired seeds); "
+      f"{n_of(n_draws, 'data draw')}, "
+      + (f"a pooled t with {n_draws - 1} degrees of freedom" if n_draws > 1 else "too few for the pooled t")
+      + f"; Holm keeps each study's family-wise error at or below {stats.alpha_of(CONFIDENCE):.0%}, each draw's own "
+      f"interval is at {CONFIDENCE:.0%}")
 
 # %% [markdown]
 # ## 1. The runs
@@ -279,9 +316,10 @@ if run:
     if os.environ.get("DCATKIT_FIGURES_DIR"):    # `make notebooks` only: refresh the committed results
         committed_csv.parent.mkdir(parents=True, exist_ok=True)
         runs.to_csv(committed_csv, index=False)
-    print(f"{len(runs)} target runs; this execution took {minutes:.1f} min with "
-          + (f"{workers} worker(s)" if workers is not None else "one worker per core" if not torch.cuda.is_available()
-             else "workers per GPU chosen from each grid's run memory estimate (dcatkit.runner.default_workers)")
+    print(f"{len(runs)} target runs; this execution took {minutes:.1f} min "       # workers=0: no worker process
+          + (("in this process" if workers == 0 else f"with {workers} worker{'s' if workers != 1 else ''}")
+             if workers is not None else "with one worker per core" if not torch.cuda.is_available()
+             else "with workers per GPU chosen from each grid's run memory estimate (dcatkit.runner.default_workers)")
           + " (runs finished earlier are read back, not retrained); the runs' own time "
           f"{runs.wall_s.sum() / 60:.1f} core-min")
     print("wrote", paths.shown(out / "06_runs.csv"), *([paths.shown(committed_csv)] if os.environ.get(
@@ -298,6 +336,11 @@ for name, g in runs.groupby("study", sort=False):   # a study's sizes can have t
     src = (f"{per_size.iloc[0]:.3f}" if per_size.round(3).nunique() == 1 else
            ", ".join(f"{v:.3f} at {studies.size_label(n, g.unit.iloc[0])}" for n, v in per_size.items()))
     print(f"  {name}: {len(g)} runs, source test F1 {src} (mean over draws)")
+cpus = runs["env_cpu"].dropna() if "env_cpu" in runs else pd.Series(dtype=object)   # the machine of each run
+print("machine that trained each run (env_cpu): "
+      + ("; ".join(f"{c} ({n_of(k, 'run')})" for c, k in cpus.value_counts().items())
+         + (f"; not recorded by {n_of(len(runs) - len(cpus), 'run')}" if len(cpus) < len(runs) else "")
+         if len(cpus) else "not recorded by these runs"))
 # fair rivals: each gridded method's lambda chosen per draw and seed on validation F1 (the grid becomes a study)
 for name in (MAIN, POSITIVE):
     if name in set(runs.study) and (runs[runs.study == name].method != "none").any():
@@ -351,10 +394,10 @@ plt.show()
 #
 # Mean ± std over draws × seeds of the target's test macro-F1 against the training-set size, for
 # the baseline, D-CAT at the paper's λ and D-CAT with λ chosen on validation F1; the dashed line
-# is the IMU ceiling (an IMU model trained on many more recordings, read from
-# `benchmarks/headroom_runs.csv` by `headroom.read_headroom`; the line under the figure gives its
-# size): the room a transfer method could use. Below the figure: every λ of the grid, as a family of its own (description of what the
-# tuning chose from).
+# is the IMU ceiling (an IMU model trained on more recordings, read from
+# `benchmarks/headroom_runs.csv` by `headroom.read_headroom`; the line under the figure gives how
+# many): the room a transfer method could use. Below the figure: every λ of the grid, as a family of
+# its own (description of what the tuning chose from).
 
 # %%
 ceiling = headroom.ceilings(headroom.read_headroom(paths.resolve("benchmarks/headroom_runs.csv")))
@@ -390,9 +433,10 @@ show_families(pooled[pooled.kind == "main" + studies.GRID_KIND])
 # ## 4. (b) The negative control: read on macro recall
 #
 # The target's IMU comes from an independent draw: it knows nothing about the labels, whatever the
-# source knows. Every method's expected macro recall is 1/8, so the paired difference is 0 by
-# construction: a "helps" or "hurts" here would be a false call (the family-wise rate promises
-# at most 5% of families with one).
+# source knows. Every method's expected macro recall is chance, 1 over the number of classes
+# (printed below), so the paired difference is 0 by construction: a "helps" or "hurts" here would be
+# a false call (Holm keeps the chance of one in a family at or below the family-wise level the setup
+# cell's "statistics" line prints).
 
 # %%
 neg = pooled[(pooled.kind == "negative") & (pooled.method != "none")]
@@ -400,11 +444,14 @@ base_neg = pooled[(pooled.kind == "negative") & (pooled.method == "none")]
 if len(neg):
     false_calls = int(neg.call.isin(["helps", "hurts"]).sum())
     n_tested = int(np.isfinite(neg.family_size).sum())     # an untested cell can make no call, false or not
-    display(Markdown(f"Baseline macro recall {base_neg['mean'].iloc[0]:.3f} (chance is {1 / 8:.3f}); "
-                     + "; ".join(f"{r.method}: Δrecall {explore.interval_text(r)} → {r.call}" for r in neg.itertuples())
-                     + (f". **{false_calls} false call(s)** in {len(neg)} cell(s)." if n_tested == len(neg) else
-                        f". **{false_calls} false call(s)** in the {n_tested} tested cell(s) of {len(neg)}."
-                        if n_tested else
+    display(Markdown(f"Baseline macro recall {base_neg['mean'].iloc[0]:.3f} (chance is 1 / {len(CLASSES)} classes = "
+                     f"{1 / len(CLASSES):.3f}); "
+                     + "; ".join(f"{r.method}: Δrecall {explore.interval_text(r)} → {r.call}"
+                                 for r in neg.itertuples())
+                     + (f". **{n_of(false_calls, 'false call').capitalize()}** in {n_of(len(neg), 'cell')}."
+                        if n_tested == len(neg) else
+                        f". **{n_of(false_calls, 'false call').capitalize()}** in the "
+                        f"{n_of(n_tested, 'tested cell')} of {len(neg)}." if n_tested else
                         f". **The negative control was not tested** ({', '.join(sorted(set(neg.call)))}): it "
                         "cannot show whether the statistics make false calls.")))
 else:
@@ -425,13 +472,13 @@ else:
 # **How hard does each term pull?** `studies.gradient_scale` (stored as `grad_ratio_init` with
 # every method run of (b)–(d); the sweep of (a) and (e) does not measure it) measures, at the
 # start of training, the norm of the gradient of $\lambda L_{transfer}$ against that of $L_{CE}$
-# with respect to the target's weights. A ratio of a few percent means cross-entropy dominates
-# the first steps: the transfer term can only nudge.
+# with respect to the target's weights. A ratio below 1 means cross-entropy's gradient is the larger
+# at the start; whether the transfer term matters is what the calls beside it say.
 # It is measured at the start only; as cross-entropy falls during training the balance can shift.
 # The table below gives it per method and λ, with the transfer objective at the first and last
-# epoch and the fraction of unlabeled pairs MCMA kept. With the default 3 draws a gain on every seed of every
-# draw can still miss a pooled call; `benchmarks/study_draws.py` reruns this study with
-# more draws (its measured result: `benchmarks/RESULTS.md`).
+# epoch and the fraction of unlabeled pairs MCMA kept. With few draws (the setup cell's "statistics"
+# line) a gain on every seed of every draw can still miss a pooled call; `benchmarks/study_draws.py`
+# reruns this study with more draws (its measured result: `benchmarks/RESULTS.md`).
 
 # %%
 grid_runs = runs[runs.kind == "positive" + studies.GRID_KIND]
@@ -446,6 +493,9 @@ if len(grid_runs):
             + ", ".join(f"{studies.size_label(s, 'labels')} {v:.3f}" for s, v in
                         pooled[(pooled.kind == "positive") & (pooled.method == "none")][["size", "mean"]]
                         .itertuples(index=False)) + "."]
+    val = sorted(pos_all["n_val_recordings"].dropna().astype(int).unique()) if "n_val_recordings" in pos_all else []
+    if val:     # what every best epoch and tuned λ of (c) was chosen on (older runs did not record it)
+        text[0] += f" Every best epoch and tuned λ here was chosen on {and_join(val)} labelled validation recordings."
     for r in prow.itertuples():
         g = diag[(diag.method == r.method) & (diag.lam == r.lam)]
         how = (f"; its gradient is {g.grad_ratio.iloc[0]:.1%} of cross-entropy's at the start, its objective went "
@@ -492,7 +542,8 @@ rec = pooled[(pooled.kind == "recipe") & (pooled.method != "none")]
 kit = pooled[(pooled.kind == "main") & (pooled.method == "dcat") & (pooled.lam == lam) & (pooled["size"] == min(sizes))]
 if len(rec):
     display(Markdown("\n".join(
-        f"- **{name}** at {r.size} recordings: baseline F1 {r.baseline_mean:.3f}, D-CAT (λ = {lam:g}) {r.paired_mean:.3f}; "
+        f"- **{name}** at {r.size} recordings: baseline F1 {r.baseline_mean:.3f}, D-CAT (λ = {lam:g}) "
+        f"{r.paired_mean:.3f}; "
         f"ΔF1 {explore.interval_text(r)} → **{r.call}** ("
         f"{f'Holm family of {int(r.family_size)}; ' if pd.notna(r.family_size) else ''}draw means "
         f"{r.draw_means}); frozen source F1 "
@@ -506,8 +557,9 @@ else:
 # ## 7. Explore the results
 #
 # Pick a study, a method and a size: the explorer (`dcatkit.explore.results_explorer`) shows every
-# run of the method and of its baseline per draw, each draw's paired difference with its own 95%
-# sign-flip interval, and the pooled difference with its Holm-adjusted interval. It reads the
+# run of the method and of its baseline per draw, each draw's paired difference with its own
+# sign-flip interval (at the level the setup cell's "statistics" line prints), and the pooled
+# difference with its Holm-adjusted interval. It reads the
 # table only, so it works on a fresh clone with `-p run False` (the committed
 # `notebooks/results/06_runs.csv`), in JupyterLab; the static figure below it is the first choice.
 
@@ -529,18 +581,20 @@ plt.show()
 
 # %%
 WORDS = ("helps", "hurts", "no evidence", "too few seeds", "too few draws")
+SMALL_PULL = 0.1    # a gradient ratio at initialisation below this is what the sentence below calls a small pull
+ALPHA = stats.alpha_of(pooled.confidence.iloc[0])     # the family-wise level of every verdict of this run
 
 
 def calls_of(kind):
     r = pooled[(pooled.kind == kind) & (pooled.method != "none")]
-    return {c: [f"{studies.method_label(x.method, x.lam, lam)} at {studies.size_label(x.size, x.unit)} "
-                f"({explore.interval_text(x)})"
+    return {c: [f"{studies.method_label(x.method, x.lam, lam)} {'with' if x.unit == 'labels' else 'at'} "
+                f"{studies.size_label(x.size, x.unit)} ({explore.interval_text(x)})"
                 for x in r[r.call == c].itertuples()] for c in WORDS}
 
 
 def said(kind, what):
     c = calls_of(kind)
-    parts = [f"{word}: {'; '.join(c[word])}" for word in WORDS if c[word]]
+    parts = [f"{word[:1].upper() + word[1:]}: {'; '.join(c[word])}" for word in WORDS if c[word]]
     return f"- **{what}** — " + (". ".join(parts) if parts else "not run") + "."
 
 
@@ -564,46 +618,57 @@ text = [f"Pooled over {len(data_seeds)} data draws x {len(seeds)} seeds, Holm wi
 cells = verdicts[(verdicts.method != "none") & np.isfinite(verdicts.family_size)]
 lost_in = {}          # study kind -> its calls that do not stand when every study cell is one family
 if len(cells):
-    p_all = stats.holm(cells.p_value.to_numpy(float))
+    p_all = np.round(stats.holm(cells.p_value.to_numpy(float)), stats.P_DECIMALS)
     called = cells[cells.call.isin(["helps", "hurts"])]
-    keep = [f"{explore.cell_name(r, pooled, lam)} in {r.study.split(' ')[0]} ({r.call})"
-            for r, pa in zip(cells.itertuples(), p_all) if r.call in ("helps", "hurts") and pa < 0.05]
-    lost = [f"{explore.cell_name(r, pooled, lam)} in {r.study.split(' ')[0]}"
-            for r, pa in zip(cells.itertuples(), p_all) if r.call in ("helps", "hurts") and not pa < 0.05]
+    keep, lost = [], []     # each call of section 2, with its Holm p over all cells: stands / does not
     for r, pa in zip(cells.itertuples(), p_all):
-        if r.call == "helps" and not pa < 0.05:          # read where the helps are named, below
+        if r.call in ("helps", "hurts"):
+            (keep if pa <= ALPHA else lost).append(f"{explore.cell_name(r, pooled, lam)} in {r.study.split(' ')[0]} "
+                                                   f"({r.call}, Holm p {pa:.3f})")
+        if r.call == "helps" and not pa <= ALPHA:          # read where the helps are named, below
             lost_in.setdefault(r.kind, []).append(explore.cell_name(r, pooled, lam))
-    text += ["", f"Read as one family instead, all {len(cells)} study cells of section 2 at once (Holm over "
-             f"{len(cells)}): {len(keep)} of the {len(called)} call(s) stand"
-             + (f" ({'; '.join(keep)})" if keep else "") + (f", and {'; '.join(lost)} lose{'s its call' if len(lost) == 1 else ' their calls'}" if lost else "")
-             + ". The studies ask separate questions, which is why the kit corrects within each; this line is "
-             "for a reader who takes the tables together."]
+    one_family = ("section 2 made no call, so none can be lost" if not len(called) else
+                  f"of section 2's {n_of(len(called), 'call')}, " + "; ".join(
+                      ([f"{and_join(keep)} {'stands' if len(keep) == 1 else 'stand'}"] if keep else [])
+                      + ([f"{and_join(lost)} {'loses its call' if len(lost) == 1 else 'lose their calls'}"]
+                         if lost else [])))
+    text += ["", f"Read as one family instead, with Holm over all {len(cells)} study cells of section 2 at once "
+             f"(a call stands where its Holm p over all of them is at most {ALPHA:g}): {one_family}. The studies "
+             "ask separate questions, which is why the kit corrects within each; this line is for a reader who "
+             "takes the tables together."]
 neg_cells = pooled[(pooled.kind == "negative") & (pooled.method != "none")]
 neg_calls = neg_cells[neg_cells.call.isin(["helps", "hurts"])]
 if len(neg_cells) and untested("negative"):       # no cell of it has a Holm family
     text += ["", f"The negative control was not tested ({untested('negative')}): this run cannot say whether the "
              "statistics produce false calls."]
 elif len(neg_cells):
-    text += ["", f"The negative control made {len(neg_calls)} false call(s): "
-             + ("the statistics did not produce a call where none can exist." if not len(neg_calls) else
-                "a call where none can exist; read the other calls with that in mind.")]
+    text += ["", "The negative control made "
+             + ("no false call: the statistics did not produce a call where none can exist." if not len(neg_calls)
+                else "1 false call: a call where none can exist; read the other calls with that in mind."
+                if len(neg_calls) == 1 else
+                f"{len(neg_calls)} false calls: calls where none can exist; read the other calls with that in mind.")]
 pos = pooled[(pooled.kind == "positive") & (pooled.method != "none")]
 if len(pos):
     helped = sorted({explore.cell_name(r, pooled, lam) for r in pos.itertuples() if r.call == "helps"})
-    table_wide = (f" in its study's own family (read with every study cell as one family, "
-                  f"{' and '.join(lost_in['positive'])} "
-                  f"{'loses its call' if len(lost_in['positive']) == 1 else 'lose their calls'})"
-                  if "positive" in lost_in else "")
+    pos_lost = lost_in.get("positive", [])
+    stands = [h for h in helped if h not in pos_lost]      # helps that stand with every study cell as one family
+    lose = ("it loses its call" if len(helped) == 1 else "each loses its call") if not stands else \
+        f"{and_join(pos_lost)} {'loses its call' if len(pos_lost) == 1 else 'lose their calls'}"
+    table_wide = (f" in the study's own family (read with every study cell as one family, {lose})"
+                  if pos_lost else "")
     text += ["", "In the positive control "
-             + (f"{', '.join(helped)} help(s){table_wide}: the training loop does let a transfer term help when "
-                "the source knows what the target cannot learn from its few labels." if helped else
+             + (f"{and_join(helped)} {'helps' if len(helped) == 1 else 'help'}{table_wide}"
+                + (": the training loop does let a transfer term help when the source knows what the target "
+                   "cannot learn from its few labels." if stands else
+                   ": within that family only, a transfer term can help when the source knows what the target "
+                   "cannot learn from its few labels.") if helped else
                 f"no method was tested ({untested('positive')}): this run cannot show whether a transfer term "
                 "can help." if untested("positive") else
                 "no method's help is established: either the set-up or the pooled test over "
                 f"{len(data_seeds)} draws is too weak to show it.")]
     not_helped = sorted({explore.cell_name(r, pooled, lam) for r in pos.itertuples() if r.call != "helps"})
     if helped and not_helped:
-        text[-1] += f" {', '.join(not_helped)}: no established help in the same setting."
+        text[-1] += f" {and_join(not_helped)}: no established help in the same setting."
 grid_diag = runs[(runs.kind == "positive" + studies.GRID_KIND) & (runs.method != "none")]
 at_lam = grid_diag[(grid_diag.method == "dcat") & (grid_diag.lam == lam)]
 video_dcat = runs[(runs.kind == "curve") & (runs.method == "dcat") & (runs.lam == lam)]
@@ -615,7 +680,8 @@ if len(at_lam):
     same = [f"{x:.1%} at the same {n} labels" for n, x in video_ratio.items() if n in set(at_lam["size"])]
     other = [f"{x:.1%} at {n}" for n, x in video_ratio.items() if n not in set(at_lam["size"])]
     video_text = ("; from the video source of the curve (d), D-CAT's is " + ", ".join(same)
-                  + (f" ({', '.join(other)} labels)" if same and other else f"{', '.join(other)} labels" if other else "")
+                  + (f" ({', '.join(other)} labels)" if same and other else f"{', '.join(other)} labels" if other
+                     else "")
                   if len(video_ratio) else "")
     text += ["", f"**The gradient scale.** In the positive control (c) (noise-free IMU teacher), at the start of "
              f"training D-CAT's gradient at λ = {lam:g} is {ratio:.1%} of cross-entropy's"
@@ -623,10 +689,10 @@ if len(at_lam):
              + video_text
              + f". D-CAT's $L_{{CA}}$ in (c) went {at_lam.objective_first.mean():.3f} → "
              f"{at_lam.objective_last.mean():.3f} (cosine {explore.cosine_of(at_lam.objective_first.mean()):.2f} → "
-             f"{explore.cosine_of(at_lam.objective_last.mean()):.2f})."
-             + (" With a pull that small at the start, cross-entropy dominates the first steps and D-CAT can only "
-                "nudge the target there (the ratio is measured at the start of training only)."
-                if ratio < 0.1 else " Its pull at the start is not negligible against cross-entropy's.")]
+             f"{explore.cosine_of(at_lam.objective_last.mean()):.2f}). At initialisation D-CAT's ratio in (c) is "
+             + ("below" if ratio < SMALL_PULL else "not below")
+             + f" {SMALL_PULL:.0%}, the threshold this notebook calls a small pull; what the pull does later in "
+             "training is not measured here."]
     # the ratio beside the call of every cell of (c)'s grid: a reader sees whether more pull went with a call
     ratios = grid_diag.groupby(["method", "lam"]).grad_ratio_init.mean()
     grid_calls = pooled[(pooled.kind == "positive" + studies.GRID_KIND) & (pooled.method != "none")]
@@ -636,50 +702,58 @@ if len(at_lam):
         f"{m} " + ", ".join(f"λ = {lm:g}: {rt:.{1 if rt < 0.1 else 0}%} → {c}" for lm, rt, c in cells)
         for m, cells in per_method.items())
         + "."]
-    helps = [[c == "helps" for _, _, c in cells] for cells in per_method.values()]
+    helps = [[c == "helps" for _, _, c in cells] for cells in per_method.values()]   # each method's, by λ
     if not any(map(any, helps)):
         text[-1] += " No cell of the grid was called *helps*, at any pull."
-    elif all(h == sorted(h) for h in helps):
-        text[-1] += " Here a *helps* came only with more pull, never with less."
+    elif all(map(all, helps)):
+        text[-1] += " Every cell of the grid was called *helps*, at every pull."
+    elif all(h == sorted(h) for h in helps):      # within each method: no helps, then only helps, as λ grows
+        text[-1] += " Within each method, a *helps* came only at a larger λ than every cell without one."
     else:
-        text[-1] += (" More pull did not always go with a *helps*: the ratio measures how hard a term pulls, not "
-                     "whether the pull helps.")
+        text[-1] += (" Within a method, a larger λ did not always go with a *helps*: the ratio measures how hard a "
+                     "term pulls, not whether the pull helps.")
 main_dcat = pooled[(pooled.kind == "main") & (((pooled.method == "dcat") & (pooled.lam == lam))
                                                | (pooled.method == studies.tuned_label("dcat")))]
 dcat_calls = {c: main_dcat[main_dcat.call == c] for c in ("helps", "hurts")}
 dcat_main = (f"was not tested ({untested('main')})" if len(main_dcat) and untested("main") else
              f"does not show a pooled gain, at the paper's λ = {lam:g} or with λ chosen on validation F1"
              if not any(len(v) for v in dcat_calls.values()) else
-             "; ".join(f"{c} in " + ", ".join(f"{studies.method_label(r.method, r.lam, lam)} at "
-                                              f"{studies.size_label(r.size, r.unit)}" for r in v.itertuples())
+             "; ".join(f"{c} in " + and_join(f"{studies.method_label(r.method, r.lam, lam)} at "
+                                             f"{studies.size_label(r.size, r.unit)}" for r in v.itertuples())
                        for c, v in dcat_calls.items() if len(v)) + " (section 2's intervals)")
 
 
 def grid_cells(rows):
-    return ", ".join(f"{r.method} at λ = {r.lam:g}, {studies.size_label(r.size, r.unit)} "
-                     f"({explore.interval_text(r)})" for r in rows.itertuples())
+    return and_join(f"{studies.method_label(r.method, r.lam, lam)} at {studies.size_label(r.size, r.unit)} "
+                    f"({explore.interval_text(r)})" for r in rows.itertuples())
 
 
 hurt = pooled[(pooled.kind == "main" + studies.GRID_KIND) & (pooled.call == "hurts")]
 more, less = hurt[hurt.lam > lam], hurt[hurt.lam <= lam]       # more pull than the paper's λ, or not
-too_much = ((f"; too much pull hurt where labels are plenty: in (a)'s grid {grid_cells(more)}" if len(more) else "")
-            + (f"; in (a)'s grid a pull no larger than the paper's hurt too: {grid_cells(less)}" if len(less) else ""))
+hurt_in_grid = ((f"; in (a)'s grid (its own Holm family), at λ above the paper's, {grid_cells(more)} hurt"
+                 if len(more) else "")
+                + (f"; in (a)'s grid, at λ no larger than the paper's, {grid_cells(less)} hurt" if len(less) else ""))
 helped_in = {k: sorted({explore.cell_name(r, pooled, lam) for r in
                         pooled[(pooled.kind == k) & (pooled.call == "helps")].itertuples()})
              for k in ("positive", "curve")}
 where = []
 if (pooled.kind == "positive").any():
-    where.append("with a teacher of the same sensor, few labels and many unlabeled pairs (c), "
+    few = runs[runs.kind == "positive"].groupby("n_train_labeled").n_unlabeled.agg(["min", "max"])
+    setting = and_join(f"{n:.0f} labels and " + (f"{lo:.0f}" if lo == hi else f"{lo:.0f} to {hi:.0f}")
+                       + " unlabeled pairs" for n, (lo, hi) in few.iterrows())
+    where.append(f"with a teacher of the same sensor, {setting} (c), "
                  + (explore.helped_clause(helped_in["positive"], lost_in.get("positive", ()))  # only the lost qualified
                     if helped_in["positive"] else
                     f"no method was tested ({untested('positive')})" if untested("positive") else
                     "no method's help was established"))
 if (pooled.kind == "curve").any():
     where.append("with the video source in that same few-label setting (d), the cross-modal case, "
-                 + (f"{', '.join(helped_in['curve'])} helped" if helped_in["curve"] else
+                 + (f"{and_join(helped_in['curve'])} helped" if helped_in["curve"] else
                     f"no method was tested ({untested('curve')})" if untested("curve") else
                     f"no method's help was established over {len(data_seeds)} draws (see its intervals in section 6)"))
-text += ["", f"**What this run shows about when transfer helps.** With every label (a), D-CAT {dcat_main}{too_much}."
+text += ["", "**What this run shows about when transfer helps.** "
+         + (f"With every label (a), D-CAT {dcat_main}{hurt_in_grid}." if len(main_dcat) else
+            f"D-CAT was not run in (a){hurt_in_grid}.")
          + (" " + (lambda w: w[:1].upper() + w[1:])("; ".join(where)) + "." if where else "")
          + " Every statement here is pooled over draws: one draw can show a gain the next does not. The paper's gains "
          "are on real data with its models, which this simulator does not stand in for."]
@@ -692,10 +766,11 @@ display(Markdown("\n".join(text)))
 #   with Holm within each study; per-draw results are shown beside it as description. One draw's
 #   clear interval is not a claim.
 # - On the CPU, a run's numbers depend on the machine: the same code and seeds gave other runs on
-#   another kind of CPU, and a 3-draw call near its interval's edge can move with them
+#   another kind of CPU, and a call from few draws near its interval's edge can move with them
 #   (`benchmarks/RESULTS.md`, "A third VM", compares this notebook's calls on two kinds of CPU).
-#   More draws (`-p draws 5`) settle such a call. The runs table's `env_cpu` names the machine
-#   that trained each run (the committed `notebooks/results/06_runs.csv` predates that column).
+#   More draws (`-p draws 5`) narrow the interval; a 5-draw call has survived a change of machine
+#   once (`benchmarks/RESULTS.md`, "Run to run"). The runs table's `env_cpu` names the machine
+#   that trained each run where the run recorded it (section 1 prints them).
 # - Rivals are compared fairly only when each has its λ chosen the same way: on validation F1,
 #   from the same grid, with the same budget; the test split never takes part in the choice.
 # - The negative control says whether the statistics and the set-up produce false calls; the
@@ -714,15 +789,16 @@ display(Markdown("\n".join(text)))
 # 1. **A finer tuning grid.** `-y "tune_lams: [1, 3, 10, 30, 100]"`: each tuned method gets five
 #    runs per draw and seed instead of three. *Why:* compare the chosen λs (the table after the
 #    runs) and the tuned verdicts with the default grid's: does a finer grid change the call?
-# 2. **One draw only.** `-p draws 1`: expect every pooled cell to read "too few draws" (its 10
-#    seeds are enough; its one draw is not), while the per-draw columns still show the draw's mean
-#    and seeds won / lost, and the explorer its sign-flip interval. *Why:* the pooled test is a *t* on
-#    the draw means, and one mean has no spread to test against: a claim must hold across draws.
+# 2. **One draw only.** `-p draws 1`: expect every pooled cell to read "too few draws" (its seeds
+#    are enough, as many as the "statistics" line says a call needs; its one draw is not), while the
+#    per-draw columns still show the draw's mean and seeds won / lost, and the explorer its sign-flip
+#    interval. *Why:* the pooled test is a *t* on the draw means, and one mean has no spread to test
+#    against: a claim must hold across draws.
 # 3. **A source that knows as little as the target.** `-p curve_source_labels same`: the video
 #    source is trained on the same few labels; compare its F1 and the curve's differences with
 #    this run's. *Why:* a transfer method passes on only what the source knows.
-# 4. **The full grid.** `-p grid full` on a GPU (`device="cuda"`): every method tuned, n = 2000,
-#    more controls. Compare the families: more cells means stricter Holm levels.
+# 4. **The full grid.** `-p grid full` on a GPU (`device="cuda"`): every method of (a) and (c) tuned
+#    over `tune_lams`, n = 2000, more controls. Compare the families: more cells means stricter Holm levels.
 # 5. **Validation as scarce as the labels.** `-p val_labels 20`: in (c) and (d) every best epoch
 #    and every tuned λ is chosen on 20 validation recordings instead of all of them. *Why:* a user
 #    with 20 labels has no larger validation part; compare the baselines and the tuned calls with

@@ -222,7 +222,7 @@ def test_notebook_06_says_how_many_workers_it_ran_on_the_machine_it_ran_on():
 
     src = (ROOT / "notebooks" / "06_when_transfer_helps.py").read_text()
     exprs = [n for n in ast.walk(ast.parse(src)) if isinstance(n, ast.IfExp)
-             and "one worker per core" in ast.unparse(n) and "worker(s)" in ast.unparse(n)]
+             and "one worker per core" in ast.unparse(n) and "in this process" in ast.unparse(n)]
     assert len(exprs) == 1, "the cell that prints this execution's workers was not found"
     code = compile(ast.Expression(exprs[0]), "06_when_transfer_helps.py", "eval")
 
@@ -230,9 +230,11 @@ def test_notebook_06_says_how_many_workers_it_ran_on_the_machine_it_ran_on():
         torch = types.SimpleNamespace(cuda=types.SimpleNamespace(is_available=lambda: cuda))
         return eval(code, {"workers": workers, "torch": torch})
 
-    assert said(cuda=False) == "one worker per core"                  # the committed CPU run's words
+    assert said(cuda=False) == "with one worker per core"             # the committed CPU run's words
     assert "per core" not in said(cuda=True) and "GPU" in said(cuda=True)
-    assert said(cuda=True, workers=3) == said(cuda=False, workers=3) == "3 worker(s)"
+    assert said(cuda=True, workers=3) == said(cuda=False, workers=3) == "with 3 workers"
+    assert said(cuda=False, workers=1) == "with 1 worker"               # no "worker(s)"
+    assert said(cuda=False, workers=0) == "in this process"             # runner: workers=0 runs in this process
     committed = (ROOT / "notebooks" / "06_when_transfer_helps.ipynb").read_text()
     assert "min with one worker per core (runs finished earlier" in committed
 
