@@ -438,6 +438,17 @@ def cell_name(row, pooled, lam: float = 1.0) -> str:
     return f"{label} at {size_label(row.size, row.unit)}" if sizes.nunique() > 1 else label
 
 
+def and_join(items) -> str:
+    """A list as a sentence says it: "a", "a and b", "a, b and c"."""
+    items = [str(x) for x in items]
+    return " and ".join(items) if len(items) < 3 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def n_of(n: int, word: str, plural: str | None = None) -> str:
+    """A count with its noun: "no cell", "1 cell", "3 cells" (``plural`` where an added s is wrong)."""
+    return f"no {word}" if n == 0 else f"{n} {word}" if n == 1 else f"{n} {plural or word + 's'}"
+
+
 def helped_clause(helped: Sequence[str], lost: Sequence[str] = ()) -> str:
     """What helped in one study, as notebook 06's closing sentence says it (section 8, "What
     this run shows about when transfer helps").
@@ -447,8 +458,8 @@ def helped_clause(helped: Sequence[str], lost: Sequence[str] = ()) -> str:
     is read as one family (Holm over all of them, the sentence above it in the notebook). The
     cells that keep their call under both readings are said to have helped; only the ones in
     ``lost`` get the qualifier "in the study's own family (not when every study cell is read as
-    one family, above)". One group only gives one clause: "kd (tuned) helped", or "dcat (tuned),
-    kd (tuned) helped in the study's own family (not ...)"; both give "kd (tuned) helped, and
+    one family, above)". One group only gives one clause: "kd (tuned) helped", or "dcat (tuned)
+    and kd (tuned) helped in the study's own family (not ...)"; both give "kd (tuned) helped, and
     dcat (tuned) helped in the study's own family (not ...)". Each name is said once, in the
     order of ``helped``."""
     if isinstance(helped, str) or isinstance(lost, str):
@@ -463,6 +474,6 @@ def helped_clause(helped: Sequence[str], lost: Sequence[str] = ()) -> str:
                          f"not among helped={helped}")
     kept = [x for x in helped if x not in lost]
     gone = [x for x in helped if x in lost]
-    return ", and ".join(([f"{', '.join(kept)} helped"] if kept else [])
-                         + ([f"{', '.join(gone)} helped in the study's own family (not when every study cell "
+    return ", and ".join(([f"{and_join(kept)} helped"] if kept else [])
+                         + ([f"{and_join(gone)} helped in the study's own family (not when every study cell "
                              "is read as one family, above)"] if gone else []))

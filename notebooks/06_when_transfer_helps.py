@@ -182,6 +182,7 @@ import torch
 from IPython.display import Markdown, display
 
 from dcatkit import explore, headroom, paths, plots, report, stats, studies
+from dcatkit.explore import and_join, n_of
 from dcatkit.data.synthetic import CLASSES, DEFAULT_N_SAMPLES
 from dcatkit.sweep import run_studies
 
@@ -190,18 +191,6 @@ if dataset != "synthetic":
                      "On a real dataset the same design, a grid pooled over draws beside a negative and a "
                      "positive control built from the data, is `python -m dcatkit sweep --controls --dataset "
                      f"{dataset} --root <data_root> --data-seeds 0-2` (README, 'Controls beside any grid')")
-
-
-def and_join(items) -> str:
-    """'a', 'a and b', 'a, b and c': a list as a sentence says it."""
-    items = [str(x) for x in items]
-    return " and ".join(items) if len(items) < 3 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def n_of(n: int, word: str, plural: str | None = None) -> str:
-    """'no cell', '1 cell', '3 cells' (``plural`` where adding an s is wrong)."""
-    return f"no {word}" if n == 0 else f"{n} {word}" if n == 1 else f"{n} {plural or word + 's'}"
-
 
 if grid not in ("default", "full"):
     raise ValueError(f"grid must be 'default' or 'full', got {grid!r}")
@@ -602,11 +591,6 @@ def untested(kind):
     """The calls of a study none of whose cells was tested ("too few draws"), else ""."""
     r = pooled[(pooled.kind == kind) & (pooled.method != "none")]
     return "" if np.isfinite(r.family_size).any() else ", ".join(sorted(set(r.call)))
-
-
-def calls(kind, method, lam_=None):
-    r = pooled[(pooled.kind == kind) & (pooled.method == method) & ((pooled.lam == lam_) if lam_ is not None else True)]
-    return set(r.call)
 
 
 text = [f"Pooled over {len(data_seeds)} data draws x {len(seeds)} seeds, Holm within each study; a method "

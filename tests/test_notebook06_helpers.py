@@ -577,8 +577,9 @@ def test_helped_clause_qualifies_only_the_calls_that_lost():
     both = ["dcat (tuned)", "kd (tuned)"]
     assert explore.helped_clause(both, ["dcat (tuned)"]) == "kd (tuned) helped, and dcat (tuned)" + LOST
     assert explore.helped_clause(both, ["kd (tuned)"]) == "dcat (tuned) helped, and kd (tuned)" + LOST
-    assert explore.helped_clause(both, both) == "dcat (tuned), kd (tuned)" + LOST        # the committed run's
-    assert explore.helped_clause(both) == "dcat (tuned), kd (tuned) helped"
+    assert explore.helped_clause(both, both) == "dcat (tuned) and kd (tuned)" + LOST     # the committed run's
+    assert explore.helped_clause(both) == "dcat (tuned) and kd (tuned) helped"
+    assert explore.helped_clause(["a", "b", "c"], ["b"]) == "a and c helped, and b" + LOST
     assert explore.helped_clause(both + ["kd (tuned)"], ["kd (tuned)", "kd (tuned)"]) == \
         "dcat (tuned) helped, and kd (tuned)" + LOST                                       # each name once
     with pytest.raises(ValueError, match=r"\['fitnet'\] not among helped"):
@@ -587,6 +588,15 @@ def test_helped_clause_qualifies_only_the_calls_that_lost():
         explore.helped_clause([], [])
     with pytest.raises(TypeError, match="sequences of cell names"):
         explore.helped_clause("dcat (tuned)")
+
+
+def test_sentence_helpers_say_lists_and_counts_as_a_sentence_does():
+    """``and_join`` / ``n_of``, which notebook 06's sentences and ``helped_clause`` use."""
+    assert [explore.and_join(x) for x in ([], ["a"], ["a", "b"], ["a", "b", "c"], (1, 2, 3, 4))] == \
+        ["", "a", "a and b", "a, b and c", "1, 2, 3 and 4"]
+    assert explore.and_join(x for x in "ab") == "a and b"                  # any iterable, read once
+    assert [explore.n_of(n, "cell") for n in (0, 1, 2)] == ["no cell", "1 cell", "2 cells"]
+    assert explore.n_of(3, "family", "families") == "3 families" and explore.n_of(1, "family", "families") == "1 family"
 
 
 def test_cell_name_names_the_size_only_where_the_study_has_several():
@@ -606,9 +616,7 @@ def test_cell_name_names_the_size_only_where_the_study_has_several():
 @pytest.fixture(scope="module")
 def committed_06():
     """Notebook 06's committed run as its cells compute it: the tuned cells, the pooled verdicts,
-    the source and committed output of section 8's cell, and the sentence helpers (``and_join``,
-    ``n_of``) the setup cell defines for it."""
-    import ast
+    the source and committed output of section 8's cell."""
     import json
     from pathlib import Path
 
@@ -622,22 +630,16 @@ def committed_06():
     cell = next(c for c in cells[at:] if c["cell_type"] == "code")
     shown = [o["data"]["text/markdown"] for o in cell["outputs"] if "text/markdown" in o.get("data", {})]
     assert len(shown) == 1
-    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
-    code = "\n".join(line for line in code.splitlines() if not line.startswith(("%", "!")))
-    helpers = [ast.get_source_segment(code, n) for n in ast.parse(code).body
-               if isinstance(n, ast.FunctionDef) and n.name in ("and_join", "n_of")]
-    assert len(helpers) == 2, "the setup cell's sentence helpers were not found"
-    return runs, pooled, "".join(cell["source"]), "".join(shown[0]), "\n\n".join(helpers)
+    return runs, pooled, "".join(cell["source"]), "".join(shown[0])
 
 
 def _section_8(committed_06, pooled) -> str:
-    runs, _, src, _, helpers = committed_06
+    runs, _, src, _ = committed_06
     out = []
     ns = dict(pooled=pooled, runs=runs, verdicts=pooled[~pooled.kind.str.endswith(studies.GRID_KIND)],
               lam=1.0, data_seeds=[0, 1, 2], seeds=SEEDS, tune_lams=[1, 10, 100], source="video",
               target="imu", explore=explore, studies=studies, stats=stats, np=np, pd=pd,
-              Markdown=lambda s: s, display=out.append)
-    exec(helpers, ns)
+              Markdown=lambda s: s, display=out.append, and_join=explore.and_join, n_of=explore.n_of)
     exec(src, ns)
     assert len(out) == 1
     return out[0]
@@ -651,9 +653,9 @@ def test_section_8_names_which_positive_control_calls_lost(committed_06):
     (tuned)'s does not), the closing sentence says kd (tuned) helped and qualifies dcat (tuned)
     only, as the sentences above it do. (It said both helped "not when every study cell is read
     as one family", contradicting the positive-control sentence that names dcat (tuned) alone.)"""
-    _, pooled, _, committed, _ = committed_06
+    _, pooled, _, committed = committed_06
     now = _section_8(committed_06, pooled)
-    assert "(c), dcat (tuned), kd (tuned)" + LOST + ";" in now
+    assert "(c), dcat (tuned) and kd (tuned)" + LOST + ";" in now
     # every call of (c) loses it over all 15 cells: the positive control's sentence says so, without
     # the claim that the training loop lets a transfer term help
     assert ("dcat (tuned) in (c) (helps, Holm p 0.209) and kd (tuned) in (c) (helps, Holm p 0.187) lose their "
