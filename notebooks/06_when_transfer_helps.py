@@ -600,7 +600,8 @@ text = [f"Pooled over {len(data_seeds)} data draws x {len(seeds)} seeds, Holm wi
         said("recipe", "(e) Table I target recipe")]
 # the stricter reading: every study cell of section 2's tables as ONE family (Holm over all of them)
 cells = verdicts[(verdicts.method != "none") & np.isfinite(verdicts.family_size)]
-lost_in = {}          # study kind -> its calls that do not stand when every study cell is one family
+lost_in = {}          # study kind -> its helps that do not stand when every study cell is one family
+lost_calls = set()    # (study kind, cell name) of every call, helps or hurts, that does not stand so
 if len(cells):
     p_all = np.round(stats.holm(cells.p_value.to_numpy(float)), stats.P_DECIMALS)
     called = cells[cells.call.isin(["helps", "hurts"])]
@@ -608,7 +609,9 @@ if len(cells):
     for r, pa in zip(cells.itertuples(), p_all):
         if r.call in ("helps", "hurts"):
             (keep if pa <= ALPHA else lost).append(f"{explore.cell_name(r, pooled, lam)} in {r.study.split(' ')[0]} "
-                                                   f"({r.call}, Holm p {pa:.3f})")
+                                                   f"({r.call}, Holm p {f'{pa:.3f}' if pa >= 0.001 else '< 0.001'})")
+        if r.call in ("helps", "hurts") and not pa <= ALPHA:
+            lost_calls.add((r.kind, explore.cell_name(r, pooled, lam)))
         if r.call == "helps" and not pa <= ALPHA:          # read where the helps are named, below
             lost_in.setdefault(r.kind, []).append(explore.cell_name(r, pooled, lam))
     one_family = ("section 2 made no call, so none can be lost" if not len(called) else
@@ -702,9 +705,13 @@ dcat_calls = {c: main_dcat[main_dcat.call == c] for c in ("helps", "hurts")}
 dcat_main = (f"was not tested ({untested('main')})" if len(main_dcat) and untested("main") else
              f"does not show a pooled gain, at the paper's λ = {lam:g} or with λ chosen on validation F1"
              if not any(len(v) for v in dcat_calls.values()) else
-             "; ".join(f"{c} in " + and_join(f"{studies.method_label(r.method, r.lam, lam)} at "
-                                             f"{studies.size_label(r.size, r.unit)}" for r in v.itertuples())
-                       for c, v in dcat_calls.items() if len(v)) + " (section 2's intervals)")
+             "; ".join(f"{c} " + and_join((f"at the paper's λ = {lam:g}" if r.method == "dcat" else
+                                           "with λ chosen on validation F1")
+                                          + f" at {studies.size_label(r.size, r.unit)}" for r in v.itertuples())
+                       for c, v in dcat_calls.items() if len(v))
+             + (" (section 2's intervals; not when every study cell is read as one family, above)"
+                if any(("main", explore.cell_name(r, pooled, lam)) in lost_calls
+                       for v in dcat_calls.values() for r in v.itertuples()) else " (section 2's intervals)"))
 
 
 def grid_cells(rows):

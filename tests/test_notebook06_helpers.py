@@ -658,8 +658,11 @@ def test_section_8_names_which_positive_control_calls_lost(committed_06):
     assert "(c), dcat (tuned) and kd (tuned)" + LOST + ";" in now
     # every call of (c) loses it over all 15 cells: the positive control's sentence says so, without
     # the claim that the training loop lets a transfer term help
-    assert ("dcat (tuned) in (c) (helps, Holm p 0.209) and kd (tuned) in (c) (helps, Holm p 0.187) lose their "
-            "calls." in now)
+    assert ("of section 2's 3 calls, dcat at n = 300 in (a) (hurts, Holm p 0.175), dcat (tuned) in (c) (helps, "
+            "Holm p 0.258) and kd (tuned) in (c) (helps, Holm p 0.175) lose their calls." in now)
+    # (a)'s hurts loses its call too: the closing sentence qualifies it as the one above says
+    assert ("With every label (a), D-CAT hurts at the paper's λ = 1 at n = 300 (section 2's intervals; not when "
+            "every study cell is read as one family, above)." in now)
     assert ("In the positive control dcat (tuned) and kd (tuned) help in the study's own family (read with every "
             "study cell as one family, each loses its call): within that family only, a transfer term can help" in now)
     assert "the training loop does let" not in now
@@ -669,8 +672,8 @@ def test_section_8_names_which_positive_control_calls_lost(committed_06):
     strong = pooled.copy()
     strong.loc[(strong.study == "(c) positive control") & (strong.method == "kd (tuned)"), "p_value"] = 1e-5
     text = _section_8(committed_06, strong)
-    assert ("of section 2's 2 calls, kd (tuned) in (c) (helps, Holm p 0.000) stands; dcat (tuned) in (c) "
-            "(helps, Holm p 0.209) loses its call." in text)
+    assert ("of section 2's 3 calls, kd (tuned) in (c) (helps, Holm p < 0.001) stands; dcat at n = 300 in (a) "
+            "(hurts, Holm p 0.163) and dcat (tuned) in (c) (helps, Holm p 0.258) lose their calls." in text)
     assert "(read with every study cell as one family, dcat (tuned) loses its call)" in text
     assert ": the training loop does let a transfer term help" in text            # kd (tuned)'s help stands
     assert "(c), kd (tuned) helped, and dcat (tuned)" + LOST + ";" in text

@@ -256,21 +256,27 @@ def findings_04_cells(part: str) -> list[tuple[bool | None, float | None, str]]:
 
 def findings_04_mismatches(text: str, nb04: str) -> list[str]:
     """Each interval of FINDINGS.md's notebook 04 paragraph against notebook 04's printed
-    interval of the MCMA setting and λ the text quotes it for (six of them), and the seeds the
-    text says were worse in the no-MCMA λ = 100 cell against that row of its printed table."""
+    interval of the MCMA setting and λ the text quotes it for (six of them), and, where the text
+    follows an interval with "N of M seeds worse", N and M against that cell's row of the printed
+    table (its last two columns: seeds worse, pairs); the two λ = 100 cells must say it."""
     part = " ".join(text[text.index("**Notebook 04**"):text.index("**Notebook 03**")].replace("−", "-").split())
     printed, quoted = notebook_04_cells(nb04), findings_04_cells(part)
     bad = [] if len(quoted) == 6 else [f"{len(quoted)} intervals quoted, 6 expected: {quoted}"]
+    worse_said = set()
     for mcma, lam, interval in quoted:
         name = f"{'MCMA' if mcma else 'no MCMA' if mcma is not None else '(no MCMA setting named)'}, λ = {lam}"
         if printed.get((mcma, lam)) != interval:
             bad.append(f"{name}: FINDINGS quotes {interval}, notebook 04 prints {printed.get((mcma, lam))}")
-    row = re.search(r"^\s*False\s+100\.00\s.*$", nb04, re.M)           # the table's no-MCMA λ = 100 row
-    worse = re.search(r"\(-0\.\d\d\d? \[[^]]*\], (\d+) of (\d+) seeds worse", part)
-    if not (row and worse):
-        bad.append(f"no-MCMA λ = 100 seeds worse: table row {row and row.group()!r}, FINDINGS {worse and worse.group()!r}")
-    elif [float(x) for x in row.group().split()[-2:]] != [float(worse[1]), float(worse[2])]:
-        bad.append(f"no-MCMA λ = 100: FINDINGS says {worse[1]} of {worse[2]} seeds worse, the table {row.group()}")
+        worse = re.search(re.escape(interval) + r"\]?, (\d+) of (\d+) seeds worse", part)
+        if worse is None or lam is None:
+            continue
+        worse_said.add((mcma, lam))
+        row = re.search(rf"^\s*{mcma}\s+{lam:.2f}\s.*$", nb04, re.M)   # the table's row of that cell
+        if row is None or [float(x) for x in row.group().split()[-2:]] != [float(worse[1]), float(worse[2])]:
+            bad.append(f"{name}: FINDINGS says {worse[1]} of {worse[2]} seeds worse, the table {row and row.group()!r}")
+    for cell in ((True, 100.0), (False, 100.0)):
+        if cell not in worse_said:
+            bad.append(f"{'MCMA' if cell[0] else 'no MCMA'}, λ = 100: FINDINGS does not say how many seeds were worse")
     return bad
 
 
@@ -382,11 +388,15 @@ def test_findings_notebook_04_and_03_numbers_are_what_the_notebooks_print():
     bad = findings_04_mismatches(text, nb04)
     assert not bad, "FINDINGS.md's notebook 04 paragraph is not what notebook 04 prints:\n" + "\n".join(bad)
     # the check sees what it is for: the MCMA and no-MCMA λ = 100 intervals swapped, or two λs' swapped
-    for a, b in (("−0.072 [−0.141, −0.001]", "−0.06 [−0.10, −0.01]"), ("+0.01 [−0.02, +0.06]", "+0.02 [−0.03, +0.07]")):
+    for a, b in (("−0.09 [−0.22, +0.01]", "−0.08 [−0.20, +0.02]"), ("+0.01 [−0.03, +0.04]", "+0.02 [−0.02, +0.07]")):
         assert text.count(a) == 1 and text.count(b) == 1, (a, b)
         swapped = text.replace(a, "@").replace(b, a).replace("@", b)
         assert findings_04_mismatches(swapped, nb04)
-    assert findings_04_mismatches(text.replace("10 of 10\nseeds worse", "9 of 10\nseeds worse"), nb04)
+    for said, wrong in (("+0.01], 9 of 10 seeds", "+0.01], 8 of 10 seeds"),     # MCMA λ = 100: 9 worse
+                        ("+0.02], 8 of 10 seeds", "+0.02], 9 of 10 seeds"),     # no MCMA λ = 100: 8 worse
+                        ("+0.01], 9 of 10 seeds", "+0.01], 9 of 10 runs")):     # not said at all
+        assert text.count(said) == 1, said
+        assert findings_04_mismatches(text.replace(said, wrong), nb04), wrong
 
     nb03 = _outputs_text("03_transfer")
     t = notebook_03_tables(nb03)
@@ -420,13 +430,13 @@ def test_run_to_run_table_and_intervals_are_what_the_kept_runs_give():
         import run_to_run
     finally:
         sys.path.pop(0)
-    vm = {"VM 1": REPO / "benchmarks" / "run_to_run_06_vm1.csv", "VM 2": REPO / "notebooks" / "results" / "06_runs.csv",
-          "VM 3": REPO / "benchmarks" / "run_to_run_06_vm3.csv"}
+    vm = {"VM 1": REPO / "benchmarks" / "run_to_run_06_vm1.csv", "VM 2": REPO / "benchmarks" / "run_to_run_06_vm2.csv",
+          "VM 3": REPO / "benchmarks" / "run_to_run_06_vm3.csv", "VM 4": REPO / "notebooks" / "results" / "06_runs.csv"}
     whole = _section((REPO / "benchmarks" / "RESULTS.md").read_text(), "## Run to run")
     part = whole[whole.index("### A third VM"):]
     findings = " ".join((REPO / "FINDINGS.md").read_text().split())
     results = {}
-    for a, b in (("VM 1", "VM 2"), ("VM 3", "VM 2"), ("VM 1", "VM 3")):
+    for a, b in (("VM 1", "VM 2"), ("VM 3", "VM 2"), ("VM 1", "VM 3"), ("VM 2", "VM 4"), ("VM 3", "VM 4")):
         r = results[(a, b)] = run_to_run.compare(pd.read_csv(vm[a]), pd.read_csv(vm[b]))
         row = (f"| {a} vs {b} | {r['same_f1']:.1%} | {r['mean_abs_df1']:.3f} | {r['source_mean_abs_df1']:.3f} | "
                f"{len(r['moved'])} |")
@@ -446,6 +456,17 @@ def test_run_to_run_table_and_intervals_are_what_the_kept_runs_give():
     assert len(shown) == 3 and all(s in text for s in shown), shown
     assert set(moved.call_a) == {"no evidence"} and set(moved.call_b) == {"helps"}
     assert set(moved.study.str[:3]) == {"(c)"}
+    # VM 2 vs VM 4 (the same CPU type, D-CAT's loss changed between them): the one moved cell, both
+    # intervals as the page writes them (format_interval: digits widen where a bound would read 0)
+    from dcatkit.stats import format_interval
+
+    moved = results[("VM 2", "VM 4")]["moved"]
+    assert len(moved) == 1 and set(moved.method) == {"dcat"}
+    for x in moved.itertuples():
+        for m, lo, hi, c in ((x.diff_mean_a, x.ci_low_a, x.ci_high_a, x.call_a),
+                             (x.diff_mean_b, x.ci_low_b, x.ci_high_b, x.call_b)):
+            shown = format_interval(m, lo, hi, 3).replace("-", "−") + (f" {c}" if c == "no evidence" else f" **{c}**")
+            assert shown in text, shown
 
     # VM 1 vs VM 2: the table of the cells whose call moved, row by row (label, each VM's interval and call)
     r = results[("VM 1", "VM 2")]
@@ -550,7 +571,7 @@ def test_old_tuning_rule_intervals_are_what_the_runs_give(monkeypatch, computed)
         shown = r["Δ pooled [adjusted CI]"].replace("-", "−")              # the page's prose writes "−"
         return shown.split()[0] if point else shown
 
-    vm = {"VM 1": REPO / "benchmarks" / "run_to_run_06_vm1.csv", "VM 2": REPO / "notebooks" / "results" / "06_runs.csv"}
+    vm = {"VM 1": REPO / "benchmarks" / "run_to_run_06_vm1.csv", "VM 2": REPO / "benchmarks" / "run_to_run_06_vm2.csv"}
     tuned_c = {}
     for name, path in vm.items():
         runs = pd.read_csv(path)
