@@ -757,8 +757,9 @@ display(Markdown("\n".join(text)))
 #   with Holm within each study; per-draw results are shown beside it as description. One draw's
 #   clear interval is not a claim.
 # - On the CPU, a run's numbers depend on the machine: the same code and seeds gave other runs on
-#   another kind of CPU, and a call from few draws near its interval's edge can move with them
-#   (`benchmarks/RESULTS.md`, "A third VM", compares this notebook's calls on two kinds of CPU).
+#   another kind of CPU, and a call from few draws near its interval's edge can move with them or
+#   with a change of code (`benchmarks/RESULTS.md`, "A third VM" and "A fourth VM", compare this
+#   notebook's calls across machines and D-CAT's code).
 #   More draws (`-p draws 5`) narrow the interval; a 5-draw call has survived a change of machine
 #   once (`benchmarks/RESULTS.md`, "Run to run"). The runs table's `env_cpu` names the machine
 #   that trained each run where the run recorded it (section 1 prints them).

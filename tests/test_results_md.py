@@ -467,6 +467,11 @@ def test_run_to_run_table_and_intervals_are_what_the_kept_runs_give():
                              (x.diff_mean_b, x.ci_low_b, x.ci_high_b, x.call_b)):
             shown = format_interval(m, lo, hi, 3).replace("-", "−") + (f" {c}" if c == "no evidence" else f" **{c}**")
             assert shown in text, shown
+    vm3 = results[("VM 3", "VM 4")]["moved"].set_index(["study", "size", "method", "lam"]).loc[
+        [(x.study, x.size, x.method, x.lam) for x in moved.itertuples()]]       # that cell on VM 3 (AMD, VM 4's code)
+    for x in vm3.itertuples():
+        shown = format_interval(x.diff_mean_a, x.ci_low_a, x.ci_high_a, 3).replace("-", "−") + f" {x.call_a}"
+        assert shown in text, shown
 
     # VM 1 vs VM 2: the table of the cells whose call moved, row by row (label, each VM's interval and call)
     r = results[("VM 1", "VM 2")]
