@@ -294,8 +294,11 @@ def results_cell(tidy, pooled, per_draw, study: str, method: str, lam: float, si
     """One cell of notebook 06's results: the method's and the baseline's metric per draw
     and seed, the per-draw paired rows and the pooled row (``studies.pooled_verdicts``),
     and a one-line description (mean metric of both, the pooled difference with its
-    family-adjusted interval and the call, each draw's difference)."""
-    from .stats import signed
+    family-adjusted interval, its family as ``stats.family_note`` names it, the call, each
+    draw's difference)."""
+    import pandas as pd
+
+    from .stats import family_note, signed
     from .studies import method_label, size_label
 
     runs = tidy[(tidy["study"] == study) & (tidy["size"] == size)]
@@ -314,7 +317,7 @@ def results_cell(tidy, pooled, per_draw, study: str, method: str, lam: float, si
     text = (f"{study}, {method_label(method, lam)}, {size_label(size, arm['unit'].iloc[0])}: {name} "
             f"{row['paired_mean']:.3f} vs baseline {row['baseline_mean']:.3f}; Δ{name} "
             f"{shown} over {int(row['n_draws'])} draws "
-            f"({row['correction']} within the study, {row['test']}): {row['call']}; per draw {each}")
+            f"({family_note(pd.DataFrame([row])) or 'untested'}): {row['call']}; per draw {each}")
     return {"runs": runs, "arm": arm, "base": base, "pooled": row, "per_draw": draws, "text": text, "metric": name}
 
 

@@ -93,8 +93,10 @@ import time
 
 import matplotlib.pyplot as plt
 import seaborn as sns
+from IPython.display import Markdown, display
 
 from dcatkit import paths, plots, report, stats
+from dcatkit.explore import and_join, n_of
 from dcatkit.runs import clear_progress, results_stem
 from dcatkit.sweep import run_studies
 
@@ -209,26 +211,27 @@ for m in mcma_options:
 # %%
 best = report.best_lambda(grid, "f1")
 print(best.to_string(float_format=lambda v: f"{v:.3f}"))
-from IPython.display import Markdown, display
+
+# %% [markdown]
+# What this draw shows, in one sentence written from the table of section 4 (the cell reads it; nothing in
+# it is typed).
+
+# %%
 cells = summary[summary.method != "none"]
 tested = cells[cells.family_size.notna()]                 # too few seeds: no interval
 clear = tested[(tested.ci_low > 0) | (tested.ci_high < 0)]
 n_untested = len(cells) - len(tested)
-count = lambda n, word: f"{n} {word}{'' if n == 1 else 's'}"   # noqa: E731
-other = "tested " * bool(n_untested)
-if len(clear):
-    found = ("; ".join(f"{'MCMA' if r.mcma else 'no MCMA'}, λ = {r.lam:g}: "
-                       f"{stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)}" for r in clear.itertuples())
-             + (" — the interval that excludes 0" if len(clear) == 1 else " — the intervals that exclude 0")
-             + " on this data draw. " + (f"Every other {other}setting: its interval holds 0. "
-                                         if len(clear) < len(tested) else ""))
-elif len(tested):
-    found = f"no interval excludes 0 on this data draw: every {other}setting's holds 0. "
+shown = and_join(f"{'MCMA' if r.mcma else 'no MCMA'} at λ = {r.lam:g}: "
+                 f"{stats.format_interval(r.diff_mean, r.ci_low, r.ci_high, 3)}" for r in clear.itertuples())
+if len(tested):
+    found = (f"{len(clear) or 'none'} of the {n_of(len(tested), 'tested interval')} "
+             f"{'excludes' if len(clear) <= 1 else 'exclude'} 0 on this data draw"
+             + (f" ({shown}). " if len(clear) else ". "))
 else:
     found = "no setting was tested, so there is no interval to read. "
 display(Markdown(
-    f"On `{checked['split_name']}`, over {count(len(seeds), 'seed')}: " + found
-    + (f"{count(n_untested, 'setting')} had too few seeds to be tested (no interval). " if n_untested else "")
+    f"On `{checked['split_name']}`, over {n_of(len(seeds), 'seed')}, " + found
+    + (f"{n_of(n_untested, 'setting')} had too few seeds to be tested (no interval). " if n_untested else "")
     + "One draw describes; a claim pools draws (notebook 06). The best-λ table is descriptive only. "
     + ("This is the in-distribution split; the paper's Table IV is OOD, so agreement or disagreement with it is "
        "not a replication either way." if checked["split_name"] == "id" else "")))

@@ -49,7 +49,7 @@
 #
 # **Fair rivals.** One shared λ is not a fair comparison: the objectives pull with different
 # strengths at the same λ (section 5 prints each). So a method is also run at every λ of a small
-# grid (`tune_lams`, two decades) and its **tuned** cell, `method (tuned)`, takes for each draw
+# grid (`tune_lams`) and its **tuned** cell, `method (tuned)`, takes for each draw
 # and seed the λ whose *validation* F1, averaged over the draw's **other** seeds, is best
 # (`studies.with_tuned`). The test split plays no part in the choice, and neither does the seed's
 # own run: choosing each seed's best run on its own validation F1 would hand the tuned cell the
@@ -116,7 +116,7 @@
 # thread each; the Makefile's `notebooks` target records measured times, and section 1 prints this
 # execution's); every draw needs its own frozen sources, and a video source costs more than an
 # IMU target (notebook 02 prints the time of each). So the default runs D-CAT as the only method of
-# the main study, the controls and the curve at 300 recordings with few methods. `grid="full"` runs
+# the main study, the controls and the curve at `control_size` recordings with few methods. `grid="full"` runs
 # the full grid instead (all five transfer methods tuned against the baseline in the main study at
 # three sizes, every control with `none`/`dcat`/`kd`/`contrastive`, more label counts): not timed
 # yet, and many times the default's runs, so plan for a GPU or shards (`sweep --shard`, README). The
@@ -779,8 +779,9 @@ display(Markdown("\n".join(text)))
 # ## Try this
 #
 # 1. **A finer tuning grid.** `-y "tune_lams: [1, 3, 10, 30, 100]"`: each tuned method gets five
-#    runs per draw and seed instead of three. *Why:* compare the chosen λs (the table after the
-#    runs) and the tuned verdicts with the default grid's: does a finer grid change the call?
+#    runs per draw and seed, one per λ, instead of one per λ of the default `tune_lams`. *Why:*
+#    compare the chosen λs (the table after the runs) and the tuned verdicts with the default grid's:
+#    does a finer grid change the call?
 # 2. **One draw only.** `-p draws 1`: expect every pooled cell to read "too few draws" (its seeds
 #    are enough, as many as the "statistics" line says a call needs; its one draw is not), while the
 #    per-draw columns still show the draw's mean and seeds won / lost, and the explorer its sign-flip

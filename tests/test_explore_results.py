@@ -73,6 +73,8 @@ def test_results_cell_takes_the_rows_of_its_own_size_and_study(tables, size):
     assert sorted(cell["arm"]["value"]) == pytest.approx(sorted(np.concatenate([hand[d][1] for d in range(3)])))
     # the text: each draw's own mean difference, in draw order
     assert cell["text"].endswith("per draw " + ", ".join(stats.signed(m) for m in draw_means))
+    # its family named as the verdict lines name it (it printed "(holm within the study, t on draw means)")
+    assert "(Holm over 2 cells, 95% family-wise; t on draw means): " in cell["text"], cell["text"]
 
 
 def _point_x(ln):

@@ -13,6 +13,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -166,3 +167,63 @@ def test_findings_words_study_e_as_two_recipes_with_the_printed_numbers(recipe_f
     old = ("Study (e) compares The paper's Table I recipe (dropout 0.8, 10 epochs, batch 16) leaves the synthetic "
            "IMU target far below the kit's recipe (0.427 vs 0.627 at n = 300) without changing D-CAT's verdict.")
     assert len(findings_recipe_problems(old, recipe_facts, shown)) == 3
+
+
+def _closing_04(summary: pd.DataFrame, n_seeds: int, split_name: str = "ood") -> str:
+    """Notebook 04's closing sentence as its committed cell writes it from ``summary``."""
+    from dcatkit import explore, stats
+
+    cells = json.loads((NB / "04_lambda_ablation.ipynb").read_text())["cells"]
+    at = next(i for i, c in enumerate(cells) if "What this draw shows" in "".join(c["source"]))
+    src = "".join(next(c for c in cells[at:] if c["cell_type"] == "code")["source"])
+    out = []
+    exec(src, dict(summary=summary, seeds=list(range(n_seeds)), checked={"split_name": split_name}, stats=stats,
+                   np=np, pd=pd, and_join=explore.and_join, n_of=explore.n_of, Markdown=lambda s: s,
+                   display=out.append))
+    assert len(out) == 1
+    return _flat(out[0])
+
+
+def _summary_04(bounds) -> pd.DataFrame:
+    """A baseline row and four λ cells (MCMA and not, λ 1 and 100) with ``bounds`` (low, high) or
+    None for a cell with too few seeds to be tested."""
+    rows = [dict(method="none", mcma=False, lam=0.0, diff_mean=np.nan, ci_low=np.nan, ci_high=np.nan,
+                 family_size=np.nan)]
+    for (mcma, lam), b in zip([(True, 1.0), (True, 100.0), (False, 1.0), (False, 100.0)], bounds):
+        lo, hi = b if b is not None else (np.nan, np.nan)
+        rows.append(dict(method="dcat", mcma=mcma, lam=lam, diff_mean=np.nan if b is None else (lo + hi) / 2,
+                         ci_low=lo, ci_high=hi, family_size=np.nan if b is None else 4.0))
+    return pd.DataFrame(rows)
+
+
+
+@pytest.mark.parametrize("bounds, says", [
+    ([(-0.1, 0.1)] * 4, "On `ood`, over 10 seeds, none of the 4 tested intervals excludes 0 on this data draw. "
+                        "One draw describes"),
+    ([(-0.1, 0.1), (-0.22, -0.02), (-0.1, 0.1), (-0.1, 0.1)],
+     "over 10 seeds, 1 of the 4 tested intervals excludes 0 on this data draw (MCMA at λ = 100: "
+     "-0.120 [-0.220, -0.020]). One draw"),
+    ([(-0.1, 0.1), (-0.22, -0.02), (0.01, 0.03), (-0.1, 0.1)],
+     "2 of the 4 tested intervals exclude 0 on this data draw (MCMA at λ = 100: -0.120 [-0.220, -0.020] and "
+     "no MCMA at λ = 1: +0.020 [+0.010, +0.030])."),
+    ([None, (-0.22, -0.02), None, None],
+     "1 of the 1 tested interval excludes 0 on this data draw (MCMA at λ = 100: -0.120 [-0.220, -0.020]). "
+     "3 settings had too few seeds to be tested (no interval)."),
+    ([None] * 4, "over 10 seeds, no setting was tested, so there is no interval to read. 4 settings had too few "
+                 "seeds to be tested (no interval)."),
+])
+def test_notebook_04_closing_sentence_for_every_outcome(bounds, says):
+    """Notebook 04's closing sentence, written from section 4's table, reads right whatever the
+    draw gives: no stacked colons, counts with their nouns, the intervals that exclude 0 named
+    with their bounds, untested settings counted (it read "over 10 seeds: no interval excludes
+    0 on this data draw: every setting's holds 0")."""
+    text = _closing_04(_summary_04(bounds), 10)
+    assert says in text, text
+    assert "(s)" not in text and ": none" not in text and "seeds:" not in text
+
+
+def test_notebook_04_closing_sentence_counts_one_seed_and_names_the_id_split():
+    text = _closing_04(_summary_04([None] * 4), 1, "id")
+    assert text.startswith("On `id`, over 1 seed, no setting was tested"), text
+    assert text.endswith("the paper's Table IV is OOD, so agreement or disagreement with it is not a replication "
+                         "either way."), text
