@@ -56,6 +56,16 @@ class SourceMismatch(ValueError):
 # ------------------------------------------------------------------ environment
 
 
+def _git(folder: str | Path, *args: str) -> str | None:
+    """``git -C folder args``'s output, or None: git missing, not a checkout, or an error."""
+    env = {k: v for k, v in os.environ.items() if k != "GIT_LITERAL_PATHSPECS"}   # it would void the magic
+    try:
+        r = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10, env=env)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
 @functools.lru_cache(maxsize=None)
 def git_commit(folder: str | None = None) -> str | None:
     """The commit of the git checkout that holds dcatkit's own files, or None: not a
@@ -69,25 +79,43 @@ def git_commit(folder: str | None = None) -> str | None:
     first would otherwise be stamped as run from changed code. A notebook's code edited in
     its ``.ipynb`` alone (no jupytext pair saved) is therefore not seen."""
     pkg = Path(folder) if folder is not None else Path(__file__).resolve().parent
-
-    def git(*args: str) -> str | None:
-        env = {k: v for k, v in os.environ.items() if k != "GIT_LITERAL_PATHSPECS"}   # it would void the magic
-        try:
-            r = subprocess.run(["git", "-C", str(pkg), *args], capture_output=True, text=True, timeout=10, env=env)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return r.stdout.strip() if r.returncode == 0 else None
-
     # the package's own file must be tracked there: a venv inside someone else's repo is not ours
-    if git("ls-files", "--error-unmatch", "__init__.py") is None:
+    if _git(pkg, "ls-files", "--error-unmatch", "__init__.py") is None:
         return None
-    commit = git("rev-parse", "HEAD")
+    commit = _git(pkg, "rev-parse", "HEAD")
     if not commit:
         return None
     # glob magic: the same match whatever GIT_*_PATHSPECS the caller's environment sets
-    status = git("status", "--porcelain", "--untracked-files=no", "--", ":(top,glob)**/*.py",
-                 ":(top,literal)pyproject.toml")
+    status = _git(pkg, "status", "--porcelain", "--untracked-files=no", "--", ":(top,glob)**/*.py",
+                  ":(top,literal)pyproject.toml")
     return commit + ("-dirty" if status else "")
+
+
+# dcatkit's modules that read, judge or show runs but never train one: a commit that changed only
+# these (or files outside the package: notebooks, tests, prose) trains every run as before.
+# tests/test_provenance.py checks that training a source, a baseline and a transfer run in a
+# fresh interpreter imports none of them.
+NOT_TRAINING = ("__main__.py", "deploy.py", "diagnostics.py", "explore.py", "headroom.py", "plots.py")
+
+
+@functools.lru_cache(maxsize=None)
+def same_training_code(a: str, b: str, folder: str | None = None) -> bool:
+    """Whether commits ``a`` and ``b`` train runs with the same code: ``git diff`` between them
+    touches no file of the package but ``NOT_TRAINING``, and not ``pyproject.toml``. False
+    when either is ``-dirty`` (which files changed is not known), when this checkout does not
+    know both commits, or git is missing: then they count as other code."""
+    if a == b:
+        return True
+    if a.endswith("-dirty") or b.endswith("-dirty"):
+        return False
+    pkg = Path(folder) if folder is not None else Path(__file__).resolve().parent
+    top = _git(pkg, "rev-parse", "--show-prefix")               # the package's folder in its checkout
+    if top is None:
+        return False
+    where = top.rstrip("/")
+    changed = _git(pkg, "diff", "--name-only", a, b, "--", f":(top,literal){where}",
+                   ":(top,literal)pyproject.toml", *(f":(top,literal,exclude){where}/{f}" for f in NOT_TRAINING))
+    return changed == ""
 
 
 def code_version() -> dict:
@@ -99,14 +127,18 @@ def code_version() -> dict:
 
 
 def other_code(env: Mapping[str, Any] | None, now: Mapping[str, Any]) -> bool:
-    """Whether ``env`` (a stored environment record) names another dcatkit version or git
-    commit than ``now`` (:func:`code_version`). Unknown on either side (a record from before
-    environments were stored, a copy without ``.git``) does not count as other. A commit with
-    ``-dirty`` says only that the tree had changes, not which: two such records compare equal."""
+    """Whether ``env`` (a stored environment record) names another dcatkit version than
+    ``now`` (:func:`code_version`), or a git commit whose training code differs from now's
+    (:func:`same_training_code`: a commit that changed only notebooks, prose, tests or the
+    modules that show results trains as before). Unknown on either side (a record from
+    before environments were stored, a copy without ``.git``) does not count as other. A
+    commit with ``-dirty`` says only that the tree had changes, not which: two such records
+    compare equal, and against any other commit they count as other."""
     def differs(k):
         return env.get(k) is not None and now.get(k) is not None and env.get(k) != now.get(k)
 
-    return bool(env) and (differs("dcatkit") or differs("git_commit"))
+    return bool(env) and (differs("dcatkit") or (differs("git_commit")
+                                                 and not same_training_code(env["git_commit"], now["git_commit"])))
 
 
 def describe_code(env: Mapping[str, Any]) -> str:

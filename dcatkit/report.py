@@ -8,8 +8,8 @@
 - ``find_results`` / ``finished_runs``: a re-run of a papermill sweep finds the
   results file written with exactly its parameters and reads the runs back from
   their checkpoints instead of training them again (notebook 03; ``redo=True``
-  there trains them again), saying so when other code (a dcatkit version or git
-  commit) trained them;
+  there trains them again), saying so when other code (a dcatkit version, or a git
+  commit whose training code differs: ``provenance.other_code``) trained them;
 - ``per_class_f1``, ``per_class_change``, ``pair_changes``, ``flips``: what
   transfer changed, class by class and class pair by class pair;
 - ``ablation_summary`` / ``ablation_table``: the lambda x MCMA x seed grid laid
@@ -194,7 +194,7 @@ def finished_runs(folder: str | Path, stem: str, params: Mapping[str, Any], chec
     weights and settings): a source trained again under its file name since (another device or
     machine, notebook 02 re-run) makes them None, with a line saying so, as does a transfer
     checkpoint that records no source (written before dcatkit recorded it).
-    Runs given back that another dcatkit version or git commit trained
+    Runs given back that another dcatkit version or training code trained
     (``provenance.other_code`` of the file's environment) come with a line naming both:
     their numbers are what that code gave, and a change to the training code since is not
     seen by the check above (which reloads and evaluates, but does not train).

@@ -18,9 +18,10 @@ grids (sources, targets, studies, shards) on this layer, and re-exports its publ
 - Resumable: each finished run is written atomically to ``out_dir/runs/`` as its
   own small JSON file named after a hash of its parameters (``run_key``), with the
   code and machine that trained it. A rerun reads those back and never redoes them
-  (``redo=True`` does), warning when other code (a dcatkit version or git commit)
-  trained some. A failed run writes nothing, so a rerun retries exactly the failed
-  ones; ``run_grid`` raises after the others finished, naming the failures. A worker
+  (``redo=True`` does), warning when other code (a dcatkit version, or a git commit
+  whose training code differs: ``provenance.other_code``) trained some. A failed run
+  writes nothing, so a rerun retries exactly the failed ones; ``run_grid`` raises
+  after the others finished, naming the failures. A worker
   killed from outside (e.g. by the OS out of memory) is reported as killed, with its
   run's parameters and the signal; runs it left unstarted are reported as not started.
   ``read_only=True`` reads every run back, trains nothing, and names the missing ones.

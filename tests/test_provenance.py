@@ -3,6 +3,7 @@ import hashlib
 import re
 import shutil
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -552,3 +553,65 @@ def test_a_source_trained_on_more_or_fewer_of_the_same_samples_is_not_called_ano
         assert re.search(rf"trained on {n} of this run's {len(tgt.train)} training samples \(by sample id; it "
                          rf"trained on {len(p['train_ids'])} samples\) and on none of its validation or test", msg)
         assert re.search(pre, msg) and "another draw" not in msg and "no leakage" not in msg
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")
+def test_same_training_code_sees_only_the_files_that_train(tmp_path, monkeypatch):
+    """Two commits train alike when the diff between them touches no package file but
+    ``NOT_TRAINING`` (and not pyproject.toml): a commit that changed a notebook, the prose or
+    ``explore.py`` reads its runs back without the "other code" line; one that changed a
+    training module, a module in a subfolder or pyproject.toml does not, nor a dirty tree, nor a
+    commit this checkout does not know."""
+    top = tmp_path / "repo"
+    pkg = top / "pkg"
+    (pkg / "data").mkdir(parents=True)
+    files = {pkg / "__init__.py": "x = 1\n", pkg / "train.py": "t = 1\n", pkg / "explore.py": "e = 1\n",
+             pkg / "plots.py": "s = 1\n", pkg / "data" / "load.py": "d = 1\n", top / "README.md": "r\n",
+             top / "nb.py": "n = 1\n", top / "pyproject.toml": "[project]\n"}
+    git = ["git", "-C", str(top), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(top)], check=True)
+
+    def commit(changes):
+        for f, text in changes.items():
+            f.write_text(text)
+        subprocess.run([*git, "add", "."], check=True)
+        subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "c"], check=True)
+        return subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+
+    base = commit(files)
+    same = lambda a, b: provenance.same_training_code(a, b, str(pkg))   # noqa: E731
+    shown = commit({pkg / "explore.py": "e = 2\n", pkg / "plots.py": "s = 2\n", top / "README.md": "r2\n",
+                    top / "nb.py": "n = 2\n"})
+    assert same(base, shown) and same(shown, base) and same(base, base)
+    last = shown
+    for f in (pkg / "train.py", pkg / "__init__.py", pkg / "data" / "load.py", top / "pyproject.toml"):
+        before, last = last, commit({f: f.read_text() + "# changed\n"})       # one file changed in each
+        assert not same(before, last), f
+    assert not same(base, base + "-dirty") and not same(shown, "0" * 40)   # unknown which files; unknown commit
+    now = {"dcatkit": "1", "git_commit": shown}
+    real = provenance.same_training_code
+    monkeypatch.setattr(provenance, "same_training_code", lambda a, b: real(a, b, str(pkg)))
+    assert not provenance.other_code({"dcatkit": "1", "git_commit": base}, now)
+    assert provenance.other_code({"dcatkit": "1", "git_commit": base}, {"dcatkit": "1", "git_commit": commit(
+        {pkg / "train.py": "t = 3\n"})})
+    assert provenance.other_code({"dcatkit": "0", "git_commit": base}, now)      # another version, same code
+
+
+def test_training_imports_none_of_the_modules_that_only_show_runs(tmp_path):
+    """``provenance.NOT_TRAINING`` names the modules whose change does not make a stored run
+    "other code"'s: training a source, a baseline and D-CAT / KD runs through the sweep, as the
+    notebooks do, in a fresh interpreter, imports none of them (a training module that started
+    importing one would have to leave the list)."""
+    script = f"""
+import sys
+from dcatkit.sweep import run_transfer_sweep
+run_transfer_sweep({str(tmp_path)!r}, methods=["none", "dcat", "kd"], sizes=[80], seeds=[0], workers=0,
+                   progress=False, epochs_source=1, epochs_target=1, data_options={{"frame_size": 16, "n_frames": 4}})
+print(" ".join(sorted(m for m in sys.modules if m.startswith("dcatkit"))))
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    loaded = set(r.stdout.strip().splitlines()[-1].split())
+    assert "dcatkit.train" in loaded and "dcatkit.objectives" in loaded         # it did train
+    shown = {"dcatkit." + f[:-3] for f in provenance.NOT_TRAINING}
+    assert not shown & loaded, sorted(shown & loaded)
