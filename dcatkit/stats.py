@@ -277,7 +277,7 @@ def _key(values) -> tuple:
 
 
 def _check(df, metric, treatment, context, pair, baseline, method_col, draw, family, correction, test, confidence,
-           need_baseline=True):
+           min_seeds, need_baseline=True):
     if method_col not in treatment:
         raise ValueError(f"treatment {treatment} must include the method column {method_col!r}")
     missing = [c for c in (*treatment, *context, *pair, *([draw] if draw else []), *family, metric)
@@ -290,6 +290,10 @@ def _check(df, metric, treatment, context, pair, baseline, method_col, draw, fam
         raise ValueError(f"test must be one of {TESTS}, got {test!r}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if isinstance(min_seeds, bool) or not isinstance(min_seeds, (int, np.integer)) or min_seeds < 2:
+        raise ValueError(f"min_seeds must be an integer >= 2, got {min_seeds!r}: a t-interval needs 2 paired "
+                         "seeds and a sign-flip test of 1 has p = 1, so fewer can never be tested (a cell "
+                         f"below it reads 'too few seeds'; the default is MIN_SEEDS = {MIN_SEEDS})")
     if draw is None and "data_seed" in pair and df["data_seed"].nunique(dropna=False) > 1:
         raise ValueError("pair= holds 'data_seed' with several data draws: that treats every draw's seeds as "
                          "independent replicates and ignores how much draws differ (it calls effects that "
@@ -448,7 +452,7 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
     treatment, context, pair = list(treatment), list(context), list(pair)
     fam = [] if family is None else ([family] if isinstance(family, str) else list(family))
     _check(df, metric, treatment, context, pair, baseline, method_col, draw, fam, correction, test, confidence,
-           _need_baseline)
+           min_seeds, _need_baseline)
     if _warn:                             # once per table (not again for each draw's rows)
         _warn_mixed(_mixed_pairs(df, context, pair, baseline, method_col, draw),
                     int((df[method_col] != baseline).sum()))
@@ -552,13 +556,18 @@ def call(diff_mean: float, ci_low: float, ci_high: float, n_pairs: float, min_se
     spread to test against, however many seeds). Give it ``summarise``'s ``ci_low`` /
     ``ci_high``: they are already family-adjusted. An unbounded interval (the level Holm
     asks is below the smallest p the seeds can give, or the draw means do not vary) is
-    "no evidence"."""
+    "no evidence". A NaN bound with enough seeds and draws is refused: ``summarise`` leaves
+    an interval NaN only for a cell with too few of them, so there is no call to read and no
+    true reason to give ("too few seeds" would be false)."""
     if not np.isfinite(n_pairs) or n_pairs < min_seeds:
         return "too few seeds"
     if n_draws is not None and np.isfinite(n_draws) and n_draws < 2:
         return "too few draws"
-    if np.isnan(ci_low) or np.isnan(ci_high):        # no interval: the cell was not tested
-        return "too few seeds"
+    if np.isnan(ci_low) or np.isnan(ci_high):        # no interval, yet enough seeds and draws to have one
+        raise ValueError(f"call needs the cell's interval: got [{ci_low}, {ci_high}] with {n_pairs:g} paired "
+                         f"seeds (min_seeds {min_seeds}){'' if n_draws is None else f' over {n_draws:g} draws'}. "
+                         "summarise's ci_low / ci_high are NaN only for cells with too few seeds or draws: "
+                         "pass its columns (or its 'call' column)")
     if ci_low > 0:
         return "helps"
     if ci_high < 0:

@@ -62,9 +62,27 @@ def test_monte_carlo_sign_flip_draws_its_patterns_from_the_seed_given():
 
 
 def test_a_cell_without_an_interval_is_not_called_no_evidence():
-    assert call(0.05, np.nan, np.nan, 12) == "too few seeds"
-    assert call(-0.05, np.nan, np.nan, 12, n_draws=3) == "too few seeds"
+    """A NaN bound with enough seeds (and draws) has no call and no true reason for none: refused,
+    not "no evidence" (NaN compares False) nor "too few seeds" (12 >= 10 is not too few)."""
+    for draws in (None, 3):
+        with pytest.raises(ValueError, match=r"call needs the cell's interval: got \[nan, nan\] with 12 paired "
+                                             r"seeds \(min_seeds 10\).*pass its columns"):
+            call(0.05, np.nan, np.nan, 12, n_draws=draws)
+    assert call(0.05, np.nan, np.nan, 9) == "too few seeds"                  # its true reason
+    assert call(0.05, np.nan, np.nan, 12, n_draws=1) == "too few draws"
     assert call(0.05, 0.01, 0.09, 12) == "helps"
+
+
+@pytest.mark.parametrize("min_seeds", [1, 0, 2.5, True])
+def test_a_min_seeds_below_two_is_refused_not_printed_as_too_few_seeds(min_seeds):
+    """min_seeds=1 with the t: one pair has no t-interval, and the cell read 'too few seeds: 1 paired,
+    1 needed'. No test can call a cell of fewer than 2 seeds, so such a min_seeds is refused."""
+    rows = [dict(method=m, lam=1.0, n_samples=300, seed=0, f1=0.5 + (0.1 if m == "dcat" else 0.0))
+            for m in ("none", "dcat")]
+    with pytest.raises(ValueError, match=rf"min_seeds must be an integer >= 2, got {min_seeds!r}: a t-interval"):
+        summarise(pd.DataFrame(rows), min_seeds=min_seeds, test="t")
+    two = [dict(r, seed=s, f1=r["f1"] + 0.01 * s * (1 + (r["method"] == "dcat"))) for r in rows for s in (0, 1)]
+    assert summarise(pd.DataFrame(two), min_seeds=2, test="t").set_index("method").loc["dcat", "call"] == "helps"
 
 
 @pytest.mark.parametrize("kw, message", [
