@@ -58,7 +58,7 @@ import torch
 from torch import nn
 
 from .checkpoint import check_writable
-from .data.dataset import check_waveform_peak
+from .data.dataset import check_waveform_peak, pcm_scaling
 from .data.preprocess import minmax_apply
 from .files import temp_beside
 from .modalities import NORMALIZED_KINDS, check_kind, default_kind
@@ -320,10 +320,9 @@ def _as_batch(x, info: dict, *, eager: bool = False) -> tuple[np.ndarray, bool]:
     if kind == "video" or want == np.uint8:
         return _frames(x, info, eager), single
     if waveform and np.issubdtype(x.dtype, np.integer):
-        half = 2 ** (8 * x.dtype.itemsize - 1)
-        scale = f"(x - {half}) / {half}" if np.issubdtype(x.dtype, np.unsignedinteger) else f"x / {half}"
         raise ValueError(f"the {mod} model takes a float waveform in [-1, 1] (as dcatkit.data reads audio files), "
-                         f"got integer samples ({x.dtype}, range [{x.min()}, {x.max()}]): PCM audio; pass {scale}")
+                         f"got integer samples ({x.dtype}, range [{x.min()}, {x.max()}]): PCM audio; pass "
+                         f"{pcm_scaling(x.dtype, x.min(), x.max())}")
     x = x.astype(want, copy=False)
     if want.kind == "f" and not np.isfinite(x).all():
         raise ValueError(f"the {mod} input has {int((~np.isfinite(x)).sum())} NaN or infinite values")
@@ -794,7 +793,8 @@ class Predictor:
           file exported with ``input_dtype="float32"`` (a uint8 file refuses float frames);
         - audio waveform (N,): **mono**, float samples in [-1, 1]. Integer PCM, and float at
           PCM scale (peak beyond ``dcatkit.data.dataset.WAVEFORM_PEAK_LIMIT``, e.g.
-          ``wav.astype(np.float32)``), are refused: pass x / 32768. A stereo clip must be
+          ``wav.astype(np.float32)``), are refused: pass x / 32768 for 16-bit PCM (the refusal
+          names the scaling of other bit depths). A stereo clip must be
           mixed to mono first, ``x.mean(0)`` for (channels, N) as ``torchaudio.load`` gives it,
           as the loaders do: a (2, N) array is read as a batch of two clips (the shapes are
           the same), and (N, 2) is refused;

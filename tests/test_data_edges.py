@@ -497,3 +497,66 @@ def test_training_set_refuses_samples_given_both_as_training_and_unlabeled_and_c
         training_set(Splits(train, val, test, unlabeled=clash))
     ok = training_set(Splits(train, val, test, unlabeled=_part([0, 1, 2, 0], ids=["u0", "u1", "u2", "u3"])))
     assert len(ok) == 10 and ok.ids == [f"s{i}" for i in range(6)] + ["u0", "u1", "u2", "u3"]
+
+
+# --------------------------------------------------------------------------- PCM of every bit depth
+
+PCM_DEPTHS = ("PCM_U8", "PCM_16", "PCM_24", "PCM_32")
+
+
+def _advised(message: str, x: np.ndarray) -> np.ndarray:
+    """The scaling a refusal says to pass ("pass (x - 128) / 128 (8-bit ...", "pass x / 8388608 if it
+    is ..."), applied to ``x``."""
+    import re
+
+    formula = re.search(r"pass (.+?)(?: \(| if it is)", message).group(1)
+    return eval(formula, {"x": np.asarray(x, np.float64)})
+
+
+@pytest.mark.parametrize("subtype", PCM_DEPTHS)
+def test_a_wav_of_any_pcm_depth_reads_at_the_float_scale_and_the_refusals_give_back_that_scale(tmp_path, subtype):
+    """The loaders read wavs with soundfile as float32: 8-bit unsigned, 16-, 24- and 32-bit PCM all
+    come out in [-1, 1]. The same file read as integers by scipy (uint8, int16, int32 with 24-bit at
+    the top), as is or cast to float (wav.astype(np.float32)), is refused by from_arrays, and the
+    scaling the message names gives back the loaders' waveform. Before, unsigned 8-bit cast to float
+    was told x / 32768 (offset by +1 and 256 times too quiet, let through)."""
+    sf = pytest.importorskip("soundfile")
+    from scipy.io import wavfile
+
+    from dcatkit.data.preprocess import read_wav
+
+    sr, n = 8000, 400
+    wave = (0.9 * np.sin(2 * np.pi * 250 * np.arange(n) / sr)).astype(np.float32)
+    sf.write(tmp_path / "x.wav", wave, sr, subtype=subtype)
+    read, rate = read_wav(tmp_path / "x.wav")
+    step = 1 / 128 if subtype == "PCM_U8" else 1 / 32768
+    assert rate == sr and read.dtype == np.float32 and np.abs(read - wave).max() <= step
+    _, pcm = wavfile.read(tmp_path / "x.wav")
+    assert pcm.dtype == {"PCM_U8": np.uint8, "PCM_16": np.int16}.get(subtype, np.int32)
+    labels = np.arange(4) % 2
+    for given in (pcm, pcm.astype(np.float32)):
+        with pytest.raises(ValueError, match="pass ") as e:
+            D.from_arrays({"audio": np.stack([given] * 4)}, labels, groups="samples")
+        np.testing.assert_allclose(_advised(str(e.value), given), read, atol=1e-6)
+
+
+def test_pcm_in_a_container_that_does_not_say_its_depth_is_advised_by_its_values():
+    """24-bit samples as they are stored (+-8388608, cast to float, or unpacked by hand into an
+    int32) and 16-bit samples in an int64 array (np.array of Python ints): the advice follows the
+    values (it said x / 2147483648 and x / 9223372036854775808: waveforms 256 times, or far more,
+    too quiet, which nothing refuses after) and names the general rule."""
+    from dcatkit.data.dataset import pcm_scaling
+
+    wave = 0.9 * np.sin(np.arange(400) / 5)
+    s24 = np.round(wave * 2 ** 23)
+    with pytest.raises(ValueError, match=r"pass x / 8388608 if it is 24-bit PCM, as its peak suggests \(another bit "
+                                         r"depth: x / 2\*\*\(depth - 1\); unsigned 8-bit: \(x - 128\) / 128\)") as e:
+        D.from_arrays({"audio": np.stack([s24.astype(np.float32)] * 4)}, np.arange(4) % 2, groups="samples")
+    np.testing.assert_allclose(_advised(str(e.value), s24), wave, atol=1e-6)
+    assert pcm_scaling(np.int32, s24.min(), s24.max()).endswith("24-bit samples not shifted to 32 bits: then "
+                                                                 "x / 8388608)")
+    s16 = np.round(wave * 32767).astype(np.int64)
+    assert pcm_scaling(s16.dtype, s16.min(), s16.max()).startswith("x / 32768 if it is 16-bit PCM")
+    with pytest.raises(ValueError, match=r"holds integer samples \(int64\).*pass x / 2\*\*\(depth - 1\) for the "
+                                         r"recording's bit depth, x / 32768 for 16-bit PCM \(int64 does not say"):
+        D.from_arrays({"audio": np.stack([s16] * 4)}, np.arange(4) % 2, groups="samples")

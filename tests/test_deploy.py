@@ -607,6 +607,24 @@ def test_integer_pcm_audio_is_refused_with_the_scaling_to_use():
         p.predict((wave[0] * 128 + 128).astype(np.uint8))
 
 
+def test_pcm_in_int64_or_int32_of_24_bit_values_is_refused_with_the_scaling_its_values_need():
+    """np.array of Python ints is int64: the Predictor said x / 9223372036854775808 for it (a clip
+    far too quiet, accepted after); it now goes by the values. An int32 of 24-bit samples not shifted
+    to the top bits (unpacked by hand) is named beside the 32-bit rule."""
+    torch.manual_seed(0)
+    model = build_model("audio", 3, (8000,), TINY["audio"])
+    p = dcatkit.Predictor.load(model, device="cpu", classes=["a", "b", "c"], normalization=None)
+    wave = np.random.default_rng(0).uniform(-0.5, 0.5, 8000)
+    with pytest.raises(ValueError, match=r"got integer samples \(int64, .*pass x / 32768 if it is 16-bit PCM, as its "
+                                         r"peak suggests \(another bit depth: x / 2\*\*\(depth - 1\)"):
+        p.predict(np.round(wave * 32767).astype(np.int64))
+    with pytest.raises(ValueError, match=r"\(int32, .*pass x / 2147483648 \(32-bit PCM; values within \+-8388608 "
+                                         r"may be 24-bit samples not shifted to 32 bits: then x / 8388608\)"):
+        p.predict(np.round(wave * 2 ** 23).astype(np.int32))
+    with pytest.raises(ValueError, match=r"\(int32, .*pass x / 2147483648 \(32-bit PCM\)$"):
+        p.predict(np.round(wave * 2 ** 31).astype(np.int32))
+
+
 def test_a_recorded_scaling_is_not_replaced_and_a_run_reads_its_own_records(trained, tmp_path):
     """normalization= given by hand beside a model that records its training data's scaling: the
     same values are accepted, other values (or None) refused, as classes= is. A Run exported or

@@ -39,6 +39,34 @@ def check_modality(name: str, kinds: Mapping[str, str] | None = None) -> str:
     return name
 
 
+def pcm_scaling(dtype, lo: float | None = None, hi: float | None = None) -> str:
+    """How to bring PCM samples to float [-1, 1], e.g. "x / 32768 (16-bit PCM)". An integer dtype
+    of 1 to 4 bytes is the bit depth (soundfile, scipy and torchaudio put 24-bit PCM in the top bits
+    of an int32); 8-bit PCM is unsigned, centred on 128. A float or int64 array does not say its
+    depth: it is guessed from the values ``lo`` / ``hi`` (loosely: a boosted waveform may pass its
+    full scale) and the general rule follows, since another depth's divisor gives a waveform some
+    256 times too quiet (or, for unsigned 8-bit, offset by +1), which no later check can tell."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu" and dtype.itemsize <= 4:
+        half = 2 ** (8 * dtype.itemsize - 1)
+        if dtype.kind == "u":
+            return f"(x - {half}) / {half} ({8 * dtype.itemsize}-bit PCM is unsigned)"
+        if half == 2 ** 31 and hi is not None and max(-lo, hi) < 2 ** 23:
+            return ("x / 2147483648 (32-bit PCM; values within +-8388608 may be 24-bit samples not shifted "
+                    "to 32 bits: then x / 8388608)")
+        return f"x / {half} ({8 * dtype.itemsize}-bit PCM)"
+    rule = "another bit depth: x / 2**(depth - 1); unsigned 8-bit: (x - 128) / 128"
+    if lo is None:
+        return f"x / 2**(depth - 1) for the recording's bit depth, x / 32768 for 16-bit PCM ({dtype} does not " \
+               "say which; unsigned 8-bit: (x - 128) / 128)"
+    if 0 <= lo and hi <= 255:
+        return ("(x - 128) / 128 if it is unsigned 8-bit PCM, as its values (0 to 255) suggest "
+                "(another bit depth: x / 2**(depth - 1))")
+    peak = max(-float(lo), float(hi))
+    bits = next((b for b in (16, 24) if peak <= 2 ** (b - 1) * WAVEFORM_PEAK_LIMIT), 32)
+    return f"x / {2 ** (bits - 1)} if it is {bits}-bit PCM, as its peak suggests ({rule})"
+
+
 def check_dtype(name: str, kind: str, dtype, sample_ndim: int) -> None:
     """Refuse integer arrays the encoders would read unscaled: video frames are uint8 RGB (0-255,
     scaled by 1/255 in the encoder; floats are read as already in [0, 1]) and audio waveforms
@@ -51,11 +79,9 @@ def check_dtype(name: str, kind: str, dtype, sample_ndim: int) -> None:
                          "values (0-255) and other integer types would be used unscaled; pass "
                          f"{name}.astype(np.uint8) when they are 0-255")
     if kind == "audio" and sample_ndim == 1 and np.issubdtype(dtype, np.integer):
-        half = 2 ** (8 * dtype.itemsize - 1)
-        scale = f"(x - {half}) / {half}" if np.issubdtype(dtype, np.unsignedinteger) else f"x / {half}"
         raise ValueError(f"modality {name!r} (audio) holds integer samples ({dtype}): PCM audio, which would "
                          "train unscaled while the kit's audio files and the Predictor use float waveforms in "
-                         f"[-1, 1]; pass {scale}")
+                         f"[-1, 1]; pass {pcm_scaling(dtype)}")
 
 
 def check_waveform_peak(name: str, kind: str, values, sample_ndim: int, what: str | None = None) -> None:
@@ -72,12 +98,11 @@ def check_waveform_peak(name: str, kind: str, values, sample_ndim: int, what: st
         return
     peak = float(max(a.max(), -a.min()))
     if peak > WAVEFORM_PEAK_LIMIT:                    # NaN compares False: the finiteness checks say it
-        full, bits = (32768, "16-bit") if peak <= 32768 * WAVEFORM_PEAK_LIMIT else (2 ** 31, "32-bit")
         raise ValueError(f"{what or f'modality {name!r} (audio)'} is not a float waveform in [-1, 1]: expected "
                          f"float samples in [-1, 1] (peak here {peak:.6g}; at most {WAVEFORM_PEAK_LIMIT:g} is "
                          "let through), as dcatkit.data reads audio files and its models and the Predictor take "
                          "them. Integer PCM cast to float (wav.astype(np.float32)) keeps the integer scale: "
-                         f"pass x / {full} ({bits} PCM)")
+                         f"pass {pcm_scaling(a.dtype, a.min(), a.max())}")
 
 
 def _norm_entry(value: Mapping[str, Any]) -> dict:

@@ -622,7 +622,8 @@ def from_arrays(
     video (N, T, 3, H, W) uint8 RGB, or float RGB already in [0, 1] (a model trained on float
     frames is exported with ``dcatkit.export(..., input_dtype="float32")`` to take them);
     audio (N, S) mono float waveforms in [-1, 1] (integer PCM, or float at PCM scale -- peak
-    |x| beyond ``dataset.WAVEFORM_PEAK_LIMIT`` -- is refused: pass x / 32768); features (N, T, F).
+    |x| beyond ``dataset.WAVEFORM_PEAK_LIMIT`` -- is refused: pass x / 32768 for 16-bit PCM, the
+    refusal names other depths' scaling); features (N, T, F).
     ``kinds``: {name: kind} ("timeseries", "video", "audio", "features"); the names imu,
     video and audio default to their kinds, every other name needs one.
     ``labels`` (N,) ints in [0, K).
