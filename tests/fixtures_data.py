@@ -25,9 +25,14 @@ def frame_value(k: int) -> int:
 
 
 def write_mp4(path: Path, n_frames: int, size: int = 16, fps: int = 25, audio_sr: int | None = None,
-              audio_seconds: float | None = None, tone_hz: float = 440.0, faststart: bool = False) -> None:
+              audio_seconds: float | None = None, tone_hz: float = 440.0, faststart: bool = False,
+              audio_start: float | None = None, video_start: float | None = None) -> None:
     """An mp4 (mpeg4 video, optional aac audio) whose frame k is a flat grey of ``frame_value(k)``
-    (``faststart``: its header first, so a copy cut short still says how many frames it had)."""
+    (``faststart``: its header first, so a copy cut short still says how many frames it had).
+    ``audio_start`` / ``video_start``: the time (s) the stream's first sample / frame is presented
+    at (the muxer writes it as the stream's start, an edit list's delay); None leaves the encoder's."""
+    from fractions import Fraction
+
     av = _needs("av", "writing an mp4 fixture")
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,7 +47,10 @@ def write_mp4(path: Path, n_frames: int, size: int = 16, fps: int = 25, audio_sr
             a.layout = "mono"
         for k in range(n_frames):
             img = np.full((size, size, 3), frame_value(k), np.uint8)
-            for p in v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+            vf = av.VideoFrame.from_ndarray(img, format="rgb24")
+            if video_start is not None:
+                vf.pts, vf.time_base = int(round(video_start * fps)) + k, Fraction(1, fps)
+            for p in v.encode(vf):
                 c.mux(p)
         for p in v.encode():
             c.mux(p)
@@ -51,6 +59,8 @@ def write_mp4(path: Path, n_frames: int, size: int = 16, fps: int = 25, audio_sr
             x = (0.3 * np.sin(2 * np.pi * tone_hz * np.arange(n) / audio_sr)).astype(np.float32)[None]
             fr = av.AudioFrame.from_ndarray(x, format="fltp", layout="mono")
             fr.sample_rate = audio_sr
+            if audio_start is not None:
+                fr.pts, fr.time_base = int(round(audio_start * audio_sr)), Fraction(1, audio_sr)
             for p in a.encode(fr):
                 c.mux(p)
             for p in a.encode():
@@ -186,10 +196,11 @@ VGG_LABELS = ("female speech, woman speaking", "dog barking", "playing piano", "
 
 
 def make_vggsound(root: Path, per_class: int = 3, seconds: float = 2.0, fps: int = 10, sr: int = 8000,
-                  missing: int = 1) -> list:
+                  missing: int = 1, audio_start: float | None = None) -> list:
     """VGGSound layout: csv (quoted labels with commas) + mp4 clips, padded and unpadded names.
 
     Returns the csv rows. ``missing`` extra rows point to clips that are not on disk.
+    ``audio_start``: every clip's audio track starts this many seconds after its video.
     """
     rows = []
     n = 0
@@ -200,7 +211,7 @@ def make_vggsound(root: Path, per_class: int = 3, seconds: float = 2.0, fps: int
             rows.append((yid, start, label, "train" if i else "test"))
             stem = f"{yid}_{start:06d}" if n % 2 == 0 else f"{yid}_{start}"
             write_mp4(root / "video" / f"{stem}.mp4", int(seconds * fps), fps=fps, audio_sr=sr,
-                      audio_seconds=seconds, tone_hz=200 + 100 * li)
+                      audio_seconds=seconds, tone_hz=200 + 100 * li, audio_start=audio_start)
             n += 1
     for j in range(missing):
         rows.append((f"gone{j}xxxxx", 10, VGG_LABELS[0], "train"))

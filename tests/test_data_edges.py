@@ -106,6 +106,24 @@ def test_a_mono_mp4_is_read_unchanged(tmp_path):
     assert np.abs(w[4000:14000]).max() == pytest.approx(0.5, rel=0.03)     # past the aac onset transient
 
 
+@pytest.mark.parametrize("audio_start, video_start", [(0.5, None), (0.0, 0.5), (0.0, None)])
+def test_mp4_audio_is_read_on_the_video_clock_by_the_streams_start_times(tmp_path, audio_start, video_start):
+    """A 2 s tone whose track starts 0.5 s after the video (an edit list's delay) plays from 0.5 s
+    to 2.5 s of the video: read with 0.5 s of silence first (it was read from sample 0, 0.5 s
+    early against the frames). A video that starts 0.5 s after the audio: the tone's first 0.5 s
+    come before the first frame and are cut. Both streams at 0: read as decoded."""
+    from dcatkit.data.preprocess import read_mp4_audio
+    from fixtures_data import write_mp4
+
+    sr = 8000
+    write_mp4(tmp_path / "d.mp4", 30, fps=10, audio_sr=sr, audio_seconds=2.0, audio_start=audio_start,
+              video_start=video_start)
+    w, _ = read_mp4_audio(tmp_path / "d.mp4")
+    loud = np.flatnonzero(np.abs(w) > 0.05) / sr                     # the tone (0.3 peak), in video seconds
+    on, off = {(0.5, None): (0.5, 2.5), (0.0, 0.5): (0.0, 1.5), (0.0, None): (0.0, 2.0)}[audio_start, video_start]
+    assert loud[0] == pytest.approx(on, abs=0.002) and loud[-1] == pytest.approx(off, abs=0.002)
+
+
 def test_vggsound_audio_caches_of_the_earlier_mp4_audio_decoder_are_built_again(tmp_path, monkeypatch):
     """Stereo clips cached by the 0.707-downmix decoder are louder: their cache is not reused."""
     from dcatkit.data import vggsound as V

@@ -206,6 +206,21 @@ def test_windows_follow_the_clock_of_long_wavs_jpeg_folders_and_stop_at_the_shor
     assert sorted(i for d in s for i in d.ids) == sorted(f"{st}#{t}s" for st in stems for t in (0, 1))
 
 
+def test_a_window_pairs_the_frames_with_the_audio_of_the_same_seconds_when_the_audio_track_starts_late(tmp_path):
+    """Every clip's audio track starts 0.5 s after its video (a 2 s tone over a 3 s video): the
+    0.5 s windows at 0 s (frames 0-4) hold silence, the tone starts with the window at 0.5 s.
+    Read from the track's first sample, the tone was paired with frames 0.5 s earlier."""
+    r = tmp_path / "VGGSound"
+    r.mkdir()
+    make_vggsound(r, seconds=3.0, fps=FPS, missing=0, audio_start=0.5)
+    s = _load(r, classes=list(VGG_LABELS[:2]), window_s=0.5, cache_dir=False)
+    for d in s:
+        for k, i in enumerate(d.ids):
+            t0 = float(i.split("#")[1][:-1])
+            assert (float(d[k]["audio"].abs().max()) > 0.2) == (t0 >= 0.5), i
+            assert abs(float(d[k]["video"].float().mean()) - frame_value(int(t0 * FPS) + 2)) < 4, i
+
+
 def test_two_clips_of_one_youtube_video_are_one_subject(root, tmp_path):
     """The subject proxy is the YouTube video: a second clip of the same video (another start)
     has the same subject, and split='ood' keeps both clips in one split."""

@@ -136,7 +136,8 @@ def video_info(path: Path) -> tuple[int, float | None]:
 
 OVERSHOOT = 2    # frames a header's count may promise beyond the last decodable one (then: the last is reused)
 VIDEO_DECODER = 2  # in the loaders' cache settings: 2 (2026-12-06) refuses truncated mp4s and reads edit-list cuts
-MP4_AUDIO_DECODER = 2  # in VGGSound's cache settings: 2 averages an mp4's channels (1: FFmpeg's 0.707 downmix)
+MP4_AUDIO_DECODER = 3  # in VGGSound's cache settings: 3 places the audio on the video's clock (its start
+#                        time), 2 averages an mp4's channels (1: FFmpeg's 0.707 downmix)
 
 
 def read_video_frames(path: Path, indices: np.ndarray, size: int | Sequence[int]) -> np.ndarray:
@@ -221,7 +222,12 @@ def read_mp4_audio(path: Path) -> tuple[np.ndarray, int]:
     """Mono float32 waveform (N,) of an mp4's first audio stream and its rate (from the stream):
     decoded in the stream's own channel layout, then the channels averaged, as :func:`read_wav`
     does (FFmpeg's own downmix to mono weighs each channel of a stereo pair by 0.707, so the
-    same sound would be 1.41x louder from an mp4 than from a wav, and could exceed 1)."""
+    same sound would be 1.41x louder from an mp4 than from a wav, and could exceed 1).
+
+    On the video's clock: sample 0 plays with the first video frame, as a player presents them.
+    An audio stream that starts later than the video (its start time, e.g. an edit list's delay)
+    is preceded by that much silence; one that starts earlier is cut by as much. An mp4 without
+    video is read from its first audio sample."""
     import av
 
     with reading(path), av.open(str(path)) as c:
@@ -229,16 +235,22 @@ def read_mp4_audio(path: Path) -> tuple[np.ndarray, int]:
             raise MissingModality(path.stem, "audio", f"an audio stream in {path}")
         stream = c.streams.audio[0]
         sr = int(stream.sample_rate)
-        planar, chunks = None, []
+        video = c.streams.video[0] if c.streams.video else None
+        planar, chunks, start = None, [], 0.0
         for frame in c.decode(audio=0):
             if planar is None:      # float planar in the native layout: one row per channel, nothing mixed
                 planar = av.AudioResampler(format="fltp", layout=frame.layout.name, rate=sr)
+                start = float(frame.time or 0.0)                  # when its first sample plays (s)
             chunks.extend(f.to_ndarray() for f in planar.resample(frame))
         if planar is not None:
             chunks.extend(f.to_ndarray() for f in planar.resample(None))
+        if video is not None and video.start_time is not None:
+            start -= float(video.start_time * video.time_base)
     if not chunks:
         raise UnreadableFile(path, "no decodable audio frames")
-    return np.concatenate(chunks, axis=1).mean(axis=0).astype(np.float32), sr
+    wave = np.concatenate(chunks, axis=1).mean(axis=0).astype(np.float32)
+    lag = int(round(start * sr)) if video is not None else 0
+    return (np.pad(wave, (lag, 0)) if lag > 0 else wave[-lag:]), sr
 
 
 def cut(wave: np.ndarray, start: int, length: int) -> np.ndarray:

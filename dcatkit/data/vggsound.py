@@ -145,6 +145,10 @@ def load_vggsound(
     clip_seconds: clip length, used only to time JPEG frames when no audio is decoded
       (with audio, a JPEG folder's frames are spread over the audio's duration).
     Frame times come from the mp4's frame rate; windows stop at the shorter of audio and video.
+    Time 0 of a clip is its first video frame: audio decoded from the mp4 is placed by its
+    stream's start time (an audio track that starts 0.5 s after the video gets 0.5 s of
+    silence before it, one that starts earlier is cut), so a window's audio and frames are the
+    same seconds. A pre-extracted wav carries no start time: it is taken to begin with the video.
     """
     check_positive("window_s", window_s)
     stride = window_s if stride_s is None else check_positive("stride_s", stride_s)
