@@ -310,6 +310,10 @@ def _as_batch(x, info: dict, *, eager: bool = False) -> tuple[np.ndarray, bool]:
         if waveform and x.ndim == 2 and x.shape[0] == shape[0] and 1 <= x.shape[1] <= 8:
             hint = (f": the model takes mono audio, and ({x.shape[0]}, {x.shape[1]}) looks like (samples, "
                     "channels); mix the channels first, x.mean(axis=1), as dcatkit.data's loaders do")
+        elif waveform and x.ndim == 2 and 1 <= x.shape[0] <= 8:
+            hint = (f": the model takes mono audio of {shape[0]} samples; if this is one clip of {x.shape[0]} "
+                    "channels (channels, samples), as torchaudio.load gives it, mix them first, x.mean(0) (of "
+                    f"the model's length, ({x.shape[0]}, {shape[0]}) would be read as a batch of {x.shape[0]} clips)")
         raise ValueError(f"the {mod} model takes one sample of shape {shape} or a batch (B, {dims}), "
                          f"got an array of shape {x.shape}{hint}")
     if len(x) == 0:

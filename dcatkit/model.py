@@ -56,10 +56,15 @@ def _check_logmel_shape(modality: str, shape: tuple[int, ...], arch: str) -> Non
     """A precomputed log-mel sample (n_mels, frames) must survive the audio CNN's 2x2 poolings."""
     need = logmel_min_size(arch)
     if shape[0] < need or shape[1] < need:
+        axis = 1 if shape[0] <= shape[1] else 2                  # the short axis of the (N, *shape) array
+        stereo = (f". If the samples are waveforms of {min(shape)} channels, {tuple(shape)} as "
+                  f"({'channels, samples' if axis == 1 else 'samples, channels'}), mix them to mono first: "
+                  f"x.mean(axis={axis}) of the (N, {shape[0]}, {shape[1]}) array, as the loaders do (a waveform "
+                  "sample is (samples,))") if min(shape) <= 8 else ""
         raise ValueError(f"{modality!r}: a log-mel sample of shape {tuple(shape)} (n_mels, frames) is too small "
                          f"for the audio encoder {arch!r}, whose 2x2 poolings need >= {need} mel bins and >= "
                          f"{need} frames: use longer windows, more mel bins, or a smaller arch "
-                         f"({', '.join(f'{a}: {logmel_min_size(a)}' for a in ('cnn6', 'cnn10', 'cnn14'))})")
+                         f"({', '.join(f'{a}: {logmel_min_size(a)}' for a in ('cnn6', 'cnn10', 'cnn14'))}){stereo}")
 
 
 def build_encoder(modality: str, input_shape: tuple[int, ...], encoder_kwargs: dict,

@@ -831,6 +831,10 @@ def test_stereo_audio_in_samples_channels_layout_is_refused_naming_the_mono_mix(
     with pytest.raises(ValueError, match=r"got an array of shape \(8000, 2\): the model takes mono audio.*"
                                          r"x.mean\(axis=1\)"):
         p.predict(np.stack([wave, wave], 1))
+    # (channels, samples) of another length than the model's: refused, naming the mix (torchaudio's layout)
+    with pytest.raises(ValueError, match=r"got an array of shape \(2, 16000\): the model takes mono audio of 8000 "
+                                         r"samples; if this is one clip of 2 channels .*x.mean\(0\)"):
+        p.predict(np.stack([np.tile(wave, 2)] * 2))
     assert "mono" in dcatkit.Predictor.predict.__doc__ and "x.mean(0)" in dcatkit.Predictor.predict.__doc__
 
 

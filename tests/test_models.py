@@ -259,6 +259,30 @@ def test_a_logmel_input_sets_n_mels_and_rebuilds_the_same():
         build_model("mel", 3, (40, 64), p, kind="audio", n_mels=64)
 
 
+def test_stereo_waveforms_given_as_audio_samples_are_refused_naming_the_mono_mix():
+    """Stereo audio (N, 2, S) or (N, S, 2) passes from_arrays as log-mels (an audio sample may be
+    (n_mels, frames)) and is refused when the model is built; the refusal said only "use longer
+    windows, more mel bins", and now names the mix to mono over the axis the channels are on."""
+    import numpy as np
+
+    from dcatkit.data import from_arrays
+    from dcatkit.experiment import _build
+
+    p = get_preset("synthetic", "audio")
+    rng = np.random.default_rng(0)
+    stereo = rng.uniform(-0.5, 0.5, (12, 2, 4000)).astype(np.float32)
+    kw = dict(groups="samples", sample_rates={"audio": 8000})
+    for x, axis in ((stereo, 1), (stereo.transpose(0, 2, 1), 2)):
+        splits = from_arrays({"audio": x}, np.arange(12) % 2, **kw)
+        with pytest.raises(ValueError, match=rf"too small .*If the samples are waveforms of 2 channels, .*mix them "
+                                             rf"to mono first: x.mean\(axis={axis}\) of the \(N, .*\) array"):
+            _build("audio", splits.train, p)
+        mono = from_arrays({"audio": x.mean(axis=axis)}, np.arange(12) % 2, **kw)
+        assert _build("audio", mono.train, p).config["input_shape"] == [4000]
+    with pytest.raises(ValueError, match=r"shape \(40, 10\).*smaller arch \(cnn6: 16, cnn10: 16, cnn14: 32\)$"):
+        build_model("mel", 3, (40, 10), get_preset("synthetic", "mel", kind="audio"), kind="audio")   # no channels
+
+
 def test_a_rebuilt_model_keeps_the_dropout_its_config_records(tmp_path):
     """model_from_config, and so load_checkpoint, builds the head's dropout with the rate the
     config records (the preset's), not a fixed one: a model read back from its checkpoint and
