@@ -523,12 +523,29 @@ def confusion_pair(conf_a: np.ndarray, conf_b: np.ndarray, classes: Sequence[str
 
 def f1_change(change: pd.DataFrame, col: str = "delta_f1", title: str = "per-class F1 change (D-CAT - baseline)",
               conf_base: np.ndarray | None = None, conf_other: np.ndarray | None = None,
-              classes: Sequence[str] | None = None):
+              classes: Sequence[str] | None = None, of: tuple[str, str] | None = None):
     """Horizontal bars of ``report.per_class_change`` in one neutral colour (a change of
     one or two test samples is not a gain or a loss to colour red or green), each labelled
     with its value and, given both confusion matrices and their ``classes`` (row order),
     the counts behind it: test samples of the class classified right, baseline -> other,
-    of its support."""
+    of its support.
+
+    The label's value is the difference of the two F1s as a table shows them (3 decimals),
+    as ``experiment.format_table(..., diffs=...)`` prints it beside the figure: F1s of
+    0.8125 and 0.8649 print as 0.812 and 0.865, so the label says +0.053, not the unrounded
+    +0.052. ``of`` names those two columns (other, baseline); by default the two ``f1_*``
+    columns of ``report.per_class_change`` (its second minus its first)."""
+    from .stats import signed
+
+    if of is None:
+        f1s = [c for c in change.columns if str(c).startswith("f1_")]
+        if len(f1s) != 2:
+            raise ValueError(f"f1_change: pass of=(other, baseline) F1 columns; the table's f1_* columns are {f1s}, "
+                             "not the two of report.per_class_change")
+        of = (f1s[1], f1s[0])
+    missing = [c for c in (col, *of) if c not in change.columns]
+    if missing:
+        raise ValueError(f"f1_change: the table has no columns {missing}; it has {list(change.columns)}")
     fig, ax = plt.subplots(figsize=(8, 0.4 * len(change) + 1.3))
     v = change[col]
     ax.barh(change.index.astype(str), v, color="slategray")
@@ -537,8 +554,9 @@ def f1_change(change: pd.DataFrame, col: str = "delta_f1", title: str = "per-cla
     span = max(float(np.abs(v).max()), 1e-3)
     ax.set_xlim(-2.6 * span, 2.6 * span)
     counts = conf_base is not None and conf_other is not None and classes is not None
-    for i, (c, x) in enumerate(v.items()):
-        text = f"{x:+.3f}"
+    shown = change[of[0]].round(3) - change[of[1]].round(3)    # of the F1s the table prints, as its ΔF1
+    for i, ((c, x), d) in enumerate(zip(v.items(), shown)):
+        text = signed(d)
         if counts:
             j = list(classes).index(c)
             a, b = np.asarray(conf_base), np.asarray(conf_other)

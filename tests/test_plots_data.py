@@ -169,6 +169,33 @@ def test_f1_change_labels_each_bar_with_its_own_class_counts():
     plt.close("all")
 
 
+def test_f1_change_labels_the_difference_the_table_prints():
+    """Each label's ΔF1 is the one ``format_table(..., diffs=...)`` prints beside the figure (the
+    difference of the F1s as shown), also where an F1 falls on a rounding boundary: notebook 05's
+    sweep_floor, F1 26/32 = 0.8125 (shown 0.812) -> 32/37 = 0.8649 (0.865), printed +0.053 in the
+    table while the figure said the unrounded +0.052."""
+    from dcatkit import report
+    from dcatkit.experiment import format_table
+
+    classes = ["sweep_floor", "other"]
+    base = np.array([[13, 5], [1, 9]])                  # sweep_floor: TP 13, FN 5, FP 1 -> F1 26/32
+    dcat = np.array([[16, 2], [3, 7]])                  # TP 16, FN 2, FP 3 -> F1 32/37
+    change = report.per_class_change(base, dcat, classes)
+    assert change.loc["sweep_floor", "f1_baseline"] == 26 / 32 and change.loc["sweep_floor", "f1_dcat"] == 32 / 37
+    assert f"{change.loc['sweep_floor', 'delta_f1']:+.3f}" == "+0.052"            # the unrounded difference
+    lines = format_table(change, diffs={"delta_f1": ("f1_dcat", "f1_baseline")}).splitlines()[2:]
+    printed = {line.split()[0]: line.split()[-1] for line in lines}
+    assert printed["sweep_floor"] == "0.053"
+    ax = plots.f1_change(change).axes[0]
+    labels = {c: t.get_text() for c, t in zip(change.index, ax.texts)}
+    assert labels == {c: ("+" if not p.startswith("-") else "") + p for c, p in printed.items()}, (labels, printed)
+    ax = plots.f1_change(change.rename(columns={"f1_dcat": "f1_kd"}), of=("f1_kd", "f1_baseline")).axes[0]
+    assert ax.texts[0].get_text() == "+0.053"
+    with pytest.raises(ValueError, match="f1_\\* columns"):
+        plots.f1_change(change.drop(columns="f1_dcat"))
+    plt.close("all")
+
+
 def test_confusion_pair_shares_one_colour_scale_from_0_to_1():
     """One colour bar (beside the second matrix) is read for both: each heatmap maps shares
     0 .. 1, whatever its largest share."""
