@@ -4,7 +4,8 @@ it shows; ``save(fig, folder, name)`` writes it as a PNG (for the README).
 
 Data views: ``class_counts``, ``imu_traces``, ``imu_pairs`` (units g, gravity removed), ``frame_strips``, ``spectrograms``,
 ``sample_figure`` and ``sample_browser`` (ipywidgets; ``None`` without them).
-Results: ``training_curves``, ``metrics_bars``, ``bootstrap_f1`` + ``f1_intervals``, ``confusion_pair``,
+Results: ``training_curves``, ``metrics_bars``, ``bootstrap_f1`` + ``f1_intervals``, ``bootstrap_f1_diff`` (the
+paired interval of two runs' F1 difference on the same test samples; a number, no figure), ``confusion_pair``,
 ``f1_change``, ``subject_change``, ``lambda_curve``; seed sweeps: ``transfer_curves``, ``paired_intervals``,
 ``pooled_intervals``.
 
@@ -455,19 +456,26 @@ def metrics_bars(table: pd.DataFrame, metrics: Sequence[str] = ("accuracy", "pre
     return fig
 
 
+def _resamples(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """The bootstrap's resampled test indices, (n_boot, n): the same for every run scored with
+    the same ``seed`` (``bootstrap_f1``, ``bootstrap_f1_diff``)."""
+    return np.random.default_rng(seed).integers(0, n, (n_boot, n))
+
+
 def bootstrap_f1(y: np.ndarray, preds: Mapping[str, np.ndarray], num_classes: int, n_boot: int = 1000,
                  seed: int = 0, level: float = 0.95) -> pd.DataFrame:
     """Macro-F1 of each run's test predictions with a percentile bootstrap interval over
     the test samples (the same resampled indices for every run). This is the uncertainty
     of *one model's* score from a finite test set, not the spread over training seeds.
+    To compare two runs scored on the same test samples, read :func:`bootstrap_f1_diff`
+    (the interval of their difference), not whether two of these intervals overlap.
     Returns one row per run: ``f1``, ``ci_low``, ``ci_high``, ``n``."""
     import warnings
 
     from .metrics import classification_metrics
 
     y = np.asarray(y)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(y), (n_boot, len(y)))
+    idx = _resamples(len(y), n_boot, seed)
     rows = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")            # a resample may miss a class: macro over the present ones
@@ -478,6 +486,38 @@ def bootstrap_f1(y: np.ndarray, preds: Mapping[str, np.ndarray], num_classes: in
             rows[name] = {"f1": classification_metrics(y, p, num_classes)["f1"], "ci_low": lo, "ci_high": hi,
                           "n": len(y)}
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def bootstrap_f1_diff(y: np.ndarray, pred_other: np.ndarray, pred_base: np.ndarray, num_classes: int,
+                      n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+    """Macro-F1 of ``pred_other`` minus that of ``pred_base``, two models' predictions for the
+    same test samples ``y``, with a *paired* percentile bootstrap interval: each resample of the
+    test samples scores both models on the same samples (the resampled indices of
+    :func:`bootstrap_f1` with the same ``seed`` and ``n_boot``), and the interval is the
+    ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the per-resample differences.
+
+    What the two models get right or wrong on the same samples cancels, so this interval is
+    much narrower than the overlap of the two runs' own intervals suggests. It is the test-set
+    noise of this *one pair of trained models*: it says nothing about another training seed or
+    data draw (those take paired runs pooled over seeds and draws, ``dcatkit.studies``).
+    Returns ``{"diff", "ci_low", "ci_high", "n", "n_boot", "level"}`` (``diff`` unrounded)."""
+    import warnings
+
+    from .metrics import classification_metrics
+
+    y, a, b = (np.asarray(x) for x in (y, pred_other, pred_base))
+    if not (y.ndim == 1 and y.shape == a.shape == b.shape) or not len(y):
+        raise ValueError(f"y {y.shape}, pred_other {a.shape} and pred_base {b.shape} must be 1-D, one entry per "
+                         "test sample, for the same samples")
+    idx = _resamples(len(y), n_boot, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")            # a resample may miss a class: macro over the present ones
+        boots = np.array([classification_metrics(y[i], a[i], num_classes)["f1"]
+                          - classification_metrics(y[i], b[i], num_classes)["f1"] for i in idx])
+        diff = classification_metrics(y, a, num_classes)["f1"] - classification_metrics(y, b, num_classes)["f1"]
+    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
+    return {"diff": float(diff), "ci_low": float(lo), "ci_high": float(hi), "n": int(len(y)), "n_boot": int(n_boot),
+            "level": float(level)}
 
 
 def f1_intervals(scores: pd.DataFrame, title: str = "test macro-F1", level: float = 0.95):

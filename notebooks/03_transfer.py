@@ -277,10 +277,14 @@ else:
 #
 # Test metrics of the four runs; `delta_*` columns are against the baseline. The figure gives each
 # run's macro-F1 with a 95% bootstrap interval over the test samples: how much the score of *this*
-# model would move with another test set of the same size. It says nothing about another training
-# seed, so no line below reads a direction into a difference: whether a method helps takes paired
-# runs pooled over seeds *and* data draws, which notebook 06 does (notebook 04's intervals cover the
-# seeds of one draw).
+# model would move with another test set of the same size. To compare D-CAT with the baseline, the
+# sentence under the figures gives the interval of their *difference* (`plots.bootstrap_f1_diff`):
+# both models are scored on the same test samples, and each resample scores both on the same
+# resampled samples, so what they get right or wrong together cancels. Whether the two runs' own
+# intervals overlap is a much weaker comparison: it ignores that pairing. Neither interval says
+# anything about another training seed, so no line below reads a direction into a difference: whether
+# a method helps takes paired runs pooled over seeds *and* data draws, which notebook 06 does
+# (notebook 04's intervals cover the seeds of one draw).
 #
 # The second figure is the three runs' curves per epoch: training cross-entropy, $L_{CA}$ (optimised
 # by D-CAT and No MCMA, only measured for the baseline) and validation macro-F1. Compare the middle
@@ -311,14 +315,21 @@ plt.show()
 fig = plots.training_curves({r.name: r.history for r in (base, dcat, nomcma)}, ("train_ce", "train_ca", "val_f1"))
 plots.save(fig, fig_dir, "03_training_curves")
 plt.show()
-d = scores.loc["D-CAT"]
-b = scores.loc[base.name]
-overlap = d["ci_low"] <= b["ci_high"] and b["ci_low"] <= d["ci_high"]
-display(Markdown(f"D-CAT {d['f1']:.3f} [{d['ci_low']:.3f}, {d['ci_high']:.3f}] vs baseline {b['f1']:.3f} "
-                 f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}]: the intervals {'overlap' if overlap else 'do not overlap'}"
-                 f" ({len(y_test)} test samples; one test sample moves accuracy by {1 / len(y_test):.3f}). "
-                 "Overlapping or not, these are one trained model each: whether D-CAT helps is decided by paired "
-                 "runs pooled over seeds and data draws (notebook 06; notebook 04 pairs the seeds of one draw)."))
+paired = plots.bootstrap_f1_diff(y_test, preds["D-CAT"][1], preds[base.name][1], len(splits.classes), seed=seed)
+shown = round(scores.loc["D-CAT", "f1"], 3) - round(scores.loc[base.name, "f1"], 3)    # of the F1s the table shows
+interval = stats.format_interval(shown, paired["ci_low"], paired["ci_high"], digits=3).partition(" ")[2]
+holds = paired["ci_low"] <= 0 <= paired["ci_high"]
+display(Markdown(
+    f"D-CAT − baseline macro-F1 on the same {paired['n']} test samples: {scores.loc['D-CAT', 'f1']:.3f} − "
+    f"{scores.loc[base.name, 'f1']:.3f} = {stats.signed(shown)}, {paired['level']:.0%} paired bootstrap interval "
+    f"{interval} ({paired['n_boot']} resamples of the test samples, each scoring both models on the same samples; "
+    f"one test sample moves accuracy by {1 / paired['n']:.3f}). It is the test-set noise of this one pair of trained "
+    "models, not the spread over training seeds or data draws"
+    + (": it holds 0, so on these test samples the difference is within that noise. " if holds else
+       ": it excludes 0, so on these test samples this pair's F1 differ by more than that noise; that is about these "
+       "two trained models, not about the method. ")
+    + "A claim about D-CAT takes paired runs pooled over seeds and data draws (notebook 06's verdicts; notebook 04 "
+    "pairs the seeds of one draw)."))
 
 # %% [markdown]
 # ## 5. Diagnostics: did alignment happen at all?
@@ -430,8 +441,9 @@ display(Markdown(text))
 #   optimised); the MCMA mask changes the loss only where the source errs, and section 5 prints how
 #   often that is on this training set.
 # - One seed and one small test split cannot say whether D-CAT helps: the interval figure shows the
-#   test-set uncertainty of this one run; notebook 06 gives the verdict pooled over seeds and data
-#   draws (notebook 04's intervals cover the seeds of one draw).
+#   test-set uncertainty of each run, and the paired interval under it that of D-CAT − baseline for
+#   this one pair of trained models; notebook 06 gives the verdict pooled over seeds and data draws
+#   (notebook 04's intervals cover the seeds of one draw).
 # - Theorem 4.1 needs full rank, equal lengths and exact equality; the $R^2$ test measures the
 #   direction of alignment, not the theorem.
 #

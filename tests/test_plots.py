@@ -346,6 +346,39 @@ def test_bootstrap_f1_matches_a_plain_loop():
     plt.close("all")
 
 
+def test_bootstrap_f1_diff_is_the_paired_interval_of_a_plain_loop():
+    """The interval of F1(other) - F1(base) from an independent loop with sklearn: the same
+    resampled indices as ``bootstrap_f1`` (same seed), both models scored on each resample, the
+    2.5 / 97.5% quantiles of the per-resample differences; identical predictions give [0, 0]; two
+    models that differ on one sample get a paired interval under half as wide as their own."""
+    from sklearn.metrics import f1_score
+
+    def f1(y, p):
+        return f1_score(y, p, labels=np.unique(y), average="macro", zero_division=0)
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 40)
+    a = np.where(rng.random(40) < 0.7, y, rng.integers(0, 3, 40))
+    b = np.where(rng.random(40) < 0.6, y, rng.integers(0, 3, 40))
+    got = plots.bootstrap_f1_diff(y, a, b, 3, n_boot=200, seed=4)
+    idx = np.random.default_rng(4).integers(0, 40, (200, 40))
+    diffs = [f1(y[i], a[i]) - f1(y[i], b[i]) for i in idx]
+    lo, hi = np.quantile(diffs, [0.025, 0.975])
+    assert got["ci_low"] == pytest.approx(lo) and got["ci_high"] == pytest.approx(hi)
+    assert got["diff"] == pytest.approx(f1(y, a) - f1(y, b))
+    assert (got["n"], got["n_boot"], got["level"]) == (40, 200, 0.95)
+    same = plots.bootstrap_f1_diff(y, a, a.copy(), 3, n_boot=50)
+    assert (same["diff"], same["ci_low"], same["ci_high"]) == (0.0, 0.0, 0.0)
+    one = a.copy()
+    one[np.flatnonzero(a == y)[0]] = (y[np.flatnonzero(a == y)[0]] + 1) % 3    # a right, one wrong: one sample apart
+    pair = plots.bootstrap_f1_diff(y, a, one, 3, n_boot=100, seed=4)
+    own = plots.bootstrap_f1(y, {"a": a}, 3, n_boot=100, seed=4)
+    assert 0 <= pair["ci_low"] <= pair["diff"] <= pair["ci_high"]
+    assert pair["ci_high"] - pair["ci_low"] < 0.5 * (own.loc["a", "ci_high"] - own.loc["a", "ci_low"])
+    with pytest.raises(ValueError, match="one entry per test sample"):
+        plots.bootstrap_f1_diff(y, a, b[:10], 3)
+
+
 def test_f1_change_is_neutral_and_shows_counts():
     classes = ["a", "b"]
     base = np.array([[8, 2], [1, 9]])
