@@ -325,11 +325,15 @@ def per_class_change(conf_a: np.ndarray, conf_b: np.ndarray, classes: Sequence[s
 def pair_changes(conf_a: np.ndarray, conf_b: np.ndarray, classes: Sequence[str],
                  names: tuple[str, str] = ("baseline", "dcat")) -> pd.DataFrame:
     """Confusions between each unordered class pair {i, j} (i -> j plus j -> i)
-    under model a and model b, and what transfer did to them.
+    under model a and model b, and how the count changed (``change`` = b - a).
 
-    ``verdict`` is "fixed" when b confuses the pair less than a, "broke" when
-    more, "same" otherwise. Pairs neither model confuses are left out. Sorted:
-    fixed (largest drop first), then same, then broke (largest rise last).
+    ``direction`` is ``change``'s sign in words: "fewer" when b confused the pair
+    fewer times than a, "more" when more, "same" otherwise. It describes the test
+    samples of these two trained models, often one or two of them; it is no
+    verdict (in this kit a verdict is the Holm-corrected call on paired runs
+    pooled over seeds, ``dcatkit.studies``). Pairs neither model confuses are
+    left out. Sorted by ``change``: fewer (largest drop first), then same, then
+    more (largest rise last).
     """
     a, b = np.asarray(conf_a), np.asarray(conf_b)
     k = len(classes)
@@ -344,8 +348,8 @@ def pair_changes(conf_a: np.ndarray, conf_b: np.ndarray, classes: Sequence[str],
             d = cb - ca
             rows.append({"class_a": classes[i], "class_b": classes[j], f"confused_{names[0]}": ca,
                          f"confused_{names[1]}": cb, "change": d,
-                         "verdict": "fixed" if d < 0 else "broke" if d > 0 else "same"})
-    cols = ["class_a", "class_b", f"confused_{names[0]}", f"confused_{names[1]}", "change", "verdict"]
+                         "direction": "fewer" if d < 0 else "more" if d > 0 else "same"})
+    cols = ["class_a", "class_b", f"confused_{names[0]}", f"confused_{names[1]}", "change", "direction"]
     return pd.DataFrame(rows, columns=cols).sort_values("change", kind="stable").reset_index(drop=True)
 
 

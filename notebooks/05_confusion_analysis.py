@@ -28,7 +28,7 @@
 #
 # Averages hide where a change comes from. This notebook puts the baseline and the D-CAT target side
 # by side on the test split: their confusion matrices, the F1 of each class, the class pairs the
-# D-CAT run separated better ("fixed") or worse ("broke") than the baseline, the F1 of each test
+# D-CAT run confused fewer or more times than the baseline, the F1 of each test
 # subject on a subject-disjoint split, and what the frozen source behind each run gave its alignment.
 # The models are the checkpoints notebook
 # [03](03_transfer.ipynb) wrote for the same parameters (trained here if absent). Terms:
@@ -75,6 +75,7 @@ import pandas as pd
 import seaborn as sns
 
 from dcatkit import paths, plots, report, runs
+from dcatkit.explore import n_of
 from dcatkit.experiment import format_table, train_transfer, train_unimodal
 from dcatkit.losses import get_loss
 from dcatkit.metrics import classification_metrics
@@ -159,18 +160,22 @@ moved = right[right.abs() > 2].sort_values()
 display(Markdown(
     f"Correctly classified test samples per class, {dcat_name} − baseline: {len(right) - len(moved)} of {len(right)} "
     "classes changed by at most two" + (". " if moved.empty else "; the others: " + ", ".join(
-        f"{c} {d:+d}" for c, d in moved.items()) + ". ") + f"In all, {right.sum():+d} correct of {len(y)}."))
+        f"{c} {d:+d}" for c, d in moved.items()) + ". ")
+    + (f"Net change in correctly classified test samples: {right.sum():+d} of {len(y)}." if right.sum() else
+       f"No net change in correctly classified test samples (of {len(y)}): the classes' changes add up to 0.")))
 fig = plots.f1_change(change, title=f"per-class F1 change ({dcat_name} − baseline)", conf_base=m_base["confusion"],
                       conf_other=m_dcat["confusion"], classes=splits.classes)
 plots.save(fig, fig_dir, "05_f1_change")
 plt.show()
 
 # %% [markdown]
-# ## 4. Class pairs fixed or broken
+# ## 4. Class pairs confused fewer or more times
 #
 # For every pair of classes, how many test samples of one were predicted as the other (both
-# directions), under each model. "fixed": the D-CAT run confuses the pair less than the baseline;
-# "broke": more. The pairs the simulator built to differ in IMU only by one cue (notebook 01:
+# directions), under each model. `change` is D-CAT's count minus the baseline's, and `direction`
+# its sign in words: "fewer" (the D-CAT run confused the pair fewer times), "more" or "same". It is
+# a count of test samples in one run, often one or two of them, not a verdict (the kit keeps that
+# word for the pooled, Holm-corrected calls of notebooks 04 and 06). The pairs the simulator built to differ in IMU only by one cue (notebook 01:
 # drinking/reading, sweep_floor/open_close_door, cut_fruits/wash_hand, type_pc/type_phone) need not
 # be the pairs the models confuse most: the sentence under the table says which pairs are confused
 # most, computed.
@@ -249,14 +254,14 @@ plots.save(fig, fig_dir, "05_subjects")
 plt.show()
 c = runs.subject_summary(subjects_table)
 display(Markdown(
-    f"On {c['subjects']} test subject(s) of `{sub_name}`: transfer fixed more samples than it broke for "
+    f"On {n_of(c['subjects'], 'test subject')} of `{sub_name}`: transfer fixed more samples than it broke for "
     f"{c['helped']}, fewer for {c['hurt']}, as many for {c['same']} ({c['fixed']} fixed, {c['broke']} broke in all). "
     + ("Every subject moved the same way in this run, so it cannot show whether the effect differs between people. "
        if sum(c[k] > 0 for k in ("helped", "hurt", "same")) == 1 and c["subjects"] > 1 and not c["same"] else
        "No subject's net count (fixed − broke) moved in this run. " if c["subjects"] > 1 and not (c["helped"] or c["hurt"]) else
        "The subjects moved in different directions in this run. " if c["helped"] and c["hurt"] else
        "The subjects did not all move the same way in this run. " if c["subjects"] > 1 else "")
-    + f"One training seed and {c['subjects']} test subject(s) describe this run, not people in general; the same sign "
+    + f"One training seed and {n_of(c['subjects'], 'test subject')} describe this run, not people in general; the same sign "
     "over many subjects (`loso`), folds and seeds would be evidence."))
 sub_params = dict(dataset=dataset, split=sub_name, source=source, target=target, lam=lam, mcma=mcma,
                   loss=loss, preset=preset, epochs=epochs, source_epochs=source_epochs, seed=seed, data_seed=data_seed)

@@ -54,9 +54,12 @@ def test_per_class_change():
 
 def test_pair_changes():
     df = report.pair_changes(CONF_A, CONF_B, CLASSES)
-    # {a,b}: 1+2=3 -> 0+1=1 (fixed, -2); {a,c}: 0 -> 0 (left out); {b,c}: 0+1=1 -> 2+0=2 (broke, +1)
-    assert df[["class_a", "class_b", "confused_baseline", "confused_dcat", "change", "verdict"]].values.tolist() == [
-        ["a", "b", 3, 1, -2, "fixed"], ["b", "c", 1, 2, 1, "broke"]]
+    # {a,b}: 1+2=3 -> 0+1=1 (fewer, -2); {a,c}: 0 -> 0 (left out); {b,c}: 0+1=1 -> 2+0=2 (more, +1)
+    assert df[["class_a", "class_b", "confused_baseline", "confused_dcat", "change", "direction"]].values.tolist() == [
+        ["a", "b", 3, 1, -2, "fewer"], ["b", "c", 1, 2, 1, "more"]]
+    assert "verdict" not in df          # a one-run count of test samples is no verdict (audit F10)
+    same = report.pair_changes(np.array([[2, 1], [0, 2]]), np.array([[2, 0], [1, 2]]), ["x", "y"])
+    assert same[["change", "direction"]].values.tolist() == [[0, "same"]]      # 1 confusion each way round
 
 
 def test_flips():

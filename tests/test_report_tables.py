@@ -40,18 +40,18 @@ def test_per_class_change_columns_hold_each_models_own_f1_and_rows_go_by_the_cha
 
 
 def test_pair_changes_keeps_a_pair_only_one_model_confuses_and_sorts_by_the_change():
-    a = np.array([[4, 1, 0, 0],       # {0,1}: a 1+0 = 1, b 0 -> fixed (-1)
+    a = np.array([[4, 1, 0, 0],       # {0,1}: a 1+0 = 1, b 0 -> fewer (-1)
                   [0, 4, 0, 0],
-                  [0, 0, 4, 0],       # {2,3}: a 0, b 3+0 = 3 -> broke (+3), newly confused
+                  [0, 0, 4, 0],       # {2,3}: a 0, b 3+0 = 3 -> more (+3), newly confused
                   [0, 0, 0, 4]])
     b = np.array([[5, 0, 0, 0],
-                  [0, 2, 2, 0],       # {1,2}: a 0, b 2 -> broke (+2)
+                  [0, 2, 2, 0],       # {1,2}: a 0, b 2 -> more (+2)
                   [0, 0, 1, 3],
                   [0, 0, 0, 4]])
     # (columns are the predictions; a's and b's rows need not share supports for pair_changes)
     df = report.pair_changes(a, b, ["w", "x", "y", "z"])
-    got = df[["class_a", "class_b", "confused_baseline", "confused_dcat", "change", "verdict"]].values.tolist()
-    assert got == [["w", "x", 1, 0, -1, "fixed"], ["x", "y", 0, 2, 2, "broke"], ["y", "z", 0, 3, 3, "broke"]]
+    got = df[["class_a", "class_b", "confused_baseline", "confused_dcat", "change", "direction"]].values.tolist()
+    assert got == [["w", "x", 1, 0, -1, "fewer"], ["x", "y", 0, 2, 2, "more"], ["y", "z", 0, 3, 3, "more"]]
     # sorted by the change: a pair b confuses more but whose change is smaller comes first
     a2 = a.copy()
     a2[2, 3] = 2                                      # {2,3}: 2 -> 3, change +1 (b confuses it most)
