@@ -118,3 +118,40 @@ def test_control_report_names_each_replaced_modality_and_refuses_other_controls(
     assert control_report("negative", ("video", "imu", "imu_clean"))["modality"] == ["imu", "imu_clean"]
     with pytest.raises(ValueError, match="unknown control 'positive'"):
         control_report("positive", ("imu",))
+
+
+def test_event_sizes_are_the_largest_deflection_of_each_noise_free_recording():
+    """``event_sizes`` against a plain loop over the same recordings drawn without head motion: per
+    recording and time step the length of the 3-axis acceleration minus its time mean, its largest
+    value; the sizes lie within the class's nominal amplitude times the largest subject (1.25),
+    recording (1.0) and event (1.2) factors; ``noise`` is the sd of the noisy imu (argument or knob);
+    video options change nothing."""
+    from dcatkit.data.synthetic import MOTION_HEADROOM, event_sizes
+
+    got = event_sizes(24, seed=3, n_subjects=4, duration=1.0)
+    d = make_synthetic(24, n_subjects=4, seed=3, duration=1.0, modalities=("imu", "imu_clean"),
+                       knobs={"head_motion": 0.0})
+    acc = d["arrays"]["imu_clean"][:, :3].astype(float)
+    want = []
+    for x in acc:                                                  # (3, L) one recording
+        lengths = [np.sqrt(sum((x[a, t] - x[a].mean()) ** 2 for a in range(3))) for t in range(x.shape[1])]
+        want.append(max(lengths))
+    np.testing.assert_allclose(got["peak"], want, rtol=1e-6)
+    assert np.array_equal(got["labels"], d["labels"]) and got["classes"] == d["classes"]
+    nominal = np.array([MOTION_HEADROOM[c][-1] for c in d["classes"]])[d["labels"]]
+    assert (got["peak"] > 0).all() and (got["peak"] <= nominal * 1.25 * 1.0 * 1.2 * 1.05).all()
+    assert got["noise"] == HEADROOM_KNOBS["imu_noise"]
+    assert event_sizes(8, seed=3, imu_noise=0.3)["noise"] == 0.3
+    assert event_sizes(8, seed=3, knobs={"imu_noise": 0.2})["noise"] == 0.2
+    np.testing.assert_array_equal(event_sizes(8, seed=3, frame_size=16, n_frames=4)["peak"], event_sizes(8, seed=3)["peak"])
+
+
+def test_each_class_tone_is_above_the_previous_classs():
+    """Notebook 01 says each class's tone is pitched above the previous class's: CLASS_TONES holds
+    the tones the audio is rendered at (``_TONE``), by class name in class order, and they rise
+    strictly."""
+    from dcatkit.data.synthetic import _TONE, CLASS_TONES, CLASSES
+
+    assert list(CLASS_TONES) == list(CLASSES) and list(CLASS_TONES.values()) == _TONE.tolist()
+    tones = list(CLASS_TONES.values())
+    assert all(b > a for a, b in zip(tones, tones[1:])), tones

@@ -147,6 +147,7 @@ _COLOUR = np.array(
 _SIZE = np.array([3, 5, 4, 6, 3, 5, 4, 6])
 # Tone of each class in Hz (audio at 8 kHz).
 _TONE = np.array([300.0, 450.0, 650.0, 900.0, 1200.0, 1600.0, 2100.0, 2700.0])
+CLASS_TONES = dict(zip(CLASSES, _TONE.tolist()))   # the same, by class name (each subject's within +-tone_spread)
 
 
 def _rotation(rng: np.random.Generator, max_angle: float) -> np.ndarray:
@@ -398,6 +399,35 @@ def make_synthetic(
         "regime": regime,
         **extra,
     }
+
+
+def event_sizes(n_samples: int = DEFAULT_N_SAMPLES, seed: int = 0, knobs: dict | None = None,
+                imu_noise: float | None = None, **options) -> dict:
+    """How large the IMU events of the headroom regime are in the data ``make_synthetic``
+    returns for these arguments, not in its settings.
+
+    Per recording: the largest deflection of its acceleration, in g. It is measured on the
+    same recordings without sensor noise (``imu_clean``) and with the background head motion
+    off (``knobs["head_motion"] = 0``: the rest of the draw is unchanged), the time mean of
+    each axis removed (gravity, as the figures of ``dcatkit.plots`` remove it), as the length
+    of the 3-axis acceleration vector (so the sensor's rotation does not matter), at its
+    largest over the recording. A class's nominal amplitude (``MOTION_HEADROOM``) is scaled
+    by the subject's, the recording's and each event's random factors and smoothed by the
+    IMU's bin average (short taps and impacts lose most), so these sizes spread around and
+    below it.
+
+    ``options`` go to ``make_synthetic`` (``n_subjects``, ``duration``, ``imu_rate``; video
+    and audio options are accepted and change nothing here). Returns ``{"peak": (N,) float
+    in g, "labels": (N,) int, "classes", "noise": the standard deviation in g of the white
+    noise on each axis of the noisy ``imu`` of these arguments}``.
+    """
+    kn = {**HEADROOM_KNOBS, **(knobs or {})}
+    d = make_synthetic(n_samples, seed=seed, modalities=("imu_clean",), knobs={**(knobs or {}), "head_motion": 0.0},
+                       imu_noise=imu_noise, **options)
+    acc = d["arrays"]["imu_clean"][:, :3].astype(np.float64)                  # (N, 3, L) in g
+    dev = acc - acc.mean(axis=2, keepdims=True)
+    return {"peak": np.sqrt((dev ** 2).sum(axis=1)).max(axis=1), "labels": d["labels"], "classes": d["classes"],
+            "noise": float(kn["imu_noise"] if imu_noise is None else imu_noise)}
 
 
 def control_report(control: str, modalities) -> dict:
