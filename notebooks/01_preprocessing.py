@@ -130,10 +130,14 @@ print(subjects.to_string())
 # vs a back-and-forth rub), **type_pc / type_phone** by axis. The figure shows each pair for one subject (so nearly one sensor
 # orientation: every subject wears the sensor rotated its own way, and each recording adds a small
 # rotation of its own, printed under the figure), in g, with gravity removed.
-# Each event is brief, only a small multiple of the standard deviation of the white sensor noise
-# that covers every sample, and it lands on axes that each subject's sensor rotates its own way, beside a
-# slow background head motion (the printed line under the figure gives the sizes, from the
-# simulator's settings): look and see how hard the cues are to read by eye. That is what makes IMU
+# Each event is brief and of the order of the standard deviation of the white sensor noise that
+# covers every sample, and it lands on axes that each subject's sensor rotates its own way, beside a
+# slow background head motion. The lines printed under the figure give the sizes the data hold
+# (`dcatkit.data.synthetic.event_sizes`: the largest event of each recording, measured on the same
+# recordings without noise or head motion), beside the simulator's settings: a class's nominal
+# amplitude is scaled by its subject, its recording and each event, and the IMU's sampling (its rate
+# is printed too) smooths the shortest events (taps, impacts) down. Look and see how hard the cues
+# are to read by eye. That is what makes IMU
 # the weak modality here, as in the paper. (The `"ambiguous"` regime is different: its pairs differ only by a small amplitude
 # change. It is not a control: notebook 06's negative control is an IMU from an independent draw.)
 
@@ -147,13 +151,25 @@ if "imu" in splits.train.modalities and all(c in splits.classes for p in IMU_PAI
     if dataset == "synthetic":
         import math
 
-        from dcatkit.data.synthetic import HEADROOM_KNOBS, MOTION_HEADROOM
+        import numpy as np
+
+        from dcatkit.data.synthetic import HEADROOM_KNOBS, MOTION_HEADROOM, event_sizes
         amps = [m[-1] for m in MOTION_HEADROOM.values()]
-        noise = HEADROOM_KNOBS["imu_noise"]
-        print(f"simulator: event amplitudes {min(amps):g}-{max(amps):g} g ({min(amps) / noise:.1f}-{max(amps) / noise:.1f}x "
-              f"the sensor noise's standard deviation of {noise:g} g, on every sample), head motion "
-              f"{HEADROOM_KNOBS['head_motion']:g} g; IMU at {splits.train.sample_rates['imu']:g} Hz; each recording "
-              f"rotated up to {math.degrees(HEADROOM_KNOBS['sample_angle']):.1f} degrees off its subject's orientation")
+        ev = event_sizes(seed=data_seed, **data_opts)                  # the recordings loaded above, noise-free
+        noise, peak = ev["noise"], ev["peak"]
+        q = np.percentile(peak, [5, 50, 95])
+        below = int((peak < noise).sum())
+        print(f"data: the largest event of each recording (gravity removed, as in the figure) is {q[0]:.2f} / {q[1]:.2f} "
+              f"/ {q[2]:.2f} g at the 5th / 50th / 95th percentile of the {len(peak)} recordings, i.e. "
+              f"{q[0] / noise:.1f} / {q[1] / noise:.1f} / {q[2] / noise:.1f}x the standard deviation of the sensor noise "
+              f"on every sample ({noise:g} g per axis); in {below} of the {len(peak)} recordings "
+              f"({below / len(peak):.1%}) even the largest event stays below it")
+        print("median of that largest event per class: " + ", ".join(
+            f"{c} {np.median(peak[ev['labels'] == i]):.2f} g" for i, c in enumerate(ev["classes"]) if (ev["labels"] == i).any()))
+        print(f"simulator settings: nominal class amplitudes {min(amps):g}-{max(amps):g} g (before each subject's, "
+              f"recording's and event's scaling), head motion {HEADROOM_KNOBS['head_motion']:g} g; IMU at "
+              f"{splits.train.sample_rates['imu']:g} Hz; each recording rotated up to "
+              f"{math.degrees(HEADROOM_KNOBS['sample_angle']):.1f} degrees off its subject's orientation")
 elif "imu" in splits.train.modalities:                          # a real dataset: one window per class
     fig = plots.imu_traces(splits.train)
     plots.save(fig, fig_dir, "01_imu_traces")
@@ -189,12 +205,15 @@ else:
 #
 # The plots use the encoder's own front end (`dcatkit.encoders.LogMel`) with the preset's
 # settings, at the data's sample rate. One sample per class: in the simulator each class sounds a
-# tone of its own (with one harmonic at twice its pitch; where that is above the Nyquist limit, half
-# the audio's sample rate printed in the figure's title, it folds back below it, so for the last
-# class's tone it can show as a second line close to the tone), higher from the first class to the last, in
-# bursts at the motion's events, over the subject's steady room hum. Look at the short bright dashes (the bursts):
-# their height and rhythm change from panel to panel; the unbroken line is the hum, which belongs
-# to the subject, not the class.
+# tone of its own, pitched above the previous class's (printed under the figure, with how far each
+# subject shifts it), with one harmonic at twice its pitch (where that is above the Nyquist limit,
+# half the audio's sample rate printed in the figure's title, it folds back below it, so for the
+# last class's tone it can show as a second line close to the tone), in bursts at the motion's
+# events, over the subject's steady room hum. Look at the short bright dashes (the bursts): their
+# height and rhythm change from panel to panel; the unbroken line is the hum, which belongs to the
+# subject, not the class. In a panel, though, the highest dashes can be the harmonic, and a tone
+# close to its subject's hum hides under the unbroken line, so the highest dash need not rise from
+# each panel to the next.
 
 # %%
 if "audio" in splits.train.modalities:
@@ -202,6 +221,10 @@ if "audio" in splits.train.modalities:
     fig = plots.spectrograms(splits.train, audio_encoder)
     plots.save(fig, fig_dir, "01_spectrograms")
     plt.show()
+    if dataset == "synthetic":
+        from dcatkit.data.synthetic import CLASS_TONES, HEADROOM_KNOBS
+        print("simulator: tone per class " + ", ".join(f"{c} {f:g} Hz" for c, f in CLASS_TONES.items())
+              + f"; each subject's tone of a class lies within ±{HEADROOM_KNOBS['tone_spread']:.0%} of it")
 else:
     audio_encoder = None
     print(f"{dataset} has no audio")
