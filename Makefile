@@ -53,8 +53,9 @@ test-gpu:
 # notebooks show a default run. Measured 2026-12-04 on 2-core VMs, from scratch: 06 (3 data draws x
 # 10 seeds, 810 target runs: main study tuned, Table I recipe, controls, curve) 14.1 min on one VM,
 # 18.4 min on another; the whole set 33.7 min there with other jobs beside 01-04 (04 8.4 min). On a
-# third, slower one (2026-12-07, Intel Xeon without AMX, a few short test runs beside it) 06 took
-# 37.0 min and 04 13.5 min: the 20-minute budget of 06 does not hold on every 2-core VM.
+# third, slower one (2026-12-07, Intel Xeon without AMX) 06 took 37.0 min and 04 13.5 min with a few
+# short test runs beside them, 31.1 and 8.6 min alone: the 20-minute budget of 06 does not hold on
+# every 2-core VM.
 # 04 and 06 resume finished runs.
 NOTEBOOKS := 01_preprocessing 02_unimodal 03_transfer 04_lambda_ablation 05_confusion_analysis \
              06_when_transfer_helps

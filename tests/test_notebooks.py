@@ -585,21 +585,3 @@ def test_notebook_06_committed_run_prints_each_sizes_source():
     assert "(mean over draws)" in committed and f"{runs[runs.study == '(a) video→imu, id'].source_f1.mean():.3f}" \
         not in committed.split("λ chosen")[0]                                  # the mean over sizes is gone
 
-
-def findings_numbers_not_printed(findings: str, head: str, name: str) -> list[str]:
-    """The decimal numbers of FINDINGS.md's paragraph that starts with ``head`` that the committed
-    notebook ``name`` prints nowhere in its outputs (minus signs as ASCII, a leading + optional)."""
-    para = findings[findings.index(head):].split("\n\n")[0].replace("−", "-")
-    out = _outputs_text(name).replace("−", "-")
-    return [n for n in re.findall(r"[+-]?\d+\.\d+", para) if n not in out and n.lstrip("+") not in out]
-
-
-@pytest.mark.parametrize("head, name", [("**Notebook 03**", "03_transfer"), ("**Notebook 05**", "05_confusion_analysis")])
-def test_findings_one_run_paragraphs_quote_only_what_their_notebook_prints(head, name):
-    """FINDINGS.md's paragraphs on notebooks 03 and 05 (one run each) quote numbers the committed
-    notebook prints: after a re-execution that moves one, the paragraph fails here until rewritten
-    (e.g. 03's paired interval +0.000 [-0.069, +0.065] written [-0.070, +0.065])."""
-    findings = (REPO / "FINDINGS.md").read_text()
-    assert findings_numbers_not_printed(findings, head, name) == []
-    edited = findings.replace("−0.069", "−0.070").replace("0.689", "0.698")
-    assert findings_numbers_not_printed(edited, head, name) == [{"03_transfer": "-0.070"}.get(name, "0.698")]

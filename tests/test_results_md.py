@@ -324,10 +324,14 @@ def notebook_03_tables(nb03: str) -> dict:
         tok = ln.split()
         r2[(" ".join(tok[:-4]), tok[-4])] = tuple(float(x) for x in tok[-3:])
     seed, n = re.search(r"\bseed=(\d+)", nb03), re.search(r"'n_samples': (\d+)", nb03)
-    return {"f1": f1, "ca": ca, "r2": r2, "seed": int(seed[1]), "n_samples": int(n[1])}
+    paired = re.search(r"= ([+-]\d\.\d{3}), 95% paired bootstrap interval \[([+-]\d\.\d{3}), ([+-]\d\.\d{3})\]",
+                       nb03.replace("−", "-"))
+    return {"f1": f1, "ca": ca, "r2": r2, "seed": int(seed[1]), "n_samples": int(n[1]),
+            "paired": tuple(float(x) for x in paired.groups())}
 
 
 N3 = r"(\d\.\d{3})"
+S3 = r"([+-]\d\.\d{3})"                  # with its sign
 
 
 def findings_03_mismatches(text: str, nb03: str) -> list[str]:
@@ -356,8 +360,12 @@ def findings_03_mismatches(text: str, nb03: str) -> list[str]:
         (rf"another\* sample's source keys already reaches {N3}", [("D-CAT K r2_shuffled", r2[("D-CAT", "K")][1], 0)]),
         (rf"only {N3} of it \(values: {N3}\) is specific to each sample",
          [("D-CAT K r2_gain", r2[("D-CAT", "K")][2], 0), ("D-CAT V r2_gain", r2[("D-CAT", "V")][2], 0)]),
-        (rf"\(D-CAT {N3} vs the baseline's {N3} here; No MCMA, which optimises nearly the same loss, {N3}\)",
-         [("D-CAT", f1["D-CAT"], 0), ("imu baseline", f1["imu baseline"], 0), ("No MCMA", f1["No MCMA"], 0)]),
+        (rf"\(D-CAT {N3} vs the baseline's {N3} here, a difference of {S3} with a 95% paired bootstrap interval "
+         rf"over the test samples of \[{S3}, {S3}\]: the test-set noise of this one pair of models alone; No MCMA, "
+         rf"which optimises nearly the same loss, {N3}\)",
+         [("D-CAT", f1["D-CAT"], 0), ("imu baseline", f1["imu baseline"], 0),
+          *[(f"D-CAT - baseline, paired {k}", v, 0) for k, v in zip(("difference", "low", "high"), t["paired"])],
+          ("No MCMA", f1["No MCMA"], 0)]),
     ]
     bad, read = [], []
     for pattern, groups in claims:
@@ -369,7 +377,7 @@ def findings_03_mismatches(text: str, nb03: str) -> list[str]:
             read.append(m.span(g))
             if abs(float(m[g]) - want) > tol + 1e-9:
                 bad.append(f"{name}: FINDINGS says {m[g]}, notebook 03 gives {want}")
-    unread = [m.group() for m in re.finditer(r"(?<!Theorem )\d+\.\d+", part) if m.span() not in read]
+    unread = [m.group() for m in re.finditer(r"(?<!Theorem )(?<![\d.])[+-]?\d+\.\d+", part) if m.span() not in read]
     if unread:
         bad.append(f"numbers of the paragraph that no row is checked against: {unread}")
     return bad
@@ -406,13 +414,14 @@ def test_findings_notebook_04_and_03_numbers_are_what_the_notebooks_print():
     assert not bad, "FINDINGS.md's notebook 03 paragraph is not what notebook 03 prints:\n" + "\n".join(bad)
     # the check sees what it is for: two runs' F1 swapped (in either sentence), D-CAT's and the
     # baseline's R² swapped, a cosine changed, a number added that nothing checks
-    flat = " ".join(text.split())                                  # the page wraps lines inside a sentence
+    flat = " ".join(text.replace("−", "-").split())                # the page wraps lines inside a sentence
     assert not findings_03_mismatches(flat, nb03)
     for a, b in (("D-CAT 0.815, No MCMA 0.794", "D-CAT 0.794, No MCMA 0.815"),
                  ("video source 0.986, IMU baseline 0.815", "video source 0.815, IMU baseline 0.986"),
                  ("R² 0.854 for D-CAT vs 0.063", "R² 0.063 for D-CAT vs 0.854"),
-                 ("the baseline's 0.815 here; No MCMA, which optimises nearly the same loss, 0.794",
-                  "the baseline's 0.794 here; No MCMA, which optimises nearly the same loss, 0.815"),
+                 ("the baseline's 0.815 here, a difference", "the baseline's 0.794 here, a difference"),
+                 ("of [-0.069, +0.065]", "of [-0.065, +0.069]"),                  # the paired interval's bounds
+                 ("a difference of +0.000", "a difference of +0.010"),
                  ("only 0.038 of it (values: 0.095)", "only 0.095 of it (values: 0.038)"),
                  ("(cosine 0.03 → 0.52)", "(cosine 0.03 → 0.51)"),
                  ("partially. A", "partially (0.913 of it). A")):
