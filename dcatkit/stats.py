@@ -597,6 +597,14 @@ def format_interval(mean: float, low: float, high: float, digits: int = 2, max_d
     return f"{m} [{lo}, {hi}]"
 
 
+def format_bounds(low: float, high: float, digits: int = 2, max_digits: int = 6) -> str:
+    """An interval's bounds alone, "[+0.03, +0.09]", written as ``format_interval`` writes them
+    (digits widen until no nonzero bound reads as 0), for text that gives the estimate itself
+    elsewhere."""
+    _, lo, hi = _interval_parts(0.0, low, high, digits, max_digits)
+    return f"[{lo}, {hi}]"
+
+
 def _interval_parts(mean: float, low: float, high: float, digits: int = 2, max_digits: int = 6) -> tuple[str, str, str]:
     """``format_interval``'s three numbers as strings (the mean, the low and the high bound)."""
     d = digits

@@ -318,7 +318,7 @@ plots.save(fig, fig_dir, "03_training_curves")
 plt.show()
 paired = plots.bootstrap_f1_diff(y_test, preds["D-CAT"][1], preds[base.name][1], len(splits.classes), seed=seed)
 shown = round(scores.loc["D-CAT", "f1"], 3) - round(scores.loc[base.name, "f1"], 3)    # of the F1s the table shows
-interval = stats.format_interval(shown, paired["ci_low"], paired["ci_high"], digits=3).partition(" ")[2]
+interval = stats.format_bounds(paired["ci_low"], paired["ci_high"], digits=3)
 holds = paired["ci_low"] <= 0 <= paired["ci_high"]
 display(Markdown(
     f"D-CAT − baseline macro-F1 on the same {paired['n']} test samples: {scores.loc['D-CAT', 'f1']:.3f} − "

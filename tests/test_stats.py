@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from dcatkit.stats import (DESCRIBED, MIN_SEEDS, bootstrap_ci, call, format_interval, holm, signflip_ci, signflip_p,
+from dcatkit.stats import (DESCRIBED, MIN_SEEDS, bootstrap_ci, call, format_bounds, format_interval, holm, signflip_ci, signflip_p,
                            signflip_test, summarise, summarise_draws, t_test, verdict, wilcoxon_p)
 
 # Darwin's Zea mays data as analysed by Fisher: cross- minus self-fertilised heights
@@ -491,6 +491,17 @@ def test_null_tables_are_calibrated():
 
 
 # ----------------------------------------------------------------------------- printing
+
+
+def test_format_bounds_are_format_intervals_bounds():
+    """The bounds alone, with the digits format_interval gives them (they widen by the bounds,
+    not by the estimate)."""
+    assert format_bounds(0.004, 0.0151) == "[+0.004, +0.015]"
+    assert format_bounds(-0.069, 0.0654, digits=3) == "[-0.069, +0.065]"
+    assert format_bounds(-0.0001, 0.02) == "[-0.0001, +0.0200]"
+    assert format_bounds(1e-9, 0.02) == "[+1.0e-09, +0.020000]"
+    for m, lo, hi in ((0.0099, 0.004, 0.0151), (-0.0052, -0.0104, -0.0004), (0.5, -1e-7, 3.0)):
+        assert format_interval(m, lo, hi, 3).endswith(" " + format_bounds(lo, hi, 3))
 
 
 def test_format_interval_never_reads_as_touching_zero():
