@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 import torchaudio
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
@@ -434,7 +435,9 @@ class FeatureEncoder(nn.Module):
 
     Input (B, T, F) -> output (B, T, d_model). Each of the F features is standardised by
     a batch norm over (batch, time) whose running mean / variance (what evaluation uses) are
-    the cumulative average over every training batch (``momentum=None``), not BatchNorm's
+    the cumulative average over every training batch (``momentum=None``; a training batch of
+    one single-step sample, e.g. a last partial batch of one feature vector (T = 1), has no
+    batch statistics: it is standardised with the running ones and leaves them as they are), not BatchNorm's
     default exponential average: that one starts at 0 / 1 and moves 10% a step, so after the
     few dozen steps of a small run a feature far from 0 (air pressure, ~1013 hPa) was still
     shifted by many standard deviations at evaluation (test F1 0.92 -> 0.23). The statistics
@@ -460,5 +463,10 @@ class FeatureEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 3 or x.shape[2] != self.in_features:
             raise ValueError(f"FeatureEncoder expects (B, T, {self.in_features}), got {tuple(x.shape)}")
-        x = self.norm(x.float().transpose(1, 2)).transpose(1, 2)       # (B, T, F), per-feature standardised
-        return self.mlp(x)                                              # (B, T, d_model)
+        x = x.float().transpose(1, 2)                                   # (B, F, T)
+        if self.training and x.shape[0] * x.shape[2] == 1:             # one value per feature: no batch
+            n = self.norm                                               # statistics (BatchNorm refuses it)
+            x = F.batch_norm(x, n.running_mean, n.running_var, n.weight, n.bias, False, 0.0, n.eps)
+        else:
+            x = self.norm(x)                                            # per-feature standardised
+        return self.mlp(x.transpose(1, 2))                              # (B, T, d_model)

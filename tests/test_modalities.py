@@ -283,6 +283,32 @@ def test_feature_encoder_evaluates_with_the_training_datas_statistics():
     assert standardised.mean().abs() < 0.05 and (standardised.std() - 1).abs() < 0.1
 
 
+def test_feature_encoder_trains_on_a_batch_of_one_feature_vector():
+    """Feature vectors of one step (T = 1) in a last partial batch of one sample (a training set of
+    33 samples in batches of 32): BatchNorm in training refuses one value per channel ("Expected more
+    than 1 value per channel"), which stopped the run at its first epoch's last step (audit). Such a
+    batch is standardised with the running statistics, as in evaluation, and leaves them unchanged;
+    batches with more values keep BatchNorm's batch statistics."""
+    torch.manual_seed(0)
+    enc = FeatureEncoder(in_features=3, d_model=4, hidden=5, dropout=0.0).train()
+    x = torch.randn(32, 1, 3) * torch.tensor([1.0, 0.5, 2.0]) + torch.tensor([1013.0, -40.0, 0.0])
+    enc(x)                                                              # one full batch: statistics
+    mean, var, steps = enc.norm.running_mean.clone(), enc.norm.running_var.clone(), int(enc.norm.num_batches_tracked)
+    one = torch.tensor([[[1014.0, -39.0, 1.0]]])                         # (1, 1, 3): the last batch
+    out = enc(one)
+    assert out.shape == (1, 1, 4) and torch.isfinite(out).all()
+    out.sum().backward()                                                # it trains: gradients reach the MLP
+    assert enc.mlp[0].weight.grad is not None and torch.isfinite(enc.mlp[0].weight.grad).all()
+    torch.testing.assert_close(out, enc.eval()(one))                      # = evaluation's standardisation
+    assert torch.equal(enc.norm.running_mean, mean) and torch.equal(enc.norm.running_var, var)
+    assert int(enc.norm.num_batches_tracked) == steps
+    enc.train()
+    two = torch.cat([one, one + 1])                                      # two values per feature: batch statistics
+    ref = torch.nn.functional.batch_norm(two.transpose(1, 2), None, None, enc.norm.weight, enc.norm.bias,
+                                         True, 0.0, enc.norm.eps).transpose(1, 2)
+    torch.testing.assert_close(enc(two), enc.mlp(ref))
+
+
 @pytest.mark.parametrize("name, kind, shape, encoder", [
     ("gyro", "timeseries", (2, 16), "IMUEncoder"),
     ("wrist", "timeseries", (9, 12), "IMUEncoder"),
