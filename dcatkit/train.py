@@ -318,6 +318,23 @@ def _restore(saved: dict, state_file: Path, model: Classifier, extra_params: tup
     return rows, best, best_state, start
 
 
+def _forward(net, x: torch.Tensor, *, step: int, epoch: int, desc: str, loader):
+    """``net(x)`` in training; a batch of one sample that a batch norm cannot take (one value per
+    channel: e.g. Cnn14's last block on log-mels of under 64 frames or mel bins, a one-frame video
+    of small frames) is refused saying why and what to change, instead of torch's bare message."""
+    try:
+        return net(x)
+    except ValueError as e:
+        if len(x) != 1 or "Expected more than 1 value per channel" not in str(e):
+            raise
+        n = len(loader.dataset) if hasattr(loader, "dataset") else "the"
+        raise ValueError(f"{desc}: epoch {epoch}, step {step} is a training batch of one sample (the last batch "
+                         f"of {n} training samples, or this process's share of it), and a batch norm of the "
+                         f"encoder sees one value per channel there ({e}). Change the preset's batch_size or the "
+                         "number of training samples by one so that no batch holds a single sample, or give the "
+                         "encoder larger inputs") from e
+
+
 def _train_epoch(net, loader, opt, scaler, *, modality: str, device: torch.device, amp, unlabeled: bool,
                  extra_loss: ExtraLoss | None, extra_params: tuple, epoch: int, desc: str) -> dict:
     """One pass over ``loader``: L_CE (Eq. 18) plus the ``extra_loss`` term (Eq. 19) per
@@ -330,7 +347,7 @@ def _train_epoch(net, loader, opt, scaler, *, modality: str, device: torch.devic
     for step, batch in enumerate(loader):
         x, y = _to(batch[modality], device), _to(batch["label"], device)
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-            out = net(x)
+            out = _forward(net, x, step=step, epoch=epoch, desc=desc, loader=loader)
             if not unlabeled:
                 ce = F.cross_entropy(out.logits.float(), y)                # Eq. (18)
             else:                   # Eq. (18) over the batch's labelled samples (0 if it has none)

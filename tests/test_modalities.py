@@ -309,6 +309,22 @@ def test_feature_encoder_trains_on_a_batch_of_one_feature_vector():
     torch.testing.assert_close(enc(two), enc.mlp(ref))
 
 
+def test_a_training_batch_of_one_that_batch_norm_refuses_says_what_to_change():
+    """Cnn14 on 32 x 32 log-mels (the smallest it accepts) ends in a 1 x 1 map: a last training batch
+    of one sample gives its batch norm one value per channel. The run stops with the step, the
+    training size and what to change, not torch's bare "Expected more than 1 value per channel"."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 32, 32)).astype("float32"), np.arange(40) % 2
+    s = D.from_arrays({"audio": x}, y, groups="samples", seed=0, sample_rates={"audio": 8000})
+    p = get_preset("synthetic", "audio")
+    p = p.with_(batch_size=len(s.train) - 1, encoder={**p.encoder, "arch": "cnn14", "width": 0.25})
+    with pytest.raises(ValueError, match=rf"epoch 1, step 1 is a training batch of one sample \(the last batch of "
+                                         rf"{len(s.train)} training samples.*Change the preset's batch_size") as e:
+        train_unimodal(s, "audio", preset=p, epochs=1, progress=False, device="cpu")
+    assert "Expected more than 1 value per channel" in str(e.value.__cause__)
+    train_unimodal(s, "audio", preset=p.with_(batch_size=len(s.train) - 2), epochs=1, progress=False, device="cpu")
+
+
 @pytest.mark.parametrize("name, kind, shape, encoder", [
     ("gyro", "timeseries", (2, 16), "IMUEncoder"),
     ("wrist", "timeseries", (9, 12), "IMUEncoder"),
