@@ -241,7 +241,9 @@ class Contrastive(Objective):
     (target i picks its own source among all B, and source i its own target).
     The temperature tau starts at ``nce_temperature`` and is learned as
     log(1/tau) when ``learn_temperature`` (clamped to tau >= 0.01 as in CLIP),
-    else fixed. Masked-out samples are negatives, not anchors (module docstring).
+    else fixed. Unlike CLIP, the learned log(1/tau) gets the optimiser's weight decay with
+    every other parameter (Adam's L2 term, the preset's ``weight_decay`` times log(1/tau):
+    2.7e-4 added to its gradient at weight_decay 1e-4 and tau = 0.07). Masked-out samples are negatives, not anchors (module docstring).
 
     Small batches: each anchor needs at least ``min_negatives`` negatives (default 1,
     so B >= 2). A batch with fewer samples (a last partial batch of 1 gives none, and its
