@@ -154,8 +154,8 @@ def _device(text: str) -> str:
 
 def _sweep(a) -> int:
     from .report import write_results
-    from .sweep import (STUDY_METRIC, control_studies, parse_shard, run_studies, run_transfer_sweep,
-                        summarise_studies, summarise_study)
+    from .sweep import (STUDY_METRIC, check_data_options, control_studies, parse_shard, run_studies,
+                        run_transfer_sweep, summarise_studies, summarise_study)
 
     import os
 
@@ -175,6 +175,7 @@ def _sweep(a) -> int:
     except ValueError as e:
         raise SystemExit(f"dcatkit: error: --shard: {e}") from None
     folds = _seeds(a.folds) if a.folds else None
+    check_data_options(a.dataset, dict(a.data_option))   # before the fold count below loads with them
     if isinstance(a.split, list) or a.split == "loso":      # count the folds on the first draw
         n_folds = len(load(a.dataset, root=a.root, split=a.split, seed=seeds[0],
                            **({"n_samples": a.sizes[0]} if a.sizes[0] and a.dataset == "synthetic" else {}),

@@ -475,13 +475,7 @@ def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any
     if g["dataset"] != "synthetic" and any(n is not None for n in sizes):
         raise ValueError(f"sizes={list(sizes)}: a size is the simulator's n_samples; {g['dataset']!r} has the "
                          "recordings it has (leave sizes out)")
-    from .data import LOAD_ARGS
-
-    clash = sorted(set(g["data_options"] or {}) & (LOAD_ARGS | (
-        {"n_samples", "regime"} if g["dataset"] == "synthetic" else set())))
-    if clash:
-        raise ValueError(f"data_options may not set {clash}: the sweep sets them itself (root, split, the data seed "
-                         "or seed, source/target, sizes, regime), so a value there would clash with its own")
+    check_data_options(g["dataset"], g["data_options"])
     data = kinds = None
     if g["dataset"] != "synthetic":      # real data: loaded here once (as the first run loads it) for its identity
         _load.cache_clear()              # files may have changed since this process last loaded them
@@ -649,6 +643,18 @@ def _run_transfer_params(out_dir, params: list[dict], workers, redo, progress, d
     return run_grid(functools.partial(transfer_task, out_dir=str(out), device=device), params, out,
                     workers=workers, redo=redo, progress=progress, shard_runs=out / "runs" if shard else None,
                     run_bytes=_run_bytes(params[0], params[0].get("target", TARGET_DEFAULTS["target"])))
+
+
+def check_data_options(dataset: str, data_options) -> None:
+    """Refuse loader options that the sweep sets itself (``data.LOAD_ARGS``; on the synthetic data
+    also ``n_samples`` and ``regime``): a value there would clash with its own."""
+    from .data import LOAD_ARGS
+
+    clash = sorted(set(data_options or {}) & (LOAD_ARGS | (
+        {"n_samples", "regime"} if dataset == "synthetic" else set())))
+    if clash:
+        raise ValueError(f"data_options may not set {clash}: the sweep sets them itself (root, split, the data seed "
+                         "or seed, source/target, sizes, regime), so a value there would clash with its own")
 
 
 def run_transfer_sweep(out_dir: str | Path, *, methods: Sequence[str] = ("none", "dcat"),

@@ -282,6 +282,20 @@ def test_a_misspelt_or_clashing_data_option_is_a_clean_error(tmp_path, capsys):
     assert "--data-option n_samples=...: ['n_samples'] are set by the command's own flags" in capsys.readouterr().err
 
 
+def test_a_clashing_data_option_of_a_cross_validation_sweep_is_a_clean_error(tmp_path, capsys):
+    """sweep --split loso (or group_kfold:K) loads the data once to count its folds, with the
+    --data-option values, before the sweep's own check of them: --data-option seed=3 (or split=,
+    root=, n_samples= beside --sizes) was a TypeError traceback ('multiple values for keyword
+    argument'). Now the sweep's one-line error, exit 2, as without a cross-validation split."""
+    from dcatkit.__main__ import main
+
+    args = ["sweep", "--quick", "--seeds", "0", "--split", "loso", "--device", "cpu", "--out", str(tmp_path)]
+    for opt in ("seed=3", "split=id", "n_samples=100"):
+        assert main(args + ["--data-option", opt]) == 2, opt
+        err = capsys.readouterr().err
+        assert f"dcatkit: error: data_options may not set ['{opt.split('=')[0]}']" in err, err
+
+
 def test_bad_sweep_input_is_refused_before_anything_trains(tmp_path, capsys, monkeypatch):
     """What would fail in every worker (or be silently ignored) is a one-line error, exit 2, before
     anything trains: sizes and epochs below 1, an unknown preset, --sizes on a real dataset, folds
