@@ -296,7 +296,10 @@ def _as_batch(x, info: dict, *, eager: bool = False) -> tuple[np.ndarray, bool]:
     reads uint8 frames (scaled by 1/255) and float frames in [0, 1] alike, so video frames of
     either dtype go to it as they are; an exported graph takes its one ``input_dtype``."""
     if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        if x.dtype == torch.bfloat16:                # numpy has no bfloat16; float32 holds every value exactly
+            x = x.float()
+        x = x.numpy()
     x = np.asarray(x)
     shape, mod, kind = tuple(info["input_shape"]), info["modality"], info.get("kind")
     waveform = kind == "audio" and len(shape) == 1

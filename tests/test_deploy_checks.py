@@ -43,6 +43,17 @@ def test_bounds_keyed_by_modality_are_the_bounds_used():
     np.testing.assert_array_equal(keyed.predict(x).logits, inner.predict(x).logits)
 
 
+def test_a_bfloat16_tensor_is_predicted_like_its_float32_values():
+    """predict takes torch tensors: a bfloat16 one (a GPU pipeline's autocast output) stopped in
+    torch's bare 'TypeError: Got unsupported ScalarType BFloat16' (numpy has no bfloat16). Its
+    values are float32 values exactly, and give the float32 answer."""
+    model = _model()
+    p = dcatkit.Predictor.load(model, classes=CLASSES, normalization={"min": LO, "max": HI}, device="cpu")
+    x = torch.from_numpy(_raw()).to(torch.bfloat16)
+    np.testing.assert_array_equal(p.predict(x).logits, p.predict(x.float().numpy()).logits)
+    np.testing.assert_array_equal(p.predict(x[0]).logits, p.predict(x.float()[0]).logits)     # one sample
+
+
 def test_an_upper_case_suffix_exports_and_loads_like_a_lower_case_one(tmp_path):
     model, x = _model(), _raw()
     res = dcatkit.export(model, tmp_path / "ACC.PT2", classes=CLASSES, normalization={"min": LO, "max": HI})
