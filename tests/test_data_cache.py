@@ -157,3 +157,36 @@ def test_a_decoder_giving_fewer_windows_than_labels_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"recording 2 2 labels but 2 imu windows, 1 video windows"):
         C.collect("toy", [0, 1, 2], lambda r: _decode_two(r, lack_video=None, short=2), classes=["a", "b"],
                   settings={"v": 3}, cache_dir=tmp_path, progress=False)
+
+
+@pytest.mark.parametrize("cached", [True, False])
+@pytest.mark.parametrize("field", ["subjects", "ids", "groups"])
+def test_a_decoder_giving_fewer_ids_subjects_or_groups_than_labels_is_named(tmp_path, cached, field):
+    """A decoder whose recording gives 2 windows and labels but 1 id (or subject, or group) was
+    stacked and cached as it was: 6 windows beside 4 ids, so every later window took another
+    window's id, subject and recording (the split then assigned windows to the wrong recordings,
+    a leak, and left the last ones out), and the cache was reused. Now the build stops naming the
+    recording, and nothing is cached."""
+    def decode(rec):
+        out = _decode(rec)
+        if rec == 1:
+            out[field] = out[field][:1]
+        return out
+
+    with pytest.raises(ValueError, match=rf"recording 1 2 labels but .*1 {field}.*: every window needs one label, "
+                                         "subject, id and group"):
+        C.collect("toy", [0, 1, 2], decode, classes=["a", "b"], settings={"v": 4}, cache_dir=tmp_path if cached
+                  else None, progress=False)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix in (".json", ".bin")]
+
+
+@pytest.mark.parametrize("field", ["subjects", "ids", "groups"])
+def test_a_meta_file_with_one_id_subject_or_group_fewer_than_the_labels_is_named(folder, field):
+    """A cache whose meta data lists fewer ids (subjects, groups) than windows and labels is damaged:
+    read back, its windows would take other windows' ids."""
+    tmp_path, f = folder
+    meta_path = tmp_path / f.split("/")[-1] / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta[field] = meta[field][:-1]
+    meta_path.write_text(json.dumps(meta))
+    _damaged(tmp_path, meta_path)

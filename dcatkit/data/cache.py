@@ -211,6 +211,11 @@ def _check_chunk(chunk: dict, seen: dict, rec: Any, name: str) -> None:
         raise ValueError(f"{name}: the decoder gave recording {rec} {n} labels but "
                          + ", ".join(f"{c} {m} windows" for m, c in counts.items())
                          + ": every modality needs one window per label")
+    rows = {k: len(chunk[k]) for k in ("subjects", "ids", "groups")}
+    if any(c != n for c in rows.values()):       # else the windows pair with other windows' ids and recordings
+        raise ValueError(f"{name}: the decoder gave recording {rec} {n} labels but "
+                         + ", ".join(f"{c} {k}" for k, c in rows.items())
+                         + ": every window needs one label, subject, id and group")
     if seen and set(counts) != set(seen):
         raise ValueError(f"{name}: the decoder gave recording {rec} the modalities {sorted(counts)}, the "
                          f"recordings before it {sorted(seen)}: every recording needs the same modalities "
@@ -293,9 +298,10 @@ def _load(folder: Path) -> Windows:
     meta = read_json(folder / "meta.json")
     need = {"labels", "subjects", "ids", "groups", "classes", "sample_rates", "report", "arrays"}
     if not isinstance(meta, dict) or not need <= set(meta) or any(
-            spec["shape"][0] != len(meta["labels"]) for spec in meta["arrays"].values()):
+            spec["shape"][0] != len(meta["labels"]) for spec in meta["arrays"].values()) or any(
+            len(meta[k]) != len(meta["labels"]) for k in ("subjects", "ids", "groups")):
         raise _corrupt(folder / "meta.json", f"not the meta data of a window cache (keys {sorted(need)}, "
-                                             "one label per window)")
+                                             "one label, subject, id and group per window)")
     arrays = {m: open_raw(folder / f"{m}.bin", spec["dtype"], spec["shape"]) for m, spec in meta["arrays"].items()}
     report = dict(meta["report"], cache=str(folder))
     return Windows(arrays, np.asarray(meta["labels"], np.int64), np.asarray(meta["subjects"], np.int64),
