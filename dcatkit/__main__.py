@@ -501,6 +501,10 @@ def _main(argv=None) -> int:
     if a.dataset == "synthetic" and a.n_samples is None:      # recorded with the results as used
         a.n_samples = DEFAULT_N_SAMPLES
     if a.cmd == "demo":
+        twice = sorted({s for s in a.seeds if a.seeds.count(s) > 1})
+        if twice:                      # the same run twice: its std "over seeds" would be 0, from one seed
+            raise SystemExit(f"dcatkit: error: --seeds {' '.join(map(str, a.seeds))} names seed(s) {twice} more than "
+                             "once: give each seed once (the mean and std over seeds count each seed's run once)")
         _check_demo_outputs(a)
     splits = _load(a)
     say = print if dist.is_main() else (lambda *_, **__: None)

@@ -296,6 +296,16 @@ def test_a_clashing_data_option_of_a_cross_validation_sweep_is_a_clean_error(tmp
         assert f"dcatkit: error: data_options may not set ['{opt.split('=')[0]}']" in err, err
 
 
+def test_demo_refuses_a_seed_given_twice_before_anything_trains(tmp_path, capsys, monkeypatch):
+    """demo --seeds 0 0 ran seed 0 twice and printed a "std over seeds" of 0.000 for one seed's
+    run (and a mean weighting it twice): now exit 2 naming the seed, before anything trains."""
+    import dcatkit.__main__ as M
+
+    monkeypatch.setattr(M, "compare", lambda *a, **k: pytest.fail("trained"))
+    assert M.main(["demo", "--quick", "--seeds", "0", "1", "0", "--out", str(tmp_path)]) == 2
+    assert "dcatkit: error: --seeds 0 1 0 names seed(s) [0] more than once" in capsys.readouterr().err
+
+
 def test_bad_sweep_input_is_refused_before_anything_trains(tmp_path, capsys, monkeypatch):
     """What would fail in every worker (or be silently ignored) is a one-line error, exit 2, before
     anything trains: sizes and epochs below 1, an unknown preset, --sizes on a real dataset, folds
