@@ -103,17 +103,18 @@ def _lams(items: list[str]) -> float | dict:
                      f"not a mix or several numbers: got {items}")
 
 
-def _seeds(items: list[str]) -> list[int]:
-    """Seeds as numbers and ranges: ["0-3", "7"] -> [0, 1, 2, 3, 7] (numbers >= 0, ranges upwards)."""
+def _seeds(items: list[str], flag: str = "--seeds") -> list[int]:
+    """Seeds (or folds: ``flag`` names the option in messages) as numbers and ranges: ["0-3", "7"]
+    -> [0, 1, 2, 3, 7] (numbers >= 0, ranges upwards)."""
     out = []
     for it in items:
         lo, dash, hi = it.partition("-")
         try:
             first, last = int(lo), (int(hi) if dash else int(lo))
         except ValueError:
-            raise SystemExit(f"dcatkit: error: seeds are numbers >= 0 or ranges like 0-9, got {it!r}") from None
+            raise SystemExit(f"dcatkit: error: {flag} takes numbers >= 0 or ranges like 0-9, got {it!r}") from None
         if last < first:
-            raise SystemExit(f"dcatkit: error: the seed range {it!r} runs downwards: write it low-high, e.g. "
+            raise SystemExit(f"dcatkit: error: the {flag} range {it!r} runs downwards: write it low-high, e.g. "
                              f"{last}-{first}")
         out += list(range(first, last + 1))
     return out
@@ -174,7 +175,7 @@ def _sweep(a) -> int:
         shard = parse_shard(a.shard)
     except ValueError as e:
         raise SystemExit(f"dcatkit: error: --shard: {e}") from None
-    folds = _seeds(a.folds) if a.folds else None
+    folds = _seeds(a.folds, "--folds") if a.folds else None
     check_data_options(a.dataset, dict(a.data_option))   # before the fold count below loads with them
     if isinstance(a.split, list) or a.split == "loso":      # count the folds on the first draw
         n_folds = len(load(a.dataset, root=a.root, split=a.split, seed=seeds[0],
@@ -191,7 +192,7 @@ def _sweep(a) -> int:
     if a.control_labels is not None and not a.controls:
         raise SystemExit("dcatkit: error: --control-labels sets the positive control's labels: give it with "
                          "--controls")
-    common = dict(seeds=seeds, data_seeds=_seeds(a.data_seeds) if a.data_seeds else None, workers=a.workers,
+    common = dict(seeds=seeds, data_seeds=_seeds(a.data_seeds, "--data-seeds") if a.data_seeds else None, workers=a.workers,
                   redo=a.redo, device=a.device, shard=shard, gather=a.gather, dataset=a.dataset,
                   root=a.root, split=a.split, regime=a.regime if a.dataset == "synthetic" else None,
                   source=a.source, target=a.target, preset=a.preset, mcma=not a.no_mcma,

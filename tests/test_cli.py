@@ -217,8 +217,8 @@ def test_bad_arguments_stop_at_once_with_a_message_not_a_traceback(tmp_path):
     py = [sys.executable, "-m", "dcatkit"]
     (tmp_path / "adir").mkdir()
     cases = [
-        (["sweep", "--seeds", "5-2", "--out", str(tmp_path / "s")], "the seed range '5-2' runs downwards"),
-        (["sweep", "--seeds", "3-", "--out", str(tmp_path / "s")], "seeds are numbers >= 0 or ranges"),
+        (["sweep", "--seeds", "5-2", "--out", str(tmp_path / "s")], "the --seeds range '5-2' runs downwards"),
+        (["sweep", "--seeds", "3-", "--out", str(tmp_path / "s")], "--seeds takes numbers >= 0 or ranges"),
         (["train", "--modality", "imu", "--data-seed", "-1", "--out", "x.pt"], "expected an integer >= 0, got '-1'"),
         (["train", "--modality", "imu", "--device", "gpu", "--out", "x.pt"], "unknown device 'gpu'"),
         (["sweep", "--lams", "-1", "--out", str(tmp_path / "s")], "every value of lams must be a finite number >= 0"),
@@ -230,6 +230,20 @@ def test_bad_arguments_stop_at_once_with_a_message_not_a_traceback(tmp_path):
         r = subprocess.run(py + args, capture_output=True, text=True, timeout=300, env=env(tmp_path))
         assert r.returncode == 2 and said in r.stderr and "Traceback" not in r.stderr, (args, r.stderr[-2000:])
     assert not (tmp_path / "s").exists()                                   # no sweep started
+
+
+@pytest.mark.parametrize("flag, bad, said", [
+    ("--folds", "x", "--folds takes numbers >= 0 or ranges like 0-9, got 'x'"),
+    ("--folds", "3-1", "the --folds range '3-1' runs downwards"),
+    ("--data-seeds", "-1", "--data-seeds takes numbers >= 0 or ranges like 0-9, got '-1'")])
+def test_a_bad_fold_or_data_seed_is_named_by_its_own_flag(tmp_path, capsys, flag, bad, said):
+    """sweep --folds x (or --data-seeds -1) said 'seeds are numbers >= 0 ...': the message named
+    another option than the one given. Now it names the flag."""
+    from dcatkit.__main__ import main
+
+    assert main(["sweep", "--split", "loso", flag, bad, "--seeds", "0", "--out", str(tmp_path / "s")]) == 2
+    assert f"dcatkit: error: {said}" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
 
 
 def test_one_data_draw_given_as_an_axis_is_never_a_call():
