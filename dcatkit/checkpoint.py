@@ -203,8 +203,10 @@ def _load_state(path: Path, key: str) -> dict:
     need = {"version", "key", "epoch", "model", "extra_params", "optimizer", "scaler", "rng", "best",
             "best_state", "history"}
     if not isinstance(state, dict) or not need <= set(state) or state["version"] != STATE_VERSION:
+        found = (f"version {state.get('version')!r}" + (f", without {sorted(need - set(state))}" if need - set(state)
+                                                         else "") if isinstance(state, dict) else f"a {type(state).__name__}")
         raise ValueError(f"{path} is not a dcatkit training state of version {STATE_VERSION} "
-                         f"(expected the keys {sorted(need)}); {again}")
+                         f"(expected the keys {sorted(need)}; found {found}); {again}")
     if state["key"] != key:
         saved, now = ({k: v for k, v in _flat(json.loads(x)).items() if k not in _IGNORED} for x in (state["key"], key))
         if saved == now:

@@ -330,9 +330,15 @@ def _as_batch(x, info: dict, *, eager: bool = False) -> tuple[np.ndarray, bool]:
         raise ValueError(f"the {mod} model takes a float waveform in [-1, 1] (as dcatkit.data reads audio files), "
                          f"got integer samples ({x.dtype}, range [{x.min()}, {x.max()}]): PCM audio; pass "
                          f"{pcm_scaling(x.dtype, x.min(), x.max())}")
-    x = x.astype(want, copy=False)
-    if want.kind == "f" and not np.isfinite(x).all():
+    if want.kind == "f" and np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
         raise ValueError(f"the {mod} input has {int((~np.isfinite(x)).sum())} NaN or infinite values")
+    with np.errstate(over="ignore"):                          # an overflow is reported below, not warned
+        y = x.astype(want, copy=False)
+    if want.kind == "f" and not np.isfinite(y).all():       # finite, yet beyond the model's dtype
+        raise ValueError(f"the {mod} input has {int((~np.isfinite(y)).sum())} values beyond {want}'s range "
+                         f"(largest magnitude {float(np.abs(x).max()):.3g}; {want} holds up to "
+                         f"{float(np.finfo(want).max):.3g}): scale the input as the model was trained on it")
+    x = y
     if waveform:
         check_waveform_peak(mod, kind, x, len(shape), what=f"the {mod} model's input")
     return x, single

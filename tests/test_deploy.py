@@ -342,6 +342,11 @@ def test_wrong_input_shape_says_expected_and_found(trained):
     bad[1, 2, 3] = np.nan
     with pytest.raises(ValueError, match="1 NaN or infinite"):
         p.predict(bad)
+    huge = np.zeros((2, 6, 32), np.float64)
+    huge[0, 1, 2], huge[1, 0, 0] = 1e300, -5e39                       # finite, beyond float32
+    with pytest.raises(ValueError, match=r"2 values beyond float32's range \(largest magnitude 1e\+300; float32 holds "
+                                         r"up to 3.4e\+38\)"):
+        p.predict(huge)
     with pytest.raises(ValueError, match="real numbers"):
         p.predict(np.array([["a"] * 32] * 6))
     with pytest.raises(ValueError, match="real numbers .* got dtype bool"):      # not 0 / 1 windows

@@ -434,7 +434,11 @@ def test_a_state_of_another_format_version_is_refused_naming_the_version(tmp_pat
     state = {k: 0 for k in need} | {"key": '{"a": 1}', "version": ck.STATE_VERSION + 1}
     path = tmp_path / "x.state"
     ck._save_state(path, state)
-    with pytest.raises(ValueError, match=f"not a dcatkit training state of version {ck.STATE_VERSION}"):
+    with pytest.raises(ValueError, match=f"not a dcatkit training state of version {ck.STATE_VERSION} .*; found "
+                                         f"version {ck.STATE_VERSION + 1}\\); delete it"):
+        ck._load_state(path, '{"a": 1}')
+    ck._save_state(path, {k: v for k, v in state.items() if k not in ("rng", "scaler")} | {"version": ck.STATE_VERSION})
+    with pytest.raises(ValueError, match=f"found version {ck.STATE_VERSION}, without \\['rng', 'scaler'\\]\\)"):
         ck._load_state(path, '{"a": 1}')
     ck._save_state(path, {**state, "version": ck.STATE_VERSION})
     assert ck._load_state(path, '{"a": 1}')["epoch"] == 0
