@@ -67,6 +67,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import distributed as dist
+from . import provenance
 from .data.cache import build_folder, open_npy, read_json
 from .losses import check_lam
 from .model import Classifier
@@ -187,6 +188,18 @@ def cache_key(model: torch.nn.Module, ds, modality: str, fields=("k", "v")) -> s
     return h.hexdigest()[:24]
 
 
+def built_with(device, fast: bool, compile: bool = False) -> dict:
+    """How a cache's values were computed, as its meta.json records them (``built``): the device
+    type and name, the fast path (folded BatchNorm; on CUDA also AMP in ``dtype``, channels_last)
+    and torch's version. Not part of the key: a finished cache is read wherever its folder is,
+    so the runs of one sweep share one source; a run on another device type is told (``SourceCache.build``)."""
+    device = torch.device(device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else provenance.cpu_name()
+    amp = _amp(device) if fast else None
+    return {"device": device.type, "device_name": name, "fast": bool(fast), "compile": bool(compile),
+            "dtype": str(amp or torch.float32).replace("torch.", ""), "torch": torch.__version__}
+
+
 class SourceCache:
     batch_modalities = ()     # reads only the batch's sample ids, no inputs (see LiveSource)
 
@@ -197,6 +210,7 @@ class SourceCache:
             raise ValueError(f"{self.folder / 'meta.json'} is not a source cache's meta data (keys fields, ids, "
                              f"shapes); delete {self.folder} and it is rebuilt on the next run")
         self.fields = tuple(meta["fields"])
+        self.built = meta.get("built")          # how its values were computed (built_with); None: an older cache
         self.arrays = {f: open_npy(self.folder / f"{f}.npy", meta["shapes"][f]) for f in self.fields}  # DTYPES
         self.correct = open_npy(self.folder / "correct.npy", (len(meta["ids"]),), mmap=False)  # (N,) bool
         dims = [a.shape[-1] for f, a in self.arrays.items() if f != "logits"]
@@ -238,13 +252,21 @@ class SourceCache:
         if why:
             raise ValueError(f"SourceCache.build: {why}")
         folder = root / dist.broadcast_object(cache_key(source, ds, modality, fields) if dist.is_main() else None)
-        if dist.is_local_main() and not (folder / "meta.json").is_file():
+        reused = (folder / "meta.json").is_file()
+        if dist.is_local_main() and not reused:
             with build_folder(root, ".building-") as tmp:      # removes killed builds' leftovers first
                 run_source(source, ds, modality, tmp, fields, batch_size=batch_size, device=device,
                            progress=progress, fast=fast, compile=compile)
                 dist.publish_folder(tmp, folder, "meta.json")   # keeps a folder another process finished
         dist.barrier()
-        return cls(folder, modality)
+        cache = cls(folder, modality)
+        built = cache.built
+        if reused and built is not None and built.get("device") != torch.device(device).type and dist.is_main():
+            print(f"dcatkit: the source cache {folder} was built on {built['device']} ({built.get('device_name')}, "
+                  f"{built.get('dtype')}{', fast path' if built.get('fast') else ''}) and is read on "
+                  f"{torch.device(device).type}: this run trains against those stored source outputs, which "
+                  "differ by rounding from what the source computes here (delete the folder to build it here)")
+        return cache
 
 
 # ------------------------------------------------------------------ running the source fast
@@ -522,7 +544,8 @@ def run_source(source: torch.nn.Module, ds, modality: str, out_dir: Path, fields
     t_done = time.perf_counter()
     np.save(out_dir / "correct.npy", cs)
     meta = {"ids": list(map(str, ds.ids)), "modality": modality, "fields": list(fields),
-            "shapes": {f: list(a.shape) for f, a in out.items()}, "source_accuracy": float(cs.mean())}
+            "shapes": {f: list(a.shape) for f, a in out.items()}, "source_accuracy": float(cs.mean()),
+            "built": built_with(device, fast, compile)}
     (out_dir / "meta.json").write_text(json.dumps(meta))          # written last: marks completion
     del out
     seconds = time.perf_counter() - t0

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from dcatkit import provenance
 from dcatkit.experiment import train_transfer, train_unimodal
 from dcatkit.data.splits import LazyRows
 from dcatkit.model import build_model
@@ -63,6 +64,32 @@ def test_cache_reused_and_keyed(setup, tmp_path, monkeypatch):
     other = train_unimodal(sp, "video", preset=TINY["video"], seed=5, progress=False)
     assert cache_key(other.model, sp.train, "video") != cache_key(src.model, sp.train, "video")
     assert len([p for p in tmp_path.iterdir() if not p.name.startswith(".")]) == 2
+
+
+def test_a_cache_records_how_it_was_built_and_a_run_on_another_device_is_told(setup, tmp_path, capsys):
+    """meta.json's ``built``: device, fast path, dtype, torch. A cache built elsewhere (here: its record
+    says CUDA, bf16) is still read, not rebuilt (the key holds no device: one sweep, one source), and
+    the run says that it trains against outputs computed there; a cache built here says nothing."""
+    import json
+
+    sp, src = setup
+    cache = SourceCache.build(src.model, sp.train, "video", tmp_path, progress=False, fast=False)
+    assert cache.built == {"device": "cpu", "device_name": provenance.cpu_name(), "fast": False, "compile": False,
+                           "dtype": "float32", "torch": torch.__version__}
+    assert SourceCache.build(src.model, sp.train, "video", tmp_path, progress=False).built == cache.built
+    assert "was built on" not in capsys.readouterr().out
+    meta_file = cache.folder / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    meta["built"] = {**meta["built"], "device": "cuda", "device_name": "NVIDIA H200", "fast": True, "dtype": "bfloat16"}
+    meta_file.write_text(json.dumps(meta))
+    again = SourceCache.build(src.model, sp.train, "video", tmp_path, progress=False)
+    assert again.folder == cache.folder and again.built["device"] == "cuda"
+    out = capsys.readouterr().out
+    assert f"the source cache {cache.folder} was built on cuda (NVIDIA H200, bfloat16, fast path) and is read on cpu" in out
+    del meta["built"]                                  # a cache of an older dcatkit: no record, no note
+    meta_file.write_text(json.dumps(meta))
+    assert SourceCache.build(src.model, sp.train, "video", tmp_path, progress=False).built is None
+    assert "was built on" not in capsys.readouterr().out
 
 
 def test_interrupted_build_not_reused(setup, tmp_path, monkeypatch):
