@@ -547,7 +547,7 @@ def run_source(source: torch.nn.Module, ds, modality: str, out_dir: Path, fields
             "shapes": {f: list(a.shape) for f, a in out.items()}, "source_accuracy": float(cs.mean()),
             "built": built_with(device, fast, compile)}
     (out_dir / "meta.json").write_text(json.dumps(meta))          # written last: marks completion
-    del out
+    out.clear()                        # the memmaps closed before the folder is published
     seconds = time.perf_counter() - t0
     shape = ds.input_shape(modality)
     per = shape[0] if len(shape) == 4 else 1               # frames per sample (a clip's frames)
