@@ -424,13 +424,13 @@ __all__ = ["normalised_kv", "cosine_of", "stack", "demo_batch", "train_batches",
 
 # ------------------------------------------------------------------ notebook 06: what the run shows
 
-def cell_name(row, pooled, lam: float = 1.0) -> str:
+def cell_name(row, pooled, lam: float | None = 1.0) -> str:
     """A study cell's name in notebook 06's closing sentences (section 8): its method label
     (``studies.method_label``: "dcat", "dcat (λ = 10)", "kd (tuned)"), followed by its size
     ("dcat (tuned) at 20 labels") where the cell's study has cells of more than one size in
     ``pooled`` (a ``studies.pooled_verdicts`` table), so that two cells of one method are never
     named alike. ``row``: a row of ``pooled`` (a Series or an itertuples row); ``lam``: the λ a
-    label leaves unsaid (the notebook's ``lam``)."""
+    label leaves unsaid (the notebook's ``lam``; None: every λ is said, "dcat (λ = 1)")."""
     from .studies import method_label, size_label
 
     sizes = pooled.loc[pooled["study"] == row.study, "size"]

@@ -665,11 +665,13 @@ def interval_table(rows: pd.DataFrame, columns: Sequence[str] | None = None, dig
 
 def _where(values: list, group: list, over: str) -> str:
     """"n <= 700" for the smallest values, "n >= 2000" for the largest, "n = 300" for one,
-    else "n in {300, 2000}"."""
+    "every tested n" for all of them (several), else "n in {300, 2000}"."""
     name = "n" if over in ("n_train", "n_samples") else over
     fmt = lambda v: f"{v:g}" if isinstance(v, (int, float, np.number)) else str(v)   # noqa: E731
     if len(group) == 1:
         return f"{name} = {fmt(group[0])}"
+    if group == values:              # "lam <= 100" read as a range; the values follow in parentheses
+        return f"every tested {name}"
     if group == values[:len(group)]:
         return f"{name} <= {fmt(group[-1])}"
     if group == values[-len(group):]:

@@ -124,7 +124,8 @@ print(f"loader options: {data_opts}")
 #
 # $$\text{Loss} = L_{CE} + \lambda\, L_{CA}, \qquad L_{CA} = \mathbb{1}(x)\cdot\left\|\overline{K_B^\top V_B} - \overline{K_A^\top V_A}\right\|_F \qquad (19),\,(17)$$
 #
-# ($\mathbb{1}(x) \equiv 1$ without MCMA, i.e. Eq. 7). The sweep trains the frozen source first
+# (A the frozen source, B the target; with MCMA $\mathbb{1}(x) = 1$ where the source classifies $x$ correctly,
+# else 0; $\mathbb{1}(x) \equiv 1$ without MCMA, i.e. Eq. 7). The sweep trains the frozen source first
 # (data seed `data_seed`, training seed `seed`), then the targets in parallel; one row per run is kept.
 
 # %%
@@ -173,8 +174,8 @@ table4.to_csv(out / f"{results_stem(f'table4-{name}', params)}.csv")
 # Lines: mean over seeds; bands: ± 1 std; dots: single seeds. The dashed line is the baseline's
 # mean F1 (its band ± 1 std). Look at where a line leaves the baseline's band, and at how widely the
 # dots of one λ spread. The bands are unpaired: they hold the seed-to-seed spread that a seed's
-# baseline and its transfer run share, so overlapping bands do not settle anything; section 4's
-# paired differences do.
+# baseline and its transfer run share, so overlapping or separate bands settle nothing, whichever
+# you see; section 4's paired differences do.
 
 # %%
 fig = plots.lambda_curve(grid, "f1")
@@ -184,11 +185,12 @@ plt.show()
 # %% [markdown]
 # ## 4. Paired differences to the baseline, and the verdict
 #
-# For each λ and MCMA setting: the mean over seeds of (F1 − the same seed's baseline F1), its
-# Holm-adjusted sign-flip interval (`ci_low`, `ci_high`), the sign-flip p-value (`p_value`: per
-# cell, not corrected; the reading uses the Holm-adjusted interval, so a small `p_value` can sit
-# beside "interval holds 0") and on how many seeds it beat / lost to its baseline
-# (`dcatkit.stats.summarise`). The verdict along λ is
+# For each λ and MCMA setting (`dcatkit.stats.summarise`): `mean` and `baseline_mean`, the
+# transfer runs' and the baselines' mean F1 over seeds; `diff_mean`, the mean over seeds of
+# (F1 − the same seed's baseline F1); its Holm-adjusted sign-flip interval (`ci_low`, `ci_high`);
+# the sign-flip p-value (`p_value`: per cell, not corrected; the reading uses the Holm-adjusted
+# interval, so a small `p_value` can sit beside "interval holds 0"); `n_better` / `n_worse`, on how
+# many seeds it beat / lost to its baseline (a tie counts in neither); `n_pairs`, the seeds paired. The verdict along λ is
 # computed from those intervals (`dcatkit.stats.verdict`, which names the family and the method):
 # "too few seeds" below `stats.MIN_SEEDS` seeds, where nothing is claimed.
 
@@ -242,9 +244,9 @@ display(Markdown(
 # - The verdict per λ comes from the paired, Holm-adjusted interval over seeds (at the family-wise
 #   level the verdict line prints, so at least that level per cell), not from the best mean; on one
 #   data draw it describes that draw, and notebook 06 pools draws before claiming.
-# - Read section 4's rows at the largest λ of `lams` against those at the smallest: whether a large
-#   pull costs F1 here, with
-#   and without MCMA. Notebook 06 measures how large D-CAT's gradient is against cross-entropy's in its
+# - Read section 4's row at the largest λ of `lams`: whether its interval lies below 0, i.e. whether
+#   a large pull costs F1 on this draw, with and without MCMA. Rows of two λ are not compared with
+#   each other: no interval is computed for the difference between two λ. Notebook 06 measures how large D-CAT's gradient is against cross-entropy's in its
 #   few-label studies (its positive control and its curve), not in this every-label setting.
 # - The paper's Table IV is one run per cell on OOD data; this grid is many seeds on `split`.
 #
@@ -254,9 +256,10 @@ display(Markdown(
 #    everywhere and wider intervals (fewer, harder test subjects).
 # 2. **Fewer seeds.** `-y "seeds: [0, 1, 2]"`: *expect* the verdict "too few seeds": three paired
 #    differences cannot give an interval worth reading.
-# 3. **Finer λ.** Section 2's table shows between which two λ of the default grid the mean F1 falls;
-#    put a few λ between those two (e.g. `-y "lams: [10, 20, 50, 100]"` if the fall is between 10
-#    and 100). *Expect* a rough location of the fall on this draw, not an exact one: neighbouring λ
+# 3. **Finer λ.** Section 2's table shows between which two λ of the default grid the mean F1 drops
+#    most on this draw (a description: whether the drop is more than seed-to-seed chance is section
+#    4's question); put a few λ between those two (e.g. `-y "lams: [10, 20, 50, 100]"` if the drop is
+#    between 10 and 100). *Expect* a rough location of the drop on this draw, not an exact one: neighbouring λ
 #    may differ by less than the seed-to-seed spread, and a finer grid is a larger Holm family.
 # 4. **The grid with its controls, over draws.** In a terminal: `python -m dcatkit sweep --controls
 #    --lams 0.01 0.1 1 10 100 --sizes 1000 --seeds 0-9 --data-seeds 0-2` (long on a CPU: plan for a

@@ -43,12 +43,12 @@
 # |---|---|---|
 # | `none` | 0: the baseline | nothing |
 # | `dcat` | $L_{CA}$ (Eq. 7) | keys, values |
-# | `kd` | $T^2\,\mathrm{KL}(\mathrm{softmax}(z_s/T)\,\Vert\,\mathrm{softmax}(z_t/T))$ | logits |
+# | `kd` | $\tau^2\,\mathrm{KL}(\mathrm{softmax}(z_s/\tau)\,\Vert\,\mathrm{softmax}(z_t/\tau))$ (τ: the temperature) | logits |
 # | `contrastive` | InfoNCE between learned projections of the pooled outputs | pooled output |
 # | `fitnet`, `dcat+kd` | a linear map of pooled outputs; D-CAT plus KD | (full grid only) |
 #
 # **Fair rivals.** One shared λ is not a fair comparison: the objectives pull with different
-# strengths at the same λ (section 5 prints each). So a method is also run at every λ of a small
+# strengths at the same λ (section 5 prints the pull of each method of the positive control (c)). So a method is also run at every λ of a small
 # grid (`tune_lams`) and its **tuned** cell, `method (tuned)`, takes for each draw
 # and seed the λ whose *validation* F1, averaged over the draw's **other** seeds, is best
 # (`studies.with_tuned`). The test split plays no part in the choice, and neither does the seed's
@@ -345,7 +345,8 @@ print(chosen.to_string(index=False))
 # draws (`stats.summarise_draws`, Holm within each study); `studies.verdict_table` prints each
 # pooled verdict beside its per-draw results: the mean difference on each draw with the number of
 # seeds on which the method won / lost against its baseline, and the spread (sd) of the draw
-# means. One table per family (study), headed by its size. A call needs the *adjusted* interval to
+# means. One table per family (study), headed by the number of cells in the family; in "(seeds +/-)" a
+# seed where the method and its baseline score the same counts in neither. A call needs the *adjusted* interval to
 # exclude 0; a draw that looks clear alone is not a claim. The runs of the tuning grids
 # (`…, every λ`) are families of their own, shown in sections 3 and 5.
 
@@ -381,7 +382,8 @@ plt.show()
 # %% [markdown]
 # ## 3. (a) The main study: video → IMU with every label
 #
-# Mean ± std over draws × seeds of the target's test macro-F1 against the training-set size, for
+# Mean ± std over draws × seeds of the target's test macro-F1 against the number of simulated
+# recordings (70% of them for training), for
 # the baseline, D-CAT at the paper's λ and D-CAT with λ chosen on validation F1; the dashed line
 # is the IMU ceiling (an IMU model trained on more recordings, read from
 # `benchmarks/headroom_runs.csv` by `headroom.read_headroom`; the line under the figure gives how
@@ -423,7 +425,7 @@ show_families(pooled[pooled.kind == "main" + studies.GRID_KIND])
 #
 # The target's IMU comes from an independent draw: it knows nothing about the labels, whatever the
 # source knows. Every method's expected macro recall is chance, 1 over the number of classes
-# (printed below), so the paired difference is 0 by construction: a "helps" or "hurts" here would be
+# (printed below), so the expected paired difference is 0 by construction: a "helps" or "hurts" here would be
 # a false call (Holm keeps the chance of one in a family at or below the family-wise level the setup
 # cell's "statistics" line prints).
 
@@ -550,7 +552,8 @@ else:
 # sign-flip interval (at the level the setup cell's "statistics" line prints), and the pooled
 # difference with its Holm-adjusted interval. It reads the
 # table only, so it works on a fresh clone with `-p run False` (the committed
-# `notebooks/results/06_runs.csv`), in JupyterLab; the static figure below it is the first choice.
+# `notebooks/results/06_runs.csv`), in JupyterLab; the static figure below it shows the explorer's first
+# selection (the first study, method and size), for readers without a live kernel.
 
 # %%
 explorer = explore.results_explorer(runs, pooled, per_draw)
@@ -653,7 +656,8 @@ if len(pos):
                 "can help." if untested("positive") else
                 "no method's help is established: either the set-up or the pooled test over "
                 f"{len(data_seeds)} draws is too weak to show it.")]
-    not_helped = sorted({explore.cell_name(r, pooled, lam) for r in pos.itertuples() if r.call != "helps"})
+    not_helped = sorted({explore.cell_name(r, pooled, lam=None) for r in pos.itertuples()   # "dcat (λ = 1)":
+                         if r.call != "helps"})                                                # its λ said
     if helped and not_helped:
         text[-1] += f" {and_join(not_helped)}: no established help in the same setting."
 grid_diag = runs[(runs.kind == "positive" + studies.GRID_KIND) & (runs.method != "none")]
@@ -728,17 +732,22 @@ helped_in = {k: sorted({explore.cell_name(r, pooled, lam) for r in
                         pooled[(pooled.kind == k) & (pooled.call == "helps")].itertuples()})
              for k in ("positive", "curve")}
 where = []
+def labels_and_pairs(kind):
+    """'20 labels with 190 unlabeled pairs' for a study's runs, per label count."""
+    few = runs[runs.kind == kind].groupby("n_train_labeled").n_unlabeled.agg(["min", "max"])
+    return and_join(f"{n:.0f} labels with " + (f"{lo:.0f}" if lo == hi else f"{lo:.0f} to {hi:.0f}")
+                    + " unlabeled pairs" for n, (lo, hi) in few.iterrows())
+
+
 if (pooled.kind == "positive").any():
-    few = runs[runs.kind == "positive"].groupby("n_train_labeled").n_unlabeled.agg(["min", "max"])
-    setting = and_join(f"{n:.0f} labels and " + (f"{lo:.0f}" if lo == hi else f"{lo:.0f} to {hi:.0f}")
-                       + " unlabeled pairs" for n, (lo, hi) in few.iterrows())
+    setting = labels_and_pairs("positive")
     where.append(f"with a teacher of the same sensor, {setting} (c), "
                  + (explore.helped_clause(helped_in["positive"], lost_in.get("positive", ()))  # only the lost qualified
                     if helped_in["positive"] else
                     f"no method was tested ({untested('positive')})" if untested("positive") else
                     "no method's help was established"))
 if (pooled.kind == "curve").any():
-    where.append("with the video source in that same few-label setting (d), the cross-modal case, "
+    where.append(f"with the video source, {labels_and_pairs('curve')} (d), the cross-modal case, "
                  + (f"{and_join(helped_in['curve'])} helped" if helped_in["curve"] else
                     f"no method was tested ({untested('curve')})" if untested("curve") else
                     f"no method's help was established over {len(data_seeds)} draws (see its intervals in section 6)"))
@@ -765,8 +774,10 @@ display(Markdown("\n".join(text)))
 #   that trained each run where the run recorded it (section 1 prints them).
 # - Rivals are compared fairly only when each has its λ chosen the same way: on validation F1,
 #   from the same grid, with the same budget; the test split never takes part in the choice.
-# - The negative control says whether the statistics and the set-up produce false calls; the
-#   positive control says whether the training loop lets a transfer term help at all.
+# - The negative control can catch statistics or a set-up that make false calls: with few cells a
+#   clean result is weak evidence on its own (`benchmarks/RESULTS.md`, "Statistics: are the verdicts
+#   calibrated?", measures the rate over many simulated studies); the positive control says whether
+#   the training loop lets a transfer term help at all.
 # - Unlabeled paired recordings are the case a transfer term is made for: the target's labels are
 #   few, the source's knowledge reaches every pair. The positive control (c) asks whether a transfer
 #   term can help there at all (its teacher is the same sensor without noise); whether a teacher of
@@ -774,12 +785,13 @@ display(Markdown("\n".join(text)))
 #   (and `benchmarks/RESULTS.md`, "Cross-modal curve, tuned", for (d) over more draws).
 # - The gradient ratio measures how hard a transfer term pulls against cross-entropy at a given λ:
 #   measure it before comparing methods at one shared λ. It measures pull, not help: section 8
-#   prints it beside each call.
+#   prints it beside each call of (c)'s grid.
 #
 # ## Try this
 #
 # 1. **A finer tuning grid.** `-y "tune_lams: [1, 3, 10, 30, 100]"`: each tuned method gets five
-#    runs per draw and seed, one per λ, instead of one per λ of the default `tune_lams`. *Why:*
+#    runs per draw and seed (one per λ) instead of one per λ of `tune_lams` as the parameters cell
+#    sets it. *Why:*
 #    compare the chosen λs (the table after the runs) and the tuned verdicts with the default grid's:
 #    does a finer grid change the call?
 # 2. **One draw only.** `-p draws 1`: expect every pooled cell to read "too few draws" (its seeds

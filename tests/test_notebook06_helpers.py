@@ -609,6 +609,7 @@ def test_cell_name_names_the_size_only_where_the_study_has_several():
     assert [explore.cell_name(r, pooled, 1.0) for r in rows] == ["dcat (tuned) at 20 labels",
                                                                   "dcat (tuned) at 60 labels", "dcat (λ = 10)"]
     assert explore.cell_name(pooled.iloc[2], pooled, 10.0) == "dcat"
+    assert explore.cell_name(pooled.iloc[2], pooled, None) == "dcat (λ = 10)"          # every λ said
     with pytest.raises(ValueError, match="'pos' is not in `pooled`"):
         explore.cell_name(rows[0], pooled[pooled.study == "pos2"], 1.0)
 

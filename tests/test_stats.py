@@ -231,9 +231,9 @@ def test_verdict_from_a_summary():
     s = summarise(df)
     text = verdict(s, method="dcat", lam=1.0)
     assert text.startswith("helps at n = 100: +0.05 [") and "; no evidence at n = 300: " in text
-    assert verdict(s, method="kd", lam=1.0).startswith("hurts at n <= 300 (n = 100: -0.03 [")
+    assert verdict(s, method="kd", lam=1.0).startswith("hurts at every tested n (n = 100: -0.03 [")  # not "n <= 300"
     few = summarise(df[df.seed < 5])
-    assert verdict(few, method="dcat", lam=1.0) == "too few seeds at n <= 300 (n = 100: 5 paired, 10 needed; " \
+    assert verdict(few, method="dcat", lam=1.0) == "too few seeds at every tested n (n = 100: 5 paired, 10 needed; " \
                                                    "n = 300: 5 paired, 10 needed)"
 
 
