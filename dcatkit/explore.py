@@ -452,6 +452,22 @@ def n_of(n: int, word: str, plural: str | None = None) -> str:
     return f"no {word}" if n == 0 else f"{n} {word}" if n == 1 else f"{n} {plural or word + 's'}"
 
 
+def labels_and_pairs(runs, kind: str) -> str:
+    """The training data of one of notebook 06's studies as its closing sentence says it (section 8):
+    "20 labels with 190 unlabeled pairs and 60 labels with 150 unlabeled pairs", one clause per
+    label count, from the runs' own ``n_train_labeled`` / ``n_unlabeled`` columns (a range "150
+    to 190" where draws of one label count differ). ``runs``: a runs table (``studies.run_study``);
+    ``kind``: the study's kind ("positive", "curve")."""
+    missing = [c for c in ("kind", "n_train_labeled", "n_unlabeled") if c not in runs.columns]
+    if missing:
+        raise ValueError(f"labels_and_pairs: the runs table has no column {missing} (it has {list(runs.columns)})")
+    few = runs[runs["kind"] == kind].groupby("n_train_labeled")["n_unlabeled"].agg(["min", "max"])
+    if not len(few):
+        raise ValueError(f"labels_and_pairs: no run of kind {kind!r} (the table has {sorted(runs['kind'].unique())})")
+    return and_join(f"{n:.0f} labels with " + (f"{lo:.0f}" if lo == hi else f"{lo:.0f} to {hi:.0f}")
+                    + " unlabeled pairs" for n, (lo, hi) in few.iterrows())
+
+
 def helped_clause(helped: Sequence[str], lost: Sequence[str] = ()) -> str:
     """What helped in one study, as notebook 06's closing sentence says it (section 8, "What
     this run shows about when transfer helps").

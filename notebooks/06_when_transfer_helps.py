@@ -732,22 +732,15 @@ helped_in = {k: sorted({explore.cell_name(r, pooled, lam) for r in
                         pooled[(pooled.kind == k) & (pooled.call == "helps")].itertuples()})
              for k in ("positive", "curve")}
 where = []
-def labels_and_pairs(kind):
-    """'20 labels with 190 unlabeled pairs' for a study's runs, per label count."""
-    few = runs[runs.kind == kind].groupby("n_train_labeled").n_unlabeled.agg(["min", "max"])
-    return and_join(f"{n:.0f} labels with " + (f"{lo:.0f}" if lo == hi else f"{lo:.0f} to {hi:.0f}")
-                    + " unlabeled pairs" for n, (lo, hi) in few.iterrows())
-
-
 if (pooled.kind == "positive").any():
-    setting = labels_and_pairs("positive")
+    setting = explore.labels_and_pairs(runs, "positive")
     where.append(f"with a teacher of the same sensor, {setting} (c), "
                  + (explore.helped_clause(helped_in["positive"], lost_in.get("positive", ()))  # only the lost qualified
                     if helped_in["positive"] else
                     f"no method was tested ({untested('positive')})" if untested("positive") else
                     "no method's help was established"))
 if (pooled.kind == "curve").any():
-    where.append(f"with the video source, {labels_and_pairs('curve')} (d), the cross-modal case, "
+    where.append(f"with the video source, {explore.labels_and_pairs(runs, 'curve')} (d), the cross-modal case, "
                  + (f"{and_join(helped_in['curve'])} helped" if helped_in["curve"] else
                     f"no method was tested ({untested('curve')})" if untested("curve") else
                     f"no method's help was established over {len(data_seeds)} draws (see its intervals in section 6)"))

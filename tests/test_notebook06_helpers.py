@@ -599,6 +599,21 @@ def test_sentence_helpers_say_lists_and_counts_as_a_sentence_does():
     assert explore.n_of(3, "family", "families") == "3 families" and explore.n_of(1, "family", "families") == "1 family"
 
 
+def test_labels_and_pairs_says_each_label_count_with_its_unlabeled_pairs():
+    """Section 8's setting of a study, from its runs: one clause per label count, the unlabeled
+    pairs as a range where the draws differ, other studies' runs ignored."""
+    runs = pd.DataFrame({"kind": ["positive"] * 4 + ["curve", "main"],
+                         "n_train_labeled": [20, 20, 60, 60, 20, 60],
+                         "n_unlabeled": [190, 190, 150, 152, 7, 0]})
+    assert explore.labels_and_pairs(runs, "positive") == ("20 labels with 190 unlabeled pairs and "
+                                                          "60 labels with 150 to 152 unlabeled pairs")
+    assert explore.labels_and_pairs(runs, "curve") == "20 labels with 7 unlabeled pairs"
+    with pytest.raises(ValueError, match="no run of kind 'negative'"):
+        explore.labels_and_pairs(runs, "negative")
+    with pytest.raises(ValueError, match=r"no column \['n_unlabeled'\]"):
+        explore.labels_and_pairs(runs.drop(columns="n_unlabeled"), "positive")
+
+
 def test_cell_name_names_the_size_only_where_the_study_has_several():
     """Two sizes of one method in one study get two names (the size added), so a call that
     stands at one size is never named like one that lost at the other; a study of one size
