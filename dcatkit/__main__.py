@@ -31,18 +31,26 @@ from .data import LOAD_ARGS, load
 from .data.synthetic import DEFAULT_N_SAMPLES
 from .experiment import (check_compare_outputs, compare, format_table, summarise_seeds, train_transfer,
                          train_unimodal)
+from .presets import PRESET_NAMES
 from .provenance import SourceMismatch
 from .runner import RunsFailed
 
 
+DATASET_HELP = "synthetic | uestc | cough | vggsound | arrays (your own sensors, saved by dcatkit.data.save_arrays)"
+ROOT_HELP = "dataset folder (not for synthetic; for arrays: the .npz file)"
+
+
+PRESET_HELP = " | ".join(PRESET_NAMES) + " (uestc-target: Table I's UESTC IMU row for the target)"
+
+
 def _data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="synthetic", help="synthetic | uestc | cough | vggsound | arrays (your own sensors, saved by dcatkit.data.save_arrays)")
-    p.add_argument("--root", default=None, help="dataset folder (not for synthetic; for arrays: the .npz file)")
+    p.add_argument("--dataset", default="synthetic", help=DATASET_HELP)
+    p.add_argument("--root", default=None, help=ROOT_HELP)
     p.add_argument("--split", default="id", type=_split, metavar="SPLIT", help=SPLIT_HELP)
     p.add_argument("--fold", type=int, default=None, help="the fold of a cross-validation split (from 0)")
     p.add_argument("--n-samples", type=_positive, default=None,
                    help=f"synthetic data only (default: the simulator's, {DEFAULT_N_SAMPLES})")
-    p.add_argument("--preset", default="synthetic", help="synthetic | paper | uestc | cough | vggsound")
+    p.add_argument("--preset", default="synthetic", help=PRESET_HELP)
     p.add_argument("--device", default="auto", type=_device, help="auto (CUDA when present), cpu, cuda or cuda:N")
     p.add_argument("--data-seed", type=_nonneg, default=0, help="seed of the data split (and synthetic data)")
     p.add_argument("--data-option", type=_option, action="append", default=[], metavar="KEY=VALUE",
@@ -451,8 +459,8 @@ def _main(argv=None) -> int:
     w.add_argument("--data-seeds", nargs="+", default=None,
                    help="data draws as an axis (numbers or ranges, e.g. 0-2): each draw its own sources and "
                         "targets; verdicts pool the draws")
-    w.add_argument("--dataset", default="synthetic")
-    w.add_argument("--root", default=None)
+    w.add_argument("--dataset", default="synthetic", help=DATASET_HELP)
+    w.add_argument("--root", default=None, help=ROOT_HELP)
     w.add_argument("--split", default="id", type=_split, metavar="SPLIT", help=SPLIT_HELP)
     w.add_argument("--folds", nargs="+", default=None,
                    help="folds of a cross-validation split (numbers or ranges; default: every fold)")
@@ -461,7 +469,7 @@ def _main(argv=None) -> int:
                    help="an option of the data loader, e.g. frame_size=16 or on_error=skip (any dataset; repeatable)")
     w.add_argument("--source", default="video")
     w.add_argument("--target", default="imu")
-    w.add_argument("--preset", default="synthetic")
+    w.add_argument("--preset", default="synthetic", help=PRESET_HELP)
     w.add_argument("--no-mcma", action="store_true")
     w.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE")
     w.add_argument("--epochs-source", type=_positive, default=None, help="default: the preset's")

@@ -23,6 +23,7 @@ import torch
 
 from .losses import cross_attention_loss, mean_weights
 from .metrics import classification_metrics
+from .stats import signed
 
 
 def normalised_kv(k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -196,12 +197,12 @@ def alignment_figure(state: AlignmentState, sample: int = 0, show: int = 32, cla
         ax.set_ylabel("L_CA", color="tab:blue")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax2 = ax.twinx()
-        ax2.plot(st[:, 0], st[:, 2], "s-", ms=3, color="tab:orange", label="macro-F1 (eval set)")
-        ax2.set_ylabel("macro-F1 (eval set)", color="tab:orange")
+        ax2.plot(st[:, 0], st[:, 2], "s-", ms=3, color="tab:orange", label="macro-F1 (eval batch)")
+        ax2.set_ylabel("macro-F1 (eval batch)", color="tab:orange")
         ax2.grid(False)
         ax.set_title(f"{len(st) - 1} quick steps, λ = {state.lam:g}", fontsize=9)
     name = classes[state.labels[sample]] if classes is not None else str(state.labels[sample])
-    fig.suptitle(f"sample {sample} (class {name}): L_CA = {per[sample]:.3f}, cosine {cosine_of(per[sample]):.3f}; "
+    fig.suptitle(f"sample {sample} (class {name}): L_CA = {per[sample]:.3f}, cosine {signed(cosine_of(per[sample]), 3)}; "
                  f"source {'right' if mask[sample] else 'wrong'}", fontsize=10)
     return fig
 
@@ -234,7 +235,7 @@ def alignment_explorer(source_model, target_model, batch: dict, batches: Sequenc
         st = alignment_state(source_model, current["model"], batch, source, target, mcma=w_mcma.value,
                              lam=w_lam.value)
         st.steps = current["steps"]
-        info.value = (f"L_CA = {st.l_ca:.4f} (cosine {cosine_of(st.l_ca):.3f}); "
+        info.value = (f"L_CA = {st.l_ca:.4f} (cosine {signed(cosine_of(st.l_ca), 3)}); "
                       f"MCMA drops {int((~st.mask).sum()) if st.mcma else 0} of {len(st.mask)}; λ = {w_lam.value:g}"
                       f"{f', after {len(st.steps) - 1} steps' if st.steps else ', untrained target'}")
         with out:

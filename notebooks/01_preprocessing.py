@@ -130,8 +130,8 @@ print(subjects.to_string())
 # vs a back-and-forth rub), **type_pc / type_phone** by axis. The figure shows each pair for one subject (so nearly one sensor
 # orientation: every subject wears the sensor rotated its own way, and each recording adds a small
 # rotation of its own, printed under the figure), in g, with gravity removed.
-# Each event is brief and of the order of the standard deviation of the white sensor noise that
-# covers every sample, and it lands on axes that each subject's sensor rotates its own way, beside a
+# Each event is brief and of the order of the white sensor noise that covers every sample (both
+# measured as the length of the 3-axis acceleration vector), and it lands on axes that each subject's sensor rotates its own way, beside a
 # slow background head motion. The lines printed under the figure give the sizes the data hold
 # (`dcatkit.data.synthetic.event_sizes`: the largest event of each recording, measured on the same
 # recordings without noise or head motion), beside the simulator's settings: a class's nominal
@@ -158,12 +158,13 @@ if "imu" in splits.train.modalities and all(c in splits.classes for p in IMU_PAI
         ev = event_sizes(seed=data_seed, **data_opts)                  # the recordings loaded above, noise-free
         noise, peak = ev["noise"], ev["peak"]
         q = np.percentile(peak, [5, 50, 95])
-        below = int((peak < noise).sum())
-        print(f"data: the largest event of each recording (gravity removed, as in the figure) is {q[0]:.2f} / {q[1]:.2f} "
-              f"/ {q[2]:.2f} g at the 5th / 50th / 95th percentile of the {len(peak)} recordings, i.e. "
-              f"{q[0] / noise:.1f} / {q[1] / noise:.1f} / {q[2] / noise:.1f}x the standard deviation of the sensor noise "
-              f"on every sample ({noise:g} g per axis); in {below} of the {len(peak)} recordings "
-              f"({below / len(peak):.1%}) even the largest event stays below it")
+        noise_len = noise * math.sqrt(3)       # the noise's RMS length as a 3-axis vector: the peak's own measure
+        below = int((peak < noise_len).sum())
+        print(f"data: the largest event of each recording (gravity removed, as in the figure; the length of the 3-axis "
+              f"vector) is {q[0]:.2f} / {q[1]:.2f} / {q[2]:.2f} g at the 5th / 50th / 95th percentile of the "
+              f"{len(peak)} recordings, i.e. {q[0] / noise_len:.2f} / {q[1] / noise_len:.2f} / {q[2] / noise_len:.2f}x "
+              f"the RMS length of the sensor noise on every sample ({noise_len:.3f} g: {noise:g} g per axis); in "
+              f"{below} of the {len(peak)} recordings ({below / len(peak):.1%}) even the largest event stays below it")
         print("median of that largest event per class: " + ", ".join(
             f"{c} {np.median(peak[ev['labels'] == i]):.2f} g" for i, c in enumerate(ev["classes"]) if (ev["labels"] == i).any()))
         print(f"simulator settings: nominal class amplitudes {min(amps):g}-{max(amps):g} g (before each subject's, "

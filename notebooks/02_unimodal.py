@@ -183,7 +183,8 @@ display(Markdown(
     f"{base_run.meta['best_val']['f1']:.3f}). Validation minus test F1: "
     + ", ".join(f"{m} {stats.signed(g)}" for m, g in val_minus_test.items())
     + f". Likely readings, not measured here: one validation sample moves accuracy by {1 / len(splits.val):.3f} and "
-    f"one test sample by {1 / len(splits.test):.3f}, so the two scores can differ by chance"
+    f"one test sample by {1 / len(splits.test):.3f} (macro-F1 at least as much: a sample moves its class's recall by "
+    f"1 / that class's count), so the two scores can differ by chance"
     + (f"; where validation is the higher ({', '.join(higher_val)}), the epoch chosen for its validation F1 may "
        "also flatter that split's score" if higher_val else "")
     + ". Notebooks 04 and 06 train their own copy of the source through the sweep runner (same recipe, a separate "

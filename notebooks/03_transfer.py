@@ -128,12 +128,13 @@ src = runs.source_run(splits, source, target, ck_source, preset=preset, dataset=
 # $$\text{Cross-Attention}(K, Q, V) = \mathrm{softmax}\!\left(\frac{Q_B K_A^\top}{\sqrt{d_\text{out}}}\right) V_A \qquad (3)$$
 #
 # but then the target could not run without the source. D-CAT instead only asks, during training,
-# that the target's own attention agree with what cross-attention would give (paper Sec. IV-A):
+# that the target's own attention agree with what cross-attention would give (paper Sec. IV-B):
 #
 # $$Q_B K_B^\top V_B \approx Q_B K_A^\top V_A \qquad (4)$$
 #
-# *Factoring out $Q_B$* (asking $K_B^\top V_B \approx K_A^\top V_A$, which is sufficient for Eq. 4
-# for every query, not necessary) and dropping softmax and scaling, with $\overline{M} = M /
+# *Factoring out $Q_B$* (asking $K_B^\top V_B \approx K_A^\top V_A$: that makes Eq. 4 hold
+# whatever the queries; the target's own $T_B$ queries span at most $T_B$ of the $d$ directions, so
+# for them it asks more than Eq. 4 needs) and dropping softmax and scaling, with $\overline{M} = M /
 # \|M\|_F$, the loss compares two $d \times d$ matrices per sample:
 #
 # $$L_{CA} = \left\|\overline{K_B^\top V_B} - \overline{K_A^\top V_A}\right\|_F \qquad (7)$$
@@ -142,7 +143,9 @@ src = runs.source_run(splits, source, target, ck_source, preset=preset, dataset=
 # both matrices have norm 1, so $L_{CA}^2 = 2 - 2\cos\theta$, with $\theta$ the angle between them
 # (as vectors of $d^2$ numbers): $L_{CA} = 0$ is the same direction, $\sqrt2 \approx 1.414$ is
 # orthogonal (what two unrelated random matrices give), 2 is opposite; a value $v$ is a cosine of
-# $1 - v^2/2$. `cross_attention_loss` can compute Eq. (7) without forming the $d\times d$ matrices
+# $1 - v^2/2$. That is exact for one sample; the loss of a batch is a mean over samples, and the
+# cosine of a mean $\bar v$, $1 - \bar v^2/2$, is at least the samples' mean cosine (the more the
+# samples' $L_{CA}$ spread, the more it overstates it). `cross_attention_loss` can compute Eq. (7) without forming the $d\times d$ matrices
 # (a Gram-matrix identity, `method="gram"`; its default `method="auto"` uses it when the sequences
 # are short, and the dense formula for long ones); `cross_attention_loss_dense` is the literal
 # formula. On one batch, with an untrained target, the Gram form beside the dense one:
@@ -191,8 +194,8 @@ print(f"source correct on {int(correct.sum())}/{len(correct)} samples of this ba
 # The explorer below (`dcatkit.explore`) shows, for the batch above, the two normalised matrices of
 # one sample (their top-left corner), $L_{CA}$ of every sample (grey and hatched: dropped by MCMA),
 # and, when you press *train steps*, a few Adam steps of $L_{CE} + \lambda L_{CA}$ on a copy of the
-# untrained target, with $L_{CA}$ on this batch and macro-F1 on the validation split after each
-# step. Try λ = 0.01 and λ = 100: which curve moves? It needs a live widget front end (JupyterLab);
+# untrained target, with $L_{CA}$ on this batch and macro-F1 on the validation split (the figure's
+# "eval batch") after each step. Try λ = 0.01 and λ = 100: which curve moves? It needs a live widget front end (JupyterLab);
 # the static figure below it shows the default values: its first three panels for the untrained
 # target (the explorer redraws them from the trained copy after *train steps*), its last the
 # quick steps it prints.
@@ -324,7 +327,8 @@ display(Markdown(
     f"D-CAT − baseline macro-F1 on the same {paired['n']} test samples: {scores.loc['D-CAT', 'f1']:.3f} − "
     f"{scores.loc[base.name, 'f1']:.3f} = {stats.signed(shown)}, {paired['level']:.0%} paired bootstrap interval "
     f"{interval} ({paired['n_boot']} resamples of the test samples, each scoring both models on the same samples; "
-    f"one test sample moves accuracy by {1 / paired['n']:.3f}). It is the test-set noise of this one pair of trained "
+    f"one test sample moves accuracy by {1 / paired['n']:.3f}, and its class's recall in macro-F1 by 1 / that "
+    f"class's count of test samples). It is the test-set noise of this one pair of trained "
     "models, not the spread over training seeds or data draws"
     + (": it holds 0, so on these test samples the difference is within that noise. " if holds else
        ": it excludes 0, so on these test samples this pair's F1 differ by more than that noise; that is about these "
@@ -342,7 +346,8 @@ display(Markdown(
 # epoch, while the weights move: epoch 1's value is the average over the first epoch, not the value
 # after it), for D-CAT (optimised, over the samples the source gets right), No MCMA (optimised, every sample) and the baseline (measured,
 # never optimised), next to the share of training samples D-CAT's MCMA mask keeps (`train_mask_frac`;
-# only D-CAT masks, so only its curve is drawn).
+# only D-CAT masks, so only its curve is drawn). A cosine printed beside such a mean is the cosine
+# of the mean (section 3: at least the mean of the samples' cosines).
 
 # %%
 alignment = diagnostics.alignment_curve({"baseline (measured only)": base.history, "D-CAT": dcat.history,
@@ -365,8 +370,9 @@ text = (f"D-CAT's $L_{{CA}}$ went {ca.iloc[0]:.3f} (cosine {stats.signed(explore
 cos_end = explore.cosine_of(ca.iloc[-1])
 text += ((f"The loss aligned the target with the source, partially: the cosine reaches {cos_end:.2f}." if cos_end < 0.9
           else f"The loss aligned the target with the source closely: the cosine reaches {cos_end:.2f}.")
-         if aligned else "D-CAT's alignment is not clearly below the baseline's: the transfer term has not "
-         "aligned anything yet, so any F1 difference has another cause.")
+         if aligned else "D-CAT's alignment is not clearly below the baseline's, so an F1 difference here cannot be "
+         "put down to alignment (the transfer term still changes every training step, and two runs that differ in "
+         "anything also differ by chance).")
 if kept is not None:
     text += (f" MCMA kept {kept.min():.1%} of the training samples in every epoch (the source is frozen, so its "
              "right and wrong samples never change)" if kept.max() - kept.min() < 1e-9 else
@@ -446,8 +452,9 @@ display(Markdown(text))
 # - $L_{CA}$ (Eq. 7) compares two normalised $d\times d$ matrices; its value is a cosine
 #   ($1 - L_{CA}^2/2$): √2 means unrelated, 0 the same up to a positive scale.
 # - Section 5 shows whether D-CAT lowered $L_{CA}$ below the baseline's (which is measured, never
-#   optimised); the MCMA mask changes the loss only where the source errs, and section 5 prints how
-#   often that is on this training set.
+#   optimised); the MCMA mask drops the samples the source gets wrong and averages $L_{CA}$ over the
+#   rest, so it changes the loss only in batches that hold such a sample, and section 5 prints how
+#   often the source is right on this training set.
 # - One seed and one small test split cannot say whether D-CAT helps: the interval figure shows the
 #   test-set uncertainty of each run, and the paired interval under it that of D-CAT − baseline for
 #   this one pair of trained models; notebook 06 gives the verdict pooled over seeds and data draws

@@ -174,7 +174,7 @@ plt.show()
 # For every pair of classes, how many test samples of one were predicted as the other (both
 # directions), under each model. `change` is D-CAT's count minus the baseline's, and `direction`
 # its sign in words: "fewer" (the D-CAT run confused the pair fewer times), "more" or "same". It is
-# a count of test samples in one run, often one or two of them, not a verdict (the kit keeps that
+# a count of test samples in one run (the sentence under the table gives the largest), not a verdict (the kit keeps that
 # word for the pooled, Holm-corrected calls of notebooks 04 and 06). The pairs the simulator built to differ in IMU only by one cue (notebook 01:
 # drinking/reading, sweep_floor/open_close_door, cut_fruits/wash_hand, type_pc/type_phone) need not
 # be the pairs the models confuse most: the sentence under the table says which pairs are confused
@@ -315,8 +315,8 @@ display(Markdown(
 # 1. **Every subject once.** `-p subject_split loso`: one baseline and one D-CAT per subject (one
 #    fold per subject, so the training time of section 5 once per subject). *Expect* a row for every
 #    subject; with one seed each row is still one run.
-# 2. **No MCMA.** `-p mcma False`: the analysis of the unmasked run. The two losses differ only on
-#    samples the source gets wrong (section 6 prints the share the source gets right, `kept`; notebook 03 logs it as
+# 2. **No MCMA.** `-p mcma False`: the analysis of the unmasked run. The two losses differ only in
+#    batches that hold a sample the source gets wrong: MCMA drops it and averages over the rest (section 6 prints the share the source gets right, `kept`; notebook 03 logs it as
 #    `train_mask_frac`), yet two training
 #    runs also differ by chance: compare the "fixed" and "broke" samples of both analyses.
 # 3. **A large λ.** `-p lam 100` (train it in 03 first, or let this notebook train it): compare the
