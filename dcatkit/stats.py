@@ -496,8 +496,9 @@ def summarise_draws(df: pd.DataFrame, metric: str = "f1", *, treatment: Sequence
                     "p_value": float(_rounded_p(t.p)) if t is not None else np.nan, "p_adj": np.nan,
                     "family_size": np.nan,
                     "min_seeds": min_seeds,
-                    "correction": correction, "test": ("t on draw means" if draw else
-                                                       "exact sign-flip" if test == "signflip" else "t"),
+                    "correction": correction, "test": ("t on draw means" if draw else "t" if test != "signflip" else
+                                                       "exact sign-flip" if len(d) <= N_EXACT else
+                                                       f"sign-flip, Monte Carlo ({n_resamples} patterns)"),
                     "confidence": confidence})
         rows.append(row)
         tests.append(t if testable and np.isfinite(t.p) else None)
@@ -620,6 +621,7 @@ INTERVALS = (("ci_low", "ci_high"), ("ci_low_cell", "ci_high_cell"))
 
 
 COUNTS = ("n_pairs", "n_better", "n_worse", "n_draws", "family_size")   # summarise's columns that count
+P_COLUMNS = ("p_value", "p_adj")                                      # summarise's p-values
 
 
 def interval_table(rows: pd.DataFrame, columns: Sequence[str] | None = None, digits: int = 3) -> pd.DataFrame:
@@ -630,7 +632,9 @@ def interval_table(rows: pd.DataFrame, columns: Sequence[str] | None = None, dig
     "-0.0003", never "-0.000" above a "hurts"); ``diff_mean`` takes the digits of the row's
     ``ci_low`` / ``ci_high`` (of the other pair when those are not shown). Every other float
     column is rounded to ``digits`` (-0.0 shown as 0.0), but a count (``COUNTS``: seeds better
-    and worse, pairs, draws, family size) is shown as the whole number it is ("6", not "6.0").
+    and worse, pairs, draws, family size) is shown as the whole number it is ("6", not "6.0"), and a
+    p-value (``P_COLUMNS``) that is not 0 but rounds to 0 as "< 0.001" (its column then as text,
+    every p with ``digits`` decimals).
     A missing value (a baseline row, an untested cell's bounds) stays NaN (a count's: <NA>)."""
     cols = list(rows.columns) if columns is None else list(columns)
     missing = [c for c in cols if c not in rows.columns]
@@ -640,6 +644,10 @@ def interval_table(rows: pd.DataFrame, columns: Sequence[str] | None = None, dig
     for c in cols:
         if c in COUNTS and pd.api.types.is_float_dtype(out[c]):
             out[c] = out[c].round().astype("Int64")            # summarise's counts are floats only for NaN
+        elif c in P_COLUMNS and pd.api.types.is_float_dtype(out[c]) and ((out[c] > 0) & (out[c] < 0.5 * 10.0 ** -digits)).any():
+            floor = f"{10.0 ** -digits:.{digits}f}"              # a p that rounds to 0 is not 0: "< 0.001"
+            out[c] = pd.Series([np.nan if not np.isfinite(v) else f"< {floor}" if 0 < v < 0.5 * 10.0 ** -digits
+                                else f"{v:.{digits}f}" for v in out[c].astype(float)], index=out.index, dtype=object)
         elif pd.api.types.is_float_dtype(out[c]) and not any(c in pair or c == "diff_mean" for pair in INTERVALS):
             out[c] = out[c].round(digits) + 0.0                  # + 0.0: -0.0 becomes 0.0
     shown = [pair for pair in INTERVALS if any(c in cols for c in pair)]
@@ -690,7 +698,7 @@ def family_note(rows: pd.DataFrame) -> str:
     sizes = sorted({int(v) for v in r["family_size"]})
     size = " / ".join(map(str, sizes)) + (" cell" if sizes == [1] else " cells")
     conf = f"{100 * r['confidence'].iloc[0]:g}%"
-    corr, test = r["correction"].iloc[0], r["test"].iloc[0]
+    corr, test = r["correction"].iloc[0], " / ".join(dict.fromkeys(r["test"].astype(str)))
     if corr == "none":
         return f"per cell {conf}, not corrected for the other cells; {test}"
     return f"{corr.capitalize()} over {size}, {conf} family-wise; {test}"

@@ -529,8 +529,8 @@ def parse_shard(shard: str | Sequence[int] | None, environ: Mapping[str, str] | 
     ``--array=1-4`` both give shards 1..4 of 4) or ``"auto/N"``: shard ``SLURM_ARRAY_TASK_ID`` + 1
     of N, for ``--array=0-(N-1)``. Only "auto/N" survives resubmitting some of the array's tasks:
     the environment of a resubmitted task does not hold the first array's size, so "auto" refuses
-    what it can tell (ids not contiguous, one task) and cannot tell ``--array=3-4`` from a 2-task
-    array. None: no sharding."""
+    what it can tell (ids not contiguous, a one-task array whose id is not 0) and cannot tell
+    ``--array=3-4`` from a 2-task array. None: no sharding."""
     if shard is None:
         return None
     if isinstance(shard, str) and shard.startswith("auto/"):

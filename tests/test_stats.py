@@ -532,6 +532,25 @@ def test_verdict_names_the_family_once():
     assert "Holm" not in verdict(few, method="dcat", lam=1.0)                       # nothing tested, no family
 
 
+def test_the_test_label_says_monte_carlo_above_the_exact_limit():
+    """Up to ``N_EXACT`` paired seeds the sign-flip test enumerates every pattern ("exact
+    sign-flip"); above it, it draws ``n_resamples`` patterns and says so, and a family whose cells
+    used both names both in its note (it named the first row's only)."""
+    from dcatkit.stats import N_EXACT, family_note
+
+    rng = np.random.default_rng(5)
+    rows = [{"method": m, "lam": 1.0, "seed": s, "n_samples": 100, "f1": 0.5 + (0.01 if m == "dcat" else 0) * rng.random()}
+            for m in ("none", "dcat") for s in range(N_EXACT + 1)]
+    df = pd.DataFrame(rows)
+    big = summarise(df, n_resamples=999)
+    assert big.loc[big.method == "dcat", "test"].item() == "sign-flip, Monte Carlo (999 patterns)"
+    small = summarise(df[df.seed < N_EXACT])
+    assert small.loc[small.method == "dcat", "test"].item() == "exact sign-flip"
+    both = pd.concat([small[small.method == "dcat"], big[big.method == "dcat"]])
+    assert family_note(both).endswith("; exact sign-flip / sign-flip, Monte Carlo (999 patterns)")
+    assert family_note(pd.concat([small, small])).endswith("; exact sign-flip")
+
+
 def test_p_values_never_exceed_one():
     """Adjusted and raw p-values are probabilities: Holm's and Bonferroni's m * p are capped at 1,
     and so is the sign-flip test's doubled one-sided p (every difference 0: p = 1 exactly)."""
@@ -903,6 +922,21 @@ def test_interval_table_shows_counts_as_whole_numbers():
         assert t[c][~tested].isna().all(), c
     assert not re.search(r"\b\d+\.0\b", t[["n_better", "n_worse", "n_pairs"]].to_string())   # no "6.0"
     assert t["mean"].tolist() == summary["mean"].round(3).tolist()
+
+
+def test_interval_table_never_shows_a_nonzero_p_as_zero():
+    """The statistics audit: the CLI printed p = 0.0 for p = 2e-4. A p that rounds to 0 at the
+    table's digits is "< 0.001"; an exact 0 stays 0, a missing p missing, and a column with no such
+    p is the rounded float column it was."""
+    from dcatkit.stats import interval_table
+
+    rows = pd.DataFrame({"method": ["none", "a", "b", "c", "d"], "p_value": [np.nan, 2e-4, 0.0123, 0.0, 0.0006],
+                         "p_adj": [np.nan, 0.5, 0.25, 1.0, 0.0049]})
+    t = interval_table(rows)
+    assert t["p_value"].tolist()[1:] == ["< 0.001", "0.012", "0.000", "0.001"] and pd.isna(t["p_value"][0])
+    assert pd.api.types.is_float_dtype(t["p_adj"]) and t["p_adj"].tolist()[1:] == [0.5, 0.25, 1.0, 0.005]
+    assert interval_table(rows, digits=4)["p_value"].tolist()[1:] == [0.0002, 0.0123, 0.0, 0.0006]   # none rounds to 0
+    assert "< 0.001" in interval_table(rows, ["method", "p_value"]).to_string(float_format=lambda v: f"{v:.3f}")
 
 
 def test_runs_on_an_unknown_machine_are_not_counted_as_mixed():
