@@ -175,8 +175,8 @@ def _flat(d: Any, prefix: str = "") -> dict:
 
 # Fields of a run's key (train._run_key) added after states were first saved: a state without them
 # resumes when everything it did record agrees (2026-12-06: the labels, the loader's settings,
-# whether a transfer run read its source from the cache, the validation labels, and the source's
-# settings beyond its weights).
+# whether a transfer run read its source from the cache, the validation labels, the source's
+# settings beyond its weights; later, the identity of the frozen source a transfer run records).
 LATER_KEY_FIELDS = ("labels_sha256", "preprocessing", "run.source_cache", "val_labels_sha256", "run.source_settings",
                     "meta.source_identity")
 # What a split's report says about how it was obtained, not what it holds (the samples are in the key's

@@ -93,8 +93,9 @@ def train_unimodal(splits, modality: str, *, preset: str | Preset = "synthetic",
 
 def load_source(source: str | Path | Run | Classifier, splits, target_modality: str, *,
                 trust_source: bool = False, source_modality: str | None = None) -> Classifier:
-    """A frozen-source model (eval mode) from a checkpoint path, a Run or a Classifier,
-    checked against the target run on ``splits``. Raises ``provenance.SourceMismatch``
+    """A frozen-source model from a checkpoint path (returned in eval mode), a Run or a
+    Classifier (returned in the caller's mode: ``fit_transfer`` runs it frozen in eval mode and
+    gives it back as it was), checked against the target run on ``splits``. Raises ``provenance.SourceMismatch``
     (a ValueError) when the source
 
     - is of the target's modality, or of one the data lacks, or not of ``source_modality``
@@ -278,8 +279,8 @@ def tune_transfer(splits, source, target_modality: str, *, method: str, lams=TUN
 
     Every grid point is a ``train_transfer`` run with the same seed, data and budget
     (epochs, preset: ``kwargs``); each keeps its best-on-validation epoch, and the point
-    with the highest validation F1 of that epoch wins (ties: the first in grid order,
-    lambda ascending as given, then temperature). Test labels play no part in the
+    with the highest validation F1 of that epoch wins (ties: the first in grid order:
+    ``lams`` as given, ascending in ``TUNE_LAMS``, then temperature). Test labels play no part in the
     choice: the test metrics of the other points are never looked at (nested in the
     sense that test is held out of both the epoch and the lambda choice).
     ``method="none"`` is one run (nothing to tune). With the default grids every

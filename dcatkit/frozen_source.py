@@ -15,8 +15,8 @@ constants per sample. ``SourceCache.build`` runs the source once over a dataset
 and stores, per sample id, the ``fields`` the transfer objective reads
 (``objectives.Objective.needs``; K and V by default)::
 
-    k, v     float16 (N, T_s, d)   -- the source's keys and values (not K^T V:
-                                     T_s x d each is smaller than d x d when T_s < d/2)
+    k, v     float16 (N, T_s, d)   -- the source's keys and values (not K^T V: K and V
+                                     together, 2 T_s d values, are fewer than its d^2 when T_s < d/2)
     logits   float32 (N, C)        -- for logit distillation (kd)
     pooled   float32 (N, d)        -- its pooled attention output (fitnet, contrastive)
     correct  bool    (N,)          -- the MCMA indicator of Eq. (16), always
@@ -36,8 +36,9 @@ the node's other processes wait.
 A ``SourceCache`` is called like ``LiveSource``:
 ``cache(batch, device) -> objectives.SourceOutput`` (fields not stored are None).
 
-Building runs the source as inference, with a batch of its own (``batch_size=None``: 1024
-frames' worth of clips on CUDA, 64 samples on the CPU), not the training batch. On CUDA
+Building runs the source as inference, with a batch of its own (``batch_size=None``,
+``inference_batch``: on CUDA 1024 frames' worth of clips for video and 256 samples otherwise;
+64 samples on the CPU), not the training batch. On CUDA
 (``fast``, the default there): rows are copied by a few threads straight from the
 (memory-mapped) arrays into pinned buffers, uploaded as uint8 on a copy stream while the
 previous batch computes, and normalised on the GPU; every batch has one shape (the last

@@ -241,9 +241,10 @@ def cross_attention_loss(k_target, v_target, k_source, v_source, mask=None, meth
     ||a - b||^2 = <M_t,M_t>/n_t^2 + <M_s,M_s>/n_s^2 - 2<M_t,M_s>/(n_t n_s),
     with <K_a^T V_a, K_b^T V_b>_F = sum((K_a K_b^T) * (V_a V_b^T)), which costs
     O(B T^2 d) instead of O(B T d^2). The expansion cancels catastrophically
-    near zero loss: it runs in float32 and recomputes the counted samples with
-    L < 0.1 in float64 (see ``_GramLoss``), as it does samples whose Grams overflow
-    float32 (||K^T V||_F beyond about 1e19); its backward is written out.
+    near zero loss: on the CPU it runs in float32 (float64 inputs in float64) and
+    recomputes the counted samples with L < 0.1 in float64, as it does samples whose Grams
+    overflow float32 (||K^T V||_F beyond about 1e19); on CUDA the whole batch runs in float64
+    (no near-zero test, so no GPU -> CPU sync; see ``_GramLoss``); its backward is written out.
     ``"auto"`` picks "gram" when T_t * T_s <= d * (T_t + T_s) / 2, else "dense".
     """
     _check(k_target, v_target, k_source, v_source, mask)

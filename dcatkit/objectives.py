@@ -77,8 +77,9 @@ def _float(x: torch.Tensor) -> torch.Tensor:
 
 class Objective(nn.Module):
     """Base class. ``forward(target, source, weight=None) -> (value, stats)``:
-    ``value`` a scalar tensor, ``stats`` a dict of detached scalars for the training
-    history (one entry per objective, named ``stat``).
+    ``value`` a scalar tensor, ``stats`` a dict for the training history, one entry per
+    objective named ``stat``: a detached scalar, or a pair (detached scalar, number of samples
+    it counts), which the history averages by that count (contrastive's skipped batch counts 0).
 
     ``weight`` (B,) float overrides the per-sample weights of the reduction (what a
     caller averaging over several processes needs); by default they are

@@ -9,6 +9,7 @@ its checkpoint's ``meta["provenance"]``, as ``model.provenance`` in memory and i
      "split": {"split": "id", "seed": 0, "ratios": [...], ...} | None,  # Splits.report["split"]
      "data_seed": 0 | None,
      "modality": "video", "input_shape": [T, 3, H, W], "classes": [...],
+     "input_dtype": "float32" | "uint8" | None,   # dtype of the inputs it trained on (export follows it)
      "n_train": N, "train_ids_sha256": "...", "train_ids": [N ids],
      "n_val": M, "val_ids": [M ids],      # the samples its best epoch was chosen on
      "id_source": "given" | "content",    # the data's own ids, or content hashes (from_arrays)
@@ -306,7 +307,8 @@ def check_source(prov: dict | None, splits, trust_source: bool = False) -> dict:
     ``prov``: the source's provenance record (``record``) or None. Returns what was found,
     for the run's results: {"source_check": "same data" | "same samples" | "another draw" |
     "same dataset, no shared id" | "other data" | "trusted without provenance" | "trusted with
-    incomplete provenance", "shared_train": 0, "shared_val": 0 (its training / validation
+    incomplete provenance" | "trusted with other ids" (the three trusted outcomes hold only
+    ``source_check`` and ``trust_source``), "shared_train": 0, "shared_val": 0 (its training / validation
     samples among this run's evaluated ones: a source with any is refused),
     "shared_target_train": n (this run's training samples it trained on), ...}. With another
     data fingerprint the source is accepted with a warning saying what was measured: "same

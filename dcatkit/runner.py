@@ -7,8 +7,9 @@ grids (sources, targets, studies, shards) on this layer, and re-exports its publ
     df = run_grid(my_task, params, "runs/sweep")      # my_task(**p) -> dict of numbers
 
 - Workers: ``workers=None`` uses one process per CPU core (``os.sched_getaffinity``).
-  With CUDA, several workers share each GPU: as many as fit in its free memory
-  (``torch.cuda.mem_get_info``) at ``estimate_run_bytes`` each, at most the CPU cores
+  With CUDA and an estimate of one run's memory (``run_bytes``, which the sweeps pass),
+  several workers share each GPU (without one, one worker per GPU): as many as fit in
+  its free memory (``torch.cuda.mem_get_info``) at ``estimate_run_bytes`` each, at most the CPU cores
   per GPU, at least one (``gpu_workers_per_device``); each worker sees only its own
   GPU through ``CUDA_VISIBLE_DEVICES``. Each worker runs torch with one thread
   (``torch.set_num_threads(1)``): runs, not threads, share the cores. Workers are
@@ -25,8 +26,8 @@ grids (sources, targets, studies, shards) on this layer, and re-exports its publ
   killed from outside (e.g. by the OS out of memory) is reported as killed, with its
   run's parameters and the signal; runs it left unstarted are reported as not started.
   ``read_only=True`` reads every run back, trains nothing, and names the missing ones.
-- Results: one row per run, the parameters' columns then the task's results, then the
-  ``env_*`` columns (the code and machine of each run); ``read_sweep`` reads a folder's
+- Results: one row per run, the parameters' columns then the task's results, ``wall_s``,
+  then the ``env_*`` columns (the code and machine of each run); ``read_sweep`` reads a folder's
   runs back as the same table.
 """
 from __future__ import annotations
@@ -409,8 +410,8 @@ def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[st
     ``shard_runs``: this call is one shard of a grid whose runs are kept there (a sweep's
     ``runs/``, also for its sources' grid); a shard refuses redo, so the warnings about runs read
     back advise what a shard can do instead of ``--redo``.
-    The table's columns are the parameters, the results, and ``wall_s`` (the run's
-    own time). Row order = ``params`` order.
+    The table's columns are the parameters, the results, ``wall_s`` (the run's own time)
+    and the ``env_*`` columns (its code and machine). Row order = ``params`` order.
     """
     out = Path(out_dir)
     shard_runs = None if shard_runs is None else Path(shard_runs)

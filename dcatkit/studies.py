@@ -404,7 +404,8 @@ def pooled_verdicts(tidy: pd.DataFrame, confidence: float = 0.95) -> tuple[pd.Da
     """``(pooled, per_draw)`` of ``tidy_studies``' table with ``stats.summarise_draws``:
     each (study, size, method, lambda) paired with its same-draw, same-seed baseline,
     pooled over the data draws (t on the draw means), Holm within each study (the family:
-    the cells of one question), and one row per draw (exact sign-flip over the seeds,
+    the cells of one question), and one row per draw (sign-flip over the seeds: exact up to
+    ``stats.N_EXACT`` paired seeds, Monte Carlo above, as its ``test`` column says;
     uncorrected: descriptive). Both carry ``metric`` and ``unit``."""
     from . import stats
 

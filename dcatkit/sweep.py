@@ -31,8 +31,8 @@ resuming and failures behave as it says. What this module adds:
   the same ``out_dir`` with the same run identities; a source two shards need is
   trained once, under a file lock, and read by the other. ``gather=True`` then
   reads every run back (training nothing) and names the missing ones.
-- Results: one row per run, the parameters' columns then the task's results.
-  The baseline of a paired comparison (``dcatkit.stats.summarise``) is the run
+- Results: one row per run, the parameters' columns, the task's results, ``wall_s`` and the
+  ``env_*`` columns (``runner``). The baseline of a paired comparison (``dcatkit.stats.summarise``) is the run
   with method ``"none"`` and the same seed, size and data.
 """
 from __future__ import annotations
@@ -311,7 +311,8 @@ def setup_fingerprint(dataset: str = "synthetic", preset: str = "synthetic", sou
                       data: str | None = None, kinds: Mapping[str, str] | None = None) -> str:
     """A short hash of what a run's result depends on beyond its parameters: the resolved
     presets of source and target (their content: epochs, learning rate, encoder sizes; not
-    the preset's name) and, for the synthetic dataset, the simulator's settings
+    the preset's name, except for a modality no preset resolves, such as the simulator's
+    ``imu_clean``, recorded by the preset's name) and, for the synthetic dataset, the simulator's settings
     (``HEADROOM_KNOBS``, the class motions, ``make_synthetic``'s defaults) and a small
     canonical draw of its output for every regime in ``regimes`` (``simulator_fingerprint``);
     for a real dataset, ``data`` (its ``data_identity``). Sweeps put it in every run's
@@ -677,7 +678,7 @@ def run_transfer_sweep(out_dir: str | Path, *, methods: Sequence[str] = ("none",
     ``dcatkit.stats.summarise(df, draw="data_seed")``. None: the data seed is the run's
     seed (or the fixed ``data_seed``). Resumable and parallel as ``run_grid``; ``out_dir``
     holds the runs, the source checkpoints and the source caches. ``redo=True`` trains
-    sources and targets again. ``shard`` (``(k, n)``, ``"k/n"`` or ``"auto"``,
+    sources and targets again. ``shard`` (``(k, n)``, ``"k/n"``, ``"auto"`` or ``"auto/N"``,
     ``parse_shard``): run only shard k of n (``shard_of``) and return its rows;
     ``gather=True``: train nothing, return every run of the grid (an error names a missing
     one). ``device`` is not part of a run's identity: a run finished on a GPU is not redone
@@ -698,7 +699,8 @@ def run_studies(out_dir: str | Path, studies: Sequence[Mapping[str, Any]], *, la
                 gather: bool = False, **fixed: Any) -> pd.DataFrame:
     """Several transfer grids run as one sweep. ``studies``: dicts, each with ``study``
     (its name), ``methods``, ``sizes`` (optional, default ``[None]``), ``lams`` (optional,
-    default the ``lams`` argument) and settings of
+    default the ``lams`` argument), ``folds`` (optional: a cross-validation split's folds, as
+    in ``run_transfer_sweep``) and settings of
     ``TARGET_DEFAULTS`` (e.g. source, target, split, regime) that override ``fixed``.
     ``data_seeds``, ``shard``, ``gather``: as in ``run_transfer_sweep``, for every study.
 

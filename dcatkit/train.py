@@ -539,7 +539,7 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
 
     ``source_cache`` ("auto", True, False): run the frozen source once over the
     training set and read what the objective needs (K, V, logits, pooled output,
-    correctness) from a memory-mapped cache (``dcatkit.source_cache``) instead of
+    correctness) from a memory-mapped cache (``dcatkit.frozen_source.SourceCache``) instead of
     running it every step. "auto" uses the cache unless the training set augments
     inputs per epoch (``train.augment`` true), where a cache would be wrong; then
     the live source runs, with a message.
