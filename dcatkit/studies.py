@@ -29,8 +29,9 @@ from .experiment import train_unimodal
 
 # The studies of benchmarks/controls.py (issue 17): what each one trains, and the metric it is read on.
 #   negative: the IMU of an independent draw (make_synthetic(control="negative")) as the target, a video
-#             source that knows the labels: every method's expected test macro recall is exactly 1/8, so
-#             a paired difference that excludes 0 is a false verdict.
+#             source that knows the labels: every method's expected test macro recall is exactly 1/8
+#             where all 8 classes are in the test part (``metrics.chance_recall`` otherwise; the study
+#             reads recall above it), so a paired difference that excludes 0 is a false verdict.
 #   positive: the noise-free IMU of the same recordings ("imu_clean", trained on every training label: a
 #             strong teacher) as the source of the noisy IMU, with few labels and many unlabeled
 #             pairs: transfer should help by construction (where it does not, a finding to explain).
