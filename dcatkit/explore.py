@@ -187,7 +187,7 @@ def alignment_figure(state: AlignmentState, sample: int = 0, show: int = 32, cla
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel("L_CA of the sample")
     dropped = int((~mask).sum()) if state.mcma else 0
-    ax.set_title(f"batch L_CA = {state.l_ca:.3f} (cos {cosine_of(state.l_ca):.3f})\n"
+    ax.set_title(f"batch L_CA = {state.l_ca:.3f} (cos {signed(cosine_of(state.l_ca), 3)})\n"
                  f"MCMA {'on' if state.mcma else 'off'}: {dropped} of {b} dropped (grey, source wrong)", fontsize=9)
     if state.steps:
         ax = axes[3]
