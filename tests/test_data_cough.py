@@ -101,6 +101,14 @@ def test_sync_file_formats():
         with pytest.raises(UnreadableFile, match=r"sync_time.txt: expected 8 whitespace-separated tokens per trial "
                                                  r".*trial 2; found 1 trial\(s\), the last with 3 token\(s\)"):
             K.read_sync(p, 2)
+        p.write_text("\n".join(f"{k} 0 0 0 {k}.5 0 0 {k}.25" for k in (1, 2, 3, 4)) + "\n")      # a few trials
+        assert K.read_sync(p, 4) == (4.5, 4.25) and K.read_sync(p, 1) == (1.5, 1.25)
+        p.write_text("\n".join(f"{t}" for k in (1, 2) for t in f"{k} 0 0 0 {k}.5 0 0 {k}.25".split()))  # one per line
+        assert K.read_sync(p, 2) == (2.5, 2.25)
+        # a line one token short: read 8 at a time it shifted trial 2's IMU offset onto trial 3's first token
+        p.write_text("1 0 0 0 0.50 0 0 0.20\n2 0 0 0 0.70 0 0.30\n3 0 0 0 0.90 0 0 0.40\n")
+        with pytest.raises(UnreadableFile, match=r"one trial per line .*non-blank line 2 of 3 has 7 token\(s\)"):
+            K.read_sync(p, 1)
         p.write_text("x y z w a u v 0.25\n" * 3)
         with pytest.raises(UnreadableFile, match=r"trial 1: the 5th and 8th tokens must be numbers .*'a' and '0.25'"):
             K.read_sync(p, 1)

@@ -128,13 +128,24 @@ def parse_annotations(path: Path) -> list[tuple[str, list[tuple[float, float, in
 
 
 def read_sync(path: Path, trial: int) -> tuple[float, float]:
-    """(audio offset, IMU offset) in seconds for ``trial`` (1-based) from ``sync_time.txt``."""
+    """(audio offset, IMU offset) in seconds for ``trial`` (1-based) from ``sync_time.txt``:
+    8 whitespace-separated tokens per trial, the 5th the audio and the 8th the IMU offset (as
+    the authors' code reads it), one trial per line, or every token on one line or one per
+    line (read 8 at a time). Lines of other lengths are refused: read 8 at a time they would
+    shift every later trial's offsets onto its neighbours' tokens."""
     with reading(path):
         lines = [ln.split() for ln in path.read_text().splitlines() if ln.strip()]
-        rows = lines if len(lines) >= 3 and all(len(ln) >= 8 for ln in lines[:3]) else None
-        if rows is None:
+        if len(lines) == 1 or all(len(ln) == 1 for ln in lines):
             tokens = [t for ln in lines for t in ln]
             rows = [tokens[i:i + 8] for i in range(0, len(tokens), 8)]
+        else:
+            odd = [(i, len(ln)) for i, ln in enumerate(lines, 1) if len(ln) != 8]
+            if odd:
+                raise UnreadableFile(path, f"expected 8 whitespace-separated tokens per trial, one trial per line "
+                                           f"(or every token on one line, or one per line); non-blank line {odd[0][0]} "
+                                           f"of {len(lines)} has {odd[0][1]} token(s)"
+                                           + (f" ({len(odd)} such lines)" if len(odd) > 1 else ""))
+            rows = lines
         if trial > len(rows) or len(rows[trial - 1]) < 8:
             raise UnreadableFile(path, f"expected 8 whitespace-separated tokens per trial (the 5th the audio offset, "
                                        f"the 8th the IMU offset, in s) for trial {trial}; found {len(rows)} trial(s), "
