@@ -578,3 +578,30 @@ def test_pcm_in_a_container_that_does_not_say_its_depth_is_advised_by_its_values
     with pytest.raises(ValueError, match=r"holds integer samples \(int64\).*pass x / 2\*\*\(depth - 1\) for the "
                                          r"recording's bit depth, x / 32768 for 16-bit PCM \(int64 does not say"):
         D.from_arrays({"audio": np.stack([s16] * 4)}, np.arange(4) % 2, groups="samples")
+
+
+# --------------------------------------------------------------------------- flags and cache_dir by type
+
+def test_a_flag_given_as_text_is_refused_not_read_as_true(uestc, tmp_path):
+    """``--data-option use_sync=False`` reaches the loader as the string 'False' (not JSON), which
+    Python reads as true: sync stayed on. ``load`` refuses a flag that is not a bool, naming the
+    option and the command line's spelling; a real bool passes."""
+    with pytest.raises(ValueError, match=r"cough's option use_sync is a flag: true or false, got 'False' \(str\); "
+                                         r"on the command line, --data-option use_sync=false"):
+        D.load("cough", tmp_path, use_sync="False")
+    with pytest.raises(ValueError, match=r"uestc's option progress is a flag: true or false, got 1 \(int\)$"):
+        D.load("uestc", uestc, modalities=["imu"], imu_window=W, progress=1)
+    s = D.load("uestc", _copy(uestc, tmp_path), modalities=["imu"], imu_window=W, progress=np.bool_(False))
+    assert len(s.train) > 0
+
+
+def test_cache_dir_true_is_the_default_folder_and_other_types_are_named(uestc, tmp_path):
+    """``cache_dir`` (typed ``str | Path | None | bool``): None and True the default folder, False no
+    cache, a path that folder; True crashed in ``Path(True)`` with a bare TypeError."""
+    root = _copy(uestc, tmp_path)
+    assert C.resolve_cache_dir(None, root) == C.resolve_cache_dir(True, root) == C.default_cache_dir(root)
+    assert C.resolve_cache_dir(False, root) is None and C.resolve_cache_dir(str(tmp_path / "c"), root) == tmp_path / "c"
+    with pytest.raises(ValueError, match=r"cache_dir must be a folder .* got 3 \(int\)"):
+        C.resolve_cache_dir(3, root)
+    _quiet(D.load, "uestc", root, cache_dir=True, **IMU)
+    assert (root / ".dcatkit_cache").is_dir()

@@ -145,6 +145,14 @@ def _check_options(name: str, options: dict) -> None:
                          + (f" ({', '.join(sorted(set(wrong) & own))}: load()'s own argument, e.g. the CLI's --split / "
                             "--data-seed / --root)" if set(wrong) & own else "")
                          + f"; its options: {sorted(takes)}")
+    import typing
+
+    hints = typing.get_type_hints(_loader(name))
+    for k, v in options.items():                 # a flag given as text: "False" is a true string
+        if hints.get(k) is bool and not isinstance(v, (bool, np.bool_)):
+            raise ValueError(f"{name}'s option {k} is a flag: true or false, got {v!r} ({type(v).__name__})"
+                             + (f"; on the command line, --data-option {k}=false (JSON: lower case)"
+                                if isinstance(v, str) else ""))
 
 
 def _named(out: Splits | list[Splits], name: str) -> Splits | list[Splits]:

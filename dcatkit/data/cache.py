@@ -90,6 +90,20 @@ def default_cache_dir(root: Path) -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dcatkit"
 
 
+def resolve_cache_dir(cache_dir, root: Path) -> Path | None:
+    """A loader's ``cache_dir`` option as a folder: None or True, the default
+    (``default_cache_dir``); False, no cache (None); a path, that folder. Anything else
+    is a ValueError naming what was found."""
+    if cache_dir is None or cache_dir is True:
+        return default_cache_dir(root)
+    if cache_dir is False:
+        return None
+    if not isinstance(cache_dir, (str, os.PathLike)):
+        raise ValueError(f"cache_dir must be a folder (a str or path), True (the default folder) or False (no cache); "
+                         f"got {cache_dir!r} ({type(cache_dir).__name__})")
+    return Path(cache_dir)
+
+
 def collect(
     name: str,
     recordings: Sequence[Any],

@@ -349,7 +349,7 @@ def load_cough(
 
     files = [ann_path] + [p for t in trials for p in sorted(t.folder.iterdir())] + \
         [root / s / "sync_time.txt" for s in subjects]
-    cache_dir = cache_mod.default_cache_dir(root) if cache_dir is None else (None if cache_dir is False else Path(cache_dir))
+    cache_dir = cache_mod.resolve_cache_dir(cache_dir, root)
     settings = {"modalities": modalities, "window_s": window_s, "stride_s": stride, "imu_window": imu_window,
                 "sample_rate": sample_rate, "mic": mic, "imu_sensors": list(imu_sensors), "use_sync": use_sync,
                 "min_segment_s": min_segment_s, "groups": "segments sharing audio merged",

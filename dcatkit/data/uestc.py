@@ -309,7 +309,7 @@ def load_uestc(
                 "ids": [f"{r}#{s}" for s in starts], "groups": [str(r)] * n, "notes": notes}
 
     files = [p for r in recs for p in paths(r) if p is not None]
-    cache_dir = cache_mod.default_cache_dir(root) if cache_dir is None else (None if cache_dir is False else Path(cache_dir))
+    cache_dir = cache_mod.resolve_cache_dir(cache_dir, root)
     settings = {"modalities": modalities, "imu_window": imu_window, "stride": stride, "frames": frames,
                 "frame_size": frame_size, "acc_scale": acc_scale, "gyro_scale": gyro_scale,
                 "recs": [str(r) for r in recs], "files": cache_mod.fingerprint(files, root),

@@ -262,7 +262,7 @@ def load_vggsound(
                 "rates": rates}
 
     files = [p for c in clips for p in (mp4s.get(c.stem), wavs.get(c.stem), jpg_dirs.get(c.stem)) if p is not None]
-    cache_dir = cache_mod.default_cache_dir(root) if cache_dir is None else (None if cache_dir is False else Path(cache_dir))
+    cache_dir = cache_mod.resolve_cache_dir(cache_dir, root)
     settings = {"modalities": modalities, "window_s": window_s, "stride_s": stride, "frames": frames,
                 "frame_size": frame_size, "sample_rate": sample_rate, "clip_seconds": clip_seconds,
                 "clips": [[str(c), c.label] for c in clips], "files": cache_mod.fingerprint(files, root),
