@@ -495,3 +495,23 @@ def test_windows_cached_by_an_earlier_decoder_are_decoded_again(root, tmp_path, 
         D.load("uestc", r, cache_dir=cache, **OPTS)
         D.load("uestc", r, cache_dir=cache, **OPTS)                       # the same decoder: reused
     assert len([d for d in cache.iterdir() if d.name.startswith("uestc-")]) == 2
+
+
+def test_a_list_file_saved_with_a_byte_order_mark_reads_as_the_plain_one(root, tmp_path):
+    """Notepad and Excel save UTF-8 with a byte-order mark: it is not part of the first line's path
+    (else a first line without the placeholder prefix, ``1_upstairs/<stem> ...``, has the class
+    folder '\ufeff1_upstairs' and the load is refused)."""
+    r = tmp_path / "u"
+    shutil.copytree(root[0], r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    text = (root[0] / "train.txt").read_text().replace("yourdataset_path/data/", "")   # paths <folder>/<stem>
+    assert not text.startswith("yourdataset_path")
+    (r / "train.txt").write_text(text)
+    plain = U.parse_list_file(r / "train.txt", with_imu_rows=True)
+    (r / "train.txt").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert U.parse_list_file(r / "train.txt", with_imu_rows=True) == plain
+    assert U.parse_list_file(r / "train.txt") == [row[:4] for row in plain]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = D.load("uestc", root[0], cache_dir=False, modalities=["imu"], **OPTS)
+        b = D.load("uestc", r, cache_dir=False, modalities=["imu"], **OPTS)
+    assert [list(d.ids) for d in a] == [list(d.ids) for d in b]

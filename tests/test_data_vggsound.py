@@ -310,3 +310,16 @@ def test_overlapping_clips_of_one_youtube_video_never_put_the_same_audio_in_two_
         twins = [(i, j) for p, i, a in audio for q, j, b in audio if p < q and np.array_equal(a, b)]
         assert twins == [], (seed, twins[:3])
     assert any(np.array_equal(a, b) for _, i, a in audio for _, j, b in audio if i != j)   # the fixture has twins
+
+
+def test_a_csv_saved_with_a_byte_order_mark_reads_as_the_plain_one(root, tmp_path):
+    """Excel and Notepad save UTF-8 with a byte-order mark: it is not part of the first row's
+    youtube id (else that clip is silently reported missing)."""
+    r = tmp_path / "v"
+    shutil.copytree(root, r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    (r / "vggsound.csv").write_bytes(b"\xef\xbb\xbf" + (root / "vggsound.csv").read_bytes())
+    assert V.read_csv(r / "vggsound.csv") == V.read_csv(root / "vggsound.csv")
+    a = _load(root, cache_dir=False, classes=list(VGG_LABELS))
+    b = _load(r, cache_dir=False, classes=list(VGG_LABELS))
+    assert [list(d.ids) for d in a] == [list(d.ids) for d in b]
+    assert b.report["missing_files"] == a.report["missing_files"] == ["gone0xxxxx_000010"]

@@ -64,7 +64,7 @@ def parse_list_file(path: Path, with_imu_rows: bool = False) -> list[tuple]:
     """
     out = []
     with reading(path):
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")     # a BOM (Notepad, Excel) is not part of the first path
     for k, line in enumerate(text.splitlines(), 1):
         parts = line.split()
         if not parts:

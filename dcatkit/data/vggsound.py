@@ -58,7 +58,7 @@ def read_csv(path: Path) -> list[tuple[str, int, str, str]]:
     only if it is a header (its start field names a time, e.g. ``start_seconds``)."""
     rows = []
     with reading(path):
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")     # a BOM (Excel's csv) is not part of the first id
     for k, r in enumerate(csv.reader(text.splitlines()), 1):
         if not r or not "".join(r).strip():
             continue
