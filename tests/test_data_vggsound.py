@@ -323,3 +323,40 @@ def test_a_csv_saved_with_a_byte_order_mark_reads_as_the_plain_one(root, tmp_pat
     b = _load(r, cache_dir=False, classes=list(VGG_LABELS))
     assert [list(d.ids) for d in a] == [list(d.ids) for d in b]
     assert b.report["missing_files"] == a.report["missing_files"] == ["gone0xxxxx_000010"]
+
+
+@pytest.mark.parametrize("unpadded", ["frames", "wav"])
+def test_a_clip_whose_wav_and_frame_folder_use_the_two_names_loads_paired_as_with_one_name(tmp_path, unpadded):
+    """The padded/unpadded name is looked up per modality: a clip stored as <id>_000030.wav with its
+    frames in <id>_30/ (or the other way round) is read, its windows the same as when both files
+    use one name (it was dropped as having no frame folder / no audio)."""
+    sf = pytest.importorskip("soundfile", reason="writing a wav fixture needs the soundfile package, which is not installed")
+
+    roots = {}
+    for variant in ("same", "mixed"):
+        r = tmp_path / variant
+        rows = []
+        for li, label in enumerate(VGG_LABELS[1:3]):
+            for i in range(3):
+                yid = f"m{li}{i}xxxxxxxx"[:11]
+                rows.append(f'{yid},30,"{label}",train')
+                names = {"wav": f"{yid}_000030", "frames": f"{yid}_000030"}
+                if variant == "mixed" and i == 0:
+                    names[unpadded] = f"{yid}_30"
+                wave = np.repeat(np.float32([0.1, 0.2, 0.3]) * (1 + li + 3 * i), 1000)   # 3 s, one level a second
+                sf.write(_mk(r / "wav") / f"{names['wav']}.wav", wave, 1000, subtype="FLOAT")
+                write_jpegs(r / "frames" / names["frames"], 3, "ffmpeg")             # frame t: second t
+        (r / "vggsound.csv").write_text("\n".join(rows) + "\n")
+        roots[variant] = _load(r, classes=list(VGG_LABELS[1:3]), audio_dir=r / "wav", frames_dir=r / "frames",
+                               window_s=1.0, frames=2, sample_rate=1000, cache_dir=False)
+    same, mixed = roots["same"], roots["mixed"]
+    assert not mixed.report.get("missing_modality")
+    for a, b in zip(same, mixed):
+        assert list(a.ids) == list(b.ids) and len(a.ids)
+        for m in ("audio", "video"):
+            np.testing.assert_array_equal(np.asarray(a.arrays[m]), np.asarray(b.arrays[m]))
+    assert sorted(i for d in mixed for i in d.ids if i.startswith("m10")) == [f"m10xxxxxxxx_000030#{t}s" for t in range(3)]
+    for d in mixed:
+        for k, i in enumerate(d.ids):
+            t = int(i.split("#")[1][:-1])
+            assert abs(float(d[k]["video"].float().mean()) - frame_value(t)) < 3, i

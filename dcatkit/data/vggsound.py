@@ -50,6 +50,13 @@ class _Clip:
     def __str__(self) -> str:
         return self.stem
 
+    def find(self, index: dict[str, Path]) -> Path | None:
+        """This clip's file (or frame folder) in ``index``, under either name: the stem found on
+        disk first, then the other of ``<id>_<start:06d>`` and ``<id>_<start>``. Looked up per
+        modality: a clip's wav may be padded and its frame folder unpadded."""
+        names = (self.stem, f"{self.youtube_id}_{self.start:06d}", f"{self.youtube_id}_{self.start}")
+        return next((index[s] for s in names if s in index), None)
+
 
 def read_csv(path: Path) -> list[tuple[str, int, str, str]]:
     """(youtube_id, start_seconds, label, split) rows; labels may contain quoted commas.
@@ -218,11 +225,11 @@ def load_vggsound(
     subject_of = {y: i for i, y in enumerate(sorted({c.youtube_id for c in clips}))}
 
     def decode(c: _Clip) -> dict:
-        mp4 = mp4s.get(c.stem)
+        mp4, wav, jdir = c.find(mp4s), c.find(wavs), c.find(jpg_dirs)
         wave, dur = None, None
         if "audio" in modalities:
-            if c.stem in wavs:
-                wave, sr = read_wav(wavs[c.stem])
+            if wav is not None:
+                wave, sr = read_wav(wav)
             elif mp4 is not None:
                 wave, sr = read_mp4_audio(mp4)
             else:
@@ -231,8 +238,8 @@ def load_vggsound(
             dur = len(wave) / sample_rate
         rates: dict[str, float] = {"audio_native": sr} if wave is not None else {}
         if "video" in modalities:
-            if c.stem in jpg_dirs:  # no rate in a JPEG folder: frames are spread over the clip
-                jpgs = list_jpeg_frames(jpg_dirs[c.stem])
+            if jdir is not None:  # no rate in a JPEG folder: frames are spread over the clip
+                jpgs = list_jpeg_frames(jdir)
                 n_frames, fps = len(jpgs), None
                 rate = len(jpgs) / (dur or clip_seconds)
             elif mp4 is not None:
@@ -241,7 +248,7 @@ def load_vggsound(
             else:
                 raise MissingModality(str(c), "video", f"{vdir}/{c.stem}.mp4 or a frame folder in frames_dir")
             if n_frames == 0:
-                raise UnreadableFile(mp4 or jpg_dirs[c.stem], "no video frames")
+                raise UnreadableFile(mp4 or jdir, "no video frames")
             dur = min(dur or np.inf, n_frames / rate)  # aac padding makes audio a little longer
         starts = np.arange(0.0, dur - window_s + 1e-6, stride)
         if len(starts) == 0:
@@ -261,7 +268,7 @@ def load_vggsound(
                 "ids": [f"{c.stem}#{t:g}s" for t in starts], "groups": [c.stem] * k,  # (clips merged below)
                 "rates": rates}
 
-    files = [p for c in clips for p in (mp4s.get(c.stem), wavs.get(c.stem), jpg_dirs.get(c.stem)) if p is not None]
+    files = [p for c in clips for p in (c.find(mp4s), c.find(wavs), c.find(jpg_dirs)) if p is not None]
     cache_dir = cache_mod.resolve_cache_dir(cache_dir, root)
     settings = {"modalities": modalities, "window_s": window_s, "stride_s": stride, "frames": frames,
                 "frame_size": frame_size, "sample_rate": sample_rate, "clip_seconds": clip_seconds,
