@@ -360,3 +360,64 @@ def test_a_clip_whose_wav_and_frame_folder_use_the_two_names_loads_paired_as_wit
         for k, i in enumerate(d.ids):
             t = int(i.split("#")[1][:-1])
             assert abs(float(d[k]["video"].float().mean()) - frame_value(t)) < 3, i
+
+
+def test_a_clip_whose_audio_track_is_shorter_than_its_video_is_reported_with_the_windows_lost(tmp_path):
+    """An mp4 with 4 s of video and a 1.2 s audio track gives 1 window of 1 s, not 4: its windows stop
+    at the shorter stream (no window without its audio), and the clip is listed with both lengths
+    and the windows lost, with a warning; clips whose streams agree are not listed."""
+    from fixtures_data import write_mp4
+
+    r = tmp_path / "VGGSound"
+    rows = []
+    for li, label in enumerate(VGG_LABELS[1:3]):
+        for i in range(3):
+            yid = f"a{li}{i}xxxxxxxx"[:11]
+            rows.append(f'{yid},30,"{label}",train')
+            write_mp4(r / "video" / f"{yid}_000030.mp4", 40, fps=10, audio_sr=8000,
+                      audio_seconds=1.2 if (li, i) == (0, 0) else 4.0)
+    (r / "vggsound.csv").write_text("\n".join(rows) + "\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        s = D.load("vggsound", r, classes=list(VGG_LABELS[1:3]), **dict(OPTS, frames=2, cache_dir=False))
+    assert any("1 VGGSound clips have audio and video of lengths that differ" in str(w.message) for w in caught)
+    ids = sorted(i for d in s for i in d.ids)
+    assert [i for i in ids if i.startswith("a00")] == ["a00xxxxxxxx_000030#0s"]
+    assert len(ids) == 1 + 5 * 4
+    (note,) = s.report["streams_differ"]
+    assert note.startswith("a00xxxxxxxx_000030: audio 1.") and "video 4.00 s (40 frames at 10 fps)" in note
+    assert "3 of 4 windows lost" in note
+
+
+def test_jpeg_frames_at_frames_fps_are_timed_by_it_not_spread_over_a_short_wav(tmp_path):
+    """A 2 s wav with 10 one-per-second frames of the 10 s clip: with frames_fps=1, the window of
+    audio 1-2 s holds frame 1 (spread over the wav's 2 s it held frames of seconds 5-9), and the
+    clip is listed in streams_differ (2 s against 10 s: 8 of 10 windows lost). Without
+    frames_fps the report says frames are spread over the audio, unchecked."""
+    sf = pytest.importorskip("soundfile", reason="writing a wav fixture needs the soundfile package, which is not installed")
+
+    r = tmp_path / "vgg"
+    rows = []
+    for li, label in enumerate(VGG_LABELS[1:3]):
+        for i in range(3):
+            yid = f"b{li}{i}xxxxxxxx"[:11]
+            stem = f"{yid}_000030"
+            rows.append(f'{yid},30,"{label}",train')
+            secs = 2 if (li, i) == (0, 0) else 10
+            sf.write(_mk(r / "wav") / f"{stem}.wav", np.repeat(np.float32(np.arange(secs) + 1) / 20, 1000), 1000)
+            write_jpegs(r / "frames" / stem, 10, "ffmpeg")            # frame k: second k of the clip
+    (r / "vggsound.csv").write_text("\n".join(rows) + "\n")
+    kw = dict(classes=list(VGG_LABELS[1:3]), audio_dir=r / "wav", frames_dir=r / "frames", sample_rate=1000,
+              frames=2, cache_dir=False)
+    s = _load(r, frames_fps=1, **kw)
+    for d in s:
+        for k, i in enumerate(d.ids):
+            t = int(i.split("#")[1][:-1])
+            assert abs(float(d[k]["audio"].mean()) - (t + 1) / 20) < 1e-3, i              # audio of second t
+            assert abs(float(d[k]["video"].float().mean()) - frame_value(t)) < 3, i       # frame of second t
+    assert sorted(i for d in s for i in d.ids if i.startswith("b00")) == ["b00xxxxxxxx_000030#0s", "b00xxxxxxxx_000030#1s"]
+    (note,) = s.report["streams_differ"]
+    assert note == ("b00xxxxxxxx_000030: audio 2.00 s, video 10.00 s (10 JPEG frames at 1 fps): windows stop at "
+                    "the shorter stream, 8 of 10 windows lost")
+    assert "jpeg_frame_timing" not in s.report
+    assert "spread over" in _load(r, **kw).report["jpeg_frame_timing"]

@@ -25,6 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..warn import warn
 from . import cache as cache_mod
 from .dataset import Splits
 from .preprocess import (MP4_AUDIO_DECODER, VIDEO_DECODER, MissingModality, UnreadableFile, as_names, check_positive, cut,
@@ -94,6 +95,11 @@ def _index(folder: Path | None, suffix: str | None) -> dict[str, Path]:
     return {p.stem: p for p in folder.iterdir() if p.suffix.lower() == suffix}
 
 
+def _n_windows(seconds: float, window_s: float, stride: float) -> int:
+    """How many windows (start 0, every ``stride``) fit in ``seconds``: as the decoder cuts them."""
+    return len(np.arange(0.0, seconds - window_s + 1e-6, stride))
+
+
 def _clip_groups(ids: Sequence[str], clip_of: dict[str, _Clip], window_s: float) -> tuple[list[str], list[str]]:
     """Each window's split unit, and the merged ones: a clip, except that clips of one YouTube
     video whose windows overlap in the video's time (e.g. clips starting at 0 s and 4 s share
@@ -134,6 +140,7 @@ def load_vggsound(
     audio_dir: str | Path | None = None,
     frames_dir: str | Path | None = None,
     clip_seconds: float = 10.0,
+    frames_fps: float | None = None,
     ratios: Sequence[float] = (0.7, 0.15, 0.15),
     split_file: str | Path | None = "auto",
     cache_dir: str | Path | None | bool = None,
@@ -151,7 +158,14 @@ def load_vggsound(
     audio_dir / frames_dir: pre-extracted wav files / JPEG frame folders named by clip stem.
     clip_seconds: clip length, used only to time JPEG frames when no audio is decoded
       (with audio, a JPEG folder's frames are spread over the audio's duration).
+    frames_fps: the frame rate the JPEG folders were extracted at (e.g. 1): frame k is then at
+      k / frames_fps s, whatever the audio's or the clip's length. Default None: no rate is known,
+      frames are spread as above, so a wav shorter than its frames pairs its audio with frames of
+      other seconds, undetected (``report["jpeg_frame_timing"]`` says so).
     Frame times come from the mp4's frame rate; windows stop at the shorter of audio and video.
+    A clip whose audio and video (mp4, or JPEG frames with ``frames_fps``) differ in length by more
+    than one window loses the windows of the longer stream's rest: it is listed, with both lengths
+    and the windows lost, in ``report["streams_differ"]``, and a warning says how many.
     Time 0 of a clip is its first video frame: audio decoded from the mp4 is placed by its
     stream's start time (an audio track that starts 0.5 s after the video gets 0.5 s of
     silence before it, one that starts earlier is cut), so a window's audio and frames are the
@@ -162,6 +176,8 @@ def load_vggsound(
     for name, value in (("frames", frames), ("frame_size", frame_size), ("sample_rate", sample_rate)):
         check_positive(name, value, integer=True)
     check_positive("clip_seconds", clip_seconds)
+    if frames_fps is not None:
+        check_positive("frames_fps", frames_fps)
     if classes is None:
         check_positive("num_classes", num_classes, integer=True)
     modalities = as_names(modalities)
@@ -227,6 +243,7 @@ def load_vggsound(
     def decode(c: _Clip) -> dict:
         mp4, wav, jdir = c.find(mp4s), c.find(wavs), c.find(jpg_dirs)
         wave, dur = None, None
+        notes: dict[str, list[str]] = {}
         if "audio" in modalities:
             if wav is not None:
                 wave, sr = read_wav(wav)
@@ -238,22 +255,30 @@ def load_vggsound(
             dur = len(wave) / sample_rate
         rates: dict[str, float] = {"audio_native": sr} if wave is not None else {}
         if "video" in modalities:
-            if jdir is not None:  # no rate in a JPEG folder: frames are spread over the clip
+            if jdir is not None:  # no rate in a JPEG folder: frames_fps, else spread over the clip
                 jpgs = list_jpeg_frames(jdir)
                 n_frames, fps = len(jpgs), None
-                rate = len(jpgs) / (dur or clip_seconds)
+                rate = frames_fps or len(jpgs) / (dur or clip_seconds)
+                source = f"{n_frames} JPEG frames at {frames_fps:g} fps" if frames_fps else None
             elif mp4 is not None:
                 n_frames, fps = video_info(mp4)
                 rates["video"] = rate = fps
+                source = f"{n_frames} frames at {fps:g} fps"
             else:
                 raise MissingModality(str(c), "video", f"{vdir}/{c.stem}.mp4 or a frame folder in frames_dir")
             if n_frames == 0:
                 raise UnreadableFile(mp4 or jdir, "no video frames")
-            dur = min(dur or np.inf, n_frames / rate)  # aac padding makes audio a little longer
+            video_dur = n_frames / rate
+            if dur is not None and source is not None and abs(dur - video_dur) > window_s + 1e-6:
+                lost = _n_windows(max(dur, video_dur), window_s, stride) - _n_windows(min(dur, video_dur), window_s, stride)
+                notes["streams_differ"] = [f"{c}: audio {dur:.2f} s, video {video_dur:.2f} s ({source}): windows stop "
+                                           f"at the shorter stream, {lost} of {_n_windows(max(dur, video_dur), window_s, stride)} "
+                                           "windows lost"]
+            dur = min(dur or np.inf, video_dur)  # aac padding makes audio a little longer
         starts = np.arange(0.0, dur - window_s + 1e-6, stride)
         if len(starts) == 0:
-            return {"arrays": {}, "labels": [], "subjects": [], "ids": [], "groups": [],
-                    "notes": {"too_short": [f"{c} ({dur:.2f} s < window {window_s} s)"]}}
+            notes["too_short"] = [f"{c} ({dur:.2f} s < window {window_s} s)"]
+            return {"arrays": {}, "labels": [], "subjects": [], "ids": [], "groups": [], "notes": notes}
         arrays = {}
         if wave is not None:
             n = int(round(window_s * sample_rate))
@@ -266,7 +291,7 @@ def load_vggsound(
         k = len(starts)
         return {"arrays": arrays, "labels": [c.label] * k, "subjects": [subject_of[c.youtube_id]] * k,
                 "ids": [f"{c.stem}#{t:g}s" for t in starts], "groups": [c.stem] * k,  # (clips merged below)
-                "rates": rates}
+                "rates": rates, **({"notes": notes} if notes else {})}
 
     files = [p for c in clips for p in (c.find(mp4s), c.find(wavs), c.find(jpg_dirs)) if p is not None]
     cache_dir = cache_mod.resolve_cache_dir(cache_dir, root)
@@ -276,6 +301,8 @@ def load_vggsound(
                 "decoder": VIDEO_DECODER}     # caches of an earlier decoder are built again
     if "audio" in modalities:                 # (a video-only cache keeps its key)
         settings["audio_decoder"] = MP4_AUDIO_DECODER
+    if frames_fps is not None:                # (so does a load without frames_fps)
+        settings["frames_fps"] = frames_fps
     windows = cache_mod.collect("vggsound", clips, decode, classes=chosen, settings=settings, cache_dir=cache_dir,
                                 sample_rates={"audio": float(sample_rate)} if "audio" in modalities else {},
                                 on_error=on_error, progress=progress)
@@ -283,5 +310,13 @@ def load_vggsound(
     windows.report.update(report, n_missing_files=len(report["missing_files"]), merged_clips=merged,
                           subject_source="proxy: YouTube video id (VGGSound has no subject annotations)")
     windows.sample_rates = {m: r for m, r in windows.sample_rates.items() if m in modalities}
+    if frames_fps is None and "audio" in modalities and "video" in modalities and any(c.find(jpg_dirs) for c in clips):
+        windows.report["jpeg_frame_timing"] = ("no frames_fps: each JPEG folder's frames are spread over its clip's "
+                                               "audio, so audio and frames of unequal length are paired unchecked")
+    differ = windows.report.get("streams_differ") or []
+    if differ:
+        warn(f"{len(differ)} VGGSound clips have audio and video of lengths that differ by more than one window: "
+             f"their windows stop at the shorter stream (names, lengths and windows lost in "
+             f"Splits.report['streams_differ'], e.g. {differ[0]})")
     sf = auto_split_file(split_file, cache_dir, "vggsound", split, seed, ratios, windows)
     return make_splits(windows, split, ratios, seed, sf)
