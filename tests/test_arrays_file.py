@@ -106,3 +106,29 @@ def test_naming_every_saved_modality_loads_as_naming_none(tmp_path):
     assert set(named.report["modality_content"]) == {"acc", "gyro"}
     for part in ("train", "val", "test"):
         assert list(getattr(named, part).ids) == list(getattr(whole, part).ids)
+
+
+@pytest.mark.parametrize("with_ids", [False, True])
+def test_a_partial_load_of_a_groups_samples_file_splits_as_the_full_load(tmp_path, with_ids):
+    """Identical copies are merged by their content in *every* saved modality, whatever is
+    loaded: six windows whose gyro is all zero (acc differs) are six recordings in a gyro-only
+    load too, so a source trained on acc and a gyro target see the same train / val / test
+    samples for one seed (grouped by the loaded gyro alone, they were one recording and the
+    split moved). The full load's split is unchanged, and real copies are still merged."""
+    arrays, labels = _data(60)
+    arrays["gyro"][:6] = 0.0                          # gyro off in six windows
+    arrays["acc"][50], arrays["gyro"][50] = arrays["acc"][7], arrays["gyro"][7]   # one true copy
+    labels[50] = labels[7]
+    ids = [f"w{i}" for i in range(60)] if with_ids else None
+    path = save_arrays(tmp_path / "z.npz", arrays, labels, groups="samples", kinds=KINDS, ids=ids)
+    with pytest.warns(UserWarning, match="identical copies"):
+        want = from_arrays(arrays, labels, groups="samples", kinds=KINDS, ids=ids, seed=0)
+    parts = ("train", "val", "test")
+    for modalities in (None, ["acc", "gyro"], ["acc"], ["gyro"]):
+        with pytest.warns(UserWarning, match="identical copies"):
+            got = load("arrays", root=path, modalities=modalities, seed=0)
+        for part in parts:
+            x, y = getattr(got, part), getattr(want, part)
+            assert list(x.ids) == list(y.ids), (modalities, part)
+            assert list(x.groups) == list(y.groups), (modalities, part)
+        assert got.report["identical_samples"] == 1

@@ -33,7 +33,7 @@ import numpy as np
 from ..files import write_atomically
 from .dataset import Splits
 from .preprocess import UnreadableFile
-from .splits import SplitArg, content_ids, data_fingerprint, from_arrays
+from .splits import SplitArg, content_ids, data_fingerprint, from_arrays, sample_groups, warn_identical_samples
 
 FORMAT = "dcatkit-arrays/1"
 LAYOUT = """\
@@ -194,18 +194,27 @@ def load_arrays(root: str | Path, split: SplitArg = "id", modalities: Sequence[s
     subset = modalities is not None and list(modalities) != names
     d = read_arrays(root, modalities if subset else None)
     arrays, ids, whole, id_source = d["arrays"], d["ids"], None, None
+    groups, copies = d["groups"], 0
     if subset:
         # the file's samples named by every saved modality, whichever are loaded
         by_content = d["content_ids"] or content_ids(read_arrays(root)["arrays"])
         whole = data_fingerprint(by_content)
         if ids is None:
             ids, id_source = by_content, "content"
+        if groups == "samples":
+            # identical copies are merged by their content in *every* saved modality, as a full load merges
+            # them: grouped by the loaded modalities alone (six windows with the gyro all zero would be one
+            # recording in a gyro-only load), the split would differ from the full load's for the same seed
+            groups, copies = sample_groups(by_content, ids)
     kinds = {k: v for k, v in (d["kinds"] or {}).items() if k in arrays} or None
     rates = {k: v for k, v in (d["sample_rates"] or {}).items() if k in arrays} or None
     out = from_arrays(arrays, d["labels"], d["subjects"], d["classes"], split=split, ratios=ratios, seed=seed,
-                      ids=ids, sample_rates=rates, groups=d["groups"], split_file=split_file,
+                      ids=ids, sample_rates=rates, groups=groups, split_file=split_file,
                       normalize=normalize, kinds=kinds)
+    if copies:               # as a load of every modality warns and reports them
+        warn_identical_samples(copies, len(d["labels"]), stacklevel=3)
     if whole is not None:    # as a load of every modality reports them
         for s in out if isinstance(out, list) else [out]:
-            s.report.update(data_fingerprint=whole, **({"id_source": id_source} if id_source else {}))
+            s.report.update(data_fingerprint=whole, **({"id_source": id_source} if id_source else {}),
+                            **({"identical_samples": copies} if copies else {}))
     return out

@@ -118,6 +118,24 @@ def content_ids(arrays: Mapping[str, np.ndarray]) -> list[str]:
     return ids
 
 
+def sample_groups(by_content: Sequence[str], ids: Sequence[str]) -> tuple[list[str], int]:
+    """(groups, copies) for ``groups="samples"``: each sample its own recording, named by its id,
+    except that identical copies (the same content id, its ``~n`` copy suffix left off) are one
+    recording, named by the first copy's id. ``by_content``: :func:`content_ids` over every
+    modality of the data (a load of some modalities passes the whole file's, so its split is
+    the full load's). ``copies``: how many samples were merged into an earlier one."""
+    first: dict[str, str] = {}                               # content (the ~n copy suffix left off) -> 1st id
+    groups = [first.setdefault(c.split("~")[0], i) for c, i in zip(by_content, ids)]
+    return groups, len(groups) - len(first)
+
+
+def warn_identical_samples(copies: int, n: int, stacklevel: int = 2) -> None:
+    warnings.warn(f"{copies} of {n} samples are identical copies of another sample (every modality equal "
+                  "byte for byte: a copied file or row?); with groups='samples' each copy is kept in "
+                  "the part of its original, so no sample is in two parts (report['identical_samples'])",
+                  stacklevel=stacklevel)
+
+
 class ModalityContent(dict):
     """``{modality: {sample id: content id of that modality alone}}``: ``report["modality_content"]``
     of ``from_arrays`` data named by content ids. Those ids hash every modality loaded, so one
@@ -709,15 +727,10 @@ def from_arrays(
         report["modality_content"] = ModalityContent(
             {m: {i: c.split("~")[0] for i, c in zip(ids, h)} for m, h in own.items()})
     if groups is None:             # groups="samples": each sample its own recording, but identical copies one
-        first: dict[str, str] = {}                           # content (the ~n copy suffix left off) -> 1st id
-        groups = [first.setdefault(c.split("~")[0], i) for c, i in zip(by_content, ids)]
-        copies = n - len(first)
+        groups, copies = sample_groups(by_content, ids)
         if copies:
             report["identical_samples"] = copies
-            warnings.warn(f"{copies} of {n} samples are identical copies of another sample (every modality equal "
-                          "byte for byte: a copied file or row?); with groups='samples' each copy is kept in "
-                          "the part of its original, so no sample is in two parts (report['identical_samples'])",
-                          stacklevel=2)
+            warn_identical_samples(copies, n, stacklevel=3)
     windows = Windows(arrays, labels, subj, ids, groups, list(classes), dict(sample_rates or {}), report)
     return make_splits(windows, split, ratios, seed, split_file, normalize, kinds,
                        normalize_imu=normalize_imu)
