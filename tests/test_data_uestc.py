@@ -515,3 +515,30 @@ def test_a_list_file_saved_with_a_byte_order_mark_reads_as_the_plain_one(root, t
         a = D.load("uestc", root[0], cache_dir=False, modalities=["imu"], **OPTS)
         b = D.load("uestc", r, cache_dir=False, modalities=["imu"], **OPTS)
     assert [list(d.ids) for d in a] == [list(d.ids) for d in b]
+
+
+def _scan_copy(root, tmp_path):
+    """The fixture without its list files (the loader scans the folders)."""
+    r = tmp_path / "u"
+    shutil.copytree(root[0], r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    for f in U.LIST_FILES:
+        (r / f).unlink()
+    return r
+
+
+def test_without_list_files_a_video_without_its_csv_is_counted_as_missing_not_dropped(root, tmp_path):
+    """No list files: the recordings are found on the video side too, so one with an mp4 and one
+    with a frame folder, both without a csv, are named in report["missing_modality"] (and
+    warned about) in a load with video and in an imu-only load, not left out uncounted."""
+    r = _scan_copy(root, tmp_path)
+    mp4 = sorted((r / "video" / "5_reading").glob("*.mp4"))[0]
+    frames = next(p for p in sorted((r / "video").glob("*/*")) if p.is_dir() and p.parent.name in U.PAPER_CLASSES)
+    for v in (mp4, frames):
+        (r / "sensor" / v.parent.name / f"{v.name.removesuffix('.mp4')}.csv").unlink()
+    for modalities in (("imu", "video"), ("imu",)):
+        with pytest.warns(UserWarning, match="2 missing modality"):
+            s = D.load("uestc", r, cache_dir=False, modalities=modalities, **OPTS)
+        missing = s.report["missing_modality"]
+        assert len(missing) == 2 and s.report["n_missing_modality"] == 2
+        assert any(mp4.stem in m for m in missing) and any(frames.name in m for m in missing)
+        assert sum(len(d) for d in s) == (24 - 2) * (ROWS // W)

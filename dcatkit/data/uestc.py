@@ -253,6 +253,18 @@ def load_uestc(
                 continue                      # hidden: .ipynb_checkpoints, ._ files of macOS copies...
             _class_number(f.parent.name, f"{f.parent} (a folder in sensor/; move it out if it holds no class)")
             entries.append((f.parent.name, f.stem, None))
+        # a recording with a video (mp4 or frame folder) but no csv: kept as an entry, so decode names it
+        # in report["missing_modality"] (no imu) as a list file's recording without a csv is, never dropped
+        # uncounted
+        with_csv = {(f, st) for f, st, _ in entries}
+        video_side = video_root or (root / "video" if (root / "video").is_dir() else None)
+        for v in sorted(video_side.glob("*/*")) if video_side is not None else ():
+            folder, stem = v.parent.name, (v.stem if v.suffix.lower() == ".mp4" and v.is_file() else v.name)
+            if (folder.startswith(".") or v.name.startswith(".") or not _FOLDER.match(folder)
+                    or not (v.is_dir() or v.suffix.lower() == ".mp4") or (folder, stem) in with_csv):
+                continue
+            with_csv.add((folder, stem))
+            entries.append((folder, stem, None))
         report["listing"] = "scan of sensor/ (no list files)"
     available = sorted({e[0] for e in entries}, key=_class_number)
     chosen = _select_classes(classes, available)
