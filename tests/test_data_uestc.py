@@ -542,3 +542,27 @@ def test_without_list_files_a_video_without_its_csv_is_counted_as_missing_not_dr
         assert len(missing) == 2 and s.report["n_missing_modality"] == 2
         assert any(mp4.stem in m for m in missing) and any(frames.name in m for m in missing)
         assert sum(len(d) for d in s) == (24 - 2) * (ROWS // W)
+
+
+def test_a_list_line_whose_path_holds_a_space_is_read_from_the_right(root, tmp_path):
+    """A prefix such as ``/home/me/my data/`` splits the line into more than four fields: the
+    last three (integers) are the counts and the label, the rest is the path. A line of four
+    fields reads as before, and a line whose counts are not all integers is still refused."""
+    p = tmp_path / "list.txt"
+    p.write_text("/home/me/my data/27_open_close_door/27_open_close_door_2022_05_05_16_05_51 418 419 26\n"
+                 "yourdataset_path/data/3_drinking/3_drinking_2020_12_10_15_58_00 40 41 2\n")
+    assert U.parse_list_file(p, with_imu_rows=True) == [
+        ("27_open_close_door", "27_open_close_door_2022_05_05_16_05_51", 418, 26, 419),
+        ("3_drinking", "3_drinking_2020_12_10_15_58_00", 40, 2, 41)]
+    p.write_text("my data/3_drinking/3_drinking_2020_12_10_15_58_00 40 x 2\n")
+    with pytest.raises(ValueError, match=r"list.txt:1: "):         # counts not all integers: refused
+        U.parse_list_file(p)
+    # a load through list files under a folder with a space in its name
+    r = tmp_path / "u"
+    shutil.copytree(root[0], r, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    for f in U.LIST_FILES:
+        (r / f).write_text((r / f).read_text().replace("yourdataset_path/data/", "/home/me/my data/"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = D.load("uestc", r, cache_dir=False, modalities=["imu"], **OPTS)
+    assert sum(len(d) for d in s) == 8 * 3 * (ROWS // W)

@@ -60,7 +60,8 @@ def parse_list_file(path: Path, with_imu_rows: bool = False) -> list[tuple]:
     (``with_imu_rows``: (folder, stem, n_rgb_frames, label, n_imu_rows)).
 
     The path prefix is a placeholder from the authors' machine: only its last two
-    parts are used. Blank lines and a missing final newline are fine.
+    parts are used. Blank lines and a missing final newline are fine; a path with spaces
+    is read up to the line's last three fields when those are integers.
     """
     out = []
     with reading(path):
@@ -71,6 +72,9 @@ def parse_list_file(path: Path, with_imu_rows: bool = False) -> list[tuple]:
             continue
         if len(parts) < 4:
             raise ValueError(f"{path}:{k}: expected 'path n_frames n_imu_rows label', found {line!r}")
+        whole = lambda xs: all(re.fullmatch(r"[+-]?\d+", x) for x in xs)       # noqa: E731
+        if len(parts) > 4 and not whole(parts[1:4]) and whole(parts[-3:]):
+            parts = [x.strip() for x in line.rsplit(maxsplit=3)]    # a space in the path ("my data/...")
         p = parts[0].replace("\\", "/").rstrip("/").split("/")
         if len(p) < 2:
             raise ValueError(f"{path}:{k}: path {parts[0]!r} should end in <class_folder>/<stem>")
