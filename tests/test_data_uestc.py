@@ -566,3 +566,30 @@ def test_a_list_line_whose_path_holds_a_space_is_read_from_the_right(root, tmp_p
         warnings.simplefilter("ignore")
         s = D.load("uestc", r, cache_dir=False, modalities=["imu"], **OPTS)
     assert sum(len(d) for d in s) == 8 * 3 * (ROWS // W)
+
+
+def test_a_tab_or_semicolon_subject_map_is_read_and_a_map_naming_no_recording_is_refused(root, tmp_path):
+    """A subject map exported with tabs or semicolons was read as rows of one field, each dropped:
+    an empty map, and then the ood split asked for a map. Such a map is read as its comma form;
+    a row of one field is refused with its line; a map none of whose keys names a recording
+    (another key form) is refused showing one of its keys beside one of the recordings."""
+    r, subjects = root
+    recs = [U._Rec(s.rsplit("_2020_", 1)[0], s, 0) for s in sorted(subjects)]
+    want = U._subjects_from_map({s: f"P{v}" for s, v in subjects.items()}, recs)
+    for sep in ("\t", ";", ","):
+        f = tmp_path / "subjects.txt"
+        f.write_text(f"stem{sep}subject\n" + "".join(f"{k}{sep}P{v}\n" for k, v in subjects.items()) + "\n")
+        assert U._subjects_from_map(f, recs) == want, repr(sep)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = D.load("uestc", r, split="ood", subject_map=f, modalities=["imu"], cache_dir=False, **OPTS)
+    assert s.report["unmapped_recordings"] == []
+    f.write_text("stem,subject\n" + f"{recs[0].stem},P1\n" + f"{recs[1].stem} P2\n")
+    with pytest.raises(ValueError, match=r"subjects\.txt:3: expected <stem>','<id>, found '" + recs[1].stem
+                                         + " P2'; a subject map is"):
+        U._subjects_from_map(f, recs)
+    with pytest.raises(ValueError, match=r"none of its 2 keys names one of the 2 recordings loaded \(e\.g\. its key "
+                                         r"'subject-7' and this load's recording '" + recs[0].stem + "'.*a subject map is"):
+        U._subjects_from_map({"subject-7": 1, "subject-8": 2}, recs[:2])
+    with pytest.raises(ValueError, match="it has no entries"):
+        U._subjects_from_map({}, recs)

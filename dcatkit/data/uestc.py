@@ -129,13 +129,33 @@ def _read_imu(path: Path, acc_scale: float, gyro_scale: float) -> np.ndarray:
 BLANK_SUBJECTS = ("", "none", "null", "nan")   # a map's "don't know" (empty cell, JSON null, NaN): unmapped
 
 SUBJECT_MAP_FORM = ("a subject map is {sample stem (or folder/stem): participant id}: a dict, a JSON object "
-                    '{"<stem>": "<id>", ...}, or a csv of rows <stem>,<id> (an optional header row stem,subject)')
+                    '{"<stem>": "<id>", ...}, or a csv of rows <stem>,<id> (an optional header row stem,subject; '
+                    'a tab or a semicolon may stand for the comma)')
 
 
 def _map_key(key) -> str:
     """A subject map's key as a sample stem: the last part of a path, a file's .csv / .mp4 dropped."""
     k = str(key).strip().replace("\\", "/").rstrip("/").split("/")[-1]
     return k[:-4] if k.lower().endswith((".csv", ".mp4")) else k
+
+
+def _read_subject_csv(path: Path, text: str) -> dict[str, str]:
+    """{key: id} of a csv subject map: rows ``<stem>,<id>`` (a tab or a semicolon instead of the comma
+    when the first row holds no comma, as spreadsheets export), an optional header row ``stem,subject``;
+    blank rows are skipped, a row of one field is refused with its line (never dropped silently)."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    delimiter = next((d for d in (",", "\t", ";") if d in first), ",")
+    reader = csv.reader(text.splitlines(), delimiter=delimiter)
+    raw = {}
+    for r in reader:
+        if not any(c.strip() for c in r):
+            continue
+        if len(r) < 2:
+            raise ValueError(f"{path}:{reader.line_num}: expected <stem>{delimiter!r}<id>, found {r[0]!r}; "
+                             f"{SUBJECT_MAP_FORM}")
+        if r[0].strip().lower() not in ("stem", "sample"):
+            raw[r[0].strip()] = r[1]
+    return raw
 
 
 def _subjects_from_map(subject_map, recs: Sequence[_Rec]) -> dict[str, int]:
@@ -151,8 +171,7 @@ def _subjects_from_map(subject_map, recs: Sequence[_Rec]) -> dict[str, int]:
             if path.suffix.lower() == ".json":
                 raw = json.loads(text)
             else:
-                rows = [r for r in csv.reader(text.splitlines()) if len(r) >= 2]
-                raw = {r[0].strip(): r[1] for r in rows if r[0].strip().lower() not in ("stem", "sample")}
+                raw = _read_subject_csv(path, text)
     else:
         raw = subject_map
     if not isinstance(raw, Mapping):
@@ -163,6 +182,13 @@ def _subjects_from_map(subject_map, recs: Sequence[_Rec]) -> dict[str, int]:
     if nested:
         raise ValueError(f"{where}: {SUBJECT_MAP_FORM}; the id of {nested[0]!r} is {raw[nested[0]]!r:.80}")
     raw = {_map_key(k): str(v).strip() for k, v in raw.items()}
+    stems = {r.stem for r in recs}
+    if recs and not stems & set(raw):       # keys of another form (or another data set): say so, not "give a map"
+        key = next(iter(raw), None)
+        shown = (f"e.g. its key {key!r} and this load's recording {recs[0].stem!r}" if key is not None
+                 else "it has no entries")
+        raise ValueError(f"{where}: none of its {len(raw)} keys names one of the {len(stems)} recordings loaded "
+                         f"({shown}); {SUBJECT_MAP_FORM}")
     raw = {k: v for k, v in raw.items() if v.lower() not in BLANK_SUBJECTS}
     names = sorted(set(raw.values()))
     numeric = all(s.lstrip("-").isdigit() for s in names)
