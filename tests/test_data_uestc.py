@@ -593,3 +593,28 @@ def test_a_tab_or_semicolon_subject_map_is_read_and_a_map_naming_no_recording_is
         U._subjects_from_map({"subject-7": 1, "subject-8": 2}, recs[:2])
     with pytest.raises(ValueError, match="it has no entries"):
         U._subjects_from_map({}, recs)
+
+
+def test_a_nested_sensor_folder_and_misnamed_frames_are_named_with_the_expected_layout(root, tmp_path):
+    """Without list files, csvs one level too deep (sensor/sensor/<class>/, a nested unzip) gave
+    "class '3_drinking' not found; available: []"; the error now says no csv was found as
+    sensor/<n>_<class>/<stem>.csv, shows the one found and the layout. A frame folder of
+    frame_000001.jpg files gave "no video frames"; it now names the accepted names and what the
+    folder holds."""
+    r = _scan_copy(root, tmp_path)
+    (r / "sensor").rename(tmp_path / "sensor")
+    (r / "sensor").mkdir()
+    (tmp_path / "sensor").rename(r / "sensor" / "sensor")
+    with pytest.raises(ValueError, match=r"no csv found as sensor/<n>_<class>/<stem>\.csv .*found "
+                                         r"sensor/sensor/\d+_\w+/\d+_\w+\.csv .*Expected layout:\n"
+                                         r"UESTC-MMEA-CL/"):
+        D.load("uestc", r, cache_dir=False, **OPTS)
+    r2 = tmp_path / "u2"
+    shutil.copytree(root[0], r2, ignore=shutil.ignore_patterns(".dcatkit_cache"))
+    frames = next(p for p in sorted((r2 / "video").glob("*/*")) if p.is_dir() and p.parent.name in U.PAPER_CLASSES)
+    for p in sorted(frames.iterdir()):
+        p.rename(frames / f"frame_{p.name.removeprefix('img_')}")
+    n = len(list(frames.iterdir()))
+    with pytest.raises(UnreadableFile, match=r"no video frames: frames must be named 000001\.jpg .*img_000000\.jpg"
+                                             rf".*it holds {n} files, e\.g\. 'frame_00000[01]\.jpg'"):
+        D.load("uestc", r2, cache_dir=False, **OPTS)

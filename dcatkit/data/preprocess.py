@@ -183,6 +183,18 @@ def list_jpeg_frames(folder: Path) -> list[Path]:
     return [p for _, p in sorted(frames)]
 
 
+JPEG_FRAME_NAMES = "000001.jpg (ffmpeg's numbering, from 1) or img_000000.jpg (from 0), .jpg or .jpeg"
+
+
+def no_jpeg_frames(folder: Path) -> str:
+    """Why ``list_jpeg_frames(folder)`` found nothing: the accepted names and what the folder holds
+    (how many files, one of them), e.g. frames extracted as ``frame_000001.jpg``."""
+    files = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+    found = f"it holds {len(files)} files, e.g. {files[0]!r}" if files else "it is empty"
+    return (f"no video frames: frames must be named {JPEG_FRAME_NAMES}; {found} (rename them, e.g. "
+            "frame_000001.jpg to 000001.jpg, or extract them again)")
+
+
 def read_jpeg_frames(files: Sequence[Path], indices: np.ndarray, size: int | Sequence[int]) -> np.ndarray:
     """Load ``files[i]`` for i in ``indices``: uint8 (len(indices), 3, h, w)."""
     from PIL import Image

@@ -23,8 +23,8 @@ from ..warn import warn
 from . import cache as cache_mod
 from .dataset import Splits
 from .preprocess import (VIDEO_DECODER, MissingModality, UnreadableFile, as_names, check_positive,
-                         list_jpeg_frames, read_jpeg_frames, read_video_frames, reading, require_dir, require_finite,
-                         uniform_indices, video_info, window_starts)
+                         list_jpeg_frames, no_jpeg_frames, read_jpeg_frames, read_video_frames, reading, require_dir,
+                         require_finite, uniform_indices, video_info, window_starts)
 from .splits import SUBJECT_SPLITS, SplitArg, auto_split_file, make_splits, parse_split
 
 # The paper's 8-class subset (Sec. V-A.1), as folder names.
@@ -283,6 +283,12 @@ def load_uestc(
                 continue                      # hidden: .ipynb_checkpoints, ._ files of macOS copies...
             _class_number(f.parent.name, f"{f.parent} (a folder in sensor/; move it out if it holds no class)")
             entries.append((f.parent.name, f.stem, None))
+        if not entries:                       # e.g. sensor/sensor/<class>/ of a nested unzip: say where csvs go
+            deeper = next((f for f in sorted(sensor.rglob("*.csv")) if not f.name.startswith(".")), None)
+            found = (f"found {deeper.relative_to(root).as_posix()} (one folder level off? move the class folders "
+                     "up to sensor/)" if deeper is not None else "sensor/ holds no csv at all")
+            raise ValueError(f"UESTC: no list files ({', '.join(LIST_FILES)}) and no csv found as "
+                             f"sensor/<n>_<class>/<stem>.csv under {root}; {found}. Expected layout:\n{LAYOUT}")
         # a recording with a video (mp4 or frame folder) but no csv: kept as an entry, so decode names it
         # in report["missing_modality"] (no imu) as a list file's recording without a csv is, never dropped
         # uncounted
@@ -336,7 +342,7 @@ def load_uestc(
             else:
                 raise MissingModality(str(r), "video", f"{vid}.mp4 or a folder of JPEG frames {vid}/")
             if n_frames == 0:
-                raise UnreadableFile(vid, "no video frames")
+                raise UnreadableFile(vid, no_jpeg_frames(vid) if fps is None else "no video frames")
             if want_frames is not None and n_frames < want_frames - COUNT_SLACK:
                 short.append(f"{n_frames} video frames, the list says {want_frames}")
             idx = np.concatenate([uniform_indices(s * n_frames / n_rows, (s + imu_window) * n_frames / n_rows,
