@@ -273,16 +273,19 @@ def test_uniform_indices_are_the_frames_at_the_centres_of_equal_spans():
 
 
 def test_jpeg_frames_are_ordered_by_number_not_by_name(tmp_path):
-    """Frame files without zero padding (1.jpg, 2.jpg, 10.jpg) are in temporal order by their number."""
+    """Frame files without zero padding (1.jpg, 2.jpg, 10.jpg) are in temporal order by their number,
+    in either naming scheme (one scheme per folder: both in one are refused, test_preprocess.py)."""
     from dcatkit.data.preprocess import list_jpeg_frames
 
+    ffmpeg, img = tmp_path / "ffmpeg", tmp_path / "img"
+    for d in (ffmpeg, img):
+        d.mkdir()
+        (d / "notes.txt").write_bytes(b"")
     for k in (10, 2, 1, 9):
-        (tmp_path / f"{k}.jpg").write_bytes(b"")
-        (tmp_path / f"img_{k - 1}.jpg").write_bytes(b"")
-    (tmp_path / "notes.txt").write_bytes(b"")
-    frames = list_jpeg_frames(tmp_path)
-    by_scheme = [[p.name for p in frames if p.name.startswith("img_") == img] for img in (False, True)]
-    assert by_scheme == [["1.jpg", "2.jpg", "9.jpg", "10.jpg"], ["img_0.jpg", "img_1.jpg", "img_8.jpg", "img_9.jpg"]]
+        (ffmpeg / f"{k}.jpg").write_bytes(b"")
+        (img / f"img_{k - 1}.jpg").write_bytes(b"")
+    assert [p.name for p in list_jpeg_frames(ffmpeg)] == ["1.jpg", "2.jpg", "9.jpg", "10.jpg"]
+    assert [p.name for p in list_jpeg_frames(img)] == ["img_0.jpg", "img_1.jpg", "img_8.jpg", "img_9.jpg"]
 
 
 def _copy(root, tmp_path):

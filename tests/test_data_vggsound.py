@@ -421,3 +421,24 @@ def test_jpeg_frames_at_frames_fps_are_timed_by_it_not_spread_over_a_short_wav(t
                     "the shorter stream, 8 of 10 windows lost")
     assert "jpeg_frame_timing" not in s.report
     assert "spread over" in _load(r, **kw).report["jpeg_frame_timing"]
+
+
+def test_a_frame_folder_of_misnamed_frames_says_which_names_are_read(tmp_path):
+    """Frames extracted as frame_000001.jpg are no frames to the loader: the error names the
+    accepted names and what the folder holds (it said only "no video frames", and named the
+    clip's mp4 where there was one beside the folder)."""
+    import csv
+
+    r = tmp_path / "vgg"
+    r.mkdir()
+    rows = [(f"-{k}xYtId0000"[:11], 30, VGG_LABELS[0], "train") for k in range(2)]
+    with open(r / "vggsound.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    for yid, start, _, _ in rows:
+        write_jpegs(r / "frames" / f"{yid}_{start:06d}", 2, "img")
+    bad = r / "frames" / f"{rows[0][0]}_000030"
+    for p in sorted(bad.iterdir()):
+        p.rename(bad / p.name.replace("img_", "frame_"))
+    with pytest.raises(UnreadableFile, match=r"_000030: no video frames: frames must be named 000001.jpg .* it holds "
+                                             r"2 files, e.g. 'frame_000000.jpg'"):
+        _load(r, classes=[VGG_LABELS[0]], modalities=["video"], frames_dir=r / "frames", cache_dir=False)

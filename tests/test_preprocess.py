@@ -50,6 +50,26 @@ def test_jpeg_frames_named_jpeg_are_listed(tmp_path):
     assert [p.name for p in P.list_jpeg_frames(tmp_path)] == ["1.JPG", "2.jpeg", "10.jpg"]
 
 
+def test_a_folder_of_two_frame_schemes_or_a_frame_number_twice_is_refused(tmp_path):
+    """Both schemes in one folder (two extractions: 000001.jpg from 1, img_000000.jpg from 0) were
+    sorted together and interleaved, 8 frames for 4; one frame number under two extensions likewise.
+    Either is refused, naming what was found; one scheme alone reads as before."""
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for d in (a, b, c):
+        d.mkdir()
+    for k in range(4):
+        (a / f"{k + 1:06d}.jpg").write_bytes(b"")
+        (a / f"img_{k:06d}.jpg").write_bytes(b"")
+        (c / f"img_{k:06d}.jpg").write_bytes(b"")
+    (b / "000001.jpg").write_bytes(b"")
+    (b / "000001.jpeg").write_bytes(b"")
+    with pytest.raises(P.UnreadableFile, match=r"frames of both naming schemes \(\S+ and \S+\): two extractions"):
+        P.list_jpeg_frames(a)
+    with pytest.raises(P.UnreadableFile, match=r"frame number given twice \(000001.jpeg and 000001.jpg\)"):
+        P.list_jpeg_frames(b)
+    assert [p.name for p in P.list_jpeg_frames(c)] == [f"img_{k:06d}.jpg" for k in range(4)]
+
+
 def test_cut_at_a_negative_start_reads_from_the_beginning():
     """A window starting before the recording reads it from sample 0 (padded at the end), not
     the recording's tail."""

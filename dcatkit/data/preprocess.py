@@ -171,15 +171,26 @@ def list_jpeg_frames(folder: Path) -> list[Path]:
     """JPEG frames of one video in temporal order.
 
     Accepts both naming schemes found in the wild: ``000001.jpg`` (ffmpeg, from 1)
-    and ``img_000000.jpg`` (the UESTC authors' trainer, from 0).
+    and ``img_000000.jpg`` (the UESTC authors' trainer, from 0), one per folder: a folder
+    holding both, or one frame number twice (``000001.jpg`` and ``000001.jpeg``), is an
+    ``UnreadableFile`` (sorted together, two extractions would interleave).
     """
     frames: list[tuple[int, Path]] = []
+    schemes: dict[int, str] = {}
     for p in folder.iterdir():
-        for pat in _JPEG_PATTERNS:
+        for k, pat in enumerate(_JPEG_PATTERNS):
             m = pat.match(p.name)
             if m:
                 frames.append((int(m.group(1)), p))
+                schemes.setdefault(k, p.name)
                 break
+    if len(schemes) > 1:
+        raise UnreadableFile(folder, f"frames of both naming schemes ({' and '.join(schemes.values())}): two "
+                                     "extractions in one folder? Keep one")
+    numbers = [n for n, _ in frames]
+    if len(set(numbers)) < len(numbers):
+        twice = sorted(p.name for n, p in frames if numbers.count(n) > 1)[:2]
+        raise UnreadableFile(folder, f"frame number given twice ({' and '.join(twice)}): keep one of them")
     return [p for _, p in sorted(frames)]
 
 

@@ -29,7 +29,7 @@ from ..warn import warn
 from . import cache as cache_mod
 from .dataset import Splits
 from .preprocess import (MP4_AUDIO_DECODER, VIDEO_DECODER, MissingModality, UnreadableFile, as_names, check_positive, cut,
-                         list_jpeg_frames, read_jpeg_frames, read_mp4_audio, read_video_frames, read_wav, reading,
+                         list_jpeg_frames, no_jpeg_frames, read_jpeg_frames, read_mp4_audio, read_video_frames, read_wav, reading,
                          require_dir, require_file, resample, uniform_indices, video_info)
 from .splits import SplitArg, auto_split_file, make_splits, overlapping_units
 
@@ -267,7 +267,8 @@ def load_vggsound(
             else:
                 raise MissingModality(str(c), "video", f"{vdir}/{c.stem}.mp4 or a frame folder in frames_dir")
             if n_frames == 0:
-                raise UnreadableFile(mp4 or jdir, "no video frames")
+                raise UnreadableFile(jdir if jdir is not None else mp4,
+                                     no_jpeg_frames(jdir) if jdir is not None else "no video frames")
             video_dur = n_frames / rate
             if dur is not None and source is not None and abs(dur - video_dur) > window_s + 1e-6:
                 lost = _n_windows(max(dur, video_dur), window_s, stride) - _n_windows(min(dur, video_dur), window_s, stride)
