@@ -8,7 +8,7 @@ import pytest
 import dcatkit.data as D
 from dcatkit.data import vggsound as V
 from dcatkit.data.preprocess import UnreadableFile, uniform_indices
-from fixtures_data import (VGG_LABELS, frame_means, frame_value, make_vggsound, make_vggsound_overlapping,
+from fixtures_data import (VGG_LABELS, _needs, frame_means, frame_value, make_vggsound, make_vggsound_overlapping,
                            write_jpegs)
 
 SECONDS, FPS = 2.0, 10
@@ -442,3 +442,26 @@ def test_a_frame_folder_of_misnamed_frames_says_which_names_are_read(tmp_path):
     with pytest.raises(UnreadableFile, match=r"_000030: no video frames: frames must be named 000001.jpg .* it holds "
                                              r"2 files, e.g. 'frame_000000.jpg'"):
         _load(r, classes=[VGG_LABELS[0]], modalities=["video"], frames_dir=r / "frames", cache_dir=False)
+
+
+def test_a_clip_without_its_frames_is_reported_under_both_of_its_names(tmp_path):
+    """A clip's files may be named <id>_000030 or <id>_30 (each looked up under both); the report
+    of a clip whose wav is there but whose frames are not says both names, not only the wav's."""
+    import csv
+
+    sf = _needs("soundfile", "writing a wav fixture")
+    r = tmp_path / "vgg"
+    (r / "wav").mkdir(parents=True)
+    rows = [(f"-{k}xYtId0000"[:11], 30, VGG_LABELS[0], "train") for k in range(4)]
+    with open(r / "vggsound.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    for k, (yid, start, _, _) in enumerate(rows):
+        sf.write(r / "wav" / f"{yid}_{start:06d}.wav", np.full(8000 * 2, 0.25, np.float32), 8000)
+        if k:
+            write_jpegs(r / "frames" / f"{yid}_{start}", 2, "img")
+    s = _load(r, classes=[VGG_LABELS[0]], audio_dir=r / "wav", frames_dir=r / "frames", cache_dir=False,
+              split_file=None)
+    (gone,) = s.report["missing_modality"]
+    yid = rows[0][0]
+    assert f"no video: expected {r}/{yid}_000030.mp4 or a frame folder in frames_dir (named {yid}_000030 or {yid}_30)" \
+        in gone, gone

@@ -55,8 +55,12 @@ class _Clip:
         """This clip's file (or frame folder) in ``index``, under either name: the stem found on
         disk first, then the other of ``<id>_<start:06d>`` and ``<id>_<start>``. Looked up per
         modality: a clip's wav may be padded and its frame folder unpadded."""
-        names = (self.stem, f"{self.youtube_id}_{self.start:06d}", f"{self.youtube_id}_{self.start}")
-        return next((index[s] for s in names if s in index), None)
+        return next((index[s] for s in (self.stem, *self.names) if s in index), None)
+
+    @property
+    def names(self) -> tuple[str, str]:
+        """The two names a clip's files may have: ``<id>_<start:06d>`` and ``<id>_<start>``."""
+        return f"{self.youtube_id}_{self.start:06d}", f"{self.youtube_id}_{self.start}"
 
 
 def read_csv(path: Path) -> list[tuple[str, int, str, str]]:
@@ -250,7 +254,8 @@ def load_vggsound(
             elif mp4 is not None:
                 wave, sr = read_mp4_audio(mp4)
             else:
-                raise MissingModality(str(c), "audio", f"{vdir}/{c.stem}.mp4 or a wav in audio_dir")
+                raise MissingModality(str(c), "audio", f"{vdir}/{c.stem}.mp4 or a wav in audio_dir "
+                                                       f"(named {' or '.join(c.names)})")
             wave = resample(wave, sr, sample_rate)
             dur = len(wave) / sample_rate
         rates: dict[str, float] = {"audio_native": sr} if wave is not None else {}
@@ -265,7 +270,8 @@ def load_vggsound(
                 rates["video"] = rate = fps
                 source = f"{n_frames} frames at {fps:g} fps"
             else:
-                raise MissingModality(str(c), "video", f"{vdir}/{c.stem}.mp4 or a frame folder in frames_dir")
+                raise MissingModality(str(c), "video", f"{vdir}/{c.stem}.mp4 or a frame folder in frames_dir "
+                                                       f"(named {' or '.join(c.names)})")
             if n_frames == 0:
                 raise UnreadableFile(jdir if jdir is not None else mp4,
                                      no_jpeg_frames(jdir) if jdir is not None else "no video frames")
