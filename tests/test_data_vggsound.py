@@ -419,8 +419,38 @@ def test_jpeg_frames_at_frames_fps_are_timed_by_it_not_spread_over_a_short_wav(t
     (note,) = s.report["streams_differ"]
     assert note == ("b00xxxxxxxx_000030: audio 2.00 s, video 10.00 s (10 JPEG frames at 1 fps): windows stop at "
                     "the shorter stream, 8 of 10 windows lost")
-    assert "jpeg_frame_timing" not in s.report
-    assert "spread over" in _load(r, **kw).report["jpeg_frame_timing"]
+    assert "jpeg_frame_timing" not in s.report and "jpeg_rate_outliers" not in s.report
+    # without frames_fps: the six clips compared at the median clip's rate (1 fps) find the short wav
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        spread = D.load("vggsound", r, **dict(OPTS, **kw))
+    assert spread.report["jpeg_rate_outliers"] == [
+        "b00xxxxxxxx_000030: 10 JPEG frames, audio 2.00 s; at 1 fps, the median clip's rate, the frames span 10.00 s"]
+    assert "1 of 6 clips' frames span" in spread.report["jpeg_frame_timing"]
+    (w,) = [str(w.message) for w in caught if "JPEG frames span another length" in str(w.message)]
+    assert "pass frames_fps=1 " in w and "if every folder's 10 frames are a fixed number per clip" in w
+
+
+def test_jpeg_frames_without_frames_fps_are_compared_across_clips_at_the_median_rate():
+    """Folders extracted at 2 fps from clips of 10, 8 and 6 s (20, 16, 12 frames) beside wavs of those
+    lengths agree at the median rate: nothing listed, no warning. One wav cut to 3 s is listed (its
+    12 frames span 6 s at 2 fps). Fewer than 3 clips, or a cache without the per-clip record, say
+    that nothing was checked."""
+    spans = [["a", 20, 10.0], ["b", 16, 8.0], ["c", 12, 6.0]]
+    report = {"jpeg_frames_and_audio": spans}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        V._check_jpeg_timing(report, 1.0)
+    assert "jpeg_rate_outliers" not in report and "2 fps, 0 of 3 clips" in report["jpeg_frame_timing"]
+    report = {"jpeg_frames_and_audio": spans + [["d", 12, 3.0]]}
+    with pytest.warns(UserWarning, match=r"1 VGGSound clips' JPEG frames .* pass frames_fps=2 ") as caught:
+        V._check_jpeg_timing(report, 1.0)
+    assert "fixed number per clip" not in str(caught[0].message)          # frame counts differ: a rate
+    assert report["jpeg_rate_outliers"] == [
+        "d: 12 JPEG frames, audio 3.00 s; at 2 fps, the median clip's rate, the frames span 6.00 s"]
+    for report in ({"jpeg_frames_and_audio": spans[:2]}, {}):
+        V._check_jpeg_timing(report, 1.0)
+        assert "unchecked" in report["jpeg_frame_timing"] and "jpeg_rate_outliers" not in report
 
 
 def test_a_frame_folder_of_misnamed_frames_says_which_names_are_read(tmp_path):

@@ -125,6 +125,43 @@ def _clip_groups(ids: Sequence[str], clip_of: dict[str, _Clip], window_s: float)
     return [unit[s] for s in stems], sorted({u for u in unit.values() if "+" in u})
 
 
+def _check_jpeg_timing(report: dict, window_s: float) -> None:
+    """Without ``frames_fps`` each JPEG folder's frames are spread over its clip's audio. That is right
+    for a fixed number of frames per clip, and for folders extracted at one fixed rate whose wav is
+    as long as its frames; it is wrong for a wav cut short (or long) beside frames extracted at a
+    rate. The clips are compared with each other: the median clip gives the rate (frames / audio
+    seconds), and a clip whose frames at that rate span a length other than its audio's by more
+    than a window is listed in ``report["jpeg_rate_outliers"]`` with a warning naming the rate to
+    pass as ``frames_fps``. Where every folder holds the same number of frames, that may instead be a
+    fixed number per clip (then spreading is right): the warning says so. ``report["jpeg_frame_timing"]``
+    says what was checked."""
+    spans = report.get("jpeg_frames_and_audio")      # [clip, frames, audio seconds] per clip
+    head = "no frames_fps: each JPEG folder's frames are spread over its clip's audio"
+    if spans is None:
+        report["jpeg_frame_timing"] = f"{head}; unchecked (a window cache built before this check: delete it to check)"
+        return
+    rates = [n / d for _, n, d in spans if d > 0]
+    if len(rates) < 3:
+        report["jpeg_frame_timing"] = f"{head}; unchecked (fewer than 3 clips to compare their frame rates)"
+        return
+    rate = float(np.median(rates))
+    odd = [f"{c}: {n} JPEG frames, audio {d:.2f} s; at {rate:.3g} fps, the median clip's rate, the frames span "
+           f"{n / rate:.2f} s" for c, n, d in spans if abs(n / rate - d) > window_s + 1e-6]
+    report["jpeg_frame_timing"] = (f"{head}; at the median clip's rate, {rate:.3g} fps, {len(odd)} of {len(spans)} "
+                                   "clips' frames span a length other than their audio's by more than a window "
+                                   "(report['jpeg_rate_outliers'])")
+    if odd:
+        counts = {n for _, n, _ in spans}
+        report["jpeg_rate_outliers"] = odd
+        warn(f"{len(odd)} VGGSound clips' JPEG frames span another length than their audio at the frame rate the "
+             f"median clip implies ({rate:.3g} fps): spread over the audio, their windows pair sounds with frames of "
+             f"other seconds. If the folders were extracted at {rate:.3g} fps, pass frames_fps={rate:.3g} (CLI: "
+             f"--data-option frames_fps={rate:.3g})"
+             + (f"; if every folder's {counts.pop()} frames are a fixed number per clip, spreading them is right"
+                if len(counts) == 1 else "")
+             + f". Names and lengths in Splits.report['jpeg_rate_outliers'], e.g. {odd[0]}")
+
+
 def load_vggsound(
     root: str | Path,
     split: SplitArg = "id",
@@ -164,8 +201,10 @@ def load_vggsound(
       (with audio, a JPEG folder's frames are spread over the audio's duration).
     frames_fps: the frame rate the JPEG folders were extracted at (e.g. 1): frame k is then at
       k / frames_fps s, whatever the audio's or the clip's length. Default None: no rate is known,
-      frames are spread as above, so a wav shorter than its frames pairs its audio with frames of
-      other seconds, undetected (``report["jpeg_frame_timing"]`` says so).
+      frames are spread as above, so a wav shorter than its frames would pair its audio with frames
+      of other seconds; the clips are compared at the rate the median clip implies, and one whose
+      frames span another length than its audio is listed in ``report["jpeg_rate_outliers"]`` with
+      a warning (``report["jpeg_frame_timing"]`` says what was checked).
     Frame times come from the mp4's frame rate; windows stop at the shorter of audio and video.
     A clip whose audio and video (mp4, or JPEG frames with ``frames_fps``) differ in length by more
     than one window loses the windows of the longer stream's rest: it is listed, with both lengths
@@ -265,6 +304,8 @@ def load_vggsound(
                 n_frames, fps = len(jpgs), None
                 rate = frames_fps or len(jpgs) / (dur or clip_seconds)
                 source = f"{n_frames} JPEG frames at {frames_fps:g} fps" if frames_fps else None
+                if not frames_fps and dur is not None:   # compared across clips after the build
+                    notes["jpeg_frames_and_audio"] = [[str(c), n_frames, dur]]
             elif mp4 is not None:
                 n_frames, fps = video_info(mp4)
                 rates["video"] = rate = fps
@@ -318,8 +359,7 @@ def load_vggsound(
                           subject_source="proxy: YouTube video id (VGGSound has no subject annotations)")
     windows.sample_rates = {m: r for m, r in windows.sample_rates.items() if m in modalities}
     if frames_fps is None and "audio" in modalities and "video" in modalities and any(c.find(jpg_dirs) for c in clips):
-        windows.report["jpeg_frame_timing"] = ("no frames_fps: each JPEG folder's frames are spread over its clip's "
-                                               "audio, so audio and frames of unequal length are paired unchecked")
+        _check_jpeg_timing(windows.report, window_s)
     differ = windows.report.get("streams_differ") or []
     if differ:
         warn(f"{len(differ)} VGGSound clips have audio and video of lengths that differ by more than one window: "
