@@ -55,6 +55,11 @@ class _Rec:
 COUNT_SLACK = 2    # frames / IMU rows a recording may lack against its list line before it is named
 
 
+def _integers(fields: Sequence[str]) -> bool:
+    """Every field is a whole number as the list files write them ("12", "-1")."""
+    return all(re.fullmatch(r"[+-]?\d+", x) for x in fields)
+
+
 def parse_list_file(path: Path, with_imu_rows: bool = False) -> list[tuple]:
     """(folder, stem, n_rgb_frames, label) per line of a UESTC list file
     (``with_imu_rows``: (folder, stem, n_rgb_frames, label, n_imu_rows)).
@@ -72,8 +77,7 @@ def parse_list_file(path: Path, with_imu_rows: bool = False) -> list[tuple]:
             continue
         if len(parts) < 4:
             raise ValueError(f"{path}:{k}: expected 'path n_frames n_imu_rows label', found {line!r}")
-        whole = lambda xs: all(re.fullmatch(r"[+-]?\d+", x) for x in xs)       # noqa: E731
-        if len(parts) > 4 and not whole(parts[1:4]) and whole(parts[-3:]):
+        if len(parts) > 4 and not _integers(parts[1:4]) and _integers(parts[-3:]):
             parts = [x.strip() for x in line.rsplit(maxsplit=3)]    # a space in the path ("my data/...")
         p = parts[0].replace("\\", "/").rstrip("/").split("/")
         if len(p) < 2:
