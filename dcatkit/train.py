@@ -599,10 +599,12 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     lams = _source_lams(lam, names)
     d_target = model.attention.d_out                         # size of K, V and the pooled output
     objectives, monitors = [None] * len(srcs), [None] * len(srcs)
-    with torch.random.fork_rng(devices=[]):     # the objectives' own init leaves the run's random stream alone
-        torch.manual_seed(preset.seed if seed is None else seed)
-        for i in sorted(range(len(srcs)), key=lambda i: names[i]):   # by name: the sources' order changes no init
-            s = srcs[i]
+    for i, s in enumerate(srcs):
+        # each source's objective is initialised from the run's seed alone, as if it were the only source:
+        # the other sources (their order, their number, one with lam 0) change no map's start; and the
+        # objectives' own init leaves the run's random stream alone
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(preset.seed if seed is None else seed)
             d_source = s.attention.d_out if isinstance(s, Classifier) else getattr(s, "d_attn", None)
             if method is None and loss != "dcat":
                 get_loss(loss)                                          # unknown name -> clear error
