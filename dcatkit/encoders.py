@@ -25,6 +25,8 @@ class IMUEncoder(nn.Module):
     Input (B, C, L) with any channel count C -> output (B, L // 4, d_model).
     """
 
+    min_length = 4      # time steps: its two 2x max poolings leave L // 4 >= 1 of them
+
     def __init__(self, in_channels: int = 6, d_model: int = 128, hidden: int = 64,
                  kernel_size: int = 5, dropout: float = 0.2):
         super().__init__()
@@ -48,8 +50,8 @@ class IMUEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 3 or x.shape[1] != self.in_channels:
             raise ValueError(f"IMUEncoder expects (B, {self.in_channels}, L), got {tuple(x.shape)}")
-        if x.shape[2] < 4:
-            raise ValueError(f"IMU windows need at least 4 time steps, got {x.shape[2]}")
+        if x.shape[2] < self.min_length:
+            raise ValueError(f"IMU windows need at least {self.min_length} time steps, got {x.shape[2]}")
         return self.net(x).transpose(1, 2)                            # (B, L//4, d_model)
 
 

@@ -78,6 +78,11 @@ def build_encoder(modality: str, input_shape: tuple[int, ...], encoder_kwargs: d
     shape = check_sample_shape(modality, kind, input_shape)
     kw = dict(encoder_kwargs)
     if kind == "timeseries":
+        if shape[1] < IMUEncoder.min_length:     # refused here, naming the sensor, not at the first batch
+            raise ValueError(f"{modality!r} is a timeseries sensor of {shape[1]} time step(s) per window (shape "
+                             f"{shape}); its encoder, a 1D CNN that pools time by 4, needs windows of >= "
+                             f"{IMUEncoder.min_length}: cut longer windows, or give a window of one vector per time "
+                             f"step as kind 'features', shape (steps, values) = {shape[::-1]}")
         return IMUEncoder(in_channels=shape[0], **kw)
     if kind == "features":
         return FeatureEncoder(in_features=shape[1], **kw)

@@ -54,3 +54,15 @@ def test_encoder_overrides_win_over_the_presets_kwargs():
     assert imu.config["encoder"] == {**get_preset("synthetic", "imu").encoder, "hidden": 8, "d_model": 24}
     video = build_model("video", 3, (2, 3, 32, 32), get_preset("synthetic", "video"), depth=18)
     assert video.encoder.depth == 18 and video.config["encoder"]["depth"] == 18
+
+
+@pytest.mark.parametrize("length", [1, 3])
+def test_a_timeseries_window_shorter_than_the_cnn_pools_is_refused_at_build_naming_the_sensor(length):
+    """A timeseries sensor of 1-3 time steps per window built a model that failed only at its
+    first batch ("IMU windows need at least 4 time steps"), naming neither the sensor nor a way
+    out; it is refused at build time with both. 4 steps build and run."""
+    p = get_preset("synthetic", "imu").with_(d_attn=8, encoder={"hidden": 4, "d_model": 8})
+    with pytest.raises(ValueError, match=rf"'ecg L' is a timeseries sensor of {length} time step.*>= 4.*'features'"):
+        build_model("ecg L", 3, (1, length), p, kind="timeseries")
+    m = build_model("ecg L", 3, (1, 4), p, kind="timeseries").eval()
+    assert m(torch.zeros(2, 1, 4)).logits.shape == (2, 3)
