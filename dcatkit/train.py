@@ -504,6 +504,24 @@ def _check_shape(model, modality: str, ds, role: str) -> None:
                          f"built for (source_modality=[...] in the order of the sources)")
 
 
+def _check_classes(model, ds, role: str) -> None:
+    """Refuse a source ``Classifier`` whose classes are not ``ds``'s: its MCMA bit (Eq. 16) compares
+    its argmax with the labels by index, so another class count or order would mask by the wrong
+    classes without a word. Compared: its number of outputs, and the class names (in order) it
+    records in its provenance; a dataset or model that does not say passes."""
+    classes = getattr(ds, "classes", None)
+    if not isinstance(model, Classifier) or classes is None:
+        return
+    classes = [str(c) for c in classes]
+    n = model.config.get("num_classes", model.head.out_features)
+    named = (getattr(model, "provenance", None) or {}).get("classes")
+    if n != len(classes) or (named is not None and [str(c) for c in named] != classes):
+        raise ValueError(f"the {role} ({model.config.get('modality')!r} model) has {n} classes"
+                         f"{'' if named is None else f' {list(named)}'}, the training data {len(classes)} "
+                         f"{classes}: its MCMA mask compares its predictions with the labels by index, so it needs "
+                         "the data's classes in the data's order (train it on these classes)")
+
+
 def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam: float | dict,
                  mcma: bool = True, loss: str = "dcat", method: str | None = None,
                  options: dict | None = None, monitor: str | None = None, modality: str | None = None,
@@ -596,6 +614,7 @@ def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam
     _check_shape(model, modality, train, "target model")
     for i, (s, name) in enumerate(zip(srcs, names)):
         _check_shape(s, name, train, f"source {i}" if multi else "source")
+        _check_classes(s, train, f"source {i}" if multi else "source")
     lams = _source_lams(lam, names)
     d_target = model.attention.d_out                         # size of K, V and the pooled output
     objectives, monitors = [None] * len(srcs), [None] * len(srcs)

@@ -209,6 +209,28 @@ def test_bad_multi_source_input(setup):
         train.fit(new_model(sp, 0), sp.train, sp.val, modality="video", preset=P, progress=False)
 
 
+def test_fit_transfer_refuses_a_source_of_other_classes(setup):
+    """MCMA compares a source's argmax with the labels by index: fit_transfer took a second source
+    with one class more, or with the data's classes in another order (recorded in its provenance),
+    and masked by the wrong classes without a word (train_transfer's load_source checked them;
+    fit_transfer did not). Now each is refused, naming the source, before anything runs."""
+    import copy
+
+    from dcatkit.model import build_model
+
+    sp, video, audio = setup
+    kw = dict(lam=1.0, preset=P, progress=False, device="cpu", source_cache=False)
+    shuffled = copy.deepcopy(audio.model)
+    shuffled.provenance = {**audio.model.provenance, "classes": list(reversed(sp.classes))}
+    with pytest.raises(ValueError, match=rf"source 1 \('audio' model\) has {len(sp.classes)} classes .*by index"):
+        fit_transfer(new_model(sp, 0), [video.model, shuffled], sp.train, sp.val, **kw)
+    more = build_model("video", len(sp.classes) + 1, sp.train.input_shape("video"), TINY["video"])
+    with pytest.raises(ValueError, match=rf"source 0 \('video' model\) has {len(sp.classes) + 1} classes"):
+        fit_transfer(new_model(sp, 0), [more, audio.model], sp.train, sp.val, **kw)
+    with pytest.raises(ValueError, match=rf"the source \('video' model\) has {len(sp.classes) + 1} classes"):
+        fit_transfer(new_model(sp, 0), more, sp.train, sp.val, **kw)
+
+
 def test_cli_lams_and_two_source_checkpoints(tmp_path, capsys):
     assert _lams([]) == 1.0 and _lams(["0.5"]) == 0.5
     assert _lams(["video=1", "audio=0.5"]) == {"video": 1.0, "audio": 0.5}
