@@ -267,20 +267,36 @@ def record(train, modality: str, report: dict | None = None, dataset: str | None
     })
 
 
+def _split_words(split) -> tuple[str, int | None]:
+    """(the split as the CLI's ``--split`` spells it: "id", "ood", "loso", "group_kfold:5"; its
+    fold or None) from a split record (``Splits.report["split"]``, a provenance's ``split``).
+    Two folds of one cross-validation split differ only in the fold, so messages name it."""
+    split = split if isinstance(split, dict) else {}
+    kind, k = split.get("kind", split.get("split", "?")), split.get("k")
+    if isinstance(kind, (list, tuple)):               # an older record: ["group_kfold", k] as the split
+        kind, k = kind[0], kind[1] if len(kind) > 1 else k
+    return (f"{kind}:{k}" if k is not None else str(kind)), split.get("fold")
+
+
+def _split_text(split, seed) -> str:
+    """"split loso fold 1 (data seed 0)" (no fold for a split without folds)."""
+    name, fold = _split_words(split)
+    return f"split {name}{'' if fold is None else f' fold {fold}'} (data seed {seed})"
+
+
 def describe(prov: dict) -> str:
     """"dataset 'synthetic', split id (data seed 0), 600 training samples" for messages (two
-    draws of one seed at other sizes differ in the count)."""
-    split = prov.get("split") or {}
-    kind = split.get("split", "?") if isinstance(split, dict) else "?"
+    draws of one seed at other sizes differ in the count; a cross-validation split names its fold)."""
     n = len(prov["train_ids"]) if prov.get("train_ids") is not None else "?"
-    return f"dataset {prov.get('dataset')!r}, split {kind} (data seed {prov.get('data_seed')}), {n} training samples"
+    return (f"dataset {prov.get('dataset')!r}, {_split_text(prov.get('split'), prov.get('data_seed'))}, "
+            f"{n} training samples")
 
 
 def _split_of(splits) -> str:
     report = getattr(splits, "report", {}) or {}
     split = report.get("split") or {}
-    return (f"dataset {report.get('dataset')!r}, split {split.get('split', '?')} "
-            f"(data seed {split.get('seed')}), {len(splits.train)} training samples")
+    return (f"dataset {report.get('dataset')!r}, {_split_text(split, split.get('seed'))}, "
+            f"{len(splits.train)} training samples")
 
 
 TRUST_HINT = ("if you know where the source comes from and that it never saw this run's validation or test "
@@ -366,7 +382,8 @@ def check_source(prov: dict | None, splits, trust_source: bool = False) -> dict:
         shared(splits.test, chosen, chosen_c)
     if n_val or n_test or n_sel:
         split = report.get("split") or {}
-        kind, seed = split.get("split", "<split>"), split.get("seed", "<seed>")
+        (kind, fold), seed = _split_words(split), split.get("seed", "<seed>")
+        fold_flag = "" if fold is None else f" --fold {fold}"
         parts = []
         if n_val or n_test:
             parts.append(f"the source was trained on {n_val + n_test} samples that this run evaluates on "
@@ -376,8 +393,9 @@ def check_source(prov: dict | None, splits, trust_source: bool = False) -> dict:
                          "(its validation part)")
         raise SourceMismatch(
             "leakage: " + "; ".join(parts) + f". Source: {describe(prov)}; this run: {_split_of(splits)}. Train "
-            f"the source on this run's training split (same dataset, split and data seed, e.g. `python -m dcatkit "
-            f"train --split {kind} --data-seed {seed} ...`) and transfer from that checkpoint.")
+            f"the source on this run's training split (same dataset, split{'' if fold is None else ', fold'} and data "
+            f"seed, e.g. `python -m dcatkit train --split {kind}{fold_flag} --data-seed {seed} ...`) and transfer "
+            "from that checkpoint.")
     here = report.get("data_fingerprint")
     n_common = shared(splits.train, seen, seen_c)       # this run's training samples the source trained on
     out = {"source_check": "same data", "shared_train": 0, "shared_val": 0, "shared_target_train": n_common,

@@ -615,3 +615,29 @@ print(" ".join(sorted(m for m in sys.modules if m.startswith("dcatkit"))))
     assert "dcatkit.train" in loaded and "dcatkit.objectives" in loaded         # it did train
     shown = {"dcatkit." + f[:-3] for f in provenance.NOT_TRAINING}
     assert not shown & loaded, sorted(shown & loaded)
+
+
+def test_leakage_between_two_folds_names_the_folds_and_the_cli_split():
+    """A source trained on fold 0 of a cross-validation split, refused for fold 1 of the same
+    split: the message named both as "split group_kfold (data seed 0)" (the same words for
+    source and run) and told to train with `--split group_kfold`, which the CLI rejects
+    (it takes group_kfold:K) and which lacks --fold."""
+    import numpy as np
+    from dcatkit.data import from_arrays
+
+    rng = np.random.default_rng(0)
+    n = 48
+    subjects, groups = np.arange(n) // 8, [f"rec{i // 4}" for i in range(n)]       # 6 subjects, 2 recordings each
+    folds = from_arrays({"acc": rng.normal(size=(n, 2, 8)).astype(np.float32)}, np.arange(n) % 2, subjects,
+                        groups=groups, kinds={"acc": "timeseries"}, split=("group_kfold", 3), seed=0)
+    prov = provenance.record(folds[0].train, "acc", folds[0].report, val=folds[0].val)
+    with pytest.raises(SourceMismatch) as e:
+        provenance.check_source(prov, folds[1])
+    msg = str(e.value)
+    assert "Source: dataset None, split group_kfold:3 fold 0 (data seed 0)" in msg
+    assert "this run: dataset None, split group_kfold:3 fold 1 (data seed 0)" in msg
+    assert "`python -m dcatkit train --split group_kfold:3 --fold 1 --data-seed 0 ...`" in msg
+    loso = from_arrays({"acc": rng.normal(size=(n, 2, 8)).astype(np.float32)}, np.arange(n) % 2, subjects,
+                       groups=groups, kinds={"acc": "timeseries"}, split="loso", seed=0)
+    with pytest.raises(SourceMismatch, match=r"--split loso --fold 2 --data-seed 0 "):
+        provenance.check_source(provenance.record(loso[0].train, "acc", loso[0].report, val=loso[0].val), loso[2])
