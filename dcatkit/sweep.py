@@ -648,7 +648,9 @@ def _run_transfer_params(out_dir, params: list[dict], workers, redo, progress, d
 
 def check_data_options(dataset: str, data_options) -> None:
     """Refuse loader options that the sweep sets itself (``data.LOAD_ARGS``; on the synthetic data
-    also ``n_samples`` and ``regime``): a value there would clash with its own."""
+    also ``n_samples`` and ``regime``): a value there would clash with its own. ``n_labeled`` too:
+    as a data option it would hide the frozen source's labels as well as the target's (the
+    sweep's own ``n_labeled`` setting hides the target's alone)."""
     from .data import LOAD_ARGS
 
     clash = sorted(set(data_options or {}) & (LOAD_ARGS | (
@@ -656,6 +658,12 @@ def check_data_options(dataset: str, data_options) -> None:
     if clash:
         raise ValueError(f"data_options may not set {clash}: the sweep sets them itself (root, split, the data seed "
                          "or seed, source/target, sizes, regime), so a value there would clash with its own")
+    if "n_labeled" in (data_options or {}):   # data options load the source's data too
+        raise ValueError(f"data_options may not set n_labeled (got {data_options['n_labeled']!r}): every run loads "
+                         "them, the frozen source's data too, so the source would train on those few labels (and "
+                         "the positive control's runs fail), where a sweep's source trains on every label. The "
+                         "labels the target keeps are the sweep's own setting: run_transfer_sweep(..., n_labeled=K) "
+                         "or, for the positive control, --controls --control-labels K")
 
 
 def run_transfer_sweep(out_dir: str | Path, *, methods: Sequence[str] = ("none", "dcat"),

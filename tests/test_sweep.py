@@ -875,3 +875,19 @@ def test_the_sources_phase_trains_the_sources_the_runs_read(tmp_path, monkeypatc
     (src_task, sources), (tgt_task, targets) = calls
     assert (src_task, tgt_task) == ("source_task", "transfer_task") and targets == params
     assert sorted((p["seed"], p["data_seed"]) for p in sources) == [(5, 0), (5, 1)]
+
+
+def test_n_labeled_as_a_data_option_is_refused_before_anything_trains(tmp_path, capsys):
+    """--data-option n_labeled=K reached every load of the sweep, the frozen source's too: the
+    source trained on those K recordings' labels (a sweep's source trains on every label), and
+    with --controls every positive-control run failed in its worker after the sources had
+    trained ("these splits already have an unlabeled part"). Now one error before anything
+    trains, naming the sweep's own setting."""
+    from dcatkit.__main__ import main
+
+    with pytest.raises(ValueError, match=r"data_options may not set n_labeled \(got 4\).*n_labeled=K"):
+        run_transfer_sweep(tmp_path, methods=["none", "dcat"], seeds=[0], data_options={"n_labeled": 4})
+    args = ["sweep", "--quick", "--seeds", "0", "--controls", "--device", "cpu", "--out", str(tmp_path)]
+    assert main(args + ["--data-option", "n_labeled=4"]) == 2
+    assert "dcatkit: error: data_options may not set n_labeled" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "sources").exists()
