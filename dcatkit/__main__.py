@@ -205,7 +205,8 @@ def _sweep(a) -> int:
                   root=a.root, split=a.split, regime=a.regime if a.dataset == "synthetic" else None,
                   source=a.source, target=a.target, preset=a.preset, mcma=not a.no_mcma,
                   epochs_source=a.epochs_source, epochs_target=a.epochs_target, options=dict(a.option) or None,
-                  data_options=dict(a.data_option) or None)
+                  data_options=dict(a.data_option) or None,
+                  **({"n_labeled": a.n_labeled} if a.n_labeled is not None else {}))
     if a.controls:
         df = run_studies(a.out, control_studies(a.methods, sizes=a.sizes, target=a.target,
                                                 control_labels=a.control_labels, folds=folds),
@@ -493,6 +494,10 @@ def _main(argv=None) -> int:
                    help="run a negative control (the target's inputs shuffled) and a positive control (a teacher "
                         "of the target's own sensor, few labels) beside the grid: same methods, lambdas, seeds "
                         "and draws; each study its own Holm family")
+    w.add_argument("--n-labeled", type=_positive, default=None, metavar="K",
+                   help="the target keeps the labels of K training recordings, the rest are unlabeled pairs "
+                        "(the frozen source trains on every label); default: every label. With --controls, the "
+                        "main and negative studies; the positive control has --control-labels")
     w.add_argument("--control-labels", type=_positive, default=None, metavar="K",
                    help="the positive control's labelled training recordings (default: a tenth of them, at "
                         "least one per class)")

@@ -662,8 +662,8 @@ def check_data_options(dataset: str, data_options) -> None:
         raise ValueError(f"data_options may not set n_labeled (got {data_options['n_labeled']!r}): every run loads "
                          "them, the frozen source's data too, so the source would train on those few labels (and "
                          "the positive control's runs fail), where a sweep's source trains on every label. The "
-                         "labels the target keeps are the sweep's own setting: run_transfer_sweep(..., n_labeled=K) "
-                         "or, for the positive control, --controls --control-labels K")
+                         "labels the target keeps are the sweep's own setting: --n-labeled K (run_transfer_sweep(..., "
+                         "n_labeled=K)) or, for the positive control, --controls --control-labels K")
 
 
 def run_transfer_sweep(out_dir: str | Path, *, methods: Sequence[str] = ("none", "dcat"),

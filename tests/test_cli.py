@@ -536,6 +536,11 @@ def test_sweep_flags_reach_the_sweep_call(tmp_path, monkeypatch, capsys):
         assert list(kw["lams"]) == [0.5, 3.0] and kw["seeds"] == [0, 1] and kw["data_seeds"] == [4, 7]
         assert (kw["epochs_source"], kw["epochs_target"], kw["workers"], kw["regime"]) == (2, 3, 1, "ambiguous")
         assert kw["shard"] is None and kw["gather"] is False and kw["redo"] is False
+        assert "n_labeled" not in kw                       # every label: the grid's default, its identity kept
+        seen.clear()
+        with pytest.raises(Stop):
+            main(["sweep", *flags, *extra, "--n-labeled", "6"])
+        assert seen[0][1]["n_labeled"] == 6                # the target's labels (the studies' own override it)
     seen.clear()
     with pytest.raises(Stop):
         main(["sweep", "--sizes", "120", "--split", "group_kfold:2", *small, "--out", str(tmp_path / "s")])
