@@ -44,12 +44,22 @@ def check_kind(kind: str) -> str:
 
 
 def check_name(name: str) -> str:
-    """``name`` when it can name a modality: a non-empty string, not an item key (label, subject, id)."""
+    """``name`` when it can name a modality: a non-empty string, not an item key (label, subject, id),
+    and usable where dcatkit writes it: in file names (a sweep's ``sources/<name>_<key>.pt``, so no
+    ``/`` or ``\\``, no leading ``.``) and in the command line's ``NAME=VALUE`` (``--lam``, so no
+    ``=``); no leading or trailing space and no control character. Spaces inside are fine."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"a modality name must be a non-empty string, got {name!r}")
     if name in RESERVED:
         raise ValueError(f"{name!r} cannot name a modality: dataset items use it for {RESERVED}; "
                          "pick another name")
+    bad = sorted({c for c in name if c in "/\\=" or not c.isprintable()})
+    if bad or name != name.strip() or name.startswith("."):
+        why = (f"it holds {', '.join(map(repr, bad))}" if bad else
+               "it starts or ends with a space" if name != name.strip() else "it starts with '.'")
+        raise ValueError(f"{name!r} cannot name a modality: {why}. A modality's name goes into file names "
+                         "(no '/', '\\' or leading '.') and into the command line's NAME=VALUE (no '='): "
+                         "pick a name of letters, digits, '_' or '-' (e.g. 'left_wrist')")
     return name
 
 

@@ -58,6 +58,22 @@ def test_registry_errors_say_what_was_expected(call, message):
         call()
 
 
+@pytest.mark.parametrize("name, why", [
+    ("../acc", f"holds {'/'!r}"), ("a\\b", f"holds {chr(92)!r}"), ("a=b", "holds '='"), (".acc", "starts with '.'"),
+    (" acc", "starts or ends with a space"), ("acc\n", f"holds {chr(10)!r}"), ("a\tb", f"holds {chr(9)!r}"),
+])
+def test_a_name_that_cannot_be_a_file_name_or_a_cli_key_is_refused_where_the_data_is_made(name, why):
+    """A sweep writes a source to sources/<name>_<key>.pt ('../acc' wrote outside its folder) and the
+    command line reads --lam NAME=VALUE ('a=b' could not be given its lambda): such names are refused
+    where the data is made, saying why; a space inside a name stays fine."""
+    import re
+
+    x = np.zeros((4, 3, 8), np.float32)
+    with pytest.raises(ValueError, match=re.escape(f"{name!r} cannot name a modality: it {why}")):
+        D.from_arrays({name: x}, [0, 1, 0, 1], kinds={name: "timeseries"}, groups="samples")
+    assert M.kind_of("left wrist", {"left wrist": "timeseries"}) == "timeseries"
+
+
 @pytest.mark.parametrize("kind, good, bad", [
     ("timeseries", (6, 64), (64,)),
     ("video", (4, 3, 8, 8), (4, 8, 8, 3)),
