@@ -200,11 +200,21 @@ def _other_code(records: Iterable[dict], now: Mapping[str, Any]) -> list[dict]:
 
 
 def _load_record(path: Path) -> dict:
+    """The run record at ``path`` ({"params": {...}, "result": {...}, "wall_s": seconds, ...}); an
+    unreadable file, or JSON of another shape (a list, null, a record without its result), is a
+    ValueError naming the file, never a KeyError in the table built from it."""
+    again = "a hand edit or a damaged copy (records are written atomically); delete it and that run is trained again"
     try:
-        return json.loads(path.read_text())
+        rec = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is not a readable run record ({e}): a hand edit or a damaged copy (records are "
-                         "written atomically); delete it and that run is trained again") from None
+        raise ValueError(f"{path} is not a readable run record ({e}): {again}") from None
+    if not (isinstance(rec, dict) and isinstance(rec.get("params"), dict) and isinstance(rec.get("result"), dict)
+            and isinstance(rec.get("wall_s"), (int, float))):
+        found = (f"an object with the keys {sorted(rec)}" if isinstance(rec, dict) else
+                 f"a JSON {type(rec).__name__}")
+        raise ValueError(f"{path} is not a run record (expected a JSON object with 'params' and 'result' objects and "
+                         f"'wall_s' seconds; found {found}): {again}")
+    return rec
 
 
 def read_run(out_dir: str | Path, params: Mapping[str, Any]) -> dict | None:

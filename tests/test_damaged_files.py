@@ -1,0 +1,38 @@
+"""Files on disk that are not what their writer writes (empty, cut short, of another shape):
+each reader names the file and what it expected, never a KeyError deep in a table nor a
+silent wrong read."""
+import json
+
+import pandas as pd
+import pytest
+
+from dcatkit.runner import read_run, read_sweep, run_grid, run_key
+
+
+def toy(seed):
+    return {"f1": seed + 0.5}
+
+
+@pytest.mark.parametrize("text", ["[]", "null", "5", '{"params": {"seed": 0}}',
+                                  '{"params": {"seed": 0}, "result": 3, "wall_s": 1.0}',
+                                  '{"params": {"seed": 0}, "result": {"f1": 0.5}}'])
+def test_a_run_record_of_another_shape_is_named(tmp_path, text):
+    """Valid JSON that is no run record: read_run, gathering and read_sweep name the file and
+    what a record holds (they raised AttributeError 'list' object has no attribute 'get',
+    KeyError 'result' or 'wall_s')."""
+    p = {"seed": 0}
+    path = tmp_path / "runs" / f"{run_key(p)}.json"
+    path.parent.mkdir()
+    path.write_text(text)
+    for read in (lambda: read_run(tmp_path, p), lambda: read_sweep(tmp_path),
+                 lambda: run_grid(toy, [p], tmp_path, read_only=True, progress=False)):
+        with pytest.raises(ValueError, match=rf"{path.name} is not a run record \(expected a JSON object with "
+                                             r"'params' and 'result' objects and 'wall_s' seconds; found"):
+            read()
+
+
+def test_a_whole_run_record_still_reads_back(tmp_path):
+    p = {"seed": 1}
+    run_grid(toy, [p], tmp_path, workers=0, progress=False)
+    assert read_run(tmp_path, p)["result"] == {"f1": 1.5}
+    assert read_sweep(tmp_path)["f1"].tolist() == [1.5]
