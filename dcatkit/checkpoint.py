@@ -159,6 +159,21 @@ def _set_rng_state(rng: dict, loader_generator: torch.Generator) -> None:
     loader_generator.set_state(rng["loader"])
 
 
+def _warn_other_code(state: dict, path: Path) -> None:
+    """A warning when the state at ``path`` was saved by other training code than this process's
+    (``provenance.other_code`` of its ``code``, a ``provenance.code_version``): the resumed run's
+    first epochs are that code's and the rest this one's, and its checkpoint records this one
+    only. A state without ``code`` (saved before states recorded it) says nothing."""
+    saved, now = state.get("code"), provenance.code_version()
+    if isinstance(saved, dict) and provenance.other_code(saved, now):
+        from .warn import warn
+
+        warn(f"{path} was saved by other code ({provenance.describe_code(saved)}; this is "
+             f"{provenance.describe_code(now)}): the resumed run trains its first {state.get('epoch')} epoch(s) as "
+             "that code did and the rest as this code does, and its checkpoint names this code only. To train "
+             "it with one code, delete the state or pass resume=False (CLI: drop --resume)")
+
+
 def _save_state(path: Path, state: dict) -> None:
     """Write a run's resumable state (see ``_train_loop``) atomically."""
     _atomic_save(state, path)

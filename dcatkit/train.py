@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 from . import distributed as dist
 from . import provenance
 from .checkpoint import (STATE_VERSION, _load_state, _rng_state, _save_state, _set_rng_state,  # noqa: F401
+                         _warn_other_code,
                          check_source_fits, check_writable, load_checkpoint, save_checkpoint, state_path_for)
 from .data.dataset import UNLABELED
 from .files import writer_gone
@@ -171,6 +172,8 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
     saved = _load_state(state_file, key) if resume and state_file.is_file() else None
     if resume and saved is None and dist.is_main():
         print(f"dcatkit: no saved state at {state_file}: {desc} trains from epoch 1")
+    if saved is not None and dist.is_main():
+        _warn_other_code(saved, state_file)
     train = only_modalities(train, None if batch_modalities is None else (modality, *batch_modalities))
     seed_everything(seed)
     model.to(device)
@@ -424,7 +427,7 @@ def _save_epoch_state(state_file: Path, key: str, epoch: int, model: Classifier,
             "extra_params": [p.detach() for p in extra_params], "objectives": _objective_states(objectives),
             "optimizer": opt.state_dict(),
             "scaler": scaler.state_dict(), "rng": rng, "best": provenance._plain(best),
-            "best_state": best_state, "history": provenance._plain(rows)})
+            "best_state": best_state, "history": provenance._plain(rows), "code": provenance.code_version()})
 
 
 def _finish(model: Classifier, best_state: dict, prov: dict, checkpoint: str | Path | None,
