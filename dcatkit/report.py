@@ -268,11 +268,25 @@ def _other_source(name: str, ck: Path, meta: Mapping[str, Any], current: list[st
 
 
 def read_results(path: str | Path) -> pd.DataFrame:
-    """The rows of a results file written by :func:`write_results` (``.csv`` or ``.json``)."""
+    """The rows of a results file written by :func:`write_results` (``.csv`` or ``.json``).
+    A ``.csv`` that is empty or does not end its last row with a newline (``to_csv`` always does:
+    a copy cut short, whose last row pandas would read with its cut number and NaN after it) is
+    a ValueError naming the file."""
     path = Path(path)
     if path.suffix == ".json":
         return pd.DataFrame(_read_blob(path)["rows"])
     if path.suffix == ".csv":
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            if size:
+                f.seek(-1, os.SEEK_END)
+            last = f.read(1)
+        if last != b"\n":
+            raise ValueError(f"{path} is not a whole results table: "
+                             f"{'it is empty' if not size else 'its last row does not end with a newline (cut short)'}"
+                             "; a table written by write_results ends every row with one. Copy it again, or "
+                             "read its .json beside it")
         return pd.read_csv(path)
     raise ValueError(f"{path}: expected a .csv or .json results file")
 

@@ -36,3 +36,22 @@ def test_a_whole_run_record_still_reads_back(tmp_path):
     run_grid(toy, [p], tmp_path, workers=0, progress=False)
     assert read_run(tmp_path, p)["result"] == {"f1": 1.5}
     assert read_sweep(tmp_path)["f1"].tolist() == [1.5]
+
+
+def test_a_results_table_cut_short_or_empty_is_named_not_read(tmp_path):
+    """A results .csv cut inside its last row was read with the cut number (f1 0.2 for 0.25) and NaN
+    after it; an empty one was pandas' 'No columns to parse from file', naming no file."""
+    from dcatkit import report
+
+    path = report.write_results(pd.DataFrame({"run": ["a", "b"], "f1": [0.5, 0.25]}), tmp_path, "r",
+                                {"seed": 0}, env={})["csv"]
+    whole = path.read_text()
+    assert report.read_results(path)["f1"].tolist() == [0.5, 0.25]            # a whole table reads as before
+    cut = tmp_path / "cut.csv"
+    cut.write_text(whole[:whole.index("0.25") + 3])                            # "...,b,0.2"
+    with pytest.raises(ValueError, match=r"cut\.csv is not a whole results table: its last row does not end "
+                                         r"with a newline \(cut short\)"):
+        report.read_results(cut)
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(ValueError, match=r"empty\.csv is not a whole results table: it is empty"):
+        report.read_results(tmp_path / "empty.csv")
