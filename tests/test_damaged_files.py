@@ -2,6 +2,7 @@
 each reader names the file and what it expected, never a KeyError deep in a table nor a
 silent wrong read."""
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -55,3 +56,27 @@ def test_a_results_table_cut_short_or_empty_is_named_not_read(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(ValueError, match=r"empty\.csv is not a whole results table: it is empty"):
         report.read_results(tmp_path / "empty.csv")
+
+
+@pytest.mark.parametrize("change", [{"arrays": []}, {"arrays": {"imu": 5}}, {"arrays": {"imu": {"dtype": "float16"}}},
+                                    {"arrays": {"imu": {"dtype": "floatX", "shape": [6, 2, 3]}}}, {"labels": 3},
+                                    {"report": None}])
+def test_a_window_cache_meta_file_of_another_shape_is_named(tmp_path, change):
+    """Valid JSON whose fields have other types: the window cache named meta.json for a missing key,
+    and raised AttributeError, TypeError or KeyError 'shape' for these."""
+    import numpy as np
+
+    from dcatkit.data import cache as C
+
+    def decode(rec):
+        return {"arrays": {"imu": np.full((2, 2, 3), rec, np.float32)}, "labels": [rec % 2, 1],
+                "subjects": [rec, rec], "ids": [f"{rec}#0", f"{rec}#1"], "groups": [str(rec)] * 2}
+
+    def collect():
+        return C.collect("toy", [0, 1, 2], decode, classes=["a", "b"], settings={"v": 1}, cache_dir=tmp_path,
+                         progress=False)
+    meta_path = Path(collect().report["cache"]) / "meta.json"
+    meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), **change}))
+    with pytest.raises(ValueError, match=r"meta\.json is not the meta data of a window cache .*: the cache folder "
+                                         r".* is damaged .*delete"):
+        collect()

@@ -311,11 +311,17 @@ def _load(folder: Path) -> Windows:
     ValueError naming the file (never numpy's error, never wrong windows)."""
     meta = read_json(folder / "meta.json")
     need = {"labels", "subjects", "ids", "groups", "classes", "sample_rates", "report", "arrays"}
-    if not isinstance(meta, dict) or not need <= set(meta) or any(
-            spec["shape"][0] != len(meta["labels"]) for spec in meta["arrays"].values()) or any(
-            len(meta[k]) != len(meta["labels"]) for k in ("subjects", "ids", "groups")):
+    try:                   # valid JSON of another shape (a list, a number, a spec without its shape or dtype)
+        ok = isinstance(meta, dict) and need <= set(meta) and isinstance(meta["report"], dict) and all(
+            spec["shape"][0] == len(meta["labels"]) and np.dtype(spec["dtype"]) is not None
+            for spec in meta["arrays"].values()) and all(
+            len(meta[k]) == len(meta["labels"]) for k in ("subjects", "ids", "groups"))
+    except (TypeError, KeyError, IndexError, AttributeError):
+        ok = False
+    if not ok:
         raise _corrupt(folder / "meta.json", f"not the meta data of a window cache (keys {sorted(need)}, "
-                                             "one label, subject, id and group per window)")
+                                             "one label, subject, id and group per window, each array's dtype "
+                                             "and shape)")
     arrays = {m: open_raw(folder / f"{m}.bin", spec["dtype"], spec["shape"]) for m, spec in meta["arrays"].items()}
     report = dict(meta["report"], cache=str(folder))
     return Windows(arrays, np.asarray(meta["labels"], np.int64), np.asarray(meta["subjects"], np.int64),
