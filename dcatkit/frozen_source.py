@@ -207,9 +207,15 @@ class SourceCache:
     def __init__(self, folder: Path, modality: str):
         self.folder, self.modality = Path(folder), modality
         meta = read_json(self.folder / "meta.json")
-        if not isinstance(meta, dict) or not {"fields", "ids", "shapes"} <= set(meta):
+        try:               # valid JSON of another shape (shapes a list, ids a number, a field without its shape)
+            ok = (isinstance(meta, dict) and {"fields", "ids", "shapes"} <= set(meta)
+                  and isinstance(meta["fields"], list) and all(meta["shapes"][f][0] == len(meta["ids"])
+                                                               for f in meta["fields"]))
+        except (TypeError, KeyError, IndexError):
+            ok = False
+        if not ok:
             raise ValueError(f"{self.folder / 'meta.json'} is not a source cache's meta data (keys fields, ids, "
-                             f"shapes); delete {self.folder} and it is rebuilt on the next run")
+                             f"shapes: a list of fields, each with a shape of one row per id); delete {self.folder} and it is rebuilt on the next run")
         self.fields = tuple(meta["fields"])
         self.built = meta.get("built")          # how its values were computed (built_with); None: an older cache
         self.arrays = {f: open_npy(self.folder / f"{f}.npy", meta["shapes"][f]) for f in self.fields}  # DTYPES

@@ -80,3 +80,24 @@ def test_a_window_cache_meta_file_of_another_shape_is_named(tmp_path, change):
     with pytest.raises(ValueError, match=r"meta\.json is not the meta data of a window cache .*: the cache folder "
                                          r".* is damaged .*delete"):
         collect()
+
+
+@pytest.mark.parametrize("change", [{"shapes": []}, {"ids": 3}, {"shapes": {"v": [4, 2, 8]}}, {"fields": 5},
+                                    {"ids": ["a", "b", "c"]}])
+def test_a_source_cache_meta_file_of_another_shape_is_named(tmp_path, change):
+    """Valid JSON whose fields have other types or sizes: it raised TypeError or KeyError 'k'."""
+    import numpy as np
+
+    from dcatkit.frozen_source import SourceCache
+
+    for f, shape in (("k", (4, 2, 8)), ("v", (4, 2, 8))):
+        np.save(tmp_path / f"{f}.npy", np.zeros(shape, np.float16))
+    np.save(tmp_path / "correct.npy", np.ones(4, bool))
+    meta = {"ids": ["a", "b", "c", "d"], "modality": "video", "fields": ["k", "v"],
+            "shapes": {"k": [4, 2, 8], "v": [4, 2, 8]}}
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    assert len(SourceCache(tmp_path, "video")) == 4                  # as written: read
+    (tmp_path / "meta.json").write_text(json.dumps({**meta, **change}))
+    with pytest.raises(ValueError, match=r"meta\.json is not a source cache's meta data \(keys fields, ids, shapes"
+                                         r": a list of fields, each with a shape of one row per id\); delete"):
+        SourceCache(tmp_path, "video")
