@@ -115,12 +115,13 @@ def colours(names) -> dict:
 
 
 def save(fig, folder: str | Path, name: str, dpi: int = 110) -> Path:
-    """Write ``fig`` to ``<folder>/<name>.png`` (folder created) and return the path."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.png"
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    return path
+    """Write ``fig`` to ``<folder>/<name>.png`` (folder created) and return the path. Written
+    atomically (``files.write_atomically``): a run killed mid-save keeps the figure that was
+    there, never half a PNG under its name."""
+    from .files import write_atomically
+
+    return write_atomically(Path(folder) / f"{name}.png",
+                            lambda f: fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight"), binary=True)
 
 
 def examples(ds, per_class: int = 1) -> list[list[int]]:

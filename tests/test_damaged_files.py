@@ -101,3 +101,36 @@ def test_a_source_cache_meta_file_of_another_shape_is_named(tmp_path, change):
     with pytest.raises(ValueError, match=r"meta\.json is not a source cache's meta data \(keys fields, ids, shapes"
                                          r": a list of fields, each with a shape of one row per id\); delete"):
         SourceCache(tmp_path, "video")
+
+
+def test_a_figure_save_cut_short_keeps_the_figure_that_was_there(tmp_path, monkeypatch):
+    """plots.save wrote straight into <name>.png: a run stopped mid-save left half a PNG there,
+    replacing the last good figure."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dcatkit import plots
+
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3])
+    path = plots.save(fig, tmp_path, "f")
+    good = path.read_bytes()
+    assert good.startswith(b"\x89PNG")
+    real = type(fig).savefig
+
+    def cut_short(self, fname, **kw):
+        import io
+
+        buf = io.BytesIO()
+        real(self, buf, **kw)
+        target = open(fname, "wb") if isinstance(fname, (str, Path)) else fname
+        target.write(buf.getvalue()[:100])                    # the first bytes, then the process stops
+        target.flush()
+        raise KeyboardInterrupt
+    monkeypatch.setattr(type(fig), "savefig", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        plots.save(fig, tmp_path, "f")
+    assert path.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["f.png"]
+    plt.close(fig)
