@@ -165,10 +165,12 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
     prov = provenance.record(train, modality, report, meta.get("dataset"), device, val=val)
     key = _run_key(model, train, val, prov, report, modality=modality, seed=seed, epochs=epochs, preset=preset,
                    meta=meta, run_key=run_key)
-    if state_file is not None and dist.is_main():     # temp files of saves a killed run never finished;
-        for left in _own_temp_files(state_file):      # not one a live run of this checkpoint is writing
-            if writer_gone(left.name[len(state_file.name) + 1:-len(".tmp")]):
-                left.unlink(missing_ok=True)
+    for target in (state_file, checkpoint):        # temp files of saves a killed run never finished (a
+        if target is not None and dist.is_main():   # checkpoint's is as large as the model); not one a live
+            target = Path(target)                    # run of this checkpoint is writing
+            for left in _own_temp_files(target):
+                if writer_gone(left.name[len(target.name) + 1:-len(".tmp")]):
+                    left.unlink(missing_ok=True)
     saved = _load_state(state_file, key) if resume and state_file.is_file() else None
     if resume and saved is None and dist.is_main():
         print(f"dcatkit: no saved state at {state_file}: {desc} trains from epoch 1")
@@ -223,7 +225,7 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
 
 
 def _own_temp_files(state_file: Path) -> list[Path]:
-    """The temp files a save of ``state_file`` makes (``files.temp_beside``:
+    """The temp files a save of ``state_file`` (or of the checkpoint) makes (``files.temp_beside``:
     ``<name>.<writer and random part without dots>.tmp``): the name is matched literally (``[ ]``, ``*``,
     ``?`` in it are no glob pattern) and the part after it has no dot, so neither
     ``lam[1].pt.state`` nor ``a.pt.state`` ever takes a temp file of another run
