@@ -96,8 +96,9 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> tuple[Classifier, d
             " if you trust it, torch.load(path, weights_only=False) reads it" if _UNSAFE_GLOBAL.search(str(e))
             else ": an interrupted copy? copy it again or retrain")
         raise ValueError(f"{path} is not a readable dcatkit checkpoint: {why}") from e
-    if not isinstance(payload, dict) or not {"state_dict", "config", "meta"} <= set(payload):
-        raise ValueError(f"{path} is not a dcatkit checkpoint: expected keys state_dict, config, meta")
+    if not isinstance(payload, dict) or not {"state_dict", "config", "meta"} <= set(payload) \
+            or not isinstance(payload["meta"], dict):
+        raise ValueError(f"{path} is not a dcatkit checkpoint: expected keys state_dict, config, meta (a dict)")
     try:
         model = model_from_config(payload["config"], pretrained=False)   # the state dict holds every weight
         model.load_state_dict(payload["state_dict"])

@@ -134,3 +134,15 @@ def test_a_figure_save_cut_short_keeps_the_figure_that_was_there(tmp_path, monke
     assert path.read_bytes() == good
     assert [p.name for p in tmp_path.iterdir()] == ["f.png"]
     plt.close(fig)
+
+
+def test_a_checkpoint_whose_meta_is_no_dict_is_named(tmp_path):
+    """A checkpoint dict whose meta is None raised AttributeError 'NoneType' object has no attribute 'get'."""
+    import torch
+
+    from dcatkit.checkpoint import load_checkpoint
+
+    torch.save({"state_dict": {}, "config": {}, "meta": None}, tmp_path / "m.pt")
+    with pytest.raises(ValueError, match=r"m\.pt is not a dcatkit checkpoint: expected keys state_dict, config, "
+                                         r"meta \(a dict\)"):
+        load_checkpoint(tmp_path / "m.pt")
