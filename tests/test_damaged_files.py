@@ -146,3 +146,18 @@ def test_a_checkpoint_whose_meta_is_no_dict_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"m\.pt is not a dcatkit checkpoint: expected keys state_dict, config, "
                                          r"meta \(a dict\)"):
         load_checkpoint(tmp_path / "m.pt")
+
+
+@pytest.mark.parametrize("train", ["a", 5, None])
+def test_a_split_file_whose_part_is_no_list_is_named(tmp_path, train):
+    """A part given as a string was read letter by letter ("ab" placed recordings 'a' and 'b'); a
+    number raised TypeError 'int' object is not iterable."""
+    from dcatkit.data.splits import read_split_file
+
+    f = tmp_path / "split.json"
+    f.write_text(json.dumps({"kind": "id", "train": ["a"], "val": ["b"], "test": ["c", "d"]}))
+    assert read_split_file(f, ["a", "b", "c", "d"], "id")[0][0]["train"] == ["a"]      # as written: read
+    f.write_text(json.dumps({"kind": "id", "train": train, "val": ["b"], "test": ["c", "d"]}))
+    with pytest.raises(ValueError, match=r"split\.json is not a split \(a JSON object with lists \['train', 'val', "
+                                         r"'test'\], or 'folds' of them\).*delete it to make a new split"):
+        read_split_file(f, ["a", "b", "c", "d"], "id")

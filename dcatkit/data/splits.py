@@ -387,7 +387,8 @@ def read_split_file(path: Path, groups: Sequence[str], split: SplitArg
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"split file {path} is not valid JSON ({e}) {fix}") from None
     listed = data.get("folds", [data]) if isinstance(data, dict) else None
-    if not isinstance(listed, list) or not all(isinstance(f, dict) and set(SPLIT_NAMES) <= set(f) for f in listed):
+    if not isinstance(listed, list) or not all(isinstance(f, dict) and set(SPLIT_NAMES) <= set(f) and all(
+            isinstance(f[k_], list) for k_ in SPLIT_NAMES) for f in listed):   # a string would be read by letter
         raise ValueError(f"split file {path} is not a split (a JSON object with lists {list(SPLIT_NAMES)}, or "
                          f"'folds' of them) {fix}")
     stored = data.get("kind", data.get("split", kind)), data.get("k")
