@@ -60,7 +60,7 @@ from torch import nn
 from .checkpoint import check_writable
 from .data.dataset import check_waveform_peak, pcm_scaling
 from .data.preprocess import minmax_apply
-from .files import temp_beside
+from .files import left_temp_files, temp_beside
 from .modalities import NORMALIZED_KINDS, check_kind, default_kind
 from .model import Classifier
 
@@ -642,6 +642,8 @@ def export(source, path: str | Path, *, classes: Sequence[str] | None = None, no
     if example_batch < 2:
         raise ValueError(f"example_batch must be >= 2 (torch.export specialises batch 1), got {example_batch}")
     check_writable(path, "export")                  # a folder there, or a file above it: say so before any work
+    for left in left_temp_files(path, suffix=path.suffix, untagged=False):   # of exports a kill cut short: a
+        left.unlink(missing_ok=True)                                          # second <name>.*<suffix> file
     if fmt == "onnx":
         _check_onnx_torch()
         for dep in ("onnx", "onnxscript", "onnxruntime"):

@@ -9,12 +9,13 @@ readable by the group a shared results folder is for.
 
 A temp file's name says who writes it: ``<prefix>w<host>-<pid>-<random><suffix>`` (``host``: 8 hex
 digits of the machine's name, ``pid``: the writing process). ``writer_gone(temp)`` reads it back, so
-a run that clears the leftovers of killed saves (``train``: ``<checkpoint>.state.*.tmp``) removes
-only those whose writer is dead, never a temp file another live process is still writing (its
+a run that clears the leftovers of killed saves (``left_temp_files``; ``train``: the checkpoint's and
+``<checkpoint>.state``'s, ``deploy.export``: the exported file's) removes only those whose writer is dead, never a temp file another live process is still writing (its
 ``os.replace`` would then fail after all its epochs).
 """
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import re
@@ -81,6 +82,25 @@ def writer_gone(middle: str) -> bool:
         return True
     host, pid = m.group(1), int(m.group(2))
     return host == _host() and not _alive(pid)
+
+
+def left_temp_files(path: Path, suffix: str = ".tmp", untagged: bool = True) -> list[Path]:
+    """The temp files of saves of ``path`` (``temp_beside``: ``<name>.<writer and random part without
+    dots><suffix>``) that a kill cut short: their writer is gone (``writer_gone``), so a run that
+    saves ``path`` again may remove them; one a live process is still writing is not listed. The
+    name is matched literally (``[ ]``, ``*``, ``?`` in it are no glob pattern) and the part after it
+    has no dot, so neither ``lam[1].pt.state`` nor ``a.pt.state`` ever takes a temp file of another
+    target (``lam1.pt.state.*.tmp``, ``a.pt.state.b.*.tmp``). ``untagged``: whether a part without
+    the writer's tag (a save of a dcatkit before names said who wrote them) counts as left; False
+    where such a name could be a file of the user's (``model.onnx.v2.onnx``)."""
+    path = Path(path)
+    stem = f"{path.name}."
+    out = []
+    for p in path.parent.glob(f"{glob.escape(stem)}*{glob.escape(suffix)}"):
+        middle = p.name[len(stem):len(p.name) - len(suffix)]
+        if middle and "." not in middle and (untagged or _TAGGED.fullmatch(middle)) and writer_gone(middle):
+            out.append(p)
+    return out
 
 
 def temp_beside(path: Path, prefix: str | None = None, suffix: str = ".tmp") -> tuple[int, str]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import glob
 import hashlib
 import json
 import time
@@ -45,7 +44,7 @@ from .checkpoint import (STATE_VERSION, _load_state, _rng_state, _save_state, _s
                          _warn_other_code,
                          check_source_fits, check_writable, load_checkpoint, save_checkpoint, state_path_for)
 from .data.dataset import UNLABELED
-from .files import writer_gone
+from .files import left_temp_files
 from .frozen_source import (LiveSource, SourceCache, _frozen_source, _source_id, _source_lams,  # noqa: F401
                             _source_names, _source_settings, as_source_output)
 from .losses import LOSSES, get_loss
@@ -167,10 +166,8 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
                    meta=meta, run_key=run_key)
     for target in (state_file, checkpoint):        # temp files of saves a killed run never finished (a
         if target is not None and dist.is_main():   # checkpoint's is as large as the model); not one a live
-            target = Path(target)                    # run of this checkpoint is writing
-            for left in _own_temp_files(target):
-                if writer_gone(left.name[len(target.name) + 1:-len(".tmp")]):
-                    left.unlink(missing_ok=True)
+            for left in left_temp_files(target):     # run of this checkpoint is writing
+                left.unlink(missing_ok=True)
     saved = _load_state(state_file, key) if resume and state_file.is_file() else None
     if resume and saved is None and dist.is_main():
         print(f"dcatkit: no saved state at {state_file}: {desc} trains from epoch 1")
@@ -222,18 +219,6 @@ def _train_loop(model: Classifier, train: Dataset, val: Dataset, *, modality: st
                                   best_state, rows, objectives=objectives)
     return _finish(model, best_state, prov, checkpoint, state_file, rows, best, meta=meta, modality=modality,
                    preset=preset, seed=seed, epochs=epochs)
-
-
-def _own_temp_files(state_file: Path) -> list[Path]:
-    """The temp files a save of ``state_file`` (or of the checkpoint) makes (``files.temp_beside``:
-    ``<name>.<writer and random part without dots>.tmp``): the name is matched literally (``[ ]``, ``*``,
-    ``?`` in it are no glob pattern) and the part after it has no dot, so neither
-    ``lam[1].pt.state`` nor ``a.pt.state`` ever takes a temp file of another run
-    (``lam1.pt.state.*.tmp``, ``a.pt.state.b.*.tmp``). A run removes those whose writer is gone
-    (``files.writer_gone``): another process training the same checkpoint may be saving into one."""
-    stem = f"{state_file.name}."
-    return [p for p in state_file.parent.glob(f"{glob.escape(stem)}*.tmp")
-            if "." not in p.name[len(stem):-len(".tmp")]]
 
 
 def _check_run(train: Dataset, val: Dataset, modality: str, epochs: int) -> bool:
