@@ -193,12 +193,14 @@ def alignment_figure(state: AlignmentState, sample: int = 0, show: int = 32, cla
         ax = axes[3]
         st = np.array([[r["step"], r["l_ca"], r["f1"]] for r in state.steps])
         ax.plot(st[:, 0], st[:, 1], "o-", ms=3, color="tab:blue", label="L_CA (this batch)")
+        ax.set_ylim(0, 2)                   # L_CA's whole range, as the batch panel: a change of 0.006 looks it
         ax.set_xlabel("training step")
         ax.set_ylabel("L_CA", color="tab:blue")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax2 = ax.twinx()
         ax2.plot(st[:, 0], st[:, 2], "s-", ms=3, color="tab:orange", label="macro-F1 (eval batch)")
         ax2.set_ylabel("macro-F1 (eval batch)", color="tab:orange")
+        ax2.set_ylim(0, 1)
         ax2.grid(False)
         ax.set_title(f"{len(st) - 1} quick steps, λ = {state.lam:g}", fontsize=9)
     name = classes[state.labels[sample]] if classes is not None else str(state.labels[sample])
@@ -333,7 +335,11 @@ def results_figure(cell: dict):
     arm, base, draws, row = cell["arm"], cell["base"], cell["per_draw"], cell["pooled"]
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1.2, 1]})
     ds = sorted(arm["data_seed"].unique())
-    for j, (t, name, col) in enumerate([(base, "baseline", "0.3"), (arm, arm["method"].iloc[0], "C0")]):
+    from .plots import colours
+
+    pal = colours(["baseline", arm["method"].iloc[0]])          # the kit's one colour per method
+    for j, (t, name) in enumerate([(base, "baseline"), (arm, arm["method"].iloc[0])]):
+        col = pal[name]
         for i, d in enumerate(ds):
             v = t[t["data_seed"] == d]["value"].to_numpy()
             x = i + (j - 0.5) * 0.3
@@ -350,8 +356,9 @@ def results_figure(cell: dict):
         b.plot([d.ci_low, d.ci_high], [y, y], color="0.5", lw=2)
         b.plot([d.diff_mean], [y], "o", color="0.5", ms=6)
     clear = row["call"] in ("helps", "hurts")
-    b.plot([row["ci_low"], row["ci_high"]], [ys[-1]] * 2, color="C3", lw=3)
-    b.plot([row["diff_mean"]], [ys[-1]], "o", color="C3", mfc="C3" if clear else "white", ms=8)
+    col = pal[arm["method"].iloc[0]]                                                  # the method's colour
+    b.plot([row["ci_low"], row["ci_high"]], [ys[-1]] * 2, color=col, lw=3)
+    b.plot([row["diff_mean"]], [ys[-1]], "o", color=col, mfc=col if clear else "white", ms=8)
     b.axvline(0, color="k", lw=0.8)
     b.set_yticks(ys)
     b.set_yticklabels([f"draw {d.data_seed} ({d.test} {100 * d.confidence:g}%)" for d in draws.itertuples()]

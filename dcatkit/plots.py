@@ -320,7 +320,7 @@ def sample_figure(ds, index: int, audio_encoder: Mapping | None = None, max_fram
             names = IMU6 if m == "imu" and x.shape[0] == 6 else [f"ch {c}" for c in range(x.shape[0])]
             for c in range(x.shape[0]):
                 ax.plot(x[c], lw=1, label=names[c])
-            ax.legend(fontsize=6, ncol=2)
+            ax.legend(fontsize=6, ncol=2, loc="upper right")   # not "best": it moved with the dpi
             ax.set_title(f"{'IMU' if m == 'imu' else m} (min-max scaled with training statistics)", fontsize=9)
             ax.set_xlabel("time step", fontsize=8)
             ax.set_ylabel("scaled value", fontsize=8)
@@ -402,13 +402,26 @@ def sample_browser(ds, audio_encoder: Mapping | None = None):
 
 # What each history column is, in words: (panel title, y-label).
 CURVE_LABELS = {
-    "train_ce": ("cross-entropy on the training set", "L_CE (Eq. 18)"),
-    "train_ca": ("alignment loss on the training set", "L_CA (Eq. 7); √2 = orthogonal"),
-    "train_loss": ("training objective", "L_CE + λ L_CA (Eq. 19)"),
+    "train_ce": ("training cross-entropy (mean over the epoch's batches)", "L_CE (Eq. 18)"),
+    "train_ca": ("training alignment loss (mean over the epoch's batches)", "L_CA (Eq. 7); √2 = orthogonal"),
+    "train_loss": ("training objective (mean over the epoch's batches)", "L_CE + λ L_CA (Eq. 19)"),
     "train_mask_frac": ("samples MCMA keeps (source right)", "share of training samples"),
     "val_f1": ("macro-F1 on the validation set", "macro-F1"),
     "val_accuracy": ("accuracy on the validation set", "accuracy"),
 }
+
+
+# History columns that are shares or scores in [0, 1]: their axes get no tick above 1.
+BOUNDED = ("train_mask_frac", "val_f1", "val_accuracy")
+
+
+def no_ticks_above_one(ax, axis: str = "y") -> None:
+    """Drop the ticks above 1 of an axis whose values cannot exceed 1 (F1, a share), where the
+    limits leave room above it for labels or markers: a tick at 1.05 reads as a possible value."""
+    get, put = (ax.get_yticks, ax.set_yticks) if axis == "y" else (ax.get_xticks, ax.set_xticks)
+    lims = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    put([t for t in get() if min(lims) - 1e-12 <= t <= 1 + 1e-9])
+    (ax.set_ylim if axis == "y" else ax.set_xlim)(lims)
 
 
 def curve_label(metric: str) -> tuple[str, str]:
@@ -434,6 +447,8 @@ def training_curves(histories: Mapping[str, pd.DataFrame], metrics: Sequence[str
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if m in BOUNDED:
+            no_ticks_above_one(ax, "y")
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -537,6 +552,7 @@ def f1_intervals(scores: pd.DataFrame, title: str = "test macro-F1", level: floa
     ax.set_ylim(len(scores) - 0.5, -0.5)
     lo, hi = scores["ci_low"].min(), scores["ci_high"].max()
     ax.set_xlim(lo - 0.02, hi + 0.35 * (hi - lo) + 0.06)
+    no_ticks_above_one(ax, "x")                      # the room right of 1 is for the labels
     n = int(scores["n"].iloc[0]) if "n" in scores else None
     ax.set_xlabel(f"test macro-F1, {level:.0%} bootstrap interval over the {n} test samples" if n else "test macro-F1")
     ax.set_title(title)
@@ -553,6 +569,7 @@ def confusion_pair(conf_a: np.ndarray, conf_b: np.ndarray, classes: Sequence[str
         c = np.asarray(c)
         share = c / np.maximum(c.sum(1, keepdims=True), 1)
         sns.heatmap(share, annot=c, fmt="d", cmap="Blues", vmin=0, vmax=1, cbar=ax is axes[-1], ax=ax,
+                    cbar_kws={"label": "share of the true class"},
                     xticklabels=classes, yticklabels=classes, square=True, annot_kws={"fontsize": 8})
         ax.set_title(f"{t} (accuracy {np.trace(c) / max(c.sum(), 1):.3f})")
         ax.set_xlabel("predicted")
@@ -560,6 +577,10 @@ def confusion_pair(conf_a: np.ndarray, conf_b: np.ndarray, classes: Sequence[str
         ax.tick_params(labelsize=8)
     fig.tight_layout()
     return fig
+
+
+# Behind a bar's value label: the theme's grid line would otherwise run through it (and its minus sign).
+LABEL_BOX = {"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"}
 
 
 def f1_change(change: pd.DataFrame, col: str = "delta_f1", title: str = "per-class F1 change (D-CAT - baseline)",
@@ -603,7 +624,8 @@ def f1_change(change: pd.DataFrame, col: str = "delta_f1", title: str = "per-cla
             a, b = np.asarray(conf_base), np.asarray(conf_other)
             text += f" (right {int(a[j, j])} → {int(b[j, j])} of {int(a[j].sum())})"
         ax.annotate(text, (x, i), xytext=(4 if x >= 0 else -4, 0), textcoords="offset points",
-                    ha="left" if x >= 0 else "right", va="center", fontsize=8)
+                    ha="left" if x >= 0 else "right", va="center", fontsize=8, bbox=LABEL_BOX)
+    ax.grid(axis="y", visible=False)    # a grid line through a label's row hid its minus sign
     ax.set_xlabel("ΔF1 of the class (test split, one training seed)")
     ax.set_title(title)
     fig.tight_layout()
@@ -623,14 +645,15 @@ def subject_change(table: pd.DataFrame, title: str = "D-CAT - baseline per test 
     ax.axvline(0, color="k", lw=0.8)
     ax.invert_yaxis()
     span = max(float(np.abs(v).max()), 1e-3)
-    ax.set_xlim(-2.8 * span, 2.8 * span)
+    ax.set_xlim(-3.4 * span, 3.4 * span)              # room for the longest label beside the longest bar
     from .stats import signed
 
     for i, r in enumerate(table.itertuples()):
         shown = round(r.f1_other, 3) - round(r.f1_baseline, 3)    # of the F1s the table prints, as its ΔF1
         ax.annotate(f"{signed(shown)} (fixed {r.fixed}, broke {r.broke} of {r.n})", (r.delta_f1, i),
                     xytext=(4 if r.delta_f1 >= 0 else -4, 0), textcoords="offset points",
-                    ha="left" if r.delta_f1 >= 0 else "right", va="center", fontsize=8)
+                    ha="left" if r.delta_f1 >= 0 else "right", va="center", fontsize=8, bbox=LABEL_BOX)
+    ax.grid(axis="y", visible=False)    # a grid line through a label's row hid its minus sign
     ax.set_xlabel("ΔF1 of the subject's test samples (macro over its classes, one seed)")
     ax.set_title(title)
     fig.tight_layout()
@@ -658,9 +681,10 @@ def lambda_curve(rows: pd.DataFrame, metric: str = "f1", x: str = "lam", hue: st
             ax.axhspan(m - s, m + s, color="k", alpha=0.08)
     ax.set_xscale("log")
     ax.set_xlabel("λ (weight of L_CA, Eq. 19)")
-    ax.set_ylabel(f"test {metric}")
+    what = "macro-F1" if metric == "f1" else metric
+    ax.set_ylabel(f"test {what}")
     n = rows["seed"].nunique() if "seed" in rows else 1
-    ax.set_title(f"test {metric} against λ (mean ± std over {n} seed{'s' if n != 1 else ''})")
+    ax.set_title(f"test {what} against λ (mean ± std over {n} seed{'s' if n != 1 else ''})")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -827,7 +851,8 @@ def paired_intervals(summary: pd.DataFrame, x: str = "n_samples", col: str | Non
 def pooled_intervals(pooled: pd.DataFrame, per_draw: pd.DataFrame | None = None, study: str = "study",
                      baseline: str = "none", xlabel: str = "Δ to the same-seed baseline"):
     """Forest plot of pooled verdicts (rows of ``studies.pooled_verdicts``): one panel per
-    study, stacked, sharing one x-scale; a row per (method, lambda, size) that the study
+    study, stacked, each on its own x-scale (one study's wide intervals would otherwise squeeze
+    another's narrow ones under their markers); a row per (method, lambda, size) that the study
     has (no empty rows). The point is the mean over draws of the paired difference, the
     bar its family-adjusted interval (``ci_low`` / ``ci_high``: Holm within the study, t
     on the draw means); filled when that interval excludes 0, open when it holds 0. Grey
@@ -840,7 +865,7 @@ def pooled_intervals(pooled: pd.DataFrame, per_draw: pd.DataFrame | None = None,
     studies = list(dict.fromkeys(rows[study]))
     counts = [len(rows[rows[study] == s]) for s in studies]
     fig, axes = plt.subplots(len(studies), 1, figsize=(7.5, 0.34 * sum(counts) + 1.0 * len(studies) + 0.8),
-                             sharex=True, squeeze=False, gridspec_kw={"height_ratios": [max(c, 1) + 1 for c in counts]})
+                             squeeze=False, gridspec_kw={"height_ratios": [max(c, 1) + 1 for c in counts]})
     pal = colours(rows["method"])                 # the kit's one colour per method (module docstring)
     for ax, s in zip(axes[:, 0], studies):
         r = rows[rows[study] == s].sort_values("size", kind="stable").reset_index(drop=True)   # methods as run
@@ -865,7 +890,7 @@ def pooled_intervals(pooled: pd.DataFrame, per_draw: pd.DataFrame | None = None,
         ax.set_ylim(len(r) - 0.5, -0.5)
         metric = r["metric"].iloc[0] if "metric" in r.columns and len(r) else "f1"
         ax.set_title(f"{s} (read on {'macro recall' if metric == 'recall' else 'macro-F1'})", fontsize=10)
-    axes[-1, 0].set_xlabel(xlabel)
+        ax.set_xlabel(xlabel, fontsize=9)
     handles = [Line2D([], [], marker="o", color="0.2", mfc="0.2", ls="-", label="interval excludes 0 (a call)"),
                Line2D([], [], marker="o", color="0.2", mfc="white", ls="-", label="interval holds 0 (no evidence)"),
                Line2D([], [], marker="x", color="0.45", ls="", label="one data draw's mean")]

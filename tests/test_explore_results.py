@@ -122,6 +122,13 @@ def test_results_figure_draws_the_cells_runs_and_intervals(tables, size):
     assert row["call"] == ("helps" if size == 300 else "hurts")
     pooled_point = [ln for ln in b.lines if len(ln.get_xdata()) == 1][-1]
     assert pooled_point.get_markerfacecolor() != "white"
+    # the kit's colours (plots.colours): the baseline black, the method its own, its pooled bar too
+    from dcatkit.plots import colours
+
+    pal = colours(["baseline", "dcat"])
+    assert {ln.get_color() for ln in a.lines if _point_x(ln) < round(_point_x(ln))} == {pal["baseline"]}
+    assert {ln.get_color() for ln in a.lines if _point_x(ln) > round(_point_x(ln))} == {pal["dcat"]}
+    assert pooled_point.get_color() == pal["dcat"]
     plt.close("all")
 
 
@@ -151,6 +158,9 @@ def test_alignment_figure_shows_each_matrix_the_bars_and_the_steps():
     assert [ln.get_ydata().tolist() for ln in steps.lines] == [[1.2, 0.9]]          # L_CA on the left axis
     twin = [ax for ax in fig.axes if ax is not steps and ax.bbox.bounds == steps.bbox.bounds]
     assert [ln.get_ydata().tolist() for ln in twin[0].lines] == [[0.1, 0.4]]        # F1 on the right one
+    # both on their whole range, as the batch panel: notebook 03's 20 steps moved L_CA 1.414 -> 1.408, which
+    # an autoscaled axis of 1.408 .. 1.416 drew as a steep fall beside the text's "barely move"
+    assert steps.get_ylim() == (0, 2) == bars.get_ylim() and twin[0].get_ylim() == (0, 1)
     # sample 1 is of class a (its label), which the source took for b
     assert fig._suptitle.get_text().startswith("sample 1 (class a): L_CA = 1.100")
     assert fig._suptitle.get_text().endswith("source wrong")

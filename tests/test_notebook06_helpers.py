@@ -217,7 +217,14 @@ def test_pooled_intervals_draws_only_the_cells_each_study_has():
     a, b = fig.axes
     assert [t.get_text() for t in a.get_yticklabels()] == ["dcat, n = 300"]          # no "kd, n = 300" row
     assert [t.get_text() for t in b.get_yticklabels()] == ["kd, 20 labels", "dcat, λ = 30, 20 labels"]
-    assert a.get_shared_x_axes().joined(a, b)                                        # one x-scale
+    # each study on its own x-scale: one study's wide intervals squeezed another's narrow ones under
+    # their markers (06_verdicts: (a)'s "hurts" interval [-0.028, -0.001] on (d)'s axis of -0.65 .. +0.9)
+    assert not a.get_shared_x_axes().joined(a, b)
+    for ax in (a, b):
+        spans = [abs(ln.get_xdata()[1] - ln.get_xdata()[0]) for ln in ax.lines
+                 if ln.get_marker() in ("None", "") and len(ln.get_xdata()) == 2 and ln.get_xdata()[0] != 0]
+        lo, hi = ax.get_xlim()
+        assert spans and max(spans) > 0.3 * (hi - lo), (ax.get_title(), spans, (lo, hi))
     filled = [ln.get_markerfacecolor() for ln in a.lines if ln.get_marker() == "o"]
     assert filled and filled[0] != "white"                                           # main dcat: a call
     assert [ln.get_markerfacecolor() for ln in b.lines if ln.get_marker() == "o"] == ["white", "white"]

@@ -443,7 +443,7 @@ def test_training_curves_in_words_with_integer_epochs():
     h = pd.DataFrame({"epoch": [1, 2, 3], "train_ce": [2.0, 1.5, 1.2], "val_f1": [0.3, 0.5, 0.6]})
     fig = plots.training_curves({"run": h}, ("train_ce", "val_f1"))
     a, b = fig.axes
-    assert a.get_title() == "cross-entropy on the training set" and a.get_ylabel() == "L_CE (Eq. 18)"
+    assert a.get_title() == "training cross-entropy (mean over the epoch's batches)" and a.get_ylabel() == "L_CE (Eq. 18)"
     assert b.get_ylabel() == "macro-F1"
     fig.canvas.draw()
     ticks = [t for t in a.get_xticks() if 1 <= t <= 3]
@@ -676,7 +676,49 @@ def test_lambda_curve_title_counts_seeds_not_rows():
     seeds (3 here), not the rows (3 seeds × baseline and two λ = 9)."""
     grid = pd.DataFrame({"variant": ["baseline"] * 3 + ["D-CAT"] * 6, "lam": [np.nan] * 3 + [1.0] * 3 + [10.0] * 3,
                          "seed": [0, 1, 2] * 3, "f1": [0.5, 0.52, 0.6, 0.6, 0.6, 0.7, 0.55, 0.6, 0.62]})
-    assert plots.lambda_curve(grid).axes[0].get_title() == "test f1 against λ (mean ± std over 3 seeds)"
+    assert plots.lambda_curve(grid).axes[0].get_title() == "test macro-F1 against λ (mean ± std over 3 seeds)"
     one = grid[grid.seed == 0]
-    assert plots.lambda_curve(one).axes[0].get_title() == "test f1 against λ (mean ± std over 1 seed)"
+    assert plots.lambda_curve(one).axes[0].get_title() == "test macro-F1 against λ (mean ± std over 1 seed)"
+    plt.close("all")
+
+
+def test_figures_read_as_their_text_says():
+    """What a reader misread in the committed figures (figures audit, 2026-12-07): F1 and share axes
+    ticked at 1.05..1.15 (impossible values, room left for labels); negative bar labels whose minus
+    sign vanished in the theme's grid line through their row (05: '-0.213' read as '0.213');
+    training curves that did not say an epoch's value is the mean over its batches; 04's 'test f1';
+    a colour bar without its quantity."""
+    scores = pd.DataFrame({"f1": [0.986, 0.815], "ci_low": [0.965, 0.751], "ci_high": [1.0, 0.874], "n": 150},
+                          index=["video source", "imu baseline"])
+    ax = plots.f1_intervals(scores).axes[0]
+    assert max(ax.get_xticks()) <= 1 and ax.get_xlim()[1] > 1.05           # room kept, no tick past 1
+    h = pd.DataFrame({"epoch": [1, 2, 3], "train_ce": [2.0, 1.5, 1.2], "train_mask_frac": [0.974] * 3,
+                      "val_f1": [0.97, 0.99, 1.0]})
+    fig = plots.training_curves({"D-CAT": h}, ("train_ce", "train_mask_frac", "val_f1"))
+    ce, share, f1 = fig.axes
+    assert "mean over the epoch's batches" in ce.get_title()
+    for a in (share, f1):
+        assert max(a.get_yticks()) <= 1 + 1e-9 and a.get_ylim()[1] >= 1, (a.get_title(), a.get_yticks())
+    base, other = np.array([[8, 2], [1, 9]]), np.array([[9, 1], [2, 8]])
+    change = report.per_class_change(base, other, ["a", "b"])
+    odd = pd.DataFrame({"subject": [2], "n": [117], "f1_baseline": [0.6294], "f1_other": [0.4159],
+                        "delta_f1": [0.4159 - 0.6294], "fixed": [22], "broke": [44]})
+    import seaborn as sns
+
+    with sns.axes_style("whitegrid"):                                        # the notebooks' theme: a grid
+        drawn = (plots.f1_change(change).axes[0], plots.subject_change(odd).axes[0])
+    for ax in drawn:
+        assert not any(g.get_visible() for g in ax.yaxis.get_gridlines())   # no line through a label's row
+        assert any(g.get_visible() for g in ax.xaxis.get_gridlines())       # (the theme's x grid stays)
+        for t in ax.texts:
+            box = t.get_bbox_patch()
+            assert box is not None and box.get_facecolor()[:3] == (1.0, 1.0, 1.0), t.get_text()
+    (neg,) = plots.subject_change(odd).axes[0].texts
+    assert neg.get_window_extent().x0 >= neg.axes.get_window_extent().x0       # inside the axes, not on the spine
+    grid = pd.DataFrame({"variant": ["baseline", "dcat (MCMA)"] * 2, "lam": [np.nan, 1.0] * 2,
+                         "f1": [0.8, 0.81, 0.82, 0.79], "seed": [0, 0, 1, 1]})
+    ax = plots.lambda_curve(grid).axes[0]
+    assert ax.get_ylabel() == "test macro-F1"
+    fig = plots.confusion_pair(base, other, ["a", "b"])
+    assert fig.axes[-1].get_ylabel() == "share of the true class"               # the colour bar
     plt.close("all")
