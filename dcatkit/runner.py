@@ -11,7 +11,8 @@ grids (sources, targets, studies, shards) on this layer, and re-exports its publ
   several workers share each GPU (without one, one worker per GPU): as many as fit in
   its free memory (``torch.cuda.mem_get_info``) at ``estimate_run_bytes`` each, at most the CPU cores
   per GPU, at least one (``gpu_workers_per_device``); each worker sees only its own
-  GPU through ``CUDA_VISIBLE_DEVICES``. Each worker runs torch with one thread
+  GPU through ``CUDA_VISIBLE_DEVICES`` (an entry of this process's own list: ``visible_gpus``).
+  Each worker runs torch with one thread
   (``torch.set_num_threads(1)``): runs, not threads, share the cores. Workers are
   started with the ``"spawn"`` method (safe with CUDA and threads, the same on every
   OS), so ``task`` must be a module-level function. ``workers=0`` runs everything in
@@ -272,6 +273,16 @@ def _init_worker(threads: int, gpus) -> None:
         pass
 
 
+def visible_gpus(n: int) -> list[str]:
+    """What names each of this process's ``n`` GPUs in a worker's ``CUDA_VISIBLE_DEVICES``:
+    torch's device i is the i-th entry of this process's own ``CUDA_VISIBLE_DEVICES`` (a
+    scheduler's "2,3" gives devices 0 and 1 = physical GPUs 2 and 3; a UUID names a GPU or MIG
+    slice), so a worker given device i must see that entry, not "i" (which is physical GPU i, maybe
+    another job's). Unset, or listing fewer than ``n`` entries: the indices "0" .. "n-1"."""
+    listed = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")]
+    return listed[:n] if len(listed) >= n and all(listed[:n]) else [str(i) for i in range(n)]
+
+
 def _cpu_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -491,9 +502,9 @@ def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[st
         n = min(workers, len(todo))
         gpus = None
         if torch.cuda.is_available():
-            gpus = ctx.Queue()
+            gpus, ids = ctx.Queue(), visible_gpus(torch.cuda.device_count())
             for i in range(n):
-                gpus.put(i % torch.cuda.device_count())
+                gpus.put(ids[i % len(ids)])
         with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker, initargs=(threads, gpus)) as ex:
             futures = {ex.submit(_run_one, task, p, str(out)): (p, k) for p, k in todo}
             procs.update(getattr(ex, "_processes", None) or {})      # the workers, to read their exit codes

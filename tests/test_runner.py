@@ -188,3 +188,28 @@ def test_read_sweep_gives_one_row_per_stored_run_in_file_name_order(tmp_path):
     by_name = sorted(params, key=run_key)
     assert table["seed"].tolist() == [p["seed"] for p in by_name]
     assert table["f1"].tolist() == [p["seed"] + 0.5 for p in by_name]
+
+
+def test_pool_workers_see_the_gpus_this_process_was_given(tmp_path, monkeypatch):
+    """A scheduler gives this process GPUs 5 and 7 (CUDA_VISIBLE_DEVICES="5,7": torch's devices 0
+    and 1). Each worker must see one of those two; it was given "0" and "1", physical GPUs 0 and 1,
+    maybe another job's (or, with MIG slices named by UUID, not the slice this job holds)."""
+    import torch
+
+    from dcatkit.runner import visible_gpus
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5,7")
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    params = grid(seed=range(2), flags=str(flags), fail_seed=-1)
+    run_grid(gpu_task, params, tmp_path / "out", workers=2, progress=False)
+    assert sorted(read_run(tmp_path / "out", p)["result"]["gpu"] for p in params) == ["5", "7"]
+    assert visible_gpus(1) == ["5"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "MIG-a1b2, MIG-c3d4")
+    assert visible_gpus(2) == ["MIG-a1b2", "MIG-c3d4"]
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert visible_gpus(2) == ["0", "1"]                       # unset: every GPU, by index
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert visible_gpus(2) == ["0", "1"]
