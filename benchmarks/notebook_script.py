@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -49,9 +51,18 @@ def script_with(name: str, params: dict) -> str:
     return STUB + text[:nxt] + inject + text[nxt:]
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def run_notebook_script(name: str, params: dict, out: Path, timeout: float | None = None) -> dict:
     """Run notebook ``name`` as a script with ``params`` (cwd notebooks/, dcatkit from this
-    checkout on PYTHONPATH, Agg backend); its output goes to OUT/<name>.log."""
+    checkout on PYTHONPATH, Agg backend); its output goes to OUT/<name>.log.
+
+    The notebook runs in a process group of its own, killed as a whole when it ends, times out,
+    or this process is interrupted (Ctrl-C, SIGTERM from gpu_check.sh's ``timeout``): a sweep's
+    spawned workers outlive a killed notebook (nothing tells them their parent is gone), and
+    went on training on the GPU, and writing into OUT while the next step ran and it was packed."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     script = out / f"{name}.py"
@@ -59,15 +70,26 @@ def run_notebook_script(name: str, params: dict, out: Path, timeout: float | Non
     env = {**os.environ, "MPLBACKEND": "Agg",
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     t = time.perf_counter()
+    main = threading.current_thread() is threading.main_thread()     # where a signal handler can be set
+    before = signal.signal(signal.SIGTERM, _stop) if main else None
     with open(out / f"{name}.log", "w") as log:
+        # run_path from `-c`, not `python script.py`: a sweep's spawned workers would re-run a main
+        # script (multiprocessing re-imports __main__ from its path); a notebook has no main guard
+        p = subprocess.Popen([sys.executable, "-c", f"import runpy; runpy.run_path({str(script)!r}, "
+                              "run_name='notebook')"], cwd=ROOT / "notebooks", env=env, stdout=log,
+                             stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            # run_path from `-c`, not `python script.py`: a sweep's spawned workers would re-run a main
-            # script (multiprocessing re-imports __main__ from its path); a notebook has no main guard
-            rc = subprocess.run([sys.executable, "-c", f"import runpy; runpy.run_path({str(script)!r}, "
-                                 "run_name='notebook')"], cwd=ROOT / "notebooks", env=env, stdout=log,
-                                stderr=subprocess.STDOUT, timeout=timeout).returncode
+            rc = p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             rc = "timeout"
+        finally:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)        # the notebook and whatever it started
+            except (ProcessLookupError, PermissionError):
+                pass
+            p.wait()
+            if main:
+                signal.signal(signal.SIGTERM, before)
     return {"notebook": name, "rc": rc, "wall_s": time.perf_counter() - t, "params": params}
 
 

@@ -61,3 +61,41 @@ def test_stub_stands_in_for_a_missing_ipython_under_pyplot(tmp_path):
                        env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin", "MPLCONFIGDIR": str(tmp_path)})
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip() == "shown"
+
+
+def test_a_timed_out_notebook_takes_the_processes_it_started_with_it(tmp_path, monkeypatch):
+    """Notebook 06 trains through a sweep whose workers are spawned processes. When its run hit
+    the timeout only the notebook's own process was killed: its workers, told nothing, went on
+    training on the GPU and writing under OUT while gpu_session.sh packed it and the call ended.
+    Here a stand-in notebook starts a child that sleeps; after the timeout that child is gone too."""
+    import os
+    import time
+
+    import pytest
+    if not Path("/proc/self/stat").is_file():
+        pytest.skip("reads a process's state from /proc (Linux)")
+    root = tmp_path / "root"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "notebooks" / "nb.py").write_text(
+        '# %% tags=["parameters"]\npidfile = ""\n\n# %%\nimport subprocess, sys, time\n'
+        'child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])\n'
+        'open(pidfile, "w").write(str(child.pid))\ntime.sleep(120)\n')
+    monkeypatch.setattr(notebook_script, "ROOT", root)
+    pidfile = tmp_path / "child.pid"
+    res = notebook_script.run_notebook_script("nb", {"pidfile": str(pidfile)}, tmp_path / "out", timeout=8)
+    assert res["rc"] == "timeout"
+    pid = int(pidfile.read_text())
+
+    def running(pid: int) -> bool:
+        try:
+            return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"   # a zombie is dead
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while running(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = running(pid)
+    if alive:
+        os.kill(pid, 9)
+    assert not alive, f"the notebook's child {pid} outlived the notebook's timeout"
