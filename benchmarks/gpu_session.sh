@@ -49,10 +49,12 @@ mkdir -p "$W" "$FINAL"      # OUT exists on the device; a rehearsal may name a n
 # is large and rebuilt by a rerun (checkpoints, caches of source outputs (.npy) and of preprocessed
 # inputs (.bin: notebook 03's frames at paper scale, ~650 MB), the e2e fixture, pytest's temporary
 # folders); kept: every log, JSON and CSV, so notebook 06's results (outputs/06_runs.csv, pooled.*,
-# each run's runs/*.json) come back even when its part was cut.
+# each run's runs/*.json) come back even when its part was cut. tar's exit status 1 says a file
+# changed while it was read (the controls still running beside a pack of SESSION=controls): the
+# archive is complete otherwise and replaces the last one; 2 and above: kept back.
 pack() { tar -C "$W" --exclude='dcatkit_cache' --exclude='pytest_tmp_*' --exclude='*.pt' --exclude='*.npy' \
-             --exclude='*.bin' --exclude='e2e/uestc' --exclude='controls_runs_store' -czf "$W.tgz.part" . \
-             && mv "$W.tgz.part" "$FINAL/gpu_session.tgz";
+             --exclude='*.bin' --exclude='e2e/uestc' --exclude='controls_runs_store' -czf "$W.tgz.part" .
+         [ $? -le 1 ] && mv "$W.tgz.part" "$FINAL/gpu_session.tgz";
          cp "$W/summary.txt" "$FINAL/" 2>/dev/null; true; }
 export OUT=$W
 case "${SESSION:-next}" in

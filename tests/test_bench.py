@@ -276,6 +276,33 @@ def test_gpu_session_pack_brings_back_notebook_06_results(tmp_path):
     assert (tmp_path / "out" / "summary.txt").is_file()
 
 
+def test_gpu_session_pack_keeps_an_archive_tar_completed_around_a_changing_file(tmp_path):
+    """GNU tar exits 1 when a file changed while it was read (SESSION=controls packs while the
+    controls still write beside it): the archive is complete otherwise, and the pack threw it
+    away (``tar ... && mv``), so the call brought back an older archive or none. A stand-in tar
+    runs the real one and exits 1; one that exits 2 (a real error) leaves the last archive."""
+    import os
+    import shutil
+    import tarfile
+
+    w, out, bin_ = tmp_path / "w", tmp_path / "out", tmp_path / "bin"
+    (w / "nb06").mkdir(parents=True)
+    (w / "nb06" / "06_runs.csv").write_text("x")
+    (w / "summary.txt").write_text("s")
+    bin_.mkdir()
+    env = {"SESSION": "pack", "OUT": str(out), "GPU_SESSION_DIR": str(w),
+           "PATH": f"{bin_}{os.pathsep}{os.environ['PATH']}"}
+    for rc in (1, 2):
+        (bin_ / "tar").write_text(f'#!/bin/sh\n{shutil.which("tar")} "$@"\nexit {rc}\n')
+        (bin_ / "tar").chmod(0o755)
+        (w / f"after_rc{rc}.txt").write_text("x")
+        _run_script("gpu_session.sh", env)
+        with tarfile.open(out / "gpu_session.tgz") as t:
+            names = {n[2:] if n.startswith("./") else n for n in t.getnames()}
+        assert "nb06/06_runs.csv" in names and "after_rc1.txt" in names
+        assert "after_rc2.txt" not in names          # exit 2: the archive of the call before stays
+
+
 def test_gpu_check_adds_bench_lines_to_the_summary_once(tmp_path):
     """gpu_session.sh runs gpu_check.sh once per step with one OUT: each call appended bench.log's
     figures to summary.txt, so the steps after bench appended them again. Only the call that ran
