@@ -408,3 +408,52 @@ def test_the_key_reads_every_input_beyond_the_first_hash_batch():
     last = imu.copy()
     last[-1, 0, 0] += 1.0                                                      # one value of sample 69 changed
     assert cache_key(model, dataset(last), "imu") != key
+
+
+def test_the_gpu_batches_are_the_cpu_batches_padded(monkeypatch):
+    """``_cuda_batches`` (the CUDA build's loader: rows copied by threads into a few pinned buffers
+    reused in turn, every batch padded to one shape) runs only on a GPU; here its CUDA calls are
+    stand-ins (pinning, streams, events; an upload is a copy of the buffer, as on the device). Each
+    batch holds what ``_cpu_batches`` gives, then zeros: uint8 frames and float rows, plain and lazy
+    (split) rows, more batches than buffers, a last partial batch, one batch larger than the data."""
+    import contextlib
+
+    from dcatkit.data.dataset import PairedDataset
+    from dcatkit.frozen_source import _cpu_batches, _cuda_batches
+
+    class Pinned(torch.Tensor):
+        def to(self, *a, **k):                      # an upload: a copy, never the pinned buffer itself
+            return self.as_subclass(torch.Tensor).clone()
+
+    class Stream:
+        def __init__(self, device=None):
+            pass
+
+        def wait_event(self, event):
+            pass
+
+    class Event:
+        def record(self, stream=None):
+            pass
+
+        def synchronize(self):
+            pass
+
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: self.as_subclass(Pinned))
+    monkeypatch.setattr(torch.Tensor, "record_stream", lambda self, stream: None)
+    monkeypatch.setattr(torch.cuda, "Stream", Stream)
+    monkeypatch.setattr(torch.cuda, "Event", Event)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: Stream())
+    monkeypatch.setattr(torch.cuda, "stream", lambda stream: contextlib.nullcontext())
+    rng = np.random.default_rng(0)
+    for arr, kind in ((rng.integers(0, 256, (23, 2, 3, 4, 4), dtype=np.uint8), "video"),
+                      (rng.standard_normal((23, 6, 5)).astype(np.float32), "timeseries")):
+        for rows in (arr, LazyRows(arr, np.arange(len(arr))[::-1].copy())):
+            ds = PairedDataset({"x": rows}, np.arange(23) % 4, list("abcd"), kinds={"x": kind})
+            for bs in (1, 4, 7, 30):
+                got, want = list(_cuda_batches(ds, "x", bs, torch.device("cpu"))), list(_cpu_batches(ds, "x", bs))
+                assert len(got) == len(want) == -(-23 // bs)
+                for (x, y, m), (x_cpu, y_cpu, m_cpu) in zip(got, want):
+                    assert m == m_cpu and len(x) == len(y) == bs and x.dtype == x_cpu.dtype
+                    assert torch.equal(x[:m], x_cpu) and torch.equal(y[:m], y_cpu), (kind, bs)
+                    assert not x[m:].any() and not y[m:].any()
