@@ -313,3 +313,35 @@ def test_keys_and_values_of_other_shapes_are_refused(method):
     with pytest.raises(ValueError) as e:
         cross_attention_loss(k_t, v_t, k_s, v_s[:, :, :3], method=method)
     assert str(e.value) == "k_source (2, 3, 4) and v_source (2, 3, 3) must match"
+
+
+def test_the_cuda_branch_runs_the_batch_in_float64_once_and_agrees_with_the_cpu_path(monkeypatch):
+    """On CUDA the Gram loss runs the whole batch in float64 with no near-zero test (that test reads
+    a value back from the GPU: a stall per step, and no CUDA-graph capture, which bench's step
+    ratio uses). A CUDA-only line: shown here with tensors that say they are on CUDA. One pass of
+    ``_gram_terms``, in float64, even with a counted sample at L = 0 (the CPU path's float32 pass
+    plus its float64 recompute); the value and gradients are the CPU path's, in float32."""
+    import dcatkit.losses as L
+
+    g = torch.Generator().manual_seed(0)
+    kt, vt = (torch.randn(4, 5, 16, generator=g, requires_grad=True) for _ in range(2))
+    ks, vs = kt.detach().clone(), vt.detach().clone()
+    ks[1:], vs[1:] = torch.randn(3, 5, 16, generator=g), torch.randn(3, 5, 16, generator=g)   # sample 0: L = 0
+    mask = torch.tensor([True, True, False, True])
+    calls, terms = [], L._gram_terms
+    monkeypatch.setattr(L, "_gram_terms", lambda *a: calls.append(a[-1]) or terms(*a))
+
+    def run():
+        loss = L.cross_attention_loss(kt, vt, ks, vs, mask, method="gram")
+        return (loss, *torch.autograd.grad(loss, (kt, vt)))
+
+    cpu = run()
+    assert calls == [torch.float32, torch.float64]                  # the CPU path: float32, then the recompute
+    calls.clear()
+    monkeypatch.setattr(torch.Tensor, "is_cuda", property(lambda self: True))
+    cuda = run()
+    monkeypatch.undo()
+    assert calls == [torch.float64]
+    for a, b in zip(cpu, cuda):
+        assert b.dtype == torch.float32
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-9)
