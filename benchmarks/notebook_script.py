@@ -88,7 +88,7 @@ def run_notebook_script(name: str, params: dict, out: Path, timeout: float | Non
             except (ProcessLookupError, PermissionError):
                 pass
             p.wait()
-            if main:
+            if main and before is not None:     # None: a handler installed outside Python, left as it is
                 signal.signal(signal.SIGTERM, before)
     return {"notebook": name, "rc": rc, "wall_s": time.perf_counter() - t, "params": params}
 
