@@ -685,3 +685,28 @@ def test_findings_notebook_05_numbers_are_what_the_notebook_prints():
                   "fell on one held-out subject (−0.033) and rose on the other (+0.213)")):
         assert flat.count(a) == 1, a
         assert findings_05_mismatches(flat.replace(a, b), nb05), b
+
+
+def test_the_avx2_vm_paragraph_quotes_its_run_tables():
+    """RESULTS' paragraph on the AMD EPYC VM at torch's AVX2 level quotes notebook 03's four test
+    macro-F1 from the run table that execution wrote, and notebook 02's source and baseline at
+    a81a807 from its own; both tables name that machine and their commits."""
+    text = (REPO / "benchmarks" / "RESULTS.md").read_text()
+    part = text[text.index("### Another AMD EPYC VM, at torch's AVX2 kernel level"):]
+    t03 = pd.read_csv(REPO / "benchmarks" / "run_to_run_03_vm5.csv").set_index("run")
+    t02 = pd.read_csv(REPO / "benchmarks" / "run_to_run_02_vm5_a81a807.csv").set_index("run")
+    for t, commit in ((t03, "766930b"), (t02, "a81a807")):
+        assert set(t["env_cpu"]) == {"AMD EPYC"} and set(t["env_cpu_capability"]) == {"AVX2"}
+        assert {c[:7] for c in t["env_git_commit"]} == {commit}
+    quoted = re.search(r"source \*\*(\d\.\d{3})\*\*, baseline\s+\*\*(\d\.\d{3})\*\*, D-CAT \*\*(\d\.\d{3})\*\*, "
+                       r"No MCMA \*\*(\d\.\d{3})\*\*", part)
+    assert quoted, "the four F1 of notebook 03 are not where the test looks"
+    want = [f"{t03.loc[r, 'f1']:.3f}" for r in ("video source", "imu baseline", "D-CAT", "No MCMA")]
+    assert list(quoted.groups()) == want
+    assert f"{t02.loc['video source', 'f1']:.3f} and\n{t02.loc['imu baseline', 'f1']:.3f}" in part \
+        or f"{t02.loc['video source', 'f1']:.3f} and {t02.loc['imu baseline', 'f1']:.3f}" in part.replace("\n", " ")
+    base = t03.loc["imu baseline", "f1"]
+    for run, shown in (("D-CAT", "−0.018 here"), ("No MCMA", "+0.017:")):
+        d = t03.loc[run, "f1"] - base
+        assert f"{'−' if d < 0 else '+'}{abs(d):.3f}" == shown.split()[0].rstrip(":"), (run, d)
+        assert shown in part.replace("\n", " "), shown
