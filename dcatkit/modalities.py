@@ -44,15 +44,23 @@ def check_kind(kind: str) -> str:
 
 
 def check_name(name: str) -> str:
-    """``name`` when it can name a modality: a non-empty string, not an item key (label, subject, id),
-    and usable where dcatkit writes it: in file names (a sweep's ``sources/<name>_<key>.pt``, so no
-    ``/`` or ``\\``, no leading ``.``) and in the command line's ``NAME=VALUE`` (``--lam``, so no
-    ``=``); no leading or trailing space and no control character. Spaces inside are fine."""
+    """``name`` when it can name a modality: a non-empty string, not an item key (label, subject, id)."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"a modality name must be a non-empty string, got {name!r}")
     if name in RESERVED:
         raise ValueError(f"{name!r} cannot name a modality: dataset items use it for {RESERVED}; "
                          "pick another name")
+    return name
+
+
+def check_usable_name(name: str) -> str:
+    """``name`` when :func:`check_name` takes it and it is usable where dcatkit writes it: in file
+    names (a sweep's ``sources/<name>_<key>.pt``, so no ``/`` or ``\\``, no leading ``.``) and in the
+    command line's ``NAME=VALUE`` (``--lam``, so no ``=``); no leading or trailing space and no
+    control character. Spaces inside are fine. Checked where data is made (``from_arrays``,
+    ``save_arrays``) and where a name is asked for (``load(modalities=...)``, the notebooks'
+    parameters); an arrays file saved before this check still loads its other modalities."""
+    check_name(name)
     bad = sorted({c for c in name if c in "/\\=" or not c.isprintable()})
     if bad or name != name.strip() or name.startswith("."):
         why = (f"it holds {', '.join(map(repr, bad))}" if bad else
@@ -123,5 +131,5 @@ def check_sample_shape(name: str, kind: str, shape: Sequence[int]) -> tuple[int,
     return shape
 
 
-__all__ = ["KINDS", "DEFAULT_KINDS", "RESERVED", "SAMPLE_AXES", "NORMALIZED_KINDS", "check_kind", "check_name",
+__all__ = ["KINDS", "DEFAULT_KINDS", "RESERVED", "SAMPLE_AXES", "NORMALIZED_KINDS", "check_kind", "check_name", "check_usable_name",
            "default_kind", "kind_of", "resolve_kind", "resolve_kinds", "check_sample_shape"]

@@ -29,6 +29,7 @@ from .data import NAMES as DATASETS
 from .data.dataset import MODALITIES
 from .data.synthetic import DEFAULT_N_SAMPLES, REGIMES  # noqa: F401  (DEFAULT_N_SAMPLES: the notebooks' default)
 from .losses import check_lam
+from .modalities import check_usable_name
 from .presets import PRESET_NAMES, get_preset
 
 # The two modalities each dataset records (synthetic simulates all three).
@@ -314,12 +315,11 @@ def check_params(*, dataset: str, data_root: str | None = None, split: str = "id
             raise ValueError(f"unknown modality {m!r}: expected one of {MODALITIES}")
         if m not in available:
             raise ValueError(f"dataset {dataset!r} has modalities {available}, not {m!r}")
-        bad = [c for c in ("/", "\\", "\0") if c in m]
-        if bad or not m.strip():           # a modality's name is part of checkpoint and results file names
-            raise ValueError(f"modality name {m!r} {'holds ' + ' and '.join(map(repr, bad)) if bad else 'is blank'}: "
-                             "it becomes part of checkpoint and results file names (source-<name>-...pt), so it "
-                             "must be a plain file-name part; save the arrays under another name "
-                             "(dcatkit.data.save_arrays), e.g. 'wrist_acc'")
+        try:                     # a modality's name is part of checkpoint and results file names; an
+            check_usable_name(m)  # arrays file saved before save_arrays checked names may hold another
+        except ValueError as e:
+            raise ValueError(f"{e} (it becomes part of checkpoint and results file names, source-<name>-...pt): "
+                             "save the arrays under another name (dcatkit.data.save_arrays)") from None
     if source is not None and source == target:
         raise ValueError(f"source and target are both {source!r}: D-CAT transfers between two modalities")
     for name, values, e_g in (("lams", lams, "[0.01, 0.1, 1.0]"), ("seeds", seeds, "[0, 1, 2]")):

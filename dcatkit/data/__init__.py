@@ -29,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..modalities import KINDS, check_name
+from ..modalities import KINDS, check_usable_name
 from .dataset import MODALITIES, PairedDataset, Splits, check_modality
 from .preprocess import as_names
 from .arrays import save_arrays
@@ -79,7 +79,7 @@ def load(
         return [hide_labels(s, n_labeled, seed) for s in out] if isinstance(out, list) \
             else hide_labels(out, n_labeled, seed)
     if modalities is not None:
-        modalities = tuple(check_name(m) for m in as_names(modalities))   # each loader says which names it has
+        modalities = tuple(check_usable_name(m) for m in as_names(modalities))   # each loader says which names it has
     if name == "synthetic":
         if root is not None:
             raise ValueError("the synthetic dataset is simulated: it takes no root")

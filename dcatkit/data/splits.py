@@ -50,7 +50,7 @@ from typing import Any, Mapping, Sequence, Union
 import numpy as np
 
 from .cache import Windows
-from ..modalities import NORMALIZED_KINDS, check_name, check_sample_shape, resolve_kinds
+from ..modalities import NORMALIZED_KINDS, check_sample_shape, check_usable_name, resolve_kinds
 from .dataset import PairedDataset, Splits, check_dtype, check_waveform_peak
 from .preprocess import minmax_apply, minmax_stats
 
@@ -701,7 +701,7 @@ def from_arrays(
     subj = np.full(n, -1, np.int64) if subjects is None else _int_subjects(subjects)
     if len(subj) != n:
         raise ValueError(f"subjects has {len(subj)} entries, labels {n}: give one subject per sample")
-    arrays = {check_name(m): np.asarray(a) for m, a in arrays.items()}
+    arrays = {check_usable_name(m): np.asarray(a) for m, a in arrays.items()}
     kinds = resolve_kinds(list(arrays), kinds)
     lengths = {m: (len(a) if a.ndim else 0) for m, a in arrays.items()}
     if any(v != n for v in lengths.values()):
