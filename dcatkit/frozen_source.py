@@ -240,8 +240,13 @@ class SourceCache:
 
     def __call__(self, batch: dict, device: torch.device) -> SourceOutput:
         r = self.rows(batch["id"])
-        got = {f: torch.from_numpy(a[r]).to(device, non_blocking=True).float() for f, a in self.arrays.items()}
-        c = torch.from_numpy(self.correct[r]).to(device, non_blocking=True)
+
+        def put(a: np.ndarray) -> torch.Tensor:       # to a GPU from pinned memory: a copy from pageable
+            t = torch.from_numpy(a)                  # memory makes the CPU wait for the GPU's queue
+            return (t.pin_memory() if device.type == "cuda" else t).to(device, non_blocking=True)
+
+        got = {f: put(a[r]).float() for f, a in self.arrays.items()}
+        c = put(self.correct[r])
         return SourceOutput(got.get("k"), got.get("v"), c, got.get("logits"), got.get("pooled"))
 
     @classmethod

@@ -325,6 +325,43 @@ def _forward(net, x: torch.Tensor, *, step: int, epoch: int, desc: str, loader):
                          "encoder larger inputs") from e
 
 
+FINITE_CHECK_EVERY = 50     # steps between two looks at _FirstNonFinite (each waits for the device)
+
+
+def _scalar(x: float, device: torch.device) -> torch.Tensor:
+    """A float32 scalar made on ``device`` (a fill, not a copy from the CPU: ``torch.tensor(x,
+    device="cuda")`` copies from pageable memory, which makes the CPU wait for the GPU's queue)."""
+    return torch.full((), float(x), dtype=torch.float32, device=device)
+
+
+class _FirstNonFinite:
+    """The first step of an epoch whose loss is not finite (inf or NaN), with its loss and stats,
+    kept on the device (``torch.where``: looking at a GPU value makes the CPU wait for the GPU,
+    so the loop looks only now and then, ``raise_if_any``). The steps after it still run: they
+    train on non-finite values, and the run stops at the next look, before the epoch's model is
+    validated, kept or saved."""
+
+    def __init__(self):
+        self.step = self.loss = self.sums = None
+
+    def note(self, step: int, loss: torch.Tensor, step_sums: torch.Tensor) -> None:
+        loss = loss.detach().float()
+        if self.step is None:
+            self.step, self.loss, self.sums = torch.full_like(loss, -1.0), loss, step_sums
+        first = ~torch.isfinite(loss) & (self.step < 0)
+        self.step = torch.where(first, float(step), self.step)
+        self.loss = torch.where(first, loss, self.loss)
+        self.sums = torch.where(first, step_sums, self.sums)
+
+    def raise_if_any(self, names: list, epoch: int, desc: str) -> None:
+        if self.step is None or self.step.item() < 0:
+            return
+        k, sums = len(names), self.sums.tolist()
+        stats = {n: v / w if w > 0 else float("nan") for n, v, w in zip(names, sums[:k], sums[k:2 * k])}
+        raise FloatingPointError(f"non-finite loss ({self.loss.item()}) at epoch {epoch}, step {int(self.step.item())} "
+                                 f"({desc}): {stats}; lower the lr or lambda")
+
+
 def _train_epoch(net, loader, opt, scaler, *, modality: str, device: torch.device, amp, unlabeled: bool,
                  extra_loss: ExtraLoss | None, extra_params: tuple, epoch: int, desc: str) -> dict:
     """One pass over ``loader``: L_CE (Eq. 18) plus the ``extra_loss`` term (Eq. 19) per
@@ -332,8 +369,14 @@ def _train_epoch(net, loader, opt, scaler, *, modality: str, device: torch.devic
     samples). A stat is a batch mean over the batch's samples, or a pair (this process's
     mean over some of them, how many): e.g. L_CA over the masked-in samples (Eq. 17), so
     its epoch value is the mean over every counted sample of the epoch, whatever batch it
-    was in (a batch with none counted adds nothing); NaN when no sample was counted."""
-    sums, names = None, None
+    was in (a batch with none counted adds nothing); NaN when no sample was counted.
+
+    Nothing in a step waits for the device (on a GPU the CPU queues the next steps while it
+    computes): the stats stay on the device until the epoch's end, their weights are made there
+    (``torch.full``, not a copy from the CPU), and a non-finite loss is noted there
+    (``_FirstNonFinite``) and raised every ``FINITE_CHECK_EVERY`` steps and at the epoch's end,
+    naming the first such step and its stats."""
+    sums, names, bad = None, None, _FirstNonFinite()
     for step, batch in enumerate(loader):
         x, y = _to(batch[modality], device), _to(batch["label"], device)
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
@@ -353,10 +396,6 @@ def _train_epoch(net, loader, opt, scaler, *, modality: str, device: torch.devic
             term, extra_stats = extra_loss(batch, out, device)
             loss = loss + term                                             # Eq. (19)
             stats.update(extra_stats)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"non-finite loss ({loss.item()}) at epoch {epoch}, step {step} ({desc}): "
-                f"{ {k: float(v[0] if isinstance(v, tuple) else v) for k, v in stats.items()} }; lower the lr or lambda")
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if extra_params and dist.is_dist():        # outside DDP: average their gradients by hand
@@ -366,15 +405,19 @@ def _train_epoch(net, loader, opt, scaler, *, modality: str, device: torch.devic
         scaler.step(opt)
         scaler.update()
         if dist.is_dist():          # ``loss`` is this process's share times W: log the step's loss over all
-            n_all = dist.all_reduce_sum(torch.tensor(float(len(y)), device=device))      # its samples
+            n_all = dist.all_reduce_sum(_scalar(len(y), device))                        # its samples
             stats["loss"] = (loss.detach() * n_all / (dist.world_size() * len(y)), len(y))
         else:
             stats["loss"] = loss.detach()
         pairs = [v if isinstance(v, tuple) else (v, len(y)) for v in stats.values()]
-        weights = [torch.as_tensor(w, dtype=torch.float32, device=device) for _, w in pairs]
+        weights = [w.float() if isinstance(w, torch.Tensor) else _scalar(w, device) for _, w in pairs]
         step_sums = torch.stack([v.float() * w for (v, _), w in zip(pairs, weights)] + weights
-                                + [torch.as_tensor(float(len(y)), device=device)])
+                                + [_scalar(len(y), device)])
         sums, names = (step_sums, list(stats)) if sums is None else (sums + step_sums, names)
+        bad.note(step, loss, step_sums)
+        if (step + 1) % FINITE_CHECK_EVERY == 0:
+            bad.raise_if_any(names, epoch, desc)
+    bad.raise_if_any(names, epoch, desc)
     tot = dist.all_reduce_sum(sums).tolist()                          # every step has the same stats
     k = len(names)
     return {**{n: (v / w if w > 0 else float("nan")) for n, v, w in zip(names, tot[:k], tot[k:2 * k])},

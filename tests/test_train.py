@@ -275,6 +275,67 @@ def test_non_finite_loss_names_epoch_and_step(splits, video_source):
                      source_cache=False, progress=False)
 
 
+
+def _nan_at_call(model, n: int):
+    """Make ``model``'s logits NaN from its ``n``-th forward call on (counted in ``calls``)."""
+    calls = []
+
+    def hook(mod, inp, out):
+        calls.append(1)
+        return out * float("nan") if len(calls) >= n else out
+
+    model.head.register_forward_hook(hook)
+    return calls
+
+
+@pytest.mark.parametrize("every", [1, 50])
+def test_non_finite_loss_is_raised_naming_the_first_such_step(splits, monkeypatch, every):
+    """The loop looks at the loss's finiteness every FINITE_CHECK_EVERY steps and at the epoch's
+    end (looking makes a GPU's queue drain): it names the first non-finite step, not a later one
+    that NaN weights made non-finite too, and with a look every step it stops there."""
+    import dcatkit.train as train_mod
+
+    monkeypatch.setattr(train_mod, "FINITE_CHECK_EVERY", every)
+    preset = TINY["imu"].with_(batch_size=8)
+    n_steps = -(-len(splits.train) // 8)
+    assert n_steps >= 5
+    model = build_model("imu", 8, splits.train.input_shape("imu"), preset)
+    calls = _nan_at_call(model, 3)
+    with pytest.raises(FloatingPointError, match=r"non-finite loss \(nan\) at epoch 1, step 2 .*'ce': nan"):
+        fit(model, splits.train, splits.val, preset=preset, progress=False)
+    assert len(calls) == (3 if every == 1 else n_steps)     # no validation pass: the epoch is not recorded
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="a CUDA device: counts the steps' waits for the GPU")
+def test_a_cached_transfer_epoch_does_not_wait_for_the_gpu_at_each_step(splits, video_source, monkeypatch):
+    """Goal 3 of issue 18 (the cached step <= 1.15x the unimodal one on a GPU, launch-bound): a step
+    that waits for the GPU (``.item()``, ``bool()`` of a GPU value, ``torch.tensor(x, device="cuda")``)
+    drains the queue. torch's sync debug mode warns at each such call; an epoch may wait a fixed
+    number of times (the finiteness look and the stats at its end), not once per step."""
+    import warnings
+    import dcatkit.train as train_mod
+
+    seen, real = [], train_mod._train_epoch
+
+    def counted(*a, **k):
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            with warnings.catch_warnings(record=True) as got:
+                warnings.simplefilter("always")
+                out = real(*a, **k)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        seen.append([f"{w.filename}:{w.lineno}" for w in got if "synchroniz" in str(w.message)])
+        return out
+
+    monkeypatch.setattr(train_mod, "_train_epoch", counted)
+    preset = TINY["imu"].with_(batch_size=8)
+    model = build_model("imu", 8, splits.train.input_shape("imu"), preset)
+    fit_transfer(model, video_source[0].model, splits.train, splits.val, lam=1.0, preset=preset, epochs=1,
+                 source_cache=True, progress=False)
+    n_steps = -(-len(splits.train) // 8)
+    assert len(seen) == 1 and len(seen[0]) <= 3 < n_steps, seen
+
 def test_compare_table(splits, tmp_path):
     table, runs = compare(splits, source="video", target="imu", lam=1.0, seed=0, out_dir=tmp_path,
                           epochs={"source": 1, "target": 1}, progress=False)
