@@ -853,10 +853,12 @@ def pooled_intervals(pooled: pd.DataFrame, per_draw: pd.DataFrame | None = None,
     """Forest plot of pooled verdicts (rows of ``studies.pooled_verdicts``): one panel per
     study, stacked, each on its own x-scale (one study's wide intervals would otherwise squeeze
     another's narrow ones under their markers); a row per (method, lambda, size) that the study
-    has (no empty rows). The point is the mean over draws of the paired difference, the
-    bar its family-adjusted interval (``ci_low`` / ``ci_high``: Holm within the study, t
-    on the draw means); filled when that interval excludes 0, open when it holds 0. Grey
-    crosses: each data draw's own mean difference (``per_draw``). Colours: ``colours``."""
+    has (no empty rows), labelled with its λ wherever the study has the method at a λ other
+    than the default 1 (then its λ = 1 rows say so too); a tuned cell by its name. The point
+    is the mean over draws of the paired difference, the bar its family-adjusted interval
+    (``ci_low`` / ``ci_high``: Holm within the study, t on the draw means); filled when that
+    interval excludes 0, open when it holds 0. Grey crosses: each data draw's own mean
+    difference (``per_draw``). Colours: ``colours``."""
     from matplotlib.lines import Line2D
 
     from .studies import size_label
@@ -869,6 +871,8 @@ def pooled_intervals(pooled: pd.DataFrame, per_draw: pd.DataFrame | None = None,
     pal = colours(rows["method"])                 # the kit's one colour per method (module docstring)
     for ax, s in zip(axes[:, 0], studies):
         r = rows[rows[study] == s].sort_values("size", kind="stable").reset_index(drop=True)   # methods as run
+        plain = r[~r["method"].astype(str).str.endswith("(tuned)")]       # a tuned cell's lam (0) is no λ
+        said = {m for m, g in plain.groupby("method") if set(g["lam"].astype(float)) != {1.0}}
         labels = []
         for i, c in r.iterrows():
             lo, hi = c["ci_low"], c["ci_high"]
@@ -882,7 +886,7 @@ def pooled_intervals(pooled: pd.DataFrame, per_draw: pd.DataFrame | None = None,
                              & (per_draw["lam"] == c["lam"]) & (per_draw["size"] == c["size"])]
                 ax.plot(d["diff_mean"], [i] * len(d), "x", color="0.45", ms=5, zorder=2)
             size = size_label(c["size"], c["unit"] if "unit" in r.columns else "recordings")
-            lam = "" if c["lam"] == 1.0 or c["method"].endswith("(tuned)") else f", λ = {c['lam']:g}"
+            lam = f", λ = {c['lam']:g}" if c["method"] in said else ""
             labels.append(f"{c['method']}{lam}, {size}")
         ax.axvline(0, color="k", lw=0.8)
         ax.set_yticks(range(len(r)))

@@ -666,8 +666,33 @@ def test_pooled_crosses_are_each_rows_own_draws():
     names = [t.get_text() for t in ax.get_yticklabels()]
     crosses = {names[int(round(ln.get_ydata()[0]))]: sorted(np.round(ln.get_xdata(), 3).tolist())
                for ln in ax.lines if ln.get_marker() == "x" and len(ln.get_xdata())}
-    assert crosses == {"dcat, n = 300": [0.01, 0.02], "dcat, λ = 30, n = 300": [-0.05, -0.04, -0.03],
-                       "dcat, n = 1000": [0.07]}
+    assert crosses == {"dcat, λ = 1, n = 300": [0.01, 0.02], "dcat, λ = 30, n = 300": [-0.05, -0.04, -0.03],
+                       "dcat, λ = 1, n = 1000": [0.07]}
+    plt.close("all")
+
+
+def test_every_pooled_row_is_drawn_and_says_its_lambda():
+    """pooled_intervals dropped λ = 1 from every untuned row's label: beside "dcat, λ = 30, n = 300"
+    the λ = 1 row read "dcat, n = 300", its λ hidden. Now every row of a method that the figure has
+    at another λ than 1 says its λ; a method the study has at λ = 1 only (as notebook 06's printed
+    tables name it) and a tuned cell (λ chosen per seed, lam 0) keep their names.
+    Every row is drawn: its point at its diff_mean, its interval."""
+    cells = [("a", "none", 0.0), ("a", "dcat", 1.0), ("a", "dcat", 30.0), ("a", "dcat (tuned)", 0.0),
+             ("a", "kd", 1.0), ("b", "none", 0.0), ("b", "dcat", 1.0), ("b", "kd", 1.0)]
+    pooled = pd.DataFrame([{"study": s, "method": m, "lam": lam, "size": 300, "unit": "recordings",
+                            "diff_mean": 0.01 * i, "ci_low": 0.01 * i - 0.03, "ci_high": 0.01 * i + 0.03,
+                            "metric": "f1"} for i, (s, m, lam) in enumerate(cells)])
+    a, b = plots.pooled_intervals(pooled).axes
+    assert [t.get_text() for t in a.get_yticklabels()] == ["dcat, λ = 1, n = 300", "dcat, λ = 30, n = 300",
+                                                           "dcat (tuned), n = 300", "kd, n = 300"]
+    assert [t.get_text() for t in b.get_yticklabels()] == ["dcat, n = 300", "kd, n = 300"]
+    for ax, want in ((a, [0.01, 0.02, 0.03, 0.04]), (b, [0.06, 0.07])):
+        points = sorted((round(float(ln.get_ydata()[0])), round(float(ln.get_xdata()[0]), 3))
+                        for ln in ax.lines if ln.get_marker() == "o")
+        assert points == list(enumerate(want))
+        segs = sorted(round(float(ln.get_xdata()[0]), 3) for ln in ax.lines
+                      if len(ln.get_xdata()) == 2 and ln.get_xdata()[0] != ln.get_xdata()[1])   # not the zero line
+        assert segs == pytest.approx([w - 0.03 for w in want])
     plt.close("all")
 
 
