@@ -285,24 +285,37 @@ def logmel(ds, index: int, audio_encoder: Mapping | None = None) -> np.ndarray:
         return mod(torch.from_numpy(x)[None])[0].numpy()
 
 
+def _logmel_unit(ds) -> str:
+    """What :func:`logmel`'s values are, for a colour bar: dB (the front end's ``AmplitudeToDB``,
+    10·log10 of the mel power, ref 1) from a waveform; a precomputed log-mel's stored values,
+    whose unit the data knows, not the kit."""
+    if len(ds.arrays["audio"].shape) == 3:                       # (N, n_mels, frames): already a log-mel
+        return "as stored (precomputed log-mel)"
+    return "mel power (dB)"
+
+
 def spectrograms(ds, audio_encoder: Mapping | None = None):
-    """Log-mel spectrogram of one sample per class (the audio encoder's front end)."""
+    """Log-mel spectrogram of one sample per class (the audio encoder's front end), on one
+    colour scale with one colour bar that gives the unit: mel power in dB, or a precomputed
+    log-mel's values as stored."""
     idx = [i[0] for i in examples(ds) if i]
     _, sr = _logmel_module(ds, audio_encoder)
+    specs = [logmel(ds, i, audio_encoder) for i in idx]
+    lo, hi = min(float(s.min()) for s in specs), max(float(s.max()) for s in specs)
     cols = 4
     rows = int(np.ceil(len(idx) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols, 2.0 * rows), squeeze=False)
-    for ax, i in zip(axes.flat, idx):
-        s = logmel(ds, i, audio_encoder)
-        ax.imshow(s, origin="lower", aspect="auto", cmap="magma")
+    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols + 0.8, 2.0 * rows), squeeze=False)
+    for ax, i, s in zip(axes.flat, idx, specs):
+        im = ax.imshow(s, origin="lower", aspect="auto", cmap="magma", vmin=lo, vmax=hi)
         ax.grid(False)
         ax.set_title(ds.classes[ds.labels[i]], fontsize=9)
         ax.set_xlabel("frame", fontsize=8)
         ax.set_ylabel("mel bin", fontsize=8)
     for ax in axes.flat[len(idx):]:
         ax.axis("off")
-    fig.suptitle(f"audio: log-mel spectrograms (dB), {sr} Hz, one sample per class")
+    fig.suptitle(f"audio: log-mel spectrograms, {sr} Hz, one sample per class")
     fig.tight_layout()
+    fig.colorbar(im, ax=axes.ravel().tolist(), label=_logmel_unit(ds), fraction=0.03, pad=0.02)
     return fig
 
 
@@ -333,9 +346,10 @@ def sample_figure(ds, index: int, audio_encoder: Mapping | None = None, max_fram
             ax.set_yticks([])
             ax.grid(False)
         elif kind == "audio" and m == "audio":
-            ax.imshow(logmel(ds, index, audio_encoder), origin="lower", aspect="auto", cmap="magma")
+            im = ax.imshow(logmel(ds, index, audio_encoder), origin="lower", aspect="auto", cmap="magma")
             ax.grid(False)
-            ax.set_title("audio (log-mel, dB)")
+            fig.colorbar(im, ax=ax, label=_logmel_unit(ds), pad=0.02)
+            ax.set_title("audio (log-mel)")
             ax.set_xlabel("frame", fontsize=8)
             ax.set_ylabel("mel bin", fontsize=8)
         else:                        # features (T, F), or audio under another name: its samples as they are

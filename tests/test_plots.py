@@ -73,6 +73,35 @@ def test_logmel_follows_the_front_end_the_model_builds_at_the_datas_rate():
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
 
 
+def test_spectrograms_have_a_colour_bar_in_db(splits):
+    """Notebook 01's spectrograms (and the sample figure's audio panel) had no colour bar: the
+    colours' values and unit were nowhere. The values are the front end's AmplitudeToDB of the mel
+    power, 10·log10 (ref 1): one colour bar for every panel (one colour scale) says "mel power (dB)";
+    a precomputed log-mel's bar says its values are as stored (the kit does not know their unit)."""
+    ds, enc = splits.train, TINY["audio"].encoder
+    fig = plots.spectrograms(ds, enc)
+    images = [im for ax in fig.axes for im in ax.get_images()]
+    bars = [im.colorbar for im in images if im.colorbar is not None]
+    assert len(images) == len(ds.classes) and len(bars) == 1
+    assert bars[0].ax.get_ylabel() == "mel power (dB)"
+    lo, hi = min(im.get_array().min() for im in images), max(im.get_array().max() for im in images)
+    assert [im.get_clim() for im in images] == [pytest.approx((lo, hi))] * len(images)   # one scale, one bar
+    mod = LogMel(sample_rate=int(ds.sample_rates["audio"]), n_fft=enc["n_fft"], hop_length=enc["hop_length"],
+                 n_mels=enc["n_mels"], f_max=enc["f_max"])
+    first = int(np.flatnonzero(ds.labels == 0)[0])
+    power = mod.mel(torch.from_numpy(np.asarray(ds.arrays["audio"][first]))[None])[0].numpy()
+    np.testing.assert_allclose(images[0].get_array(), 10 * np.log10(np.maximum(power, 1e-10)), atol=1e-3)   # dB
+    (audio,) = [im for ax in plots.sample_figure(ds, 0, enc).axes for im in ax.get_images() if im.colorbar]
+    assert audio.colorbar.ax.get_ylabel() == "mel power (dB)"
+    from dcatkit.data.dataset import PairedDataset
+
+    stored = PairedDataset({"audio": np.random.default_rng(0).normal(size=(2, 32, 40)).astype(np.float32)},
+                           np.array([0, 1]), ["a", "b"], np.array([0, 1]), np.array(["x", "y"]), {"audio": 8000})
+    (bar,) = [im.colorbar for ax in plots.spectrograms(stored).axes for im in ax.get_images() if im.colorbar]
+    assert bar.ax.get_ylabel() == "as stored (precomputed log-mel)"
+    plt.close("all")
+
+
 def test_browser_builds(splits):
     pytest.importorskip("ipywidgets", reason="the sample browser is an ipywidgets widget (CI installs it)")
     w = plots.sample_browser(splits.train)
