@@ -25,7 +25,8 @@ Names are matched case-insensitively, ``D-CAT`` as ``dcat``. Any other name (and
 name of a role already drawn in the same figure, e.g. two sources) takes the next colour
 of ``FALLBACK_COLOURS`` in sorted name order, then colours generated without end (golden-ratio
 hues): never one of the fixed colours, never the same as another run's in the figure. The
-lines of one method at several λ share the method's colour and differ by marker and line style.
+lines of one method at several λ share the method's colour; every line of a ``transfer_curves``
+figure has its own marker and line style besides (D-CAT's blue and its tuned cyan looked alike).
 """
 from __future__ import annotations
 
@@ -722,8 +723,7 @@ def _pct(level: float) -> str:
 def _treatments(df: pd.DataFrame, method: str, lam: str | None, x: str, col: str | None,
                 fn: str) -> pd.DataFrame:
     """``df`` with ``_label`` (the method; with its λ when the table has that method at more
-    than one λ) and ``_style`` (the λ's place among the method's, for marker and line style),
-    refused with a clear message when two rows share panel, method, λ and ``x``: a
+    than one λ), refused with a clear message when two rows share panel, method, λ and ``x``: a
     ``stats.summarise`` table's treatment is (method, lam), and which of two rows is the
     cell's?"""
     keys = [c for c in (col, method) if c is not None] + ([lam] if lam in df.columns else []) + [x]
@@ -738,17 +738,16 @@ def _treatments(df: pd.DataFrame, method: str, lam: str | None, x: str, col: str
                          f"({', '.join(keys)}) expected" + (f"; they differ in {differ}: summarise with those in "
                                                            "the treatment, or keep one value of each"
                                                            if differ else "; they are copies: drop them"))
-    label, style = df[method].astype(str), pd.Series(0, index=df.index)
+    label = df[method].astype(str)
     if lam in df.columns:
         for m, g in df.groupby(method, sort=False):
             lams = sorted(set(g[lam].dropna().astype(float))) + ([np.nan] if g[lam].isna().any() else [])
             if len(lams) < 2:
                 continue
-            for i, v in enumerate(lams):
+            for v in lams:
                 at = g.index[g[lam].isna()] if v != v else g.index[g[lam].astype(float) == v]
                 label[at] = f"{m} (λ = {v:g})" if v == v else f"{m} (λ not set)"
-                style[at] = i
-    return df.assign(_label=label, _style=style)
+    return df.assign(_label=label)
 
 
 def transfer_curves(summary: pd.DataFrame, x: str = "n_samples", col: str | None = "regime",
@@ -758,25 +757,33 @@ def transfer_curves(summary: pd.DataFrame, x: str = "n_samples", col: str | None
     """Mean ± std of every treatment against ``x`` (rows of ``stats.summarise`` /
     ``summarise_draws``: columns ``mean``, ``std``, ``n``), one panel per value of ``col``.
     A treatment is the method and, with a ``lam`` column, its λ: a method at several λ gets
-    a line per λ (its colour, another marker and line style), never one line through them;
-    two rows of one (panel, method, λ, x) are refused. Colours: ``colours`` (the baseline
+    a line per λ (its colour), never one line through them; every line has its own marker
+    and line style, the same in every panel, and is drawn a few points sideways of the next
+    (its x values as they are), so that close colours (D-CAT's blue, its tuned cyan) and
+    equal values stay apart; two rows of one (panel, method, λ, x) are refused. Colours: ``colours`` (the baseline
     black). ``ceilings`` {panel value: (mean, std)} draws a dashed line with a ± std band
     (e.g. the IMU ceiling of ``dcatkit.headroom``). The legend's title says what the bars
     are: ± 1 std over draws × seeds (rows with ``n_draws``) or over seeds, and the number of
     runs a point when it is one number; ``spread`` replaces "draws × seeds" / "seeds"."""
+    from matplotlib.transforms import offset_copy
+
     summary = _treatments(summary, method, lam, x, col, "transfer_curves")
     panels = _panels(summary, col)
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False, sharey=True)
-    lines = dict.fromkeys(zip(summary["_label"], summary[method].astype(str), summary["_style"]))
+    lines = dict.fromkeys(zip(summary["_label"], summary[method].astype(str)))
     pal = colours(summary[method].astype(str))
+    step = min(3.0, 20.0 / max(len(lines) - 1, 1))      # points sideways between lines: bars side by side
     for ax, (title, rows) in zip(axes[0], panels):
-        for label, m, i in lines:
+        for i, (label, m) in enumerate(lines):             # each line its marker and line style, in every panel
             r = rows[rows["_label"] == label].sort_values(x)
             if r.empty:
                 continue
-            ax.errorbar(r[x], r["mean"], yerr=r["std"].fillna(0), marker=MARKERS[i % len(MARKERS)], ms=4, capsize=3,
-                        ls=LINESTYLES[i % len(LINESTYLES)], color=pal[m], lw=2 if m == baseline else 1.2,
-                        label=f"{label} (baseline)" if m == baseline else label)
+            shift = offset_copy(ax.transData, fig=fig, x=(i - (len(lines) - 1) / 2) * step, units="points")
+            drawn = ax.errorbar(r[x], r["mean"], yerr=r["std"].fillna(0), marker=MARKERS[i % len(MARKERS)], ms=5,
+                                capsize=3, ls=LINESTYLES[i % len(LINESTYLES)], color=pal[m],
+                                lw=2 if m == baseline else 1.2, label=f"{label} (baseline)" if m == baseline else label)
+            for a in (drawn.lines[0], *drawn.lines[1], *drawn.lines[2]):     # after the axes took the limits
+                a.set_transform(shift)
         if ceilings and title in ceilings:
             c, s = ceilings[title]
             ax.axhline(c, color="grey", ls="--", lw=1.2, label="ceiling")

@@ -311,6 +311,38 @@ def test_paired_intervals_say_the_rows_own_level():
     plt.close("all")
 
 
+def test_transfer_curves_lines_differ_by_more_than_a_close_colour():
+    """06_f1_vs_size drew the baseline, D-CAT (blue) and D-CAT tuned (cyan) all with round
+    markers and solid lines, their bars on top of each other: two blues told apart by hue alone.
+    Now each line of the figure has its own marker and line style (the same in every panel), the
+    colours stay the kit's, the legend names each line, and lines at one x are drawn a few points
+    apart (their x values as they are)."""
+    rows = [{"panel": p, "n_samples": n, "method": m, "lam": lam, "mean": base + d, "std": 0.07, "n": 30}
+            for p in ("a", "b") for n, base in ((300, 0.62), (1000, 0.8))
+            for m, lam, d in (("none", 0.0, 0.0), ("dcat", 1.0, -0.01), ("dcat (tuned)", 0.0, -0.005))]
+    fig = plots.transfer_curves(pd.DataFrame(rows), col="panel")
+    names = ["none (baseline)", "dcat", "dcat (tuned)"]
+    assert [t.get_text() for t in fig.axes[-1].get_legend().get_texts()] == names
+    styles = []
+    for ax in fig.axes:
+        lines = _labelled(ax)
+        assert {k: _hex(ln.get_color()) for k, ln in lines.items()} == {
+            "none (baseline)": "#000000", "dcat": plots.RUN_COLOURS["dcat"],
+            "dcat (tuned)": plots.RUN_COLOURS["dcat (tuned)"]}
+        styles.append([(lines[k].get_marker(), lines[k].get_linestyle()) for k in names])
+        assert all(list(ln.get_xdata()) == [300, 1000] for ln in lines.values())        # the data as it is
+        shown = [ln.get_transform().transform(np.column_stack([ln.get_xdata(), ln.get_ydata()]))[0, 0]
+                 for ln in (lines[k] for k in names)]
+        assert shown == sorted(shown) and min(np.diff(shown)) >= 2, shown               # side by side, in pixels
+        for c in ax.containers:                                                         # each bar with its point
+            line, (bars,) = c.lines[0], c.lines[2]
+            assert bars.get_transform().transform(bars.get_segments()[0])[0, 0] == pytest.approx(
+                line.get_transform().transform((line.get_xdata()[0], line.get_ydata()[0]))[0])
+    markers, linestyles = zip(*styles[0])
+    assert styles[0] == styles[1] and len(set(markers)) == len(set(linestyles)) == 3, styles
+    plt.close("all")
+
+
 def test_transfer_curves_say_what_the_bars_are():
     """06_f1_vs_labels drew bars without saying over what: the legend's title says it, from
     the rows (with n_draws: draws × seeds) and the runs a point."""
