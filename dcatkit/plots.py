@@ -730,6 +730,7 @@ def _treatments(df: pd.DataFrame, method: str, lam: str | None, x: str, col: str
     missing = [c for c in keys if c not in df.columns]
     if missing:
         raise ValueError(f"{fn}: the table has no column(s) {missing}; it has {list(df.columns)}")
+    df = df.reset_index(drop=True)       # labels are set by row below: an index with repeats (pd.concat) would clash
     dup = df.duplicated(keys, keep=False)
     if dup.any():
         key, rows = next(iter(df[dup].groupby(keys, sort=False, dropna=False)))

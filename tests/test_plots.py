@@ -156,6 +156,20 @@ def test_transfer_curves_draw_every_method_and_the_ceiling(tmp_path):
     plt.close("all")
 
 
+
+def test_a_summary_joined_by_concat_draws_as_with_a_fresh_index():
+    """pd.concat of two studies' tables repeats index labels; the λ labels are set by row, so a
+    repeated label raised pandas' InvalidIndexError, which says nothing about the table."""
+    both = _summary().assign(lam=1.0)
+    both = pd.concat([both, both[both.method == "dcat"].assign(lam=30.0, mean=0.7)])   # repeated labels
+    assert not both.index.is_unique
+    texts = []
+    for table in (both, both.reset_index(drop=True)):
+        fig = plots.transfer_curves(table)
+        texts.append(sorted(t.get_text() for t in fig.axes[1].get_legend().get_texts()))
+    assert texts[0] == texts[1] and "dcat (λ = 30)" in texts[0] and "dcat (λ = 1)" in texts[0]
+    plt.close("all")
+
 def test_paired_intervals_one_row_per_method_and_size(tmp_path):
     fig = plots.paired_intervals(_summary())
     ax = fig.axes[0]
