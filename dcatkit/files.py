@@ -9,9 +9,10 @@ readable by the group a shared results folder is for.
 
 A temp file's name says who writes it: ``<prefix>w<host>-<pid>-<random><suffix>`` (``host``: 8 hex
 digits of the machine's name, ``pid``: the writing process). ``writer_gone(temp)`` reads it back, so
-a run that clears the leftovers of killed saves (``left_temp_files``; ``train``: the checkpoint's and
-``<checkpoint>.state``'s, ``deploy.export``: the exported file's) removes only those whose writer is dead, never a temp file another live process is still writing (its
-``os.replace`` would then fail after all its epochs).
+a run that clears the leftovers of killed saves (``left_temp_files``; ``write_atomically``: those of its
+target named with a writer, ``train``: also the checkpoint's and ``<checkpoint>.state``'s of an older
+dcatkit, ``deploy.export``: the exported file's) removes only those whose writer is dead, never a temp
+file another live process is still writing (its ``os.replace`` would then fail after all its epochs).
 """
 from __future__ import annotations
 
@@ -43,9 +44,10 @@ def _host() -> str:
     return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
-def writer_tag() -> str:
-    """What a temp file's name says about its writer: ``w<host>-<pid>-`` (no dot)."""
-    return f"w{_host()}-{os.getpid()}-"
+def writer_tag(pid: int | None = None) -> str:
+    """What a temp file's name says about its writer: ``w<host>-<pid>-`` (no dot; ``pid``: this process's
+    unless given)."""
+    return f"w{_host()}-{os.getpid() if pid is None else pid}-"
 
 
 # the part mkstemp adds after the prefix: [a-z0-9_] (tempfile's alphabet), no dot and no '-'
@@ -77,11 +79,17 @@ def writer_gone(middle: str) -> bool:
       from here: the file is kept);
     - a name without the tag (``<random>``, written before names said who wrote them):
       True, as leftovers were always treated."""
-    m = _TAGGED.fullmatch(middle)
-    if m is None:
+    if _TAGGED.fullmatch(middle) is None:
         return True
-    host, pid = m.group(1), int(m.group(2))
-    return host == _host() and not _alive(pid)
+    pid = local_writer(middle)
+    return pid is not None and not _alive(pid)
+
+
+def local_writer(middle: str) -> int | None:
+    """The pid of the writer a name's ``w<host>-<pid>-<random>`` part (:func:`writer_tag`) names, when
+    that writer ran on this machine; None for another machine's or a name without the tag."""
+    m = _TAGGED.fullmatch(middle)
+    return int(m.group(2)) if m is not None and m.group(1) == _host() else None
 
 
 def left_temp_files(path: Path, suffix: str = ".tmp", untagged: bool = True) -> list[Path]:
@@ -115,9 +123,15 @@ def temp_beside(path: Path, prefix: str | None = None, suffix: str = ".tmp") -> 
 def write_atomically(path: Path, write: Callable[[IO[Any]], Any], *, binary: bool = False,
                      fsync: bool = False, prefix: str | None = None, suffix: str = ".tmp") -> Path:
     """``write(f)`` to a temp file next to ``path`` (its folder made if missing), then
-    ``os.replace`` onto ``path``; ``fsync``: on disk before it takes the name. Returns ``path``."""
+    ``os.replace`` onto ``path``; ``fsync``: on disk before it takes the name. Returns ``path``.
+    First removes the temp files of earlier saves of ``path`` that a kill cut short (a run record,
+    results table or figure written again by a rerun): those named with a writer that is gone
+    (``left_temp_files(..., untagged=False)``: never a file of the user's named like one)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if prefix is None:                  # a prefix of the caller's own: its names are no temp_beside's
+        for left in left_temp_files(path, suffix, untagged=False):
+            left.unlink(missing_ok=True)
     fd, tmp = temp_beside(path, prefix, suffix)
     try:
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"newline": ""})) as f:
