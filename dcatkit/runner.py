@@ -46,7 +46,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from .files import write_atomically
+from .files import _alive, local_writer, write_atomically, writer_gone, writer_tag
 from .provenance import code_version, describe_code, machine, other_code
 from .warn import warn
 
@@ -231,14 +231,28 @@ def read_run(out_dir: str | Path, params: Mapping[str, Any]) -> dict | None:
 
 
 def _marker(out_dir: Path, key: str, pid: int) -> Path:
-    """The file a worker holds while it runs a run (left behind if the worker is killed)."""
-    return out_dir / "running" / f"{key}.{pid}"
+    """The file a worker holds while it runs a run (left behind if the worker is killed):
+    ``running/<key>.w<host>-<pid>-run`` (``files.writer_tag``: shards on several machines share
+    the folder, and a pid says which process only on its own machine)."""
+    return out_dir / "running" / f"{key}.{writer_tag(pid)}run"
+
+
+def _clear_left_markers(out_dir: Path) -> None:
+    """Remove the markers of processes that are gone from this machine (killed with the parent,
+    which never read them: a killed pool's parent removes its workers' own in ``_killed_report``),
+    so a later pool whose worker gets the same pid cannot read one as its run. Kept: a live
+    process's (another sweep into this folder) and another machine's. A marker named the old way
+    (``<key>.<pid>``, before names said their machine) is judged as this machine's."""
+    for m in (out_dir / "running").glob("*.*"):
+        who = m.name.split(".", 1)[1]
+        if (not _alive(int(who))) if who.isdigit() else writer_gone(who):
+            m.unlink(missing_ok=True)
 
 
 def _run_one(task: Callable[..., Mapping[str, Any]], params: dict, out_dir: str) -> dict:
     """Run one task and store its record (in the worker, so finished work survives the parent).
-    While it runs, ``out_dir/running/<key>.<pid>`` says so: a run whose worker is killed
-    leaves it, which tells the parent the run had started."""
+    While it runs, its marker (``_marker``) says so: a run whose worker is killed leaves it,
+    which tells the parent the run had started."""
     marker = _marker(Path(out_dir), run_key(params), os.getpid())
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.touch()
@@ -358,8 +372,8 @@ def _killed_report(out: Path, broken: list[tuple[dict, str]], procs: Mapping[int
     started = {}
     for p, k in broken:
         for m in (out / "running").glob(f"{k}.*"):
-            pid = int(m.name.rsplit(".", 1)[1])
-            if pid in procs:                     # one of this pool's workers (not another shard's)
+            pid = local_writer(m.name[len(k) + 1:])
+            if pid in procs:            # one of this pool's workers (not another shard's, nor another machine's)
                 started[k] = pid
                 m.unlink(missing_ok=True)
     codes = {pid: getattr(pr, "exitcode", None) for pid, pr in procs.items()}
@@ -478,6 +492,7 @@ def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[st
     workers = default_workers(run_bytes) if workers is None else int(workers)
     if workers < 0:
         raise ValueError(f"workers must be >= 0 (0 = in this process), got {workers}")
+    _clear_left_markers(out)
     failures: list[tuple[dict, str]] = []
     broken: list[tuple[dict, str]] = []
     procs: dict[int, Any] = {}

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dcatkit.runner import (ACTIVATION_FACTOR, CUDA_CONTEXT_BYTES, _killed_report, estimate_run_bytes,
+from dcatkit.runner import (ACTIVATION_FACTOR, CUDA_CONTEXT_BYTES, _killed_report, _marker, estimate_run_bytes,
                             gpu_workers_per_device, grid, read_run, run_grid, run_key)
 
 
@@ -77,7 +77,7 @@ def test_a_task_that_returns_no_dict_fails_and_stores_nothing(tmp_path):
 
 
 def test_finished_runs_leave_no_start_marker(tmp_path):
-    """A run's marker (out/running/<key>.<pid>) says a worker is running it: after the runs
+    """A run's marker (out/running/<key>.w<host>-<pid>-run) says a worker is running it: after the runs
     finish (or fail) none is left, so a later broken pool cannot read a stale one as started."""
     run_grid(logged_task, grid(seed=range(3)), tmp_path, workers=0, progress=False)
     with pytest.raises(RuntimeError, match="1 of 1 runs failed"):
@@ -92,9 +92,9 @@ def test_another_processs_marker_is_not_read_as_this_pools_run(tmp_path):
     p, q = {"seed": 0}, {"seed": 1}
     running = tmp_path / "running"
     running.mkdir()
-    foreign = running / f"{run_key(p)}.999999"
+    foreign = _marker(tmp_path, run_key(p), 999999)
     foreign.touch()
-    own = running / f"{run_key(q)}.4242"
+    own = _marker(tmp_path, run_key(q), 4242)
     own.touch()
 
     class Proc:

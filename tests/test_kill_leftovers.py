@@ -1,0 +1,111 @@
+"""What a killed sweep leaves behind, and what the next sweep does with it: the temp file of a
+run record whose write a SIGKILL cut short, the ``running/`` marker of a run whose process was
+killed, and the half-trained state of a source whose training was killed."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from dcatkit import runner, train
+from dcatkit.files import writer_tag
+from dcatkit.runner import _killed_report, _marker, run_grid, run_key
+from test_resume import _dead_pid
+
+KILLED_MID_WRITE = """
+import sys, time
+from pathlib import Path
+from dcatkit import runner
+out, ready = map(Path, sys.argv[1:])
+real = runner.write_atomically
+def cut_short(path, write, **kw):          # the record's write: half a file, then killed
+    def part(f):
+        f.write('{"params": ')
+        f.flush()
+        ready.touch()
+        time.sleep(600)
+    return real(path, part, **kw)
+runner.write_atomically = cut_short
+def task(seed):
+    return {"f1": float(seed)}
+runner.run_grid(task, [{"seed": 1}], out, workers=0, progress=False)
+"""
+
+
+def plain_task(seed):
+    return {"f1": float(seed)}
+
+
+def _killed_while_writing_the_record(out: Path) -> None:
+    """A sweep process (``workers=0``) SIGKILLed while it writes its run's record."""
+    ready = out.parent / "ready"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_MID_WRITE, str(out), str(ready)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            assert proc.poll() is None, proc.stdout.read().decode()
+            assert time.monotonic() < deadline, "the sweep never wrote its record"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+
+def test_a_rerun_clears_what_a_sweep_killed_mid_write_left(tmp_path):
+    """The killed write leaves ``runs/<key>.json.w<host>-<pid>-<random>.tmp`` and the run's
+    ``running/<key>.<...>`` marker, and no record; the rerun trains the run, writes its record and
+    leaves neither behind."""
+    out = tmp_path / "sweep"
+    _killed_while_writing_the_record(out)
+    key = run_key({"seed": 1})
+    assert not (out / "runs" / f"{key}.json").exists()
+    assert [p.name.startswith(f"{key}.json.w") for p in (out / "runs").iterdir()] == [True]
+    assert len(list((out / "running").iterdir())) == 1
+    df = run_grid(plain_task, [{"seed": 1}], out, workers=0, progress=False)
+    assert df["f1"].tolist() == [1.0]
+    assert sorted(p.name for p in (out / "runs").iterdir()) == [f"{key}.json"]
+    assert not list((out / "running").iterdir())
+
+
+def test_a_rerun_removes_only_the_markers_of_dead_processes_of_this_machine(tmp_path):
+    """A rerun removes a marker whose process is gone from this machine (also one named the old
+    way, ``<key>.<pid>``); it keeps the marker of a live process (another sweep into the same
+    folder) and one of another machine (its processes cannot be seen from here)."""
+    running = tmp_path / "running"
+    running.mkdir()
+    dead_pid = _dead_pid()
+    here, pid = writer_tag()[1:9], os.getpid()
+    other = "1" * 8 if here == "0" * 8 else "0" * 8
+    dead = _marker(tmp_path, "a" * 16, dead_pid)
+    dead_old = running / f"{'b' * 16}.{dead_pid}"
+    live = _marker(tmp_path, "c" * 16, pid)
+    live_old = running / f"{'d' * 16}.{pid}"
+    elsewhere = running / _marker(tmp_path, "e" * 16, dead_pid).name.replace(f"w{here}-", f"w{other}-")
+    for m in (dead, dead_old, live, live_old, elsewhere):
+        m.touch()
+    run_grid(plain_task, [{"seed": 2}], tmp_path, workers=0, progress=False)
+    assert sorted(running.iterdir()) == sorted([live, live_old, elsewhere])
+
+
+def test_a_marker_of_another_machine_is_not_read_as_this_pools_run(tmp_path):
+    """Shards on two machines share a folder: a marker another machine's worker left, whose pid
+    happens to be one of this pool's workers, leaves the run 'not started' and is kept."""
+    p = {"seed": 0}
+    own = _marker(tmp_path, run_key(p), 4242)
+    here = writer_tag()[1:9]
+    other = own.with_name(own.name.replace(f"w{here}-", f"w{'1' * 8 if here == '0' * 8 else '0' * 8}-"))
+    other.parent.mkdir()
+    other.touch()
+
+    class Proc:
+        exitcode = -9
+
+    assert _killed_report(tmp_path, [(p, run_key(p))], {4242: Proc()}) == ([], [], [p])
+    assert other.exists()
