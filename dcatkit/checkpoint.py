@@ -201,9 +201,14 @@ LATER_KEY_FIELDS = ("labels_sha256", "preprocessing", "run.source_cache", "val_l
 _IGNORED = tuple(f"data.split.{k}" for k in ("reloaded", "absent_from_data", "split_file"))
 
 
+class UnusableState(ValueError):
+    """A saved training state that cannot resume this run (unreadable, another format version, or
+    a run with other settings): nothing has trained yet, and ``resume=False`` starts over."""
+
+
 def _load_state(path: Path, key: str) -> dict:
     """The state saved at ``path`` by a run with the settings ``key`` (JSON); a truncated
-    or foreign file, or one of a run with other settings, is a ValueError naming it."""
+    or foreign file, or one of a run with other settings, is an ``UnusableState`` naming it."""
     again = "delete it, or pass resume=False (CLI: drop --resume) to start the run over (the state is then replaced)"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -215,14 +220,14 @@ def _load_state(path: Path, key: str) -> dict:
             ", beyond tensors and plain values (a numpy learning rate left numpy numbers in the states of older"
             " dcatkits). If you trust it, convert it once with torch.save(dcatkit.checkpoint._loadable("
             "torch.load(path, weights_only=False)), path) and resume; or" if _UNSAFE_GLOBAL.search(str(e)) else ";")
-        raise ValueError(f"{path} is not a readable dcatkit training state: {why} {again}") from e
+        raise UnusableState(f"{path} is not a readable dcatkit training state: {why} {again}") from e
     need = {"version", "key", "epoch", "model", "extra_params", "optimizer", "scaler", "rng", "best",
             "best_state", "history"}
     if not isinstance(state, dict) or not need <= set(state) or state["version"] != STATE_VERSION:
         found = (f"version {state.get('version')!r}" + (f", without {sorted(need - set(state))}" if need - set(state)
                                                          else "") if isinstance(state, dict) else f"a {type(state).__name__}")
-        raise ValueError(f"{path} is not a dcatkit training state of version {STATE_VERSION} "
-                         f"(expected the keys {sorted(need)}; found {found}); {again}")
+        raise UnusableState(f"{path} is not a dcatkit training state of version {STATE_VERSION} "
+                            f"(expected the keys {sorted(need)}; found {found}); {again}")
     if state["key"] != key:
         saved, now = ({k: v for k, v in _flat(json.loads(x)).items() if k not in _IGNORED} for x in (state["key"], key))
         if saved == now:
@@ -234,6 +239,6 @@ def _load_state(path: Path, key: str) -> dict:
             return state
         diff = [f"{k}: saved {saved.get(k)!r}, now {now.get(k)!r}" for k in sorted(set(saved) | set(now))
                 if saved.get(k) != now.get(k) and k not in later] or ["recorded by another dcatkit version"]
-        raise ValueError(f"{path} holds the state of a run with other settings ({'; '.join(diff)}): resume "
-                         f"it with the settings it was started with, or {again}")
+        raise UnusableState(f"{path} holds the state of a run with other settings ({'; '.join(diff)}): resume "
+                            f"it with the settings it was started with, or {again}")
     return state

@@ -173,7 +173,14 @@ def source_task(*, out_dir: str, seed: int, n_samples: int | None = None, datase
     ``control``: the source of a control's data (``_splits``), trained on every label.
     ``redo``: train it again even if its checkpoint exists. Training happens under a
     file lock, so shards that need the same source train it once; each training adds a
-    line to ``out_dir/sources/trained.log`` (time, host, process, file), which says so."""
+    line to ``out_dir/sources/trained.log`` (time, host, process, file), which says so.
+    A training that was killed (its state ``<checkpoint>.state``, written after every epoch, is
+    left) resumes from its last saved epoch (``train.fit``'s ``resume``), to the uninterrupted
+    source bit for bit when it resumes on the same device (another device's epochs mix in as
+    they would in any resumed run); a state this source cannot resume (other settings, e.g. one
+    another dcatkit saved, or an unreadable file) is said and replaced: it trains from epoch 1.
+    ``redo`` never resumes."""
+    from .checkpoint import UnusableState, state_path_for
     from .experiment import load_source, train_unimodal
     from .train import evaluate
 
@@ -188,8 +195,15 @@ def source_task(*, out_dir: str, seed: int, n_samples: int | None = None, datase
     test = None
     with _locked(path):
         if redo or not path.is_file():
-            test = train_unimodal(sp, source, preset=preset, dataset=dataset, epochs=epochs_source, seed=seed,
-                                  device=device, checkpoint=path, progress=False).test
+            def fit(resume: bool) -> dict:
+                return train_unimodal(sp, source, preset=preset, dataset=dataset, epochs=epochs_source, seed=seed,
+                                      device=device, checkpoint=path, progress=False, resume=resume).test
+            try:                     # only a state that is there: "no saved state" is no news for a new source
+                test = fit(not redo and state_path_for(path).is_file())
+            except UnusableState as e:                  # raised before any epoch trains
+                print(f"dcatkit: the source's saved state cannot resume it, so it trains from epoch 1 (the state "
+                      f"is replaced): {e}")
+                test = fit(False)
             with open(path.parent / "trained.log", "a") as f:       # one short append, under the source's lock
                 f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {socket.gethostname()} pid {os.getpid()} {path.name}\n")
     if test is None:

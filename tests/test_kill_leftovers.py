@@ -109,3 +109,73 @@ def test_a_marker_of_another_machine_is_not_read_as_this_pools_run(tmp_path):
 
     assert _killed_report(tmp_path, [(p, run_key(p))], {4242: Proc()}) == ([], [], [p])
     assert other.exists()
+
+
+SMALL = {"frame_size": 16, "n_frames": 4}
+
+
+def _source(out: Path, **kw) -> dict:
+    from dcatkit.sweep import source_task
+
+    return source_task(out_dir=str(out), seed=0, n_samples=120, data_options=SMALL, epochs_source=3, device="cpu",
+                       **kw)
+
+
+@pytest.fixture(scope="module")
+def source_ref(tmp_path_factory):
+    """The uninterrupted source (3 epochs) and its checkpoint."""
+    out = tmp_path_factory.mktemp("ref")
+    res = _source(out)
+    (ckpt,) = (out / "sources").glob("*.pt")
+    return res, ckpt
+
+
+def _epochs_trained(monkeypatch) -> list:
+    """The epochs that train._train_epoch trains from now on."""
+    trained, real = [], train._train_epoch
+
+    def counted(*a, **k):
+        trained.append(k["epoch"])
+        return real(*a, **k)
+    monkeypatch.setattr(train, "_train_epoch", counted)
+    return trained
+
+
+def test_a_sweeps_source_killed_mid_training_resumes_to_the_uninterrupted_source(tmp_path, monkeypatch, source_ref):
+    """A sweep's source whose training died after epoch 1 (its state saved, epoch 2 trained but not
+    saved) resumes from that state in the next sweep call: only epochs 2 and 3 train, and the
+    source is the uninterrupted one's, bit for bit (CPU)."""
+    ref, ref_ckpt = source_ref
+    real = train._save_state
+
+    def die_at_epoch_2(path, state):
+        if state["epoch"] == 2:
+            raise KeyboardInterrupt                  # the process dies before epoch 2's state is written
+        real(path, state)
+    with monkeypatch.context() as m:
+        m.setattr(train, "_save_state", die_at_epoch_2)
+        with pytest.raises(KeyboardInterrupt):
+            _source(tmp_path / "run")
+    (state,) = (tmp_path / "run" / "sources").glob("*.pt.state")
+    assert torch.load(state, weights_only=True)["epoch"] == 1
+    trained = _epochs_trained(monkeypatch)
+    assert _source(tmp_path / "run") == ref
+    assert trained == [2, 3]
+    ckpt = state.with_name(state.name[:-len(".state")])
+    assert ckpt.name == ref_ckpt.name and not state.exists()
+    got, want = (torch.load(p, weights_only=True)["state_dict"] for p in (ckpt, ref_ckpt))
+    assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in got)
+
+
+def test_a_sweeps_source_whose_state_cannot_resume_it_trains_from_epoch_1(tmp_path, monkeypatch, capsys, source_ref):
+    """A state at the source's path that cannot resume it (here an unreadable file; also one of
+    other settings or another format version) does not stop the sweep: it says so and trains the
+    source from epoch 1, replacing the state."""
+    ref, ref_ckpt = source_ref
+    state = tmp_path / "run" / "sources" / f"{ref_ckpt.name}.state"
+    state.parent.mkdir(parents=True)
+    state.write_bytes(b"not a state")
+    trained = _epochs_trained(monkeypatch)
+    assert _source(tmp_path / "run") == ref
+    assert trained == [1, 2, 3] and not state.exists()
+    assert "saved state cannot resume it, so it trains from epoch 1" in capsys.readouterr().out
