@@ -196,7 +196,7 @@ def built_with(device, fast: bool, compile: bool = False) -> dict:
     so the runs of one sweep share one source; a run on another device type is told (``SourceCache.build``)."""
     device = torch.device(device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else provenance.cpu_name()
-    amp = _amp(device) if fast else None
+    amp = _amp_dtype(device) if fast else None
     return {"device": device.type, "device_name": name, "fast": bool(fast), "compile": bool(compile),
             "dtype": str(amp or torch.float32).replace("torch.", ""), "torch": torch.__version__}
 
@@ -369,16 +369,10 @@ def prepare_source(source: torch.nn.Module, device, fuse: bool = True, log=print
     return model
 
 
-def _amp(device: torch.device):
-    if device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
 def _try_fused(net: FoldedResNet, device: torch.device, log) -> bool:
     """Switch ``net`` to cuDNN's fused kernels if they run and agree with the unfused network
     (AMP) on a probe batch of 2 random 64x64 frames; else keep it unfused and say why."""
-    dtype = _amp(device)
+    dtype = _amp_dtype(device)
     x = torch.rand(2, 3, 64, 64, device=device).contiguous(memory_format=torch.channels_last)
     try:
         with torch.no_grad(), torch.autocast("cuda", dtype=dtype):

@@ -457,3 +457,16 @@ def test_the_gpu_batches_are_the_cpu_batches_padded(monkeypatch):
                     assert m == m_cpu and len(x) == len(y) == bs and x.dtype == x_cpu.dtype
                     assert torch.equal(x[:m], x_cpu) and torch.equal(y[:m], y_cpu), (kind, bs)
                     assert not x[m:].any() and not y[m:].any()
+
+
+def test_a_cache_records_the_amp_dtype_training_runs_in(monkeypatch):
+    """built_with's ``dtype`` is runtime._amp_dtype's (frozen_source kept a copy of it): bf16 on a CUDA
+    device with bf16, fp16 on one without, float32 off CUDA or off the fast path."""
+    from dcatkit.frozen_source import built_with
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "a GPU")
+    for bf16, dtype in ((True, "bfloat16"), (False, "float16")):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: bf16)
+        assert built_with(torch.device("cuda"), fast=True)["dtype"] == dtype
+        assert built_with(torch.device("cuda"), fast=False)["dtype"] == "float32"
+    assert built_with(torch.device("cpu"), fast=True)["dtype"] == "float32"
