@@ -127,19 +127,14 @@ def load_source(source: str | Path | Run | Classifier, splits, target_modality: 
         where = f" {source}" if isinstance(source, (str, Path)) else ""
         raise provenance.SourceMismatch(f"the source{where} is a {modality!r} model, not a {source_modality!r} "
                                         f"one: give the {source_modality} source's checkpoint (or source={modality!r})")
-    if meta.get("classes") is None:       # unknown names: the class count is checked below
-        meta = {**meta, "classes": splits.train.classes}
     check_source_fits(meta, classes=splits.train.classes, target_modality=target_modality,
-                      available_modalities=splits.train.modalities)
+                      available_modalities=splits.train.modalities,
+                      num_classes=model.config.get("num_classes", model.head.out_features))
     src_kind, data_kind = model.config.get("kind") or default_kind(modality), _kind(splits.train, modality)
     if data_kind is not None and src_kind != data_kind:
         raise provenance.SourceMismatch(f"the source is a {src_kind!r} model of {modality!r} but this data's "
                                         f"{modality!r} is of kind {data_kind!r}: use a source trained on this "
                                         f"kind of data (or give {modality!r} the source's kind)")
-    n_classes = model.config.get("num_classes", model.head.out_features)
-    if n_classes != len(splits.train.classes):
-        raise provenance.SourceMismatch(f"the source model has {n_classes} classes but the data has "
-                                        f"{len(splits.train.classes)}: use a source trained on these classes")
     shape, here = model.config.get("input_shape"), list(splits.train.input_shape(modality))
     if shape is not None and list(shape) != here:
         raise provenance.SourceMismatch(f"the source takes {modality} inputs of shape {list(shape)} but the data's "

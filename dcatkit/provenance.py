@@ -305,6 +305,26 @@ TRUST_HINT = ("if you know where the source comes from and that it never saw thi
 REQUIRED = ("train_ids", "val_ids", "data_fingerprint")     # what a record needs for the overlap check
 
 
+def check_classes(classes: Sequence, *, n: int | None = None, names: Sequence | None = None,
+                  who: str = "the source") -> None:
+    """Refuse (``SourceMismatch``) a source whose classes are not the data's ``classes``: its number
+    of classes ``n`` (its outputs; None: not known) and the class ``names`` it records (None: not
+    recorded) must be the data's, the same names in the same order (compared as text). Its MCMA
+    mask (Eq. 16) compares its argmax with the labels by index, so another count or order would
+    mask by the wrong classes without a word. ``who`` names the source in the message."""
+    classes = [str(c) for c in classes]
+    named = None if names is None else [str(c) for c in names]
+    if n is None:
+        n = len(classes) if named is None else len(named)
+    if n == len(classes) and (named is None or named == classes):
+        return
+    raise SourceMismatch(f"{who} has {n} classes{'' if named is None else f' {named}'} but the data has "
+                         f"{len(classes)} {classes}: they do not match the target run's classes (same names, "
+                         "same order needed), and its MCMA mask compares its predictions with the labels by "
+                         "index, so it would mask by the wrong classes. Use a source trained on this data's "
+                         "classes, in this order")
+
+
 def check_source(prov: dict | None, splits, trust_source: bool = False) -> dict:
     """Refuse (``SourceMismatch``) a source for the target run on ``splits`` when
 
@@ -334,7 +354,6 @@ def check_source(prov: dict | None, splits, trust_source: bool = False) -> dict:
     ``preprocessing``); "another draw": a simulated source of another draw (the simulator's
     ids name their draw, so none is shared); "same dataset, no shared id" / "other data": no
     sample id in common, which rules out an overlap only where both name samples alike."""
-    classes = list(splits.train.classes)
     if prov is None or any(prov.get(k) is None for k in REQUIRED):
         what = ("carries no provenance (it was not trained by dcatkit's fit, or comes from an older checkpoint)"
                 if prov is None else
@@ -346,14 +365,11 @@ def check_source(prov: dict | None, splits, trust_source: bool = False) -> dict:
                                  f"run's training split, or, {TRUST_HINT}.")
         warnings.warn(f"the source {what}; used because trust_source=True: its overlap with this run's "
                       "validation and test samples is not checked", stacklevel=3)
-        if prov is not None and prov.get("classes") is not None and list(prov["classes"]) != classes:
-            raise SourceMismatch(f"the source was trained on classes {prov.get('classes')} but this run's data "
-                                 f"has {classes} (same names, same order needed): use a source trained on this data")
+        if prov is not None:
+            check_classes(splits.train.classes, names=prov.get("classes"))
         return {"source_check": "trusted without provenance" if prov is None else
                 "trusted with incomplete provenance", "trust_source": True}
-    if list(prov.get("classes") or []) != classes:
-        raise SourceMismatch(f"the source was trained on classes {prov.get('classes')} but this run's data has "
-                             f"{classes} (same names, same order needed): use a source trained on this data")
+    check_classes(splits.train.classes, names=prov.get("classes") or [])
     theirs, ours = prov.get("id_source"), (getattr(splits, "report", {}) or {}).get("id_source")
     if theirs and ours and theirs != ours:          # content hashes vs given ids: one sample, two ids
         what = {"content": "ids derived from the content", "given": "ids given with the data"}
@@ -468,5 +484,5 @@ def warn_if_inputs_differ(prov: dict | None, splits, modality: str) -> None:
                       f"are {'' if ours else 'not '}: it sees differently scaled inputs here", stacklevel=3)
 
 
-__all__ = ["SourceMismatch", "TRUST_HINT", "environment", "git_commit", "ids_hash", "record", "check_source",
-           "warn_if_inputs_differ", "describe"]
+__all__ = ["SourceMismatch", "TRUST_HINT", "environment", "git_commit", "ids_hash", "record", "check_classes",
+           "check_source", "warn_if_inputs_differ", "describe"]

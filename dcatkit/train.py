@@ -538,21 +538,14 @@ def _check_shape(model, modality: str, ds, role: str) -> None:
 
 
 def _check_classes(model, ds, role: str) -> None:
-    """Refuse a source ``Classifier`` whose classes are not ``ds``'s: its MCMA bit (Eq. 16) compares
-    its argmax with the labels by index, so another class count or order would mask by the wrong
-    classes without a word. Compared: its number of outputs, and the class names (in order) it
-    records in its provenance; a dataset or model that does not say passes."""
+    """Refuse a source ``Classifier`` whose classes are not ``ds``'s (``provenance.check_classes``):
+    its number of outputs, and the class names (in order) it records in its provenance; a
+    dataset or model that does not say passes."""
     classes = getattr(ds, "classes", None)
-    if not isinstance(model, Classifier) or classes is None:
-        return
-    classes = [str(c) for c in classes]
-    n = model.config.get("num_classes", model.head.out_features)
-    named = (getattr(model, "provenance", None) or {}).get("classes")
-    if n != len(classes) or (named is not None and [str(c) for c in named] != classes):
-        raise ValueError(f"the {role} ({model.config.get('modality')!r} model) has {n} classes"
-                         f"{'' if named is None else f' {list(named)}'}, the training data {len(classes)} "
-                         f"{classes}: its MCMA mask compares its predictions with the labels by index, so it needs "
-                         "the data's classes in the data's order (train it on these classes)")
+    if isinstance(model, Classifier) and classes is not None:
+        provenance.check_classes(classes, n=model.config.get("num_classes", model.head.out_features),
+                                 names=(getattr(model, "provenance", None) or {}).get("classes"),
+                                 who=f"the {role} ({model.config.get('modality')!r} model)")
 
 
 def fit_transfer(model: Classifier, source, train: Dataset, val: Dataset, *, lam: float | dict,

@@ -238,6 +238,18 @@ def test_classes_must_match(id0, source):
         load_source(Run("r", "video", renamed, {}), id0, "imu")
 
 
+def test_check_source_refuses_a_full_record_of_other_classes(id0, source):
+    """check_source alone (load_source reads the names from the checkpoint's meta first): a full
+    record of this run's classes in another order, or of none, is refused; the record as it is fits."""
+    prov = source[0].meta["provenance"]
+    assert provenance.check_source(prov, id0)["shared_val"] == 0
+    with pytest.raises(SourceMismatch, match=r"the source has 8 classes \['open_close_door'.* but the data has 8 "
+                                             r"\['drinking'.*same names, same order needed"):
+        provenance.check_source({**prov, "classes": list(reversed(id0.classes))}, id0)
+    with pytest.raises(SourceMismatch, match=r"the source has 0 classes \[\] but the data has 8"):
+        provenance.check_source({**prov, "classes": None}, id0)
+
+
 def test_source_without_provenance_is_used_only_when_trusted(id0):
     seed_everything(0)
     bare = build_model("video", 8, id0.train.input_shape("video"), TINY["video"])
@@ -440,7 +452,7 @@ def test_a_trusted_source_without_a_full_record_still_needs_this_runs_classes(id
     differ from this run's (or are in another order) is still refused."""
     prov = {"classes": list(reversed(id0.classes)), "train_ids": [], "val_ids": None, "data_fingerprint": None}
     with pytest.warns(UserWarning, match="incomplete provenance"), \
-            pytest.raises(SourceMismatch, match="trained on classes"):
+            pytest.raises(SourceMismatch, match=r"the source has 8 classes .* \(same names, same order needed\)"):
         provenance.check_source(prov, id0, trust_source=True)
     with pytest.warns(UserWarning, match="incomplete provenance"):
         out = provenance.check_source({**prov, "classes": list(id0.classes)}, id0, trust_source=True)

@@ -191,6 +191,11 @@ def test_a_source_checkpoint_with_the_classes_in_another_order_does_not_fit():
     check_source_fits({"modality": "video", "classes": ["a", "b", "c"]}, classes=["a", "b", "c"], **fits)
     with pytest.raises(SourceMismatch, match="same names, same order needed"):
         check_source_fits({"modality": "video", "classes": ["b", "a", "c"]}, classes=["a", "b", "c"], **fits)
+    # names not recorded: the count alone (its outputs) is checked, where given
+    check_source_fits({"modality": "video", "classes": None}, classes=["a", "b", "c"], num_classes=3, **fits)
+    with pytest.raises(SourceMismatch, match=r"the source \('video' model\) has 4 classes but the data has 3 "
+                                             r"\['a', 'b', 'c'\].*Use a source trained on this data's classes"):
+        check_source_fits({"modality": "video"}, classes=["a", "b", "c"], num_classes=4, **fits)
 
 
 def test_a_cuda_device_asked_for_without_cuda_is_a_clear_error(monkeypatch):
