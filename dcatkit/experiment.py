@@ -101,8 +101,8 @@ def load_source(source: str | Path | Run | Classifier, splits, target_modality: 
     - is of the target's modality, or of one the data lacks, or not of ``source_modality``
       (when given), or of another kind than the data's modality of its name (a timeseries
       source for features data);
-    - has other classes (names and order from its provenance; a bare model without
-      provenance: its number of classes), or another input shape than the data;
+    - has other classes (its number of outputs, and the names and order its provenance
+      records: ``provenance.check_classes``), or another input shape than the data;
     - was trained on samples that are in ``splits.val`` or ``splits.test``, or chose its
       best epoch on samples of ``splits.test`` (leakage; the message gives the counts and
       the fix);
