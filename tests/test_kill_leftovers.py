@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dcatkit import runner, train
+from dcatkit import train
 from dcatkit.files import writer_tag
 from dcatkit.runner import _killed_report, _marker, run_grid, run_key
 from test_resume import _dead_pid
