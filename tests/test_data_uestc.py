@@ -621,3 +621,108 @@ def test_a_nested_sensor_folder_and_misnamed_frames_are_named_with_the_expected_
     with pytest.raises(UnreadableFile, match=r"no video frames: frames must be named 000001\.jpg .*img_000000\.jpg"
                                              rf".*it holds {n} files, e\.g\. 'frame_00000[01]\.jpg'"):
         D.load("uestc", r2, cache_dir=False, **OPTS)
+
+
+# --------------------------------------------------------------------------- split="lists": the published split
+
+LISTS_OPTS = dict(OPTS, modalities=["imu"])
+
+
+def _listed_parts(r):
+    """{"<folder>/<stem>": "train" | "val" | "test"} as the list files in ``r`` say (every class)."""
+    return {f"{folder}/{stem}": name[:-4] for name in U.LIST_FILES
+            for folder, stem, _, _ in U.parse_list_file(r / name)}
+
+
+def _parts(s):
+    """{part: recordings of its windows}, each window's recording read from its id and its group."""
+    out = {}
+    for part in ("train", "val", "test"):
+        d = getattr(s, part)
+        assert [i.split("#")[0] for i in d.ids] == list(d.groups)
+        out[part] = set(d.groups)
+    return out
+
+
+def test_split_lists_puts_each_recording_and_all_its_windows_in_its_list_files_part(root, tmp_path):
+    """train.txt -> train, val.txt -> val, test.txt -> test, every window with its recording; the
+    parts' recordings are the lists' (of the classes loaded) less the min_frames drops."""
+    r = _copy(root, tmp_path)
+    want = _listed_parts(r)
+    short = next(g for g, k in want.items() if k == "val" and g.startswith("5_reading/"))
+    (r / "val.txt").write_text((r / "val.txt").read_text().replace(f"{short} {ROWS}", f"{short} 2"))
+    s = D.load("uestc", r, split="lists", **LISTS_OPTS)
+    assert s.report["too_few_frames"] == [short]
+    paper = {g: k for g, k in want.items() if g.split("/")[0] in U.PAPER_CLASSES and g != short}
+    assert _parts(s) == {k: {g for g, p in paper.items() if p == k} for k in ("train", "val", "test")}
+    assert all(len(getattr(s, k)) == len(_parts(s)[k]) * (ROWS // W) for k in ("train", "val", "test"))
+    info = s.report["split"]
+    assert (info["kind"], info["parts_from"], info["ratios"]) == ("lists", "published list files", None)
+    assert s.report["listing"] == list(U.LIST_FILES)
+    assert s.report["leakage_check"]["recordings"] == "disjoint"
+
+
+def test_split_lists_does_not_depend_on_seed_or_ratios_and_keeps_its_own_split_files(root, tmp_path):
+    """Another seed or ratios gives the same parts; the auto split files of a lists run and an id run
+    have their own names, and neither kind reads the other's file."""
+    r = _copy(root, tmp_path)
+    a = D.load("uestc", r, split="lists", seed=0, **LISTS_OPTS)
+    b = D.load("uestc", r, split="lists", seed=7, ratios=(0.5, 0.25, 0.25), **LISTS_OPTS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                 # 2 test recordings for 8 classes: not stratified
+        rand = D.load("uestc", r, split="id", seed=0, **LISTS_OPTS)
+    assert _parts(a) == _parts(b) != _parts(rand)
+    assert b.report["split"]["seed"] == 7                 # the seed is still recorded (it seeds n_labeled...)
+    kinds = [p.name.split("-")[1] for p in (r / ".dcatkit_cache" / "splits").iterdir()]
+    assert set(kinds) == {"lists", "id"} and kinds.count("id") == 1
+    lists_file = a.report["split"]["split_file"]
+    with pytest.raises(ValueError, match="holds a 'lists' split but split='id'"):
+        D.load("uestc", r, split="id", split_file=lists_file, **LISTS_OPTS)
+    with pytest.raises(ValueError, match="holds a 'id' split but split='lists'"):
+        D.load("uestc", r, split="lists", split_file=rand.report["split"]["split_file"], **LISTS_OPTS)
+
+
+def test_edited_lists_are_followed_and_a_split_file_of_the_old_lists_is_refused(root, tmp_path):
+    """Moving a recording from val.txt to test.txt moves it to test (the auto split file's key holds
+    the lists); an explicit split file written from the old lists no longer agrees and is refused."""
+    r = _copy(root, tmp_path)
+    old = tmp_path / "old.json"
+    shutil.copy(D.load("uestc", r, split="lists", **LISTS_OPTS).report["split"]["split_file"], old)
+    val = (r / "val.txt").read_text().splitlines()
+    moved = next(line for line in val if "/3_drinking/" in line)
+    (r / "val.txt").write_text("\n".join(line for line in val if line != moved) + "\n")
+    (r / "test.txt").write_text((r / "test.txt").read_text() + "\n" + moved)
+    g = "/".join(moved.split()[0].split("/")[-2:])
+    s = D.load("uestc", r, split="lists", **LISTS_OPTS)
+    assert g in _parts(s)["test"] and g not in _parts(s)["val"]
+    with pytest.raises(ValueError, match=f"another part than the list files do, e.g. '{g}': val in the file, test"):
+        D.load("uestc", r, split="lists", split_file=old, **LISTS_OPTS)
+
+
+def test_split_lists_refusals(root, tmp_path):
+    """A recording in two list files (named, with both files); missing list files (named; the scan
+    of sensor/ gives no parts); other datasets, which publish no lists."""
+    r = _copy(root, tmp_path)
+    line = next(x for x in (r / "train.txt").read_text().splitlines() if "/7_cut_fruits/" in x)
+    g = "/".join(line.split()[0].split("/")[-2:])
+    test_txt = (r / "test.txt").read_text()
+    (r / "test.txt").write_text(test_txt + "\n" + line)
+    with pytest.raises(ValueError, match=rf"{g} is listed in both .*train\.txt and .*test\.txt"):
+        D.load("uestc", r, split="lists", **LISTS_OPTS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        D.load("uestc", r, split="id", cache_dir=False, **LISTS_OPTS)      # the random splits do not use the files
+    (r / "test.txt").write_text(test_txt)
+    (r / "val.txt").unlink()
+    with pytest.raises(ValueError, match=r"split='lists' .* list files train\.txt, val\.txt, test\.txt .*; missing: "
+                                         r"val\.txt\. "):
+        D.load("uestc", r, split="lists", **LISTS_OPTS)
+    with pytest.raises(ValueError, match=r"missing: train\.txt, val\.txt, test\.txt \(without them the recordings "
+                                         r"are found by a scan of sensor/"):
+        D.load("uestc", _scan_copy(root, tmp_path / "scan"), split="lists", **LISTS_OPTS)
+    for name, root_ in (("synthetic", None), ("cough", tmp_path), ("vggsound", tmp_path), ("arrays", tmp_path)):
+        with pytest.raises(ValueError, match=f"only UESTC-MMEA-CL ships them .*; dataset '{name}' has none"):
+            D.load(name, root_, split="lists")
+    with pytest.raises(ValueError, match="only UESTC-MMEA-CL ships them .*; this data has none"):
+        D.from_arrays({"imu": np.random.default_rng(0).normal(size=(6, 6, 4))}, [0, 1] * 3, groups="samples",
+                      split="lists")

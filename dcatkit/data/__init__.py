@@ -33,7 +33,7 @@ from ..modalities import KINDS, check_usable_name
 from .dataset import MODALITIES, PairedDataset, Splits, check_modality
 from .preprocess import as_names
 from .arrays import save_arrays
-from .splits import SplitArg, check_leakage, from_arrays
+from .splits import LIST_SPLIT, NO_LISTS, SplitArg, check_leakage, from_arrays, parse_split
 
 NAMES = ("synthetic", "uestc", "cough", "vggsound", "arrays")
 # The paper's train / val / test fractions (Sec. V-A); synthetic uses 70/15/15.
@@ -56,7 +56,8 @@ def load(
     root: the dataset folder, as distributed (see each loader's ``LAYOUT``).
     split: ``"id"`` (stratified random), ``"ood"`` (subject-disjoint), or cross-validation over
       subjects — ``"loso"`` (leave one subject out) or ``("group_kfold", k)`` — which returns a
-      list of :class:`Splits`, one per fold (``report["split"]["fold"]``, ``["held_out_subjects"]``).
+      list of :class:`Splits`, one per fold (``report["split"]["fold"]``, ``["held_out_subjects"]``);
+      ``"lists"`` (UESTC only): the published train / val / test list files' split.
     modalities: subset of the dataset's two modalities (default: both).
     options: passed to the loader — ``dcatkit.data.uestc.load_uestc``, ``cough.load_cough``,
       ``vggsound.load_vggsound``, ``arrays.load_arrays``, or ``synthetic.make_synthetic`` (plus ``ratios`` and
@@ -71,6 +72,8 @@ def load(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed (the data draw: the split, and the simulated data) must be an int >= 0, got {seed!r}")
     _check_options(name, options)
+    if parse_split(split)[0] == LIST_SPLIT and name != "uestc":          # before any file is decoded
+        raise ValueError(NO_LISTS.format(what=f"dataset {name!r}"))
     n_labeled = options.pop("n_labeled", None)
     if n_labeled is not None:
         from .dataset import hide_labels

@@ -10,9 +10,13 @@ all modalities of one recording land in the same part. ``split=``:
 - ``"loso"``: leave-one-subject-out cross-validation (sklearn ``LeaveOneGroupOut``
   over subjects): one fold per subject, that subject is the test part;
 - ``("group_kfold", k)``: k folds over subjects (sklearn ``GroupKFold``, which
-  balances the folds' sizes; the folds do not depend on the seed).
+  balances the folds' sizes; the folds do not depend on the seed);
+- ``"lists"``: each recording's part is the one a dataset's published list files give
+  (``make_splits(lists={recording: part})``); only UESTC-MMEA-CL ships such lists
+  (``train.txt`` / ``val.txt`` / ``test.txt``), every other dataset refuses it. ``ratios``
+  and ``seed`` do not change it (``report["split"]["ratios"]`` is None).
 
-``"id"`` and ``"ood"`` return one :class:`Splits`; ``"loso"`` and ``"group_kfold"``
+``"id"``, ``"ood"`` and ``"lists"`` return one :class:`Splits`; ``"loso"`` and ``"group_kfold"``
 return a list of them, one per fold, each saying in ``report["split"]`` its
 ``fold`` and ``held_out_subjects``. In a fold the validation subjects are drawn
 (seeded, ``GroupShuffleSplit``) from the fold's training subjects, so the three
@@ -57,8 +61,13 @@ from .preprocess import minmax_apply, minmax_stats
 SPLIT_NAMES = ("train", "val", "test")
 SUBJECT_SPLITS = ("ood", "loso", "group_kfold")    # kinds whose parts must not share a subject
 FOLD_SPLITS = ("loso", "group_kfold")              # kinds that return one Splits per fold
+LIST_SPLIT = "lists"                               # parts from a dataset's published list files (UESTC only)
 
-SplitArg = Union[str, tuple]   # "id" | "ood" | "loso" | ("group_kfold", k)
+SplitArg = Union[str, tuple]   # "id" | "ood" | "loso" | "lists" | ("group_kfold", k)
+
+NO_LISTS = ("split='lists' takes each recording's part from a dataset's published train / val / test list "
+            "files, and only UESTC-MMEA-CL ships them (load('uestc', root=..., split='lists')); {what} has none: "
+            "use split='id' (stratified random) or a subject split")
 
 
 class LazyRows:
@@ -186,7 +195,7 @@ def overlapping_units(units: Sequence, starts: Sequence[float], length: float) -
 
 def parse_split(split: SplitArg) -> tuple[str, int | None]:
     """``(kind, k)`` from a ``split=`` argument: ``("id", None)`` ... ``("group_kfold", 5)``."""
-    if isinstance(split, str) and split in ("id", "ood", "loso"):
+    if isinstance(split, str) and split in ("id", "ood", "loso", LIST_SPLIT):
         return split, None
     if isinstance(split, (tuple, list)) and len(split) == 2 and split[0] == "group_kfold":
         k = split[1]
@@ -195,11 +204,12 @@ def parse_split(split: SplitArg) -> tuple[str, int | None]:
         raise ValueError(f"split=('group_kfold', k) needs an integer k >= 2 (the number of folds), got {k!r}")
     hint = " (say how many folds: split=('group_kfold', 5))" if split == "group_kfold" else ""
     raise ValueError(f"split must be 'id' (stratified), 'ood' (subject-disjoint), 'loso' (leave one subject "
-                     f"out) or ('group_kfold', k) (k folds over subjects), got {split!r}{hint}")
+                     f"out), ('group_kfold', k) (k folds over subjects) or 'lists' (UESTC-MMEA-CL's published "
+                     f"train/val/test lists), got {split!r}{hint}")
 
 
 def split_tag(split: SplitArg) -> str:
-    """A file-name-safe name of a split: ``"id"``, ``"ood"``, ``"loso"``, ``"group_kfold5"``."""
+    """A file-name-safe name of a split: ``"id"``, ``"ood"``, ``"loso"``, ``"lists"``, ``"group_kfold5"``."""
     kind, k = parse_split(split)
     return kind if k is None else f"{kind}{k}"
 
@@ -259,7 +269,7 @@ def _parts_subjects(parts: Mapping[str, Sequence[str]], gsubject: Mapping[str, i
 
 def split_recordings(
     groups: Sequence[str], labels: np.ndarray, subjects: np.ndarray, split: SplitArg,
-    ratios: Sequence[float], seed: int,
+    ratios: Sequence[float], seed: int, lists: Mapping[str, str] | None = None,
 ) -> list[tuple[dict[str, list[str]], dict[str, Any]]]:
     """Assign each distinct recording (group) to train / val / test, once per fold.
 
@@ -268,6 +278,7 @@ def split_recordings(
     "test": [...]}, ``info`` = what ``report["split"]`` shows (kind, seed, ratios, fold...).
     ID: stratified by the recording's (most common) label (falls back to unstratified,
     noted in ``info``, when some class has too few recordings). Subject kinds: subject-disjoint.
+    ``"lists"``: the part ``lists`` ({recording: "train" | "val" | "test"}) gives each recording.
     """
     from sklearn.model_selection import GroupKFold, GroupShuffleSplit, LeaveOneGroupOut, train_test_split
 
@@ -277,6 +288,15 @@ def split_recordings(
                             "unit": "recording", "fold": None, "n_folds": None}
     if mixed:
         info["mixed_label_recordings"] = mixed
+    if kind == LIST_SPLIT:
+        if lists is None:
+            raise ValueError(NO_LISTS.format(what="this data"))
+        unplaced = [g for g in names if lists.get(g) not in SPLIT_NAMES]
+        if unplaced:
+            raise ValueError(f"split='lists': {len(unplaced)} recording(s) have no part (one of {SPLIT_NAMES}) in "
+                             f"the lists, e.g. {unplaced[0]!r}: {lists.get(unplaced[0])!r}")
+        parts = {k_: [g for g in names if lists[g] == k_] for k_ in SPLIT_NAMES}
+        return [(parts, {**info, "ratios": None, "parts_from": "published list files"})]
     if kind == "id":
         y = np.array([glabel[g] for g in names])
         n_val, n_test = _counts(len(names), ratios)
@@ -456,8 +476,9 @@ def write_split_file(path: Path, folds: Sequence[tuple[dict[str, list[str]], dic
 # --------------------------------------------------------------------------- assembling
 
 def auto_split_file(split_file, cache_dir, name: str, split: SplitArg, seed: int, ratios,
-                    windows: Windows) -> Path | None:
-    """Resolve ``split_file="auto"``: a file in the cache folder named after what it splits."""
+                    windows: Windows, lists: Mapping[str, str] | None = None) -> Path | None:
+    """Resolve ``split_file="auto"``: a file in the cache folder named after what it splits
+    (``lists``, the parts of a ``"lists"`` split, are in its key: edited lists get a new file)."""
     if split_file != "auto":
         return None if split_file is None else Path(split_file)
     if cache_dir is None:
@@ -465,7 +486,7 @@ def auto_split_file(split_file, cache_dir, name: str, split: SplitArg, seed: int
     from .cache import cache_key
 
     key = cache_key({"groups": sorted(set(zip(windows.groups, windows.subjects.tolist()))),
-                     "ratios": list(ratios)})
+                     "ratios": list(ratios), **({"lists": sorted(lists.items())} if lists is not None else {})})
     return Path(cache_dir) / "splits" / f"{name}-{split_tag(split)}-seed{seed}-{key}.json"
 
 
@@ -537,13 +558,16 @@ def make_splits(
     kinds: Mapping[str, str] | None = None,
     *,
     normalize_imu: bool | None = None,
+    lists: Mapping[str, str] | None = None,
 ) -> Splits | list[Splits]:
     """Split ``windows`` by recording, min-max scale every timeseries modality with train
     statistics (``normalize=False``: leave them raw), build datasets.
 
     ``kinds``: {name: kind} for modalities other than imu / video / audio.
     ``normalize_imu``: the older name of ``normalize``.
-    Returns one :class:`Splits` for ``"id"`` / ``"ood"``, a list (one per fold) for ``"loso"`` /
+    ``lists``: {recording: "train" | "val" | "test"} of ``split="lists"`` (a split file it reloads
+    must agree with them).
+    Returns one :class:`Splits` for ``"id"`` / ``"ood"`` / ``"lists"``, a list (one per fold) for ``"loso"`` /
     ``("group_kfold", k)``. Every one is checked by :func:`check_leakage` before it is returned.
     """
     if normalize_imu is not None:
@@ -551,16 +575,20 @@ def make_splits(
     ratios = check_ratios(ratios)
     kinds = resolve_kinds(list(windows.arrays), kinds)
     kind, _ = parse_split(split)
+    listed = (split_recordings(windows.groups, windows.labels, windows.subjects, split, ratios, seed, lists)
+              if kind == LIST_SPLIT else None)            # what the lists say, whatever a split file says
     if split_file is not None and Path(split_file).exists():
         folds = _subjects_of_data(read_split_file(Path(split_file), windows.groups, split), windows, kind)
     else:
-        folds = split_recordings(windows.groups, windows.labels, windows.subjects, split, ratios, seed)
+        folds = listed or split_recordings(windows.groups, windows.labels, windows.subjects, split, ratios, seed)
         if split_file is not None:
             if write_split_file(Path(split_file), folds, replace=False):
                 for _, info in folds:
                     info["split_file"] = str(split_file)
             else:          # another process wrote it meanwhile: its split is the one every run uses
                 folds = _subjects_of_data(read_split_file(Path(split_file), windows.groups, split), windows, kind)
+    if listed is not None and folds is not listed:
+        _agrees_with_lists(folds[0][0], listed[0][0], split_file)
     if "data_fingerprint" not in windows.report:         # a loader's windows: named by the loader's ids
         windows = dataclasses.replace(windows, report={**windows.report, "id_source": "given",
                                                        "data_fingerprint": data_fingerprint(windows.ids)})
@@ -579,6 +607,17 @@ def make_splits(
         warnings.warn("left out: " + ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in listed.items())
                       + " (names in Splits.report)", stacklevel=3)
     return out if kind in FOLD_SPLITS else out[0]
+
+
+def _agrees_with_lists(parts: Mapping[str, Sequence[str]], listed: Mapping[str, Sequence[str]], path) -> None:
+    """Refuse a reloaded ``"lists"`` split file that puts a recording in another part than the lists do."""
+    in_file = {g: k for k, gs in parts.items() for g in gs}
+    moved = [(g, k) for k, gs in listed.items() for g in gs if in_file.get(g) != k]
+    if moved:
+        g, k = moved[0]
+        raise ValueError(f"split file {path} puts {len(moved)} recording(s) in another part than the list files "
+                         f"do, e.g. {g!r}: {in_file.get(g)} in the file, {k} in the lists (made from other "
+                         "lists?): delete it, or pass another split_file, to split by these lists")
 
 
 def _whole_numbers(values, hint: str) -> np.ndarray:

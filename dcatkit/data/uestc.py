@@ -25,7 +25,7 @@ from .dataset import Splits
 from .preprocess import (VIDEO_DECODER, MissingModality, UnreadableFile, as_names, check_positive,
                          list_jpeg_frames, no_jpeg_frames, read_jpeg_frames, read_video_frames, reading, require_dir,
                          require_finite, uniform_indices, video_info, window_starts)
-from .splits import SUBJECT_SPLITS, SplitArg, auto_split_file, make_splits, parse_split
+from .splits import LIST_SPLIT, SUBJECT_SPLITS, SplitArg, auto_split_file, make_splits, parse_split
 
 # The paper's 8-class subset (Sec. V-A.1), as folder names.
 PAPER_CLASSES = ("3_drinking", "5_reading", "6_sweep_floor", "7_cut_fruits", "11_wash_hand",
@@ -239,6 +239,14 @@ def load_uestc(
       a blank id (empty cell, JSON null, NaN), is unknown (subject -1) and listed in
       ``report["unmapped_recordings"]``.
     min_frames: list lines with fewer RGB frames are dropped (as the authors' loader does).
+    split: ``"id"`` (stratified random, ``ratios`` of recordings, drawn with ``seed``), the subject
+      splits above, or ``"lists"``: the published split, each recording in the part of the list
+      file that names it (train.txt -> train, val.txt -> val, test.txt -> test; public lists:
+      4,553 / 653 / 1,316 lines, less the classes not loaded and the ``min_frames`` drops), all its
+      windows with it. It needs all three list files in ``root``; a recording named in two of them
+      is refused. ``ratios`` and ``seed`` do not change it (``seed`` still seeds what else it seeds,
+      e.g. ``n_labeled``); ``report["split"]`` says ``kind="lists"``, ``parts_from="published list
+      files"``, and ``report["listing"]`` names the files.
     """
     check_positive("imu_window", imu_window, integer=True)
     stride = imu_window if imu_stride is None else check_positive("imu_stride", imu_stride, integer=True)
@@ -255,7 +263,8 @@ def load_uestc(
     if "video" in modalities:
         video_root = require_dir(Path(frames_dir) if frames_dir else root / "video",
                                  "UESTC frames_dir" if frames_dir else "UESTC video/ folder", LAYOUT)
-    if parse_split(split)[0] in SUBJECT_SPLITS and subject_map is None and subject_proxy is None:
+    kind = parse_split(split)[0]
+    if kind in SUBJECT_SPLITS and subject_map is None and subject_proxy is None:
         raise ValueError(
             f"split={split!r} needs to know who recorded each sample, and UESTC-MMEA-CL ships no such "
             "file. Pass subject_map= (dict or csv/json: sample stem -> participant id; CLI: --data-option "
@@ -267,12 +276,23 @@ def load_uestc(
     # ---- which recordings: the list files, else every csv under sensor/
     report: dict[str, Any] = {"too_few_frames": []}
     lists = [root / f for f in LIST_FILES if (root / f).exists()]
+    if kind == LIST_SPLIT and len(lists) < len(LIST_FILES):
+        missing = [f for f in LIST_FILES if not (root / f).exists()]
+        raise ValueError(f"split='lists' takes each recording's part from the list files {', '.join(LIST_FILES)} "
+                         f"in {root}; missing: {', '.join(missing)}"
+                         + (" (without them the recordings are found by a scan of sensor/, which gives no parts)"
+                            if not lists else "") + ". Put the dataset's list files there, or use split='id'")
     entries: list[tuple[str, str, int | None]] = []
     listed: dict[str, tuple[int, int]] = {}             # "<folder>/<stem>": (frames, IMU rows) the list gives
+    part_of: dict[str, Path] = {}                       # "<folder>/<stem>": the list file naming it
     if lists:
         for lf in lists:
             for folder, stem, n_rgb, label, n_imu in parse_list_file(lf, with_imu_rows=True):
                 listed[f"{folder}/{stem}"] = (n_rgb, n_imu)
+                if part_of.setdefault(f"{folder}/{stem}", lf) != lf and kind == LIST_SPLIT:
+                    raise ValueError(f"{folder}/{stem} is listed in both {part_of[f'{folder}/{stem}']} and {lf}: "
+                                     "split='lists' puts a recording in the part of the one list file naming it; "
+                                     "remove it from one of them")
                 if _class_number(folder, f"{lf}, the line of {folder}/{stem}") - 1 != label:
                     raise ValueError(f"{lf}: {folder}/{stem} has label {label}, but its folder says "
                                      f"{_class_number(folder) - 1} (class number - 1)")
@@ -388,5 +408,6 @@ def load_uestc(
         number = {d: i for i, d in enumerate(sorted(set(dates)))}
         windows.subjects = np.array([number[d] for d in dates], np.int64)
         windows.report["subject_source"] = "proxy: recording date (not true participants)"
-    sf = auto_split_file(split_file, cache_dir, "uestc", split, seed, ratios, windows)
-    return make_splits(windows, split, ratios, seed, sf)
+    parts = {str(r): part_of[str(r)].stem for r in recs} if kind == LIST_SPLIT else None   # train.txt -> train
+    sf = auto_split_file(split_file, cache_dir, "uestc", split, seed, ratios, windows, parts)
+    return make_splits(windows, split, ratios, seed, sf, lists=parts)
