@@ -58,12 +58,12 @@ def _data_args(p: argparse.ArgumentParser) -> None:
                         "(repeatable)")
 
 
-SPLIT_HELP = ("id (stratified), ood (subject-disjoint), loso (leave one subject out) or group_kfold:K "
-              "(K folds over subjects)")
+SPLIT_HELP = ("id (stratified), ood (subject-disjoint), loso (leave one subject out), group_kfold:K "
+              "(K folds over subjects) or lists (UESTC's published train/val/test lists)")
 
 
 def _split(text: str) -> str | list:
-    """--split: "id", "ood", "loso" or "group_kfold:K" -> what ``data.load(split=)`` takes."""
+    """--split: "id", "ood", "loso", "lists" or "group_kfold:K" -> what ``data.load(split=)`` takes."""
     from .data.splits import parse_split
 
     kind, sep, k = text.partition(":")

@@ -35,7 +35,7 @@ from .presets import PRESET_NAMES, get_preset
 # The two modalities each dataset records (synthetic simulates all three).
 DATASET_MODALITIES = {"synthetic": ("imu", "video", "audio"), "uestc": ("imu", "video"),
                       "cough": ("imu", "audio"), "vggsound": ("video", "audio")}
-SPLITS = ("id", "ood", "loso", "group_kfold")   # "group_kfold" as ("group_kfold", k) / ["group_kfold", k]
+SPLITS = ("id", "ood", "loso", "lists", "group_kfold")   # "group_kfold" as ("group_kfold", k) / ["group_kfold", k]
 
 
 def repo_root() -> Path:
@@ -125,16 +125,17 @@ def check_split(split: Any, fold: Any = 0) -> dict:
 
     ``split``: "id" (stratified random), "ood" (subject-disjoint), "loso" (leave one
     subject out: one fold per subject) or ``("group_kfold", k)`` / ``["group_kfold", k]``
-    (k folds over subjects; papermill: ``-y 'split: [group_kfold, 5]'``). ``fold``: an int
-    >= 0, the fold a cross-validation split uses (checked against the number of folds
-    when the data is loaded); it must stay 0 for "id" / "ood".
+    (k folds over subjects; papermill: ``-y 'split: [group_kfold, 5]'``), or "lists" (UESTC's
+    published train / val / test lists). ``fold``: an int >= 0, the fold a cross-validation split
+    uses (checked against the number of folds when the data is loaded); it must stay 0 for "id" /
+    "ood" / "lists".
 
     Returns {"split": the argument for ``dcatkit.data.load`` (a tuple for group_kfold),
     "cv": True for loso / group_kfold, "fold": the fold or None, "split_name": a
-    file-name-safe name, "id" / "ood" unchanged (checkpoint names of these splits stay
+    file-name-safe name, "id" / "ood" / "lists" unchanged (checkpoint names of these splits stay
     what they were), "loso-fold3", "group_kfold5-fold0"}.
     """
-    if isinstance(split, str) and split in ("id", "ood", "loso"):
+    if isinstance(split, str) and split in ("id", "ood", "loso", "lists"):
         arg = split
     elif isinstance(split, (tuple, list)) and len(split) == 2 and split[0] == "group_kfold":
         k = split[1]
@@ -145,8 +146,9 @@ def check_split(split: Any, fold: Any = 0) -> dict:
     else:
         hint = " (say how many folds: ['group_kfold', 5])" if split == "group_kfold" else ""
         raise ValueError(f"split must be 'id' (in-distribution), 'ood' (subject-disjoint), 'loso' (leave one "
-                         f"subject out) or ['group_kfold', k] (k folds over subjects), got {split!r}{hint}")
-    cv = arg not in ("id", "ood")
+                         f"subject out), ['group_kfold', k] (k folds over subjects) or 'lists' (UESTC's published "
+                         f"lists), got {split!r}{hint}")
+    cv = arg not in ("id", "ood", "lists")
     if isinstance(fold, bool) or not isinstance(fold, int) or fold < 0:
         raise ValueError(f"fold must be an int >= 0 (which fold of a cross-validation split), got {fold!r}")
     if not cv and fold != 0:
@@ -282,6 +284,10 @@ def check_params(*, dataset: str, data_root: str | None = None, split: str = "id
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}: expected one of {DATASETS}")
     split_info = check_split(split, fold)
+    if split_info["split"] == "lists" and dataset != "uestc":
+        from .data.splits import NO_LISTS
+
+        raise ValueError(NO_LISTS.format(what=f"dataset {dataset!r}"))
     _not_empty("data_root", data_root, f"'~/data/{dataset}'")
     root = None
     if dataset == "synthetic":

@@ -227,6 +227,19 @@ def test_check_split_accepts_cross_validation(split, fold, want):
     assert {k: got[k] for k in want} == want
 
 
+def test_check_split_takes_the_published_lists_for_uestc_only(tmp_path):
+    from dcatkit.__main__ import _split
+
+    want = {"split": "lists", "cv": False, "fold": None, "split_name": "lists"}
+    assert paths.check_split("lists") == want and _split("lists") == "lists"        # notebooks and the CLI
+    got = paths.check_params(dataset="uestc", data_root=str(tmp_path), split="lists")
+    assert {k: got[k] for k in want} == want
+    with pytest.raises(ValueError, match="only UESTC-MMEA-CL ships them .*; dataset 'cough' has none"):
+        paths.check_params(dataset="cough", data_root=str(tmp_path), split="lists")
+    with pytest.raises(ValueError, match="fold=1 only applies to a cross-validation split"):
+        paths.check_split("lists", 1)
+
+
 def test_check_split_names_differ_per_fold():
     names = {paths.check_split("loso", k)["split_name"] for k in range(4)}
     assert len(names) == 4                         # one checkpoint name per fold: folds never collide
