@@ -490,7 +490,8 @@ def _transfer_params(methods, lams, sizes, seeds, folds, fixed: Mapping[str, Any
     if g["dataset"] != "synthetic" and any(n is not None for n in sizes):
         raise ValueError(f"sizes={list(sizes)}: a size is the simulator's n_samples; {g['dataset']!r} has the "
                          "recordings it has (leave sizes out)")
-    if g["split"] == "lists" and data_seeds is not None and len(set(data_seeds)) > 1 and g["n_labeled"] is None:
+    if g["split"] == "lists" and data_seeds is not None and len(set(data_seeds)) > 1 \
+            and g["n_labeled"] is None and g["control"] is None:     # those draw hidden labels / a shuffle
         raise ValueError(f"data_seeds={list(data_seeds)} with split='lists': the published lists are one split that "
                          "no data seed changes, so every draw would be the same data and the verdicts pooled over "
                          "them would count one draw as several; leave data_seeds out (the seeds still vary training)")

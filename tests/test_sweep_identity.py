@@ -90,11 +90,11 @@ def test_a_data_seed_that_is_not_an_integer_is_refused(bad):
 def test_data_seeds_with_the_published_lists_split_are_refused():
     """split='lists' (UESTC's published lists) is one split whatever the data seed: draws of it are
     copies of one draw, and pooling them as independent draws would fake the between-draw spread.
-    Refused before any data loads; one draw, or draws that differ by their hidden labels, are kept."""
+    Refused before any data loads; one draw, or draws that differ by their hidden labels or a control's shuffle, are kept."""
     fixed = {"dataset": "uestc", "root": "/nonexistent/uestc", "split": "lists", "source": "video", "target": "imu"}
     with pytest.raises(ValueError, match=r"data_seeds=\[0, 1\] with split='lists'.*every draw would be the same data"):
         S._transfer_params(["none", "dcat"], [1.0], [None], [0], None, fixed, [0, 1])
-    for seeds, more in (([0], {}), ([0, 1], {"n_labeled": 5})):      # not refused here: the load fails instead
+    for seeds, more in (([0], {}), ([0, 1], {"n_labeled": 5}), ([0, 1], {"control": "negative"})):  # the load fails
         with pytest.raises(Exception) as e:
             S._transfer_params(["none", "dcat"], [1.0], [None], [0], None, {**fixed, **more}, seeds)
         assert "with split='lists'" not in str(e.value)
