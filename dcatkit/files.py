@@ -111,6 +111,18 @@ def left_temp_files(path: Path, suffix: str = ".tmp", untagged: bool = True) -> 
     return out
 
 
+def left_temp_files_in(folder: Path, target_suffix: str, suffix: str = ".tmp") -> list[Path]:
+    """``left_temp_files(..., untagged=False)`` of every file in ``folder`` whose name ends with
+    ``target_suffix``, in one listing of the folder: a sweep clears its ``runs/`` once this way
+    instead of listing it at each record's write (thousands of records, maybe on a network folder)."""
+    out = []
+    for p in Path(folder).glob(f"*{glob.escape(target_suffix)}.*{glob.escape(suffix)}"):
+        target, _, middle = p.name[:len(p.name) - len(suffix)].rpartition(".")
+        if target.endswith(target_suffix) and _TAGGED.fullmatch(middle) and writer_gone(middle):
+            out.append(p)
+    return out
+
+
 def temp_beside(path: Path, prefix: str | None = None, suffix: str = ".tmp") -> tuple[int, str]:
     """``(fd, name)`` of a new temp file in ``path``'s folder, with a plain file's permissions;
     its name is ``<prefix><writer_tag()><random><suffix>`` (``prefix``: ``<path's name>.``)."""
@@ -121,15 +133,18 @@ def temp_beside(path: Path, prefix: str | None = None, suffix: str = ".tmp") -> 
 
 
 def write_atomically(path: Path, write: Callable[[IO[Any]], Any], *, binary: bool = False,
-                     fsync: bool = False, prefix: str | None = None, suffix: str = ".tmp") -> Path:
+                     fsync: bool = False, prefix: str | None = None, suffix: str = ".tmp",
+                     clear_left: bool = True) -> Path:
     """``write(f)`` to a temp file next to ``path`` (its folder made if missing), then
     ``os.replace`` onto ``path``; ``fsync``: on disk before it takes the name. Returns ``path``.
-    First removes the temp files of earlier saves of ``path`` that a kill cut short (a run record,
-    results table or figure written again by a rerun): those named with a writer that is gone
-    (``left_temp_files(..., untagged=False)``: never a file of the user's named like one)."""
+    First (``clear_left``) removes the temp files of earlier saves of ``path`` that a kill cut short
+    (a results table or figure written again by a rerun): those named with a writer that is gone
+    (``left_temp_files(..., untagged=False)``: never a file of the user's named like one). That lists
+    the folder; a caller writing many files into one folder passes ``clear_left=False`` and clears
+    them all at once (``left_temp_files_in``: a sweep's run records)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if prefix is None:                  # a prefix of the caller's own: its names are no temp_beside's
+    if clear_left and prefix is None:   # a prefix of the caller's own: its names are no temp_beside's
         for left in left_temp_files(path, suffix, untagged=False):
             left.unlink(missing_ok=True)
     fd, tmp = temp_beside(path, prefix, suffix)

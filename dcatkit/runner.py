@@ -46,7 +46,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from .files import _alive, local_writer, write_atomically, writer_gone, writer_tag
+from .files import _alive, left_temp_files_in, local_writer, write_atomically, writer_gone, writer_tag
 from .provenance import code_version, describe_code, machine, other_code
 from .warn import warn
 
@@ -115,8 +115,9 @@ def _path(out_dir: Path, params: Mapping[str, Any]) -> Path:
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    """Write atomically (temp file + os.replace): a killed run never leaves half a file."""
-    write_atomically(path, lambda f: json.dump(payload, f, default=_json_default))
+    """Write atomically (temp file + os.replace): a killed run never leaves half a file. The temp
+    files of records whose write was killed are cleared once per sweep (``_clear_left``), not here."""
+    write_atomically(path, lambda f: json.dump(payload, f, default=_json_default), clear_left=False)
 
 
 def _json_default(o):
@@ -237,16 +238,27 @@ def _marker(out_dir: Path, key: str, pid: int) -> Path:
     return out_dir / "running" / f"{key}.{writer_tag(pid)}run"
 
 
-def _clear_left_markers(out_dir: Path) -> None:
-    """Remove the markers of processes that are gone from this machine (killed with the parent,
-    which never read them: a killed pool's parent removes its workers' own in ``_killed_report``),
-    so a later pool whose worker gets the same pid cannot read one as its run. Kept: a live
-    process's (another sweep into this folder) and another machine's. A marker named the old way
-    (``<key>.<pid>``, before names said their machine) is judged as this machine's."""
+def _clear_left(out_dir: Path) -> None:
+    """Before a sweep runs anything: remove what killed processes of this machine left in
+    ``out_dir``, best effort (a file this user may not remove, in a shared folder, stays).
+
+    - the temp files of run records whose write was killed (``files.left_temp_files_in``; one
+      listing of ``runs/`` here instead of one at each record's write);
+    - the markers of processes that are gone (killed with the parent, which never read them: a
+      killed pool's parent removes its workers' own in ``_killed_report``), so a later pool whose
+      worker gets the same pid cannot read one as its run. Kept: a live process's (another sweep
+      into this folder) and another machine's. A marker named the old way (``<key>.<pid>``,
+      before names said their machine) is judged as this machine's."""
+    left = left_temp_files_in(out_dir / "runs", ".json")
     for m in (out_dir / "running").glob("*.*"):
         who = m.name.split(".", 1)[1]
         if (not _alive(int(who))) if who.isdigit() else writer_gone(who):
-            m.unlink(missing_ok=True)
+            left.append(m)
+    for f in left:
+        try:
+            f.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def _run_one(task: Callable[..., Mapping[str, Any]], params: dict, out_dir: str) -> dict:
@@ -492,7 +504,8 @@ def run_grid(task: Callable[..., Mapping[str, Any]], params: Sequence[Mapping[st
     workers = default_workers(run_bytes) if workers is None else int(workers)
     if workers < 0:
         raise ValueError(f"workers must be >= 0 (0 = in this process), got {workers}")
-    _clear_left_markers(out)
+    if todo:
+        _clear_left(out)
     failures: list[tuple[dict, str]] = []
     broken: list[tuple[dict, str]] = []
     procs: dict[int, Any] = {}

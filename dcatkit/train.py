@@ -371,11 +371,13 @@ def _train_epoch(net, loader, opt, scaler, *, modality: str, device: torch.devic
     its epoch value is the mean over every counted sample of the epoch, whatever batch it
     was in (a batch with none counted adds nothing); NaN when no sample was counted.
 
-    Nothing in a step waits for the device (on a GPU the CPU queues the next steps while it
-    computes): the stats stay on the device until the epoch's end, their weights are made there
-    (``torch.full``, not a copy from the CPU), and a non-finite loss is noted there
-    (``_FirstNonFinite``) and raised every ``FINITE_CHECK_EVERY`` steps and at the epoch's end,
-    naming the first such step and its stats."""
+    A step of a labelled run in bf16 or fp32 does not wait for the device (on a GPU the CPU
+    queues the next steps while it computes): the stats stay on the device until the epoch's end,
+    their weights are made there (``torch.full``, not a copy from the CPU), and a non-finite loss
+    is noted there (``_FirstNonFinite``) and raised every ``FINITE_CHECK_EVERY`` steps and at the
+    epoch's end, naming the first such step and its stats. Two paths still wait once or twice a
+    step: fp16's GradScaler (it reads whether the gradients overflowed) and a run with unlabelled
+    samples (``bool(lab.any())`` and the boolean-mask indexing of its cross-entropy)."""
     sums, names, bad = None, None, _FirstNonFinite()
     for step, batch in enumerate(loader):
         x, y = _to(batch[modality], device), _to(batch["label"], device)

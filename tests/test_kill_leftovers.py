@@ -179,3 +179,42 @@ def test_a_sweeps_source_whose_state_cannot_resume_it_trains_from_epoch_1(tmp_pa
     assert _source(tmp_path / "run") == ref
     assert trained == [1, 2, 3] and not state.exists()
     assert "saved state cannot resume it, so it trains from epoch 1" in capsys.readouterr().out
+
+
+def test_record_writes_do_not_list_the_runs_folder_the_sweep_clears_it_once(tmp_path, monkeypatch):
+    """A sweep writes thousands of records into ``runs/`` (maybe a network folder shared by shards):
+    listing the folder at each write would make a sweep quadratic. The records' writes skip the
+    per-write clearing; the killed writes' temp files are found by one listing before the runs."""
+    import dcatkit.files as files
+
+    listed = []
+    real = files.left_temp_files
+    monkeypatch.setattr(files, "left_temp_files", lambda path, *a, **k: listed.append(Path(path)) or real(path, *a, **k))
+    df = run_grid(plain_task, [{"seed": s} for s in range(3)], tmp_path, workers=0, progress=False)
+    assert df["f1"].tolist() == [0.0, 1.0, 2.0]
+    assert [p for p in listed if p.parent.name == "runs"] == []
+
+
+def test_a_finished_sweep_is_read_back_whatever_the_leftovers_and_their_permissions(tmp_path, monkeypatch):
+    """Clearing is best effort and only before runs that train: a finished sweep in a folder this
+    user may not write (a colleague's results) is read back; a leftover that cannot be removed
+    does not stop a sweep that has runs to do."""
+    params = [{"seed": s} for s in range(2)]
+    run_grid(plain_task, params, tmp_path, workers=0, progress=False)
+    dead = _marker(tmp_path, "a" * 16, _dead_pid())
+    dead.parent.mkdir(exist_ok=True)
+    dead.touch()
+
+    real, tried = Path.unlink, []
+
+    def refused(self, missing_ok=False):          # the colleague's file: this user may not remove it
+        if self == dead:
+            tried.append(self)
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", refused)
+    assert run_grid(plain_task, params, tmp_path, workers=0, progress=False)["f1"].tolist() == [0.0, 1.0]
+    assert tried == []                                     # nothing to run: nothing cleared
+    df = run_grid(plain_task, params + [{"seed": 2}], tmp_path, workers=0, progress=False)
+    assert df["f1"].tolist() == [0.0, 1.0, 2.0] and tried == [dead] and dead.exists()
