@@ -123,8 +123,8 @@ def load_source(source: str | Path | Run | Classifier, splits, target_modality: 
         model, meta = load_checkpoint(source)
         prov = meta.get("provenance")
     modality = meta["modality"]
+    where = f" {source}" if isinstance(source, (str, Path)) else ""
     if source_modality is not None and modality != source_modality:
-        where = f" {source}" if isinstance(source, (str, Path)) else ""
         raise provenance.SourceMismatch(f"the source{where} is a {modality!r} model, not a {source_modality!r} "
                                         f"one: give the {source_modality} source's checkpoint (or source={modality!r})")
     check_source_fits(meta, classes=splits.train.classes, target_modality=target_modality,
@@ -135,10 +135,9 @@ def load_source(source: str | Path | Run | Classifier, splits, target_modality: 
         raise provenance.SourceMismatch(f"the source is a {src_kind!r} model of {modality!r} but this data's "
                                         f"{modality!r} is of kind {data_kind!r}: use a source trained on this "
                                         f"kind of data (or give {modality!r} the source's kind)")
-    shape, here = model.config.get("input_shape"), list(splits.train.input_shape(modality))
-    if shape is not None and list(shape) != here:
-        raise provenance.SourceMismatch(f"the source takes {modality} inputs of shape {list(shape)} but the data's "
-                                        f"are {here}: load the data with the source's preprocessing")
+    provenance.check_input_shape(model.config.get("input_shape"), splits.train.input_shape(modality),
+                                 modality=modality, who=f"the source{where} ({modality!r} model)",
+                                 advice="load the data with the source's preprocessing")
     model.source_check = provenance.check_source(prov, splits, trust_source)
     provenance.warn_if_inputs_differ(prov, splits, modality)
     # a model read from a file is put in eval mode; a caller's model keeps theirs (fit_transfer runs it

@@ -325,6 +325,17 @@ def check_classes(classes: Sequence, *, n: int | None = None, names: Sequence | 
                          "classes, in this order")
 
 
+def check_input_shape(shape: Sequence | None, data_shape: Sequence, *, modality: str, who: str = "the source",
+                      advice: str) -> None:
+    """Refuse (``SourceMismatch``) a model built for inputs of ``shape`` (its recorded
+    ``input_shape``; None: not recorded, passes) on the data's ``modality`` inputs of
+    ``data_shape``. ``who`` names the model in the message, ``advice`` (the caller's) says
+    what to do."""
+    if shape is not None and list(shape) != list(data_shape):
+        raise SourceMismatch(f"{who} takes inputs of shape {list(shape)} but the data's {modality!r} "
+                             f"inputs are {list(data_shape)}: {advice}")
+
+
 def check_source(prov: dict | None, splits, trust_source: bool = False) -> dict:
     """Refuse (``SourceMismatch``) a source for the target run on ``splits`` when
 
@@ -485,4 +496,4 @@ def warn_if_inputs_differ(prov: dict | None, splits, modality: str) -> None:
 
 
 __all__ = ["SourceMismatch", "TRUST_HINT", "environment", "git_commit", "ids_hash", "record", "check_classes",
-           "check_source", "warn_if_inputs_differ", "describe"]
+           "check_input_shape", "check_source", "warn_if_inputs_differ", "describe"]

@@ -527,16 +527,13 @@ def fit(model: Classifier, train: Dataset, val: Dataset, *, modality: str | None
 
 def _check_shape(model, modality: str, ds, role: str) -> None:
     """Refuse a model whose recorded input shape is not that of ``ds``'s ``modality``
-    (e.g. ``source_modality`` naming the sources in the wrong order), before anything runs;
-    models or datasets that do not say their shapes pass."""
-    shape = getattr(model, "config", {}).get("input_shape") if isinstance(model, Classifier) else None
-    if shape is None or not hasattr(ds, "input_shape") or modality not in getattr(ds, "modalities", ()):
-        return
-    here = list(ds.input_shape(modality))
-    if list(shape) != here:
-        raise ValueError(f"the {role} ({model.config.get('modality')!r} model) takes inputs of shape {list(shape)} "
-                         f"but the data's {modality!r} inputs are {here}: give each model the modality it was "
-                         f"built for (source_modality=[...] in the order of the sources)")
+    (e.g. ``source_modality`` naming the sources in the wrong order), before anything runs
+    (``provenance.check_input_shape``); models or datasets that do not say their shapes pass."""
+    if isinstance(model, Classifier) and hasattr(ds, "input_shape") and modality in getattr(ds, "modalities", ()):
+        provenance.check_input_shape(model.config.get("input_shape"), ds.input_shape(modality), modality=modality,
+                                     who=f"the {role} ({model.config.get('modality')!r} model)",
+                                     advice="give each model the modality it was built for (source_modality=[...] "
+                                            "in the order of the sources)")
 
 
 def _check_classes(model, ds, role: str) -> None:

@@ -275,8 +275,15 @@ def test_a_checkpoint_of_another_modality_than_the_named_source_is_refused(id0, 
 def test_other_input_shape_refused(id0):
     seed_everything(0)
     small = build_model("video", 8, (4, 3, 8, 8), TINY["video"])
-    with pytest.raises(SourceMismatch, match=r"inputs of shape \[4, 3, 8, 8\]"):
+    here = re.escape(str(list(id0.train.input_shape("video"))))
+    with pytest.raises(SourceMismatch, match=r"the source \('video' model\) takes inputs of shape \[4, 3, 8, 8\] but "
+                                             rf"the data's 'video' inputs are {here}: load the data with the source's"):
         load_source(small, id0, "imu")
+    # the same rule (provenance.check_input_shape) in training, with training's advice
+    from dcatkit import train
+    with pytest.raises(SourceMismatch, match=r"the model \('video' model\) takes inputs of shape \[4, 3, 8, 8\] but "
+                                             rf"the data's 'video' inputs are {here}: give each model the modality"):
+        train.fit(small, id0.train, id0.val, preset=TINY["video"], progress=False)
 
 
 def test_training_refuses_leaky_splits():
