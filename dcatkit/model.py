@@ -45,6 +45,11 @@ class Classifier(nn.Module):
         self.head = nn.Linear(d_attn, num_classes)
         self.config: dict = {}  # filled by build_model; stored in checkpoints
 
+    @property
+    def num_classes(self) -> int:
+        """Its number of classes: the head's outputs (what the weights fix, whatever ``config`` says)."""
+        return self.head.out_features
+
     def forward(self, x: torch.Tensor) -> ClassifierOutput:
         e = self.encoder(x)                                   # (B, T, d_model)
         att = self.attention(e)                               # out/q/k/v: (B, T, d_attn)

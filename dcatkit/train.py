@@ -81,7 +81,11 @@ def predict(model: Classifier, ds: Dataset, modality: str, batch_size: int = 64,
 def evaluate(model: Classifier, ds: Dataset, modality: str, batch_size: int = 64, device="auto") -> dict:
     """Accuracy, macro precision / recall / F1 and the confusion matrix (see metrics.py)."""
     y, p = predict(model, ds, modality, batch_size, device)
-    return classification_metrics(y, p, model.config.get("num_classes", int(max(y.max(), p.max())) + 1))
+    if isinstance(model, Classifier):
+        n = model.num_classes                    # its outputs, the classes it can predict
+    else:                                        # another model: its config's count, else the labels' and predictions'
+        n = model.config.get("num_classes", int(max(y.max(), p.max())) + 1)
+    return classification_metrics(y, p, n)
 
 
 
@@ -542,7 +546,7 @@ def _check_classes(model, ds, role: str) -> None:
     dataset or model that does not say passes."""
     classes = getattr(ds, "classes", None)
     if isinstance(model, Classifier) and classes is not None:
-        provenance.check_classes(classes, n=model.config.get("num_classes", model.head.out_features),
+        provenance.check_classes(classes, n=model.num_classes,
                                  names=(getattr(model, "provenance", None) or {}).get("classes"),
                                  who=f"the {role} ({model.config.get('modality')!r} model)")
 

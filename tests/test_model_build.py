@@ -66,3 +66,30 @@ def test_a_timeseries_window_shorter_than_the_cnn_pools_is_refused_at_build_nami
         build_model("ecg L", 3, (1, length), p, kind="timeseries")
     m = build_model("ecg L", 3, (1, 4), p, kind="timeseries").eval()
     assert m(torch.zeros(2, 1, 4)).logits.shape == (2, 3)
+
+
+def test_a_classifiers_num_classes_is_its_heads_outputs():
+    """Classifier.num_classes (read-only) is what the weights fix, the head's outputs, whatever the
+    config says (a hand-built Classifier has none); evaluate scores over those classes (it took the
+    labels' and predictions' largest + 1 when the config said nothing, so a class never predicted
+    nor present was left out of the confusion matrix)."""
+    import numpy as np
+
+    from dcatkit.data.splits import from_arrays
+    from dcatkit.train import evaluate
+
+    assert build_model("imu", 5, (3, 64), get_preset("synthetic", "imu"), hidden=8, d_model=24).num_classes == 5
+    model = Classifier(IMUEncoder(3, d_model=8, hidden=4), 5, d_attn=4)
+    assert model.num_classes == 5
+    model.config = {"num_classes": 7}                     # a config that disagrees with the weights
+    assert model.num_classes == 5
+    with pytest.raises(AttributeError):
+        model.num_classes = 3
+    sp = from_arrays({"acc": np.random.default_rng(0).normal(size=(24, 3, 16)).astype(np.float32)}, np.repeat(np.arange(4), 6), groups="samples",
+                     kinds={"acc": "timeseries"})
+    model.config = {}
+    with torch.no_grad():                                 # predicts class 0 for every sample
+        model.head.weight.zero_()
+        model.head.bias.copy_(torch.tensor([1.0, 0, 0, 0, 0]))
+    with pytest.warns(UserWarning, match="have no sample"):
+        assert evaluate(model, sp.train, "acc", device="cpu")["confusion"].shape == (5, 5)
