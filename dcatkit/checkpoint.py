@@ -109,20 +109,22 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> tuple[Classifier, d
 
 
 def check_source_fits(source_meta: dict, *, classes: list[str], target_modality: str,
-                      available_modalities: tuple[str, ...], num_classes: int | None = None) -> None:
-    """A source checkpoint must be of a modality that the data has and that is not the
-    target's, and have the target run's classes (``provenance.check_classes``): the names
-    its meta records (same order; None or absent: not recorded) and, when given,
-    ``num_classes`` (its outputs). Raises ``provenance.SourceMismatch`` (a ValueError)."""
+                      available_modalities: tuple[str, ...], num_classes: int | None = None,
+                      who: str = "the source") -> None:
+    """A source (its checkpoint's meta, or a model's) must be of a modality that the data has
+    and that is not the target's, and have the target run's classes (``provenance.check_classes``):
+    the names its meta records (same order; None or absent: not recorded) and, when given,
+    ``num_classes`` (its outputs). ``who`` names it in the messages (``load_source``: with the
+    file's path for a checkpoint). Raises ``provenance.SourceMismatch`` (a ValueError)."""
     src_mod = source_meta.get("modality")
     if src_mod == target_modality:
         raise provenance.SourceMismatch(f"source and target are both {src_mod!r}: D-CAT transfers between "
                                         "two modalities")
     if src_mod not in available_modalities:
-        raise provenance.SourceMismatch(f"source checkpoint is a {src_mod!r} model but the data has only "
-                                        f"{available_modalities}")
+        raise provenance.SourceMismatch(f"{who} is a {src_mod!r} model but the data has only "
+                                        f"{tuple(available_modalities)}: use a source of one of the data's modalities")
     provenance.check_classes(classes, n=num_classes, names=source_meta.get("classes"),
-                             who=f"the source ({src_mod!r} model)")
+                             who=f"{who} ({src_mod!r} model)")
 
 
 # ------------------------------------------------------------------ resumable training state

@@ -129,7 +129,7 @@ def load_source(source: str | Path | Run | Classifier, splits, target_modality: 
                                         f"one: give the {source_modality} source's checkpoint (or source={modality!r})")
     check_source_fits(meta, classes=splits.train.classes, target_modality=target_modality,
                       available_modalities=splits.train.modalities,
-                      num_classes=model.num_classes)
+                      num_classes=model.num_classes, who=f"the source{where}")
     src_kind, data_kind = model.config.get("kind") or default_kind(modality), _kind(splits.train, modality)
     if data_kind is not None and src_kind != data_kind:
         raise provenance.SourceMismatch(f"the source is a {src_kind!r} model of {modality!r} but this data's "

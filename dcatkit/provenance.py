@@ -380,7 +380,14 @@ def check_source(prov: dict | None, splits, trust_source: bool = False) -> dict:
             check_classes(splits.train.classes, names=prov.get("classes"))
         return {"source_check": "trusted without provenance" if prov is None else
                 "trusted with incomplete provenance", "trust_source": True}
-    check_classes(splits.train.classes, names=prov.get("classes") or [])
+    if not prov.get("classes"):
+        classes = [str(c) for c in splits.train.classes]
+        raise SourceMismatch(f"the source's provenance record names no classes (its 'classes' is "
+                             f"{prov.get('classes')!r}), so nothing says it has this run's {len(classes)} classes "
+                             f"{classes} (same names, same order needed): use a source trained with dcatkit on "
+                             "this data's classes (its record names them), or record the classes it was trained "
+                             "on, in label order, as its provenance's 'classes'")
+    check_classes(splits.train.classes, names=prov["classes"])
     theirs, ours = prov.get("id_source"), (getattr(splits, "report", {}) or {}).get("id_source")
     if theirs and ours and theirs != ours:          # content hashes vs given ids: one sample, two ids
         what = {"content": "ids derived from the content", "given": "ids given with the data"}

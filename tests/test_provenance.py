@@ -246,8 +246,12 @@ def test_check_source_refuses_a_full_record_of_other_classes(id0, source):
     with pytest.raises(SourceMismatch, match=r"the source has 8 classes \['open_close_door'.* but the data has 8 "
                                              r"\['drinking'.*same names, same order needed"):
         provenance.check_source({**prov, "classes": list(reversed(id0.classes))}, id0)
-    with pytest.raises(SourceMismatch, match=r"the source has 0 classes \[\] but the data has 8"):
-        provenance.check_source({**prov, "classes": None}, id0)
+    for none in (None, []):                  # a full record naming no classes: said so, with what it needs
+        with pytest.raises(SourceMismatch, match=rf"the source's provenance record names no classes \(its 'classes' "
+                                                 rf"is {re.escape(repr(none))}\), so nothing says it has this run's 8 "
+                                                 r"classes \['drinking'.*\(same names, same order needed\): use a "
+                                                 r"source trained with dcatkit on this data's classes"):
+            provenance.check_source({**prov, "classes": none}, id0)
 
 
 def test_source_without_provenance_is_used_only_when_trusted(id0):

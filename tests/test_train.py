@@ -1,4 +1,5 @@
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -252,8 +253,11 @@ def test_source_mismatch_errors(splits, video_source, tmp_path):
     with pytest.raises(ValueError, match="do not match the target run's classes"):
         load_source(tmp_path / "wrong.pt", splits, "imu")
     imu_only = tiny_splits(48, modalities=("imu",))
-    with pytest.raises(ValueError, match="data has only"):
+    with pytest.raises(ValueError, match=rf"the source {re.escape(str(path))} is a 'video' model but the data has "
+                                         r"only \('imu',\): use a source of one of the data's modalities"):
         load_source(path, imu_only, "imu")
+    with pytest.raises(ValueError, match=r"^the source is a 'video' model but the data has only"):   # not a file
+        load_source(model, imu_only, "imu")
 
 
 def test_bad_parameters(splits, video_source):
