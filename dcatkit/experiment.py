@@ -124,9 +124,8 @@ def load_source(source: str | Path | Run | Classifier, splits, target_modality: 
         prov = meta.get("provenance")
     modality = meta["modality"]
     where = f" {source}" if isinstance(source, (str, Path)) else ""
-    if source_modality is not None and modality != source_modality:
-        raise provenance.SourceMismatch(f"the source{where} is a {modality!r} model, not a {source_modality!r} "
-                                        f"one: give the {source_modality} source's checkpoint (or source={modality!r})")
+    provenance.check_modality(modality, source_modality, who=f"the source{where}",
+                              advice=f"give the {source_modality} source's checkpoint (or source={modality!r})")
     check_source_fits(meta, classes=splits.train.classes, target_modality=target_modality,
                       available_modalities=splits.train.modalities,
                       num_classes=model.num_classes, who=f"the source{where}")

@@ -577,15 +577,13 @@ def _source_names(source, source_modality) -> tuple[bool, list, list]:
     names = source_modality if isinstance(source_modality, (list, tuple)) else [source_modality] * len(srcs)
     if len(names) != len(srcs):
         raise ValueError(f"source_modality names {len(names)} modalities for {len(srcs)} sources: give one per source")
-    for i, (n, s) in enumerate(zip(names, srcs)):   # a model reads the modality it was trained on, never another
-        own = s.config.get("modality") if isinstance(s, Classifier) else None
-        if n and own and n != own:
-            which = f"source {i}" if multi else "the source"
-            raise ValueError(f"{which} is a {own!r} model, but source_modality names {n!r} for it: it would run on "
-                             f"the {n!r} inputs (of the same shape, so nothing else stops it) and mask by them; give "
-                             f"each source its own modality (source_modality="
-                             f"{[s.config.get('modality') if isinstance(s, Classifier) else m for s, m in zip(srcs, names)] if multi else repr(own)}"
-                             f", or leave it out: each model's own)")
+    owns = [s.config.get("modality") if isinstance(s, Classifier) else None for s in srcs]
+    for i, (n, own) in enumerate(zip(names, owns)):   # a model reads the modality it was trained on, never another
+        fix = [o or m for o, m in zip(owns, names)] if multi else repr(own)
+        provenance.check_modality(own, n, who=f"source {i}" if multi else "the source",
+                                  advice=f"source_modality names {n!r} for it (and it would mask by them): give each "
+                                         f"source its own modality (source_modality={fix}, or leave it out: each "
+                                         "model's own)")
     names = [n or (s.config["modality"] if isinstance(s, Classifier) else getattr(s, "modality", None))
              for n, s in zip(names, srcs)]
     if multi and (None in names or len(set(names)) != len(names)):

@@ -336,6 +336,16 @@ def check_input_shape(shape: Sequence | None, data_shape: Sequence, *, modality:
                              f"inputs are {list(data_shape)}: {advice}")
 
 
+def check_modality(own: str | None, named: str | None, *, who: str = "the source", advice: str) -> None:
+    """Refuse (``SourceMismatch``) a model of modality ``own`` (the one it was trained on) that
+    its caller names ``named``: it would read the ``named`` inputs (nothing else stops it where
+    the shapes match: two timeseries sensors). Either None: not known, passes. ``who`` names
+    the model in the message, ``advice`` (the caller's) says what to do."""
+    if own and named and own != named:
+        raise SourceMismatch(f"{who} is a {own!r} model, not a {named!r} one: it would read the {named!r} inputs "
+                             f"as {own!r} ones (where their shapes match, nothing else stops it); {advice}")
+
+
 def check_source(prov: dict | None, splits, trust_source: bool = False) -> dict:
     """Refuse (``SourceMismatch``) a source for the target run on ``splits`` when
 
@@ -503,4 +513,4 @@ def warn_if_inputs_differ(prov: dict | None, splits, modality: str) -> None:
 
 
 __all__ = ["SourceMismatch", "TRUST_HINT", "environment", "git_commit", "ids_hash", "record", "check_classes",
-           "check_input_shape", "check_source", "warn_if_inputs_differ", "describe"]
+           "check_input_shape", "check_modality", "check_source", "warn_if_inputs_differ", "describe"]

@@ -198,8 +198,8 @@ def test_bad_multi_source_input(setup):
         fit_transfer(new_model(sp, 0), [video.model, video.model], sp.train, sp.val, lam=1.0, preset=P)
     # source_modality naming the sources in the wrong order: refused before anything runs, naming
     # each model's own modality (it crashed inside the video encoder while caching "audio" with it)
-    with pytest.raises(ValueError, match=r"source 0 is a 'video' model, but source_modality names 'audio'.*"
-                                         r"source_modality=\['video', 'audio'\]"):
+    with pytest.raises(SourceMismatch, match=r"source 0 is a 'video' model, not a 'audio' one.*source_modality "
+                                             r"names 'audio' for it.*source_modality=\['video', 'audio'\]"):
         fit_transfer(new_model(sp, 0), [video.model, audio.model], sp.train, sp.val, lam=1.0, preset=P,
                      source_modality=["audio", "video"], progress=False)
     with pytest.raises(ValueError, match=r"the target model \('imu' model\) takes inputs .* 'audio' inputs"):
@@ -267,10 +267,12 @@ def test_a_source_reads_only_its_own_modality_and_kv_alignment_needs_one_d(tmp_p
     p = P.with_(epochs=1)
     acc, gyro, target = (_build(m, sp.train, p) for m in ("acc", "gyro", "emg"))
     kw = dict(lam=1.0, preset=p, progress=False, device="cpu", cache_dir=tmp_path / "cache")
-    with pytest.raises(ValueError, match=r"source 0 is a 'acc' model, but source_modality names 'gyro'.*"
-                                         r"source_modality=\['acc', 'gyro'\]"):
+    with pytest.raises(SourceMismatch, match=r"source 0 is a 'acc' model, not a 'gyro' one.*source_modality names "
+                                             r"'gyro' for it.*source_modality=\['acc', 'gyro'\]"):
         fit_transfer(target, [acc, gyro], sp.train, sp.val, source_modality=["gyro", "acc"], **kw)
-    with pytest.raises(ValueError, match=r"the source is a 'acc' model, but source_modality names 'gyro'"):
+    with pytest.raises(SourceMismatch, match=r"the source is a 'acc' model, not a 'gyro' one: it would read the "
+                                             r"'gyro' inputs as 'acc' ones.*source_modality names 'gyro' for it.*"
+                                             r"source_modality='acc'"):
         fit_transfer(target, acc, sp.train, sp.val, source_modality="gyro", **kw)
     wide = _build("gyro", sp.train, p.with_(d_attn=2 * p.d_attn))
     for extra in ({"method": "dcat"}, {}):                              # named, and the default (D-CAT)

@@ -267,7 +267,9 @@ def test_a_checkpoint_of_another_modality_than_the_named_source_is_refused(id0, 
     from dcatkit import runs
     from dcatkit.experiment import compare
     _, path = source
-    with pytest.raises(SourceMismatch, match=r"video.pt is a 'video' model, not a 'audio' one"):
+    with pytest.raises(SourceMismatch, match=r"video.pt is a 'video' model, not a 'audio' one: it would read the "
+                                             r"'audio' inputs as 'video' ones.*give the audio source's checkpoint "
+                                             r"\(or source='video'\)"):
         load_source(path, id0, "imu", source_modality="audio")
     with pytest.raises(SourceMismatch, match="not a 'audio' one"):
         compare(id0, source="audio", target="imu", source_checkpoint=path, progress=False)
