@@ -55,6 +55,7 @@ from .runner import (ACTIVATION_FACTOR, CUDA_CONTEXT_BYTES, GPU_MEMORY_FRACTION,
                      default_workers, estimate_run_bytes, gpu_workers_per_device, grid, read_run, read_sweep,
                      run_grid, run_key)
 from .runner import _plain
+from .warn import warn
 
 SOURCE_KEYS = ("dataset", "root", "split", "seed", "n_samples", "regime", "data_options", "source", "target",
                "preset", "epochs_source", "setup")
@@ -201,8 +202,8 @@ def source_task(*, out_dir: str, seed: int, n_samples: int | None = None, datase
             try:                     # only a state that is there: "no saved state" is no news for a new source
                 test = fit(not redo and state_path_for(path).is_file())
             except UnusableState as e:                  # raised before any epoch trains
-                print(f"dcatkit: the source's saved state cannot resume it, so it trains from epoch 1 (the state "
-                      f"is replaced): {e}")
+                warn(f"the source's saved state cannot resume it, so it trains from epoch 1 (the state is "
+                     f"replaced): {e}")
                 test = fit(False)
             with open(path.parent / "trained.log", "a") as f:       # one short append, under the source's lock
                 f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {socket.gethostname()} pid {os.getpid()} {path.name}\n")
