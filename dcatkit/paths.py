@@ -27,6 +27,7 @@ from typing import Any, Sequence
 
 from .data import NAMES as DATASETS
 from .data.dataset import MODALITIES
+from .data.splits import FOLD_SPLITS, PLAIN_SPLITS
 from .data.synthetic import DEFAULT_N_SAMPLES, REGIMES  # noqa: F401  (DEFAULT_N_SAMPLES: the notebooks' default)
 from .losses import check_lam
 from .modalities import check_usable_name
@@ -135,7 +136,7 @@ def check_split(split: Any, fold: Any = 0) -> dict:
     file-name-safe name, "id" / "ood" / "lists" unchanged (checkpoint names of these splits stay
     what they were), "loso-fold3", "group_kfold5-fold0"}.
     """
-    if isinstance(split, str) and split in ("id", "ood", "loso", "lists"):
+    if isinstance(split, str) and split in PLAIN_SPLITS:
         arg = split
     elif isinstance(split, (tuple, list)) and len(split) == 2 and split[0] == "group_kfold":
         k = split[1]
@@ -148,7 +149,7 @@ def check_split(split: Any, fold: Any = 0) -> dict:
         raise ValueError(f"split must be 'id' (in-distribution), 'ood' (subject-disjoint), 'loso' (leave one "
                          f"subject out), ['group_kfold', k] (k folds over subjects) or 'lists' (UESTC's published "
                          f"lists), got {split!r}{hint}")
-    cv = arg not in ("id", "ood", "lists")
+    cv = (arg[0] if isinstance(arg, tuple) else arg) in FOLD_SPLITS
     if isinstance(fold, bool) or not isinstance(fold, int) or fold < 0:
         raise ValueError(f"fold must be an int >= 0 (which fold of a cross-validation split), got {fold!r}")
     if not cv and fold != 0:

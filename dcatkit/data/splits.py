@@ -62,6 +62,7 @@ SPLIT_NAMES = ("train", "val", "test")
 SUBJECT_SPLITS = ("ood", "loso", "group_kfold")    # kinds whose parts must not share a subject
 FOLD_SPLITS = ("loso", "group_kfold")              # kinds that return one Splits per fold
 LIST_SPLIT = "lists"                               # parts from a dataset's published list files (UESTC only)
+PLAIN_SPLITS = ("id", "ood", "loso", LIST_SPLIT)    # kinds named by a string alone (group_kfold also takes k)
 
 SplitArg = Union[str, tuple]   # "id" | "ood" | "loso" | "lists" | ("group_kfold", k)
 
@@ -195,7 +196,7 @@ def overlapping_units(units: Sequence, starts: Sequence[float], length: float) -
 
 def parse_split(split: SplitArg) -> tuple[str, int | None]:
     """``(kind, k)`` from a ``split=`` argument: ``("id", None)`` ... ``("group_kfold", 5)``."""
-    if isinstance(split, str) and split in ("id", "ood", "loso", LIST_SPLIT):
+    if isinstance(split, str) and split in PLAIN_SPLITS:
         return split, None
     if isinstance(split, (tuple, list)) and len(split) == 2 and split[0] == "group_kfold":
         k = split[1]
